@@ -1,0 +1,58 @@
+// ESLint flat config. The import boundaries between layers are errors, never warnings:
+// a folder is a layer (see README "Layout"), and crossing a boundary fails `npm test`.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { importX, createNodeResolver } from 'eslint-plugin-import-x';
+
+const ELECTRON = { name: 'electron', message: 'Only main/electron and main/preload may import electron.' };
+
+/** Zones for import-x/no-restricted-paths: files in `target` may not import from `from`. */
+const zones = [
+  { target: './shared', from: ['./main', './renderer', './server', './test'], message: 'shared/ is the contract: it imports nothing but itself.' },
+  { target: './renderer', from: ['./main', './server'], message: 'renderer/ talks to the core only through the shared contract.' },
+  { target: './main/core', from: ['./main/electron', './main/preload', './renderer', './server'], message: 'main/core is Electron-free and knows nothing of the UI or the relay internals.' },
+  { target: './main/preload', from: ['./main/core', './renderer', './server'], message: 'the preload only bridges the shared contract.' },
+  { target: './main/electron', from: ['./renderer', './server'], message: 'the shell drives main/core; it never imports UI or relay code.' },
+  { target: './server', from: ['./main', './renderer'], message: 'the relay imports shared/ only.' },
+];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'build/**', 'bench/**', 'test/artifacts/**', 'test/fixtures/lint/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.strict,
+  {
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.tsx', '.js', '.mjs', '.json'] })],
+    },
+    languageOptions: { ecmaVersion: 2023, sourceType: 'module' },
+    rules: {
+      'import-x/no-restricted-paths': ['error', { zones }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'off',
+    },
+  },
+  {
+    // Pure layers: no Node built-ins and no Electron.
+    files: ['shared/**/*.ts', 'renderer/**/*.{ts,tsx}'],
+    ignores: ['**/*.test.ts', '**/*.test.tsx'],
+    rules: {
+      'import-x/no-nodejs-modules': 'error',
+      'no-restricted-imports': ['error', { paths: [ELECTRON], patterns: [{ group: ['node:*'], message: 'No Node built-ins in this layer.' }] }],
+    },
+  },
+  {
+    files: ['main/core/**/*.ts', 'server/**/*.ts', 'test/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [ELECTRON] }] },
+  },
+  {
+    // Tests never keep a focused test around.
+    files: ['**/*.test.ts', '**/*.test.tsx', 'test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      'no-restricted-syntax': ['error',
+        { selector: "CallExpression[callee.property.name='only'][callee.object.name=/^(it|test|describe)$/]", message: 'No .only in committed tests.' },
+      ],
+    },
+  },
+);

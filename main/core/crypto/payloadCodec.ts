@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { LIMITS } from '../../../shared/limits';
+import { PAYLOAD_VERSION, PayloadSchema, type Payload } from '../../../shared/payload';
+import { MalformedPayloadError, PayloadTooLargeError, UnsupportedPayloadVersionError } from '../errors';
+import { jsonBytes, parseJsonBytes } from './encoding';
+
+/**
+ * Payload <-> plaintext bytes. The JSON is padded to a multiple of PAD_BLOCK bytes (0x80 then zeros, as
+ * Signal does) so ciphertext length says little about message length.
+ */
+const PAD_BLOCK = 160;
+const PAD_MARK = 0x80;
+
+export function encodePayload(payload: Payload): Uint8Array<ArrayBuffer> {
+  const checked = PayloadSchema.safeParse(payload);
+  if (!checked.success) throw new MalformedPayloadError(firstIssue(checked.error), { cause: checked.error });
+  const json = jsonBytes(checked.data);
+  if (json.byteLength > LIMITS.maxPayloadBytes) throw new PayloadTooLargeError(json.byteLength, LIMITS.maxPayloadBytes);
+  const padded = new Uint8Array((Math.floor((json.byteLength + 1) / PAD_BLOCK) + 1) * PAD_BLOCK);
+  padded.set(json);
+  padded[json.byteLength] = PAD_MARK;
+  return padded;
+}
+
+const VersionProbe = z.looseObject({ v: z.number().int().positive() });
+
+/** Always returns a valid Payload or throws a typed error; never anything else, whatever the input. */
+export function decodePayload(plaintext: Uint8Array): Payload {
+  const limit = LIMITS.maxPayloadBytes + PAD_BLOCK;
+  if (plaintext.byteLength > limit) throw new PayloadTooLargeError(plaintext.byteLength, limit);
+  const json = unpad(plaintext);
+  let value: unknown;
+  try {
+    value = parseJsonBytes(json);
+  } catch (error) {
+    throw new MalformedPayloadError('not UTF-8 JSON', { cause: error });
+  }
+  const probe = VersionProbe.safeParse(value);
+  if (!probe.success) throw new MalformedPayloadError('no version field');
+  if (probe.data.v !== PAYLOAD_VERSION) throw new UnsupportedPayloadVersionError(probe.data.v);
+  const parsed = PayloadSchema.safeParse(value);
+  if (!parsed.success) throw new MalformedPayloadError(firstIssue(parsed.error), { cause: parsed.error });
+  return parsed.data;
+}
+
+function unpad(bytes: Uint8Array): Uint8Array {
+  let end = bytes.byteLength - 1;
+  while (end >= 0 && bytes[end] === 0) end--;
+  if (end < 0 || bytes[end] !== PAD_MARK) throw new MalformedPayloadError('bad padding');
+  return bytes.subarray(0, end);
+}
+
+/** Names the field at fault without echoing its value (which may be message text). */
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid';
+  const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+  return `${path}: ${issue.code}`;
+}

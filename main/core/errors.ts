@@ -1,0 +1,111 @@
+import type { ErrorCode, SerializedError } from '../../shared/errors';
+import type { DeviceAddress, UserId } from '../../shared/ids';
+
+/**
+ * Every error the core throws on purpose is a RoundsError with a stable `code`. Messages name ids and
+ * codes only: never message text, names, passphrases or key material (they end up in logs).
+ */
+export class RoundsError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export class MalformedPayloadError extends RoundsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('MALFORMED_PAYLOAD', `malformed payload: ${reason}`, options);
+  }
+}
+
+export class UnsupportedPayloadVersionError extends RoundsError {
+  constructor(readonly version: number) {
+    super('UNSUPPORTED_PAYLOAD_VERSION', `payload version ${version} is not supported by this client`);
+  }
+}
+
+export class PayloadTooLargeError extends RoundsError {
+  constructor(size: number, limit: number) {
+    super('PAYLOAD_TOO_LARGE', `payload of ${size} bytes exceeds the limit of ${limit}`);
+  }
+}
+
+export class MalformedEnvelopeError extends RoundsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('MALFORMED_ENVELOPE', `malformed envelope: ${reason}`, options);
+  }
+}
+
+/** The ciphertext failed to authenticate or parse: tampered, truncated, or not meant for our keys. */
+export class InvalidMessageError extends RoundsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('INVALID_MESSAGE', `message rejected: ${reason}`, options);
+  }
+}
+
+/** A message we have already decrypted once (a replay, or a duplicate delivery). */
+export class DuplicateMessageError extends RoundsError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('DUPLICATE_MESSAGE', `duplicate message: ${detail}`, options);
+  }
+}
+
+export class WrongRecipientError extends RoundsError {
+  constructor(intended: DeviceAddress, self: DeviceAddress) {
+    super('WRONG_RECIPIENT', `envelope for ${intended.userId}.${intended.deviceId} delivered to ${self.userId}.${self.deviceId}`);
+  }
+}
+
+/** No session with these devices yet: fetch their prekey bundles and call startSession. */
+export class NoSessionError extends RoundsError {
+  constructor(readonly addresses: readonly DeviceAddress[], options?: { cause?: unknown }) {
+    super('NO_SESSION', `no session with ${addresses.map((a) => `${a.userId}.${a.deviceId}`).join(', ')}`, options);
+  }
+}
+
+export class NoSenderKeyError extends RoundsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('NO_SENDER_KEY', `care-team message cannot be read: ${reason}`, options);
+  }
+}
+
+export class InvalidBundleError extends RoundsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('INVALID_BUNDLE', `prekey bundle rejected: ${reason}`, options);
+  }
+}
+
+/** The contact's identity key changed and the user has not acknowledged it: sending is refused. */
+export class IdentityChangedError extends RoundsError {
+  constructor(readonly userId: UserId, readonly addresses: readonly DeviceAddress[], options?: { cause?: unknown }) {
+    super('IDENTITY_CHANGED', `identity of ${userId} changed; acknowledge the new safety number before sending`, options);
+  }
+}
+
+export class NoLocalIdentityError extends RoundsError {
+  constructor() {
+    super('NO_LOCAL_IDENTITY', 'this device has no identity yet; create one first');
+  }
+}
+
+export class SafetyNumberMismatchError extends RoundsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('SAFETY_NUMBER_MISMATCH', reason, options);
+  }
+}
+
+export class KeyIdsExhaustedError extends RoundsError {
+  constructor(kind: string) {
+    super('KEY_IDS_EXHAUSTED', `no ${kind} key ids left`);
+  }
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof RoundsError) return error.toJSON();
+  return { code: 'INTERNAL', message: 'internal error' };
+}

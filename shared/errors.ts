@@ -1,0 +1,52 @@
+import { z } from 'zod';
+
+/**
+ * Stable error codes. They cross process and network boundaries as `{ code, message }`;
+ * the UI chooses its wording from the code, never from the message.
+ */
+export const ERROR_CODES = [
+  // Payload (the plaintext structure inside a ciphertext)
+  'MALFORMED_PAYLOAD',
+  'UNSUPPORTED_PAYLOAD_VERSION',
+  'PAYLOAD_TOO_LARGE',
+  // Envelopes and ciphertext
+  'MALFORMED_ENVELOPE',
+  'INVALID_MESSAGE',
+  'DUPLICATE_MESSAGE',
+  'WRONG_RECIPIENT',
+  'NO_SESSION',
+  'NO_SENDER_KEY',
+  'INVALID_BUNDLE',
+  'INVALID_KEY_ID',
+  // Identity and trust
+  'IDENTITY_CHANGED',
+  'NO_LOCAL_IDENTITY',
+  'SAFETY_NUMBER_MISMATCH',
+  // Key management
+  'KEY_IDS_EXHAUSTED',
+  // Anything else
+  'INTERNAL',
+] as const;
+
+export const ErrorCodeSchema = z.enum(ERROR_CODES);
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
+
+/** The only shape an error takes when it crosses a boundary. */
+export const SerializedErrorSchema = z.strictObject({
+  code: ErrorCodeSchema,
+  message: z.string().max(2000),
+});
+export type SerializedError = z.infer<typeof SerializedErrorSchema>;
+
+/**
+ * One line for logs. Logs carry codes and ids, never message text, names or key material:
+ * callers must not put those in error messages in the first place.
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    const prefix = typeof code === 'string' || typeof code === 'number' ? `[${String(code)}] ` : '';
+    return `${prefix}${error.name}: ${error.message}`;
+  }
+  return `non-error thrown: ${typeof error}`;
+}

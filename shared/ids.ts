@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/** A user's stable id, assigned by the relay when an admin creates the account. */
+export const UserIdSchema = z.uuid().brand<'UserId'>();
+export type UserId = z.infer<typeof UserIdSchema>;
+
+/** libsignal accepts device ids 1..127; the relay hands them out in that range. */
+export const MAX_DEVICE_ID = 127;
+export const DeviceIdSchema = z.number().int().min(1).max(MAX_DEVICE_ID).brand<'DeviceId'>();
+export type DeviceId = z.infer<typeof DeviceIdSchema>;
+
+/** A 1:1 conversation or a care team. */
+export const ConversationIdSchema = z.uuid().brand<'ConversationId'>();
+export type ConversationId = z.infer<typeof ConversationIdSchema>;
+
+/** Chosen by the sender; the same id on every device that holds the message. */
+export const MessageIdSchema = z.uuid().brand<'MessageId'>();
+export type MessageId = z.infer<typeof MessageIdSchema>;
+
+/** One ciphertext envelope for one recipient device. */
+export const EnvelopeIdSchema = z.uuid().brand<'EnvelopeId'>();
+export type EnvelopeId = z.infer<typeof EnvelopeIdSchema>;
+
+/** A sender-key distribution (one per care team per membership epoch per sender). */
+export const DistributionIdSchema = z.uuid().brand<'DistributionId'>();
+export type DistributionId = z.infer<typeof DistributionIdSchema>;
+
+/** One device of one user: the unit libsignal keeps a session with. */
+export const DeviceAddressSchema = z.strictObject({ userId: UserIdSchema, deviceId: DeviceIdSchema });
+export type DeviceAddress = Readonly<z.infer<typeof DeviceAddressSchema>>;
+
+export function addressKey(address: DeviceAddress): string {
+  return `${address.userId}.${address.deviceId}`;
+}
+
+export function sameAddress(a: DeviceAddress, b: DeviceAddress): boolean {
+  return a.userId === b.userId && a.deviceId === b.deviceId;
+}

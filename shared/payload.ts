@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { ConversationIdSchema, DistributionIdSchema, MessageIdSchema } from './ids';
+import { LIMITS } from './limits';
+
+/**
+ * The plaintext that travels inside every Signal ciphertext. It is versioned: `v` is checked first, so a
+ * newer client's payload is rejected as UNSUPPORTED_PAYLOAD_VERSION (not as garbage) and can be reported.
+ */
+export const PAYLOAD_VERSION = 1 as const;
+
+const Timestamp = z.number().int().nonnegative().max(8.64e15);
+const Base64 = z.base64();
+
+/** Room for attachments: the pointer an attachment upload will produce. Not sent by any feature yet. */
+export const AttachmentPointerSchema = z.strictObject({
+  id: z.string().min(1).max(128),
+  contentType: z.string().min(1).max(128),
+  size: z.number().int().nonnegative().max(100 * 1024 * 1024),
+  /** SHA-256 of the encrypted attachment. */
+  digest: Base64.max(64),
+  /** Key material for the attachment; lives only inside this end-to-end encrypted payload. */
+  key: Base64.max(128),
+  fileName: z.string().max(255).optional(),
+});
+
+export const TextPayloadSchema = z.strictObject({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('text'),
+  messageId: MessageIdSchema,
+  conversationId: ConversationIdSchema,
+  sentAt: Timestamp,
+  text: z.string().min(1).max(LIMITS.maxTextLength),
+  replyTo: MessageIdSchema.optional(),
+  urgent: z.boolean().optional(),
+  attachments: z.array(AttachmentPointerSchema).max(10).optional(),
+});
+
+export const ReceiptPayloadSchema = z.strictObject({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('receipt'),
+  receipt: z.enum(['delivered', 'read']),
+  conversationId: ConversationIdSchema,
+  messageIds: z.array(MessageIdSchema).min(1).max(500),
+  sentAt: Timestamp,
+});
+
+/** Sent 1:1 to each care-team member device: the sender key it needs to read our group messages. */
+export const SenderKeyDistributionPayloadSchema = z.strictObject({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('senderKeyDistribution'),
+  conversationId: ConversationIdSchema,
+  distributionId: DistributionIdSchema,
+  message: Base64.max(4096),
+  sentAt: Timestamp,
+});
+
+export const PayloadSchema = z.discriminatedUnion('type', [
+  TextPayloadSchema,
+  ReceiptPayloadSchema,
+  SenderKeyDistributionPayloadSchema,
+]);
+
+export type TextPayload = z.infer<typeof TextPayloadSchema>;
+export type ReceiptPayload = z.infer<typeof ReceiptPayloadSchema>;
+export type SenderKeyDistributionPayload = z.infer<typeof SenderKeyDistributionPayloadSchema>;
+export type Payload = z.infer<typeof PayloadSchema>;
+export type PayloadType = Payload['type'];

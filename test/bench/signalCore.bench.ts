@@ -1,0 +1,162 @@
+/**
+ * The Signal-protocol core against bare libsignal calls on the same machine in the same run.
+ * Goal (issue 2): every ours/bare cost ratio at most 1.5.
+ */
+import {
+  CiphertextMessageType,
+  PreKeyBundle,
+  PreKeySignalMessage,
+  ProtocolAddress,
+  SenderKeyDistributionMessage,
+  SignalMessage,
+  groupDecrypt,
+  groupEncrypt,
+  processPreKeyBundle,
+  processSenderKeyDistributionMessage,
+  signalDecrypt,
+  signalDecryptPreKey,
+  signalEncrypt,
+} from '@signalapp/libsignal-client';
+import { randomUUID } from 'node:crypto';
+import type { DeviceId } from '../../shared/ids';
+import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
+import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
+import { TestDirectory, ensureSessions, newConversationId, newDevice, newUserId, seal, textPayload, type TestDevice } from '../fixtures/protocolHarness';
+import { BareStores } from './bareSignalStores';
+import { compareRates, rateRow, type BenchRow } from './measure';
+
+const SUITE = 'signal core';
+const GOAL = '<= 1.5';
+const TEXT_200 = 'x'.repeat(200);
+const BYTES_200 = new Uint8Array(200).fill(120);
+
+function toEnvelope(sender: ProtocolCore, o: { type: 'prekey' | 'whisper' | 'senderkey'; recipient: unknown; content: Uint8Array }) {
+  return { id: randomUUID(), type: o.type, sender: sender.address, recipient: o.recipient, content: Buffer.from(o.content).toString('base64') };
+}
+
+/** New Alice, bundle from Bob, first message, Bob decrypts it: the whole first contact. */
+async function sessionSetup(iterations: number, rounds: number): Promise<[number, number]> {
+  const total = iterations * (rounds + 1);
+  // Ours: Bob publishes `total` one-time keys; each iteration is a new Alice (created beforehand).
+  const directory = new TestDirectory();
+  const bob = await newDevice(directory, newUserId(), 1, { batchSize: total });
+  const alices = Array.from({ length: total }, () => ProtocolCore.createDevice(new InMemoryProtocolStorage(), { userId: newUserId(), deviceId: 1 as DeviceId }));
+  const bundles = alices.map(() => directory.bundle(bob.address));
+  const conversation = newConversationId();
+  const payload = textPayload(conversation, 'hi');
+  const ours = async (i: number) => {
+    const alice = alices[i]!;
+    await alice.startSession(bundles[i]);
+    const [out] = await alice.encryptDirect([bob.address], payload);
+    await bob.core.decrypt(toEnvelope(alice, out!));
+  };
+
+  // Bare: the same steps with raw libsignal calls.
+  const bareBob = new BareStores();
+  const bobAddress = ProtocolAddress.new(randomUUID(), 1);
+  const keys = bareBob.generatePreKeys(1, total);
+  const bareAlices = Array.from({ length: total }, () => ({ stores: new BareStores(), address: ProtocolAddress.new(randomUUID(), 1) }));
+  const bare = async (i: number) => {
+    const { stores, address } = bareAlices[i]!;
+    const ec = keys.ec[i]!;
+    const kyber = keys.kyber[i]!;
+    const bundle = PreKeyBundle.new(bareBob.registrationId, 1, ec.id(), ec.publicKey(), keys.signedId, keys.signed.publicKey(), keys.signed.signature(), bareBob.identityKeyPair.publicKey, kyber.id(), kyber.publicKey(), kyber.signature());
+    await processPreKeyBundle(bundle, bobAddress, address, stores.session, stores.identity);
+    const message = await signalEncrypt(BYTES_200.slice(0, 2), bobAddress, address, stores.session, stores.identity);
+    await signalDecryptPreKey(PreKeySignalMessage.deserialize(message.serialize()), address, bobAddress, bareBob.session, bareBob.identity, bareBob.preKey, bareBob.signedPreKey, bareBob.kyberPreKey);
+  };
+  return compareRates(ours, bare, iterations, rounds);
+}
+
+/** A 200-byte message encrypted and decrypted, the direction alternating every message. */
+export async function directMessages(iterations: number): Promise<[number, number]> {
+  const directory = new TestDirectory();
+  const a = await newDevice(directory, newUserId(), 1);
+  const b = await newDevice(directory, newUserId(), 1);
+  await ensureSessions(a, directory, [b.address]);
+  const payload = textPayload(newConversationId(), TEXT_200);
+  const exchange = async (from: TestDevice, to: TestDevice) => {
+    const [envelope] = seal(from, await from.core.encryptDirect([to.address], payload));
+    await to.core.decrypt(envelope);
+  };
+  await exchange(a, b);
+  await exchange(b, a);
+
+  const sa = new BareStores();
+  const sb = new BareStores();
+  const aa = ProtocolAddress.new(randomUUID(), 1);
+  const ab = ProtocolAddress.new(randomUUID(), 1);
+  const keys = sb.generatePreKeys(1, 1);
+  const bundle = PreKeyBundle.new(sb.registrationId, 1, keys.ec[0]!.id(), keys.ec[0]!.publicKey(), keys.signedId, keys.signed.publicKey(), keys.signed.signature(), sb.identityKeyPair.publicKey, keys.kyber[0]!.id(), keys.kyber[0]!.publicKey(), keys.kyber[0]!.signature());
+  await processPreKeyBundle(bundle, ab, aa, sa.session, sa.identity);
+  const send = async (from: BareStores, fromAddr: ProtocolAddress, to: BareStores, toAddr: ProtocolAddress) => {
+    const message = await signalEncrypt(BYTES_200, toAddr, fromAddr, from.session, from.identity);
+    if (message.type() === CiphertextMessageType.PreKey) {
+      await signalDecryptPreKey(PreKeySignalMessage.deserialize(message.serialize()), fromAddr, toAddr, to.session, to.identity, to.preKey, to.signedPreKey, to.kyberPreKey);
+    } else {
+      await signalDecrypt(SignalMessage.deserialize(message.serialize()), fromAddr, toAddr, to.session, to.identity);
+    }
+  };
+  await send(sa, aa, sb, ab);
+  await send(sb, ab, sa, aa);
+  return compareRates(
+    (i) => (i % 2 === 0 ? exchange(a, b) : exchange(b, a)),
+    (i) => (i % 2 === 0 ? send(sa, aa, sb, ab) : send(sb, ab, sa, aa)),
+    iterations,
+  );
+}
+
+/** One message to a care team of 50 (sender keys already shared), and its decryption by one member. */
+export async function careTeam(iterations: number, rounds = 5): Promise<{ encrypt: [number, number]; decrypt: [number, number] }> {
+  const directory = new TestDirectory();
+  const team = newConversationId();
+  const lead = await newDevice(directory, newUserId(), 1);
+  const members: TestDevice[] = [];
+  for (let i = 0; i < 50; i++) members.push(await newDevice(directory, newUserId(), 1, { batchSize: 1 }));
+  const addresses = members.map((m) => m.address);
+  await ensureSessions(lead, directory, addresses);
+  const reader = members[0]!;
+  const first = await lead.core.encryptCareTeam(team, addresses, textPayload(team, TEXT_200));
+  for (const envelope of seal(lead, [...first.senderKeyShares, ...first.messages]).filter((e) => e.recipient.userId === reader.address.userId)) await reader.core.decrypt(envelope);
+  const payload = textPayload(team, TEXT_200);
+  const forReader: unknown[] = [];
+
+  const sender = new BareStores();
+  const senderAddr = ProtocolAddress.new(randomUUID(), 1);
+  const receiver = new BareStores();
+  const distributionId = randomUUID();
+  const skdm = await SenderKeyDistributionMessage.create(senderAddr, distributionId, sender.senderKey);
+  await processSenderKeyDistributionMessage(senderAddr, SenderKeyDistributionMessage.deserialize(skdm.serialize()), receiver.senderKey);
+  const bareCiphertexts: Uint8Array<ArrayBuffer>[] = [];
+
+  const encrypt = await compareRates(
+    async () => {
+      const sent = await lead.core.encryptCareTeam(team, addresses, payload);
+      forReader.push(toEnvelope(lead.core, sent.messages[0]!));
+    },
+    async () => {
+      bareCiphertexts.push((await groupEncrypt(senderAddr, distributionId, sender.senderKey, BYTES_200)).serialize());
+    },
+    iterations,
+    rounds,
+  );
+  const decrypt = await compareRates(
+    (i) => reader.core.decrypt(forReader[i]),
+    (i) => groupDecrypt(senderAddr, receiver.senderKey, bareCiphertexts[i]!),
+    Math.floor(forReader.length / (rounds + 1)),
+    rounds,
+  );
+  return { encrypt, decrypt };
+}
+
+export async function runSignalCoreBench(): Promise<BenchRow[]> {
+  const [setupOurs, setupBare] = await sessionSetup(100, 5);
+  const [directOurs, directBare] = await directMessages(1000);
+  const team = await careTeam(1000);
+  return [
+    rateRow(SUITE, 'PQXDH session setup (bundle, first message, decrypt)', setupOurs, setupBare, GOAL),
+    rateRow(SUITE, '1:1 encrypt+decrypt, 200 bytes, alternating', directOurs, directBare, GOAL),
+    rateRow(SUITE, 'care team of 50: encrypt one message', team.encrypt[0], team.encrypt[1], GOAL),
+    rateRow(SUITE, 'care team: decrypt one message (member side)', team.decrypt[0], team.decrypt[1], GOAL),
+  ];
+}

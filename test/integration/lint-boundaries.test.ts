@@ -1,0 +1,35 @@
+import { ESLint } from 'eslint';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const eslint = new ESLint({ cwd: root });
+
+/** Lints `code` as if it were the file at `path` (relative to the repo) and returns the rules that fired. */
+async function firedRules(path: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: `${root}/${path}` });
+  return (result?.messages ?? []).filter((m) => m.severity === 2).map((m) => m.ruleId ?? 'parse-error');
+}
+
+describe('layer boundaries are lint errors', () => {
+  it.each([
+    ['renderer/probe.ts', "import { RoundsError } from '../main/core/errors';\nexport const x = RoundsError;", 'import-x/no-restricted-paths'],
+    ['renderer/probe.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;", 'import-x/no-nodejs-modules'],
+    ['renderer/probe.ts', "import { ipcRenderer } from 'electron';\nexport const x = ipcRenderer;", 'no-restricted-imports'],
+    ['shared/probe.ts', "import { RoundsError } from '../main/core/errors';\nexport const x = RoundsError;", 'import-x/no-restricted-paths'],
+    ['shared/probe.ts', "import { randomUUID } from 'node:crypto';\nexport const x = randomUUID;", 'import-x/no-nodejs-modules'],
+    ['main/core/probe.ts', "import { app } from 'electron';\nexport const x = app;", 'no-restricted-imports'],
+    ['server/probe.ts', "import { RoundsError } from '../main/core/errors';\nexport const x = RoundsError;", 'import-x/no-restricted-paths'],
+  ])('%s: %s', async (path, code, rule) => {
+    expect(await firedRules(path, code)).toContain(rule);
+  });
+
+  it('allows what the layers may use', async () => {
+    expect(await firedRules('main/core/probe.ts', "import { addressKey } from '../../shared/ids';\nimport { randomUUID } from 'node:crypto';\nexport const x = [addressKey, randomUUID];")).toEqual([]);
+    expect(await firedRules('server/probe.ts', "import { EnvelopeSchema } from '../shared/wire/envelope';\nexport const x = EnvelopeSchema;")).toEqual([]);
+  });
+
+  it('refuses a focused test', async () => {
+    expect(await firedRules('test/integration/probe.test.ts', "import { it } from 'vitest';\nit.only('x', () => {});")).toContain('no-restricted-syntax');
+  });
+});
