@@ -29,8 +29,17 @@ export type DistributionId = z.infer<typeof DistributionIdSchema>;
 export const DeviceAddressSchema = z.strictObject({ userId: UserIdSchema, deviceId: DeviceIdSchema });
 export type DeviceAddress = Readonly<z.infer<typeof DeviceAddressSchema>>;
 
+/** Address objects are immutable and recur (membership lists, envelopes), so their keys are remembered. */
+const addressKeys = new WeakMap<DeviceAddress, string>();
+
+/** `userId.deviceId`: the key under which everything about one device is stored. */
 export function addressKey(address: DeviceAddress): string {
-  return `${address.userId}.${address.deviceId}`;
+  let key = addressKeys.get(address);
+  if (key === undefined) {
+    key = `${address.userId}.${address.deviceId}`;
+    addressKeys.set(address, key);
+  }
+  return key;
 }
 
 export function sameAddress(a: DeviceAddress, b: DeviceAddress): boolean {

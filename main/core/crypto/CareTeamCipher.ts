@@ -12,11 +12,15 @@ import { senderKeyKey } from './signalStores';
 import type { StagedWrites } from './StagedWrites';
 
 /** Our own sending state for one care team: the current distribution and who already holds its key. */
-const OwnDistribution = z.strictObject({
+const OwnDistributionRecord = z.strictObject({
   distributionId: DistributionIdSchema,
   sharedWith: z.array(z.string()),
 });
-type OwnDistribution = z.infer<typeof OwnDistribution>;
+interface OwnDistribution {
+  readonly distributionId: DistributionId;
+  /** Address keys of the devices that hold our current sender key. */
+  readonly sharedWith: ReadonlySet<string>;
+}
 
 /** Which care team a sender's distribution belongs to, learnt when its key arrived over a 1:1 session. */
 const ReceivedDistribution = z.strictObject({ conversationId: ConversationIdSchema });
@@ -53,16 +57,14 @@ export class CareTeamCipher {
     const recipientsByKey = new Map<string, DeviceAddress>();
     for (const member of members) if (!sameAddress(member, this.#ctx.local.address)) recipientsByKey.set(addressKey(member), member);
     const recipients = [...recipientsByKey.values()];
-    const recipientKeys = [...recipientsByKey.keys()];
     const plaintext = encodePayload(payload);
     return this.#ctx.run(async (stores) => {
       this.#direct.assertTrusted(stores.staged, recipients);
       let own = this.#readOwn(stores.staged, conversationId);
-      if (!own || own.sharedWith.some((key) => !recipientsByKey.has(key))) own = this.#newDistribution(stores, conversationId, own);
-      const distributionId = own.distributionId;
+      if (!own || [...own.sharedWith].some((key) => !recipientsByKey.has(key))) own = this.#newDistribution(stores, conversationId, own);
+      const { distributionId, sharedWith } = own;
       const self = this.#ctx.localAddress;
-      const holders = new Set(own.sharedWith);
-      const needKey = [...recipientsByKey].filter(([key]) => !holders.has(key)).map(([, address]) => address);
+      const needKey = [...recipientsByKey].filter(([key]) => !sharedWith.has(key)).map(([, address]) => address);
       let senderKeyShares: OutgoingCiphertext[] = [];
       if (needKey.length > 0) {
         const skdm = await SenderKeyDistributionMessage.create(self, distributionId, stores.senderKey);
@@ -77,8 +79,8 @@ export class CareTeamCipher {
         senderKeyShares = await this.#direct.encryptIn(stores, needKey, encodePayload(share));
       }
       const ciphertext = (await groupEncrypt(self, distributionId, stores.senderKey, plaintext)).serialize();
-      if (needKey.length > 0 || own.sharedWith.length !== recipients.length) {
-        this.#writeOwn(stores.staged, conversationId, { distributionId, sharedWith: recipientKeys });
+      if (needKey.length > 0 || sharedWith.size !== recipients.length) {
+        this.#writeOwn(stores.staged, conversationId, { distributionId, sharedWith: new Set(recipientsByKey.keys()) });
       }
       return {
         senderKeyShares,
@@ -111,11 +113,10 @@ export class CareTeamCipher {
   /** Decrypts a `senderkey` ciphertext; the payload must belong to the team the sender's key was shared for. */
   async decryptIn(stores: OperationStores, sender: DeviceAddress, content: Uint8Array<ArrayBuffer>): Promise<Payload> {
     const distributionId = SenderKeyMessage.deserialize(content).distributionId();
-    const known = stores.staged.get('careTeam', receivedKey(sender, distributionId));
-    if (!known) throw new NoSenderKeyError(`no sender key from ${addressKey(sender)} for distribution ${distributionId}`);
+    const team = stores.staged.getDecoded('careTeam', receivedKey(sender, distributionId), (bytes) => ReceivedDistribution.parse(parseJsonBytes(bytes)).conversationId);
+    if (!team) throw new NoSenderKeyError(`no sender key from ${addressKey(sender)} for distribution ${distributionId}`);
     const plaintext = await groupDecrypt(toProtocolAddress(sender), stores.senderKey, content);
     const payload = decodePayload(plaintext);
-    const team = ReceivedDistribution.parse(parseJsonBytes(known)).conversationId;
     if (payload.type === 'senderKeyDistribution') throw new InvalidMessageError('sender keys travel only over 1:1 sessions');
     if (payload.conversationId !== team) throw new InvalidMessageError('care-team message names another conversation');
     return payload;
@@ -123,17 +124,20 @@ export class CareTeamCipher {
 
   #newDistribution(stores: OperationStores, conversationId: ConversationId, previous: OwnDistribution | undefined): OwnDistribution {
     if (previous) stores.staged.delete('senderKey', senderKeyKey(this.#ctx.localAddress, previous.distributionId));
-    const next: OwnDistribution = { distributionId: DistributionIdSchema.parse(randomUUID()), sharedWith: [] };
+    const next: OwnDistribution = { distributionId: DistributionIdSchema.parse(randomUUID()), sharedWith: new Set() };
     this.#writeOwn(stores.staged, conversationId, next);
     return next;
   }
 
   #readOwn(staged: StagedWrites, conversationId: ConversationId): OwnDistribution | undefined {
-    return staged.getDecoded('careTeam', `own/${conversationId}`, (bytes) => OwnDistribution.parse(parseJsonBytes(bytes)));
+    return staged.getDecoded('careTeam', `own/${conversationId}`, (bytes) => {
+      const record = OwnDistributionRecord.parse(parseJsonBytes(bytes));
+      return { distributionId: record.distributionId, sharedWith: new Set(record.sharedWith) };
+    });
   }
 
   #writeOwn(staged: StagedWrites, conversationId: ConversationId, state: OwnDistribution): void {
-    staged.put('careTeam', `own/${conversationId}`, jsonBytes(state));
+    staged.put('careTeam', `own/${conversationId}`, jsonBytes({ distributionId: state.distributionId, sharedWith: [...state.sharedWith] }));
   }
 }
 

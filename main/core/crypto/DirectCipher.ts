@@ -16,7 +16,7 @@ import {
 import { addressKey, sameAddress, type DeviceAddress } from '../../../shared/ids';
 import { PreKeyBundleSchema, type PreKeyBundle } from '../../../shared/wire/keys';
 import type { EnvelopeType } from '../../../shared/wire/envelope';
-import { IdentityChangedError, InvalidBundleError, InvalidMessageError, NoSessionError } from '../errors';
+import { IdentityChangedError, InvalidBundleError, NoSessionError } from '../errors';
 import { bytesEqual, fromBase64 } from './encoding';
 import { pendingChangeKeys, readContactIdentity, readPendingChange, recordContactIdentity } from './IdentityStore';
 import { toProtocolAddress, type OperationStores, type ProtocolContext } from './ProtocolContext';
@@ -131,7 +131,6 @@ export class DirectCipher {
       const message = PreKeySignalMessage.deserialize(content);
       return signalDecryptPreKey(message, from, this.#ctx.localAddress, stores.session, stores.identity, stores.preKey, stores.signedPreKey, stores.kyberPreKey);
     }
-    if (!stores.staged.get('session', addressKey(sender))) throw new InvalidMessageError(`no session with ${addressKey(sender)}`);
     return signalDecrypt(SignalMessage.deserialize(content), from, this.#ctx.localAddress, stores.session, stores.identity);
   }
 }

@@ -2,9 +2,9 @@ import type { ProtocolNamespace, ProtocolStorage, StorageWrite } from './Protoco
 
 /** ProtocolStorage kept in process memory; values are copied in and out so callers cannot alias them. */
 export class InMemoryProtocolStorage implements ProtocolStorage {
-  readonly #data = new Map<ProtocolNamespace, Map<string, Uint8Array>>();
+  readonly #data = new Map<ProtocolNamespace, Map<string, Uint8Array<ArrayBuffer>>>();
 
-  get(ns: ProtocolNamespace, key: string): Uint8Array | undefined {
+  get(ns: ProtocolNamespace, key: string): Uint8Array<ArrayBuffer> | undefined {
     const value = this.#data.get(ns)?.get(key);
     return value === undefined ? undefined : value.slice();
   }
@@ -25,7 +25,7 @@ export class InMemoryProtocolStorage implements ProtocolStorage {
         this.#data.set(write.ns, table);
       }
       if (write.value === null) table.delete(write.key);
-      else table.set(write.key, write.value.slice());
+      else table.set(write.key, Uint8Array.prototype.slice.call(write.value) as Uint8Array<ArrayBuffer>);
     }
   }
 }

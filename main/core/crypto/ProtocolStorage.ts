@@ -26,7 +26,8 @@ export type StorageWrite =
   | { readonly ns: ProtocolNamespace; readonly key: string; readonly value: null };
 
 export interface ProtocolStorage {
-  get(ns: ProtocolNamespace, key: string): Uint8Array | undefined;
+  /** A fresh copy the caller may keep or hand to libsignal (which wants an ArrayBuffer-backed array). */
+  get(ns: ProtocolNamespace, key: string): Uint8Array<ArrayBuffer> | undefined;
   /** Keys of a namespace that start with `prefix` (all keys when omitted), in ascending order. */
   keys(ns: ProtocolNamespace, prefix?: string): string[];
   /**

@@ -32,9 +32,10 @@ export class StagedWrites {
     return value;
   }
 
-  get(ns: ProtocolNamespace, key: string): Uint8Array | undefined {
+  /** Staged values are returned as a copy too, so a reader can never alter what will be committed. */
+  get(ns: ProtocolNamespace, key: string): Uint8Array<ArrayBuffer> | undefined {
     const staged = this.#staged.get(slot(ns, key));
-    if (staged) return staged.value ?? undefined;
+    if (staged) return staged.value === null ? undefined : copyBytes(staged.value);
     return this.#storage.get(ns, key);
   }
 
@@ -68,6 +69,12 @@ export class StagedWrites {
     this.#staged.clear();
     for (const fn of this.#afterCommit.splice(0)) fn();
   }
+}
+
+function copyBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes.byteLength);
+  out.set(bytes);
+  return out;
 }
 
 /** Decoded forms of committed values, by slot; shared by all operations of one ProtocolContext. */

@@ -47,6 +47,8 @@ describe('payload codec', () => {
     expect(() => decodePayload(pad({ ...base, text: '' }))).toThrow(MalformedPayloadError);
     expect(() => decodePayload(pad({ ...base, v: 7 }))).toThrow(UnsupportedPayloadVersionError);
     expect(() => encodePayload({ ...base, text: '' })).toThrow(MalformedPayloadError);
+    expect(() => encodePayload({ ...base, text: 'x'.repeat(32_001) })).toThrow(MalformedPayloadError);
+    expect(() => encodePayload({ ...base, v: 2 } as never)).toThrow(UnsupportedPayloadVersionError);
     // The error names the field, never the value (which could be patient details).
     const error = catchError(() => decodePayload(pad({ ...base, conversationId: 'Jane Doe, MRN 12345' })));
     expect(error).toBeInstanceOf(MalformedPayloadError);

@@ -11,10 +11,17 @@ import { jsonBytes, parseJsonBytes } from './encoding';
 const PAD_BLOCK = 160;
 const PAD_MARK = 0x80;
 
+/**
+ * Encodes a payload built by our own code. Its shape is guaranteed by the types, and whatever a user
+ * typed was validated against the shared schemas where it entered main; so here only the limits a user
+ * can reach are re-checked (empty or overlong text, total size), cheaply. Receivers validate everything.
+ */
 export function encodePayload(payload: Payload): Uint8Array<ArrayBuffer> {
-  const checked = PayloadSchema.safeParse(payload);
-  if (!checked.success) throw new MalformedPayloadError(firstIssue(checked.error), { cause: checked.error });
-  const json = jsonBytes(checked.data);
+  if (payload.v !== PAYLOAD_VERSION) throw new UnsupportedPayloadVersionError(payload.v);
+  if (payload.type === 'text' && (payload.text.length === 0 || payload.text.length > LIMITS.maxTextLength)) {
+    throw new MalformedPayloadError(`text: length must be 1..${LIMITS.maxTextLength}`);
+  }
+  const json = jsonBytes(payload);
   if (json.byteLength > LIMITS.maxPayloadBytes) throw new PayloadTooLargeError(json.byteLength, LIMITS.maxPayloadBytes);
   const padded = new Uint8Array((Math.floor((json.byteLength + 1) / PAD_BLOCK) + 1) * PAD_BLOCK);
   padded.set(json);

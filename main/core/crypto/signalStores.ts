@@ -43,13 +43,13 @@ export class SessionStoreAdapter extends SessionStore {
   }
   override async getSession(address: ProtocolAddress): Promise<SessionRecord | null> {
     const bytes = this.staged.get('session', protocolAddressKey(address));
-    return bytes ? SessionRecord.deserialize(copy(bytes)) : null;
+    return bytes ? SessionRecord.deserialize(bytes) : null;
   }
   override async getExistingSessions(addresses: ProtocolAddress[]): Promise<SessionRecord[]> {
     return addresses.map((address) => {
       const bytes = this.staged.get('session', protocolAddressKey(address));
       if (!bytes) throw new InvalidMessageError(`no session for ${protocolAddressKey(address)}`);
-      return SessionRecord.deserialize(copy(bytes));
+      return SessionRecord.deserialize(bytes);
     });
   }
 }
@@ -64,7 +64,7 @@ export class PreKeyStoreAdapter extends PreKeyStore {
   override async getPreKey(id: number): Promise<PreKeyRecord> {
     const bytes = this.staged.get('preKey', keyIdKey(id));
     if (!bytes) throw new InvalidMessageError(`one-time prekey ${id} is unknown or already used`);
-    return PreKeyRecord.deserialize(copy(bytes));
+    return PreKeyRecord.deserialize(bytes);
   }
   override async removePreKey(id: number): Promise<void> {
     this.staged.delete('preKey', keyIdKey(id));
@@ -81,7 +81,7 @@ export class SignedPreKeyStoreAdapter extends SignedPreKeyStore {
   override async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
     const bytes = this.staged.get('signedPreKey', keyIdKey(id));
     if (!bytes) throw new InvalidMessageError(`signed prekey ${id} is unknown or expired`);
-    return SignedPreKeyRecord.deserialize(copy(bytes));
+    return SignedPreKeyRecord.deserialize(bytes);
   }
 }
 
@@ -100,7 +100,7 @@ export class KyberPreKeyStoreAdapter extends KyberPreKeyStore {
   override async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
     const stored = this.staged.get('kyberPreKey', keyIdKey(id));
     if (!stored) throw new InvalidMessageError(`Kyber prekey ${id} is unknown or already used`);
-    return KyberPreKeyRecord.deserialize(copy(stored.subarray(1)));
+    return KyberPreKeyRecord.deserialize(stored.slice(1));
   }
   override async markKyberPreKeyUsed(id: number, signedPreKeyId: number, baseKey: PublicKey): Promise<void> {
     const stored = this.staged.get('kyberPreKey', keyIdKey(id));
@@ -135,7 +135,7 @@ export class SenderKeyStoreAdapter extends SenderKeyStore {
   }
   override async getSenderKey(sender: ProtocolAddress, distributionId: Uuid): Promise<SenderKeyRecord | null> {
     const bytes = this.staged.get('senderKey', senderKeyKey(sender, distributionId));
-    return bytes ? SenderKeyRecord.deserialize(copy(bytes)) : null;
+    return bytes ? SenderKeyRecord.deserialize(bytes) : null;
   }
 }
 
@@ -146,11 +146,4 @@ export function senderKeyKey(sender: ProtocolAddress, distributionId: Uuid): str
 /** Key ids are stored zero-padded so that `keys()` lists them in numeric order. */
 export function keyIdKey(id: number): string {
   return id.toString().padStart(10, '0');
-}
-
-/** libsignal wants a Uint8Array backed by a plain ArrayBuffer. */
-function copy(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(bytes.byteLength);
-  out.set(bytes);
-  return out;
 }
