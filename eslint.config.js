@@ -4,7 +4,14 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { importX, createNodeResolver } from 'eslint-plugin-import-x';
 
-const ELECTRON = { name: 'electron', message: 'Only main/electron and main/preload may import electron.' };
+const ELECTRON_MESSAGE = 'Only main/electron and main/preload may import electron.';
+const ELECTRON = { name: 'electron', message: ELECTRON_MESSAGE };
+const ELECTRON_SUBPATHS = { group: ['electron/*'], message: ELECTRON_MESSAGE };
+/** `await import('electron')` and `require('electron')` are caught too, not only static imports. */
+const NO_DYNAMIC_ELECTRON = [
+  { selector: "ImportExpression[source.value=/^electron(\\/|$)/]", message: ELECTRON_MESSAGE },
+  { selector: "CallExpression[callee.name='require'][arguments.0.value=/^electron(\\/|$)/]", message: ELECTRON_MESSAGE },
+];
 
 /** Zones for import-x/no-restricted-paths: files in `target` may not import from `from`. */
 const zones = [
@@ -38,20 +45,26 @@ export default tseslint.config(
     ignores: ['**/*.test.ts', '**/*.test.tsx'],
     rules: {
       'import-x/no-nodejs-modules': 'error',
-      'no-restricted-imports': ['error', { paths: [ELECTRON], patterns: [{ group: ['node:*'], message: 'No Node built-ins in this layer.' }] }],
+      'no-restricted-imports': ['error', { paths: [ELECTRON], patterns: [{ group: ['node:*'], message: 'No Node built-ins in this layer.' }, ELECTRON_SUBPATHS] }],
+      'no-restricted-syntax': ['error', ...NO_DYNAMIC_ELECTRON],
     },
   },
   {
-    files: ['main/core/**/*.ts', 'server/**/*.ts', 'test/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [ELECTRON] }] },
+    files: ['main/core/**/*.ts', 'server/**/*.ts', 'scripts/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [ELECTRON], patterns: [ELECTRON_SUBPATHS] }],
+      'no-restricted-syntax': ['error', ...NO_DYNAMIC_ELECTRON],
+    },
   },
   {
-    // Tests never keep a focused test around.
+    // Tests: no Electron either, and never a focused test (`it.only`, `it.only.each`, `test.concurrent.only`, ...).
     files: ['**/*.test.ts', '**/*.test.tsx', 'test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
-      'no-restricted-syntax': ['error',
-        { selector: "CallExpression[callee.property.name='only'][callee.object.name=/^(it|test|describe)$/]", message: 'No .only in committed tests.' },
+      'no-restricted-imports': ['error', { paths: [ELECTRON], patterns: [ELECTRON_SUBPATHS] }],
+      'no-restricted-syntax': ['error', ...NO_DYNAMIC_ELECTRON,
+        { selector: "MemberExpression[property.name='only']", message: 'No .only in committed tests.' },
       ],
     },
   },

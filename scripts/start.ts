@@ -3,7 +3,7 @@
  * clinicians' devices, first contact over PQXDH, a reply, a care team) so a newcomer sees it work.
  * The relay (issue 3) and the desktop app (issues 5 and 6) replace this with the product itself.
  */
-import { ensureSessions, newConversationId, newDevice, newUserId, seal, sendText, TestDirectory, textPayload } from '../test/fixtures/protocolHarness';
+import { TestCareTeams, ensureSessions, newConversationId, newDevice, newUserId, seal, sendText, TestDirectory, textPayload } from '../test/fixtures/protocolHarness';
 import { describeError } from '../shared/errors';
 
 async function main(): Promise<void> {
@@ -12,11 +12,12 @@ async function main(): Promise<void> {
   console.log('Running the core self-check (real libsignal, in-memory storage)...\n');
 
   const directory = new TestDirectory();
+  const teams = new TestCareTeams();
   const drA = newUserId();
   const nurseB = newUserId();
-  const a = await newDevice(directory, drA, 1);
-  const b = await newDevice(directory, nurseB, 1);
-  const c = await newDevice(directory, newUserId(), 1);
+  const a = await newDevice(directory, drA, 1, { careTeams: teams });
+  const b = await newDevice(directory, nurseB, 1, { careTeams: teams });
+  const c = await newDevice(directory, newUserId(), 1, { careTeams: teams });
   const conversation = newConversationId();
 
   const [first] = await sendText(a, directory, [nurseB], conversation, 'self-check: first contact');
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   console.log('  1:1 reply (Double Ratchet)     ok');
 
   const team = newConversationId();
+  teams.set(team, [drA, nurseB, c.address.userId]);
   await ensureSessions(a, directory, [b.address, c.address]);
   const sent = await a.core.encryptCareTeam(team, [b.address, c.address], textPayload(team, 'self-check: care team'));
   for (const envelope of seal(a, [...sent.senderKeyShares, ...sent.messages])) await (envelope.recipient.userId === nurseB ? b : c).core.decrypt(envelope);

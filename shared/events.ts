@@ -9,6 +9,8 @@ export const IdentityChangedEventSchema = z.strictObject({
   type: z.literal('identityChanged'),
   userId: UserIdSchema,
   address: DeviceAddressSchema,
+  /** `newKey`: a known device's identity key changed; `newDevice`: a known contact has a device we had not seen. */
+  change: z.enum(['newKey', 'newDevice']),
   detectedAt: z.number().int().nonnegative(),
 });
 export type IdentityChangedEvent = z.infer<typeof IdentityChangedEventSchema>;

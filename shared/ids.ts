@@ -1,7 +1,10 @@
 import { z } from 'zod';
 
+/** UUIDs in their canonical lower-case form only: `ABC…` and `abc…` must never name two different things. */
+const CanonicalUuid = z.uuid().regex(/^[0-9a-f-]+$/, 'lower-case UUID');
+
 /** A user's stable id, assigned by the relay when an admin creates the account. */
-export const UserIdSchema = z.uuid().brand<'UserId'>();
+export const UserIdSchema = CanonicalUuid.brand<'UserId'>();
 export type UserId = z.infer<typeof UserIdSchema>;
 
 /** libsignal accepts device ids 1..127; the relay hands them out in that range. */
@@ -10,19 +13,19 @@ export const DeviceIdSchema = z.number().int().min(1).max(MAX_DEVICE_ID).brand<'
 export type DeviceId = z.infer<typeof DeviceIdSchema>;
 
 /** A 1:1 conversation or a care team. */
-export const ConversationIdSchema = z.uuid().brand<'ConversationId'>();
+export const ConversationIdSchema = CanonicalUuid.brand<'ConversationId'>();
 export type ConversationId = z.infer<typeof ConversationIdSchema>;
 
 /** Chosen by the sender; the same id on every device that holds the message. */
-export const MessageIdSchema = z.uuid().brand<'MessageId'>();
+export const MessageIdSchema = CanonicalUuid.brand<'MessageId'>();
 export type MessageId = z.infer<typeof MessageIdSchema>;
 
 /** One ciphertext envelope for one recipient device. */
-export const EnvelopeIdSchema = z.uuid().brand<'EnvelopeId'>();
+export const EnvelopeIdSchema = CanonicalUuid.brand<'EnvelopeId'>();
 export type EnvelopeId = z.infer<typeof EnvelopeIdSchema>;
 
 /** A sender-key distribution (one per care team per membership epoch per sender). */
-export const DistributionIdSchema = z.uuid().brand<'DistributionId'>();
+export const DistributionIdSchema = CanonicalUuid.brand<'DistributionId'>();
 export type DistributionId = z.infer<typeof DistributionIdSchema>;
 
 /** One device of one user: the unit libsignal keeps a session with. */

@@ -88,8 +88,8 @@ export class IdentityChangedError extends RoundsError {
 }
 
 export class NoLocalIdentityError extends RoundsError {
-  constructor() {
-    super('NO_LOCAL_IDENTITY', 'this device has no identity yet; create one first');
+  constructor(message = 'this device has no identity yet; create one first') {
+    super('NO_LOCAL_IDENTITY', message);
   }
 }
 

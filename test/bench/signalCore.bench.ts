@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import type { DeviceId } from '../../shared/ids';
 import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
-import { TestDirectory, ensureSessions, newConversationId, newDevice, newUserId, seal, textPayload, type TestDevice } from '../fixtures/protocolHarness';
+import { TestCareTeams, TestDirectory, ensureSessions, newConversationId, newDevice, newUserId, seal, textPayload, type TestDevice } from '../fixtures/protocolHarness';
 import { BareStores } from './bareSignalStores';
 import { compareRates, rateRow, type BenchRow } from './measure';
 
@@ -111,9 +111,11 @@ export async function directMessages(iterations: number, rounds: number): Promis
 export async function careTeam(iterations: number, rounds: number): Promise<{ encrypt: [number, number]; decrypt: [number, number] }> {
   const directory = new TestDirectory();
   const team = newConversationId();
-  const lead = await newDevice(directory, newUserId(), 1);
+  const teams = new TestCareTeams();
+  const lead = await newDevice(directory, newUserId(), 1, { careTeams: teams });
   const members: TestDevice[] = [];
-  for (let i = 0; i < 50; i++) members.push(await newDevice(directory, newUserId(), 1, { batchSize: 1 }));
+  for (let i = 0; i < 50; i++) members.push(await newDevice(directory, newUserId(), 1, { batchSize: 1, careTeams: teams }));
+  teams.set(team, [lead, ...members].map((m) => m.address.userId));
   const addresses = members.map((m) => m.address);
   await ensureSessions(lead, directory, addresses);
   const reader = members[0]!;

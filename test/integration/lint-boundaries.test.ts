@@ -19,6 +19,10 @@ describe('layer boundaries are lint errors', () => {
     ['shared/probe.ts', "import { RoundsError } from '../main/core/errors';\nexport const x = RoundsError;", 'import-x/no-restricted-paths'],
     ['shared/probe.ts', "import { randomUUID } from 'node:crypto';\nexport const x = randomUUID;", 'import-x/no-nodejs-modules'],
     ['main/core/probe.ts', "import { app } from 'electron';\nexport const x = app;", 'no-restricted-imports'],
+    ['main/core/probe.ts', "import { app } from 'electron/main';\nexport const x = app;", 'no-restricted-imports'],
+    ['main/core/probe.ts', "export const x = await import('electron');", 'no-restricted-syntax'],
+    ['server/probe.ts', "export const x = await import('electron/main');", 'no-restricted-syntax'],
+    ['renderer/probe.ts', "import { ipcRenderer } from 'electron/renderer';\nexport const x = ipcRenderer;", 'no-restricted-imports'],
     ['server/probe.ts', "import { RoundsError } from '../main/core/errors';\nexport const x = RoundsError;", 'import-x/no-restricted-paths'],
   ])('%s: %s', async (path, code, rule) => {
     expect(await firedRules(path, code)).toContain(rule);
@@ -29,7 +33,12 @@ describe('layer boundaries are lint errors', () => {
     expect(await firedRules('server/probe.ts', "import { EnvelopeSchema } from '../shared/wire/envelope';\nexport const x = EnvelopeSchema;")).toEqual([]);
   });
 
-  it('refuses a focused test', async () => {
-    expect(await firedRules('test/integration/probe.test.ts', "import { it } from 'vitest';\nit.only('x', () => {});")).toContain('no-restricted-syntax');
+  it.each([
+    "it.only('x', () => {});",
+    "it.only.each([1])('x %s', () => {});",
+    "test.concurrent.only('x', () => {});",
+    "describe.only('x', () => {});",
+  ])('refuses a focused test: %s', async (code) => {
+    expect(await firedRules('test/integration/probe.test.ts', `import { describe, it, test } from 'vitest';\nvoid describe; void it; void test;\n${code}`)).toContain('no-restricted-syntax');
   });
 });

@@ -4,7 +4,7 @@ import { ERROR_CODES } from '../../shared/errors';
 import { RoundsError } from '../../main/core/errors';
 import { fromBase64, jsonBytes, toBase64 } from '../../main/core/crypto/encoding';
 import { decodePayload, encodePayload } from '../../main/core/crypto/payloadCodec';
-import { TestDirectory, envelopesFor, newConversationId, newDevice, newUserId, sendText, textPayload } from '../fixtures/protocolHarness';
+import { TestCareTeams, TestDirectory, envelopesFor, newConversationId, newDevice, newUserId, seal, sendText, textPayload } from '../fixtures/protocolHarness';
 
 /** Runs `fn` and returns the error code it failed with, or 'OK'. Anything but a RoundsError fails the test. */
 async function outcome(fn: () => unknown): Promise<string> {
@@ -84,5 +84,36 @@ describe('malformed input never crashes the core', () => {
     // Nothing the fuzzer sent disturbed the session: the genuine message decrypts, once.
     expect((await bob.core.decrypt(genuine)).payload).toMatchObject({ text: 'real one' });
     expect(await outcome(() => bob.core.decrypt(genuine))).toBe('DUPLICATE_MESSAGE');
+  });
+
+  it('decrypt: 2,000 mutations of live 1:1 and care-team messages give typed errors; the real ones still decrypt', async () => {
+    const directory = new TestDirectory();
+    const teams = new TestCareTeams();
+    const alice = await newDevice(directory, newUserId(), 1, { careTeams: teams });
+    const bob = await newDevice(directory, newUserId(), 1, { careTeams: teams });
+    const team = newConversationId();
+    teams.set(team, [alice.address.userId, bob.address.userId]);
+    // Establish both directions, then take one live whisper and one live care-team message.
+    for (const [from, to] of [[alice, bob], [bob, alice]] as const) {
+      for (const e of envelopesFor(await sendText(from, directory, [to.address.userId], newConversationId(), 'setup'), to)) await to.core.decrypt(e);
+    }
+    const [whisper] = envelopesFor(await sendText(alice, directory, [bob.address.userId], newConversationId(), 'live whisper'), bob);
+    expect(whisper!.type).toBe('whisper');
+    const sent = await alice.core.encryptCareTeam(team, [bob.address], textPayload(team, 'live team message'));
+    const [share, teamMessage] = seal(alice, [...sent.senderKeyShares, ...sent.messages]);
+    await bob.core.decrypt(share);
+    const codes = new Set<string>();
+    for (const genuine of [whisper!, teamMessage!]) {
+      const content = fromBase64(genuine.content);
+      await fc.assert(fc.asyncProperty(fc.nat({ max: content.length - 1 }), fc.integer({ min: 1, max: 255 }), fc.nat({ max: content.length + 16 }), async (at, xor, length) => {
+        const mutated = new Uint8Array(Math.max(length, at + 1));
+        mutated.set(content.subarray(0, mutated.length));
+        mutated[at]! ^= xor;
+        codes.add(await outcome(() => bob.core.decrypt({ ...genuine, content: toBase64(mutated) })));
+      }), { numRuns: 1000 });
+    }
+    expect(codes.has('OK')).toBe(false);
+    expect((await bob.core.decrypt(whisper)).payload).toMatchObject({ text: 'live whisper' });
+    expect((await bob.core.decrypt(teamMessage)).payload).toMatchObject({ text: 'live team message' });
   });
 });

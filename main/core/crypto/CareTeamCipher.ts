@@ -1,11 +1,12 @@
 import { SenderKeyDistributionMessage, SenderKeyMessage, groupDecrypt, groupEncrypt, processSenderKeyDistributionMessage } from '@signalapp/libsignal-client';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { ConversationIdSchema, DistributionIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type DistributionId } from '../../../shared/ids';
+import { ConversationIdSchema, DistributionIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type DistributionId, type UserId } from '../../../shared/ids';
 import { PAYLOAD_VERSION, type Payload, type ReceiptPayload, type SenderKeyDistributionPayload, type TextPayload } from '../../../shared/payload';
 import { InvalidMessageError, NoSenderKeyError } from '../errors';
 import type { DirectCipher, OutgoingCiphertext } from './DirectCipher';
 import { fromBase64, jsonBytes, parseJsonBytes, toBase64 } from './encoding';
+import { readContactIdentity } from './IdentityStore';
 import { decodePayload, encodePayload } from './payloadCodec';
 import { toProtocolAddress, type OperationStores, type ProtocolContext } from './ProtocolContext';
 import { senderKeyKey } from './signalStores';
@@ -14,13 +15,27 @@ import type { StagedWrites } from './StagedWrites';
 /** Our own sending state for one care team: the current distribution and who already holds its key. */
 const OwnDistributionRecord = z.strictObject({
   distributionId: DistributionIdSchema,
-  sharedWith: z.array(z.string()),
+  /** Address key of each device holding our current sender key -> the identity key it had then. */
+  sharedWith: z.record(z.string(), z.string()),
 });
 interface OwnDistribution {
   readonly distributionId: DistributionId;
-  /** Address keys of the devices that hold our current sender key. */
-  readonly sharedWith: ReadonlySet<string>;
+  readonly sharedWith: ReadonlyMap<string, string>;
 }
+
+/**
+ * Who belongs to which care team: the messaging layer keeps the membership and answers here. The core
+ * refuses sender keys and team messages from anyone who is not a member at the time they arrive.
+ */
+export interface CareTeamMembership {
+  /** Whether this conversation id names a care team (rather than a 1:1 conversation). */
+  isCareTeam(conversationId: ConversationId): boolean;
+  /** Whether the user is a member of the care team now (false for a team we do not know). */
+  isMember(conversationId: ConversationId, userId: UserId): boolean;
+}
+
+/** Until the messaging layer supplies one: no care teams, so all care-team traffic is refused. */
+export const NO_CARE_TEAMS: CareTeamMembership = { isCareTeam: () => false, isMember: () => false };
 
 /** Which care team a sender's distribution belongs to, learnt when its key arrived over a 1:1 session. */
 const ReceivedDistribution = z.strictObject({ conversationId: ConversationIdSchema });
@@ -34,16 +49,19 @@ export interface CareTeamSend {
 
 /**
  * Care-team messages with sender keys: one encryption per message for the whole team. Our sender key is
- * rotated whenever a device that holds it is no longer a member (removal or leaving), so a removed
- * member cannot read anything sent afterwards.
+ * rotated whenever a device that holds it is no longer a recipient (removal or leaving) or no longer has
+ * the identity key it had when it got our key (reinstalled, or replaced), so neither a removed member nor
+ * the holder of a replaced identity can read anything sent afterwards.
  */
 export class CareTeamCipher {
   readonly #ctx: ProtocolContext;
   readonly #direct: DirectCipher;
+  readonly #membership: CareTeamMembership;
 
-  constructor(ctx: ProtocolContext, direct: DirectCipher) {
+  constructor(ctx: ProtocolContext, direct: DirectCipher, membership: CareTeamMembership) {
     this.#ctx = ctx;
     this.#direct = direct;
+    this.#membership = membership;
   }
 
   /**
@@ -55,13 +73,15 @@ export class CareTeamCipher {
       return Promise.reject(new InvalidMessageError('payload belongs to another conversation'));
     }
     const recipientsByKey = new Map<string, DeviceAddress>();
-    for (const member of members) if (!sameAddress(member, this.#ctx.local.address)) recipientsByKey.set(addressKey(member), member);
+    for (const member of members) if (!sameAddress(member, this.#ctx.address)) recipientsByKey.set(addressKey(member), member);
     const recipients = [...recipientsByKey.values()];
     const plaintext = encodePayload(payload);
     return this.#ctx.run(async (stores) => {
       this.#direct.assertTrusted(stores.staged, recipients);
       let own = this.#readOwn(stores.staged, conversationId);
-      if (!own || [...own.sharedWith].some((key) => !recipientsByKey.has(key))) own = this.#newDistribution(stores, conversationId, own);
+      const currentKey = (key: string) => readContactIdentity(stores.staged, key)?.key;
+      const stale = own && [...own.sharedWith].some(([key, identity]) => !recipientsByKey.has(key) || currentKey(key) !== identity);
+      if (!own || stale) own = this.#newDistribution(stores, conversationId, own);
       const { distributionId, sharedWith } = own;
       const self = this.#ctx.localAddress;
       const needKey = [...recipientsByKey].filter(([key]) => !sharedWith.has(key)).map(([, address]) => address);
@@ -79,8 +99,10 @@ export class CareTeamCipher {
         senderKeyShares = await this.#direct.encryptIn(stores, needKey, encodePayload(share));
       }
       const ciphertext = (await groupEncrypt(self, distributionId, stores.senderKey, plaintext)).serialize();
-      if (needKey.length > 0 || sharedWith.size !== recipients.length) {
-        this.#writeOwn(stores.staged, conversationId, { distributionId, sharedWith: new Set(recipientsByKey.keys()) });
+      if (needKey.length > 0) {
+        const holders = new Map(sharedWith);
+        for (const address of needKey) holders.set(addressKey(address), currentKey(addressKey(address)) ?? '');
+        this.#writeOwn(stores.staged, conversationId, { distributionId, sharedWith: holders });
       }
       return {
         senderKeyShares,
@@ -96,8 +118,21 @@ export class CareTeamCipher {
     });
   }
 
-  /** Stores a sender key that arrived in a 1:1 payload (inside the same operation as its decryption). */
-  async acceptDistributionIn(stores: OperationStores, sender: DeviceAddress, share: SenderKeyDistributionPayload): Promise<void> {
+  /**
+   * Checks a decrypted 1:1 payload against care-team membership (inside the decrypt operation): a sender
+   * key is stored only from a member; a text naming a care team must come with the team's key instead;
+   * a receipt about a team's message only from a member.
+   */
+  async checkDirectIn(stores: OperationStores, sender: DeviceAddress, payload: Payload): Promise<void> {
+    if (payload.type === 'senderKeyDistribution') return this.#acceptDistributionIn(stores, sender, payload);
+    if (!this.#membership.isCareTeam(payload.conversationId)) return;
+    if (payload.type === 'text') throw new InvalidMessageError('a care-team text arrived outside the team channel');
+    if (!this.#membership.isMember(payload.conversationId, sender.userId)) throw new InvalidMessageError('receipt for a care team from a non-member');
+  }
+
+  /** Stores a sender key that arrived in a 1:1 payload, from a current member only. */
+  async #acceptDistributionIn(stores: OperationStores, sender: DeviceAddress, share: SenderKeyDistributionPayload): Promise<void> {
+    if (!this.#membership.isMember(share.conversationId, sender.userId)) throw new InvalidMessageError('sender key from someone who is not a member of that care team');
     let message: SenderKeyDistributionMessage;
     try {
       message = SenderKeyDistributionMessage.deserialize(fromBase64(share.message));
@@ -119,12 +154,13 @@ export class CareTeamCipher {
     const payload = decodePayload(plaintext);
     if (payload.type === 'senderKeyDistribution') throw new InvalidMessageError('sender keys travel only over 1:1 sessions');
     if (payload.conversationId !== team) throw new InvalidMessageError('care-team message names another conversation');
+    if (!this.#membership.isMember(team, sender.userId)) throw new InvalidMessageError('care-team message from someone who is no longer a member');
     return payload;
   }
 
   #newDistribution(stores: OperationStores, conversationId: ConversationId, previous: OwnDistribution | undefined): OwnDistribution {
     if (previous) stores.staged.delete('senderKey', senderKeyKey(this.#ctx.localAddress, previous.distributionId));
-    const next: OwnDistribution = { distributionId: DistributionIdSchema.parse(randomUUID()), sharedWith: new Set() };
+    const next: OwnDistribution = { distributionId: DistributionIdSchema.parse(randomUUID()), sharedWith: new Map() };
     this.#writeOwn(stores.staged, conversationId, next);
     return next;
   }
@@ -132,12 +168,12 @@ export class CareTeamCipher {
   #readOwn(staged: StagedWrites, conversationId: ConversationId): OwnDistribution | undefined {
     return staged.getDecoded('careTeam', `own/${conversationId}`, (bytes) => {
       const record = OwnDistributionRecord.parse(parseJsonBytes(bytes));
-      return { distributionId: record.distributionId, sharedWith: new Set(record.sharedWith) };
+      return { distributionId: record.distributionId, sharedWith: new Map(Object.entries(record.sharedWith)) };
     });
   }
 
   #writeOwn(staged: StagedWrites, conversationId: ConversationId, state: OwnDistribution): void {
-    staged.put('careTeam', `own/${conversationId}`, jsonBytes({ distributionId: state.distributionId, sharedWith: [...state.sharedWith] }));
+    staged.put('careTeam', `own/${conversationId}`, jsonBytes({ distributionId: state.distributionId, sharedWith: Object.fromEntries(state.sharedWith) }));
   }
 }
 

@@ -18,7 +18,7 @@ import { PreKeyBundleSchema, type PreKeyBundle } from '../../../shared/wire/keys
 import type { EnvelopeType } from '../../../shared/wire/envelope';
 import { IdentityChangedError, InvalidBundleError, NoSessionError } from '../errors';
 import { bytesEqual, fromBase64 } from './encoding';
-import { pendingChangeKeys, readContactIdentity, readPendingChange, recordContactIdentity } from './IdentityStore';
+import { isFirstContact, markDeviceListSeen, pendingChangeKeys, readContactIdentity, readPendingChange, recordContactIdentity } from './IdentityStore';
 import { toProtocolAddress, type OperationStores, type ProtocolContext } from './ProtocolContext';
 import type { StagedWrites } from './StagedWrites';
 
@@ -43,30 +43,44 @@ export class DirectCipher {
   }
 
   /**
-   * Starts a session from a bundle the relay handed out (validated here: it is outside input). A bundle
-   * whose identity key differs from the one we know records an identity change and is refused with
-   * IdentityChangedError until the user acknowledges it.
+   * Starts sessions from bundles the relay handed out (outside input: validated here, signatures
+   * checked before anything is recorded). Devices of a contact we knew nothing of are trusted on first
+   * use, all together; a changed key, or a device we had not seen of a contact we know, is recorded as
+   * an identity change and refused with IdentityChangedError until the user acknowledges it. Sessions
+   * with the other devices in the same call still start.
    */
-  async startSession(input: unknown): Promise<void> {
-    const parsed = PreKeyBundleSchema.safeParse(input);
-    if (!parsed.success) throw new InvalidBundleError('does not match the bundle schema', { cause: parsed.error });
-    const bundle = parsed.data;
-    const address: DeviceAddress = { userId: bundle.userId, deviceId: bundle.deviceId };
-    if (sameAddress(address, this.#ctx.local.address)) throw new InvalidBundleError('bundle of this very device');
-    const signalBundle = toSignalBundle(bundle);
-    return this.#ctx.runCommitAlways(async (stores) => {
-      const known = readContactIdentity(stores.staged, addressKey(address));
-      if (readPendingChange(stores.staged, addressKey(address))) throw new IdentityChangedError(address.userId, [address]);
-      const identityKey = signalBundle.identityKey();
-      if (known && !bytesEqual(known.keyBytes, identityKey.serialize())) {
-        recordContactIdentity(stores.staged, address, identityKey, this.#ctx.clock, (e) => this.#ctx.emit(e), 'bundle');
-        throw new IdentityChangedError(address.userId, [address]);
+  async startSessions(inputs: readonly unknown[]): Promise<void> {
+    const bundles = inputs.map((input) => {
+      const parsed = PreKeyBundleSchema.safeParse(input);
+      if (!parsed.success) throw new InvalidBundleError('does not match the bundle schema', { cause: parsed.error });
+      const address: DeviceAddress = { userId: parsed.data.userId, deviceId: parsed.data.deviceId };
+      if (sameAddress(address, this.#ctx.address)) throw new InvalidBundleError('bundle of this very device');
+      return { address, bundle: toSignalBundle(parsed.data) };
+    });
+    await this.#ctx.runCommitAlways(async (stores) => {
+      const firstContact = new Set(bundles.map((b) => b.address.userId).filter((userId) => isFirstContact(stores.staged, userId)));
+      const refused: DeviceAddress[] = [];
+      for (const { address, bundle } of bundles) {
+        const key = addressKey(address);
+        const identityKey = bundle.identityKey();
+        const known = readContactIdentity(stores.staged, key);
+        // Always record the newest key, so a key that changes again while a change is pending is what
+        // the user is shown (and has to acknowledge), not the one before it.
+        const changed = (!known || !bytesEqual(known.keyBytes, identityKey.serialize()))
+          && recordContactIdentity(stores.staged, address, identityKey, this.#ctx.clock, (e) => this.#ctx.emit(e), 'bundle', firstContact.has(address.userId));
+        if (changed || readPendingChange(stores.staged, key)) {
+          refused.push(address);
+          continue;
+        }
+        try {
+          await processPreKeyBundle(bundle, toProtocolAddress(address), this.#ctx.localAddress, stores.session, stores.identity, new Date(this.#ctx.clock.now()));
+        } catch (error) {
+          throw new InvalidBundleError('libsignal refused the bundle', { cause: error });
+        }
       }
-      try {
-        await processPreKeyBundle(signalBundle, toProtocolAddress(address), this.#ctx.localAddress, stores.session, stores.identity, new Date(this.#ctx.clock.now()));
-      } catch (error) {
-        throw new InvalidBundleError('signature or key check failed', { cause: error });
-      }
+      for (const userId of firstContact) markDeviceListSeen(stores.staged, userId);
+      const first = refused[0];
+      if (first) throw new IdentityChangedError(first.userId, refused.filter((r) => r.userId === first.userId));
     });
   }
 
@@ -135,9 +149,11 @@ export class DirectCipher {
   }
 }
 
+/** Parses the bundle's keys and checks both prekey signatures against its identity key. */
 function toSignalBundle(bundle: PreKeyBundle): SignalPreKeyBundle {
+  let signalBundle: SignalPreKeyBundle;
   try {
-    return SignalPreKeyBundle.new(
+    signalBundle = SignalPreKeyBundle.new(
       bundle.registrationId,
       bundle.deviceId,
       bundle.preKey?.keyId ?? null,
@@ -153,4 +169,12 @@ function toSignalBundle(bundle: PreKeyBundle): SignalPreKeyBundle {
   } catch (error) {
     throw new InvalidBundleError('a key in the bundle does not parse', { cause: error });
   }
+  const identity = signalBundle.identityKey();
+  if (!identity.verify(signalBundle.signedPreKeyPublic().serialize(), signalBundle.signedPreKeySignature())) {
+    throw new InvalidBundleError('the signed prekey is not signed by the identity key');
+  }
+  if (!identity.verify(signalBundle.kyberPreKeyPublic().serialize(), signalBundle.kyberPreKeySignature())) {
+    throw new InvalidBundleError('the Kyber prekey is not signed by the identity key');
+  }
+  return signalBundle;
 }

@@ -16,23 +16,24 @@ import type { StagedWrites } from './StagedWrites';
  */
 
 export interface LocalIdentity {
-  readonly address: DeviceAddress;
+  /** Null until the relay has assigned this device its user and device id (keys exist before that). */
+  readonly address: DeviceAddress | null;
   readonly registrationId: number;
   readonly keyPair: IdentityKeyPair;
 }
 
 const LOCAL_KEY = 'self';
 const LocalIdentityRecord = z.strictObject({
-  userId: UserIdSchema,
-  deviceId: DeviceIdSchema,
+  userId: UserIdSchema.nullable(),
+  deviceId: DeviceIdSchema.nullable(),
   registrationId: RegistrationIdSchema,
   keyPair: z.base64(),
 });
 
 export function writeLocalIdentity(staged: StagedWrites, identity: LocalIdentity): void {
   staged.put('localIdentity', LOCAL_KEY, jsonBytes({
-    userId: identity.address.userId,
-    deviceId: identity.address.deviceId,
+    userId: identity.address?.userId ?? null,
+    deviceId: identity.address?.deviceId ?? null,
     registrationId: identity.registrationId,
     keyPair: toBase64(identity.keyPair.serialize()),
   }));
@@ -43,7 +44,7 @@ export function readLocalIdentity(storage: ProtocolStorage): LocalIdentity | und
   if (!bytes) return undefined;
   const record = LocalIdentityRecord.parse(parseJsonBytes(bytes));
   return {
-    address: { userId: record.userId, deviceId: record.deviceId },
+    address: record.userId !== null && record.deviceId !== null ? { userId: record.userId, deviceId: record.deviceId } : null,
     registrationId: record.registrationId,
     keyPair: IdentityKeyPair.deserialize(fromBase64(record.keyPair)),
   };
@@ -61,7 +62,10 @@ export type ContactIdentityRecord = z.infer<typeof ContactIdentityRecord>;
  * "is any recipient blocked?" is one listing per send, however large the care team.
  */
 const PendingIdentityChange = z.strictObject({
-  previousKey: z.base64(),
+  change: z.enum(['newKey', 'newDevice']),
+  /** The key the user had accepted before (null for a device we had never seen). */
+  previousKey: z.base64().nullable(),
+  /** When the current, unacknowledged key was first seen. */
   detectedAt: z.number(),
   /** Seen in a fetched bundle: our session still uses the old key and is dropped on acknowledgement. */
   staleSession: z.boolean(),
@@ -103,8 +107,13 @@ export function userIdentityKeys(staged: StagedWrites, userId: UserId): string[]
 }
 
 /**
- * Records `key` as the identity of `address`. Returns true when it replaced a different key, in which
- * case the change is pending acknowledgement and an event is queued for after the commit.
+ * Records `key` as the identity of `address` and says whether that is a change the user must
+ * acknowledge (sending to the contact is refused until then; receiving goes on). A change is:
+ * - a known device presenting another key (`newKey`), or
+ * - a device of a contact we already know, that we had not seen before (`newDevice`): otherwise whoever
+ *   runs the relay could add a device of their own to a colleague's account unnoticed.
+ * Trust on first use applies only to contacts we knew nothing of (`firstContact`).
+ * Events are queued for after the commit.
  */
 export function recordContactIdentity(
   staged: StagedWrites,
@@ -113,25 +122,41 @@ export function recordContactIdentity(
   clock: Clock,
   emit: (event: IdentityChangedEvent) => void,
   seenIn: 'bundle' | 'message',
+  firstContact: boolean,
 ): boolean {
   const storageKey = addressKey(address);
   const serialized = key.serialize();
   const existing = readContactIdentity(staged, storageKey);
   const now = clock.now();
-  if (!existing) {
+  if (existing && bytesEqual(existing.keyBytes, serialized)) return false;
+  if (!existing && firstContact) {
     writeContactIdentity(staged, storageKey, { key: toBase64(serialized), verified: false, firstSeenAt: now });
     return false;
   }
-  if (bytesEqual(existing.keyBytes, serialized)) return false;
   const earlier = readPendingChange(staged, storageKey);
-  writeContactIdentity(staged, storageKey, { key: toBase64(serialized), verified: false, firstSeenAt: existing.firstSeenAt });
+  const change = existing ? 'newKey' : 'newDevice';
+  writeContactIdentity(staged, storageKey, { key: toBase64(serialized), verified: false, firstSeenAt: existing?.firstSeenAt ?? now });
   staged.put('identityChange', storageKey, jsonBytes({
-    previousKey: earlier?.previousKey ?? existing.key,
-    detectedAt: earlier?.detectedAt ?? now,
-    staleSession: seenIn === 'bundle',
+    change: earlier?.change ?? change,
+    previousKey: earlier ? earlier.previousKey : (existing?.key ?? null),
+    detectedAt: now,
+    staleSession: seenIn === 'bundle' && existing !== undefined,
   } satisfies PendingIdentityChange));
-  staged.afterCommit(() => emit({ type: 'identityChanged', userId: address.userId, address, detectedAt: now }));
+  staged.afterCommit(() => emit({ type: 'identityChanged', userId: address.userId, address, change, detectedAt: now }));
   return true;
+}
+
+/**
+ * Trust on first use covers a contact's devices until we have fetched their device list from the relay
+ * once (the first send to them): a device we hear from before that is accepted like the rest of that
+ * first list; any device that appears after it must be acknowledged.
+ */
+export function isFirstContact(staged: StagedWrites, userId: UserId): boolean {
+  return staged.get('deviceListSeen', userId) === undefined;
+}
+
+export function markDeviceListSeen(staged: StagedWrites, userId: UserId): void {
+  staged.put('deviceListSeen', userId, new Uint8Array([1]));
 }
 
 export class IdentityStoreAdapter extends IdentityKeyStore {
@@ -153,7 +178,8 @@ export class IdentityStoreAdapter extends IdentityKeyStore {
   }
 
   override async saveIdentity(address: ProtocolAddress, key: PublicKey): Promise<IdentityChange> {
-    const replaced = recordContactIdentity(this.staged, toDeviceAddress(address), key, this.clock, this.emit, 'message');
+    const device = toDeviceAddress(address);
+    const replaced = recordContactIdentity(this.staged, device, key, this.clock, this.emit, 'message', isFirstContact(this.staged, device.userId));
     return replaced ? IdentityChange.ReplacedExisting : IdentityChange.NewOrUnchanged;
   }
 

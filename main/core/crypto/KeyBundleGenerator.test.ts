@@ -56,27 +56,40 @@ describe('KeyBundleGenerator', () => {
     expect(signed).toEqual([1, 2, 3]);
   });
 
-  it('says when rotation is due and drops superseded keys only after the retention period', async () => {
+  it('says when rotation is due and keeps a superseded key for the retention period after it was replaced', async () => {
     const storage = new InMemoryProtocolStorage();
     let now = 10 * DAY;
     const core = ProtocolCore.createDevice(storage, { userId: newUserId(), deviceId: 1 as DeviceId }, {
       clock: { now: () => now },
       keyBundlePolicy: { batchSize: 1, signedPreKeyRotationMs: 2 * DAY, supersededKeyRetentionMs: 30 * DAY },
     });
+    const lastResortIds = () => storage.keys('kyberPreKey').filter((k) => storage.get('kyberPreKey', k)?.[0] === 2).map(Number);
     expect(core.keys.rotationDue()).toBe(true);
-    await core.keys.initialUpload();
+    await core.keys.initialUpload(); // signed #1 at day 10
     expect(core.keys.rotationDue()).toBe(false);
     now += 2 * DAY;
     expect(core.keys.rotationDue()).toBe(true);
-    await core.keys.rotateSignedPreKeys();
+    await core.keys.rotateSignedPreKeys(); // #2 at day 12: #1 superseded at day 12
     expect(core.keys.rotationDue()).toBe(false);
-    // The first signed key is superseded but young: it stays for first messages still in flight.
-    expect(storage.keys('signedPreKey')).toHaveLength(2);
+    expect(storage.keys('signedPreKey').map(Number)).toEqual([1, 2]);
+
+    // The device was off for 31 days. Rotating now drops #1 (superseded 31 days ago) but keeps #2,
+    // which was current until this very moment: first messages queued for it must still decrypt.
     now += 31 * DAY;
-    await core.keys.rotateSignedPreKeys();
-    // Both older ones are now past retention; only the newest signed key and last-resort key remain
-    // (plus the one one-time Kyber key of the first batch).
-    expect(storage.keys('signedPreKey')).toHaveLength(1);
-    expect(storage.keys('kyberPreKey')).toHaveLength(2);
+    await core.keys.rotateSignedPreKeys(); // #3 at day 43
+    expect(storage.keys('signedPreKey').map(Number)).toEqual([2, 3]);
+    expect(lastResortIds()).toHaveLength(2);
+    now += 31 * DAY;
+    await core.keys.rotateSignedPreKeys(); // #4 at day 74: #2 superseded at day 43, past retention
+    expect(storage.keys('signedPreKey').map(Number)).toEqual([3, 4]);
+    expect(lastResortIds()).toHaveLength(2);
+  });
+
+  it('rejects a policy that would make ids repeat or never rotate', () => {
+    const storage = new InMemoryProtocolStorage();
+    const address = { userId: newUserId(), deviceId: 1 as DeviceId };
+    expect(() => ProtocolCore.createDevice(storage, address, { keyBundlePolicy: { batchSize: -5 } })).toThrow(RangeError);
+    expect(() => ProtocolCore.createDevice(storage, address, { keyBundlePolicy: { batchSize: 1.5 } })).toThrow(RangeError);
+    expect(() => ProtocolCore.createDevice(storage, address, { keyBundlePolicy: { signedPreKeyRotationMs: 0 } })).toThrow(RangeError);
   });
 });

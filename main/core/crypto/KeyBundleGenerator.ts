@@ -1,5 +1,6 @@
 import { KEMKeyPair, KyberPreKeyRecord, PreKeyRecord, PrivateKey, SignedPreKeyRecord } from '@signalapp/libsignal-client';
 import type { KeyUpload, PreKeyCount, PublicPreKey, SignedKyberPublicPreKey, SignedPublicPreKey } from '../../../shared/wire/keys';
+import { LIMITS } from '../../../shared/limits';
 import { KeyIdsExhaustedError } from '../errors';
 import { toBase64 } from './encoding';
 import type { OperationStores, ProtocolContext } from './ProtocolContext';
@@ -36,6 +37,10 @@ export class KeyBundleGenerator {
   readonly #policy: KeyBundlePolicy;
 
   constructor(ctx: ProtocolContext, policy: KeyBundlePolicy) {
+    const { batchSize, replenishBelow, signedPreKeyRotationMs, supersededKeyRetentionMs } = policy;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > LIMITS.maxPreKeysPerUpload) throw new RangeError(`batchSize must be 1..${LIMITS.maxPreKeysPerUpload}`);
+    if (!Number.isInteger(replenishBelow) || replenishBelow < 0) throw new RangeError('replenishBelow must be a whole number');
+    if (!(signedPreKeyRotationMs > 0) || !(supersededKeyRetentionMs >= 0)) throw new RangeError('rotation and retention periods must be positive');
     this.#ctx = ctx;
     this.#policy = policy;
   }
@@ -130,19 +135,37 @@ export class KeyBundleGenerator {
     return { keyId: id, publicKey: toBase64(publicKey), signature: toBase64(signature) };
   }
 
+  /**
+   * Deletes superseded signed and last-resort keys once they have been superseded for longer than the
+   * retention period. A key's supersession time is its successor's creation time (not its own creation
+   * time: a device offline for weeks must not drop the key that first messages queued for it still use).
+   */
   #pruneSuperseded(stores: OperationStores): void {
     const cutoff = this.#ctx.clock.now() - this.#policy.supersededKeyRetentionMs;
-    const signed = stores.staged.keys('signedPreKey');
-    for (const key of signed.slice(0, -1)) {
-      const bytes = stores.staged.get('signedPreKey', key);
-      if (bytes && SignedPreKeyRecord.deserialize(Uint8Array.from(bytes)).timestamp() < cutoff) stores.staged.delete('signedPreKey', key);
-    }
-    const lastResort = stores.staged.keys('kyberPreKey').filter((key) => stores.staged.get('kyberPreKey', key)?.[0] === KYBER_LAST_RESORT);
-    for (const key of lastResort.slice(0, -1)) {
-      const bytes = stores.staged.get('kyberPreKey', key);
-      if (bytes && KyberPreKeyRecord.deserialize(Uint8Array.from(bytes.subarray(1))).timestamp() < cutoff) stores.staged.delete('kyberPreKey', key);
+    const { staged } = stores;
+    const signed = staged.keys('signedPreKey').flatMap((key) => {
+      const bytes = staged.get('signedPreKey', key);
+      return bytes ? [{ key, created: SignedPreKeyRecord.deserialize(bytes).timestamp() }] : [];
+    });
+    const lastResort = staged.keys('kyberPreKey').flatMap((key) => {
+      const bytes = staged.get('kyberPreKey', key);
+      return bytes?.[0] === KYBER_LAST_RESORT ? [{ key, created: KyberPreKeyRecord.deserialize(bytes.slice(1)).timestamp() }] : [];
+    });
+    for (const entry of supersededBefore(signed, cutoff)) staged.delete('signedPreKey', entry.key);
+    for (const entry of supersededBefore(lastResort, cutoff)) {
+      staged.delete('kyberPreKey', entry.key);
+      // The replay guard's records for that key go with it.
+      for (const used of staged.keys('kyberBaseKeyUsed', `${entry.key}:`)) staged.delete('kyberBaseKeyUsed', used);
     }
   }
+}
+
+/** Keys (in id order) whose successor was created before `cutoff`; the newest key is never among them. */
+function supersededBefore<T extends { created: number }>(keys: readonly T[], cutoff: number): T[] {
+  return keys.filter((_, i) => {
+    const successor = keys[i + 1];
+    return successor !== undefined && successor.created < cutoff;
+  });
 }
 
 /** Reserves `count` consecutive ids from a persistent counter. */

@@ -2,6 +2,7 @@ import { ProtocolAddress } from '@signalapp/libsignal-client';
 import type { CoreEvent } from '../../../shared/events';
 import type { DeviceAddress } from '../../../shared/ids';
 import type { Clock } from '../Clock';
+import { NoLocalIdentityError } from '../errors';
 import { IdentityStoreAdapter, type LocalIdentity } from './IdentityStore';
 import type { ProtocolStorage } from './ProtocolStorage';
 import {
@@ -32,8 +33,8 @@ export interface OperationStores {
 export class ProtocolContext {
   readonly storage: ProtocolStorage;
   readonly local: LocalIdentity;
-  readonly localAddress: ProtocolAddress;
   readonly clock: Clock;
+  #localAddress: ProtocolAddress | undefined;
   readonly #emit: (event: CoreEvent) => void;
   readonly #decoded: DecodedCache = new Map();
   #tail: Promise<unknown> = Promise.resolve();
@@ -41,9 +42,19 @@ export class ProtocolContext {
   constructor(storage: ProtocolStorage, local: LocalIdentity, clock: Clock, emit: (event: CoreEvent) => void) {
     this.storage = storage;
     this.local = local;
-    this.localAddress = toProtocolAddress(local.address);
     this.clock = clock;
     this.#emit = emit;
+  }
+
+  /** This device's address; only a registered device has one (key generation does not need it). */
+  get address(): DeviceAddress {
+    if (!this.local.address) throw new NoLocalIdentityError('this device is not registered with a relay yet');
+    return this.local.address;
+  }
+
+  get localAddress(): ProtocolAddress {
+    this.#localAddress ??= toProtocolAddress(this.address);
+    return this.#localAddress;
   }
 
   /**

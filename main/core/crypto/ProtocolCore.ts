@@ -6,7 +6,7 @@ import type { Payload, ReceiptPayload, TextPayload } from '../../../shared/paylo
 import { EnvelopeSchema } from '../../../shared/wire/envelope';
 import { systemClock, type Clock } from '../Clock';
 import { InvalidMessageError, MalformedEnvelopeError, NoLocalIdentityError, RoundsError, WrongRecipientError } from '../errors';
-import { CareTeamCipher, type CareTeamSend } from './CareTeamCipher';
+import { CareTeamCipher, NO_CARE_TEAMS, type CareTeamMembership, type CareTeamSend } from './CareTeamCipher';
 import { DirectCipher, type OutgoingCiphertext } from './DirectCipher';
 import { fromBase64 } from './encoding';
 import { pendingChangeKeys, readContactIdentity, readLocalIdentity, readPendingChange, userIdentityKeys, writeContactIdentity, writeLocalIdentity, type LocalIdentity } from './IdentityStore';
@@ -23,6 +23,8 @@ export interface ProtocolCoreOptions {
   /** Receives identityChanged events, only after the change has been stored. */
   readonly onEvent?: (event: CoreEvent) => void;
   readonly keyBundlePolicy?: Partial<KeyBundlePolicy>;
+  /** Care-team membership, kept by the messaging layer (default: no care teams). */
+  readonly careTeams?: CareTeamMembership;
 }
 
 export interface DecryptedMessage {
@@ -35,9 +37,11 @@ export interface DecryptedMessage {
 export interface ContactIdentityState {
   readonly address: DeviceAddress;
   readonly verified: boolean;
-  /** The key changed and the user has not acknowledged it: sending to this contact is refused. */
-  readonly changePending: boolean;
+  /** The key changed (or the device is new) and the user has not acknowledged it: sending is refused. */
+  readonly changePending: 'newKey' | 'newDevice' | null;
   readonly changeDetectedAt: number | null;
+  /** The safety number for the key we hold now: what the user compares and acknowledges. */
+  readonly safetyNumber: string;
 }
 
 /**
@@ -51,26 +55,51 @@ export class ProtocolCore {
   readonly #direct: DirectCipher;
   readonly #careTeams: CareTeamCipher;
 
+  readonly #options: ProtocolCoreOptions;
+
   private constructor(storage: ProtocolStorage, local: LocalIdentity, options: ProtocolCoreOptions) {
+    this.#options = options;
     const onEvent = options.onEvent ?? (() => undefined);
     this.#ctx = new ProtocolContext(storage, local, options.clock ?? systemClock, onEvent);
     this.keys = new KeyBundleGenerator(this.#ctx, { ...DEFAULT_KEY_BUNDLE_POLICY, ...options.keyBundlePolicy });
     this.#direct = new DirectCipher(this.#ctx);
-    this.#careTeams = new CareTeamCipher(this.#ctx, this.#direct);
+    this.#careTeams = new CareTeamCipher(this.#ctx, this.#direct, options.careTeams ?? NO_CARE_TEAMS);
   }
 
-  /** Creates this device's identity key pair and registration id, or opens the one already stored. */
-  static createDevice(storage: ProtocolStorage, address: DeviceAddress, options: ProtocolCoreOptions = {}): ProtocolCore {
+  /**
+   * Creates this device's identity key pair and registration id, or opens the one already stored. With
+   * `address` null the device is created unregistered: it can generate its keys for enrollment, and
+   * register() binds it to the address the relay assigns.
+   */
+  static createDevice(storage: ProtocolStorage, address: DeviceAddress | null, options: ProtocolCoreOptions = {}): ProtocolCore {
     const existing = readLocalIdentity(storage);
     if (existing) {
-      if (!sameAddress(existing.address, address)) throw new RoundsError('INTERNAL', 'storage already holds another device identity');
-      return new ProtocolCore(storage, existing, options);
+      if (address && existing.address && !sameAddress(existing.address, address)) throw new RoundsError('INTERNAL', 'storage already holds another device identity');
+      return existing.address || !address ? new ProtocolCore(storage, existing, options) : ProtocolCore.#bind(storage, existing, address, options);
     }
-    const local: LocalIdentity = { address: DeviceAddressSchema.parse(address), registrationId: randomInt(1, 0x3fff + 1), keyPair: IdentityKeyPair.generate() };
+    const local: LocalIdentity = { address: address && DeviceAddressSchema.parse(address), registrationId: randomInt(1, 0x3fff + 1), keyPair: IdentityKeyPair.generate() };
     const staged = new StagedWrites(storage);
     writeLocalIdentity(staged, local);
     staged.commit();
     return new ProtocolCore(storage, local, options);
+  }
+
+  /** Binds an unregistered device to the address the relay assigned it; returns the registered core. */
+  register(address: DeviceAddress): ProtocolCore {
+    const local = this.#ctx.local;
+    if (local.address) {
+      if (!sameAddress(local.address, address)) throw new RoundsError('INTERNAL', 'this device is already registered under another address');
+      return this;
+    }
+    return ProtocolCore.#bind(this.#ctx.storage, local, address, this.#options);
+  }
+
+  static #bind(storage: ProtocolStorage, local: LocalIdentity, address: DeviceAddress, options: ProtocolCoreOptions): ProtocolCore {
+    const bound: LocalIdentity = { ...local, address: DeviceAddressSchema.parse(address) };
+    const staged = new StagedWrites(storage);
+    writeLocalIdentity(staged, bound);
+    staged.commit();
+    return new ProtocolCore(storage, bound, options);
   }
 
   static open(storage: ProtocolStorage, options: ProtocolCoreOptions = {}): ProtocolCore {
@@ -79,8 +108,13 @@ export class ProtocolCore {
     return new ProtocolCore(storage, local, options);
   }
 
+  /** This device's address; throws NoLocalIdentityError while the device is not registered. */
   get address(): DeviceAddress {
-    return this.#ctx.local.address;
+    return this.#ctx.address;
+  }
+
+  get registered(): boolean {
+    return this.#ctx.local.address !== null;
   }
 
   get registrationId(): number {
@@ -96,9 +130,13 @@ export class ProtocolCore {
     return this.#direct.hasSession(address);
   }
 
-  /** See DirectCipher.startSession: validates the bundle and enforces identity trust. */
+  /** See DirectCipher.startSessions: validates the bundles and enforces identity trust. */
+  startSessions(bundles: readonly unknown[]): Promise<void> {
+    return this.#direct.startSessions(bundles);
+  }
+
   startSession(bundle: unknown): Promise<void> {
-    return this.#direct.startSession(bundle);
+    return this.#direct.startSessions([bundle]);
   }
 
   /**
@@ -132,19 +170,19 @@ export class ProtocolCore {
     if (sameAddress(envelope.sender, this.address)) throw new InvalidMessageError('envelope claims to come from this device');
     const content = fromBase64(envelope.content);
     const sender = envelope.sender;
-    try {
-      return await this.#ctx.run(async (stores): Promise<DecryptedMessage> => {
+    return this.#ctx.run(async (stores): Promise<DecryptedMessage> => {
+      try {
         if (envelope.type === 'senderkey') {
           const payload = await this.#careTeams.decryptIn(stores, sender, content);
           return { envelopeId: envelope.id, sender, via: 'careTeam', payload };
         }
         const payload = decodePayload(await this.#direct.decryptIn(stores, envelope.type, sender, content));
-        if (payload.type === 'senderKeyDistribution') await this.#careTeams.acceptDistributionIn(stores, sender, payload);
+        await this.#careTeams.checkDirectIn(stores, sender, payload);
         return { envelopeId: envelope.id, sender, via: 'direct', payload };
-      }, options.inTransaction);
-    } catch (error) {
-      throw toDecryptError(error, sender);
-    }
+      } catch (error) {
+        throw toDecryptError(error, sender, stores.staged.storeError);
+      }
+    }, options.inTransaction);
   }
 
   /** The safety number of this device and a contact's device whose identity we know. */
@@ -163,24 +201,32 @@ export class ProtocolCore {
       const pending = readPendingChange(reader, key);
       const deviceId = Number(key.slice(key.lastIndexOf('.') + 1));
       if (!record) return [];
+      const address = DeviceAddressSchema.parse({ userId, deviceId });
       return [{
-        address: DeviceAddressSchema.parse({ userId, deviceId }),
+        address,
         verified: record.verified,
-        changePending: pending !== undefined,
+        changePending: pending?.change ?? null,
         changeDetectedAt: pending?.detectedAt ?? null,
+        safetyNumber: this.safetyNumber(address).digits,
       }];
     });
   }
 
   /**
-   * The user saw the new safety number of `userId` and accepts it: sending is allowed again. Where the
-   * change was learnt from a bundle, the old session is dropped so the next send starts a fresh one.
-   * Returns how many devices were acknowledged.
+   * The user saw the new safety numbers of `userId` and accepts them: sending is allowed again to each
+   * device whose current safety number is among `safetyNumbersSeen`. A key that changed again since the
+   * user looked stays blocked. Where the change was learnt from a bundle, the old session is dropped so
+   * the next send starts a fresh one. Returns how many devices were acknowledged.
    */
-  acknowledgeIdentityChange(userId: UserId): Promise<number> {
+  acknowledgeIdentityChange(userId: UserId, safetyNumbersSeen: readonly string[]): Promise<number> {
+    const seen = new Set(safetyNumbersSeen);
     return this.#ctx.run(async ({ staged }) => {
       let count = 0;
       for (const key of pendingChangeKeys(staged).filter((k) => k.startsWith(`${userId}.`))) {
+        const record = readContactIdentity(staged, key);
+        if (!record) continue;
+        const remote = { address: DeviceAddressSchema.parse({ userId, deviceId: Number(key.slice(key.lastIndexOf('.') + 1)) }), key: PublicKey.deserialize(Uint8Array.from(record.keyBytes)) };
+        if (!seen.has(computeSafetyNumber(this.#selfIdentity(), remote).digits)) continue;
         if (readPendingChange(staged, key)?.staleSession) staged.delete('session', key);
         staged.delete('identityChange', key);
         count++;

@@ -10,6 +10,7 @@ export const PROTOCOL_NAMESPACES = [
   'localIdentity',
   'identity',
   'identityChange',
+  'deviceListSeen',
   'session',
   'preKey',
   'signedPreKey',

@@ -1,3 +1,5 @@
+import { describeError } from '../../../shared/errors';
+import type { RoundsError } from '../errors';
 import type { ProtocolNamespace, ProtocolStorage, StorageWrite } from './ProtocolStorage';
 
 /**
@@ -25,9 +27,11 @@ export class StagedWrites {
     const at = slot(ns, key);
     const staged = this.#staged.get(at);
     if (staged) return staged.value === null ? undefined : decode(staged.value);
-    if (this.#decoded.has(at)) return this.#decoded.get(at) as T | undefined;
+    const cached = this.#decoded.get(at);
+    if (cached !== undefined) return cached as T;
     const bytes = this.#storage.get(ns, key);
-    const value = bytes === undefined ? undefined : decode(bytes);
+    if (bytes === undefined) return undefined; // misses are not cached: their keys can be chosen by an attacker
+    const value = decode(bytes);
     this.#decoded.set(at, value);
     return value;
   }
@@ -67,7 +71,25 @@ export class StagedWrites {
     if (this.#staged.size > 0 || inTransaction) this.#storage.commit([...this.#staged.values()], inTransaction);
     for (const at of this.#staged.keys()) this.#decoded.delete(at);
     this.#staged.clear();
-    for (const fn of this.#afterCommit.splice(0)) fn();
+    // What was committed stays committed: a failing listener must not turn success into failure.
+    for (const fn of this.#afterCommit.splice(0)) {
+      try {
+        fn();
+      } catch (error) {
+        console.error(`core event listener failed: ${describeError(error)}`);
+      }
+    }
+  }
+
+  /**
+   * The first RoundsError one of our libsignal stores threw during this operation. libsignal turns a
+   * store's exception into its own generic error, so the operation looks here for the real reason.
+   */
+  storeError: RoundsError | undefined;
+
+  noteStoreError<E extends RoundsError>(error: E): E {
+    this.storeError ??= error;
+    return error;
   }
 }
 

@@ -27,8 +27,16 @@ export function jsonBytes(value: unknown): Uint8Array<ArrayBuffer> {
   return utf8(JSON.stringify(value));
 }
 
+/**
+ * Parses UTF-8 JSON. A failure is reported without the parser's message, which quotes the input (and
+ * the input may be message text or key material).
+ */
 export function parseJsonBytes(bytes: Uint8Array): unknown {
-  return JSON.parse(fromUtf8(bytes)) as unknown;
+  try {
+    return JSON.parse(fromUtf8(bytes)) as unknown;
+  } catch {
+    throw new SyntaxError('invalid UTF-8 JSON');
+  }
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -3,14 +3,14 @@ import { addressKey, type DeviceAddress } from '../../../shared/ids';
 import { DuplicateMessageError, InvalidMessageError, NoSenderKeyError, RoundsError } from '../errors';
 
 /**
- * Sorts what libsignal throws while decrypting into our typed errors. Our own RoundsErrors (thrown by
- * our stores inside a libsignal call) pass through. Anything else is a programming error and is
+ * Sorts what libsignal throws while decrypting into our typed errors. A RoundsError one of our stores
+ * threw inside the libsignal call (recorded by the operation, since libsignal replaces it with a generic
+ * error) takes precedence. Anything else is a programming error and is
  * rethrown unchanged so that it is noticed, not disguised as a bad message.
  */
-export function toDecryptError(error: unknown, sender: DeviceAddress): unknown {
+export function toDecryptError(error: unknown, sender: DeviceAddress, storeError?: RoundsError): unknown {
   if (error instanceof RoundsError) return error;
-  const original = unwrapStoreError(error);
-  if (original instanceof RoundsError) return original;
+  if (storeError) return storeError;
   if (!(error instanceof LibSignalErrorBase)) return error;
   switch (error.code) {
     case ErrorCode.DuplicatedMessage:
@@ -22,12 +22,3 @@ export function toDecryptError(error: unknown, sender: DeviceAddress): unknown {
   }
 }
 
-/** libsignal wraps an exception thrown by a store callback; find ours inside if it is there. */
-function unwrapStoreError(error: unknown): unknown {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    if (current instanceof RoundsError) return current;
-    current = current.cause;
-  }
-  return undefined;
-}

@@ -11,17 +11,12 @@ import { jsonBytes, parseJsonBytes } from './encoding';
 const PAD_BLOCK = 160;
 const PAD_MARK = 0x80;
 
-/**
- * Encodes a payload built by our own code. Its shape is guaranteed by the types, and whatever a user
- * typed was validated against the shared schemas where it entered main; so here only the limits a user
- * can reach are re-checked (empty or overlong text, total size), cheaply. Receivers validate everything.
- */
+/** Validates the payload against the shared schema, so nothing every receiver would reject is ever sent. */
 export function encodePayload(payload: Payload): Uint8Array<ArrayBuffer> {
   if (payload.v !== PAYLOAD_VERSION) throw new UnsupportedPayloadVersionError(payload.v);
-  if (payload.type === 'text' && (payload.text.length === 0 || payload.text.length > LIMITS.maxTextLength)) {
-    throw new MalformedPayloadError(`text: length must be 1..${LIMITS.maxTextLength}`);
-  }
-  const json = jsonBytes(payload);
+  const checked = PayloadSchema.safeParse(payload);
+  if (!checked.success) throw new MalformedPayloadError(firstIssue(checked.error));
+  const json = jsonBytes(checked.data);
   if (json.byteLength > LIMITS.maxPayloadBytes) throw new PayloadTooLargeError(json.byteLength, LIMITS.maxPayloadBytes);
   const padded = new Uint8Array((Math.floor((json.byteLength + 1) / PAD_BLOCK) + 1) * PAD_BLOCK);
   padded.set(json);
@@ -39,14 +34,15 @@ export function decodePayload(plaintext: Uint8Array): Payload {
   let value: unknown;
   try {
     value = parseJsonBytes(json);
-  } catch (error) {
-    throw new MalformedPayloadError('not UTF-8 JSON', { cause: error });
+  } catch {
+    // No cause: a JSON SyntaxError quotes the start of the input, which is decrypted message text.
+    throw new MalformedPayloadError('not UTF-8 JSON');
   }
   const probe = VersionProbe.safeParse(value);
   if (!probe.success) throw new MalformedPayloadError('no version field');
   if (probe.data.v !== PAYLOAD_VERSION) throw new UnsupportedPayloadVersionError(probe.data.v);
   const parsed = PayloadSchema.safeParse(value);
-  if (!parsed.success) throw new MalformedPayloadError(firstIssue(parsed.error), { cause: parsed.error });
+  if (!parsed.success) throw new MalformedPayloadError(firstIssue(parsed.error));
   return parsed.data;
 }
 

@@ -48,7 +48,7 @@ export class SessionStoreAdapter extends SessionStore {
   override async getExistingSessions(addresses: ProtocolAddress[]): Promise<SessionRecord[]> {
     return addresses.map((address) => {
       const bytes = this.staged.get('session', protocolAddressKey(address));
-      if (!bytes) throw new InvalidMessageError(`no session for ${protocolAddressKey(address)}`);
+      if (!bytes) throw this.staged.noteStoreError(new InvalidMessageError(`no session for ${protocolAddressKey(address)}`));
       return SessionRecord.deserialize(bytes);
     });
   }
@@ -63,7 +63,7 @@ export class PreKeyStoreAdapter extends PreKeyStore {
   }
   override async getPreKey(id: number): Promise<PreKeyRecord> {
     const bytes = this.staged.get('preKey', keyIdKey(id));
-    if (!bytes) throw new InvalidMessageError(`one-time prekey ${id} is unknown or already used`);
+    if (!bytes) throw this.staged.noteStoreError(new InvalidMessageError(`one-time prekey ${id} is unknown or already used`));
     return PreKeyRecord.deserialize(bytes);
   }
   override async removePreKey(id: number): Promise<void> {
@@ -80,7 +80,7 @@ export class SignedPreKeyStoreAdapter extends SignedPreKeyStore {
   }
   override async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
     const bytes = this.staged.get('signedPreKey', keyIdKey(id));
-    if (!bytes) throw new InvalidMessageError(`signed prekey ${id} is unknown or expired`);
+    if (!bytes) throw this.staged.noteStoreError(new InvalidMessageError(`signed prekey ${id} is unknown or expired`));
     return SignedPreKeyRecord.deserialize(bytes);
   }
 }
@@ -99,7 +99,7 @@ export class KyberPreKeyStoreAdapter extends KyberPreKeyStore {
   }
   override async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
     const stored = this.staged.get('kyberPreKey', keyIdKey(id));
-    if (!stored) throw new InvalidMessageError(`Kyber prekey ${id} is unknown or already used`);
+    if (!stored) throw this.staged.noteStoreError(new InvalidMessageError(`Kyber prekey ${id} is unknown or already used`));
     return KyberPreKeyRecord.deserialize(stored.slice(1));
   }
   override async markKyberPreKeyUsed(id: number, signedPreKeyId: number, baseKey: PublicKey): Promise<void> {
@@ -112,7 +112,7 @@ export class KyberPreKeyStoreAdapter extends KyberPreKeyStore {
     // The last-resort key is reused by design; a base key seen twice with it is a replayed first message.
     const useKey = `${keyIdKey(id)}:${keyIdKey(signedPreKeyId)}:${toBase64(baseKey.serialize())}`;
     if (this.staged.get('kyberBaseKeyUsed', useKey)) {
-      throw new DuplicateMessageError('first message replayed against the last-resort Kyber prekey');
+      throw this.staged.noteStoreError(new DuplicateMessageError('first message replayed against the last-resort Kyber prekey'));
     }
     this.staged.put('kyberBaseKeyUsed', useKey, new Uint8Array([1]));
   }
