@@ -16,5 +16,7 @@ export const EnvelopeSchema = z.strictObject({
   sender: DeviceAddressSchema,
   recipient: DeviceAddressSchema,
   content: z.base64().min(4).max(LIMITS.maxEnvelopeContentChars),
+  /** Set by the relay when it accepted the envelope (milliseconds); absent on the way in. */
+  serverTimestamp: z.number().int().nonnegative().optional(),
 });
 export type Envelope = z.infer<typeof EnvelopeSchema>;

@@ -164,7 +164,10 @@ export class ProtocolCore {
    */
   async decrypt(input: unknown, options: { inTransaction?: (message: DecryptedMessage) => void } = {}): Promise<DecryptedMessage> {
     const parsed = EnvelopeSchema.safeParse(input);
-    if (!parsed.success) throw new MalformedEnvelopeError(parsed.error.issues[0]?.path.join('.') || 'invalid', { cause: parsed.error });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new MalformedEnvelopeError(`${issue?.path.join('.') || '(envelope)'}: ${issue?.code ?? 'invalid'}`);
+    }
     const envelope = parsed.data;
     if (!sameAddress(envelope.recipient, this.address)) throw new WrongRecipientError(envelope.recipient, this.address);
     if (sameAddress(envelope.sender, this.address)) throw new InvalidMessageError('envelope claims to come from this device');

@@ -1,0 +1,225 @@
+import WebSocket from 'ws';
+import type { z } from 'zod';
+import type { DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
+import type { KeyUpload } from '../../../shared/wire/keys';
+import {
+  BundlesResponseSchema,
+  DirectoryResponseSchema,
+  EnrollBeginResponseSchema,
+  KeyUploadResponseSchema,
+  RelayErrorSchema,
+  SendResponseSchema,
+  ServerFrameSchema,
+  SessionResponseSchema,
+  type ClientFrame,
+  type DeliveredEnvelope,
+  type OutgoingEnvelope,
+  type RelayErrorCode,
+  type ServerFrame,
+  type SessionResponse,
+} from '../../../shared/wire/relay';
+import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
+
+/** The relay refused a request, or answered something that does not match the shared schemas. */
+export class RelayRequestError extends Error {
+  constructor(
+    readonly code: RelayErrorCode | 'UNREACHABLE' | 'BAD_RESPONSE',
+    message: string,
+    readonly status: number,
+    readonly details: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number } = {},
+  ) {
+    super(message);
+    this.name = 'RelayRequestError';
+  }
+}
+
+export interface ConnectionHandlers {
+  onEnvelope(envelope: DeliveredEnvelope): void;
+  onQueueEmpty?(): void;
+  onKeysLow?(count: PreKeyCount): void;
+  onClose?(code: number, reason: string): void;
+}
+
+/*
+ * HTTP and WebSocket transport to the relay. Every response and frame is parsed with the shared
+ * schemas before it is used. The credential is a secret: it is sent only in the Authorization header
+ * and never logged.
+ */
+export class RelayClient {
+  #credential: string | undefined;
+
+  constructor(readonly baseUrl: string, credential?: string) {
+    this.#credential = credential;
+  }
+
+  set credential(value: string | undefined) {
+    this.#credential = value;
+  }
+
+  enrollBegin(username: string, enrollmentCode: string) {
+    return this.#request('POST', '/v1/enroll/begin', EnrollBeginResponseSchema, { username, enrollmentCode });
+  }
+
+  async enrollComplete(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload }): Promise<SessionResponse> {
+    return this.#session(await this.#request('POST', '/v1/enroll/complete', SessionResponseSchema, { enrollmentId, password, totpCode, device }));
+  }
+
+  async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload } | { kind: 'existing'; deviceId: DeviceId }): Promise<SessionResponse> {
+    return this.#session(await this.#request('POST', '/v1/login', SessionResponseSchema, { username, password, totpCode, device }));
+  }
+
+  async emergencyLogin(username: string, emergencyCode: string, device: { name: string; keys: KeyUpload }): Promise<SessionResponse> {
+    return this.#session(await this.#request('POST', '/v1/login/emergency', SessionResponseSchema, { username, emergencyCode, device }));
+  }
+
+  directory() {
+    return this.#request('GET', '/v1/directory', DirectoryResponseSchema);
+  }
+
+  async uploadKeys(upload: KeyUpload): Promise<PreKeyCount> {
+    return (await this.#request('PUT', '/v1/keys', KeyUploadResponseSchema, upload)).preKeys;
+  }
+
+  async keyCount(): Promise<PreKeyCount> {
+    return (await this.#request('GET', '/v1/keys/count', KeyUploadResponseSchema)).preKeys;
+  }
+
+  async bundles(userId: UserId, deviceId?: DeviceId) {
+    const query = deviceId === undefined ? '' : `?device=${deviceId}`;
+    return (await this.#request('GET', `/v1/keys/${userId}${query}`, BundlesResponseSchema)).bundles;
+  }
+
+  send(envelopes: readonly OutgoingEnvelope[]) {
+    return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes });
+  }
+
+  /** Opens the authenticated WebSocket; resolves once it is open. */
+  connect(handlers: ConnectionHandlers): Promise<RelayConnection> {
+    if (!this.#credential) return Promise.reject(new RelayRequestError('UNAUTHENTICATED', 'sign in first', 0));
+    const url = `${this.baseUrl.replace(/^http/, 'ws')}/v1/ws`;
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.#credential}` } });
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(new RelayConnection(socket, handlers)));
+      socket.once('unexpected-response', (_req, res) => reject(new RelayRequestError(res.statusCode === 401 ? 'UNAUTHENTICATED' : 'UNREACHABLE', `relay refused the connection (${res.statusCode ?? 0})`, res.statusCode ?? 0)));
+      socket.once('error', (error) => reject(new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${error.message}`, 0)));
+    });
+  }
+
+  #session(session: SessionResponse): SessionResponse {
+    this.#credential = session.credential;
+    return session;
+  }
+
+  async #request<T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.#credential ? { authorization: `Bearer ${this.#credential}` } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${(error as Error).message}`, 0);
+    }
+    const json: unknown = await response.json().catch(() => undefined);
+    if (!response.ok) {
+      const failure = RelayErrorSchema.safeParse(json);
+      if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
+      const { code, message, issues, retryAfterSeconds, retryAfterMs } = failure.data;
+      throw new RelayRequestError(code, message, response.status, {
+        ...(issues ? { issues } : {}),
+        ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${path}`, response.status);
+    return parsed.data;
+  }
+}
+
+/** An open WebSocket to the relay: envelopes arrive through the handlers; ack() removes them. */
+export class RelayConnection {
+  readonly #socket: WebSocket;
+  readonly #pending = new Map<string, { resolve: (frame: ServerFrame) => void; reject: (error: Error) => void }>();
+  #nextRequest = 0;
+
+  constructor(socket: WebSocket, handlers: ConnectionHandlers) {
+    this.#socket = socket;
+    socket.on('message', (data) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(data.toString());
+      } catch {
+        return;
+      }
+      const parsed = ServerFrameSchema.safeParse(json);
+      if (!parsed.success) return;
+      const frame = parsed.data;
+      switch (frame.type) {
+        case 'envelope':
+          handlers.onEnvelope(frame.envelope);
+          return;
+        case 'queueEmpty':
+          handlers.onQueueEmpty?.();
+          return;
+        case 'keysLow':
+          handlers.onKeysLow?.(PreKeyCountSchema.parse(frame.preKeys));
+          return;
+        case 'sent':
+        case 'pong':
+        case 'error': {
+          const waiter = frame.requestId === undefined ? undefined : this.#pending.get(frame.requestId);
+          if (!waiter || frame.requestId === undefined) return;
+          this.#pending.delete(frame.requestId);
+          if (frame.type === 'error') waiter.reject(new RelayRequestError(frame.code as RelayErrorCode, frame.message, 0));
+          else waiter.resolve(frame);
+          return;
+        }
+      }
+    });
+    socket.on('close', (code, reason) => {
+      for (const waiter of this.#pending.values()) waiter.reject(new RelayRequestError('UNREACHABLE', 'connection closed', 0));
+      this.#pending.clear();
+      handlers.onClose?.(code, reason.toString());
+    });
+  }
+
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
+  ack(ids: readonly EnvelopeId[]): void {
+    if (ids.length > 0) this.#frame({ type: 'ack', ids: [...ids] });
+  }
+
+  /** Sends envelopes over the socket; resolves when the relay has durably queued them. */
+  async send(envelopes: readonly OutgoingEnvelope[]): Promise<{ accepted: EnvelopeId[]; serverTimestamp: number }> {
+    const frame = await this.#request((requestId) => ({ type: 'send', requestId, envelopes: [...envelopes] }));
+    if (frame.type !== 'sent') throw new RelayRequestError('BAD_RESPONSE', 'unexpected answer to send', 0);
+    return { accepted: frame.accepted, serverTimestamp: frame.serverTimestamp };
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#socket.readyState === WebSocket.CLOSED) return resolve();
+      this.#socket.once('close', () => resolve());
+      this.#socket.close(1000, 'client closing');
+    });
+  }
+
+  #request(build: (requestId: string) => ClientFrame): Promise<ServerFrame> {
+    const requestId = String(++this.#nextRequest);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(requestId, { resolve, reject });
+      this.#frame(build(requestId));
+    });
+  }
+
+  #frame(frame: ClientFrame): void {
+    this.#socket.send(JSON.stringify(frame));
+  }
+}

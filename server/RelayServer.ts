@@ -1,0 +1,117 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { describeError } from '../shared/errors';
+import { AccountService } from './AccountService';
+import { systemClock, type Clock } from './Clock';
+import { DeliveryHub } from './http/DeliveryHub';
+import { buildRelayApp } from './http/relayApp';
+import { MessageService } from './MessageService';
+import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
+import type { RelayStore } from './storage/RelayStore';
+import { SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
+
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+}
+
+/** Loopback addresses only: without TLS the relay serves this machine and nothing else. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1';
+  return false;
+}
+
+export class ConfigurationError extends Error {}
+
+/** Opens the data directory's store (creating the directory, readable by the relay's user only). */
+export function openStore(dataDir: string, clock: Clock = systemClock): SqliteRelayStore {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return new SqliteRelayStore(dataDir, clock);
+}
+
+/** The running relay: storage, services, the HTTP/WebSocket app and its periodic jobs. */
+export class RelayServer {
+  readonly accounts: AccountService;
+  readonly messages: MessageService;
+  readonly hub: DeliveryHub;
+  #app: FastifyInstance | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #controlSeq = 0;
+
+  constructor(
+    readonly store: RelayStore,
+    readonly config: RelayConfig = DEFAULT_CONFIG,
+    readonly clock: Clock = systemClock,
+    private readonly log: (line: string) => void = (line) => console.error(line),
+  ) {
+    this.hub = new DeliveryHub(store, log);
+    this.accounts = new AccountService(store, clock, config);
+    this.messages = new MessageService(store, clock, config, this.hub);
+    this.hub.bind(this.messages);
+  }
+
+  /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */
+  async listen(options: ServeOptions, logLevel: 'silent' | 'error' | 'warn' | 'info' = 'warn'): Promise<string> {
+    const tls = options.tlsCert || options.tlsKey ? this.#loadTls(options) : undefined;
+    if (!tls && !isLoopback(options.host)) {
+      throw new ConfigurationError(`refusing to listen on ${options.host} without TLS: pass --tls-cert and --tls-key, or bind to 127.0.0.1`);
+    }
+    this.#controlSeq = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
+    this.#app = await buildRelayApp({
+      accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.store, now: () => this.clock.now(),
+      maxEnvelopeBytes: this.config.maxEnvelopeBytes, logLevel, ...(tls ? { tls } : {}),
+    });
+    const address = await this.#app.listen({ host: options.host, port: options.port });
+    this.#startJobs();
+    return address;
+  }
+
+  /** Applies admin changes made by the CLI while the relay runs (revocations disconnect at once). */
+  async applyControlEvents(): Promise<void> {
+    for (const event of await this.store.controlEvents(this.#controlSeq)) {
+      this.#controlSeq = event.seq;
+      this.hub.disconnect(event.userId, event.deviceId, event.kind === 'device.revoked' ? 'device revoked' : 'account deactivated');
+    }
+  }
+
+  /** Deletes envelopes past retention and deactivates accounts unused for too long. */
+  async housekeeping(): Promise<void> {
+    const cutoff = this.clock.now() - this.config.retentionDays * 24 * 3600_000;
+    await this.store.expireEnvelopes(cutoff, (count) => ({ type: 'envelope.expired', actor: 'system', subject: '', details: { count, retentionDays: this.config.retentionDays } }));
+    await this.accounts.deactivateInactive();
+    await this.applyControlEvents();
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    this.hub.closeAll();
+    await this.#app?.close();
+    await this.store.close();
+  }
+
+  #startJobs(): void {
+    const every = (ms: number, job: () => Promise<void>) => {
+      const timer = setInterval(() => void job().catch((error: unknown) => this.log(`job failed: ${describeError(error)}`)), ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(500, () => this.applyControlEvents());
+    every(3600_000, () => this.housekeeping());
+    void this.housekeeping().catch((error: unknown) => this.log(`housekeeping failed: ${describeError(error)}`));
+  }
+
+  #loadTls(options: ServeOptions): { key: Buffer; cert: Buffer } {
+    if (!options.tlsCert || !options.tlsKey) throw new ConfigurationError('TLS needs both --tls-cert and --tls-key');
+    try {
+      return { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) };
+    } catch (error) {
+      throw new ConfigurationError(`cannot read the TLS files: ${describeError(error)}`);
+    }
+  }
+}

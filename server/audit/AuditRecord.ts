@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * One entry of the relay's audit log. Metadata only: ids, sizes, times, reasons typed by an admin.
+ * Never message content, never passwords or codes.
+ */
+export const AUDIT_EVENT_TYPES = [
+  'account.created',
+  'account.deactivated',
+  'account.reactivated',
+  'account.unlocked',
+  'account.locked',
+  'account.inactive',
+  'account.enrolled',
+  'login.success',
+  'login.failure',
+  'login.throttled',
+  'emergency.issued',
+  'emergency.used',
+  'device.enrolled',
+  'device.revoked',
+  'keys.uploaded',
+  'bundle.fetched',
+  'envelope.accepted',
+  'envelope.delivered',
+  'envelope.expired',
+  'audit.exported',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+export interface AuditEvent {
+  readonly type: AuditEventType;
+  /** Who did it: `admin` (the CLI), `system`, `anonymous@<address>`, or `<userId>.<deviceId>`. */
+  readonly actor: string;
+  /** What it was done to (a user id, a device address, an envelope id), or empty. */
+  readonly subject: string;
+  readonly details: Readonly<Record<string, string | number | boolean | null>>;
+  /** Flagged events need a compliance officer's attention (emergency access, lockouts). */
+  readonly flagged?: boolean;
+}
+
+export interface AuditRecord extends AuditEvent {
+  readonly seq: number;
+  readonly at: number;
+  readonly flagged: boolean;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The canonical bytes of a record (fixed key order, no whitespace) that its hash covers. */
+export function canonicalRecord(record: Omit<AuditRecord, 'hash'>): string {
+  const details = Object.fromEntries(Object.entries(record.details).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return JSON.stringify([record.seq, record.at, record.type, record.actor, record.subject, details, record.flagged, record.prevHash]);
+}
+
+/** hash = SHA-256 over the canonical record, which includes the previous record's hash. */
+export function recordHash(record: Omit<AuditRecord, 'hash'>): string {
+  return createHash('sha256').update(canonicalRecord(record)).digest('hex');
+}
+
+export interface ChainCheck {
+  readonly ok: boolean;
+  readonly records: number;
+  /** The first record that does not match its hash or its predecessor, when not ok. */
+  readonly brokenAt?: number;
+  readonly reason?: string;
+}
+
+/** Checks that every record hashes to its stored hash and links to the one before, in order. */
+export function checkChain(records: Iterable<AuditRecord>, expectedFirstPrev = GENESIS_HASH, expectedFirstSeq?: number): ChainCheck {
+  let prev = expectedFirstPrev;
+  let expectedSeq = expectedFirstSeq;
+  let count = 0;
+  for (const record of records) {
+    if (expectedSeq !== undefined && record.seq !== expectedSeq) return { ok: false, records: count, brokenAt: record.seq, reason: `expected record ${expectedSeq}, found ${record.seq}` };
+    if (record.prevHash !== prev) return { ok: false, records: count, brokenAt: record.seq, reason: 'does not link to the previous record' };
+    const { hash, ...rest } = record;
+    if (recordHash(rest) !== hash) return { ok: false, records: count, brokenAt: record.seq, reason: 'content does not match its hash' };
+    prev = hash;
+    expectedSeq = record.seq + 1;
+    count++;
+  }
+  return { ok: true, records: count };
+}

@@ -1,0 +1,193 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { resolve } from 'node:path';
+import { describeError } from '../shared/errors';
+import { DeviceIdSchema } from '../shared/ids';
+import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
+import { AccountService } from './AccountService';
+import { exportAudit } from './audit/exportAudit';
+import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
+import { DEFAULT_ARGON2 } from './auth/passwords';
+import { systemClock } from './Clock';
+import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
+import { RelayFailure } from './RelayFailure';
+import { ConfigurationError, RelayServer, openStore } from './RelayServer';
+import type { RelayStore } from './storage/RelayStore';
+
+/*
+ * `rounds-server`: runs the relay and administers its data directory. Admin commands work on the same
+ * directory while the relay runs (revocations reach connected devices within a second).
+ */
+
+const int = (name: string, min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}`);
+  return n;
+};
+
+const validated = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, what: string) => (value: string) => {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new InvalidArgumentError(`${what}: ${result.error.issues[0]?.message ?? 'invalid'}`);
+  return result.data;
+};
+
+const date = (value: string) => {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new InvalidArgumentError(`not a date: ${value} (use YYYY-MM-DD or an ISO 8601 time)`);
+  return ms;
+};
+
+async function withStore<T>(dataDir: string, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
+  const store = openStore(resolve(dataDir));
+  try {
+    return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG));
+  } finally {
+    await store.close();
+  }
+}
+
+const dataOption = () => new Option('--data <dir>', 'the relay data directory').makeOptionMandatory();
+
+export function buildCli(): Command {
+  const program = new Command('rounds-server')
+    .description('Rounds relay: accounts, prekey directory and store-and-forward for end-to-end encrypted messages')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  program.command('serve')
+    .description('run the relay')
+    .addOption(dataOption())
+    .option('--host <address>', 'address to listen on (anything but loopback needs TLS)', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', int('port', 0), 8443)
+    .option('--tls-cert <file>', 'PEM certificate chain; with --tls-key the relay serves HTTPS and WSS only')
+    .option('--tls-key <file>', 'PEM private key')
+    .option('--max-envelope-kib <n>', 'largest envelope accepted', int('max-envelope-kib', 1), DEFAULT_CONFIG.maxEnvelopeBytes / 1024)
+    .option('--retention-days <n>', 'undelivered envelopes are deleted after this many days', int('retention-days', 1), DEFAULT_CONFIG.retentionDays)
+    .option('--inactivity-days <n>', 'deactivate accounts unused this long (0: never)', int('inactivity-days', 0), DEFAULT_CONFIG.inactivityDays)
+    .option('--lockout-minutes <n>', 'how long a lockout lasts (0: until `user unlock`)', int('lockout-minutes', 0), DEFAULT_THROTTLE.lockMs / 60_000)
+    .option('--throttle-base-ms <n>', 'first delay after repeated failed sign-ins (doubles each time)', int('throttle-base-ms', 0), DEFAULT_THROTTLE.baseDelayMs)
+    .option('--argon2-memory-kib <n>', 'Argon2id memory per password hash', int('argon2-memory-kib', 8 * 1024), DEFAULT_ARGON2.memoryKiB)
+    .addOption(new Option('--log-level <level>', 'request logging').choices(['error', 'warn', 'info']).default('info'))
+    .action(async (opts: { data: string; host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info' }) => {
+      const config: RelayConfig = {
+        ...DEFAULT_CONFIG,
+        maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,
+        retentionDays: opts.retentionDays,
+        inactivityDays: opts.inactivityDays,
+        throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs },
+        argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
+      };
+      const server = new RelayServer(openStore(resolve(opts.data)), config);
+      const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
+      console.log(`rounds-server listening on ${address} (data: ${resolve(opts.data)})`);
+      const stop = () => void server.close().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+
+  const user = program.command('user').description('manage accounts');
+  user.command('add')
+    .description('create an account and print its one-time enrollment code')
+    .addOption(dataOption())
+    .requiredOption('--username <name>', 'sign-in name (lower case)', validated(UsernameSchema, 'username'))
+    .requiredOption('--display-name <name>', 'the name colleagues see', validated(DisplayNameSchema, 'display name'))
+    .addOption(new Option('--role <role>', 'what the account may do').choices(RoleSchema.options).makeOptionMandatory())
+    .action(async (opts: { data: string; username: string; displayName: string; role: Role }) => withStore(opts.data, async (_store, accounts) => {
+      const { userId, enrollmentCode, expiresAt } = await accounts.addUser(opts.username, opts.displayName, opts.role);
+      console.log(`created ${opts.username} (${opts.role}), id ${userId}`);
+      console.log(`enrollment code: ${enrollmentCode}`);
+      console.log(`valid until ${new Date(expiresAt).toISOString()}; give it to ${opts.displayName} in person, it works once`);
+    }));
+  user.command('list')
+    .description('list accounts')
+    .addOption(dataOption())
+    .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
+      const now = Date.now();
+      for (const u of await store.listUsers()) {
+        const locked = u.lockedUntil !== null && u.lockedUntil > now ? ' locked' : '';
+        console.log(`${u.username}\t${u.displayName}\t${u.role}\t${u.status}${locked}\tlast active ${new Date(u.lastActiveAt).toISOString()}\t${u.id}`);
+      }
+    }));
+  user.command('deactivate')
+    .description('deactivate an account: its devices are disconnected at once and their queues deleted')
+    .addOption(dataOption())
+    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
+    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
+      await accounts.deactivate(username);
+      console.log(`deactivated ${username}`);
+    }));
+  user.command('unlock')
+    .description('lift a lockout (or reactivate an account deactivated for inactivity)')
+    .addOption(dataOption())
+    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
+    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
+      await accounts.unlock(username);
+      console.log(`unlocked ${username}`);
+    }));
+  user.command('emergency')
+    .description('issue a time-limited emergency sign-in (audited and flagged)')
+    .addOption(dataOption())
+    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
+    .requiredOption('--reason <text>', 'why emergency access is needed (recorded in the audit log)')
+    .action(async (username: string, opts: { data: string; reason: string }) => withStore(opts.data, async (_s, accounts) => {
+      const { code, expiresAt } = await accounts.issueEmergency(username, opts.reason);
+      console.log(`emergency code for ${username}: ${code}`);
+      console.log(`valid once, until ${new Date(expiresAt).toISOString()}`);
+    }));
+
+  const device = program.command('device').description('manage devices');
+  device.command('list')
+    .description("list an account's devices")
+    .addOption(dataOption())
+    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
+    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (store, accounts) => {
+      const u = await accounts.requireUser(username);
+      for (const d of await store.devices(u.id)) {
+        const state = d.revokedAt !== null ? `revoked ${new Date(d.revokedAt).toISOString()}` : d.expiresAt !== null ? `emergency until ${new Date(d.expiresAt).toISOString()}` : 'active';
+        console.log(`${d.deviceId}\t${d.name}\t${state}\tlast seen ${new Date(d.lastSeenAt).toISOString()}`);
+      }
+    }));
+  device.command('revoke')
+    .description('revoke a device: disconnected at once, its queue deleted, its credential void')
+    .addOption(dataOption())
+    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
+    .argument('<device>', 'device number (see `device list`)', validated(DeviceIdSchema, 'device'))
+    .action(async (username: string, deviceId: number, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
+      await accounts.revokeDevice(username, DeviceIdSchema.parse(deviceId));
+      console.log(`revoked device ${deviceId} of ${username}`);
+    }));
+
+  const audit = program.command('audit').description('the audit log');
+  audit.command('export')
+    .description('export the audit log for a date range')
+    .addOption(dataOption())
+    .requiredOption('--from <date>', 'first day (inclusive), e.g. 2026-11-01', date)
+    .requiredOption('--to <date>', 'last day (exclusive), e.g. 2026-12-01', date)
+    .requiredOption('--out <dir>', 'directory to write the export to')
+    .action(async (opts: { data: string; from: number; to: number; out: string }) => withStore(opts.data, async (store) => {
+      const result = await exportAudit(store, opts.from, opts.to, resolve(opts.out), 'admin');
+      console.log(`exported ${result.records} records to ${result.path}`);
+    }));
+  audit.command('check')
+    .description('check that the audit log is intact (every record hashes and links correctly)')
+    .addOption(dataOption())
+    .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
+      const check = await store.checkAuditChain();
+      if (check.ok) console.log(`audit log intact: ${check.records} records`);
+      else {
+        console.log(`audit log BROKEN at record ${check.brokenAt}: ${check.reason}`);
+        process.exitCode = 2;
+      }
+    }));
+
+  return program;
+}
+
+export async function runCli(argv: readonly string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    const message = error instanceof RelayFailure || error instanceof ConfigurationError ? error.message : describeError(error);
+    console.error(`error: ${message}`);
+    process.exitCode = 1;
+  }
+}

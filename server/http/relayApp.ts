@@ -1,0 +1,163 @@
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { describeError } from '../../shared/errors';
+import { DeviceIdSchema, UserIdSchema } from '../../shared/ids';
+import { KeyUploadSchema } from '../../shared/wire/keys';
+import {
+  EmergencyLoginRequestSchema,
+  EnrollBeginRequestSchema,
+  EnrollCompleteRequestSchema,
+  LoginRequestSchema,
+  SendRequestSchema,
+  type DirectoryEntry,
+  type RelayError,
+} from '../../shared/wire/relay';
+import type { AccountService } from '../AccountService';
+import type { MessageService } from '../MessageService';
+import { RelayFailure } from '../RelayFailure';
+import type { RelayStore } from '../storage/RelayStore';
+import type { DeliveryHub } from './DeliveryHub';
+
+export interface RelayAppOptions {
+  readonly accounts: AccountService;
+  readonly messages: MessageService;
+  readonly hub: DeliveryHub;
+  readonly store: RelayStore;
+  readonly now: () => number;
+  readonly maxEnvelopeBytes: number;
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
+  readonly logLevel: 'silent' | 'error' | 'warn' | 'info';
+}
+
+/**
+ * The relay's HTTP(S) and WebSocket routes. Every body and frame is parsed with the shared schemas
+ * before anything acts on it; every failure leaves as `{ code, message }` with a fitting status.
+ * Request logs carry method, path and status only (never bodies or the Authorization header).
+ */
+export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
+  const { accounts, messages, hub, store } = options;
+  // A send request holds up to 1000 envelopes; each is checked against the envelope limit separately.
+  const bodyLimit = Math.max(1024 * 1024, Math.ceil((options.maxEnvelopeBytes * 4) / 3) * 8);
+  const app = Fastify({
+    bodyLimit,
+    logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
+    ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert } } : {}),
+  }) as unknown as FastifyInstance;
+
+  await app.register(websocket, { options: { maxPayload: bodyLimit } });
+
+  app.setErrorHandler((error: unknown, request, reply) => {
+    if (error instanceof RelayFailure) return sendFailure(reply, error);
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status === 413) return sendFailure(reply, new RelayFailure('PAYLOAD_TOO_LARGE', 'request body is too large'));
+    if (status !== undefined && status >= 400 && status < 500) return sendFailure(reply, new RelayFailure('BAD_REQUEST', 'request is not valid JSON of the expected type'));
+    request.log.error(`unhandled: ${describeError(error)}`);
+    return sendFailure(reply, new RelayFailure('INTERNAL', 'internal error'));
+  });
+  app.setNotFoundHandler((_request, reply) => sendFailure(reply, new RelayFailure('NOT_FOUND', 'no such endpoint')));
+
+  const caller = (request: FastifyRequest) => ({ address: request.ip });
+  const device = async (request: FastifyRequest) => accounts.authenticate(bearer(request));
+
+  app.get('/healthz', async () => ({ status: 'ok', connectedDevices: hub.connected }));
+
+  app.post('/v1/enroll/begin', async (request) => {
+    const body = parse(EnrollBeginRequestSchema, request.body);
+    return accounts.beginEnrollment(body.username, body.enrollmentCode, caller(request));
+  });
+
+  app.post('/v1/enroll/complete', async (request) => {
+    const body = parse(EnrollCompleteRequestSchema, request.body);
+    return accounts.completeEnrollment(body.enrollmentId, body.password, body.totpCode, body.device, caller(request));
+  });
+
+  app.post('/v1/login', async (request) => {
+    const body = parse(LoginRequestSchema, request.body);
+    return accounts.login(body.username, body.password, body.totpCode, body.device, caller(request));
+  });
+
+  app.post('/v1/login/emergency', async (request) => {
+    const body = parse(EmergencyLoginRequestSchema, request.body);
+    return accounts.emergencyLogin(body.username, body.emergencyCode, body.device, caller(request));
+  });
+
+  app.get('/v1/directory', async (request) => {
+    await device(request);
+    const users: DirectoryEntry[] = [];
+    for (const user of await store.listUsers()) {
+      if (user.status !== 'active') continue;
+      const now = options.now();
+      const devices = (await store.devices(user.id)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now)).map((d) => d.deviceId);
+      users.push({ userId: user.id, username: user.username, displayName: user.displayName, role: user.role, devices });
+    }
+    return { users };
+  });
+
+  app.put('/v1/keys', async (request) => {
+    const { address } = await device(request);
+    return { preKeys: await messages.uploadKeys(address, parse(KeyUploadSchema, request.body)) };
+  });
+
+  app.get('/v1/keys/count', async (request) => {
+    const { address } = await device(request);
+    return { preKeys: await messages.keyCount(address) };
+  });
+
+  app.get('/v1/keys/:userId', async (request) => {
+    const { address } = await device(request);
+    const params = request.params as { userId?: string };
+    const query = request.query as { device?: string };
+    const userId = parse(UserIdSchema, params.userId);
+    const deviceId = query.device === undefined ? undefined : parse(DeviceIdSchema, Number(query.device));
+    return { bundles: await messages.bundles(address, userId, deviceId) };
+  });
+
+  app.post('/v1/messages', async (request) => {
+    const { address } = await device(request);
+    return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
+  });
+
+  app.get('/v1/ws', {
+    websocket: true,
+    preValidation: async (request, reply) => {
+      try {
+        (request as FastifyRequest & { rounds?: unknown }).rounds = await device(request);
+      } catch (error) {
+        if (error instanceof RelayFailure) return sendFailure(reply, error);
+        throw error;
+      }
+    },
+  }, (socket, request) => {
+    const authenticated = (request as FastifyRequest & { rounds?: Awaited<ReturnType<typeof device>> }).rounds;
+    if (!authenticated) {
+      socket.close(4401, 'unauthenticated');
+      return;
+    }
+    hub.attach(socket, authenticated.address);
+    void store.touchDevice(authenticated.address.userId, authenticated.address.deviceId, options.now());
+  });
+
+  return app;
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return undefined;
+  return header.slice('Bearer '.length).trim();
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new RelayFailure('BAD_REQUEST', `invalid request: ${issue?.path.join('.') || '(body)'} ${issue?.message ?? ''}`.trim());
+  }
+  return result.data;
+}
+
+function sendFailure(reply: FastifyReply, failure: RelayFailure) {
+  const body: RelayError = { code: failure.code, message: failure.message, ...failure.extra } as RelayError;
+  if (failure.extra.retryAfterSeconds !== undefined) void reply.header('retry-after', String(failure.extra.retryAfterSeconds));
+  return reply.status(failure.status).send(body);
+}

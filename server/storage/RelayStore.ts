@@ -1,0 +1,149 @@
+import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../shared/ids';
+import type { EnvelopeType } from '../../shared/wire/envelope';
+import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../shared/wire/keys';
+import type { Role } from '../../shared/wire/relay';
+import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
+
+/*
+ * Everything the relay persists, behind one interface: the embedded SQLite implementation and a
+ * PostgreSQL one serve the same handlers. Every mutation takes the audit events that describe it and
+ * stores them in the same transaction, so the log cannot miss a change or record one that did not happen.
+ */
+
+export type UserStatus = 'pending' | 'active' | 'deactivated';
+
+export interface UserRecord {
+  readonly id: UserId;
+  readonly username: string;
+  readonly displayName: string;
+  readonly role: Role;
+  readonly status: UserStatus;
+  readonly passwordHash: string | null;
+  readonly totpSecret: string | null;
+  readonly createdAt: number;
+  readonly lastActiveAt: number;
+  readonly lockedUntil: number | null;
+  readonly deactivatedAt: number | null;
+}
+
+export interface DeviceRecord {
+  readonly userId: UserId;
+  readonly deviceId: DeviceId;
+  readonly name: string;
+  readonly credentialHash: string;
+  readonly createdAt: number;
+  readonly lastSeenAt: number;
+  /** Emergency sign-ins only: the device stops working then. */
+  readonly expiresAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+export interface PendingEnrollment {
+  readonly id: string;
+  readonly userId: UserId;
+  readonly codeHash: string;
+  readonly totpSecret: string;
+  readonly expiresAt: number;
+}
+
+export interface EmergencyGrant {
+  readonly id: string;
+  readonly userId: UserId;
+  readonly codeHash: string;
+  readonly reason: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  readonly usedAt: number | null;
+}
+
+export interface StoredEnvelope {
+  readonly seq: number;
+  readonly id: EnvelopeId;
+  readonly type: EnvelopeType;
+  readonly sender: DeviceAddress;
+  readonly recipient: DeviceAddress;
+  readonly content: string;
+  readonly acceptedAt: number;
+}
+
+export type NewEnvelope = Omit<StoredEnvelope, 'seq'>;
+
+export interface NewDevice {
+  readonly name: string;
+  /** Called inside the transaction once the device id is chosen: the hash of the credential to issue. */
+  readonly credentialHashFor: (deviceId: DeviceId) => string;
+  readonly keys: KeyUpload;
+  readonly expiresAt: number | null;
+}
+
+export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName'>>;
+
+export interface ControlEvent {
+  readonly seq: number;
+  readonly kind: 'device.revoked' | 'account.deactivated';
+  readonly userId: UserId;
+  readonly deviceId: DeviceId | null;
+}
+
+export interface RelayStore {
+  // Accounts
+  createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt'>, enrollmentCodeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
+  /** Replaces the user's unused enrollment codes with a new one (for `user add` on a pending account). */
+  replaceEnrollmentCode(userId: UserId, codeHash: string, expiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
+  userById(id: UserId): Promise<UserRecord | undefined>;
+  userByUsername(username: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+  updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void>;
+  /** Deactivates the account, revokes every device and deletes their queues and keys. */
+  deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void>;
+
+  // Enrollment
+  /** The user of an unused, unexpired enrollment code. */
+  enrollmentCodeOwner(codeHash: string, now: number): Promise<UserId | undefined>;
+  createPendingEnrollment(enrollment: PendingEnrollment): Promise<void>;
+  pendingEnrollment(id: string): Promise<PendingEnrollment | undefined>;
+  /** Activates the account with its password and TOTP secret, uses up the code, adds the first device. */
+  completeEnrollment(enrollment: PendingEnrollment, passwordHash: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId>;
+
+  // Devices and keys
+  addDevice(userId: UserId, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId>;
+  device(userId: UserId, deviceId: DeviceId): Promise<DeviceRecord | undefined>;
+  devices(userId: UserId): Promise<DeviceRecord[]>;
+  replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void>;
+  touchDevice(userId: UserId, deviceId: DeviceId, at: number): Promise<void>;
+  /** Revokes the device and deletes its queue and keys. */
+  revokeDevice(userId: UserId, deviceId: DeviceId, at: number, audit: readonly AuditEvent[]): Promise<void>;
+  storeKeys(userId: UserId, deviceId: DeviceId, upload: KeyUpload, audit: readonly AuditEvent[]): Promise<PreKeyCount>;
+  keyCount(userId: UserId, deviceId: DeviceId): Promise<PreKeyCount>;
+  /** A bundle for each active device of the user; each consumes one one-time key of each kind, atomically. */
+  takeBundles(userId: UserId, deviceId: DeviceId | undefined, audit: (bundle: PreKeyBundle) => AuditEvent): Promise<PreKeyBundle[]>;
+
+  // Envelopes
+  /** Stores the envelopes durably (group-committed with others) and resolves once they are on disk. */
+  enqueue(envelopes: readonly NewEnvelope[], audit: (envelope: NewEnvelope) => AuditEvent): Promise<void>;
+  queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]>;
+  /** Removes acknowledged envelopes of this recipient; returns the ids that were in its queue. */
+  acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], audit: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]>;
+  /** Deletes envelopes accepted before `before`; returns how many. */
+  expireEnvelopes(before: number, audit: (count: number) => AuditEvent): Promise<number>;
+
+  // Throttling
+  recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[]): Promise<void>;
+  loginFailures(scope: string, since: number): Promise<number[]>;
+  clearLoginFailures(scope: string): Promise<void>;
+
+  // Emergency access
+  createEmergencyGrant(grant: EmergencyGrant, audit: readonly AuditEvent[]): Promise<void>;
+  emergencyGrants(userId: UserId, now: number): Promise<EmergencyGrant[]>;
+  useEmergencyGrant(grantId: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId>;
+
+  // Admin changes a running relay must apply
+  controlEvents(afterSeq: number): Promise<ControlEvent[]>;
+
+  // Audit
+  appendAudit(audit: readonly AuditEvent[]): Promise<void>;
+  auditRecords(from: number, to: number): Promise<AuditRecord[]>;
+  checkAuditChain(): Promise<ChainCheck>;
+
+  close(): Promise<void>;
+}

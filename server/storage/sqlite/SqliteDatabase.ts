@@ -1,0 +1,76 @@
+import Database from '@signalapp/sqlcipher';
+import { MIGRATIONS, type Migration } from './migrations';
+
+export type Row = Record<string, string | number | null | Uint8Array>;
+type Params = Record<string, string | number | null>;
+
+/** The binding takes `$name` parameters as an object, and no argument at all for a query without any. */
+function bind(params: Params | undefined): Params | undefined {
+  return params && Object.keys(params).length > 0 ? params : undefined;
+}
+
+/**
+ * An open SQLite database in WAL mode with the relay's schema migrated to the newest version. Writes
+ * run in IMMEDIATE transactions (the admin CLI writes to the same file while the relay runs; a busy
+ * timeout makes the two wait for each other instead of failing).
+ */
+export class SqliteDatabase {
+  readonly db: Database;
+
+  constructor(path: string, migrations: readonly Migration[] = MIGRATIONS) {
+    this.db = new Database(path, { cacheStatements: true });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate(migrations);
+  }
+
+  /** The schema version this database is at. */
+  version(): number {
+    const row = this.db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null } | undefined;
+    return row?.v ?? 0;
+  }
+
+  private migrate(migrations: readonly Migration[]): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+    const current = this.version();
+    const newest = migrations.at(-1)?.version ?? 0;
+    if (current > newest) throw new Error(`database schema version ${current} is newer than this relay understands (${newest}); upgrade the relay`);
+    for (const migration of migrations.filter((m) => m.version > current)) {
+      this.immediate(() => {
+        this.db.exec(migration.up);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($version, $name, $at)').run({ version: migration.version, name: migration.name, at: Date.now() });
+      });
+    }
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction: all of it commits or none of it. */
+  immediate<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  all<T = Row>(sql: string, params?: Params): T[] {
+    return this.db.prepare(sql).all(bind(params)) as T[];
+  }
+
+  get<T = Row>(sql: string, params?: Params): T | undefined {
+    return this.db.prepare(sql).get(bind(params)) as T | undefined;
+  }
+
+  run(sql: string, params?: Params): number {
+    return this.db.prepare(sql).run(bind(params)).changes;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { DeviceAddressSchema, DeviceIdSchema, EnvelopeIdSchema, UserIdSchema } from '../ids';
+import { EnvelopeSchema, EnvelopeTypeSchema } from './envelope';
+import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
+
+/*
+ * The relay's HTTP and WebSocket protocol. Every request and frame is parsed with these schemas on
+ * arrival, by the relay and by the client alike.
+ */
+
+export const RoleSchema = z.enum(['clinician', 'admin', 'compliance']);
+export type Role = z.infer<typeof RoleSchema>;
+
+/** Usernames: lower-case letters, digits, dots, dashes and underscores (they name people, not patients). */
+export const UsernameSchema = z.string().min(2).max(64).regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"');
+export const DisplayNameSchema = z.string().trim().min(1).max(128);
+/** Passwords are checked against the policy by the relay; the schema only bounds the size. */
+export const PasswordSchema = z.string().min(1).max(1024);
+export const TotpCodeSchema = z.string().regex(/^\d{6}$/, 'six digits');
+export const DeviceNameSchema = z.string().trim().min(1).max(64);
+/** Enrollment and emergency codes: groups of letters and digits, dashes ignored. */
+export const OneTimeCodeSchema = z.string().min(8).max(64);
+
+/** `Authorization: Bearer <credential>`; the credential names its device and carries a secret. */
+export const DeviceCredentialSchema = z.string().regex(/^rd1\.[0-9a-f-]{36}\.\d{1,3}\.[A-Za-z0-9_-]{43}$/);
+export type DeviceCredential = z.infer<typeof DeviceCredentialSchema>;
+
+// --- Enrollment (first device, with the admin's one-time code) and login -------------------------
+
+export const EnrollBeginRequestSchema = z.strictObject({ username: UsernameSchema, enrollmentCode: OneTimeCodeSchema });
+export const EnrollBeginResponseSchema = z.strictObject({
+  enrollmentId: z.uuid(),
+  displayName: DisplayNameSchema,
+  /** RFC 6238 secret (base32) and its otpauth:// URI, for the authenticator app. */
+  totpSecret: z.string(),
+  totpUri: z.string(),
+  expiresAt: z.number().int(),
+});
+
+const NewDeviceSchema = z.strictObject({ name: DeviceNameSchema, keys: KeyUploadSchema });
+
+export const EnrollCompleteRequestSchema = z.strictObject({
+  enrollmentId: z.uuid(),
+  password: PasswordSchema,
+  totpCode: TotpCodeSchema,
+  device: NewDeviceSchema,
+});
+
+/** Password + TOTP. Either a new device (with its keys) or one this account already has. */
+export const LoginRequestSchema = z.strictObject({
+  username: UsernameSchema,
+  password: PasswordSchema,
+  totpCode: TotpCodeSchema,
+  device: z.union([
+    z.strictObject({ kind: z.literal('new'), name: DeviceNameSchema, keys: KeyUploadSchema }),
+    z.strictObject({ kind: z.literal('existing'), deviceId: DeviceIdSchema }),
+  ]),
+});
+
+/** Emergency sign-in with a code an admin issued (time-limited, audited and flagged). */
+export const EmergencyLoginRequestSchema = z.strictObject({
+  username: UsernameSchema,
+  emergencyCode: OneTimeCodeSchema,
+  device: NewDeviceSchema,
+});
+
+export const SessionResponseSchema = z.strictObject({
+  userId: UserIdSchema,
+  deviceId: DeviceIdSchema,
+  credential: DeviceCredentialSchema,
+  role: RoleSchema,
+  displayName: DisplayNameSchema,
+  /** Set for emergency sign-ins: the credential stops working at this time. */
+  expiresAt: z.number().int().nullable(),
+  preKeys: PreKeyCountSchema,
+});
+export type SessionResponse = z.infer<typeof SessionResponseSchema>;
+
+// --- Directory and keys ----------------------------------------------------------------------------
+
+export const DirectoryEntrySchema = z.strictObject({
+  userId: UserIdSchema,
+  username: UsernameSchema,
+  displayName: DisplayNameSchema,
+  role: RoleSchema,
+  devices: z.array(DeviceIdSchema),
+});
+export const DirectoryResponseSchema = z.strictObject({ users: z.array(DirectoryEntrySchema) });
+export type DirectoryEntry = z.infer<typeof DirectoryEntrySchema>;
+
+export const BundlesResponseSchema = z.strictObject({ bundles: z.array(PreKeyBundleSchema) });
+export const KeyUploadResponseSchema = z.strictObject({ preKeys: PreKeyCountSchema });
+
+// --- Messages ---------------------------------------------------------------------------------------
+
+/** One envelope as the sender submits it: the relay adds the sender from the credential. */
+export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, serverTimestamp: true });
+export type OutgoingEnvelope = z.infer<typeof OutgoingEnvelopeSchema>;
+
+export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000) });
+export const SendResponseSchema = z.strictObject({ accepted: z.array(EnvelopeIdSchema), serverTimestamp: z.number().int() });
+
+/** What a recipient device receives: the envelope plus when the relay accepted it. */
+export const DeliveredEnvelopeSchema = EnvelopeSchema.required({ serverTimestamp: true });
+export type DeliveredEnvelope = z.infer<typeof DeliveredEnvelopeSchema>;
+
+// --- WebSocket frames --------------------------------------------------------------------------------
+
+export const ClientFrameSchema = z.discriminatedUnion('type', [
+  /** Removes the envelopes from this device's queue (delivery is at-least-once until acknowledged). */
+  z.strictObject({ type: z.literal('ack'), ids: z.array(EnvelopeIdSchema).min(1).max(1000) }),
+  /** Sends envelopes over the socket; answered by a `sent` or `error` frame with the same requestId. */
+  z.strictObject({ type: z.literal('send'), requestId: z.string().min(1).max(64), envelopes: SendRequestSchema.shape.envelopes }),
+  z.strictObject({ type: z.literal('ping'), requestId: z.string().min(1).max(64) }),
+]);
+export type ClientFrame = z.infer<typeof ClientFrameSchema>;
+
+export const ServerFrameSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('envelope'), envelope: DeliveredEnvelopeSchema }),
+  /** Everything queued at connect time has been pushed. */
+  z.strictObject({ type: z.literal('queueEmpty') }),
+  z.strictObject({ type: z.literal('sent'), requestId: z.string(), accepted: z.array(EnvelopeIdSchema), serverTimestamp: z.number().int() }),
+  z.strictObject({ type: z.literal('pong'), requestId: z.string() }),
+  /** The one-time prekey stock of this device fell below the relay's threshold: upload more. */
+  z.strictObject({ type: z.literal('keysLow'), preKeys: PreKeyCountSchema }),
+  z.strictObject({ type: z.literal('error'), requestId: z.string().optional(), code: z.string(), message: z.string() }),
+]);
+export type ServerFrame = z.infer<typeof ServerFrameSchema>;
+
+// --- Errors ------------------------------------------------------------------------------------------
+
+export const RELAY_ERROR_CODES = [
+  'BAD_REQUEST',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'INVALID_CODE',
+  'PASSWORD_POLICY',
+  'INVALID_CREDENTIALS',
+  'THROTTLED',
+  'ACCOUNT_LOCKED',
+  'ACCOUNT_INACTIVE',
+  'TOO_MANY_DEVICES',
+  'UNKNOWN_DEVICE',
+  'PAYLOAD_TOO_LARGE',
+  'INTERNAL',
+] as const;
+export const RelayErrorCodeSchema = z.enum(RELAY_ERROR_CODES);
+export type RelayErrorCode = z.infer<typeof RelayErrorCodeSchema>;
+
+export const RelayErrorSchema = z.strictObject({
+  code: RelayErrorCodeSchema,
+  message: z.string(),
+  /** PASSWORD_POLICY: what is wrong with the password, in plain words. */
+  issues: z.array(z.string()).optional(),
+  /** THROTTLED: seconds until another attempt is accepted (also sent as the Retry-After header)... */
+  retryAfterSeconds: z.number().int().optional(),
+  /** ...and the same in milliseconds, for clients that show a countdown. */
+  retryAfterMs: z.number().int().optional(),
+  /** UNKNOWN_DEVICE: recipients that are not active devices. */
+  devices: z.array(DeviceAddressSchema).optional(),
+});
+export type RelayError = z.infer<typeof RelayErrorSchema>;
+
+export { EnvelopeTypeSchema };
