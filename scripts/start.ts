@@ -1,14 +1,17 @@
 /**
- * `npm start` while only the Signal-protocol core exists: a short self-check of the real core (two
- * clinicians' devices, first contact over PQXDH, a reply, a care team) so a newcomer sees it work.
- * The relay (issue 3) and the desktop app (issues 5 and 6) replace this with the product itself.
+ * `npm start` until the desktop app exists: a short self-check of the real protocol core (two
+ * clinicians' devices, first contact over PQXDH, a reply, a care team), then the relay on its embedded
+ * SQLite in .rounds-data/relay, on loopback. The desktop app (issues 5 and 6) joins it here.
  */
 import { TestCareTeams, ensureSessions, newConversationId, newDevice, newUserId, seal, sendText, TestDirectory, textPayload } from '../test/fixtures/protocolHarness';
+import { resolve } from 'node:path';
 import { describeError } from '../shared/errors';
+import { DEFAULT_CONFIG } from '../server/RelayConfig';
+import { RelayServer, openStore } from '../server/RelayServer';
 
 async function main(): Promise<void> {
   console.log('Rounds: secure messaging for clinical care teams');
-  console.log('This build contains the Signal-protocol core only; the relay and the desktop app arrive next.');
+  console.log('This build has the Signal-protocol core and the relay; the desktop app arrives next.');
   console.log('Running the core self-check (real libsignal, in-memory storage)...\n');
 
   const directory = new TestDirectory();
@@ -35,7 +38,17 @@ async function main(): Promise<void> {
   console.log('  care team (sender keys)        ok');
   const number = a.core.safetyNumber(b.address);
   console.log(`  safety number A<->B            ${number.groups.join(' ')}`);
-  console.log('\nSelf-check passed. Run `npm test` for the full suite and `npm run bench` for the benchmarks.');
+  console.log('\nSelf-check passed.\n');
+
+  const dataDir = resolve('.rounds-data/relay');
+  const relay = new RelayServer(openStore(dataDir), DEFAULT_CONFIG);
+  const address = await relay.listen({ host: '127.0.0.1', port: Number(process.env.ROUNDS_RELAY_PORT ?? 8443) });
+  console.log(`Relay listening on ${address} (data: ${dataDir}; loopback only).`);
+  console.log('Create an account:  npm run server -- user add --data .rounds-data/relay --username jdoe --display-name "Dr. Jane Doe" --role clinician');
+  console.log('Stop with Ctrl+C.');
+  const stop = () => void relay.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 main().catch((error: unknown) => {

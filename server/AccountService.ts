@@ -3,7 +3,7 @@ import { UserIdSchema, type DeviceAddress, type DeviceId, type UserId } from '..
 import type { KeyUpload } from '../shared/wire/keys';
 import type { Role, SessionResponse } from '../shared/wire/relay';
 import type { AuditEvent } from './audit/AuditRecord';
-import { LoginThrottle, accountScope, addressScope } from './auth/LoginThrottle';
+import { LoginThrottle, accountScope, addressScope, emergencyScope } from './auth/LoginThrottle';
 import { PasswordHasher, checkPasswordPolicy } from './auth/passwords';
 import { codeHash, credentialDevice, newCredential, newOneTimeCode, sha256Hex, sameHash } from './auth/secrets';
 import { TotpVerifier, newTotpSecret, totpUri } from './auth/totp';
@@ -154,6 +154,10 @@ export class AccountService {
     const now = this.clock.now();
     const user = await this.store.userByUsername(username);
     const actor = `anonymous@${caller.address}`;
+    if (user?.lockedUntil && user.lockedUntil > now) {
+      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
+      throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; ask your administrator or wait');
+    }
     try {
       await this.throttle.check(addressScope(caller.address));
       if (user) await this.throttle.check(accountScope(user.id));
@@ -169,10 +173,6 @@ export class AccountService {
     if (user.status === 'deactivated') {
       await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account deactivated' } }]);
       throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
-    }
-    if (user.lockedUntil !== null && user.lockedUntil > now) {
-      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
-      throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; ask your administrator or wait');
     }
     const passwordOk = user.passwordHash !== null && (await this.#passwords.verify(user.passwordHash, password));
     const totpOk = passwordOk && user.totpSecret !== null && this.#totp.verify(user.id, user.totpSecret, totpCode, now);
@@ -202,11 +202,11 @@ export class AccountService {
 
   async emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
-    await this.throttle.check(addressScope(caller.address));
+    await this.throttle.check(emergencyScope(caller.address));
     const user = await this.store.userByUsername(username);
     const grant = user && (await this.store.emergencyGrants(user.id, now)).find((g) => sameHash(g.codeHash, codeHash(code)));
     if (!user || !grant || user.status !== 'active') {
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user?.id ?? '', details: { reason: 'emergency code', username }, flagged: true }]);
+      await this.store.recordLoginFailure([emergencyScope(caller.address)], now, [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user?.id ?? '', details: { reason: 'emergency code', username }, flagged: true }]);
       throw new RelayFailure('INVALID_CODE', 'this emergency code is not valid (it may have expired or been used)');
     }
     const issued = this.#newDevice(user.id, device, grant.expiresAt);

@@ -24,7 +24,7 @@ const int = (name: string, min: number) => (value: string) => {
   return n;
 };
 
-const validated = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, what: string) => (value: string) => {
+const validated = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, what: string) => (value: unknown) => {
   const result = schema.safeParse(value);
   if (!result.success) throw new InvalidArgumentError(`${what}: ${result.error.issues[0]?.message ?? 'invalid'}`);
   return result.data;
@@ -150,7 +150,7 @@ export function buildCli(): Command {
     .description('revoke a device: disconnected at once, its queue deleted, its credential void')
     .addOption(dataOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-    .argument('<device>', 'device number (see `device list`)', validated(DeviceIdSchema, 'device'))
+    .argument('<device>', 'device number (see `device list`)', (value: string) => validated(DeviceIdSchema, 'device')(Number(value) as never))
     .action(async (username: string, deviceId: number, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
       await accounts.revokeDevice(username, DeviceIdSchema.parse(deviceId));
       console.log(`revoked device ${deviceId} of ${username}`);

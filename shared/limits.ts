@@ -4,8 +4,11 @@ export const LIMITS = {
   maxTextLength: 32_000,
   /** Encoded plaintext payload, before padding and encryption. */
   maxPayloadBytes: 128 * 1024,
-  /** Base64 characters of one envelope's content (the relay's default envelope limit is 256 KiB). */
-  maxEnvelopeContentChars: Math.ceil((256 * 1024) / 3) * 4,
+  /**
+   * Hard ceiling on the base64 characters of one envelope's content (8 MiB of ciphertext). The relay
+   * applies its own, configurable limit below this (default 256 KiB) and answers PAYLOAD_TOO_LARGE.
+   */
+  maxEnvelopeContentChars: Math.ceil((8 * 1024 * 1024) / 3) * 4,
   /** One-time prekeys accepted in one upload. */
   maxPreKeysPerUpload: 1000,
 } as const;

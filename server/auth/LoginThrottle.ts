@@ -31,6 +31,11 @@ export const LOCKED_UNTIL_UNLOCKED = Number.MAX_SAFE_INTEGER;
 
 export const accountScope = (userId: UserId) => `account:${userId}`;
 export const addressScope = (address: string) => `address:${address}`;
+/**
+ * Guesses at emergency codes are throttled on their own: a clinician locked out by failed sign-ins at a
+ * workstation must still be able to use the code an admin hands over, at that workstation.
+ */
+export const emergencyScope = (address: string) => `emergency:${address}`;
 
 /**
  * Growing delays per account and per source address (a guesser spreading over many accounts is slowed

@@ -1,0 +1,55 @@
+import Database from '@signalapp/sqlcipher';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
+import { MIGRATIONS } from './migrations';
+import { SqliteDatabase } from './SqliteDatabase';
+
+describe('relay schema migrations', () => {
+  let dir = '';
+  afterEach(() => removeDir(dir));
+
+  it('creates a new database at the newest version, in WAL mode', () => {
+    dir = tempDataDir();
+    const db = new SqliteDatabase(join(dir, 'relay.db'));
+    expect(db.version()).toBe(MIGRATIONS.at(-1)!.version);
+    expect(db.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('migrates an existing database forward with its data intact, once', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    const v1 = new SqliteDatabase(path, MIGRATIONS.slice(0, 1));
+    v1.run(`INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at) VALUES ('u1', 'alice', 'Alice', 'clinician', 'active', 1, 1)`);
+    v1.close();
+    const next = [...MIGRATIONS, { version: MIGRATIONS.at(-1)!.version + 1, name: 'test-add-column', up: `ALTER TABLE users ADD COLUMN pager TEXT; UPDATE users SET pager = 'none';` }];
+    const v2 = new SqliteDatabase(path, next);
+    expect(v2.version()).toBe(next.at(-1)!.version);
+    expect(v2.get<{ username: string; pager: string }>(`SELECT username, pager FROM users WHERE id = 'u1'`)).toEqual({ username: 'alice', pager: 'none' });
+    v2.close();
+    // Opening again applies nothing twice.
+    const again = new SqliteDatabase(path, next);
+    expect(again.all('SELECT version FROM schema_migrations')).toHaveLength(next.length);
+    again.close();
+  });
+
+  it('a failed migration leaves the database at the previous version', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    new SqliteDatabase(path).close();
+    const broken = [...MIGRATIONS, { version: 99, name: 'broken', up: `ALTER TABLE users ADD COLUMN x TEXT; THIS IS NOT SQL;` }];
+    expect(() => new SqliteDatabase(path, broken)).toThrow();
+    const raw = new Database(path);
+    expect(raw.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: MIGRATIONS.at(-1)!.version });
+    expect(raw.prepare(`SELECT count(*) AS n FROM pragma_table_info('users') WHERE name = 'x'`).get()).toEqual({ n: 0 });
+    raw.close();
+  });
+
+  it('refuses a database written by a newer relay, saying so', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    new SqliteDatabase(path, [...MIGRATIONS, { version: 50, name: 'future', up: 'SELECT 1;' }]).close();
+    expect(() => new SqliteDatabase(path)).toThrow(/newer than this relay understands/);
+  });
+});

@@ -1,0 +1,119 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
+import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
+import type { KeyUpload } from '../../shared/wire/keys';
+import { removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
+import { currentTotp } from '../../server/auth/totp';
+import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
+import { RelayServer, openStore } from '../../server/RelayServer';
+
+const DAY = 24 * 3600_000;
+const PASSWORD = 'correct horse battery staple 7';
+const caller = { address: '127.0.0.1' };
+
+async function keys(): Promise<KeyUpload> {
+  return ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 2 } }).keys.initialUpload();
+}
+
+describe('accounts (in process, virtual time)', () => {
+  let dir: string;
+  let now: number;
+  let relay: RelayServer;
+  const config: RelayConfig = { ...DEFAULT_CONFIG, argon2: { ...DEFAULT_ARGON2, memoryKiB: 8192 } };
+
+  beforeEach(() => {
+    dir = tempDataDir();
+    now = Date.UTC(2026, 10, 23, 9);
+    const clock = { now: () => now };
+    relay = new RelayServer(openStore(dir, clock), config, clock, () => undefined);
+  });
+
+  afterEach(async () => {
+    await relay.close();
+    removeDir(dir);
+  });
+
+  /** Enrolls a user; returns the TOTP secret. */
+  async function enroll(username: string): Promise<string> {
+    const { enrollmentCode } = await relay.accounts.addUser(username, `Display ${username}`, 'clinician');
+    const begin = await relay.accounts.beginEnrollment(username, enrollmentCode, caller);
+    await relay.accounts.completeEnrollment(begin.enrollmentId, PASSWORD, currentTotp(begin.totpSecret, now), { name: 'ws', keys: await keys() }, caller);
+    return begin.totpSecret;
+  }
+
+  it('enrollment codes work once, for their own username, before they expire', async () => {
+    const { enrollmentCode } = await relay.accounts.addUser('gina', 'Gina', 'clinician');
+    await expect(relay.accounts.beginEnrollment('someone', enrollmentCode, caller)).rejects.toMatchObject({ code: 'INVALID_CODE' });
+    // Lower case and no dashes: typed from paper, it still works.
+    const begin = await relay.accounts.beginEnrollment('gina', enrollmentCode.toLowerCase().replaceAll('-', ''), caller);
+    expect(begin.totpUri).toMatch(/^otpauth:\/\/totp\/Rounds:gina\?/);
+    await expect(relay.accounts.completeEnrollment(begin.enrollmentId, 'password1234', currentTotp(begin.totpSecret, now), { name: 'ws', keys: await keys() }, caller))
+      .rejects.toMatchObject({ code: 'PASSWORD_POLICY', extra: { issues: [expect.stringContaining('commonly used')] } });
+    await expect(relay.accounts.completeEnrollment(begin.enrollmentId, 'short', currentTotp(begin.totpSecret, now), { name: 'ws', keys: await keys() }, caller))
+      .rejects.toMatchObject({ code: 'PASSWORD_POLICY', extra: { issues: expect.arrayContaining([expect.stringContaining('at least 12')]) } });
+    await relay.accounts.completeEnrollment(begin.enrollmentId, PASSWORD, currentTotp(begin.totpSecret, now), { name: 'ws', keys: await keys() }, caller);
+    await expect(relay.accounts.beginEnrollment('gina', enrollmentCode, caller)).rejects.toMatchObject({ code: 'INVALID_CODE' });
+
+    const late = await relay.accounts.addUser('hal', 'Hal', 'clinician');
+    now += 8 * DAY;
+    await expect(relay.accounts.beginEnrollment('hal', late.enrollmentCode, caller)).rejects.toMatchObject({ code: 'INVALID_CODE' });
+  });
+
+  it('a TOTP code is accepted once', async () => {
+    const secret = await enroll('ivy');
+    now += 60_000;
+    const code = currentTotp(secret, now);
+    await relay.accounts.login('ivy', PASSWORD, code, { kind: 'existing', deviceId: 1 as never }, caller);
+    await expect(relay.accounts.login('ivy', PASSWORD, code, { kind: 'existing', deviceId: 1 as never }, caller)).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+  });
+
+  it('emergency access: mandatory reason, time-limited, flagged in the audit log, and it lifts a lockout', async () => {
+    await enroll('jo');
+    await expect(relay.accounts.issueEmergency('jo', '  ')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    // Jo is locked out: ten failures within 15 minutes, each after the throttle's delay.
+    for (let i = 0; i < 10; i++) {
+      now += 70_000;
+      await expect(relay.accounts.login('jo', `wrong ${i} password here`, '000000', { kind: 'existing', deviceId: 1 as never }, caller)).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    }
+    await expect(relay.accounts.login('jo', PASSWORD, '000000', { kind: 'existing', deviceId: 1 as never }, caller)).rejects.toMatchObject({ code: 'ACCOUNT_LOCKED' });
+    const { code, expiresAt } = await relay.accounts.issueEmergency('jo', 'lost phone with authenticator, night shift ICU');
+    expect(expiresAt - now).toBe(3600_000);
+    const session = await relay.accounts.emergencyLogin('jo', code, { name: 'Emergency workstation', keys: await keys() }, caller);
+    expect(session.expiresAt).toBe(expiresAt);
+    await expect(relay.accounts.authenticate(session.credential)).resolves.toMatchObject({ address: { deviceId: session.deviceId } });
+    // The code works once; the sign-in ends by itself.
+    await expect(relay.accounts.emergencyLogin('jo', code, { name: 'again', keys: await keys() }, caller)).rejects.toMatchObject({ code: 'INVALID_CODE' });
+    now = expiresAt + 1;
+    await expect(relay.accounts.authenticate(session.credential)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const audit = await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER);
+    expect(audit.filter((r) => r.type.startsWith('emergency.')).map((r) => [r.type, r.flagged, r.details.reason])).toEqual([
+      ['emergency.issued', true, 'lost phone with authenticator, night shift ICU'],
+      ['emergency.used', true, 'lost phone with authenticator, night shift ICU'],
+    ]);
+    expect(audit.some((r) => r.type === 'account.locked' && r.flagged)).toBe(true);
+    expect((await relay.store.checkAuditChain()).ok).toBe(true);
+  });
+
+  it('deactivates accounts unused for 90 days, deletes queued envelopes past retention, and audits both', async () => {
+    await enroll('kim');
+    await enroll('lee');
+    const kim = (await relay.store.userByUsername('kim'))!;
+    const lee = (await relay.store.userByUsername('lee'))!;
+    await relay.messages.send({ userId: kim.id, deviceId: 1 as never }, [{ id: crypto.randomUUID() as never, type: 'whisper', recipient: { userId: lee.id, deviceId: 1 as never }, content: 'AAAA' }]);
+    now += 31 * DAY;
+    await relay.store.touchDevice(lee.id, 1 as never, now);
+    await relay.housekeeping();
+    expect(await relay.store.queued({ userId: lee.id, deviceId: 1 as never }, 0, 10)).toEqual([]);
+    now += 60 * DAY; // kim: 91 days without activity; lee: 60
+    await relay.housekeeping();
+    expect((await relay.store.userByUsername('kim'))!.status).toBe('deactivated');
+    expect((await relay.store.userByUsername('lee'))!.status).toBe('active');
+    const types = (await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER)).map((r) => r.type);
+    expect(types).toContain('envelope.expired');
+    expect(types).toContain('account.inactive');
+    // An admin can bring the account back.
+    await relay.accounts.unlock('kim');
+    expect((await relay.store.userByUsername('kim'))!.status).toBe('active');
+  });
+});

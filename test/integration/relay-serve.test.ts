@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCli } from '../../server/cli';
+import { RelayProcess, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+
+function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('rounds-server serve', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDataDir();
+  });
+  afterAll(() => removeDir(dir));
+
+  it('refuses to listen beyond loopback without TLS, and says why', () => {
+    const result = adminCli(['serve', '--data', dir, '--host', '0.0.0.0', '--port', '0']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('refusing to listen on 0.0.0.0 without TLS: pass --tls-cert and --tls-key, or bind to 127.0.0.1');
+    expect(result.stderr).not.toMatch(/\n\s+at /); // a clear message, not a stack trace
+  });
+
+  it('serves HTTPS only when given a certificate and key', async () => {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const relay = await RelayProcess.start(dir, ['--tls-cert', cert, '--tls-key', key]);
+    try {
+      expect(relay.url).toMatch(/^https:\/\//);
+      const health = await httpsGet(`${relay.url}/healthz`, readFileSync(cert));
+      expect(health.status).toBe(200);
+      expect(JSON.parse(health.body)).toMatchObject({ status: 'ok' });
+      // Plain HTTP on the same port gets nothing useful.
+      await expect(fetch(relay.url.replace('https', 'http') + '/healthz').then((r) => r.status)).rejects.toThrow();
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('has --help on every subcommand', async () => {
+    // The command tree is walked, so a subcommand added later is covered too.
+    const all = (c: Command, path: string[]): string[][] => [path, ...c.commands.flatMap((sub) => all(sub, [...path, sub.name()]))];
+    const commands = all(buildCli(), []);
+    expect(commands.length).toBeGreaterThanOrEqual(14);
+    for (const command of commands) {
+      let out = '';
+      const cli = buildCli();
+      const quiet = (c: Command): void => {
+        c.exitOverride().configureOutput({ writeOut: (t) => (out += t), writeErr: (t) => (out += t) });
+        c.commands.forEach(quiet);
+      };
+      quiet(cli);
+      await expect(cli.parseAsync([...command, '--help'], { from: 'user' })).rejects.toMatchObject({ code: 'commander.helpDisplayed' });
+      expect(out, command.join(' ')).toContain('Usage: rounds-server');
+    }
+  });
+});
