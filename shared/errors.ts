@@ -24,6 +24,14 @@ export const ERROR_CODES = [
   'SAFETY_NUMBER_MISMATCH',
   // Key management
   'KEY_IDS_EXHAUSTED',
+  // Local profile
+  'WRONG_PASSPHRASE',
+  'PROFILE_LOCKED',
+  'PROFILE_WIPED',
+  'PROFILE_EXISTS',
+  'PROFILE_NOT_FOUND',
+  'STORAGE_CORRUPT',
+  'STORAGE_FULL',
   // Anything else
   'INTERNAL',
 ] as const;

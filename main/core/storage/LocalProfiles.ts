@@ -1,0 +1,223 @@
+import Conf from 'conf';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { RoundsError } from '../errors';
+import {
+  DEFAULT_KDF,
+  ProtectedKeySchema,
+  WrappedKeySchema,
+  WrongPassphraseError,
+  newDatabaseKey,
+  protectKey,
+  unprotectKey,
+  unwrapWithPassphrase,
+  wrapWithPassphrase,
+  type Argon2idParams,
+} from './DatabaseKey';
+import type { KeyProtector } from './KeyProtector';
+import { ProfileDatabase } from './ProfileDatabase';
+import { SqlCipherProtocolStorage } from './SqlCipherProtocolStorage';
+
+/*
+ * The local profiles on one workstation: one encrypted database per clinician, each with its own key.
+ * The registry (a JSON file) holds only what the lock screen needs before anything is decrypted (the
+ * clinician's own name and username, the relay URL), the wrapped keys and the failed-attempt count.
+ * No PHI and no key in clear is ever in it.
+ */
+
+export class ProfileLockedError extends RoundsError {
+  constructor() {
+    super('PROFILE_LOCKED', 'the profile is locked; unlock it with the passphrase');
+  }
+}
+
+export class ProfileWipedError extends RoundsError {
+  constructor(attempts: number) {
+    super('PROFILE_WIPED', `the profile was erased after ${attempts} wrong passphrases, as the organisation's policy requires`);
+  }
+}
+
+const ProfileEntrySchema = z.strictObject({
+  username: z.string(),
+  displayName: z.string(),
+  relayUrl: z.string(),
+  createdAt: z.number(),
+  wrappedKey: WrappedKeySchema,
+  /** The passphrase-wrapped key, sealed again by the OS (DPAPI/Keychain/libsecret) where available. */
+  osProtected: ProtectedKeySchema.nullable(),
+  failedUnlocks: z.number().int().nonnegative(),
+});
+type ProfileEntry = z.infer<typeof ProfileEntrySchema>;
+
+export interface ProfileSummary {
+  readonly id: string;
+  readonly username: string;
+  readonly displayName: string;
+  readonly relayUrl: string;
+}
+
+export interface LocalProfilesOptions {
+  /** OS protection for the wrapped key; when absent or unavailable only the passphrase protects it. */
+  readonly protector?: KeyProtector;
+  readonly kdf?: Argon2idParams;
+  /** Org policy: erase a profile after this many wrong passphrases in a row (null: never). */
+  readonly wipeAfterFailedUnlocks?: number | null;
+}
+
+export class LocalProfiles {
+  readonly #baseDir: string;
+  readonly #registry: Conf<{ profiles: Record<string, unknown> }>;
+  readonly #options: LocalProfilesOptions;
+
+  constructor(baseDir: string, options: LocalProfilesOptions = {}) {
+    this.#baseDir = baseDir;
+    mkdirSync(baseDir, { recursive: true, mode: 0o700 });
+    this.#registry = new Conf({ cwd: baseDir, configName: 'profiles', projectName: 'rounds', defaults: { profiles: {} }, clearInvalidConfig: false });
+    this.#options = options;
+  }
+
+  list(): ProfileSummary[] {
+    return Object.entries(this.#registry.get('profiles')).flatMap(([id, raw]) => {
+      const entry = ProfileEntrySchema.safeParse(raw);
+      return entry.success ? [{ id, username: entry.data.username, displayName: entry.data.displayName, relayUrl: entry.data.relayUrl }] : [];
+    });
+  }
+
+  /** Creates a profile with a new random database key wrapped under the passphrase (and the OS). */
+  async create(details: { username: string; displayName: string; relayUrl: string }, passphrase: string): Promise<UnlockedProfile> {
+    if (this.list().some((p) => p.username === details.username && p.relayUrl === details.relayUrl)) {
+      throw new RoundsError('PROFILE_EXISTS', `a profile for ${details.username} already exists on this workstation`);
+    }
+    const id = randomUUID();
+    const key = newDatabaseKey();
+    const wrappedKey = await wrapWithPassphrase(key, passphrase, id, this.#options.kdf ?? DEFAULT_KDF);
+    const protector = this.#protector();
+    const entry: ProfileEntry = {
+      ...details,
+      createdAt: Date.now(),
+      wrappedKey,
+      osProtected: protector ? protectKey(Buffer.from(JSON.stringify(wrappedKey)), protector) : null,
+      failedUnlocks: 0,
+    };
+    mkdirSync(this.#dir(id), { recursive: true, mode: 0o700 });
+    const db = new ProfileDatabase(this.#dbPath(id), key);
+    this.#save(id, entry);
+    return new UnlockedProfile(id, db, key);
+  }
+
+  /**
+   * Opens the profile with the passphrase. A wrong passphrase counts an attempt (kept across restarts)
+   * and throws WrongPassphraseError; at the policy's limit the profile is erased (ProfileWipedError).
+   */
+  async unlock(id: string, passphrase: string): Promise<UnlockedProfile> {
+    const entry = this.#entry(id);
+    let key: Buffer;
+    try {
+      key = await unwrapWithPassphrase(this.#wrappedKey(entry), passphrase, id);
+    } catch (error) {
+      if (!(error instanceof WrongPassphraseError)) throw error;
+      const failedUnlocks = entry.failedUnlocks + 1;
+      const limit = this.#options.wipeAfterFailedUnlocks === undefined ? 10 : this.#options.wipeAfterFailedUnlocks;
+      if (limit !== null && failedUnlocks >= limit) {
+        this.wipe(id);
+        throw new ProfileWipedError(failedUnlocks);
+      }
+      this.#save(id, { ...entry, failedUnlocks });
+      throw error;
+    }
+    if (entry.failedUnlocks > 0) this.#save(id, { ...entry, failedUnlocks: 0 });
+    return new UnlockedProfile(id, new ProfileDatabase(this.#dbPath(id), key), key);
+  }
+
+  failedUnlocks(id: string): number {
+    return this.#entry(id).failedUnlocks;
+  }
+
+  /** Erases the profile: its database files and its registry entry. */
+  wipe(id: string): void {
+    rmSync(this.#dir(id), { recursive: true, force: true });
+    this.#registry.set('profiles', Object.fromEntries(Object.entries(this.#registry.get('profiles')).filter(([key]) => key !== id)));
+  }
+
+  profileDir(id: string): string {
+    return this.#dir(id);
+  }
+
+  #wrappedKey(entry: ProfileEntry) {
+    if (!entry.osProtected) return entry.wrappedKey;
+    const protector = this.#protector();
+    if (!protector) throw new RoundsError('STORAGE_CORRUPT', 'this profile is sealed to the operating system account that created it');
+    let sealed: Buffer;
+    try {
+      sealed = unprotectKey(entry.osProtected, protector);
+    } catch (error) {
+      throw new RoundsError('STORAGE_CORRUPT', 'this profile cannot be opened by this operating system account or machine', { cause: error });
+    }
+    return WrappedKeySchema.parse(JSON.parse(sealed.toString('utf8')));
+  }
+
+  #protector(): KeyProtector | undefined {
+    const protector = this.#options.protector;
+    return protector?.isAvailable() ? protector : undefined;
+  }
+
+  #entry(id: string): ProfileEntry {
+    const raw = this.#registry.get('profiles')[id];
+    if (raw === undefined) throw new RoundsError('PROFILE_NOT_FOUND', 'no such profile on this workstation');
+    const parsed = ProfileEntrySchema.safeParse(raw);
+    if (!parsed.success) throw new RoundsError('STORAGE_CORRUPT', 'the profile list on this workstation is damaged');
+    return parsed.data;
+  }
+
+  #save(id: string, entry: ProfileEntry): void {
+    this.#registry.set('profiles', { ...this.#registry.get('profiles'), [id]: entry });
+  }
+
+  #dir(id: string): string {
+    return join(this.#baseDir, 'profiles', id);
+  }
+
+  #dbPath(id: string): string {
+    return join(this.#dir(id), 'profile.db');
+  }
+}
+
+/**
+ * An open profile. lock() closes the database and overwrites the key; afterwards every data API refuses
+ * with ProfileLockedError until the profile is unlocked again (which gives a new UnlockedProfile).
+ */
+export class UnlockedProfile {
+  readonly #db: ProfileDatabase;
+  readonly #key: Buffer;
+  readonly #protocolStorage: SqlCipherProtocolStorage;
+  #locked = false;
+
+  constructor(readonly id: string, db: ProfileDatabase, key: Buffer) {
+    this.#db = db;
+    this.#key = key;
+    this.#protocolStorage = new SqlCipherProtocolStorage(db);
+  }
+
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  get database(): ProfileDatabase {
+    if (this.#locked) throw new ProfileLockedError();
+    return this.#db;
+  }
+
+  get protocolStorage(): SqlCipherProtocolStorage {
+    if (this.#locked) throw new ProfileLockedError();
+    return this.#protocolStorage;
+  }
+
+  lock(): void {
+    if (this.#locked) return;
+    this.#locked = true;
+    this.#db.close();
+    this.#key.fill(0);
+  }
+}

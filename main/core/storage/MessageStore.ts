@@ -1,0 +1,76 @@
+import type { ConversationId, DeviceAddress, MessageId } from '../../../shared/ids';
+import type { ProfileDatabase } from './ProfileDatabase';
+
+/** A message as stored in the profile (text lives only inside the encrypted database). */
+export interface StoredMessage {
+  readonly id: MessageId;
+  readonly conversationId: ConversationId;
+  readonly sender: DeviceAddress;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  readonly body: string;
+  readonly replyTo: MessageId | null;
+  readonly urgent: boolean;
+}
+
+interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number }
+
+/** Where a page ends; the next page starts strictly before it (timestamps tie, so the id breaks ties). */
+export interface PageCursor {
+  readonly sentAt: number;
+  readonly id: string;
+}
+
+/** Messages of a local profile: store once, page newest-first, search, and expire by org policy. */
+export class MessageStore {
+  constructor(private readonly db: ProfileDatabase) {}
+
+  /** Stores a message; a second copy of the same id (a redelivery) is ignored. Returns whether it was new. */
+  insert(message: StoredMessage): boolean {
+    return this.db.run(
+      `INSERT OR IGNORE INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, reply_to, urgent)
+       VALUES ($id, $conversation, $user, $device, $sent, $received, $body, $reply, $urgent)`,
+      { id: message.id, conversation: message.conversationId, user: message.sender.userId, device: message.sender.deviceId, sent: message.sentAt, received: message.receivedAt, body: message.body, reply: message.replyTo, urgent: message.urgent ? 1 : 0 },
+    ) === 1;
+  }
+
+  /** Newest first; pass the last message's cursor to get the page before it. */
+  page(conversationId: ConversationId, limit: number, before?: PageCursor): StoredMessage[] {
+    const rows = before
+      ? this.db.all<MessageRow>(
+          `SELECT * FROM messages WHERE conversation_id = $c AND (sent_at < $t OR (sent_at = $t AND id < $id)) ORDER BY sent_at DESC, id DESC LIMIT $limit`,
+          { c: conversationId, t: before.sentAt, id: before.id, limit },
+        )
+      : this.db.all<MessageRow>('SELECT * FROM messages WHERE conversation_id = $c ORDER BY sent_at DESC, id DESC LIMIT $limit', { c: conversationId, limit });
+    return rows.map(toMessage);
+  }
+
+  /** Full-text search over all conversations, newest first. Words are matched as prefixes. */
+  search(query: string, limit = 50): StoredMessage[] {
+    const match = ftsQuery(query);
+    if (!match) return [];
+    return this.db.all<MessageRow>(
+      'SELECT m.* FROM messages_fts f JOIN messages m ON m.rowid = f.rowid WHERE messages_fts MATCH $q ORDER BY m.sent_at DESC LIMIT $limit',
+      { q: match, limit },
+    ).map(toMessage);
+  }
+
+  /** Deletes messages sent before `before` (org retention policy); returns how many. */
+  deleteOlderThan(before: number): number {
+    return this.db.run('DELETE FROM messages WHERE sent_at < $before', { before });
+  }
+}
+
+/** Turns what a clinician types into an FTS5 query: each word quoted (no operators) and prefix-matched. */
+export function ftsQuery(input: string): string {
+  const words = input.normalize('NFKC').match(/[\p{L}\p{N}]+/gu) ?? [];
+  return words.slice(0, 16).map((w) => `"${w}"*`).join(' ');
+}
+
+function toMessage(r: MessageRow): StoredMessage {
+  return {
+    id: r.id as MessageId, conversationId: r.conversation_id as ConversationId,
+    sender: { userId: r.sender_user as DeviceAddress['userId'], deviceId: r.sender_device as DeviceAddress['deviceId'] },
+    sentAt: r.sent_at, receivedAt: r.received_at, body: r.body, replyTo: r.reply_to as MessageId | null, urgent: r.urgent === 1,
+  };
+}

@@ -1,0 +1,115 @@
+import Database from '@signalapp/sqlcipher';
+import { RoundsError } from '../errors';
+import { PROFILE_MIGRATIONS, type ProfileMigration } from './migrations';
+
+type Params = Record<string, string | number | null | Uint8Array<ArrayBuffer>>;
+
+/** A storage failure sorted into what the user or the app can act on. */
+export class StorageError extends RoundsError {
+  constructor(readonly kind: 'corrupt' | 'full' | 'locked', message: string, options?: { cause?: unknown }) {
+    super(kind === 'full' ? 'STORAGE_FULL' : kind === 'corrupt' ? 'STORAGE_CORRUPT' : 'PROFILE_LOCKED', message, options);
+  }
+}
+
+/** The one place that sorts SQLite's errors (wrong key and corruption look alike: "not a database"). */
+export function storageError(error: unknown): StorageError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/full|SQLITE_FULL|disk I\/O/i.test(message)) return new StorageError('full', 'the disk is full; free space and try again', { cause: error });
+  if (/locked|busy/i.test(message)) return new StorageError('locked', 'the profile database is in use by another Rounds window', { cause: error });
+  return new StorageError('corrupt', 'the profile database cannot be read', { cause: error });
+}
+
+/**
+ * One local profile's SQLCipher database, opened with a raw 256-bit key (no passphrase KDF inside
+ * SQLCipher: the key already comes from Argon2id), in WAL mode, migrated to the newest schema.
+ */
+export class ProfileDatabase {
+  #db: Database | undefined;
+
+  constructor(path: string, key: Buffer, migrations: readonly ProfileMigration[] = PROFILE_MIGRATIONS) {
+    const db = new Database(path, { cacheStatements: true });
+    try {
+      // The key crosses into SQLCipher as hex text; it is never logged.
+      db.pragma(`key = "x'${key.toString('hex')}'"`);
+      db.pragma('cipher_memory_security = ON');
+      db.exec('SELECT count(*) FROM sqlite_master');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('secure_delete = ON');
+      db.pragma('foreign_keys = ON');
+      this.#db = db;
+      this.#migrate(migrations);
+    } catch (error) {
+      db.close();
+      this.#db = undefined;
+      throw error instanceof RoundsError ? error : storageError(error);
+    }
+  }
+
+  get open(): boolean {
+    return this.#db !== undefined;
+  }
+
+  version(): number {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+    return (this.db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null } | undefined)?.v ?? 0;
+  }
+
+  /** Runs `fn` in one transaction: every multi-row change commits entirely or not at all. */
+  transaction<T>(fn: () => T): T {
+    const db = this.db;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  all<T>(sql: string, params?: Params): T[] {
+    return this.db.prepare(sql).all(bind(params)) as T[];
+  }
+
+  get<T>(sql: string, params?: Params): T | undefined {
+    return this.db.prepare(sql).get(bind(params)) as T | undefined;
+  }
+
+  run(sql: string, params?: Params): number {
+    return this.db.prepare(sql).run(bind(params)).changes;
+  }
+
+  close(): void {
+    const db = this.#db;
+    this.#db = undefined;
+    if (!db) return;
+    try {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      db.close();
+    }
+  }
+
+  private get db(): Database {
+    if (!this.#db) throw new StorageError('locked', 'the profile is locked');
+    return this.#db;
+  }
+
+  #migrate(migrations: readonly ProfileMigration[]): void {
+    const current = this.version();
+    const newest = migrations.at(-1)?.version ?? 0;
+    if (current > newest) throw new StorageError('corrupt', `this profile was written by a newer Rounds (schema ${current}); update the app`);
+    for (const migration of migrations.filter((m) => m.version > current)) {
+      this.transaction(() => {
+        this.db.exec(migration.up);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($v, $n, $at)').run({ v: migration.version, n: migration.name, at: Date.now() });
+      });
+    }
+  }
+}
+
+function bind(params: Params | undefined): Params | undefined {
+  return params && Object.keys(params).length > 0 ? params : undefined;
+}
