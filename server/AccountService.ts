@@ -6,7 +6,8 @@ import type { AuditEvent } from './audit/AuditRecord';
 import { LoginThrottle, accountScope, addressScope, emergencyScope } from './auth/LoginThrottle';
 import { PasswordHasher, checkPasswordPolicy } from './auth/passwords';
 import { codeHash, credentialDevice, newCredential, newOneTimeCode, sha256Hex, sameHash } from './auth/secrets';
-import { TotpVerifier, newTotpSecret, totpUri } from './auth/totp';
+import { newTotpSecret, totpStep, totpUri } from './auth/totp';
+import { KeyedMutex } from './auth/KeyedMutex';
 import type { Clock } from './Clock';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
@@ -24,7 +25,7 @@ export interface Caller {
 export class AccountService {
   readonly throttle: LoginThrottle;
   readonly #passwords: PasswordHasher;
-  readonly #totp = new TotpVerifier();
+  readonly #signIns = new KeyedMutex();
 
   constructor(
     private readonly store: RelayStore,
@@ -70,17 +71,27 @@ export class AccountService {
     await this.store.deactivateUser(user.id, this.clock.now(), [{ type: actor === 'system' ? 'account.inactive' : 'account.deactivated', actor, subject: user.id, details: { reason } }]);
   }
 
+  /** Lifts a lockout (it does not reactivate a deactivated account: that is `reactivate`). */
   async unlock(username: string): Promise<void> {
     const user = await this.requireUser(username);
     await this.store.clearLoginFailures(accountScope(user.id));
-    const patch = user.status === 'deactivated' ? { lockedUntil: null, status: 'active' as const, deactivatedAt: null, lastActiveAt: this.clock.now() } : { lockedUntil: null };
-    await this.store.updateUser(user.id, patch, [{ type: user.status === 'deactivated' ? 'account.reactivated' : 'account.unlocked', actor: 'admin', subject: user.id, details: {} }]);
+    await this.store.updateUser(user.id, { lockedUntil: null }, [{ type: 'account.unlocked', actor: 'admin', subject: user.id, details: {} }]);
+  }
+
+  /** Brings back a deactivated account (its old devices stay revoked; the clinician signs in anew). */
+  async reactivate(username: string): Promise<void> {
+    const user = await this.requireUser(username);
+    if (user.status !== 'deactivated') throw new RelayFailure('BAD_REQUEST', `user ${username} is not deactivated`);
+    await this.store.updateUser(user.id, { status: user.passwordHash ? 'active' : 'pending', deactivatedAt: null, lockedUntil: null, lastActiveAt: this.clock.now() }, [
+      { type: 'account.reactivated', actor: 'admin', subject: user.id, details: {} },
+    ]);
   }
 
   /** An emergency sign-in for a clinician who is locked out or lost a device: time-limited, flagged. */
   async issueEmergency(username: string, reason: string): Promise<{ code: string; expiresAt: number }> {
     const trimmed = reason.trim();
     if (trimmed.length < 3) throw new RelayFailure('BAD_REQUEST', 'a reason is required for emergency access');
+    if (trimmed.length > 300) throw new RelayFailure('BAD_REQUEST', 'keep the reason under 300 characters (no patient details: it is kept in the audit log)');
     const user = await this.requireUser(username);
     if (user.status !== 'active') throw new RelayFailure('ACCOUNT_INACTIVE', `user ${username} is not active`);
     const now = this.clock.now();
@@ -136,7 +147,8 @@ export class AccountService {
     if (!user || user.status !== 'pending') throw new RelayFailure('INVALID_CODE', 'this account is already enrolled');
     const problems = checkPasswordPolicy(password, [user.username, user.displayName]);
     if (problems.length > 0) throw new RelayFailure('PASSWORD_POLICY', 'the password does not meet the policy', { issues: problems });
-    if (!this.#totp.verify(user.id, pending.totpSecret, totpCode, now)) {
+    const step = totpStep(pending.totpSecret, totpCode, now);
+    if (step === null) {
       await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user.id, details: { step: 'enrollment-totp' } }]);
       throw new RelayFailure('INVALID_CREDENTIALS', 'the one-time code from the authenticator app is not correct');
     }
@@ -146,41 +158,57 @@ export class AccountService {
       { type: 'account.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: {} },
       { type: 'device.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: { name: device.name } },
     ]);
+    await this.store.updateUser(user.id, { totpLastStep: step }, []);
     return this.#session({ ...user, status: 'active' }, deviceId, issued.credential(), null);
   }
 
-  /** Password + TOTP, for a new device or to sign an existing device in again. */
+  /**
+   * Password + TOTP, for a new device or to sign an existing device in again. Attempts for the same
+   * account or from the same address run one at a time, so the throttle and the lockout see every
+   * earlier attempt's outcome before the next guess is verified.
+   */
   async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
+    const known = await this.store.userByUsername(username);
+    return this.#signIns.run([addressScope(caller.address), ...(known ? [accountScope(known.id)] : [])], () => this.#login(username, password, totpCode, device, caller));
+  }
+
+  async #login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
     const user = await this.store.userByUsername(username);
     const actor = `anonymous@${caller.address}`;
+    const throttled = async (scope: string) => {
+      try {
+        await this.throttle.check(scope);
+      } catch (error) {
+        await this.store.appendAudit([{ type: 'login.throttled', actor, subject: user?.id ?? '', details: {} }]);
+        throw error;
+      }
+    };
+    await throttled(addressScope(caller.address));
+    // Refusals that need no password check still count against the address, so they cannot be used to
+    // probe accounts (or to fill the audit log) at full speed. A locked account says so plainly.
     if (user?.lockedUntil && user.lockedUntil > now) {
-      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
+      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
       throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; ask your administrator or wait');
     }
-    try {
-      await this.throttle.check(addressScope(caller.address));
-      if (user) await this.throttle.check(accountScope(user.id));
-    } catch (error) {
-      await this.store.appendAudit([{ type: 'login.throttled', actor, subject: user?.id ?? '', details: { username } }]);
-      throw error;
-    }
+    if (user) await throttled(accountScope(user.id));
     if (!user || user.status === 'pending') {
       await this.#passwords.verifyNothing(password);
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: '', details: { username, reason: 'unknown user' } }]);
+      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: '', details: { reason: 'unknown user' } }]);
       throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
     }
     if (user.status === 'deactivated') {
-      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account deactivated' } }]);
+      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account deactivated' } }]);
       throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
     }
     const passwordOk = user.passwordHash !== null && (await this.#passwords.verify(user.passwordHash, password));
-    const totpOk = passwordOk && user.totpSecret !== null && this.#totp.verify(user.id, user.totpSecret, totpCode, now);
-    if (!passwordOk || !totpOk) {
+    const step = passwordOk && user.totpSecret !== null ? totpStep(user.totpSecret, totpCode, now) : null;
+    if (!passwordOk || step === null || step <= user.totpLastStep) {
       await this.#recordFailure(user, caller, passwordOk ? 'one-time code' : 'password', now);
       throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
     }
     await this.store.clearLoginFailures(accountScope(user.id));
+    await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null, totpLastStep: step }, []);
     if (device.kind === 'existing') {
       const existing = await this.store.device(user.id, device.deviceId);
       if (!existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
@@ -188,7 +216,6 @@ export class AccountService {
       await this.store.replaceCredential(user.id, device.deviceId, sha256Hex(credential), [
         { type: 'login.success', actor: `${user.id}.${device.deviceId}`, subject: user.id, details: { device: device.deviceId } },
       ]);
-      await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null }, []);
       return this.#session(user, device.deviceId, credential, existing.expiresAt);
     }
     const issued = this.#newDevice(user.id, device, null);
@@ -196,11 +223,14 @@ export class AccountService {
       { type: 'login.success', actor, subject: user.id, details: { newDevice: true } },
       { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name } },
     ]);
-    await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null }, []);
     return this.#session(user, deviceId, issued.credential(), null);
   }
 
   async emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
+    return this.#signIns.run([emergencyScope(caller.address)], () => this.#emergencyLogin(username, code, device, caller));
+  }
+
+  async #emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
     await this.throttle.check(emergencyScope(caller.address));
     const user = await this.store.userByUsername(username);
@@ -217,6 +247,20 @@ export class AccountService {
     await this.store.updateUser(user.id, { lockedUntil: null, lastActiveAt: now }, []);
     await this.store.clearLoginFailures(accountScope(user.id));
     return this.#session(user, deviceId, issued.credential(), grant.expiresAt);
+  }
+
+  /**
+   * For an open socket, before each frame: the device is still active, not expired, its credential has
+   * not been replaced by a newer sign-in, and its account is active. Throws UNAUTHENTICATED otherwise.
+   */
+  async recheck(address: DeviceAddress, credentialHash: string): Promise<void> {
+    const device = await this.store.device(address.userId, address.deviceId);
+    const now = this.clock.now();
+    if (!device || device.revokedAt !== null || device.credentialHash !== credentialHash || (device.expiresAt !== null && device.expiresAt <= now)) {
+      throw new RelayFailure('UNAUTHENTICATED', 'this device credential is no longer valid');
+    }
+    const user = await this.store.userById(address.userId);
+    if (user?.status !== 'active') throw new RelayFailure('UNAUTHENTICATED', 'this account is not active');
   }
 
   /** Checks a bearer credential; returns the device it belongs to or throws UNAUTHENTICATED. */

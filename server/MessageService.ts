@@ -57,6 +57,7 @@ export class MessageService {
     const tooLarge = envelopes.find((e) => e.content.length > maxChars);
     if (tooLarge) throw new RelayFailure('PAYLOAD_TOO_LARGE', `envelope ${tooLarge.id} exceeds ${this.config.maxEnvelopeBytes} bytes`);
     if (envelopes.some((e) => sameAddress(e.recipient, sender))) throw new RelayFailure('BAD_REQUEST', 'a device cannot send to itself');
+    if (new Set(envelopes.map((e) => e.id)).size !== envelopes.length) throw new RelayFailure('BAD_REQUEST', 'every envelope needs its own id');
     await this.#assertActiveRecipients(envelopes.map((e) => e.recipient));
     const now = this.clock.now();
     await this.store.enqueue(

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { describeError } from '../shared/errors';
@@ -9,7 +10,7 @@ import { buildRelayApp } from './http/relayApp';
 import { MessageService } from './MessageService';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import type { RelayStore } from './storage/RelayStore';
-import { SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
+import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
 export interface ServeOptions {
   readonly host: string;
@@ -28,10 +29,20 @@ export function isLoopback(host: string): boolean {
 
 export class ConfigurationError extends Error {}
 
-/** Opens the data directory's store (creating the directory, readable by the relay's user only). */
-export function openStore(dataDir: string, clock: Clock = systemClock): SqliteRelayStore {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  return new SqliteRelayStore(dataDir, clock);
+/**
+ * Opens the data directory's store. `serve` creates the directory; admin commands refuse one that does
+ * not exist (a typo must not check or export an empty new database). The directory and its files are
+ * made readable by the relay's own user only, on every open.
+ */
+export function openStore(dataDir: string, clock: Clock = systemClock, options: { create?: boolean } = { create: true }): SqliteRelayStore {
+  if (!existsSync(dataDir)) {
+    if (!options.create) throw new ConfigurationError(`no relay data directory at ${dataDir}`);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  }
+  chmodSync(dataDir, 0o700);
+  const store = new SqliteRelayStore(dataDir, clock);
+  for (const name of readdirSync(dataDir)) if (name.startsWith(DATABASE_FILE)) chmodSync(join(dataDir, name), 0o600);
+  return store;
 }
 
 /** The running relay: storage, services, the HTTP/WebSocket app and its periodic jobs. */
@@ -49,8 +60,8 @@ export class RelayServer {
     readonly clock: Clock = systemClock,
     private readonly log: (line: string) => void = (line) => console.error(line),
   ) {
-    this.hub = new DeliveryHub(store, log);
     this.accounts = new AccountService(store, clock, config);
+    this.hub = new DeliveryHub(store, (connection) => this.accounts.recheck(connection.address, connection.credentialHash), log);
     this.messages = new MessageService(store, clock, config, this.hub);
     this.hub.bind(this.messages);
   }
@@ -64,7 +75,7 @@ export class RelayServer {
     this.#controlSeq = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
     this.#app = await buildRelayApp({
       accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.store, now: () => this.clock.now(),
-      maxEnvelopeBytes: this.config.maxEnvelopeBytes, logLevel, ...(tls ? { tls } : {}),
+      maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, ...(tls ? { tls } : {}),
     });
     const address = await this.#app.listen({ host: options.host, port: options.port });
     this.#startJobs();
@@ -75,7 +86,7 @@ export class RelayServer {
   async applyControlEvents(): Promise<void> {
     for (const event of await this.store.controlEvents(this.#controlSeq)) {
       this.#controlSeq = event.seq;
-      this.hub.disconnect(event.userId, event.deviceId, event.kind === 'device.revoked' ? 'device revoked' : 'account deactivated');
+      this.hub.disconnect(event.userId, event.deviceId);
     }
   }
 

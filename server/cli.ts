@@ -37,7 +37,7 @@ const date = (value: string) => {
 };
 
 async function withStore<T>(dataDir: string, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
-  const store = openStore(resolve(dataDir));
+  const store = openStore(resolve(dataDir), systemClock, { create: false });
   try {
     return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG));
   } finally {
@@ -73,7 +73,8 @@ export function buildCli(): Command {
         maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,
         retentionDays: opts.retentionDays,
         inactivityDays: opts.inactivityDays,
-        throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs },
+        // The address-only cap scales with the base delay (30 s at the default 1 s).
+        throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
       };
       const server = new RelayServer(openStore(resolve(opts.data)), config);
@@ -116,12 +117,20 @@ export function buildCli(): Command {
       console.log(`deactivated ${username}`);
     }));
   user.command('unlock')
-    .description('lift a lockout (or reactivate an account deactivated for inactivity)')
+    .description('lift a lockout after too many failed sign-ins')
     .addOption(dataOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
       await accounts.unlock(username);
       console.log(`unlocked ${username}`);
+    }));
+  user.command('reactivate')
+    .description('bring back a deactivated account (its old devices stay revoked)')
+    .addOption(dataOption())
+    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
+    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
+      await accounts.reactivate(username);
+      console.log(`reactivated ${username}`);
     }));
   user.command('emergency')
     .description('issue a time-limited emergency sign-in (audited and flagged)')

@@ -16,9 +16,9 @@ export interface AuditExportResult {
  */
 export async function exportAudit(store: RelayStore, from: number, to: number, outDir: string, actor: string): Promise<AuditExportResult> {
   const records = await store.auditRecords(from, to);
-  mkdirSync(outDir, { recursive: true });
+  mkdirSync(outDir, { recursive: true, mode: 0o700 });
   const path = join(outDir, 'events.jsonl');
-  writeFileSync(path, records.map((r) => JSON.stringify(r)).join('\n') + (records.length > 0 ? '\n' : ''));
+  writeFileSync(path, records.map((r) => JSON.stringify(r)).join('\n') + (records.length > 0 ? '\n' : ''), { mode: 0o600 });
   await store.appendAudit([{ type: 'audit.exported', actor, subject: '', details: { from, to, records: records.length } }]);
   return { path, records: records.length, from, to };
 }

@@ -13,6 +13,12 @@ export interface ThrottlePolicy {
   readonly maxDelayMs: number;
   /** This many failures within the window lock the account (default 10). */
   readonly lockAfter: number;
+  /**
+   * Source addresses are slowed more gently (a ward's shared address must not lock out the nurse with the
+   * right password because someone else mistyped): more free failures, a shorter longest delay.
+   */
+  readonly addressFreeFailures: number;
+  readonly addressMaxDelayMs: number;
   /** How long a lock lasts; 0 means until an admin runs `user unlock`. */
   readonly lockMs: number;
 }
@@ -24,6 +30,8 @@ export const DEFAULT_THROTTLE: ThrottlePolicy = {
   maxDelayMs: 5 * 60_000,
   lockAfter: 10,
   lockMs: 30 * 60_000,
+  addressFreeFailures: 20,
+  addressMaxDelayMs: 30_000,
 };
 
 /** Stored in locked_until for "until an admin unlocks". */
@@ -53,7 +61,7 @@ export class LoginThrottle {
   async check(scope: string): Promise<void> {
     const now = this.clock.now();
     const failures = await this.store.loginFailures(scope, now - this.policy.windowMs);
-    const wait = this.delayAfter(failures.length);
+    const wait = scope.startsWith('account:') ? this.delayAfter(failures.length) : this.addressDelayAfter(failures.length);
     const last = failures.at(-1);
     if (wait > 0 && last !== undefined && now < last + wait) {
       const retryAfterMs = last + wait - now;
@@ -64,6 +72,11 @@ export class LoginThrottle {
   delayAfter(failures: number): number {
     if (failures < this.policy.freeFailures) return 0;
     return Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (failures - this.policy.freeFailures));
+  }
+
+  addressDelayAfter(failures: number): number {
+    if (failures < this.policy.addressFreeFailures) return 0;
+    return Math.min(this.policy.addressMaxDelayMs, this.policy.baseDelayMs * 2 ** (failures - this.policy.addressFreeFailures));
   }
 
   /** Failures of the account within the window (after recording the latest). */

@@ -1,6 +1,7 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 import argon2 from 'argon2';
 import { passwordProblems } from '../../shared/passwordPolicy';
+import { Semaphore } from './KeyedMutex';
 
 /**
  * Argon2id for passwords (RFC 9106 second recommendation by default: 64 MiB, 3 passes). Hashing runs on
@@ -17,6 +18,8 @@ export const DEFAULT_ARGON2: Argon2Params = { memoryKiB: 64 * 1024, passes: 3, p
 
 export class PasswordHasher {
   readonly #params: Argon2Params;
+  /** Four Argon2 computations at a time (64 MiB each): a burst of sign-ins cannot exhaust memory. */
+  readonly #slots = new Semaphore(4);
   #dummy: Promise<string> | undefined;
 
   constructor(params: Argon2Params = DEFAULT_ARGON2) {
@@ -24,12 +27,12 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return argon2.hash(password, { type: argon2.argon2id, memoryCost: this.#params.memoryKiB, timeCost: this.#params.passes, parallelism: this.#params.parallelism });
+    return this.#slots.run(() => argon2.hash(password, { type: argon2.argon2id, memoryCost: this.#params.memoryKiB, timeCost: this.#params.passes, parallelism: this.#params.parallelism }));
   }
 
   async verify(hash: string, password: string): Promise<boolean> {
     try {
-      return await argon2.verify(hash, password);
+      return await this.#slots.run(() => argon2.verify(hash, password));
     } catch {
       return false;
     }

@@ -2,7 +2,8 @@ import { Secret, TOTP } from 'otpauth';
 
 /**
  * RFC 6238 time-based one-time passwords (SHA-1, 6 digits, 30 s: what every authenticator app reads).
- * A code is accepted one step either side of now, and never twice for the same account.
+ * A code is accepted one step either side of now, and never twice for the same account (the last step
+ * accepted is stored with the account, so a restart does not forget it).
  */
 export const TOTP_ISSUER = 'Rounds';
 
@@ -14,18 +15,13 @@ export function totpUri(secret: string, username: string): string {
   return totp(secret, username).toString();
 }
 
-export class TotpVerifier {
-  /** The last time step accepted per account, so a code seen once cannot be replayed. */
-  readonly #lastStep = new Map<string, number>();
-
-  verify(account: string, secret: string, code: string, now: number): boolean {
-    const delta = totp(secret, account).validate({ token: code, timestamp: now, window: 1 });
-    if (delta === null) return false;
-    const step = Math.floor(now / 30_000) + delta;
-    if ((this.#lastStep.get(account) ?? -1) >= step) return false;
-    this.#lastStep.set(account, step);
-    return true;
-  }
+/**
+ * The time step a code belongs to (now, or one step either side), or null when it is not valid. The
+ * caller refuses a step at or before the account's last accepted one and stores the new one.
+ */
+export function totpStep(secret: string, code: string, now: number): number | null {
+  const delta = totp(secret, 'x').validate({ token: code, timestamp: now, window: 1 });
+  return delta === null ? null : Math.floor(now / 30_000) + delta;
 }
 
 /** The current code for a secret (used by tests and by the authenticator in the browser harness). */

@@ -1,27 +1,42 @@
 import type { WebSocket } from 'ws';
 import { describeError } from '../../shared/errors';
-import { addressKey, type DeviceAddress, type UserId } from '../../shared/ids';
+import { addressKey, type DeviceAddress, type EnvelopeId, type UserId } from '../../shared/ids';
 import type { PreKeyCount } from '../../shared/wire/keys';
 import { ClientFrameSchema, type ServerFrame } from '../../shared/wire/relay';
 import type { DeliveryNotifier, MessageService } from '../MessageService';
 import { RelayFailure } from '../RelayFailure';
 import type { RelayStore } from '../storage/RelayStore';
 
-const PAGE = 200;
+/** Envelopes read from the queue per query. */
+const PAGE = 100;
+/** Pushed but not yet acknowledged, per connection: past this the relay waits for acks. */
+const MAX_IN_FLIGHT = 500;
+const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+/** The socket's send buffer is allowed to hold this much before the pump waits for it to drain. */
+const MAX_BUFFERED = 1024 * 1024;
+const HEARTBEAT_MS = 30_000;
+
+/** Re-checks, for every frame, that the device may still act (not revoked, not expired, same credential). */
+export type ConnectionCheck = (connection: { address: DeviceAddress; credentialHash: string }) => Promise<void>;
 
 interface Connection {
   readonly socket: WebSocket;
   readonly address: DeviceAddress;
+  readonly credentialHash: string;
   /** Highest queue position pushed on this connection; unacknowledged envelopes come again on reconnect. */
   lastPushed: number;
+  readonly inFlight: Map<EnvelopeId, number>;
+  inFlightBytes: number;
   pumping: boolean;
   again: boolean;
+  alive: boolean;
+  readonly timers: NodeJS.Timeout[];
 }
 
 /**
  * The authenticated WebSocket side of delivery: one live connection per device. A device's queue is
- * pushed in order when it connects and whenever something new is queued for it; envelopes leave the
- * queue only when the device acknowledges them.
+ * pushed in order when it connects and whenever something new is queued for it, at most MAX_IN_FLIGHT
+ * unacknowledged envelopes at a time; envelopes leave the queue only when the device acknowledges them.
  */
 export class DeliveryHub implements DeliveryNotifier {
   readonly #connections = new Map<string, Connection>();
@@ -29,6 +44,7 @@ export class DeliveryHub implements DeliveryNotifier {
 
   constructor(
     private readonly store: RelayStore,
+    private readonly check: ConnectionCheck,
     private readonly log: (message: string) => void,
   ) {}
 
@@ -40,16 +56,28 @@ export class DeliveryHub implements DeliveryNotifier {
     return this.#connections.size;
   }
 
-  attach(socket: WebSocket, address: DeviceAddress): void {
+  /** Takes over an authenticated socket. `expiresAt` (emergency sign-ins) ends it by itself. */
+  attach(socket: WebSocket, address: DeviceAddress, credentialHash: string, expiresAt: number | null, now: number): void {
     const key = addressKey(address);
-    this.#connections.get(key)?.socket.close(4000, 'replaced by a newer connection');
-    const connection: Connection = { socket, address, lastPushed: 0, pumping: false, again: false };
+    this.#connections.get(key)?.socket.terminate();
+    const connection: Connection = { socket, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, alive: true, timers: [] };
     this.#connections.set(key, connection);
     socket.on('message', (data, isBinary) => void this.#onFrame(connection, data.toString(), isBinary));
+    socket.on('pong', () => (connection.alive = true));
     socket.on('close', () => {
+      for (const timer of connection.timers) clearTimeout(timer);
       if (this.#connections.get(key) === connection) this.#connections.delete(key);
     });
     socket.on('error', (error) => this.log(`socket error for ${key}: ${describeError(error)}`));
+    if (expiresAt !== null) connection.timers.push(setTimeout(() => socket.terminate(), Math.max(0, expiresAt - now)));
+    // A peer that stops answering pings is gone: free its buffers.
+    const heartbeat = setInterval(() => {
+      if (!connection.alive) return socket.terminate();
+      connection.alive = false;
+      socket.ping();
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+    connection.timers.push(heartbeat);
     void this.#pump(connection, true);
   }
 
@@ -65,10 +93,10 @@ export class DeliveryHub implements DeliveryNotifier {
     if (connection) send(connection, { type: 'keysLow', preKeys: count });
   }
 
-  /** Closes the connection of a revoked device, or of every device of a deactivated account. */
-  disconnect(userId: UserId, deviceId: number | null, reason: string): void {
+  /** Cuts off a revoked device, or every device of a deactivated account, at once. */
+  disconnect(userId: UserId, deviceId: number | null): void {
     for (const connection of this.#connections.values()) {
-      if (connection.address.userId === userId && (deviceId === null || connection.address.deviceId === deviceId)) connection.socket.close(4001, reason);
+      if (connection.address.userId === userId && (deviceId === null || connection.address.deviceId === deviceId)) connection.socket.terminate();
     }
   }
 
@@ -92,10 +120,17 @@ export class DeliveryHub implements DeliveryNotifier {
       const frame = parsed.data;
       const messages = this.#messages;
       if (!messages) throw new RelayFailure('INTERNAL', 'relay not ready');
+      if (frame.type !== 'ping') await this.#authorize(connection);
       switch (frame.type) {
-        case 'ack':
+        case 'ack': {
           await messages.acknowledge(connection.address, frame.ids);
+          for (const id of frame.ids) {
+            connection.inFlightBytes -= connection.inFlight.get(id) ?? 0;
+            connection.inFlight.delete(id);
+          }
+          void this.#pump(connection, false);
           return;
+        }
         case 'send': {
           const result = await messages.send(connection.address, frame.envelopes);
           send(connection, { type: 'sent', requestId: frame.requestId, ...result });
@@ -112,26 +147,46 @@ export class DeliveryHub implements DeliveryNotifier {
     }
   }
 
+  /**
+   * The device must still be allowed to act; if not, the error frame goes out, the socket is closed, and
+   * cut off a second later if the client does not close its end.
+   */
+  async #authorize(connection: Connection): Promise<void> {
+    try {
+      await this.check(connection);
+    } catch (error) {
+      setImmediate(() => {
+        connection.socket.close(4401, 'credential no longer valid');
+        setTimeout(() => connection.socket.terminate(), 1000).unref();
+      });
+      throw error;
+    }
+  }
+
   async #pump(connection: Connection, announceEmpty: boolean): Promise<void> {
     if (connection.pumping) {
       connection.again = true;
       return;
     }
     connection.pumping = true;
+    const open = () => connection.socket.readyState === connection.socket.OPEN;
     try {
       do {
         connection.again = false;
-        for (;;) {
-          const page = await this.store.queued(connection.address, connection.lastPushed, PAGE);
+        while (open() && connection.inFlight.size < MAX_IN_FLIGHT && connection.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
+          const page = await this.store.queued(connection.address, connection.lastPushed, Math.min(PAGE, MAX_IN_FLIGHT - connection.inFlight.size));
           for (const e of page) {
+            if (!open()) break;
             send(connection, { type: 'envelope', envelope: { id: e.id, type: e.type, sender: e.sender, recipient: e.recipient, content: e.content, serverTimestamp: e.acceptedAt } });
             connection.lastPushed = e.seq;
+            connection.inFlight.set(e.id, e.content.length);
+            connection.inFlightBytes += e.content.length;
+            await drained(connection.socket);
           }
-          if (page.length < PAGE) break;
-          await drained(connection.socket);
+          if (page.length === 0) break;
         }
-      } while (connection.again && connection.socket.readyState === connection.socket.OPEN);
-      if (announceEmpty) send(connection, { type: 'queueEmpty' });
+      } while (connection.again && open());
+      if (announceEmpty && open()) send(connection, { type: 'queueEmpty' });
     } catch (error) {
       this.log(`delivery to ${addressKey(connection.address)} failed: ${describeError(error)}`);
     } finally {
@@ -144,10 +199,9 @@ function send(connection: Connection, frame: ServerFrame): void {
   if (connection.socket.readyState === connection.socket.OPEN) connection.socket.send(JSON.stringify(frame));
 }
 
-/** Lets the socket flush before the next page, so a long queue does not pile up in memory. */
-function drained(socket: WebSocket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.bufferedAmount < 1024 * 1024) resolve();
-    else setTimeout(resolve, 10);
-  });
+/** Waits until the socket's send buffer is below MAX_BUFFERED (or the socket is gone). */
+async function drained(socket: WebSocket): Promise<void> {
+  while (socket.bufferedAmount > MAX_BUFFERED && socket.readyState === socket.OPEN) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }

@@ -26,6 +26,7 @@ export interface RelayAppOptions {
   readonly store: RelayStore;
   readonly now: () => number;
   readonly maxEnvelopeBytes: number;
+  readonly keysLowThreshold: number;
   readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
   readonly logLevel: 'silent' | 'error' | 'warn' | 'info';
 }
@@ -41,6 +42,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   const bodyLimit = Math.max(1024 * 1024, Math.ceil((options.maxEnvelopeBytes * 4) / 3) * 8);
   const app = Fastify({
     bodyLimit,
+    // A client that trickles a request in, or holds an idle HTTP connection, is cut off. (Sockets that
+    // upgraded to WebSocket are watched by the delivery hub's heartbeat instead.)
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
     ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert } } : {}),
   }) as unknown as FastifyInstance;
@@ -134,8 +139,13 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
       socket.close(4401, 'unauthenticated');
       return;
     }
-    hub.attach(socket, authenticated.address);
-    void store.touchDevice(authenticated.address.userId, authenticated.address.deviceId, options.now());
+    const { address, device: record } = authenticated;
+    hub.attach(socket, address, record.credentialHash, record.expiresAt, options.now());
+    store.touchDevice(address.userId, address.deviceId, options.now()).catch((error: unknown) => request.log.error(`touch failed: ${describeError(error)}`));
+    // A device that connects with a low one-time key stock hears about it at once.
+    messages.keyCount(address).then((count) => {
+      if (count.preKeys < options.keysLowThreshold || count.kyberPreKeys < options.keysLowThreshold) hub.keysLow(address, count);
+    }).catch((error: unknown) => request.log.error(`key count failed: ${describeError(error)}`));
   });
 
   return app;

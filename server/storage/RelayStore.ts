@@ -24,6 +24,8 @@ export interface UserRecord {
   readonly lastActiveAt: number;
   readonly lockedUntil: number | null;
   readonly deactivatedAt: number | null;
+  /** The last TOTP time step accepted (-1: none); a code for this step or an earlier one is refused. */
+  readonly totpLastStep: number;
 }
 
 export interface DeviceRecord {
@@ -76,7 +78,7 @@ export interface NewDevice {
   readonly expiresAt: number | null;
 }
 
-export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName'>>;
+export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName' | 'totpLastStep'>>;
 
 export interface ControlEvent {
   readonly seq: number;
@@ -87,7 +89,7 @@ export interface ControlEvent {
 
 export interface RelayStore {
   // Accounts
-  createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt'>, enrollmentCodeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
+  createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep'>, enrollmentCodeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
   /** Replaces the user's unused enrollment codes with a new one (for `user add` on a pending account). */
   replaceEnrollmentCode(userId: UserId, codeHash: string, expiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
   userById(id: UserId): Promise<UserRecord | undefined>;

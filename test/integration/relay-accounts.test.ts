@@ -7,6 +7,7 @@ import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
 import { currentTotp } from '../../server/auth/totp';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
 import { RelayServer, openStore } from '../../server/RelayServer';
+import { RelayClient } from '../../main/core/messaging/RelayClient';
 
 const DAY = 24 * 3600_000;
 const PASSWORD = 'correct horse battery staple 7';
@@ -113,7 +114,53 @@ describe('accounts (in process, virtual time)', () => {
     expect(types).toContain('envelope.expired');
     expect(types).toContain('account.inactive');
     // An admin can bring the account back.
-    await relay.accounts.unlock('kim');
+    await relay.accounts.reactivate('kim');
     expect((await relay.store.userByUsername('kim'))!.status).toBe('active');
+  });
+
+  it('50 concurrent wrong passwords are verified one at a time: at most 10 guesses, one lockout', async () => {
+    await enroll('max');
+    const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+      relay.accounts.login('max', `wrong guess number ${i}`, '000000', { kind: 'existing', deviceId: 1 as never }, caller).then(() => 'OK', (e: { code: string }) => e.code)));
+    expect(outcomes).not.toContain('OK');
+    const audit = await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER);
+    const guesses = audit.filter((r) => r.type === 'login.failure' && r.details.factor === 'password');
+    expect(guesses.length).toBeLessThanOrEqual(3); // the throttle delays the 4th guess beyond this burst
+    expect(outcomes.filter((o) => o === 'INVALID_CREDENTIALS')).toHaveLength(guesses.length);
+    // Over time, still no more than 10 guesses before the lock, and one lock record.
+    for (let round = 0; round < 40; round++) {
+      now += 10_000;
+      await Promise.all(Array.from({ length: 10 }, () => relay.accounts.login('max', 'another wrong guess', '000000', { kind: 'existing', deviceId: 1 as never }, caller).catch(() => undefined)));
+    }
+    const after = await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER);
+    expect(after.filter((r) => r.type === 'login.failure' && r.details.factor === 'password').length).toBe(10);
+    expect(after.filter((r) => r.type === 'account.locked')).toHaveLength(1);
+  });
+
+  it('a TOTP code used once is refused again, even after the relay restarts', async () => {
+    const secret = await enroll('nia');
+    now += 60_000;
+    const code = currentTotp(secret, now);
+    await relay.accounts.login('nia', PASSWORD, code, { kind: 'existing', deviceId: 1 as never }, caller);
+    await relay.close();
+    const clock = { now: () => now };
+    relay = new RelayServer(openStore(dir, clock), config, clock, () => undefined);
+    await expect(relay.accounts.login('nia', PASSWORD, code, { kind: 'existing', deviceId: 1 as never }, caller)).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+  });
+
+  it('an open socket stops working when its emergency sign-in expires or its device is revoked', async () => {
+    await enroll('oz');
+    const { code } = await relay.accounts.issueEmergency('oz', 'lost phone');
+    const session = await relay.accounts.emergencyLogin('oz', code, { name: 'Emergency', keys: await keys() }, caller);
+    const url = await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+    const client = new RelayClient(url, session.credential);
+    let closed = false;
+    const connection = await client.connect({ onEnvelope: () => undefined, onClose: () => (closed = true) });
+    const ping = () => connection.send([{ id: crypto.randomUUID() as never, type: 'whisper', recipient: { userId: session.userId, deviceId: 1 as never }, content: 'AAAA' }]);
+    await expect(ping()).resolves.toMatchObject({ accepted: [expect.any(String)] });
+    now += 2 * 3600_000; // the grant has expired
+    await expect(ping()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    for (let i = 0; i < 50 && !closed; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(true);
   });
 });

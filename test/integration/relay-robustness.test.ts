@@ -134,6 +134,20 @@ describe('relay robustness', () => {
 
   it('a revoked device is disconnected at once, its queue deleted, its credential void', async () => {
     const bob2 = await Clinician.login(relay.url, 'bob', PASSWORD, 'Ward laptop');
+    // Something is queued for the laptop while it is offline (Alice accepts Bob's new device first)...
+    await expect(alice.send([bob.address.userId], text('for every device of Bob'))).rejects.toMatchObject({ code: 'IDENTITY_CHANGED' });
+    expect(await alice.acceptNewSafetyNumbers(bob.address.userId)).toBe(1);
+    await alice.send([bob.address.userId], text('for every device of Bob'));
+    const queuedFor = (deviceId: number) => {
+      const db = new Database(join(dataDir, 'relay.db'));
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM envelopes WHERE recipient_user = $u AND recipient_device = $d').get({ u: bob.address.userId, d: deviceId }) as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    expect(queuedFor(bob2.address.deviceId)).toBe(1);
+    // ...then it connects with a client that is slow to read, and is revoked.
     await bob2.connect();
     expect(bob2.connection?.open).toBe(true);
     const revoke = adminCli(['device', 'revoke', 'bob', String(bob2.address.deviceId), '--data', dataDir]);
@@ -141,6 +155,7 @@ describe('relay robustness', () => {
     const deadline = Date.now() + 3000;
     while (bob2.connection?.open && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(bob2.connection?.open).toBe(false);
+    expect(queuedFor(bob2.address.deviceId)).toBe(0);
     await expect(bob2.relay.keyCount()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     // Senders can no longer address it.
     const directory = (await alice.relay.directory()).users.find((u) => u.userId === bob.address.userId);

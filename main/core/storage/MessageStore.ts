@@ -1,5 +1,5 @@
 import type { ConversationId, DeviceAddress, MessageId } from '../../../shared/ids';
-import type { ProfileDatabase } from './ProfileDatabase';
+import type { SqlRunner } from './ProfileDatabase';
 
 /** A message as stored in the profile (text lives only inside the encrypted database). */
 export interface StoredMessage {
@@ -23,7 +23,7 @@ export interface PageCursor {
 
 /** Messages of a local profile: store once, page newest-first, search, and expire by org policy. */
 export class MessageStore {
-  constructor(private readonly db: ProfileDatabase) {}
+  constructor(private readonly db: SqlRunner) {}
 
   /** Stores a message; a second copy of the same id (a redelivery) is ignored. Returns whether it was new. */
   insert(message: StoredMessage): boolean {
@@ -38,7 +38,8 @@ export class MessageStore {
   page(conversationId: ConversationId, limit: number, before?: PageCursor): StoredMessage[] {
     const rows = before
       ? this.db.all<MessageRow>(
-          `SELECT * FROM messages WHERE conversation_id = $c AND (sent_at < $t OR (sent_at = $t AND id < $id)) ORDER BY sent_at DESC, id DESC LIMIT $limit`,
+          // A row-value comparison: SQLite walks the (conversation_id, sent_at, id) index from the cursor.
+          `SELECT * FROM messages WHERE conversation_id = $c AND (sent_at, id) < ($t, $id) ORDER BY sent_at DESC, id DESC LIMIT $limit`,
           { c: conversationId, t: before.sentAt, id: before.id, limit },
         )
       : this.db.all<MessageRow>('SELECT * FROM messages WHERE conversation_id = $c ORDER BY sent_at DESC, id DESC LIMIT $limit', { c: conversationId, limit });

@@ -2,7 +2,15 @@ import Database from '@signalapp/sqlcipher';
 import { RoundsError } from '../errors';
 import { PROFILE_MIGRATIONS, type ProfileMigration } from './migrations';
 
-type Params = Record<string, string | number | null | Uint8Array<ArrayBuffer>>;
+export type Params = Record<string, string | number | null | Uint8Array<ArrayBuffer>>;
+
+/** The queries the profile's stores need: the encrypted database, or plain SQLite for comparison. */
+export interface SqlRunner {
+  all<T>(sql: string, params?: Params): T[];
+  get<T>(sql: string, params?: Params): T | undefined;
+  run(sql: string, params?: Params): number;
+  transaction<T>(fn: () => T): T;
+}
 
 /** A storage failure sorted into what the user or the app can act on. */
 export class StorageError extends RoundsError {
@@ -23,7 +31,7 @@ export function storageError(error: unknown): StorageError {
  * One local profile's SQLCipher database, opened with a raw 256-bit key (no passphrase KDF inside
  * SQLCipher: the key already comes from Argon2id), in WAL mode, migrated to the newest schema.
  */
-export class ProfileDatabase {
+export class ProfileDatabase implements SqlRunner {
   #db: Database | undefined;
 
   constructor(path: string, key: Buffer, migrations: readonly ProfileMigration[] = PROFILE_MIGRATIONS) {

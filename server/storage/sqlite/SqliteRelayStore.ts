@@ -24,7 +24,7 @@ import { SqliteDatabase } from './SqliteDatabase';
 
 export const DATABASE_FILE = 'relay.db';
 
-interface UserRow { id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null; created_at: number; last_active_at: number; locked_until: number | null; deactivated_at: number | null }
+interface UserRow { id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null; created_at: number; last_active_at: number; locked_until: number | null; deactivated_at: number | null; totp_last_step: number }
 interface DeviceRow { user_id: string; device_id: number; name: string; credential_hash: string; created_at: number; last_seen_at: number; expires_at: number | null; revoked_at: number | null }
 interface EnvelopeRow { seq: number; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: number }
 interface AuditRow { seq: number; at: number; type: string; actor: string; subject: string; details: string; flagged: number; prev_hash: string; hash: string }
@@ -41,9 +41,13 @@ export class SqliteRelayStore implements RelayStore {
     this.#batcher = new EnvelopeBatcher((items) => this.#sql.immediate(() => {
       const audit: AuditEvent[] = [];
       for (const { envelope, auditOf } of items) {
+        // Queued only for a device that is still active at commit time (a revocation may have landed
+        // since the request was checked; its queue must stay empty).
         const inserted = this.#sql.run(
           `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
-           VALUES ($id, $ru, $rd, $su, $sd, $type, $content, $at)`,
+           SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
+           WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+                         WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
           { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
         );
         if (inserted === 1) audit.push(auditOf(envelope));
@@ -58,7 +62,7 @@ export class SqliteRelayStore implements RelayStore {
 
   // --- Accounts --------------------------------------------------------------------------------------
 
-  async createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt'>, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
+  async createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep'>, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
       if (this.#sql.get('SELECT 1 FROM users WHERE username = $u', { u: user.username })) throw new RelayFailure('BAD_REQUEST', `username ${user.username} is taken`);
       this.#sql.run(
@@ -96,7 +100,7 @@ export class SqliteRelayStore implements RelayStore {
   async updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void> {
     const columns: Record<keyof UserPatch, string> = {
       status: 'status', passwordHash: 'password_hash', totpSecret: 'totp_secret', lockedUntil: 'locked_until',
-      lastActiveAt: 'last_active_at', deactivatedAt: 'deactivated_at', displayName: 'display_name',
+      lastActiveAt: 'last_active_at', deactivatedAt: 'deactivated_at', displayName: 'display_name', totpLastStep: 'totp_last_step',
     };
     const entries = Object.entries(patch) as [keyof UserPatch, string | number | null][];
     this.#sql.immediate(() => {
@@ -115,6 +119,8 @@ export class SqliteRelayStore implements RelayStore {
         this.#revokeIn(id, row.device_id, at);
       }
       this.#sql.run('DELETE FROM enrollment_codes WHERE user_id = $u AND used_at IS NULL', { u: id });
+      this.#sql.run('DELETE FROM pending_enrollments WHERE user_id = $u', { u: id });
+      this.#sql.run('UPDATE emergency_grants SET used_at = $at WHERE user_id = $u AND used_at IS NULL', { u: id, at });
       this.#sql.run(`INSERT INTO control_events (kind, user_id, device_id, at) VALUES ('account.deactivated', $u, NULL, $at)`, { u: id, at });
       this.#append(audit);
     });
@@ -206,7 +212,8 @@ export class SqliteRelayStore implements RelayStore {
     return this.#sql.immediate(() => {
       const rows = this.#sql.all<{ device_id: number; registration_id: number; identity_key: string; signed_prekey: string; last_resort_kyber: string }>(
         `SELECT device_id, registration_id, identity_key, signed_prekey, last_resort_kyber FROM devices
-         WHERE user_id = $u AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $now) AND ($d IS NULL OR device_id = $d) ORDER BY device_id`,
+         WHERE user_id = $u AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $now) AND ($d IS NULL OR device_id = $d)
+           AND EXISTS (SELECT 1 FROM users WHERE id = $u AND status = 'active') ORDER BY device_id`,
         { u: userId, d: deviceId ?? null, now: this.#clock.now() },
       );
       const bundles = rows.map((row): PreKeyBundle => {
@@ -354,6 +361,8 @@ export class SqliteRelayStore implements RelayStore {
   }
 
   #addDeviceIn(userId: UserId, device: NewDevice, now: number): DeviceId {
+    // Checked inside the transaction: a deactivation that landed during sign-in wins.
+    if (!this.#sql.get(`SELECT 1 FROM users WHERE id = $u AND status IN ('active', 'pending')`, { u: userId })) throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active');
     const taken = new Set(this.#sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u AND revoked_at IS NULL', { u: userId }).map((r) => r.device_id));
     const used = new Set(this.#sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u', { u: userId }).map((r) => r.device_id));
     // A fresh id while there is one; then the lowest id of a revoked device.
@@ -415,7 +424,7 @@ function toUser(r: UserRow): UserRecord {
   return {
     id: r.id as UserId, username: r.username, displayName: r.display_name, role: r.role as Role, status: r.status as UserStatus,
     passwordHash: r.password_hash, totpSecret: r.totp_secret, createdAt: r.created_at, lastActiveAt: r.last_active_at,
-    lockedUntil: r.locked_until, deactivatedAt: r.deactivated_at,
+    lockedUntil: r.locked_until, deactivatedAt: r.deactivated_at, totpLastStep: r.totp_last_step,
   };
 }
 
