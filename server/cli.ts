@@ -181,7 +181,12 @@ export function buildCli(): Command {
     .addOption(dataOption())
     .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
       const check = await store.checkAuditChain();
-      if (check.ok) console.log(`audit log intact: ${check.records} records`);
+      if (check.ok) {
+        console.log(`audit log intact: ${check.records} records`);
+        // The hash chain cannot show a rewrite of the whole tail by someone with the database file; a head
+        // kept elsewhere (the compliance officer's records, syslog) can. Signed checkpoints come with exports.
+        console.log(`head: ${check.head} (record ${check.records}); keep this line outside the relay to detect later rewrites`);
+      }
       else {
         console.log(`audit log BROKEN at record ${check.brokenAt}: ${check.reason}`);
         process.exitCode = 2;

@@ -63,6 +63,8 @@ export function recordHash(record: Omit<AuditRecord, 'hash'>): string {
 export interface ChainCheck {
   readonly ok: boolean;
   readonly records: number;
+  /** The hash of the last record checked: recorded outside the relay, it shows later that nothing was cut or rewritten. */
+  readonly head?: string;
   /** The first record that does not match its hash or its predecessor, when not ok. */
   readonly brokenAt?: number;
   readonly reason?: string;
@@ -82,5 +84,5 @@ export function checkChain(records: Iterable<AuditRecord>, expectedFirstPrev = G
     expectedSeq = record.seq + 1;
     count++;
   }
-  return { ok: true, records: count };
+  return { ok: true, records: count, head: prev };
 }

@@ -51,18 +51,20 @@ describe('relay robustness', () => {
   });
 
   it('kill -9 while messages are in flight loses no envelope the relay had accepted', async () => {
-    // Bob is offline; Alice sends as fast as she can while the relay is killed mid-stream.
+    // Bob is offline; Alice sends from several concurrent loops (so group commits hold many senders'
+    // envelopes at once) while the relay is killed mid-stream.
     const accepted: string[] = [];
-    const sending = (async () => {
-      for (let i = 0; i < 2000; i++) {
+    const loop = async (n: number) => {
+      for (let i = 0; i < 1000; i++) {
         try {
-          accepted.push(...(await alice.send([bob.address.userId], text(`in flight ${i}`))));
+          accepted.push(...(await alice.send([bob.address.userId], text(`in flight ${n}.${i}`))));
         } catch {
           return; // the relay is gone
         }
       }
-    })();
-    while (accepted.length < 200) await new Promise((r) => setTimeout(r, 5));
+    };
+    const sending = Promise.all([0, 1, 2, 3, 4].map(loop));
+    while (accepted.length < 150) await new Promise((r) => setTimeout(r, 2));
     await relay.kill();
     await sending;
     const port = relay.port;
