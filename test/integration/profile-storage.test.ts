@@ -146,9 +146,9 @@ describe('encrypted local profiles', () => {
     const v1 = new ProfileDatabase(path, key, PROFILE_MIGRATIONS.slice(0, 1));
     v1.run(`INSERT INTO secrets (name, value) VALUES ('credential', 'rd1.x')`);
     v1.close();
-    const next = [...PROFILE_MIGRATIONS, { version: 2, name: 'test', up: 'ALTER TABLE secrets ADD COLUMN note TEXT;' }];
+    const next = [...PROFILE_MIGRATIONS, { version: PROFILE_MIGRATIONS.length + 1, name: 'test', up: 'ALTER TABLE secrets ADD COLUMN note TEXT;' }];
     const v2 = new ProfileDatabase(path, key, next);
-    expect(v2.version()).toBe(2);
+    expect(v2.version()).toBe(PROFILE_MIGRATIONS.length + 1);
     expect(v2.get(`SELECT value, note FROM secrets WHERE name = 'credential'`)).toEqual({ value: 'rd1.x', note: null });
     v2.close();
     expect(() => new ProfileDatabase(path, key)).toThrow(expect.objectContaining({ code: 'STORAGE_CORRUPT' }));

@@ -1,4 +1,5 @@
 import * as m0001 from './0001-profile';
+import * as m0002 from './0002-outbox';
 
 export interface ProfileMigration {
   readonly version: number;
@@ -7,4 +8,4 @@ export interface ProfileMigration {
 }
 
 /** Every migration of the profile database, in order; applied ones never change. */
-export const PROFILE_MIGRATIONS: readonly ProfileMigration[] = [{ version: 1, ...m0001 }];
+export const PROFILE_MIGRATIONS: readonly ProfileMigration[] = [{ version: 1, ...m0001 }, { version: 2, ...m0002 }];

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { currentTotp } from '../../server/auth/totp';
+import { directConversationId } from '../../main/core/messaging/directConversation';
+import { MessagingClient, type ClientEvent } from '../../main/core/messaging/MessagingClient';
+import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
+import { RelayProcess, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
+
+const FAST_KDF = { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 };
+const PASSWORD = 'correct horse battery staple 7';
+const PASSPHRASE = 'my workstation passphrase 42';
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('messaging client over encrypted profiles and a real relay', () => {
+  let relayDir: string;
+  let workstation: string;
+  let relay: RelayProcess;
+  let profiles: LocalProfiles;
+
+  beforeAll(async () => {
+    relayDir = tempDataDir();
+    workstation = tempDataDir();
+    relay = await RelayProcess.start(relayDir);
+    profiles = new LocalProfiles(workstation, { kdf: FAST_KDF });
+  });
+
+  afterAll(async () => {
+    await relay.stop();
+    removeDir(relayDir);
+    removeDir(workstation);
+  });
+
+  async function enroll(username: string, displayName: string): Promise<{ client: MessagingClient; profile: UnlockedProfile; events: ClientEvent[] }> {
+    const code = addUser(relayDir, username, displayName);
+    const profile = await profiles.create({ username, displayName, relayUrl: relay.url }, PASSPHRASE);
+    const events: ClientEvent[] = [];
+    const client = await MessagingClient.enroll(profile, relay.url, {
+      username, enrollmentCode: code, password: PASSWORD, deviceName: 'Ward 4 workstation',
+      authenticator: async ({ uri, secret }) => {
+        expect(uri).toMatch(/^otpauth:\/\/totp\//);
+        return currentTotp(secret, Date.now());
+      },
+    }, { onEvent: (e) => events.push(e), backoff: { firstMs: 100, maxMs: 1000 } });
+    client.start();
+    return { client, profile, events };
+  }
+
+  it('exchanges messages, keeps them across a lock and restart, and delivers the offline queue', async () => {
+    const alice = await enroll('alice', 'Dr. Alice Moreau');
+    const bob = await enroll('bob', 'Nurse Bob Okafor');
+    await until(() => alice.client.online && bob.client.online, 'both online');
+    const conversation = directConversationId(alice.client.address.userId, bob.client.address.userId);
+
+    await alice.client.sendText(bob.client.address.userId, 'Bed 12: potassium 5.9, repeat in 2h');
+    await until(() => bob.client.messages.page(conversation, 10).length === 1, 'first message');
+    await bob.client.sendText(alice.client.address.userId, 'On it', { urgent: true });
+    await until(() => alice.client.messages.page(conversation, 10).length === 2, 'reply');
+    expect(alice.client.messages.page(conversation, 10).map((m) => m.body)).toEqual(['On it', 'Bed 12: potassium 5.9, repeat in 2h']);
+    expect(bob.events.some((e) => e.type === 'message')).toBe(true);
+
+    // Bob locks his workstation; Alice writes five more; Bob unlocks (a new client, as after a restart).
+    await bob.client.stop();
+    bob.profile.lock();
+    for (let i = 0; i < 5; i++) await alice.client.sendText(bob.client.address.userId, `while you were away ${i}`);
+    await until(() => alice.client.pendingCount() === 0, 'outbox flushed');
+    const reopened = await profiles.unlock(bob.profile.id, PASSPHRASE);
+    const bobAgain = MessagingClient.open(reopened, relay.url, { backoff: { firstMs: 100, maxMs: 1000 } });
+    bobAgain.start();
+    await until(() => bobAgain.messages.page(conversation, 50).length === 7, 'offline queue');
+    expect(bobAgain.messages.page(conversation, 50).map((m) => m.body).slice(0, 5).reverse()).toEqual(Array.from({ length: 5 }, (_, i) => `while you were away ${i}`));
+    expect(bobAgain.messages.search('potassium').map((m) => m.body)).toEqual(['Bed 12: potassium 5.9, repeat in 2h']);
+
+    // The relay goes down: Alice's message waits in her outbox and goes out when it is back.
+    const port = relay.port;
+    await relay.kill();
+    await until(() => !alice.client.online, 'offline');
+    await alice.client.sendText(bobAgain.address.userId, 'typed while the relay was down');
+    expect(alice.client.pendingCount()).toBe(1);
+    relay = await RelayProcess.start(relayDir, [], port);
+    await until(() => alice.client.pendingCount() === 0, 'outbox after reconnect');
+    await until(() => bobAgain.messages.search('typed relay down').length === 1, 'delivery after reconnect');
+    expect(alice.events.filter((e) => e.type === 'connection').map((e) => (e as { state: string }).state)).toContain('offline');
+
+    for (const c of [alice.client, bobAgain]) await c.stop();
+    alice.profile.lock();
+    reopened.lock();
+  });
+});
