@@ -5,6 +5,6 @@ import { ConversationIdSchema, type ConversationId, type UserId } from '../../..
 export function directConversationId(a: UserId, b: UserId): ConversationId {
   const hex = createHash('sha256').update(`rounds-direct:${[a, b].sort().join(':')}`).digest('hex');
   // Formatted as an RFC 9562 UUID (version 8: custom), lower case.
-  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  const variant = ((parseInt(hex.charAt(16), 16) & 0x3) | 0x8).toString(16);
   return ConversationIdSchema.parse(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`);
 }
