@@ -7,11 +7,11 @@ import { systemClock, type Clock } from '../Clock';
 import type { CareTeamMembership } from '../crypto/CareTeamCipher';
 import { sealEnvelope } from '../crypto/envelopes';
 import { ProtocolCore, type DecryptedMessage } from '../crypto/ProtocolCore';
-import { RoundsError } from '../errors';
+import { IdentityChangedError, RoundsError } from '../errors';
 import type { UnlockedProfile } from '../storage/LocalProfiles';
 import { MessageStore } from '../storage/MessageStore';
 import { directConversationId } from './directConversation';
-import { RelayClient, RelayRequestError, type RelayConnection } from './RelayClient';
+import { RelayClient, type RelayConnection } from './RelayClient';
 
 export type ClientEvent =
   | { readonly type: 'message'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly from: UserId }
@@ -167,12 +167,12 @@ export class MessagingClient {
         db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
       } catch (error) {
         db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
-        if (error instanceof RoundsError && error.code === 'IDENTITY_CHANGED') {
-          this.#emit({ type: 'sendBlocked', messageId: payload.messageId, reason: 'IDENTITY_CHANGED', userId: (error as unknown as { userId: UserId }).userId });
-        } else if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE') {
-          directory = undefined; // someone's devices changed: look again, next time round
+        if (error instanceof IdentityChangedError) {
+          this.#emit({ type: 'sendBlocked', messageId: payload.messageId, reason: 'IDENTITY_CHANGED', userId: error.userId });
         }
-        return; // kept in order: later messages wait for this one
+        // Kept in order: later messages wait for this one. The next flush (on reconnect, or the next
+        // send) looks up the directory afresh, so a change of someone's devices is picked up then.
+        return;
       }
     }
   }
