@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentTotp } from '../../server/auth/totp';
 import { directConversationId } from '../../main/core/messaging/directConversation';
@@ -90,5 +91,73 @@ describe('messaging client over encrypted profiles and a real relay', () => {
     for (const c of [alice.client, bobAgain]) await c.stop();
     alice.profile.lock();
     reopened.lock();
+  });
+});
+
+describe('a client killed with -9 while messages arrive', () => {
+  it('gets every message, each stored once, when it starts again', async () => {
+    const relayDir = tempDataDir();
+    const workstation = tempDataDir();
+    const relay = await RelayProcess.start(relayDir);
+    const profiles = new LocalProfiles(workstation, { kdf: FAST_KDF });
+    try {
+      const enrolled: Record<string, { client: MessagingClient; profile: UnlockedProfile }> = {};
+      for (const name of ['alice', 'bob']) {
+        const code = addUser(relayDir, name, name.toUpperCase());
+        const profile = await profiles.create({ username: name, displayName: name.toUpperCase(), relayUrl: relay.url }, PASSPHRASE);
+        const client = await MessagingClient.enroll(profile, relay.url, { username: name, enrollmentCode: code, password: PASSWORD, deviceName: 'ws', authenticator: async ({ secret }) => currentTotp(secret, Date.now()) });
+        enrolled[name] = { client, profile };
+      }
+      const { client: alice } = enrolled.alice!;
+      const bob = enrolled.bob!;
+      const bobId = bob.client.address.userId;
+      await bob.client.stop();
+      bob.profile.lock();
+      alice.start();
+
+      const spawnBob = () => spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/clientProcess.ts', workstation, bob.profile.id, PASSPHRASE, relay.url], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+      const watch = (child: ChildProcess, line: RegExp) => new Promise<void>((resolve) => {
+        let out = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (line.test(out)) resolve();
+        });
+      });
+      let child = spawnBob();
+      await watch(child, /online/);
+      const sending = (async () => {
+        for (let i = 0; i < 200; i++) await alice.sendText(bobId, `message ${i}`);
+      })();
+      await watch(child, /stored 40\n/);
+      child.kill('SIGKILL'); // mid-stream: some message is stored but not yet acknowledged
+      await new Promise((resolve) => child.once('exit', resolve));
+      await sending;
+      await until(() => alice.pendingCount() === 0, 'all sent');
+
+      // Started again, it receives the rest (and, again, what it had stored but not acknowledged).
+      child = spawnBob();
+      let total = 0;
+      child.stdout!.on('data', (chunk: Buffer) => {
+        for (const match of chunk.toString().matchAll(/stored (\d+)/g)) total = Number(match[1]);
+      });
+      await until(() => total >= 1, 'restarted client receiving');
+      // Wait until its count stops moving for a second: the queue is drained.
+      for (let last = -1; last !== total; ) {
+        last = total;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      const profile = await profiles.unlock(bob.profile.id, PASSPHRASE);
+      const rows = profile.database.all<{ body: string; n: number }>('SELECT body, count(*) AS n FROM messages GROUP BY body');
+      expect(rows).toHaveLength(200);
+      expect(rows.every((r) => r.n === 1)).toBe(true);
+      profile.lock();
+      await alice.stop();
+    } finally {
+      await relay.stop();
+      removeDir(relayDir);
+      removeDir(workstation);
+    }
   });
 });
