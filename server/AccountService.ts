@@ -13,6 +13,9 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
 import type { DeviceRecord, NewDevice, RelayStore, UserRecord } from './storage/RelayStore';
 
+/** How long a socket's authorisation is reused between frames. */
+const AUTHORIZATION_TTL_MS = 500;
+
 /** Who is calling: an authenticated device, or an anonymous client at a network address. */
 export interface Caller {
   readonly address: string;
@@ -26,6 +29,7 @@ export class AccountService {
   readonly throttle: LoginThrottle;
   readonly #passwords: PasswordHasher;
   readonly #signIns = new KeyedMutex();
+  readonly #recentlyAuthorized = new Map<string, number>();
 
   constructor(
     private readonly store: RelayStore,
@@ -254,13 +258,25 @@ export class AccountService {
    * not been replaced by a newer sign-in, and its account is active. Throws UNAUTHENTICATED otherwise.
    */
   async recheck(address: DeviceAddress, credentialHash: string): Promise<void> {
-    const device = await this.store.device(address.userId, address.deviceId);
     const now = this.clock.now();
+    const cacheKey = `${address.userId}.${address.deviceId}:${credentialHash}`;
+    if ((this.#recentlyAuthorized.get(cacheKey) ?? 0) > now) return;
+    const device = await this.store.device(address.userId, address.deviceId);
     if (!device || device.revokedAt !== null || device.credentialHash !== credentialHash || (device.expiresAt !== null && device.expiresAt <= now)) {
       throw new RelayFailure('UNAUTHENTICATED', 'this device credential is no longer valid');
     }
     const user = await this.store.userById(address.userId);
     if (user?.status !== 'active') throw new RelayFailure('UNAUTHENTICATED', 'this account is not active');
+    // Remembered briefly: a busy socket's frames do not each re-read the same rows. Revocations and
+    // deactivations clear it at once (forget()); an emergency sign-in's end is still checked here.
+    const until = Math.min(now + AUTHORIZATION_TTL_MS, device.expiresAt ?? Number.MAX_SAFE_INTEGER);
+    this.#recentlyAuthorized.set(cacheKey, until);
+    if (this.#recentlyAuthorized.size > 100_000) this.#recentlyAuthorized.clear();
+  }
+
+  /** Drops what recheck() remembers about a user's devices (after a revocation or deactivation). */
+  forget(userId: UserId): void {
+    for (const key of this.#recentlyAuthorized.keys()) if (key.startsWith(`${userId}.`)) this.#recentlyAuthorized.delete(key);
   }
 
   /** Checks a bearer credential; returns the device it belongs to or throws UNAUTHENTICATED. */

@@ -17,6 +17,8 @@ export interface DeliveryNotifier {
  * (who to whom, size, time); that metadata is what the audit log records.
  */
 export class MessageService {
+  readonly #activeDevices = new Map<UserId, { until: number; devices: ReadonlySet<number> }>();
+
   constructor(
     private readonly store: RelayStore,
     private readonly clock: Clock,
@@ -72,18 +74,36 @@ export class MessageService {
     return this.store.acknowledge(recipient, ids, (id) => ({ type: 'envelope.delivered', actor: addressKey(recipient), subject: id, details: {} }));
   }
 
+  /** Drops the remembered active devices of a user (after a revocation or deactivation). */
+  forget(userId: UserId): void {
+    this.#activeDevices.delete(userId);
+  }
+
   async #assertActiveRecipients(recipients: readonly DeviceAddress[]): Promise<void> {
     const now = this.clock.now();
     const byUser = new Map<UserId, Set<number>>();
     for (const r of recipients) byUser.set(r.userId, (byUser.get(r.userId) ?? new Set()).add(r.deviceId));
     const unknown: DeviceAddress[] = [];
     for (const [userId, wanted] of byUser) {
-      const user = await this.store.userById(userId);
-      const active = user?.status === 'active'
-        ? new Set((await this.store.devices(userId)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now)).map((d) => d.deviceId as number))
-        : new Set<number>();
+      const active = await this.#activeDevicesOf(userId, now);
       for (const deviceId of wanted) if (!active.has(deviceId)) unknown.push({ userId, deviceId: deviceId as DeviceId });
     }
     if (unknown.length > 0) throw new RelayFailure('UNKNOWN_DEVICE', 'some recipients are not active devices; refresh the directory', { devices: unknown });
+  }
+
+  /**
+   * A user's active device ids, remembered for half a second (every send re-read them otherwise). The
+   * store checks again when it commits, so a device revoked in that half second gets nothing queued.
+   */
+  async #activeDevicesOf(userId: UserId, now: number): Promise<ReadonlySet<number>> {
+    const cached = this.#activeDevices.get(userId);
+    if (cached && cached.until > now) return cached.devices;
+    const user = await this.store.userById(userId);
+    const devices = user?.status === 'active'
+      ? new Set((await this.store.devices(userId)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now)).map((d) => d.deviceId as number))
+      : new Set<number>();
+    if (this.#activeDevices.size > 50_000) this.#activeDevices.clear();
+    this.#activeDevices.set(userId, { until: now + 500, devices });
+    return devices;
   }
 }

@@ -86,6 +86,8 @@ export class RelayServer {
   async applyControlEvents(): Promise<void> {
     for (const event of await this.store.controlEvents(this.#controlSeq)) {
       this.#controlSeq = event.seq;
+      this.accounts.forget(event.userId);
+      this.messages.forget(event.userId);
       this.hub.disconnect(event.userId, event.deviceId);
     }
   }

@@ -30,6 +30,8 @@ interface Connection {
   pumping: boolean;
   again: boolean;
   alive: boolean;
+  /** The connect-time queue is not fully pushed yet: say `queueEmpty` once it is. */
+  announceEmpty: boolean;
   readonly timers: NodeJS.Timeout[];
 }
 
@@ -60,7 +62,7 @@ export class DeliveryHub implements DeliveryNotifier {
   attach(socket: WebSocket, address: DeviceAddress, credentialHash: string, expiresAt: number | null, now: number): void {
     const key = addressKey(address);
     this.#connections.get(key)?.socket.terminate();
-    const connection: Connection = { socket, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, alive: true, timers: [] };
+    const connection: Connection = { socket, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, alive: true, announceEmpty: false, timers: [] };
     this.#connections.set(key, connection);
     socket.on('message', (data, isBinary) => void this.#onFrame(connection, data.toString(), isBinary));
     socket.on('pong', () => (connection.alive = true));
@@ -128,7 +130,9 @@ export class DeliveryHub implements DeliveryNotifier {
             connection.inFlightBytes -= connection.inFlight.get(id) ?? 0;
             connection.inFlight.delete(id);
           }
-          void this.#pump(connection, false);
+          const announce = connection.announceEmpty;
+          connection.announceEmpty = false;
+          void this.#pump(connection, announce);
           return;
         }
         case 'send': {
@@ -166,15 +170,19 @@ export class DeliveryHub implements DeliveryNotifier {
   async #pump(connection: Connection, announceEmpty: boolean): Promise<void> {
     if (connection.pumping) {
       connection.again = true;
+      if (announceEmpty) connection.announceEmpty = true;
       return;
     }
     connection.pumping = true;
     const open = () => connection.socket.readyState === connection.socket.OPEN;
+    /** True once a read found nothing more: only then is the queue empty (not merely paused at the limit). */
+    let drainedQueue = false;
     try {
       do {
         connection.again = false;
         while (open() && connection.inFlight.size < MAX_IN_FLIGHT && connection.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
           const page = await this.store.queued(connection.address, connection.lastPushed, Math.min(PAGE, MAX_IN_FLIGHT - connection.inFlight.size));
+          drainedQueue = page.length === 0;
           for (const e of page) {
             if (!open()) break;
             send(connection, { type: 'envelope', envelope: { id: e.id, type: e.type, sender: e.sender, recipient: e.recipient, content: e.content, serverTimestamp: e.acceptedAt } });
@@ -186,7 +194,8 @@ export class DeliveryHub implements DeliveryNotifier {
           if (page.length === 0) break;
         }
       } while (connection.again && open());
-      if (announceEmpty && open()) send(connection, { type: 'queueEmpty' });
+      if (announceEmpty && drainedQueue && open()) send(connection, { type: 'queueEmpty' });
+      else if (announceEmpty) connection.announceEmpty = true;
     } catch (error) {
       this.log(`delivery to ${addressKey(connection.address)} failed: ${describeError(error)}`);
     } finally {

@@ -3,10 +3,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { printTable, type BenchRow } from './measure';
+import { runRelayBench } from './relay.bench';
 import { runSignalCoreBench } from './signalCore.bench';
+import { runStorageBench } from './storage.bench';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   'signal core': runSignalCoreBench,
+  'relay': runRelayBench,
+  'storage': runStorageBench,
 };
 
 const only = process.argv.slice(2);

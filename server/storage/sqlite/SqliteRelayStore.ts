@@ -19,7 +19,7 @@ import type {
   UserRecord,
   UserStatus,
 } from '../RelayStore';
-import { EnvelopeBatcher } from './EnvelopeBatcher';
+import { GroupCommit } from './GroupCommit';
 import { SqliteDatabase } from './SqliteDatabase';
 
 export const DATABASE_FILE = 'relay.db';
@@ -29,30 +29,52 @@ interface DeviceRow { user_id: string; device_id: number; name: string; credenti
 interface EnvelopeRow { seq: number; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: number }
 interface AuditRow { seq: number; at: number; type: string; actor: string; subject: string; details: string; flagged: number; prev_hash: string; hash: string }
 
+interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent }
+interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
+
 /** The relay's embedded storage: one SQLite file in the data directory. */
 export class SqliteRelayStore implements RelayStore {
   readonly #sql: SqliteDatabase;
   readonly #clock: Clock;
-  readonly #batcher: EnvelopeBatcher;
+  /** Envelopes and acknowledgements are group-committed: one transaction (one fsync) per event-loop turn. */
+  readonly #envelopes: GroupCommit<EnvelopeBatch, undefined>;
+  readonly #acks: GroupCommit<AckBatch, EnvelopeId[]>;
 
   constructor(dataDir: string, clock: Clock) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE));
     this.#clock = clock;
-    this.#batcher = new EnvelopeBatcher((items) => this.#sql.immediate(() => {
+    this.#envelopes = new GroupCommit((batches: readonly EnvelopeBatch[]) => this.#sql.immediate(() => {
       const audit: AuditEvent[] = [];
-      for (const { envelope, auditOf } of items) {
-        // Queued only for a device that is still active at commit time (a revocation may have landed
-        // since the request was checked; its queue must stay empty).
-        const inserted = this.#sql.run(
-          `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
-           SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
-           WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
-                         WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
-          { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
-        );
-        if (inserted === 1) audit.push(auditOf(envelope));
+      for (const { envelopes, auditOf } of batches) {
+        for (const envelope of envelopes) {
+          // Queued only for a device that is still active at commit time (a revocation may have landed
+          // since the request was checked; its queue must stay empty).
+          const inserted = this.#sql.run(
+            `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
+             SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
+             WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+                           WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
+            { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
+          );
+          if (inserted === 1) audit.push(auditOf(envelope));
+        }
       }
       this.#append(audit);
+      return batches.map(() => undefined);
+    }));
+    this.#acks = new GroupCommit((batches: readonly AckBatch[]) => this.#sql.immediate(() => {
+      const audit: AuditEvent[] = [];
+      const results = batches.map(({ recipient, ids, auditOf }) => {
+        const removed: EnvelopeId[] = [];
+        for (const id of ids) {
+          const changes = this.#sql.run('DELETE FROM envelopes WHERE id = $id AND recipient_user = $u AND recipient_device = $d', { id, u: recipient.userId, d: recipient.deviceId });
+          if (changes === 1) removed.push(id);
+        }
+        audit.push(...removed.map(auditOf));
+        return removed;
+      });
+      this.#append(audit);
+      return results;
     }));
   }
 
@@ -239,8 +261,8 @@ export class SqliteRelayStore implements RelayStore {
 
   // --- Envelopes -------------------------------------------------------------------------------------
 
-  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent): Promise<void> {
-    return this.#batcher.add(envelopes.map((envelope) => ({ envelope, auditOf })));
+  async enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent): Promise<void> {
+    await this.#envelopes.add({ envelopes, auditOf });
   }
 
   async queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
@@ -250,16 +272,8 @@ export class SqliteRelayStore implements RelayStore {
     ).map(toEnvelope);
   }
 
-  async acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
-    return this.#sql.immediate(() => {
-      const removed: EnvelopeId[] = [];
-      for (const id of ids) {
-        const changes = this.#sql.run('DELETE FROM envelopes WHERE id = $id AND recipient_user = $u AND recipient_device = $d', { id, u: recipient.userId, d: recipient.deviceId });
-        if (changes === 1) removed.push(id);
-      }
-      this.#append(removed.map(auditOf));
-      return removed;
-    });
+  acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
+    return this.#acks.add({ recipient, ids, auditOf });
   }
 
   async expireEnvelopes(before: number, auditOf: (count: number) => AuditEvent): Promise<number> {
@@ -335,7 +349,8 @@ export class SqliteRelayStore implements RelayStore {
   }
 
   async close(): Promise<void> {
-    await this.#batcher.drain();
+    await this.#envelopes.drain();
+    await this.#acks.drain();
     this.#sql.close();
   }
 
