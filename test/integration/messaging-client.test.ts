@@ -5,6 +5,7 @@ import { directConversationId } from '../../main/core/messaging/directConversati
 import { MessagingClient, type ClientEvent } from '../../main/core/messaging/MessagingClient';
 import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
 import { RelayProcess, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { virtualScheduler } from '../fixtures/virtualScheduler';
 
 const FAST_KDF = { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 };
 const PASSWORD = 'correct horse battery staple 7';
@@ -37,6 +38,8 @@ describe('messaging client over encrypted profiles and a real relay', () => {
     removeDir(workstation);
   });
 
+  const aliceTime = virtualScheduler(Date.now());
+
   async function enroll(username: string, displayName: string): Promise<{ client: MessagingClient; profile: UnlockedProfile; events: ClientEvent[] }> {
     const code = addUser(relayDir, username, displayName);
     const profile = await profiles.create({ username, displayName, relayUrl: relay.url }, PASSPHRASE);
@@ -47,7 +50,7 @@ describe('messaging client over encrypted profiles and a real relay', () => {
         expect(uri).toMatch(/^otpauth:\/\/totp\//);
         return currentTotp(secret, Date.now());
       },
-    }, { onEvent: (e) => events.push(e), backoff: { firstMs: 100, maxMs: 1000 } });
+    }, { onEvent: (e) => events.push(e), backoff: { firstMs: 100, maxMs: 1000 }, ...(username === 'alice' ? { scheduler: aliceTime } : {}) });
     client.start();
     return { client, profile, events };
   }
@@ -62,13 +65,23 @@ describe('messaging client over encrypted profiles and a real relay', () => {
     await until(() => bob.client.messages.page(conversation, 10).length === 1, 'first message');
     await bob.client.sendText(alice.client.address.userId, 'On it', { urgent: true });
     await until(() => alice.client.messages.page(conversation, 10).length === 2, 'reply');
+    // The urgent reply is re-notified every 2 minutes (virtual time) until Alice reads it; ids only.
+    expect(alice.events.filter((e) => e.type === 'message').map((e) => (e as { urgent: boolean }).urgent)).toEqual([true]);
+    aliceTime.advance(2 * 60_000 + 20_000);
+    expect(alice.events.filter((e) => e.type === 'urgentReminder')).toEqual([{ type: 'urgentReminder', conversationId: conversation, messageId: expect.any(String), reminder: 1 }]);
+    expect(alice.client.markRead(conversation)).toHaveLength(1);
+    aliceTime.advance(30 * 60_000);
+    expect(alice.events.filter((e) => e.type === 'urgentReminder')).toHaveLength(1);
     expect(alice.client.messages.page(conversation, 10).map((m) => m.body)).toEqual(['On it', 'Bed 12: potassium 5.9, repeat in 2h']);
     expect(bob.events.some((e) => e.type === 'message')).toBe(true);
 
     // Bob locks his workstation; Alice writes five more; Bob unlocks (a new client, as after a restart).
     await bob.client.stop();
     bob.profile.lock();
-    for (let i = 0; i < 5; i++) await alice.client.sendText(bob.client.address.userId, `while you were away ${i}`);
+    for (let i = 0; i < 5; i++) {
+      aliceTime.advance(1000); // Alice's (virtual) clock moves on between messages, as a real one does
+      await alice.client.sendText(bob.client.address.userId, `while you were away ${i}`);
+    }
     await until(() => alice.client.pendingCount() === 0, 'outbox flushed');
     const reopened = await profiles.unlock(bob.profile.id, PASSPHRASE);
     const bobAgain = MessagingClient.open(reopened, relay.url, { backoff: { firstMs: 100, maxMs: 1000 } });

@@ -8,6 +8,7 @@ import { DEFAULT_KDF, WrongPassphraseError, unwrapWithPassphrase, wrapWithPassph
 import { InProcessKeyProtector } from '../../main/core/storage/KeyProtector';
 import { LocalProfiles, ProfileLockedError, ProfileWipedError } from '../../main/core/storage/LocalProfiles';
 import { MessageStore } from '../../main/core/storage/MessageStore';
+import { applyRetention } from '../../main/core/storage/Retention';
 import { ProfileDatabase } from '../../main/core/storage/ProfileDatabase';
 import { PROFILE_MIGRATIONS } from '../../main/core/storage/migrations';
 import { TestCareTeams, TestDirectory, newConversationId, newUserId, textPayload } from '../fixtures/protocolHarness';
@@ -182,8 +183,12 @@ describe('encrypted local profiles', () => {
     }
     expect(seen).toHaveLength(120);
     expect(new Set(seen)).toEqual(new Set(ids));
-    expect(store.deleteOlderThan(1020)).toBe(60);
+    // Org retention policy: 30 days; messages at t=1000..1039 ms are "old" at a clock 30 days + 1020 ms on.
+    expect(applyRetention(profile.database, store, 30, 30 * 24 * 3600_000 + 1020)).toBe(60);
     expect(store.search('tropon')).toEqual([]);
+    expect(profile.database.all<{ type: string; details: string }>('SELECT type, details FROM local_audit')).toEqual([
+      { type: 'retention.deleted', details: JSON.stringify({ count: 60, before: 1020, days: 30 }) },
+    ]);
     profile.lock();
   });
 });

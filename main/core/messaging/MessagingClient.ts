@@ -3,18 +3,22 @@ import { describeError } from '../../../shared/errors';
 import { DeviceIdSchema, MessageIdSchema, UserIdSchema, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { PAYLOAD_VERSION, TextPayloadSchema, type TextPayload } from '../../../shared/payload';
 import type { DeliveredEnvelope, DirectoryEntry } from '../../../shared/wire/relay';
-import { systemClock, type Clock } from '../Clock';
+import type { Clock } from '../Clock';
 import type { CareTeamMembership } from '../crypto/CareTeamCipher';
 import { sealEnvelope } from '../crypto/envelopes';
 import { ProtocolCore, type DecryptedMessage } from '../crypto/ProtocolCore';
 import { IdentityChangedError, RoundsError } from '../errors';
 import type { UnlockedProfile } from '../storage/LocalProfiles';
 import { MessageStore } from '../storage/MessageStore';
+import { applyRetention } from '../storage/Retention';
+import { DEFAULT_URGENT_POLICY, UrgentReminders, realScheduler, type Scheduler, type UrgentPolicy } from './UrgentReminders';
 import { directConversationId } from './directConversation';
 import { RelayClient, type RelayConnection } from './RelayClient';
 
 export type ClientEvent =
-  | { readonly type: 'message'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly from: UserId }
+  | { readonly type: 'message'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly from: UserId; readonly urgent: boolean }
+  /** Raise the notification of an unread urgent message again (the UI shows no text unless policy allows). */
+  | { readonly type: 'urgentReminder'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly reminder: number }
   | { readonly type: 'connection'; readonly state: 'connecting' | 'online' | 'offline' }
   | { readonly type: 'sendBlocked'; readonly messageId: MessageId; readonly reason: 'IDENTITY_CHANGED'; readonly userId: UserId };
 
@@ -24,6 +28,12 @@ export interface MessagingClientOptions {
   readonly careTeams?: CareTeamMembership;
   /** Reconnect back-off: first and longest delay (ms). */
   readonly backoff?: { readonly firstMs: number; readonly maxMs: number };
+  /** Org policy for urgent messages (default: every 2 minutes, at most 10 times). */
+  readonly urgent?: UrgentPolicy;
+  /** Org policy: delete messages older than this many days (default: keep). */
+  readonly retentionDays?: number | null;
+  /** Time and timers (injected in tests). */
+  readonly scheduler?: Scheduler;
 }
 
 /** The account this profile belongs to, kept in the encrypted database (never in a plain file). */
@@ -54,14 +64,32 @@ export class MessagingClient {
   #receiving: Promise<unknown> = Promise.resolve();
   #sending: Promise<unknown> = Promise.resolve();
 
+  readonly #scheduler: Scheduler;
+  #urgent: UrgentReminders | undefined;
+  #retentionTimer: { cancel(): void } | undefined;
+
   private constructor(profile: UnlockedProfile, core: ProtocolCore, relay: RelayClient, options: MessagingClientOptions) {
     this.#profile = profile;
     this.#core = core;
     this.#relay = relay;
-    this.#clock = options.clock ?? systemClock;
+    this.#scheduler = options.scheduler ?? realScheduler;
+    this.#clock = options.clock ?? this.#scheduler;
     this.#options = options;
     this.#backoffMs = options.backoff?.firstMs ?? 1000;
     this.messages = new MessageStore(profile.database);
+  }
+
+  /** The user opened the conversation: its messages are read, and their urgent reminders stop. */
+  markRead(conversationId: ConversationId): MessageId[] {
+    const ids = this.messages.markRead(conversationId, this.address.userId, this.#clock.now());
+    this.#urgent?.read(ids);
+    return ids;
+  }
+
+  /** Deletes messages past the org retention period (audited); also runs at start and daily. */
+  applyRetention(): number {
+    const days = this.#options.retentionDays;
+    return days ? applyRetention(this.#profile.database, this.messages, days, this.#clock.now()) : 0;
   }
 
   /**
@@ -104,11 +132,17 @@ export class MessagingClient {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#urgent = new UrgentReminders(this.#options.urgent ?? DEFAULT_URGENT_POLICY, this.#scheduler, (r) => this.#emit({ type: 'urgentReminder', ...r }));
+    for (const m of this.messages.unreadUrgent(this.address.userId)) this.#urgent.track(m.id, m.conversationId, m.receivedAt);
+    this.applyRetention();
+    this.#retentionTimer = this.#scheduler.every(24 * 3600_000, () => this.applyRetention());
     void this.#connect();
   }
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.#urgent?.stop();
+    this.#retentionTimer?.cancel();
     clearTimeout(this.#reconnectTimer);
     await this.#connection?.close();
     this.#connection = undefined;
@@ -231,7 +265,12 @@ export class MessagingClient {
         if (code !== 'DUPLICATE_MESSAGE') this.#audit('message.rejected', { code, envelope: envelope.id, error: describeError(error).slice(0, 200) });
       }
       this.#connection?.ack([envelope.id]);
-      if (stored && stored.payload.type === 'text') this.#emit({ type: 'message', conversationId: stored.payload.conversationId, messageId: stored.payload.messageId, from: stored.sender.userId });
+      if (stored && stored.payload.type === 'text') {
+        const conversationId = this.#conversationOf(stored);
+        const urgent = stored.payload.urgent === true && stored.sender.userId !== this.address.userId;
+        if (urgent) this.#urgent?.track(stored.payload.messageId, conversationId);
+        this.#emit({ type: 'message', conversationId, messageId: stored.payload.messageId, from: stored.sender.userId, urgent });
+      }
     });
   }
 
@@ -239,11 +278,16 @@ export class MessagingClient {
   #store(message: DecryptedMessage, receivedAt: number): boolean {
     const { payload, sender } = message;
     if (payload.type !== 'text') return false;
-    // A 1:1 text from someone else is filed under the conversation of that sender and us, whatever id it
-    // claims; a copy of our own message from another of our devices names its conversation itself.
+    return this.messages.insert({ id: payload.messageId, conversationId: this.#conversationOf(message), sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+  }
+
+  /**
+   * A 1:1 text from someone else is filed under the conversation of that sender and us, whatever id it
+   * claims; a copy of our own message from another of our devices names its conversation itself.
+   */
+  #conversationOf(message: DecryptedMessage): ConversationId {
     const self = this.address.userId;
-    const conversationId = message.via === 'direct' && sender.userId !== self ? directConversationId(sender.userId, self) : payload.conversationId;
-    return this.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    return message.via === 'direct' && message.sender.userId !== self ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
   }
 
   #audit(type: string, details: Record<string, string>): void {

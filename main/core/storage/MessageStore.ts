@@ -60,6 +60,20 @@ export class MessageStore {
   deleteOlderThan(before: number): number {
     return this.db.run('DELETE FROM messages WHERE sent_at < $before', { before });
   }
+
+  /** Marks the conversation's messages from others as read; returns the ids that were unread. */
+  markRead(conversationId: ConversationId, self: DeviceAddress['userId'], at: number): MessageId[] {
+    return this.db.transaction(() => {
+      const ids = this.db.all<{ id: string }>('SELECT id FROM messages WHERE conversation_id = $c AND read_at IS NULL AND sender_user != $self', { c: conversationId, self }).map((r) => r.id as MessageId);
+      this.db.run('UPDATE messages SET read_at = $at WHERE conversation_id = $c AND read_at IS NULL AND sender_user != $self', { c: conversationId, self, at });
+      return ids;
+    });
+  }
+
+  /** Urgent messages from others that nobody has read yet, oldest first. */
+  unreadUrgent(self: DeviceAddress['userId']): StoredMessage[] {
+    return this.db.all<MessageRow>('SELECT * FROM messages WHERE urgent = 1 AND read_at IS NULL AND sender_user != $self ORDER BY received_at', { self }).map(toMessage);
+  }
 }
 
 /** Turns what a clinician types into an FTS5 query: each word quoted (no operators) and prefix-matched. */

@@ -1,0 +1,80 @@
+import type { ConversationId, MessageId } from '../../../shared/ids';
+import type { Clock } from '../Clock';
+
+/** Org policy for urgent messages: how often and how many times to raise the notification again. */
+export interface UrgentPolicy {
+  readonly intervalMs: number;
+  readonly maxReminders: number;
+}
+
+export const DEFAULT_URGENT_POLICY: UrgentPolicy = { intervalMs: 2 * 60_000, maxReminders: 10 };
+
+/** Where time comes from and how a later check is scheduled: injected, so tests run in virtual time. */
+export interface Scheduler extends Clock {
+  every(ms: number, fn: () => void): { cancel(): void };
+}
+
+export const realScheduler: Scheduler = {
+  now: () => Date.now(),
+  every: (ms, fn) => {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    return { cancel: () => clearInterval(timer) };
+  },
+};
+
+export interface UrgentReminder {
+  readonly messageId: MessageId;
+  readonly conversationId: ConversationId;
+  /** 1 for the first reminder after the original notification. */
+  readonly reminder: number;
+}
+
+/**
+ * Re-raises the notification of each unread urgent message every `intervalMs`, at most `maxReminders`
+ * times, until it is read. The messages themselves stay in the encrypted store; this only keeps ids.
+ */
+export class UrgentReminders {
+  readonly #pending = new Map<MessageId, { conversationId: ConversationId; since: number; sent: number }>();
+  readonly #timer: { cancel(): void };
+
+  constructor(
+    private readonly policy: UrgentPolicy,
+    private readonly scheduler: Scheduler,
+    private readonly remind: (reminder: UrgentReminder) => void,
+  ) {
+    // Checked often enough that reminders are late by at most a tenth of the interval.
+    this.#timer = scheduler.every(Math.max(1000, Math.floor(policy.intervalMs / 10)), () => this.tick());
+  }
+
+  /** An urgent message arrived (or was found unread at start-up, `since` its arrival). */
+  track(messageId: MessageId, conversationId: ConversationId, since: number = this.scheduler.now()): void {
+    if (!this.#pending.has(messageId)) this.#pending.set(messageId, { conversationId, since, sent: 0 });
+  }
+
+  /** The user read these: no more reminders for them. */
+  read(messageIds: readonly MessageId[]): void {
+    for (const id of messageIds) this.#pending.delete(id);
+  }
+
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  tick(): void {
+    const now = this.scheduler.now();
+    for (const [messageId, entry] of this.#pending) {
+      const due = Math.floor((now - entry.since) / this.policy.intervalMs);
+      if (due > entry.sent && entry.sent < this.policy.maxReminders) {
+        entry.sent = Math.min(due, this.policy.maxReminders);
+        this.remind({ messageId, conversationId: entry.conversationId, reminder: entry.sent });
+      }
+      if (entry.sent >= this.policy.maxReminders) this.#pending.delete(messageId);
+    }
+  }
+
+  stop(): void {
+    this.#timer.cancel();
+    this.#pending.clear();
+  }
+}
