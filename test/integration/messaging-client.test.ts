@@ -61,17 +61,23 @@ describe('messaging client over encrypted profiles and a real relay', () => {
     await until(() => alice.client.online && bob.client.online, 'both online');
     const conversation = directConversationId(alice.client.address.userId, bob.client.address.userId);
 
-    await alice.client.sendText(bob.client.address.userId, 'Bed 12: potassium 5.9, repeat in 2h');
+    const firstId = await alice.client.sendText(bob.client.address.userId, 'Bed 12: potassium 5.9, repeat in 2h');
     await until(() => bob.client.messages.page(conversation, 10).length === 1, 'first message');
-    await bob.client.sendText(alice.client.address.userId, 'On it', { urgent: true });
+    // Bob's client tells Alice's it has the message (delivered); nobody has read it yet.
+    await until(() => alice.client.messages.receipts(firstId).delivered.includes(bob.client.address.userId), 'delivered receipt');
+    expect(alice.client.messages.receipts(firstId).read).toEqual([]);
+    const onItId = await bob.client.sendText(alice.client.address.userId, 'On it', { urgent: true });
     await until(() => alice.client.messages.page(conversation, 10).length === 2, 'reply');
     // The urgent reply is re-notified every 2 minutes (virtual time) until Alice reads it; ids only.
     expect(alice.events.filter((e) => e.type === 'message').map((e) => (e as { urgent: boolean }).urgent)).toEqual([true]);
     aliceTime.advance(2 * 60_000 + 20_000);
     expect(alice.events.filter((e) => e.type === 'urgentReminder')).toEqual([{ type: 'urgentReminder', conversationId: conversation, messageId: expect.any(String), reminder: 1 }]);
-    expect(alice.client.markRead(conversation)).toHaveLength(1);
+    expect(alice.client.markRead(conversation)).toEqual([onItId]);
     aliceTime.advance(30 * 60_000);
     expect(alice.events.filter((e) => e.type === 'urgentReminder')).toHaveLength(1);
+    // ...and Bob sees that Alice has read it.
+    await until(() => bob.client.messages.receipts(onItId).read.includes(alice.client.address.userId), 'read receipt');
+    expect(bob.events.some((e) => e.type === 'receipt' && e.kind === 'read')).toBe(true);
     expect(alice.client.messages.page(conversation, 10).map((m) => m.body)).toEqual(['On it', 'Bed 12: potassium 5.9, repeat in 2h']);
     expect(bob.events.some((e) => e.type === 'message')).toBe(true);
 

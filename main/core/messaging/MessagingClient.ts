@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../../../shared/errors';
 import { DeviceIdSchema, MessageIdSchema, UserIdSchema, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
-import { PAYLOAD_VERSION, TextPayloadSchema, type TextPayload } from '../../../shared/payload';
+import { PAYLOAD_VERSION, PayloadSchema, ReceiptPayloadSchema, TextPayloadSchema, type TextPayload } from '../../../shared/payload';
 import type { DeliveredEnvelope, DirectoryEntry } from '../../../shared/wire/relay';
 import type { Clock } from '../Clock';
 import type { CareTeamMembership } from '../crypto/CareTeamCipher';
@@ -17,6 +17,7 @@ import { RelayClient, type RelayConnection } from './RelayClient';
 
 export type ClientEvent =
   | { readonly type: 'message'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly from: UserId; readonly urgent: boolean }
+  | { readonly type: 'receipt'; readonly kind: 'delivered' | 'read'; readonly messageIds: readonly MessageId[]; readonly from: UserId }
   /** Raise the notification of an unread urgent message again (the UI shows no text unless policy allows). */
   | { readonly type: 'urgentReminder'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly reminder: number }
   | { readonly type: 'connection'; readonly state: 'connecting' | 'online' | 'offline' }
@@ -79,11 +80,19 @@ export class MessagingClient {
     this.messages = new MessageStore(profile.database);
   }
 
-  /** The user opened the conversation: its messages are read, and their urgent reminders stop. */
+  /** The user opened the conversation: its messages are read, urgent reminders stop, senders are told. */
   markRead(conversationId: ConversationId): MessageId[] {
     const ids = this.messages.markRead(conversationId, this.address.userId, this.#clock.now());
     this.#urgent?.read(ids);
+    for (const [sender, { ids: theirs }] of this.messages.senders(ids)) this.#queueReceipt(sender, conversationId, 'read', theirs);
+    if (ids.length > 0) void this.flushOutbox();
     return ids;
+  }
+
+  /** Queues a receipt in the outbox (it survives restarts like any message). */
+  #queueReceipt(to: UserId, conversationId: ConversationId, kind: 'delivered' | 'read', messageIds: readonly MessageId[]): void {
+    const payload = ReceiptPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'receipt', receipt: kind, conversationId, messageIds, sentAt: this.#clock.now() });
+    this.#profile.database.run('INSERT INTO outbox (message_id, recipients, payload, created_at) VALUES ($id, $r, $p, $at)', { id: randomUUID(), r: JSON.stringify([to]), p: JSON.stringify(payload), at: this.#clock.now() });
   }
 
   /** Deletes messages past the org retention period (audited); also runs at start and daily. */
@@ -184,7 +193,7 @@ export class MessagingClient {
     for (;;) {
       const row = db.get<{ seq: number; message_id: string; recipients: string; payload: string }>('SELECT seq, message_id, recipients, payload FROM outbox ORDER BY seq LIMIT 1');
       if (!row) return;
-      const payload = TextPayloadSchema.parse(JSON.parse(row.payload));
+      const payload = PayloadSchema.parse(JSON.parse(row.payload));
       const recipients = (JSON.parse(row.recipients) as string[]).map((u) => UserIdSchema.parse(u));
       try {
         directory ??= (await this.#relay.directory()).users;
@@ -201,7 +210,7 @@ export class MessagingClient {
         db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
       } catch (error) {
         db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
-        if (error instanceof IdentityChangedError) {
+        if (error instanceof IdentityChangedError && payload.type === 'text') {
           this.#emit({ type: 'sendBlocked', messageId: payload.messageId, reason: 'IDENTITY_CHANGED', userId: error.userId });
         }
         // Kept in order: later messages wait for this one. The next flush (on reconnect, or the next
@@ -267,9 +276,16 @@ export class MessagingClient {
       this.#connection?.ack([envelope.id]);
       if (stored && stored.payload.type === 'text') {
         const conversationId = this.#conversationOf(stored);
-        const urgent = stored.payload.urgent === true && stored.sender.userId !== this.address.userId;
+        const fromOthers = stored.sender.userId !== this.address.userId;
+        const urgent = stored.payload.urgent === true && fromOthers;
         if (urgent) this.#urgent?.track(stored.payload.messageId, conversationId);
+        if (fromOthers) {
+          this.#queueReceipt(stored.sender.userId, stored.payload.conversationId, 'delivered', [stored.payload.messageId]);
+          void this.flushOutbox();
+        }
         this.#emit({ type: 'message', conversationId, messageId: stored.payload.messageId, from: stored.sender.userId, urgent });
+      } else if (stored && stored.payload.type === 'receipt') {
+        this.#emit({ type: 'receipt', kind: stored.payload.receipt, messageIds: stored.payload.messageIds, from: stored.sender.userId });
       }
     });
   }
@@ -277,6 +293,12 @@ export class MessagingClient {
   /** Stores a decrypted text; inside the decrypt transaction. Returns whether it was new. */
   #store(message: DecryptedMessage, receivedAt: number): boolean {
     const { payload, sender } = message;
+    if (payload.type === 'receipt') {
+      // Only receipts from others, about messages we hold, count.
+      if (sender.userId === this.address.userId) return false;
+      this.messages.recordReceipt(payload.messageIds, sender.userId, payload.receipt, receivedAt);
+      return true;
+    }
     if (payload.type !== 'text') return false;
     return this.messages.insert({ id: payload.messageId, conversationId: this.#conversationOf(message), sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
   }

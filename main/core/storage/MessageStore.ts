@@ -70,6 +70,35 @@ export class MessageStore {
     });
   }
 
+  /** Records that `userId` has received or read these messages (repeats are ignored). */
+  recordReceipt(messageIds: readonly MessageId[], userId: DeviceAddress['userId'], kind: 'delivered' | 'read', at: number): void {
+    for (const id of messageIds) {
+      this.db.run('INSERT OR IGNORE INTO receipts (message_id, user_id, kind, at) VALUES ($m, $u, $k, $at)', { m: id, u: userId, k: kind, at });
+      // Read implies delivered.
+      if (kind === 'read') this.db.run(`INSERT OR IGNORE INTO receipts (message_id, user_id, kind, at) VALUES ($m, $u, 'delivered', $at)`, { m: id, u: userId, at });
+    }
+  }
+
+  /** Who has received and who has read one of our messages. */
+  receipts(messageId: MessageId): { delivered: string[]; read: string[] } {
+    const rows = this.db.all<{ user_id: string; kind: 'delivered' | 'read' }>('SELECT user_id, kind FROM receipts WHERE message_id = $m ORDER BY user_id', { m: messageId });
+    return { delivered: rows.filter((r) => r.kind === 'delivered').map((r) => r.user_id), read: rows.filter((r) => r.kind === 'read').map((r) => r.user_id) };
+  }
+
+  /** The senders of these messages, for read receipts. */
+  senders(messageIds: readonly MessageId[]): Map<DeviceAddress['userId'], { conversationId: ConversationId; ids: MessageId[] }> {
+    const out = new Map<DeviceAddress['userId'], { conversationId: ConversationId; ids: MessageId[] }>();
+    for (const id of messageIds) {
+      const row = this.db.get<{ sender_user: string; conversation_id: string }>('SELECT sender_user, conversation_id FROM messages WHERE id = $id', { id });
+      if (!row) continue;
+      const sender = row.sender_user as DeviceAddress['userId'];
+      const entry = out.get(sender) ?? { conversationId: row.conversation_id as ConversationId, ids: [] };
+      entry.ids.push(id);
+      out.set(sender, entry);
+    }
+    return out;
+  }
+
   /** Urgent messages from others that nobody has read yet, oldest first. */
   unreadUrgent(self: DeviceAddress['userId']): StoredMessage[] {
     return this.db.all<MessageRow>('SELECT * FROM messages WHERE urgent = 1 AND read_at IS NULL AND sender_user != $self ORDER BY received_at', { self }).map(toMessage);
