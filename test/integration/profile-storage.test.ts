@@ -69,6 +69,26 @@ describe('encrypted local profiles', () => {
     await expect(elsewhere.unlock(profile.id, PASSPHRASE)).rejects.toMatchObject({ code: 'STORAGE_CORRUPT' });
   });
 
+  it('clinicians sharing a workstation each have their own profile and key; neither can open the other', async () => {
+    const profiles = new LocalProfiles(dir, { kdf: FAST_KDF });
+    const alice = await profiles.create({ username: 'alice', displayName: 'Dr. Alice Moreau', relayUrl: 'https://relay.example' }, 'alice passphrase 2026');
+    const bob = await profiles.create({ username: 'bob', displayName: 'Nurse Bob Okafor', relayUrl: 'https://relay.example' }, 'bob passphrase 2026!');
+    new MessageStore(alice.database).insert({ id: MessageIdSchema.parse(crypto.randomUUID()), conversationId: newConversationId(), sender: { userId: newUserId(), deviceId: 1 as DeviceId }, sentAt: 1, receivedAt: 1, body: 'for Alice only', replyTo: null, urgent: false });
+    alice.lock();
+    bob.lock();
+    expect(profiles.list().map((p) => p.username).sort()).toEqual(['alice', 'bob']);
+    expect(profiles.profileDir(alice.id)).not.toBe(profiles.profileDir(bob.id));
+    // Bob's passphrase does not open Alice's profile (and counts as a failed attempt on it).
+    await expect(profiles.unlock(alice.id, 'bob passphrase 2026!')).rejects.toBeInstanceOf(WrongPassphraseError);
+    // Bob's database key does not open Alice's database file either.
+    const registry = JSON.parse(readFileSync(join(dir, 'profiles.json'), 'utf8')) as { profiles: Record<string, { wrappedKey: Parameters<typeof unwrapWithPassphrase>[0] }> };
+    const bobKey = await unwrapWithPassphrase(registry.profiles[bob.id]!.wrappedKey, 'bob passphrase 2026!', bob.id);
+    expect(() => new ProfileDatabase(join(profiles.profileDir(alice.id), 'profile.db'), bobKey)).toThrow(expect.objectContaining({ code: 'STORAGE_CORRUPT' }));
+    const again = await profiles.unlock(alice.id, 'alice passphrase 2026');
+    expect(again.database.all<{ body: string }>('SELECT body FROM messages').map((m) => m.body)).toEqual(['for Alice only']);
+    again.lock();
+  });
+
   it('after lock() every data API refuses; unlock restores access', async () => {
     const profiles = new LocalProfiles(dir, { kdf: FAST_KDF });
     const profile = await profiles.create({ username: 'carol', displayName: 'Dr. Carol Diaz', relayUrl: 'https://relay.example' }, PASSPHRASE);
