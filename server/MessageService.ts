@@ -60,7 +60,7 @@ export class MessageService {
     if (tooLarge) throw new RelayFailure('PAYLOAD_TOO_LARGE', `envelope ${tooLarge.id} exceeds ${this.config.maxEnvelopeBytes} bytes`);
     if (envelopes.some((e) => sameAddress(e.recipient, sender))) throw new RelayFailure('BAD_REQUEST', 'a device cannot send to itself');
     if (new Set(envelopes.map((e) => e.id)).size !== envelopes.length) throw new RelayFailure('BAD_REQUEST', 'every envelope needs its own id');
-    await this.#assertActiveRecipients(envelopes.map((e) => e.recipient));
+    await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient));
     const now = this.clock.now();
     await this.store.enqueue(
       envelopes.map((e) => ({ id: e.id, type: e.type, sender, recipient: e.recipient, content: e.content, acceptedAt: now })),
@@ -79,16 +79,24 @@ export class MessageService {
     this.#activeDevices.delete(userId);
   }
 
-  async #assertActiveRecipients(recipients: readonly DeviceAddress[]): Promise<void> {
+  /**
+   * Each user addressed must be addressed on every one of their active devices (but the sender's own),
+   * and on nothing else: a message to a user reaches all of their devices, or the sender is told which
+   * devices it missed or named in vain (UNKNOWN_DEVICE with the list) and refreshes its directory. So a
+   * client may keep its directory cached: the relay catches it when it is out of date.
+   */
+  async #assertCompleteRecipients(sender: DeviceAddress, recipients: readonly DeviceAddress[]): Promise<void> {
     const now = this.clock.now();
     const byUser = new Map<UserId, Set<number>>();
     for (const r of recipients) byUser.set(r.userId, (byUser.get(r.userId) ?? new Set()).add(r.deviceId));
-    const unknown: DeviceAddress[] = [];
-    for (const [userId, wanted] of byUser) {
-      const active = await this.#activeDevicesOf(userId, now);
-      for (const deviceId of wanted) if (!active.has(deviceId)) unknown.push({ userId, deviceId: deviceId as DeviceId });
+    const mismatched: DeviceAddress[] = [];
+    for (const [userId, addressed] of byUser) {
+      const active = new Set(await this.#activeDevicesOf(userId, now));
+      if (userId === sender.userId) active.delete(sender.deviceId);
+      for (const deviceId of addressed) if (!active.has(deviceId)) mismatched.push({ userId, deviceId: deviceId as DeviceId });
+      for (const deviceId of active) if (!addressed.has(deviceId)) mismatched.push({ userId, deviceId: deviceId as DeviceId });
     }
-    if (unknown.length > 0) throw new RelayFailure('UNKNOWN_DEVICE', 'some recipients are not active devices; refresh the directory', { devices: unknown });
+    if (mismatched.length > 0) throw new RelayFailure('UNKNOWN_DEVICE', 'the devices of a recipient changed; refresh the directory and send again', { devices: mismatched });
   }
 
   /**

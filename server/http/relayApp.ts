@@ -89,13 +89,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.get('/v1/directory', async (request) => {
     await device(request);
-    const users: DirectoryEntry[] = [];
-    for (const user of await store.listUsers()) {
-      if (user.status !== 'active') continue;
-      const now = options.now();
-      const devices = (await store.devices(user.id)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now)).map((d) => d.deviceId);
-      users.push({ userId: user.id, username: user.username, displayName: user.displayName, role: user.role, devices });
-    }
+    const devices = await store.activeDevicesByUser(options.now());
+    const users: DirectoryEntry[] = (await store.listUsers())
+      .filter((user) => user.status === 'active')
+      .map((user) => ({ userId: user.id, username: user.username, displayName: user.displayName, role: user.role, devices: devices.get(user.id) ?? [] }));
     return { users };
   });
 

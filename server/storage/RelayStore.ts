@@ -111,6 +111,8 @@ export interface RelayStore {
   addDevice(userId: UserId, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId>;
   device(userId: UserId, deviceId: DeviceId): Promise<DeviceRecord | undefined>;
   devices(userId: UserId): Promise<DeviceRecord[]>;
+  /** The active (not revoked, not expired) device ids of every active user, in one read. */
+  activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>>;
   replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void>;
   touchDevice(userId: UserId, deviceId: DeviceId, at: number): Promise<void>;
   /** Revokes the device and deletes its queue and keys. */

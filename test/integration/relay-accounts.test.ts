@@ -163,4 +163,20 @@ describe('accounts (in process, virtual time)', () => {
     for (let i = 0; i < 50 && !closed; i++) await new Promise((r) => setTimeout(r, 20));
     expect(closed).toBe(true);
   });
+
+  it('a send must reach every active device of each addressed user: a missed or unknown device is named', async () => {
+    const secret = await enroll('pat');
+    await enroll('quinn');
+    now += 60_000;
+    const pat = (await relay.store.userByUsername('pat'))!;
+    const quinn = (await relay.store.userByUsername('quinn'))!;
+    await relay.accounts.login('pat', PASSWORD, currentTotp(secret, now), { kind: 'new', name: 'second', keys: await keys() }, caller);
+    const envelope = (deviceId: number) => ({ id: crypto.randomUUID() as never, type: 'whisper' as const, recipient: { userId: pat.id, deviceId: deviceId as never }, content: 'AAAA' });
+    const from = { userId: quinn.id, deviceId: 1 as never };
+    await expect(relay.messages.send(from, [envelope(1)])).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE', extra: { devices: [{ userId: pat.id, deviceId: 2 }] } });
+    await expect(relay.messages.send(from, [envelope(1), envelope(2), envelope(9)])).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE', extra: { devices: [{ userId: pat.id, deviceId: 9 }] } });
+    await expect(relay.messages.send(from, [envelope(1), envelope(2)])).resolves.toMatchObject({ accepted: [expect.any(String), expect.any(String)] });
+    // The directory lists both devices, in one read.
+    expect((await relay.store.activeDevicesByUser(now)).get(pat.id)).toEqual([1, 2]);
+  });
 });

@@ -13,7 +13,7 @@ import { MessageStore } from '../storage/MessageStore';
 import { applyRetention } from '../storage/Retention';
 import { DEFAULT_URGENT_POLICY, UrgentReminders, realScheduler, type Scheduler, type UrgentPolicy } from './UrgentReminders';
 import { directConversationId } from './directConversation';
-import { RelayClient, type RelayConnection } from './RelayClient';
+import { RelayClient, RelayRequestError, type RelayConnection } from './RelayClient';
 
 export type ClientEvent =
   | { readonly type: 'message'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly from: UserId; readonly urgent: boolean }
@@ -66,6 +66,11 @@ export class MessagingClient {
   #sending: Promise<unknown> = Promise.resolve();
 
   readonly #scheduler: Scheduler;
+  /**
+   * The organisation's directory (who has which devices), kept between sends: the relay refuses a send
+   * that misses or invents a device (UNKNOWN_DEVICE), and then it is read again.
+   */
+  #directory: DirectoryEntry[] | undefined;
   #urgent: UrgentReminders | undefined;
   #retentionTimer: { cancel(): void } | undefined;
 
@@ -189,15 +194,15 @@ export class MessagingClient {
 
   async #flush(): Promise<void> {
     const db = this.#profile.database;
-    let directory: DirectoryEntry[] | undefined;
+    let refreshed = false;
     for (;;) {
       const row = db.get<{ seq: number; message_id: string; recipients: string; payload: string }>('SELECT seq, message_id, recipients, payload FROM outbox ORDER BY seq LIMIT 1');
       if (!row) return;
       const payload = PayloadSchema.parse(JSON.parse(row.payload));
       const recipients = (JSON.parse(row.recipients) as string[]).map((u) => UserIdSchema.parse(u));
       try {
-        directory ??= (await this.#relay.directory()).users;
-        const devices = directory
+        this.#directory ??= (await this.#relay.directory()).users;
+        const devices = this.#directory
           .filter((u) => recipients.includes(u.userId) || u.userId === this.address.userId)
           .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })))
           .filter((d) => !sameAddress(d, this.address));
@@ -208,13 +213,19 @@ export class MessagingClient {
         });
         if (envelopes.length > 0) await (this.#connection?.open ? this.#connection.send(envelopes) : this.#relay.send(envelopes));
         db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
+        refreshed = false;
       } catch (error) {
+        if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !refreshed) {
+          // Someone's devices changed since the directory was read: read it again and retry at once.
+          this.#directory = undefined;
+          refreshed = true;
+          continue;
+        }
         db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
         if (error instanceof IdentityChangedError && payload.type === 'text') {
           this.#emit({ type: 'sendBlocked', messageId: payload.messageId, reason: 'IDENTITY_CHANGED', userId: error.userId });
         }
-        // Kept in order: later messages wait for this one. The next flush (on reconnect, or the next
-        // send) looks up the directory afresh, so a change of someone's devices is picked up then.
+        // Kept in order: later messages wait for this one, until the next flush (reconnect or send).
         return;
       }
     }

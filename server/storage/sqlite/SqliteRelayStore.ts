@@ -198,6 +198,17 @@ export class SqliteRelayStore implements RelayStore {
     return this.#sql.all<DeviceRow>('SELECT * FROM devices WHERE user_id = $u ORDER BY device_id', { u: userId }).map(toDevice);
   }
 
+  async activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>> {
+    const out = new Map<UserId, DeviceId[]>();
+    const rows = this.#sql.all<{ user_id: string; device_id: number }>(
+      `SELECT d.user_id, d.device_id FROM devices d JOIN users u ON u.id = d.user_id
+       WHERE u.status = 'active' AND d.revoked_at IS NULL AND (d.expires_at IS NULL OR d.expires_at > $now) ORDER BY d.user_id, d.device_id`,
+      { now },
+    );
+    for (const row of rows) out.set(row.user_id as UserId, [...(out.get(row.user_id as UserId) ?? []), DeviceIdSchema.parse(row.device_id)]);
+    return out;
+  }
+
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
       this.#sql.run('UPDATE devices SET credential_hash = $h WHERE user_id = $u AND device_id = $d AND revoked_at IS NULL', { h: credentialHash, u: userId, d: deviceId });
