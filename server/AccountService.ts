@@ -26,7 +26,7 @@ export interface Caller {
  * authentication). Passwords, codes and TOTP secrets never appear in errors, logs or audit records.
  */
 export class AccountService {
-  readonly throttle: LoginThrottle;
+  readonly #throttle: LoginThrottle;
   readonly #passwords: PasswordHasher;
   readonly #signIns = new KeyedMutex();
   readonly #recentlyAuthorized = new Map<string, number>();
@@ -36,7 +36,7 @@ export class AccountService {
     private readonly clock: Clock,
     private readonly config: RelayConfig,
   ) {
-    this.throttle = new LoginThrottle(store, clock, config.throttle);
+    this.#throttle = new LoginThrottle(store, clock, config.throttle);
     this.#passwords = new PasswordHasher(config.argon2);
   }
 
@@ -127,7 +127,7 @@ export class AccountService {
   // --- Enrollment and login --------------------------------------------------------------------------
 
   async beginEnrollment(username: string, code: string, caller: Caller) {
-    await this.throttle.check(addressScope(caller.address));
+    await this.#throttle.check(addressScope(caller.address));
     const now = this.clock.now();
     const owner = await this.store.enrollmentCodeOwner(codeHash(code), now);
     const user = owner ? await this.store.userById(owner) : undefined;
@@ -143,7 +143,7 @@ export class AccountService {
   }
 
   async completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
-    await this.throttle.check(addressScope(caller.address));
+    await this.#throttle.check(addressScope(caller.address));
     const now = this.clock.now();
     const pending = await this.store.pendingEnrollment(enrollmentId);
     if (!pending || pending.expiresAt < now) throw new RelayFailure('INVALID_CODE', 'this enrollment has expired; start again with the enrollment code');
@@ -182,7 +182,7 @@ export class AccountService {
     const actor = `anonymous@${caller.address}`;
     const throttled = async (scope: string) => {
       try {
-        await this.throttle.check(scope);
+        await this.#throttle.check(scope);
       } catch (error) {
         await this.store.appendAudit([{ type: 'login.throttled', actor, subject: user?.id ?? '', details: {} }]);
         throw error;
@@ -236,7 +236,7 @@ export class AccountService {
 
   async #emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
-    await this.throttle.check(emergencyScope(caller.address));
+    await this.#throttle.check(emergencyScope(caller.address));
     const user = await this.store.userByUsername(username);
     const grant = user && (await this.store.emergencyGrants(user.id, now)).find((g) => sameHash(g.codeHash, codeHash(code)));
     if (!user || !grant || user.status !== 'active') {
@@ -298,8 +298,8 @@ export class AccountService {
   async #recordFailure(user: UserRecord, caller: Caller, factor: string, now: number): Promise<void> {
     const audit: AuditEvent[] = [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user.id, details: { factor } }];
     await this.store.recordLoginFailure([accountScope(user.id), addressScope(caller.address)], now, audit);
-    if ((await this.throttle.accountFailures(user.id)) >= this.config.throttle.lockAfter) {
-      await this.store.updateUser(user.id, { lockedUntil: this.throttle.lockedUntil(now) }, [
+    if ((await this.#throttle.accountFailures(user.id)) >= this.config.throttle.lockAfter) {
+      await this.store.updateUser(user.id, { lockedUntil: this.#throttle.lockedUntil(now) }, [
         { type: 'account.locked', actor: 'system', subject: user.id, details: { failures: this.config.throttle.lockAfter }, flagged: true },
       ]);
     }

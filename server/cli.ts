@@ -108,30 +108,19 @@ export function buildCli(): Command {
         console.log(`${u.username}\t${u.displayName}\t${u.role}\t${u.status}${locked}\tlast active ${new Date(u.lastActiveAt).toISOString()}\t${u.id}`);
       }
     }));
-  user.command('deactivate')
-    .description('deactivate an account: its devices are disconnected at once and their queues deleted')
-    .addOption(dataOption())
-    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
-      await accounts.deactivate(username);
-      console.log(`deactivated ${username}`);
-    }));
-  user.command('unlock')
-    .description('lift a lockout after too many failed sign-ins')
-    .addOption(dataOption())
-    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
-      await accounts.unlock(username);
-      console.log(`unlocked ${username}`);
-    }));
-  user.command('reactivate')
-    .description('bring back a deactivated account (its old devices stay revoked)')
-    .addOption(dataOption())
-    .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
-      await accounts.reactivate(username);
-      console.log(`reactivated ${username}`);
-    }));
+  /** An admin command that does one thing to one account and says so. */
+  const accountCommand = (name: string, description: string, act: (accounts: AccountService, username: string) => Promise<void>, done: string) =>
+    user.command(name)
+      .description(description)
+      .addOption(dataOption())
+      .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
+      .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
+        await act(accounts, username);
+        console.log(`${done} ${username}`);
+      }));
+  accountCommand('deactivate', 'deactivate an account: its devices are disconnected at once and their queues deleted', (a, u) => a.deactivate(u), 'deactivated');
+  accountCommand('unlock', 'lift a lockout after too many failed sign-ins', (a, u) => a.unlock(u), 'unlocked');
+  accountCommand('reactivate', 'bring back a deactivated account (its old devices stay revoked)', (a, u) => a.reactivate(u), 'reactivated');
   user.command('emergency')
     .description('issue a time-limited emergency sign-in (audited and flagged)')
     .addOption(dataOption())

@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import { describeError } from '../../shared/errors';
+import { assertNever } from '../../shared/exhaustive';
 import { addressKey, type DeviceAddress, type EnvelopeId, type UserId } from '../../shared/ids';
 import type { PreKeyCount } from '../../shared/wire/keys';
 import { ClientFrameSchema, type ServerFrame } from '../../shared/wire/relay';
@@ -143,6 +144,8 @@ export class DeliveryHub implements DeliveryNotifier {
         case 'ping':
           send(connection, { type: 'pong', requestId: frame.requestId });
           return;
+        default:
+          assertNever(frame, 'client frame');
       }
     } catch (error) {
       const failure = error instanceof RelayFailure ? error : new RelayFailure('INTERNAL', 'internal error');

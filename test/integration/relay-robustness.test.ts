@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import Database from '@signalapp/sqlcipher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MessageIdSchema } from '../../shared/ids';
-import { PAYLOAD_VERSION } from '../../shared/payload';
 import { RelayErrorSchema } from '../../shared/wire/relay';
-import { newConversationId } from '../fixtures/protocolHarness';
+import { acknowledgeAll, newConversationId, textPayload } from '../fixtures/protocolHarness';
 import { Clinician, RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
 
 const PASSWORD = 'correct horse battery staple 7';
@@ -30,7 +28,7 @@ function postOversized(url: string, headers: Record<string, string>, length: num
   });
 }
 
-const text = (body: string) => ({ v: PAYLOAD_VERSION, type: 'text' as const, messageId: MessageIdSchema.parse(crypto.randomUUID()), conversationId: newConversationId(), sentAt: Date.now(), text: body });
+const text = (body: string) => textPayload(newConversationId(), body);
 
 describe('relay robustness', () => {
   let dataDir: string;
@@ -138,7 +136,7 @@ describe('relay robustness', () => {
     const bob2 = await Clinician.login(relay.url, 'bob', PASSWORD, 'Ward laptop');
     // Something is queued for the laptop while it is offline (Alice accepts Bob's new device first)...
     await expect(alice.send([bob.address.userId], text('for every device of Bob'))).rejects.toMatchObject({ code: 'IDENTITY_CHANGED' });
-    expect(await alice.acceptNewSafetyNumbers(bob.address.userId)).toBe(1);
+    expect(await acknowledgeAll(alice.core, bob.address.userId)).toBe(1);
     await alice.send([bob.address.userId], text('for every device of Bob'));
     const queuedFor = (deviceId: number) => {
       const db = new Database(join(dataDir, 'relay.db'));

@@ -1,15 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MessageIdSchema, type ConversationId } from '../../shared/ids';
-import { PAYLOAD_VERSION, type TextPayload } from '../../shared/payload';
 import { RelayClient, RelayRequestError } from '../../main/core/messaging/RelayClient';
-import { newConversationId } from '../fixtures/protocolHarness';
+import { newConversationId, textPayload } from '../fixtures/protocolHarness';
 import { Clinician, RelayProcess, addUser, adminCli, nextTotp, removeDir, tempDataDir } from '../fixtures/relayProcess';
 
 const PASSWORD = 'correct horse battery staple 7';
 
-function text(conversationId: ConversationId, body: string): TextPayload {
-  return { v: PAYLOAD_VERSION, type: 'text', messageId: MessageIdSchema.parse(crypto.randomUUID()), conversationId, sentAt: Date.now(), text: body };
-}
 
 /** Retries while the relay says THROTTLED, waiting as long as it asks. */
 async function patiently<T>(attempt: () => Promise<T>): Promise<T> {
@@ -54,8 +49,8 @@ describe('relay: enrollment, login and store-and-forward through a real relay pr
       const sends: Promise<string[]>[] = [];
       for (let i = 0; i < 100; i++) {
         const n = round * 100 + i;
-        sends.push(alice.send([bob.address.userId], text(conversation, `a->b ${n}`)));
-        sends.push(bob.send([alice.address.userId], text(conversation, `b->a ${n}`)));
+        sends.push(alice.send([bob.address.userId], textPayload(conversation, `a->b ${n}`)));
+        sends.push(bob.send([alice.address.userId], textPayload(conversation, `b->a ${n}`)));
       }
       await Promise.all(sends);
     }
@@ -71,7 +66,7 @@ describe('relay: enrollment, login and store-and-forward through a real relay pr
     // Bob goes offline; Alice writes 50 messages; Bob comes back and receives them in order.
     await bob.disconnect();
     const before = bob.received.length;
-    for (let i = 0; i < 50; i++) await alice.send([bob.address.userId], text(conversation, `while away ${i}`));
+    for (let i = 0; i < 50; i++) await alice.send([bob.address.userId], textPayload(conversation, `while away ${i}`));
     await bob.connect();
     await bob.waitFor(before + 50);
     expect(texts(bob).slice(before)).toEqual(Array.from({ length: 50 }, (_, i) => `while away ${i}`));

@@ -110,7 +110,7 @@ describe('care teams with sender keys', () => {
     const bobNew = await newDevice(directory, bob.address.userId, 1, { careTeams: teams });
     await expect(lead.core.startSession(directory.bundle(bob.address))).rejects.toMatchObject({ code: 'IDENTITY_CHANGED' });
     await expect(lead.core.encryptCareTeam(id, members.map((m) => m.address), textPayload(id, 'blocked'))).rejects.toMatchObject({ code: 'IDENTITY_CHANGED' });
-    expect(await acknowledgeAll(lead, bob.address.userId)).toBe(1);
+    expect(await acknowledgeAll(lead.core, bob.address.userId)).toBe(1);
 
     const after = await teamSend(lead, directory, id, [bobNew, carol], 'after reinstall');
     expect(await receive(bobNew, after)).toEqual(['after reinstall']);

@@ -70,7 +70,7 @@ describe('safety numbers and identity changes', () => {
     expect(a1.events.map((e) => e.type)).toEqual(['identityChanged']);
 
     await expect(a1.core.encryptDirect([b1.address], textPayload(conversation, 'reply'))).rejects.toBeInstanceOf(IdentityChangedError);
-    expect(await acknowledgeAll(a1, bob)).toBe(1);
+    expect(await acknowledgeAll(a1.core, bob)).toBe(1);
     const [reply] = seal(a1, await a1.core.encryptDirect([b1.address], textPayload(conversation, 'welcome back')));
     expect((await b1New.core.decrypt(reply)).payload).toMatchObject({ text: 'welcome back' });
     // The old installation cannot read what is sent to the new one.

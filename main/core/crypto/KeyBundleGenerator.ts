@@ -70,7 +70,7 @@ export class KeyBundleGenerator {
 
   /** True when the newest signed prekey is older than the rotation period. */
   rotationDue(): boolean {
-    const newest = newestSignedPreKey(this.#ctx.storage.keys('signedPreKey'));
+    const newest = this.#ctx.storage.keys('signedPreKey').at(-1);
     if (newest === undefined) return true;
     const bytes = this.#ctx.storage.get('signedPreKey', newest);
     if (!bytes) return true;
@@ -177,8 +177,4 @@ function nextId(staged: StagedWrites, counter: Counter, count: number): number {
   new DataView(value.buffer).setUint32(0, next + count);
   staged.put('counter', counter, value);
   return next;
-}
-
-function newestSignedPreKey(keys: string[]): string | undefined {
-  return keys.at(-1);
 }

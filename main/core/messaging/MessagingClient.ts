@@ -24,7 +24,6 @@ export type ClientEvent =
   | { readonly type: 'sendBlocked'; readonly messageId: MessageId; readonly reason: 'IDENTITY_CHANGED'; readonly userId: UserId };
 
 export interface MessagingClientOptions {
-  readonly clock?: Clock;
   readonly onEvent?: (event: ClientEvent) => void;
   readonly careTeams?: CareTeamMembership;
   /** Reconnect back-off: first and longest delay (ms). */
@@ -79,7 +78,7 @@ export class MessagingClient {
     this.#core = core;
     this.#relay = relay;
     this.#scheduler = options.scheduler ?? realScheduler;
-    this.#clock = options.clock ?? this.#scheduler;
+    this.#clock = this.#scheduler;
     this.#options = options;
     this.#backoffMs = options.backoff?.firstMs ?? 1000;
     this.messages = new MessageStore(profile.database);

@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { assertNever } from '../../../shared/exhaustive';
 import type { z } from 'zod';
 import type { DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
 import type { KeyUpload } from '../../../shared/wire/keys';
@@ -50,10 +51,6 @@ export class RelayClient {
 
   constructor(readonly baseUrl: string, credential?: string) {
     this.#credential = credential;
-  }
-
-  set credential(value: string | undefined) {
-    this.#credential = value;
   }
 
   enrollBegin(username: string, enrollmentCode: string) {
@@ -179,6 +176,8 @@ export class RelayConnection {
           else waiter.resolve(frame);
           return;
         }
+        default:
+          assertNever(frame, 'server frame');
       }
     });
     socket.on('close', (code, reason) => {
