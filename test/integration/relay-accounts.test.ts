@@ -7,7 +7,8 @@ import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
 import { currentTotp } from '../../server/auth/totp';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
 import { RelayServer, openStore } from '../../server/RelayServer';
-import { RelayClient } from '../../main/core/messaging/RelayClient';
+import { RelayClient, type RelayConnection } from '../../main/core/messaging/RelayClient';
+import type { EnvelopeId } from '../../shared/ids';
 
 const DAY = 24 * 3600_000;
 const PASSWORD = 'correct horse battery staple 7';
@@ -178,5 +179,40 @@ describe('accounts (in process, virtual time)', () => {
     await expect(relay.messages.send(from, [envelope(1), envelope(2)])).resolves.toMatchObject({ accepted: [expect.any(String), expect.any(String)] });
     // The directory lists both devices, in one read.
     expect((await relay.store.activeDevicesByUser(now)).get(pat.id)).toEqual([1, 2]);
+  });
+
+  it('on connect, a device hears that its key stock is low, and gets its whole queue before queueEmpty', async () => {
+    const raeSecret = await enroll('rae'); // enrolled with 2 one-time keys: below the relay's threshold of 25
+    await enroll('sam');
+    now += 60_000;
+    const rae = (await relay.store.userByUsername('rae'))!;
+    const sam = (await relay.store.userByUsername('sam'))!;
+    const session = await relay.accounts.login('rae', PASSWORD, currentTotp(raeSecret, now), { kind: 'existing', deviceId: 1 as never }, caller);
+    // 600 envelopes wait for Rae: more than the relay pushes before it needs acknowledgements.
+    for (let i = 0; i < 6; i++) {
+      await relay.messages.send({ userId: sam.id, deviceId: 1 as never }, Array.from({ length: 100 }, () => ({ id: crypto.randomUUID() as never, type: 'whisper' as const, recipient: { userId: rae.id, deviceId: 1 as never }, content: 'AAAA' })));
+    }
+    const url = await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+    const client = new RelayClient(url, session.credential);
+    const lowStock: unknown[] = [];
+    let received = 0;
+    let receivedAtEmpty = -1;
+    // Envelopes can arrive before connect() resolves: their acks wait for the connection.
+    const unacked: EnvelopeId[] = [];
+    let connection: RelayConnection | undefined;
+    const ack = (id: EnvelopeId) => (connection ? connection.ack([id]) : unacked.push(id));
+    connection = await client.connect({
+      onEnvelope: (e) => {
+        received++;
+        ack(e.id);
+      },
+      onQueueEmpty: () => (receivedAtEmpty = received),
+      onKeysLow: (count) => lowStock.push(count),
+    });
+    connection.ack(unacked.splice(0));
+    for (let i = 0; i < 200 && receivedAtEmpty < 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(receivedAtEmpty).toBe(600);
+    expect(lowStock).toEqual([{ preKeys: 2, kyberPreKeys: 2 }]);
+    await connection.close();
   });
 });
