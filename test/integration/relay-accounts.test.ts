@@ -199,9 +199,9 @@ describe('accounts (in process, virtual time)', () => {
     let receivedAtEmpty = -1;
     // Envelopes can arrive before connect() resolves: their acks wait for the connection.
     const unacked: EnvelopeId[] = [];
-    let connection: RelayConnection | undefined;
-    const ack = (id: EnvelopeId) => (connection ? connection.ack([id]) : unacked.push(id));
-    connection = await client.connect({
+    const holder: { connection?: RelayConnection } = {};
+    const ack = (id: EnvelopeId) => (holder.connection ? holder.connection.ack([id]) : unacked.push(id));
+    const connection = await client.connect({
       onEnvelope: (e) => {
         received++;
         ack(e.id);
@@ -209,6 +209,7 @@ describe('accounts (in process, virtual time)', () => {
       onQueueEmpty: () => (receivedAtEmpty = received),
       onKeysLow: (count) => lowStock.push(count),
     });
+    holder.connection = connection;
     connection.ack(unacked.splice(0));
     for (let i = 0; i < 200 && receivedAtEmpty < 0; i++) await new Promise((r) => setTimeout(r, 25));
     expect(receivedAtEmpty).toBe(600);
