@@ -35,6 +35,8 @@ export class AccountService {
     private readonly store: RelayStore,
     private readonly clock: Clock,
     private readonly config: RelayConfig,
+    /** Told whenever a sign-in adds or renews a device, so caches of a user's devices are dropped. */
+    private readonly onDevicesChanged: (userId: UserId) => void = () => undefined,
   ) {
     this.#throttle = new LoginThrottle(store, clock, config.throttle);
     this.#passwords = new PasswordHasher(config.argon2);
@@ -326,6 +328,7 @@ export class AccountService {
   }
 
   async #session(user: UserRecord, deviceId: DeviceId, credential: string, expiresAt: number | null): Promise<SessionResponse> {
+    this.onDevicesChanged(user.id);
     return {
       userId: user.id, deviceId, credential, role: user.role, displayName: user.displayName, expiresAt,
       preKeys: await this.store.keyCount(user.id, deviceId),

@@ -60,7 +60,8 @@ export class RelayServer {
     readonly clock: Clock = systemClock,
     private readonly log: (line: string) => void = (line) => console.error(line),
   ) {
-    this.accounts = new AccountService(store, clock, config);
+    // A new device must be addressed by the very next send: the relay forgets its cached device list.
+    this.accounts = new AccountService(store, clock, config, (userId) => this.messages.forget(userId));
     this.hub = new DeliveryHub(store, (connection) => this.accounts.recheck(connection.address, connection.credentialHash), log);
     this.messages = new MessageService(store, clock, config, this.hub);
     this.hub.bind(this.messages);

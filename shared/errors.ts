@@ -32,6 +32,11 @@ export const ERROR_CODES = [
   'PROFILE_NOT_FOUND',
   'STORAGE_CORRUPT',
   'STORAGE_FULL',
+  // Account and conversations
+  'ALREADY_ENROLLED',
+  'NOT_A_MEMBER',
+  'NOT_FOUND',
+  'INVALID_INPUT',
   // Anything else
   'INTERNAL',
 ] as const;

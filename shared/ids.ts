@@ -16,6 +16,13 @@ export type DeviceId = z.infer<typeof DeviceIdSchema>;
 export const ConversationIdSchema = CanonicalUuid.brand<'ConversationId'>();
 export type ConversationId = z.infer<typeof ConversationIdSchema>;
 
+/**
+ * A care team's id is a random (version 4) UUID; a 1:1 conversation's id is derived from its two users
+ * (version 8). Keeping the two apart means no one can announce a "care team" under the id of someone
+ * else's 1:1 conversation.
+ */
+export const CareTeamIdSchema = ConversationIdSchema.refine((id) => id.charAt(14) === '4', 'a care-team id is a version-4 UUID');
+
 /** Chosen by the sender; the same id on every device that holds the message. */
 export const MessageIdSchema = CanonicalUuid.brand<'MessageId'>();
 export type MessageId = z.infer<typeof MessageIdSchema>;

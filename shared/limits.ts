@@ -11,4 +11,6 @@ export const LIMITS = {
   maxEnvelopeContentChars: Math.ceil((8 * 1024 * 1024) / 3) * 4,
   /** One-time prekeys accepted in one upload. */
   maxPreKeysPerUpload: 1000,
+  /** Members of one care team. */
+  maxCareTeamMembers: 500,
 } as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConversationIdSchema, DistributionIdSchema, MessageIdSchema } from './ids';
+import { CareTeamIdSchema, ConversationIdSchema, DistributionIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
 
 /**
@@ -32,6 +32,11 @@ export const TextPayloadSchema = z.strictObject({
   text: z.string().min(1).max(LIMITS.maxTextLength),
   replyTo: MessageIdSchema.optional(),
   urgent: z.boolean().optional(),
+  /**
+   * 1:1 only: the other user, so our own other devices can file their copy (checked against the
+   * conversation id, which is derived from the two users).
+   */
+  to: UserIdSchema.optional(),
   attachments: z.array(AttachmentPointerSchema).max(10).optional(),
 });
 
@@ -54,14 +59,34 @@ export const SenderKeyDistributionPayloadSchema = z.strictObject({
   sentAt: Timestamp,
 });
 
+export const CareTeamTitleSchema = z.string().trim().min(1).max(100);
+
+/**
+ * A care team's name and members, as of one version (`epoch`). Sent 1:1 to every device of every member,
+ * old and new, and to the sender's own other devices, each time a member changes it. The highest epoch
+ * wins; between two changes made at once with the same epoch, the one by the greater user id wins, so
+ * every member ends up with the same team.
+ */
+export const CareTeamPayloadSchema = z.strictObject({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('careTeam'),
+  conversationId: CareTeamIdSchema,
+  epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  title: CareTeamTitleSchema,
+  members: z.array(UserIdSchema).min(1).max(LIMITS.maxCareTeamMembers),
+  sentAt: Timestamp,
+});
+
 export const PayloadSchema = z.discriminatedUnion('type', [
   TextPayloadSchema,
   ReceiptPayloadSchema,
   SenderKeyDistributionPayloadSchema,
+  CareTeamPayloadSchema,
 ]);
 
 export type TextPayload = z.infer<typeof TextPayloadSchema>;
 export type ReceiptPayload = z.infer<typeof ReceiptPayloadSchema>;
 export type SenderKeyDistributionPayload = z.infer<typeof SenderKeyDistributionPayloadSchema>;
+export type CareTeamPayload = z.infer<typeof CareTeamPayloadSchema>;
 export type Payload = z.infer<typeof PayloadSchema>;
 export type PayloadType = Payload['type'];

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConversationIdSchema, MessageIdSchema, type DeviceId } from '../../shared/ids';
@@ -12,17 +12,11 @@ import { applyRetention } from '../../main/core/storage/Retention';
 import { ProfileDatabase } from '../../main/core/storage/ProfileDatabase';
 import { PROFILE_MIGRATIONS } from '../../main/core/storage/migrations';
 import { TestCareTeams, TestDirectory, newConversationId, newUserId, textPayload } from '../fixtures/protocolHarness';
-import { removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { filesUnder, removeDir, tempDataDir } from '../fixtures/relayProcess';
 
 const FAST_KDF = { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 };
 const PASSPHRASE = 'ward four night shift 2026';
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
-  });
-}
 
 describe('encrypted local profiles', () => {
   let dir: string;
@@ -175,6 +169,22 @@ describe('encrypted local profiles', () => {
     expect(() => new ProfileDatabase(path, key)).toThrow(expect.objectContaining({ code: 'STORAGE_CORRUPT' }));
     // The wrong key is a clear error too, not a crash.
     expect(() => new ProfileDatabase(path, Buffer.alloc(32, 1), next)).toThrow(expect.objectContaining({ code: 'STORAGE_CORRUPT' }));
+  });
+
+  it('fills in the conversation list from existing messages when it migrates to version 5', () => {
+    const path = join(dir, 'profile.db');
+    const key = Buffer.alloc(32, 7);
+    const [self, peer] = [newUserId(), newUserId()];
+    const conversation = newConversationId();
+    const v4 = new ProfileDatabase(path, key, PROFILE_MIGRATIONS.slice(0, 4));
+    v4.run(`INSERT INTO secrets (name, value) VALUES ('userId', $u)`, { u: self });
+    v4.run(`INSERT INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body) VALUES ($id, $c, $u, 1, 5, 6, 'hello')`, { id: newConversationId(), c: conversation, u: peer });
+    v4.run(`INSERT INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body) VALUES ($id, $c, $u, 1, 7, 7, 'hi')`, { id: newConversationId(), c: conversation, u: self });
+    v4.close();
+    const v5 = new ProfileDatabase(path, key, PROFILE_MIGRATIONS.slice(0, 5));
+    expect(v5.all('SELECT id, kind, peer, created_at FROM conversations')).toEqual([{ id: conversation, kind: 'direct', peer, created_at: 6 }]);
+    expect(v5.get<{ n: number }>('SELECT count(*) AS n FROM messages')?.n).toBe(2);
+    v5.close();
   });
 
   it('searches message history with prefixes and any punctuation, pages by (time, id), and expires old messages', async () => {

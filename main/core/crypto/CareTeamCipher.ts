@@ -125,6 +125,14 @@ export class CareTeamCipher {
    */
   async checkDirectIn(stores: OperationStores, sender: DeviceAddress, payload: Payload): Promise<void> {
     if (payload.type === 'senderKeyDistribution') return this.#acceptDistributionIn(stores, sender, payload);
+    if (payload.type === 'careTeam') {
+      // A change to a team comes from one of its members; a team we do not know yet, from one of the
+      // members it names (its founder, or whoever added us).
+      const known = this.#membership.isCareTeam(payload.conversationId);
+      const allowed = known ? this.#membership.isMember(payload.conversationId, sender.userId) : payload.members.includes(sender.userId);
+      if (!allowed) throw new InvalidMessageError('care-team change from a non-member');
+      return;
+    }
     if (!this.#membership.isCareTeam(payload.conversationId)) return;
     if (payload.type === 'text') throw new InvalidMessageError('a care-team text arrived outside the team channel');
     if (!this.#membership.isMember(payload.conversationId, sender.userId)) throw new InvalidMessageError('receipt for a care team from a non-member');
@@ -152,7 +160,7 @@ export class CareTeamCipher {
     if (!team) throw new NoSenderKeyError(`no sender key from ${addressKey(sender)} for distribution ${distributionId}`);
     const plaintext = await groupDecrypt(toProtocolAddress(sender), stores.senderKey, content);
     const payload = decodePayload(plaintext);
-    if (payload.type === 'senderKeyDistribution') throw new InvalidMessageError('sender keys travel only over 1:1 sessions');
+    if (payload.type === 'senderKeyDistribution' || payload.type === 'careTeam') throw new InvalidMessageError(`${payload.type} travels only over 1:1 sessions`);
     if (payload.conversationId !== team) throw new InvalidMessageError('care-team message names another conversation');
     if (!this.#membership.isMember(team, sender.userId)) throw new InvalidMessageError('care-team message from someone who is no longer a member');
     return payload;

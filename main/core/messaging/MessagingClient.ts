@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../../../shared/errors';
-import { DeviceIdSchema, MessageIdSchema, UserIdSchema, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
-import { PAYLOAD_VERSION, PayloadSchema, ReceiptPayloadSchema, TextPayloadSchema, type TextPayload } from '../../../shared/payload';
+import type { IdentityChangedEvent } from '../../../shared/events';
+import { CareTeamIdSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { CareTeamPayloadSchema, PAYLOAD_VERSION, PayloadSchema, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
+import type { KeyUpload } from '../../../shared/wire/keys';
 import type { DeliveredEnvelope, DirectoryEntry } from '../../../shared/wire/relay';
 import type { Clock } from '../Clock';
-import type { CareTeamMembership } from '../crypto/CareTeamCipher';
 import { sealEnvelope } from '../crypto/envelopes';
-import { ProtocolCore, type DecryptedMessage } from '../crypto/ProtocolCore';
+import type { OutgoingCiphertext } from '../crypto/DirectCipher';
+import { ProtocolCore, type ContactIdentityState, type DecryptedMessage } from '../crypto/ProtocolCore';
 import { IdentityChangedError, RoundsError } from '../errors';
+import { ConversationStore, type Contact } from '../storage/ConversationStore';
 import type { UnlockedProfile } from '../storage/LocalProfiles';
 import { MessageStore } from '../storage/MessageStore';
 import { applyRetention } from '../storage/Retention';
@@ -21,11 +24,15 @@ export type ClientEvent =
   /** Raise the notification of an unread urgent message again (the UI shows no text unless policy allows). */
   | { readonly type: 'urgentReminder'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly reminder: number }
   | { readonly type: 'connection'; readonly state: 'connecting' | 'online' | 'offline' }
-  | { readonly type: 'sendBlocked'; readonly messageId: MessageId; readonly reason: 'IDENTITY_CHANGED'; readonly userId: UserId };
+  | { readonly type: 'sendBlocked'; readonly messageId: MessageId; readonly reason: 'IDENTITY_CHANGED'; readonly userId: UserId }
+  /** A message that can never go (this user left the care team before it was sent). */
+  | { readonly type: 'sendFailed'; readonly messageId: MessageId; readonly reason: 'NOT_A_MEMBER' }
+  /** A care team was created, renamed, or its members changed (by us, or by a member). */
+  | { readonly type: 'conversation'; readonly conversationId: ConversationId }
+  | IdentityChangedEvent;
 
 export interface MessagingClientOptions {
   readonly onEvent?: (event: ClientEvent) => void;
-  readonly careTeams?: CareTeamMembership;
   /** Reconnect back-off: first and longest delay (ms). */
   readonly backoff?: { readonly firstMs: number; readonly maxMs: number };
   /** Org policy for urgent messages (default: every 2 minutes, at most 10 times). */
@@ -41,6 +48,8 @@ interface AccountSecrets {
   readonly userId: UserId;
   readonly deviceId: number;
   readonly credential: string;
+  /** The account's name as the relay knows it (for this profile's own screens). */
+  readonly displayName?: string;
 }
 
 /*
@@ -52,6 +61,7 @@ interface AccountSecrets {
  */
 export class MessagingClient {
   readonly messages: MessageStore;
+  readonly conversations: ConversationStore;
   readonly #core: ProtocolCore;
   readonly #profile: UnlockedProfile;
   readonly #relay: RelayClient;
@@ -76,6 +86,7 @@ export class MessagingClient {
   private constructor(profile: UnlockedProfile, core: ProtocolCore, relay: RelayClient, options: MessagingClientOptions) {
     this.#profile = profile;
     this.#core = core;
+    this.conversations = new ConversationStore(profile.database);
     this.#relay = relay;
     this.#scheduler = options.scheduler ?? realScheduler;
     this.#clock = this.#scheduler;
@@ -89,7 +100,7 @@ export class MessagingClient {
     const ids = this.messages.markRead(conversationId, this.address.userId, this.#clock.now());
     this.#urgent?.read(ids);
     for (const [sender, { ids: theirs }] of this.messages.senders(ids)) this.#queueReceipt(sender, conversationId, 'read', theirs);
-    if (ids.length > 0) void this.flushOutbox();
+    if (ids.length > 0) this.#kick();
     return ids;
   }
 
@@ -116,13 +127,39 @@ export class MessagingClient {
     details: { username: string; enrollmentCode: string; password: string; deviceName: string; authenticator: (totp: { uri: string; secret: string }) => Promise<string> },
     options: MessagingClientOptions = {},
   ): Promise<MessagingClient> {
+    const enrollment = await MessagingClient.beginEnrollment(relayUrl, details.username, details.enrollmentCode);
+    const code = await details.authenticator({ uri: enrollment.totpUri, secret: enrollment.totpSecret });
+    return enrollment.complete(profile, { password: details.password, totpCode: code, deviceName: details.deviceName }, options);
+  }
+
+  /**
+   * Enrollment in two steps, for a UI: the relay checks the username and one-time enrollment code and
+   * hands out the TOTP secret to show; `complete` (password and the first TOTP code) registers this
+   * profile's device with its keys.
+   */
+  static async beginEnrollment(relayUrl: string, username: string, enrollmentCode: string): Promise<Enrollment> {
     const relay = new RelayClient(relayUrl);
-    const begin = await relay.enrollBegin(details.username, details.enrollmentCode);
-    const unregistered = ProtocolCore.createDevice(profile.protocolStorage, null, coreOptions(options));
-    const code = await details.authenticator({ uri: begin.totpUri, secret: begin.totpSecret });
-    const session = await relay.enrollComplete(begin.enrollmentId, details.password, code, { name: details.deviceName, keys: await unregistered.keys.initialUpload() });
+    const begin = await relay.enrollBegin(username, enrollmentCode);
+    return {
+      totpUri: begin.totpUri,
+      totpSecret: begin.totpSecret,
+      complete: (profile, details, options = {}) => MessagingClient.#register(profile, relay, options, (keys) => relay.enrollComplete(begin.enrollmentId, details.password, details.totpCode, { name: details.deviceName, keys })),
+    };
+  }
+
+  /** Another device of an existing account (a second workstation): password and TOTP, new keys. */
+  static login(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions = {}): Promise<MessagingClient> {
+    const relay = new RelayClient(relayUrl);
+    return MessagingClient.#register(profile, relay, options, (keys) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys }));
+  }
+
+  static async #register(profile: UnlockedProfile, relay: RelayClient, options: MessagingClientOptions, request: (keys: KeyUpload) => Promise<{ userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string }>): Promise<MessagingClient> {
+    if (readSecrets(profile)) throw new RoundsError('ALREADY_ENROLLED', 'this profile already belongs to a device of an account');
+    const conversations = new ConversationStore(profile.database);
+    const unregistered = ProtocolCore.createDevice(profile.protocolStorage, null, coreOptions(conversations, options));
+    const session = await request(await unregistered.keys.initialUpload());
     const core = unregistered.register({ userId: session.userId, deviceId: session.deviceId });
-    writeSecrets(profile, { userId: session.userId, deviceId: session.deviceId, credential: session.credential });
+    writeSecrets(profile, { userId: session.userId, deviceId: session.deviceId, credential: session.credential, displayName: session.displayName });
     return new MessagingClient(profile, core, relay, options);
   }
 
@@ -130,7 +167,13 @@ export class MessagingClient {
   static open(profile: UnlockedProfile, relayUrl: string, options: MessagingClientOptions = {}): MessagingClient {
     const secrets = readSecrets(profile);
     if (!secrets) throw new RoundsError('NO_LOCAL_IDENTITY', 'this profile has not been enrolled with a relay');
-    return new MessagingClient(profile, ProtocolCore.open(profile.protocolStorage, coreOptions(options)), new RelayClient(relayUrl, secrets.credential), options);
+    const core = ProtocolCore.open(profile.protocolStorage, coreOptions(new ConversationStore(profile.database), options));
+    return new MessagingClient(profile, core, new RelayClient(relayUrl, secrets.credential), options);
+  }
+
+  /** Whether this profile has been enrolled (it holds a device credential). */
+  static isEnrolled(profile: UnlockedProfile): boolean {
+    return readSecrets(profile) !== undefined;
   }
 
   get address(): DeviceAddress {
@@ -159,24 +202,155 @@ export class MessagingClient {
     clearTimeout(this.#reconnectTimer);
     await this.#connection?.close();
     this.#connection = undefined;
-    await this.#receiving;
-    await this.#sending.catch(() => undefined);
+    // Wait for the receive and send chains to settle, including anything chained while waiting.
+    for (let receiving; receiving !== this.#receiving; ) await (receiving = this.#receiving);
+    for (let sending; sending !== this.#sending; ) await (sending = this.#sending).catch(() => undefined);
   }
 
   /** Sends a 1:1 text to every device of `to` and our own other devices, through the outbox. */
-  async sendText(to: UserId, text: string, options: { urgent?: boolean; replyTo?: MessageId } = {}): Promise<MessageId> {
-    const conversationId = directConversationId(this.address.userId, to);
+  sendText(to: UserId, text: string, options: SendOptions = {}): Promise<MessageId> {
+    const conversationId = this.openDirect(to);
+    return this.send(conversationId, text, options);
+  }
+
+  /** The 1:1 conversation with `peer` (created locally if new). */
+  openDirect(peer: UserId): ConversationId {
+    if (peer === this.address.userId) throw new RoundsError('INVALID_INPUT', 'a 1:1 conversation needs another user');
+    const id = directConversationId(this.address.userId, peer);
+    this.conversations.ensureDirect(id, peer, this.#clock.now());
+    return id;
+  }
+
+  /**
+   * Sends a text to a conversation: 1:1 (every device of the other user) or a care team (every device of
+   * every member, with sender keys), and our own other devices, through the outbox.
+   */
+  async send(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
+    const summary = this.#conversation(conversationId);
+    if (summary.kind === 'careTeam' && !summary.isMember) throw new RoundsError('NOT_A_MEMBER', 'this user is no longer a member of the care team');
     const payload: TextPayload = TextPayloadSchema.parse({
       v: PAYLOAD_VERSION, type: 'text', messageId: MessageIdSchema.parse(randomUUID()), conversationId, sentAt: this.#clock.now(), text,
       ...(options.urgent ? { urgent: true } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}),
+      ...(summary.peer ? { to: summary.peer } : {}),
     });
     const db = this.#profile.database;
     db.transaction(() => {
-      db.run('INSERT INTO outbox (message_id, recipients, payload, created_at) VALUES ($id, $r, $p, $at)', { id: payload.messageId, r: JSON.stringify([to]), p: JSON.stringify(payload), at: this.#clock.now() });
+      this.#queue(summary.peer ? [summary.peer] : [], payload);
       this.messages.insert({ id: payload.messageId, conversationId, sender: this.address, sentAt: payload.sentAt, receivedAt: payload.sentAt, body: text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
     });
-    void this.flushOutbox();
+    this.#kick();
     return payload.messageId;
+  }
+
+  /** Creates a care team with this user and `members`; returns its id. */
+  createCareTeam(title: string, members: readonly UserId[]): ConversationId {
+    const id = CareTeamIdSchema.parse(randomUUID());
+    this.#changeCareTeam(id, undefined, { title, members: [this.address.userId, ...members] });
+    return id;
+  }
+
+  renameCareTeam(id: ConversationId, title: string): void {
+    const team = this.#memberTeam(id);
+    this.#changeCareTeam(id, team, { title, members: team.members });
+  }
+
+  addCareTeamMembers(id: ConversationId, users: readonly UserId[]): void {
+    const team = this.#memberTeam(id);
+    this.#changeCareTeam(id, team, { title: team.title, members: [...team.members, ...users] });
+  }
+
+  /** Removes a member (or, with this user's id, leaves); the remaining members' next sends use new sender keys. */
+  removeCareTeamMember(id: ConversationId, user: UserId): void {
+    const team = this.#memberTeam(id);
+    if (!team.members.includes(user)) throw new RoundsError('INVALID_INPUT', 'that user is not a member of the care team');
+    this.#changeCareTeam(id, team, { title: team.title, members: team.members.filter((m) => m !== user) });
+  }
+
+  #memberTeam(id: ConversationId) {
+    const team = this.conversations.careTeam(id);
+    if (!team) throw new RoundsError('NOT_FOUND', 'no such care team');
+    if (!team.isMember) throw new RoundsError('NOT_A_MEMBER', 'this user is no longer a member of the care team');
+    return team;
+  }
+
+  /** Applies the next version of a care team here and sends it to every member, old and new. */
+  #changeCareTeam(id: ConversationId, current: { epoch: number; members: readonly UserId[] } | undefined, next: { title: string; members: readonly UserId[] }): void {
+    const members = [...new Set(next.members)];
+    const update = CareTeamPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'careTeam', conversationId: id, epoch: (current?.epoch ?? 0) + 1, title: next.title, members, sentAt: this.#clock.now() });
+    const db = this.#profile.database;
+    db.transaction(() => {
+      this.conversations.applyCareTeam(update, this.address.userId, this.address.userId, this.#clock.now());
+      this.#queue([...new Set([...(current?.members ?? []), ...members])].filter((u) => u !== this.address.userId), update);
+      this.#audit('careTeam.changed', { conversation: id, epoch: String(update.epoch), members: String(members.length) });
+    });
+    this.#emit({ type: 'conversation', conversationId: id });
+    this.#kick();
+  }
+
+  /** Puts a payload in the outbox for `recipients` (and our own other devices). */
+  #queue(recipients: readonly UserId[], payload: Payload): void {
+    const id = payload.type === 'text' ? payload.messageId : randomUUID();
+    this.#profile.database.run('INSERT INTO outbox (message_id, recipients, payload, created_at) VALUES ($id, $r, $p, $at)', { id, r: JSON.stringify(recipients), p: JSON.stringify(payload), at: this.#clock.now() });
+  }
+
+  #conversation(id: ConversationId): { kind: 'direct' | 'careTeam'; peer: UserId | null; isMember: boolean } {
+    const team = this.conversations.careTeam(id);
+    if (team) return { kind: 'careTeam', peer: null, isMember: team.isMember };
+    const peer = this.conversations.peer(id);
+    if (!peer) throw new RoundsError('NOT_FOUND', 'no such conversation');
+    return { kind: 'direct', peer, isMember: true };
+  }
+
+  /** The organisation's directory (read from the relay when online; the last copy when not). */
+  async directory(): Promise<Contact[]> {
+    try {
+      await this.#readDirectory();
+    } catch (error) {
+      if (!(error instanceof RelayRequestError)) throw error;
+    }
+    return this.conversations.contacts();
+  }
+
+  async #readDirectory(): Promise<DirectoryEntry[]> {
+    const users = (await this.#relay.directory()).users;
+    this.conversations.saveContacts(users, this.#clock.now());
+    this.#directory = users;
+    return users;
+  }
+
+  /** Each known device of a contact, with its safety number and whether a change awaits acknowledgement. */
+  contactIdentities(userId: UserId): ContactIdentityState[] {
+    return this.#core.contactIdentities(userId);
+  }
+
+  /** The safety number with one of a contact's devices (digits, and the bytes of its QR code). */
+  safetyNumber(address: DeviceAddress) {
+    return this.#core.safetyNumber(address);
+  }
+
+  /** The user compared the safety numbers in `seen` and accepts them; blocked messages go out. */
+  async acknowledgeIdentityChange(userId: UserId, seen: readonly string[]): Promise<number> {
+    const count = await this.#core.acknowledgeIdentityChange(userId, seen);
+    this.#audit('contact.identityAcknowledged', { user: userId, devices: String(count) });
+    if (count > 0) this.#kick();
+    return count;
+  }
+
+  async markVerified(address: DeviceAddress, verified = true): Promise<void> {
+    await this.#core.markVerified(address, verified);
+    this.#audit(verified ? 'contact.verified' : 'contact.unverified', { user: address.userId, device: String(address.deviceId) });
+  }
+
+  /** The account's display name, as the relay gave it at enrollment. */
+  get displayName(): string | undefined {
+    return readSecrets(this.#profile)?.displayName;
+  }
+
+  /** Which of these messages still wait in the outbox. */
+  pending(messageIds: readonly MessageId[]): Set<MessageId> {
+    const out = new Set<MessageId>();
+    for (const id of messageIds) if (this.#profile.database.get('SELECT 1 AS yes FROM outbox WHERE message_id = $id', { id })) out.add(id);
+    return out;
   }
 
   /** Messages still waiting to be accepted by the relay. */
@@ -191,6 +365,14 @@ export class MessagingClient {
     return run;
   }
 
+  /** Starts a flush in the background; a failure stays in the outbox for the next one (logged by code only). */
+  #kick(): void {
+    if (!this.#running) return;
+    this.flushOutbox().catch((error: unknown) => {
+      if (!(error instanceof RoundsError && error.code === 'PROFILE_LOCKED')) console.error(`outbox flush failed: ${describeError(error)}`);
+    });
+  }
+
   async #flush(): Promise<void> {
     const db = this.#profile.database;
     let refreshed = false;
@@ -198,15 +380,31 @@ export class MessagingClient {
       const row = db.get<{ seq: number; message_id: string; recipients: string; payload: string }>('SELECT seq, message_id, recipients, payload FROM outbox ORDER BY seq LIMIT 1');
       if (!row) return;
       const payload = PayloadSchema.parse(JSON.parse(row.payload));
-      const recipients = (JSON.parse(row.recipients) as string[]).map((u) => UserIdSchema.parse(u));
+      const team = payload.type === 'text' ? this.conversations.careTeam(payload.conversationId) : undefined;
+      if (team && !team.isMember && payload.type === 'text') {
+        // Removed before it went: it can never be sent.
+        db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
+        this.#emit({ type: 'sendFailed', messageId: payload.messageId, reason: 'NOT_A_MEMBER' });
+        continue;
+      }
+      const recipients = team ? team.members : (JSON.parse(row.recipients) as string[]).map((u) => UserIdSchema.parse(u));
+      let encrypted = false;
       try {
-        this.#directory ??= (await this.#relay.directory()).users;
-        const devices = this.#directory
+        const directory = this.#directory ?? await this.#readDirectory();
+        const devices = directory
           .filter((u) => recipients.includes(u.userId) || u.userId === this.address.userId)
           .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })))
           .filter((d) => !sameAddress(d, this.address));
         await this.#ensureSessions(devices);
-        const envelopes = (await this.#core.encryptDirect(devices, payload)).map((o) => {
+        let ciphertexts: readonly OutgoingCiphertext[];
+        if (team && payload.type === 'text') {
+          const send = await this.#core.encryptCareTeam(team.id, devices, payload);
+          ciphertexts = [...send.senderKeyShares, ...send.messages];
+        } else {
+          ciphertexts = await this.#core.encryptDirect(devices, payload);
+        }
+        encrypted = true;
+        const envelopes = ciphertexts.map((o) => {
           const { sender: _sender, ...outgoing } = sealEnvelope(this.address, o);
           return outgoing;
         });
@@ -214,6 +412,8 @@ export class MessagingClient {
         db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
         refreshed = false;
       } catch (error) {
+        // Our sender key may have been recorded as shared with devices that never got it: start a new one.
+        if (team && encrypted) await this.#core.rotateCareTeamKey(team.id).catch(() => undefined);
         if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !refreshed) {
           // Someone's devices changed since the directory was read: read it again and retry at once.
           this.#directory = undefined;
@@ -253,7 +453,7 @@ export class MessagingClient {
       this.#backoffMs = this.#options.backoff?.firstMs ?? 1000;
       this.#emit({ type: 'connection', state: 'online' });
       if (this.#core.keys.rotationDue()) await this.#relay.uploadKeys(await this.#core.keys.rotateSignedPreKeys());
-      void this.flushOutbox();
+      this.#kick();
     } catch {
       this.#emit({ type: 'connection', state: 'offline' });
       this.#scheduleReconnect();
@@ -274,6 +474,8 @@ export class MessagingClient {
   /** Decrypt, store (same transaction as the ratchet step), then acknowledge; one envelope at a time. */
   #enqueueReceive(envelope: DeliveredEnvelope): void {
     this.#receiving = this.#receiving.then(async () => {
+      // After stop() nothing more is stored or acknowledged: the relay delivers it again next time.
+      if (!this.#running) return;
       let stored: DecryptedMessage | undefined;
       try {
         await this.#core.decrypt(envelope, { inTransaction: (m) => { if (this.#store(m, envelope.serverTimestamp)) stored = m; } });
@@ -291,11 +493,13 @@ export class MessagingClient {
         if (urgent) this.#urgent?.track(stored.payload.messageId, conversationId);
         if (fromOthers) {
           this.#queueReceipt(stored.sender.userId, stored.payload.conversationId, 'delivered', [stored.payload.messageId]);
-          void this.flushOutbox();
+          this.#kick();
         }
         this.#emit({ type: 'message', conversationId, messageId: stored.payload.messageId, from: stored.sender.userId, urgent });
       } else if (stored && stored.payload.type === 'receipt') {
         this.#emit({ type: 'receipt', kind: stored.payload.receipt, messageIds: stored.payload.messageIds, from: stored.sender.userId });
+      } else if (stored && stored.payload.type === 'careTeam') {
+        this.#emit({ type: 'conversation', conversationId: stored.payload.conversationId });
       }
     });
   }
@@ -309,8 +513,15 @@ export class MessagingClient {
       this.messages.recordReceipt(payload.messageIds, sender.userId, payload.receipt, receivedAt);
       return true;
     }
+    if (payload.type === 'careTeam') return this.conversations.applyCareTeam(payload, sender.userId, this.address.userId, receivedAt);
     if (payload.type !== 'text') return false;
-    return this.messages.insert({ id: payload.messageId, conversationId: this.#conversationOf(message), sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    const conversationId = this.#conversationOf(message);
+    if (message.via === 'direct') {
+      const peer = sender.userId !== this.address.userId ? sender.userId : payload.to;
+      // A copy of our own 1:1 message names the other user; it must match the conversation id.
+      if (peer && directConversationId(this.address.userId, peer) === conversationId) this.conversations.ensureDirect(conversationId, peer, receivedAt);
+    }
+    return this.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
   }
 
   /**
@@ -335,8 +546,21 @@ export class MessagingClient {
   }
 }
 
-function coreOptions(options: MessagingClientOptions) {
-  return options.careTeams ? { careTeams: options.careTeams } : {};
+export interface SendOptions {
+  readonly urgent?: boolean;
+  readonly replyTo?: MessageId;
+}
+
+/** The first half of an enrollment: show the TOTP secret, then complete with password and first code. */
+export interface Enrollment {
+  readonly totpUri: string;
+  readonly totpSecret: string;
+  complete(profile: UnlockedProfile, details: { password: string; totpCode: string; deviceName: string }, options?: MessagingClientOptions): Promise<MessagingClient>;
+}
+
+function coreOptions(conversations: ConversationStore, options: MessagingClientOptions) {
+  // Identity changes join the client's event stream (the core raises them after they are stored).
+  return { careTeams: conversations, onEvent: (event: IdentityChangedEvent) => options.onEvent?.(event) };
 }
 
 function writeSecrets(profile: UnlockedProfile, secrets: AccountSecrets): void {
@@ -353,5 +577,6 @@ function readSecrets(profile: UnlockedProfile): AccountSecrets | undefined {
   const deviceId = map.get('deviceId');
   const credential = map.get('credential');
   if (!userId || !deviceId || !credential) return undefined;
-  return { userId: UserIdSchema.parse(userId), deviceId: DeviceIdSchema.parse(Number(deviceId)), credential };
+  const displayName = map.get('displayName');
+  return { userId: UserIdSchema.parse(userId), deviceId: DeviceIdSchema.parse(Number(deviceId)), credential, ...(displayName ? { displayName } : {}) };
 }

@@ -79,10 +79,7 @@ export class LocalProfiles {
   }
 
   list(): ProfileSummary[] {
-    return Object.entries(this.#registry.get('profiles')).flatMap(([id, raw]) => {
-      const entry = ProfileEntrySchema.safeParse(raw);
-      return entry.success ? [{ id, username: entry.data.username, displayName: entry.data.displayName, relayUrl: entry.data.relayUrl }] : [];
-    });
+    return Object.entries(this.#registry.get('profiles')).flatMap(([id, raw]) => (ProfileEntrySchema.safeParse(raw).success ? [this.summary(id)] : []));
   }
 
   /** Creates a profile with a new random database key wrapped under the passphrase (and the OS). */
@@ -129,6 +126,16 @@ export class LocalProfiles {
     }
     if (entry.failedUnlocks > 0) this.#save(id, { ...entry, failedUnlocks: 0 });
     return new UnlockedProfile(id, new ProfileDatabase(this.#dbPath(id), key), key);
+  }
+
+  /** The name the lock screen shows (the relay's display name, learnt at enrollment). */
+  setDisplayName(id: string, displayName: string): void {
+    this.#save(id, { ...this.#entry(id), displayName });
+  }
+
+  summary(id: string): ProfileSummary {
+    const entry = this.#entry(id);
+    return { id, username: entry.username, displayName: entry.displayName, relayUrl: entry.relayUrl };
   }
 
   failedUnlocks(id: string): number {

@@ -11,9 +11,11 @@ export interface StoredMessage {
   readonly body: string;
   readonly replyTo: MessageId | null;
   readonly urgent: boolean;
+  /** When this user read it (received messages; null while unread). Not set on insert. */
+  readonly readAt?: number | null;
 }
 
-interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number }
+interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number; read_at: number | null }
 
 /** Where a page ends; the next page starts strictly before it (timestamps tie, so the id breaks ties). */
 export interface PageCursor {
@@ -115,6 +117,6 @@ function toMessage(r: MessageRow): StoredMessage {
   return {
     id: r.id as MessageId, conversationId: r.conversation_id as ConversationId,
     sender: { userId: r.sender_user as DeviceAddress['userId'], deviceId: r.sender_device as DeviceAddress['deviceId'] },
-    sentAt: r.sent_at, receivedAt: r.received_at, body: r.body, replyTo: r.reply_to as MessageId | null, urgent: r.urgent === 1,
+    sentAt: r.sent_at, receivedAt: r.received_at, body: r.body, replyTo: r.reply_to as MessageId | null, urgent: r.urgent === 1, readAt: r.read_at,
   };
 }

@@ -33,6 +33,7 @@ export function storageError(error: unknown): StorageError {
  */
 export class ProfileDatabase implements SqlRunner {
   #db: Database | undefined;
+  #depth = 0;
 
   constructor(path: string, key: Buffer, migrations: readonly ProfileMigration[] = PROFILE_MIGRATIONS) {
     const db = new Database(path, { cacheStatements: true });
@@ -66,13 +67,18 @@ export class ProfileDatabase implements SqlRunner {
   /** Runs `fn` in one transaction: every multi-row change commits entirely or not at all. */
   transaction<T>(fn: () => T): T {
     const db = this.db;
-    db.exec('BEGIN IMMEDIATE');
+    // Nested calls (a store helper used inside a larger change) become savepoints of the outer one.
+    const nested = this.#depth > 0;
+    db.exec(nested ? `SAVEPOINT nested_${this.#depth}` : 'BEGIN IMMEDIATE');
+    this.#depth++;
     try {
       const result = fn();
-      db.exec('COMMIT');
+      this.#depth--;
+      db.exec(nested ? `RELEASE nested_${this.#depth}` : 'COMMIT');
       return result;
     } catch (error) {
-      db.exec('ROLLBACK');
+      this.#depth--;
+      db.exec(nested ? `ROLLBACK TO nested_${this.#depth}; RELEASE nested_${this.#depth}` : 'ROLLBACK');
       throw error;
     }
   }

@@ -1,0 +1,64 @@
+import type { ContactIdentityView, MessageView } from '../../../shared/contract';
+import type { UserId } from '../../../shared/ids';
+import type { ContactIdentityState } from '../crypto/ProtocolCore';
+import type { MessagingClient } from '../messaging/MessagingClient';
+import type { StoredMessage } from '../storage/MessageStore';
+
+/**
+ * Message views for the UI: sender names from the contacts kept in the profile, and for our own messages
+ * their state: in the outbox, with the relay, delivered to or read by every recipient.
+ */
+export function messageViews(client: MessagingClient, messages: readonly StoredMessage[]): MessageView[] {
+  const self = client.address.userId;
+  const names = new Map(client.conversations.contacts().map((c) => [c.userId, c.displayName]));
+  const pending = client.pending(messages.filter((m) => m.sender.userId === self).map((m) => m.id));
+  const recipientsOf = new Map<string, readonly UserId[]>();
+  const recipients = (conversationId: StoredMessage['conversationId']): readonly UserId[] => {
+    let list = recipientsOf.get(conversationId);
+    if (!list) {
+      const team = client.conversations.careTeam(conversationId);
+      const peer = client.conversations.peer(conversationId);
+      list = team ? team.members.filter((m) => m !== self) : peer ? [peer] : [];
+      recipientsOf.set(conversationId, list);
+    }
+    return list;
+  };
+  return messages.map((m): MessageView => {
+    const outgoing = m.sender.userId === self;
+    let state: MessageView['state'] = 'received';
+    if (outgoing) {
+      if (pending.has(m.id)) state = 'pending';
+      else {
+        const receipts = client.messages.receipts(m.id);
+        const everyone = recipients(m.conversationId);
+        const all = (users: readonly string[]) => everyone.length > 0 && everyone.every((u) => users.includes(u));
+        state = all(receipts.read) ? 'read' : all(receipts.delivered) ? 'delivered' : 'sent';
+      }
+    }
+    return {
+      id: m.id,
+      conversationId: m.conversationId,
+      sender: m.sender,
+      senderName: outgoing ? 'You' : (names.get(m.sender.userId) ?? 'Unknown sender'),
+      outgoing,
+      sentAt: m.sentAt,
+      receivedAt: m.receivedAt,
+      body: m.body,
+      replyTo: m.replyTo,
+      urgent: m.urgent,
+      state,
+      read: outgoing || (m.readAt ?? null) !== null,
+    };
+  });
+}
+
+export function identityViews(states: readonly ContactIdentityState[], scannable: (state: ContactIdentityState) => Uint8Array): ContactIdentityView[] {
+  return states.map((s) => ({
+    address: s.address,
+    verified: s.verified,
+    changePending: s.changePending,
+    changeDetectedAt: s.changeDetectedAt,
+    safetyNumber: s.safetyNumber,
+    scannable: Buffer.from(scannable(s)).toString('base64'),
+  }));
+}

@@ -1,0 +1,148 @@
+import type { CareTeamPayload } from '../../../shared/payload';
+import type { ConversationId, UserId } from '../../../shared/ids';
+import type { DirectoryEntry } from '../../../shared/wire/relay';
+import type { CareTeamMembership } from '../crypto/CareTeamCipher';
+import type { SqlRunner } from './ProfileDatabase';
+
+export interface CareTeamState {
+  readonly id: ConversationId;
+  readonly title: string;
+  readonly epoch: number;
+  readonly epochBy: UserId | null;
+  readonly isMember: boolean;
+  readonly members: readonly UserId[];
+}
+
+export interface ConversationSummary {
+  readonly id: ConversationId;
+  readonly kind: 'direct' | 'careTeam';
+  /** The care team's name, or the other clinician's display name (their username until the directory is read). */
+  readonly title: string;
+  /** 1:1: the other user. */
+  readonly peer: UserId | null;
+  /** Care team: its members now (empty for 1:1). */
+  readonly members: readonly UserId[];
+  /** Care team: false once this user was removed (the history stays, read-only). */
+  readonly isMember: boolean;
+  readonly unread: number;
+  readonly unreadUrgent: number;
+  /** Time of the newest message, or of creation when there is none. */
+  readonly lastActivity: number;
+}
+
+export interface Contact {
+  readonly userId: UserId;
+  readonly username: string;
+  readonly displayName: string;
+  readonly role: DirectoryEntry['role'];
+}
+
+interface ConversationRow { id: string; kind: 'direct' | 'careTeam'; peer: string | null; title: string | null; epoch: number; epoch_by: string | null; is_member: number; created_at: number }
+
+/**
+ * Conversations, care-team membership and contacts of one local profile (inside its encrypted database).
+ * It is also the care-team membership the protocol core consults on every care-team message.
+ */
+export class ConversationStore implements CareTeamMembership {
+  constructor(private readonly db: SqlRunner) {}
+
+  isCareTeam(conversationId: ConversationId): boolean {
+    return this.db.get<{ kind: string }>('SELECT kind FROM conversations WHERE id = $id', { id: conversationId })?.kind === 'careTeam';
+  }
+
+  isMember(conversationId: ConversationId, userId: UserId): boolean {
+    return this.db.get('SELECT 1 AS yes FROM care_team_members WHERE conversation_id = $c AND user_id = $u', { c: conversationId, u: userId }) !== undefined;
+  }
+
+  /** Records a 1:1 conversation the first time a message goes or comes through it. */
+  ensureDirect(id: ConversationId, peer: UserId, at: number): void {
+    this.db.run(`INSERT OR IGNORE INTO conversations (id, kind, peer, created_at) VALUES ($id, 'direct', $peer, $at)`, { id, peer, at });
+  }
+
+  /** The other user of a 1:1 conversation. */
+  peer(id: ConversationId): UserId | undefined {
+    return (this.db.get<{ peer: string | null }>(`SELECT peer FROM conversations WHERE id = $id AND kind = 'direct'`, { id })?.peer ?? undefined) as UserId | undefined;
+  }
+
+  careTeam(id: ConversationId): CareTeamState | undefined {
+    const row = this.db.get<ConversationRow>(`SELECT * FROM conversations WHERE id = $id AND kind = 'careTeam'`, { id });
+    if (!row) return undefined;
+    return { id, title: row.title ?? '', epoch: row.epoch, epochBy: row.epoch_by as UserId | null, isMember: row.is_member === 1, members: this.#members(id) };
+  }
+
+  /**
+   * Applies a version of a care team (one we made, or one a member sent). A version older than the one
+   * held, or a first version of a team that does not include this user, is ignored. Returns whether it
+   * changed anything.
+   */
+  applyCareTeam(update: CareTeamPayload, by: UserId, self: UserId, at: number): boolean {
+    return this.db.transaction(() => {
+      const existing = this.db.get<ConversationRow>('SELECT * FROM conversations WHERE id = $id', { id: update.conversationId });
+      if (existing && existing.kind !== 'careTeam') return false;
+      if (existing && !supersedes(update.epoch, by, existing.epoch, existing.epoch_by)) return false;
+      const members = [...new Set(update.members)];
+      const isMember = members.includes(self);
+      if (!existing && !isMember) return false;
+      this.db.run(
+        `INSERT INTO conversations (id, kind, title, epoch, epoch_by, is_member, created_at) VALUES ($id, 'careTeam', $title, $epoch, $by, $member, $at)
+         ON CONFLICT (id) DO UPDATE SET title = excluded.title, epoch = excluded.epoch, epoch_by = excluded.epoch_by, is_member = excluded.is_member`,
+        { id: update.conversationId, title: update.title, epoch: update.epoch, by, member: isMember ? 1 : 0, at },
+      );
+      this.db.run('DELETE FROM care_team_members WHERE conversation_id = $id', { id: update.conversationId });
+      for (const userId of members) this.db.run('INSERT INTO care_team_members (conversation_id, user_id) VALUES ($c, $u)', { c: update.conversationId, u: userId });
+      return true;
+    });
+  }
+
+  /** Every conversation with unread counts, most recent activity first. */
+  list(self: UserId): ConversationSummary[] {
+    const rows = this.db.all<ConversationRow & { unread: number; unread_urgent: number; last_at: number | null; contact_name: string | null; contact_username: string | null }>(
+      `SELECT c.*, ct.display_name AS contact_name, ct.username AS contact_username,
+         (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.read_at IS NULL AND m.sender_user != $self) AS unread,
+         (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.read_at IS NULL AND m.sender_user != $self AND m.urgent = 1) AS unread_urgent,
+         (SELECT max(m.received_at) FROM messages m WHERE m.conversation_id = c.id) AS last_at
+       FROM conversations c LEFT JOIN contacts ct ON ct.user_id = c.peer`,
+      { self },
+    );
+    return rows
+      .map((r): ConversationSummary => ({
+        id: r.id as ConversationId,
+        kind: r.kind,
+        title: r.kind === 'careTeam' ? (r.title ?? '') : (r.contact_name ?? r.contact_username ?? 'Unknown contact'),
+        peer: r.peer as UserId | null,
+        members: r.kind === 'careTeam' ? this.#members(r.id as ConversationId) : [],
+        isMember: r.is_member === 1,
+        unread: r.unread,
+        unreadUrgent: r.unread_urgent,
+        lastActivity: r.last_at ?? r.created_at,
+      }))
+      .sort((a, b) => b.lastActivity - a.lastActivity || a.id.localeCompare(b.id));
+  }
+
+  /** Keeps the directory's names, so titles and senders read well offline. */
+  saveContacts(entries: readonly DirectoryEntry[], at: number): void {
+    this.db.transaction(() => {
+      for (const e of entries) {
+        this.db.run(
+          `INSERT INTO contacts (user_id, username, display_name, role, updated_at) VALUES ($u, $name, $display, $role, $at)
+           ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, display_name = excluded.display_name, role = excluded.role, updated_at = excluded.updated_at`,
+          { u: e.userId, name: e.username, display: e.displayName, role: e.role, at },
+        );
+      }
+    });
+  }
+
+  contacts(): Contact[] {
+    return this.db.all<{ user_id: string; username: string; display_name: string; role: Contact['role'] }>('SELECT user_id, username, display_name, role FROM contacts ORDER BY display_name, username')
+      .map((r) => ({ userId: r.user_id as UserId, username: r.username, displayName: r.display_name, role: r.role }));
+  }
+
+  #members(id: ConversationId): UserId[] {
+    return this.db.all<{ user_id: string }>('SELECT user_id FROM care_team_members WHERE conversation_id = $c ORDER BY user_id', { c: id }).map((r) => r.user_id as UserId);
+  }
+}
+
+/** Whether version (epoch, by) replaces the held one: a higher epoch, or the same epoch by a greater user id. */
+function supersedes(epoch: number, by: UserId, heldEpoch: number, heldBy: string | null): boolean {
+  return epoch > heldEpoch || (epoch === heldEpoch && heldBy !== null && by > heldBy);
+}

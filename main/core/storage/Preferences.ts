@@ -1,0 +1,41 @@
+import Conf from 'conf';
+import { z } from 'zod';
+
+/**
+ * Non-sensitive settings of this workstation (never PHI, never a key): the last profile used, the lock
+ * timeout the user chose, window placement. Under Node they live in a JSON file next to the profiles
+ * (through `conf`, the library under `electron-store`); the Electron shell may hand in its own store.
+ */
+export const PreferencesSchema = z.object({
+  lastProfileId: z.uuid().optional(),
+  /** Minutes of inactivity before the app locks, as the user chose (org policy caps it). */
+  lockTimeoutMinutes: z.number().int().min(1).max(24 * 60).optional(),
+  /** Whether notifications may show a preview (only where org policy allows previews at all). */
+  notificationPreviews: z.boolean().optional(),
+  window: z.object({ x: z.number().int(), y: z.number().int(), width: z.number().int().min(200), height: z.number().int().min(200), maximized: z.boolean() }).optional(),
+});
+export type Preferences = z.infer<typeof PreferencesSchema>;
+
+export interface PreferenceStore {
+  read(): Preferences;
+  update(patch: Partial<Preferences>): void;
+}
+
+export class ConfPreferences implements PreferenceStore {
+  readonly #conf: Conf<{ preferences: Record<string, unknown> }>;
+
+  constructor(dir: string) {
+    this.#conf = new Conf({ cwd: dir, configName: 'preferences', projectName: 'rounds', defaults: { preferences: {} }, clearInvalidConfig: true });
+  }
+
+  /** A damaged or hand-edited file falls back to the defaults; it never stops the app. */
+  read(): Preferences {
+    const parsed = PreferencesSchema.safeParse(this.#conf.get('preferences'));
+    return parsed.success ? parsed.data : {};
+  }
+
+  update(patch: Partial<Preferences>): void {
+    const next = PreferencesSchema.parse({ ...this.read(), ...patch });
+    this.#conf.set('preferences', JSON.parse(JSON.stringify(next)) as Record<string, unknown>);
+  }
+}

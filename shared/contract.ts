@@ -1,0 +1,198 @@
+import { z } from 'zod';
+import { ERROR_CODES } from './errors';
+import { IdentityChangedEventSchema } from './events';
+import { CareTeamIdSchema, ConversationIdSchema, DeviceAddressSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema } from './ids';
+import { LIMITS } from './limits';
+import { CareTeamTitleSchema } from './payload';
+import { RELAY_ERROR_CODES, DeviceNameSchema, OneTimeCodeSchema, PasswordSchema, RoleSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
+
+/*
+ * The one contract between the UI and the core: commands (name, input, output) and events. The Electron
+ * preload exposes it through contextBridge and the browser harness over a loopback WebSocket; in both,
+ * main validates every input against these schemas before the core sees it. Nothing here carries key
+ * material; message text crosses only in message views and in `messages.send`.
+ */
+
+const Empty = z.strictObject({});
+const Timestamp = z.number().int().nonnegative();
+const Passphrase = z.string().min(1).max(1024);
+const RelayUrl = z.url({ protocol: /^(https?|wss?)$/ }).max(2048);
+
+// --- Views -----------------------------------------------------------------------------------------
+
+/** A profile on this workstation, as the lock and sign-in screens show it (no PHI). */
+export const ProfileViewSchema = z.strictObject({
+  id: z.uuid(),
+  username: z.string(),
+  displayName: z.string(),
+  relayUrl: z.string(),
+});
+export type ProfileView = z.infer<typeof ProfileViewSchema>;
+
+/**
+ * Where the app is: `signedOut` (no profile open: first run, or choose a profile), `locked` (a profile's
+ * database is closed; the lock screen), `unlocked` (the main window).
+ */
+export const SessionStateSchema = z.discriminatedUnion('phase', [
+  z.strictObject({ phase: z.literal('signedOut'), profiles: z.array(ProfileViewSchema) }),
+  z.strictObject({ phase: z.literal('locked'), profile: ProfileViewSchema, profiles: z.array(ProfileViewSchema) }),
+  z.strictObject({ phase: z.literal('unlocked'), profile: ProfileViewSchema, self: DeviceAddressSchema, online: z.boolean() }),
+]);
+export type SessionState = z.infer<typeof SessionStateSchema>;
+
+export const ConversationViewSchema = z.strictObject({
+  id: ConversationIdSchema,
+  kind: z.enum(['direct', 'careTeam']),
+  title: z.string(),
+  peer: UserIdSchema.nullable(),
+  members: z.array(UserIdSchema).readonly(),
+  isMember: z.boolean(),
+  unread: z.number().int().nonnegative(),
+  unreadUrgent: z.number().int().nonnegative(),
+  lastActivity: Timestamp,
+});
+export type ConversationView = z.infer<typeof ConversationViewSchema>;
+
+export const MessageViewSchema = z.strictObject({
+  id: MessageIdSchema,
+  conversationId: ConversationIdSchema,
+  sender: DeviceAddressSchema,
+  senderName: z.string(),
+  outgoing: z.boolean(),
+  sentAt: Timestamp,
+  receivedAt: Timestamp,
+  body: z.string(),
+  replyTo: MessageIdSchema.nullable(),
+  urgent: z.boolean(),
+  /** Outgoing: `pending` (in the outbox), `sent` (the relay has it), then `delivered` and `read` by everyone. */
+  state: z.enum(['pending', 'sent', 'delivered', 'read', 'received']),
+  read: z.boolean(),
+});
+export type MessageView = z.infer<typeof MessageViewSchema>;
+
+export const ContactViewSchema = z.strictObject({
+  userId: UserIdSchema,
+  username: z.string(),
+  displayName: z.string(),
+  role: RoleSchema,
+});
+export type ContactView = z.infer<typeof ContactViewSchema>;
+
+export const ContactIdentityViewSchema = z.strictObject({
+  address: DeviceAddressSchema,
+  verified: z.boolean(),
+  changePending: z.enum(['newKey', 'newDevice']).nullable(),
+  changeDetectedAt: Timestamp.nullable(),
+  /** 60 digits; the UI shows them in 12 groups of 5. */
+  safetyNumber: z.string().regex(/^\d{60}$/),
+  /** The bytes a QR code of this safety number encodes (base64). */
+  scannable: z.base64(),
+});
+export type ContactIdentityView = z.infer<typeof ContactIdentityViewSchema>;
+
+// --- Commands --------------------------------------------------------------------------------------
+
+const PageCursorSchema = z.strictObject({ sentAt: Timestamp, id: z.string().max(64) });
+
+export const COMMANDS = {
+  /** Where the app is now (after start, and whenever the UI needs to re-render from scratch). */
+  'session.state': { input: Empty, output: SessionStateSchema },
+  /** First step of enrollment: the relay checks the code and hands out the TOTP secret to show. */
+  'enroll.begin': {
+    input: z.strictObject({ relayUrl: RelayUrl, username: UsernameSchema, enrollmentCode: OneTimeCodeSchema }),
+    output: z.strictObject({ enrollmentId: z.uuid(), totpUri: z.string(), totpSecret: z.string() }),
+  },
+  /** Second step: password (relay account), passphrase (this workstation's profile), first TOTP code. */
+  'enroll.complete': {
+    input: z.strictObject({ enrollmentId: z.uuid(), password: PasswordSchema, passphrase: Passphrase, totpCode: TotpCodeSchema, deviceName: DeviceNameSchema }),
+    output: SessionStateSchema,
+  },
+  /** Another workstation of an existing account: a new profile here, signed in with password and TOTP. */
+  'account.addDevice': {
+    input: z.strictObject({ relayUrl: RelayUrl, username: UsernameSchema, password: PasswordSchema, totpCode: TotpCodeSchema, passphrase: Passphrase, deviceName: DeviceNameSchema }),
+    output: SessionStateSchema,
+  },
+  'profile.unlock': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase }), output: SessionStateSchema },
+  /** The lock screen's "Switch user": back to the profile chooser (no profile open). */
+  'profile.switch': { input: Empty, output: SessionStateSchema },
+  'session.lock': { input: Empty, output: SessionStateSchema },
+
+  'conversations.list': { input: Empty, output: z.array(ConversationViewSchema) },
+  'conversations.openDirect': { input: z.strictObject({ userId: UserIdSchema }), output: z.strictObject({ conversationId: ConversationIdSchema }) },
+  'conversations.markRead': { input: z.strictObject({ conversationId: ConversationIdSchema }), output: z.strictObject({ count: z.number().int() }) },
+  'messages.page': {
+    input: z.strictObject({ conversationId: ConversationIdSchema, limit: z.number().int().min(1).max(500), before: PageCursorSchema.optional() }),
+    output: z.array(MessageViewSchema),
+  },
+  'messages.search': { input: z.strictObject({ query: z.string().max(500), limit: z.number().int().min(1).max(500).optional() }), output: z.array(MessageViewSchema) },
+  'messages.send': {
+    input: z.strictObject({ conversationId: ConversationIdSchema, text: z.string().trim().min(1).max(LIMITS.maxTextLength), urgent: z.boolean().optional(), replyTo: MessageIdSchema.optional() }),
+    output: z.strictObject({ messageId: MessageIdSchema }),
+  },
+  /** Try the outbox again now (the "Retry" of a message that failed). */
+  'messages.retry': { input: Empty, output: z.strictObject({ pending: z.number().int() }) },
+  'careTeams.create': {
+    input: z.strictObject({ title: CareTeamTitleSchema, members: z.array(UserIdSchema).max(LIMITS.maxCareTeamMembers - 1) }),
+    output: z.strictObject({ conversationId: CareTeamIdSchema }),
+  },
+  'careTeams.rename': { input: z.strictObject({ conversationId: ConversationIdSchema, title: CareTeamTitleSchema }), output: Empty },
+  'careTeams.addMembers': { input: z.strictObject({ conversationId: ConversationIdSchema, members: z.array(UserIdSchema).min(1).max(LIMITS.maxCareTeamMembers) }), output: Empty },
+  'careTeams.removeMember': { input: z.strictObject({ conversationId: ConversationIdSchema, userId: UserIdSchema }), output: Empty },
+  /** The organisation's clinicians (from the relay when online, the last copy otherwise). */
+  'directory.list': { input: Empty, output: z.array(ContactViewSchema) },
+  'contacts.identities': { input: z.strictObject({ userId: UserIdSchema }), output: z.array(ContactIdentityViewSchema) },
+  'contacts.acknowledgeIdentityChange': {
+    input: z.strictObject({ userId: UserIdSchema, safetyNumbersSeen: z.array(z.string().regex(/^\d{60}$/)).min(1).max(128) }),
+    output: z.strictObject({ acknowledged: z.number().int() }),
+  },
+  'contacts.markVerified': { input: z.strictObject({ userId: UserIdSchema, deviceId: DeviceIdSchema, verified: z.boolean() }), output: Empty },
+} as const;
+
+export type CommandName = keyof typeof COMMANDS;
+export type CommandInput<C extends CommandName> = z.input<(typeof COMMANDS)[C]['input']>;
+export type CommandOutput<C extends CommandName> = z.infer<(typeof COMMANDS)[C]['output']>;
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
+
+export function isCommandName(name: unknown): name is CommandName {
+  return typeof name === 'string' && Object.hasOwn(COMMANDS, name);
+}
+
+// --- Results and errors ----------------------------------------------------------------------------
+
+/** Every error a command can end with: the core's codes, the relay's, and the transport's own. */
+export const CONTRACT_ERROR_CODES = [...new Set([...ERROR_CODES, ...RELAY_ERROR_CODES, 'UNREACHABLE', 'BAD_RESPONSE', 'UNKNOWN_COMMAND', 'INVALID_INPUT'] as const)];
+export const ContractErrorSchema = z.strictObject({
+  code: z.enum(CONTRACT_ERROR_CODES as [string, ...string[]]),
+  message: z.string().max(2000),
+  /** Plain-language problems the user can fix (password policy, invalid fields). */
+  issues: z.array(z.string().max(500)).max(50).optional(),
+  retryAfterSeconds: z.number().nonnegative().optional(),
+});
+export type ContractError = z.infer<typeof ContractErrorSchema>;
+
+export type CommandResult<C extends CommandName> = { readonly ok: true; readonly value: CommandOutput<C> } | { readonly ok: false; readonly error: ContractError };
+
+// --- Events ----------------------------------------------------------------------------------------
+
+export const UiEventSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('session'), state: SessionStateSchema }),
+  z.strictObject({ type: z.literal('message'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, from: UserIdSchema, urgent: z.boolean() }),
+  z.strictObject({ type: z.literal('receipt'), kind: z.enum(['delivered', 'read']), messageIds: z.array(MessageIdSchema).readonly(), from: UserIdSchema }),
+  z.strictObject({ type: z.literal('urgentReminder'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, reminder: z.number().int() }),
+  z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline']) }),
+  z.strictObject({ type: z.literal('sendBlocked'), messageId: MessageIdSchema, reason: z.literal('IDENTITY_CHANGED'), userId: UserIdSchema }),
+  z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.literal('NOT_A_MEMBER') }),
+  z.strictObject({ type: z.literal('conversation'), conversationId: ConversationIdSchema }),
+  IdentityChangedEventSchema,
+]);
+export type UiEvent = z.infer<typeof UiEventSchema>;
+
+/**
+ * What the preload (and the browser harness) put on `window.rounds`: one generic call and one event
+ * subscription. The renderer wraps it in typed helpers; it never sees Node or Electron.
+ */
+export interface RoundsBridge {
+  invoke<C extends CommandName>(command: C, input: CommandInput<C>): Promise<CommandResult<C>>;
+  /** Returns the function that unsubscribes. */
+  subscribe(listener: (event: UiEvent) => void): () => void;
+}
