@@ -35,7 +35,8 @@ export type ProfileView = z.infer<typeof ProfileViewSchema>;
  */
 export const SessionStateSchema = z.discriminatedUnion('phase', [
   z.strictObject({ phase: z.literal('signedOut'), profiles: z.array(ProfileViewSchema) }),
-  z.strictObject({ phase: z.literal('locked'), profile: ProfileViewSchema, profiles: z.array(ProfileViewSchema) }),
+  /** `signInRequired`: locked longer than the policy's sign-out period; password and TOTP are needed too. */
+  z.strictObject({ phase: z.literal('locked'), profile: ProfileViewSchema, profiles: z.array(ProfileViewSchema), signInRequired: z.boolean() }),
   z.strictObject({ phase: z.literal('unlocked'), profile: ProfileViewSchema, self: DeviceAddressSchema, online: z.boolean() }),
 ]);
 export type SessionState = z.infer<typeof SessionStateSchema>;
@@ -64,8 +65,11 @@ export const MessageViewSchema = z.strictObject({
   body: z.string(),
   replyTo: MessageIdSchema.nullable(),
   urgent: z.boolean(),
-  /** Outgoing: `pending` (in the outbox), `sent` (the relay has it), then `delivered` and `read` by everyone. */
-  state: z.enum(['pending', 'sent', 'delivered', 'read', 'received']),
+  /**
+   * Outgoing: `pending` (in the outbox), `sent` (the relay has it), then `delivered` and `read` by everyone
+   * it was sent to; `failed` when it can never go (the sender had left the care team). Incoming: `received`.
+   */
+  state: z.enum(['pending', 'sent', 'delivered', 'read', 'failed', 'received']),
   read: z.boolean(),
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
@@ -92,6 +96,18 @@ export type ContactIdentityView = z.infer<typeof ContactIdentityViewSchema>;
 
 // --- Commands --------------------------------------------------------------------------------------
 
+/** What the settings screen shows: the user's choices, and the limits the org policy sets on them. */
+export const SettingsViewSchema = z.strictObject({
+  /** The inactivity lock in force (minutes): the user's choice capped by policy. */
+  lockTimeoutMinutes: z.number().int().min(1),
+  maxLockTimeoutMinutes: z.number().int().min(1),
+  notificationPreviews: z.boolean(),
+  notificationPreviewsAllowed: z.boolean(),
+  /** Set by org policy: the first-run screen pre-fills it and does not let it be changed. */
+  policyRelayUrl: z.string().nullable(),
+});
+export type SettingsView = z.infer<typeof SettingsViewSchema>;
+
 const PageCursorSchema = z.strictObject({ sentAt: Timestamp, id: z.string().max(64) });
 
 export const COMMANDS = {
@@ -113,9 +129,19 @@ export const COMMANDS = {
     output: SessionStateSchema,
   },
   'profile.unlock': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase }), output: SessionStateSchema },
+  /** Unlock after the sign-out period: passphrase, and the relay password with a fresh TOTP code. */
+  'profile.signIn': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase, password: PasswordSchema, totpCode: TotpCodeSchema }), output: SessionStateSchema },
   /** The lock screen's "Switch user": back to the profile chooser (no profile open). */
   'profile.switch': { input: Empty, output: SessionStateSchema },
+  /** "Lock now" (header button, menu, keyboard shortcut). */
   'session.lock': { input: Empty, output: SessionStateSchema },
+  /** Keyboard, mouse or touch input in the window (the renderer reports it at most every few seconds). */
+  'activity.report': { input: Empty, output: Empty },
+  'settings.get': { input: Empty, output: SettingsViewSchema },
+  'settings.update': {
+    input: z.strictObject({ lockTimeoutMinutes: z.number().int().min(1).max(24 * 60).optional(), notificationPreviews: z.boolean().optional() }),
+    output: SettingsViewSchema,
+  },
 
   'conversations.list': { input: Empty, output: z.array(ConversationViewSchema) },
   'conversations.openDirect': { input: z.strictObject({ userId: UserIdSchema }), output: z.strictObject({ conversationId: ConversationIdSchema }) },

@@ -30,6 +30,8 @@ export const ERROR_CODES = [
   'PROFILE_WIPED',
   'PROFILE_EXISTS',
   'PROFILE_NOT_FOUND',
+  'UNLOCK_THROTTLED',
+  'SIGN_IN_REQUIRED',
   'STORAGE_CORRUPT',
   'STORAGE_FULL',
   // Account and conversations

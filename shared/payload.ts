@@ -71,7 +71,7 @@ export const CareTeamPayloadSchema = z.strictObject({
   v: z.literal(PAYLOAD_VERSION),
   type: z.literal('careTeam'),
   conversationId: CareTeamIdSchema,
-  epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  epoch: z.number().int().min(1).max(2 ** 31 - 1),
   title: CareTeamTitleSchema,
   members: z.array(UserIdSchema).min(1).max(LIMITS.maxCareTeamMembers),
   sentAt: Timestamp,

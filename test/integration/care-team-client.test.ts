@@ -18,6 +18,7 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
   let carol1: Workstation;
   let carol2: Workstation;
   let ids: Record<'alice' | 'bob' | 'carol', UserId>;
+  let teamId: ConversationId;
 
   const workstation = () => {
     const dir = tempDataDir();
@@ -72,6 +73,7 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
 
   it('runs a care team: create, rename, receipts from everyone, member removal, and a restart of every client', async () => {
     const { conversationId: team } = await alice.call('careTeams.create', { title: 'Ward 4 bed 12', members: [ids.bob, ids.carol] });
+    teamId = team;
     for (const w of [bob, carol1, carol2]) await until(async () => (await conversation(w, team))?.members.length === 3, 'the team on every device');
     await bob.call('careTeams.rename', { conversationId: team, title: 'Ward 4 bed 12 (sepsis)' });
     for (const w of [alice, carol1, carol2]) await until(async () => (await conversation(w, team))?.title === 'Ward 4 bed 12 (sepsis)', 'the new name everywhere');
@@ -142,6 +144,34 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
     await alice.call('contacts.markVerified', { userId: carolDevice!.address.userId, deviceId: carolDevice!.address.deviceId, verified: true });
     expect((await alice.call('contacts.identities', { userId: ids.carol })).find((i) => i.address.deviceId === carolDevice!.address.deviceId)).toMatchObject({ verified: true, safetyNumber: carolDevice!.safetyNumber });
     await bob2.app.close();
+  }, 90_000);
+
+  it('brings a member\'s new workstation and a new member into the team, without what was said before they joined', async () => {
+    const team = teamId;
+    const carol3 = workstation();
+    await carol3.addDevice(relay.url, 'carol');
+    await until(() => carol3.online(), 'Carol\'s third workstation online');
+    const { messageId } = await alice.call('messages.send', { conversationId: team, text: 'Rounds at 9' });
+    await until(async () => alice.events.some((e) => e.type === 'sendBlocked' && e.messageId === messageId), 'blocked by Carol\'s new device');
+    const pending = (await alice.call('contacts.identities', { userId: ids.carol })).filter((i) => i.changePending);
+    await alice.call('contacts.acknowledgeIdentityChange', { userId: ids.carol, safetyNumbersSeen: pending.map((p) => p.safetyNumber) });
+    // The new workstation learns the team with Alice's key, and reads her message.
+    await until(async () => (await carol3.bodies(team)).includes('Rounds at 9'), 'the team message on the new workstation');
+    expect(await conversation(carol3, team)).toMatchObject({ title: 'Ward 4 bed 12 (sepsis)', isMember: true });
+
+    // A message written just before Dave is added is not sent to him; the next one is.
+    const dave = workstation();
+    await dave.enroll(relay.url, 'dave2', addUser(relayDir, 'dave2', 'Dr. Dave Park'));
+    const daveId = (await alice.call('directory.list', {})).find((c) => c.username === 'dave2')!.userId;
+    await alice.call('messages.send', { conversationId: team, text: 'Before Dave joins' });
+    await alice.call('careTeams.addMembers', { conversationId: team, members: [daveId] });
+    await alice.call('messages.send', { conversationId: team, text: 'Welcome, Dave' });
+    await until(async () => (await dave.bodies(team)).includes('Welcome, Dave'), 'Dave gets the message after he joined');
+    for (const w of [carol1, carol2]) await until(async () => (await w.bodies(team)).includes('Welcome, Dave'), 'the others too');
+    expect(await dave.bodies(team)).toEqual(['Welcome, Dave']);
+    const before = (await alice.call('messages.page', { conversationId: team, limit: 10 })).find((m) => m.body === 'Before Dave joins');
+    await until(async () => (await alice.call('messages.page', { conversationId: team, limit: 10 })).find((m) => m.id === before!.id)?.state === 'delivered', 'delivered to those it was sent to');
+    for (const w of [carol3, dave]) await w.app.close();
   }, 90_000);
 
   it('refuses bad calls with typed errors, keeps data behind the lock, and emits only contract events', async () => {

@@ -6,10 +6,14 @@ import {
 } from '../../../shared/contract';
 import { describeError } from '../../../shared/errors';
 import type { DeviceAddress } from '../../../shared/ids';
+import { DEFAULT_POLICY, type OrgPolicy } from '../../../shared/policy';
+import { realScheduler, type Scheduler } from '../Clock';
 import { RoundsError } from '../errors';
+import { LockController, type LockReason } from '../lock/LockController';
 import { MessagingClient, type ClientEvent, type Enrollment, type MessagingClientOptions } from '../messaging/MessagingClient';
 import { RelayRequestError } from '../messaging/RelayClient';
-import { LocalProfiles, type LocalProfilesOptions, type ProfileSummary, type UnlockedProfile } from '../storage/LocalProfiles';
+import { LocalProfiles, UnlockThrottledError, type LocalProfilesOptions, type ProfileSummary, type UnlockedProfile } from '../storage/LocalProfiles';
+import { appendLocalAudit } from '../storage/localAudit';
 import { ConfPreferences, type PreferenceStore } from '../storage/Preferences';
 import { identityViews, messageViews } from './views';
 
@@ -17,10 +21,27 @@ export interface RoundsAppOptions {
   /** Where this workstation keeps its profiles (one encrypted database each) and preferences. */
   readonly dataDir: string;
   readonly profiles?: LocalProfilesOptions;
-  /** Client behaviour (back-off, urgent policy, retention, scheduler); events go to subscribers. */
-  readonly client?: Omit<MessagingClientOptions, 'onEvent'>;
+  /** Client behaviour (back-off); urgent reminders, retention and time come from policy and `scheduler`. */
+  readonly client?: Pick<MessagingClientOptions, 'backoff'>;
   /** The shell's preference store (electron-store); by default a JSON file in `dataDir`. */
   readonly preferences?: PreferenceStore;
+  /** The organisation's policy (loaded and validated by the caller); safe defaults otherwise. */
+  readonly policy?: OrgPolicy;
+  /** Time and timers (virtual in tests). */
+  readonly scheduler?: Scheduler;
+  /** The machine's input idle time in seconds (Electron's powerMonitor); a safety net for the auto-lock. */
+  readonly systemIdleSeconds?: () => number;
+}
+
+/** Why the app locked, as the audit log records it. */
+export type LockCause = LockReason | 'quit';
+
+/** What an OS notification may say: never message text or names unless policy and the user allow previews. */
+export interface NotificationContent {
+  readonly title: string;
+  readonly body: string;
+  readonly urgent: boolean;
+  readonly conversationId: string;
 }
 
 type Handlers = { [C in CommandName]: (input: z.infer<(typeof COMMANDS)[C]['input']>) => Promise<CommandOutput<C>> | CommandOutput<C> };
@@ -44,16 +65,41 @@ export class RoundsApp {
   #current: { summary: ProfileSummary; open?: { profile: UnlockedProfile; client: MessagingClient } } | undefined;
   #online = false;
   readonly #handlers: Handlers;
+  readonly #policy: OrgPolicy;
+  readonly #scheduler: Scheduler;
+  /** Automatic logoff: locks after inactivity, OS lock, suspend or "Lock now"; sign-out after long locks. */
+  readonly lockController: LockController;
 
   constructor(options: RoundsAppOptions) {
     this.#options = options;
-    this.#profiles = new LocalProfiles(options.dataDir, options.profiles);
+    this.#policy = options.policy ?? DEFAULT_POLICY;
+    this.#scheduler = options.scheduler ?? realScheduler;
+    this.#profiles = new LocalProfiles(options.dataDir, { ...options.profiles, wipeAfterFailedUnlocks: this.#policy.wipeAfterFailedUnlocks, clock: this.#scheduler });
     this.#preferences = options.preferences ?? new ConfPreferences(options.dataDir);
+    this.lockController = new LockController({
+      scheduler: this.#scheduler,
+      maxInactivityMinutes: this.#policy.maxInactivityMinutes,
+      userInactivityMinutes: this.#preferences.read().lockTimeoutMinutes,
+      signOutAfterLockedHours: this.#policy.signOutAfterLockedHours,
+      ...(options.systemIdleSeconds ? { systemIdleSeconds: options.systemIdleSeconds } : {}),
+      onLock: (reason) => void this.lock(reason).catch((error: unknown) => console.error(`auto-lock failed: ${describeError(error)}`)),
+      onSignOut: () => {
+        if (this.#current) this.#profiles.setSignInRequired(this.#current.summary.id, true);
+        this.#emitState();
+      },
+    });
     const last = this.#preferences.read().lastProfileId;
     const profiles = this.#profiles.list();
     const start = profiles.find((p) => p.id === last) ?? (profiles.length === 1 ? profiles[0] : undefined);
-    if (start) this.#current = { summary: start };
+    if (start) {
+      this.#current = { summary: start };
+      this.lockController.locked();
+    }
     this.#handlers = this.#createHandlers();
+  }
+
+  get policy(): OrgPolicy {
+    return this.#policy;
   }
 
   subscribe(listener: (event: UiEvent) => void): () => void {
@@ -83,57 +129,130 @@ export class RoundsApp {
     const profiles = this.#profiles.list();
     const current = this.#current;
     if (!current) return { phase: 'signedOut', profiles };
-    if (!current.open) return { phase: 'locked', profile: current.summary, profiles };
+    if (!current.open) return { phase: 'locked', profile: current.summary, profiles, signInRequired: this.#signInRequired(current.summary.id) };
     return { phase: 'unlocked', profile: current.summary, self: current.open.client.address, online: this.#online };
   }
 
-  /** Locks the open profile: the client stops, the database closes and its key is overwritten. */
-  async lock(): Promise<SessionState> {
+  /**
+   * Locks the open profile: the UI drops every view at once (the state event goes out first), then the
+   * client stops, the database closes and its key is overwritten.
+   */
+  async lock(cause: LockCause = 'manual'): Promise<SessionState> {
     const open = this.#current?.open;
     if (open && this.#current) {
+      const id = this.#current.summary.id;
       this.#current = { summary: this.#current.summary };
+      const now = this.#scheduler.now();
+      if (this.lockController.state === 'unlocked') this.lockController.locked(now);
+      this.#emitState();
+      appendLocalAudit(open.profile.database, now, cause === 'manual' || cause === 'quit' ? 'lock' : 'autoLock', { reason: cause });
       await open.client.stop();
       open.profile.lock();
+      this.#profiles.markLocked(id, now);
       this.#online = false;
-      this.#emitState();
     }
     return this.state();
   }
 
   /** Closes everything (app quit). */
   async close(): Promise<void> {
-    await this.lock();
+    await this.lock('quit');
+    this.lockController.stop();
     this.#listeners.clear();
+  }
+
+  /**
+   * What the OS notification for an event may show. Without previews (the default) it is only "New
+   * message in Rounds"; with previews allowed by policy and wanted by the user, the conversation and the
+   * first words. Null for events that notify nothing (including our own messages).
+   */
+  notificationFor(event: UiEvent): NotificationContent | null {
+    if (event.type !== 'message' && event.type !== 'urgentReminder') return null;
+    const open = this.#current?.open;
+    if (!open) return null;
+    if (event.type === 'message' && event.from === open.client.address.userId) return null;
+    const urgent = event.type === 'urgentReminder' || event.urgent;
+    const plain = { title: 'Rounds', body: urgent ? 'Urgent message in Rounds' : 'New message in Rounds', urgent, conversationId: event.conversationId };
+    if (!this.#settings().notificationPreviews) return plain;
+    const message = open.client.messages.byId(event.messageId);
+    const conversation = open.client.conversations.list(open.client.address.userId).find((c) => c.id === event.conversationId);
+    if (!message || !conversation) return plain;
+    const sender = open.client.conversations.contacts().find((c) => c.userId === message.sender.userId)?.displayName ?? 'Someone';
+    const text = message.body.length > 120 ? `${message.body.slice(0, 119)}…` : message.body;
+    return { ...plain, title: `${urgent ? 'Urgent: ' : ''}${conversation.title}`, body: conversation.kind === 'careTeam' ? `${sender}: ${text}` : text };
+  }
+
+  #settings() {
+    const prefs = this.#preferences.read();
+    const previewsAllowed = this.#policy.notificationPreviews;
+    return {
+      lockTimeoutMinutes: this.lockController.timeoutMinutes,
+      maxLockTimeoutMinutes: this.#policy.maxInactivityMinutes,
+      notificationPreviews: previewsAllowed && prefs.notificationPreviews === true,
+      notificationPreviewsAllowed: previewsAllowed,
+      policyRelayUrl: this.#policy.relayUrl ?? null,
+    };
+  }
+
+  #signInRequired(id: string): boolean {
+    return this.#profiles.signInRequired(id, this.#scheduler.now(), this.#policy.signOutAfterLockedHours * 3600_000);
   }
 
   #createHandlers(): Handlers {
     return {
       'session.state': () => this.state(),
-      'session.lock': () => this.lock(),
+      'session.lock': () => this.lock('manual'),
+      'activity.report': () => {
+        this.lockController.activity();
+        return {};
+      },
+      'settings.get': () => this.#settings(),
+      'settings.update': ({ lockTimeoutMinutes, notificationPreviews }) => {
+        if (notificationPreviews && !this.#policy.notificationPreviews) throw new RoundsError('INVALID_INPUT', 'the organisation\'s policy does not allow message previews in notifications');
+        if (lockTimeoutMinutes !== undefined && lockTimeoutMinutes > this.#policy.maxInactivityMinutes) {
+          throw new RoundsError('INVALID_INPUT', `the organisation's policy locks Rounds after at most ${this.#policy.maxInactivityMinutes} minutes`);
+        }
+        this.#preferences.update({ ...(lockTimeoutMinutes !== undefined ? { lockTimeoutMinutes } : {}), ...(notificationPreviews !== undefined ? { notificationPreviews } : {}) });
+        if (lockTimeoutMinutes !== undefined) this.lockController.setUserTimeout(lockTimeoutMinutes);
+        return this.#settings();
+      },
       'profile.switch': async () => {
-        await this.lock();
+        await this.lock('manual');
         this.#current = undefined;
+        this.lockController.stop();
         this.#emitState();
         return this.state();
       },
       'profile.unlock': async ({ profileId, passphrase }) => {
-        await this.lock();
-        let profile: UnlockedProfile;
+        if (this.#signInRequired(profileId)) throw new RoundsError('SIGN_IN_REQUIRED', 'Rounds was locked for a long time: sign in with your password and a code from your authenticator');
+        const profile = await this.#unlockProfile(profileId, passphrase);
+        let client: MessagingClient;
         try {
-          profile = await this.#profiles.unlock(profileId, passphrase);
+          client = MessagingClient.open(profile, this.#profiles.summary(profileId).relayUrl, this.#clientOptions());
         } catch (error) {
-          // A wiped profile disappears from the screen; a wrong passphrase keeps the lock screen.
-          if (error instanceof RoundsError && error.code === 'PROFILE_WIPED') {
-            this.#current = undefined;
-            this.#emitState();
-          }
+          profile.lock();
           throw error;
         }
-        this.#open(profile, MessagingClient.open(profile, this.#profiles.summary(profileId).relayUrl, this.#clientOptions()));
+        this.#open(profile, client, 'unlock');
+        return this.state();
+      },
+      'profile.signIn': async ({ profileId, passphrase, password, totpCode }) => {
+        const summary = this.#profiles.summary(profileId);
+        const profile = await this.#unlockProfile(profileId, passphrase);
+        let client: MessagingClient;
+        try {
+          client = await MessagingClient.signIn(profile, summary.relayUrl, { username: summary.username, password, totpCode }, this.#clientOptions());
+        } catch (error) {
+          profile.lock();
+          throw error;
+        }
+        this.#profiles.setSignInRequired(profileId, false);
+        this.#open(profile, client, 'signIn');
         return this.state();
       },
       'enroll.begin': async ({ relayUrl, username, enrollmentCode }) => {
         this.#forgetStaleEnrollments();
+        relayUrl = this.#relayUrl(relayUrl);
         const enrollment = await MessagingClient.beginEnrollment(relayUrl, username, enrollmentCode);
         const enrollmentId = randomUUID();
         this.#enrollments.set(enrollmentId, { enrollment, relayUrl, username, startedAt: Date.now() });
@@ -147,7 +266,7 @@ export class RoundsApp {
         return this.state();
       },
       'account.addDevice': async ({ relayUrl, username, password, totpCode, passphrase, deviceName }) => {
-        await this.#createProfile(relayUrl, username, passphrase, (profile) => MessagingClient.login(profile, relayUrl, { username, password, totpCode, deviceName }, this.#clientOptions()));
+        await this.#createProfile(this.#relayUrl(relayUrl), username, passphrase, (profile) => MessagingClient.login(profile, this.#relayUrl(relayUrl), { username, password, totpCode, deviceName }, this.#clientOptions()));
         return this.state();
       },
       'conversations.list': () => this.#client().conversations.list(this.#client().address.userId),
@@ -196,7 +315,7 @@ export class RoundsApp {
    * the user can simply try again.
    */
   async #createProfile(relayUrl: string, username: string, passphrase: string, register: (profile: UnlockedProfile) => Promise<MessagingClient>): Promise<void> {
-    await this.lock();
+    await this.lock('manual');
     const profile = await this.#profiles.create({ username, displayName: username, relayUrl }, passphrase);
     let client: MessagingClient;
     try {
@@ -207,14 +326,37 @@ export class RoundsApp {
       throw error;
     }
     if (client.displayName) this.#profiles.setDisplayName(profile.id, client.displayName);
-    this.#open(profile, client);
+    this.#open(profile, client, 'signIn');
   }
 
-  #open(profile: UnlockedProfile, client: MessagingClient): void {
+  /** Opens a profile's database (throttled, counted and, at the policy's limit, wiped by LocalProfiles). */
+  async #unlockProfile(profileId: string, passphrase: string): Promise<UnlockedProfile> {
+    await this.lock('manual');
+    try {
+      return await this.#profiles.unlock(profileId, passphrase);
+    } catch (error) {
+      // A wiped profile disappears from the screen; a wrong passphrase keeps the lock screen.
+      if (error instanceof RoundsError && error.code === 'PROFILE_WIPED') {
+        this.#current = undefined;
+        this.lockController.stop();
+        this.#emitState();
+      }
+      throw error;
+    }
+  }
+
+  #open(profile: UnlockedProfile, client: MessagingClient, how: 'unlock' | 'signIn'): void {
+    appendLocalAudit(profile.database, this.#scheduler.now(), how === 'unlock' ? 'unlock' : 'signIn', {});
     this.#current = { summary: this.#profiles.summary(profile.id), open: { profile, client } };
     this.#preferences.update({ lastProfileId: profile.id });
     client.start();
+    this.lockController.unlocked();
     this.#emitState();
+  }
+
+  /** The relay URL to use: the policy's when it sets one (the UI cannot change it), else the user's. */
+  #relayUrl(requested: string): string {
+    return this.#policy.relayUrl ?? requested;
   }
 
   #client(): MessagingClient {
@@ -224,7 +366,14 @@ export class RoundsApp {
   }
 
   #clientOptions(): MessagingClientOptions {
-    return { ...this.#options.client, onEvent: (event) => this.#onClientEvent(event) };
+    const p = this.#policy;
+    return {
+      ...this.#options.client,
+      scheduler: this.#scheduler,
+      retentionDays: p.retentionDays,
+      urgent: { intervalMs: p.urgentReminderMinutes * 60_000, maxReminders: p.urgentMaxReminders },
+      onEvent: (event) => this.#onClientEvent(event),
+    };
   }
 
   #onClientEvent(event: ClientEvent): void {
@@ -254,6 +403,7 @@ export class RoundsApp {
 
 /** Any error as the contract's `{ code, message }`: codes the UI words, never a stack or message text. */
 export function toContractError(error: unknown): ContractError {
+  if (error instanceof UnlockThrottledError) return { code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
   if (error instanceof RoundsError) return { code: error.code, message: error.message };
   if (error instanceof RelayRequestError) {
     const candidate = {

@@ -27,10 +27,12 @@ export function messageViews(client: MessagingClient, messages: readonly StoredM
     const outgoing = m.sender.userId === self;
     let state: MessageView['state'] = 'received';
     if (outgoing) {
-      if (pending.has(m.id)) state = 'pending';
+      if (m.sendFailed) state = 'failed';
+      else if (pending.has(m.id)) state = 'pending';
       else {
         const receipts = client.messages.receipts(m.id);
-        const everyone = recipients(m.conversationId);
+        // Whom it was sent to (recorded with it); for messages from before that was kept, today's members.
+        const everyone = m.recipients ?? recipients(m.conversationId);
         const all = (users: readonly string[]) => everyone.length > 0 && everyone.every((u) => users.includes(u));
         state = all(receipts.read) ? 'read' : all(receipts.delivered) ? 'delivered' : 'sent';
       }

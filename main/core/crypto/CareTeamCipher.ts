@@ -6,7 +6,7 @@ import { PAYLOAD_VERSION, type Payload, type ReceiptPayload, type SenderKeyDistr
 import { InvalidMessageError, NoSenderKeyError } from '../errors';
 import type { DirectCipher, OutgoingCiphertext } from './DirectCipher';
 import { fromBase64, jsonBytes, parseJsonBytes, toBase64 } from './encoding';
-import { readContactIdentity } from './IdentityStore';
+import { readContactIdentity, readPendingChange } from './IdentityStore';
 import { decodePayload, encodePayload } from './payloadCodec';
 import { toProtocolAddress, type OperationStores, type ProtocolContext } from './ProtocolContext';
 import { senderKeyKey } from './signalStores';
@@ -119,28 +119,32 @@ export class CareTeamCipher {
   }
 
   /**
-   * Checks a decrypted 1:1 payload against care-team membership (inside the decrypt operation): a sender
-   * key is stored only from a member; a text naming a care team must come with the team's key instead;
-   * a receipt about a team's message only from a member.
+   * Checks a decrypted 1:1 payload (inside the decrypt operation):
+   * - a sender key, a care-team change, or a copy from one of our own devices is refused from a device
+   *   whose identity change the user has not acknowledged (else whoever runs the relay could add a device
+   *   to a member's account and use it to change the team or to plant messages as us);
+   * - a sender key for a team we know is stored only from a member (for a team we do not know yet it is
+   *   kept, and every message it decrypts is still checked against membership when it arrives);
+   * - a text naming a care team must come with the team's key instead; a receipt about a team's message
+   *   only from a member. Who may change a team is decided by the membership store, which knows its versions.
    */
   async checkDirectIn(stores: OperationStores, sender: DeviceAddress, payload: Payload): Promise<void> {
-    if (payload.type === 'senderKeyDistribution') return this.#acceptDistributionIn(stores, sender, payload);
-    if (payload.type === 'careTeam') {
-      // A change to a team comes from one of its members; a team we do not know yet, from one of the
-      // members it names (its founder, or whoever added us).
-      const known = this.#membership.isCareTeam(payload.conversationId);
-      const allowed = known ? this.#membership.isMember(payload.conversationId, sender.userId) : payload.members.includes(sender.userId);
-      if (!allowed) throw new InvalidMessageError('care-team change from a non-member');
-      return;
+    const trustSensitive = payload.type === 'senderKeyDistribution' || payload.type === 'careTeam' || sender.userId === this.#ctx.address.userId;
+    if (trustSensitive && readPendingChange(stores.staged, addressKey(sender))) {
+      throw new InvalidMessageError(`${payload.type} from a device whose new identity is not acknowledged yet`);
     }
+    if (payload.type === 'senderKeyDistribution') return this.#acceptDistributionIn(stores, sender, payload);
+    if (payload.type === 'careTeam') return;
     if (!this.#membership.isCareTeam(payload.conversationId)) return;
     if (payload.type === 'text') throw new InvalidMessageError('a care-team text arrived outside the team channel');
     if (!this.#membership.isMember(payload.conversationId, sender.userId)) throw new InvalidMessageError('receipt for a care team from a non-member');
   }
 
-  /** Stores a sender key that arrived in a 1:1 payload, from a current member only. */
+  /** Stores a sender key that arrived in a 1:1 payload (from a member, when we know the team). */
   async #acceptDistributionIn(stores: OperationStores, sender: DeviceAddress, share: SenderKeyDistributionPayload): Promise<void> {
-    if (!this.#membership.isMember(share.conversationId, sender.userId)) throw new InvalidMessageError('sender key from someone who is not a member of that care team');
+    if (this.#membership.isCareTeam(share.conversationId) && !this.#membership.isMember(share.conversationId, sender.userId)) {
+      throw new InvalidMessageError('sender key from someone who is not a member of that care team');
+    }
     let message: SenderKeyDistributionMessage;
     try {
       message = SenderKeyDistributionMessage.deserialize(fromBase64(share.message));

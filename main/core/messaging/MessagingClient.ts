@@ -5,16 +5,18 @@ import { CareTeamIdSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, sameAd
 import { CareTeamPayloadSchema, PAYLOAD_VERSION, PayloadSchema, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
 import type { KeyUpload } from '../../../shared/wire/keys';
 import type { DeliveredEnvelope, DirectoryEntry } from '../../../shared/wire/relay';
-import type { Clock } from '../Clock';
+import { realScheduler, type Clock, type Scheduler } from '../Clock';
 import { sealEnvelope } from '../crypto/envelopes';
 import type { OutgoingCiphertext } from '../crypto/DirectCipher';
 import { ProtocolCore, type ContactIdentityState, type DecryptedMessage } from '../crypto/ProtocolCore';
 import { IdentityChangedError, RoundsError } from '../errors';
 import { ConversationStore, type Contact } from '../storage/ConversationStore';
 import type { UnlockedProfile } from '../storage/LocalProfiles';
+import { appendLocalAudit } from '../storage/localAudit';
 import { MessageStore } from '../storage/MessageStore';
 import { applyRetention } from '../storage/Retention';
-import { DEFAULT_URGENT_POLICY, UrgentReminders, realScheduler, type Scheduler, type UrgentPolicy } from './UrgentReminders';
+import { LIMITS } from '../../../shared/limits';
+import { DEFAULT_URGENT_POLICY, UrgentReminders, type UrgentPolicy } from './UrgentReminders';
 import { directConversationId } from './directConversation';
 import { RelayClient, RelayRequestError, type RelayConnection } from './RelayClient';
 
@@ -171,6 +173,19 @@ export class MessagingClient {
     return new MessagingClient(profile, core, new RelayClient(relayUrl, secrets.credential), options);
   }
 
+  /**
+   * Signs this device in again after the policy's sign-out period: password and a fresh TOTP code; the
+   * relay issues a new device credential (the old one stops working).
+   */
+  static async signIn(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string }, options: MessagingClientOptions = {}): Promise<MessagingClient> {
+    const secrets = readSecrets(profile);
+    if (!secrets) throw new RoundsError('NO_LOCAL_IDENTITY', 'this profile has not been enrolled with a relay');
+    const relay = new RelayClient(relayUrl);
+    const session = await relay.login(details.username, details.password, details.totpCode, { kind: 'existing', deviceId: DeviceIdSchema.parse(secrets.deviceId) });
+    writeSecrets(profile, { ...secrets, credential: session.credential, displayName: session.displayName });
+    return MessagingClient.open(profile, relayUrl, options);
+  }
+
   /** Whether this profile has been enrolled (it holds a device credential). */
   static isEnrolled(profile: UnlockedProfile): boolean {
     return readSecrets(profile) !== undefined;
@@ -234,9 +249,10 @@ export class MessagingClient {
       ...(summary.peer ? { to: summary.peer } : {}),
     });
     const db = this.#profile.database;
+    const recipients = summary.peer ? [summary.peer] : summary.members.filter((m) => m !== this.address.userId);
     db.transaction(() => {
-      this.#queue(summary.peer ? [summary.peer] : [], payload);
-      this.messages.insert({ id: payload.messageId, conversationId, sender: this.address, sentAt: payload.sentAt, receivedAt: payload.sentAt, body: text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+      this.#queue(recipients, payload);
+      this.messages.insert({ id: payload.messageId, conversationId, sender: this.address, sentAt: payload.sentAt, receivedAt: payload.sentAt, body: text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false, recipients });
     });
     this.#kick();
     return payload.messageId;
@@ -276,6 +292,7 @@ export class MessagingClient {
   /** Applies the next version of a care team here and sends it to every member, old and new. */
   #changeCareTeam(id: ConversationId, current: { epoch: number; members: readonly UserId[] } | undefined, next: { title: string; members: readonly UserId[] }): void {
     const members = [...new Set(next.members)];
+    if (members.length > LIMITS.maxCareTeamMembers) throw new RoundsError('INVALID_INPUT', `a care team has at most ${LIMITS.maxCareTeamMembers} members`);
     const update = CareTeamPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'careTeam', conversationId: id, epoch: (current?.epoch ?? 0) + 1, title: next.title, members, sentAt: this.#clock.now() });
     const db = this.#profile.database;
     db.transaction(() => {
@@ -287,18 +304,23 @@ export class MessagingClient {
     this.#kick();
   }
 
+  /** The care team as we hold it now, as the payload that announces it. */
+  #teamState(team: { id: ConversationId; title: string; epoch: number; members: readonly UserId[] }) {
+    return CareTeamPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'careTeam', conversationId: team.id, epoch: team.epoch, title: team.title, members: team.members, sentAt: this.#clock.now() });
+  }
+
   /** Puts a payload in the outbox for `recipients` (and our own other devices). */
   #queue(recipients: readonly UserId[], payload: Payload): void {
     const id = payload.type === 'text' ? payload.messageId : randomUUID();
     this.#profile.database.run('INSERT INTO outbox (message_id, recipients, payload, created_at) VALUES ($id, $r, $p, $at)', { id, r: JSON.stringify(recipients), p: JSON.stringify(payload), at: this.#clock.now() });
   }
 
-  #conversation(id: ConversationId): { kind: 'direct' | 'careTeam'; peer: UserId | null; isMember: boolean } {
+  #conversation(id: ConversationId): { kind: 'direct' | 'careTeam'; peer: UserId | null; isMember: boolean; members: readonly UserId[] } {
     const team = this.conversations.careTeam(id);
-    if (team) return { kind: 'careTeam', peer: null, isMember: team.isMember };
+    if (team) return { kind: 'careTeam', peer: null, isMember: team.isMember, members: team.members };
     const peer = this.conversations.peer(id);
     if (!peer) throw new RoundsError('NOT_FOUND', 'no such conversation');
-    return { kind: 'direct', peer, isMember: true };
+    return { kind: 'direct', peer, isMember: true, members: [] };
   }
 
   /** The organisation's directory (read from the relay when online; the last copy when not). */
@@ -376,20 +398,32 @@ export class MessagingClient {
   async #flush(): Promise<void> {
     const db = this.#profile.database;
     let refreshed = false;
-    for (;;) {
-      const row = db.get<{ seq: number; message_id: string; recipients: string; payload: string }>('SELECT seq, message_id, recipients, payload FROM outbox ORDER BY seq LIMIT 1');
+    // After stop() (lock, quit) nothing more goes out: the rest waits in the outbox for the next start.
+    while (this.#running) {
+      const row = db.get<{ seq: number; message_id: string; recipients: string; payload: string; attempts: number }>('SELECT seq, message_id, recipients, payload, attempts FROM outbox ORDER BY seq LIMIT 1');
       if (!row) return;
       const payload = PayloadSchema.parse(JSON.parse(row.payload));
       const team = payload.type === 'text' ? this.conversations.careTeam(payload.conversationId) : undefined;
       if (team && !team.isMember && payload.type === 'text') {
         // Removed before it went: it can never be sent.
-        db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
+        db.transaction(() => {
+          db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
+          this.messages.markSendFailed(payload.messageId, 'NOT_A_MEMBER');
+        });
         this.#emit({ type: 'sendFailed', messageId: payload.messageId, reason: 'NOT_A_MEMBER' });
         continue;
       }
-      const recipients = team ? team.members : (JSON.parse(row.recipients) as string[]).map((u) => UserIdSchema.parse(u));
-      let encrypted = false;
+      const queuedFor = (JSON.parse(row.recipients) as string[]).map((u) => UserIdSchema.parse(u));
+      // A team text goes to those who were members when it was written and still are (not to someone
+      // added since, who must not read what was said before they joined, nor to someone removed).
+      const recipients = team ? queuedFor.filter((u) => team.members.includes(u)) : queuedFor;
       try {
+        if (team && row.attempts > 0) {
+          // An earlier attempt may have recorded our sender key as shared with devices that never got
+          // it (the relay refused, or the app stopped in between): start a new key, shared afresh.
+          await this.#core.rotateCareTeamKey(team.id);
+        }
+        if (team) db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
         const directory = this.#directory ?? await this.#readDirectory();
         const devices = directory
           .filter((u) => recipients.includes(u.userId) || u.userId === this.address.userId)
@@ -399,11 +433,14 @@ export class MessagingClient {
         let ciphertexts: readonly OutgoingCiphertext[];
         if (team && payload.type === 'text') {
           const send = await this.#core.encryptCareTeam(team.id, devices, payload);
-          ciphertexts = [...send.senderKeyShares, ...send.messages];
+          // Devices getting our key for the first time (a new member, or a member's new workstation) get
+          // the team itself first, so they know whose key it is; devices that know it already ignore it.
+          const newcomers = send.senderKeyShares.map((share) => share.recipient);
+          const state = newcomers.length > 0 ? await this.#core.encryptDirect(newcomers, this.#teamState(team)) : [];
+          ciphertexts = [...state, ...send.senderKeyShares, ...send.messages];
         } else {
           ciphertexts = await this.#core.encryptDirect(devices, payload);
         }
-        encrypted = true;
         const envelopes = ciphertexts.map((o) => {
           const { sender: _sender, ...outgoing } = sealEnvelope(this.address, o);
           return outgoing;
@@ -412,15 +449,13 @@ export class MessagingClient {
         db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
         refreshed = false;
       } catch (error) {
-        // Our sender key may have been recorded as shared with devices that never got it: start a new one.
-        if (team && encrypted) await this.#core.rotateCareTeamKey(team.id).catch(() => undefined);
         if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !refreshed) {
           // Someone's devices changed since the directory was read: read it again and retry at once.
           this.#directory = undefined;
           refreshed = true;
           continue;
         }
-        db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
+        if (!team) db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
         if (error instanceof IdentityChangedError && payload.type === 'text') {
           this.#emit({ type: 'sendBlocked', messageId: payload.messageId, reason: 'IDENTITY_CHANGED', userId: error.userId });
         }
@@ -450,6 +485,13 @@ export class MessagingClient {
           this.#scheduleReconnect();
         },
       });
+      if (!this.#running) {
+        // Stopped (locked) while the connection was opening: close it, say nothing, touch nothing.
+        const late = this.#connection;
+        this.#connection = undefined;
+        await late.close();
+        return;
+      }
       this.#backoffMs = this.#options.backoff?.firstMs ?? 1000;
       this.#emit({ type: 'connection', state: 'online' });
       if (this.#core.keys.rotationDue()) await this.#relay.uploadKeys(await this.#core.keys.rotateSignedPreKeys());
@@ -534,7 +576,7 @@ export class MessagingClient {
   }
 
   #audit(type: string, details: Record<string, string>): void {
-    this.#profile.database.run('INSERT INTO local_audit (at, type, details) VALUES ($at, $type, $details)', { at: this.#clock.now(), type, details: JSON.stringify(details) });
+    appendLocalAudit(this.#profile.database, this.#clock.now(), type, details);
   }
 
   #emit(event: ClientEvent): void {

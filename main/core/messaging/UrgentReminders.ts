@@ -1,5 +1,5 @@
 import type { ConversationId, MessageId } from '../../../shared/ids';
-import type { Clock } from '../Clock';
+import type { Scheduler } from '../Clock';
 
 /** Org policy for urgent messages: how often and how many times to raise the notification again. */
 export interface UrgentPolicy {
@@ -8,20 +8,6 @@ export interface UrgentPolicy {
 }
 
 export const DEFAULT_URGENT_POLICY: UrgentPolicy = { intervalMs: 2 * 60_000, maxReminders: 10 };
-
-/** Where time comes from and how a later check is scheduled: injected, so tests run in virtual time. */
-export interface Scheduler extends Clock {
-  every(ms: number, fn: () => void): { cancel(): void };
-}
-
-export const realScheduler: Scheduler = {
-  now: () => Date.now(),
-  every: (ms, fn) => {
-    const timer = setInterval(fn, ms);
-    timer.unref();
-    return { cancel: () => clearInterval(timer) };
-  },
-};
 
 export interface UrgentReminder {
   readonly messageId: MessageId;

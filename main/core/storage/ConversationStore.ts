@@ -37,6 +37,12 @@ export interface Contact {
   readonly role: DirectoryEntry['role'];
 }
 
+/**
+ * How far ahead of the held version an update may jump (a device that missed some changes still catches
+ * up; a member cannot push the number out of reach of everyone else).
+ */
+export const MAX_EPOCH_STEP = 100;
+
 interface ConversationRow { id: string; kind: 'direct' | 'careTeam'; peer: string | null; title: string | null; epoch: number; epoch_by: string | null; is_member: number; created_at: number }
 
 /**
@@ -71,22 +77,39 @@ export class ConversationStore implements CareTeamMembership {
   }
 
   /**
-   * Applies a version of a care team (one we made, or one a member sent). A version older than the one
-   * held, or a first version of a team that does not include this user, is ignored. Returns whether it
-   * changed anything.
+   * Applies a version of a care team (one we made, or one a member sent); returns whether it changed
+   * anything. The rules give every device the same team whatever order updates arrive in:
+   * - a team we do not know: its first version we see must name both its sender and us;
+   * - a later version (at most MAX_EPOCH_STEP ahead) must come from a current member;
+   * - a version with the same number as the one held (two changes made at once) replaces it only if its
+   *   author's user id is greater, and only if the author was a member of the version both replaced.
    */
   applyCareTeam(update: CareTeamPayload, by: UserId, self: UserId, at: number): boolean {
     return this.db.transaction(() => {
-      const existing = this.db.get<ConversationRow>('SELECT * FROM conversations WHERE id = $id', { id: update.conversationId });
-      if (existing && existing.kind !== 'careTeam') return false;
-      if (existing && !supersedes(update.epoch, by, existing.epoch, existing.epoch_by)) return false;
+      const existing = this.db.get<ConversationRow & { prev_members: string }>('SELECT * FROM conversations WHERE id = $id', { id: update.conversationId });
       const members = [...new Set(update.members)];
+      let prev: readonly UserId[];
+      if (!existing) {
+        if (!members.includes(self) || !members.includes(by)) return false;
+        prev = [];
+      } else {
+        if (existing.kind !== 'careTeam') return false;
+        const current = this.#members(update.conversationId);
+        // The version we hold, announced again (to a member's new device alongside a sender key): nothing to do.
+        if (update.epoch === existing.epoch && update.title === existing.title && sameMembers(members, current)) return false;
+        if (update.epoch > existing.epoch && update.epoch - existing.epoch <= MAX_EPOCH_STEP && current.includes(by)) {
+          prev = current;
+        } else if (update.epoch === existing.epoch && existing.epoch_by !== null && by > existing.epoch_by && (JSON.parse(existing.prev_members) as UserId[]).includes(by)) {
+          prev = JSON.parse(existing.prev_members) as UserId[];
+        } else {
+          return false;
+        }
+      }
       const isMember = members.includes(self);
-      if (!existing && !isMember) return false;
       this.db.run(
-        `INSERT INTO conversations (id, kind, title, epoch, epoch_by, is_member, created_at) VALUES ($id, 'careTeam', $title, $epoch, $by, $member, $at)
-         ON CONFLICT (id) DO UPDATE SET title = excluded.title, epoch = excluded.epoch, epoch_by = excluded.epoch_by, is_member = excluded.is_member`,
-        { id: update.conversationId, title: update.title, epoch: update.epoch, by, member: isMember ? 1 : 0, at },
+        `INSERT INTO conversations (id, kind, title, epoch, epoch_by, is_member, prev_members, created_at) VALUES ($id, 'careTeam', $title, $epoch, $by, $member, $prev, $at)
+         ON CONFLICT (id) DO UPDATE SET title = excluded.title, epoch = excluded.epoch, epoch_by = excluded.epoch_by, is_member = excluded.is_member, prev_members = excluded.prev_members`,
+        { id: update.conversationId, title: update.title, epoch: update.epoch, by, member: isMember ? 1 : 0, prev: JSON.stringify(prev), at },
       );
       this.db.run('DELETE FROM care_team_members WHERE conversation_id = $id', { id: update.conversationId });
       for (const userId of members) this.db.run('INSERT INTO care_team_members (conversation_id, user_id) VALUES ($c, $u)', { c: update.conversationId, u: userId });
@@ -142,7 +165,6 @@ export class ConversationStore implements CareTeamMembership {
   }
 }
 
-/** Whether version (epoch, by) replaces the held one: a higher epoch, or the same epoch by a greater user id. */
-function supersedes(epoch: number, by: UserId, heldEpoch: number, heldBy: string | null): boolean {
-  return epoch > heldEpoch || (epoch === heldEpoch && heldBy !== null && by > heldBy);
+function sameMembers(a: readonly UserId[], b: readonly UserId[]): boolean {
+  return a.length === b.length && a.every((u) => b.includes(u));
 }

@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { systemClock, type Clock } from '../Clock';
 import { RoundsError } from '../errors';
+import { appendLocalAudit } from './localAudit';
 import {
   DEFAULT_KDF,
   ProtectedKeySchema,
@@ -48,6 +50,12 @@ const ProfileEntrySchema = z.strictObject({
   /** The passphrase-wrapped key, sealed again by the OS (DPAPI/Keychain/libsecret) where available. */
   osProtected: ProtectedKeySchema.nullable(),
   failedUnlocks: z.number().int().nonnegative(),
+  /** When each of the current run of wrong passphrases was tried (for the throttle and the audit log). */
+  failedUnlockAt: z.array(z.number()).max(100).default([]),
+  /** When the profile was last locked (the sign-out period counts from here). */
+  lockedAt: z.number().nullable().default(null),
+  /** Locked for longer than the policy's sign-out period: unlocking needs password and TOTP too. */
+  signInRequired: z.boolean().default(false),
 });
 type ProfileEntry = z.infer<typeof ProfileEntrySchema>;
 
@@ -58,12 +66,27 @@ export interface ProfileSummary {
   readonly relayUrl: string;
 }
 
+export class UnlockThrottledError extends RoundsError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('UNLOCK_THROTTLED', `too many wrong passphrases; try again in ${retryAfterSeconds} s`);
+  }
+}
+
+/** Wrong passphrases allowed in a row before each further attempt has to wait (5 s, doubling, at most 5 min). */
+export const FREE_UNLOCK_ATTEMPTS = 3;
+const MAX_UNLOCK_WAIT_S = 300;
+
+export function unlockWaitSeconds(failures: number): number {
+  return failures < FREE_UNLOCK_ATTEMPTS ? 0 : Math.min(MAX_UNLOCK_WAIT_S, 5 * 2 ** (failures - FREE_UNLOCK_ATTEMPTS));
+}
+
 export interface LocalProfilesOptions {
   /** OS protection for the wrapped key; when absent or unavailable only the passphrase protects it. */
   readonly protector?: KeyProtector;
   readonly kdf?: Argon2idParams;
   /** Org policy: erase a profile after this many wrong passphrases in a row (null: never). */
   readonly wipeAfterFailedUnlocks?: number | null;
+  readonly clock?: Clock;
 }
 
 export class LocalProfiles {
@@ -97,6 +120,9 @@ export class LocalProfiles {
       wrappedKey,
       osProtected: protector ? protectKey(Buffer.from(JSON.stringify(wrappedKey)), protector) : null,
       failedUnlocks: 0,
+      failedUnlockAt: [],
+      lockedAt: null,
+      signInRequired: false,
     };
     mkdirSync(this.#dir(id), { recursive: true, mode: 0o700 });
     const db = new ProfileDatabase(this.#dbPath(id), key);
@@ -110,6 +136,12 @@ export class LocalProfiles {
    */
   async unlock(id: string, passphrase: string): Promise<UnlockedProfile> {
     const entry = this.#entry(id);
+    const now = (this.#options.clock ?? systemClock).now();
+    // Each attempt past the first few waits longer since the last wrong one (an Argon2id guess is slow
+    // already; this makes guessing at the lock screen hopeless long before the wipe limit).
+    const lastFailure = entry.failedUnlockAt.at(-1) ?? 0;
+    const wait = unlockWaitSeconds(entry.failedUnlocks) * 1000 - (now - lastFailure);
+    if (wait > 0) throw new UnlockThrottledError(Math.ceil(wait / 1000));
     let key: Buffer;
     try {
       key = await unwrapWithPassphrase(this.#wrappedKey(entry), passphrase, id);
@@ -121,11 +153,31 @@ export class LocalProfiles {
         this.wipe(id);
         throw new ProfileWipedError(failedUnlocks);
       }
-      this.#save(id, { ...entry, failedUnlocks });
+      this.#save(id, { ...entry, failedUnlocks, failedUnlockAt: [...entry.failedUnlockAt, now].slice(-100) });
       throw error;
     }
-    if (entry.failedUnlocks > 0) this.#save(id, { ...entry, failedUnlocks: 0 });
-    return new UnlockedProfile(id, new ProfileDatabase(this.#dbPath(id), key), key);
+    const db = new ProfileDatabase(this.#dbPath(id), key);
+    // The wrong attempts could not be written to the (closed) database when they happened: now they are.
+    if (entry.failedUnlockAt.length > 0) db.transaction(() => {
+      for (const at of entry.failedUnlockAt) appendLocalAudit(db, at, 'unlock.failed', {});
+    });
+    if (entry.failedUnlocks > 0) this.#save(id, { ...entry, failedUnlocks: 0, failedUnlockAt: [] });
+    return new UnlockedProfile(id, db, key);
+  }
+
+  /** Records when the profile was locked (the sign-out period counts from then). */
+  markLocked(id: string, at: number): void {
+    this.#save(id, { ...this.#entry(id), lockedAt: at });
+  }
+
+  /** Whether unlocking needs a full sign-in (password + TOTP): flagged, or locked longer than `afterMs`. */
+  signInRequired(id: string, now: number, afterMs: number): boolean {
+    const entry = this.#entry(id);
+    return entry.signInRequired || (entry.lockedAt !== null && now - entry.lockedAt >= afterMs);
+  }
+
+  setSignInRequired(id: string, required: boolean): void {
+    this.#save(id, { ...this.#entry(id), signInRequired: required, ...(required ? {} : { lockedAt: null }) });
   }
 
   /** The name the lock screen shows (the relay's display name, learnt at enrollment). */

@@ -13,9 +13,13 @@ export interface StoredMessage {
   readonly urgent: boolean;
   /** When this user read it (received messages; null while unread). Not set on insert. */
   readonly readAt?: number | null;
+  /** Our own messages: the users it was sent to (for its delivered/read state). */
+  readonly recipients?: readonly string[] | null;
+  /** Our own messages: why it could never be sent (null: it was, or still may be). */
+  readonly sendFailed?: string | null;
 }
 
-interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number; read_at: number | null }
+interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number; read_at: number | null; recipients: string | null; send_failed: string | null }
 
 /** Where a page ends; the next page starts strictly before it (timestamps tie, so the id breaks ties). */
 export interface PageCursor {
@@ -30,10 +34,22 @@ export class MessageStore {
   /** Stores a message; a second copy of the same id (a redelivery) is ignored. Returns whether it was new. */
   insert(message: StoredMessage): boolean {
     return this.db.run(
-      `INSERT OR IGNORE INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, reply_to, urgent)
-       VALUES ($id, $conversation, $user, $device, $sent, $received, $body, $reply, $urgent)`,
-      { id: message.id, conversation: message.conversationId, user: message.sender.userId, device: message.sender.deviceId, sent: message.sentAt, received: message.receivedAt, body: message.body, reply: message.replyTo, urgent: message.urgent ? 1 : 0 },
+      `INSERT OR IGNORE INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, reply_to, urgent, recipients)
+       VALUES ($id, $conversation, $user, $device, $sent, $received, $body, $reply, $urgent, $recipients)`,
+      {
+        id: message.id, conversation: message.conversationId, user: message.sender.userId, device: message.sender.deviceId, sent: message.sentAt, received: message.receivedAt,
+        body: message.body, reply: message.replyTo, urgent: message.urgent ? 1 : 0, recipients: message.recipients ? JSON.stringify(message.recipients) : null,
+      },
     ) === 1;
+  }
+
+  markSendFailed(id: MessageId, reason: string): void {
+    this.db.run('UPDATE messages SET send_failed = $reason WHERE id = $id', { id, reason });
+  }
+
+  byId(id: MessageId): StoredMessage | undefined {
+    const row = this.db.get<MessageRow>('SELECT * FROM messages WHERE id = $id', { id });
+    return row ? toMessage(row) : undefined;
   }
 
   /** Newest first; pass the last message's cursor to get the page before it. */
@@ -118,5 +134,6 @@ function toMessage(r: MessageRow): StoredMessage {
     id: r.id as MessageId, conversationId: r.conversation_id as ConversationId,
     sender: { userId: r.sender_user as DeviceAddress['userId'], deviceId: r.sender_device as DeviceAddress['deviceId'] },
     sentAt: r.sent_at, receivedAt: r.received_at, body: r.body, replyTo: r.reply_to as MessageId | null, urgent: r.urgent === 1, readAt: r.read_at,
+    recipients: r.recipients ? (JSON.parse(r.recipients) as string[]) : null, sendFailed: r.send_failed,
   };
 }

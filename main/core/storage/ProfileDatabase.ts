@@ -69,17 +69,20 @@ export class ProfileDatabase implements SqlRunner {
     const db = this.db;
     // Nested calls (a store helper used inside a larger change) become savepoints of the outer one.
     const nested = this.#depth > 0;
-    db.exec(nested ? `SAVEPOINT nested_${this.#depth}` : 'BEGIN IMMEDIATE');
+    const savepoint = `nested_${this.#depth}`;
+    db.exec(nested ? `SAVEPOINT ${savepoint}` : 'BEGIN IMMEDIATE');
     this.#depth++;
     try {
       const result = fn();
-      this.#depth--;
-      db.exec(nested ? `RELEASE nested_${this.#depth}` : 'COMMIT');
+      db.exec(nested ? `RELEASE ${savepoint}` : 'COMMIT');
       return result;
     } catch (error) {
-      this.#depth--;
-      db.exec(nested ? `ROLLBACK TO nested_${this.#depth}; RELEASE nested_${this.#depth}` : 'ROLLBACK');
+      // Also when COMMIT itself failed (a full disk): roll back, so the next change starts clean.
+      if (nested) db.exec(`ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+      else rollbackQuietly(db);
       throw error;
+    } finally {
+      this.#depth--;
     }
   }
 
@@ -126,4 +129,13 @@ export class ProfileDatabase implements SqlRunner {
 
 function bind(params: Params | undefined): Params | undefined {
   return params && Object.keys(params).length > 0 ? params : undefined;
+}
+
+/** Rolls back the open transaction; none may be open any more when COMMIT itself failed, and that is fine. */
+function rollbackQuietly(db: Database): void {
+  try {
+    db.exec('ROLLBACK');
+  } catch {
+    // no transaction was active
+  }
 }

@@ -1,3 +1,4 @@
+import { appendLocalAudit } from './localAudit';
 import type { MessageStore } from './MessageStore';
 import type { SqlRunner } from './ProfileDatabase';
 
@@ -9,7 +10,7 @@ export function applyRetention(db: SqlRunner, messages: MessageStore, days: numb
   const before = now - days * 24 * 3600_000;
   return db.transaction(() => {
     const count = messages.deleteOlderThan(before);
-    if (count > 0) db.run('INSERT INTO local_audit (at, type, details) VALUES ($at, $type, $details)', { at: now, type: 'retention.deleted', details: JSON.stringify({ count, before, days }) });
+    if (count > 0) appendLocalAudit(db, now, 'retention.deleted', { count, before, days });
     return count;
   });
 }

@@ -1,0 +1,121 @@
+import type { Scheduler } from '../Clock';
+
+export type LockReason = 'inactivity' | 'osLock' | 'suspend' | 'manual';
+
+export interface LockControllerOptions {
+  readonly scheduler: Scheduler;
+  /** Org policy: the longest inactivity allowed before the lock (minutes). */
+  readonly maxInactivityMinutes: number;
+  /** The user's own, shorter choice (minutes); anything longer than the policy is capped to it. */
+  readonly userInactivityMinutes?: number | undefined;
+  /** Org policy: hours locked after which the lock becomes a full sign-out. */
+  readonly signOutAfterLockedHours: number;
+  /**
+   * How long the whole machine has had no input (seconds): in the shell, powerMonitor's system idle
+   * time. A safety net for a renderer that stopped reporting activity; never keeps the app unlocked.
+   */
+  readonly systemIdleSeconds?: () => number;
+  readonly onLock: (reason: LockReason) => void;
+  readonly onSignOut: () => void;
+}
+
+/** How often inactivity is checked. The lock comes at most this late after the limit. */
+export const CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * Automatic logoff (HIPAA 164.312(a)(2)(iii)). While unlocked, the app locks after the inactivity limit
+ * without input in the app window (reported by the renderer), at once when the OS locks the screen or
+ * suspends, and on "Lock now". While locked, after the sign-out period it tells the app to require a full
+ * sign-in. Time and timers are injected, so its tests run in virtual time.
+ */
+export class LockController {
+  readonly #options: LockControllerOptions;
+  #userMinutes: number | undefined;
+  #state: 'unlocked' | 'locked' | 'signedOut' | 'idle' = 'idle';
+  #lastActivity = 0;
+  #lockedAt = 0;
+  #timer: { cancel(): void } | undefined;
+
+  constructor(options: LockControllerOptions) {
+    this.#options = options;
+    this.#userMinutes = options.userInactivityMinutes;
+  }
+
+  /** The inactivity limit in force: the user's choice, capped by the policy. */
+  get timeoutMinutes(): number {
+    const max = this.#options.maxInactivityMinutes;
+    return this.#userMinutes === undefined ? max : Math.min(this.#userMinutes, max);
+  }
+
+  get state(): 'unlocked' | 'locked' | 'signedOut' | 'idle' {
+    return this.#state;
+  }
+
+  setUserTimeout(minutes: number | undefined): void {
+    this.#userMinutes = minutes;
+  }
+
+  /** A profile was unlocked (or signed in): inactivity counts from now. */
+  unlocked(): void {
+    this.#state = 'unlocked';
+    this.#lastActivity = this.#options.scheduler.now();
+    this.#watch();
+  }
+
+  /** The app locked for another reason (app start on the lock screen, an explicit lock). */
+  locked(at = this.#options.scheduler.now()): void {
+    this.#state = 'locked';
+    this.#lockedAt = at;
+    this.#watch();
+  }
+
+  /** No profile is open (the chooser): nothing to lock. */
+  stop(): void {
+    this.#state = 'idle';
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  /** Keyboard, mouse or touch input in the app window (the renderer reports it, throttled). */
+  activity(): void {
+    if (this.#state === 'unlocked') this.#lastActivity = this.#options.scheduler.now();
+  }
+
+  osLocked(): void {
+    this.#lock('osLock');
+  }
+
+  suspended(): void {
+    this.#lock('suspend');
+  }
+
+  lockNow(): void {
+    this.#lock('manual');
+  }
+
+  #lock(reason: LockReason): void {
+    if (this.#state !== 'unlocked') return;
+    this.locked();
+    this.#options.onLock(reason);
+  }
+
+  #watch(): void {
+    this.#timer?.cancel();
+    this.#timer = this.#options.scheduler.every(CHECK_INTERVAL_MS, () => this.#check());
+  }
+
+  #check(): void {
+    const now = this.#options.scheduler.now();
+    if (this.#state === 'unlocked') {
+      const limitMs = this.timeoutMinutes * 60_000;
+      const appIdle = now - this.#lastActivity;
+      const systemIdle = (this.#options.systemIdleSeconds?.() ?? 0) * 1000;
+      if (appIdle >= limitMs || systemIdle >= limitMs) this.#lock('inactivity');
+    } else if (this.#state === 'locked' && now - this.#lockedAt >= this.#options.signOutAfterLockedHours * 3600_000) {
+      this.#state = 'signedOut';
+      this.#timer?.cancel();
+      this.#timer = undefined;
+      this.#options.onSignOut();
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/**
+ * The organisation's managed policy (`policy.json`, written by hospital IT and read at start). Every field
+ * is optional in the file; a missing field takes the safe default shown. Unknown fields are refused, so
+ * a misspelt field is reported instead of silently ignored. Documented field by field in the README.
+ */
+export const OrgPolicySchema = z.strictObject({
+  /** The relay every profile uses; when set, the first-run screen shows it and it cannot be changed. */
+  relayUrl: z.url({ protocol: /^(https?|wss?)$/ }).max(2048).optional(),
+  /** Longest inactivity (minutes) before the app locks. Users may choose shorter, never longer. */
+  maxInactivityMinutes: z.number().int().min(1).max(240).default(15),
+  /** After this many hours locked, unlocking needs the relay password and a TOTP code again. */
+  signOutAfterLockedHours: z.number().min(0.25).max(168).default(12),
+  /** Whether notifications may show who wrote and what (otherwise only "New message in Rounds"). */
+  notificationPreviews: z.boolean().default(false),
+  /** Hide the window from screenshots and screen sharing (setContentProtection). */
+  contentProtection: z.boolean().default(true),
+  /** Delete messages older than this many days from each workstation (null: keep). */
+  retentionDays: z.number().int().min(1).max(36_500).nullable().default(null),
+  /** Erase a local profile after this many wrong passphrases in a row (null: never). */
+  wipeAfterFailedUnlocks: z.number().int().min(3).max(100).nullable().default(10),
+  /** Urgent messages: re-notify every this many minutes until read, at most `urgentMaxReminders` times. */
+  urgentReminderMinutes: z.number().min(0.5).max(60).default(2),
+  urgentMaxReminders: z.number().int().min(0).max(100).default(10),
+});
+export type OrgPolicy = z.infer<typeof OrgPolicySchema>;
+
+/** The policy when no file is present. */
+export const DEFAULT_POLICY: OrgPolicy = OrgPolicySchema.parse({});
