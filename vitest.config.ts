@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // electron-store imports `electron`; inlined, it sees the shell tests' stand-in instead of the real one.
+    server: { deps: { inline: ['electron-store'] } },
     reporters: ['default', './test/summaryReporter.ts'],
   },
 });

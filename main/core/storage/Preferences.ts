@@ -21,21 +21,30 @@ export interface PreferenceStore {
   update(patch: Partial<Preferences>): void;
 }
 
-export class ConfPreferences implements PreferenceStore {
-  readonly #conf: Conf<{ preferences: Record<string, unknown> }>;
+/** The `get`/`set` of a `conf` store; electron-store is one (it extends conf), so the shell passes its own. */
+export interface KeyValueStore {
+  get(key: 'preferences'): unknown;
+  set(key: 'preferences', value: Record<string, unknown>): void;
+}
 
-  constructor(dir: string) {
-    this.#conf = new Conf({ cwd: dir, configName: 'preferences', projectName: 'rounds', defaults: { preferences: {} }, clearInvalidConfig: true });
+export class ConfPreferences implements PreferenceStore {
+  readonly #store: KeyValueStore;
+
+  /** `preferences.json` in `dir` under Node; in the Electron shell, an electron-store instance. */
+  constructor(store: string | KeyValueStore) {
+    this.#store = typeof store === 'string'
+      ? new Conf<{ preferences: Record<string, unknown> }>({ cwd: store, configName: 'preferences', projectName: 'rounds', defaults: { preferences: {} }, clearInvalidConfig: true })
+      : store;
   }
 
   /** A damaged or hand-edited file falls back to the defaults; it never stops the app. */
   read(): Preferences {
-    const parsed = PreferencesSchema.safeParse(this.#conf.get('preferences'));
+    const parsed = PreferencesSchema.safeParse(this.#store.get('preferences'));
     return parsed.success ? parsed.data : {};
   }
 
   update(patch: Partial<Preferences>): void {
     const next = PreferencesSchema.parse({ ...this.read(), ...patch });
-    this.#conf.set('preferences', JSON.parse(JSON.stringify(next)) as Record<string, unknown>);
+    this.#store.set('preferences', JSON.parse(JSON.stringify(next)) as Record<string, unknown>);
   }
 }

@@ -1,0 +1,172 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as electron from '../../test/fixtures/fakeElectron';
+import { LocalProfiles } from '../core/storage/LocalProfiles';
+import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/channels';
+import { SafeStorageProtector } from './SafeStorageProtector';
+import { CONTENT_SECURITY_POLICY } from './security';
+
+// Only Electron itself is replaced; everything the shell drives in main/core is real.
+vi.mock('electron', () => import('../../test/fixtures/fakeElectron'));
+
+const { startShell, loadPolicyOrExit } = await import('./shell');
+
+describe('the Electron shell, with only the electron module faked', () => {
+  const renderer = mkdtempSync(join(tmpdir(), 'rounds-renderer-'));
+  const policyDir = mkdtempSync(join(tmpdir(), 'rounds-policy-'));
+  let started: Awaited<ReturnType<typeof startShell>>;
+
+  beforeAll(async () => {
+    writeFileSync(join(renderer, 'index.html'), '<!doctype html><title>Rounds</title>');
+    mkdirSync(join(renderer, 'assets'));
+    writeFileSync(join(renderer, 'assets', 'app.js'), 'console.log(1)');
+    writeFileSync(join(policyDir, 'policy.json'), JSON.stringify({ maxInactivityMinutes: 5, contentProtection: true }));
+    vi.stubEnv('ROUNDS_POLICY_FILE', join(policyDir, 'policy.json'));
+    started = await startShell({ rendererDir: renderer, preload: '/app/preload.cjs' });
+  });
+
+  afterAll(async () => {
+    await started?.core.close();
+    vi.unstubAllEnvs();
+    for (const dir of [renderer, policyDir, electron.app.userData]) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('opens one hardened window on app://, titled only "Rounds", with content protection from policy', () => {
+    const [window] = electron.FakeBrowserWindow.instances;
+    expect(window).toBeDefined();
+    expect(window!.options).toMatchObject({ title: 'Rounds' });
+    expect(window!.options.webPreferences).toMatchObject({
+      contextIsolation: true, sandbox: true, nodeIntegration: false, nodeIntegrationInWorker: false, nodeIntegrationInSubFrames: false,
+      webSecurity: true, allowRunningInsecureContent: false, webviewTag: false, preload: '/app/preload.cjs',
+    });
+    expect(window!.loadedUrl).toBe('app://rounds/index.html');
+    expect(window!.contentProtection).toBe(true);
+    const titleEvent = { preventDefault: vi.fn() };
+    window!.emit('page-title-updated', titleEvent, 'Bed 12 - J. Smith');
+    expect(titleEvent.preventDefault).toHaveBeenCalled();
+    expect(started!.core.lockController.timeoutMinutes).toBe(5);
+  });
+
+  it('blocks navigation away from the app, new windows and webviews', () => {
+    const contents = electron.FakeBrowserWindow.instances[0]!.webContents;
+    const away = { preventDefault: vi.fn() };
+    contents.emit('will-navigate', away, 'https://example.com/phish');
+    expect(away.preventDefault).toHaveBeenCalled();
+    const inside = { preventDefault: vi.fn() };
+    contents.emit('will-navigate', inside, 'app://rounds/index.html');
+    expect(inside.preventDefault).not.toHaveBeenCalled();
+    const fileUrl = { preventDefault: vi.fn() };
+    contents.emit('will-navigate', fileUrl, 'file:///etc/passwd');
+    expect(fileUrl.preventDefault).toHaveBeenCalled();
+    expect(contents.windowOpenHandler?.({ url: 'https://example.com' })).toEqual({ action: 'deny' });
+    const webview = { preventDefault: vi.fn() };
+    contents.emit('will-attach-webview', webview);
+    expect(webview.preventDefault).toHaveBeenCalled();
+  });
+
+  it('denies every permission request but notifications', () => {
+    const answers: Record<string, boolean> = {};
+    for (const permission of ['notifications', 'media', 'geolocation', 'clipboard-read', 'openExternal']) {
+      electron.session.defaultSession.requestHandler!({}, permission, (allowed) => (answers[permission] = allowed));
+    }
+    expect(answers).toEqual({ notifications: true, media: false, geolocation: false, 'clipboard-read': false, openExternal: false });
+    expect(electron.session.defaultSession.checkHandler!({}, 'media')).toBe(false);
+  });
+
+  it('serves the renderer from app:// with the strict CSP, and nothing outside it', async () => {
+    expect(electron.protocol.privileged).toEqual([{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+    const handler = electron.protocol.handlers.get('app')!;
+    const page = await handler({ url: 'app://rounds/' });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    expect(CONTENT_SECURITY_POLICY).toContain("script-src 'self'");
+    expect(CONTENT_SECURITY_POLICY).not.toContain('unsafe');
+    expect(await page.text()).toContain('<title>Rounds</title>');
+    expect((await handler({ url: 'app://rounds/assets/app.js' })).headers.get('content-type')).toMatch(/javascript/);
+    expect((await handler({ url: 'app://rounds/..%2f..%2f..%2fetc%2fpasswd' })).status).toBe(403);
+    expect((await handler({ url: 'app://elsewhere/index.html' })).status).toBe(404);
+    expect((await handler({ url: 'app://rounds/missing.js' })).status).toBe(404);
+  });
+
+  it('answers IPC calls only from the app\'s own frame, validated against the shared contract', async () => {
+    const invoke = electron.ipcMain.handlers.get(INVOKE_CHANNEL) as (event: unknown, command: unknown, input: unknown) => Promise<{ ok: boolean; error?: { code: string; issues?: string[] }; value?: unknown }>;
+    const appFrame = { senderFrame: { url: 'app://rounds/index.html', parent: null } };
+    expect(await invoke(appFrame, 'session.state', {})).toEqual({ ok: true, value: { phase: 'signedOut', profiles: [] } });
+    const invalid = await invoke(appFrame, 'enroll.begin', { relayUrl: 'not a url', username: 'A B', enrollmentCode: 1 });
+    expect(invalid).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+    expect(invalid.error!.issues!.join(' ')).toMatch(/relayUrl.*username.*enrollmentCode|relayUrl/);
+    expect(await invoke(appFrame, 'fs.readFile', { path: '/etc/passwd' })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_COMMAND' } });
+    for (const frame of [{ url: 'https://evil.example/', parent: null }, { url: 'app://rounds/index.html', parent: {} }, null]) {
+      expect(await invoke({ senderFrame: frame }, 'session.state', {})).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+    }
+  });
+
+  it('passes OS lock and suspend to the lock controller, and menu "Lock now" locks', async () => {
+    const controller = started!.core.lockController;
+    const osLocked = vi.spyOn(controller, 'osLocked');
+    const suspended = vi.spyOn(controller, 'suspended');
+    electron.powerMonitor.emit('lock-screen');
+    electron.powerMonitor.emit('suspend');
+    expect(osLocked).toHaveBeenCalledTimes(1);
+    expect(suspended).toHaveBeenCalledTimes(1);
+    const lock = vi.spyOn(started!.core, 'lock');
+    const menu = electron.Menu.application as { template: { submenu: { label?: string; accelerator?: string; click?: () => void }[] }[] };
+    const lockNow = menu.template[0]!.submenu.find((item) => item.label === 'Lock now')!;
+    expect(lockNow.accelerator).toBe('CmdOrCtrl+L');
+    lockNow.click!();
+    expect(lock).toHaveBeenCalledWith('manual');
+  });
+
+  it('forwards core events to the window', async () => {
+    const contents = electron.FakeBrowserWindow.instances[0]!.webContents;
+    await started!.core.invoke('session.lock', {});
+    await started!.core.invoke('profile.switch', {});
+    expect(contents.sent.some((m) => m.channel === EVENT_CHANNEL && (m.payload as { type: string }).type === 'session')).toBe(true);
+  });
+
+  it('protects database keys with safeStorage, and not with Linux\'s plain-text fallback', async () => {
+    const protector = new SafeStorageProtector();
+    const before = electron.safeStorage.encryptions;
+    const dir = mkdtempSync(join(tmpdir(), 'rounds-profiles-'));
+    try {
+      const profiles = new LocalProfiles(dir, { protector, kdf: { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 } });
+      const profile = await profiles.create({ username: 'alice', displayName: 'Alice', relayUrl: 'https://relay.example' }, 'a long passphrase 123');
+      profile.lock();
+      expect(electron.safeStorage.encryptions).toBe(before + 1);
+      const registry = JSON.parse(readFileSync(join(dir, 'profiles.json'), 'utf8')) as { profiles: Record<string, { osProtected: unknown }> };
+      expect(registry.profiles[profile.id]!.osProtected).not.toBeNull();
+      (await profiles.unlock(profile.id, 'a long passphrase 123')).lock();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    electron.safeStorage.backend = 'basic_text';
+    const onLinux = process.platform === 'linux';
+    expect(protector.isAvailable()).toBe(!onLinux);
+    electron.safeStorage.backend = 'gnome_libsecret';
+  });
+
+  it('stops with a message naming the field when the policy file is invalid', () => {
+    writeFileSync(join(policyDir, 'policy.json'), JSON.stringify({ maxInactivityMinutes: 600 }));
+    expect(loadPolicyOrExit()).toBeUndefined();
+    expect(electron.app.exitCode).toBe(1);
+    expect(electron.dialog.errors.at(-1)).toMatchObject({ title: 'Rounds cannot start', content: expect.stringContaining('"maxInactivityMinutes"') });
+  });
+});
+
+describe('the preload', () => {
+  it('exposes exactly invoke and subscribe on window.rounds, over the two channels', async () => {
+    await import('../preload/preload');
+    const bridge = electron.contextBridge.exposed.get('rounds') as { invoke: (c: string, i: unknown) => Promise<unknown>; subscribe: (l: (e: unknown) => void) => () => void };
+    expect(Object.keys(bridge).sort()).toEqual(['invoke', 'subscribe']);
+    await bridge.invoke('session.state', {});
+    expect(electron.ipcRenderer.invocations.at(-1)).toEqual([INVOKE_CHANNEL, 'session.state', {}]);
+    const seen: unknown[] = [];
+    const unsubscribe = bridge.subscribe((event) => seen.push(event));
+    for (const listener of electron.ipcRenderer.listeners.get(EVENT_CHANNEL) ?? []) (listener as (e: unknown, p: unknown) => void)({}, { type: 'connection', state: 'online' });
+    unsubscribe();
+    expect(seen).toEqual([{ type: 'connection', state: 'online' }]);
+    expect(electron.ipcRenderer.listeners.get(EVENT_CHANNEL)).toEqual([]);
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * Builds the desktop app into dist/app: the Electron main process and the preload (bundled by esbuild;
+ * native modules and electron stay external) and, when the renderer exists, the React UI (by vite).
+ *   npm run build
+ */
+import { build } from 'esbuild';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export const OUT_DIR = resolve('dist/app');
+
+/** Native modules (N-API prebuilds) and Electron itself are loaded at run time, not bundled. */
+const EXTERNAL = ['electron', '@signalapp/libsignal-client', '@signalapp/sqlcipher', 'argon2'];
+
+export async function buildApp(outDir = OUT_DIR): Promise<void> {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const common = { bundle: true, platform: 'node', target: 'node22', format: 'cjs', sourcemap: true, logLevel: 'warning', external: EXTERNAL } as const;
+  await build({ ...common, entryPoints: ['main/electron/main.ts'], outfile: `${outDir}/main.cjs` });
+  // The sandboxed preload may require only 'electron': everything else is bundled into it.
+  await build({ ...common, entryPoints: ['main/preload/preload.ts'], outfile: `${outDir}/preload.cjs`, external: ['electron'] });
+  if (existsSync('renderer/index.html')) {
+    const { build: viteBuild } = await import('vite');
+    await viteBuild({ root: 'renderer', logLevel: 'warn', build: { outDir: `${outDir}/renderer`, emptyOutDir: true } });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await buildApp();
+  console.log(`built the desktop app into ${OUT_DIR}`);
+}
