@@ -24,7 +24,7 @@ const zones = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'build/**', 'bench/**', 'test/artifacts/**', 'test/fixtures/lint/**'] },
+  { ignores: ['node_modules/**', '.rounds-data/**', 'dist/**', 'build/**', 'bench/**', 'test/artifacts/**', 'test/fixtures/lint/**'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -7,6 +7,7 @@ import { build } from 'esbuild';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildRenderer } from './renderer';
 
 export const OUT_DIR = resolve('dist/app');
 
@@ -20,10 +21,7 @@ export async function buildApp(outDir = OUT_DIR): Promise<void> {
   await build({ ...common, entryPoints: ['main/electron/main.ts'], outfile: `${outDir}/main.cjs` });
   // The sandboxed preload may require only 'electron': everything else is bundled into it.
   await build({ ...common, entryPoints: ['main/preload/preload.ts'], outfile: `${outDir}/preload.cjs`, external: ['electron'] });
-  if (existsSync('renderer/index.html')) {
-    const { build: viteBuild } = await import('vite');
-    await viteBuild({ root: 'renderer', logLevel: 'warn', build: { outDir: `${outDir}/renderer`, emptyOutDir: true } });
-  }
+  if (existsSync('renderer/index.html')) await buildRenderer(`${outDir}/renderer`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

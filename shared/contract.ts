@@ -99,8 +99,8 @@ export type ContactIdentityView = z.infer<typeof ContactIdentityViewSchema>;
 /** What the settings screen shows: the user's choices, and the limits the org policy sets on them. */
 export const SettingsViewSchema = z.strictObject({
   /** The inactivity lock in force (minutes): the user's choice capped by policy. */
-  lockTimeoutMinutes: z.number().int().min(1),
-  maxLockTimeoutMinutes: z.number().int().min(1),
+  lockTimeoutMinutes: z.number().positive(),
+  maxLockTimeoutMinutes: z.number().positive(),
   notificationPreviews: z.boolean(),
   notificationPreviewsAllowed: z.boolean(),
   /** Set by org policy: the first-run screen pre-fills it and does not let it be changed. */
@@ -138,6 +138,8 @@ export const COMMANDS = {
   /** Keyboard, mouse or touch input in the window (the renderer reports it at most every few seconds). */
   'activity.report': { input: Empty, output: Empty },
   'settings.get': { input: Empty, output: SettingsViewSchema },
+  /** The devices (workstations) of this account, as the relay lists them. */
+  'account.devices': { input: Empty, output: z.array(z.strictObject({ deviceId: DeviceIdSchema, thisDevice: z.boolean() })) },
   'settings.update': {
     input: z.strictObject({ lockTimeoutMinutes: z.number().int().min(1).max(24 * 60).optional(), notificationPreviews: z.boolean().optional() }),
     output: SettingsViewSchema,

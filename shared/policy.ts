@@ -8,8 +8,11 @@ import { z } from 'zod';
 export const OrgPolicySchema = z.strictObject({
   /** The relay every profile uses; when set, the first-run screen shows it and it cannot be changed. */
   relayUrl: z.url({ protocol: /^(https?|wss?)$/ }).max(2048).optional(),
-  /** Longest inactivity (minutes) before the app locks. Users may choose shorter, never longer. */
-  maxInactivityMinutes: z.number().int().min(1).max(240).default(15),
+  /**
+   * Longest inactivity (minutes) before the app locks. Users may choose shorter, never longer. Fractions
+   * are allowed (0.05 is three seconds, for trying the lock out).
+   */
+  maxInactivityMinutes: z.number().min(0.05).max(240).default(15),
   /** After this many hours locked, unlocking needs the relay password and a TOTP code again. */
   signOutAfterLockedHours: z.number().min(0.25).max(168).default(12),
   /** Whether notifications may show who wrote and what (otherwise only "New message in Rounds"). */

@@ -207,6 +207,10 @@ export class RoundsApp {
         return {};
       },
       'settings.get': () => this.#settings(),
+      'account.devices': async () => {
+        const client = this.#client();
+        return (await client.ownDevices()).map((deviceId) => ({ deviceId, thisDevice: deviceId === client.address.deviceId }));
+      },
       'settings.update': ({ lockTimeoutMinutes, notificationPreviews }) => {
         if (notificationPreviews && !this.#policy.notificationPreviews) throw new RoundsError('INVALID_INPUT', 'the organisation\'s policy does not allow message previews in notifications');
         if (lockTimeoutMinutes !== undefined && lockTimeoutMinutes > this.#policy.maxInactivityMinutes) {

@@ -333,6 +333,12 @@ export class MessagingClient {
     return this.conversations.contacts();
   }
 
+  /** The devices of this account (from the relay's directory). */
+  async ownDevices(): Promise<DeviceAddress['deviceId'][]> {
+    const users = await this.#readDirectory();
+    return users.find((u) => u.userId === this.address.userId)?.devices ?? [this.address.deviceId];
+  }
+
   async #readDirectory(): Promise<DirectoryEntry[]> {
     const users = (await this.#relay.directory()).users;
     this.conversations.saveContacts(users, this.#clock.now());

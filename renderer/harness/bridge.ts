@@ -1,0 +1,52 @@
+/**
+ * The browser harness's stand-in for the Electron preload (development and tests only; never part of the
+ * app bundle): `window.rounds` with the same `invoke` and `subscribe`, carried over a loopback WebSocket
+ * to a real main/core for the profile named in the page's `?profile=` parameter.
+ */
+import type { CommandResult, CommandName, RoundsBridge, UiEvent } from '../../shared/contract';
+
+const profile = new URLSearchParams(location.search).get('profile') ?? 'default';
+const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/bridge?profile=${encodeURIComponent(profile)}`);
+const pending = new Map<number, (result: CommandResult<CommandName>) => void>();
+const listeners = new Set<(event: UiEvent) => void>();
+const queue: string[] = [];
+let nextId = 1;
+let closed = false;
+
+socket.addEventListener('open', () => {
+  for (const frame of queue.splice(0)) socket.send(frame);
+});
+socket.addEventListener('message', (message: MessageEvent<string>) => {
+  const frame = JSON.parse(message.data) as { type: 'result'; id: number; result: CommandResult<CommandName> } | { type: 'event'; event: UiEvent };
+  if (frame.type === 'result') {
+    pending.get(frame.id)?.(frame.result);
+    pending.delete(frame.id);
+  } else {
+    for (const listener of listeners) listener(frame.event);
+  }
+});
+socket.addEventListener('close', () => {
+  closed = true;
+  for (const resolve of pending.values()) resolve({ ok: false, error: { code: 'UNREACHABLE', message: 'the development harness stopped' } });
+  pending.clear();
+});
+
+const bridge: RoundsBridge = {
+  invoke: (command, input) => new Promise((resolve) => {
+    if (closed) {
+      resolve({ ok: false, error: { code: 'UNREACHABLE', message: 'the development harness stopped' } });
+      return;
+    }
+    const id = nextId++;
+    pending.set(id, resolve as (result: CommandResult<CommandName>) => void);
+    const frame = JSON.stringify({ id, command, input });
+    if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+    else queue.push(frame);
+  }),
+  subscribe: (listener) => {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  },
+};
+
+window.rounds = bridge;

@@ -1,0 +1,45 @@
+import { useCallback, useEffect, useState } from 'react';
+import type { SessionState, SettingsView } from '../../shared/contract';
+import type { Api } from './api';
+import { useActivityReports } from './activity';
+import { ApiContext } from './context';
+import { Enroll } from './screens/Enroll';
+import { LockScreen, ProfileChooser } from './screens/Lock';
+import { Main } from './screens/Main';
+
+/**
+ * The whole app follows the core's session state. Locked or signed out, only the lock screen (or the
+ * first-run screens) is rendered: the main window and everything it held leave the DOM at once.
+ */
+export function App({ api }: { api: Api }) {
+  const [state, setState] = useState<SessionState | null>(null);
+  const [settings, setSettings] = useState<SettingsView | null>(null);
+  const [adding, setAdding] = useState(false);
+
+  const refresh = useCallback(async () => {
+    setState(await api.call('session.state', {}));
+    setSettings(await api.call('settings.get', {}));
+  }, [api]);
+
+  useEffect(() => {
+    void refresh();
+    return api.subscribe((event) => {
+      if (event.type === 'session') {
+        setState(event.state);
+        if (event.state.phase !== 'signedOut') setAdding(false);
+      }
+    });
+  }, [api, refresh]);
+
+  useActivityReports(api, state?.phase === 'unlocked');
+
+  if (!state || !settings) return <div className="splash" aria-busy="true"><span className="brand">Rounds</span></div>;
+
+  let screen;
+  if (state.phase === 'unlocked') screen = <Main state={state} settings={settings} onSettings={setSettings} />;
+  else if (state.phase === 'locked') screen = <LockScreen state={state} />;
+  else if (state.profiles.length === 0 || adding) screen = <Enroll policyRelayUrl={settings.policyRelayUrl} onCancel={state.profiles.length > 0 ? () => setAdding(false) : undefined} />;
+  else screen = <ProfileChooser profiles={state.profiles} onAdd={() => setAdding(true)} />;
+
+  return <ApiContext.Provider value={api}>{screen}</ApiContext.Provider>;
+}

@@ -1,0 +1,259 @@
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import type { ContactIdentityView, ConversationView, MessageView } from '../../../shared/contract';
+import type { UserId } from '../../../shared/ids';
+import { useApi } from '../context';
+import { dayKey, formatDay, formatTime } from '../format';
+
+const PAGE = 50;
+
+type Row = { kind: 'day'; key: string; at: number } | { kind: 'message'; key: string; message: MessageView };
+
+const STATE_LABEL: Record<MessageView['state'], string> = {
+  pending: 'Sending…',
+  sent: 'Sent',
+  delivered: 'Delivered',
+  read: 'Read',
+  failed: 'Not sent',
+  received: '',
+};
+
+/**
+ * One conversation: its messages (virtualised, paged from the core as the user scrolls up, with day
+ * separators, sender, time, delivery state, reply-to and urgent marking), the identity-change banner and
+ * the composer.
+ */
+export function Conversation({ conversation, self, nameOf, version, online, onMembers, onContact, onError, onRead }: {
+  conversation: ConversationView;
+  onRead: () => void;
+  self: UserId;
+  nameOf: (userId: string) => string;
+  version: number;
+  online: boolean;
+  onMembers: () => void;
+  onContact: (userId: UserId) => void;
+  onError: (error: unknown) => void;
+}) {
+  const api = useApi();
+  const [messages, setMessages] = useState<MessageView[]>([]);
+  const [complete, setComplete] = useState(false);
+  const [changed, setChanged] = useState<{ userId: UserId; identities: ContactIdentityView[] }[]>([]);
+  const [replyTo, setReplyTo] = useState<MessageView | null>(null);
+  const scroller = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+
+  const mergeNewest = useCallback(async () => {
+    const newest = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE });
+    setMessages((old) => {
+      const byId = new Map(old.map((m) => [m.id, m]));
+      for (const m of newest) byId.set(m.id, m);
+      return [...byId.values()].sort((a, b) => a.sentAt - b.sentAt || a.id.localeCompare(b.id));
+    });
+    if (newest.length < PAGE) setComplete(true);
+  }, [api, conversation.id]);
+
+  // Newest page on open and whenever something happened; read as soon as it is on screen.
+  useEffect(() => {
+    void mergeNewest();
+    if (conversation.unread > 0 && document.visibilityState === 'visible') void api.call('conversations.markRead', { conversationId: conversation.id }).then(onRead);
+  }, [api, conversation.id, conversation.unread, mergeNewest, version, onRead]);
+
+  // Whose identity changed: sending is blocked until the user looks at the new safety number.
+  useEffect(() => {
+    const people = (conversation.kind === 'direct' ? [conversation.peer] : conversation.members).filter((u): u is UserId => u !== null && u !== self).slice(0, 50);
+    void Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) })))
+      .then((all) => setChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null))))
+      .catch(() => setChanged([]));
+  }, [api, conversation, self, version]);
+
+  const loadOlder = useCallback(async () => {
+    const oldest = messages[0];
+    if (!oldest || complete) return;
+    const older = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE, before: { sentAt: oldest.sentAt, id: oldest.id } });
+    if (older.length < PAGE) setComplete(true);
+    setMessages((old) => [...older.reverse().filter((m) => !old.some((o) => o.id === m.id)), ...old]);
+  }, [api, complete, conversation.id, messages]);
+
+  const rows = useMemo(() => {
+    const out: Row[] = [];
+    let lastDay = '';
+    for (const m of messages) {
+      const key = dayKey(m.sentAt);
+      if (key !== lastDay) out.push({ kind: 'day', key: `day-${key}`, at: m.sentAt });
+      lastDay = key;
+      out.push({ kind: 'message', key: m.id, message: m });
+    }
+    return out;
+  }, [messages]);
+  const byId = useMemo(() => new Map(messages.map((m) => [m.id, m])), [messages]);
+
+  const virtualizer = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: (i) => (rows[i]?.kind === 'day' ? 40 : 76),
+    overscan: 12,
+    getItemKey: (i) => rows[i]?.key ?? i,
+  });
+
+  // Keep the view at the newest message while the user is there; keep their place when older ones load.
+  const firstKey = rows[0]?.key;
+  const previousFirst = useRef<string | undefined>(undefined);
+  const previousCount = useRef(0);
+  useLayoutEffect(() => {
+    if (rows.length === 0) return;
+    if (stick.current) virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
+    else if (previousFirst.current && firstKey !== previousFirst.current) {
+      const index = rows.findIndex((r) => r.key === previousFirst.current);
+      if (index > 0) virtualizer.scrollToIndex(index, { align: 'start' });
+    }
+    previousFirst.current = firstKey;
+    previousCount.current = rows.length;
+  }, [rows, firstKey, virtualizer]);
+
+  const onScroll = () => {
+    const el = scroller.current;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    if (el.scrollTop < 200) void loadOlder();
+  };
+
+  const blocked = changed.length > 0;
+  const readOnly = conversation.kind === 'careTeam' && !conversation.isMember;
+
+  return (
+    <section className="conversation" aria-label={`Conversation: ${conversation.title}`}>
+      <header className="conversation-header">
+        <div>
+          <h1>{conversation.title}</h1>
+          <p className="muted">
+            {conversation.kind === 'careTeam'
+              ? `${conversation.members.length} members: ${conversation.members.map(nameOf).join(', ')}`
+              : 'Direct message · end-to-end encrypted'}
+          </p>
+        </div>
+        <div className="conversation-actions">
+          {conversation.kind === 'careTeam'
+            ? <button type="button" className="secondary" onClick={onMembers}>Members</button>
+            : conversation.peer && <button type="button" className="secondary" onClick={() => conversation.peer && onContact(conversation.peer)}>Safety number</button>}
+        </div>
+      </header>
+
+      {changed.map((p) => (
+        <div className="banner warning" role="alert" key={p.userId}>
+          <div>
+            <strong>{nameOf(p.userId)}’s safety number has changed.</strong>{' '}
+            This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.
+          </div>
+          <button type="button" className="secondary" onClick={() => onContact(p.userId)}>Review safety number</button>
+        </div>
+      ))}
+
+      <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" aria-live="polite" tabIndex={0}>
+        {!complete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => void loadOlder()}>Load earlier messages</button></div>}
+        {messages.length === 0 && <p className="empty-conversation">No messages yet. Say hello.</p>}
+        <div className="virtual" style={{ height: virtualizer.getTotalSize() }}>
+          {virtualizer.getVirtualItems().map((item) => {
+            const row = rows[item.index];
+            if (!row) return null;
+            return (
+              <div key={item.key} data-index={item.index} ref={virtualizer.measureElement} className="row" style={{ transform: `translateY(${item.start}px)` }}>
+                {row.kind === 'day'
+                  ? <div className="day-separator" role="separator"><span>{formatDay(row.at)}</span></div>
+                  : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined} showSender={conversation.kind === 'careTeam'}
+                      onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked} />}
+              </div>
+            );
+          })}
+        </div>
+      </div>
+
+      <Composer conversationId={conversation.id} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
+        replyTo={replyTo} onCancelReply={() => setReplyTo(null)}
+        onSent={() => { stick.current = true; setReplyTo(null); void mergeNewest(); }} onError={onError} />
+    </section>
+  );
+}
+
+function Message({ message, quoted, showSender, onReply, onRetry, online, held }: { message: MessageView; quoted: MessageView | undefined; showSender: boolean; onReply: () => void; onRetry: () => void; online: boolean; held: boolean }) {
+  const waiting = message.state === 'pending';
+  const state = waiting && held ? 'Held until the safety number is reviewed' : waiting && !online ? 'Waiting for connection' : STATE_LABEL[message.state];
+  return (
+    <article className={`message ${message.outgoing ? 'outgoing' : 'incoming'} ${message.urgent ? 'urgent' : ''}`} aria-label={`${message.senderName}, ${formatTime(message.sentAt)}${message.urgent ? ', urgent' : ''}`}>
+      <div className="bubble">
+        {(showSender || !message.outgoing) && <div className="sender">{message.senderName}</div>}
+        {message.urgent && <div className="urgent-label">Urgent</div>}
+        {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {quoted.body.slice(0, 140)}</> : 'Earlier message'}</blockquote>}
+        <p className="body">{message.body}</p>
+        <div className="meta">
+          <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>
+          {message.outgoing && <span className={`state state-${waiting && held ? 'held' : message.state}`}>{state}</span>}
+          {message.state === 'failed' || (waiting && online && !held)
+            ? <button type="button" className="link small" onClick={onRetry}>Retry</button>
+            : null}
+          <button type="button" className="link small reply" onClick={onReply} aria-label={`Reply to ${message.senderName}`}>Reply</button>
+        </div>
+      </div>
+    </article>
+  );
+}
+
+function Composer({ conversationId, disabledReason, replyTo, onCancelReply, onSent, onError }: {
+  conversationId: string;
+  disabledReason: string | null;
+  replyTo: MessageView | null;
+  onCancelReply: () => void;
+  onSent: () => void;
+  onError: (error: unknown) => void;
+}) {
+  const api = useApi();
+  const [text, setText] = useState('');
+  const [urgent, setUrgent] = useState(false);
+  const [sending, setSending] = useState(false);
+  const input = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    if (replyTo) input.current?.focus();
+  }, [replyTo]);
+
+  const send = async () => {
+    const body = text.trim();
+    if (!body || disabledReason || sending) return;
+    setSending(true);
+    try {
+      await api.call('messages.send', { conversationId: conversationId as never, text: body, ...(urgent ? { urgent: true } : {}), ...(replyTo ? { replyTo: replyTo.id } : {}) });
+      setText('');
+      setUrgent(false);
+      onSent();
+    } catch (error) {
+      onError(error);
+    } finally {
+      setSending(false);
+      input.current?.focus();
+    }
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      void send();
+    }
+  };
+
+  return (
+    <div className="composer">
+      {replyTo && (
+        <div className="replying">
+          <span>Replying to <strong>{replyTo.senderName}</strong>: {replyTo.body.slice(0, 80)}</span>
+          <button type="button" className="link small" onClick={onCancelReply}>Cancel reply</button>
+        </div>
+      )}
+      {disabledReason && <p className="composer-blocked" id="composer-reason">{disabledReason}</p>}
+      <div className="composer-row">
+        <textarea ref={input} aria-label="Message" placeholder={disabledReason ? '' : 'Write a message (Enter to send, Shift+Enter for a new line)'} rows={2} value={text}
+          onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} disabled={disabledReason !== null} aria-describedby={disabledReason ? 'composer-reason' : undefined} />
+        <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
+        <button type="button" className="primary send" onClick={() => void send()} disabled={disabledReason !== null || sending || text.trim().length === 0}>Send</button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,271 @@
+import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
+import type { ContactIdentityView, ContactView, ConversationView, SettingsView } from '../../../shared/contract';
+import type { ConversationId, UserId } from '../../../shared/ids';
+import { useApi } from '../context';
+import { explain } from '../errors';
+import { initials } from '../format';
+import { Alert, Field } from './Field';
+import { Qr } from './Qr';
+
+type Contacts = ReadonlyMap<string, ContactView>;
+
+/** A modal dialog: labelled, closes on Escape, keeps Tab inside, gives focus back when it closes. */
+export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
+  const id = useId();
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const previous = document.activeElement;
+    const first = box.current?.querySelector<HTMLElement>('input, button, select, textarea, [tabindex="0"]');
+    first?.focus();
+    return () => {
+      if (previous instanceof HTMLElement) previous.focus();
+    };
+  }, []);
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key === 'Escape') {
+      e.stopPropagation();
+      onClose();
+    }
+    if (e.key !== 'Tab' || !box.current) return;
+    const focusable = [...box.current.querySelectorAll<HTMLElement>('input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]')];
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last?.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first?.focus();
+    }
+  };
+  return (
+    <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div className={`dialog ${wide ? 'wide' : ''}`} role="dialog" aria-modal="true" aria-labelledby={id} ref={box} onKeyDown={onKeyDown}>
+        <header className="dialog-header">
+          <h2 id={id}>{title}</h2>
+          <button type="button" className="ghost close" onClick={onClose} aria-label="Close">×</button>
+        </header>
+        <div className="dialog-body">{children}</div>
+      </div>
+    </div>
+  );
+}
+
+/** The organisation's directory, filtered as the user types. */
+function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }: { contacts: Contacts; exclude: ReadonlySet<string>; selected: ReadonlySet<string>; onToggle: (userId: UserId) => void; multiple: boolean }) {
+  const [filter, setFilter] = useState('');
+  const people = useMemo(() => [...contacts.values()]
+    .filter((c) => !exclude.has(c.userId))
+    .filter((c) => `${c.displayName} ${c.username}`.toLowerCase().includes(filter.trim().toLowerCase()))
+    .sort((a, b) => a.displayName.localeCompare(b.displayName)), [contacts, exclude, filter]);
+  return (
+    <div className="picker">
+      <Field label="Find a colleague" type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name or username" />
+      <ul className="people" aria-label="Colleagues">
+        {people.length === 0 && <li className="muted">Nobody matches.</li>}
+        {people.map((c) => (
+          <li key={c.userId}>
+            <button type="button" className={`person ${selected.has(c.userId) ? 'selected' : ''}`} aria-pressed={multiple ? selected.has(c.userId) : undefined} onClick={() => onToggle(c.userId)}>
+              <span className="avatar small" aria-hidden="true">{initials(c.displayName)}</span>
+              <span className="person-name">{c.displayName}</span>
+              <span className="muted">@{c.username}</span>
+              {multiple && <span className="check" aria-hidden="true">{selected.has(c.userId) ? '✓' : ''}</span>}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export function NewConversationDialog({ contacts, self, onClose, onPick }: { contacts: Contacts; self: UserId; onClose: () => void; onPick: (userId: UserId) => void }) {
+  return (
+    <Modal title="New conversation" onClose={onClose}>
+      <p className="muted">Pick a colleague to message directly.</p>
+      <PeoplePicker contacts={contacts} exclude={new Set([self])} selected={new Set()} onToggle={onPick} multiple={false} />
+    </Modal>
+  );
+}
+
+export function NewCareTeamDialog({ contacts, self, onClose, onCreated }: { contacts: Contacts; self: UserId; onClose: () => void; onCreated: (id: ConversationId) => void }) {
+  const api = useApi();
+  const [title, setTitle] = useState('');
+  const [members, setMembers] = useState<Set<UserId>>(new Set());
+  const [error, setError] = useState<string | null>(null);
+  const toggle = (userId: UserId) => setMembers((old) => {
+    const next = new Set(old);
+    if (!next.delete(userId)) next.add(userId);
+    return next;
+  });
+  const create = async () => {
+    try {
+      onCreated((await api.call('careTeams.create', { title: title.trim(), members: [...members] })).conversationId);
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  return (
+    <Modal title="New care team" onClose={onClose} wide>
+      {error && <Alert>{error}</Alert>}
+      <Field label="Care team name" value={title} onChange={(e) => setTitle(e.target.value)} maxLength={100} placeholder="e.g. Ward 4, bed 12" hint="Everyone in the team sees this name. Avoid full patient names; use a bed or room." />
+      <PeoplePicker contacts={contacts} exclude={new Set([self])} selected={members} onToggle={toggle} multiple />
+      <div className="actions">
+        <span className="muted">{members.size} selected</span>
+        <button type="button" className="secondary" onClick={onClose}>Cancel</button>
+        <button type="button" className="primary" disabled={!title.trim() || members.size === 0} onClick={() => void create()}>Create care team</button>
+      </div>
+    </Modal>
+  );
+}
+
+export function MembersPanel({ conversation, contacts, self, onClose, onChanged, onContact }: { conversation: ConversationView; contacts: Contacts; self: UserId; onClose: () => void; onChanged: () => void; onContact: (userId: UserId) => void }) {
+  const api = useApi();
+  const [title, setTitle] = useState(conversation.title);
+  const [adding, setAdding] = useState<Set<UserId>>(new Set());
+  const [error, setError] = useState<string | null>(null);
+  const run = async (work: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await work();
+      onChanged();
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  const name = (u: string) => (u === self ? 'You' : contacts.get(u)?.displayName ?? 'Unknown');
+  const editable = conversation.isMember;
+  return (
+    <Modal title="Care team members" onClose={onClose} wide>
+      {error && <Alert>{error}</Alert>}
+      {editable && (
+        <form className="inline-form" onSubmit={(e) => { e.preventDefault(); void run(() => api.call('careTeams.rename', { conversationId: conversation.id, title: title.trim() })); }}>
+          <Field label="Care team name" value={title} onChange={(e) => setTitle(e.target.value)} maxLength={100} />
+          <button type="submit" className="secondary" disabled={!title.trim() || title.trim() === conversation.title}>Rename</button>
+        </form>
+      )}
+      <h3>{conversation.members.length} members</h3>
+      <ul className="members">
+        {conversation.members.map((u) => (
+          <li key={u}>
+            <span className="avatar small" aria-hidden="true">{initials(name(u))}</span>
+            <span className="person-name">{name(u)}</span>
+            {u !== self && <button type="button" className="link small" onClick={() => onContact(u)}>Safety number</button>}
+            {editable && <button type="button" className="danger small" onClick={() => void run(() => api.call('careTeams.removeMember', { conversationId: conversation.id, userId: u }))}>{u === self ? 'Leave' : `Remove ${name(u)}`}</button>}
+          </li>
+        ))}
+      </ul>
+      {editable && (
+        <>
+          <h3>Add members</h3>
+          <PeoplePicker contacts={contacts} exclude={new Set(conversation.members)} selected={adding} multiple onToggle={(u) => setAdding((old) => {
+            const next = new Set(old);
+            if (!next.delete(u)) next.add(u);
+            return next;
+          })} />
+          <div className="actions">
+            <button type="button" className="primary" disabled={adding.size === 0} onClick={() => void run(async () => {
+              await api.call('careTeams.addMembers', { conversationId: conversation.id, members: [...adding] });
+              setAdding(new Set());
+            })}>Add {adding.size > 0 ? adding.size : ''} to the team</button>
+          </div>
+        </>
+      )}
+    </Modal>
+  );
+}
+
+function base64Bytes(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/** A contact's devices with their safety numbers (digits and QR), verification and identity-change acknowledgement. */
+export function ContactPanel({ userId, name, onClose }: { userId: UserId; name: string; onClose: () => void }) {
+  const api = useApi();
+  const [identities, setIdentities] = useState<ContactIdentityView[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = async () => setIdentities(await api.call('contacts.identities', { userId }));
+  useEffect(() => {
+    void api.call('contacts.identities', { userId }).then(setIdentities).catch((e: unknown) => setError(explain(e)));
+  }, [api, userId]);
+  const run = async (work: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await work();
+      await load();
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  const pending = identities?.filter((i) => i.changePending) ?? [];
+  return (
+    <Modal title={`Safety number with ${name}`} onClose={onClose} wide>
+      {error && <Alert>{error}</Alert>}
+      <p className="muted">Compare these numbers with {name} in person, or scan their code. If they match, your conversation is private.</p>
+      {identities?.length === 0 && <p>You have not exchanged messages with {name} yet, so there is no safety number to compare.</p>}
+      {pending.length > 0 && (
+        <div className="banner warning" role="alert">
+          <div><strong>{name}’s safety number has changed</strong> on {pending.length} device{pending.length > 1 ? 's' : ''}. Check it, then accept it to continue sending.</div>
+          <button type="button" className="primary" onClick={() => void run(() => api.call('contacts.acknowledgeIdentityChange', { userId, safetyNumbersSeen: pending.map((p) => p.safetyNumber) }))}>Accept new safety number</button>
+        </div>
+      )}
+      <ul className="devices">
+        {identities?.map((i) => (
+          <li key={i.address.deviceId} className="device">
+            <Qr value={base64Bytes(i.scannable)} label={`QR code of the safety number for device ${i.address.deviceId}`} size={132} />
+            <div>
+              <h3>Device {i.address.deviceId} {i.verified && <span className="verified">Verified</span>} {i.changePending && <span className="changed">Changed</span>}</h3>
+              <p className="safety-number" aria-label={`Safety number ${i.safetyNumber.match(/\d{5}/g)?.join(' ')}`}>
+                {i.safetyNumber.match(/\d{5}/g)?.map((group, n) => <span key={n}>{group}</span>)}
+              </p>
+              <button type="button" className="secondary" onClick={() => void run(() => api.call('contacts.markVerified', { userId, deviceId: i.address.deviceId, verified: !i.verified }))}>
+                {i.verified ? 'Clear verification' : 'Mark as verified'}
+              </button>
+            </div>
+          </li>
+        ))}
+      </ul>
+    </Modal>
+  );
+}
+
+const TIMEOUTS = [1, 2, 5, 10, 15, 30, 60, 120, 240];
+
+export function SettingsDialog({ settings, onSettings, onClose }: { settings: SettingsView; onSettings: (s: SettingsView) => void; onClose: () => void }) {
+  const api = useApi();
+  const [devices, setDevices] = useState<{ deviceId: number; thisDevice: boolean }[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    void api.call('account.devices', {}).then(setDevices).catch(() => setDevices(null));
+  }, [api]);
+  const update = async (patch: { lockTimeoutMinutes?: number; notificationPreviews?: boolean }) => {
+    try {
+      onSettings(await api.call('settings.update', patch));
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  const options = TIMEOUTS.filter((t) => t <= settings.maxLockTimeoutMinutes);
+  if (!options.includes(settings.maxLockTimeoutMinutes)) options.push(settings.maxLockTimeoutMinutes);
+  return (
+    <Modal title="Settings" onClose={onClose}>
+      {error && <Alert>{error}</Alert>}
+      <div className="field">
+        <label htmlFor="lock-timeout">Lock after inactivity</label>
+        <select id="lock-timeout" value={settings.lockTimeoutMinutes} onChange={(e) => void update({ lockTimeoutMinutes: Number(e.target.value) })}>
+          {options.map((t) => <option key={t} value={t}>{t} minute{t > 1 ? 's' : ''}</option>)}
+        </select>
+        <div className="hint">Your organisation allows at most {settings.maxLockTimeoutMinutes} minutes.</div>
+      </div>
+      <div className="field checkbox">
+        <input id="previews" type="checkbox" checked={settings.notificationPreviews} disabled={!settings.notificationPreviewsAllowed} onChange={(e) => void update({ notificationPreviews: e.target.checked })} />
+        <label htmlFor="previews">Show message previews in notifications</label>
+        <div className="hint">{settings.notificationPreviewsAllowed ? 'Previews can show patient details on the screen to anyone nearby.' : 'Your organisation does not allow previews: notifications only say “New message in Rounds”.'}</div>
+      </div>
+      <h3>Devices of this account</h3>
+      <ul className="device-list">
+        {devices === null ? <li className="muted">Not available while offline.</li> : devices.map((d) => <li key={d.deviceId}>Device {d.deviceId}{d.thisDevice ? ' (this workstation)' : ''}</li>)}
+      </ul>
+      <p className="muted">To remove a lost or old workstation, ask your administrator.</p>
+    </Modal>
+  );
+}

@@ -1,0 +1,26 @@
+import { CallError } from './api';
+
+/** What to tell the user for an error, in plain words (chosen by code, never from the raw message). */
+export function explain(error: unknown): string {
+  if (!(error instanceof CallError)) return 'Something went wrong. Please try again.';
+  const { code, issues, retryAfterSeconds } = error.error;
+  switch (code) {
+    case 'WRONG_PASSPHRASE': return 'That passphrase is not right. Please try again.';
+    case 'UNLOCK_THROTTLED': return `Too many wrong passphrases. Try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
+    case 'PROFILE_WIPED': return 'This profile was erased after too many wrong passphrases, as your organisation requires. Enroll again to continue.';
+    case 'SIGN_IN_REQUIRED': return 'Rounds was locked for a long time. Sign in with your password and a code from your authenticator app.';
+    case 'UNREACHABLE': return 'The Rounds server cannot be reached. Check the network connection; messages you write are kept and sent when it is back.';
+    case 'INVALID_CREDENTIALS': return 'The username, password or one-time code is not right.';
+    case 'INVALID_CODE': return 'That code is not right or has expired. Check it, or ask your administrator for a new enrollment code.';
+    case 'ACCOUNT_INACTIVE': return 'This account is not active. Ask your administrator to reactivate it.';
+    case 'TOO_MANY_DEVICES': return 'This account has reached its limit of workstations. Ask your administrator to remove an old one.';
+    case 'ACCOUNT_LOCKED': return 'This account is locked after too many failed sign-ins. Try again later or ask your administrator.';
+    case 'THROTTLED': return `Too many attempts. Try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
+    case 'PASSWORD_POLICY': return `Choose another password: ${(issues ?? []).join(' ')}`;
+    case 'PROFILE_EXISTS': return 'This account already has a profile on this workstation. Use "Switch user" to open it.';
+    case 'PROFILE_LOCKED': return 'Rounds is locked. Unlock it with your passphrase.';
+    case 'NOT_A_MEMBER': return 'You are no longer a member of this care team.';
+    case 'INVALID_INPUT': return issues?.length ? `Please check: ${issues.join('; ')}` : 'Please check what you entered.';
+    default: return `Something went wrong (${code}). Please try again.`;
+  }
+}

@@ -1,0 +1,126 @@
+import { useState, type FormEvent } from 'react';
+import { PASSWORD_MIN_LENGTH, passwordProblems } from '../../../shared/passwordPolicy';
+import { useApi } from '../context';
+import { useAction } from '../useAction';
+import { Alert, Field } from '../components/Field';
+import { Qr } from '../components/Qr';
+
+const NO_COMMON = new Set<string>();
+
+/** First run on this workstation: enroll with the code from the administrator, or add this workstation to an existing account. */
+export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | null; onCancel?: (() => void) | undefined }) {
+  const api = useApi();
+  const [mode, setMode] = useState<'enroll' | 'addDevice'>('enroll');
+  const [relayUrl, setRelayUrl] = useState(policyRelayUrl ?? '');
+  const [username, setUsername] = useState('');
+  const [code, setCode] = useState('');
+  const [begun, setBegun] = useState<{ enrollmentId: string; totpUri: string; totpSecret: string } | null>(null);
+  const [password, setPassword] = useState('');
+  const [passphrase, setPassphrase] = useState('');
+  const [confirm, setConfirm] = useState('');
+  const [deviceName, setDeviceName] = useState('Workstation');
+  const [totpCode, setTotpCode] = useState('');
+  const { busy, error, run } = useAction();
+
+  const problems = password ? passwordProblems(password, { commonPasswords: NO_COMMON, contextWords: [username, 'rounds'] }) : [];
+  const passphraseMismatch = confirm.length > 0 && confirm !== passphrase ? 'The two passphrases are not the same.' : null;
+  const passphraseShort = passphrase.length > 0 && passphrase.length < 8 ? 'Use at least 8 characters.' : null;
+
+  const begin = (e: FormEvent) => {
+    e.preventDefault();
+    void run(async () => setBegun(await api.call('enroll.begin', { relayUrl: relayUrl.trim(), username: username.trim().toLowerCase(), enrollmentCode: code.trim() })));
+  };
+
+  const secretsReady = problems.length === 0 && password.length > 0 && passphrase.length >= 8 && confirm === passphrase && /^\d{6}$/.test(totpCode);
+
+  const complete = (e: FormEvent) => {
+    e.preventDefault();
+    if (!begun || !secretsReady) return;
+    void run(() => api.call('enroll.complete', { enrollmentId: begun.enrollmentId, password, passphrase, totpCode, deviceName: deviceName.trim() || 'Workstation' }));
+  };
+
+  const addDevice = (e: FormEvent) => {
+    e.preventDefault();
+    if (!secretsReady) return;
+    void run(() => api.call('account.addDevice', { relayUrl: relayUrl.trim(), username: username.trim().toLowerCase(), password, totpCode, passphrase, deviceName: deviceName.trim() || 'Workstation' }));
+  };
+
+  const passphraseFields = (
+    <>
+      <Field label="Passphrase" type="password" autoComplete="new-password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} required
+        hint="Opens Rounds on this workstation. Only you know it; it is not your account password." error={passphraseShort} />
+      <Field label="Confirm passphrase" type="password" autoComplete="new-password" value={confirm} onChange={(e) => setConfirm(e.target.value)} required error={passphraseMismatch} />
+      <Field label="Workstation name" value={deviceName} onChange={(e) => setDeviceName(e.target.value)} maxLength={64} hint="Shown in your list of devices, e.g. “Ward 4 nurses' station”." />
+    </>
+  );
+  const relayField = (
+    <Field label="Relay URL" type="url" value={relayUrl} onChange={(e) => setRelayUrl(e.target.value)} readOnly={policyRelayUrl !== null} required
+      hint={policyRelayUrl !== null ? 'Set by your organisation.' : 'The address of your organisation’s Rounds server.'} />
+  );
+
+  return (
+    <div className="onboarding">
+      <section className="card wide" aria-labelledby="enroll-title">
+        <header className="card-header">
+          <span className="brand-mark" aria-hidden="true">R</span>
+          <div>
+            <h1 id="enroll-title">{mode === 'addDevice' ? 'Add this workstation' : begun ? 'Set up your sign-in' : 'Welcome to Rounds'}</h1>
+            <p className="muted">Secure messaging for your care team.</p>
+          </div>
+        </header>
+        {error && <Alert>{error}</Alert>}
+
+        {mode === 'enroll' && !begun && (
+          <form onSubmit={begin} className="form">
+            <p>Enter the enrollment code your administrator gave you.</p>
+            {relayField}
+            <Field label="Username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required autoFocus />
+            <Field label="Enrollment code" value={code} onChange={(e) => setCode(e.target.value)} required autoComplete="one-time-code" spellCheck={false} />
+            <div className="actions">
+              {onCancel && <button type="button" className="secondary" onClick={onCancel}>Back</button>}
+              <button type="submit" className="primary" disabled={busy || !username || !code || !relayUrl}>Continue</button>
+            </div>
+            <p className="switch-mode">Already use Rounds on another workstation? <button type="button" className="link" onClick={() => setMode('addDevice')}>Sign in to add this workstation</button></p>
+          </form>
+        )}
+
+        {mode === 'enroll' && begun && (
+          <form onSubmit={complete} className="form two-column">
+            <div className="column">
+              <h2>1. Your authenticator app</h2>
+              <p>Scan this code with your authenticator app (for example Microsoft or Google Authenticator), or type the key.</p>
+              <Qr value={begun.totpUri} label="QR code for your authenticator app" />
+              <p className="secret">Key: <code data-testid="totp-secret">{begun.totpSecret.match(/.{1,4}/g)?.join(' ')}</code></p>
+            </div>
+            <div className="column">
+              <h2>2. Password and passphrase</h2>
+              <Field label="Password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} required
+                hint={`Your account password: at least ${PASSWORD_MIN_LENGTH} characters; a few unrelated words work well.`}>
+                {problems.length > 0 && <ul className="problems" aria-live="polite">{problems.map((p) => <li key={p}>{p}</li>)}</ul>}
+              </Field>
+              {passphraseFields}
+              <Field label="One-time code" inputMode="numeric" autoComplete="one-time-code" pattern="\d{6}" maxLength={6} value={totpCode} onChange={(e) => setTotpCode(e.target.value.replace(/\D/g, ''))} required hint="The 6 digits your authenticator app shows now." />
+              <div className="actions">
+                <button type="submit" className="primary" disabled={busy || !secretsReady}>Finish enrollment</button>
+              </div>
+            </div>
+          </form>
+        )}
+
+        {mode === 'addDevice' && (
+          <form onSubmit={addDevice} className="form">
+            {relayField}
+            <Field label="Username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required autoFocus />
+            <Field label="Password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+            <Field label="One-time code" inputMode="numeric" autoComplete="one-time-code" maxLength={6} value={totpCode} onChange={(e) => setTotpCode(e.target.value.replace(/\D/g, ''))} required />
+            {passphraseFields}
+            <div className="actions">
+              <button type="button" className="secondary" onClick={() => setMode('enroll')}>Back</button>
+              <button type="submit" className="primary" disabled={busy || !secretsReady || !username || !relayUrl}>Sign in</button>
+            </div>
+          </form>
+        )}
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,165 @@
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
+import type { UserId } from '../../../shared/ids';
+import { useApi } from '../context';
+import { explain } from '../errors';
+import { formatActivity, formatTime, initials } from '../format';
+import { Conversation } from '../components/Conversation';
+import { ContactPanel, MembersPanel, NewCareTeamDialog, NewConversationDialog, SettingsDialog } from '../components/Dialogs';
+
+type Dialog =
+  | { kind: 'newConversation' }
+  | { kind: 'newTeam' }
+  | { kind: 'settings' }
+  | { kind: 'members'; conversationId: string }
+  | { kind: 'contact'; userId: UserId };
+
+export type Contacts = ReadonlyMap<string, ContactView>;
+
+/** The main window: header, conversation list, the open conversation or search results, and dialogs. */
+export function Main({ state, settings, onSettings }: { state: Extract<SessionState, { phase: 'unlocked' }>; settings: SettingsView; onSettings: (s: SettingsView) => void }) {
+  const api = useApi();
+  const self = state.self.userId;
+  const [conversations, setConversations] = useState<ConversationView[]>([]);
+  const [contacts, setContacts] = useState<Contacts>(new Map());
+  const [selected, setSelected] = useState<string | null>(null);
+  const [dialog, setDialog] = useState<Dialog | null>(null);
+  const [connection, setConnection] = useState<'online' | 'connecting' | 'offline'>(state.online ? 'online' : 'connecting');
+  const [version, setVersion] = useState(0);
+  const [query, setQuery] = useState('');
+  const [results, setResults] = useState<MessageView[] | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const loadConversations = useCallback(async () => setConversations(await api.call('conversations.list', {})), [api]);
+  const loadContacts = useCallback(async () => {
+    const list = await api.call('directory.list', {});
+    setContacts(new Map(list.map((c) => [c.userId, c])));
+  }, [api]);
+
+  useEffect(() => {
+    void loadConversations();
+    void loadContacts();
+    return api.subscribe((event) => {
+      if (event.type === 'connection') setConnection(event.state);
+      if (event.type === 'message' || event.type === 'conversation' || event.type === 'receipt' || event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'sendFailed') {
+        void loadConversations();
+        setVersion((v) => v + 1);
+      }
+      if (event.type === 'conversation') void loadContacts();
+      if (event.type === 'sendFailed') setNotice('A message could not be sent: you are no longer a member of that care team.');
+    });
+  }, [api, loadConversations, loadContacts]);
+
+  // Search over the whole history, as the user types (debounced).
+  useEffect(() => {
+    if (!query.trim()) {
+      setResults(null);
+      return;
+    }
+    const timer = setTimeout(() => void api.call('messages.search', { query, limit: 100 }).then(setResults).catch(() => setResults([])), 200);
+    return () => clearTimeout(timer);
+  }, [api, query]);
+
+  const current = conversations.find((c) => c.id === selected) ?? null;
+  const nameOf = useCallback((userId: string) => (userId === self ? 'You' : contacts.get(userId)?.displayName ?? 'Unknown'), [contacts, self]);
+  const titleOf = useMemo(() => new Map(conversations.map((c) => [c.id, c.title])), [conversations]);
+
+  const openDirect = async (userId: UserId) => {
+    const { conversationId } = await api.call('conversations.openDirect', { userId });
+    await loadConversations();
+    setSelected(conversationId);
+    setDialog(null);
+  };
+
+  const me = contacts.get(self);
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <div className="topbar-left">
+          <span className="brand-mark small" aria-hidden="true">R</span>
+          <span className="brand">Rounds</span>
+          <span className={`connection ${connection}`} role="status" aria-live="polite">
+            <span className="dot" aria-hidden="true" />
+            {connection === 'online' ? 'Connected' : connection === 'connecting' ? 'Connecting…' : 'Offline: messages will be sent when the connection is back'}
+          </span>
+        </div>
+        <div className="search">
+          <input type="search" aria-label="Search" placeholder="Search messages" value={query} onChange={(e) => setQuery(e.target.value)} />
+        </div>
+        <div className="topbar-right">
+          <span className="me" title={me?.displayName}><span className="avatar small" aria-hidden="true">{initials(me?.displayName ?? state.profile.displayName)}</span>{state.profile.displayName}</span>
+          <button type="button" className="ghost" onClick={() => setDialog({ kind: 'settings' })}>Settings</button>
+          <button type="button" className="lock-button" onClick={() => void api.call('session.lock', {})}>Lock now</button>
+        </div>
+      </header>
+
+      <div className="body">
+        <nav className="sidebar" aria-label="Conversations">
+          <div className="sidebar-actions">
+            <button type="button" className="primary" onClick={() => { void loadContacts(); setDialog({ kind: 'newConversation' }); }}>New conversation</button>
+            <button type="button" className="secondary" onClick={() => { void loadContacts(); setDialog({ kind: 'newTeam' }); }}>New care team</button>
+          </div>
+          {conversations.length === 0 ? (
+            <p className="empty-list">No conversations yet. Start one with a colleague or create a care team.</p>
+          ) : (
+            <ul className="conversation-list">
+              {conversations.map((c) => (
+                <li key={c.id}>
+                  <button type="button" className={`conversation-item ${c.id === selected && !results ? 'active' : ''} ${c.unreadUrgent > 0 ? 'urgent' : ''}`} aria-current={c.id === selected ? 'page' : undefined}
+                    onClick={() => { setSelected(c.id); setQuery(''); }}>
+                    <span className={`avatar ${c.kind === 'careTeam' ? 'team' : ''}`} aria-hidden="true">{c.kind === 'careTeam' ? '#' : initials(c.title)}</span>
+                    <span className="conversation-text">
+                      <span className="conversation-title">{c.title}</span>
+                      <span className="conversation-meta">{c.kind === 'careTeam' ? (c.isMember ? `Care team · ${c.members.length} members` : 'You were removed') : 'Direct message'}</span>
+                    </span>
+                    <span className="conversation-side">
+                      <span className="conversation-time">{formatActivity(c.lastActivity)}</span>
+                      {c.unreadUrgent > 0 && <span className="badge urgent-badge" aria-label={`${c.unreadUrgent} urgent unread`}>Urgent</span>}
+                      {c.unread > 0 && <span className="badge" aria-label={`${c.unread} unread`}>{c.unread}</span>}
+                    </span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
+        </nav>
+
+        <main className="content">
+          {notice && <div className="notice" role="status"><span>{notice}</span><button type="button" className="ghost" onClick={() => setNotice(null)}>Dismiss</button></div>}
+          {results ? (
+            <section className="search-results" aria-label="Search results">
+              <h2>{results.length === 0 ? 'No messages match' : `${results.length} message${results.length === 1 ? '' : 's'} found`}</h2>
+              <ul>
+                {results.map((m) => (
+                  <li key={m.id}>
+                    <button type="button" className="result" onClick={() => { setSelected(m.conversationId); setQuery(''); }}>
+                      <span className="result-head"><strong>{m.senderName}</strong> in {titleOf.get(m.conversationId) ?? 'a conversation'} · {formatActivity(m.sentAt)} {formatTime(m.sentAt)}</span>
+                      <span className="result-body">{m.body}</span>
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </section>
+          ) : current ? (
+            <Conversation key={current.id} conversation={current} self={self} nameOf={nameOf} version={version} online={connection === 'online'}
+              onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
+              onContact={(userId) => setDialog({ kind: 'contact', userId })}
+              onError={(e) => setNotice(explain(e))} onRead={loadConversations} />
+          ) : (
+            <div className="placeholder">
+              <h2>Select a conversation</h2>
+              <p>Or start a new one with a colleague, or a care team for a patient.</p>
+            </div>
+          )}
+        </main>
+      </div>
+
+      {dialog?.kind === 'newConversation' && <NewConversationDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onPick={(u) => void openDirect(u)} />}
+      {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); void loadConversations(); }} />}
+      {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} onClose={() => setDialog(null)} />}
+      {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
+      {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); }} />}
+    </div>
+  );
+}

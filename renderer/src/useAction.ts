@@ -1,0 +1,21 @@
+import { useState } from 'react';
+import { explain } from './errors';
+
+/** Runs a user action: busy while it runs, and its failure in plain words (see errors.ts). */
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (work: () => Promise<unknown>, onFailure?: () => void) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await work();
+    } catch (e) {
+      setError(explain(e));
+      onFailure?.();
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, run };
+}

@@ -1,0 +1,163 @@
+/**
+ * The browser harness (development and tests; not shipped):
+ *   npm run web -- [--port 5170] [--data DIR] [--policy FILE]
+ * starts an embedded relay on loopback, serves the built renderer at http://127.0.0.1:PORT/?profile=NAME,
+ * and gives each profile name its own real main/core (RoundsApp, with its own encrypted profiles in
+ * DIR/workstations/NAME), bridged to the page over a loopback WebSocket with the same contract the
+ * Electron preload exposes. A fresh DIR also gets three demo accounts, whose enrollment codes it prints.
+ */
+import { Command } from 'commander';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { extname, join, normalize, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { z } from 'zod';
+import { RoundsApp } from '../main/core/app/RoundsApp';
+import { loadPolicy, policyPath } from '../main/core/policy/loadPolicy';
+import { DEFAULT_CONFIG } from '../server/RelayConfig';
+import { RelayServer, openStore } from '../server/RelayServer';
+import { describeError } from '../shared/errors';
+import type { OrgPolicy } from '../shared/policy';
+import { buildHarnessBridge, buildRenderer } from './renderer';
+
+export const DEMO_ACCOUNTS = [
+  { username: 'amoreau', displayName: 'Dr. Alice Moreau' },
+  { username: 'bokafor', displayName: 'Nurse Bob Okafor' },
+  { username: 'cnguyen', displayName: 'Dr. Carol Nguyen' },
+] as const;
+
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png' };
+const ProfileName = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
+const Frame = z.strictObject({ id: z.number().int().nonnegative(), command: z.string().max(100), input: z.unknown() });
+
+export interface HarnessOptions {
+  readonly port: number;
+  readonly dataDir: string;
+  readonly policy: OrgPolicy;
+  /** Faster key derivation for tests (never for real use). */
+  readonly fastKdf?: boolean;
+  /** An already built renderer (tests build it once for several harnesses). */
+  readonly rendererDir?: string;
+}
+
+export interface Harness {
+  readonly url: string;
+  readonly relay: RelayServer;
+  readonly relayUrl: string;
+  /** Enrollment codes of the demo accounts (only when the data directory was fresh). */
+  readonly demoCodes: { username: string; displayName: string; code: string }[];
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const fresh = !existsSync(join(options.dataDir, 'relay'));
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const relay = new RelayServer(openStore(join(options.dataDir, 'relay')), DEFAULT_CONFIG, undefined, () => undefined);
+  const relayUrl = (await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent')).replace('localhost', '127.0.0.1');
+  const demoCodes = [];
+  if (fresh) {
+    for (const account of DEMO_ACCOUNTS) {
+      const { enrollmentCode } = await relay.accounts.addUser(account.username, account.displayName, 'clinician');
+      demoCodes.push({ ...account, code: enrollmentCode });
+    }
+  }
+
+  const webDir = options.rendererDir ?? join(options.dataDir, 'web');
+  if (!options.rendererDir) await buildRenderer(webDir);
+  const bridgeScript = await buildHarnessBridge();
+  const index = readFileSync(join(webDir, 'index.html'), 'utf8').replace('<script type="module"', '<script src="./harness-bridge.js"></script>\n    <script type="module"');
+  // The embedded relay is the only one: the first-run screen shows it, fixed, as an org policy would.
+  const policy: OrgPolicy = { ...options.policy, relayUrl: options.policy.relayUrl ?? relayUrl };
+  const apps = new Map<string, RoundsApp>();
+  const appFor = (name: string) => {
+    let app = apps.get(name);
+    if (!app) {
+      app = new RoundsApp({ dataDir: join(options.dataDir, 'workstations', name), policy, ...(options.fastKdf ? { profiles: { kdf: { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 } } } : {}) });
+      apps.set(name, app);
+    }
+    return app;
+  };
+
+  const server: Server = createServer((request, response) => serve(request, response));
+  const serve = (request: IncomingMessage, response: ServerResponse) => {
+    const headers = { 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
+    const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
+    if (path === '/' || path === '/index.html') return void response.writeHead(200, { ...headers, 'content-type': TYPES['.html'] }).end(index);
+    if (path === '/harness-bridge.js') return void response.writeHead(200, { ...headers, 'content-type': TYPES['.js'] }).end(bridgeScript);
+    const file = normalize(join(webDir, path));
+    const type = TYPES[extname(file)];
+    if (relative(webDir, file).startsWith('..') || !type || !existsSync(file)) return void response.writeHead(404, headers).end('not found');
+    response.writeHead(200, { ...headers, 'content-type': type }).end(readFileSync(file));
+  };
+
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  server.on('upgrade', (request, socket, head) => {
+    const url = new URL(request.url ?? '/', 'http://x');
+    const name = ProfileName.safeParse(url.searchParams.get('profile') ?? 'default');
+    // Only pages the harness served (same origin) may drive a core.
+    const sameOrigin = request.headers.origin === `http://${request.headers.host}`;
+    if (url.pathname !== '/bridge' || !name.success || !sameOrigin) return void socket.destroy();
+    sockets.handleUpgrade(request, socket, head, (ws) => bridge(ws, appFor(name.data)));
+  });
+
+  await new Promise<void>((resolveListen) => server.listen(options.port, '127.0.0.1', resolveListen));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    relay,
+    relayUrl,
+    demoCodes,
+    async close() {
+      for (const ws of sockets.clients) ws.terminate();
+      await new Promise((r) => server.close(r));
+      for (const app of apps.values()) await app.close();
+      await relay.close();
+    },
+  };
+}
+
+/** One page's connection: commands in, results and the core's events out. A bad frame gets an error, never a crash. */
+function bridge(ws: WebSocket, app: RoundsApp): void {
+  const unsubscribe = app.subscribe((event) => ws.send(JSON.stringify({ type: 'event', event })));
+  ws.on('close', unsubscribe);
+  ws.on('message', (data) => {
+    let frame: z.infer<typeof Frame>;
+    try {
+      frame = Frame.parse(JSON.parse(String(data)));
+    } catch {
+      ws.send(JSON.stringify({ type: 'result', id: -1, result: { ok: false, error: { code: 'INVALID_INPUT', message: 'malformed bridge frame' } } }));
+      return;
+    }
+    void app.invoke(frame.command, frame.input).then((result) => ws.send(JSON.stringify({ type: 'result', id: frame.id, result })));
+  });
+}
+
+async function main(): Promise<void> {
+  const program = new Command('web')
+    .description('the Rounds UI in a browser, with an embedded relay (development and tests; loopback only)')
+    .option('--port <port>', 'HTTP port on 127.0.0.1', '5170')
+    .option('--data <dir>', 'where the relay and the workstations keep their data', '.rounds-data/web')
+    .option('--policy <file>', 'an org policy file to apply (default: the machine-wide one, if any)')
+    .parse(process.argv);
+  const opts = program.opts<{ port: string; data: string; policy?: string }>();
+  const policy = loadPolicy(opts.policy ?? policyPath()).policy;
+  const harness = await startHarness({ port: Number(opts.port), dataDir: resolve(opts.data), policy });
+  console.log(`Rounds in the browser: ${harness.url}/?profile=alice  (any profile name is its own workstation)`);
+  console.log(`Embedded relay: ${harness.relayUrl}. Everything listens on 127.0.0.1 (loopback) only.`);
+  for (const d of harness.demoCodes) console.log(`  demo account ${d.username.padEnd(8)} (${d.displayName}): enrollment code ${d.code}`);
+  if (harness.demoCodes.length === 0) console.log(`Existing data in ${resolve(opts.data)}; demo accounts were created on its first run.`);
+  console.log('Stop with Ctrl+C.');
+  const stop = () => void harness.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error: unknown) => {
+    console.error(`The harness could not start: ${describeError(error)}`);
+    process.exit(1);
+  });
+}
