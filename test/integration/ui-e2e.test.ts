@@ -1,11 +1,14 @@
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { LocalProfiles } from '../../main/core/storage/LocalProfiles';
+import type { ConversationId, UserId } from '../../shared/ids';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { nextTotp, removeDir, tempDataDir } from '../fixtures/relayProcess';
-import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
+import { FAST_KDF, PASSPHRASE, PASSWORD } from '../fixtures/workstation';
 
 /*
  * The real React UI in Debian's Chromium, through the browser harness (a real main/core per workstation,
@@ -19,6 +22,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
   const dirs: string[] = [];
   let rendererDir: string;
   let harness: Harness;
+  let harnessDir: string;
   let browser: Browser;
   let alice: Page;
   let bob: Page;
@@ -37,9 +41,9 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     rendererDir = tempDataDir();
     dirs.push(rendererDir);
     await buildRenderer(rendererDir);
-    const dataDir = tempDataDir();
-    dirs.push(dataDir);
-    harness = await startHarness({ port: 0, dataDir, policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
+    harnessDir = tempDataDir();
+    dirs.push(harnessDir);
+    harness = await startHarness({ port: 0, dataDir: harnessDir, policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
     browser = await launchChromium();
   }, 120_000);
 
@@ -165,6 +169,47 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await alice.getByRole('region', { name: 'Search results' }).getByText('Bed 12: potassium 5.9').waitFor();
     await check(alice, 'search');
   }, 60_000);
+
+  it('pages through a 100,000-message conversation, rendering only what is on screen', async () => {
+    // While Alice's workstation is locked, her encrypted history with Bob grows to 100,000 messages.
+    await alice.getByRole('button', { name: 'Lock now' }).click();
+    await alice.getByRole('button', { name: 'Unlock' }).waitFor();
+    const profiles = new LocalProfiles(join(harnessDir, 'workstations', 'alice'), { kdf: FAST_KDF });
+    const [entry] = profiles.list();
+    const profile = await profiles.unlock(entry!.id, PASSPHRASE);
+    const db = profile.database;
+    const { id: conversation, peer } = db.get<{ id: ConversationId; peer: UserId }>(`SELECT id, peer FROM conversations WHERE kind = 'direct'`)!;
+    const start = Date.now() - 100_000 * 60_000;
+    // One statement: a minute apart, from Bob, already read.
+    db.run(
+      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+       INSERT INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, urgent, read_at)
+       SELECT printf('%08x-0000-4000-8000-%012x', i, i), $c, $peer, 1, $start + i * 60000, $start + i * 60000, 'Observation ' || i || ': obs stable', 0, $start + i * 60000 FROM n`,
+      { c: conversation, peer, start },
+    );
+    expect(db.get<{ n: number }>('SELECT count(*) AS n FROM messages WHERE conversation_id = $c', { c: conversation })!.n).toBeGreaterThan(100_000);
+    profile.lock();
+
+    await alice.getByLabel('Passphrase').fill(PASSPHRASE);
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await openConversation(alice, /Nurse Bob Okafor/);
+    await history(alice).getByText('Can you cover bed 14?').waitFor();
+    const rendered = () => history(alice).locator('.row').count();
+    expect(await rendered()).toBeLessThan(120);
+    // Scrolling up pages older messages in from the core; the page keeps only what is near the view.
+    const oldestShown = async () => Math.min(...(await history(alice).getByText(/^Observation \d+: obs stable$/).allTextContents()).map((t) => Number(/\d+/.exec(t)![0])));
+    const before = await oldestShown();
+    for (let i = 0; i < 8; i++) {
+      await history(alice).evaluate((el) => el.scrollTo({ top: 0 }));
+      await alice.waitForTimeout(200);
+    }
+    expect(await oldestShown()).toBeLessThan(before - 150);
+    // ...in order, oldest at the top.
+    const shown = (await history(alice).getByText(/^Observation \d+: obs stable$/).allTextContents()).map((t) => Number(/\d+/.exec(t)![0]));
+    expect(shown).toEqual([...shown].sort((a, b) => a - b));
+    expect(await rendered()).toBeLessThan(120);
+    await check(alice, 'long-conversation');
+  }, 120_000);
 
   it('locks by itself after the policy\'s inactivity time, with nothing of the conversation left in the page', async () => {
     const dataDir = tempDataDir();

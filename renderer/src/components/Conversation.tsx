@@ -7,7 +7,8 @@ import { dayKey, formatDay, formatTime } from '../format';
 
 const PAGE = 50;
 
-type Row = { kind: 'day'; key: string; at: number } | { kind: 'message'; key: string; message: MessageView };
+/** `grouped`: same sender as the message just above, within five minutes (the name is not repeated). */
+type Row = { kind: 'day'; key: string; at: number } | { kind: 'message'; key: string; message: MessageView; grouped: boolean };
 
 const STATE_LABEL: Record<MessageView['state'], string> = {
   pending: 'Sending…',
@@ -44,11 +45,7 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
 
   const mergeNewest = useCallback(async () => {
     const newest = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE });
-    setMessages((old) => {
-      const byId = new Map(old.map((m) => [m.id, m]));
-      for (const m of newest) byId.set(m.id, m);
-      return [...byId.values()].sort((a, b) => a.sentAt - b.sentAt || a.id.localeCompare(b.id));
-    });
+    setMessages((old) => merge(old, newest));
     if (newest.length < PAGE) setComplete(true);
   }, [api, conversation.id]);
 
@@ -71,17 +68,23 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
     if (!oldest || complete) return;
     const older = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE, before: { sentAt: oldest.sentAt, id: oldest.id } });
     if (older.length < PAGE) setComplete(true);
-    setMessages((old) => [...older.reverse().filter((m) => !old.some((o) => o.id === m.id)), ...old]);
+    setMessages((old) => merge(old, older));
   }, [api, complete, conversation.id, messages]);
 
   const rows = useMemo(() => {
     const out: Row[] = [];
     let lastDay = '';
+    let previous: MessageView | undefined;
     for (const m of messages) {
       const key = dayKey(m.sentAt);
-      if (key !== lastDay) out.push({ kind: 'day', key: `day-${key}`, at: m.sentAt });
+      if (key !== lastDay) {
+        out.push({ kind: 'day', key: `day-${key}`, at: m.sentAt });
+        previous = undefined;
+      }
       lastDay = key;
-      out.push({ kind: 'message', key: m.id, message: m });
+      const grouped = previous !== undefined && previous.sender.userId === m.sender.userId && m.sentAt - previous.sentAt < 5 * 60_000;
+      out.push({ kind: 'message', key: m.id, message: m, grouped });
+      previous = m;
     }
     return out;
   }, [messages]);
@@ -96,7 +99,8 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
   });
 
   // Keep the view at the newest message while the user is there; keep their place when older ones load.
-  const firstKey = rows[0]?.key;
+  // The oldest message (not a day separator, which moves up with the messages of its day).
+  const firstKey = rows.find((r) => r.kind === 'message')?.key;
   const previousFirst = useRef<string | undefined>(undefined);
   const previousCount = useRef(0);
   useLayoutEffect(() => {
@@ -159,7 +163,7 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
               <div key={item.key} data-index={item.index} ref={virtualizer.measureElement} className="row" style={{ transform: `translateY(${item.start}px)` }}>
                 {row.kind === 'day'
                   ? <div className="day-separator" role="separator"><span>{formatDay(row.at)}</span></div>
-                  : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined} showSender={conversation.kind === 'careTeam'}
+                  : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined} showSender={!row.grouped && (conversation.kind === 'careTeam' || !row.message.outgoing)}
                       onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked} />}
               </div>
             );
@@ -174,13 +178,20 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
   );
 }
 
+/** Messages by id (a newer copy wins), oldest first in the order the core pages them: time, then id. */
+function merge(old: readonly MessageView[], incoming: readonly MessageView[]): MessageView[] {
+  const byId = new Map(old.map((m) => [m.id, m]));
+  for (const m of incoming) byId.set(m.id, m);
+  return [...byId.values()].sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
 function Message({ message, quoted, showSender, onReply, onRetry, online, held }: { message: MessageView; quoted: MessageView | undefined; showSender: boolean; onReply: () => void; onRetry: () => void; online: boolean; held: boolean }) {
   const waiting = message.state === 'pending';
   const state = waiting && held ? 'Held until the safety number is reviewed' : waiting && !online ? 'Waiting for connection' : STATE_LABEL[message.state];
   return (
     <article className={`message ${message.outgoing ? 'outgoing' : 'incoming'} ${message.urgent ? 'urgent' : ''}`} aria-label={`${message.senderName}, ${formatTime(message.sentAt)}${message.urgent ? ', urgent' : ''}`}>
       <div className="bubble">
-        {(showSender || !message.outgoing) && <div className="sender">{message.senderName}</div>}
+        {showSender && <div className="sender">{message.senderName}</div>}
         {message.urgent && <div className="urgent-label">Urgent</div>}
         {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {quoted.body.slice(0, 140)}</> : 'Earlier message'}</blockquote>}
         <p className="body">{message.body}</p>

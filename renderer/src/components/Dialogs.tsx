@@ -62,7 +62,7 @@ function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }: { con
     <div className="picker">
       <Field label="Find a colleague" type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name or username" />
       <ul className="people" aria-label="Colleagues">
-        {people.length === 0 && <li className="muted">Nobody matches.</li>}
+        {people.length === 0 && <li className="muted empty-people">{filter.trim() ? 'Nobody matches.' : 'Everyone in the directory is already here.'}</li>}
         {people.map((c) => (
           <li key={c.userId}>
             <button type="button" className={`person ${selected.has(c.userId) ? 'selected' : ''}`} aria-pressed={multiple ? selected.has(c.userId) : undefined} onClick={() => onToggle(c.userId)}>
@@ -147,7 +147,7 @@ export function MembersPanel({ conversation, contacts, self, onClose, onChanged,
       <ul className="members">
         {conversation.members.map((u) => (
           <li key={u}>
-            <span className="avatar small" aria-hidden="true">{initials(name(u))}</span>
+            <span className="avatar small" aria-hidden="true">{initials(contacts.get(u)?.displayName ?? name(u))}</span>
             <span className="person-name">{name(u)}</span>
             {u !== self && <button type="button" className="link small" onClick={() => onContact(u)}>Safety number</button>}
             {editable && <button type="button" className="danger small" onClick={() => void run(() => api.call('careTeams.removeMember', { conversationId: conversation.id, userId: u }))}>{u === self ? 'Leave' : `Remove ${name(u)}`}</button>}

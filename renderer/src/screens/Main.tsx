@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import { useApi } from '../context';
@@ -29,6 +29,10 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<MessageView[] | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  /** An unread urgent message the core re-raised (or that just arrived) outside the open conversation. */
+  const [urgentIn, setUrgentIn] = useState<string | null>(null);
+  const selectedRef = useRef<string | null>(null);
+  selectedRef.current = selected;
 
   const loadConversations = useCallback(async () => setConversations(await api.call('conversations.list', {})), [api]);
   const loadContacts = useCallback(async () => {
@@ -47,6 +51,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
       }
       if (event.type === 'conversation') void loadContacts();
       if (event.type === 'sendFailed') setNotice('A message could not be sent: you are no longer a member of that care team.');
+      if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) setUrgentIn(event.conversationId);
     });
   }, [api, loadConversations, loadContacts]);
 
@@ -62,7 +67,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
 
   const current = conversations.find((c) => c.id === selected) ?? null;
   const nameOf = useCallback((userId: string) => (userId === self ? 'You' : contacts.get(userId)?.displayName ?? 'Unknown'), [contacts, self]);
-  const titleOf = useMemo(() => new Map(conversations.map((c) => [c.id, c.title])), [conversations]);
+  const titleOf = useMemo(() => new Map<string, string>(conversations.map((c) => [c.id, c.title])), [conversations]);
 
   const openDirect = async (userId: UserId) => {
     const { conversationId } = await api.call('conversations.openDirect', { userId });
@@ -126,6 +131,15 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
         </nav>
 
         <main className="content">
+          {urgentIn && urgentIn !== selected && (
+            <div className="notice urgent-notice" role="alert">
+              <span><strong>Urgent message</strong> waiting in {titleOf.get(urgentIn) ?? 'a conversation'}.</span>
+              <span>
+                <button type="button" className="primary" onClick={() => { setSelected(urgentIn); setQuery(''); setUrgentIn(null); }}>Open</button>{' '}
+                <button type="button" className="ghost" onClick={() => setUrgentIn(null)}>Later</button>
+              </span>
+            </div>
+          )}
           {notice && <div className="notice" role="status"><span>{notice}</span><button type="button" className="ghost" onClick={() => setNotice(null)}>Dismiss</button></div>}
           {results ? (
             <section className="search-results" aria-label="Search results">
