@@ -83,7 +83,13 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const server: Server = createServer((request, response) => serve(request, response));
   const serve = (request: IncomingMessage, response: ServerResponse) => {
     const headers = { 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
-    const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
+    if (!allowedHost(request.headers.host)) return void response.writeHead(421, headers).end('wrong host');
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
+    } catch {
+      return void response.writeHead(400, headers).end('bad request');
+    }
     if (path === '/' || path === '/index.html') return void response.writeHead(200, { ...headers, 'content-type': TYPES['.html'] }).end(index);
     if (path === '/harness-bridge.js') return void response.writeHead(200, { ...headers, 'content-type': TYPES['.js'] }).end(bridgeScript);
     const file = normalize(join(webDir, path));
@@ -96,8 +102,9 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   server.on('upgrade', (request, socket, head) => {
     const url = new URL(request.url ?? '/', 'http://x');
     const name = ProfileName.safeParse(url.searchParams.get('profile') ?? 'default');
-    // Only pages the harness served (same origin) may drive a core.
-    const sameOrigin = request.headers.origin === `http://${request.headers.host}`;
+    // Only pages the harness served may drive a core: its own loopback host (not a name an attacker's
+    // DNS points here), and the same origin.
+    const sameOrigin = allowedHost(request.headers.host) && request.headers.origin === `http://${request.headers.host}`;
     if (url.pathname !== '/bridge' || !name.success || !sameOrigin) return void socket.destroy();
     sockets.handleUpgrade(request, socket, head, (ws) => bridge(ws, appFor(name.data)));
   });
@@ -105,6 +112,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   await new Promise<void>((resolveListen) => server.listen(options.port, '127.0.0.1', resolveListen));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
+  const allowedHost = (host: string | undefined) => host === `127.0.0.1:${port}` || host === `localhost:${port}`;
   return {
     url: `http://127.0.0.1:${port}`,
     relay,
@@ -121,6 +129,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
 
 /** One page's connection: commands in, results and the core's events out. A bad frame gets an error, never a crash. */
 function bridge(ws: WebSocket, app: RoundsApp): void {
+  ws.on('error', () => ws.terminate());
   const unsubscribe = app.subscribe((event) => ws.send(JSON.stringify({ type: 'event', event })));
   ws.on('close', unsubscribe);
   ws.on('message', (data) => {

@@ -144,7 +144,7 @@ export class AccountService {
     return { enrollmentId, displayName: user.displayName, totpSecret: secret, totpUri: totpUri(secret, user.username), expiresAt };
   }
 
-  async completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
+  async completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
     await this.#throttle.check(addressScope(caller.address));
     const now = this.clock.now();
     const pending = await this.store.pendingEnrollment(enrollmentId);
@@ -162,7 +162,7 @@ export class AccountService {
     const issued = this.#newDevice(user.id, device, null);
     const deviceId = await this.store.completeEnrollment(pending, passwordHash, issued.device, now, [
       { type: 'account.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: {} },
-      { type: 'device.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: { name: device.name } },
+      { type: 'device.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
     ]);
     await this.store.updateUser(user.id, { totpLastStep: step }, []);
     return this.#session({ ...user, status: 'active' }, deviceId, issued.credential(), null);
@@ -173,12 +173,12 @@ export class AccountService {
    * account or from the same address run one at a time, so the throttle and the lockout see every
    * earlier attempt's outcome before the next guess is verified.
    */
-  async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
+  async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string | undefined } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
     const known = await this.store.userByUsername(username);
     return this.#signIns.run([addressScope(caller.address), ...(known ? [accountScope(known.id)] : [])], () => this.#login(username, password, totpCode, device, caller));
   }
 
-  async #login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
+  async #login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string | undefined } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
     const user = await this.store.userByUsername(username);
     const actor = `anonymous@${caller.address}`;
@@ -227,16 +227,16 @@ export class AccountService {
     const issued = this.#newDevice(user.id, device, null);
     const deviceId = await this.store.addDevice(user.id, issued.device, now, [
       { type: 'login.success', actor, subject: user.id, details: { newDevice: true } },
-      { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name } },
+      { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
     ]);
     return this.#session(user, deviceId, issued.credential(), null);
   }
 
-  async emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
+  async emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
     return this.#signIns.run([emergencyScope(caller.address)], () => this.#emergencyLogin(username, code, device, caller));
   }
 
-  async #emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload }, caller: Caller): Promise<SessionResponse> {
+  async #emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
     await this.#throttle.check(emergencyScope(caller.address));
     const user = await this.store.userByUsername(username);
@@ -308,7 +308,7 @@ export class AccountService {
   }
 
   /** A new device whose credential is minted inside the store's transaction, once its id is known. */
-  #newDevice(userId: UserId, device: { name: string; keys: KeyUpload }, expiresAt: number | null): { device: NewDevice; credential: () => string } {
+  #newDevice(userId: UserId, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, expiresAt: number | null): { device: NewDevice; credential: () => string } {
     let credential: string | undefined;
     return {
       device: {

@@ -5,6 +5,7 @@ import { DeviceIdSchema } from '../shared/ids';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
 import { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
+import { loadOrCreateAuditKey } from './audit/auditKey';
 import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from './auth/passwords';
 import { systemClock } from './Clock';
@@ -80,6 +81,7 @@ export function buildCli(): Command {
       const server = new RelayServer(openStore(resolve(opts.data)), config);
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${resolve(opts.data)})`);
+      console.log(`audit key fingerprint (SHA-256): ${loadOrCreateAuditKey(resolve(opts.data)).fingerprint}`);
       const stop = () => void server.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -156,15 +158,32 @@ export function buildCli(): Command {
 
   const audit = program.command('audit').description('the audit log');
   audit.command('export')
-    .description('export the audit log for a date range')
+    .description('export a signed, offline-verifiable bundle of the audit log for a date range')
     .addOption(dataOption())
     .requiredOption('--from <date>', 'first day (inclusive), e.g. 2026-11-01', date)
     .requiredOption('--to <date>', 'last day (exclusive), e.g. 2026-12-01', date)
-    .requiredOption('--out <dir>', 'directory to write the export to')
-    .action(async (opts: { data: string; from: number; to: number; out: string }) => withStore(opts.data, async (store) => {
-      const result = await exportAudit(store, opts.from, opts.to, resolve(opts.out), 'admin');
-      console.log(`exported ${result.records} records to ${result.path}`);
+    .option('--user <username>', 'only what this account did or what was done to it')
+    .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
+    .action(async (opts: { data: string; from: number; to: number; user?: string; out: string }) => withStore(opts.data, async (store) => {
+      let userId: string | null = null;
+      if (opts.user) {
+        const user = await store.userByUsername(opts.user);
+        if (!user) throw new ConfigurationError(`no account named ${opts.user}`);
+        userId = user.id;
+      }
+      const key = loadOrCreateAuditKey(resolve(opts.data));
+      const result = await exportAudit(store, key, { from: opts.from, to: opts.to, user: userId, out: resolve(opts.out), actor: 'admin' });
+      console.log(`exported ${result.records} records (log of ${result.treeSize}) to ${result.path}`);
+      console.log(`signed by the audit key ${key.fingerprint}; check with: rounds-audit verify ${opts.out}`);
     }));
+  audit.command('key')
+    .description('print the fingerprint and public key of the org audit key (created at first use)')
+    .addOption(dataOption())
+    .action((opts: { data: string }) => {
+      const key = loadOrCreateAuditKey(resolve(opts.data));
+      console.log(`audit key fingerprint (SHA-256): ${key.fingerprint}`);
+      process.stdout.write(key.publicKeyPem);
+    });
   audit.command('check')
     .description('check that the audit log is intact (every record hashes and links correctly)')
     .addOption(dataOption())

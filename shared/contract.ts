@@ -138,6 +138,14 @@ export const COMMANDS = {
   /** Keyboard, mouse or touch input in the window (the renderer reports it at most every few seconds). */
   'activity.report': { input: Empty, output: Empty },
   'settings.get': { input: Empty, output: SettingsViewSchema },
+  /**
+   * "Export audit log": this workstation's local audit log as a signed bundle (.zip), for the compliance
+   * officer; `from`/`to` default to everything. Answers where it was written.
+   */
+  'audit.export': {
+    input: z.strictObject({ from: Timestamp.optional(), to: Timestamp.optional() }),
+    output: z.strictObject({ path: z.string(), records: z.number().int() }),
+  },
   /** The devices (workstations) of this account, as the relay lists them. */
   'account.devices': { input: Empty, output: z.array(z.strictObject({ deviceId: DeviceIdSchema, thisDevice: z.boolean() })) },
   'settings.update': {

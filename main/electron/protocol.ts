@@ -30,7 +30,12 @@ export async function respond(rendererDir: string, url: string): Promise<Respons
   const headers = { 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
   const parsed = new URL(url);
   if (parsed.host !== APP_HOST) return new Response('not found', { status: 404, headers });
-  const path = decodeURIComponent(parsed.pathname === '/' ? '/index.html' : parsed.pathname);
+  let path: string;
+  try {
+    path = decodeURIComponent(parsed.pathname === '/' ? '/index.html' : parsed.pathname);
+  } catch {
+    return new Response('bad request', { status: 400, headers });
+  }
   const file = normalize(join(rendererDir, path));
   const inside = relative(rendererDir, file);
   if (inside.startsWith('..') || isAbsolute(inside)) return new Response('forbidden', { status: 403, headers });

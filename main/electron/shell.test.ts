@@ -147,6 +147,22 @@ describe('the Electron shell, with only the electron module faked', () => {
     electron.safeStorage.backend = 'gnome_libsecret';
   });
 
+  it('ignores the policy override variable in an installed app, and locks on shutdown', async () => {
+    writeFileSync(join(policyDir, 'policy.json'), JSON.stringify({ maxInactivityMinutes: 240 }));
+    expect(loadPolicyOrExit()?.maxInactivityMinutes).toBe(240);
+    electron.app.isPackaged = true;
+    try {
+      // The machine-wide file does not exist here: the defaults, not the user's override.
+      expect(loadPolicyOrExit()?.maxInactivityMinutes).toBe(15);
+    } finally {
+      electron.app.isPackaged = false;
+    }
+    const osLocked = vi.spyOn(started!.core.lockController, 'osLocked');
+    electron.powerMonitor.emit('shutdown');
+    expect(osLocked).toHaveBeenCalled();
+    expect((await electron.protocol.handlers.get('app')!({ url: 'app://rounds/%E0%A4%A' })).status).toBe(400);
+  });
+
   it('stops with a message naming the field when the policy file is invalid', () => {
     writeFileSync(join(policyDir, 'policy.json'), JSON.stringify({ maxInactivityMinutes: 600 }));
     expect(loadPolicyOrExit()).toBeUndefined();

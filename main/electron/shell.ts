@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { OrgPolicy } from '../../shared/policy';
 import { RoundsApp, type NotificationContent } from '../core/app/RoundsApp';
 import type { LockController } from '../core/lock/LockController';
-import { PolicyError, loadPolicy } from '../core/policy/loadPolicy';
+import { POLICY_FILE_ENV, PolicyError, loadPolicy, policyPath } from '../core/policy/loadPolicy';
 import { ConfPreferences } from '../core/storage/Preferences';
 import { forwardEvents, registerIpc } from './ipc';
 import { registerAppScheme, serveRenderer } from './protocol';
@@ -24,7 +24,10 @@ export const WINDOW_TITLE = 'Rounds';
 /** Reads the org policy; an invalid file stops the app with a dialog that names the field. */
 export function loadPolicyOrExit(): OrgPolicy | undefined {
   try {
-    return loadPolicy().policy;
+    // An installed app reads only the machine-wide file: the override variable is for development and
+    // tests, never a way for a user to lift the organisation's limits.
+    const env = app.isPackaged ? { ...process.env, [POLICY_FILE_ENV]: undefined } : process.env;
+    return loadPolicy(policyPath(process.platform, env)).policy;
   } catch (error) {
     const message = error instanceof PolicyError ? error.message : `The organisation policy could not be read: ${String(error)}`;
     console.error(message);
@@ -59,7 +62,7 @@ export function createMainWindow(paths: ShellPaths, policy: OrgPolicy): BrowserW
       disableBlinkFeatures: 'Auxclick',
       safeDialogs: true,
       spellcheck: false,
-      devTools: process.env.ROUNDS_DEVTOOLS === '1',
+      devTools: !app.isPackaged && process.env.ROUNDS_DEVTOOLS === '1',
     },
   });
   // The renderer may not put anything (a conversation title, a name) into the window title.
@@ -74,6 +77,8 @@ export function createMainWindow(paths: ShellPaths, policy: OrgPolicy): BrowserW
 export function wirePowerMonitor(controller: LockController): void {
   powerMonitor.on('lock-screen', () => controller.osLocked());
   powerMonitor.on('suspend', () => controller.suspended());
+  // Windows and Linux shutdown: lock (database closed, key dropped) before the session ends.
+  powerMonitor.on('shutdown', () => controller.osLocked());
 }
 
 export function applicationMenu(onLockNow: () => void): Menu {
@@ -92,12 +97,22 @@ export function applicationMenu(onLockNow: () => void): Menu {
   return Menu.buildFromTemplate(template);
 }
 
+const shown = new Set<Notification>();
+
 /** An OS notification with only what `notificationFor` allowed (by default: "New message in Rounds"). */
 export function showNotification(content: NotificationContent, focus: () => void): void {
   if (!Notification.isSupported()) return;
   const notification = new Notification({ title: content.title, body: content.body, urgency: content.urgent ? 'critical' : 'normal', silent: false });
   notification.on('click', focus);
+  notification.on('close', () => shown.delete(notification));
+  shown.add(notification);
   notification.show();
+}
+
+/** On lock, notifications still on screen go (a preview must not outlive the lock). */
+export function closeNotifications(): void {
+  for (const notification of shown) notification.close();
+  shown.clear();
 }
 
 /**
@@ -136,6 +151,7 @@ export async function startShell(paths: ShellPaths): Promise<{ core: RoundsApp; 
   registerIpc(core);
   forwardEvents(core, () => window.webContents);
   core.subscribe((event) => {
+    if (event.type === 'session' && event.state.phase !== 'unlocked') closeNotifications();
     const content = core.notificationFor(event);
     if (content && !window.isFocused()) showNotification(content, focus);
   });

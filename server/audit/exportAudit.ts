@@ -1,24 +1,48 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { buildBundle, type ExportedRecord } from '../../shared/audit/bundle';
+import type { AuditRecord } from './AuditRecord';
 import type { RelayStore } from '../storage/RelayStore';
+import { nodeAuditCrypto } from './auditCrypto';
+import type { AuditKey } from './auditKey';
+import { writeBundle } from './bundleFiles';
 
 export interface AuditExportResult {
   readonly path: string;
   readonly records: number;
-  readonly from: number;
-  readonly to: number;
+  readonly treeSize: number;
+}
+
+/** A relay audit record as it is exported and hashed into the Merkle tree. */
+export function exportedRecord(r: AuditRecord): ExportedRecord {
+  return { seq: r.seq, at: r.at, type: r.type, actor: r.actor, subject: r.subject, details: r.details, flagged: r.flagged, prevHash: r.prevHash, hash: r.hash };
+}
+
+/** The relay log's name in checkpoints: bound to its signing key. */
+export function relayOrigin(key: AuditKey): string {
+  return `rounds.relay/${key.fingerprint.slice(0, 16)}`;
 }
 
 /**
- * Writes the audit records of [from, to) to `outDir/events.jsonl`, one canonical JSON record per line,
- * with their hashes so the chain can be re-checked. The export itself is audited. (The signed,
- * offline-verifiable bundle format extends this function.)
+ * Writes a signed bundle of the records in [from, to) (of one user, if given: those they did or that
+ * were done to them) to `out` (a directory, or a .zip). The checkpoint covers the whole log; proofs of
+ * consistency from every earlier export are included. The export itself is audited, with its tree size.
  */
-export async function exportAudit(store: RelayStore, from: number, to: number, outDir: string, actor: string): Promise<AuditExportResult> {
-  const records = await store.auditRecords(from, to);
-  mkdirSync(outDir, { recursive: true, mode: 0o700 });
-  const path = join(outDir, 'events.jsonl');
-  writeFileSync(path, records.map((r) => JSON.stringify(r)).join('\n') + (records.length > 0 ? '\n' : ''), { mode: 0o600 });
-  await store.appendAudit([{ type: 'audit.exported', actor, subject: '', details: { from, to, records: records.length } }]);
-  return { path, records: records.length, from, to };
+export async function exportAudit(store: RelayStore, key: AuditKey, options: { from: number; to: number; user: string | null; out: string; actor: string }): Promise<AuditExportResult> {
+  const all = (await store.auditRecords(0, Number.MAX_SAFE_INTEGER)).map(exportedRecord);
+  const inRange = all.filter((r) => r.at >= options.from && r.at < options.to);
+  const user = options.user;
+  const selected = user === null ? inRange : inRange.filter((r) => String(r.actor).startsWith(user) || String(r.subject).startsWith(user));
+  const earlierSizes = all.filter((r) => r.type === 'audit.exported').map((r) => Number((r.details as Record<string, unknown>).treeSize)).filter((n) => Number.isInteger(n));
+  const files = buildBundle(nodeAuditCrypto, {
+    origin: relayOrigin(key),
+    range: { from: options.from, to: options.to, user },
+    all,
+    selected,
+    earlierSizes,
+    signer: key,
+    title: 'Rounds relay audit log',
+    generatedAt: Date.now(),
+  });
+  writeBundle(options.out, files);
+  await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: user ?? '', details: { from: options.from, to: options.to, records: selected.length, treeSize: all.length } }]);
+  return { path: options.out, records: selected.length, treeSize: all.length };
 }

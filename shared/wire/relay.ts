@@ -37,7 +37,11 @@ export const EnrollBeginResponseSchema = z.strictObject({
   expiresAt: z.number().int(),
 });
 
-const NewDeviceSchema = z.strictObject({ name: DeviceNameSchema, keys: KeyUploadSchema });
+/**
+ * A new device: its name, its prekeys, and the public half of its Ed25519 audit key (32 bytes, base64),
+ * which the relay writes into its own signed audit log so a device's local audit exports can be tied to it.
+ */
+const NewDeviceSchema = z.strictObject({ name: DeviceNameSchema, keys: KeyUploadSchema, auditKey: z.base64().length(44).optional() });
 
 export const EnrollCompleteRequestSchema = z.strictObject({
   enrollmentId: z.uuid(),
@@ -52,7 +56,7 @@ export const LoginRequestSchema = z.strictObject({
   password: PasswordSchema,
   totpCode: TotpCodeSchema,
   device: z.union([
-    z.strictObject({ kind: z.literal('new'), name: DeviceNameSchema, keys: KeyUploadSchema }),
+    NewDeviceSchema.extend({ kind: z.literal('new') }),
     z.strictObject({ kind: z.literal('existing'), deviceId: DeviceIdSchema }),
   ]),
 });

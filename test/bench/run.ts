@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { printTable, type BenchRow } from './measure';
+import { runAuditBench } from './audit.bench';
 import { runRelayBench } from './relay.bench';
 import { runSignalCoreBench } from './signalCore.bench';
 import { runStorageBench } from './storage.bench';
@@ -11,6 +12,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'signal core': runSignalCoreBench,
   'relay': runRelayBench,
   'storage': runStorageBench,
+  'audit': runAuditBench,
 };
 
 const only = process.argv.slice(2);

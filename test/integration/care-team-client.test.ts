@@ -2,7 +2,11 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, UiEventSchema, type ContactView, type ConversationView } from '../../shared/contract';
 import type { ConversationId, UserId } from '../../shared/ids';
-import { RelayProcess, addUser, filesUnder, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { join } from 'node:path';
+import { nodeAuditCrypto } from '../../server/audit/auditCrypto';
+import { readBundle } from '../../server/audit/bundleFiles';
+import { verifyPath } from '../../server/audit/verifyCli';
+import { RelayProcess, adminCli, addUser, filesUnder, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { PASSPHRASE, Workstation, until } from '../fixtures/workstation';
 
 /*
@@ -221,6 +225,33 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
     expect(opened.phase === 'unlocked' && opened.self.userId).not.toBe(erinId);
     await shared.app.close();
   }, 60_000);
+
+  it('exports the workstation\'s audit log as a signed bundle tied to the device\'s key in the relay\'s log', async () => {
+    const state = await alice.call('session.state', {});
+    const mine = (state.phase === 'signedOut' ? state.profiles : state.phase === 'locked' ? [state.profile] : []).find((p) => p.username === 'alice');
+    if (mine) await alice.call('profile.unlock', { profileId: mine.id, passphrase: PASSPHRASE });
+    const { path, records } = await alice.call('audit.export', {});
+    expect(records).toBeGreaterThan(10);
+    const verdict = verifyPath(path, {});
+    expect(verdict.failures).toEqual([]);
+    expect(verdict.origin).toMatch(/^rounds\.client\//);
+    const bundle = readBundle(path);
+    const events = new TextDecoder().decode(bundle.get('events.jsonl')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, string> });
+    const types = new Set(events.map((e) => e.type));
+    for (const type of ['signIn', 'policy.loaded', 'message.sent', 'message.received', 'message.read', 'careTeam.changed', 'contact.verified', 'contact.identityAcknowledged', 'lock', 'unlock']) expect(types, type).toContain(type);
+    const sent = events.find((e) => e.type === 'message.sent')!;
+    expect(sent.details).toMatchObject({ conversation: expect.any(String), message: expect.any(String), ciphertextSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const text = new TextDecoder().decode(bundle.get('events.jsonl'));
+    for (const secret of ['Lactate', 'Bed 7', 'Rounds at 9', 'sepsis']) expect(text).not.toContain(secret);
+    // The relay's own signed log recorded this device's audit key when it enrolled.
+    const relayBundle = join(tempDataDir(), 'relay-audit');
+    dirs.push(relayBundle);
+    expect(adminCli(['audit', 'export', '--data', relayDir, '--from', '2020-01-01', '--to', '2100-01-01', '--out', relayBundle, '--user', 'alice']).status).toBe(0);
+    expect(verifyPath(relayBundle, {}).ok).toBe(true);
+    const clientKey = nodeAuditCrypto.rawPublicKey(new TextDecoder().decode(bundle.get('signer.pub.pem')))!;
+    const enrolled = readFileSync(join(relayBundle, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: { auditKey?: string } }).filter((e) => e.type === 'device.enrolled');
+    expect(enrolled.map((e) => e.details.auditKey)).toContain(Buffer.from(clientKey).toString('base64'));
+  });
 
   it('leaves no message text, name, team title or key in clear in any file of any workstation', async () => {
     for (const w of [alice, bob, carol1, carol2]) await w.app.close();

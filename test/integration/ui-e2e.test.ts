@@ -1,4 +1,6 @@
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { WebSocket } from 'ws';
 import type { Browser, Page } from 'playwright-core';
 import { LocalProfiles } from '../../main/core/storage/LocalProfiles';
 import type { ConversationId, UserId } from '../../shared/ids';
@@ -237,6 +239,34 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
       await short.close();
     }
   }, 90_000);
+
+  it('keeps the harness to its own loopback address: other hosts, bad paths and frames are refused, not fatal', async () => {
+    const url = new URL(harness.url);
+    const request = (path: string, host: string) => new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(await request('/', url.host)).toBe(200);
+    expect(await request('/', 'evil.example')).toBe(421);
+    expect(await request('/%E0%A4%A', url.host)).toBe(400);
+    expect(await request('/../../etc/passwd', url.host)).toBe(404);
+    // A page on another name (DNS rebinding) cannot open the bridge.
+    const rebound = new WebSocket(`ws://${url.host}/bridge?profile=alice`, { headers: { host: 'evil.example', origin: 'http://evil.example' } });
+    await expect(new Promise((resolve, reject) => { rebound.on('open', () => reject(new Error('opened'))); rebound.on('error', resolve); rebound.on('close', resolve); })).resolves.toBeDefined();
+    // Garbage and oversized frames are answered or dropped; the harness keeps serving.
+    const socket = new WebSocket(`ws://${url.host}/bridge?profile=alice`, { origin: harness.url });
+    await new Promise((resolve) => socket.on('open', resolve));
+    const answer = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
+    socket.send('not json');
+    expect(await answer).toContain('malformed bridge frame');
+    socket.send(Buffer.alloc(2 * 1024 * 1024, 1));
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(await request('/', url.host)).toBe(200);
+  });
 
   it('has no serious or critical accessibility violations on any screen', () => {
     expect(Object.keys(a11y).length).toBeGreaterThanOrEqual(10);

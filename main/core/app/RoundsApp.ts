@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { z } from 'zod';
 import {
   COMMANDS, ContractErrorSchema, isCommandName,
@@ -14,6 +15,7 @@ import { MessagingClient, type ClientEvent, type Enrollment, type MessagingClien
 import { RelayRequestError } from '../messaging/RelayClient';
 import { LocalProfiles, UnlockThrottledError, type LocalProfilesOptions, type ProfileSummary, type UnlockedProfile } from '../storage/LocalProfiles';
 import { appendLocalAudit } from '../storage/localAudit';
+import { exportLocalAudit } from '../audit/LocalAudit';
 import { ConfPreferences, type PreferenceStore } from '../storage/Preferences';
 import { identityViews, messageViews } from './views';
 
@@ -64,6 +66,9 @@ export class RoundsApp {
   /** The profile on screen (unlocked, or shown on the lock screen); none on the chooser. */
   #current: { summary: ProfileSummary; open?: { profile: UnlockedProfile; client: MessagingClient } } | undefined;
   #online = false;
+  #heartbeat: { cancel(): void } | undefined;
+  /** One unlock or sign-in at a time (two overlapping ones would leave the first database open). */
+  #opening: Promise<unknown> = Promise.resolve();
   readonly #handlers: Handlers;
   readonly #policy: OrgPolicy;
   readonly #scheduler: Scheduler;
@@ -143,13 +148,18 @@ export class RoundsApp {
       const id = this.#current.summary.id;
       this.#current = { summary: this.#current.summary };
       const now = this.#scheduler.now();
+      this.#heartbeat?.cancel();
+      this.#profiles.markLocked(id, now);
       if (this.lockController.state === 'unlocked') this.lockController.locked(now);
       this.#emitState();
-      appendLocalAudit(open.profile.database, now, cause === 'manual' || cause === 'quit' ? 'lock' : 'autoLock', { reason: cause });
-      await open.client.stop();
-      open.profile.lock();
-      this.#profiles.markLocked(id, now);
-      this.#online = false;
+      try {
+        appendLocalAudit(open.profile.database, now, cause === 'manual' || cause === 'quit' ? 'lock' : 'autoLock', { reason: cause });
+        await open.client.stop();
+      } finally {
+        // Whatever failed above, the database closes and its key is overwritten.
+        open.profile.lock();
+        this.#online = false;
+      }
     }
     return this.state();
   }
@@ -207,6 +217,14 @@ export class RoundsApp {
         return {};
       },
       'settings.get': () => this.#settings(),
+      'audit.export': ({ from, to }) => {
+        const open = this.#current?.open;
+        if (!open) throw new RoundsError('PROFILE_LOCKED', 'unlock the profile first');
+        const now = this.#scheduler.now();
+        const stamp = new Date(now).toISOString().slice(0, 19).replace(/[:T]/g, '-');
+        const path = join(this.#options.dataDir, 'exports', `rounds-audit-${open.profile.id.slice(0, 8)}-${stamp}.zip`);
+        return exportLocalAudit(open.profile.database, open.client.address, path, { from: from ?? 0, to: to ?? now + 1 }, now);
+      },
       'account.devices': async () => {
         const client = this.#client();
         return (await client.ownDevices()).map((deviceId) => ({ deviceId, thisDevice: deviceId === client.address.deviceId }));
@@ -227,7 +245,7 @@ export class RoundsApp {
         this.#emitState();
         return this.state();
       },
-      'profile.unlock': async ({ profileId, passphrase }) => {
+      'profile.unlock': ({ profileId, passphrase }) => this.#serially(async () => {
         if (this.#signInRequired(profileId)) throw new RoundsError('SIGN_IN_REQUIRED', 'Rounds was locked for a long time: sign in with your password and a code from your authenticator');
         const profile = await this.#unlockProfile(profileId, passphrase);
         let client: MessagingClient;
@@ -239,8 +257,8 @@ export class RoundsApp {
         }
         this.#open(profile, client, 'unlock');
         return this.state();
-      },
-      'profile.signIn': async ({ profileId, passphrase, password, totpCode }) => {
+      }),
+      'profile.signIn': ({ profileId, passphrase, password, totpCode }) => this.#serially(async () => {
         const summary = this.#profiles.summary(profileId);
         const profile = await this.#unlockProfile(profileId, passphrase);
         let client: MessagingClient;
@@ -250,10 +268,13 @@ export class RoundsApp {
           profile.lock();
           throw error;
         }
+        // The sign-out happened while the database was closed: it is recorded now, at the time it took effect.
+        const lockedAt = this.#profiles.lockedAt(profileId);
+        if (lockedAt !== null) appendLocalAudit(profile.database, lockedAt + this.#policy.signOutAfterLockedHours * 3600_000, 'signOut', { reason: 'locked too long' });
         this.#profiles.setSignInRequired(profileId, false);
         this.#open(profile, client, 'signIn');
         return this.state();
-      },
+      }),
       'enroll.begin': async ({ relayUrl, username, enrollmentCode }) => {
         this.#forgetStaleEnrollments();
         relayUrl = this.#relayUrl(relayUrl);
@@ -333,6 +354,12 @@ export class RoundsApp {
     this.#open(profile, client, 'signIn');
   }
 
+  #serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#opening.catch(() => undefined).then(work);
+    this.#opening = run;
+    return run;
+  }
+
   /** Opens a profile's database (throttled, counted and, at the policy's limit, wiped by LocalProfiles). */
   async #unlockProfile(profileId: string, passphrase: string): Promise<UnlockedProfile> {
     await this.lock('manual');
@@ -350,7 +377,18 @@ export class RoundsApp {
   }
 
   #open(profile: UnlockedProfile, client: MessagingClient, how: 'unlock' | 'signIn'): void {
-    appendLocalAudit(profile.database, this.#scheduler.now(), how === 'unlock' ? 'unlock' : 'signIn', {});
+    const now = this.#scheduler.now();
+    // While open, the time is noted every minute: after a crash or a power cut (no clean lock), the
+    // sign-out period counts from the last time the app was known to be running, not from the restart.
+    this.#profiles.markLocked(profile.id, now);
+    this.#heartbeat?.cancel();
+    this.#heartbeat = this.#scheduler.every(60_000, () => this.#profiles.markLocked(profile.id, this.#scheduler.now()));
+    appendLocalAudit(profile.database, now, how === 'unlock' ? 'unlock' : 'signIn', {});
+    const p = this.#policy;
+    appendLocalAudit(profile.database, now, 'policy.loaded', {
+      maxInactivityMinutes: p.maxInactivityMinutes, signOutAfterLockedHours: p.signOutAfterLockedHours, notificationPreviews: String(p.notificationPreviews),
+      contentProtection: String(p.contentProtection), retentionDays: p.retentionDays, wipeAfterFailedUnlocks: p.wipeAfterFailedUnlocks,
+    });
     this.#current = { summary: this.#profiles.summary(profile.id), open: { profile, client } };
     this.#preferences.update({ lastProfileId: profile.id });
     client.start();

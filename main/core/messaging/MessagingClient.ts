@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { describeError } from '../../../shared/errors';
 import type { IdentityChangedEvent } from '../../../shared/events';
-import { CareTeamIdSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { CareTeamIdSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { CareTeamPayloadSchema, PAYLOAD_VERSION, PayloadSchema, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
 import type { KeyUpload } from '../../../shared/wire/keys';
 import type { DeliveredEnvelope, DirectoryEntry } from '../../../shared/wire/relay';
@@ -13,6 +13,7 @@ import { IdentityChangedError, RoundsError } from '../errors';
 import { ConversationStore, type Contact } from '../storage/ConversationStore';
 import type { UnlockedProfile } from '../storage/LocalProfiles';
 import { appendLocalAudit } from '../storage/localAudit';
+import { createDeviceAuditKey } from '../audit/LocalAudit';
 import { MessageStore } from '../storage/MessageStore';
 import { applyRetention } from '../storage/Retention';
 import { LIMITS } from '../../../shared/limits';
@@ -100,6 +101,7 @@ export class MessagingClient {
   /** The user opened the conversation: its messages are read, urgent reminders stop, senders are told. */
   markRead(conversationId: ConversationId): MessageId[] {
     const ids = this.messages.markRead(conversationId, this.address.userId, this.#clock.now());
+    if (ids.length > 0) this.#audit('message.read', { conversation: conversationId, messages: ids.join(' ') });
     this.#urgent?.read(ids);
     for (const [sender, { ids: theirs }] of this.messages.senders(ids)) this.#queueReceipt(sender, conversationId, 'read', theirs);
     if (ids.length > 0) this.#kick();
@@ -145,21 +147,23 @@ export class MessagingClient {
     return {
       totpUri: begin.totpUri,
       totpSecret: begin.totpSecret,
-      complete: (profile, details, options = {}) => MessagingClient.#register(profile, relay, options, (keys) => relay.enrollComplete(begin.enrollmentId, details.password, details.totpCode, { name: details.deviceName, keys })),
+      complete: (profile, details, options = {}) => MessagingClient.#register(profile, relay, options, (keys, auditKey) => relay.enrollComplete(begin.enrollmentId, details.password, details.totpCode, { name: details.deviceName, keys, auditKey })),
     };
   }
 
   /** Another device of an existing account (a second workstation): password and TOTP, new keys. */
   static login(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions = {}): Promise<MessagingClient> {
     const relay = new RelayClient(relayUrl);
-    return MessagingClient.#register(profile, relay, options, (keys) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys }));
+    return MessagingClient.#register(profile, relay, options, (keys, auditKey) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys, auditKey }));
   }
 
-  static async #register(profile: UnlockedProfile, relay: RelayClient, options: MessagingClientOptions, request: (keys: KeyUpload) => Promise<{ userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string }>): Promise<MessagingClient> {
+  static async #register(profile: UnlockedProfile, relay: RelayClient, options: MessagingClientOptions, request: (keys: KeyUpload, auditKey: string) => Promise<{ userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string }>): Promise<MessagingClient> {
     if (readSecrets(profile)) throw new RoundsError('ALREADY_ENROLLED', 'this profile already belongs to a device of an account');
     const conversations = new ConversationStore(profile.database);
     const unregistered = ProtocolCore.createDevice(profile.protocolStorage, null, coreOptions(conversations, options));
-    const session = await request(await unregistered.keys.initialUpload());
+    // The device's audit key: its public half goes to the relay, which records it in its own signed log.
+    const auditKey = createDeviceAuditKey(profile.database);
+    const session = await request(await unregistered.keys.initialUpload(), auditKey.publicKeyBase64);
     const core = unregistered.register({ userId: session.userId, deviceId: session.deviceId });
     writeSecrets(profile, { userId: session.userId, deviceId: session.deviceId, credential: session.credential, displayName: session.displayName });
     return new MessagingClient(profile, core, relay, options);
@@ -452,7 +456,12 @@ export class MessagingClient {
           return outgoing;
         });
         if (envelopes.length > 0) await (this.#connection?.open ? this.#connection.send(envelopes) : this.#relay.send(envelopes));
-        db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
+        db.transaction(() => {
+          db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
+          if (payload.type === 'text') {
+            this.#audit('message.sent', { conversation: payload.conversationId, message: payload.messageId, sender: addressKey(this.address), recipients: recipients.join(' '), ciphertextSha256: digestOf(envelopes.map((e) => e.content)) });
+          }
+        });
         refreshed = false;
       } catch (error) {
         if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !refreshed) {
@@ -526,7 +535,7 @@ export class MessagingClient {
       if (!this.#running) return;
       let stored: DecryptedMessage | undefined;
       try {
-        await this.#core.decrypt(envelope, { inTransaction: (m) => { if (this.#store(m, envelope.serverTimestamp)) stored = m; } });
+        await this.#core.decrypt(envelope, { inTransaction: (m) => { if (this.#store(m, envelope.serverTimestamp, envelope.content)) stored = m; } });
       } catch (error) {
         // A duplicate (already stored) or an envelope that can never be read: acknowledge it so it does
         // not block the queue; the reason (a code, never content) goes to the local audit log.
@@ -553,7 +562,7 @@ export class MessagingClient {
   }
 
   /** Stores a decrypted text; inside the decrypt transaction. Returns whether it was new. */
-  #store(message: DecryptedMessage, receivedAt: number): boolean {
+  #store(message: DecryptedMessage, receivedAt: number, ciphertext?: string): boolean {
     const { payload, sender } = message;
     if (payload.type === 'receipt') {
       // Only receipts from others, about messages we hold, count.
@@ -569,7 +578,9 @@ export class MessagingClient {
       // A copy of our own 1:1 message names the other user; it must match the conversation id.
       if (peer && directConversationId(this.address.userId, peer) === conversationId) this.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
-    return this.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    const stored = this.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    if (stored) this.#audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: this.address.userId, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
+    return stored;
   }
 
   /**
@@ -581,7 +592,7 @@ export class MessagingClient {
     return message.via === 'direct' && message.sender.userId !== self ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
   }
 
-  #audit(type: string, details: Record<string, string>): void {
+  #audit(type: string, details: Record<string, string | null>): void {
     appendLocalAudit(this.#profile.database, this.#clock.now(), type, details);
   }
 
@@ -592,6 +603,13 @@ export class MessagingClient {
       console.error(`client event listener failed: ${describeError(error)}`);
     }
   }
+}
+
+/** SHA-256 (hex) of the ciphertexts of one message (base64 as sent), for the audit log: never the text. */
+function digestOf(contents: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const c of contents) hash.update(Buffer.from(c, 'base64'));
+  return hash.digest('hex');
 }
 
 export interface SendOptions {

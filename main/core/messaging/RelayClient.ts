@@ -57,11 +57,11 @@ export class RelayClient {
     return this.#request('POST', '/v1/enroll/begin', EnrollBeginResponseSchema, { username, enrollmentCode });
   }
 
-  async enrollComplete(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload }): Promise<SessionResponse> {
+  async enrollComplete(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload; auditKey?: string }): Promise<SessionResponse> {
     return this.#session(await this.#request('POST', '/v1/enroll/complete', SessionResponseSchema, { enrollmentId, password, totpCode, device }));
   }
 
-  async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload } | { kind: 'existing'; deviceId: DeviceId }): Promise<SessionResponse> {
+  async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string } | { kind: 'existing'; deviceId: DeviceId }): Promise<SessionResponse> {
     return this.#session(await this.#request('POST', '/v1/login', SessionResponseSchema, { username, password, totpCode, device }));
   }
 

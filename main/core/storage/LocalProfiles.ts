@@ -176,6 +176,10 @@ export class LocalProfiles {
     return entry.signInRequired || (entry.lockedAt !== null && now - entry.lockedAt >= afterMs);
   }
 
+  lockedAt(id: string): number | null {
+    return this.#entry(id).lockedAt;
+  }
+
   setSignInRequired(id: string, required: boolean): void {
     this.#save(id, { ...this.#entry(id), signInRequired: required, ...(required ? {} : { lockedAt: null }) });
   }

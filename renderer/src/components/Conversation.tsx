@@ -43,17 +43,41 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
 
+  const loaded = useRef<MessageView[]>([]);
+  loaded.current = messages;
   const mergeNewest = useCallback(async () => {
-    const newest = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE });
-    setMessages((old) => merge(old, newest));
-    if (newest.length < PAGE) setComplete(true);
+    let batch = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE });
+    if (batch.length < PAGE) setComplete(true);
+    // Many new messages at once (after a reconnect): page back until they meet what is already shown,
+    // so no message is left out between the two.
+    const known = new Set(loaded.current.map((m) => m.id));
+    let incoming = batch;
+    for (let pages = 0; known.size > 0 && batch.length === PAGE && !batch.some((m) => known.has(m.id)) && pages < 40; pages++) {
+      const oldest = batch.at(-1);
+      if (!oldest) break;
+      batch = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE, before: { sentAt: oldest.sentAt, id: oldest.id } });
+      incoming = [...incoming, ...batch];
+    }
+    setMessages((old) => merge(old, incoming));
   }, [api, conversation.id]);
 
-  // Newest page on open and whenever something happened; read as soon as it is on screen.
+  // Newest page on open and whenever something happened.
   useEffect(() => {
     void mergeNewest();
-    if (conversation.unread > 0 && document.visibilityState === 'visible') void api.call('conversations.markRead', { conversationId: conversation.id }).then(onRead);
-  }, [api, conversation.id, conversation.unread, mergeNewest, version, onRead]);
+  }, [mergeNewest, version]);
+
+  // Read only when someone can be reading: the window has focus (not merely open behind other windows).
+  // Marking read stops urgent reminders and tells the sender, so it must not happen at an empty desk.
+  useEffect(() => {
+    const markIfSeen = () => {
+      if (conversation.unread > 0 && document.visibilityState === 'visible' && document.hasFocus()) {
+        void api.call('conversations.markRead', { conversationId: conversation.id }).then(onRead);
+      }
+    };
+    markIfSeen();
+    window.addEventListener('focus', markIfSeen);
+    return () => window.removeEventListener('focus', markIfSeen);
+  }, [api, conversation.id, conversation.unread, onRead, version]);
 
   // Whose identity changed: sending is blocked until the user looks at the new safety number.
   useEffect(() => {
@@ -152,7 +176,7 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
         </div>
       ))}
 
-      <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" aria-live="polite" tabIndex={0}>
+      <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
         {!complete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => void loadOlder()}>Load earlier messages</button></div>}
         {messages.length === 0 && <p className="empty-conversation">No messages yet. Say hello.</p>}
         <div className="virtual" style={{ height: virtualizer.getTotalSize() }}>
@@ -258,7 +282,7 @@ function Composer({ conversationId, disabledReason, replyTo, onCancelReply, onSe
           <button type="button" className="link small" onClick={onCancelReply}>Cancel reply</button>
         </div>
       )}
-      {disabledReason && <p className="composer-blocked" id="composer-reason">{disabledReason}</p>}
+      {disabledReason && <p className="composer-blocked" id="composer-reason" role="status">{disabledReason}</p>}
       <div className="composer-row">
         <textarea ref={input} aria-label="Message" placeholder={disabledReason ? '' : 'Write a message (Enter to send, Shift+Enter for a new line)'} rows={2} value={text}
           onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} disabled={disabledReason !== null} aria-describedby={disabledReason ? 'composer-reason' : undefined} />

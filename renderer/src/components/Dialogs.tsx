@@ -233,6 +233,7 @@ const TIMEOUTS = [1, 2, 5, 10, 15, 30, 60, 120, 240];
 export function SettingsDialog({ settings, onSettings, onClose }: { settings: SettingsView; onSettings: (s: SettingsView) => void; onClose: () => void }) {
   const api = useApi();
   const [devices, setDevices] = useState<{ deviceId: number; thisDevice: boolean }[] | null>(null);
+  const [exported, setExported] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     void api.call('account.devices', {}).then(setDevices).catch(() => setDevices(null));
@@ -244,14 +245,17 @@ export function SettingsDialog({ settings, onSettings, onClose }: { settings: Se
       setError(explain(e));
     }
   };
+  // Whole minutes up to the policy's limit (a policy below a minute leaves nothing to choose).
   const options = TIMEOUTS.filter((t) => t <= settings.maxLockTimeoutMinutes);
-  if (!options.includes(settings.maxLockTimeoutMinutes)) options.push(settings.maxLockTimeoutMinutes);
+  const max = Math.floor(settings.maxLockTimeoutMinutes);
+  if (max >= 1 && !options.includes(max)) options.push(max);
   return (
     <Modal title="Settings" onClose={onClose}>
       {error && <Alert>{error}</Alert>}
       <div className="field">
         <label htmlFor="lock-timeout">Lock after inactivity</label>
-        <select id="lock-timeout" value={settings.lockTimeoutMinutes} onChange={(e) => void update({ lockTimeoutMinutes: Number(e.target.value) })}>
+        <select id="lock-timeout" value={settings.lockTimeoutMinutes} disabled={options.length === 0} onChange={(e) => void update({ lockTimeoutMinutes: Number(e.target.value) })}>
+          {!options.includes(settings.lockTimeoutMinutes) && <option value={settings.lockTimeoutMinutes}>{Math.round(settings.lockTimeoutMinutes * 60)} seconds (set by your organisation)</option>}
           {options.map((t) => <option key={t} value={t}>{t} minute{t > 1 ? 's' : ''}</option>)}
         </select>
         <div className="hint">Your organisation allows at most {settings.maxLockTimeoutMinutes} minutes.</div>
@@ -261,6 +265,12 @@ export function SettingsDialog({ settings, onSettings, onClose }: { settings: Se
         <label htmlFor="previews">Show message previews in notifications</label>
         <div className="hint">{settings.notificationPreviewsAllowed ? 'Previews can show patient details on the screen to anyone nearby.' : 'Your organisation does not allow previews: notifications only say “New message in Rounds”.'}</div>
       </div>
+      <h3>Audit log</h3>
+      <p className="muted">A signed copy of this workstation's audit log (sign-ins, locks, messages sent and read; never their text) for your compliance officer.</p>
+      <div className="actions start">
+        <button type="button" className="secondary" onClick={() => void api.call('audit.export', {}).then((r) => setExported(`Saved ${r.records} records to ${r.path}`)).catch((e: unknown) => setError(explain(e)))}>Export audit log</button>
+      </div>
+      {exported && <p role="status" className="exported">{exported}</p>}
       <h3>Devices of this account</h3>
       <ul className="device-list">
         {devices === null ? <li className="muted">Not available while offline.</li> : devices.map((d) => <li key={d.deviceId}>Device {d.deviceId}{d.thisDevice ? ' (this workstation)' : ''}</li>)}

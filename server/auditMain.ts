@@ -1,0 +1,3 @@
+import { runAuditCli } from './audit/verifyCli';
+
+process.exitCode = await runAuditCli(process.argv.slice(2));

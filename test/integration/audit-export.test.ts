@@ -1,0 +1,152 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
+import { verifyPath } from '../../server/audit/verifyCli';
+import { adminCli, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
+
+/** Runs `rounds-audit` as an auditor would. */
+function roundsAudit(args: readonly string[]) {
+  const result = spawnSync(process.execPath, ['server/bin/rounds-audit.mjs', ...args], { encoding: 'utf8' });
+  return { status: result.status, out: `${result.stdout}${result.stderr}` };
+}
+
+const FROM = '2020-01-01';
+const TO = '2100-01-01';
+
+describe('signed audit exports, verified offline', () => {
+  const dirs: string[] = [];
+  let data: string;
+  let bundle: string;
+  const dir = () => {
+    const d = tempDataDir();
+    dirs.push(d);
+    return d;
+  };
+  const exportTo = (dataDir: string, out: string, extra: string[] = []) => {
+    const result = adminCli(['audit', 'export', '--data', dataDir, '--from', FROM, '--to', TO, '--out', out, ...extra]);
+    expect(result.status, result.stderr).toBe(0);
+    return out;
+  };
+  /** A copy of the bundle, changed by `tamper`; returns its verdict's failures. */
+  const tampered = (tamper: (path: string) => void, options: { key?: string; previous?: string } = {}) => {
+    const copy = join(dir(), 'bundle');
+    cpSync(bundle, copy, { recursive: true });
+    tamper(copy);
+    const verdict = verifyPath(copy, options);
+    expect(verdict.ok).toBe(false);
+    return verdict.failures.join('\n');
+  };
+  const editLines = (path: string, edit: (lines: string[]) => string[]) => {
+    const file = join(path, 'events.jsonl');
+    writeFileSync(file, edit(readFileSync(file, 'utf8').trimEnd().split('\n')).map((l) => `${l}\n`).join(''));
+  };
+
+  beforeAll(() => {
+    data = dir();
+    for (const name of ['ana', 'ben', 'cam', 'dee']) addUser(data, name, `Clinician ${name}`);
+    expect(adminCli(['user', 'deactivate', '--data', data, 'dee']).status).toBe(0);
+    bundle = exportTo(data, join(dir(), 'bundle'));
+  });
+
+  afterAll(() => {
+    for (const d of dirs) removeDir(d);
+  });
+
+  it('verifies with rounds-audit, and with stock sha256sum and openssl', () => {
+    const ok = roundsAudit(['verify', bundle]);
+    expect(ok.out).toMatch(/^VERIFIED: \d+ records of rounds\.relay\/[0-9a-f]{16} /);
+    expect(ok.status).toBe(0);
+    const sums = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: bundle, encoding: 'utf8' });
+    expect(sums.status, sums.stderr).toBe(0);
+    expect(sums.stdout).toContain('events.jsonl: OK');
+    const openssl = spawnSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', 'signer.pub.pem', '-rawin', '-in', 'SHA256SUMS', '-sigfile', 'SHA256SUMS.sig'], { cwd: bundle, encoding: 'utf8' });
+    expect(openssl.stdout + openssl.stderr).toContain('Signature Verified Successfully');
+    expect(openssl.status).toBe(0);
+    // The key the relay prints is the one that signed.
+    const key = adminCli(['audit', 'key', '--data', data]);
+    expect(key.stdout).toContain(readFileSync(join(bundle, 'signer.pub.pem'), 'utf8').trim());
+    expect(roundsAudit(['verify', bundle, '--key', join(bundle, 'signer.pub.pem')]).status).toBe(0);
+  });
+
+  it('reads the same bundle as a .zip, and one user\'s export; the export itself is audited', () => {
+    const zip = exportTo(data, join(dir(), 'audit.zip'));
+    expect(roundsAudit(['verify', zip]).status).toBe(0);
+    const one = exportTo(data, join(dir(), 'ben'), ['--user', 'ben']);
+    const result = roundsAudit(['verify', one]);
+    expect(result.status, result.out).toBe(0);
+    const lines = readFileSync(join(one, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    // The earlier exports are in the log, and so in the next export.
+    expect(readFileSync(join(exportTo(data, join(dir(), 'again')), 'events.jsonl'), 'utf8')).toContain('"type":"audit.exported"');
+    const report = readFileSync(join(bundle, 'report.html'), 'utf8');
+    expect(report).toContain('Events by type');
+    expect(report).not.toMatch(/<script|https?:\/\//);
+    expect(readFileSync(join(bundle, 'events.csv'), 'utf8').split('\r\n')[0]).toBe('seq,time_utc,type,actor,details,flagged,hash,prevHash,subject');
+  });
+
+  it('names each kind of tampering', () => {
+    expect(tampered((p) => editLines(p, (l) => [l[0]!.replace('"account.created"', '"account.crEated"'), ...l.slice(1)]))).toMatch(/events\.jsonl does not match its digest[\s\S]*not included in the checkpoint/);
+    expect(tampered((p) => editLines(p, (l) => [l[0]!, ...l.slice(2)]))).toMatch(/gap in the exported range: records 2 to 2 are missing/);
+    expect(tampered((p) => editLines(p, (l) => [l[1]!, l[0]!, ...l.slice(2)]))).toMatch(/records out of order: record 1 follows record 2/);
+    expect(tampered((p) => writeFileSync(join(p, 'events.jsonl'), readFileSync(join(p, 'events.jsonl')).subarray(0, 200)))).toMatch(/truncated/);
+    expect(tampered((p) => editLines(p, (l) => [...l, l.at(-1)!.replace(/"seq":(\d+)/, (_m, n: string) => `"seq":${Number(n) + 1}`)]))).toMatch(/events\.jsonl has \d+ records, the proof covers \d+/);
+    const other = exportTo(tempDataDirWithUsers(['zed']), join(dir(), 'other'));
+    expect(tampered((p) => cpSync(join(other, 'checkpoint'), join(p, 'checkpoint')))).toMatch(/checkpoint is not signed by signer\.pub\.pem|not included in the checkpoint/);
+    // Re-signed by someone else: SHA256SUMS.sig and signer.pub.pem replaced.
+    const intruder = generateKeyPairSync('ed25519');
+    const resign = (p: string) => {
+      writeFileSync(join(p, 'SHA256SUMS.sig'), sign(null, readFileSync(join(p, 'SHA256SUMS')), intruder.privateKey));
+      writeFileSync(join(p, 'signer.pub.pem'), intruder.publicKey.export({ format: 'pem', type: 'spki' }));
+    };
+    expect(tampered(resign, { key: join(bundle, 'signer.pub.pem') })).toMatch(/signed by a different key than the one given with --key/);
+    expect(tampered(resign)).toMatch(/checkpoint is not signed by signer\.pub\.pem/);
+  });
+
+  it('proves a later export extends an earlier one, and catches a log rewritten in between', () => {
+    const logA = tempDataDirWithUsers(['a1', 'a2', 'a3']);
+    const first = exportTo(logA, join(dir(), 'first'));
+    addUser(logA, 'a4', 'Clinician a4');
+    const second = exportTo(logA, join(dir(), 'second'));
+    const extends_ = roundsAudit(['verify', second, '--previous', first]);
+    expect(extends_.out).toContain('which extends the previous bundle');
+    expect(extends_.status).toBe(0);
+
+    // The same key and the same number of records before the first export, but other records: rewritten.
+    const forged = tempDataDirWithUsers(['x1', 'x2', 'x3']);
+    cpSync(join(logA, AUDIT_KEY_FILE), join(forged, AUDIT_KEY_FILE));
+    exportTo(forged, join(dir(), 'forged-first'));
+    addUser(forged, 'x4', 'Clinician x4');
+    const rewritten = exportTo(forged, join(dir(), 'forged-second'));
+    expect(roundsAudit(['verify', rewritten]).status).toBe(0);
+    const caught = roundsAudit(['verify', rewritten, '--previous', first]);
+    expect(caught.status).toBe(1);
+    expect(caught.out).toMatch(/NOT VERIFIED[\s\S]*not an extension of the previous bundle's: records among the first \d+ were rewritten/);
+  });
+
+  it('gives clear errors for bad input, never a stack trace', () => {
+    const missing = roundsAudit(['verify', join(dir(), 'nothing-here')]);
+    expect(missing.status).toBe(2);
+    expect(missing.out).toMatch(/^NOT VERIFIED: .*does not exist/);
+    const garbage = join(dir(), 'garbage.zip');
+    writeFileSync(garbage, Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(4000, 7)]));
+    const bad = roundsAudit(['verify', garbage]);
+    expect(bad.status).toBe(2);
+    expect(bad.out).toMatch(/not a readable zip file/);
+    const notZip = join(dir(), 'notes.txt');
+    writeFileSync(notZip, 'hello');
+    expect(roundsAudit(['verify', notZip]).out).toMatch(/neither a bundle directory nor a zip file/);
+    expect(tampered((p) => writeFileSync(join(p, 'events.jsonl'), `${'x'.repeat(200_000)}\n`))).toMatch(/longer than 65536 bytes/);
+    expect(tampered((p) => writeFileSync(join(p, 'proof.json'), '{not json'))).toMatch(/proof\.json is not a valid proof file/);
+    expect(tampered((p) => writeFileSync(join(p, 'checkpoint'), 'garbage'))).toMatch(/checkpoint: checkpoint has no signature block/);
+    for (const out of [missing.out, bad.out]) expect(out).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  function tempDataDirWithUsers(names: readonly string[]): string {
+    const d = dir();
+    for (const name of names) addUser(d, name, `Clinician ${name}`);
+    return d;
+  }
+});
