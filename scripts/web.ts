@@ -15,6 +15,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { RoundsApp } from '../main/core/app/RoundsApp';
 import { loadPolicy, policyPath } from '../main/core/policy/loadPolicy';
+import { loadOrCreateAuditKey } from '../server/audit/auditKey';
 import { DEFAULT_CONFIG } from '../server/RelayConfig';
 import { RelayServer, openStore } from '../server/RelayServer';
 import { describeError } from '../shared/errors';
@@ -55,6 +56,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const fresh = !existsSync(join(options.dataDir, 'relay'));
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const relay = new RelayServer(openStore(join(options.dataDir, 'relay')), DEFAULT_CONFIG, undefined, () => undefined);
+  relay.auditKey = loadOrCreateAuditKey(join(options.dataDir, 'relay'));
   const relayUrl = (await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent')).replace('localhost', '127.0.0.1');
   const demoCodes = [];
   if (fresh) {

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './Clock';
 import { DeliveryHub } from './http/DeliveryHub';
 import { buildRelayApp } from './http/relayApp';
 import { MessageService } from './MessageService';
+import type { AuditKey } from './audit/auditKey';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import type { RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
@@ -53,6 +54,8 @@ export class RelayServer {
   #app: FastifyInstance | undefined;
   #timers: NodeJS.Timeout[] = [];
   #controlSeq = 0;
+  /** The org audit key (serve sets it): the compliance role's export API uses it. */
+  auditKey: AuditKey | undefined;
 
   constructor(
     readonly store: RelayStore,
@@ -77,6 +80,7 @@ export class RelayServer {
     this.#app = await buildRelayApp({
       accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.store, now: () => this.clock.now(),
       maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, ...(tls ? { tls } : {}),
+      ...(this.auditKey ? { auditKey: this.auditKey } : {}),
     });
     const address = await this.#app.listen({ host: options.host, port: options.port });
     this.#startJobs();

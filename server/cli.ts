@@ -6,6 +6,7 @@ import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../sha
 import { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
 import { loadOrCreateAuditKey } from './audit/auditKey';
+import { backupRelay, restoreRelay } from './backup';
 import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from './auth/passwords';
 import { systemClock } from './Clock';
@@ -79,9 +80,10 @@ export function buildCli(): Command {
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
       };
       const server = new RelayServer(openStore(resolve(opts.data)), config);
+      server.auditKey = loadOrCreateAuditKey(resolve(opts.data));
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${resolve(opts.data)})`);
-      console.log(`audit key fingerprint (SHA-256): ${loadOrCreateAuditKey(resolve(opts.data)).fingerprint}`);
+      console.log(`audit key fingerprint (SHA-256): ${server.auditKey.fingerprint}`);
       const stop = () => void server.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -155,6 +157,28 @@ export function buildCli(): Command {
       await accounts.revokeDevice(username, DeviceIdSchema.parse(deviceId));
       console.log(`revoked device ${deviceId} of ${username}`);
     }));
+
+  program.command('backup')
+    .description('write a consistent backup of the relay (database and audit key) while it runs')
+    .addOption(dataOption())
+    .requiredOption('--out <file>', 'the backup file (.zip; it holds the audit key: keep it safe)')
+    .action(async (opts: { data: string; out: string }) => withStore(opts.data, async (store) => {
+      const { auditRecords } = await backupRelay(store, resolve(opts.data), resolve(opts.out));
+      console.log(`backed up to ${resolve(opts.out)} (audit log: ${auditRecords} records)`);
+    }));
+  program.command('restore')
+    .description('restore a backup into a data directory (stop the relay first)')
+    .addOption(dataOption())
+    .requiredOption('--from <file>', 'a file written by `rounds-server backup`')
+    .option('--force', 'replace the database already in the data directory')
+    .action(async (opts: { data: string; from: string; force?: boolean }) => {
+      const manifest = restoreRelay(resolve(opts.from), resolve(opts.data), opts.force === true);
+      await withStore(opts.data, async (store) => {
+        const check = await store.checkAuditChain();
+        if (!check.ok || check.records < manifest.auditRecords) throw new ConfigurationError(`the restored audit log does not check out: ${check.reason ?? 'records missing'}`);
+        console.log(`restored into ${resolve(opts.data)}: audit log intact, ${check.records} records (backup taken ${new Date(manifest.createdAt).toISOString()})`);
+      });
+    });
 
   const audit = program.command('audit').description('the audit log');
   audit.command('export')

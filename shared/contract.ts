@@ -146,6 +146,14 @@ export const COMMANDS = {
     input: z.strictObject({ from: Timestamp.optional(), to: Timestamp.optional() }),
     output: z.strictObject({ path: z.string(), records: z.number().int() }),
   },
+  /**
+   * The compliance screen: the relay's signed audit bundle (.zip) for a range, optionally one account's;
+   * the relay answers FORBIDDEN to anyone without the compliance role. Answers where it was written.
+   */
+  'audit.exportRelay': {
+    input: z.strictObject({ from: Timestamp, to: Timestamp, username: UsernameSchema.optional() }),
+    output: z.strictObject({ path: z.string(), bytes: z.number().int() }),
+  },
   /** The devices (workstations) of this account, as the relay lists them. */
   'account.devices': { input: Empty, output: z.array(z.strictObject({ deviceId: DeviceIdSchema, thisDevice: z.boolean() })) },
   'settings.update': {

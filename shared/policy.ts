@@ -26,7 +26,14 @@ export const OrgPolicySchema = z.strictObject({
   /** Urgent messages: re-notify every this many minutes until read, at most `urgentMaxReminders` times. */
   urgentReminderMinutes: z.number().min(0.5).max(60).default(2),
   urgentMaxReminders: z.number().int().min(0).max(100).default(10),
-});
+  /**
+   * Application updates, under IT's control: `off` (never contact any update server), `notify` (tell the
+   * user an update is available), `auto` (download it and install on the next restart).
+   */
+  updates: z.enum(['off', 'notify', 'auto']).default('off'),
+  /** The hospital's own update feed (an electron-builder `generic` feed); required unless updates are off. */
+  updateFeedUrl: z.url({ protocol: /^https$/ }).max(2048).optional(),
+}).refine((p) => p.updates === 'off' || p.updateFeedUrl !== undefined, { message: 'updateFeedUrl is required when updates is "notify" or "auto"', path: ['updateFeedUrl'] });
 export type OrgPolicy = z.infer<typeof OrgPolicySchema>;
 
 /** The policy when no file is present. */

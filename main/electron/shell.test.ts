@@ -7,11 +7,13 @@ import { LocalProfiles } from '../core/storage/LocalProfiles';
 import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/channels';
 import { SafeStorageProtector } from './SafeStorageProtector';
 import { CONTENT_SECURITY_POLICY } from './security';
+import { OrgPolicySchema } from '../../shared/policy';
 
 // Only Electron itself is replaced; everything the shell drives in main/core is real.
 vi.mock('electron', () => import('../../test/fixtures/fakeElectron'));
 
 const { startShell, loadPolicyOrExit } = await import('./shell');
+const { configureUpdates } = await import('./updates');
 
 describe('the Electron shell, with only the electron module faked', () => {
   const renderer = mkdtempSync(join(tmpdir(), 'rounds-renderer-'));
@@ -168,6 +170,31 @@ describe('the Electron shell, with only the electron module faked', () => {
     expect(loadPolicyOrExit()).toBeUndefined();
     expect(electron.app.exitCode).toBe(1);
     expect(electron.dialog.errors.at(-1)).toMatchObject({ title: 'Rounds cannot start', content: expect.stringContaining('"maxInactivityMinutes"') });
+  });
+});
+
+describe('updates under IT\'s control', () => {
+  const policy = (updates: 'off' | 'notify' | 'auto') => OrgPolicySchema.parse(updates === 'off' ? {} : { updates, updateFeedUrl: 'https://it.hospital.example/rounds/' });
+  const fakeUpdater = () => {
+    const calls: string[] = [];
+    const updater = { autoDownload: true, autoInstallOnAppQuit: true, setFeedURL: (o: { url: string }) => calls.push(`feed ${o.url}`), on: () => updater, checkForUpdates: async () => calls.push('check') };
+    return { updater, calls };
+  };
+
+  it('never loads the updater or contacts a server when policy says off (the default)', async () => {
+    let loaded = false;
+    expect(await configureUpdates(policy('off'), () => undefined, async () => { loaded = true; return fakeUpdater().updater; })).toBeNull();
+    expect(loaded).toBe(false);
+    expect(OrgPolicySchema.safeParse({ updates: 'auto' }).success).toBe(false);
+  });
+
+  it('reads the hospital\'s generic feed, downloading only with auto', async () => {
+    for (const mode of ['notify', 'auto'] as const) {
+      const { updater, calls } = fakeUpdater();
+      await configureUpdates(policy(mode), () => undefined, async () => updater);
+      expect(calls).toEqual(['feed https://it.hospital.example/rounds/', 'check']);
+      expect(updater.autoDownload).toBe(mode === 'auto');
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { ConfPreferences } from '../core/storage/Preferences';
 import { forwardEvents, registerIpc } from './ipc';
 import { registerAppScheme, serveRenderer } from './protocol';
 import { SafeStorageProtector } from './SafeStorageProtector';
+import { configureUpdates } from './updates';
 import { APP_ORIGIN, allowPermission, hardenContents } from './security';
 
 export interface ShellPaths {
@@ -157,6 +158,7 @@ export async function startShell(paths: ShellPaths): Promise<{ core: RoundsApp; 
   });
   wirePowerMonitor(core.lockController);
   Menu.setApplicationMenu(applicationMenu(() => void core.lock('manual')));
+  void configureUpdates(policy, (message) => showNotification({ title: 'Rounds', body: message, urgent: false, conversationId: '' }, focus));
   app.on('second-instance', focus);
   let closing = false;
   app.on('before-quit', (event) => {

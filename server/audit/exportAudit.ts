@@ -22,11 +22,11 @@ export function relayOrigin(key: AuditKey): string {
 }
 
 /**
- * Writes a signed bundle of the records in [from, to) (of one user, if given: those they did or that
- * were done to them) to `out` (a directory, or a .zip). The checkpoint covers the whole log; proofs of
- * consistency from every earlier export are included. The export itself is audited, with its tree size.
+ * A signed bundle of the records in [from, to) (of one user, if given: those they did or that were done
+ * to them). The checkpoint covers the whole log; proofs of consistency from every earlier export are
+ * included. The export itself is audited, with its tree size.
  */
-export async function exportAudit(store: RelayStore, key: AuditKey, options: { from: number; to: number; user: string | null; out: string; actor: string }): Promise<AuditExportResult> {
+export async function buildRelayBundle(store: RelayStore, key: AuditKey, options: { from: number; to: number; user: string | null; actor: string }): Promise<{ files: Map<string, Uint8Array>; records: number; treeSize: number }> {
   const all = (await store.auditRecords(0, Number.MAX_SAFE_INTEGER)).map(exportedRecord);
   const inRange = all.filter((r) => r.at >= options.from && r.at < options.to);
   const user = options.user;
@@ -42,7 +42,13 @@ export async function exportAudit(store: RelayStore, key: AuditKey, options: { f
     title: 'Rounds relay audit log',
     generatedAt: Date.now(),
   });
-  writeBundle(options.out, files);
   await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: user ?? '', details: { from: options.from, to: options.to, records: selected.length, treeSize: all.length } }]);
-  return { path: options.out, records: selected.length, treeSize: all.length };
+  return { files, records: selected.length, treeSize: all.length };
+}
+
+/** `rounds-server audit export`: the bundle written to `out` (a directory, or a .zip). */
+export async function exportAudit(store: RelayStore, key: AuditKey, options: { from: number; to: number; user: string | null; out: string; actor: string }): Promise<AuditExportResult> {
+  const { files, records, treeSize } = await buildRelayBundle(store, key, options);
+  writeBundle(options.out, files);
+  return { path: options.out, records, treeSize };
 }

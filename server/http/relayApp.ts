@@ -18,6 +18,10 @@ import type { MessageService } from '../MessageService';
 import { RelayFailure } from '../RelayFailure';
 import type { RelayStore } from '../storage/RelayStore';
 import type { DeliveryHub } from './DeliveryHub';
+import { zipSync } from 'fflate';
+import { AuditExportQuerySchema } from '../../shared/wire/relay';
+import type { AuditKey } from '../audit/auditKey';
+import { buildRelayBundle } from '../audit/exportAudit';
 
 export interface RelayAppOptions {
   readonly accounts: AccountService;
@@ -29,6 +33,8 @@ export interface RelayAppOptions {
   readonly keysLowThreshold: number;
   readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
   readonly logLevel: 'silent' | 'error' | 'warn' | 'info';
+  /** The org audit key: with it, the compliance role can export the audit log through the API. */
+  readonly auditKey?: AuditKey;
 }
 
 /**
@@ -94,6 +100,23 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
       .filter((user) => user.status === 'active')
       .map((user) => ({ userId: user.id, username: user.username, displayName: user.displayName, role: user.role, devices: devices.get(user.id) ?? [] }));
     return { users };
+  });
+
+  // The compliance officer's export, from the app: a signed bundle (.zip) of the relay's audit log.
+  app.get('/v1/audit/export', async (request, reply) => {
+    const { address } = await device(request);
+    const user = await store.userById(address.userId);
+    if (user?.role !== 'compliance') throw new RelayFailure('FORBIDDEN', 'only the compliance role may export the audit log');
+    if (!options.auditKey) throw new RelayFailure('NOT_FOUND', 'this relay has no audit key');
+    const query = parse(AuditExportQuerySchema, request.query);
+    let subject: string | null = null;
+    if (query.user) {
+      const target = await store.userByUsername(query.user);
+      if (!target) throw new RelayFailure('NOT_FOUND', 'no such account');
+      subject = target.id;
+    }
+    const { files } = await buildRelayBundle(store, options.auditKey, { from: query.from, to: query.to, user: subject, actor: `${address.userId}.${address.deviceId}` });
+    return reply.header('content-type', 'application/zip').header('content-disposition', 'attachment; filename="rounds-relay-audit.zip"').send(Buffer.from(zipSync(Object.fromEntries(files), { level: 6 })));
   });
 
   app.put('/v1/keys', async (request) => {

@@ -146,6 +146,8 @@ export interface RelayStore {
 
   // Audit
   appendAudit(audit: readonly AuditEvent[]): Promise<void>;
+  /** A consistent copy of the whole database at one moment, written to `path`, while the relay runs. */
+  backup(path: string): Promise<void>;
   auditRecords(from: number, to: number): Promise<AuditRecord[]>;
   checkAuditChain(): Promise<ChainCheck>;
 

@@ -92,6 +92,13 @@ export const DirectoryEntrySchema = z.strictObject({
 export const DirectoryResponseSchema = z.strictObject({ users: z.array(DirectoryEntrySchema) });
 export type DirectoryEntry = z.infer<typeof DirectoryEntrySchema>;
 
+/** GET /v1/audit/export (compliance role): the range in ms since the epoch, and optionally one account. */
+export const AuditExportQuerySchema = z.strictObject({
+  from: z.coerce.number().int().nonnegative(),
+  to: z.coerce.number().int().positive(),
+  user: UsernameSchema.optional(),
+});
+
 export const BundlesResponseSchema = z.strictObject({ bundles: z.array(PreKeyBundleSchema) });
 export const KeyUploadResponseSchema = z.strictObject({ preKeys: PreKeyCountSchema });
 

@@ -251,6 +251,17 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
     const clientKey = nodeAuditCrypto.rawPublicKey(new TextDecoder().decode(bundle.get('signer.pub.pem')))!;
     const enrolled = readFileSync(join(relayBundle, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: { auditKey?: string } }).filter((e) => e.type === 'device.enrolled');
     expect(enrolled.map((e) => e.details.auditKey)).toContain(Buffer.from(clientKey).toString('base64'));
+
+    // The compliance officer exports the relay's log from the app; a clinician may not.
+    expect((await alice.fails('audit.exportRelay', { from: 0, to: Date.now() + 1000 })).code).toBe('FORBIDDEN');
+    const officer = workstation();
+    await officer.enroll(relay.url, 'olivia', addUser(relayDir, 'olivia', 'Olivia Park', 'compliance'));
+    const relayExport = await officer.call('audit.exportRelay', { from: 0, to: Date.now() + 60_000, username: 'alice' });
+    expect(relayExport.bytes).toBeGreaterThan(1000);
+    const relayVerdict = verifyPath(relayExport.path, {});
+    expect(relayVerdict.failures).toEqual([]);
+    expect(relayVerdict.origin).toMatch(/^rounds\.relay\//);
+    await officer.app.close();
   });
 
   it('leaves no message text, name, team title or key in clear in any file of any workstation', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { z } from 'zod';
 import {
   COMMANDS, ContractErrorSchema, isCommandName,
@@ -221,9 +222,18 @@ export class RoundsApp {
         const open = this.#current?.open;
         if (!open) throw new RoundsError('PROFILE_LOCKED', 'unlock the profile first');
         const now = this.#scheduler.now();
-        const stamp = new Date(now).toISOString().slice(0, 19).replace(/[:T]/g, '-');
-        const path = join(this.#options.dataDir, 'exports', `rounds-audit-${open.profile.id.slice(0, 8)}-${stamp}.zip`);
+        const path = this.#exportPath(`rounds-audit-${open.profile.id.slice(0, 8)}`);
         return exportLocalAudit(open.profile.database, open.client.address, path, { from: from ?? 0, to: to ?? now + 1 }, now);
+      },
+      'audit.exportRelay': async ({ from, to, username }) => {
+        const open = this.#current?.open;
+        if (!open) throw new RoundsError('PROFILE_LOCKED', 'unlock the profile first');
+        const bytes = await open.client.relayAuditExport(from, to, username);
+        const path = this.#exportPath(`rounds-relay-audit-${username ?? 'all'}`);
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        writeFileSync(path, bytes, { mode: 0o600 });
+        appendLocalAudit(open.profile.database, this.#scheduler.now(), 'audit.relayExported', { from, to, user: username ?? null, bytes: bytes.length });
+        return { path, bytes: bytes.length };
       },
       'account.devices': async () => {
         const client = this.#client();
@@ -352,6 +362,12 @@ export class RoundsApp {
     }
     if (client.displayName) this.#profiles.setDisplayName(profile.id, client.displayName);
     this.#open(profile, client, 'signIn');
+  }
+
+  /** Where exports go: the workstation's data directory, named by what and when. */
+  #exportPath(what: string): string {
+    const stamp = new Date(this.#scheduler.now()).toISOString().slice(0, 19).replace(/[:T]/g, '-');
+    return join(this.#options.dataDir, 'exports', `${what}-${stamp}.zip`);
   }
 
   #serially<T>(work: () => Promise<T>): Promise<T> {

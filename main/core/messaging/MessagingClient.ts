@@ -337,6 +337,11 @@ export class MessagingClient {
     return this.conversations.contacts();
   }
 
+  /** The relay's signed audit bundle (.zip bytes); the relay refuses anyone but the compliance role. */
+  relayAuditExport(from: number, to: number, username?: string): Promise<Uint8Array> {
+    return this.#relay.auditExport(from, to, username);
+  }
+
   /** The devices of this account (from the relay's directory). */
   async ownDevices(): Promise<DeviceAddress['deviceId'][]> {
     const users = await this.#readDirectory();

@@ -107,6 +107,22 @@ export class RelayClient {
     return session;
   }
 
+  /** The relay's signed audit bundle (.zip) for [from, to); the relay allows it to the compliance role only. */
+  async auditExport(from: number, to: number, username?: string): Promise<Uint8Array> {
+    const query = new URLSearchParams({ from: String(from), to: String(to), ...(username ? { user: username } : {}) });
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}/v1/audit/export?${query}`, { headers: this.#credential ? { authorization: `Bearer ${this.#credential}` } : {} });
+    } catch (error) {
+      throw new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${(error as Error).message}`, 0);
+    }
+    if (!response.ok) {
+      const failure = RelayErrorSchema.safeParse(await response.json().catch(() => undefined));
+      throw failure.success ? new RelayRequestError(failure.data.code, failure.data.message, response.status) : new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status}`, response.status);
+    }
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
   async #request<T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> {
     let response: Response;
     try {

@@ -230,7 +230,7 @@ export function ContactPanel({ userId, name, onClose }: { userId: UserId; name: 
 
 const TIMEOUTS = [1, 2, 5, 10, 15, 30, 60, 120, 240];
 
-export function SettingsDialog({ settings, onSettings, onClose }: { settings: SettingsView; onSettings: (s: SettingsView) => void; onClose: () => void }) {
+export function SettingsDialog({ settings, onSettings, onClose, compliance }: { settings: SettingsView; onSettings: (s: SettingsView) => void; onClose: () => void; compliance: boolean }) {
   const api = useApi();
   const [devices, setDevices] = useState<{ deviceId: number; thisDevice: boolean }[] | null>(null);
   const [exported, setExported] = useState<string | null>(null);
@@ -271,11 +271,42 @@ export function SettingsDialog({ settings, onSettings, onClose }: { settings: Se
         <button type="button" className="secondary" onClick={() => void api.call('audit.export', {}).then((r) => setExported(`Saved ${r.records} records to ${r.path}`)).catch((e: unknown) => setError(explain(e)))}>Export audit log</button>
       </div>
       {exported && <p role="status" className="exported">{exported}</p>}
+      {compliance && <RelayAuditExport onDone={setExported} onError={(e) => setError(explain(e))} />}
       <h3>Devices of this account</h3>
       <ul className="device-list">
         {devices === null ? <li className="muted">Not available while offline.</li> : devices.map((d) => <li key={d.deviceId}>Device {d.deviceId}{d.thisDevice ? ' (this workstation)' : ''}</li>)}
       </ul>
       <p className="muted">To remove a lost or old workstation, ask your administrator.</p>
     </Modal>
+  );
+}
+
+const DAY = 86_400_000;
+const isoDay = (at: number) => new Date(at).toISOString().slice(0, 10);
+
+/** For the compliance role: the relay's signed audit log for a range of days, optionally one account's. */
+function RelayAuditExport({ onDone, onError }: { onDone: (message: string) => void; onError: (error: unknown) => void }) {
+  const api = useApi();
+  const [from, setFrom] = useState(isoDay(Date.now() - 30 * DAY));
+  const [to, setTo] = useState(isoDay(Date.now()));
+  const [username, setUsername] = useState('');
+  const run = async () => {
+    try {
+      const result = await api.call('audit.exportRelay', { from: Date.parse(from), to: Date.parse(to) + DAY, ...(username.trim() ? { username: username.trim() } : {}) });
+      onDone(`Saved the relay's audit log (${Math.ceil(result.bytes / 1024)} KiB) to ${result.path}`);
+    } catch (e) {
+      onError(e);
+    }
+  };
+  return (
+    <>
+      <h3>Compliance: relay audit log</h3>
+      <div className="inline-form">
+        <Field label="From" type="date" value={from} onChange={(e) => setFrom(e.target.value)} />
+        <Field label="To (inclusive)" type="date" value={to} onChange={(e) => setTo(e.target.value)} />
+      </div>
+      <Field label="Only this username (optional)" value={username} onChange={(e) => setUsername(e.target.value)} />
+      <div className="actions start"><button type="button" className="secondary" onClick={() => void run()}>Export relay audit log</button></div>
+    </>
   );
 }

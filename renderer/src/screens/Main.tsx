@@ -171,7 +171,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
 
       {dialog?.kind === 'newConversation' && <NewConversationDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onPick={(u) => void openDirect(u)} />}
       {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); void loadConversations(); }} />}
-      {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} onClose={() => setDialog(null)} />}
+      {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} />}
       {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
       {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); }} />}
     </div>

@@ -351,6 +351,11 @@ export class SqliteRelayStore implements RelayStore {
     this.#sql.immediate(() => this.#append(audit));
   }
 
+  async backup(path: string): Promise<void> {
+    // VACUUM INTO reads one snapshot (WAL included) and writes a compact copy; writers are not blocked.
+    this.#sql.run(`VACUUM INTO '${path.replace(/'/g, "''")}'`);
+  }
+
   async auditRecords(from: number, to: number): Promise<AuditRecord[]> {
     return this.#sql.all<AuditRow>('SELECT * FROM audit_log WHERE at >= $from AND at < $to ORDER BY seq', { from, to }).map(toAudit);
   }
