@@ -116,6 +116,17 @@ describe('auto-lock, sign-out, unlock throttling and notifications', () => {
     expect(await alice.call('session.state', {})).toMatchObject({ phase: 'unlocked' });
   }, 90_000);
 
+  it('after a crash (no clean lock), the sign-out period counts from the last minute the app was running', async () => {
+    await alice.call('activity.report', {});
+    time.advance(3 * 60_000); // unlocked (the user's limit is 5 minutes), the app notes the time every minute
+    // The machine loses power: no lock, no quit. Thirteen hours later it starts again.
+    const later = virtualScheduler(time.now() + 13 * 60 * MINUTE);
+    const restarted = new Workstation(dirs[0]!, { scheduler: later, policy: { ...DEFAULT_POLICY, maxInactivityMinutes: 10 } });
+    expect(await restarted.call('session.state', {})).toMatchObject({ phase: 'locked', signInRequired: true });
+    expect((await restarted.fails('profile.unlock', { profileId, passphrase: PASSPHRASE })).code).toBe('SIGN_IN_REQUIRED');
+    restarted.app.lockController.stop();
+  });
+
   it('records locks, auto-locks, failed unlocks, unlocks and sign-ins in the encrypted local audit log', async () => {
     await alice.app.close();
     const profiles = new LocalProfiles(dirs[0]!, { kdf: FAST_KDF });
