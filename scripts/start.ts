@@ -6,11 +6,10 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { POLICY_FILE_ENV, loadPolicy, policyPath } from '../main/core/policy/loadPolicy';
-import { loadOrCreateAuditKey } from '../server/audit/auditKey';
-import { DEFAULT_CONFIG } from '../server/RelayConfig';
-import { RelayServer, openStore } from '../server/RelayServer';
+import type { RelayServer } from '../server/RelayServer';
 import { describeError } from '../shared/errors';
 import { buildApp, OUT_DIR } from './build';
+import { startEmbeddedRelay } from './embeddedRelay';
 import { findElectronBinary } from './electronBinary';
 
 async function main(): Promise<void> {
@@ -28,9 +27,9 @@ async function main(): Promise<void> {
   let relay: RelayServer | undefined;
   if (!machinePolicy.policy.relayUrl) {
     const dataDir = resolve('.rounds-data/relay');
-    relay = new RelayServer(openStore(dataDir), DEFAULT_CONFIG);
-    relay.auditKey = loadOrCreateAuditKey(dataDir);
-    const relayUrl = await relay.listen({ host: '127.0.0.1', port: Number(process.env.ROUNDS_RELAY_PORT ?? 8443) });
+    const embedded = await startEmbeddedRelay(dataDir, Number(process.env.ROUNDS_RELAY_PORT ?? 8443));
+    relay = embedded.relay;
+    const relayUrl = embedded.url;
     const policyFile = resolve('.rounds-data/dev-policy.json');
     writeFileSync(policyFile, JSON.stringify({ ...(machinePolicy.source ? JSON.parse(readFileSync(machinePolicy.source, 'utf8')) as object : {}), relayUrl }, null, 2));
     env[POLICY_FILE_ENV] = policyFile;

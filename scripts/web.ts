@@ -9,17 +9,19 @@
 import { Command } from 'commander';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, normalize, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { RoundsApp } from '../main/core/app/RoundsApp';
+import { CONTENT_SECURITY_POLICY } from '../main/electron/security';
+import { serveStatic } from '../main/electron/staticFiles';
 import { loadPolicy, policyPath } from '../main/core/policy/loadPolicy';
-import { loadOrCreateAuditKey } from '../server/audit/auditKey';
-import { DEFAULT_CONFIG } from '../server/RelayConfig';
-import { RelayServer, openStore } from '../server/RelayServer';
+import type { RelayServer } from '../server/RelayServer';
 import { describeError } from '../shared/errors';
+import { BridgeRequestSchema, type BridgeReply, type BridgeRequest } from '../shared/contract';
 import type { OrgPolicy } from '../shared/policy';
+import { startEmbeddedRelay } from './embeddedRelay';
 import { buildHarnessBridge, buildRenderer } from './renderer';
 
 export const DEMO_ACCOUNTS = [
@@ -28,10 +30,9 @@ export const DEMO_ACCOUNTS = [
   { username: 'cnguyen', displayName: 'Dr. Carol Nguyen' },
 ] as const;
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'";
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png' };
+/** The app's CSP, except that the page may talk to its own origin (the bridge's WebSocket). */
+const HARNESS_CSP = CONTENT_SECURITY_POLICY.replace("connect-src 'none'", "connect-src 'self'");
 const ProfileName = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
-const Frame = z.strictObject({ id: z.number().int().nonnegative(), command: z.string().max(100), input: z.unknown() });
 
 export interface HarnessOptions {
   readonly port: number;
@@ -55,9 +56,7 @@ export interface Harness {
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const fresh = !existsSync(join(options.dataDir, 'relay'));
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const relay = new RelayServer(openStore(join(options.dataDir, 'relay')), DEFAULT_CONFIG, undefined, () => undefined);
-  relay.auditKey = loadOrCreateAuditKey(join(options.dataDir, 'relay'));
-  const relayUrl = (await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent')).replace('localhost', '127.0.0.1');
+  const { relay, url: relayUrl } = await startEmbeddedRelay(join(options.dataDir, 'relay'), 0, true);
   const demoCodes = [];
   if (fresh) {
     for (const account of DEMO_ACCOUNTS) {
@@ -82,22 +81,12 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     return app;
   };
 
-  const server: Server = createServer((request, response) => serve(request, response));
-  const serve = (request: IncomingMessage, response: ServerResponse) => {
-    const headers = { 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
-    if (!allowedHost(request.headers.host)) return void response.writeHead(421, headers).end('wrong host');
-    let path: string;
-    try {
-      path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
-    } catch {
-      return void response.writeHead(400, headers).end('bad request');
-    }
-    if (path === '/' || path === '/index.html') return void response.writeHead(200, { ...headers, 'content-type': TYPES['.html'] }).end(index);
-    if (path === '/harness-bridge.js') return void response.writeHead(200, { ...headers, 'content-type': TYPES['.js'] }).end(bridgeScript);
-    const file = normalize(join(webDir, path));
-    const type = TYPES[extname(file)];
-    if (relative(webDir, file).startsWith('..') || !type || !existsSync(file)) return void response.writeHead(404, headers).end('not found');
-    response.writeHead(200, { ...headers, 'content-type': type }).end(readFileSync(file));
+  const server: Server = createServer((request, response) => void serve(request, response));
+  const serve = async (request: IncomingMessage, response: ServerResponse) => {
+    if (!allowedHost(request.headers.host)) return void response.writeHead(421, { 'content-security-policy': HARNESS_CSP }).end('wrong host');
+    // The app's own file serving, with the bridge script and the page that loads it made here.
+    const served = await serveStatic(webDir, new URL(request.url ?? '/', 'http://x').pathname, HARNESS_CSP, { '/index.html': index, '/harness-bridge.js': bridgeScript });
+    response.writeHead(served.status, Object.fromEntries(served.headers)).end(Buffer.from(await served.arrayBuffer()));
   };
 
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
@@ -132,17 +121,18 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
 /** One page's connection: commands in, results and the core's events out. A bad frame gets an error, never a crash. */
 function bridge(ws: WebSocket, app: RoundsApp): void {
   ws.on('error', () => ws.terminate());
-  const unsubscribe = app.subscribe((event) => ws.send(JSON.stringify({ type: 'event', event })));
+  const reply = (frame: BridgeReply) => ws.send(JSON.stringify(frame));
+  const unsubscribe = app.subscribe((event) => reply({ type: 'event', event }));
   ws.on('close', unsubscribe);
   ws.on('message', (data) => {
-    let frame: z.infer<typeof Frame>;
+    let frame: BridgeRequest;
     try {
-      frame = Frame.parse(JSON.parse(String(data)));
+      frame = BridgeRequestSchema.parse(JSON.parse(String(data)));
     } catch {
-      ws.send(JSON.stringify({ type: 'result', id: -1, result: { ok: false, error: { code: 'INVALID_INPUT', message: 'malformed bridge frame' } } }));
+      reply({ type: 'result', id: -1, result: { ok: false, error: { code: 'INVALID_INPUT', message: 'malformed bridge frame' } } });
       return;
     }
-    void app.invoke(frame.command, frame.input).then((result) => ws.send(JSON.stringify({ type: 'result', id: frame.id, result })));
+    void app.invoke(frame.command, frame.input).then((result) => reply({ type: 'result', id: frame.id, result }));
   });
 }
 

@@ -4,7 +4,7 @@ import { IdentityChangedEventSchema } from './events';
 import { CareTeamIdSchema, ConversationIdSchema, DeviceAddressSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
 import { CareTeamTitleSchema } from './payload';
-import { RELAY_ERROR_CODES, DeviceNameSchema, OneTimeCodeSchema, PasswordSchema, RoleSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
+import { DeviceNameSchema, DirectoryEntrySchema, OneTimeCodeSchema, PasswordSchema, RELAY_ERROR_CODES, RelayUrlSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
 
 /*
  * The one contract between the UI and the core: commands (name, input, output) and events. The Electron
@@ -16,7 +16,6 @@ import { RELAY_ERROR_CODES, DeviceNameSchema, OneTimeCodeSchema, PasswordSchema,
 const Empty = z.strictObject({});
 const Timestamp = z.number().int().nonnegative();
 const Passphrase = z.string().min(1).max(1024);
-const RelayUrl = z.url({ protocol: /^(https?|wss?)$/ }).max(2048);
 
 // --- Views -----------------------------------------------------------------------------------------
 
@@ -74,12 +73,8 @@ export const MessageViewSchema = z.strictObject({
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 
-export const ContactViewSchema = z.strictObject({
-  userId: UserIdSchema,
-  username: z.string(),
-  displayName: z.string(),
-  role: RoleSchema,
-});
+/** A colleague from the organisation's directory, as the UI shows them (their devices are the core's business). */
+export const ContactViewSchema = DirectoryEntrySchema.omit({ devices: true });
 export type ContactView = z.infer<typeof ContactViewSchema>;
 
 export const ContactIdentityViewSchema = z.strictObject({
@@ -115,7 +110,7 @@ export const COMMANDS = {
   'session.state': { input: Empty, output: SessionStateSchema },
   /** First step of enrollment: the relay checks the code and hands out the TOTP secret to show. */
   'enroll.begin': {
-    input: z.strictObject({ relayUrl: RelayUrl, username: UsernameSchema, enrollmentCode: OneTimeCodeSchema }),
+    input: z.strictObject({ relayUrl: RelayUrlSchema, username: UsernameSchema, enrollmentCode: OneTimeCodeSchema }),
     output: z.strictObject({ enrollmentId: z.uuid(), totpUri: z.string(), totpSecret: z.string() }),
   },
   /** Second step: password (relay account), passphrase (this workstation's profile), first TOTP code. */
@@ -125,7 +120,7 @@ export const COMMANDS = {
   },
   /** Another workstation of an existing account: a new profile here, signed in with password and TOTP. */
   'account.addDevice': {
-    input: z.strictObject({ relayUrl: RelayUrl, username: UsernameSchema, password: PasswordSchema, totpCode: TotpCodeSchema, passphrase: Passphrase, deviceName: DeviceNameSchema }),
+    input: z.strictObject({ relayUrl: RelayUrlSchema, username: UsernameSchema, password: PasswordSchema, totpCode: TotpCodeSchema, passphrase: Passphrase, deviceName: DeviceNameSchema }),
     output: SessionStateSchema,
   },
   'profile.unlock': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase }), output: SessionStateSchema },
@@ -195,7 +190,6 @@ export const COMMANDS = {
 export type CommandName = keyof typeof COMMANDS;
 export type CommandInput<C extends CommandName> = z.input<(typeof COMMANDS)[C]['input']>;
 export type CommandOutput<C extends CommandName> = z.infer<(typeof COMMANDS)[C]['output']>;
-export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
 
 export function isCommandName(name: unknown): name is CommandName {
   return typeof name === 'string' && Object.hasOwn(COMMANDS, name);
@@ -230,6 +224,22 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   IdentityChangedEventSchema,
 ]);
 export type UiEvent = z.infer<typeof UiEventSchema>;
+
+/**
+ * The browser harness's bridge (development and tests only): the same contract over a loopback
+ * WebSocket. The page sends requests; the harness answers each by id and pushes the core's events.
+ */
+export const BridgeRequestSchema = z.strictObject({ id: z.number().int().nonnegative(), command: z.string().max(100), input: z.unknown() });
+export type BridgeRequest = z.infer<typeof BridgeRequestSchema>;
+export const BridgeReplySchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('result'),
+    id: z.number().int(),
+    result: z.union([z.strictObject({ ok: z.literal(true), value: z.unknown() }), z.strictObject({ ok: z.literal(false), error: ContractErrorSchema })]),
+  }),
+  z.strictObject({ type: z.literal('event'), event: UiEventSchema }),
+]);
+export type BridgeReply = z.infer<typeof BridgeReplySchema>;
 
 /**
  * What the preload (and the browser harness) put on `window.rounds`: one generic call and one event

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RelayUrlSchema } from './wire/relay';
 
 /**
  * The organisation's managed policy (`policy.json`, written by hospital IT and read at start). Every field
@@ -7,7 +8,7 @@ import { z } from 'zod';
  */
 export const OrgPolicySchema = z.strictObject({
   /** The relay every profile uses; when set, the first-run screen shows it and it cannot be changed. */
-  relayUrl: z.url({ protocol: /^(https?|wss?)$/ }).max(2048).optional(),
+  relayUrl: RelayUrlSchema.optional(),
   /**
    * Longest inactivity (minutes) before the app locks. Users may choose shorter, never longer. Fractions
    * are allowed (0.05 is three seconds, for trying the lock out).

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as electron from '../../test/fixtures/fakeElectron';
+import { FAST_KDF } from '../../test/fixtures/workstation';
 import { LocalProfiles } from '../core/storage/LocalProfiles';
 import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/channels';
 import { SafeStorageProtector } from './SafeStorageProtector';
@@ -133,7 +134,7 @@ describe('the Electron shell, with only the electron module faked', () => {
     const before = electron.safeStorage.encryptions;
     const dir = mkdtempSync(join(tmpdir(), 'rounds-profiles-'));
     try {
-      const profiles = new LocalProfiles(dir, { protector, kdf: { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 } });
+      const profiles = new LocalProfiles(dir, { protector, kdf: FAST_KDF });
       const profile = await profiles.create({ username: 'alice', displayName: 'Alice', relayUrl: 'https://relay.example' }, 'a long passphrase 123');
       profile.lock();
       expect(electron.safeStorage.encryptions).toBe(before + 1);

@@ -3,7 +3,7 @@
  * app bundle): `window.rounds` with the same `invoke` and `subscribe`, carried over a loopback WebSocket
  * to a real main/core for the profile named in the page's `?profile=` parameter.
  */
-import type { CommandResult, CommandName, RoundsBridge, UiEvent } from '../../shared/contract';
+import { BridgeReplySchema, type BridgeRequest, type CommandName, type CommandResult, type RoundsBridge, type UiEvent } from '../../shared/contract';
 
 const profile = new URLSearchParams(location.search).get('profile') ?? 'default';
 const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/bridge?profile=${encodeURIComponent(profile)}`);
@@ -17,9 +17,15 @@ socket.addEventListener('open', () => {
   for (const frame of queue.splice(0)) socket.send(frame);
 });
 socket.addEventListener('message', (message: MessageEvent<string>) => {
-  const frame = JSON.parse(message.data) as { type: 'result'; id: number; result: CommandResult<CommandName> } | { type: 'event'; event: UiEvent };
+  let frame;
+  try {
+    frame = BridgeReplySchema.parse(JSON.parse(message.data));
+  } catch {
+    console.error('the harness sent a frame outside the contract; ignored');
+    return;
+  }
   if (frame.type === 'result') {
-    pending.get(frame.id)?.(frame.result);
+    pending.get(frame.id)?.(frame.result as CommandResult<CommandName>);
     pending.delete(frame.id);
   } else {
     for (const listener of listeners) listener(frame.event);
@@ -39,7 +45,7 @@ const bridge: RoundsBridge = {
     }
     const id = nextId++;
     pending.set(id, resolve as (result: CommandResult<CommandName>) => void);
-    const frame = JSON.stringify({ id, command, input });
+    const frame = JSON.stringify({ id, command, input } satisfies BridgeRequest);
     if (socket.readyState === WebSocket.OPEN) socket.send(frame);
     else queue.push(frame);
   }),

@@ -12,6 +12,8 @@ export const RoleSchema = z.enum(['clinician', 'admin', 'compliance']);
 export type Role = z.infer<typeof RoleSchema>;
 
 /** Usernames: lower-case letters, digits, dots, dashes and underscores (they name people, not patients). */
+/** Where a relay is: http(s) or ws(s), as configured by policy or typed at first run. */
+export const RelayUrlSchema = z.url({ protocol: /^(https?|wss?)$/ }).max(2048);
 export const UsernameSchema = z.string().min(2).max(64).regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"');
 export const DisplayNameSchema = z.string().trim().min(1).max(128);
 /** Passwords are checked against the policy by the relay; the schema only bounds the size. */

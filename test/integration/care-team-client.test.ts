@@ -201,8 +201,13 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
 
     for (const w of [alice, bob, carol1, carol2]) for (const event of w.events) expect(UiEventSchema.safeParse(event).success).toBe(true);
     expect(alice.events.some((e) => e.type === 'session' && e.state.phase === 'locked')).toBe(true);
-    // Every command the contract declares has a handler (an unknown one would answer UNKNOWN_COMMAND).
-    for (const command of Object.keys(COMMANDS)) expect((await alice.app.invoke(command, { bogus: true })).ok ? 'ok' : 'refused').toBe('refused');
+    // Every command the contract declares is known and checks its input before any handler runs (an
+    // undeclared one answers UNKNOWN_COMMAND; a handler is required for each by RoundsApp's types).
+    for (const command of Object.keys(COMMANDS)) {
+      const result = await alice.app.invoke(command, { bogus: true });
+      expect(result.ok ? 'ok' : 'refused').toBe('refused');
+      expect(result.ok ? null : result.error.code, command).toBe('INVALID_INPUT');
+    }
   });
 
   it('keeps two clinicians apart on one shared workstation: own profile, own passphrase, "Switch user"', async () => {

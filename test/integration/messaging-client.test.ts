@@ -6,18 +6,8 @@ import { MessagingClient, type ClientEvent } from '../../main/core/messaging/Mes
 import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
 import { RelayProcess, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { virtualScheduler } from '../fixtures/virtualScheduler';
+import { FAST_KDF, PASSPHRASE, PASSWORD, until } from '../fixtures/workstation';
 
-const FAST_KDF = { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 };
-const PASSWORD = 'correct horse battery staple 7';
-const PASSPHRASE = 'my workstation passphrase 42';
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('messaging client over encrypted profiles and a real relay', () => {
   let relayDir: string;

@@ -13,8 +13,8 @@ import { ProfileDatabase } from '../../main/core/storage/ProfileDatabase';
 import { PROFILE_MIGRATIONS } from '../../main/core/storage/migrations';
 import { TestCareTeams, TestDirectory, newConversationId, newUserId, textPayload } from '../fixtures/protocolHarness';
 import { filesUnder, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { FAST_KDF } from '../fixtures/workstation';
 
-const FAST_KDF = { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 };
 const PASSPHRASE = 'ward four night shift 2026';
 
 

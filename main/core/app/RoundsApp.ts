@@ -186,9 +186,9 @@ export class RoundsApp {
     const plain = { title: 'Rounds', body: urgent ? 'Urgent message in Rounds' : 'New message in Rounds', urgent, conversationId: event.conversationId };
     if (!this.#settings().notificationPreviews) return plain;
     const message = open.client.messages.byId(event.messageId);
-    const conversation = open.client.conversations.list(open.client.address.userId).find((c) => c.id === event.conversationId);
+    const conversation = open.client.conversations.title(event.conversationId);
     if (!message || !conversation) return plain;
-    const sender = open.client.conversations.contacts().find((c) => c.userId === message.sender.userId)?.displayName ?? 'Someone';
+    const sender = open.client.conversations.displayName(message.sender.userId) ?? 'Someone';
     const text = message.body.length > 120 ? `${message.body.slice(0, 119)}…` : message.body;
     return { ...plain, title: `${urgent ? 'Urgent: ' : ''}${conversation.title}`, body: conversation.kind === 'careTeam' ? `${sender}: ${text}` : text };
   }

@@ -10,7 +10,12 @@ import type { StoredMessage } from '../storage/MessageStore';
  */
 export function messageViews(client: MessagingClient, messages: readonly StoredMessage[]): MessageView[] {
   const self = client.address.userId;
-  const names = new Map(client.conversations.contacts().map((c) => [c.userId, c.displayName]));
+  // The names of this page's senders only (a page has a handful; the directory may have thousands).
+  const names = new Map<string, string | undefined>();
+  const nameOf = (userId: UserId) => {
+    if (!names.has(userId)) names.set(userId, client.conversations.displayName(userId));
+    return names.get(userId);
+  };
   const pending = client.pending(messages.filter((m) => m.sender.userId === self).map((m) => m.id));
   const recipientsOf = new Map<string, readonly UserId[]>();
   const recipients = (conversationId: StoredMessage['conversationId']): readonly UserId[] => {
@@ -41,7 +46,7 @@ export function messageViews(client: MessagingClient, messages: readonly StoredM
       id: m.id,
       conversationId: m.conversationId,
       sender: m.sender,
-      senderName: outgoing ? 'You' : (names.get(m.sender.userId) ?? 'Unknown sender'),
+      senderName: outgoing ? 'You' : (nameOf(m.sender.userId) ?? 'Unknown sender'),
       outgoing,
       sentAt: m.sentAt,
       receivedAt: m.receivedAt,

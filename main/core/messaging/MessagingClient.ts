@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describeError } from '../../../shared/errors';
+import type { UiEvent } from '../../../shared/contract';
 import type { IdentityChangedEvent } from '../../../shared/events';
 import { CareTeamIdSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { CareTeamPayloadSchema, PAYLOAD_VERSION, PayloadSchema, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
@@ -21,18 +22,11 @@ import { DEFAULT_URGENT_POLICY, UrgentReminders, type UrgentPolicy } from './Urg
 import { directConversationId } from './directConversation';
 import { RelayClient, RelayRequestError, type RelayConnection } from './RelayClient';
 
-export type ClientEvent =
-  | { readonly type: 'message'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly from: UserId; readonly urgent: boolean }
-  | { readonly type: 'receipt'; readonly kind: 'delivered' | 'read'; readonly messageIds: readonly MessageId[]; readonly from: UserId }
-  /** Raise the notification of an unread urgent message again (the UI shows no text unless policy allows). */
-  | { readonly type: 'urgentReminder'; readonly conversationId: ConversationId; readonly messageId: MessageId; readonly reminder: number }
-  | { readonly type: 'connection'; readonly state: 'connecting' | 'online' | 'offline' }
-  | { readonly type: 'sendBlocked'; readonly messageId: MessageId; readonly reason: 'IDENTITY_CHANGED'; readonly userId: UserId }
-  /** A message that can never go (this user left the care team before it was sent). */
-  | { readonly type: 'sendFailed'; readonly messageId: MessageId; readonly reason: 'NOT_A_MEMBER' }
-  /** A care team was created, renamed, or its members changed (by us, or by a member). */
-  | { readonly type: 'conversation'; readonly conversationId: ConversationId }
-  | IdentityChangedEvent;
+/**
+ * What the client tells its owner: the contract's UI events but the session ones (which RoundsApp
+ * raises). The UI shows no message text in a notification unless policy allows.
+ */
+export type ClientEvent = Exclude<UiEvent, { type: 'session' }>;
 
 export interface MessagingClientOptions {
   readonly onEvent?: (event: ClientEvent) => void;
@@ -188,11 +182,6 @@ export class MessagingClient {
     const session = await relay.login(details.username, details.password, details.totpCode, { kind: 'existing', deviceId: DeviceIdSchema.parse(secrets.deviceId) });
     writeSecrets(profile, { ...secrets, credential: session.credential, displayName: session.displayName });
     return MessagingClient.open(profile, relayUrl, options);
-  }
-
-  /** Whether this profile has been enrolled (it holds a device credential). */
-  static isEnrolled(profile: UnlockedProfile): boolean {
-    return readSecrets(profile) !== undefined;
   }
 
   get address(): DeviceAddress {

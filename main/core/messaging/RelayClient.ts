@@ -110,20 +110,19 @@ export class RelayClient {
   /** The relay's signed audit bundle (.zip) for [from, to); the relay allows it to the compliance role only. */
   async auditExport(from: number, to: number, username?: string): Promise<Uint8Array> {
     const query = new URLSearchParams({ from: String(from), to: String(to), ...(username ? { user: username } : {}) });
-    let response: Response;
-    try {
-      response = await fetch(`${this.baseUrl}/v1/audit/export?${query}`, { headers: this.#credential ? { authorization: `Bearer ${this.#credential}` } : {} });
-    } catch (error) {
-      throw new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${(error as Error).message}`, 0);
-    }
-    if (!response.ok) {
-      const failure = RelayErrorSchema.safeParse(await response.json().catch(() => undefined));
-      throw failure.success ? new RelayRequestError(failure.data.code, failure.data.message, response.status) : new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status}`, response.status);
-    }
+    const response = await this.#fetch('GET', `/v1/audit/export?${query}`);
     return new Uint8Array(await response.arrayBuffer());
   }
 
   async #request<T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> {
+    const response = await this.#fetch(method, path, body);
+    const parsed = schema.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${path}`, response.status);
+    return parsed.data;
+  }
+
+  /** One authenticated request; a failure becomes a RelayRequestError with the relay's code. */
+  async #fetch(method: string, path: string, body?: unknown): Promise<Response> {
     let response: Response;
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
@@ -137,20 +136,15 @@ export class RelayClient {
     } catch (error) {
       throw new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${(error as Error).message}`, 0);
     }
-    const json: unknown = await response.json().catch(() => undefined);
-    if (!response.ok) {
-      const failure = RelayErrorSchema.safeParse(json);
-      if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
-      const { code, message, issues, retryAfterSeconds, retryAfterMs } = failure.data;
-      throw new RelayRequestError(code, message, response.status, {
-        ...(issues ? { issues } : {}),
-        ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      });
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${path}`, response.status);
-    return parsed.data;
+    if (response.ok) return response;
+    const failure = RelayErrorSchema.safeParse(await response.json().catch(() => undefined));
+    if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
+    const { code, message, issues, retryAfterSeconds, retryAfterMs } = failure.data;
+    throw new RelayRequestError(code, message, response.status, {
+      ...(issues ? { issues } : {}),
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
   }
 }
 

@@ -1,3 +1,4 @@
+import type { ContactView, ConversationView } from '../../../shared/contract';
 import type { CareTeamPayload } from '../../../shared/payload';
 import type { ConversationId, UserId } from '../../../shared/ids';
 import type { DirectoryEntry } from '../../../shared/wire/relay';
@@ -13,29 +14,9 @@ export interface CareTeamState {
   readonly members: readonly UserId[];
 }
 
-export interface ConversationSummary {
-  readonly id: ConversationId;
-  readonly kind: 'direct' | 'careTeam';
-  /** The care team's name, or the other clinician's display name (their username until the directory is read). */
-  readonly title: string;
-  /** 1:1: the other user. */
-  readonly peer: UserId | null;
-  /** Care team: its members now (empty for 1:1). */
-  readonly members: readonly UserId[];
-  /** Care team: false once this user was removed (the history stays, read-only). */
-  readonly isMember: boolean;
-  readonly unread: number;
-  readonly unreadUrgent: number;
-  /** Time of the newest message, or of creation when there is none. */
-  readonly lastActivity: number;
-}
-
-export interface Contact {
-  readonly userId: UserId;
-  readonly username: string;
-  readonly displayName: string;
-  readonly role: DirectoryEntry['role'];
-}
+/** A conversation as the list shows it: the contract's view, so the core and the UI cannot drift apart. */
+export type ConversationSummary = ConversationView;
+export type Contact = ContactView;
 
 /**
  * How far ahead of the held version an update may jump (a device that missed some changes still catches
@@ -131,7 +112,7 @@ export class ConversationStore implements CareTeamMembership {
       .map((r): ConversationSummary => ({
         id: r.id as ConversationId,
         kind: r.kind,
-        title: r.kind === 'careTeam' ? (r.title ?? '') : (r.contact_name ?? r.contact_username ?? 'Unknown contact'),
+        title: titleOf(r),
         peer: r.peer as UserId | null,
         members: r.kind === 'careTeam' ? this.#members(r.id as ConversationId) : [],
         isMember: r.is_member === 1,
@@ -155,6 +136,20 @@ export class ConversationStore implements CareTeamMembership {
     });
   }
 
+  /** The title of one conversation (a notification's, without reading the whole list). */
+  title(id: ConversationId): { kind: 'direct' | 'careTeam'; title: string } | undefined {
+    const row = this.db.get<ConversationRow & { contact_name: string | null; contact_username: string | null }>(
+      'SELECT c.*, ct.display_name AS contact_name, ct.username AS contact_username FROM conversations c LEFT JOIN contacts ct ON ct.user_id = c.peer WHERE c.id = $id',
+      { id },
+    );
+    return row ? { kind: row.kind, title: titleOf(row) } : undefined;
+  }
+
+  /** One colleague's name, as the directory last gave it. */
+  displayName(userId: UserId): string | undefined {
+    return this.db.get<{ display_name: string }>('SELECT display_name FROM contacts WHERE user_id = $u', { u: userId })?.display_name;
+  }
+
   contacts(): Contact[] {
     return this.db.all<{ user_id: string; username: string; display_name: string; role: Contact['role'] }>('SELECT user_id, username, display_name, role FROM contacts ORDER BY display_name, username')
       .map((r) => ({ userId: r.user_id as UserId, username: r.username, displayName: r.display_name, role: r.role }));
@@ -167,4 +162,9 @@ export class ConversationStore implements CareTeamMembership {
 
 function sameMembers(a: readonly UserId[], b: readonly UserId[]): boolean {
   return a.length === b.length && a.every((u) => b.includes(u));
+}
+
+/** A care team's name, or the other clinician's display name (their username until the directory is read). */
+function titleOf(r: { kind: 'direct' | 'careTeam'; title: string | null; contact_name: string | null; contact_username: string | null }): string {
+  return r.kind === 'careTeam' ? (r.title ?? '') : (r.contact_name ?? r.contact_username ?? 'Unknown contact');
 }

@@ -66,6 +66,10 @@ export interface ProfileSummary {
   readonly relayUrl: string;
 }
 
+function summaryOf(id: string, entry: ProfileEntry): ProfileSummary {
+  return { id, username: entry.username, displayName: entry.displayName, relayUrl: entry.relayUrl };
+}
+
 export class UnlockThrottledError extends RoundsError {
   constructor(readonly retryAfterSeconds: number) {
     super('UNLOCK_THROTTLED', `too many wrong passphrases; try again in ${retryAfterSeconds} s`);
@@ -102,7 +106,11 @@ export class LocalProfiles {
   }
 
   list(): ProfileSummary[] {
-    return Object.entries(this.#registry.get('profiles')).flatMap(([id, raw]) => (ProfileEntrySchema.safeParse(raw).success ? [this.summary(id)] : []));
+    // One read of the registry (conf reads the file on every get), not one per profile.
+    return Object.entries(this.#registry.get('profiles')).flatMap(([id, raw]) => {
+      const entry = ProfileEntrySchema.safeParse(raw);
+      return entry.success ? [summaryOf(id, entry.data)] : [];
+    });
   }
 
   /** Creates a profile with a new random database key wrapped under the passphrase (and the OS). */
@@ -190,8 +198,7 @@ export class LocalProfiles {
   }
 
   summary(id: string): ProfileSummary {
-    const entry = this.#entry(id);
-    return { id, username: entry.username, displayName: entry.displayName, relayUrl: entry.relayUrl };
+    return summaryOf(id, this.#entry(id));
   }
 
   failedUnlocks(id: string): number {

@@ -24,12 +24,13 @@ const STATE_LABEL: Record<MessageView['state'], string> = {
  * separators, sender, time, delivery state, reply-to and urgent marking), the identity-change banner and
  * the composer.
  */
-export function Conversation({ conversation, self, nameOf, version, online, onMembers, onContact, onError, onRead }: {
+export function Conversation({ conversation, self, nameOf, version, trustVersion, online, onMembers, onContact, onError, onRead }: {
   conversation: ConversationView;
   onRead: () => void;
   self: UserId;
   nameOf: (userId: string) => string;
   version: number;
+  trustVersion: number;
   online: boolean;
   onMembers: () => void;
   onContact: (userId: UserId) => void;
@@ -80,12 +81,14 @@ export function Conversation({ conversation, self, nameOf, version, online, onMe
   }, [api, conversation.id, conversation.unread, onRead, version]);
 
   // Whose identity changed: sending is blocked until the user looks at the new safety number.
+  // Checked when the conversation or its people change, or an identity event came: not on every message.
+  const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
   useEffect(() => {
-    const people = (conversation.kind === 'direct' ? [conversation.peer] : conversation.members).filter((u): u is UserId => u !== null && u !== self).slice(0, 50);
+    const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
     void Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) })))
       .then((all) => setChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null))))
       .catch(() => setChanged([]));
-  }, [api, conversation, self, version]);
+  }, [api, peopleKey, self, trustVersion]);
 
   const loadOlder = useCallback(async () => {
     const oldest = messages[0];

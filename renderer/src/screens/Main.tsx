@@ -26,6 +26,8 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
   const [dialog, setDialog] = useState<Dialog | null>(null);
   const [connection, setConnection] = useState<'online' | 'connecting' | 'offline'>(state.online ? 'online' : 'connecting');
   const [version, setVersion] = useState(0);
+  /** Bumped only when a contact's trust may have changed: the identity checks are not redone per message. */
+  const [trustVersion, setTrustVersion] = useState(0);
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<MessageView[] | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -48,6 +50,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
       if (event.type === 'message' || event.type === 'conversation' || event.type === 'receipt' || event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'sendFailed') {
         void loadConversations();
         setVersion((v) => v + 1);
+        if (event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'conversation') setTrustVersion((v) => v + 1);
       }
       if (event.type === 'conversation') void loadContacts();
       if (event.type === 'sendFailed') setNotice('A message could not be sent: you are no longer a member of that care team.');
@@ -156,7 +159,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={current.id} conversation={current} self={self} nameOf={nameOf} version={version} online={connection === 'online'}
+            <Conversation key={current.id} conversation={current} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} online={connection === 'online'}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onError={(e) => setNotice(explain(e))} onRead={loadConversations} />
@@ -173,7 +176,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
       {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); void loadConversations(); }} />}
       {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} />}
       {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
-      {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); }} />}
+      {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); setTrustVersion((v) => v + 1); }} />}
     </div>
   );
 }
