@@ -4,14 +4,15 @@
  * from environment variables; without them the artifacts are unsigned, and this says so.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { buildApp } from './build';
+import { CHECKSUMS_FILE, writeChecksums } from './checksums';
 import { findElectronBinary } from './electronBinary';
 
 const OUT = resolve('dist/installers');
-const SIGNING_VARIABLES = ['CSC_LINK', 'WIN_CSC_LINK', 'APPLE_ID', 'APPLE_APP_SPECIFIC_PASSWORD', 'APPLE_TEAM_ID'];
+/** The variables electron-builder reads for code signing and notarization (their values are never printed). */
+const SIGNING_VARIABLES = ['CSC_LINK', 'WIN_CSC_LINK', 'APPLE_API_KEY', 'APPLE_ID', 'APPLE_KEYCHAIN_PROFILE'];
 
 const present = SIGNING_VARIABLES.filter((v) => process.env[v]);
 console.log(present.length > 0 ? `signing with: ${present.join(', ')}` : `building UNSIGNED artifacts (none of ${SIGNING_VARIABLES.join(', ')} is set)`);
@@ -24,7 +25,6 @@ const builder = spawnSync(process.execPath, [resolve('node_modules/electron-buil
 if (builder.status !== 0) process.exit(builder.status ?? 1);
 
 if (existsSync(OUT)) {
-  const artifacts = readdirSync(OUT).filter((f) => statSync(join(OUT, f)).isFile() && f !== 'SHA256SUMS' && !f.endsWith('.blockmap'));
-  writeFileSync(join(OUT, 'SHA256SUMS'), artifacts.map((f) => `${createHash('sha256').update(readFileSync(join(OUT, f))).digest('hex')}  ${f}\n`).join(''));
-  console.log(`wrote ${join(OUT, 'SHA256SUMS')} (${artifacts.length} artifacts); check with: cd dist/installers && sha256sum -c SHA256SUMS`);
+  const artifacts = readdirSync(OUT).map((f) => join(OUT, f)).filter((f) => statSync(f).isFile() && !f.endsWith(CHECKSUMS_FILE) && !f.endsWith('.blockmap'));
+  console.log(`wrote ${writeChecksums(OUT, artifacts)} (${artifacts.length} artifacts); check with: cd dist/installers && sha256sum -c SHA256SUMS`);
 }

@@ -54,8 +54,8 @@ export class RelayServer {
   #app: FastifyInstance | undefined;
   #timers: NodeJS.Timeout[] = [];
   #controlSeq = 0;
-  /** The org audit key (serve sets it): the compliance role's export API uses it. */
-  auditKey: AuditKey | undefined;
+  /** The org audit key, read for each export (serve sets it): the compliance role's export API uses it. */
+  auditKey: (() => AuditKey) | undefined;
 
   constructor(
     readonly store: RelayStore,

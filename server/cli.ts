@@ -2,10 +2,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { describeError } from '../shared/errors';
 import { DeviceIdSchema } from '../shared/ids';
+import { ROUNDS_VERSION } from '../shared/version';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
 import { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
-import { loadOrCreateAuditKey } from './audit/auditKey';
+import { auditKeySource, loadOrCreateAuditKey, rotateAuditKey } from './audit/auditKey';
 import { backupRelay, restoreRelay } from './backup';
 import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from './auth/passwords';
@@ -52,6 +53,7 @@ const dataOption = () => new Option('--data <dir>', 'the relay data directory').
 export function buildCli(): Command {
   const program = new Command('rounds-server')
     .description('Rounds relay: accounts, prekey directory and store-and-forward for end-to-end encrypted messages')
+    .version(ROUNDS_VERSION)
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -80,10 +82,11 @@ export function buildCli(): Command {
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
       };
       const server = new RelayServer(openStore(resolve(opts.data)), config);
-      server.auditKey = loadOrCreateAuditKey(resolve(opts.data));
+      const auditKey = auditKeySource(resolve(opts.data));
+      server.auditKey = auditKey.read;
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${resolve(opts.data)})`);
-      console.log(`audit key fingerprint (SHA-256): ${server.auditKey.fingerprint}`);
+      console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
       const stop = () => void server.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -203,11 +206,22 @@ export function buildCli(): Command {
   audit.command('key')
     .description('print the fingerprint and public key of the org audit key (created at first use)')
     .addOption(dataOption())
-    .action((opts: { data: string }) => {
+    .option('--pem', 'print the public key alone (PEM), e.g. to save it for `rounds-audit verify --key`')
+    .action((opts: { data: string; pem?: boolean }) => {
       const key = loadOrCreateAuditKey(resolve(opts.data));
-      console.log(`audit key fingerprint (SHA-256): ${key.fingerprint}`);
+      if (!opts.pem) console.log(`audit key fingerprint (SHA-256): ${key.fingerprint}`);
       process.stdout.write(key.publicKeyPem);
     });
+  audit.command('rotate-key')
+    .description('replace the org audit key (the old private key is destroyed; its public key is kept in audit-keys/)')
+    .addOption(dataOption())
+    .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
+      const { retired, current, retiredPublicKeyFile } = await rotateAuditKey(resolve(opts.data), (old, next) =>
+        store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { retired: old.fingerprint, current: next.fingerprint } }]));
+      console.log(`retired audit key ${retired.fingerprint}; its public key is kept in ${retiredPublicKeyFile}`);
+      console.log(`audit key fingerprint (SHA-256): ${current.fingerprint}`);
+      process.stdout.write(current.publicKeyPem);
+    }));
   audit.command('check')
     .description('check that the audit log is intact (every record hashes and links correctly)')
     .addOption(dataOption())

@@ -10,6 +10,11 @@ export const OrgPolicySchema = z.strictObject({
   /** The relay every profile uses; when set, the first-run screen shows it and it cannot be changed. */
   relayUrl: RelayUrlSchema.optional(),
   /**
+   * A PEM file (absolute path) of the certificate authorities that issue the relay's certificate, trusted for
+   * relay connections besides the public ones: for a relay whose certificate comes from the hospital's own CA.
+   */
+  relayCaFile: z.string().max(4096).regex(/^(\/|[A-Za-z]:\\|\\\\)/, 'must be an absolute path').optional(),
+  /**
    * Longest inactivity (minutes) before the app locks. Users may choose shorter, never longer. Fractions
    * are allowed (0.05 is three seconds, for trying the lock out).
    */

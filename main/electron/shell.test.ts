@@ -14,7 +14,7 @@ import { OrgPolicySchema } from '../../shared/policy';
 vi.mock('electron', () => import('../../test/fixtures/fakeElectron'));
 
 const { startShell, loadPolicyOrExit } = await import('./shell');
-const { configureUpdates } = await import('./updates');
+const { configureUpdates, UPDATE_CHECK_INTERVAL_MS } = await import('./updates');
 
 describe('the Electron shell, with only the electron module faked', () => {
   const renderer = mkdtempSync(join(tmpdir(), 'rounds-renderer-'));
@@ -176,10 +176,17 @@ describe('the Electron shell, with only the electron module faked', () => {
 
 describe('updates under IT\'s control', () => {
   const policy = (updates: 'off' | 'notify' | 'auto') => OrgPolicySchema.parse(updates === 'off' ? {} : { updates, updateFeedUrl: 'https://it.hospital.example/rounds/' });
+  // electron-updater needs the Electron runtime: this stands in for it, with the events it emits.
   const fakeUpdater = () => {
     const calls: string[] = [];
-    const updater = { autoDownload: true, autoInstallOnAppQuit: true, setFeedURL: (o: { url: string }) => calls.push(`feed ${o.url}`), on: () => updater, checkForUpdates: async () => calls.push('check') };
-    return { updater, calls };
+    const listeners = new Map<string, (info: { version: string }) => void>();
+    const updater = {
+      autoDownload: true, autoInstallOnAppQuit: true,
+      setFeedURL: (o: { url: string }) => calls.push(`feed ${o.url}`),
+      on: (event: string, listener: (info: { version: string }) => void) => (listeners.set(event, listener), updater),
+      checkForUpdates: async () => calls.push('check'),
+    };
+    return { updater, calls, emit: (event: string, version: string) => listeners.get(event)?.({ version }) };
   };
 
   it('never loads the updater or contacts a server when policy says off (the default)', async () => {
@@ -189,12 +196,23 @@ describe('updates under IT\'s control', () => {
     expect(OrgPolicySchema.safeParse({ updates: 'auto' }).success).toBe(false);
   });
 
-  it('reads the hospital\'s generic feed, downloading only with auto', async () => {
+  it('reads the hospital\'s generic feed at start and every few hours, downloading only with auto, telling the user once per version', async () => {
     for (const mode of ['notify', 'auto'] as const) {
-      const { updater, calls } = fakeUpdater();
-      await configureUpdates(policy(mode), () => undefined, async () => updater);
+      const { updater, calls, emit } = fakeUpdater();
+      const scheduled: { check: () => void; ms: number }[] = [];
+      const told: string[] = [];
+      await configureUpdates(policy(mode), (m) => told.push(m), async () => updater, (check, ms) => scheduled.push({ check, ms }));
       expect(calls).toEqual(['feed https://it.hospital.example/rounds/', 'check']);
       expect(updater.autoDownload).toBe(mode === 'auto');
+      expect(scheduled.map((s) => s.ms)).toEqual([UPDATE_CHECK_INTERVAL_MS]);
+      scheduled[0]?.check();
+      expect(calls.at(-1)).toBe('check');
+      emit('update-available', '1.2.0');
+      emit('update-available', '1.2.0');
+      emit('update-available', '1.3.0');
+      expect(told).toEqual(mode === 'auto'
+        ? ['Rounds 1.2.0 is being downloaded; it installs when Rounds restarts.', 'Rounds 1.3.0 is being downloaded; it installs when Rounds restarts.']
+        : ['Rounds 1.2.0 is available. Ask IT to install it.', 'Rounds 1.3.0 is available. Ask IT to install it.']);
     }
   });
 });

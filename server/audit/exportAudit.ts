@@ -16,11 +16,6 @@ export function exportedRecord(r: AuditRecord): ExportedRecord {
   return { seq: r.seq, at: r.at, type: r.type, actor: r.actor, subject: r.subject, details: r.details, flagged: r.flagged, prevHash: r.prevHash, hash: r.hash };
 }
 
-/** The relay log's name in checkpoints: bound to its signing key. */
-export function relayOrigin(key: AuditKey): string {
-  return `rounds.relay/${key.fingerprint.slice(0, 16)}`;
-}
-
 /**
  * A signed bundle of the records in [from, to) (of one user, if given: those they did or that were done
  * to them). The checkpoint covers the whole log; proofs of consistency from every earlier export are
@@ -33,7 +28,7 @@ export async function buildRelayBundle(store: RelayStore, key: AuditKey, options
   const selected = user === null ? inRange : inRange.filter((r) => String(r.actor).startsWith(user) || String(r.subject).startsWith(user));
   const earlierSizes = all.filter((r) => r.type === 'audit.exported').map((r) => Number((r.details as Record<string, unknown>).treeSize)).filter((n) => Number.isInteger(n));
   const files = buildBundle(nodeAuditCrypto, {
-    origin: relayOrigin(key),
+    origin: key.origin,
     range: { from: options.from, to: options.to, user },
     all,
     selected,

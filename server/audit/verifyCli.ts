@@ -8,6 +8,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { verifyBundle, type Verdict } from '../../shared/audit/bundle';
+import { ROUNDS_VERSION } from '../../shared/version';
 import { nodeAuditCrypto } from './auditCrypto';
 import { readBundle } from './bundleFiles';
 
@@ -21,7 +22,7 @@ export function verifyPath(path: string, options: { key?: string; previous?: str
 
 export async function runAuditCli(argv: readonly string[]): Promise<number> {
   let code = 0;
-  const program = new Command('rounds-audit').description('verify Rounds audit bundles offline').exitOverride();
+  const program = new Command('rounds-audit').description('verify Rounds audit bundles offline').version(ROUNDS_VERSION).exitOverride();
   program.command('verify')
     .description('verify an audit bundle (directory or .zip)')
     .argument('<path>', 'the bundle')

@@ -34,7 +34,8 @@ export interface RelayAppOptions {
   readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
   readonly logLevel: 'silent' | 'error' | 'warn' | 'info';
   /** The org audit key: with it, the compliance role can export the audit log through the API. */
-  readonly auditKey?: AuditKey;
+  /** The org audit key, read for each export (so a rotation applies without a restart). */
+  readonly auditKey?: () => AuditKey;
 }
 
 /**
@@ -115,7 +116,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
       if (!target) throw new RelayFailure('NOT_FOUND', 'no such account');
       subject = target.id;
     }
-    const { files } = await buildRelayBundle(store, options.auditKey, { from: query.from, to: query.to, user: subject, actor: `${address.userId}.${address.deviceId}` });
+    const { files } = await buildRelayBundle(store, options.auditKey(), { from: query.from, to: query.to, user: subject, actor: `${address.userId}.${address.deviceId}` });
     return reply.header('content-type', 'application/zip').header('content-disposition', 'attachment; filename="rounds-relay-audit.zip"').send(Buffer.from(zipSync(Object.fromEntries(files), { level: 6 })));
   });
 

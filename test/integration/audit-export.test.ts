@@ -126,6 +126,35 @@ describe('signed audit exports, verified offline', () => {
     expect(caught.out).toMatch(/NOT VERIFIED[\s\S]*not an extension of the previous bundle's: records among the first \d+ were rewritten/);
   });
 
+  it('rotates the audit key: the old one signs nothing more, its bundles still verify, and the log stays one log', () => {
+    const site = dir();
+    addUser(site, 'eve', 'Clinician eve');
+    const before = exportTo(site, join(dir(), 'before'));
+    expect(adminCli(['audit', 'rotate-key', '--data', dir()]).stderr).toMatch(/has no audit key yet/);
+    const rotated = adminCli(['audit', 'rotate-key', '--data', site]);
+    expect(rotated.status, rotated.stderr).toBe(0);
+    const [, retired, current] = /retired audit key ([0-9a-f]{64})[\s\S]*fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(rotated.stdout) ?? [];
+    expect(current).not.toBe(retired);
+    // The retired private key is gone; its public half is kept, and is the one that signed the earlier bundle.
+    const retiredPem = join(site, 'audit-keys', `${retired}.pub.pem`);
+    expect(readFileSync(retiredPem, 'utf8')).toBe(readFileSync(join(before, 'signer.pub.pem'), 'utf8'));
+    expect(readFileSync(join(site, AUDIT_KEY_FILE), 'utf8')).not.toContain(readFileSync(retiredPem, 'utf8').trim());
+    const after = exportTo(site, join(dir(), 'after'));
+    const newKey = join(dir(), 'current.pub.pem');
+    writeFileSync(newKey, adminCli(['audit', 'key', '--data', site, '--pem']).stdout);
+    expect(roundsAudit(['verify', after, '--key', newKey, '--previous', before]).out).toMatch(/^VERIFIED: .*extends the previous bundle/);
+    expect(roundsAudit(['verify', before, '--key', retiredPem]).status).toBe(0);
+    expect(roundsAudit(['verify', before, '--key', newKey]).out).toContain('signed by a different key');
+    const rotation = readFileSync(join(after, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, string> }).find((e) => e.type === 'audit.key_rotated');
+    expect(rotation?.details).toEqual({ retired, current });
+    // A backup carries the retired public keys along with the current key.
+    const backup = join(dir(), 'backup.zip');
+    expect(adminCli(['backup', '--data', site, '--out', backup]).status).toBe(0);
+    const restored = dir();
+    expect(adminCli(['restore', '--data', restored, '--from', backup]).status).toBe(0);
+    expect(readFileSync(join(restored, 'audit-keys', `${retired}.pub.pem`), 'utf8')).toBe(readFileSync(retiredPem, 'utf8'));
+  });
+
   it('gives clear errors for bad input, never a stack trace', () => {
     const missing = roundsAudit(['verify', join(dir(), 'nothing-here')]);
     expect(missing.status).toBe(2);

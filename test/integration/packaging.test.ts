@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { findElectronBinary } from '../../scripts/electronBinary';
+import { ROUNDS_VERSION } from '../../shared/version';
 
 /*
  * electron-builder.yml, checked by electron-builder's own schema validation (not a hand-written check),
@@ -22,17 +24,48 @@ describe('electron-builder.yml', () => {
     expect(config).toMatchObject({
       appId: 'org.rounds.desktop', productName: 'Rounds',
       win: { target: ['nsis', 'msi'] }, nsis: { perMachine: true, oneClick: false }, msi: { perMachine: true },
-      mac: { target: ['dmg', 'zip'], hardenedRuntime: true }, linux: { target: ['AppImage', 'deb', 'rpm'] },
+      mac: { target: [{ target: 'dmg', arch: 'universal' }, { target: 'zip', arch: 'universal' }, { target: 'pkg', arch: 'universal' }], hardenedRuntime: true, notarize: true }, linux: { target: ['AppImage', 'deb', 'rpm'] },
+      pkg: { installLocation: '/Applications' },
       electronFuses: { runAsNode: false, enableCookieEncryption: true, enableNodeOptionsEnvironmentVariable: false, enableNodeCliInspectArguments: false, enableEmbeddedAsarIntegrityValidation: true, onlyLoadAppFromAsar: true },
     });
-    expect(JSON.stringify(config)).not.toMatch(/cscLink|certificatePassword|appleIdPassword/i);
+    // Signing and notarization credentials come from the environment only.
+    expect(JSON.stringify(config)).not.toMatch(/cscLink|cscKeyPassword|certificateFile|certificatePassword|appleIdPassword|appleApiKey|keychain/i);
+    // Rounds opens no documents and registers no URL scheme.
+    expect(JSON.stringify(config)).not.toMatch(/fileAssociations|protocols/);
+  });
+
+  it('has an icon electron-builder can turn into .ico, .icns and the Linux sizes, and one version everywhere', () => {
+    const png = readFileSync(String(config.icon));
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    const [width, height] = [png.readUInt32BE(16), png.readUInt32BE(20)];
+    expect(width).toBe(height);
+    expect(width).toBeGreaterThanOrEqual(512);
+    const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; author: { email: string } };
+    expect(ROUNDS_VERSION).toBe(manifest.version);
+    // deb and rpm need a maintainer's address.
+    expect(manifest.author.email).toMatch(/@/);
   });
 
   const electron = findElectronBinary();
   if (electron.path === null) console.log(`npm run dist -- --dir skipped: ${electron.reason}`);
-  it.skipIf(electron.path === null)('packages the app (npm run dist -- --dir)', async () => {
+  it.skipIf(electron.path === null)('packages the app (npm run dist -- --dir), and the packaged binary has its fuses flipped', async () => {
     const { spawnSync } = await import('node:child_process');
     const result = spawnSync('npm', ['run', 'dist', '--', '--dir'], { encoding: 'utf8', timeout: 600_000 });
     expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/building UNSIGNED artifacts|signing with: /);
+    // Read the fuse wire back out of the binary electron-builder wrote.
+    const { getCurrentFuseWire, FuseV1Options } = await import('@electron/fuses');
+    const { FuseState } = await import('@electron/fuses/dist/constants');
+    const out = 'dist/installers';
+    const unpacked = readdirSync(out).find((d) => /-unpacked$|^mac/.test(d)) ?? '';
+    const binary = { win32: join(out, unpacked, 'Rounds.exe'), darwin: join(out, unpacked, 'Rounds.app/Contents/MacOS/Rounds') }[process.platform as string] ?? join(out, unpacked, 'rounds');
+    const wire = await getCurrentFuseWire(binary);
+    expect(wire[FuseV1Options.RunAsNode]).toBe(FuseState.DISABLE);
+    expect(wire[FuseV1Options.EnableNodeOptionsEnvironmentVariable]).toBe(FuseState.DISABLE);
+    expect(wire[FuseV1Options.EnableNodeCliInspectArguments]).toBe(FuseState.DISABLE);
+    expect(wire[FuseV1Options.EnableCookieEncryption]).toBe(FuseState.ENABLE);
+    expect(wire[FuseV1Options.EnableEmbeddedAsarIntegrityValidation]).toBe(FuseState.ENABLE);
+    expect(wire[FuseV1Options.OnlyLoadAppFromAsar]).toBe(FuseState.ENABLE);
+    expect(wire[FuseV1Options.GrantFileProtocolExtraPrivileges]).toBe(FuseState.DISABLE);
   }, 600_000);
 });

@@ -1,11 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../../server/cli';
-import { RelayProcess, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { loadPolicy } from '../../main/core/policy/loadPolicy';
+import { OrgPolicySchema } from '../../shared/policy';
+import { RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { Workstation, until } from '../fixtures/workstation';
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -47,6 +50,46 @@ describe('rounds-server serve', () => {
       await expect(fetch(relay.url.replace('https', 'http') + '/healthz').then((r) => r.status)).rejects.toThrow();
     } finally {
       await relay.stop();
+    }
+  });
+
+  it("lets workstations trust a relay certificate from the hospital's own CA through the policy, and only then", async () => {
+    // The hospital's CA, and the relay's certificate it issued.
+    const pki = join(dir, 'pki');
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
+    execFileSync('mkdir', ['-p', pki]);
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=Hospital Root CA', '-keyout', join(pki, 'ca.key'), '-out', join(pki, 'ca.pem'));
+    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', join(pki, 'relay.key'), '-out', join(pki, 'relay.csr'));
+    writeFileSync(join(pki, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    openssl('x509', '-req', '-in', join(pki, 'relay.csr'), '-CA', join(pki, 'ca.pem'), '-CAkey', join(pki, 'ca.key'), '-CAcreateserial', '-days', '1', '-extfile', join(pki, 'san.ext'), '-out', join(pki, 'relay.pem'));
+    const data = tempDataDir();
+    const relay = await RelayProcess.start(data, ['--tls-cert', join(pki, 'relay.pem'), '--tls-key', join(pki, 'relay.key')]);
+    const workstations: Workstation[] = [];
+    try {
+      const code = addUser(data, 'ward4', 'Ward Four');
+      const untrusting = new Workstation(tempDataDir());
+      workstations.push(untrusting);
+      const refused = await untrusting.fails('enroll.begin', { relayUrl: relay.url, username: 'ward4', enrollmentCode: code });
+      expect(refused.code).toBe('UNREACHABLE');
+      expect(refused.message).toMatch(/^the relay's certificate is not trusted \(.+\); if it comes from the hospital's own certificate authority, IT sets relayCaFile/);
+
+      const policy = OrgPolicySchema.parse({ relayUrl: relay.url, relayCaFile: join(pki, 'ca.pem') });
+      const trusting = new Workstation(tempDataDir(), { policy });
+      workstations.push(trusting);
+      await trusting.enroll(relay.url, 'ward4', code);
+      await until(() => trusting.online(), 'the workstation online over WSS with the hospital CA');
+
+      // A policy naming a file that is not a certificate stops the app with the field named.
+      const bad = join(pki, 'not-a-ca.pem');
+      writeFileSync(bad, 'hello');
+      writeFileSync(join(pki, 'policy.json'), JSON.stringify({ relayCaFile: bad }));
+      expect(() => loadPolicy(join(pki, 'policy.json'))).toThrow(/"relayCaFile": .*holds no PEM certificate/);
+      writeFileSync(join(pki, 'policy.json'), JSON.stringify({ relayCaFile: 'ca.pem' }));
+      expect(() => loadPolicy(join(pki, 'policy.json'))).toThrow(/"relayCaFile": must be an absolute path/);
+    } finally {
+      for (const ws of workstations) await ws.app.close();
+      await relay.stop();
+      removeDir(data);
     }
   });
 

@@ -9,6 +9,7 @@ import {
 import { describeError } from '../../../shared/errors';
 import type { DeviceAddress } from '../../../shared/ids';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../../shared/policy';
+import { readRelayCaFile, type RelayTrust } from '../messaging/RelayTrust';
 import { realScheduler, type Scheduler } from '../Clock';
 import { RoundsError } from '../errors';
 import { LockController, type LockReason } from '../lock/LockController';
@@ -72,6 +73,8 @@ export class RoundsApp {
   #opening: Promise<unknown> = Promise.resolve();
   readonly #handlers: Handlers;
   readonly #policy: OrgPolicy;
+  /** The hospital's CAs for the relay's certificate, read once from the policy's `relayCaFile`. */
+  readonly #relayTrust: RelayTrust | undefined;
   readonly #scheduler: Scheduler;
   /** Automatic logoff: locks after inactivity, OS lock, suspend or "Lock now"; sign-out after long locks. */
   readonly lockController: LockController;
@@ -79,6 +82,7 @@ export class RoundsApp {
   constructor(options: RoundsAppOptions) {
     this.#options = options;
     this.#policy = options.policy ?? DEFAULT_POLICY;
+    this.#relayTrust = this.#policy.relayCaFile ? readRelayCaFile(this.#policy.relayCaFile) : undefined;
     this.#scheduler = options.scheduler ?? realScheduler;
     this.#profiles = new LocalProfiles(options.dataDir, { ...options.profiles, wipeAfterFailedUnlocks: this.#policy.wipeAfterFailedUnlocks, clock: this.#scheduler });
     this.#preferences = options.preferences ?? new ConfPreferences(options.dataDir);
@@ -288,7 +292,7 @@ export class RoundsApp {
       'enroll.begin': async ({ relayUrl, username, enrollmentCode }) => {
         this.#forgetStaleEnrollments();
         relayUrl = this.#relayUrl(relayUrl);
-        const enrollment = await MessagingClient.beginEnrollment(relayUrl, username, enrollmentCode);
+        const enrollment = await MessagingClient.beginEnrollment(relayUrl, username, enrollmentCode, this.#relayTrust);
         const enrollmentId = randomUUID();
         this.#enrollments.set(enrollmentId, { enrollment, relayUrl, username, startedAt: Date.now() });
         return { enrollmentId, totpUri: enrollment.totpUri, totpSecret: enrollment.totpSecret };
@@ -431,6 +435,7 @@ export class RoundsApp {
       retentionDays: p.retentionDays,
       urgent: { intervalMs: p.urgentReminderMinutes * 60_000, maxReminders: p.urgentMaxReminders },
       onEvent: (event) => this.#onClientEvent(event),
+      ...(this.#relayTrust ? { relayTrust: this.#relayTrust } : {}),
     };
   }
 

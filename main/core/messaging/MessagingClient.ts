@@ -21,6 +21,7 @@ import { LIMITS } from '../../../shared/limits';
 import { DEFAULT_URGENT_POLICY, UrgentReminders, type UrgentPolicy } from './UrgentReminders';
 import { directConversationId } from './directConversation';
 import { RelayClient, RelayRequestError, type RelayConnection } from './RelayClient';
+import type { RelayTrust } from './RelayTrust';
 
 /**
  * What the client tells its owner: the contract's UI events but the session ones (which RoundsApp
@@ -38,6 +39,8 @@ export interface MessagingClientOptions {
   readonly retentionDays?: number | null;
   /** Time and timers (injected in tests). */
   readonly scheduler?: Scheduler;
+  /** The hospital's own CAs for the relay's TLS certificate (org policy `relayCaFile`). */
+  readonly relayTrust?: RelayTrust;
 }
 
 /** The account this profile belongs to, kept in the encrypted database (never in a plain file). */
@@ -125,7 +128,7 @@ export class MessagingClient {
     details: { username: string; enrollmentCode: string; password: string; deviceName: string; authenticator: (totp: { uri: string; secret: string }) => Promise<string> },
     options: MessagingClientOptions = {},
   ): Promise<MessagingClient> {
-    const enrollment = await MessagingClient.beginEnrollment(relayUrl, details.username, details.enrollmentCode);
+    const enrollment = await MessagingClient.beginEnrollment(relayUrl, details.username, details.enrollmentCode, options.relayTrust);
     const code = await details.authenticator({ uri: enrollment.totpUri, secret: enrollment.totpSecret });
     return enrollment.complete(profile, { password: details.password, totpCode: code, deviceName: details.deviceName }, options);
   }
@@ -135,8 +138,8 @@ export class MessagingClient {
    * hands out the TOTP secret to show; `complete` (password and the first TOTP code) registers this
    * profile's device with its keys.
    */
-  static async beginEnrollment(relayUrl: string, username: string, enrollmentCode: string): Promise<Enrollment> {
-    const relay = new RelayClient(relayUrl);
+  static async beginEnrollment(relayUrl: string, username: string, enrollmentCode: string, trust?: RelayTrust): Promise<Enrollment> {
+    const relay = new RelayClient(relayUrl, undefined, trust);
     const begin = await relay.enrollBegin(username, enrollmentCode);
     return {
       totpUri: begin.totpUri,
@@ -147,7 +150,7 @@ export class MessagingClient {
 
   /** Another device of an existing account (a second workstation): password and TOTP, new keys. */
   static login(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions = {}): Promise<MessagingClient> {
-    const relay = new RelayClient(relayUrl);
+    const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
     return MessagingClient.#register(profile, relay, options, (keys, auditKey) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys, auditKey }));
   }
 
@@ -168,7 +171,7 @@ export class MessagingClient {
     const secrets = readSecrets(profile);
     if (!secrets) throw new RoundsError('NO_LOCAL_IDENTITY', 'this profile has not been enrolled with a relay');
     const core = ProtocolCore.open(profile.protocolStorage, coreOptions(new ConversationStore(profile.database), options));
-    return new MessagingClient(profile, core, new RelayClient(relayUrl, secrets.credential), options);
+    return new MessagingClient(profile, core, new RelayClient(relayUrl, secrets.credential, options.relayTrust), options);
   }
 
   /**
@@ -178,7 +181,7 @@ export class MessagingClient {
   static async signIn(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string }, options: MessagingClientOptions = {}): Promise<MessagingClient> {
     const secrets = readSecrets(profile);
     if (!secrets) throw new RoundsError('NO_LOCAL_IDENTITY', 'this profile has not been enrolled with a relay');
-    const relay = new RelayClient(relayUrl);
+    const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
     const session = await relay.login(details.username, details.password, details.totpCode, { kind: 'existing', deviceId: DeviceIdSchema.parse(secrets.deviceId) });
     writeSecrets(profile, { ...secrets, credential: session.credential, displayName: session.displayName });
     return MessagingClient.open(profile, relayUrl, options);

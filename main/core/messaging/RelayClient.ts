@@ -1,3 +1,4 @@
+import { fetch, type Response } from 'undici';
 import WebSocket from 'ws';
 import { assertNever } from '../../../shared/exhaustive';
 import type { z } from 'zod';
@@ -20,6 +21,7 @@ import {
   type SessionResponse,
 } from '../../../shared/wire/relay';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
+import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
 
 /** The relay refused a request, or answered something that does not match the shared schemas. */
 export class RelayRequestError extends Error {
@@ -46,11 +48,26 @@ export interface ConnectionHandlers {
  * schemas before it is used. The credential is a secret: it is sent only in the Authorization header
  * and never logged.
  */
+/** TLS failures that mean "this workstation does not trust the relay's certificate" (Node's codes). */
+const UNTRUSTED_CERTIFICATE = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+
+function unreachable(error: Error): RelayRequestError {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (UNTRUSTED_CERTIFICATE.has(code)) {
+    return new RelayRequestError('UNREACHABLE', `the relay's certificate is not trusted (${error.message}); if it comes from the hospital's own certificate authority, IT sets relayCaFile in the Rounds policy`, 0);
+  }
+  return new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${error.message}`, 0);
+}
+
 export class RelayClient {
   #credential: string | undefined;
 
-  constructor(readonly baseUrl: string, credential?: string) {
+  readonly #trust: RelayTrust | undefined;
+
+  /** `trust`: the hospital's own CAs for the relay's certificate (org policy `relayCaFile`), besides the public ones. */
+  constructor(readonly baseUrl: string, credential?: string, trust?: RelayTrust) {
     this.#credential = credential;
+    this.#trust = trust;
   }
 
   enrollBegin(username: string, enrollmentCode: string) {
@@ -94,11 +111,11 @@ export class RelayClient {
   connect(handlers: ConnectionHandlers): Promise<RelayConnection> {
     if (!this.#credential) return Promise.reject(new RelayRequestError('UNAUTHENTICATED', 'sign in first', 0));
     const url = `${this.baseUrl.replace(/^http/, 'ws')}/v1/ws`;
-    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.#credential}` } });
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.#credential}` }, ...(this.#trust ? { ca: relayCaList(this.#trust) } : {}) });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new RelayConnection(socket, handlers)));
       socket.once('unexpected-response', (_req, res) => reject(new RelayRequestError(res.statusCode === 401 ? 'UNAUTHENTICATED' : 'UNREACHABLE', `relay refused the connection (${res.statusCode ?? 0})`, res.statusCode ?? 0)));
-      socket.once('error', (error) => reject(new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${error.message}`, 0)));
+      socket.once('error', (error) => reject(unreachable(error)));
     });
   }
 
@@ -127,6 +144,7 @@ export class RelayClient {
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
+        ...(this.#trust ? { dispatcher: relayDispatcher(this.#trust) } : {}),
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.#credential ? { authorization: `Bearer ${this.#credential}` } : {}),
@@ -134,7 +152,8 @@ export class RelayClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      throw new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${(error as Error).message}`, 0);
+      // fetch says only "fetch failed"; the reason (refused, unknown host, untrusted certificate) is its cause.
+      throw unreachable((error as { cause?: Error }).cause ?? (error as Error));
     }
     if (response.ok) return response;
     const failure = RelayErrorSchema.safeParse(await response.json().catch(() => undefined));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, OrgPolicySchema, type OrgPolicy } from '../../../shared/policy';
+import { readRelayCaFile } from '../messaging/RelayTrust';
 
 /** Environment variable that points at another policy file (tests, and IT trying a policy out). */
 export const POLICY_FILE_ENV = 'ROUNDS_POLICY_FILE';
@@ -49,6 +50,13 @@ export function loadPolicy(path: string = policyPath()): LoadedPolicy {
       if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
       return `"${issue.path.join('.') || '(whole file)'}": ${issue.message}`;
     }));
+  }
+  if (parsed.data.relayCaFile) {
+    try {
+      readRelayCaFile(parsed.data.relayCaFile);
+    } catch (error) {
+      throw new PolicyError(path, [`"relayCaFile": ${(error as Error).message}`]);
+    }
   }
   return { policy: parsed.data, source: path };
 }
