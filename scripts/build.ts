@@ -11,8 +11,12 @@ import { buildRenderer } from './renderer';
 
 export const OUT_DIR = resolve('dist/app');
 
-/** Native modules (N-API prebuilds) and Electron itself are loaded at run time, not bundled. */
-const EXTERNAL = ['electron', '@signalapp/libsignal-client', '@signalapp/sqlcipher', 'argon2'];
+/**
+ * Native modules (N-API prebuilds) are loaded at run time, not bundled: they are exactly package.json's
+ * `dependencies`, the only packages electron-builder puts in the app (everything else is bundled).
+ */
+export const NATIVE_MODULES = ['@signalapp/libsignal-client', '@signalapp/sqlcipher', 'argon2'];
+const EXTERNAL = ['electron', ...NATIVE_MODULES];
 
 export async function buildApp(outDir = OUT_DIR): Promise<void> {
   rmSync(outDir, { recursive: true, force: true });

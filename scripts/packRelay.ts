@@ -22,6 +22,7 @@ interface RootManifest {
   license: string;
   engines: Record<string, string>;
   dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
 }
 
 /** `@scope/name/sub/path` -> `@scope/name`; `name/sub` -> `name`. */
@@ -120,7 +121,7 @@ export async function packRelay(outDir = RELAY_OUT_DIR): Promise<{ tarball: stri
   // Pinned to the versions this checkout installed and tested; npm-shrinkwrap.json pins the rest of the tree.
   const dependencies: Record<string, string> = {};
   for (const name of importedPackages(result.metafile)) {
-    if (!root.dependencies[name]) throw new Error(`the relay imports ${name}, which package.json does not list under dependencies`);
+    if (!root.dependencies[name] && !root.devDependencies[name]) throw new Error(`the relay imports ${name}, which package.json does not list`);
     dependencies[name] = (JSON.parse(readFileSync(join('node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
   }
   const manifest = {

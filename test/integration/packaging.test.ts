@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { NATIVE_MODULES } from '../../scripts/build';
 import { findElectronBinary } from '../../scripts/electronBinary';
 import { ROUNDS_VERSION } from '../../shared/version';
 
@@ -44,6 +45,13 @@ describe('electron-builder.yml', () => {
     expect(ROUNDS_VERSION).toBe(manifest.version);
     // deb and rpm need a maintainer's address.
     expect(manifest.author.email).toMatch(/@/);
+  });
+
+  it('puts only the native modules in the app: everything else is bundled into it', () => {
+    // electron-builder copies package.json's dependencies (and theirs) into the app; the build bundles the rest.
+    const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(manifest.dependencies).sort()).toEqual([...NATIVE_MODULES].sort());
+    for (const native of NATIVE_MODULES) expect(config.asarUnpack).toContain(`node_modules/${native}/prebuilds/**`);
   });
 
   const electron = findElectronBinary();
