@@ -184,7 +184,7 @@ describe('the deployment guide (docs/deployment.md)', () => {
 
   const missing = [
     typeof process.getuid === 'function' && process.getuid() === 0 ? null : 'it must run as root (it makes a private mount namespace)',
-    ...['unshare', 'setpriv', 'systemd-analyze', 'openssl', 'curl'].map((tool) => (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0 ? null : `${tool} is not installed`)),
+    ...['unshare', 'nsenter', 'setpriv', 'systemd-analyze', 'openssl', 'curl'].map((tool) => (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0 ? null : `${tool} is not installed`)),
   ].filter((reason): reason is string => reason !== null);
   if (missing.length === 0 && spawnSync('unshare', ['--mount', 'true']).status !== 0) missing.push('this machine does not allow a private mount namespace');
   if (missing.length > 0) console.log(`the deployment guide's Linux commands are not run here: ${missing.join('; ')}`);
@@ -195,6 +195,17 @@ describe('the deployment guide (docs/deployment.md)', () => {
   /** Workstations and checks between the guide's blocks (the app core, against the relay the guide runs). */
   const AFTER: Record<string, string> = {
     service: `systemd-analyze security --offline=true --threshold=20 /etc/systemd/system/rounds-relay.service | tail -n 1`,
+    // The relay runs in the unit's sandbox: its data directory is the only writable path.
+    start: `
+      pid=$(cat "$GUIDE_STATE/rounds-relay.pid")
+      in_service() { nsenter --target "$pid" --mount -- "$@"; }
+      in_service sh -c 'touch /var/lib/rounds-relay/.sandbox-check && rm /var/lib/rounds-relay/.sandbox-check'
+      for path in / /etc /usr/lib /var/lib /var/backups /opt; do
+        if in_service touch "$path/.sandbox-check" 2> /dev/null; then echo "the relay could write to $path" >&2; exit 1; fi
+      done
+      for dir in /root /tmp; do in_service sh -c 'test -z "$(ls -A "$1")"' sh "$dir" || { echo "the relay sees this machine's $dir" >&2; exit 1; }; done
+      grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$pid/status" || { echo "the relay may gain privileges" >&2; exit 1; }
+      echo "sandbox: only /var/lib/rounds-relay is writable; /root and /tmp are the service's own; no new privileges"`,
     // The clinicians enroll at workstations under the policy just installed (relay address and CA file).
     policy: `
       hook policy /etc/rounds/policy.json
@@ -257,6 +268,7 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output).toMatch(/Overall exposure level for rounds-relay\.service: 1\.\d OK/);
     expect(output).toMatch(/audit key fingerprint \(SHA-256\): [0-9a-f]{64}/);
     expect(output).toContain('{"status":"ok","connectedDevices":0}');
+    expect(output).toContain('sandbox: only /var/lib/rounds-relay is writable');
     // 3. Accounts, enrolled from real workstations.
     expect(output).toMatch(/^jdoe\tDr\. Jane Doe\tclinician\tpending/m);
     expect(output).toContain('enrolled jdoe on two workstations');
