@@ -6,7 +6,7 @@ import { ROUNDS_VERSION } from '../shared/version';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
 import { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
-import { auditKeySource, loadOrCreateAuditKey, rotateAuditKey } from './audit/auditKey';
+import { auditKeySource, isRetiredAuditKey, loadOrCreateAuditKey, rotateAuditKey } from './audit/auditKey';
 import { backupRelay, restoreRelay } from './backup';
 import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from './auth/passwords';
@@ -175,11 +175,17 @@ export function buildCli(): Command {
     .requiredOption('--from <file>', 'a file written by `rounds-server backup`')
     .option('--force', 'replace the database already in the data directory')
     .action(async (opts: { data: string; from: string; force?: boolean }) => {
-      const manifest = restoreRelay(resolve(opts.from), resolve(opts.data), opts.force === true);
+      const dataDir = resolve(opts.data);
+      const manifest = await restoreRelay(resolve(opts.from), dataDir, opts.force === true);
       await withStore(opts.data, async (store) => {
-        const check = await store.checkAuditChain();
-        if (!check.ok || check.records < manifest.auditRecords) throw new ConfigurationError(`the restored audit log does not check out: ${check.reason ?? 'records missing'}`);
-        console.log(`restored into ${resolve(opts.data)}: audit log intact, ${check.records} records (backup taken ${new Date(manifest.createdAt).toISOString()})`);
+        console.log(`restored into ${dataDir}: audit log intact, ${manifest.auditRecords} records (backup taken ${new Date(manifest.createdAt).toISOString()})`);
+        // A backup from before a key rotation brings the retired key back: it must not sign again.
+        if (isRetiredAuditKey(dataDir)) {
+          const { retired, current } = await rotateAuditKey(dataDir, (old, next) =>
+            store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { retired: old.fingerprint, current: next.fingerprint, reason: 'restored a retired key' } }]));
+          console.log(`the backup's audit key ${retired.fingerprint} had been retired; replaced it with a new one`);
+          console.log(`audit key fingerprint (SHA-256): ${current.fingerprint}`);
+        }
       });
     });
 

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AuditSigner } from '../../shared/audit/bundle';
 
 /** The org audit key: Ed25519, created at the relay's first start, kept (0600) in its data directory. */
@@ -54,7 +54,7 @@ function logOrigin(dataDir: string, firstKey: KeyObject): string {
   const path = join(dataDir, AUDIT_LOG_ID_FILE);
   if (!existsSync(path)) writeFileSync(path, `${fingerprintOf(createPublicKey(firstKey)).slice(0, 16)}\n`, { mode: 0o644 });
   const id = readFileSync(path, 'utf8').trim();
-  if (!/^[0-9a-z-]{1,64}$/.test(id)) throw new Error(`${path} does not hold a log id (expected 16 hex digits)`);
+  if (!/^[0-9a-z-]{1,64}$/.test(id)) throw new Error(`${path} does not hold a log id (lower-case letters, digits and dashes, at most 64)`);
   return `rounds.relay/${id}`;
 }
 
@@ -62,25 +62,65 @@ function fingerprintOf(publicKey: KeyObject): string {
   return createHash('sha256').update(Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url')).digest('hex');
 }
 
+/** Writes a file and forces it, and its directory entry, to disk before returning. */
+function writeDurably(path: string, data: string | Uint8Array, mode: number, flag: 'w' | 'wx' = 'w'): void {
+  const fd = openSync(path, flag, mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  syncDirectory(dirname(path));
+}
+
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether the data directory's current audit key is one that was retired (a backup from before a rotation). */
+export function isRetiredAuditKey(dataDir: string): boolean {
+  return existsSync(join(dataDir, RETIRED_KEYS_DIR, `${loadOrCreateAuditKey(dataDir).fingerprint}.pub.pem`));
+}
+
 /**
  * `rounds-server audit rotate-key`: a new org audit key replaces the current one at once (the running relay
- * reads the key for each export). `record` writes the rotation into the audit log before the new key takes
- * over; the old private key is destroyed, so it can sign nothing more, and its public half is kept in
- * audit-keys/ for checking the bundles it signed.
+ * reads the key for each export). The new key is written and synced first (`.new`, created exclusively: a
+ * second rotation at the same time, or one that was interrupted, is refused with a message), `record`
+ * writes the rotation into the audit log, and only then does the new key take over by an atomic rename. The
+ * old private key is destroyed, so it can sign nothing more; its public half is kept in audit-keys/ for
+ * checking the bundles it signed.
  */
 export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey, current: AuditKey) => Promise<void>): Promise<{ retired: AuditKey; current: AuditKey; retiredPublicKeyFile: string }> {
   const path = join(dataDir, AUDIT_KEY_FILE);
   if (!existsSync(path)) throw new Error(`${dataDir} has no audit key yet (the relay creates one at its first start)`);
   const retired = loadOrCreateAuditKey(dataDir);
   const next = `${path}.new`;
-  writeFileSync(next, newPrivateKeyPem(), { mode: 0o600 });
-  const current = auditKeyOf(readKey(next), retired.origin);
-  mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
-  const retiredPublicKeyFile = join(dataDir, RETIRED_KEYS_DIR, `${retired.fingerprint}.pub.pem`);
-  writeFileSync(retiredPublicKeyFile, retired.publicKeyPem, { mode: 0o644 });
-  await record(retired, current);
-  renameSync(next, path);
-  return { retired, current, retiredPublicKeyFile };
+  try {
+    writeDurably(next, newPrivateKeyPem(), 0o600, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new Error(`${next} exists: another rotation is running, or one was interrupted (the audit log says which key it announced); remove the file and rotate again`, { cause: error });
+  }
+  try {
+    const current = auditKeyOf(readKey(next), retired.origin);
+    mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
+    const retiredPublicKeyFile = join(dataDir, RETIRED_KEYS_DIR, `${retired.fingerprint}.pub.pem`);
+    writeDurably(retiredPublicKeyFile, retired.publicKeyPem, 0o644);
+    await record(retired, current);
+    renameSync(next, path);
+    syncDirectory(dataDir);
+    return { retired, current, retiredPublicKeyFile };
+  } catch (error) {
+    // Nothing was announced, or the announcement failed: the current key stays, and no stale .new is left.
+    if (existsSync(next)) rmSync(next);
+    throw error;
+  }
 }
 
 function auditKeyOf(privateKey: KeyObject, origin: string): AuditKey {

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
 import { verifyPath } from '../../server/audit/verifyCli';
@@ -138,7 +138,9 @@ describe('signed audit exports, verified offline', () => {
     // The retired private key is gone; its public half is kept, and is the one that signed the earlier bundle.
     const retiredPem = join(site, 'audit-keys', `${retired}.pub.pem`);
     expect(readFileSync(retiredPem, 'utf8')).toBe(readFileSync(join(before, 'signer.pub.pem'), 'utf8'));
-    expect(readFileSync(join(site, AUDIT_KEY_FILE), 'utf8')).not.toContain(readFileSync(retiredPem, 'utf8').trim());
+    const currentPublic = createPublicKey(createPrivateKey(readFileSync(join(site, AUDIT_KEY_FILE), 'utf8'))).export({ format: 'pem', type: 'spki' }).toString();
+    expect(currentPublic).not.toBe(readFileSync(retiredPem, 'utf8'));
+    expect(currentPublic).toBe(adminCli(['audit', 'key', '--data', site, '--pem']).stdout);
     const after = exportTo(site, join(dir(), 'after'));
     const newKey = join(dir(), 'current.pub.pem');
     writeFileSync(newKey, adminCli(['audit', 'key', '--data', site, '--pem']).stdout);
@@ -153,6 +155,23 @@ describe('signed audit exports, verified offline', () => {
     const restored = dir();
     expect(adminCli(['restore', '--data', restored, '--from', backup]).status).toBe(0);
     expect(readFileSync(join(restored, 'audit-keys', `${retired}.pub.pem`), 'utf8')).toBe(readFileSync(retiredPem, 'utf8'));
+
+    // A backup from before the rotation, restored, would bring the retired key back: it is replaced at once.
+    const old = dir();
+    addUser(old, 'fay', 'Clinician fay');
+    const oldKey = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(adminCli(['audit', 'key', '--data', old]).stdout)?.[1];
+    const oldBackup = join(dir(), 'old.zip');
+    expect(adminCli(['backup', '--data', old, '--out', oldBackup]).status).toBe(0);
+    expect(adminCli(['audit', 'rotate-key', '--data', old]).status).toBe(0);
+    const back = adminCli(['restore', '--data', old, '--from', oldBackup, '--force']);
+    expect(back.status, back.stderr).toBe(0);
+    expect(back.stdout).toContain(`the backup's audit key ${oldKey} had been retired; replaced it with a new one`);
+    const now = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(adminCli(['audit', 'key', '--data', old]).stdout)?.[1];
+    expect(now).not.toBe(oldKey);
+
+    // Two rotations at once, or one interrupted, leave a .new key: the next is refused and says why.
+    writeFileSync(join(site, `${AUDIT_KEY_FILE}.new`), 'interrupted');
+    expect(adminCli(['audit', 'rotate-key', '--data', site]).stderr).toMatch(/exists: another rotation is running, or one was interrupted/);
   });
 
   it('gives clear errors for bad input, never a stack trace', () => {

@@ -1,4 +1,8 @@
+import { unzipSync, zipSync } from 'fflate';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { backupRelay } from '../../server/backup';
+import { openStore } from '../../server/RelayServer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyPath } from '../../server/audit/verifyCli';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
@@ -57,4 +61,49 @@ describe('relay backup and restore', () => {
     expect(verdict.failures).toEqual([]);
     expect(adminCli(['restore', '--data', dir(), '--from', join(dir(), 'missing.zip')]).stderr).toMatch(/no backup at/);
   }, 120_000);
+
+  it('describes the copy it took, not the live log, so a backup of a busy relay restores', async () => {
+    const data = dir();
+    addUser(data, 'busy', 'Busy Ward');
+    const store = openStore(data);
+    try {
+      // The running relay appends audit records between the copy and anything read after it.
+      const busy = Object.create(store) as typeof store;
+      busy.backup = async (path: string) => {
+        await store.backup(path);
+        await store.appendAudit([{ type: 'login.failure', actor: 'anonymous@127.0.0.1', subject: '', details: { reason: 'during the backup' } }]);
+      };
+      const file = join(dir(), 'busy.zip');
+      const { auditRecords } = await backupRelay(busy, data, file);
+      expect(auditRecords).toBe((await store.checkAuditChain()).records - 1);
+      const restored = adminCli(['restore', '--data', dir(), '--from', file]);
+      expect(restored.status, restored.stderr).toBe(0);
+      expect(restored.stdout).toContain(`audit log intact, ${auditRecords} records`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('checks a backup before it replaces anything: a bad one leaves the data directory as it was', () => {
+    const data = dir();
+    addUser(data, 'keep', 'Keep Ward');
+    const file = join(dir(), 'good.zip');
+    expect(adminCli(['backup', '--data', data, '--out', file]).status).toBe(0);
+    // The manifest claims a record more than the database holds (as a tampered or mixed-up backup would).
+    const entries = unzipSync(readFileSync(file));
+    const manifest = JSON.parse(Buffer.from(entries['manifest.json'] ?? new Uint8Array()).toString('utf8')) as { auditRecords: number };
+    const bad = join(dir(), 'bad.zip');
+    writeFileSync(bad, zipSync({ ...entries, 'manifest.json': Buffer.from(JSON.stringify({ ...manifest, auditRecords: manifest.auditRecords + 1 })) }));
+    const target = dir();
+    addUser(target, 'other', 'Other Ward');
+    const before = readFileSync(join(target, 'relay.db'));
+    const refused = adminCli(['restore', '--data', target, '--from', bad, '--force']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/not the one its manifest describes .*nothing was restored/);
+    expect(readFileSync(join(target, 'relay.db')).equals(before)).toBe(true);
+    expect(adminCli(['user', 'list', '--data', target]).stdout).toMatch(/^other\t/m);
+    writeFileSync(bad, 'not a zip');
+    expect(adminCli(['restore', '--data', target, '--from', bad, '--force']).stderr).toMatch(/is not a Rounds relay backup/);
+    expect(adminCli(['user', 'list', '--data', target]).stdout).toMatch(/^other\t/m);
+  });
 });
