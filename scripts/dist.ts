@@ -1,30 +1,63 @@
 /**
  * `npm run dist [-- electron-builder options, e.g. --dir, --win, --linux deb]`: builds the app and its
- * installers (see electron-builder.yml), then writes SHA256SUMS for every artifact. Signing comes only
- * from environment variables; without them the artifacts are unsigned, and this says so.
+ * installers (see electron-builder.yml) into a clean dist/installers, then writes SHA256SUMS for every
+ * artifact. Signing and notarization come only from environment variables; without them the artifacts are
+ * unsigned, and the first line says so.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { buildApp } from './build';
 import { CHECKSUMS_FILE, writeChecksums } from './checksums';
 import { findElectronBinary } from './electronBinary';
 
-const OUT = resolve('dist/installers');
-/** The variables electron-builder reads for code signing and notarization (their values are never printed). */
-const SIGNING_VARIABLES = ['CSC_LINK', 'WIN_CSC_LINK', 'APPLE_API_KEY', 'APPLE_ID', 'APPLE_KEYCHAIN_PROFILE'];
+export const INSTALLERS_DIR = resolve('dist/installers');
 
-const present = SIGNING_VARIABLES.filter((v) => process.env[v]);
-console.log(present.length > 0 ? `signing with: ${present.join(', ')}` : `building UNSIGNED artifacts (none of ${SIGNING_VARIABLES.join(', ')} is set)`);
-await buildApp();
-const electron = findElectronBinary();
-const args = [...process.argv.slice(2)];
-// Where an Electron is installed but cannot be downloaded again (no internet), package that one.
-if (electron.path && process.env.ELECTRON_PATH) args.push(`-c.electronDist=${dirname(electron.path)}`);
-const builder = spawnSync(process.execPath, [resolve('node_modules/electron-builder/cli.js'), ...args], { stdio: 'inherit', env: { ...process.env, CSC_IDENTITY_AUTO_DISCOVERY: present.length > 0 ? 'true' : 'false' } });
-if (builder.status !== 0) process.exit(builder.status ?? 1);
+/** Code-signing identities electron-builder reads from the environment (values are never printed). */
+const SIGNING = ['CSC_LINK', 'CSC_NAME', 'WIN_CSC_LINK', 'CSC_INSTALLER_LINK'] as const;
+/** Apple notarization credentials, any one complete set of them. */
+const NOTARIZATION = [['APPLE_API_KEY', 'APPLE_API_KEY_ID', 'APPLE_API_ISSUER'], ['APPLE_ID', 'APPLE_APP_SPECIFIC_PASSWORD', 'APPLE_TEAM_ID'], ['APPLE_KEYCHAIN', 'APPLE_KEYCHAIN_PROFILE']] as const;
 
-if (existsSync(OUT)) {
-  const artifacts = readdirSync(OUT).map((f) => join(OUT, f)).filter((f) => statSync(f).isFile() && !f.endsWith(CHECKSUMS_FILE) && !f.endsWith('.blockmap'));
-  console.log(`wrote ${writeChecksums(OUT, artifacts)} (${artifacts.length} artifacts); check with: cd dist/installers && sha256sum -c SHA256SUMS`);
+export interface SigningPlan {
+  /** The first line `npm run dist` prints. */
+  readonly summary: string;
+  /** Only an identity named in the environment (CSC_NAME) may be looked up in the keychain; never "whatever is there". */
+  readonly identityAutoDiscovery: boolean;
+}
+
+export function signingPlan(env: NodeJS.ProcessEnv): SigningPlan {
+  const signing = SIGNING.filter((v) => env[v]);
+  const notarization = NOTARIZATION.find((set) => set.every((v) => env[v]));
+  const partial = NOTARIZATION.flat().filter((v) => env[v] && !notarization?.includes(v as never));
+  const lines = [
+    signing.length > 0 ? `signing with: ${signing.join(', ')}` : `building UNSIGNED artifacts (none of ${SIGNING.join(', ')} is set)`,
+    ...(notarization ? [`notarizing macOS builds with: ${notarization.join(', ')}`] : []),
+    ...(partial.length > 0 ? [`ignoring an incomplete set of notarization variables: ${partial.join(', ')}`] : []),
+  ];
+  return { summary: lines.join('\n'), identityAutoDiscovery: env.CSC_NAME !== undefined && env.CSC_NAME !== '' };
+}
+
+/** The files to list in SHA256SUMS: the installers and update metadata, not electron-builder's own logs. */
+const NOT_ARTIFACTS = new Set([CHECKSUMS_FILE, 'builder-debug.yml', 'builder-effective-config.yaml']);
+
+export function artifactsIn(dir: string): string[] {
+  return readdirSync(dir)
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).isFile() && !NOT_ARTIFACTS.has(basename(f)) && !f.endsWith('.blockmap'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const plan = signingPlan(process.env);
+  console.log(plan.summary);
+  rmSync(INSTALLERS_DIR, { recursive: true, force: true });
+  await buildApp();
+  const electron = findElectronBinary();
+  const args = [...process.argv.slice(2)];
+  // Where an Electron is installed but cannot be downloaded again (no internet), package that one.
+  if (electron.path && process.env.ELECTRON_PATH) args.push(`-c.electronDist=${dirname(electron.path)}`);
+  const builder = spawnSync(process.execPath, [resolve('node_modules/electron-builder/cli.js'), ...args], { stdio: 'inherit', env: { ...process.env, CSC_IDENTITY_AUTO_DISCOVERY: String(plan.identityAutoDiscovery) } });
+  if (builder.status !== 0) process.exit(builder.status ?? 1);
+  const artifacts = artifactsIn(INSTALLERS_DIR);
+  console.log(`wrote ${writeChecksums(INSTALLERS_DIR, artifacts)} (${artifacts.length} artifacts); check with: cd dist/installers && sha256sum -c SHA256SUMS`);
 }

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { policyPath } from '../../main/core/policy/loadPolicy';
 import { OrgPolicySchema } from '../../shared/policy';
+import { ROUNDS_VERSION } from '../../shared/version';
 import { writeChecksums } from '../../scripts/checksums';
 import { packRelay } from '../../scripts/packRelay';
 
@@ -65,7 +66,7 @@ const builder = parse(readFileSync('electron-builder.yml', 'utf8')) as Record<st
 const packageName = (JSON.parse(readFileSync('package.json', 'utf8')) as { name: string }).name;
 const ARTIFACTS: Record<string, { platform: string; ext: string; arch: string }> = {
   nsis: { platform: 'win', ext: 'exe', arch: 'x64' }, msi: { platform: 'win', ext: 'msi', arch: 'x64' },
-  dmg: { platform: 'mac', ext: 'dmg', arch: 'universal' }, zip: { platform: 'mac', ext: 'zip', arch: 'universal' }, pkg: { platform: 'mac', ext: 'pkg', arch: 'universal' },
+  dmg: { platform: 'mac', ext: 'dmg', arch: 'arm64' }, zip: { platform: 'mac', ext: 'zip', arch: 'arm64' }, pkg: { platform: 'mac', ext: 'pkg', arch: 'arm64' },
   AppImage: { platform: 'linux', ext: 'AppImage', arch: 'x86_64' }, deb: { platform: 'linux', ext: 'deb', arch: 'amd64' }, rpm: { platform: 'linux', ext: 'rpm', arch: 'x86_64' },
 };
 function artifactName(target: string): string {
@@ -75,6 +76,9 @@ function artifactName(target: string): string {
   const macros: Record<string, string> = { productName: String(builder.productName), name: packageName, version: '<version>', ext, arch };
   return template.replace(/\$\{(\w+)\}/g, (_, key: string) => macros[key] ?? `\${${key}}`);
 }
+
+/** The port the systemd unit serves on. */
+const unitPort = /--port (\d+)/.exec(readFileSync('deploy/rounds-relay.service', 'utf8'))?.[1];
 
 /** A static line's rule: what it must match, and the check that makes it true. */
 const STATIC_RULES: { pattern: RegExp; check: (m: RegExpExecArray) => void }[] = [
@@ -122,6 +126,9 @@ const STATIC_RULES: { pattern: RegExp; check: (m: RegExpExecArray) => void }[] =
       expect(builder.pkg).toMatchObject({ installLocation: '/Applications', isRelocatable: false });
     },
   },
+  // The host firewall opens the port the unit serves on.
+  { pattern: /^sudo firewall-cmd --permanent --add-port=(\d+)\/tcp && sudo firewall-cmd --reload$/, check: (m) => expect(m[1]).toBe(unitPort) },
+  { pattern: /^sudo ufw allow (\d+)\/tcp$/, check: (m) => expect(m[1]).toBe(unitPort) },
   { pattern: /^sudo apt install \.\/(\S+)$/, check: (m) => expect(m[1]).toBe(artifactName('deb')) },
   { pattern: /^sudo dnf install \.\/(\S+)$/, check: (m) => expect(m[1]).toBe(artifactName('rpm')) },
   {
@@ -255,15 +262,23 @@ describe('the deployment guide (docs/deployment.md)', () => {
       ]),
     ].join('\n');
     writeFileSync(join(work, 'guide.sh'), script);
-    const run = spawnSync('unshare', ['--mount', '--propagation', 'private', '--fork', 'bash', join(work, 'guide.sh')], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' } });
+    // npm takes the relay's dependencies from its cache where it can (npm ci filled it), else the registry.
+    const run = spawnSync('unshare', ['--mount', '--propagation', 'private', '--fork', 'bash', join(work, 'guide.sh')], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', npm_config_prefer_offline: 'true' } });
     const output = `${run.stdout}\n${run.stderr}`;
     const done = [...output.matchAll(/^::done (\S+)$/gm)].map((m) => m[1]);
-    expect(done, `the guide stopped after ${done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}`).toEqual(runBlocks.map((b) => b.id));
+    const relayLog = (() => {
+      try {
+        return readFileSync(join(work, 'state', 'rounds-relay.log'), 'utf8').slice(-3000);
+      } catch {
+        return '(the relay never started)';
+      }
+    })();
+    expect(done, `the guide stopped after ${done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n--- the relay's journal:\n${relayLog}`).toEqual(runBlocks.map((b) => b.id));
     expect(run.status, output.slice(-4000)).toBe(0);
 
     // 1. The package's checksum held, and it installed and runs.
     expect(output).toMatch(/^rounds-server-[\d.]+\.tgz: OK$/m);
-    expect(output).toMatch(/^\d+\.\d+\.\d+$/m);
+    expect(output).toMatch(new RegExp(`^${ROUNDS_VERSION.replace(/\./g, '\\.')}$`, 'm'));
     // 2. The unit passed systemd-analyze, started with its own command line, and TLS answers with the certificate made here.
     expect(output).toMatch(/Overall exposure level for rounds-relay\.service: 1\.\d OK/);
     expect(output).toMatch(/audit key fingerprint \(SHA-256\): [0-9a-f]{64}/);
@@ -280,7 +295,7 @@ describe('the deployment guide (docs/deployment.md)', () => {
     // 7. The revoked workstation is refused.
     expect(output).toMatch(/^2\t.*\tactive/m);
     expect(output).toMatch(/revoked device 2 of jdoe/);
-    expect(output).toMatch(/relay access refused: [A-Z_]+/);
+    expect(output).toContain('relay access refused: UNAUTHENTICATED');
     // 8 and 9. After the rotation, the app's export is signed by the new key and extends the one signed by the old.
     expect(output).toMatch(/retired audit key [0-9a-f]{64}/);
     expect(output).toMatch(/VERIFIED: .*which extends the previous bundle/);

@@ -1,8 +1,10 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { NATIVE_MODULES } from '../../scripts/build';
+import { artifactsIn, signingPlan } from '../../scripts/dist';
 import { findElectronBinary } from '../../scripts/electronBinary';
 import { ROUNDS_VERSION } from '../../shared/version';
 
@@ -25,7 +27,7 @@ describe('electron-builder.yml', () => {
     expect(config).toMatchObject({
       appId: 'org.rounds.desktop', productName: 'Rounds',
       win: { target: ['nsis', 'msi'] }, nsis: { perMachine: true, oneClick: false }, msi: { perMachine: true },
-      mac: { target: [{ target: 'dmg', arch: 'universal' }, { target: 'zip', arch: 'universal' }, { target: 'pkg', arch: 'universal' }], hardenedRuntime: true, notarize: true }, linux: { target: ['AppImage', 'deb', 'rpm'] },
+      mac: { target: [{ target: 'dmg', arch: 'arm64' }, { target: 'zip', arch: 'arm64' }, { target: 'pkg', arch: 'arm64' }], hardenedRuntime: true, notarize: true }, linux: { target: ['AppImage', 'deb', 'rpm'] },
       pkg: { installLocation: '/Applications' },
       electronFuses: { runAsNode: false, enableCookieEncryption: true, enableNodeOptionsEnvironmentVariable: false, enableNodeCliInspectArguments: false, enableEmbeddedAsarIntegrityValidation: true, onlyLoadAppFromAsar: true },
     });
@@ -45,6 +47,20 @@ describe('electron-builder.yml', () => {
     expect(ROUNDS_VERSION).toBe(manifest.version);
     // deb and rpm need a maintainer's address.
     expect(manifest.author.email).toMatch(/@/);
+  });
+
+  it('signs only with identities the environment names, says when it does not, and sums only the artifacts', () => {
+    expect(signingPlan({}).summary).toMatch(/^building UNSIGNED artifacts \(none of CSC_LINK, CSC_NAME, WIN_CSC_LINK, CSC_INSTALLER_LINK is set\)$/);
+    expect(signingPlan({}).identityAutoDiscovery).toBe(false);
+    // Notarization variables alone never make electron-builder pick whatever identity a keychain holds.
+    const appleOnly = signingPlan({ APPLE_ID: 'it@hospital.example', APPLE_APP_SPECIFIC_PASSWORD: 'x', APPLE_TEAM_ID: 'T' });
+    expect(appleOnly).toEqual({ summary: expect.stringMatching(/^building UNSIGNED[^\n]*\nnotarizing macOS builds with: APPLE_ID, APPLE_APP_SPECIFIC_PASSWORD, APPLE_TEAM_ID$/), identityAutoDiscovery: false });
+    expect(signingPlan({ CSC_LINK: 'cert.p12', APPLE_API_KEY: 'key.p8' }).summary).toBe('signing with: CSC_LINK\nignoring an incomplete set of notarization variables: APPLE_API_KEY');
+    expect(signingPlan({ CSC_NAME: 'Developer ID Application: Hospital' }).identityAutoDiscovery).toBe(true);
+    const out = mkdtempSync(join(tmpdir(), 'rounds-dist-'));
+    for (const f of ['Rounds-Setup-1.0.0.exe', 'Rounds-Setup-1.0.0.exe.blockmap', 'latest.yml', 'builder-debug.yml', 'builder-effective-config.yaml', 'SHA256SUMS']) writeFileSync(join(out, f), f);
+    expect(artifactsIn(out).map((f) => f.slice(out.length + 1)).sort()).toEqual(['Rounds-Setup-1.0.0.exe', 'latest.yml']);
+    rmSync(out, { recursive: true });
   });
 
   it('puts only the native modules in the app: everything else is bundled into it', () => {

@@ -48,15 +48,20 @@ export interface ConnectionHandlers {
  * schemas before it is used. The credential is a secret: it is sent only in the Authorization header
  * and never logged.
  */
-/** TLS failures that mean "this workstation does not trust the relay's certificate" (Node's codes). */
-const UNTRUSTED_CERTIFICATE = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+/** TLS failures that mean "this workstation does not trust who issued the relay's certificate" (Node's codes). */
+const UNTRUSTED_ISSUER = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT']);
+const OUT_OF_DATE = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
 function unreachable(error: Error): RelayRequestError {
   const code = (error as NodeJS.ErrnoException).code ?? '';
-  if (UNTRUSTED_CERTIFICATE.has(code)) {
-    return new RelayRequestError('UNREACHABLE', `the relay's certificate is not trusted (${error.message}); if it comes from the hospital's own certificate authority, IT sets relayCaFile in the Rounds policy`, 0);
-  }
-  return new RelayRequestError('UNREACHABLE', `cannot reach the relay: ${error.message}`, 0);
+  const why = UNTRUSTED_ISSUER.has(code)
+    ? `the relay's certificate is not trusted (${error.message}); if it comes from the hospital's own certificate authority, IT sets relayCaFile in the Rounds policy`
+    : OUT_OF_DATE.has(code)
+      ? `the relay's certificate is out of date (${error.message}); IT must renew it, or check this workstation's clock`
+      : code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+        ? `the relay's certificate is not for this address (${error.message}); check the relay address, or IT must reissue the certificate`
+        : `cannot reach the relay: ${error.message}`;
+  return new RelayRequestError('UNREACHABLE', why, 0);
 }
 
 export class RelayClient {
