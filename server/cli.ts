@@ -8,6 +8,7 @@ import { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
 import { auditKeySource, isRetiredAuditKey, loadOrCreateAuditKey, rotateAuditKey } from './audit/auditKey';
 import { backupRelay, restoreRelay } from './backup';
+import { claimDataDirectory, runningRelay } from './RelayPidFile';
 import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from './auth/passwords';
 import { systemClock } from './Clock';
@@ -81,6 +82,8 @@ export function buildCli(): Command {
         throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
       };
+      const release = claimDataDirectory(resolve(opts.data));
+      process.on('exit', release);
       const server = new RelayServer(openStore(resolve(opts.data)), config);
       const auditKey = auditKeySource(resolve(opts.data));
       server.auditKey = auditKey.read;
@@ -176,6 +179,8 @@ export function buildCli(): Command {
     .option('--force', 'replace the database already in the data directory')
     .action(async (opts: { data: string; from: string; force?: boolean }) => {
       const dataDir = resolve(opts.data);
+      const running = runningRelay(dataDir);
+      if (running !== null) throw new ConfigurationError(`the relay (pid ${running}) is running on ${dataDir}; stop it before restoring`);
       const manifest = await restoreRelay(resolve(opts.from), dataDir, opts.force === true);
       await withStore(opts.data, async (store) => {
         console.log(`restored into ${dataDir}: audit log intact, ${manifest.auditRecords} records (backup taken ${new Date(manifest.createdAt).toISOString()})`);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -91,6 +91,32 @@ describe('rounds-server serve', () => {
       await relay.stop();
       removeDir(data);
     }
+  });
+
+  it('serves a data directory from one relay at a time, and refuses a restore under a running relay', async () => {
+    const data = tempDataDir();
+    const relay = await RelayProcess.start(data);
+    try {
+      expect(readFileSync(join(data, 'relay.pid'), 'utf8').trim()).toBe(String(relay.child.pid));
+      const second = adminCli(['serve', '--data', data, '--port', '0']);
+      expect(second.status).toBe(1);
+      expect(second.stderr).toContain(`another relay (pid ${relay.child.pid}) serves ${data}; stop it first`);
+      const backup = join(data, 'b.zip');
+      expect(adminCli(['backup', '--data', data, '--out', backup]).status).toBe(0);
+      const restore = adminCli(['restore', '--data', data, '--from', backup, '--force']);
+      expect(restore.status).toBe(1);
+      expect(restore.stderr).toContain('is running on');
+    } finally {
+      await relay.stop();
+      removeDir(data);
+    }
+    // Stopped, it takes its claim back; a claim left by a dead process is taken over.
+    const again = tempDataDir();
+    writeFileSync(join(again, 'relay.pid'), '999999999\n');
+    const next = await RelayProcess.start(again);
+    await next.stop();
+    expect(existsSync(join(again, 'relay.pid'))).toBe(false);
+    removeDir(again);
   });
 
   it('has --help on every subcommand', async () => {
