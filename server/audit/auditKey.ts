@@ -75,6 +75,8 @@ function writeDurably(path: string, data: string | Uint8Array, mode: number, fla
 }
 
 function syncDirectory(dir: string): void {
+  // Windows cannot open a directory to sync it; NTFS journals the rename itself.
+  if (process.platform === 'win32') return;
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);
