@@ -1,7 +1,7 @@
 /**
  * `npm run dist [-- electron-builder options, e.g. --dir, --win, --linux deb]`: builds the app and its
- * installers (see electron-builder.yml) into a clean dist/installers, then writes SHA256SUMS for every
- * artifact. Signing and notarization come only from environment variables; without them the artifacts are
+ * installers (see electron-builder.yml) into a clean dist/installers (build each platform on its own
+ * machine and collect them), then writes SHA256SUMS for every artifact. Signing and notarization come only from environment variables; without them the artifacts are
  * unsigned, and the first line says so.
  */
 import { spawnSync } from 'node:child_process';
@@ -22,8 +22,13 @@ const NOTARIZATION = [['APPLE_API_KEY', 'APPLE_API_KEY_ID', 'APPLE_API_ISSUER'],
 export interface SigningPlan {
   /** The first line `npm run dist` prints. */
   readonly summary: string;
-  /** Only an identity named in the environment (CSC_NAME) may be looked up in the keychain; never "whatever is there". */
+  /**
+   * electron-builder looks for the identity only when the environment gives one: in the keychain it makes
+   * from CSC_LINK, or by the name CSC_NAME. With none, it must not sign with whatever a keychain holds.
+   */
   readonly identityAutoDiscovery: boolean;
+  /** With an identity given, a build that cannot sign fails instead of shipping unsigned. */
+  readonly forceCodeSigning: boolean;
 }
 
 export function signingPlan(env: NodeJS.ProcessEnv): SigningPlan {
@@ -35,7 +40,7 @@ export function signingPlan(env: NodeJS.ProcessEnv): SigningPlan {
     ...(notarization ? [`notarizing macOS builds with: ${notarization.join(', ')}`] : []),
     ...(partial.length > 0 ? [`ignoring an incomplete set of notarization variables: ${partial.join(', ')}`] : []),
   ];
-  return { summary: lines.join('\n'), identityAutoDiscovery: env.CSC_NAME !== undefined && env.CSC_NAME !== '' };
+  return { summary: lines.join('\n'), identityAutoDiscovery: signing.length > 0, forceCodeSigning: signing.length > 0 };
 }
 
 /** The files to list in SHA256SUMS: the installers and update metadata, not electron-builder's own logs. */
@@ -53,7 +58,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   rmSync(INSTALLERS_DIR, { recursive: true, force: true });
   await buildApp();
   const electron = findElectronBinary();
-  const args = [...process.argv.slice(2)];
+  const args = [...process.argv.slice(2), ...(plan.forceCodeSigning ? ['-c.forceCodeSigning=true'] : [])];
   // Where an Electron is installed but cannot be downloaded again (no internet), package that one.
   if (electron.path && process.env.ELECTRON_PATH) args.push(`-c.electronDist=${dirname(electron.path)}`);
   const builder = spawnSync(process.execPath, [resolve('node_modules/electron-builder/cli.js'), ...args], { stdio: 'inherit', env: { ...process.env, CSC_IDENTITY_AUTO_DISCOVERY: String(plan.identityAutoDiscovery) } });

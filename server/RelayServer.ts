@@ -9,6 +9,8 @@ import { DeliveryHub } from './http/DeliveryHub';
 import { buildRelayApp } from './http/relayApp';
 import { MessageService } from './MessageService';
 import type { AuditKey } from './audit/auditKey';
+import { ConfigurationError } from './ConfigurationError';
+import { assertNoInterruptedRestore, assertOwnedByCaller } from './DataDirectory';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import type { RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
@@ -28,7 +30,7 @@ export function isLoopback(host: string): boolean {
   return false;
 }
 
-export class ConfigurationError extends Error {}
+export { ConfigurationError } from './ConfigurationError';
 
 /**
  * Opens the data directory's store. `serve` creates the directory; admin commands refuse one that does
@@ -40,6 +42,8 @@ export function openStore(dataDir: string, clock: Clock = systemClock, options: 
     if (!options.create) throw new ConfigurationError(`no relay data directory at ${dataDir}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   }
+  assertOwnedByCaller(dataDir);
+  assertNoInterruptedRestore(dataDir);
   chmodSync(dataDir, 0o700);
   const store = new SqliteRelayStore(dataDir, clock);
   for (const name of readdirSync(dataDir)) if (name.startsWith(DATABASE_FILE)) chmodSync(join(dataDir, name), 0o600);

@@ -6,9 +6,9 @@ import { ROUNDS_VERSION } from '../shared/version';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
 import { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
-import { auditKeySource, isRetiredAuditKey, loadOrCreateAuditKey, rotateAuditKey } from './audit/auditKey';
+import { auditKeySource, finishInterruptedRotation, loadOrCreateAuditKey, rotateAuditKey } from './audit/auditKey';
 import { backupRelay, restoreRelay } from './backup';
-import { claimDataDirectory, runningRelay } from './RelayPidFile';
+import { claimDataDirectory } from './DataDirectory';
 import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from './auth/passwords';
 import { systemClock } from './Clock';
@@ -39,6 +39,13 @@ const date = (value: string) => {
   if (Number.isNaN(ms)) throw new InvalidArgumentError(`not a date: ${value} (use YYYY-MM-DD or an ISO 8601 time)`);
   return ms;
 };
+
+/** The key the audit log last announced a rotation to (to finish a rotation that was cut off). */
+async function lastAnnouncedKey(store: RelayStore): Promise<string | null> {
+  const rotations = (await store.auditRecords(0, Number.MAX_SAFE_INTEGER)).filter((r) => r.type === 'audit.key_rotated');
+  const current = rotations.at(-1)?.details.current;
+  return typeof current === 'string' ? current : null;
+}
 
 async function withStore<T>(dataDir: string, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
   const store = openStore(resolve(dataDir), systemClock, { create: false });
@@ -82,9 +89,12 @@ export function buildCli(): Command {
         throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
       };
-      const release = claimDataDirectory(resolve(opts.data));
+      const release = claimDataDirectory(resolve(opts.data), 'serve');
       process.on('exit', release);
-      const server = new RelayServer(openStore(resolve(opts.data)), config);
+      const store = openStore(resolve(opts.data));
+      const recovered = await finishInterruptedRotation(resolve(opts.data), () => lastAnnouncedKey(store));
+      if (recovered) console.log(recovered);
+      const server = new RelayServer(store, config);
       const auditKey = auditKeySource(resolve(opts.data));
       server.auditKey = auditKey.read;
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
@@ -169,29 +179,31 @@ export function buildCli(): Command {
     .addOption(dataOption())
     .requiredOption('--out <file>', 'the backup file (.zip; it holds the audit key: keep it safe)')
     .action(async (opts: { data: string; out: string }) => withStore(opts.data, async (store) => {
-      const { auditRecords } = await backupRelay(store, resolve(opts.data), resolve(opts.out));
+      const { auditRecords, chainOk, reason } = await backupRelay(store, resolve(opts.data), resolve(opts.out));
       console.log(`backed up to ${resolve(opts.out)} (audit log: ${auditRecords} records)`);
+      if (!chainOk) {
+        console.error(`the audit log does not check out (${reason ?? 'broken'}): the backup is kept as evidence, but restore will refuse it; run \`rounds-server audit check\``);
+        process.exitCode = 2;
+      }
     }));
   program.command('restore')
     .description('restore a backup into a data directory (stop the relay first)')
     .addOption(dataOption())
     .requiredOption('--from <file>', 'a file written by `rounds-server backup`')
     .option('--force', 'replace the database already in the data directory')
-    .action(async (opts: { data: string; from: string; force?: boolean }) => {
+    .option('--new-key', 'start a new audit key instead of the backup\'s (if the key was rotated after this backup was taken)')
+    .action(async (opts: { data: string; from: string; force?: boolean; newKey?: boolean }) => {
       const dataDir = resolve(opts.data);
-      const running = runningRelay(dataDir);
-      if (running !== null) throw new ConfigurationError(`the relay (pid ${running}) is running on ${dataDir}; stop it before restoring`);
-      const manifest = await restoreRelay(resolve(opts.from), dataDir, opts.force === true);
-      await withStore(opts.data, async (store) => {
-        console.log(`restored into ${dataDir}: audit log intact, ${manifest.auditRecords} records (backup taken ${new Date(manifest.createdAt).toISOString()})`);
+      const release = claimDataDirectory(dataDir, 'restore');
+      try {
+        const result = await restoreRelay(resolve(opts.from), dataDir, { force: opts.force === true, newKey: opts.newKey === true });
+        console.log(`restored into ${dataDir}: audit log intact, ${result.manifest.auditRecords} records (backup taken ${new Date(result.manifest.createdAt).toISOString()})`);
         // A backup from before a key rotation brings the retired key back: it must not sign again.
-        if (isRetiredAuditKey(dataDir)) {
-          const { retired, current } = await rotateAuditKey(dataDir, (old, next) =>
-            store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { retired: old.fingerprint, current: next.fingerprint, reason: 'restored a retired key' } }]));
-          console.log(`the backup's audit key ${retired.fingerprint} had been retired; replaced it with a new one`);
-          console.log(`audit key fingerprint (SHA-256): ${current.fingerprint}`);
-        }
-      });
+        if (result.replacedKey) console.log(`the backup's audit key ${result.replacedKey} ${opts.newKey ? 'was' : 'had been retired; it was'} replaced with a new one`);
+        console.log(`audit key fingerprint (SHA-256): ${result.fingerprint}; compare it with the one on record, and if the key was rotated after this backup, restore again with --new-key`);
+      } finally {
+        release();
+      }
     });
 
   const audit = program.command('audit').description('the audit log');
@@ -227,8 +239,9 @@ export function buildCli(): Command {
     .description('replace the org audit key (the old private key is destroyed; its public key is kept in audit-keys/)')
     .addOption(dataOption())
     .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
-      const { retired, current, retiredPublicKeyFile } = await rotateAuditKey(resolve(opts.data), (old, next) =>
-        store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { retired: old.fingerprint, current: next.fingerprint } }]));
+      const { retired, current, retiredPublicKeyFile, recovered } = await rotateAuditKey(resolve(opts.data), (old, next) =>
+        store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { retired: old.fingerprint, current: next.fingerprint } }]), () => lastAnnouncedKey(store));
+      if (recovered) console.log(recovered);
       console.log(`retired audit key ${retired.fingerprint}; its public key is kept in ${retiredPublicKeyFile}`);
       console.log(`audit key fingerprint (SHA-256): ${current.fingerprint}`);
       process.stdout.write(current.publicKeyPem);

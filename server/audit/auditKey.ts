@@ -1,7 +1,10 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AuditSigner } from '../../shared/audit/bundle';
+import { assertOwnedByCaller } from '../DataDirectory';
+import { syncDirectory, writeDurably } from '../durableFiles';
+import { FileLock } from '../FileLock';
 
 /** The org audit key: Ed25519, created at the relay's first start, kept (0600) in its data directory. */
 export const AUDIT_KEY_FILE = 'audit-signing-key.pem';
@@ -38,8 +41,9 @@ function readKey(path: string): KeyObject {
 }
 
 export function loadOrCreateAuditKey(dataDir: string): AuditKey {
+  assertOwnedByCaller(dataDir);
   const path = join(dataDir, AUDIT_KEY_FILE);
-  if (!existsSync(path)) writeFileSync(path, newPrivateKeyPem(), { mode: 0o600, flag: 'wx' });
+  if (!existsSync(path)) writeDurably(path, newPrivateKeyPem(), 0o600, 'wx');
   chmodSync(path, 0o600);
   const privateKey = readKey(path);
   return auditKeyOf(privateKey, logOrigin(dataDir, privateKey));
@@ -52,7 +56,7 @@ export function auditKeySource(dataDir: string): { current: AuditKey; read: () =
 
 function logOrigin(dataDir: string, firstKey: KeyObject): string {
   const path = join(dataDir, AUDIT_LOG_ID_FILE);
-  if (!existsSync(path)) writeFileSync(path, `${fingerprintOf(createPublicKey(firstKey)).slice(0, 16)}\n`, { mode: 0o644 });
+  if (!existsSync(path)) writeDurably(path, `${fingerprintOf(createPublicKey(firstKey)).slice(0, 16)}\n`, 0o644, 'wx');
   const id = readFileSync(path, 'utf8').trim();
   if (!/^[0-9a-z-]{1,64}$/.test(id)) throw new Error(`${path} does not hold a log id (lower-case letters, digits and dashes, at most 64)`);
   return `rounds.relay/${id}`;
@@ -62,66 +66,83 @@ function fingerprintOf(publicKey: KeyObject): string {
   return createHash('sha256').update(Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url')).digest('hex');
 }
 
-/** Writes a file and forces it, and its directory entry, to disk before returning. */
-function writeDurably(path: string, data: string | Uint8Array, mode: number, flag: 'w' | 'wx' = 'w'): void {
-  const fd = openSync(path, flag, mode);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  syncDirectory(dirname(path));
-}
-
-function syncDirectory(dir: string): void {
-  // Windows cannot open a directory to sync it; NTFS journals the rename itself.
-  if (process.platform === 'win32') return;
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Whether the data directory's current audit key is one that was retired (a backup from before a rotation). */
 export function isRetiredAuditKey(dataDir: string): boolean {
   return existsSync(join(dataDir, RETIRED_KEYS_DIR, `${loadOrCreateAuditKey(dataDir).fingerprint}.pub.pem`));
 }
 
+/** Keeps a retired key's public half, to check the bundles it signed. */
+export function keepRetiredPublicKey(dataDir: string, key: AuditKey): string {
+  mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
+  const path = join(dataDir, RETIRED_KEYS_DIR, `${key.fingerprint}.pub.pem`);
+  writeDurably(path, key.publicKeyPem, 0o644);
+  return path;
+}
+
+/** A new audit key written beside the data directory's files (for a restore to put in place). */
+export function newAuditKeyFile(path: string, origin: string): AuditKey {
+  writeDurably(path, newPrivateKeyPem(), 0o600, 'wx');
+  return auditKeyOf(readKey(path), origin);
+}
+
+const NEXT_KEY_FILE = `${AUDIT_KEY_FILE}.new`;
+const ROTATION_LOCK = 'audit-key.lock';
+
+/**
+ * Finishes a rotation that was cut off between announcing the new key in the audit log and putting it in
+ * place (`announced`: the `current` of the log's last `audit.key_rotated`), or drops a new key that was
+ * never announced. Says what it did, or null when there was nothing to do.
+ */
+export async function finishInterruptedRotation(dataDir: string, announced: () => Promise<string | null>): Promise<string | null> {
+  const next = join(dataDir, NEXT_KEY_FILE);
+  if (!existsSync(next)) return null;
+  let key: AuditKey | null = null;
+  try {
+    key = auditKeyOf(readKey(next), 'pending');
+  } catch {
+    // unreadable: a write cut short, never announced
+  }
+  if (key && key.fingerprint === (await announced())) {
+    keepRetiredPublicKey(dataDir, loadOrCreateAuditKey(dataDir));
+    renameSync(next, join(dataDir, AUDIT_KEY_FILE));
+    syncDirectory(dataDir);
+    return `finished the interrupted rotation to audit key ${key.fingerprint}`;
+  }
+  rmSync(next);
+  return 'dropped a new audit key that an interrupted rotation never announced';
+}
+
 /**
  * `rounds-server audit rotate-key`: a new org audit key replaces the current one at once (the running relay
- * reads the key for each export). The new key is written and synced first (`.new`, created exclusively: a
- * second rotation at the same time, or one that was interrupted, is refused with a message), `record`
- * writes the rotation into the audit log, and only then does the new key take over by an atomic rename. The
- * old private key is destroyed, so it can sign nothing more; its public half is kept in audit-keys/ for
- * checking the bundles it signed.
+ * reads the key for each export). One rotation at a time (a lock). The new key is written and synced first,
+ * `record` announces it in the audit log, and only then does it take over, by an atomic rename; a rotation
+ * cut off after the announcement is finished by `finishInterruptedRotation` (at the next start or rotation).
+ * The old private key is deleted, so it can sign nothing more; its public half is kept in audit-keys/.
  */
-export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey, current: AuditKey) => Promise<void>): Promise<{ retired: AuditKey; current: AuditKey; retiredPublicKeyFile: string }> {
+export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey, current: AuditKey) => Promise<void>, announced: () => Promise<string | null>): Promise<{ retired: AuditKey; current: AuditKey; retiredPublicKeyFile: string; recovered: string | null }> {
   const path = join(dataDir, AUDIT_KEY_FILE);
   if (!existsSync(path)) throw new Error(`${dataDir} has no audit key yet (the relay creates one at its first start)`);
-  const retired = loadOrCreateAuditKey(dataDir);
-  const next = `${path}.new`;
+  const lock = FileLock.tryAcquire(join(dataDir, ROTATION_LOCK));
+  if (!lock) throw new Error('another audit key rotation is running; wait for it to finish');
   try {
-    writeDurably(next, newPrivateKeyPem(), 0o600, 'wx');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    throw new Error(`${next} exists: another rotation is running, or one was interrupted (the audit log says which key it announced); remove the file and rotate again`, { cause: error });
-  }
-  try {
-    const current = auditKeyOf(readKey(next), retired.origin);
-    mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
-    const retiredPublicKeyFile = join(dataDir, RETIRED_KEYS_DIR, `${retired.fingerprint}.pub.pem`);
-    writeDurably(retiredPublicKeyFile, retired.publicKeyPem, 0o644);
-    await record(retired, current);
+    const recovered = await finishInterruptedRotation(dataDir, announced);
+    const retired = loadOrCreateAuditKey(dataDir);
+    const next = join(dataDir, NEXT_KEY_FILE);
+    let current: AuditKey;
+    try {
+      current = newAuditKeyFile(next, retired.origin);
+      await record(retired, current);
+    } catch (error) {
+      // Not announced: the current key stays, and no new key is left behind.
+      rmSync(next, { force: true });
+      throw error;
+    }
+    const retiredPublicKeyFile = keepRetiredPublicKey(dataDir, retired);
     renameSync(next, path);
     syncDirectory(dataDir);
-    return { retired, current, retiredPublicKeyFile };
-  } catch (error) {
-    // Nothing was announced, or the announcement failed: the current key stays, and no stale .new is left.
-    if (existsSync(next)) rmSync(next);
-    throw error;
+    return { retired, current, retiredPublicKeyFile, recovered };
+  } finally {
+    lock.release();
   }
 }
 

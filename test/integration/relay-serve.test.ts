@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -76,6 +76,11 @@ describe('rounds-server serve', () => {
       const policy = OrgPolicySchema.parse({ relayUrl: relay.url, relayCaFile: join(pki, 'ca.pem') });
       const trusting = new Workstation(tempDataDir(), { policy });
       workstations.push(trusting);
+      // Trusted, but asked for under a name the certificate is not for.
+      const misnamed = new Workstation(tempDataDir(), { policy: OrgPolicySchema.parse({ relayCaFile: join(pki, 'ca.pem') }) });
+      workstations.push(misnamed);
+      const notForThisName = await misnamed.fails('enroll.begin', { relayUrl: relay.url.replace('127.0.0.1', 'localhost'), username: 'ward4', enrollmentCode: code });
+      expect(notForThisName.message).toMatch(/^the relay's certificate is not for this address \(.+\); check the relay address, or IT must reissue the certificate$/);
       await trusting.enroll(relay.url, 'ward4', code);
       await until(() => trusting.online(), 'the workstation online over WSS with the hospital CA');
 
@@ -105,18 +110,51 @@ describe('rounds-server serve', () => {
       expect(adminCli(['backup', '--data', data, '--out', backup]).status).toBe(0);
       const restore = adminCli(['restore', '--data', data, '--from', backup, '--force']);
       expect(restore.status).toBe(1);
-      expect(restore.stderr).toContain('is running on');
+      expect(restore.stderr).toContain(`the relay (pid ${relay.child.pid}) is running on ${data}; stop it before restoring`);
     } finally {
       await relay.stop();
       removeDir(data);
     }
-    // Stopped, it takes its claim back; a claim left by a dead process is taken over.
+    // A relay.pid naming a live process that is not a relay (here init, pid 1: a pid reused after a
+    // crash) stops nothing: the claim is a lock the OS dropped with the relay that died.
     const again = tempDataDir();
-    writeFileSync(join(again, 'relay.pid'), '999999999\n');
+    writeFileSync(join(again, 'relay.pid'), '1\n');
     const next = await RelayProcess.start(again);
     await next.stop();
     expect(existsSync(join(again, 'relay.pid'))).toBe(false);
     removeDir(again);
+    // `serve` makes a data directory that does not exist yet.
+    const parent = tempDataDir();
+    const fresh = await RelayProcess.start(join(parent, 'new', 'relay-data'));
+    await fresh.stop();
+    expect(existsSync(join(parent, 'new', 'relay-data', 'relay.db'))).toBe(true);
+    removeDir(parent);
+  });
+
+  it('finishes an interrupted restore before anything uses the directory', () => {
+    const data = tempDataDir();
+    addUser(data, 'ward7', 'Ward Seven');
+    const backup = join(tempDataDir(), 'b.zip');
+    expect(adminCli(['backup', '--data', data, '--out', backup]).status).toBe(0);
+    writeFileSync(join(data, 'restore-in-progress'), backup);
+    const refused = adminCli(['user', 'list', '--data', data]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`a restore into ${data} was interrupted: run the same`);
+    // The restore is simply run again (no --force needed to finish one).
+    const redone = adminCli(['restore', '--data', data, '--from', backup]);
+    expect(redone.status, redone.stderr).toBe(0);
+    expect(adminCli(['user', 'list', '--data', data]).stdout).toMatch(/^ward7\t/m);
+    removeDir(data);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('refuses to work on a data directory as another user than its owner (root without sudo -u)', () => {
+    const data = tempDataDir();
+    addUser(data, 'ward8', 'Ward Eight');
+    chownSync(data, 65534, 65534);
+    const refused = adminCli(['user', 'list', '--data', data]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`${data} belongs to user id 65534, but this runs as user id 0: run it as the directory's owner (sudo -u rounds-relay rounds-server …)`);
+    removeDir(data);
   });
 
   it('has --help on every subcommand', async () => {

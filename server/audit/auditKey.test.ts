@@ -1,0 +1,60 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AUDIT_KEY_FILE, RETIRED_KEYS_DIR, finishInterruptedRotation, loadOrCreateAuditKey, newAuditKeyFile, rotateAuditKey } from './auditKey';
+
+describe('audit key rotation, cut off at each step', () => {
+  const dirs: string[] = [];
+  const dataDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'rounds-key-'));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('finishes a rotation the log announced but that never took over', async () => {
+    const dir = dataDir();
+    const before = loadOrCreateAuditKey(dir);
+    const next = newAuditKeyFile(join(dir, `${AUDIT_KEY_FILE}.new`), before.origin);
+    // The log says "rotated to next"; the process died before the rename.
+    expect(await finishInterruptedRotation(dir, async () => next.fingerprint)).toBe(`finished the interrupted rotation to audit key ${next.fingerprint}`);
+    const after = loadOrCreateAuditKey(dir);
+    expect(after.fingerprint).toBe(next.fingerprint);
+    expect(after.origin).toBe(before.origin);
+    expect(readFileSync(join(dir, RETIRED_KEYS_DIR, `${before.fingerprint}.pub.pem`), 'utf8')).toBe(before.publicKeyPem);
+    expect(existsSync(join(dir, `${AUDIT_KEY_FILE}.new`))).toBe(false);
+    expect(await finishInterruptedRotation(dir, async () => null)).toBeNull();
+  });
+
+  it('keeps the current key when announcing fails, and leaves nothing behind', async () => {
+    const dir = dataDir();
+    const before = loadOrCreateAuditKey(dir);
+    await expect(rotateAuditKey(dir, async () => {
+      throw new Error('SQLITE_BUSY: the log could not be written');
+    }, async () => null)).rejects.toThrow(/SQLITE_BUSY/);
+    expect(loadOrCreateAuditKey(dir).fingerprint).toBe(before.fingerprint);
+    expect(existsSync(join(dir, `${AUDIT_KEY_FILE}.new`))).toBe(false);
+    // Nor is the live key filed as retired.
+    expect(existsSync(join(dir, RETIRED_KEYS_DIR, `${before.fingerprint}.pub.pem`))).toBe(false);
+  });
+
+  it('runs one rotation at a time', async () => {
+    const dir = dataDir();
+    loadOrCreateAuditKey(dir);
+    let inner: Promise<unknown> | undefined;
+    await rotateAuditKey(dir, async () => {
+      inner = rotateAuditKey(dir, async () => undefined, async () => null);
+      await expect(inner).rejects.toThrow(/another audit key rotation is running/);
+    }, async () => null);
+    expect(inner).toBeDefined();
+  });
+
+  it('says what is wrong with a key file that is not a key', () => {
+    const dir = dataDir();
+    writeFileSync(join(dir, AUDIT_KEY_FILE), 'not a key');
+    expect(() => loadOrCreateAuditKey(dir)).toThrow(/is not a readable PEM private key/);
+  });
+});
