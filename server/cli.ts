@@ -92,17 +92,18 @@ export function buildCli(): Command {
       const release = claimDataDirectory(resolve(opts.data), 'serve');
       process.on('exit', release);
       const store = openStore(resolve(opts.data));
+      const server = new RelayServer(store, config);
+      // Registered before anything else can take time: a stop during start-up still closes cleanly.
+      const stop = () => void server.close().then(() => process.exit(0), () => process.exit(1));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       const recovered = await finishInterruptedRotation(resolve(opts.data), () => lastAnnouncedKey(store));
       if (recovered) console.log(recovered);
-      const server = new RelayServer(store, config);
       const auditKey = auditKeySource(resolve(opts.data));
       server.auditKey = auditKey.read;
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${resolve(opts.data)})`);
       console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
-      const stop = () => void server.close().then(() => process.exit(0));
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
     });
 
   const user = program.command('user').description('manage accounts');
