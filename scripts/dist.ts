@@ -23,12 +23,12 @@ export interface SigningPlan {
   /** The first line `npm run dist` prints. */
   readonly summary: string;
   /**
-   * electron-builder looks for the identity only when the environment gives one: in the keychain it makes
-   * from CSC_LINK, or by the name CSC_NAME. With none, it must not sign with whatever a keychain holds.
+   * macOS: electron-builder looks for the identity only when the environment gives one, in the keychain it
+   * makes from CSC_LINK or by the name CSC_NAME. With none, it must not sign with whatever a keychain holds.
    */
   readonly identityAutoDiscovery: boolean;
-  /** With an identity given, a build that cannot sign fails instead of shipping unsigned. */
-  readonly forceCodeSigning: boolean;
+  /** Per platform: with an identity given for it, a build that cannot sign fails instead of shipping unsigned. */
+  readonly forceCodeSigning: { readonly mac: boolean; readonly win: boolean };
 }
 
 export function signingPlan(env: NodeJS.ProcessEnv): SigningPlan {
@@ -40,7 +40,9 @@ export function signingPlan(env: NodeJS.ProcessEnv): SigningPlan {
     ...(notarization ? [`notarizing macOS builds with: ${notarization.join(', ')}`] : []),
     ...(partial.length > 0 ? [`ignoring an incomplete set of notarization variables: ${partial.join(', ')}`] : []),
   ];
-  return { summary: lines.join('\n'), identityAutoDiscovery: signing.length > 0, forceCodeSigning: signing.length > 0 };
+  const given = (...names: string[]) => names.some((v) => env[v]);
+  const mac = given('CSC_LINK', 'CSC_NAME');
+  return { summary: lines.join('\n'), identityAutoDiscovery: mac, forceCodeSigning: { mac, win: given('WIN_CSC_LINK', 'CSC_LINK') } };
 }
 
 /** The files to list in SHA256SUMS: the installers and update metadata, not electron-builder's own logs. */
@@ -58,7 +60,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   rmSync(INSTALLERS_DIR, { recursive: true, force: true });
   await buildApp();
   const electron = findElectronBinary();
-  const args = [...process.argv.slice(2), ...(plan.forceCodeSigning ? ['-c.forceCodeSigning=true'] : [])];
+  const args = [...process.argv.slice(2), ...(plan.forceCodeSigning.mac ? ['-c.mac.forceCodeSigning=true'] : []), ...(plan.forceCodeSigning.win ? ['-c.win.forceCodeSigning=true'] : [])];
   // Where an Electron is installed but cannot be downloaded again (no internet), package that one.
   if (electron.path && process.env.ELECTRON_PATH) args.push(`-c.electronDist=${dirname(electron.path)}`);
   const builder = spawnSync(process.execPath, [resolve('node_modules/electron-builder/cli.js'), ...args], { stdio: 'inherit', env: { ...process.env, CSC_IDENTITY_AUTO_DISCOVERY: String(plan.identityAutoDiscovery) } });

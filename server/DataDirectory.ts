@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from './ConfigurationError';
 import { FileLock } from './FileLock';
@@ -6,7 +6,8 @@ import { FileLock } from './FileLock';
 /*
  * Rules for the relay's data directory that every command keeps:
  *  - one relay serves it at a time, and nothing restores into it while one does (relay.lock, a lock the
- *    OS drops when the process dies; relay.pid only names the holder in messages);
+ *    OS drops when the process dies; relay.pid only names the holder in messages). Never delete
+ *    relay.lock (nor its -journal) by hand: the lock is on that file;
  *  - every file in it belongs to its owner, the relay's user: a command run as anyone else (root without
  *    `sudo -u`) is refused, since the files it made would lock the relay out;
  *  - an interrupted restore is finished before anything else uses it.
@@ -48,7 +49,14 @@ export function claimDataDirectory(dataDir: string, purpose: 'serve' | 'restore'
     throw new ConfigurationError(purpose === 'serve' ? `another relay${holder(dataDir)} serves ${dataDir}; stop it first` : `the relay${holder(dataDir)} is running on ${dataDir}; stop it before restoring`);
   }
   const pidFile = join(dataDir, PID_FILE);
-  writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
+  try {
+    writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
+    // A relay about to serve: staging that a restore cut off before its marker left behind (it may hold a key) goes.
+    if (purpose === 'serve') for (const name of readdirSync(dataDir)) if (name.startsWith('.restore-')) rmSync(join(dataDir, name), { recursive: true, force: true });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   let released = false;
   return () => {
     if (released) return;

@@ -2,7 +2,7 @@ import { unzipSync, zipSync } from 'fflate';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, keepRetiredPublicKey, loadOrCreateAuditKey, newAuditKeyFile } from './audit/auditKey';
+import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile } from './audit/auditKey';
 import { systemClock } from './Clock';
 import { ConfigurationError } from './ConfigurationError';
 import { RESTORE_MARKER } from './DataDirectory';
@@ -95,6 +95,8 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
 
   // Staging left by an earlier restore that was cut off goes first.
   for (const name of readdirSync(dataDir)) if (name.startsWith('.restore-')) rmSync(join(dataDir, name), { recursive: true, force: true });
+  const keyLock = lockAuditKey(dataDir);
+  if (!keyLock) throw new ConfigurationError('an audit key rotation is running on this directory; wait for it to finish');
   const stage = mkdtempSync(join(dataDir, '.restore-'));
   try {
     writeDurably(join(stage, DATABASE_FILE), database, 0o600);
@@ -103,13 +105,6 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
     if (copy.records !== manifest.auditRecords || copy.head !== manifest.auditHead) {
       throw new ConfigurationError(`the backup's audit log is not the one its manifest describes (${copy.records} records, ${manifest.auditRecords} expected); nothing was restored`);
     }
-    // Retired public keys are public and only ever added: the backup's, beside those already here.
-    for (const [name, bytes] of Object.entries(entries)) {
-      const retired = RETIRED_KEY_ENTRY.exec(name)?.[1];
-      if (!retired) continue;
-      mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
-      writeDurably(join(dataDir, RETIRED_KEYS_DIR, retired), bytes, 0o644);
-    }
     for (const name of [AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE]) {
       const bytes = entries[name];
       if (bytes) writeDurably(join(stage, name), bytes, name === AUDIT_KEY_FILE ? 0o600 : 0o644);
@@ -117,6 +112,13 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
     // The staged directory reads like a data directory: its key, log id and the retired keys known here.
     const staged = loadOrCreateAuditKey(stage);
     const retiredHere = existsSync(join(dataDir, RETIRED_KEYS_DIR, `${staged.fingerprint}.pub.pem`));
+    // Public halves to keep: the backup's retired keys, and every key this restore takes out of use.
+    const toKeep = new Map<string, Uint8Array>();
+    for (const [name, bytes] of Object.entries(entries)) {
+      const retired = RETIRED_KEY_ENTRY.exec(name)?.[1];
+      if (retired) toKeep.set(retired, bytes);
+    }
+    const live = currentAuditKeyIfAny(dataDir);
     let replacedKey: string | undefined;
     let fingerprint = staged.fingerprint;
     if (retiredHere || options.newKey) {
@@ -128,12 +130,16 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
       } finally {
         await store.close();
       }
-      keepRetiredPublicKey(dataDir, staged);
+      toKeep.set(`${staged.fingerprint}.pub.pem`, Buffer.from(staged.publicKeyPem));
       replacedKey = staged.fingerprint;
       fingerprint = fresh.fingerprint;
     }
+    if (live && live.fingerprint !== fingerprint) toKeep.set(`${live.fingerprint}.pub.pem`, Buffer.from(live.publicKeyPem));
 
+    // From here on the data directory changes: the marker makes a restore cut off here be run again.
     writeDurably(marker, `${file}\n`, 0o600);
+    if (toKeep.size > 0) mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
+    for (const [name, bytes] of toKeep) writeDurably(join(dataDir, RETIRED_KEYS_DIR, name), bytes, 0o644);
     for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, `${DATABASE_FILE}${suffix}`), { force: true });
     rmSync(join(dataDir, `${AUDIT_KEY_FILE}.new`), { force: true });
     for (const name of [DATABASE_FILE, AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE]) {
@@ -146,5 +152,6 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
     return { manifest, fingerprint, ...(replacedKey ? { replacedKey } : {}) };
   } finally {
     rmSync(stage, { recursive: true, force: true });
+    keyLock.release();
   }
 }

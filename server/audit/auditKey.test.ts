@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AUDIT_KEY_FILE, RETIRED_KEYS_DIR, finishInterruptedRotation, loadOrCreateAuditKey, newAuditKeyFile, rotateAuditKey } from './auditKey';
+import { AUDIT_KEY_FILE, RETIRED_KEYS_DIR, finishInterruptedRotation, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotateAuditKey } from './auditKey';
 
 describe('audit key rotation, cut off at each step', () => {
   const dirs: string[] = [];
@@ -29,6 +29,20 @@ describe('audit key rotation, cut off at each step', () => {
     expect(await finishInterruptedRotation(dir, async () => null)).toBeNull();
   });
 
+  it('leaves a rotation that is running alone: its new key is not "interrupted"', async () => {
+    const dir = dataDir();
+    const before = loadOrCreateAuditKey(dir);
+    newAuditKeyFile(join(dir, `${AUDIT_KEY_FILE}.new`), before.origin);
+    const running = lockAuditKey(dir);
+    try {
+      expect(await finishInterruptedRotation(dir, async () => null)).toBeNull();
+      expect(existsSync(join(dir, `${AUDIT_KEY_FILE}.new`))).toBe(true);
+    } finally {
+      running?.release();
+    }
+    expect(await finishInterruptedRotation(dir, async () => null)).toBe('dropped a new audit key that an interrupted rotation never announced');
+  });
+
   it('keeps the current key when announcing fails, and leaves nothing behind', async () => {
     const dir = dataDir();
     const before = loadOrCreateAuditKey(dir);
@@ -47,7 +61,7 @@ describe('audit key rotation, cut off at each step', () => {
     let inner: Promise<unknown> | undefined;
     await rotateAuditKey(dir, async () => {
       inner = rotateAuditKey(dir, async () => undefined, async () => null);
-      await expect(inner).rejects.toThrow(/another audit key rotation is running/);
+      await expect(inner).rejects.toThrow(/another audit key rotation \(or a restore\) is running/);
     }, async () => null);
     expect(inner).toBeDefined();
   });

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditSigner } from '../../shared/audit/bundle';
-import { assertOwnedByCaller } from '../DataDirectory';
+import { assertNoInterruptedRestore, assertOwnedByCaller } from '../DataDirectory';
 import { syncDirectory, writeDurably } from '../durableFiles';
 import { FileLock } from '../FileLock';
 
@@ -42,6 +42,7 @@ function readKey(path: string): KeyObject {
 
 export function loadOrCreateAuditKey(dataDir: string): AuditKey {
   assertOwnedByCaller(dataDir);
+  assertNoInterruptedRestore(dataDir);
   const path = join(dataDir, AUDIT_KEY_FILE);
   if (!existsSync(path)) writeDurably(path, newPrivateKeyPem(), 0o600, 'wx');
   chmodSync(path, 0o600);
@@ -79,6 +80,12 @@ export function keepRetiredPublicKey(dataDir: string, key: AuditKey): string {
   return path;
 }
 
+/** The key in place now, or null when there is none (read as it is: for a restore about to replace it). */
+export function currentAuditKeyIfAny(dataDir: string): AuditKey | null {
+  const path = join(dataDir, AUDIT_KEY_FILE);
+  return existsSync(path) ? auditKeyOf(readKey(path), 'replaced') : null;
+}
+
 /** A new audit key written beside the data directory's files (for a restore to put in place). */
 export function newAuditKeyFile(path: string, origin: string): AuditKey {
   writeDurably(path, newPrivateKeyPem(), 0o600, 'wx');
@@ -88,12 +95,29 @@ export function newAuditKeyFile(path: string, origin: string): AuditKey {
 const NEXT_KEY_FILE = `${AUDIT_KEY_FILE}.new`;
 const ROTATION_LOCK = 'audit-key.lock';
 
+/** Holds the rotation lock: no rotation, nor the finishing of one, runs meanwhile (a restore takes it too). */
+export function lockAuditKey(dataDir: string): FileLock | null {
+  return FileLock.tryAcquire(join(dataDir, ROTATION_LOCK));
+}
+
 /**
  * Finishes a rotation that was cut off between announcing the new key in the audit log and putting it in
  * place (`announced`: the `current` of the log's last `audit.key_rotated`), or drops a new key that was
  * never announced. Says what it did, or null when there was nothing to do.
  */
 export async function finishInterruptedRotation(dataDir: string, announced: () => Promise<string | null>): Promise<string | null> {
+  if (!existsSync(join(dataDir, NEXT_KEY_FILE))) return null;
+  // A rotation that holds the lock is not interrupted: it is running.
+  const lock = lockAuditKey(dataDir);
+  if (!lock) return null;
+  try {
+    return await finishLocked(dataDir, announced);
+  } finally {
+    lock.release();
+  }
+}
+
+async function finishLocked(dataDir: string, announced: () => Promise<string | null>): Promise<string | null> {
   const next = join(dataDir, NEXT_KEY_FILE);
   if (!existsSync(next)) return null;
   let key: AuditKey | null = null;
@@ -122,10 +146,10 @@ export async function finishInterruptedRotation(dataDir: string, announced: () =
 export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey, current: AuditKey) => Promise<void>, announced: () => Promise<string | null>): Promise<{ retired: AuditKey; current: AuditKey; retiredPublicKeyFile: string; recovered: string | null }> {
   const path = join(dataDir, AUDIT_KEY_FILE);
   if (!existsSync(path)) throw new Error(`${dataDir} has no audit key yet (the relay creates one at its first start)`);
-  const lock = FileLock.tryAcquire(join(dataDir, ROTATION_LOCK));
-  if (!lock) throw new Error('another audit key rotation is running; wait for it to finish');
+  const lock = lockAuditKey(dataDir);
+  if (!lock) throw new Error('another audit key rotation (or a restore) is running; wait for it to finish');
   try {
-    const recovered = await finishInterruptedRotation(dataDir, announced);
+    const recovered = await finishLocked(dataDir, announced);
     const retired = loadOrCreateAuditKey(dataDir);
     const next = join(dataDir, NEXT_KEY_FILE);
     let current: AuditKey;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,13 +162,17 @@ describe('signed audit exports, verified offline', () => {
     const oldKey = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(adminCli(['audit', 'key', '--data', old]).stdout)?.[1];
     const oldBackup = join(dir(), 'old.zip');
     expect(adminCli(['backup', '--data', old, '--out', oldBackup]).status).toBe(0);
-    expect(adminCli(['audit', 'rotate-key', '--data', old]).status).toBe(0);
+    const rotatedOld = adminCli(['audit', 'rotate-key', '--data', old]);
+    expect(rotatedOld.status).toBe(0);
+    const liveBeforeRestore = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(rotatedOld.stdout)?.[1];
     const back = adminCli(['restore', '--data', old, '--from', oldBackup, '--force']);
     expect(back.status, back.stderr).toBe(0);
     expect(back.stdout).toContain(`the backup's audit key ${oldKey} had been retired; it was replaced with a new one`);
     const now = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(adminCli(['audit', 'key', '--data', old]).stdout)?.[1];
     expect(now).not.toBe(oldKey);
     expect(back.stdout).toContain(`audit key fingerprint (SHA-256): ${now}`);
+    // The key the restore took out of use keeps its public half, so what it signed can still be checked.
+    expect(existsSync(join(old, 'audit-keys', `${liveBeforeRestore}.pub.pem`))).toBe(true);
     // The replacement is in the restored log, which still checks out.
     const logAfter = join(dir(), 'after-restore');
     exportTo(old, logAfter);
@@ -180,6 +184,12 @@ describe('signed audit exports, verified offline', () => {
     const fresh = adminCli(['restore', '--data', elsewhere, '--from', oldBackup, '--new-key']);
     expect(fresh.status, fresh.stderr).toBe(0);
     expect(fresh.stdout).toContain(`the backup's audit key ${oldKey} was replaced with a new one`);
+    const freshKey = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(fresh.stdout)?.[1];
+    const freshLog = join(dir(), 'fresh-log');
+    exportTo(elsewhere, freshLog);
+    expect(readFileSync(join(freshLog, 'signer.pub.pem'), 'utf8')).toBe(adminCli(['audit', 'key', '--data', elsewhere, '--pem']).stdout);
+    const freshRotation = readFileSync(join(freshLog, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, string> }).filter((e) => e.type === 'audit.key_rotated').at(-1);
+    expect(freshRotation?.details).toEqual({ retired: oldKey, current: freshKey, reason: 'restore --new-key' });
 
     // An interrupted rotation's new key that the log never announced is dropped, and the rotation goes on.
     writeFileSync(join(site, `${AUDIT_KEY_FILE}.new`), 'cut off while writing');

@@ -54,11 +54,14 @@ describe('electron-builder.yml', () => {
     expect(signingPlan({}).identityAutoDiscovery).toBe(false);
     // Notarization variables alone never make electron-builder pick whatever identity a keychain holds.
     const appleOnly = signingPlan({ APPLE_ID: 'it@hospital.example', APPLE_APP_SPECIFIC_PASSWORD: 'x', APPLE_TEAM_ID: 'T' });
-    expect(appleOnly).toEqual({ summary: expect.stringMatching(/^building UNSIGNED[^\n]*\nnotarizing macOS builds with: APPLE_ID, APPLE_APP_SPECIFIC_PASSWORD, APPLE_TEAM_ID$/), identityAutoDiscovery: false, forceCodeSigning: false });
+    expect(appleOnly).toEqual({ summary: expect.stringMatching(/^building UNSIGNED[^\n]*\nnotarizing macOS builds with: APPLE_ID, APPLE_APP_SPECIFIC_PASSWORD, APPLE_TEAM_ID$/), identityAutoDiscovery: false, forceCodeSigning: { mac: false, win: false } });
     // A certificate from the environment is found (in the keychain electron-builder makes from it), and must sign.
     const withCertificate = signingPlan({ CSC_LINK: 'cert.p12', APPLE_API_KEY: 'key.p8' });
-    expect(withCertificate).toEqual({ summary: 'signing with: CSC_LINK\nignoring an incomplete set of notarization variables: APPLE_API_KEY', identityAutoDiscovery: true, forceCodeSigning: true });
-    expect(signingPlan({ CSC_NAME: 'Developer ID Application: Hospital' }).identityAutoDiscovery).toBe(true);
+    expect(withCertificate).toEqual({ summary: 'signing with: CSC_LINK\nignoring an incomplete set of notarization variables: APPLE_API_KEY', identityAutoDiscovery: true, forceCodeSigning: { mac: true, win: true } });
+    // Each platform's identity counts for that platform only: a Windows certificate never starts a keychain search.
+    expect(signingPlan({ CSC_NAME: 'Developer ID Application: Hospital' })).toMatchObject({ identityAutoDiscovery: true, forceCodeSigning: { mac: true, win: false } });
+    expect(signingPlan({ WIN_CSC_LINK: 'win.pfx' })).toMatchObject({ identityAutoDiscovery: false, forceCodeSigning: { mac: false, win: true } });
+    expect(signingPlan({ CSC_INSTALLER_LINK: 'installer.p12' })).toMatchObject({ identityAutoDiscovery: false, forceCodeSigning: { mac: false, win: false } });
     const out = mkdtempSync(join(tmpdir(), 'rounds-dist-'));
     for (const f of ['Rounds-Setup-1.0.0.exe', 'Rounds-Setup-1.0.0.exe.blockmap', 'latest.yml', 'builder-debug.yml', 'builder-effective-config.yaml', 'SHA256SUMS']) writeFileSync(join(out, f), f);
     expect(artifactsIn(out).map((f) => f.slice(out.length + 1)).sort()).toEqual(['Rounds-Setup-1.0.0.exe', 'latest.yml']);
