@@ -118,11 +118,15 @@ export async function packRelay(outDir = RELAY_OUT_DIR): Promise<{ tarball: stri
     logLevel: 'warning',
   });
 
-  // Pinned to the versions this checkout installed and tested; npm-shrinkwrap.json pins the rest of the tree.
+  // Pinned to the versions package-lock.json gives (what `npm ci` installed and the tests ran);
+  // npm-shrinkwrap.json pins the rest of the tree from the same file.
+  const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as Lockfile;
   const dependencies: Record<string, string> = {};
   for (const name of importedPackages(result.metafile)) {
     if (!root.dependencies[name] && !root.devDependencies[name]) throw new Error(`the relay imports ${name}, which package.json does not list`);
-    dependencies[name] = (JSON.parse(readFileSync(join('node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    const version = lock.packages[`node_modules/${name}`]?.version;
+    if (!version) throw new Error(`package-lock.json has no ${name}: run npm install`);
+    dependencies[name] = version;
   }
   const manifest = {
     name: RELAY_PACKAGE_NAME,
@@ -143,7 +147,6 @@ export async function packRelay(outDir = RELAY_OUT_DIR): Promise<{ tarball: stri
   mkdirSync(join(stage, 'docs'));
   copyFileSync('docs/deployment.md', join(stage, 'docs/deployment.md'));
 
-  const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as Lockfile;
   const shrinkwrap = { name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages: { '': { name: manifest.name, version: manifest.version, license: manifest.license, dependencies, bin: manifest.bin, engines: manifest.engines }, ...lockedTree(lock, Object.keys(dependencies)) } };
   writeFileSync(join(stage, 'npm-shrinkwrap.json'), `${JSON.stringify(shrinkwrap, null, 2)}\n`);
   const packed = spawnSync('npm', ['pack', '--silent', '--pack-destination', outDir], { cwd: stage, encoding: 'utf8' });
@@ -157,5 +160,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { tarball } = await packRelay();
   console.log(`wrote ${tarball}`);
   console.log(`check it with: cd ${RELAY_OUT_DIR} && sha256sum -c SHA256SUMS`);
-  console.log(`install it with: sudo npm install --global ${tarball}`);
+  console.log(`install it with: sudo npm install --global --prefix /usr ${tarball}  (docs/deployment.md, section 1)`);
 }

@@ -15,6 +15,7 @@ import { FileLock } from './FileLock';
 export const LOCK_FILE = 'relay.lock';
 export const PID_FILE = 'relay.pid';
 export const RESTORE_MARKER = 'restore-in-progress';
+export const RESTORE_STAGING_PREFIX = '.restore-';
 
 export function assertOwnedByCaller(dataDir: string): void {
   if (typeof process.getuid !== 'function' || !existsSync(dataDir)) return;
@@ -23,6 +24,11 @@ export function assertOwnedByCaller(dataDir: string): void {
   if (owner !== me) {
     throw new ConfigurationError(`${dataDir} belongs to user id ${owner}, but this runs as user id ${me}: run it as the directory's owner (sudo -u rounds-relay rounds-server …), so that every file stays the relay's`);
   }
+}
+
+/** Removes what a restore staged beside the data directory (it may hold a key); only with the directory's claim held. */
+export function removeRestoreStaging(dataDir: string): void {
+  for (const name of readdirSync(dataDir)) if (name.startsWith(RESTORE_STAGING_PREFIX)) rmSync(join(dataDir, name), { recursive: true, force: true });
 }
 
 export function assertNoInterruptedRestore(dataDir: string): void {
@@ -52,7 +58,7 @@ export function claimDataDirectory(dataDir: string, purpose: 'serve' | 'restore'
   try {
     writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
     // A relay about to serve: staging that a restore cut off before its marker left behind (it may hold a key) goes.
-    if (purpose === 'serve') for (const name of readdirSync(dataDir)) if (name.startsWith('.restore-')) rmSync(join(dataDir, name), { recursive: true, force: true });
+    if (purpose === 'serve') removeRestoreStaging(dataDir);
   } catch (error) {
     lock.release();
     throw error;

@@ -1,11 +1,11 @@
 import { unzipSync, zipSync } from 'fflate';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile } from './audit/auditKey';
+import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile } from './audit/auditKey';
 import { systemClock } from './Clock';
 import { ConfigurationError } from './ConfigurationError';
-import { RESTORE_MARKER } from './DataDirectory';
+import { RESTORE_MARKER, RESTORE_STAGING_PREFIX, removeRestoreStaging } from './DataDirectory';
 import { replaceDurably, syncDirectory, writeDurably } from './durableFiles';
 import type { RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
@@ -49,7 +49,6 @@ export async function backupRelay(store: RelayStore, dataDir: string, out: strin
     if (existsSync(retired)) for (const name of readdirSync(retired)) files[`${RETIRED_KEYS_DIR}/${name}`] = readFileSync(join(retired, name));
     // Written beside the target and renamed over it: a backup cut short never looks like a whole one.
     replaceDurably(out, zipSync(files, { level: 6 }), 0o600);
-    chmodSync(out, 0o600);
     return { auditRecords: copy.records, chainOk: copy.ok, ...(copy.reason ? { reason: copy.reason } : {}) };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -94,10 +93,10 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
   if (existsSync(join(dataDir, DATABASE_FILE)) && !options.force && !existsSync(marker)) throw new ConfigurationError(`${dataDir} already holds a relay database; stop the relay and pass --force to replace it`);
 
   // Staging left by an earlier restore that was cut off goes first.
-  for (const name of readdirSync(dataDir)) if (name.startsWith('.restore-')) rmSync(join(dataDir, name), { recursive: true, force: true });
+  removeRestoreStaging(dataDir);
   const keyLock = lockAuditKey(dataDir);
   if (!keyLock) throw new ConfigurationError('an audit key rotation is running on this directory; wait for it to finish');
-  const stage = mkdtempSync(join(dataDir, '.restore-'));
+  const stage = mkdtempSync(join(dataDir, RESTORE_STAGING_PREFIX));
   try {
     writeDurably(join(stage, DATABASE_FILE), database, 0o600);
     const copy = await chainOf(stage);
@@ -111,7 +110,7 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
     }
     // The staged directory reads like a data directory: its key, log id and the retired keys known here.
     const staged = loadOrCreateAuditKey(stage);
-    const retiredHere = existsSync(join(dataDir, RETIRED_KEYS_DIR, `${staged.fingerprint}.pub.pem`));
+    const retiredHere = isRetired(dataDir, staged);
     // Public halves to keep: the backup's retired keys, and every key this restore takes out of use.
     const toKeep = new Map<string, Uint8Array>();
     for (const [name, bytes] of Object.entries(entries)) {

@@ -89,20 +89,21 @@ export function buildCli(): Command {
         throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
       };
-      const release = claimDataDirectory(resolve(opts.data), 'serve');
+      const dataDir = resolve(opts.data);
+      const release = claimDataDirectory(dataDir, 'serve');
       process.on('exit', release);
-      const store = openStore(resolve(opts.data));
+      const store = openStore(dataDir);
       const server = new RelayServer(store, config);
       // Registered before anything else can take time: a stop during start-up still closes cleanly.
       const stop = () => void server.close().then(() => process.exit(0), () => process.exit(1));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      const recovered = await finishInterruptedRotation(resolve(opts.data), () => lastAnnouncedKey(store));
+      const recovered = await finishInterruptedRotation(dataDir, () => lastAnnouncedKey(store));
       if (recovered) console.log(recovered);
-      const auditKey = auditKeySource(resolve(opts.data));
+      const auditKey = auditKeySource(dataDir);
       server.auditKey = auditKey.read;
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
-      console.log(`rounds-server listening on ${address} (data: ${resolve(opts.data)})`);
+      console.log(`rounds-server listening on ${address} (data: ${dataDir})`);
       console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
     });
 

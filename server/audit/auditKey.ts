@@ -67,23 +67,32 @@ function fingerprintOf(publicKey: KeyObject): string {
   return createHash('sha256').update(Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url')).digest('hex');
 }
 
-/** Whether the data directory's current audit key is one that was retired (a backup from before a rotation). */
-export function isRetiredAuditKey(dataDir: string): boolean {
-  return existsSync(join(dataDir, RETIRED_KEYS_DIR, `${loadOrCreateAuditKey(dataDir).fingerprint}.pub.pem`));
+/** A key's public identity: what audit-keys/ keeps of a retired key. */
+export type PublicAuditKey = Pick<AuditKey, 'fingerprint' | 'publicKeyPem'>;
+
+/** Whether the data directory knows `key` as retired (a backup from before a rotation would bring it back). */
+export function isRetired(dataDir: string, key: PublicAuditKey): boolean {
+  return existsSync(join(dataDir, RETIRED_KEYS_DIR, `${key.fingerprint}.pub.pem`));
 }
 
 /** Keeps a retired key's public half, to check the bundles it signed. */
-export function keepRetiredPublicKey(dataDir: string, key: AuditKey): string {
+export function keepRetiredPublicKey(dataDir: string, key: PublicAuditKey): string {
   mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
   const path = join(dataDir, RETIRED_KEYS_DIR, `${key.fingerprint}.pub.pem`);
   writeDurably(path, key.publicKeyPem, 0o644);
   return path;
 }
 
+/** The public identity of the key file at `path` (a key about to be replaced, or a rotation's new one). */
+function publicKeyOf(path: string): PublicAuditKey {
+  const publicKey = createPublicKey(readKey(path));
+  return { fingerprint: fingerprintOf(publicKey), publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+}
+
 /** The key in place now, or null when there is none (read as it is: for a restore about to replace it). */
-export function currentAuditKeyIfAny(dataDir: string): AuditKey | null {
+export function currentAuditKeyIfAny(dataDir: string): PublicAuditKey | null {
   const path = join(dataDir, AUDIT_KEY_FILE);
-  return existsSync(path) ? auditKeyOf(readKey(path), 'replaced') : null;
+  return existsSync(path) ? publicKeyOf(path) : null;
 }
 
 /** A new audit key written beside the data directory's files (for a restore to put in place). */
@@ -120,9 +129,9 @@ export async function finishInterruptedRotation(dataDir: string, announced: () =
 async function finishLocked(dataDir: string, announced: () => Promise<string | null>): Promise<string | null> {
   const next = join(dataDir, NEXT_KEY_FILE);
   if (!existsSync(next)) return null;
-  let key: AuditKey | null = null;
+  let key: PublicAuditKey | null = null;
   try {
-    key = auditKeyOf(readKey(next), 'pending');
+    key = publicKeyOf(next);
   } catch {
     // unreadable: a write cut short, never announced
   }

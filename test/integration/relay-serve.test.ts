@@ -136,7 +136,9 @@ describe('rounds-server serve', () => {
     addUser(data, 'ward7', 'Ward Seven');
     const backup = join(tempDataDir(), 'b.zip');
     expect(adminCli(['backup', '--data', data, '--out', backup]).status).toBe(0);
+    // Cut off after the marker, with the database already half replaced.
     writeFileSync(join(data, 'restore-in-progress'), backup);
+    writeFileSync(join(data, 'relay.db'), 'half written');
     const refused = adminCli(['user', 'list', '--data', data]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain(`a restore into ${data} was interrupted: run the same`);

@@ -43,11 +43,6 @@ export interface ConnectionHandlers {
   onClose?(code: number, reason: string): void;
 }
 
-/*
- * HTTP and WebSocket transport to the relay. Every response and frame is parsed with the shared
- * schemas before it is used. The credential is a secret: it is sent only in the Authorization header
- * and never logged.
- */
 /** TLS failures that mean "this workstation does not trust who issued the relay's certificate" (Node's codes). */
 const UNTRUSTED_ISSUER = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT']);
 const OUT_OF_DATE = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
@@ -64,6 +59,11 @@ function unreachable(error: Error): RelayRequestError {
   return new RelayRequestError('UNREACHABLE', why, 0);
 }
 
+/*
+ * HTTP and WebSocket transport to the relay. Every response and frame is parsed with the shared
+ * schemas before it is used. The credential is a secret: it is sent only in the Authorization header
+ * and never logged.
+ */
 export class RelayClient {
   #credential: string | undefined;
 
