@@ -7,6 +7,7 @@
  * Electron preload exposes. A fresh DIR also gets three demo accounts, whose enrollment codes it prints.
  */
 import { Command } from 'commander';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -33,6 +34,16 @@ export const DEMO_ACCOUNTS = [
 /** The app's CSP, except that the page may talk to its own origin (the bridge's WebSocket). */
 const HARNESS_CSP = CONTENT_SECURITY_POLICY.replace("connect-src 'none'", "connect-src 'self'");
 const ProfileName = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
+const TOKEN_COOKIE = 'rounds-harness';
+
+/** The value of one cookie in a Cookie header, if present. */
+function cookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) return value.join('=');
+  }
+  return undefined;
+}
 
 export interface HarnessOptions {
   readonly port: number;
@@ -45,7 +56,15 @@ export interface HarnessOptions {
 }
 
 export interface Harness {
+  /** The harness's origin (http://127.0.0.1:PORT). */
   readonly url: string;
+  /**
+   * This start's secret: only a page opened with it (the printed address carries it, and the page then
+   * keeps it in a cookie) may drive a core through /bridge, as Jupyter does with its token.
+   */
+  readonly token: string;
+  /** The address that opens `profile`'s workstation, with the secret. */
+  pageUrl(profile: string): string;
   readonly relay: RelayServer;
   readonly relayUrl: string;
   /** Enrollment codes of the demo accounts (only when the data directory was fresh). */
@@ -81,12 +100,23 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     return app;
   };
 
+  // Any local process can reach a loopback port: the secret, not the address, says who may drive a core.
+  const token = randomBytes(24).toString('base64url');
+  const hasToken = (candidate: string | null | undefined) => {
+    const given = Buffer.from(candidate ?? '');
+    const expected = Buffer.from(token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
   const server: Server = createServer((request, response) => void serve(request, response));
   const serve = async (request: IncomingMessage, response: ServerResponse) => {
     if (!allowedHost(request.headers.host)) return void response.writeHead(421, { 'content-security-policy': HARNESS_CSP }).end('wrong host');
+    const url = new URL(request.url ?? '/', 'http://x');
     // The app's own file serving, with the bridge script and the page that loads it made here.
-    const served = await serveStatic(webDir, new URL(request.url ?? '/', 'http://x').pathname, HARNESS_CSP, { '/index.html': index, '/harness-bridge.js': bridgeScript });
-    response.writeHead(served.status, Object.fromEntries(served.headers)).end(Buffer.from(await served.arrayBuffer()));
+    const served = await serveStatic(webDir, url.pathname, HARNESS_CSP, { '/index.html': index, '/harness-bridge.js': bridgeScript });
+    const headers = Object.fromEntries(served.headers);
+    // A page opened with the secret keeps it in a cookie that only this origin's requests carry.
+    if (hasToken(url.searchParams.get('token'))) headers['set-cookie'] = `${TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+    response.writeHead(served.status, headers).end(Buffer.from(await served.arrayBuffer()));
   };
 
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
@@ -94,9 +124,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     const url = new URL(request.url ?? '/', 'http://x');
     const name = ProfileName.safeParse(url.searchParams.get('profile') ?? 'default');
     // Only pages the harness served may drive a core: its own loopback host (not a name an attacker's
-    // DNS points here), and the same origin.
+    // DNS points here), the same origin, and this start's secret (from the page's cookie).
     const sameOrigin = allowedHost(request.headers.host) && request.headers.origin === `http://${request.headers.host}`;
-    if (url.pathname !== '/bridge' || !name.success || !sameOrigin) return void socket.destroy();
+    const authorised = hasToken(cookie(request.headers.cookie, TOKEN_COOKIE));
+    if (url.pathname !== '/bridge' || !name.success || !sameOrigin || !authorised) return void socket.destroy();
     sockets.handleUpgrade(request, socket, head, (ws) => bridge(ws, appFor(name.data)));
   });
 
@@ -104,8 +135,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const allowedHost = (host: string | undefined) => host === `127.0.0.1:${port}` || host === `localhost:${port}`;
+  const origin = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: origin,
+    token,
+    pageUrl: (profile: string) => `${origin}/?profile=${encodeURIComponent(profile)}&token=${token}`,
     relay,
     relayUrl,
     demoCodes,
@@ -146,7 +180,8 @@ async function main(): Promise<void> {
   const opts = program.opts<{ port: string; data: string; policy?: string }>();
   const policy = loadPolicy(opts.policy ?? policyPath()).policy;
   const harness = await startHarness({ port: Number(opts.port), dataDir: resolve(opts.data), policy });
-  console.log(`Rounds in the browser: ${harness.url}/?profile=alice  (any profile name is its own workstation)`);
+  console.log(`Rounds in the browser: ${harness.pageUrl('alice')}`);
+  console.log('  (any profile name is its own workstation; the address carries this start\'s secret: keep it to yourself)');
   console.log(`Embedded relay: ${harness.relayUrl}. Everything listens on 127.0.0.1 (loopback) only.`);
   for (const d of harness.demoCodes) console.log(`  demo account ${d.username.padEnd(8)} (${d.displayName}): enrollment code ${d.code}`);
   if (harness.demoCodes.length === 0) console.log(`Existing data in ${resolve(opts.data)}; demo accounts were created on its first run.`);

@@ -3,6 +3,7 @@ import { ERROR_CODES } from './errors';
 import { IdentityChangedEventSchema } from './events';
 import { CareTeamIdSchema, ConversationIdSchema, DeviceAddressSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
+import { PASSPHRASE_RULES } from './passphrasePolicy';
 import { CareTeamTitleSchema } from './payload';
 import { DeviceNameSchema, DirectoryEntrySchema, OneTimeCodeSchema, PasswordSchema, RELAY_ERROR_CODES, RelayUrlSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
 
@@ -100,6 +101,12 @@ export const SettingsViewSchema = z.strictObject({
   notificationPreviewsAllowed: z.boolean(),
   /** Set by org policy: the first-run screen pre-fills it and does not let it be changed. */
   policyRelayUrl: z.string().nullable(),
+  /**
+   * How this profile's key is kept: `os` (sealed by the operating system's key store as well as the
+   * passphrase: a copy of the files is useless elsewhere) or `passphraseOnly` (this workstation has no key
+   * store: a copy of the files can be attacked by guessing the passphrase).
+   */
+  keyProtection: z.enum(['os', 'passphraseOnly']).nullable(),
 });
 export type SettingsView = z.infer<typeof SettingsViewSchema>;
 
@@ -133,6 +140,11 @@ export const COMMANDS = {
   /** Keyboard, mouse or touch input in the window (the renderer reports it at most every few seconds). */
   'activity.report': { input: Empty, output: Empty },
   'settings.get': { input: Empty, output: SettingsViewSchema },
+  /**
+   * The window put text on the clipboard (copy or cut): the SHA-256 (hex) of that text, never the text.
+   * On lock the clipboard is cleared if it still holds exactly that.
+   */
+  'clipboard.copied': { input: z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }), output: Empty },
   /**
    * "Export audit log": this workstation's local audit log as a signed bundle (.zip), for the compliance
    * officer; `from`/`to` default to everything. Answers where it was written.
@@ -205,6 +217,8 @@ export const ContractErrorSchema = z.strictObject({
   /** Plain-language problems the user can fix (password policy, invalid fields). */
   issues: z.array(z.string().max(500)).max(50).optional(),
   retryAfterSeconds: z.number().nonnegative().optional(),
+  /** PASSPHRASE_POLICY: which rules of `shared/passphrasePolicy.ts` the passphrase broke. */
+  rules: z.array(z.enum(PASSPHRASE_RULES)).max(PASSPHRASE_RULES.length).optional(),
 });
 export type ContractError = z.infer<typeof ContractErrorSchema>;
 

@@ -22,9 +22,18 @@ export function passwordProblems(password: string, context: PasswordContext): st
   const squashed = lower.replace(/[^a-z0-9]/g, '');
   if (context.commonPasswords.has(lower) || context.commonPasswords.has(squashed)) problems.push('This is a commonly used password; choose another.');
   if (/^(.)\1+$/.test(password)) problems.push('Do not repeat a single character.');
-  for (const word of context.contextWords) {
-    const w = word.toLowerCase().replace(/[^a-z0-9]/g, '');
-    if (w.length >= 4 && squashed.includes(w) && squashed.length - w.length < 6) problems.push('Do not build the password from your name or username.');
-  }
+  if (builtFrom(password, context.contextWords)) problems.push('Do not build the password from your name or username.');
   return [...new Set(problems)];
+}
+
+/**
+ * Whether a secret is little more than one of the words (a name, a username): the word, of 4 letters or
+ * more, is in it, with fewer than 6 other letters or digits around it.
+ */
+export function builtFrom(secret: string, words: readonly string[]): boolean {
+  const squashed = secret.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return words.some((word) => {
+    const w = word.toLowerCase().replace(/[^a-z0-9]/g, '');
+    return w.length >= 4 && squashed.includes(w) && squashed.length - w.length < 6;
+  });
 }

@@ -1,5 +1,6 @@
 import type { ErrorCode, SerializedError } from '../../shared/errors';
 import type { DeviceAddress, UserId } from '../../shared/ids';
+import type { PassphraseProblem, PassphraseRule } from '../../shared/passphrasePolicy';
 
 /**
  * Every error the core throws on purpose is a RoundsError with a stable `code`. Messages name ids and
@@ -102,6 +103,17 @@ export class SafetyNumberMismatchError extends RoundsError {
 export class KeyIdsExhaustedError extends RoundsError {
   constructor(kind: string) {
     super('KEY_IDS_EXHAUSTED', `no ${kind} key ids left`);
+  }
+}
+
+/** A new workstation passphrase breaks the passphrase policy: which rules, and what to do, in plain words. */
+export class PassphrasePolicyError extends RoundsError {
+  readonly rules: readonly PassphraseRule[];
+  readonly issues: readonly string[];
+  constructor(problems: readonly PassphraseProblem[]) {
+    super('PASSPHRASE_POLICY', `the passphrase does not meet the policy (${problems.map((p) => p.rule).join(', ')})`);
+    this.rules = problems.map((p) => p.rule);
+    this.issues = problems.map((p) => p.message);
   }
 }
 

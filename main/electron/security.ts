@@ -44,7 +44,10 @@ export function hardenContents(contents: WebContents): void {
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
 }
 
-/** Permission requests: notifications only; camera, microphone, location, clipboard reads and the rest are denied. */
-export function allowPermission(permission: string): boolean {
-  return permission === 'notifications';
+/**
+ * Permission requests from the renderer: none is granted. Notifications are shown by the main process
+ * (which needs no permission); camera, microphone, location, clipboard reads and the rest are denied.
+ */
+export function allowPermission(_permission: string): boolean {
+  return false;
 }

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as electron from '../../test/fixtures/fakeElectron';
-import { FAST_KDF } from '../../test/fixtures/workstation';
+import { FAST_KDF, PASSPHRASE, PASSWORD } from '../../test/fixtures/workstation';
+import { RelayProcess, addUser, nextTotp, rememberTotpSecret, removeDir, tempDataDir } from '../../test/fixtures/relayProcess';
 import { LocalProfiles } from '../core/storage/LocalProfiles';
 import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/channels';
 import { SafeStorageProtector } from './SafeStorageProtector';
@@ -69,13 +71,14 @@ describe('the Electron shell, with only the electron module faked', () => {
     expect(webview.preventDefault).toHaveBeenCalled();
   });
 
-  it('denies every permission request but notifications', () => {
+  it('grants the renderer no permission at all, notifications included (the main process shows them)', () => {
     const answers: Record<string, boolean> = {};
-    for (const permission of ['notifications', 'media', 'geolocation', 'clipboard-read', 'openExternal']) {
+    for (const permission of ['notifications', 'media', 'geolocation', 'clipboard-read', 'clipboard-sanitized-write', 'openExternal']) {
       electron.session.defaultSession.requestHandler!({}, permission, (allowed) => (answers[permission] = allowed));
     }
-    expect(answers).toEqual({ notifications: true, media: false, geolocation: false, 'clipboard-read': false, openExternal: false });
+    expect(answers).toEqual({ notifications: false, media: false, geolocation: false, 'clipboard-read': false, 'clipboard-sanitized-write': false, openExternal: false });
     expect(electron.session.defaultSession.checkHandler!({}, 'media')).toBe(false);
+    expect(electron.session.defaultSession.checkHandler!({}, 'notifications')).toBe(false);
   });
 
   it('serves the renderer from app:// with the strict CSP, and nothing outside it', async () => {
@@ -138,8 +141,10 @@ describe('the Electron shell, with only the electron module faked', () => {
       const profile = await profiles.create({ username: 'alice', displayName: 'Alice', relayUrl: 'https://relay.example' }, 'a long passphrase 123');
       profile.lock();
       expect(electron.safeStorage.encryptions).toBe(before + 1);
-      const registry = JSON.parse(readFileSync(join(dir, 'profiles.json'), 'utf8')) as { profiles: Record<string, { osProtected: unknown }> };
+      const registry = JSON.parse(readFileSync(join(dir, 'profiles.json'), 'utf8')) as { profiles: Record<string, { osProtected: unknown; wrappedKey: unknown }> };
       expect(registry.profiles[profile.id]!.osProtected).not.toBeNull();
+      // Only the sealed copy: nothing beside it lets a passphrase be tried without safeStorage.
+      expect(registry.profiles[profile.id]!.wrappedKey).toBeNull();
       (await profiles.unlock(profile.id, 'a long passphrase 123')).lock();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -165,6 +170,40 @@ describe('the Electron shell, with only the electron module faked', () => {
     expect(osLocked).toHaveBeenCalled();
     expect((await electron.protocol.handlers.get('app')!({ url: 'app://rounds/%E0%A4%A' })).status).toBe(400);
   });
+
+  it('clears the clipboard on lock when it still holds text copied from the window, and leaves other text alone', async () => {
+    const invoke = electron.ipcMain.handlers.get(INVOKE_CHANNEL) as (event: unknown, command: unknown, input: unknown) => Promise<{ ok: boolean; value?: unknown; error?: unknown }>;
+    const appFrame = { senderFrame: { url: 'app://rounds/index.html', parent: null } };
+    const call = async (command: string, input: unknown) => {
+      const result = await invoke(appFrame, command, input);
+      if (!result.ok) throw new Error(`${command}: ${JSON.stringify(result.error)}`);
+      return result.value as Record<string, unknown>;
+    };
+    const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+    const relayDir = tempDataDir();
+    const relay = await RelayProcess.start(relayDir);
+    try {
+      const begin = await call('enroll.begin', { relayUrl: relay.url, username: 'dana', enrollmentCode: addUser(relayDir, 'dana', 'Dr. Dana Reyes') });
+      rememberTotpSecret('dana', begin.totpSecret as string);
+      await call('enroll.complete', { enrollmentId: begin.enrollmentId, password: PASSWORD, passphrase: PASSPHRASE, totpCode: await nextTotp('dana'), deviceName: 'Ward 4' });
+      // Copied in the window (the renderer reports the digest of what it wrote), then "Lock now".
+      electron.clipboard.writeText('Bed 12: K+ 6.1, repeat in 2 h');
+      await call('clipboard.copied', { sha256: digest('Bed 12: K+ 6.1, repeat in 2 h') });
+      const state = await call('session.lock', {});
+      expect(electron.clipboard.readText()).toBe('');
+      // Copied from Rounds, then something else copied elsewhere: the lock leaves the clipboard alone.
+      await call('profile.unlock', { profileId: (state.profile as { id: string }).id, passphrase: PASSPHRASE });
+      electron.clipboard.writeText('Bed 7 obs stable');
+      await call('clipboard.copied', { sha256: digest('Bed 7 obs stable') });
+      electron.clipboard.writeText('an unrelated note from another program');
+      await call('session.lock', {});
+      expect(electron.clipboard.readText()).toBe('an unrelated note from another program');
+    } finally {
+      await call('session.lock', {}).catch(() => undefined);
+      await relay.stop();
+      removeDir(relayDir);
+    }
+  }, 60_000);
 
   it('stops with a message naming the field when the policy file is invalid', () => {
     writeFileSync(join(policyDir, 'policy.json'), JSON.stringify({ maxInactivityMinutes: 600 }));

@@ -1,4 +1,4 @@
-import { BrowserWindow, Menu, Notification, app, dialog, powerMonitor, session, type MenuItemConstructorOptions } from 'electron';
+import { BrowserWindow, Menu, Notification, app, clipboard, dialog, powerMonitor, session, type MenuItemConstructorOptions } from 'electron';
 import ElectronStore from 'electron-store';
 import { join } from 'node:path';
 import type { OrgPolicy } from '../../shared/policy';
@@ -6,6 +6,7 @@ import { RoundsApp, type NotificationContent } from '../core/app/RoundsApp';
 import type { LockController } from '../core/lock/LockController';
 import { POLICY_FILE_ENV, PolicyError, loadPolicy, policyPath } from '../core/policy/loadPolicy';
 import { ConfPreferences } from '../core/storage/Preferences';
+import { PRIVATE_FILE_MODE } from '../core/storage/privateFiles';
 import { forwardEvents, registerIpc } from './ipc';
 import { registerAppScheme, serveRenderer } from './protocol';
 import { SafeStorageProtector } from './SafeStorageProtector';
@@ -139,9 +140,10 @@ export async function startShell(paths: ShellPaths): Promise<{ core: RoundsApp; 
   const core = new RoundsApp({
     dataDir: app.getPath('userData'),
     policy,
-    preferences: new ConfPreferences(new ElectronStore<{ preferences: Record<string, unknown> }>({ name: 'preferences', defaults: { preferences: {} }, clearInvalidConfig: true })),
+    preferences: new ConfPreferences(new ElectronStore<{ preferences: Record<string, unknown> }>({ name: 'preferences', defaults: { preferences: {} }, clearInvalidConfig: true, configFileMode: PRIVATE_FILE_MODE })),
     profiles: { protector: new SafeStorageProtector() },
     systemIdleSeconds: () => powerMonitor.getSystemIdleTime(),
+    clipboard: { readText: () => clipboard.readText(), clear: () => clipboard.clear() },
   });
   const window = createMainWindow(paths, policy);
   const focus = () => {

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from 'react';
 import type { SessionState, SettingsView } from '../../shared/contract';
 import type { Api } from './api';
 import { useActivityReports } from './activity';
+import { useClipboardReports } from './clipboard';
 import { ApiContext } from './context';
 import { Enroll } from './screens/Enroll';
 import { LockScreen, ProfileChooser } from './screens/Lock';
@@ -27,11 +28,14 @@ export function App({ api }: { api: Api }) {
       if (event.type === 'session') {
         setState(event.state);
         if (event.state.phase !== 'signedOut') setAdding(false);
+        // Some settings belong to the open profile (how its key is kept): read them again.
+        void api.call('settings.get', {}).then(setSettings).catch(() => undefined);
       }
     });
   }, [api, refresh]);
 
   useActivityReports(api, state?.phase === 'unlocked');
+  useClipboardReports(api, state?.phase === 'unlocked');
 
   if (!state || !settings) return <div className="splash" aria-busy="true"><span className="brand">Rounds</span></div>;
 

@@ -17,6 +17,7 @@ export function explain(error: unknown): string {
     case 'ACCOUNT_LOCKED': return 'This account is locked after too many failed sign-ins. Try again later or ask your administrator.';
     case 'THROTTLED': return `Too many attempts. Try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
     case 'PASSWORD_POLICY': return `Choose another password: ${(issues ?? []).join(' ')}`;
+    case 'PASSPHRASE_POLICY': return `Choose another passphrase: ${(issues ?? []).join(' ')}`;
     case 'PROFILE_EXISTS': return 'This account already has a profile on this workstation. Use "Switch user" to open it.';
     case 'PROFILE_LOCKED': return 'Rounds is locked. Unlock it with your passphrase.';
     case 'NOT_A_MEMBER': return 'You are no longer a member of this care team.';

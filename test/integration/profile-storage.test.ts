@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConversationIdSchema, MessageIdSchema, type DeviceId } from '../../shared/ids';
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import { sealEnvelope } from '../../main/core/crypto/envelopes';
-import { DEFAULT_KDF, WrongPassphraseError, unwrapWithPassphrase, wrapWithPassphrase } from '../../main/core/storage/DatabaseKey';
+import { DEFAULT_KDF, WrappedKeySchema, WrongPassphraseError, unprotectKey, unwrapWithPassphrase, wrapWithPassphrase, type ProtectedKey } from '../../main/core/storage/DatabaseKey';
 import { InProcessKeyProtector } from '../../main/core/storage/KeyProtector';
 import { LocalProfiles, ProfileLockedError, ProfileWipedError } from '../../main/core/storage/LocalProfiles';
 import { MessageStore } from '../../main/core/storage/MessageStore';
@@ -103,7 +103,8 @@ describe('encrypted local profiles', () => {
   });
 
   it('runs the Signal protocol on SQLCipher storage, and no file of the profile holds a message, a name or a key in clear', async () => {
-    const profiles = new LocalProfiles(dir, { kdf: FAST_KDF, protector: new InProcessKeyProtector() });
+    const protector = new InProcessKeyProtector();
+    const profiles = new LocalProfiles(dir, { kdf: FAST_KDF, protector });
     const directory = new TestDirectory();
     const teams = new TestCareTeams();
     const alice = await profiles.create({ username: 'alice', displayName: 'Dr. Alice Moreau', relayUrl: 'https://relay.example' }, PASSPHRASE);
@@ -129,8 +130,10 @@ describe('encrypted local profiles', () => {
 
     // Keys we can name: each profile's database key (unwrapped here with the passphrase), Alice's
     // identity public key. Scan every file under the profiles directory while still open (WAL in use) and after locking.
-    const registry = JSON.parse(readFileSync(join(dir, 'profiles.json'), 'utf8')) as { profiles: Record<string, { wrappedKey: Parameters<typeof unwrapWithPassphrase>[0] }> };
-    const aliceKey = await unwrapWithPassphrase(registry.profiles[alice.id]!.wrappedKey, PASSPHRASE, alice.id);
+    // (Sealed by the OS protector: only this machine's protector gives the passphrase-wrapped key.)
+    const registry = JSON.parse(readFileSync(join(dir, 'profiles.json'), 'utf8')) as { profiles: Record<string, { osProtected: ProtectedKey }> };
+    const aliceWrapped = WrappedKeySchema.parse(JSON.parse(unprotectKey(registry.profiles[alice.id]!.osProtected, protector).toString('utf8')));
+    const aliceKey = await unwrapWithPassphrase(aliceWrapped, PASSPHRASE, alice.id);
     const needles: [string, Buffer][] = [
       ...secrets.flatMap((s) => [[s, Buffer.from(s)], [`${s} (UTF-16)`, Buffer.from(s, 'utf16le')]] as [string, Buffer][]),
       ['patient name', Buffer.from('Jane Roe')],

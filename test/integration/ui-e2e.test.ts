@@ -56,11 +56,11 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
   });
 
   it('enrolls two clinicians who message each other, with delivery and read states', async () => {
-    alice = await openWorkstation(browser, harness.url, 'alice');
+    alice = await openWorkstation(browser, harness, 'alice');
     await alice.getByLabel('Username').waitFor();
     await check(alice, 'enroll-1-code');
     await enrollThroughUi(alice, 'amoreau', code('amoreau'), 'alice');
-    bob = await openWorkstation(browser, harness.url, 'bob');
+    bob = await openWorkstation(browser, harness, 'bob');
     await enrollThroughUi(bob, 'bokafor', code('bokafor'));
     await check(alice, 'main-empty');
 
@@ -89,7 +89,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
   }, 120_000);
 
   it('runs a care team with a third clinician, and a removed member receives nothing more', async () => {
-    carol = await openWorkstation(browser, harness.url, 'carol');
+    carol = await openWorkstation(browser, harness, 'carol');
     await enrollThroughUi(carol, 'cnguyen', code('cnguyen'));
     await alice.getByRole('button', { name: 'New care team' }).click();
     await alice.getByLabel('Care team name').fill('Ward 4 bed 12');
@@ -123,7 +123,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
 
   it('shows a banner and blocks the composer when a contact\'s identity changes, until acknowledged', async () => {
     // Bob adds a second workstation: Alice has not seen that device.
-    const bob2 = await openWorkstation(browser, harness.url, 'bob2');
+    const bob2 = await openWorkstation(browser, harness, 'bob2');
     await bob2.getByRole('button', { name: 'Sign in to add this workstation' }).click();
     await bob2.getByLabel('Username').fill('bokafor');
     await bob2.getByLabel('Password', { exact: true }).fill(PASSWORD);
@@ -147,6 +147,8 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await openConversation(bob2, /Dr. Alice Moreau/);
     await history(bob2).getByText('Can you cover bed 14?').waitFor();
     await alice.getByRole('button', { name: 'Settings' }).click();
+    // The harness has no OS key store: Settings says that only the passphrase protects this profile.
+    await alice.getByRole('dialog').getByRole('note').filter({ hasText: 'Only your passphrase protects Rounds on this workstation' }).waitFor();
     await check(alice, 'dialog-settings');
     await alice.getByRole('button', { name: 'Close' }).click();
   }, 120_000);
@@ -219,9 +221,9 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     const short = await startHarness({ port: 0, dataDir, policy: { ...DEFAULT_POLICY, maxInactivityMinutes: 0.05 }, fastKdf: true, rendererDir });
     try {
       // Bob enrolls first (his window will lock by itself too), then Alice, who writes to him.
-      const other = await openWorkstation(browser, short.url, 'bob');
+      const other = await openWorkstation(browser, short, 'bob');
       await enrollThroughUi(other, 'bokafor', short.demoCodes[1]!.code);
-      const page = await openWorkstation(browser, short.url, 'alice');
+      const page = await openWorkstation(browser, short, 'alice');
       await enrollThroughUi(page, 'amoreau', short.demoCodes[0]!.code);
       await page.getByRole('button', { name: 'New conversation' }).click();
       await page.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
@@ -240,7 +242,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     }
   }, 90_000);
 
-  it('keeps the harness to its own loopback address: other hosts, bad paths and frames are refused, not fatal', async () => {
+  it('keeps the harness to its own loopback address and its secret: other hosts, other local processes, bad paths and frames are refused, not fatal', async () => {
     const url = new URL(harness.url);
     const request = (path: string, host: string) => new Promise<number>((resolve, reject) => {
       const req = httpRequest({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
@@ -257,8 +259,17 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     // A page on another name (DNS rebinding) cannot open the bridge.
     const rebound = new WebSocket(`ws://${url.host}/bridge?profile=alice`, { headers: { host: 'evil.example', origin: 'http://evil.example' } });
     await expect(new Promise((resolve, reject) => { rebound.on('open', () => reject(new Error('opened'))); rebound.on('error', resolve); rebound.on('close', resolve); })).resolves.toBeDefined();
+    // Another local process, same host and origin but without this start's secret (or with a wrong one),
+    // cannot drive a profile.
+    const refused = (headers: Record<string, string>) => new Promise<boolean>((resolve) => {
+      const intruder = new WebSocket(`ws://${url.host}/bridge?profile=alice`, { origin: harness.url, headers });
+      intruder.on('open', () => (intruder.close(), resolve(false)));
+      intruder.on('error', () => resolve(true));
+    });
+    expect(await refused({})).toBe(true);
+    expect(await refused({ cookie: `rounds-harness=${'x'.repeat(harness.token.length)}` })).toBe(true);
     // Garbage and oversized frames are answered or dropped; the harness keeps serving.
-    const socket = new WebSocket(`ws://${url.host}/bridge?profile=alice`, { origin: harness.url });
+    const socket = new WebSocket(`ws://${url.host}/bridge?profile=alice`, { origin: harness.url, headers: { cookie: `rounds-harness=${harness.token}` } });
     await new Promise((resolve) => socket.on('open', resolve));
     const answer = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
     socket.send('not json');

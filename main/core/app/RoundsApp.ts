@@ -11,7 +11,8 @@ import type { DeviceAddress } from '../../../shared/ids';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../../shared/policy';
 import { readRelayCaFile, type RelayTrust } from '../messaging/RelayTrust';
 import { realScheduler, type Scheduler } from '../Clock';
-import { RoundsError } from '../errors';
+import { PassphrasePolicyError, RoundsError } from '../errors';
+import { ClipboardGuard, type ClipboardAccess } from '../lock/ClipboardGuard';
 import { LockController, type LockReason } from '../lock/LockController';
 import { MessagingClient, type ClientEvent, type Enrollment, type MessagingClientOptions } from '../messaging/MessagingClient';
 import { RelayRequestError } from '../messaging/RelayClient';
@@ -35,6 +36,8 @@ export interface RoundsAppOptions {
   readonly scheduler?: Scheduler;
   /** The machine's input idle time in seconds (Electron's powerMonitor); a safety net for the auto-lock. */
   readonly systemIdleSeconds?: () => number;
+  /** The OS clipboard (Electron's), so lock can clear what Rounds put there; none in the browser harness. */
+  readonly clipboard?: ClipboardAccess;
 }
 
 /** Why the app locked, as the audit log records it. */
@@ -76,6 +79,7 @@ export class RoundsApp {
   /** The hospital's CAs for the relay's certificate, read once from the policy's `relayCaFile`. */
   readonly #relayTrust: RelayTrust | undefined;
   readonly #scheduler: Scheduler;
+  readonly #clipboard: ClipboardGuard;
   /** Automatic logoff: locks after inactivity, OS lock, suspend or "Lock now"; sign-out after long locks. */
   readonly lockController: LockController;
 
@@ -84,6 +88,7 @@ export class RoundsApp {
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#relayTrust = this.#policy.relayCaFile ? readRelayCaFile(this.#policy.relayCaFile) : undefined;
     this.#scheduler = options.scheduler ?? realScheduler;
+    this.#clipboard = new ClipboardGuard(options.clipboard);
     this.#profiles = new LocalProfiles(options.dataDir, { ...options.profiles, wipeAfterFailedUnlocks: this.#policy.wipeAfterFailedUnlocks, clock: this.#scheduler });
     this.#preferences = options.preferences ?? new ConfPreferences(options.dataDir);
     this.lockController = new LockController({
@@ -145,7 +150,8 @@ export class RoundsApp {
 
   /**
    * Locks the open profile: the UI drops every view at once (the state event goes out first), then the
-   * client stops, the database closes and its key is overwritten.
+   * client stops, the database closes and its key is overwritten, and the clipboard is cleared if it
+   * still holds what Rounds put there.
    */
   async lock(cause: LockCause = 'manual'): Promise<SessionState> {
     const open = this.#current?.open;
@@ -164,6 +170,7 @@ export class RoundsApp {
         // Whatever failed above, the database closes and its key is overwritten.
         open.profile.lock();
         this.#online = false;
+        await this.#clipboard.clearIfOurs().catch((error: unknown) => console.error(`clearing the clipboard failed: ${describeError(error)}`));
       }
     }
     return this.state();
@@ -206,6 +213,7 @@ export class RoundsApp {
       notificationPreviews: previewsAllowed && prefs.notificationPreviews === true,
       notificationPreviewsAllowed: previewsAllowed,
       policyRelayUrl: this.#policy.relayUrl ?? null,
+      keyProtection: this.#current?.open ? this.#profiles.keyProtection(this.#current.summary.id) : null,
     };
   }
 
@@ -222,6 +230,11 @@ export class RoundsApp {
         return {};
       },
       'settings.get': () => this.#settings(),
+      'clipboard.copied': ({ sha256 }) => {
+        // Only while a profile is open: nothing on the lock screen can be copied from Rounds.
+        if (this.#current?.open) this.#clipboard.copied(sha256);
+        return {};
+      },
       'audit.export': ({ from, to }) => {
         const open = this.#current?.open;
         if (!open) throw new RoundsError('PROFILE_LOCKED', 'unlock the profile first');
@@ -300,12 +313,12 @@ export class RoundsApp {
       'enroll.complete': async ({ enrollmentId, password, passphrase, totpCode, deviceName }) => {
         const pending = this.#enrollments.get(enrollmentId);
         if (!pending) throw new RoundsError('NOT_FOUND', 'this enrollment has expired; start again with the enrollment code');
-        await this.#createProfile(pending.relayUrl, pending.username, passphrase, (profile) => pending.enrollment.complete(profile, { password, totpCode, deviceName }, this.#clientOptions()));
+        await this.#createProfile(pending.relayUrl, pending.username, passphrase, password, (profile) => pending.enrollment.complete(profile, { password, totpCode, deviceName }, this.#clientOptions()));
         this.#enrollments.delete(enrollmentId);
         return this.state();
       },
       'account.addDevice': async ({ relayUrl, username, password, totpCode, passphrase, deviceName }) => {
-        await this.#createProfile(this.#relayUrl(relayUrl), username, passphrase, (profile) => MessagingClient.login(profile, this.#relayUrl(relayUrl), { username, password, totpCode, deviceName }, this.#clientOptions()));
+        await this.#createProfile(this.#relayUrl(relayUrl), username, passphrase, password, (profile) => MessagingClient.login(profile, this.#relayUrl(relayUrl), { username, password, totpCode, deviceName }, this.#clientOptions()));
         return this.state();
       },
       'conversations.list': () => this.#client().conversations.list(this.#client().address.userId),
@@ -353,9 +366,9 @@ export class RoundsApp {
    * relay refuses (a mistyped code, a password the policy rejects), the half-made profile is erased so
    * the user can simply try again.
    */
-  async #createProfile(relayUrl: string, username: string, passphrase: string, register: (profile: UnlockedProfile) => Promise<MessagingClient>): Promise<void> {
+  async #createProfile(relayUrl: string, username: string, passphrase: string, accountPassword: string, register: (profile: UnlockedProfile) => Promise<MessagingClient>): Promise<void> {
     await this.lock('manual');
-    const profile = await this.#profiles.create({ username, displayName: username, relayUrl }, passphrase);
+    const profile = await this.#profiles.create({ username, displayName: username, relayUrl }, passphrase, { accountPassword });
     let client: MessagingClient;
     try {
       client = await register(profile);
@@ -403,7 +416,9 @@ export class RoundsApp {
     this.#profiles.markLocked(profile.id, now);
     this.#heartbeat?.cancel();
     this.#heartbeat = this.#scheduler.every(60_000, () => this.#profiles.markLocked(profile.id, this.#scheduler.now()));
-    appendLocalAudit(profile.database, now, how === 'unlock' ? 'unlock' : 'signIn', {});
+    // How the key is kept is recorded with every opening: a profile only the passphrase protects (no OS
+    // key store here) can be attacked offline from a copy, and an auditor should see where that is so.
+    appendLocalAudit(profile.database, now, how === 'unlock' ? 'unlock' : 'signIn', { keyProtection: this.#profiles.keyProtection(profile.id) });
     const p = this.#policy;
     appendLocalAudit(profile.database, now, 'policy.loaded', {
       maxInactivityMinutes: p.maxInactivityMinutes, signOutAfterLockedHours: p.signOutAfterLockedHours, notificationPreviews: String(p.notificationPreviews),
@@ -467,6 +482,7 @@ export class RoundsApp {
 /** Any error as the contract's `{ code, message }`: codes the UI words, never a stack or message text. */
 export function toContractError(error: unknown): ContractError {
   if (error instanceof UnlockThrottledError) return { code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
+  if (error instanceof PassphrasePolicyError) return { code: error.code, message: error.message, issues: [...error.issues], rules: [...error.rules] };
   if (error instanceof RoundsError) return { code: error.code, message: error.message };
   if (error instanceof RelayRequestError) {
     const candidate = {

@@ -17,7 +17,12 @@ export interface KeyProtector {
  * cannot be recovered by another process, like safeStorage's output on another machine.
  */
 export class InProcessKeyProtector implements KeyProtector {
-  readonly #key = randomBytes(32);
+  readonly #key: Buffer;
+
+  /** `key` stands for one machine's OS key store (tests give two processes the same one); random by default. */
+  constructor(key: Buffer = randomBytes(32)) {
+    this.#key = Buffer.from(key);
+  }
 
   isAvailable(): boolean {
     return true;

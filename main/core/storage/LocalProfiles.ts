@@ -1,10 +1,12 @@
 import Conf from 'conf';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { commonPasswords } from '../../../shared/commonPasswords';
+import { passphraseProblems } from '../../../shared/passphrasePolicy';
 import { systemClock, type Clock } from '../Clock';
-import { RoundsError } from '../errors';
+import { PassphrasePolicyError, RoundsError } from '../errors';
 import { appendLocalAudit } from './localAudit';
 import {
   DEFAULT_KDF,
@@ -17,16 +19,24 @@ import {
   unwrapWithPassphrase,
   wrapWithPassphrase,
   type Argon2idParams,
+  type WrappedKey,
 } from './DatabaseKey';
 import type { KeyProtector } from './KeyProtector';
 import { ProfileDatabase } from './ProfileDatabase';
+import { PRIVATE_FILE_MODE, privateDirectory, restrictTree } from './privateFiles';
 import { SqlCipherProtocolStorage } from './SqlCipherProtocolStorage';
 
 /*
  * The local profiles on one workstation: one encrypted database per clinician, each with its own key.
  * The registry (a JSON file) holds only what the lock screen needs before anything is decrypted (the
- * clinician's own name and username, the relay URL), the wrapped keys and the failed-attempt count.
+ * clinician's own name and username, the relay URL), the wrapped key and the failed-attempt count.
  * No PHI and no key in clear is ever in it.
+ *
+ * Where the OS offers a key store (the KeyProtector: DPAPI, Keychain, libsecret), the passphrase-wrapped
+ * key is kept only sealed by it. Nothing on disk then lets anyone test a passphrase without the OS
+ * account and machine that sealed it: a copied profile directory cannot be attacked offline, and every
+ * guess has to go through unlock(), its throttle and the wipe limit. Where there is none (the browser
+ * harness, Linux without a keyring) the wrapped key is stored as it is; Settings and the audit log say so.
  */
 
 export class ProfileLockedError extends RoundsError {
@@ -46,8 +56,12 @@ const ProfileEntrySchema = z.strictObject({
   displayName: z.string(),
   relayUrl: z.string(),
   createdAt: z.number(),
-  wrappedKey: WrappedKeySchema,
-  /** The passphrase-wrapped key, sealed again by the OS (DPAPI/Keychain/libsecret) where available. */
+  /**
+   * The passphrase-wrapped key as it is: only for profiles with no OS key store. (Versions before 0.2
+   * kept it beside the sealed copy too; the next unlock removes it.)
+   */
+  wrappedKey: WrappedKeySchema.nullable(),
+  /** The passphrase-wrapped key sealed by the OS (DPAPI/Keychain/libsecret), where available. */
   osProtected: ProtectedKeySchema.nullable(),
   failedUnlocks: z.number().int().nonnegative(),
   /** When each of the current run of wrong passphrases was tried (for the throttle and the audit log). */
@@ -56,7 +70,7 @@ const ProfileEntrySchema = z.strictObject({
   lockedAt: z.number().nullable().default(null),
   /** Locked for longer than the policy's sign-out period: unlocking needs password and TOTP too. */
   signInRequired: z.boolean().default(false),
-});
+}).refine((e) => e.wrappedKey !== null || e.osProtected !== null, 'a profile entry holds its key');
 type ProfileEntry = z.infer<typeof ProfileEntrySchema>;
 
 export interface ProfileSummary {
@@ -84,6 +98,12 @@ export function unlockWaitSeconds(failures: number): number {
   return failures < FREE_UNLOCK_ATTEMPTS ? 0 : Math.min(MAX_UNLOCK_WAIT_S, 5 * 2 ** (failures - FREE_UNLOCK_ATTEMPTS));
 }
 
+/** How a profile's key is kept: sealed by the OS as well as the passphrase, or by the passphrase alone. */
+export type KeyProtection = 'os' | 'passphraseOnly';
+
+/** What a successful unlock changed in how the key is kept (for the audit log), if anything. */
+export type KeyMigration = 'clearCopyRemoved' | 'sealed' | null;
+
 export interface LocalProfilesOptions {
   /** OS protection for the wrapped key; when absent or unavailable only the passphrase protects it. */
   readonly protector?: KeyProtector;
@@ -100,8 +120,10 @@ export class LocalProfiles {
 
   constructor(baseDir: string, options: LocalProfilesOptions = {}) {
     this.#baseDir = baseDir;
-    mkdirSync(baseDir, { recursive: true, mode: 0o700 });
-    this.#registry = new Conf({ cwd: baseDir, configName: 'profiles', projectName: 'rounds', defaults: { profiles: {} }, clearInvalidConfig: false });
+    privateDirectory(baseDir);
+    // What earlier versions left readable by others (0644 files, 0755 directories) is tightened.
+    for (const name of ['profiles', 'profiles.json', 'preferences.json', 'exports']) restrictTree(join(baseDir, name));
+    this.#registry = new Conf({ cwd: baseDir, configName: 'profiles', projectName: 'rounds', defaults: { profiles: {} }, clearInvalidConfig: false, configFileMode: PRIVATE_FILE_MODE });
     this.#options = options;
   }
 
@@ -113,26 +135,30 @@ export class LocalProfiles {
     });
   }
 
-  /** Creates a profile with a new random database key wrapped under the passphrase (and the OS). */
-  async create(details: { username: string; displayName: string; relayUrl: string }, passphrase: string): Promise<UnlockedProfile> {
+  /**
+   * Creates a profile with a new random database key wrapped under the passphrase (and sealed by the OS
+   * where it can). The passphrase must meet the policy (`shared/passphrasePolicy.ts`); `accountPassword`,
+   * when the relay password is chosen in the same step, must differ from it.
+   */
+  async create(details: { username: string; displayName: string; relayUrl: string }, passphrase: string, options: { accountPassword?: string } = {}): Promise<UnlockedProfile> {
+    const problems = passphraseProblems(passphrase, { commonPasswords: commonPasswords(), personalWords: [details.username, details.displayName, 'rounds'], accountPassword: options.accountPassword });
+    if (problems.length > 0) throw new PassphrasePolicyError(problems);
     if (this.list().some((p) => p.username === details.username && p.relayUrl === details.relayUrl)) {
       throw new RoundsError('PROFILE_EXISTS', `a profile for ${details.username} already exists on this workstation`);
     }
     const id = randomUUID();
     const key = newDatabaseKey();
     const wrappedKey = await wrapWithPassphrase(key, passphrase, id, this.#options.kdf ?? DEFAULT_KDF);
-    const protector = this.#protector();
     const entry: ProfileEntry = {
       ...details,
       createdAt: Date.now(),
-      wrappedKey,
-      osProtected: protector ? protectKey(Buffer.from(JSON.stringify(wrappedKey)), protector) : null,
+      ...this.#keptAs(wrappedKey),
       failedUnlocks: 0,
       failedUnlockAt: [],
       lockedAt: null,
       signInRequired: false,
     };
-    mkdirSync(this.#dir(id), { recursive: true, mode: 0o700 });
+    privateDirectory(this.#dir(id));
     const db = new ProfileDatabase(this.#dbPath(id), key);
     this.#save(id, entry);
     return new UnlockedProfile(id, db, key);
@@ -141,6 +167,9 @@ export class LocalProfiles {
   /**
    * Opens the profile with the passphrase. A wrong passphrase counts an attempt (kept across restarts)
    * and throws WrongPassphraseError; at the policy's limit the profile is erased (ProfileWipedError).
+   * A profile written by an earlier version, or before the OS offered a key store, is moved to the
+   * sealed form in the same single (atomic) write of the registry that resets the failure count: a crash
+   * leaves either the old entry or the new one, and both open.
    */
   async unlock(id: string, passphrase: string): Promise<UnlockedProfile> {
     const entry = this.#entry(id);
@@ -150,9 +179,11 @@ export class LocalProfiles {
     const lastFailure = entry.failedUnlockAt.at(-1) ?? 0;
     const wait = unlockWaitSeconds(entry.failedUnlocks) * 1000 - (now - lastFailure);
     if (wait > 0) throw new UnlockThrottledError(Math.ceil(wait / 1000));
+    if (!existsSync(this.#dbPath(id))) throw new RoundsError('STORAGE_CORRUPT', 'the database of this profile is missing from this workstation');
+    const wrapped = this.#wrappedKey(entry);
     let key: Buffer;
     try {
-      key = await unwrapWithPassphrase(this.#wrappedKey(entry), passphrase, id);
+      key = await unwrapWithPassphrase(wrapped, passphrase, id);
     } catch (error) {
       if (!(error instanceof WrongPassphraseError)) throw error;
       const failedUnlocks = entry.failedUnlocks + 1;
@@ -165,12 +196,20 @@ export class LocalProfiles {
       throw error;
     }
     const db = new ProfileDatabase(this.#dbPath(id), key);
+    const kept = this.#keptAs(wrapped);
+    const migration: KeyMigration = kept.osProtected === null ? null : entry.osProtected === null ? 'sealed' : entry.wrappedKey !== null ? 'clearCopyRemoved' : null;
     // The wrong attempts could not be written to the (closed) database when they happened: now they are.
-    if (entry.failedUnlockAt.length > 0) db.transaction(() => {
+    db.transaction(() => {
       for (const at of entry.failedUnlockAt) appendLocalAudit(db, at, 'unlock.failed', {});
+      if (migration) appendLocalAudit(db, now, 'profile.keySealed', { change: migration });
     });
-    if (entry.failedUnlocks > 0) this.#save(id, { ...entry, failedUnlocks: 0, failedUnlockAt: [] });
+    if (entry.failedUnlocks > 0 || migration) this.#save(id, { ...entry, ...(migration ? kept : {}), failedUnlocks: 0, failedUnlockAt: [] });
     return new UnlockedProfile(id, db, key);
+  }
+
+  /** Whether the OS seals this profile's key too, or only the passphrase protects it. */
+  keyProtection(id: string): KeyProtection {
+    return this.#entry(id).osProtected !== null ? 'os' : 'passphraseOnly';
   }
 
   /** Records when the profile was locked (the sign-out period counts from then). */
@@ -215,8 +254,17 @@ export class LocalProfiles {
     return this.#dir(id);
   }
 
-  #wrappedKey(entry: ProfileEntry) {
-    if (!entry.osProtected) return entry.wrappedKey;
+  /** How a wrapped key is stored: sealed by the OS where it can be (and then only so), else as it is. */
+  #keptAs(wrappedKey: WrappedKey): Pick<ProfileEntry, 'wrappedKey' | 'osProtected'> {
+    const protector = this.#protector();
+    return protector ? { wrappedKey: null, osProtected: protectKey(Buffer.from(JSON.stringify(wrappedKey)), protector) } : { wrappedKey, osProtected: null };
+  }
+
+  #wrappedKey(entry: ProfileEntry): WrappedKey {
+    if (!entry.osProtected) {
+      if (!entry.wrappedKey) throw new RoundsError('STORAGE_CORRUPT', 'the profile list on this workstation is damaged');
+      return entry.wrappedKey;
+    }
     const protector = this.#protector();
     if (!protector) throw new RoundsError('STORAGE_CORRUPT', 'this profile is sealed to the operating system account that created it');
     let sealed: Buffer;

@@ -1,5 +1,6 @@
 import Conf from 'conf';
 import { z } from 'zod';
+import { PRIVATE_FILE_MODE } from './privateFiles';
 
 /**
  * Non-sensitive settings of this workstation (never PHI, never a key): the last profile used, the lock
@@ -33,7 +34,7 @@ export class ConfPreferences implements PreferenceStore {
   /** `preferences.json` in `dir` under Node; in the Electron shell, an electron-store instance. */
   constructor(store: string | KeyValueStore) {
     this.#store = typeof store === 'string'
-      ? new Conf<{ preferences: Record<string, unknown> }>({ cwd: store, configName: 'preferences', projectName: 'rounds', defaults: { preferences: {} }, clearInvalidConfig: true })
+      ? new Conf<{ preferences: Record<string, unknown> }>({ cwd: store, configName: 'preferences', projectName: 'rounds', defaults: { preferences: {} }, clearInvalidConfig: true, configFileMode: PRIVATE_FILE_MODE })
       : store;
   }
 

@@ -1,6 +1,7 @@
 import Database from '@signalapp/sqlcipher';
 import { RoundsError } from '../errors';
 import { PROFILE_MIGRATIONS, type ProfileMigration } from './migrations';
+import { privateFile } from './privateFiles';
 
 export type Params = Record<string, string | number | null | Uint8Array<ArrayBuffer>>;
 
@@ -36,7 +37,8 @@ export class ProfileDatabase implements SqlRunner {
   #depth = 0;
 
   constructor(path: string, key: Buffer, migrations: readonly ProfileMigration[] = PROFILE_MIGRATIONS) {
-    const db = new Database(path, { cacheStatements: true });
+    // Made 0600 before SQLite opens it: its -wal and -shm files then get the same mode.
+    const db = new Database(privateFile(path), { cacheStatements: true });
     try {
       // The key crosses into SQLCipher as hex text; it is never logged.
       db.pragma(`key = "x'${key.toString('hex')}'"`);

@@ -265,6 +265,13 @@ export function SettingsDialog({ settings, onSettings, onClose, compliance }: { 
         <label htmlFor="previews">Show message previews in notifications</label>
         <div className="hint">{settings.notificationPreviewsAllowed ? 'Previews can show patient details on the screen to anyone nearby.' : 'Your organisation does not allow previews: notifications only say “New message in Rounds”.'}</div>
       </div>
+      {settings.keyProtection === 'passphraseOnly' && (
+        <div className="callout" role="note">
+          <strong>Only your passphrase protects Rounds on this workstation.</strong> This computer has no operating-system key store
+          (such as Windows' DPAPI, the macOS Keychain or a Linux keyring), so a copy of Rounds' files could be attacked by guessing
+          the passphrase away from this computer. Use a long passphrase, and ask IT about a keyring for this workstation.
+        </div>
+      )}
       <h3>Audit log</h3>
       <p className="muted">A signed copy of this workstation's audit log (sign-ins, locks, messages sent and read; never their text) for your compliance officer.</p>
       <div className="actions start">

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { PASSPHRASE_MIN_LENGTH, passphraseProblems } from '../../../shared/passphrasePolicy';
 import { PASSWORD_MIN_LENGTH, passwordProblems } from '../../../shared/passwordPolicy';
 import { useApi } from '../context';
 import { useAction } from '../useAction';
@@ -24,14 +25,15 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
 
   const problems = password ? passwordProblems(password, { commonPasswords: NO_COMMON, contextWords: [username, 'rounds'] }) : [];
   const passphraseMismatch = confirm.length > 0 && confirm !== passphrase ? 'The two passphrases are not the same.' : null;
-  const passphraseShort = passphrase.length > 0 && passphrase.length < 8 ? 'Use at least 8 characters.' : null;
+  // The same rules the core enforces (without its large list of common passwords, which it checks itself).
+  const passphraseIssues = passphrase ? passphraseProblems(passphrase, { commonPasswords: NO_COMMON, personalWords: [username, 'rounds'], accountPassword: mode === 'enroll' ? password : undefined }).map((p) => p.message) : [];
 
   const begin = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => setBegun(await api.call('enroll.begin', { relayUrl: relayUrl.trim(), username: username.trim().toLowerCase(), enrollmentCode: code.trim() })));
   };
 
-  const secretsReady = problems.length === 0 && password.length > 0 && passphrase.length >= 8 && confirm === passphrase && /^\d{6}$/.test(totpCode);
+  const secretsReady = problems.length === 0 && password.length > 0 && passphrase.length > 0 && passphraseIssues.length === 0 && confirm === passphrase && /^\d{6}$/.test(totpCode);
 
   const complete = (e: FormEvent) => {
     e.preventDefault();
@@ -48,7 +50,9 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
   const passphraseFields = (
     <>
       <Field label="Passphrase" type="password" autoComplete="new-password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} required
-        hint="Opens Rounds on this workstation. Only you know it; it is not your account password." error={passphraseShort} />
+        hint={`Opens Rounds on this workstation: at least ${PASSPHRASE_MIN_LENGTH} characters, not your account password. Only you know it.`}>
+        {passphraseIssues.length > 0 && <ul className="problems" aria-live="polite">{passphraseIssues.map((p) => <li key={p}>{p}</li>)}</ul>}
+      </Field>
       <Field label="Confirm passphrase" type="password" autoComplete="new-password" value={confirm} onChange={(e) => setConfirm(e.target.value)} required error={passphraseMismatch} />
       <Field label="Workstation name" value={deviceName} onChange={(e) => setDeviceName(e.target.value)} maxLength={64} hint="Shown in your list of devices, e.g. “Ward 4 nurses' station”." />
     </>

@@ -1,0 +1,38 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/** The OS clipboard's text, as the shell reaches it (Electron's `clipboard`). */
+export interface ClipboardAccess {
+  readText(): Promise<string> | string;
+  clear(): void;
+}
+
+/**
+ * Clears the clipboard on lock when it still holds text copied from Rounds (a patient's details must not
+ * be pasted by the next person at a shared workstation), and leaves it alone when the user has copied
+ * something else since. The window reports each copy by the SHA-256 of the text it wrote; this keeps the
+ * digest, never the text (message text never crosses IPC for this).
+ */
+export class ClipboardGuard {
+  readonly #clipboard: ClipboardAccess | undefined;
+  #copied: Buffer | undefined;
+
+  constructor(clipboard: ClipboardAccess | undefined) {
+    this.#clipboard = clipboard;
+  }
+
+  /** The window put text with this SHA-256 (hex, of the text with \n line ends) on the clipboard. */
+  copied(sha256Hex: string): void {
+    this.#copied = Buffer.from(sha256Hex, 'hex');
+  }
+
+  /** On lock: clears the clipboard if it still holds the last text Rounds put there. */
+  async clearIfOurs(): Promise<void> {
+    const copied = this.#copied;
+    this.#copied = undefined;
+    if (!copied || !this.#clipboard) return;
+    // Line ends are compared as \n on both sides (Windows' clipboard holds \r\n).
+    const text = await this.#clipboard.readText();
+    const now = createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest();
+    if (now.length === copied.length && timingSafeEqual(now, copied)) this.#clipboard.clear();
+  }
+}
