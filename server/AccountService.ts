@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { UserIdSchema, type DeviceAddress, type DeviceId, type UserId } from '../shared/ids';
 import type { KeyUpload } from '../shared/wire/keys';
 import type { Role, SessionResponse } from '../shared/wire/relay';
-import type { AuditEvent } from './audit/AuditRecord';
-import { LoginThrottle, accountScope, addressScope, emergencyScope } from './auth/LoginThrottle';
+import { LoginThrottle, accountScope, addressScope, deviceScope, emergencyScope, usernameScope } from './auth/LoginThrottle';
 import { PasswordHasher, checkPasswordPolicy } from './auth/passwords';
+import { RepeatCounter } from './auth/RepeatCounter';
 import { codeHash, credentialDevice, newCredential, newOneTimeCode, sha256Hex, sameHash } from './auth/secrets';
+import { SignInChecks } from './auth/SignInChecks';
 import { newTotpSecret, totpStep, totpUri } from './auth/totp';
 import { KeyedMutex } from './auth/KeyedMutex';
 import type { Clock } from './Clock';
@@ -16,10 +17,17 @@ import type { DeviceRecord, NewDevice, RelayStore, UserRecord } from './storage/
 /** How long a socket's authorisation is reused between frames. */
 const AUTHORIZATION_TTL_MS = 500;
 
-/** Who is calling: an authenticated device, or an anonymous client at a network address. */
+/** A refused device credential's episode ends after this long without another refusal. */
+const REJECTED_CREDENTIAL_QUIET_MS = 3600_000;
+
+/** Who is calling: an anonymous client at a network address, with the device credential it presented, if any. */
 export interface Caller {
   readonly address: string;
+  /** The bearer credential sent with the request (a secret: compared as a hash, never logged). */
+  readonly credential?: string | undefined;
 }
+
+type LoginDevice = { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string | undefined } | { kind: 'existing'; deviceId: DeviceId };
 
 /*
  * Accounts, enrollment, login and device credentials (HIPAA: unique user identification, person
@@ -28,8 +36,10 @@ export interface Caller {
 export class AccountService {
   readonly #throttle: LoginThrottle;
   readonly #passwords: PasswordHasher;
+  readonly #checks: SignInChecks;
   readonly #signIns = new KeyedMutex();
   readonly #recentlyAuthorized = new Map<string, number>();
+  readonly #rejectedCredentials = new RepeatCounter(REJECTED_CREDENTIAL_QUIET_MS);
 
   constructor(
     private readonly store: RelayStore,
@@ -37,9 +47,15 @@ export class AccountService {
     private readonly config: RelayConfig,
     /** Told whenever a sign-in adds or renews a device, so caches of a user's devices are dropped. */
     private readonly onDevicesChanged: (userId: UserId) => void = () => undefined,
+    /**
+     * Told when a sign-in replaces a device's credential: sockets that authenticated with the old one
+     * must be cut off at once (the one that will use `credentialHash` is not open yet).
+     */
+    private readonly onCredentialReplaced: (address: DeviceAddress, credentialHash: string) => void = () => undefined,
   ) {
     this.#throttle = new LoginThrottle(store, clock, config.throttle);
     this.#passwords = new PasswordHasher(config.argon2);
+    this.#checks = new SignInChecks(store, clock, this.#throttle, this.#passwords);
   }
 
   // --- Admin commands --------------------------------------------------------------------------------
@@ -77,10 +93,14 @@ export class AccountService {
     await this.store.deactivateUser(user.id, this.clock.now(), [{ type: actor === 'system' ? 'account.inactive' : 'account.deactivated', actor, subject: user.id, details: { reason } }]);
   }
 
-  /** Lifts a lockout (it does not reactivate a deactivated account: that is `reactivate`). */
+  /**
+   * Lifts a lockout, the hard stop included, and every workstation's own (it does not reactivate a
+   * deactivated account: that is `reactivate`).
+   */
   async unlock(username: string): Promise<void> {
     const user = await this.requireUser(username);
     await this.store.clearLoginFailures(accountScope(user.id));
+    for (const device of await this.store.devices(user.id)) await this.store.clearLoginFailures(deviceScope(user.id, device.deviceId));
     await this.store.updateUser(user.id, { lockedUntil: null }, [{ type: 'account.unlocked', actor: 'admin', subject: user.id, details: {} }]);
   }
 
@@ -144,7 +164,16 @@ export class AccountService {
     return { enrollmentId, displayName: user.displayName, totpSecret: secret, totpUri: totpUri(secret, user.username), expiresAt };
   }
 
+  /**
+   * Attempts for one enrollment run one at a time (so a burst of them costs one password hash, not one
+   * each); the code is checked before the password is hashed, and a busy hasher sheds the attempt with
+   * THROTTLED rather than queueing it.
+   */
   async completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
+    return this.#signIns.run([`enrollment:${enrollmentId}`], () => this.#completeEnrollment(enrollmentId, password, totpCode, device, caller));
+  }
+
+  async #completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
     await this.#throttle.check(addressScope(caller.address));
     const now = this.clock.now();
     const pending = await this.store.pendingEnrollment(enrollmentId);
@@ -169,60 +198,90 @@ export class AccountService {
   }
 
   /**
-   * Password + TOTP, for a new device or to sign an existing device in again. Attempts for the same
-   * account or from the same address run one at a time, so the throttle and the lockout see every
-   * earlier attempt's outcome before the next guess is verified.
+   * Password + TOTP, for a new device or to sign an existing device in again. An attempt that carries
+   * the current credential of the enrolled workstation it names (`caller.credential`) is that
+   * workstation's own: it is throttled on that workstation's counter only, so strangers' guesses can
+   * neither slow nor lock a clinician out of her enrolled workstations. Every other attempt is throttled
+   * on the account (or the unknown username) and the address. Attempts on the same counters run one at
+   * a time, so the throttle sees every earlier outcome before the next guess is checked.
    */
-  async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string | undefined } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
+  async login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
     const known = await this.store.userByUsername(username);
-    return this.#signIns.run([addressScope(caller.address), ...(known ? [accountScope(known.id)] : [])], () => this.#login(username, password, totpCode, device, caller));
+    const proven = known && device.kind === 'existing' ? await this.#provenDevice(known.id, device.deviceId, caller) : undefined;
+    if (known && proven && caller.credential) {
+      const credentialHash = sha256Hex(caller.credential);
+      return this.#signIns.run([deviceScope(known.id, proven)], () => this.#loginAtWorkstation(known.id, proven, credentialHash, password, totpCode));
+    }
+    const scope = known ? accountScope(known.id) : usernameScope(username);
+    return this.#signIns.run([addressScope(caller.address), scope], () => this.#login(username, password, totpCode, device, caller));
   }
 
-  async #login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string | undefined } | { kind: 'existing'; deviceId: DeviceId }, caller: Caller): Promise<SessionResponse> {
+  /** The device id when the caller presented that device's current, valid credential. */
+  async #provenDevice(userId: UserId, deviceId: DeviceId, caller: Caller): Promise<DeviceId | undefined> {
+    if (!caller.credential) return undefined;
+    const named = credentialDevice(caller.credential);
+    if (named?.userId !== userId || named.deviceId !== deviceId) return undefined;
+    try {
+      await this.#checkCredential(caller.credential, caller);
+      return deviceId;
+    } catch {
+      return undefined; // refused (and audited): the attempt proves nothing and is treated as a stranger's
+    }
+  }
+
+  /** Sign-in at an enrolled workstation that proved itself with its credential. */
+  async #loginAtWorkstation(userId: UserId, deviceId: DeviceId, credentialHash: string, password: string, totpCode: string): Promise<SessionResponse> {
+    const actor = `${userId}.${deviceId}`;
+    const user = await this.store.userById(userId);
+    const existing = await this.store.device(userId, deviceId);
+    if (!user || !existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
+    // Checked again in turn: a concurrent sign-in of this workstation may have replaced the credential.
+    if (!sameHash(existing.credentialHash, credentialHash)) throw new RelayFailure('UNAUTHENTICATED', 'this device credential was replaced by another sign-in');
+    await this.#checks.notThrottled([deviceScope(userId, deviceId)], actor, userId);
+    const factors = await this.#checks.checkFactors(user, password, totpCode, { urgent: true });
+    if (!factors.ok || !(await this.store.claimTotpStep(userId, factors.step))) {
+      await this.#checks.deviceFailure(userId, deviceId, factors.ok ? 'one-time code' : factors.factor);
+      throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
+    }
+    // Password and code are proven: the account's state may be told.
+    if (user.status !== 'active') {
+      await this.store.appendAudit([{ type: 'login.failure', actor, subject: userId, details: { reason: 'account deactivated' } }]);
+      throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
+    }
+    if (await this.#checks.deviceStopped(userId, deviceId)) {
+      await this.store.appendAudit([{ type: 'login.failure', actor, subject: userId, details: { reason: 'workstation locked' } }]);
+      throw new RelayFailure('ACCOUNT_LOCKED', 'sign-in at this workstation is locked after too many failed attempts; ask your administrator');
+    }
+    await this.#checks.succeeded(user, deviceId, actor);
+    return this.#renewCredential(user, deviceId, existing.expiresAt, actor);
+  }
+
+  /** Sign-in that proves no enrolled workstation: a new one, or an existing one without its credential. */
+  async #login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
     const user = await this.store.userByUsername(username);
     const actor = `anonymous@${caller.address}`;
-    const throttled = async (scope: string) => {
-      try {
-        await this.#throttle.check(scope);
-      } catch (error) {
-        await this.store.appendAudit([{ type: 'login.throttled', actor, subject: user?.id ?? '', details: {} }]);
-        throw error;
-      }
-    };
-    await throttled(addressScope(caller.address));
-    // Refusals that need no password check still count against the address, so they cannot be used to
-    // probe accounts (or to fill the audit log) at full speed. A locked account says so plainly.
-    if (user?.lockedUntil && user.lockedUntil > now) {
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
-      throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; ask your administrator or wait');
-    }
-    if (user) await throttled(accountScope(user.id));
-    if (!user || user.status === 'pending') {
-      await this.#passwords.verifyNothing(password);
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: '', details: { reason: 'unknown user' } }]);
+    await this.#checks.notThrottled([addressScope(caller.address), user ? accountScope(user.id) : usernameScope(username)], actor, user?.id ?? '');
+    // Unknown, pending, locked and deactivated accounts all get the same checks and the same answer;
+    // the state is told only to someone who has just proven password and code.
+    const factors = await this.#checks.checkFactors(user, password, totpCode);
+    if (!user || !factors.ok || !(await this.store.claimTotpStep(user.id, factors.step))) {
+      await this.#checks.unprovenFailure(user, username, caller.address, factors.ok ? 'one-time code' : factors.factor);
       throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
     }
     if (user.status === 'deactivated') {
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account deactivated' } }]);
+      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account deactivated' } }]);
       throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
     }
-    const passwordOk = user.passwordHash !== null && (await this.#passwords.verify(user.passwordHash, password));
-    const step = passwordOk && user.totpSecret !== null ? totpStep(user.totpSecret, totpCode, now) : null;
-    if (!passwordOk || step === null || step <= user.totpLastStep) {
-      await this.#recordFailure(user, caller, passwordOk ? 'one-time code' : 'password', now);
-      throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
+    if (user.lockedUntil !== null && user.lockedUntil > now) {
+      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
+      throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; sign in at one of your enrolled workstations, wait, or ask your administrator');
     }
-    await this.store.clearLoginFailures(accountScope(user.id));
-    await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null, totpLastStep: step }, []);
+    await this.#checks.succeeded(user, null, actor);
     if (device.kind === 'existing') {
       const existing = await this.store.device(user.id, device.deviceId);
       if (!existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
-      const credential = newCredential({ userId: user.id, deviceId: device.deviceId });
-      await this.store.replaceCredential(user.id, device.deviceId, sha256Hex(credential), [
-        { type: 'login.success', actor: `${user.id}.${device.deviceId}`, subject: user.id, details: { device: device.deviceId } },
-      ]);
-      return this.#session(user, device.deviceId, credential, existing.expiresAt);
+      return this.#renewCredential(user, device.deviceId, existing.expiresAt, `${user.id}.${device.deviceId}`);
     }
     const issued = this.#newDevice(user.id, device, null);
     const deviceId = await this.store.addDevice(user.id, issued.device, now, [
@@ -230,6 +289,18 @@ export class AccountService {
       { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
     ]);
     return this.#session(user, deviceId, issued.credential(), null);
+  }
+
+  /** A new credential for an existing device; sockets still using the old one are cut off at once. */
+  async #renewCredential(user: UserRecord, deviceId: DeviceId, expiresAt: number | null, actor: string): Promise<SessionResponse> {
+    const credential = newCredential({ userId: user.id, deviceId });
+    const credentialHash = sha256Hex(credential);
+    await this.store.replaceCredential(user.id, deviceId, credentialHash, [
+      { type: 'login.success', actor, subject: user.id, details: { device: deviceId } },
+    ]);
+    this.forget(user.id);
+    this.onCredentialReplaced({ userId: user.id, deviceId }, credentialHash);
+    return this.#session(user, deviceId, credential, expiresAt);
   }
 
   async emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
@@ -282,29 +353,36 @@ export class AccountService {
   }
 
   /** Checks a bearer credential; returns the device it belongs to or throws UNAUTHENTICATED. */
-  async authenticate(credential: string | undefined): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress }> {
+  async authenticate(credential: string | undefined, caller?: Caller): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress }> {
+    return this.#checkCredential(credential, caller);
+  }
+
+  /**
+   * A credential naming a device the relay knows, but refused (revoked, replaced, expired, or a wrong
+   * secret), is audited: the first refusal of an episode, then every 10× with the count, so a revoked
+   * workstation retrying in a loop cannot flood the log. Credentials naming no device are not (anyone
+   * can make those up).
+   */
+  async #checkCredential(credential: string | undefined, caller?: Caller): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress }> {
     const named = credential ? credentialDevice(credential) : undefined;
     if (!credential || !named) throw new RelayFailure('UNAUTHENTICATED', 'a device credential is required');
     const parsed = UserIdSchema.safeParse(named.userId);
     if (!parsed.success) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
     const device = await this.store.device(parsed.data, named.deviceId as DeviceId);
+    if (!device) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
     const now = this.clock.now();
-    if (!device || !sameHash(device.credentialHash, sha256Hex(credential))) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
-    if (device.revokedAt !== null) throw new RelayFailure('UNAUTHENTICATED', 'this device was revoked');
-    if (device.expiresAt !== null && device.expiresAt <= now) throw new RelayFailure('UNAUTHENTICATED', 'this emergency sign-in has expired');
+    const refuse = async (reason: string, failure: RelayFailure): Promise<never> => {
+      const subject = `${device.userId}.${device.deviceId}`;
+      const { count, audit } = this.#rejectedCredentials.note(subject, now);
+      if (audit) await this.store.appendAudit([{ type: 'credential.rejected', actor: caller ? `anonymous@${caller.address}` : 'anonymous', subject, details: { reason, count } }]);
+      throw failure;
+    };
+    if (!sameHash(device.credentialHash, sha256Hex(credential))) return refuse('not the current credential', new RelayFailure('UNAUTHENTICATED', 'unknown device credential'));
+    if (device.revokedAt !== null) return refuse('revoked', new RelayFailure('UNAUTHENTICATED', 'this device was revoked'));
+    if (device.expiresAt !== null && device.expiresAt <= now) return refuse('emergency sign-in expired', new RelayFailure('UNAUTHENTICATED', 'this emergency sign-in has expired'));
     const user = await this.store.userById(device.userId);
-    if (!user || user.status !== 'active') throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active');
+    if (!user || user.status !== 'active') return refuse('account not active', new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active'));
     return { user, device, address: { userId: device.userId, deviceId: device.deviceId } };
-  }
-
-  async #recordFailure(user: UserRecord, caller: Caller, factor: string, now: number): Promise<void> {
-    const audit: AuditEvent[] = [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user.id, details: { factor } }];
-    await this.store.recordLoginFailure([accountScope(user.id), addressScope(caller.address)], now, audit);
-    if ((await this.#throttle.accountFailures(user.id)) >= this.config.throttle.lockAfter) {
-      await this.store.updateUser(user.id, { lockedUntil: this.#throttle.lockedUntil(now) }, [
-        { type: 'account.locked', actor: 'system', subject: user.id, details: { failures: this.config.throttle.lockAfter }, flagged: true },
-      ]);
-    }
   }
 
   /** A new device whose credential is minted inside the store's transaction, once its id is known. */

@@ -1,10 +1,24 @@
 import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../shared/wire/keys';
-import type { OutgoingEnvelope } from '../shared/wire/relay';
+import type { EnvelopeRefusalCode, OutgoingEnvelope, SendResponse } from '../shared/wire/relay';
 import type { Clock } from './Clock';
+import { InMemoryRateLimiter, type RateCharge, type RateLimiter } from './RateLimiter';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
-import type { RelayStore } from './storage/RelayStore';
+import { RefusalEpisodes, type RefusalReason } from './RefusalEpisodes';
+import type { EnqueueOutcome, RelayStore } from './storage/RelayStore';
+
+const MINUTE = 60_000;
+const HOUR = 3600_000;
+
+/** How each store outcome is reported to the sender (undefined: accepted). */
+const REFUSAL: Record<EnqueueOutcome, EnvelopeRefusalCode | undefined> = {
+  queued: undefined,
+  alreadyQueued: undefined,
+  queueFull: 'RECIPIENT_QUEUE_FULL',
+  idTaken: 'DUPLICATE_ENVELOPE',
+  deviceGone: 'UNKNOWN_DEVICE',
+};
 
 /** Tells connected devices that something arrived for them, or that their key stock is low. */
 export interface DeliveryNotifier {
@@ -18,13 +32,25 @@ export interface DeliveryNotifier {
  */
 export class MessageService {
   readonly #activeDevices = new Map<UserId, { until: number; devices: ReadonlySet<number> }>();
+  /** Refusals by the queue and rate limits, audited once per episode (RelayServer closes quiet ones). */
+  readonly refusals: RefusalEpisodes;
 
   constructor(
     private readonly store: RelayStore,
     private readonly clock: Clock,
     private readonly config: RelayConfig,
     private readonly notifier: DeliveryNotifier,
-  ) {}
+    private readonly limiter: RateLimiter = new InMemoryRateLimiter(),
+  ) {
+    this.refusals = new RefusalEpisodes((events) => store.appendAudit(events), config.refusalEpisodeQuietMs);
+  }
+
+  /** Audits the refusal episodes that have gone quiet and forgets refilled rate buckets (a periodic job). */
+  async sweepLimits(): Promise<void> {
+    const now = this.clock.now();
+    this.limiter.prune(now);
+    await this.refusals.closeQuiet(now);
+  }
 
   uploadKeys(device: DeviceAddress, upload: KeyUpload): Promise<PreKeyCount> {
     return this.store.storeKeys(device.userId, device.deviceId, upload, [
@@ -38,6 +64,15 @@ export class MessageService {
 
   /** A bundle per active device of the user (or of one device); consumes one-time keys atomically. */
   async bundles(caller: DeviceAddress, userId: UserId, deviceId?: DeviceId): Promise<PreKeyBundle[]> {
+    // Each fetch takes a one-time key: limited per fetching device, per device and user fetched (what
+    // stops one device draining a colleague's stock), and per user fetched by everyone together.
+    const requester = addressKey(caller);
+    const limits = this.config.keyFetches;
+    this.#charge(caller, 'KEY_FETCH_RATE_LIMITED', userId, [
+      { key: `keys.device ${requester}`, cost: 1, limit: { amount: limits.perDevicePerHour, windowMs: HOUR } },
+      { key: `keys.peer ${requester} ${userId}`, cost: 1, limit: { amount: limits.perPeerPerHour, windowMs: HOUR } },
+      { key: `keys.target ${userId}`, cost: 1, limit: { amount: limits.perTargetPerHour, windowMs: HOUR } },
+    ]);
     const bundles = await this.store.takeBundles(userId, deviceId, (bundle) => ({
       type: 'bundle.fetched',
       actor: addressKey(caller),
@@ -53,21 +88,58 @@ export class MessageService {
     return bundles;
   }
 
-  /** Accepts envelopes for active devices; resolves once they are durably queued. */
-  async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]): Promise<{ accepted: EnvelopeId[]; serverTimestamp: number }> {
+  /**
+   * Accepts envelopes for active devices; resolves once they are durably queued, with each envelope's
+   * outcome. Refused as a whole when the sender is over its rate (SEND_RATE_LIMITED, with Retry-After) or
+   * when every envelope is for a full queue (RECIPIENT_QUEUE_FULL); otherwise a full queue, a reused id or
+   * a device revoked meanwhile refuses only its own envelopes (`refused`), and the rest are queued: one
+   * colleague's full queue must not hold a care team's message back from everyone else.
+   */
+  async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]): Promise<SendResponse> {
     const maxChars = Math.ceil(this.config.maxEnvelopeBytes / 3) * 4;
     const tooLarge = envelopes.find((e) => e.content.length > maxChars);
     if (tooLarge) throw new RelayFailure('PAYLOAD_TOO_LARGE', `envelope ${tooLarge.id} exceeds ${this.config.maxEnvelopeBytes} bytes`);
     if (envelopes.some((e) => sameAddress(e.recipient, sender))) throw new RelayFailure('BAD_REQUEST', 'a device cannot send to itself');
     if (new Set(envelopes.map((e) => e.id)).size !== envelopes.length) throw new RelayFailure('BAD_REQUEST', 'every envelope needs its own id');
+    const limits = this.config.delivery;
+    const bytes = envelopes.reduce((sum, e) => sum + ciphertextBytes(e.content), 0);
+    const actor = addressKey(sender);
+    this.#charge(sender, 'SEND_RATE_LIMITED', '', [
+      { key: `send.envelopes ${actor}`, cost: envelopes.length, limit: { amount: limits.sendEnvelopesPerMinute, windowMs: MINUTE } },
+      { key: `send.bytes ${actor}`, cost: bytes, limit: { amount: limits.sendBytesPerMinute, windowMs: MINUTE } },
+    ], { envelopes: envelopes.length, bytes });
     await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient));
     const now = this.clock.now();
-    await this.store.enqueue(
+    const outcomes = await this.store.enqueue(
       envelopes.map((e) => ({ id: e.id, type: e.type, sender, recipient: e.recipient, content: e.content, acceptedAt: now })),
-      (e) => ({ type: 'envelope.accepted', actor: addressKey(sender), subject: e.id, details: { recipient: addressKey(e.recipient), size: Math.floor((e.content.length * 3) / 4), type: e.type } }),
+      (e) => ({ type: 'envelope.accepted', actor, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type } }),
+      { maxEnvelopes: limits.maxQueuedEnvelopes, maxBytes: limits.maxQueuedBytes },
     );
-    this.notifier.envelopesQueued(envelopes.map((e) => e.recipient));
-    return { accepted: envelopes.map((e) => e.id), serverTimestamp: now };
+    const accepted: EnvelopeId[] = [];
+    const refused: { id: EnvelopeId; code: EnvelopeRefusalCode }[] = [];
+    const full = new Map<UserId, OutgoingEnvelope[]>();
+    envelopes.forEach((e, i) => {
+      const outcome = outcomes[i] ?? 'deviceGone';
+      const code = REFUSAL[outcome];
+      if (code === undefined) accepted.push(e.id);
+      else refused.push({ id: e.id, code });
+      if (outcome === 'queueFull') full.set(e.recipient.userId, [...(full.get(e.recipient.userId) ?? []), e]);
+      // Revoked since the cached device list was read: read it again for the next send.
+      if (outcome === 'deviceGone') this.forget(e.recipient.userId);
+    });
+    for (const [userId, refusedFor] of full) {
+      this.refusals.note(actor, 'RECIPIENT_QUEUE_FULL', userId, now, {
+        envelopes: refusedFor.length, bytes: refusedFor.reduce((sum, e) => sum + ciphertextBytes(e.content), 0), devices: refusedFor.map((e) => addressKey(e.recipient)),
+      });
+    }
+    if (accepted.length === 0 && full.size > 0 && refused.every((r) => r.code === 'RECIPIENT_QUEUE_FULL')) {
+      const devices = envelopes.map((e) => e.recipient);
+      throw new RelayFailure('RECIPIENT_QUEUE_FULL', `the relay holds as much as it may for ${devices.map(addressKey).join(', ')} until they connect`, { devices });
+    }
+    const queued = envelopes.filter((_e, i) => outcomes[i] === 'queued');
+    if (queued.length > 0) this.notifier.envelopesQueued(queued.map((e) => e.recipient));
+    // `refused` only when something was: a client from before it reads the answer (strictly) as before.
+    return { accepted, ...(refused.length > 0 ? { refused } : {}), serverTimestamp: now };
   }
 
   acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[]): Promise<EnvelopeId[]> {
@@ -77,6 +149,17 @@ export class MessageService {
   /** Drops the remembered active devices of a user (after a revocation or deactivation). */
   forget(userId: UserId): void {
     this.#activeDevices.delete(userId);
+  }
+
+  /** Takes the charges from the rate limiter, or refuses the request (typed, with Retry-After) and notes the episode. */
+  #charge(caller: DeviceAddress, reason: RefusalReason, subject: string, charges: readonly RateCharge[], counts: { envelopes?: number; bytes?: number } = {}): void {
+    const now = this.clock.now();
+    const decision = this.limiter.take(charges, now);
+    if (decision.ok) return;
+    this.refusals.note(addressKey(caller), reason, subject, now, counts);
+    const seconds = Math.ceil(decision.retryAfterMs / 1000);
+    const what = reason === 'SEND_RATE_LIMITED' ? 'this device is sending faster than the relay allows' : 'this device is fetching prekeys faster than the relay allows';
+    throw new RelayFailure(reason, `${what}; try again in ${seconds} s`, { retryAfterSeconds: seconds, retryAfterMs: decision.retryAfterMs });
   }
 
   /**
@@ -114,4 +197,9 @@ export class MessageService {
     this.#activeDevices.set(userId, { until: now + 500, devices });
     return devices;
   }
+}
+
+/** Bytes of ciphertext in base64 content (what the limits and the audit log count). */
+function ciphertextBytes(content: string): number {
+  return Math.floor((content.length * 3) / 4);
 }

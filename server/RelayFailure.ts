@@ -1,3 +1,4 @@
+import type { DeviceAddress } from '../shared/ids';
 import type { RelayErrorCode } from '../shared/wire/relay';
 
 /**
@@ -6,7 +7,7 @@ import type { RelayErrorCode } from '../shared/wire/relay';
  */
 export class RelayFailure extends Error {
   readonly code: RelayErrorCode;
-  readonly extra: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: { userId: string; deviceId: number }[] };
+  readonly extra: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: DeviceAddress[] };
 
   constructor(code: RelayErrorCode, message: string, extra: RelayFailure['extra'] = {}) {
     super(message);
@@ -34,5 +35,10 @@ const STATUS: Record<RelayErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   PASSWORD_POLICY: 422,
   THROTTLED: 429,
+  SEND_RATE_LIMITED: 429,
+  KEY_FETCH_RATE_LIMITED: 429,
+  DUPLICATE_ENVELOPE: 409,
+  // 507 Insufficient Storage: the request is fine, the recipient's share of the relay's storage is not.
+  RECIPIENT_QUEUE_FULL: 507,
   INTERNAL: 500,
 };

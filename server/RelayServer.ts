@@ -6,11 +6,13 @@ import { describeError } from '../shared/errors';
 import { AccountService } from './AccountService';
 import { systemClock, type Clock } from './Clock';
 import { DeliveryHub } from './http/DeliveryHub';
-import { buildRelayApp } from './http/relayApp';
+import { buildRelayApp, type TlsMinVersion } from './http/relayApp';
 import { MessageService } from './MessageService';
 import type { AuditKey } from './audit/auditKey';
 import { ConfigurationError } from './ConfigurationError';
 import { assertNoInterruptedRestore, assertOwnedByCaller } from './DataDirectory';
+import { unlockRelayDatabase, wrongKeyMessage } from './DatabaseKeyFile';
+import { DatabaseKeyError } from './storage/sqlite/DatabaseKey';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import type { RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
@@ -20,6 +22,8 @@ export interface ServeOptions {
   readonly port: number;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  /** TLSv1.2 (the default: AEAD suites only) or TLSv1.3 (TLS 1.2 clients are refused). */
+  readonly tlsMinVersion?: TlsMinVersion;
 }
 
 /** Loopback addresses only: without TLS the relay serves this machine and nothing else. */
@@ -35,9 +39,10 @@ export { ConfigurationError } from './ConfigurationError';
 /**
  * Opens the data directory's store. `serve` creates the directory; admin commands refuse one that does
  * not exist (a typo must not check or export an empty new database). The directory and its files are
- * made readable by the relay's own user only, on every open.
+ * made readable by the relay's own user only, on every open. The database is encrypted with its key
+ * (DatabaseKeyFile.ts: `databaseKeyFile`, a systemd credential, or `database.key` in the directory).
  */
-export function openStore(dataDir: string, clock: Clock = systemClock, options: { create?: boolean } = { create: true }): SqliteRelayStore {
+export function openStore(dataDir: string, clock: Clock = systemClock, options: { create?: boolean; databaseKeyFile?: string } = { create: true }): SqliteRelayStore {
   if (!existsSync(dataDir)) {
     if (!options.create) throw new ConfigurationError(`no relay data directory at ${dataDir}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -45,7 +50,14 @@ export function openStore(dataDir: string, clock: Clock = systemClock, options: 
   assertOwnedByCaller(dataDir);
   assertNoInterruptedRestore(dataDir);
   chmodSync(dataDir, 0o700);
-  const store = new SqliteRelayStore(dataDir, clock);
+  const { key, location } = unlockRelayDatabase(dataDir, options.databaseKeyFile ? { keyFile: options.databaseKeyFile } : {});
+  let store: SqliteRelayStore;
+  try {
+    store = new SqliteRelayStore(dataDir, clock, key);
+  } catch (error) {
+    if (error instanceof DatabaseKeyError) throw new ConfigurationError(wrongKeyMessage(dataDir, location), { cause: error });
+    throw error;
+  }
   for (const name of readdirSync(dataDir)) if (name.startsWith(DATABASE_FILE)) chmodSync(join(dataDir, name), 0o600);
   return store;
 }
@@ -68,7 +80,8 @@ export class RelayServer {
     private readonly log: (line: string) => void = (line) => console.error(line),
   ) {
     // A new device must be addressed by the very next send: the relay forgets its cached device list.
-    this.accounts = new AccountService(store, clock, config, (userId) => this.messages.forget(userId));
+    // A replaced credential's sockets are cut off at once, as a revocation's are (the new one's stays).
+    this.accounts = new AccountService(store, clock, config, (userId) => this.messages.forget(userId), (address, credentialHash) => this.hub.disconnect(address.userId, address.deviceId, { credentialHash }));
     this.hub = new DeliveryHub(store, (connection) => this.accounts.recheck(connection.address, connection.credentialHash), log);
     this.messages = new MessageService(store, clock, config, this.hub);
     this.hub.bind(this.messages);
@@ -83,7 +96,8 @@ export class RelayServer {
     this.#controlSeq = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
     this.#app = await buildRelayApp({
       accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.store, now: () => this.clock.now(),
-      maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, ...(tls ? { tls } : {}),
+      maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts,
+      ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
       ...(this.auditKey ? { auditKey: this.auditKey } : {}),
     });
     const address = await this.#app.listen({ host: options.host, port: options.port });
@@ -114,6 +128,8 @@ export class RelayServer {
     this.#timers = [];
     this.hub.closeAll();
     await this.#app?.close();
+    // Refusal episodes still open are audited now: a stop must not lose their records.
+    await this.messages.refusals.closeAll().catch((error: unknown) => this.log(`auditing refusals failed: ${describeError(error)}`));
     await this.store.close();
   }
 
@@ -124,6 +140,7 @@ export class RelayServer {
       this.#timers.push(timer);
     };
     every(500, () => this.applyControlEvents());
+    every(Math.min(60_000, Math.max(1000, this.config.refusalEpisodeQuietMs / 2)), () => this.messages.sweepLimits());
     every(3600_000, () => this.housekeeping());
     void this.housekeeping().catch((error: unknown) => this.log(`housekeeping failed: ${describeError(error)}`));
   }

@@ -1,23 +1,35 @@
-import { unzipSync, zipSync } from 'fflate';
+import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile } from './audit/auditKey';
+import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation } from './audit/auditKey';
 import { systemClock } from './Clock';
+import { backupNeeds, decryptBackup, encryptBackup, type BackupEncryption, type BackupSecrets } from './backupEncryption';
 import { ConfigurationError } from './ConfigurationError';
+import { databaseKeyLocation, readDatabaseKey, storeDatabaseKey } from './DatabaseKeyFile';
 import { RESTORE_MARKER, RESTORE_STAGING_PREFIX, removeRestoreStaging } from './DataDirectory';
 import { replaceDurably, syncDirectory, writeDurably } from './durableFiles';
 import type { RelayStore } from './storage/RelayStore';
+import { copyDatabase } from './storage/sqlite/DatabaseEncryption';
+import { DatabaseKeyError, formatDatabaseKey, newDatabaseKey, parseDatabaseKey, sameDatabaseKey, type DatabaseKey } from './storage/sqlite/DatabaseKey';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
-const Manifest = z.strictObject({ format: z.literal('rounds-relay-backup/1'), createdAt: z.number(), auditRecords: z.number().int(), auditHead: z.string().nullable(), auditChainBroken: z.string().optional() });
+/**
+ * Format 2 (this version): an age-encrypted zip whose database is SQLCipher-encrypted, with its key beside
+ * it. Format 1 (before encryption at rest): a plain zip with a plaintext database; still restored.
+ */
+export const BACKUP_FORMAT = 'rounds-relay-backup/2';
+export const LEGACY_BACKUP_FORMAT = 'rounds-relay-backup/1';
+const Manifest = z.strictObject({ format: z.enum([LEGACY_BACKUP_FORMAT, BACKUP_FORMAT]), createdAt: z.number(), auditRecords: z.number().int(), auditHead: z.string().nullable(), auditChainBroken: z.string().optional() });
 export type BackupManifest = z.infer<typeof Manifest>;
+/** The backup's entry holding its database's key (hex), inside the encrypted file only. */
+const DATABASE_KEY_ENTRY = 'database.key';
 
 const RETIRED_KEY_ENTRY = new RegExp(`^${RETIRED_KEYS_DIR}/([0-9a-f]{64}\\.pub\\.pem)$`);
 
 /** The audit chain of a database file on its own (a backup's copy), opened and closed again. */
-async function chainOf(dir: string): Promise<{ records: number; head: string | null; ok: boolean; reason?: string }> {
-  const store = new SqliteRelayStore(dir, systemClock);
+async function chainOf(dir: string, key: DatabaseKey): Promise<{ records: number; head: string | null; ok: boolean; reason?: string }> {
+  const store = new SqliteRelayStore(dir, systemClock, key);
   try {
     const check = await store.checkAuditChain();
     return { records: check.records, head: check.head ?? null, ok: check.ok, ...(check.reason ? { reason: check.reason } : {}) };
@@ -28,27 +40,33 @@ async function chainOf(dir: string): Promise<{ records: number; head: string | n
 
 /**
  * `rounds-server backup`: a consistent online copy of the relay's database (queued envelopes, accounts,
- * the audit log), its audit signing key, log id and retired public keys, in one .zip (0600: it holds the
- * key; keep it like one). The manifest describes the copy itself (its records and chain head), not the
- * live database, which the running relay goes on writing. A copy whose audit chain does not check out is
- * still written (it is evidence), flagged in its manifest; restore refuses it.
+ * the audit log), the database's key, its audit signing key, log id and retired public keys, in one .zip,
+ * encrypted with age to the given recipients or passphrase (and 0600). With the key inside, a backup opens
+ * on a new machine; without the backup's identity or passphrase it opens nowhere. The manifest describes
+ * the copy itself (its records and chain head), not the live database, which the running relay goes on
+ * writing. A copy whose audit chain does not check out is still written (it is evidence), flagged in its
+ * manifest; restore refuses it.
  */
-export async function backupRelay(store: RelayStore, dataDir: string, out: string): Promise<{ auditRecords: number; chainOk: boolean; reason?: string }> {
-  // Beside the output (not /tmp, often a small tmpfs): the copy is as large as the database.
+export async function backupRelay(store: RelayStore, dataDir: string, out: string, options: { databaseKey: DatabaseKey; encryption: BackupEncryption }): Promise<{ auditRecords: number; chainOk: boolean; reason?: string }> {
+  // Beside the output (not /tmp, often a small tmpfs): the copy is as large as the database. VACUUM INTO
+  // writes it encrypted with the live database's key: no plaintext copy ever reaches the disk.
   const work = mkdtempSync(join(dirname(out), '.rounds-backup-'));
   try {
     await store.backup(join(work, DATABASE_FILE));
-    const copy = await chainOf(work);
-    const manifest: BackupManifest = { format: 'rounds-relay-backup/1', createdAt: Date.now(), auditRecords: copy.records, auditHead: copy.head, ...(copy.ok ? {} : { auditChainBroken: copy.reason ?? 'broken' }) };
-    const files: Record<string, Uint8Array> = {
-      [DATABASE_FILE]: readFileSync(join(work, DATABASE_FILE)),
+    const copy = await chainOf(work, options.databaseKey);
+    const manifest: BackupManifest = { format: BACKUP_FORMAT, createdAt: Date.now(), auditRecords: copy.records, auditHead: copy.head, ...(copy.ok ? {} : { auditChainBroken: copy.reason ?? 'broken' }) };
+    const files: Zippable = {
+      // Encrypted pages do not compress: stored as they are.
+      [DATABASE_FILE]: [readFileSync(join(work, DATABASE_FILE)), { level: 0 }],
+      [DATABASE_KEY_ENTRY]: Buffer.from(formatDatabaseKey(options.databaseKey)),
       'manifest.json': Buffer.from(JSON.stringify(manifest)),
     };
     for (const name of [AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE]) if (existsSync(join(dataDir, name))) files[name] = readFileSync(join(dataDir, name));
     const retired = join(dataDir, RETIRED_KEYS_DIR);
     if (existsSync(retired)) for (const name of readdirSync(retired)) files[`${RETIRED_KEYS_DIR}/${name}`] = readFileSync(join(retired, name));
-    // Written beside the target and renamed over it: a backup cut short never looks like a whole one.
-    replaceDurably(out, zipSync(files, { level: 6 }), 0o600);
+    // Written beside the target and renamed over it: a backup cut short never looks like a whole one. The
+    // zip (with both keys) exists in memory only; what reaches the disk is encrypted.
+    replaceDurably(out, await encryptBackup(zipSync(files, { level: 6 }), options.encryption), 0o600);
     return { auditRecords: copy.records, chainOk: copy.ok, ...(copy.reason ? { reason: copy.reason } : {}) };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -61,21 +79,56 @@ export interface RestoreResult {
   readonly fingerprint: string;
   /** Set when the backup's key had been retired (or `newKey` asked for one): it was replaced. */
   readonly replacedKey?: string;
+  /** Where the restored database's key is kept, and whether this restore stored it there. */
+  readonly databaseKey: { readonly describe: string; readonly stored: boolean };
+}
+
+export interface RestoreOptions {
+  readonly force: boolean;
+  readonly newKey: boolean;
+  /** What opens an encrypted backup (its identity or passphrase). */
+  readonly secrets: BackupSecrets;
+  /** Where the data directory's database key is kept, when not in it (`--database-key-file`). */
+  readonly databaseKeyFile?: string;
+}
+
+/**
+ * The backup's zip: decrypted (after saying what it needs, if that was not given), or as it is for a
+ * backup from before encryption (format 1). Nothing touches the data directory before this succeeds.
+ */
+async function openBackupFile(file: string, secrets: BackupSecrets): Promise<Uint8Array> {
+  const bytes = readFileSync(file);
+  const needs = backupNeeds(bytes);
+  switch (needs.kind) {
+    case 'passphrase':
+    case 'identity':
+      return decryptBackup(bytes, needs, secrets, file);
+    case 'unencrypted-zip':
+      return bytes;
+    case 'unknown':
+      throw new ConfigurationError(`${file} is not a Rounds relay backup (neither an age-encrypted file nor a zip)`);
+    default:
+      return needs satisfies never;
+  }
 }
 
 /**
  * `rounds-server restore`: into an empty data directory (or over one with --force), with the relay
- * stopped (the caller holds the directory's claim). Everything is prepared beside the data directory
- * first: the backup's database, checked (its audit chain holds and is the one its manifest describes),
- * its key and log id, and, when that key had been retired since (or `newKey`), a new key, its rotation
- * written into the restored log. A marker then guards the few renames that put it all in place, so a
- * restore cut off in between is redone before anything uses the directory. A bad backup changes nothing.
+ * stopped (the caller holds the directory's claim). The backup is decrypted and authenticated first (a
+ * wrong identity or passphrase, a damaged or altered file: nothing is touched). Everything is then
+ * prepared beside the data directory: the backup's database, re-encrypted under the key the directory
+ * keeps (or, where it keeps none yet, the backup's own key; a new one for a format-1 backup) and checked
+ * (its audit chain holds and is the one its manifest describes), its audit key and log id, and, when that
+ * key had been retired since (or `newKey`), a new key, its rotation written into the restored log. A
+ * marker then guards the few writes that put it all in place, so a restore cut off in between is redone
+ * before anything uses the directory. A bad backup changes nothing.
  */
-export async function restoreRelay(file: string, dataDir: string, options: { force: boolean; newKey: boolean }): Promise<RestoreResult> {
+export async function restoreRelay(file: string, dataDir: string, options: RestoreOptions): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ConfigurationError(`no backup at ${file}`);
+  const zip = await openBackupFile(file, options.secrets);
   let entries: Record<string, Uint8Array>;
   try {
-    entries = unzipSync(readFileSync(file));
+    entries = unzipSync(zip);
   } catch (error) {
     throw new ConfigurationError(`${file} is not a Rounds relay backup (not a readable zip: ${(error as Error).message})`);
   }
@@ -89,6 +142,10 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
   const database = entries[DATABASE_FILE];
   if (!parsed.success || !database) throw new ConfigurationError(`${file} is not a Rounds relay backup (manifest or database missing)`);
   const manifest = parsed.data;
+  const keyEntry = entries[DATABASE_KEY_ENTRY];
+  if (manifest.format === BACKUP_FORMAT && !keyEntry) throw new ConfigurationError(`${file} is not a Rounds relay backup (its database key is missing)`);
+  // The key the backup's database is encrypted with; none for a format-1 backup, whose database is plaintext.
+  const backupKey = keyEntry ? parseDatabaseKey(Buffer.from(keyEntry).toString('utf8'), `${file}'s ${DATABASE_KEY_ENTRY}`) : null;
   const marker = join(dataDir, RESTORE_MARKER);
   if (existsSync(join(dataDir, DATABASE_FILE)) && !options.force && !existsSync(marker)) throw new ConfigurationError(`${dataDir} already holds a relay database; stop the relay and pass --force to replace it`);
 
@@ -98,8 +155,24 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
   if (!keyLock) throw new ConfigurationError('an audit key rotation is running on this directory; wait for it to finish');
   const stage = mkdtempSync(join(dataDir, RESTORE_STAGING_PREFIX));
   try {
-    writeDurably(join(stage, DATABASE_FILE), database, 0o600);
-    const copy = await chainOf(stage);
+    // The restored database gets the key this directory keeps, so that its key file (or credential) goes on
+    // opening it; where there is none yet (a new machine), the backup's key, stored with the rest below.
+    const keyLocation = databaseKeyLocation(dataDir, options.databaseKeyFile);
+    const keptKey = readDatabaseKey(keyLocation);
+    const databaseKey = keptKey ?? backupKey ?? newDatabaseKey();
+    // As in the backup (encrypted; plaintext only for a format-1 backup, as plain as that file), then
+    // copied under the key the directory will open it with.
+    const fromBackup = join(stage, `${DATABASE_FILE}.from-backup`);
+    writeDurably(fromBackup, database, 0o600);
+    try {
+      copyDatabase({ path: fromBackup, key: backupKey }, { path: join(stage, DATABASE_FILE), key: databaseKey });
+    } catch (error) {
+      const reason = error instanceof DatabaseKeyError ? 'it does not open with the key it carries' : (error as Error).message;
+      throw new ConfigurationError(`the backup's database cannot be read (${reason}); nothing was restored`, { cause: error });
+    } finally {
+      rmSync(fromBackup, { force: true });
+    }
+    const copy = await chainOf(stage, databaseKey);
     if (!copy.ok) throw new ConfigurationError(`the backup's audit log does not check out (${copy.reason ?? 'broken'}); nothing was restored`);
     if (copy.records !== manifest.auditRecords || copy.head !== manifest.auditHead) {
       throw new ConfigurationError(`the backup's audit log is not the one its manifest describes (${copy.records} records, ${manifest.auditRecords} expected); nothing was restored`);
@@ -123,9 +196,11 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
     if (retiredHere || options.newKey) {
       rmSync(join(stage, AUDIT_KEY_FILE));
       const fresh = newAuditKeyFile(join(stage, AUDIT_KEY_FILE), staged.origin);
-      const store = new SqliteRelayStore(stage, systemClock);
+      const store = new SqliteRelayStore(stage, systemClock, databaseKey);
       try {
-        await store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { retired: staged.fingerprint, current: fresh.fingerprint, reason: retiredHere ? 'restored a retired key' : 'restore --new-key' } }]);
+        // The staged key signs its replacement while its private half is still here (it is not restored).
+        const rotation = rotationDetails(staged, fresh, signRotation(staged, fresh, Date.now()));
+        await store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { ...rotation, reason: retiredHere ? 'restored a retired key' : 'restore --new-key' } }]);
       } finally {
         await store.close();
       }
@@ -137,6 +212,10 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
 
     // From here on the data directory changes: the marker makes a restore cut off here be run again.
     writeDurably(marker, `${file}\n`, 0o600);
+    // The key first: a restore cut off after it finds it kept here when it is run again.
+    if (!keptKey && !sameDatabaseKey(storeDatabaseKey(keyLocation.path, databaseKey), databaseKey)) {
+      throw new ConfigurationError(`another command stored a database key at ${keyLocation.path} during the restore; run the restore again`);
+    }
     if (toKeep.size > 0) mkdirSync(join(dataDir, RETIRED_KEYS_DIR), { recursive: true, mode: 0o700 });
     for (const [name, bytes] of toKeep) writeDurably(join(dataDir, RETIRED_KEYS_DIR, name), bytes, 0o644);
     for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, `${DATABASE_FILE}${suffix}`), { force: true });
@@ -148,7 +227,7 @@ export async function restoreRelay(file: string, dataDir: string, options: { for
     syncDirectory(dataDir);
     rmSync(marker);
     syncDirectory(dataDir);
-    return { manifest, fingerprint, ...(replacedKey ? { replacedKey } : {}) };
+    return { manifest, fingerprint, ...(replacedKey ? { replacedKey } : {}), databaseKey: { describe: keyLocation.describe, stored: !keptKey } };
   } finally {
     rmSync(stage, { recursive: true, force: true });
     keyLock.release();

@@ -6,8 +6,11 @@ import { ROUNDS_VERSION } from '../shared/version';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
 import { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
-import { auditKeySource, finishInterruptedRotation, loadOrCreateAuditKey, rotateAuditKey } from './audit/auditKey';
-import { backupRelay, restoreRelay } from './backup';
+import { auditKeySource, finishInterruptedRotation, loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
+import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
+import { newBackupIdentity, parseRecipient, readIdentityFile, readPassphraseFile, type BackupEncryption } from './backupEncryption';
+import { unlockRelayDatabase } from './DatabaseKeyFile';
+import { writeDurably } from './durableFiles';
 import { claimDataDirectory } from './DataDirectory';
 import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from './auth/passwords';
@@ -47,8 +50,11 @@ async function lastAnnouncedKey(store: RelayStore): Promise<string | null> {
   return typeof current === 'string' ? current : null;
 }
 
-async function withStore<T>(dataDir: string, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
-  const store = openStore(resolve(dataDir), systemClock, { create: false });
+/** The options every command that opens the database has: the data directory, and where its key is when not in it. */
+interface DataOptions { data: string; databaseKeyFile?: string }
+
+async function withStore<T>(opts: DataOptions, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
+  const store = openStore(resolve(opts.data), systemClock, { create: false, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
   try {
     return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG));
   } finally {
@@ -57,6 +63,47 @@ async function withStore<T>(dataDir: string, fn: (store: RelayStore, accounts: A
 }
 
 const dataOption = () => new Option('--data <dir>', 'the relay data directory').makeOptionMandatory();
+
+const MIB = 1024 * 1024;
+
+/** `serve`'s options for the delivery limits, key-fetch limits, connection timeouts and TLS version (README). */
+interface ServeLimitOptions {
+  maxEnvelopeKib: number;
+  queueMaxEnvelopes: number;
+  queueMaxMib: number;
+  sendEnvelopesPerMinute: number;
+  sendMibPerMinute: number;
+  keyFetchesPerDeviceHour: number;
+  keyFetchesPerPairHour: number;
+  keyFetchesPerUserHour: number;
+  headerTimeoutSeconds: number;
+  idleTimeoutSeconds: number;
+  tlsMinVersion: '1.2' | '1.3';
+}
+
+function serveLimits(opts: ServeLimitOptions): Pick<RelayConfig, 'delivery' | 'keyFetches' | 'timeouts'> {
+  // A queue smaller than one envelope would refuse everything sent to anyone.
+  if (opts.queueMaxMib * MIB < opts.maxEnvelopeKib * 1024) throw new ConfigurationError('--queue-max-mib must hold at least one envelope of --max-envelope-kib');
+  return {
+    delivery: { maxQueuedEnvelopes: opts.queueMaxEnvelopes, maxQueuedBytes: opts.queueMaxMib * MIB, sendEnvelopesPerMinute: opts.sendEnvelopesPerMinute, sendBytesPerMinute: opts.sendMibPerMinute * MIB },
+    keyFetches: { perDevicePerHour: opts.keyFetchesPerDeviceHour, perPeerPerHour: opts.keyFetchesPerPairHour, perTargetPerHour: opts.keyFetchesPerUserHour },
+    timeouts: { headersMs: opts.headerTimeoutSeconds * 1000, idleMs: opts.idleTimeoutSeconds * 1000 },
+  };
+}
+const keyFileOption = () => new Option('--database-key-file <file>', 'the database key, when it is not database.key in the data directory (nor the systemd credential database-key)');
+
+/** How `backup` encrypts: to --recipient keys, or to the passphrase in --passphrase-file; never unencrypted. */
+function backupEncryption(opts: { recipient?: string[]; passphraseFile?: string }): BackupEncryption {
+  const recipients = opts.recipient ?? [];
+  if (recipients.length > 0 && opts.passphraseFile) throw new ConfigurationError('pass --recipient or --passphrase-file, not both (age encrypts a file to a passphrase alone)');
+  if (opts.passphraseFile) return { kind: 'passphrase', passphrase: readPassphraseFile(opts.passphraseFile, true) };
+  if (recipients.length === 0) {
+    throw new ConfigurationError('a backup holds the database and its key, and the audit signing key, so it is always encrypted: pass --recipient age1… (the public key `rounds-server backup keygen` printed) or --passphrase-file FILE');
+  }
+  return { kind: 'recipients', recipients: recipients.map(parseRecipient) };
+}
+
+const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 export function buildCli(): Command {
   const program = new Command('rounds-server')
@@ -68,18 +115,29 @@ export function buildCli(): Command {
   program.command('serve')
     .description('run the relay')
     .addOption(dataOption())
+    .addOption(keyFileOption())
     .option('--host <address>', 'address to listen on (anything but loopback needs TLS)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', int('port', 0), 8443)
     .option('--tls-cert <file>', 'PEM certificate chain; with --tls-key the relay serves HTTPS and WSS only')
     .option('--tls-key <file>', 'PEM private key')
+    .addOption(new Option('--tls-min-version <version>', 'oldest TLS version accepted (1.2: AEAD suites only; 1.3: TLS 1.3 only)').choices(['1.2', '1.3']).default('1.2'))
     .option('--max-envelope-kib <n>', 'largest envelope accepted', int('max-envelope-kib', 1), DEFAULT_CONFIG.maxEnvelopeBytes / 1024)
     .option('--retention-days <n>', 'undelivered envelopes are deleted after this many days', int('retention-days', 1), DEFAULT_CONFIG.retentionDays)
     .option('--inactivity-days <n>', 'deactivate accounts unused this long (0: never)', int('inactivity-days', 0), DEFAULT_CONFIG.inactivityDays)
     .option('--lockout-minutes <n>', 'how long a lockout lasts (0: until `user unlock`)', int('lockout-minutes', 0), DEFAULT_THROTTLE.lockMs / 60_000)
     .option('--throttle-base-ms <n>', 'first delay after repeated failed sign-ins (doubles each time)', int('throttle-base-ms', 0), DEFAULT_THROTTLE.baseDelayMs)
     .option('--argon2-memory-kib <n>', 'Argon2id memory per password hash', int('argon2-memory-kib', 8 * 1024), DEFAULT_ARGON2.memoryKiB)
+    .option('--queue-max-envelopes <n>', 'envelopes one recipient device may have waiting', int('queue-max-envelopes', 1), DEFAULT_CONFIG.delivery.maxQueuedEnvelopes)
+    .option('--queue-max-mib <n>', 'MiB of ciphertext one recipient device may have waiting', int('queue-max-mib', 1), DEFAULT_CONFIG.delivery.maxQueuedBytes / MIB)
+    .option('--send-envelopes-per-minute <n>', 'envelopes one device may send per minute', int('send-envelopes-per-minute', 1), DEFAULT_CONFIG.delivery.sendEnvelopesPerMinute)
+    .option('--send-mib-per-minute <n>', 'MiB of ciphertext one device may send per minute', int('send-mib-per-minute', 1), DEFAULT_CONFIG.delivery.sendBytesPerMinute / MIB)
+    .option('--key-fetches-per-device-hour <n>', 'prekey bundle fetches one device may make per hour', int('key-fetches-per-device-hour', 1), DEFAULT_CONFIG.keyFetches.perDevicePerHour)
+    .option('--key-fetches-per-pair-hour <n>', "fetches of one user's bundles by one device per hour", int('key-fetches-per-pair-hour', 1), DEFAULT_CONFIG.keyFetches.perPeerPerHour)
+    .option('--key-fetches-per-user-hour <n>', "fetches of one user's bundles per hour, by all devices", int('key-fetches-per-user-hour', 1), DEFAULT_CONFIG.keyFetches.perTargetPerHour)
+    .option('--header-timeout-seconds <n>', 'a connection must send its request headers (TLS handshake included) within this', int('header-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.headersMs / 1000)
+    .option('--idle-timeout-seconds <n>', 'an HTTP connection silent this long is closed (WebSockets have their own heartbeat)', int('idle-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.idleMs / 1000)
     .addOption(new Option('--log-level <level>', 'request logging').choices(['error', 'warn', 'info']).default('info'))
-    .action(async (opts: { data: string; host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info' }) => {
+    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info' }) => {
       const config: RelayConfig = {
         ...DEFAULT_CONFIG,
         maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,
@@ -88,11 +146,12 @@ export function buildCli(): Command {
         // The address-only cap scales with the base delay (30 s at the default 1 s).
         throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
+        ...serveLimits(opts),
       };
       const dataDir = resolve(opts.data);
       const release = claimDataDirectory(dataDir, 'serve');
       process.on('exit', release);
-      const store = openStore(dataDir);
+      const store = openStore(dataDir, systemClock, { create: true, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
       const server = new RelayServer(store, config);
       // Registered before anything else can take time: a stop during start-up still closes cleanly.
       const stop = () => void server.close().then(() => process.exit(0), () => process.exit(1));
@@ -102,7 +161,7 @@ export function buildCli(): Command {
       if (recovered) console.log(recovered);
       const auditKey = auditKeySource(dataDir);
       server.auditKey = auditKey.read;
-      const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}) }, opts.logLevel);
+      const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2' }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${dataDir})`);
       console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
     });
@@ -111,10 +170,11 @@ export function buildCli(): Command {
   user.command('add')
     .description('create an account and print its one-time enrollment code')
     .addOption(dataOption())
+    .addOption(keyFileOption())
     .requiredOption('--username <name>', 'sign-in name (lower case)', validated(UsernameSchema, 'username'))
     .requiredOption('--display-name <name>', 'the name colleagues see', validated(DisplayNameSchema, 'display name'))
     .addOption(new Option('--role <role>', 'what the account may do').choices(RoleSchema.options).makeOptionMandatory())
-    .action(async (opts: { data: string; username: string; displayName: string; role: Role }) => withStore(opts.data, async (_store, accounts) => {
+    .action(async (opts: DataOptions & { username: string; displayName: string; role: Role }) => withStore(opts, async (_store, accounts) => {
       const { userId, enrollmentCode, expiresAt } = await accounts.addUser(opts.username, opts.displayName, opts.role);
       console.log(`created ${opts.username} (${opts.role}), id ${userId}`);
       console.log(`enrollment code: ${enrollmentCode}`);
@@ -123,7 +183,8 @@ export function buildCli(): Command {
   user.command('list')
     .description('list accounts')
     .addOption(dataOption())
-    .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
+    .addOption(keyFileOption())
+    .action(async (opts: DataOptions) => withStore(opts, async (store) => {
       const now = Date.now();
       for (const u of await store.listUsers()) {
         const locked = u.lockedUntil !== null && u.lockedUntil > now ? ' locked' : '';
@@ -135,8 +196,9 @@ export function buildCli(): Command {
     user.command(name)
       .description(description)
       .addOption(dataOption())
+      .addOption(keyFileOption())
       .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-      .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
+      .action(async (username: string, opts: DataOptions) => withStore(opts, async (_s, accounts) => {
         await act(accounts, username);
         console.log(`${done} ${username}`);
       }));
@@ -146,9 +208,10 @@ export function buildCli(): Command {
   user.command('emergency')
     .description('issue a time-limited emergency sign-in (audited and flagged)')
     .addOption(dataOption())
+    .addOption(keyFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .requiredOption('--reason <text>', 'why emergency access is needed (recorded in the audit log)')
-    .action(async (username: string, opts: { data: string; reason: string }) => withStore(opts.data, async (_s, accounts) => {
+    .action(async (username: string, opts: DataOptions & { reason: string }) => withStore(opts, async (_s, accounts) => {
       const { code, expiresAt } = await accounts.issueEmergency(username, opts.reason);
       console.log(`emergency code for ${username}: ${code}`);
       console.log(`valid once, until ${new Date(expiresAt).toISOString()}`);
@@ -158,8 +221,9 @@ export function buildCli(): Command {
   device.command('list')
     .description("list an account's devices")
     .addOption(dataOption())
+    .addOption(keyFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-    .action(async (username: string, opts: { data: string }) => withStore(opts.data, async (store, accounts) => {
+    .action(async (username: string, opts: DataOptions) => withStore(opts, async (store, accounts) => {
       const u = await accounts.requireUser(username);
       for (const d of await store.devices(u.id)) {
         const state = d.revokedAt !== null ? `revoked ${new Date(d.revokedAt).toISOString()}` : d.expiresAt !== null ? `emergency until ${new Date(d.expiresAt).toISOString()}` : 'active';
@@ -169,37 +233,71 @@ export function buildCli(): Command {
   device.command('revoke')
     .description('revoke a device: disconnected at once, its queue deleted, its credential void')
     .addOption(dataOption())
+    .addOption(keyFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .argument('<device>', 'device number (see `device list`)', (value: string) => validated(DeviceIdSchema, 'device')(Number(value) as never))
-    .action(async (username: string, deviceId: number, opts: { data: string }) => withStore(opts.data, async (_s, accounts) => {
+    .action(async (username: string, deviceId: number, opts: DataOptions) => withStore(opts, async (_s, accounts) => {
       await accounts.revokeDevice(username, DeviceIdSchema.parse(deviceId));
       console.log(`revoked device ${deviceId} of ${username}`);
     }));
 
-  program.command('backup')
-    .description('write a consistent backup of the relay (database and audit key) while it runs')
+  const backup = program.command('backup')
+    .description('encrypted backups: `backup --data DIR --out FILE --recipient age1…` writes one (`backup create`), `backup keygen` makes the key pair to encrypt them to');
+  backup.command('create', { isDefault: true })
+    .description('write a consistent, encrypted backup of the relay (database, its key and the audit key) while it runs')
     .addOption(dataOption())
-    .requiredOption('--out <file>', 'the backup file (.zip; it holds the audit key: keep it safe)')
-    .action(async (opts: { data: string; out: string }) => withStore(opts.data, async (store) => {
-      const { auditRecords, chainOk, reason } = await backupRelay(store, resolve(opts.data), resolve(opts.out));
-      console.log(`backed up to ${resolve(opts.out)} (audit log: ${auditRecords} records)`);
-      if (!chainOk) {
-        console.error(`the audit log does not check out (${reason ?? 'broken'}): the backup is kept as evidence, but restore will refuse it; run \`rounds-server audit check\``);
-        process.exitCode = 2;
+    .addOption(keyFileOption())
+    .requiredOption('--out <file>', 'the backup file (age-encrypted, 0600), e.g. relay-2026-12-01.age')
+    .option('--recipient <age1…>', 'encrypt to this X25519 public key, from `rounds-server backup keygen` (repeatable: any one of their identities restores)', repeatable)
+    .option('--passphrase-file <file>', 'encrypt to the passphrase on the first line of this file (- reads standard input) instead')
+    .action(async (opts: DataOptions & { out: string; recipient?: string[]; passphraseFile?: string }) => {
+      // Checked before the database is opened: a backup is never written unencrypted.
+      const encryption = backupEncryption(opts);
+      await withStore(opts, async (store) => {
+        // The database's key goes into the (encrypted) backup, so that it restores on a new machine.
+        const { key: databaseKey } = unlockRelayDatabase(resolve(opts.data), opts.databaseKeyFile ? { keyFile: opts.databaseKeyFile } : {});
+        const { auditRecords, chainOk, reason } = await backupRelay(store, resolve(opts.data), resolve(opts.out), { databaseKey, encryption });
+        const to = encryption.kind === 'passphrase' ? 'a passphrase' : encryption.recipients.join(', ');
+        console.log(`backed up to ${resolve(opts.out)}, encrypted to ${to} (audit log: ${auditRecords} records)`);
+        if (!chainOk) {
+          console.error(`the audit log does not check out (${reason ?? 'broken'}): the backup is kept as evidence, but restore will refuse it; run \`rounds-server audit check\``);
+          process.exitCode = 2;
+        }
+      });
+    });
+  backup.command('keygen')
+    .description('make a key pair for backups: the identity file (secret: it restores every backup made to it) and, printed, its public key for --recipient')
+    .requiredOption('--out <file>', 'where to write the identity (0600; an existing file is never overwritten); keep it off the relay machine')
+    .action(async (opts: { out: string }) => {
+      const { recipient, identityFile } = await newBackupIdentity();
+      const out = resolve(opts.out);
+      try {
+        writeDurably(out, identityFile, 0o600, 'wx');
+      } catch (error) {
+        throw new ConfigurationError((error as NodeJS.ErrnoException).code === 'EEXIST' ? `${out} exists; an identity is never overwritten (backups made to it would be lost)` : `cannot write ${out}: ${describeError(error)}`);
       }
-    }));
+      // The public key alone on standard output (for `> recipient.txt`); the rest on standard error.
+      console.log(recipient);
+      console.error(`wrote the backup identity to ${out}: keep it offline (the compliance officer's safe, the hospital's vault); without it no backup made to ${recipient} can be restored`);
+    });
   program.command('restore')
     .description('restore a backup into a data directory (stop the relay first)')
     .addOption(dataOption())
+    .addOption(keyFileOption())
     .requiredOption('--from <file>', 'a file written by `rounds-server backup`')
     .option('--force', 'replace the database already in the data directory')
     .option('--new-key', 'start a new audit key instead of the backup\'s (if the key was rotated after this backup was taken)')
-    .action(async (opts: { data: string; from: string; force?: boolean; newKey?: boolean }) => {
+    .option('--identity <file>', 'the identity file of a backup encrypted to an X25519 recipient (- reads standard input); repeatable', repeatable)
+    .option('--passphrase-file <file>', 'the passphrase of a backup encrypted to one, on the first line of this file (- reads standard input)')
+    .action(async (opts: DataOptions & { from: string; force?: boolean; newKey?: boolean; identity?: string[]; passphraseFile?: string }) => {
       const dataDir = resolve(opts.data);
+      const secrets = { identities: (opts.identity ?? []).flatMap(readIdentityFile), ...(opts.passphraseFile ? { passphrase: readPassphraseFile(opts.passphraseFile, false) } : {}) };
       const release = claimDataDirectory(dataDir, 'restore');
       try {
-        const result = await restoreRelay(resolve(opts.from), dataDir, { force: opts.force === true, newKey: opts.newKey === true });
+        const result = await restoreRelay(resolve(opts.from), dataDir, { force: opts.force === true, newKey: opts.newKey === true, secrets, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
         console.log(`restored into ${dataDir}: audit log intact, ${result.manifest.auditRecords} records (backup taken ${new Date(result.manifest.createdAt).toISOString()})`);
+        if (result.manifest.format === LEGACY_BACKUP_FORMAT) console.log(`this was an unencrypted backup of an earlier version (${LEGACY_BACKUP_FORMAT}); the restored database is encrypted now: destroy the unencrypted backups once newer ones exist`);
+        console.log(result.databaseKey.stored ? `the database key was stored in ${result.databaseKey.describe}: keep a copy of it apart from the backups (docs/deployment.md, "The keys")` : `the restored database is encrypted with ${result.databaseKey.describe}, as before`);
         // A backup from before a key rotation brings the retired key back: it must not sign again.
         if (result.replacedKey) console.log(`the backup's audit key ${result.replacedKey} ${opts.newKey ? 'was' : 'had been retired; it was'} replaced with a new one`);
         console.log(`audit key fingerprint (SHA-256): ${result.fingerprint}; compare it with the one on record, and if the key was rotated after this backup, restore again with --new-key`);
@@ -212,11 +310,13 @@ export function buildCli(): Command {
   audit.command('export')
     .description('export a signed, offline-verifiable bundle of the audit log for a date range')
     .addOption(dataOption())
+    .addOption(keyFileOption())
     .requiredOption('--from <date>', 'first day (inclusive), e.g. 2026-11-01', date)
     .requiredOption('--to <date>', 'last day (exclusive), e.g. 2026-12-01', date)
     .option('--user <username>', 'only what this account did or what was done to it')
     .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
-    .action(async (opts: { data: string; from: number; to: number; user?: string; out: string }) => withStore(opts.data, async (store) => {
+    .option('--allow-broken', 'export a log whose hash chain is broken anyway, as evidence: every file of the bundle says so, and rounds-audit verify fails it')
+    .action(async (opts: DataOptions & { from: number; to: number; user?: string; out: string; allowBroken?: boolean }) => withStore(opts, async (store) => {
       let userId: string | null = null;
       if (opts.user) {
         const user = await store.userByUsername(opts.user);
@@ -224,7 +324,8 @@ export function buildCli(): Command {
         userId = user.id;
       }
       const key = loadOrCreateAuditKey(resolve(opts.data));
-      const result = await exportAudit(store, key, { from: opts.from, to: opts.to, user: userId, out: resolve(opts.out), actor: 'admin' });
+      const result = await exportAudit(store, key, { from: opts.from, to: opts.to, user: userId, out: resolve(opts.out), actor: 'admin', allowBroken: opts.allowBroken === true });
+      if (result.chainBroken) console.error(`WARNING: the audit log's hash chain is broken at record ${result.chainBroken.seq} (${result.chainBroken.reason}); the bundle is marked as broken in every file, and rounds-audit verify fails it`);
       console.log(`exported ${result.records} records (log of ${result.treeSize}) to ${result.path}`);
       console.log(`signed by the audit key ${key.fingerprint}; check with: rounds-audit verify ${opts.out}`);
     }));
@@ -232,7 +333,7 @@ export function buildCli(): Command {
     .description('print the fingerprint and public key of the org audit key (created at first use)')
     .addOption(dataOption())
     .option('--pem', 'print the public key alone (PEM), e.g. to save it for `rounds-audit verify --key`')
-    .action((opts: { data: string; pem?: boolean }) => {
+    .action((opts: DataOptions & { pem?: boolean }) => {
       const key = loadOrCreateAuditKey(resolve(opts.data));
       if (!opts.pem) console.log(`audit key fingerprint (SHA-256): ${key.fingerprint}`);
       process.stdout.write(key.publicKeyPem);
@@ -240,18 +341,21 @@ export function buildCli(): Command {
   audit.command('rotate-key')
     .description('replace the org audit key (the old private key is destroyed; its public key is kept in audit-keys/)')
     .addOption(dataOption())
-    .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
-      const { retired, current, retiredPublicKeyFile, recovered } = await rotateAuditKey(resolve(opts.data), (old, next) =>
-        store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { retired: old.fingerprint, current: next.fingerprint } }]), () => lastAnnouncedKey(store));
+    .addOption(keyFileOption())
+    .action(async (opts: DataOptions) => withStore(opts, async (store) => {
+      const { retired, current, retiredPublicKeyFile, recovered } = await rotateAuditKey(resolve(opts.data), (old, next, rotation) =>
+        store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: rotationDetails(old, next, rotation) }]), () => lastAnnouncedKey(store));
       if (recovered) console.log(recovered);
       console.log(`retired audit key ${retired.fingerprint}; its public key is kept in ${retiredPublicKeyFile}`);
+      console.log('the retired key signed the rotation (kept in the audit log, carried by every export for rounds-audit verify --previous)');
       console.log(`audit key fingerprint (SHA-256): ${current.fingerprint}`);
       process.stdout.write(current.publicKeyPem);
     }));
   audit.command('check')
     .description('check that the audit log is intact (every record hashes and links correctly)')
     .addOption(dataOption())
-    .action(async (opts: { data: string }) => withStore(opts.data, async (store) => {
+    .addOption(keyFileOption())
+    .action(async (opts: DataOptions) => withStore(opts, async (store) => {
       const check = await store.checkAuditChain();
       if (check.ok) {
         console.log(`audit log intact: ${check.records} records`);

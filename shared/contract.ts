@@ -234,6 +234,12 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline']) }),
   z.strictObject({ type: z.literal('sendBlocked'), messageId: MessageIdSchema, reason: z.literal('IDENTITY_CHANGED'), userId: UserIdSchema }),
   z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.literal('NOT_A_MEMBER') }),
+  /**
+   * A message waits in the outbox because the relay refused it for now: a recipient's queue on the relay
+   * is full (`userId`: whose; the others already have it), or this workstation is over the relay's rate.
+   * The core tries again by itself, not before `retryAt`.
+   */
+  z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'RATE_LIMITED']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
   z.strictObject({ type: z.literal('conversation'), conversationId: ConversationIdSchema }),
   IdentityChangedEventSchema,
 ]);

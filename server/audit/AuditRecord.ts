@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { hash as nodeHash } from 'node:crypto';
+import { GENESIS_HASH, recordHash as chainHash } from '../../shared/audit/recordChain';
 
 /**
  * One entry of the relay's audit log. Metadata only: ids, sizes, times, reasons typed by an admin.
@@ -15,13 +16,18 @@ export const AUDIT_EVENT_TYPES = [
   'login.success',
   'login.failure',
   'login.throttled',
+  'credential.rejected',
   'emergency.issued',
   'emergency.used',
   'device.enrolled',
   'device.revoked',
   'keys.uploaded',
   'bundle.fetched',
+  /** One episode of bundle fetches refused by a rate limit (one record per episode, with counts). */
+  'bundle.refused',
   'envelope.accepted',
+  /** One episode of envelopes refused by a queue or send-rate limit (one record per episode, with counts). */
+  'envelope.refused',
   'envelope.delivered',
   'envelope.expired',
   'audit.exported',
@@ -48,17 +54,14 @@ export interface AuditRecord extends AuditEvent {
   readonly hash: string;
 }
 
-export const GENESIS_HASH = '0'.repeat(64);
+// The chain's rule (canonical form, genesis) is shared/audit/recordChain.ts: `rounds-audit verify` checks exported records by it.
+export { GENESIS_HASH, canonicalRecord } from '../../shared/audit/recordChain';
 
-/** The canonical bytes of a record (fixed key order, no whitespace) that its hash covers. */
-export function canonicalRecord(record: Omit<AuditRecord, 'hash'>): string {
-  const details = Object.fromEntries(Object.entries(record.details).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return JSON.stringify([record.seq, record.at, record.type, record.actor, record.subject, details, record.flagged, record.prevHash]);
-}
+const sha256 = (data: Uint8Array): Uint8Array => nodeHash('sha256', data, 'buffer');
 
 /** hash = SHA-256 over the canonical record, which includes the previous record's hash. */
 export function recordHash(record: Omit<AuditRecord, 'hash'>): string {
-  return createHash('sha256').update(canonicalRecord(record)).digest('hex');
+  return chainHash(sha256, record);
 }
 
 export interface ChainCheck {

@@ -2,6 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readKeyRotation, type SignedKeyRotation } from '../../shared/audit/keyRotation';
+import { nodeAuditCrypto } from './auditCrypto';
 import { AUDIT_KEY_FILE, RETIRED_KEYS_DIR, finishInterruptedRotation, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotateAuditKey } from './auditKey';
 
 describe('audit key rotation, cut off at each step', () => {
@@ -64,6 +66,19 @@ describe('audit key rotation, cut off at each step', () => {
       await expect(inner).rejects.toThrow(/another audit key rotation \(or a restore\) is running/);
     }, async () => null);
     expect(inner).toBeDefined();
+  });
+
+  it('has the outgoing key sign the rotation while it still exists, before it is announced and destroyed', async () => {
+    const dir = dataDir();
+    const before = loadOrCreateAuditKey(dir);
+    let announced: SignedKeyRotation | undefined;
+    const { current, rotation } = await rotateAuditKey(dir, async (retired, _next, statement) => {
+      expect(loadOrCreateAuditKey(dir).fingerprint).toBe(retired.fingerprint);
+      announced = statement;
+    }, async () => null, () => Date.UTC(2026, 10, 1, 12));
+    expect(announced).toEqual(rotation);
+    expect(readKeyRotation(nodeAuditCrypto, rotation, before.origin)).toEqual({ ok: true, rotation: { origin: before.origin, time: '2026-11-01T12:00:00.000Z', oldFingerprint: before.fingerprint, newFingerprint: current.fingerprint } });
+    expect(loadOrCreateAuditKey(dir).fingerprint).toBe(current.fingerprint);
   });
 
   it('says what is wrong with a key file that is not a key', () => {

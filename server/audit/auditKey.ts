@@ -1,10 +1,12 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditSigner } from '../../shared/audit/bundle';
+import { RELAY_ORIGIN_PREFIX, type AuditSigner } from '../../shared/audit/bundle';
+import { signKeyRotation, type SignedKeyRotation } from '../../shared/audit/keyRotation';
 import { assertNoInterruptedRestore, assertOwnedByCaller } from '../DataDirectory';
 import { syncDirectory, writeDurably } from '../durableFiles';
 import { FileLock } from '../FileLock';
+import { nodeAuditCrypto } from './auditCrypto';
 
 /** The org audit key: Ed25519, created at the relay's first start, kept (0600) in its data directory. */
 export const AUDIT_KEY_FILE = 'audit-signing-key.pem';
@@ -60,7 +62,7 @@ function logOrigin(dataDir: string, firstKey: KeyObject): string {
   if (!existsSync(path)) writeDurably(path, `${fingerprintOf(createPublicKey(firstKey)).slice(0, 16)}\n`, 0o644, 'wx');
   const id = readFileSync(path, 'utf8').trim();
   if (!/^[0-9a-z-]{1,64}$/.test(id)) throw new Error(`${path} does not hold a log id (lower-case letters, digits and dashes, at most 64)`);
-  return `rounds.relay/${id}`;
+  return `${RELAY_ORIGIN_PREFIX}${id}`;
 }
 
 function fingerprintOf(publicKey: KeyObject): string {
@@ -99,6 +101,20 @@ export function currentAuditKeyIfAny(dataDir: string): PublicAuditKey | null {
 export function newAuditKeyFile(path: string, origin: string): AuditKey {
   writeDurably(path, newPrivateKeyPem(), 0o600, 'wx');
   return auditKeyOf(readKey(path), origin);
+}
+
+/**
+ * The outgoing key's signed statement that `current` replaces it in its log at `at`: made while its private
+ * half still exists, kept in the log's `audit.key_rotated` record, and carried by every export, so that
+ * `rounds-audit verify --previous` can follow the key from an older bundle to a newer one.
+ */
+export function signRotation(retired: AuditKey, current: Pick<AuditKey, 'publicKeyPem'>, at: number): SignedKeyRotation {
+  return signKeyRotation(nodeAuditCrypto, { origin: retired.origin, at, retired, current });
+}
+
+/** The `audit.key_rotated` record's details: both fingerprints and the statement that proves the change. */
+export function rotationDetails(retired: AuditKey, current: AuditKey, rotation: SignedKeyRotation): { retired: string; current: string; statement: string; signature: string } {
+  return { retired: retired.fingerprint, current: current.fingerprint, statement: rotation.statement, signature: rotation.signature };
 }
 
 const NEXT_KEY_FILE = `${AUDIT_KEY_FILE}.new`;
@@ -150,9 +166,11 @@ async function finishLocked(dataDir: string, announced: () => Promise<string | n
  * reads the key for each export). One rotation at a time (a lock). The new key is written and synced first,
  * `record` announces it in the audit log, and only then does it take over, by an atomic rename; a rotation
  * cut off after the announcement is finished by `finishInterruptedRotation` (at the next start or rotation).
- * The old private key is deleted, so it can sign nothing more; its public half is kept in audit-keys/.
+ * As soon as the new key exists, the old key signs the rotation statement, which `record` writes with the
+ * announcement. The old private key is then deleted, so it can sign nothing more; its public half is kept in
+ * audit-keys/.
  */
-export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey, current: AuditKey) => Promise<void>, announced: () => Promise<string | null>): Promise<{ retired: AuditKey; current: AuditKey; retiredPublicKeyFile: string; recovered: string | null }> {
+export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey, current: AuditKey, rotation: SignedKeyRotation) => Promise<void>, announced: () => Promise<string | null>, now: () => number = Date.now): Promise<{ retired: AuditKey; current: AuditKey; retiredPublicKeyFile: string; recovered: string | null; rotation: SignedKeyRotation }> {
   const path = join(dataDir, AUDIT_KEY_FILE);
   if (!existsSync(path)) throw new Error(`${dataDir} has no audit key yet (the relay creates one at its first start)`);
   const lock = lockAuditKey(dataDir);
@@ -162,9 +180,11 @@ export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey
     const retired = loadOrCreateAuditKey(dataDir);
     const next = join(dataDir, NEXT_KEY_FILE);
     let current: AuditKey;
+    let rotation: SignedKeyRotation;
     try {
       current = newAuditKeyFile(next, retired.origin);
-      await record(retired, current);
+      rotation = signRotation(retired, current, now());
+      await record(retired, current, rotation);
     } catch (error) {
       // Not announced: the current key stays, and no new key is left behind.
       rmSync(next, { force: true });
@@ -173,7 +193,7 @@ export async function rotateAuditKey(dataDir: string, record: (retired: AuditKey
     const retiredPublicKeyFile = keepRetiredPublicKey(dataDir, retired);
     renameSync(next, path);
     syncDirectory(dataDir);
-    return { retired, current, retiredPublicKeyFile, recovered };
+    return { retired, current, retiredPublicKeyFile, recovered, rotation };
   } finally {
     lock.release();
   }

@@ -1,9 +1,11 @@
 /**
  * `rounds-audit verify PATH [--key signer.pub.pem] [--previous OLDER_BUNDLE]`: checks an audit bundle
  * offline (a directory or a .zip): the signature, every digest, every record's inclusion in the signed
- * checkpoint, order and gaps, and with --previous that the log was only appended to in between. Prints a
- * one-line verdict and one line per failure; exit 0 only when everything holds (1: it does not; 2: the
- * input could not be read).
+ * checkpoint, order and gaps, the relay records' hash chain, and with --previous the older bundle as well,
+ * that the key stayed the same or was rotated by statements each signed by the key before, and that the
+ * log was only appended to in between. Prints a one-line verdict, one line per failure, and who signed
+ * (without --key the result holds only if that fingerprint is the organisation's); exit 0 only when
+ * everything holds (1: it does not; 2: the input could not be read).
  */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -18,6 +20,15 @@ export function verifyPath(path: string, options: { key?: string; previous?: str
     ...(options.key ? { expectedKeyPem: readFileSync(options.key, 'utf8') } : {}),
     ...(options.previous ? { previous: readBundle(options.previous) } : {}),
   });
+}
+
+/** Who signed, and what the verdict rests on: without --key, only on the fingerprint being the organisation's. */
+export function signerLines(verdict: Verdict, keyGiven: boolean): string[] {
+  if (!verdict.signerFingerprint) return verdict.notes;
+  const signer = keyGiven
+    ? `signed by audit key ${verdict.signerFingerprint} (SHA-256), which ${verdict.keyMatched ? 'matches' : 'is not'} the key given with --key.`
+    : `signed by audit key ${verdict.signerFingerprint} (SHA-256). No --key was given: this result holds only if that is your organisation's audit key fingerprint (the one \`rounds-server audit key\` prints, kept on record); to check against it, pass --key with the organisation's public key.`;
+  return [signer, ...verdict.notes];
 }
 
 export async function runAuditCli(argv: readonly string[]): Promise<number> {
@@ -44,6 +55,7 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
         for (const failure of verdict.failures) console.log(`  - ${failure}`);
         code = 1;
       }
+      for (const line of signerLines(verdict, opts.key !== undefined)) console.log(line);
     });
   try {
     await program.parseAsync([...argv], { from: 'user' });

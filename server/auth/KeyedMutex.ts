@@ -31,21 +31,56 @@ export class KeyedMutex {
   }
 }
 
-/** At most `limit` tasks at once (Argon2 work is memory-hungry; a burst must not exhaust the machine). */
+/** Thrown by a bounded Semaphore when its waiting line is full: the caller sheds the work instead of queueing it. */
+export class QueueFullError extends Error {
+  constructor(readonly waiting: number) {
+    super(`${waiting} tasks are already waiting`);
+    this.name = 'QueueFullError';
+  }
+}
+
+/**
+ * At most `limit` tasks at once (Argon2 work is memory-hungry; a burst must not exhaust the machine), and
+ * at most `maxWaiting` more waiting for a slot: past that, `run` throws QueueFullError at once, so a flood
+ * cannot build a queue that everyone after it waits behind. `urgent` tasks wait at the front of the line
+ * and are never turned away (callers keep them rare: one per proven device and attempt).
+ */
 export class Semaphore {
   #active = 0;
   readonly #waiting: (() => void)[] = [];
+  #urgentWaiting = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly maxWaiting = Number.POSITIVE_INFINITY,
+  ) {}
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#active++;
+  /** Tasks waiting for a slot right now (urgent ones included). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  async run<T>(fn: () => Promise<T>, options: { urgent?: boolean } = {}): Promise<T> {
+    if (this.#active >= this.limit) {
+      if (options.urgent) {
+        await new Promise<void>((resolve) => this.#waiting.splice(this.#urgentWaiting++, 0, () => {
+          this.#urgentWaiting--;
+          resolve();
+        }));
+      } else {
+        if (this.#waiting.length - this.#urgentWaiting >= this.maxWaiting) throw new QueueFullError(this.#waiting.length);
+        await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      }
+      // The task that finished handed its slot over (#active still counts it): nobody can slip in between.
+    } else {
+      this.#active++;
+    }
     try {
       return await fn();
     } finally {
-      this.#active--;
-      this.#waiting.shift()?.();
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active--;
     }
   }
 }

@@ -4,15 +4,31 @@ import { RelayFailure } from '../RelayFailure';
 import type { RelayStore } from '../storage/RelayStore';
 
 export interface ThrottlePolicy {
-  /** Failures are counted over this window (default 15 minutes). */
+  /** Failures are counted over this window for the pause (lockAfter) and for addresses (default 15 minutes). */
   readonly windowMs: number;
+  /**
+   * An account's (or unknown username's, or workstation's) failures slow it for this long (default 24
+   * hours, as long as failures are kept): a patient guesser stays at the longest delay instead of
+   * waiting out a short window, while a success (or `user unlock`) clears them at once.
+   */
+  readonly slowWindowMs: number;
   /** Failures allowed before delays start. */
   readonly freeFailures: number;
   /** First delay; it doubles with each further failure up to maxDelayMs. */
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
-  /** This many failures within the window lock the account (default 10). */
+  /**
+   * This many failures within the window pause sign-ins that do not come from one of the account's
+   * enrolled workstations (default 10), for lockMs. A run of this many in a row, however slow, starts an
+   * episode: one flagged audit record.
+   */
   readonly lockAfter: number;
+  /**
+   * The hard stop (NIST SP 800-63B: at most 100 consecutive failures): after this many failures in a row
+   * without a success, unproven sign-ins to the account (or sign-ins from that one workstation) stop until
+   * an admin runs `user unlock` (or, for the account, the clinician signs in at an enrolled workstation).
+   */
+  readonly hardLockAfter: number;
   /**
    * Source addresses are slowed more gently (a ward's shared address must not lock out the nurse with the
    * right password because someone else mistyped): more free failures, a shorter longest delay.
@@ -25,10 +41,12 @@ export interface ThrottlePolicy {
 
 export const DEFAULT_THROTTLE: ThrottlePolicy = {
   windowMs: 15 * 60_000,
+  slowWindowMs: 24 * 3600_000,
   freeFailures: 3,
   baseDelayMs: 1000,
   maxDelayMs: 5 * 60_000,
   lockAfter: 10,
+  hardLockAfter: 100,
   lockMs: 30 * 60_000,
   addressFreeFailures: 20,
   addressMaxDelayMs: 30_000,
@@ -39,6 +57,13 @@ export const LOCKED_UNTIL_UNLOCKED = Number.MAX_SAFE_INTEGER;
 
 export const accountScope = (userId: UserId) => `account:${userId}`;
 export const addressScope = (address: string) => `address:${address}`;
+/** A username nobody has: slowed exactly like an account, so THROTTLED does not tell who exists. */
+export const usernameScope = (username: string) => `username:${username}`;
+/**
+ * One enrolled workstation's own sign-ins (attempts that carry its current credential): strangers'
+ * failures never slow or lock it.
+ */
+export const deviceScope = (userId: UserId, deviceId: number) => `device:${userId}.${deviceId}`;
 /**
  * Guesses at emergency codes are throttled on their own: a clinician locked out by failed sign-ins at a
  * workstation must still be able to use the code an admin hands over, at that workstation.
@@ -46,9 +71,9 @@ export const addressScope = (address: string) => `address:${address}`;
 export const emergencyScope = (address: string) => `emergency:${address}`;
 
 /**
- * Growing delays per account and per source address (a guesser spreading over many accounts is slowed
- * as much as one hammering a single account); only accounts are locked (locking addresses would let
- * anyone on a shared network lock out a ward).
+ * Growing delays per account (or unknown username, or enrolled workstation) and per source address (a
+ * guesser spreading over many accounts is slowed as much as one hammering a single account); addresses are
+ * never locked (locking them would let anyone on a shared network lock out a ward).
  */
 export class LoginThrottle {
   constructor(
@@ -60,8 +85,9 @@ export class LoginThrottle {
   /** Throws THROTTLED when the scope must wait before another attempt. */
   async check(scope: string): Promise<void> {
     const now = this.clock.now();
-    const failures = await this.store.loginFailures(scope, now - this.policy.windowMs);
-    const wait = scope.startsWith('account:') ? this.delayAfter(failures.length) : this.addressDelayAfter(failures.length);
+    const gentle = scope.startsWith('address:') || scope.startsWith('emergency:');
+    const failures = await this.store.loginFailures(scope, now - (gentle ? this.policy.windowMs : this.policy.slowWindowMs));
+    const wait = gentle ? this.addressDelayAfter(failures.length) : this.delayAfter(failures.length);
     const last = failures.at(-1);
     if (wait > 0 && last !== undefined && now < last + wait) {
       const retryAfterMs = last + wait - now;
@@ -77,11 +103,6 @@ export class LoginThrottle {
   addressDelayAfter(failures: number): number {
     if (failures < this.policy.addressFreeFailures) return 0;
     return Math.min(this.policy.addressMaxDelayMs, this.policy.baseDelayMs * 2 ** (failures - this.policy.addressFreeFailures));
-  }
-
-  /** Failures of the account within the window (after recording the latest). */
-  async accountFailures(userId: UserId): Promise<number> {
-    return (await this.store.loginFailures(accountScope(userId), this.clock.now() - this.policy.windowMs)).length;
   }
 
   lockedUntil(now: number): number {

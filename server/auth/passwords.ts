@@ -1,7 +1,8 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 import argon2 from 'argon2';
 import { passwordProblems } from '../../shared/passwordPolicy';
-import { Semaphore } from './KeyedMutex';
+import { RelayFailure } from '../RelayFailure';
+import { QueueFullError, Semaphore } from './KeyedMutex';
 
 /**
  * Argon2id for passwords (RFC 9106 second recommendation by default: 64 MiB, 3 passes). Hashing runs on
@@ -16,33 +17,63 @@ export interface Argon2Params {
 
 export const DEFAULT_ARGON2: Argon2Params = { memoryKiB: 64 * 1024, passes: 3, parallelism: 4 };
 
+/** Argon2 computations at once (64 MiB each by default). */
+const HASH_SLOTS = 4;
+/**
+ * Attempts allowed to wait for a slot. Past this the relay answers THROTTLED with Retry-After at once
+ * instead of queueing: a flood cannot make everyone after it wait behind a long line of hashes.
+ */
+export const MAX_WAITING_HASHES = 16;
+
 export class PasswordHasher {
   readonly #params: Argon2Params;
-  /** Four Argon2 computations at a time (64 MiB each): a burst of sign-ins cannot exhaust memory. */
-  readonly #slots = new Semaphore(4);
+  /** A burst of sign-ins cannot exhaust memory (slots), nor stall sign-in for minutes (a bounded line). */
+  readonly #slots: Semaphore;
+  /** A running average of one hash's duration, for an honest Retry-After. */
+  #averageMs = 500;
   #dummy: Promise<string> | undefined;
 
-  constructor(params: Argon2Params = DEFAULT_ARGON2) {
+  constructor(params: Argon2Params = DEFAULT_ARGON2, maxWaiting = MAX_WAITING_HASHES) {
     this.#params = params;
+    this.#slots = new Semaphore(HASH_SLOTS, maxWaiting);
   }
 
-  hash(password: string): Promise<string> {
-    return this.#slots.run(() => argon2.hash(password, { type: argon2.argon2id, memoryCost: this.#params.memoryKiB, timeCost: this.#params.passes, parallelism: this.#params.parallelism }));
+  /**
+   * `urgent`: an attempt from a proven enrolled workstation goes to the front of the line and is never
+   * shed (each device's attempts are throttled on their own, so these stay few).
+   */
+  hash(password: string, options: { urgent?: boolean } = {}): Promise<string> {
+    return this.#run(() => argon2.hash(password, { type: argon2.argon2id, memoryCost: this.#params.memoryKiB, timeCost: this.#params.passes, parallelism: this.#params.parallelism }), options);
   }
 
-  async verify(hash: string, password: string): Promise<boolean> {
-    try {
-      return await this.#slots.run(() => argon2.verify(hash, password));
-    } catch {
-      return false;
-    }
+  /** False for a wrong password or a malformed hash; throws THROTTLED (nothing was checked) when the line is full. */
+  verify(hash: string, password: string, options: { urgent?: boolean } = {}): Promise<boolean> {
+    return this.#run(() => argon2.verify(hash, password).catch(() => false), options);
   }
 
   /** Spends the same time as a real check, for unknown usernames (no timing oracle for who exists). */
-  async verifyNothing(password: string): Promise<false> {
-    this.#dummy ??= this.hash('not a real password, used for timing only');
-    await this.verify(await this.#dummy, password);
+  async verifyNothing(password: string, options: { urgent?: boolean } = {}): Promise<false> {
+    this.#dummy ??= this.hash('not a real password, used for timing only', { urgent: true });
+    await this.verify(await this.#dummy, password, options);
     return false;
+  }
+
+  async #run<T>(work: () => Promise<T>, options: { urgent?: boolean }): Promise<T> {
+    try {
+      return await this.#slots.run(async () => {
+        const started = performance.now();
+        try {
+          return await work();
+        } finally {
+          this.#averageMs = 0.8 * this.#averageMs + 0.2 * (performance.now() - started);
+        }
+      }, options);
+    } catch (error) {
+      if (!(error instanceof QueueFullError)) throw error;
+      // Roughly when the line ahead will have drained.
+      const retryAfterMs = Math.max(1000, Math.ceil(((error.waiting + 1) * this.#averageMs) / HASH_SLOTS));
+      throw new RelayFailure('THROTTLED', 'the relay is busy checking other sign-ins; try again shortly', { retryAfterSeconds: Math.ceil(retryAfterMs / 1000), retryAfterMs });
+    }
   }
 }
 

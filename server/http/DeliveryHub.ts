@@ -16,6 +16,8 @@ const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 /** The socket's send buffer is allowed to hold this much before the pump waits for it to drain. */
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
+/** Refusals by the relay's limits: their error frames say when to come back, or whose queue is full. */
+const LIMIT_CODES: ReadonlySet<string> = new Set(['RECIPIENT_QUEUE_FULL', 'SEND_RATE_LIMITED', 'KEY_FETCH_RATE_LIMITED']);
 
 /** Re-checks, for every frame, that the device may still act (not revoked, not expired, same credential). */
 export type ConnectionCheck = (connection: { address: DeviceAddress; credentialHash: string }) => Promise<void>;
@@ -96,10 +98,15 @@ export class DeliveryHub implements DeliveryNotifier {
     if (connection) send(connection, { type: 'keysLow', preKeys: count });
   }
 
-  /** Cuts off a revoked device, or every device of a deactivated account, at once. */
-  disconnect(userId: UserId, deviceId: number | null): void {
+  /**
+   * Cuts off a revoked device, or every device of a deactivated account, at once. With `keep`, only the
+   * device's sockets that authenticated with another credential than that one (a replaced credential).
+   */
+  disconnect(userId: UserId, deviceId: number | null, keep?: { credentialHash: string }): void {
     for (const connection of this.#connections.values()) {
-      if (connection.address.userId === userId && (deviceId === null || connection.address.deviceId === deviceId)) connection.socket.terminate();
+      if (connection.address.userId !== userId || (deviceId !== null && connection.address.deviceId !== deviceId)) continue;
+      if (keep && connection.credentialHash === keep.credentialHash) continue;
+      connection.socket.terminate();
     }
   }
 
@@ -150,7 +157,13 @@ export class DeliveryHub implements DeliveryNotifier {
     } catch (error) {
       const failure = error instanceof RelayFailure ? error : new RelayFailure('INTERNAL', 'internal error');
       if (!(error instanceof RelayFailure)) this.log(`frame from ${addressKey(connection.address)} failed: ${describeError(error)}`);
-      send(connection, { type: 'error', code: failure.code, message: failure.message, ...(requestId ? { requestId } : {}) });
+      // The limits' codes carry their details (when to come back, whose queue is full); the older codes'
+      // frames stay as they were, which clients from before these fields parse strictly.
+      const { retryAfterMs, devices } = LIMIT_CODES.has(failure.code) ? failure.extra : {};
+      send(connection, {
+        type: 'error', code: failure.code, message: failure.message, ...(requestId ? { requestId } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(devices ? { devices } : {}),
+      });
     }
   }
 
@@ -183,11 +196,19 @@ export class DeliveryHub implements DeliveryNotifier {
     try {
       do {
         connection.again = false;
-        while (open() && connection.inFlight.size < MAX_IN_FLIGHT && connection.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
+        let full = false;
+        while (!full && open() && connection.inFlight.size < MAX_IN_FLIGHT && connection.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
           const page = await this.store.queued(connection.address, connection.lastPushed, Math.min(PAGE, MAX_IN_FLIGHT - connection.inFlight.size));
           drainedQueue = page.length === 0;
           for (const e of page) {
             if (!open()) break;
+            // The byte cap holds per envelope, not per page: the next one waits for acknowledgements unless
+            // nothing is in flight (an envelope larger than the cap still goes, alone).
+            if (connection.inFlight.size > 0 && connection.inFlightBytes + e.content.length > MAX_IN_FLIGHT_BYTES) {
+              full = true;
+              drainedQueue = false;
+              break;
+            }
             send(connection, { type: 'envelope', envelope: { id: e.id, type: e.type, sender: e.sender, recipient: e.recipient, content: e.content, serverTimestamp: e.acceptedAt } });
             connection.lastPushed = e.seq;
             connection.inFlight.set(e.id, e.content.length);

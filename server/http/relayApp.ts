@@ -15,6 +15,7 @@ import {
 } from '../../shared/wire/relay';
 import type { AccountService } from '../AccountService';
 import type { MessageService } from '../MessageService';
+import type { ConnectionTimeouts } from '../RelayConfig';
 import { RelayFailure } from '../RelayFailure';
 import type { RelayStore } from '../storage/RelayStore';
 import type { DeliveryHub } from './DeliveryHub';
@@ -31,7 +32,9 @@ export interface RelayAppOptions {
   readonly now: () => number;
   readonly maxEnvelopeBytes: number;
   readonly keysLowThreshold: number;
-  readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
+  /** `minVersion`: TLSv1.2 (AEAD suites only) or TLSv1.3 only. */
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer; readonly minVersion: TlsMinVersion };
+  readonly timeouts: ConnectionTimeouts;
   readonly logLevel: 'silent' | 'error' | 'warn' | 'info';
   /** The org audit key: with it, the compliance role can export the audit log through the API. */
   /** The org audit key, read for each export (so a rotation applies without a restart). */
@@ -47,14 +50,23 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   const { accounts, messages, hub, store } = options;
   // A send request holds up to 1000 envelopes; each is checked against the envelope limit separately.
   const bodyLimit = Math.max(1024 * 1024, Math.ceil((options.maxEnvelopeBytes * 4) / 3) * 8);
+  const { headersMs, idleMs } = options.timeouts;
+  // Every listener, plain (loopback) or TLS, cuts off a connection that does not finish its headers in
+  // time (one that sends nothing, or half a header), that trickles a request in, or that goes silent.
+  // Node checks header and request deadlines every `connectionsCheckingInterval`; the TLS handshake has
+  // its own deadline. Sockets that upgraded to WebSocket are exempt (ws clears the socket timeout): the
+  // delivery hub's heartbeat watches them instead.
+  const requestTimeout = Math.max(30_000, headersMs);
+  const server = { headersTimeout: headersMs, requestTimeout, keepAliveTimeout: 10_000, connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(headersMs / 4))) };
   const app = Fastify({
     bodyLimit,
-    // A client that trickles a request in, or holds an idle HTTP connection, is cut off. (Sockets that
-    // upgraded to WebSocket are watched by the delivery hub's heartbeat instead.)
-    requestTimeout: 30_000,
+    connectionTimeout: idleMs,
+    requestTimeout,
     keepAliveTimeout: 10_000,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
-    ...(options.tls ? { https: { key: options.tls.key, cert: options.tls.cert } } : {}),
+    ...(options.tls
+      ? { https: { key: options.tls.key, cert: options.tls.cert, ...tlsPolicy(options.tls.minVersion), handshakeTimeout: headersMs, ...server } }
+      : { http: server }),
   }) as unknown as FastifyInstance;
 
   await app.register(websocket, { options: { maxPayload: bodyLimit } });
@@ -69,8 +81,9 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   });
   app.setNotFoundHandler((_request, reply) => sendFailure(reply, new RelayFailure('NOT_FOUND', 'no such endpoint')));
 
-  const caller = (request: FastifyRequest) => ({ address: request.ip });
-  const device = async (request: FastifyRequest) => accounts.authenticate(bearer(request));
+  // The bearer credential travels with sign-ins too: it proves the attempt comes from that enrolled workstation.
+  const caller = (request: FastifyRequest) => ({ address: request.ip, credential: bearer(request) });
+  const device = async (request: FastifyRequest) => accounts.authenticate(bearer(request), caller(request));
 
   app.get('/healthz', async () => ({ status: 'ok', connectedDevices: hub.connected }));
 
@@ -170,6 +183,26 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   });
 
   return app;
+}
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/**
+ * TLS 1.2 at least, and for TLS 1.2 only forward-secret AEAD suites (ECDHE with AES-GCM or ChaCha20-
+ * Poly1305; no CBC, no SHA-1, no static RSA): what Mozilla's "intermediate" profile and NIST SP 800-52r2
+ * allow. TLS 1.3 suites are all AEAD. The relay's certificate may be ECDSA (as the deployment guide makes
+ * it) or RSA.
+ */
+function tlsPolicy(minVersion: TlsMinVersion) {
+  return {
+    minVersion,
+    ciphers: [
+      'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+      'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+    ].join(':'),
+    honorCipherOrder: true,
+  } as const;
 }
 
 function bearer(request: FastifyRequest): string | undefined {

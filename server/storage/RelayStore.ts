@@ -70,6 +70,21 @@ export interface StoredEnvelope {
 
 export type NewEnvelope = Omit<StoredEnvelope, 'seq'>;
 
+/** What one recipient device's queue may hold (checked inside the write, so concurrent senders cannot pass it together). */
+export interface QueueLimits {
+  readonly maxEnvelopes: number;
+  /** Bytes of ciphertext (the decoded size of the base64 content). */
+  readonly maxBytes: number;
+}
+
+/**
+ * What became of one envelope handed to `enqueue`: queued now; already queued (the identical envelope, sent
+ * again after a lost answer: queued once, and not audited again); refused because its device's queue is at
+ * its limit; refused because another envelope has its id; or dropped because its device was revoked (or
+ * its account deactivated) before the commit.
+ */
+export type EnqueueOutcome = 'queued' | 'alreadyQueued' | 'queueFull' | 'idTaken' | 'deviceGone';
+
 export interface NewDevice {
   readonly name: string;
   /** Called inside the transaction once the device id is chosen: the hash of the credential to issue. */
@@ -123,8 +138,11 @@ export interface RelayStore {
   takeBundles(userId: UserId, deviceId: DeviceId | undefined, audit: (bundle: PreKeyBundle) => AuditEvent): Promise<PreKeyBundle[]>;
 
   // Envelopes
-  /** Stores the envelopes durably (group-committed with others) and resolves once they are on disk. */
-  enqueue(envelopes: readonly NewEnvelope[], audit: (envelope: NewEnvelope) => AuditEvent): Promise<void>;
+  /**
+   * Stores the envelopes durably (group-committed with others) and resolves once they are on disk, with
+   * each envelope's outcome in order. A device's envelopes of one call are queued or refused together.
+   */
+  enqueue(envelopes: readonly NewEnvelope[], audit: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]>;
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]>;
   /** Removes acknowledged envelopes of this recipient; returns the ids that were in its queue. */
   acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], audit: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]>;
@@ -132,9 +150,21 @@ export interface RelayStore {
   expireEnvelopes(before: number, audit: (count: number) => AuditEvent): Promise<number>;
 
   // Throttling
-  recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Records a failed attempt in each scope's sliding window; with `streak`, also lengthens that scope's
+   * run of consecutive failures (kept, however old, until clearLoginFailures).
+   */
+  recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string): Promise<void>;
   loginFailures(scope: string, since: number): Promise<number[]>;
+  /** Consecutive failures recorded for the scope since it was last cleared. */
+  loginStreak(scope: string): Promise<number>;
+  /** Forgets the scope's failures: its window and its run. */
   clearLoginFailures(scope: string): Promise<void>;
+  /**
+   * Takes a TOTP time step for the account if it is later than the last one taken (atomically: of two
+   * concurrent sign-ins with the same code, one wins). False when the code was already used.
+   */
+  claimTotpStep(userId: UserId, step: number): Promise<boolean>;
 
   // Emergency access
   createEmergencyGrant(grant: EmergencyGrant, audit: readonly AuditEvent[]): Promise<void>;

@@ -9,12 +9,18 @@
  *   proof.json     inclusion proof of the exported records, consistency proofs from earlier exports
  *   report.html    a human summary (no scripts, no network)
  *   signer.pub.pem the Ed25519 public key
+ *   key-rotations.json  (relay bundles) the log's signed key rotations, see keyRotation.ts
+ *   CHAIN-BROKEN.txt    only in a bundle exported with --allow-broken: says where the hash chain broke
  *   SHA256SUMS     sha256sum-format digests of all of the above
  *   SHA256SUMS.sig Ed25519 signature over SHA256SUMS
  */
-import { fromBase64, noteKeyId, parseCheckpoint, signCheckpoint, toBase64, type Checkpoint } from './checkpoint';
+import { fromBase64, hex, noteKeyId, parseCheckpoint, signCheckpoint, toBase64, type Checkpoint } from './checkpoint';
+import { KEY_ROTATIONS_FILE, keyFingerprint, keyRotationsFile, parseKeyRotationsFile, readKeyRotation, rotationPath, type KeyRotation, type SignedKeyRotation } from './keyRotation';
 import { MerkleTree, equal, item, leafHash, rootFromMultiProof, verifyConsistency, type Hash } from './merkle';
+import { chainProblems } from './recordChain';
 import { renderReport } from './report';
+
+export { hex };
 
 export interface AuditCrypto {
   readonly sha256: Hash;
@@ -38,6 +44,12 @@ export interface ExportedRecord {
 }
 
 export const BUNDLE_FILES = ['events.jsonl', 'events.csv', 'checkpoint', 'proof.json', 'report.html', 'signer.pub.pem'] as const;
+/** Checkpoint origins of relay logs: their records carry the hash chain (recordChain.ts), which verify requires. */
+export const RELAY_ORIGIN_PREFIX = 'rounds.relay/';
+/** Written by an export of a log whose hash chain is broken (`--allow-broken`): one more place that says so. */
+export const CHAIN_BROKEN_FILE = 'CHAIN-BROKEN.txt';
+/** Files a bundle may hold besides BUNDLE_FILES; when present, SHA256SUMS must list them. */
+export const OPTIONAL_FILES = [KEY_ROTATIONS_FILE, CHAIN_BROKEN_FILE] as const;
 export const MAX_LINE_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
@@ -86,19 +98,36 @@ export interface BuildInput {
   readonly signer: AuditSigner;
   readonly title: string;
   readonly generatedAt: number;
+  /** The log's key rotation statements, oldest first: written to key-rotations.json (a relay log's, even none). */
+  readonly rotations?: readonly SignedKeyRotation[];
+  /** The first record where the log's hash chain does not hold, when it is exported anyway (--allow-broken). */
+  readonly chainBroken?: ChainBreak;
+}
+
+export interface ChainBreak {
+  readonly seq: number;
+  readonly reason: string;
+}
+
+/** The one sentence every file of a broken log's bundle carries. */
+export function chainBrokenWarning(broken: ChainBreak): string {
+  return `WARNING: this log's hash chain is broken at record ${broken.seq} (${broken.reason}). It was exported anyway (--allow-broken) as evidence: rounds-audit verify fails it, and no record in it can be trusted until the break is explained.`;
 }
 
 export function buildBundle(crypto: AuditCrypto, input: BuildInput): Map<string, Uint8Array> {
   const lines = input.all.map((r) => canonicalJson(r));
   const tree = new MerkleTree(crypto.sha256, lines.map((l) => leafHash(crypto.sha256, encoder.encode(l))));
-  const indices = input.selected.map((r) => r.seq - 1);
+  // Leaf index = position in the log (= seq - 1 in an intact log; a broken one exported as evidence may have gaps).
+  const position = new Map(input.all.map((r, i) => [r, i]));
+  const indices = input.selected.map((r) => position.get(r) ?? r.seq - 1);
+  const warning = input.chainBroken ? chainBrokenWarning(input.chainBroken) : null;
   const publicKey = crypto.rawPublicKey(input.signer.publicKeyPem);
   if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
   const keyName = input.origin;
   const checkpoint: Checkpoint = { origin: input.origin, size: tree.size, root: tree.root(), extensions: [] };
   const files = new Map<string, Uint8Array>();
-  files.set('events.jsonl', encoder.encode(input.selected.map((r) => `${lines[r.seq - 1]}\n`).join('')));
-  files.set('events.csv', encoder.encode(toCsv(input.selected)));
+  files.set('events.jsonl', encoder.encode(indices.map((i) => `${item(lines, i)}\n`).join('')));
+  files.set('events.csv', encoder.encode(`${warning ? `${csvCell(warning)}\r\n` : ''}${toCsv(input.selected)}`));
   files.set('checkpoint', encoder.encode(signCheckpoint(checkpoint, keyName, noteKeyId(crypto.sha256, keyName, publicKey), (body) => input.signer.sign(body))));
   const proof: ProofFile = {
     version: 1,
@@ -108,11 +137,14 @@ export function buildBundle(crypto: AuditCrypto, input: BuildInput): Map<string,
     indices,
     inclusion: tree.multiProof(indices).map(toBase64),
     consistency: [...new Set(input.earlierSizes)].filter((m) => m > 0 && m < tree.size).map((m) => ({ fromSize: m, proof: tree.consistencyProof(m).map(toBase64) })),
+    ...(input.chainBroken ? { chainBroken: { seq: input.chainBroken.seq, reason: input.chainBroken.reason, warning: warning ?? '' } } : {}),
   };
   files.set('proof.json', encoder.encode(`${JSON.stringify(proof, null, 1)}\n`));
-  files.set('report.html', encoder.encode(renderReport({ title: input.title, origin: input.origin, range: input.range, records: input.selected, treeSize: tree.size, generatedAt: input.generatedAt })));
+  files.set('report.html', encoder.encode(renderReport({ title: input.title, origin: input.origin, range: input.range, records: input.selected, treeSize: tree.size, generatedAt: input.generatedAt, ...(warning ? { warning } : {}) })));
   files.set('signer.pub.pem', encoder.encode(input.signer.publicKeyPem));
-  const sums = BUNDLE_FILES.map((name) => `${hex(crypto.sha256(files.get(name) ?? new Uint8Array()))}  ${name}\n`).join('');
+  if (input.rotations) files.set(KEY_ROTATIONS_FILE, keyRotationsFile(input.rotations));
+  if (warning) files.set(CHAIN_BROKEN_FILE, encoder.encode(`${warning}\n`));
+  const sums = [...BUNDLE_FILES, ...OPTIONAL_FILES].filter((name) => files.has(name)).map((name) => `${hex(crypto.sha256(files.get(name) ?? new Uint8Array()))}  ${name}\n`).join('');
   files.set('SHA256SUMS', encoder.encode(sums));
   files.set('SHA256SUMS.sig', input.signer.sign(encoder.encode(sums)));
   return files;
@@ -126,12 +158,14 @@ interface ProofFile {
   indices: number[];
   inclusion: string[];
   consistency: { fromSize: number; proof: string[] }[];
+  /** Only in a bundle of a broken log (--allow-broken). */
+  chainBroken?: { seq: number; reason: string; warning: string };
 }
 
 export interface VerifyOptions {
   /** The key the auditor expects (PEM); without it, the bundle's own signer.pub.pem is used. */
   readonly expectedKeyPem?: string;
-  /** An earlier bundle of the same log: the new one must extend it. */
+  /** An earlier bundle of the same log: it is verified too, and the new one must extend it, signed by the same key or one it rotated to. */
   readonly previous?: ReadonlyMap<string, Uint8Array>;
 }
 
@@ -142,11 +176,23 @@ export interface Verdict {
   readonly records: number;
   readonly treeSize: number | null;
   readonly origin: string | null;
+  /** SHA-256 of the signer's raw public key, hex: the fingerprint `rounds-server audit key` prints (null if unreadable). */
+  readonly signerFingerprint: string | null;
+  /** The signer is the key given with --key (without --key the result holds only if the fingerprint is the organisation's). */
+  readonly keyMatched: boolean;
+  /** With a previous bundle signed by another key: the signed rotations that lead from its key to this one's, oldest first. */
+  readonly keyChanges: readonly KeyRotation[];
+  /** What the result rests on besides the checks (printed after the verdict). */
+  readonly notes: string[];
 }
 
 /** Checks a bundle completely and reports every problem found, never throwing on bad input. */
 export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uint8Array>, options: VerifyOptions = {}): Verdict {
   const failures: string[] = [];
+  const notes: string[] = [];
+  let signerFingerprint: string | null = null;
+  let keyMatched = false;
+  let keyChanges: KeyRotation[] = [];
   const text = (name: string): string | null => {
     const bytes = files.get(name);
     if (!bytes) return null;
@@ -157,7 +203,7 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
       return null;
     }
   };
-  const done = (records = 0, treeSize: number | null = null, origin: string | null = null): Verdict => ({ ok: failures.length === 0, failures, records, treeSize, origin });
+  const done = (records = 0, treeSize: number | null = null, origin: string | null = null): Verdict => ({ ok: failures.length === 0, failures, records, treeSize, origin, signerFingerprint, keyMatched, keyChanges, notes });
 
   // 1. The signature over SHA256SUMS, by the expected key.
   const pem = text('signer.pub.pem');
@@ -167,14 +213,16 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
   if (!pem || !sums || !sig) return done();
   const signerKey = crypto.rawPublicKey(pem);
   if (!signerKey) return (failures.push('signer.pub.pem is not an Ed25519 public key'), done());
+  signerFingerprint = keyFingerprint(crypto.sha256, signerKey);
   if (options.expectedKeyPem !== undefined) {
     const expected = crypto.rawPublicKey(options.expectedKeyPem);
     if (!expected) failures.push('the key given with --key is not an Ed25519 public key');
     else if (!equal(expected, signerKey)) failures.push('the bundle is signed by a different key than the one given with --key');
+    else keyMatched = true;
   }
   if (!crypto.verify(pem, sums, sig)) failures.push('SHA256SUMS.sig is not a valid signature of SHA256SUMS by signer.pub.pem');
 
-  // 2. Every digest.
+  // 2. Every digest: the required files and the optional ones present must be listed; whatever is listed must be there.
   const listed = new Map<string, string>();
   for (const line of (text('SHA256SUMS') ?? '').split('\n')) {
     if (line === '') continue;
@@ -185,11 +233,12 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
     }
     listed.set(name, digest);
   }
-  for (const name of BUNDLE_FILES) {
+  for (const name of [...BUNDLE_FILES, ...OPTIONAL_FILES.filter((n) => files.has(n))]) if (!listed.has(name)) failures.push(`${name} is not listed in SHA256SUMS`);
+  for (const [name, digest] of listed) {
     const bytes = files.get(name);
-    const digest = listed.get(name);
-    if (!digest) failures.push(`${name} is not listed in SHA256SUMS`);
-    else if (bytes && hex(crypto.sha256(bytes)) !== digest) failures.push(`${name} does not match its digest in SHA256SUMS (changed after export)`);
+    if (!bytes) {
+      if (!(BUNDLE_FILES as readonly string[]).includes(name)) failures.push(`${name} is listed in SHA256SUMS but missing (removed after export)`);
+    } else if (hex(crypto.sha256(bytes)) !== digest) failures.push(`${name} does not match its digest in SHA256SUMS (changed after export)`);
   }
 
   // 3. The checkpoint: well formed, signed by the same key.
@@ -200,7 +249,7 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
   const signed = note.signatures.some((s) => s.keyName === checkpoint.origin && equal(s.keyId, keyId) && crypto.verify(pem, encoder.encode(note.body), s.signature));
   if (!signed) failures.push('checkpoint is not signed by signer.pub.pem for its origin');
 
-  // 4. The records: parse, order, no gap, and inclusion in the checkpoint's tree.
+  // 4. The records: parse, order, no gap, their hash chain, and inclusion in the checkpoint's tree.
   let proof: ProofFile;
   try {
     proof = JSON.parse(text('proof.json') ?? '') as ProofFile;
@@ -209,6 +258,9 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
     return (failures.push('proof.json is not a valid proof file'), done(0, checkpoint.size, checkpoint.origin));
   }
   if (proof.treeSize !== checkpoint.size) failures.push(`proof.json is for a tree of ${proof.treeSize} records, the checkpoint for ${checkpoint.size}`);
+  // Exported with --allow-broken: the relay found its chain broken, possibly outside the exported records.
+  if (proof.chainBroken) failures.push(`the log's hash chain was broken at record ${String(proof.chainBroken.seq)} when this bundle was exported (${String(proof.chainBroken.reason)}); it was exported with --allow-broken, as evidence only`);
+  else if (files.has(CHAIN_BROKEN_FILE)) failures.push(`${CHAIN_BROKEN_FILE}: ${(text(CHAIN_BROKEN_FILE) ?? '').trim().slice(0, 300)}`);
   const eventsText = text('events.jsonl') ?? '';
   if (eventsText.length > 0 && !eventsText.endsWith('\n')) failures.push('events.jsonl is truncated (its last line is incomplete)');
   const lines = eventsText.split('\n').filter((l, i, all) => !(l === '' && i === all.length - 1));
@@ -229,6 +281,8 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
     else if (before && proof.complete && r.seq !== before.seq + 1) failures.push(`gap in the exported range: records ${before.seq + 1} to ${r.seq - 1} are missing`);
     if (r.at < proof.range.from || r.at >= proof.range.to) failures.push(`record ${r.seq} is outside the exported range`);
   });
+  // The relay's records carry their hash chain: recomputed here, by the relay's own rule.
+  failures.push(...chainProblems(crypto.sha256, records, checkpoint.origin.startsWith(RELAY_ORIGIN_PREFIX)));
   if (records.length !== proof.indices.length) failures.push(`events.jsonl has ${records.length} records, the proof covers ${proof.indices.length}`);
   else if (records.some((r, i) => r.seq - 1 !== proof.indices[i])) failures.push('the records are not the ones the proof covers (changed, removed, added or reordered)');
   else {
@@ -238,9 +292,34 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
     if (!root || !equal(root, checkpoint.root)) failures.push('the records are not included in the checkpoint\'s tree (a record was altered, or the checkpoint replaced)');
   }
 
-  // 5. An earlier bundle: same log, and this checkpoint extends its checkpoint.
+  // 5. The log's key rotations: each statement signed by the key it retires, for this log.
+  const rotations: KeyRotation[] = [];
+  if (files.has(KEY_ROTATIONS_FILE)) {
+    const statements = parseKeyRotationsFile(text(KEY_ROTATIONS_FILE) ?? '');
+    if (!statements) failures.push(`${KEY_ROTATIONS_FILE} is not a list of key rotation statements`);
+    statements?.forEach((s, i) => {
+      const read = readKeyRotation(crypto, s, checkpoint.origin);
+      if (read.ok) rotations.push(read.rotation);
+      else failures.push(`${KEY_ROTATIONS_FILE}: rotation ${i + 1} ${read.reason}`);
+    });
+  }
+
+  // 6. An earlier bundle: itself intact, signed by this key or one that rotated to it, and this checkpoint extends its checkpoint.
   if (options.previous) {
+    const earlier = verifyBundle(crypto, options.previous);
+    failures.push(...earlier.failures.map((f) => `the previous bundle: ${f}`));
     const old = parseCheckpoint(options.previous.has('checkpoint') ? new TextDecoder().decode(options.previous.get('checkpoint')) : '');
+    if (earlier.signerFingerprint && earlier.signerFingerprint !== signerFingerprint) {
+      const path = rotationPath(rotations, earlier.signerFingerprint, signerFingerprint);
+      if (path) {
+        keyChanges = path;
+        notes.push(...path.map((r) => `the audit key was rotated on ${r.time} from ${r.oldFingerprint} to ${r.newFingerprint}, in a statement signed by the old key`));
+      } else if (keyMatched) {
+        notes.push(`the previous bundle is signed by ${earlier.signerFingerprint}, and no signed rotation leads from it to this bundle's key: this bundle is accepted on the key given with --key`);
+      } else {
+        failures.push(`the previous bundle is signed by audit key ${earlier.signerFingerprint} and this one by ${signerFingerprint}, and no rotation statement signed by the previous key leads to this one: this bundle may have been re-signed by someone else. (A rotation made before Rounds signed its rotations has no statement: check this bundle with --key and the organisation's public key on record.)`);
+      }
+    }
     if (!old.ok) failures.push(`the previous bundle's checkpoint: ${old.reason}`);
     else if (old.checkpoint.origin !== checkpoint.origin) failures.push(`the previous bundle is from another log (${old.checkpoint.origin})`);
     else if (old.checkpoint.size > checkpoint.size) failures.push('the previous bundle covers more records than this one: the log was cut');
@@ -256,20 +335,16 @@ export function verifyBundle(crypto: AuditCrypto, files: ReadonlyMap<string, Uin
   return done(records.length, checkpoint.size, checkpoint.origin);
 }
 
+function csvCell(v: unknown): string {
+  const s = typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
 function toCsv(records: readonly ExportedRecord[]): string {
-  const cell = (v: unknown) => {
-    const s = typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
+  const cell = csvCell;
   const keys = new Set<string>();
   for (const r of records) for (const k in r) keys.add(k);
   const extra = [...keys].filter((k) => !['seq', 'at', 'type'].includes(k)).sort();
   const header = ['seq', 'time_utc', 'type', ...extra];
   return [header.join(','), ...records.map((r) => [r.seq, new Date(r.at).toISOString(), r.type, ...extra.map((k) => r[k])].map(cell).join(','))].join('\r\n') + '\r\n';
-}
-
-export function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
 }

@@ -41,6 +41,13 @@ export function fromBase64(text: string): Uint8Array | null {
   }
 }
 
+/** Lower-case hex, as fingerprints and sha256sum print digests. */
+export function hex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
 /** The body that is signed: origin, size, root, extensions, each line ending in \n. */
 export function checkpointBody(c: Checkpoint): string {
   for (const line of [c.origin, ...c.extensions]) if (line.length === 0 || line.includes('\n')) throw new Error('checkpoint lines must be non-empty single lines');

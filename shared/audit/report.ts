@@ -12,6 +12,8 @@ export interface ReportInput {
   readonly records: readonly ExportedRecord[];
   readonly treeSize: number;
   readonly generatedAt: number;
+  /** Shown as a banner above everything (a bundle of a log whose hash chain is broken). */
+  readonly warning?: string;
 }
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -20,7 +22,7 @@ const day = (at: number) => (valid(at) ? new Date(at).toISOString().slice(0, 10)
 const when = (at: number) => (valid(at) ? `${new Date(at).toISOString().replace('T', ' ').slice(0, 19)} UTC` : 'the end of the log');
 
 /** Event types a compliance officer looks at first. */
-const NOTABLE = /fail|locked|lockout|throttl|export|emergency|wipe|identity|revoked|deactivat/i;
+const NOTABLE = /fail|locked|lockout|throttl|reject|export|emergency|wipe|identity|revoked|deactivat/i;
 
 export function renderReport(input: ReportInput): string {
   const byType = new Map<string, number>();
@@ -53,8 +55,9 @@ body{font:15px/1.45 system-ui,sans-serif;color:#0f172a;max-width:960px;margin:2r
 h1{font-size:1.5rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #d5dbe3;padding:.3rem .5rem;text-align:left;vertical-align:top}.n{text-align:right}
 .muted{color:#475467}code{font-size:.85rem;word-break:break-all}.flag{color:#b42318;font-weight:600}
+.alarm{border:3px solid #b42318;background:#fef3f2;color:#7a271a;padding:.75rem 1rem;font-weight:600}
 </style></head><body>
-<h1>${escape(input.title)}</h1>
+${input.warning ? `<p class="alarm" role="alert">${escape(input.warning)}</p>\n` : ''}<h1>${escape(input.title)}</h1>
 <p class="muted">Log <code>${escape(input.origin)}</code>; ${input.treeSize} records in the log at export time.<br>
 Range: ${when(input.range.from)} to ${when(input.range.to)}${input.range.user ? `, user ${escape(input.range.user)}` : ''}. Generated ${when(input.generatedAt)}.</p>
 <p><strong>${input.records.length}</strong> records in this export. Check it with <code>rounds-audit verify</code>, or with

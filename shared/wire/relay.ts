@@ -111,7 +111,20 @@ export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, server
 export type OutgoingEnvelope = z.infer<typeof OutgoingEnvelopeSchema>;
 
 export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000) });
-export const SendResponseSchema = z.strictObject({ accepted: z.array(EnvelopeIdSchema), serverTimestamp: z.number().int() });
+/**
+ * Why the relay did not queue one envelope of a send: the recipient device's queue is at its limit, the id
+ * is already taken by another envelope, or the device was revoked before the envelope was committed.
+ */
+export const EnvelopeRefusalCodeSchema = z.enum(['RECIPIENT_QUEUE_FULL', 'DUPLICATE_ENVELOPE', 'UNKNOWN_DEVICE']);
+export type EnvelopeRefusalCode = z.infer<typeof EnvelopeRefusalCodeSchema>;
+export const EnvelopeRefusalSchema = z.strictObject({ id: EnvelopeIdSchema, code: EnvelopeRefusalCodeSchema });
+/**
+ * Each envelope's outcome: `accepted` are durably queued (a resend of an envelope already queued, after a
+ * lost answer, is accepted again and queued once); `refused` were not queued, each with its reason.
+ * `refused` is absent from relays older than it (nothing refused).
+ */
+export const SendResponseSchema = z.strictObject({ accepted: z.array(EnvelopeIdSchema), refused: z.array(EnvelopeRefusalSchema).optional(), serverTimestamp: z.number().int() });
+export type SendResponse = z.infer<typeof SendResponseSchema>;
 
 /** What a recipient device receives: the envelope plus when the relay accepted it. */
 export const DeliveredEnvelopeSchema = EnvelopeSchema.required({ serverTimestamp: true });
@@ -132,11 +145,15 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('envelope'), envelope: DeliveredEnvelopeSchema }),
   /** Everything queued at connect time has been pushed. */
   z.strictObject({ type: z.literal('queueEmpty') }),
-  z.strictObject({ type: z.literal('sent'), requestId: z.string(), accepted: z.array(EnvelopeIdSchema), serverTimestamp: z.number().int() }),
+  z.strictObject({ type: z.literal('sent'), requestId: z.string(), accepted: z.array(EnvelopeIdSchema), refused: z.array(EnvelopeRefusalSchema).optional(), serverTimestamp: z.number().int() }),
   z.strictObject({ type: z.literal('pong'), requestId: z.string() }),
   /** The one-time prekey stock of this device fell below the relay's threshold: upload more. */
   z.strictObject({ type: z.literal('keysLow'), preKeys: PreKeyCountSchema }),
-  z.strictObject({ type: z.literal('error'), requestId: z.string().optional(), code: z.string(), message: z.string() }),
+  /** The same fields as an HTTP error body: `retryAfterMs` for rate limits, `devices` for full or unknown devices. */
+  z.strictObject({
+    type: z.literal('error'), requestId: z.string().optional(), code: z.string(), message: z.string(),
+    retryAfterMs: z.number().int().optional(), devices: z.array(DeviceAddressSchema).optional(),
+  }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
 
@@ -156,6 +173,14 @@ export const RELAY_ERROR_CODES = [
   'TOO_MANY_DEVICES',
   'UNKNOWN_DEVICE',
   'PAYLOAD_TOO_LARGE',
+  /** A recipient device's queue holds as many envelopes or bytes as the relay allows (`devices` names them). */
+  'RECIPIENT_QUEUE_FULL',
+  /** This device sent more envelopes or bytes than the relay allows per minute (Retry-After says when to resume). */
+  'SEND_RATE_LIMITED',
+  /** This device fetched prekey bundles faster than the relay allows (Retry-After says when to resume). */
+  'KEY_FETCH_RATE_LIMITED',
+  /** An envelope id already used by another envelope (reported per envelope in a send's `refused`). */
+  'DUPLICATE_ENVELOPE',
   'INTERNAL',
 ] as const;
 export const RelayErrorCodeSchema = z.enum(RELAY_ERROR_CODES);
@@ -166,11 +191,11 @@ export const RelayErrorSchema = z.strictObject({
   message: z.string(),
   /** PASSWORD_POLICY: what is wrong with the password, in plain words. */
   issues: z.array(z.string()).optional(),
-  /** THROTTLED: seconds until another attempt is accepted (also sent as the Retry-After header)... */
+  /** THROTTLED, *_RATE_LIMITED: seconds until another attempt is accepted (also sent as the Retry-After header)... */
   retryAfterSeconds: z.number().int().optional(),
   /** ...and the same in milliseconds, for clients that show a countdown. */
   retryAfterMs: z.number().int().optional(),
-  /** UNKNOWN_DEVICE: recipients that are not active devices. */
+  /** UNKNOWN_DEVICE: recipients that are not active devices; RECIPIENT_QUEUE_FULL: those whose queue is full. */
   devices: z.array(DeviceAddressSchema).optional(),
 });
 export type RelayError = z.infer<typeof RelayErrorSchema>;

@@ -5,7 +5,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'no
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
 import { verifyPath } from '../../server/audit/verifyCli';
-import { adminCli, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { adminCli, addUser, backupTo, removeDir, restoreWith, tempDataDir } from '../fixtures/relayProcess';
 
 /** Runs `rounds-audit` as an auditor would. */
 function roundsAudit(args: readonly string[]) {
@@ -148,12 +148,13 @@ describe('signed audit exports, verified offline', () => {
     expect(roundsAudit(['verify', before, '--key', retiredPem]).status).toBe(0);
     expect(roundsAudit(['verify', before, '--key', newKey]).out).toContain('signed by a different key');
     const rotation = readFileSync(join(after, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, string> }).find((e) => e.type === 'audit.key_rotated');
-    expect(rotation?.details).toEqual({ retired, current });
+    // With the retired key's signed statement of the rotation (shared/audit/keyRotation.ts).
+    expect(rotation?.details).toEqual({ retired, current, statement: expect.stringContaining(`old-key: ${retired} `), signature: expect.any(String) });
     // A backup carries the retired public keys along with the current key.
     const backup = join(dir(), 'backup.zip');
-    expect(adminCli(['backup', '--data', site, '--out', backup]).status).toBe(0);
+    expect(adminCli(['backup', '--data', site, '--out', backup, ...backupTo()]).status).toBe(0);
     const restored = dir();
-    expect(adminCli(['restore', '--data', restored, '--from', backup]).status).toBe(0);
+    expect(adminCli(['restore', '--data', restored, '--from', backup, ...restoreWith()]).status).toBe(0);
     expect(readFileSync(join(restored, 'audit-keys', `${retired}.pub.pem`), 'utf8')).toBe(readFileSync(retiredPem, 'utf8'));
 
     // A backup from before the rotation, restored, would bring the retired key back: it is replaced at once.
@@ -161,11 +162,11 @@ describe('signed audit exports, verified offline', () => {
     addUser(old, 'fay', 'Clinician fay');
     const oldKey = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(adminCli(['audit', 'key', '--data', old]).stdout)?.[1];
     const oldBackup = join(dir(), 'old.zip');
-    expect(adminCli(['backup', '--data', old, '--out', oldBackup]).status).toBe(0);
+    expect(adminCli(['backup', '--data', old, '--out', oldBackup, ...backupTo()]).status).toBe(0);
     const rotatedOld = adminCli(['audit', 'rotate-key', '--data', old]);
     expect(rotatedOld.status).toBe(0);
     const liveBeforeRestore = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(rotatedOld.stdout)?.[1];
-    const back = adminCli(['restore', '--data', old, '--from', oldBackup, '--force']);
+    const back = adminCli(['restore', '--data', old, '--from', oldBackup, '--force', ...restoreWith()]);
     expect(back.status, back.stderr).toBe(0);
     expect(back.stdout).toContain(`the backup's audit key ${oldKey} had been retired; it was replaced with a new one`);
     const now = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(adminCli(['audit', 'key', '--data', old]).stdout)?.[1];
@@ -177,11 +178,11 @@ describe('signed audit exports, verified offline', () => {
     const logAfter = join(dir(), 'after-restore');
     exportTo(old, logAfter);
     const replaced = readFileSync(join(logAfter, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, string> }).filter((e) => e.type === 'audit.key_rotated').at(-1);
-    expect(replaced?.details).toEqual({ retired: oldKey, current: now, reason: 'restored a retired key' });
+    expect(replaced?.details).toEqual({ retired: oldKey, current: now, reason: 'restored a retired key', statement: expect.stringContaining(`new-key: ${now} `), signature: expect.any(String) });
     expect(roundsAudit(['verify', logAfter]).status).toBe(0);
     // On a new machine nothing says the key was retired: --new-key starts a new one.
     const elsewhere = dir();
-    const fresh = adminCli(['restore', '--data', elsewhere, '--from', oldBackup, '--new-key']);
+    const fresh = adminCli(['restore', '--data', elsewhere, '--from', oldBackup, '--new-key', ...restoreWith()]);
     expect(fresh.status, fresh.stderr).toBe(0);
     expect(fresh.stdout).toContain(`the backup's audit key ${oldKey} was replaced with a new one`);
     const freshKey = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(fresh.stdout)?.[1];
@@ -189,7 +190,7 @@ describe('signed audit exports, verified offline', () => {
     exportTo(elsewhere, freshLog);
     expect(readFileSync(join(freshLog, 'signer.pub.pem'), 'utf8')).toBe(adminCli(['audit', 'key', '--data', elsewhere, '--pem']).stdout);
     const freshRotation = readFileSync(join(freshLog, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, string> }).filter((e) => e.type === 'audit.key_rotated').at(-1);
-    expect(freshRotation?.details).toEqual({ retired: oldKey, current: freshKey, reason: 'restore --new-key' });
+    expect(freshRotation?.details).toEqual({ retired: oldKey, current: freshKey, reason: 'restore --new-key', statement: expect.stringContaining(`new-key: ${freshKey} `), signature: expect.any(String) });
 
     // An interrupted rotation's new key that the log never announced is dropped, and the rotation goes on.
     writeFileSync(join(site, `${AUDIT_KEY_FILE}.new`), 'cut off while writing');

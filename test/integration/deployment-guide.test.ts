@@ -158,7 +158,7 @@ describe('the deployment guide (docs/deployment.md)', () => {
     const commandBlocks = all.filter((b) => COMMAND_LANGS.has(b.lang));
     expect(commandBlocks.length).toBeGreaterThan(10);
     expect(commandBlocks.filter((b) => b.mode === null).map((b) => `${GUIDE}:${b.line}`), 'blocks without a <!-- guide-test: … --> marker').toEqual([]);
-    expect(runBlocks.map((b) => b.id)).toEqual(['install', 'service', 'tls', 'start', 'accounts', 'policy', 'backup', 'restore', 'revoke', 'rotate', 'export']);
+    expect(runBlocks.map((b) => b.id)).toEqual(['install', 'service', 'tls', 'start', 'accounts', 'policy', 'keys', 'backup', 'restore', 'revoke', 'rotate', 'export']);
   });
 
   it('names every policy field, each with its default, and the policy it installs is valid and complete', () => {
@@ -221,7 +221,15 @@ describe('the deployment guide (docs/deployment.md)', () => {
       hook enroll "$W/ws/compliance1" compliance1
       hook send "$W/ws/asmith" jdoe "Bed 12: potassium 5.9, repeat at 14:00" "Bed 12: ECG done, no changes"
       hook export-relay "$W/ws/compliance1" "$W/before-rotation.zip"`,
-    backup: `hook send "$W/ws/asmith" jdoe "Sent after the backup"`,
+    // At rest: the database and the backup are encrypted (no SQLite header, no user name in them).
+    backup: `
+      hook send "$W/ws/asmith" jdoe "Sent after the backup"
+      for file in /var/lib/rounds-relay/relay.db /var/lib/rounds-relay/relay.db-wal /var/backups/rounds-relay/relay-*.age; do
+        [ -e "$file" ] || continue
+        if grep -qa -e 'SQLite format 3' -e jdoe -e 'Dr. Jane Doe' "$file"; then echo "$file is readable without its key" >&2; exit 1; fi
+      done
+      [ "$(head -n 1 /var/backups/rounds-relay/relay-*.age)" = age-encryption.org/v1 ] || { echo "the backup is not an age file" >&2; exit 1; }
+      echo "at rest: the relay database and its backup are encrypted"`,
     restore: `hook expect "$W/ws/jdoe-1" asmith "Bed 12: potassium 5.9, repeat at 14:00" "Bed 12: ECG done, no changes" "!Sent after the backup"`,
     revoke: `hook refused "$W/ws/jdoe-2"`,
     export: `
@@ -289,7 +297,11 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output).toContain('enrolled jdoe on two workstations');
     // 4. The app reads the policy the guide installed.
     expect(output).toMatch(/policy from \/etc\/rounds\/policy\.json: \{.*"relayCaFile":"\/etc\/rounds\/relay-ca\.pem".*"maxInactivityMinutes":10.*"updates":"notify"/);
-    // 6. The restore kept what was queued at backup time (and only that).
+    // 6. The database key is the relay's own; backups are encrypted to the key pair made for them, and the
+    // restore (given its identity) kept what was queued at backup time, and only that.
+    expect(output).toMatch(/^600 rounds-relay \/var\/lib\/rounds-relay\/database\.key$/m);
+    expect(output).toMatch(/backed up to \/var\/backups\/rounds-relay\/relay-[\d-]+\.age, encrypted to age1[02-9ac-hj-np-z]{58} \(audit log/);
+    expect(output).toContain('at rest: the relay database and its backup are encrypted');
     expect(output).toContain('received from asmith: Bed 12: ECG done, no changes | Bed 12: potassium 5.9, repeat at 14:00');
     expect(output).toMatch(/restored into \/var\/lib\/rounds-relay: audit log intact/);
     // 7. The revoked workstation is refused.

@@ -1,12 +1,15 @@
+import { Decrypter, Encrypter } from 'age-encryption';
 import { unzipSync, zipSync } from 'fflate';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backupRelay } from '../../server/backup';
+import { readIdentityFile } from '../../server/backupEncryption';
+import { unlockRelayDatabase } from '../../server/DatabaseKeyFile';
 import { openStore } from '../../server/RelayServer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyPath } from '../../server/audit/verifyCli';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
-import { Clinician, RelayProcess, adminCli, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { Clinician, RelayProcess, adminCli, addUser, backupTo, removeDir, restoreWith, tempDataDir, testBackupKey } from '../fixtures/relayProcess';
 
 const PASSWORD = 'correct horse battery staple 7';
 const RANGE = ['--from', '2020-01-01', '--to', '2100-01-01'];
@@ -32,18 +35,18 @@ describe('relay backup and restore', () => {
     for (let i = 0; i < 5; i++) await alice.send([bob.address.userId], textPayload(conversation, `queued ${i}`));
     const before = join(dir(), 'before');
     expect(adminCli(['audit', 'export', '--data', data, ...RANGE, '--out', before]).status).toBe(0);
-    const backup = join(dir(), 'relay-backup.zip');
-    const result = adminCli(['backup', '--data', data, '--out', backup]);
+    const backup = join(dir(), 'relay-backup.age');
+    const result = adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/backed up to .*audit log: \d+ records/);
     await relay.stop();
 
     // A new machine: restore, start, and Bob gets his messages.
     const restored = dir();
-    const restore = adminCli(['restore', '--data', restored, '--from', backup]);
+    const restore = adminCli(['restore', '--data', restored, '--from', backup, ...restoreWith()]);
     expect(restore.status, restore.stderr).toBe(0);
     expect(restore.stdout).toMatch(/audit log intact/);
-    expect(adminCli(['restore', '--data', restored, '--from', backup]).stderr).toMatch(/already holds a relay database/);
+    expect(adminCli(['restore', '--data', restored, '--from', backup, ...restoreWith()]).stderr).toMatch(/already holds a relay database/);
     relay = await RelayProcess.start(restored);
     try {
       const bobAgain = bob.on(relay.url);
@@ -73,10 +76,10 @@ describe('relay backup and restore', () => {
         await store.backup(path);
         await store.appendAudit([{ type: 'login.failure', actor: 'anonymous@127.0.0.1', subject: '', details: { reason: 'during the backup' } }]);
       };
-      const file = join(dir(), 'busy.zip');
-      const { auditRecords } = await backupRelay(busy, data, file);
+      const file = join(dir(), 'busy.age');
+      const { auditRecords } = await backupRelay(busy, data, file, { databaseKey: unlockRelayDatabase(data).key, encryption: { kind: 'recipients', recipients: [testBackupKey().recipient] } });
       expect(auditRecords).toBe((await store.checkAuditChain()).records - 1);
-      const restored = adminCli(['restore', '--data', dir(), '--from', file]);
+      const restored = adminCli(['restore', '--data', dir(), '--from', file, ...restoreWith()]);
       expect(restored.status, restored.stderr).toBe(0);
       expect(restored.stdout).toContain(`audit log intact, ${auditRecords} records`);
     } finally {
@@ -84,26 +87,31 @@ describe('relay backup and restore', () => {
     }
   });
 
-  it('checks a backup before it replaces anything: a bad one leaves the data directory as it was', () => {
+  it('checks a backup before it replaces anything: a bad one leaves the data directory as it was', async () => {
     const data = dir();
     addUser(data, 'keep', 'Keep Ward');
-    const file = join(dir(), 'good.zip');
-    expect(adminCli(['backup', '--data', data, '--out', file]).status).toBe(0);
-    // The manifest claims a record more than the database holds (as a tampered or mixed-up backup would).
-    const entries = unzipSync(readFileSync(file));
+    const file = join(dir(), 'good.age');
+    expect(adminCli(['backup', '--data', data, '--out', file, ...backupTo()]).status).toBe(0);
+    // The manifest claims a record more than the database holds (as a mixed-up backup would, encrypted by
+    // someone holding the recipient key).
+    const decrypter = new Decrypter();
+    for (const identity of readIdentityFile(testBackupKey().identityFile)) decrypter.addIdentity(identity);
+    const entries = unzipSync(await decrypter.decrypt(readFileSync(file)));
     const manifest = JSON.parse(Buffer.from(entries['manifest.json'] ?? new Uint8Array()).toString('utf8')) as { auditRecords: number };
-    const bad = join(dir(), 'bad.zip');
-    writeFileSync(bad, zipSync({ ...entries, 'manifest.json': Buffer.from(JSON.stringify({ ...manifest, auditRecords: manifest.auditRecords + 1 })) }));
+    const bad = join(dir(), 'bad.age');
+    const encrypter = new Encrypter();
+    encrypter.addRecipient(testBackupKey().recipient);
+    writeFileSync(bad, await encrypter.encrypt(zipSync({ ...entries, 'manifest.json': Buffer.from(JSON.stringify({ ...manifest, auditRecords: manifest.auditRecords + 1 })) })));
     const target = dir();
     addUser(target, 'other', 'Other Ward');
     const before = readFileSync(join(target, 'relay.db'));
-    const refused = adminCli(['restore', '--data', target, '--from', bad, '--force']);
+    const refused = adminCli(['restore', '--data', target, '--from', bad, '--force', ...restoreWith()]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/not the one its manifest describes .*nothing was restored/);
     expect(readFileSync(join(target, 'relay.db')).equals(before)).toBe(true);
     expect(adminCli(['user', 'list', '--data', target]).stdout).toMatch(/^other\t/m);
     writeFileSync(bad, 'not a zip');
-    expect(adminCli(['restore', '--data', target, '--from', bad, '--force']).stderr).toMatch(/is not a Rounds relay backup/);
+    expect(adminCli(['restore', '--data', target, '--from', bad, '--force', ...restoreWith()]).stderr).toMatch(/is not a Rounds relay backup/);
     expect(adminCli(['user', 'list', '--data', target]).stdout).toMatch(/^other\t/m);
   });
 });

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { request as httpRequest } from 'node:http';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import Database from '@signalapp/sqlcipher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayErrorSchema } from '../../shared/wire/relay';
 import { acknowledgeAll, newConversationId, textPayload } from '../fixtures/protocolHarness';
-import { Clinician, RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { Clinician, RelayProcess, addUser, adminCli, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
 
 const PASSWORD = 'correct horse battery staple 7';
 
@@ -139,7 +139,7 @@ describe('relay robustness', () => {
     expect(await acknowledgeAll(alice.core, bob.address.userId)).toBe(1);
     await alice.send([bob.address.userId], text('for every device of Bob'));
     const queuedFor = (deviceId: number) => {
-      const db = new Database(join(dataDir, 'relay.db'));
+      const db = openRelayDatabase(dataDir);
       try {
         return (db.prepare('SELECT count(*) AS n FROM envelopes WHERE recipient_user = $u AND recipient_device = $d').get({ u: bob.address.userId, d: deviceId }) as { n: number }).n;
       } finally {
@@ -164,8 +164,8 @@ describe('relay robustness', () => {
 
   it('detects any change to a stored audit record', async () => {
     expect(adminCli(['audit', 'check', '--data', dataDir]).stdout).toMatch(/audit log intact: \d+ records/);
-    // An attacker with the database file drops the append-only triggers and edits one record.
-    const db = new Database(join(dataDir, 'relay.db'));
+    // An attacker with the database file and its key drops the append-only triggers and edits one record.
+    const db = openRelayDatabase(dataDir);
     db.exec('DROP TRIGGER audit_log_no_update');
     db.exec(`UPDATE audit_log SET details = '{"username":"mallory"}' WHERE seq = 2`);
     db.close();
@@ -177,10 +177,11 @@ describe('relay robustness', () => {
   it('detects a deleted audit record', async () => {
     const copy = tempDataDir();
     try {
-      const db = new Database(join(dataDir, 'relay.db'));
+      const db = openRelayDatabase(dataDir);
       db.exec(`VACUUM INTO '${join(copy, 'relay.db')}'`);
       db.close();
-      const tampered = new Database(join(copy, 'relay.db'));
+      copyFileSync(join(dataDir, 'database.key'), join(copy, 'database.key'));
+      const tampered = openRelayDatabase(copy);
       tampered.exec('DROP TRIGGER audit_log_no_delete');
       tampered.exec('DELETE FROM audit_log WHERE seq = 5');
       tampered.close();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../../server/cli';
 import { loadPolicy } from '../../main/core/policy/loadPolicy';
 import { OrgPolicySchema } from '../../shared/policy';
-import { RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { RelayProcess, addUser, adminCli, backupTo, removeDir, restoreWith, tempDataDir } from '../fixtures/relayProcess';
 import { Workstation, until } from '../fixtures/workstation';
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
@@ -107,8 +107,8 @@ describe('rounds-server serve', () => {
       expect(second.status).toBe(1);
       expect(second.stderr).toContain(`another relay (pid ${relay.child.pid}) serves ${data}; stop it first`);
       const backup = join(data, 'b.zip');
-      expect(adminCli(['backup', '--data', data, '--out', backup]).status).toBe(0);
-      const restore = adminCli(['restore', '--data', data, '--from', backup, '--force']);
+      expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
+      const restore = adminCli(['restore', '--data', data, '--from', backup, '--force', ...restoreWith()]);
       expect(restore.status).toBe(1);
       expect(restore.stderr).toContain(`the relay (pid ${relay.child.pid}) is running on ${data}; stop it before restoring`);
     } finally {
@@ -135,7 +135,7 @@ describe('rounds-server serve', () => {
     const data = tempDataDir();
     addUser(data, 'ward7', 'Ward Seven');
     const backup = join(tempDataDir(), 'b.zip');
-    expect(adminCli(['backup', '--data', data, '--out', backup]).status).toBe(0);
+    expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
     // Cut off after the marker, with the database already half replaced.
     writeFileSync(join(data, 'restore-in-progress'), backup);
     writeFileSync(join(data, 'relay.db'), 'half written');
@@ -143,7 +143,7 @@ describe('rounds-server serve', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain(`a restore into ${data} was interrupted: run the same`);
     // The restore is simply run again (no --force needed to finish one).
-    const redone = adminCli(['restore', '--data', data, '--from', backup]);
+    const redone = adminCli(['restore', '--data', data, '--from', backup, ...restoreWith()]);
     expect(redone.status, redone.stderr).toBe(0);
     expect(adminCli(['user', 'list', '--data', data]).stdout).toMatch(/^ward7\t/m);
     removeDir(data);

@@ -21,6 +21,8 @@ import { LIMITS } from '../../../shared/limits';
 import { DEFAULT_URGENT_POLICY, UrgentReminders, type UrgentPolicy } from './UrgentReminders';
 import { directConversationId } from './directConversation';
 import { RelayClient, RelayRequestError, type RelayConnection } from './RelayClient';
+import { DEFAULT_DEFERRAL, SendDeferrals, type DeferralPolicy } from './SendDeferrals';
+import { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import type { RelayTrust } from './RelayTrust';
 
 /**
@@ -41,6 +43,11 @@ export interface MessagingClientOptions {
   readonly scheduler?: Scheduler;
   /** The hospital's own CAs for the relay's TLS certificate (org policy `relayCaFile`). */
   readonly relayTrust?: RelayTrust;
+  /**
+   * When a recipient's queue on the relay is full: first and longest wait (ms) before trying them again
+   * (default 30 s, doubling to 15 minutes; a reconnect does not shorten it, a new message does not either).
+   */
+  readonly deferral?: DeferralPolicy;
 }
 
 /** The account this profile belongs to, kept in the encrypted database (never in a plain file). */
@@ -82,6 +89,11 @@ export class MessagingClient {
   #directory: DirectoryEntry[] | undefined;
   #urgent: UrgentReminders | undefined;
   #retentionTimer: { cancel(): void } | undefined;
+  /** Full queues and rate limits on the relay: who and what the outbox waits for, and until when. */
+  readonly #deferrals: SendDeferrals;
+  /** Envelopes that could not be read, audited once per sender's episode. */
+  readonly #unreadable: UnreadableEnvelopes;
+  #unreadableTimer: { cancel(): void } | undefined;
 
   private constructor(profile: UnlockedProfile, core: ProtocolCore, relay: RelayClient, options: MessagingClientOptions) {
     this.#profile = profile;
@@ -93,6 +105,8 @@ export class MessagingClient {
     this.#options = options;
     this.#backoffMs = options.backoff?.firstMs ?? 1000;
     this.messages = new MessageStore(profile.database);
+    this.#deferrals = new SendDeferrals(this.#scheduler, options.deferral ?? DEFAULT_DEFERRAL, () => this.#kick(), (event) => this.#emit(event));
+    this.#unreadable = new UnreadableEnvelopes(this.#clock, (details) => this.#audit('message.rejected', details));
   }
 
   /** The user opened the conversation: its messages are read, urgent reminders stop, senders are told. */
@@ -176,12 +190,14 @@ export class MessagingClient {
 
   /**
    * Signs this device in again after the policy's sign-out period: password and a fresh TOTP code; the
-   * relay issues a new device credential (the old one stops working).
+   * relay issues a new device credential (the old one stops working). The request carries the device's
+   * current credential: it proves the attempt comes from this enrolled workstation, which the relay then
+   * throttles on its own, so strangers guessing at the account cannot lock the clinician out of it.
    */
   static async signIn(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string }, options: MessagingClientOptions = {}): Promise<MessagingClient> {
     const secrets = readSecrets(profile);
     if (!secrets) throw new RoundsError('NO_LOCAL_IDENTITY', 'this profile has not been enrolled with a relay');
-    const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
+    const relay = new RelayClient(relayUrl, secrets.credential, options.relayTrust);
     const session = await relay.login(details.username, details.password, details.totpCode, { kind: 'existing', deviceId: DeviceIdSchema.parse(secrets.deviceId) });
     writeSecrets(profile, { ...secrets, credential: session.credential, displayName: session.displayName });
     return MessagingClient.open(profile, relayUrl, options);
@@ -203,6 +219,7 @@ export class MessagingClient {
     for (const m of this.messages.unreadUrgent(this.address.userId)) this.#urgent.track(m.id, m.conversationId, m.receivedAt);
     this.applyRetention();
     this.#retentionTimer = this.#scheduler.every(24 * 3600_000, () => this.applyRetention());
+    this.#unreadableTimer = this.#scheduler.every(60_000, () => this.#auditUnreadable(false));
     void this.#connect();
   }
 
@@ -210,12 +227,16 @@ export class MessagingClient {
     this.#running = false;
     this.#urgent?.stop();
     this.#retentionTimer?.cancel();
+    this.#unreadableTimer?.cancel();
+    this.#deferrals.stop();
     clearTimeout(this.#reconnectTimer);
     await this.#connection?.close();
     this.#connection = undefined;
     // Wait for the receive and send chains to settle, including anything chained while waiting.
     for (let receiving; receiving !== this.#receiving; ) await (receiving = this.#receiving);
     for (let sending; sending !== this.#sending; ) await (sending = this.#sending).catch(() => undefined);
+    // The database is still open here (lock closes it after stop): the open episodes are audited now.
+    this.#auditUnreadable(true);
   }
 
   /** Sends a 1:1 text to every device of `to` and our own other devices, through the outbox. */
@@ -405,9 +426,14 @@ export class MessagingClient {
   async #flush(): Promise<void> {
     const db = this.#profile.database;
     let refreshed = false;
+    /** Rows up to this one wait for recipients whose queue on the relay is full; the later ones still go. */
+    let after = 0;
     // After stop() (lock, quit) nothing more goes out: the rest waits in the outbox for the next start.
     while (this.#running) {
-      const row = db.get<{ seq: number; message_id: string; recipients: string; payload: string; attempts: number }>('SELECT seq, message_id, recipients, payload, attempts FROM outbox ORDER BY seq LIMIT 1');
+      const now = this.#clock.now();
+      // Over the relay's rate: nothing goes before the time it gave (a timer flushes again then).
+      if (this.#deferrals.paused(now)) return;
+      const row = db.get<{ seq: number; message_id: string; recipients: string; payload: string; attempts: number }>('SELECT seq, message_id, recipients, payload, attempts FROM outbox WHERE seq > $after ORDER BY seq LIMIT 1', { after });
       if (!row) return;
       const payload = PayloadSchema.parse(JSON.parse(row.payload));
       const team = payload.type === 'text' ? this.conversations.careTeam(payload.conversationId) : undefined;
@@ -424,6 +450,17 @@ export class MessagingClient {
       // A team text goes to those who were members when it was written and still are (not to someone
       // added since, who must not read what was said before they joined, nor to someone removed).
       const recipients = team ? queuedFor.filter((u) => team.members.includes(u)) : queuedFor;
+      // Someone whose queue on the relay is full waits (and so does everything after for them: their
+      // messages stay in order); everyone else gets the message now.
+      const self = this.address.userId;
+      const held = recipients.filter((u) => this.#deferrals.holds(u, now));
+      const selfHeld = this.#deferrals.holds(self, now);
+      const sendTo = recipients.filter((u) => !held.includes(u));
+      if (sendTo.length === 0 && (held.length > 0 || selfHeld)) {
+        if (payload.type === 'text') this.#deferrals.announce(payload.messageId, held[0] ?? self, now);
+        after = row.seq;
+        continue;
+      }
       try {
         if (team && row.attempts > 0) {
           // An earlier attempt may have recorded our sender key as shared with devices that never got
@@ -433,7 +470,7 @@ export class MessagingClient {
         if (team) db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
         const directory = this.#directory ?? await this.#readDirectory();
         const devices = directory
-          .filter((u) => recipients.includes(u.userId) || u.userId === this.address.userId)
+          .filter((u) => sendTo.includes(u.userId) || (u.userId === self && !selfHeld))
           .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })))
           .filter((d) => !sameAddress(d, this.address));
         await this.#ensureSessions(devices);
@@ -452,19 +489,57 @@ export class MessagingClient {
           const { sender: _sender, ...outgoing } = sealEnvelope(this.address, o);
           return outgoing;
         });
-        if (envelopes.length > 0) await (this.#connection?.open ? this.#connection.send(envelopes) : this.#relay.send(envelopes));
+        const result = envelopes.length > 0 ? await (this.#connection?.open ? this.#connection.send(envelopes) : this.#relay.send(envelopes)) : undefined;
+        // Each envelope's outcome: a full queue and a taken id wait for a later flush (a new envelope id
+        // then); a device revoked meanwhile needs nothing more; the rest are queued.
+        const refused = new Map((result?.refused ?? []).map((r) => [r.id, r.code]));
+        const full = new Set<UserId>();
+        const again = new Set<UserId>();
+        for (const e of envelopes) {
+          const code = refused.get(e.id);
+          if (code === 'RECIPIENT_QUEUE_FULL') full.add(e.recipient.userId);
+          else if (code === 'DUPLICATE_ENVELOPE') again.add(e.recipient.userId);
+          else if (code === 'UNKNOWN_DEVICE') this.#directory = undefined;
+        }
+        for (const userId of full) this.#deferrals.defer(userId, now);
+        for (const userId of selfHeld ? sendTo : [...sendTo, self]) if (!full.has(userId)) this.#deferrals.clear(userId);
+        const waiting = [...new Set([...held, ...full, ...again])].filter((u) => u !== self);
+        const ownWaiting = selfHeld || full.has(self) || again.has(self);
+        const reached = sendTo.filter((u) => !full.has(u) && !again.has(u));
+        const delivered = envelopes.filter((e) => !refused.has(e.id));
         db.transaction(() => {
-          db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
-          if (payload.type === 'text') {
-            this.#audit('message.sent', { conversation: payload.conversationId, message: payload.messageId, sender: addressKey(this.address), recipients: recipients.join(' '), ciphertextSha256: digestOf(envelopes.map((e) => e.content)) });
+          if (waiting.length === 0 && !ownWaiting) db.run('DELETE FROM outbox WHERE seq = $seq', { seq: row.seq });
+          else db.run('UPDATE outbox SET recipients = $r WHERE seq = $seq', { seq: row.seq, r: JSON.stringify(waiting) });
+          if (payload.type === 'text' && (delivered.length > 0 || envelopes.length === 0)) {
+            this.#audit('message.sent', { conversation: payload.conversationId, message: payload.messageId, sender: addressKey(this.address), recipients: reached.join(' '), ciphertextSha256: digestOf(delivered.map((e) => e.content)) });
           }
         });
+        const first = [...full][0];
+        if (first !== undefined && payload.type === 'text') this.#deferrals.announce(payload.messageId, first, now);
+        if (waiting.length > 0 || ownWaiting) after = row.seq;
+        else if (payload.type === 'text') this.#deferrals.settled(payload.messageId);
         refreshed = false;
       } catch (error) {
         if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !refreshed) {
           // Someone's devices changed since the directory was read: read it again and retry at once.
           this.#directory = undefined;
           refreshed = true;
+          continue;
+        }
+        if (error instanceof RelayRequestError && (error.code === 'SEND_RATE_LIMITED' || error.code === 'KEY_FETCH_RATE_LIMITED')) {
+          // This workstation is over the relay's rate: everything waits as long as the relay said.
+          this.#deferrals.pause(now, error.details.retryAfterMs);
+          if (payload.type === 'text') this.#deferrals.announce(payload.messageId, undefined, now);
+          return;
+        }
+        if (error instanceof RelayRequestError && error.code === 'RECIPIENT_QUEUE_FULL') {
+          // Every device addressed has a full queue: they wait, later messages for others go on.
+          const named = (error.details.devices ?? []).map((d) => UserIdSchema.parse(d.userId));
+          // (A relay that names no device: everyone this send was for.)
+          const full = named.length > 0 ? named : sendTo.length > 0 ? sendTo : [self];
+          for (const userId of new Set(full)) this.#deferrals.defer(userId, now);
+          if (payload.type === 'text') this.#deferrals.announce(payload.messageId, full[0], now);
+          after = row.seq;
           continue;
         }
         if (!team) db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq: row.seq });
@@ -535,9 +610,10 @@ export class MessagingClient {
         await this.#core.decrypt(envelope, { inTransaction: (m) => { if (this.#store(m, envelope.serverTimestamp, envelope.content)) stored = m; } });
       } catch (error) {
         // A duplicate (already stored) or an envelope that can never be read: acknowledge it so it does
-        // not block the queue; the reason (a code, never content) goes to the local audit log.
+        // not block the queue; the reason (a code, never content) goes to the local audit log, counted
+        // per sender: a flood of garbage is one record per episode, not one per envelope.
         const code = error instanceof RoundsError ? error.code : 'INTERNAL';
-        if (code !== 'DUPLICATE_MESSAGE') this.#audit('message.rejected', { code, envelope: envelope.id, error: describeError(error).slice(0, 200) });
+        if (code !== 'DUPLICATE_MESSAGE') this.#unreadable.note(envelope, code, describeError(error));
       }
       this.#connection?.ack([envelope.id]);
       if (stored && stored.payload.type === 'text') {
@@ -556,6 +632,15 @@ export class MessagingClient {
         this.#emit({ type: 'conversation', conversationId: stored.payload.conversationId });
       }
     });
+  }
+
+  /** Audits the episodes of unreadable envelopes that went quiet (all of them at stop, while the database is open). */
+  #auditUnreadable(all: boolean): void {
+    try {
+      this.#unreadable.flush(all);
+    } catch (error) {
+      console.error(`auditing unreadable envelopes failed: ${describeError(error)}`);
+    }
   }
 
   /** Stores a decrypted text; inside the decrypt transaction. Returns whether it was new. */

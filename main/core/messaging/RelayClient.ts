@@ -2,7 +2,7 @@ import { fetch, type Response } from 'undici';
 import WebSocket from 'ws';
 import { assertNever } from '../../../shared/exhaustive';
 import type { z } from 'zod';
-import type { DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
+import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
 import type { KeyUpload } from '../../../shared/wire/keys';
 import {
   BundlesResponseSchema,
@@ -17,6 +17,7 @@ import {
   type DeliveredEnvelope,
   type OutgoingEnvelope,
   type RelayErrorCode,
+  type SendResponse,
   type ServerFrame,
   type SessionResponse,
 } from '../../../shared/wire/relay';
@@ -29,7 +30,7 @@ export class RelayRequestError extends Error {
     readonly code: RelayErrorCode | 'UNREACHABLE' | 'BAD_RESPONSE',
     message: string,
     readonly status: number,
-    readonly details: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number } = {},
+    readonly details: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: DeviceAddress[] } = {},
   ) {
     super(message);
     this.name = 'RelayRequestError';
@@ -163,11 +164,15 @@ export class RelayClient {
     if (response.ok) return response;
     const failure = RelayErrorSchema.safeParse(await response.json().catch(() => undefined));
     if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
-    const { code, message, issues, retryAfterSeconds, retryAfterMs } = failure.data;
+    const { code, message, issues, retryAfterSeconds, retryAfterMs, devices } = failure.data;
+    // Rate limits say when to come back in the body and in Retry-After; either will do.
+    const header = Number(response.headers.get('retry-after') ?? Number.NaN);
+    const afterMs = retryAfterMs ?? (retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : Number.isFinite(header) ? header * 1000 : undefined);
     throw new RelayRequestError(code, message, response.status, {
       ...(issues ? { issues } : {}),
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      ...(afterMs !== undefined ? { retryAfterMs: afterMs } : {}),
+      ...(devices ? { devices } : {}),
     });
   }
 }
@@ -206,7 +211,10 @@ export class RelayConnection {
           const waiter = frame.requestId === undefined ? undefined : this.#pending.get(frame.requestId);
           if (!waiter || frame.requestId === undefined) return;
           this.#pending.delete(frame.requestId);
-          if (frame.type === 'error') waiter.reject(new RelayRequestError(frame.code as RelayErrorCode, frame.message, 0));
+          if (frame.type === 'error') {
+            const details = { ...(frame.retryAfterMs !== undefined ? { retryAfterMs: frame.retryAfterMs } : {}), ...(frame.devices ? { devices: frame.devices } : {}) };
+            waiter.reject(new RelayRequestError(frame.code as RelayErrorCode, frame.message, 0, details));
+          }
           else waiter.resolve(frame);
           return;
         }
@@ -229,11 +237,11 @@ export class RelayConnection {
     if (ids.length > 0) this.#frame({ type: 'ack', ids: [...ids] });
   }
 
-  /** Sends envelopes over the socket; resolves when the relay has durably queued them. */
-  async send(envelopes: readonly OutgoingEnvelope[]): Promise<{ accepted: EnvelopeId[]; serverTimestamp: number }> {
+  /** Sends envelopes over the socket; resolves when the relay has durably queued them, with each one's outcome. */
+  async send(envelopes: readonly OutgoingEnvelope[]): Promise<SendResponse> {
     const frame = await this.#request((requestId) => ({ type: 'send', requestId, envelopes: [...envelopes] }));
     if (frame.type !== 'sent') throw new RelayRequestError('BAD_RESPONSE', 'unexpected answer to send', 0);
-    return { accepted: frame.accepted, serverTimestamp: frame.serverTimestamp };
+    return { accepted: frame.accepted, ...(frame.refused ? { refused: frame.refused } : {}), serverTimestamp: frame.serverTimestamp };
   }
 
   close(): Promise<void> {

@@ -10,6 +10,20 @@ const PAGE = 50;
 /** `grouped`: same sender as the message just above, within five minutes (the name is not repeated). */
 type Row = { kind: 'day'; key: string; at: number } | { kind: 'message'; key: string; message: MessageView; grouped: boolean };
 
+/** Why the relay refused a message for now (the core's `sendDelayed` event); the core tries again by itself. */
+export interface SendDelay {
+  readonly reason: 'RECIPIENT_QUEUE_FULL' | 'RATE_LIMITED';
+  readonly userId?: string;
+  readonly retryAt: number;
+}
+
+/** The sentence shown next to a message that waits for the relay. */
+export function delayText(delay: SendDelay, nameOf: (userId: string) => string): string {
+  return delay.reason === 'RECIPIENT_QUEUE_FULL'
+    ? `Not delivered yet: ${delay.userId ? `${nameOf(delay.userId)}’s` : 'a recipient’s'} queue on the relay is full until they come online. Rounds keeps trying.`
+    : `Not sent yet: the relay is limiting how fast this workstation sends. Rounds tries again at ${formatTime(delay.retryAt)}.`;
+}
+
 const STATE_LABEL: Record<MessageView['state'], string> = {
   pending: 'Sending…',
   sent: 'Sent',
@@ -24,8 +38,9 @@ const STATE_LABEL: Record<MessageView['state'], string> = {
  * separators, sender, time, delivery state, reply-to and urgent marking), the identity-change banner and
  * the composer.
  */
-export function Conversation({ conversation, self, nameOf, version, trustVersion, online, onMembers, onContact, onError, onRead }: {
+export function Conversation({ conversation, self, nameOf, version, trustVersion, online, delays, onMembers, onContact, onError, onRead }: {
   conversation: ConversationView;
+  delays: ReadonlyMap<string, SendDelay>;
   onRead: () => void;
   self: UserId;
   nameOf: (userId: string) => string;
@@ -191,7 +206,8 @@ export function Conversation({ conversation, self, nameOf, version, trustVersion
                 {row.kind === 'day'
                   ? <div className="day-separator" role="separator"><span>{formatDay(row.at)}</span></div>
                   : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined} showSender={!row.grouped && (conversation.kind === 'careTeam' || !row.message.outgoing)}
-                      onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked} />}
+                      onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked}
+                      delay={row.message.state === 'pending' ? delays.get(row.message.id) : undefined} nameOf={nameOf} />}
               </div>
             );
           })}
@@ -212,7 +228,7 @@ function merge(old: readonly MessageView[], incoming: readonly MessageView[]): M
   return [...byId.values()].sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-function Message({ message, quoted, showSender, onReply, onRetry, online, held }: { message: MessageView; quoted: MessageView | undefined; showSender: boolean; onReply: () => void; onRetry: () => void; online: boolean; held: boolean }) {
+function Message({ message, quoted, showSender, onReply, onRetry, online, held, delay, nameOf }: { message: MessageView; quoted: MessageView | undefined; showSender: boolean; onReply: () => void; onRetry: () => void; online: boolean; held: boolean; delay: SendDelay | undefined; nameOf: (userId: string) => string }) {
   const waiting = message.state === 'pending';
   const state = waiting && held ? 'Held until the safety number is reviewed' : waiting && !online ? 'Waiting for connection' : STATE_LABEL[message.state];
   return (
@@ -230,6 +246,7 @@ function Message({ message, quoted, showSender, onReply, onRetry, online, held }
             : null}
           <button type="button" className="link small reply" onClick={onReply} aria-label={`Reply to ${message.senderName}`}>Reply</button>
         </div>
+        {delay && !held && <p className="send-delay" role="status">{delayText(delay, nameOf)}</p>}
       </div>
     </article>
   );

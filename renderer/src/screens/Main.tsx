@@ -4,7 +4,7 @@ import type { UserId } from '../../../shared/ids';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatTime, initials } from '../format';
-import { Conversation } from '../components/Conversation';
+import { Conversation, type SendDelay } from '../components/Conversation';
 import { ContactPanel, MembersPanel, NewCareTeamDialog, NewConversationDialog, SettingsDialog } from '../components/Dialogs';
 
 type Dialog =
@@ -31,6 +31,8 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<MessageView[] | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  /** Messages the relay refused for now (a colleague's full queue, this workstation's rate), by id: shown next to each. */
+  const [delays, setDelays] = useState<ReadonlyMap<string, SendDelay>>(new Map());
   /** An unread urgent message the core re-raised (or that just arrived) outside the open conversation. */
   const [urgentIn, setUrgentIn] = useState<string | null>(null);
   const selectedRef = useRef<string | null>(null);
@@ -54,6 +56,10 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
       }
       if (event.type === 'conversation') void loadContacts();
       if (event.type === 'sendFailed') setNotice('A message could not be sent: you are no longer a member of that care team.');
+      if (event.type === 'sendDelayed') {
+        const { messageId, reason, userId, retryAt } = event;
+        setDelays((old) => new Map(old).set(messageId, { reason, retryAt, ...(userId ? { userId } : {}) }));
+      }
       if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) setUrgentIn(event.conversationId);
     });
   }, [api, loadConversations, loadContacts]);
@@ -159,7 +165,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={current.id} conversation={current} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} online={connection === 'online'}
+            <Conversation key={current.id} conversation={current} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onError={(e) => setNotice(explain(e))} onRead={loadConversations} />

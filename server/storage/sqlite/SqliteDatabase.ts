@@ -1,4 +1,5 @@
 import Database from '@signalapp/sqlcipher';
+import { applyDatabaseKey, type DatabaseKey } from './DatabaseKey';
 import { MIGRATIONS, type Migration } from './migrations';
 
 export type Row = Record<string, string | number | null | Uint8Array>;
@@ -12,13 +13,20 @@ function bind(params: Params | undefined): Params | undefined {
 /**
  * An open SQLite database in WAL mode with the relay's schema migrated to the newest version. Writes
  * run in IMMEDIATE transactions (the admin CLI writes to the same file while the relay runs; a busy
- * timeout makes the two wait for each other instead of failing).
+ * timeout makes the two wait for each other instead of failing). With a key it is SQLCipher-encrypted
+ * (the relay's always is; only tests of the schema and of the upgrade from plaintext open one without).
  */
 export class SqliteDatabase {
   readonly db: Database;
 
-  constructor(path: string, migrations: readonly Migration[] = MIGRATIONS) {
+  constructor(path: string, migrations: readonly Migration[] = MIGRATIONS, key: DatabaseKey | null = null) {
     this.db = new Database(path, { cacheStatements: true });
+    try {
+      if (key) applyDatabaseKey(this.db, key, path);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.db.pragma('journal_mode = WAL');
     // FULL: every commit is fsynced, so "accepted" survives a power cut, not only a process crash.
     // Group commit (EnvelopeBatcher) spreads that cost over every sender in the same turn.

@@ -11,15 +11,19 @@ import type {
   DeviceRecord,
   EmergencyGrant,
   NewDevice,
+  EnqueueOutcome,
   NewEnvelope,
   PendingEnrollment,
+  QueueLimits,
   RelayStore,
   StoredEnvelope,
   UserPatch,
   UserRecord,
   UserStatus,
 } from '../RelayStore';
+import type { DatabaseKey } from './DatabaseKey';
 import { GroupCommit } from './GroupCommit';
+import { MIGRATIONS } from './migrations';
 import { SqliteDatabase } from './SqliteDatabase';
 
 export const DATABASE_FILE = 'relay.db';
@@ -29,39 +33,21 @@ interface DeviceRow { user_id: string; device_id: number; name: string; credenti
 interface EnvelopeRow { seq: number; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: number }
 interface AuditRow { seq: number; at: number; type: string; actor: string; subject: string; details: string; flagged: number; prev_hash: string; hash: string }
 
-interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent }
+interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
 interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
 
-/** The relay's embedded storage: one SQLite file in the data directory. */
+/** The relay's embedded storage: one SQLCipher-encrypted SQLite file in the data directory, opened with its key. */
 export class SqliteRelayStore implements RelayStore {
   readonly #sql: SqliteDatabase;
   readonly #clock: Clock;
   /** Envelopes and acknowledgements are group-committed: one transaction (one fsync) per event-loop turn. */
-  readonly #envelopes: GroupCommit<EnvelopeBatch, undefined>;
+  readonly #envelopes: GroupCommit<EnvelopeBatch, EnqueueOutcome[]>;
   readonly #acks: GroupCommit<AckBatch, EnvelopeId[]>;
 
-  constructor(dataDir: string, clock: Clock) {
-    this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE));
+  constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
+    this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
     this.#clock = clock;
-    this.#envelopes = new GroupCommit((batches: readonly EnvelopeBatch[]) => this.#sql.immediate(() => {
-      const audit: AuditEvent[] = [];
-      for (const { envelopes, auditOf } of batches) {
-        for (const envelope of envelopes) {
-          // Queued only for a device that is still active at commit time (a revocation may have landed
-          // since the request was checked; its queue must stay empty).
-          const inserted = this.#sql.run(
-            `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
-             SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
-             WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
-                           WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
-            { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
-          );
-          if (inserted === 1) audit.push(auditOf(envelope));
-        }
-      }
-      this.#append(audit);
-      return batches.map(() => undefined);
-    }));
+    this.#envelopes = new GroupCommit((batches: readonly EnvelopeBatch[]) => this.#sql.immediate(() => this.#enqueueIn(batches)));
     this.#acks = new GroupCommit((batches: readonly AckBatch[]) => this.#sql.immediate(() => {
       const audit: AuditEvent[] = [];
       const results = batches.map(({ recipient, ids, auditOf }) => {
@@ -272,8 +258,8 @@ export class SqliteRelayStore implements RelayStore {
 
   // --- Envelopes -------------------------------------------------------------------------------------
 
-  async enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent): Promise<void> {
-    await this.#envelopes.add({ envelopes, auditOf });
+  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
+    return this.#envelopes.add({ envelopes, auditOf, limits });
   }
 
   async queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
@@ -297,12 +283,27 @@ export class SqliteRelayStore implements RelayStore {
 
   // --- Throttling ------------------------------------------------------------------------------------
 
-  async recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[]): Promise<void> {
+  async recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string): Promise<void> {
     this.#sql.immediate(() => {
       for (const scope of scopes) this.#sql.run('INSERT INTO login_failures (scope, at) VALUES ($s, $at)', { s: scope, at });
       this.#sql.run('DELETE FROM login_failures WHERE at < $old', { old: at - 24 * 3600_000 });
+      if (streak !== undefined) {
+        this.#sql.run(
+          `INSERT INTO login_streaks (scope, failures, first_at, last_at) VALUES ($s, 1, $at, $at)
+           ON CONFLICT (scope) DO UPDATE SET failures = failures + 1, last_at = $at`,
+          { s: streak, at },
+        );
+      }
       this.#append(audit);
     });
+  }
+
+  async loginStreak(scope: string): Promise<number> {
+    return this.#sql.get<{ failures: number }>('SELECT failures FROM login_streaks WHERE scope = $s', { s: scope })?.failures ?? 0;
+  }
+
+  async claimTotpStep(userId: UserId, step: number): Promise<boolean> {
+    return this.#sql.run('UPDATE users SET totp_last_step = $step WHERE id = $u AND totp_last_step < $step', { u: userId, step }) === 1;
   }
 
   async loginFailures(scope: string, since: number): Promise<number[]> {
@@ -310,7 +311,10 @@ export class SqliteRelayStore implements RelayStore {
   }
 
   async clearLoginFailures(scope: string): Promise<void> {
-    this.#sql.run('DELETE FROM login_failures WHERE scope = $s', { s: scope });
+    this.#sql.immediate(() => {
+      this.#sql.run('DELETE FROM login_failures WHERE scope = $s', { s: scope });
+      this.#sql.run('DELETE FROM login_streaks WHERE scope = $s', { s: scope });
+    });
   }
 
   // --- Emergency access ----------------------------------------------------------------------------
@@ -371,6 +375,62 @@ export class SqliteRelayStore implements RelayStore {
   }
 
   // --- Inside transactions ---------------------------------------------------------------------------
+
+  /**
+   * One group commit of sends, in order, each envelope with its outcome. The queue limits are checked here,
+   * inside the write transaction that serialises every writer (and `queue_usage` already counts what the
+   * batches before this one queued), so concurrent senders cannot together push a queue past its limit.
+   */
+  #enqueueIn(batches: readonly EnvelopeBatch[]): EnqueueOutcome[][] {
+    const audit: AuditEvent[] = [];
+    const results = batches.map(({ envelopes, auditOf, limits }) => {
+      const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
+      const byDevice = new Map<string, { recipient: DeviceAddress; indices: number[]; bytes: number }>();
+      envelopes.forEach((envelope, i) => {
+        const key = `${envelope.recipient.userId}.${envelope.recipient.deviceId}`;
+        const entry = byDevice.get(key) ?? { recipient: envelope.recipient, indices: [], bytes: 0 };
+        entry.indices.push(i);
+        entry.bytes += ciphertextBytes(envelope.content);
+        byDevice.set(key, entry);
+      });
+      for (const { recipient, indices, bytes } of byDevice.values()) {
+        const usage = this.#sql.get<{ envelopes: number; bytes: number }>('SELECT envelopes, bytes FROM queue_usage WHERE user_id = $u AND device_id = $d', { u: recipient.userId, d: recipient.deviceId });
+        const fits = (usage?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && (usage?.bytes ?? 0) + bytes <= limits.maxBytes;
+        // A full queue still takes back an envelope it already holds: that resend is accepted, not refused.
+        if (!fits) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? 'queueFull';
+      }
+      envelopes.forEach((envelope, i) => {
+        if (outcomes[i] !== 'queued') return;
+        // Queued only for a device that is still active at commit time (a revocation may have landed
+        // since the request was checked; its queue must stay empty, and the sender hears of it).
+        const inserted = this.#sql.run(
+          `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
+           SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
+           WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+                         WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
+          { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
+        );
+        if (inserted === 1) audit.push(auditOf(envelope));
+        else outcomes[i] = this.#existing(envelope) ?? 'deviceGone';
+      });
+      return outcomes;
+    });
+    this.#append(audit);
+    return results;
+  }
+
+  /** Whether an envelope with this id is queued already: this very envelope, or another one. */
+  #existing(envelope: NewEnvelope): 'alreadyQueued' | 'idTaken' | undefined {
+    const row = this.#sql.get<{ sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; type: string; same: number }>(
+      'SELECT sender_user, sender_device, recipient_user, recipient_device, type, content = $content AS same FROM envelopes WHERE id = $id',
+      { id: envelope.id, content: envelope.content },
+    );
+    if (!row) return undefined;
+    const identical = row.same === 1 && row.type === envelope.type
+      && row.sender_user === envelope.sender.userId && row.sender_device === envelope.sender.deviceId
+      && row.recipient_user === envelope.recipient.userId && row.recipient_device === envelope.recipient.deviceId;
+    return identical ? 'alreadyQueued' : 'idTaken';
+  }
 
   /** Appends audit records; must run inside an IMMEDIATE transaction (which serialises writers). */
   #append(events: readonly AuditEvent[]): void {
@@ -449,6 +509,11 @@ function withDevice(event: AuditEvent, userId: UserId, deviceId: DeviceId): Audi
   return event.type === 'device.enrolled' || event.type === 'emergency.used' || event.type === 'account.enrolled'
     ? { ...event, subject: `${userId}.${deviceId}` }
     : event;
+}
+
+/** Bytes of ciphertext in base64 content, counted as `queue_usage` counts them (characters * 3/4, rounded down). */
+function ciphertextBytes(content: string): number {
+  return Math.floor((content.length * 3) / 4);
 }
 
 function toUser(r: UserRow): UserRecord {

@@ -1,0 +1,64 @@
+import { hash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { GENESIS_HASH, canonicalRecord, chainProblems, recordHash, type ChainedRecord } from './recordChain';
+
+const sha256 = (data: Uint8Array) => hash('sha256', data, 'buffer');
+const relayRecordHash = (record: ChainedRecord) => hash('sha256', canonicalRecord(record), 'hex');
+
+/** A chain of n relay records, as the relay writes them. */
+function chain(n: number): (ChainedRecord & { hash: string })[] {
+  const out: (ChainedRecord & { hash: string })[] = [];
+  let prevHash = GENESIS_HASH;
+  for (let seq = 1; seq <= n; seq++) {
+    const content = { seq, at: 1_700_000_000_000 + seq, type: 'login.success', actor: `u${seq}.1`, subject: `u${seq}`, details: { z: 1, a: 'x' }, flagged: false, prevHash };
+    const record = { ...content, hash: relayRecordHash(content) };
+    out.push(record);
+    prevHash = record.hash;
+  }
+  return out;
+}
+
+describe('the relay audit hash chain, as rounds-audit verify checks it', () => {
+  it('is SHA-256 over the canonical record: the verifier recomputes the hash the relay stored', () => {
+    for (const r of chain(5)) {
+      const { hash: stored, ...content } = r;
+      expect(recordHash(sha256, content)).toBe(stored);
+    }
+    expect(chainProblems(sha256, chain(5), true)).toEqual([]);
+  });
+
+  it('names a record whose content no longer matches its hash, and one that does not link to its predecessor', () => {
+    const edited = chain(5);
+    edited[2] = { ...edited[2]!, actor: 'mallory.1' };
+    expect(chainProblems(sha256, edited, true)).toEqual(['hash chain broken at record 3: its content does not match its hash (the record was altered)']);
+    // Record 3 replaced by one that hashes correctly but does not follow record 2.
+    const replaced = chain(5);
+    const { hash: _old, ...content } = { ...replaced[2]!, prevHash: 'f'.repeat(64) };
+    replaced[2] = { ...content, hash: relayRecordHash(content) };
+    expect(chainProblems(sha256, replaced, true)).toEqual([
+      'hash chain broken at record 3: it does not link to record 2 (a record was replaced, removed or inserted)',
+      'hash chain broken at record 4: it does not link to record 3 (a record was replaced, removed or inserted)',
+    ]);
+  });
+
+  it('checks a one-user export record by record, and links only where seq numbers are consecutive', () => {
+    const all = chain(8);
+    const someone = [all[1]!, all[2]!, all[5]!, all[7]!];
+    expect(chainProblems(sha256, someone, true)).toEqual([]);
+    expect(chainProblems(sha256, [all[1]!, { ...all[2]!, flagged: true }, all[5]!], true)).toEqual(['hash chain broken at record 3: its content does not match its hash (the record was altered)']);
+  });
+
+  it('requires the chain of a relay log, and leaves logs without one (a workstation\'s) to the Merkle proofs', () => {
+    const bare = [{ seq: 1, at: 1, type: 'unlock', details: {} }];
+    expect(chainProblems(sha256, bare, false)).toEqual([]);
+    expect(chainProblems(sha256, bare, true)).toEqual(['record 1 does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)']);
+  });
+
+  it('lists the first ten problems and counts the rest', () => {
+    const rewritten = chain(30).map((r) => ({ ...r, subject: 'x' }));
+    const problems = chainProblems(sha256, rewritten, true);
+    expect(problems).toHaveLength(11);
+    expect(problems[0]).toMatch(/record 1:/);
+    expect(problems[10]).toBe('... and 20 more records whose hash chain does not hold');
+  });
+});

@@ -1,0 +1,178 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
+import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
+import { directConversationId } from '../../main/core/messaging/directConversation';
+import { MessagingClient, type ClientEvent } from '../../main/core/messaging/MessagingClient';
+import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
+import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
+import { currentTotp } from '../../server/auth/totp';
+import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
+import { RelayServer, openStore } from '../../server/RelayServer';
+import { UiEventSchema } from '../../shared/contract';
+import { addressKey, type DeviceAddress, type EnvelopeId, type UserId } from '../../shared/ids';
+import type { OutgoingEnvelope } from '../../shared/wire/relay';
+import { removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { virtualScheduler } from '../fixtures/virtualScheduler';
+import { FAST_KDF, PASSPHRASE, PASSWORD, until } from '../fixtures/workstation';
+
+/*
+ * Issue 13, the client's side of the relay's quotas and rates: a refused message stays in the outbox, the
+ * UI hears why, the client waits (as long as the relay says) and sends it later, in order, without holding
+ * up messages to others; a flood of unreadable envelopes is one local audit record, not one per envelope.
+ * The relay runs in process on the same virtual clock as the clients.
+ */
+
+interface Enrolled {
+  readonly client: MessagingClient;
+  readonly profile: UnlockedProfile;
+  readonly events: ClientEvent[];
+  readonly userId: UserId;
+}
+
+describe('the messaging client against the relay limits', () => {
+  let relayDir: string;
+  let workstation: string;
+  let relay: RelayServer;
+  let url: string;
+  let profiles: LocalProfiles;
+  let time: ReturnType<typeof virtualScheduler>;
+  let clients: MessagingClient[];
+
+  beforeEach(() => {
+    relayDir = tempDataDir();
+    workstation = tempDataDir();
+    profiles = new LocalProfiles(workstation, { kdf: FAST_KDF });
+    time = virtualScheduler(Date.now());
+    clients = [];
+  });
+
+  afterEach(async () => {
+    for (const c of clients) await c.stop();
+    await relay.close();
+    removeDir(relayDir);
+    removeDir(workstation);
+  });
+
+  async function startRelay(overrides: Partial<RelayConfig>): Promise<void> {
+    relay = new RelayServer(openStore(relayDir, time), { ...DEFAULT_CONFIG, argon2: { ...DEFAULT_ARGON2, memoryKiB: 8192 }, ...overrides }, time, () => undefined);
+    url = await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+  }
+
+  async function enroll(username: string): Promise<Enrolled> {
+    const { enrollmentCode } = await relay.accounts.addUser(username, `Dr. ${username}`, 'clinician');
+    const profile = await profiles.create({ username, displayName: `Dr. ${username}`, relayUrl: url }, PASSPHRASE);
+    const events: ClientEvent[] = [];
+    const client = await MessagingClient.enroll(profile, url, {
+      username, enrollmentCode, password: PASSWORD, deviceName: 'Ward 4 workstation', authenticator: async ({ secret }) => currentTotp(secret, time.now()),
+    }, { onEvent: (e) => events.push(e), backoff: { firstMs: 100, maxMs: 1000 }, deferral: { firstMs: 30_000, maxMs: 120_000 }, scheduler: time });
+    clients.push(client);
+    client.start();
+    await until(() => client.online, `${username} online`);
+    return { client, profile, events, userId: client.address.userId };
+  }
+
+  const delays = (who: Enrolled) => who.events.filter((e): e is Extract<ClientEvent, { type: 'sendDelayed' }> => e.type === 'sendDelayed');
+  /** The texts `who` holds from the conversation with `peer`, in the order they arrived (all carry the same virtual time). */
+  const bodies = (who: Enrolled, peer: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: directConversationId(who.userId, peer.userId) }).map((m) => m.body);
+  const refusedEpisodes = async () => {
+    time.advance(DEFAULT_CONFIG.refusalEpisodeQuietMs);
+    await relay.messages.sweepLimits();
+    return (await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER)).filter((r) => r.type === 'envelope.refused');
+  };
+
+  it("keeps a message for a colleague whose relay queue is full, says so, sends others' meanwhile, and delivers it in order later", async () => {
+    await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3 } });
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    const carol = await enroll('carol');
+    await bob.client.stop(); // Bob is away: his queue on the relay fills up.
+
+    for (let i = 1; i <= 3; i++) await alice.client.sendText(bob.userId, `for Bob ${i}`);
+    await until(() => alice.client.pendingCount() === 0, 'three messages accepted');
+    const fourth = await alice.client.sendText(bob.userId, 'for Bob 4');
+    await until(() => delays(alice).some((e) => e.messageId === fourth), 'the delay is reported');
+    const delay = delays(alice).find((e) => e.messageId === fourth);
+    expect(delay).toEqual({ type: 'sendDelayed', messageId: fourth, reason: 'RECIPIENT_QUEUE_FULL', userId: bob.userId, retryAt: time.now() + 30_000 });
+    expect(UiEventSchema.safeParse(delay).success).toBe(true);
+    expect(alice.client.pending([fourth]).has(fourth)).toBe(true);
+
+    // A message to Carol, written after it, is not held up behind it.
+    await alice.client.sendText(carol.userId, 'for Carol');
+    await until(() => bodies(carol, alice).includes('for Carol'), 'Carol gets hers');
+    // Another for Bob waits behind the fourth without a request to the relay (Bob's queue is still full).
+    const fifth = await alice.client.sendText(bob.userId, 'for Bob 5');
+    await until(() => delays(alice).some((e) => e.messageId === fifth), 'the fifth is reported waiting');
+    expect(alice.client.pendingCount()).toBe(2);
+
+    // Bob comes back and takes his queue; after the back-off, Alice's client sends the rest, in order.
+    bob.client.start();
+    await until(() => bodies(bob, alice).length === 3, 'Bob gets the first three');
+    await until(async () => (await relay.store.queued(bob.client.address, 0, 10)).length === 0, "Bob's queue drained");
+    time.advance(30_000);
+    await until(() => alice.client.pendingCount() === 0, 'the held messages go');
+    await until(() => bodies(bob, alice).length === 5, 'Bob gets the rest');
+    expect(bodies(bob, alice)).toEqual(['for Bob 1', 'for Bob 2', 'for Bob 3', 'for Bob 4', 'for Bob 5']);
+
+    // The relay audited one episode, and Alice's client tried it once only while Bob's queue was full.
+    const episodes = await refusedEpisodes();
+    expect(episodes).toHaveLength(1);
+    expect(episodes[0]).toMatchObject({ actor: addressKey(alice.client.address), subject: bob.userId, details: { reason: 'RECIPIENT_QUEUE_FULL', requests: 1, envelopes: 1 } });
+  });
+
+  it('waits as long as the relay says when over its send rate, then sends the rest', async () => {
+    await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, sendEnvelopesPerMinute: 4 } });
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    for (let i = 1; i <= 4; i++) await alice.client.sendText(bob.userId, `message ${i}`);
+    await until(() => alice.client.pendingCount() === 0, 'four within the rate');
+    const fifth = await alice.client.sendText(bob.userId, 'message 5');
+    await until(() => delays(alice).some((e) => e.messageId === fifth), 'the delay is reported');
+    expect(delays(alice).find((e) => e.messageId === fifth)).toMatchObject({ reason: 'RATE_LIMITED', retryAt: time.now() + 15_000 });
+    const sixth = await alice.client.sendText(bob.userId, 'message 6');
+    // Nothing more is tried before the relay's Retry-After...
+    time.advance(14_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(alice.client.pendingCount()).toBe(2);
+    // ...then one goes, the next waits its turn, and so on.
+    time.advance(1000);
+    await until(() => alice.client.pendingCount() === 1, 'the fifth goes after 15 s');
+    await until(() => delays(alice).some((e) => e.messageId === sixth), 'the sixth waits its turn');
+    expect(delays(alice).find((e) => e.messageId === sixth)).toMatchObject({ reason: 'RATE_LIMITED', retryAt: time.now() + 15_000 });
+    time.advance(15_000);
+    await until(() => alice.client.pendingCount() === 0, 'the sixth after another 15 s');
+    await until(() => bodies(bob, alice).length === 6, 'Bob gets all six');
+    expect(bodies(bob, alice)).toEqual(['message 1', 'message 2', 'message 3', 'message 4', 'message 5', 'message 6']);
+    const episodes = await refusedEpisodes();
+    expect(episodes).toHaveLength(1);
+    expect(episodes[0]).toMatchObject({ actor: addressKey(alice.client.address), flagged: true, details: { reason: 'SEND_RATE_LIMITED', requests: 2 } });
+  });
+
+  it('audits a flood of unreadable envelopes from one sender once per episode, with a count, never content', async () => {
+    await startRelay({});
+    const bob = await enroll('bob');
+    // Mallory's device sends garbage straight to the relay (which cannot tell: it never reads content).
+    const { enrollmentCode } = await relay.accounts.addUser('mallory', 'Mallory', 'clinician');
+    const begin = await relay.accounts.beginEnrollment('mallory', enrollmentCode, { address: '127.0.0.1' });
+    const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 2 } }).keys.initialUpload();
+    const session = await relay.accounts.completeEnrollment(begin.enrollmentId, PASSWORD, currentTotp(begin.totpSecret, time.now()), { name: 'ws', keys }, { address: '127.0.0.1' });
+    const mallory: DeviceAddress = { userId: session.userId, deviceId: session.deviceId };
+    const types = ['whisper', 'prekey', 'senderkey'] as const;
+    const garbage = (n: number): OutgoingEnvelope[] => Array.from({ length: n }, (_, i) => ({ id: randomUUID() as EnvelopeId, type: types[i % 3] ?? 'whisper', recipient: bob.client.address, content: randomBytes(200 + i).toString('base64') }));
+    const rejected = () => bob.profile.database.all<{ details: string }>("SELECT details FROM local_audit WHERE type = 'message.rejected'").map((r) => JSON.parse(r.details) as Record<string, string>);
+    for (const e of garbage(25)) await relay.messages.send(mallory, [e]);
+    await until(async () => (await relay.store.queued(bob.client.address, 0, 100)).length === 0, 'Bob took (and dropped) all 25');
+    // While the flood lasts nothing is written per envelope...
+    expect(rejected()).toEqual([]);
+    // ...and once it has been quiet for five minutes, one record says who, how many and why.
+    time.advance(6 * 60_000);
+    expect(rejected()).toHaveLength(1);
+    expect(rejected()[0]).toMatchObject({ sender: addressKey(mallory), count: '25' });
+    expect(rejected()[0]!.codes).toMatch(/^[A-Z_]+:\d+( [A-Z_]+:\d+)*$/);
+    // A new flood is a new episode; stopping the client (a lock) writes the open one.
+    for (const e of garbage(3)) await relay.messages.send(mallory, [e]);
+    await until(async () => (await relay.store.queued(bob.client.address, 0, 100)).length === 0, 'Bob took three more');
+    await bob.client.stop();
+    expect(rejected().map((r) => r.count)).toEqual(['25', '3']);
+  });
+});

@@ -1,0 +1,269 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
+import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
+import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
+import { currentTotp } from '../../server/auth/totp';
+import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
+import { RelayServer, openStore } from '../../server/RelayServer';
+import type { DeviceAddress, EnvelopeId } from '../../shared/ids';
+import type { OutgoingEnvelope } from '../../shared/wire/relay';
+import { removeDir, tempDataDir } from '../fixtures/relayProcess';
+
+/*
+ * Issue 13's delivery findings, against the relay in process with a virtual clock: queue quotas, send and
+ * key-fetch rates, their audit (once per episode), each envelope's real outcome, and the in-flight cap.
+ */
+
+const PASSWORD = 'correct horse battery staple 7';
+const caller = { address: '127.0.0.1' };
+const MINUTE = 60_000;
+
+interface TestDevice {
+  readonly address: DeviceAddress;
+  readonly credential: string;
+  readonly totpSecret: string;
+}
+
+/** A ciphertext the relay cannot tell from a real one (it never looks inside). */
+function envelope(recipient: DeviceAddress, bytes = 300, id: string = randomUUID()): OutgoingEnvelope {
+  return { id: id as EnvelopeId, type: 'whisper', recipient, content: randomBytes(bytes).toString('base64') };
+}
+
+describe('relay delivery limits (in process, virtual time)', () => {
+  let dir: string;
+  let now: number;
+  let relay: RelayServer;
+  let url: string | undefined;
+
+  const start = async (overrides: Partial<RelayConfig> = {}, listen = false) => {
+    const clock = { now: () => now };
+    relay = new RelayServer(openStore(dir, clock), { ...DEFAULT_CONFIG, argon2: { ...DEFAULT_ARGON2, memoryKiB: 8192 }, ...overrides }, clock, () => undefined);
+    if (listen) url = await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+  };
+
+  beforeEach(() => {
+    dir = tempDataDir();
+    now = Date.UTC(2026, 10, 23, 9);
+    url = undefined;
+  });
+
+  afterEach(async () => {
+    await relay.close();
+    removeDir(dir);
+  });
+
+  async function enroll(username: string, preKeys = 2): Promise<TestDevice> {
+    const { enrollmentCode } = await relay.accounts.addUser(username, `Display ${username}`, 'clinician');
+    const begin = await relay.accounts.beginEnrollment(username, enrollmentCode, caller);
+    const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: preKeys } }).keys.initialUpload();
+    const session = await relay.accounts.completeEnrollment(begin.enrollmentId, PASSWORD, currentTotp(begin.totpSecret, now), { name: 'ws', keys }, caller);
+    return { address: { userId: session.userId, deviceId: session.deviceId }, credential: session.credential, totpSecret: begin.totpSecret };
+  }
+
+  const post = (path: string, device: TestDevice, body: unknown) => fetch(`${url}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${device.credential}` }, body: JSON.stringify(body),
+  });
+  const queued = async (device: TestDevice) => (await relay.store.queued(device.address, 0, 100_000)).length;
+  const auditOf = async (type: string) => (await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER)).filter((r) => r.type === type);
+  /** Lets every refusal episode go quiet, then has the relay's periodic job audit them. */
+  const closeEpisodes = async () => {
+    now += DEFAULT_CONFIG.refusalEpisodeQuietMs;
+    await relay.messages.sweepLimits();
+  };
+
+  it('refuses envelopes for a full queue with RECIPIENT_QUEUE_FULL (507 when nothing fits) while the other recipients get theirs', async () => {
+    await start({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 5, maxQueuedBytes: 64 * 1024 } }, true);
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    const carol = await enroll('carol');
+    for (let i = 0; i < 5; i++) await relay.messages.send(alice.address, [envelope(bob.address)]);
+    expect(await queued(bob)).toBe(5);
+
+    // Nothing of the request fits: the whole send is refused, typed, naming the full device.
+    const refused = await post('/v1/messages', alice, { envelopes: [envelope(bob.address)] });
+    expect(refused.status).toBe(507);
+    expect(await refused.json()).toMatchObject({ code: 'RECIPIENT_QUEUE_FULL', devices: [bob.address] });
+    // A message to Bob and Carol: Carol gets hers, Bob's is refused on its own.
+    const [toBob, toCarol] = [envelope(bob.address), envelope(carol.address)];
+    const partial = await post('/v1/messages', alice, { envelopes: [toBob, toCarol] });
+    expect(partial.status).toBe(200);
+    expect(await partial.json()).toMatchObject({ accepted: [toCarol.id], refused: [{ id: toBob.id, code: 'RECIPIENT_QUEUE_FULL' }] });
+    expect(await queued(bob)).toBe(5);
+    expect(await queued(carol)).toBe(1);
+
+    // Bytes count too: 64 KiB hold three 20 KiB envelopes, not four.
+    for (let i = 0; i < 3; i++) await relay.messages.send(bob.address, [envelope(carol.address, 20 * 1024)]);
+    await expect(relay.messages.send(bob.address, [envelope(carol.address, 20 * 1024)])).rejects.toMatchObject({ code: 'RECIPIENT_QUEUE_FULL' });
+    // Once Bob's device takes its envelopes, there is room again.
+    const ids = (await relay.store.queued(bob.address, 0, 100)).map((e) => e.id);
+    await relay.messages.acknowledge(bob.address, ids);
+    expect(await relay.messages.send(alice.address, [envelope(bob.address)])).toEqual({ accepted: [expect.any(String)], serverTimestamp: now });
+  });
+
+  it('holds the queue limit under concurrent senders (it is checked inside the write transaction)', async () => {
+    await start({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 50 } });
+    const bob = await enroll('bob');
+    const senders = await Promise.all(Array.from({ length: 8 }, (_, i) => enroll(`sender${i}`)));
+    const results = await Promise.all(senders.flatMap((s) => Array.from({ length: 20 }, () => relay.messages.send(s.address, [envelope(bob.address)]).then(
+      (r) => r.accepted.length,
+      (error: { code?: string }) => (error.code === 'RECIPIENT_QUEUE_FULL' ? 0 : Promise.reject(error as Error)),
+    ))));
+    expect(results.reduce((a, b) => a + b, 0)).toBe(50);
+    expect(await queued(bob)).toBe(50);
+  });
+
+  it('refuses a device over its send rate with SEND_RATE_LIMITED and Retry-After, and lets it send once the rate allows', async () => {
+    await start({ delivery: { ...DEFAULT_CONFIG.delivery, sendEnvelopesPerMinute: 10, sendBytesPerMinute: 1024 * 1024 } }, true);
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    for (let i = 0; i < 10; i++) await relay.messages.send(alice.address, [envelope(bob.address)]);
+    const limited = await post('/v1/messages', alice, { envelopes: [envelope(bob.address)] });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('6');
+    expect(await limited.json()).toMatchObject({ code: 'SEND_RATE_LIMITED', retryAfterSeconds: 6, retryAfterMs: 6000 });
+    // Bob's rate is his own.
+    await expect(relay.messages.send(bob.address, [envelope(alice.address)])).resolves.toMatchObject({ accepted: [expect.any(String)] });
+    now += 6000;
+    await expect(relay.messages.send(alice.address, [envelope(bob.address)])).resolves.toMatchObject({ accepted: [expect.any(String)] });
+    // Bytes: a megabyte a minute is four 200 KiB envelopes and a bit, then a wait.
+    now += MINUTE;
+    for (let i = 0; i < 5; i++) await relay.messages.send(alice.address, [envelope(bob.address, 200 * 1024)]);
+    await expect(relay.messages.send(alice.address, [envelope(bob.address, 200 * 1024)])).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED' });
+    expect(await queued(bob)).toBe(16);
+  });
+
+  it('audits refusals once per episode, with counts, not once per envelope', async () => {
+    await start({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, sendEnvelopesPerMinute: 200 } });
+    const mallory = await enroll('mallory');
+    const bob = await enroll('bob');
+    const outcomes: string[] = [];
+    for (let i = 0; i < 250; i++) {
+      now += 10;
+      await relay.messages.send(mallory.address, [envelope(bob.address, 999)]).then(() => outcomes.push('ok'), (error: { code: string }) => outcomes.push(error.code));
+    }
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(3);
+    expect(outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length).toBeGreaterThan(150);
+    expect(outcomes.filter((o) => o === 'SEND_RATE_LIMITED').length).toBeGreaterThan(0);
+    // Nothing is written while the episode lasts...
+    expect(await auditOf('envelope.refused')).toEqual([]);
+    await closeEpisodes();
+    // ...then one record per episode: who, why, whom, how many.
+    const records = await auditOf('envelope.refused');
+    expect(records).toHaveLength(2);
+    const full = records.find((r) => r.details.reason === 'RECIPIENT_QUEUE_FULL');
+    expect(full).toMatchObject({
+      actor: `${mallory.address.userId}.${mallory.address.deviceId}`, subject: bob.address.userId, flagged: false,
+      details: { requests: outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length, envelopes: outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length, bytes: 999 * outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length, devices: `${bob.address.userId}.${bob.address.deviceId}` },
+    });
+    expect(records.find((r) => r.details.reason === 'SEND_RATE_LIMITED')).toMatchObject({ flagged: true, details: { requests: outcomes.filter((o) => o === 'SEND_RATE_LIMITED').length } });
+    expect(await auditOf('envelope.accepted')).toHaveLength(3);
+    // A later refusal starts a new episode; closing the relay audits the open ones.
+    await expect(relay.messages.send(mallory.address, [envelope(bob.address)])).rejects.toMatchObject({ code: 'RECIPIENT_QUEUE_FULL' });
+    await relay.messages.sweepLimits();
+    expect(await auditOf('envelope.refused')).toHaveLength(2);
+    await relay.messages.refusals.closeAll();
+    expect(await auditOf('envelope.refused')).toHaveLength(3);
+  });
+
+  it('rate-limits prekey bundle fetches per fetching device and per colleague fetched, and audits the episode once', async () => {
+    await start({ keyFetches: { perDevicePerHour: 5, perPeerPerHour: 3, perTargetPerHour: 4 } }, true);
+    const carol = await enroll('carol', 20);
+    const dan = await enroll('dan', 20);
+    const mallory = await enroll('mallory');
+    const erin = await enroll('erin');
+    const frank = await enroll('frank');
+    const actor = (d: TestDevice) => `${d.address.userId}.${d.address.deviceId}`;
+    const fetchKeys = (by: TestDevice, of: TestDevice) => fetch(`${url}/v1/keys/${of.address.userId}`, { headers: { authorization: `Bearer ${by.credential}` } });
+    for (let i = 0; i < 3; i++) expect((await fetchKeys(mallory, carol)).status).toBe(200);
+    // One device fetching one colleague: 3 an hour here, then one every 20 minutes.
+    const limited = await fetchKeys(mallory, carol);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1200');
+    expect(await limited.json()).toMatchObject({ code: 'KEY_FETCH_RATE_LIMITED', retryAfterSeconds: 1200 });
+    for (let i = 0; i < 10; i++) expect((await fetchKeys(mallory, carol)).status).toBe(429);
+    // Carol lost three one-time keys, not fourteen.
+    expect(await relay.messages.keyCount(carol.address)).toEqual({ preKeys: 17, kyberPreKeys: 17 });
+    // Mallory may still start a session with Dan; others may still reach Carol...
+    expect((await fetchKeys(mallory, dan)).status).toBe(200);
+    expect((await fetchKeys(erin, carol)).status).toBe(200);
+    // ...until Carol has been fetched as often as everyone together may in an hour.
+    expect((await fetchKeys(frank, carol)).status).toBe(429);
+    // Per fetching device: Mallory's fifth fetch of anyone is her last this hour.
+    expect((await fetchKeys(mallory, frank)).status).toBe(200);
+    expect((await fetchKeys(mallory, dan)).status).toBe(429);
+    now += 3600_000;
+    expect((await fetchKeys(mallory, carol)).status).toBe(200);
+    await closeEpisodes();
+    const records = await auditOf('bundle.refused');
+    expect(records.filter((r) => r.actor === actor(mallory)).map((r) => [r.subject, r.details.requests, r.flagged]).sort()).toEqual([[carol.address.userId, 11, true], [dan.address.userId, 1, true]].sort());
+    expect(records.filter((r) => r.actor === actor(frank)).map((r) => r.subject)).toEqual([carol.address.userId]);
+    expect(records).toHaveLength(3);
+    expect(await auditOf('bundle.fetched')).toHaveLength(7);
+  });
+
+  it('reports a reused envelope id as a duplicate, and a resend of the same envelope after a lost answer as accepted, queued once', async () => {
+    await start({}, true);
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    const first = envelope(bob.address);
+    const answer = await (await post('/v1/messages', alice, { envelopes: [first] })).json();
+    // Nothing refused, nothing said about it: clients from before `refused` read the answer as before.
+    expect(answer).toEqual({ accepted: [first.id], serverTimestamp: now });
+    // The answer was lost; the client sends the very same envelope again: accepted, not queued twice.
+    expect(await (await post('/v1/messages', alice, { envelopes: [first] })).json()).toEqual({ accepted: [first.id], serverTimestamp: now });
+    expect(await queued(bob)).toBe(1);
+    expect(await auditOf('envelope.accepted')).toHaveLength(1);
+    // Another envelope under the same id (other content, or from someone else) is not accepted.
+    const reuse = envelope(bob.address, 300, first.id);
+    expect(await (await post('/v1/messages', alice, { envelopes: [reuse] })).json()).toMatchObject({ accepted: [], refused: [{ id: first.id, code: 'DUPLICATE_ENVELOPE' }] });
+    const carol = await enroll('carol');
+    await expect(relay.messages.send(carol.address, [{ ...first }])).resolves.toMatchObject({ accepted: [], refused: [{ id: first.id, code: 'DUPLICATE_ENVELOPE' }] });
+    expect((await relay.store.queued(bob.address, 0, 10)).map((e) => e.content)).toEqual([first.content]);
+  });
+
+  it('reports an envelope for a device revoked between the check and the commit as UNKNOWN_DEVICE, not accepted', async () => {
+    await start();
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    const laptop = await relay.accounts.login('bob', PASSWORD, currentTotp(bob.totpSecret, now + 30_000), { kind: 'new', name: 'laptop', keys: await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 2 } }).keys.initialUpload() }, caller);
+    const bob2 = { userId: laptop.userId, deviceId: laptop.deviceId };
+    await relay.messages.send(alice.address, [envelope(bob.address), envelope(bob2)]);
+    // Revoked while the relay still holds Bob's device list from the last send (the race of the finding).
+    await relay.store.revokeDevice(bob.address.userId, bob2.deviceId, now, []);
+    const [toBob, toLaptop] = [envelope(bob.address), envelope(bob2)];
+    await expect(relay.messages.send(alice.address, [toBob, toLaptop])).resolves.toMatchObject({ accepted: [toBob.id], refused: [{ id: toLaptop.id, code: 'UNKNOWN_DEVICE' }] });
+    expect(await relay.store.queued(bob2, 0, 10)).toEqual([]);
+    // The next send is checked against the device list read again.
+    await expect(relay.messages.send(alice.address, [envelope(bob.address), envelope(bob2)])).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE' });
+  });
+
+  it('keeps at most 8 MiB of envelopes unacknowledged on a socket, counted per envelope', async () => {
+    await start({}, true);
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    for (let i = 0; i < 60; i++) await relay.messages.send(alice.address, [envelope(bob.address, 200 * 1024)]);
+    const socket = new WebSocket(`${url!.replace('http', 'ws')}/v1/ws`, { headers: { authorization: `Bearer ${bob.credential}` } });
+    const pushed: { id: string; size: number }[] = [];
+    let lastAt = Date.now();
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as { type: string; envelope?: { id: string; content: string } };
+      if (frame.type === 'envelope' && frame.envelope) pushed.push({ id: frame.envelope.id, size: frame.envelope.content.length });
+      lastAt = Date.now();
+    });
+    await new Promise((resolve) => socket.once('open', resolve));
+    const settle = async () => {
+      while (pushed.length === 0 || Date.now() - lastAt < 500) await new Promise((r) => setTimeout(r, 50));
+    };
+    await settle();
+    const bytes = () => pushed.reduce((sum, p) => sum + p.size, 0);
+    expect(bytes()).toBeLessThanOrEqual(8 * 1024 * 1024);
+    expect(pushed.length).toBeGreaterThan(25);
+    expect(pushed.length).toBeLessThan(60);
+    // Acknowledged, the rest follows.
+    socket.send(JSON.stringify({ type: 'ack', ids: pushed.map((p) => p.id) }));
+    while (pushed.length < 60) await new Promise((r) => setTimeout(r, 50));
+    socket.close();
+  });
+});
