@@ -40,5 +40,6 @@ const STATUS: Record<RelayErrorCode, number> = {
   DUPLICATE_ENVELOPE: 409,
   // 507 Insufficient Storage: the request is fine, the recipient's share of the relay's storage is not.
   RECIPIENT_QUEUE_FULL: 507,
+  AUDIT_LOG_BROKEN: 409,
   INTERNAL: 500,
 };

@@ -20,6 +20,7 @@ export function explain(error: unknown): string {
     case 'PASSPHRASE_POLICY': return `Choose another passphrase: ${(issues ?? []).join(' ')}`;
     case 'PROFILE_EXISTS': return 'This account already has a profile on this workstation. Use "Switch user" to open it.';
     case 'PROFILE_LOCKED': return 'Rounds is locked. Unlock it with your passphrase.';
+    case 'AUDIT_LOG_BROKEN': return 'The relay\'s audit log does not check out, so it was not exported. Tell IT: they should run “rounds-server audit check” on the relay.';
     case 'NOT_A_MEMBER': return 'You are no longer a member of this care team.';
     case 'INVALID_INPUT': return issues?.length ? `Please check: ${issues.join('; ')}` : 'Please check what you entered.';
     default: return `Something went wrong (${code}). Please try again.`;

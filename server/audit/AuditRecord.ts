@@ -31,6 +31,7 @@ export const AUDIT_EVENT_TYPES = [
   'envelope.delivered',
   'envelope.expired',
   'audit.exported',
+  'audit.export_refused',
   'audit.key_rotated',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -27,7 +27,7 @@ export function exportedRecord(r: AuditRecord): ExportedRecord {
  */
 export class AuditChainBroken extends RelayFailure {
   constructor(readonly brokenAt: number, readonly reason: string) {
-    super('INTERNAL', `the relay's audit log is broken at record ${brokenAt} (${reason}), so it was not exported: the relay's administrator should run \`rounds-server audit check\` and investigate; \`rounds-server audit export --allow-broken\` exports it as evidence, marked as broken`);
+    super('AUDIT_LOG_BROKEN', `the relay's audit log is broken at record ${brokenAt} (${reason}), so it was not exported: the relay's administrator should run \`rounds-server audit check\` and investigate; \`rounds-server audit export --allow-broken\` exports it as evidence, marked as broken`);
     this.name = 'AuditChainBroken';
   }
 }
@@ -51,7 +51,12 @@ export async function buildRelayBundle(store: RelayStore, key: AuditKey, options
   const records = await store.auditRecords(0, Number.MAX_SAFE_INTEGER);
   const check = checkChain(records, GENESIS_HASH, 1);
   const chainBroken = check.ok ? null : { seq: check.brokenAt ?? 0, reason: check.reason ?? 'broken' };
-  if (chainBroken && !options.allowBroken) throw new AuditChainBroken(chainBroken.seq, chainBroken.reason);
+  if (chainBroken && !options.allowBroken) {
+    // The refusal is itself worth a compliance officer's attention (the log is appended to as before: a
+    // break stays where it is, and what follows it still chains from the last record).
+    await store.appendAudit([{ type: 'audit.export_refused', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, chainBrokenAt: chainBroken.seq, reason: chainBroken.reason }, flagged: true }]);
+    throw new AuditChainBroken(chainBroken.seq, chainBroken.reason);
+  }
   const all = records.map(exportedRecord);
   const inRange = all.filter((r) => r.at >= options.from && r.at < options.to);
   const user = options.user;

@@ -1,5 +1,5 @@
-import { dictionary } from '@zxcvbn-ts/language-common';
 import argon2 from 'argon2';
+import { commonPasswords } from '../../shared/commonPasswords';
 import { passwordProblems } from '../../shared/passwordPolicy';
 import { RelayFailure } from '../RelayFailure';
 import { QueueFullError, Semaphore } from './KeyedMutex';
@@ -75,14 +75,6 @@ export class PasswordHasher {
       throw new RelayFailure('THROTTLED', 'the relay is busy checking other sign-ins; try again shortly', { retryAfterSeconds: Math.ceil(retryAfterMs / 1000), retryAfterMs });
     }
   }
-}
-
-let common: ReadonlySet<string> | undefined;
-
-/** About 49,000 of the most used passwords (the zxcvbn-ts common list), lower-cased. */
-export function commonPasswords(): ReadonlySet<string> {
-  common ??= new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
-  return common;
 }
 
 export function checkPasswordPolicy(password: string, contextWords: readonly string[]): string[] {

@@ -181,6 +181,8 @@ export const RELAY_ERROR_CODES = [
   'KEY_FETCH_RATE_LIMITED',
   /** An envelope id already used by another envelope (reported per envelope in a send's `refused`). */
   'DUPLICATE_ENVELOPE',
+  /** The relay's own audit log fails its hash-chain check: it is not exported (the CLI can, marked as broken). */
+  'AUDIT_LOG_BROKEN',
   'INTERNAL',
 ] as const;
 export const RelayErrorCodeSchema = z.enum(RELAY_ERROR_CODES);

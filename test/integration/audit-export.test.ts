@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
 import { verifyPath } from '../../server/audit/verifyCli';
-import { adminCli, addUser, backupTo, removeDir, restoreWith, tempDataDir } from '../fixtures/relayProcess';
+import { adminCli, addUser, backupTo, exportAudit, restoreWith } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
 
 /** Runs `rounds-audit` as an auditor would. */
 function roundsAudit(args: readonly string[]) {
@@ -13,23 +14,11 @@ function roundsAudit(args: readonly string[]) {
   return { status: result.status, out: `${result.stdout}${result.stderr}` };
 }
 
-const FROM = '2020-01-01';
-const TO = '2100-01-01';
-
 describe('signed audit exports, verified offline', () => {
-  const dirs: string[] = [];
   let data: string;
   let bundle: string;
-  const dir = () => {
-    const d = tempDataDir();
-    dirs.push(d);
-    return d;
-  };
-  const exportTo = (dataDir: string, out: string, extra: string[] = []) => {
-    const result = adminCli(['audit', 'export', '--data', dataDir, '--from', FROM, '--to', TO, '--out', out, ...extra]);
-    expect(result.status, result.stderr).toBe(0);
-    return out;
-  };
+  const dir = useTempDirs();
+  const exportTo = exportAudit;
   /** A copy of the bundle, changed by `tamper`; returns its verdict's failures. */
   const tampered = (tamper: (path: string) => void, options: { key?: string; previous?: string } = {}) => {
     const copy = join(dir(), 'bundle');
@@ -49,10 +38,6 @@ describe('signed audit exports, verified offline', () => {
     for (const name of ['ana', 'ben', 'cam', 'dee']) addUser(data, name, `Clinician ${name}`);
     expect(adminCli(['user', 'deactivate', '--data', data, 'dee']).status).toBe(0);
     bundle = exportTo(data, join(dir(), 'bundle'));
-  });
-
-  afterAll(() => {
-    for (const d of dirs) removeDir(d);
   });
 
   it('verifies with rounds-audit, and with stock sha256sum and openssl', () => {

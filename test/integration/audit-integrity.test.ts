@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildBundle, type AuditSigner, type ExportedRecord } from '../../shared/audit/bundle';
 import { parseCheckpoint } from '../../shared/audit/checkpoint';
 import { signKeyRotation, keyRotationsFile, KEY_ROTATIONS_FILE } from '../../shared/audit/keyRotation';
@@ -12,7 +12,8 @@ import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
 import { nodeAuditCrypto } from '../../server/audit/auditCrypto';
 import { readBundle, writeBundle } from '../../server/audit/bundleFiles';
 import { verifyPath } from '../../server/audit/verifyCli';
-import { RelayProcess, adminCli, addUser, backupTo, removeDir, restoreWith, tempDataDir } from '../fixtures/relayProcess';
+import { RelayProcess, adminCli, addUser, backupTo, exportAudit, restoreWith } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
 import { Workstation } from '../fixtures/workstation';
 
 /*
@@ -79,26 +80,13 @@ function forge(bundle: string, out: string, options: { edit: (records: Record<st
 }
 
 describe('audit exports vouch only for an intact log signed by the organisation (issue 13)', () => {
-  const dirs: string[] = [];
-  const dir = () => {
-    const d = tempDataDir();
-    dirs.push(d);
-    return d;
-  };
-  const exportTo = (dataDir: string, out: string, extra: string[] = []) => {
-    const result = adminCli(['audit', 'export', '--data', dataDir, ...RANGE, '--out', out, ...extra]);
-    expect(result.status, result.stderr).toBe(0);
-    return out;
-  };
+  const dir = useTempDirs();
+  const exportTo = exportAudit;
   const siteWith = (names: readonly string[]) => {
     const d = dir();
     for (const name of names) addUser(d, name, `Clinician ${name}`);
     return d;
   };
-  afterAll(() => {
-    for (const d of dirs) removeDir(d);
-  });
-
   it('refuses to export a log with a tampered record; --allow-broken marks every file an auditor reads, and verify names the record', () => {
     const site = siteWith(['ana', 'ben', 'cam']);
     tamperWithLog(site, `UPDATE audit_log SET details = '{"username":"mallory","role":"admin"}' WHERE seq = 2`);
@@ -142,14 +130,15 @@ describe('audit exports vouch only for an intact log signed by the organisation 
       expect((await officer.call('audit.exportRelay', { from: 0, to: Date.now() + 60_000 })).bytes).toBeGreaterThan(1000);
       tamperWithLog(site, `UPDATE audit_log SET actor = 'mallory' WHERE seq = 1`);
       const failure = await officer.fails('audit.exportRelay', { from: 0, to: Date.now() + 60_000 });
-      expect(failure.code).not.toBe('FORBIDDEN');
+      expect(failure).toMatchObject({ code: 'AUDIT_LOG_BROKEN', message: expect.stringContaining('broken at record 1') });
     } finally {
       await officer.app.close();
       await relay.stop();
     }
-    // Nothing was signed: the log records the first export only.
+    // Nothing was signed: the log records the first export only, and the refusal, flagged.
     const evidence = exportTo(site, join(dir(), 'evidence'), ['--allow-broken']);
     expect(records(evidence).filter((r) => r.type === 'audit.exported')).toHaveLength(1);
+    expect(records(evidence).filter((r) => r.type === 'audit.export_refused')).toMatchObject([{ flagged: true, details: { chainBrokenAt: 1 } }]);
   }, 60_000);
 
   it('fails --previous for a bundle edited and re-signed by another key, and for a previous bundle that was tampered with', () => {

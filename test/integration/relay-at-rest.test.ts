@@ -4,10 +4,11 @@ import { zipSync } from 'fflate';
 import { copyFileSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyDatabase } from '../../server/storage/sqlite/DatabaseEncryption';
 import { parseDatabaseKey } from '../../server/storage/sqlite/DatabaseKey';
-import { Clinician, RelayProcess, addUser, adminCli, backupTo, filesUnder, removeDir, restoreWith, tempDataDir, testBackupKey } from '../fixtures/relayProcess';
+import { Clinician, RelayProcess, addUser, adminCli, backupTo, filesUnder, restoreWith, testBackupKey } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
  * Issue 13, "At rest on the relay": the relay database is SQLCipher-encrypted with a key kept outside it,
@@ -47,16 +48,7 @@ function plaintextDataDirectory(dir: string, username: string): string {
 }
 
 describe('the relay database at rest', () => {
-  const dirs: string[] = [];
-  const dir = () => {
-    const d = tempDataDir();
-    dirs.push(d);
-    return d;
-  };
-  afterAll(() => {
-    for (const d of dirs) removeDir(d);
-  });
-
+  const dir = useTempDirs();
   it('cannot be read without its key: relay.db, its -wal and -shm hold no SQLite header, no username, no TOTP secret', async () => {
     const data = dir();
     const relay = await RelayProcess.start(data);
@@ -176,16 +168,7 @@ describe('the relay database at rest', () => {
 });
 
 describe('encrypted relay backups', () => {
-  const dirs: string[] = [];
-  const dir = () => {
-    const d = tempDataDir();
-    dirs.push(d);
-    return d;
-  };
-  afterAll(() => {
-    for (const d of dirs) removeDir(d);
-  });
-
+  const dir = useTempDirs();
   it('refuses to write a backup without a recipient or a passphrase, saying what to pass; a passphrase is never a flag value', () => {
     const data = dir();
     addUser(data, 'ward', 'Ward');

@@ -6,25 +6,17 @@ import { backupRelay } from '../../server/backup';
 import { readIdentityFile } from '../../server/backupEncryption';
 import { unlockRelayDatabase } from '../../server/DatabaseKeyFile';
 import { openStore } from '../../server/RelayServer';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyPath } from '../../server/audit/verifyCli';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
-import { Clinician, RelayProcess, adminCli, addUser, backupTo, removeDir, restoreWith, tempDataDir, testBackupKey } from '../fixtures/relayProcess';
+import { Clinician, RelayProcess, adminCli, addUser, backupTo, restoreWith, testBackupKey } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
 
 const PASSWORD = 'correct horse battery staple 7';
 const RANGE = ['--from', '2020-01-01', '--to', '2100-01-01'];
 
 describe('relay backup and restore', () => {
-  const dirs: string[] = [];
-  const dir = () => {
-    const d = tempDataDir();
-    dirs.push(d);
-    return d;
-  };
-  afterAll(() => {
-    for (const d of dirs) removeDir(d);
-  });
-
+  const dir = useTempDirs();
   it('takes a consistent backup while the relay runs; a restore keeps queued messages, the audit log and its key', async () => {
     const data = dir();
     let relay = await RelayProcess.start(data);
