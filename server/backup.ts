@@ -86,6 +86,12 @@ export interface RestoreResult {
 export interface RestoreOptions {
   readonly force: boolean;
   readonly newKey: boolean;
+  /**
+   * Allow a backup of another relay's log (another log id) to replace this directory's. Encryption to a
+   * recipient proves nothing about who wrote a backup (the recipient is public): without this, a backup
+   * that is not of this relay's own log is refused.
+   */
+  readonly otherLog?: boolean;
   /** What opens an encrypted backup (its identity or passphrase). */
   readonly secrets: BackupSecrets;
   /** Where the data directory's database key is kept, when not in it (`--database-key-file`). */
@@ -191,6 +197,11 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
       if (retired) toKeep.set(retired, bytes);
     }
     const live = currentAuditKeyIfAny(dataDir);
+    const logIdHere = existsSync(join(dataDir, AUDIT_LOG_ID_FILE)) ? readFileSync(join(dataDir, AUDIT_LOG_ID_FILE), 'utf8').trim() : null;
+    const logIdThere = readFileSync(join(stage, AUDIT_LOG_ID_FILE), 'utf8').trim();
+    if (logIdHere !== null && logIdHere !== logIdThere && options.otherLog !== true) {
+      throw new ConfigurationError(`this backup is of another audit log (${logIdThere}), not of this relay's (${logIdHere}): anyone who has the backup recipient can make a backup, so a backup of another log is restored only with --other-log, once you are sure where it comes from; nothing was restored`);
+    }
     let replacedKey: string | undefined;
     let fingerprint = staged.fingerprint;
     if (retiredHere || options.newKey) {

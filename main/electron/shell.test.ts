@@ -196,8 +196,11 @@ describe('the Electron shell, with only the electron module faked', () => {
       electron.clipboard.writeText('Bed 7 obs stable');
       await call('clipboard.copied', { sha256: digest('Bed 7 obs stable') });
       electron.clipboard.writeText('an unrelated note from another program');
+      electron.clipboard.selection.text = 'Bed 7 obs stable';
       await call('session.lock', {});
       expect(electron.clipboard.readText()).toBe('an unrelated note from another program');
+      // Linux's PRIMARY selection holds whatever was last selected in the window: every lock clears it.
+      expect(electron.clipboard.selection.text).toBe(process.platform === 'linux' ? '' : 'Bed 7 obs stable');
     } finally {
       await call('session.lock', {}).catch(() => undefined);
       await relay.stop();

@@ -143,7 +143,11 @@ export async function startShell(paths: ShellPaths): Promise<{ core: RoundsApp; 
     preferences: new ConfPreferences(new ElectronStore<{ preferences: Record<string, unknown> }>({ name: 'preferences', defaults: { preferences: {} }, clearInvalidConfig: true, configFileMode: PRIVATE_FILE_MODE })),
     profiles: { protector: new SafeStorageProtector() },
     systemIdleSeconds: () => powerMonitor.getSystemIdleTime(),
-    clipboard: { readText: () => clipboard.readText(), clear: () => clipboard.clear() },
+    clipboard: {
+      readText: () => clipboard.readText(),
+      clear: () => clipboard.clear(),
+      ...(process.platform === 'linux' ? { clearSelection: () => clipboard.selection.clear() } : {}),
+    },
   });
   const window = createMainWindow(paths, policy);
   const focus = () => {

@@ -181,9 +181,12 @@ describe('profile keys sealed by the operating system, the passphrase policy and
     expect(await refused('Dr Alice Moreau!')).toEqual(['personal']);
     expect(await refused('correct horse battery staple 7', 'correct horse battery staple 7')).toEqual(['samePassword']);
     expect(await refused('x'.repeat(1025))).toEqual(['tooLong', 'repeated']);
+    expect(await refused('monkeymonkey')).toEqual(['repeated']);
+    // Patterns a cracker tries early: keyboard rows, sequences, names with digits, the product's name.
+    for (const pattern of ['qwertyuiopas', 'abcdefghijkl', 'alicealice12', 'moreau123456', 'rounds123456']) expect(await refused(pattern)).toEqual(['guessable']);
     expect(profiles.list()).toEqual([]);
     expect(readdirSync(dir).filter((name) => name === 'profiles')).toEqual([]);
-    expect(PASSPHRASE_RULES).toContain('samePassword');
+    expect(PASSPHRASE_RULES).toEqual(expect.arrayContaining(['samePassword', 'guessable']));
     (await profiles.create(ALICE, PASSPHRASE, { accountPassword: 'correct horse battery staple 7' })).lock();
   });
 

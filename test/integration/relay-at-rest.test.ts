@@ -31,7 +31,7 @@ function found(paths: readonly string[], needles: readonly string[]): string[] {
 
 /** Every file of a directory with its bytes, to show that a refused command changed nothing. */
 function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(filesUnder(dir).filter((path) => !/relay\.(lock|pid)/.test(path)).map((path) => [path, readFileSync(path).toString('base64')]));
+  return Object.fromEntries(filesUnder(dir).filter((path) => !/relay\.(lock|pid)|audit-key\.lock/.test(path)).map((path) => [path, readFileSync(path).toString('base64')]));
 }
 
 const users = (dataDir: string, extra: readonly string[] = []) => adminCli(['user', 'list', '--data', dataDir, ...extra]);
@@ -275,6 +275,28 @@ describe('encrypted relay backups', () => {
     expect(restore(toKey, ['--identity', passphraseFile]).stderr).toContain('holds no age X25519 identity');
     expect(snapshot(target)).toEqual(before);
     expect(users(target).stdout).toMatch(/^untouched\t/m);
+  }, 120_000);
+
+  it('refuses a backup of another relay\'s audit log over this one unless told --other-log: the public recipient lets anyone write a backup', () => {
+    const ours = dir();
+    const theirs = dir();
+    for (const [d, name] of [[ours, 'ourward'], [theirs, 'intruder']] as const) {
+      addUser(d, name, `Ward ${name}`);
+      expect(adminCli(['audit', 'key', '--data', d]).status).toBe(0);
+    }
+    // Someone with only the (public) recipient makes a backup of a relay of their own.
+    const forged = join(dir(), 'forged.age');
+    expect(adminCli(['backup', '--data', theirs, '--out', forged, ...backupTo()]).status).toBe(0);
+    const before = snapshot(ours);
+    const refused = adminCli(['restore', '--data', ours, '--from', forged, '--force', ...restoreWith()]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/this backup is of another audit log \(\w+\), not of this relay's \(\w+\).*--other-log.*nothing was restored/);
+    expect(snapshot(ours)).toEqual(before);
+    expect(users(ours).stdout).toMatch(/^ourward\t/m);
+    // Told so, it replaces this relay's data with the other's.
+    const accepted = adminCli(['restore', '--data', ours, '--from', forged, '--force', '--other-log', ...restoreWith()]);
+    expect(accepted.status, accepted.stderr).toBe(0);
+    expect(users(ours).stdout).toMatch(/^intruder\t/m);
   }, 120_000);
 
   it('refuses a tampered or truncated backup, and nothing in the data directory changes', () => {

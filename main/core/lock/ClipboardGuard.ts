@@ -4,6 +4,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 export interface ClipboardAccess {
   readText(): Promise<string> | string;
   clear(): void;
+  /**
+   * Linux's PRIMARY selection: it holds whatever text was last selected in any window, copied or not, so
+   * the window's own selections (a patient's details) are in it. Cleared on every lock where it exists.
+   */
+  clearSelection?(): void;
 }
 
 /**
@@ -25,10 +30,11 @@ export class ClipboardGuard {
     this.#copied = Buffer.from(sha256Hex, 'hex');
   }
 
-  /** On lock: clears the clipboard if it still holds the last text Rounds put there. */
+  /** On lock: clears the clipboard if it still holds the last text Rounds put there (and the selection). */
   async clearIfOurs(): Promise<void> {
     const copied = this.#copied;
     this.#copied = undefined;
+    this.#clipboard?.clearSelection?.();
     if (!copied || !this.#clipboard) return;
     // Line ends are compared as \n on both sides (Windows' clipboard holds \r\n).
     const text = await this.#clipboard.readText();

@@ -23,6 +23,7 @@ import {
 } from './DatabaseKey';
 import type { KeyProtector } from './KeyProtector';
 import { ProfileDatabase } from './ProfileDatabase';
+import { estimateGuessesLog10 } from './passphraseStrength';
 import { PRIVATE_FILE_MODE, privateDirectory, restrictTree } from './privateFiles';
 import { SqlCipherProtocolStorage } from './SqlCipherProtocolStorage';
 
@@ -141,7 +142,7 @@ export class LocalProfiles {
    * when the relay password is chosen in the same step, must differ from it.
    */
   async create(details: { username: string; displayName: string; relayUrl: string }, passphrase: string, options: { accountPassword?: string } = {}): Promise<UnlockedProfile> {
-    const problems = passphraseProblems(passphrase, { commonPasswords: commonPasswords(), personalWords: [details.username, details.displayName, 'rounds'], accountPassword: options.accountPassword });
+    const problems = passphraseProblems(passphrase, { commonPasswords: commonPasswords(), personalWords: [details.username, details.displayName, 'rounds'], accountPassword: options.accountPassword, estimateGuessesLog10 });
     if (problems.length > 0) throw new PassphrasePolicyError(problems);
     if (this.list().some((p) => p.username === details.username && p.relayUrl === details.relayUrl)) {
       throw new RoundsError('PROFILE_EXISTS', `a profile for ${details.username} already exists on this workstation`);
