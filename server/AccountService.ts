@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UserIdSchema, type DeviceAddress, type DeviceId, type UserId } from '../shared/ids';
 import type { KeyUpload } from '../shared/wire/keys';
 import type { Role, SessionResponse } from '../shared/wire/relay';
-import { LoginThrottle, accountScope, addressScope, deviceScope, emergencyScope, usernameScope } from './auth/LoginThrottle';
+import { LoginThrottle, accountScope, addressScope, deviceScope, emergencyScope, enrollmentScope, usernameScope } from './auth/LoginThrottle';
 import { PasswordHasher, checkPasswordPolicy } from './auth/passwords';
 import { RepeatCounter } from './auth/RepeatCounter';
 import { codeHash, credentialDevice, newCredential, newOneTimeCode, sha256Hex, sameHash } from './auth/secrets';
@@ -20,6 +20,9 @@ const AUTHORIZATION_TTL_MS = 500;
 /** A refused device credential's episode ends after this long without another refusal. */
 const REJECTED_CREDENTIAL_QUIET_MS = 3600_000;
 
+/** A run of wrong emergency codes for one account (or for unknown usernames) ends after this long without one. */
+const EMERGENCY_GUESSES_QUIET_MS = 3600_000;
+
 /** Who is calling: an anonymous client at a network address, with the device credential it presented, if any. */
 export interface Caller {
   readonly address: string;
@@ -27,7 +30,15 @@ export interface Caller {
   readonly credential?: string | undefined;
 }
 
-type LoginDevice = { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string | undefined } | { kind: 'existing'; deviceId: DeviceId };
+type NewDeviceRequest = { name: string; keys: KeyUpload; auditKey?: string | undefined };
+type LoginDevice = ({ kind: 'new' } & NewDeviceRequest) | { kind: 'existing'; deviceId: DeviceId };
+
+const INCOMPLETE_KEYS = 'a new device must upload a signed prekey and a last-resort Kyber prekey';
+
+/** What the store requires of a new device's keys, checked before any secret is (so no Argon2 is spent on it). */
+function hasNewDeviceKeys(keys: KeyUpload): boolean {
+  return keys.signedPreKey !== undefined && keys.lastResortKyberPreKey !== undefined;
+}
 
 /*
  * Accounts, enrollment, login and device credentials (HIPAA: unique user identification, person
@@ -40,6 +51,7 @@ export class AccountService {
   readonly #signIns = new KeyedMutex();
   readonly #recentlyAuthorized = new Map<string, number>();
   readonly #rejectedCredentials = new RepeatCounter(REJECTED_CREDENTIAL_QUIET_MS);
+  readonly #emergencyGuesses = new RepeatCounter(EMERGENCY_GUESSES_QUIET_MS);
 
   constructor(
     private readonly store: RelayStore,
@@ -148,13 +160,18 @@ export class AccountService {
 
   // --- Enrollment and login --------------------------------------------------------------------------
 
+  /**
+   * The enrollment code (80 random bits) is checked first: a valid one is never held up by its address,
+   * which slows only wrong codes (a stranger on the same ward network cannot block an enrollment).
+   */
   async beginEnrollment(username: string, code: string, caller: Caller) {
-    await this.#throttle.check(addressScope(caller.address));
     const now = this.clock.now();
+    const actor = `anonymous@${caller.address}`;
     const owner = await this.store.enrollmentCodeOwner(codeHash(code), now);
     const user = owner ? await this.store.userById(owner) : undefined;
     if (!user || user.username !== username || user.status !== 'pending') {
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user?.id ?? '', details: { step: 'enrollment', username } }]);
+      await this.#checks.notThrottled([addressScope(caller.address)], actor, user?.id ?? '');
+      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user?.id ?? '', details: { step: 'enrollment', username } }]);
       throw new RelayFailure('INVALID_CODE', 'this enrollment code is not valid for this username (it may have expired or been used)');
     }
     const secret = newTotpSecret();
@@ -165,27 +182,41 @@ export class AccountService {
   }
 
   /**
-   * Attempts for one enrollment run one at a time (so a burst of them costs one password hash, not one
-   * each); the code is checked before the password is hashed, and a busy hasher sheds the attempt with
-   * THROTTLED rather than queueing it.
+   * Attempts for one account's enrollment run one at a time (so a burst of them costs one password hash,
+   * not one each). Everything cheap is checked before the password is hashed: the enrollment, the
+   * password policy, the TOTP code, the device's keys; a busy hasher sheds the attempt with THROTTLED
+   * rather than queueing it. A wrong code is slowed by the address and the enrollment's own counter; with
+   * the right code only the latter applies, and it also counts incomplete device keys, so nobody can
+   * make the relay hash passwords over and over with one enrollment.
    */
-  async completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
-    return this.#signIns.run([`enrollment:${enrollmentId}`], () => this.#completeEnrollment(enrollmentId, password, totpCode, device, caller));
+  async completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
+    const pending = await this.store.pendingEnrollment(enrollmentId);
+    return this.#signIns.run([`enrollment:${pending?.userId ?? enrollmentId}`], () => this.#completeEnrollment(enrollmentId, password, totpCode, device, caller));
   }
 
-  async #completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
-    await this.#throttle.check(addressScope(caller.address));
+  async #completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
+    const actor = `anonymous@${caller.address}`;
     const pending = await this.store.pendingEnrollment(enrollmentId);
-    if (!pending || pending.expiresAt < now) throw new RelayFailure('INVALID_CODE', 'this enrollment has expired; start again with the enrollment code');
-    const user = await this.store.userById(pending.userId);
-    if (!user || user.status !== 'pending') throw new RelayFailure('INVALID_CODE', 'this account is already enrolled');
+    const user = pending && pending.expiresAt >= now ? await this.store.userById(pending.userId) : undefined;
+    if (!pending || !user || user.status !== 'pending') {
+      // Not a live enrollment (an unguessable id): a wrong code, which the address slows.
+      await this.#checks.notThrottled([addressScope(caller.address)], actor, '');
+      throw new RelayFailure('INVALID_CODE', pending && pending.expiresAt >= now ? 'this account is already enrolled' : 'this enrollment has expired; start again with the enrollment code');
+    }
     const problems = checkPasswordPolicy(password, [user.username, user.displayName]);
     if (problems.length > 0) throw new RelayFailure('PASSWORD_POLICY', 'the password does not meet the policy', { issues: problems });
+    const scope = enrollmentScope(user.id);
     const step = totpStep(pending.totpSecret, totpCode, now);
     if (step === null) {
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user.id, details: { step: 'enrollment-totp' } }]);
+      await this.#checks.notThrottled([scope, addressScope(caller.address)], actor, user.id);
+      await this.store.recordLoginFailure([scope, addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user.id, details: { step: 'enrollment-totp' } }]);
       throw new RelayFailure('INVALID_CREDENTIALS', 'the one-time code from the authenticator app is not correct');
+    }
+    await this.#checks.notThrottled([scope], actor, user.id);
+    if (!hasNewDeviceKeys(device.keys)) {
+      await this.store.recordLoginFailure([scope], now, [{ type: 'login.failure', actor, subject: user.id, details: { step: 'enrollment', reason: 'device keys incomplete' } }]);
+      throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
     }
     const passwordHash = await this.#passwords.hash(password);
     const issued = this.#newDevice(user.id, device, null);
@@ -194,6 +225,7 @@ export class AccountService {
       { type: 'device.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
     ]);
     await this.store.updateUser(user.id, { totpLastStep: step }, []);
+    await this.store.clearLoginFailures(scope);
     return this.#session({ ...user, status: 'active' }, deviceId, issued.credential(), null);
   }
 
@@ -201,19 +233,25 @@ export class AccountService {
    * Password + TOTP, for a new device or to sign an existing device in again. An attempt that carries
    * the current credential of the enrolled workstation it names (`caller.credential`) is that
    * workstation's own: it is throttled on that workstation's counter only, so strangers' guesses can
-   * neither slow nor lock a clinician out of her enrolled workstations. Every other attempt is throttled
-   * on the account (or the unknown username) and the address. Attempts on the same counters run one at
-   * a time, so the throttle sees every earlier outcome before the next guess is checked.
+   * neither slow nor lock a clinician out of her enrolled workstations; an account's workstations sign in
+   * one at a time, so however many she has, they hold at most one place at the front of the hashing line.
+   * Every other attempt is throttled on the account (or the unknown username), and on the address only
+   * when its code is wrong. Attempts on the same counters run one at a time, so the throttle sees every
+   * earlier outcome before the next guess is checked.
    */
   async login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
+    if (device.kind === 'new' && !hasNewDeviceKeys(device.keys)) throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
     const known = await this.store.userByUsername(username);
     const proven = known && device.kind === 'existing' ? await this.#provenDevice(known.id, device.deviceId, caller) : undefined;
     if (known && proven && caller.credential) {
       const credentialHash = sha256Hex(caller.credential);
-      return this.#signIns.run([deviceScope(known.id, proven)], () => this.#loginAtWorkstation(known.id, proven, credentialHash, password, totpCode));
+      return this.#signIns.run([`workstations:${known.id}`], () => this.#loginAtWorkstation(known.id, proven, credentialHash, password, totpCode));
     }
     const scope = known ? accountScope(known.id) : usernameScope(username);
-    return this.#signIns.run([addressScope(caller.address), scope], () => this.#login(username, password, totpCode, device, caller));
+    // Only attempts with a wrong code wait for the address: a clinician with her code is not queued behind a
+    // stranger's guesses from the same address. (Checked again in turn: the code may be used meanwhile.)
+    const keys = this.#checks.codeStep(known, totpCode) === null ? [addressScope(caller.address), scope] : [scope];
+    return this.#signIns.run(keys, () => this.#login(username, password, totpCode, device, caller));
   }
 
   /** The device id when the caller presented that device's current, valid credential. */
@@ -256,17 +294,31 @@ export class AccountService {
     return this.#renewCredential(user, deviceId, existing.expiresAt, actor);
   }
 
-  /** Sign-in that proves no enrolled workstation: a new one, or an existing one without its credential. */
+  /**
+   * Sign-in that proves no enrolled workstation: a new one, or an existing one without its credential.
+   * The code (an HMAC) is checked first. While the account (or unknown username) must wait, nothing is
+   * checked or counted. A wrong code then meets the address's throttle, and counts against the account
+   * even when the address must wait (else a throttled address could try codes for free, and the one right
+   * code among them would pass); only a valid, unused code goes on to the password, whoever shares the
+   * address.
+   */
   async #login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
     const user = await this.store.userByUsername(username);
     const actor = `anonymous@${caller.address}`;
-    await this.#checks.notThrottled([addressScope(caller.address), user ? accountScope(user.id) : usernameScope(username)], actor, user?.id ?? '');
+    const subject = user?.id ?? '';
     // Unknown, pending, locked and deactivated accounts all get the same checks and the same answer;
     // the state is told only to someone who has just proven password and code.
-    const factors = await this.#checks.checkFactors(user, password, totpCode);
-    if (!user || !factors.ok || !(await this.store.claimTotpStep(user.id, factors.step))) {
-      await this.#checks.unprovenFailure(user, username, caller.address, factors.ok ? 'one-time code' : factors.factor);
+    const step = this.#checks.codeStep(user, totpCode);
+    await this.#checks.notThrottled([user ? accountScope(user.id) : usernameScope(username)], actor, subject);
+    if (step === null) {
+      const addressWaits = await this.#checks.throttled([addressScope(caller.address)], actor, subject);
+      await this.#checks.unprovenFailure(user, username, caller.address, 'one-time code', { address: !addressWaits, answer: addressWaits ? 'throttled' : 'verdict' });
+      throw addressWaits ?? new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
+    }
+    const passwordOk = await this.#checks.passwordMatches(user, password);
+    if (!user || !passwordOk || !(await this.store.claimTotpStep(user.id, step))) {
+      await this.#checks.unprovenFailure(user, username, caller.address, passwordOk ? 'one-time code' : 'password', { address: false, answer: 'verdict' });
       throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
     }
     if (user.status === 'deactivated') {
@@ -303,19 +355,18 @@ export class AccountService {
     return this.#session(user, deviceId, credential, expiresAt);
   }
 
-  async emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
-    return this.#signIns.run([emergencyScope(caller.address)], () => this.#emergencyLogin(username, code, device, caller));
-  }
-
-  async #emergencyLogin(username: string, code: string, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, caller: Caller): Promise<SessionResponse> {
+  /**
+   * The emergency code (80 random bits) is checked first: a valid one is used at once, whoever shares
+   * the caller's address (the store takes it once, even from concurrent attempts). Wrong codes are slowed
+   * per address, and audited per account (unknown usernames together) and episode: the first flagged,
+   * then the 10th, 100th... with the count, so a flood of guesses cannot fill the log with flags.
+   */
+  async emergencyLogin(username: string, code: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
+    if (!hasNewDeviceKeys(device.keys)) throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
     const now = this.clock.now();
-    await this.#throttle.check(emergencyScope(caller.address));
     const user = await this.store.userByUsername(username);
-    const grant = user && (await this.store.emergencyGrants(user.id, now)).find((g) => sameHash(g.codeHash, codeHash(code)));
-    if (!user || !grant || user.status !== 'active') {
-      await this.store.recordLoginFailure([emergencyScope(caller.address)], now, [{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: user?.id ?? '', details: { reason: 'emergency code', username }, flagged: true }]);
-      throw new RelayFailure('INVALID_CODE', 'this emergency code is not valid (it may have expired or been used)');
-    }
+    const grant = user?.status === 'active' ? (await this.store.emergencyGrants(user.id, now)).find((g) => sameHash(g.codeHash, codeHash(code))) : undefined;
+    if (!user || !grant) return this.#signIns.run([emergencyScope(caller.address)], () => this.#refuseEmergencyCode(username, user, caller));
     const issued = this.#newDevice(user.id, device, grant.expiresAt);
     const deviceId = await this.store.useEmergencyGrant(grant.id, issued.device, now, [
       { type: 'emergency.used', actor: `anonymous@${caller.address}`, subject: user.id, details: { reason: grant.reason, expiresAt: grant.expiresAt }, flagged: true },
@@ -324,6 +375,18 @@ export class AccountService {
     await this.store.updateUser(user.id, { lockedUntil: null, lastActiveAt: now }, []);
     await this.store.clearLoginFailures(accountScope(user.id));
     return this.#session(user, deviceId, issued.credential(), grant.expiresAt);
+  }
+
+  async #refuseEmergencyCode(username: string, user: UserRecord | undefined, caller: Caller): Promise<never> {
+    const now = this.clock.now();
+    const actor = `anonymous@${caller.address}`;
+    const subject = user?.id ?? '';
+    await this.#checks.notThrottled([emergencyScope(caller.address)], actor, subject);
+    const { count, audit } = this.#emergencyGuesses.note(subject, now);
+    await this.store.recordLoginFailure([emergencyScope(caller.address)], now, audit
+      ? [{ type: 'login.failure', actor, subject, details: { reason: 'emergency code', username, count }, ...(count === 1 ? { flagged: true } : {}) }]
+      : []);
+    throw new RelayFailure('INVALID_CODE', 'this emergency code is not valid (it may have expired or been used)');
   }
 
   /**
@@ -386,7 +449,7 @@ export class AccountService {
   }
 
   /** A new device whose credential is minted inside the store's transaction, once its id is known. */
-  #newDevice(userId: UserId, device: { name: string; keys: KeyUpload; auditKey?: string | undefined }, expiresAt: number | null): { device: NewDevice; credential: () => string } {
+  #newDevice(userId: UserId, device: NewDeviceRequest, expiresAt: number | null): { device: NewDevice; credential: () => string } {
     let credential: string | undefined;
     return {
       device: {

@@ -1,24 +1,36 @@
+import { describeError } from '../shared/errors';
 import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../shared/wire/keys';
 import type { EnvelopeRefusalCode, OutgoingEnvelope, SendResponse } from '../shared/wire/relay';
 import type { Clock } from './Clock';
 import { InMemoryRateLimiter, type RateCharge, type RateLimiter } from './RateLimiter';
 import type { RelayConfig } from './RelayConfig';
-import { RelayFailure } from './RelayFailure';
-import { RefusalEpisodes, type RefusalReason } from './RefusalEpisodes';
+import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
+import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
 import type { EnqueueOutcome, RelayStore } from './storage/RelayStore';
 
 const MINUTE = 60_000;
 const HOUR = 3600_000;
+const DAY = 24 * HOUR;
 
 /** How each store outcome is reported to the sender (undefined: accepted). */
 const REFUSAL: Record<EnqueueOutcome, EnvelopeRefusalCode | undefined> = {
   queued: undefined,
   alreadyQueued: undefined,
   queueFull: 'RECIPIENT_QUEUE_FULL',
+  // The client does the same as for a full queue (the recipient waits); `share: 'sender'` tells it why.
+  senderShareFull: 'RECIPIENT_QUEUE_FULL',
   idTaken: 'DUPLICATE_ENVELOPE',
   deviceGone: 'UNKNOWN_DEVICE',
 };
+
+/** Which limit a refused rate bucket is (by its key's first word), and what the client is told. */
+const RATE_BUCKETS: readonly { prefix: string; reason: RefusalReason; what: string }[] = [
+  { prefix: 'send.day ', reason: 'DAILY_SEND_BUDGET', what: 'this account has sent as many envelopes as the relay allows in a day' },
+  { prefix: 'send.account ', reason: 'SEND_RATE_LIMITED', what: "this account's workstations together are sending faster than the relay allows" },
+  { prefix: 'send.device ', reason: 'SEND_RATE_LIMITED', what: 'this device is sending faster than the relay allows' },
+  { prefix: 'keys.', reason: 'KEY_FETCH_RATE_LIMITED', what: 'this account is fetching prekeys faster than the relay allows' },
+];
 
 /** Tells connected devices that something arrived for them, or that their key stock is low. */
 export interface DeliveryNotifier {
@@ -32,8 +44,10 @@ export interface DeliveryNotifier {
  */
 export class MessageService {
   readonly #activeDevices = new Map<UserId, { until: number; devices: ReadonlySet<number> }>();
-  /** Refusals by the queue and rate limits, audited once per episode (RelayServer closes quiet ones). */
+  /** Refusals by the queue, rate, budget and storage limits, audited by episode (RelayServer closes quiet ones). */
   readonly refusals: RefusalEpisodes;
+  /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
+  #storageLow = false;
 
   constructor(
     private readonly store: RelayStore,
@@ -41,6 +55,7 @@ export class MessageService {
     private readonly config: RelayConfig,
     private readonly notifier: DeliveryNotifier,
     private readonly limiter: RateLimiter = new InMemoryRateLimiter(),
+    private readonly log: (line: string) => void = () => undefined,
   ) {
     this.refusals = new RefusalEpisodes((events) => store.appendAudit(events), config.refusalEpisodeQuietMs);
   }
@@ -62,16 +77,18 @@ export class MessageService {
     return this.store.keyCount(device.userId, device.deviceId);
   }
 
-  /** A bundle per active device of the user (or of one device); consumes one-time keys atomically. */
+  /**
+   * A bundle per active device of the user (or of one device); consumes one-time keys atomically. Limited
+   * per fetching account (all its workstations together) and per fetching account and colleague (what stops
+   * one account draining a colleague's stock), never per colleague fetched: a budget every requester shared
+   * let a few of them lock everyone out of starting sessions with that colleague. A stock drained anyway
+   * degrades to the signed prekey and last-resort Kyber key, and keysLow makes its owner refill it.
+   */
   async bundles(caller: DeviceAddress, userId: UserId, deviceId?: DeviceId): Promise<PreKeyBundle[]> {
-    // Each fetch takes a one-time key: limited per fetching device, per device and user fetched (what
-    // stops one device draining a colleague's stock), and per user fetched by everyone together.
-    const requester = addressKey(caller);
     const limits = this.config.keyFetches;
-    this.#charge(caller, 'KEY_FETCH_RATE_LIMITED', userId, [
-      { key: `keys.device ${requester}`, cost: 1, limit: { amount: limits.perDevicePerHour, windowMs: HOUR } },
-      { key: `keys.peer ${requester} ${userId}`, cost: 1, limit: { amount: limits.perPeerPerHour, windowMs: HOUR } },
-      { key: `keys.target ${userId}`, cost: 1, limit: { amount: limits.perTargetPerHour, windowMs: HOUR } },
+    await this.#charge(caller, userId, [
+      { key: `keys.account ${caller.userId}`, cost: 1, limit: { amount: limits.perAccountPerHour, windowMs: HOUR } },
+      { key: `keys.pair ${caller.userId} ${userId}`, cost: 1, limit: { amount: limits.perPairPerHour, windowMs: HOUR } },
     ]);
     const bundles = await this.store.takeBundles(userId, deviceId, (bundle) => ({
       type: 'bundle.fetched',
@@ -90,9 +107,11 @@ export class MessageService {
 
   /**
    * Accepts envelopes for active devices; resolves once they are durably queued, with each envelope's
-   * outcome. Refused as a whole when the sender is over its rate (SEND_RATE_LIMITED, with Retry-After) or
-   * when every envelope is for a full queue (RECIPIENT_QUEUE_FULL); otherwise a full queue, a reused id or
-   * a device revoked meanwhile refuses only its own envelopes (`refused`), and the rest are queued: one
+   * outcome. Refused as a whole when the relay is keeping its last free storage (RELAY_STORAGE_FULL), when
+   * the sending device or its account is over a rate or the account over its daily budget
+   * (SEND_RATE_LIMITED, with Retry-After), or when every envelope is for a full queue, or a queue that holds
+   * this account's whole share (RECIPIENT_QUEUE_FULL); otherwise a full queue or share, a reused id or a
+   * device revoked meanwhile refuses only its own envelopes (`refused`), and the rest are queued: one
    * colleague's full queue must not hold a care team's message back from everyone else.
    */
   async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[]): Promise<SendResponse> {
@@ -103,38 +122,56 @@ export class MessageService {
     if (new Set(envelopes.map((e) => e.id)).size !== envelopes.length) throw new RelayFailure('BAD_REQUEST', 'every envelope needs its own id');
     const limits = this.config.delivery;
     const bytes = envelopes.reduce((sum, e) => sum + ciphertextBytes(e.content), 0);
-    const actor = addressKey(sender);
-    this.#charge(sender, 'SEND_RATE_LIMITED', '', [
-      { key: `send.envelopes ${actor}`, cost: envelopes.length, limit: { amount: limits.sendEnvelopesPerMinute, windowMs: MINUTE } },
-      { key: `send.bytes ${actor}`, cost: bytes, limit: { amount: limits.sendBytesPerMinute, windowMs: MINUTE } },
-    ], { envelopes: envelopes.length, bytes });
+    const counts = { envelopes: envelopes.length, bytes };
+    await this.#assertStorageRoom(sender, counts);
+    const device = addressKey(sender);
+    const account = sender.userId;
+    await this.#charge(sender, '', [
+      { key: `send.device ${device} envelopes`, cost: envelopes.length, limit: { amount: limits.sendEnvelopesPerMinute, windowMs: MINUTE } },
+      { key: `send.device ${device} bytes`, cost: bytes, limit: { amount: limits.sendBytesPerMinute, windowMs: MINUTE } },
+      { key: `send.account ${account} envelopes`, cost: envelopes.length, limit: { amount: limits.accountEnvelopesPerMinute, windowMs: MINUTE } },
+      { key: `send.account ${account} bytes`, cost: bytes, limit: { amount: limits.accountBytesPerMinute, windowMs: MINUTE } },
+      { key: `send.day ${account}`, cost: envelopes.length, limit: { amount: limits.accountEnvelopesPerDay, windowMs: DAY } },
+    ], counts);
     await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient));
     const now = this.clock.now();
+    const share = limits.senderSharePercent / 100;
     const outcomes = await this.store.enqueue(
       envelopes.map((e) => ({ id: e.id, type: e.type, sender, recipient: e.recipient, content: e.content, acceptedAt: now })),
-      (e) => ({ type: 'envelope.accepted', actor, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type } }),
-      { maxEnvelopes: limits.maxQueuedEnvelopes, maxBytes: limits.maxQueuedBytes },
+      (e) => ({ type: 'envelope.accepted', actor: device, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type } }),
+      {
+        maxEnvelopes: limits.maxQueuedEnvelopes, maxBytes: limits.maxQueuedBytes,
+        // At least one envelope, and (the serve options make sure) one of the largest size.
+        maxEnvelopesPerSender: Math.max(1, Math.floor(limits.maxQueuedEnvelopes * share)), maxBytesPerSender: Math.floor(limits.maxQueuedBytes * share),
+      },
     );
     const accepted: EnvelopeId[] = [];
-    const refused: { id: EnvelopeId; code: EnvelopeRefusalCode }[] = [];
-    const full = new Map<UserId, OutgoingEnvelope[]>();
+    const refused: NonNullable<SendResponse['refused']> = [];
+    const full = { queueFull: [] as OutgoingEnvelope[], senderShareFull: [] as OutgoingEnvelope[] };
     envelopes.forEach((e, i) => {
       const outcome = outcomes[i] ?? 'deviceGone';
       const code = REFUSAL[outcome];
       if (code === undefined) accepted.push(e.id);
-      else refused.push({ id: e.id, code });
-      if (outcome === 'queueFull') full.set(e.recipient.userId, [...(full.get(e.recipient.userId) ?? []), e]);
+      else refused.push({ id: e.id, code, ...(outcome === 'senderShareFull' ? { share: 'sender' as const } : {}) });
+      if (outcome === 'queueFull' || outcome === 'senderShareFull') full[outcome].push(e);
       // Revoked since the cached device list was read: read it again for the next send.
       if (outcome === 'deviceGone') this.forget(e.recipient.userId);
     });
-    for (const [userId, refusedFor] of full) {
-      this.refusals.note(actor, 'RECIPIENT_QUEUE_FULL', userId, now, {
+    for (const [reason, refusedFor] of [['RECIPIENT_QUEUE_FULL', full.queueFull], ['SENDER_SHARE_FULL', full.senderShareFull]] as const) {
+      if (refusedFor.length === 0) continue;
+      await this.#noteRefusal(sender, reason, now, {
+        users: [...new Set(refusedFor.map((e) => e.recipient.userId))],
         envelopes: refusedFor.length, bytes: refusedFor.reduce((sum, e) => sum + ciphertextBytes(e.content), 0), devices: refusedFor.map((e) => addressKey(e.recipient)),
       });
     }
-    if (accepted.length === 0 && full.size > 0 && refused.every((r) => r.code === 'RECIPIENT_QUEUE_FULL')) {
+    const anyFull = full.queueFull.length + full.senderShareFull.length > 0;
+    if (accepted.length === 0 && anyFull && refused.every((r) => r.code === 'RECIPIENT_QUEUE_FULL')) {
       const devices = envelopes.map((e) => e.recipient);
-      throw new RelayFailure('RECIPIENT_QUEUE_FULL', `the relay holds as much as it may for ${devices.map(addressKey).join(', ')} until they connect`, { devices });
+      const named = devices.map(addressKey).join(', ');
+      if (full.queueFull.length === 0) {
+        throw new RelayFailure('RECIPIENT_QUEUE_FULL', `the relay holds as much from this account as one sender may have waiting for ${named} until they connect`, { devices, share: 'sender' });
+      }
+      throw new RelayFailure('RECIPIENT_QUEUE_FULL', `the relay holds as much as it may for ${named} until they connect`, { devices });
     }
     const queued = envelopes.filter((_e, i) => outcomes[i] === 'queued');
     if (queued.length > 0) this.notifier.envelopesQueued(queued.map((e) => e.recipient));
@@ -151,15 +188,43 @@ export class MessageService {
     this.#activeDevices.delete(userId);
   }
 
-  /** Takes the charges from the rate limiter, or refuses the request (typed, with Retry-After) and notes the episode. */
-  #charge(caller: DeviceAddress, reason: RefusalReason, subject: string, charges: readonly RateCharge[], counts: { envelopes?: number; bytes?: number } = {}): void {
+  /**
+   * Takes the charges from the rate limiter, or refuses the request (typed, with Retry-After) once the
+   * refusal is audited (the first of its episode is written before the client hears it).
+   */
+  async #charge(caller: DeviceAddress, subject: string, charges: readonly RateCharge[], counts: { envelopes?: number; bytes?: number } = {}): Promise<void> {
     const now = this.clock.now();
     const decision = this.limiter.take(charges, now);
     if (decision.ok) return;
-    this.refusals.note(addressKey(caller), reason, subject, now, counts);
+    const bucket = RATE_BUCKETS.find((b) => decision.key.startsWith(b.prefix)) ?? { reason: 'SEND_RATE_LIMITED' as const, what: 'this device is sending faster than the relay allows' };
+    await this.#noteRefusal(caller, bucket.reason, now, { ...counts, users: subject === '' ? [] : [subject] });
     const seconds = Math.ceil(decision.retryAfterMs / 1000);
-    const what = reason === 'SEND_RATE_LIMITED' ? 'this device is sending faster than the relay allows' : 'this device is fetching prekeys faster than the relay allows';
-    throw new RelayFailure(reason, `${what}; try again in ${seconds} s`, { retryAfterSeconds: seconds, retryAfterMs: decision.retryAfterMs });
+    const code = bucket.reason === 'KEY_FETCH_RATE_LIMITED' ? 'KEY_FETCH_RATE_LIMITED' : 'SEND_RATE_LIMITED';
+    throw new RelayFailure(code, `${bucket.what}; try again in ${seconds} s`, { retryAfterSeconds: seconds, retryAfterMs: decision.retryAfterMs });
+  }
+
+  /**
+   * Below the configured free space the relay takes no new envelopes (the one thing a sender can make it
+   * store in bulk) and keeps the rest for deliveries, acknowledgements, sign-ins and their audit records,
+   * instead of failing every write once the disk is full. The client keeps the message and tries again.
+   */
+  async #assertStorageRoom(sender: DeviceAddress, counts: { envelopes: number; bytes: number }): Promise<void> {
+    const free = await this.store.freeBytes().catch(() => undefined);
+    const low = free !== undefined && free < this.config.minFreeDiskBytes;
+    if (low !== this.#storageLow) {
+      this.#storageLow = low;
+      this.log(low
+        ? `refusing new envelopes: ${Math.floor((free ?? 0) / 1048576)} MiB free for the data directory, below the ${Math.floor(this.config.minFreeDiskBytes / 1048576)} MiB the relay keeps (free space, or lower --min-free-disk-mib)`
+        : 'taking new envelopes again: the data directory has room');
+    }
+    if (!low) return;
+    await this.#noteRefusal(sender, 'RELAY_STORAGE_FULL', this.clock.now(), counts);
+    throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
+  }
+
+  /** Audits a refusal (by episode). A refusal stands even if its record cannot be written: that is logged. */
+  async #noteRefusal(caller: DeviceAddress, reason: RefusalReason, at: number, counts: RefusalCounts): Promise<void> {
+    await this.refusals.note(caller, reason, at, counts).catch((error: unknown) => this.log(`auditing a ${reason} refusal failed: ${describeError(error)}`));
   }
 
   /**

@@ -17,12 +17,21 @@ export interface RelayConfig {
   readonly keysLowThreshold: number;
   readonly throttle: ThrottlePolicy;
   readonly argon2: Argon2Params;
-  /** What one recipient device's queue may hold, and how fast one device may send (see DEFAULT_CONFIG). */
+  /** What one recipient device's queue may hold (and one sender's share of it), and how much one device and one account may send. */
   readonly delivery: DeliveryLimits;
-  /** Prekey bundle fetches: how many per hour one device may make, for one user, and of one user by anyone. */
+  /** Prekey bundle fetches: how many per hour one account may make, and of one colleague. */
   readonly keyFetches: KeyFetchLimits;
-  /** A run of refusals of one kind for one device ends after this long without another; then it is audited once. */
+  /**
+   * A run of refusals of one kind for one account ends after this long without another; its first refusal
+   * is audited at once, its totals when it ends.
+   */
   readonly refusalEpisodeQuietMs: number;
+  /**
+   * Below this much free space on the data directory's file system the relay refuses new envelopes
+   * (RELAY_STORAGE_FULL, with Retry-After) and keeps the rest for what must still be written: deliveries and
+   * their acknowledgements, sign-ins, the audit log (default 1 GiB).
+   */
+  readonly minFreeDiskBytes: number;
   readonly timeouts: ConnectionTimeouts;
 }
 
@@ -31,19 +40,37 @@ export interface DeliveryLimits {
   readonly maxQueuedEnvelopes: number;
   /** Bytes of ciphertext waiting in one recipient device's queue. */
   readonly maxQueuedBytes: number;
+  /**
+   * The share of each recipient device's queue, in envelopes and in bytes, that one sending account may
+   * fill (percent; the recipient's own account is held only to the whole queue): past it that sender is
+   * refused with RECIPIENT_QUEUE_FULL and `share: 'sender'`, while others still reach the device.
+   */
+  readonly senderSharePercent: number;
   /** Envelopes one device may send per minute (a burst of this many, then refilled evenly; SEND_RATE_LIMITED). */
   readonly sendEnvelopesPerMinute: number;
   /** Bytes of ciphertext one device may send per minute (likewise). */
   readonly sendBytesPerMinute: number;
+  /** Envelopes all devices of one account together may send per minute (likewise). */
+  readonly accountEnvelopesPerMinute: number;
+  /** Bytes of ciphertext all devices of one account together may send per minute (likewise). */
+  readonly accountBytesPerMinute: number;
+  /**
+   * Envelopes one account may send per day: a day's budget, refilled evenly over the day (SEND_RATE_LIMITED
+   * with Retry-After). It bounds what one account can make the relay write for good: each envelope leaves
+   * one `envelope.accepted` audit record and, acknowledged, one `envelope.delivered`.
+   */
+  readonly accountEnvelopesPerDay: number;
 }
 
+/**
+ * Per requesting account, never per target: a budget that every requester shares would let a few of them
+ * lock everyone out of starting sessions with a colleague.
+ */
 export interface KeyFetchLimits {
-  /** Bundle fetches one device may make per hour, of anyone (a burst of this many, then refilled evenly). */
-  readonly perDevicePerHour: number;
-  /** Fetches of one user's bundles by one device per hour: what actually stops one device draining a colleague's keys. */
-  readonly perPeerPerHour: number;
-  /** Fetches of one user's bundles per hour by all devices together. */
-  readonly perTargetPerHour: number;
+  /** Bundle fetches all devices of one account together may make per hour, of anyone (a burst of this many, then refilled evenly). */
+  readonly perAccountPerHour: number;
+  /** Fetches of one colleague's bundles by all devices of one account per hour: what stops one account draining a colleague's keys. */
+  readonly perPairPerHour: number;
 }
 
 /**
@@ -79,23 +106,47 @@ export const DEFAULT_CONFIG: RelayConfig = {
    *   such messages back to back, far beyond typing speed; 32 MiB a minute is a dozen of the largest
    *   requests the relay accepts (1,000 envelopes, a few MiB), yet a device flooding a colleague is slowed
    *   to about 0.5 MiB/s after its first 32 MiB (the finding of issue 13 was 22 MiB/s for 13 s).
+   * - One sender's share of a queue: 20% (10,000 envelopes, 25.6 MiB) holds what the chattiest colleague
+   *   sends one device (a few hundred envelopes a day) over the whole 30-day retention, while it takes five
+   *   accounts to fill a colleague's queue (one took all of it before, and locked everyone else out).
+   * - One account: its workstations together may send twice what one may (someone at two workstations at
+   *   once); before, each of up to 127 workstations had its own 12,000 a minute.
+   * - One account's day: the busiest clinician we can picture, a charge nurse in six teams one of which is
+   *   a 500-member hospital-wide team, at two or three workstations, sends 40 messages a day to the large
+   *   team (1,000 envelopes each: 40,000), 200 to ward teams of 40 (16,000) and 100 direct ones (400);
+   *   receives about 2,100 messages, each acknowledged by a delivery receipt from both her workstations to
+   *   the sender's two devices and her own two (16,800), and read receipts, at worst one per message
+   *   (8,400); and shares new sender keys when the large team changes (5 x 1,000). About 87,000 envelopes:
+   *   200,000 is more than twice that. An account thus adds at most about 400,000 records (150 MiB) a day to
+   *   the audit log (twice that on a flood's first day: the full budget, then its refill), where one device
+   *   could add 17.5 GiB a day before.
    */
   delivery: {
     maxQueuedEnvelopes: 50_000,
     maxQueuedBytes: 128 * 1024 * 1024,
+    senderSharePercent: 20,
     sendEnvelopesPerMinute: 12_000,
     sendBytesPerMinute: 32 * 1024 * 1024,
+    accountEnvelopesPerMinute: 24_000,
+    accountBytesPerMinute: 64 * 1024 * 1024,
+    accountEnvelopesPerDay: 200_000,
   },
   /*
    * A client fetches a user's bundles only when it has no session with one of their devices: on first
-   * contact, and when they add a workstation. A new device joining care teams fetches every member once
-   * (1,000 covers two teams of the largest size in an hour); a newly enrolled colleague is fetched by
-   * every member of their teams (1,000). One device fetching one user 12 times an hour is already more
-   * than a client does (it then has sessions with all of their devices); 40 fetches drained a stock of 20
-   * one-time keys. A drained stock degrades, it does not break: the last-resort Kyber key and the signed
-   * prekey still start sessions, and the owner's client refills the stock when it hears keysLow.
+   * contact, and when they add a workstation. A new workstation joining care teams fetches every member
+   * once: 2,000 an hour covers two new workstations of one account joining two teams of the largest size.
+   * Each workstation fetches a colleague once (a fetch returns all of their devices) and again when they
+   * add one: 12 an hour per account and colleague covers six workstations doing both, while no account
+   * takes more than 12 one-time keys an hour from each of a colleague's devices (40 fetches drained a stock
+   * of 20). Nothing is limited per colleague fetched: a newly enrolled colleague is fetched by every
+   * member of their teams at once, and a budget shared by all requesters let a few of them lock everyone
+   * out. A drained stock degrades, it does not break: the last-resort Kyber key and the signed prekey
+   * still start sessions, and the owner's client refills the stock when it hears keysLow.
    */
-  keyFetches: { perDevicePerHour: 1_000, perPeerPerHour: 12, perTargetPerHour: 1_000 },
+  keyFetches: { perAccountPerHour: 2_000, perPairPerHour: 12 },
   refusalEpisodeQuietMs: 10 * 60_000,
+  // Room for about 2.5 million audit records (about 400 bytes each) of deliveries and sign-ins, and for
+  // SQLite's own checkpoints, while the operator frees space.
+  minFreeDiskBytes: 1024 * 1024 * 1024,
   timeouts: { headersMs: 10_000, idleMs: 120_000 },
 };

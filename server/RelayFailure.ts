@@ -1,5 +1,5 @@
 import type { DeviceAddress } from '../shared/ids';
-import type { RelayErrorCode } from '../shared/wire/relay';
+import type { RelayErrorCode, RelayError } from '../shared/wire/relay';
 
 /**
  * An error the relay reports to a client as `{ code, message }` with a matching HTTP status. Messages
@@ -7,7 +7,7 @@ import type { RelayErrorCode } from '../shared/wire/relay';
  */
 export class RelayFailure extends Error {
   readonly code: RelayErrorCode;
-  readonly extra: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: DeviceAddress[] };
+  readonly extra: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: DeviceAddress[]; share?: RelayError['share'] };
 
   constructor(code: RelayErrorCode, message: string, extra: RelayFailure['extra'] = {}) {
     super(message);
@@ -19,6 +19,14 @@ export class RelayFailure extends Error {
   get status(): number {
     return STATUS[this.code];
   }
+}
+
+/** When a client refused for want of storage should try again (an operator has to free space first). */
+export const STORAGE_RETRY_SECONDS = 60;
+
+/** The relay is out of storage (or keeping its last for deliveries): nothing new is stored for now. */
+export function storageFull(message: string): RelayFailure {
+  return new RelayFailure('RELAY_STORAGE_FULL', message, { retryAfterSeconds: STORAGE_RETRY_SECONDS, retryAfterMs: STORAGE_RETRY_SECONDS * 1000 });
 }
 
 const STATUS: Record<RelayErrorCode, number> = {
@@ -40,6 +48,7 @@ const STATUS: Record<RelayErrorCode, number> = {
   DUPLICATE_ENVELOPE: 409,
   // 507 Insufficient Storage: the request is fine, the recipient's share of the relay's storage is not.
   RECIPIENT_QUEUE_FULL: 507,
+  RELAY_STORAGE_FULL: 507,
   AUDIT_LOG_BROKEN: 409,
   INTERNAL: 500,
 };

@@ -24,6 +24,21 @@ export interface ServeOptions {
   readonly tlsKey?: string;
   /** TLSv1.2 (the default: AEAD suites only) or TLSv1.3 (TLS 1.2 clients are refused). */
   readonly tlsMinVersion?: TlsMinVersion;
+  /**
+   * Load balancers or reverse proxies in front of the relay (addresses or CIDR ranges). A request from
+   * one of them is taken to come from the address its X-Forwarded-For names (the nearest hop not
+   * itself trusted), so throttling and the audit log see each client's own address; from anyone else
+   * the header is ignored. Without them every client behind a proxy would share the proxy's address.
+   */
+  readonly trustProxy?: readonly string[];
+}
+
+/** An IPv4 or IPv6 address, or a CIDR range of them (`10.0.0.0/8`, `fd00::/8`): what --trust-proxy takes. */
+export function isAddressOrRange(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
 /** Loopback addresses only: without TLS the relay serves this machine and nothing else. */
@@ -83,7 +98,7 @@ export class RelayServer {
     // A replaced credential's sockets are cut off at once, as a revocation's are (the new one's stays).
     this.accounts = new AccountService(store, clock, config, (userId) => this.messages.forget(userId), (address, credentialHash) => this.hub.disconnect(address.userId, address.deviceId, { credentialHash }));
     this.hub = new DeliveryHub(store, (connection) => this.accounts.recheck(connection.address, connection.credentialHash), log);
-    this.messages = new MessageService(store, clock, config, this.hub);
+    this.messages = new MessageService(store, clock, config, this.hub, undefined, log);
     this.hub.bind(this.messages);
   }
 
@@ -99,6 +114,7 @@ export class RelayServer {
       maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts,
       ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
       ...(this.auditKey ? { auditKey: this.auditKey } : {}),
+      ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
     });
     const address = await this.#app.listen({ host: options.host, port: options.port });
     this.#startJobs();

@@ -17,7 +17,7 @@ import { DEFAULT_ARGON2 } from './auth/passwords';
 import { systemClock } from './Clock';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
-import { ConfigurationError, RelayServer, openStore } from './RelayServer';
+import { ConfigurationError, RelayServer, isAddressOrRange, openStore } from './RelayServer';
 import type { RelayStore } from './storage/RelayStore';
 
 /*
@@ -71,23 +71,34 @@ interface ServeLimitOptions {
   maxEnvelopeKib: number;
   queueMaxEnvelopes: number;
   queueMaxMib: number;
+  queueSenderSharePercent: number;
   sendEnvelopesPerMinute: number;
   sendMibPerMinute: number;
-  keyFetchesPerDeviceHour: number;
+  accountSendEnvelopesPerMinute: number;
+  accountSendMibPerMinute: number;
+  accountEnvelopesPerDay: number;
+  keyFetchesPerAccountHour: number;
   keyFetchesPerPairHour: number;
-  keyFetchesPerUserHour: number;
+  minFreeDiskMib: number;
   headerTimeoutSeconds: number;
   idleTimeoutSeconds: number;
   tlsMinVersion: '1.2' | '1.3';
 }
 
-function serveLimits(opts: ServeLimitOptions): Pick<RelayConfig, 'delivery' | 'keyFetches' | 'timeouts'> {
-  // A queue smaller than one envelope would refuse everything sent to anyone.
+function serveLimits(opts: ServeLimitOptions): Pick<RelayConfig, 'delivery' | 'keyFetches' | 'timeouts' | 'minFreeDiskBytes'> {
+  // A queue smaller than one envelope would refuse everything sent to anyone; so would a sender's share of it.
   if (opts.queueMaxMib * MIB < opts.maxEnvelopeKib * 1024) throw new ConfigurationError('--queue-max-mib must hold at least one envelope of --max-envelope-kib');
+  if (opts.queueSenderSharePercent > 100) throw new ConfigurationError('--queue-sender-share-percent is a share of the queue: at most 100');
+  if ((opts.queueMaxMib * MIB * opts.queueSenderSharePercent) / 100 < opts.maxEnvelopeKib * 1024) throw new ConfigurationError('--queue-sender-share-percent of --queue-max-mib must hold at least one envelope of --max-envelope-kib');
   return {
-    delivery: { maxQueuedEnvelopes: opts.queueMaxEnvelopes, maxQueuedBytes: opts.queueMaxMib * MIB, sendEnvelopesPerMinute: opts.sendEnvelopesPerMinute, sendBytesPerMinute: opts.sendMibPerMinute * MIB },
-    keyFetches: { perDevicePerHour: opts.keyFetchesPerDeviceHour, perPeerPerHour: opts.keyFetchesPerPairHour, perTargetPerHour: opts.keyFetchesPerUserHour },
+    delivery: {
+      maxQueuedEnvelopes: opts.queueMaxEnvelopes, maxQueuedBytes: opts.queueMaxMib * MIB, senderSharePercent: opts.queueSenderSharePercent,
+      sendEnvelopesPerMinute: opts.sendEnvelopesPerMinute, sendBytesPerMinute: opts.sendMibPerMinute * MIB,
+      accountEnvelopesPerMinute: opts.accountSendEnvelopesPerMinute, accountBytesPerMinute: opts.accountSendMibPerMinute * MIB, accountEnvelopesPerDay: opts.accountEnvelopesPerDay,
+    },
+    keyFetches: { perAccountPerHour: opts.keyFetchesPerAccountHour, perPairPerHour: opts.keyFetchesPerPairHour },
     timeouts: { headersMs: opts.headerTimeoutSeconds * 1000, idleMs: opts.idleTimeoutSeconds * 1000 },
+    minFreeDiskBytes: opts.minFreeDiskMib * MIB,
   };
 }
 const keyFileOption = () => new Option('--database-key-file <file>', 'the database key, when it is not database.key in the data directory (nor the systemd credential database-key)');
@@ -105,6 +116,11 @@ function backupEncryption(opts: { recipient?: string[]; passphraseFile?: string 
 
 const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
+const trustedProxy = (value: string, previous: string[] | undefined) => {
+  if (!isAddressOrRange(value)) throw new InvalidArgumentError(`not an IP address or CIDR range: ${value}`);
+  return [...(previous ?? []), value];
+};
+
 export function buildCli(): Command {
   const program = new Command('rounds-server')
     .description('Rounds relay: accounts, prekey directory and store-and-forward for end-to-end encrypted messages')
@@ -121,6 +137,7 @@ export function buildCli(): Command {
     .option('--tls-cert <file>', 'PEM certificate chain; with --tls-key the relay serves HTTPS and WSS only')
     .option('--tls-key <file>', 'PEM private key')
     .addOption(new Option('--tls-min-version <version>', 'oldest TLS version accepted (1.2: AEAD suites only; 1.3: TLS 1.3 only)').choices(['1.2', '1.3']).default('1.2'))
+    .option('--trust-proxy <address or CIDR>', 'a load balancer in front of the relay (repeatable): requests from it count as from the client its X-Forwarded-For names', trustedProxy)
     .option('--max-envelope-kib <n>', 'largest envelope accepted', int('max-envelope-kib', 1), DEFAULT_CONFIG.maxEnvelopeBytes / 1024)
     .option('--retention-days <n>', 'undelivered envelopes are deleted after this many days', int('retention-days', 1), DEFAULT_CONFIG.retentionDays)
     .option('--inactivity-days <n>', 'deactivate accounts unused this long (0: never)', int('inactivity-days', 0), DEFAULT_CONFIG.inactivityDays)
@@ -129,15 +146,19 @@ export function buildCli(): Command {
     .option('--argon2-memory-kib <n>', 'Argon2id memory per password hash', int('argon2-memory-kib', 8 * 1024), DEFAULT_ARGON2.memoryKiB)
     .option('--queue-max-envelopes <n>', 'envelopes one recipient device may have waiting', int('queue-max-envelopes', 1), DEFAULT_CONFIG.delivery.maxQueuedEnvelopes)
     .option('--queue-max-mib <n>', 'MiB of ciphertext one recipient device may have waiting', int('queue-max-mib', 1), DEFAULT_CONFIG.delivery.maxQueuedBytes / MIB)
+    .option('--queue-sender-share-percent <n>', "share of each recipient device's queue (envelopes and MiB) one sending account may fill", int('queue-sender-share-percent', 1), DEFAULT_CONFIG.delivery.senderSharePercent)
     .option('--send-envelopes-per-minute <n>', 'envelopes one device may send per minute', int('send-envelopes-per-minute', 1), DEFAULT_CONFIG.delivery.sendEnvelopesPerMinute)
     .option('--send-mib-per-minute <n>', 'MiB of ciphertext one device may send per minute', int('send-mib-per-minute', 1), DEFAULT_CONFIG.delivery.sendBytesPerMinute / MIB)
-    .option('--key-fetches-per-device-hour <n>', 'prekey bundle fetches one device may make per hour', int('key-fetches-per-device-hour', 1), DEFAULT_CONFIG.keyFetches.perDevicePerHour)
-    .option('--key-fetches-per-pair-hour <n>', "fetches of one user's bundles by one device per hour", int('key-fetches-per-pair-hour', 1), DEFAULT_CONFIG.keyFetches.perPeerPerHour)
-    .option('--key-fetches-per-user-hour <n>', "fetches of one user's bundles per hour, by all devices", int('key-fetches-per-user-hour', 1), DEFAULT_CONFIG.keyFetches.perTargetPerHour)
+    .option('--account-send-envelopes-per-minute <n>', 'envelopes all devices of one account together may send per minute', int('account-send-envelopes-per-minute', 1), DEFAULT_CONFIG.delivery.accountEnvelopesPerMinute)
+    .option('--account-send-mib-per-minute <n>', 'MiB of ciphertext all devices of one account together may send per minute', int('account-send-mib-per-minute', 1), DEFAULT_CONFIG.delivery.accountBytesPerMinute / MIB)
+    .option('--account-envelopes-per-day <n>', 'envelopes one account may send per day (refilled evenly over the day)', int('account-envelopes-per-day', 1), DEFAULT_CONFIG.delivery.accountEnvelopesPerDay)
+    .option('--key-fetches-per-account-hour <n>', 'prekey bundle fetches all devices of one account together may make per hour', int('key-fetches-per-account-hour', 1), DEFAULT_CONFIG.keyFetches.perAccountPerHour)
+    .option('--key-fetches-per-pair-hour <n>', "fetches of one colleague's bundles by all devices of one account per hour", int('key-fetches-per-pair-hour', 1), DEFAULT_CONFIG.keyFetches.perPairPerHour)
+    .option('--min-free-disk-mib <n>', 'below this much free space for the data directory, new envelopes are refused (RELAY_STORAGE_FULL)', int('min-free-disk-mib', 0), DEFAULT_CONFIG.minFreeDiskBytes / MIB)
     .option('--header-timeout-seconds <n>', 'a connection must send its request headers (TLS handshake included) within this', int('header-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.headersMs / 1000)
     .option('--idle-timeout-seconds <n>', 'an HTTP connection silent this long is closed (WebSockets have their own heartbeat)', int('idle-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.idleMs / 1000)
     .addOption(new Option('--log-level <level>', 'request logging').choices(['error', 'warn', 'info']).default('info'))
-    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info' }) => {
+    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[] }) => {
       const config: RelayConfig = {
         ...DEFAULT_CONFIG,
         maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,
@@ -161,7 +182,7 @@ export function buildCli(): Command {
       if (recovered) console.log(recovered);
       const auditKey = auditKeySource(dataDir);
       server.auditKey = auditKey.read;
-      const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2' }, opts.logLevel);
+      const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${dataDir})`);
       console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
     });

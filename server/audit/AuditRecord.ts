@@ -23,10 +23,10 @@ export const AUDIT_EVENT_TYPES = [
   'device.revoked',
   'keys.uploaded',
   'bundle.fetched',
-  /** One episode of bundle fetches refused by a rate limit (one record per episode, with counts). */
+  /** Bundle fetches refused by a rate limit, by episode (`episode`: started at once, ongoing at each tenfold count, ended with the totals). */
   'bundle.refused',
   'envelope.accepted',
-  /** One episode of envelopes refused by a queue or send-rate limit (one record per episode, with counts). */
+  /** Envelopes refused by a queue, share, rate, budget or storage limit, by episode (likewise). */
   'envelope.refused',
   'envelope.delivered',
   'envelope.expired',

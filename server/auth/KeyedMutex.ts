@@ -43,7 +43,9 @@ export class QueueFullError extends Error {
  * At most `limit` tasks at once (Argon2 work is memory-hungry; a burst must not exhaust the machine), and
  * at most `maxWaiting` more waiting for a slot: past that, `run` throws QueueFullError at once, so a flood
  * cannot build a queue that everyone after it waits behind. `urgent` tasks wait at the front of the line
- * and are never turned away (callers keep them rare: one per proven device and attempt).
+ * and are never turned away, but only `maxUrgentWaiting` of them at a time: past that an urgent task
+ * waits in the ordinary line like any other (and may be turned away), so however many of them arrive,
+ * an ordinary task is overtaken by at most that many.
  */
 export class Semaphore {
   #active = 0;
@@ -53,6 +55,7 @@ export class Semaphore {
   constructor(
     private readonly limit: number,
     private readonly maxWaiting = Number.POSITIVE_INFINITY,
+    private readonly maxUrgentWaiting = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Tasks waiting for a slot right now (urgent ones included). */
@@ -62,7 +65,7 @@ export class Semaphore {
 
   async run<T>(fn: () => Promise<T>, options: { urgent?: boolean } = {}): Promise<T> {
     if (this.#active >= this.limit) {
-      if (options.urgent) {
+      if (options.urgent && this.#urgentWaiting < this.maxUrgentWaiting) {
         await new Promise<void>((resolve) => this.#waiting.splice(this.#urgentWaiting++, 0, () => {
           this.#urgentWaiting--;
           resolve();

@@ -69,6 +69,12 @@ export const deviceScope = (userId: UserId, deviceId: number) => `device:${userI
  * workstation must still be able to use the code an admin hands over, at that workstation.
  */
 export const emergencyScope = (address: string) => `emergency:${address}`;
+/**
+ * A pending account's enrollment, once its holder has shown the enrollment's TOTP code: its failures
+ * (a wrong code, incomplete device keys) are counted here, apart from the account's sign-ins, so
+ * strangers guessing at the new hire's username cannot slow her enrollment, nor she their throttle.
+ */
+export const enrollmentScope = (userId: UserId) => `enrollment-of:${userId}`;
 
 /**
  * Growing delays per account (or unknown username, or enrolled workstation) and per source address (a

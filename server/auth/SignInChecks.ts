@@ -2,6 +2,7 @@ import type { DeviceId, UserId } from '../../shared/ids';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { Clock } from '../Clock';
 import type { RelayStore, UserRecord } from '../storage/RelayStore';
+import { RelayFailure } from '../RelayFailure';
 import { LOCKED_UNTIL_UNLOCKED, LoginThrottle, accountScope, addressScope, deviceScope, usernameScope } from './LoginThrottle';
 import type { PasswordHasher } from './passwords';
 import { RepeatCounter } from './RepeatCounter';
@@ -12,6 +13,16 @@ export type FailedFactor = 'one-time code' | 'password';
 
 /** The outcome of checking password and code: the TOTP step to claim, or the factor that failed. */
 export type FactorCheck = { readonly ok: true; readonly step: number } | { readonly ok: false; readonly factor: FailedFactor };
+
+/**
+ * How a failed unproven attempt is charged. `address`: it had a wrong code and its address was free to
+ * try, so the address counts it too. `answer`: whether the caller heard a verdict (INVALID_CREDENTIALS,
+ * audited one by one) or THROTTLED because its address must wait (counted per episode by login.throttled).
+ */
+export interface UnprovenCharge {
+  readonly address: boolean;
+  readonly answer: 'verdict' | 'throttled';
+}
 
 /*
  * The checks of one password + TOTP sign-in and the bookkeeping of its failures. Passwords and codes are
@@ -25,10 +36,14 @@ export type FactorCheck = { readonly ok: true; readonly step: number } | { reado
  *   guess matches exactly as often as a real one) and are slowed exactly like accounts, so neither the
  *   answer, its timing, nor THROTTLED tells who exists. Locked and deactivated accounts answer like any
  *   other wrong guess; their state is told only to someone who has just proven password and code.
- * - Failures of sign-ins that do not prove an enrolled workstation slow the whole account and the source
- *   address, pause such sign-ins for lockMs after lockAfter failures in the window, and stop them after
- *   hardLockAfter in a row (until `user unlock` or a sign-in at an enrolled workstation). A workstation
- *   that proves itself is slowed on its own counter only (and stops after hardLockAfter in a row too).
+ * - Failures of sign-ins that do not prove an enrolled workstation slow the whole account, pause such
+ *   sign-ins for lockMs after lockAfter failures in the window, and stop them after hardLockAfter in a row
+ *   (until `user unlock` or a sign-in at an enrolled workstation). A workstation that proves itself is
+ *   slowed on its own counter only (and stops after hardLockAfter in a row too).
+ * - The source address slows only attempts with a wrong (or used) code, so a stranger sharing a ward's
+ *   address cannot hold up a clinician who has her code. A wrong code refused because its address must
+ *   wait still counts against the account it named: else a throttled address could try codes for free,
+ *   and the one right code among them would get through.
  * - Audit: every verdict; the start of an episode (lockAfter failures in a row) and its locks flagged,
  *   once each; THROTTLED answers counted per episode instead of recorded one by one.
  */
@@ -47,46 +62,71 @@ export class SignInChecks {
 
   /** Throws THROTTLED if any scope must wait; the first refusal of an episode (then every 10×) is audited. */
   async notThrottled(scopes: readonly string[], actor: string, subject: string): Promise<void> {
+    const refusal = await this.throttled(scopes, actor, subject);
+    if (refusal) throw refusal;
+  }
+
+  /** The THROTTLED failure of the first scope that must wait (audited as notThrottled says), or undefined. */
+  async throttled(scopes: readonly string[], actor: string, subject: string): Promise<RelayFailure | undefined> {
     for (const scope of scopes) {
       try {
         await this.throttle.check(scope);
       } catch (error) {
+        if (!(error instanceof RelayFailure) || error.code !== 'THROTTLED') throw error;
         const { count, audit } = this.#throttledRepeats.note(scope, this.clock.now());
         if (audit) await this.store.appendAudit([{ type: 'login.throttled', actor, subject, details: { scope: scope.slice(0, scope.indexOf(':')), count } }]);
-        throw error;
+        return error;
       }
     }
+    return undefined;
   }
 
   /**
-   * The TOTP code first (an unused step of this account's secret), then the password. `user` is
-   * undefined for unknown usernames and accounts without a password yet: the same work is done.
-   * `urgent`: a proven workstation's attempt, never shed by a busy hasher.
+   * The TOTP step of a valid code not used yet, or null. An HMAC, no hashing: callers check it before
+   * anything else. `user` is undefined for unknown usernames; they, and accounts without a password yet,
+   * are checked against the decoy secret, which a guess matches exactly as often as a real one.
    */
-  async checkFactors(user: UserRecord | undefined, password: string, totpCode: string, options: { urgent?: boolean } = {}): Promise<FactorCheck> {
-    const enrolled = user?.passwordHash && user.totpSecret ? { passwordHash: user.passwordHash, totpSecret: user.totpSecret, totpLastStep: user.totpLastStep } : undefined;
+  codeStep(user: UserRecord | undefined, totpCode: string): number | null {
+    const enrolled = enrolledFactors(user);
     const step = totpStep(enrolled?.totpSecret ?? this.#decoySecret, totpCode, this.clock.now());
-    if (step === null || (enrolled && step <= enrolled.totpLastStep)) return { ok: false, factor: 'one-time code' };
-    const passwordOk = enrolled ? await this.passwords.verify(enrolled.passwordHash, password, options) : await this.passwords.verifyNothing(password, options);
-    return passwordOk ? { ok: true, step } : { ok: false, factor: 'password' };
+    return step === null || (enrolled && step <= enrolled.totpLastStep) ? null : step;
+  }
+
+  /**
+   * The password (Argon2id; the same work for accounts without one). `urgent`: a proven workstation's
+   * attempt, which goes to the front of the hashing line (within the hasher's cap).
+   */
+  async passwordMatches(user: UserRecord | undefined, password: string, options: { urgent?: boolean } = {}): Promise<boolean> {
+    const enrolled = enrolledFactors(user);
+    return enrolled ? this.passwords.verify(enrolled.passwordHash, password, options) : this.passwords.verifyNothing(password, options);
+  }
+
+  /** The TOTP code first, then the password (see codeStep and passwordMatches). */
+  async checkFactors(user: UserRecord | undefined, password: string, totpCode: string, options: { urgent?: boolean } = {}): Promise<FactorCheck> {
+    const step = this.codeStep(user, totpCode);
+    if (step === null) return { ok: false, factor: 'one-time code' };
+    return (await this.passwordMatches(user, password, options)) ? { ok: true, step } : { ok: false, factor: 'password' };
   }
 
   /**
    * A failed attempt that did not prove an enrolled workstation: counted against the account (or the
-   * unknown username) and the address; it may start an episode, pause or stop such sign-ins.
+   * unknown username), and the address as `charge` says; it may start an episode, pause or stop such
+   * sign-ins. Those are audited whatever the caller heard; the failure itself only if it was a verdict.
    */
-  async unprovenFailure(user: UserRecord | undefined, username: string, address: string, factor: FailedFactor): Promise<void> {
+  async unprovenFailure(user: UserRecord | undefined, username: string, address: string, factor: FailedFactor, charge: UnprovenCharge): Promise<void> {
     const now = this.clock.now();
     const actor = `anonymous@${address}`;
     const { policy } = this.throttle;
     const scope = user ? accountScope(user.id) : usernameScope(username);
+    const scopes = charge.address ? [scope, addressScope(address)] : [scope];
+    const verdict = charge.answer === 'verdict';
     // The same reads for every kind of account, so the time taken does not tell them apart either.
     const consecutive = (await this.store.loginStreak(scope)) + 1;
     const inWindow = (await this.store.loginFailures(scope, now - policy.windowMs)).length + 1;
     if (!user?.passwordHash) {
       // Unknown usernames have no run (nothing to lock; arbitrary names must not pile up rows forever).
       const details = user ? { reason: 'account not enrolled yet' } : { reason: 'unknown user' };
-      await this.store.recordLoginFailure([scope, addressScope(address)], now, [{ type: 'login.failure', actor, subject: user?.id ?? '', details }]);
+      await this.store.recordLoginFailure(scopes, now, verdict ? [{ type: 'login.failure', actor, subject: user?.id ?? '', details }] : []);
       return;
     }
     const lockedNow = user.lockedUntil !== null && user.lockedUntil > now;
@@ -97,9 +137,9 @@ export class SignInChecks {
     const lockFlagged = hardStop || (pause && user.lockedUntil === null);
     const episodeStarts = consecutive === policy.lockAfter && !lockFlagged;
     await this.store.recordLoginFailure(
-      [scope, addressScope(address)],
+      scopes,
       now,
-      [{ type: 'login.failure', actor, subject: user.id, details: { factor, consecutive }, ...(episodeStarts ? { flagged: true } : {}) }],
+      verdict || episodeStarts ? [{ type: 'login.failure', actor, subject: user.id, details: { factor, consecutive, ...(verdict ? {} : { answered: 'THROTTLED' }) }, ...(episodeStarts ? { flagged: true } : {}) }] : [],
       scope,
     );
     if (hardStop || pause) {
@@ -141,4 +181,8 @@ export class SignInChecks {
     const lifted = user.lockedUntil !== null && user.lockedUntil > now;
     await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null }, lifted ? [{ type: 'account.unlocked', actor, subject: user.id, details: { by: 'sign-in at an enrolled workstation' } }] : []);
   }
+}
+
+function enrolledFactors(user: UserRecord | undefined): { passwordHash: string; totpSecret: string; totpLastStep: number } | undefined {
+  return user?.passwordHash && user.totpSecret ? { passwordHash: user.passwordHash, totpSecret: user.totpSecret, totpLastStep: user.totpLastStep } : undefined;
 }

@@ -24,6 +24,12 @@ const HASH_SLOTS = 4;
  * instead of queueing: a flood cannot make everyone after it wait behind a long line of hashes.
  */
 export const MAX_WAITING_HASHES = 16;
+/**
+ * Proven workstations' checks that may wait at the front of the line at once. Each account's
+ * workstations sign in one at a time (AccountService), so filling this takes several accounts; past it
+ * such checks take the ordinary line, and an ordinary sign-in is overtaken by at most this many.
+ */
+export const MAX_URGENT_WAITING = HASH_SLOTS;
 
 export class PasswordHasher {
   readonly #params: Argon2Params;
@@ -35,12 +41,12 @@ export class PasswordHasher {
 
   constructor(params: Argon2Params = DEFAULT_ARGON2, maxWaiting = MAX_WAITING_HASHES) {
     this.#params = params;
-    this.#slots = new Semaphore(HASH_SLOTS, maxWaiting);
+    this.#slots = new Semaphore(HASH_SLOTS, maxWaiting, MAX_URGENT_WAITING);
   }
 
   /**
-   * `urgent`: an attempt from a proven enrolled workstation goes to the front of the line and is never
-   * shed (each device's attempts are throttled on their own, so these stay few).
+   * `urgent`: an attempt from a proven enrolled workstation goes to the front of the line and is not
+   * shed, up to MAX_URGENT_WAITING at a time (past that it waits in the ordinary line).
    */
   hash(password: string, options: { urgent?: boolean } = {}): Promise<string> {
     return this.#run(() => argon2.hash(password, { type: argon2.argon2id, memoryCost: this.#params.memoryKiB, timeCost: this.#params.passes, parallelism: this.#params.parallelism }), options);
@@ -53,7 +59,11 @@ export class PasswordHasher {
 
   /** Spends the same time as a real check, for unknown usernames (no timing oracle for who exists). */
   async verifyNothing(password: string, options: { urgent?: boolean } = {}): Promise<false> {
-    this.#dummy ??= this.hash('not a real password, used for timing only', { urgent: true });
+    // Forgotten if it failed (shed by a full line): the next call tries again.
+    this.#dummy ??= this.hash('not a real password, used for timing only', { urgent: true }).catch((error: unknown) => {
+      this.#dummy = undefined;
+      throw error;
+    });
     await this.verify(await this.#dummy, password, options);
     return false;
   }

@@ -17,7 +17,7 @@ const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 /** Refusals by the relay's limits: their error frames say when to come back, or whose queue is full. */
-const LIMIT_CODES: ReadonlySet<string> = new Set(['RECIPIENT_QUEUE_FULL', 'SEND_RATE_LIMITED', 'KEY_FETCH_RATE_LIMITED']);
+const LIMIT_CODES: ReadonlySet<string> = new Set(['RECIPIENT_QUEUE_FULL', 'SEND_RATE_LIMITED', 'KEY_FETCH_RATE_LIMITED', 'RELAY_STORAGE_FULL']);
 
 /** Re-checks, for every frame, that the device may still act (not revoked, not expired, same credential). */
 export type ConnectionCheck = (connection: { address: DeviceAddress; credentialHash: string }) => Promise<void>;
@@ -159,10 +159,10 @@ export class DeliveryHub implements DeliveryNotifier {
       if (!(error instanceof RelayFailure)) this.log(`frame from ${addressKey(connection.address)} failed: ${describeError(error)}`);
       // The limits' codes carry their details (when to come back, whose queue is full); the older codes'
       // frames stay as they were, which clients from before these fields parse strictly.
-      const { retryAfterMs, devices } = LIMIT_CODES.has(failure.code) ? failure.extra : {};
+      const { retryAfterMs, devices, share } = LIMIT_CODES.has(failure.code) ? failure.extra : {};
       send(connection, {
         type: 'error', code: failure.code, message: failure.message, ...(requestId ? { requestId } : {}),
-        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(devices ? { devices } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(devices ? { devices } : {}), ...(share ? { share } : {}),
       });
     }
   }

@@ -39,6 +39,8 @@ export interface RelayAppOptions {
   /** The org audit key: with it, the compliance role can export the audit log through the API. */
   /** The org audit key, read for each export (so a rotation applies without a restart). */
   readonly auditKey?: () => AuditKey;
+  /** Proxies whose X-Forwarded-For names the client (ServeOptions.trustProxy); none by default. */
+  readonly trustProxy?: readonly string[];
 }
 
 /**
@@ -64,6 +66,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     requestTimeout,
     keepAliveTimeout: 10_000,
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
+    // request.ip, which throttling and the audit log use, is the client's, not a load balancer's.
+    trustProxy: options.trustProxy ? [...options.trustProxy] : false,
     ...(options.tls
       ? { https: { key: options.tls.key, cert: options.tls.cert, ...tlsPolicy(options.tls.minVersion), handshakeTimeout: headersMs, ...server } }
       : { http: server }),

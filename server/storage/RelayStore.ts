@@ -70,20 +70,27 @@ export interface StoredEnvelope {
 
 export type NewEnvelope = Omit<StoredEnvelope, 'seq'>;
 
-/** What one recipient device's queue may hold (checked inside the write, so concurrent senders cannot pass it together). */
+/**
+ * What one recipient device's queue may hold, and what of it one sending account may fill (the recipient's
+ * own account is held only to the whole queue). Both are checked inside the write, so concurrent senders,
+ * or one account's concurrent devices, cannot pass them together.
+ */
 export interface QueueLimits {
   readonly maxEnvelopes: number;
   /** Bytes of ciphertext (the decoded size of the base64 content). */
   readonly maxBytes: number;
+  readonly maxEnvelopesPerSender: number;
+  readonly maxBytesPerSender: number;
 }
 
 /**
  * What became of one envelope handed to `enqueue`: queued now; already queued (the identical envelope, sent
  * again after a lost answer: queued once, and not audited again); refused because its device's queue is at
- * its limit; refused because another envelope has its id; or dropped because its device was revoked (or
- * its account deactivated) before the commit.
+ * its limit, or because the sending account holds its whole share of that queue; refused because another
+ * envelope has its id; or dropped because its device was revoked (or its account deactivated) before the
+ * commit.
  */
-export type EnqueueOutcome = 'queued' | 'alreadyQueued' | 'queueFull' | 'idTaken' | 'deviceGone';
+export type EnqueueOutcome = 'queued' | 'alreadyQueued' | 'queueFull' | 'senderShareFull' | 'idTaken' | 'deviceGone';
 
 export interface NewDevice {
   readonly name: string;
@@ -173,6 +180,9 @@ export interface RelayStore {
 
   // Admin changes a running relay must apply
   controlEvents(afterSeq: number): Promise<ControlEvent[]>;
+
+  /** Bytes free for the store's files (for its owner's user), or undefined where the store cannot tell. */
+  freeBytes(): Promise<number | undefined>;
 
   // Audit
   appendAudit(audit: readonly AuditEvent[]): Promise<void>;

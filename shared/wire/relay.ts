@@ -117,7 +117,12 @@ export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnv
  */
 export const EnvelopeRefusalCodeSchema = z.enum(['RECIPIENT_QUEUE_FULL', 'DUPLICATE_ENVELOPE', 'UNKNOWN_DEVICE']);
 export type EnvelopeRefusalCode = z.infer<typeof EnvelopeRefusalCodeSchema>;
-export const EnvelopeRefusalSchema = z.strictObject({ id: EnvelopeIdSchema, code: EnvelopeRefusalCodeSchema });
+/**
+ * RECIPIENT_QUEUE_FULL with `share: 'sender'`: the queue has room for others, but this sender's account
+ * holds its whole share of it. Either way the envelope waits until the recipient takes some of its queue.
+ */
+export const QueueShareSchema = z.literal('sender');
+export const EnvelopeRefusalSchema = z.strictObject({ id: EnvelopeIdSchema, code: EnvelopeRefusalCodeSchema, share: QueueShareSchema.optional() });
 /**
  * Each envelope's outcome: `accepted` are durably queued (a resend of an envelope already queued, after a
  * lost answer, is accepted again and queued once); `refused` were not queued, each with its reason.
@@ -152,7 +157,7 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   /** The same fields as an HTTP error body: `retryAfterMs` for rate limits, `devices` for full or unknown devices. */
   z.strictObject({
     type: z.literal('error'), requestId: z.string().optional(), code: z.string(), message: z.string(),
-    retryAfterMs: z.number().int().optional(), devices: z.array(DeviceAddressSchema).optional(),
+    retryAfterMs: z.number().int().optional(), devices: z.array(DeviceAddressSchema).optional(), share: QueueShareSchema.optional(),
   }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
@@ -173,12 +178,20 @@ export const RELAY_ERROR_CODES = [
   'TOO_MANY_DEVICES',
   'UNKNOWN_DEVICE',
   'PAYLOAD_TOO_LARGE',
-  /** A recipient device's queue holds as many envelopes or bytes as the relay allows (`devices` names them). */
+  /**
+   * A recipient device's queue holds as many envelopes or bytes as the relay allows (`devices` names them),
+   * or, with `share: 'sender'`, as many from this sender's account as one sender may have waiting there.
+   */
   'RECIPIENT_QUEUE_FULL',
-  /** This device sent more envelopes or bytes than the relay allows per minute (Retry-After says when to resume). */
+  /**
+   * This device, or its account, sent more envelopes or bytes than the relay allows per minute, or its
+   * account more envelopes than it allows per day (Retry-After says when to resume).
+   */
   'SEND_RATE_LIMITED',
-  /** This device fetched prekey bundles faster than the relay allows (Retry-After says when to resume). */
+  /** This account fetched prekey bundles faster than the relay allows (Retry-After says when to resume). */
   'KEY_FETCH_RATE_LIMITED',
+  /** The relay is keeping its last free storage for deliveries and sign-ins: no new envelopes for now (Retry-After). */
+  'RELAY_STORAGE_FULL',
   /** An envelope id already used by another envelope (reported per envelope in a send's `refused`). */
   'DUPLICATE_ENVELOPE',
   /** The relay's own audit log fails its hash-chain check: it is not exported (the CLI can, marked as broken). */
@@ -199,6 +212,8 @@ export const RelayErrorSchema = z.strictObject({
   retryAfterMs: z.number().int().optional(),
   /** UNKNOWN_DEVICE: recipients that are not active devices; RECIPIENT_QUEUE_FULL: those whose queue is full. */
   devices: z.array(DeviceAddressSchema).optional(),
+  /** RECIPIENT_QUEUE_FULL: 'sender' when every one of those queues is full only of this sender's share. */
+  share: QueueShareSchema.optional(),
 });
 export type RelayError = z.infer<typeof RelayErrorSchema>;
 

@@ -74,7 +74,8 @@ describe('relay delivery limits (in process, virtual time)', () => {
   };
 
   it('refuses envelopes for a full queue with RECIPIENT_QUEUE_FULL (507 when nothing fits) while the other recipients get theirs', async () => {
-    await start({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 5, maxQueuedBytes: 64 * 1024 } }, true);
+    // One sender may fill the whole queue here (senders' shares are relay-account-limits.test.ts's).
+    await start({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 5, maxQueuedBytes: 64 * 1024, senderSharePercent: 100 } }, true);
     const alice = await enroll('alice');
     const bob = await enroll('bob');
     const carol = await enroll('carol');
@@ -134,41 +135,61 @@ describe('relay delivery limits (in process, virtual time)', () => {
     expect(await queued(bob)).toBe(16);
   });
 
-  it('audits refusals once per episode, with counts, not once per envelope', async () => {
-    await start({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, sendEnvelopesPerMinute: 200 } });
+  it('audits refusals by episode: the first at once, the 10th and 100th with counts, the totals when it ends', async () => {
+    await start({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, senderSharePercent: 100, sendEnvelopesPerMinute: 200 } });
     const mallory = await enroll('mallory');
     const bob = await enroll('bob');
     const outcomes: string[] = [];
-    for (let i = 0; i < 250; i++) {
-      now += 10;
-      await relay.messages.send(mallory.address, [envelope(bob.address, 999)]).then(() => outcomes.push('ok'), (error: { code: string }) => outcomes.push(error.code));
-    }
-    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(3);
-    expect(outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length).toBeGreaterThan(150);
-    expect(outcomes.filter((o) => o === 'SEND_RATE_LIMITED').length).toBeGreaterThan(0);
-    // Nothing is written while the episode lasts...
-    expect(await auditOf('envelope.refused')).toEqual([]);
-    await closeEpisodes();
-    // ...then one record per episode: who, why, whom, how many.
-    const records = await auditOf('envelope.refused');
-    expect(records).toHaveLength(2);
-    const full = records.find((r) => r.details.reason === 'RECIPIENT_QUEUE_FULL');
-    expect(full).toMatchObject({
+    const send = () => relay.messages.send(mallory.address, [envelope(bob.address, 999)]).then(() => outcomes.push('ok'), (error: { code: string }) => outcomes.push(error.code));
+    await send();
+    await send();
+    await send();
+    await send();
+    // The first refusal is in the log before Mallory hears it: flagged as its reason deserves (a full
+    // queue is usually only a colleague away for long).
+    const started = await auditOf('envelope.refused');
+    expect(started).toEqual([expect.objectContaining({
       actor: `${mallory.address.userId}.${mallory.address.deviceId}`, subject: bob.address.userId, flagged: false,
-      details: { requests: outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length, envelopes: outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length, bytes: 999 * outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length, devices: `${bob.address.userId}.${bob.address.deviceId}` },
+      details: expect.objectContaining({ reason: 'RECIPIENT_QUEUE_FULL', episode: 'started', requests: 1, envelopes: 1, bytes: 999, devices: `${bob.address.userId}.${bob.address.deviceId}` }),
+    })]);
+    for (let i = 0; i < 246; i++) {
+      now += 10;
+      await send();
+    }
+    const full = outcomes.filter((o) => o === 'RECIPIENT_QUEUE_FULL').length;
+    const limited = outcomes.filter((o) => o === 'SEND_RATE_LIMITED').length;
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(3);
+    expect(full).toBeGreaterThan(150);
+    expect(limited).toBeGreaterThan(0);
+    // While the episodes last: their first refusal, and each tenfold count, never one per refusal.
+    const during = await auditOf('envelope.refused');
+    expect(during.map((r) => [r.details.reason, r.details.episode, r.details.requests, r.flagged])).toEqual([
+      ['RECIPIENT_QUEUE_FULL', 'started', 1, false],
+      ['RECIPIENT_QUEUE_FULL', 'ongoing', 10, false],
+      ['RECIPIENT_QUEUE_FULL', 'ongoing', 100, false],
+      ['SEND_RATE_LIMITED', 'started', 1, true],
+      ...(limited >= 10 ? [['SEND_RATE_LIMITED', 'ongoing', 10, false]] : []),
+    ]);
+    await closeEpisodes();
+    // Then the totals: who, why, whom, how many.
+    const ended = (await auditOf('envelope.refused')).filter((r) => r.details.episode === 'ended');
+    expect(ended).toHaveLength(2);
+    expect(ended.find((r) => r.details.reason === 'RECIPIENT_QUEUE_FULL')).toMatchObject({
+      actor: `${mallory.address.userId}.${mallory.address.deviceId}`, subject: bob.address.userId, flagged: false,
+      details: { requests: full, envelopes: full, bytes: 999 * full, devices: `${bob.address.userId}.${bob.address.deviceId}`, users: bob.address.userId, userCount: 1 },
     });
-    expect(records.find((r) => r.details.reason === 'SEND_RATE_LIMITED')).toMatchObject({ flagged: true, details: { requests: outcomes.filter((o) => o === 'SEND_RATE_LIMITED').length } });
+    expect(ended.find((r) => r.details.reason === 'SEND_RATE_LIMITED')).toMatchObject({ flagged: true, details: { requests: limited } });
     expect(await auditOf('envelope.accepted')).toHaveLength(3);
-    // A later refusal starts a new episode; closing the relay audits the open ones.
+    // A later refusal starts a new episode, written at once; closing the relay writes its totals.
+    const before = (await auditOf('envelope.refused')).length;
     await expect(relay.messages.send(mallory.address, [envelope(bob.address)])).rejects.toMatchObject({ code: 'RECIPIENT_QUEUE_FULL' });
-    await relay.messages.sweepLimits();
-    expect(await auditOf('envelope.refused')).toHaveLength(2);
+    expect((await auditOf('envelope.refused')).slice(before).map((r) => r.details.episode)).toEqual(['started']);
     await relay.messages.refusals.closeAll();
-    expect(await auditOf('envelope.refused')).toHaveLength(3);
+    expect((await auditOf('envelope.refused')).slice(before).map((r) => r.details.episode)).toEqual(['started', 'ended']);
   });
 
-  it('rate-limits prekey bundle fetches per fetching device and per colleague fetched, and audits the episode once', async () => {
-    await start({ keyFetches: { perDevicePerHour: 5, perPeerPerHour: 3, perTargetPerHour: 4 } }, true);
+  it('rate-limits prekey bundle fetches per fetching account and per account and colleague, and audits the episode', async () => {
+    await start({ keyFetches: { perAccountPerHour: 5, perPairPerHour: 3 } }, true);
     const carol = await enroll('carol', 20);
     const dan = await enroll('dan', 20);
     const mallory = await enroll('mallory');
@@ -177,7 +198,7 @@ describe('relay delivery limits (in process, virtual time)', () => {
     const actor = (d: TestDevice) => `${d.address.userId}.${d.address.deviceId}`;
     const fetchKeys = (by: TestDevice, of: TestDevice) => fetch(`${url}/v1/keys/${of.address.userId}`, { headers: { authorization: `Bearer ${by.credential}` } });
     for (let i = 0; i < 3; i++) expect((await fetchKeys(mallory, carol)).status).toBe(200);
-    // One device fetching one colleague: 3 an hour here, then one every 20 minutes.
+    // One account fetching one colleague: 3 an hour here, then one every 20 minutes.
     const limited = await fetchKeys(mallory, carol);
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('1200');
@@ -185,22 +206,25 @@ describe('relay delivery limits (in process, virtual time)', () => {
     for (let i = 0; i < 10; i++) expect((await fetchKeys(mallory, carol)).status).toBe(429);
     // Carol lost three one-time keys, not fourteen.
     expect(await relay.messages.keyCount(carol.address)).toEqual({ preKeys: 17, kyberPreKeys: 17 });
-    // Mallory may still start a session with Dan; others may still reach Carol...
+    // Mallory may still start a session with Dan; others may still reach Carol, however often she was fetched.
     expect((await fetchKeys(mallory, dan)).status).toBe(200);
     expect((await fetchKeys(erin, carol)).status).toBe(200);
-    // ...until Carol has been fetched as often as everyone together may in an hour.
-    expect((await fetchKeys(frank, carol)).status).toBe(429);
-    // Per fetching device: Mallory's fifth fetch of anyone is her last this hour.
+    expect((await fetchKeys(frank, carol)).status).toBe(200);
+    // Per fetching account: Mallory's fifth fetch of anyone is her last this hour.
     expect((await fetchKeys(mallory, frank)).status).toBe(200);
     expect((await fetchKeys(mallory, dan)).status).toBe(429);
     now += 3600_000;
     expect((await fetchKeys(mallory, carol)).status).toBe(200);
     await closeEpisodes();
+    // One episode for Mallory's account (both colleagues named), started at once and flagged, then its totals.
     const records = await auditOf('bundle.refused');
-    expect(records.filter((r) => r.actor === actor(mallory)).map((r) => [r.subject, r.details.requests, r.flagged]).sort()).toEqual([[carol.address.userId, 11, true], [dan.address.userId, 1, true]].sort());
-    expect(records.filter((r) => r.actor === actor(frank)).map((r) => r.subject)).toEqual([carol.address.userId]);
-    expect(records).toHaveLength(3);
-    expect(await auditOf('bundle.fetched')).toHaveLength(7);
+    expect(records.map((r) => [r.actor, r.details.episode, r.details.requests, r.flagged])).toEqual([
+      [actor(mallory), 'started', 1, true],
+      [actor(mallory), 'ongoing', 10, false],
+      [actor(mallory), 'ended', 12, true],
+    ]);
+    expect(records.at(-1)).toMatchObject({ subject: carol.address.userId, details: { users: `${carol.address.userId} ${dan.address.userId}`, userCount: 2 } });
+    expect(await auditOf('bundle.fetched')).toHaveLength(8);
   });
 
   it('reports a reused envelope id as a duplicate, and a resend of the same envelope after a lost answer as accepted, queued once', async () => {

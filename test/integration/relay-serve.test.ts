@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../../server/cli';
 import { loadPolicy } from '../../main/core/policy/loadPolicy';
 import { OrgPolicySchema } from '../../shared/policy';
-import { RelayProcess, addUser, adminCli, backupTo, removeDir, restoreWith, tempDataDir } from '../fixtures/relayProcess';
+import { RelayServer, openStore } from '../../server/RelayServer';
+import { RelayProcess, addUser, adminCli, backupTo, openRelayDatabase, removeDir, restoreWith, tempDataDir } from '../fixtures/relayProcess';
 import { Workstation, until } from '../fixtures/workstation';
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
@@ -157,6 +158,55 @@ describe('rounds-server serve', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain(`${data} belongs to user id 65534, but this runs as user id 0: run it as the directory's owner (sudo -u rounds-relay rounds-server …)`);
     removeDir(data);
+  });
+
+  it("behind a load balancer given to --trust-proxy, each client is throttled and audited at its own address, and cannot pass for another", async () => {
+    const refused = adminCli(['serve', '--data', dir, '--port', '0', '--trust-proxy', '10.0.0.0/33']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('not an IP address or CIDR range: 10.0.0.0/33');
+
+    // A wrong enrollment code, sent through a load balancer on loopback that appends the client's address.
+    const wrongCode = (url: string, forwardedFor: string) => fetch(`${url}/v1/enroll/begin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+      body: JSON.stringify({ username: 'nobody', enrollmentCode: 'AAAA-BBBB-CCCC-DDDD' }),
+    }).then(async (response) => ((await response.json()) as { code: string }).code);
+    const actors = (data: string) => {
+      const db = openRelayDatabase(data);
+      try {
+        return (db.prepare("SELECT DISTINCT actor FROM audit_log WHERE type = 'login.failure' ORDER BY actor").all() as { actor: string }[]).map((r) => r.actor);
+      } finally {
+        db.close();
+      }
+    };
+
+    const data = tempDataDir();
+    const relay = await RelayProcess.start(data, ['--trust-proxy', '127.0.0.1', '--throttle-base-ms', '10000']);
+    try {
+      // One client's wrong codes slow that client only (20 free, then it must wait)...
+      const answers: string[] = [];
+      for (let i = 0; i < 21; i++) answers.push(await wrongCode(relay.url, '203.0.113.7'));
+      expect(answers.at(-1)).toBe('THROTTLED');
+      expect(await wrongCode(relay.url, '203.0.113.8')).toBe('INVALID_CODE');
+      // ...who cannot pass for another by sending a header of its own: the address the proxy saw counts.
+      expect(await wrongCode(relay.url, '203.0.113.8, 203.0.113.7')).toBe('THROTTLED');
+      expect(actors(data)).toEqual(['anonymous@203.0.113.7', 'anonymous@203.0.113.8']);
+    } finally {
+      await relay.stop();
+      removeDir(data);
+    }
+
+    // Without --trust-proxy the header is nobody's word: the connection's address counts.
+    const direct = tempDataDir();
+    const server = new RelayServer(openStore(direct), undefined, undefined, () => undefined);
+    try {
+      const url = await server.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+      expect(await wrongCode(url, '203.0.113.9')).toBe('INVALID_CODE');
+      expect(actors(direct)).toEqual(['anonymous@127.0.0.1']);
+    } finally {
+      await server.close();
+      removeDir(direct);
+    }
   });
 
   it('has --help on every subcommand', async () => {

@@ -46,6 +46,22 @@ describe('relay schema migrations', () => {
     raw.close();
   });
 
+  it('fails a write that finds the storage full with RELAY_STORAGE_FULL, and stays usable for writes that fit', () => {
+    dir = tempDataDir();
+    const db = new SqliteDatabase(join(dir, 'relay.db'));
+    // SQLite answers SQLITE_FULL when the file may not grow: as on a full disk, without filling one.
+    const pages = db.get<{ page_count: number }>('PRAGMA page_count')!.page_count;
+    db.db.pragma(`max_page_count = ${pages + 4}`);
+    const big = 'x'.repeat(64 * 1024);
+    expect(() => db.immediate(() => {
+      for (let i = 0; i < 20; i++) db.run(`INSERT INTO login_failures (scope, at) VALUES ($s, $at)`, { s: big, at: i });
+    })).toThrow(expect.objectContaining({ code: 'RELAY_STORAGE_FULL', extra: { retryAfterSeconds: 60, retryAfterMs: 60_000 } }));
+    expect(db.get<{ n: number }>('SELECT count(*) AS n FROM login_failures')).toEqual({ n: 0 });
+    db.immediate(() => db.run(`INSERT INTO login_failures (scope, at) VALUES ('small', 1)`));
+    expect(db.get<{ n: number }>('SELECT count(*) AS n FROM login_failures')).toEqual({ n: 1 });
+    db.close();
+  });
+
   it('refuses a database written by a newer relay, saying so', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');

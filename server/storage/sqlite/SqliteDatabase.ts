@@ -1,5 +1,6 @@
 import Database from '@signalapp/sqlcipher';
 import { applyDatabaseKey, type DatabaseKey } from './DatabaseKey';
+import { storageFull } from '../../RelayFailure';
 import { MIGRATIONS, type Migration } from './migrations';
 
 export type Row = Record<string, string | number | null | Uint8Array>;
@@ -55,7 +56,11 @@ export class SqliteDatabase {
     }
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction: all of it commits or none of it. */
+  /**
+   * Runs `fn` in one IMMEDIATE transaction: all of it commits or none of it. A full disk (SQLITE_FULL) is
+   * the one storage error a client is told about as such (RELAY_STORAGE_FULL): the relay keeps running,
+   * and every write that fits still goes through.
+   */
   immediate<T>(fn: () => T): T {
     this.db.exec('BEGIN IMMEDIATE');
     try {
@@ -63,7 +68,15 @@ export class SqliteDatabase {
       this.db.exec('COMMIT');
       return result;
     } catch (error) {
-      this.db.exec('ROLLBACK');
+      // SQLite may have rolled back by itself (a failed COMMIT on a full disk): then there is nothing to undo.
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // no transaction left open
+      }
+      if ((error as { code?: string }).code === 'SQLITE_FULL') {
+        throw storageFull('the relay is out of storage space; try again later');
+      }
       throw error;
     }
   }

@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeviceIdSchema, MAX_DEVICE_ID, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { EnvelopeType } from '../../../shared/wire/envelope';
@@ -40,6 +41,7 @@ interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly E
 export class SqliteRelayStore implements RelayStore {
   readonly #sql: SqliteDatabase;
   readonly #clock: Clock;
+  readonly #dataDir: string;
   /** Envelopes and acknowledgements are group-committed: one transaction (one fsync) per event-loop turn. */
   readonly #envelopes: GroupCommit<EnvelopeBatch, EnqueueOutcome[]>;
   readonly #acks: GroupCommit<AckBatch, EnvelopeId[]>;
@@ -47,6 +49,7 @@ export class SqliteRelayStore implements RelayStore {
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
     this.#clock = clock;
+    this.#dataDir = dataDir;
     this.#envelopes = new GroupCommit((batches: readonly EnvelopeBatch[]) => this.#sql.immediate(() => this.#enqueueIn(batches)));
     this.#acks = new GroupCommit((batches: readonly AckBatch[]) => this.#sql.immediate(() => {
       const audit: AuditEvent[] = [];
@@ -355,6 +358,12 @@ export class SqliteRelayStore implements RelayStore {
     this.#sql.immediate(() => this.#append(audit));
   }
 
+  async freeBytes(): Promise<number | undefined> {
+    // One system call (no thread pool): cheap enough to ask for every send.
+    const stats = statfsSync(this.#dataDir, { bigint: true });
+    return Number(stats.bavail * stats.bsize);
+  }
+
   async backup(path: string): Promise<void> {
     // VACUUM INTO reads one snapshot (WAL included) and writes a compact copy; writers are not blocked.
     this.#sql.run(`VACUUM INTO '${path.replace(/'/g, "''")}'`);
@@ -378,8 +387,9 @@ export class SqliteRelayStore implements RelayStore {
 
   /**
    * One group commit of sends, in order, each envelope with its outcome. The queue limits are checked here,
-   * inside the write transaction that serialises every writer (and `queue_usage` already counts what the
-   * batches before this one queued), so concurrent senders cannot together push a queue past its limit.
+   * inside the write transaction that serialises every writer (and `queue_usage` and `queue_shares` already
+   * count what the batches before this one queued), so concurrent senders cannot together push a queue past
+   * its limit, nor one account's devices push its share of a queue past the share.
    */
   #enqueueIn(batches: readonly EnvelopeBatch[]): EnqueueOutcome[][] {
     const audit: AuditEvent[] = [];
@@ -394,10 +404,19 @@ export class SqliteRelayStore implements RelayStore {
         byDevice.set(key, entry);
       });
       for (const { recipient, indices, bytes } of byDevice.values()) {
-        const usage = this.#sql.get<{ envelopes: number; bytes: number }>('SELECT envelopes, bytes FROM queue_usage WHERE user_id = $u AND device_id = $d', { u: recipient.userId, d: recipient.deviceId });
+        const key = { u: recipient.userId, d: recipient.deviceId };
+        const usage = this.#sql.get<{ envelopes: number; bytes: number }>('SELECT envelopes, bytes FROM queue_usage WHERE user_id = $u AND device_id = $d', key);
         const fits = (usage?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && (usage?.bytes ?? 0) + bytes <= limits.maxBytes;
+        // A batch is one request of one device: its envelopes for this recipient device are one account's.
+        // The recipient's own account (copies of what they send elsewhere) is held to the whole queue only.
+        const sender = (envelopes[indices[0] ?? 0] as NewEnvelope).sender.userId;
+        const share = sender === recipient.userId ? undefined : this.#sql.get<{ envelopes: number; bytes: number }>(
+          'SELECT envelopes, bytes FROM queue_shares WHERE user_id = $u AND device_id = $d AND sender_user = $s', { ...key, s: sender },
+        ) ?? { envelopes: 0, bytes: 0 };
+        const fitsShare = !share || (share.envelopes + indices.length <= limits.maxEnvelopesPerSender && share.bytes + bytes <= limits.maxBytesPerSender);
         // A full queue still takes back an envelope it already holds: that resend is accepted, not refused.
-        if (!fits) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? 'queueFull';
+        const refusal = !fits ? 'queueFull' : !fitsShare ? 'senderShareFull' : undefined;
+        if (refusal) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? refusal;
       }
       envelopes.forEach((envelope, i) => {
         if (outcomes[i] !== 'queued') return;

@@ -2,6 +2,7 @@ import * as m0001 from './0001-initial';
 import * as m0002 from './0002-totp-last-step';
 import * as m0003 from './0003-login-streaks';
 import * as m0004 from './0004-queue-usage';
+import * as m0005 from './0005-queue-shares';
 
 export interface Migration {
   readonly version: number;
@@ -10,4 +11,4 @@ export interface Migration {
 }
 
 /** Every migration, in order. A new schema version is a new file here; applied ones never change. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, ...m0001 }, { version: 2, ...m0002 }, { version: 3, ...m0003 }, { version: 4, ...m0004 }];
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, ...m0001 }, { version: 2, ...m0002 }, { version: 3, ...m0003 }, { version: 4, ...m0004 }, { version: 5, ...m0005 }];
