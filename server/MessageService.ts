@@ -29,6 +29,7 @@ const RATE_BUCKETS: readonly { prefix: string; reason: RefusalReason; what: stri
   { prefix: 'send.day ', reason: 'DAILY_SEND_BUDGET', what: 'this account has sent as many envelopes as the relay allows in a day' },
   { prefix: 'send.account ', reason: 'SEND_RATE_LIMITED', what: "this account's workstations together are sending faster than the relay allows" },
   { prefix: 'send.device ', reason: 'SEND_RATE_LIMITED', what: 'this device is sending faster than the relay allows' },
+  { prefix: 'keys.upload ', reason: 'KEY_UPLOAD_RATE_LIMITED', what: 'this device is uploading prekeys more often than the relay allows' },
   { prefix: 'keys.', reason: 'KEY_FETCH_RATE_LIMITED', what: 'this account is fetching prekeys faster than the relay allows' },
 ];
 
@@ -67,7 +68,17 @@ export class MessageService {
     await this.refusals.closeQuiet(now);
   }
 
-  uploadKeys(device: DeviceAddress, upload: KeyUpload): Promise<PreKeyCount> {
+  /**
+   * Stores a device's keys: at most `uploadsPerDeviceHour` uploads an hour, and never more one-time keys of
+   * a kind than `maxStoredPerKind` (each upload is also one audit record, and a Kyber key 1.6 KB of disk).
+   */
+  async uploadKeys(device: DeviceAddress, upload: KeyUpload): Promise<PreKeyCount> {
+    const limits = this.config.keyFetches;
+    await this.#charge(device, '', [{ key: `keys.upload ${addressKey(device)}`, cost: 1, limit: { amount: limits.uploadsPerDeviceHour, windowMs: HOUR } }]);
+    const held = await this.store.keyCount(device.userId, device.deviceId);
+    if (held.preKeys + upload.preKeys.length > limits.maxStoredPerKind || held.kyberPreKeys + upload.kyberPreKeys.length > limits.maxStoredPerKind) {
+      throw new RelayFailure('BAD_REQUEST', `the relay holds at most ${limits.maxStoredPerKind} one-time keys of each kind per device (${held.preKeys} and ${held.kyberPreKeys} now); upload more when it says keysLow`);
+    }
     return this.store.storeKeys(device.userId, device.deviceId, upload, [
       { type: 'keys.uploaded', actor: addressKey(device), subject: addressKey(device), details: { preKeys: upload.preKeys.length, kyberPreKeys: upload.kyberPreKeys.length, signedPreKey: upload.signedPreKey !== undefined } },
     ]);
@@ -199,7 +210,7 @@ export class MessageService {
     const bucket = RATE_BUCKETS.find((b) => decision.key.startsWith(b.prefix)) ?? { reason: 'SEND_RATE_LIMITED' as const, what: 'this device is sending faster than the relay allows' };
     await this.#noteRefusal(caller, bucket.reason, now, { ...counts, users: subject === '' ? [] : [subject] });
     const seconds = Math.ceil(decision.retryAfterMs / 1000);
-    const code = bucket.reason === 'KEY_FETCH_RATE_LIMITED' ? 'KEY_FETCH_RATE_LIMITED' : 'SEND_RATE_LIMITED';
+    const code = bucket.reason === 'KEY_FETCH_RATE_LIMITED' || bucket.reason === 'KEY_UPLOAD_RATE_LIMITED' ? bucket.reason : 'SEND_RATE_LIMITED';
     throw new RelayFailure(code, `${bucket.what}; try again in ${seconds} s`, { retryAfterSeconds: seconds, retryAfterMs: decision.retryAfterMs });
   }
 

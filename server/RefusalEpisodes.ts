@@ -13,6 +13,7 @@ export type RefusalReason =
   | 'SEND_RATE_LIMITED'
   | 'DAILY_SEND_BUDGET'
   | 'KEY_FETCH_RATE_LIMITED'
+  | 'KEY_UPLOAD_RATE_LIMITED'
   | 'RELAY_STORAGE_FULL';
 
 interface Tally {
@@ -112,6 +113,18 @@ const FLAGGED: Record<RefusalReason, boolean> = {
   SEND_RATE_LIMITED: true,
   DAILY_SEND_BUDGET: true,
   KEY_FETCH_RATE_LIMITED: true,
+  KEY_UPLOAD_RATE_LIMITED: true,
+};
+
+/** Which audit record type an episode is: refused prekey fetches, refused key uploads, or refused envelopes. */
+const RECORD_TYPE: Record<RefusalReason, AuditEvent['type']> = {
+  RECIPIENT_QUEUE_FULL: 'envelope.refused',
+  RELAY_STORAGE_FULL: 'envelope.refused',
+  SENDER_SHARE_FULL: 'envelope.refused',
+  SEND_RATE_LIMITED: 'envelope.refused',
+  DAILY_SEND_BUDGET: 'envelope.refused',
+  KEY_FETCH_RATE_LIMITED: 'bundle.refused',
+  KEY_UPLOAD_RATE_LIMITED: 'keys.refused',
 };
 
 /**
@@ -123,14 +136,14 @@ function toAuditEvent(episode: Episode<Tally>, state: 'started' | 'ongoing' | 'e
   const named = (label: string, values: ReadonlySet<string>) =>
     values.size === 0 ? {} : { [label]: [...values].slice(0, MAX_NAMED).join(' '), [`${label.replace(/s$/, '')}Count`]: values.size };
   return {
-    type: tally.reason === 'KEY_FETCH_RATE_LIMITED' ? 'bundle.refused' : 'envelope.refused',
+    type: RECORD_TYPE[tally.reason],
     actor: tally.actor,
     subject: tally.subject,
     details: {
       reason: tally.reason,
       episode: state,
       requests: episode.count,
-      ...(tally.reason === 'KEY_FETCH_RATE_LIMITED' ? {} : { envelopes: tally.envelopes, bytes: tally.bytes }),
+      ...(RECORD_TYPE[tally.reason] === 'envelope.refused' ? { envelopes: tally.envelopes, bytes: tally.bytes } : {}),
       ...named('devices', tally.devices),
       ...(state === 'started' ? {} : { ...named('senders', tally.senders), ...named('users', tally.users) }),
       from: episode.firstAt,

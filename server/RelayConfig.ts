@@ -71,6 +71,13 @@ export interface KeyFetchLimits {
   readonly perAccountPerHour: number;
   /** Fetches of one colleague's bundles by all devices of one account per hour: what stops one account draining a colleague's keys. */
   readonly perPairPerHour: number;
+  /**
+   * Key uploads one device may make per hour. A client uploads when it enrolls, when its signed prekey is
+   * due (every few days) and when the relay says keysLow (a batch of 100 at a time): a few an hour at most.
+   */
+  readonly uploadsPerDeviceHour: number;
+  /** One-time keys of each kind (EC, Kyber) the relay holds per device at most (a Kyber key is about 1.6 KB). */
+  readonly maxStoredPerKind: number;
 }
 
 /**
@@ -143,7 +150,7 @@ export const DEFAULT_CONFIG: RelayConfig = {
    * out. A drained stock degrades, it does not break: the last-resort Kyber key and the signed prekey
    * still start sessions, and the owner's client refills the stock when it hears keysLow.
    */
-  keyFetches: { perAccountPerHour: 2_000, perPairPerHour: 12 },
+  keyFetches: { perAccountPerHour: 2_000, perPairPerHour: 12, uploadsPerDeviceHour: 60, maxStoredPerKind: 1_000 },
   refusalEpisodeQuietMs: 10 * 60_000,
   // Room for about 2.5 million audit records (about 400 bytes each) of deliveries and sign-ins, and for
   // SQLite's own checkpoints, while the operator frees space.

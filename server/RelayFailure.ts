@@ -45,6 +45,7 @@ const STATUS: Record<RelayErrorCode, number> = {
   THROTTLED: 429,
   SEND_RATE_LIMITED: 429,
   KEY_FETCH_RATE_LIMITED: 429,
+  KEY_UPLOAD_RATE_LIMITED: 429,
   DUPLICATE_ENVELOPE: 409,
   // 507 Insufficient Storage: the request is fine, the recipient's share of the relay's storage is not.
   RECIPIENT_QUEUE_FULL: 507,

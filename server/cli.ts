@@ -96,7 +96,7 @@ function serveLimits(opts: ServeLimitOptions): Pick<RelayConfig, 'delivery' | 'k
       sendEnvelopesPerMinute: opts.sendEnvelopesPerMinute, sendBytesPerMinute: opts.sendMibPerMinute * MIB,
       accountEnvelopesPerMinute: opts.accountSendEnvelopesPerMinute, accountBytesPerMinute: opts.accountSendMibPerMinute * MIB, accountEnvelopesPerDay: opts.accountEnvelopesPerDay,
     },
-    keyFetches: { perAccountPerHour: opts.keyFetchesPerAccountHour, perPairPerHour: opts.keyFetchesPerPairHour },
+    keyFetches: { ...DEFAULT_CONFIG.keyFetches, perAccountPerHour: opts.keyFetchesPerAccountHour, perPairPerHour: opts.keyFetchesPerPairHour },
     timeouts: { headersMs: opts.headerTimeoutSeconds * 1000, idleMs: opts.idleTimeoutSeconds * 1000 },
     minFreeDiskBytes: opts.minFreeDiskMib * MIB,
   };

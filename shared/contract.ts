@@ -236,10 +236,11 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.literal('NOT_A_MEMBER') }),
   /**
    * A message waits in the outbox because the relay refused it for now: a recipient's queue on the relay
-   * is full (`userId`: whose; the others already have it), or this workstation is over the relay's rate.
-   * The core tries again by itself, not before `retryAt`.
+   * is full (`userId`: whose; the others already have it), or holds as much from this account as one
+   * sender may have waiting there (SENDER_SHARE_FULL); this workstation is over the relay's rate; or the
+   * relay is short of disk space. The core tries again by itself, not before `retryAt`.
    */
-  z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'RATE_LIMITED']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
+  z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'SENDER_SHARE_FULL', 'RATE_LIMITED', 'RELAY_STORAGE_FULL']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
   z.strictObject({ type: z.literal('conversation'), conversationId: ConversationIdSchema }),
   IdentityChangedEventSchema,
 ]);

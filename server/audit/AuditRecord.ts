@@ -25,6 +25,7 @@ export const AUDIT_EVENT_TYPES = [
   'bundle.fetched',
   /** Bundle fetches refused by a rate limit, by episode (`episode`: started at once, ongoing at each tenfold count, ended with the totals). */
   'bundle.refused',
+  'keys.refused',
   'envelope.accepted',
   /** Envelopes refused by a queue, share, rate, budget or storage limit, by episode (likewise). */
   'envelope.refused',

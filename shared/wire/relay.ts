@@ -190,6 +190,8 @@ export const RELAY_ERROR_CODES = [
   'SEND_RATE_LIMITED',
   /** This account fetched prekey bundles faster than the relay allows (Retry-After says when to resume). */
   'KEY_FETCH_RATE_LIMITED',
+  /** This device uploaded prekeys more often than the relay allows (Retry-After says when to resume). */
+  'KEY_UPLOAD_RATE_LIMITED',
   /** The relay is keeping its last free storage for deliveries and sign-ins: no new envelopes for now (Retry-After). */
   'RELAY_STORAGE_FULL',
   /** An envelope id already used by another envelope (reported per envelope in a send's `refused`). */

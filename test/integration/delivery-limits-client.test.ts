@@ -150,6 +150,42 @@ describe('the messaging client against the relay limits', () => {
     expect(episodes[0]).toMatchObject({ actor: addressKey(alice.client.address), flagged: true, details: { reason: 'SEND_RATE_LIMITED', requests: 2 } });
   });
 
+  it('tells the clinician when her own share of a colleague\'s queue is full, while others still reach him', async () => {
+    // A sender may fill 20% of a queue of 10: two envelopes.
+    await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 10, senderSharePercent: 20 } });
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    const carol = await enroll('carol');
+    await bob.client.stop();
+    for (let i = 1; i <= 2; i++) await alice.client.sendText(bob.userId, `from Alice ${i}`);
+    await until(() => alice.client.pendingCount() === 0, 'two within her share');
+    const third = await alice.client.sendText(bob.userId, 'from Alice 3');
+    await until(() => delays(alice).some((e) => e.messageId === third), 'the delay is reported');
+    expect(delays(alice).find((e) => e.messageId === third)).toMatchObject({ reason: 'SENDER_SHARE_FULL', userId: bob.userId });
+    await carol.client.sendText(bob.userId, 'from Carol');
+    await until(() => carol.client.pendingCount() === 0, "Carol's message is taken");
+    bob.client.start();
+    await until(() => bodies(bob, carol).includes('from Carol'), 'Bob gets Carol\'s');
+    time.advance(30_000);
+    await until(() => bodies(bob, alice).length === 3, 'Bob gets all of Alice\'s, in order');
+    expect(bodies(bob, alice)).toEqual(['from Alice 1', 'from Alice 2', 'from Alice 3']);
+  });
+
+  it('keeps everything in the outbox while the relay is short of disk space, says so, and sends it when it has room', async () => {
+    await startRelay({ minFreeDiskBytes: Number.MAX_SAFE_INTEGER });
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    const waiting = await alice.client.sendText(bob.userId, 'Bed 3 needs a review');
+    await until(() => delays(alice).some((e) => e.messageId === waiting), 'the delay is reported');
+    expect(delays(alice).find((e) => e.messageId === waiting)).toMatchObject({ reason: 'RELAY_STORAGE_FULL' });
+    expect(UiEventSchema.safeParse(delays(alice).at(-1)).success).toBe(true);
+    expect(alice.client.pending([waiting]).has(waiting)).toBe(true);
+    // The disk has room again (here: the relay's floor is lowered), and after the relay's wait it goes.
+    (relay.config as { minFreeDiskBytes: number }).minFreeDiskBytes = 0;
+    time.advance(delays(alice).at(-1)!.retryAt - time.now());
+    await until(() => bodies(bob, alice).includes('Bed 3 needs a review'), 'delivered once there is room');
+  });
+
   it('audits a flood of unreadable envelopes from one sender once per episode, with a count, never content', async () => {
     await startRelay({});
     const bob = await enroll('bob');

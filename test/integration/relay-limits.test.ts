@@ -24,6 +24,7 @@ interface TestDevice {
   readonly address: DeviceAddress;
   readonly credential: string;
   readonly totpSecret: string;
+  readonly identityKey: string;
 }
 
 /** A ciphertext the relay cannot tell from a real one (it never looks inside). */
@@ -59,7 +60,7 @@ describe('relay delivery limits (in process, virtual time)', () => {
     const begin = await relay.accounts.beginEnrollment(username, enrollmentCode, caller);
     const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: preKeys } }).keys.initialUpload();
     const session = await relay.accounts.completeEnrollment(begin.enrollmentId, PASSWORD, currentTotp(begin.totpSecret, now), { name: 'ws', keys }, caller);
-    return { address: { userId: session.userId, deviceId: session.deviceId }, credential: session.credential, totpSecret: begin.totpSecret };
+    return { address: { userId: session.userId, deviceId: session.deviceId }, credential: session.credential, totpSecret: begin.totpSecret, identityKey: keys.identityKey };
   }
 
   const post = (path: string, device: TestDevice, body: unknown) => fetch(`${url}${path}`, {
@@ -189,7 +190,7 @@ describe('relay delivery limits (in process, virtual time)', () => {
   });
 
   it('rate-limits prekey bundle fetches per fetching account and per account and colleague, and audits the episode', async () => {
-    await start({ keyFetches: { perAccountPerHour: 5, perPairPerHour: 3 } }, true);
+    await start({ keyFetches: { ...DEFAULT_CONFIG.keyFetches, perAccountPerHour: 5, perPairPerHour: 3 } }, true);
     const carol = await enroll('carol', 20);
     const dan = await enroll('dan', 20);
     const mallory = await enroll('mallory');
@@ -225,6 +226,34 @@ describe('relay delivery limits (in process, virtual time)', () => {
     ]);
     expect(records.at(-1)).toMatchObject({ subject: carol.address.userId, details: { users: `${carol.address.userId} ${dan.address.userId}`, userCount: 2 } });
     expect(await auditOf('bundle.fetched')).toHaveLength(8);
+  });
+
+  it('bounds key uploads: so many an hour per device, and no more one-time keys of a kind than the relay holds per device', async () => {
+    await start({ keyFetches: { ...DEFAULT_CONFIG.keyFetches, uploadsPerDeviceHour: 3, maxStoredPerKind: 30 } }, true);
+    const mallory = await enroll('mallory', 10);
+    const upload = async (from: number, count: number) => ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: Math.max(1, count) } }).keys.initialUpload()
+      .then((keys) => fetch(`${url}/v1/keys`, {
+        method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${mallory.credential}` },
+        // Her own identity, with a fresh batch of key ids from `from` (the relay checks identity, not signatures).
+        body: JSON.stringify({ ...keys, identityKey: mallory.identityKey, signedPreKey: undefined, lastResortKyberPreKey: undefined,
+          preKeys: keys.preKeys.slice(0, count).map((k, i) => ({ ...k, keyId: from + i })), kyberPreKeys: keys.kyberPreKeys.slice(0, count).map((k, i) => ({ ...k, keyId: from + i })) }),
+      }));
+    // 10 held; 20 more fit the cap of 30, one more does not (and tells her why).
+    expect((await upload(100, 20)).status).toBe(200);
+    const overCap = await upload(200, 1);
+    expect(overCap.status).toBe(400);
+    expect(await overCap.json()).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('at most 30 one-time keys') });
+    expect(await relay.messages.keyCount(mallory.address)).toEqual({ preKeys: 30, kyberPreKeys: 30 });
+    // Three uploads an hour (the refused one counted): the fourth waits, typed, with Retry-After.
+    expect((await upload(300, 0)).status).toBe(200);
+    const limited = await upload(400, 0);
+    expect(limited.status).toBe(429);
+    expect(await limited.json()).toMatchObject({ code: 'KEY_UPLOAD_RATE_LIMITED', retryAfterSeconds: 1200 });
+    await closeEpisodes();
+    expect((await auditOf('keys.refused')).map((r) => [r.details.reason, r.details.episode, r.flagged])).toEqual([
+      ['KEY_UPLOAD_RATE_LIMITED', 'started', true],
+      ['KEY_UPLOAD_RATE_LIMITED', 'ended', true],
+    ]);
   });
 
   it('reports a reused envelope id as a duplicate, and a resend of the same envelope after a lost answer as accepted, queued once', async () => {

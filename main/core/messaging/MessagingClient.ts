@@ -492,16 +492,19 @@ export class MessagingClient {
         const result = envelopes.length > 0 ? await (this.#connection?.open ? this.#connection.send(envelopes) : this.#relay.send(envelopes)) : undefined;
         // Each envelope's outcome: a full queue and a taken id wait for a later flush (a new envelope id
         // then); a device revoked meanwhile needs nothing more; the rest are queued.
-        const refused = new Map((result?.refused ?? []).map((r) => [r.id, r.code]));
+        const refused = new Map((result?.refused ?? []).map((r) => [r.id, r]));
         const full = new Set<UserId>();
+        const shareFull = new Set<UserId>();
         const again = new Set<UserId>();
         for (const e of envelopes) {
-          const code = refused.get(e.id);
+          const refusal = refused.get(e.id);
+          const code = refusal?.code;
           if (code === 'RECIPIENT_QUEUE_FULL') full.add(e.recipient.userId);
+          if (code === 'RECIPIENT_QUEUE_FULL' && refusal?.share === 'sender') shareFull.add(e.recipient.userId);
           else if (code === 'DUPLICATE_ENVELOPE') again.add(e.recipient.userId);
           else if (code === 'UNKNOWN_DEVICE') this.#directory = undefined;
         }
-        for (const userId of full) this.#deferrals.defer(userId, now);
+        for (const userId of full) this.#deferrals.defer(userId, now, shareFull.has(userId) ? 'SENDER_SHARE_FULL' : 'RECIPIENT_QUEUE_FULL');
         for (const userId of selfHeld ? sendTo : [...sendTo, self]) if (!full.has(userId)) this.#deferrals.clear(userId);
         const waiting = [...new Set([...held, ...full, ...again])].filter((u) => u !== self);
         const ownWaiting = selfHeld || full.has(self) || again.has(self);
@@ -526,9 +529,10 @@ export class MessagingClient {
           refreshed = true;
           continue;
         }
-        if (error instanceof RelayRequestError && (error.code === 'SEND_RATE_LIMITED' || error.code === 'KEY_FETCH_RATE_LIMITED')) {
-          // This workstation is over the relay's rate: everything waits as long as the relay said.
-          this.#deferrals.pause(now, error.details.retryAfterMs);
+        if (error instanceof RelayRequestError && (error.code === 'SEND_RATE_LIMITED' || error.code === 'KEY_FETCH_RATE_LIMITED' || error.code === 'RELAY_STORAGE_FULL')) {
+          // This workstation is over the relay's rate, or the relay is short of disk: everything waits as
+          // long as the relay said.
+          this.#deferrals.pause(now, error.details.retryAfterMs, error.code === 'RELAY_STORAGE_FULL' ? 'RELAY_STORAGE_FULL' : 'RATE_LIMITED');
           if (payload.type === 'text') this.#deferrals.announce(payload.messageId, undefined, now);
           return;
         }
@@ -537,7 +541,7 @@ export class MessagingClient {
           const named = (error.details.devices ?? []).map((d) => UserIdSchema.parse(d.userId));
           // (A relay that names no device: everyone this send was for.)
           const full = named.length > 0 ? named : sendTo.length > 0 ? sendTo : [self];
-          for (const userId of new Set(full)) this.#deferrals.defer(userId, now);
+          for (const userId of new Set(full)) this.#deferrals.defer(userId, now, error.details.share === 'sender' ? 'SENDER_SHARE_FULL' : 'RECIPIENT_QUEUE_FULL');
           if (payload.type === 'text') this.#deferrals.announce(payload.messageId, full[0], now);
           after = row.seq;
           continue;

@@ -30,7 +30,7 @@ export class RelayRequestError extends Error {
     readonly code: RelayErrorCode | 'UNREACHABLE' | 'BAD_RESPONSE',
     message: string,
     readonly status: number,
-    readonly details: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: DeviceAddress[] } = {},
+    readonly details: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: DeviceAddress[]; share?: 'sender' } = {},
   ) {
     super(message);
     this.name = 'RelayRequestError';
@@ -164,7 +164,7 @@ export class RelayClient {
     if (response.ok) return response;
     const failure = RelayErrorSchema.safeParse(await response.json().catch(() => undefined));
     if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
-    const { code, message, issues, retryAfterSeconds, retryAfterMs, devices } = failure.data;
+    const { code, message, issues, retryAfterSeconds, retryAfterMs, devices, share } = failure.data;
     // Rate limits say when to come back in the body and in Retry-After; either will do.
     const header = Number(response.headers.get('retry-after') ?? Number.NaN);
     const afterMs = retryAfterMs ?? (retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : Number.isFinite(header) ? header * 1000 : undefined);
@@ -173,6 +173,7 @@ export class RelayClient {
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
       ...(afterMs !== undefined ? { retryAfterMs: afterMs } : {}),
       ...(devices ? { devices } : {}),
+      ...(share ? { share } : {}),
     });
   }
 }
@@ -212,7 +213,7 @@ export class RelayConnection {
           if (!waiter || frame.requestId === undefined) return;
           this.#pending.delete(frame.requestId);
           if (frame.type === 'error') {
-            const details = { ...(frame.retryAfterMs !== undefined ? { retryAfterMs: frame.retryAfterMs } : {}), ...(frame.devices ? { devices: frame.devices } : {}) };
+            const details = { ...(frame.retryAfterMs !== undefined ? { retryAfterMs: frame.retryAfterMs } : {}), ...(frame.devices ? { devices: frame.devices } : {}), ...(frame.share ? { share: frame.share } : {}) };
             waiter.reject(new RelayRequestError(frame.code as RelayErrorCode, frame.message, 0, details));
           }
           else waiter.resolve(frame);

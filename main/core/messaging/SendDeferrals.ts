@@ -20,11 +20,17 @@ export const DEFAULT_DEFERRAL: DeferralPolicy = { firstMs: 30_000, maxMs: 15 * 6
  * (the outbox flushes again). It also tells the UI, once per change, which message waits and why.
  * Kept in memory: after a restart the first flush simply asks the relay again.
  */
+/** Why a recipient waits: their queue is full, or it holds this account's whole share of it. */
+export type QueueRefusal = 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL';
+/** Why everything waits: this workstation's rate, or the relay's disk. */
+export type PauseReason = 'RATE_LIMITED' | 'RELAY_STORAGE_FULL';
+
 export class SendDeferrals {
-  readonly #deferred = new Map<UserId, { until: number; delayMs: number }>();
+  readonly #deferred = new Map<UserId, { until: number; delayMs: number; reason: QueueRefusal }>();
   /** Messages the UI was told wait, and the last thing it was told about each. */
   readonly #announced = new Map<MessageId, string>();
   #pausedUntil = 0;
+  #pauseReason: PauseReason = 'RATE_LIMITED';
   #timer: { cancel(): void } | undefined;
 
   constructor(
@@ -40,8 +46,9 @@ export class SendDeferrals {
   }
 
   /** The relay said to come back in `retryAfterMs` (or, not saying, after the first deferral). */
-  pause(now: number, retryAfterMs: number | undefined): void {
+  pause(now: number, retryAfterMs: number | undefined, reason: PauseReason = 'RATE_LIMITED'): void {
     this.#pausedUntil = now + (retryAfterMs ?? this.policy.firstMs);
+    this.#pauseReason = reason;
     this.#schedule();
   }
 
@@ -51,11 +58,11 @@ export class SendDeferrals {
     return deferral !== undefined && deferral.until > now;
   }
 
-  /** `userId`'s queue on the relay is full: try them again later, waiting twice as long each time. */
-  defer(userId: UserId, now: number): void {
+  /** `userId`'s queue on the relay is full (or full for us): try them again later, waiting twice as long each time. */
+  defer(userId: UserId, now: number, reason: QueueRefusal = 'RECIPIENT_QUEUE_FULL'): void {
     const previous = this.#deferred.get(userId);
     const delayMs = previous ? Math.min(this.policy.maxMs, previous.delayMs * 2) : this.policy.firstMs;
-    this.#deferred.set(userId, { until: now + delayMs, delayMs });
+    this.#deferred.set(userId, { until: now + delayMs, delayMs, reason });
     this.#schedule();
   }
 
@@ -64,11 +71,12 @@ export class SendDeferrals {
     this.#deferred.delete(userId);
   }
 
-  /** Tells the UI that a message waits: for `userId`'s full queue, or (undefined) for this workstation's rate. */
+  /** Tells the UI that a message waits: for `userId`'s queue, or (undefined) for the pause of everything. */
   announce(messageId: MessageId, userId: UserId | undefined, now: number): void {
+    const deferral = userId === undefined ? undefined : this.#deferred.get(userId);
     const event: SendDelayed = userId === undefined
-      ? { type: 'sendDelayed', messageId, reason: 'RATE_LIMITED', retryAt: Math.max(now, this.#pausedUntil) }
-      : { type: 'sendDelayed', messageId, reason: 'RECIPIENT_QUEUE_FULL', userId, retryAt: Math.max(now, this.#deferred.get(userId)?.until ?? now) };
+      ? { type: 'sendDelayed', messageId, reason: this.#pauseReason, retryAt: Math.max(now, this.#pausedUntil) }
+      : { type: 'sendDelayed', messageId, reason: deferral?.reason ?? 'RECIPIENT_QUEUE_FULL', userId, retryAt: Math.max(now, deferral?.until ?? now) };
     const said = JSON.stringify(event);
     if (this.#announced.get(messageId) === said) return;
     if (this.#announced.size > 10_000) this.#announced.clear();

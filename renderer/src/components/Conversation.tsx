@@ -1,6 +1,7 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { ContactIdentityView, ConversationView, MessageView } from '../../../shared/contract';
+import { assertNever } from '../../../shared/exhaustive';
 import type { UserId } from '../../../shared/ids';
 import { useApi } from '../context';
 import { dayKey, formatDay, formatTime } from '../format';
@@ -12,16 +13,21 @@ type Row = { kind: 'day'; key: string; at: number } | { kind: 'message'; key: st
 
 /** Why the relay refused a message for now (the core's `sendDelayed` event); the core tries again by itself. */
 export interface SendDelay {
-  readonly reason: 'RECIPIENT_QUEUE_FULL' | 'RATE_LIMITED';
+  readonly reason: 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL' | 'RATE_LIMITED' | 'RELAY_STORAGE_FULL';
   readonly userId?: string;
   readonly retryAt: number;
 }
 
 /** The sentence shown next to a message that waits for the relay. */
 export function delayText(delay: SendDelay, nameOf: (userId: string) => string): string {
-  return delay.reason === 'RECIPIENT_QUEUE_FULL'
-    ? `Not delivered yet: ${delay.userId ? `${nameOf(delay.userId)}’s` : 'a recipient’s'} queue on the relay is full until they come online. Rounds keeps trying.`
-    : `Not sent yet: the relay is limiting how fast this workstation sends. Rounds tries again at ${formatTime(delay.retryAt)}.`;
+  const whose = delay.userId ? nameOf(delay.userId) : 'a recipient';
+  switch (delay.reason) {
+    case 'RECIPIENT_QUEUE_FULL': return `Not delivered yet: ${delay.userId ? `${whose}’s` : 'a recipient’s'} queue on the relay is full until they come online. Rounds keeps trying.`;
+    case 'SENDER_SHARE_FULL': return `Not delivered yet: the relay already holds as many of your messages for ${whose} as it keeps from one sender, until they come online. Rounds keeps trying.`;
+    case 'RATE_LIMITED': return `Not sent yet: the relay is limiting how fast this workstation sends. Rounds tries again at ${formatTime(delay.retryAt)}.`;
+    case 'RELAY_STORAGE_FULL': return `Not sent yet: the Rounds server is short of disk space; tell IT if this lasts. Rounds tries again at ${formatTime(delay.retryAt)}.`;
+    default: return assertNever(delay.reason, 'send delay');
+  }
 }
 
 const STATE_LABEL: Record<MessageView['state'], string> = {

@@ -17,6 +17,14 @@ describe('relay schema migrations', () => {
     db.close();
   });
 
+  it('finds the sign-in failures older than a day by index, not by scanning every failure', () => {
+    dir = tempDataDir();
+    const db = new SqliteDatabase(join(dir, 'relay.db'));
+    const plan = db.all<{ detail: string }>('EXPLAIN QUERY PLAN DELETE FROM login_failures WHERE at < $old', { old: 1 }).map((r) => r.detail).join(' | ');
+    expect(plan).toMatch(/USING (COVERING )?INDEX login_failures_by_time/);
+    db.close();
+  });
+
   it('migrates an existing database forward with its data intact, once', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');
