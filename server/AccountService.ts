@@ -5,6 +5,9 @@ import type { Role, SessionResponse } from '../shared/wire/relay';
 import { LoginThrottle, accountScope, addressScope, deviceScope, emergencyScope, enrollmentScope, usernameScope } from './auth/LoginThrottle';
 import { PasswordHasher, checkPasswordPolicy } from './auth/passwords';
 import { RepeatCounter } from './auth/RepeatCounter';
+import { DeviceCredentials, type Caller } from './auth/DeviceCredentials';
+
+export type { Caller } from './auth/DeviceCredentials';
 import { codeHash, credentialDevice, newCredential, newOneTimeCode, sha256Hex, sameHash } from './auth/secrets';
 import { SignInChecks } from './auth/SignInChecks';
 import { newTotpSecret, totpStep, totpUri } from './auth/totp';
@@ -12,23 +15,10 @@ import { KeyedMutex } from './auth/KeyedMutex';
 import type { Clock } from './Clock';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
-import type { DeviceRecord, NewDevice, RelayStore, UserRecord } from './storage/RelayStore';
-
-/** How long a socket's authorisation is reused between frames. */
-const AUTHORIZATION_TTL_MS = 500;
-
-/** A refused device credential's episode ends after this long without another refusal. */
-const REJECTED_CREDENTIAL_QUIET_MS = 3600_000;
+import type { NewDevice, RelayStore, UserRecord } from './storage/RelayStore';
 
 /** A run of wrong emergency codes for one account (or for unknown usernames) ends after this long without one. */
 const EMERGENCY_GUESSES_QUIET_MS = 3600_000;
-
-/** Who is calling: an anonymous client at a network address, with the device credential it presented, if any. */
-export interface Caller {
-  readonly address: string;
-  /** The bearer credential sent with the request (a secret: compared as a hash, never logged). */
-  readonly credential?: string | undefined;
-}
 
 type NewDeviceRequest = { name: string; keys: KeyUpload; auditKey?: string | undefined };
 type LoginDevice = ({ kind: 'new' } & NewDeviceRequest) | { kind: 'existing'; deviceId: DeviceId };
@@ -41,7 +31,7 @@ function hasNewDeviceKeys(keys: KeyUpload): boolean {
 }
 
 /*
- * Accounts, enrollment, login and device credentials (HIPAA: unique user identification, person
+ * Accounts, enrollment and sign-in (HIPAA: unique user identification, person
  * authentication). Passwords, codes and TOTP secrets never appear in errors, logs or audit records.
  */
 export class AccountService {
@@ -49,8 +39,8 @@ export class AccountService {
   readonly #passwords: PasswordHasher;
   readonly #checks: SignInChecks;
   readonly #signIns = new KeyedMutex();
-  readonly #recentlyAuthorized = new Map<string, number>();
-  readonly #rejectedCredentials = new RepeatCounter(REJECTED_CREDENTIAL_QUIET_MS);
+  /** Device credentials: who a bearer token is, and whether an open socket may still act. */
+  readonly credentials: DeviceCredentials;
   readonly #emergencyGuesses = new RepeatCounter(EMERGENCY_GUESSES_QUIET_MS);
 
   constructor(
@@ -68,6 +58,7 @@ export class AccountService {
     this.#throttle = new LoginThrottle(store, clock, config.throttle);
     this.#passwords = new PasswordHasher(config.argon2);
     this.#checks = new SignInChecks(store, clock, this.#throttle, this.#passwords);
+    this.credentials = new DeviceCredentials(store, clock);
   }
 
   // --- Admin commands --------------------------------------------------------------------------------
@@ -260,7 +251,7 @@ export class AccountService {
     const named = credentialDevice(caller.credential);
     if (named?.userId !== userId || named.deviceId !== deviceId) return undefined;
     try {
-      await this.#checkCredential(caller.credential, caller);
+      await this.credentials.authenticate(caller.credential, caller);
       return deviceId;
     } catch {
       return undefined; // refused (and audited): the attempt proves nothing and is treated as a stranger's
@@ -350,7 +341,7 @@ export class AccountService {
     await this.store.replaceCredential(user.id, deviceId, credentialHash, [
       { type: 'login.success', actor, subject: user.id, details: { device: deviceId } },
     ]);
-    this.forget(user.id);
+    this.credentials.forget(user.id);
     this.onCredentialReplaced({ userId: user.id, deviceId }, credentialHash);
     return this.#session(user, deviceId, credential, expiresAt);
   }
@@ -387,65 +378,6 @@ export class AccountService {
       ? [{ type: 'login.failure', actor, subject, details: { reason: 'emergency code', username, count }, ...(count === 1 ? { flagged: true } : {}) }]
       : []);
     throw new RelayFailure('INVALID_CODE', 'this emergency code is not valid (it may have expired or been used)');
-  }
-
-  /**
-   * For an open socket, before each frame: the device is still active, not expired, its credential has
-   * not been replaced by a newer sign-in, and its account is active. Throws UNAUTHENTICATED otherwise.
-   */
-  async recheck(address: DeviceAddress, credentialHash: string): Promise<void> {
-    const now = this.clock.now();
-    const cacheKey = `${address.userId}.${address.deviceId}:${credentialHash}`;
-    if ((this.#recentlyAuthorized.get(cacheKey) ?? 0) > now) return;
-    const device = await this.store.device(address.userId, address.deviceId);
-    if (!device || device.revokedAt !== null || device.credentialHash !== credentialHash || (device.expiresAt !== null && device.expiresAt <= now)) {
-      throw new RelayFailure('UNAUTHENTICATED', 'this device credential is no longer valid');
-    }
-    const user = await this.store.userById(address.userId);
-    if (user?.status !== 'active') throw new RelayFailure('UNAUTHENTICATED', 'this account is not active');
-    // Remembered briefly: a busy socket's frames do not each re-read the same rows. Revocations and
-    // deactivations clear it at once (forget()); an emergency sign-in's end is still checked here.
-    const until = Math.min(now + AUTHORIZATION_TTL_MS, device.expiresAt ?? Number.MAX_SAFE_INTEGER);
-    this.#recentlyAuthorized.set(cacheKey, until);
-    if (this.#recentlyAuthorized.size > 100_000) this.#recentlyAuthorized.clear();
-  }
-
-  /** Drops what recheck() remembers about a user's devices (after a revocation or deactivation). */
-  forget(userId: UserId): void {
-    for (const key of this.#recentlyAuthorized.keys()) if (key.startsWith(`${userId}.`)) this.#recentlyAuthorized.delete(key);
-  }
-
-  /** Checks a bearer credential; returns the device it belongs to or throws UNAUTHENTICATED. */
-  async authenticate(credential: string | undefined, caller?: Caller): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress }> {
-    return this.#checkCredential(credential, caller);
-  }
-
-  /**
-   * A credential naming a device the relay knows, but refused (revoked, replaced, expired, or a wrong
-   * secret), is audited: the first refusal of an episode, then every 10× with the count, so a revoked
-   * workstation retrying in a loop cannot flood the log. Credentials naming no device are not (anyone
-   * can make those up).
-   */
-  async #checkCredential(credential: string | undefined, caller?: Caller): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress }> {
-    const named = credential ? credentialDevice(credential) : undefined;
-    if (!credential || !named) throw new RelayFailure('UNAUTHENTICATED', 'a device credential is required');
-    const parsed = UserIdSchema.safeParse(named.userId);
-    if (!parsed.success) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
-    const device = await this.store.device(parsed.data, named.deviceId as DeviceId);
-    if (!device) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
-    const now = this.clock.now();
-    const refuse = async (reason: string, failure: RelayFailure): Promise<never> => {
-      const subject = `${device.userId}.${device.deviceId}`;
-      const { count, audit } = this.#rejectedCredentials.note(subject, now);
-      if (audit) await this.store.appendAudit([{ type: 'credential.rejected', actor: caller ? `anonymous@${caller.address}` : 'anonymous', subject, details: { reason, count } }]);
-      throw failure;
-    };
-    if (!sameHash(device.credentialHash, sha256Hex(credential))) return refuse('not the current credential', new RelayFailure('UNAUTHENTICATED', 'unknown device credential'));
-    if (device.revokedAt !== null) return refuse('revoked', new RelayFailure('UNAUTHENTICATED', 'this device was revoked'));
-    if (device.expiresAt !== null && device.expiresAt <= now) return refuse('emergency sign-in expired', new RelayFailure('UNAUTHENTICATED', 'this emergency sign-in has expired'));
-    const user = await this.store.userById(device.userId);
-    if (!user || user.status !== 'active') return refuse('account not active', new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active'));
-    return { user, device, address: { userId: device.userId, deviceId: device.deviceId } };
   }
 
   /** A new device whose credential is minted inside the store's transaction, once its id is known. */

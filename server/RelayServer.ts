@@ -97,7 +97,7 @@ export class RelayServer {
     // A new device must be addressed by the very next send: the relay forgets its cached device list.
     // A replaced credential's sockets are cut off at once, as a revocation's are (the new one's stays).
     this.accounts = new AccountService(store, clock, config, (userId) => this.messages.forget(userId), (address, credentialHash) => this.hub.disconnect(address.userId, address.deviceId, { credentialHash }));
-    this.hub = new DeliveryHub(store, (connection) => this.accounts.recheck(connection.address, connection.credentialHash), log);
+    this.hub = new DeliveryHub(store, (connection) => this.accounts.credentials.recheck(connection.address, connection.credentialHash), log);
     this.messages = new MessageService(store, clock, config, this.hub, undefined, log);
     this.hub.bind(this.messages);
   }
@@ -125,7 +125,7 @@ export class RelayServer {
   async applyControlEvents(): Promise<void> {
     for (const event of await this.store.controlEvents(this.#controlSeq)) {
       this.#controlSeq = event.seq;
-      this.accounts.forget(event.userId);
+      this.accounts.credentials.forget(event.userId);
       this.messages.forget(event.userId);
       this.hub.disconnect(event.userId, event.deviceId);
     }

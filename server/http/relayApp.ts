@@ -87,7 +87,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   // The bearer credential travels with sign-ins too: it proves the attempt comes from that enrolled workstation.
   const caller = (request: FastifyRequest) => ({ address: request.ip, credential: bearer(request) });
-  const device = async (request: FastifyRequest) => accounts.authenticate(bearer(request), caller(request));
+  const device = async (request: FastifyRequest) => accounts.credentials.authenticate(bearer(request), caller(request));
 
   app.get('/healthz', async () => ({ status: 'ok', connectedDevices: hub.connected }));
 

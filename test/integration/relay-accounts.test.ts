@@ -88,11 +88,11 @@ describe('accounts (in process, virtual time)', () => {
     expect(expiresAt - now).toBe(3600_000);
     const session = await relay.accounts.emergencyLogin('jo', code, { name: 'Emergency workstation', keys: await keys() }, caller);
     expect(session.expiresAt).toBe(expiresAt);
-    await expect(relay.accounts.authenticate(session.credential)).resolves.toMatchObject({ address: { deviceId: session.deviceId } });
+    await expect(relay.accounts.credentials.authenticate(session.credential)).resolves.toMatchObject({ address: { deviceId: session.deviceId } });
     // The code works once; the sign-in ends by itself.
     await expect(relay.accounts.emergencyLogin('jo', code, { name: 'again', keys: await keys() }, caller)).rejects.toMatchObject({ code: 'INVALID_CODE' });
     now = expiresAt + 1;
-    await expect(relay.accounts.authenticate(session.credential)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(relay.accounts.credentials.authenticate(session.credential)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     const audit = await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER);
     expect(audit.filter((r) => r.type.startsWith('emergency.')).map((r) => [r.type, r.flagged, r.details.reason])).toEqual([
       ['emergency.issued', true, 'lost phone with authenticator, night shift ICU'],

@@ -178,8 +178,8 @@ describe('strangers cannot lock a clinician out (virtual time)', () => {
     now += 60_000;
     const session = await relay.accounts.login('cara', PASSWORD, currentTotp(cara.secret, now), existing(cara.session.deviceId), { address: '203.0.113.1', credential: cara.session.credential });
     expect(session.deviceId).toBe(cara.session.deviceId);
-    await expect(relay.accounts.authenticate(session.credential)).resolves.toMatchObject({ address: { deviceId: cara.session.deviceId } });
-    await expect(relay.accounts.authenticate(cara.session.credential)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(relay.accounts.credentials.authenticate(session.credential)).resolves.toMatchObject({ address: { deviceId: cara.session.deviceId } });
+    await expect(relay.accounts.credentials.authenticate(cara.session.credential)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
 
     const records = await audit();
     const caraId = session.userId;
@@ -283,7 +283,7 @@ describe('strangers cannot lock a clinician out (virtual time)', () => {
     await relay.accounts.revokeDevice('lou', lou.session.deviceId);
     for (let i = 0; i < 25; i++) {
       now += 30_000; // a revoked workstation retrying every 30 s
-      await expect(relay.accounts.authenticate(lou.session.credential, { address: '10.1.0.10' })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+      await expect(relay.accounts.credentials.authenticate(lou.session.credential, { address: '10.1.0.10' })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     }
     const subject = `${lou.session.userId}.${lou.session.deviceId}`;
     const rejected = (await audit()).filter((r) => r.type === 'credential.rejected');
@@ -293,7 +293,7 @@ describe('strangers cannot lock a clinician out (virtual time)', () => {
     ]);
     // After a quiet spell, a new episode.
     now += 2 * HOUR;
-    await expect(relay.accounts.authenticate(lou.session.credential)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(relay.accounts.credentials.authenticate(lou.session.credential)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     expect((await audit()).filter((r) => r.type === 'credential.rejected')).toHaveLength(3);
 
     const { userId: pendingId } = await relay.accounts.addUser('max', 'Max', 'clinician');

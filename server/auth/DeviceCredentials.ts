@@ -1,0 +1,90 @@
+import { UserIdSchema, type DeviceAddress, type DeviceId, type UserId } from '../../shared/ids';
+import type { Clock } from '../Clock';
+import { RelayFailure } from '../RelayFailure';
+import type { DeviceRecord, RelayStore, UserRecord } from '../storage/RelayStore';
+import { RepeatCounter } from './RepeatCounter';
+import { credentialDevice, sameHash, sha256Hex } from './secrets';
+
+/** How long a socket's authorisation is reused between frames. */
+const AUTHORIZATION_TTL_MS = 500;
+
+/** A refused device credential's episode ends after this long without another refusal. */
+const REJECTED_CREDENTIAL_QUIET_MS = 3600_000;
+
+/** Who is calling: an anonymous client at a network address, with the device credential it presented, if any. */
+export interface Caller {
+  readonly address: string;
+  /** The bearer credential sent with the request (a secret: compared as a hash, never logged). */
+  readonly credential?: string | undefined;
+}
+
+/*
+ * Device credentials: who a bearer token is (a device credential is 256 random bits of which the relay
+ * keeps only the SHA-256; it is a secret, compared as a hash, never logged), and whether an open socket's
+ * device may still act (not revoked, not expired, not replaced by a newer sign-in, its account active).
+ */
+export class DeviceCredentials {
+  readonly #store: RelayStore;
+  readonly #clock: Clock;
+  readonly #recentlyAuthorized = new Map<string, number>();
+  readonly #rejected = new RepeatCounter(REJECTED_CREDENTIAL_QUIET_MS);
+
+  constructor(store: RelayStore, clock: Clock) {
+    this.#store = store;
+    this.#clock = clock;
+  }
+
+  /**
+   * For an open socket, before each frame: the device is still active, not expired, its credential has
+   * not been replaced by a newer sign-in, and its account is active. Throws UNAUTHENTICATED otherwise.
+   */
+  async recheck(address: DeviceAddress, credentialHash: string): Promise<void> {
+    const now = this.#clock.now();
+    const cacheKey = `${address.userId}.${address.deviceId}:${credentialHash}`;
+    if ((this.#recentlyAuthorized.get(cacheKey) ?? 0) > now) return;
+    const device = await this.#store.device(address.userId, address.deviceId);
+    if (!device || device.revokedAt !== null || device.credentialHash !== credentialHash || (device.expiresAt !== null && device.expiresAt <= now)) {
+      throw new RelayFailure('UNAUTHENTICATED', 'this device credential is no longer valid');
+    }
+    const user = await this.#store.userById(address.userId);
+    if (user?.status !== 'active') throw new RelayFailure('UNAUTHENTICATED', 'this account is not active');
+    // Remembered briefly: a busy socket's frames do not each re-read the same rows. Revocations and
+    // deactivations clear it at once (forget()); an emergency sign-in's end is still checked here.
+    const until = Math.min(now + AUTHORIZATION_TTL_MS, device.expiresAt ?? Number.MAX_SAFE_INTEGER);
+    this.#recentlyAuthorized.set(cacheKey, until);
+    if (this.#recentlyAuthorized.size > 100_000) this.#recentlyAuthorized.clear();
+  }
+
+  /** Drops what recheck() remembers about a user's devices (after a revocation or deactivation). */
+  forget(userId: UserId): void {
+    for (const key of this.#recentlyAuthorized.keys()) if (key.startsWith(`${userId}.`)) this.#recentlyAuthorized.delete(key);
+  }
+
+  /**
+   * Checks a bearer credential; returns the device it belongs to or throws UNAUTHENTICATED. A credential naming a device the relay knows, but refused (revoked, replaced, expired, or a wrong
+   * secret), is audited: the first refusal of an episode, then every 10× with the count, so a revoked
+   * workstation retrying in a loop cannot flood the log. Credentials naming no device are not (anyone
+   * can make those up).
+   */
+  async authenticate(credential: string | undefined, caller?: Caller): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress }> {
+    const named = credential ? credentialDevice(credential) : undefined;
+    if (!credential || !named) throw new RelayFailure('UNAUTHENTICATED', 'a device credential is required');
+    const parsed = UserIdSchema.safeParse(named.userId);
+    if (!parsed.success) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
+    const device = await this.#store.device(parsed.data, named.deviceId as DeviceId);
+    if (!device) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
+    const now = this.#clock.now();
+    const refuse = async (reason: string, failure: RelayFailure): Promise<never> => {
+      const subject = `${device.userId}.${device.deviceId}`;
+      const { count, audit } = this.#rejected.note(subject, now);
+      if (audit) await this.#store.appendAudit([{ type: 'credential.rejected', actor: caller ? `anonymous@${caller.address}` : 'anonymous', subject, details: { reason, count } }]);
+      throw failure;
+    };
+    if (!sameHash(device.credentialHash, sha256Hex(credential))) return refuse('not the current credential', new RelayFailure('UNAUTHENTICATED', 'unknown device credential'));
+    if (device.revokedAt !== null) return refuse('revoked', new RelayFailure('UNAUTHENTICATED', 'this device was revoked'));
+    if (device.expiresAt !== null && device.expiresAt <= now) return refuse('emergency sign-in expired', new RelayFailure('UNAUTHENTICATED', 'this emergency sign-in has expired'));
+    const user = await this.#store.userById(device.userId);
+    if (!user || user.status !== 'active') return refuse('account not active', new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active'));
+    return { user, device, address: { userId: device.userId, deviceId: device.deviceId } };
+  }
+}
