@@ -107,6 +107,8 @@ export const SettingsViewSchema = z.strictObject({
    * store: a copy of the files can be attacked by guessing the passphrase).
    */
   keyProtection: z.enum(['os', 'passphraseOnly']).nullable(),
+  /** The passphrase this profile was unlocked with does not meet the passphrase policy (set by an earlier version): change it. */
+  passphraseBelowPolicy: z.boolean(),
 });
 export type SettingsView = z.infer<typeof SettingsViewSchema>;
 
@@ -133,6 +135,8 @@ export const COMMANDS = {
   'profile.unlock': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase }), output: SessionStateSchema },
   /** Unlock after the sign-out period: passphrase, and the relay password with a fresh TOTP code. */
   'profile.signIn': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase, password: PasswordSchema, totpCode: TotpCodeSchema }), output: SessionStateSchema },
+  /** Settings' "Change passphrase" for the open profile: the current one (checked like an unlock), and a new one meeting the policy. */
+  'profile.changePassphrase': { input: z.strictObject({ currentPassphrase: Passphrase, newPassphrase: Passphrase }), output: Empty },
   /** The lock screen's "Switch user": back to the profile chooser (no profile open). */
   'profile.switch': { input: Empty, output: SessionStateSchema },
   /** "Lock now" (header button, menu, keyboard shortcut). */

@@ -190,6 +190,37 @@ describe('profile keys sealed by the operating system, the passphrase policy and
     (await profiles.create(ALICE, PASSPHRASE, { accountPassword: 'correct horse battery staple 7' })).lock();
   });
 
+  it('changes a passphrase keeping the key sealed, counts wrong current ones without ever wiping an open profile, and refuses a weak new one', async () => {
+    const machine = new InProcessKeyProtector();
+    const profiles = new LocalProfiles(dir, { kdf: FAST_KDF, protector: machine, wipeAfterFailedUnlocks: 3 });
+    const open = await profiles.create(ALICE, PASSPHRASE);
+    for (let i = 0; i < 3; i++) {
+      await expect(profiles.changePassphrase(open.id, `wrong guess ${i} here`, 'sunflower river ladder 88')).rejects.toMatchObject({ code: 'WRONG_PASSPHRASE' });
+    }
+    // At the wipe limit, and still there, open and readable; the count stands for the next unlock, which
+    // waits as after wrong ones at the lock screen.
+    expect(profiles.failedUnlocks(open.id)).toBe(3);
+    expect(profiles.list().map((p) => p.id)).toEqual([open.id]);
+    expect(open.database.get<{ ok: number }>('SELECT 1 AS ok')).toEqual({ ok: 1 });
+    await expect(profiles.changePassphrase(open.id, PASSPHRASE, 'sunflower river ladder 88')).rejects.toMatchObject({ code: 'UNLOCK_THROTTLED' });
+    await expect(profiles.changePassphrase(open.id, PASSPHRASE, 'qwertyuiopas')).rejects.toMatchObject({ code: 'PASSPHRASE_POLICY', rules: ['guessable'] });
+    open.lock();
+  });
+
+  it('after a change, the new passphrase opens the profile, the old one does not, and the key is still only kept sealed', async () => {
+    const machine = new InProcessKeyProtector();
+    const profiles = new LocalProfiles(dir, { kdf: FAST_KDF, protector: machine });
+    const created = await profiles.create(ALICE, PASSPHRASE);
+    created.lock();
+    await profiles.changePassphrase(created.id, PASSPHRASE, 'sunflower river ladder 88');
+    expect(wrappedKeysOnDisk(dir)).toEqual([]);
+    expect(profiles.keyProtection(created.id)).toBe('os');
+    await expect(profiles.unlock(created.id, PASSPHRASE)).rejects.toMatchObject({ code: 'WRONG_PASSPHRASE' });
+    const reopened = await profiles.unlock(created.id, 'sunflower river ladder 88');
+    expect(profiles.failedUnlocks(created.id)).toBe(0);
+    reopened.lock();
+  });
+
   it('writes every file 0600 and every directory 0700, and tightens what an earlier version left readable', async () => {
     const profiles = new LocalProfiles(dir, { kdf: FAST_KDF });
     const profile = await profiles.create(ALICE, PASSPHRASE);

@@ -1,10 +1,11 @@
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundle } from '../../server/audit/bundleFiles';
+import { unwrapWithPassphrase, wrapWithPassphrase, type WrappedKey } from '../../main/core/storage/DatabaseKey';
 import { InProcessKeyProtector } from '../../main/core/storage/KeyProtector';
 import { RelayProcess, addUser, nextTotp, rememberTotpSecret, removeDir, tempDataDir } from '../fixtures/relayProcess';
-import { PASSPHRASE, PASSWORD, Workstation, until } from '../fixtures/workstation';
+import { FAST_KDF, PASSPHRASE, PASSWORD, Workstation, until } from '../fixtures/workstation';
 
 /*
  * A workstation's secrets at rest, through the UI contract with a real relay: the passphrase policy is the
@@ -65,6 +66,35 @@ describe('a workstation at rest', () => {
     expect(opened(await events(bare))).toEqual(['passphraseOnly', 'passphraseOnly']);
     expect(opened(await events(sealed))).toEqual(['os']);
     for (const w of [bare, sealed]) await w.app.close();
+  }, 60_000);
+
+  it('asks a clinician whose passphrase an earlier version accepted to change it, and changes it only with the current one and for one the policy accepts', async () => {
+    const ward = workstation();
+    await ward.enroll(relay.url, 'uma', addUser(relayDir, 'uma', 'Nurse Uma Diaz'));
+    const state = await ward.call('session.lock', {});
+    const profileId = state.phase === 'locked' ? state.profile.id : '';
+    // What 0.1 allowed (its form asked for 8 characters; the core for none): the same key, wrapped under "uma12345".
+    const registryPath = join(ward.dataDir, 'profiles.json');
+    const registry = JSON.parse(readFileSync(registryPath, 'utf8')) as { profiles: Record<string, { wrappedKey: WrappedKey }> };
+    const key = await unwrapWithPassphrase(registry.profiles[profileId]!.wrappedKey, PASSPHRASE, profileId);
+    registry.profiles[profileId]!.wrappedKey = await wrapWithPassphrase(key, 'uma12345', profileId, FAST_KDF);
+    writeFileSync(registryPath, JSON.stringify(registry));
+
+    await ward.call('profile.unlock', { profileId, passphrase: 'uma12345' });
+    expect((await ward.call('settings.get', {})).passphraseBelowPolicy).toBe(true);
+    const change = (currentPassphrase: string, newPassphrase: string) => ward.app.invoke('profile.changePassphrase', { currentPassphrase, newPassphrase });
+    expect(await change('not the passphrase 1', 'sunflower river ladder 88')).toMatchObject({ ok: false, error: { code: 'WRONG_PASSPHRASE' } });
+    expect(await change('uma12345', 'uma12345uma12345')).toMatchObject({ ok: false, error: { code: 'PASSPHRASE_POLICY', rules: ['repeated'] } });
+    expect(await change('uma12345', 'sunflower river ladder 88')).toEqual({ ok: true, value: {} });
+    expect((await ward.call('settings.get', {})).passphraseBelowPolicy).toBe(false);
+    const events = new TextDecoder().decode(readBundle((await ward.call('audit.export', {})).path).get('events.jsonl'));
+    expect(events).toContain('"type":"passphrase.belowPolicy"');
+    expect(events).toContain('"type":"passphrase.changed"');
+    await ward.call('session.lock', {});
+    expect((await ward.fails('profile.unlock', { profileId, passphrase: 'uma12345' })).code).toBe('WRONG_PASSPHRASE');
+    await ward.call('profile.unlock', { profileId, passphrase: 'sunflower river ladder 88' });
+    expect((await ward.call('settings.get', {})).passphraseBelowPolicy).toBe(false);
+    await ward.app.close();
   }, 60_000);
 
   it('leaves every file it writes 0600 and every directory 0700, after enrolling, messaging, exporting and locking', async () => {

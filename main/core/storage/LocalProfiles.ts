@@ -4,7 +4,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { commonPasswords } from '../../../shared/commonPasswords';
-import { passphraseProblems } from '../../../shared/passphrasePolicy';
+import { passphraseProblems, type PassphraseProblem } from '../../../shared/passphrasePolicy';
 import { systemClock, type Clock } from '../Clock';
 import { PassphrasePolicyError, RoundsError } from '../errors';
 import { appendLocalAudit } from './localAudit';
@@ -142,7 +142,7 @@ export class LocalProfiles {
    * when the relay password is chosen in the same step, must differ from it.
    */
   async create(details: { username: string; displayName: string; relayUrl: string }, passphrase: string, options: { accountPassword?: string } = {}): Promise<UnlockedProfile> {
-    const problems = passphraseProblems(passphrase, { commonPasswords: commonPasswords(), personalWords: [details.username, details.displayName, 'rounds'], accountPassword: options.accountPassword, estimateGuessesLog10 });
+    const problems = this.passphraseProblems(details, passphrase, options.accountPassword);
     if (problems.length > 0) throw new PassphrasePolicyError(problems);
     if (this.list().some((p) => p.username === details.username && p.relayUrl === details.relayUrl)) {
       throw new RoundsError('PROFILE_EXISTS', `a profile for ${details.username} already exists on this workstation`);
@@ -175,27 +175,8 @@ export class LocalProfiles {
   async unlock(id: string, passphrase: string): Promise<UnlockedProfile> {
     const entry = this.#entry(id);
     const now = (this.#options.clock ?? systemClock).now();
-    // Each attempt past the first few waits longer since the last wrong one (an Argon2id guess is slow
-    // already; this makes guessing at the lock screen hopeless long before the wipe limit).
-    const lastFailure = entry.failedUnlockAt.at(-1) ?? 0;
-    const wait = unlockWaitSeconds(entry.failedUnlocks) * 1000 - (now - lastFailure);
-    if (wait > 0) throw new UnlockThrottledError(Math.ceil(wait / 1000));
     if (!existsSync(this.#dbPath(id))) throw new RoundsError('STORAGE_CORRUPT', 'the database of this profile is missing from this workstation');
-    const wrapped = this.#wrappedKey(entry);
-    let key: Buffer;
-    try {
-      key = await unwrapWithPassphrase(wrapped, passphrase, id);
-    } catch (error) {
-      if (!(error instanceof WrongPassphraseError)) throw error;
-      const failedUnlocks = entry.failedUnlocks + 1;
-      const limit = this.#options.wipeAfterFailedUnlocks === undefined ? 10 : this.#options.wipeAfterFailedUnlocks;
-      if (limit !== null && failedUnlocks >= limit) {
-        this.wipe(id);
-        throw new ProfileWipedError(failedUnlocks);
-      }
-      this.#save(id, { ...entry, failedUnlocks, failedUnlockAt: [...entry.failedUnlockAt, now].slice(-100) });
-      throw error;
-    }
+    const { key, wrapped } = await this.#keyFor(id, entry, passphrase, now, { wipeAtLimit: true });
     const db = new ProfileDatabase(this.#dbPath(id), key);
     const kept = this.#keptAs(wrapped);
     const migration: KeyMigration = kept.osProtected === null ? null : entry.osProtected === null ? 'sealed' : entry.wrappedKey !== null ? 'clearCopyRemoved' : null;
@@ -206,6 +187,60 @@ export class LocalProfiles {
     });
     if (entry.failedUnlocks > 0 || migration) this.#save(id, { ...entry, ...(migration ? kept : {}), failedUnlocks: 0, failedUnlockAt: [] });
     return new UnlockedProfile(id, db, key);
+  }
+
+  /**
+   * Changes the passphrase of a profile (open or not): the current one is checked like an unlock (the
+   * same wait and count, but never the wipe: a slip while changing must not erase an open profile; the
+   * count stands for the next unlock), the new one must meet the policy, and the database key is wrapped
+   * under it with a new salt and kept as before (sealed by the OS where it can be), in one atomic write.
+   */
+  async changePassphrase(id: string, current: string, next: string): Promise<void> {
+    const entry = this.#entry(id);
+    const problems = this.passphraseProblems(entry, next);
+    if (problems.length > 0) throw new PassphrasePolicyError(problems);
+    const now = (this.#options.clock ?? systemClock).now();
+    const { key } = await this.#keyFor(id, entry, current, now, { wipeAtLimit: false });
+    try {
+      const wrapped = await wrapWithPassphrase(key, next, id, this.#options.kdf ?? DEFAULT_KDF);
+      this.#save(id, { ...this.#entry(id), ...this.#keptAs(wrapped), failedUnlocks: 0, failedUnlockAt: [] });
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * What is wrong with `passphrase` for this clinician under `shared/passphrasePolicy.ts`, with the large
+   * common-password list and zxcvbn's estimate; `accountPassword` when it is chosen in the same step.
+   */
+  passphraseProblems(details: { username: string; displayName: string }, passphrase: string, accountPassword?: string): PassphraseProblem[] {
+    return passphraseProblems(passphrase, { commonPasswords: commonPasswords(), personalWords: [details.username, details.displayName, 'rounds'], accountPassword, estimateGuessesLog10 });
+  }
+
+  /**
+   * The database key, from the passphrase: throttled (each attempt past the first few waits longer since
+   * the last wrong one; an Argon2id guess is slow already, this makes guessing at the lock screen hopeless
+   * long before the wipe limit) and counted (kept across restarts); at the policy's limit, when
+   * `wipeAtLimit`, the profile is erased (ProfileWipedError).
+   */
+  async #keyFor(id: string, entry: ProfileEntry, passphrase: string, now: number, options: { wipeAtLimit: boolean }): Promise<{ key: Buffer; wrapped: WrappedKey }> {
+    const lastFailure = entry.failedUnlockAt.at(-1) ?? 0;
+    const wait = unlockWaitSeconds(entry.failedUnlocks) * 1000 - (now - lastFailure);
+    if (wait > 0) throw new UnlockThrottledError(Math.ceil(wait / 1000));
+    const wrapped = this.#wrappedKey(entry);
+    try {
+      return { key: await unwrapWithPassphrase(wrapped, passphrase, id), wrapped };
+    } catch (error) {
+      if (!(error instanceof WrongPassphraseError)) throw error;
+      const failedUnlocks = entry.failedUnlocks + 1;
+      const limit = this.#options.wipeAfterFailedUnlocks === undefined ? 10 : this.#options.wipeAfterFailedUnlocks;
+      if (options.wipeAtLimit && limit !== null && failedUnlocks >= limit) {
+        this.wipe(id);
+        throw new ProfileWipedError(failedUnlocks);
+      }
+      this.#save(id, { ...entry, failedUnlocks, failedUnlockAt: [...entry.failedUnlockAt, now].slice(-100) });
+      throw error;
+    }
   }
 
   /** Whether the OS seals this profile's key too, or only the passphrase protects it. */

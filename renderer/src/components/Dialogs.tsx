@@ -2,6 +2,7 @@ import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent, type R
 import type { ContactIdentityView, ContactView, ConversationView, SettingsView } from '../../../shared/contract';
 import type { ConversationId, UserId } from '../../../shared/ids';
 import { useApi } from '../context';
+import { ChangePassphrase } from './ChangePassphrase';
 import { explain } from '../errors';
 import { initials } from '../format';
 import { Alert, Field } from './Field';
@@ -230,7 +231,7 @@ export function ContactPanel({ userId, name, onClose }: { userId: UserId; name: 
 
 const TIMEOUTS = [1, 2, 5, 10, 15, 30, 60, 120, 240];
 
-export function SettingsDialog({ settings, onSettings, onClose, compliance }: { settings: SettingsView; onSettings: (s: SettingsView) => void; onClose: () => void; compliance: boolean }) {
+export function SettingsDialog({ settings, onSettings, onClose, compliance, username }: { settings: SettingsView; onSettings: (s: SettingsView) => void; onClose: () => void; compliance: boolean; username: string }) {
   const api = useApi();
   const [devices, setDevices] = useState<{ deviceId: number; thisDevice: boolean }[] | null>(null);
   const [exported, setExported] = useState<string | null>(null);
@@ -272,6 +273,7 @@ export function SettingsDialog({ settings, onSettings, onClose, compliance }: { 
           the passphrase away from this computer. Use a long passphrase, and ask IT about a keyring for this workstation.
         </div>
       )}
+      <ChangePassphrase username={username} settings={settings} onSettings={onSettings} />
       <h3>Audit log</h3>
       <p className="muted">A signed copy of this workstation's audit log (sign-ins, locks, messages sent and read; never their text) for your compliance officer.</p>
       <div className="actions start">

@@ -149,6 +149,12 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
               </span>
             </div>
           )}
+          {settings.passphraseBelowPolicy && (
+            <div className="notice" role="alert">
+              <span>Your workstation passphrase does not meet your organisation's current rules. Please change it.</span>
+              <button type="button" className="primary" onClick={() => setDialog({ kind: 'settings' })}>Change passphrase</button>
+            </div>
+          )}
           {notice && <div className="notice" role="status"><span>{notice}</span><button type="button" className="ghost" onClick={() => setNotice(null)}>Dismiss</button></div>}
           {results ? (
             <section className="search-results" aria-label="Search results">
@@ -180,7 +186,7 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
 
       {dialog?.kind === 'newConversation' && <NewConversationDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onPick={(u) => void openDirect(u)} />}
       {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); void loadConversations(); }} />}
-      {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} />}
+      {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} username={state.profile.username} />}
       {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
       {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); setTrustVersion((v) => v + 1); }} />}
     </div>
