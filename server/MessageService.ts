@@ -69,12 +69,16 @@ export class MessageService {
   }
 
   /**
-   * Stores a device's keys: at most `uploadsPerDeviceHour` uploads an hour, and never more one-time keys of
+   * Stores a device's keys: at most `uploadsPerDeviceHour` uploads an hour (`uploadsPerAccountHour` for all
+   * of an account's devices together), and never more one-time keys of
    * a kind than `maxStoredPerKind` (each upload is also one audit record, and a Kyber key 1.6 KB of disk).
    */
   async uploadKeys(device: DeviceAddress, upload: KeyUpload): Promise<PreKeyCount> {
     const limits = this.config.keyFetches;
-    await this.#charge(device, '', [{ key: `keys.upload ${addressKey(device)}`, cost: 1, limit: { amount: limits.uploadsPerDeviceHour, windowMs: HOUR } }]);
+    await this.#charge(device, '', [
+      { key: `keys.upload ${addressKey(device)}`, cost: 1, limit: { amount: limits.uploadsPerDeviceHour, windowMs: HOUR } },
+      { key: `keys.upload account ${device.userId}`, cost: 1, limit: { amount: limits.uploadsPerAccountHour, windowMs: HOUR } },
+    ]);
     const held = await this.store.keyCount(device.userId, device.deviceId);
     if (held.preKeys + upload.preKeys.length > limits.maxStoredPerKind || held.kyberPreKeys + upload.kyberPreKeys.length > limits.maxStoredPerKind) {
       throw new RelayFailure('BAD_REQUEST', `the relay holds at most ${limits.maxStoredPerKind} one-time keys of each kind per device (${held.preKeys} and ${held.kyberPreKeys} now); upload more when it says keysLow`);

@@ -76,6 +76,8 @@ export interface KeyFetchLimits {
    * due (every few days) and when the relay says keysLow (a batch of 100 at a time): a few an hour at most.
    */
   readonly uploadsPerDeviceHour: number;
+  /** Key uploads all devices of one account may make per hour together (a device cap alone multiplies with up to 127 devices). */
+  readonly uploadsPerAccountHour: number;
   /** One-time keys of each kind (EC, Kyber) the relay holds per device at most (a Kyber key is about 1.6 KB). */
   readonly maxStoredPerKind: number;
 }
@@ -124,8 +126,8 @@ export const DEFAULT_CONFIG: RelayConfig = {
    *   receives about 2,100 messages, each acknowledged by a delivery receipt from both her workstations to
    *   the sender's two devices and her own two (16,800), and read receipts, at worst one per message
    *   (8,400); and shares new sender keys when the large team changes (5 x 1,000). About 87,000 envelopes:
-   *   200,000 is more than twice that. An account thus adds at most about 400,000 records (150 MiB) a day to
-   *   the audit log (twice that on a flood's first day: the full budget, then its refill), where one device
+   *   200,000 is more than twice that. An account thus adds at most about 400,000 envelope records (150 MiB)
+   *   a day to the audit log (key uploads and bundle fetches have their own hourly limits) (twice that on a flood's first day: the full budget, then its refill), where one device
    *   could add 17.5 GiB a day before.
    */
   delivery: {
@@ -150,7 +152,7 @@ export const DEFAULT_CONFIG: RelayConfig = {
    * out. A drained stock degrades, it does not break: the last-resort Kyber key and the signed prekey
    * still start sessions, and the owner's client refills the stock when it hears keysLow.
    */
-  keyFetches: { perAccountPerHour: 2_000, perPairPerHour: 12, uploadsPerDeviceHour: 60, maxStoredPerKind: 1_000 },
+  keyFetches: { perAccountPerHour: 2_000, perPairPerHour: 12, uploadsPerDeviceHour: 60, uploadsPerAccountHour: 240, maxStoredPerKind: 1_000 },
   refusalEpisodeQuietMs: 10 * 60_000,
   // Room for about 2.5 million audit records (about 400 bytes each) of deliveries and sign-ins, and for
   // SQLite's own checkpoints, while the operator frees space.

@@ -10,7 +10,7 @@ import { databaseKeyLocation, readDatabaseKey, storeDatabaseKey } from './Databa
 import { RESTORE_MARKER, RESTORE_STAGING_PREFIX, removeRestoreStaging } from './DataDirectory';
 import { replaceDurably, syncDirectory, writeDurably } from './durableFiles';
 import type { RelayStore } from './storage/RelayStore';
-import { copyDatabase } from './storage/sqlite/DatabaseEncryption';
+import { accountsIn, copyDatabase } from './storage/sqlite/DatabaseEncryption';
 import { DatabaseKeyError, formatDatabaseKey, newDatabaseKey, parseDatabaseKey, sameDatabaseKey, type DatabaseKey } from './storage/sqlite/DatabaseKey';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
@@ -87,11 +87,11 @@ export interface RestoreOptions {
   readonly force: boolean;
   readonly newKey: boolean;
   /**
-   * Allow a backup of another relay's log (another log id) to replace this directory's. Encryption to a
-   * recipient proves nothing about who wrote a backup (the recipient is public): without this, a backup
-   * that is not of this relay's own log is refused.
+   * Allow a backup this relay did not make (it does not carry the database key the directory keeps) to
+   * replace a directory that holds accounts. Encryption to a recipient proves nothing about who wrote a
+   * backup (the recipient is public): without this, such a backup is refused.
    */
-  readonly otherLog?: boolean;
+  readonly otherRelay?: boolean;
   /** What opens an encrypted backup (its identity or passphrase). */
   readonly secrets: BackupSecrets;
   /** Where the data directory's database key is kept, when not in it (`--database-key-file`). */
@@ -197,10 +197,15 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
       if (retired) toKeep.set(retired, bytes);
     }
     const live = currentAuditKeyIfAny(dataDir);
-    const logIdHere = existsSync(join(dataDir, AUDIT_LOG_ID_FILE)) ? readFileSync(join(dataDir, AUDIT_LOG_ID_FILE), 'utf8').trim() : null;
-    const logIdThere = readFileSync(join(stage, AUDIT_LOG_ID_FILE), 'utf8').trim();
-    if (logIdHere !== null && logIdHere !== logIdThere && options.otherLog !== true) {
-      throw new ConfigurationError(`this backup is of another audit log (${logIdThere}), not of this relay's (${logIdHere}): anyone who has the backup recipient can make a backup, so a backup of another log is restored only with --other-log, once you are sure where it comes from; nothing was restored`);
+    // Encryption to the (public) recipient proves nothing about who wrote a backup; this relay's own backups
+    // carry the database key the directory keeps, which nobody else knows (the log id, in every export, is
+    // public). A relay that holds accounts is replaced by anything else only when told so. An empty or
+    // unreadable directory (a new machine, a damaged disk: what restores are for) has nothing to protect.
+    const accountsHere = existsSync(join(dataDir, DATABASE_FILE)) ? accountsIn(join(dataDir, DATABASE_FILE), keptKey) : 0;
+    const ownBackup = sameDatabaseKey(backupKey, keptKey);
+    if (accountsHere !== null && accountsHere > 0 && !ownBackup && options.otherRelay !== true) {
+      const why = backupKey === null ? 'a backup from before encryption cannot show which relay made it' : 'it does not carry this relay\'s database key';
+      throw new ConfigurationError(`this backup was not made by this relay (${why}): anyone who has the backup recipient can make a backup, so one that would replace a relay holding accounts is restored only with --other-relay, once you are sure where it comes from; nothing was restored`);
     }
     let replacedKey: string | undefined;
     let fingerprint = staged.fingerprint;

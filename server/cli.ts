@@ -308,15 +308,15 @@ export function buildCli(): Command {
     .requiredOption('--from <file>', 'a file written by `rounds-server backup`')
     .option('--force', 'replace the database already in the data directory')
     .option('--new-key', 'start a new audit key instead of the backup\'s (if the key was rotated after this backup was taken)')
-    .option('--other-log', 'accept a backup of another relay\'s audit log (another log id) over this directory\'s')
+    .option('--other-relay', 'accept a backup this relay did not make (or one from before encryption) over a directory that holds accounts')
     .option('--identity <file>', 'the identity file of a backup encrypted to an X25519 recipient (- reads standard input); repeatable', repeatable)
     .option('--passphrase-file <file>', 'the passphrase of a backup encrypted to one, on the first line of this file (- reads standard input)')
-    .action(async (opts: DataOptions & { from: string; force?: boolean; newKey?: boolean; otherLog?: boolean; identity?: string[]; passphraseFile?: string }) => {
+    .action(async (opts: DataOptions & { from: string; force?: boolean; newKey?: boolean; otherRelay?: boolean; identity?: string[]; passphraseFile?: string }) => {
       const dataDir = resolve(opts.data);
       const secrets = { identities: (opts.identity ?? []).flatMap(readIdentityFile), ...(opts.passphraseFile ? { passphrase: readPassphraseFile(opts.passphraseFile, false) } : {}) };
       const release = claimDataDirectory(dataDir, 'restore');
       try {
-        const result = await restoreRelay(resolve(opts.from), dataDir, { force: opts.force === true, newKey: opts.newKey === true, otherLog: opts.otherLog === true, secrets, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
+        const result = await restoreRelay(resolve(opts.from), dataDir, { force: opts.force === true, newKey: opts.newKey === true, otherRelay: opts.otherRelay === true, secrets, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
         console.log(`restored into ${dataDir}: audit log intact, ${result.manifest.auditRecords} records (backup taken ${new Date(result.manifest.createdAt).toISOString()})`);
         if (result.manifest.format === LEGACY_BACKUP_FORMAT) console.log(`this was an unencrypted backup of an earlier version (${LEGACY_BACKUP_FORMAT}); the restored database is encrypted now: destroy the unencrypted backups once newer ones exist`);
         console.log(result.databaseKey.stored ? `the database key was stored in ${result.databaseKey.describe}: keep a copy of it apart from the backups (docs/deployment.md, "The keys")` : `the restored database is encrypted with ${result.databaseKey.describe}, as before`);

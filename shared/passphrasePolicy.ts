@@ -42,9 +42,11 @@ export interface PassphraseProblem {
 }
 
 /** What is wrong with a new passphrase (empty when it is acceptable). */
-export function passphraseProblems(passphrase: string, context: PassphraseContext): PassphraseProblem[] {
+export function passphraseProblems(raw: string, context: PassphraseContext): PassphraseProblem[] {
   const problems: PassphraseProblem[] = [];
-  const length = [...passphrase].length;
+  const length = [...raw].length;
+  // Checked in compatibility form: full-width "Ｐａｓｓｗｏｒｄ" (an IME's full-width mode) is "Password".
+  const passphrase = raw.normalize('NFKC');
   if (length < PASSPHRASE_MIN_LENGTH) problems.push({ rule: 'tooShort', message: `Use at least ${PASSPHRASE_MIN_LENGTH} characters (this one has ${length}).` });
   if (length > PASSPHRASE_MAX_LENGTH) problems.push({ rule: 'tooLong', message: `Use at most ${PASSPHRASE_MAX_LENGTH} characters.` });
   const lower = passphrase.toLowerCase();
@@ -54,7 +56,7 @@ export function passphraseProblems(passphrase: string, context: PassphraseContex
   // Each word of a name counts on its own ("Dr. Alice Moreau": alice, moreau).
   const personalWords = context.personalWords.flatMap((w) => [w, ...w.split(/[^\p{L}\p{N}]+/u)]).filter((w) => w.length > 0);
   if (builtFrom(passphrase, personalWords)) problems.push({ rule: 'personal', message: 'Do not build the passphrase from your name or username.' });
-  if (context.accountPassword !== undefined && context.accountPassword.length > 0 && passphrase === context.accountPassword) {
+  if (context.accountPassword !== undefined && context.accountPassword.length > 0 && passphrase === context.accountPassword.normalize('NFKC')) {
     problems.push({ rule: 'samePassword', message: 'Choose a passphrase that is not your account password.' });
   }
   // The pattern-aware estimate is the catch-all: it is reported only when no plainer rule already was.

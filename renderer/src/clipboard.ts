@@ -1,3 +1,5 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { useEffect } from 'react';
 import type { Api } from './api';
 
@@ -11,10 +13,12 @@ function copiedText(event: ClipboardEvent): string {
   return window.getSelection()?.toString() ?? '';
 }
 
-/** Line ends as the core compares them (Windows' clipboard turns \n into \r\n). */
-async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text.replace(/\r\n/g, '\n'))));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+/**
+ * SHA-256 (hex) with line ends as the core compares them (Windows' clipboard turns \n into \r\n). Computed
+ * at once, inside the copy event, so the report is on its way before anything else (a lock) can be.
+ */
+function sha256Hex(text: string): string {
+  return bytesToHex(sha256(new TextEncoder().encode(text.replace(/\r\n/g, '\n'))));
 }
 
 /**
@@ -33,7 +37,7 @@ export function useClipboardReports(api: Api, active: boolean): void {
         event.clipboardData.setData('text/plain', text);
         event.preventDefault();
       }
-      void sha256Hex(text).then((sha256) => api.call('clipboard.copied', { sha256 })).catch(() => undefined);
+      void api.call('clipboard.copied', { sha256: sha256Hex(text) }).catch(() => undefined);
     };
     document.addEventListener('copy', onCopy, { capture: true });
     document.addEventListener('cut', onCopy, { capture: true });

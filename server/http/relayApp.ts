@@ -1,4 +1,5 @@
 import websocket from '@fastify/websocket';
+import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { describeError } from '../../shared/errors';
@@ -86,7 +87,9 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   app.setNotFoundHandler((_request, reply) => sendFailure(reply, new RelayFailure('NOT_FOUND', 'no such endpoint')));
 
   // The bearer credential travels with sign-ins too: it proves the attempt comes from that enrolled workstation.
-  const caller = (request: FastifyRequest) => ({ address: request.ip, credential: bearer(request) });
+  // Behind a trusted proxy `request.ip` comes from X-Forwarded-For: anything but an IP address there (a
+  // proxy passing on what a client sent) is not taken, the connection's own address is.
+  const caller = (request: FastifyRequest) => ({ address: isIP(request.ip) ? request.ip : request.socket.remoteAddress ?? 'unknown', credential: bearer(request) });
   const device = async (request: FastifyRequest) => accounts.credentials.authenticate(bearer(request), caller(request));
 
   app.get('/healthz', async () => ({ status: 'ok', connectedDevices: hub.connected }));

@@ -178,6 +178,8 @@ describe('profile keys sealed by the operating system, the passphrase policy and
     expect(await refused('x')).toEqual(['tooShort']);
     expect(await refused('aaaaaaaaaaaaaaaa')).toEqual(['repeated']);
     expect(await refused('password1234')).toEqual(['common']);
+    // Full-width letters and digits (an IME's full-width mode) are the same password.
+    expect(await refused('Ｐａｓｓｗｏｒｄ１２３４')).toEqual(['common']);
     expect(await refused('Dr Alice Moreau!')).toEqual(['personal']);
     expect(await refused('correct horse battery staple 7', 'correct horse battery staple 7')).toEqual(['samePassword']);
     expect(await refused('x'.repeat(1025))).toEqual(['tooLong', 'repeated']);

@@ -277,26 +277,35 @@ describe('encrypted relay backups', () => {
     expect(users(target).stdout).toMatch(/^untouched\t/m);
   }, 120_000);
 
-  it('refuses a backup of another relay\'s audit log over this one unless told --other-log: the public recipient lets anyone write a backup', () => {
+  it('over a relay holding accounts, restores only a backup carrying its own database key unless told --other-relay: the recipient and the log id are public', () => {
     const ours = dir();
     const theirs = dir();
     for (const [d, name] of [[ours, 'ourward'], [theirs, 'intruder']] as const) {
       addUser(d, name, `Ward ${name}`);
       expect(adminCli(['audit', 'key', '--data', d]).status).toBe(0);
     }
-    // Someone with only the (public) recipient makes a backup of a relay of their own.
+    // Our own backup, for later.
+    const genuine = join(dir(), 'genuine.age');
+    expect(adminCli(['backup', '--data', ours, '--out', genuine, ...backupTo()]).status).toBe(0);
+    // Someone with only the public recipient, and our log id (every export's checkpoint names it), backs up a
+    // relay of their own under that id.
+    writeFileSync(join(theirs, 'audit-log-id'), readFileSync(join(ours, 'audit-log-id')));
     const forged = join(dir(), 'forged.age');
     expect(adminCli(['backup', '--data', theirs, '--out', forged, ...backupTo()]).status).toBe(0);
     const before = snapshot(ours);
     const refused = adminCli(['restore', '--data', ours, '--from', forged, '--force', ...restoreWith()]);
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/this backup is of another audit log \(\w+\), not of this relay's \(\w+\).*--other-log.*nothing was restored/);
+    expect(refused.stderr).toMatch(/this backup was not made by this relay \(it does not carry this relay's database key\).*--other-relay.*nothing was restored/);
     expect(snapshot(ours)).toEqual(before);
     expect(users(ours).stdout).toMatch(/^ourward\t/m);
-    // Told so, it replaces this relay's data with the other's.
-    const accepted = adminCli(['restore', '--data', ours, '--from', forged, '--force', '--other-log', ...restoreWith()]);
+    // Its own backup restores as ever; told so, the other replaces it.
+    expect(adminCli(['restore', '--data', ours, '--from', genuine, '--force', ...restoreWith()]).status).toBe(0);
+    const accepted = adminCli(['restore', '--data', ours, '--from', forged, '--force', '--other-relay', ...restoreWith()]);
     expect(accepted.status, accepted.stderr).toBe(0);
     expect(users(ours).stdout).toMatch(/^intruder\t/m);
+    // Over a directory with nothing in it (a new machine), any backup restores: there is nothing to protect.
+    const fresh = dir();
+    expect(adminCli(['restore', '--data', fresh, '--from', forged, ...restoreWith()]).status).toBe(0);
   }, 120_000);
 
   it('refuses a tampered or truncated backup, and nothing in the data directory changes', () => {

@@ -228,14 +228,14 @@ describe('relay delivery limits (in process, virtual time)', () => {
     expect(await auditOf('bundle.fetched')).toHaveLength(8);
   });
 
-  it('bounds key uploads: so many an hour per device, and no more one-time keys of a kind than the relay holds per device', async () => {
-    await start({ keyFetches: { ...DEFAULT_CONFIG.keyFetches, uploadsPerDeviceHour: 3, maxStoredPerKind: 30 } }, true);
+  it('bounds key uploads: so many an hour per device and per account, and no more one-time keys of a kind than the relay holds per device', async () => {
+    await start({ keyFetches: { ...DEFAULT_CONFIG.keyFetches, uploadsPerDeviceHour: 3, uploadsPerAccountHour: 5, maxStoredPerKind: 30 } }, true);
     const mallory = await enroll('mallory', 10);
-    const upload = async (from: number, count: number) => ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: Math.max(1, count) } }).keys.initialUpload()
+    const upload = async (from: number, count: number, by: TestDevice = mallory) => ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: Math.max(1, count) } }).keys.initialUpload()
       .then((keys) => fetch(`${url}/v1/keys`, {
-        method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${mallory.credential}` },
-        // Her own identity, with a fresh batch of key ids from `from` (the relay checks identity, not signatures).
-        body: JSON.stringify({ ...keys, identityKey: mallory.identityKey, signedPreKey: undefined, lastResortKyberPreKey: undefined,
+        method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${by.credential}` },
+        // The device's own identity, with a fresh batch of key ids from `from` (the relay checks identity, not signatures).
+        body: JSON.stringify({ ...keys, identityKey: by.identityKey, signedPreKey: undefined, lastResortKyberPreKey: undefined,
           preKeys: keys.preKeys.slice(0, count).map((k, i) => ({ ...k, keyId: from + i })), kyberPreKeys: keys.kyberPreKeys.slice(0, count).map((k, i) => ({ ...k, keyId: from + i })) }),
       }));
     // 10 held; 20 more fit the cap of 30, one more does not (and tells her why).
@@ -249,6 +249,13 @@ describe('relay delivery limits (in process, virtual time)', () => {
     const limited = await upload(400, 0);
     expect(limited.status).toBe(429);
     expect(await limited.json()).toMatchObject({ code: 'KEY_UPLOAD_RATE_LIMITED', retryAfterSeconds: 1200 });
+    // Another workstation of hers shares the account's five: two more, then it waits too.
+    now += 30_000;
+    const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 1 } }).keys.initialUpload();
+    const session = await relay.accounts.login('mallory', PASSWORD, currentTotp(mallory.totpSecret, now), { kind: 'new', name: 'ws2', keys }, caller);
+    const second: TestDevice = { address: { userId: session.userId, deviceId: session.deviceId }, credential: session.credential, totpSecret: mallory.totpSecret, identityKey: keys.identityKey };
+    for (let i = 0; i < 2; i++) expect((await upload(500 + i, 0, second)).status).toBe(200);
+    expect(await (await upload(600, 0, second)).json()).toMatchObject({ code: 'KEY_UPLOAD_RATE_LIMITED' });
     await closeEpisodes();
     expect((await auditOf('keys.refused')).map((r) => [r.details.reason, r.details.episode, r.flagged])).toEqual([
       ['KEY_UPLOAD_RATE_LIMITED', 'started', true],

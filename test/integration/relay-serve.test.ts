@@ -164,6 +164,8 @@ describe('rounds-server serve', () => {
     const refused = adminCli(['serve', '--data', dir, '--port', '0', '--trust-proxy', '10.0.0.0/33']);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('not an IP address or CIDR range: 10.0.0.0/33');
+    // A range of everything would let every client name its own address.
+    for (const everything of ['0.0.0.0/0', '::/0']) expect(adminCli(['serve', '--data', dir, '--port', '0', '--trust-proxy', everything]).stderr).toContain(`not an IP address or CIDR range: ${everything}`);
 
     // A wrong enrollment code, sent through a load balancer on loopback that appends the client's address.
     const wrongCode = (url: string, forwardedFor: string) => fetch(`${url}/v1/enroll/begin`, {
@@ -190,7 +192,9 @@ describe('rounds-server serve', () => {
       expect(await wrongCode(relay.url, '203.0.113.8')).toBe('INVALID_CODE');
       // ...who cannot pass for another by sending a header of its own: the address the proxy saw counts.
       expect(await wrongCode(relay.url, '203.0.113.8, 203.0.113.7')).toBe('THROTTLED');
-      expect(actors(data)).toEqual(['anonymous@203.0.113.7', 'anonymous@203.0.113.8']);
+      // What is no address (a proxy passing on a client's words) is not taken: the proxy's own address counts.
+      expect(await wrongCode(relay.url, 'anonymous@10.1.1.1 (admin)')).toBe('INVALID_CODE');
+      expect(actors(data)).toEqual(['anonymous@127.0.0.1', 'anonymous@203.0.113.7', 'anonymous@203.0.113.8']);
     } finally {
       await relay.stop();
       removeDir(data);

@@ -64,6 +64,26 @@ function open(path: string, key: DatabaseKey | null): Database {
   }
 }
 
+/**
+ * How many accounts the relay database at `path` holds (0 when there is none), opened with `key` (null for a
+ * plaintext one); null when it cannot be read (a wrong or missing key, a damaged file).
+ */
+export function accountsIn(path: string, key: DatabaseKey | null): number | null {
+  const state = databaseFileState(path);
+  if (state === 'absent') return 0;
+  if (state === 'encrypted' && key === null) return null;
+  try {
+    const db = open(path, state === 'plaintext' ? null : key);
+    try {
+      return (db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
 /** Every table's row count, to compare a copy with its source. */
 function rowCounts(db: Database, schema: string): Record<string, number> {
   const tables = db.prepare(`SELECT name FROM ${schema}.sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[];
