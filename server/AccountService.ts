@@ -25,6 +25,10 @@ type LoginDevice = ({ kind: 'new' } & NewDeviceRequest) | { kind: 'existing'; de
 
 const INCOMPLETE_KEYS = 'a new device must upload a signed prekey and a last-resort Kyber prekey';
 
+/** The one answer to a wrong password or code, whichever it was and whatever the account. */
+const wrongCredentials = () => new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
+const invalidEmergencyCode = () => new RelayFailure('INVALID_CODE', 'this emergency code is not valid (it may have expired or been used)');
+
 /** What the store requires of a new device's keys, checked before any secret is (so no Argon2 is spent on it). */
 function hasNewDeviceKeys(keys: KeyUpload): boolean {
   return keys.signedPreKey !== undefined && keys.lastResortKyberPreKey !== undefined;
@@ -57,7 +61,7 @@ export class AccountService {
   ) {
     this.#throttle = new LoginThrottle(store, clock, config.throttle);
     this.#passwords = new PasswordHasher(config.argon2);
-    this.#checks = new SignInChecks(store, clock, this.#throttle, this.#passwords);
+    this.#checks = new SignInChecks(store, clock, this.#throttle, this.#passwords, config);
     this.credentials = new DeviceCredentials(store, clock);
   }
 
@@ -102,8 +106,8 @@ export class AccountService {
    */
   async unlock(username: string): Promise<void> {
     const user = await this.requireUser(username);
-    await this.store.clearLoginFailures(accountScope(user.id));
-    for (const device of await this.store.devices(user.id)) await this.store.clearLoginFailures(deviceScope(user.id, device.deviceId));
+    await this.#throttle.clear(accountScope(user.id));
+    for (const device of await this.store.devices(user.id)) await this.#throttle.clear(deviceScope(user.id, device.deviceId));
     await this.store.updateUser(user.id, { lockedUntil: null }, [{ type: 'account.unlocked', actor: 'admin', subject: user.id, details: {} }]);
   }
 
@@ -152,35 +156,45 @@ export class AccountService {
   // --- Enrollment and login --------------------------------------------------------------------------
 
   /**
-   * The enrollment code (80 random bits) is checked first: a valid one is never held up by its address,
-   * which slows only wrong codes (a stranger on the same ward network cannot block an enrollment).
+   * The enrollment code (80 random bits): a wrong one counts against the address. From an address that
+   * must wait, codes for each username are checked within a small budget, uncounted (SignInChecks): a
+   * valid one is used at once (a stranger on the same ward network cannot block an enrollment).
    */
   async beginEnrollment(username: string, code: string, caller: Caller) {
+    await this.#checks.assertRoomForUnprovenSignIn();
     const now = this.clock.now();
     const actor = `anonymous@${caller.address}`;
+    const address = addressScope(caller.address);
     const owner = await this.store.enrollmentCodeOwner(codeHash(code), now);
     const user = owner ? await this.store.userById(owner) : undefined;
-    if (!user || user.username !== username || user.status !== 'pending') {
-      await this.#checks.notThrottled([addressScope(caller.address)], actor, user?.id ?? '');
-      await this.store.recordLoginFailure([addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user?.id ?? '', details: { step: 'enrollment', username } }]);
-      throw new RelayFailure('INVALID_CODE', 'this enrollment code is not valid for this username (it may have expired or been used)');
-    }
-    const secret = newTotpSecret();
-    const enrollmentId = randomUUID();
-    const expiresAt = now + 30 * 60_000;
-    await this.store.createPendingEnrollment({ id: enrollmentId, userId: user.id, codeHash: codeHash(code), totpSecret: secret, expiresAt });
-    return { enrollmentId, displayName: user.displayName, totpSecret: secret, totpUri: totpUri(secret, user.username), expiresAt };
+    const wait = await this.#checks.mustWait(address);
+    if (wait) await this.#checks.admitFromWaitingAddress(caller.address, wait, [], `enrollment-code|${usernameScope(username)}`);
+    return this.#checks.countedWhenStoreFull([address], async () => {
+      if (!user || user.username !== username || user.status !== 'pending') {
+        const invalid = new RelayFailure('INVALID_CODE', 'this enrollment code is not valid for this username (it may have expired or been used)');
+        if (wait) return this.#checks.refuseFromWaitingAddress(caller.address, invalid);
+        await this.store.recordLoginFailure([address], now, [{ type: 'login.failure', actor, subject: user?.id ?? '', details: { step: 'enrollment', username } }]);
+        throw invalid;
+      }
+      const secret = newTotpSecret();
+      const enrollmentId = randomUUID();
+      const expiresAt = now + 30 * 60_000;
+      await this.store.createPendingEnrollment({ id: enrollmentId, userId: user.id, codeHash: codeHash(code), totpSecret: secret, expiresAt });
+      return { enrollmentId, displayName: user.displayName, totpSecret: secret, totpUri: totpUri(secret, user.username), expiresAt };
+    });
   }
 
   /**
    * Attempts for one account's enrollment run one at a time (so a burst of them costs one password hash,
    * not one each). Everything cheap is checked before the password is hashed: the enrollment, the
    * password policy, the TOTP code, the device's keys; a busy hasher sheds the attempt with THROTTLED
-   * rather than queueing it. A wrong code is slowed by the address and the enrollment's own counter; with
-   * the right code only the latter applies, and it also counts incomplete device keys, so nobody can
-   * make the relay hash passwords over and over with one enrollment.
+   * rather than queueing it. A wrong code counts against the address and the enrollment's own counter (from
+   * an address that must wait, as a sign-in's: checked within a budget, uncounted); the right code meets
+   * only the latter, which also counts incomplete device keys, so nobody can make the relay hash
+   * passwords over and over with one enrollment.
    */
   async completeEnrollment(enrollmentId: string, password: string, totpCode: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
+    await this.#checks.assertRoomForUnprovenSignIn();
     const pending = await this.store.pendingEnrollment(enrollmentId);
     return this.#signIns.run([`enrollment:${pending?.userId ?? enrollmentId}`], () => this.#completeEnrollment(enrollmentId, password, totpCode, device, caller));
   }
@@ -198,26 +212,32 @@ export class AccountService {
     const problems = checkPasswordPolicy(password, [user.username, user.displayName]);
     if (problems.length > 0) throw new RelayFailure('PASSWORD_POLICY', 'the password does not meet the policy', { issues: problems });
     const scope = enrollmentScope(user.id);
+    const address = addressScope(caller.address);
     const step = totpStep(pending.totpSecret, totpCode, now);
-    if (step === null) {
-      await this.#checks.notThrottled([scope, addressScope(caller.address)], actor, user.id);
-      await this.store.recordLoginFailure([scope, addressScope(caller.address)], now, [{ type: 'login.failure', actor, subject: user.id, details: { step: 'enrollment-totp' } }]);
-      throw new RelayFailure('INVALID_CREDENTIALS', 'the one-time code from the authenticator app is not correct');
-    }
-    await this.#checks.notThrottled([scope], actor, user.id);
-    if (!hasNewDeviceKeys(device.keys)) {
-      await this.store.recordLoginFailure([scope], now, [{ type: 'login.failure', actor, subject: user.id, details: { step: 'enrollment', reason: 'device keys incomplete' } }]);
-      throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
-    }
-    const passwordHash = await this.#passwords.hash(password);
-    const issued = this.#newDevice(user.id, device, null);
-    const deviceId = await this.store.completeEnrollment(pending, passwordHash, issued.device, now, [
-      { type: 'account.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: {} },
-      { type: 'device.enrolled', actor: `anonymous@${caller.address}`, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
-    ]);
-    await this.store.updateUser(user.id, { totpLastStep: step }, []);
-    await this.store.clearLoginFailures(scope);
-    return this.#session({ ...user, status: 'active' }, deviceId, issued.credential(), null);
+    const wait = await this.#checks.mustWait(address);
+    if (wait) await this.#checks.admitFromWaitingAddress(caller.address, wait, [scope], `enrollment|${scope}`);
+    else await this.#checks.notThrottled([scope], actor, user.id);
+    return this.#checks.countedWhenStoreFull(step === null && !wait ? [scope, address] : [scope], async () => {
+      if (step === null) {
+        const invalid = new RelayFailure('INVALID_CREDENTIALS', 'the one-time code from the authenticator app is not correct');
+        if (wait) return this.#checks.refuseFromWaitingAddress(caller.address, invalid);
+        await this.store.recordLoginFailure([scope, address], now, [{ type: 'login.failure', actor, subject: user.id, details: { step: 'enrollment-totp' } }]);
+        throw invalid;
+      }
+      if (!hasNewDeviceKeys(device.keys)) {
+        await this.store.recordLoginFailure([scope], now, [{ type: 'login.failure', actor, subject: user.id, details: { step: 'enrollment', reason: 'device keys incomplete' } }]);
+        throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
+      }
+      const passwordHash = await this.#passwords.hash(password);
+      const issued = this.#newDevice(user.id, device, null);
+      const deviceId = await this.store.completeEnrollment(pending, passwordHash, issued.device, now, [
+        { type: 'account.enrolled', actor, subject: user.id, details: {} },
+        { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
+      ]);
+      await this.store.updateUser(user.id, { totpLastStep: step }, []);
+      await this.#throttle.clear(scope);
+      return this.#session({ ...user, status: 'active' }, deviceId, issued.credential(), null);
+    });
   }
 
   /**
@@ -226,9 +246,10 @@ export class AccountService {
    * workstation's own: it is throttled on that workstation's counter only, so strangers' guesses can
    * neither slow nor lock a clinician out of her enrolled workstations; an account's workstations sign in
    * one at a time, so however many she has, they hold at most one place at the front of the hashing line.
-   * Every other attempt is throttled on the account (or the unknown username), and on the address only
-   * when its code is wrong. Attempts on the same counters run one at a time, so the throttle sees every
-   * earlier outcome before the next guess is checked.
+   * Every other attempt is throttled on the account (or the unknown username), and a wrong code counts
+   * against the address too (see #login); below the free-disk reserve none is checked. Attempts on the
+   * same counters run one at a time, so the throttle sees every earlier outcome before the next guess is
+   * checked.
    */
   async login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
     if (device.kind === 'new' && !hasNewDeviceKeys(device.keys)) throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
@@ -238,6 +259,7 @@ export class AccountService {
       const credentialHash = sha256Hex(caller.credential);
       return this.#signIns.run([`workstations:${known.id}`], () => this.#loginAtWorkstation(known.id, proven, credentialHash, password, totpCode));
     }
+    await this.#checks.assertRoomForUnprovenSignIn();
     const scope = known ? accountScope(known.id) : usernameScope(username);
     // Only attempts with a wrong code wait for the address: a clinician with her code is not queued behind a
     // stranger's guesses from the same address. (Checked again in turn: the code may be used meanwhile.)
@@ -266,72 +288,83 @@ export class AccountService {
     if (!user || !existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
     // Checked again in turn: a concurrent sign-in of this workstation may have replaced the credential.
     if (!sameHash(existing.credentialHash, credentialHash)) throw new RelayFailure('UNAUTHENTICATED', 'this device credential was replaced by another sign-in');
-    await this.#checks.notThrottled([deviceScope(userId, deviceId)], actor, userId);
-    const factors = await this.#checks.checkFactors(user, password, totpCode, { urgent: true });
-    if (!factors.ok || !(await this.store.claimTotpStep(userId, factors.step))) {
-      await this.#checks.deviceFailure(userId, deviceId, factors.ok ? 'one-time code' : factors.factor);
-      throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
-    }
-    // Password and code are proven: the account's state may be told.
-    if (user.status !== 'active') {
-      await this.store.appendAudit([{ type: 'login.failure', actor, subject: userId, details: { reason: 'account deactivated' } }]);
-      throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
-    }
-    if (await this.#checks.deviceStopped(userId, deviceId)) {
-      await this.store.appendAudit([{ type: 'login.failure', actor, subject: userId, details: { reason: 'workstation locked' } }]);
-      throw new RelayFailure('ACCOUNT_LOCKED', 'sign-in at this workstation is locked after too many failed attempts; ask your administrator');
-    }
-    await this.#checks.succeeded(user, deviceId, actor);
-    return this.#renewCredential(user, deviceId, existing.expiresAt, actor);
+    const scope = deviceScope(userId, deviceId);
+    await this.#checks.notThrottled([scope], actor, userId);
+    return this.#checks.countedWhenStoreFull([scope], async () => {
+      const factors = await this.#checks.checkFactors(user, password, totpCode, { urgent: true });
+      if (!factors.ok || !(await this.store.claimTotpStep(userId, factors.step))) {
+        await this.#checks.deviceFailure(userId, deviceId, factors.ok ? 'one-time code' : factors.factor);
+        throw wrongCredentials();
+      }
+      // Password and code are proven: the account's state may be told.
+      if (user.status !== 'active') {
+        await this.store.appendAudit([{ type: 'login.failure', actor, subject: userId, details: { reason: 'account deactivated' } }]);
+        throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
+      }
+      if (await this.#checks.deviceStopped(userId, deviceId)) {
+        await this.store.appendAudit([{ type: 'login.failure', actor, subject: userId, details: { reason: 'workstation locked' } }]);
+        throw new RelayFailure('ACCOUNT_LOCKED', 'sign-in at this workstation is locked after too many failed attempts; ask your administrator');
+      }
+      await this.#checks.succeeded(user, deviceId, actor);
+      return this.#renewCredential(user, deviceId, existing.expiresAt, actor);
+    });
   }
 
   /**
    * Sign-in that proves no enrolled workstation: a new one, or an existing one without its credential.
-   * The code (an HMAC) is checked first. While the account (or unknown username) must wait, nothing is
-   * checked or counted. A wrong code then meets the address's throttle, and counts against the account
-   * even when the address must wait (else a throttled address could try codes for free, and the one right
-   * code among them would pass); only a valid, unused code goes on to the password, whoever shares the
-   * address.
+   * While the account (or unknown username) must wait, nothing is checked or counted. From an address free
+   * to try, a wrong code (an HMAC, checked first) counts against the account and the address; a valid,
+   * unused one goes on to the password, whose failure counts against the account only. From an address
+   * that must wait, nothing is counted: the code is checked only within the account's small budget of
+   * such checks (else THROTTLED, whatever the code), a wrong one hears the usual verdict and a valid one
+   * goes on as from anywhere, so a stranger sharing the address cannot block a clinician who has her code,
+   * and cannot try codes for free, pause accounts or fill the store either (SignInChecks).
    */
   async #login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
     const now = this.clock.now();
     const user = await this.store.userByUsername(username);
     const actor = `anonymous@${caller.address}`;
     const subject = user?.id ?? '';
+    const scope = user ? accountScope(user.id) : usernameScope(username);
+    const address = addressScope(caller.address);
     // Unknown, pending, locked and deactivated accounts all get the same checks and the same answer;
     // the state is told only to someone who has just proven password and code.
     const step = this.#checks.codeStep(user, totpCode);
-    await this.#checks.notThrottled([user ? accountScope(user.id) : usernameScope(username)], actor, subject);
-    if (step === null) {
-      const addressWaits = await this.#checks.throttled([addressScope(caller.address)], actor, subject);
-      await this.#checks.unprovenFailure(user, username, caller.address, 'one-time code', { address: !addressWaits, answer: addressWaits ? 'throttled' : 'verdict' });
-      throw addressWaits ?? new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
-    }
-    const passwordOk = await this.#checks.passwordMatches(user, password);
-    if (!user || !passwordOk || !(await this.store.claimTotpStep(user.id, step))) {
-      await this.#checks.unprovenFailure(user, username, caller.address, passwordOk ? 'one-time code' : 'password', { address: false, answer: 'verdict' });
-      throw new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
-    }
-    if (user.status === 'deactivated') {
-      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account deactivated' } }]);
-      throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
-    }
-    if (user.lockedUntil !== null && user.lockedUntil > now) {
-      await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
-      throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; sign in at one of your enrolled workstations, wait, or ask your administrator');
-    }
-    await this.#checks.succeeded(user, null, actor);
-    if (device.kind === 'existing') {
-      const existing = await this.store.device(user.id, device.deviceId);
-      if (!existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
-      return this.#renewCredential(user, device.deviceId, existing.expiresAt, `${user.id}.${device.deviceId}`);
-    }
-    const issued = this.#newDevice(user.id, device, null);
-    const deviceId = await this.store.addDevice(user.id, issued.device, now, [
-      { type: 'login.success', actor, subject: user.id, details: { newDevice: true } },
-      { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
-    ]);
-    return this.#session(user, deviceId, issued.credential(), null);
+    const wait = await this.#checks.mustWait(address);
+    if (wait) await this.#checks.admitFromWaitingAddress(caller.address, wait, [scope], `sign-in|${scope}`);
+    else await this.#checks.notThrottled([scope], actor, subject);
+    return this.#checks.countedWhenStoreFull(step === null && !wait ? [scope, address] : [scope], async () => {
+      if (step === null) {
+        if (wait) return this.#checks.refuseFromWaitingAddress(caller.address, wrongCredentials());
+        await this.#checks.unprovenFailure(user, username, caller.address, 'one-time code', true);
+        throw wrongCredentials();
+      }
+      const passwordOk = await this.#checks.passwordMatches(user, password);
+      if (!user || !passwordOk || !(await this.store.claimTotpStep(user.id, step))) {
+        await this.#checks.unprovenFailure(user, username, caller.address, passwordOk ? 'one-time code' : 'password', false);
+        throw wrongCredentials();
+      }
+      if (user.status === 'deactivated') {
+        await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account deactivated' } }]);
+        throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is deactivated; ask your administrator');
+      }
+      if (user.lockedUntil !== null && user.lockedUntil > now) {
+        await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
+        throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; sign in at one of your enrolled workstations, wait, or ask your administrator');
+      }
+      await this.#checks.succeeded(user, null, actor);
+      if (device.kind === 'existing') {
+        const existing = await this.store.device(user.id, device.deviceId);
+        if (!existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
+        return this.#renewCredential(user, device.deviceId, existing.expiresAt, `${user.id}.${device.deviceId}`);
+      }
+      const issued = this.#newDevice(user.id, device, null);
+      const deviceId = await this.store.addDevice(user.id, issued.device, now, [
+        { type: 'login.success', actor, subject: user.id, details: { newDevice: true } },
+        { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
+      ]);
+      return this.#session(user, deviceId, issued.credential(), null);
+    });
   }
 
   /** A new credential for an existing device; sockets still using the old one are cut off at once. */
@@ -347,37 +380,51 @@ export class AccountService {
   }
 
   /**
-   * The emergency code (80 random bits) is checked first: a valid one is used at once, whoever shares
-   * the caller's address (the store takes it once, even from concurrent attempts). Wrong codes are slowed
-   * per address, and audited per account (unknown usernames together) and episode: the first flagged,
-   * then the 10th, 100th... with the count, so a flood of guesses cannot fill the log with flags.
+   * The emergency code (80 random bits): a valid one is used at once (the store takes it once, even from
+   * concurrent attempts); wrong ones count against the address's emergency counter, and are audited per
+   * account (unknown usernames together) and episode: the first flagged, then the 10th, 100th... with the
+   * count, so a flood of guesses cannot fill the log with flags. From an address that must wait, codes for
+   * each account are checked within a small budget, uncounted, as sign-ins' are (SignInChecks), so a
+   * valid one still works whoever shares the address.
    */
   async emergencyLogin(username: string, code: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
     if (!hasNewDeviceKeys(device.keys)) throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
+    await this.#checks.assertRoomForUnprovenSignIn();
     const now = this.clock.now();
+    const scope = emergencyScope(caller.address);
     const user = await this.store.userByUsername(username);
     const grant = user?.status === 'active' ? (await this.store.emergencyGrants(user.id, now)).find((g) => sameHash(g.codeHash, codeHash(code))) : undefined;
-    if (!user || !grant) return this.#signIns.run([emergencyScope(caller.address)], () => this.#refuseEmergencyCode(username, user, caller));
-    const issued = this.#newDevice(user.id, device, grant.expiresAt);
-    const deviceId = await this.store.useEmergencyGrant(grant.id, issued.device, now, [
-      { type: 'emergency.used', actor: `anonymous@${caller.address}`, subject: user.id, details: { reason: grant.reason, expiresAt: grant.expiresAt }, flagged: true },
-    ]);
-    // An emergency sign-in also lifts a lockout: that is what it is for.
-    await this.store.updateUser(user.id, { lockedUntil: null, lastActiveAt: now }, []);
-    await this.store.clearLoginFailures(accountScope(user.id));
-    return this.#session(user, deviceId, issued.credential(), grant.expiresAt);
+    const wait = await this.#checks.mustWait(scope);
+    if (wait) await this.#checks.admitFromWaitingAddress(caller.address, wait, [], `emergency|${user ? accountScope(user.id) : usernameScope(username)}`);
+    if (!user || !grant) {
+      if (wait) return this.#checks.countedWhenStoreFull([scope], () => this.#checks.refuseFromWaitingAddress(caller.address, invalidEmergencyCode()));
+      return this.#signIns.run([scope], () => this.#refuseEmergencyCode(username, user, caller));
+    }
+    return this.#checks.countedWhenStoreFull([scope], async () => {
+      const issued = this.#newDevice(user.id, device, grant.expiresAt);
+      const deviceId = await this.store.useEmergencyGrant(grant.id, issued.device, now, [
+        { type: 'emergency.used', actor: `anonymous@${caller.address}`, subject: user.id, details: { reason: grant.reason, expiresAt: grant.expiresAt }, flagged: true },
+      ]);
+      // An emergency sign-in also lifts a lockout: that is what it is for.
+      await this.store.updateUser(user.id, { lockedUntil: null, lastActiveAt: now }, []);
+      await this.#throttle.clear(accountScope(user.id));
+      return this.#session(user, deviceId, issued.credential(), grant.expiresAt);
+    });
   }
 
   async #refuseEmergencyCode(username: string, user: UserRecord | undefined, caller: Caller): Promise<never> {
     const now = this.clock.now();
     const actor = `anonymous@${caller.address}`;
     const subject = user?.id ?? '';
-    await this.#checks.notThrottled([emergencyScope(caller.address)], actor, subject);
-    const { count, audit } = this.#emergencyGuesses.note(subject, now);
-    await this.store.recordLoginFailure([emergencyScope(caller.address)], now, audit
-      ? [{ type: 'login.failure', actor, subject, details: { reason: 'emergency code', username, count }, ...(count === 1 ? { flagged: true } : {}) }]
-      : []);
-    throw new RelayFailure('INVALID_CODE', 'this emergency code is not valid (it may have expired or been used)');
+    const scope = emergencyScope(caller.address);
+    await this.#checks.notThrottled([scope], actor, subject);
+    return this.#checks.countedWhenStoreFull([scope], async () => {
+      const { count, audit } = this.#emergencyGuesses.note(subject, now);
+      await this.store.recordLoginFailure([scope], now, audit
+        ? [{ type: 'login.failure', actor, subject, details: { reason: 'emergency code', username, count }, ...(count === 1 ? { flagged: true } : {}) }]
+        : []);
+      throw invalidEmergencyCode();
+    });
   }
 
   /** A new device whose credential is minted inside the store's transaction, once its id is known. */

@@ -154,7 +154,7 @@ export function buildCli(): Command {
     .option('--account-envelopes-per-day <n>', 'envelopes one account may send per day (refilled evenly over the day)', int('account-envelopes-per-day', 1), DEFAULT_CONFIG.delivery.accountEnvelopesPerDay)
     .option('--key-fetches-per-account-hour <n>', 'prekey bundle fetches all devices of one account together may make per hour', int('key-fetches-per-account-hour', 1), DEFAULT_CONFIG.keyFetches.perAccountPerHour)
     .option('--key-fetches-per-pair-hour <n>', "fetches of one colleague's bundles by all devices of one account per hour", int('key-fetches-per-pair-hour', 1), DEFAULT_CONFIG.keyFetches.perPairPerHour)
-    .option('--min-free-disk-mib <n>', 'below this much free space for the data directory, new envelopes are refused (RELAY_STORAGE_FULL)', int('min-free-disk-mib', 0), DEFAULT_CONFIG.minFreeDiskBytes / MIB)
+    .option('--min-free-disk-mib <n>', 'below this much free space for the data directory, new envelopes and sign-ins without an enrolled workstation are refused (RELAY_STORAGE_FULL)', int('min-free-disk-mib', 0), DEFAULT_CONFIG.minFreeDiskBytes / MIB)
     .option('--header-timeout-seconds <n>', 'a connection must send its request headers (TLS handshake included) within this', int('header-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.headersMs / 1000)
     .option('--idle-timeout-seconds <n>', 'an HTTP connection silent this long is closed (WebSockets have their own heartbeat)', int('idle-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.idleMs / 1000)
     .addOption(new Option('--log-level <level>', 'request logging').choices(['error', 'warn', 'info']).default('info'))

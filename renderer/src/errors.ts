@@ -16,6 +16,7 @@ export function explain(error: unknown): string {
     case 'TOO_MANY_DEVICES': return 'This account has reached its limit of workstations. Ask your administrator to remove an old one.';
     case 'ACCOUNT_LOCKED': return 'This account is locked after too many failed sign-ins. Try again later or ask your administrator.';
     case 'THROTTLED': return `Too many attempts. Try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
+    case 'RELAY_STORAGE_FULL': return `The Rounds server is short of disk space and is not taking new sign-ins. Tell IT; try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
     case 'PASSWORD_POLICY': return `Choose another password: ${(issues ?? []).join(' ')}`;
     case 'PASSPHRASE_POLICY': return `Choose another passphrase: ${(issues ?? []).join(' ')}`;
     case 'PROFILE_EXISTS': return 'This account already has a profile on this workstation. Use "Switch user" to open it.';

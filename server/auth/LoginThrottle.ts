@@ -37,6 +37,13 @@ export interface ThrottlePolicy {
   readonly addressMaxDelayMs: number;
   /** How long a lock lasts; 0 means until an admin runs `user unlock`. */
   readonly lockMs: number;
+  /**
+   * An attempt from an address that must wait has its one-time code checked, uncounted, only within a
+   * budget per account (or unknown username): this many at once, then one per waitingCheckIntervalMs
+   * (default 3, then one each 5 minutes: about the dozen an hour the account's own delays allow).
+   */
+  readonly waitingCheckBurst: number;
+  readonly waitingCheckIntervalMs: number;
 }
 
 export const DEFAULT_THROTTLE: ThrottlePolicy = {
@@ -50,10 +57,22 @@ export const DEFAULT_THROTTLE: ThrottlePolicy = {
   lockMs: 30 * 60_000,
   addressFreeFailures: 20,
   addressMaxDelayMs: 30_000,
+  waitingCheckBurst: 3,
+  waitingCheckIntervalMs: 5 * 60_000,
 };
+
+/** Failures the store could not record (its storage full) are remembered for this many scopes at most... */
+const UNRECORDED_SCOPES = 10_000;
+/** ...and this many per scope (more change nothing: the longest delay comes after a few dozen). */
+const UNRECORDED_PER_SCOPE = 128;
 
 /** Stored in locked_until for "until an admin unlocks". */
 export const LOCKED_UNTIL_UNLOCKED = Number.MAX_SAFE_INTEGER;
+
+/** THROTTLED, to be tried again after `retryAfterMs`. */
+export function throttledFor(retryAfterMs: number): RelayFailure {
+  return new RelayFailure('THROTTLED', 'too many failed attempts; wait before trying again', { retryAfterSeconds: Math.ceil(retryAfterMs / 1000), retryAfterMs });
+}
 
 export const accountScope = (userId: UserId) => `account:${userId}`;
 export const addressScope = (address: string) => `address:${address}`;
@@ -78,10 +97,17 @@ export const enrollmentScope = (userId: UserId) => `enrollment-of:${userId}`;
 
 /**
  * Growing delays per account (or unknown username, or enrolled workstation) and per source address (a
- * guesser spreading over many accounts is slowed as much as one hammering a single account); addresses are
- * never locked (locking them would let anyone on a shared network lock out a ward).
+ * guesser spreading over many accounts is slowed as much as one hammering a single account: every counted
+ * failure counts against the address too, unless it came with a valid code); addresses are never locked
+ * (locking them would let anyone on a shared network lock out a ward).
+ *
+ * Failures live in the store. One the store cannot record (its storage is full) is counted here in memory
+ * instead, so a full disk does not turn the throttle off; a restart forgets those.
  */
 export class LoginThrottle {
+  /** Per scope, the times of failures the store could not record; the least recently noted scope first. */
+  readonly #unrecorded = new Map<string, number[]>();
+
   constructor(
     private readonly store: RelayStore,
     private readonly clock: Clock,
@@ -92,13 +118,13 @@ export class LoginThrottle {
   async check(scope: string): Promise<void> {
     const now = this.clock.now();
     const gentle = scope.startsWith('address:') || scope.startsWith('emergency:');
-    const failures = await this.store.loginFailures(scope, now - (gentle ? this.policy.windowMs : this.policy.slowWindowMs));
+    const since = now - (gentle ? this.policy.windowMs : this.policy.slowWindowMs);
+    const recorded = await this.store.loginFailures(scope, since);
+    const unrecorded = (this.#unrecorded.get(scope) ?? []).filter((at) => at >= since);
+    const failures = unrecorded.length === 0 ? recorded : [...recorded, ...unrecorded].sort((a, b) => a - b);
     const wait = gentle ? this.addressDelayAfter(failures.length) : this.delayAfter(failures.length);
     const last = failures.at(-1);
-    if (wait > 0 && last !== undefined && now < last + wait) {
-      const retryAfterMs = last + wait - now;
-      throw new RelayFailure('THROTTLED', 'too many failed attempts; wait before trying again', { retryAfterSeconds: Math.ceil(retryAfterMs / 1000), retryAfterMs });
-    }
+    if (wait > 0 && last !== undefined && now < last + wait) throw throttledFor(last + wait - now);
   }
 
   delayAfter(failures: number): number {
@@ -109,6 +135,23 @@ export class LoginThrottle {
   addressDelayAfter(failures: number): number {
     if (failures < this.policy.addressFreeFailures) return 0;
     return Math.min(this.policy.addressMaxDelayMs, this.policy.baseDelayMs * 2 ** (failures - this.policy.addressFreeFailures));
+  }
+
+  /** Counts a failure the store could not record against each scope, in memory. */
+  noteUnrecorded(scopes: readonly string[], at: number): void {
+    for (const scope of scopes) {
+      const kept = (this.#unrecorded.get(scope) ?? []).filter((t) => t >= at - this.policy.slowWindowMs).slice(1 - UNRECORDED_PER_SCOPE);
+      this.#unrecorded.delete(scope);
+      this.#unrecorded.set(scope, [...kept, at]);
+      const oldest = this.#unrecorded.keys().next().value;
+      if (this.#unrecorded.size > UNRECORDED_SCOPES && oldest !== undefined) this.#unrecorded.delete(oldest);
+    }
+  }
+
+  /** Forgets the scope's failures (a success, an unlock): those in the store and those only counted here. */
+  async clear(scope: string): Promise<void> {
+    this.#unrecorded.delete(scope);
+    await this.store.clearLoginFailures(scope);
   }
 
   lockedUntil(now: number): number {

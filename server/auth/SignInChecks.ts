@@ -2,8 +2,9 @@ import type { DeviceId, UserId } from '../../shared/ids';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { Clock } from '../Clock';
 import type { RelayStore, UserRecord } from '../storage/RelayStore';
-import { RelayFailure } from '../RelayFailure';
-import { LOCKED_UNTIL_UNLOCKED, LoginThrottle, accountScope, addressScope, deviceScope, usernameScope } from './LoginThrottle';
+import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from '../RelayFailure';
+import { CodeCheckBudget } from './CodeCheckBudget';
+import { LOCKED_UNTIL_UNLOCKED, LoginThrottle, accountScope, addressScope, deviceScope, throttledFor, usernameScope } from './LoginThrottle';
 import type { PasswordHasher } from './passwords';
 import { RepeatCounter } from './RepeatCounter';
 import { newTotpSecret, totpStep } from './totp';
@@ -13,16 +14,6 @@ export type FailedFactor = 'one-time code' | 'password';
 
 /** The outcome of checking password and code: the TOTP step to claim, or the factor that failed. */
 export type FactorCheck = { readonly ok: true; readonly step: number } | { readonly ok: false; readonly factor: FailedFactor };
-
-/**
- * How a failed unproven attempt is charged. `address`: it had a wrong code and its address was free to
- * try, so the address counts it too. `answer`: whether the caller heard a verdict (INVALID_CREDENTIALS,
- * audited one by one) or THROTTLED because its address must wait (counted per episode by login.throttled).
- */
-export interface UnprovenCharge {
-  readonly address: boolean;
-  readonly answer: 'verdict' | 'throttled';
-}
 
 /*
  * The checks of one password + TOTP sign-in and the bookkeeping of its failures. Passwords and codes are
@@ -40,45 +31,111 @@ export interface UnprovenCharge {
  *   sign-ins for lockMs after lockAfter failures in the window, and stop them after hardLockAfter in a row
  *   (until `user unlock` or a sign-in at an enrolled workstation). A workstation that proves itself is
  *   slowed on its own counter only (and stops after hardLockAfter in a row too).
- * - The source address slows only attempts with a wrong (or used) code, so a stranger sharing a ward's
- *   address cannot hold up a clinician who has her code. A wrong code refused because its address must
- *   wait still counts against the account it named: else a throttled address could try codes for free,
- *   and the one right code among them would get through.
- * - Audit: every verdict; the start of an episode (lockAfter failures in a row) and its locks flagged,
- *   once each; THROTTLED answers counted per episode instead of recorded one by one.
+ * - A wrong (or used) code from an address that is free to try counts against the address too, which
+ *   bounds how many failures (rows, verdicts, pauses) one address can cause across all accounts. Once the
+ *   address must wait, its attempts are not counted at all: each may have its code checked within a small
+ *   budget per account (CodeCheckBudget) and is answered like any other (a valid code goes on to the
+ *   password, so a stranger sharing a ward's address cannot hold up a clinician who has her code; a wrong
+ *   one hears the same verdict, uncounted); past the budget, THROTTLED without looking at the code. So a
+ *   throttled address can neither try codes for free (nothing tells a valid code from a wrong one before
+ *   it is checked) nor pause, stop or fill the store for anyone.
+ * - A failure that the store cannot record (its storage full) is counted in memory (LoginThrottle).
+ * - Audit: every verdict of a counted attempt; the start of an episode (lockAfter failures in a row) and
+ *   its locks flagged, once each; THROTTLED answers counted per episode of the scope that must wait, and
+ *   every refusal from an address that must wait per episode of that address, whatever names it tries.
  */
 export class SignInChecks {
   readonly #decoySecret = newTotpSecret();
   readonly #throttledRepeats: RepeatCounter;
+  readonly #waitingChecks: CodeCheckBudget;
 
   constructor(
     private readonly store: RelayStore,
     private readonly clock: Clock,
     private readonly throttle: LoginThrottle,
     private readonly passwords: PasswordHasher,
+    /** The free-disk reserve (the relay's config, read at each attempt): below it no unproven sign-in is checked. */
+    private readonly disk: { readonly minFreeDiskBytes: number } = { minFreeDiskBytes: 0 },
   ) {
     this.#throttledRepeats = new RepeatCounter(throttle.policy.windowMs);
+    this.#waitingChecks = new CodeCheckBudget(throttle.policy.waitingCheckIntervalMs, throttle.policy.waitingCheckBurst);
   }
 
-  /** Throws THROTTLED if any scope must wait; the first refusal of an episode (then every 10×) is audited. */
-  async notThrottled(scopes: readonly string[], actor: string, subject: string): Promise<void> {
-    const refusal = await this.throttled(scopes, actor, subject);
-    if (refusal) throw refusal;
-  }
-
-  /** The THROTTLED failure of the first scope that must wait (audited as notThrottled says), or undefined. */
-  async throttled(scopes: readonly string[], actor: string, subject: string): Promise<RelayFailure | undefined> {
-    for (const scope of scopes) {
-      try {
-        await this.throttle.check(scope);
-      } catch (error) {
-        if (!(error instanceof RelayFailure) || error.code !== 'THROTTLED') throw error;
-        const { count, audit } = this.#throttledRepeats.note(scope, this.clock.now());
-        if (audit) await this.store.appendAudit([{ type: 'login.throttled', actor, subject, details: { scope: scope.slice(0, scope.indexOf(':')), count } }]);
-        return error;
-      }
+  /**
+   * Below the free-disk reserve no factor of a sign-in that proves no enrolled workstation (a new one, an
+   * enrollment, an emergency code) is checked: everyone hears RELAY_STORAGE_FULL before any code or
+   * password is looked at, so the answer tells nothing and there is no failure to record. What is left
+   * is kept for sign-ins at enrolled workstations, deliveries and the audit log.
+   */
+  async assertRoomForUnprovenSignIn(): Promise<void> {
+    const free = await this.store.freeBytes().catch(() => undefined);
+    if (free !== undefined && free < this.disk.minFreeDiskBytes) {
+      throw storageFull(`the relay is keeping its last free storage for sign-ins at enrolled workstations; try again in ${STORAGE_RETRY_SECONDS} s`);
     }
-    return undefined;
+  }
+
+  /** Throws THROTTLED if any scope must wait; the first refusal of the scope's episode (then every 10×) is audited. */
+  async notThrottled(scopes: readonly string[], actor: string, subject: string): Promise<void> {
+    for (const scope of scopes) {
+      const refusal = await this.mustWait(scope);
+      if (!refusal) continue;
+      const { count, audit } = this.#throttledRepeats.note(scope, this.clock.now());
+      if (audit) await this.store.appendAudit([{ type: 'login.throttled', actor, subject, details: { scope: scope.slice(0, scope.indexOf(':')), count } }]);
+      throw refusal;
+    }
+  }
+
+  /** The THROTTLED failure when the scope must wait now, or undefined. Nothing is audited: the caller says how. */
+  async mustWait(scope: string): Promise<RelayFailure | undefined> {
+    try {
+      await this.throttle.check(scope);
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof RelayFailure) || error.code !== 'THROTTLED') throw error;
+      return error;
+    }
+  }
+
+  /**
+   * Lets an attempt from an address that must wait (`wait` is the address's THROTTLED) have its code
+   * checked: throws THROTTLED if one of `scopes` (the account's own) must wait or the budget under
+   * `budgetKey` is spent (then to be tried again when the address or the budget allows, whichever is
+   * sooner); otherwise takes one check from that budget. Either way before the code is looked at, so the
+   * answer cannot depend on it; nothing is written but the address's episode (refuseFromWaitingAddress).
+   */
+  async admitFromWaitingAddress(address: string, wait: RelayFailure, scopes: readonly string[], budgetKey: string): Promise<void> {
+    for (const scope of scopes) {
+      const refusal = await this.mustWait(scope);
+      if (refusal) await this.refuseFromWaitingAddress(address, refusal);
+    }
+    const budgetMs = this.#waitingChecks.take(budgetKey, this.clock.now());
+    if (budgetMs !== undefined) await this.refuseFromWaitingAddress(address, throttledFor(Math.min(budgetMs, wait.extra.retryAfterMs ?? budgetMs)));
+  }
+
+  /**
+   * Refuses an attempt from an address that must wait with `failure` (THROTTLED, or the verdict on a wrong
+   * code, which is not counted). Audited as one episode per address, whatever names its attempts gave: the
+   * first refusal, then every tenfold count, so a flood of names from one address cannot fill the log.
+   */
+  async refuseFromWaitingAddress(address: string, failure: RelayFailure): Promise<never> {
+    const { count, audit } = this.#throttledRepeats.note(addressScope(address), this.clock.now());
+    if (audit) await this.store.appendAudit([{ type: 'login.throttled', actor: `anonymous@${address}`, subject: '', details: { scope: 'address', count } }]);
+    throw failure;
+  }
+
+  /**
+   * Runs the rest of an attempt that passed its throttle: its factors and whatever follows. If it ends
+   * because the store is full, whatever the factors were, it is counted as a failure against `scopes` in
+   * memory: the throttle holds without the store, and a right password leaves the same trace as a wrong
+   * one (both are answered RELAY_STORAGE_FULL).
+   */
+  async countedWhenStoreFull<T>(scopes: readonly string[], attempt: () => Promise<T>): Promise<T> {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof RelayFailure && error.code === 'RELAY_STORAGE_FULL') this.throttle.noteUnrecorded(scopes, this.clock.now());
+      throw error;
+    }
   }
 
   /**
@@ -109,24 +166,25 @@ export class SignInChecks {
   }
 
   /**
-   * A failed attempt that did not prove an enrolled workstation: counted against the account (or the
-   * unknown username), and the address as `charge` says; it may start an episode, pause or stop such
-   * sign-ins. Those are audited whatever the caller heard; the failure itself only if it was a verdict.
+   * A failed attempt that did not prove an enrolled workstation, answered with a verdict: counted against
+   * the account (or the unknown username), and against the address too if `chargeAddress` (a wrong code
+   * from an address free to try); it may start an episode, pause or stop such sign-ins. The failure and
+   * the pause or stop are one write, so the failure that locks an account takes as long as any other (and
+   * as one at a name nobody has).
    */
-  async unprovenFailure(user: UserRecord | undefined, username: string, address: string, factor: FailedFactor, charge: UnprovenCharge): Promise<void> {
+  async unprovenFailure(user: UserRecord | undefined, username: string, address: string, factor: FailedFactor, chargeAddress: boolean): Promise<void> {
     const now = this.clock.now();
     const actor = `anonymous@${address}`;
     const { policy } = this.throttle;
     const scope = user ? accountScope(user.id) : usernameScope(username);
-    const scopes = charge.address ? [scope, addressScope(address)] : [scope];
-    const verdict = charge.answer === 'verdict';
+    const scopes = chargeAddress ? [scope, addressScope(address)] : [scope];
     // The same reads for every kind of account, so the time taken does not tell them apart either.
     const consecutive = (await this.store.loginStreak(scope)) + 1;
     const inWindow = (await this.store.loginFailures(scope, now - policy.windowMs)).length + 1;
     if (!user?.passwordHash) {
       // Unknown usernames have no run (nothing to lock; arbitrary names must not pile up rows forever).
       const details = user ? { reason: 'account not enrolled yet' } : { reason: 'unknown user' };
-      await this.store.recordLoginFailure(scopes, now, verdict ? [{ type: 'login.failure', actor, subject: user?.id ?? '', details }] : []);
+      await this.store.recordLoginFailure(scopes, now, [{ type: 'login.failure', actor, subject: user?.id ?? '', details }]);
       return;
     }
     const lockedNow = user.lockedUntil !== null && user.lockedUntil > now;
@@ -136,20 +194,16 @@ export class SignInChecks {
     // none since); so is the hard stop, and the start of a run of failures that no lock announced.
     const lockFlagged = hardStop || (pause && user.lockedUntil === null);
     const episodeStarts = consecutive === policy.lockAfter && !lockFlagged;
-    await this.store.recordLoginFailure(
-      scopes,
-      now,
-      verdict || episodeStarts ? [{ type: 'login.failure', actor, subject: user.id, details: { factor, consecutive, ...(verdict ? {} : { answered: 'THROTTLED' }) }, ...(episodeStarts ? { flagged: true } : {}) }] : [],
-      scope,
-    );
-    if (hardStop || pause) {
-      const until = hardStop ? LOCKED_UNTIL_UNLOCKED : this.throttle.lockedUntil(now);
-      await this.store.updateUser(user.id, { lockedUntil: until }, [{
+    const audit: AuditEvent[] = [{ type: 'login.failure', actor, subject: user.id, details: { factor, consecutive }, ...(episodeStarts ? { flagged: true } : {}) }];
+    const until = hardStop ? LOCKED_UNTIL_UNLOCKED : pause ? this.throttle.lockedUntil(now) : undefined;
+    if (until !== undefined) {
+      audit.push({
         type: 'account.locked', actor: 'system', subject: user.id,
         details: { failures: inWindow, consecutive, until: until === LOCKED_UNTIL_UNLOCKED ? null : until, appliesTo: 'sign-ins without an enrolled workstation' },
         ...(lockFlagged ? { flagged: true } : {}),
-      }]);
+      });
     }
+    await this.store.recordLoginFailure(scopes, now, audit, scope, until === undefined ? undefined : { userId: user.id, lockedUntil: until });
   }
 
   /** A failed attempt that proved an enrolled workstation: counted against that workstation only. */
@@ -176,8 +230,8 @@ export class SignInChecks {
    */
   async succeeded(user: UserRecord, deviceId: DeviceId | null, actor: string): Promise<void> {
     const now = this.clock.now();
-    await this.store.clearLoginFailures(accountScope(user.id));
-    if (deviceId !== null) await this.store.clearLoginFailures(deviceScope(user.id, deviceId));
+    await this.throttle.clear(accountScope(user.id));
+    if (deviceId !== null) await this.throttle.clear(deviceScope(user.id, deviceId));
     const lifted = user.lockedUntil !== null && user.lockedUntil > now;
     await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null }, lifted ? [{ type: 'account.unlocked', actor, subject: user.id, details: { by: 'sign-in at an enrolled workstation' } }] : []);
   }

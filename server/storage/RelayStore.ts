@@ -102,6 +102,12 @@ export interface NewDevice {
 
 export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName' | 'totpLastStep'>>;
 
+/** A pause (or hard stop) of an account's sign-ins that prove no enrolled workstation, set with the failure that caused it. */
+export interface AccountLock {
+  readonly userId: UserId;
+  readonly lockedUntil: number;
+}
+
 export interface ControlEvent {
   readonly seq: number;
   readonly kind: 'device.revoked' | 'account.deactivated';
@@ -159,9 +165,11 @@ export interface RelayStore {
   // Throttling
   /**
    * Records a failed attempt in each scope's sliding window; with `streak`, also lengthens that scope's
-   * run of consecutive failures (kept, however old, until clearLoginFailures).
+   * run of consecutive failures (kept, however old, until clearLoginFailures); with `lock`, sets the
+   * account's lockedUntil. One transaction (one fsync), whatever it includes, so the failure that locks an
+   * account takes as long as any other.
    */
-  recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string): Promise<void>;
+  recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string, lock?: AccountLock): Promise<void>;
   loginFailures(scope: string, since: number): Promise<number[]>;
   /** Consecutive failures recorded for the scope since it was last cleared. */
   loginStreak(scope: string): Promise<number>;

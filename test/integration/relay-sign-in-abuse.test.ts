@@ -4,6 +4,7 @@ import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import type { DeviceId } from '../../shared/ids';
 import type { KeyUpload } from '../../shared/wire/keys';
 import type { SessionResponse } from '../../shared/wire/relay';
+import { DEFAULT_THROTTLE, addressScope, usernameScope } from '../../server/auth/LoginThrottle';
 import { DEFAULT_ARGON2, checkPasswordPolicy } from '../../server/auth/passwords';
 import { currentTotp } from '../../server/auth/totp';
 import type { Clock } from '../../server/Clock';
@@ -59,12 +60,15 @@ describe('sign-in abuse (virtual time)', () => {
   /** A code of the next time step: accepted, and later than the one the last sign-in used. */
   const nextCode = (secret: string) => currentTotp(secret, now + 30_000);
 
-  /** A stranger at `address` guesses at made-up names, without waiting, until the address itself must wait. */
+  /**
+   * A stranger at `address` guesses at made-up names, without waiting, until the address itself must wait:
+   * its free failures are used up (and the clock stands still, so it keeps waiting).
+   */
   async function throttleAddress(address: string): Promise<void> {
-    for (let i = 0; i < 100; i++) {
-      if ((await outcome(relay.accounts.login(`made-up-${i}`, 'a wrong guess', '000000', existing(1), { address }))) === 'THROTTLED') return;
+    for (let i = 0; i < DEFAULT_THROTTLE.addressFreeFailures; i++) {
+      expect(await outcome(relay.accounts.login(`made-up-${i}`, 'a wrong guess', '000000', existing(1), { address }))).toBe('INVALID_CREDENTIALS');
     }
-    throw new Error(`${address} was never throttled`);
+    expect(await relay.store.loginFailures(addressScope(address), 0)).toHaveLength(DEFAULT_THROTTLE.addressFreeFailures);
   }
 
   it("a stranger keeping the ward's address throttled does not hold up a clinician with her code: a new workstation, an emergency code, an enrollment", async () => {
@@ -74,40 +78,149 @@ describe('sign-in abuse (virtual time)', () => {
     // Vera, from the same address, adds a workstation with her password and a fresh code.
     const added = await relay.accounts.login('vera', PASSWORD, nextCode(vera.secret), { kind: 'new', name: 'Ward 5 workstation', keys: await keys() }, { address: WARD });
     expect(added.userId).toBe(vera.session.userId);
-    // The stranger's wrong guesses are still throttled there.
-    expect(await outcome(relay.accounts.login('made-up-again', 'a wrong guess', '000000', existing(1), { address: WARD }))).toBe('THROTTLED');
+    // The stranger's guesses there are refused after a few per name, whatever the code.
+    const again = [];
+    for (let i = 0; i < 4; i++) again.push(await outcome(relay.accounts.login('made-up-again', 'a wrong guess', '000000', existing(1), { address: WARD })));
+    expect(again).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'THROTTLED']);
 
-    // The stranger guesses emergency codes until those are throttled at the address too...
+    // The stranger guesses emergency codes until those are throttled at the address too (20 counted, then a
+    // few for the name, uncounted)...
     const device = { name: 'Ward PC', keys: await keys() };
-    for (let i = 0; i < 21; i++) await outcome(relay.accounts.emergencyLogin('someone', 'AAAA-BBBB-CCCC-DDDD', device, { address: WARD }));
+    for (let i = 0; i < 20 + 3; i++) expect(await outcome(relay.accounts.emergencyLogin('someone', 'AAAA-BBBB-CCCC-DDDD', device, { address: WARD }))).toBe('INVALID_CODE');
     expect(await outcome(relay.accounts.emergencyLogin('someone', 'AAAA-BBBB-CCCC-DDDD', device, { address: WARD }))).toBe('THROTTLED');
     // ...and Vera uses the code her administrator just issued, from there.
     const { code } = await relay.accounts.issueEmergency('vera', 'workstation stolen from the ward');
     await expect(relay.accounts.emergencyLogin('vera', code, device, { address: WARD })).resolves.toMatchObject({ userId: vera.session.userId });
 
-    // A wrong enrollment code from the ward must wait; a new hire with hers enrolls from the ward at once.
-    expect(await outcome(relay.accounts.beginEnrollment('wes', 'AAAA-BBBB-CCCC-DDDD', { address: WARD }))).toBe('THROTTLED');
+    // A wrong enrollment code from the ward hears the usual answer (not counted); a new hire with hers enrolls
+    // from the ward at once.
+    expect(await outcome(relay.accounts.beginEnrollment('wes', 'AAAA-BBBB-CCCC-DDDD', { address: WARD }))).toBe('INVALID_CODE');
     const { enrollmentCode } = await relay.accounts.addUser('wes', 'Wes W', 'clinician');
     const begin = await relay.accounts.beginEnrollment('wes', enrollmentCode, { address: WARD });
     await expect(relay.accounts.completeEnrollment(begin.enrollmentId, PASSWORD, currentTotp(begin.totpSecret, now), { name: 'Ward PC', keys: await keys() }, { address: WARD }))
       .resolves.toMatchObject({ deviceId: 1 });
   });
 
-  it('a throttled address cannot try one-time codes for free: each wrong code still counts against the account it names, known or not', async () => {
+  it('a throttled address cannot try one-time codes for free: a few checks per account, known or not, then THROTTLED whatever the code', async () => {
     const uma = await enroll('uma');
     await throttleAddress(WARD);
-    // Refused because of the address, but not for free...
+    // Three checks per name from the throttled address, answered as from anywhere...
     for (const username of ['uma', 'nobody-here']) {
-      for (let i = 0; i < 3; i++) expect(await outcome(relay.accounts.login(username, 'a wrong guess', String(100_000 + i), existing(1), { address: WARD }))).toBe('THROTTLED');
+      for (let i = 0; i < 3; i++) expect(await outcome(relay.accounts.login(username, 'a wrong guess', String(100_000 + i), existing(1), { address: WARD }))).toBe('INVALID_CREDENTIALS');
     }
-    // ...each counted: from a fresh address, both names must now wait, alike (no hint of who exists).
-    const fresh = (username: string, address: string) => relay.accounts.login(username, 'a wrong guess', '000000', existing(1), { address })
+    // ...then THROTTLED without the code being looked at: Uma's own valid code as well, alike for both names.
+    const answer = (username: string, code: string) => relay.accounts.login(username, 'a wrong guess', code, existing(1), { address: WARD })
       .then(() => 'OK', (e: { code: string; extra: { retryAfterMs?: number } }) => `${e.code} ${e.extra.retryAfterMs ?? ''}`);
-    const umaAnswer = await fresh('uma', '10.30.0.1');
+    const umaAnswer = await answer('uma', '123456');
     expect(umaAnswer).toMatch(/^THROTTLED \d+$/);
-    expect(await fresh('nobody-here', '10.30.0.2')).toBe(umaAnswer);
-    // A valid code waits on the account as well: the right code among guesses does not slip through.
-    expect(await outcome(relay.accounts.login('uma', PASSWORD, nextCode(uma.secret), { kind: 'new', name: 'Laptop', keys: await keys() }, { address: '10.30.0.3' }))).toBe('THROTTLED');
+    expect(await answer('uma', nextCode(uma.secret))).toBe(umaAnswer);
+    expect(await answer('nobody-here', '123456')).toBe(umaAnswer);
+    // None of it was counted: from another address, Uma's account has all its free attempts (and she gets in).
+    expect(await outcome(relay.accounts.login('uma', 'a wrong guess', '000000', existing(1), { address: '10.30.0.1' }))).toBe('INVALID_CREDENTIALS');
+    expect(await outcome(relay.accounts.login('uma', PASSWORD, nextCode(uma.secret), { kind: 'new', name: 'Laptop', keys: await keys() }, { address: '10.30.0.3' }))).toBe('OK');
+  });
+
+  it('from an address that must wait, a wrong code and a valid one (with a wrong password) get the same answer', async () => {
+    const uma = await enroll('uma');
+    await throttleAddress(WARD);
+    const fromWard = (code: string) => outcome(relay.accounts.login('uma', 'not her password at all', code, existing(1), { address: WARD }));
+    expect([await fromWard('000000'), await fromWard(nextCode(uma.secret))]).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS']);
+  });
+
+  it('an address that must wait cannot fill the audit log or the store: 1,200 guesses at 300 made-up names are one audit episode and no rows', async () => {
+    await throttleAddress(WARD);
+    const before = (await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER)).length;
+    const answers: string[][] = [];
+    for (let i = 0; i < 300; i++) {
+      const forName: string[] = [];
+      for (let k = 0; k < 4; k++) forName.push(await outcome(relay.accounts.login(`ghost-${i}`, 'a wrong guess', '000000', existing(1), { address: WARD })));
+      answers.push(forName);
+    }
+    // Each made-up name gets its three checks, like any account, then THROTTLED (two names may share a
+    // budget, which only ever spends it sooner)...
+    const checks = (forName: string[]) => forName.filter((a) => a === 'INVALID_CREDENTIALS').length;
+    for (const forName of answers) expect(forName).toEqual([...Array<string>(checks(forName)).fill('INVALID_CREDENTIALS'), ...Array<string>(4 - checks(forName)).fill('THROTTLED')]);
+    expect(answers.map(checks).reduce((a, b) => a + b)).toBeGreaterThan(850);
+    expect(Math.max(...answers.map(checks))).toBe(3);
+    // ...and the address's refusals are one episode: its 1st, 10th, 100th and 1,000th, with the count.
+    const added = (await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER)).slice(before);
+    expect(added.map((r) => [r.type, r.actor, r.subject, r.details.count])).toEqual([1, 10, 100, 1000].map((count) => ['login.throttled', `anonymous@${WARD}`, '', count]));
+    // Nothing was counted: no failure rows for the names, none more for the address.
+    for (let i = 0; i < 300; i++) expect(await relay.store.loginFailures(usernameScope(`ghost-${i}`), 0)).toEqual([]);
+    expect(await relay.store.loginFailures(addressScope(WARD), 0)).toHaveLength(DEFAULT_THROTTLE.addressFreeFailures);
+  });
+
+  it('one address guessing at twelve accounts for an hour, as fast as the relay lets it, is held to its own pace and cannot pause them all', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `nurse${i}`);
+    const secrets = new Map<string, string>();
+    for (const name of names) secrets.set(name, (await enroll(name)).secret);
+    const started = now;
+    const next = new Map(names.map((name) => [name, now]));
+    let attempts = 0;
+    while (now - started < 3600_000) {
+      // The account the relay lets the stranger try soonest, as soon as it may.
+      const [name, at] = [...next].sort((a, b) => a[1] - b[1])[0]!;
+      now = Math.max(now, at);
+      attempts++;
+      const answer = await relay.accounts.login(name, 'a wrong guess at the password', '000000', existing(1), { address: '203.0.113.66' })
+        .then(() => 'OK', (e: { code: string; extra: { retryAfterMs?: number } }) => (e.code === 'THROTTLED' ? e.extra.retryAfterMs ?? 1000 : 0));
+      expect(answer).not.toBe('OK');
+      next.set(name, now + Number(answer) + 1);
+    }
+    expect(attempts).toBeGreaterThan(1000);
+    const records = await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER);
+    // Only its attempts while the address was free to try were counted: its 20 free failures, then one
+    // each time its delay (at most 30 s) ran out; never more than 55 in any 15 minutes, across all accounts.
+    const counted = records.filter((r) => r.type === 'login.failure' && r.actor === 'anonymous@203.0.113.66').map((r) => r.at);
+    expect(Math.max(...counted.map((at) => counted.filter((t) => t >= at && t < at + 15 * 60_000).length))).toBeLessThanOrEqual(55);
+    // A pause takes ten failures at one account within 15 minutes: a few accounts at most, not every one.
+    const paused = new Set(records.filter((r) => r.type === 'account.locked').map((r) => r.subject));
+    expect(paused.size).toBeLessThan(names.length / 2);
+    // Each nurse not paused right now adds a workstation from her own address once her account's delay (at
+    // most 5 minutes) has passed.
+    now += 5 * 60_000;
+    for (const [i, name] of names.entries()) {
+      const pausedNow = ((await relay.store.userByUsername(name))!.lockedUntil ?? 0) > now;
+      const added = await outcome(relay.accounts.login(name, PASSWORD, currentTotp(secrets.get(name)!, now), { kind: 'new', name: 'Laptop', keys: await keys() }, { address: `10.1.1.${i + 1}` }));
+      expect(added).toBe(pausedNow ? 'ACCOUNT_LOCKED' : 'OK');
+    }
+  }, 60_000);
+
+  it('the failure that pauses an account is one write, as a failure at a made-up name is (no second fsync tells them apart)', async () => {
+    // Each store write is a transaction and an fsync (synchronous = FULL): counted instead of timed.
+    const writes: string[] = [];
+    await relay.close();
+    removeDir(dir);
+    dir = tempDataDir();
+    const counted = new Proxy(openStore(dir, { now: () => now }), {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (typeof property === 'string' && /^(record|update|append|claim|clear|replace|add|create|touch|useEmergency)/.test(property)) writes.push(property);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    relay = new RelayServer(counted, { ...DEFAULT_CONFIG, argon2: { ...DEFAULT_ARGON2, memoryKiB: 8192 } }, { now: () => now }, () => undefined);
+    await enroll('cara');
+    /** Ten guesses at `username`, each from an address of its own and after the delay the relay asks for; the writes of the tenth. */
+    const tenthWrites = async (username: string, network: string): Promise<string[]> => {
+      for (let i = 0; ; ) {
+        const mark = writes.length;
+        const failure = await relay.accounts.login(username, 'a wrong guess', '000000', existing(1), { address: `${network}.${i + 1}` }).then(() => undefined, (e: { code: string; extra: { retryAfterMs?: number } }) => e);
+        if (failure?.code === 'THROTTLED') {
+          now += failure.extra.retryAfterMs ?? 1000;
+          continue;
+        }
+        expect(failure?.code).toBe('INVALID_CREDENTIALS');
+        if (++i === 10) return writes.slice(mark);
+      }
+    };
+    const atCara = await tenthWrites('cara', '198.51.100');
+    expect((await relay.store.userByUsername('cara'))!.lockedUntil).toBeGreaterThan(now);
+    expect(atCara).toEqual(await tenthWrites('nobody-called-this', '198.51.101'));
+    expect(atCara).toEqual(['recordLoginFailure']);
   });
 
   it("an insider's workstations cannot push a colleague's sign-in to the back of the hashing line", async () => {

@@ -70,6 +70,18 @@ describe('relay schema migrations', () => {
     db.close();
   });
 
+  it('fails a single write outside a transaction that finds the storage full with RELAY_STORAGE_FULL, not a raw SQLite error', () => {
+    dir = tempDataDir();
+    const db = new SqliteDatabase(join(dir, 'relay.db'));
+    const pages = db.get<{ page_count: number }>('PRAGMA page_count')!.page_count;
+    db.db.pragma(`max_page_count = ${pages + 4}`);
+    // As claiming a TOTP step does: one UPDATE, no explicit transaction.
+    expect(() => db.run(`INSERT INTO login_failures (scope, at) VALUES ($s, 1)`, { s: 'x'.repeat(256 * 1024) }))
+      .toThrow(expect.objectContaining({ code: 'RELAY_STORAGE_FULL', extra: { retryAfterSeconds: 60, retryAfterMs: 60_000 } }));
+    expect(db.run(`INSERT INTO login_failures (scope, at) VALUES ('small', 1)`)).toBe(1);
+    db.close();
+  });
+
   it('refuses a database written by a newer relay, saying so', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');

@@ -11,6 +11,11 @@ function bind(params: Params | undefined): Params | undefined {
   return params && Object.keys(params).length > 0 ? params : undefined;
 }
 
+/** SQLITE_FULL as the typed RELAY_STORAGE_FULL (the one storage error a client is told about); anything else as it is. */
+function asStorageFull(error: unknown): unknown {
+  return (error as { code?: string }).code === 'SQLITE_FULL' ? storageFull('the relay is out of storage space; try again later') : error;
+}
+
 /**
  * An open SQLite database in WAL mode with the relay's schema migrated to the newest version. Writes
  * run in IMMEDIATE transactions (the admin CLI writes to the same file while the relay runs; a busy
@@ -74,10 +79,7 @@ export class SqliteDatabase {
       } catch {
         // no transaction left open
       }
-      if ((error as { code?: string }).code === 'SQLITE_FULL') {
-        throw storageFull('the relay is out of storage space; try again later');
-      }
-      throw error;
+      throw asStorageFull(error);
     }
   }
 
@@ -89,8 +91,13 @@ export class SqliteDatabase {
     return this.db.prepare(sql).get(bind(params)) as T | undefined;
   }
 
+  /** One statement; outside `immediate` it is its own transaction, and a full disk is told as `immediate` tells it. */
   run(sql: string, params?: Params): number {
-    return this.db.prepare(sql).run(bind(params)).changes;
+    try {
+      return this.db.prepare(sql).run(bind(params)).changes;
+    } catch (error) {
+      throw asStorageFull(error);
+    }
   }
 
   close(): void {

@@ -8,6 +8,7 @@ import { GENESIS_HASH, checkChain, recordHash, type AuditEvent, type AuditRecord
 import type { Clock } from '../../Clock';
 import { RelayFailure } from '../../RelayFailure';
 import type {
+  AccountLock,
   ControlEvent,
   DeviceRecord,
   EmergencyGrant,
@@ -286,7 +287,7 @@ export class SqliteRelayStore implements RelayStore {
 
   // --- Throttling ------------------------------------------------------------------------------------
 
-  async recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string): Promise<void> {
+  async recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string, lock?: AccountLock): Promise<void> {
     this.#sql.immediate(() => {
       for (const scope of scopes) this.#sql.run('INSERT INTO login_failures (scope, at) VALUES ($s, $at)', { s: scope, at });
       this.#sql.run('DELETE FROM login_failures WHERE at < $old', { old: at - 24 * 3600_000 });
@@ -297,6 +298,7 @@ export class SqliteRelayStore implements RelayStore {
           { s: streak, at },
         );
       }
+      if (lock) this.#sql.run('UPDATE users SET locked_until = $until WHERE id = $u', { u: lock.userId, until: lock.lockedUntil });
       this.#append(audit);
     });
   }
