@@ -156,9 +156,10 @@ export class AccountService {
   // --- Enrollment and login --------------------------------------------------------------------------
 
   /**
-   * The enrollment code (80 random bits): a wrong one counts against the address. From an address that
-   * must wait, codes for each username are checked within a small budget, uncounted (SignInChecks): a
-   * valid one is used at once (a stranger on the same ward network cannot block an enrollment).
+   * The enrollment code (80 random bits, so guessing it is futile): a wrong one counts against the
+   * address; from an address that must wait it is answered as usual, uncounted (audited once per episode
+   * of the address), and a valid one is used at once, so nobody on the same ward network can block an
+   * enrollment.
    */
   async beginEnrollment(username: string, code: string, caller: Caller) {
     await this.#checks.assertRoomForUnprovenSignIn();
@@ -167,15 +168,16 @@ export class AccountService {
     const address = addressScope(caller.address);
     const owner = await this.store.enrollmentCodeOwner(codeHash(code), now);
     const user = owner ? await this.store.userById(owner) : undefined;
-    const wait = await this.#checks.mustWait(address);
-    if (wait) await this.#checks.admitFromWaitingAddress(caller.address, wait, [], `enrollment-code|${usernameScope(username)}`);
-    return this.#checks.countedWhenStoreFull([address], async () => {
-      if (!user || user.username !== username || user.status !== 'pending') {
+    if (!user || user.username !== username || user.status !== 'pending') {
+      // Wrong codes from one address run one at a time, so the throttle sees each before the next is answered.
+      return this.#signIns.run([address], () => this.#checks.countedWhenStoreFull([address], async () => {
         const invalid = new RelayFailure('INVALID_CODE', 'this enrollment code is not valid for this username (it may have expired or been used)');
-        if (wait) return this.#checks.refuseFromWaitingAddress(caller.address, invalid);
-        await this.store.recordLoginFailure([address], now, [{ type: 'login.failure', actor, subject: user?.id ?? '', details: { step: 'enrollment', username } }]);
+        if (await this.#checks.mustWait(address)) return this.#checks.refuseFromWaitingAddress(caller.address, invalid);
+        await this.store.recordLoginFailure([address], this.clock.now(), [{ type: 'login.failure', actor, subject: user?.id ?? '', details: { step: 'enrollment', username } }]);
         throw invalid;
-      }
+      }));
+    }
+    return this.#checks.countedWhenStoreFull([address], async () => {
       const secret = newTotpSecret();
       const enrollmentId = randomUUID();
       const expiresAt = now + 30 * 60_000;
@@ -383,9 +385,10 @@ export class AccountService {
    * The emergency code (80 random bits): a valid one is used at once (the store takes it once, even from
    * concurrent attempts); wrong ones count against the address's emergency counter, and are audited per
    * account (unknown usernames together) and episode: the first flagged, then the 10th, 100th... with the
-   * count, so a flood of guesses cannot fill the log with flags. From an address that must wait, codes for
-   * each account are checked within a small budget, uncounted, as sign-ins' are (SignInChecks), so a
-   * valid one still works whoever shares the address.
+   * count, so a flood of guesses cannot fill the log with flags. From an address that must wait, a code is
+   * still checked (guessing 80 bits is futile), a wrong one answered as usual, uncounted (audited once
+   * per episode of the address), so the code an administrator handed over works whoever shares the
+   * address: break-glass access cannot be blocked from the ward's network.
    */
   async emergencyLogin(username: string, code: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
     if (!hasNewDeviceKeys(device.keys)) throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
@@ -395,7 +398,6 @@ export class AccountService {
     const user = await this.store.userByUsername(username);
     const grant = user?.status === 'active' ? (await this.store.emergencyGrants(user.id, now)).find((g) => sameHash(g.codeHash, codeHash(code))) : undefined;
     const wait = await this.#checks.mustWait(scope);
-    if (wait) await this.#checks.admitFromWaitingAddress(caller.address, wait, [], `emergency|${user ? accountScope(user.id) : usernameScope(username)}`);
     if (!user || !grant) {
       if (wait) return this.#checks.countedWhenStoreFull([scope], () => this.#checks.refuseFromWaitingAddress(caller.address, invalidEmergencyCode()));
       return this.#signIns.run([scope], () => this.#refuseEmergencyCode(username, user, caller));

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import type { UserId } from '../../shared/ids';
 import type { Clock } from '../Clock';
 import { RelayFailure } from '../RelayFailure';
@@ -75,7 +76,24 @@ export function throttledFor(retryAfterMs: number): RelayFailure {
 }
 
 export const accountScope = (userId: UserId) => `account:${userId}`;
-export const addressScope = (address: string) => `address:${address}`;
+/**
+ * The unit an address is throttled as: an IPv4 address as it is (an IPv4-mapped IPv6 one as its IPv4
+ * address), an IPv6 address by its /64 (one host commonly holds a whole /64, so counting single IPv6
+ * addresses would give anyone unlimited "addresses").
+ */
+export function addressUnit(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return mapped[1];
+  if (isIPv6(address)) {
+    const [head = '', tail = ''] = address.split('::');
+    const left = head ? head.split(':') : [];
+    const right = tail ? tail.split(':') : [];
+    const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+    return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
+  }
+  return address;
+}
+export const addressScope = (address: string) => `address:${addressUnit(address)}`;
 /** A username nobody has: slowed exactly like an account, so THROTTLED does not tell who exists. */
 export const usernameScope = (username: string) => `username:${username}`;
 /**
@@ -87,7 +105,7 @@ export const deviceScope = (userId: UserId, deviceId: number) => `device:${userI
  * Guesses at emergency codes are throttled on their own: a clinician locked out by failed sign-ins at a
  * workstation must still be able to use the code an admin hands over, at that workstation.
  */
-export const emergencyScope = (address: string) => `emergency:${address}`;
+export const emergencyScope = (address: string) => `emergency:${addressUnit(address)}`;
 /**
  * A pending account's enrollment, once its holder has shown the enrollment's TOTP code: its failures
  * (a wrong code, incomplete device keys) are counted here, apart from the account's sign-ins, so
@@ -105,13 +123,16 @@ export const enrollmentScope = (userId: UserId) => `enrollment-of:${userId}`;
  * instead, so a full disk does not turn the throttle off; a restart forgets those.
  */
 export class LoginThrottle {
-  /** Per scope, the times of failures the store could not record; the least recently noted scope first. */
+  /** Per scope, the times of failures the store could not record. */
   readonly #unrecorded = new Map<string, number[]>();
+  #sweptAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: RelayStore,
     private readonly clock: Clock,
     readonly policy: ThrottlePolicy = DEFAULT_THROTTLE,
+    /** How many scopes' unrecorded failures memory holds (smaller in tests). */
+    private readonly unrecordedScopes = UNRECORDED_SCOPES,
   ) {}
 
   /** Throws THROTTLED when the scope must wait before another attempt. */
@@ -120,6 +141,9 @@ export class LoginThrottle {
     const gentle = scope.startsWith('address:') || scope.startsWith('emergency:');
     const since = now - (gentle ? this.policy.windowMs : this.policy.slowWindowMs);
     const recorded = await this.store.loginFailures(scope, since);
+    // The store cannot record failures and the memory that stands in for it has no room for this scope:
+    // it waits like the rest until the store has room again.
+    if (this.#unrecorded.size >= this.unrecordedScopes && !this.#unrecorded.has(scope) && this.#unrecordedFull(now)) throw throttledFor(60_000);
     const unrecorded = (this.#unrecorded.get(scope) ?? []).filter((at) => at >= since);
     const failures = unrecorded.length === 0 ? recorded : [...recorded, ...unrecorded].sort((a, b) => a - b);
     const wait = gentle ? this.addressDelayAfter(failures.length) : this.delayAfter(failures.length);
@@ -137,15 +161,28 @@ export class LoginThrottle {
     return Math.min(this.policy.addressMaxDelayMs, this.policy.baseDelayMs * 2 ** (failures - this.policy.addressFreeFailures));
   }
 
-  /** Counts a failure the store could not record against each scope, in memory. */
+  /**
+   * Counts a failure the store could not record against each scope, in memory. Nothing tracked is ever
+   * pushed out by newer scopes (a flood of made-up names would otherwise refill a guessed-at account's
+   * attempts): scopes go only once their failures are older than the slow window, and while the table is
+   * full a scope it does not track is not counted but told to wait (see check).
+   */
   noteUnrecorded(scopes: readonly string[], at: number): void {
     for (const scope of scopes) {
       const kept = (this.#unrecorded.get(scope) ?? []).filter((t) => t >= at - this.policy.slowWindowMs).slice(1 - UNRECORDED_PER_SCOPE);
-      this.#unrecorded.delete(scope);
+      if (!this.#unrecorded.has(scope) && this.#unrecordedFull(at)) continue;
       this.#unrecorded.set(scope, [...kept, at]);
-      const oldest = this.#unrecorded.keys().next().value;
-      if (this.#unrecorded.size > UNRECORDED_SCOPES && oldest !== undefined) this.#unrecorded.delete(oldest);
     }
+  }
+
+  /** True when the table of unrecorded failures has no room, after dropping scopes whose failures all expired. */
+  #unrecordedFull(now: number): boolean {
+    if (this.#unrecorded.size < this.unrecordedScopes) return false;
+    // At most one sweep a second, so a flood while full costs no more than the flood itself.
+    if (now - this.#sweptAt < 1000) return true;
+    this.#sweptAt = now;
+    for (const [scope, times] of this.#unrecorded) if ((times.at(-1) ?? 0) < now - this.policy.slowWindowMs) this.#unrecorded.delete(scope);
+    return this.#unrecorded.size >= this.unrecordedScopes;
   }
 
   /** Forgets the scope's failures (a success, an unlock): those in the store and those only counted here. */

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -167,11 +168,12 @@ describe('rounds-server serve', () => {
     // A range of everything would let every client name its own address.
     for (const everything of ['0.0.0.0/0', '::/0']) expect(adminCli(['serve', '--data', dir, '--port', '0', '--trust-proxy', everything]).stderr).toContain(`not an IP address or CIDR range: ${everything}`);
 
-    // A wrong enrollment code, sent through a load balancer on loopback that appends the client's address.
-    const wrongCode = (url: string, forwardedFor: string) => fetch(`${url}/v1/enroll/begin`, {
+    // A sign-in with a wrong one-time code, sent through a load balancer on loopback that appends the
+    // client's address.
+    const wrongCode = (url: string, forwardedFor: string, username = `nobody-${randomUUID().slice(0, 8)}`) => fetch(`${url}/v1/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
-      body: JSON.stringify({ username: 'nobody', enrollmentCode: 'AAAA-BBBB-CCCC-DDDD' }),
+      body: JSON.stringify({ username, password: 'a wrong guess', totpCode: '000000', device: { kind: 'existing', deviceId: 1 } }),
     }).then(async (response) => ((await response.json()) as { code: string }).code);
     const actors = (data: string) => {
       const db = openRelayDatabase(data);
@@ -185,16 +187,17 @@ describe('rounds-server serve', () => {
     const data = tempDataDir();
     const relay = await RelayProcess.start(data, ['--trust-proxy', '127.0.0.1', '--throttle-base-ms', '10000']);
     try {
-      // One client's wrong codes slow that client only (20 free; then, while it must wait, three more
-      // checks for the name, uncounted, and then THROTTLED whatever the code)...
+      // One client's wrong codes (at made-up names) slow that client only: 20 free; then, while it must
+      // wait, a name gets three more checks, uncounted, and then THROTTLED whatever the code...
       const answers: string[] = [];
-      for (let i = 0; i < 24; i++) answers.push(await wrongCode(relay.url, '203.0.113.7'));
-      expect(answers).toEqual([...Array<string>(23).fill('INVALID_CODE'), 'THROTTLED']);
-      expect(await wrongCode(relay.url, '203.0.113.8')).toBe('INVALID_CODE');
+      for (let i = 0; i < 20; i++) answers.push(await wrongCode(relay.url, '203.0.113.7'));
+      for (let i = 0; i < 4; i++) answers.push(await wrongCode(relay.url, '203.0.113.7', 'target'));
+      expect(answers).toEqual([...Array<string>(23).fill('INVALID_CREDENTIALS'), 'THROTTLED']);
+      expect(await wrongCode(relay.url, '203.0.113.8', 'target')).toBe('INVALID_CREDENTIALS');
       // ...who cannot pass for another by sending a header of its own: the address the proxy saw counts.
-      expect(await wrongCode(relay.url, '203.0.113.8, 203.0.113.7')).toBe('THROTTLED');
+      expect(await wrongCode(relay.url, '203.0.113.8, 203.0.113.7', 'target')).toBe('THROTTLED');
       // What is no address (a proxy passing on a client's words) is not taken: the proxy's own address counts.
-      expect(await wrongCode(relay.url, 'anonymous@10.1.1.1 (admin)')).toBe('INVALID_CODE');
+      expect(await wrongCode(relay.url, 'anonymous@10.1.1.1 (admin)')).toBe('INVALID_CREDENTIALS');
       expect(actors(data)).toEqual(['anonymous@127.0.0.1', 'anonymous@203.0.113.7', 'anonymous@203.0.113.8']);
     } finally {
       await relay.stop();
@@ -206,7 +209,7 @@ describe('rounds-server serve', () => {
     const server = new RelayServer(openStore(direct), undefined, undefined, () => undefined);
     try {
       const url = await server.listen({ host: '127.0.0.1', port: 0 }, 'silent');
-      expect(await wrongCode(url, '203.0.113.9')).toBe('INVALID_CODE');
+      expect(await wrongCode(url, '203.0.113.9')).toBe('INVALID_CREDENTIALS');
       expect(actors(direct)).toEqual(['anonymous@127.0.0.1']);
     } finally {
       await server.close();

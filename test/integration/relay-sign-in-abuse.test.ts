@@ -83,19 +83,20 @@ describe('sign-in abuse (virtual time)', () => {
     for (let i = 0; i < 4; i++) again.push(await outcome(relay.accounts.login('made-up-again', 'a wrong guess', '000000', existing(1), { address: WARD })));
     expect(again).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'THROTTLED']);
 
-    // The stranger guesses emergency codes until those are throttled at the address too (20 counted, then a
-    // few for the name, uncounted)...
+    // The stranger guesses emergency codes until those are throttled at the address too (20 counted), then
+    // goes on naming Vera herself (80-bit codes: checked, uncounted, however many)...
     const device = { name: 'Ward PC', keys: await keys() };
-    for (let i = 0; i < 20 + 3; i++) expect(await outcome(relay.accounts.emergencyLogin('someone', 'AAAA-BBBB-CCCC-DDDD', device, { address: WARD }))).toBe('INVALID_CODE');
-    expect(await outcome(relay.accounts.emergencyLogin('someone', 'AAAA-BBBB-CCCC-DDDD', device, { address: WARD }))).toBe('THROTTLED');
-    // ...and Vera uses the code her administrator just issued, from there.
+    for (let i = 0; i < 20; i++) expect(await outcome(relay.accounts.emergencyLogin('someone', 'AAAA-BBBB-CCCC-DDDD', device, { address: WARD }))).toBe('INVALID_CODE');
+    for (let i = 0; i < 10; i++) expect(await outcome(relay.accounts.emergencyLogin('vera', 'AAAA-BBBB-CCCC-DDDD', device, { address: WARD }))).toBe('INVALID_CODE');
+    // ...and Vera still uses the code her administrator just issued, from there (break-glass cannot be blocked).
     const { code } = await relay.accounts.issueEmergency('vera', 'workstation stolen from the ward');
     await expect(relay.accounts.emergencyLogin('vera', code, device, { address: WARD })).resolves.toMatchObject({ userId: vera.session.userId });
 
-    // A wrong enrollment code from the ward hears the usual answer (not counted); a new hire with hers enrolls
-    // from the ward at once.
-    expect(await outcome(relay.accounts.beginEnrollment('wes', 'AAAA-BBBB-CCCC-DDDD', { address: WARD }))).toBe('INVALID_CODE');
+    // Wrong enrollment codes naming the new hire, from the ward, hear the usual answer (not counted); she
+    // enrolls from the ward at once with hers.
+    for (let i = 0; i < 10; i++) expect(await outcome(relay.accounts.beginEnrollment('wes', 'AAAA-BBBB-CCCC-DDDD', { address: WARD }))).toBe('INVALID_CODE');
     const { enrollmentCode } = await relay.accounts.addUser('wes', 'Wes W', 'clinician');
+    for (let i = 0; i < 10; i++) expect(await outcome(relay.accounts.beginEnrollment('wes', 'AAAA-BBBB-CCCC-DDDD', { address: WARD }))).toBe('INVALID_CODE');
     const begin = await relay.accounts.beginEnrollment('wes', enrollmentCode, { address: WARD });
     await expect(relay.accounts.completeEnrollment(begin.enrollmentId, PASSWORD, currentTotp(begin.totpSecret, now), { name: 'Ward PC', keys: await keys() }, { address: WARD }))
       .resolves.toMatchObject({ deviceId: 1 });
@@ -221,6 +222,24 @@ describe('sign-in abuse (virtual time)', () => {
     expect((await relay.store.userByUsername('cara'))!.lockedUntil).toBeGreaterThan(now);
     expect(atCara).toEqual(await tenthWrites('nobody-called-this', '198.51.101'));
     expect(atCara).toEqual(['recordLoginFailure']);
+  });
+
+  it('a burst of concurrent wrong enrollment codes from one address is counted one by one: 20 failures, then it must wait', async () => {
+    const answers = await Promise.all(Array.from({ length: 200 }, () => outcome(relay.accounts.beginEnrollment('nobody', 'AAAA-BBBB-CCCC-DDDD', { address: WARD }))));
+    expect(answers.every((a) => a === 'INVALID_CODE')).toBe(true);
+    expect(await relay.store.loginFailures(addressScope(WARD), 0)).toHaveLength(DEFAULT_THROTTLE.addressFreeFailures);
+    const audited = (await relay.store.auditRecords(0, Number.MAX_SAFE_INTEGER)).filter((r) => r.actor === `anonymous@${WARD}`);
+    expect(audited.length).toBeLessThan(DEFAULT_THROTTLE.addressFreeFailures + 5);
+  });
+
+  it('the addresses of one IPv6 /64 (and an IPv4 address written as IPv6) are one address to the throttle', async () => {
+    for (let i = 0; i < DEFAULT_THROTTLE.addressFreeFailures; i++) {
+      expect(await outcome(relay.accounts.beginEnrollment('nobody', 'AAAA-BBBB-CCCC-DDDD', { address: `2001:db8:5:7::${(i + 1).toString(16)}` }))).toBe('INVALID_CODE');
+    }
+    expect(await relay.store.loginFailures(addressScope('2001:db8:5:7:ffff::1'), 0)).toHaveLength(DEFAULT_THROTTLE.addressFreeFailures);
+    expect(await relay.store.loginFailures(addressScope('2001:db8:5:8::1'), 0)).toHaveLength(0);
+    expect(addressScope('::ffff:192.0.2.7')).toBe(addressScope('192.0.2.7'));
+    expect(addressScope('2001:0db8:0005:0007:0:0:0:1')).toBe(addressScope('2001:db8:5:7::99'));
   });
 
   it("an insider's workstations cannot push a colleague's sign-in to the back of the hashing line", async () => {
