@@ -135,7 +135,11 @@ export class RoundsApp {
     try {
       const handler = this.#handlers[name] as (input: unknown) => unknown;
       const value = await handler(parsed.data);
-      return { ok: true, value } as CommandResult<CommandName>;
+      // What goes back is checked as strictly as what came in: a handler that drifts from the contract
+      // is an internal error here, not a surprise in the UI.
+      const output = COMMANDS[name].output.safeParse(value);
+      if (!output.success) throw new Error(`${name} returned what its contract does not allow: ${output.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(output)'}: ${i.message}`).join('; ')}`);
+      return { ok: true, value: output.data } as CommandResult<CommandName>;
     } catch (error) {
       return { ok: false, error: toContractError(error) };
     }
