@@ -21,6 +21,7 @@ const zones = [
   { target: './main/preload', from: ['./main/core', './renderer', './server'], message: 'the preload only bridges the shared contract.' },
   { target: './main/electron', from: ['./renderer', './server'], message: 'the shell drives main/core; it never imports UI or relay code.' },
   { target: './server', from: ['./main', './renderer'], message: 'the relay imports shared/ only.' },
+  { target: './scripts', from: ['./main/electron', './main/preload', './renderer'], message: 'scripts (the browser harness among them) start the core through main/core/app/createRoundsApp, never through the Electron shell.' },
 ];
 
 export default tseslint.config(

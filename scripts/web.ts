@@ -14,10 +14,12 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
-import { RoundsApp } from '../main/core/app/RoundsApp';
-import { CONTENT_SECURITY_POLICY } from '../main/electron/security';
-import { serveStatic } from '../main/electron/staticFiles';
+import { createRoundsApp, type Platform } from '../main/core/app/createRoundsApp';
+import type { RoundsApp } from '../main/core/app/RoundsApp';
 import { loadPolicy, policyPath } from '../main/core/policy/loadPolicy';
+import { ConfPreferences } from '../main/core/storage/Preferences';
+import { contentSecurityPolicy } from '../main/core/web/contentSecurityPolicy';
+import { serveStatic } from '../main/core/web/staticFiles';
 import type { RelayServer } from '../server/RelayServer';
 import { describeError } from '../shared/errors';
 import { BridgeRequestSchema, type BridgeReply, type BridgeRequest } from '../shared/contract';
@@ -32,7 +34,7 @@ export const DEMO_ACCOUNTS = [
 ] as const;
 
 /** The app's CSP, except that the page may talk to its own origin (the bridge's WebSocket). */
-const HARNESS_CSP = CONTENT_SECURITY_POLICY.replace("connect-src 'none'", "connect-src 'self'");
+const HARNESS_CSP = contentSecurityPolicy("'self'");
 const ProfileName = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
 const TOKEN_COOKIE = 'rounds-harness';
 
@@ -43,6 +45,15 @@ function cookie(header: string | undefined, name: string): string | undefined {
     if (key === name) return value.join('=');
   }
   return undefined;
+}
+
+/**
+ * A workstation in a browser tab: what the page cannot give the core, it does not get. No OS key store
+ * (the passphrase alone wraps each profile's key), no OS clipboard, idle time, lock signals or
+ * notifications (the page shows what it shows from the core's events).
+ */
+export function browserPlatform(dataDir: string, policy: OrgPolicy): Platform {
+  return { dataDir, policy, preferences: new ConfPreferences(dataDir), keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null };
 }
 
 export interface HarnessOptions {
@@ -94,7 +105,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const appFor = (name: string) => {
     let app = apps.get(name);
     if (!app) {
-      app = new RoundsApp({ dataDir: join(options.dataDir, 'workstations', name), policy, ...(options.fastKdf ? { profiles: { kdf: { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 } } } : {}) });
+      app = createRoundsApp(browserPlatform(join(options.dataDir, 'workstations', name), policy), options.fastKdf ? { kdf: { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 } } : {});
       apps.set(name, app);
     }
     return app;

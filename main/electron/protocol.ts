@@ -1,6 +1,7 @@
 import { protocol } from 'electron';
-import { APP_HOST, APP_SCHEME, CONTENT_SECURITY_POLICY } from './security';
-import { serveStatic } from './staticFiles';
+import { CONTENT_SECURITY_POLICY } from '../core/web/contentSecurityPolicy';
+import { serveStatic } from '../core/web/staticFiles';
+import { APP_HOST, APP_SCHEME } from './security';
 
 /** Must run before the app is ready: app:// is a standard, secure origin (no file://, no remote content). */
 export function registerAppScheme(): void {

@@ -5,23 +5,6 @@ export const APP_SCHEME = 'app';
 export const APP_HOST = 'rounds';
 export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
 
-/**
- * The Content-Security-Policy of every response of the app:// protocol: only the app's own scripts,
- * styles and images, no inline script, no eval, no network, no frames, no plugins.
- */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
-
 /** Only the app's own pages; anything else (a link, a dropped file, window.open) goes nowhere. */
 export function isAppUrl(url: string): boolean {
   try {

@@ -9,7 +9,7 @@ import { RelayProcess, addUser, nextTotp, rememberTotpSecret, removeDir, tempDat
 import { LocalProfiles } from '../core/storage/LocalProfiles';
 import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/channels';
 import { SafeStorageProtector } from './SafeStorageProtector';
-import { CONTENT_SECURITY_POLICY } from './security';
+import { CONTENT_SECURITY_POLICY } from '../core/web/contentSecurityPolicy';
 import { OrgPolicySchema } from '../../shared/policy';
 
 // Only Electron itself is replaced; everything the shell drives in main/core is real.

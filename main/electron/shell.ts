@@ -1,15 +1,12 @@
-import { BrowserWindow, Menu, Notification, app, clipboard, dialog, powerMonitor, session, type MenuItemConstructorOptions } from 'electron';
-import ElectronStore from 'electron-store';
+import { BrowserWindow, Menu, app, dialog, session, type MenuItemConstructorOptions } from 'electron';
 import { join } from 'node:path';
 import type { OrgPolicy } from '../../shared/policy';
-import { RoundsApp, type NotificationContent } from '../core/app/RoundsApp';
-import type { LockController } from '../core/lock/LockController';
+import { createRoundsApp } from '../core/app/createRoundsApp';
+import type { RoundsApp } from '../core/app/RoundsApp';
 import { POLICY_FILE_ENV, PolicyError, loadPolicy, policyPath } from '../core/policy/loadPolicy';
-import { ConfPreferences } from '../core/storage/Preferences';
-import { PRIVATE_FILE_MODE } from '../core/storage/privateFiles';
 import { forwardEvents, registerIpc } from './ipc';
+import { electronPlatform, showNotification } from './platform';
 import { registerAppScheme, serveRenderer } from './protocol';
-import { SafeStorageProtector } from './SafeStorageProtector';
 import { configureUpdates } from './updates';
 import { APP_ORIGIN, allowPermission, hardenContents } from './security';
 
@@ -75,14 +72,6 @@ export function createMainWindow(paths: ShellPaths, policy: OrgPolicy): BrowserW
   return window;
 }
 
-/** OS lock and suspend lock the app at once (the controller ignores them when nothing is open). */
-export function wirePowerMonitor(controller: LockController): void {
-  powerMonitor.on('lock-screen', () => controller.osLocked());
-  powerMonitor.on('suspend', () => controller.suspended());
-  // Windows and Linux shutdown: lock (database closed, key dropped) before the session ends.
-  powerMonitor.on('shutdown', () => controller.osLocked());
-}
-
 export function applicationMenu(onLockNow: () => void): Menu {
   const template: MenuItemConstructorOptions[] = [
     {
@@ -97,24 +86,6 @@ export function applicationMenu(onLockNow: () => void): Menu {
     { label: 'View', submenu: [{ role: 'resetZoom' }, { role: 'zoomIn' }, { role: 'zoomOut' }, { type: 'separator' }, { role: 'togglefullscreen' }] },
   ];
   return Menu.buildFromTemplate(template);
-}
-
-const shown = new Set<Notification>();
-
-/** An OS notification with only what `notificationFor` allowed (by default: "New message in Rounds"). */
-export function showNotification(content: NotificationContent, focus: () => void): void {
-  if (!Notification.isSupported()) return;
-  const notification = new Notification({ title: content.title, body: content.body, urgency: content.urgent ? 'critical' : 'normal', silent: false });
-  notification.on('click', focus);
-  notification.on('close', () => shown.delete(notification));
-  shown.add(notification);
-  notification.show();
-}
-
-/** On lock, notifications still on screen go (a preview must not outlive the lock). */
-export function closeNotifications(): void {
-  for (const notification of shown) notification.close();
-  shown.clear();
 }
 
 /**
@@ -137,32 +108,17 @@ export async function startShell(paths: ShellPaths): Promise<{ core: RoundsApp; 
   session.defaultSession.setPermissionCheckHandler((_contents, permission) => allowPermission(permission));
   serveRenderer(paths.rendererDir);
 
-  const core = new RoundsApp({
-    dataDir: app.getPath('userData'),
-    policy,
-    preferences: new ConfPreferences(new ElectronStore<{ preferences: Record<string, unknown> }>({ name: 'preferences', defaults: { preferences: {} }, clearInvalidConfig: true, configFileMode: PRIVATE_FILE_MODE })),
-    profiles: { protector: new SafeStorageProtector() },
-    systemIdleSeconds: () => powerMonitor.getSystemIdleTime(),
-    clipboard: {
-      readText: () => clipboard.readText(),
-      clear: () => clipboard.clear(),
-      ...(process.platform === 'linux' ? { clearSelection: () => clipboard.selection.clear() } : {}),
-    },
-  });
+  // The window starts loading now, but its first IPC call can come only after this synchronous block, when the core
+  // and its handlers are in place.
   const window = createMainWindow(paths, policy);
   const focus = () => {
     if (window.isMinimized()) window.restore();
     window.show();
     window.focus();
   };
+  const core = createRoundsApp(electronPlatform(policy, window, focus));
   registerIpc(core);
   forwardEvents(core, () => window.webContents);
-  core.subscribe((event) => {
-    if (event.type === 'session' && event.state.phase !== 'unlocked') closeNotifications();
-    const content = core.notificationFor(event);
-    if (content && !window.isFocused()) showNotification(content, focus);
-  });
-  wirePowerMonitor(core.lockController);
   Menu.setApplicationMenu(applicationMenu(() => void core.lock('manual')));
   void configureUpdates(policy, (message) => showNotification({ title: 'Rounds', body: message, urgent: false, conversationId: '' }, focus));
   app.on('second-instance', focus);

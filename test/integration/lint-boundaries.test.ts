@@ -24,6 +24,7 @@ describe('layer boundaries are lint errors', () => {
     ['server/probe.ts', "export const x = await import('electron/main');", 'no-restricted-syntax'],
     ['renderer/probe.ts', "import { ipcRenderer } from 'electron/renderer';\nexport const x = ipcRenderer;", 'no-restricted-imports'],
     ['server/probe.ts', "import { RoundsError } from '../main/core/errors';\nexport const x = RoundsError;", 'import-x/no-restricted-paths'],
+    ['scripts/probe.ts', "import { APP_ORIGIN } from '../main/electron/security';\nexport const x = APP_ORIGIN;", 'import-x/no-restricted-paths'],
   ])('%s: %s', async (path, code, rule) => {
     expect(await firedRules(path, code)).toContain(rule);
   });
@@ -31,6 +32,7 @@ describe('layer boundaries are lint errors', () => {
   it('allows what the layers may use', async () => {
     expect(await firedRules('main/core/probe.ts', "import { addressKey } from '../../shared/ids';\nimport { randomUUID } from 'node:crypto';\nexport const x = [addressKey, randomUUID];")).toEqual([]);
     expect(await firedRules('server/probe.ts', "import { EnvelopeSchema } from '../shared/wire/envelope';\nexport const x = EnvelopeSchema;")).toEqual([]);
+    expect(await firedRules('scripts/probe.ts', "import { serveStatic } from '../main/core/web/staticFiles';\nexport const x = serveStatic;")).toEqual([]);
   });
 
   // The probes are assembled from parts so that this file does not itself read as a focused test.
