@@ -14,7 +14,9 @@ import { packRelay } from '../../scripts/packRelay';
  * docs/deployment.md cannot rot: every command block in it says how it is tested, and is.
  *   <!-- guide-test: run id=NAME -->  Linux commands, run in order and exactly as written, as root on a fresh
  *                                     system: a private mount namespace whose /etc, /usr and /var are
- *                                     throw-away overlays of this machine's. Between blocks the test drives
+ *                                     throw-away overlays of this machine's, and a private network namespace
+ *                                     with only its own loopback (the relay's port 8443 cannot collide with
+ *                                     anything listening on this machine). Between blocks the test drives
  *                                     workstations (the real app core) against the relay the guide set up.
  *   <!-- guide-test: static -->       commands for Windows, macOS and installers that need a build this
  *                                     machine cannot make: each line is checked against electron-builder.yml
@@ -189,11 +191,13 @@ describe('the deployment guide (docs/deployment.md)', () => {
     for (const target of ['dmg', 'zip']) expect(guide).toContain(artifactName(target));
   });
 
+  /** A fresh system of its own: its own mounts, and its own network with nothing but a loopback interface. */
+  const NAMESPACES = ['--mount', '--net', '--propagation', 'private', '--fork'];
   const missing = [
-    typeof process.getuid === 'function' && process.getuid() === 0 ? null : 'it must run as root (it makes a private mount namespace)',
-    ...['unshare', 'nsenter', 'setpriv', 'systemd-analyze', 'openssl', 'curl'].map((tool) => (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0 ? null : `${tool} is not installed`)),
+    typeof process.getuid === 'function' && process.getuid() === 0 ? null : 'it must run as root (it makes private mount and network namespaces)',
+    ...['unshare', 'nsenter', 'setpriv', 'systemd-analyze', 'openssl', 'curl', 'ip'].map((tool) => (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0 ? null : `${tool} is not installed`)),
   ].filter((reason): reason is string => reason !== null);
-  if (missing.length === 0 && spawnSync('unshare', ['--mount', 'true']).status !== 0) missing.push('this machine does not allow a private mount namespace');
+  if (missing.length === 0 && spawnSync('unshare', [...NAMESPACES, 'true']).status !== 0) missing.push('this machine does not allow private mount and network namespaces');
   if (missing.length > 0) console.log(`the deployment guide's Linux commands are not run here: ${missing.join('; ')}`);
 
   const work = mkdtempSync(join(tmpdir(), 'rounds-guide-'));
@@ -253,6 +257,8 @@ describe('the deployment guide (docs/deployment.md)', () => {
       'set -euo pipefail',
       `W=${JSON.stringify(work)}`,
       `ROOT=${JSON.stringify(ROOT)}`,
+      // A fresh network: only loopback, up (a new namespace starts with it down), and nothing else listening.
+      'ip link set lo up',
       // A fresh system: /etc, /usr and /var are overlays that vanish with the namespace.
       'mount -t tmpfs tmpfs "$W/ovl"',
       'for d in etc usr var; do mkdir -p "$W/ovl/$d/upper" "$W/ovl/$d/work"; mount -t overlay overlay -o "lowerdir=/$d,upperdir=$W/ovl/$d/upper,workdir=$W/ovl/$d/work" "/$d"; done',
@@ -270,8 +276,8 @@ describe('the deployment guide (docs/deployment.md)', () => {
       ]),
     ].join('\n');
     writeFileSync(join(work, 'guide.sh'), script);
-    // npm takes the relay's dependencies from its cache where it can (npm ci filled it), else the registry.
-    const run = spawnSync('unshare', ['--mount', '--propagation', 'private', '--fork', 'bash', join(work, 'guide.sh')], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', npm_config_prefer_offline: 'true' } });
+    // No registry is reachable from the namespace: npm takes the relay's dependencies from its cache (npm ci filled it).
+    const run = spawnSync('unshare', [...NAMESPACES, 'bash', join(work, 'guide.sh')], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', npm_config_offline: 'true' } });
     const output = `${run.stdout}\n${run.stderr}`;
     const done = [...output.matchAll(/^::done (\S+)$/gm)].map((m) => m[1]);
     const relayLog = (() => {
