@@ -175,9 +175,19 @@ export const COMMANDS = {
   'conversations.list': { input: Empty, output: z.array(ConversationViewSchema) },
   'conversations.openDirect': { input: z.strictObject({ userId: UserIdSchema }), output: z.strictObject({ conversationId: ConversationIdSchema }) },
   'conversations.markRead': { input: z.strictObject({ conversationId: ConversationIdSchema }), output: z.strictObject({ count: z.number().int() }) },
+  /** Newest first: the newest page, the page just `before` a message, or (opened away from the newest) the page just `after` one (`after` wins). */
   'messages.page': {
-    input: z.strictObject({ conversationId: ConversationIdSchema, limit: z.number().int().min(1).max(500), before: PageCursorSchema.optional() }),
+    input: z.strictObject({ conversationId: ConversationIdSchema, limit: z.number().int().min(1).max(500), before: PageCursorSchema.optional(), after: PageCursorSchema.optional() }),
     output: z.array(MessageViewSchema),
+  },
+  /**
+   * Where a conversation opens: around `messageId` (a search result), else around the first unread message
+   * (where "new messages" starts), else the newest page. `anchor` is that message (null: the newest page);
+   * `messages` (newest first) hold up to `limit` on each side of it.
+   */
+  'messages.around': {
+    input: z.strictObject({ conversationId: ConversationIdSchema, messageId: MessageIdSchema.optional(), limit: z.number().int().min(1).max(250) }),
+    output: z.strictObject({ anchor: MessageIdSchema.nullable(), messages: z.array(MessageViewSchema) }),
   },
   'messages.search': { input: z.strictObject({ query: z.string().max(500), limit: z.number().int().min(1).max(500).optional() }), output: z.array(MessageViewSchema) },
   'messages.send': {
@@ -253,8 +263,11 @@ export type UiEvent = z.infer<typeof UiEventSchema>;
 /**
  * The browser harness's bridge (development and tests only): the same contract over a loopback
  * WebSocket. The page sends requests; the harness answers each by id and pushes the core's events.
+ * Only the id is the frame's own: `command` and `input` go to `RoundsApp.invoke` as they came, as the
+ * preload's IPC arguments do, so both doors refuse a bad name or input with the same answer
+ * (test/integration/door-conformance.test.ts).
  */
-export const BridgeRequestSchema = z.strictObject({ id: z.number().int().nonnegative(), command: z.string().max(100), input: z.unknown() });
+export const BridgeRequestSchema = z.strictObject({ id: z.number().int().nonnegative(), command: z.unknown().optional(), input: z.unknown().optional() });
 export type BridgeRequest = z.infer<typeof BridgeRequestSchema>;
 export const BridgeReplySchema = z.discriminatedUnion('type', [
   z.strictObject({

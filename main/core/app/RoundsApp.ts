@@ -20,6 +20,7 @@ import { LocalProfiles, UnlockThrottledError, type LocalProfilesOptions, type Pr
 import { appendLocalAudit } from '../storage/localAudit';
 import { exportLocalAudit } from '../audit/LocalAudit';
 import { ConfPreferences, type PreferenceStore } from '../storage/Preferences';
+import { messagePage, messagesAround } from './messageWindow';
 import { identityViews, messageViews } from './views';
 
 export interface RoundsAppOptions {
@@ -341,7 +342,8 @@ export class RoundsApp {
       'conversations.list': () => this.#client().conversations.list(this.#client().address.userId),
       'conversations.openDirect': ({ userId }) => ({ conversationId: this.#client().openDirect(userId) }),
       'conversations.markRead': ({ conversationId }) => ({ count: this.#client().markRead(conversationId).length }),
-      'messages.page': ({ conversationId, limit, before }) => messageViews(this.#client(), this.#client().messages.page(conversationId, limit, before)),
+      'messages.page': ({ conversationId, limit, before, after }) => messagePage(this.#client(), conversationId, limit, before, after),
+      'messages.around': ({ conversationId, messageId, limit }) => messagesAround(this.#client(), conversationId, messageId, limit),
       'messages.search': ({ query, limit }) => messageViews(this.#client(), this.#client().messages.search(query, limit)),
       'messages.send': async ({ conversationId, text, urgent, replyTo }) => ({
         messageId: await this.#client().send(conversationId, text, { ...(urgent ? { urgent } : {}), ...(replyTo ? { replyTo } : {}) }),

@@ -64,6 +64,23 @@ export class MessageStore {
     return rows.map(toMessage);
   }
 
+  /** Oldest first: the messages just after `after` (a conversation opened away from its newest message pages down). */
+  pageAfter(conversationId: ConversationId, limit: number, after: PageCursor): StoredMessage[] {
+    return this.db.all<MessageRow>(
+      `SELECT * FROM messages WHERE conversation_id = $c AND (sent_at, id) > ($t, $id) ORDER BY sent_at ASC, id ASC LIMIT $limit`,
+      { c: conversationId, t: after.sentAt, id: after.id, limit },
+    ).map(toMessage);
+  }
+
+  /** The oldest message from someone else that this user has not read yet (where "new messages" starts). */
+  firstUnread(conversationId: ConversationId, self: DeviceAddress['userId']): StoredMessage | undefined {
+    const row = this.db.get<MessageRow>(
+      'SELECT * FROM messages WHERE conversation_id = $c AND read_at IS NULL AND sender_user != $self ORDER BY sent_at ASC, id ASC LIMIT 1',
+      { c: conversationId, self },
+    );
+    return row ? toMessage(row) : undefined;
+  }
+
   /** Full-text search over all conversations, newest first. Words are matched as prefixes. */
   search(query: string, limit = 50): StoredMessage[] {
     const match = ftsQuery(query);
