@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createContext, runInContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -171,9 +171,7 @@ describe('the Electron preload and the harness WebSocket answer alike', () => {
     doors.push({ name: 'electron', bridge: preload, events: shellEvents, relay: shellRelay, relayUrl: shellRelayUrl });
 
     // The browser: the harness, and the bridge script it serves, run as its page runs it.
-    const harnessDir = tempDir();
-    mkdirSync(harnessDir, { recursive: true });
-    const harness: Harness = await startHarness({ port: 0, dataDir: harnessDir, policy: DEFAULT_POLICY, rendererDir: renderer });
+    const harness: Harness = await startHarness({ port: 0, dataDir: tempDir(), policy: DEFAULT_POLICY, rendererDir: renderer });
     closers.push(() => harness.close());
     doors.push({ name: 'harness', ...(await harnessPage(harness, 'conformance')), relay: harness.relay, relayUrl: harness.relayUrl });
   }, 120_000);
