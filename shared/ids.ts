@@ -52,6 +52,18 @@ export function addressKey(address: DeviceAddress): string {
   return key;
 }
 
+/**
+ * The inverse of addressKey: the device a stored key names, validated like any address from outside
+ * (throws a ZodError for anything addressKey could not have written).
+ */
+export function parseAddressKey(key: string): DeviceAddress {
+  const dot = key.lastIndexOf('.');
+  const device = key.slice(dot + 1);
+  const address = DeviceAddressSchema.parse({ userId: dot < 0 ? '' : key.slice(0, dot), deviceId: /^[1-9][0-9]*$/.test(device) ? Number(device) : Number.NaN });
+  addressKeys.set(address, key);
+  return address;
+}
+
 export function sameAddress(a: DeviceAddress, b: DeviceAddress): boolean {
   return a.userId === b.userId && a.deviceId === b.deviceId;
 }

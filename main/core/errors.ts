@@ -8,9 +8,12 @@ import type { PassphraseProblem, PassphraseRule } from '../../shared/passphraseP
  */
 export class RoundsError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** When trying again makes sense, and not before: the UI counts down from it. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
     this.name = new.target.name;
   }
   toJSON(): SerializedError {
@@ -114,6 +117,27 @@ export class PassphrasePolicyError extends RoundsError {
     super('PASSPHRASE_POLICY', `the passphrase does not meet the policy (${problems.map((p) => p.rule).join(', ')})`);
     this.rules = problems.map((p) => p.rule);
     this.issues = problems.map((p) => p.message);
+  }
+}
+
+/** A data API was used after lock(): the database is closed and its key overwritten. */
+export class ProfileLockedError extends RoundsError {
+  constructor() {
+    super('PROFILE_LOCKED', 'the profile is locked; unlock it with the passphrase');
+  }
+}
+
+/** The policy's limit of wrong passphrases in a row was reached: the profile was erased. */
+export class ProfileWipedError extends RoundsError {
+  constructor(attempts: number) {
+    super('PROFILE_WIPED', `the profile was erased after ${attempts} wrong passphrases, as the organisation's policy requires`);
+  }
+}
+
+/** Too many wrong passphrases in a row: the next attempt has to wait. */
+export class UnlockThrottledError extends RoundsError {
+  constructor(retryAfterSeconds: number) {
+    super('UNLOCK_THROTTLED', `too many wrong passphrases; try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
   }
 }
 

@@ -22,7 +22,7 @@ const day = (at: number) => (valid(at) ? new Date(at).toISOString().slice(0, 10)
 const when = (at: number) => (valid(at) ? `${new Date(at).toISOString().replace('T', ' ').slice(0, 19)} UTC` : 'the end of the log');
 
 /** Event types a compliance officer looks at first. */
-const NOTABLE = /fail|locked|lockout|throttl|reject|export|emergency|wipe|identity|revoked|deactivat/i;
+const NOTABLE = /fail|account\.(?:un)?locked|lockout|throttl|reject|export|emergency|wipe|identity|revoked|deactivat/i;
 
 export function renderReport(input: ReportInput): string {
   const byType = new Map<string, number>();

@@ -133,9 +133,9 @@ describe('auto-lock, sign-out, unlock throttling and notifications', () => {
     const profile = await profiles.unlock(profileId, PASSPHRASE);
     const rows = profile.database.all<{ type: string; details: string }>('SELECT type, details FROM local_audit ORDER BY seq');
     profile.lock();
-    const types = rows.map((r) => `${r.type}${r.type === 'autoLock' || r.type === 'lock' ? `:${(JSON.parse(r.details) as { reason: string }).reason}` : ''}`);
-    expect(types.filter((t) => t === 'unlock.failed')).toHaveLength(4);
-    for (const expected of ['signIn', 'autoLock:inactivity', 'autoLock:osLock', 'autoLock:suspend', 'lock:manual', 'unlock', 'lock:quit']) expect(types).toContain(expected);
-    expect(types.filter((t) => t === 'signIn')).toHaveLength(2); // enrollment, and after the sign-out
+    const types = rows.map((r) => `${r.type}${r.type === 'session.autoLocked' || r.type === 'session.locked' ? `:${(JSON.parse(r.details) as { reason: string }).reason}` : ''}`);
+    expect(types.filter((t) => t === 'session.unlockFailed')).toHaveLength(4);
+    for (const expected of ['session.signedIn', 'session.autoLocked:inactivity', 'session.autoLocked:osLock', 'session.autoLocked:suspend', 'session.locked:manual', 'session.unlocked', 'session.locked:quit', 'session.signedOut']) expect(types).toContain(expected);
+    expect(types.filter((t) => t === 'session.signedIn')).toHaveLength(2); // enrollment, and after the sign-out
   });
 });

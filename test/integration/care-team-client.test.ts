@@ -243,7 +243,7 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
     const bundle = readBundle(path);
     const events = new TextDecoder().decode(bundle.get('events.jsonl')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, string> });
     const types = new Set(events.map((e) => e.type));
-    for (const type of ['signIn', 'policy.loaded', 'message.sent', 'message.received', 'message.read', 'careTeam.changed', 'contact.verified', 'contact.identityAcknowledged', 'lock', 'unlock']) expect(types, type).toContain(type);
+    for (const type of ['session.signedIn', 'policy.loaded', 'message.sent', 'message.received', 'message.read', 'careTeam.changed', 'contact.verified', 'contact.identityAcknowledged', 'session.locked', 'session.unlocked']) expect(types, type).toContain(type);
     const sent = events.find((e) => e.type === 'message.sent')!;
     expect(sent.details).toMatchObject({ conversation: expect.any(String), message: expect.any(String), ciphertextSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const text = new TextDecoder().decode(bundle.get('events.jsonl'));

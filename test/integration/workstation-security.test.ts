@@ -62,7 +62,7 @@ describe('a workstation at rest', () => {
     expect((await bare.call('settings.get', {})).keyProtection).toBeNull();
     await bare.unlock();
     const events = (w: Workstation) => w.call('audit.export', {}).then(({ path }) => new TextDecoder().decode(readBundle(path).get('events.jsonl')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; details: Record<string, unknown> }));
-    const opened = (list: { type: string; details: Record<string, unknown> }[]) => list.filter((e) => e.type === 'signIn' || e.type === 'unlock').map((e) => e.details.keyProtection);
+    const opened = (list: { type: string; details: Record<string, unknown> }[]) => list.filter((e) => e.type === 'session.signedIn' || e.type === 'session.unlocked').map((e) => e.details.keyProtection);
     expect(opened(await events(bare))).toEqual(['passphraseOnly', 'passphraseOnly']);
     expect(opened(await events(sealed))).toEqual(['os']);
     for (const w of [bare, sealed]) await w.app.close();

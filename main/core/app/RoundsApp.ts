@@ -11,14 +11,14 @@ import type { DeviceAddress } from '../../../shared/ids';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../../shared/policy';
 import { readRelayCaFile, type RelayTrust } from '../messaging/RelayTrust';
 import { realScheduler, type Scheduler } from '../Clock';
+import { consoleLogger, type Logger } from '../Logger';
 import { PassphrasePolicyError, RoundsError } from '../errors';
 import { ClipboardGuard, type ClipboardAccess } from '../lock/ClipboardGuard';
 import { LockController, type LockReason } from '../lock/LockController';
 import { MessagingClient, type ClientEvent, type Enrollment, type MessagingClientOptions } from '../messaging/MessagingClient';
 import { RelayRequestError } from '../messaging/RelayClient';
-import { LocalProfiles, UnlockThrottledError, type LocalProfilesOptions, type ProfileSummary, type UnlockedProfile } from '../storage/LocalProfiles';
-import { appendLocalAudit } from '../storage/localAudit';
-import { exportLocalAudit } from '../audit/LocalAudit';
+import { LocalProfiles, type LocalProfilesOptions, type ProfileSummary, type UnlockedProfile } from '../storage/LocalProfiles';
+import { appendLocalAudit, exportLocalAudit } from '../audit/LocalAudit';
 import { ConfPreferences, type PreferenceStore } from '../storage/Preferences';
 import { messagePage, messagesAround } from './messageWindow';
 import { identityViews, messageViews } from './views';
@@ -39,10 +39,12 @@ export interface RoundsAppOptions {
   readonly systemIdleSeconds?: () => number;
   /** The OS clipboard (Electron's), so lock can clear what Rounds put there; none in the browser harness. */
   readonly clipboard?: ClipboardAccess;
+  /** Where failures nobody asked about (a listener, a lock) are reported; standard error by default. */
+  readonly logger?: Logger;
 }
 
 /** Why the app locked, as the audit log records it. */
-export type LockCause = LockReason | 'quit';
+export type LockCause = LockReason;
 
 /** What an OS notification may say: never message text or names unless policy and the user allow previews. */
 export interface NotificationContent {
@@ -82,6 +84,7 @@ export class RoundsApp {
   /** The hospital's CAs for the relay's certificate, read once from the policy's `relayCaFile`. */
   readonly #relayTrust: RelayTrust | undefined;
   readonly #scheduler: Scheduler;
+  readonly #logger: Logger;
   readonly #clipboard: ClipboardGuard;
   /** Automatic logoff: locks after inactivity, OS lock, suspend or "Lock now"; sign-out after long locks. */
   readonly lockController: LockController;
@@ -91,6 +94,7 @@ export class RoundsApp {
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#relayTrust = this.#policy.relayCaFile ? readRelayCaFile(this.#policy.relayCaFile) : undefined;
     this.#scheduler = options.scheduler ?? realScheduler;
+    this.#logger = options.logger ?? consoleLogger;
     this.#clipboard = new ClipboardGuard(options.clipboard);
     this.#profiles = new LocalProfiles(options.dataDir, { ...options.profiles, wipeAfterFailedUnlocks: this.#policy.wipeAfterFailedUnlocks, clock: this.#scheduler });
     this.#preferences = options.preferences ?? new ConfPreferences(options.dataDir);
@@ -100,7 +104,7 @@ export class RoundsApp {
       userInactivityMinutes: this.#preferences.read().lockTimeoutMinutes,
       signOutAfterLockedHours: this.#policy.signOutAfterLockedHours,
       ...(options.systemIdleSeconds ? { systemIdleSeconds: options.systemIdleSeconds } : {}),
-      onLock: (reason) => void this.lock(reason).catch((error: unknown) => console.error(`auto-lock failed: ${describeError(error)}`)),
+      onLock: (reason) => this.#closeProfile(reason),
       onSignOut: () => {
         if (this.#current) this.#profiles.setSignInRequired(this.#current.summary.id, true);
         this.#emitState();
@@ -142,7 +146,7 @@ export class RoundsApp {
       if (!output.success) throw new Error(`${name} returned what its contract does not allow: ${output.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(output)'}: ${i.message}`).join('; ')}`);
       return { ok: true, value: output.data } as CommandResult<CommandName>;
     } catch (error) {
-      return { ok: false, error: toContractError(error) };
+      return { ok: false, error: toContractError(error, this.#logger) };
     }
   }
 
@@ -156,31 +160,40 @@ export class RoundsApp {
   }
 
   /**
-   * Locks the open profile: the UI drops every view at once (the state event goes out first), then the
-   * client stops, the database closes and its key is overwritten, and the clipboard is cleared if it
-   * still holds what Rounds put there.
+   * Locks the open profile, through the lock controller (the one owner of lock state); resolves when the
+   * lock routine (#closeProfile) has run. Nothing to do when no profile is open.
    */
   async lock(cause: LockCause = 'manual'): Promise<SessionState> {
-    const open = this.#current?.open;
-    if (open && this.#current) {
-      const id = this.#current.summary.id;
-      this.#current = { summary: this.#current.summary };
-      const now = this.#scheduler.now();
-      this.#heartbeat?.cancel();
-      this.#profiles.markLocked(id, now);
-      if (this.lockController.state === 'unlocked') this.lockController.locked(now);
-      this.#emitState();
-      try {
-        appendLocalAudit(open.profile.database, now, cause === 'manual' || cause === 'quit' ? 'lock' : 'autoLock', { reason: cause });
-        await open.client.stop();
-      } finally {
-        // Whatever failed above, the database closes and its key is overwritten.
-        open.profile.lock();
-        this.#online = false;
-        await this.#clipboard.clearIfOurs().catch((error: unknown) => console.error(`clearing the clipboard failed: ${describeError(error)}`));
-      }
-    }
+    await this.lockController.lockNow(cause);
     return this.state();
+  }
+
+  /**
+   * The lock routine: the UI drops every view at once (the state event goes out first), then the client
+   * stops, the database closes and its key is overwritten, and the clipboard is cleared if it still holds
+   * what Rounds put there. It never fails: what goes wrong on the way is logged, and the database closes.
+   */
+  async #closeProfile(cause: LockCause): Promise<void> {
+    const open = this.#current?.open;
+    if (!open || !this.#current) return;
+    const id = this.#current.summary.id;
+    this.#current = { summary: this.#current.summary };
+    const now = this.#scheduler.now();
+    this.#heartbeat?.cancel();
+    this.#emitState();
+    try {
+      this.#profiles.markLocked(id, now);
+      if (cause === 'manual' || cause === 'quit') appendLocalAudit(open.profile.database, now, 'session.locked', { reason: cause });
+      else appendLocalAudit(open.profile.database, now, 'session.autoLocked', { reason: cause });
+      await open.client.stop();
+    } catch (error) {
+      this.#logger.error(`locking failed (the database is closed anyway): ${describeError(error)}`);
+    } finally {
+      // Whatever failed above, the database closes and its key is overwritten.
+      open.profile.lock();
+      this.#online = false;
+      await this.#clipboard.clearIfOurs().catch((error: unknown) => this.#logger.error(`clearing the clipboard failed: ${describeError(error)}`));
+    }
   }
 
   /** Closes everything (app quit). */
@@ -203,10 +216,11 @@ export class RoundsApp {
     const urgent = event.type === 'urgentReminder' || event.urgent;
     const plain = { title: 'Rounds', body: urgent ? 'Urgent message in Rounds' : 'New message in Rounds', urgent, conversationId: event.conversationId };
     if (!this.#settings().notificationPreviews) return plain;
-    const message = open.client.messages.byId(event.messageId);
-    const conversation = open.client.conversations.title(event.conversationId);
+    const queries = open.client.queries;
+    const message = queries.message(event.messageId);
+    const conversation = queries.conversationTitle(event.conversationId);
     if (!message || !conversation) return plain;
-    const sender = open.client.conversations.displayName(message.sender.userId) ?? 'Someone';
+    const sender = queries.displayName(message.sender.userId) ?? 'Someone';
     const text = message.body.length > 120 ? `${message.body.slice(0, 119)}…` : message.body;
     return { ...plain, title: `${urgent ? 'Urgent: ' : ''}${conversation.title}`, body: conversation.kind === 'careTeam' ? `${sender}: ${text}` : text };
   }
@@ -315,7 +329,7 @@ export class RoundsApp {
         }
         // The sign-out happened while the database was closed: it is recorded now, at the time it took effect.
         const lockedAt = this.#profiles.lockedAt(profileId);
-        if (lockedAt !== null) appendLocalAudit(profile.database, lockedAt + this.#policy.signOutAfterLockedHours * 3600_000, 'signOut', { reason: 'locked too long' });
+        if (lockedAt !== null) appendLocalAudit(profile.database, lockedAt + this.#policy.signOutAfterLockedHours * 3600_000, 'session.signedOut', { reason: 'locked too long' });
         this.#profiles.setSignInRequired(profileId, false);
         this.#open(profile, client, 'signIn');
         return this.state();
@@ -325,7 +339,7 @@ export class RoundsApp {
         relayUrl = this.#relayUrl(relayUrl);
         const enrollment = await MessagingClient.beginEnrollment(relayUrl, username, enrollmentCode, this.#relayTrust);
         const enrollmentId = randomUUID();
-        this.#enrollments.set(enrollmentId, { enrollment, relayUrl, username, startedAt: Date.now() });
+        this.#enrollments.set(enrollmentId, { enrollment, relayUrl, username, startedAt: this.#scheduler.now() });
         return { enrollmentId, totpUri: enrollment.totpUri, totpSecret: enrollment.totpSecret };
       },
       'enroll.complete': async ({ enrollmentId, password, passphrase, totpCode, deviceName }) => {
@@ -339,19 +353,19 @@ export class RoundsApp {
         await this.#createProfile(this.#relayUrl(relayUrl), username, passphrase, password, (profile) => MessagingClient.login(profile, this.#relayUrl(relayUrl), { username, password, totpCode, deviceName }, this.#clientOptions()));
         return this.state();
       },
-      'conversations.list': () => this.#client().conversations.list(this.#client().address.userId),
+      'conversations.list': () => this.#client().queries.conversationList(),
       'conversations.openDirect': ({ userId }) => ({ conversationId: this.#client().openDirect(userId) }),
       'conversations.markRead': ({ conversationId }) => ({ count: this.#client().markRead(conversationId).length }),
       'messages.page': ({ conversationId, limit, before, after }) => messagePage(this.#client(), conversationId, limit, before, after),
       'messages.around': ({ conversationId, messageId, limit }) => messagesAround(this.#client(), conversationId, messageId, limit),
-      'messages.search': ({ query, limit }) => messageViews(this.#client(), this.#client().messages.search(query, limit)),
+      'messages.search': ({ query, limit }) => messageViews(this.#client(), this.#client().queries.search(query, limit)),
       'messages.send': async ({ conversationId, text, urgent, replyTo }) => ({
         messageId: await this.#client().send(conversationId, text, { ...(urgent ? { urgent } : {}), ...(replyTo ? { replyTo } : {}) }),
       }),
       'messages.retry': async () => {
         const client = this.#client();
         await client.flushOutbox();
-        return { pending: client.pendingCount() };
+        return { pending: client.queries.pendingCount() };
       },
       'careTeams.create': ({ title, members }) => ({ conversationId: this.#client().createCareTeam(title, members) }),
       'careTeams.rename': ({ conversationId, title }) => {
@@ -448,7 +462,7 @@ export class RoundsApp {
     this.#heartbeat = this.#scheduler.every(60_000, () => this.#profiles.markLocked(profile.id, this.#scheduler.now()));
     // How the key is kept is recorded with every opening: a profile only the passphrase protects (no OS
     // key store here) can be attacked offline from a copy, and an auditor should see where that is so.
-    appendLocalAudit(profile.database, now, how === 'unlock' ? 'unlock' : 'signIn', { keyProtection: this.#profiles.keyProtection(profile.id) });
+    appendLocalAudit(profile.database, now, how === 'unlock' ? 'session.unlocked' : 'session.signedIn', { keyProtection: this.#profiles.keyProtection(profile.id) });
     const p = this.#policy;
     appendLocalAudit(profile.database, now, 'policy.loaded', {
       maxInactivityMinutes: p.maxInactivityMinutes, signOutAfterLockedHours: p.signOutAfterLockedHours, notificationPreviews: String(p.notificationPreviews),
@@ -477,6 +491,7 @@ export class RoundsApp {
     return {
       ...this.#options.client,
       scheduler: this.#scheduler,
+      logger: this.#logger,
       retentionDays: p.retentionDays,
       urgent: { intervalMs: p.urgentReminderMinutes * 60_000, maxReminders: p.urgentMaxReminders },
       onEvent: (event) => this.#onClientEvent(event),
@@ -490,7 +505,7 @@ export class RoundsApp {
   }
 
   #forgetStaleEnrollments(): void {
-    const now = Date.now();
+    const now = this.#scheduler.now();
     for (const [id, e] of this.#enrollments) if (now - e.startedAt > ENROLLMENT_TTL_MS) this.#enrollments.delete(id);
   }
 
@@ -503,17 +518,16 @@ export class RoundsApp {
       try {
         listener(event);
       } catch (error) {
-        console.error(`UI event listener failed: ${describeError(error)}`);
+        this.#logger.error(`UI event listener failed: ${describeError(error)}`);
       }
     }
   }
 }
 
 /** Any error as the contract's `{ code, message }`: codes the UI words, never a stack or message text. */
-export function toContractError(error: unknown): ContractError {
-  if (error instanceof UnlockThrottledError) return { code: error.code, message: error.message, retryAfterSeconds: error.retryAfterSeconds };
+export function toContractError(error: unknown, logger: Logger = consoleLogger): ContractError {
   if (error instanceof PassphrasePolicyError) return { code: error.code, message: error.message, issues: [...error.issues], rules: [...error.rules] };
-  if (error instanceof RoundsError) return { code: error.code, message: error.message };
+  if (error instanceof RoundsError) return { code: error.code, message: error.message, ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {}) };
   if (error instanceof RelayRequestError) {
     const candidate = {
       code: error.code, message: error.message,
@@ -523,6 +537,6 @@ export function toContractError(error: unknown): ContractError {
     const parsed = ContractErrorSchema.safeParse(candidate);
     if (parsed.success) return parsed.data;
   }
-  console.error(`command failed: ${describeError(error)}`);
+  logger.error(`command failed: ${describeError(error)}`);
   return { code: 'INTERNAL', message: 'something went wrong inside Rounds; the details are in the log' };
 }

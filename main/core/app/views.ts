@@ -1,29 +1,33 @@
 import type { ContactIdentityView, MessageView } from '../../../shared/contract';
-import type { UserId } from '../../../shared/ids';
+import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { ContactIdentityState } from '../crypto/ProtocolCore';
-import type { MessagingClient } from '../messaging/MessagingClient';
+import type { ClientQueries } from '../messaging/ClientQueries';
 import type { StoredMessage } from '../storage/MessageStore';
+
+/** Whose views they are, and the read-only queries they are built from (a MessagingClient is one). */
+export interface ViewSource {
+  readonly address: DeviceAddress;
+  readonly queries: ClientQueries;
+}
 
 /**
  * Message views for the UI: sender names from the contacts kept in the profile, and for our own messages
  * their state: in the outbox, with the relay, delivered to or read by every recipient.
  */
-export function messageViews(client: MessagingClient, messages: readonly StoredMessage[]): MessageView[] {
-  const self = client.address.userId;
+export function messageViews({ address, queries }: ViewSource, messages: readonly StoredMessage[]): MessageView[] {
+  const self = address.userId;
   // The names of this page's senders only (a page has a handful; the directory may have thousands).
   const names = new Map<string, string | undefined>();
   const nameOf = (userId: UserId) => {
-    if (!names.has(userId)) names.set(userId, client.conversations.displayName(userId));
+    if (!names.has(userId)) names.set(userId, queries.displayName(userId));
     return names.get(userId);
   };
-  const pending = client.pending(messages.filter((m) => m.sender.userId === self).map((m) => m.id));
+  const pending = queries.pending(messages.filter((m) => m.sender.userId === self).map((m) => m.id));
   const recipientsOf = new Map<string, readonly UserId[]>();
   const recipients = (conversationId: StoredMessage['conversationId']): readonly UserId[] => {
     let list = recipientsOf.get(conversationId);
     if (!list) {
-      const team = client.conversations.careTeam(conversationId);
-      const peer = client.conversations.peer(conversationId);
-      list = team ? team.members.filter((m) => m !== self) : peer ? [peer] : [];
+      list = queries.recipients(conversationId);
       recipientsOf.set(conversationId, list);
     }
     return list;
@@ -35,7 +39,7 @@ export function messageViews(client: MessagingClient, messages: readonly StoredM
       if (m.sendFailed) state = 'failed';
       else if (pending.has(m.id)) state = 'pending';
       else {
-        const receipts = client.messages.receipts(m.id);
+        const receipts = queries.receipts(m.id);
         // Whom it was sent to (recorded with it); for messages from before that was kept, today's members.
         const everyone = m.recipients ?? recipients(m.conversationId);
         const all = (users: readonly string[]) => everyone.length > 0 && everyone.every((u) => users.includes(u));

@@ -4,8 +4,93 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { buildBundle, type AuditCrypto, type AuditSigner, type ExportedRecord } from '../../../shared/audit/bundle';
 import type { DeviceAddress } from '../../../shared/ids';
-import { appendLocalAudit } from '../storage/localAudit';
+import type { LockReason } from '../lock/LockController';
+import { AccountSecrets } from '../storage/AccountSecrets';
 import type { SqlRunner } from '../storage/ProfileDatabase';
+
+type Value = string | number | null;
+/** What a message's records hold: ids, and a digest of the ciphertext (never the text). */
+type MessageTraffic = { conversation: string; message: string; sender: string; recipients: string; ciphertextSha256: string | null };
+
+/**
+ * Every kind of event a workstation records in its local audit log, named `area.pastTense`, with what
+ * each one's details hold: ids, counts and codes, never message text, names or secrets.
+ */
+export interface LocalAuditDetails {
+  'session.unlocked': { keyProtection: string };
+  'session.signedIn': { keyProtection: string };
+  'session.locked': { reason: Extract<LockReason, 'manual' | 'quit'> };
+  'session.autoLocked': { reason: Exclude<LockReason, 'manual' | 'quit'> };
+  'session.signedOut': { reason: string };
+  'session.unlockFailed': Record<string, never>;
+  'profile.keySealed': { change: string };
+  'passphrase.changed': { keyProtection: string };
+  'passphrase.belowPolicy': { rules: string };
+  'policy.loaded': Record<string, Value>;
+  'audit.exported': { from: number; to: number; records: number; treeSize: number };
+  'audit.relayExported': { from: number; to: number; user: string | null; bytes: number };
+  'retention.deleted': { count: number; before: number; days: number };
+  'message.sent': MessageTraffic;
+  'message.received': MessageTraffic;
+  'message.read': { conversation: string; messages: string };
+  'message.rejected': Record<string, string>;
+  'careTeam.changed': { conversation: string; epoch: string; members: string };
+  'contact.identityAcknowledged': { user: string; devices: string };
+  'contact.verified': { user: string; device: string };
+  'contact.unverified': { user: string; device: string };
+}
+export type LocalAuditKind = keyof LocalAuditDetails;
+export type LocalAuditEvent = { [K in LocalAuditKind]: { readonly type: K; readonly details: LocalAuditDetails[K] } }[LocalAuditKind];
+
+const KINDS: Readonly<Record<LocalAuditKind, true>> = {
+  'session.unlocked': true, 'session.signedIn': true, 'session.locked': true, 'session.autoLocked': true, 'session.signedOut': true,
+  'session.unlockFailed': true, 'profile.keySealed': true, 'passphrase.changed': true, 'passphrase.belowPolicy': true, 'policy.loaded': true,
+  'audit.exported': true, 'audit.relayExported': true, 'retention.deleted': true, 'message.sent': true, 'message.received': true,
+  'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
+  'contact.unverified': true,
+};
+
+/**
+ * The names version 0.1 wrote before the kinds were named alike. Rows already stored keep them: the log is
+ * append-only, and the hash chain and the checkpoints of earlier exports cover them as they were written.
+ */
+export const LEGACY_LOCAL_AUDIT_KINDS = {
+  lock: 'session.locked',
+  autoLock: 'session.autoLocked',
+  unlock: 'session.unlocked',
+  signIn: 'session.signedIn',
+  signOut: 'session.signedOut',
+  'unlock.failed': 'session.unlockFailed',
+} as const satisfies Readonly<Record<string, LocalAuditKind>>;
+
+/** The kind a stored row records, whichever version wrote it; undefined for a type no version writes. */
+export function localAuditKind(stored: string): LocalAuditKind | undefined {
+  if (Object.hasOwn(KINDS, stored)) return stored as LocalAuditKind;
+  return Object.hasOwn(LEGACY_LOCAL_AUDIT_KINDS, stored) ? LEGACY_LOCAL_AUDIT_KINDS[stored as keyof typeof LEGACY_LOCAL_AUDIT_KINDS] : undefined;
+}
+
+/**
+ * Appends a record to the profile's local audit log (inside the encrypted database); in the caller's
+ * transaction when there is one, so the record and the change it describes are stored together.
+ */
+export function appendLocalAudit<K extends LocalAuditKind>(db: SqlRunner, at: number, type: K, details: LocalAuditDetails[K]): void {
+  db.run('INSERT INTO local_audit (at, type, details) VALUES ($at, $type, $details)', { at, type, details: JSON.stringify(details) });
+}
+
+/** One stored record: `type` as it was written, `kind` what it means today. */
+export interface LocalAuditRecord {
+  readonly seq: number;
+  readonly at: number;
+  readonly type: string;
+  readonly kind: LocalAuditKind | undefined;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** The whole log, oldest first. */
+export function readLocalAudit(db: SqlRunner): LocalAuditRecord[] {
+  return db.all<{ seq: number; at: number; type: string; details: string }>('SELECT seq, at, type, details FROM local_audit ORDER BY seq')
+    .map((r) => ({ seq: r.seq, at: r.at, type: r.type, kind: localAuditKind(r.type), details: JSON.parse(r.details) as Record<string, unknown> }));
+}
 
 /**
  * This device's local audit log as a signed bundle (the same format as the relay's, checked by the same
@@ -13,8 +98,6 @@ import type { SqlRunner } from '../storage/ProfileDatabase';
  * the encrypted profile; its public half was given to the relay then, which wrote it into the relay's own
  * signed log (device.enrolled), so an auditor can tie this bundle to the device.
  */
-const KEY_SECRET = 'auditSigningKey';
-
 export interface DeviceAuditKey extends AuditSigner {
   /** The raw 32-byte public key, base64 (as sent to the relay). */
   readonly publicKeyBase64: string;
@@ -23,13 +106,13 @@ export interface DeviceAuditKey extends AuditSigner {
 /** Creates the device's audit key (at enrollment); returns the public half to register. */
 export function createDeviceAuditKey(db: SqlRunner): DeviceAuditKey {
   const { privateKey } = generateKeyPairSync('ed25519');
-  db.run('INSERT INTO secrets (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = excluded.value', { n: KEY_SECRET, v: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
+  new AccountSecrets(db).saveAuditSigningKey(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
   return signerFor(privateKey);
 }
 
 /** The device's audit key (a profile enrolled before audit keys existed gets one now). */
 export function deviceAuditKey(db: SqlRunner): DeviceAuditKey {
-  const pem = db.get<{ value: string }>('SELECT value FROM secrets WHERE name = $n', { n: KEY_SECRET })?.value;
+  const pem = new AccountSecrets(db).auditSigningKey();
   return pem ? signerFor(createPrivateKey(pem)) : createDeviceAuditKey(db);
 }
 
@@ -52,16 +135,16 @@ const clientCrypto: AuditCrypto = {
   },
 };
 
-interface LocalAuditRow { seq: number; at: number; type: string; details: string }
-
 /**
  * Writes the local audit log of [from, to) as a signed .zip bundle to `path`, covering the whole log in
  * its checkpoint, with consistency proofs from this device's earlier exports. The export is audited.
  */
 export function exportLocalAudit(db: SqlRunner, address: DeviceAddress, path: string, range: { from: number; to: number }, now: number): { path: string; records: number } {
-  const all: ExportedRecord[] = db.all<LocalAuditRow>('SELECT seq, at, type, details FROM local_audit ORDER BY seq').map((r) => ({ seq: r.seq, at: r.at, type: r.type, details: JSON.parse(r.details) as unknown }));
+  const log = readLocalAudit(db);
+  // Exported as stored (old kinds' names included): the bundle's hash tree must match earlier exports'.
+  const all: ExportedRecord[] = log.map((r) => ({ seq: r.seq, at: r.at, type: r.type, details: r.details }));
   const selected = all.filter((r) => r.at >= range.from && r.at < range.to);
-  const earlierSizes = all.filter((r) => r.type === 'audit.exported').map((r) => Number((r.details as { treeSize?: unknown }).treeSize)).filter(Number.isInteger);
+  const earlierSizes = log.filter((r) => r.kind === 'audit.exported').map((r) => Number(r.details.treeSize)).filter(Number.isInteger);
   const files = buildBundle(clientCrypto, {
     origin: `rounds.client/${address.userId}.${address.deviceId}`,
     range: { ...range, user: null },

@@ -3,6 +3,7 @@ import type { CoreEvent } from '../../../shared/events';
 import type { DeviceAddress } from '../../../shared/ids';
 import type { Clock } from '../Clock';
 import { NoLocalIdentityError } from '../errors';
+import { consoleLogger, type Logger } from '../Logger';
 import { IdentityStoreAdapter, type LocalIdentity } from './IdentityStore';
 import type { ProtocolStorage } from './ProtocolStorage';
 import {
@@ -39,7 +40,10 @@ export class ProtocolContext {
   readonly #decoded: DecodedCache = new Map();
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(storage: ProtocolStorage, local: LocalIdentity, clock: Clock, emit: (event: CoreEvent) => void) {
+  readonly #logger: Logger;
+
+  constructor(storage: ProtocolStorage, local: LocalIdentity, clock: Clock, emit: (event: CoreEvent) => void, logger: Logger = consoleLogger) {
+    this.#logger = logger;
     this.storage = storage;
     this.local = local;
     this.clock = clock;
@@ -101,7 +105,7 @@ export class ProtocolContext {
 
   /** A unit of work outside run() (reads for queries; writes only when no operation can interleave). */
   staged(): StagedWrites {
-    return new StagedWrites(this.storage, this.#decoded);
+    return new StagedWrites(this.storage, this.#decoded, this.#logger);
   }
 
   emit(event: CoreEvent): void {

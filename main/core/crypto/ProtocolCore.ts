@@ -1,10 +1,11 @@
 import { IdentityKeyPair, PublicKey } from '@signalapp/libsignal-client';
 import { randomInt } from 'node:crypto';
 import type { CoreEvent } from '../../../shared/events';
-import { DeviceAddressSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type EnvelopeId, type UserId } from '../../../shared/ids';
+import { DeviceAddressSchema, addressKey, parseAddressKey, sameAddress, type ConversationId, type DeviceAddress, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { Payload, ReceiptPayload, TextPayload } from '../../../shared/payload';
 import { EnvelopeSchema } from '../../../shared/wire/envelope';
 import { systemClock, type Clock } from '../Clock';
+import type { Logger } from '../Logger';
 import { InvalidMessageError, MalformedEnvelopeError, NoLocalIdentityError, RoundsError, WrongRecipientError } from '../errors';
 import { CareTeamCipher, NO_CARE_TEAMS, type CareTeamMembership, type CareTeamSend } from './CareTeamCipher';
 import { DirectCipher, type OutgoingCiphertext } from './DirectCipher';
@@ -25,6 +26,8 @@ export interface ProtocolCoreOptions {
   readonly keyBundlePolicy?: Partial<KeyBundlePolicy>;
   /** Care-team membership, kept by the messaging layer (default: no care teams). */
   readonly careTeams?: CareTeamMembership;
+  /** Where a failing event listener is reported (default: standard error). */
+  readonly logger?: Logger;
 }
 
 export interface DecryptedMessage {
@@ -60,7 +63,7 @@ export class ProtocolCore {
   private constructor(storage: ProtocolStorage, local: LocalIdentity, options: ProtocolCoreOptions) {
     this.#options = options;
     const onEvent = options.onEvent ?? (() => undefined);
-    this.#ctx = new ProtocolContext(storage, local, options.clock ?? systemClock, onEvent);
+    this.#ctx = new ProtocolContext(storage, local, options.clock ?? systemClock, onEvent, options.logger);
     this.keys = new KeyBundleGenerator(this.#ctx, { ...DEFAULT_KEY_BUNDLE_POLICY, ...options.keyBundlePolicy });
     this.#direct = new DirectCipher(this.#ctx);
     this.#careTeams = new CareTeamCipher(this.#ctx, this.#direct, options.careTeams ?? NO_CARE_TEAMS);
@@ -202,9 +205,8 @@ export class ProtocolCore {
     return userIdentityKeys(reader, userId).flatMap((key) => {
       const record = readContactIdentity(reader, key);
       const pending = readPendingChange(reader, key);
-      const deviceId = Number(key.slice(key.lastIndexOf('.') + 1));
       if (!record) return [];
-      const address = DeviceAddressSchema.parse({ userId, deviceId });
+      const address = parseAddressKey(key);
       return [{
         address,
         verified: record.verified,
@@ -228,7 +230,7 @@ export class ProtocolCore {
       for (const key of pendingChangeKeys(staged).filter((k) => k.startsWith(`${userId}.`))) {
         const record = readContactIdentity(staged, key);
         if (!record) continue;
-        const remote = { address: DeviceAddressSchema.parse({ userId, deviceId: Number(key.slice(key.lastIndexOf('.') + 1)) }), key: PublicKey.deserialize(Uint8Array.from(record.keyBytes)) };
+        const remote = { address: parseAddressKey(key), key: PublicKey.deserialize(Uint8Array.from(record.keyBytes)) };
         if (!seen.has(computeSafetyNumber(this.#selfIdentity(), remote).digits)) continue;
         if (readPendingChange(staged, key)?.staleSession) staged.delete('session', key);
         staged.delete('identityChange', key);

@@ -1,5 +1,6 @@
 import { describeError } from '../../../shared/errors';
 import type { RoundsError } from '../errors';
+import { consoleLogger, type Logger } from '../Logger';
 import type { ProtocolNamespace, ProtocolStorage, StorageWrite } from './ProtocolStorage';
 
 /**
@@ -13,10 +14,12 @@ export class StagedWrites {
   readonly #decoded: DecodedCache;
   readonly #staged = new Map<string, StorageWrite>();
   readonly #afterCommit: (() => void)[] = [];
+  readonly #logger: Logger;
 
-  constructor(storage: ProtocolStorage, decoded: DecodedCache = new Map()) {
+  constructor(storage: ProtocolStorage, decoded: DecodedCache = new Map(), logger: Logger = consoleLogger) {
     this.#storage = storage;
     this.#decoded = decoded;
+    this.#logger = logger;
   }
 
   /**
@@ -76,7 +79,7 @@ export class StagedWrites {
       try {
         fn();
       } catch (error) {
-        console.error(`core event listener failed: ${describeError(error)}`);
+        this.#logger.error(`core event listener failed: ${describeError(error)}`);
       }
     }
   }

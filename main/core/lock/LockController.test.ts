@@ -12,7 +12,9 @@ function controller(options: { max?: number; user?: number; signOutHours?: numbe
     userInactivityMinutes: options.user,
     signOutAfterLockedHours: options.signOutHours ?? 12,
     ...(options.systemIdle ? { systemIdleSeconds: options.systemIdle } : {}),
-    onLock: (reason) => locks.push(reason),
+    onLock: (reason) => {
+      locks.push(reason);
+    },
     onSignOut: () => signOuts++,
   });
   return { time, lock, locks, signOuts: () => signOuts };

@@ -1,6 +1,7 @@
 import type { Scheduler } from '../Clock';
 
-export type LockReason = 'inactivity' | 'osLock' | 'suspend' | 'manual';
+/** Why the app locked: automatically (inactivity, the OS locked or suspended), "Lock now", or quitting. */
+export type LockReason = 'inactivity' | 'osLock' | 'suspend' | 'manual' | 'quit';
 
 export interface LockControllerOptions {
   readonly scheduler: Scheduler;
@@ -15,7 +16,8 @@ export interface LockControllerOptions {
    * time. A safety net for a renderer that stopped reporting activity; never keeps the app unlocked.
    */
   readonly systemIdleSeconds?: () => number;
-  readonly onLock: (reason: LockReason) => void;
+  /** The app's lock routine (close the database, drop keys...); `lockNow` resolves when it has run. */
+  readonly onLock: (reason: LockReason) => Promise<void> | void;
   readonly onSignOut: () => void;
 }
 
@@ -82,21 +84,25 @@ export class LockController {
   }
 
   osLocked(): void {
-    this.#lock('osLock');
+    void this.#lock('osLock');
   }
 
   suspended(): void {
-    this.#lock('suspend');
+    void this.#lock('suspend');
   }
 
-  lockNow(): void {
-    this.#lock('manual');
+  /**
+   * "Lock now" (or quitting): the one way the app locks, so this controller always knows whether it is
+   * locked. Resolves when the app's lock routine has run; does nothing unless unlocked.
+   */
+  lockNow(reason: LockReason = 'manual'): Promise<void> {
+    return this.#lock(reason);
   }
 
-  #lock(reason: LockReason): void {
-    if (this.#state !== 'unlocked') return;
+  #lock(reason: LockReason): Promise<void> {
+    if (this.#state !== 'unlocked') return Promise.resolve();
     this.locked();
-    this.#options.onLock(reason);
+    return Promise.resolve(this.#options.onLock(reason));
   }
 
   #watch(): void {
@@ -110,7 +116,7 @@ export class LockController {
       const limitMs = this.timeoutMinutes * 60_000;
       const appIdle = now - this.#lastActivity;
       const systemIdle = (this.#options.systemIdleSeconds?.() ?? 0) * 1000;
-      if (appIdle >= limitMs || systemIdle >= limitMs) this.#lock('inactivity');
+      if (appIdle >= limitMs || systemIdle >= limitMs) void this.#lock('inactivity');
     } else if (this.#state === 'locked' && now - this.#lockedAt >= this.#options.signOutAfterLockedHours * 3600_000) {
       this.#state = 'signedOut';
       this.#timer?.cancel();

@@ -6,8 +6,8 @@ import { z } from 'zod';
 import { commonPasswords } from '../../../shared/commonPasswords';
 import { passphraseProblems, type PassphraseProblem } from '../../../shared/passphrasePolicy';
 import { systemClock, type Clock } from '../Clock';
-import { PassphrasePolicyError, RoundsError } from '../errors';
-import { appendLocalAudit } from './localAudit';
+import { appendLocalAudit } from '../audit/LocalAudit';
+import { PassphrasePolicyError, ProfileLockedError, ProfileWipedError, RoundsError, UnlockThrottledError } from '../errors';
 import {
   DEFAULT_KDF,
   ProtectedKeySchema,
@@ -39,18 +39,6 @@ import { SqlCipherProtocolStorage } from './SqlCipherProtocolStorage';
  * guess has to go through unlock(), its throttle and the wipe limit. Where there is none (the browser
  * harness, Linux without a keyring) the wrapped key is stored as it is; Settings and the audit log say so.
  */
-
-export class ProfileLockedError extends RoundsError {
-  constructor() {
-    super('PROFILE_LOCKED', 'the profile is locked; unlock it with the passphrase');
-  }
-}
-
-export class ProfileWipedError extends RoundsError {
-  constructor(attempts: number) {
-    super('PROFILE_WIPED', `the profile was erased after ${attempts} wrong passphrases, as the organisation's policy requires`);
-  }
-}
 
 const ProfileEntrySchema = z.strictObject({
   username: z.string(),
@@ -85,12 +73,6 @@ function summaryOf(id: string, entry: ProfileEntry): ProfileSummary {
   return { id, username: entry.username, displayName: entry.displayName, relayUrl: entry.relayUrl };
 }
 
-export class UnlockThrottledError extends RoundsError {
-  constructor(readonly retryAfterSeconds: number) {
-    super('UNLOCK_THROTTLED', `too many wrong passphrases; try again in ${retryAfterSeconds} s`);
-  }
-}
-
 /** Wrong passphrases allowed in a row before each further attempt has to wait (5 s, doubling, at most 5 min). */
 export const FREE_UNLOCK_ATTEMPTS = 3;
 const MAX_UNLOCK_WAIT_S = 300;
@@ -118,6 +100,7 @@ export class LocalProfiles {
   readonly #baseDir: string;
   readonly #registry: Conf<{ profiles: Record<string, unknown> }>;
   readonly #options: LocalProfilesOptions;
+  readonly #clock: Clock;
 
   constructor(baseDir: string, options: LocalProfilesOptions = {}) {
     this.#baseDir = baseDir;
@@ -126,6 +109,7 @@ export class LocalProfiles {
     for (const name of ['profiles', 'profiles.json', 'preferences.json', 'exports']) restrictTree(join(baseDir, name));
     this.#registry = new Conf({ cwd: baseDir, configName: 'profiles', projectName: 'rounds', defaults: { profiles: {} }, clearInvalidConfig: false, configFileMode: PRIVATE_FILE_MODE });
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   list(): ProfileSummary[] {
@@ -152,7 +136,7 @@ export class LocalProfiles {
     const wrappedKey = await wrapWithPassphrase(key, passphrase, id, this.#options.kdf ?? DEFAULT_KDF);
     const entry: ProfileEntry = {
       ...details,
-      createdAt: Date.now(),
+      createdAt: this.#clock.now(),
       ...this.#keptAs(wrappedKey),
       failedUnlocks: 0,
       failedUnlockAt: [],
@@ -160,7 +144,7 @@ export class LocalProfiles {
       signInRequired: false,
     };
     privateDirectory(this.#dir(id));
-    const db = new ProfileDatabase(this.#dbPath(id), key);
+    const db = new ProfileDatabase(this.#dbPath(id), key, undefined, this.#clock);
     this.#save(id, entry);
     return new UnlockedProfile(id, db, key);
   }
@@ -174,15 +158,15 @@ export class LocalProfiles {
    */
   async unlock(id: string, passphrase: string): Promise<UnlockedProfile> {
     const entry = this.#entry(id);
-    const now = (this.#options.clock ?? systemClock).now();
+    const now = this.#clock.now();
     if (!existsSync(this.#dbPath(id))) throw new RoundsError('STORAGE_CORRUPT', 'the database of this profile is missing from this workstation');
     const { key, wrapped } = await this.#keyFor(id, entry, passphrase, now, { wipeAtLimit: true });
-    const db = new ProfileDatabase(this.#dbPath(id), key);
+    const db = new ProfileDatabase(this.#dbPath(id), key, undefined, this.#clock);
     const kept = this.#keptAs(wrapped);
     const migration: KeyMigration = kept.osProtected === null ? null : entry.osProtected === null ? 'sealed' : entry.wrappedKey !== null ? 'clearCopyRemoved' : null;
     // The wrong attempts could not be written to the (closed) database when they happened: now they are.
     db.transaction(() => {
-      for (const at of entry.failedUnlockAt) appendLocalAudit(db, at, 'unlock.failed', {});
+      for (const at of entry.failedUnlockAt) appendLocalAudit(db, at, 'session.unlockFailed', {});
       if (migration) appendLocalAudit(db, now, 'profile.keySealed', { change: migration });
     });
     if (entry.failedUnlocks > 0 || migration) this.#save(id, { ...entry, ...(migration ? kept : {}), failedUnlocks: 0, failedUnlockAt: [] });
@@ -199,7 +183,7 @@ export class LocalProfiles {
     const entry = this.#entry(id);
     const problems = this.passphraseProblems(entry, next);
     if (problems.length > 0) throw new PassphrasePolicyError(problems);
-    const now = (this.#options.clock ?? systemClock).now();
+    const now = this.#clock.now();
     const { key } = await this.#keyFor(id, entry, current, now, { wipeAtLimit: false });
     try {
       const wrapped = await wrapWithPassphrase(key, next, id, this.#options.kdf ?? DEFAULT_KDF);

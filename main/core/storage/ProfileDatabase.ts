@@ -1,4 +1,5 @@
 import Database from '@signalapp/sqlcipher';
+import { systemClock, type Clock } from '../Clock';
 import { RoundsError } from '../errors';
 import { PROFILE_MIGRATIONS, type ProfileMigration } from './migrations';
 import { privateFile } from './privateFiles';
@@ -36,7 +37,10 @@ export class ProfileDatabase implements SqlRunner {
   #db: Database | undefined;
   #depth = 0;
 
-  constructor(path: string, key: Buffer, migrations: readonly ProfileMigration[] = PROFILE_MIGRATIONS) {
+  readonly #clock: Clock;
+
+  constructor(path: string, key: Buffer, migrations: readonly ProfileMigration[] = PROFILE_MIGRATIONS, clock: Clock = systemClock) {
+    this.#clock = clock;
     // Made 0600 before SQLite opens it: its -wal and -shm files then get the same mode.
     const db = new Database(privateFile(path), { cacheStatements: true });
     try {
@@ -123,7 +127,7 @@ export class ProfileDatabase implements SqlRunner {
     for (const migration of migrations.filter((m) => m.version > current)) {
       this.transaction(() => {
         this.db.exec(migration.up);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($v, $n, $at)').run({ v: migration.version, n: migration.name, at: Date.now() });
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($v, $n, $at)').run({ v: migration.version, n: migration.name, at: this.#clock.now() });
       });
     }
   }

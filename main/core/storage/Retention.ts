@@ -1,4 +1,4 @@
-import { appendLocalAudit } from './localAudit';
+import { appendLocalAudit } from '../audit/LocalAudit';
 import type { MessageStore } from './MessageStore';
 import type { SqlRunner } from './ProfileDatabase';
 

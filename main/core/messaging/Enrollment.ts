@@ -1,0 +1,101 @@
+import type { IdentityChangedEvent } from '../../../shared/events';
+import type { DeviceAddress, UserId } from '../../../shared/ids';
+import type { KeyUpload } from '../../../shared/wire/keys';
+import { createDeviceAuditKey } from '../audit/LocalAudit';
+import { realScheduler } from '../Clock';
+import { ProtocolCore, type ProtocolCoreOptions } from '../crypto/ProtocolCore';
+import { RoundsError } from '../errors';
+import { AccountSecrets, type AccountDetails } from '../storage/AccountSecrets';
+import { ConversationStore } from '../storage/ConversationStore';
+import type { UnlockedProfile } from '../storage/LocalProfiles';
+import type { MessagingClientOptions } from './ClientContext';
+import { RelayClient } from './RelayClient';
+import type { RelayTrust } from './RelayTrust';
+
+/** A device of an account, ready for a client: its protocol core and its relay (with its credential). */
+export interface RegisteredDevice {
+  readonly core: ProtocolCore;
+  readonly relay: RelayClient;
+}
+
+/**
+ * The first half of an enrollment: the relay checks the username and one-time enrollment code and hands
+ * out the TOTP secret to show; `register` (password and the first TOTP code) registers this profile's
+ * device with its keys.
+ */
+export async function beginEnrollment(relayUrl: string, username: string, enrollmentCode: string, trust?: RelayTrust) {
+  const relay = new RelayClient(relayUrl, undefined, trust);
+  const begin = await relay.enrollBegin(username, enrollmentCode);
+  return {
+    totpUri: begin.totpUri,
+    totpSecret: begin.totpSecret,
+    register: async (profile: UnlockedProfile, details: { password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions): Promise<RegisteredDevice> => {
+      const core = await registerDevice(profile, options, (keys, auditKey) => relay.enrollComplete(begin.enrollmentId, details.password, details.totpCode, { name: details.deviceName, keys, auditKey }));
+      return { core, relay };
+    },
+  };
+}
+
+/** Another device of an existing account (a second workstation): password and TOTP, new keys. */
+export async function loginNewDevice(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions): Promise<RegisteredDevice> {
+  const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
+  const core = await registerDevice(profile, options, (keys, auditKey) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys, auditKey }));
+  return { core, relay };
+}
+
+/** An enrolled profile's device again (after unlock or a restart). */
+export function openEnrolled(profile: UnlockedProfile, relayUrl: string, options: MessagingClientOptions): RegisteredDevice {
+  const account = enrolledAccount(profile);
+  return { core: ProtocolCore.open(profile.protocolStorage, coreOptions(profile, options)), relay: new RelayClient(relayUrl, account.credential, options.relayTrust) };
+}
+
+/** What the relay answers a registration or sign-in with. The credential is a secret: never logged. */
+type DeviceSession = { userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string };
+
+/**
+ * Registers this profile as a new device of an account: new keys (their public halves go to the relay
+ * with `request`), and the device's audit key, whose public half the relay records in its own signed log.
+ * Returns the registered protocol core; the account is stored in the profile's secrets.
+ */
+async function registerDevice(profile: UnlockedProfile, options: MessagingClientOptions, request: (keys: KeyUpload, auditKey: string) => Promise<DeviceSession>): Promise<ProtocolCore> {
+  const secrets = new AccountSecrets(profile.database);
+  if (secrets.account()) throw new RoundsError('ALREADY_ENROLLED', 'this profile already belongs to a device of an account');
+  const unregistered = ProtocolCore.createDevice(profile.protocolStorage, null, coreOptions(profile, options));
+  const auditKey = createDeviceAuditKey(profile.database);
+  const session = await request(await unregistered.keys.initialUpload(), auditKey.publicKeyBase64);
+  const core = unregistered.register({ userId: session.userId, deviceId: session.deviceId });
+  secrets.saveAccount({ userId: session.userId, deviceId: session.deviceId, credential: session.credential, displayName: session.displayName });
+  return core;
+}
+
+/** The account of an enrolled profile; NO_LOCAL_IDENTITY before enrollment. */
+function enrolledAccount(profile: UnlockedProfile): AccountDetails {
+  const account = new AccountSecrets(profile.database).account();
+  if (!account) throw new RoundsError('NO_LOCAL_IDENTITY', 'this profile has not been enrolled with a relay');
+  return account;
+}
+
+/**
+ * Signs this device in again after the policy's sign-out period: password and a fresh TOTP code; the
+ * relay issues a new device credential (the old one stops working), stored here with the account's name.
+ * The request carries the device's current credential: it proves the attempt comes from this enrolled
+ * workstation, which the relay then throttles on its own, so strangers guessing at the account cannot
+ * lock the clinician out of it.
+ */
+export async function signInAgain(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string }, options: MessagingClientOptions): Promise<void> {
+  const account = enrolledAccount(profile);
+  const relay = new RelayClient(relayUrl, account.credential, options.relayTrust);
+  const session = await relay.login(details.username, details.password, details.totpCode, { kind: 'existing', deviceId: account.deviceId });
+  new AccountSecrets(profile.database).saveAccount({ ...account, credential: session.credential, displayName: session.displayName });
+}
+
+/** The protocol core's options for this profile: its care teams, the client's clock, logger and event stream. */
+function coreOptions(profile: UnlockedProfile, options: MessagingClientOptions): ProtocolCoreOptions {
+  return {
+    careTeams: new ConversationStore(profile.database),
+    // Identity changes join the client's event stream (the core raises them after they are stored).
+    onEvent: (event: IdentityChangedEvent) => options.onEvent?.(event),
+    clock: options.scheduler ?? realScheduler,
+    ...(options.logger ? { logger: options.logger } : {}),
+  };
+}

@@ -1,0 +1,269 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { describeError } from '../../../shared/errors';
+import { MessageIdSchema, UserIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { PAYLOAD_VERSION, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
+import type { DirectoryEntry } from '../../../shared/wire/relay';
+import type { OutgoingCiphertext } from '../crypto/DirectCipher';
+import { sealEnvelope } from '../crypto/envelopes';
+import { IdentityChangedError, RoundsError } from '../errors';
+import type { OutboxEntry } from '../storage/OutboxStore';
+import { careTeamState } from './CareTeams';
+import type { ClientContext } from './ClientContext';
+import { RelayRequestError, type RelayConnection } from './RelayClient';
+import type { SendDeferrals } from './SendDeferrals';
+
+/**
+ * Sending: everything goes through the outbox (in the encrypted database) and leaves it oldest first,
+ * encrypted for every device of every recipient and our own other devices, with sessions started from
+ * the relay's prekey bundles where there are none yet. Recipients whose relay queue is full, and the
+ * whole outbox while over the relay's rate, wait (SendDeferrals) without holding up anyone else.
+ */
+export class OutboxSender {
+  /**
+   * The organisation's directory (who has which devices), kept between sends: the relay refuses a send
+   * that misses or invents a device (UNKNOWN_DEVICE), and then it is read again.
+   */
+  #directory: DirectoryEntry[] | undefined;
+  #sending: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly deferrals: SendDeferrals,
+    /** The open connection, if any: sends go over it, else over HTTP. */
+    private readonly connection: () => RelayConnection | undefined,
+  ) {}
+
+  /** Puts a payload in the outbox for `recipients` (and our own other devices). */
+  queue(recipients: readonly UserId[], payload: Payload): void {
+    const id = payload.type === 'text' ? payload.messageId : randomUUID();
+    this.ctx.outbox.add(id, recipients, payload, this.ctx.scheduler.now());
+  }
+
+  /** Queues a text and stores it as ours, in one transaction, then flushes. */
+  async sendText(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
+    const { ctx } = this;
+    const self = ctx.self.userId;
+    const summary = this.#conversation(conversationId);
+    if (summary.kind === 'careTeam' && !summary.isMember) throw new RoundsError('NOT_A_MEMBER', 'this user is no longer a member of the care team');
+    const payload: TextPayload = TextPayloadSchema.parse({
+      v: PAYLOAD_VERSION, type: 'text', messageId: MessageIdSchema.parse(randomUUID()), conversationId, sentAt: ctx.scheduler.now(), text,
+      ...(options.urgent ? { urgent: true } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}),
+      ...(summary.peer ? { to: summary.peer } : {}),
+    });
+    const recipients = summary.peer ? [summary.peer] : summary.members.filter((m) => m !== self);
+    ctx.db.transaction(() => {
+      this.queue(recipients, payload);
+      ctx.messages.insert({ id: payload.messageId, conversationId, sender: ctx.self, sentAt: payload.sentAt, receivedAt: payload.sentAt, body: text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false, recipients });
+    });
+    this.kick();
+    return payload.messageId;
+  }
+
+  #conversation(id: ConversationId): { kind: 'direct' | 'careTeam'; peer: UserId | null; isMember: boolean; members: readonly UserId[] } {
+    const team = this.ctx.conversations.careTeam(id);
+    if (team) return { kind: 'careTeam', peer: null, isMember: team.isMember, members: team.members };
+    const peer = this.ctx.conversations.peer(id);
+    if (!peer) throw new RoundsError('NOT_FOUND', 'no such conversation');
+    return { kind: 'direct', peer, isMember: true, members: [] };
+  }
+
+  /** Queues a receipt (it survives restarts like any message). */
+  queueReceipt(to: UserId, conversationId: ConversationId, kind: 'delivered' | 'read', messageIds: readonly MessageId[]): void {
+    const now = this.ctx.scheduler.now();
+    const payload = ReceiptPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'receipt', receipt: kind, conversationId, messageIds, sentAt: now });
+    this.ctx.outbox.add(randomUUID(), [to], payload, now);
+  }
+
+  /** Sends what the outbox holds, oldest first; stops at the first message that cannot go yet. */
+  flush(): Promise<void> {
+    const run = this.#sending.then(() => this.#flush());
+    this.#sending = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Starts a flush in the background; a failure stays in the outbox for the next one (logged by code only). */
+  kick(): void {
+    if (!this.ctx.running()) return;
+    this.flush().catch((error: unknown) => {
+      if (!(error instanceof RoundsError && error.code === 'PROFILE_LOCKED')) this.ctx.logger.error(`outbox flush failed: ${describeError(error)}`);
+    });
+  }
+
+  /** Waits for the flush under way, and any chained while waiting. */
+  async settled(): Promise<void> {
+    for (let sending; sending !== this.#sending; ) await (sending = this.#sending).catch(() => undefined);
+  }
+
+  /** The directory, read from the relay (and kept for the next sends, and as the contacts). */
+  async readDirectory(): Promise<DirectoryEntry[]> {
+    const users = (await this.ctx.relay.directory()).users;
+    this.ctx.conversations.saveContacts(users, this.ctx.scheduler.now());
+    this.#directory = users;
+    return users;
+  }
+
+  async #flush(): Promise<void> {
+    const progress: FlushProgress = { after: 0, refreshed: false };
+    // After stop() (lock, quit) nothing more goes out: the rest waits in the outbox for the next start.
+    while (this.ctx.running()) {
+      const now = this.ctx.scheduler.now();
+      // Over the relay's rate: nothing goes before the time it gave (a timer flushes again then).
+      if (this.deferrals.paused(now)) return;
+      const entry = this.ctx.outbox.next(progress.after);
+      if (!entry) return;
+      if (!(await this.#sendOne(entry, now, progress))) return;
+    }
+  }
+
+  /**
+   * Sends one outbox entry, or leaves it for later (`progress.after` moves past it when the entries after
+   * it may go first); false when nothing more can go in this flush.
+   */
+  async #sendOne(entry: OutboxEntry, now: number, progress: FlushProgress): Promise<boolean> {
+    const { ctx, deferrals } = this;
+    const { payload, seq } = entry;
+    const team = payload.type === 'text' ? ctx.conversations.careTeam(payload.conversationId) : undefined;
+    if (team && !team.isMember && payload.type === 'text') {
+      // Removed before it went: it can never be sent.
+      ctx.db.transaction(() => {
+        ctx.outbox.remove(seq);
+        ctx.messages.markSendFailed(payload.messageId, 'NOT_A_MEMBER');
+      });
+      ctx.emit({ type: 'sendFailed', messageId: payload.messageId, reason: 'NOT_A_MEMBER' });
+      return true;
+    }
+    // A team text goes to those who were members when it was written and still are (not to someone
+    // added since, who must not read what was said before they joined, nor to someone removed).
+    const recipients = team ? entry.recipients.filter((u) => team.members.includes(u)) : entry.recipients;
+    // Someone whose queue on the relay is full waits (and so does everything after for them: their
+    // messages stay in order); everyone else gets the message now.
+    const self = ctx.self.userId;
+    const held = recipients.filter((u) => deferrals.holds(u, now));
+    const selfHeld = deferrals.holds(self, now);
+    const sendTo = recipients.filter((u) => !held.includes(u));
+    if (sendTo.length === 0 && (held.length > 0 || selfHeld)) {
+      if (payload.type === 'text') deferrals.announce(payload.messageId, held[0] ?? self, now);
+      progress.after = seq;
+      return true;
+    }
+    try {
+      if (team && entry.attempts > 0) {
+        // An earlier attempt may have recorded our sender key as shared with devices that never got
+        // it (the relay refused, or the app stopped in between): start a new key, shared afresh.
+        await ctx.core.rotateCareTeamKey(team.id);
+      }
+      if (team) ctx.outbox.countAttempt(seq);
+      const directory = this.#directory ?? await this.readDirectory();
+      const devices = directory
+        .filter((u) => sendTo.includes(u.userId) || (u.userId === self && !selfHeld))
+        .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })))
+        .filter((d) => !sameAddress(d, ctx.self));
+      await this.#ensureSessions(devices);
+      let ciphertexts: readonly OutgoingCiphertext[];
+      if (team && payload.type === 'text') {
+        const send = await ctx.core.encryptCareTeam(team.id, devices, payload);
+        // Devices getting our key for the first time (a new member, or a member's new workstation) get
+        // the team itself first, so they know whose key it is; devices that know it already ignore it.
+        const newcomers = send.senderKeyShares.map((share) => share.recipient);
+        const state = newcomers.length > 0 ? await ctx.core.encryptDirect(newcomers, careTeamState(team, ctx.scheduler.now())) : [];
+        ciphertexts = [...state, ...send.senderKeyShares, ...send.messages];
+      } else {
+        ciphertexts = await ctx.core.encryptDirect(devices, payload);
+      }
+      const envelopes = ciphertexts.map((o) => {
+        const { sender: _sender, ...outgoing } = sealEnvelope(ctx.self, o);
+        return outgoing;
+      });
+      const connection = this.connection();
+      const result = envelopes.length > 0 ? await (connection?.open ? connection.send(envelopes) : ctx.relay.send(envelopes)) : undefined;
+      // Each envelope's outcome: a full queue and a taken id wait for a later flush (a new envelope id
+      // then); a device revoked meanwhile needs nothing more; the rest are queued.
+      const refused = new Map((result?.refused ?? []).map((r) => [r.id, r]));
+      const full = new Set<UserId>();
+      const shareFull = new Set<UserId>();
+      const again = new Set<UserId>();
+      for (const e of envelopes) {
+        const refusal = refused.get(e.id);
+        const code = refusal?.code;
+        if (code === 'RECIPIENT_QUEUE_FULL') full.add(e.recipient.userId);
+        if (code === 'RECIPIENT_QUEUE_FULL' && refusal?.share === 'sender') shareFull.add(e.recipient.userId);
+        else if (code === 'DUPLICATE_ENVELOPE') again.add(e.recipient.userId);
+        else if (code === 'UNKNOWN_DEVICE') this.#directory = undefined;
+      }
+      for (const userId of full) deferrals.defer(userId, now, shareFull.has(userId) ? 'SENDER_SHARE_FULL' : 'RECIPIENT_QUEUE_FULL');
+      for (const userId of selfHeld ? sendTo : [...sendTo, self]) if (!full.has(userId)) deferrals.clear(userId);
+      const waiting = [...new Set([...held, ...full, ...again])].filter((u) => u !== self);
+      const ownWaiting = selfHeld || full.has(self) || again.has(self);
+      const reached = sendTo.filter((u) => !full.has(u) && !again.has(u));
+      const delivered = envelopes.filter((e) => !refused.has(e.id));
+      ctx.db.transaction(() => {
+        if (waiting.length === 0 && !ownWaiting) ctx.outbox.remove(seq);
+        else ctx.outbox.waitFor(seq, waiting);
+        if (payload.type === 'text' && (delivered.length > 0 || envelopes.length === 0)) {
+          ctx.audit('message.sent', { conversation: payload.conversationId, message: payload.messageId, sender: addressKey(ctx.self), recipients: reached.join(' '), ciphertextSha256: digestOf(delivered.map((e) => e.content)) });
+        }
+      });
+      const first = [...full][0];
+      if (first !== undefined && payload.type === 'text') deferrals.announce(payload.messageId, first, now);
+      if (waiting.length > 0 || ownWaiting) progress.after = seq;
+      else if (payload.type === 'text') deferrals.settled(payload.messageId);
+      progress.refreshed = false;
+      return true;
+    } catch (error) {
+      if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !progress.refreshed) {
+        // Someone's devices changed since the directory was read: read it again and retry at once.
+        this.#directory = undefined;
+        progress.refreshed = true;
+        return true;
+      }
+      if (error instanceof RelayRequestError && (error.code === 'SEND_RATE_LIMITED' || error.code === 'KEY_FETCH_RATE_LIMITED' || error.code === 'RELAY_STORAGE_FULL')) {
+        // This workstation is over the relay's rate, or the relay is short of disk: everything waits as
+        // long as the relay said.
+        deferrals.pause(now, error.details.retryAfterMs, error.code === 'RELAY_STORAGE_FULL' ? 'RELAY_STORAGE_FULL' : 'RATE_LIMITED');
+        if (payload.type === 'text') deferrals.announce(payload.messageId, undefined, now);
+        return false;
+      }
+      if (error instanceof RelayRequestError && error.code === 'RECIPIENT_QUEUE_FULL') {
+        // Every device addressed has a full queue: they wait, later messages for others go on.
+        const named = (error.details.devices ?? []).map((d) => UserIdSchema.parse(d.userId));
+        // (A relay that names no device: everyone this send was for.)
+        const full = named.length > 0 ? named : sendTo.length > 0 ? sendTo : [self];
+        for (const userId of new Set(full)) deferrals.defer(userId, now, error.details.share === 'sender' ? 'SENDER_SHARE_FULL' : 'RECIPIENT_QUEUE_FULL');
+        if (payload.type === 'text') deferrals.announce(payload.messageId, full[0], now);
+        progress.after = seq;
+        return true;
+      }
+      if (!team) ctx.outbox.countAttempt(seq);
+      if (error instanceof IdentityChangedError && payload.type === 'text') {
+        ctx.emit({ type: 'sendBlocked', messageId: payload.messageId, reason: 'IDENTITY_CHANGED', userId: error.userId });
+      }
+      // Kept in order: later messages wait for this one, until the next flush (reconnect or send).
+      return false;
+    }
+  }
+
+  async #ensureSessions(devices: readonly DeviceAddress[]): Promise<void> {
+    const missing = devices.filter((d) => !this.ctx.core.hasSession(d));
+    if (missing.length === 0) return;
+    const bundles = (await Promise.all([...new Set(missing.map((d) => d.userId))].map((userId) => this.ctx.relay.bundles(userId)))).flat();
+    await this.ctx.core.startSessions(bundles.filter((b) => missing.some((m) => m.userId === b.userId && m.deviceId === b.deviceId)));
+  }
+}
+
+export interface SendOptions {
+  readonly urgent?: boolean;
+  readonly replyTo?: MessageId;
+}
+
+/** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */
+interface FlushProgress {
+  after: number;
+  refreshed: boolean;
+}
+
+/** SHA-256 (hex) of the ciphertexts of one message (base64 as sent), for the audit log: never the text. */
+export function digestOf(contents: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const c of contents) hash.update(Buffer.from(c, 'base64'));
+  return hash.digest('hex');
+}

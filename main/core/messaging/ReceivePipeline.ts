@@ -1,0 +1,118 @@
+import { describeError } from '../../../shared/errors';
+import { addressKey, type ConversationId, type MessageId } from '../../../shared/ids';
+import type { DeliveredEnvelope } from '../../../shared/wire/relay';
+import type { DecryptedMessage } from '../crypto/ProtocolCore';
+import { RoundsError } from '../errors';
+import type { ClientContext } from './ClientContext';
+import { directConversationId } from './directConversation';
+import { digestOf, type OutboxSender } from './OutboxSender';
+import type { UnreadableEnvelopes } from './UnreadableEnvelopes';
+import type { UrgentReminders } from './UrgentReminders';
+
+/**
+ * Receiving, one envelope at a time: decrypt, store in the same transaction as the ratchet step, and only
+ * then acknowledge (a crash in between means the relay delivers it again, and it is stored once). Texts
+ * from others get a delivered receipt; urgent ones are reminded of until read. Message text never leaves
+ * the core except encrypted, and never reaches a log.
+ */
+export class ReceivePipeline {
+  #receiving: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly hooks: {
+      /** Acknowledges envelopes on the open connection. */
+      readonly ack: (envelope: DeliveredEnvelope) => void;
+      readonly queueReceipt: OutboxSender['queueReceipt'];
+      readonly unreadable: UnreadableEnvelopes;
+      readonly urgent: () => UrgentReminders | undefined;
+    },
+  ) {}
+
+  /** The user opened the conversation: its messages are read, urgent reminders stop, senders are told. */
+  markRead(conversationId: ConversationId): MessageId[] {
+    const { ctx } = this;
+    const ids = ctx.messages.markRead(conversationId, ctx.self.userId, ctx.scheduler.now());
+    if (ids.length > 0) ctx.audit('message.read', { conversation: conversationId, messages: ids.join(' ') });
+    this.hooks.urgent()?.read(ids);
+    for (const [sender, { ids: theirs }] of ctx.messages.senders(ids)) this.hooks.queueReceipt(sender, conversationId, 'read', theirs);
+    if (ids.length > 0) ctx.kick();
+    return ids;
+  }
+
+  /** Queues an envelope behind the ones before it. */
+  enqueue(envelope: DeliveredEnvelope): void {
+    this.#receiving = this.#receiving.then(() => this.#receive(envelope));
+  }
+
+  /** Waits for the envelopes queued so far, and any queued while waiting. */
+  async settled(): Promise<void> {
+    for (let receiving; receiving !== this.#receiving; ) await (receiving = this.#receiving);
+  }
+
+  async #receive(envelope: DeliveredEnvelope): Promise<void> {
+    const { ctx } = this;
+    // After stop() nothing more is stored or acknowledged: the relay delivers it again next time.
+    if (!ctx.running()) return;
+    let stored: DecryptedMessage | undefined;
+    try {
+      await ctx.core.decrypt(envelope, { inTransaction: (m) => { if (this.#store(m, envelope.serverTimestamp, envelope.content)) stored = m; } });
+    } catch (error) {
+      // A duplicate (already stored) or an envelope that can never be read: acknowledge it so it does
+      // not block the queue; the reason (a code, never content) goes to the local audit log, counted
+      // per sender: a flood of garbage is one record per episode, not one per envelope.
+      const code = error instanceof RoundsError ? error.code : 'INTERNAL';
+      if (code !== 'DUPLICATE_MESSAGE') this.hooks.unreadable.note(envelope, code, describeError(error));
+    }
+    this.hooks.ack(envelope);
+    const message: DecryptedMessage | undefined = stored;
+    if (message?.payload.type === 'text') {
+      const payload = message.payload;
+      const conversationId = conversationOf(message, ctx.self.userId);
+      const fromOthers = message.sender.userId !== ctx.self.userId;
+      const urgent = payload.urgent === true && fromOthers;
+      if (urgent) this.hooks.urgent()?.track(payload.messageId, conversationId);
+      if (fromOthers) {
+        this.hooks.queueReceipt(message.sender.userId, payload.conversationId, 'delivered', [payload.messageId]);
+        ctx.kick();
+      }
+      ctx.emit({ type: 'message', conversationId, messageId: payload.messageId, from: message.sender.userId, urgent });
+    } else if (message?.payload.type === 'receipt') {
+      ctx.emit({ type: 'receipt', kind: message.payload.receipt, messageIds: message.payload.messageIds, from: message.sender.userId });
+    } else if (message?.payload.type === 'careTeam') {
+      ctx.emit({ type: 'conversation', conversationId: message.payload.conversationId });
+    }
+  }
+
+  /** Stores a decrypted payload; inside the decrypt transaction. Returns whether it was new. */
+  #store(message: DecryptedMessage, receivedAt: number, ciphertext?: string): boolean {
+    const { ctx } = this;
+    const { payload, sender } = message;
+    const self = ctx.self.userId;
+    if (payload.type === 'receipt') {
+      // Only receipts from others, about messages we hold, count.
+      if (sender.userId === self) return false;
+      ctx.messages.recordReceipt(payload.messageIds, sender.userId, payload.receipt, receivedAt);
+      return true;
+    }
+    if (payload.type === 'careTeam') return ctx.conversations.applyCareTeam(payload, sender.userId, self, receivedAt);
+    if (payload.type !== 'text') return false;
+    const conversationId = conversationOf(message, self);
+    if (message.via === 'direct') {
+      const peer = sender.userId !== self ? sender.userId : payload.to;
+      // A copy of our own 1:1 message names the other user; it must match the conversation id.
+      if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
+    }
+    const stored = ctx.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
+    return stored;
+  }
+}
+
+/**
+ * A 1:1 text from someone else is filed under the conversation of that sender and us, whatever id it
+ * claims; a copy of our own message from another of our devices names its conversation itself.
+ */
+function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sender']['userId']): ConversationId {
+  return message.via === 'direct' && message.sender.userId !== self ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
+}
