@@ -1,16 +1,13 @@
-import Conf from 'conf';
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { commonPasswords } from '../../../shared/commonPasswords';
 import { passphraseProblems, type PassphraseProblem } from '../../../shared/passphrasePolicy';
 import { systemClock, type Clock } from '../Clock';
 import { appendLocalAudit } from '../audit/LocalAudit';
-import { PassphrasePolicyError, ProfileLockedError, ProfileWipedError, RoundsError, UnlockThrottledError } from '../errors';
+import { PassphrasePolicyError, ProfileWipedError, RoundsError, UnlockThrottledError } from '../errors';
 import {
   DEFAULT_KDF,
-  ProtectedKeySchema,
   WrappedKeySchema,
   WrongPassphraseError,
   newDatabaseKey,
@@ -24,8 +21,11 @@ import {
 import type { KeyProtector } from './KeyProtector';
 import { ProfileDatabase } from './ProfileDatabase';
 import { estimateGuessesLog10 } from './passphraseStrength';
-import { PRIVATE_FILE_MODE, privateDirectory, restrictTree } from './privateFiles';
-import { SqlCipherProtocolStorage } from './SqlCipherProtocolStorage';
+import { privateDirectory, restrictTree } from './privateFiles';
+import { ProfileRegistry, type ProfileEntry } from './ProfileRegistry';
+import { UnlockedProfile } from './UnlockedProfile';
+
+export { UnlockedProfile } from './UnlockedProfile';
 
 /*
  * The local profiles on one workstation: one encrypted database per clinician, each with its own key.
@@ -39,28 +39,6 @@ import { SqlCipherProtocolStorage } from './SqlCipherProtocolStorage';
  * guess has to go through unlock(), its throttle and the wipe limit. Where there is none (the browser
  * harness, Linux without a keyring) the wrapped key is stored as it is; Settings and the audit log say so.
  */
-
-const ProfileEntrySchema = z.strictObject({
-  username: z.string(),
-  displayName: z.string(),
-  relayUrl: z.string(),
-  createdAt: z.number(),
-  /**
-   * The passphrase-wrapped key as it is: only for profiles with no OS key store. (Versions before 0.2
-   * kept it beside the sealed copy too; the next unlock removes it.)
-   */
-  wrappedKey: WrappedKeySchema.nullable(),
-  /** The passphrase-wrapped key sealed by the OS (DPAPI/Keychain/libsecret), where available. */
-  osProtected: ProtectedKeySchema.nullable(),
-  failedUnlocks: z.number().int().nonnegative(),
-  /** When each of the current run of wrong passphrases was tried (for the throttle and the audit log). */
-  failedUnlockAt: z.array(z.number()).max(100).default([]),
-  /** When the profile was last locked (the sign-out period counts from here). */
-  lockedAt: z.number().nullable().default(null),
-  /** Locked for longer than the policy's sign-out period: unlocking needs password and TOTP too. */
-  signInRequired: z.boolean().default(false),
-}).refine((e) => e.wrappedKey !== null || e.osProtected !== null, 'a profile entry holds its key');
-type ProfileEntry = z.infer<typeof ProfileEntrySchema>;
 
 export interface ProfileSummary {
   readonly id: string;
@@ -98,7 +76,7 @@ export interface LocalProfilesOptions {
 
 export class LocalProfiles {
   readonly #baseDir: string;
-  readonly #registry: Conf<{ profiles: Record<string, unknown> }>;
+  readonly #registry: ProfileRegistry;
   readonly #options: LocalProfilesOptions;
   readonly #clock: Clock;
 
@@ -107,17 +85,13 @@ export class LocalProfiles {
     privateDirectory(baseDir);
     // What earlier versions left readable by others (0644 files, 0755 directories) is tightened.
     for (const name of ['profiles', 'profiles.json', 'preferences.json', 'exports']) restrictTree(join(baseDir, name));
-    this.#registry = new Conf({ cwd: baseDir, configName: 'profiles', projectName: 'rounds', defaults: { profiles: {} }, clearInvalidConfig: false, configFileMode: PRIVATE_FILE_MODE });
+    this.#registry = new ProfileRegistry(baseDir);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
   }
 
   list(): ProfileSummary[] {
-    // One read of the registry (conf reads the file on every get), not one per profile.
-    return Object.entries(this.#registry.get('profiles')).flatMap(([id, raw]) => {
-      const entry = ProfileEntrySchema.safeParse(raw);
-      return entry.success ? [summaryOf(id, entry.data)] : [];
-    });
+    return this.#registry.entries().map(([id, entry]) => summaryOf(id, entry));
   }
 
   /**
@@ -267,7 +241,7 @@ export class LocalProfiles {
   /** Erases the profile: its database files and its registry entry. */
   wipe(id: string): void {
     rmSync(this.#dir(id), { recursive: true, force: true });
-    this.#registry.set('profiles', Object.fromEntries(Object.entries(this.#registry.get('profiles')).filter(([key]) => key !== id)));
+    this.#registry.remove(id);
   }
 
   profileDir(id: string): string {
@@ -302,15 +276,11 @@ export class LocalProfiles {
   }
 
   #entry(id: string): ProfileEntry {
-    const raw = this.#registry.get('profiles')[id];
-    if (raw === undefined) throw new RoundsError('PROFILE_NOT_FOUND', 'no such profile on this workstation');
-    const parsed = ProfileEntrySchema.safeParse(raw);
-    if (!parsed.success) throw new RoundsError('STORAGE_CORRUPT', 'the profile list on this workstation is damaged');
-    return parsed.data;
+    return this.#registry.entry(id);
   }
 
   #save(id: string, entry: ProfileEntry): void {
-    this.#registry.set('profiles', { ...this.#registry.get('profiles'), [id]: entry });
+    this.#registry.save(id, entry);
   }
 
   #dir(id: string): string {
@@ -319,43 +289,5 @@ export class LocalProfiles {
 
   #dbPath(id: string): string {
     return join(this.#dir(id), 'profile.db');
-  }
-}
-
-/**
- * An open profile. lock() closes the database and overwrites the key; afterwards every data API refuses
- * with ProfileLockedError until the profile is unlocked again (which gives a new UnlockedProfile).
- */
-export class UnlockedProfile {
-  readonly #db: ProfileDatabase;
-  readonly #key: Buffer;
-  readonly #protocolStorage: SqlCipherProtocolStorage;
-  #locked = false;
-
-  constructor(readonly id: string, db: ProfileDatabase, key: Buffer) {
-    this.#db = db;
-    this.#key = key;
-    this.#protocolStorage = new SqlCipherProtocolStorage(db);
-  }
-
-  get locked(): boolean {
-    return this.#locked;
-  }
-
-  get database(): ProfileDatabase {
-    if (this.#locked) throw new ProfileLockedError();
-    return this.#db;
-  }
-
-  get protocolStorage(): SqlCipherProtocolStorage {
-    if (this.#locked) throw new ProfileLockedError();
-    return this.#protocolStorage;
-  }
-
-  lock(): void {
-    if (this.#locked) return;
-    this.#locked = true;
-    this.#db.close();
-    this.#key.fill(0);
   }
 }
