@@ -74,8 +74,11 @@ export const MessageViewSchema = z.strictObject({
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 
-/** A colleague from the organisation's directory, as the UI shows them (their devices are the core's business). */
-export const ContactViewSchema = DirectoryEntrySchema.omit({ devices: true });
+/**
+ * A colleague from the organisation's directory, as the UI shows them (their devices are the core's business).
+ * `reachable`: they have a workstation to send to; a colleague still to enroll has none yet.
+ */
+export const ContactViewSchema = DirectoryEntrySchema.omit({ devices: true }).extend({ reachable: z.boolean() });
 export type ContactView = z.infer<typeof ContactViewSchema>;
 
 export const ContactIdentityViewSchema = z.strictObject({
@@ -165,8 +168,8 @@ export const COMMANDS = {
     input: z.strictObject({ from: Timestamp, to: Timestamp, username: UsernameSchema.optional() }),
     output: z.strictObject({ path: z.string(), bytes: z.number().int() }),
   },
-  /** The devices (workstations) of this account, as the relay lists them. */
-  'account.devices': { input: Empty, output: z.array(z.strictObject({ deviceId: DeviceIdSchema, thisDevice: z.boolean() })) },
+  /** The devices (workstations) of this account, as the relay lists them, with the names given when each was added. */
+  'account.devices': { input: Empty, output: z.array(z.strictObject({ deviceId: DeviceIdSchema, name: z.string(), thisDevice: z.boolean() })) },
   'settings.update': {
     input: z.strictObject({ lockTimeoutMinutes: z.number().int().min(1).max(24 * 60).optional(), notificationPreviews: z.boolean().optional() }),
     output: SettingsViewSchema,

@@ -118,9 +118,20 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     await device(request);
     const devices = await store.activeDevicesByUser(options.now());
     const users: DirectoryEntry[] = (await store.listUsers())
-      .filter((user) => user.status === 'active')
-      .map((user) => ({ userId: user.id, username: user.username, displayName: user.displayName, role: user.role, devices: devices.get(user.id) ?? [] }));
+      // Colleagues still to enroll are listed too, with no devices: the app shows them as not yet reachable
+      // (their names and roles are what the directory shows of everyone; nothing about their enrollment).
+      .filter((user) => user.status === 'active' || user.status === 'pending')
+      .map((user) => ({ userId: user.id, username: user.username, displayName: user.displayName, role: user.role, devices: user.status === 'active' ? devices.get(user.id) ?? [] : [] }));
     return { users };
+  });
+
+  app.get('/v1/devices', async (request) => {
+    const { address } = await device(request);
+    const now = options.now();
+    const devices = (await store.devices(address.userId))
+      .filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now))
+      .map((d) => ({ deviceId: d.deviceId, name: d.name, createdAt: d.createdAt, lastSeenAt: d.lastSeenAt }));
+    return { devices };
   });
 
   // The compliance officer's export, from the app: a signed bundle (.zip) of the relay's audit log.

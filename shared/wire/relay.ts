@@ -92,6 +92,14 @@ export const DirectoryEntrySchema = z.strictObject({
   devices: z.array(DeviceIdSchema),
 });
 export const DirectoryResponseSchema = z.strictObject({ users: z.array(DirectoryEntrySchema) });
+/**
+ * GET /v1/devices: the caller's own account's active workstations, with the names given when each was
+ * added. Only the account's own devices see these names (the directory shows colleagues device ids only).
+ */
+export const OwnDevicesResponseSchema = z.strictObject({
+  devices: z.array(z.strictObject({ deviceId: DeviceIdSchema, name: z.string().max(200), createdAt: z.number().int().nonnegative(), lastSeenAt: z.number().int().nonnegative() })),
+});
+export type OwnDevice = z.infer<typeof OwnDevicesResponseSchema>['devices'][number];
 export type DirectoryEntry = z.infer<typeof DirectoryEntrySchema>;
 
 /** GET /v1/audit/export (compliance role): the range in ms since the epoch, and optionally one account. */

@@ -276,7 +276,7 @@ export class RoundsApp {
       },
       'account.devices': async () => {
         const client = this.#client();
-        return (await client.ownDevices()).map((deviceId) => ({ deviceId, thisDevice: deviceId === client.address.deviceId }));
+        return (await client.ownDevices()).map(({ deviceId, name }) => ({ deviceId, name, thisDevice: deviceId === client.address.deviceId }));
       },
       'settings.update': ({ lockTimeoutMinutes, notificationPreviews }) => {
         if (notificationPreviews && !this.#policy.notificationPreviews) throw new RoundsError('INVALID_INPUT', 'the organisation\'s policy does not allow message previews in notifications');

@@ -1,4 +1,5 @@
 import { describeError } from '../../../shared/errors';
+import type { DirectoryEntry, OwnDevice } from '../../../shared/wire/relay';
 import { type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { appendLocalAudit, type LocalAuditDetails, type LocalAuditKind } from '../audit/LocalAudit';
 import { realScheduler, type Cancellable, type Scheduler } from '../Clock';
@@ -236,14 +237,19 @@ export class MessagingClient {
     this.#careTeams.removeMember(id, user);
   }
 
-  /** The organisation's directory (read from the relay when online; the last copy when not). */
-  async directory(): Promise<Contact[]> {
+  /**
+   * The organisation's directory (read from the relay when online; the last copy when not). `reachable`:
+   * the colleague has a workstation to send to (one still enrolling has none); unknown offline, so true.
+   */
+  async directory(): Promise<(Contact & { reachable: boolean })[]> {
+    let users: DirectoryEntry[] | undefined;
     try {
-      await this.#sender.readDirectory();
+      users = await this.#sender.readDirectory();
     } catch (error) {
       if (!(error instanceof RelayRequestError)) throw error;
     }
-    return this.conversations.contacts();
+    const withDevices = new Set(users?.filter((u) => u.devices.length > 0).map((u) => u.userId));
+    return this.conversations.contacts().map((c) => ({ ...c, reachable: users === undefined || withDevices.has(c.userId) }));
   }
 
   /** The relay's signed audit bundle (.zip bytes); the relay refuses anyone but the compliance role. */
@@ -251,10 +257,9 @@ export class MessagingClient {
     return this.#relay.auditExport(from, to, username);
   }
 
-  /** The devices of this account (from the relay's directory). */
-  async ownDevices(): Promise<DeviceAddress['deviceId'][]> {
-    const users = await this.#sender.readDirectory();
-    return users.find((u) => u.userId === this.address.userId)?.devices ?? [this.address.deviceId];
+  /** The workstations of this account, with the names given when each was added (the relay shows them to their owner). */
+  async ownDevices(): Promise<readonly OwnDevice[]> {
+    return (await this.#relay.ownDevices()).devices;
   }
 
   /** Each known device of a contact, with its safety number and whether a change awaits acknowledgement. */

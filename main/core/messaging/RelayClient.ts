@@ -7,6 +7,7 @@ import type { KeyUpload } from '../../../shared/wire/keys';
 import {
   BundlesResponseSchema,
   DirectoryResponseSchema,
+  OwnDevicesResponseSchema,
   EnrollBeginResponseSchema,
   KeyUploadResponseSchema,
   RelayErrorSchema,
@@ -90,6 +91,11 @@ export class RelayClient {
 
   async emergencyLogin(username: string, emergencyCode: string, device: { name: string; keys: KeyUpload }): Promise<SessionResponse> {
     return this.#session(await this.#request('POST', '/v1/login/emergency', SessionResponseSchema, { username, emergencyCode, device }));
+  }
+
+  /** This account's active workstations with their names (the relay shows the names to their owner only). */
+  ownDevices() {
+    return this.#request('GET', '/v1/devices', OwnDevicesResponseSchema);
   }
 
   directory() {

@@ -16,7 +16,8 @@ export interface CareTeamState {
 
 /** A conversation as the list shows it: the contract's view, so the core and the UI cannot drift apart. */
 export type ConversationSummary = ConversationView;
-export type Contact = ContactView;
+/** A colleague as the directory names them (whether they can be reached is the directory's latest word, not stored). */
+export type Contact = Omit<ContactView, 'reachable'>;
 
 /**
  * How far ahead of the held version an update may jump (a device that missed some changes still catches
