@@ -3,6 +3,7 @@ import type { SessionState, SettingsView } from '../../shared/contract';
 import type { Api } from './api';
 import { useActivityReports } from './activity';
 import { useClipboardReports } from './clipboard';
+import { fromSession, nextConnection, type Connection } from './connection';
 import { ApiContext } from './context';
 import { Enroll } from './screens/Enroll';
 import { LockScreen, ProfileChooser } from './screens/Lock';
@@ -16,15 +17,19 @@ export function App({ api }: { api: Api }) {
   const [state, setState] = useState<SessionState | null>(null);
   const [settings, setSettings] = useState<SettingsView | null>(null);
   const [adding, setAdding] = useState(false);
+  const [connection, setConnection] = useState<Connection | null>(null);
 
   const refresh = useCallback(async () => {
-    setState(await api.call('session.state', {}));
+    const initial = await api.call('session.state', {});
+    setState(initial);
+    setConnection((current) => fromSession(initial, current));
     setSettings(await api.call('settings.get', {}));
   }, [api]);
 
+  // Subscribed before the first command goes out, so no event is missed, whatever renders when.
   useEffect(() => {
-    void refresh();
-    return api.subscribe((event) => {
+    const unsubscribe = api.subscribe((event) => {
+      setConnection((current) => nextConnection(current, event));
       if (event.type === 'session') {
         setState(event.state);
         if (event.state.phase !== 'signedOut') setAdding(false);
@@ -32,6 +37,8 @@ export function App({ api }: { api: Api }) {
         void api.call('settings.get', {}).then(setSettings).catch(() => undefined);
       }
     });
+    void refresh();
+    return unsubscribe;
   }, [api, refresh]);
 
   useActivityReports(api, state?.phase === 'unlocked');
@@ -40,7 +47,7 @@ export function App({ api }: { api: Api }) {
   if (!state || !settings) return <div className="splash" aria-busy="true"><span className="brand">Rounds</span></div>;
 
   let screen;
-  if (state.phase === 'unlocked') screen = <Main state={state} settings={settings} onSettings={setSettings} />;
+  if (state.phase === 'unlocked') screen = <Main state={state} connection={connection ?? 'connecting'} settings={settings} onSettings={setSettings} />;
   else if (state.phase === 'locked') screen = <LockScreen state={state} />;
   else if (state.profiles.length === 0 || adding) screen = <Enroll policyRelayUrl={settings.policyRelayUrl} onCancel={state.profiles.length > 0 ? () => setAdding(false) : undefined} />;
   else screen = <ProfileChooser profiles={state.profiles} onAdd={() => setAdding(true)} />;

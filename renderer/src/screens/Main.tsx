@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
+import type { Connection } from '../connection';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatTime, initials } from '../format';
@@ -17,14 +18,13 @@ type Dialog =
 export type Contacts = ReadonlyMap<string, ContactView>;
 
 /** The main window: header, conversation list, the open conversation or search results, and dialogs. */
-export function Main({ state, settings, onSettings }: { state: Extract<SessionState, { phase: 'unlocked' }>; settings: SettingsView; onSettings: (s: SettingsView) => void }) {
+export function Main({ state, connection, settings, onSettings }: { state: Extract<SessionState, { phase: 'unlocked' }>; connection: Connection; settings: SettingsView; onSettings: (s: SettingsView) => void }) {
   const api = useApi();
   const self = state.self.userId;
   const [conversations, setConversations] = useState<ConversationView[]>([]);
   const [contacts, setContacts] = useState<Contacts>(new Map());
   const [selected, setSelected] = useState<string | null>(null);
   const [dialog, setDialog] = useState<Dialog | null>(null);
-  const [connection, setConnection] = useState<'online' | 'connecting' | 'offline'>(state.online ? 'online' : 'connecting');
   const [version, setVersion] = useState(0);
   /** Bumped only when a contact's trust may have changed: the identity checks are not redone per message. */
   const [trustVersion, setTrustVersion] = useState(0);
@@ -48,7 +48,6 @@ export function Main({ state, settings, onSettings }: { state: Extract<SessionSt
     void loadConversations();
     void loadContacts();
     return api.subscribe((event) => {
-      if (event.type === 'connection') setConnection(event.state);
       if (event.type === 'message' || event.type === 'conversation' || event.type === 'receipt' || event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'sendFailed') {
         void loadConversations();
         setVersion((v) => v + 1);

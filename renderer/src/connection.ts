@@ -1,0 +1,24 @@
+import type { SessionState, UiEvent } from '../../shared/contract';
+
+export type Connection = 'online' | 'connecting' | 'offline';
+
+/**
+ * The relay connection as the header shows it, folded from the core's events in the order they came.
+ * It is applied at the app root, which listens from the first render: the core may report `online`
+ * milliseconds after `session:unlocked(online=false)`, before any screen below has mounted, and a screen
+ * that started listening late would stay on "Connecting…" (issue 14).
+ *
+ * `null` while no profile is open. A `connection` event is newer than a session state's `online` flag (the
+ * core sends `connecting` before the unlocked state), so the flag only fills in when no event came since.
+ */
+export function nextConnection(current: Connection | null, event: UiEvent): Connection | null {
+  if (event.type === 'connection') return event.state;
+  if (event.type !== 'session') return current;
+  return fromSession(event.state, current);
+}
+
+export function fromSession(state: SessionState, current: Connection | null): Connection | null {
+  if (state.phase !== 'unlocked') return null;
+  if (state.online) return 'online';
+  return current ?? 'connecting';
+}
