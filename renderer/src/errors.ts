@@ -1,7 +1,14 @@
 import { CallError } from './api';
 
+/**
+ * The screen an error happened on, where the same code means something narrower: the relay never says
+ * which of username and enrollment code was wrong (that would tell who has an account), but the screen
+ * knows which fields the user filled in.
+ */
+export type ErrorScreen = 'enrollCode' | 'enrollSecrets' | 'signIn';
+
 /** What to tell the user for an error, in plain words (chosen by code, never from the raw message). */
-export function explain(error: unknown): string {
+export function explain(error: unknown, screen?: ErrorScreen): string {
   if (!(error instanceof CallError)) return 'Something went wrong. Please try again.';
   const { code, issues, retryAfterSeconds } = error.error;
   switch (code) {
@@ -10,15 +17,22 @@ export function explain(error: unknown): string {
     case 'PROFILE_WIPED': return 'This profile was erased after too many wrong passphrases, as your organisation requires. Enroll again to continue.';
     case 'SIGN_IN_REQUIRED': return 'Rounds was locked for a long time. Sign in with your password and a code from your authenticator app.';
     case 'UNREACHABLE': return 'The Rounds server cannot be reached. Check the network connection; messages you write are kept and sent when it is back.';
-    case 'INVALID_CREDENTIALS': return 'The username, password or one-time code is not right.';
-    case 'INVALID_CODE': return 'That code is not right or has expired. Check it, or ask your administrator for a new enrollment code.';
+    case 'INVALID_CREDENTIALS':
+      if (screen === 'enrollSecrets') return 'That one-time code is not right. Enter the 6 digits your authenticator app shows now.';
+      if (screen === 'signIn') return 'The password or one-time code is not right.';
+      return 'The username, password or one-time code is not right.';
+    case 'INVALID_CODE':
+      if (screen === 'enrollCode') return 'That username and enrollment code don’t match, or the code has expired or was used already. Check both, or ask your administrator for a new enrollment code.';
+      if (screen === 'enrollSecrets') return 'This enrollment has expired or was finished already. Go back and start again with your enrollment code.';
+      return 'That code is not right or has expired. Check it, or ask your administrator for a new enrollment code.';
     case 'ACCOUNT_INACTIVE': return 'This account is not active. Ask your administrator to reactivate it.';
     case 'TOO_MANY_DEVICES': return 'This account has reached its limit of workstations. Ask your administrator to remove an old one.';
     case 'ACCOUNT_LOCKED': return 'This account is locked after too many failed sign-ins. Try again later or ask your administrator.';
     case 'THROTTLED': return `Too many attempts. Try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
     case 'RELAY_STORAGE_FULL': return `The Rounds server is short of disk space and is not taking new sign-ins. Tell IT; try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
-    case 'PASSWORD_POLICY': return `Choose another password: ${(issues ?? []).join(' ')}`;
-    case 'PASSPHRASE_POLICY': return `Choose another passphrase: ${(issues ?? []).join(' ')}`;
+    // The issues are whole sentences that already say what to do.
+    case 'PASSWORD_POLICY': return issues?.length ? issues.join(' ') : 'Choose another password.';
+    case 'PASSPHRASE_POLICY': return issues?.length ? issues.join(' ') : 'Choose another passphrase.';
     case 'PROFILE_EXISTS': return 'This account already has a profile on this workstation. Use "Switch user" to open it.';
     case 'PROFILE_LOCKED': return 'Rounds is locked. Unlock it with your passphrase.';
     case 'AUDIT_LOG_BROKEN': return 'The relay\'s audit log does not check out, so it was not exported. Tell IT: they should run “rounds-server audit check” on the relay.';

@@ -1,8 +1,8 @@
 import { useState } from 'react';
-import { explain } from './errors';
+import { explain, type ErrorScreen } from './errors';
 
-/** Runs a user action: busy while it runs, and its failure in plain words (see errors.ts). */
-export function useAction() {
+/** Runs a user action: busy while it runs, and its failure in plain words for `screen` (see errors.ts). */
+export function useAction(screen?: ErrorScreen) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const run = async (work: () => Promise<unknown>, onFailure?: () => void) => {
@@ -11,7 +11,7 @@ export function useAction() {
     try {
       await work();
     } catch (e) {
-      setError(explain(e));
+      setError(explain(e, screen));
       onFailure?.();
     } finally {
       setBusy(false);

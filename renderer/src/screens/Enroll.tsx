@@ -21,7 +21,7 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
   const [confirm, setConfirm] = useState('');
   const [deviceName, setDeviceName] = useState('Workstation');
   const [totpCode, setTotpCode] = useState('');
-  const { busy, error, run } = useAction();
+  const { busy, error, run } = useAction(mode === 'addDevice' ? undefined : begun ? 'enrollSecrets' : 'enrollCode');
 
   const problems = password ? passwordProblems(password, { commonPasswords: NO_COMMON, contextWords: [username, 'rounds'] }) : [];
   const passphraseMismatch = confirm.length > 0 && confirm !== passphrase ? 'The two passphrases are not the same.' : null;

@@ -14,8 +14,8 @@ export function LockScreen({ state }: { state: Extract<SessionState, { phase: 'l
   const [passphrase, setPassphrase] = useState('');
   const [password, setPassword] = useState('');
   const [totpCode, setTotpCode] = useState('');
-  const { busy, error, run } = useAction();
   const { profile, signInRequired } = state;
+  const { busy, error, run } = useAction(signInRequired ? 'signIn' : undefined);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
