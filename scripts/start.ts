@@ -20,7 +20,11 @@ async function main(): Promise<void> {
     harness.on('exit', (code) => process.exit(code ?? 0));
     return;
   }
+  // The build takes a while on a slow machine: say so rather than sit silent.
+  const started = Date.now();
+  console.log('Building Rounds (main process, preload and renderer; this can take 20 seconds)…');
   await buildApp();
+  console.log(`Built in ${Math.round((Date.now() - started) / 1000)} s; starting the app.`);
   // With no relay configured by policy, an embedded relay on loopback, given to the app as a policy file.
   const env = { ...process.env };
   const machinePolicy = loadPolicy(policyPath());

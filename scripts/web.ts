@@ -8,7 +8,7 @@
  */
 import { Command } from 'commander';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -190,12 +190,22 @@ async function main(): Promise<void> {
     .parse(process.argv);
   const opts = program.opts<{ port: string; data: string; policy?: string }>();
   const policy = loadPolicy(opts.policy ?? policyPath()).policy;
+  // Building the renderer takes a while on a slow machine: say so rather than sit silent.
+  const started = Date.now();
+  console.log('Starting the embedded relay and building the app for the browser (this can take 20 seconds)…');
   const harness = await startHarness({ port: Number(opts.port), dataDir: resolve(opts.data), policy });
-  console.log(`Rounds in the browser: ${harness.pageUrl('alice')}`);
-  console.log('  (any profile name is its own workstation; the address carries this start\'s secret: keep it to yourself)');
+  console.log(`Ready in ${Math.round((Date.now() - started) / 1000)} s.`);
+  // One page per clinician, named after their username (each profile name is its own workstation).
+  console.log('Rounds in the browser, one workstation per page (the addresses carry this start\'s secret: keep them to yourself):');
+  for (const d of harness.demoCodes) console.log(`  ${d.displayName}: ${harness.pageUrl(d.username)}\n    username ${d.username}, enrollment code ${d.code}`);
+  if (harness.demoCodes.length === 0) {
+    const dir = join(resolve(opts.data), 'workstations');
+    const existing = existsSync(dir) ? readdirSync(dir) : [];
+    for (const name of existing.length > 0 ? existing : DEMO_ACCOUNTS.map((a) => a.username)) console.log(`  ${name}: ${harness.pageUrl(name)}`);
+    console.log(`  (existing data in ${resolve(opts.data)}: the demo accounts ${DEMO_ACCOUNTS.map((a) => a.username).join(', ')} were created on its first run)`);
+  }
+  console.log(`  Another workstation: the same address with another ?profile= name.`);
   console.log(`Embedded relay: ${harness.relayUrl}. Everything listens on 127.0.0.1 (loopback) only.`);
-  for (const d of harness.demoCodes) console.log(`  demo account ${d.username.padEnd(8)} (${d.displayName}): enrollment code ${d.code}`);
-  if (harness.demoCodes.length === 0) console.log(`Existing data in ${resolve(opts.data)}; demo accounts were created on its first run.`);
   console.log('Stop with Ctrl+C.');
   const stop = () => void harness.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
