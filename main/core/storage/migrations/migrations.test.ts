@@ -1,0 +1,129 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DeviceIdSchema, MessageIdSchema, UserIdSchema, type ConversationId, type MessageId, type UserId } from '../../../../shared/ids';
+import { PAYLOAD_VERSION, ReceiptPayloadSchema } from '../../../../shared/payload';
+import { useTempDirs } from '../../../../test/fixtures/tempDirs';
+import { AccountSecrets } from '../AccountSecrets';
+import { ConversationStore } from '../ConversationStore';
+import { MessageStore } from '../MessageStore';
+import { OutboxStore } from '../OutboxStore';
+import { ProfileDatabase } from '../ProfileDatabase';
+import { PROFILE_MIGRATIONS } from './index';
+
+/*
+ * One test per migration of the profile database: a database written at the version before it, with
+ * the data that version could hold, opens under the migration with that data intact and usable.
+ */
+
+const tempDir = useTempDirs();
+const open: ProfileDatabase[] = [];
+afterEach(() => {
+  for (const db of open.splice(0)) db.close();
+});
+
+const self = UserIdSchema.parse(randomUUID());
+const peer = UserIdSchema.parse(randomUUID());
+const conversation = randomUUID() as ConversationId;
+
+/** A profile database at schema `version` (only the migrations up to it), and how to open it again newer. */
+function databaseAt(version: number) {
+  const path = join(tempDir(), 'profile.db');
+  const key = randomBytes(32);
+  const db = new ProfileDatabase(path, Buffer.from(key), PROFILE_MIGRATIONS.slice(0, version));
+  expect(db.version()).toBe(version);
+  return {
+    db,
+    /** Closes it and opens it with the migrations up to `next` (default: every one). */
+    upgrade(next = PROFILE_MIGRATIONS.length): ProfileDatabase {
+      db.close();
+      const upgraded = new ProfileDatabase(path, Buffer.from(key), PROFILE_MIGRATIONS.slice(0, next));
+      open.push(upgraded);
+      expect(upgraded.version()).toBe(next);
+      return upgraded;
+    },
+  };
+}
+
+/** A message row as every version since 0001 can hold it. */
+function insertMessage(db: ProfileDatabase, message: { id?: MessageId; conversationId?: string; from: UserId; at: number; body: string; urgent?: boolean }): MessageId {
+  const id = message.id ?? MessageIdSchema.parse(randomUUID());
+  db.run(
+    'INSERT INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, reply_to, urgent) VALUES ($id, $c, $u, 1, $at, $at, $body, NULL, $urgent)',
+    { id, c: message.conversationId ?? conversation, u: message.from, at: message.at, body: message.body, urgent: message.urgent ? 1 : 0 },
+  );
+  return id;
+}
+
+describe('profile database migrations', () => {
+  it('0001 profile: a new file becomes an empty profile with every table of the first schema', () => {
+    const db = databaseAt(0).upgrade(1);
+    const tables = db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map((t) => t.name);
+    expect(tables).toEqual(expect.arrayContaining(['local_audit', 'messages', 'messages_fts', 'protocol_kv', 'schema_migrations', 'secrets']));
+    expect(db.get<{ n: number }>('SELECT count(*) AS n FROM messages')?.n).toBe(0);
+  });
+
+  it('0002 outbox: keeps messages, secrets and protocol state, and adds an outbox that survives reopening', () => {
+    const v1 = databaseAt(1);
+    insertMessage(v1.db, { from: peer, at: 1000, body: 'potassium 5.9' });
+    new AccountSecrets(v1.db).saveAccount({ userId: self, deviceId: DeviceIdSchema.parse(2), credential: 'rd1.secret' });
+    v1.db.run("INSERT INTO protocol_kv (ns, key, value) VALUES ('session', 'k', x'0102')");
+    const db = v1.upgrade(2);
+    expect(new MessageStore(db).search('potassium').map((m) => m.body)).toEqual(['potassium 5.9']);
+    expect(new AccountSecrets(db).account()).toMatchObject({ userId: self, deviceId: 2, credential: 'rd1.secret' });
+    expect([...(db.get<{ value: Uint8Array }>("SELECT value FROM protocol_kv WHERE key = 'k'")?.value ?? [])]).toEqual([1, 2]);
+    const receipt = ReceiptPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'receipt', receipt: 'read', conversationId: conversation, messageIds: [randomUUID()], sentAt: 1 });
+    new OutboxStore(db).add(randomUUID(), [peer], receipt, 2000);
+    expect(new OutboxStore(db).next(0)).toMatchObject({ recipients: [peer], payload: receipt, attempts: 0 });
+  });
+
+  it('0003 read-state: messages received before it count as unread, and can then be read', () => {
+    const v2 = databaseAt(2);
+    const ids = [insertMessage(v2.db, { from: peer, at: 1000, body: 'first' }), insertMessage(v2.db, { from: peer, at: 2000, body: 'second', urgent: true })];
+    const db = v2.upgrade(3);
+    const messages = new MessageStore(db);
+    expect(messages.page(conversation, 10).map((m) => [m.body, m.readAt])).toEqual([['second', null], ['first', null]]);
+    expect(messages.unreadUrgent(self).map((m) => m.id)).toEqual([ids[1]]);
+    expect(messages.markRead(conversation, self, 3000).sort()).toEqual([...ids].sort());
+  });
+
+  it('0004 receipts: keeps messages and their read state, and records receipts for them', () => {
+    const v3 = databaseAt(3);
+    const ours = insertMessage(v3.db, { from: self, at: 1000, body: 'bed 12 repeat in 2h' });
+    const theirs = insertMessage(v3.db, { from: peer, at: 2000, body: 'on it' });
+    v3.db.run('UPDATE messages SET read_at = 2500 WHERE id = $id', { id: theirs });
+    const db = v3.upgrade(4);
+    const messages = new MessageStore(db);
+    expect(messages.byId(theirs)?.readAt).toBe(2500);
+    messages.recordReceipt([ours], peer, 'delivered', 3000);
+    expect(messages.receipts(ours)).toEqual({ delivered: [peer], read: [] });
+  });
+
+  it('0005 conversations: lists the 1:1 conversations that earlier versions only knew from their messages', () => {
+    const v4 = databaseAt(4);
+    new AccountSecrets(v4.db).saveAccount({ userId: self, deviceId: DeviceIdSchema.parse(1), credential: 'rd1.secret' });
+    insertMessage(v4.db, { from: self, at: 1000, body: 'are you on the ward' });
+    insertMessage(v4.db, { from: peer, at: 2000, body: 'yes, bed 4' });
+    const db = v4.upgrade(5);
+    const conversations = new ConversationStore(db);
+    expect(conversations.peer(conversation)).toBe(peer);
+    expect(conversations.list(self)).toEqual([expect.objectContaining({ id: conversation, kind: 'direct', unread: 1 })]);
+    expect(new MessageStore(db).page(conversation, 10).map((m) => m.body)).toEqual(['yes, bed 4', 'are you on the ward']);
+  });
+
+  it('0006 team versions: fills in 1:1 conversations holding only our own messages, from their receipts', () => {
+    const v5 = databaseAt(5);
+    new AccountSecrets(v5.db).saveAccount({ userId: self, deviceId: DeviceIdSchema.parse(1), credential: 'rd1.secret' });
+    const ours = insertMessage(v5.db, { from: self, at: 1000, body: 'handover at 7' });
+    new MessageStore(v5.db).recordReceipt([ours], peer, 'read', 1500);
+    const db = v5.upgrade(6);
+    const messages = new MessageStore(db);
+    expect(new ConversationStore(db).peer(conversation)).toBe(peer);
+    expect(messages.byId(ours)).toMatchObject({ body: 'handover at 7', recipients: null, sendFailed: null });
+    expect(messages.receipts(ours)).toEqual({ delivered: [peer], read: [peer] }); // read implies delivered
+  });
+
+  it('has a test above for every migration', () => {
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});
