@@ -1,0 +1,115 @@
+import type { z } from 'zod';
+import type { COMMANDS, CommandName, CommandOutput, SessionState } from '../../../shared/contract';
+import type { DeviceAddress } from '../../../shared/ids';
+import type { LockController } from '../lock/LockController';
+import type { MessagingClient } from '../messaging/MessagingClient';
+import { messagePage, messagesAround } from './messageWindow';
+import type { ProfileSessions } from './ProfileSessions';
+import { identityViews, messageViews } from './views';
+
+/** One handler per command of the contract: a command without a handler does not compile. */
+export type Handlers = { [C in CommandName]: (input: z.infer<(typeof COMMANDS)[C]['input']>) => Promise<CommandOutput<C>> | CommandOutput<C> };
+
+/** What the handlers reach in the app. */
+export interface CommandHost {
+  readonly lockController: LockController;
+  readonly sessions: ProfileSessions;
+  state(): SessionState;
+  lock(cause: 'manual'): Promise<SessionState>;
+  settings(): CommandOutput<'settings.get'>;
+  updateSettings(changes: z.infer<(typeof COMMANDS)['settings.update']['input']>): CommandOutput<'settings.update'>;
+  clipboardCopied(sha256: string): void;
+  exportAudit(range: { from?: number | undefined; to?: number | undefined }): CommandOutput<'audit.export'>;
+  exportRelayAudit(from: number, to: number, username: string | undefined): Promise<CommandOutput<'audit.exportRelay'>>;
+}
+
+/**
+ * The map from each command of `shared/contract.ts` to what it does; RoundsApp#invoke has parsed the
+ * input against the command's schema before a handler runs, and checks the output after.
+ */
+export function createCommandHandlers(app: CommandHost): Handlers {
+  const { sessions } = app;
+  const client = (): MessagingClient => sessions.open().client;
+  return {
+    'session.state': () => app.state(),
+    'session.lock': () => app.lock('manual'),
+    'activity.report': () => {
+      app.lockController.activity();
+      return {};
+    },
+    'settings.get': () => app.settings(),
+    'settings.update': (changes) => app.updateSettings(changes),
+    'clipboard.copied': ({ sha256 }) => {
+      app.clipboardCopied(sha256);
+      return {};
+    },
+    'audit.export': ({ from, to }) => app.exportAudit({ from, to }),
+    'audit.exportRelay': ({ from, to, username }) => app.exportRelayAudit(from, to, username),
+    'account.devices': async () => {
+      const self = client().address.deviceId;
+      return (await client().ownDevices()).map(({ deviceId, name }) => ({ deviceId, name, thisDevice: deviceId === self }));
+    },
+    'profile.changePassphrase': async ({ currentPassphrase, newPassphrase }) => {
+      await sessions.changePassphrase(currentPassphrase, newPassphrase);
+      return {};
+    },
+    'profile.switch': async () => {
+      await sessions.switchProfile();
+      return app.state();
+    },
+    'profile.unlock': async ({ profileId, passphrase }) => {
+      await sessions.unlock(profileId, passphrase);
+      return app.state();
+    },
+    'profile.signIn': async ({ profileId, passphrase, password, totpCode }) => {
+      await sessions.signIn(profileId, passphrase, password, totpCode);
+      return app.state();
+    },
+    'enroll.begin': ({ relayUrl, username, enrollmentCode }) => sessions.beginEnrollment(relayUrl, username, enrollmentCode),
+    'enroll.complete': async ({ enrollmentId, ...details }) => {
+      await sessions.completeEnrollment(enrollmentId, details);
+      return app.state();
+    },
+    'account.addDevice': async (details) => {
+      await sessions.addDevice(details);
+      return app.state();
+    },
+    'conversations.list': () => client().queries.conversationList(),
+    'conversations.openDirect': ({ userId }) => ({ conversationId: client().openDirect(userId) }),
+    'conversations.markRead': ({ conversationId }) => ({ count: client().markRead(conversationId).length }),
+    'messages.page': ({ conversationId, limit, before, after }) => messagePage(client(), conversationId, limit, before, after),
+    'messages.around': ({ conversationId, messageId, limit }) => messagesAround(client(), conversationId, messageId, limit),
+    'messages.search': ({ query, limit }) => messageViews(client(), client().queries.search(query, limit)),
+    'messages.send': async ({ conversationId, text, urgent, replyTo }) => ({
+      messageId: await client().send(conversationId, text, { ...(urgent ? { urgent } : {}), ...(replyTo ? { replyTo } : {}) }),
+    }),
+    'messages.retry': async () => {
+      await client().flushOutbox();
+      return { pending: client().queries.pendingCount() };
+    },
+    'careTeams.create': ({ title, members }) => ({ conversationId: client().createCareTeam(title, members) }),
+    'careTeams.rename': ({ conversationId, title }) => {
+      client().renameCareTeam(conversationId, title);
+      return {};
+    },
+    'careTeams.addMembers': ({ conversationId, members }) => {
+      client().addCareTeamMembers(conversationId, members);
+      return {};
+    },
+    'careTeams.removeMember': ({ conversationId, userId }) => {
+      client().removeCareTeamMember(conversationId, userId);
+      return {};
+    },
+    'directory.list': () => client().directory(),
+    'contacts.identities': ({ userId }) => {
+      const c = client();
+      return identityViews(c.contactIdentities(userId), (s) => c.safetyNumber(s.address).scannable);
+    },
+    'contacts.acknowledgeIdentityChange': async ({ userId, safetyNumbersSeen }) => ({ acknowledged: await client().acknowledgeIdentityChange(userId, safetyNumbersSeen) }),
+    'contacts.markVerified': async ({ userId, deviceId, verified }) => {
+      const address: DeviceAddress = { userId, deviceId };
+      await client().markVerified(address, verified);
+      return {};
+    },
+  };
+}
