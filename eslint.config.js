@@ -13,6 +13,13 @@ const NO_DYNAMIC_ELECTRON = [
   { selector: "CallExpression[callee.name='require'][arguments.0.value=/^electron(\\/|$)/]", message: ELECTRON_MESSAGE },
 ];
 
+/** The core's time and logs go through what is injected (main/core/Clock.ts, main/core/Logger.ts), so tests run in virtual time. */
+const TIME_MESSAGE = 'In main/core, read the time and set timers through the injected Clock/Scheduler (main/core/Clock.ts).';
+const NO_AMBIENT_TIME = [
+  { selector: "MemberExpression[object.name='Date'][property.name='now']", message: TIME_MESSAGE },
+  { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: TIME_MESSAGE },
+];
+
 /** Zones for import-x/no-restricted-paths: files in `target` may not import from `from`. */
 const zones = [
   { target: './shared', from: ['./main', './renderer', './server', './test'], message: 'shared/ is the contract: it imports nothing but itself.' },
@@ -56,6 +63,16 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { paths: [ELECTRON], patterns: [ELECTRON_SUBPATHS] }],
       'no-restricted-syntax': ['error', ...NO_DYNAMIC_ELECTRON],
+    },
+  },
+  {
+    // The core: one source of time (the injected Clock/Scheduler) and one logger (the injected Logger).
+    files: ['main/core/**/*.ts'],
+    ignores: ['**/*.test.ts', 'main/core/Clock.ts', 'main/core/Logger.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', ...NO_DYNAMIC_ELECTRON, ...NO_AMBIENT_TIME],
+      'no-restricted-globals': ['error', ...['setTimeout', 'setInterval', 'setImmediate'].map((name) => ({ name, message: TIME_MESSAGE }))],
+      'no-console': ['error'],
     },
   },
   {

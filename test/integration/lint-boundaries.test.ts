@@ -25,11 +25,18 @@ describe('layer boundaries are lint errors', () => {
     ['renderer/probe.ts', "import { ipcRenderer } from 'electron/renderer';\nexport const x = ipcRenderer;", 'no-restricted-imports'],
     ['server/probe.ts', "import { RoundsError } from '../main/core/errors';\nexport const x = RoundsError;", 'import-x/no-restricted-paths'],
     ['scripts/probe.ts', "import { APP_ORIGIN } from '../main/electron/security';\nexport const x = APP_ORIGIN;", 'import-x/no-restricted-paths'],
+    ['main/core/probe.ts', 'export const x = Date.now();', 'no-restricted-syntax'],
+    ['main/core/probe.ts', 'export const x = new Date();', 'no-restricted-syntax'],
+    ['main/core/probe.ts', 'export const x = setTimeout(() => undefined, 5);', 'no-restricted-globals'],
+    ['main/core/probe.ts', 'export const x = setInterval(() => undefined, 5);', 'no-restricted-globals'],
+    ['main/core/probe.ts', "console.error('x');", 'no-console'],
   ])('%s: %s', async (path, code, rule) => {
     expect(await firedRules(path, code)).toContain(rule);
   });
 
   it('allows what the layers may use', async () => {
+    expect(await firedRules('main/core/Clock.ts', 'export const x = [Date.now(), setTimeout(() => undefined, 5)];')).toEqual([]);
+    expect(await firedRules('main/core/probe.ts', 'export const x = new Date(0).toISOString();')).toEqual([]);
     expect(await firedRules('main/core/probe.ts', "import { addressKey } from '../../shared/ids';\nimport { randomUUID } from 'node:crypto';\nexport const x = [addressKey, randomUUID];")).toEqual([]);
     expect(await firedRules('server/probe.ts', "import { EnvelopeSchema } from '../shared/wire/envelope';\nexport const x = EnvelopeSchema;")).toEqual([]);
     expect(await firedRules('scripts/probe.ts', "import { serveStatic } from '../main/core/web/staticFiles';\nexport const x = serveStatic;")).toEqual([]);
