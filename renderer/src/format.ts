@@ -26,3 +26,22 @@ export function initials(name: string): string {
   const words = name.replace(/^(dr|nurse|mr|ms|mrs|prof)\.?\s+/i, '').split(/\s+/).filter(Boolean);
   return ((words[0]?.[0] ?? '?') + (words.length > 1 ? (words.at(-1)?.[0] ?? '') : '')).toUpperCase();
 }
+
+/** A search result's time: the time today, else the date and the time (never the time twice). */
+export function formatResultTime(at: number, now = Date.now()): string {
+  return dayKey(at) === dayKey(now) ? time.format(at) : `${short.format(at)}, ${time.format(at)}`;
+}
+
+/** A length of time in words: "30 seconds", "1 minute", "90 minutes", "2 hours" (never "0.1 minutes"). */
+export function formatDuration(minutes: number): string {
+  const seconds = Math.round(minutes * 60);
+  if (seconds < 60) return plural(seconds, 'second');
+  if (seconds % 60 !== 0) return `${plural(Math.floor(seconds / 60), 'minute')} ${plural(seconds % 60, 'second')}`;
+  const whole = seconds / 60;
+  if (whole >= 120 && whole % 60 === 0) return plural(whole / 60, 'hour');
+  return plural(whole, 'minute');
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { chromiumMissing, enrollThroughUi, type BridgeTap, launchChromium, openTappedWorkstation, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { nextTotp, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { FAST_KDF, PASSPHRASE, PASSWORD } from '../fixtures/workstation';
 
@@ -29,6 +29,9 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
   let alice: Page;
   let bob: Page;
   let carol: Page;
+  /** Dr. Dev Patel's workstation, whose bridge traffic the tests hold back and bunch up. */
+  let dev: Page;
+  let devTap: BridgeTap;
   const a11y: Record<string, string[]> = {};
 
   const check = async (page: Page, screen: string) => {
@@ -38,6 +41,12 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
   const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
   const openConversation = async (page: Page, title: RegExp) => page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: title }).click();
   const history = (page: Page) => page.getByRole('log', { name: 'Conversation history' });
+  /** Whether the message with exactly this text is on screen, inside the history's visible area. */
+  const inView = (page: Page, text: string) => history(page).getByText(text, { exact: true }).evaluateAll((found) => found.some((el) => {
+    const log = el.closest('[role=log]')?.getBoundingClientRect();
+    const box = el.getBoundingClientRect();
+    return log !== undefined && box.top >= log.top && box.bottom <= log.bottom;
+  }));
 
   beforeAll(async () => {
     rendererDir = tempDataDir();
@@ -59,6 +68,11 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     alice = await openWorkstation(browser, harness, 'alice');
     await alice.getByLabel('Username').waitFor();
     await check(alice, 'enroll-1-code');
+    // The profile name is not the username: the relay does not say which of the two fields is wrong, the screen names both.
+    await alice.getByLabel('Username').fill('alice');
+    await alice.getByLabel('Enrollment code').fill(code('amoreau'));
+    await alice.getByRole('button', { name: 'Continue' }).click();
+    await alice.getByRole('alert').getByText('That username and enrollment code don’t match').waitFor();
     await enrollThroughUi(alice, 'amoreau', code('amoreau'), 'alice');
     bob = await openWorkstation(browser, harness, 'bob');
     await enrollThroughUi(bob, 'bokafor', code('bokafor'));
@@ -66,6 +80,10 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
 
     await alice.getByRole('button', { name: 'New conversation' }).click();
     await check(alice, 'dialog-new-conversation');
+    // Carol has not enrolled yet: she is listed, marked, and can be picked once she has.
+    const carolEntry = alice.getByRole('dialog').getByRole('button', { name: /Dr. Carol Nguyen/ });
+    await expect(carolEntry.textContent()).resolves.toContain('not yet reachable');
+    await expect(carolEntry.isDisabled()).resolves.toBe(true);
     await alice.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
     await alice.getByLabel('Message', { exact: true }).fill('Bed 12: potassium 5.9, repeat in 2h');
     await alice.getByLabel('Message', { exact: true }).press('Enter');
@@ -83,9 +101,45 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await bob.getByLabel('Message', { exact: true }).press('Enter');
     await history(alice).getByText(/On it\.\s+Repeat K\+ drawn\./).waitFor();
     // Bob opened the conversation: Alice's messages are read.
-    await expect(history(alice).getByText('Read', { exact: true }).count()).resolves.toBeGreaterThanOrEqual(1);
-    await history(alice).getByText('Read', { exact: true }).nth(1).waitFor();
+    // Alice's two messages are one run: its state is shown once, on the last of them.
+    await history(alice).getByText('Read', { exact: true }).waitFor();
+    await expect(history(alice).getByText(/^(Sending…|Sent|Delivered|Read)$/).count()).resolves.toBe(1);
     await check(alice, 'conversation');
+  }, 120_000);
+
+  it('says "Connected" after an enrollment and an unlock however fast the connection comes up', async () => {
+    const { enrollmentCode } = await harness.relay.accounts.addUser('dpatel', 'Dr. Dev Patel', 'clinician');
+    ({ page: dev, tap: devTap } = await openTappedWorkstation(browser, harness, 'dpatel'));
+    const page = dev;
+    // As on a busy ward PC: the page's CPU slowed down, the core's events in one burst.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 6 });
+    const connection = page.locator('.connection');
+    await enrollThroughUi(page, 'dpatel', enrollmentCode);
+    await expect.poll(() => connection.textContent(), { timeout: 10_000 }).toBe('Connected');
+    await page.getByRole('button', { name: 'Lock now' }).click();
+    await page.getByLabel('Passphrase').fill(PASSPHRASE);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await expect.poll(() => connection.textContent(), { timeout: 10_000 }).toBe('Connected');
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
+  }, 120_000);
+
+  it('sends a message written and entered while the previous one was still being sent', async () => {
+    const [page, tap] = [dev, devTap];
+    // The core takes its time with the first message: Enter on the second one is not lost.
+    await page.getByRole('button', { name: 'New conversation' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    const box = page.getByLabel('Message', { exact: true });
+    tap.sendResultDelayMs = 1500;
+    await box.fill('First: BP 90/60');
+    await box.press('Enter');
+    await box.fill('Second: starting fluids');
+    await box.press('Enter');
+    await expect(box.inputValue()).resolves.toBe('');
+    await history(page).getByText('Second: starting fluids').waitFor({ timeout: 10_000 });
+    expect(await history(page).getByText(/^(First|Second): /).allTextContents()).toEqual(['First: BP 90/60', 'Second: starting fluids']);
+    tap.sendResultDelayMs = 0;
+    await page.context().close();
   }, 120_000);
 
   it('runs a care team with a third clinician, and a removed member receives nothing more', async () => {
@@ -130,6 +184,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await bob2.getByLabel('One-time code').fill(await nextTotp('bokafor'));
     await bob2.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
     await bob2.getByLabel('Confirm passphrase').fill(PASSPHRASE);
+    await bob2.getByLabel('Workstation name').fill('Ward 4 nurses station');
     await bob2.getByRole('button', { name: 'Sign in' }).click();
     await bob2.getByRole('button', { name: 'Lock now' }).waitFor();
 
@@ -146,6 +201,12 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await expect(alice.getByLabel('Message', { exact: true }).isEnabled()).resolves.toBe(true);
     await openConversation(bob2, /Dr. Alice Moreau/);
     await history(bob2).getByText('Can you cover bed 14?').waitFor();
+    // Settings lists the account's workstations by the names given when each was added.
+    await bob2.getByRole('button', { name: 'Settings' }).click();
+    const workstations = bob2.getByRole('dialog').locator('.device-list');
+    await workstations.getByText('Ward 4 nurses station').waitFor({ timeout: 10_000 });
+    expect((await workstations.textContent())?.replace(/\s+/g, ' ')).toMatch(/^Workstation\s*Ward 4 nurses station \(this workstation\)$/);
+    await bob2.getByRole('button', { name: 'Close' }).click();
     await alice.getByRole('button', { name: 'Settings' }).click();
     // The harness has no OS key store: Settings says that only the passphrase protects this profile.
     await alice.getByRole('dialog').getByRole('note').filter({ hasText: 'Only your passphrase protects Rounds on this workstation' }).waitFor();
@@ -172,6 +233,11 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await alice.getByLabel('Search').fill('potassium');
     await alice.getByRole('region', { name: 'Search results' }).getByText('Bed 12: potassium 5.9').waitFor();
     await check(alice, 'search');
+    // The time once ("… · 10:56 AM", not "… · 10:56 AM 10:56 AM").
+    const head = await alice.getByRole('region', { name: 'Search results' }).locator('.result-head').first().textContent();
+    expect(head).toMatch(/\d:\d\d/);
+    expect(head).not.toMatch(/(\d{1,2}[:.]\d\d(?:\s?[AP]M)?)\D+\1/i);
+    await alice.getByLabel('Search', { exact: true }).fill('');
   }, 60_000);
 
   it('pages through a 100,000-message conversation, rendering only what is on screen', async () => {
@@ -214,6 +280,48 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     expect(await rendered()).toBeLessThan(120);
     await check(alice, 'long-conversation');
   }, 120_000);
+
+  it('opens a search result at the message found, highlighted, with the messages around it loaded', async () => {
+    await alice.getByLabel('Search', { exact: true }).fill('Observation 4321');
+    await alice.getByRole('region', { name: 'Search results' }).getByText('Observation 4321: obs stable').click();
+    const found = history(alice).locator('article[aria-current="true"]');
+    await found.getByText('Observation 4321: obs stable', { exact: true }).waitFor({ timeout: 10_000 });
+    await expect.poll(() => inView(alice, 'Observation 4321: obs stable')).toBe(true);
+    for (const near of ['Observation 4320: obs stable', 'Observation 4322: obs stable']) await history(alice).getByText(near, { exact: true }).waitFor();
+    await check(alice, 'search-result-opened');
+    // Scrolling down from there pages the newer messages in.
+    const newestBefore = async () => Math.max(...(await history(alice).getByText(/^Observation \d+: obs stable$/).allTextContents()).map((t) => Number(/\d+/.exec(t)![0])));
+    const before = await newestBefore();
+    for (let i = 0; i < 4; i++) {
+      await history(alice).evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+      await alice.waitForTimeout(200);
+    }
+    expect(await newestBefore()).toBeGreaterThan(before + 40);
+  }, 60_000);
+
+  it('opens a conversation with many unread messages at the first of them, under a "New messages" line', async () => {
+    await alice.getByRole('button', { name: 'Lock now' }).click();
+    await alice.getByRole('button', { name: 'Unlock' }).waitFor();
+    const profiles = new LocalProfiles(join(harnessDir, 'workstations', 'alice'), { kdf: FAST_KDF });
+    const profile = await profiles.unlock(profiles.list()[0]!.id, PASSPHRASE);
+    const db = profile.database;
+    const { conversation_id: team, sender_user: carolId } = db.get<{ conversation_id: string; sender_user: string }>(`SELECT conversation_id, sender_user FROM messages WHERE body = 'Lactate sent'`)!;
+    const start = Date.now() - 150 * 1000;
+    db.run(
+      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 149)
+       INSERT INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, urgent)
+       SELECT printf('%08x-0000-4000-8000-%012x', i, 900000 + i), $c, $carol, 1, $start + i * 1000, $start + i * 1000, 'Unread note ' || i, 0 FROM n`,
+      { c: team, carol: carolId, start },
+    );
+    profile.lock();
+    await alice.getByLabel('Passphrase').fill(PASSPHRASE);
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await openConversation(alice, /Ward 4 bed 12/);
+    await history(alice).getByRole('separator').filter({ hasText: 'New messages' }).waitFor({ timeout: 10_000 });
+    await expect.poll(() => inView(alice, 'Unread note 0')).toBe(true);
+    expect(await inView(alice, 'Unread note 149')).toBe(false);
+    await check(alice, 'unread-marker');
+  }, 60_000);
 
   it('locks by itself after the policy\'s inactivity time, with nothing of the conversation left in the page', async () => {
     const dataDir = tempDataDir();

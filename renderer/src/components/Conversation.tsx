@@ -1,51 +1,58 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { ContactIdentityView, ConversationView, MessageView } from '../../../shared/contract';
-import { assertNever } from '../../../shared/exhaustive';
 import type { UserId } from '../../../shared/ids';
 import { useApi } from '../context';
-import { dayKey, formatDay, formatTime } from '../format';
+import { dayKey, formatDay } from '../format';
+import { Composer } from './Composer';
+import { Message, type SendDelay } from './MessageItem';
+import { useMessageWindow, type Anchor } from './useMessageWindow';
 
-const PAGE = 50;
+/** Consecutive messages of one sender within this time form a run: one name, one delivery state. */
+const RUN_MS = 5 * 60_000;
 
-/** `grouped`: same sender as the message just above, within five minutes (the name is not repeated). */
-type Row = { kind: 'day'; key: string; at: number } | { kind: 'message'; key: string; message: MessageView; grouped: boolean };
-
-/** Why the relay refused a message for now (the core's `sendDelayed` event); the core tries again by itself. */
-export interface SendDelay {
-  readonly reason: 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL' | 'RATE_LIMITED' | 'RELAY_STORAGE_FULL';
-  readonly userId?: string;
-  readonly retryAt: number;
-}
-
-/** The sentence shown next to a message that waits for the relay. */
-export function delayText(delay: SendDelay, nameOf: (userId: string) => string): string {
-  const whose = delay.userId ? nameOf(delay.userId) : 'a recipient';
-  switch (delay.reason) {
-    case 'RECIPIENT_QUEUE_FULL': return `Not delivered yet: ${delay.userId ? `${whose}’s` : 'a recipient’s'} queue on the relay is full until they come online. Rounds keeps trying.`;
-    case 'SENDER_SHARE_FULL': return `Not delivered yet: the relay already holds as many of your messages for ${whose} as it keeps from one sender, until they come online. Rounds keeps trying.`;
-    case 'RATE_LIMITED': return `Not sent yet: the relay is limiting how fast this workstation sends. Rounds tries again at ${formatTime(delay.retryAt)}.`;
-    case 'RELAY_STORAGE_FULL': return `Not sent yet: the Rounds server is short of disk space; tell IT if this lasts. Rounds tries again at ${formatTime(delay.retryAt)}.`;
-    default: return assertNever(delay.reason, 'send delay');
-  }
-}
-
-const STATE_LABEL: Record<MessageView['state'], string> = {
-  pending: 'Sending…',
-  sent: 'Sent',
-  delivered: 'Delivered',
-  read: 'Read',
-  failed: 'Not sent',
-  received: '',
-};
+type Row =
+  | { kind: 'day'; key: string; at: number }
+  | { kind: 'unread'; key: string }
+  | { kind: 'message'; key: string; message: MessageView; first: boolean; showState: boolean };
 
 /**
- * One conversation: its messages (virtualised, paged from the core as the user scrolls up, with day
- * separators, sender, time, delivery state, reply-to and urgent marking), the identity-change banner and
- * the composer.
+ * The rows of the history: day separators, the "New messages" line above the first unread message, and
+ * messages grouped into runs of one sender (the name on the first, the delivery state on the last, and on
+ * any other whose state differs from it).
  */
-export function Conversation({ conversation, self, nameOf, version, trustVersion, online, delays, onMembers, onContact, onError, onRead }: {
+function buildRows(messages: readonly MessageView[], anchor: Anchor | null): Row[] {
+  const out: Row[] = [];
+  let lastDay = '';
+  messages.forEach((m, i) => {
+    const key = dayKey(m.sentAt);
+    const unreadStartsHere = anchor?.kind === 'unread' && anchor.id === m.id;
+    if (key !== lastDay) out.push({ kind: 'day', key: `day-${key}`, at: m.sentAt });
+    if (unreadStartsHere) out.push({ kind: 'unread', key: 'unread' });
+    const first = key !== lastDay || !sameRun(messages[i - 1], m) || unreadStartsHere;
+    lastDay = key;
+    // The run's last message: the state is shown there, and on any before it whose state differs.
+    let last = m;
+    for (let j = i + 1; j < messages.length && sameRun(messages[j - 1], messages[j]) && dayKey(messages[j]?.sentAt ?? 0) === key; j++) last = messages[j] ?? last;
+    out.push({ kind: 'message', key: m.id, message: m, first, showState: last === m || last.state !== m.state });
+  });
+  return out;
+}
+
+function sameRun(a: MessageView | undefined, b: MessageView | undefined): boolean {
+  return a !== undefined && b !== undefined && a.sender.userId === b.sender.userId && b.sentAt - a.sentAt < RUN_MS;
+}
+
+/**
+ * One conversation: its messages (virtualised, paged from the core as the user scrolls, with day
+ * separators, runs of one sender, delivery state, reply-to and urgent marking), opened at a search result
+ * or at the first unread message when there is one; the identity-change banner and the composer.
+ */
+export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, online, delays, onMembers, onContact, onError, onRead }: {
   conversation: ConversationView;
+  /** A search result to open at (highlighted), instead of the first unread or the newest message. */
+  focus: string | undefined;
+  compact: boolean;
   delays: ReadonlyMap<string, SendDelay>;
   onRead: () => void;
   self: UserId;
@@ -58,39 +65,18 @@ export function Conversation({ conversation, self, nameOf, version, trustVersion
   onError: (error: unknown) => void;
 }) {
   const api = useApi();
-  const [messages, setMessages] = useState<MessageView[]>([]);
-  const [complete, setComplete] = useState(false);
+  const history = useMessageWindow(conversation.id, focus, version);
+  const { messages, anchor, ready, olderComplete, atNewest, loadOlder, loadNewer, showNewest } = history;
   const [changed, setChanged] = useState<{ userId: UserId; identities: ContactIdentityView[] }[]>([]);
   const [replyTo, setReplyTo] = useState<MessageView | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
 
-  const loaded = useRef<MessageView[]>([]);
-  loaded.current = messages;
-  const mergeNewest = useCallback(async () => {
-    let batch = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE });
-    if (batch.length < PAGE) setComplete(true);
-    // Many new messages at once (after a reconnect): page back until they meet what is already shown,
-    // so no message is left out between the two.
-    const known = new Set(loaded.current.map((m) => m.id));
-    let incoming = batch;
-    for (let pages = 0; known.size > 0 && batch.length === PAGE && !batch.some((m) => known.has(m.id)) && pages < 40; pages++) {
-      const oldest = batch.at(-1);
-      if (!oldest) break;
-      batch = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE, before: { sentAt: oldest.sentAt, id: oldest.id } });
-      incoming = [...incoming, ...batch];
-    }
-    setMessages((old) => merge(old, incoming));
-  }, [api, conversation.id]);
-
-  // Newest page on open and whenever something happened.
-  useEffect(() => {
-    void mergeNewest();
-  }, [mergeNewest, version]);
-
   // Read only when someone can be reading: the window has focus (not merely open behind other windows).
-  // Marking read stops urgent reminders and tells the sender, so it must not happen at an empty desk.
+  // Marking read stops urgent reminders and tells the sender, so it must not happen at an empty desk;
+  // and only once the history is loaded, so the first unread message was found before it is marked read.
   useEffect(() => {
+    if (!ready) return;
     const markIfSeen = () => {
       if (conversation.unread > 0 && document.visibilityState === 'visible' && document.hasFocus()) {
         void api.call('conversations.markRead', { conversationId: conversation.id }).then(onRead);
@@ -99,7 +85,7 @@ export function Conversation({ conversation, self, nameOf, version, trustVersion
     markIfSeen();
     window.addEventListener('focus', markIfSeen);
     return () => window.removeEventListener('focus', markIfSeen);
-  }, [api, conversation.id, conversation.unread, onRead, version]);
+  }, [api, conversation.id, conversation.unread, onRead, version, ready]);
 
   // Whose identity changed: sending is blocked until the user looks at the new safety number.
   // Checked when the conversation or its people change, or an identity event came: not on every message.
@@ -111,72 +97,59 @@ export function Conversation({ conversation, self, nameOf, version, trustVersion
       .catch(() => setChanged([]));
   }, [api, peopleKey, self, trustVersion]);
 
-  const loadOlder = useCallback(async () => {
-    const oldest = messages[0];
-    if (!oldest || complete) return;
-    const older = await api.call('messages.page', { conversationId: conversation.id, limit: PAGE, before: { sentAt: oldest.sentAt, id: oldest.id } });
-    if (older.length < PAGE) setComplete(true);
-    setMessages((old) => merge(old, older));
-  }, [api, complete, conversation.id, messages]);
-
-  const rows = useMemo(() => {
-    const out: Row[] = [];
-    let lastDay = '';
-    let previous: MessageView | undefined;
-    for (const m of messages) {
-      const key = dayKey(m.sentAt);
-      if (key !== lastDay) {
-        out.push({ kind: 'day', key: `day-${key}`, at: m.sentAt });
-        previous = undefined;
-      }
-      lastDay = key;
-      const grouped = previous !== undefined && previous.sender.userId === m.sender.userId && m.sentAt - previous.sentAt < 5 * 60_000;
-      out.push({ kind: 'message', key: m.id, message: m, grouped });
-      previous = m;
-    }
-    return out;
-  }, [messages]);
+  const rows = useMemo(() => buildRows(messages, anchor), [messages, anchor]);
   const byId = useMemo(() => new Map(messages.map((m) => [m.id, m])), [messages]);
 
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scroller.current,
-    estimateSize: (i) => (rows[i]?.kind === 'day' ? 40 : 76),
+    estimateSize: (i) => (rows[i]?.kind === 'message' ? (compact ? 24 : 40) : 36),
     overscan: 12,
     getItemKey: (i) => rows[i]?.key ?? i,
   });
 
-  // Keep the view at the newest message while the user is there; keep their place when older ones load.
-  // The oldest message (not a day separator, which moves up with the messages of its day).
+  // Opened at a search result or the first unread message: that message in view, once. Then keep the
+  // view at the newest message while the user is there, and keep their place when older ones load.
+  const positioned = useRef(false);
   const firstKey = rows.find((r) => r.kind === 'message')?.key;
   const previousFirst = useRef<string | undefined>(undefined);
-  const previousCount = useRef(0);
   useLayoutEffect(() => {
-    if (rows.length === 0) return;
+    if (rows.length === 0 || !ready) return;
+    if (!positioned.current) {
+      positioned.current = true;
+      const index = anchor ? rows.findIndex((r) => r.key === (anchor.kind === 'unread' ? 'unread' : anchor.id)) : -1;
+      if (index >= 0) {
+        stick.current = false;
+        virtualizer.scrollToIndex(index, { align: anchor?.kind === 'found' ? 'center' : 'start' });
+        previousFirst.current = firstKey;
+        return;
+      }
+    }
     if (stick.current) virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
     else if (previousFirst.current && firstKey !== previousFirst.current) {
       const index = rows.findIndex((r) => r.key === previousFirst.current);
       if (index > 0) virtualizer.scrollToIndex(index, { align: 'start' });
     }
     previousFirst.current = firstKey;
-    previousCount.current = rows.length;
-  }, [rows, firstKey, virtualizer]);
+  }, [rows, firstKey, virtualizer, ready, anchor, compact]);
 
   const onScroll = () => {
     const el = scroller.current;
-    if (!el) return;
-    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    if (!el || !positioned.current) return;
+    const nearBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    stick.current = nearBottom && atNewest;
     if (el.scrollTop < 200) void loadOlder();
+    if (nearBottom && !atNewest) void loadNewer();
   };
 
   const blocked = changed.length > 0;
   const readOnly = conversation.kind === 'careTeam' && !conversation.isMember;
 
   return (
-    <section className="conversation" aria-label={`Conversation: ${conversation.title}`}>
+    <section className={`conversation ${compact ? 'compact' : ''}`} aria-label={`Conversation: ${conversation.title}`}>
       <header className="conversation-header">
-        <div>
-          <h1>{conversation.title}</h1>
+        <div className="conversation-heading">
+          <h1 title={conversation.title}>{conversation.title}</h1>
           <p className="muted">
             {conversation.kind === 'careTeam'
               ? `${conversation.members.length} members: ${conversation.members.map(nameOf).join(', ')}`
@@ -201,120 +174,30 @@ export function Conversation({ conversation, self, nameOf, version, trustVersion
       ))}
 
       <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
-        {!complete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => void loadOlder()}>Load earlier messages</button></div>}
-        {messages.length === 0 && <p className="empty-conversation">No messages yet. Say hello.</p>}
+        {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => void loadOlder()}>Load earlier messages</button></div>}
+        {ready && messages.length === 0 && <p className="empty-conversation">No messages yet. Say hello.</p>}
         <div className="virtual" style={{ height: virtualizer.getTotalSize() }}>
           {virtualizer.getVirtualItems().map((item) => {
             const row = rows[item.index];
             if (!row) return null;
             return (
-              <div key={item.key} data-index={item.index} ref={virtualizer.measureElement} className="row" style={{ transform: `translateY(${item.start}px)` }}>
-                {row.kind === 'day'
-                  ? <div className="day-separator" role="separator"><span>{formatDay(row.at)}</span></div>
-                  : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined} showSender={!row.grouped && (conversation.kind === 'careTeam' || !row.message.outgoing)}
+              <div key={item.key} data-index={item.index} ref={virtualizer.measureElement} className={`row ${row.kind === 'message' && !row.first ? 'continued' : ''}`} style={{ transform: `translateY(${item.start}px)` }}>
+                {row.kind === 'day' ? <div className="day-separator" role="separator"><span>{formatDay(row.at)}</span></div>
+                  : row.kind === 'unread' ? <div className="day-separator unread-separator" role="separator"><span>New messages</span></div>
+                  : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined}
+                      layout={{ showSender: row.first && (conversation.kind === 'careTeam' || !row.message.outgoing || compact), showState: row.showState, continued: !row.first, highlight: anchor?.kind === 'found' && anchor.id === row.message.id, compact }}
                       onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked}
                       delay={row.message.state === 'pending' ? delays.get(row.message.id) : undefined} nameOf={nameOf} />}
               </div>
             );
           })}
         </div>
+        {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => void loadNewer()}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; void showNewest(); }}>Jump to newest</button></div>}
       </div>
 
       <Composer conversationId={conversation.id} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
         replyTo={replyTo} onCancelReply={() => setReplyTo(null)}
-        onSent={() => { stick.current = true; setReplyTo(null); void mergeNewest(); }} onError={onError} />
+        onSent={() => { stick.current = true; void showNewest(); }} onError={onError} />
     </section>
-  );
-}
-
-/** Messages by id (a newer copy wins), oldest first in the order the core pages them: time, then id. */
-function merge(old: readonly MessageView[], incoming: readonly MessageView[]): MessageView[] {
-  const byId = new Map(old.map((m) => [m.id, m]));
-  for (const m of incoming) byId.set(m.id, m);
-  return [...byId.values()].sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-function Message({ message, quoted, showSender, onReply, onRetry, online, held, delay, nameOf }: { message: MessageView; quoted: MessageView | undefined; showSender: boolean; onReply: () => void; onRetry: () => void; online: boolean; held: boolean; delay: SendDelay | undefined; nameOf: (userId: string) => string }) {
-  const waiting = message.state === 'pending';
-  const state = waiting && held ? 'Held until the safety number is reviewed' : waiting && !online ? 'Waiting for connection' : STATE_LABEL[message.state];
-  return (
-    <article className={`message ${message.outgoing ? 'outgoing' : 'incoming'} ${message.urgent ? 'urgent' : ''}`} aria-label={`${message.senderName}, ${formatTime(message.sentAt)}${message.urgent ? ', urgent' : ''}`}>
-      <div className="bubble">
-        {showSender && <div className="sender">{message.senderName}</div>}
-        {message.urgent && <div className="urgent-label">Urgent</div>}
-        {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {quoted.body.slice(0, 140)}</> : 'Earlier message'}</blockquote>}
-        <p className="body">{message.body}</p>
-        <div className="meta">
-          <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>
-          {message.outgoing && <span className={`state state-${waiting && held ? 'held' : message.state}`}>{state}</span>}
-          {message.state === 'failed' || (waiting && online && !held)
-            ? <button type="button" className="link small" onClick={onRetry}>Retry</button>
-            : null}
-          <button type="button" className="link small reply" onClick={onReply} aria-label={`Reply to ${message.senderName}`}>Reply</button>
-        </div>
-        {delay && !held && <p className="send-delay" role="status">{delayText(delay, nameOf)}</p>}
-      </div>
-    </article>
-  );
-}
-
-function Composer({ conversationId, disabledReason, replyTo, onCancelReply, onSent, onError }: {
-  conversationId: string;
-  disabledReason: string | null;
-  replyTo: MessageView | null;
-  onCancelReply: () => void;
-  onSent: () => void;
-  onError: (error: unknown) => void;
-}) {
-  const api = useApi();
-  const [text, setText] = useState('');
-  const [urgent, setUrgent] = useState(false);
-  const [sending, setSending] = useState(false);
-  const input = useRef<HTMLTextAreaElement>(null);
-
-  useEffect(() => {
-    if (replyTo) input.current?.focus();
-  }, [replyTo]);
-
-  const send = async () => {
-    const body = text.trim();
-    if (!body || disabledReason || sending) return;
-    setSending(true);
-    try {
-      await api.call('messages.send', { conversationId: conversationId as never, text: body, ...(urgent ? { urgent: true } : {}), ...(replyTo ? { replyTo: replyTo.id } : {}) });
-      setText('');
-      setUrgent(false);
-      onSent();
-    } catch (error) {
-      onError(error);
-    } finally {
-      setSending(false);
-      input.current?.focus();
-    }
-  };
-
-  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
-      e.preventDefault();
-      void send();
-    }
-  };
-
-  return (
-    <div className="composer">
-      {replyTo && (
-        <div className="replying">
-          <span>Replying to <strong>{replyTo.senderName}</strong>: {replyTo.body.slice(0, 80)}</span>
-          <button type="button" className="link small" onClick={onCancelReply}>Cancel reply</button>
-        </div>
-      )}
-      {disabledReason && <p className="composer-blocked" id="composer-reason" role="status">{disabledReason}</p>}
-      <div className="composer-row">
-        <textarea ref={input} aria-label="Message" placeholder={disabledReason ? '' : 'Write a message (Enter to send, Shift+Enter for a new line)'} rows={2} value={text}
-          onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} disabled={disabledReason !== null} aria-describedby={disabledReason ? 'composer-reason' : undefined} />
-        <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
-        <button type="button" className="primary send" onClick={() => void send()} disabled={disabledReason !== null || sending || text.trim().length === 0}>Send</button>
-      </div>
-    </div>
   );
 }

@@ -4,7 +4,7 @@ import type { ConversationId, UserId } from '../../../shared/ids';
 import { useApi } from '../context';
 import { ChangePassphrase } from './ChangePassphrase';
 import { explain } from '../errors';
-import { initials } from '../format';
+import { formatDuration, initials } from '../format';
 import { Alert, Field } from './Field';
 import { Qr } from './Qr';
 
@@ -55,10 +55,11 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
 /** The organisation's directory, filtered as the user types. */
 function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }: { contacts: Contacts; exclude: ReadonlySet<string>; selected: ReadonlySet<string>; onToggle: (userId: UserId) => void; multiple: boolean }) {
   const [filter, setFilter] = useState('');
+  const unreachableId = useId();
   const people = useMemo(() => [...contacts.values()]
     .filter((c) => !exclude.has(c.userId))
     .filter((c) => `${c.displayName} ${c.username}`.toLowerCase().includes(filter.trim().toLowerCase()))
-    .sort((a, b) => a.displayName.localeCompare(b.displayName)), [contacts, exclude, filter]);
+    .sort((a, b) => Number(b.reachable) - Number(a.reachable) || a.displayName.localeCompare(b.displayName)), [contacts, exclude, filter]);
   return (
     <div className="picker">
       <Field label="Find a colleague" type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name or username" />
@@ -66,15 +67,18 @@ function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }: { con
         {people.length === 0 && <li className="muted empty-people">{filter.trim() ? 'Nobody matches.' : 'Everyone in the directory is already here.'}</li>}
         {people.map((c) => (
           <li key={c.userId}>
-            <button type="button" className={`person ${selected.has(c.userId) ? 'selected' : ''}`} aria-pressed={multiple ? selected.has(c.userId) : undefined} onClick={() => onToggle(c.userId)}>
+            <button type="button" className={`person ${selected.has(c.userId) ? 'selected' : ''} ${c.reachable ? '' : 'unreachable'}`} aria-pressed={multiple && c.reachable ? selected.has(c.userId) : undefined}
+              disabled={!c.reachable} aria-describedby={c.reachable ? undefined : unreachableId} onClick={() => onToggle(c.userId)}>
               <span className="avatar small" aria-hidden="true">{initials(c.displayName)}</span>
               <span className="person-name">{c.displayName}</span>
+              {!c.reachable && <span className="not-reachable">not yet reachable</span>}
               <span className="muted">@{c.username}</span>
               {multiple && <span className="check" aria-hidden="true">{selected.has(c.userId) ? '✓' : ''}</span>}
             </button>
           </li>
         ))}
       </ul>
+      {people.some((c) => !c.reachable) && <p className="hint" id={unreachableId}>“Not yet reachable”: they have not set up Rounds yet. You can message them once they have enrolled.</p>}
     </div>
   );
 }
@@ -214,7 +218,7 @@ export function ContactPanel({ userId, name, onClose }: { userId: UserId; name: 
           <li key={i.address.deviceId} className="device">
             <Qr value={base64Bytes(i.scannable)} label={`QR code of the safety number for device ${i.address.deviceId}`} size={132} />
             <div>
-              <h3>Device {i.address.deviceId} {i.verified && <span className="verified">Verified</span>} {i.changePending && <span className="changed">Changed</span>}</h3>
+              <h3>Workstation {i.address.deviceId} {i.verified && <span className="verified">Verified</span>} {i.changePending && <span className="changed">Changed</span>}</h3>
               <p className="safety-number" aria-label={`Safety number ${i.safetyNumber.match(/\d{5}/g)?.join(' ')}`}>
                 {i.safetyNumber.match(/\d{5}/g)?.map((group, n) => <span key={n}>{group}</span>)}
               </p>
@@ -231,9 +235,9 @@ export function ContactPanel({ userId, name, onClose }: { userId: UserId; name: 
 
 const TIMEOUTS = [1, 2, 5, 10, 15, 30, 60, 120, 240];
 
-export function SettingsDialog({ settings, onSettings, onClose, compliance, username }: { settings: SettingsView; onSettings: (s: SettingsView) => void; onClose: () => void; compliance: boolean; username: string }) {
+export function SettingsDialog({ settings, onSettings, compact, onCompact, onClose, compliance, username }: { settings: SettingsView; onSettings: (s: SettingsView) => void; compact: boolean; onCompact: (compact: boolean) => void; onClose: () => void; compliance: boolean; username: string }) {
   const api = useApi();
-  const [devices, setDevices] = useState<{ deviceId: number; thisDevice: boolean }[] | null>(null);
+  const [devices, setDevices] = useState<{ deviceId: number; name: string; thisDevice: boolean }[] | null>(null);
   const [exported, setExported] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -256,10 +260,15 @@ export function SettingsDialog({ settings, onSettings, onClose, compliance, user
       <div className="field">
         <label htmlFor="lock-timeout">Lock after inactivity</label>
         <select id="lock-timeout" value={settings.lockTimeoutMinutes} disabled={options.length === 0} onChange={(e) => void update({ lockTimeoutMinutes: Number(e.target.value) })}>
-          {!options.includes(settings.lockTimeoutMinutes) && <option value={settings.lockTimeoutMinutes}>{Math.round(settings.lockTimeoutMinutes * 60)} seconds (set by your organisation)</option>}
-          {options.map((t) => <option key={t} value={t}>{t} minute{t > 1 ? 's' : ''}</option>)}
+          {!options.includes(settings.lockTimeoutMinutes) && <option value={settings.lockTimeoutMinutes}>{formatDuration(settings.lockTimeoutMinutes)} (set by your organisation)</option>}
+          {options.map((t) => <option key={t} value={t}>{formatDuration(t)}</option>)}
         </select>
-        <div className="hint">Your organisation allows at most {settings.maxLockTimeoutMinutes} minutes.</div>
+        <div className="hint">Your organisation allows at most {formatDuration(settings.maxLockTimeoutMinutes)}.</div>
+      </div>
+      <div className="field checkbox">
+        <input id="compact" type="checkbox" checked={compact} onChange={(e) => onCompact(e.target.checked)} />
+        <label htmlFor="compact">Compact message list</label>
+        <div className="hint">One line per message, without bubbles: more of the conversation fits on the screen.</div>
       </div>
       <div className="field checkbox">
         <input id="previews" type="checkbox" checked={settings.notificationPreviews} disabled={!settings.notificationPreviewsAllowed} onChange={(e) => void update({ notificationPreviews: e.target.checked })} />
@@ -281,9 +290,9 @@ export function SettingsDialog({ settings, onSettings, onClose, compliance, user
       </div>
       {exported && <p role="status" className="exported">{exported}</p>}
       {compliance && <RelayAuditExport onDone={setExported} onError={(e) => setError(explain(e))} />}
-      <h3>Devices of this account</h3>
+      <h3>Workstations of this account</h3>
       <ul className="device-list">
-        {devices === null ? <li className="muted">Not available while offline.</li> : devices.map((d) => <li key={d.deviceId}>Device {d.deviceId}{d.thisDevice ? ' (this workstation)' : ''}</li>)}
+        {devices === null ? <li className="muted">Not available while offline.</li> : devices.map((d) => <li key={d.deviceId}><strong>{d.name}</strong>{d.thisDevice ? ' (this workstation)' : ''}</li>)}
       </ul>
       <p className="muted">To remove a lost or old workstation, ask your administrator.</p>
     </Modal>

@@ -1,11 +1,13 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
 import { useApi } from '../context';
 import { explain } from '../errors';
-import { formatActivity, formatTime, initials } from '../format';
-import { Conversation, type SendDelay } from '../components/Conversation';
+import { formatActivity, formatResultTime, initials } from '../format';
+import { Conversation } from '../components/Conversation';
+import type { SendDelay } from '../components/MessageItem';
+import { useCompactMessages } from '../displayPreferences';
 import { ContactPanel, MembersPanel, NewCareTeamDialog, NewConversationDialog, SettingsDialog } from '../components/Dialogs';
 
 type Dialog =
@@ -24,6 +26,9 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
   const [conversations, setConversations] = useState<ConversationView[]>([]);
   const [contacts, setContacts] = useState<Contacts>(new Map());
   const [selected, setSelected] = useState<string | null>(null);
+  /** A search result the open conversation was opened at. */
+  const [focus, setFocus] = useState<string | undefined>(undefined);
+  const [compact, setCompact] = useCompactMessages();
   const [dialog, setDialog] = useState<Dialog | null>(null);
   const [version, setVersion] = useState(0);
   /** Bumped only when a contact's trust may have changed: the identity checks are not redone per message. */
@@ -75,16 +80,22 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
 
   const current = conversations.find((c) => c.id === selected) ?? null;
   const nameOf = useCallback((userId: string) => (userId === self ? 'You' : contacts.get(userId)?.displayName ?? 'Unknown'), [contacts, self]);
-  const titleOf = useMemo(() => new Map<string, string>(conversations.map((c) => [c.id, c.title])), [conversations]);
 
   const openDirect = async (userId: UserId) => {
     const { conversationId } = await api.call('conversations.openDirect', { userId });
     await loadConversations();
     setSelected(conversationId);
+    setFocus(undefined);
     setDialog(null);
   };
 
   const me = contacts.get(self);
+  /** Where a message is: "with Nurse Bob Okafor" (direct) or "in Ward 4 bed 12" (care team); `direct` words the first. */
+  const whereOf = (conversationId: string, direct = 'with') => {
+    const c = conversations.find((x) => x.id === conversationId);
+    if (!c) return 'in a conversation';
+    return c.kind === 'direct' ? `${direct} ${c.title}` : `in ${c.title}`;
+  };
 
   return (
     <div className="app">
@@ -92,9 +103,9 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
         <div className="topbar-left">
           <span className="brand-mark small" aria-hidden="true">R</span>
           <span className="brand">Rounds</span>
-          <span className={`connection ${connection}`} role="status" aria-live="polite">
+          <span className={`connection ${connection}`} role="status" aria-live="polite" title={connection === 'offline' ? 'Messages you write are kept and sent when the connection is back.' : undefined}>
             <span className="dot" aria-hidden="true" />
-            {connection === 'online' ? 'Connected' : connection === 'connecting' ? 'Connecting…' : 'Offline: messages will be sent when the connection is back'}
+            {connection === 'online' ? 'Connected' : connection === 'connecting' ? 'Connecting…' : <>Offline<span className="visually-hidden">: messages will be sent when the connection is back</span></>}
           </span>
         </div>
         <div className="search">
@@ -120,7 +131,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
               {conversations.map((c) => (
                 <li key={c.id}>
                   <button type="button" className={`conversation-item ${c.id === selected && !results ? 'active' : ''} ${c.unreadUrgent > 0 ? 'urgent' : ''}`} aria-current={c.id === selected ? 'page' : undefined}
-                    onClick={() => { setSelected(c.id); setQuery(''); }}>
+                    title={c.title} onClick={() => { setSelected(c.id); setFocus(undefined); setQuery(''); }}>
                     <span className={`avatar ${c.kind === 'careTeam' ? 'team' : ''}`} aria-hidden="true">{c.kind === 'careTeam' ? '#' : initials(c.title)}</span>
                     <span className="conversation-text">
                       <span className="conversation-title">{c.title}</span>
@@ -141,9 +152,9 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
         <main className="content">
           {urgentIn && urgentIn !== selected && (
             <div className="notice urgent-notice" role="alert">
-              <span><strong>Urgent message</strong> waiting in {titleOf.get(urgentIn) ?? 'a conversation'}.</span>
+              <span><strong>Urgent message</strong> {whereOf(urgentIn, 'from')}.</span>
               <span>
-                <button type="button" className="primary" onClick={() => { setSelected(urgentIn); setQuery(''); setUrgentIn(null); }}>Open</button>{' '}
+                <button type="button" className="primary" onClick={() => { setSelected(urgentIn); setFocus(undefined); setQuery(''); setUrgentIn(null); }}>Open</button>{' '}
                 <button type="button" className="ghost" onClick={() => setUrgentIn(null)}>Later</button>
               </span>
             </div>
@@ -161,8 +172,8 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
               <ul>
                 {results.map((m) => (
                   <li key={m.id}>
-                    <button type="button" className="result" onClick={() => { setSelected(m.conversationId); setQuery(''); }}>
-                      <span className="result-head"><strong>{m.senderName}</strong> in {titleOf.get(m.conversationId) ?? 'a conversation'} · {formatActivity(m.sentAt)} {formatTime(m.sentAt)}</span>
+                    <button type="button" className="result" onClick={() => { setSelected(m.conversationId); setFocus(m.id); setQuery(''); }}>
+                      <span className="result-head"><strong>{m.senderName}</strong> {whereOf(m.conversationId)} · {formatResultTime(m.sentAt)}</span>
                       <span className="result-body">{m.body}</span>
                     </button>
                   </li>
@@ -170,7 +181,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={current.id} conversation={current} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} online={connection === 'online'} delays={delays}
+            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onError={(e) => setNotice(explain(e))} onRead={loadConversations} />
@@ -184,8 +195,8 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
       </div>
 
       {dialog?.kind === 'newConversation' && <NewConversationDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onPick={(u) => void openDirect(u)} />}
-      {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); void loadConversations(); }} />}
-      {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} username={state.profile.username} />}
+      {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); setFocus(undefined); void loadConversations(); }} />}
+      {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} compact={compact} onCompact={setCompact} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} username={state.profile.username} />}
       {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
       {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); setTrustVersion((v) => v + 1); }} />}
     </div>
