@@ -2,7 +2,7 @@ import { describeError } from '../../../shared/errors';
 import type { DirectoryEntry, OwnDevice } from '../../../shared/wire/relay';
 import { type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { appendLocalAudit, type LocalAuditDetails, type LocalAuditKind } from '../audit/LocalAudit';
-import { realScheduler, type Cancellable, type Scheduler } from '../Clock';
+import { realScheduler, type Scheduler } from '../Clock';
 import { ProtocolCore, type ContactIdentityState } from '../crypto/ProtocolCore';
 import { RoundsError } from '../errors';
 import { consoleLogger, type Logger } from '../Logger';
@@ -11,20 +11,18 @@ import { ConversationStore, type Contact } from '../storage/ConversationStore';
 import type { UnlockedProfile } from '../storage/LocalProfiles';
 import { MessageStore } from '../storage/MessageStore';
 import { OutboxStore } from '../storage/OutboxStore';
-import { applyRetention } from '../storage/Retention';
 import { CareTeams } from './CareTeams';
 import { ClientQueries } from './ClientQueries';
 import type { ClientContext, ClientEvent, MessagingClientOptions } from './ClientContext';
 import { directConversationId } from './directConversation';
 import { beginEnrollment, loginNewDevice, openEnrolled, signInAgain, type RegisteredDevice } from './Enrollment';
 import { OutboxSender, type SendOptions } from './OutboxSender';
+import { PeriodicDuties } from './PeriodicDuties';
 import { ReceivePipeline } from './ReceivePipeline';
 import { RelayRequestError, type RelayClient, type RelayConnection } from './RelayClient';
 import { RelayLink } from './RelayLink';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
-import { UnreadableEnvelopes } from './UnreadableEnvelopes';
-import { DEFAULT_URGENT_POLICY, UrgentReminders } from './UrgentReminders';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -52,13 +50,9 @@ export class MessagingClient {
   readonly #receiver: ReceivePipeline;
   readonly #careTeams: CareTeams;
   #running = false;
-  #urgent: UrgentReminders | undefined;
-  #retentionTimer: Cancellable | undefined;
+  readonly #duties: PeriodicDuties;
   /** Full queues and rate limits on the relay: who and what the outbox waits for, and until when. */
   readonly #deferrals: SendDeferrals;
-  /** Envelopes that could not be read, audited once per sender's episode. */
-  readonly #unreadable: UnreadableEnvelopes;
-  #unreadableTimer: Cancellable | undefined;
 
   private constructor(profile: UnlockedProfile, { core, relay }: RegisteredDevice, options: MessagingClientOptions) {
     this.#profile = profile;
@@ -81,7 +75,7 @@ export class MessagingClient {
       kick: () => this.#sender.kick(),
     };
     this.#deferrals = new SendDeferrals(this.#scheduler, options.deferral ?? DEFAULT_DEFERRAL, () => this.#sender.kick(), (event) => this.#emit(event));
-    this.#unreadable = new UnreadableEnvelopes(this.#scheduler, (details) => this.#audit('message.rejected', details));
+    this.#duties = new PeriodicDuties(ctx, options);
     this.#link = new RelayLink({
       scheduler: this.#scheduler,
       backoff: options.backoff,
@@ -100,8 +94,8 @@ export class MessagingClient {
     this.#receiver = new ReceivePipeline(ctx, {
       ack: (envelope) => this.#link.connection?.ack([envelope.id]),
       queueReceipt: (...receipt) => this.#sender.queueReceipt(...receipt),
-      unreadable: this.#unreadable,
-      urgent: () => this.#urgent,
+      unreadable: this.#duties.unreadable,
+      urgent: () => this.#duties.urgent,
     });
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
   }
@@ -165,32 +159,25 @@ export class MessagingClient {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#urgent = new UrgentReminders(this.#options.urgent ?? DEFAULT_URGENT_POLICY, this.#scheduler, (r) => this.#emit({ type: 'urgentReminder', ...r }));
-    for (const m of this.messages.unreadUrgent(this.address.userId)) this.#urgent.track(m.id, m.conversationId, m.receivedAt);
-    this.applyRetention();
-    this.#retentionTimer = this.#scheduler.every(24 * 3600_000, () => this.applyRetention());
-    this.#unreadableTimer = this.#scheduler.every(60_000, () => this.#auditUnreadable(false));
+    this.#duties.start();
     this.#link.start();
   }
 
   async stop(): Promise<void> {
     this.#running = false;
-    this.#urgent?.stop();
-    this.#retentionTimer?.cancel();
-    this.#unreadableTimer?.cancel();
+    this.#duties.stop();
     this.#deferrals.stop();
     await this.#link.stop();
     // Wait for the receive and send chains to settle, including anything chained while waiting.
     await this.#receiver.settled();
     await this.#sender.settled();
     // The database is still open here (lock closes it after stop): the open episodes are audited now.
-    this.#auditUnreadable(true);
+    this.#duties.auditUnreadable(true);
   }
 
   /** Deletes messages past the org retention period (audited); also runs at start and daily. */
   applyRetention(): number {
-    const days = this.#options.retentionDays;
-    return days ? applyRetention(this.#profile.database, this.messages, days, this.#scheduler.now()) : 0;
+    return this.#duties.applyRetention();
   }
 
   /** The user opened the conversation: its messages are read, urgent reminders stop, senders are told. */
@@ -298,15 +285,6 @@ export class MessagingClient {
   /** Sends what the outbox holds, oldest first; stops at the first message that cannot go yet. */
   flushOutbox(): Promise<void> {
     return this.#sender.flush();
-  }
-
-  /** Audits the episodes of unreadable envelopes that went quiet (all of them at stop, while the database is open). */
-  #auditUnreadable(all: boolean): void {
-    try {
-      this.#unreadable.flush(all);
-    } catch (error) {
-      this.#logger.error(`auditing unreadable envelopes failed: ${describeError(error)}`);
-    }
   }
 
   #audit<K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]): void {
