@@ -127,6 +127,13 @@ export class ProfileLockedError extends RoundsError {
   }
 }
 
+/** The passphrase does not unwrap the profile's key (counted towards the throttle and the wipe limit). */
+export class WrongPassphraseError extends RoundsError {
+  constructor() {
+    super('WRONG_PASSPHRASE', 'the passphrase is not correct');
+  }
+}
+
 /** The policy's limit of wrong passphrases in a row was reached: the profile was erased. */
 export class ProfileWipedError extends RoundsError {
   constructor(attempts: number) {

@@ -1,8 +1,10 @@
 import argon2 from 'argon2';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { RoundsError } from '../errors';
+import { WrongPassphraseError } from '../errors';
 import type { KeyProtector } from './KeyProtector';
+
+export { WrongPassphraseError } from '../errors';
 
 /*
  * The key hierarchy of a local profile. The database key is 256 random bits. It is stored only wrapped
@@ -11,12 +13,6 @@ import type { KeyProtector } from './KeyProtector';
  * Key material never reaches a log; JavaScript cannot reliably erase strings, so keys are kept in
  * Buffers and overwritten when the profile locks.
  */
-
-export class WrongPassphraseError extends RoundsError {
-  constructor() {
-    super('WRONG_PASSPHRASE', 'the passphrase is not correct');
-  }
-}
 
 export interface Argon2idParams {
   readonly memoryKiB: number;
