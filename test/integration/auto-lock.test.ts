@@ -73,6 +73,19 @@ describe('auto-lock, sign-out, unlock throttling and notifications', () => {
     await alice.call('profile.unlock', { profileId, passphrase: PASSPHRASE });
   });
 
+  it('"Lock now" goes through the lock controller, the one owner of lock state', async () => {
+    expect(alice.app.lockController.state).toBe('unlocked');
+    expect((await alice.call('session.lock', {})).phase).toBe('locked');
+    expect(alice.app.lockController.state).toBe('locked');
+    await alice.call('profile.unlock', { profileId, passphrase: PASSPHRASE });
+    expect(alice.app.lockController.state).toBe('unlocked');
+    // The controller's own "Lock now" resolves once the profile is closed.
+    await alice.app.lockController.lockNow();
+    expect(await phase(alice)).toBe('locked');
+    expect((await alice.fails('conversations.list', {})).code).toBe('PROFILE_LOCKED');
+    await alice.call('profile.unlock', { profileId, passphrase: PASSPHRASE });
+  });
+
   it('keeps the user\'s shorter lock timeout, refuses a longer one than policy', async () => {
     expect((await alice.fails('settings.update', { lockTimeoutMinutes: 30 })).code).toBe('INVALID_INPUT');
     expect(await alice.call('settings.update', { lockTimeoutMinutes: 5 })).toMatchObject({ lockTimeoutMinutes: 5, maxLockTimeoutMinutes: 10 });
