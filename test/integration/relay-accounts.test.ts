@@ -188,6 +188,20 @@ describe('accounts (in process, virtual time)', () => {
     expect((await relay.store.activeDevicesByUser(now)).get(pat.id)).toEqual([1, 2]);
   });
 
+  it('the directory lists colleagues still to enroll, with no devices; workstation names go to their own account only', async () => {
+    const secret = await enroll('tess');
+    await enroll('uma');
+    await relay.accounts.addUser('vic', 'Vic', 'clinician'); // not enrolled yet
+    now += 60_000;
+    const session = await relay.accounts.login('tess', PASSWORD, currentTotp(secret, now), { kind: 'new', name: 'Ward 4 desk', keys: await keys() }, caller);
+    const client = new RelayClient(await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent'), session.credential);
+    const users = (await client.directory()).users;
+    expect(users.find((u) => u.username === 'vic')).toMatchObject({ displayName: 'Vic', role: 'clinician', devices: [] });
+    expect(users.find((u) => u.username === 'uma')?.devices).toEqual([1]);
+    expect(JSON.stringify(users)).not.toContain('Ward 4 desk');
+    expect((await client.ownDevices()).devices.map((d) => [d.deviceId, d.name])).toEqual([[1, 'ws'], [2, 'Ward 4 desk']]);
+  });
+
   it('on connect, a device hears that its key stock is low, and gets its whole queue before queueEmpty', async () => {
     const raeSecret = await enroll('rae'); // enrolled with 2 one-time keys: below the relay's threshold of 25
     await enroll('sam');
