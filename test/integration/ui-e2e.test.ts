@@ -139,8 +139,22 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await history(page).getByText('Second: starting fluids').waitFor({ timeout: 10_000 });
     expect(await history(page).getByText(/^(First|Second): /).allTextContents()).toEqual(['First: BP 90/60', 'Second: starting fluids']);
     tap.sendResultDelayMs = 0;
-    await page.context().close();
   }, 120_000);
+
+  it('offers "Retry" on a message still sending only once it is overdue, not right after it was sent', async () => {
+    const [page, tap] = [dev, devTap];
+    // The core says both are still in the outbox: the second sent just now, the first 20 s ago.
+    tap.rewriteMessage = (m) => (m.body === 'Second: starting fluids' ? { ...m, state: 'pending', sentAt: Date.now() }
+      : m.body === 'First: BP 90/60' ? { ...m, state: 'pending', sentAt: Date.now() - 20_000 } : m);
+    await page.reload();
+    await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    const message = (text: string) => history(page).getByRole('article').filter({ hasText: text });
+    await message('Second: starting fluids').getByText('Sending…').waitFor();
+    await message('First: BP 90/60').getByRole('button', { name: 'Retry' }).waitFor();
+    await expect(message('Second: starting fluids').getByRole('button', { name: 'Retry' }).count()).resolves.toBe(0);
+    tap.rewriteMessage = null;
+    await page.context().close();
+  }, 60_000);
 
   it('runs a care team with a third clinician, and a removed member receives nothing more', async () => {
     carol = await openWorkstation(browser, harness, 'carol');
