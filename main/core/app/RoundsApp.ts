@@ -69,7 +69,7 @@ export class RoundsApp implements CommandHost {
   readonly #logger: Logger;
   readonly #clipboard: ClipboardGuard;
   /** Which profile is on screen, and opening and closing it. */
-  readonly sessions: ProfileSessions;
+  readonly #sessions: ProfileSessions;
   /** Automatic logoff: locks after inactivity, OS lock, suspend or "Lock now"; sign-out after long locks. */
   readonly lockController: LockController;
 
@@ -81,7 +81,7 @@ export class RoundsApp implements CommandHost {
     this.#clipboard = new ClipboardGuard(options.clipboard);
     this.#profiles = new LocalProfiles(options.dataDir, { ...options.profiles, wipeAfterFailedUnlocks: this.#policy.wipeAfterFailedUnlocks, clock: this.#scheduler });
     this.#preferences = options.preferences ?? new ConfPreferences(options.dataDir);
-    this.sessions = new ProfileSessions({
+    this.#sessions = new ProfileSessions({
       profiles: this.#profiles,
       preferences: this.#preferences,
       policy: this.#policy,
@@ -101,14 +101,14 @@ export class RoundsApp implements CommandHost {
       userInactivityMinutes: this.#preferences.read().lockTimeoutMinutes,
       signOutAfterLockedHours: this.#policy.signOutAfterLockedHours,
       ...(options.systemIdleSeconds ? { systemIdleSeconds: options.systemIdleSeconds } : {}),
-      onLock: (reason) => this.sessions.close(reason),
+      onLock: (reason) => this.#sessions.close(reason),
       onSignOut: () => {
-        this.sessions.signedOut();
+        this.#sessions.signedOut();
         this.#emitState();
       },
     });
-    if (this.sessions.current) this.lockController.locked();
-    this.#handlers = createCommandHandlers(this);
+    if (this.#sessions.current) this.lockController.locked();
+    this.#handlers = createCommandHandlers(this, this.#sessions);
   }
 
   get policy(): OrgPolicy {
@@ -144,10 +144,10 @@ export class RoundsApp implements CommandHost {
   /** Where the app is now. */
   state(): SessionState {
     const profiles = this.#profiles.list();
-    const current = this.sessions.current;
+    const current = this.#sessions.current;
     if (!current) return { phase: 'signedOut', profiles };
-    if (!current.open) return { phase: 'locked', profile: current.summary, profiles, signInRequired: this.sessions.signInRequired(current.summary.id) };
-    return { phase: 'unlocked', profile: current.summary, self: current.open.client.address, online: this.sessions.online };
+    if (!current.open) return { phase: 'locked', profile: current.summary, profiles, signInRequired: this.#sessions.signInRequired(current.summary.id) };
+    return { phase: 'unlocked', profile: current.summary, self: current.open.client.address, online: this.#sessions.online };
   }
 
   /**
@@ -173,7 +173,7 @@ export class RoundsApp implements CommandHost {
    */
   notificationFor(event: UiEvent): NotificationContent | null {
     if (event.type !== 'message' && event.type !== 'urgentReminder') return null;
-    const open = this.sessions.current?.open;
+    const open = this.#sessions.current?.open;
     if (!open) return null;
     if (event.type === 'message' && event.from === open.client.address.userId) return null;
     const urgent = event.type === 'urgentReminder' || event.urgent;
@@ -191,7 +191,7 @@ export class RoundsApp implements CommandHost {
   settings(): CommandOutput<'settings.get'> {
     const prefs = this.#preferences.read();
     const previewsAllowed = this.#policy.notificationPreviews;
-    const current = this.sessions.current;
+    const current = this.#sessions.current;
     return {
       lockTimeoutMinutes: this.lockController.timeoutMinutes,
       maxLockTimeoutMinutes: this.#policy.maxInactivityMinutes,
@@ -199,7 +199,7 @@ export class RoundsApp implements CommandHost {
       notificationPreviewsAllowed: previewsAllowed,
       policyRelayUrl: this.#policy.relayUrl ?? null,
       keyProtection: current?.open ? this.#profiles.keyProtection(current.summary.id) : null,
-      passphraseBelowPolicy: this.sessions.passphraseBelowPolicy,
+      passphraseBelowPolicy: this.#sessions.passphraseBelowPolicy,
     };
   }
 
@@ -215,12 +215,12 @@ export class RoundsApp implements CommandHost {
 
   clipboardCopied(sha256: string): void {
     // Only while a profile is open: nothing on the lock screen can be copied from Rounds.
-    if (this.sessions.current?.open) this.#clipboard.copied(sha256);
+    if (this.#sessions.current?.open) this.#clipboard.copied(sha256);
   }
 
   /** The open profile's local audit log as a signed bundle in the exports folder (the export is audited). */
   exportAudit({ from, to }: { from?: number | undefined; to?: number | undefined }): CommandOutput<'audit.export'> {
-    const open = this.sessions.open();
+    const open = this.#sessions.open();
     const now = this.#scheduler.now();
     const path = this.#exportPath(`rounds-audit-${open.profile.id.slice(0, 8)}`);
     return exportLocalAudit(open.profile.database, open.client.address, path, { from: from ?? 0, to: to ?? now + 1 }, now);
@@ -228,7 +228,7 @@ export class RoundsApp implements CommandHost {
 
   /** The relay's signed audit bundle (compliance role only), saved in the exports folder and audited here. */
   async exportRelayAudit(from: number, to: number, username: string | undefined): Promise<CommandOutput<'audit.exportRelay'>> {
-    const open = this.sessions.open();
+    const open = this.#sessions.open();
     const bytes = await open.client.relayAuditExport(from, to, username);
     const path = this.#exportPath(`rounds-relay-audit-${username ?? 'all'}`);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

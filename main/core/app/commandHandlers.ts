@@ -13,7 +13,6 @@ export type Handlers = { [C in CommandName]: (input: z.infer<(typeof COMMANDS)[C
 /** What the handlers reach in the app. */
 export interface CommandHost {
   readonly lockController: LockController;
-  readonly sessions: ProfileSessions;
   state(): SessionState;
   lock(cause: 'manual'): Promise<SessionState>;
   settings(): CommandOutput<'settings.get'>;
@@ -27,8 +26,7 @@ export interface CommandHost {
  * The map from each command of `shared/contract.ts` to what it does; RoundsApp#invoke has parsed the
  * input against the command's schema before a handler runs, and checks the output after.
  */
-export function createCommandHandlers(app: CommandHost): Handlers {
-  const { sessions } = app;
+export function createCommandHandlers(app: CommandHost, sessions: ProfileSessions): Handlers {
   const client = (): MessagingClient => sessions.open().client;
   return {
     'session.state': () => app.state(),
