@@ -100,8 +100,7 @@ export class SendDeferrals {
     const now = this.scheduler.now();
     const times = [this.#pausedUntil, ...[...this.#deferred.values()].map((d) => d.until)].filter((t) => t > now);
     if (times.length === 0) return;
-    const timer = this.scheduler.every(Math.max(1, Math.min(...times) - now), () => {
-      timer.cancel();
+    const timer = this.scheduler.after(Math.max(1, Math.min(...times) - now), () => {
       if (this.#timer === timer) this.#timer = undefined;
       this.due();
     });
