@@ -24,6 +24,16 @@ export class ClientQueries {
     return this.messages.page(conversationId, limit, before);
   }
 
+  /** Oldest first: the messages just after `after`. */
+  pageAfter(conversationId: ConversationId, limit: number, after: PageCursor): StoredMessage[] {
+    return this.messages.pageAfter(conversationId, limit, after);
+  }
+
+  /** The oldest message from someone else this user has not read (where "new messages" starts). */
+  firstUnread(conversationId: ConversationId): StoredMessage | undefined {
+    return this.messages.firstUnread(conversationId, this.self);
+  }
+
   search(query: string, limit?: number): StoredMessage[] {
     return this.messages.search(query, limit);
   }
