@@ -141,6 +141,49 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     tap.sendResultDelayMs = 0;
   }, 120_000);
 
+  it('keeps messages entered just before "Lock now": they were already in the outbox', async () => {
+    const [page, tap] = [dev, devTap];
+    const box = page.getByLabel('Message', { exact: true });
+    tap.sendResultDelayMs = 2000;
+    for (const text of ['Q1: K+ 6.1 in bed 3', 'Q2: repeat ECG', 'Q3: call renal']) {
+      await box.fill(text);
+      await box.press('Enter');
+    }
+    await page.getByRole('button', { name: 'Lock now' }).click();
+    await page.getByLabel('Passphrase').fill(PASSPHRASE);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    tap.sendResultDelayMs = 0;
+    await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await history(page).getByText('Q3: call renal').waitFor({ timeout: 10_000 });
+    expect(await history(page).getByText(/^Q\d: /).allTextContents()).toEqual(['Q1: K+ 6.1 in bed 3', 'Q2: repeat ECG', 'Q3: call renal']);
+  }, 120_000);
+
+  it('a refused message comes back on its own; the urgent one entered after it is sent, still urgent', async () => {
+    const [page, tap] = [dev, devTap];
+    const box = page.getByLabel('Message', { exact: true });
+    tap.refuseSendContaining = 'refused by the core';
+    tap.sendResultDelayMs = 500;
+    await box.fill('First: refused by the core');
+    await box.press('Enter');
+    await box.fill('Second: bed 7 arrest, come now');
+    await page.getByRole('button', { name: 'Urgent' }).click();
+    await box.press('Enter');
+    const unsent = page.getByRole('list', { name: 'Messages not sent' });
+    await unsent.getByText('First: refused by the core').waitFor({ timeout: 10_000 });
+    const second = history(page).getByRole('article').filter({ hasText: 'Second: bed 7 arrest, come now' });
+    await second.getByText('Urgent', { exact: false }).first().waitFor();
+    await expect(history(page).getByText('First: refused by the core').count()).resolves.toBe(0);
+    tap.refuseSendContaining = null;
+    tap.sendResultDelayMs = 0;
+    // Put back into the empty box, alone, and sent.
+    await expect(box.inputValue()).resolves.toBe('');
+    await unsent.getByRole('button', { name: 'Put back in the box' }).click();
+    await expect(box.inputValue()).resolves.toBe('First: refused by the core');
+    await box.press('Enter');
+    await history(page).getByText('First: refused by the core').waitFor();
+    await expect(unsent.count()).resolves.toBe(0);
+  }, 120_000);
+
   it('offers "Retry" on a message still sending only once it is overdue, not right after it was sent', async () => {
     const [page, tap] = [dev, devTap];
     // The core says both are still in the outbox: the second sent just now, the first 20 s ago.

@@ -1,18 +1,23 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { MessageView } from '../../../shared/contract';
 import type { ConversationId, MessageId } from '../../../shared/ids';
+import { LIMITS } from '../../../shared/limits';
+import { CallError } from '../api';
 import { useApi } from '../context';
 
 interface Draft {
+  readonly key: number;
   readonly text: string;
   readonly urgent: boolean;
   readonly replyTo: MessageId | undefined;
 }
 
 /**
- * The message box. Enter sends, also while the previous message is still being handed to the core: each
- * message joins a queue that goes out in order, and the box is free for the next one at once. A message the
- * core refuses comes back into the box (with any queued after it), so no text is lost.
+ * The message box. Enter hands the message to the core at once, also while earlier ones are still on
+ * their way: the core puts each into its outbox, in the encrypted profile, in the order they were entered
+ * (it stores a message before it answers anything else), so a lock right after Enter loses nothing, and
+ * the box is free for the next one. A message the core refuses is listed under the box on its own, with its
+ * urgent flag, to put back or discard: never merged into other text, never dropped silently.
  */
 export function Composer({ conversationId, disabledReason, replyTo, onCancelReply, onSent, onError }: {
   conversationId: ConversationId;
@@ -25,47 +30,59 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
   const api = useApi();
   const [text, setText] = useState('');
   const [urgent, setUrgent] = useState(false);
-  const [queued, setQueued] = useState(0);
-  const queue = useRef<Draft[]>([]);
-  const draining = useRef(false);
+  const [inFlight, setInFlight] = useState(0);
+  const [refused, setRefused] = useState<Draft[]>([]);
+  const nextKey = useRef(0);
+  const mounted = useRef(true);
   const input = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
 
   useEffect(() => {
     if (replyTo) input.current?.focus();
   }, [replyTo]);
 
-  const drain = async () => {
-    if (draining.current) return;
-    draining.current = true;
+  const submit = async (draft: Draft) => {
+    setInFlight((n) => n + 1);
     try {
-      for (let next = queue.current[0]; next; next = queue.current[0]) {
-        try {
-          await api.call('messages.send', { conversationId, text: next.text, ...(next.urgent ? { urgent: true } : {}), ...(next.replyTo ? { replyTo: next.replyTo } : {}) });
-          queue.current.shift();
-          setQueued(queue.current.length);
-          onSent();
-        } catch (error) {
-          const unsent = queue.current.splice(0);
-          setQueued(0);
-          setText((typed) => [...unsent.map((d) => d.text), typed].filter((t) => t.trim()).join('\n'));
-          onError(error);
-        }
-      }
+      await api.call('messages.send', { conversationId, text: draft.text, ...(draft.urgent ? { urgent: true } : {}), ...(draft.replyTo ? { replyTo: draft.replyTo } : {}) });
+      if (mounted.current) onSent();
+    } catch (error) {
+      // Gone (locked, switched away): nothing to put back on a screen that no longer shows it.
+      if (!mounted.current) return;
+      setRefused((list) => [...list, draft]);
+      onError(error);
     } finally {
-      draining.current = false;
+      if (mounted.current) setInFlight((n) => n - 1);
     }
   };
 
   const send = () => {
     const body = text.trim();
     if (!body || disabledReason) return;
-    queue.current.push({ text: body, urgent, replyTo: replyTo?.id });
-    setQueued(queue.current.length);
+    if (body.length > LIMITS.maxTextLength) {
+      onError(new CallError({ code: 'INVALID_INPUT', message: 'message too long', issues: [`a message can be at most ${LIMITS.maxTextLength.toLocaleString()} characters; this one has ${body.length.toLocaleString()}`] }));
+      return;
+    }
+    const draft: Draft = { key: nextKey.current++, text: body, urgent, replyTo: replyTo?.id };
     setText('');
     setUrgent(false);
     if (replyTo) onCancelReply();
     input.current?.focus();
-    void drain();
+    void submit(draft);
+  };
+
+  /** Puts a refused message back into the box (only an empty box: typed text is never overwritten). */
+  const putBack = (draft: Draft) => {
+    setRefused((list) => list.filter((d) => d.key !== draft.key));
+    setText(draft.text);
+    setUrgent(draft.urgent);
+    input.current?.focus();
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -90,7 +107,18 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
         <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
         <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || text.trim().length === 0}>Send</button>
       </div>
-      {queued > 1 && <p className="hint" role="status">{queued} messages on their way…</p>}
+      {inFlight > 1 && <p className="hint" role="status">{inFlight} messages on their way…</p>}
+      {refused.length > 0 && (
+        <ul className="refused" aria-label="Messages not sent">
+          {refused.map((draft) => (
+            <li key={draft.key}>
+              <span><strong>Not sent{draft.urgent ? ' (urgent)' : ''}:</strong> {draft.text.length > 80 ? `${draft.text.slice(0, 80)}…` : draft.text}</span>
+              <button type="button" className="link small" onClick={() => putBack(draft)} disabled={text.trim().length > 0} title={text.trim() ? 'Send or clear what is in the box first' : undefined}>Put back in the box</button>
+              <button type="button" className="link small" onClick={() => setRefused((list) => list.filter((d) => d.key !== draft.key))}>Discard</button>
+            </li>
+          ))}
+        </ul>
+      )}
     </div>
   );
 }

@@ -138,8 +138,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
     if (!el || !positioned.current) return;
     const nearBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
     stick.current = nearBottom && atNewest;
-    if (el.scrollTop < 200) void loadOlder();
-    if (nearBottom && !atNewest) void loadNewer();
+    if (el.scrollTop < 200) loadOlder().catch(onError);
+    if (nearBottom && !atNewest) loadNewer().catch(onError);
   };
 
   const blocked = changed.length > 0;
@@ -174,7 +174,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
       ))}
 
       <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
-        {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => void loadOlder()}>Load earlier messages</button></div>}
+        {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => loadOlder().catch(onError)}>Load earlier messages</button></div>}
         {ready && messages.length === 0 && <p className="empty-conversation">No messages yet. Say hello.</p>}
         <div className="virtual" style={{ height: virtualizer.getTotalSize() }}>
           {virtualizer.getVirtualItems().map((item) => {
@@ -192,12 +192,12 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
             );
           })}
         </div>
-        {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => void loadNewer()}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; void showNewest(); }}>Jump to newest</button></div>}
+        {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => loadNewer().catch(onError)}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; showNewest().catch(onError); }}>Jump to newest</button></div>}
       </div>
 
       <Composer conversationId={conversation.id} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
         replyTo={replyTo} onCancelReply={() => setReplyTo(null)}
-        onSent={() => { stick.current = true; void showNewest(); }} onError={onError} />
+        onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
     </section>
   );
 }
