@@ -22,7 +22,7 @@ import { contentSecurityPolicy } from '../main/core/web/contentSecurityPolicy';
 import { serveStatic } from '../main/core/web/staticFiles';
 import type { RelayServer } from '../server/RelayServer';
 import { describeError } from '../shared/errors';
-import { BridgeRequestSchema, type BridgeReply, type BridgeRequest } from '../shared/contract';
+import { BridgeRequestSchema, type BridgeReply, type BridgeRequest, type CommandName, type CommandResult } from '../shared/contract';
 import type { OrgPolicy } from '../shared/policy';
 import { startEmbeddedRelay } from './embeddedRelay';
 import { buildHarnessBridge, buildRenderer } from './renderer';
@@ -177,7 +177,10 @@ function bridge(ws: WebSocket, app: RoundsApp): void {
       reply({ type: 'result', id: -1, result: { ok: false, error: { code: 'INVALID_INPUT', message: 'malformed bridge frame' } } });
       return;
     }
-    void app.invoke(frame.command, frame.input).then((result) => reply({ type: 'result', id: frame.id, result }));
+    // invoke answers every call with a value; should it ever throw, the page still gets an answer and the harness stays up.
+    app.invoke(frame.command, frame.input)
+      .catch((): CommandResult<CommandName> => ({ ok: false, error: { code: 'INTERNAL', message: 'something went wrong inside Rounds; the details are in the log' } }))
+      .then((result) => reply({ type: 'result', id: frame.id, result }), () => undefined);
   });
 }
 
@@ -200,7 +203,8 @@ async function main(): Promise<void> {
   for (const d of harness.demoCodes) console.log(`  ${d.displayName}: ${harness.pageUrl(d.username)}\n    username ${d.username}, enrollment code ${d.code}`);
   if (harness.demoCodes.length === 0) {
     const dir = join(resolve(opts.data), 'workstations');
-    const existing = existsSync(dir) ? readdirSync(dir) : [];
+    // Only what could be a profile name (a stray file, or a name with terminal escapes, is not printed).
+    const existing = existsSync(dir) ? readdirSync(dir).filter((name) => ProfileName.safeParse(name).success) : [];
     for (const name of existing.length > 0 ? existing : DEMO_ACCOUNTS.map((a) => a.username)) console.log(`  ${name}: ${harness.pageUrl(name)}`);
     console.log(`  (existing data in ${resolve(opts.data)}: the demo accounts ${DEMO_ACCOUNTS.map((a) => a.username).join(', ')} were created on its first run)`);
   }

@@ -122,13 +122,14 @@ export class RoundsApp implements CommandHost {
 
   /** Runs one command from the UI. `name` and `input` come from outside: both are checked here. */
   async invoke(name: unknown, input: unknown): Promise<CommandResult<CommandName>> {
-    if (!isCommandName(name)) return { ok: false, error: { code: 'UNKNOWN_COMMAND', message: `no such command: ${String(name).slice(0, 64)}` } };
-    const parsed = COMMANDS[name].input.safeParse(input ?? {});
-    if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 20).map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`);
-      return { ok: false, error: { code: 'INVALID_INPUT', message: `invalid input for ${name}`, issues } };
-    }
+    // Never `String(name)`: an object from outside may have a toString that throws.
+    if (!isCommandName(name)) return { ok: false, error: { code: 'UNKNOWN_COMMAND', message: `no such command: ${typeof name === 'string' ? name.slice(0, 64) : `(a ${name === null ? 'null' : typeof name}, not a name)`}` } };
     try {
+      const parsed = COMMANDS[name].input.safeParse(input ?? {});
+      if (!parsed.success) {
+        const issues = parsed.error.issues.slice(0, 20).map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`);
+        return { ok: false, error: { code: 'INVALID_INPUT', message: `invalid input for ${name}`, issues } };
+      }
       const handler = this.#handlers[name] as (input: unknown) => unknown;
       const value = await handler(parsed.data);
       // What goes back is checked as strictly as what came in: a handler that drifts from the contract
