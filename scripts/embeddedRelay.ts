@@ -1,5 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditKeySource } from '../server/audit/auditKey';
 import { DEFAULT_CONFIG } from '../server/RelayConfig';
@@ -17,32 +16,42 @@ const PORT_FILE = 'embedded-relay.port';
 export async function startEmbeddedRelay(dataDir: string, port: number, quiet = false): Promise<{ relay: RelayServer; url: string }> {
   const store = openStore(dataDir);
   const remembered = port === 0 ? rememberedPort(dataDir) : undefined;
-  let chosen = port;
-  if (remembered !== undefined) {
-    if (await portIsFree(remembered)) chosen = remembered;
-    else console.warn(`The embedded relay's port ${remembered} is in use by another program; using another one. Profiles enrolled before stay offline until Rounds can use port ${remembered} again (stop that program and restart).`);
-  }
   const relay = new RelayServer(store, DEFAULT_CONFIG, undefined, quiet ? () => undefined : undefined);
   relay.auditKey = auditKeySource(dataDir).read;
-  const url = (await relay.listen({ host: '127.0.0.1', port: chosen }, quiet ? 'silent' : 'warn')).replace('localhost', '127.0.0.1');
-  const bound = Number(new URL(url).port);
-  if (port === 0 && remembered === undefined) writeFileSync(join(dataDir, PORT_FILE), `${bound}\n`, { mode: 0o600 });
+  const listen = async (at: number) => (await relay.listen({ host: '127.0.0.1', port: at }, quiet ? 'silent' : 'warn')).replace('localhost', '127.0.0.1');
+  let url: string;
+  if (remembered === undefined) {
+    url = await listen(port);
+  } else {
+    try {
+      url = await listen(remembered);
+    } catch (error) {
+      // Taken meanwhile, or not ours to use: a free port now, the remembered one again next time.
+      const why = (error as { code?: string }).code === 'EADDRINUSE' ? 'is in use by another program' : `cannot be used (${(error as { code?: string }).code ?? String(error)})`;
+      console.warn(`The embedded relay's port ${remembered} ${why}; using another one. Profiles enrolled before stay offline until Rounds can use port ${remembered} again (free it and restart).`);
+      url = await listen(0);
+    }
+  }
+  if (port === 0 && remembered === undefined) rememberPort(dataDir, Number(new URL(url).port));
   return { relay, url };
 }
 
+/** The port last used, if the file names one an unprivileged program may take (1024 and up). */
 function rememberedPort(dataDir: string): number | undefined {
   try {
     const port = Number(readFileSync(join(dataDir, PORT_FILE), 'utf8').trim());
-    return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+    return Number.isInteger(port) && port >= 1024 && port < 65536 ? port : undefined;
   } catch {
     return undefined;
   }
 }
 
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen({ host: '127.0.0.1', port, exclusive: true }, () => probe.close(() => resolve(true)));
-  });
+function rememberPort(dataDir: string, port: number): void {
+  const file = join(dataDir, PORT_FILE);
+  try {
+    rmSync(file, { force: true }); // a link in its place goes (never its target); the new file is ours
+    writeFileSync(file, `${port}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    console.warn(`The embedded relay could not remember its port in ${file} (${(error as { code?: string }).code ?? String(error)}); after a restart it may listen on another one.`);
+  }
 }

@@ -1,4 +1,6 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startEmbeddedRelay } from '../../scripts/embeddedRelay';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
@@ -45,5 +47,27 @@ describe('the embedded relay across restarts', () => {
     const third = await startEmbeddedRelay(dir, 0, true);
     await third.relay.close();
     expect(third.url).toBe(first.url);
+  });
+
+  it('ignores a port file naming a privileged port or no port, and a port file it cannot write does not stop it', async () => {
+    const dir = tempDataDir();
+    dirs.push(dir);
+    writeFileSync(join(dir, 'embedded-relay.port'), '1\n');
+    const first = await startEmbeddedRelay(dir, 0, true);
+    await first.relay.close();
+    expect(Number(new URL(first.url).port)).toBeGreaterThanOrEqual(1024);
+    expect(readFileSync(join(dir, 'embedded-relay.port'), 'utf8').trim()).toBe(new URL(first.url).port);
+
+    const odd = tempDataDir();
+    dirs.push(odd);
+    mkdirSync(join(odd, 'embedded-relay.port'));
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const second = await startEmbeddedRelay(odd, 0, true);
+      await second.relay.close();
+      expect(warn.mock.calls.join(' ')).toContain('could not remember its port');
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
