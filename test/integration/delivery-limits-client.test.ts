@@ -188,6 +188,27 @@ describe('the messaging client against the relay limits', () => {
     await until(() => bodies(bob, alice).includes('Bed 3 needs a review'), 'delivered once there is room');
   });
 
+  it('a message to a colleague still to enroll waits, says why, and reaches her once she has enrolled', async () => {
+    await startRelay({});
+    const alice = await enroll('alice');
+    await relay.accounts.addUser('carol', 'Dr. carol', 'clinician');
+    const carolId = (await relay.store.userByUsername('carol'))!.id;
+    // Carol is in the directory, not yet reachable; Alice writes to her anyway (offline she could not tell).
+    expect((await alice.client.directory()).find((c) => c.userId === carolId)).toMatchObject({ reachable: false });
+    const waiting = await alice.client.send(alice.client.openDirect(carolId), 'Bed 9: handover at 19:00');
+    await until(() => delays(alice).some((e) => e.messageId === waiting), 'the delay is reported');
+    expect(delays(alice).find((e) => e.messageId === waiting)).toMatchObject({ reason: 'RECIPIENT_NOT_ENROLLED', userId: carolId });
+    expect(UiEventSchema.safeParse(delays(alice).at(-1)).success).toBe(true);
+    // Not sent, and not audited as sent to her.
+    expect(alice.client.pending([waiting]).has(waiting)).toBe(true);
+    expect(alice.profile.database.all("SELECT 1 FROM local_audit WHERE type = 'message.sent'")).toEqual([]);
+    // Carol enrolls; at Alice's next try the message reaches her.
+    const carol = await enroll('carol');
+    time.advance(delays(alice).at(-1)!.retryAt - time.now());
+    await until(() => bodies(carol, alice).includes('Bed 9: handover at 19:00'), 'delivered once she has enrolled');
+    await until(() => !alice.client.pending([waiting]).has(waiting), 'no longer pending');
+  });
+
   it('audits a flood of unreadable envelopes from one sender once per episode, with a count, never content', async () => {
     await startRelay({});
     const bob = await enroll('bob');

@@ -154,8 +154,16 @@ export class OutboxSender {
       }
       if (team) ctx.outbox.countAttempt(seq);
       const directory = this.#directory ?? await this.readDirectory();
+      const hasDevices = (userId: UserId) => directory.some((u) => u.userId === userId && u.devices.length > 0);
+      // A colleague still to enroll has no workstation: a message to them waits (tried again after a
+      // wait, with the directory read afresh) rather than counting as sent. A care team's message goes
+      // to the members who have one; one who enrolls later reads from then on, as a new workstation does.
+      const unenrolled = team ? [] : sendTo.filter((u) => !hasDevices(u));
+      for (const userId of unenrolled) deferrals.defer(userId, now, 'RECIPIENT_NOT_ENROLLED');
+      if (unenrolled.length > 0) this.#directory = undefined;
+      const goTo = sendTo.filter((u) => !unenrolled.includes(u));
       const devices = directory
-        .filter((u) => sendTo.includes(u.userId) || (u.userId === self && !selfHeld))
+        .filter((u) => goTo.includes(u.userId) || (u.userId === self && !selfHeld))
         .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })))
         .filter((d) => !sameAddress(d, ctx.self));
       await this.#ensureSessions(devices);
@@ -191,19 +199,20 @@ export class OutboxSender {
         else if (code === 'UNKNOWN_DEVICE') this.#directory = undefined;
       }
       for (const userId of full) deferrals.defer(userId, now, shareFull.has(userId) ? 'SENDER_SHARE_FULL' : 'RECIPIENT_QUEUE_FULL');
-      for (const userId of selfHeld ? sendTo : [...sendTo, self]) if (!full.has(userId)) deferrals.clear(userId);
-      const waiting = [...new Set([...held, ...full, ...again])].filter((u) => u !== self);
+      for (const userId of selfHeld ? goTo : [...goTo, self]) if (!full.has(userId)) deferrals.clear(userId);
+      const waiting = [...new Set([...held, ...full, ...again, ...unenrolled])].filter((u) => u !== self);
       const ownWaiting = selfHeld || full.has(self) || again.has(self);
-      const reached = sendTo.filter((u) => !full.has(u) && !again.has(u));
+      const reached = goTo.filter((u) => !full.has(u) && !again.has(u) && hasDevices(u));
       const delivered = envelopes.filter((e) => !refused.has(e.id));
       ctx.db.transaction(() => {
         if (waiting.length === 0 && !ownWaiting) ctx.outbox.remove(seq);
         else ctx.outbox.waitFor(seq, waiting);
-        if (payload.type === 'text' && (delivered.length > 0 || envelopes.length === 0)) {
+        // Audited as sent once something went (or there was nobody else to send it to): never "sent" to no one.
+        if (payload.type === 'text' && (delivered.length > 0 || (envelopes.length === 0 && waiting.length === 0 && !ownWaiting))) {
           ctx.audit('message.sent', { conversation: payload.conversationId, message: payload.messageId, sender: addressKey(ctx.self), recipients: reached.join(' '), ciphertextSha256: digestOf(delivered.map((e) => e.content)) });
         }
       });
-      const first = [...full][0];
+      const first = [...full, ...unenrolled][0];
       if (first !== undefined && payload.type === 'text') deferrals.announce(payload.messageId, first, now);
       if (waiting.length > 0 || ownWaiting) progress.after = seq;
       else if (payload.type === 'text') deferrals.settled(payload.messageId);

@@ -20,8 +20,11 @@ export const DEFAULT_DEFERRAL: DeferralPolicy = { firstMs: 30_000, maxMs: 15 * 6
  * (the outbox flushes again). It also tells the UI, once per change, which message waits and why.
  * Kept in memory: after a restart the first flush simply asks the relay again.
  */
-/** Why a recipient waits: their queue is full, or it holds this account's whole share of it. */
-export type QueueRefusal = 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL';
+/**
+ * Why a recipient waits: their queue is full, or it holds this account's whole share of it, or they have
+ * no workstation yet (an account still to enroll).
+ */
+export type QueueRefusal = 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL' | 'RECIPIENT_NOT_ENROLLED';
 /** Why everything waits: this workstation's rate, or the relay's disk. */
 export type PauseReason = 'RATE_LIMITED' | 'RELAY_STORAGE_FULL';
 
