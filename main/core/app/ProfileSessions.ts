@@ -12,6 +12,9 @@ import type { LocalProfiles, ProfileSummary, UnlockedProfile } from '../storage/
 import type { PreferenceStore } from '../storage/Preferences';
 import { describeError } from '../../../shared/errors';
 
+/** How long a lock waits for the client to stop (finish what it is storing, close its socket) before closing the database anyway. */
+const STOP_GRACE_MS = 2000;
+
 /** Enrollments begun but not completed are forgotten after this long (the relay's code expires too). */
 const ENROLLMENT_TTL_MS = 30 * 60_000;
 
@@ -105,19 +108,30 @@ export class ProfileSessions {
     const now = this.#o.scheduler.now();
     this.#heartbeat?.cancel();
     this.#o.onStateChange();
+    // Each step on its own: a failed write (a full disk) must never skip stopping the client, which would
+    // go on receiving (and acknowledging) into a closed database.
+    const step = (what: string, work: () => void) => {
+      try {
+        work();
+      } catch (error) {
+        this.#o.logger.error(`locking: ${what} failed (the database is closed anyway): ${describeError(error)}`);
+      }
+    };
+    step('noting the lock time', () => this.#o.profiles.markLocked(id, now));
+    step('auditing the lock', () => appendLocalAudit(open.profile.database, now, cause === 'manual' || cause === 'quit' ? 'session.locked' : 'session.autoLocked', { reason: cause }));
     try {
-      this.#o.profiles.markLocked(id, now);
-      if (cause === 'manual' || cause === 'quit') appendLocalAudit(open.profile.database, now, 'session.locked', { reason: cause });
-      else appendLocalAudit(open.profile.database, now, 'session.autoLocked', { reason: cause });
-      await open.client.stop();
+      // A relay that does not answer (a dead network) must not keep the database open and its key in
+      // memory: after STOP_GRACE_MS the database closes anyway; what was still under way then fails with
+      // PROFILE_LOCKED and is neither stored nor acknowledged (the relay delivers it again).
+      let grace: { cancel(): void } | undefined;
+      await Promise.race([open.client.stop(), new Promise<void>((resolve) => (grace = this.#o.scheduler.after(STOP_GRACE_MS, resolve)))]).finally(() => grace?.cancel());
     } catch (error) {
-      this.#o.logger.error(`locking failed (the database is closed anyway): ${describeError(error)}`);
-    } finally {
-      // Whatever failed above, the database closes and its key is overwritten.
-      open.profile.lock();
-      this.#online = false;
-      await this.#o.clipboard.clearIfOurs().catch((error: unknown) => this.#o.logger.error(`clearing the clipboard failed: ${describeError(error)}`));
+      this.#o.logger.error(`locking: stopping the client failed (the database is closed anyway): ${describeError(error)}`);
     }
+    // Whatever failed above, the database closes and its key is overwritten.
+    step('closing the database', () => open.profile.lock());
+    if (!this.#current?.open) this.#online = false;
+    await this.#o.clipboard.clearIfOurs().catch((error: unknown) => this.#o.logger.error(`clearing the clipboard failed: ${describeError(error)}`));
   }
 
   /** Back to the chooser. */
@@ -253,7 +267,13 @@ export class ProfileSessions {
     // sign-out period counts from the last time the app was known to be running, not from the restart.
     profiles.markLocked(profile.id, now);
     this.#heartbeat?.cancel();
-    this.#heartbeat = scheduler.every(60_000, () => profiles.markLocked(profile.id, scheduler.now()));
+    this.#heartbeat = scheduler.every(60_000, () => {
+      try {
+        profiles.markLocked(profile.id, scheduler.now());
+      } catch (error) {
+        this.#o.logger.error(`noting that Rounds is running failed: ${describeError(error)}`);
+      }
+    });
     // How the key is kept is recorded with every opening: a profile only the passphrase protects (no OS
     // key store here) can be attacked offline from a copy, and an auditor should see where that is so.
     appendLocalAudit(profile.database, now, how === 'unlock' ? 'session.unlocked' : 'session.signedIn', { keyProtection: profiles.keyProtection(profile.id) });

@@ -34,7 +34,17 @@ export class PeriodicDuties {
     this.#urgent = new UrgentReminders(this.policy.urgent ?? DEFAULT_URGENT_POLICY, ctx.scheduler, (r) => ctx.emit({ type: 'urgentReminder', ...r }));
     for (const m of ctx.messages.unreadUrgent(ctx.self.userId)) this.#urgent.track(m.id, m.conversationId, m.receivedAt);
     this.applyRetention();
-    this.#timers = [ctx.scheduler.every(24 * 3600_000, () => this.applyRetention()), ctx.scheduler.every(60_000, () => this.auditUnreadable(false))];
+    const guarded = (what: string, work: () => unknown) => () => {
+      try {
+        work();
+      } catch (error) {
+        ctx.logger.error(`${what} failed: ${describeError(error)}`);
+      }
+    };
+    this.#timers = [
+      ctx.scheduler.every(24 * 3600_000, guarded('retention', () => this.applyRetention())),
+      ctx.scheduler.every(60_000, guarded('auditing unreadable envelopes', () => this.auditUnreadable(false))),
+    ];
   }
 
   stop(): void {

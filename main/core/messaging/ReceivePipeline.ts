@@ -58,6 +58,12 @@ export class ReceivePipeline {
     try {
       await ctx.core.decrypt(envelope, { inTransaction: (m) => { if (this.#store(m, envelope.serverTimestamp, envelope.content)) stored = m; } });
     } catch (error) {
+      // This workstation could not store it (the profile locked meanwhile, its disk full): not
+      // acknowledged, so the relay delivers it again; it is not the envelope's fault.
+      if (!ctx.running() || isLocalFailure(error)) {
+        if (ctx.running()) ctx.logger.error(`a message could not be stored; the relay will deliver it again: ${describeError(error)}`);
+        return;
+      }
       // A duplicate (already stored) or an envelope that can never be read: acknowledge it so it does
       // not block the queue; the reason (a code, never content) goes to the local audit log, counted
       // per sender: a flood of garbage is one record per episode, not one per envelope.
@@ -115,4 +121,13 @@ export class ReceivePipeline {
  */
 function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sender']['userId']): ConversationId {
   return message.via === 'direct' && message.sender.userId !== self ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
+}
+
+/** A failure of this workstation's storage (its database locked, full, read-only or failing), anywhere in the error's causes. */
+function isLocalFailure(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'PROFILE_LOCKED' || code === 'STORAGE_FULL' || code === 'STORAGE_CORRUPT' || (typeof code === 'string' && code.startsWith('SQLITE_'))) return true;
+  }
+  return false;
 }

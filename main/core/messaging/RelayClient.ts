@@ -25,6 +25,9 @@ import {
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
 
+/** How long one HTTP request to the relay may take (an audit export included). */
+const REQUEST_TIMEOUT_MS = 60_000;
+
 /** The relay refused a request, or answered something that does not match the shared schemas. */
 export class RelayRequestError extends Error {
   constructor(
@@ -156,6 +159,8 @@ export class RelayClient {
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
+        // A relay that stops answering (a dead network) fails the request rather than holding it for minutes.
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         ...(this.#trust ? { dispatcher: relayDispatcher(this.#trust) } : {}),
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),

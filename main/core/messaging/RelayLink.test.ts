@@ -71,4 +71,31 @@ describe('reconnecting to the relay', () => {
     await settle();
     expect(attempts).toEqual([0]);
   });
+
+  it('closes a connection whose first steps failed before trying again, so no socket is left open beside the next', async () => {
+    const time = virtualScheduler(0);
+    const opened: { open: boolean; close(): Promise<void> }[] = [];
+    let fails = 2;
+    const link = new RelayLink({
+      scheduler: time, backoff: { firstMs: 100, maxMs: 400 }, random: () => 0.5,
+      connect: async () => {
+        const c = { open: true, close: async () => { c.open = false; } };
+        opened.push(c);
+        return c;
+      },
+      onState: () => undefined,
+      onOpen: () => {
+        if (fails-- > 0) throw new Error('key upload refused');
+      },
+    });
+    link.start();
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setImmediate(r));
+      time.advance(200);
+    }
+    expect(opened).toHaveLength(3);
+    expect(opened.filter((c) => c.open)).toHaveLength(1);
+    await link.stop();
+    expect(opened.filter((c) => c.open)).toHaveLength(0);
+  });
 });

@@ -73,23 +73,32 @@ export class RelayLink<C extends LinkConnection> {
   async #connect(): Promise<void> {
     if (!this.#running) return;
     this.#options.onState('connecting');
+    let connection: C | undefined;
     try {
-      this.#connection = await this.#options.connect(() => {
+      connection = await this.#options.connect(() => {
+        // Only the current connection's end matters: one given up on below (or replaced) says nothing.
+        if (connection !== undefined && this.#connection !== connection) return;
         this.#connection = undefined;
         this.#options.onState('offline');
         this.#scheduleRetry();
       });
+      this.#connection = connection;
       if (!this.#running) {
         // Stopped (locked) while the connection was opening: close it, say nothing, touch nothing.
-        const late = this.#connection;
         this.#connection = undefined;
-        await late.close();
+        await connection.close();
         return;
       }
       this.#backoffMs = this.#backoff.firstMs;
       this.#options.onState('online');
       await this.#options.onOpen();
     } catch {
+      // Opened but not usable (its keys could not be uploaded, say): closed, so no orphan socket stays
+      // open beside the next one, and tried again after the back-off.
+      if (connection && this.#connection === connection) {
+        this.#connection = undefined;
+        connection.close().catch(() => undefined);
+      }
       this.#options.onState('offline');
       this.#scheduleRetry();
     }

@@ -35,7 +35,11 @@ export class UnlockedProfile {
   lock(): void {
     if (this.#locked) return;
     this.#locked = true;
-    this.#db.close();
-    this.#key.fill(0);
+    try {
+      this.#db.close();
+    } finally {
+      // Overwritten even if the close failed (a checkpoint on a full disk, say).
+      this.#key.fill(0);
+    }
   }
 }

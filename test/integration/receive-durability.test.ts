@@ -1,0 +1,102 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalProfiles } from '../../main/core/storage/LocalProfiles';
+import { MessageStore } from '../../main/core/storage/MessageStore';
+import { storageError } from '../../main/core/storage/ProfileDatabase';
+import { RelayProcess, addUser, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { Workstation, until } from '../fixtures/workstation';
+
+/*
+ * A message is stored before it is acknowledged, whatever fails on the workstation (the review of the core
+ * split, issue 14). A full disk cannot be had on demand here, so the write that would meet it is made to
+ * fail the way the storage layer reports one (ENOSPC from the registry file, SQLITE_FULL from the database).
+ */
+const dirs: string[] = [];
+const relays: RelayProcess[] = [];
+afterAll(async () => {
+  for (const r of relays) await r.stop();
+  for (const d of dirs) removeDir(d);
+});
+
+const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined };
+const queuedAtRelay = (relayDir: string) => {
+  const db = openRelayDatabase(relayDir);
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM envelopes').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+};
+
+async function pair(): Promise<{ relayDir: string; alice: Workstation; bob: Workstation; conversationId: string }> {
+  const relayDir = tempDataDir();
+  const aDir = tempDataDir();
+  const bDir = tempDataDir();
+  dirs.push(relayDir, aDir, bDir);
+  const relay = await RelayProcess.start(relayDir);
+  relays.push(relay);
+  const alice = new Workstation(aDir, { logger: quiet as never });
+  const bob = new Workstation(bDir);
+  await alice.enroll(relay.url, 'alice', addUser(relayDir, 'alice', 'Alice'));
+  await bob.enroll(relay.url, 'bob', addUser(relayDir, 'bob', 'Bob'));
+  await until(async () => (await alice.online()) && (await bob.online()), 'online');
+  const aliceId = ((await alice.call('session.state', {})) as { self: { userId: string } }).self.userId;
+  const { conversationId } = await bob.call('conversations.openDirect', { userId: aliceId as never });
+  await bob.call('messages.send', { conversationId, text: 'warm-up' });
+  await until(async () => (await alice.call('conversations.list', {})).length === 1, 'warm-up arrives');
+  return { relayDir, alice, bob, conversationId };
+}
+
+describe('a message is never acknowledged before it is stored', () => {
+  it('a lock whose own writes fail still stops the client: what arrives meanwhile waits at the relay', async () => {
+    const { relayDir, alice, bob, conversationId } = await pair();
+    const original = LocalProfiles.prototype.markLocked;
+    let fail = true;
+    LocalProfiles.prototype.markLocked = function (this: LocalProfiles, id: string, at: number) {
+      if (fail) {
+        fail = false;
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }
+      return original.call(this, id, at);
+    };
+    try {
+      expect((await alice.call('session.lock', {})).phase).toBe('locked');
+    } finally {
+      LocalProfiles.prototype.markLocked = original;
+    }
+    await bob.call('messages.send', { conversationId, text: 'second: bed 12 deteriorating' });
+    await until(() => queuedAtRelay(relayDir) === 1, 'the message waits at the relay');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(queuedAtRelay(relayDir)).toBe(1);
+    await alice.unlock();
+    const id = (await alice.call('conversations.list', {}))[0]!.id;
+    await until(async () => (await alice.bodies(id)).includes('second: bed 12 deteriorating'), 'delivered after the unlock');
+    await alice.app.close();
+    await bob.app.close();
+  }, 60_000);
+
+  it('a message that cannot be stored (disk full) is not acknowledged, and arrives once there is room', async () => {
+    const { relayDir, alice, bob, conversationId } = await pair();
+    const original = MessageStore.prototype.insert;
+    let failures = 0;
+    MessageStore.prototype.insert = function (this: MessageStore, ...args: Parameters<MessageStore['insert']>) {
+      if (failures < 1 && args[0].body.startsWith('STAT') && args[0].receivedAt !== args[0].sentAt) {
+        failures++;
+        throw storageError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+      }
+      return original.apply(this, args);
+    };
+    try {
+      await bob.call('messages.send', { conversationId, text: 'STAT: transfer to ICU' });
+      await until(() => failures === 1, 'the store fails once');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(queuedAtRelay(relayDir)).toBe(1);
+    } finally {
+      MessageStore.prototype.insert = original;
+    }
+    await alice.restart();
+    const id = (await alice.call('conversations.list', {}))[0]!.id;
+    await until(async () => (await alice.bodies(id)).includes('STAT: transfer to ICU'), 'delivered once there is room');
+    await alice.app.close();
+    await bob.app.close();
+  }, 60_000);
+});
