@@ -207,6 +207,7 @@ export class ProfileSessions {
    */
   async #createProfile(relayUrl: string, username: string, passphrase: string, accountPassword: string, register: (profile: UnlockedProfile) => Promise<MessagingClient>): Promise<void> {
     await this.#o.lockController().lockNow('manual');
+    this.#o.lockController().opening();
     const profile = await this.#o.profiles.create({ username, displayName: username, relayUrl }, passphrase, { accountPassword });
     this.#passphraseBelowPolicy = false;
     let client: MessagingClient;
@@ -230,6 +231,7 @@ export class ProfileSessions {
   /** Opens a profile's database (throttled, counted and, at the policy's limit, wiped by LocalProfiles). */
   async #unlockProfile(profileId: string, passphrase: string): Promise<UnlockedProfile> {
     await this.#o.lockController().lockNow('manual');
+    this.#o.lockController().opening();
     let profile: UnlockedProfile;
     try {
       profile = await this.#o.profiles.unlock(profileId, passphrase);

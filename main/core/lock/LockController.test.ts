@@ -104,4 +104,40 @@ describe('lock controller (virtual time)', () => {
     expect(locks).toEqual([]);
     expect(signOuts()).toBe(0);
   });
+
+  it('an OS lock or suspend while an unlock is under way locks the profile as soon as it is open', () => {
+    const { lock, locks } = controller();
+    lock.locked();
+    lock.osLocked(); // on the lock screen already: nothing to do, and forgotten when an unlock starts
+    lock.opening();
+    lock.suspended(); // the lid closes while the passphrase is being checked
+    lock.unlocked();
+    expect(locks).toEqual(['suspend']);
+    expect(lock.state).toBe('locked');
+    // An unlock with nothing in between stays open.
+    lock.opening();
+    lock.unlocked();
+    expect(locks).toEqual(['suspend']);
+    expect(lock.state).toBe('unlocked');
+  });
+
+  it('a lock asked for while the previous one is still closing waits for that one', async () => {
+    const time = virtualScheduler(0);
+    let finish: () => void = () => undefined;
+    const closed: string[] = [];
+    const lock = new LockController({
+      scheduler: time, maxInactivityMinutes: 15, signOutAfterLockedHours: 12, onSignOut: () => undefined,
+      onLock: () => new Promise<void>((resolve) => (finish = () => { closed.push('closed'); resolve(); })),
+    });
+    lock.unlocked();
+    const first = lock.lockNow('manual');
+    let secondDone = false;
+    const second = lock.lockNow('manual').then(() => (secondDone = true));
+    await new Promise((r) => setImmediate(r));
+    expect(secondDone).toBe(false);
+    finish();
+    await Promise.all([first, second]);
+    expect(closed).toEqual(['closed']);
+    expect(secondDone).toBe(true);
+  });
 });

@@ -34,6 +34,10 @@ export class LockController {
   readonly #options: LockControllerOptions;
   #userMinutes: number | undefined;
   #state: 'unlocked' | 'locked' | 'signedOut' | 'idle' = 'idle';
+  /** The lock routine under way, if any. */
+  #closing: Promise<void> | undefined;
+  /** An OS lock or suspend that came while an unlock was under way (see opening). */
+  #lockRequested: LockReason | undefined;
   #lastActivity = 0;
   #lockedAt = 0;
   #timer: { cancel(): void } | undefined;
@@ -57,11 +61,22 @@ export class LockController {
     this.#userMinutes = minutes;
   }
 
+  /**
+   * An unlock (or sign-in, or enrollment) starts: an OS lock or suspend from now until it completes is
+   * kept, and locks the profile as soon as it is open (an unlock under way cannot outrun a suspend).
+   */
+  opening(): void {
+    this.#lockRequested = undefined;
+  }
+
   /** A profile was unlocked (or signed in): inactivity counts from now. */
   unlocked(): void {
     this.#state = 'unlocked';
     this.#lastActivity = this.#options.scheduler.now();
     this.#watch();
+    const requested = this.#lockRequested;
+    this.#lockRequested = undefined;
+    if (requested) void this.#lock(requested);
   }
 
   /** The app locked for another reason (app start on the lock screen, an explicit lock). */
@@ -100,9 +115,17 @@ export class LockController {
   }
 
   #lock(reason: LockReason): Promise<void> {
-    if (this.#state !== 'unlocked') return Promise.resolve();
+    if (this.#state !== 'unlocked') {
+      if (reason === 'osLock' || reason === 'suspend') this.#lockRequested = reason;
+      // A lock still closing is waited for: nothing opens the profile again until it has.
+      return this.#closing ?? Promise.resolve();
+    }
     this.locked();
-    return Promise.resolve(this.#options.onLock(reason));
+    const closing: Promise<void> = Promise.resolve(this.#options.onLock(reason)).finally(() => {
+      if (this.#closing === closing) this.#closing = undefined;
+    });
+    this.#closing = closing;
+    return closing;
   }
 
   #watch(): void {
