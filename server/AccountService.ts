@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { UserIdSchema, type DeviceAddress, type DeviceId, type UserId } from '../shared/ids';
-import type { KeyUpload } from '../shared/wire/keys';
 import type { Role, SessionResponse } from '../shared/wire/relay';
-import { LoginThrottle, accountScope, addressScope, deviceScope, emergencyScope, enrollmentScope, usernameScope } from './auth/LoginThrottle';
+import { EmergencyAccess } from './auth/EmergencyAccess';
+import { LoginThrottle, accountScope, addressScope, deviceScope, enrollmentScope, usernameScope } from './auth/LoginThrottle';
+import { hasNewDeviceKeys, incompleteKeys, newDevice, sessionResponse, type NewDeviceRequest } from './auth/NewDevices';
 import { PasswordHasher, checkPasswordPolicy } from './auth/passwords';
-import { RepeatCounter } from './auth/RepeatCounter';
 import { DeviceCredentials, type Caller } from './auth/DeviceCredentials';
 
 export type { Caller } from './auth/DeviceCredentials';
@@ -15,24 +15,12 @@ import { KeyedMutex } from './auth/KeyedMutex';
 import type { Clock } from './Clock';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
-import type { NewDevice, RelayStore, UserRecord } from './storage/RelayStore';
+import type { RelayStore, UserRecord } from './storage/RelayStore';
 
-/** A run of wrong emergency codes for one account (or for unknown usernames) ends after this long without one. */
-const EMERGENCY_GUESSES_QUIET_MS = 3600_000;
-
-type NewDeviceRequest = { name: string; keys: KeyUpload; auditKey?: string | undefined };
 type LoginDevice = ({ kind: 'new' } & NewDeviceRequest) | { kind: 'existing'; deviceId: DeviceId };
-
-const INCOMPLETE_KEYS = 'a new device must upload a signed prekey and a last-resort Kyber prekey';
 
 /** The one answer to a wrong password or code, whichever it was and whatever the account. */
 const wrongCredentials = () => new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
-const invalidEmergencyCode = () => new RelayFailure('INVALID_CODE', 'this emergency code is not valid (it may have expired or been used)');
-
-/** What the store requires of a new device's keys, checked before any secret is (so no Argon2 is spent on it). */
-function hasNewDeviceKeys(keys: KeyUpload): boolean {
-  return keys.signedPreKey !== undefined && keys.lastResortKyberPreKey !== undefined;
-}
 
 /*
  * Accounts, enrollment and sign-in (HIPAA: unique user identification, person
@@ -45,7 +33,7 @@ export class AccountService {
   readonly #signIns = new KeyedMutex();
   /** Device credentials: who a bearer token is, and whether an open socket may still act. */
   readonly credentials: DeviceCredentials;
-  readonly #emergencyGuesses = new RepeatCounter(EMERGENCY_GUESSES_QUIET_MS);
+  readonly #emergency: EmergencyAccess;
 
   constructor(
     private readonly store: RelayStore,
@@ -63,6 +51,7 @@ export class AccountService {
     this.#passwords = new PasswordHasher(config.argon2);
     this.#checks = new SignInChecks(store, clock, this.#throttle, this.#passwords, config);
     this.credentials = new DeviceCredentials(store, clock);
+    this.#emergency = new EmergencyAccess(store, clock, config, this.#checks, this.#throttle, this.#signIns, (...session) => this.#session(...session));
   }
 
   // --- Admin commands --------------------------------------------------------------------------------
@@ -122,19 +111,7 @@ export class AccountService {
 
   /** An emergency sign-in for a clinician who is locked out or lost a device: time-limited, flagged. */
   async issueEmergency(username: string, reason: string): Promise<{ code: string; expiresAt: number }> {
-    const trimmed = reason.trim();
-    if (trimmed.length < 3) throw new RelayFailure('BAD_REQUEST', 'a reason is required for emergency access');
-    if (trimmed.length > 300) throw new RelayFailure('BAD_REQUEST', 'keep the reason under 300 characters (no patient details: it is kept in the audit log)');
-    const user = await this.requireUser(username);
-    if (user.status !== 'active') throw new RelayFailure('ACCOUNT_INACTIVE', `user ${username} is not active`);
-    const now = this.clock.now();
-    const code = newOneTimeCode();
-    const expiresAt = now + this.config.emergencyGrantMs;
-    await this.store.createEmergencyGrant(
-      { id: randomUUID(), userId: user.id, codeHash: codeHash(code), reason: trimmed, issuedAt: now, expiresAt, usedAt: null },
-      [{ type: 'emergency.issued', actor: 'admin', subject: user.id, details: { reason: trimmed, expiresAt }, flagged: true }],
-    );
-    return { code, expiresAt };
+    return this.#emergency.issue(await this.requireUser(username), reason);
   }
 
   async revokeDevice(username: string, deviceId: DeviceId): Promise<void> {
@@ -228,10 +205,10 @@ export class AccountService {
       }
       if (!hasNewDeviceKeys(device.keys)) {
         await this.store.recordLoginFailure([scope], now, [{ type: 'login.failure', actor, subject: user.id, details: { step: 'enrollment', reason: 'device keys incomplete' } }]);
-        throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
+        throw incompleteKeys();
       }
       const passwordHash = await this.#passwords.hash(password);
-      const issued = this.#newDevice(user.id, device, null);
+      const issued = newDevice(user.id, device, null);
       const deviceId = await this.store.completeEnrollment(pending, passwordHash, issued.device, now, [
         { type: 'account.enrolled', actor, subject: user.id, details: {} },
         { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
@@ -254,7 +231,7 @@ export class AccountService {
    * checked.
    */
   async login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
-    if (device.kind === 'new' && !hasNewDeviceKeys(device.keys)) throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
+    if (device.kind === 'new' && !hasNewDeviceKeys(device.keys)) throw incompleteKeys();
     const known = await this.store.userByUsername(username);
     const proven = known && device.kind === 'existing' ? await this.#provenDevice(known.id, device.deviceId, caller) : undefined;
     if (known && proven && caller.credential) {
@@ -360,7 +337,7 @@ export class AccountService {
         if (!existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
         return this.#renewCredential(user, device.deviceId, existing.expiresAt, `${user.id}.${device.deviceId}`);
       }
-      const issued = this.#newDevice(user.id, device, null);
+      const issued = newDevice(user.id, device, null);
       const deviceId = await this.store.addDevice(user.id, issued.device, now, [
         { type: 'login.success', actor, subject: user.id, details: { newDevice: true } },
         { type: 'device.enrolled', actor, subject: user.id, details: { name: device.name, auditKey: device.auditKey ?? null } },
@@ -381,79 +358,12 @@ export class AccountService {
     return this.#session(user, deviceId, credential, expiresAt);
   }
 
-  /**
-   * The emergency code (80 random bits): a valid one is used at once (the store takes it once, even from
-   * concurrent attempts); wrong ones count against the address's emergency counter, and are audited per
-   * account (unknown usernames together) and episode: the first flagged, then the 10th, 100th... with the
-   * count, so a flood of guesses cannot fill the log with flags. From an address that must wait, a code is
-   * still checked (guessing 80 bits is futile), a wrong one answered as usual, uncounted (audited once
-   * per episode of the address), so the code an administrator handed over works whoever shares the
-   * address: break-glass access cannot be blocked from the ward's network.
-   */
-  async emergencyLogin(username: string, code: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
-    if (!hasNewDeviceKeys(device.keys)) throw new RelayFailure('BAD_REQUEST', INCOMPLETE_KEYS);
-    await this.#checks.assertRoomForUnprovenSignIn();
-    const now = this.clock.now();
-    const scope = emergencyScope(caller.address);
-    const user = await this.store.userByUsername(username);
-    const grant = user?.status === 'active' ? (await this.store.emergencyGrants(user.id, now)).find((g) => sameHash(g.codeHash, codeHash(code))) : undefined;
-    const wait = await this.#checks.mustWait(scope);
-    if (!user || !grant) {
-      if (wait) return this.#checks.countedWhenStoreFull([scope], () => this.#checks.refuseFromWaitingAddress(caller.address, invalidEmergencyCode()));
-      return this.#signIns.run([scope], () => this.#refuseEmergencyCode(username, user, caller));
-    }
-    return this.#checks.countedWhenStoreFull([scope], async () => {
-      const issued = this.#newDevice(user.id, device, grant.expiresAt);
-      const deviceId = await this.store.useEmergencyGrant(grant.id, issued.device, now, [
-        { type: 'emergency.used', actor: `anonymous@${caller.address}`, subject: user.id, details: { reason: grant.reason, expiresAt: grant.expiresAt }, flagged: true },
-      ]);
-      // An emergency sign-in also lifts a lockout: that is what it is for.
-      await this.store.updateUser(user.id, { lockedUntil: null, lastActiveAt: now }, []);
-      await this.#throttle.clear(accountScope(user.id));
-      return this.#session(user, deviceId, issued.credential(), grant.expiresAt);
-    });
+  /** Signs in a new workstation with an emergency code (EmergencyAccess). */
+  emergencyLogin(username: string, code: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
+    return this.#emergency.login(username, code, device, caller);
   }
 
-  async #refuseEmergencyCode(username: string, user: UserRecord | undefined, caller: Caller): Promise<never> {
-    const now = this.clock.now();
-    const actor = `anonymous@${caller.address}`;
-    const subject = user?.id ?? '';
-    const scope = emergencyScope(caller.address);
-    await this.#checks.notThrottled([scope], actor, subject);
-    return this.#checks.countedWhenStoreFull([scope], async () => {
-      const { count, audit } = this.#emergencyGuesses.note(subject, now);
-      await this.store.recordLoginFailure([scope], now, audit
-        ? [{ type: 'login.failure', actor, subject, details: { reason: 'emergency code', username, count }, ...(count === 1 ? { flagged: true } : {}) }]
-        : []);
-      throw invalidEmergencyCode();
-    });
-  }
-
-  /** A new device whose credential is minted inside the store's transaction, once its id is known. */
-  #newDevice(userId: UserId, device: NewDeviceRequest, expiresAt: number | null): { device: NewDevice; credential: () => string } {
-    let credential: string | undefined;
-    return {
-      device: {
-        name: device.name,
-        keys: device.keys,
-        expiresAt,
-        credentialHashFor: (deviceId) => {
-          credential = newCredential({ userId, deviceId });
-          return sha256Hex(credential);
-        },
-      },
-      credential: () => {
-        if (!credential) throw new RelayFailure('INTERNAL', 'device credential was not issued');
-        return credential;
-      },
-    };
-  }
-
-  async #session(user: UserRecord, deviceId: DeviceId, credential: string, expiresAt: number | null): Promise<SessionResponse> {
-    this.onDevicesChanged(user.id);
-    return {
-      userId: user.id, deviceId, credential, role: user.role, displayName: user.displayName, expiresAt,
-      preKeys: await this.store.keyCount(user.id, deviceId),
-    } as SessionResponse;
+  #session(user: UserRecord, deviceId: DeviceId, credential: string, expiresAt: number | null): Promise<SessionResponse> {
+    return sessionResponse(this.store, this.onDevicesChanged, user, deviceId, credential, expiresAt);
   }
 }
