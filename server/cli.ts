@@ -1,125 +1,26 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { describeError } from '../shared/errors';
 import { DeviceIdSchema } from '../shared/ids';
 import { ROUNDS_VERSION } from '../shared/version';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
-import { AccountService } from './AccountService';
+import type { AccountService } from './AccountService';
 import { exportAudit } from './audit/exportAudit';
-import { auditKeySource, finishInterruptedRotation, loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
+import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
-import { newBackupIdentity, parseRecipient, readIdentityFile, readPassphraseFile, type BackupEncryption } from './backupEncryption';
+import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
+import { addServeCommand } from './cli/serveCommand';
+import { backupEncryption, dataOption, date, keyFileOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
 import { unlockRelayDatabase } from './DatabaseKeyFile';
 import { writeDurably } from './durableFiles';
 import { claimDataDirectory } from './DataDirectory';
-import { DEFAULT_THROTTLE } from './auth/LoginThrottle';
-import { DEFAULT_ARGON2 } from './auth/passwords';
-import { systemClock } from './Clock';
-import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
-import { ConfigurationError, RelayServer, isAddressOrRange, openStore } from './RelayServer';
-import type { RelayStore } from './storage/RelayStore';
+import { ConfigurationError } from './RelayServer';
 
 /*
  * `rounds-server`: runs the relay and administers its data directory. Admin commands work on the same
  * directory while the relay runs (revocations reach connected devices within a second).
  */
-
-const int = (name: string, min: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}`);
-  return n;
-};
-
-const validated = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }, what: string) => (value: unknown) => {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new InvalidArgumentError(`${what}: ${result.error.issues[0]?.message ?? 'invalid'}`);
-  return result.data;
-};
-
-const date = (value: string) => {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new InvalidArgumentError(`not a date: ${value} (use YYYY-MM-DD or an ISO 8601 time)`);
-  return ms;
-};
-
-/** The key the audit log last announced a rotation to (to finish a rotation that was cut off). */
-async function lastAnnouncedKey(store: RelayStore): Promise<string | null> {
-  const rotations = (await store.auditRecords(0, Number.MAX_SAFE_INTEGER)).filter((r) => r.type === 'audit.key_rotated');
-  const current = rotations.at(-1)?.details.current;
-  return typeof current === 'string' ? current : null;
-}
-
-/** The options every command that opens the database has: the data directory, and where its key is when not in it. */
-interface DataOptions { data: string; databaseKeyFile?: string }
-
-async function withStore<T>(opts: DataOptions, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
-  const store = openStore(resolve(opts.data), systemClock, { create: false, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
-  try {
-    return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG));
-  } finally {
-    await store.close();
-  }
-}
-
-const dataOption = () => new Option('--data <dir>', 'the relay data directory').makeOptionMandatory();
-
-const MIB = 1024 * 1024;
-
-/** `serve`'s options for the delivery limits, key-fetch limits, connection timeouts and TLS version (README). */
-interface ServeLimitOptions {
-  maxEnvelopeKib: number;
-  queueMaxEnvelopes: number;
-  queueMaxMib: number;
-  queueSenderSharePercent: number;
-  sendEnvelopesPerMinute: number;
-  sendMibPerMinute: number;
-  accountSendEnvelopesPerMinute: number;
-  accountSendMibPerMinute: number;
-  accountEnvelopesPerDay: number;
-  keyFetchesPerAccountHour: number;
-  keyFetchesPerPairHour: number;
-  minFreeDiskMib: number;
-  headerTimeoutSeconds: number;
-  idleTimeoutSeconds: number;
-  tlsMinVersion: '1.2' | '1.3';
-}
-
-function serveLimits(opts: ServeLimitOptions): Pick<RelayConfig, 'delivery' | 'keyFetches' | 'timeouts' | 'minFreeDiskBytes'> {
-  // A queue smaller than one envelope would refuse everything sent to anyone; so would a sender's share of it.
-  if (opts.queueMaxMib * MIB < opts.maxEnvelopeKib * 1024) throw new ConfigurationError('--queue-max-mib must hold at least one envelope of --max-envelope-kib');
-  if (opts.queueSenderSharePercent > 100) throw new ConfigurationError('--queue-sender-share-percent is a share of the queue: at most 100');
-  if ((opts.queueMaxMib * MIB * opts.queueSenderSharePercent) / 100 < opts.maxEnvelopeKib * 1024) throw new ConfigurationError('--queue-sender-share-percent of --queue-max-mib must hold at least one envelope of --max-envelope-kib');
-  return {
-    delivery: {
-      maxQueuedEnvelopes: opts.queueMaxEnvelopes, maxQueuedBytes: opts.queueMaxMib * MIB, senderSharePercent: opts.queueSenderSharePercent,
-      sendEnvelopesPerMinute: opts.sendEnvelopesPerMinute, sendBytesPerMinute: opts.sendMibPerMinute * MIB,
-      accountEnvelopesPerMinute: opts.accountSendEnvelopesPerMinute, accountBytesPerMinute: opts.accountSendMibPerMinute * MIB, accountEnvelopesPerDay: opts.accountEnvelopesPerDay,
-    },
-    keyFetches: { ...DEFAULT_CONFIG.keyFetches, perAccountPerHour: opts.keyFetchesPerAccountHour, perPairPerHour: opts.keyFetchesPerPairHour },
-    timeouts: { headersMs: opts.headerTimeoutSeconds * 1000, idleMs: opts.idleTimeoutSeconds * 1000 },
-    minFreeDiskBytes: opts.minFreeDiskMib * MIB,
-  };
-}
-const keyFileOption = () => new Option('--database-key-file <file>', 'the database key, when it is not database.key in the data directory (nor the systemd credential database-key)');
-
-/** How `backup` encrypts: to --recipient keys, or to the passphrase in --passphrase-file; never unencrypted. */
-function backupEncryption(opts: { recipient?: string[]; passphraseFile?: string }): BackupEncryption {
-  const recipients = opts.recipient ?? [];
-  if (recipients.length > 0 && opts.passphraseFile) throw new ConfigurationError('pass --recipient or --passphrase-file, not both (age encrypts a file to a passphrase alone)');
-  if (opts.passphraseFile) return { kind: 'passphrase', passphrase: readPassphraseFile(opts.passphraseFile, true) };
-  if (recipients.length === 0) {
-    throw new ConfigurationError('a backup holds the database and its key, and the audit signing key, so it is always encrypted: pass --recipient age1… (the public key `rounds-server backup keygen` printed) or --passphrase-file FILE');
-  }
-  return { kind: 'recipients', recipients: recipients.map(parseRecipient) };
-}
-
-const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
-
-const trustedProxy = (value: string, previous: string[] | undefined) => {
-  if (!isAddressOrRange(value)) throw new InvalidArgumentError(`not an IP address or CIDR range: ${value}`);
-  return [...(previous ?? []), value];
-};
 
 export function buildCli(): Command {
   const program = new Command('rounds-server')
@@ -128,64 +29,7 @@ export function buildCli(): Command {
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
 
-  program.command('serve')
-    .description('run the relay')
-    .addOption(dataOption())
-    .addOption(keyFileOption())
-    .option('--host <address>', 'address to listen on (anything but loopback needs TLS)', '127.0.0.1')
-    .option('--port <port>', 'port to listen on', int('port', 0), 8443)
-    .option('--tls-cert <file>', 'PEM certificate chain; with --tls-key the relay serves HTTPS and WSS only')
-    .option('--tls-key <file>', 'PEM private key')
-    .addOption(new Option('--tls-min-version <version>', 'oldest TLS version accepted (1.2: AEAD suites only; 1.3: TLS 1.3 only)').choices(['1.2', '1.3']).default('1.2'))
-    .option('--trust-proxy <address or CIDR>', 'a load balancer in front of the relay (repeatable): requests from it count as from the client its X-Forwarded-For names', trustedProxy)
-    .option('--max-envelope-kib <n>', 'largest envelope accepted', int('max-envelope-kib', 1), DEFAULT_CONFIG.maxEnvelopeBytes / 1024)
-    .option('--retention-days <n>', 'undelivered envelopes are deleted after this many days', int('retention-days', 1), DEFAULT_CONFIG.retentionDays)
-    .option('--inactivity-days <n>', 'deactivate accounts unused this long (0: never)', int('inactivity-days', 0), DEFAULT_CONFIG.inactivityDays)
-    .option('--lockout-minutes <n>', 'how long a lockout lasts (0: until `user unlock`)', int('lockout-minutes', 0), DEFAULT_THROTTLE.lockMs / 60_000)
-    .option('--throttle-base-ms <n>', 'first delay after repeated failed sign-ins (doubles each time)', int('throttle-base-ms', 0), DEFAULT_THROTTLE.baseDelayMs)
-    .option('--argon2-memory-kib <n>', 'Argon2id memory per password hash', int('argon2-memory-kib', 8 * 1024), DEFAULT_ARGON2.memoryKiB)
-    .option('--queue-max-envelopes <n>', 'envelopes one recipient device may have waiting', int('queue-max-envelopes', 1), DEFAULT_CONFIG.delivery.maxQueuedEnvelopes)
-    .option('--queue-max-mib <n>', 'MiB of ciphertext one recipient device may have waiting', int('queue-max-mib', 1), DEFAULT_CONFIG.delivery.maxQueuedBytes / MIB)
-    .option('--queue-sender-share-percent <n>', "share of each recipient device's queue (envelopes and MiB) one sending account may fill", int('queue-sender-share-percent', 1), DEFAULT_CONFIG.delivery.senderSharePercent)
-    .option('--send-envelopes-per-minute <n>', 'envelopes one device may send per minute', int('send-envelopes-per-minute', 1), DEFAULT_CONFIG.delivery.sendEnvelopesPerMinute)
-    .option('--send-mib-per-minute <n>', 'MiB of ciphertext one device may send per minute', int('send-mib-per-minute', 1), DEFAULT_CONFIG.delivery.sendBytesPerMinute / MIB)
-    .option('--account-send-envelopes-per-minute <n>', 'envelopes all devices of one account together may send per minute', int('account-send-envelopes-per-minute', 1), DEFAULT_CONFIG.delivery.accountEnvelopesPerMinute)
-    .option('--account-send-mib-per-minute <n>', 'MiB of ciphertext all devices of one account together may send per minute', int('account-send-mib-per-minute', 1), DEFAULT_CONFIG.delivery.accountBytesPerMinute / MIB)
-    .option('--account-envelopes-per-day <n>', 'envelopes one account may send per day (refilled evenly over the day)', int('account-envelopes-per-day', 1), DEFAULT_CONFIG.delivery.accountEnvelopesPerDay)
-    .option('--key-fetches-per-account-hour <n>', 'prekey bundle fetches all devices of one account together may make per hour', int('key-fetches-per-account-hour', 1), DEFAULT_CONFIG.keyFetches.perAccountPerHour)
-    .option('--key-fetches-per-pair-hour <n>', "fetches of one colleague's bundles by all devices of one account per hour", int('key-fetches-per-pair-hour', 1), DEFAULT_CONFIG.keyFetches.perPairPerHour)
-    .option('--min-free-disk-mib <n>', 'below this much free space for the data directory, new envelopes and sign-ins without an enrolled workstation are refused (RELAY_STORAGE_FULL)', int('min-free-disk-mib', 0), DEFAULT_CONFIG.minFreeDiskBytes / MIB)
-    .option('--header-timeout-seconds <n>', 'a connection must send its request headers (TLS handshake included) within this', int('header-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.headersMs / 1000)
-    .option('--idle-timeout-seconds <n>', 'an HTTP connection silent this long is closed (WebSockets have their own heartbeat)', int('idle-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.idleMs / 1000)
-    .addOption(new Option('--log-level <level>', 'request logging').choices(['error', 'warn', 'info']).default('info'))
-    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[] }) => {
-      const config: RelayConfig = {
-        ...DEFAULT_CONFIG,
-        maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,
-        retentionDays: opts.retentionDays,
-        inactivityDays: opts.inactivityDays,
-        // The address-only cap scales with the base delay (30 s at the default 1 s).
-        throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
-        argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
-        ...serveLimits(opts),
-      };
-      const dataDir = resolve(opts.data);
-      const release = claimDataDirectory(dataDir, 'serve');
-      process.on('exit', release);
-      const store = openStore(dataDir, systemClock, { create: true, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
-      const server = new RelayServer(store, config);
-      // Registered before anything else can take time: a stop during start-up still closes cleanly.
-      const stop = () => void server.close().then(() => process.exit(0), () => process.exit(1));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      const recovered = await finishInterruptedRotation(dataDir, () => lastAnnouncedKey(store));
-      if (recovered) console.log(recovered);
-      const auditKey = auditKeySource(dataDir);
-      server.auditKey = auditKey.read;
-      const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
-      console.log(`rounds-server listening on ${address} (data: ${dataDir})`);
-      console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
-    });
+  addServeCommand(program);
 
   const user = program.command('user').description('manage accounts');
   user.command('add')
