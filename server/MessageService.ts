@@ -7,7 +7,7 @@ import { InMemoryRateLimiter, type RateCharge, type RateLimiter } from './RateLi
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
-import type { EnqueueOutcome, RelayStore } from './storage/RelayStore';
+import { belowFreeDiskReserve, type EnqueueOutcome, type RelayStore } from './storage/RelayStore';
 
 const MINUTE = 60_000;
 const HOUR = 3600_000;
@@ -224,8 +224,7 @@ export class MessageService {
    * instead of failing every write once the disk is full. The client keeps the message and tries again.
    */
   async #assertStorageRoom(sender: DeviceAddress, counts: { envelopes: number; bytes: number }): Promise<void> {
-    const free = await this.store.freeBytes().catch(() => undefined);
-    const low = free !== undefined && free < this.config.minFreeDiskBytes;
+    const { low, free } = await belowFreeDiskReserve(this.store, this.config.minFreeDiskBytes);
     if (low !== this.#storageLow) {
       this.#storageLow = low;
       this.log(low

@@ -1,7 +1,7 @@
 import type { DeviceId, UserId } from '../../shared/ids';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { Clock } from '../Clock';
-import type { RelayStore, UserRecord } from '../storage/RelayStore';
+import { belowFreeDiskReserve, type RelayStore, type UserRecord } from '../storage/RelayStore';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from '../RelayFailure';
 import { CodeCheckBudget } from './CodeCheckBudget';
 import { LOCKED_UNTIL_UNLOCKED, LoginThrottle, accountScope, addressScope, deviceScope, throttledFor, usernameScope } from './LoginThrottle';
@@ -68,8 +68,7 @@ export class SignInChecks {
    * is kept for sign-ins at enrolled workstations, deliveries and the audit log.
    */
   async assertRoomForUnprovenSignIn(): Promise<void> {
-    const free = await this.store.freeBytes().catch(() => undefined);
-    if (free !== undefined && free < this.disk.minFreeDiskBytes) {
+    if ((await belowFreeDiskReserve(this.store, this.disk.minFreeDiskBytes)).low) {
       throw storageFull(`the relay is keeping its last free storage for sign-ins at enrolled workstations; try again in ${STORAGE_RETRY_SECONDS} s`);
     }
   }

@@ -201,3 +201,12 @@ export interface RelayStore {
 
   close(): Promise<void>;
 }
+
+/**
+ * Whether the store's free space is below `reserveBytes` (the relay's --min-free-disk-mib), and how much is
+ * free; a store that cannot tell is never low. Used by everything that refuses work to keep that reserve.
+ */
+export async function belowFreeDiskReserve(store: Pick<RelayStore, 'freeBytes'>, reserveBytes: number): Promise<{ low: boolean; free: number | undefined }> {
+  const free = await store.freeBytes().catch(() => undefined);
+  return { low: free !== undefined && free < reserveBytes, free };
+}
