@@ -197,6 +197,8 @@ export interface RelayStore {
   /** A consistent copy of the whole database at one moment, written to `path`, while the relay runs. */
   backup(path: string): Promise<void>;
   auditRecords(from: number, to: number): Promise<AuditRecord[]>;
+  /** Up to `limit` records with seq > afterSeq, in seq order (for streaming the log to a SIEM, or exporting it in pages). */
+  auditRecordsAfter(afterSeq: number, limit: number): Promise<AuditRecord[]>;
   checkAuditChain(): Promise<ChainCheck>;
 
   close(): Promise<void>;

@@ -37,6 +37,10 @@ export class SqliteAuditLog {
     return this.#sql.all<AuditRow>('SELECT * FROM audit_log WHERE at >= $from AND at < $to ORDER BY seq', { from, to }).map(toAudit);
   }
 
+  recordsAfter(afterSeq: number, limit: number): AuditRecord[] {
+    return this.#sql.all<AuditRow>('SELECT * FROM audit_log WHERE seq > $after ORDER BY seq LIMIT $limit', { after: afterSeq, limit }).map(toAudit);
+  }
+
   checkChain(): ChainCheck {
     return checkChain(this.#sql.all<AuditRow>('SELECT * FROM audit_log ORDER BY seq').map(toAudit), GENESIS_HASH, 1);
   }

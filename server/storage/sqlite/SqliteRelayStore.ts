@@ -322,6 +322,10 @@ export class SqliteRelayStore implements RelayStore {
     return this.#audit.records(from, to);
   }
 
+  async auditRecordsAfter(afterSeq: number, limit: number): Promise<AuditRecord[]> {
+    return this.#audit.recordsAfter(afterSeq, limit);
+  }
+
   async checkAuditChain(): Promise<ChainCheck> {
     return this.#audit.checkChain();
   }
