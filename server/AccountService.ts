@@ -17,6 +17,9 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
 import type { RelayStore, UserRecord } from './storage/RelayStore';
 
+/** The actor of admin commands run inside a relay process that names no OS account (tests, the demo harness). */
+export const IN_PROCESS_ADMIN = 'admin:in-process';
+
 type LoginDevice = ({ kind: 'new' } & NewDeviceRequest) | { kind: 'existing'; deviceId: DeviceId };
 
 /** The one answer to a wrong password or code, whichever it was and whatever the account. */
@@ -46,6 +49,12 @@ export class AccountService {
      * must be cut off at once (the one that will use `credentialHash` is not open yet).
      */
     private readonly onCredentialReplaced: (address: DeviceAddress, credentialHash: string) => void = () => undefined,
+    /**
+     * Who the admin commands are done by, as audit records name them: `admin:<os account>` from the CLI
+     * (server/cli/adminActor.ts). A relay process that is handed none (tests, the demo harness) records
+     * IN_PROCESS_ADMIN.
+     */
+    private readonly admin: string = IN_PROCESS_ADMIN,
   ) {
     this.#throttle = new LoginThrottle(store, clock, config.throttle);
     this.#passwords = new PasswordHasher(config.argon2);
@@ -64,7 +73,7 @@ export class AccountService {
     const existing = await this.store.userByUsername(username);
     if (existing) {
       if (existing.status !== 'pending') throw new RelayFailure('BAD_REQUEST', `user ${username} already exists`);
-      await this.store.replaceEnrollmentCode(existing.id, codeHash(code), expiresAt, [{ type: 'account.created', actor: 'admin', subject: existing.id, details: { newEnrollmentCode: true } }]);
+      await this.store.replaceEnrollmentCode(existing.id, codeHash(code), expiresAt, [{ type: 'account.created', actor: this.admin, subject: existing.id, details: { newEnrollmentCode: true } }]);
       return { userId: existing.id, enrollmentCode: code, expiresAt };
     }
     const userId = UserIdSchema.parse(randomUUID());
@@ -72,7 +81,7 @@ export class AccountService {
       { id: userId, username, displayName, role, status: 'pending', createdAt: now, lastActiveAt: now },
       codeHash(code),
       expiresAt,
-      [{ type: 'account.created', actor: 'admin', subject: userId, details: { username, role } }],
+      [{ type: 'account.created', actor: this.admin, subject: userId, details: { username, role } }],
     );
     return { userId, enrollmentCode: code, expiresAt };
   }
@@ -83,7 +92,7 @@ export class AccountService {
     return user;
   }
 
-  async deactivate(username: string, actor = 'admin', reason = 'admin'): Promise<void> {
+  async deactivate(username: string, actor = this.admin, reason = 'admin'): Promise<void> {
     const user = await this.requireUser(username);
     if (user.status === 'deactivated') return;
     await this.store.deactivateUser(user.id, this.clock.now(), [{ type: actor === 'system' ? 'account.inactive' : 'account.deactivated', actor, subject: user.id, details: { reason } }]);
@@ -97,7 +106,7 @@ export class AccountService {
     const user = await this.requireUser(username);
     await this.#throttle.clear(accountScope(user.id));
     for (const device of await this.store.devices(user.id)) await this.#throttle.clear(deviceScope(user.id, device.deviceId));
-    await this.store.updateUser(user.id, { lockedUntil: null }, [{ type: 'account.unlocked', actor: 'admin', subject: user.id, details: {} }]);
+    await this.store.updateUser(user.id, { lockedUntil: null }, [{ type: 'account.unlocked', actor: this.admin, subject: user.id, details: {} }]);
   }
 
   /** Brings back a deactivated account (its old devices stay revoked; the clinician signs in anew). */
@@ -105,20 +114,20 @@ export class AccountService {
     const user = await this.requireUser(username);
     if (user.status !== 'deactivated') throw new RelayFailure('BAD_REQUEST', `user ${username} is not deactivated`);
     await this.store.updateUser(user.id, { status: user.passwordHash ? 'active' : 'pending', deactivatedAt: null, lockedUntil: null, lastActiveAt: this.clock.now() }, [
-      { type: 'account.reactivated', actor: 'admin', subject: user.id, details: {} },
+      { type: 'account.reactivated', actor: this.admin, subject: user.id, details: {} },
     ]);
   }
 
   /** An emergency sign-in for a clinician who is locked out or lost a device: time-limited, flagged. */
   async issueEmergency(username: string, reason: string): Promise<{ code: string; expiresAt: number }> {
-    return this.#emergency.issue(await this.requireUser(username), reason);
+    return this.#emergency.issue(await this.requireUser(username), reason, this.admin);
   }
 
   async revokeDevice(username: string, deviceId: DeviceId): Promise<void> {
     const user = await this.requireUser(username);
     const device = await this.store.device(user.id, deviceId);
     if (!device || device.revokedAt !== null) throw new RelayFailure('NOT_FOUND', `no active device ${deviceId} for ${username}`);
-    await this.store.revokeDevice(user.id, deviceId, this.clock.now(), [{ type: 'device.revoked', actor: 'admin', subject: `${user.id}.${deviceId}`, details: {} }]);
+    await this.store.revokeDevice(user.id, deviceId, this.clock.now(), [{ type: 'device.revoked', actor: this.admin, subject: `${user.id}.${deviceId}`, details: {} }]);
   }
 
   /** Deactivates accounts unused for the configured number of days; returns their usernames. */

@@ -9,6 +9,7 @@ import { exportAudit } from './audit/exportAudit';
 import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
+import { adminActor } from './cli/adminActor';
 import { addServeCommand } from './cli/serveCommand';
 import { backupEncryption, dataOption, date, keyFileOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
 import { unlockRelayDatabase } from './DatabaseKeyFile';
@@ -22,7 +23,8 @@ import { ConfigurationError } from './RelayServer';
  * directory while the relay runs (revocations reach connected devices within a second).
  */
 
-export function buildCli(): Command {
+/** `admin`: who the admin commands' audit records name (`admin:<os account>`), computed once per run. */
+export function buildCli(admin: string = adminActor()): Command {
   const program = new Command('rounds-server')
     .description('Rounds relay: accounts, prekey directory and store-and-forward for end-to-end encrypted messages')
     .version(ROUNDS_VERSION)
@@ -39,7 +41,7 @@ export function buildCli(): Command {
     .requiredOption('--username <name>', 'sign-in name (lower case)', validated(UsernameSchema, 'username'))
     .requiredOption('--display-name <name>', 'the name colleagues see', validated(DisplayNameSchema, 'display name'))
     .addOption(new Option('--role <role>', 'what the account may do').choices(RoleSchema.options).makeOptionMandatory())
-    .action(async (opts: DataOptions & { username: string; displayName: string; role: Role }) => withStore(opts, async (_store, accounts) => {
+    .action(async (opts: DataOptions & { username: string; displayName: string; role: Role }) => withStore(admin, opts, async (_store, accounts) => {
       const { userId, enrollmentCode, expiresAt } = await accounts.addUser(opts.username, opts.displayName, opts.role);
       console.log(`created ${opts.username} (${opts.role}), id ${userId}`);
       console.log(`enrollment code: ${enrollmentCode}`);
@@ -49,7 +51,7 @@ export function buildCli(): Command {
     .description('list accounts')
     .addOption(dataOption())
     .addOption(keyFileOption())
-    .action(async (opts: DataOptions) => withStore(opts, async (store) => {
+    .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
       const now = Date.now();
       for (const u of await store.listUsers()) {
         const locked = u.lockedUntil !== null && u.lockedUntil > now ? ' locked' : '';
@@ -63,7 +65,7 @@ export function buildCli(): Command {
       .addOption(dataOption())
       .addOption(keyFileOption())
       .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-      .action(async (username: string, opts: DataOptions) => withStore(opts, async (_s, accounts) => {
+      .action(async (username: string, opts: DataOptions) => withStore(admin, opts, async (_s, accounts) => {
         await act(accounts, username);
         console.log(`${done} ${username}`);
       }));
@@ -76,7 +78,7 @@ export function buildCli(): Command {
     .addOption(keyFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .requiredOption('--reason <text>', 'why emergency access is needed (recorded in the audit log)')
-    .action(async (username: string, opts: DataOptions & { reason: string }) => withStore(opts, async (_s, accounts) => {
+    .action(async (username: string, opts: DataOptions & { reason: string }) => withStore(admin, opts, async (_s, accounts) => {
       const { code, expiresAt } = await accounts.issueEmergency(username, opts.reason);
       console.log(`emergency code for ${username}: ${code}`);
       console.log(`valid once, until ${new Date(expiresAt).toISOString()}`);
@@ -88,7 +90,7 @@ export function buildCli(): Command {
     .addOption(dataOption())
     .addOption(keyFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
-    .action(async (username: string, opts: DataOptions) => withStore(opts, async (store, accounts) => {
+    .action(async (username: string, opts: DataOptions) => withStore(admin, opts, async (store, accounts) => {
       const u = await accounts.requireUser(username);
       for (const d of await store.devices(u.id)) {
         const state = d.revokedAt !== null ? `revoked ${new Date(d.revokedAt).toISOString()}` : d.expiresAt !== null ? `emergency until ${new Date(d.expiresAt).toISOString()}` : 'active';
@@ -101,7 +103,7 @@ export function buildCli(): Command {
     .addOption(keyFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .argument('<device>', 'device number (see `device list`)', (value: string) => validated(DeviceIdSchema, 'device')(Number(value) as never))
-    .action(async (username: string, deviceId: number, opts: DataOptions) => withStore(opts, async (_s, accounts) => {
+    .action(async (username: string, deviceId: number, opts: DataOptions) => withStore(admin, opts, async (_s, accounts) => {
       await accounts.revokeDevice(username, DeviceIdSchema.parse(deviceId));
       console.log(`revoked device ${deviceId} of ${username}`);
     }));
@@ -118,7 +120,7 @@ export function buildCli(): Command {
     .action(async (opts: DataOptions & { out: string; recipient?: string[]; passphraseFile?: string }) => {
       // Checked before the database is opened: a backup is never written unencrypted.
       const encryption = backupEncryption(opts);
-      await withStore(opts, async (store) => {
+      await withStore(admin, opts, async (store) => {
         // The database's key goes into the (encrypted) backup, so that it restores on a new machine.
         const { key: databaseKey } = unlockRelayDatabase(resolve(opts.data), opts.databaseKeyFile ? { keyFile: opts.databaseKeyFile } : {});
         const { auditRecords, chainOk, reason } = await backupRelay(store, resolve(opts.data), resolve(opts.out), { databaseKey, encryption });
@@ -182,7 +184,7 @@ export function buildCli(): Command {
     .option('--user <username>', 'only what this account did or what was done to it')
     .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
     .option('--allow-broken', 'export a log whose hash chain is broken anyway, as evidence: every file of the bundle says so, and rounds-audit verify fails it')
-    .action(async (opts: DataOptions & { from: number; to: number; user?: string; out: string; allowBroken?: boolean }) => withStore(opts, async (store) => {
+    .action(async (opts: DataOptions & { from: number; to: number; user?: string; out: string; allowBroken?: boolean }) => withStore(admin, opts, async (store) => {
       let userId: string | null = null;
       if (opts.user) {
         const user = await store.userByUsername(opts.user);
@@ -190,7 +192,7 @@ export function buildCli(): Command {
         userId = user.id;
       }
       const key = loadOrCreateAuditKey(resolve(opts.data));
-      const result = await exportAudit(store, key, { from: opts.from, to: opts.to, user: userId, out: resolve(opts.out), actor: 'admin', allowBroken: opts.allowBroken === true });
+      const result = await exportAudit(store, key, { from: opts.from, to: opts.to, user: userId, out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true });
       if (result.chainBroken) console.error(`WARNING: the audit log's hash chain is broken at record ${result.chainBroken.seq} (${result.chainBroken.reason}); the bundle is marked as broken in every file, and rounds-audit verify fails it`);
       console.log(`exported ${result.records} records (log of ${result.treeSize}) to ${result.path}`);
       console.log(`signed by the audit key ${key.fingerprint}; check with: rounds-audit verify ${opts.out}`);
@@ -208,9 +210,9 @@ export function buildCli(): Command {
     .description('replace the org audit key (the old private key is destroyed; its public key is kept in audit-keys/)')
     .addOption(dataOption())
     .addOption(keyFileOption())
-    .action(async (opts: DataOptions) => withStore(opts, async (store) => {
+    .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
       const { retired, current, retiredPublicKeyFile, recovered } = await rotateAuditKey(resolve(opts.data), (old, next, rotation) =>
-        store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: rotationDetails(old, next, rotation) }]), () => lastAnnouncedKey(store));
+        store.appendAudit([{ type: 'audit.key_rotated', actor: admin, subject: '', details: rotationDetails(old, next, rotation) }]), () => lastAnnouncedKey(store));
       if (recovered) console.log(recovered);
       console.log(`retired audit key ${retired.fingerprint}; its public key is kept in ${retiredPublicKeyFile}`);
       console.log('the retired key signed the rotation (kept in the audit log, carried by every export for rounds-audit verify --previous)');
@@ -221,7 +223,7 @@ export function buildCli(): Command {
     .description('check that the audit log is intact (every record hashes and links correctly)')
     .addOption(dataOption())
     .addOption(keyFileOption())
-    .action(async (opts: DataOptions) => withStore(opts, async (store) => {
+    .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
       const check = await store.checkAuditChain();
       if (check.ok) {
         console.log(`audit log intact: ${check.records} records`);

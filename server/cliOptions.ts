@@ -37,10 +37,11 @@ export async function lastAnnouncedKey(store: RelayStore): Promise<string | null
 /** The options every command that opens the database has: the data directory, and where its key is when not in it. */
 export interface DataOptions { data: string; databaseKeyFile?: string }
 
-export async function withStore<T>(opts: DataOptions, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
+/** Opens the data directory's store for one admin command; `admin` (`admin:<os account>`, server/cli/adminActor.ts) is who its audit records name. */
+export async function withStore<T>(admin: string, opts: DataOptions, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
   const store = openStore(resolve(opts.data), systemClock, { create: false, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
   try {
-    return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG));
+    return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG, undefined, undefined, admin));
   } finally {
     await store.close();
   }

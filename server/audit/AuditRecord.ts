@@ -34,12 +34,23 @@ export const AUDIT_EVENT_TYPES = [
   'audit.exported',
   'audit.export_refused',
   'audit.key_rotated',
+  /**
+   * The first record of the log a restore starts (flagged): the backup it came from, the log it replaces and
+   * that log's last signed checkpoint, and the records of that log the restore lost (see server/backup.ts).
+   */
+  'audit.log_restored',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {
   readonly type: AuditEventType;
-  /** Who did it: `admin` (the CLI), `system`, `anonymous@<address>`, or `<userId>.<deviceId>`. */
+  /**
+   * Who did it: `admin:<os account>` (an admin command of the CLI, by the operating-system account that ran
+   * it: `SUDO_USER`, else the login name; server/cli/adminActor.ts), `system` (the relay itself),
+   * `anonymous@<address>` (before sign-in), or `<userId>.<deviceId>` (a signed-in device, including the
+   * compliance role's exports through the API). Records written before admin commands named their account
+   * say `admin`: they are never rewritten (they are leaves of the signed tree).
+   */
   readonly actor: string;
   /** What it was done to (a user id, a device address, an envelope id), or empty. */
   readonly subject: string;

@@ -36,8 +36,11 @@ export class EmergencyAccess {
     private readonly session: (user: UserRecord, deviceId: SessionResponse['deviceId'], credential: string, expiresAt: number | null) => Promise<SessionResponse>,
   ) {}
 
-  /** A new code for `user` (who must be active); `reason` (3-300 characters, no patient details) is audited, flagged. */
-  async issue(user: UserRecord, reason: string): Promise<{ code: string; expiresAt: number }> {
+  /**
+   * A new code for `user` (who must be active), issued by `admin` (`admin:<os account>`, the audit record's
+   * actor); `reason` (3-300 characters, no patient details) is audited, flagged.
+   */
+  async issue(user: UserRecord, reason: string, admin: string): Promise<{ code: string; expiresAt: number }> {
     const trimmed = reason.trim();
     if (trimmed.length < 3) throw new RelayFailure('BAD_REQUEST', 'a reason is required for emergency access');
     if (trimmed.length > 300) throw new RelayFailure('BAD_REQUEST', 'keep the reason under 300 characters (no patient details: it is kept in the audit log)');
@@ -47,7 +50,7 @@ export class EmergencyAccess {
     const expiresAt = now + this.config.emergencyGrantMs;
     await this.store.createEmergencyGrant(
       { id: randomUUID(), userId: user.id, codeHash: codeHash(code), reason: trimmed, issuedAt: now, expiresAt, usedAt: null },
-      [{ type: 'emergency.issued', actor: 'admin', subject: user.id, details: { reason: trimmed, expiresAt }, flagged: true }],
+      [{ type: 'emergency.issued', actor: admin, subject: user.id, details: { reason: trimmed, expiresAt }, flagged: true }],
     );
     return { code, expiresAt };
   }
