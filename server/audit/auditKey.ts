@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RELAY_ORIGIN_PREFIX, type AuditSigner } from '../../shared/audit/bundle';
@@ -60,8 +60,48 @@ export function auditKeySource(dataDir: string): { current: AuditKey; read: () =
 function logOrigin(dataDir: string, firstKey: KeyObject): string {
   const path = join(dataDir, AUDIT_LOG_ID_FILE);
   if (!existsSync(path)) writeDurably(path, `${fingerprintOf(createPublicKey(firstKey)).slice(0, 16)}\n`, 0o644, 'wx');
+  return readLogOrigin(path);
+}
+
+const LOG_ID = /^[0-9a-z-]{1,64}$/;
+
+function readLogOrigin(path: string): string {
   const id = readFileSync(path, 'utf8').trim();
-  if (!/^[0-9a-z-]{1,64}$/.test(id)) throw new Error(`${path} does not hold a log id (lower-case letters, digits and dashes, at most 64)`);
+  if (!LOG_ID.test(id)) throw new Error(`${path} does not hold a log id (lower-case letters, digits and dashes, at most 64)`);
+  return `${RELAY_ORIGIN_PREFIX}${id}`;
+}
+
+/**
+ * The origin of the log a data directory (or a restore's staging) holds, without creating anything: its
+ * log id file's, else the one its key would be given; null when it has neither, or they cannot be read.
+ */
+export function existingLogOrigin(dataDir: string): string | null {
+  try {
+    if (existsSync(join(dataDir, AUDIT_LOG_ID_FILE))) return readLogOrigin(join(dataDir, AUDIT_LOG_ID_FILE));
+    const key = join(dataDir, AUDIT_KEY_FILE);
+    return existsSync(key) ? `${RELAY_ORIGIN_PREFIX}${fingerprintOf(createPublicKey(readKey(key))).slice(0, 16)}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The id of the log a restore starts after `previousOrigin`'s: the relay's first log id, `-r` and 8 random
+ * hex digits (`3f2a…-r9c1d2e3f`), new each time: restoring the same backup twice starts two logs that must
+ * never share a name, since each goes on differently from the backup.
+ */
+export function restoredLogId(previousOrigin: string): string {
+  const previous = previousOrigin.startsWith(RELAY_ORIGIN_PREFIX) ? previousOrigin.slice(RELAY_ORIGIN_PREFIX.length) : '';
+  const first = /^[0-9a-z]{1,40}/.exec(previous)?.[0] ?? 'relay';
+  const id = `${first}-r${randomBytes(4).toString('hex')}`;
+  if (!LOG_ID.test(id)) throw new Error(`not a log id: ${id}`);
+  return id;
+}
+
+/** Writes a log id (a restore's, into its staging directory) in place of the one there. */
+export function writeLogId(dir: string, id: string): string {
+  if (!LOG_ID.test(id)) throw new Error(`not a log id: ${id}`);
+  writeDurably(join(dir, AUDIT_LOG_ID_FILE), `${id}\n`, 0o644);
   return `${RELAY_ORIGIN_PREFIX}${id}`;
 }
 
