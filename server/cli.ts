@@ -10,6 +10,7 @@ import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/a
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
 import { adminActor } from './cli/adminActor';
+import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addServeCommand } from './cli/serveCommand';
 import { backupEncryption, dataOption, date, keyFileOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
 import { unlockRelayDatabase } from './DatabaseKeyFile';
@@ -162,13 +163,17 @@ export function buildCli(admin: string = adminActor()): Command {
       const secrets = { identities: (opts.identity ?? []).flatMap(readIdentityFile), ...(opts.passphraseFile ? { passphrase: readPassphraseFile(opts.passphraseFile, false) } : {}) };
       const release = claimDataDirectory(dataDir, 'restore');
       try {
-        const result = await restoreRelay(resolve(opts.from), dataDir, { force: opts.force === true, newKey: opts.newKey === true, otherRelay: opts.otherRelay === true, secrets, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
+        const result = await restoreRelay(resolve(opts.from), dataDir, { actor: admin, force: opts.force === true, newKey: opts.newKey === true, otherRelay: opts.otherRelay === true, secrets, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
         console.log(`restored into ${dataDir}: audit log intact, ${result.manifest.auditRecords} records (backup taken ${new Date(result.manifest.createdAt).toISOString()})`);
         if (result.manifest.format === LEGACY_BACKUP_FORMAT) console.log(`this was an unencrypted backup of an earlier version (${LEGACY_BACKUP_FORMAT}); the restored database is encrypted now: destroy the unencrypted backups once newer ones exist`);
         console.log(result.databaseKey.stored ? `the database key was stored in ${result.databaseKey.describe}: keep a copy of it apart from the backups (docs/deployment.md, "The keys")` : `the restored database is encrypted with ${result.databaseKey.describe}, as before`);
         // A backup from before a key rotation brings the retired key back: it must not sign again.
         if (result.replacedKey) console.log(`the backup's audit key ${result.replacedKey} ${opts.newKey ? 'was' : 'had been retired; it was'} replaced with a new one`);
         console.log(`audit key fingerprint (SHA-256): ${result.fingerprint}; compare it with the one on record, and if the key was rotated after this backup, restore again with --new-key`);
+        // The restored records cannot go on as the log that was signed past them: a new log begins (its first record says so).
+        const { log } = result;
+        console.log(`the audit log goes on as a new log, ${log.origin}, from record ${log.firstSeq}, which records this restore; ${log.previous} ends with the backup`);
+        console.log(log.lost ? `records ${log.lost.from}..${log.lost.to} of ${log.previous}, which the relay had signed in exports, were lost with this restore: the new log's first record names them, and rounds-audit verify --previous reports them` : `every record of ${log.previous} that the relay had signed in an export is in the backup`);
       } finally {
         release();
       }
@@ -235,6 +240,7 @@ export function buildCli(admin: string = adminActor()): Command {
         console.log(`audit log BROKEN at record ${check.brokenAt}: ${check.reason}`);
         process.exitCode = 2;
       }
+      for (const line of await currentAuditLogLines(store, resolve(opts.data))) console.log(line);
     }));
 
   return program;

@@ -1,0 +1,149 @@
+/**
+ * Ties a workstation's audit bundle to the relay's log: `rounds-audit verify WORKSTATION --relay-bundle RELAY`.
+ *
+ * A workstation signs its bundles with its own Ed25519 audit key (main/core/audit/LocalAudit.ts), made when
+ * it enrolled; it sent the public half to the relay then, and the relay wrote it into its own signed log:
+ * the `device.enrolled` record whose subject is the workstation (`<userId>.<deviceId>`, the bundle's origin
+ * `rounds.client/<userId>.<deviceId>`) holds it as `details.auditKey`, the raw 32-byte Ed25519 public key
+ * (RFC 8032) in standard base64 with padding (RFC 4648 section 4: 44 characters; the same bytes as a JWK's
+ * `x`, which is base64url). The workstation bundle's `signer.pub.pem` is that key as SPKI PEM. They are
+ * compared as raw keys, so no one has to build a PEM by hand.
+ *
+ * Pure (no Node): the caller passes SHA-256 and the PEM reader (AuditCrypto), and verifies both bundles with
+ * verifyBundle first; this only reads what they say.
+ */
+import type { AuditCrypto } from './bundle';
+import { fromBase64 } from './checkpoint';
+import { keyFingerprint } from './keyRotation';
+import { equal } from './merkle';
+
+export const WORKSTATION_ORIGIN_PREFIX = 'rounds.client/';
+
+export interface WorkstationLink {
+  /** The relay's log records this workstation's enrollment with the key that signed its bundle. */
+  readonly ok: boolean;
+  /** Each reason it does not, in plain words (empty when ok). */
+  readonly failures: string[];
+  /** The match, and what else the relay's log says of the workstation (a later revocation is a note, not a failure). */
+  readonly notes: string[];
+  /** `<userId>.<deviceId>`, from the workstation bundle's origin (null if it is not a workstation's). */
+  readonly device: string | null;
+  /** The relay record the key was found in. */
+  readonly enrollment: { readonly seq: number; readonly at: number } | null;
+}
+
+interface LogRecord {
+  readonly seq: number;
+  readonly at: number;
+  readonly type: string;
+  readonly actor: string;
+  readonly subject: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** The records the link needs (read tolerantly: the bundle was verified before, or its failures are reported there). */
+const LINK_TYPES = ['device.enrolled', 'device.revoked', 'account.deactivated', 'emergency.used'];
+
+export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'rawPublicKey'>, workstation: ReadonlyMap<string, Uint8Array>, relay: ReadonlyMap<string, Uint8Array>): WorkstationLink {
+  const failures: string[] = [];
+  const notes: string[] = [];
+  const done = (device: string | null, enrollment: WorkstationLink['enrollment'] = null): WorkstationLink => ({ ok: failures.length === 0, failures, notes, device, enrollment });
+
+  const origin = firstLine(workstation.get('checkpoint'));
+  if (!origin?.startsWith(WORKSTATION_ORIGIN_PREFIX)) {
+    failures.push(`the bundle given is not a workstation's (its log is ${origin ?? 'unreadable'}, not ${WORKSTATION_ORIGIN_PREFIX}<user>.<device>): --relay-bundle checks a workstation bundle against the relay's`);
+    return done(null);
+  }
+  const device = origin.slice(WORKSTATION_ORIGIN_PREFIX.length);
+  const signerPem = text(workstation.get('signer.pub.pem'));
+  const signer = signerPem === null ? null : crypto.rawPublicKey(signerPem);
+  if (!signer) {
+    failures.push('the workstation bundle\'s signer.pub.pem is not an Ed25519 public key');
+    return done(device);
+  }
+  const relayOrigin = firstLine(relay.get('checkpoint'));
+  if (!relayOrigin?.startsWith('rounds.relay/')) {
+    failures.push(`the --relay-bundle given is not a relay's bundle (its log is ${relayOrigin ?? 'unreadable'})`);
+    return done(device);
+  }
+
+  const records = relayRecords(relay.get('events.jsonl'));
+  const user = device.slice(0, device.lastIndexOf('.'));
+  const enrollments = records.filter((r) => r.type === 'device.enrolled' && r.subject === device);
+  const fingerprint = (raw: Uint8Array) => keyFingerprint(crypto.sha256, raw);
+  const enrolled = enrollments.find((r) => sameKey(r.details.auditKey, signer));
+  if (!enrolled) {
+    const last = enrollments.at(-1);
+    if (!last) {
+      const emergency = records.find((r) => r.type === 'emergency.used' && r.subject === device);
+      failures.push(emergency
+        ? `the relay's log records workstation ${device} as signed in with an emergency code on ${when(emergency.at)} (record ${emergency.seq}), which registers no audit key: its bundle cannot be tied to the relay's log`
+        : `the relay bundle has no device.enrolled record for workstation ${device}${rangeNote(relay)}: export the relay's log for the workstation's user (rounds-server audit export --user) over a range that includes the day it was enrolled`);
+    } else if (typeof last.details.auditKey !== 'string') {
+      failures.push(`the relay's log records no audit key for workstation ${device} (enrolled on ${when(last.at)}, record ${last.seq}, by a version of Rounds from before audit keys): its bundle cannot be tied to the relay's log`);
+    } else {
+      const recorded = fromBase64(last.details.auditKey);
+      failures.push(`the workstation bundle is signed by audit key ${fingerprint(signer)}, but the relay recorded ${recorded?.length === 32 ? `key ${fingerprint(recorded)}` : 'a different key'} when workstation ${device} enrolled on ${when(last.at)} (record ${last.seq}): the bundle is not that workstation's, or one of the two bundles was altered`);
+    }
+    return done(device);
+  }
+  notes.push(`the workstation's audit key matches its enrollment on ${when(enrolled.at)} recorded in the relay's log (record ${enrolled.seq}): the bundle was signed by workstation ${device}.`);
+  const ended = records.find((r) => r.seq > enrolled.seq && ((r.type === 'device.revoked' && r.subject === device) || (r.type === 'account.deactivated' && r.subject === user)));
+  if (ended) {
+    const what = ended.type === 'device.revoked' ? 'revoked the workstation' : 'deactivated its account (which revokes every workstation)';
+    notes.push(`note: the relay ${what} on ${when(ended.at)} (record ${ended.seq}, by ${ended.actor}); the workstation cannot reach the relay since, and records it dated after then deserve a closer look.`);
+  }
+  return done(device, { seq: enrolled.seq, at: enrolled.at });
+}
+
+function sameKey(recorded: unknown, signer: Uint8Array): boolean {
+  if (typeof recorded !== 'string') return false;
+  const raw = fromBase64(recorded);
+  return raw !== null && raw.length === 32 && equal(raw, signer);
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+const text = (bytes: Uint8Array | undefined): string | null => (bytes ? decoder.decode(bytes) : null);
+
+function firstLine(bytes: Uint8Array | undefined): string | null {
+  const content = text(bytes);
+  if (content === null) return null;
+  const end = content.indexOf('\n');
+  return end > 0 ? content.slice(0, end) : null;
+}
+
+/** The relay bundle's records of the kinds the link reads; lines that are not such records are skipped. */
+function relayRecords(bytes: Uint8Array | undefined): LogRecord[] {
+  const out: LogRecord[] = [];
+  for (const line of (text(bytes) ?? '').split('\n')) {
+    if (!LINK_TYPES.some((t) => line.includes(`"${t}"`))) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const r = parsed as Partial<LogRecord> | null;
+    if (!r || typeof r.seq !== 'number' || typeof r.at !== 'number' || typeof r.type !== 'string' || !LINK_TYPES.includes(r.type)) continue;
+    out.push({ seq: r.seq, at: r.at, type: r.type, actor: String(r.actor ?? ''), subject: String(r.subject ?? ''), details: r.details !== null && typeof r.details === 'object' ? r.details : {} });
+  }
+  return out;
+}
+
+/** What the relay bundle covers, when its proof says so: " (it covers <from> to <to>, user <id>)". */
+function rangeNote(relay: ReadonlyMap<string, Uint8Array>): string {
+  let range: { from?: unknown; to?: unknown; user?: unknown } | undefined;
+  try {
+    range = (JSON.parse(text(relay.get('proof.json')) ?? 'null') as { range?: typeof range } | null)?.range;
+  } catch {
+    return '';
+  }
+  if (!range || typeof range.from !== 'number' || typeof range.to !== 'number') return '';
+  return ` (it covers ${when(range.from)} to ${when(range.to)}${typeof range.user === 'string' ? `, only the records of user ${range.user}` : ''})`;
+}
+
+/** A time as an auditor reads it in every bundle: UTC, to the second. */
+function when(at: number): string {
+  const date = new Date(at);
+  return Number.isNaN(date.getTime()) ? String(at) : `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
