@@ -16,6 +16,7 @@ import type { AuditCrypto } from './bundle';
 import { fromBase64 } from './checkpoint';
 import { keyFingerprint } from './keyRotation';
 import { equal } from './merkle';
+import type { ChainedRecord } from './recordChain';
 
 export const WORKSTATION_ORIGIN_PREFIX = 'rounds.client/';
 
@@ -32,14 +33,7 @@ export interface WorkstationLink {
   readonly enrollment: { readonly seq: number; readonly at: number } | null;
 }
 
-interface LogRecord {
-  readonly seq: number;
-  readonly at: number;
-  readonly type: string;
-  readonly actor: string;
-  readonly subject: string;
-  readonly details: Readonly<Record<string, unknown>>;
-}
+type LogRecord = Pick<ChainedRecord, 'seq' | 'at' | 'type' | 'actor' | 'subject' | 'details'>;
 
 /** The records the link needs (read tolerantly: the bundle was verified before, or its failures are reported there). */
 const LINK_TYPES = ['device.enrolled', 'device.revoked', 'account.deactivated', 'emergency.used'];
