@@ -1,5 +1,6 @@
 import { DEFAULT_ARGON2, type Argon2Params } from './auth/passwords';
 import { DEFAULT_THROTTLE, type ThrottlePolicy } from './auth/LoginThrottle';
+import type { SiemConfig } from './audit/siem/SiemConfig';
 
 /** Everything an operator can tune; the defaults are what the README documents. */
 export interface RelayConfig {
@@ -33,6 +34,11 @@ export interface RelayConfig {
    */
   readonly minFreeDiskBytes: number;
   readonly timeouts: ConnectionTimeouts;
+  /**
+   * Where the audit log is streamed as it is appended (syslog over TLS, or JSON lines to a file), from the
+   * `siem` section of the config file (`serve --config`); none by default. server/audit/siem/SiemStream.ts.
+   */
+  readonly siem?: SiemConfig;
 }
 
 export interface DeliveryLimits {

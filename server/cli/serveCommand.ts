@@ -1,12 +1,15 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { auditKeySource, finishInterruptedRotation } from '../audit/auditKey';
+import { openSiemSink, startSiemStream } from '../audit/siem/openSiemStream';
+import type { SiemStream } from '../audit/siem/SiemStream';
 import { DEFAULT_THROTTLE } from '../auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from '../auth/passwords';
 import { systemClock } from '../Clock';
 import { claimDataDirectory } from '../DataDirectory';
 import { DEFAULT_CONFIG, type RelayConfig } from '../RelayConfig';
 import { RelayServer, openStore } from '../RelayServer';
+import { readRelayConfigFile } from '../relayConfigFile';
 import { MIB, dataOption, int, keyFileOption, lastAnnouncedKey, serveLimits, trustedProxy, type DataOptions, type ServeLimitOptions } from '../cliOptions';
 
 /** `rounds-server serve`: runs the relay on its data directory (added to the program by buildCli in server/cli.ts). */
@@ -15,6 +18,7 @@ export function addServeCommand(program: Command): void {
     .description('run the relay')
     .addOption(dataOption())
     .addOption(keyFileOption())
+    .option('--config <file>', 'the relay config file (JSON): where the audit log is streamed to a SIEM (docs/deployment.md)')
     .option('--host <address>', 'address to listen on (anything but loopback needs TLS)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', int('port', 0), 8443)
     .option('--tls-cert <file>', 'PEM certificate chain; with --tls-key the relay serves HTTPS and WSS only')
@@ -41,7 +45,10 @@ export function addServeCommand(program: Command): void {
     .option('--header-timeout-seconds <n>', 'a connection must send its request headers (TLS handshake included) within this', int('header-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.headersMs / 1000)
     .option('--idle-timeout-seconds <n>', 'an HTTP connection silent this long is closed (WebSockets have their own heartbeat)', int('idle-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.idleMs / 1000)
     .addOption(new Option('--log-level <level>', 'request logging').choices(['error', 'warn', 'info']).default('info'))
-    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[] }) => {
+    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[]; config?: string }) => {
+      // The config file and the files it names are checked before anything starts: a mistake stops the relay with its reason.
+      const configFile = opts.config ? readRelayConfigFile(resolve(opts.config)) : {};
+      const siemSink = configFile.siem ? openSiemSink(configFile.siem) : undefined;
       const config: RelayConfig = {
         ...DEFAULT_CONFIG,
         maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,
@@ -51,20 +58,31 @@ export function addServeCommand(program: Command): void {
         throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
         ...serveLimits(opts),
+        ...(configFile.siem ? { siem: configFile.siem } : {}),
       };
       const dataDir = resolve(opts.data);
       const release = claimDataDirectory(dataDir, 'serve');
       process.on('exit', release);
       const store = openStore(dataDir, systemClock, { create: true, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
       const server = new RelayServer(store, config);
-      // Registered before anything else can take time: a stop during start-up still closes cleanly.
-      const stop = () => void server.close().then(() => process.exit(0), () => process.exit(1));
+      let siem: SiemStream | undefined;
+      // Registered before anything else can take time: a stop during start-up still closes cleanly. The SIEM
+      // stream first: it sends what it can of the log (a few seconds at most) while the store is still open.
+      const stop = () => void (async () => {
+        await siem?.stop();
+        await server.close();
+      })().then(() => process.exit(0), () => process.exit(1));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const recovered = await finishInterruptedRotation(dataDir, () => lastAnnouncedKey(store));
       if (recovered) console.log(recovered);
       const auditKey = auditKeySource(dataDir);
       server.auditKey = auditKey.read;
+      if (siemSink && config.siem) {
+        const started = await startSiemStream(siemSink, config.siem, dataDir, store, (line) => console.error(line));
+        siem = started.stream;
+        console.log(`audit log streamed to ${siemSink.destination}, from record ${started.from}`);
+      }
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${dataDir})`);
       console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);

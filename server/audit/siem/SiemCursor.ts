@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigurationError } from '../../ConfigurationError';
+import { replaceDurably } from '../../durableFiles';
+
+/**
+ * The SIEM stream's durable cursor, `siem-cursor` in the relay's data directory: the last record the
+ * receiver accepted, `{"seq":N,"hash":"…"}`. It is replaced and fsynced after every batch the receiver
+ * accepts, so a stopped or crashed relay resends at most the batch that was in flight. The hash tells a
+ * log restored from a backup (the record at that seq is another one, or gone) from the log it was.
+ * An operator may write `{"seq":N}` (no hash) with the relay stopped to resend everything after record N.
+ */
+export const SIEM_CURSOR_FILE = 'siem-cursor';
+
+const CursorSchema = z.strictObject({
+  seq: z.number().int().min(0),
+  hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+});
+export type SiemCursor = z.infer<typeof CursorSchema>;
+
+export class SiemCursorFile {
+  constructor(readonly path: string) {}
+
+  /** The cursor; `{ seq: 0 }` (send everything) when there is none yet. */
+  read(): SiemCursor {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0 };
+      throw new ConfigurationError(`cannot read the SIEM cursor ${this.path}: ${(error as Error).message}`);
+    }
+    let parsed: ReturnType<typeof CursorSchema.safeParse> | undefined;
+    try {
+      parsed = CursorSchema.safeParse(JSON.parse(text));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) {
+      throw new ConfigurationError(`the SIEM cursor ${this.path} is not {"seq":N} or {"seq":N,"hash":"…"}: with the relay stopped, write {"seq":N} into it to resend every record after N (0: the whole log)`);
+    }
+    return parsed.data;
+  }
+
+  write(cursor: SiemCursor): void {
+    replaceDurably(this.path, `${JSON.stringify(cursor)}\n`, 0o600);
+  }
+}

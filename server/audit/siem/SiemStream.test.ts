@@ -1,0 +1,200 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GENESIS_HASH, recordHash, type AuditRecord } from '../AuditRecord';
+import { SiemCursorFile } from './SiemCursor';
+import { SiemStream, type SiemSink, type StreamTimers } from './SiemStream';
+
+/* The stream's promise, in virtual time: at least once, in order, from a durable cursor, whatever the receiver does. */
+
+/** One-shot timers on a virtual clock; `advance` runs what falls due and lets the stream's promises settle between. */
+function virtualTimers(): StreamTimers & { advance(ms: number): Promise<void> } {
+  let now = 0;
+  const jobs: { at: number; fn: () => void; done: boolean }[] = [];
+  return {
+    now: () => now,
+    after: (ms, fn) => {
+      const job = { at: now + ms, fn, done: false };
+      jobs.push(job);
+      return { cancel: () => (job.done = true) };
+    },
+    advance: async (ms) => {
+      const end = now + ms;
+      for (;;) {
+        await settle();
+        const next = jobs.filter((j) => !j.done && j.at <= end).sort((a, b) => a.at - b.at)[0];
+        if (!next) break;
+        now = next.at;
+        next.done = true;
+        next.fn();
+      }
+      now = end;
+      await settle();
+    },
+  };
+}
+
+const settle = async () => {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+/** A chained log of `n` records, as the relay's store pages it. */
+function auditLog(n: number) {
+  const records: AuditRecord[] = [];
+  const append = (count: number, subject = 'u') => {
+    for (let i = 0; i < count; i++) {
+      const before = records.at(-1);
+      const content = { seq: (before?.seq ?? 0) + 1, at: 1000, type: 'login.success' as const, actor: 'system', subject, details: {}, flagged: false, prevHash: before?.hash ?? GENESIS_HASH };
+      records.push({ ...content, hash: recordHash(content) });
+    }
+  };
+  append(n);
+  return { records, append, auditRecordsAfter: async (after: number, limit: number) => records.filter((r) => r.seq > after).slice(0, limit) };
+}
+
+/** A receiver that takes batches, or refuses them while `down`, noting when each attempt came. */
+function receiver(timers: StreamTimers) {
+  const state = { down: false, hang: false, accepted: [] as number[], attempts: [] as number[], batches: [] as number[][] };
+  let abandon: ((error: Error) => void) | undefined;
+  const sink: SiemSink = {
+    destination: 'the test receiver',
+    deliver: (records) => {
+      state.attempts.push(timers.now());
+      if (state.down) return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6514'));
+      if (state.hang) return new Promise((_resolve, reject) => (abandon = reject));
+      state.batches.push(records.map((r) => r.seq));
+      state.accepted.push(...records.map((r) => r.seq));
+      return Promise.resolve();
+    },
+    close: () => abandon?.(new Error('the relay is stopping')),
+  };
+  return { state, sink };
+}
+
+const PACING = { pollMs: 1000, maxRetryDelayMs: 4000, batchRecords: 5 };
+
+describe('SiemStream', () => {
+  const dirs: string[] = [];
+  const cursorFile = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rounds-siem-'));
+    dirs.push(dir);
+    return new SiemCursorFile(join(dir, 'siem-cursor'));
+  };
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends the log in order, a page at a time, and moves the durable cursor only past what was accepted', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(12);
+    const { state, sink } = receiver(timers);
+    const cursor = cursorFile();
+    const stream = new SiemStream(log, sink, cursor, PACING, timers, () => undefined);
+    expect(await stream.start()).toBe(1);
+    await timers.advance(0);
+    expect(state.batches).toEqual([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12]]);
+    expect(JSON.parse(readFileSync(cursor.path, 'utf8'))).toEqual({ seq: 12, hash: log.records[11]?.hash });
+    log.append(3);
+    await timers.advance(PACING.pollMs);
+    expect(state.accepted).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    await stream.stop();
+  });
+
+  it('loses nothing while the receiver is down: tries again after 1 s, 2 s, 4 s, 4 s, and says so once', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(3);
+    const { state, sink } = receiver(timers);
+    const lines: string[] = [];
+    const stream = new SiemStream(log, sink, cursorFile(), PACING, timers, (line) => lines.push(line));
+    state.down = true;
+    await stream.start();
+    await timers.advance(0);
+    log.append(4);
+    await timers.advance(11_000);
+    expect(state.attempts).toEqual([0, 1000, 3000, 7000, 11_000]);
+    expect(state.accepted).toEqual([]);
+    expect(lines).toEqual([expect.stringMatching(/cannot send to the test receiver: .*ECONNREFUSED.*records after 0 wait/)]);
+    state.down = false;
+    await timers.advance(4000);
+    expect(state.accepted).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(lines[1]).toMatch(/accepts records again/);
+    expect(stream.sentThrough).toBe(7);
+    await stream.stop();
+  });
+
+  it('after a restart, sends from the cursor and nothing before it', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(6);
+    const cursor = cursorFile();
+    const first = receiver(timers);
+    const before = new SiemStream(log, first.sink, cursor, PACING, timers, () => undefined);
+    await before.start();
+    await timers.advance(0);
+    await before.stop();
+    log.append(4);
+    const second = receiver(timers);
+    const after = new SiemStream(log, second.sink, cursor, PACING, timers, () => undefined);
+    expect(await after.start()).toBe(7);
+    await timers.advance(0);
+    expect(second.state.accepted).toEqual([7, 8, 9, 10]);
+    await after.stop();
+  });
+
+  it('sends the whole log again when the record at its cursor is not the one sent (a restore from a backup)', async () => {
+    const timers = virtualTimers();
+    const sentLog = auditLog(8);
+    const cursor = cursorFile();
+    cursor.write({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
+    // Restored from a backup of records 1-5; records 6-7 are new ones, with other hashes.
+    const restored = auditLog(5);
+    restored.append(2, 'after the restore');
+    const { state, sink } = receiver(timers);
+    const lines: string[] = [];
+    const stream = new SiemStream(restored, sink, cursor, PACING, timers, (line) => lines.push(line));
+    expect(await stream.start()).toBe(1);
+    await timers.advance(0);
+    expect(state.accepted).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(lines[0]).toMatch(/does not hold record 8 as it was sent .*restored from a backup/);
+    await stream.stop();
+  });
+
+  it('resends everything after the seq an operator wrote into the cursor', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(9);
+    const cursor = cursorFile();
+    writeFileSync(cursor.path, '{"seq":6}\n');
+    const { state, sink } = receiver(timers);
+    const stream = new SiemStream(log, sink, cursor, PACING, timers, () => undefined);
+    await stream.start();
+    await timers.advance(0);
+    expect(state.accepted).toEqual([7, 8, 9]);
+    await stream.stop();
+    writeFileSync(cursor.path, 'seven');
+    expect(() => cursor.read()).toThrow(/write \{"seq":N\} into it/);
+  });
+
+  it('on stop, sends what was appended since the last poll; a receiver that hangs is given up after the grace period', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(2);
+    const { state, sink } = receiver(timers);
+    const cursor = cursorFile();
+    const stream = new SiemStream(log, sink, cursor, PACING, timers, () => undefined);
+    await stream.start();
+    await timers.advance(0);
+    log.append(2);
+    await stream.stop();
+    expect(state.accepted).toEqual([1, 2, 3, 4]);
+
+    const hanging = new SiemStream(log, sink, cursor, PACING, timers, () => undefined);
+    await hanging.start();
+    log.append(1);
+    state.hang = true;
+    await timers.advance(PACING.pollMs);
+    const stopped = hanging.stop(2000);
+    await timers.advance(2000);
+    await stopped;
+    expect(hanging.sentThrough).toBe(4);
+    expect(JSON.parse(readFileSync(cursor.path, 'utf8'))).toMatchObject({ seq: 4 });
+  });
+});

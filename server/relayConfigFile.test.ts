@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSiemSink } from './audit/siem/openSiemStream';
+import { readRelayConfigFile } from './relayConfigFile';
+
+/* The relay config file: a mistake in it stops `serve` at once with the file, the setting and what is wrong. */
+describe('readRelayConfigFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rounds-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const configWith = (value: unknown) => {
+    const file = join(dir, `relay-${n++}.json`);
+    writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+    return file;
+  };
+
+  it('reads a syslog sink with its defaults, paths relative to the file', () => {
+    const file = configWith({ siem: { sink: 'syslog-tls', host: 'siem.hospital.example', caFile: 'ca/siem-ca.pem' } });
+    expect(readRelayConfigFile(file)).toEqual({
+      siem: { sink: 'syslog-tls', host: 'siem.hospital.example', port: 6514, caFile: join(dir, 'ca/siem-ca.pem'), facility: 'authpriv', structuredDataId: 'rounds@32473', timeoutMs: 30_000, pollMs: 1000, maxRetryDelayMs: 30_000, batchRecords: 500 },
+    });
+    expect(readRelayConfigFile(configWith({}))).toEqual({});
+  });
+
+  it.each([
+    [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', port: 70_000 } }, /siem\.port: .*65535/],
+    [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', clientCertFile: 'c.pem' } }, /clientCertFile and clientKeyFile go together/],
+    [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', facility: 'security' } }, /siem\.facility/],
+    [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', structuredDataId: 'has space' } }, /structuredDataId: an RFC 5424 SD-ID/],
+    [{ siem: { sink: 'json-lines', file: 'a.jsonl', fsync: false } }, /siem: .*fsync/],
+    [{ siem: { sink: 'json-lines' } }, /siem\.file/],
+    [{ siem: { sink: 'journald' } }, /journald is not offered as a SIEM sink/],
+    [{ sieem: {} }, /the file: .*sieem/],
+    ['[1,', /is not valid JSON/],
+  ])('refuses %j', (value, message) => {
+    expect(() => readRelayConfigFile(configWith(value))).toThrow(message);
+  });
+
+  it('refuses a CA file without a certificate, and a file sink in a folder that does not exist, before the relay starts', () => {
+    writeFileSync(join(dir, 'not-a-ca.pem'), 'hello');
+    expect(() => openSiemSink({ ...readRelayConfigFile(configWith({ siem: { sink: 'syslog-tls', host: 'h', caFile: 'not-a-ca.pem' } })).siem! })).toThrow(/holds no PEM certificate/);
+    expect(() => openSiemSink(readRelayConfigFile(configWith({ siem: { sink: 'json-lines', file: 'missing/dir/audit.jsonl' } })).siem!)).toThrow(/cannot append to siem\.file .*missing\/dir/);
+  });
+});

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { describeError } from '../shared/errors';
+import { JOURNALD_UNSUPPORTED, SiemConfigSchema, type SiemConfig } from './audit/siem/SiemConfig';
+import { ConfigurationError } from './ConfigurationError';
+
+/*
+ * The relay config file (`rounds-server serve --config FILE`): JSON, for what does not fit a command-line
+ * option. Today it holds the `siem` section: where the audit log is streamed as it is appended.
+ */
+const RelayConfigFileSchema = z.strictObject({
+  siem: SiemConfigSchema.optional(),
+});
+export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
+
+const PATH_KEYS = ['caFile', 'clientCertFile', 'clientKeyFile', 'file'] as const;
+
+/** Reads and checks the config file; anything wrong is a ConfigurationError naming the file and the setting. */
+export function readRelayConfigFile(file: string): RelayConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigurationError(`cannot read the config file ${file}: ${describeError(error)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigurationError(`the config file ${file} is not valid JSON: ${error instanceof Error ? error.message : 'unreadable'}`);
+  }
+  const sink = (json as { siem?: { sink?: unknown } } | null)?.siem?.sink;
+  if (sink === 'journald') throw new ConfigurationError(`${file}: siem.sink: ${JOURNALD_UNSUPPORTED}`);
+  const parsed = RelayConfigFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'the file';
+    throw new ConfigurationError(`the config file ${file} is not valid: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data.siem ? { siem: withPathsFrom(dirname(resolve(file)), parsed.data.siem) } : {};
+}
+
+/** Relative paths in the file are relative to the file's own folder, not to wherever the relay was started. */
+function withPathsFrom(base: string, siem: SiemConfig): SiemConfig {
+  const copy: Record<string, unknown> = { ...siem };
+  for (const key of PATH_KEYS) {
+    const value = copy[key];
+    if (typeof value === 'string' && !isAbsolute(value)) copy[key] = resolve(base, value);
+  }
+  return copy as SiemConfig;
+}

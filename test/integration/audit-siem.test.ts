@@ -1,0 +1,285 @@
+/**
+ * The relay streams its audit log into a SIEM as it is appended: into Debian's rsyslog over TLS (RFC 5425),
+ * started here on loopback as the hospital's receiver, and into a JSON-lines file. Nothing is lost while the
+ * receiver is down or the relay restarts, and nothing is sent twice past the cursor.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SyslogTlsSink } from '../../server/audit/siem/syslogTlsSink';
+import type { AuditEvent, AuditRecord } from '../../server/audit/AuditRecord';
+import { openStore } from '../../server/RelayServer';
+import { RelayProcess, adminCli } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
+
+const RSYSLOGD = '/usr/sbin/rsyslogd';
+const GTLS_DRIVER = '/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so';
+
+function receiverMissing(): string | null {
+  if (!existsSync(RSYSLOGD)) return `no ${RSYSLOGD}: run .ci/run, which installs Debian's rsyslog and rsyslog-gnutls`;
+  const driver = spawnSync('dpkg', ['-s', 'rsyslog-gnutls'], { encoding: 'utf8' });
+  if (driver.status !== 0 && !existsSync(GTLS_DRIVER)) return "rsyslog's TLS driver (rsyslog-gnutls) is missing: run .ci/run, which installs it";
+  return null;
+}
+
+function run(command: string, args: readonly string[], cwd: string): void {
+  const result = spawnSync(command, args, { cwd, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
+}
+
+/** A CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`; returns the CA file. */
+function makeCertificates(dir: string, name: string): { ca: string; cert: string; key: string } {
+  const ca = join(dir, `${name}-ca.pem`);
+  const caKey = join(dir, `${name}-ca.key`);
+  const key = join(dir, `${name}-server.key`);
+  const csr = join(dir, `${name}-server.csr`);
+  const cert = join(dir, `${name}-server.pem`);
+  const ext = join(dir, `${name}-ext.cnf`);
+  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', `/CN=${name} SIEM test CA`], dir);
+  run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1'], dir);
+  run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext], dir);
+  return { ca, cert, key };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Whether something accepts TCP connections on the loopback port (a plain connection, closed at once). */
+const listening = (port: number) => new Promise<boolean>((resolve) => {
+  const socket = connect({ host: '127.0.0.1', port }, () => {
+    socket.destroy();
+    resolve(true);
+  });
+  socket.once('error', () => resolve(false));
+});
+
+const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+};
+
+/** Debian's rsyslogd in the foreground: TLS on a loopback port, each raw message and its parse written to files. No imuxsock, no imklog: it never touches /dev/log. */
+class Rsyslog {
+  readonly raw: string;
+  readonly parsed: string;
+  #child: ChildProcess | undefined;
+  #output = '';
+
+  constructor(readonly dir: string, readonly port: number, certificates: { ca: string; cert: string; key: string }) {
+    this.raw = join(dir, 'received.log');
+    this.parsed = join(dir, 'parsed.jsonl');
+    mkdirSync(join(dir, 'work'), { recursive: true });
+    writeFileSync(join(dir, 'rsyslog.conf'), `
+global(workDirectory="${join(dir, 'work')}" maxMessageSize="64k"
+  defaultNetstreamDriver="gtls"
+  defaultNetstreamDriverCAFile="${certificates.ca}"
+  defaultNetstreamDriverCertFile="${certificates.cert}"
+  defaultNetstreamDriverKeyFile="${certificates.key}")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" port="${port}" address="127.0.0.1")
+template(name="raw" type="string" string="%rawmsg%\\n")
+template(name="parsed" type="string" string="%jsonmesg%\\n")
+action(type="omfile" file="${this.raw}" template="raw")
+action(type="omfile" file="${this.parsed}" template="parsed")
+`);
+  }
+
+  async start(): Promise<void> {
+    this.#output = '';
+    const child = spawn(RSYSLOGD, ['-n', '-f', join(this.dir, 'rsyslog.conf'), '-i', join(this.dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
+    this.#child = child;
+    await until(`rsyslogd to listen on ${this.port} (${this.#output})`, () => {
+      if (child.exitCode !== null) throw new Error(`rsyslogd exited: ${this.#output}`);
+      return listening(this.port);
+    });
+  }
+
+  /** SIGTERM by its PID, and waits for it to exit. */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+
+  /** The raw messages received so far, in order. */
+  messages(): string[] {
+    return existsSync(this.raw) ? readFileSync(this.raw, 'utf8').split('\n').filter((line) => line !== '') : [];
+  }
+
+  parsedMessages(): Record<string, unknown>[] {
+    return existsSync(this.parsed) ? readFileSync(this.parsed, 'utf8').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>) : [];
+  }
+}
+
+/** seq and hash of each message, from its structured data. */
+const sent = (messages: readonly string[]) => messages.map((message) => {
+  const match = /\[rounds@32473 seq="(\d+)" .* hash="([0-9a-f]{64})"\]/.exec(message);
+  if (!match) throw new Error(`not a relay audit message: ${message}`);
+  return `${match[1]}:${match[2]}`;
+});
+
+async function appendAudit(dataDir: string, events: readonly AuditEvent[]): Promise<void> {
+  const store = openStore(dataDir, undefined, { create: false });
+  try {
+    await store.appendAudit(events);
+  } finally {
+    await store.close();
+  }
+}
+
+async function logOf(dataDir: string): Promise<AuditRecord[]> {
+  const store = openStore(dataDir, undefined, { create: false });
+  try {
+    return await store.auditRecordsAfter(0, 100_000);
+  } finally {
+    await store.close();
+  }
+}
+
+const created = (n: number, from = 0): AuditEvent[] => Array.from({ length: n }, (_, i) => ({ type: 'account.created', actor: 'admin', subject: `user-${from + i}`, details: { role: 'clinician' } }));
+
+const missing = receiverMissing();
+
+describe('the audit log streamed to rsyslog over TLS', () => {
+  const tempDir = useTempDirs();
+  let certificates: { ca: string; cert: string; key: string };
+  let receiver: Rsyslog;
+  let relay: RelayProcess | undefined;
+  let dataDir: string;
+  let config: string;
+
+  beforeAll(async () => {
+    if (missing) throw new Error(missing);
+    const dir = tempDir();
+    certificates = makeCertificates(dir, 'hospital');
+    receiver = new Rsyslog(dir, await freePort(), certificates);
+    await receiver.start();
+    dataDir = tempDir();
+    config = join(dir, 'relay-config.json');
+    writeFileSync(config, JSON.stringify({ siem: { sink: 'syslog-tls', host: '127.0.0.1', port: receiver.port, caFile: certificates.ca, pollMs: 100, maxRetryDelayMs: 400, batchRecords: 7 } }));
+  });
+
+  afterAll(async () => {
+    await relay?.stop();
+    await receiver?.stop();
+  });
+
+  it('sends every record in order, loses none while the receiver is down, and sends none twice after a relay restart', async () => {
+    relay = await RelayProcess.start(dataDir, ['--config', config]);
+    await appendAudit(dataDir, [...created(20), { type: 'emergency.issued', actor: 'admin', subject: 'user-3', details: { reason: 'ward "4]" \\ night shift' }, flagged: true }]);
+    let log = await logOf(dataDir);
+    await until('the first records at the receiver', () => receiver.messages().length >= log.length);
+    expect(sent(receiver.messages())).toEqual(log.map((r) => `${r.seq}:${r.hash}`));
+
+    // rsyslog parsed each message as RFC 5424: app name, event type as MSGID, the flagged one a warning.
+    const parsed = receiver.parsedMessages();
+    expect(parsed.every((m) => m['app-name'] === 'rounds-relay')).toBe(true);
+    expect(parsed.map((m) => m.msgid)).toEqual(log.map((r) => r.type));
+    const flagged = parsed.find((m) => m.msgid === 'emergency.issued');
+    expect(flagged).toMatchObject({ syslogseverity: '4', syslogfacility: '10' });
+    expect(String(flagged?.['structured-data'])).toContain('flagged="true"');
+    const body = JSON.parse(String(flagged?.msg).trim()) as AuditRecord;
+    expect(body.details.reason).toBe('ward "4]" \\ night shift');
+
+    // The receiver goes down; the relay keeps appending; nothing is lost once it is back.
+    await receiver.stop();
+    await appendAudit(dataDir, created(30, 100));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await receiver.start();
+    log = await logOf(dataDir);
+    await until('the records appended during the outage', () => receiver.messages().length >= log.length);
+    expect(sent(receiver.messages())).toEqual(log.map((r) => `${r.seq}:${r.hash}`));
+
+    // The relay stops; records appended meanwhile are sent by the next one, from its cursor and nothing before it.
+    await relay.stop();
+    const cursor = JSON.parse(readFileSync(join(dataDir, 'siem-cursor'), 'utf8')) as { seq: number; hash: string };
+    const last = (await logOf(dataDir)).at(-1);
+    expect(cursor).toEqual({ seq: last?.seq, hash: last?.hash });
+    await appendAudit(dataDir, created(12, 200));
+    relay = await RelayProcess.start(dataDir, ['--config', config]);
+    log = await logOf(dataDir);
+    await until('the records appended while the relay was stopped', () => receiver.messages().length >= log.length);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const received = sent(receiver.messages());
+    expect(received).toEqual(log.map((r) => `${r.seq}:${r.hash}`));
+    expect(new Set(received).size).toBe(received.length);
+  }, 90_000);
+
+  it('sends nothing to a receiver whose certificate is not from the configured CA, or not for the configured name', async () => {
+    const other = makeCertificates(tempDir(), 'elsewhere');
+    const base = { sink: 'syslog-tls', host: '127.0.0.1', port: receiver.port, facility: 'authpriv', structuredDataId: 'rounds@32473', timeoutMs: 5000, pollMs: 100, maxRetryDelayMs: 400, batchRecords: 10 } as const;
+    const before = receiver.messages().length;
+    const record = (await logOf(dataDir))[0];
+    if (!record) throw new Error('no record');
+    await expect(SyslogTlsSink.open({ ...base, caFile: other.ca }).deliver([record])).rejects.toThrow(/certificate/i);
+    await expect(SyslogTlsSink.open({ ...base, caFile: certificates.ca, serverName: 'siem.hospital.example' }).deliver([record])).rejects.toThrow(/siem\.hospital\.example|altnames/i);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.messages()).toHaveLength(before);
+  });
+});
+
+describe('the audit log streamed to a JSON-lines file', () => {
+  const tempDir = useTempDirs();
+
+  it('appends one record per line, and a restarted relay goes on after the last line', async () => {
+    const dataDir = tempDir();
+    const out = join(tempDir(), 'rounds-audit.jsonl');
+    const config = join(tempDir(), 'relay.json');
+    writeFileSync(config, JSON.stringify({ siem: { sink: 'json-lines', file: out, pollMs: 100 } }));
+    const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord) : []);
+    let relay = await RelayProcess.start(dataDir, ['--config', config]);
+    try {
+      await appendAudit(dataDir, created(5));
+      let log = await logOf(dataDir);
+      await until('the records in the file', () => lines().length >= log.length);
+      expect(lines()).toEqual(log);
+      await relay.stop();
+      await appendAudit(dataDir, created(4, 10));
+      relay = await RelayProcess.start(dataDir, ['--config', config]);
+      log = await logOf(dataDir);
+      await until('the records appended while the relay was stopped', () => lines().length >= log.length);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(lines()).toEqual(log);
+    } finally {
+      await relay.stop();
+    }
+  }, 60_000);
+});
+
+describe('a SIEM config that cannot work stops the relay at start, saying why', () => {
+  const tempDir = useTempDirs();
+
+  it.each([
+    ['not JSON', '{ siem: ', /not valid JSON/],
+    ['an unknown sink', JSON.stringify({ siem: { sink: 'splunk-hec', url: 'https://x' } }), /siem\.sink: .*'syslog-tls' \| 'json-lines'/],
+    ['journald', JSON.stringify({ siem: { sink: 'journald' } }), /journald is not offered .*json-lines/],
+    ['a CA file that is not there', JSON.stringify({ siem: { sink: 'syslog-tls', host: 'siem.example', caFile: 'no-such-ca.pem' } }), /cannot read siem\.caFile .*no-such-ca\.pem/],
+  ])('%s', (_what, text, message) => {
+    const dir = tempDir();
+    const config = join(dir, 'relay.json');
+    writeFileSync(config, text);
+    const result = adminCli(['serve', '--data', join(dir, 'data'), '--port', '0', '--config', config]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
