@@ -2,17 +2,20 @@ import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation } from './audit/auditKey';
+import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation, writeLogId } from './audit/auditKey';
+import { markerText, newLogAfterRestore } from './audit/restoredLog';
+import { SIGNED_CHECKPOINTS_FILE, mergeSignedCheckpoints, parseSignedCheckpoints } from './audit/signedCheckpoints';
 import { systemClock } from './Clock';
 import { backupNeeds, decryptBackup, encryptBackup, type BackupEncryption, type BackupSecrets } from './backupEncryption';
 import { ConfigurationError } from './ConfigurationError';
 import { databaseKeyLocation, readDatabaseKey, storeDatabaseKey } from './DatabaseKeyFile';
 import { RESTORE_MARKER, RESTORE_STAGING_PREFIX, removeRestoreStaging } from './DataDirectory';
 import { replaceDurably, syncDirectory, writeDurably } from './durableFiles';
-import type { RelayStore } from './storage/RelayStore';
+import type { AuditLogStart, RelayStore } from './storage/RelayStore';
 import { accountsIn, copyDatabase } from './storage/sqlite/DatabaseEncryption';
 import { DatabaseKeyError, formatDatabaseKey, newDatabaseKey, parseDatabaseKey, sameDatabaseKey, type DatabaseKey } from './storage/sqlite/DatabaseKey';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
+import type { AuditEvent, AuditRecord } from './audit/AuditRecord';
 
 /**
  * Format 2 (this version): an age-encrypted zip whose database is SQLCipher-encrypted, with its key beside
@@ -27,12 +30,12 @@ const DATABASE_KEY_ENTRY = 'database.key';
 
 const RETIRED_KEY_ENTRY = new RegExp(`^${RETIRED_KEYS_DIR}/([0-9a-f]{64}\\.pub\\.pem)$`);
 
-/** The audit chain of a database file on its own (a backup's copy), opened and closed again. */
-async function chainOf(dir: string, key: DatabaseKey): Promise<{ records: number; head: string | null; ok: boolean; reason?: string }> {
+/** The audit chain of a database file on its own (a backup's copy), and the log its last records belong to, opened and closed again. */
+async function chainOf(dir: string, key: DatabaseKey): Promise<{ records: number; head: string | null; ok: boolean; reason?: string; log: AuditLogStart }> {
   const store = new SqliteRelayStore(dir, systemClock, key);
   try {
     const check = await store.checkAuditChain();
-    return { records: check.records, head: check.head ?? null, ok: check.ok, ...(check.reason ? { reason: check.reason } : {}) };
+    return { records: check.records, head: check.head ?? null, ok: check.ok, ...(check.reason ? { reason: check.reason } : {}), log: await store.auditLogStart() };
   } finally {
     await store.close();
   }
@@ -61,7 +64,8 @@ export async function backupRelay(store: RelayStore, dataDir: string, out: strin
       [DATABASE_KEY_ENTRY]: Buffer.from(formatDatabaseKey(options.databaseKey)),
       'manifest.json': Buffer.from(JSON.stringify(manifest)),
     };
-    for (const name of [AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE]) if (existsSync(join(dataDir, name))) files[name] = readFileSync(join(dataDir, name));
+    // With the checkpoints the relay remembers signing: a restore on a new machine learns them from it.
+    for (const name of [AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, SIGNED_CHECKPOINTS_FILE]) if (existsSync(join(dataDir, name))) files[name] = readFileSync(join(dataDir, name));
     const retired = join(dataDir, RETIRED_KEYS_DIR);
     if (existsSync(retired)) for (const name of readdirSync(retired)) files[`${RETIRED_KEYS_DIR}/${name}`] = readFileSync(join(retired, name));
     // Written beside the target and renamed over it: a backup cut short never looks like a whole one. The
@@ -81,6 +85,8 @@ export interface RestoreResult {
   readonly replacedKey?: string;
   /** Where the restored database's key is kept, and whether this restore stored it there. */
   readonly databaseKey: { readonly describe: string; readonly stored: boolean };
+  /** The log the restore started (its origin and first record) and the one it continues, with the records of that one the restore lost (those its last signed checkpoint covers and the backup lacks). */
+  readonly log: { readonly origin: string; readonly firstSeq: number; readonly previous: string; readonly lost: { readonly from: number; readonly to: number } | null };
 }
 
 export interface RestoreOptions {
@@ -96,6 +102,8 @@ export interface RestoreOptions {
   readonly secrets: BackupSecrets;
   /** Where the data directory's database key is kept, when not in it (`--database-key-file`). */
   readonly databaseKeyFile?: string;
+  /** Who restores (`admin:<os account>`), as the new log's first record names them. */
+  readonly actor: string;
 }
 
 /**
@@ -125,9 +133,12 @@ async function openBackupFile(file: string, secrets: BackupSecrets): Promise<Uin
  * prepared beside the data directory: the backup's database, re-encrypted under the key the directory
  * keeps (or, where it keeps none yet, the backup's own key; a new one for a format-1 backup) and checked
  * (its audit chain holds and is the one its manifest describes), its audit key and log id, and, when that
- * key had been retired since (or `newKey`), a new key, its rotation written into the restored log. A
- * marker then guards the few writes that put it all in place, so a restore cut off in between is redone
- * before anything uses the directory. A bad backup changes nothing.
+ * key had been retired since (or `newKey`), a new key. The audit log goes on as a new log (a new log id),
+ * whose first record (`audit.log_restored`) names the restore, the backup, the log it continues and that
+ * log's last signed checkpoint (server/audit/restoredLog.ts); a key rotation follows it. A marker then guards
+ * the few writes that put it all in place, so a restore cut off in between is redone, starting the same new
+ * log, before anything uses the directory. The checkpoints the relay remembers signing are never rolled
+ * back: the backup's copy only adds to them. A bad backup changes nothing.
  */
 export async function restoreRelay(file: string, dataDir: string, options: RestoreOptions): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ConfigurationError(`no backup at ${file}`);
@@ -189,6 +200,16 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     }
     // The staged directory reads like a data directory: its key, log id and the retired keys known here.
     const staged = loadOrCreateAuditKey(stage);
+    // The log goes on as a new one (shared/audit/restoreLink.ts): the backup's log cannot, since the records
+    // after the backup are gone and checkpoints of them may have been signed. Its id is written in place of
+    // the backup's; the records of the backup keep their place in the hash chain.
+    const newLog = newLogAfterRestore({
+      dataDir, file,
+      backup: { createdAt: manifest.createdAt, records: copy.records, head: copy.head },
+      previous: { origin: copy.log.origin ?? staged.origin, firstSeq: copy.log.firstSeq },
+      backupCheckpoints: entries[SIGNED_CHECKPOINTS_FILE],
+    });
+    const origin = writeLogId(stage, newLog.logId);
     const retiredHere = isRetired(dataDir, staged);
     // Public halves to keep: the backup's retired keys, and every key this restore takes out of use.
     const toKeep = new Map<string, Uint8Array>();
@@ -209,25 +230,35 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     }
     let replacedKey: string | undefined;
     let fingerprint = staged.fingerprint;
+    let rotation: AuditEvent | null = null;
     if (retiredHere || options.newKey) {
       rmSync(join(stage, AUDIT_KEY_FILE));
-      const fresh = newAuditKeyFile(join(stage, AUDIT_KEY_FILE), staged.origin);
-      const store = new SqliteRelayStore(stage, systemClock, databaseKey);
-      try {
-        // The staged key signs its replacement while its private half is still here (it is not restored).
-        const rotation = rotationDetails(staged, fresh, signRotation(staged, fresh, Date.now()));
-        await store.appendAudit([{ type: 'audit.key_rotated', actor: 'admin', subject: '', details: { ...rotation, reason: retiredHere ? 'restored a retired key' : 'restore --new-key' } }]);
-      } finally {
-        await store.close();
-      }
+      const fresh = newAuditKeyFile(join(stage, AUDIT_KEY_FILE), origin);
+      // The staged key signs its replacement while its private half is still here (it is not restored), for
+      // the new log: its bundles carry the statement, which links the backup's key to the new one.
+      const signed = rotationDetails(staged, fresh, signRotation({ ...staged, origin }, fresh, Date.now()));
+      rotation = { type: 'audit.key_rotated', actor: options.actor, subject: '', details: { ...signed, reason: retiredHere ? 'restored a retired key' : 'restore --new-key' } };
       toKeep.set(`${staged.fingerprint}.pub.pem`, Buffer.from(staged.publicKeyPem));
       replacedKey = staged.fingerprint;
       fingerprint = fresh.fingerprint;
     }
     if (live && live.fingerprint !== fingerprint) toKeep.set(`${live.fingerprint}.pub.pem`, Buffer.from(live.publicKeyPem));
+    // The new log's first record names the restore; a key rotation it made follows, in the new log.
+    const store = new SqliteRelayStore(stage, systemClock, databaseKey);
+    let first: AuditRecord;
+    try {
+      first = await store.beginAuditLog(origin, { type: 'audit.log_restored', actor: options.actor, subject: '', details: newLog.details, flagged: true });
+      if (rotation) await store.appendAudit([rotation]);
+    } finally {
+      await store.close();
+    }
 
-    // From here on the data directory changes: the marker makes a restore cut off here be run again.
-    writeDurably(marker, `${file}\n`, 0o600);
+    // From here on the data directory changes: the marker makes a restore cut off here be run again, and
+    // names the new log, so that the run that finishes it starts the same one.
+    writeDurably(marker, markerText(newLog), 0o600);
+    // The backup's memory of signed checkpoints joins this directory's (which is never rolled back).
+    const backupCheckpoints = entries[SIGNED_CHECKPOINTS_FILE];
+    if (backupCheckpoints) mergeSignedCheckpoints(dataDir, parseSignedCheckpoints(backupCheckpoints));
     // The key first: a restore cut off after it finds it kept here when it is run again.
     if (!keptKey && !sameDatabaseKey(storeDatabaseKey(keyLocation.path, databaseKey), databaseKey)) {
       throw new ConfigurationError(`another command stored a database key at ${keyLocation.path} during the restore; run the restore again`);
@@ -243,7 +274,9 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     syncDirectory(dataDir);
     rmSync(marker);
     syncDirectory(dataDir);
-    return { manifest, fingerprint, ...(replacedKey ? { replacedKey } : {}), databaseKey: { describe: keyLocation.describe, stored: !keptKey } };
+    const { lostFrom, lostTo, previousLog } = newLog.details;
+    const lost = lostFrom !== null && lostTo !== null ? { from: lostFrom, to: lostTo } : null;
+    return { manifest, fingerprint, ...(replacedKey ? { replacedKey } : {}), databaseKey: { describe: keyLocation.describe, stored: !keptKey }, log: { origin, firstSeq: first.seq, previous: previousLog, lost } };
   } finally {
     rmSync(stage, { recursive: true, force: true });
     keyLock.release();

@@ -1,0 +1,64 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { z } from 'zod';
+import { RELAY_ORIGIN_PREFIX } from '../../shared/audit/bundle';
+import { RestoreDetailsSchema, restoreDetails, type RememberedCheckpoint, type RestoreDetails } from '../../shared/audit/restoreLink';
+import { RESTORE_MARKER } from '../DataDirectory';
+import { existingLogOrigin, restoredLogId } from './auditKey';
+import { largest, parseSignedCheckpoints, signedCheckpoints, type SignedCheckpointEntry } from './signedCheckpoints';
+
+/*
+ * The log a restore starts (see shared/audit/restoreLink.ts for why there is one): its id, and its first
+ * record's details, worked out from the backup, the data directory it replaces and the checkpoints the
+ * relay remembers signing (the directory's memory and the backup's copy of it).
+ */
+
+/** What the restore marker holds: the backup, and the log the restore starts, so that a restore run again after being cut off starts the same one. */
+const MarkerSchema = z.strictObject({ file: z.string(), logId: z.string(), details: RestoreDetailsSchema });
+export type RestoreMarker = z.infer<typeof MarkerSchema>;
+
+/** The marker an earlier run of this restore (of the same backup file) left, or null (none, another backup, or one from before new logs). */
+export function earlierRestore(dataDir: string, file: string): RestoreMarker | null {
+  const path = join(dataDir, RESTORE_MARKER);
+  if (!existsSync(path)) return null;
+  try {
+    const marker = MarkerSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+    return marker.file === file && marker.details.log === `${RELAY_ORIGIN_PREFIX}${marker.logId}` ? marker : null;
+  } catch {
+    return null;
+  }
+}
+
+export const markerText = (marker: RestoreMarker): string => `${JSON.stringify(marker)}\n`;
+
+const remembered = (entry: SignedCheckpointEntry | null): RememberedCheckpoint | null => (entry ? { size: entry.size, root: entry.root, note: entry.note } : null);
+
+export interface NewLogInput {
+  readonly dataDir: string;
+  /** The backup file, and what its manifest and database say. */
+  readonly file: string;
+  readonly backup: { readonly createdAt: number; readonly records: number; readonly head: string | null };
+  /** The log the backup's records belong to: its origin and first record. */
+  readonly previous: { readonly origin: string; readonly firstSeq: number };
+  /** The backup's copy of the checkpoint memory, if it carries one. */
+  readonly backupCheckpoints: Uint8Array | undefined;
+}
+
+/** The new log's id and its first record's details: those an earlier run of this restore chose, or new ones. */
+export function newLogAfterRestore(input: NewLogInput): RestoreMarker {
+  const earlier = earlierRestore(input.dataDir, input.file);
+  if (earlier) return earlier;
+  const checkpoints = [...signedCheckpoints(input.dataDir), ...(input.backupCheckpoints ? parseSignedCheckpoints(input.backupCheckpoints) : [])];
+  const lastOf = (origin: string) => remembered(largest(checkpoints.filter((e) => e.origin === origin)));
+  const logId = restoredLogId(input.previous.origin);
+  const log = `${RELAY_ORIGIN_PREFIX}${logId}`;
+  // The log the directory held until now, when it is not the backup's (an earlier restore's, or another relay's).
+  const here = existingLogOrigin(input.dataDir);
+  const details: RestoreDetails = restoreDetails({
+    log,
+    backup: { file: basename(input.file), createdAt: input.backup.createdAt, records: input.backup.records, head: input.backup.head },
+    previous: { ...input.previous, checkpoint: lastOf(input.previous.origin) },
+    replaced: here && here !== input.previous.origin ? { origin: here, checkpoint: lastOf(here) } : null,
+  });
+  return { file: input.file, logId, details };
+}
