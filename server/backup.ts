@@ -2,7 +2,7 @@ import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation, writeLogId } from './audit/auditKey';
+import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, existingLogOrigin, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation, writeLogId } from './audit/auditKey';
 import { markerText, newLogAfterRestore } from './audit/restoredLog';
 import { SIGNED_CHECKPOINTS_FILE, mergeSignedCheckpoints, parseSignedCheckpoints } from './audit/signedCheckpoints';
 import { systemClock } from './Clock';
@@ -206,7 +206,8 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     const newLog = newLogAfterRestore({
       dataDir, file,
       backup: { createdAt: manifest.createdAt, records: copy.records, head: copy.head },
-      previous: { origin: copy.log.origin ?? staged.origin, firstSeq: copy.log.firstSeq },
+      // A backup taken before the relay's first start holds no log id nor key: its records are the log this directory named.
+      previous: { origin: copy.log.origin ?? (entries[AUDIT_LOG_ID_FILE] || entries[AUDIT_KEY_FILE] ? staged.origin : existingLogOrigin(dataDir) ?? staged.origin), firstSeq: copy.log.firstSeq },
       backupCheckpoints: entries[SIGNED_CHECKPOINTS_FILE],
     });
     const origin = writeLogId(stage, newLog.logId);
