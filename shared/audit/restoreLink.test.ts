@@ -38,7 +38,7 @@ function checkpoint(size: number, seed: number, by = signer, origin = OLD): { ro
 }
 
 function previousBundle(records: readonly ExportedRecord[], signed: ReturnType<typeof checkpoint>): PreviousBundleView {
-  return { checkpoint: { origin: OLD, size: records.length, root: signed.root }, note: signed.note, publicKeyPem: signer.publicKeyPem, firstSeq: 1, records, complete: true };
+  return { checkpoint: { origin: OLD, size: records.length, root: signed.root }, note: signed.note, publicKeyPem: signer.publicKeyPem, firstSeq: 1, recordAt: (seq) => records.find((r) => r.seq === seq) ?? null };
 }
 
 /** The new log's first record, after a backup of the first `backupRecords` of `log`. */
@@ -120,7 +120,7 @@ describe('following a restore from an older bundle to a newer one', () => {
     const log = chain(45);
     const l1 = 'rounds.relay/0123456789abcdef-rfeedbeef';
     const l1Checkpoint = checkpoint(5, 4, signer, l1);
-    const previous: PreviousBundleView = { checkpoint: { origin: l1, size: 5, root: l1Checkpoint.root }, note: l1Checkpoint.note, publicKeyPem: signer.publicKeyPem, firstSeq: 41, records: log.slice(40), complete: true };
+    const previous: PreviousBundleView = { checkpoint: { origin: l1, size: 5, root: l1Checkpoint.root }, note: l1Checkpoint.note, publicKeyPem: signer.publicKeyPem, firstSeq: 41, recordAt: (seq) => log.slice(40).find((r) => r.seq === seq) ?? null };
     const start = restoreRecord(log, 40, null, { replacedLog: l1, replacedCheckpoint: l1Checkpoint.note });
     const link = followRestore(crypto, previous, { origin: NEW, firstSeq: 41, logStart: start });
     expect(link.failures).toEqual([]);

@@ -96,10 +96,8 @@ export interface PreviousBundleView {
   readonly publicKeyPem: string;
   /** The seq of its log's first record (1, or where a restore started it). */
   readonly firstSeq: number;
-  /** The records it exported, parsed, in order. */
-  readonly records: readonly ExportedRecord[];
-  /** Whether it exported every record of its range (not one user's). */
-  readonly complete: boolean;
+  /** Its exported record of that seq, parsed, or null when it did not export it (a bundle may be too large to hold in memory: read on demand). */
+  readonly recordAt: (seq: number) => ExportedRecord | null;
 }
 
 /** What the newer bundle shows of its log's start. */
@@ -142,7 +140,7 @@ export function followRestore(crypto: AuditCrypto, previous: PreviousBundleView,
   // The backup is a prefix of the chain: the restore record links to its last record...
   if (start.prevHash !== (details.backupHead ?? '0'.repeat(64))) failures.push(`the restore record does not link to the backup's last record (record ${details.backupRecords}): its prevHash is not the backup's head`);
   // ...which, where the older bundle holds it, is the previous log's record of that number.
-  const atBackupEnd = previous.records.find((r) => r.seq === details.backupRecords);
+  const atBackupEnd = details.backupRecords > 0 ? previous.recordAt(details.backupRecords) : null;
   if (atBackupEnd && details.backupHead !== null && atBackupEnd.hash !== details.backupHead) {
     failures.push(`the backup the log was restored from is not a copy of the previous log: its record ${details.backupRecords} differs from the previous bundle's`);
   }
