@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditCrypto, AuditSigner, ExportedRecord } from './bundle';
 import { noteKeyId, signCheckpoint } from './checkpoint';
 import { GENESIS_HASH, recordHash } from './recordChain';
-import { followRestore, restoreDetails, type PreviousBundleView, type RememberedCheckpoint } from './restoreLink';
+import { followRestore, logFamily, restoreDetails, type PreviousBundleView, type RememberedCheckpoint } from './restoreLink';
 
 const OLD = 'rounds.relay/0123456789abcdef';
 const NEW = 'rounds.relay/0123456789abcdef-r1a2b3c4d';
@@ -125,5 +125,12 @@ describe('following a restore from an older bundle to a newer one', () => {
     const link = followRestore(crypto, previous, { origin: NEW, firstSeq: 41, logStart: start });
     expect(link.failures).toEqual([]);
     expect(link.notes[0]).toMatch(/^restored from a backup: records 41\.\.45 of the previous log were lost/);
+  });
+
+  it('knows the logs of one relay by their first log', () => {
+    expect(logFamily(NEW)).toBe(OLD);
+    expect(logFamily(`${NEW}-rdeadbeef`)).toBe(OLD);
+    expect(logFamily(OLD)).toBe(OLD);
+    expect(logFamily('rounds.client/u.1')).toBe('rounds.client/u.1');
   });
 });

@@ -44,6 +44,18 @@ export const RestoreDetailsSchema = z.object({
 });
 export type RestoreDetails = z.infer<typeof RestoreDetailsSchema>;
 
+/** What a restore appends to a log id: `-r` and 8 hex digits (server/audit/auditKey.ts, restoredLogId). */
+const RESTORED_SUFFIX = /(-r[0-9a-f]{8})+$/;
+
+/**
+ * The relay's first log, which every log a restore started after it descends from: the origin without its
+ * restore suffixes. The key rotation statements of a relay's earlier logs hold for its later ones (the key
+ * is the relay's, not the log's): a verifier accepts a statement for any log of the same family.
+ */
+export function logFamily(origin: string): string {
+  return origin.replace(RESTORED_SUFFIX, '');
+}
+
 /** The restore's own facts; the rest of the record's details follow from them. */
 export interface RestoreFacts {
   readonly log: string;
