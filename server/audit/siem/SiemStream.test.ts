@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, recordHash, type AuditRecord } from '../AuditRecord';
+import { lastSeq } from './resumeAfterRestore';
 import { SiemCursorFile } from './SiemCursor';
 import { SiemStream, type SiemSink, type StreamTimers } from './SiemStream';
 
@@ -42,15 +43,16 @@ const settle = async () => {
 /** A chained log of `n` records, as the relay's store pages it. */
 function auditLog(n: number) {
   const records: AuditRecord[] = [];
+  const appendOne = (type: AuditRecord['type'], subject: string, details: AuditRecord['details']) => {
+    const before = records.at(-1);
+    const content = { seq: (before?.seq ?? 0) + 1, at: 1000, type, actor: 'system', subject, details, flagged: false, prevHash: before?.hash ?? GENESIS_HASH };
+    records.push({ ...content, hash: recordHash(content) });
+  };
   const append = (count: number, subject = 'u') => {
-    for (let i = 0; i < count; i++) {
-      const before = records.at(-1);
-      const content = { seq: (before?.seq ?? 0) + 1, at: 1000, type: 'login.success' as const, actor: 'system', subject, details: {}, flagged: false, prevHash: before?.hash ?? GENESIS_HASH };
-      records.push({ ...content, hash: recordHash(content) });
-    }
+    for (let i = 0; i < count; i++) appendOne('login.success', subject, {});
   };
   append(n);
-  return { records, append, auditRecordsAfter: async (after: number, limit: number) => records.filter((r) => r.seq > after).slice(0, limit) };
+  return { records, append, appendOne, auditRecordsAfter: async (after: number, limit: number) => records.filter((r) => r.seq > after).slice(0, limit) };
 }
 
 /** A receiver that takes batches, or refuses them while `down`, noting when each attempt came. */
@@ -157,6 +159,47 @@ describe('SiemStream', () => {
     expect(state.accepted).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(lines[0]).toMatch(/does not hold record 8 as it was sent .*restored from a backup/);
     await stream.stop();
+  });
+
+  it('after a restore of its own log from a backup the SIEM had, goes on after the backup: the restore record and what follows', async () => {
+    const timers = virtualTimers();
+    const sentLog = auditLog(8);
+    const cursor = cursorFile();
+    cursor.write({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
+    const restored = auditLog(5);
+    const restore = (replacedLog: string | null) => ({
+      log: 'rounds.relay/abc-r1', backupFile: 'relay.age', backupCreatedAt: 1000, backupRecords: 5, backupHead: restored.records[4]?.hash ?? null,
+      previousLog: 'rounds.relay/abc', previousFirstSeq: 1, previousCheckpointSize: null, previousCheckpointRoot: null, previousCheckpoint: null,
+      lostFrom: null, lostTo: null, replacedLog, replacedCheckpoint: null,
+    });
+    restored.appendOne('audit.log_restored', '', restore(null));
+    restored.append(1, 'after the restore');
+    const { state, sink } = receiver(timers);
+    const lines: string[] = [];
+    const stream = new SiemStream(restored, sink, cursor, PACING, timers, (line) => lines.push(line));
+    expect(await stream.start()).toBe(6);
+    await timers.advance(0);
+    expect(state.accepted).toEqual([6, 7]);
+    expect(lines[0]).toMatch(/restored from a backup of its records 1-5, which were sent/);
+    await stream.stop();
+
+    // The directory held another log before the restore: its SIEM never had this one's records.
+    const other = auditLog(5);
+    other.appendOne('audit.log_restored', '', restore('rounds.relay/elsewhere'));
+    cursor.write({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
+    const again = new SiemStream(other, sink, cursor, PACING, timers, () => undefined);
+    expect(await again.start()).toBe(1);
+    await again.stop();
+  });
+
+  it('finds the end of a log of any length with a few one-record reads', async () => {
+    for (const n of [0, 1, 2, 7, 64, 1000]) {
+      const log = auditLog(n);
+      let reads = 0;
+      const counted = { auditRecordsAfter: (after: number, limit: number) => (reads++, log.auditRecordsAfter(after, limit)) };
+      expect(await lastSeq(counted)).toBe(n);
+      expect(reads).toBeLessThanOrEqual(2 * Math.log2(n + 2) + 2);
+    }
   });
 
   it('resends everything after the seq an operator wrote into the cursor', async () => {

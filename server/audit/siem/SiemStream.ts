@@ -2,6 +2,7 @@ import { describeError } from '../../../shared/errors';
 import type { Clock } from '../../Clock';
 import type { RelayStore } from '../../storage/RelayStore';
 import type { AuditRecord } from '../AuditRecord';
+import { resumeAfterRestore } from './resumeAfterRestore';
 import type { SiemCursor, SiemCursorFile } from './SiemCursor';
 
 /**
@@ -165,15 +166,18 @@ export class SiemStream {
   /**
    * The cursor, unless the log no longer holds the record it names as it was sent: the data directory was
    * restored from a backup (records after the backup were lost, and new ones take their numbers) or
-   * replaced. Then the whole log is sent again, so that nothing the restored log holds is skipped; the SIEM
-   * sees the records it had up to the backup again, with the same hashes.
+   * replaced. Then the stream goes on after the backup's last record when the SIEM had it, and otherwise
+   * sends the whole log again (resumeAfterRestore.ts), so that nothing the restored log holds is skipped.
    */
   async #checkedCursor(): Promise<SiemCursor> {
     const cursor = this.#cursorFile.read();
     if (cursor.seq === 0 || cursor.hash === undefined) return cursor;
     const [record] = await this.#source.auditRecordsAfter(cursor.seq - 1, 1);
     if (record?.seq === cursor.seq && record.hash === cursor.hash) return cursor;
-    this.#log(`SIEM stream: the audit log does not hold record ${cursor.seq} as it was sent (the data directory was restored from a backup, or replaced): sending the whole log again from record 1`);
-    return { seq: 0 };
+    const resumed = await resumeAfterRestore(this.#source, cursor.seq);
+    this.#log(resumed > 0
+      ? `SIEM stream: the audit log was restored from a backup of its records 1-${resumed}, which were sent; records after ${resumed} replace those sent before: sending from record ${resumed + 1}`
+      : `SIEM stream: the audit log does not hold record ${cursor.seq} as it was sent (the data directory was restored from a backup, or replaced): sending the whole log again from record 1`);
+    return { seq: resumed };
   }
 }
