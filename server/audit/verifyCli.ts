@@ -15,13 +15,13 @@ import { verifyBundle, type Verdict } from '../../shared/audit/bundle';
 import { linkWorkstationToRelay, type WorkstationLink } from '../../shared/audit/workstationLink';
 import { ROUNDS_VERSION } from '../../shared/version';
 import { nodeAuditCrypto } from './auditCrypto';
-import { readBundle } from './bundleFiles';
+import { openBundle } from './bundleFiles';
 
 export function verifyPath(path: string, options: { key?: string; previous?: string }): Verdict {
-  const files = readBundle(path);
+  const files = openBundle(path);
   return verifyBundle(nodeAuditCrypto, files, {
     ...(options.key ? { expectedKeyPem: readFileSync(options.key, 'utf8') } : {}),
-    ...(options.previous ? { previous: readBundle(options.previous) } : {}),
+    ...(options.previous ? { previous: openBundle(options.previous) } : {}),
   });
 }
 
@@ -36,9 +36,9 @@ export interface WorkstationCheck {
  * the workstation bundle at `workstationPath` to it: its signer must be the key of its enrollment record.
  */
 export function verifyWorkstationLink(workstationPath: string, relayPath: string, keyPath?: string): WorkstationCheck {
-  const relayFiles = readBundle(relayPath);
+  const relayFiles = openBundle(relayPath);
   const relay = verifyBundle(nodeAuditCrypto, relayFiles, keyPath ? { expectedKeyPem: readFileSync(keyPath, 'utf8') } : {});
-  return { relay, link: linkWorkstationToRelay(nodeAuditCrypto, readBundle(workstationPath), relayFiles) };
+  return { relay, link: linkWorkstationToRelay(nodeAuditCrypto, openBundle(workstationPath), relayFiles) };
 }
 
 /** What `verify --relay-bundle` prints after the workstation bundle's own verdict, and whether it all holds. */

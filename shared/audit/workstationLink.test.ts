@@ -25,15 +25,24 @@ const USER = '3f2a0c1e-0000-4000-8000-000000000001';
 const DEVICE = `${USER}.2`;
 const DAY = Date.UTC(2026, 11, 1, 9, 30);
 
-const workstationBundle = (pem: string, device = DEVICE) => new Map([
+/** A bundle's files, read as the link reads them (events.jsonl in small chunks, as a large one would be). */
+const reader = (files: Map<string, Uint8Array>) => ({
+  read: (name: string) => files.get(name) ?? null,
+  *chunks(name: string) {
+    const bytes = files.get(name) ?? new Uint8Array();
+    for (let at = 0; at < bytes.length; at += 7) yield bytes.subarray(at, at + 7);
+  },
+});
+const workstationBundle = (pem: string, device = DEVICE) => reader(new Map([
   ['checkpoint', encoder.encode(`rounds.client/${device}\n3\nAAAA\n\n— x y\n`)],
   ['signer.pub.pem', encoder.encode(pem)],
-]);
-const relayBundle = (records: object[], range: object = { from: 0, to: DAY * 2, user: null }) => new Map([
+]));
+const relayFiles = (records: object[], range: object = { from: 0, to: DAY * 2, user: null }) => new Map([
   ['checkpoint', encoder.encode('rounds.relay/0123456789abcdef\n9\nAAAA\n\n— x y\n')],
   ['events.jsonl', encoder.encode(records.map((r) => `${JSON.stringify(r)}\n`).join(''))],
   ['proof.json', encoder.encode(JSON.stringify({ range }))],
 ]);
+const relayBundle = (records: object[], range?: object) => reader(relayFiles(records, range));
 const enrolled = (seq: number, subject: string, auditKey: string | null) => ({ seq, at: DAY, type: 'device.enrolled', actor: 'anonymous@10.0.0.7', subject, details: { name: 'Ward 4', auditKey }, flagged: false });
 
 describe("a workstation bundle tied to the relay's log", () => {
@@ -76,12 +85,13 @@ describe("a workstation bundle tied to the relay's log", () => {
   });
 
   it('refuses bundles of the wrong kind, and garbage, with a reason', () => {
-    const relay = relayBundle([enrolled(2, DEVICE, key.base64)]);
+    const files = relayFiles([enrolled(2, DEVICE, key.base64)]);
+    const relay = reader(files);
     expect(linkWorkstationToRelay(crypto, relay, relay).failures[0]).toMatch(/not a workstation's/);
     expect(linkWorkstationToRelay(crypto, workstationBundle(key.pem), workstationBundle(key.pem)).failures[0]).toMatch(/not a relay's bundle/);
     expect(linkWorkstationToRelay(crypto, workstationBundle('not a key'), relay).failures[0]).toMatch(/not an Ed25519 public key/);
-    const garbage = new Map([...relay, ['events.jsonl', encoder.encode('{"type":"device.enrolled"\n\u0000\n[1]\nnull\n')]]);
+    const garbage = reader(new Map([...files, ['events.jsonl', encoder.encode('{"type":"device.enrolled"\n\u0000\n[1]\nnull\n')]]));
     expect(linkWorkstationToRelay(crypto, workstationBundle(key.pem), garbage).ok).toBe(false);
-    expect(linkWorkstationToRelay(crypto, new Map(), new Map()).ok).toBe(false);
+    expect(linkWorkstationToRelay(crypto, reader(new Map()), reader(new Map())).ok).toBe(false);
   });
 });

@@ -20,6 +20,12 @@ import type { ChainedRecord } from './recordChain';
 
 export const WORKSTATION_ORIGIN_PREFIX = 'rounds.client/';
 
+/** How the link reads a bundle's files (bundleVerify.ts's BundleReader is one): small files whole, events.jsonl a chunk at a time. */
+export interface LinkedBundle {
+  read(name: string): Uint8Array | null;
+  chunks(name: string): Iterable<Uint8Array>;
+}
+
 export interface WorkstationLink {
   /** The relay's log records this workstation's enrollment with the key that signed its bundle. */
   readonly ok: boolean;
@@ -38,30 +44,30 @@ type LogRecord = Pick<ChainedRecord, 'seq' | 'at' | 'type' | 'actor' | 'subject'
 /** The records the link needs (read tolerantly: the bundle was verified before, or its failures are reported there). */
 const LINK_TYPES = ['device.enrolled', 'device.revoked', 'account.deactivated', 'emergency.used'];
 
-export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'rawPublicKey'>, workstation: ReadonlyMap<string, Uint8Array>, relay: ReadonlyMap<string, Uint8Array>): WorkstationLink {
+export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'rawPublicKey'>, workstation: LinkedBundle, relay: LinkedBundle): WorkstationLink {
   const failures: string[] = [];
   const notes: string[] = [];
   const done = (device: string | null, enrollment: WorkstationLink['enrollment'] = null): WorkstationLink => ({ ok: failures.length === 0, failures, notes, device, enrollment });
 
-  const origin = firstLine(workstation.get('checkpoint'));
+  const origin = firstLine(workstation.read('checkpoint'));
   if (!origin?.startsWith(WORKSTATION_ORIGIN_PREFIX)) {
     failures.push(`the bundle given is not a workstation's (its log is ${origin ?? 'unreadable'}, not ${WORKSTATION_ORIGIN_PREFIX}<user>.<device>): --relay-bundle checks a workstation bundle against the relay's`);
     return done(null);
   }
   const device = origin.slice(WORKSTATION_ORIGIN_PREFIX.length);
-  const signerPem = text(workstation.get('signer.pub.pem'));
+  const signerPem = text(workstation.read('signer.pub.pem'));
   const signer = signerPem === null ? null : crypto.rawPublicKey(signerPem);
   if (!signer) {
     failures.push('the workstation bundle\'s signer.pub.pem is not an Ed25519 public key');
     return done(device);
   }
-  const relayOrigin = firstLine(relay.get('checkpoint'));
+  const relayOrigin = firstLine(relay.read('checkpoint'));
   if (!relayOrigin?.startsWith('rounds.relay/')) {
     failures.push(`the --relay-bundle given is not a relay's bundle (its log is ${relayOrigin ?? 'unreadable'})`);
     return done(device);
   }
 
-  const records = relayRecords(relay.get('events.jsonl'));
+  const records = relayRecords(relay.chunks('events.jsonl'));
   const user = device.slice(0, device.lastIndexOf('.'));
   const enrollments = records.filter((r) => r.type === 'device.enrolled' && r.subject === device);
   const fingerprint = (raw: Uint8Array) => keyFingerprint(crypto.sha256, raw);
@@ -97,38 +103,62 @@ function sameKey(recorded: unknown, signer: Uint8Array): boolean {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
-const text = (bytes: Uint8Array | undefined): string | null => (bytes ? decoder.decode(bytes) : null);
+const text = (bytes: Uint8Array | null): string | null => (bytes ? decoder.decode(bytes) : null);
 
-function firstLine(bytes: Uint8Array | undefined): string | null {
+function firstLine(bytes: Uint8Array | null): string | null {
   const content = text(bytes);
   if (content === null) return null;
   const end = content.indexOf('\n');
   return end > 0 ? content.slice(0, end) : null;
 }
 
-/** The relay bundle's records of the kinds the link reads; lines that are not such records are skipped. */
-function relayRecords(bytes: Uint8Array | undefined): LogRecord[] {
+/** The relay bundle's records of the kinds the link reads, read a chunk at a time (a year's log is large); other lines are skipped. */
+function relayRecords(chunks: Iterable<Uint8Array>): LogRecord[] {
   const out: LogRecord[] = [];
-  for (const line of (text(bytes) ?? '').split('\n')) {
-    if (!LINK_TYPES.some((t) => line.includes(`"${t}"`))) continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      continue;
+  // Split on the newline byte (never part of a longer UTF-8 sequence), so a chunk may end mid-character.
+  let rest = new Uint8Array();
+  const take = (line: Uint8Array) => {
+    const record = linkRecord(decoder.decode(line));
+    if (record) out.push(record);
+  };
+  for (const chunk of chunks) {
+    let bytes = chunk;
+    if (rest.length > 0) {
+      bytes = new Uint8Array(rest.length + chunk.length);
+      bytes.set(rest);
+      bytes.set(chunk, rest.length);
     }
-    const r = parsed as Partial<LogRecord> | null;
-    if (!r || typeof r.seq !== 'number' || typeof r.at !== 'number' || typeof r.type !== 'string' || !LINK_TYPES.includes(r.type)) continue;
-    out.push({ seq: r.seq, at: r.at, type: r.type, actor: String(r.actor ?? ''), subject: String(r.subject ?? ''), details: r.details !== null && typeof r.details === 'object' ? r.details : {} });
+    let start = 0;
+    for (let end = bytes.indexOf(NEWLINE); end >= 0; end = bytes.indexOf(NEWLINE, start)) {
+      take(bytes.subarray(start, end));
+      start = end + 1;
+    }
+    rest = bytes.slice(start);
   }
+  take(rest);
   return out;
 }
 
+const NEWLINE = 0x0a;
+
+function linkRecord(line: string): LogRecord | null {
+  if (!LINK_TYPES.some((t) => line.includes(`"${t}"`))) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const r = parsed as Partial<LogRecord> | null;
+  if (!r || typeof r.seq !== 'number' || typeof r.at !== 'number' || typeof r.type !== 'string' || !LINK_TYPES.includes(r.type)) return null;
+  return { seq: r.seq, at: r.at, type: r.type, actor: String(r.actor ?? ''), subject: String(r.subject ?? ''), details: r.details !== null && typeof r.details === 'object' ? r.details : {} };
+}
+
 /** What the relay bundle covers, when its proof says so: " (it covers <from> to <to>, user <id>)". */
-function rangeNote(relay: ReadonlyMap<string, Uint8Array>): string {
+function rangeNote(relay: LinkedBundle): string {
   let range: { from?: unknown; to?: unknown; user?: unknown } | undefined;
   try {
-    range = (JSON.parse(text(relay.get('proof.json')) ?? 'null') as { range?: typeof range } | null)?.range;
+    range = (JSON.parse(text(relay.read('proof.json')) ?? 'null') as { range?: typeof range } | null)?.range;
   } catch {
     return '';
   }

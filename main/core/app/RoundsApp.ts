@@ -15,7 +15,7 @@ import { LockController, type LockReason } from '../lock/LockController';
 import type { MessagingClientOptions } from '../messaging/MessagingClient';
 import { RelayRequestError } from '../messaging/RelayClient';
 import { LocalProfiles, type LocalProfilesOptions } from '../storage/LocalProfiles';
-import { appendLocalAudit, exportLocalAudit } from '../audit/LocalAudit';
+import { appendLocalAudit, exportLocalAudit, workstationIdentity } from '../audit/LocalAudit';
 import { ConfPreferences, type PreferenceStore } from '../storage/Preferences';
 import { createCommandHandlers, type CommandHost, type Handlers } from './commandHandlers';
 import { ProfileSessions } from './ProfileSessions';
@@ -224,7 +224,9 @@ export class RoundsApp implements CommandHost {
     const open = this.#sessions.open();
     const now = this.#scheduler.now();
     const path = this.#exportPath(`rounds-audit-${open.profile.id.slice(0, 8)}`);
-    return exportLocalAudit(open.profile.database, open.client.address, path, { from: from ?? 0, to: to ?? now + 1 }, now);
+    const { database } = open.profile;
+    const profile = this.#sessions.current?.summary ?? { username: '', displayName: '' };
+    return exportLocalAudit(database, open.client.address, workstationIdentity(database, open.client.address, profile), path, { from: from ?? 0, to: to ?? now + 1 }, now);
   }
 
   /** The relay's signed audit bundle (compliance role only), saved in the exports folder and audited here. */

@@ -1,8 +1,9 @@
 import { zipSync } from 'fflate';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, hash, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, hash, sign, verify, type KeyObject } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { buildBundle, type AuditCrypto, type AuditSigner, type ExportedRecord } from '../../../shared/audit/bundle';
+import type { AuditDirectory } from '../../../shared/audit/people';
 import type { DeviceAddress } from '../../../shared/ids';
 import type { LockReason } from '../lock/LockController';
 import { AccountSecrets } from '../storage/AccountSecrets';
@@ -128,6 +129,7 @@ function signerFor(privateKey: KeyObject): DeviceAuditKey {
 /** What building a bundle needs from Node: SHA-256, and the raw key inside a PEM. */
 const clientCrypto: AuditCrypto = {
   sha256: (data) => hash('sha256', data, 'buffer'),
+  sha256Stream: () => createHash('sha256'),
   verify: (pem, data, signature) => verify(null, data, createPublicKey(pem), signature),
   rawPublicKey: (pem) => {
     const jwk = createPublicKey(pem).export({ format: 'jwk' });
@@ -135,11 +137,42 @@ const clientCrypto: AuditCrypto = {
   },
 };
 
+/** Who a workstation's bundle is of: the profile's account and this workstation, as the relay named them. */
+export interface WorkstationIdentity {
+  readonly username: string;
+  readonly displayName: string;
+  /** The account's role as the relay last said ('' when this profile does not know it). */
+  readonly role: string;
+  /** The name the workstation was enrolled with (`workstation <n>` for a profile enrolled before it was kept). */
+  readonly deviceName: string;
+}
+
+/** This profile's account and workstation as the relay named them (kept in its secrets), with the profile's names where those lack one. */
+export function workstationIdentity(db: SqlRunner, address: DeviceAddress, profile: { readonly username: string; readonly displayName: string }): WorkstationIdentity {
+  const account = new AccountSecrets(db).account();
+  return {
+    username: profile.username,
+    displayName: account?.displayName ?? profile.displayName,
+    role: account?.role ?? '',
+    deviceName: account?.deviceName ?? `workstation ${address.deviceId}`,
+  };
+}
+
+/** The bundle's directory: the one person and the one workstation its records are of, and this machine's time zone. */
+export function workstationDirectory(address: DeviceAddress, who: WorkstationIdentity, timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'): AuditDirectory {
+  return {
+    people: [{ userId: address.userId, username: who.username, displayName: who.displayName, role: who.role }],
+    workstations: [{ userId: address.userId, deviceId: address.deviceId, name: who.deviceName }],
+    timeZone,
+  };
+}
+
 /**
  * Writes the local audit log of [from, to) as a signed .zip bundle to `path`, covering the whole log in
- * its checkpoint, with consistency proofs from this device's earlier exports. The export is audited.
+ * its checkpoint, with consistency proofs from this device's earlier exports, naming the user and the
+ * workstation (`who`: names only, from the profile; never a secret). The export is audited.
  */
-export function exportLocalAudit(db: SqlRunner, address: DeviceAddress, path: string, range: { from: number; to: number }, now: number): { path: string; records: number } {
+export function exportLocalAudit(db: SqlRunner, address: DeviceAddress, who: WorkstationIdentity, path: string, range: { from: number; to: number }, now: number): { path: string; records: number } {
   const log = readLocalAudit(db);
   // Exported as stored (old kinds' names included): the bundle's hash tree must match earlier exports'.
   const all: ExportedRecord[] = log.map((r) => ({ seq: r.seq, at: r.at, type: r.type, details: r.details }));
@@ -154,6 +187,8 @@ export function exportLocalAudit(db: SqlRunner, address: DeviceAddress, path: st
     signer: deviceAuditKey(db),
     title: 'Rounds workstation audit log',
     generatedAt: now,
+    directory: workstationDirectory(address, who),
+    workstation: { username: who.username, displayName: who.displayName, deviceName: who.deviceName },
   });
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, zipSync(Object.fromEntries(files), { level: 6 }), { mode: 0o600 });

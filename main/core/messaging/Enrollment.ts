@@ -30,7 +30,7 @@ export async function beginEnrollment(relayUrl: string, username: string, enroll
     totpUri: begin.totpUri,
     totpSecret: begin.totpSecret,
     register: async (profile: UnlockedProfile, details: { password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions): Promise<RegisteredDevice> => {
-      const core = await registerDevice(profile, options, (keys, auditKey) => relay.enrollComplete(begin.enrollmentId, details.password, details.totpCode, { name: details.deviceName, keys, auditKey }));
+      const core = await registerDevice(profile, options, details.deviceName, (keys, auditKey) => relay.enrollComplete(begin.enrollmentId, details.password, details.totpCode, { name: details.deviceName, keys, auditKey }));
       return { core, relay };
     },
   };
@@ -39,7 +39,7 @@ export async function beginEnrollment(relayUrl: string, username: string, enroll
 /** Another device of an existing account (a second workstation): password and TOTP, new keys. */
 export async function loginNewDevice(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions): Promise<RegisteredDevice> {
   const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
-  const core = await registerDevice(profile, options, (keys, auditKey) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys, auditKey }));
+  const core = await registerDevice(profile, options, details.deviceName, (keys, auditKey) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys, auditKey }));
   return { core, relay };
 }
 
@@ -50,21 +50,22 @@ export function openEnrolled(profile: UnlockedProfile, relayUrl: string, options
 }
 
 /** What the relay answers a registration or sign-in with. The credential is a secret: never logged. */
-type DeviceSession = { userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string };
+type DeviceSession = { userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string; role: string };
 
 /**
  * Registers this profile as a new device of an account: new keys (their public halves go to the relay
  * with `request`), and the device's audit key, whose public half the relay records in its own signed log.
- * Returns the registered protocol core; the account is stored in the profile's secrets.
+ * Returns the registered protocol core; the account is stored in the profile's secrets, with the name the
+ * workstation was enrolled with (its audit bundles name it).
  */
-async function registerDevice(profile: UnlockedProfile, options: MessagingClientOptions, request: (keys: KeyUpload, auditKey: string) => Promise<DeviceSession>): Promise<ProtocolCore> {
+async function registerDevice(profile: UnlockedProfile, options: MessagingClientOptions, deviceName: string, request: (keys: KeyUpload, auditKey: string) => Promise<DeviceSession>): Promise<ProtocolCore> {
   const secrets = new AccountSecrets(profile.database);
   if (secrets.account()) throw new RoundsError('ALREADY_ENROLLED', 'this profile already belongs to a device of an account');
   const unregistered = ProtocolCore.createDevice(profile.protocolStorage, null, coreOptions(profile, options));
   const auditKey = createDeviceAuditKey(profile.database);
   const session = await request(await unregistered.keys.initialUpload(), auditKey.publicKeyBase64);
   const core = unregistered.register({ userId: session.userId, deviceId: session.deviceId });
-  secrets.saveAccount({ userId: session.userId, deviceId: session.deviceId, credential: session.credential, displayName: session.displayName });
+  secrets.saveAccount({ userId: session.userId, deviceId: session.deviceId, credential: session.credential, displayName: session.displayName, role: session.role, deviceName });
   return core;
 }
 
@@ -86,7 +87,7 @@ export async function signInAgain(profile: UnlockedProfile, relayUrl: string, de
   const account = enrolledAccount(profile);
   const relay = new RelayClient(relayUrl, account.credential, options.relayTrust);
   const session = await relay.login(details.username, details.password, details.totpCode, { kind: 'existing', deviceId: account.deviceId });
-  new AccountSecrets(profile.database).saveAccount({ ...account, credential: session.credential, displayName: session.displayName });
+  new AccountSecrets(profile.database).saveAccount({ ...account, credential: session.credential, displayName: session.displayName, role: session.role });
 }
 
 /** The protocol core's options for this profile: its care teams, the client's clock, logger and event stream. */

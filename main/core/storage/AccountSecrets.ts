@@ -9,6 +9,10 @@ export interface AccountDetails {
   readonly credential: string;
   /** The account's name as the relay knows it (for this profile's own screens). */
   readonly displayName?: string;
+  /** The account's role as the relay answered the last sign-in (for this workstation's audit bundles). */
+  readonly role?: string;
+  /** The name this workstation was enrolled with ("Ward 4 nurses' station"); unknown for profiles enrolled before it was kept. */
+  readonly deviceName?: string;
 }
 
 const AUDIT_SIGNING_KEY = 'auditSigningKey';
@@ -28,8 +32,11 @@ export class AccountSecrets {
     const deviceId = map.get('deviceId');
     const credential = map.get('credential');
     if (!userId || !deviceId || !credential) return undefined;
-    const displayName = map.get('displayName');
-    return { userId: UserIdSchema.parse(userId), deviceId: DeviceIdSchema.parse(Number(deviceId)), credential, ...(displayName ? { displayName } : {}) };
+    const [displayName, role, deviceName] = [map.get('displayName'), map.get('role'), map.get('deviceName')];
+    return {
+      userId: UserIdSchema.parse(userId), deviceId: DeviceIdSchema.parse(Number(deviceId)), credential,
+      ...(displayName ? { displayName } : {}), ...(role ? { role } : {}), ...(deviceName ? { deviceName } : {}),
+    };
   }
 
   /** Records the account (at enrollment), or its new credential and name (at a sign-in), in one transaction. */
