@@ -9,7 +9,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyslogTlsSink } from '../../server/audit/siem/syslogTlsSink';
-import type { AuditEvent, AuditRecord } from '../../server/audit/AuditRecord';
+import { GENESIS_HASH, recordHash, type AuditEvent, type AuditRecord } from '../../server/audit/AuditRecord';
 import { openStore } from '../../server/RelayServer';
 import { RelayProcess, adminCli } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -29,20 +29,29 @@ function run(command: string, args: readonly string[], cwd: string): void {
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
 }
 
-/** A CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`; returns the CA file. */
-function makeCertificates(dir: string, name: string): { ca: string; cert: string; key: string } {
+interface Certificates { readonly ca: string; readonly cert: string; readonly key: string }
+
+/** A CA made with openssl in `dir`, and certificates it issues (for 127.0.0.1, a server or a client). */
+function makeCa(dir: string, name: string): { ca: string; issue(who: string, usage: 'serverAuth' | 'clientAuth'): Certificates } {
   const ca = join(dir, `${name}-ca.pem`);
   const caKey = join(dir, `${name}-ca.key`);
-  const key = join(dir, `${name}-server.key`);
-  const csr = join(dir, `${name}-server.csr`);
-  const cert = join(dir, `${name}-server.pem`);
-  const ext = join(dir, `${name}-ext.cnf`);
-  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', `/CN=${name} SIEM test CA`], dir);
-  run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1'], dir);
-  run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext], dir);
-  return { ca, cert, key };
+  return {
+    ca,
+    issue: (who, usage) => {
+      const key = join(dir, `${name}-${who}.key`);
+      const csr = join(dir, `${name}-${who}.csr`);
+      const cert = join(dir, `${name}-${who}.pem`);
+      const ext = join(dir, `${name}-${who}.cnf`);
+      writeFileSync(ext, `subjectAltName=IP:127.0.0.1\nextendedKeyUsage=${usage}\n`);
+      run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1'], dir);
+      run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext], dir);
+      return { ca, cert, key };
+    },
+  };
 }
+
+const makeCertificates = (dir: string, name: string): Certificates => makeCa(dir, name).issue('server', 'serverAuth');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -79,7 +88,8 @@ class Rsyslog {
   #child: ChildProcess | undefined;
   #output = '';
 
-  constructor(readonly dir: string, readonly port: number, certificates: { ca: string; cert: string; key: string }) {
+  /** `x509/certvalid`: only senders with a client certificate from the CA; `anon`: any sender. */
+  constructor(readonly dir: string, readonly port: number, certificates: Certificates, authMode: 'anon' | 'x509/certvalid' = 'anon') {
     this.raw = join(dir, 'received.log');
     this.parsed = join(dir, 'parsed.jsonl');
     mkdirSync(join(dir, 'work'), { recursive: true });
@@ -89,7 +99,7 @@ global(workDirectory="${join(dir, 'work')}" maxMessageSize="64k"
   defaultNetstreamDriverCAFile="${certificates.ca}"
   defaultNetstreamDriverCertFile="${certificates.cert}"
   defaultNetstreamDriverKeyFile="${certificates.key}")
-module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="${authMode}")
 input(type="imtcp" port="${port}" address="127.0.0.1")
 template(name="raw" type="string" string="%rawmsg%\\n")
 template(name="parsed" type="string" string="%jsonmesg%\\n")
@@ -155,13 +165,22 @@ async function logOf(dataDir: string): Promise<AuditRecord[]> {
   }
 }
 
+/** The last record the relay counts as accepted by the receiver (its durable cursor). */
+const cursorSeq = (dataDir: string): number => {
+  try {
+    return (JSON.parse(readFileSync(join(dataDir, 'siem-cursor'), 'utf8')) as { seq: number }).seq;
+  } catch {
+    return 0;
+  }
+};
+
 const created = (n: number, from = 0): AuditEvent[] => Array.from({ length: n }, (_, i) => ({ type: 'account.created', actor: 'admin', subject: `user-${from + i}`, details: { role: 'clinician' } }));
 
 const missing = receiverMissing();
 
 describe('the audit log streamed to rsyslog over TLS', () => {
   const tempDir = useTempDirs();
-  let certificates: { ca: string; cert: string; key: string };
+  let certificates: Certificates;
   let receiver: Rsyslog;
   let relay: RelayProcess | undefined;
   let dataDir: string;
@@ -200,7 +219,8 @@ describe('the audit log streamed to rsyslog over TLS', () => {
     const body = JSON.parse(String(flagged?.msg).trim()) as AuditRecord;
     expect(body.details.reason).toBe('ward "4]" \\ night shift');
 
-    // The receiver goes down; the relay keeps appending; nothing is lost once it is back.
+    // The receiver goes down once the relay has its last batch as accepted (stopped mid-batch, that batch would be sent again); the relay keeps appending; nothing is lost once it is back.
+    await until('the cursor at the last record', () => cursorSeq(dataDir) === log.at(-1)?.seq);
     await receiver.stop();
     await appendAudit(dataDir, created(30, 100));
     await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -210,6 +230,7 @@ describe('the audit log streamed to rsyslog over TLS', () => {
     expect(sent(receiver.messages())).toEqual(log.map((r) => `${r.seq}:${r.hash}`));
 
     // The relay stops; records appended meanwhile are sent by the next one, from its cursor and nothing before it.
+    await until('the cursor at the last record', () => cursorSeq(dataDir) === log.at(-1)?.seq);
     await relay.stop();
     const cursor = JSON.parse(readFileSync(join(dataDir, 'siem-cursor'), 'utf8')) as { seq: number; hash: string };
     const last = (await logOf(dataDir)).at(-1);
@@ -234,6 +255,30 @@ describe('the audit log streamed to rsyslog over TLS', () => {
     await expect(SyslogTlsSink.open({ ...base, caFile: certificates.ca, serverName: 'siem.hospital.example' }).deliver([record])).rejects.toThrow(/siem\.hospital\.example|altnames/i);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receiver.messages()).toHaveLength(before);
+  });
+});
+
+describe('a receiver that accepts known senders only', () => {
+  const tempDir = useTempDirs();
+  let receiver: Rsyslog | undefined;
+  afterAll(async () => {
+    await receiver?.stop();
+  });
+
+  it('takes the records from a relay that presents a client certificate from its CA, and nothing from one without', async () => {
+    if (missing) throw new Error(missing);
+    const dir = tempDir();
+    const hospital = makeCa(dir, 'hospital');
+    receiver = new Rsyslog(dir, await freePort(), hospital.issue('server', 'serverAuth'), 'x509/certvalid');
+    await receiver.start();
+    const relayCert = hospital.issue('relay', 'clientAuth');
+    const base = { sink: 'syslog-tls', host: '127.0.0.1', port: receiver.port, caFile: hospital.ca, facility: 'authpriv', structuredDataId: 'rounds@32473', timeoutMs: 5000, pollMs: 100, maxRetryDelayMs: 400, batchRecords: 10 } as const;
+    const content = { seq: 1, at: Date.now(), type: 'login.success' as const, actor: 'system', subject: '', details: {}, flagged: false, prevHash: GENESIS_HASH };
+    const record: AuditRecord = { ...content, hash: recordHash(content) };
+    await expect(SyslogTlsSink.open(base).deliver([record])).rejects.toThrow();
+    await SyslogTlsSink.open({ ...base, clientCertFile: relayCert.cert, clientKeyFile: relayCert.key }).deliver([record]);
+    await until('the record from the known sender', () => receiver?.messages().length === 1);
+    expect(sent(receiver.messages())).toEqual([`1:${record.hash}`]);
   });
 });
 

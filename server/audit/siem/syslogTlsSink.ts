@@ -10,6 +10,9 @@ import type { SyslogTlsConfig } from './SiemConfig';
 import type { SiemSink } from './SiemStream';
 import { octetCountedFrame, syslogMessage, type SyslogFields } from './syslogFormat';
 
+/** How long the receiver must keep the connection open after the batch, before the relay closes it, for the batch to count. */
+const SETTLE_MS = 200;
+
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
@@ -18,9 +21,12 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
  * (or `serverName`); a client certificate is presented when the config has one.
  *
  * Syslog has no acknowledgements, so each batch gets a connection of its own: the relay writes the batch,
- * closes its side, and counts the batch as accepted only when the receiver closes its side in answer,
- * which it does after it has read everything before the close. A receiver that goes away mid-batch resets
- * the connection instead (it had unread data), and the batch is sent again.
+ * waits SETTLE_MS, closes its side, and counts the batch as accepted only when the receiver closes its side
+ * in answer, which it does after it has read everything before the close. A receiver that goes away
+ * mid-batch resets the connection instead (it had unread data), and the batch is sent again. A receiver
+ * that refuses the sender after the TLS handshake (rsyslog's x509 modes check the client certificate
+ * then, and with TLS 1.2 the relay has already seen the handshake succeed) closes the connection on its
+ * own, before the relay closes its side: that is not an acceptance either.
  */
 export class SyslogTlsSink implements SiemSink {
   readonly destination: string;
@@ -73,11 +79,14 @@ export class SyslogTlsSink implements SiemSink {
         checkServerIdentity: (_host, cert) => checkServerIdentity(expectedName, cert),
       });
       let receiverClosed = false;
+      let relayClosed = false;
       let settled = false;
+      let settle: NodeJS.Timeout | undefined;
       const finish = (error?: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(settle);
         this.#abandon = undefined;
         socket.destroy();
         if (error) reject(error);
@@ -86,12 +95,21 @@ export class SyslogTlsSink implements SiemSink {
       const timer = setTimeout(() => finish(new SiemDeliveryError(`the receiver did not take the batch within ${this.#config.timeoutMs} ms`)), this.#config.timeoutMs);
       timer.unref();
       this.#abandon = finish;
-      socket.once('secureConnect', () => socket.end(batch));
+      socket.once('secureConnect', () => {
+        socket.write(batch);
+        settle = setTimeout(() => {
+          relayClosed = true;
+          socket.end();
+        }, SETTLE_MS);
+      });
       // Receivers send nothing; reading keeps the socket flowing, so that their close is seen.
       socket.resume();
-      socket.once('end', () => (receiverClosed = true));
+      socket.once('end', () => {
+        receiverClosed = true;
+        if (!relayClosed) finish(new SiemDeliveryError('the receiver closed the connection on its own, before the batch was complete (does it accept this sender? its log says why)'));
+      });
       socket.once('error', (error) => finish(error));
-      socket.once('close', () => finish(receiverClosed && socket.writableFinished ? undefined : new SiemDeliveryError('the receiver closed the connection before it had read the batch')));
+      socket.once('close', () => finish(receiverClosed && relayClosed && socket.writableFinished ? undefined : new SiemDeliveryError('the receiver closed the connection before it had read the batch')));
     });
   }
 
