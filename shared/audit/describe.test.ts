@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { ANNA, BEN, CHIDI, DANA, SAMPLE_DIRECTORY, sampleRecords } from './auditSample';
+import { AuditDescriber, auditTypeLabel, type DescribedRecord } from './describe';
+import { AuditNames } from './people';
+
+const describer = () => new AuditDescriber(new AuditNames(SAMPLE_DIRECTORY));
+let seq = 0;
+const relay = (type: string, actor: string, subject: string, details: Record<string, unknown> = {}, flagged = false): DescribedRecord =>
+  ({ seq: ++seq, at: Date.UTC(2026, 11, 2, 13, 5), type, actor, subject, details, flagged });
+const say = (record: DescribedRecord, d = describer()) => d.sentence(record);
+
+describe('who an actor or subject is', () => {
+  const names = new AuditNames(SAMPLE_DIRECTORY);
+
+  it('names users, their workstations, administrators, the API, addresses and the relay', () => {
+    expect(names.party(`${ANNA}.1`)).toMatchObject({ kind: 'workstation', username: 'asmith', displayName: 'Dr. Anna Smith', workstation: "Ward 4 nurses' station", label: 'Dr. Anna Smith (asmith, clinician)' });
+    expect(names.party(BEN)).toMatchObject({ kind: 'user', username: 'bokafor', label: 'Ben Okafor (bokafor, nurse)' });
+    expect(names.party('admin:jdoe')).toMatchObject({ kind: 'admin', osAccount: 'jdoe', label: 'administrator jdoe (relay command line)' });
+    expect(names.party('admin').label).toBe('an administrator (command line; account not recorded)');
+    expect(names.party(`api:${DANA}.1`)).toMatchObject({ kind: 'api', username: 'dlee', workstation: 'Compliance office' });
+    expect(names.party('anonymous@10.0.0.7')).toMatchObject({ kind: 'anonymous', address: '10.0.0.7' });
+    expect(names.party('system').kind).toBe('system');
+    expect(names.party('').kind).toBe('none');
+  });
+
+  it('says so when the directory lacks a user or a workstation, showing only the start of the id', () => {
+    const stranger = '0badc0de-0000-4000-8000-000000000000';
+    expect(names.party(stranger).label).toBe('unknown user 0badc0de…');
+    expect(names.party(`${CHIDI}.9`).workstation).toBe('workstation 9');
+    expect(names.party(stranger, true)).toMatchObject({ kind: 'envelope', label: 'envelope 0badc0de…' });
+    expect(names.party('not an id.at.all').kind).toBe('other');
+  });
+});
+
+describe('one sentence per record', () => {
+  it('says who signed in where, and why a sign-in failed, in words', () => {
+    expect(say(relay('login.success', `${ANNA}.1`, ANNA, { device: 1 }))).toBe("Dr. Anna Smith (asmith, clinician) signed in at Ward 4 nurses' station.");
+    expect(say(relay('login.success', 'anonymous@10.0.0.7', ANNA, { newDevice: true }))).toBe('Dr. Anna Smith (asmith, clinician) signed in on a new workstation from 10.0.0.7.');
+    expect(say(relay('login.failure', 'anonymous@10.0.0.7', ANNA, { factor: 'one-time code', consecutive: 3 }))).toBe('Failed sign-in for Dr. Anna Smith (asmith, clinician) from 10.0.0.7: wrong one-time code (3rd in a row).');
+    expect(say(relay('login.failure', `${ANNA}.1`, ANNA, { factor: 'password', device: 1, consecutive: 2 }))).toBe("Failed sign-in for Dr. Anna Smith (asmith, clinician) at Ward 4 nurses' station: wrong password (2nd in a row at this workstation).");
+    expect(say(relay('login.failure', 'anonymous@10.0.0.7', '', { reason: 'unknown user' }))).toBe('Failed sign-in from 10.0.0.7: no account has that username.');
+    expect(say(relay('login.failure', 'anonymous@10.0.0.7', '', { step: 'enrollment', username: 'zz' }))).toBe('Failed enrollment of username “zz” from 10.0.0.7: wrong or expired enrollment code.');
+    expect(say(relay('login.failure', 'anonymous@10.0.0.7', BEN, { reason: 'emergency code', username: 'bokafor', count: 2 }))).toBe('Wrong emergency access code for Ben Okafor (bokafor, nurse) from 10.0.0.7 (2nd wrong code).');
+  });
+
+  it('names the administrator and the OS account behind an admin action, and the range of an export', () => {
+    expect(say(relay('audit.exported', 'admin:jdoe', '', { from: 0, to: Number.MAX_SAFE_INTEGER, records: 50, treeSize: 50 })))
+      .toBe('Audit log exported by administrator jdoe (relay command line): 50 records from the start of the log to the time of export; the log then held 50 records.');
+    expect(say(relay('emergency.issued', 'admin:jdoe', ANNA, { reason: 'Laptop lost', expiresAt: Date.UTC(2026, 11, 2, 21) }, true)))
+      .toBe('Administrator jdoe (relay command line) issued emergency access for Dr. Anna Smith (asmith, clinician) until 2026-12-02 22:00:00 GMT+1; reason given: “Laptop lost”.');
+    expect(say(relay('device.revoked', 'admin', `${ANNA}.2`))).toBe("An administrator (command line; account not recorded) revoked the workstation “Anna's laptop” of Dr. Anna Smith (asmith, clinician).");
+    expect(say(relay('audit.exported', `api:${DANA}.1`, ANNA, { from: 0, to: Number.MAX_SAFE_INTEGER, records: 3, treeSize: 9 }))).toMatch(/^Audit log exported by Dana Lee \(dlee, compliance\) through the relay's API for Dr\. Anna Smith/);
+  });
+
+  it('names both ends of a message: the recipient when sent, the sender when delivered', () => {
+    const d = describer();
+    const envelope = 'aaaaaaaa-0000-4000-8000-000000000001';
+    const sent = relay('envelope.accepted', `${ANNA}.1`, envelope, { recipient: `${BEN}.1`, size: 400, type: 1 });
+    const delivered = relay('envelope.delivered', `${BEN}.1`, envelope);
+    expect(d.facts(sent).counterparties.map((p) => p.username)).toEqual(['bokafor']);
+    expect(say(sent, d)).toBe("Message sent by Dr. Anna Smith (asmith, clinician) at Ward 4 nurses' station to Ben Okafor (bokafor, nurse) at Ward 4 nurses' station.");
+    expect(say(delivered, d)).toBe("Message from Dr. Anna Smith (asmith, clinician) delivered to Ben Okafor (bokafor, nurse) at Ward 4 nurses' station.");
+    expect(say(relay('envelope.delivered', `${BEN}.1`, 'aaaaaaaa-0000-4000-8000-00000000ffff'))).toBe("Message delivered to Ben Okafor (bokafor, nurse) at Ward 4 nurses' station.");
+  });
+
+  it('tells the outcome apart: success, failure, refused, locked', () => {
+    const d = describer();
+    expect(d.facts(relay('login.success', `${ANNA}.1`, ANNA)).outcome).toBe('success');
+    expect(d.facts(relay('login.failure', 'anonymous@1.2.3.4', ANNA)).outcome).toBe('failure');
+    expect(d.facts(relay('envelope.refused', `${ANNA}.1`, BEN)).outcome).toBe('refused');
+    expect(d.facts(relay('credential.rejected', 'anonymous@1.2.3.4', `${ANNA}.2`)).outcome).toBe('refused');
+    expect(d.facts(relay('account.locked', 'system', BEN, {}, true))).toMatchObject({ outcome: 'locked', flagged: true });
+  });
+
+  it("describes a workstation's records as done by its own user, legacy kinds included", () => {
+    const d = new AuditDescriber(new AuditNames(SAMPLE_DIRECTORY), undefined, { username: 'asmith', displayName: 'Dr. Anna Smith', deviceName: "Ward 4 nurses' station" });
+    const local = (type: string, details: Record<string, unknown>) => d.sentence({ seq: 1, at: 0, type, details });
+    expect(local('session.unlocked', { keyProtection: 'passphraseOnly' })).toBe("Dr. Anna Smith (asmith) unlocked Rounds at Ward 4 nurses' station (profile key protected by the passphrase only).");
+    expect(local('autoLock', { reason: 'inactivity' })).toBe("Rounds locked at Ward 4 nurses' station after inactivity.");
+    expect(local('unlock.failed', {})).toBe("Failed attempt to unlock Rounds at Ward 4 nurses' station (wrong passphrase).");
+    expect(local('message.sent', { conversation: 'c', message: 'm', sender: `${ANNA}.1`, recipients: `${BEN}.1 ${ANNA}.2 ${CHIDI}.1`, ciphertextSha256: 'ab'.repeat(32) }))
+      .toBe('Message sent by Dr. Anna Smith (asmith) to Ben Okafor (bokafor, nurse) and Dr. Chidi Nwosu (cnwosu, clinician).');
+    expect(local('message.received', { conversation: 'c', message: 'm', sender: `${BEN}.1`, recipients: `${ANNA}.1`, ciphertextSha256: null })).toBe('Message from Ben Okafor (bokafor, nurse) received by Dr. Anna Smith (asmith).');
+    expect(local('contact.verified', { user: CHIDI, device: '1' })).toBe('Dr. Anna Smith (asmith) verified the safety number of Dr. Chidi Nwosu (cnwosu, clinician)\'s Radiology reading room.');
+    expect(local('policy.loaded', { maxInactivityMinutes: 5, retentionDays: 30 })).toBe('Organisation policy applied: lock after 5 min of inactivity; messages kept 30 days.');
+  });
+
+  it('gives a type it does not know a readable sentence, without JSON or hashes', () => {
+    const s = say(relay('audit.log_restored', 'admin:jdoe', '', { backup: 'nightly-2026-12-01', lostFrom: 49, lostTo: 50, lastRoot: 'ab'.repeat(32), nested: { a: 1 } }));
+    expect(s).toBe('Administrator jdoe (relay command line) recorded “audit.log_restored” (backup nightly-2026-12-01; lostFrom 49; lostTo 50).');
+    expect(auditTypeLabel('audit.log_restored')).toBe('audit.log_restored');
+    expect(auditTypeLabel('login.failure')).toBe('Failed sign-in');
+  });
+
+  it('never prints a UUID, a hash or JSON for the sample week', () => {
+    const d = describer();
+    for (const record of sampleRecords()) {
+      const s = d.sentence(record);
+      expect(s, record.type).not.toMatch(/[{}]|[0-9a-f]{8}-[0-9a-f]{4}-|[0-9a-f]{32}/);
+      expect(s, record.type).toMatch(/^[A-Z0-9“].*\.$/);
+    }
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * The report's per-person tallies: for each person (and each administrator account) what they did and
+ * what was done to them, counted as records stream by. Bounded by the number of people and workstations,
+ * never by the number of records.
+ */
+import type { AuditFacts, DescribedRecord } from './describe';
+import { Details } from './describe';
+import type { AuditNames, AuditParty } from './people';
+import { capitalise } from './words';
+
+/** Names kept per list (workstations enrolled, places signed in from): the counts say how many there were. */
+const MAX_NAMES = 20;
+/** Counterparties kept per person; further ones are counted together. */
+const MAX_COUNTERPARTIES = 500;
+
+export class PersonTally {
+  /** Records that involve the person (as actor, subject or the other side of a message). */
+  events = 0;
+  flagged = 0;
+  signIns = 0;
+  readonly signInPlaces = new Map<string, number>();
+  failedSignIns = 0;
+  lockouts = 0;
+  readonly enrolled: string[] = [];
+  readonly revoked: string[] = [];
+  sent = 0;
+  readonly sentTo = new Map<string, number>();
+  /** Messages addressed to the person (accepted by the relay for one of their workstations). */
+  addressed = 0;
+  readonly addressedFrom = new Map<string, number>();
+  delivered = 0;
+  exports = 0;
+  emergencyIssued = 0;
+  emergencyUsed = 0;
+  /** What the person did as an actor, by type (administrators' actions, and everyone's). */
+  readonly actions = new Map<string, number>();
+  firstAt = Infinity;
+  lastAt = -Infinity;
+
+  constructor(readonly key: string, readonly index: number, public party: AuditParty, public label: string) {}
+}
+
+const bump = (map: Map<string, number>, key: string, limit = MAX_COUNTERPARTIES) => {
+  if (map.has(key) || map.size < limit) map.set(key, (map.get(key) ?? 0) + 1);
+  else map.set('…', (map.get('…') ?? 0) + 1);
+};
+const note = (list: string[], name: string) => {
+  if (list.length < MAX_NAMES) list.push(name);
+};
+
+/** The key a party is tallied under: a user id, or the administrator's account; null for no one in particular. */
+export function personKey(p: AuditParty): string | null {
+  if (p.userId !== null) return p.userId;
+  if (p.kind === 'admin') return p.osAccount ? `admin:${p.osAccount}` : 'admin';
+  if (p.kind === 'workstation' && p.username !== null) return `owner:${p.username}`;
+  return null;
+}
+
+export class PeopleTallies {
+  readonly #people = new Map<string, PersonTally>();
+
+  constructor(private readonly names: AuditNames) {}
+
+  get size(): number {
+    return this.#people.size;
+  }
+
+  all(): PersonTally[] {
+    return [...this.#people.values()];
+  }
+
+  get(key: string): PersonTally | undefined {
+    return this.#people.get(key);
+  }
+
+  /** The person's tally, created on first sight; null for parties that are no one (the relay, an address). */
+  of(p: AuditParty): PersonTally | null {
+    const key = personKey(p);
+    if (key === null) return null;
+    let tally = this.#people.get(key);
+    if (!tally) {
+      tally = new PersonTally(key, this.#people.size, p, this.#label(p));
+      this.#people.set(key, tally);
+    } else if (tally.party.person === null && p.person !== null) {
+      tally.party = p;
+      tally.label = this.#label(p);
+    }
+    return tally;
+  }
+
+  /** The person, whichever way the record named them (at a workstation, through the API). */
+  #label(p: AuditParty): string {
+    return p.userId !== null ? this.names.userLabel(p.userId) : capitalise(p.label);
+  }
+
+  /** Counts one record; returns the tallies of everyone it involves (for the timeline's per-person filter). */
+  add(record: DescribedRecord, facts: AuditFacts): PersonTally[] {
+    const actor = this.of(facts.actor);
+    const subject = this.of(facts.subject);
+    const others = facts.counterparties.map((p) => this.of(p));
+    const involved = [...new Set([actor, subject, ...others].filter((t): t is PersonTally => t !== null))];
+    for (const t of involved) {
+      t.events++;
+      if (facts.flagged) t.flagged++;
+      if (record.at < t.firstAt) t.firstAt = record.at;
+      if (record.at > t.lastAt) t.lastAt = record.at;
+    }
+    if (actor) bump(actor.actions, record.type, 200);
+    const d = new Details(record.details);
+    const target = subject ?? actor;
+    switch (record.type) {
+      case 'login.success':
+      case 'session.signedIn':
+      case 'signIn':
+      case 'session.unlocked':
+      case 'unlock':
+        if (target) {
+          target.signIns++;
+          bump(target.signInPlaces, facts.actor.workstation ?? (d.flag('newDevice') ? 'a new workstation' : facts.actor.address ?? 'unknown'), MAX_NAMES);
+        }
+        break;
+      case 'login.failure':
+      case 'session.unlockFailed':
+      case 'unlock.failed':
+        if (target) target.failedSignIns++;
+        break;
+      case 'account.locked':
+        if (subject) subject.lockouts++;
+        break;
+      case 'device.enrolled':
+        if (target) note(target.enrolled, d.text('name') || 'unnamed workstation');
+        break;
+      case 'device.revoked':
+        if (subject) note(subject.revoked, facts.subject.workstation ?? 'a workstation');
+        break;
+      case 'envelope.accepted':
+      case 'message.sent':
+        // A copy for the sender's own other workstations is no message to anyone.
+        if (actor && others.some((o) => o !== null && o !== actor)) {
+          actor.sent++;
+          for (const other of others) if (other && other !== actor) bump(actor.sentTo, other.key);
+        }
+        for (const other of others) {
+          if (!other || other === actor) continue;
+          other.addressed++;
+          if (actor) bump(other.addressedFrom, actor.key);
+        }
+        break;
+      case 'envelope.delivered':
+        if (actor) actor.delivered++;
+        break;
+      case 'message.received':
+        if (actor) {
+          actor.addressed++;
+          for (const other of others) if (other && other !== actor) bump(actor.addressedFrom, other.key);
+        }
+        break;
+      case 'audit.exported':
+      case 'audit.relayExported':
+        if (actor) actor.exports++;
+        break;
+      case 'emergency.issued':
+        if (subject) subject.emergencyIssued++;
+        break;
+      case 'emergency.used':
+        if (subject) {
+          subject.emergencyUsed++;
+          subject.signIns++;
+          bump(subject.signInPlaces, `emergency access from ${facts.actor.address ?? 'an unknown address'}`, MAX_NAMES);
+        }
+        break;
+      default:
+        break;
+    }
+    return involved;
+  }
+}

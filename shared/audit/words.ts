@@ -1,0 +1,33 @@
+/** Small pieces of plain English shared by the audit sentences and the report. */
+import type { AuditParty } from './people';
+
+export const capitalise = (s: string): string => (s === '' ? s : s.charAt(0).toUpperCase() + s.slice(1));
+
+/** 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st… */
+export function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
+}
+
+const numbers = new Intl.NumberFormat('en-US');
+/** 1,234,567. */
+export const formatNumber = (n: number): string => numbers.format(n);
+/** "1 record", "2 records". */
+export const count = (n: number, one: string, many = `${one}s`): string => `${numbers.format(n)} ${n === 1 ? one : many}`;
+
+/** Each person once, by name: "Dr. B (bjones, nurse) and Dr. C (ccole, clinician)". */
+export function listPeople(parties: readonly AuditParty[], exceptUser: string | null = null): string {
+  const seen = new Map<string, string>();
+  for (const p of parties) {
+    const key = p.userId ?? p.raw;
+    if (exceptUser !== null && key === exceptUser && parties.some((q) => (q.userId ?? q.raw) !== exceptUser)) continue;
+    if (!seen.has(key)) seen.set(key, p.label);
+  }
+  const names = [...seen.values()];
+  if (names.length <= 1) return names[0] ?? 'no one';
+  return names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : `${names.slice(0, -1).join(', ')} and ${names.at(-1) ?? ''}`;
+}
+
+/** Double spaces and spaces before punctuation left by empty parts of a sentence. */
+export const tidy = (s: string): string => s.replace(/ {2,}/g, ' ').replace(/ ([.,:;)])/g, '$1');
