@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyslogTlsSink } from '../../server/audit/siem/syslogTlsSink';
 import { GENESIS_HASH, recordHash, type AuditEvent, type AuditRecord } from '../../server/audit/AuditRecord';
 import { openStore } from '../../server/RelayServer';
-import { RelayProcess, adminCli } from '../fixtures/relayProcess';
+import { RelayProcess, adminCli, backupTo, restoreWith } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 const RSYSLOGD = '/usr/sbin/rsyslogd';
@@ -308,6 +308,50 @@ describe('the audit log streamed to a JSON-lines file', () => {
       await relay.stop();
     }
   }, 60_000);
+});
+
+describe('the audit log streamed to a SIEM across a restore from a backup', () => {
+  const tempDir = useTempDirs();
+
+  it('goes on with the restore record: the records the SIEM had up to the backup are not sent again, the new ones are', async () => {
+    const dataDir = tempDir();
+    const out = join(tempDir(), 'rounds-audit.jsonl');
+    const backup = join(tempDir(), 'relay.age');
+    const config = join(tempDir(), 'relay.json');
+    writeFileSync(config, JSON.stringify({ siem: { sink: 'json-lines', file: out, pollMs: 100 } }));
+    const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord) : []);
+    const streamed = async (what: string) => {
+      const log = await logOf(dataDir);
+      await until(what, () => cursorSeq(dataDir) === log.at(-1)?.seq);
+      return log;
+    };
+
+    let relay = await RelayProcess.start(dataDir, ['--config', config]);
+    await appendAudit(dataDir, created(5));
+    const backedUp = await streamed('the records before the backup');
+    await relay.stop();
+    const made = adminCli(['backup', '--data', dataDir, '--out', backup, ...backupTo()]);
+    expect(made.status, made.stderr).toBe(0);
+
+    relay = await RelayProcess.start(dataDir, ['--config', config]);
+    await appendAudit(dataDir, created(4, 10));
+    const lost = await streamed('the records the restore will lose');
+    await relay.stop();
+    const restored = adminCli(['restore', '--data', dataDir, '--from', backup, '--force', ...restoreWith()]);
+    expect(restored.status, restored.stderr).toBe(0);
+
+    relay = await RelayProcess.start(dataDir, ['--config', config]);
+    try {
+      await appendAudit(dataDir, created(2, 20));
+      const after = await streamed('the restored log');
+      const restore = after.find((r) => r.type === 'audit.log_restored');
+      expect(restore?.seq).toBe((backedUp.at(-1)?.seq ?? 0) + 1);
+      // What the SIEM has: the log up to the restore, then the restored log from its restore record on; nothing twice.
+      expect(lines()).toEqual([...lost, ...after.filter((r) => r.seq >= (restore?.seq ?? 0))]);
+    } finally {
+      await relay.stop();
+    }
+  }, 90_000);
 });
 
 describe('a SIEM config that cannot work stops the relay at start, saying why', () => {
