@@ -5,7 +5,8 @@ import { DeviceIdSchema } from '../shared/ids';
 import { ROUNDS_VERSION } from '../shared/version';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
 import type { AccountService } from './AccountService';
-import { exportAudit } from './audit/exportAudit';
+import { auditDirectory } from './audit/auditDirectory';
+import { checkpointMemory, exportAudit } from './audit/exportAudit';
 import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
@@ -186,7 +187,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .addOption(keyFileOption())
     .requiredOption('--from <date>', 'first day (inclusive), e.g. 2026-11-01', date)
     .requiredOption('--to <date>', 'last day (exclusive), e.g. 2026-12-01', date)
-    .option('--user <username>', 'only what this account did or what was done to it')
+    .option('--user <username>', 'only what this account did, what was done to it, and what was sent to it')
     .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
     .option('--allow-broken', 'export a log whose hash chain is broken anyway, as evidence: every file of the bundle says so, and rounds-audit verify fails it')
     .action(async (opts: DataOptions & { from: number; to: number; user?: string; out: string; allowBroken?: boolean }) => withStore(admin, opts, async (store) => {
@@ -197,7 +198,11 @@ export function buildCli(admin: string = adminActor()): Command {
         userId = user.id;
       }
       const key = loadOrCreateAuditKey(resolve(opts.data));
-      const result = await exportAudit(store, key, { from: opts.from, to: opts.to, user: userId, out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true });
+      // Names resolved now, from the relay's accounts (people.json): the records themselves keep their ids.
+      const result = await exportAudit(store, key, {
+        from: opts.from, to: opts.to, user: userId, ...(opts.user ? { username: opts.user } : {}), out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true,
+        directory: await auditDirectory(store), memory: checkpointMemory(resolve(opts.data)),
+      });
       if (result.chainBroken) console.error(`WARNING: the audit log's hash chain is broken at record ${result.chainBroken.seq} (${result.chainBroken.reason}); the bundle is marked as broken in every file, and rounds-audit verify fails it`);
       console.log(`exported ${result.records} records (log of ${result.treeSize}) to ${result.path}`);
       console.log(`signed by the audit key ${key.fingerprint}; check with: rounds-audit verify ${opts.out}`);

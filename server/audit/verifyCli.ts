@@ -96,7 +96,7 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
       }
       // The workstation's key is vouched for by the relay's log, not by an organisation key given with --key.
       const tied = workstationLinkLines(linked, opts.key !== undefined);
-      if (verdict.signerFingerprint) console.log(`signed by audit key ${verdict.signerFingerprint} (SHA-256), the workstation's own; the relay bundle tells whether it is:`);
+      if (verdict.signerFingerprint) console.log(`signed by audit key ${verdict.signerFingerprint} (SHA-256), which must be the workstation's own: checked against the relay's log below.`);
       for (const line of [...verdict.notes, ...tied.lines]) console.log(line);
       if (!tied.ok) code = 1;
     });

@@ -57,6 +57,14 @@ describe("a workstation bundle tied to the relay's log", () => {
     expect(link.notes[0]).toBe(`the workstation's audit key matches its enrollment on 2026-12-01 09:30:00 UTC recorded in the relay's log (record 2): the bundle was signed by workstation ${DEVICE}.`);
   });
 
+  it("names the workstation and its user from the relay bundle's directory", () => {
+    const files = relayFiles([enrolled(2, DEVICE, key.base64)], { from: 0, to: DAY * 2, user: USER });
+    files.set('people.json', encoder.encode(JSON.stringify({ people: [{ userId: USER, username: 'asmith', displayName: 'Dr. Anna Smith', role: 'clinician' }], workstations: [{ userId: USER, deviceId: 2, name: 'Ward 4' }], timeZone: 'UTC' })));
+    expect(linkWorkstationToRelay(crypto, workstationBundle(key.pem), reader(files)).notes[0]).toMatch(/signed by workstation "Ward 4" of Dr\. Anna Smith \(asmith\), 3f2a.*\.2\.$/);
+    const other = workstationBundle(key.pem, `${USER}.5`);
+    expect(linkWorkstationToRelay(crypto, other, reader(files)).failures[0]).toMatch(/no device\.enrolled record for workstation of Dr\. Anna Smith \(asmith\), .*\.5 \(it covers .*, only the records of Dr\. Anna Smith \(asmith\)\)/);
+  });
+
   it('fails when the relay recorded another key for that workstation (another workstation\'s bundle, or one altered)', () => {
     const link = linkWorkstationToRelay(crypto, workstationBundle(other.pem), relayBundle([enrolled(2, DEVICE, key.base64)]));
     expect(link.ok).toBe(false);

@@ -16,6 +16,7 @@ import type { AuditCrypto } from './bundle';
 import { fromBase64 } from './checkpoint';
 import { keyFingerprint } from './keyRotation';
 import { equal } from './merkle';
+import { DIRECTORY_FILE, type AuditPerson, type AuditWorkstation } from './people';
 import type { ChainedRecord } from './recordChain';
 
 export const WORKSTATION_ORIGIN_PREFIX = 'rounds.client/';
@@ -67,6 +68,8 @@ export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'raw
     return done(device);
   }
 
+  const names = new Names([relay, workstation]);
+  const name = names.workstation(device);
   const records = relayRecords(relay.chunks('events.jsonl'));
   const user = device.slice(0, device.lastIndexOf('.'));
   const enrollments = records.filter((r) => r.type === 'device.enrolled' && r.subject === device);
@@ -77,17 +80,17 @@ export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'raw
     if (!last) {
       const emergency = records.find((r) => r.type === 'emergency.used' && r.subject === device);
       failures.push(emergency
-        ? `the relay's log records workstation ${device} as signed in with an emergency code on ${when(emergency.at)} (record ${emergency.seq}), which registers no audit key: its bundle cannot be tied to the relay's log`
-        : `the relay bundle has no device.enrolled record for workstation ${device}${rangeNote(relay)}: export the relay's log for the workstation's user (rounds-server audit export --user) over a range that includes the day it was enrolled`);
+        ? `the relay's log records ${name} as signed in with an emergency code on ${when(emergency.at)} (record ${emergency.seq}), which registers no audit key: its bundle cannot be tied to the relay's log`
+        : `the relay bundle has no device.enrolled record for ${name}${rangeNote(relay, names)}: export the relay's log for the workstation's user (rounds-server audit export --user) over a range that includes the day it was enrolled`);
     } else if (typeof last.details.auditKey !== 'string') {
-      failures.push(`the relay's log records no audit key for workstation ${device} (enrolled on ${when(last.at)}, record ${last.seq}, by a version of Rounds from before audit keys): its bundle cannot be tied to the relay's log`);
+      failures.push(`the relay's log records no audit key for ${name} (enrolled on ${when(last.at)}, record ${last.seq}, by a version of Rounds from before audit keys): its bundle cannot be tied to the relay's log`);
     } else {
       const recorded = fromBase64(last.details.auditKey);
-      failures.push(`the workstation bundle is signed by audit key ${fingerprint(signer)}, but the relay recorded ${recorded?.length === 32 ? `key ${fingerprint(recorded)}` : 'a different key'} when workstation ${device} enrolled on ${when(last.at)} (record ${last.seq}): the bundle is not that workstation's, or one of the two bundles was altered`);
+      failures.push(`the workstation bundle is signed by audit key ${fingerprint(signer)}, but the relay recorded ${recorded?.length === 32 ? `key ${fingerprint(recorded)}` : 'a different key'} when ${name} enrolled on ${when(last.at)} (record ${last.seq}): the bundle is not that workstation's, or one of the two bundles was altered`);
     }
     return done(device);
   }
-  notes.push(`the workstation's audit key matches its enrollment on ${when(enrolled.at)} recorded in the relay's log (record ${enrolled.seq}): the bundle was signed by workstation ${device}.`);
+  notes.push(`the workstation's audit key matches its enrollment on ${when(enrolled.at)} recorded in the relay's log (record ${enrolled.seq}): the bundle was signed by ${name}.`);
   const ended = records.find((r) => r.seq > enrolled.seq && ((r.type === 'device.revoked' && r.subject === device) || (r.type === 'account.deactivated' && r.subject === user)));
   if (ended) {
     const what = ended.type === 'device.revoked' ? 'revoked the workstation' : 'deactivated its account (which revokes every workstation)';
@@ -155,7 +158,7 @@ function linkRecord(line: string): LogRecord | null {
 }
 
 /** What the relay bundle covers, when its proof says so: " (it covers <from> to <to>, user <id>)". */
-function rangeNote(relay: LinkedBundle): string {
+function rangeNote(relay: LinkedBundle, names: Names): string {
   let range: { from?: unknown; to?: unknown; user?: unknown } | undefined;
   try {
     range = (JSON.parse(text(relay.read('proof.json')) ?? 'null') as { range?: typeof range } | null)?.range;
@@ -163,7 +166,53 @@ function rangeNote(relay: LinkedBundle): string {
     return '';
   }
   if (!range || typeof range.from !== 'number' || typeof range.to !== 'number') return '';
-  return ` (it covers ${when(range.from)} to ${when(range.to)}${typeof range.user === 'string' ? `, only the records of user ${range.user}` : ''})`;
+  return ` (it covers ${when(range.from)} to ${when(range.to)}${typeof range.user === 'string' ? `, only the records of ${names.user(range.user)}` : ''})`;
+}
+
+/** Names from the bundles' directories (people.json), the relay's first; ids where they have none. */
+class Names {
+  readonly #people = new Map<string, { username: string; displayName: string }>();
+  readonly #workstations = new Map<string, string>();
+
+  constructor(bundles: readonly LinkedBundle[]) {
+    for (const bundle of bundles) {
+      const { people, workstations } = directoryOf(bundle);
+      for (const p of people) {
+        if (typeof p.userId === 'string' && typeof p.username === 'string' && !this.#people.has(p.userId)) this.#people.set(p.userId, { username: p.username, displayName: typeof p.displayName === 'string' ? p.displayName : '' });
+      }
+      for (const w of workstations) {
+        const key = `${String(w.userId)}.${String(w.deviceId)}`;
+        if (typeof w.name === 'string' && w.name !== '' && !this.#workstations.has(key)) this.#workstations.set(key, w.name);
+      }
+    }
+  }
+
+  /** "Dr. Anna Smith (asmith)", or "user <id>". */
+  user(userId: string): string {
+    const p = this.#people.get(userId);
+    return p ? (p.displayName ? `${p.displayName} (${p.username})` : p.username) : `user ${userId}`;
+  }
+
+  /** `workstation "Ward 4 nurses' station" of Dr. Anna Smith (asmith), <userId>.<deviceId>`, or `workstation <userId>.<deviceId>`. */
+  workstation(device: string): string {
+    const userId = device.slice(0, device.lastIndexOf('.'));
+    const named = this.#workstations.get(device);
+    const parts = [named ? `"${named}"` : '', this.#people.has(userId) ? `of ${this.user(userId)},` : ''].filter((p) => p !== '');
+    return parts.length === 0 ? `workstation ${device}` : `workstation ${parts.join(' ')}${parts.at(-1)?.endsWith(',') ? '' : ','} ${device}`;
+  }
+}
+
+/** A bundle's people.json, read tolerantly (fields are checked where used). */
+function directoryOf(bundle: LinkedBundle): { people: Partial<AuditPerson>[]; workstations: Partial<AuditWorkstation>[] } {
+  try {
+    const parsed = JSON.parse(text(bundle.read(DIRECTORY_FILE)) ?? 'null') as { people?: unknown; workstations?: unknown } | null;
+    return {
+      people: Array.isArray(parsed?.people) ? (parsed.people as Partial<AuditPerson>[]) : [],
+      workstations: Array.isArray(parsed?.workstations) ? (parsed.workstations as Partial<AuditWorkstation>[]) : [],
+    };
+  } catch {
+    return { people: [], workstations: [] };
+  }
 }
 
 /** A time as an auditor reads it in every bundle: UTC, to the second. */
