@@ -310,6 +310,25 @@ describe('the audit log streamed to a JSON-lines file', () => {
   }, 60_000);
 });
 
+describe('a relay that stops', () => {
+  const tempDir = useTempDirs();
+
+  it('sends what was appended since its last look at the log before it exits', async () => {
+    const dataDir = tempDir();
+    const out = join(tempDir(), 'rounds-audit.jsonl');
+    const config = join(tempDir(), 'relay.json');
+    // It looks at the log once a minute: only the stop can send what is appended now.
+    writeFileSync(config, JSON.stringify({ siem: { sink: 'json-lines', file: out, pollMs: 60_000 } }));
+    const relay = await RelayProcess.start(dataDir, ['--config', config]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await appendAudit(dataDir, created(3));
+    await relay.stop();
+    const log = await logOf(dataDir);
+    expect(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditRecord)).toEqual(log);
+    expect(cursorSeq(dataDir)).toBe(log.at(-1)?.seq);
+  }, 60_000);
+});
+
 describe('the audit log streamed to a SIEM across a restore from a backup', () => {
   const tempDir = useTempDirs();
 
