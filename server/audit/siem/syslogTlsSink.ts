@@ -81,12 +81,12 @@ export class SyslogTlsSink implements SiemSink {
       let receiverClosed = false;
       let relayClosed = false;
       let settled = false;
-      let settle: NodeJS.Timeout | undefined;
+      let closeAfterBatch: NodeJS.Timeout | undefined;
       const finish = (error?: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        clearTimeout(settle);
+        clearTimeout(closeAfterBatch);
         this.#abandon = undefined;
         socket.destroy();
         if (error) reject(error);
@@ -95,13 +95,15 @@ export class SyslogTlsSink implements SiemSink {
       const timer = setTimeout(() => finish(new SiemDeliveryError(`the receiver did not take the batch within ${this.#config.timeoutMs} ms`)), this.#config.timeoutMs);
       timer.unref();
       this.#abandon = finish;
-      socket.once('secureConnect', () => {
-        socket.write(batch);
-        settle = setTimeout(() => {
+      // Once the batch is with the kernel, and the receiver has kept the connection open SETTLE_MS longer, the relay closes its side.
+      socket.once('secureConnect', () => socket.write(batch, () => {
+        if (settled) return;
+        closeAfterBatch = setTimeout(() => {
           relayClosed = true;
           socket.end();
         }, SETTLE_MS);
-      });
+        closeAfterBatch.unref();
+      }));
       // Receivers send nothing; reading keeps the socket flowing, so that their close is seen.
       socket.resume();
       socket.once('end', () => {
