@@ -3,149 +3,15 @@
  * started here on loopback as the hospital's receiver, and into a JSON-lines file. Nothing is lost while the
  * receiver is down or the relay restarts, and nothing is sent twice past the cursor.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyslogTlsSink } from '../../server/audit/siem/syslogTlsSink';
 import { GENESIS_HASH, recordHash, type AuditEvent, type AuditRecord } from '../../server/audit/AuditRecord';
 import { openStore } from '../../server/RelayServer';
 import { RelayProcess, adminCli, backupTo, restoreWith } from '../fixtures/relayProcess';
+import { Rsyslog, freePort, makeCa, makeCertificates, receiverMissing, sent, until, type Certificates } from '../fixtures/rsyslogReceiver';
 import { useTempDirs } from '../fixtures/tempDirs';
-
-const RSYSLOGD = '/usr/sbin/rsyslogd';
-const GTLS_DRIVER = '/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so';
-
-function receiverMissing(): string | null {
-  if (!existsSync(RSYSLOGD)) return `no ${RSYSLOGD}: run .ci/run, which installs Debian's rsyslog and rsyslog-gnutls`;
-  const driver = spawnSync('dpkg', ['-s', 'rsyslog-gnutls'], { encoding: 'utf8' });
-  if (driver.status !== 0 && !existsSync(GTLS_DRIVER)) return "rsyslog's TLS driver (rsyslog-gnutls) is missing: run .ci/run, which installs it";
-  return null;
-}
-
-function run(command: string, args: readonly string[], cwd: string): void {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
-}
-
-interface Certificates { readonly ca: string; readonly cert: string; readonly key: string }
-
-/** A CA made with openssl in `dir`, and certificates it issues (for 127.0.0.1, a server or a client). */
-function makeCa(dir: string, name: string): { ca: string; issue(who: string, usage: 'serverAuth' | 'clientAuth'): Certificates } {
-  const ca = join(dir, `${name}-ca.pem`);
-  const caKey = join(dir, `${name}-ca.key`);
-  run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', ca, '-days', '2', '-subj', `/CN=${name} SIEM test CA`], dir);
-  return {
-    ca,
-    issue: (who, usage) => {
-      const key = join(dir, `${name}-${who}.key`);
-      const csr = join(dir, `${name}-${who}.csr`);
-      const cert = join(dir, `${name}-${who}.pem`);
-      const ext = join(dir, `${name}-${who}.cnf`);
-      writeFileSync(ext, `subjectAltName=IP:127.0.0.1\nextendedKeyUsage=${usage}\n`);
-      run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1'], dir);
-      run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext], dir);
-      return { ca, cert, key };
-    },
-  };
-}
-
-const makeCertificates = (dir: string, name: string): Certificates => makeCa(dir, name).issue('server', 'serverAuth');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** Whether something accepts TCP connections on the loopback port (a plain connection, closed at once). */
-const listening = (port: number) => new Promise<boolean>((resolve) => {
-  const socket = connect({ host: '127.0.0.1', port }, () => {
-    socket.destroy();
-    resolve(true);
-  });
-  socket.once('error', () => resolve(false));
-});
-
-const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
-
-/** Debian's rsyslogd in the foreground: TLS on a loopback port, each raw message and its parse written to files. No imuxsock, no imklog: it never touches /dev/log. */
-class Rsyslog {
-  readonly raw: string;
-  readonly parsed: string;
-  #child: ChildProcess | undefined;
-  #output = '';
-
-  /** `x509/certvalid`: only senders with a client certificate from the CA; `anon`: any sender. */
-  constructor(readonly dir: string, readonly port: number, certificates: Certificates, authMode: 'anon' | 'x509/certvalid' = 'anon') {
-    this.raw = join(dir, 'received.log');
-    this.parsed = join(dir, 'parsed.jsonl');
-    mkdirSync(join(dir, 'work'), { recursive: true });
-    writeFileSync(join(dir, 'rsyslog.conf'), `
-global(workDirectory="${join(dir, 'work')}" maxMessageSize="64k"
-  defaultNetstreamDriver="gtls"
-  defaultNetstreamDriverCAFile="${certificates.ca}"
-  defaultNetstreamDriverCertFile="${certificates.cert}"
-  defaultNetstreamDriverKeyFile="${certificates.key}")
-module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="${authMode}")
-input(type="imtcp" port="${port}" address="127.0.0.1")
-template(name="raw" type="string" string="%rawmsg%\\n")
-template(name="parsed" type="string" string="%jsonmesg%\\n")
-action(type="omfile" file="${this.raw}" template="raw")
-action(type="omfile" file="${this.parsed}" template="parsed")
-`);
-  }
-
-  async start(): Promise<void> {
-    this.#output = '';
-    const child = spawn(RSYSLOGD, ['-n', '-f', join(this.dir, 'rsyslog.conf'), '-i', join(this.dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
-    this.#child = child;
-    await until(`rsyslogd to listen on ${this.port} (${this.#output})`, () => {
-      if (child.exitCode !== null) throw new Error(`rsyslogd exited: ${this.#output}`);
-      return listening(this.port);
-    });
-  }
-
-  /** SIGTERM by its PID, and waits for it to exit. */
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  }
-
-  /** The raw messages received so far, in order. */
-  messages(): string[] {
-    return existsSync(this.raw) ? readFileSync(this.raw, 'utf8').split('\n').filter((line) => line !== '') : [];
-  }
-
-  parsedMessages(): Record<string, unknown>[] {
-    return existsSync(this.parsed) ? readFileSync(this.parsed, 'utf8').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>) : [];
-  }
-}
-
-/** seq and hash of each message, from its structured data. */
-const sent = (messages: readonly string[]) => messages.map((message) => {
-  const match = /\[rounds@32473 seq="(\d+)" .* hash="([0-9a-f]{64})"\]/.exec(message);
-  if (!match) throw new Error(`not a relay audit message: ${message}`);
-  return `${match[1]}:${match[2]}`;
-});
 
 async function appendAudit(dataDir: string, events: readonly AuditEvent[]): Promise<void> {
   const store = openStore(dataDir, undefined, { create: false });
@@ -282,84 +148,76 @@ describe('a receiver that accepts known senders only', () => {
   });
 });
 
+/** A data directory whose relay streams its audit log to a JSON-lines file (`pollMs` between looks at the log). */
+function jsonLinesRelay(tempDir: () => string, pollMs: number) {
+  const dataDir = tempDir();
+  const out = join(tempDir(), 'rounds-audit.jsonl');
+  const config = join(tempDir(), 'relay.json');
+  writeFileSync(config, JSON.stringify({ siem: { sink: 'json-lines', file: out, pollMs } }));
+  return {
+    dataDir,
+    start: () => RelayProcess.start(dataDir, ['--config', config]),
+    /** The records the file holds, in order. */
+    lines: () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord) : []),
+    /** The whole log, once the relay's cursor is at its end. */
+    streamed: async (what: string) => {
+      const log = await logOf(dataDir);
+      await until(what, () => cursorSeq(dataDir) === log.at(-1)?.seq);
+      return log;
+    },
+  };
+}
+
 describe('the audit log streamed to a JSON-lines file', () => {
   const tempDir = useTempDirs();
 
   it('appends one record per line, and a restarted relay goes on after the last line', async () => {
-    const dataDir = tempDir();
-    const out = join(tempDir(), 'rounds-audit.jsonl');
-    const config = join(tempDir(), 'relay.json');
-    writeFileSync(config, JSON.stringify({ siem: { sink: 'json-lines', file: out, pollMs: 100 } }));
-    const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord) : []);
-    let relay = await RelayProcess.start(dataDir, ['--config', config]);
+    const { dataDir, start, lines, streamed } = jsonLinesRelay(tempDir, 100);
+    let relay = await start();
     try {
       await appendAudit(dataDir, created(5));
-      let log = await logOf(dataDir);
-      await until('the records in the file', () => lines().length >= log.length);
-      expect(lines()).toEqual(log);
+      const first = await streamed('the records in the file');
+      expect(lines()).toEqual(first);
       await relay.stop();
       await appendAudit(dataDir, created(4, 10));
-      relay = await RelayProcess.start(dataDir, ['--config', config]);
-      log = await logOf(dataDir);
-      await until('the records appended while the relay was stopped', () => lines().length >= log.length);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(lines()).toEqual(log);
+      relay = await start();
+      const all = await streamed('the records appended while the relay was stopped');
+      expect(lines()).toEqual(all);
     } finally {
       await relay.stop();
     }
   }, 60_000);
-});
 
-describe('a relay that stops', () => {
-  const tempDir = useTempDirs();
-
-  it('sends what was appended since its last look at the log before it exits', async () => {
-    const dataDir = tempDir();
-    const out = join(tempDir(), 'rounds-audit.jsonl');
-    const config = join(tempDir(), 'relay.json');
+  it('sends, as the relay stops, what was appended since its last look at the log', async () => {
     // It looks at the log once a minute: only the stop can send what is appended now.
-    writeFileSync(config, JSON.stringify({ siem: { sink: 'json-lines', file: out, pollMs: 60_000 } }));
-    const relay = await RelayProcess.start(dataDir, ['--config', config]);
+    const { dataDir, start, lines } = jsonLinesRelay(tempDir, 60_000);
+    const relay = await start();
     await new Promise((resolve) => setTimeout(resolve, 300));
     await appendAudit(dataDir, created(3));
     await relay.stop();
     const log = await logOf(dataDir);
-    expect(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditRecord)).toEqual(log);
+    expect(lines()).toEqual(log);
     expect(cursorSeq(dataDir)).toBe(log.at(-1)?.seq);
   }, 60_000);
-});
 
-describe('the audit log streamed to a SIEM across a restore from a backup', () => {
-  const tempDir = useTempDirs();
-
-  it('goes on with the restore record: the records the SIEM had up to the backup are not sent again, the new ones are', async () => {
-    const dataDir = tempDir();
-    const out = join(tempDir(), 'rounds-audit.jsonl');
+  it('after a restore from a backup, goes on with the restore record: what the SIEM had up to the backup is not sent again', async () => {
+    const { dataDir, start, lines, streamed } = jsonLinesRelay(tempDir, 100);
     const backup = join(tempDir(), 'relay.age');
-    const config = join(tempDir(), 'relay.json');
-    writeFileSync(config, JSON.stringify({ siem: { sink: 'json-lines', file: out, pollMs: 100 } }));
-    const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord) : []);
-    const streamed = async (what: string) => {
-      const log = await logOf(dataDir);
-      await until(what, () => cursorSeq(dataDir) === log.at(-1)?.seq);
-      return log;
-    };
-
-    let relay = await RelayProcess.start(dataDir, ['--config', config]);
+    let relay = await start();
     await appendAudit(dataDir, created(5));
     const backedUp = await streamed('the records before the backup');
     await relay.stop();
     const made = adminCli(['backup', '--data', dataDir, '--out', backup, ...backupTo()]);
     expect(made.status, made.stderr).toBe(0);
 
-    relay = await RelayProcess.start(dataDir, ['--config', config]);
+    relay = await start();
     await appendAudit(dataDir, created(4, 10));
     const lost = await streamed('the records the restore will lose');
     await relay.stop();
     const restored = adminCli(['restore', '--data', dataDir, '--from', backup, '--force', ...restoreWith()]);
     expect(restored.status, restored.stderr).toBe(0);
 
-    relay = await RelayProcess.start(dataDir, ['--config', config]);
+    relay = await start();
     try {
       await appendAudit(dataDir, created(2, 20));
       const after = await streamed('the restored log');
