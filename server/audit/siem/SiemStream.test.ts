@@ -103,6 +103,23 @@ describe('SiemStream', () => {
     await stream.stop();
   });
 
+  it('holds one batch at a time, however long the backlog', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(10_000);
+    let largestRead = 0;
+    const source = { auditRecordsAfter: (after: number, limit: number) => ((largestRead = Math.max(largestRead, limit)), log.auditRecordsAfter(after, limit)) };
+    const { state, sink } = receiver(timers);
+    const stream = new SiemStream(source, sink, cursorFile(), { ...PACING, batchRecords: 500 }, timers, () => undefined);
+    await stream.start();
+    await timers.advance(0);
+    await settle();
+    expect(stream.sentThrough).toBe(10_000);
+    expect(largestRead).toBe(500);
+    expect(Math.max(...state.batches.map((b) => b.length))).toBe(500);
+    expect(state.batches).toHaveLength(20);
+    await stream.stop();
+  });
+
   it('loses nothing while the receiver is down: tries again after 1 s, 2 s, 4 s, 4 s, and says so once', async () => {
     const timers = virtualTimers();
     const log = auditLog(3);
