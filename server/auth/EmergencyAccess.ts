@@ -79,7 +79,7 @@ export class EmergencyAccess {
     return this.checks.countedWhenStoreFull([scope], async () => {
       const issued = newDevice(user.id, device, grant.expiresAt);
       const deviceId = await this.store.useEmergencyGrant(grant.id, issued.device, now, [
-        { type: 'emergency.used', actor: `anonymous@${caller.address}`, subject: user.id, details: { reason: grant.reason, expiresAt: grant.expiresAt }, flagged: true },
+        { type: 'emergency.used', actor: `anonymous@${caller.address}`, subject: user.id, details: { reason: grant.reason, expiresAt: grant.expiresAt, ...(device.auditKey ? { auditKey: device.auditKey } : {}) }, flagged: true },
       ]);
       // An emergency sign-in also lifts a lockout: that is what it is for.
       await this.store.updateUser(user.id, { lockedUntil: null, lastActiveAt: now }, []);

@@ -80,7 +80,10 @@ describe("a workstation bundle tied to the relay's log", () => {
   it('says why an enrollment without a key, or an emergency sign-in, cannot be tied', () => {
     expect(linkWorkstationToRelay(crypto, workstationBundle(key.pem), relayBundle([enrolled(4, DEVICE, null)])).failures[0]).toMatch(/records no audit key .* before audit keys/);
     const emergency = { seq: 5, at: DAY, type: 'emergency.used', actor: 'anonymous@10.0.0.7', subject: DEVICE, details: {}, flagged: true };
-    expect(linkWorkstationToRelay(crypto, workstationBundle(key.pem), relayBundle([emergency])).failures[0]).toMatch(/emergency code .* registers no audit key/);
+    expect(linkWorkstationToRelay(crypto, workstationBundle(key.pem), relayBundle([emergency])).failures[0]).toMatch(/emergency code .* without an audit key/);
+    // One whose app sent its key with the emergency sign-in is tied like any other.
+    const withKey = { ...emergency, details: { reason: 'lost laptop', auditKey: key.base64 } };
+    expect(linkWorkstationToRelay(crypto, workstationBundle(key.pem), relayBundle([withKey])).notes[0]).toMatch(/matches its emergency sign-in on .* \(record 5\)/);
   });
 
   it('notes a later revocation, or deactivation, without failing', () => {

@@ -72,7 +72,8 @@ export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'raw
   const name = names.workstation(device);
   const records = relayRecords(relay.chunks('events.jsonl'));
   const user = device.slice(0, device.lastIndexOf('.'));
-  const enrollments = records.filter((r) => r.type === 'device.enrolled' && r.subject === device);
+  // A workstation signed in with an emergency code records its key in `emergency.used` (when its app sent one).
+  const enrollments = records.filter((r) => (r.type === 'device.enrolled' || (r.type === 'emergency.used' && typeof r.details.auditKey === 'string')) && r.subject === device);
   const fingerprint = (raw: Uint8Array) => keyFingerprint(crypto.sha256, raw);
   const enrolled = enrollments.find((r) => sameKey(r.details.auditKey, signer));
   if (!enrolled) {
@@ -80,7 +81,7 @@ export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'raw
     if (!last) {
       const emergency = records.find((r) => r.type === 'emergency.used' && r.subject === device);
       failures.push(emergency
-        ? `the relay's log records ${name} as signed in with an emergency code on ${when(emergency.at)} (record ${emergency.seq}), which registers no audit key: its bundle cannot be tied to the relay's log`
+        ? `the relay's log records ${name} as signed in with an emergency code on ${when(emergency.at)} (record ${emergency.seq}) without an audit key: its bundle cannot be tied to the relay's log`
         : `the relay bundle has no device.enrolled record for ${name}${rangeNote(relay, names)}: export the relay's log for the workstation's user (rounds-server audit export --user) over a range that includes the day it was enrolled`);
     } else if (typeof last.details.auditKey !== 'string') {
       failures.push(`the relay's log records no audit key for ${name} (enrolled on ${when(last.at)}, record ${last.seq}, by a version of Rounds from before audit keys): its bundle cannot be tied to the relay's log`);
@@ -90,7 +91,7 @@ export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'raw
     }
     return done(device);
   }
-  notes.push(`the workstation's audit key matches its enrollment on ${when(enrolled.at)} recorded in the relay's log (record ${enrolled.seq}): the bundle was signed by ${name}.`);
+  notes.push(`the workstation's audit key matches its ${enrolled.type === 'emergency.used' ? 'emergency sign-in' : 'enrollment'} on ${when(enrolled.at)} recorded in the relay's log (record ${enrolled.seq}): the bundle was signed by ${name}.`);
   const ended = records.find((r) => r.seq > enrolled.seq && ((r.type === 'device.revoked' && r.subject === device) || (r.type === 'account.deactivated' && r.subject === user)));
   if (ended) {
     const what = ended.type === 'device.revoked' ? 'revoked the workstation' : 'deactivated its account (which revokes every workstation)';
