@@ -1,9 +1,10 @@
-import { createPublicKey, hash, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, hash, verify, type KeyObject } from 'node:crypto';
 import type { AuditCrypto } from '../../shared/audit/bundle';
 
 /** The audit bundle's crypto on Node's own SHA-256 and Ed25519. */
 export const nodeAuditCrypto: AuditCrypto = {
   sha256: (data) => hash('sha256', data, 'buffer'),
+  sha256Stream: () => createHash('sha256'),
   verify: (pem, data, signature) => {
     try {
       return verify(null, data, ed25519Key(pem), signature);

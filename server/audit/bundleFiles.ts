@@ -1,33 +1,153 @@
-import { unzipSync, zipSync } from 'fflate';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { Zip, ZipDeflate, unzipSync, zipSync } from 'fflate';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { mapReader, type BundleReader, type BundleSink } from '../../shared/audit/bundle';
 
-/** Largest bundle the verifier reads (zip or directory). */
+/** Largest bundle the verifier reads from a zip (held in memory); a directory is read a chunk at a time. */
 export const MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024;
+const CHUNK = 1 << 20;
 
-/** Writes a bundle as a directory, or as a .zip when the path ends in .zip. */
+/** Writes a bundle held in memory as a directory, or as a .zip when the path ends in .zip. */
 export function writeBundle(path: string, files: ReadonlyMap<string, Uint8Array>): void {
   if (path.toLowerCase().endsWith('.zip')) {
     writeFileSync(path, zipSync(Object.fromEntries(files), { level: 6 }), { mode: 0o600 });
     return;
   }
-  mkdirSync(path, { recursive: true, mode: 0o700 });
-  for (const [name, bytes] of files) writeFileSync(join(path, name), bytes, { mode: 0o600 });
+  const sink = directorySink(path);
+  for (const [name, bytes] of files) sink.append(name, bytes);
+  sink.close();
 }
 
-/** Reads a bundle from a directory or a .zip; a clear Error for anything else. */
-export function readBundle(path: string): Map<string, Uint8Array> {
+/** A sink that writes a bundle's files under `dir` (tiles in their subdirectories), 0600. */
+function directorySink(dir: string): BundleSink & { close(): void } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const open = new Map<string, number>();
+  const seen = new Set<string>();
+  return {
+    append(name, bytes) {
+      if (name.split('/').some((part) => part === '..' || part === '') || name.startsWith('/')) throw new Error(`bad bundle file name ${name}`);
+      let fd = open.get(name);
+      if (fd === undefined) {
+        const file = join(dir, name);
+        if (name.includes('/')) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        fd = openSync(file, seen.has(name) ? 'a' : 'w', 0o600);
+        seen.add(name);
+        open.set(name, fd);
+        // Tiles are written once each: keep only a few files open.
+        if (open.size > 32) {
+          const [oldest, oldFd] = open.entries().next().value as [string, number];
+          if (oldest !== name) {
+            closeSync(oldFd);
+            open.delete(oldest);
+          }
+        }
+      }
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+    },
+    close() {
+      for (const fd of open.values()) closeSync(fd);
+      open.clear();
+    },
+  };
+}
+
+/**
+ * Writes a bundle a file at a time with `build`, to a directory, or to a .zip (built in a directory beside
+ * it first, then compressed a chunk at a time), so an export of millions of records never sits in memory.
+ */
+export async function writeBundleStreaming(path: string, build: (sink: BundleSink) => Promise<void>): Promise<void> {
+  const zip = path.toLowerCase().endsWith('.zip');
+  const dir = zip ? `${path}.partial` : path;
+  const existed = existsSync(dir);
+  if (zip) rmSync(dir, { recursive: true, force: true });
+  const sink = directorySink(dir);
+  try {
+    await build(sink);
+  } catch (error) {
+    // A refused export leaves nothing behind (a directory that was there before stays, with what it held).
+    sink.close();
+    if (zip || !existed) rmSync(dir, { recursive: true, force: true });
+    throw error;
+  } finally {
+    sink.close();
+  }
+  if (!zip) return;
+  try {
+    zipDirectory(dir, path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function zipDirectory(dir: string, out: string): void {
+  const fd = openSync(out, 'w', 0o600);
+  try {
+    let failure: Error | null = null;
+    const zip = new Zip((error, chunk) => {
+      if (error) failure = error;
+      else writeSync(fd, chunk);
+    });
+    const reader = directoryReader(dir);
+    for (const name of reader.names()) {
+      const entry = new ZipDeflate(name, { level: 6 });
+      zip.add(entry);
+      let last: Uint8Array | null = null;
+      for (const chunk of reader.chunks(name)) {
+        if (last) entry.push(last);
+        last = chunk.slice();
+      }
+      entry.push(last ?? new Uint8Array(0), true);
+    }
+    zip.end();
+    if (failure) throw failure;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const name = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) return listFiles(dir, name);
+    return entry.isFile() ? [name] : [];
+  });
+}
+
+/** A bundle directory, read a chunk at a time (tiles in their subdirectories). */
+function directoryReader(dir: string): BundleReader {
+  const names = listFiles(dir);
+  const present = new Set(names);
+  return {
+    has: (name) => present.has(name),
+    names: () => names,
+    read: (name) => (present.has(name) ? readFileSync(join(dir, name)) : null),
+    *chunks(name) {
+      if (!present.has(name)) return;
+      const fd = openSync(join(dir, name), 'r');
+      try {
+        for (;;) {
+          const buffer = Buffer.allocUnsafe(CHUNK);
+          const n = readSync(fd, buffer, 0, CHUNK, null);
+          if (n === 0) return;
+          yield buffer.subarray(0, n);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/** Opens a bundle from a directory or a .zip; a clear Error for anything else. */
+export function openBundle(path: string): BundleReader {
   if (!existsSync(path)) throw new Error(`${path} does not exist`);
   const stat = statSync(path);
-  if (stat.isDirectory()) {
-    const files = new Map<string, Uint8Array>();
-    for (const name of readdirSync(path)) {
-      const file = join(path, name);
-      if (statSync(file).isFile()) files.set(name, readFileSync(file));
-    }
-    return files;
-  }
-  if (stat.size > MAX_BUNDLE_BYTES) throw new Error(`${path} is larger than ${MAX_BUNDLE_BYTES} bytes`);
+  if (stat.isDirectory()) return directoryReader(path);
+  return mapReader(readZip(path, stat.size));
+}
+
+function readZip(path: string, size: number): Map<string, Uint8Array> {
+  if (size > MAX_BUNDLE_BYTES) throw new Error(`${path} is larger than ${MAX_BUNDLE_BYTES} bytes: unzip it and verify the directory`);
   const bytes = readFileSync(path);
   if (bytes.subarray(0, 4).toString('binary') !== 'PK\x03\x04') throw new Error(`${path} is neither a bundle directory nor a zip file`);
   let entries: Record<string, Uint8Array>;
@@ -38,8 +158,14 @@ export function readBundle(path: string): Map<string, Uint8Array> {
   }
   // Files at the top level, or all inside one folder (as zipping a directory gives).
   const names = Object.keys(entries).filter((n) => !n.endsWith('/'));
-  const folders = new Set(names.map((n) => n.split('/')[0]));
-  const [folder] = folders;
-  const prefix = names.every((n) => n.includes('/')) && folders.size === 1 && folder ? `${folder}/` : '';
+  const tops = new Set(names.map((n) => n.split('/')[0]));
+  const [top] = tops;
+  const prefix = tops.size === 1 && top && names.includes(`${top}/SHA256SUMS`) ? `${top}/` : '';
   return new Map(names.flatMap((n) => (entries[n] ? [[n.slice(prefix.length), entries[n]] as const] : [])));
+}
+
+/** Reads a whole bundle into memory (small bundles: tests, tools). */
+export function readBundle(path: string): Map<string, Uint8Array> {
+  const reader = openBundle(path);
+  return new Map(reader.names().map((name) => [name, reader.read(name) ?? new Uint8Array()] as const));
 }

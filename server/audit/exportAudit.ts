@@ -1,11 +1,18 @@
-import { buildBundle, type ChainBreak, type ExportedRecord } from '../../shared/audit/bundle';
+import { BundleWriter, type BundleSink, type ChainBreak, type ExportedRecord } from '../../shared/audit/bundle';
+import { fromBase64, toBase64 } from '../../shared/audit/checkpoint';
+import type { AuditDirectory } from '../../shared/audit/people';
+import { equal } from '../../shared/audit/merkle';
 import type { SignedKeyRotation } from '../../shared/audit/keyRotation';
+import { TILE_WIDTH } from '../../shared/audit/tiles';
 import { RelayFailure } from '../RelayFailure';
-import { GENESIS_HASH, checkChain, type AuditRecord } from './AuditRecord';
-import type { RelayStore } from '../storage/RelayStore';
+import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
+import type { AuditRecord } from './AuditRecord';
 import { nodeAuditCrypto } from './auditCrypto';
 import type { AuditKey } from './auditKey';
-import { writeBundle } from './bundleFiles';
+import { growAuditTree, lineLeafHash, recordLine, storedTiles, withStoredTree } from './AuditTree';
+import { writeBundleStreaming } from './bundleFiles';
+import { lastSignedCheckpoint, rememberCheckpoint } from './signedCheckpoints';
+import { recordConcernsUser } from './userSelection';
 
 export interface AuditExportResult {
   readonly path: string;
@@ -32,55 +39,190 @@ export class AuditChainBroken extends RelayFailure {
   }
 }
 
-/** The rotation statements kept in the log's `audit.key_rotated` records, oldest first (rotations before signed statements have none). */
-function rotationStatements(records: readonly AuditRecord[]): SignedKeyRotation[] {
-  return records.flatMap((r) => {
-    const { statement, signature } = r.details;
-    return r.type === 'audit.key_rotated' && typeof statement === 'string' && typeof signature === 'string' ? [{ statement, signature }] : [];
-  });
+/** The relay would sign a checkpoint that contradicts one it signed before (its database was rolled back outside `restore`). */
+export class AuditLogRolledBack extends RelayFailure {
+  constructor(message: string) {
+    super('AUDIT_LOG_BROKEN', message);
+    this.name = 'AuditLogRolledBack';
+  }
+}
+
+/** Where the relay remembers the checkpoints it signed (server/audit/signedCheckpoints.ts, in its data directory). */
+export interface CheckpointMemory {
+  last(origin: string): { readonly size: number; readonly root: string; readonly at: number } | null;
+  remember(entry: { origin: string; size: number; root: string; note: string; at: number }): void;
+}
+
+export function checkpointMemory(dataDir: string): CheckpointMemory {
+  return { last: (origin) => lastSignedCheckpoint(dataDir, origin), remember: (entry) => rememberCheckpoint(dataDir, entry) };
+}
+
+export interface RelayExportOptions {
+  readonly from: number;
+  readonly to: number;
+  /** One user's export: the records that concern them (recordConcernsUser). */
+  readonly user: string | null;
+  readonly username?: string;
+  readonly actor: string;
+  readonly allowBroken?: boolean;
+  readonly directory?: AuditDirectory;
+  readonly memory?: CheckpointMemory;
+  readonly now?: number;
+}
+
+const PAGE = 5_000;
+const encoder = new TextEncoder();
+/** Found during an export: a record no longer what the tree recorded (altered after it was taken in). */
+class LateBreak extends Error {
+  constructor(readonly broken: ChainBreak) {
+    super(`record ${broken.seq} ${broken.reason}`);
+  }
+}
+
+/** The `audit.key_rotated` statements and earlier exports' tree sizes in the current log (one pass over the two kinds). */
+async function logFacts(store: RelayStore, state: AuditTreeState): Promise<{ rotations: SignedKeyRotation[]; earlierSizes: number[] }> {
+  const rotations: SignedKeyRotation[] = [];
+  const earlierSizes: number[] = [];
+  for (let after = 0; ;) {
+    const page = await store.auditRecordsAfter(after, PAGE, { types: ['audit.key_rotated', 'audit.exported'] });
+    if (page.length === 0) break;
+    for (const r of page) {
+      const { statement, signature, treeSize } = r.details;
+      if (r.type === 'audit.key_rotated' && typeof statement === 'string' && typeof signature === 'string') rotations.push({ statement, signature });
+      if (r.type === 'audit.exported' && r.seq >= state.firstSeq && typeof treeSize === 'number' && Number.isInteger(treeSize)) earlierSizes.push(treeSize);
+    }
+    after = page[page.length - 1]?.seq ?? after;
+  }
+  return { rotations, earlierSizes };
 }
 
 /**
- * A signed bundle of the records in [from, to) (of one user, if given: those they did or that were done
- * to them). The checkpoint covers the whole log; proofs of consistency from every earlier export are
- * included, and every key rotation statement. The hash chain is checked first: a broken log is refused
- * (AuditChainBroken) unless `allowBroken`, which marks the bundle as broken in every file an auditor reads.
- * The export itself is audited, with its tree size.
+ * Writes a signed bundle of the records in [from, to) (of one user, if given) to `sink`, a page at a time.
+ * The tree is the one the relay keeps (grown first to the end of the log), so only new records are hashed
+ * into it; each exported record is checked against its leaf. The checkpoint covers the whole log; proofs of
+ * consistency from every earlier export are included, and every key rotation statement. A log whose chain
+ * is broken is refused (AuditChainBroken) unless `allowBroken`, which marks the bundle as broken in every
+ * file an auditor reads; a checkpoint inconsistent with one the relay signed before is never signed.
  */
-export async function buildRelayBundle(store: RelayStore, key: AuditKey, options: { from: number; to: number; user: string | null; actor: string; allowBroken?: boolean }): Promise<{ files: Map<string, Uint8Array>; records: number; treeSize: number; chainBroken: ChainBreak | null }> {
-  const records = await store.auditRecords(0, Number.MAX_SAFE_INTEGER);
-  const check = checkChain(records, GENESIS_HASH, 1);
-  const chainBroken = check.ok ? null : { seq: check.brokenAt ?? 0, reason: check.reason ?? 'broken' };
-  if (chainBroken && !options.allowBroken) {
-    // The refusal is itself worth a compliance officer's attention (the log is appended to as before: a
-    // break stays where it is, and what follows it still chains from the last record).
-    await store.appendAudit([{ type: 'audit.export_refused', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, chainBrokenAt: chainBroken.seq, reason: chainBroken.reason }, flagged: true }]);
-    throw new AuditChainBroken(chainBroken.seq, chainBroken.reason);
+async function writeRelayBundle(store: RelayStore, key: AuditKey, options: RelayExportOptions, sink: BundleSink, known: ChainBreak | null): Promise<{ records: number; treeSize: number; chainBroken: ChainBreak | null }> {
+  const state = await growAuditTree(store);
+  const chainBroken = known ?? (state.brokenAt !== null ? { seq: state.brokenAt, reason: state.brokenReason ?? 'broken' } : null);
+  if (chainBroken && !options.allowBroken) throw new LateBreak(chainBroken);
+  const { size, firstSeq } = state;
+  const { rotations, earlierSizes } = await logFacts(store, state);
+  const { root, consistency, rootAt } = await withStoredTree(store, size, (tree) => {
+    const sizes = [...new Set(earlierSizes)].filter((m) => m > 0 && m < size);
+    const last = options.memory?.last(key.origin) ?? null;
+    return { root: tree.root(), consistency: sizes.map((m) => ({ fromSize: m, proof: tree.consistencyProof(m) })), rootAt: last && last.size <= size ? { last, root: tree.root(last.size) } : last ? { last, root: null } : null };
+  });
+  if (rootAt) {
+    const signedBefore = new Date(rootAt.last.at).toISOString();
+    if (!rootAt.root) throw new AuditLogRolledBack(`the relay signed a checkpoint of ${rootAt.last.size} records for log ${key.origin} on ${signedBefore}, and the log now holds ${size}: its database was rolled back outside \`rounds-server restore\`, so it was not exported (a restore begins a new log and says what was lost)`);
+    const expected = fromBase64(rootAt.last.root);
+    if (!expected || !equal(expected, rootAt.root)) throw new AuditLogRolledBack(`the log's first ${rootAt.last.size} records are not the ones the relay signed on ${signedBefore}: its database was replaced or rewritten outside \`rounds-server restore\`, so it was not exported`);
   }
-  const all = records.map(exportedRecord);
-  const inRange = all.filter((r) => r.at >= options.from && r.at < options.to);
-  const user = options.user;
-  const selected = user === null ? inRange : inRange.filter((r) => String(r.actor).startsWith(user) || String(r.subject).startsWith(user));
-  const earlierSizes = all.filter((r) => r.type === 'audit.exported').map((r) => Number((r.details as Record<string, unknown>).treeSize)).filter((n) => Number.isInteger(n));
-  const files = buildBundle(nodeAuditCrypto, {
+  const writer = new BundleWriter(nodeAuditCrypto, sink, {
     origin: key.origin,
-    range: { from: options.from, to: options.to, user },
-    all,
-    selected,
-    earlierSizes,
+    range: { from: options.from, to: options.to, user: options.user },
+    firstSeq,
     signer: key,
     title: 'Rounds relay audit log',
-    generatedAt: Date.now(),
-    rotations: rotationStatements(records),
+    generatedAt: options.now ?? Date.now(),
+    rotations,
+    ...(options.directory ? { directory: options.directory } : {}),
     ...(chainBroken ? { chainBroken } : {}),
   });
-  await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: user ?? '', details: { from: options.from, to: options.to, records: selected.length, treeSize: all.length, ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
-  return { files, records: selected.length, treeSize: all.length, chainBroken };
+  const last = firstSeq + size - 1;
+  let tileIndexHeld = -1;
+  let tileHashes: Uint8Array = new Uint8Array();
+  for (let after = firstSeq - 1; after < last;) {
+    const page = await store.auditRecordsAfter(after, PAGE, { from: options.from, to: options.to, untilSeq: last });
+    if (page.length === 0) break;
+    for (const r of page) {
+      if (options.user !== null && !recordConcernsUser(r, options.user, options.username)) continue;
+      const { line } = recordLine(r);
+      // The record must still be the one the tree took in.
+      const index = r.seq - firstSeq;
+      const tileIndex = Math.floor(index / TILE_WIDTH);
+      if (tileIndexHeld !== tileIndex) {
+        tileHashes = (await store.auditTiles(0, tileIndex, tileIndex + 1))[0]?.hashes ?? new Uint8Array();
+        tileIndexHeld = tileIndex;
+      }
+      const leaf = tileHashes.subarray((index % TILE_WIDTH) * 32, (index % TILE_WIDTH) * 32 + 32);
+      if (!chainBroken && !equal(leaf, lineLeafHash(line))) throw new LateBreak({ seq: r.seq, reason: 'altered after it was recorded in the log\'s tree' });
+      writer.add(exportedRecord(r), line);
+    }
+    after = page[page.length - 1]?.seq ?? last;
+  }
+  if (firstSeq > 1) {
+    const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
+    if (start) writer.logStart(encoder.encode(recordLine(start).line));
+  }
+  for await (const { tile: ref, hashes } of storedTiles(store, size)) writer.addTile(ref, hashes);
+  writer.finish({ size, root, consistency });
+  if (options.memory) {
+    const note = checkpointText(sink);
+    if (note) options.memory.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
+  }
+  await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records: writer.records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
+  return { records: writer.records, treeSize: size, chainBroken };
 }
 
-/** `rounds-server audit export`: the bundle written to `out` (a directory, or a .zip). */
-export async function exportAudit(store: RelayStore, key: AuditKey, options: { from: number; to: number; user: string | null; out: string; actor: string; allowBroken?: boolean }): Promise<AuditExportResult> {
-  const { files, records, treeSize, chainBroken } = await buildRelayBundle(store, key, options);
-  writeBundle(options.out, files);
-  return { path: options.out, records, treeSize, chainBroken };
+/** The checkpoint the sink was given (sinks built here keep it; see `remembering`). */
+function checkpointText(sink: BundleSink): string | null {
+  return (sink as { checkpoint?: string }).checkpoint ?? null;
+}
+
+/** A sink that also keeps the checkpoint note it is given (to remember it before the bundle is handed out). */
+function remembering(sink: BundleSink): BundleSink & { checkpoint?: string } {
+  const kept: BundleSink & { checkpoint?: string } = {
+    append(name, bytes) {
+      if (name === 'checkpoint') kept.checkpoint = (kept.checkpoint ?? '') + new TextDecoder().decode(bytes);
+      sink.append(name, bytes);
+    },
+  };
+  return kept;
+}
+
+/**
+ * Runs an export into sinks made by `open` (a fresh one per attempt): a break found midway (a record altered
+ * after the tree took it in) refuses the export, or, with allowBroken, writes it again marked as broken.
+ * A refusal is itself audited: it is worth a compliance officer's attention.
+ */
+async function runExport(store: RelayStore, key: AuditKey, options: RelayExportOptions, open: (attempt: (sink: BundleSink) => Promise<void>) => Promise<void>): Promise<{ records: number; treeSize: number; chainBroken: ChainBreak | null }> {
+  let known: ChainBreak | null = null;
+  for (;;) {
+    try {
+      let result: { records: number; treeSize: number; chainBroken: ChainBreak | null } | null = null;
+      await open(async (sink) => {
+        result = await writeRelayBundle(store, key, options, remembering(sink), known);
+      });
+      if (!result) throw new Error('the export wrote nothing');
+      return result;
+    } catch (error) {
+      if (!(error instanceof LateBreak)) throw error;
+      if (options.allowBroken && !known) {
+        known = error.broken;
+        continue;
+      }
+      await store.appendAudit([{ type: 'audit.export_refused', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, chainBrokenAt: error.broken.seq, reason: error.broken.reason }, flagged: true }]);
+      throw new AuditChainBroken(error.broken.seq, error.broken.reason);
+    }
+  }
+}
+
+/** A bundle in memory (the compliance officer's export through the API: a bounded range, sent as a zip). */
+export async function buildRelayBundle(store: RelayStore, key: AuditKey, options: RelayExportOptions): Promise<{ files: Map<string, Uint8Array>; records: number; treeSize: number; chainBroken: ChainBreak | null }> {
+  let files = new Map<string, Uint8Array[]>();
+  const result = await runExport(store, key, options, async (attempt) => {
+    files = new Map();
+    await attempt({ append: (name, bytes) => void (files.get(name) ?? files.set(name, []).get(name))?.push(bytes) });
+  });
+  return { ...result, files: new Map([...files].map(([name, parts]) => [name, Buffer.concat(parts)])) };
+}
+
+/** `rounds-server audit export`: the bundle written to `out` (a directory, or a .zip), a page at a time. */
+export async function exportAudit(store: RelayStore, key: AuditKey, options: RelayExportOptions & { out: string }): Promise<AuditExportResult> {
+  const result = await runExport(store, key, options, (attempt) => writeBundleStreaming(options.out, attempt));
+  return { path: options.out, ...result };
 }

@@ -70,6 +70,35 @@ export interface StoredEnvelope {
 
 export type NewEnvelope = Omit<StoredEnvelope, 'seq'>;
 
+export interface AuditRecordFilter {
+  readonly from?: number;
+  readonly to?: number;
+  readonly untilSeq?: number;
+  readonly types?: readonly string[];
+}
+
+export interface AuditLogStart {
+  readonly firstSeq: number;
+  readonly origin: string | null;
+}
+
+/** The stored tree: `size` records from `firstSeq`; `head`, the hash the next record must link to. */
+export interface AuditTreeState {
+  readonly firstSeq: number;
+  readonly size: number;
+  readonly head: string;
+  /** The first record the tree took in that does not chain (the tree takes the log as it is), or null. */
+  readonly brokenAt: number | null;
+  readonly brokenReason: string | null;
+}
+
+export interface StoredTile {
+  readonly level: number;
+  readonly index: number;
+  /** 32 bytes per node; fewer than 256 nodes in the last tile of a level. */
+  readonly hashes: Uint8Array;
+}
+
 /**
  * What one recipient device's queue may hold, and what of it one sending account may fill (the recipient's
  * own account is held only to the whole queue). Both are checked inside the write, so concurrent senders,
@@ -197,9 +226,25 @@ export interface RelayStore {
   /** A consistent copy of the whole database at one moment, written to `path`, while the relay runs. */
   backup(path: string): Promise<void>;
   auditRecords(from: number, to: number): Promise<AuditRecord[]>;
-  /** Up to `limit` records with seq > afterSeq, in seq order (for streaming the log to a SIEM, or exporting it in pages). */
-  auditRecordsAfter(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  /**
+   * Up to `limit` records with seq > afterSeq, in seq order (for streaming the log to a SIEM, or exporting it
+   * in pages); with a filter, only those in [from, to), up to seq `untilSeq`, or of the given types.
+   */
+  auditRecordsAfter(afterSeq: number, limit: number, filter?: AuditRecordFilter): Promise<AuditRecord[]>;
   checkAuditChain(): Promise<ChainCheck>;
+  /** The log new records belong to: from seq 1 (origin null: the data directory's log id), or the one a restore began. */
+  auditLogStart(): Promise<AuditLogStart>;
+  /** Begins a new log (a restore): appends `first` as its first record, and starts its tree empty; one transaction. */
+  beginAuditLog(origin: string, first: AuditEvent): Promise<AuditRecord>;
+  /** How far the stored Merkle tree of the current log reaches. */
+  auditTree(): Promise<AuditTreeState>;
+  /** The stored tiles of one level with index in [from, to), in order (the last of a level may be partial). */
+  auditTiles(level: number, from: number, to: number): Promise<StoredTile[]>;
+  /**
+   * Grows the stored tree from `from` to `to`, writing `tiles` (new full tiles, and each level's partial one):
+   * false, with nothing written, when the tree is no longer at `from` (another process grew it, or a new log began).
+   */
+  extendAuditTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, hash, sign, verify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, hash, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { AuditCrypto, AuditSigner } from './bundle';
 import { keyFingerprint, readKeyRotation, rotationPath, signKeyRotation, type KeyRotation } from './keyRotation';
@@ -6,6 +6,7 @@ import { keyFingerprint, readKeyRotation, rotationPath, signKeyRotation, type Ke
 const ORIGIN = 'rounds.relay/0123456789abcdef';
 const nodeAuditCrypto: AuditCrypto = {
   sha256: (data) => hash('sha256', data, 'buffer'),
+  sha256Stream: () => createHash('sha256'),
   verify: (pem, data, signature) => verify(null, data, createPublicKey(pem), signature),
   rawPublicKey: (pem) => Buffer.from(createPublicKey(pem).export({ format: 'jwk' }).x ?? '', 'base64url'),
 };

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, canonicalRecord, chainProblems, recordHash, type ChainedRecord } from './recordChain';
+import { canonicalJson } from './canonicalJson';
+import { GENESIS_HASH, canonicalRecord, chainProblems, recordHash, relayRecordLine, type ChainedRecord } from './recordChain';
 
 const sha256 = (data: Uint8Array) => hash('sha256', data, 'buffer');
 const relayRecordHash = (record: ChainedRecord) => hash('sha256', canonicalRecord(record), 'hex');
@@ -60,5 +61,17 @@ describe('the relay audit hash chain, as rounds-audit verify checks it', () => {
     expect(problems).toHaveLength(11);
     expect(problems[0]).toMatch(/record 1:/);
     expect(problems[10]).toBe('... and 20 more records whose hash chain does not hold');
+  });
+});
+
+describe('the fast canonical forms', () => {
+  it('are byte for byte the generic ones, whatever the order of details and whatever they hold', () => {
+    const samples: Record<string, unknown>[] = [{}, { b: 1, a: 'x' }, { a: null, z: true, m: 'é"\\\n\u2028' }, { nested: { y: 1, x: [2, { d: 1, c: 0 }] }, a: 1 }, { recipient: 'u.1', size: 512, type: 1 }];
+    for (const details of samples) {
+      const record = { seq: 7, at: 1764680000123, type: 'envelope.accepted', actor: 'a"b.1', subject: 's\u0000', details, flagged: true, prevHash: '0'.repeat(64), hash: 'f'.repeat(64) };
+      const sortedTop = Object.fromEntries(Object.entries(details).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      expect(canonicalRecord(record)).toBe(JSON.stringify([7, record.at, record.type, record.actor, record.subject, sortedTop, true, record.prevHash]));
+      expect(relayRecordLine(record)).toBe(canonicalJson(record));
+    }
   });
 });

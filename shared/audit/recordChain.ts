@@ -4,6 +4,7 @@
  * definition of that rule: the relay hashes with it when it appends and when `audit check` runs, and
  * `rounds-audit verify` recomputes exported records with it. Pure: SHA-256 is passed in.
  */
+import { canonicalJson } from './canonicalJson';
 import { hex } from './checkpoint';
 import type { Hash } from './merkle';
 
@@ -23,10 +24,37 @@ export interface ChainedRecord {
 
 const encoder = new TextEncoder();
 
+/**
+ * A record's details as the chain's form has them (top-level keys sorted, then JSON.stringify) and as the
+ * exported line has them (canonicalJson: sorted at every level). Relay details are flat, so the two are one
+ * string, computed once, without sorting when the keys are already in order.
+ */
+export function detailsJson(details: Readonly<Record<string, unknown>>): { readonly chain: string; readonly line: string } {
+  const keys = Object.keys(details);
+  let sorted = true;
+  let flat = true;
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && !((keys[i - 1] as string) < (keys[i] as string))) sorted = false;
+    const v = details[keys[i] as string];
+    if (typeof v === 'object' && v !== null) flat = false;
+  }
+  const chain = sorted ? JSON.stringify(details) : JSON.stringify(Object.fromEntries(keys.sort().map((k) => [k, details[k]])));
+  return { chain, line: flat ? chain : canonicalJson(details) };
+}
+
 /** The canonical bytes of a record (fixed field order, details' keys sorted, no whitespace) that its hash covers. */
-export function canonicalRecord(record: ChainedRecord): string {
-  const details = Object.fromEntries(Object.entries(record.details).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return JSON.stringify([record.seq, record.at, record.type, record.actor, record.subject, details, record.flagged, record.prevHash]);
+export function canonicalRecord(record: ChainedRecord, details = detailsJson(record.details).chain): string {
+  // The same string as JSON.stringify([seq, at, type, actor, subject, sortedDetails, flagged, prevHash]), built without the array.
+  return `[${JSON.stringify(record.seq)},${JSON.stringify(record.at)},${JSON.stringify(record.type)},${JSON.stringify(record.actor)},${JSON.stringify(record.subject)},${details},${String(record.flagged)},${JSON.stringify(record.prevHash)}]`;
+}
+
+/**
+ * A relay record's line in events.jsonl: the canonical JSON (keys sorted, no whitespace) of
+ * { actor, at, details, flagged, hash, prevHash, seq, subject, type }, byte for byte what canonicalJson
+ * gives for it, without sorting keys per record. It is the record's Merkle leaf.
+ */
+export function relayRecordLine(record: ChainedRecord & { readonly hash: string }, details = detailsJson(record.details).line): string {
+  return `{"actor":${JSON.stringify(record.actor)},"at":${JSON.stringify(record.at)},"details":${details},"flagged":${String(record.flagged)},"hash":${JSON.stringify(record.hash)},"prevHash":${JSON.stringify(record.prevHash)},"seq":${JSON.stringify(record.seq)},"subject":${JSON.stringify(record.subject)},"type":${JSON.stringify(record.type)}}`;
 }
 
 /** hash = SHA-256 (hex) over the canonical record, which includes the previous record's hash. */
@@ -48,29 +76,53 @@ function chained(record: Readonly<Record<string, unknown>>): (ChainedRecord & { 
 }
 
 /**
- * The exported records' hash chain, as far as an export shows it: every record hashes to its `hash`,
- * record 1 starts from GENESIS_HASH, and each record links to the one before it wherever both are in the
- * export (a one-user export skips records: only consecutive seq numbers can be linked). `required`: every
- * record must carry its hash and prevHash (a relay log's do); otherwise records without them are skipped.
- * Returns each problem in plain words, the first broken record first.
+ * The exported records' hash chain, as far as an export shows it, checked a record at a time: every record
+ * hashes to its `hash`, record 1 starts from GENESIS_HASH, and each record links to the one before it
+ * wherever both are in the export (a one-user export skips records: only consecutive seq numbers can be
+ * linked). `required`: every record must carry its hash and prevHash (a relay log's do); otherwise records
+ * without them are skipped. `problems()` gives each problem in plain words, the first broken record first.
  */
-export function chainProblems(sha256: Hash, records: readonly object[], required: boolean): string[] {
-  const problems: string[] = [];
-  let before: (ChainedRecord & { hash: string }) | null = null;
-  for (const raw of records as readonly Readonly<Record<string, unknown>>[]) {
+export class ChainChecker {
+  readonly #sha256: Hash;
+  readonly #required: boolean;
+  readonly #problems: string[] = [];
+  #count = 0;
+  #before: (ChainedRecord & { hash: string }) | null = null;
+
+  constructor(sha256: Hash, required: boolean) {
+    this.#sha256 = sha256;
+    this.#required = required;
+  }
+
+  add(raw: Readonly<Record<string, unknown>>): void {
     const record = chained(raw);
     const seq = String(raw.seq);
     if (!record) {
-      if (required || 'hash' in raw || 'prevHash' in raw) problems.push(`record ${seq} does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)`);
-      before = null;
-      continue;
+      if (this.#required || 'hash' in raw || 'prevHash' in raw) this.#problem(`record ${seq} does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)`);
+      this.#before = null;
+      return;
     }
     const { hash, ...content } = record;
-    if (recordHash(sha256, content) !== hash) problems.push(`hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`);
-    else if (record.seq === 1 && record.prevHash !== GENESIS_HASH) problems.push('hash chain broken at record 1: it does not start the chain');
-    else if (before && before.seq === record.seq - 1 && record.prevHash !== before.hash) problems.push(`hash chain broken at record ${seq}: it does not link to record ${before.seq} (a record was replaced, removed or inserted)`);
-    before = record;
+    const before = this.#before;
+    if (recordHash(this.#sha256, content) !== hash) this.#problem(`hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`);
+    else if (record.seq === 1 && record.prevHash !== GENESIS_HASH) this.#problem('hash chain broken at record 1: it does not start the chain');
+    else if (before && before.seq === record.seq - 1 && record.prevHash !== before.hash) this.#problem(`hash chain broken at record ${seq}: it does not link to record ${before.seq} (a record was replaced, removed or inserted)`);
+    this.#before = record;
   }
-  if (problems.length <= MAX_LISTED) return problems;
-  return [...problems.slice(0, MAX_LISTED), `... and ${problems.length - MAX_LISTED} more records whose hash chain does not hold`];
+
+  #problem(text: string): void {
+    this.#count++;
+    if (this.#problems.length < MAX_LISTED) this.#problems.push(text);
+  }
+
+  problems(): string[] {
+    return this.#count <= MAX_LISTED ? [...this.#problems] : [...this.#problems, `... and ${this.#count - MAX_LISTED} more records whose hash chain does not hold`];
+  }
+}
+
+/** The hash chain of exported records held in memory (see ChainChecker). */
+export function chainProblems(sha256: Hash, records: readonly object[], required: boolean): string[] {
+  const checker = new ChainChecker(sha256, required);
+  for (const record of records as readonly Readonly<Record<string, unknown>>[]) checker.add(record);
+  return checker.problems();
 }

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, hash, sign, verify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, hash, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { AuditCrypto, AuditSigner, ExportedRecord } from './bundle';
 import { noteKeyId, signCheckpoint } from './checkpoint';
@@ -9,6 +9,7 @@ const OLD = 'rounds.relay/0123456789abcdef';
 const NEW = 'rounds.relay/0123456789abcdef-r1a2b3c4d';
 const crypto: AuditCrypto = {
   sha256: (data) => hash('sha256', data, 'buffer'),
+  sha256Stream: () => createHash('sha256'),
   verify: (pem, data, signature) => verify(null, data, createPublicKey(pem), signature),
   rawPublicKey: (pem) => Buffer.from(createPublicKey(pem).export({ format: 'jwk' }).x ?? '', 'base64url'),
 };

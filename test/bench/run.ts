@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { printTable, type BenchRow } from './measure';
-import { runAuditBench } from './audit.bench';
+import { runAuditBench, runAuditTenMillionBench } from './audit.bench';
 import { runRelayBench } from './relay.bench';
 import { runSignalCoreBench } from './signalCore.bench';
 import { runStorageBench } from './storage.bench';
@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'relay': runRelayBench,
   'storage': runStorageBench,
   'audit': runAuditBench,
+  'audit-10m': runAuditTenMillionBench,
 };
 
 const only = process.argv.slice(2);

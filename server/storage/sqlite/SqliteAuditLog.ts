@@ -1,5 +1,6 @@
 import { GENESIS_HASH, checkChain, recordHash, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
 import type { Clock } from '../../Clock';
+import type { AuditLogStart, AuditRecordFilter, AuditTreeState, StoredTile } from '../RelayStore';
 import type { SqliteDatabase } from './SqliteDatabase';
 
 interface AuditRow { seq: number; at: number; type: string; actor: string; subject: string; details: string; flagged: number; prev_hash: string; hash: string }
@@ -15,8 +16,9 @@ export class SqliteAuditLog {
   }
 
   /** Appends audit records; must run inside an IMMEDIATE transaction (which serialises writers). */
-  append(events: readonly AuditEvent[]): void {
-    if (events.length === 0) return;
+  append(events: readonly AuditEvent[]): AuditRecord[] {
+    const appended: AuditRecord[] = [];
+    if (events.length === 0) return appended;
     const last = this.#sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     let seq = last?.seq ?? 0;
     let prevHash = last?.hash ?? GENESIS_HASH;
@@ -30,15 +32,68 @@ export class SqliteAuditLog {
         { seq, at, type: event.type, actor: event.actor, subject: event.subject, details: JSON.stringify(event.details), flagged: record.flagged ? 1 : 0, prev: prevHash, hash },
       );
       prevHash = hash;
+      appended.push({ ...record, hash });
     }
+    return appended;
   }
 
   records(from: number, to: number): AuditRecord[] {
     return this.#sql.all<AuditRow>('SELECT * FROM audit_log WHERE at >= $from AND at < $to ORDER BY seq', { from, to }).map(toAudit);
   }
 
-  recordsAfter(afterSeq: number, limit: number): AuditRecord[] {
-    return this.#sql.all<AuditRow>('SELECT * FROM audit_log WHERE seq > $after ORDER BY seq LIMIT $limit', { after: afterSeq, limit }).map(toAudit);
+  recordsAfter(afterSeq: number, limit: number, filter: AuditRecordFilter = {}): AuditRecord[] {
+    const types = filter.types ?? [];
+    const where = [
+      'seq > $after',
+      ...(filter.from !== undefined ? ['at >= $from'] : []),
+      ...(filter.to !== undefined ? ['at < $to'] : []),
+      ...(filter.untilSeq !== undefined ? ['seq <= $until'] : []),
+      ...(types.length > 0 ? [`type IN (${types.map((_, i) => `$type${i}`).join(', ')})`] : []),
+    ];
+    const params: Record<string, number | string> = { after: afterSeq, limit };
+    if (filter.from !== undefined) params.from = filter.from;
+    if (filter.to !== undefined) params.to = filter.to;
+    if (filter.untilSeq !== undefined) params.until = filter.untilSeq;
+    types.forEach((t, i) => (params[`type${i}`] = t));
+    return this.#sql.all<AuditRow>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $limit`, params).map(toAudit);
+  }
+
+  logStart(): AuditLogStart {
+    const row = this.#sql.get<{ first_seq: number; origin: string }>('SELECT first_seq, origin FROM audit_logs ORDER BY first_seq DESC LIMIT 1');
+    return row ? { firstSeq: row.first_seq, origin: row.origin } : { firstSeq: 1, origin: null };
+  }
+
+  /** Must run inside an IMMEDIATE transaction. */
+  beginLog(origin: string, first: AuditEvent): AuditRecord {
+    const [record] = this.append([first]);
+    if (!record) throw new Error('no first record');
+    this.#sql.run('INSERT INTO audit_logs (first_seq, origin, at) VALUES ($seq, $origin, $at)', { seq: record.seq, origin, at: record.at });
+    this.#sql.run('DELETE FROM audit_tiles');
+    this.#sql.run('INSERT OR REPLACE INTO audit_tree (id, first_seq, size, head, broken_at, broken_reason) VALUES (1, $seq, 0, $head, NULL, NULL)', { seq: record.seq, head: record.prevHash });
+    return record;
+  }
+
+  tree(): AuditTreeState {
+    const row = this.#sql.get<{ first_seq: number; size: number; head: string; broken_at: number | null; broken_reason: string | null }>('SELECT * FROM audit_tree WHERE id = 1');
+    if (row) return { firstSeq: row.first_seq, size: row.size, head: row.head, brokenAt: row.broken_at, brokenReason: row.broken_reason };
+    // No tree yet (a log from before the tree was kept): it starts empty, at the log's first record.
+    const { firstSeq } = this.logStart();
+    const before = this.#sql.get<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = $seq', { seq: firstSeq - 1 });
+    return { firstSeq, size: 0, head: before?.hash ?? GENESIS_HASH, brokenAt: null, brokenReason: null };
+  }
+
+  tiles(level: number, from: number, to: number): StoredTile[] {
+    return this.#sql.all<{ level: number; idx: number; hashes: Uint8Array }>('SELECT level, idx, hashes FROM audit_tiles WHERE level = $level AND idx >= $from AND idx < $to ORDER BY idx', { level, from, to })
+      .map((r) => ({ level: r.level, index: r.idx, hashes: r.hashes }));
+  }
+
+  /** Must run inside an IMMEDIATE transaction. */
+  extendTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): boolean {
+    const now = this.tree();
+    if (now.firstSeq !== from.firstSeq || now.size !== from.size) return false;
+    for (const t of tiles) this.#sql.run('INSERT OR REPLACE INTO audit_tiles (level, idx, hashes) VALUES ($level, $idx, $hashes)', { level: t.level, idx: t.index, hashes: new Uint8Array(t.hashes) });
+    this.#sql.run('INSERT OR REPLACE INTO audit_tree (id, first_seq, size, head, broken_at, broken_reason) VALUES (1, $first, $size, $head, $brokenAt, $brokenReason)', { first: to.firstSeq, size: to.size, head: to.head, brokenAt: to.brokenAt, brokenReason: to.brokenReason });
+    return true;
   }
 
   checkChain(): ChainCheck {

@@ -4,7 +4,7 @@ import { storageFull } from '../../RelayFailure';
 import { MIGRATIONS, type Migration } from './migrations';
 
 export type Row = Record<string, string | number | null | Uint8Array>;
-type Params = Record<string, string | number | null>;
+type Params = Record<string, string | number | null | Uint8Array<ArrayBuffer>>;
 
 /** The binding takes `$name` parameters as an object, and no argument at all for a query without any. */
 function bind(params: Params | undefined): Params | undefined {

@@ -7,6 +7,10 @@ import type { AuditEvent, AuditRecord, ChainCheck } from '../../audit/AuditRecor
 import type { Clock } from '../../Clock';
 import { RelayFailure } from '../../RelayFailure';
 import type {
+  AuditLogStart,
+  AuditRecordFilter,
+  AuditTreeState,
+  StoredTile,
   AccountLock,
   ControlEvent,
   DeviceRecord,
@@ -322,8 +326,28 @@ export class SqliteRelayStore implements RelayStore {
     return this.#audit.records(from, to);
   }
 
-  async auditRecordsAfter(afterSeq: number, limit: number): Promise<AuditRecord[]> {
-    return this.#audit.recordsAfter(afterSeq, limit);
+  async auditRecordsAfter(afterSeq: number, limit: number, filter?: AuditRecordFilter): Promise<AuditRecord[]> {
+    return this.#audit.recordsAfter(afterSeq, limit, filter);
+  }
+
+  async auditLogStart(): Promise<AuditLogStart> {
+    return this.#audit.logStart();
+  }
+
+  async beginAuditLog(origin: string, first: AuditEvent): Promise<AuditRecord> {
+    return this.#sql.immediate(() => this.#audit.beginLog(origin, first));
+  }
+
+  async auditTree(): Promise<AuditTreeState> {
+    return this.#audit.tree();
+  }
+
+  async auditTiles(level: number, from: number, to: number): Promise<StoredTile[]> {
+    return this.#audit.tiles(level, from, to);
+  }
+
+  async extendAuditTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean> {
+    return this.#sql.immediate(() => this.#audit.extendTree(from, to, tiles));
   }
 
   async checkAuditChain(): Promise<ChainCheck> {

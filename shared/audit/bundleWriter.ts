@@ -1,0 +1,165 @@
+/**
+ * Writes an audit bundle (layout in bundleLayout.ts) a record at a time, so a year's log is exported in
+ * bounded memory: records and tiles go straight to the sink, each file's SHA-256 is taken as it is
+ * written, and only the report's aggregates stay in memory. Pure: the sink and the crypto are passed in.
+ */
+import { hex, noteKeyId, signCheckpoint, toBase64, type Checkpoint } from './checkpoint';
+import { keyFingerprint, keyRotationsFile, KEY_ROTATIONS_FILE, type SignedKeyRotation } from './keyRotation';
+import { CHAIN_BROKEN_FILE, LOG_START_FILE, PROOF_VERSION, README_FILE, bundleReadme, chainBrokenWarning, listedFiles, type AuditCrypto, type AuditSigner, type ChainBreak, type ExportedRecord, type ProofFile } from './bundleLayout';
+import { DIRECTORY_FILE, EMPTY_DIRECTORY, type AuditDirectory } from './people';
+import { renderReport } from './report';
+import { tilePath, type TileRef } from './tiles';
+
+/** Where the bundle's files go: bytes appended to a named file (created by its first append). */
+export interface BundleSink {
+  append(name: string, bytes: Uint8Array): void;
+}
+
+export interface BundleHeader {
+  /** The log's name in checkpoints, e.g. `rounds.relay/3f2a…` or `rounds.client/<user>.<device>`. */
+  readonly origin: string;
+  /** What the export covers: the time range [from, to) and, for one user's export, that user. */
+  readonly range: { readonly from: number; readonly to: number; readonly user: string | null };
+  /** The seq of the log's first record (leaf 0): 1, or the record a restore began a new log with. */
+  readonly firstSeq: number;
+  readonly signer: AuditSigner;
+  readonly title: string;
+  readonly generatedAt: number;
+  /** The log's key rotation statements, oldest first: written to key-rotations.json (a relay log's, even none). */
+  readonly rotations?: readonly SignedKeyRotation[];
+  /** The first record where the log's hash chain does not hold, when it is exported anyway (--allow-broken). */
+  readonly chainBroken?: ChainBreak;
+  /** Who the ids in the records are (people.json, the report, events.csv). */
+  readonly directory?: AuditDirectory;
+  /** A workstation bundle: whose workstation it is. */
+  readonly workstation?: { readonly username: string; readonly displayName: string; readonly deviceName: string };
+}
+
+/** The tree the records are in, at export time. */
+export interface ExportedTree {
+  readonly size: number;
+  readonly root: Uint8Array;
+  /** Proofs that the trees of earlier exports' sizes are prefixes of this one. */
+  readonly consistency: readonly { readonly fromSize: number; readonly proof: readonly Uint8Array[] }[];
+}
+
+const encoder = new TextEncoder();
+const CHUNK = 1 << 20;
+
+export class BundleWriter {
+  readonly #crypto: AuditCrypto;
+  readonly #sink: BundleSink;
+  readonly #header: BundleHeader;
+  readonly #digests = new Map<string, { update(data: Uint8Array): void; digest(): Uint8Array }>();
+  readonly #pending = new Map<string, { parts: string[]; length: number }>();
+  readonly #tiles: string[] = [];
+  readonly #reportRecords: ExportedRecord[] = [];
+  #records = 0;
+  #lastSeq = 0;
+
+  constructor(crypto: AuditCrypto, sink: BundleSink, header: BundleHeader) {
+    this.#crypto = crypto;
+    this.#sink = sink;
+    this.#header = header;
+    const warning = header.chainBroken ? chainBrokenWarning(header.chainBroken) : null;
+    if (warning) this.#write('events.csv', encoder.encode(`${csvCell(warning)}\r\n`));
+    this.#write('events.csv', encoder.encode(`${CSV_HEADER}\r\n`));
+    this.#write('events.jsonl', new Uint8Array(0));
+  }
+
+  /** One exported record (in seq order) and its exact line in the log's tree. */
+  add(record: ExportedRecord, line: string): void {
+    if (record.seq <= this.#lastSeq) throw new Error(`records must be added in order (${record.seq} after ${this.#lastSeq})`);
+    this.#lastSeq = record.seq;
+    this.#records++;
+    this.#buffered('events.jsonl', `${line}\n`);
+    this.#buffered('events.csv', `${csvRow(record)}\r\n`);
+    this.#reportRecords.push(record);
+  }
+
+  get records(): number {
+    return this.#records;
+  }
+
+  /** One tile of the log's tree (every tile of the tree's size, in tilesOfTree order). */
+  addTile(tile: TileRef, hashes: Uint8Array): void {
+    const name = tilePath(tile);
+    this.#tiles.push(name);
+    this.#write(name, hashes);
+  }
+
+  /** The first record of a log begun by a restore (firstSeq > 1): its line, so the verifier can follow the restore. */
+  logStart(line: Uint8Array): void {
+    this.#write(LOG_START_FILE, line);
+    this.#write(LOG_START_FILE, NEWLINE);
+  }
+
+  /** Writes the checkpoint, proofs, report, directory and README, then SHA256SUMS and its signature. */
+  finish(tree: ExportedTree): void {
+    const h = this.#header;
+    for (const name of this.#pending.keys()) this.#flush(name);
+    const publicKey = this.#crypto.rawPublicKey(h.signer.publicKeyPem);
+    if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
+    const warning = h.chainBroken ? chainBrokenWarning(h.chainBroken) : null;
+    const checkpoint: Checkpoint = { origin: h.origin, size: tree.size, root: tree.root, extensions: [] };
+    this.#write('checkpoint', encoder.encode(signCheckpoint(checkpoint, h.origin, noteKeyId(this.#crypto.sha256, h.origin, publicKey), (body) => h.signer.sign(body))));
+    const proof: ProofFile = {
+      version: PROOF_VERSION,
+      treeSize: tree.size,
+      firstSeq: h.firstSeq,
+      range: h.range,
+      complete: h.range.user === null,
+      tiles: 'tile/',
+      consistency: tree.consistency.map((c) => ({ fromSize: c.fromSize, proof: c.proof.map(toBase64) })),
+      ...(h.chainBroken ? { chainBroken: { seq: h.chainBroken.seq, reason: h.chainBroken.reason, warning: warning ?? '' } } : {}),
+    };
+    this.#write('proof.json', encoder.encode(`${JSON.stringify(proof, null, 1)}\n`));
+    this.#write('report.html', encoder.encode(renderReport({ title: h.title, origin: h.origin, range: h.range, records: this.#reportRecords, treeSize: tree.size, generatedAt: h.generatedAt, ...(warning ? { warning } : {}) })));
+    this.#write(DIRECTORY_FILE, encoder.encode(`${JSON.stringify(h.directory ?? EMPTY_DIRECTORY, null, 1)}\n`));
+    this.#write(README_FILE, encoder.encode(bundleReadme({ origin: h.origin, size: tree.size, root: hex(tree.root), firstSeq: h.firstSeq, signer: keyFingerprint(this.#crypto.sha256, publicKey), records: this.#records })));
+    this.#write('signer.pub.pem', encoder.encode(h.signer.publicKeyPem));
+    if (h.rotations) this.#write(KEY_ROTATIONS_FILE, keyRotationsFile(h.rotations));
+    if (warning) this.#write(CHAIN_BROKEN_FILE, encoder.encode(`${warning}\n`));
+    const sums = listedFiles([...this.#digests.keys()]).map((name) => `${hex(this.#digests.get(name)?.digest() ?? new Uint8Array())}  ${name}\n`).join('');
+    const sumsBytes = encoder.encode(sums);
+    this.#sink.append('SHA256SUMS', sumsBytes);
+    this.#sink.append('SHA256SUMS.sig', h.signer.sign(sumsBytes));
+  }
+
+  /** Text for a big file, encoded a chunk at a time (one UTF-8 encoding per megabyte, not per line). */
+  #buffered(name: string, text: string): void {
+    let pending = this.#pending.get(name);
+    if (!pending) this.#pending.set(name, (pending = { parts: [], length: 0 }));
+    pending.parts.push(text);
+    pending.length += text.length;
+    if (pending.length >= CHUNK) this.#flush(name);
+  }
+
+  #flush(name: string): void {
+    const pending = this.#pending.get(name);
+    if (!pending || pending.length === 0) return;
+    const joined = encoder.encode(pending.parts.join(''));
+    pending.parts = [];
+    pending.length = 0;
+    this.#write(name, joined);
+  }
+
+  #write(name: string, bytes: Uint8Array): void {
+    let digest = this.#digests.get(name);
+    if (!digest) this.#digests.set(name, (digest = this.#crypto.sha256Stream()));
+    digest.update(bytes);
+    this.#sink.append(name, bytes);
+  }
+}
+
+const NEWLINE = encoder.encode('\n');
+
+// events.csv until the flat, named columns arrive.
+const CSV_HEADER = 'seq,time_utc,type,actor,subject,flagged,details';
+function csvCell(v: unknown): string {
+  const s = typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+function csvRow(r: ExportedRecord): string {
+  return [r.seq, new Date(r.at).toISOString(), r.type, r.actor, r.subject, r.flagged, r.details].map(csvCell).join(',');
+}
