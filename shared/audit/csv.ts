@@ -7,7 +7,7 @@
  *
  * Streaming: the lead writes AUDIT_CSV_HEADER, then one `row(record)` per record (each ends in CRLF).
  */
-import { AuditDescriber, auditTypeLabel, type AuditLogOwner, type DescribedRecord } from './describe';
+import { AuditDescriber, auditTypeLabel, type AuditFacts, type AuditLogOwner, type DescribedRecord } from './describe';
 import { LocalTimes } from './localTimes';
 import { AuditNames, type AuditDirectory, type AuditParty, type AuditPartyKind } from './people';
 
@@ -21,11 +21,13 @@ export const AUDIT_CSV_HEADER = `${AUDIT_CSV_COLUMNS.join(',')}\r\n`;
 
 const FORMULA_START = /^[=+\-@\t\r]/;
 const NEEDS_QUOTES = /[",\r\n]/;
+const NEEDS_CARE = /^[=+\-@\t\r]|[",\r\n]/;
 
 /** One RFC 4180 cell, neutralised against formula injection. */
 export function csvCell(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
   if (typeof value !== 'string') return String(value);
+  if (!NEEDS_CARE.test(value)) return value;
   const safe = FORMULA_START.test(value) ? `'${value}` : value;
   return NEEDS_QUOTES.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
@@ -49,44 +51,66 @@ function resolved(p: AuditParty): string {
 export interface AuditCsvOptions {
   /** A workstation bundle's user and workstation: the actor of its records. */
   readonly owner?: AuditLogOwner;
+  /** The export's one describer, shared with its AuditReport so that each record's facts are worked out once. */
+  readonly describer?: AuditDescriber;
 }
 
 /** Rows of events.csv for one export: the directory's maps and the zone's formatter are built once. */
 export class AuditCsv {
   readonly #times: LocalTimes;
   readonly #describer: AuditDescriber;
+  /** The actor's cells, and a party's cell as subject or counterparty, per resolved party (parties are shared, envelopes aside). */
+  readonly #actorCells = new WeakMap<AuditParty, string>();
+  readonly #partyCells = new WeakMap<AuditParty, string>();
+  /** The type's two cells (as recorded, and its label). */
+  readonly #typeCells = new Map<string, string>();
 
   constructor(directory: AuditDirectory, options: AuditCsvOptions = {}) {
-    this.#times = new LocalTimes(directory.timeZone);
-    this.#describer = new AuditDescriber(new AuditNames(directory), this.#times, options.owner);
+    this.#describer = options.describer ?? new AuditDescriber(new AuditNames(directory), new LocalTimes(directory.timeZone), options.owner);
+    this.#times = this.#describer.times;
   }
 
-  /** One record's row, CRLF included. Records must come in log order (a delivery names the sender of its envelope, accepted earlier). */
-  row(record: DescribedRecord): string {
-    const facts = this.#describer.facts(record);
+  /**
+   * One record's row, CRLF included. Records must come in log order (a delivery names the sender of its
+   * envelope, accepted earlier); `facts` from the shared describer's `facts(record)`, when the caller has them.
+   */
+  row(record: DescribedRecord, facts: AuditFacts = this.#describer.facts(record)): string {
     const { actor, subject, counterparties } = facts;
-    const cells = [
-      csvCell(record.seq),
-      csvCell(this.#times.iso(record.at)),
-      csvCell(this.#times.local(record.at)),
-      csvCell(actor.kind === 'admin' ? resolved(actor) : actor.username),
-      csvCell(actor.displayName),
-      csvCell(actor.person?.role),
-      csvCell(actor.workstation),
-      csvCell(actor.address),
-      csvCell(KIND[actor.kind]),
-      csvCell(resolved(subject)),
-      csvCell(record.type),
-      csvCell(auditTypeLabel(record.type)),
-      csvCell(facts.outcome),
-      csvCell(counterparties.map(resolved).join('; ')),
-      csvCell(facts.flagged ? 'yes' : 'no'),
-      csvCell(this.#describer.sentence(record, facts)),
-      csvCell(actor.raw),
-      csvCell(subject.raw),
-      csvCell(counterparties.map((p) => p.raw).join(' ')),
-    ];
-    return `${cells.join(',')}\r\n`;
+    const counterparty = counterparties.length === 0 ? ',' : counterparties.length === 1 && counterparties[0]
+      ? `${this.#partyCell(counterparties[0])},`
+      : `${csvCell(counterparties.map(resolved).join('; '))},`;
+    const counterpartyIds = counterparties.length === 0 ? '' : csvCell(counterparties.map((p) => p.raw).join(' '));
+    return `${csvCell(record.seq)},${this.#times.iso(record.at)},${this.#times.local(record.at)},${this.#actorCell(actor)},${this.#partyCell(subject)},`
+      + `${this.#typeCell(record.type)},${facts.outcome},${counterparty}${facts.flagged ? 'yes' : 'no'},${csvCell(this.#describer.sentence(record, facts))},`
+      + `${csvCell(actor.raw)},${csvCell(subject.raw)},${counterpartyIds}\r\n`;
+  }
+
+  #actorCell(actor: AuditParty): string {
+    let cells = this.#actorCells.get(actor);
+    if (cells === undefined) {
+      cells = [actor.kind === 'admin' ? resolved(actor) : actor.username, actor.displayName, actor.person?.role, actor.workstation, actor.address, KIND[actor.kind]].map(csvCell).join(',');
+      this.#actorCells.set(actor, cells);
+    }
+    return cells;
+  }
+
+  #partyCell(party: AuditParty): string {
+    if (party.kind === 'envelope') return csvCell(party.raw);
+    let cell = this.#partyCells.get(party);
+    if (cell === undefined) {
+      cell = csvCell(resolved(party));
+      this.#partyCells.set(party, cell);
+    }
+    return cell;
+  }
+
+  #typeCell(type: string): string {
+    let cells = this.#typeCells.get(type);
+    if (cells === undefined) {
+      cells = `${csvCell(type)},${csvCell(auditTypeLabel(type))}`;
+      if (this.#typeCells.size < 1000) this.#typeCells.set(type, cells);
+    }
+    return cells;
   }
 }
 

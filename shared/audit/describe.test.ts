@@ -85,10 +85,16 @@ describe('one sentence per record', () => {
     expect(local('policy.loaded', { maxInactivityMinutes: 5, retentionDays: 30 })).toBe('Organisation policy applied: lock after 5 min of inactivity; messages kept 30 days.');
   });
 
+  it('says what a restore lost, and which backup and log it continued', () => {
+    const details = { log: 'rounds.relay/3f2a-r0a1b2c3d', backupFile: 'nightly.tar.age', backupCreatedAt: Date.UTC(2026, 11, 1, 2), backupRecords: 48, backupHead: 'ab'.repeat(32), previousLog: 'rounds.relay/3f2a', previousFirstSeq: 1, previousCheckpointSize: 50, previousCheckpointRoot: 'x', previousCheckpoint: 'x', lostFrom: 49, lostTo: 50, replacedLog: null, replacedCheckpoint: null };
+    expect(say(relay('audit.log_restored', 'admin:jdoe', '', details, true))).toBe('Administrator jdoe (relay command line) restored the relay from the backup “nightly.tar.age”, taken 2026-12-01 03:00:00 GMT+1, holding 48 records; this log continues rounds.relay/3f2a under a new name. Records 49 to 50 of the previous log, signed before, were lost.');
+    expect(say(relay('audit.log_restored', 'admin:jdoe', '', { ...details, lostFrom: null, lostTo: null }, true))).toMatch(/No record the previous log had signed was lost\.$/);
+  });
+
   it('gives a type it does not know a readable sentence, without JSON or hashes', () => {
-    const s = say(relay('audit.log_restored', 'admin:jdoe', '', { backup: 'nightly-2026-12-01', lostFrom: 49, lostTo: 50, lastRoot: 'ab'.repeat(32), nested: { a: 1 } }));
-    expect(s).toBe('Administrator jdoe (relay command line) recorded “audit.log_restored” (backup nightly-2026-12-01; lostFrom 49; lostTo 50).');
-    expect(auditTypeLabel('audit.log_restored')).toBe('audit.log_restored');
+    const s = say(relay('audit.future_thing', 'admin:jdoe', '', { backup: 'nightly-2026-12-01', lostFrom: 49, lostTo: 50, lastRoot: 'ab'.repeat(32), nested: { a: 1 } }));
+    expect(s).toBe('Administrator jdoe (relay command line) recorded “audit.future_thing” (backup nightly-2026-12-01; lostFrom 49; lostTo 50).');
+    expect(auditTypeLabel('audit.future_thing')).toBe('audit.future_thing');
     expect(auditTypeLabel('login.failure')).toBe('Failed sign-in');
   });
 

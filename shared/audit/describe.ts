@@ -101,6 +101,9 @@ const FAILED = /^login\.failure$|^session\.unlockFailed$|^unlock\.failed$/;
 /** Reads records in order: facts (parties, outcome) for each, sentences for those shown. */
 export class AuditDescriber {
   readonly #senders = new Map<string, string>();
+  /** The envelopes in #senders, oldest overwritten first (Map's own first key is slow to find after many deletes). */
+  readonly #envelopes: string[] = [];
+  #nextEnvelope = 0;
   readonly #owner: AuditParty;
 
   constructor(readonly names: AuditNames, readonly times: LocalTimes = new LocalTimes(names.directory.timeZone), owner?: AuditLogOwner) {
@@ -126,10 +129,13 @@ export class AuditDescriber {
     switch (record.type) {
       case 'envelope.accepted': {
         const subject = typeof record.subject === 'string' ? record.subject : '';
-        if (subject !== '') {
-          if (this.#senders.size >= MAX_ENVELOPES) this.#senders.delete(this.#senders.keys().next().value ?? '');
-          this.#senders.set(subject, actor.raw);
+        if (subject !== '' && !this.#senders.has(subject)) {
+          const oldest = this.#envelopes[this.#nextEnvelope];
+          if (oldest !== undefined) this.#senders.delete(oldest);
+          this.#envelopes[this.#nextEnvelope] = subject;
+          this.#nextEnvelope = (this.#nextEnvelope + 1) % MAX_ENVELOPES;
         }
+        if (subject !== '') this.#senders.set(subject, actor.raw);
         return details.has('recipient') ? [this.names.party(details.text('recipient'))] : [];
       }
       case 'envelope.delivered': {
@@ -202,6 +208,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'audit.exported': 'Audit log exported',
   'audit.export_refused': 'Audit export refused',
   'audit.key_rotated': 'Audit signing key rotated',
+  'audit.log_restored': 'Relay restored from a backup',
   'session.unlocked': 'Unlocked', unlock: 'Unlocked',
   'session.signedIn': 'Signed in', signIn: 'Signed in',
   'session.locked': 'Locked', lock: 'Locked',

@@ -115,7 +115,11 @@ export class AuditNames {
    * is about envelopes (the subject of `envelope.*` records is the envelope's id).
    */
   party(raw: string, envelope = false): AuditParty {
-    if (envelope && UUID.test(raw)) return { ...NOBODY, raw, kind: 'envelope', label: `envelope ${shortId(raw)}`, short: shortId(raw) };
+    if (envelope && UUID.test(raw)) {
+      // One per envelope, never cached: built as a plain literal (a spread here costs microseconds a record).
+      const short = shortId(raw);
+      return { kind: 'envelope', raw, userId: null, deviceId: null, person: null, username: null, displayName: null, workstation: null, address: null, osAccount: null, label: `envelope ${short}`, short };
+    }
     const cached = this.#cache.get(raw);
     if (cached) return cached;
     const party = this.#resolve(raw);

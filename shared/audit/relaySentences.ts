@@ -4,7 +4,7 @@
  * describe.ts's generic sentence. Reasons typed by people are quoted, never interpreted.
  */
 import type { SentenceContext } from './describe';
-import { capitalise, count, ordinal, tidy } from './words';
+import { capitalise, count, formatNumber, ordinal, tidy } from './words';
 import type { AuditParty } from './people';
 
 type Sentence = (c: SentenceContext) => string;
@@ -118,6 +118,19 @@ export function rangeWords(c: Pick<SentenceContext, 'times'>, from: number, to: 
   return `${start} ${end}`;
 }
 
+/** audit.log_restored: the first record of a log started by a restore (shared/audit/restoreLink.ts). */
+function logRestored(c: SentenceContext): string {
+  const d = c.details;
+  const taken = d.number('backupCreatedAt') === null ? '' : `, taken ${c.times.local(d.number('backupCreatedAt') ?? 0)}`;
+  const backup = `${quoted(d.text('backupFile') || 'unnamed')}${taken}, holding ${count(d.number('backupRecords') ?? 0, 'record')}`;
+  const from = d.number('lostFrom');
+  const to = d.number('lostTo');
+  const lost = from !== null && to !== null
+    ? `Records ${formatNumber(from)} to ${formatNumber(to)} of the previous log, signed before, were lost.`
+    : 'No record the previous log had signed was lost.';
+  return `${who(c)} restored the relay from the backup ${backup}; this log continues ${d.text('previousLog') || 'the previous log'} under a new name. ${lost}`;
+}
+
 const fingerprint = (s: string) => (s.length > 16 ? `${s.slice(0, 16)}…` : s);
 
 const SENTENCES: Readonly<Record<string, Sentence>> = {
@@ -167,6 +180,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'envelope.expired': (c) => `${capitalise(count(c.details.number('count') ?? 0, 'undelivered message envelope'))} deleted by the relay after the retention period${c.details.has('retentionDays') ? ` of ${count(c.details.number('retentionDays') ?? 0, 'day')}` : ''}.`,
   'audit.exported': exported,
   'audit.export_refused': (c) => `Audit export by ${c.facts.actor.label} refused: the log's hash chain is broken at record ${c.details.text('chainBrokenAt') || '?'}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
+  'audit.log_restored': logRestored,
   'audit.key_rotated': (c) => `${who(c)} replaced the audit signing key${c.details.has('retired') ? ` ${fingerprint(c.details.text('retired'))}` : ''}${c.details.has('current') ? ` with ${fingerprint(c.details.text('current'))}` : ''}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
 };
 

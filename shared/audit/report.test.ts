@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ANNA, BEN, SAMPLE_DIRECTORY, sampleRecords, sampleReportInput } from './auditSample';
-import type { DescribedRecord } from './describe';
+import { AuditCsv } from './csv';
+import { AuditDescriber, type DescribedRecord } from './describe';
+import { LocalTimes } from './localTimes';
+import { AuditNames } from './people';
 import { AuditReport, renderReport, type AuditReportInput } from './report';
 
 function render(input: AuditReportInput = sampleReportInput(), records: Iterable<DescribedRecord> = sampleRecords()): string {
@@ -115,6 +118,19 @@ describe('report.html', () => {
     expect(timeline).toMatch(/<a href="#what-\d+">Failed sign-in<\/a>/);
     expect(html).toContain(`id="person-${index}"`);
     expect(html).not.toMatch(/<script/i);
+  });
+
+  it('gives the same page with a describer shared with the CSV, facts worked out once per record', () => {
+    const describer = new AuditDescriber(new AuditNames(SAMPLE_DIRECTORY), new LocalTimes(SAMPLE_DIRECTORY.timeZone));
+    const report = new AuditReport({ ...sampleReportInput(), describer });
+    const csv = new AuditCsv(SAMPLE_DIRECTORY, { describer });
+    const alone = new AuditCsv(SAMPLE_DIRECTORY);
+    for (const r of sampleRecords()) {
+      const facts = describer.facts(r);
+      expect(csv.row(r, facts)).toBe(alone.row(r));
+      report.add(r, facts);
+    }
+    expect(report.render()).toBe(render());
   });
 
   it('tells an empty export plainly', () => {

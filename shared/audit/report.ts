@@ -44,6 +44,8 @@ export interface AuditReportInput {
   readonly timelineLimit?: number;
   /** Flagged rows kept (default 1,000). */
   readonly flaggedLimit?: number;
+  /** The export's one describer, shared with its AuditCsv so that each record's facts are worked out once. */
+  readonly describer?: AuditDescriber;
 }
 
 interface Row {
@@ -78,19 +80,19 @@ export class AuditReport {
 
   constructor(input: AuditReportInput) {
     this.#input = input;
-    this.#times = new LocalTimes(input.directory.timeZone);
-    this.#names = new AuditNames(input.directory);
-    this.#describer = new AuditDescriber(this.#names, this.#times, input.verification.workstation);
+    this.#describer = input.describer ?? new AuditDescriber(new AuditNames(input.directory), new LocalTimes(input.directory.timeZone), input.verification.workstation);
+    this.#names = this.#describer.names;
+    this.#times = this.#describer.times;
     this.#people = new PeopleTallies(this.#names);
     this.#timelineLimit = Math.max(0, input.timelineLimit ?? 2_000);
     this.#flaggedLimit = Math.max(0, input.flaggedLimit ?? 1_000);
   }
 
-  /** One exported record, in log order. */
-  add(record: DescribedRecord): void {
+  /** One exported record, in log order; `facts` from the shared describer's `facts(record)`, when the caller has them. */
+  add(record: DescribedRecord, facts?: AuditFacts): void {
     const type = typeof record.type === 'string' ? record.type : String(record.type);
     const r = type === record.type ? record : { ...record, type };
-    const facts = this.#describer.facts(r);
+    facts ??= this.#describer.facts(r);
     this.#records++;
     if (Number.isFinite(r.seq)) {
       this.#firstSeq = Math.min(this.#firstSeq, r.seq);

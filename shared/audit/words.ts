@@ -29,5 +29,6 @@ export function listPeople(parties: readonly AuditParty[], exceptUser: string | 
   return names.length > 4 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : `${names.slice(0, -1).join(', ')} and ${names.at(-1) ?? ''}`;
 }
 
-/** Double spaces and spaces before punctuation left by empty parts of a sentence. */
-export const tidy = (s: string): string => s.replace(/ {2,}/g, ' ').replace(/ ([.,:;)])/g, '$1');
+const UNTIDY = / {2}| [.,:;)]/;
+/** Double spaces and spaces before punctuation left by empty parts of a sentence (tested first: most sentences have none). */
+export const tidy = (s: string): string => (UNTIDY.test(s) ? s.replace(/ {2,}/g, ' ').replace(/ ([.,:;)])/g, '$1') : s);
