@@ -89,6 +89,29 @@ export function sampleRecords(): DescribedRecord[] {
   return events.sort((a, b) => a.at - b.at).map((e, i) => ({ seq: i + 1, ...e, prevHash: fakeHash(i), hash: fakeHash(i + 1) }) as DescribedRecord);
 }
 
+/** A day of Dr. Anna Smith's ward workstation's own log (records carry no actor: the owner is the actor). */
+export function sampleWorkstationRecords(): DescribedRecord[] {
+  const t = SAMPLE_START;
+  const m = 60_000;
+  const message = (i: number) => `5e1a${i.toString(16).padStart(4, '0')}-0000-4000-8000-00000000000${i}`;
+  const rows: [number, string, Record<string, string | number | null>][] = [
+    [0, 'session.signedIn', { keyProtection: 'os' }],
+    [0, 'policy.loaded', { maxInactivityMinutes: 5, signOutAfterLockedHours: 12, notificationPreviews: 'false', contentProtection: 'true', retentionDays: 30, wipeAfterFailedUnlocks: 10 }],
+    [30, 'message.sent', { conversation: message(9), message: message(1), sender: `${ANNA}.1`, recipients: `${BEN}.1 ${ANNA}.2`, ciphertextSha256: 'ab'.repeat(32) }],
+    [45, 'message.received', { conversation: message(9), message: message(2), sender: `${BEN}.1`, recipients: `${ANNA}.1`, ciphertextSha256: 'cd'.repeat(32) }],
+    [46, 'message.read', { conversation: message(9), messages: message(2) }],
+    [60, 'session.autoLocked', { reason: 'inactivity' }],
+    [62, 'session.unlockFailed', {}],
+    [63, 'session.unlocked', { keyProtection: 'os' }],
+    [70, 'contact.verified', { user: CHIDI, device: '1' }],
+    [120, 'careTeam.changed', { conversation: message(8), epoch: '3', members: '4' }],
+    [180, 'message.rejected', { sender: `${CHIDI}.1`, count: '2', codes: 'INVALID_MESSAGE:2', envelope: message(7), error: 'bad MAC', from: String(t), to: String(t + m) }],
+    [240, 'lock', { reason: 'manual' }],
+    [241, 'audit.exported', { from: 0, to: Number.MAX_SAFE_INTEGER, records: 12, treeSize: 12 }],
+  ];
+  return rows.map(([minutes, type, details], i) => ({ seq: i + 1, at: t + minutes * m, type, details }));
+}
+
 export function sampleReportInput(overrides: Partial<AuditReportInput> = {}): AuditReportInput {
   return {
     title: 'Rounds relay audit log — St. Mary\'s Hospital',

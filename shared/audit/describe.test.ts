@@ -75,13 +75,15 @@ describe('one sentence per record', () => {
   it("describes a workstation's records as done by its own user, legacy kinds included", () => {
     const d = new AuditDescriber(new AuditNames(SAMPLE_DIRECTORY), undefined, { username: 'asmith', displayName: 'Dr. Anna Smith', deviceName: "Ward 4 nurses' station" });
     const local = (type: string, details: Record<string, unknown>) => d.sentence({ seq: 1, at: 0, type, details });
-    expect(local('session.unlocked', { keyProtection: 'passphraseOnly' })).toBe("Dr. Anna Smith (asmith) unlocked Rounds at Ward 4 nurses' station (profile key protected by the passphrase only).");
+    expect(local('session.unlocked', { keyProtection: 'passphraseOnly' })).toBe("Dr. Anna Smith (asmith, clinician) unlocked Rounds at Ward 4 nurses' station (profile key protected by the passphrase only).");
     expect(local('autoLock', { reason: 'inactivity' })).toBe("Rounds locked at Ward 4 nurses' station after inactivity.");
     expect(local('unlock.failed', {})).toBe("Failed attempt to unlock Rounds at Ward 4 nurses' station (wrong passphrase).");
     expect(local('message.sent', { conversation: 'c', message: 'm', sender: `${ANNA}.1`, recipients: `${BEN}.1 ${ANNA}.2 ${CHIDI}.1`, ciphertextSha256: 'ab'.repeat(32) }))
-      .toBe('Message sent by Dr. Anna Smith (asmith) to Ben Okafor (bokafor, nurse) and Dr. Chidi Nwosu (cnwosu, clinician).');
-    expect(local('message.received', { conversation: 'c', message: 'm', sender: `${BEN}.1`, recipients: `${ANNA}.1`, ciphertextSha256: null })).toBe('Message from Ben Okafor (bokafor, nurse) received by Dr. Anna Smith (asmith).');
-    expect(local('contact.verified', { user: CHIDI, device: '1' })).toBe('Dr. Anna Smith (asmith) verified the safety number of Dr. Chidi Nwosu (cnwosu, clinician)\'s Radiology reading room.');
+      .toBe('Message sent by Dr. Anna Smith (asmith, clinician) to Ben Okafor (bokafor, nurse) and Dr. Chidi Nwosu (cnwosu, clinician).');
+    expect(local('message.received', { conversation: 'c', message: 'm', sender: `${BEN}.1`, recipients: `${ANNA}.1`, ciphertextSha256: null })).toBe('Message from Ben Okafor (bokafor, nurse) received by Dr. Anna Smith (asmith, clinician).');
+    expect(local('contact.verified', { user: CHIDI, device: '1' })).toBe('Dr. Anna Smith (asmith, clinician) verified the safety number of Dr. Chidi Nwosu (cnwosu, clinician) for the workstation “Radiology reading room”.');
+    const stranger = new AuditDescriber(new AuditNames(SAMPLE_DIRECTORY), undefined, { username: 'zed', displayName: 'Zed Young', deviceName: 'Kiosk' });
+    expect(stranger.sentence({ seq: 1, at: 0, type: 'signIn', details: {} })).toBe('Zed Young (zed) signed in to Rounds at Kiosk.');
     expect(local('policy.loaded', { maxInactivityMinutes: 5, retentionDays: 30 })).toBe('Organisation policy applied: lock after 5 min of inactivity; messages kept 30 days.');
   });
 

@@ -8,7 +8,7 @@
  * here prints JSON, hashes or message content: the records hold none of the latter, and the former are
  * named in words or left to events.jsonl.
  */
-import type { AuditNames, AuditParty } from './people';
+import { personLabel, type AuditNames, type AuditParty, type AuditPerson } from './people';
 import { LocalTimes } from './localTimes';
 import { relaySentence } from './relaySentences';
 import { workstationSentence } from './workstationSentences';
@@ -107,7 +107,7 @@ export class AuditDescriber {
   readonly #owner: AuditParty;
 
   constructor(readonly names: AuditNames, readonly times: LocalTimes = new LocalTimes(names.directory.timeZone), owner?: AuditLogOwner) {
-    this.#owner = ownerParty(owner);
+    this.#owner = ownerParty(owner, owner ? names.personByUsername(owner.username) : null);
   }
 
   facts(record: DescribedRecord): AuditFacts {
@@ -162,10 +162,11 @@ function outcomeOf(type: string): AuditOutcome {
 
 const addresses = (list: string) => list.split(/\s+/).filter((a) => a !== '').slice(0, 50);
 
-function ownerParty(owner: AuditLogOwner | undefined): AuditParty {
-  const who = owner ? (owner.displayName ? `${owner.displayName} (${owner.username})` : owner.username) : "this workstation's user";
+/** The workstation's user: the directory's person of that username when there is one (so the report counts them once). */
+function ownerParty(owner: AuditLogOwner | undefined, person: AuditPerson | null): AuditParty {
+  const who = person ? personLabel(person) : owner ? (owner.displayName ? `${owner.displayName} (${owner.username})` : owner.username) : "this workstation's user";
   return {
-    kind: 'workstation', raw: '', userId: null, deviceId: null, person: null, username: owner?.username ?? null, displayName: owner?.displayName ?? null,
+    kind: 'workstation', raw: '', userId: person?.userId ?? null, deviceId: null, person, username: owner?.username ?? null, displayName: owner?.displayName || person?.displayName || null,
     workstation: owner?.deviceName ?? null, address: null, osAccount: null, label: who, short: owner ? owner.displayName || owner.username : who,
   };
 }

@@ -93,16 +93,24 @@ export const shortId = (id: string): string => (id.length > 12 ? `${id.slice(0, 
  */
 export class AuditNames {
   readonly #people = new Map<string, AuditPerson>();
+  readonly #usernames = new Map<string, AuditPerson>();
   readonly #workstations = new Map<string, string>();
   readonly #cache = new Map<string, AuditParty>();
 
   constructor(readonly directory: AuditDirectory = EMPTY_DIRECTORY) {
-    for (const p of directory.people) this.#people.set(p.userId, p);
+    for (const p of directory.people) {
+      this.#people.set(p.userId, p);
+      this.#usernames.set(p.username, p);
+    }
     for (const w of directory.workstations) this.#workstations.set(`${w.userId}.${w.deviceId}`, w.name);
   }
 
   person(userId: string): AuditPerson | null {
     return this.#people.get(userId) ?? null;
+  }
+
+  personByUsername(username: string): AuditPerson | null {
+    return this.#usernames.get(username) ?? null;
   }
 
   /** The workstation's enrolled name, or `workstation N` when the directory does not have it. */

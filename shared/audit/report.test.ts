@@ -56,7 +56,7 @@ describe('report.html', () => {
     const top = text(html.slice(0, html.indexOf('</header>')));
     expect(top).toContain("Workstation “Ward 4 nurses' station”, used by Dr. Anna Smith (asmith)");
     expect(text(section(html, 'verification'))).toContain('rounds-audit verify BUNDLE --relay-bundle RELAY-BUNDLE');
-    expect(text(section(html, 'timeline'))).toContain("Dr. Anna Smith (asmith) unlocked Rounds at Ward 4 nurses' station");
+    expect(text(section(html, 'timeline'))).toContain("Dr. Anna Smith (asmith, clinician) unlocked Rounds at Ward 4 nurses' station");
   });
 
   it('puts flagged events first, in a section of their own', () => {

@@ -34,6 +34,8 @@ export class PersonTally {
   emergencyUsed = 0;
   /** What the person did as an actor, by type (administrators' actions, and everyone's). */
   readonly actions = new Map<string, number>();
+  /** Records that involve the person as subject or the other side, by type. */
+  readonly involvedIn = new Map<string, number>();
   firstAt = Infinity;
   lastAt = -Infinity;
 
@@ -106,6 +108,7 @@ export class PeopleTallies {
       if (record.at > t.lastAt) t.lastAt = record.at;
     }
     if (actor) bump(actor.actions, record.type, 200);
+    for (const t of involved) if (t !== actor) bump(t.involvedIn, record.type, 200);
     const d = new Details(record.details);
     const target = subject ?? actor;
     switch (record.type) {

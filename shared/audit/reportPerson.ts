@@ -26,7 +26,7 @@ export function personSection(p: PersonTally, tallies: PeopleTallies, names: Aud
   const facts: [string, string][] = [];
   const add = (label: string, value: string) => facts.push([label, value]);
   if (p.signIns > 0) add('Sign-ins', `${formatNumber(p.signIns)}: ${topList(p.signInPlaces, (k) => k)}`);
-  if (p.failedSignIns > 0) add('Failed sign-ins', formatNumber(p.failedSignIns));
+  if (p.failedSignIns > 0) add('Failed sign-ins or unlocks', formatNumber(p.failedSignIns));
   if (p.lockouts > 0) add('Sign-ins locked', count(p.lockouts, 'time'));
   if (p.enrolled.length > 0) add('Workstations enrolled', p.enrolled.map((n) => `“${esc(n)}”`).join(', '));
   if (p.revoked.length > 0) add('Workstations revoked', p.revoked.map((n) => `“${esc(n)}”`).join(', '));
@@ -38,6 +38,8 @@ export function personSection(p: PersonTally, tallies: PeopleTallies, names: Aud
   if (p.flagged > 0) add('Flagged events involving them', `<span class="flag">${formatNumber(p.flagged)}</span>`);
   const actions = [...p.actions.entries()].sort(([, a], [, b]) => b - a).map(([type, n]) => `${esc(auditTypeLabel(type))} (${formatNumber(n)})`);
   if (actions.length > 0) add(p.party.kind === 'admin' ? 'Actions' : 'Everything they did', actions.join(', '));
+  const involved = [...p.involvedIn.entries()].sort(([, a], [, b]) => b - a).map(([type, n]) => `${esc(auditTypeLabel(type))} (${formatNumber(n)})`);
+  if (involved.length > 0) add('Involved in', involved.join(', '));
   const span = utcDay(p.firstAt) === utcDay(p.lastAt) ? utcDay(p.firstAt) : `${utcDay(p.firstAt)} to ${utcDay(p.lastAt)}`;
   const role = p.party.kind === 'admin' ? 'Administrator' : p.party.person ? '' : p.key.startsWith('owner:') ? "This workstation's user" : 'Not in the directory at export';
   return `<section class="person keep" id="person-${p.index}" aria-labelledby="h-person-${p.index}">

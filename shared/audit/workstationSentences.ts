@@ -13,6 +13,7 @@ const protection = (c: SentenceContext) => ({ os: " (profile key kept in the ope
 const LOCK_REASONS: Readonly<Record<string, string>> = { inactivity: 'after inactivity', osLock: 'when the computer was locked', suspend: 'when the computer went to sleep', manual: 'by hand', quit: 'on quitting' };
 const lockReason = (c: SentenceContext) => LOCK_REASONS[c.details.text('reason')] ?? (c.details.has('reason') ? `(${c.details.text('reason')})` : '');
 const contact = (c: SentenceContext) => c.names.userLabel(c.details.text('user'));
+const contactStation = (c: SentenceContext) => `“${c.names.workstationName(c.details.text('user'), c.details.number('device') ?? 0)}”`;
 const messages = (list: string) => list.split(/\s+/).filter((m) => m !== '').length;
 
 const unlocked: Sentence = (c) => `${owner(c)} unlocked Rounds${station(c)}${protection(c)}.`;
@@ -55,8 +56,8 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'message.rejected': (c) => `${capitalise(count(c.details.number('count') ?? 1, 'unreadable message'))} from ${c.facts.counterparties[0]?.label ?? 'an unknown sender'} could not be decrypted and ${(c.details.number('count') ?? 1) === 1 ? 'was' : 'were'} set aside.`,
   'careTeam.changed': (c) => `A care team's membership changed: now ${count(c.details.number('members') ?? 0, 'member')}.`,
   'contact.identityAcknowledged': (c) => `${owner(c)} acknowledged a new safety number of ${contact(c)} (${count(c.details.number('devices') ?? 0, 'workstation')}).`,
-  'contact.verified': (c) => `${owner(c)} verified the safety number of ${contact(c)}'s ${c.names.workstationName(c.details.text('user'), c.details.number('device') ?? 0)}.`,
-  'contact.unverified': (c) => `${owner(c)} removed the verification of ${contact(c)}'s ${c.names.workstationName(c.details.text('user'), c.details.number('device') ?? 0)}.`,
+  'contact.verified': (c) => `${owner(c)} verified the safety number of ${contact(c)} for the workstation ${contactStation(c)}.`,
+  'contact.unverified': (c) => `${owner(c)} removed the verification of ${contact(c)} for the workstation ${contactStation(c)}.`,
 };
 
 /** The sentence for a workstation record, or null for a kind this version does not know. */
