@@ -4,7 +4,7 @@ import { AuditCsv } from './csv';
 import { AuditDescriber, type DescribedRecord } from './describe';
 import { LocalTimes } from './localTimes';
 import { AuditNames } from './people';
-import { AuditReport, renderReport, type AuditReportInput } from './report';
+import { AuditReport, AuditReportIncomplete, renderReport, type AuditReportInput } from './report';
 
 function render(input: AuditReportInput = sampleReportInput(), records: Iterable<DescribedRecord> = sampleRecords()): string {
   const report = new AuditReport(input);
@@ -131,6 +131,14 @@ describe('report.html', () => {
       report.add(r, facts);
     }
     expect(report.render()).toBe(render());
+  });
+
+  it('takes the verification facts at render, for an export that knows its tree only at the end', () => {
+    const { verification, ...rest } = sampleReportInput();
+    const report = new AuditReport(rest);
+    for (const r of sampleRecords()) report.add(r);
+    expect(() => report.render()).toThrow(AuditReportIncomplete);
+    expect(report.render(verification)).toBe(render());
   });
 
   it('tells an empty export plainly', () => {

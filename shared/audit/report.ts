@@ -39,13 +39,28 @@ export interface AuditReportInput {
   readonly generatedAt: number;
   /** Shown as a banner above everything (a bundle of a log whose hash chain is broken). */
   readonly warning?: string;
-  readonly verification: AuditReportVerification;
+  /**
+   * What the signatures cover. Needed to render; a streaming export that knows the tree only at the end
+   * passes it to `render(verification)` instead.
+   */
+  readonly verification?: AuditReportVerification;
+  /** A workstation bundle's user and workstation, when `verification` comes only at render. */
+  readonly workstation?: AuditLogOwner;
   /** Timeline rows kept besides the flagged ones (default 2,000). */
   readonly timelineLimit?: number;
   /** Flagged rows kept (default 1,000). */
   readonly flaggedLimit?: number;
   /** The export's one describer, shared with its AuditCsv so that each record's facts are worked out once. */
   readonly describer?: AuditDescriber;
+}
+
+/** render() without the verification facts: the page must say what was verified, so it is not written without them. */
+export class AuditReportIncomplete extends Error {
+  readonly code = 'AUDIT_REPORT_INCOMPLETE';
+  constructor() {
+    super('the audit report needs the signer fingerprint, tree size and root hash: pass them as input.verification or to render()');
+    this.name = 'AuditReportIncomplete';
+  }
 }
 
 interface Row {
@@ -80,7 +95,7 @@ export class AuditReport {
 
   constructor(input: AuditReportInput) {
     this.#input = input;
-    this.#describer = input.describer ?? new AuditDescriber(new AuditNames(input.directory), new LocalTimes(input.directory.timeZone), input.verification.workstation);
+    this.#describer = input.describer ?? new AuditDescriber(new AuditNames(input.directory), new LocalTimes(input.directory.timeZone), input.verification?.workstation ?? input.workstation);
     this.#names = this.#describer.names;
     this.#times = this.#describer.times;
     this.#people = new PeopleTallies(this.#names);
@@ -136,9 +151,11 @@ export class AuditReport {
       + `<td>${esc(place)}</td><td><span class="badge o-${facts.outcome}">${OUTCOME_WORDS[facts.outcome]}</span></td></tr>`;
   }
 
-  render(): string {
+  /** The page, with `verification` (or the input's) saying what the signatures cover. */
+  render(verification: AuditReportVerification | undefined = this.#input.verification): string {
+    if (!verification) throw new AuditReportIncomplete();
     const input = this.#input;
-    const v = input.verification;
+    const v = verification.workstation || !input.workstation ? verification : { ...verification, workstation: input.workstation };
     const people = this.#people.all().filter((p) => p.events > 0).sort((a, b) => sortName(a).localeCompare(sortName(b)));
     const types = [...this.#types.entries()].sort(([a], [b]) => auditTypeLabel(a).localeCompare(auditTypeLabel(b)));
     const timeline = mergeBySeq(this.#rows, this.#flaggedRows);
@@ -167,7 +184,7 @@ export class AuditReport {
 <div class="${this.#emergency > 0 ? 'warn' : ''}"><dt>Emergency access</dt><dd>${formatNumber(this.#emergency)}</dd></div>
 <div><dt>People involved</dt><dd>${formatNumber(activePeople)}</dd></div></dl>`;
     const toc = `<nav class="toc" aria-label="Contents"><ol><li><a href="#verification">What was verified</a></li><li><a href="#flagged">Flagged events (${formatNumber(this.#flagged)})</a></li><li><a href="#timeline">Timeline</a></li><li><a href="#people">People (${formatNumber(people.length)})</a></li><li><a href="#types">Events by type</a></li><li><a href="#days">Events per day</a></li></ol></nav>`;
-    const verification = `<section id="verification" class="keep" aria-labelledby="h-verification"><h2 id="h-verification">What was verified</h2>${verificationBlock({
+    const verified = `<section id="verification" class="keep" aria-labelledby="h-verification"><h2 id="h-verification">What was verified</h2>${verificationBlock({
       kind: v.kind, origin: input.origin, signerFingerprint: v.signerFingerprint, treeSize: v.treeSize, rootHash: v.rootHash, firstSeq: v.firstSeq,
       range: `${capitalise(range)}${input.range.user ? `, records concerning ${this.#userWords(input.range.user)}` : ''}`, records: this.#records, seqSpan, zone: this.#times.zone,
     })}</section>`;
@@ -196,7 +213,7 @@ ${people.length === 0 ? '<p class="muted">No one.</p>' : `<div class="people">${
     return `${head}
 ${header}
 ${warning}${glance}${toc}
-${verification}
+${verified}
 ${flagged}
 ${timelineSection}
 ${peopleSection}
