@@ -9,6 +9,8 @@ import { DeliveryHub } from './http/DeliveryHub';
 import { buildRelayApp, type TlsMinVersion } from './http/relayApp';
 import { MessageService } from './MessageService';
 import type { AuditKey } from './audit/auditKey';
+import { growAuditTree } from './audit/AuditTree';
+import type { CheckpointMemory } from './audit/exportAudit';
 import { ConfigurationError } from './ConfigurationError';
 import { assertNoInterruptedRestore, assertOwnedByCaller } from './DataDirectory';
 import { unlockRelayDatabase, wrongKeyMessage } from './DatabaseKeyFile';
@@ -90,6 +92,8 @@ export class RelayServer {
   #controlSeq = 0;
   /** The org audit key, read for each export (serve sets it): the compliance role's export API uses it. */
   auditKey: (() => AuditKey) | undefined;
+  /** Where the checkpoints the relay signs are remembered (serve sets it, beside the key). */
+  auditCheckpoints: CheckpointMemory | undefined;
 
   constructor(
     readonly store: RelayStore,
@@ -117,6 +121,7 @@ export class RelayServer {
       maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts,
       ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
       ...(this.auditKey ? { auditKey: this.auditKey } : {}),
+      ...(this.auditCheckpoints ? { auditCheckpoints: this.auditCheckpoints } : {}),
       ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
     });
     const address = await this.#app.listen({ host: options.host, port: options.port });
@@ -161,6 +166,8 @@ export class RelayServer {
     every(500, () => this.applyControlEvents());
     every(Math.min(60_000, Math.max(1000, this.config.refusalEpisodeQuietMs / 2)), () => this.messages.sweepLimits());
     every(3600_000, () => this.housekeeping());
+    // The audit log's tree keeps up with the log (exports then hash only the last minute's records).
+    every(60_000, async () => void (await growAuditTree(this.store, { page: 1000, between: () => new Promise((resolve) => setImmediate(resolve)) })));
     void this.housekeeping().catch((error: unknown) => this.log(`housekeeping failed: ${describeError(error)}`));
   }
 

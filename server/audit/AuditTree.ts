@@ -15,8 +15,13 @@ import type { AuditRecord } from './AuditRecord';
 export const sha256 = (data: Uint8Array): Uint8Array => hash('sha256', data, 'buffer');
 const PAGE = 10_000;
 
-/** A record's exact line in events.jsonl (its Merkle leaf) and whether its own hash holds. */
-export function recordLine(record: AuditRecord): { line: string; hashHolds: boolean } {
+/** A record's exact line in events.jsonl: its Merkle leaf. */
+export function recordLine(record: AuditRecord): string {
+  return relayRecordLine(record);
+}
+
+/** A record's line and whether its own hash holds (growing the tree checks each record's chain once). */
+function checkedLine(record: AuditRecord): { line: string; hashHolds: boolean } {
   const details = detailsJson(record.details);
   // Strings straight into the hash (UTF-8 inside it): no encoding copy per record.
   return { line: relayRecordLine(record, details.line), hashHolds: hash('sha256', canonicalRecord(record, details.chain), 'hex') === record.hash };
@@ -45,19 +50,20 @@ async function partialTiles(store: RelayStore, size: number): Promise<{ tile: Ti
  * Safe to run from several processes at once (the relay and an admin command): each page is written only
  * if the tree is still where this run found it.
  */
-export async function growAuditTree(store: RelayStore, until = Number.MAX_SAFE_INTEGER): Promise<AuditTreeState> {
-  for (;;) {
+export async function growAuditTree(store: RelayStore, options: { page?: number; between?: () => Promise<void> } = {}): Promise<AuditTreeState> {
+  for (let first = true; ; first = false) {
+    // The running relay grows it in small pages and lets requests through in between.
+    if (!first && options.between) await options.between();
     const state = await store.auditTree();
     const last = state.firstSeq + state.size - 1;
-    if (last >= until) return state;
-    const records = await store.auditRecordsAfter(last, Math.min(PAGE, until - last));
+    const records = await store.auditRecordsAfter(last, options.page ?? PAGE);
     if (records.length === 0) return state;
     const tiles = new Map<string, StoredTile>();
     const writer = new TileWriter(sha256, state.size, await partialTiles(store, state.size), (tile, hashes) => tiles.set(tilePath(tile), { level: tile.level, index: tile.index, hashes }));
     let { head, brokenAt, brokenReason } = state;
     let expected = last + 1;
     for (const record of records) {
-      const { line, hashHolds } = recordLine(record);
+      const { line, hashHolds } = checkedLine(record);
       if (brokenAt === null) {
         const reason = record.seq !== expected ? `expected record ${expected}, found ${record.seq}` : record.prevHash !== head ? 'does not link to the previous record' : hashHolds ? null : 'content does not match its hash';
         if (reason) [brokenAt, brokenReason] = [record.seq, reason];

@@ -140,7 +140,7 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
     if (page.length === 0) break;
     for (const r of page) {
       if (options.user !== null && !recordConcernsUser(r, options.user, options.username)) continue;
-      const { line } = recordLine(r);
+      const line = recordLine(r);
       // The record must still be the one the tree took in.
       const index = r.seq - firstSeq;
       const tileIndex = Math.floor(index / TILE_WIDTH);
@@ -156,7 +156,7 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   }
   if (firstSeq > 1) {
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
-    if (start) writer.logStart(encoder.encode(recordLine(start).line));
+    if (start) writer.logStart(encoder.encode(recordLine(start)));
   }
   for await (const { tile: ref, hashes } of storedTiles(store, size)) writer.addTile(ref, hashes);
   writer.finish({ size, root, consistency });

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { auditKeySource, finishInterruptedRotation } from '../audit/auditKey';
+import { checkpointMemory } from '../audit/exportAudit';
 import { openSiemSink, startSiemStream } from '../audit/siem/openSiemStream';
 import type { SiemStream } from '../audit/siem/SiemStream';
 import { DEFAULT_THROTTLE } from '../auth/LoginThrottle';
@@ -78,6 +79,7 @@ export function addServeCommand(program: Command): void {
       if (recovered) console.log(recovered);
       const auditKey = auditKeySource(dataDir);
       server.auditKey = auditKey.read;
+      server.auditCheckpoints = checkpointMemory(dataDir);
       if (siemSink && config.siem) {
         const started = await startSiemStream(siemSink, config.siem, dataDir, store, (line) => console.error(line));
         siem = started.stream;

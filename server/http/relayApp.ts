@@ -23,7 +23,8 @@ import type { DeliveryHub } from './DeliveryHub';
 import { zipSync } from 'fflate';
 import { AuditExportQuerySchema } from '../../shared/wire/relay';
 import type { AuditKey } from '../audit/auditKey';
-import { buildRelayBundle } from '../audit/exportAudit';
+import { auditDirectory } from '../audit/auditDirectory';
+import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
 
 export interface RelayAppOptions {
   readonly accounts: AccountService;
@@ -40,6 +41,7 @@ export interface RelayAppOptions {
   /** The org audit key: with it, the compliance role can export the audit log through the API. */
   /** The org audit key, read for each export (so a rotation applies without a restart). */
   readonly auditKey?: () => AuditKey;
+  readonly auditCheckpoints?: CheckpointMemory;
   /** Proxies whose X-Forwarded-For names the client (ServeOptions.trustProxy); none by default. */
   readonly trustProxy?: readonly string[];
 }
@@ -147,7 +149,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
       if (!target) throw new RelayFailure('NOT_FOUND', 'no such account');
       subject = target.id;
     }
-    const { files } = await buildRelayBundle(store, options.auditKey(), { from: query.from, to: query.to, user: subject, actor: `${address.userId}.${address.deviceId}` });
+    const { files } = await buildRelayBundle(store, options.auditKey(), {
+      from: query.from, to: query.to, user: subject, ...(query.user ? { username: query.user } : {}), actor: `${address.userId}.${address.deviceId}`,
+      directory: await auditDirectory(store), ...(options.auditCheckpoints ? { memory: options.auditCheckpoints } : {}),
+    });
     return reply.header('content-type', 'application/zip').header('content-disposition', 'attachment; filename="rounds-relay-audit.zip"').send(Buffer.from(zipSync(Object.fromEntries(files), { level: 6 })));
   });
 

@@ -278,6 +278,8 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
         for (const secret of secrets) {
           // The lock screen shows the user's own name, so the profile list may hold that (and only that).
           if (file.endsWith('profiles.json') && ['Okafor', 'Nguyen', 'Moreau'].includes(secret)) continue;
+          // The relay's audit export names the clinicians it covers (people.json, the report: issue 15), by design.
+          if (file.includes('/relay-audit/') && ['Okafor', 'Nguyen', 'Moreau'].includes(secret)) continue;
           expect(bytes.includes(Buffer.from(secret, 'utf8')), `${secret} in ${file}`).toBe(false);
           expect(bytes.includes(Buffer.from(secret, 'utf16le')), `${secret} (UTF-16) in ${file}`).toBe(false);
         }
