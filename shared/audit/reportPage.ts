@@ -110,7 +110,7 @@ export function dayChart(byDay: ReadonlyMap<number, number>, zone: string): stri
   const y = (n: number) => topPad + plotH - (n / top) * plotH;
   const label = (i: number) => LocalTimes.dayLabel(first + i * step);
   const bars = counts.map((n, i) => (n === 0 ? '' : `<rect x="${(left + i * bw + Math.min(1, bw * 0.1)).toFixed(1)}" y="${y(n).toFixed(1)}" width="${Math.max(0.8, bw - Math.min(2, bw * 0.2)).toFixed(1)}" height="${(topPad + plotH - y(n)).toFixed(1)}" fill="#0b5d57"><title>${step === 1 ? label(i) : `week of ${label(i)}`}: ${formatNumber(n)} events</title></rect>`)).join('');
-  const ticks = Math.min(buckets, 7);
+  const ticks = buckets <= 14 ? buckets : 7;
   const xLabels = Array.from({ length: ticks }, (_, k) => (ticks === 1 ? 0 : Math.round((k * (buckets - 1)) / (ticks - 1))))
     .map((i) => `<text x="${(left + (i + 0.5) * bw).toFixed(1)}" y="${H - 14}" text-anchor="middle" font-size="12" fill="#344054">${label(i)}</text>`).join('');
   const grid = [0, top / 2, top].map((v) => `<line x1="${left}" x2="${W - 10}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="${v === 0 ? '#475467' : '#d0d5dd'}"/><text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="12" fill="#344054">${formatNumber(v)}</text>`).join('');

@@ -44,6 +44,6 @@ export function personSection(p: PersonTally, tallies: PeopleTallies, names: Aud
   const role = p.party.kind === 'admin' ? 'Administrator' : p.party.person ? '' : p.key.startsWith('owner:') ? "This workstation's user" : 'Not in the directory at export';
   return `<section class="person keep" id="person-${p.index}" aria-labelledby="h-person-${p.index}">
 <h3 id="h-person-${p.index}">${esc(p.label)}</h3>
-<p class="muted">${role ? `${esc(role)} · ` : ''}${count(p.events, 'event')} (UTC ${esc(span)}) · <a href="#who-${p.index}" class="screen-only">show them in the timeline</a></p>
+<p class="muted">${role ? `${esc(role)} · ` : ''}${count(p.events, 'event')} (UTC ${esc(span)})<span class="screen-only"> · <a href="#who-${p.index}">show them in the timeline</a></span></p>
 <dl class="facts">${facts.map(([label, value]) => `<dt>${esc(label)}</dt><dd>${value}</dd>`).join('')}</dl></section>`;
 }
