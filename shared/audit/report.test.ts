@@ -100,6 +100,7 @@ describe('report.html', () => {
     expect(text(section(html, 'flagged'))).toContain('The first 50 of 100 flagged events are shown; events.csv lists them all');
     expect(text(section(html, 'timeline'))).toContain('550 of the 100,000 events of this export');
     expect(text(section(html, 'timeline'))).toContain('events.csv has every event');
+    expect(text(section(html, 'timeline'))).toContain('Showing only events involving Ben Okafor (bokafor, nurse): 50 of 100 in this timeline, all in events.csv.');
     expect(text(section(html, 'types'))).toMatch(/Signed in login\.success 99,900/);
     expect(text(section(html, 'people'))).toContain("Sign-ins 99,900: Ward 4 nurses' station (99,900)");
     expect(html).toContain('Events per day (Europe/Berlin) from 2026-01-01 to 2026-03-11');

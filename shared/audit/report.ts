@@ -77,7 +77,7 @@ export class AuditReport {
   readonly #names: AuditNames;
   readonly #describer: AuditDescriber;
   readonly #people: PeopleTallies;
-  readonly #types = new Map<string, { index: number; count: number; flagged: number; failed: number }>();
+  readonly #types = new Map<string, { index: number; count: number; shown: number; flagged: number; failed: number }>();
   readonly #days = new Map<number, number>();
   readonly #rows: Row[] = [];
   readonly #flaggedRows: Row[] = [];
@@ -121,7 +121,7 @@ export class AuditReport {
     }
     let t = this.#types.get(type);
     if (!t) {
-      t = { index: this.#types.size, count: 0, flagged: 0, failed: 0 };
+      t = { index: this.#types.size, count: 0, shown: 0, flagged: 0, failed: 0 };
       this.#types.set(type, t);
     }
     t.count++;
@@ -137,7 +137,11 @@ export class AuditReport {
     if (type.startsWith('emergency.')) this.#emergency++;
     const involved = this.#people.add(r, facts);
     const keep = facts.flagged ? this.#flaggedRows.length < this.#flaggedLimit : this.#rows.length < this.#timelineLimit;
-    if (keep) (facts.flagged ? this.#flaggedRows : this.#rows).push({ seq: r.seq, flagged: facts.flagged, html: this.#row(r, facts, involved, t.index) });
+    if (keep) {
+      (facts.flagged ? this.#flaggedRows : this.#rows).push({ seq: r.seq, flagged: facts.flagged, html: this.#row(r, facts, involved, t.index) });
+      t.shown++;
+      for (const p of involved) p.shown++;
+    }
   }
 
   #row(record: DescribedRecord, facts: AuditFacts, involved: readonly PersonTally[], typeIndex: number): string {
@@ -200,7 +204,7 @@ ${people.map((p) => `<span class="filter-target" id="who-${p.index}"></span>`).j
 <div class="filters"><details><summary>Show one person's events</summary><ul>${people.map((p) => `<li><a href="#who-${p.index}">${esc(p.label)}</a> <span class="muted">(${formatNumber(p.events)})</span></li>`).join('')}</ul></details>
 <details><summary>Show one type of event</summary><ul>${types.map(([type, t]) => `<li><a href="#what-${t.index}">${esc(auditTypeLabel(type))}</a> <span class="muted">(${formatNumber(t.count)})</span></li>`).join('')}</ul></details>
 <p><a href="#timeline">Show all events</a></p></div>
-<div class="filter-state" role="status">${people.map((p) => `<p class="fs fs-who-${p.index}">Showing only events involving <strong>${esc(p.label)}</strong>. <a href="#timeline">Show all</a> · <a href="#person-${p.index}">Summary of this person</a></p>`).join('')}${types.map(([type, t]) => `<p class="fs fs-what-${t.index}">Showing only <strong>${esc(auditTypeLabel(type))}</strong> events. <a href="#timeline">Show all</a></p>`).join('')}</div>
+<div class="filter-state" role="status">${people.map((p) => `<p class="fs fs-who-${p.index}">Showing only events involving <strong>${esc(p.label)}</strong>${shownOf(p.shown, p.events)}. <a href="#timeline">Show all</a> · <a href="#person-${p.index}">Summary of this person</a></p>`).join('')}${types.map(([type, t]) => `<p class="fs fs-what-${t.index}">Showing only <strong>${esc(auditTypeLabel(type))}</strong> events${shownOf(t.shown, t.count)}. <a href="#timeline">Show all</a></p>`).join('')}</div>
 ${shown === 0 ? '<p class="muted">No events in this range.</p>' : `<table>${tableHead}<tbody>${timeline.map((r) => r.html).join('\n')}</tbody></table>`}</section>`;
     const peopleSection = `<section id="people" aria-labelledby="h-people"><h2 id="h-people">People</h2>
 <p>Everyone this export mentions, with what they did and what was done to their account${v.kind === 'relay' ? ' (messages are counted per receiving workstation, as the relay sees them; their content is never in the log)' : ''}.</p>
@@ -235,6 +239,9 @@ ${daysSection}
     return person ? this.#names.userLabel(person.userId) : username;
   }
 }
+
+/** How many of someone's (or a type's) events the bounded timeline holds, when not all. */
+const shownOf = (shown: number, all: number) => (shown === all ? '' : `: ${formatNumber(shown)} of ${formatNumber(all)} in this timeline, all in events.csv`);
 
 /** People by username (titles such as "Dr." make display names a poor order), administrators last. */
 const sortName = (p: PersonTally) => `${p.party.kind === 'admin' ? '1' : '0'}${(p.party.username ?? p.party.short).toLowerCase()}`;

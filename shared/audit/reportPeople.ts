@@ -16,6 +16,8 @@ const MAX_COUNTERPARTIES = 500;
 export class PersonTally {
   /** Records that involve the person (as actor, subject or the other side of a message). */
   events = 0;
+  /** Of those, the ones the report's timeline shows. */
+  shown = 0;
   flagged = 0;
   signIns = 0;
   readonly signInPlaces = new Map<string, number>();
