@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUDIT_CSV_HEADER, AuditCsv } from '../shared/audit/csv';
 import { AuditReport } from '../shared/audit/report';
-import { ANNA, SAMPLE_DIRECTORY, sampleRecords, sampleReportInput, sampleWorkstationRecords } from '../shared/audit/auditSample';
+import { ANNA, SAMPLE_DIRECTORY, SAMPLE_VERIFICATION, sampleRecords, sampleReportInput, sampleWorkstationRecords } from '../shared/audit/auditSample';
 
 const dir = process.argv[2] ?? '/tmp/audit-report-sample';
 mkdirSync(dir, { recursive: true });
@@ -23,7 +23,7 @@ writeFileSync(join(dir, 'events.csv'), rows);
 const owner = { username: 'asmith', displayName: 'Dr. Anna Smith', deviceName: "Ward 4 nurses' station" };
 const workstation = new AuditReport(sampleReportInput({
   title: 'Rounds workstation audit log', origin: `rounds.client/${ANNA}.1`,
-  verification: { ...sampleReportInput().verification, treeSize: 13, kind: 'workstation', workstation: owner },
+  verification: { ...SAMPLE_VERIFICATION, treeSize: 13, kind: 'workstation', workstation: owner },
 }));
 for (const record of sampleWorkstationRecords()) workstation.add(record);
 writeFileSync(join(dir, 'workstation-report.html'), workstation.render());

@@ -4,7 +4,7 @@
  * tests, and for looking at report.html in a browser (`npx tsx scripts/auditReportSample.ts`). Data only.
  */
 import type { AuditDirectory } from './people';
-import type { AuditReportInput } from './report';
+import type { AuditReportInput, AuditReportVerification } from './report';
 import type { DescribedRecord } from './describe';
 
 export const ANNA = '3f2a9c0d-1e2f-4a4b-8c5d-6e7f8a9b0c1d';
@@ -112,6 +112,14 @@ export function sampleWorkstationRecords(): DescribedRecord[] {
   return rows.map(([minutes, type, details], i) => ({ seq: i + 1, at: t + minutes * m, type, details }));
 }
 
+export const SAMPLE_VERIFICATION: AuditReportVerification = {
+  signerFingerprint: '5c1f0a7e9b3d2c4f8a6e0d1b7c9f2a3e4d5b6c7a8e9f0a1b2c3d4e5f6a7b8c9d',
+  treeSize: 131,
+  rootHash: 'e3b98a4da31a127d4bde6e43033f66ba274cab0eb7eb1c70ec41402bf6273dd8',
+  firstSeq: 1,
+  kind: 'relay',
+};
+
 export function sampleReportInput(overrides: Partial<AuditReportInput> = {}): AuditReportInput {
   return {
     title: 'Rounds relay audit log — St. Mary\'s Hospital',
@@ -119,13 +127,7 @@ export function sampleReportInput(overrides: Partial<AuditReportInput> = {}): Au
     range: { from: 0, to: Number.MAX_SAFE_INTEGER, user: null },
     directory: SAMPLE_DIRECTORY,
     generatedAt: SAMPLE_START + 6 * 24 * HOUR,
-    verification: {
-      signerFingerprint: '5c1f0a7e9b3d2c4f8a6e0d1b7c9f2a3e4d5b6c7a8e9f0a1b2c3d4e5f6a7b8c9d',
-      treeSize: 131,
-      rootHash: 'e3b98a4da31a127d4bde6e43033f66ba274cab0eb7eb1c70ec41402bf6273dd8',
-      firstSeq: 1,
-      kind: 'relay',
-    },
+    verification: SAMPLE_VERIFICATION,
     ...overrides,
   };
 }

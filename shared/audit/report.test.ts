@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ANNA, BEN, SAMPLE_DIRECTORY, sampleRecords, sampleReportInput } from './auditSample';
+import { ANNA, BEN, SAMPLE_DIRECTORY, SAMPLE_VERIFICATION, sampleRecords, sampleReportInput } from './auditSample';
 import { AuditCsv } from './csv';
 import { AuditDescriber, type DescribedRecord } from './describe';
 import { LocalTimes } from './localTimes';
@@ -44,14 +44,14 @@ describe('report.html', () => {
     expect(html).not.toContain('1970');
     const closed = text(render(sampleReportInput({ range: { from: Date.UTC(2026, 10, 23), to: Date.UTC(2026, 10, 30), user: 'asmith' } })));
     expect(closed).toContain('From 2026-11-23 01:00:00 GMT+1 to 2026-11-30 01:00:00 GMT+1, for Dr. Anna Smith (asmith, clinician)');
-    const restored = text(render(sampleReportInput({ verification: { ...sampleReportInput().verification, firstSeq: 49 } })));
+    const restored = text(render(sampleReportInput({ verification: { ...SAMPLE_VERIFICATION, firstSeq: 49 } })));
     expect(restored).toContain('This log begins at record 49: it was started after a restore from a backup.');
   });
 
   it('names the user and the workstation of a workstation bundle at the top, and how to tie its key to the relay', () => {
     const html = render(sampleReportInput({
       title: 'Rounds workstation audit log', origin: `rounds.client/${ANNA}.1`,
-      verification: { ...sampleReportInput().verification, kind: 'workstation', workstation: { username: 'asmith', displayName: 'Dr. Anna Smith', deviceName: "Ward 4 nurses' station" } },
+      verification: { ...SAMPLE_VERIFICATION, kind: 'workstation', workstation: { username: 'asmith', displayName: 'Dr. Anna Smith', deviceName: "Ward 4 nurses' station" } },
     }), [{ seq: 1, at: Date.UTC(2026, 11, 2, 8), type: 'session.unlocked', details: { keyProtection: 'os' } }]);
     const top = text(html.slice(0, html.indexOf('</header>')));
     expect(top).toContain("Workstation “Ward 4 nurses' station”, used by Dr. Anna Smith (asmith)");
