@@ -12,6 +12,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { verifyBundle, type Verdict } from '../../shared/audit/bundle';
+import { followsRestore } from '../../shared/audit/restoreLink';
 import { linkWorkstationToRelay, type WorkstationLink } from '../../shared/audit/workstationLink';
 import { ROUNDS_VERSION } from '../../shared/version';
 import { nodeAuditCrypto } from './auditCrypto';
@@ -69,7 +70,7 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
     .description('verify an audit bundle (directory or .zip)')
     .argument('<path>', 'the bundle')
     .option('--key <pem>', 'the signing public key you expect (from the organisation), instead of trusting the bundle\'s own (with --relay-bundle: the relay bundle\'s)')
-    .option('--previous <bundle>', 'an earlier bundle of the same log: this one must extend it')
+    .option('--previous <bundle>', 'an earlier bundle of the same log (this one must extend it), or of the log a restore ended (this one\'s log must begin with that restore)')
     .option('--relay-bundle <bundle>', "for a workstation's bundle: a relay bundle (of its user, over the day it enrolled); the workstation's key must be the one the relay recorded when it enrolled")
     .action((path: string, opts: { key?: string; previous?: string; relayBundle?: string }) => {
       let verdict: Verdict;
@@ -84,7 +85,7 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
         return;
       }
       if (verdict.ok) {
-        console.log(`VERIFIED: ${verdict.records} records of ${verdict.origin} are authentic and included in its signed checkpoint of ${verdict.treeSize} records${opts.previous ? ', which extends the previous bundle' : ''}.`);
+        console.log(`VERIFIED: ${verdict.records} records of ${verdict.origin} are authentic and included in its signed checkpoint of ${verdict.treeSize} records${opts.previous ? (followsRestore(verdict.notes) ? ', whose log continues the previous bundle\'s after a restore' : ', which extends the previous bundle') : ''}.`);
       } else {
         console.log(`NOT VERIFIED: ${verdict.failures.length} problem${verdict.failures.length === 1 ? '' : 's'} found.`);
         for (const failure of verdict.failures) console.log(`  - ${failure}`);

@@ -9,6 +9,7 @@ import { KEY_ROTATIONS_FILE, keyFingerprint, parseKeyRotationsFile, readKeyRotat
 import { BUNDLE_FILES, CHAIN_BROKEN_FILE, LOG_START_FILE, MAX_LINE_BYTES, OPTIONAL_FILES, RELAY_ORIGIN_PREFIX, V2_FILES, type AuditCrypto, type ExportedRecord, type ProofFile } from './bundleLayout';
 import { equal, leafHash, rootFromMultiProof, verifyConsistency } from './merkle';
 import { ChainChecker } from './recordChain';
+import { followRestore, rotationOrigin } from './restoreLink';
 import { TileTree, checkTiles, tilePath, type TileRef } from './tiles';
 
 /** A bundle's files, however they are stored (a directory, a zip in memory). */
@@ -111,6 +112,19 @@ function readProof(text: string | null): ProofFile | null {
   } catch {
     return null;
   }
+}
+
+/** A bundle's exported record of `seq` (events.jsonl read a chunk at a time), or null when it has none. */
+function recordIn(bundle: BundleReader, seq: number): ExportedRecord | null {
+  for (const line of lines(bundle.chunks('events.jsonl'), { truncated: false })) {
+    try {
+      const record = JSON.parse(decoder.decode(line)) as ExportedRecord;
+      if (record.seq === seq) return record;
+    } catch {
+      // an unreadable line: the previous bundle's own verdict names it
+    }
+  }
+  return null;
 }
 
 /** Checks a bundle completely and reports every problem found, never throwing on bad input. */
@@ -282,7 +296,7 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
     const statements = parseKeyRotationsFile(text(KEY_ROTATIONS_FILE) ?? '');
     if (!statements) failures.push(`${KEY_ROTATIONS_FILE} is not a list of key rotation statements`);
     statements?.forEach((s, i) => {
-      const read = readKeyRotation(crypto, s, checkpoint.origin);
+      const read = readKeyRotation(crypto, s, rotationOrigin(s, checkpoint.origin));
       if (read.ok) rotations.push(read.rotation);
       else failures.push(`${KEY_ROTATIONS_FILE}: rotation ${i + 1} ${read.reason}`);
     });
@@ -306,7 +320,16 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
       }
     }
     if (!old.ok) failures.push(`the previous bundle's checkpoint: ${old.reason}`);
-    else if (old.checkpoint.origin !== checkpoint.origin) failures.push(`the previous bundle is from another log (${old.checkpoint.origin})`);
+    else if (old.checkpoint.origin !== checkpoint.origin) {
+      // Another log: one a restore began after the previous bundle's follows it by its first record (restoreLink.ts).
+      const link = followRestore(crypto, {
+        checkpoint: old.checkpoint, note: new TextDecoder().decode(previous.read('checkpoint') ?? new Uint8Array()),
+        publicKeyPem: new TextDecoder().decode(previous.read('signer.pub.pem') ?? new Uint8Array()), firstSeq: earlier.firstSeq,
+        recordAt: (seq) => recordIn(previous, seq),
+      }, { origin: checkpoint.origin, firstSeq, logStart });
+      failures.push(...link.failures);
+      notes.push(...link.notes);
+    }
     else if (old.checkpoint.size > checkpoint.size) failures.push('the previous bundle covers more records than this one: the log was cut');
     else {
       const entry = old.checkpoint.size === checkpoint.size ? { fromSize: old.checkpoint.size, proof: [] } : proof.consistency.find((c) => c.fromSize === old.checkpoint.size);

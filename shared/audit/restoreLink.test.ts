@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditCrypto, AuditSigner, ExportedRecord } from './bundle';
 import { noteKeyId, signCheckpoint } from './checkpoint';
 import { GENESIS_HASH, recordHash } from './recordChain';
-import { followRestore, logFamily, restoreDetails, type PreviousBundleView, type RememberedCheckpoint } from './restoreLink';
+import { followRestore, logFamily, restoreDetails, rotationOrigin, type PreviousBundleView, type RememberedCheckpoint } from './restoreLink';
 
 const OLD = 'rounds.relay/0123456789abcdef';
 const NEW = 'rounds.relay/0123456789abcdef-r1a2b3c4d';
@@ -133,5 +133,10 @@ describe('following a restore from an older bundle to a newer one', () => {
     expect(logFamily(`${NEW}-rdeadbeef`)).toBe(OLD);
     expect(logFamily(OLD)).toBe(OLD);
     expect(logFamily('rounds.client/u.1')).toBe('rounds.client/u.1');
+    // A key rotation statement of an earlier log of the relay holds for a later one; of another relay's, not.
+    const statement = (origin: string) => ({ statement: `rounds-audit-key-rotation/1\norigin: ${origin}\ntime: 2026-12-01T00:00:00.000Z\n`, signature: '' });
+    expect(rotationOrigin(statement(OLD), NEW)).toBe(OLD);
+    expect(rotationOrigin(statement('rounds.relay/ffffffffffffffff'), NEW)).toBe(NEW);
+    expect(rotationOrigin('not a statement', NEW)).toBe(NEW);
   });
 });

@@ -12,7 +12,7 @@
  * crypto is passed in, as in bundle.ts.
  */
 import { z } from 'zod';
-import type { AuditCrypto, ExportedRecord } from './bundle';
+import type { AuditCrypto, ExportedRecord } from './bundleLayout';
 import { noteKeyId, parseCheckpoint, toBase64 } from './checkpoint';
 
 export const LOG_RESTORED = 'audit.log_restored';
@@ -54,6 +54,17 @@ const RESTORED_SUFFIX = /(-r[0-9a-f]{8})+$/;
  */
 export function logFamily(origin: string): string {
   return origin.replace(RESTORED_SUFFIX, '');
+}
+
+/**
+ * The log a key rotation statement must name to hold for a bundle of `origin`: the one it names, when that
+ * is a log of the same relay (an earlier log a restore ended), else `origin` itself (and it fails as "for
+ * another log"). The statements of the earlier logs are what link a key from before a restore to one after.
+ */
+export function rotationOrigin(signed: unknown, origin: string): string {
+  const statement = typeof signed === 'object' && signed !== null ? (signed as { statement?: unknown }).statement : undefined;
+  const stated = typeof statement === 'string' ? /^origin: (\S{1,200})$/m.exec(statement)?.[1] : undefined;
+  return stated !== undefined && logFamily(stated) === logFamily(origin) ? stated : origin;
 }
 
 /** The restore's own facts; the rest of the record's details follow from them. */
@@ -129,6 +140,10 @@ export interface RestoreLink {
 
 const encoder = new TextEncoder();
 
+/** How every note on a followed restore begins (the verdict's first line says the log continues after one). */
+const RESTORED_NOTE = 'restored from a backup';
+export const followsRestore = (notes: readonly string[]): boolean => notes.some((n) => n.startsWith(RESTORED_NOTE));
+
 /**
  * Follows the newer bundle's log back to the older bundle's across a restore. A newer log that does not
  * start with a restore record naming the older bundle's log is "another log": that is the failure.
@@ -179,8 +194,8 @@ export function followRestore(crypto: AuditCrypto, previous: PreviousBundleView,
   const lastSeq = previous.firstSeq + Math.max(previous.checkpoint.size, namedSize) - 1;
   const lost = lostRange(details.backupRecords, previous.firstSeq, Math.max(previous.checkpoint.size, namedSize));
   notes.push(lost
-    ? `restored from a backup: records ${lost.from}..${lost.to} of the previous log were lost (the backup held records up to ${details.backupRecords}; the previous log had signed records up to ${lastSeq})`
-    : `restored from a backup taken at the end of the previous log as it was signed (${details.backupRecords} records): no signed records were lost`);
+    ? `${RESTORED_NOTE}: records ${lost.from}..${lost.to} of the previous log were lost (the backup held records up to ${details.backupRecords}; the previous log had signed records up to ${lastSeq})`
+    : `${RESTORED_NOTE} taken at the end of the previous log as it was signed (${details.backupRecords} records): no signed records were lost`);
   notes.push(`the log ${old} ended with that restore; this bundle's log ${current.origin} starts at record ${current.firstSeq} with the restore record (${new Date(start.at).toISOString()}, by ${String(start.actor)}, from ${details.backupFile} taken ${new Date(details.backupCreatedAt).toISOString()})`);
   return { failures, notes, restored: true };
 }

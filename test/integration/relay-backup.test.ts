@@ -7,6 +7,7 @@ import { readIdentityFile } from '../../server/backupEncryption';
 import { unlockRelayDatabase } from '../../server/DatabaseKeyFile';
 import { openStore } from '../../server/RelayServer';
 import { describe, expect, it } from 'vitest';
+import { signedCheckpoints } from '../../server/audit/signedCheckpoints';
 import { verifyPath } from '../../server/audit/verifyCli';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
 import { Clinician, RelayProcess, adminCli, addUser, backupTo, restoreWith, testBackupKey } from '../fixtures/relayProcess';
@@ -49,11 +50,15 @@ describe('relay backup and restore', () => {
     } finally {
       await relay.stop();
     }
-    // The same key signs; the log after the restore extends the one exported before the backup.
+    // The same key signs. The log goes on as a new log, started by the restore, which follows the one
+    // exported before the backup: the new machine learnt that export's checkpoint from the backup.
+    expect(signedCheckpoints(restored).map((c) => c.note)).toContain(readFileSync(join(before, 'checkpoint'), 'utf8'));
     const after = join(dir(), 'after');
     expect(adminCli(['audit', 'export', '--data', restored, ...RANGE, '--out', after]).status).toBe(0);
     const verdict = verifyPath(after, { previous: before, key: join(before, 'signer.pub.pem') });
     expect(verdict.failures).toEqual([]);
+    expect(verdict.origin).not.toBe(verifyPath(before, {}).origin);
+    expect(verdict.notes.join('\n')).toMatch(/restored from a backup taken at the end of the previous log as it was signed \(\d+ records\): no signed records were lost/);
     expect(adminCli(['restore', '--data', dir(), '--from', join(dir(), 'missing.zip')]).stderr).toMatch(/no backup at/);
   }, 120_000);
 

@@ -1,0 +1,158 @@
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCheckpoint, toBase64 } from '../../shared/audit/checkpoint';
+import { SIGNED_CHECKPOINTS_FILE, signedCheckpoints } from '../../server/audit/signedCheckpoints';
+import { adminCli, addUser, backupTo, exportAudit, restoreWith } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
+
+/*
+ * Issue 15, section 1: an IT admin follows docs/deployment.md (backup, more activity, an export, restore
+ * --force, more activity, another export). The relay never signs two checkpoints that contradict each
+ * other, and the compliance officer's verifier reports the restore and the records it lost.
+ */
+
+function roundsAudit(args: readonly string[]) {
+  const result = spawnSync(process.execPath, ['server/bin/rounds-audit.mjs', ...args], { encoding: 'utf8' });
+  return { status: result.status, out: `${result.stdout}${result.stderr}` };
+}
+
+interface Record { seq: number; type: string; actor: string; details: { [k: string]: unknown }; prevHash: string; hash: string }
+const records = (bundle: string): Record[] => readFileSync(join(bundle, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record);
+const checkpointOf = (bundle: string) => {
+  const note = parseCheckpoint(readFileSync(join(bundle, 'checkpoint'), 'utf8'));
+  if (!note.ok) throw new Error(note.reason);
+  return { ...note.checkpoint, root: toBase64(note.checkpoint.root), note: readFileSync(join(bundle, 'checkpoint'), 'utf8') };
+};
+
+/** No two checkpoints the relay remembers signing have the same origin and size but other roots. */
+function expectNoContradiction(dataDir: string): void {
+  const seen = new Map<string, string>();
+  for (const c of signedCheckpoints(dataDir)) {
+    const key = `${c.origin} ${c.size}`;
+    expect(seen.get(key) ?? c.root, `two checkpoints of ${key}`).toBe(c.root);
+    seen.set(key, c.root);
+  }
+}
+
+/** A relay's data directory with accounts, and its audit key (made at the relay's first start). */
+function relayData(dir: string, names: readonly string[]): string {
+  for (const name of names) addUser(dir, name, `Clinician ${name}`);
+  expect(adminCli(['audit', 'key', '--data', dir]).status).toBe(0);
+  return dir;
+}
+
+/** A relay backed up to relay.age in `backups`, with an account added after the backup. */
+function backedUpThenBusy(dataDir: string, backups: string): { data: string; backup: string } {
+  const data = relayData(dataDir, ['ana']);
+  const backup = join(backups, 'relay.age');
+  expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
+  addUser(data, 'ben', 'Clinician ben');
+  return { data, backup };
+}
+
+const restore = (data: string, backup: string) => adminCli(['restore', '--data', data, '--from', backup, '--force', ...restoreWith()]);
+
+describe('a restore, as the audit bundles show it', () => {
+  const dir = useTempDirs();
+
+  it('starts a new log whose first record names the restore and the lost records; the verifier reports them, not a rewrite', () => {
+    const data = relayData(dir(), ['ana', 'ben']);
+    const backup = join(dir(), 'relay.age');
+    const backedUp = adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]);
+    expect(backedUp.status, backedUp.stderr).toBe(0);
+    const backupRecords = Number(/audit log: (\d+) records/.exec(backedUp.stdout)?.[1]);
+    // After the backup: one more account (the issue's "one message"), and an export that signs it.
+    addUser(data, 'cam', 'Clinician cam');
+    const before = exportAudit(data, join(dir(), 'before'));
+    const old = checkpointOf(before);
+    expect(old.size).toBeGreaterThan(backupRecords);
+
+    const restored = restore(data, backup);
+    expect(restored.status, restored.stderr).toBe(0);
+    const origin = /goes on as a new log, (\S+), from record (\d+)/.exec(restored.stdout);
+    expect(origin?.[1]).toMatch(new RegExp(`^${old.origin.replace(/[./]/g, '\\$&')}-r[0-9a-f]{8}$`));
+    expect(Number(origin?.[2])).toBe(backupRecords + 1);
+    expect(restored.stdout).toContain(`records ${backupRecords + 1}..${old.size} of ${old.origin}, which the relay had signed in exports, were lost`);
+
+    // Two more events on the restored relay, and another export.
+    for (const name of ['dee', 'eve']) addUser(data, name, `Clinician ${name}`);
+    const after = exportAudit(data, join(dir(), 'after'));
+    const now = checkpointOf(after);
+    expect(now.origin).toBe(origin?.[1]);
+    expectNoContradiction(data);
+
+    // The new log's first record: the restore, the backup, the previous log and its last signed checkpoint.
+    const [first] = records(after);
+    expect(first).toMatchObject({
+      seq: backupRecords + 1, type: 'audit.log_restored', flagged: true,
+      details: {
+        log: now.origin, backupFile: 'relay.age', backupRecords, previousLog: old.origin, previousFirstSeq: 1,
+        previousCheckpointSize: old.size, previousCheckpointRoot: old.root, previousCheckpoint: old.note,
+        lostFrom: backupRecords + 1, lostTo: old.size, replacedLog: null,
+      },
+    });
+    expect(first?.actor).toMatch(/^admin:/);
+    expect(first?.prevHash).toBe(first?.details.backupHead);
+    // The backup is the previous log up to its last record.
+    expect(records(before).find((r) => r.seq === backupRecords)?.hash).toBe(first?.details.backupHead);
+
+    const verified = roundsAudit(['verify', after, '--previous', before]);
+    expect(verified.out).toContain(`restored from a backup: records ${backupRecords + 1}..${old.size} of the previous log were lost`);
+    expect(verified.out).not.toMatch(/rewritten/);
+    expect(verified.status, verified.out).toBe(0);
+
+    // `audit check` says which log the relay writes to now, and that it was restored.
+    const check = adminCli(['audit', 'check', '--data', data]);
+    expect(check.stdout).toContain(`current log: ${now.origin}, from record ${backupRecords + 1}`);
+    expect(check.stdout).toMatch(/it was restored: record \d+ \(.*, by admin:\S+\) restored relay\.age/);
+    expect(check.stdout).toContain(`last signed checkpoint of this log: ${now.size} records, root ${now.root}`);
+  }, 120_000);
+
+  it('keeps the checkpoints it signed through a torn write and through a second restore of the same backup', () => {
+    const { data, backup } = backedUpThenBusy(dir(), dir());
+    const first = checkpointOf(exportAudit(data, join(dir(), 'first')));
+    // A crash in the middle of remembering a checkpoint leaves a torn last line: it is ignored, and nothing before it is lost.
+    appendFileSync(join(data, SIGNED_CHECKPOINTS_FILE), '{"origin":"rounds.relay/');
+    expect(restore(data, backup).status).toBe(0);
+    addUser(data, 'cam', 'Clinician cam');
+    const second = exportAudit(data, join(dir(), 'second'));
+    // The same backup again: yet another log, since the one the first restore started went on differently.
+    const again = restore(data, backup);
+    expect(again.status, again.stderr).toBe(0);
+    addUser(data, 'dee', 'Clinician dee');
+    const third = exportAudit(data, join(dir(), 'third'));
+    const origins = [first, checkpointOf(second), checkpointOf(third)].map((c) => c.origin);
+    expect(new Set(origins).size).toBe(3);
+    expect(signedCheckpoints(data).map((c) => c.origin)).toEqual(expect.arrayContaining(origins));
+    expectNoContradiction(data);
+    const [start] = records(third);
+    expect(start?.details).toMatchObject({ previousLog: first.origin, previousCheckpointSize: first.size, replacedLog: checkpointOf(second).origin });
+    // The officer who kept the second bundle learns that its log was abandoned by the second restore.
+    const verified = roundsAudit(['verify', third, '--previous', second]);
+    expect(verified.out).toMatch(/restored from a backup: records \d+\.\.\d+ of the previous log were lost/);
+    expect(verified.status, verified.out).toBe(0);
+  }, 120_000);
+
+  it('a restore cut off half-way and run again starts one new log, the one it had begun', () => {
+    const { data, backup } = backedUpThenBusy(dir(), dir());
+    exportAudit(data, join(dir(), 'before'));
+    // The log id cannot be put in place (a directory is in its way): the restore stops after the database was replaced.
+    rmSync(join(data, 'audit-log-id'));
+    mkdirSync(join(data, 'audit-log-id', 'in-the-way'), { recursive: true });
+    const cutOff = restore(data, backup);
+    expect(cutOff.status).toBe(1);
+    expect(existsSync(join(data, 'restore-in-progress'))).toBe(true);
+    const begun = (JSON.parse(readFileSync(join(data, 'restore-in-progress'), 'utf8')) as { logId: string }).logId;
+    expect(adminCli(['user', 'list', '--data', data]).stderr).toMatch(/a restore into .* was interrupted/);
+    rmSync(join(data, 'audit-log-id'), { recursive: true });
+    const redone = adminCli(['restore', '--data', data, '--from', backup, ...restoreWith()]);
+    expect(redone.status, redone.stderr).toBe(0);
+    expect(redone.stdout).toContain(`goes on as a new log, rounds.relay/${begun},`);
+    expect(readFileSync(join(data, 'audit-log-id'), 'utf8').trim()).toBe(begun);
+    const after = exportAudit(data, join(dir(), 'after'));
+    expect(records(after).filter((r) => r.type === 'audit.log_restored')).toHaveLength(1);
+    expect(adminCli(['audit', 'check', '--data', data]).stdout).toMatch(/audit log intact/);
+  }, 120_000);
+});
