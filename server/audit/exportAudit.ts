@@ -130,6 +130,7 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
     generatedAt: options.now ?? Date.now(),
     rotations,
     ...(options.directory ? { directory: options.directory } : {}),
+    ...(options.username ? { username: options.username } : {}),
     ...(chainBroken ? { chainBroken } : {}),
   });
   const last = firstSeq + size - 1;

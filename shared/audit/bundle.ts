@@ -1,11 +1,7 @@
 /**
- * Audit export bundles, as everything outside shared/audit/ uses them: the layout (bundleLayout.ts), the
- * streaming writer (bundleWriter.ts), the verifier (bundleVerify.ts), and buildBundle, which builds a
- * whole bundle in memory (a workstation's log, tests).
- *
- * RECONSTRUCTED by the issue-15 section-3 helper from tsx's compiled cache after it truncated this file
- * by accident at 13:56 UTC: the code is the lead's 13:56:05 version; the comments and type-only exports
- * are guesses. Lead: check against what you had.
+ * Audit export bundles: the layout (bundleLayout.ts), the streaming writer (bundleWriter.ts) and the
+ * verifier (bundleVerify.ts), with `buildBundle` for a log small enough to hold in memory (a workstation's).
+ * Pure (no Node, no files): the caller passes the crypto (SHA-256, Ed25519) and reads or writes the files.
  */
 import { BundleWriter, type BundleHeader } from './bundleWriter';
 import { canonicalJson } from './canonicalJson';

@@ -6,8 +6,11 @@
 import { hex, noteKeyId, signCheckpoint, toBase64, type Checkpoint } from './checkpoint';
 import { keyFingerprint, keyRotationsFile, KEY_ROTATIONS_FILE, type SignedKeyRotation } from './keyRotation';
 import { CHAIN_BROKEN_FILE, LOG_START_FILE, PROOF_VERSION, README_FILE, bundleReadme, chainBrokenWarning, listedFiles, type AuditCrypto, type AuditSigner, type ChainBreak, type ExportedRecord, type ProofFile } from './bundleLayout';
-import { DIRECTORY_FILE, EMPTY_DIRECTORY, type AuditDirectory } from './people';
-import { renderReport } from './report';
+import { AUDIT_CSV_HEADER, AuditCsv, csvCell } from './csv';
+import { AuditDescriber } from './describe';
+import { LocalTimes } from './localTimes';
+import { AuditNames, DIRECTORY_FILE, EMPTY_DIRECTORY, type AuditDirectory } from './people';
+import { AuditReport } from './report';
 import { tilePath, type TileRef } from './tiles';
 
 /** Where the bundle's files go: bytes appended to a named file (created by its first append). */
@@ -33,6 +36,8 @@ export interface BundleHeader {
   readonly directory?: AuditDirectory;
   /** A workstation bundle: whose workstation it is. */
   readonly workstation?: { readonly username: string; readonly displayName: string; readonly deviceName: string };
+  /** One user's export: their username, for the report (range.user is their id). */
+  readonly username?: string;
 }
 
 /** The tree the records are in, at export time. */
@@ -53,7 +58,10 @@ export class BundleWriter {
   readonly #digests = new Map<string, { update(data: Uint8Array): void; digest(): Uint8Array }>();
   readonly #pending = new Map<string, { parts: string[]; length: number }>();
   readonly #tiles: string[] = [];
-  readonly #reportRecords: ExportedRecord[] = [];
+  readonly #directory: AuditDirectory;
+  readonly #describer: AuditDescriber;
+  readonly #csv: AuditCsv;
+  readonly #report: AuditReport;
   #records = 0;
   #lastSeq = 0;
 
@@ -62,8 +70,17 @@ export class BundleWriter {
     this.#sink = sink;
     this.#header = header;
     const warning = header.chainBroken ? chainBrokenWarning(header.chainBroken) : null;
+    // One describer for the CSV and the report: each record's facts (who, outcome, counterparty) worked out once.
+    const names = new AuditNames(header.directory ?? EMPTY_DIRECTORY);
+    this.#directory = names.directory;
+    this.#describer = new AuditDescriber(names, new LocalTimes(names.directory.timeZone), header.workstation);
+    this.#csv = new AuditCsv(names.directory, { describer: this.#describer });
+    this.#report = new AuditReport({
+      title: header.title, origin: header.origin, range: { ...header.range, user: header.username ?? header.range.user }, directory: names.directory,
+      generatedAt: header.generatedAt, describer: this.#describer, ...(header.workstation ? { workstation: header.workstation } : {}), ...(warning ? { warning } : {}),
+    });
     if (warning) this.#write('events.csv', encoder.encode(`${csvCell(warning)}\r\n`));
-    this.#write('events.csv', encoder.encode(`${CSV_HEADER}\r\n`));
+    this.#write('events.csv', encoder.encode(AUDIT_CSV_HEADER));
     this.#write('events.jsonl', new Uint8Array(0));
   }
 
@@ -73,8 +90,9 @@ export class BundleWriter {
     this.#lastSeq = record.seq;
     this.#records++;
     this.#buffered('events.jsonl', `${line}\n`);
-    this.#buffered('events.csv', `${csvRow(record)}\r\n`);
-    this.#reportRecords.push(record);
+    const facts = this.#describer.facts(record);
+    this.#buffered('events.csv', this.#csv.row(record, facts));
+    this.#report.add(record, facts);
   }
 
   get records(): number {
@@ -114,9 +132,10 @@ export class BundleWriter {
       ...(h.chainBroken ? { chainBroken: { seq: h.chainBroken.seq, reason: h.chainBroken.reason, warning: warning ?? '' } } : {}),
     };
     this.#write('proof.json', encoder.encode(`${JSON.stringify(proof, null, 1)}\n`));
-    this.#write('report.html', encoder.encode(renderReport({ title: h.title, origin: h.origin, range: h.range, records: this.#reportRecords, treeSize: tree.size, generatedAt: h.generatedAt, ...(warning ? { warning } : {}) })));
-    this.#write(DIRECTORY_FILE, encoder.encode(`${JSON.stringify(h.directory ?? EMPTY_DIRECTORY, null, 1)}\n`));
-    this.#write(README_FILE, encoder.encode(bundleReadme({ origin: h.origin, size: tree.size, root: hex(tree.root), firstSeq: h.firstSeq, signer: keyFingerprint(this.#crypto.sha256, publicKey), records: this.#records })));
+    const signer = keyFingerprint(this.#crypto.sha256, publicKey);
+    this.#write('report.html', encoder.encode(this.#report.render({ signerFingerprint: signer, treeSize: tree.size, rootHash: hex(tree.root), firstSeq: h.firstSeq, kind: h.workstation ? 'workstation' : 'relay', ...(h.workstation ? { workstation: h.workstation } : {}) })));
+    this.#write(DIRECTORY_FILE, encoder.encode(`${JSON.stringify(this.#directory, null, 1)}\n`));
+    this.#write(README_FILE, encoder.encode(bundleReadme({ origin: h.origin, size: tree.size, root: hex(tree.root), firstSeq: h.firstSeq, signer, records: this.#records })));
     this.#write('signer.pub.pem', encoder.encode(h.signer.publicKeyPem));
     if (h.rotations) this.#write(KEY_ROTATIONS_FILE, keyRotationsFile(h.rotations));
     if (warning) this.#write(CHAIN_BROKEN_FILE, encoder.encode(`${warning}\n`));
@@ -153,13 +172,3 @@ export class BundleWriter {
 }
 
 const NEWLINE = encoder.encode('\n');
-
-// events.csv until the flat, named columns arrive.
-const CSV_HEADER = 'seq,time_utc,type,actor,subject,flagged,details';
-function csvCell(v: unknown): string {
-  const s = typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-function csvRow(r: ExportedRecord): string {
-  return [r.seq, new Date(r.at).toISOString(), r.type, r.actor, r.subject, r.flagged, r.details].map(csvCell).join(',');
-}

@@ -41,10 +41,12 @@ export function fromBase64(text: string): Uint8Array | null {
   }
 }
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 /** Lower-case hex, as fingerprints and sha256sum print digests. */
 export function hex(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i] as number] as string;
   return s;
 }
 

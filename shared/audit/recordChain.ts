@@ -102,9 +102,9 @@ export class ChainChecker {
       this.#before = null;
       return;
     }
-    const { hash, ...content } = record;
     const before = this.#before;
-    if (recordHash(this.#sha256, content) !== hash) this.#problem(`hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`);
+    // canonicalRecord reads the chained fields only: the record's own hash is not part of it.
+    if (recordHash(this.#sha256, record) !== record.hash) this.#problem(`hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`);
     else if (record.seq === 1 && record.prevHash !== GENESIS_HASH) this.#problem('hash chain broken at record 1: it does not start the chain');
     else if (before && before.seq === record.seq - 1 && record.prevHash !== before.hash) this.#problem(`hash chain broken at record ${seq}: it does not link to record ${before.seq} (a record was replaced, removed or inserted)`);
     this.#before = record;

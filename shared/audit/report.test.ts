@@ -4,7 +4,7 @@ import { AuditCsv } from './csv';
 import { AuditDescriber, type DescribedRecord } from './describe';
 import { LocalTimes } from './localTimes';
 import { AuditNames } from './people';
-import { AuditReport, AuditReportIncomplete, renderReport, type AuditReportInput } from './report';
+import { AuditReport, AuditReportIncomplete, type AuditReportInput } from './report';
 
 function render(input: AuditReportInput = sampleReportInput(), records: Iterable<DescribedRecord> = sampleRecords()): string {
   const report = new AuditReport(input);
@@ -148,9 +148,4 @@ describe('report.html', () => {
     expect(body).toContain('No events in this range.');
   });
 
-  it('still renders for the old callers of renderReport', () => {
-    const html = renderReport({ title: 'Old', origin: 'rounds.relay/x', range: { from: 0, to: Number.MAX_SAFE_INTEGER, user: null }, records: sampleRecords(), treeSize: 131, generatedAt: Date.UTC(2026, 10, 29) });
-    expect(html).toContain('Events by type');
-    expect(html).not.toMatch(/<script|https?:\/\//);
-  });
 });

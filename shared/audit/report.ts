@@ -272,16 +272,3 @@ function filterRules(people: readonly PersonTally[], typeIndexes: readonly numbe
   ];
   return rules.join('\n');
 }
-
-/**
- * @deprecated The report before directories and verification facts: kept only until bundle.ts calls AuditReport.
- */
-export function renderReport(input: { title: string; origin: string; range: { from: number; to: number; user: string | null }; records: readonly DescribedRecord[]; treeSize: number; generatedAt: number; warning?: string }): string {
-  const report = new AuditReport({
-    title: input.title, origin: input.origin, range: input.range, generatedAt: input.generatedAt, directory: { people: [], workstations: [], timeZone: 'UTC' },
-    verification: { signerFingerprint: '', treeSize: input.treeSize, rootHash: '', firstSeq: 1, kind: input.origin.startsWith('rounds.client/') ? 'workstation' : 'relay' },
-    ...(input.warning ? { warning: input.warning } : {}),
-  });
-  for (const r of input.records) report.add(r);
-  return report.render();
-}

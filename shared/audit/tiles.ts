@@ -74,7 +74,8 @@ export class TreeUnavailable extends Error {
 export class TileTree {
   readonly #hash: Hash;
   readonly #source: TileSource;
-  readonly #tiles = new Map<string, Uint8Array>();
+  /** Tiles read, by level and index (index * 64 + level). */
+  readonly #tiles = new Map<number, Uint8Array>();
   readonly size: number;
 
   constructor(hash: Hash, size: number, source: TileSource) {
@@ -86,10 +87,10 @@ export class TileTree {
   #tile(level: number, index: number): Uint8Array {
     const nodes = Math.floor(this.size / TILE_WIDTH ** level);
     const width = Math.min(TILE_WIDTH, nodes - index * TILE_WIDTH);
-    const ref = { level, index, width };
-    const key = tilePath(ref);
+    const key = index * 64 + level;
     let tile = this.#tiles.get(key);
     if (!tile) {
+      const ref = { level, index, width };
       tile = width > 0 ? this.#source(ref) ?? undefined : undefined;
       if (!tile || tile.length < width * HASH_BYTES) throw new TreeUnavailable(ref);
       if (this.#tiles.size > 4096) this.#tiles.clear();

@@ -69,7 +69,11 @@ describe('signed audit exports, verified offline', () => {
     const report = readFileSync(join(bundle, 'report.html'), 'utf8');
     expect(report).toContain('Events by type');
     expect(report).not.toMatch(/<script|https?:\/\//);
-    expect(readFileSync(join(bundle, 'events.csv'), 'utf8').split('\r\n')[0]).toBe('seq,time_utc,type,actor,subject,flagged,details');
+    // Flat columns with names (issue 15): no JSON in a cell, the people named, the ids kept at the end.
+    const csv = readFileSync(join(bundle, 'events.csv'), 'utf8').split('\r\n');
+    expect(csv[0]).toBe('seq,time_utc,time_local,actor_username,actor_display_name,actor_role,actor_workstation,actor_address,actor_kind,subject,type,event,outcome,counterparty,flagged,description,actor_id,subject_id,counterparty_id');
+    expect(csv.slice(1).join('\n')).not.toMatch(/[{}]/);
+    expect(csv.find((row) => row.includes(',account.created,'))).toMatch(/^1,.*admin:[^,]+,.*Clinician ana/);
   });
 
   it('names each kind of tampering', () => {
