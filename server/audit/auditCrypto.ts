@@ -5,6 +5,7 @@ import type { AuditCrypto } from '../../shared/audit/bundle';
 export const nodeAuditCrypto: AuditCrypto = {
   sha256: (data) => hash('sha256', data, 'buffer'),
   sha256Stream: () => createHash('sha256'),
+  sha256Text: (text) => hash('sha256', text, 'hex'),
   verify: (pem, data, signature) => {
     try {
       return verify(null, data, ed25519Key(pem), signature);

@@ -26,6 +26,8 @@ import { DIRECTORY_FILE } from './people';
 
 export interface AuditCrypto {
   readonly sha256: Hash;
+  /** SHA-256 of a string's UTF-8 bytes, as lower-case hex, where the platform does it in one call (optional). */
+  sha256Text?(text: string): string;
   /** SHA-256 over data given in parts (a file as it is written or read). */
   sha256Stream(): { update(data: Uint8Array): void; digest(): Uint8Array };
   /** Ed25519 verification with a PEM (SPKI) public key; false for a bad key or signature. */

@@ -218,7 +218,7 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
     failures.push(...tileProblems.map((p) => `the tree's tiles: ${p}`));
     if (tileProblems.length === 0) tree = new TileTree(crypto.sha256, checkpoint.size, source);
   }
-  const chain = new ChainChecker(crypto.sha256, relay);
+  const chain = new ChainChecker(crypto.sha256, relay, crypto.sha256Text?.bind(crypto));
   const read = { truncated: false };
   const v1Leaves: Uint8Array[] = [];
   const v1Seqs: number[] = [];

@@ -56,7 +56,7 @@ export class BundleWriter {
   readonly #sink: BundleSink;
   readonly #header: BundleHeader;
   readonly #digests = new Map<string, { update(data: Uint8Array): void; digest(): Uint8Array }>();
-  readonly #pending = new Map<string, { parts: string[]; length: number }>();
+  readonly #pending = new Map<string, { buffer: Uint8Array; used: number }>();
   readonly #tiles: string[] = [];
   readonly #directory: AuditDirectory;
   readonly #describer: AuditDescriber;
@@ -145,22 +145,23 @@ export class BundleWriter {
     this.#sink.append('SHA256SUMS.sig', h.signer.sign(sumsBytes));
   }
 
-  /** Text for a big file, encoded a chunk at a time (one UTF-8 encoding per megabyte, not per line). */
+  /** Text for a big file, encoded straight into a chunk buffer and written a megabyte at a time. */
   #buffered(name: string, text: string): void {
     let pending = this.#pending.get(name);
-    if (!pending) this.#pending.set(name, (pending = { parts: [], length: 0 }));
-    pending.parts.push(text);
-    pending.length += text.length;
-    if (pending.length >= CHUNK) this.#flush(name);
+    if (!pending) this.#pending.set(name, (pending = { buffer: new Uint8Array(CHUNK), used: 0 }));
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (pending.used + text.length * 3 > CHUNK) {
+      this.#flush(name);
+      if (text.length * 3 > CHUNK) return this.#write(name, encoder.encode(text));
+    }
+    pending.used += encoder.encodeInto(text, pending.buffer.subarray(pending.used)).written;
   }
 
   #flush(name: string): void {
     const pending = this.#pending.get(name);
-    if (!pending || pending.length === 0) return;
-    const joined = encoder.encode(pending.parts.join(''));
-    pending.parts = [];
-    pending.length = 0;
-    this.#write(name, joined);
+    if (!pending || pending.used === 0) return;
+    this.#write(name, pending.buffer.slice(0, pending.used));
+    pending.used = 0;
   }
 
   #write(name: string, bytes: Uint8Array): void {

@@ -84,13 +84,16 @@ function chained(record: Readonly<Record<string, unknown>>): (ChainedRecord & { 
  */
 export class ChainChecker {
   readonly #sha256: Hash;
+  readonly #textHash: ((text: string) => string) | undefined;
   readonly #required: boolean;
   readonly #problems: string[] = [];
   #count = 0;
   #before: (ChainedRecord & { hash: string }) | null = null;
 
-  constructor(sha256: Hash, required: boolean) {
+  /** `textHash`: SHA-256 of a string's UTF-8, as hex, where the platform does it in one call (Node's crypto.hash). */
+  constructor(sha256: Hash, required: boolean, textHash?: (text: string) => string) {
     this.#sha256 = sha256;
+    this.#textHash = textHash;
     this.#required = required;
   }
 
@@ -104,7 +107,8 @@ export class ChainChecker {
     }
     const before = this.#before;
     // canonicalRecord reads the chained fields only: the record's own hash is not part of it.
-    if (recordHash(this.#sha256, record) !== record.hash) this.#problem(`hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`);
+    const computed = this.#textHash ? this.#textHash(canonicalRecord(record)) : recordHash(this.#sha256, record);
+    if (computed !== record.hash) this.#problem(`hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`);
     else if (record.seq === 1 && record.prevHash !== GENESIS_HASH) this.#problem('hash chain broken at record 1: it does not start the chain');
     else if (before && before.seq === record.seq - 1 && record.prevHash !== before.hash) this.#problem(`hash chain broken at record ${seq}: it does not link to record ${before.seq} (a record was replaced, removed or inserted)`);
     this.#before = record;
