@@ -314,9 +314,11 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output).toMatch(/^2\t.*\tactive/m);
     expect(output).toMatch(/revoked device 2 of jdoe/);
     expect(output).toContain('relay access refused: UNAUTHENTICATED');
-    // 8 and 9. After the rotation, the app's export is signed by the new key and extends the one signed by the old.
+    // 8 and 9. After the restore and the rotation, the app's export is signed by the new key, and its log (begun
+    // by the restore) continues the one of the export signed by the old key before the backup: nothing signed was lost.
     expect(output).toMatch(/retired audit key [0-9a-f]{64}/);
-    expect(output).toMatch(/VERIFIED: .*which extends the previous bundle/);
+    expect(output).toMatch(/VERIFIED: .*whose log continues the previous bundle's after a restore/);
+    expect(output).toMatch(/restored from a backup taken at the end of the previous log as it was signed \(\d+ records\): no signed records were lost/);
     expect(output.match(/^VERIFIED: /gm)?.length).toBeGreaterThanOrEqual(3);
     expect(output).toContain('the bundle is signed by a different key than the one given with --key');
   }, 360_000);
