@@ -4,18 +4,19 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readKeyRotation, type SignedKeyRotation } from '../../shared/audit/keyRotation';
 import { nodeAuditCrypto } from './auditCrypto';
-import { AUDIT_KEY_FILE, RETIRED_KEYS_DIR, finishInterruptedRotation, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotateAuditKey } from './auditKey';
+import { AUDIT_KEY_FILE, RETIRED_KEYS_DIR, existingLogOrigin, finishInterruptedRotation, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, restoredLogId, rotateAuditKey, writeLogId } from './auditKey';
+
+const dirs: string[] = [];
+const dataDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'rounds-key-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 describe('audit key rotation, cut off at each step', () => {
-  const dirs: string[] = [];
-  const dataDir = () => {
-    const d = mkdtempSync(join(tmpdir(), 'rounds-key-'));
-    dirs.push(d);
-    return d;
-  };
-  afterEach(() => {
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
 
   it('finishes a rotation the log announced but that never took over', async () => {
     const dir = dataDir();
@@ -85,5 +86,31 @@ describe('audit key rotation, cut off at each step', () => {
     const dir = dataDir();
     writeFileSync(join(dir, AUDIT_KEY_FILE), 'not a key');
     expect(() => loadOrCreateAuditKey(dir)).toThrow(/is not a readable PEM private key/);
+  });
+});
+
+describe('the log a restore starts', () => {
+
+  it('gets a new id each time, named after the relay\'s first log, within the log id rule', () => {
+    const first = 'rounds.relay/0123456789abcdef';
+    const ids = new Set([restoredLogId(first), restoredLogId(first), restoredLogId(`${first}-r00000000`)]);
+    expect(ids.size).toBe(3);
+    for (const id of ids) expect(id).toMatch(/^0123456789abcdef-r[0-9a-f]{8}$/);
+    expect(restoredLogId(`rounds.relay/${'a'.repeat(64)}`)).toMatch(/^a{40}-r[0-9a-f]{8}$/);
+    const dir = dataDir();
+    expect(() => writeLogId(dir, 'Not An Id')).toThrow(/not a log id/);
+  });
+
+  it('reads the origin a directory holds without making anything', () => {
+    const dir = dataDir();
+    expect(existingLogOrigin(dir)).toBeNull();
+    const key = loadOrCreateAuditKey(dir);
+    rmSync(join(dir, 'audit-log-id'));
+    // A relay from before the log id file: the origin its first key gives.
+    expect(existingLogOrigin(dir)).toBe(key.origin);
+    expect(existsSync(join(dir, 'audit-log-id'))).toBe(false);
+    expect(writeLogId(dir, '0123456789abcdef-r1a2b3c4d')).toBe('rounds.relay/0123456789abcdef-r1a2b3c4d');
+    expect(existingLogOrigin(dir)).toBe('rounds.relay/0123456789abcdef-r1a2b3c4d');
+    expect(loadOrCreateAuditKey(dir).origin).toBe('rounds.relay/0123456789abcdef-r1a2b3c4d');
   });
 });
