@@ -1,3 +1,4 @@
+import { RELAY_ORIGIN_PREFIX } from '../../shared/audit/bundle';
 import { RestoreDetailsSchema } from '../../shared/audit/restoreLink';
 import { existingLogOrigin } from '../audit/auditKey';
 import { lastSignedCheckpoint } from '../audit/signedCheckpoints';
@@ -13,6 +14,8 @@ export async function currentAuditLogLines(store: RelayStore, dataDir: string): 
   const origin = start.origin ?? existingLogOrigin(dataDir);
   if (!origin) return ['current log: none yet (the relay makes its audit key and log id at its first start)'];
   const lines = [`current log: ${origin}, from record ${start.firstSeq}`];
+  const named = existingLogOrigin(dataDir);
+  if (start.origin !== null && named !== start.origin) lines.push(`WARNING: the data directory's log id names ${named ?? 'no log'}, but the database's current log is ${start.origin}: exports would sign it under the wrong name; restore the audit-log-id file (it holds the part after ${RELAY_ORIGIN_PREFIX})`);
   const [first] = start.firstSeq > 1 ? await store.auditRecordsAfter(start.firstSeq - 1, 1) : [];
   const restore = first?.type === 'audit.log_restored' ? RestoreDetailsSchema.safeParse(first.details) : null;
   if (first && restore?.success) {

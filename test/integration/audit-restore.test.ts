@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCheckpoint, toBase64 } from '../../shared/audit/checkpoint';
@@ -108,6 +108,10 @@ describe('a restore, as the audit bundles show it', () => {
     expect(check.stdout).toContain(`current log: ${now.origin}, from record ${backupRecords + 1}`);
     expect(check.stdout).toMatch(/it was restored: record \d+ \(.*, by admin:\S+\) restored relay\.age/);
     expect(check.stdout).toContain(`last signed checkpoint of this log: ${now.size} records, root ${now.root}`);
+    expect(check.stdout).not.toContain('WARNING');
+    // A log id file put back from elsewhere would sign the new log under another name: audit check says so.
+    writeFileSync(join(data, 'audit-log-id'), `${old.origin.slice('rounds.relay/'.length)}\n`);
+    expect(adminCli(['audit', 'check', '--data', data]).stdout).toContain(`WARNING: the data directory's log id names ${old.origin}, but the database's current log is ${now.origin}`);
   }, 120_000);
 
   it('keeps the checkpoints it signed through a torn write and through a second restore of the same backup', () => {
