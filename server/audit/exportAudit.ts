@@ -155,7 +155,8 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
     }
     after = page[page.length - 1]?.seq ?? last;
   }
-  if (firstSeq > 1) {
+  // A log a restore began (even one begun at record 1, from a backup of an empty log) shows its first record.
+  if (firstSeq > 1 || (await store.auditLogStart()).origin !== null) {
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
     if (start) writer.logStart(encoder.encode(recordLine(start)));
   }

@@ -275,7 +275,7 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
   }
 
   // 5. A log begun by a restore: its first record, leaf 0 of the tree, says which log it continues.
-  if (proof.version === 2 && firstSeq > 1) {
+  if (proof.version === 2 && (firstSeq > 1 || files.has(LOG_START_FILE))) {
     const start = files.read(LOG_START_FILE);
     const line = start ? start.subarray(0, start.length - (start[start.length - 1] === 10 ? 1 : 0)) : null;
     if (!line) failures.push(`${LOG_START_FILE} is missing: this log begins at record ${firstSeq}, and the bundle must show its first record`);

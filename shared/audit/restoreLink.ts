@@ -194,7 +194,7 @@ export function followRestore(crypto: AuditCrypto, previous: PreviousBundleView,
   const lastSeq = previous.firstSeq + Math.max(previous.checkpoint.size, namedSize) - 1;
   const lost = lostRange(details.backupRecords, previous.firstSeq, Math.max(previous.checkpoint.size, namedSize));
   notes.push(lost
-    ? `${RESTORED_NOTE}: records ${lost.from}..${lost.to} of the previous log were lost (the backup held records up to ${details.backupRecords}; the previous log had signed records up to ${lastSeq})`
+    ? `${RESTORED_NOTE}: ${lost.from === lost.to ? `record ${lost.from} of the previous log was lost` : `records ${lost.from}..${lost.to} of the previous log were lost`} (the backup held records up to ${details.backupRecords}; the previous log had signed records up to ${lastSeq})`
     : `${RESTORED_NOTE} taken at the end of the previous log as it was signed (${details.backupRecords} records): no signed records were lost`);
   notes.push(`the log ${old} ended with that restore; this bundle's log ${current.origin} starts at record ${current.firstSeq} with the restore record (${new Date(start.at).toISOString()}, by ${String(start.actor)}, from ${details.backupFile} taken ${new Date(details.backupCreatedAt).toISOString()})`);
   return { failures, notes, restored: true };
