@@ -81,9 +81,15 @@ export function addServeCommand(program: Command): void {
       server.auditKey = auditKey.read;
       server.auditCheckpoints = checkpointMemory(dataDir);
       if (siemSink && config.siem) {
-        const started = await startSiemStream(siemSink, config.siem, dataDir, store, (line) => console.error(line));
-        siem = started.stream;
-        console.log(`audit log streamed to ${siemSink.destination}, from record ${started.from}`);
+        // A SIEM stream that cannot start (its cursor file damaged) must not keep the wards from messaging: the
+        // relay runs, says so loudly at every start, and the records wait in the log until the cursor is fixed.
+        try {
+          const started = await startSiemStream(siemSink, config.siem, dataDir, store, (line) => console.error(line));
+          siem = started.stream;
+          console.log(`audit log streamed to ${siemSink.destination}, from record ${started.from}`);
+        } catch (error) {
+          console.error(`ERROR: the audit log is NOT being streamed to ${siemSink.destination}: ${(error as Error).message}`);
+        }
       }
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${dataDir})`);

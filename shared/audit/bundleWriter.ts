@@ -62,6 +62,8 @@ export class BundleWriter {
   readonly #describer: AuditDescriber;
   readonly #csv: AuditCsv;
   readonly #report: AuditReport;
+  /** One user's export: the user ids its records name, so people.json lists only them. */
+  readonly #named: Set<string> | null;
   #records = 0;
   #lastSeq = 0;
 
@@ -75,12 +77,13 @@ export class BundleWriter {
     this.#directory = names.directory;
     this.#describer = new AuditDescriber(names, new LocalTimes(names.directory.timeZone), header.workstation);
     this.#csv = new AuditCsv(names.directory, { describer: this.#describer });
+    this.#named = header.range.user === null ? null : new Set();
     this.#report = new AuditReport({
       title: header.title, origin: header.origin, range: { ...header.range, user: header.username ?? header.range.user }, directory: names.directory,
       generatedAt: header.generatedAt, describer: this.#describer, ...(header.workstation ? { workstation: header.workstation } : {}), ...(warning ? { warning } : {}),
     });
-    if (warning) this.#write('events.csv', encoder.encode(`${csvCell(warning)}\r\n`));
-    this.#write('events.csv', encoder.encode(AUDIT_CSV_HEADER));
+    // A UTF-8 byte order mark first: without it Excel on Windows reads names and quotes as another code page.
+    this.#write('events.csv', encoder.encode(`\uFEFF${warning ? `${csvCell(warning)}\r\n` : ''}${AUDIT_CSV_HEADER}`));
     this.#write('events.jsonl', new Uint8Array(0));
   }
 
@@ -91,6 +94,7 @@ export class BundleWriter {
     this.#records++;
     this.#buffered('events.jsonl', `${line}\n`);
     const facts = this.#describer.facts(record);
+    if (this.#named) for (const party of [facts.actor, facts.subject, ...facts.counterparties]) if (party.userId) this.#named.add(party.userId);
     this.#buffered('events.csv', this.#csv.row(record, facts));
     this.#report.add(record, facts);
   }
@@ -134,7 +138,7 @@ export class BundleWriter {
     this.#write('proof.json', encoder.encode(`${JSON.stringify(proof, null, 1)}\n`));
     const signer = keyFingerprint(this.#crypto.sha256, publicKey);
     this.#write('report.html', encoder.encode(this.#report.render({ signerFingerprint: signer, treeSize: tree.size, rootHash: hex(tree.root), firstSeq: h.firstSeq, kind: h.workstation ? 'workstation' : 'relay', ...(h.workstation ? { workstation: h.workstation } : {}) })));
-    this.#write(DIRECTORY_FILE, encoder.encode(`${JSON.stringify(this.#directory, null, 1)}\n`));
+    this.#write(DIRECTORY_FILE, encoder.encode(`${JSON.stringify(this.#namedDirectory(), null, 1)}\n`));
     this.#write(README_FILE, encoder.encode(bundleReadme({ origin: h.origin, size: tree.size, root: hex(tree.root), firstSeq: h.firstSeq, signer, records: this.#records })));
     this.#write('signer.pub.pem', encoder.encode(h.signer.publicKeyPem));
     if (h.rotations) this.#write(KEY_ROTATIONS_FILE, keyRotationsFile(h.rotations));
@@ -162,6 +166,13 @@ export class BundleWriter {
     if (!pending || pending.used === 0) return;
     this.#write(name, pending.buffer.slice(0, pending.used));
     pending.used = 0;
+  }
+
+  /** The whole directory, or for one user's export only the people (and their workstations) its records name. */
+  #namedDirectory(): AuditDirectory {
+    const named = this.#named;
+    if (!named) return this.#directory;
+    return { ...this.#directory, people: this.#directory.people.filter((p) => named.has(p.userId)), workstations: this.#directory.workstations.filter((w) => named.has(w.userId)) };
   }
 
   #write(name: string, bytes: Uint8Array): void {

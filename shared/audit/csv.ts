@@ -20,8 +20,10 @@ export const AUDIT_CSV_COLUMNS = [
 export const AUDIT_CSV_HEADER = `${AUDIT_CSV_COLUMNS.join(',')}\r\n`;
 
 const FORMULA_START = /^[=+\-@\t\r]/;
-const NEEDS_QUOTES = /[",\r\n]/;
-const NEEDS_CARE = /^[=+\-@\t\r]|[",\r\n]/;
+// `;` and tab too: a spreadsheet set to split on them (Excel in many European locales) would otherwise start a new,
+// unguarded cell inside this one; quoted, the whole value stays one cell that starts as it starts here.
+const NEEDS_QUOTES = /[",;\t\r\n]/;
+const NEEDS_CARE = /^[=+\-@\t\r]|[",;\t\r\n]/;
 
 /** One RFC 4180 cell, neutralised against formula injection. */
 export function csvCell(value: string | number | boolean | null | undefined): string {

@@ -139,7 +139,8 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
     : c.facts.subject.person
       ? `${who(c)} created the account of ${c.facts.subject.label}.`
       : `${who(c)} created the account ${quoted(c.details.text('username'))}${c.details.has('role') ? ` with the role ${c.details.text('role')}` : ''}.`),
-  'account.deactivated': (c) => `${who(c)} deactivated the account of ${c.facts.subject.label}${reason(c)}.`,
+  // `reason: 'admin'` is the code an admin command's deactivation carries, not words anyone typed.
+  'account.deactivated': (c) => `${who(c)} deactivated the account of ${c.facts.subject.label}${c.details.text('reason') === 'admin' ? '' : reason(c)}.`,
   'account.inactive': (c) => `The relay deactivated the account of ${c.facts.subject.label}: ${c.details.text('reason') || 'unused for too long'}.`,
   'account.reactivated': (c) => `${who(c)} reactivated the account of ${c.facts.subject.label}.`,
   'account.unlocked': (c) => (c.details.has('by')

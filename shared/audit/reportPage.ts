@@ -157,7 +157,7 @@ rounds-audit verify BUNDLE --relay-bundle RELAY-BUNDLE --previous EARLIER-BUNDLE
 <dt>Range exported</dt><dd>${escapeHtml(v.range)}</dd>
 <dt>Records in this bundle</dt><dd>${formatNumber(v.records)}${v.seqSpan ? ` (${escapeHtml(v.seqSpan)})` : ''}</dd>
 <dt>Start of the log</dt><dd>${restored}</dd>
-<dt>Times</dt><dd>In UTC and in ${escapeHtml(v.zone)} (the relay's time zone)</dd>
+<dt>Times</dt><dd>In UTC and in ${escapeHtml(v.zone)} (the ${v.kind === 'relay' ? "relay's" : "workstation's"} time zone)</dd>
 </dl>
 <p>The evidence is <code>events.jsonl</code>: each record's exact bytes are a leaf of the signed tree. This page and <code>events.csv</code> are readings of it made at export; names come from <code>people.json</code>, resolved at export. All are listed in <code>SHA256SUMS</code>, which the same key signs.</p>
 <h3>How to check it</h3>

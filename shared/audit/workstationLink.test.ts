@@ -57,6 +57,21 @@ describe("a workstation bundle tied to the relay's log", () => {
     expect(link.notes[0]).toBe(`the workstation's audit key matches its enrollment on 2026-12-01 09:30:00 UTC recorded in the relay's log (record 2): the bundle was signed by workstation ${DEVICE}.`);
   });
 
+  it('fails a workstation bundle that names another user or workstation than the relay knows for that device', () => {
+    const people = (username: string, name: string) => encoder.encode(JSON.stringify({ people: [{ userId: USER, username, displayName: username, role: 'clinician' }], workstations: [{ userId: USER, deviceId: 2, name }], timeZone: 'UTC' }));
+    const ws = (username: string, name: string) => reader(new Map([
+      ['checkpoint', encoder.encode(`rounds.client/${DEVICE}\n3\nAAAA\n\n— x y\n`)],
+      ['signer.pub.pem', encoder.encode(key.pem)],
+      ['people.json', people(username, name)],
+    ]));
+    const relay = reader(new Map([...relayFiles([enrolled(2, DEVICE, key.base64)]), ['people.json', people('asmith', 'Ward 4')]]));
+    expect(linkWorkstationToRelay(crypto, ws('asmith', 'Ward 4'), relay).failures).toEqual([]);
+    const wrongUser = linkWorkstationToRelay(crypto, ws('bjones', 'Ward 4'), relay);
+    expect(wrongUser.ok).toBe(false);
+    expect(wrongUser.failures.join()).toMatch(/says its user is bjones .*relay knows .* as asmith/);
+    expect(linkWorkstationToRelay(crypto, ws('asmith', 'Theatre 2'), relay).failures.join()).toMatch(/calls the workstation "Theatre 2", but it enrolled as "Ward 4"/);
+  });
+
   it("names the workstation and its user from the relay bundle's directory", () => {
     const files = relayFiles([enrolled(2, DEVICE, key.base64)], { from: 0, to: DAY * 2, user: USER });
     files.set('people.json', encoder.encode(JSON.stringify({ people: [{ userId: USER, username: 'asmith', displayName: 'Dr. Anna Smith', role: 'clinician' }], workstations: [{ userId: USER, deviceId: 2, name: 'Ward 4' }], timeZone: 'UTC' })));

@@ -92,6 +92,17 @@ export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'raw
     return done(device);
   }
   notes.push(`the workstation's audit key matches its ${enrolled.type === 'emergency.used' ? 'emergency sign-in' : 'enrollment'} on ${when(enrolled.at)} recorded in the relay's log (record ${enrolled.seq}): the bundle was signed by ${name}.`);
+  // Whom the workstation bundle names (its report and CSV rest on it) must be whom the relay knows for that device.
+  const claimed = new Names([workstation]);
+  const known = new Names([relay]);
+  if (claimed.username(user) !== null && known.username(user) !== null && claimed.username(user) !== known.username(user)) {
+    failures.push(`the workstation bundle says its user is ${claimed.user(user)}, but the relay knows ${device}'s account as ${known.user(user)}: its report and events.csv name the wrong person`);
+  }
+  const claimedName = claimed.workstationName(device);
+  const enrolledName = typeof enrolled.details.name === 'string' ? enrolled.details.name : null;
+  if (claimedName !== null && enrolledName !== null && enrolledName !== '' && claimedName !== enrolledName) {
+    failures.push(`the workstation bundle calls the workstation "${claimedName}", but it enrolled as "${enrolledName}" (relay record ${enrolled.seq})`);
+  }
   const ended = records.find((r) => r.seq > enrolled.seq && ((r.type === 'device.revoked' && r.subject === device) || (r.type === 'account.deactivated' && r.subject === user)));
   if (ended) {
     const what = ended.type === 'device.revoked' ? 'revoked the workstation' : 'deactivated its account (which revokes every workstation)';
@@ -186,6 +197,14 @@ class Names {
         if (typeof w.name === 'string' && w.name !== '' && !this.#workstations.has(key)) this.#workstations.set(key, w.name);
       }
     }
+  }
+
+  username(userId: string): string | null {
+    return this.#people.get(userId)?.username ?? null;
+  }
+
+  workstationName(device: string): string | null {
+    return this.#workstations.get(device) ?? null;
   }
 
   /** "Dr. Anna Smith (asmith)", or "user <id>". */

@@ -64,13 +64,16 @@ describe('signed audit exports, verified offline', () => {
     expect(result.status, result.out).toBe(0);
     const lines = readFileSync(join(one, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     expect(lines.length).toBeGreaterThanOrEqual(1);
+    // One user's export names that user, not the relay's whole staff.
+    expect((JSON.parse(readFileSync(join(one, 'people.json'), 'utf8')) as { people: { username: string }[] }).people.map((p) => p.username)).toEqual(['ben']);
+    expect((JSON.parse(readFileSync(join(bundle, 'people.json'), 'utf8')) as { people: unknown[] }).people.length).toBe(4);
     // The earlier exports are in the log, and so in the next export.
     expect(readFileSync(join(exportTo(data, join(dir(), 'again')), 'events.jsonl'), 'utf8')).toContain('"type":"audit.exported"');
     const report = readFileSync(join(bundle, 'report.html'), 'utf8');
     expect(report).toContain('Events by type');
     expect(report).not.toMatch(/<script|https?:\/\//);
     // Flat columns with names (issue 15): no JSON in a cell, the people named, the ids kept at the end.
-    const csv = readFileSync(join(bundle, 'events.csv'), 'utf8').split('\r\n');
+    const csv = readFileSync(join(bundle, 'events.csv'), 'utf8').replace(/^\uFEFF/, '').split('\r\n');
     expect(csv[0]).toBe('seq,time_utc,time_local,actor_username,actor_display_name,actor_role,actor_workstation,actor_address,actor_kind,subject,type,event,outcome,counterparty,flagged,description,actor_id,subject_id,counterparty_id');
     expect(csv.slice(1).join('\n')).not.toMatch(/[{}]/);
     expect(csv.find((row) => row.includes(',account.created,'))).toMatch(/^1,.*admin:[^,]+,.*Clinician ana/);

@@ -234,6 +234,22 @@ describe('SiemStream', () => {
     expect(() => cursor.read()).toThrow(/write \{"seq":N\} into it/);
   });
 
+  it('does not skip records to come when an operator wrote a cursor past the end of the log', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(6);
+    const cursor = cursorFile();
+    writeFileSync(cursor.path, '{"seq":99}\n');
+    const { state, sink } = receiver(timers);
+    const lines: string[] = [];
+    const stream = new SiemStream(log, sink, cursor, PACING, timers, (line) => lines.push(line));
+    expect(await stream.start()).toBe(7);
+    expect(lines[0]).toMatch(/says record 99 was sent, but the audit log ends at record 6: sending from record 7/);
+    log.append(2, 'later');
+    await timers.advance(PACING.pollMs);
+    expect(state.accepted).toEqual([7, 8]);
+    await stream.stop();
+  });
+
   it('on stop, sends what was appended since the last poll; a receiver that hangs is given up after the grace period', async () => {
     const timers = virtualTimers();
     const log = auditLog(2);

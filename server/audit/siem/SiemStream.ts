@@ -169,9 +169,30 @@ export class SiemStream {
    * replaced. Then the stream goes on after the backup's last record when the SIEM had it, and otherwise
    * sends the whole log again (resumeAfterRestore.ts), so that nothing the restored log holds is skipped.
    */
+  /** The last seq in the log below `bound` (0 for none), by bisection over seq. */
+  async #lastSeqBelow(bound: number): Promise<number> {
+    let low = 0;
+    let high = bound;
+    while (high - low > 1) {
+      const mid = Math.floor((low + high) / 2);
+      const [record] = await this.#source.auditRecordsAfter(mid - 1, 1);
+      if (record) low = Math.max(mid, Math.min(record.seq, high - 1));
+      else high = mid;
+    }
+    return low;
+  }
+
   async #checkedCursor(): Promise<SiemCursor> {
     const cursor = this.#cursorFile.read();
-    if (cursor.seq === 0 || cursor.hash === undefined) return cursor;
+    if (cursor.seq === 0) return cursor;
+    if (cursor.hash === undefined) {
+      // Written by hand: past the end of the log it would skip the records still to come.
+      const [held] = await this.#source.auditRecordsAfter(cursor.seq - 1, 1);
+      if (held?.seq === cursor.seq) return cursor;
+      const last = await this.#lastSeqBelow(cursor.seq);
+      this.#log(`SIEM stream: the cursor says record ${cursor.seq} was sent, but the audit log ends at record ${last}: sending from record ${last + 1}`);
+      return { seq: last };
+    }
     const [record] = await this.#source.auditRecordsAfter(cursor.seq - 1, 1);
     if (record?.seq === cursor.seq && record.hash === cursor.hash) return cursor;
     const resumed = await resumeAfterRestore(this.#source, cursor.seq);
