@@ -3,8 +3,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rea
 import { dirname, join } from 'node:path';
 import { mapReader, type BundleReader, type BundleSink } from '../../shared/audit/bundle';
 
-/** Largest bundle the verifier reads from a zip (held in memory); a directory is read a chunk at a time. */
-export const MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024;
+/** Largest bundle the verifier reads from a zip (held in memory), compressed and uncompressed; a directory is read a chunk at a time. */
+export const MAX_BUNDLE_BYTES = 1024 * 1024 * 1024;
+/** More files than a bundle of ten million records has tiles: anything larger is not a bundle. */
+const MAX_BUNDLE_FILES = 200_000;
 const CHUNK = 1 << 20;
 
 /** Writes a bundle held in memory as a directory, or as a .zip when the path ends in .zip. */
@@ -105,12 +107,15 @@ function zipDirectory(dir: string, out: string): void {
   }
 }
 
-function listFiles(dir: string, prefix = ''): string[] {
-  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+/** Every regular file under `dir` (symbolic links are not followed); a clear Error past MAX_BUNDLE_FILES. */
+function listFiles(dir: string, prefix = '', found: string[] = []): string[] {
+  for (const entry of readdirSync(join(dir, prefix), { withFileTypes: true })) {
     const name = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) return listFiles(dir, name);
-    return entry.isFile() ? [name] : [];
-  });
+    if (entry.isDirectory()) listFiles(dir, name, found);
+    else if (entry.isFile()) found.push(name);
+    if (found.length > MAX_BUNDLE_FILES) throw new Error(`${dir} holds more than ${MAX_BUNDLE_FILES} files: it is not an audit bundle`);
+  }
+  return found;
 }
 
 /** A bundle directory, read a chunk at a time (tiles in their subdirectories). */
@@ -150,12 +155,27 @@ function readZip(path: string, size: number): Map<string, Uint8Array> {
   if (size > MAX_BUNDLE_BYTES) throw new Error(`${path} is larger than ${MAX_BUNDLE_BYTES} bytes: unzip it and verify the directory`);
   const bytes = readFileSync(path);
   if (bytes.subarray(0, 4).toString('binary') !== 'PK\x03\x04') throw new Error(`${path} is neither a bundle directory nor a zip file`);
+  // Sizes and names are read from the zip's directory before anything is inflated: a zip bomb, or two entries of
+  // one name (an unzip tool shows the first, a verifier the last), is refused before it costs anything.
+  const seen = new Set<string>();
+  let declared = 0;
+  let refusal: string | null = null;
   let entries: Record<string, Uint8Array>;
   try {
-    entries = unzipSync(bytes);
+    entries = unzipSync(bytes, {
+      filter: (file) => {
+        if (seen.has(file.name)) refusal ??= `it holds two entries named ${file.name}`;
+        seen.add(file.name);
+        declared += file.originalSize;
+        if (declared > MAX_BUNDLE_BYTES) refusal ??= `it would inflate to more than ${MAX_BUNDLE_BYTES} bytes`;
+        if (seen.size > MAX_BUNDLE_FILES) refusal ??= `it holds more than ${MAX_BUNDLE_FILES} files`;
+        return refusal === null;
+      },
+    });
   } catch (error) {
     throw new Error(`${path} is not a readable zip file (${(error as Error).message})`, { cause: error });
   }
+  if (refusal) throw new Error(`${path} is not an audit bundle: ${refusal as string}; unzip it and verify the directory if you trust it`);
   // Files at the top level, or all inside one folder (as zipping a directory gives).
   const names = Object.keys(entries).filter((n) => !n.endsWith('/'));
   const tops = new Set(names.map((n) => n.split('/')[0]));

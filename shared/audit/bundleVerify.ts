@@ -69,35 +69,43 @@ export interface Verdict {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** The lines of a file read in chunks, each as bytes without its newline; `truncated` when the last has none. */
-function* lines(chunks: Iterable<Uint8Array>, state: { truncated: boolean }): Generator<Uint8Array> {
-  let carry: Uint8Array | null = null;
+/**
+ * The lines of a file read in chunks, each as bytes without its newline; `truncated` when the last has none.
+ * A line longer than `max` is cut to max + 1 bytes (the caller fails it) and the rest skipped to its newline:
+ * one huge line costs one pass, never a growing copy.
+ */
+function* lines(chunks: Iterable<Uint8Array>, state: { truncated: boolean }, max = MAX_LINE_BYTES): Generator<Uint8Array> {
+  let carry: Uint8Array[] = [];
+  let carried = 0;
+  const joined = (piece: Uint8Array): Uint8Array => {
+    if (carry.length === 0) return piece;
+    const room = Math.max(0, max + 1 - carried);
+    const out = new Uint8Array(carried + Math.min(room, piece.length));
+    let at = 0;
+    for (const part of carry) {
+      out.set(part, at);
+      at += part.length;
+    }
+    out.set(piece.subarray(0, out.length - at), at);
+    return out;
+  };
   for (const chunk of chunks) {
     let start = 0;
     for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, i);
-      if (carry) {
-        const joined = new Uint8Array(carry.length + piece.length);
-        joined.set(carry);
-        joined.set(piece, carry.length);
-        carry = null;
-        yield joined;
-      } else yield piece;
+      yield joined(chunk.subarray(start, i));
+      carry = [];
+      carried = 0;
       start = i + 1;
     }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      if (carry) {
-        const longer: Uint8Array = new Uint8Array(carry.length + rest.length);
-        longer.set(carry);
-        longer.set(rest, carry.length);
-        carry = longer;
-      } else carry = rest.slice();
+    if (start < chunk.length && carried <= max) {
+      const rest = chunk.slice(start, start + Math.min(chunk.length - start, max + 1 - carried));
+      carry.push(rest);
+      carried += rest.length;
     }
   }
-  if (carry && carry.length > 0) {
+  if (carried > 0) {
     state.truncated = true;
-    yield carry;
+    yield joined(new Uint8Array(0));
   }
 }
 
@@ -115,6 +123,15 @@ function readProof(text: string | null): ProofFile | null {
 }
 
 /** A bundle's exported record of `seq` (events.jsonl read a chunk at a time), or null when it has none. */
+/** The root of the first `size` leaves of a bundle's tree of `treeSize`, from its tiles (checked with the bundle); null without them (proof version 1). */
+function previousRootAt(crypto: AuditCrypto, bundle: BundleReader, treeSize: number, size: number): Uint8Array | null {
+  try {
+    return new TileTree(crypto.sha256, treeSize, (ref) => bundle.read(tilePath(ref))).root(size);
+  } catch {
+    return null;
+  }
+}
+
 function recordIn(bundle: BundleReader, seq: number): ExportedRecord | null {
   for (const line of lines(bundle.chunks('events.jsonl'), { truncated: false })) {
     try {
@@ -183,7 +200,10 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
     listed.set(name, digest);
   }
   for (const name of [...required, ...OPTIONAL_FILES.filter((n) => files.has(n))]) if (!listed.has(name)) failures.push(`${name} is not listed in SHA256SUMS`);
-  for (const name of files.names()) if (name.startsWith('tile/') && !listed.has(name)) failures.push(`${name} is not listed in SHA256SUMS`);
+  // Nothing may be added to a bundle: a file SHA256SUMS does not list (a "corrected" report, a note) fails it.
+  const unlisted = files.names().filter((name) => !listed.has(name) && name !== 'SHA256SUMS' && name !== 'SHA256SUMS.sig' && !(required as readonly string[]).includes(name) && !(OPTIONAL_FILES as readonly string[]).includes(name));
+  for (const name of unlisted.slice(0, 10)) failures.push(`${name} is in the bundle but not listed in SHA256SUMS (added after export)`);
+  if (unlisted.length > 10) failures.push(`... and ${unlisted.length - 10} more files not listed in SHA256SUMS`);
   for (const [name, digest] of listed) {
     if (!files.has(name)) {
       if (!(required as readonly string[]).includes(name)) failures.push(`${name} is listed in SHA256SUMS but missing (removed after export)`);
@@ -326,6 +346,7 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
         checkpoint: old.checkpoint, note: new TextDecoder().decode(previous.read('checkpoint') ?? new Uint8Array()),
         publicKeyPem: new TextDecoder().decode(previous.read('signer.pub.pem') ?? new Uint8Array()), firstSeq: earlier.firstSeq,
         recordAt: (seq) => recordIn(previous, seq),
+        rootAt: (size) => previousRootAt(crypto, previous, old.checkpoint.size, size),
       }, { origin: checkpoint.origin, firstSeq, logStart });
       failures.push(...link.failures);
       notes.push(...link.notes);

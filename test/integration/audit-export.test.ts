@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Zip, ZipPassThrough, zipSync } from 'fflate';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
+import { readBundle } from '../../server/audit/bundleFiles';
 import { verifyPath } from '../../server/audit/verifyCli';
 import { adminCli, addUser, backupTo, exportAudit, restoreWith } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -207,6 +209,37 @@ describe('signed audit exports, verified offline', () => {
     expect(tampered((p) => writeFileSync(join(p, 'proof.json'), '{not json'))).toMatch(/proof\.json is not a valid proof file/);
     expect(tampered((p) => writeFileSync(join(p, 'checkpoint'), 'garbage'))).toMatch(/checkpoint: checkpoint has no signature block/);
     for (const out of [missing.out, bad.out]) expect(out).not.toMatch(/at .*\.ts:\d+/);
+    // Nothing may be added: a "corrected" report or a note beside the signed files fails the bundle.
+    expect(tampered((p) => {
+      writeFileSync(join(p, 'report-corrected.html'), '<h1>records 2-3 were test data</h1>');
+      mkdirSync(join(p, 'notes'));
+      writeFileSync(join(p, 'notes', 'README-FIRST.txt'), 'read me first');
+    })).toMatch(/notes\/README-FIRST\.txt is in the bundle but not listed in SHA256SUMS[\s\S]*report-corrected\.html is in the bundle but not listed/);
+    // A zip with two entries of one name (unzip shows the first, a verifier would read the last), or one that
+    // would inflate past the limit, is refused before it is inflated.
+    const chunks: Uint8Array[] = [];
+    const zip = new Zip((error, chunk) => void (error ? undefined : chunks.push(chunk)));
+    for (const [name, bytes] of [['report.html', Buffer.from('<h1>FORGED</h1>')], ...[...readBundle(bundle)].map(([n, b]) => [n, b] as const)] as const) {
+      const entry = new ZipPassThrough(name);
+      zip.add(entry);
+      entry.push(bytes, true);
+    }
+    zip.end();
+    const duplicated = join(dir(), 'duplicated.zip');
+    writeFileSync(duplicated, Buffer.concat(chunks));
+    const dup = roundsAudit(['verify', duplicated]);
+    expect(dup.status).toBe(2);
+    expect(dup.out).toMatch(/^NOT VERIFIED: .*holds two entries named report\.html/);
+    // A bomb as its directory describes it: a small entry that says it inflates to 2 GiB.
+    const bombBytes = Buffer.from(zipSync({ 'events.jsonl': new Uint8Array(1024) }));
+    const central = bombBytes.indexOf(Buffer.from('PK\x01\x02', 'binary'));
+    bombBytes.writeUInt32LE(0x7fffffff, central + 24);
+    bombBytes.writeUInt32LE(0x7fffffff, 22);
+    const bomb = join(dir(), 'bomb.zip');
+    writeFileSync(bomb, bombBytes);
+    const bombed = roundsAudit(['verify', bomb]);
+    expect(bombed.status).toBe(2);
+    expect(bombed.out).toMatch(/would inflate to more than \d+ bytes/);
   });
 
   function tempDataDirWithUsers(names: readonly string[]): string {
