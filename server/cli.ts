@@ -11,6 +11,7 @@ import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/a
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
 import { adminActor } from './cli/adminActor';
+import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addServeCommand } from './cli/serveCommand';
 import { backupEncryption, dataOption, date, keyFileOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
@@ -175,6 +176,8 @@ export function buildCli(admin: string = adminActor()): Command {
         const { log } = result;
         console.log(`the audit log goes on as a new log, ${log.origin}, from record ${log.firstSeq}, which records this restore; ${log.previous} ends with the backup`);
         console.log(log.lost ? `records ${log.lost.from}..${log.lost.to} of ${log.previous}, which the relay had signed in exports, were lost with this restore: the new log's first record names them, and rounds-audit verify --previous reports them` : `every record of ${log.previous} that the relay had signed in an export is in the backup`);
+        if (log.replaced) console.log(`the log the relay wrote until now, ${log.replaced.origin}, is not the backup's: ${log.replaced.lost ? `all of its signed records, ${log.replaced.lost.from}..${log.replaced.lost.to}, were lost` : 'it had signed no records'} with this restore (the new log's first record names them)`);
+        if (log.discarded) console.log(`the restore discarded records ${log.discarded.from}..${log.discarded.to} of the replaced database (signed or not); the new log's first record counts them`);
       } finally {
         release();
       }
@@ -233,7 +236,8 @@ export function buildCli(admin: string = adminActor()): Command {
     .description('check that the audit log is intact (every record hashes and links correctly)')
     .addOption(dataOption())
     .addOption(keyFileOption())
-    .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
+    .option('--rebuild-tree', 'drop the stored Merkle tree of the audit log (derived data) and rebuild it from the records')
+    .action(async (opts: DataOptions & { rebuildTree?: boolean }) => withStore(admin, opts, async (store) => {
       const check = await store.checkAuditChain();
       if (check.ok) {
         console.log(`audit log intact: ${check.records} records`);
@@ -246,6 +250,10 @@ export function buildCli(admin: string = adminActor()): Command {
         process.exitCode = 2;
       }
       for (const line of await currentAuditLogLines(store, resolve(opts.data))) console.log(line);
+      // The chain cannot show a rollback or a re-chained rewrite: the tree and the signed checkpoints can.
+      const tree = await checkAuditTree(store, resolve(opts.data), opts.rebuildTree === true);
+      for (const line of tree.lines) console.log(line);
+      if (!tree.ok) process.exitCode = 2;
     }));
 
   return program;

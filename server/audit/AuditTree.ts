@@ -115,3 +115,28 @@ export async function* storedTiles(store: RelayStore, size: number): AsyncGenera
     }
   }
 }
+
+/** Checks records against the leaves of the stored tree (is each still the record the tree took in?), reading its level-0 tiles as it goes. */
+export class StoredLeaves {
+  readonly #store: RelayStore;
+  readonly #firstSeq: number;
+  #tileIndex = -1;
+  #hashes: Uint8Array = new Uint8Array();
+
+  constructor(store: RelayStore, firstSeq: number) {
+    this.#store = store;
+    this.#firstSeq = firstSeq;
+  }
+
+  async holds(record: AuditRecord, line: string): Promise<boolean> {
+    const index = record.seq - this.#firstSeq;
+    const tileIndex = Math.floor(index / TILE_WIDTH);
+    if (this.#tileIndex !== tileIndex) {
+      this.#hashes = (await this.#store.auditTiles(0, tileIndex, tileIndex + 1))[0]?.hashes ?? new Uint8Array();
+      this.#tileIndex = tileIndex;
+    }
+    const at = (index % TILE_WIDTH) * 32;
+    const leaf = this.#hashes.subarray(at, at + 32);
+    return leaf.length === 32 && Buffer.compare(leaf, lineLeafHash(line)) === 0;
+  }
+}

@@ -3,15 +3,16 @@ import { fromBase64, toBase64 } from '../../shared/audit/checkpoint';
 import type { AuditDirectory } from '../../shared/audit/people';
 import { equal } from '../../shared/audit/merkle';
 import type { SignedKeyRotation } from '../../shared/audit/keyRotation';
-import { TILE_WIDTH } from '../../shared/audit/tiles';
+import { TileConsistency } from '../../shared/audit/tiles';
 import { RelayFailure } from '../RelayFailure';
 import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
 import type { AuditRecord } from './AuditRecord';
 import { nodeAuditCrypto } from './auditCrypto';
 import type { AuditKey } from './auditKey';
-import { growAuditTree, lineLeafHash, recordLine, storedTiles, withStoredTree } from './AuditTree';
+import { StoredLeaves, growAuditTree, recordLine, sha256, storedTiles, withStoredTree } from './AuditTree';
 import { writeBundleStreaming } from './bundleFiles';
-import { lastSignedCheckpoint, rememberCheckpoint } from './signedCheckpoints';
+import { rememberCheckpoint } from './signedCheckpoints';
+import { lastTrustedCheckpoint } from './trustedCheckpoints';
 import { recordConcernsUser } from './userSelection';
 
 export interface AuditExportResult {
@@ -47,14 +48,23 @@ export class AuditLogRolledBack extends RelayFailure {
   }
 }
 
+/** The relay's stored tree of its audit log does not hold together: it signs nothing over it. */
+export class AuditTreeDamaged extends RelayFailure {
+  constructor(readonly problems: readonly string[]) {
+    super('AUDIT_LOG_BROKEN', `the relay's stored tree of its audit log is damaged (${problems.slice(0, 3).join('; ')}), so nothing was signed: run \`rounds-server audit check --rebuild-tree\`, which rebuilds it from the records`);
+    this.name = 'AuditTreeDamaged';
+  }
+}
+
 /** Where the relay remembers the checkpoints it signed (server/audit/signedCheckpoints.ts, in its data directory). */
 export interface CheckpointMemory {
   last(origin: string): { readonly size: number; readonly root: string; readonly at: number } | null;
   remember(entry: { origin: string; size: number; root: string; note: string; at: number }): void;
 }
 
+/** The memory in the data directory, believing only entries signed by the relay's keys (trustedCheckpoints.ts). */
 export function checkpointMemory(dataDir: string): CheckpointMemory {
-  return { last: (origin) => lastSignedCheckpoint(dataDir, origin), remember: (entry) => rememberCheckpoint(dataDir, entry) };
+  return { last: (origin) => lastTrustedCheckpoint(dataDir, origin), remember: (entry) => rememberCheckpoint(dataDir, entry) };
 }
 
 export interface RelayExportOptions {
@@ -134,33 +144,34 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
     ...(chainBroken ? { chainBroken } : {}),
   });
   const last = firstSeq + size - 1;
-  let tileIndexHeld = -1;
-  let tileHashes: Uint8Array = new Uint8Array();
+  const leaves = new StoredLeaves(store, firstSeq);
+  // Each exported record must still be the one the tree took in.
   for (let after = firstSeq - 1; after < last;) {
     const page = await store.auditRecordsAfter(after, PAGE, { from: options.from, to: options.to, untilSeq: last });
     if (page.length === 0) break;
     for (const r of page) {
       if (options.user !== null && !recordConcernsUser(r, options.user, options.username)) continue;
       const line = recordLine(r);
-      // The record must still be the one the tree took in.
-      const index = r.seq - firstSeq;
-      const tileIndex = Math.floor(index / TILE_WIDTH);
-      if (tileIndexHeld !== tileIndex) {
-        tileHashes = (await store.auditTiles(0, tileIndex, tileIndex + 1))[0]?.hashes ?? new Uint8Array();
-        tileIndexHeld = tileIndex;
-      }
-      const leaf = tileHashes.subarray((index % TILE_WIDTH) * 32, (index % TILE_WIDTH) * 32 + 32);
-      if (!chainBroken && !equal(leaf, lineLeafHash(line))) throw new LateBreak({ seq: r.seq, reason: 'altered after it was recorded in the log\'s tree' });
+      if (!chainBroken && !(await leaves.holds(r, line))) throw new LateBreak({ seq: r.seq, reason: 'altered after it was recorded in the log\'s tree' });
       writer.add(exportedRecord(r), line);
     }
     after = page[page.length - 1]?.seq ?? last;
   }
+  // So must every record the relay has not signed before, exported or not: the checkpoint vouches for them too.
+  if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (rootAt?.root ? rootAt.last.size : 0), last);
   // A log a restore began (even one begun at record 1, from a backup of an empty log) shows its first record.
   if (firstSeq > 1 || (await store.auditLogStart()).origin !== null) {
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
     if (start) writer.logStart(encoder.encode(recordLine(start)));
   }
-  for await (const { tile: ref, hashes } of storedTiles(store, size)) writer.addTile(ref, hashes);
+  // The stored tiles are checked as they are written: upper levels must be the roots of the tiles beneath.
+  const tiles = new TileConsistency(sha256);
+  for await (const { tile: ref, hashes } of storedTiles(store, size)) {
+    tiles.add(ref, hashes);
+    writer.addTile(ref, hashes);
+  }
+  const damaged = tiles.problems();
+  if (damaged.length > 0) throw new AuditTreeDamaged(damaged);
   writer.finish({ size, root, consistency });
   if (options.memory) {
     const note = checkpointText(sink);
@@ -168,6 +179,21 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   }
   await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records: writer.records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
   return { records: writer.records, treeSize: size, chainBroken };
+}
+
+/**
+ * Records after the last checkpoint the relay signed, that the export did not read itself (outside its range,
+ * or another user's): each must be the record its leaf says, or the checkpoint would vouch for a damaged tree.
+ * Cost: the records written since the last export.
+ */
+async function checkUnsignedLeaves(store: RelayStore, leaves: StoredLeaves, options: RelayExportOptions, after: number, last: number): Promise<void> {
+  const filter = options.user === null ? { outside: { from: options.from, to: options.to }, untilSeq: last } : { untilSeq: last };
+  for (let seq = after; seq < last;) {
+    const page = await store.auditRecordsAfter(seq, PAGE, filter);
+    if (page.length === 0) return;
+    for (const r of page) if (!(await leaves.holds(r, recordLine(r)))) throw new LateBreak({ seq: r.seq, reason: 'altered after it was recorded in the log\'s tree' });
+    seq = page[page.length - 1]?.seq ?? last;
+  }
 }
 
 /** The checkpoint the sink was given (sinks built here keep it; see `remembering`). */

@@ -73,6 +73,8 @@ export type NewEnvelope = Omit<StoredEnvelope, 'seq'>;
 export interface AuditRecordFilter {
   readonly from?: number;
   readonly to?: number;
+  /** Only records outside [from, to). */
+  readonly outside?: { readonly from: number; readonly to: number };
   readonly untilSeq?: number;
   readonly types?: readonly string[];
 }
@@ -245,6 +247,8 @@ export interface RelayStore {
    * false, with nothing written, when the tree is no longer at `from` (another process grew it, or a new log began).
    */
   extendAuditTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean>;
+  /** Forgets the stored tree of the current log (it is derived data): the next growth rebuilds it from the records. */
+  resetAuditTree(): Promise<void>;
 
   close(): Promise<void>;
 }

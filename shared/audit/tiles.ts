@@ -251,36 +251,53 @@ export function tilesInMemory(hash: Hash, entries: Iterable<Uint8Array>): { size
 }
 
 /**
- * Checks a set of tiles for a tree of `size` leaves against its signed `root`: every tile present with the
- * right width, each entry above level 0 the root of the full tile beneath it, and the root they give the
- * signed one. Returns the problems (empty when they hold). Reads each tile once, level by level.
+ * Checks a tree's tiles as they are read, level by level in tilesOfTree order: each with the right width,
+ * each entry above level 0 the root of the full tile beneath it. The relay runs it over its stored tiles
+ * before it signs a checkpoint over them; the verifier over a bundle's.
  */
-export function checkTiles(hash: Hash, size: number, root: Uint8Array, source: TileSource): string[] {
-  const problems: string[] = [];
-  let level = 0;
-  let rootsBelow: Uint8Array[] = [];
-  let rootsHere: Uint8Array[] = [];
-  for (const ref of tilesOfTree(size)) {
-    if (problems.length >= 10) return [...problems, '... and possibly more tiles that do not hold'];
-    if (ref.level !== level) {
-      level = ref.level;
-      rootsBelow = rootsHere;
-      rootsHere = [];
+export class TileConsistency {
+  readonly #hash: Hash;
+  readonly #problems: string[] = [];
+  #level = 0;
+  #rootsBelow: Uint8Array[] = [];
+  #rootsHere: Uint8Array[] = [];
+
+  constructor(hash: Hash) {
+    this.#hash = hash;
+  }
+
+  /** The next tile (null: missing). */
+  add(ref: TileRef, tile: Uint8Array | null): void {
+    if (this.#problems.length > 10) return;
+    if (ref.level !== this.#level) {
+      this.#level = ref.level;
+      this.#rootsBelow = this.#rootsHere;
+      this.#rootsHere = [];
     }
-    const tile = source(ref);
     if (!tile || tile.length !== ref.width * HASH_BYTES) {
-      problems.push(`${tilePath(ref)} is ${tile ? `${tile.length} bytes, not ${ref.width * HASH_BYTES}` : 'missing'}`);
-      continue;
+      this.#problems.push(`${tilePath(ref)} is ${tile ? `${tile.length} bytes, not ${ref.width * HASH_BYTES}` : 'missing'}`);
+      return;
     }
-    for (let i = 0; level > 0 && i < ref.width; i++) {
-      const expected = rootsBelow[ref.index * TILE_WIDTH + i];
+    for (let i = 0; ref.level > 0 && i < ref.width; i++) {
+      const expected = this.#rootsBelow[ref.index * TILE_WIDTH + i];
       if (!expected || !equal(expected, tile.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES))) {
-        problems.push(`${tilePath(ref)} entry ${i} is not the root of the tile beneath it`);
+        this.#problems.push(`${tilePath(ref)} entry ${i} is not the root of the tile beneath it`);
         break;
       }
     }
-    if (ref.width === TILE_WIDTH) rootsHere.push(hashUp(hash, tile, 0, TILE_WIDTH));
+    if (ref.width === TILE_WIDTH) this.#rootsHere.push(hashUp(this.#hash, tile, 0, TILE_WIDTH));
   }
+
+  problems(): string[] {
+    return this.#problems.length > 10 ? [...this.#problems.slice(0, 10), '... and possibly more tiles that do not hold'] : [...this.#problems];
+  }
+}
+
+/** Checks a set of tiles for a tree of `size` leaves against its signed `root` (TileConsistency, then the root). */
+export function checkTiles(hash: Hash, size: number, root: Uint8Array, source: TileSource): string[] {
+  const consistency = new TileConsistency(hash);
+  for (const ref of tilesOfTree(size)) consistency.add(ref, source(ref));
+  const problems = consistency.problems();
   if (problems.length === 0 && !equal(new TileTree(hash, size, source).root(), root)) problems.push("the tiles do not give the checkpoint's root hash");
   return problems;
 }

@@ -121,6 +121,55 @@ describe('audit exports vouch only for an intact log signed by the organisation 
     expect(adminCli(['audit', 'check', '--data', site]).stdout).toContain('BROKEN at record 2');
   });
 
+  it('signs nothing over a damaged stored tree, a rolled-back database or a forged memory line; audit check says so', () => {
+    const site = siteWith(['ana', 'ben', 'cam']);
+    exportTo(site, join(dir(), 'first'));
+    // A bit flipped in a stored leaf (ana's record): a one-user export of someone else would not read it.
+    tamperWithLog(site, `UPDATE audit_tiles SET hashes = CAST((CASE WHEN substr(hashes, 1, 1) = x'00' THEN x'01' ELSE x'00' END) || substr(hashes, 2) AS BLOB) WHERE level = 0 AND idx = 0`);
+    const refused = adminCli(['audit', 'export', '--data', site, ...RANGE, '--user', 'cam', '--out', join(dir(), 'cam')]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/first \d+ records are not the ones the relay signed|audit log is broken at record 1 \(altered after it was recorded in the log's tree\)|stored tree of its audit log is damaged/);
+    const check = adminCli(['audit', 'check', '--data', site]);
+    expect(check.status).toBe(2);
+    expect(check.stdout).toMatch(/record 1 is not the record the relay's tree took in/);
+    // The tree is derived from the records: rebuilt, it holds again, and the log still extends what was signed.
+    const rebuilt = adminCli(['audit', 'check', '--data', site, '--rebuild-tree']);
+    expect(rebuilt.status, rebuilt.stdout).toBe(0);
+    expect(rebuilt.stdout).toMatch(/the log extends the last checkpoint the relay signed/);
+    expect(adminCli(['audit', 'export', '--data', site, ...RANGE, '--user', 'cam', '--out', join(dir(), 'cam2')]).status).toBe(0);
+
+    // A leaf past the last signed checkpoint, which no export has read yet: still checked before signing.
+    addUser(site, 'fay', 'Clinician fay');
+    expect(adminCli(['audit', 'check', '--data', site]).status).toBe(0);
+    const flipLast = `UPDATE audit_tiles SET hashes = CAST(substr(hashes, 1, length(hashes) - 32) || (CASE WHEN substr(hashes, length(hashes) - 31, 1) = x'00' THEN x'01' ELSE x'00' END) || substr(hashes, length(hashes) - 30) AS BLOB) WHERE level = 0 AND idx = 0`;
+    tamperWithLog(site, flipLast);
+    const unsigned = adminCli(['audit', 'export', '--data', site, ...RANGE, '--user', 'cam', '--out', join(dir(), 'cam3')]);
+    expect(unsigned.status).toBe(1);
+    expect(unsigned.stderr).toMatch(/broken at record \d+ \(altered after it was recorded in the log's tree\)/);
+    expect(adminCli(['audit', 'check', '--data', site, '--rebuild-tree']).status).toBe(0);
+
+    // The database replaced by an older copy (not a restore): the checkpoint memory shows it.
+    const older = dir();
+    cpSync(site, older, { recursive: true });
+    addUser(site, 'dee', 'Clinician dee');
+    exportTo(site, join(dir(), 'second'));
+    for (const file of ['relay.db', 'relay.db-wal', 'relay.db-shm']) if (existsSync(join(older, file))) cpSync(join(older, file), join(site, file));
+    for (const file of ['relay.db-wal', 'relay.db-shm']) if (!existsSync(join(older, file))) rmSync(join(site, file), { force: true });
+    const rolledBack = adminCli(['audit', 'check', '--data', site]);
+    expect(rolledBack.status).toBe(2);
+    expect(rolledBack.stdout).toMatch(/ROLLED BACK: the relay signed a checkpoint of \d+ records/);
+    expect(adminCli(['audit', 'export', '--data', site, ...RANGE, '--out', join(dir(), 'after-rollback')]).stderr).toMatch(/rolled back outside `rounds-server restore`/);
+
+    // A line appended to the memory by hand is not believed.
+    const fresh = siteWith(['eve']);
+    exportTo(fresh, join(dir(), 'fresh'));
+    const memory = join(fresh, 'audit-checkpoints.jsonl');
+    const entry = JSON.parse(readFileSync(memory, 'utf8').trim().split('\n')[0]!) as Record<string, unknown>;
+    writeFileSync(memory, `${readFileSync(memory, 'utf8')}${JSON.stringify({ ...entry, size: 1_000_000_000, note: 'not a signed note at all' })}\n`);
+    expect(adminCli(['audit', 'export', '--data', fresh, ...RANGE, '--out', join(dir(), 'fresh2')]).status).toBe(0);
+    expect(adminCli(['audit', 'check', '--data', fresh]).stdout).toMatch(/1 entries of audit-checkpoints\.jsonl are not signed by the relay's audit keys/);
+  });
+
   it('refuses the compliance officer\'s export from the app when the log is broken (no override there)', async () => {
     const site = dir();
     const relay = await RelayProcess.start(site);

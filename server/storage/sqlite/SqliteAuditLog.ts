@@ -48,12 +48,14 @@ export class SqliteAuditLog {
       ...(filter.from !== undefined ? ['at >= $from'] : []),
       ...(filter.to !== undefined ? ['at < $to'] : []),
       ...(filter.untilSeq !== undefined ? ['seq <= $until'] : []),
+      ...(filter.outside ? ['(at < $outsideFrom OR at >= $outsideTo)'] : []),
       ...(types.length > 0 ? [`type IN (${types.map((_, i) => `$type${i}`).join(', ')})`] : []),
     ];
     const params: Record<string, number | string> = { after: afterSeq, limit };
     if (filter.from !== undefined) params.from = filter.from;
     if (filter.to !== undefined) params.to = filter.to;
     if (filter.untilSeq !== undefined) params.until = filter.untilSeq;
+    if (filter.outside) [params.outsideFrom, params.outsideTo] = [filter.outside.from, filter.outside.to];
     types.forEach((t, i) => (params[`type${i}`] = t));
     return this.#sql.all<AuditRow>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $limit`, params).map(toAudit);
   }
@@ -94,6 +96,12 @@ export class SqliteAuditLog {
     for (const t of tiles) this.#sql.run('INSERT OR REPLACE INTO audit_tiles (level, idx, hashes) VALUES ($level, $idx, $hashes)', { level: t.level, idx: t.index, hashes: new Uint8Array(t.hashes) });
     this.#sql.run('INSERT OR REPLACE INTO audit_tree (id, first_seq, size, head, broken_at, broken_reason) VALUES (1, $first, $size, $head, $brokenAt, $brokenReason)', { first: to.firstSeq, size: to.size, head: to.head, brokenAt: to.brokenAt, brokenReason: to.brokenReason });
     return true;
+  }
+
+  /** Must run inside an IMMEDIATE transaction. */
+  resetTree(): void {
+    this.#sql.run('DELETE FROM audit_tiles');
+    this.#sql.run('DELETE FROM audit_tree');
   }
 
   checkChain(): ChainCheck {

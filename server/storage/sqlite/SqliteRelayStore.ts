@@ -350,6 +350,10 @@ export class SqliteRelayStore implements RelayStore {
     return this.#sql.immediate(() => this.#audit.extendTree(from, to, tiles));
   }
 
+  async resetAuditTree(): Promise<void> {
+    this.#sql.immediate(() => this.#audit.resetTree());
+  }
+
   async checkAuditChain(): Promise<ChainCheck> {
     return this.#audit.checkChain();
   }
