@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, existingLogOrigin, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation, writeLogId } from './audit/auditKey';
-import { markerText, newLogAfterRestore } from './audit/restoredLog';
-import { SIGNED_CHECKPOINTS_FILE, mergeSignedCheckpoints, parseSignedCheckpoints } from './audit/signedCheckpoints';
+import { backupLogTree, backupTreeFacts, requireSignedRoots } from './audit/backupTree';
+import { markerText, newLogAfterRestore, rememberedCheckpoints, type LiveLog } from './audit/restoredLog';
+import { SIGNED_CHECKPOINTS_FILE, mergeSignedCheckpoints, parseSignedCheckpoints, type SignedCheckpointEntry } from './audit/signedCheckpoints';
 import { systemClock } from './Clock';
 import { backupNeeds, decryptBackup, encryptBackup, type BackupEncryption, type BackupSecrets } from './backupEncryption';
 import { ConfigurationError } from './ConfigurationError';
@@ -36,6 +37,34 @@ async function chainOf(dir: string, key: DatabaseKey): Promise<{ records: number
   try {
     const check = await store.checkAuditChain();
     return { records: check.records, head: check.head ?? null, ok: check.ok, ...(check.reason ? { reason: check.reason } : {}), log: await store.auditLogStart() };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The log the data directory's database writes (read before a restore replaces it), or null: none, or it does not open with the kept key. */
+async function liveLogOf(dataDir: string, key: DatabaseKey | null): Promise<LiveLog | null> {
+  if (key === null || !existsSync(join(dataDir, DATABASE_FILE))) return null;
+  try {
+    const live = await chainOf(dataDir, key);
+    const origin = live.log.origin ?? existingLogOrigin(dataDir);
+    return origin === null ? null : { origin, firstSeq: live.log.firstSeq, lastSeq: live.records, head: live.head };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The backup's tree of the log it continues, checked against every checkpoint of that log the relay
+ * remembers signing (server/audit/backupTree.ts): refused when it departs from one; else its facts.
+ */
+async function checkedBackupTree(stage: string, key: DatabaseKey, log: { origin: string; firstSeq: number; lastSeq: number }, remembered: readonly SignedCheckpointEntry[]): Promise<{ size: number; root: string; consistency: string }> {
+  const store = new SqliteRelayStore(stage, systemClock, key);
+  try {
+    const tree = await backupLogTree(store, log.firstSeq, log.lastSeq);
+    const signed = remembered.filter((c) => c.origin === log.origin);
+    requireSignedRoots(tree, log, signed);
+    return backupTreeFacts(tree, signed);
   } finally {
     await store.close();
   }
@@ -86,8 +115,17 @@ export interface RestoreResult {
   /** Where the restored database's key is kept, and whether this restore stored it there. */
   readonly databaseKey: { readonly describe: string; readonly stored: boolean };
   /** The log the restore started (its origin and first record) and the one it continues, with the records of that one the restore lost (those its last signed checkpoint covers and the backup lacks). */
-  readonly log: { readonly origin: string; readonly firstSeq: number; readonly previous: string; readonly lost: { readonly from: number; readonly to: number } | null };
+  readonly log: {
+    readonly origin: string; readonly firstSeq: number; readonly previous: string; readonly lost: SeqRange | null;
+    /** The log the directory held when it was not the backup's, and its signed records (all lost). */
+    readonly replaced: { readonly origin: string; readonly lost: SeqRange | null } | null;
+    /** The records of the replaced database the restore discarded, signed or not. */
+    readonly discarded: SeqRange | null;
+  };
 }
+
+export interface SeqRange { readonly from: number; readonly to: number }
+const range = (from: number | null | undefined, to: number | null | undefined): SeqRange | null => (typeof from === 'number' && typeof to === 'number' ? { from, to } : null);
 
 export interface RestoreOptions {
   readonly force: boolean;
@@ -195,7 +233,10 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
       throw new ConfigurationError(`the backup's audit log is not the one its manifest describes (${copy.records} records, ${manifest.auditRecords} expected); nothing was restored`);
     }
     for (const name of [AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE]) {
-      const bytes = entries[name];
+      // A backup from before the relay's first start holds no key (nor log id): the directory's stay, as
+      // the organisation's key (a new one would sign no rotation from it).
+      const keepHere = !entries[AUDIT_KEY_FILE] && (name === AUDIT_KEY_FILE || !entries[AUDIT_LOG_ID_FILE]) && existsSync(join(dataDir, name));
+      const bytes = entries[name] ?? (keepHere ? readFileSync(join(dataDir, name)) : undefined);
       if (bytes) writeDurably(join(stage, name), bytes, name === AUDIT_KEY_FILE ? 0o600 : 0o644);
     }
     // The staged directory reads like a data directory: its key, log id and the retired keys known here.
@@ -203,12 +244,15 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     // The log goes on as a new one (shared/audit/restoreLink.ts): the backup's log cannot, since the records
     // after the backup are gone and checkpoints of them may have been signed. Its id is written in place of
     // the backup's; the records of the backup keep their place in the hash chain.
+    // A backup taken before the relay's first start holds no log id nor key: its records are the log this directory named.
+    const previous = { origin: copy.log.origin ?? (entries[AUDIT_LOG_ID_FILE] || entries[AUDIT_KEY_FILE] ? staged.origin : existingLogOrigin(dataDir) ?? staged.origin), firstSeq: copy.log.firstSeq };
+    const backupCheckpoints = entries[SIGNED_CHECKPOINTS_FILE];
+    const backupTree = await checkedBackupTree(stage, databaseKey, { ...previous, lastSeq: copy.records }, rememberedCheckpoints(dataDir, backupCheckpoints));
     const newLog = newLogAfterRestore({
-      dataDir, file,
+      dataDir, file, previous, backupCheckpoints, backupTree,
       backup: { createdAt: manifest.createdAt, records: copy.records, head: copy.head },
-      // A backup taken before the relay's first start holds no log id nor key: its records are the log this directory named.
-      previous: { origin: copy.log.origin ?? (entries[AUDIT_LOG_ID_FILE] || entries[AUDIT_KEY_FILE] ? staged.origin : existingLogOrigin(dataDir) ?? staged.origin), firstSeq: copy.log.firstSeq },
-      backupCheckpoints: entries[SIGNED_CHECKPOINTS_FILE],
+      // What the database being replaced held: the restore record counts what it discards.
+      live: await liveLogOf(dataDir, keptKey),
     });
     const origin = writeLogId(stage, newLog.logId);
     const retiredHere = isRetired(dataDir, staged);
@@ -258,7 +302,6 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     // names the new log, so that the run that finishes it starts the same one.
     writeDurably(marker, markerText(newLog), 0o600);
     // The backup's memory of signed checkpoints joins this directory's (which is never rolled back).
-    const backupCheckpoints = entries[SIGNED_CHECKPOINTS_FILE];
     if (backupCheckpoints) mergeSignedCheckpoints(dataDir, parseSignedCheckpoints(backupCheckpoints));
     // The key first: a restore cut off after it finds it kept here when it is run again.
     if (!keptKey && !sameDatabaseKey(storeDatabaseKey(keyLocation.path, databaseKey), databaseKey)) {
@@ -275,9 +318,13 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     syncDirectory(dataDir);
     rmSync(marker);
     syncDirectory(dataDir);
-    const { lostFrom, lostTo, previousLog } = newLog.details;
-    const lost = lostFrom !== null && lostTo !== null ? { from: lostFrom, to: lostTo } : null;
-    return { manifest, fingerprint, ...(replacedKey ? { replacedKey } : {}), databaseKey: { describe: keyLocation.describe, stored: !keptKey }, log: { origin, firstSeq: first.seq, previous: previousLog, lost } };
+    const { details } = newLog;
+    const log = {
+      origin, firstSeq: first.seq, previous: details.previousLog, lost: range(details.lostFrom, details.lostTo),
+      replaced: details.replacedLog === null ? null : { origin: details.replacedLog, lost: range(details.replacedLostFrom, details.replacedLostTo) },
+      discarded: range(details.discardedFrom, details.discardedTo),
+    };
+    return { manifest, fingerprint, ...(replacedKey ? { replacedKey } : {}), databaseKey: { describe: keyLocation.describe, stored: !keptKey }, log };
   } finally {
     rmSync(stage, { recursive: true, force: true });
     keyLock.release();

@@ -42,13 +42,39 @@ export interface NewLogInput {
   readonly previous: { readonly origin: string; readonly firstSeq: number };
   /** The backup's copy of the checkpoint memory, if it carries one. */
   readonly backupCheckpoints: Uint8Array | undefined;
+  /** The backup's tree of that log (server/audit/backupTree.ts). */
+  readonly backupTree: { readonly size: number; readonly root: string; readonly consistency: string };
+  /** The log the database being replaced was writing (its origin, first record, last record and that record's hash); null when there is none or it cannot be read. */
+  readonly live: LiveLog | null;
+}
+
+export interface LiveLog {
+  readonly origin: string;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly head: string | null;
+}
+
+/** Every checkpoint the relay remembers signing: the directory's memory and the backup's copy of it. */
+export function rememberedCheckpoints(dataDir: string, backupCheckpoints: Uint8Array | undefined): SignedCheckpointEntry[] {
+  return [...signedCheckpoints(dataDir), ...(backupCheckpoints ? parseSignedCheckpoints(backupCheckpoints) : [])];
+}
+
+/**
+ * The records of the database being replaced that the restore discards: those after the backup's last,
+ * when it writes the log the backup continues; otherwise every record of its log.
+ */
+function discardedBy(live: LiveLog | null, backup: { readonly records: number; readonly origin: string }): { from: number; to: number; head: string | null } | null {
+  if (!live) return null;
+  const from = live.origin === backup.origin ? Math.max(backup.records + 1, live.firstSeq) : live.firstSeq;
+  return live.lastSeq >= from ? { from, to: live.lastSeq, head: live.head } : null;
 }
 
 /** The new log's id and its first record's details: those an earlier run of this restore chose, or new ones. */
 export function newLogAfterRestore(input: NewLogInput): RestoreMarker {
   const earlier = earlierRestore(input.dataDir, input.file);
   if (earlier) return earlier;
-  const checkpoints = [...signedCheckpoints(input.dataDir), ...(input.backupCheckpoints ? parseSignedCheckpoints(input.backupCheckpoints) : [])];
+  const checkpoints = rememberedCheckpoints(input.dataDir, input.backupCheckpoints);
   const lastOf = (origin: string) => remembered(largest(checkpoints.filter((e) => e.origin === origin)));
   const logId = restoredLogId(input.previous.origin);
   const log = `${RELAY_ORIGIN_PREFIX}${logId}`;
@@ -58,7 +84,9 @@ export function newLogAfterRestore(input: NewLogInput): RestoreMarker {
     log,
     backup: { file: basename(input.file), createdAt: input.backup.createdAt, records: input.backup.records, head: input.backup.head },
     previous: { ...input.previous, checkpoint: lastOf(input.previous.origin) },
-    replaced: here && here !== input.previous.origin ? { origin: here, checkpoint: lastOf(here) } : null,
+    replaced: here && here !== input.previous.origin ? { origin: here, checkpoint: lastOf(here), firstSeq: input.live?.origin === here ? input.live.firstSeq : null } : null,
+    backupTree: input.backupTree,
+    discarded: discardedBy(input.live, { records: input.backup.records, origin: input.previous.origin }),
   });
   return { file: input.file, logId, details };
 }

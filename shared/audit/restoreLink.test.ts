@@ -2,8 +2,9 @@ import { createHash, createPublicKey, generateKeyPairSync, hash, sign, verify } 
 import { describe, expect, it } from 'vitest';
 import type { AuditCrypto, AuditSigner, ExportedRecord } from './bundle';
 import { noteKeyId, signCheckpoint } from './checkpoint';
-import { GENESIS_HASH, recordHash } from './recordChain';
-import { followRestore, logFamily, restoreDetails, rotationOrigin, type PreviousBundleView, type RememberedCheckpoint } from './restoreLink';
+import { GENESIS_HASH, recordHash, relayRecordLine } from './recordChain';
+import { followRestore, formatConsistency, logFamily, restoreDetails, rotationOrigin, type PreviousBundleView, type RememberedCheckpoint } from './restoreLink';
+import { TileTree, tilesInMemory } from './tiles';
 
 const OLD = 'rounds.relay/0123456789abcdef';
 const NEW = 'rounds.relay/0123456789abcdef-r1a2b3c4d';
@@ -126,6 +127,90 @@ describe('following a restore from an older bundle to a newer one', () => {
     const link = followRestore(crypto, previous, { origin: NEW, firstSeq: 41, logStart: start });
     expect(link.failures).toEqual([]);
     expect(link.notes[0]).toMatch(/^restored from a backup: records 41\.\.45 of the previous log were lost/);
+  });
+
+  describe('the backup restored, against the previous bundle\'s tree', () => {
+    /** The Merkle tree of records, each leaf its events.jsonl line, as the relay builds it. */
+    const treeOf = (records: readonly ExportedRecord[]) => {
+      const memory = tilesInMemory(crypto.sha256, records.map((r) => new TextEncoder().encode(relayRecordLine(r as unknown as Parameters<typeof relayRecordLine>[0]))));
+      return { tree: new TileTree(crypto.sha256, memory.size, memory.source), source: memory.source };
+    };
+    /** A bundle of `records` signed at their size, with its tiles (proof version 2) or without (version 1). */
+    const bundleOf = (records: readonly ExportedRecord[], tiles = true): PreviousBundleView => {
+      const { tree } = treeOf(records);
+      const root = tree.root();
+      const signed = signCheckpoint({ origin: OLD, size: records.length, root, extensions: [] }, OLD, noteKeyId(crypto.sha256, OLD, crypto.rawPublicKey(signer.publicKeyPem) ?? new Uint8Array()), (b) => signer.sign(b));
+      return { checkpoint: { origin: OLD, size: records.length, root }, note: signed, publicKeyPem: signer.publicKeyPem, firstSeq: 1, recordAt: (seq) => records.find((r) => r.seq === seq) ?? null, ...(tiles ? { rootAt: (n: number) => tree.root(n) } : {}) };
+    };
+    /** The restore record of a backup holding `backup`, with its tree and proofs from the sizes the relay remembers signing. */
+    const restoreOf = (backup: readonly ExportedRecord[], rememberedSizes: readonly number[]) => {
+      const { tree } = treeOf(backup);
+      const proofs = new Map(rememberedSizes.filter((n) => n <= tree.size).map((n) => [n, tree.consistencyProof(n)]));
+      return restoreRecord(backup, backup.length, null, { backupSize: tree.size, backupRoot: Buffer.from(tree.root()).toString('base64'), consistency: formatConsistency(proofs) });
+    };
+    const follow = (previous: PreviousBundleView, start: ExportedRecord) => followRestore(crypto, previous, { origin: NEW, firstSeq: start.seq, logStart: start });
+    const REWRITTEN = /not an extension of the previous bundle's log: records were rewritten before the restore/;
+    /** The log with record 3 rewritten and the chain hashed again after it (what an insider with the database can do). */
+    const whitewashed = (n: number) => [...chain(2), ...chain(n - 2, 3, chain(2)[1]?.hash as string, 'someone-else')];
+
+    it('passes a backup this relay made, before or after the previous bundle', () => {
+      const log = chain(60);
+      // The backup is larger than the bundle: the restore record's consistency proof shows it extends it.
+      const larger = follow(bundleOf(log.slice(0, 50)), restoreOf(log, [50]));
+      expect(larger.failures).toEqual([]);
+      expect(larger.notes.join('\n')).not.toMatch(/could not be checked|does not carry/);
+      // The bundle is larger than the backup: the bundle's own tiles give its root at the backup's size.
+      const smaller = follow(bundleOf(log.slice(0, 55)), restoreOf(log.slice(0, 48), [20]));
+      expect(smaller.failures).toEqual([]);
+      expect(smaller.notes[0]).toMatch(/records 49\.\.55 of the previous log were lost/);
+      expect(follow(bundleOf(log.slice(0, 48)), restoreOf(log.slice(0, 48), [])).failures).toEqual([]);
+    });
+
+    it('fails a backup whose signed records were rewritten and re-hashed before it was taken', () => {
+      const log = chain(50);
+      const forged = whitewashed(50);
+      // The same size: the backup's root is not the bundle's.
+      expect(follow(bundleOf(log), restoreOf(forged, [50])).failures.join('\n')).toMatch(REWRITTEN);
+      // Larger: the proof from the bundle's size does not hold, or there is none (the relay's memory was emptied).
+      const more = [...forged, ...chain(10, 51, forged[49]?.hash as string)];
+      expect(follow(bundleOf(log), restoreOf(more, [50])).failures.join('\n')).toMatch(REWRITTEN);
+      expect(follow(bundleOf(log), restoreOf(more, [])).failures.join('\n')).toMatch(REWRITTEN);
+      // Smaller: the bundle's tiles give another root at the backup's size.
+      expect(follow(bundleOf(log), restoreOf(forged.slice(0, 40), [])).failures.join('\n')).toMatch(REWRITTEN);
+    });
+
+    it('says when it cannot check: a bundle without tiles, a restore record from before the tree was in it', () => {
+      const log = chain(50);
+      const untiled = follow(bundleOf(log, false), restoreOf(log.slice(0, 40), []));
+      expect(untiled.failures).toEqual([]);
+      expect(untiled.notes.join('\n')).toMatch(/ships no tiles .*first 40 records are the backup's could not be checked/);
+      const older = follow(bundleOf(log), restoreRecord(log, 40, null));
+      expect(older.failures).toEqual([]);
+      expect(older.notes.join('\n')).toMatch(/does not carry the backup's tree/);
+      expect(older.notes.join('\n')).not.toMatch(/no signed records were lost/);
+    });
+
+    it('reports what the restore discarded of the database it replaced', () => {
+      const log = chain(50);
+      const start = restoreRecord(log, 48, null, { discardedFrom: 49, discardedTo: 70, discardedHead: log[0]?.hash });
+      expect(follow(bundleOf(log.slice(0, 48)), start).notes.join('\n')).toContain('the restore discarded records 49..70');
+    });
+  });
+
+  it('counts every signed record of a replaced log lost, though the backup holds records beyond its numbers', () => {
+    // Log A to 60; a backup B1 at 40 restored (log L1 from 41, exported to 45); then B2, A's backup at 60.
+    const log = chain(45);
+    const l1 = 'rounds.relay/0123456789abcdef-rfeedbeef';
+    const l1Checkpoint = checkpoint(5, 4, signer, l1);
+    const previous: PreviousBundleView = { checkpoint: { origin: l1, size: 5, root: l1Checkpoint.root }, note: l1Checkpoint.note, publicKeyPem: signer.publicKeyPem, firstSeq: 41, recordAt: (seq) => log.slice(40).find((r) => r.seq === seq) ?? null };
+    const b2 = chain(60, 1, GENESIS_HASH, 'b2');
+    const details = restoreDetails({ log: NEW, backup: { file: 'b2.age', createdAt: 0, records: 60, head: b2[59]?.hash as string }, previous: { origin: OLD, firstSeq: 1, checkpoint: null }, replaced: { origin: l1, checkpoint: l1Checkpoint.remembered, firstSeq: 41 } });
+    expect(details).toMatchObject({ replacedLostFrom: 41, replacedLostTo: 45 });
+    const content = { seq: 61, at: 1, type: 'audit.log_restored', actor: 'admin:ops', subject: '', details, flagged: true, prevHash: b2[59]?.hash as string };
+    const link = followRestore(crypto, previous, { origin: NEW, firstSeq: 61, logStart: { ...content, hash: recordHash(crypto.sha256, content) } });
+    expect(link.failures).toEqual([]);
+    expect(link.notes[0]).toMatch(/^restored from a backup: records 41\.\.45 of the previous log were lost \(all of that log/);
+    expect(link.notes.join('\n')).not.toMatch(/no signed records were lost/);
   });
 
   it('knows the logs of one relay by their first log', () => {

@@ -13,7 +13,8 @@
  */
 import { z } from 'zod';
 import type { AuditCrypto, ExportedRecord } from './bundleLayout';
-import { noteKeyId, parseCheckpoint, toBase64 } from './checkpoint';
+import { fromBase64, noteKeyId, parseCheckpoint, toBase64 } from './checkpoint';
+import { equal, verifyConsistency } from './merkle';
 
 export const LOG_RESTORED = 'audit.log_restored';
 
@@ -41,6 +42,23 @@ export const RestoreDetailsSchema = z.object({
   /** The log the data directory held before, when it was another one (an earlier restore's), and its last signed checkpoint. */
   replacedLog: z.string().nullable(),
   replacedCheckpoint: z.string().nullable(),
+  /*
+   * Absent from restore records made before they carried them (read as unknown, never as checked):
+   * The backup's Merkle tree of the previous log (its records previousFirstSeq..backupRecords, each leaf its
+   * exact events.jsonl line): its size and root (base64), which the restore checked against every checkpoint
+   * of that log the relay remembers signing.
+   */
+  backupSize: z.number().int().min(0).optional(),
+  backupRoot: z.string().optional(),
+  /** RFC 9162 consistency proofs from each remembered checkpoint size ≤ backupSize to backupSize (CONSISTENCY_FORMAT). */
+  consistency: z.string().optional(),
+  /** The replaced log's records, all lost (its last signed checkpoint's range): when the restore replaced another log than the backup's. */
+  replacedLostFrom: z.number().int().nullable().optional(),
+  replacedLostTo: z.number().int().nullable().optional(),
+  /** The records the database held that the restore discarded (signed or not), and the hash of its last record then. */
+  discardedFrom: z.number().int().nullable().optional(),
+  discardedTo: z.number().int().nullable().optional(),
+  discardedHead: HASH.nullable().optional(),
 });
 export type RestoreDetails = z.infer<typeof RestoreDetailsSchema>;
 
@@ -72,7 +90,12 @@ export interface RestoreFacts {
   readonly log: string;
   readonly backup: { readonly file: string; readonly createdAt: number; readonly records: number; readonly head: string | null };
   readonly previous: { readonly origin: string; readonly firstSeq: number; readonly checkpoint: RememberedCheckpoint | null };
-  readonly replaced: { readonly origin: string; readonly checkpoint: RememberedCheckpoint | null } | null;
+  /** The log the data directory held, when it is not the backup's; its first record when known. */
+  readonly replaced: { readonly origin: string; readonly checkpoint: RememberedCheckpoint | null; readonly firstSeq?: number | null } | null;
+  /** The backup's tree of the previous log (root base64, consistency as CONSISTENCY_FORMAT). */
+  readonly backupTree?: { readonly size: number; readonly root: string; readonly consistency: string };
+  /** The records of the database the restore replaced that it discarded, and that database's last record's hash. */
+  readonly discarded?: { readonly from: number; readonly to: number; readonly head: string | null } | null;
 }
 
 export interface RememberedCheckpoint {
@@ -92,6 +115,9 @@ export function lostRange(backupRecords: number, firstSeq: number, size: number)
 export function restoreDetails(facts: RestoreFacts): RestoreDetails {
   const last = facts.previous.checkpoint;
   const lost = last ? lostRange(facts.backup.records, facts.previous.firstSeq, last.size) : null;
+  // A replaced log the backup does not continue is lost whole: every record its last checkpoint signed.
+  const replaced = facts.replaced;
+  const replacedLost = replaced?.checkpoint && replaced.firstSeq ? lostRange(0, replaced.firstSeq, replaced.checkpoint.size) : null;
   return {
     log: facts.log,
     backupFile: facts.backup.file,
@@ -107,7 +133,29 @@ export function restoreDetails(facts: RestoreFacts): RestoreDetails {
     lostTo: lost?.to ?? null,
     replacedLog: facts.replaced?.origin ?? null,
     replacedCheckpoint: facts.replaced?.checkpoint?.note ?? null,
+    ...(facts.backupTree ? { backupSize: facts.backupTree.size, backupRoot: facts.backupTree.root, consistency: facts.backupTree.consistency } : {}),
+    replacedLostFrom: replacedLost?.from ?? null,
+    replacedLostTo: replacedLost?.to ?? null,
+    discardedFrom: facts.discarded?.from ?? null,
+    discardedTo: facts.discarded?.to ?? null,
+    discardedHead: facts.discarded?.head ?? null,
   };
+}
+
+/**
+ * The consistency proofs of a restore record: `<size>:<hash>,<hash>... <size>:...`, hashes base64 (an
+ * audit record's details are flat). A size equal to the backup's has an empty proof.
+ */
+export function formatConsistency(proofs: ReadonlyMap<number, readonly Uint8Array[]>): string {
+  return [...proofs].sort(([a], [b]) => a - b).map(([size, proof]) => `${size}:${proof.map(toBase64).join(',')}`).join(' ');
+}
+
+/** The proof from `size` in a restore record's consistency field, or null when it holds none (or a malformed one). */
+export function consistencyFrom(text: string, size: number): Uint8Array[] | null {
+  const entry = text.split(' ').find((e) => e.startsWith(`${size}:`));
+  if (entry === undefined) return null;
+  const hashes = entry.slice(`${size}:`.length).split(',').filter((h) => h !== '').map(fromBase64);
+  return hashes.every((h): h is Uint8Array => h !== null && h.length === 32) ? hashes : null;
 }
 
 /** What the older bundle shows of the previous log. */
@@ -121,6 +169,8 @@ export interface PreviousBundleView {
   readonly firstSeq: number;
   /** Its exported record of that seq, parsed, or null when it did not export it (a bundle may be too large to hold in memory: read on demand). */
   readonly recordAt: (seq: number) => ExportedRecord | null;
+  /** The root of its tree's first `size` leaves (size ≤ its checkpoint's), from its tiles; null when it ships none (proof version 1). */
+  readonly rootAt?: (size: number) => Uint8Array | null;
 }
 
 /** What the newer bundle shows of its log's start. */
@@ -166,11 +216,15 @@ export function followRestore(crypto: AuditCrypto, previous: PreviousBundleView,
 
   // The backup is a prefix of the chain: the restore record links to its last record...
   if (start.prevHash !== (details.backupHead ?? '0'.repeat(64))) failures.push(`the restore record does not link to the backup's last record (record ${details.backupRecords}): its prevHash is not the backup's head`);
-  // ...which, where the older bundle holds it, is the previous log's record of that number.
-  const atBackupEnd = details.backupRecords > 0 ? previous.recordAt(details.backupRecords) : null;
+  // ...which, where the older bundle holds it, is the previous log's record of that number; and the
+  // backup's tree is the previous bundle's, or extends it (a replaced log is not the backup's: it is lost whole).
+  const atBackupEnd = asPrevious && details.backupRecords > 0 ? previous.recordAt(details.backupRecords) : null;
   if (atBackupEnd && details.backupHead !== null && atBackupEnd.hash !== details.backupHead) {
     failures.push(`the backup the log was restored from is not a copy of the previous log: its record ${details.backupRecords} differs from the previous bundle's`);
   }
+  const treeNotes: string[] = [];
+  const treeFailures = asPrevious ? checkBackupTree(crypto, previous, details, treeNotes) : [];
+  failures.push(...treeFailures);
 
   // The previous log's last checkpoint the relay remembers: signed by the previous bundle's key, or that very checkpoint.
   const named = asPrevious ? details.previousCheckpoint : details.replacedCheckpoint;
@@ -192,12 +246,53 @@ export function followRestore(crypto: AuditCrypto, previous: PreviousBundleView,
   }
 
   const lastSeq = previous.firstSeq + Math.max(previous.checkpoint.size, namedSize) - 1;
-  const lost = lostRange(details.backupRecords, previous.firstSeq, Math.max(previous.checkpoint.size, namedSize));
-  notes.push(lost
-    ? `${RESTORED_NOTE}: ${lost.from === lost.to ? `record ${lost.from} of the previous log was lost` : `records ${lost.from}..${lost.to} of the previous log were lost`} (the backup held records up to ${details.backupRecords}; the previous log had signed records up to ${lastSeq})`
+  // A replaced log is not the backup's: none of its records are in it.
+  const lost = lostRange(asPrevious ? details.backupRecords : 0, previous.firstSeq, Math.max(previous.checkpoint.size, namedSize));
+  const lostText = lost && (lost.from === lost.to ? `record ${lost.from} of the previous log was lost` : `records ${lost.from}..${lost.to} of the previous log were lost`);
+  if (treeFailures.length > 0) notes.push(`${RESTORED_NOTE} that is not the previous log as it was signed: which of its records were lost or changed cannot be told from the bundles`);
+  else if (!asPrevious) notes.push(`${RESTORED_NOTE}: ${lostText ?? 'no signed records of the previous log were lost'} (all of that log: the restore replaced it with a backup of another log, ${details.previousLog}, up to record ${details.backupRecords})`);
+  else notes.push(lostText
+    ? `${RESTORED_NOTE}: ${lostText} (the backup held records up to ${details.backupRecords}; the previous log had signed records up to ${lastSeq})`
     : `${RESTORED_NOTE} taken at the end of the previous log as it was signed (${details.backupRecords} records): no signed records were lost`);
+  notes.push(...treeNotes);
+  if (typeof details.discardedFrom === 'number' && typeof details.discardedTo === 'number') {
+    notes.push(`the restore discarded records ${details.discardedFrom}..${details.discardedTo} that the relay's database held then (its last record's hash ${details.discardedHead ?? 'unknown'}); those no signed checkpoint covered were in no bundle`);
+  }
   notes.push(`the log ${old} ended with that restore; this bundle's log ${current.origin} starts at record ${current.firstSeq} with the restore record (${new Date(start.at).toISOString()}, by ${String(start.actor)}, from ${details.backupFile} taken ${new Date(details.backupCreatedAt).toISOString()})`);
   return { failures, notes, restored: true };
+}
+
+const REWRITTEN = "the backup restored is not an extension of the previous bundle's log: records were rewritten before the restore";
+
+/**
+ * That the backup's tree (its size and root, in the restore record) extends the previous bundle's: by the
+ * restore record's consistency proof from the bundle's size, or, for a bundle larger than the backup, by
+ * the root of the bundle's own tree at the backup's size (from its tiles). Adds a note when it cannot tell.
+ */
+function checkBackupTree(crypto: AuditCrypto, previous: PreviousBundleView, details: RestoreDetails, notes: string[]): string[] {
+  const { backupSize, backupRoot } = details;
+  if (backupSize === undefined || backupRoot === undefined) {
+    notes.push("the restore record does not carry the backup's tree (it was made before restore records did): the backup's records were not checked against the previous bundle's tree, only its last record where the bundle holds it");
+    return [];
+  }
+  const root = fromBase64(backupRoot);
+  if (!root || root.length !== 32) return [`the restore record's backup root is not a hash (${backupRoot.slice(0, 60)})`];
+  if (backupSize !== details.backupRecords - details.previousFirstSeq + 1) return [`the restore record's backup tree has ${backupSize} records, but the backup holds records ${details.previousFirstSeq}..${details.backupRecords} of the previous log`];
+  if (details.previousFirstSeq !== previous.firstSeq) return [`the restore record says the previous log begins at record ${details.previousFirstSeq}, the previous bundle at record ${previous.firstSeq}`];
+  const size = previous.checkpoint.size;
+  if (size === 0) return [];
+  if (size <= backupSize) {
+    if (size === backupSize) return equal(root, previous.checkpoint.root) ? [] : [`${REWRITTEN} (the backup's ${backupSize} records do not give the previous bundle's root)`];
+    const proof = consistencyFrom(details.consistency ?? '', size);
+    if (!proof) return [`${REWRITTEN} (the restore record holds no consistency proof from the previous bundle's ${size} records: the relay did not remember signing that checkpoint)`];
+    return verifyConsistency(crypto.sha256, size, backupSize, previous.checkpoint.root, root, proof) ? [] : [`${REWRITTEN} (the backup's tree of ${backupSize} records does not extend the previous bundle's ${size})`];
+  }
+  const prefix = previous.rootAt?.(backupSize) ?? null;
+  if (!prefix) {
+    notes.push(`the previous bundle ships no tiles (an export of an earlier version): whether its first ${backupSize} records are the backup's could not be checked`);
+    return [];
+  }
+  return equal(prefix, root) ? [] : [`${REWRITTEN} (the previous bundle's first ${backupSize} records do not give the backup's root)`];
 }
 
 function signedBy(crypto: AuditCrypto, body: string, signatures: readonly { keyName: string; keyId: Uint8Array; signature: Uint8Array }[], origin: string, publicKeyPem: string): boolean {

@@ -3,8 +3,9 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCheckpoint, toBase64 } from '../../shared/audit/checkpoint';
+import { recordHash, type AuditRecord } from '../../server/audit/AuditRecord';
 import { SIGNED_CHECKPOINTS_FILE, signedCheckpoints } from '../../server/audit/signedCheckpoints';
-import { adminCli, addUser, backupTo, exportAudit, restoreWith } from '../fixtures/relayProcess';
+import { adminCli, addUser, backupTo, exportAudit, openRelayDatabase, restoreWith } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
@@ -50,6 +51,30 @@ function backedUpThenBusy(dataDir: string, backups: string): { data: string; bac
   expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
   addUser(data, 'ben', 'Clinician ben');
   return { data, backup };
+}
+
+/**
+ * What an insider holding the data directory (and its database key) can do: rewrite record `seq` in the
+ * database and hash the chain again after it, so that the database's own chain checks out.
+ */
+function rewriteAndRehash(dataDir: string, seq: number): void {
+  interface Row { seq: number; at: number; type: string; actor: string; subject: string; details: string; flagged: number; prev_hash: string }
+  const db = openRelayDatabase(dataDir);
+  try {
+    db.exec('DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;');
+    let prevHash: string | null = null;
+    for (const row of db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as unknown as Row[]) {
+      const actor = row.seq === seq ? 'admin:nobody' : row.actor;
+      const record = { seq: row.seq, at: row.at, type: row.type as AuditRecord['type'], actor, subject: row.subject, details: JSON.parse(row.details) as AuditRecord['details'], flagged: row.flagged === 1, prevHash: prevHash ?? row.prev_hash };
+      const hash = recordHash(record);
+      db.prepare('UPDATE audit_log SET actor = $actor, prev_hash = $prevHash, hash = $hash WHERE seq = $seq').run({ actor, prevHash: record.prevHash, hash, seq: row.seq });
+      prevHash = hash;
+    }
+    db.exec(`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`);
+  } finally {
+    db.close();
+  }
 }
 
 const restore = (data: string, backup: string) => adminCli(['restore', '--data', data, '--from', backup, '--force', ...restoreWith()]);
@@ -159,5 +184,113 @@ describe('a restore, as the audit bundles show it', () => {
     const after = exportAudit(data, join(dir(), 'after'));
     expect(records(after).filter((r) => r.type === 'audit.log_restored')).toHaveLength(1);
     expect(adminCli(['audit', 'check', '--data', data]).stdout).toMatch(/audit log intact/);
+  }, 120_000);
+
+  it('refuses a backup whose signed records were rewritten; a restore record without the memory still fails the verifier', () => {
+    const data = relayData(dir(), ['ana', 'ben', 'cam']);
+    const signed = exportAudit(data, join(dir(), 'signed'));
+    // The insider rewrites record 3, hashes the chain again, and backs up what is now in the database.
+    rewriteAndRehash(data, 3);
+    const backup = join(dir(), 'whitewashed.age');
+    expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
+    const database = readFileSync(join(data, 'relay.db'));
+    const refused = restore(data, backup);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/the backup's audit log is not the one the relay signed: records? .*3.* differ .*nothing was restored/);
+    expect(readFileSync(join(data, 'relay.db')).equals(database)).toBe(true);
+
+    // Had the insider also emptied the relay's memory of what it signed (and the backup's copy of it), the
+    // restore would go through; the officer's bundle proves the backup is not what the relay had signed.
+    rmSync(join(data, SIGNED_CHECKPOINTS_FILE));
+    const blind = join(dir(), 'blind.age');
+    expect(adminCli(['backup', '--data', data, '--out', blind, ...backupTo()]).status).toBe(0);
+    expect(restore(data, blind).status).toBe(0);
+    const after = exportAudit(data, join(dir(), 'after'));
+    const verified = roundsAudit(['verify', after, '--previous', signed]);
+    expect(verified.out).toContain("the backup restored is not an extension of the previous bundle's log: records were rewritten before the restore");
+    expect(verified.out).not.toMatch(/no signed records were lost/);
+    expect(verified.status).not.toBe(0);
+  }, 120_000);
+
+  it('a genuine backup carries its tree: the verifier proves it extends an older bundle and matches a newer one', () => {
+    const data = relayData(dir(), ['ana']);
+    const older = exportAudit(data, join(dir(), 'older'));
+    addUser(data, 'ben', 'Clinician ben');
+    const backup = join(dir(), 'relay.age');
+    expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
+    addUser(data, 'cam', 'Clinician cam');
+    const newer = exportAudit(data, join(dir(), 'newer'));
+    expect(restore(data, backup).status).toBe(0);
+    const after = exportAudit(data, join(dir(), 'after'));
+    const [first] = records(after);
+    expect(first?.details).toMatchObject({ backupSize: first?.details.backupRecords, backupRoot: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/) as unknown });
+    expect(String(first?.details.consistency)).toContain(`${checkpointOf(older).size}:`);
+    for (const previous of [older, newer]) {
+      const verified = roundsAudit(['verify', after, '--previous', previous]);
+      expect(verified.out).not.toMatch(/rewritten|could not be checked|does not carry/);
+      expect(verified.status, verified.out).toBe(0);
+    }
+  }, 120_000);
+
+  it('a second restore counts every signed record of the log it abandons as lost, and says what it discarded', () => {
+    const data = relayData(dir(), ['ana']);
+    const wrong = join(dir(), 'wrong.age');
+    expect(adminCli(['backup', '--data', data, '--out', wrong, ...backupTo()]).status).toBe(0);
+    for (const name of ['ben', 'cam', 'dee', 'eve', 'fay']) addUser(data, name, `Clinician ${name}`);
+    const right = join(dir(), 'right.age');
+    expect(adminCli(['backup', '--data', data, '--out', right, ...backupTo()]).status).toBe(0);
+    expect(restore(data, wrong).status).toBe(0);
+    addUser(data, 'gus', 'Clinician gus');
+    const r1Bundle = exportAudit(data, join(dir(), 'r1'));
+    const r1 = checkpointOf(r1Bundle);
+    const r1Records = records(r1Bundle);
+    // Records after the export, never signed: the second restore discards them too, and says so.
+    addUser(data, 'hal', 'Clinician hal');
+    const second = restore(data, right);
+    expect(second.status, second.stderr).toBe(0);
+    const [from, to] = [r1Records[0]?.seq ?? 0, (r1Records.at(-1)?.seq ?? 0)];
+    expect(second.stdout).toContain(`the log the relay wrote until now, ${r1.origin}, is not the backup's: all of its signed records, ${from}..${to}, were lost`);
+    expect(second.stdout).toMatch(new RegExp(`the restore discarded records ${from}\\.\\.\\d+ of the replaced database`));
+    const after = exportAudit(data, join(dir(), 'r2'));
+    const [start] = records(after);
+    expect(start?.details).toMatchObject({ replacedLog: r1.origin, replacedLostFrom: from, replacedLostTo: to, discardedFrom: from });
+    expect(Number(start?.details.discardedTo)).toBeGreaterThan(to);
+    const verified = roundsAudit(['verify', after, '--previous', r1Bundle]);
+    expect(verified.out).toContain(`restored from a backup: records ${from}..${to} of the previous log were lost (all of that log`);
+    expect(verified.out).toContain(`the restore discarded records ${from}..`);
+    expect(verified.out).not.toMatch(/no signed records were lost/);
+    expect(verified.status, verified.out).toBe(0);
+  }, 180_000);
+
+  it('a restore over records never exported counts them in its first record', () => {
+    const { data, backup } = backedUpThenBusy(dir(), dir());
+    const before = exportAudit(data, join(dir(), 'before'));
+    for (const name of ['cam', 'dee']) addUser(data, name, `Clinician ${name}`);
+    const live = adminCli(['audit', 'check', '--data', data]);
+    const lastSeq = Number(/(\d+) records/.exec(live.stdout)?.[1]);
+    const restored = restore(data, backup);
+    expect(restored.status, restored.stderr).toBe(0);
+    const after = exportAudit(data, join(dir(), 'after'));
+    const [start] = records(after);
+    const from = Number(start?.details.backupRecords) + 1;
+    expect(restored.stdout).toContain(`the restore discarded records ${from}..${lastSeq} of the replaced database`);
+    expect(start?.details).toMatchObject({ discardedFrom: from, discardedTo: lastSeq, discardedHead: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown });
+    expect(roundsAudit(['verify', after, '--previous', before]).out).toContain(`the restore discarded records ${from}..${lastSeq}`);
+  }, 120_000);
+
+  it('a backup from before the audit key existed keeps the organisation\'s key', () => {
+    const data = dir();
+    for (const name of ['ana', 'ben']) addUser(data, name, `Clinician ${name}`);
+    const backup = join(dir(), 'first-day.age');
+    expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
+    const before = exportAudit(data, join(dir(), 'before'));
+    const key = readFileSync(join(before, 'signer.pub.pem'), 'utf8');
+    const restored = restore(data, backup);
+    expect(restored.status, restored.stderr).toBe(0);
+    const after = exportAudit(data, join(dir(), 'after'));
+    expect(readFileSync(join(after, 'signer.pub.pem'), 'utf8')).toBe(key);
+    const verified = roundsAudit(['verify', after, '--previous', before]);
+    expect(verified.out).not.toMatch(/re-signed by someone else/);
+    expect(verified.status, verified.out).toBe(0);
   }, 120_000);
 });
