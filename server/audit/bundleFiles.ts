@@ -25,13 +25,17 @@ function directorySink(dir: string): BundleSink & { close(): void } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const open = new Map<string, number>();
   const seen = new Set<string>();
+  const made = new Set<string>();
   return {
     append(name, bytes) {
       if (name.split('/').some((part) => part === '..' || part === '') || name.startsWith('/')) throw new Error(`bad bundle file name ${name}`);
       let fd = open.get(name);
       if (fd === undefined) {
         const file = join(dir, name);
-        if (name.includes('/')) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        if (name.includes('/') && !made.has(dirname(file))) {
+          mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+          made.add(dirname(file));
+        }
         fd = openSync(file, seen.has(name) ? 'a' : 'w', 0o600);
         seen.add(name);
         open.set(name, fd);

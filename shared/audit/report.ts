@@ -150,7 +150,7 @@ export class AuditReport {
     const who = actor.kind === 'anonymous' ? 'not signed in' : actor.kind === 'none' ? '' : esc(actor.short || actor.label);
     const whoDetail = actor.username && actor.short !== actor.username ? `<br><span class="muted">${esc(actor.username)}</span>` : '';
     const place = actor.workstation ?? (actor.address ? `address ${actor.address}` : actor.kind === 'admin' ? 'relay command line' : '');
-    return `<tr class="${classes}"><td class="seq">${esc(String(record.seq))}</td><td class="time">${esc(this.#times.utc(record.at))}<span class="local">${esc(this.#times.local(record.at))}</span></td>`
+    return `<tr class="${classes}"><td class="seq">${esc(String(record.seq))}</td><td class="time">${esc(this.#times.utc(record.at))}${this.#times.zone === 'UTC' ? '' : `<span class="local">${esc(this.#times.local(record.at))}</span>`}</td>`
       + `<td>${who}${whoDetail}</td><td>${facts.flagged ? '<span class="flag">Flagged: </span>' : ''}${esc(this.#describer.sentence(record, facts))}</td>`
       + `<td>${esc(place)}</td><td><span class="badge o-${facts.outcome}">${OUTCOME_WORDS[facts.outcome]}</span></td></tr>`;
   }
@@ -178,7 +178,7 @@ export class AuditReport {
     const header = `<header class="doc"><p class="kicker">${v.kind === 'relay' ? 'Relay audit log' : 'Workstation audit log'} · signed export</p>
 <h1>${esc(input.title)}</h1>${identity}
 <p class="identity">${esc(capitalise(range))}${input.range.user ? `, for ${esc(this.#userWords(input.range.user))}` : ''}</p>
-<p class="muted">Exported ${esc(this.#times.utc(input.generatedAt))} (${esc(this.#times.local(input.generatedAt))}) from log <code>${esc(input.origin)}</code>.</p></header>`;
+<p class="muted">Exported ${esc(this.#times.utc(input.generatedAt))}${this.#times.zone === 'UTC' ? '' : ` (${esc(this.#times.local(input.generatedAt))})`} from log <code>${esc(input.origin)}</code>.</p></header>`;
     const warning = input.warning ? `<p class="alarm" role="alert">${esc(input.warning)}</p>` : '';
     const glance = `<dl class="glance" aria-label="At a glance">
 <div><dt>Events in this export</dt><dd>${formatNumber(this.#records)}</dd></div>
@@ -192,7 +192,7 @@ export class AuditReport {
       kind: v.kind, origin: input.origin, signerFingerprint: v.signerFingerprint, treeSize: v.treeSize, rootHash: v.rootHash, firstSeq: v.firstSeq,
       range: `${capitalise(range)}${input.range.user ? `, records concerning ${this.#userWords(input.range.user)}` : ''}`, records: this.#records, seqSpan, zone: this.#times.zone,
     })}</section>`;
-    const tableHead = `<thead><tr><th scope="col">#</th><th scope="col">Time (UTC / ${esc(this.#times.zone)})</th><th scope="col" class="who">Who</th><th scope="col" class="what">What happened</th><th scope="col" class="where">Where</th><th scope="col">Outcome</th></tr></thead>`;
+    const tableHead = `<thead><tr><th scope="col">#</th><th scope="col">Time (${this.#times.zone === 'UTC' ? 'UTC' : `UTC / ${esc(this.#times.zone)}`})</th><th scope="col" class="who">Who</th><th scope="col" class="what">What happened</th><th scope="col" class="where">Where</th><th scope="col">Outcome</th></tr></thead>`;
     const flagged = `<section id="flagged" aria-labelledby="h-flagged"><h2 id="h-flagged">Flagged events</h2>
 <p>Events the ${v.kind === 'relay' ? 'relay' : 'workstation'} flags for a compliance officer's attention: emergency access, lockouts, the start of a run of failed sign-ins, refused exports, unusual sending.</p>
 ${this.#flaggedRows.length === 0 ? '<p class="muted">None in this export.</p>' : `<table>${tableHead}<tbody>${this.#flaggedRows.map((r) => r.html).join('\n')}</tbody></table>`}
@@ -200,7 +200,7 @@ ${this.#flagged > this.#flaggedRows.length ? `<p class="muted">The first ${forma
     const shown = timeline.length;
     const timelineSection = `<section id="timeline" aria-labelledby="h-timeline"><h2 id="h-timeline">Timeline</h2>
 ${people.map((p) => `<span class="filter-target" id="who-${p.index}"></span>`).join('')}${types.map(([, t]) => `<span class="filter-target" id="what-${t.index}"></span>`).join('')}
-<p>${shown === this.#records ? `All ${count(this.#records, 'event')} of this export, oldest first.` : `${formatNumber(shown)} of the ${formatNumber(this.#records)} events of this export, oldest first: every flagged one${this.#flagged > this.#flaggedRows.length ? ` (up to ${formatNumber(this.#flaggedLimit)})` : ''} and the first ${formatNumber(this.#rows.length)} others. <strong>events.csv has every event</strong>, with the same columns; filter it by <code>actor_username</code>, <code>subject</code> or <code>type</code>.`} Times are in UTC, with the local time (${esc(this.#times.zone)}) below.</p>
+<p>${shown === this.#records ? `All ${count(this.#records, 'event')} of this export, oldest first.` : `${formatNumber(shown)} of the ${formatNumber(this.#records)} events of this export, oldest first: every flagged one${this.#flagged > this.#flaggedRows.length ? ` (up to ${formatNumber(this.#flaggedLimit)})` : ''} and the first ${formatNumber(this.#rows.length)} others. <strong>events.csv has every event</strong>, with the same columns; filter it by <code>actor_username</code>, <code>subject</code> or <code>type</code>.`} Times are in UTC${this.#times.zone === 'UTC' ? '' : `, with the local time (${esc(this.#times.zone)}) below`}.</p>
 <div class="filters"><details><summary>Show one person's events</summary><ul>${people.map((p) => `<li><a href="#who-${p.index}">${esc(p.label)}</a> <span class="muted">(${formatNumber(p.events)})</span></li>`).join('')}</ul></details>
 <details><summary>Show one type of event</summary><ul>${types.map(([type, t]) => `<li><a href="#what-${t.index}">${esc(auditTypeLabel(type))}</a> <span class="muted">(${formatNumber(t.count)})</span></li>`).join('')}</ul></details>
 <p><a href="#timeline">Show all events</a></p></div>
