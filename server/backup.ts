@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, existingLogOrigin, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation, writeLogId } from './audit/auditKey';
-import { backupLogTree, backupTreeFacts, requireSignedRoots } from './audit/backupTree';
+import { backupTreeFacts, logTreeInMemory, requireSignedRoots } from './audit/backupTree';
 import { markerText, newLogAfterRestore, rememberedCheckpoints, type LiveLog } from './audit/restoredLog';
 import { SIGNED_CHECKPOINTS_FILE, mergeSignedCheckpoints, parseSignedCheckpoints, type SignedCheckpointEntry } from './audit/signedCheckpoints';
 import { systemClock } from './Clock';
@@ -61,7 +61,7 @@ async function liveLogOf(dataDir: string, key: DatabaseKey | null): Promise<Live
 async function checkedBackupTree(stage: string, key: DatabaseKey, log: { origin: string; firstSeq: number; lastSeq: number }, remembered: readonly SignedCheckpointEntry[]): Promise<{ size: number; root: string; consistency: string }> {
   const store = new SqliteRelayStore(stage, systemClock, key);
   try {
-    const tree = await backupLogTree(store, log.firstSeq, log.lastSeq);
+    const { tree } = await logTreeInMemory(store, log.firstSeq, log.lastSeq);
     const signed = remembered.filter((c) => c.origin === log.origin);
     requireSignedRoots(tree, log, signed);
     return backupTreeFacts(tree, signed);

@@ -9,6 +9,7 @@ import { auditDirectory } from './audit/auditDirectory';
 import { checkpointMemory, exportAudit } from './audit/exportAudit';
 import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
+import { exportEarlierLog } from './audit/exportEarlierLog';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
 import { adminActor } from './cli/adminActor';
 import { checkAuditTree } from './cli/auditTreeCheck';
@@ -188,12 +189,23 @@ export function buildCli(admin: string = adminActor()): Command {
     .description('export a signed, offline-verifiable bundle of the audit log for a date range')
     .addOption(dataOption())
     .addOption(keyFileOption())
-    .requiredOption('--from <date>', 'first day (inclusive), e.g. 2026-11-01', date)
-    .requiredOption('--to <date>', 'last day (exclusive), e.g. 2026-12-01', date)
+    .option('--from <date>', 'first day (inclusive), e.g. 2026-11-01 (required, but with --log)', date)
+    .option('--to <date>', 'last day (exclusive), e.g. 2026-12-01 (required, but with --log)', date)
     .option('--user <username>', 'only what this account did, what was done to it, and what was sent to it')
     .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
     .option('--allow-broken', 'export a log whose hash chain is broken anyway, as evidence: every file of the bundle says so, and rounds-audit verify fails it')
-    .action(async (opts: DataOptions & { from: number; to: number; user?: string; out: string; allowBroken?: boolean }) => withStore(admin, opts, async (store) => {
+    .option('--log <origin>', 'export an earlier log (one a restore ended) whose records the database still holds, all of them')
+    .action(async (opts: DataOptions & { from?: number; to?: number; user?: string; out: string; allowBroken?: boolean; log?: string }) => withStore(admin, opts, async (store) => {
+      if (opts.log !== undefined) {
+        if (opts.user !== undefined || opts.from !== undefined || opts.to !== undefined) throw new ConfigurationError('--log exports the whole of an earlier log: it takes no --from, --to or --user');
+        const key = loadOrCreateAuditKey(resolve(opts.data));
+        const result = await exportEarlierLog(store, key, { origin: opts.log, out: resolve(opts.out), actor: admin, dataDir: resolve(opts.data), directory: await auditDirectory(store) });
+        console.log(`exported ${result.records} records of ${opts.log} (from record ${result.firstSeq}) to ${result.path}`);
+        console.log(`signed by the audit key ${key.fingerprint}; check with: rounds-audit verify ${opts.out}`);
+        return;
+      }
+      if (opts.from === undefined || opts.to === undefined) throw new ConfigurationError('--from and --to are required (or --log, for an earlier log)');
+      const range = { from: opts.from, to: opts.to };
       let userId: string | null = null;
       if (opts.user) {
         const user = await store.userByUsername(opts.user);
@@ -203,7 +215,7 @@ export function buildCli(admin: string = adminActor()): Command {
       const key = loadOrCreateAuditKey(resolve(opts.data));
       // Names resolved now, from the relay's accounts (people.json): the records themselves keep their ids.
       const result = await exportAudit(store, key, {
-        from: opts.from, to: opts.to, user: userId, ...(opts.user ? { username: opts.user } : {}), out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true,
+        ...range, user: userId, ...(opts.user ? { username: opts.user } : {}), out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true,
         directory: await auditDirectory(store), memory: checkpointMemory(resolve(opts.data)),
       });
       if (result.chainBroken) console.error(`WARNING: the audit log's hash chain is broken at record ${result.chainBroken.seq} (${result.chainBroken.reason}); the bundle is marked as broken in every file, and rounds-audit verify fails it`);

@@ -1,6 +1,6 @@
 import { toBase64 } from '../../shared/audit/checkpoint';
 import { formatConsistency } from '../../shared/audit/restoreLink';
-import { TileTree, TileWriter, tilePath } from '../../shared/audit/tiles';
+import { TileTree, TileWriter, tilePath, type TileSource } from '../../shared/audit/tiles';
 import { ConfigurationError } from '../ConfigurationError';
 import type { RelayStore } from '../storage/RelayStore';
 import { lineLeafHash, recordLine, sha256 } from './AuditTree';
@@ -18,8 +18,8 @@ import type { SignedCheckpointEntry } from './signedCheckpoints';
 
 const PAGE = 10_000;
 
-/** The backup's tree of the log it continues: leaf i is the events.jsonl line of record firstSeq + i, up to `lastSeq`. Held in memory (32 bytes a record). */
-export async function backupLogTree(store: RelayStore, firstSeq: number, lastSeq: number): Promise<TileTree> {
+/** The tree of a log kept in a database (a backup's, an earlier log's): leaf i is the events.jsonl line of record firstSeq + i, up to `lastSeq`. Held in memory (32 bytes a record), with its tiles. */
+export async function logTreeInMemory(store: RelayStore, firstSeq: number, lastSeq: number): Promise<{ tree: TileTree; source: TileSource }> {
   const tiles = new Map<string, Uint8Array>();
   const writer = new TileWriter(sha256, 0, [], (tile, hashes) => tiles.set(tilePath(tile), hashes));
   for (let after = firstSeq - 1; after < lastSeq;) {
@@ -32,7 +32,8 @@ export async function backupLogTree(store: RelayStore, firstSeq: number, lastSeq
     after = (records.at(-1)?.seq ?? lastSeq);
   }
   for (const { tile, hashes } of writer.partials()) tiles.set(tilePath(tile), hashes);
-  return new TileTree(sha256, writer.size, (tile) => tiles.get(tilePath(tile))?.subarray(0, tile.width * 32) ?? null);
+  const source: TileSource = (tile) => tiles.get(tilePath(tile))?.subarray(0, tile.width * 32) ?? null;
+  return { tree: new TileTree(sha256, writer.size, source), source };
 }
 
 /**
@@ -40,7 +41,7 @@ export async function backupLogTree(store: RelayStore, firstSeq: number, lastSeq
  * remembered checkpoints) that it is large enough for. Names the records where it departs: between the
  * largest checkpoint it matches and the smallest it does not.
  */
-export function requireSignedRoots(tree: TileTree, log: { readonly origin: string; readonly firstSeq: number }, signed: readonly SignedCheckpointEntry[]): void {
+export function requireSignedRoots(tree: TileTree, log: { readonly origin: string; readonly firstSeq: number }, signed: readonly SignedCheckpointEntry[], what = "the backup's audit log", outcome = 'nothing was restored'): void {
   const covered = [...signed].filter((c) => c.size > 0 && c.size <= tree.size).sort((a, b) => a.size - b.size);
   let matched = 0;
   for (const checkpoint of covered) {
@@ -50,7 +51,7 @@ export function requireSignedRoots(tree: TileTree, log: { readonly origin: strin
     }
     const from = log.firstSeq + matched;
     const to = log.firstSeq + checkpoint.size - 1;
-    throw new ConfigurationError(`the backup's audit log is not the one the relay signed: ${from === to ? `record ${from}` : `records ${from}..${to}`} of ${log.origin} differ from those of the checkpoint of ${checkpoint.size} records the relay signed (were they rewritten in the database before the backup?); nothing was restored`);
+    throw new ConfigurationError(`${what} is not the one the relay signed: ${from === to ? `record ${from}` : `records ${from}..${to}`} of ${log.origin} differ from those of the checkpoint of ${checkpoint.size} records the relay signed (were they rewritten in the database?); ${outcome}`);
   }
 }
 

@@ -293,4 +293,30 @@ describe('a restore, as the audit bundles show it', () => {
     expect(verified.out).not.toMatch(/re-signed by someone else/);
     expect(verified.status, verified.out).toBe(0);
   }, 120_000);
+
+  it('exports an earlier log the database still holds, consistent with what was signed of it, and refuses a rewritten one', () => {
+    const data = relayData(dir(), ['ana']);
+    const before = exportAudit(data, join(dir(), 'before'));
+    const old = checkpointOf(before);
+    // Written after the export and before the backup: the restore keeps it, and no bundle of the new log holds it.
+    addUser(data, 'ben', 'Clinician ben');
+    const backup = join(dir(), 'relay.age');
+    expect(adminCli(['backup', '--data', data, '--out', backup, ...backupTo()]).status).toBe(0);
+    expect(restore(data, backup).status).toBe(0);
+    const earlier = join(dir(), 'earlier');
+    const exported = adminCli(['audit', 'export', '--data', data, '--log', old.origin, '--out', earlier]);
+    expect(exported.status, exported.stderr).toBe(0);
+    expect(checkpointOf(earlier).origin).toBe(old.origin);
+    expect(records(earlier).some((r) => r.details.username === 'ben')).toBe(true);
+    expect(records(earlier)).toHaveLength(checkpointOf(earlier).size);
+    const verified = roundsAudit(['verify', earlier, '--previous', before]);
+    expect(verified.status, verified.out).toBe(0);
+    expectNoContradiction(data);
+    expect(adminCli(['audit', 'export', '--data', data, '--log', 'rounds.relay/nosuchlog', '--out', join(dir(), 'none')]).stderr).toMatch(/no records of an earlier log named rounds\.relay\/nosuchlog/);
+    // Records of the earlier log rewritten in the database (and the chain hashed again): nothing is signed.
+    rewriteAndRehash(data, 2);
+    const refused = adminCli(['audit', 'export', '--data', data, '--log', old.origin, '--out', join(dir(), 'rewritten')]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/is not the one the relay signed: .*nothing was exported/);
+  }, 120_000);
 });
