@@ -178,7 +178,7 @@ export function buildCli(admin: string = adminActor()): Command {
         console.log(`the audit log goes on as a new log, ${log.origin}, from record ${log.firstSeq}, which records this restore; ${log.previous} ends with the backup`);
         console.log(log.lost ? `records ${log.lost.from}..${log.lost.to} of ${log.previous}, which the relay had signed in exports, were lost with this restore: the new log's first record names them, and rounds-audit verify --previous reports them` : `every record of ${log.previous} that the relay had signed in an export is in the backup`);
         if (log.replaced) console.log(`the log the relay wrote until now, ${log.replaced.origin}, is not the backup's: ${log.replaced.lost ? `all of its signed records, ${log.replaced.lost.from}..${log.replaced.lost.to}, were lost` : 'it had signed no records'} with this restore (the new log's first record names them)`);
-        if (log.discarded) console.log(`the restore discarded records ${log.discarded.from}..${log.discarded.to} of the replaced database (signed or not); the new log's first record counts them`);
+        if (log.discarded) console.log(`the restore discarded ${log.discarded.from === log.discarded.to ? `record ${log.discarded.from}` : `records ${log.discarded.from}..${log.discarded.to}`} of the replaced database (signed or not); the new log's first record counts them`);
       } finally {
         release();
       }

@@ -256,7 +256,8 @@ export function followRestore(crypto: AuditCrypto, previous: PreviousBundleView,
     : `${RESTORED_NOTE} taken at the end of the previous log as it was signed (${details.backupRecords} records): no signed records were lost`);
   notes.push(...treeNotes);
   if (typeof details.discardedFrom === 'number' && typeof details.discardedTo === 'number') {
-    notes.push(`the restore discarded records ${details.discardedFrom}..${details.discardedTo} that the relay's database held then (its last record's hash ${details.discardedHead ?? 'unknown'}); those no signed checkpoint covered were in no bundle`);
+    const which = details.discardedFrom === details.discardedTo ? `record ${details.discardedFrom}` : `records ${details.discardedFrom}..${details.discardedTo}`;
+    notes.push(`the restore discarded ${which} that the relay's database held then (its last record's hash ${details.discardedHead ?? 'unknown'}); of these, any that no checkpoint had signed are in no bundle`);
   }
   notes.push(`the log ${old} ended with that restore; this bundle's log ${current.origin} starts at record ${current.firstSeq} with the restore record (${new Date(start.at).toISOString()}, by ${String(start.actor)}, from ${details.backupFile} taken ${new Date(details.backupCreatedAt).toISOString()})`);
   return { failures, notes, restored: true };
