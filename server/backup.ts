@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, existingLogOrigin, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation, writeLogId } from './audit/auditKey';
 import { backupTreeFacts, logTreeInMemory, requireSignedRoots } from './audit/backupTree';
 import { markerText, newLogAfterRestore, rememberedCheckpoints, type LiveLog } from './audit/restoredLog';
+import { relayPublicKeys, signedByRelay } from './audit/trustedCheckpoints';
 import { SIGNED_CHECKPOINTS_FILE, mergeSignedCheckpoints, parseSignedCheckpoints, type SignedCheckpointEntry } from './audit/signedCheckpoints';
 import { systemClock } from './Clock';
 import { backupNeeds, decryptBackup, encryptBackup, type BackupEncryption, type BackupSecrets } from './backupEncryption';
@@ -247,7 +248,11 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     // A backup taken before the relay's first start holds no log id nor key: its records are the log this directory named.
     const previous = { origin: copy.log.origin ?? (entries[AUDIT_LOG_ID_FILE] || entries[AUDIT_KEY_FILE] ? staged.origin : existingLogOrigin(dataDir) ?? staged.origin), firstSeq: copy.log.firstSeq };
     const backupCheckpoints = entries[SIGNED_CHECKPOINTS_FILE];
-    const backupTree = await checkedBackupTree(stage, databaseKey, { ...previous, lastSeq: copy.records }, rememberedCheckpoints(dataDir, backupCheckpoints));
+    // Believed only when signed by a key of this relay (the directory's, the backup's and those it retired):
+    // a line added to the memory by hand neither blocks the restore nor gets a proof.
+    const relayKeys = [...relayPublicKeys(dataDir), staged.publicKeyPem, ...Object.keys(entries).filter((name) => RETIRED_KEY_ENTRY.test(name)).map((name) => Buffer.from(entries[name] ?? new Uint8Array()).toString('utf8'))];
+    const signed = rememberedCheckpoints(dataDir, backupCheckpoints).filter((c) => signedByRelay(c, relayKeys));
+    const backupTree = await checkedBackupTree(stage, databaseKey, { ...previous, lastSeq: copy.records }, signed);
     const newLog = newLogAfterRestore({
       dataDir, file, previous, backupCheckpoints, backupTree,
       backup: { createdAt: manifest.createdAt, records: copy.records, head: copy.head },

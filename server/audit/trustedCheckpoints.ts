@@ -26,14 +26,15 @@ export function lastTrustedCheckpoint(dataDir: string, origin: string): SignedCh
 }
 
 /** The public halves of the relay's audit keys: the current one and every one it retired. */
-function relayPublicKeys(dataDir: string): string[] {
+export function relayPublicKeys(dataDir: string): string[] {
   const current = currentAuditKeyIfAny(dataDir);
   const dir = join(dataDir, RETIRED_KEYS_DIR);
   const retired = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pub.pem')).map((n) => readFileSync(join(dir, n), 'utf8')) : [];
   return [...(current ? [current.publicKeyPem] : []), ...retired];
 }
 
-function signedByRelay(entry: SignedCheckpointEntry, keys: readonly string[]): boolean {
+/** Whether the entry's note is what it says (origin, size, root) and signed for its origin by one of `keys` (PEM). */
+export function signedByRelay(entry: SignedCheckpointEntry, keys: readonly string[]): boolean {
   const note = parseCheckpoint(entry.note);
   if (!note.ok) return false;
   const { checkpoint } = note;
