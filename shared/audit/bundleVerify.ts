@@ -352,6 +352,8 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
       notes.push(...link.notes);
     }
     else if (old.checkpoint.size > checkpoint.size) failures.push('the previous bundle covers more records than this one: the log was cut');
+    // An empty log (the previous export was made before anything was recorded) is a prefix of every log.
+    else if (old.checkpoint.size === 0 && checkpoint.size > 0) notes.push('the previous bundle is of the log while it was still empty: every log extends it');
     else {
       const entry = old.checkpoint.size === checkpoint.size ? { fromSize: old.checkpoint.size, proof: [] } : proof.consistency.find((c) => c.fromSize === old.checkpoint.size);
       const path = entry?.proof.map((h) => fromBase64(h));

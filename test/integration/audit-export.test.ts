@@ -107,6 +107,13 @@ describe('signed audit exports, verified offline', () => {
     const extends_ = roundsAudit(['verify', second, '--previous', first]);
     expect(extends_.out).toContain('which extends the previous bundle');
     expect(extends_.status).toBe(0);
+    // An export made while the log was still empty is extended by every later one.
+    const empty = dir();
+    const none = exportTo(empty, join(dir(), 'none'));
+    addUser(empty, 'e1', 'Clinician e1');
+    const afterNone = roundsAudit(['verify', exportTo(empty, join(dir(), 'after-none')), '--previous', none]);
+    expect(afterNone.status, afterNone.out).toBe(0);
+    expect(afterNone.out).toContain('the previous bundle is of the log while it was still empty');
 
     // The same key and the same number of records before the first export, but other records: rewritten.
     const forged = tempDataDirWithUsers(['x1', 'x2', 'x3']);
