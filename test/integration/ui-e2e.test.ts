@@ -255,7 +255,8 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await check(alice, 'dialog-safety-number');
     await alice.getByRole('button', { name: 'Accept new safety number' }).click();
     await alice.getByRole('button', { name: 'Close' }).click();
-    await expect(alice.getByLabel('Message', { exact: true }).isEnabled()).resolves.toBe(true);
+    // The composer is enabled once the acceptance reaches the core and back: waited for, not sampled once.
+    await expect.poll(() => alice.getByLabel('Message', { exact: true }).isEnabled()).toBe(true);
     await openConversation(bob2, /Dr. Alice Moreau/);
     await history(bob2).getByText('Can you cover bed 14?').waitFor();
     // Settings lists the account's workstations by the names given when each was added.
