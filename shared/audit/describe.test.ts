@@ -49,6 +49,7 @@ describe('one sentence per record', () => {
     expect(say(relay('emergency.issued', 'admin:jdoe', ANNA, { reason: 'Laptop lost', expiresAt: Date.UTC(2026, 11, 2, 21) }, true)))
       .toBe('Administrator jdoe (relay command line) issued emergency access for Dr. Anna Smith (asmith, clinician) until 2026-12-02 22:00:00 GMT+1; reason given: “Laptop lost”.');
     expect(say(relay('device.revoked', 'admin', `${ANNA}.2`))).toBe("An administrator (command line; account not recorded) revoked the workstation “Anna's laptop” of Dr. Anna Smith (asmith, clinician).");
+    expect(say(relay('audit.exported', 'admin:jdoe', '', { log: 'rounds.relay/3f2a-r1', firstSeq: 1, records: 48, logSize: 48 }))).toMatch(/48 records of the earlier log rounds\.relay\/3f2a-r1 \(from record 1, 48 records\)/);
     expect(say(relay('audit.exported', `api:${DANA}.1`, ANNA, { from: 0, to: Number.MAX_SAFE_INTEGER, records: 3, treeSize: 9 }))).toMatch(/^Audit log exported by Dana Lee \(dlee, compliance\) through the relay's API for Dr\. Anna Smith/);
   });
 

@@ -108,7 +108,9 @@ function exported(c: SentenceContext): string {
   const range = from !== null && to !== null ? ` ${rangeWords(c, from, to)}` : '';
   const size = d.has('treeSize') ? `; the log then held ${count(d.number('treeSize') ?? 0, 'record')}` : '';
   const broken = d.has('chainBrokenAt') ? `; exported although its hash chain is broken at record ${d.text('chainBrokenAt')}` : '';
-  return `Audit log exported by ${c.facts.actor.label}${forUser}: ${count(d.number('records') ?? 0, 'record')}${range}${size}${broken}.`;
+  // `audit export --log`: an earlier log (one a restore ended) the database still holds.
+  const earlier = d.has('log') ? ` of the earlier log ${d.text('log')} (from record ${d.text('firstSeq')}, ${count(d.number('logSize') ?? 0, 'record')})` : '';
+  return `Audit log exported by ${c.facts.actor.label}${forUser}: ${count(d.number('records') ?? 0, 'record')}${earlier}${range}${size}${broken}.`;
 }
 
 /** "from the start of the log to 2026-12-02 14:05:00 GMT+1". */
