@@ -198,6 +198,10 @@ export function buildCli(admin: string = adminActor()): Command {
     .action(async (opts: DataOptions & { from?: number; to?: number; user?: string; out: string; allowBroken?: boolean; log?: string }) => withStore(admin, opts, async (store) => {
       if (opts.log !== undefined) {
         if (opts.user !== undefined || opts.from !== undefined || opts.to !== undefined) throw new ConfigurationError('--log exports the whole of an earlier log: it takes no --from, --to or --user');
+        // The earlier log's bounds and tree root come from its restore record, which lives in the current log:
+        // that log must hold against its stored tree and the checkpoints the relay signed before it is believed.
+        const current = await checkAuditTree(store, resolve(opts.data), false);
+        if (!current.ok) throw new ConfigurationError(`the current audit log does not check out, so its restore records are not believed and nothing was exported: ${current.lines.filter((l) => /not the record|ROLLED BACK|REWRITTEN|damaged/.test(l)).join('; ')}`);
         const key = loadOrCreateAuditKey(resolve(opts.data));
         const result = await exportEarlierLog(store, key, { origin: opts.log, out: resolve(opts.out), actor: admin, dataDir: resolve(opts.data), directory: await auditDirectory(store) });
         console.log(`exported ${result.records} records of ${opts.log} (from record ${result.firstSeq}) to ${result.path}`);
@@ -248,8 +252,9 @@ export function buildCli(admin: string = adminActor()): Command {
     .description('check that the audit log is intact (every record hashes and links correctly)')
     .addOption(dataOption())
     .addOption(keyFileOption())
-    .option('--rebuild-tree', 'drop the stored Merkle tree of the audit log (derived data) and rebuild it from the records')
-    .action(async (opts: DataOptions & { rebuildTree?: boolean }) => withStore(admin, opts, async (store) => {
+    .option('--rebuild-tree', 'drop the stored Merkle tree of the audit log (derived data) and rebuild it from the records (refused when records differ from it)')
+    .option('--force', 'with --rebuild-tree: rebuild even when records differ from the tree (audited, flagged)')
+    .action(async (opts: DataOptions & { rebuildTree?: boolean; force?: boolean }) => withStore(admin, opts, async (store) => {
       const check = await store.checkAuditChain();
       if (check.ok) {
         console.log(`audit log intact: ${check.records} records`);
@@ -263,7 +268,7 @@ export function buildCli(admin: string = adminActor()): Command {
       }
       for (const line of await currentAuditLogLines(store, resolve(opts.data))) console.log(line);
       // The chain cannot show a rollback or a re-chained rewrite: the tree and the signed checkpoints can.
-      const tree = await checkAuditTree(store, resolve(opts.data), opts.rebuildTree === true);
+      const tree = await checkAuditTree(store, resolve(opts.data), opts.rebuildTree === true ? { actor: admin, force: opts.force === true } : false);
       for (const line of tree.lines) console.log(line);
       if (!tree.ok) process.exitCode = 2;
     }));

@@ -34,6 +34,8 @@ export const AUDIT_EVENT_TYPES = [
   'audit.exported',
   'audit.export_refused',
   'audit.key_rotated',
+  /** `audit check --rebuild-tree`: the stored Merkle tree dropped and grown again from the records (flagged). */
+  'audit.tree_rebuilt',
   /**
    * The first record of the log a restore starts (flagged): the backup it came from, the log it replaces and
    * that log's last signed checkpoint, and the records of that log the restore lost (see server/backup.ts).

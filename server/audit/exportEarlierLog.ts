@@ -71,7 +71,8 @@ export async function exportEarlierLog(store: RelayStore, key: AuditKey, options
   const signed = trustedCheckpoints(options.dataDir, log.origin).trusted;
   requireSignedRoots(tree, log, signed, `the database's copy of ${log.origin}`, 'nothing was exported');
   const root = tree.root();
-  if (log.backupRoot !== null && log.backupRoot !== toBase64(root)) throw new ConfigurationError(`the database's records of ${log.origin} are not those the restore that ended it checked; nothing was exported`);
+  if (log.backupRoot === null) throw new ConfigurationError(`the restore record that ended ${log.origin} carries no tree of its records (every restore writes one: it was altered); nothing was exported`);
+  if (log.backupRoot !== toBase64(root)) throw new ConfigurationError(`the database's records of ${log.origin} are not those the restore that ended it checked; nothing was exported`);
   const sizes = [...new Set(signed.map((c) => c.size))].filter((m) => m > 0 && m < tree.size);
   let note = '';
   let records = 0;

@@ -4,7 +4,21 @@ import { TileConsistency } from '../../shared/audit/tiles';
 import { StoredLeaves, growAuditTree, recordLine, sha256, storedTiles, withStoredTree } from '../audit/AuditTree';
 import { existingLogOrigin } from '../audit/auditKey';
 import { lastTrustedCheckpoint, trustedCheckpoints } from '../audit/trustedCheckpoints';
-import type { RelayStore } from '../storage/RelayStore';
+import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
+
+/** The seqs of the records of the stored tree's log that are not the record their leaf says. */
+async function recordsNotInTree(store: RelayStore, state: AuditTreeState): Promise<number[]> {
+  const last = state.firstSeq + state.size - 1;
+  const leaves = new StoredLeaves(store, state.firstSeq);
+  const differing: number[] = [];
+  for (let after = state.firstSeq - 1; after < last;) {
+    const page = await store.auditRecordsAfter(after, 5000, { untilSeq: last });
+    if (page.length === 0) break;
+    for (const r of page) if (!(await leaves.holds(r, recordLine(r)))) differing.push(r.seq);
+    after = page[page.length - 1]?.seq ?? last;
+  }
+  return differing;
+}
 
 /**
  * `audit check`'s second half: the current log against the tree the relay keeps of it and against the last
@@ -12,7 +26,7 @@ import type { RelayStore } from '../storage/RelayStore';
  * re-chained by someone with the database file; the signed checkpoint can. Reads the whole log once.
  * `rebuild`: the stored tree (derived data) is dropped first and grown again from the records.
  */
-export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild: boolean): Promise<{ ok: boolean; lines: string[] }> {
+export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild: false | { actor: string; force: boolean }): Promise<{ ok: boolean; lines: string[] }> {
   const lines: string[] = [];
   let ok = true;
   const fail = (line: string) => {
@@ -20,27 +34,25 @@ export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild
     lines.push(line);
   };
   if (rebuild) {
+    // A rebuild takes the records as they are now: records that differ from the tree would be signed as
+    // they are. It is refused unless forced, and a forced one is audited with what differed.
+    const before = await growAuditTree(store);
+    const differing = await recordsNotInTree(store, before);
+    if (differing.length > 0 && !rebuild.force) {
+      fail(`not rebuilt: ${differing.length} records differ from the stored tree (first: ${differing.slice(0, 10).join(', ')}); a rebuild would sign them as they are now. Investigate; \`--rebuild-tree --force\` rebuilds anyway, and the audit log records it`);
+      return { ok, lines };
+    }
+    await store.appendAudit([{ type: 'audit.tree_rebuilt', actor: rebuild.actor, subject: '', details: { differing: differing.length, first: differing.slice(0, 20).join(' ') }, flagged: true }]);
     await store.resetAuditTree();
-    lines.push('stored tree dropped: rebuilding it from the records');
+    lines.push(`stored tree dropped: rebuilding it from the records${differing.length > 0 ? ` (${differing.length} records differed from it; recorded in the audit log)` : ''}`);
   }
   const state = await growAuditTree(store);
-  const last = state.firstSeq + state.size - 1;
-  const leaves = new StoredLeaves(store, state.firstSeq);
-  let altered = 0;
-  for (let after = state.firstSeq - 1; after < last;) {
-    const page = await store.auditRecordsAfter(after, 5000, { untilSeq: last });
-    if (page.length === 0) break;
-    for (const r of page) {
-      if (await leaves.holds(r, recordLine(r))) continue;
-      if (altered++ === 0) fail(`record ${r.seq} is not the record the relay's tree took in: it was altered since`);
-    }
-    after = page[page.length - 1]?.seq ?? last;
-  }
-  if (altered > 1) lines.push(`... ${altered} records in all differ from the tree`);
+  const altered = await recordsNotInTree(store, state);
+  if (altered.length > 0) fail(`record ${altered[0]} is not the record the relay's tree took in: it was altered since${altered.length > 1 ? ` (${altered.length} records in all differ from the tree)` : ''}`);
   const tiles = new TileConsistency(sha256);
   for await (const { tile, hashes } of storedTiles(store, state.size)) tiles.add(tile, hashes);
   for (const problem of tiles.problems()) fail(`the stored tree is damaged: ${problem} (rounds-server audit check --rebuild-tree rebuilds it from the records)`);
-  if (altered === 0 && tiles.problems().length === 0) lines.push(`tree: ${state.size} records from record ${state.firstSeq}, every one the record its leaf says`);
+  if (altered.length === 0 && tiles.problems().length === 0) lines.push(`tree: ${state.size} records from record ${state.firstSeq}, every one the record its leaf says`);
 
   const origin = (await store.auditLogStart()).origin ?? existingLogOrigin(dataDir);
   if (origin) {

@@ -68,6 +68,10 @@ describe('events.csv', () => {
     expect(csvCell('say "hi"')).toBe('"say ""hi"""');
     expect(csvCell('two\nlines')).toBe('"two\nlines"');
     expect(csvCell('-2')).toBe("'-2");
+    // After blanks a spreadsheet may trim, full-width forms, DDE's pipe, and a `;` that starts a new cell in a
+    // semicolon locale: all neutralised (quoted, a value stays one cell).
+    for (const sly of [' =1+1', '\u00a0@SUM(A1)', '\u3000=1+1', '\uff1d1+1', '|calc']) expect(csvCell(sly)).toMatch(/^'/);
+    expect(csvCell("a;=cmd|' /C calc'!A0;b")).toBe(`"a;=cmd|' /C calc'!A0;b"`);
     expect(csvCell(-2)).toBe('-2');
     expect(csvCell(null)).toBe('');
     const hostile: AuditDirectory = {

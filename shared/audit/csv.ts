@@ -19,11 +19,12 @@ export const AUDIT_CSV_COLUMNS = [
 /** The header line, CRLF included. */
 export const AUDIT_CSV_HEADER = `${AUDIT_CSV_COLUMNS.join(',')}\r\n`;
 
-const FORMULA_START = /^[=+\-@\t\r]/;
+// Also after leading blanks (a spreadsheet may trim them) and in full-width forms, and a leading `|` (DDE).
+const FORMULA_START = /^[\s\u00a0\u3000]*[=+\-@\uff1d\uff0b\uff0d\uff20|]|^[\t\r]/;
 // `;` and tab too: a spreadsheet set to split on them (Excel in many European locales) would otherwise start a new,
 // unguarded cell inside this one; quoted, the whole value stays one cell that starts as it starts here.
 const NEEDS_QUOTES = /[",;\t\r\n]/;
-const NEEDS_CARE = /^[=+\-@\t\r]|[",;\t\r\n]/;
+const NEEDS_CARE = /^[\s\u00a0\u3000]*[=+\-@\uff1d\uff0b\uff0d\uff20|]|[",;\t\r\n]/;
 
 /** One RFC 4180 cell, neutralised against formula injection. */
 export function csvCell(value: string | number | boolean | null | undefined): string {

@@ -209,6 +209,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'audit.exported': 'Audit log exported',
   'audit.export_refused': 'Audit export refused',
   'audit.key_rotated': 'Audit signing key rotated',
+  'audit.tree_rebuilt': 'Audit tree rebuilt',
   'audit.log_restored': 'Relay restored from a backup',
   'session.unlocked': 'Unlocked', unlock: 'Unlocked',
   'session.signedIn': 'Signed in', signIn: 'Signed in',

@@ -184,6 +184,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'audit.exported': exported,
   'audit.export_refused': (c) => `Audit export by ${c.facts.actor.label} refused: the log's hash chain is broken at record ${c.details.text('chainBrokenAt') || '?'}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
   'audit.log_restored': logRestored,
+  'audit.tree_rebuilt': (c) => `${who(c)} rebuilt the relay's stored tree of the audit log from its records${(c.details.number('differing') ?? 0) > 0 ? `, although ${count(c.details.number('differing') ?? 0, 'record')} differed from it (first: ${c.details.text('first')})` : ''}.`,
   'audit.key_rotated': (c) => `${who(c)} replaced the audit signing key${c.details.has('retired') ? ` ${fingerprint(c.details.text('retired'))}` : ''}${c.details.has('current') ? ` with ${fingerprint(c.details.text('current'))}` : ''}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
 };
 

@@ -268,13 +268,20 @@ const REWRITTEN = "the backup restored is not an extension of the previous bundl
 /**
  * That the backup's tree (its size and root, in the restore record) extends the previous bundle's: by the
  * restore record's consistency proof from the bundle's size, or, for a bundle larger than the backup, by
- * the root of the bundle's own tree at the backup's size (from its tiles). Adds a note when it cannot tell.
+ * the root of the bundle's own tree at the backup's size (from its tiles). Against a bundle with tiles, a
+ * record without the tree fails; against one without (an earlier version's), it gets a note.
  */
 function checkBackupTree(crypto: AuditCrypto, previous: PreviousBundleView, details: RestoreDetails, notes: string[]): string[] {
   const { backupSize, backupRoot } = details;
   if (backupSize === undefined || backupRoot === undefined) {
-    notes.push("the restore record does not carry the backup's tree (it was made before restore records did): the backup's records were not checked against the previous bundle's tree, only its last record where the bundle holds it");
-    return [];
+    // Every restore of a backup holding records writes the backup's tree: one without it was altered (a forger
+    // strips it to turn the check into a note). A backup of an empty log has no tree to carry.
+    if (details.backupRecords < details.previousFirstSeq) return [];
+    if (!previous.rootAt) {
+      notes.push("the restore record does not carry the backup's tree, and the previous bundle ships no tiles (an export of an earlier version): the backup's records could not be checked against it");
+      return [];
+    }
+    return [`the restore record carries no tree of the backup's ${details.backupRecords - details.previousFirstSeq + 1} records of the previous log (backupSize, backupRoot): the restore cannot be checked against the previous bundle, and the relay writes them in every restore record, so this one was altered`];
   }
   const root = fromBase64(backupRoot);
   if (!root || root.length !== 32) return [`the restore record's backup root is not a hash (${backupRoot.slice(0, 60)})`];

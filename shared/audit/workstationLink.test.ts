@@ -58,17 +58,18 @@ describe("a workstation bundle tied to the relay's log", () => {
   });
 
   it('fails a workstation bundle that names another user or workstation than the relay knows for that device', () => {
-    const people = (username: string, name: string) => encoder.encode(JSON.stringify({ people: [{ userId: USER, username, displayName: username, role: 'clinician' }], workstations: [{ userId: USER, deviceId: 2, name }], timeZone: 'UTC' }));
-    const ws = (username: string, name: string) => reader(new Map([
+    const people = (username: string, name: string, displayName = username) => encoder.encode(JSON.stringify({ people: [{ userId: USER, username, displayName, role: 'clinician' }], workstations: [{ userId: USER, deviceId: 2, name }], timeZone: 'UTC' }));
+    const ws = (username: string, name: string, displayName = username) => reader(new Map([
       ['checkpoint', encoder.encode(`rounds.client/${DEVICE}\n3\nAAAA\n\n— x y\n`)],
       ['signer.pub.pem', encoder.encode(key.pem)],
-      ['people.json', people(username, name)],
+      ['people.json', people(username, name, displayName)],
     ]));
     const relay = reader(new Map([...relayFiles([enrolled(2, DEVICE, key.base64)]), ['people.json', people('asmith', 'Ward 4')]]));
     expect(linkWorkstationToRelay(crypto, ws('asmith', 'Ward 4'), relay).failures).toEqual([]);
     const wrongUser = linkWorkstationToRelay(crypto, ws('bjones', 'Ward 4'), relay);
     expect(wrongUser.ok).toBe(false);
     expect(wrongUser.failures.join()).toMatch(/says its user is bjones .*relay knows .* as asmith/);
+    expect(linkWorkstationToRelay(crypto, ws('asmith', 'Ward 4', 'Dr. Bob Jones'), relay).failures.join()).toMatch(/says its user is Dr\. Bob Jones \(asmith\)/);
     expect(linkWorkstationToRelay(crypto, ws('asmith', 'Theatre 2'), relay).failures.join()).toMatch(/calls the workstation "Theatre 2", but it enrolled as "Ward 4"/);
   });
 

@@ -95,7 +95,8 @@ export function linkWorkstationToRelay(crypto: Pick<AuditCrypto, 'sha256' | 'raw
   // Whom the workstation bundle names (its report and CSV rest on it) must be whom the relay knows for that device.
   const claimed = new Names([workstation]);
   const known = new Names([relay]);
-  if (claimed.username(user) !== null && known.username(user) !== null && claimed.username(user) !== known.username(user)) {
+  const differs = (a: string | null, b: string | null) => a !== null && b !== null && a !== b;
+  if (differs(claimed.username(user), known.username(user)) || differs(claimed.displayName(user), known.displayName(user))) {
     failures.push(`the workstation bundle says its user is ${claimed.user(user)}, but the relay knows ${device}'s account as ${known.user(user)}: its report and events.csv name the wrong person`);
   }
   const claimedName = claimed.workstationName(device);
@@ -201,6 +202,10 @@ class Names {
 
   username(userId: string): string | null {
     return this.#people.get(userId)?.username ?? null;
+  }
+
+  displayName(userId: string): string | null {
+    return this.#people.get(userId)?.displayName ?? null;
   }
 
   workstationName(device: string): string | null {

@@ -320,6 +320,7 @@ describe('a restore, as the audit bundles show it', () => {
     rewriteAndRehash(data, 2);
     const refused = adminCli(['audit', 'export', '--data', data, '--log', old.origin, '--out', join(dir(), 'rewritten')]);
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/is not the one the relay signed: .*nothing was exported/);
+    // Re-hashing the chain changes the restore record after it too, which the current log's tree shows first.
+    expect(refused.stderr).toMatch(/is not the one the relay signed: .*nothing was exported|current audit log does not check out.*nothing was exported/);
   }, 120_000);
 });
