@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { fromBase64 } from '../../shared/audit/checkpoint';
 import { detailsJson, relayRecordLine, canonicalRecord } from '../../shared/audit/recordChain';
 import { TILE_WIDTH, TileTree, TileWriter, TreeUnavailable, tilePath, type TileRef } from '../../shared/audit/tiles';
 import type { AuditTreeState, RelayStore, StoredTile } from '../storage/RelayStore';
@@ -139,4 +140,24 @@ export class StoredLeaves {
     const leaf = this.#hashes.subarray(at, at + 32);
     return leaf.length === 32 && Buffer.compare(leaf, lineLeafHash(line)) === 0;
   }
+}
+
+/** A checkpoint the relay remembers signing: its size, root (base64) and time. */
+export interface SignedCheckpoint {
+  readonly size: number;
+  readonly root: string;
+  readonly at: number;
+}
+
+/**
+ * The stored tree of `size` leaves against the last checkpoint the relay signed of its log: it must hold at
+ * least that many records, and their root must be the one signed (else the database was rolled back to an
+ * older copy, or rewritten, outside `rounds-server restore`).
+ */
+export async function againstSigned(store: RelayStore, size: number, signed: SignedCheckpoint | null): Promise<'none' | 'holds' | 'rolled back' | 'rewritten'> {
+  if (!signed) return 'none';
+  if (signed.size > size) return 'rolled back';
+  const root = await withStoredTree(store, size, (tree) => tree.root(signed.size));
+  const expected = fromBase64(signed.root);
+  return expected && Buffer.compare(expected, root) === 0 ? 'holds' : 'rewritten';
 }

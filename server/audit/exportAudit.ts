@@ -1,7 +1,6 @@
 import { BundleWriter, type BundleSink, type ChainBreak, type ExportedRecord } from '../../shared/audit/bundle';
-import { fromBase64, toBase64 } from '../../shared/audit/checkpoint';
+import { toBase64 } from '../../shared/audit/checkpoint';
 import type { AuditDirectory } from '../../shared/audit/people';
-import { equal } from '../../shared/audit/merkle';
 import type { SignedKeyRotation } from '../../shared/audit/keyRotation';
 import { TileConsistency } from '../../shared/audit/tiles';
 import { RelayFailure } from '../RelayFailure';
@@ -9,7 +8,7 @@ import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
 import type { AuditRecord } from './AuditRecord';
 import { nodeAuditCrypto } from './auditCrypto';
 import type { AuditKey } from './auditKey';
-import { StoredLeaves, growAuditTree, recordLine, sha256, storedTiles, withStoredTree } from './AuditTree';
+import { StoredLeaves, againstSigned, growAuditTree, recordLine, sha256, storedTiles, withStoredTree } from './AuditTree';
 import { writeBundleStreaming } from './bundleFiles';
 import { rememberCheckpoint } from './signedCheckpoints';
 import { lastTrustedCheckpoint } from './trustedCheckpoints';
@@ -120,17 +119,15 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   if (chainBroken && !options.allowBroken) throw new LateBreak(chainBroken);
   const { size, firstSeq } = state;
   const { rotations, earlierSizes } = await logFacts(store, state);
-  const { root, consistency, rootAt } = await withStoredTree(store, size, (tree) => {
+  const { root, consistency } = await withStoredTree(store, size, (tree) => {
     const sizes = [...new Set(earlierSizes)].filter((m) => m > 0 && m < size);
-    const last = options.memory?.last(key.origin) ?? null;
-    return { root: tree.root(), consistency: sizes.map((m) => ({ fromSize: m, proof: tree.consistencyProof(m) })), rootAt: last && last.size <= size ? { last, root: tree.root(last.size) } : last ? { last, root: null } : null };
+    return { root: tree.root(), consistency: sizes.map((m) => ({ fromSize: m, proof: tree.consistencyProof(m) })) };
   });
-  if (rootAt) {
-    const signedBefore = new Date(rootAt.last.at).toISOString();
-    if (!rootAt.root) throw new AuditLogRolledBack(`the relay signed a checkpoint of ${rootAt.last.size} records for log ${key.origin} on ${signedBefore}, and the log now holds ${size}: its database was rolled back outside \`rounds-server restore\`, so it was not exported (a restore begins a new log and says what was lost)`);
-    const expected = fromBase64(rootAt.last.root);
-    if (!expected || !equal(expected, rootAt.root)) throw new AuditLogRolledBack(`the log's first ${rootAt.last.size} records are not the ones the relay signed on ${signedBefore}: its database was replaced or rewritten outside \`rounds-server restore\`, so it was not exported`);
-  }
+  const signed = options.memory?.last(key.origin) ?? null;
+  const verdict = await againstSigned(store, size, signed);
+  const signedBefore = signed ? new Date(signed.at).toISOString() : '';
+  if (verdict === 'rolled back') throw new AuditLogRolledBack(`the relay signed a checkpoint of ${signed?.size ?? 0} records for log ${key.origin} on ${signedBefore}, and the log now holds ${size}: its database was rolled back outside \`rounds-server restore\`, so it was not exported (a restore begins a new log and says what was lost)`);
+  if (verdict === 'rewritten') throw new AuditLogRolledBack(`the log's first ${signed?.size ?? 0} records are not the ones the relay signed on ${signedBefore}: its database was replaced or rewritten outside \`rounds-server restore\`, so it was not exported`);
   const writer = new BundleWriter(nodeAuditCrypto, sink, {
     origin: key.origin,
     range: { from: options.from, to: options.to, user: options.user },
@@ -158,7 +155,7 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
     after = page[page.length - 1]?.seq ?? last;
   }
   // So must every record the relay has not signed before, exported or not: the checkpoint vouches for them too.
-  if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (rootAt?.root ? rootAt.last.size : 0), last);
+  if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (verdict === 'holds' ? signed?.size ?? 0 : 0), last);
   // A log a restore began (even one begun at record 1, from a backup of an empty log) shows its first record.
   if (firstSeq > 1 || (await store.auditLogStart()).origin !== null) {
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
@@ -172,11 +169,9 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   }
   const damaged = tiles.problems();
   if (damaged.length > 0) throw new AuditTreeDamaged(damaged);
-  writer.finish({ size, root, consistency });
-  if (options.memory) {
-    const note = checkpointText(sink);
-    if (note) options.memory.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
-  }
+  const note = writer.finish({ size, root, consistency });
+  // Remembered before the bundle is handed out.
+  options.memory?.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
   await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records: writer.records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
   return { records: writer.records, treeSize: size, chainBroken };
 }
@@ -196,22 +191,6 @@ async function checkUnsignedLeaves(store: RelayStore, leaves: StoredLeaves, opti
   }
 }
 
-/** The checkpoint the sink was given (sinks built here keep it; see `remembering`). */
-function checkpointText(sink: BundleSink): string | null {
-  return (sink as { checkpoint?: string }).checkpoint ?? null;
-}
-
-/** A sink that also keeps the checkpoint note it is given (to remember it before the bundle is handed out). */
-function remembering(sink: BundleSink): BundleSink & { checkpoint?: string } {
-  const kept: BundleSink & { checkpoint?: string } = {
-    append(name, bytes) {
-      if (name === 'checkpoint') kept.checkpoint = (kept.checkpoint ?? '') + new TextDecoder().decode(bytes);
-      sink.append(name, bytes);
-    },
-  };
-  return kept;
-}
-
 /**
  * Runs an export into sinks made by `open` (a fresh one per attempt): a break found midway (a record altered
  * after the tree took it in) refuses the export, or, with allowBroken, writes it again marked as broken.
@@ -223,7 +202,7 @@ async function runExport(store: RelayStore, key: AuditKey, options: RelayExportO
     try {
       let result: { records: number; treeSize: number; chainBroken: ChainBreak | null } | null = null;
       await open(async (sink) => {
-        result = await writeRelayBundle(store, key, options, remembering(sink), known);
+        result = await writeRelayBundle(store, key, options, sink, known);
       });
       if (!result) throw new Error('the export wrote nothing');
       return result;

@@ -74,12 +74,9 @@ export async function exportEarlierLog(store: RelayStore, key: AuditKey, options
   if (log.backupRoot === null) throw new ConfigurationError(`the restore record that ended ${log.origin} carries no tree of its records (every restore writes one: it was altered); nothing was exported`);
   if (log.backupRoot !== toBase64(root)) throw new ConfigurationError(`the database's records of ${log.origin} are not those the restore that ended it checked; nothing was exported`);
   const sizes = [...new Set(signed.map((c) => c.size))].filter((m) => m > 0 && m < tree.size);
-  let note = '';
   let records = 0;
   await writeBundleStreaming(options.out, async (sink: BundleSink) => {
-    note = '';
-    const keeping: BundleSink = { append: (name, bytes) => (name === 'checkpoint' && (note += new TextDecoder().decode(bytes)), sink.append(name, bytes)) };
-    const writer = new BundleWriter(nodeAuditCrypto, keeping, {
+    const writer = new BundleWriter(nodeAuditCrypto, sink, {
       origin: log.origin, range: { from: 0, to: options.now ?? Date.now(), user: null }, firstSeq: log.firstSeq, signer: key,
       title: 'Rounds relay audit log (an earlier log)', generatedAt: options.now ?? Date.now(), rotations: await keyRotations(store),
       ...(options.directory ? { directory: options.directory } : {}),
@@ -96,7 +93,7 @@ export async function exportEarlierLog(store: RelayStore, key: AuditKey, options
       const hashes = source(ref);
       if (hashes) writer.addTile(ref, hashes);
     }
-    writer.finish({ size: tree.size, root, consistency: sizes.map((m) => ({ fromSize: m, proof: tree.consistencyProof(m) })) });
+    const note = writer.finish({ size: tree.size, root, consistency: sizes.map((m) => ({ fromSize: m, proof: tree.consistencyProof(m) })) });
     records = writer.records;
     // Remembered before the bundle is handed out (it is put in place when this returns).
     rememberCheckpoint(options.dataDir, { origin: log.origin, size: tree.size, root: toBase64(root), note, at: options.now ?? Date.now() });

@@ -1,7 +1,5 @@
-import { fromBase64 } from '../../shared/audit/checkpoint';
-import { equal } from '../../shared/audit/merkle';
 import { TileConsistency } from '../../shared/audit/tiles';
-import { StoredLeaves, growAuditTree, recordLine, sha256, storedTiles, withStoredTree } from '../audit/AuditTree';
+import { StoredLeaves, againstSigned, growAuditTree, recordLine, sha256, storedTiles } from '../audit/AuditTree';
 import { existingLogOrigin } from '../audit/auditKey';
 import { lastTrustedCheckpoint, trustedCheckpoints } from '../audit/trustedCheckpoints';
 import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
@@ -57,13 +55,12 @@ export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild
   const origin = (await store.auditLogStart()).origin ?? existingLogOrigin(dataDir);
   if (origin) {
     const signed = lastTrustedCheckpoint(dataDir, origin);
-    if (signed && signed.size > state.size) {
-      fail(`ROLLED BACK: the relay signed a checkpoint of ${signed.size} records of ${origin} on ${new Date(signed.at).toISOString()}, and the log now holds ${state.size}: the database was replaced by an older copy outside \`rounds-server restore\``);
-    } else if (signed) {
-      const root = await withStoredTree(store, state.size, (tree) => tree.root(signed.size));
-      const expected = fromBase64(signed.root);
-      if (!expected || !equal(expected, root)) fail(`REWRITTEN: the log's first ${signed.size} records are not the ones the relay signed on ${new Date(signed.at).toISOString()}`);
-      else lines.push(`the log extends the last checkpoint the relay signed (${signed.size} records)`);
+    const when = signed ? new Date(signed.at).toISOString() : '';
+    switch (await againstSigned(store, state.size, signed)) {
+      case 'rolled back': fail(`ROLLED BACK: the relay signed a checkpoint of ${signed?.size ?? 0} records of ${origin} on ${when}, and the log now holds ${state.size}: the database was replaced by an older copy outside \`rounds-server restore\``); break;
+      case 'rewritten': fail(`REWRITTEN: the log's first ${signed?.size ?? 0} records are not the ones the relay signed on ${when}`); break;
+      case 'holds': lines.push(`the log extends the last checkpoint the relay signed (${signed?.size ?? 0} records)`); break;
+      case 'none': break;
     }
     const { untrusted } = trustedCheckpoints(dataDir);
     if (untrusted.length > 0) lines.push(`WARNING: ${untrusted.length} entries of audit-checkpoints.jsonl are not signed by the relay's audit keys; they are ignored (someone wrote them there)`);

@@ -5,6 +5,7 @@
  */
 import { BundleWriter, type BundleHeader } from './bundleWriter';
 import { canonicalJson } from './canonicalJson';
+import { concatBytes } from './checkpoint';
 import { tilesInMemory, tilesOfTree, TileTree, tilePath } from './tiles';
 import type { AuditCrypto, ExportedRecord } from './bundleLayout';
 
@@ -40,15 +41,5 @@ export function buildBundle(crypto: AuditCrypto, input: BuildInput): Map<string,
     root: tree.root(),
     consistency: [...new Set(input.earlierSizes)].filter((m) => m > 0 && m < size).map((m) => ({ fromSize: m, proof: tree.consistencyProof(m) })),
   });
-  return new Map([...parts].map(([name, chunks]) => [name, concat(chunks)]));
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return new Map([...parts].map(([name, chunks]) => [name, concatBytes(chunks)]));
 }

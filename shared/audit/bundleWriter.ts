@@ -116,15 +116,19 @@ export class BundleWriter {
     this.#write(LOG_START_FILE, NEWLINE);
   }
 
-  /** Writes the checkpoint, proofs, report, directory and README, then SHA256SUMS and its signature. */
-  finish(tree: ExportedTree): void {
+  /**
+   * Writes the checkpoint, proofs, report, directory and README, then SHA256SUMS and its signature. Returns
+   * the signed checkpoint note (for the relay to remember before it hands the bundle out).
+   */
+  finish(tree: ExportedTree): string {
     const h = this.#header;
     for (const name of this.#pending.keys()) this.#flush(name);
     const publicKey = this.#crypto.rawPublicKey(h.signer.publicKeyPem);
     if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
     const warning = h.chainBroken ? chainBrokenWarning(h.chainBroken) : null;
     const checkpoint: Checkpoint = { origin: h.origin, size: tree.size, root: tree.root, extensions: [] };
-    this.#write('checkpoint', encoder.encode(signCheckpoint(checkpoint, h.origin, noteKeyId(this.#crypto.sha256, h.origin, publicKey), (body) => h.signer.sign(body))));
+    const note = signCheckpoint(checkpoint, h.origin, noteKeyId(this.#crypto.sha256, h.origin, publicKey), (body) => h.signer.sign(body));
+    this.#write('checkpoint', encoder.encode(note));
     const proof: ProofFile = {
       version: PROOF_VERSION,
       treeSize: tree.size,
@@ -147,6 +151,7 @@ export class BundleWriter {
     const sumsBytes = encoder.encode(sums);
     this.#sink.append('SHA256SUMS', sumsBytes);
     this.#sink.append('SHA256SUMS.sig', h.signer.sign(sumsBytes));
+    return note;
   }
 
   /** Text for a big file, encoded straight into a chunk buffer and written a megabyte at a time. */

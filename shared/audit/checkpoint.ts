@@ -43,6 +43,17 @@ export function fromBase64(text: string): Uint8Array | null {
 
 const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
+/** The byte strings one after another, in one array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 /** Lower-case hex, as fingerprints and sha256sum print digests. */
 export function hex(bytes: Uint8Array): string {
   let s = '';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MerkleTree, leafHash, nodeHash, rootFromMultiProof, verifyConsistency } from './merkle';
+import { item, leafHash, nodeHash, rootFromMultiProof, verifyConsistency, type Hash } from './merkle';
 
 const sha256 = (data: Uint8Array) => new Uint8Array(createHash('sha256').update(data).digest());
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -13,6 +13,82 @@ function naiveRoot(hashes: readonly Uint8Array[]): Uint8Array {
   let k = 1;
   while (k * 2 < hashes.length) k *= 2;
   return nodeHash(sha256, naiveRoot(hashes.slice(0, k)), naiveRoot(hashes.slice(k)));
+}
+
+function split(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/**
+ * Reference prover (what exports of proof version 1 were built with): the tree over a list of leaf hashes, with the hash of every complete subtree remembered, so roots of
+ * prefixes and proofs are computed without hashing the leaves again.
+ */
+class MerkleTree {
+  readonly #hash: Hash;
+  readonly #leaves: readonly Uint8Array[];
+  readonly #memo = new Map<string, Uint8Array>();
+
+  constructor(hash: Hash, leafHashes: readonly Uint8Array[]) {
+    this.#hash = hash;
+    this.#leaves = leafHashes;
+  }
+
+  get size(): number {
+    return this.#leaves.length;
+  }
+
+  /** MTH(D[lo:hi]). The empty tree's root is H(""). */
+  root(lo = 0, hi = this.#leaves.length): Uint8Array {
+    if (hi - lo === 0) return this.#hash(new Uint8Array(0));
+    if (hi - lo === 1) return item(this.#leaves, lo);
+    // Subtrees of 16 leaves or more are remembered (a million-leaf log keeps ~130,000 of them).
+    const remember = hi - lo >= 16;
+    const key = `${lo}:${hi}`;
+    const known = remember ? this.#memo.get(key) : undefined;
+    if (known) return known;
+    const k = split(hi - lo);
+    const value = nodeHash(this.#hash, this.root(lo, lo + k), this.root(lo + k, hi));
+    if (remember) this.#memo.set(key, value);
+    return value;
+  }
+
+  /**
+   * A proof that the leaves at `indices` (sorted, distinct) are in the tree of size `n`: the roots of the
+   * subtrees that hold none of them, left to right. With the leaves themselves, it gives back the root.
+   */
+  multiProof(indices: readonly number[], n = this.#leaves.length): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const walk = (lo: number, hi: number, first: number, last: number) => {
+      // indices[first..last) fall in [lo, hi)
+      if (first === last) {
+        out.push(this.root(lo, hi));
+        return;
+      }
+      if (hi - lo === 1) return;
+      const mid = lo + split(hi - lo);
+      let m = first;
+      while (m < last && item(indices, m) < mid) m++;
+      walk(lo, mid, first, m);
+      walk(mid, hi, m, last);
+    };
+    if (n > 0) walk(0, n, 0, indices.length);
+    return out;
+  }
+
+  /** RFC 6962 PROOF(m, D[n]): that the tree of size m is a prefix of this one (size n). */
+  consistencyProof(m: number, n = this.#leaves.length): Uint8Array[] {
+    const subproof = (m: number, lo: number, hi: number, complete: boolean): Uint8Array[] => {
+      const size = hi - lo;
+      if (m === size) return complete ? [] : [this.root(lo, hi)];
+      const k = split(size);
+      if (m <= k) return [...subproof(m, lo, lo + k, complete), this.root(lo + k, hi)];
+      return [...subproof(m - k, lo + k, hi, false), this.root(lo, lo + k)];
+    };
+    if (m <= 0 || m >= n) return [];
+    return subproof(m, 0, n, true);
+  }
 }
 
 describe('RFC 6962 Merkle tree', () => {

@@ -1,8 +1,8 @@
 /**
- * A Merkle tree over an append-only log in the style of RFC 6962 / RFC 9162 (Certificate Transparency):
- * leaf hash = H(0x00 || entry), node hash = H(0x01 || left || right), the tree of n leaves splitting at
- * the largest power of two below n. Pure: the SHA-256 implementation is passed in (node:crypto in the
- * relay, the client and the verifier), so the same code builds and checks proofs everywhere.
+ * Merkle tree hashing in the style of RFC 6962 / RFC 9162 (Certificate Transparency): leaf hash =
+ * H(0x00 || entry), node hash = H(0x01 || left || right), the tree of n leaves splitting at the largest
+ * power of two below n; and the checks of proofs. The tree itself is read through its tiles (tiles.ts).
+ * Pure: the SHA-256 implementation is passed in (node:crypto in the relay, the client and the verifier).
  */
 export type Hash = (data: Uint8Array) => Uint8Array;
 
@@ -39,76 +39,10 @@ function split(n: number): number {
 }
 
 /**
- * The tree over a list of leaf hashes, with the hash of every complete subtree remembered, so roots of
- * prefixes and proofs are computed without hashing the leaves again.
+ * Recomputes the root from the selected leaves (in index order) and one combined proof of them (the roots of
+ * the subtrees that hold none of them, left to right): how bundles of proof version 1 proved their records.
+ * Null when they do not fit. Bundles of version 2 ship the tree's tiles instead (tiles.ts).
  */
-export class MerkleTree {
-  readonly #hash: Hash;
-  readonly #leaves: readonly Uint8Array[];
-  readonly #memo = new Map<string, Uint8Array>();
-
-  constructor(hash: Hash, leafHashes: readonly Uint8Array[]) {
-    this.#hash = hash;
-    this.#leaves = leafHashes;
-  }
-
-  get size(): number {
-    return this.#leaves.length;
-  }
-
-  /** MTH(D[lo:hi]). The empty tree's root is H(""). */
-  root(lo = 0, hi = this.#leaves.length): Uint8Array {
-    if (hi - lo === 0) return this.#hash(new Uint8Array(0));
-    if (hi - lo === 1) return item(this.#leaves, lo);
-    // Subtrees of 16 leaves or more are remembered (a million-leaf log keeps ~130,000 of them).
-    const remember = hi - lo >= 16;
-    const key = `${lo}:${hi}`;
-    const known = remember ? this.#memo.get(key) : undefined;
-    if (known) return known;
-    const k = split(hi - lo);
-    const value = nodeHash(this.#hash, this.root(lo, lo + k), this.root(lo + k, hi));
-    if (remember) this.#memo.set(key, value);
-    return value;
-  }
-
-  /**
-   * A proof that the leaves at `indices` (sorted, distinct) are in the tree of size `n`: the roots of the
-   * subtrees that hold none of them, left to right. With the leaves themselves, it gives back the root.
-   */
-  multiProof(indices: readonly number[], n = this.#leaves.length): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    const walk = (lo: number, hi: number, first: number, last: number) => {
-      // indices[first..last) fall in [lo, hi)
-      if (first === last) {
-        out.push(this.root(lo, hi));
-        return;
-      }
-      if (hi - lo === 1) return;
-      const mid = lo + split(hi - lo);
-      let m = first;
-      while (m < last && item(indices, m) < mid) m++;
-      walk(lo, mid, first, m);
-      walk(mid, hi, m, last);
-    };
-    if (n > 0) walk(0, n, 0, indices.length);
-    return out;
-  }
-
-  /** RFC 6962 PROOF(m, D[n]): that the tree of size m is a prefix of this one (size n). */
-  consistencyProof(m: number, n = this.#leaves.length): Uint8Array[] {
-    const subproof = (m: number, lo: number, hi: number, complete: boolean): Uint8Array[] => {
-      const size = hi - lo;
-      if (m === size) return complete ? [] : [this.root(lo, hi)];
-      const k = split(size);
-      if (m <= k) return [...subproof(m, lo, lo + k, complete), this.root(lo + k, hi)];
-      return [...subproof(m - k, lo + k, hi, false), this.root(lo, lo + k)];
-    };
-    if (m <= 0 || m >= n) return [];
-    return subproof(m, 0, n, true);
-  }
-}
-
-/** Recomputes the root from the selected leaves (in index order) and a multiProof; null when they do not fit. */
 export function rootFromMultiProof(hash: Hash, n: number, indices: readonly number[], leaves: readonly Uint8Array[], proof: readonly Uint8Array[]): Uint8Array | null {
   if (indices.length !== leaves.length) return null;
   for (let i = 0; i < indices.length; i++) {

@@ -1,7 +1,15 @@
 import { hash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonicalJson';
-import { GENESIS_HASH, canonicalRecord, chainProblems, recordHash, relayRecordLine, type ChainedRecord } from './recordChain';
+import { ChainChecker, GENESIS_HASH, canonicalRecord, recordHash, relayRecordLine, type ChainedRecord } from './recordChain';
+import type { Hash } from './merkle';
+
+/** The chain problems of records held in memory, as the verifier finds them reading a bundle. */
+function chainProblems(hash: Hash, records: readonly object[], required: boolean): string[] {
+  const checker = new ChainChecker(hash, required);
+  for (const record of records as readonly Readonly<Record<string, unknown>>[]) checker.add(record);
+  return checker.problems();
+}
 
 const sha256 = (data: Uint8Array) => hash('sha256', data, 'buffer');
 const relayRecordHash = (record: ChainedRecord) => hash('sha256', canonicalRecord(record), 'hex');

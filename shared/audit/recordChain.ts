@@ -123,10 +123,3 @@ export class ChainChecker {
     return this.#count <= MAX_LISTED ? [...this.#problems] : [...this.#problems, `... and ${this.#count - MAX_LISTED} more records whose hash chain does not hold`];
   }
 }
-
-/** The hash chain of exported records held in memory (see ChainChecker). */
-export function chainProblems(sha256: Hash, records: readonly object[], required: boolean): string[] {
-  const checker = new ChainChecker(sha256, required);
-  for (const record of records as readonly Readonly<Record<string, unknown>>[]) checker.add(record);
-  return checker.problems();
-}

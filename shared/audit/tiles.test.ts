@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MerkleTree, leafHash, verifyConsistency } from './merkle';
+import { leafHash, nodeHash, verifyConsistency } from './merkle';
 import { TILE_WIDTH, TileTree, TileWriter, checkTiles, tilePath, tilesInMemory, tilesOfTree, verifyInclusion, type TileRef } from './tiles';
 
 const sha256 = (data: Uint8Array) => new Uint8Array(createHash('sha256').update(data).digest());
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+/** MTH straight from RFC 9162 section 2.1.1, over leaf hashes. */
+function naiveRoot(hashes: readonly Uint8Array[]): Uint8Array {
+  if (hashes.length === 0) return sha256(new Uint8Array(0));
+  if (hashes.length === 1) return hashes[0]!;
+  let k = 1;
+  while (k * 2 < hashes.length) k *= 2;
+  return nodeHash(sha256, naiveRoot(hashes.slice(0, k)), naiveRoot(hashes.slice(k)));
+}
 const entries = (n: number) => Array.from({ length: n }, (_, i) => new TextEncoder().encode(`record ${i}`));
 
 describe('C2SP tlog-tiles', () => {
@@ -21,15 +29,15 @@ describe('C2SP tlog-tiles', () => {
       const all = entries(n);
       const { source } = tilesInMemory(sha256, all);
       const tree = new TileTree(sha256, n, source);
-      const reference = new MerkleTree(sha256, all.map((e) => leafHash(sha256, e)));
-      expect(hex(tree.root())).toBe(hex(reference.root()));
+      const leaves = all.map((e) => leafHash(sha256, e));
+      expect(hex(tree.root())).toBe(hex(naiveRoot(leaves)));
       for (const m of [0, 1, Math.floor(n / 2), n - 1]) {
         if (m < 0 || m >= n) continue;
         const proof = tree.inclusionProof(m);
         expect(verifyInclusion(sha256, m, n, leafHash(sha256, all[m]!), proof, tree.root())).toBe(true);
         expect(verifyInclusion(sha256, m, n, leafHash(sha256, new Uint8Array([9])), proof, tree.root())).toBe(false);
-        if (m > 0) expect(verifyConsistency(sha256, m, n, reference.root(0, m), tree.root(), tree.consistencyProof(m))).toBe(true);
-        if (m > 0) expect(hex(tree.root(m))).toBe(hex(reference.root(0, m)));
+        if (m > 0) expect(verifyConsistency(sha256, m, n, naiveRoot(leaves.slice(0, m)), tree.root(), tree.consistencyProof(m))).toBe(true);
+        if (m > 0) expect(hex(tree.root(m))).toBe(hex(naiveRoot(leaves.slice(0, m))));
       }
     }
   });

@@ -11,6 +11,7 @@
  * bundle ships them: a standard verifier (Go's `tlog.TileHashReader` + `tlog.CheckRecord`) reads them as they are.
  * Pure: SHA-256 is passed in.
  */
+import { concatBytes } from './checkpoint';
 import { equal, leafHash, nodeHash, type Hash } from './merkle';
 
 export const TILE_HEIGHT = 8;
@@ -216,7 +217,7 @@ export class TileWriter {
       const state = (this.#levels[level] ??= { index: 0, hashes: [] });
       state.hashes.push(hash);
       if (state.hashes.length < TILE_WIDTH) break;
-      const bytes = concat(state.hashes);
+      const bytes = concatBytes(state.hashes);
       this.#full({ level, index: state.index, width: TILE_WIDTH }, bytes);
       hash = hashUp(this.#hash, bytes, 0, TILE_WIDTH);
       state.index++;
@@ -227,18 +228,12 @@ export class TileWriter {
 
   /** The partial tiles now (the last tile of each level that is not full), lowest level first. */
   partials(): { tile: TileRef; hashes: Uint8Array }[] {
-    return this.#levels.flatMap((s, level) => (s.hashes.length > 0 ? [{ tile: { level, index: s.index, width: s.hashes.length }, hashes: concat(s.hashes) }] : []));
+    return this.#levels.flatMap((s, level) => (s.hashes.length > 0 ? [{ tile: { level, index: s.index, width: s.hashes.length }, hashes: concatBytes(s.hashes) }] : []));
   }
 }
 
 function split(bytes: Uint8Array, count: number): Uint8Array[] {
   return Array.from({ length: count }, (_, i) => bytes.slice(i * HASH_BYTES, (i + 1) * HASH_BYTES));
-}
-
-function concat(hashes: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(hashes.length * HASH_BYTES);
-  hashes.forEach((h, i) => out.set(h, i * HASH_BYTES));
-  return out;
 }
 
 /** All tiles of a small tree held in memory (a workstation's log): built from its entries. */

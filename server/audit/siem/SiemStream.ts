@@ -1,5 +1,5 @@
 import { describeError } from '../../../shared/errors';
-import type { Clock } from '../../Clock';
+import { systemClock, type Clock } from '../../Clock';
 import type { RelayStore } from '../../storage/RelayStore';
 import type { AuditRecord } from '../AuditRecord';
 import { resumeAfterRestore } from './resumeAfterRestore';
@@ -24,7 +24,7 @@ export interface StreamTimers extends Clock {
 }
 
 export const realTimers: StreamTimers = {
-  now: () => Date.now(),
+  now: systemClock.now,
   after: (ms, fn) => {
     const timer = setTimeout(fn, ms);
     timer.unref();
