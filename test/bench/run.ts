@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { printTable, type BenchRow } from './measure';
 import { runAuditBench, runAuditTenMillionBench } from './audit.bench';
+import { runAuditDescribeBench } from './auditDescribe.bench';
 import { runRelayBench } from './relay.bench';
 import { runSignalCoreBench } from './signalCore.bench';
 import { runStorageBench } from './storage.bench';
@@ -14,6 +15,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'storage': runStorageBench,
   'audit': runAuditBench,
   'audit-10m': runAuditTenMillionBench,
+  'audit-describe': runAuditDescribeBench,
 };
 
 const only = process.argv.slice(2);

@@ -1,0 +1,244 @@
+/**
+ * The describing work of an export (facts, events.csv rows, report.html) pinned byte for byte: the
+ * expected digests were produced by the code before it was made faster, so an optimisation that changes
+ * one character of any row or of the page fails here. The inputs are varied on purpose: every record
+ * type, flagged ones, ids the directory lacks, administrators, API callers, anonymous callers, values a
+ * spreadsheet would run as formulas, odd times (invalid, before 1970, across daylight-saving changes) and
+ * zones other than UTC. When a change is meant to alter the output, its own tests say so and these
+ * digests are updated with it (`GOLDEN_PRINT=1 npx vitest run shared/audit/describeGolden.test.ts`).
+ */
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { SAMPLE_DIRECTORY, SAMPLE_VERIFICATION, sampleRecords, sampleReportInput, sampleWorkstationRecords } from './auditSample';
+import { AUDIT_CSV_HEADER, AuditCsv, auditCsvRow } from './csv';
+import { AUDIT_TYPE_LABELS, AuditDescriber, type AuditFacts, type DescribedRecord } from './describe';
+import { LocalTimes } from './localTimes';
+import { AuditNames, type AuditDirectory, type AuditParty } from './people';
+import { AuditReport } from './report';
+
+/** A small deterministic random source (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const uuid = (prefix: string, n: number) => `${prefix}-3a2b-4c1d-9e8f-${String(n).padStart(12, '0')}`;
+const user = (n: number) => uuid('0c1f0a5e', n);
+const envelope = (n: number) => uuid('f3c9a1e2', n);
+
+const ODD_NAMES = ['=HYPERLINK("x")', '+cmd', '-2+3', '@SUM(A1)', '\tTabbed', ' =lead', '\u3000＝wide', '|dde', 'Smith, Jo', 'say "hi"', 'semi;colon', 'line\nbreak', 'Ünïcødé 名前', ''];
+
+function goldenDirectory(timeZone: string): AuditDirectory {
+  const people = Array.from({ length: 24 }, (_, i) => ({
+    userId: user(i), username: i % 7 === 3 ? (ODD_NAMES[i % ODD_NAMES.length] ?? `u${i}`) : `user${i}`,
+    displayName: i % 5 === 4 ? '' : `${i % 3 === 0 ? 'Dr. ' : ''}Person ${ODD_NAMES[(i * 3) % ODD_NAMES.length]} ${i}`,
+    role: ['clinician', 'nurse', 'compliance', ''][i % 4] ?? '',
+  }));
+  const workstations = people.flatMap((p, i) => (i % 6 === 5 ? [] : [
+    { userId: p.userId, deviceId: 1, name: `Ward ${i} station${i % 4 === 1 ? `, ${ODD_NAMES[i % ODD_NAMES.length]}` : ''}` },
+    ...(i % 3 === 0 ? [{ userId: p.userId, deviceId: 2, name: i % 9 === 0 ? '=cmd|"/c calc"!A0' : `Laptop ${i}` }] : []),
+  ]));
+  return { people, workstations, timeZone };
+}
+
+/** Actors as the relay writes them, known and unknown. */
+function actorOf(rnd: () => number, i: number): string {
+  const r = rnd();
+  const n = Math.floor(rnd() * 30); // 24..29: not in the directory
+  if (r < 0.6) return `${user(n)}.${1 + (i % 3)}`;
+  if (r < 0.68) return user(n);
+  if (r < 0.74) return `api:${user(n)}.1`;
+  if (r < 0.8) return ['admin', 'admin:jdoe', 'admin:=evil', 'system'][i % 4] ?? 'system';
+  if (r < 0.9) return ['anonymous', 'anonymous@10.0.0.7', 'anonymous@2001:db8::1', 'anonymous@=1+1'][i % 4] ?? 'anonymous';
+  return ['', 'something-else', 'a.b.c', '-odd', `${user(n)}.1234`][i % 5] ?? '';
+}
+
+function detailsOf(rnd: () => number, type: string, i: number, at: number): Record<string, unknown> {
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)] as T;
+  const odd = () => pick(ODD_NAMES);
+  switch (type) {
+    case 'envelope.accepted': return { recipient: `${user(Math.floor(rnd() * 30))}.${1 + (i % 2)}`, size: 512 + i, type: 1 };
+    case 'envelope.delivered': return i % 5 === 0 ? { sender: `${user(Math.floor(rnd() * 30))}.1` } : {};
+    case 'login.success': return pick([{ device: 1 }, { newDevice: true }, {}, { device: '2' }]);
+    case 'login.failure': return pick([{ factor: 'password', consecutive: 1 + (i % 6), device: 1 }, { reason: 'unknown user', username: odd() }, { reason: 'account locked' }, { step: 'enrollment' }, { step: 'enrollment-totp', username: odd() }, { reason: 'emergency code', count: 2 + (i % 3) }, { reason: odd() }, {}]);
+    case 'account.locked': return pick([{ failures: 5, consecutive: 5, until: at + 900_000 }, { consecutive: 3 }, { failures: 10 }]);
+    case 'account.created': return pick([{ username: odd(), role: 'nurse' }, { newEnrollmentCode: true }, { username: 'plain' }]);
+    case 'account.deactivated': return pick([{ reason: 'admin' }, { reason: odd() }, {}]);
+    case 'account.unlocked': return pick([{ by: 'login' }, {}]);
+    case 'login.throttled': return { scope: pick(['account', 'username', 'address', 'device', 'emergency', 'odd']), count: 1 + (i % 4) };
+    case 'credential.rejected': return { reason: pick(['revoked', '', odd()]), count: 1 + (i % 3) };
+    case 'emergency.issued':
+    case 'emergency.used': return { reason: odd(), expiresAt: at + 8 * 3_600_000 };
+    case 'device.enrolled': return { name: pick(['Ward 9', '', odd(), 'x'.repeat(320)]), auditKey: i % 2 === 0 ? 'q0bJ0m8yq3XcS3a+P3W8k3m2dXgq9sX1fS0xQ8f0b2E=' : null };
+    case 'keys.uploaded': return { preKeys: i % 101 };
+    case 'bundle.refused':
+    case 'keys.refused':
+    case 'envelope.refused': return { reason: pick(['SEND_RATE_LIMITED', 'RELAY_STORAGE_FULL', 'SOME_NEW_REASON', '']), episode: pick(['started', 'ongoing', 'ended', '']), requests: i % 40, envelopes: i % 3 === 0 ? 7 : null, from: at - 60_000, to: at };
+    case 'envelope.expired': return { count: i % 9, retentionDays: 30 };
+    case 'audit.exported': return pick([{ from: 0, to: Number.MAX_SAFE_INTEGER, records: i, treeSize: i + 1 }, { from: at - 86_400_000, to: at, records: 3, chainBrokenAt: 17 }, { log: 'rounds.relay/old', firstSeq: 1, logSize: 40, records: 40 }]);
+    case 'audit.export_refused': return { chainBrokenAt: 12, reason: odd() };
+    case 'audit.log_restored': return pick([{ backupFile: 'b.db', backupCreatedAt: at - 1e8, backupRecords: 48, lostFrom: 49, lostTo: 50, previousLog: 'rounds.relay/abc' }, {}]);
+    case 'audit.tree_rebuilt': return { differing: i % 3, first: 7 };
+    case 'audit.key_rotated': return { retired: 'ab'.repeat(32), current: 'cd'.repeat(32), reason: odd() };
+    case 'message.sent': return { recipients: Array.from({ length: 1 + (i % 7) }, (_, k) => `${user((i + k) % 30)}.${1 + (k % 2)}`).join(' '), ciphertextSha256: 'ab'.repeat(32) };
+    case 'message.received':
+    case 'message.rejected': return { sender: `${user(i % 30)}.1`, count: String(1 + (i % 3)) };
+    default: return { note: odd(), hash: 'ef'.repeat(32), n: i, ok: i % 2 === 0, nested: { no: 1 }, ...(i % 3 === 0 ? { extra: 'x'.repeat(400) } : {}) };
+  }
+}
+
+const RELAY_TYPES = [
+  'envelope.accepted', 'envelope.delivered', 'login.success', 'login.failure', 'account.locked', 'account.created', 'account.deactivated',
+  'account.inactive', 'account.reactivated', 'account.unlocked', 'account.enrolled', 'login.throttled', 'credential.rejected',
+  'emergency.issued', 'emergency.used', 'device.enrolled', 'device.revoked', 'keys.uploaded', 'bundle.fetched', 'bundle.refused',
+  'keys.refused', 'envelope.refused', 'envelope.expired', 'audit.exported', 'audit.export_refused', 'audit.log_restored',
+  'audit.tree_rebuilt', 'audit.key_rotated', 'message.sent', 'message.received', 'message.rejected', 'something.new', '=formula.type',
+];
+
+/** Relay records of every type, 60% message traffic, times across a daylight-saving change, a few impossible. */
+function goldenRelayRecords(count: number, start: number): DescribedRecord[] {
+  const rnd = random(15);
+  const records: DescribedRecord[] = [];
+  let at = start;
+  let envelopes = 0;
+  for (let i = 0; i < count; i++) {
+    at += Math.floor(rnd() * 90_000) + (i % 97 === 0 ? 3_600_000 * 5 : 0);
+    const type = rnd() < 0.5 ? (rnd() < 0.7 ? 'envelope.accepted' : 'envelope.delivered') : RELAY_TYPES[Math.floor(rnd() * RELAY_TYPES.length)] ?? 'x';
+    const time = i % 211 === 0 ? Number.NaN : i % 389 === 0 ? -86_400_123 : i % 401 === 0 ? at + 0.5 : at;
+    const envelopeType = type === 'envelope.accepted' || type === 'envelope.delivered';
+    const subject = envelopeType
+      ? (type === 'envelope.accepted' ? envelope(++envelopes) : envelope(Math.max(1, envelopes - Math.floor(rnd() * 5))))
+      : ['', user(Math.floor(rnd() * 30)), `${user(Math.floor(rnd() * 30))}.${1 + (i % 2)}`, 'not-a-uuid'][Math.floor(rnd() * 4)] ?? '';
+    records.push({
+      seq: i + 1, at: time, type, actor: actorOf(rnd, i), subject: envelopeType && i % 53 === 0 ? 'not-an-envelope' : subject,
+      details: i % 71 === 0 ? (i % 2 === 0 ? null : ['array']) : detailsOf(rnd, type, i, at), flagged: i % 29 === 0 ? true : i % 31 === 0 ? 'true' : false,
+    });
+  }
+  return records;
+}
+
+/** Workstation records (no actor) of every kind the workstation writes. */
+function goldenWorkstationRecords(count: number, start: number): DescribedRecord[] {
+  const rnd = random(4);
+  const types = [...Object.keys(AUDIT_TYPE_LABELS).filter((t) => !t.includes('envelope')), 'new.kind'];
+  return Array.from({ length: count }, (_, i) => {
+    const type = types[Math.floor(rnd() * types.length)] ?? 'x';
+    const at = start + i * 61_001;
+    const details: Record<string, unknown> = type.startsWith('session') || type === 'lock' || type === 'autoLock'
+      ? { keyProtection: i % 2 === 0 ? 'os' : 'passphraseOnly', reason: ['inactivity', 'manual', 'odd', ''][i % 4] }
+      : type === 'contact.verified' || type === 'contact.unverified' || type === 'contact.identityAcknowledged' ? { user: user(i % 30), device: String(1 + (i % 2)), devices: 2 }
+        : type === 'policy.loaded' ? { maxInactivityMinutes: 5, notificationPreviews: 'false', contentProtection: 'maybe', unknownRule: '=1' }
+          : type === 'passphrase.belowPolicy' ? { rules: 'length  classes' }
+            : type === 'message.read' ? { messages: 'a b  c' }
+              : detailsOf(rnd, type, i, at);
+    return { seq: i + 1, at, type, details, ...(i % 13 === 0 ? { flagged: true } : {}) };
+  });
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest('hex');
+
+const partyText = (p: AuditParty) => [p.kind, p.raw, p.userId, p.deviceId, p.person?.userId, p.username, p.displayName, p.workstation, p.address, p.osAccount, p.label, p.short].join('|');
+const factsText = (f: AuditFacts) => `${partyText(f.actor)}#${partyText(f.subject)}#${f.counterparties.map(partyText).join('&')}#${f.outcome}#${String(f.flagged)}`;
+
+interface Run { readonly facts: string; readonly csv: string; readonly report: string }
+
+/** As BundleWriter.add does it: one describer shared by the CSV and the report. */
+function exportLike(directory: AuditDirectory, records: readonly DescribedRecord[], options: { owner?: { username: string; displayName: string; deviceName: string }; timelineLimit?: number; flaggedLimit?: number } = {}): Run {
+  const names = new AuditNames(directory);
+  const describer = new AuditDescriber(names, new LocalTimes(directory.timeZone), options.owner);
+  const csv = new AuditCsv(directory, { describer });
+  const report = new AuditReport({
+    ...sampleReportInput({ directory }), describer, verification: options.owner ? { ...SAMPLE_VERIFICATION, kind: 'workstation', workstation: options.owner } : SAMPLE_VERIFICATION,
+    ...(options.timelineLimit === undefined ? {} : { timelineLimit: options.timelineLimit }), ...(options.flaggedLimit === undefined ? {} : { flaggedLimit: options.flaggedLimit }),
+  });
+  let facts = '';
+  let rows = AUDIT_CSV_HEADER;
+  for (const r of records) {
+    const f = describer.facts(r);
+    facts += `${factsText(f)}\n`;
+    rows += csv.row(r, f);
+    report.add(r, f);
+  }
+  return { facts, csv: rows, report: report.render() };
+}
+
+const START = Date.UTC(2026, 2, 27, 20, 0, 0); // the weekend Europe changes to summer time, two weeks after America
+
+function runs(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const dump = process.env.GOLDEN_DUMP; // a folder to write the outputs to, for a diff when a digest differs
+  const keep = (name: string, text: string) => {
+    out[name] = digest(text);
+    if (dump) writeFileSync(`${dump}/${name}`, text);
+  };
+  const add = (name: string, run: Run) => {
+    keep(`${name}.facts`, run.facts);
+    keep(`${name}.csv`, run.csv);
+    keep(`${name}.report`, run.report);
+  };
+  add('sample', exportLike(SAMPLE_DIRECTORY, sampleRecords()));
+  add('sample-workstation', exportLike(SAMPLE_DIRECTORY, sampleWorkstationRecords(), { owner: { username: 'asmith', displayName: 'Dr. Anna Smith', deviceName: "Ward 4 nurses' station" } }));
+  const relay = goldenRelayRecords(4000, START);
+  add('relay-berlin', exportLike(goldenDirectory('Europe/Berlin'), relay));
+  add('relay-newyork-short', exportLike(goldenDirectory('America/New_York'), relay, { timelineLimit: 40, flaggedLimit: 7 }));
+  add('relay-utc-all', exportLike(goldenDirectory('UTC'), relay.slice(0, 1500), { timelineLimit: 5000 }));
+  add('relay-unknown-zone', exportLike({ ...goldenDirectory('Mars/Olympus'), people: [] }, relay.slice(0, 800)));
+  add('relay-kathmandu', exportLike(goldenDirectory('Asia/Kathmandu'), relay.slice(0, 800)));
+  const workstation = goldenWorkstationRecords(1500, START);
+  add('workstation-known', exportLike(goldenDirectory('Europe/London'), workstation, { owner: { username: 'user1', displayName: '', deviceName: 'Ward 1 station' } }));
+  add('workstation-unknown', exportLike(goldenDirectory('UTC'), workstation.slice(0, 400), { owner: { username: 'nobody', displayName: '=Nobody', deviceName: '' } }));
+  // The stand-alone ways in: auditCsvRow per record, a report with its own describer.
+  const directory = goldenDirectory('Australia/Lord_Howe');
+  keep('standalone.csv', relay.slice(0, 1000).map((r) => auditCsvRow(r, directory)).join(''));
+  const own = new AuditReport({ ...sampleReportInput({ directory }), timelineLimit: 100 });
+  for (const r of relay.slice(0, 1000)) own.add(r);
+  keep('standalone.report', own.render());
+  return out;
+}
+
+/** Digests of the output of the code before it was made faster (commit 79d75b0). */
+const EXPECTED: Record<string, string> = {
+  'sample.facts': '2bb6cf1e818bed8c3bfeb5ba9eaa1ad56f302ba3835fe0c8913651f9d5734996',
+  'sample.csv': '4f47415b5c499271c4b0512e560b913bf18ac392429be4689598d9617801674b',
+  'sample.report': 'af273cd1e7ffe07f3b2d389d1ab3c8fcef949c77778cbcea45af246c32f035d2',
+  'sample-workstation.facts': 'd9d8be72de06d184a184f51c22af834a1b13eb6ecdf1caec59b0dc02f69f82b3',
+  'sample-workstation.csv': '5555cb8121dcb2e9ce78c845c06ec87298c7ac5b3e90e341a902c3d0d988b263',
+  'sample-workstation.report': '89cdca4cd9a9077484d118c10b614feee4266677d1b5501ea3ffa66eae63bdb5',
+  'relay-berlin.facts': '6006a8ea49aff34bc23c14addab6d47e90f91db9833090b97fc4d8c3fda2b332',
+  'relay-berlin.csv': 'c14133c420b88e94443b2e2efef1a5cb48f59214778580fd550a8837b1eb571f',
+  'relay-berlin.report': 'f0652db321cd9d15d43ca9808429f87325add3b1497e2e5478a2e71cdcccb02d',
+  'relay-newyork-short.facts': '6006a8ea49aff34bc23c14addab6d47e90f91db9833090b97fc4d8c3fda2b332',
+  'relay-newyork-short.csv': 'ab2ebdfb4dd7f9826635bda98d9e041b466281ee2da731c750b250795ceffc61',
+  'relay-newyork-short.report': '5c7e91d39b48f6e95c23e3c97dd72dd4e69082c617d8dfeb638336f58411a50b',
+  'relay-utc-all.facts': '8c3e8f7cedab1ffbe3ca7eab9fd8fbf417cc533c457571a32e6e3a9cf1dbb0f9',
+  'relay-utc-all.csv': '940b1586b6e240ffd5b9fe83a8c064479c6cc1cef66199185aabefdbdfe9834a',
+  'relay-utc-all.report': 'db81189e441bb7dffab46d89b5d86db7edddc03c57b83f1c26359ccab3719ac7',
+  'relay-unknown-zone.facts': '270e9fc3e9061825ab0579d5f72e50887b660e0bac6a7de2cb51ef39c66de777',
+  'relay-unknown-zone.csv': '98ba08808df575528fb876c1cfba13384e4306df87a580324258e544d74c629e',
+  'relay-unknown-zone.report': '421761e0cbce8c09a3f2cf42836df0dd08b7d8a124adb440a0ca41258eb77743',
+  'relay-kathmandu.facts': 'b6df3bc9478562951535567ef623a627e9203a5081c230f2383cf74589904846',
+  'relay-kathmandu.csv': 'e06b7b88c4f9d8fa2963c4dfdfb6640bf31a1e80f563fd6a291f0c7fa05d3a3b',
+  'relay-kathmandu.report': '2f1d6eb7a5e79353d35780f01292e808f523f9e7b6c135fdd0ade4ea917b2283',
+  'workstation-known.facts': '9e2684bce5479e568c305619830a906704b84ad2cf2f663c5140b8900c905370',
+  'workstation-known.csv': 'e1be7bfba6d9860337d3e348762bda0381d23a4e313bde7c293ea4dc94a1e4a4',
+  'workstation-known.report': 'fd86396c772b5507e7466ef3289e624e95c66adf6b0228cfc76e6c1c71b849ce',
+  'workstation-unknown.facts': '94cceb6e9226616b850c24d6ab732fb5c5d674b076c92f42564e72beba07f10b',
+  'workstation-unknown.csv': 'abe2299488cd18cd8bf9dfc473454056dfebe0ddc996eb6d9cf18ea20f29b408',
+  'workstation-unknown.report': '9689547137c4da953a22052fc8bbc21d3f16996255ffae35c83951b81aa0f380',
+  'standalone.csv': 'ffd7a662036895ca0321add733ae3698e11d43bc6c4d1797c6775b1522c9280a',
+  'standalone.report': 'dab186d5ebd32c3c28660e068dd201ef4931ba5fae75647ce845d78f2af3f7b5',
+};
+
+describe('the describing work of an export, byte for byte', () => {
+  it('gives the same facts, events.csv rows and report.html as before', () => {
+    const actual = runs();
+    if (process.env.GOLDEN_PRINT) console.log(JSON.stringify(actual, null, 1));
+    expect(actual).toEqual(EXPECTED);
+  });
+});
