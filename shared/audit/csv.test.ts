@@ -85,6 +85,21 @@ describe('events.csv', () => {
     expect(column(row, 'subject')).toBe('\'=HYPERLINK("http://evil.example","x")');
   });
 
+  it('guards and quotes exactly as the regular expressions it was first written with, for every UTF-16 unit', () => {
+    const FORMULA_START = /^[\s\u00a0\u3000]*[=+\-@\uff1d\uff0b\uff0d\uff20|]|^[\t\r]/;
+    const NEEDS_QUOTES = /[",;\t\r\n]/;
+    const reference = (value: string) => {
+      const safe = FORMULA_START.test(value) ? `'${value}` : value;
+      return NEEDS_QUOTES.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+    };
+    const differing: string[] = [];
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c);
+      for (const value of [ch, `${ch}=1`, `${ch}${ch}+x`, `a${ch}b`, ` ${ch}@`]) if (csvCell(value) !== reference(value)) differing.push(value);
+    }
+    expect(differing).toEqual([]);
+  });
+
   it("gives local time in the relay's zone, summer and winter, and UTC when the zone is unknown", () => {
     const at = (zone: string, ms: number) => column(parseCsv(AUDIT_CSV_HEADER + auditCsvRow({ seq: 1, at: ms, type: 'x', actor: 'system', subject: '', details: {} }, { ...SAMPLE_DIRECTORY, timeZone: zone }))[1]!, 'time_local');
     expect(at('Europe/Berlin', Date.UTC(2026, 11, 2, 13, 5))).toBe('2026-12-02 14:05:00 GMT+1');

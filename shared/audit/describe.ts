@@ -92,18 +92,83 @@ export class Details {
 /** Envelopes remembered between their acceptance and their delivery, so a delivery names its sender. */
 const MAX_ENVELOPES = 65_536;
 
-/** Types whose subject is an envelope id (the others name a user, a workstation, or no one). */
-const ENVELOPE_SUBJECT = new Set(['envelope.accepted', 'envelope.delivered']);
-
 const REFUSED = /\.refused$|^credential\.rejected$|^login\.throttled$|^audit\.export_refused$|^message\.rejected$/;
 const FAILED = /^login\.failure$|^session\.unlockFailed$|^unlock\.failed$/;
+/** Types whose outcome is known, so a record's costs a map lookup rather than two regular expressions. */
+const MAX_OUTCOMES = 1000;
+
+/** Slots of EnvelopeSenders' table: four per envelope remembered, so at most half are ever taken (stale ones included). */
+const SLOTS = MAX_ENVELOPES * 4;
+
+/**
+ * The last MAX_ENVELOPES envelopes accepted, each with its sender, for a delivery to name its sender.
+ * Each new envelope id gets the next number and takes ring slot `number % MAX_ENVELOPES`, pushing out
+ * the id that held it: an id is remembered while its number is at least `count - MAX_ENVELOPES`. The ids
+ * are found through an open-addressing table of numbers (and their ids' hashes) in typed arrays, rebuilt
+ * from the ring every MAX_ENVELOPES new ids, so the stale entries never fill it: a lookup reads a few
+ * integers instead of chasing strings through a Map of 65,536 entries, and nothing is deleted a record at a time.
+ */
+class EnvelopeSenders {
+  /** Per slot: the envelope's number + 1 (0: empty), and its id's hash. */
+  readonly #numbers = new Int32Array(SLOTS);
+  readonly #hashes = new Int32Array(SLOTS);
+  readonly #ids: string[] = [];
+  readonly #senders: string[] = [];
+  #count = 0;
+
+  accepted(envelope: string, sender: string): void {
+    const hash = hashOf(envelope);
+    let n = this.#find(envelope, hash);
+    if (n < 0) {
+      if (this.#count > 0 && this.#count % MAX_ENVELOPES === 0) this.#rebuild();
+      n = this.#count++;
+      this.#ids[n % MAX_ENVELOPES] = envelope;
+      this.#insert(n, hash);
+    }
+    this.#senders[n % MAX_ENVELOPES] = sender;
+  }
+
+  senderOf(envelope: string): string | undefined {
+    const n = this.#find(envelope, hashOf(envelope));
+    return n < 0 ? undefined : this.#senders[n % MAX_ENVELOPES];
+  }
+
+  /** The number of a remembered envelope, or -1. */
+  #find(envelope: string, hash: number): number {
+    const oldest = this.#count - MAX_ENVELOPES;
+    for (let slot = hash & (SLOTS - 1); ; slot = (slot + 1) & (SLOTS - 1)) {
+      const stored = this.#numbers[slot] ?? 0;
+      if (stored === 0) return -1;
+      const n = stored - 1;
+      if (n >= oldest && this.#hashes[slot] === hash && this.#ids[n % MAX_ENVELOPES] === envelope) return n;
+    }
+  }
+
+  #insert(n: number, hash: number): void {
+    let slot = hash & (SLOTS - 1);
+    while (this.#numbers[slot] !== 0) slot = (slot + 1) & (SLOTS - 1);
+    this.#numbers[slot] = n + 1;
+    this.#hashes[slot] = hash;
+  }
+
+  /** The table again from the ring's ids alone (those pushed out of the ring were taking slots). */
+  #rebuild(): void {
+    this.#numbers.fill(0);
+    for (let n = Math.max(0, this.#count - MAX_ENVELOPES); n < this.#count; n++) this.#insert(n, hashOf(this.#ids[n % MAX_ENVELOPES] ?? ''));
+  }
+}
+
+/** FNV-1a over the id's UTF-16 units. */
+function hashOf(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
 
 /** Reads records in order: facts (parties, outcome) for each, sentences for those shown. */
 export class AuditDescriber {
-  readonly #senders = new Map<string, string>();
-  /** The envelopes in #senders, oldest overwritten first (Map's own first key is slow to find after many deletes). */
-  readonly #envelopes: string[] = [];
-  #nextEnvelope = 0;
+  readonly #senders = new EnvelopeSenders();
+  readonly #outcomes = new Map<string, AuditOutcome>();
   readonly #owner: AuditParty;
 
   constructor(readonly names: AuditNames, readonly times: LocalTimes = new LocalTimes(names.directory.timeZone), owner?: AuditLogOwner) {
@@ -111,11 +176,12 @@ export class AuditDescriber {
   }
 
   facts(record: DescribedRecord): AuditFacts {
-    const details = new Details(record.details);
-    const relay = typeof record.actor === 'string';
-    const actor = relay ? this.names.party(record.actor as string) : this.#owner;
-    const subject = this.names.party(typeof record.subject === 'string' ? record.subject : '', ENVELOPE_SUBJECT.has(record.type));
-    return { actor, subject, counterparties: this.#counterparties(record, details, actor), outcome: outcomeOf(record.type), flagged: record.flagged === true };
+    const type = record.type;
+    const actor = typeof record.actor === 'string' ? this.names.party(record.actor) : this.#owner;
+    const subjectId = typeof record.subject === 'string' ? record.subject : '';
+    // The subject of envelope.accepted and envelope.delivered is an envelope id.
+    const subject = this.names.party(subjectId, type === 'envelope.accepted' || type === 'envelope.delivered');
+    return { actor, subject, counterparties: this.#counterparties(record, subjectId, actor), outcome: this.#outcome(type), flagged: record.flagged === true };
   }
 
   /** One sentence about the record, in plain words. */
@@ -125,28 +191,35 @@ export class AuditDescriber {
     return said ?? genericSentence(context);
   }
 
-  #counterparties(record: DescribedRecord, details: Details, actor: AuditParty): AuditParty[] {
+  #outcome(type: string): AuditOutcome {
+    if (typeof type !== 'string') return outcomeOf(type);
+    let outcome = this.#outcomes.get(type);
+    if (outcome === undefined) {
+      outcome = outcomeOf(type);
+      if (this.#outcomes.size < MAX_OUTCOMES) this.#outcomes.set(type, outcome);
+    }
+    return outcome;
+  }
+
+  #counterparties(record: DescribedRecord, subject: string, actor: AuditParty): AuditParty[] {
     switch (record.type) {
       case 'envelope.accepted': {
-        const subject = typeof record.subject === 'string' ? record.subject : '';
-        if (subject !== '' && !this.#senders.has(subject)) {
-          const oldest = this.#envelopes[this.#nextEnvelope];
-          if (oldest !== undefined) this.#senders.delete(oldest);
-          this.#envelopes[this.#nextEnvelope] = subject;
-          this.#nextEnvelope = (this.#nextEnvelope + 1) % MAX_ENVELOPES;
-        }
-        if (subject !== '') this.#senders.set(subject, actor.raw);
+        if (subject !== '') this.#senders.accepted(subject, actor.raw);
+        const details = new Details(record.details);
         return details.has('recipient') ? [this.names.party(details.text('recipient'))] : [];
       }
       case 'envelope.delivered': {
-        const sender = details.has('sender') ? details.text('sender') : this.#senders.get(typeof record.subject === 'string' ? record.subject : '');
+        const details = new Details(record.details);
+        const sender = details.has('sender') ? details.text('sender') : this.#senders.senderOf(subject);
         return sender ? [this.names.party(sender)] : [];
       }
       case 'message.sent':
-        return addresses(details.text('recipients')).map((a) => this.names.party(a));
+        return addresses(new Details(record.details).text('recipients')).map((a) => this.names.party(a));
       case 'message.received':
-      case 'message.rejected':
+      case 'message.rejected': {
+        const details = new Details(record.details);
         return details.has('sender') ? [this.names.party(details.text('sender'))] : [];
+      }
       default:
         return [];
     }

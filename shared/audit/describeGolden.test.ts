@@ -242,3 +242,46 @@ describe('the describing work of an export, byte for byte', () => {
     expect(actual).toEqual(EXPECTED);
   });
 });
+
+describe('the envelopes a delivery names the sender of', () => {
+  it('remembers exactly the last 65,536 envelopes accepted, as the ring it replaced did', () => {
+    // The ring as it was: a Map of envelope to sender, the oldest id deleted as the 65,537th new one comes.
+    const MAX = 65_536;
+    const senders = new Map<string, string>();
+    const ring: string[] = [];
+    let next = 0;
+    const accept = (id: string, sender: string) => {
+      if (!senders.has(id)) {
+        const oldest = ring[next];
+        if (oldest !== undefined) senders.delete(oldest);
+        ring[next] = id;
+        next = (next + 1) % MAX;
+      }
+      senders.set(id, sender);
+    };
+    const rnd = random(65_536);
+    const describer = new AuditDescriber(new AuditNames(goldenDirectory('UTC')));
+    let accepted = 0;
+    let named = 0;
+    let unnamed = 0;
+    for (let seq = 1; seq <= 300_000; seq++) {
+      const r = rnd();
+      // Mostly new envelopes; some accepted again (a sender changed); deliveries around the edge of what is kept.
+      if (r < 0.6) {
+        const id = r < 0.57 ? envelope(++accepted) : envelope(Math.max(1, accepted - Math.floor(rnd() * 70_000)));
+        const sender = `${user(seq % 30)}.${1 + (seq % 2)}`;
+        describer.facts({ seq, at: seq, type: 'envelope.accepted', actor: sender, subject: id, details: {} });
+        accept(id, sender);
+      } else {
+        const id = envelope(Math.max(1, accepted - MAX + 50 - Math.floor(rnd() * 100)));
+        const facts = describer.facts({ seq, at: seq, type: 'envelope.delivered', actor: `${user(1)}.1`, subject: id, details: {} });
+        const expected = senders.get(id);
+        expect(facts.counterparties.map((p) => p.raw)).toEqual(expected ? [expected] : []);
+        if (expected) named++;
+        else unnamed++;
+      }
+    }
+    expect(named).toBeGreaterThan(10_000);
+    expect(unnamed).toBeGreaterThan(10_000);
+  });
+});

@@ -30,6 +30,13 @@ function wallParts(wall: number): [string, string, string] {
   const clock = `${TWO_DIGITS[Math.floor(seconds / 3600)] ?? '00'}:${TWO_DIGITS[Math.floor(seconds / 60) % 60] ?? '00'}:${TWO_DIGITS[seconds % 60] ?? '00'}`;
   return [dayOf(day), clock, THREE_DIGITS[ms % 1000] ?? '000'];
 }
+const MINUTE = 60_000;
+/** `2026-12-02`, then `T` or a space, then `13:05:` for a wall-clock minute (minutes since the epoch). */
+function minutePrefix(minute: number, separator: string): string {
+  const day = Math.floor(minute / 1440);
+  const inDay = minute - day * 1440;
+  return `${dayOf(day)}${separator}${TWO_DIGITS[Math.floor(inDay / 60)] ?? '00'}:${TWO_DIGITS[inDay % 60] ?? '00'}:`;
+}
 /** `2026-12-02 13:05:00`. */
 const plain = (wall: number) => {
   const [day, clock] = wallParts(wall);
@@ -46,6 +53,12 @@ export class LocalTimes {
   /** The last quarter hour asked for: records come in time order, so it is nearly always the next one's too. */
   #lastQuarter = Number.NaN;
   #last = { offset: 0, label: 'UTC' };
+  /** The minute of the last iso() and local() and its text up to the seconds: records come in time order. */
+  #isoMinute = Number.NaN;
+  #isoPrefix = '';
+  #localMinute = Number.NaN;
+  #localLabel = '';
+  #localPrefix = '';
 
   constructor(timeZone: string) {
     let format: Intl.DateTimeFormat | null;
@@ -63,8 +76,14 @@ export class LocalTimes {
   /** `2026-12-02T13:05:00.000Z`, or an empty string for an impossible time. */
   iso(at: number): string {
     if (!validTime(at) || at < 0 || at >= 253402300800000) return validTime(at) ? new Date(at).toISOString() : '';
-    const [day, clock, ms] = wallParts(Math.floor(at));
-    return `${day}T${clock}.${ms}Z`;
+    const whole = Math.floor(at);
+    const minute = Math.floor(whole / MINUTE);
+    if (minute !== this.#isoMinute) {
+      this.#isoPrefix = minutePrefix(minute, 'T');
+      this.#isoMinute = minute;
+    }
+    const rest = whole - minute * MINUTE;
+    return `${this.#isoPrefix}${TWO_DIGITS[Math.floor(rest / 1000)] ?? '00'}.${THREE_DIGITS[rest % 1000] ?? '000'}Z`;
   }
 
   /** `2026-12-02 13:05:00 UTC`. */
@@ -76,7 +95,14 @@ export class LocalTimes {
   local(at: number): string {
     if (!validTime(at)) return 'unknown time';
     const { offset, label } = this.#offset(at);
-    return `${plain(at + offset)} ${label}`;
+    const wall = at + offset;
+    const minute = Math.floor(wall / MINUTE);
+    if (minute !== this.#localMinute || label !== this.#localLabel) {
+      this.#localPrefix = minutePrefix(minute, ' ');
+      this.#localMinute = minute;
+      this.#localLabel = label;
+    }
+    return `${this.#localPrefix}${TWO_DIGITS[Math.floor((wall - minute * MINUTE) / 1000)] ?? '00'} ${label}`;
   }
 
   /** The zone's offset label at that time: `GMT+1`, `UTC`. */

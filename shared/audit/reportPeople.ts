@@ -45,9 +45,12 @@ export class PersonTally {
 }
 
 const bump = (map: Map<string, number>, key: string, limit = MAX_COUNTERPARTIES) => {
-  if (map.has(key) || map.size < limit) map.set(key, (map.get(key) ?? 0) + 1);
+  const n = map.get(key);
+  if (n !== undefined) map.set(key, n + 1);
+  else if (map.size < limit) map.set(key, 1);
   else map.set('…', (map.get('…') ?? 0) + 1);
 };
+const NO_OTHERS: readonly (PersonTally | null)[] = [];
 const note = (list: string[], name: string) => {
   if (list.length < MAX_NAMES) list.push(name);
 };
@@ -101,8 +104,21 @@ export class PeopleTallies {
   add(record: DescribedRecord, facts: AuditFacts): PersonTally[] {
     const actor = this.of(facts.actor);
     const subject = this.of(facts.subject);
-    const others = facts.counterparties.map((p) => this.of(p));
-    const involved = [...new Set([actor, subject, ...others].filter((t): t is PersonTally => t !== null))];
+    // Everyone once, in the order actor, subject, counterparties (no arrays or sets beyond the one returned).
+    const involved: PersonTally[] = [];
+    if (actor) involved.push(actor);
+    if (subject && subject !== actor) involved.push(subject);
+    const parties = facts.counterparties;
+    let others = NO_OTHERS;
+    if (parties.length > 0) {
+      const tallies: (PersonTally | null)[] = [];
+      for (const p of parties) {
+        const t = this.of(p);
+        tallies.push(t);
+        if (t && !involved.includes(t)) involved.push(t);
+      }
+      others = tallies;
+    }
     for (const t of involved) {
       t.events++;
       if (facts.flagged) t.flagged++;
@@ -111,7 +127,6 @@ export class PeopleTallies {
     }
     if (actor) bump(actor.actions, record.type, 200);
     for (const t of involved) if (t !== actor) bump(t.involvedIn, record.type, 200);
-    const d = new Details(record.details);
     const target = subject ?? actor;
     switch (record.type) {
       case 'login.success':
@@ -121,7 +136,7 @@ export class PeopleTallies {
       case 'unlock':
         if (target) {
           target.signIns++;
-          bump(target.signInPlaces, facts.actor.workstation ?? (d.flag('newDevice') ? 'a new workstation' : facts.actor.address ?? 'unknown'), MAX_NAMES);
+          bump(target.signInPlaces, facts.actor.workstation ?? (new Details(record.details).flag('newDevice') ? 'a new workstation' : facts.actor.address ?? 'unknown'), MAX_NAMES);
         }
         break;
       case 'login.failure':
@@ -133,7 +148,7 @@ export class PeopleTallies {
         if (subject) subject.lockouts++;
         break;
       case 'device.enrolled':
-        if (target) note(target.enrolled, d.text('name') || 'unnamed workstation');
+        if (target) note(target.enrolled, new Details(record.details).text('name') || 'unnamed workstation');
         break;
       case 'device.revoked':
         if (subject) note(subject.revoked, facts.subject.workstation ?? 'a workstation');

@@ -56,8 +56,10 @@ const cpuMicros = () => {
 /** µs of CPU per record for describe + CSV row + report tally, and ms for the page. */
 export function measureAuditDescribe(count: number): { perRecord: number; render: number; bytes: number } {
   const dir = directory();
-  const input = records(count);
+  // As the export reads them: parsed from their lines, so every string is new (flat, its hash not yet taken).
+  const lines = records(count).map((r) => JSON.stringify(r));
   const run = () => {
+    const input = lines.map((line) => JSON.parse(line) as DescribedRecord);
     const names = new AuditNames(dir);
     const describer = new AuditDescriber(names, new LocalTimes(dir.timeZone));
     const csv = new AuditCsv(dir, { describer });
@@ -75,7 +77,9 @@ export function measureAuditDescribe(count: number): { perRecord: number; render
     return { perRecord, render: (cpuMicros() - r) / 1000, bytes };
   };
   run(); // warm-up: the first pass also compiles
-  return run();
+  // The least of three: on a shared machine, others' work only ever adds.
+  const runs = [run(), run(), run()];
+  return { perRecord: Math.min(...runs.map((r) => r.perRecord)), render: Math.min(...runs.map((r) => r.render)), bytes: runs[0]?.bytes ?? 0 };
 }
 
 export async function runAuditDescribeBench(): Promise<BenchRow[]> {
