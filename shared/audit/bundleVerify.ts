@@ -6,9 +6,9 @@
  */
 import { fromBase64, hex, noteKeyId, parseCheckpoint, type Checkpoint } from './checkpoint';
 import { KEY_ROTATIONS_FILE, keyFingerprint, parseKeyRotationsFile, readKeyRotation, rotationPath, type KeyRotation } from './keyRotation';
-import { BUNDLE_FILES, CHAIN_BROKEN_FILE, LOG_START_FILE, MAX_LINE_BYTES, OPTIONAL_FILES, RELAY_ORIGIN_PREFIX, V2_FILES, type AuditCrypto, type ExportedRecord, type ProofFile } from './bundleLayout';
+import { BUNDLE_FILES, CHAIN_BROKEN_FILE, LOG_START_FILE, OPTIONAL_FILES, RELAY_ORIGIN_PREFIX, V2_FILES, type AuditCrypto, type ExportedRecord, type ProofFile } from './bundleLayout';
 import { equal, leafHash, rootFromMultiProof, verifyConsistency } from './merkle';
-import { ChainChecker } from './recordChain';
+import { EventLineFacts, EventLinesFold, lines, type EventLinesContext, type LineFactsBatch } from './eventLines';
 import { followRestore, rotationOrigin } from './restoreLink';
 import { TileTree, checkTiles, tilePath, type TileRef } from './tiles';
 
@@ -41,6 +41,20 @@ export interface VerifyOptions {
   readonly expectedKeyPem?: string;
   /** An earlier bundle of the same log: it is verified too, and the new one must extend it, signed by the same key or one it rotated to. */
   readonly previous?: BundleReader | ReadonlyMap<string, Uint8Array>;
+  /**
+   * Checks events.jsonl's lines elsewhere (other threads, for a big bundle in a directory): started once the
+   * checkpoint and proof are read, so it runs while the digests are taken. Null: the lines are checked here.
+   */
+  readonly eventLines?: (context: EventLinesContext) => EventLinesElsewhere | null;
+}
+
+/** Lines checked elsewhere: their facts in file order (EventLineFacts), read when the verifier needs them. */
+export interface EventLinesElsewhere {
+  batches(): Iterable<LineFactsBatch>;
+  /** After the last batch: whether the file's last line has no newline. */
+  truncated(): boolean;
+  /** Stops the work (the verdict came before the lines were needed, or the lines are read). */
+  close(): void;
 }
 
 export interface Verdict {
@@ -69,46 +83,6 @@ export interface Verdict {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/**
- * The lines of a file read in chunks, each as bytes without its newline; `truncated` when the last has none.
- * A line longer than `max` is cut to max + 1 bytes (the caller fails it) and the rest skipped to its newline:
- * one huge line costs one pass, never a growing copy.
- */
-function* lines(chunks: Iterable<Uint8Array>, state: { truncated: boolean }, max = MAX_LINE_BYTES): Generator<Uint8Array> {
-  let carry: Uint8Array[] = [];
-  let carried = 0;
-  const joined = (piece: Uint8Array): Uint8Array => {
-    if (carry.length === 0) return piece;
-    const room = Math.max(0, max + 1 - carried);
-    const out = new Uint8Array(carried + Math.min(room, piece.length));
-    let at = 0;
-    for (const part of carry) {
-      out.set(part, at);
-      at += part.length;
-    }
-    out.set(piece.subarray(0, out.length - at), at);
-    return out;
-  };
-  for (const chunk of chunks) {
-    let start = 0;
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, start)) {
-      yield joined(chunk.subarray(start, i));
-      carry = [];
-      carried = 0;
-      start = i + 1;
-    }
-    if (start < chunk.length && carried <= max) {
-      const rest = chunk.slice(start, start + Math.min(chunk.length - start, max + 1 - carried));
-      carry.push(rest);
-      carried += rest.length;
-    }
-  }
-  if (carried > 0) {
-    state.truncated = true;
-    yield joined(new Uint8Array(0));
-  }
-}
-
 /** proof.json of version 1 or 2, or null when it is neither. */
 function readProof(text: string | null): ProofFile | null {
   try {
@@ -122,7 +96,15 @@ function readProof(text: string | null): ProofFile | null {
   }
 }
 
-/** A bundle's exported record of `seq` (events.jsonl read a chunk at a time), or null when it has none. */
+/** A file's text, or '' when it is missing or not UTF-8 (the checks that read it for real say so). */
+function silentText(bytes: Uint8Array | null): string {
+  try {
+    return bytes ? decoder.decode(bytes) : '';
+  } catch {
+    return '';
+  }
+}
+
 /** The root of the first `size` leaves of a bundle's tree of `treeSize`, from its tiles (checked with the bundle); null without them (proof version 1). */
 function previousRootAt(crypto: AuditCrypto, bundle: BundleReader, treeSize: number, size: number): Uint8Array | null {
   try {
@@ -132,6 +114,7 @@ function previousRootAt(crypto: AuditCrypto, bundle: BundleReader, treeSize: num
   }
 }
 
+/** A bundle's exported record of `seq` (events.jsonl read a chunk at a time), or null when it has none. */
 function recordIn(bundle: BundleReader, seq: number): ExportedRecord | null {
   for (const line of lines(bundle.chunks('events.jsonl'), { truncated: false })) {
     try {
@@ -146,6 +129,15 @@ function recordIn(bundle: BundleReader, seq: number): ExportedRecord | null {
 
 /** Checks a bundle completely and reports every problem found, never throwing on bad input. */
 export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | ReadonlyMap<string, Uint8Array>, options: VerifyOptions = {}): Verdict {
+  const started: { lines: EventLinesElsewhere | null } = { lines: null };
+  try {
+    return checkBundle(crypto, bundle, options, started);
+  } finally {
+    started.lines?.close();
+  }
+}
+
+function checkBundle(crypto: AuditCrypto, bundle: BundleReader | ReadonlyMap<string, Uint8Array>, options: VerifyOptions, started: { lines: EventLinesElsewhere | null }): Verdict {
   const files = bundle instanceof Map ? mapReader(bundle) : (bundle as BundleReader);
   const failures: string[] = [];
   const notes: string[] = [];
@@ -187,6 +179,14 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
     else keyMatched = true;
   }
   if (!crypto.verify(pem, sums, sig)) failures.push('SHA256SUMS.sig is not a valid signature of SHA256SUMS by signer.pub.pem');
+
+  // The lines' own checks start elsewhere now, if they can, and run while the digests are taken.
+  const early = proof?.version === 2 && options.eventLines ? parseCheckpoint(silentText(files.read('checkpoint'))) : null;
+  if (early?.ok && proof) {
+    const { checkpoint: c } = early;
+    started.lines = options.eventLines?.({ firstSeq: proof.firstSeq ?? 1, treeSize: c.size, complete: proof.complete, range: proof.range, relay: c.origin.startsWith(RELAY_ORIGIN_PREFIX) }) ?? null;
+  }
+  const parallel = started.lines;
 
   // 2. Every digest: the required files and the optional ones present must be listed; whatever is listed must be there.
   const listed = new Map<string, string>();
@@ -238,51 +238,27 @@ export function verifyBundle(crypto: AuditCrypto, bundle: BundleReader | Readonl
     failures.push(...tileProblems.map((p) => `the tree's tiles: ${p}`));
     if (tileProblems.length === 0) tree = new TileTree(crypto.sha256, checkpoint.size, source);
   }
-  const chain = new ChainChecker(crypto.sha256, relay, crypto.sha256Text?.bind(crypto));
-  const read = { truncated: false };
-  const v1Leaves: Uint8Array[] = [];
-  const v1Seqs: number[] = [];
-  let count = 0;
-  let before: ExportedRecord | null = null;
-  let outsideTree = 0;
-  const scratch = new Uint8Array(MAX_LINE_BYTES + 1);
-  for (const bytes of lines(files.chunks('events.jsonl'), read)) {
-    count++;
-    if (bytes.length > MAX_LINE_BYTES) {
-      failures.push(`events.jsonl line ${count} is longer than ${MAX_LINE_BYTES} bytes`);
-      continue;
+  const context: EventLinesContext = { firstSeq, treeSize: checkpoint.size, complete: proof.complete, range: proof.range, relay };
+  const fold = new EventLinesFold(context, failures, tree !== null);
+  const v1 = { leaves: [] as Uint8Array[], seqs: [] as number[] };
+  let truncated = false;
+  if (parallel) {
+    for (const batch of parallel.batches()) if (!fold.add(batch)) break;
+    truncated = parallel.truncated();
+  } else {
+    const read = { truncated: false };
+    const leafAt = tree ? (index: number) => (tree as TileTree).leaf(index) : null;
+    const facts = new EventLineFacts(crypto, context, proof.version === 1 ? null : leafAt, proof.version === 1 ? v1 : null);
+    for (const bytes of lines(files.chunks('events.jsonl'), read)) {
+      facts.add(bytes);
+      if (facts.pending >= 4096 && !fold.add(facts.take())) break;
     }
-    let record: ExportedRecord;
-    try {
-      record = JSON.parse(decoder.decode(bytes)) as ExportedRecord;
-      if (!Number.isSafeInteger(record.seq) || typeof record.at !== 'number' || typeof record.type !== 'string') throw new Error('fields');
-    } catch {
-      failures.push(`events.jsonl line ${count} is not a valid record`);
-      before = null;
-      continue;
-    }
-    if (before && record.seq <= before.seq) failures.push(`records out of order: record ${record.seq} follows record ${before.seq} (line ${count})`);
-    else if (before && proof.complete && record.seq !== before.seq + 1) failures.push(`gap in the exported range: records ${before.seq + 1} to ${record.seq - 1} are missing`);
-    if (record.at < proof.range.from || record.at >= proof.range.to) failures.push(`record ${record.seq} is outside the exported range`);
-    chain.add(record);
-    // The leaf: SHA-256(0x00 || line), hashed from a scratch copy (no string round trip).
-    scratch[0] = 0;
-    scratch.set(bytes, 1);
-    const leaf = crypto.sha256(scratch.subarray(0, bytes.length + 1));
-    if (proof.version === 1) {
-      v1Leaves.push(leaf);
-      v1Seqs.push(record.seq);
-    } else if (tree) {
-      const index = record.seq - firstSeq;
-      if (index < 0 || index >= checkpoint.size) outsideTree++;
-      else if (!equal(tree.leaf(index), leaf)) failures.push(`record ${record.seq} is not included in the checkpoint's tree at its place (the record was altered, or the checkpoint replaced)`);
-    }
-    before = record;
-    if (failures.length > 1000) break;
+    if (fold.add(facts.take())) truncated = read.truncated;
   }
-  if (read.truncated) failures.push('events.jsonl is truncated (its last line is incomplete)');
-  if (outsideTree > 0) failures.push(`${outsideTree} records have seq numbers outside the checkpoint's tree (seq ${firstSeq} to ${firstSeq + checkpoint.size - 1})`);
-  failures.push(...chain.problems());
+  fold.finish(truncated);
+  const count = fold.count;
+  const v1Leaves = v1.leaves.slice(0, fold.records);
+  const v1Seqs = v1.seqs.slice(0, fold.records);
   if (proof.version === 1) {
     const indices = proof.indices ?? [];
     if (v1Leaves.length !== indices.length) failures.push(`events.jsonl has ${v1Leaves.length} records, the proof covers ${indices.length}`);

@@ -75,6 +75,47 @@ function chained(record: Readonly<Record<string, unknown>>): (ChainedRecord & { 
   return { seq, at, type, actor, subject, details: details as Record<string, unknown>, flagged, prevHash, hash };
 }
 
+/** What one record shows of the chain by itself (inspectChained); whether it links to the record before it needs that record. */
+export interface ChainLocal {
+  /** The record's chain fields, or null when it does not carry a well-formed chain. */
+  readonly record: (ChainedRecord & { hash: string }) | null;
+  /** 'malformed': no well-formed chain where one is required; 'quiet': none and none expected; 'altered': its content is not its hash; 'not-genesis': record 1 that does not start the chain. */
+  readonly finding: 'malformed' | 'quiet' | 'altered' | 'not-genesis' | null;
+}
+
+/**
+ * The checks of one exported record that need no other record: its chain fields are well formed, it hashes
+ * to its `hash`, record 1 starts from GENESIS_HASH. `textHash`: SHA-256 of a string's UTF-8 as hex, where
+ * the platform does it in one call (Node's crypto.hash).
+ */
+export function inspectChained(raw: Readonly<Record<string, unknown>>, required: boolean, sha256: Hash, textHash?: (text: string) => string): ChainLocal {
+  const record = chained(raw);
+  if (!record) return { record: null, finding: required || 'hash' in raw || 'prevHash' in raw ? 'malformed' : 'quiet' };
+  // canonicalRecord reads the chained fields only: the record's own hash is not part of it.
+  const computed = textHash ? textHash(canonicalRecord(record)) : recordHash(sha256, record);
+  if (computed !== record.hash) return { record, finding: 'altered' };
+  return { record, finding: record.seq === 1 && record.prevHash !== GENESIS_HASH ? 'not-genesis' : null };
+}
+
+/** The chain's problems in plain words, the first broken record first, the rest counted past MAX_LISTED. */
+export class ChainProblems {
+  readonly #problems: string[] = [];
+  #count = 0;
+
+  note(finding: 'malformed' | 'altered' | 'not-genesis' | 'unlinked', seq: string, beforeSeq?: number): void {
+    this.#count++;
+    if (this.#problems.length >= MAX_LISTED) return;
+    this.#problems.push(finding === 'malformed' ? `record ${seq} does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)`
+      : finding === 'altered' ? `hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`
+        : finding === 'not-genesis' ? 'hash chain broken at record 1: it does not start the chain'
+          : `hash chain broken at record ${seq}: it does not link to record ${String(beforeSeq)} (a record was replaced, removed or inserted)`);
+  }
+
+  list(): string[] {
+    return this.#count <= MAX_LISTED ? [...this.#problems] : [...this.#problems, `... and ${this.#count - MAX_LISTED} more records whose hash chain does not hold`];
+  }
+}
+
 /**
  * The exported records' hash chain, as far as an export shows it, checked a record at a time: every record
  * hashes to its `hash`, record 1 starts from GENESIS_HASH, and each record links to the one before it
@@ -86,8 +127,7 @@ export class ChainChecker {
   readonly #sha256: Hash;
   readonly #textHash: ((text: string) => string) | undefined;
   readonly #required: boolean;
-  readonly #problems: string[] = [];
-  #count = 0;
+  readonly #problems = new ChainProblems();
   #before: (ChainedRecord & { hash: string }) | null = null;
 
   /** `textHash`: SHA-256 of a string's UTF-8, as hex, where the platform does it in one call (Node's crypto.hash). */
@@ -98,28 +138,16 @@ export class ChainChecker {
   }
 
   add(raw: Readonly<Record<string, unknown>>): void {
-    const record = chained(raw);
+    const { record, finding } = inspectChained(raw, this.#required, this.#sha256, this.#textHash);
     const seq = String(raw.seq);
-    if (!record) {
-      if (this.#required || 'hash' in raw || 'prevHash' in raw) this.#problem(`record ${seq} does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)`);
-      this.#before = null;
-      return;
-    }
     const before = this.#before;
-    // canonicalRecord reads the chained fields only: the record's own hash is not part of it.
-    const computed = this.#textHash ? this.#textHash(canonicalRecord(record)) : recordHash(this.#sha256, record);
-    if (computed !== record.hash) this.#problem(`hash chain broken at record ${seq}: its content does not match its hash (the record was altered)`);
-    else if (record.seq === 1 && record.prevHash !== GENESIS_HASH) this.#problem('hash chain broken at record 1: it does not start the chain');
-    else if (before && before.seq === record.seq - 1 && record.prevHash !== before.hash) this.#problem(`hash chain broken at record ${seq}: it does not link to record ${before.seq} (a record was replaced, removed or inserted)`);
     this.#before = record;
-  }
-
-  #problem(text: string): void {
-    this.#count++;
-    if (this.#problems.length < MAX_LISTED) this.#problems.push(text);
+    if (finding === 'quiet') return;
+    if (finding) this.#problems.note(finding, seq);
+    else if (record && before && before.seq === record.seq - 1 && record.prevHash !== before.hash) this.#problems.note('unlinked', seq, before.seq);
   }
 
   problems(): string[] {
-    return this.#count <= MAX_LISTED ? [...this.#problems] : [...this.#problems, `... and ${this.#count - MAX_LISTED} more records whose hash chain does not hold`];
+    return this.#problems.list();
   }
 }
