@@ -9,6 +9,7 @@
  */
 import { AuditDescriber, auditTypeLabel, type AuditFacts, type AuditLogOwner, type DescribedRecord } from './describe';
 import { LocalTimes } from './localTimes';
+import { PartyPairMemo, pairSentenceType } from './partyPairs';
 import { AuditNames, type AuditDirectory, type AuditParty, type AuditPartyKind } from './people';
 
 export const AUDIT_CSV_COLUMNS = [
@@ -39,19 +40,13 @@ function isBlank(c: number): boolean {
 
 // `;` and tab too: a spreadsheet set to split on them (Excel in many European locales) would otherwise start a new,
 // unguarded cell inside this one; quoted, the whole value stays one cell that starts as it starts here.
-function needsQuotes(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 34 || c === 44 || c === 59 || c === 9 || c === 13 || c === 10) return true;
-  }
-  return false;
-}
+const NEEDS_QUOTES = /[",;\t\r\n]/;
 
 /** One RFC 4180 cell, neutralised against formula injection. */
 export function csvCell(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
   if (typeof value !== 'string') return String(value);
-  const quoted = needsQuotes(value);
+  const quoted = NEEDS_QUOTES.test(value);
   const safe = startsFormula(value) ? `'${value}` : value;
   return quoted ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
@@ -86,6 +81,10 @@ export class AuditCsv {
   /** The actor's cells, and a party's cell as subject or counterparty, per resolved party (parties are shared, envelopes aside). */
   readonly #actorCells = new WeakMap<AuditParty, string>();
   readonly #partyCells = new WeakMap<AuditParty, string>();
+  /** A party's raw id as a cell (actor_id, subject_id, counterparty_id). */
+  readonly #idCells = new WeakMap<AuditParty, string>();
+  readonly #acceptedCells = new PartyPairMemo();
+  readonly #deliveredCells = new PartyPairMemo();
   /** The type's two cells (as recorded, and its label). */
   readonly #typeCells = new Map<string, string>();
 
@@ -104,10 +103,24 @@ export class AuditCsv {
       ? `${this.#partyCell(counterparties[0])},`
       : `${csvCell(counterparties.map(resolved).join('; '))},`;
     const only = counterparties.length === 1 ? counterparties[0] : undefined;
-    const counterpartyIds = counterparties.length === 0 ? '' : only ? csvCell(only.raw) : csvCell(counterparties.map((p) => p.raw).join(' '));
+    const counterpartyIds = counterparties.length === 0 ? '' : only ? this.#idCell(only) : csvCell(counterparties.map((p) => p.raw).join(' '));
     return `${csvCell(record.seq)},${this.#times.iso(record.at)},${this.#times.local(record.at)},${this.#actorCell(actor)},${this.#partyCell(subject)},`
-      + `${this.#typeCell(record.type)},${facts.outcome},${counterparty}${facts.flagged ? 'yes' : 'no'},${csvCell(this.#describer.sentence(record, facts))},`
-      + `${csvCell(actor.raw)},${csvCell(subject.raw)},${counterpartyIds}\r\n`;
+      + `${this.#typeCell(record.type)},${facts.outcome},${counterparty}${facts.flagged ? 'yes' : 'no'},${this.#sentenceCell(record, facts)},`
+      + `${this.#idCell(actor)},${this.#idCell(subject)},${counterpartyIds}\r\n`;
+  }
+
+  /** The description's cell; a message record's is kept per sender and recipient, like its sentence. */
+  #sentenceCell(record: DescribedRecord, facts: AuditFacts): string {
+    const pair = pairSentenceType(record, facts.counterparties);
+    if (pair === null) return csvCell(this.#describer.sentence(record, facts));
+    const memo = pair === 'envelope.accepted' ? this.#acceptedCells : this.#deliveredCells;
+    const other = facts.counterparties[0] ?? null;
+    let cell = memo.get(facts.actor, other);
+    if (cell === undefined) {
+      cell = csvCell(this.#describer.sentence(record, facts));
+      memo.set(facts.actor, other, cell);
+    }
+    return cell;
   }
 
   #actorCell(actor: AuditParty): string {
@@ -119,8 +132,19 @@ export class AuditCsv {
     return cells;
   }
 
+  #idCell(party: AuditParty): string {
+    // An envelope's id is a UUID (people.ts makes it one only then): hex digits and dashes are a cell as they are.
+    if (party.kind === 'envelope') return party.raw;
+    let cell = this.#idCells.get(party);
+    if (cell === undefined) {
+      cell = csvCell(party.raw);
+      this.#idCells.set(party, cell);
+    }
+    return cell;
+  }
+
   #partyCell(party: AuditParty): string {
-    if (party.kind === 'envelope') return csvCell(party.raw);
+    if (party.kind === 'envelope') return party.raw;
     let cell = this.#partyCells.get(party);
     if (cell === undefined) {
       cell = csvCell(resolved(party));

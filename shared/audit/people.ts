@@ -97,6 +97,22 @@ const NOBODY = { userId: null, deviceId: null, person: null, username: null, dis
 /** A short form of an id nobody could name: its first eight characters. */
 export const shortId = (id: string): string => (id.length > 12 ? `${id.slice(0, 8)}…` : id);
 
+/** An envelope (a message to one workstation): nobody's, named by the start of its id. */
+class EnvelopeParty implements AuditParty {
+  constructor(readonly raw: string) {}
+  get kind(): 'envelope' { return 'envelope'; }
+  get userId(): null { return null; }
+  get deviceId(): null { return null; }
+  get person(): null { return null; }
+  get username(): null { return null; }
+  get displayName(): null { return null; }
+  get workstation(): null { return null; }
+  get address(): null { return null; }
+  get osAccount(): null { return null; }
+  get label(): string { return `envelope ${this.short}`; }
+  get short(): string { return shortId(this.raw); }
+}
+
 /**
  * The directory made quick to ask: actor and subject strings to people and workstations, through maps
  * built once (an export resolves a million records with it). Pure; never throws on odd input.
@@ -134,9 +150,8 @@ export class AuditNames {
    */
   party(raw: string, envelope = false): AuditParty {
     if (envelope && isUuid(raw)) {
-      // One per envelope, never cached: built as a plain literal (a spread here costs microseconds a record).
-      const short = shortId(raw);
-      return { kind: 'envelope', raw, userId: null, deviceId: null, person: null, username: null, displayName: null, workstation: null, address: null, osAccount: null, label: `envelope ${short}`, short };
+      // One per envelope, never cached: an object holding just the id (its words are made only if asked for).
+      return new EnvelopeParty(raw);
     }
     const cached = this.#cache.get(raw);
     if (cached) return cached;

@@ -20,7 +20,12 @@ export function where(actor: AuditParty): string {
   }
 }
 
-const join = (...parts: string[]) => parts.filter((p) => p !== '').join(' ');
+/** The parts that are not empty, with a space between (a loop: this runs for most records of an export). */
+const join = (...parts: string[]) => {
+  let out = '';
+  for (const p of parts) if (p !== '') out = out === '' ? p : `${out} ${p}`;
+  return out;
+};
 const quoted = (s: string) => `“${s}”`;
 /** The person a record concerns: the subject, or the actor's own user when the subject is empty. */
 const person = (c: SentenceContext) => (c.facts.subject.kind === 'none' ? c.facts.actor.label : c.facts.subject.label);

@@ -77,7 +77,7 @@ export class AuditReport {
   readonly #names: AuditNames;
   readonly #describer: AuditDescriber;
   readonly #people: PeopleTallies;
-  readonly #types = new Map<string, { index: number; count: number; shown: number; flagged: number; failed: number }>();
+  readonly #types = new Map<string, { name: string; index: number; count: number; shown: number; flagged: number; failed: number }>();
   readonly #days = new Map<number, number>();
   readonly #rows: Row[] = [];
   readonly #flaggedRows: Row[] = [];
@@ -121,7 +121,7 @@ export class AuditReport {
     }
     let t = this.#types.get(type);
     if (!t) {
-      t = { index: this.#types.size, count: 0, shown: 0, flagged: 0, failed: 0 };
+      t = { name: type, index: this.#types.size, count: 0, shown: 0, flagged: 0, failed: 0 };
       this.#types.set(type, t);
     }
     t.count++;
@@ -135,7 +135,8 @@ export class AuditReport {
     }
     if (facts.outcome === 'refused') this.#refused++;
     if (type.startsWith('emergency.')) this.#emergency++;
-    const involved = this.#people.add(r, facts);
+    // The type's first-seen string: the tallies' maps then find it by identity, not by comparing its characters.
+    const involved = this.#people.add(r, facts, t.name);
     const keep = facts.flagged ? this.#flaggedRows.length < this.#flaggedLimit : this.#rows.length < this.#timelineLimit;
     if (keep) {
       (facts.flagged ? this.#flaggedRows : this.#rows).push({ seq: r.seq, flagged: facts.flagged, html: this.#row(r, facts, involved, t.index) });

@@ -50,7 +50,6 @@ const bump = (map: Map<string, number>, key: string, limit = MAX_COUNTERPARTIES)
   else if (map.size < limit) map.set(key, 1);
   else map.set('…', (map.get('…') ?? 0) + 1);
 };
-const NO_OTHERS: readonly (PersonTally | null)[] = [];
 const note = (list: string[], name: string) => {
   if (list.length < MAX_NAMES) list.push(name);
 };
@@ -65,6 +64,9 @@ export function personKey(p: AuditParty): string | null {
 
 export class PeopleTallies {
   readonly #people = new Map<string, PersonTally>();
+  /** add()'s arrays, reused from record to record. */
+  readonly #involved: PersonTally[] = [];
+  readonly #others: (PersonTally | null)[] = [];
 
   constructor(private readonly names: AuditNames) {}
 
@@ -100,24 +102,26 @@ export class PeopleTallies {
     return p.userId !== null ? this.names.userLabel(p.userId) : capitalise(p.label);
   }
 
-  /** Counts one record; returns the tallies of everyone it involves (for the timeline's per-person filter). */
-  add(record: DescribedRecord, facts: AuditFacts): PersonTally[] {
+  /**
+   * Counts one record; returns the tallies of everyone it involves (for the timeline's per-person filter),
+   * in an array that is reused: it holds them until the next call. `type`: the record's type (the same
+   * string each time, when the caller has one, is found in the maps quicker).
+   */
+  add(record: DescribedRecord, facts: AuditFacts, type: string = record.type): readonly PersonTally[] {
     const actor = this.of(facts.actor);
     const subject = this.of(facts.subject);
-    // Everyone once, in the order actor, subject, counterparties (no arrays or sets beyond the one returned).
-    const involved: PersonTally[] = [];
+    // Everyone once, in the order actor, subject, counterparties.
+    const involved = this.#involved;
+    involved.length = 0;
     if (actor) involved.push(actor);
     if (subject && subject !== actor) involved.push(subject);
     const parties = facts.counterparties;
-    let others = NO_OTHERS;
-    if (parties.length > 0) {
-      const tallies: (PersonTally | null)[] = [];
-      for (const p of parties) {
-        const t = this.of(p);
-        tallies.push(t);
-        if (t && !involved.includes(t)) involved.push(t);
-      }
-      others = tallies;
+    const others = this.#others;
+    others.length = 0;
+    for (const p of parties) {
+      const t = this.of(p);
+      others.push(t);
+      if (t && !involved.includes(t)) involved.push(t);
     }
     for (const t of involved) {
       t.events++;
@@ -125,8 +129,8 @@ export class PeopleTallies {
       if (record.at < t.firstAt) t.firstAt = record.at;
       if (record.at > t.lastAt) t.lastAt = record.at;
     }
-    if (actor) bump(actor.actions, record.type, 200);
-    for (const t of involved) if (t !== actor) bump(t.involvedIn, record.type, 200);
+    if (actor) bump(actor.actions, type, 200);
+    for (const t of involved) if (t !== actor) bump(t.involvedIn, type, 200);
     const target = subject ?? actor;
     switch (record.type) {
       case 'login.success':

@@ -11,10 +11,12 @@ export function ordinal(n: number): string {
 }
 
 const numbers = new Intl.NumberFormat('en-US');
+/** 0 to 999 as the format writes them, so that the counts in sentences cost no Intl call. */
+const SMALL = Array.from({ length: 1000 }, (_, i) => numbers.format(i));
 /** 1,234,567. */
-export const formatNumber = (n: number): string => numbers.format(n);
+export const formatNumber = (n: number): string => (Number.isInteger(n) && n >= 0 && n < 1000 && !Object.is(n, -0) ? SMALL[n] ?? numbers.format(n) : numbers.format(n));
 /** "1 record", "2 records". */
-export const count = (n: number, one: string, many = `${one}s`): string => `${numbers.format(n)} ${n === 1 ? one : many}`;
+export const count = (n: number, one: string, many = `${one}s`): string => `${formatNumber(n)} ${n === 1 ? one : many}`;
 
 /** Each person once, by name: "Dr. B (bjones, nurse) and Dr. C (ccole, clinician)". */
 export function listPeople(parties: readonly AuditParty[], exceptUser: string | null = null): string {
