@@ -83,6 +83,9 @@ export class AuditReport {
   readonly #flaggedRows: Row[] = [];
   readonly #timelineLimit: number;
   readonly #flaggedLimit: number;
+  /** The day of the last record and its records since: a run of one day's records is counted in #days at once. */
+  #day = Number.NaN;
+  #dayCount = 0;
   #records = 0;
   #flagged = 0;
   #failed = 0;
@@ -117,7 +120,8 @@ export class AuditReport {
       this.#firstAt = Math.min(this.#firstAt, r.at);
       this.#lastAt = Math.max(this.#lastAt, r.at);
       const day = this.#times.localDay(r.at);
-      this.#days.set(day, (this.#days.get(day) ?? 0) + 1);
+      if (day !== this.#day) this.#countDay(day);
+      this.#dayCount++;
     }
     let t = this.#types.get(type);
     if (!t) {
@@ -156,9 +160,18 @@ export class AuditReport {
       + `<td>${esc(place)}</td><td><span class="badge o-${facts.outcome}">${OUTCOME_WORDS[facts.outcome]}</span></td></tr>`;
   }
 
+  /** Counts the run of records of the last day into #days, and starts one of `day` (in #days from its first record, so in order). */
+  #countDay(day: number): void {
+    if (this.#dayCount > 0) this.#days.set(this.#day, (this.#days.get(this.#day) ?? 0) + this.#dayCount);
+    this.#day = day;
+    this.#dayCount = 0;
+    if (!Number.isNaN(day) && !this.#days.has(day)) this.#days.set(day, 0);
+  }
+
   /** The page, with `verification` (or the input's) saying what the signatures cover. */
   render(verification: AuditReportVerification | undefined = this.#input.verification): string {
     if (!verification) throw new AuditReportIncomplete();
+    this.#countDay(Number.NaN);
     const input = this.#input;
     const v = verification.workstation || !input.workstation ? verification : { ...verification, workstation: input.workstation };
     const people = this.#people.all().filter((p) => p.events > 0).sort((a, b) => sortName(a).localeCompare(sortName(b)));

@@ -12,6 +12,37 @@ import { capitalise } from './words';
 const MAX_NAMES = 20;
 /** Counterparties kept per person; further ones are counted together. */
 const MAX_COUNTERPARTIES = 500;
+/** Types kept per person (what they did, what they were involved in). */
+const MAX_TYPES = 200;
+
+/**
+ * Counts per name (a place, a person's key, a type), in the order first counted; past `limit` names the
+ * rest are counted together under '…'. A count is a box in the map, so counting again costs one lookup.
+ */
+export class Counts {
+  readonly #boxes = new Map<string, { n: number }>();
+  constructor(readonly limit: number) {}
+
+  get size(): number {
+    return this.#boxes.size;
+  }
+
+  add(key: string): void {
+    const box = this.#boxes.get(key);
+    if (box !== undefined) box.n++;
+    else if (this.#boxes.size < this.limit) this.#boxes.set(key, { n: 1 });
+    else {
+      const rest = this.#boxes.get('…');
+      if (rest !== undefined) rest.n++;
+      else this.#boxes.set('…', { n: 1 });
+    }
+  }
+
+  /** [name, count] in the order first counted. */
+  entries(): [string, number][] {
+    return Array.from(this.#boxes, ([key, box]) => [key, box.n]);
+  }
+}
 
 export class PersonTally {
   /** Records that involve the person (as actor, subject or the other side of a message). */
@@ -20,36 +51,30 @@ export class PersonTally {
   shown = 0;
   flagged = 0;
   signIns = 0;
-  readonly signInPlaces = new Map<string, number>();
+  readonly signInPlaces = new Counts(MAX_NAMES);
   failedSignIns = 0;
   lockouts = 0;
   readonly enrolled: string[] = [];
   readonly revoked: string[] = [];
   sent = 0;
-  readonly sentTo = new Map<string, number>();
+  readonly sentTo = new Counts(MAX_COUNTERPARTIES);
   /** Messages addressed to the person (accepted by the relay for one of their workstations). */
   addressed = 0;
-  readonly addressedFrom = new Map<string, number>();
+  readonly addressedFrom = new Counts(MAX_COUNTERPARTIES);
   delivered = 0;
   exports = 0;
   emergencyIssued = 0;
   emergencyUsed = 0;
   /** What the person did as an actor, by type (administrators' actions, and everyone's). */
-  readonly actions = new Map<string, number>();
+  readonly actions = new Counts(MAX_TYPES);
   /** Records that involve the person as subject or the other side, by type. */
-  readonly involvedIn = new Map<string, number>();
+  readonly involvedIn = new Counts(MAX_TYPES);
   firstAt = Infinity;
   lastAt = -Infinity;
 
   constructor(readonly key: string, readonly index: number, public party: AuditParty, public label: string) {}
 }
 
-const bump = (map: Map<string, number>, key: string, limit = MAX_COUNTERPARTIES) => {
-  const n = map.get(key);
-  if (n !== undefined) map.set(key, n + 1);
-  else if (map.size < limit) map.set(key, 1);
-  else map.set('…', (map.get('…') ?? 0) + 1);
-};
 const note = (list: string[], name: string) => {
   if (list.length < MAX_NAMES) list.push(name);
 };
@@ -129,8 +154,8 @@ export class PeopleTallies {
       if (record.at < t.firstAt) t.firstAt = record.at;
       if (record.at > t.lastAt) t.lastAt = record.at;
     }
-    if (actor) bump(actor.actions, type, 200);
-    for (const t of involved) if (t !== actor) bump(t.involvedIn, type, 200);
+    if (actor) actor.actions.add(type);
+    for (const t of involved) if (t !== actor) t.involvedIn.add(type);
     const target = subject ?? actor;
     switch (record.type) {
       case 'login.success':
@@ -140,7 +165,7 @@ export class PeopleTallies {
       case 'unlock':
         if (target) {
           target.signIns++;
-          bump(target.signInPlaces, facts.actor.workstation ?? (new Details(record.details).flag('newDevice') ? 'a new workstation' : facts.actor.address ?? 'unknown'), MAX_NAMES);
+          target.signInPlaces.add(facts.actor.workstation ?? (new Details(record.details).flag('newDevice') ? 'a new workstation' : facts.actor.address ?? 'unknown'));
         }
         break;
       case 'login.failure':
@@ -162,12 +187,12 @@ export class PeopleTallies {
         // A copy for the sender's own other workstations is no message to anyone.
         if (actor && others.some((o) => o !== null && o !== actor)) {
           actor.sent++;
-          for (const other of others) if (other && other !== actor) bump(actor.sentTo, other.key);
+          for (const other of others) if (other && other !== actor) actor.sentTo.add(other.key);
         }
         for (const other of others) {
           if (!other || other === actor) continue;
           other.addressed++;
-          if (actor) bump(other.addressedFrom, actor.key);
+          if (actor) other.addressedFrom.add(actor.key);
         }
         break;
       case 'envelope.delivered':
@@ -176,7 +201,7 @@ export class PeopleTallies {
       case 'message.received':
         if (actor) {
           actor.addressed++;
-          for (const other of others) if (other && other !== actor) bump(actor.addressedFrom, other.key);
+          for (const other of others) if (other && other !== actor) actor.addressedFrom.add(other.key);
         }
         break;
       case 'audit.exported':
@@ -190,7 +215,7 @@ export class PeopleTallies {
         if (subject) {
           subject.emergencyUsed++;
           subject.signIns++;
-          bump(subject.signInPlaces, `emergency access from ${facts.actor.address ?? 'an unknown address'}`, MAX_NAMES);
+          subject.signInPlaces.add(`emergency access from ${facts.actor.address ?? 'an unknown address'}`);
         }
         break;
       default:

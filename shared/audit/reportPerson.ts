@@ -6,7 +6,7 @@ import { auditTypeLabel } from './describe';
 import { LocalTimes } from './localTimes';
 import type { AuditNames } from './people';
 import { escapeHtml as esc } from './reportPage';
-import type { PeopleTallies, PersonTally } from './reportPeople';
+import type { Counts, PeopleTallies, PersonTally } from './reportPeople';
 import { count, formatNumber } from './words';
 
 /** Counterparties named per line; the rest are summed. */
@@ -14,8 +14,8 @@ const NAMED = 8;
 
 const utcDay = (at: number) => (Number.isFinite(at) ? LocalTimes.dayLabel(Math.floor(at / 86_400_000)) : '');
 
-function topList(map: ReadonlyMap<string, number>, name: (key: string) => string): string {
-  const sorted = [...map.entries()].sort(([, a], [, b]) => b - a);
+function topList(counts: Counts, name: (key: string) => string): string {
+  const sorted = counts.entries().sort(([, a], [, b]) => b - a);
   const named = sorted.slice(0, NAMED).map(([k, n]) => `${esc(name(k))} (${formatNumber(n)})`);
   const rest = sorted.slice(NAMED).reduce((sum, [, n]) => sum + n, 0);
   return `${named.join(', ')}${rest > 0 ? `, others (${formatNumber(rest)})` : ''}`;
@@ -36,9 +36,9 @@ export function personSection(p: PersonTally, tallies: PeopleTallies, names: Aud
   if (p.exports > 0) add('Audit exports', formatNumber(p.exports));
   if (p.emergencyIssued > 0 || p.emergencyUsed > 0) add('Emergency access', `<span class="flag">issued ${formatNumber(p.emergencyIssued)}, used ${formatNumber(p.emergencyUsed)}</span>`);
   if (p.flagged > 0) add('Flagged events involving them', `<span class="flag">${formatNumber(p.flagged)}</span>`);
-  const actions = [...p.actions.entries()].sort(([, a], [, b]) => b - a).map(([type, n]) => `${esc(auditTypeLabel(type))} (${formatNumber(n)})`);
+  const actions = p.actions.entries().sort(([, a], [, b]) => b - a).map(([type, n]) => `${esc(auditTypeLabel(type))} (${formatNumber(n)})`);
   if (actions.length > 0) add(p.party.kind === 'admin' ? 'Actions' : 'Everything they did', actions.join(', '));
-  const involved = [...p.involvedIn.entries()].sort(([, a], [, b]) => b - a).map(([type, n]) => `${esc(auditTypeLabel(type))} (${formatNumber(n)})`);
+  const involved = p.involvedIn.entries().sort(([, a], [, b]) => b - a).map(([type, n]) => `${esc(auditTypeLabel(type))} (${formatNumber(n)})`);
   if (involved.length > 0) add('Involved in', involved.join(', '));
   const span = utcDay(p.firstAt) === utcDay(p.lastAt) ? utcDay(p.firstAt) : `${utcDay(p.firstAt)} to ${utcDay(p.lastAt)}`;
   const role = p.party.kind === 'admin' ? 'Administrator' : p.party.person ? '' : p.key.startsWith('owner:') ? "This workstation's user" : 'Not in the directory at export';
