@@ -130,15 +130,21 @@ export class StoredLeaves {
   }
 
   async holds(record: AuditRecord, line: string): Promise<boolean> {
-    const index = record.seq - this.#firstSeq;
+    const leaf = await this.leaf(record.seq);
+    return leaf !== null && Buffer.compare(leaf, lineLeafHash(line)) === 0;
+  }
+
+  /** The tree's leaf hash of record `seq` (32 bytes), or null when the stored tree has none. */
+  async leaf(seq: number): Promise<Uint8Array | null> {
+    const index = seq - this.#firstSeq;
     const tileIndex = Math.floor(index / TILE_WIDTH);
     if (this.#tileIndex !== tileIndex) {
       this.#hashes = (await this.#store.auditTiles(0, tileIndex, tileIndex + 1))[0]?.hashes ?? new Uint8Array();
       this.#tileIndex = tileIndex;
     }
     const at = (index % TILE_WIDTH) * 32;
-    const leaf = this.#hashes.subarray(at, at + 32);
-    return leaf.length === 32 && Buffer.compare(leaf, lineLeafHash(line)) === 0;
+    const leaf = index < 0 ? new Uint8Array() : this.#hashes.subarray(at, at + 32);
+    return leaf.length === 32 ? leaf : null;
   }
 }
 

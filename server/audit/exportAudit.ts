@@ -1,4 +1,4 @@
-import { BundleWriter, type BundleSink, type ChainBreak, type ExportedRecord } from '../../shared/audit/bundle';
+import { BundleWriter, readoutHeader, type BundleSink, type ChainBreak, type ExportedRecord } from '../../shared/audit/bundle';
 import { toBase64 } from '../../shared/audit/checkpoint';
 import type { AuditDirectory } from '../../shared/audit/people';
 import type { SignedKeyRotation } from '../../shared/audit/keyRotation';
@@ -10,6 +10,7 @@ import { nodeAuditCrypto } from './auditCrypto';
 import type { AuditKey } from './auditKey';
 import { StoredLeaves, againstSigned, growAuditTree, recordLine, sha256, storedTiles, withStoredTree } from './AuditTree';
 import { writeBundleStreaming } from './bundleFiles';
+import { ReadoutThread } from './readoutThread';
 import { rememberCheckpoint } from './signedCheckpoints';
 import { lastTrustedCheckpoint } from './trustedCheckpoints';
 import { recordConcernsUser } from './userSelection';
@@ -77,8 +78,15 @@ export interface RelayExportOptions {
   readonly directory?: AuditDirectory;
   readonly memory?: CheckpointMemory;
   readonly now?: number;
+  /**
+   * Where events.csv and the report are made: on a worker thread of their own ('thread'), in this one
+   * ('here'), or on a thread for a log of THREAD_FROM records or more ('auto', the default).
+   */
+  readonly readout?: 'auto' | 'thread' | 'here';
 }
 
+/** A log this big is described on a thread of its own: below it, starting one costs more than it saves. */
+const THREAD_FROM = 100_000;
 const PAGE = 5_000;
 const encoder = new TextEncoder();
 /** Found during an export: a record no longer what the tree recorded (altered after it was taken in). */
@@ -128,7 +136,7 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   const signedBefore = signed ? new Date(signed.at).toISOString() : '';
   if (verdict === 'rolled back') throw new AuditLogRolledBack(`the relay signed a checkpoint of ${signed?.size ?? 0} records for log ${key.origin} on ${signedBefore}, and the log now holds ${size}: its database was rolled back outside \`rounds-server restore\`, so it was not exported (a restore begins a new log and says what was lost)`);
   if (verdict === 'rewritten') throw new AuditLogRolledBack(`the log's first ${signed?.size ?? 0} records are not the ones the relay signed on ${signedBefore}: its database was replaced or rewritten outside \`rounds-server restore\`, so it was not exported`);
-  const writer = new BundleWriter(nodeAuditCrypto, sink, {
+  const header = {
     origin: key.origin,
     range: { from: options.from, to: options.to, user: options.user },
     firstSeq,
@@ -139,23 +147,56 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
     ...(options.directory ? { directory: options.directory } : {}),
     ...(options.username ? { username: options.username } : {}),
     ...(chainBroken ? { chainBroken } : {}),
-  });
+  };
+  const onThread = options.readout === 'thread' || ((options.readout ?? 'auto') === 'auto' && size >= THREAD_FROM);
+  let writer: BundleWriter | null = null;
+  const thread = onThread ? new ReadoutThread(readoutHeader(header), (bytes) => writer?.appendCsv(bytes)) : null;
+  try {
+    writer = new BundleWriter(nodeAuditCrypto, sink, header, thread?.lines);
+    return await writeRecords(store, options, { state, known: chainBroken, writer, thread, root, consistency, verdict, signedSize: signed?.size ?? 0, key });
+  } finally {
+    thread?.close();
+  }
+}
+
+interface ExportPlan {
+  readonly state: AuditTreeState;
+  readonly known: ChainBreak | null;
+  readonly writer: BundleWriter;
+  readonly thread: ReadoutThread | null;
+  readonly root: Uint8Array;
+  readonly consistency: { fromSize: number; proof: Uint8Array[] }[];
+  readonly verdict: 'none' | 'holds' | 'rolled back' | 'rewritten';
+  readonly signedSize: number;
+  readonly key: AuditKey;
+}
+
+/** The records, checked against their leaves (by the readout, here or on its thread), then tiles, and the signature. */
+async function writeRecords(store: RelayStore, options: RelayExportOptions, plan: ExportPlan): Promise<{ records: number; treeSize: number; chainBroken: ChainBreak | null }> {
+  const { state: { size, firstSeq }, known: chainBroken, writer, thread, root, consistency, key } = plan;
   const last = firstSeq + size - 1;
   const leaves = new StoredLeaves(store, firstSeq);
-  // Each exported record must still be the one the tree took in.
+  let records = 0;
+  // Each exported record must still be the one the tree took in: the readout checks its line against its leaf.
   for (let after = firstSeq - 1; after < last;) {
     const page = await store.auditRecordsAfter(after, PAGE, { from: options.from, to: options.to, untilSeq: last });
     if (page.length === 0) break;
     for (const r of page) {
       if (options.user !== null && !recordConcernsUser(r, options.user, options.username)) continue;
-      const line = recordLine(r);
-      if (!chainBroken && !(await leaves.holds(r, line))) throw new LateBreak({ seq: r.seq, reason: 'altered after it was recorded in the log\'s tree' });
-      writer.add(exportedRecord(r), line);
+      const leaf = chainBroken ? undefined : await leaves.leaf(r.seq);
+      if (leaf === null) throw new LateBreak({ seq: r.seq, reason: 'missing from the log\'s tree' });
+      writer.add(exportedRecord(r), recordLine(r), leaf);
+      records++;
     }
     after = page[page.length - 1]?.seq ?? last;
+    await thread?.caughtUp();
   }
+  writer.endRecords();
+  const tree = { size, root, consistency };
+  const readout = thread ? await thread.finish(writer.verification(tree)) : writer.readout(tree);
+  if (readout.leafMismatch !== null) throw new LateBreak({ seq: readout.leafMismatch, reason: 'altered after it was recorded in the log\'s tree' });
   // So must every record the relay has not signed before, exported or not: the checkpoint vouches for them too.
-  if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (verdict === 'holds' ? signed?.size ?? 0 : 0), last);
+  if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (plan.verdict === 'holds' ? plan.signedSize : 0), last);
   // A log a restore began (even one begun at record 1, from a backup of an empty log) shows its first record.
   if (firstSeq > 1 || (await store.auditLogStart()).origin !== null) {
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
@@ -169,11 +210,11 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   }
   const damaged = tiles.problems();
   if (damaged.length > 0) throw new AuditTreeDamaged(damaged);
-  const note = writer.finish({ size, root, consistency });
+  const note = writer.finish(tree, readout);
   // Remembered before the bundle is handed out.
   options.memory?.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
-  await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records: writer.records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
-  return { records: writer.records, treeSize: size, chainBroken };
+  await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
+  return { records, treeSize: size, chainBroken };
 }
 
 /**

@@ -10,7 +10,7 @@ import { tilesInMemory, tilesOfTree, TileTree, tilePath } from './tiles';
 import type { AuditCrypto, ExportedRecord } from './bundleLayout';
 
 export * from './bundleLayout';
-export { BundleWriter, type BundleHeader, type BundleSink, type ExportedTree } from './bundleWriter';
+export { BundleWriter, readoutHeader, type BundleHeader, type BundleSink, type ExportedTree, type ReadoutElsewhere } from './bundleWriter';
 export { mapReader, verifyBundle, type BundleReader, type Verdict, type VerifyOptions } from './bundleVerify';
 export { hex } from './checkpoint';
 export { canonicalJson };

@@ -6,11 +6,9 @@
 import { hex, noteKeyId, signCheckpoint, toBase64, type Checkpoint } from './checkpoint';
 import { keyFingerprint, keyRotationsFile, KEY_ROTATIONS_FILE, type SignedKeyRotation } from './keyRotation';
 import { CHAIN_BROKEN_FILE, LOG_START_FILE, PROOF_VERSION, README_FILE, bundleReadme, chainBrokenWarning, listedFiles, type AuditCrypto, type AuditSigner, type ChainBreak, type ExportedRecord, type ProofFile } from './bundleLayout';
-import { AUDIT_CSV_HEADER, AuditCsv, csvCell } from './csv';
-import { AuditDescriber } from './describe';
-import { LocalTimes } from './localTimes';
-import { AuditNames, DIRECTORY_FILE, EMPTY_DIRECTORY, type AuditDirectory } from './people';
-import { AuditReport } from './report';
+import { ExportReadout, type ReadoutHeader, type ReadoutResult } from './exportReadout';
+import { DIRECTORY_FILE, type AuditDirectory } from './people';
+import type { AuditReportVerification } from './report';
 import { tilePath, type TileRef } from './tiles';
 
 /** Where the bundle's files go: bytes appended to a named file (created by its first append). */
@@ -48,6 +46,14 @@ export interface ExportedTree {
   readonly consistency: readonly { readonly fromSize: number; readonly proof: readonly Uint8Array[] }[];
 }
 
+/**
+ * Where events.jsonl's lines go to be read for events.csv, report.html and people.json when that runs
+ * elsewhere (a worker thread, for a year's export): each chunk of whole lines, with the tree's leaf of each
+ * line (32 bytes per line) when the caller gave them. The caller then hands events.csv's bytes to
+ * `appendCsv` as they come, and the readout's result to `finish`.
+ */
+export type ReadoutElsewhere = (chunk: Uint8Array, leaves: Uint8Array | null) => void;
+
 const encoder = new TextEncoder();
 const CHUNK = 1 << 20;
 
@@ -56,47 +62,95 @@ export class BundleWriter {
   readonly #sink: BundleSink;
   readonly #header: BundleHeader;
   readonly #digests = new Map<string, { update(data: Uint8Array): void; digest(): Uint8Array }>();
-  readonly #pending = new Map<string, { buffer: Uint8Array; used: number }>();
+  readonly #lines = { buffer: new Uint8Array(CHUNK), used: 0 };
   readonly #tiles: string[] = [];
-  readonly #directory: AuditDirectory;
-  readonly #describer: AuditDescriber;
-  readonly #csv: AuditCsv;
-  readonly #report: AuditReport;
-  /** One user's export: the user ids its records name, so people.json lists only them. */
-  readonly #named: Set<string> | null;
+  readonly #readout: ExportReadout | ReadoutElsewhere;
+  /** The leaves of the lines buffered (32 bytes each), when the caller gives them. */
+  #leaves: Uint8Array | null = null;
+  /** The count of records when the buffered lines began. */
+  #linesStart = 0;
   #records = 0;
   #lastSeq = 0;
 
-  constructor(crypto: AuditCrypto, sink: BundleSink, header: BundleHeader) {
+  /** `readout`: elsewhere (see ReadoutElsewhere); by default here, as the lines are written. */
+  constructor(crypto: AuditCrypto, sink: BundleSink, header: BundleHeader, readout?: ReadoutElsewhere) {
     this.#crypto = crypto;
     this.#sink = sink;
     this.#header = header;
-    const warning = header.chainBroken ? chainBrokenWarning(header.chainBroken) : null;
-    // One describer for the CSV and the report: each record's facts (who, outcome, counterparty) worked out once.
-    const names = new AuditNames(header.directory ?? EMPTY_DIRECTORY);
-    this.#directory = names.directory;
-    this.#describer = new AuditDescriber(names, new LocalTimes(names.directory.timeZone), header.workstation);
-    this.#csv = new AuditCsv(names.directory, { describer: this.#describer });
-    this.#named = header.range.user === null ? null : new Set();
-    this.#report = new AuditReport({
-      title: header.title, origin: header.origin, range: { ...header.range, user: header.username ?? header.range.user }, directory: names.directory,
-      generatedAt: header.generatedAt, describer: this.#describer, ...(header.workstation ? { workstation: header.workstation } : {}), ...(warning ? { warning } : {}),
-    });
-    // A UTF-8 byte order mark first: without it Excel on Windows reads names and quotes as another code page.
-    this.#write('events.csv', encoder.encode(`\uFEFF${warning ? `${csvCell(warning)}\r\n` : ''}${AUDIT_CSV_HEADER}`));
+    this.#readout = readout ?? new ExportReadout(readoutHeader(header), crypto.sha256, (bytes) => this.appendCsv(bytes));
     this.#write('events.jsonl', new Uint8Array(0));
   }
 
-  /** One exported record (in seq order) and its exact line in the log's tree. */
-  add(record: ExportedRecord, line: string): void {
+  /**
+   * One exported record (in seq order) and its exact line in the log's tree; `leaf`, the tree's leaf for it,
+   * when the line must be checked against it (given for every record or for none).
+   */
+  add(record: ExportedRecord, line: string, leaf?: Uint8Array): void {
     if (record.seq <= this.#lastSeq) throw new Error(`records must be added in order (${record.seq} after ${this.#lastSeq})`);
     this.#lastSeq = record.seq;
+    const text = `${line}\n`;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (this.#lines.used + text.length * 3 > CHUNK) this.#flushLines();
+    if (text.length * 3 > CHUNK) {
+      const bytes = encoder.encode(text);
+      this.#write('events.jsonl', bytes);
+      this.#handOver(bytes, leaf ? new Uint8Array(leaf) : null);
+      this.#linesStart = this.#records + 1;
+    } else {
+      if (leaf) {
+        this.#leaves ??= new Uint8Array(32 * 1024);
+        const at = (this.#records - this.#linesStart) * 32;
+        if (at + 32 > this.#leaves.length) {
+          const grown = new Uint8Array(this.#leaves.length * 2);
+          grown.set(this.#leaves);
+          this.#leaves = grown;
+        }
+        this.#leaves.set(leaf.subarray(0, 32), at);
+      }
+      this.#lines.used += encoder.encodeInto(text, this.#lines.buffer.subarray(this.#lines.used)).written;
+    }
     this.#records++;
-    this.#buffered('events.jsonl', `${line}\n`);
-    const facts = this.#describer.facts(record);
-    if (this.#named) for (const party of [facts.actor, facts.subject, ...facts.counterparties]) if (party.userId) this.#named.add(party.userId);
-    this.#buffered('events.csv', this.#csv.row(record, facts));
-    this.#report.add(record, facts);
+  }
+
+  #flushLines(): void {
+    const { buffer, used } = this.#lines;
+    if (used > 0) {
+      const chunk = buffer.slice(0, used);
+      this.#write('events.jsonl', chunk);
+      this.#handOver(chunk, this.#leaves ? this.#leaves.slice(0, (this.#records - this.#linesStart) * 32) : null);
+    }
+    this.#lines.used = 0;
+    this.#linesStart = this.#records;
+  }
+
+  #handOver(chunk: Uint8Array, leaves: Uint8Array | null): void {
+    if (this.#readout instanceof ExportReadout) this.#readout.lines(chunk, leaves);
+    else this.#readout(chunk, leaves);
+  }
+
+  /** events.csv's bytes, in order (from a readout elsewhere). */
+  appendCsv(bytes: Uint8Array): void {
+    this.#write('events.csv', bytes);
+  }
+
+  /** After the last record: the last lines go to the readout (call before reading its result elsewhere). */
+  endRecords(): void {
+    this.#flushLines();
+  }
+
+  /** What the signatures will cover, for the report (the readout elsewhere renders it with this). */
+  verification(tree: ExportedTree): AuditReportVerification {
+    const h = this.#header;
+    const publicKey = this.#crypto.rawPublicKey(h.signer.publicKeyPem);
+    if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
+    return { signerFingerprint: keyFingerprint(this.#crypto.sha256, publicKey), treeSize: tree.size, rootHash: hex(tree.root), firstSeq: h.firstSeq, kind: h.workstation ? 'workstation' : 'relay', ...(h.workstation ? { workstation: h.workstation } : {}) };
+  }
+
+  /** The readout's result, when it runs here (after endRecords). */
+  readout(tree: ExportedTree): ReadoutResult {
+    if (!(this.#readout instanceof ExportReadout)) throw new Error('the readout runs elsewhere: its result comes from there');
+    this.endRecords();
+    return this.#readout.finish(this.verification(tree));
   }
 
   get records(): number {
@@ -120,9 +174,10 @@ export class BundleWriter {
    * Writes the checkpoint, proofs, report, directory and README, then SHA256SUMS and its signature. Returns
    * the signed checkpoint note (for the relay to remember before it hands the bundle out).
    */
-  finish(tree: ExportedTree): string {
+  finish(tree: ExportedTree, readout: ReadoutResult = this.readout(tree)): string {
     const h = this.#header;
-    for (const name of this.#pending.keys()) this.#flush(name);
+    this.endRecords();
+    if (readout.leafMismatch !== null) throw new Error(`record ${readout.leafMismatch} is not the line the log's tree holds: nothing is signed`);
     const publicKey = this.#crypto.rawPublicKey(h.signer.publicKeyPem);
     if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
     const warning = h.chainBroken ? chainBrokenWarning(h.chainBroken) : null;
@@ -141,8 +196,8 @@ export class BundleWriter {
     };
     this.#write('proof.json', encoder.encode(`${JSON.stringify(proof, null, 1)}\n`));
     const signer = keyFingerprint(this.#crypto.sha256, publicKey);
-    this.#write('report.html', encoder.encode(this.#report.render({ signerFingerprint: signer, treeSize: tree.size, rootHash: hex(tree.root), firstSeq: h.firstSeq, kind: h.workstation ? 'workstation' : 'relay', ...(h.workstation ? { workstation: h.workstation } : {}) })));
-    this.#write(DIRECTORY_FILE, encoder.encode(`${JSON.stringify(this.#namedDirectory(), null, 1)}\n`));
+    this.#write('report.html', encoder.encode(readout.report));
+    this.#write(DIRECTORY_FILE, encoder.encode(`${JSON.stringify(readout.people, null, 1)}\n`));
     this.#write(README_FILE, encoder.encode(bundleReadme({ origin: h.origin, size: tree.size, root: hex(tree.root), firstSeq: h.firstSeq, signer, records: this.#records })));
     this.#write('signer.pub.pem', encoder.encode(h.signer.publicKeyPem));
     if (h.rotations) this.#write(KEY_ROTATIONS_FILE, keyRotationsFile(h.rotations));
@@ -154,32 +209,6 @@ export class BundleWriter {
     return note;
   }
 
-  /** Text for a big file, encoded straight into a chunk buffer and written a megabyte at a time. */
-  #buffered(name: string, text: string): void {
-    let pending = this.#pending.get(name);
-    if (!pending) this.#pending.set(name, (pending = { buffer: new Uint8Array(CHUNK), used: 0 }));
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    if (pending.used + text.length * 3 > CHUNK) {
-      this.#flush(name);
-      if (text.length * 3 > CHUNK) return this.#write(name, encoder.encode(text));
-    }
-    pending.used += encoder.encodeInto(text, pending.buffer.subarray(pending.used)).written;
-  }
-
-  #flush(name: string): void {
-    const pending = this.#pending.get(name);
-    if (!pending || pending.used === 0) return;
-    this.#write(name, pending.buffer.slice(0, pending.used));
-    pending.used = 0;
-  }
-
-  /** The whole directory, or for one user's export only the people (and their workstations) its records name. */
-  #namedDirectory(): AuditDirectory {
-    const named = this.#named;
-    if (!named) return this.#directory;
-    return { ...this.#directory, people: this.#directory.people.filter((p) => named.has(p.userId)), workstations: this.#directory.workstations.filter((w) => named.has(w.userId)) };
-  }
-
   #write(name: string, bytes: Uint8Array): void {
     let digest = this.#digests.get(name);
     if (!digest) this.#digests.set(name, (digest = this.#crypto.sha256Stream()));
@@ -189,3 +218,12 @@ export class BundleWriter {
 }
 
 const NEWLINE = encoder.encode('\n');
+
+/** The part of the header the readout reads. */
+export function readoutHeader(h: BundleHeader): ReadoutHeader {
+  const warning = h.chainBroken ? chainBrokenWarning(h.chainBroken) : null;
+  return {
+    origin: h.origin, range: h.range, title: h.title, generatedAt: h.generatedAt,
+    ...(h.directory ? { directory: h.directory } : {}), ...(h.workstation ? { workstation: h.workstation } : {}), ...(h.username ? { username: h.username } : {}), ...(warning ? { warning } : {}),
+  };
+}

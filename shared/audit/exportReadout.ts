@@ -1,0 +1,130 @@
+/**
+ * What an export says about its records for people to read, besides events.jsonl: events.csv's rows,
+ * report.html and people.json. It reads the records from events.jsonl's own bytes, a chunk of whole lines at
+ * a time, so it can run beside the writer (on a worker thread, for a year's export) and read exactly the
+ * lines the tree holds; with each chunk it may check every line against its leaf in the log's tree.
+ * Pure: SHA-256 is passed in.
+ */
+import type { ExportedRecord } from './bundleLayout';
+import { AUDIT_CSV_HEADER, AuditCsv, csvCell } from './csv';
+import { AuditDescriber } from './describe';
+import { LocalTimes } from './localTimes';
+import type { Hash } from './merkle';
+import { AuditNames, EMPTY_DIRECTORY, type AuditDirectory } from './people';
+import { AuditReport, type AuditReportVerification } from './report';
+
+/** Who and what the readout is about (a BundleHeader's part that it reads). */
+export interface ReadoutHeader {
+  readonly origin: string;
+  readonly range: { readonly from: number; readonly to: number; readonly user: string | null };
+  readonly title: string;
+  readonly generatedAt: number;
+  readonly directory?: AuditDirectory;
+  readonly workstation?: { readonly username: string; readonly displayName: string; readonly deviceName: string };
+  readonly username?: string;
+  /** The banner of a bundle exported with its chain broken (events.csv's first line, the report's banner). */
+  readonly warning?: string;
+}
+
+/** What the readout ends with: report.html and people.json, and the first record whose line is not its leaf. */
+export interface ReadoutResult {
+  readonly report: string;
+  readonly people: AuditDirectory;
+  readonly leafMismatch: number | null;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const CHUNK = 1 << 20;
+
+/**
+ * events.jsonl lines in (whole lines, in order), events.csv bytes out through `csvOut` a megabyte at a time,
+ * and at the end the report and the directory of the people the records name.
+ */
+export class ExportReadout {
+  readonly #csvOut: (bytes: Uint8Array) => void;
+  readonly #hash: Hash;
+  readonly #directory: AuditDirectory;
+  readonly #describer: AuditDescriber;
+  readonly #csv: AuditCsv;
+  readonly #report: AuditReport;
+  /** One user's export: the user ids its records name, so people.json lists only them. */
+  readonly #named: Set<string> | null;
+  readonly #scratch = new Uint8Array(64 * 1024 + 1);
+  #pending = new Uint8Array(CHUNK);
+  #used = 0;
+  #leafMismatch: number | null = null;
+
+  constructor(header: ReadoutHeader, hash: Hash, csvOut: (bytes: Uint8Array) => void) {
+    this.#csvOut = csvOut;
+    this.#hash = hash;
+    // One describer for the CSV and the report: each record's facts (who, outcome, counterparty) worked out once.
+    const names = new AuditNames(header.directory ?? EMPTY_DIRECTORY);
+    this.#directory = names.directory;
+    this.#describer = new AuditDescriber(names, new LocalTimes(names.directory.timeZone), header.workstation);
+    this.#csv = new AuditCsv(names.directory, { describer: this.#describer });
+    this.#named = header.range.user === null ? null : new Set();
+    this.#report = new AuditReport({
+      title: header.title, origin: header.origin, range: { ...header.range, user: header.username ?? header.range.user }, directory: names.directory,
+      generatedAt: header.generatedAt, describer: this.#describer, ...(header.workstation ? { workstation: header.workstation } : {}), ...(header.warning ? { warning: header.warning } : {}),
+    });
+    // A UTF-8 byte order mark first: without it Excel on Windows reads names and quotes as another code page.
+    this.#text(`\uFEFF${header.warning ? `${csvCell(header.warning)}\r\n` : ''}${AUDIT_CSV_HEADER}`);
+  }
+
+  /**
+   * A chunk of events.jsonl (whole lines, each ending in a newline). `leaves`: the log tree's leaf hash of
+   * each line, 32 bytes per line in order; a line that is not its leaf is remembered (the export is refused).
+   */
+  lines(chunk: Uint8Array, leaves: Uint8Array | null = null): void {
+    let start = 0;
+    for (let i = chunk.indexOf(10), n = 0; i >= 0; i = chunk.indexOf(10, start), n++) {
+      const line = chunk.subarray(start, i);
+      start = i + 1;
+      const record = JSON.parse(decoder.decode(line)) as ExportedRecord;
+      if (leaves && this.#leafMismatch === null && !this.#isLeaf(line, leaves.subarray(n * 32, n * 32 + 32))) this.#leafMismatch = record.seq;
+      this.#add(record);
+    }
+  }
+
+  #isLeaf(line: Uint8Array, leaf: Uint8Array): boolean {
+    const scratch = line.length < this.#scratch.length ? this.#scratch : new Uint8Array(line.length + 1);
+    scratch[0] = 0;
+    scratch.set(line, 1);
+    const hash = this.#hash(scratch.subarray(0, line.length + 1));
+    if (leaf.length !== 32) return false;
+    for (let i = 0; i < 32; i++) if (hash[i] !== leaf[i]) return false;
+    return true;
+  }
+
+  #add(record: ExportedRecord): void {
+    const facts = this.#describer.facts(record);
+    if (this.#named) for (const party of [facts.actor, facts.subject, ...facts.counterparties]) if (party.userId) this.#named.add(party.userId);
+    this.#text(this.#csv.row(record, facts));
+    this.#report.add(record, facts);
+  }
+
+  /** The last of events.csv, the report over what the signatures cover, and the people the records name. */
+  finish(verification: AuditReportVerification): ReadoutResult {
+    this.#flush();
+    const named = this.#named;
+    const people = named ? { ...this.#directory, people: this.#directory.people.filter((p) => named.has(p.userId)), workstations: this.#directory.workstations.filter((w) => named.has(w.userId)) } : this.#directory;
+    return { report: this.#report.render(verification), people, leafMismatch: this.#leafMismatch };
+  }
+
+  /** Text for events.csv, encoded straight into a chunk buffer and handed out a megabyte at a time. */
+  #text(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (this.#used + text.length * 3 > CHUNK) {
+      this.#flush();
+      if (text.length * 3 > CHUNK) return this.#csvOut(encoder.encode(text));
+    }
+    this.#used += encoder.encodeInto(text, this.#pending.subarray(this.#used)).written;
+  }
+
+  #flush(): void {
+    if (this.#used === 0) return;
+    this.#csvOut(this.#pending.slice(0, this.#used));
+    this.#used = 0;
+  }
+}

@@ -1,0 +1,83 @@
+import Database from '@signalapp/sqlcipher';
+import { cpSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SAMPLE_DIRECTORY, ANNA, BEN } from '../../shared/audit/auditSample';
+import { growAuditTree } from '../../server/audit/AuditTree';
+import { loadOrCreateAuditKey } from '../../server/audit/auditKey';
+import { AuditChainBroken, exportAudit, type RelayExportOptions } from '../../server/audit/exportAudit';
+import { verifyPath } from '../../server/audit/verifyCli';
+import { openStore } from '../../server/RelayServer';
+import { useTempDirs } from '../fixtures/tempDirs';
+import { tempDataDir } from '../fixtures/relayProcess';
+
+/*
+ * Issue 15 (a year in seconds): a big export describes its records (events.csv, report.html, people.json)
+ * on a worker thread beside the one reading the database. It must write the very bundle the one-thread
+ * export writes, and refuse what that one refuses.
+ */
+
+const dir = useTempDirs();
+const NOW = Date.UTC(2026, 11, 2, 12);
+
+/** A relay log of `n` records of several kinds, the tree kept as the relay keeps it. */
+async function site(n: number): Promise<string> {
+  const data = tempDataDir();
+  const store = openStore(data);
+  loadOrCreateAuditKey(data);
+  const kinds = (i: number) => {
+    const who = i % 3 === 0 ? ANNA : BEN;
+    if (i % 17 === 0) return { type: 'login.failure' as const, actor: '', subject: who, details: { username: i % 2 ? 'asmith' : 'nobody', address: '10.0.0.7' }, flagged: i % 34 === 0 };
+    if (i % 11 === 0) return { type: 'envelope.delivered' as const, actor: `${who}.1`, subject: `f3c9a1e2-7b6d-4e5f-8a9b-${String(i - 1).padStart(12, '0')}`, details: {} };
+    if (i % 97 === 0) return { type: 'some.future_kind' as const, actor: `admin:ops`, subject: who, details: { zeta: 'last', alpha: 'first', count: i } };
+    return { type: 'envelope.accepted' as const, actor: `${who}.1`, subject: `f3c9a1e2-7b6d-4e5f-8a9b-${String(i).padStart(12, '0')}`, details: { recipient: `${i % 2 ? ANNA : BEN}.2`, size: 500 + i, type: 1 } };
+  };
+  for (let i = 0; i < n; i += 1000) await store.appendAudit(Array.from({ length: Math.min(1000, n - i) }, (_, j) => kinds(i + j) as never));
+  await growAuditTree(store);
+  await store.close();
+  return data;
+}
+
+async function exportWith(data: string, readout: 'here' | 'thread', extra: Partial<RelayExportOptions> = {}): Promise<string> {
+  const out = join(dir(), readout);
+  const store = openStore(data);
+  try {
+    await exportAudit(store, loadOrCreateAuditKey(data), { from: 0, to: 8.64e15, user: null, actor: 'test', directory: SAMPLE_DIRECTORY, now: NOW, out, readout, ...extra });
+  } finally {
+    await store.close();
+  }
+  return out;
+}
+
+const files = (bundle: string): string[] => readdirSync(bundle, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(bundle.length + 1)).sort();
+
+describe('an audit export described on a thread of its own', () => {
+  it('writes byte for byte the bundle the one-thread export writes, for the whole log and for one user', { timeout: 120_000 }, async () => {
+    const data = await site(12_000);
+    for (const extra of [{}, { user: ANNA, username: 'asmith' }]) {
+      // Each export is audited (and remembered): each way starts from its own copy of the relay's data.
+      const copy = dir();
+      cpSync(data, copy, { recursive: true });
+      const here = await exportWith(copy, 'here', extra);
+      const thread = await exportWith(data, 'thread', extra);
+      expect(files(thread)).toEqual(files(here));
+      expect(files(thread)).toContain('events.csv');
+      for (const name of files(thread)) expect({ name, same: readFileSync(join(thread, name)).equals(readFileSync(join(here, name))) }).toEqual({ name, same: true });
+      expect(verifyPath(thread, {}).ok).toBe(true);
+      expect(readFileSync(join(thread, 'events.csv'), 'utf8')).toContain('Dr. Anna Smith');
+    }
+  });
+
+  it('refuses a record altered after the tree took it in, as the one-thread export does', { timeout: 60_000 }, async () => {
+    const data = await site(3_000);
+    const db = new Database(join(data, 'relay.db'));
+    db.exec(`PRAGMA key = "x'${readFileSync(join(data, 'database.key'), 'utf8').trim()}'"`);
+    db.exec('DROP TRIGGER IF EXISTS audit_log_no_update');
+    db.exec(`UPDATE audit_log SET details = '{"recipient":"someone-else.2","size":1,"type":1}' WHERE seq = 2222`);
+    db.close();
+    for (const readout of ['here', 'thread'] as const) {
+      await expect(exportWith(data, readout)).rejects.toThrow(AuditChainBroken);
+      await expect(exportWith(data, readout)).rejects.toThrow(/broken at record 2222 \(altered after it was recorded in the log's tree\)/);
+    }
+  });
+});
