@@ -21,6 +21,8 @@ const MAX_TYPES = 200;
  */
 export class Counts {
   readonly #boxes = new Map<string, { n: number }>();
+  #lastKey = '';
+  #lastBox: { n: number } | null = null;
   constructor(readonly limit: number) {}
 
   get size(): number {
@@ -28,8 +30,18 @@ export class Counts {
   }
 
   add(key: string): void {
+    // The name counted last is usually counted next (a person's actions are mostly one type, their messages go
+    // to the same colleague's workstations): its box is kept at hand, and the map not searched.
+    if (key === this.#lastKey && this.#lastBox !== null) {
+      this.#lastBox.n++;
+      return;
+    }
     const box = this.#boxes.get(key);
-    if (box !== undefined) box.n++;
+    if (box !== undefined) {
+      box.n++;
+      this.#lastKey = key;
+      this.#lastBox = box;
+    }
     else if (this.#boxes.size < this.limit) this.#boxes.set(key, { n: 1 });
     else {
       const rest = this.#boxes.get('…');
@@ -79,6 +91,12 @@ const note = (list: string[], name: string) => {
   if (list.length < MAX_NAMES) list.push(name);
 };
 
+/** Whether the list names someone other than `actor` (a loop, not a closure per record). */
+function someoneElse(others: readonly (PersonTally | null)[], actor: PersonTally): boolean {
+  for (const o of others) if (o !== null && o !== actor) return true;
+  return false;
+}
+
 /** The key a party is tallied under: a user id, or the administrator's account; null for no one in particular. */
 export function personKey(p: AuditParty): string | null {
   if (p.userId !== null) return p.userId;
@@ -89,9 +107,6 @@ export function personKey(p: AuditParty): string | null {
 
 export class PeopleTallies {
   readonly #people = new Map<string, PersonTally>();
-  /** add()'s arrays, reused from record to record. */
-  readonly #involved: PersonTally[] = [];
-  readonly #others: (PersonTally | null)[] = [];
 
   constructor(private readonly names: AuditNames) {}
 
@@ -128,21 +143,18 @@ export class PeopleTallies {
   }
 
   /**
-   * Counts one record; returns the tallies of everyone it involves (for the timeline's per-person filter),
-   * in an array that is reused: it holds them until the next call. `type`: the record's type (the same
-   * string each time, when the caller has one, is found in the maps quicker).
+   * Counts one record; returns the tallies of everyone it involves (for the timeline's per-person filter).
+   * `type`: the record's type (the same string each time, when the caller has one, is found in the maps quicker).
    */
   add(record: DescribedRecord, facts: AuditFacts, type: string = record.type): readonly PersonTally[] {
     const actor = this.of(facts.actor);
     const subject = this.of(facts.subject);
     // Everyone once, in the order actor, subject, counterparties.
-    const involved = this.#involved;
-    involved.length = 0;
+    const involved: PersonTally[] = [];
     if (actor) involved.push(actor);
     if (subject && subject !== actor) involved.push(subject);
     const parties = facts.counterparties;
-    const others = this.#others;
-    others.length = 0;
+    const others: (PersonTally | null)[] = [];
     for (const p of parties) {
       const t = this.of(p);
       others.push(t);
@@ -157,7 +169,24 @@ export class PeopleTallies {
     if (actor) actor.actions.add(type);
     for (const t of involved) if (t !== actor) t.involvedIn.add(type);
     const target = subject ?? actor;
+    // Most records are messages: their cases first (a string compared with each case label costs a little).
     switch (record.type) {
+      case 'envelope.accepted':
+      case 'message.sent':
+        // A copy for the sender's own other workstations is no message to anyone.
+        if (actor && someoneElse(others, actor)) {
+          actor.sent++;
+          for (const other of others) if (other && other !== actor) actor.sentTo.add(other.key);
+        }
+        for (const other of others) {
+          if (!other || other === actor) continue;
+          other.addressed++;
+          if (actor) other.addressedFrom.add(actor.key);
+        }
+        break;
+      case 'envelope.delivered':
+        if (actor) actor.delivered++;
+        break;
       case 'login.success':
       case 'session.signedIn':
       case 'signIn':
@@ -181,22 +210,6 @@ export class PeopleTallies {
         break;
       case 'device.revoked':
         if (subject) note(subject.revoked, facts.subject.workstation ?? 'a workstation');
-        break;
-      case 'envelope.accepted':
-      case 'message.sent':
-        // A copy for the sender's own other workstations is no message to anyone.
-        if (actor && others.some((o) => o !== null && o !== actor)) {
-          actor.sent++;
-          for (const other of others) if (other && other !== actor) actor.sentTo.add(other.key);
-        }
-        for (const other of others) {
-          if (!other || other === actor) continue;
-          other.addressed++;
-          if (actor) other.addressedFrom.add(actor.key);
-        }
-        break;
-      case 'envelope.delivered':
-        if (actor) actor.delivered++;
         break;
       case 'message.received':
         if (actor) {
