@@ -142,6 +142,13 @@ describe('report.html', () => {
     expect(report.render(verification)).toBe(render());
   });
 
+  it('is written even when a record carries a time no calendar holds', () => {
+    const [first, second] = sampleRecords();
+    const odd = [{ ...first, at: 9e15 } as DescribedRecord, { ...second, at: Number.NaN } as DescribedRecord];
+    const body = text(render(sampleReportInput(), odd));
+    expect(body).toContain('Events in this export 2');
+  });
+
   it('tells an empty export plainly', () => {
     const body = text(render(sampleReportInput(), []));
     expect(body).toContain('None in this export.');

@@ -3,7 +3,7 @@
  * and revoked, messages sent and received with whom, exports, emergency access, and what else they did.
  */
 import { auditTypeLabel } from './describe';
-import { LocalTimes } from './localTimes';
+import { LocalTimes, validTime } from './localTimes';
 import type { AuditNames } from './people';
 import { escapeHtml as esc } from './reportPage';
 import type { Counts, PeopleTallies, PersonTally } from './reportPeople';
@@ -12,7 +12,8 @@ import { count, formatNumber } from './words';
 /** Counterparties named per line; the rest are summed. */
 const NAMED = 8;
 
-const utcDay = (at: number) => (Number.isFinite(at) ? LocalTimes.dayLabel(Math.floor(at / 86_400_000)) : '');
+// A time no Date can hold (a damaged record's) is left out rather than thrown on.
+const utcDay = (at: number) => (validTime(at) ? LocalTimes.dayLabel(Math.floor(at / 86_400_000)) : '');
 
 function topList(counts: Counts, name: (key: string) => string): string {
   const sorted = counts.entries().sort(([, a], [, b]) => b - a);
