@@ -67,6 +67,13 @@ function resolved(p: AuditParty): string {
   }
 }
 
+/** A party's cells: its id (actor_id, subject_id, counterparty_id), as actor (six columns), as subject or counterparty. */
+interface PartyCells {
+  readonly id: string;
+  actor: string | undefined;
+  party: string | undefined;
+}
+
 export interface AuditCsvOptions {
   /** A workstation bundle's user and workstation: the actor of its records. */
   readonly owner?: AuditLogOwner;
@@ -78,11 +85,8 @@ export interface AuditCsvOptions {
 export class AuditCsv {
   readonly #times: LocalTimes;
   readonly #describer: AuditDescriber;
-  /** The actor's cells, and a party's cell as subject or counterparty, per resolved party (parties are shared, envelopes aside). */
-  readonly #actorCells = new WeakMap<AuditParty, string>();
-  readonly #partyCells = new WeakMap<AuditParty, string>();
-  /** A party's raw id as a cell (actor_id, subject_id, counterparty_id). */
-  readonly #idCells = new WeakMap<AuditParty, string>();
+  /** Per resolved party (parties are shared, envelopes aside): its cells, looked up once a row per party. */
+  readonly #cells = new WeakMap<AuditParty, PartyCells>();
   readonly #acceptedCells = new PartyPairMemo();
   readonly #deliveredCells = new PartyPairMemo();
   /** The type's two cells (as recorded, and its label). */
@@ -99,14 +103,34 @@ export class AuditCsv {
    */
   row(record: DescribedRecord, facts: AuditFacts = this.#describer.facts(record)): string {
     const { actor, subject, counterparties } = facts;
-    const counterparty = counterparties.length === 0 ? ',' : counterparties.length === 1 && counterparties[0]
-      ? `${this.#partyCell(counterparties[0])},`
-      : `${csvCell(counterparties.map(resolved).join('; '))},`;
+    const a = this.#cellsOf(actor);
+    a.actor ??= [actor.kind === 'admin' ? resolved(actor) : actor.username, actor.displayName, actor.person?.role, actor.workstation, actor.address, KIND[actor.kind]].map(csvCell).join(',');
+    // An envelope's id is a UUID (people.ts makes it one only then): hex digits and dashes are a cell as they are.
+    const s = subject.kind === 'envelope' ? null : this.#cellsOf(subject);
     const only = counterparties.length === 1 ? counterparties[0] : undefined;
-    const counterpartyIds = counterparties.length === 0 ? '' : only ? this.#idCell(only) : csvCell(counterparties.map((p) => p.raw).join(' '));
-    return `${csvCell(record.seq)},${this.#times.iso(record.at)},${this.#times.local(record.at)},${this.#actorCell(actor)},${this.#partyCell(subject)},`
+    const c = only === undefined || only.kind === 'envelope' ? null : this.#cellsOf(only);
+    let counterparty = ',';
+    let counterpartyIds = '';
+    if (only !== undefined) {
+      counterparty = `${c ? (c.party ??= csvCell(resolved(only))) : only.raw},`;
+      counterpartyIds = c ? c.id : only.raw;
+    } else if (counterparties.length > 1) {
+      counterparty = `${csvCell(counterparties.map(resolved).join('; '))},`;
+      counterpartyIds = csvCell(counterparties.map((p) => p.raw).join(' '));
+    }
+    return `${csvCell(record.seq)},${this.#times.iso(record.at)},${this.#times.local(record.at)},${a.actor},${s ? (s.party ??= csvCell(resolved(subject))) : subject.raw},`
       + `${this.#typeCell(record.type)},${facts.outcome},${counterparty}${facts.flagged ? 'yes' : 'no'},${this.#sentenceCell(record, facts)},`
-      + `${this.#idCell(actor)},${this.#idCell(subject)},${counterpartyIds}\r\n`;
+      + `${a.id},${s ? s.id : subject.raw},${counterpartyIds}\r\n`;
+  }
+
+  /** A party's cells, made when first asked for. */
+  #cellsOf(party: AuditParty): PartyCells {
+    let cells = this.#cells.get(party);
+    if (cells === undefined) {
+      cells = { id: csvCell(party.raw), actor: undefined, party: undefined };
+      this.#cells.set(party, cells);
+    }
+    return cells;
   }
 
   /** The description's cell; a message record's is kept per sender and recipient, like its sentence. */
@@ -119,36 +143,6 @@ export class AuditCsv {
     if (cell === undefined) {
       cell = csvCell(this.#describer.sentence(record, facts));
       memo.set(facts.actor, other, cell);
-    }
-    return cell;
-  }
-
-  #actorCell(actor: AuditParty): string {
-    let cells = this.#actorCells.get(actor);
-    if (cells === undefined) {
-      cells = [actor.kind === 'admin' ? resolved(actor) : actor.username, actor.displayName, actor.person?.role, actor.workstation, actor.address, KIND[actor.kind]].map(csvCell).join(',');
-      this.#actorCells.set(actor, cells);
-    }
-    return cells;
-  }
-
-  #idCell(party: AuditParty): string {
-    // An envelope's id is a UUID (people.ts makes it one only then): hex digits and dashes are a cell as they are.
-    if (party.kind === 'envelope') return party.raw;
-    let cell = this.#idCells.get(party);
-    if (cell === undefined) {
-      cell = csvCell(party.raw);
-      this.#idCells.set(party, cell);
-    }
-    return cell;
-  }
-
-  #partyCell(party: AuditParty): string {
-    if (party.kind === 'envelope') return party.raw;
-    let cell = this.#partyCells.get(party);
-    if (cell === undefined) {
-      cell = csvCell(resolved(party));
-      this.#partyCells.set(party, cell);
     }
     return cell;
   }
