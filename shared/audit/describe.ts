@@ -10,7 +10,6 @@
  */
 import { personLabel, type AuditNames, type AuditParty, type AuditPerson } from './people';
 import { LocalTimes } from './localTimes';
-import { PartyPairMemo, pairSentenceType } from './partyPairs';
 import { relaySentence } from './relaySentences';
 import { workstationSentence } from './workstationSentences';
 import { capitalise } from './words';
@@ -170,9 +169,6 @@ function hashOf(s: string): number {
 export class AuditDescriber {
   readonly #senders = new EnvelopeSenders();
   readonly #outcomes = new Map<string, AuditOutcome>();
-  /** Message records' sentences per sender and recipient (see partyPairs.ts). */
-  readonly #acceptedSentences = new PartyPairMemo();
-  readonly #deliveredSentences = new PartyPairMemo();
   readonly #owner: AuditParty;
 
   constructor(readonly names: AuditNames, readonly times: LocalTimes = new LocalTimes(names.directory.timeZone), owner?: AuditLogOwner) {
@@ -190,19 +186,6 @@ export class AuditDescriber {
 
   /** One sentence about the record, in plain words. */
   sentence(record: DescribedRecord, facts: AuditFacts = this.facts(record)): string {
-    const pair = pairSentenceType(record, facts.counterparties);
-    if (pair === null) return this.#compose(record, facts);
-    const memo = pair === 'envelope.accepted' ? this.#acceptedSentences : this.#deliveredSentences;
-    const other = facts.counterparties[0] ?? null;
-    let said = memo.get(facts.actor, other);
-    if (said === undefined) {
-      said = this.#compose(record, facts);
-      memo.set(facts.actor, other, said);
-    }
-    return said;
-  }
-
-  #compose(record: DescribedRecord, facts: AuditFacts): string {
     const context: SentenceContext = { record, facts, details: new Details(record.details), names: this.names, times: this.times };
     const said = typeof record.actor === 'string' ? relaySentence(context) : workstationSentence(context);
     return said ?? genericSentence(context);

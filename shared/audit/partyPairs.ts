@@ -1,11 +1,11 @@
 /**
- * Text worked out once per pair of parties: the sentence (and its CSV cell) of a message record depends
- * on its sender and recipient alone, and an export repeats the same pairs hundreds of thousands of times.
- * Bounded: past MAX_PAIRS pairs nothing more is kept (those records are described afresh, as before).
+ * Text worked out once per pair of parties: the sentence of a message record (and so its events.csv cell)
+ * depends on its sender and recipient alone, and an export repeats the same pairs hundreds of thousands of
+ * times. Bounded: past MAX_PAIRS pairs nothing more is kept (those records are described afresh, as before).
  */
 import type { AuditParty } from './people';
 
-/** Pairs kept per memo: a sentence and a cell are ~120 characters each, so a few megabytes at most. */
+/** Pairs kept per memo: a cell is ~120 characters, so a few megabytes at most. */
 const MAX_PAIRS = 50_000;
 
 export class PartyPairMemo {
