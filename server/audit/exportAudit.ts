@@ -159,6 +159,17 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   }
 }
 
+/**
+ * A record whose exported line is not its leaf: altered after the tree took it in (LateBreak), unless the
+ * record read whole gives the leaf's line, when it was the store that put the line together wrongly (a fault
+ * of this version, not of the log: said as such, and nothing is signed).
+ */
+async function lineNotLeaf(store: RelayStore, leaves: StoredLeaves, seq: number): Promise<never> {
+  const [record] = await store.auditRecordsAfter(seq - 1, 1);
+  if (record?.seq === seq && (await leaves.holds(record, recordLine(record)))) throw new Error(`the relay's database put record ${seq}'s line together differently from the record itself (a fault of this version, not of the log): nothing was signed`);
+  throw new LateBreak({ seq, reason: 'altered after it was recorded in the log\'s tree' });
+}
+
 interface ExportPlan {
   readonly state: AuditTreeState;
   readonly known: ChainBreak | null;
@@ -178,23 +189,20 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   const leaves = new StoredLeaves(store, firstSeq);
   let records = 0;
   // Each exported record must still be the one the tree took in: the readout checks its line against its leaf.
-  for (let after = firstSeq - 1; after < last;) {
-    const page = await store.auditRecordsAfter(after, PAGE, { from: options.from, to: options.to, untilSeq: last });
-    if (page.length === 0) break;
-    for (const r of page) {
-      if (options.user !== null && !recordConcernsUser(r, options.user, options.username)) continue;
-      const leaf = chainBroken ? undefined : await leaves.leaf(r.seq);
-      if (leaf === null) throw new LateBreak({ seq: r.seq, reason: 'missing from the log\'s tree' });
-      writer.add(exportedRecord(r), recordLine(r), leaf);
-      records++;
+  for await (const { seqs, lines } of exportedLines(store, options, firstSeq, last)) {
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i] as number;
+      const leaf = chainBroken ? undefined : await leaves.leaf(seq);
+      if (leaf === null) throw new LateBreak({ seq, reason: 'missing from the log\'s tree' });
+      writer.add({ seq }, lines[i] as string, leaf);
     }
-    after = page[page.length - 1]?.seq ?? last;
+    records += seqs.length;
     await thread?.caughtUp();
   }
   writer.endRecords();
   const tree = { size, root, consistency };
   const readout = thread ? await thread.finish(writer.verification(tree)) : writer.readout(tree);
-  if (readout.leafMismatch !== null) throw new LateBreak({ seq: readout.leafMismatch, reason: 'altered after it was recorded in the log\'s tree' });
+  if (readout.leafMismatch !== null) await lineNotLeaf(store, leaves, readout.leafMismatch);
   // So must every record the relay has not signed before, exported or not: the checkpoint vouches for them too.
   if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (plan.verdict === 'holds' ? plan.signedSize : 0), last);
   // A log a restore began (even one begun at record 1, from a backup of an empty log) shows its first record.
@@ -215,6 +223,48 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   options.memory?.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
   await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
   return { records, treeSize: size, chainBroken };
+}
+
+/**
+ * The exported records' lines in seq order, a page at a time: for the whole log (in the range) as the store
+ * puts them together (a record it cannot is read whole), for one user's export from the records that concern them.
+ */
+async function* exportedLines(store: RelayStore, options: RelayExportOptions, firstSeq: number, last: number): AsyncGenerator<ExportedPage> {
+  for (let after = firstSeq - 1; after < last;) {
+    const page = options.user === null ? await storeLines(store, options, after, last) : await userLines(store, options, options.user, after, last);
+    if (!page) return;
+    after = page.after;
+    yield page;
+  }
+}
+
+interface ExportedPage {
+  readonly seqs: number[];
+  readonly lines: string[];
+  /** The last seq read (the next page starts after it). */
+  readonly after: number;
+}
+
+async function storeLines(store: RelayStore, options: RelayExportOptions, after: number, last: number): Promise<ExportedPage | null> {
+  const page = await store.auditLinesAfter(after, PAGE, { from: options.from, to: options.to, untilSeq: last });
+  if (page.length === 0) return null;
+  const seqs: number[] = [];
+  const lines: string[] = [];
+  for (const entry of page) {
+    const space = entry.indexOf(' ');
+    const seq = Number(space < 0 ? entry : entry.slice(0, space));
+    const whole = space < 0 ? (await store.auditRecordsAfter(seq - 1, 1))[0] : undefined;
+    seqs.push(seq);
+    lines.push(whole ? recordLine(whole) : entry.slice(space + 1));
+  }
+  return { seqs, lines, after: seqs[seqs.length - 1] ?? last };
+}
+
+async function userLines(store: RelayStore, options: RelayExportOptions, user: string, after: number, last: number): Promise<ExportedPage | null> {
+  const page = await store.auditRecordsAfter(after, PAGE, { from: options.from, to: options.to, untilSeq: last });
+  if (page.length === 0) return null;
+  const concern = page.filter((r) => recordConcernsUser(r, user, options.username));
+  return { seqs: concern.map((r) => r.seq), lines: concern.map(recordLine), after: page[page.length - 1]?.seq ?? last };
 }
 
 /**

@@ -233,6 +233,11 @@ export interface RelayStore {
    * in pages); with a filter, only those in [from, to), up to seq `untilSeq`, or of the given types.
    */
   auditRecordsAfter(afterSeq: number, limit: number, filter?: AuditRecordFilter): Promise<AuditRecord[]>;
+  /**
+   * The same records (in [from, to), up to untilSeq) as their events.jsonl lines, for a whole-log export:
+   * each `<seq> <line>`, or `<seq>` alone where the store cannot make the line itself (read that record whole).
+   */
+  auditLinesAfter(afterSeq: number, limit: number, filter?: Pick<AuditRecordFilter, 'from' | 'to' | 'untilSeq'>): Promise<string[]>;
   checkAuditChain(): Promise<ChainCheck>;
   /** The log new records belong to: from seq 1 (origin null: the data directory's log id), or the one a restore began. */
   auditLogStart(): Promise<AuditLogStart>;

@@ -85,7 +85,7 @@ export class BundleWriter {
    * One exported record (in seq order) and its exact line in the log's tree; `leaf`, the tree's leaf for it,
    * when the line must be checked against it (given for every record or for none).
    */
-  add(record: ExportedRecord, line: string, leaf?: Uint8Array): void {
+  add(record: Pick<ExportedRecord, 'seq'>, line: string, leaf?: Uint8Array): void {
     if (record.seq <= this.#lastSeq) throw new Error(`records must be added in order (${record.seq} after ${this.#lastSeq})`);
     this.#lastSeq = record.seq;
     const text = `${line}\n`;

@@ -80,4 +80,19 @@ describe('an audit export described on a thread of its own', () => {
       await expect(exportWith(data, readout)).rejects.toThrow(/broken at record 2222 \(altered after it was recorded in the log's tree\)/);
     }
   });
+
+  it('does not take a line the database put together wrongly for tampering', { timeout: 60_000 }, async () => {
+    const data = await site(500);
+    const store = openStore(data);
+    await store.appendAudit([{ type: 'audit.log_restored', actor: 'admin:ops', subject: '', details: { backup: { file: 'b.tar', at: 5 } } }]);
+    await growAuditTree(store);
+    await store.close();
+    // Marked as if its nested details were the line's (they are not: the line sorts the nested keys).
+    const db = new Database(join(data, 'relay.db'));
+    db.exec(`PRAGMA key = "x'${readFileSync(join(data, 'database.key'), 'utf8').trim()}'"`);
+    db.exec('DROP TRIGGER IF EXISTS audit_log_no_update');
+    db.exec('UPDATE audit_log SET details_line = 1 WHERE seq = 501');
+    db.close();
+    await expect(exportWith(data, 'here')).rejects.toThrow(/put record 501's line together differently from the record itself \(a fault of this version, not of the log\): nothing was signed/);
+  });
 });

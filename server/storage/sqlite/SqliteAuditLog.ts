@@ -1,4 +1,5 @@
 import { GENESIS_HASH, checkChain, recordHash, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
+import { detailsJson } from '../../../shared/audit/recordChain';
 import type { Clock } from '../../Clock';
 import type { AuditLogStart, AuditRecordFilter, AuditTreeState, StoredTile } from '../RelayStore';
 import type { SqliteDatabase } from './SqliteDatabase';
@@ -27,9 +28,11 @@ export class SqliteAuditLog {
       seq++;
       const record = { seq, at, type: event.type, actor: event.actor, subject: event.subject, details: event.details, flagged: event.flagged ?? false, prevHash };
       const hash = recordHash(record);
+      // Stored with its keys sorted (as the hash chain has them): flat details are then exactly the line's (linesAfter).
+      const details = detailsJson(event.details);
       this.#sql.run(
-        'INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($seq, $at, $type, $actor, $subject, $details, $flagged, $prev, $hash)',
-        { seq, at, type: event.type, actor: event.actor, subject: event.subject, details: JSON.stringify(event.details), flagged: record.flagged ? 1 : 0, prev: prevHash, hash },
+        'INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash, details_line) VALUES ($seq, $at, $type, $actor, $subject, $details, $flagged, $prev, $hash, $detailsLine)',
+        { seq, at, type: event.type, actor: event.actor, subject: event.subject, details: details.chain, flagged: record.flagged ? 1 : 0, prev: prevHash, hash, detailsLine: details.chain === details.line ? 1 : 0 },
       );
       prevHash = hash;
       appended.push({ ...record, hash });
@@ -58,6 +61,21 @@ export class SqliteAuditLog {
     if (filter.outside) [params.outsideFrom, params.outsideTo] = [filter.outside.from, filter.outside.to];
     types.forEach((t, i) => (params[`type${i}`] = t));
     return this.#sql.all<AuditRow>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $limit`, params).map(toAudit);
+  }
+
+  /**
+   * Up to `limit` records with seq > afterSeq (in [from, to), up to untilSeq), each as its events.jsonl line
+   * put together by the database (relayRecordLine's exact bytes: json_quote escapes as JSON.stringify does),
+   * prefixed with its seq and a space; a record whose details are not stored as the line has them comes as
+   * its seq alone, for the caller to read whole. The export checks every line against its leaf anyway.
+   */
+  linesAfter(afterSeq: number, limit: number, filter: { from?: number; to?: number; untilSeq?: number } = {}): string[] {
+    const where = ['seq > $after', ...(filter.from !== undefined ? ['at >= $from'] : []), ...(filter.to !== undefined ? ['at < $to'] : []), ...(filter.untilSeq !== undefined ? ['seq <= $until'] : [])];
+    const params: Record<string, number> = { after: afterSeq, limit };
+    if (filter.from !== undefined) params.from = filter.from;
+    if (filter.to !== undefined) params.to = filter.to;
+    if (filter.untilSeq !== undefined) params.until = filter.untilSeq;
+    return this.#sql.pluck<string>(`SELECT ${LINE_SQL} FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $limit`, params);
   }
 
   logStart(): AuditLogStart {
@@ -108,6 +126,10 @@ export class SqliteAuditLog {
     return checkChain(this.#sql.all<AuditRow>('SELECT * FROM audit_log ORDER BY seq').map(toAudit), GENESIS_HASH, 1);
   }
 }
+
+/** relayRecordLine in SQL (recordChain.ts): seq, a space and the line, or the seq alone where details_line is 0. */
+const LINE_SQL = `CASE details_line WHEN 1 THEN seq || ' {"actor":' || json_quote(actor) || ',"at":' || at || ',"details":' || details || ',"flagged":' || (CASE flagged WHEN 1 THEN 'true' ELSE 'false' END)
+  || ',"hash":' || json_quote(hash) || ',"prevHash":' || json_quote(prev_hash) || ',"seq":' || seq || ',"subject":' || json_quote(subject) || ',"type":' || json_quote(type) || '}' ELSE CAST(seq AS TEXT) END`;
 
 function toAudit(r: AuditRow): AuditRecord {
   return {

@@ -87,6 +87,11 @@ export class SqliteDatabase {
     return this.db.prepare(sql).all(bind(params)) as T[];
   }
 
+  /** The first column of every row (one value per row: no row objects made). */
+  pluck<T>(sql: string, params?: Params): T[] {
+    return this.db.prepare(sql, { pluck: true }).all(bind(params)) as T[];
+  }
+
   get<T = Row>(sql: string, params?: Params): T | undefined {
     return this.db.prepare(sql).get(bind(params)) as T | undefined;
   }

@@ -330,6 +330,10 @@ export class SqliteRelayStore implements RelayStore {
     return this.#audit.recordsAfter(afterSeq, limit, filter);
   }
 
+  async auditLinesAfter(afterSeq: number, limit: number, filter?: Pick<AuditRecordFilter, 'from' | 'to' | 'untilSeq'>): Promise<string[]> {
+    return this.#audit.linesAfter(afterSeq, limit, filter);
+  }
+
   async auditLogStart(): Promise<AuditLogStart> {
     return this.#audit.logStart();
   }
