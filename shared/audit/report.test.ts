@@ -155,4 +155,12 @@ describe('report.html', () => {
     expect(body).toContain('No events in this range.');
   });
 
+
+  it('charts a log whose times span millennia (one record far in the future) in at most 400 bars', () => {
+    const records = [...sampleRecords()];
+    const html = render(sampleReportInput(), [...records, { ...records[0]!, seq: 9_999, at: 8.6e15 }]);
+    const chart = section(html, 'days');
+    expect(chart).toMatch(/Events per [\d,]+ days \(Europe\/Berlin\) from/);
+    expect((chart.match(/<rect /g) ?? []).length).toBeLessThanOrEqual(400);
+  });
 });

@@ -91,17 +91,25 @@ const niceCeiling = (n: number) => {
   return ([1, 2, 5, 10].find((m) => m * p >= n) ?? 10) * p;
 };
 
-/** Bars per local day (per week beyond 400 days), gaps included, with the axis labelled; null with no events. */
+/** Bars a chart has at most: a day each, a week each beyond 400 days, and as many days as it takes beyond 400 weeks. */
+const MAX_BARS = 400;
+
+/** Bars per local day (per week, or per run of days, over longer spans), gaps included, with the axis labelled; null with no events. */
 export function dayChart(byDay: ReadonlyMap<number, number>, zone: string): string | null {
   if (byDay.size === 0) return null;
-  const days = [...byDay.keys()];
-  const first = Math.min(...days);
-  const last = Math.max(...days);
-  const step = last - first + 1 > 400 ? 7 : 1;
+  let first = Infinity;
+  let last = -Infinity;
+  for (const d of byDay.keys()) {
+    first = Math.min(first, d);
+    last = Math.max(last, d);
+  }
+  const span = last - first + 1;
+  const step = span <= MAX_BARS ? 1 : span <= MAX_BARS * 7 ? 7 : Math.ceil(span / MAX_BARS);
   const buckets = Math.floor((last - first) / step) + 1;
   const counts = new Array<number>(buckets).fill(0);
   for (const [d, n] of byDay) counts[Math.floor((d - first) / step)] = (counts[Math.floor((d - first) / step)] ?? 0) + n;
-  const peak = Math.max(...counts);
+  let peak = 0;
+  for (const n of counts) peak = Math.max(peak, n);
   const top = niceCeiling(peak);
   const [W, H, left, bottom, topPad] = [800, 230, 56, 36, 12];
   const plotW = W - left - 10;
@@ -109,13 +117,15 @@ export function dayChart(byDay: ReadonlyMap<number, number>, zone: string): stri
   const bw = plotW / buckets;
   const y = (n: number) => topPad + plotH - (n / top) * plotH;
   const label = (i: number) => LocalTimes.dayLabel(first + i * step);
-  const bars = counts.map((n, i) => (n === 0 ? '' : `<rect x="${(left + i * bw + Math.min(1, bw * 0.1)).toFixed(1)}" y="${y(n).toFixed(1)}" width="${Math.max(0.8, bw - Math.min(2, bw * 0.2)).toFixed(1)}" height="${(topPad + plotH - y(n)).toFixed(1)}" fill="#0b5d57"><title>${step === 1 ? label(i) : `week of ${label(i)}`}: ${formatNumber(n)} events</title></rect>`)).join('');
+  const bars = counts.map((n, i) => (n === 0 ? '' : `<rect x="${(left + i * bw + Math.min(1, bw * 0.1)).toFixed(1)}" y="${y(n).toFixed(1)}" width="${Math.max(0.8, bw - Math.min(2, bw * 0.2)).toFixed(1)}" height="${(topPad + plotH - y(n)).toFixed(1)}" fill="#0b5d57"><title>${step === 1 ? label(i) : step === 7 ? `week of ${label(i)}` : `${formatNumber(step)} days from ${label(i)}`}: ${formatNumber(n)} events</title></rect>`)).join('');
   const ticks = buckets <= 14 ? buckets : 7;
   const xLabels = Array.from({ length: ticks }, (_, k) => (ticks === 1 ? 0 : Math.round((k * (buckets - 1)) / (ticks - 1))))
     .map((i) => `<text x="${(left + (i + 0.5) * bw).toFixed(1)}" y="${H - 14}" text-anchor="middle" font-size="12" fill="#344054">${label(i)}</text>`).join('');
   const grid = [0, top / 2, top].map((v) => `<line x1="${left}" x2="${W - 10}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="${v === 0 ? '#475467' : '#d0d5dd'}"/><text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="12" fill="#344054">${formatNumber(v)}</text>`).join('');
   const peakIndex = counts.indexOf(peak);
-  const summary = `Events per ${step === 1 ? 'day' : 'week'} (${zone}) from ${label(0)} to ${LocalTimes.dayLabel(last)}; the busiest ${step === 1 ? 'day' : 'week'} was ${label(peakIndex)} with ${formatNumber(peak)} events.`;
+  const unit = step === 1 ? 'day' : step === 7 ? 'week' : `${formatNumber(step)} days`;
+  const busiest = step <= 7 ? `the busiest ${unit} was ${label(peakIndex)}` : `the busiest ${unit} began ${label(peakIndex)}`;
+  const summary = `Events per ${unit} (${zone}) from ${label(0)} to ${LocalTimes.dayLabel(last)}; ${busiest} with ${formatNumber(peak)} events.`;
   return `<figure class="chart"><svg role="img" aria-label="${escapeHtml(summary)}" viewBox="0 0 ${W} ${H}">${grid}${bars}${xLabels}</svg><figcaption class="muted">${escapeHtml(summary)}</figcaption></figure>`;
 }
 
