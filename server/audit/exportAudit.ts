@@ -182,13 +182,29 @@ interface ExportPlan {
   readonly key: AuditKey;
 }
 
-/** The records, checked against their leaves (by the readout, here or on its thread), then tiles, and the signature. */
+/** Stored tiles taken between pages of records: their hashing runs while the readout thread describes. */
+const TILES_PER_PAGE = 32;
+
+/**
+ * The records, each checked against its leaf, and the stored tiles, each level checked against the one
+ * beneath (a few between pages of records, the rest after), then the readout's result, and the signature.
+ */
 async function writeRecords(store: RelayStore, options: RelayExportOptions, plan: ExportPlan): Promise<{ records: number; treeSize: number; chainBroken: ChainBreak | null }> {
   const { state: { size, firstSeq }, known: chainBroken, writer, thread, root, consistency, key } = plan;
   const last = firstSeq + size - 1;
   const leaves = new StoredLeaves(store, firstSeq);
+  const tiles = new TileConsistency(sha256);
+  const tileStream = storedTiles(store, size)[Symbol.asyncIterator]();
+  const takeTiles = async (count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      const next = await tileStream.next();
+      if (next.done) return;
+      tiles.add(next.value.tile, next.value.hashes);
+      writer.addTile(next.value.tile, next.value.hashes);
+    }
+  };
   let records = 0;
-  // Each exported record must still be the one the tree took in: the readout checks its line against its leaf.
+  // Each exported record must still be the one the tree took in: the writer checks its line against its leaf.
   for await (const { seqs, lines } of exportedLines(store, options, firstSeq, last)) {
     for (let i = 0; i < seqs.length; i++) {
       const seq = seqs[i] as number;
@@ -197,12 +213,15 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
       writer.add({ seq }, lines[i] as string, leaf);
     }
     records += seqs.length;
+    if (writer.leafMismatch !== null) await lineNotLeaf(store, leaves, writer.leafMismatch);
+    await takeTiles(TILES_PER_PAGE);
     await thread?.caughtUp();
   }
   writer.endRecords();
   const tree = { size, root, consistency };
-  const readout = thread ? await thread.finish(writer.verification(tree)) : writer.readout(tree);
-  if (readout.leafMismatch !== null) await lineNotLeaf(store, leaves, readout.leafMismatch);
+  const readout = thread ? thread.finish(writer.verification(tree)) : Promise.resolve(writer.readout(tree));
+  // Awaited below; a failure meanwhile (the export refused) leaves it unread, and that is no crash.
+  readout.catch(() => undefined);
   // So must every record the relay has not signed before, exported or not: the checkpoint vouches for them too.
   if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (plan.verdict === 'holds' ? plan.signedSize : 0), last);
   // A log a restore began (even one begun at record 1, from a backup of an empty log) shows its first record.
@@ -210,15 +229,10 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
     if (start) writer.logStart(encoder.encode(recordLine(start)));
   }
-  // The stored tiles are checked as they are written: upper levels must be the roots of the tiles beneath.
-  const tiles = new TileConsistency(sha256);
-  for await (const { tile: ref, hashes } of storedTiles(store, size)) {
-    tiles.add(ref, hashes);
-    writer.addTile(ref, hashes);
-  }
+  await takeTiles(Infinity);
   const damaged = tiles.problems();
   if (damaged.length > 0) throw new AuditTreeDamaged(damaged);
-  const note = writer.finish(tree, readout);
+  const note = writer.finish(tree, await readout);
   // Remembered before the bundle is handed out.
   options.memory?.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
   await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);

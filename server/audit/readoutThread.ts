@@ -1,7 +1,7 @@
 /**
  * A big audit export's readout (events.csv, report.html, people.json: shared/audit/exportReadout.ts) on a
  * worker thread of its own, so that describing a year's records runs beside reading them from the database
- * and writing events.jsonl. The export hands it each chunk of lines with their leaves (BundleWriter's
+ * and writing events.jsonl. The export hands it each chunk of lines (BundleWriter's
  * ReadoutElsewhere), lets it catch up a page at a time (`caughtUp`), and gets its result at the end.
  */
 import { Worker } from 'node:worker_threads';
@@ -43,11 +43,11 @@ export class ReadoutThread {
     });
   }
 
-  /** For BundleWriter: a chunk of lines (copied: the writer's sink may keep the original) and their leaves. */
-  readonly lines: ReadoutElsewhere = (chunk, leaves) => {
+  /** For BundleWriter: a chunk of lines (copied: the writer's sink may keep the original). */
+  readonly lines: ReadoutElsewhere = (chunk) => {
     const copy = chunk.slice();
-    const request: ReadoutRequest = { kind: 'lines', chunk: copy, leaves };
-    this.#worker.postMessage(request, [copy.buffer as ArrayBuffer, ...(leaves ? [leaves.buffer as ArrayBuffer] : [])]);
+    const request: ReadoutRequest = { kind: 'lines', chunk: copy };
+    this.#worker.postMessage(request, [copy.buffer as ArrayBuffer]);
     this.#unread++;
   };
 

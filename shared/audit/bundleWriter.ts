@@ -48,11 +48,10 @@ export interface ExportedTree {
 
 /**
  * Where events.jsonl's lines go to be read for events.csv, report.html and people.json when that runs
- * elsewhere (a worker thread, for a year's export): each chunk of whole lines, with the tree's leaf of each
- * line (32 bytes per line) when the caller gave them. The caller then hands events.csv's bytes to
- * `appendCsv` as they come, and the readout's result to `finish`.
+ * elsewhere (a worker thread, for a year's export): each chunk of whole lines. The caller then hands
+ * events.csv's bytes to `appendCsv` as they come, and the readout's result to `finish`.
  */
-export type ReadoutElsewhere = (chunk: Uint8Array, leaves: Uint8Array | null) => void;
+export type ReadoutElsewhere = (chunk: Uint8Array) => void;
 
 const encoder = new TextEncoder();
 const CHUNK = 1 << 20;
@@ -65,10 +64,10 @@ export class BundleWriter {
   readonly #lines = { buffer: new Uint8Array(CHUNK), used: 0 };
   readonly #tiles: string[] = [];
   readonly #readout: ExportReadout | ReadoutElsewhere;
-  /** The leaves of the lines buffered (32 bytes each), when the caller gives them. */
-  #leaves: Uint8Array | null = null;
-  /** The count of records when the buffered lines began. */
-  #linesStart = 0;
+  /** The line being added, after a zero byte: its leaf hash is SHA-256 over both. */
+  #scratch = new Uint8Array(64 * 1024);
+  /** The first record whose line is not the leaf it was given (nothing is signed then). */
+  #leafMismatch: number | null = null;
   #records = 0;
   #lastSeq = 0;
 
@@ -77,55 +76,55 @@ export class BundleWriter {
     this.#crypto = crypto;
     this.#sink = sink;
     this.#header = header;
-    this.#readout = readout ?? new ExportReadout(readoutHeader(header), crypto.sha256, (bytes) => this.appendCsv(bytes));
+    this.#readout = readout ?? new ExportReadout(readoutHeader(header), (bytes) => this.appendCsv(bytes));
     this.#write('events.jsonl', new Uint8Array(0));
   }
 
   /**
    * One exported record (in seq order) and its exact line in the log's tree; `leaf`, the tree's leaf for it,
-   * when the line must be checked against it (given for every record or for none).
+   * when the line must be checked against it (leafMismatch names the first that is not).
    */
   add(record: Pick<ExportedRecord, 'seq'>, line: string, leaf?: Uint8Array): void {
     if (record.seq <= this.#lastSeq) throw new Error(`records must be added in order (${record.seq} after ${this.#lastSeq})`);
     this.#lastSeq = record.seq;
-    const text = `${line}\n`;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    if (this.#lines.used + text.length * 3 > CHUNK) this.#flushLines();
-    if (text.length * 3 > CHUNK) {
-      const bytes = encoder.encode(text);
-      this.#write('events.jsonl', bytes);
-      this.#handOver(bytes, leaf ? new Uint8Array(leaf) : null);
-      this.#linesStart = this.#records + 1;
-    } else {
-      if (leaf) {
-        this.#leaves ??= new Uint8Array(32 * 1024);
-        const at = (this.#records - this.#linesStart) * 32;
-        if (at + 32 > this.#leaves.length) {
-          const grown = new Uint8Array(this.#leaves.length * 2);
-          grown.set(this.#leaves);
-          this.#leaves = grown;
-        }
-        this.#leaves.set(leaf.subarray(0, 32), at);
-      }
-      this.#lines.used += encoder.encodeInto(text, this.#lines.buffer.subarray(this.#lines.used)).written;
-    }
     this.#records++;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; the zero byte and the newline one each.
+    const room = line.length * 3 + 2;
+    if (room > this.#scratch.length) this.#scratch = new Uint8Array(room);
+    const scratch = this.#scratch;
+    scratch[0] = 0;
+    const end = 1 + encoder.encodeInto(line, scratch.subarray(1)).written;
+    if (leaf && this.#leafMismatch === null && !sameHash(this.#crypto.sha256(scratch.subarray(0, end)), leaf)) this.#leafMismatch = record.seq;
+    scratch[end] = 10;
+    const bytes = scratch.subarray(1, end + 1);
+    if (this.#lines.used + bytes.length > CHUNK) this.#flushLines();
+    if (bytes.length > CHUNK) {
+      const whole = bytes.slice();
+      this.#write('events.jsonl', whole);
+      this.#handOver(whole);
+      return;
+    }
+    this.#lines.buffer.set(bytes, this.#lines.used);
+    this.#lines.used += bytes.length;
+  }
+
+  /** The first record whose line is not the leaf it was given, or null. */
+  get leafMismatch(): number | null {
+    return this.#leafMismatch;
   }
 
   #flushLines(): void {
     const { buffer, used } = this.#lines;
-    if (used > 0) {
-      const chunk = buffer.slice(0, used);
-      this.#write('events.jsonl', chunk);
-      this.#handOver(chunk, this.#leaves ? this.#leaves.slice(0, (this.#records - this.#linesStart) * 32) : null);
-    }
+    if (used === 0) return;
+    const chunk = buffer.slice(0, used);
+    this.#write('events.jsonl', chunk);
+    this.#handOver(chunk);
     this.#lines.used = 0;
-    this.#linesStart = this.#records;
   }
 
-  #handOver(chunk: Uint8Array, leaves: Uint8Array | null): void {
-    if (this.#readout instanceof ExportReadout) this.#readout.lines(chunk, leaves);
-    else this.#readout(chunk, leaves);
+  #handOver(chunk: Uint8Array): void {
+    if (this.#readout instanceof ExportReadout) this.#readout.lines(chunk);
+    else this.#readout(chunk);
   }
 
   /** events.csv's bytes, in order (from a readout elsewhere). */
@@ -177,7 +176,7 @@ export class BundleWriter {
   finish(tree: ExportedTree, readout: ReadoutResult = this.readout(tree)): string {
     const h = this.#header;
     this.endRecords();
-    if (readout.leafMismatch !== null) throw new Error(`record ${readout.leafMismatch} is not the line the log's tree holds: nothing is signed`);
+    if (this.#leafMismatch !== null) throw new Error(`record ${this.#leafMismatch} is not the line the log's tree holds: nothing is signed`);
     const publicKey = this.#crypto.rawPublicKey(h.signer.publicKeyPem);
     if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
     const warning = h.chainBroken ? chainBrokenWarning(h.chainBroken) : null;
@@ -218,6 +217,12 @@ export class BundleWriter {
 }
 
 const NEWLINE = encoder.encode('\n');
+
+function sameHash(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== 32 || b.length < 32) return false;
+  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** The part of the header the readout reads. */
 export function readoutHeader(h: BundleHeader): ReadoutHeader {

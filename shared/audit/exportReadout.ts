@@ -2,14 +2,12 @@
  * What an export says about its records for people to read, besides events.jsonl: events.csv's rows,
  * report.html and people.json. It reads the records from events.jsonl's own bytes, a chunk of whole lines at
  * a time, so it can run beside the writer (on a worker thread, for a year's export) and read exactly the
- * lines the tree holds; with each chunk it may check every line against its leaf in the log's tree.
- * Pure: SHA-256 is passed in.
+ * lines written (which the writer checks against their leaves). Pure.
  */
 import type { ExportedRecord } from './bundleLayout';
 import { AUDIT_CSV_HEADER, AuditCsv, csvCell } from './csv';
 import { AuditDescriber } from './describe';
 import { LocalTimes } from './localTimes';
-import type { Hash } from './merkle';
 import { AuditNames, EMPTY_DIRECTORY, type AuditDirectory } from './people';
 import { AuditReport, type AuditReportVerification } from './report';
 
@@ -26,11 +24,10 @@ export interface ReadoutHeader {
   readonly warning?: string;
 }
 
-/** What the readout ends with: report.html and people.json, and the first record whose line is not its leaf. */
+/** What the readout ends with: report.html and people.json. */
 export interface ReadoutResult {
   readonly report: string;
   readonly people: AuditDirectory;
-  readonly leafMismatch: number | null;
 }
 
 const encoder = new TextEncoder();
@@ -43,21 +40,17 @@ const CHUNK = 1 << 20;
  */
 export class ExportReadout {
   readonly #csvOut: (bytes: Uint8Array) => void;
-  readonly #hash: Hash;
   readonly #directory: AuditDirectory;
   readonly #describer: AuditDescriber;
   readonly #csv: AuditCsv;
   readonly #report: AuditReport;
   /** One user's export: the user ids its records name, so people.json lists only them. */
   readonly #named: Set<string> | null;
-  readonly #scratch = new Uint8Array(64 * 1024 + 1);
   #pending = new Uint8Array(CHUNK);
   #used = 0;
-  #leafMismatch: number | null = null;
 
-  constructor(header: ReadoutHeader, hash: Hash, csvOut: (bytes: Uint8Array) => void) {
+  constructor(header: ReadoutHeader, csvOut: (bytes: Uint8Array) => void) {
     this.#csvOut = csvOut;
-    this.#hash = hash;
     // One describer for the CSV and the report: each record's facts (who, outcome, counterparty) worked out once.
     const names = new AuditNames(header.directory ?? EMPTY_DIRECTORY);
     this.#directory = names.directory;
@@ -72,29 +65,13 @@ export class ExportReadout {
     this.#text(`\uFEFF${header.warning ? `${csvCell(header.warning)}\r\n` : ''}${AUDIT_CSV_HEADER}`);
   }
 
-  /**
-   * A chunk of events.jsonl (whole lines, each ending in a newline). `leaves`: the log tree's leaf hash of
-   * each line, 32 bytes per line in order; a line that is not its leaf is remembered (the export is refused).
-   */
-  lines(chunk: Uint8Array, leaves: Uint8Array | null = null): void {
+  /** A chunk of events.jsonl: whole lines, each ending in a newline. */
+  lines(chunk: Uint8Array): void {
     let start = 0;
-    for (let i = chunk.indexOf(10), n = 0; i >= 0; i = chunk.indexOf(10, start), n++) {
-      const line = chunk.subarray(start, i);
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, start)) {
+      this.#add(JSON.parse(decoder.decode(chunk.subarray(start, i))) as ExportedRecord);
       start = i + 1;
-      const record = JSON.parse(decoder.decode(line)) as ExportedRecord;
-      if (leaves && this.#leafMismatch === null && !this.#isLeaf(line, leaves.subarray(n * 32, n * 32 + 32))) this.#leafMismatch = record.seq;
-      this.#add(record);
     }
-  }
-
-  #isLeaf(line: Uint8Array, leaf: Uint8Array): boolean {
-    const scratch = line.length < this.#scratch.length ? this.#scratch : new Uint8Array(line.length + 1);
-    scratch[0] = 0;
-    scratch.set(line, 1);
-    const hash = this.#hash(scratch.subarray(0, line.length + 1));
-    if (leaf.length !== 32) return false;
-    for (let i = 0; i < 32; i++) if (hash[i] !== leaf[i]) return false;
-    return true;
   }
 
   #add(record: ExportedRecord): void {
@@ -109,7 +86,7 @@ export class ExportReadout {
     this.#flush();
     const named = this.#named;
     const people = named ? { ...this.#directory, people: this.#directory.people.filter((p) => named.has(p.userId)), workstations: this.#directory.workstations.filter((w) => named.has(w.userId)) } : this.#directory;
-    return { report: this.#report.render(verification), people, leafMismatch: this.#leafMismatch };
+    return { report: this.#report.render(verification), people };
   }
 
   /** Text for events.csv, encoded straight into a chunk buffer and handed out a megabyte at a time. */
