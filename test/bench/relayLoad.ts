@@ -1,82 +1,82 @@
 /**
- * The load generator of the relay benchmark: raw WebSockets for many devices and the latency bookkeeping.
- * It is kept cheaper than RelayClient (JSON.parse only, no schema checks) so that it measures the relay
- * rather than itself. Device credentials are secrets of throwaway benchmark accounts; never logged.
+ * The Rounds relay as a system under benchmark: accounts written straight into a template data directory,
+ * a fresh relay process pinned to core 0 on a copy of it for every run, and raw WebSockets for the
+ * devices. The load client is kept cheaper than RelayClient (JSON.parse only, no schema checks) so that it
+ * measures the relay rather than itself. Device credentials are secrets of throwaway benchmark accounts;
+ * never logged.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { cpSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import type { DeviceAddress } from '../../shared/ids';
+import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
+import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
+import { newCredential, sha256Hex } from '../../server/auth/secrets';
+import { openStore } from '../../server/RelayServer';
+import { UserIdSchema, type DeviceAddress } from '../../shared/ids';
+import { RelayProcess, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { TestDirectory, newConversationId, newDevice, newUserId, sendText } from '../fixtures/protocolHarness';
+import { serverCommandPrefix } from './benchMachine';
+import { DRAIN_MAX_MS, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
 
-/** A 200-byte message is about a 300-byte ciphertext; the relay never looks inside, so random bytes do. */
-export const MESSAGE_CONTENT = randomBytes(300).toString('base64');
-
-/**
- * After the last send a run waits for every delivery (a relay that fell behind needs time to catch up),
- * but fails if nothing arrives for DRAIN_STALL_MS or the wait exceeds DRAIN_MAX_MS.
- */
-const DRAIN_STALL_MS = 10_000;
-export const DRAIN_MAX_MS = 30_000;
+/** Unanswered `send` frames the offline sender keeps under way. */
+const OFFLINE_WINDOW = 1000;
 
 export interface BenchDevice {
   readonly address: DeviceAddress;
   readonly credential: string;
 }
 
-export interface LatencyRun {
-  /** Deliveries per second while measuring. */
-  readonly rate: number;
-  readonly p50: number;
-  readonly p99: number;
-}
+export class RoundsSystem implements BenchSystem {
+  readonly name = 'rounds';
 
-/** Send times by envelope id; latencies of messages sent while measuring; the delivery rate meanwhile. */
-export class LatencyTracker {
-  readonly #sentAt = new Map<string, { at: number; measured: boolean }>();
-  readonly #latencies: number[] = [];
-  #measureStart = 0;
-  #delivered = 0;
-  measuring = false;
+  private constructor(private readonly template: string, private readonly devices: readonly BenchDevice[], private readonly content: string) {}
 
-  startMeasuring(): void {
-    this.measuring = true;
-    this.#measureStart = performance.now();
+  get deviceCount(): number {
+    return this.devices.length;
   }
 
-  send(from: LoadSocket, to: DeviceAddress): void {
-    const id = randomUUID();
-    this.#sentAt.set(id, { at: performance.now(), measured: this.measuring });
-    from.send(id, to);
+  /** Provisions `deviceCount` devices in a template data directory; every message carries one real ciphertext. */
+  static async create(deviceCount: number): Promise<RoundsSystem> {
+    const template = tempDataDir();
+    return new RoundsSystem(template, await provision(template, deviceCount), await realCiphertext());
   }
 
-  /** Records a delivery; false for a duplicate (delivery is at-least-once). */
-  arrived(id: string, at: number): boolean {
-    const sent = this.#sentAt.get(id);
-    if (!sent) return false;
-    this.#sentAt.delete(id);
-    if (this.measuring) this.#delivered++;
-    if (sent.measured) this.#latencies.push(at - sent.at);
-    return true;
-  }
-
-  /** Waits until everything sent has arrived; throws when deliveries stall or take too long. */
-  async drained(): Promise<void> {
-    const start = performance.now();
-    let missing = this.#sentAt.size;
-    let progressAt = start;
-    while (this.#sentAt.size > 0) {
-      const now = performance.now();
-      if (this.#sentAt.size < missing) [missing, progressAt] = [this.#sentAt.size, now];
-      if (now - progressAt > DRAIN_STALL_MS || now - start > DRAIN_MAX_MS) throw new Error(`${missing} messages not delivered ${Math.round(now - start)} ms after the run`);
-      await sleep(10);
+  async start(): Promise<ServerUnderTest> {
+    const dataDir = tempDataDir();
+    cpSync(this.template, dataDir, { recursive: true });
+    let relay: RelayProcess;
+    try {
+      relay = await RelayProcess.start(dataDir, [], 0, serverCommandPrefix());
+    } catch (error) {
+      removeDir(dataDir);
+      throw error;
     }
+    let stderr = '';
+    relay.child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+    let stopping = false;
+    const exited = new Promise<never>((_resolve, reject) => {
+      relay.child.once('exit', (code, signal) => {
+        if (!stopping) reject(new Error(`relay exited during the run (${code ?? signal}): ${stderr}`));
+      });
+    });
+    exited.catch(() => undefined);
+    return {
+      pid: relay.child.pid ?? Number.NaN,
+      exited,
+      connect: (index, onMessage) => LoadSocket.connect(relay.url, this.devices, index, this.content, onMessage),
+      storeOffline: (from, to, count) => storeOffline(from as LoadSocket, to, count),
+      stop: async () => {
+        stopping = true;
+        await Promise.race([relay.stop(), sleep(5000, false)]);
+        await relay.kill();
+        removeDir(dataDir);
+      },
+    };
   }
 
-  /** Delivered messages per second since measuring began, and the latency percentiles. */
-  result(): LatencyRun {
-    const seconds = (performance.now() - this.#measureStart) / 1000;
-    const sorted = Float64Array.from(this.#latencies).sort();
-    return { rate: this.#delivered / seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+  dispose(): void {
+    removeDir(this.template);
   }
 }
 
@@ -85,23 +85,21 @@ export class LatencyTracker {
  * does) and acknowledges every envelope, batched per turn of the event loop as a client does when many
  * arrive at once.
  */
-export class LoadSocket {
-  onEnvelope: (id: string, arrivedAt: number) => void;
+export class LoadSocket implements BenchClient {
+  onMessage: (id: string, arrivedAt: number) => void = () => undefined;
   onSent: () => void = () => undefined;
-  /** Error frames and unexpected closes: a run with any of them fails. */
   readonly errors: string[] = [];
   #acks: string[] = [];
   #requests = 0;
   #terminated = false;
 
-  private constructor(readonly address: DeviceAddress, private readonly socket: WebSocket, onEnvelope: (id: string, at: number) => void) {
-    this.onEnvelope = onEnvelope;
-  }
+  private constructor(private readonly socket: WebSocket, private readonly devices: readonly BenchDevice[], private readonly content: string) {}
 
-  /** Opens the socket; resolves when the relay sends `queueEmpty` after pushing what was queued. */
-  static connect(url: string, device: BenchDevice, onEnvelope: (id: string, at: number) => void = () => undefined): Promise<LoadSocket> {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { headers: { authorization: `Bearer ${device.credential}` } });
-    const load = new LoadSocket(device.address, socket, onEnvelope);
+  /** Opens device `index`'s socket; resolves when the relay sends `queueEmpty` after pushing what was queued. */
+  static connect(url: string, devices: readonly BenchDevice[], index: number, content: string, onMessage?: (id: string, at: number) => void): Promise<LoadSocket> {
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { headers: { authorization: `Bearer ${devices[index]!.credential}` } });
+    const load = new LoadSocket(socket, devices, content);
+    if (onMessage) load.onMessage = onMessage;
     return new Promise((resolve, reject) => {
       socket.on('message', (data: Buffer) => {
         const at = performance.now();
@@ -120,8 +118,8 @@ export class LoadSocket {
     });
   }
 
-  send(id: string, recipient: DeviceAddress): void {
-    const envelope = { id, type: 'whisper', recipient, content: MESSAGE_CONTENT };
+  send(id: string, to: number): void {
+    const envelope = { id, type: 'whisper', recipient: this.devices[to]!.address, content: this.content };
     this.socket.send(JSON.stringify({ type: 'send', requestId: String(++this.#requests), envelopes: [envelope] }));
   }
 
@@ -131,7 +129,7 @@ export class LoadSocket {
   }
 
   #received(id: string, at: number): void {
-    this.onEnvelope(id, at);
+    this.onMessage(id, at);
     if (this.#acks.push(id) > 1) return;
     setImmediate(() => {
       const ids = this.#acks;
@@ -143,29 +141,64 @@ export class LoadSocket {
   }
 }
 
-/** Fails the run with `what` if `promise` has not settled within `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
+/** Keeps OFFLINE_WINDOW `send` frames unanswered until `count` have been answered `sent` (stored, fsynced, audited). */
+function storeOffline(sender: LoadSocket, to: number, count: number): Promise<void> {
+  let sent = 0;
+  let answered = 0;
+  return within(new Promise<void>((resolve) => {
+    const next = () => {
+      sent++;
+      sender.send(randomUUID(), to);
+    };
+    sender.onSent = () => {
+      answered++;
+      if (answered === count) resolve();
+      else if (sent < count) next();
+    };
+    while (sent < Math.min(count, OFFLINE_WINDOW)) next();
+  }), DRAIN_MAX_MS, 'storing the offline envelopes');
+}
+
+/**
+ * Writes `count` active accounts with one device each straight into the data directory (enrollment over
+ * HTTP costs Argon2 and TOTP per device). Every device reuses one real key upload: the relay only stores it.
+ */
+async function provision(dataDir: string, count: number): Promise<BenchDevice[]> {
+  const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 1 } }).keys.initialUpload();
+  const store = openStore(dataDir);
+  const devices: BenchDevice[] = [];
   try {
-    return await Promise.race([promise, timeout]);
+    const now = Date.now();
+    for (let i = 0; i < count; i++) {
+      const userId = UserIdSchema.parse(randomUUID());
+      await store.createUser({ id: userId, username: `bench-${i}`, displayName: `Bench ${i}`, role: 'clinician', status: 'active', createdAt: now, lastActiveAt: now }, sha256Hex(randomUUID()), now, []);
+      let credential = '';
+      const deviceId = await store.addDevice(userId, {
+        name: 'bench', keys, expiresAt: null,
+        credentialHashFor: (id) => {
+          credential = newCredential({ userId, deviceId: id });
+          return sha256Hex(credential);
+        },
+      }, now, []);
+      devices.push({ address: { userId, deviceId }, credential });
+    }
   } finally {
-    clearTimeout(timer);
+    await store.close();
   }
+  return devices;
 }
 
-/** Nearest-rank percentile of an ascending array. */
-export function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
-}
-
-/** `keepAlive: false` lets the process exit while the timer is pending. */
-export function sleep(ms: number, keepAlive = true): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    if (!keepAlive) timer.unref();
-  });
+/**
+ * A real libsignal ciphertext of a 200-character text (base64): the reply of an established session,
+ * a `whisper` message. The relay never looks inside, so every benchmark envelope carries this one.
+ */
+async function realCiphertext(): Promise<string> {
+  const directory = new TestDirectory();
+  const [alice, bob] = [await newDevice(directory, newUserId(), 1), await newDevice(directory, newUserId(), 1)];
+  const conversation = newConversationId();
+  const [first] = await sendText(alice, directory, [bob.address.userId], conversation, 'x'.repeat(200));
+  await bob.core.decrypt({ ...first!, serverTimestamp: Date.now() });
+  const reply = (await sendText(bob, directory, [alice.address.userId], conversation, 'x'.repeat(200))).find((e) => e.recipient.userId === alice.address.userId);
+  if (reply?.type !== 'whisper') throw new Error(`expected a whisper reply, got ${reply?.type ?? 'nothing'}`);
+  return reply.content;
 }
