@@ -9,6 +9,8 @@ export interface BenchRow {
   /** ours/bare, expressed as a cost ratio (>1 means ours is slower), with the goal it is held to. */
   readonly ratio?: number;
   readonly goal?: string;
+  /** Each run's figure where `ours` and `bare` are medians of several (in bench/results.json, not the table). */
+  readonly runs?: { readonly ours: readonly number[]; readonly bare?: readonly number[] };
 }
 
 /**
