@@ -65,6 +65,8 @@ describe('rounds-audit verify of a big bundle on several threads (issue 15: a ye
       swapped: bundle(RECORDS, (lines) => `${[...lines.slice(0, 2000), lines[2001], lines[2000], ...lines.slice(2002)].join('\n')}\n`),
       unreadable: bundle(RECORDS, (lines) => `${lines.map((l, i) => (i === 10 ? '{"seq":' : i === 2500 ? `{"x":"${'y'.repeat(70_000)}"}` : l)).join('\n')}\n`),
       truncated: bundle(RECORDS, (lines) => lines.join('\n').slice(0, -20)),
+      // Nested deeper than a thread's stack takes (the single pass once threw; a worker's stack is larger).
+      deep: bundle(RECORDS, (lines) => `${lines.map((l, i) => (i === 1234 ? l.replace('"details":{', `"details":{"deep":${'['.repeat(8000)}${']'.repeat(8000)},`) : l)).join('\n')}\n`),
       outsideTree: bundle(RECORDS, (lines) => `${[...lines, ...lines.slice(0, 3).map((l) => l.replace(/"seq":(\d+)/, (_, s: string) => `"seq":${Number(s) + 5000}`))].join('\n')}\n`),
       // Past 1,000 failures the reading stops: at the same line whichever way it is read.
       everyLine: bundle(RECORDS, (lines) => `${lines.map((l) => l.replace('"type":1', '"type":2')).join('\n')}\n`),
@@ -78,6 +80,7 @@ describe('rounds-audit verify of a big bundle on several threads (issue 15: a ye
       }
     }
     expect(bothWays(cases.everyLine ?? '', 2).one.failures.length).toBeGreaterThan(1000);
+    expect(bothWays(cases.deep ?? '', 2).one.failures).toContain('events.jsonl line 1235 is not a valid record');
   });
 
   it('checks the link between the last record before a cut and the first after it', () => {

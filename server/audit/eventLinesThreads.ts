@@ -6,7 +6,7 @@
  * synchronous: it waits for each worker's next message on a shared counter (Atomics.wait) and takes it with
  * receiveMessageOnPort.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
@@ -17,6 +17,8 @@ import type { EventLinesJob } from './eventLinesWorker';
 
 /** Below this, one thread checks the lines in well under a second: starting workers would cost more than it saves. */
 const MIN_BYTES = 32 << 20;
+/** Each worker loads the verifier again (tens of MiB, half a second of CPU): no more than this many, one per MIN_BYTES at most. */
+const MAX_THREADS = 4;
 /** A worker that sends nothing for this long has stopped (it sends a batch every few thousand lines). */
 const SILENCE_MS = 120_000;
 const WORKER = new URL('./eventLinesWorker.mjs', import.meta.url);
@@ -49,12 +51,17 @@ export function eventLinesOnThreads(dir: string, options: { minBytes?: number; t
     const file = join(dir, 'events.jsonl');
     let size: number;
     try {
-      size = statSync(file).size;
+      // The bundle reader takes regular files only (no links): so do the threads, or the two would read different things.
+      const stat = lstatSync(file);
+      if (!stat.isFile()) return null;
+      size = stat.size;
     } catch {
       return null;
     }
-    const threads = options.threads ?? availableParallelism();
-    if (threads < 2 || size < (options.minBytes ?? MIN_BYTES)) return null;
+    const minBytes = options.minBytes ?? MIN_BYTES;
+    if (size < minBytes) return null;
+    const threads = options.threads ?? Math.min(availableParallelism(), MAX_THREADS, Math.ceil(size / minBytes));
+    if (threads < 2) return null;
     const bounds = lineCuts(file, size, threads);
     if (bounds.length < 3) return null;
     return start(dir, context, bounds);

@@ -2,7 +2,7 @@ import { BundleWriter, readoutHeader, type BundleSink, type ChainBreak, type Exp
 import { toBase64 } from '../../shared/audit/checkpoint';
 import type { AuditDirectory } from '../../shared/audit/people';
 import type { SignedKeyRotation } from '../../shared/audit/keyRotation';
-import { TileConsistency } from '../../shared/audit/tiles';
+import { TileConsistency, TreeUnavailable } from '../../shared/audit/tiles';
 import { RelayFailure } from '../RelayFailure';
 import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
 import type { AuditRecord } from './AuditRecord';
@@ -159,17 +159,6 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   }
 }
 
-/**
- * A record whose exported line is not its leaf: altered after the tree took it in (LateBreak), unless the
- * record read whole gives the leaf's line, when it was the store that put the line together wrongly (a fault
- * of this version, not of the log: said as such, and nothing is signed).
- */
-async function lineNotLeaf(store: RelayStore, leaves: StoredLeaves, seq: number): Promise<never> {
-  const [record] = await store.auditRecordsAfter(seq - 1, 1);
-  if (record?.seq === seq && (await leaves.holds(record, recordLine(record)))) throw new Error(`the relay's database put record ${seq}'s line together differently from the record itself (a fault of this version, not of the log): nothing was signed`);
-  throw new LateBreak({ seq, reason: 'altered after it was recorded in the log\'s tree' });
-}
-
 interface ExportPlan {
   readonly state: AuditTreeState;
   readonly known: ChainBreak | null;
@@ -197,7 +186,9 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   const tileStream = storedTiles(store, size)[Symbol.asyncIterator]();
   const takeTiles = async (count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
-      const next = await tileStream.next();
+      const next = await tileStream.next().catch((error: unknown) => {
+        throw error instanceof TreeUnavailable ? new AuditTreeDamaged([error.message]) : error;
+      });
       if (next.done) return;
       tiles.add(next.value.tile, next.value.hashes);
       writer.addTile(next.value.tile, next.value.hashes);
@@ -205,15 +196,17 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   };
   let records = 0;
   // Each exported record must still be the one the tree took in: the writer checks its line against its leaf.
-  for await (const { seqs, lines } of exportedLines(store, options, firstSeq, last)) {
+  for await (const { seqs, lines, made } of exportedLines(store, options, firstSeq, last)) {
     for (let i = 0; i < seqs.length; i++) {
       const seq = seqs[i] as number;
       const leaf = chainBroken ? undefined : await leaves.leaf(seq);
       if (leaf === null) throw new LateBreak({ seq, reason: 'missing from the log\'s tree' });
-      writer.add({ seq }, lines[i] as string, leaf);
+      if (writer.add({ seq }, lines[i] as string, leaf)) continue;
+      // A line the database made may differ from the record's own (details stored otherwise): the record read whole decides.
+      const whole = made ? (await store.auditRecordsAfter(seq - 1, 1))[0] : undefined;
+      if (!whole || whole.seq !== seq || !writer.add({ seq }, recordLine(whole), leaf)) throw new LateBreak({ seq, reason: 'altered after it was recorded in the log\'s tree' });
     }
     records += seqs.length;
-    if (writer.leafMismatch !== null) await lineNotLeaf(store, leaves, writer.leafMismatch);
     await takeTiles(TILES_PER_PAGE);
     await thread?.caughtUp();
   }
@@ -255,6 +248,8 @@ async function* exportedLines(store: RelayStore, options: RelayExportOptions, fi
 interface ExportedPage {
   readonly seqs: number[];
   readonly lines: string[];
+  /** The lines are the database's (checked against the records read whole where they differ from their leaves). */
+  readonly made: boolean;
   /** The last seq read (the next page starts after it). */
   readonly after: number;
 }
@@ -264,21 +259,34 @@ async function storeLines(store: RelayStore, options: RelayExportOptions, after:
   if (page.length === 0) return null;
   const seqs: number[] = [];
   const lines: string[] = [];
+  let whole: number[] = [];
   for (const entry of page) {
     const space = entry.indexOf(' ');
-    const seq = Number(space < 0 ? entry : entry.slice(0, space));
-    const whole = space < 0 ? (await store.auditRecordsAfter(seq - 1, 1))[0] : undefined;
-    seqs.push(seq);
-    lines.push(whole ? recordLine(whole) : entry.slice(space + 1));
+    seqs.push(Number(space < 0 ? entry : entry.slice(0, space)));
+    lines.push(space < 0 ? '' : entry.slice(space + 1));
+    if (space < 0) whole.push(lines.length - 1);
   }
-  return { seqs, lines, after: seqs[seqs.length - 1] ?? last };
+  // Records the database cannot make a line of (stored before it could): read whole, a run of them at once.
+  while (whole.length > 0) {
+    const from = seqs[whole[0] as number] as number;
+    const read = new Map((await store.auditRecordsAfter(from - 1, PAGE, { from: options.from, to: options.to, untilSeq: last })).map((r) => [r.seq, r]));
+    const rest: number[] = [];
+    for (const i of whole) {
+      const record = read.get(seqs[i] as number);
+      if (record) lines[i] = recordLine(record);
+      else rest.push(i);
+    }
+    if (rest.length === whole.length) throw new LateBreak({ seq: from, reason: 'missing from the log' });
+    whole = rest;
+  }
+  return { seqs, lines, made: true, after: seqs[seqs.length - 1] ?? last };
 }
 
 async function userLines(store: RelayStore, options: RelayExportOptions, user: string, after: number, last: number): Promise<ExportedPage | null> {
   const page = await store.auditRecordsAfter(after, PAGE, { from: options.from, to: options.to, untilSeq: last });
   if (page.length === 0) return null;
   const concern = page.filter((r) => recordConcernsUser(r, user, options.username));
-  return { seqs: concern.map((r) => r.seq), lines: concern.map(recordLine), after: page[page.length - 1]?.seq ?? last };
+  return { seqs: concern.map((r) => r.seq), lines: concern.map(recordLine), made: false, after: page[page.length - 1]?.seq ?? last };
 }
 
 /**

@@ -22,12 +22,15 @@ export class ReadoutThread {
   #failure: Error | null = null;
   #wake: (() => void) | null = null;
   #result: ReadoutResult | null = null;
+  /** Closed (the export ended, or failed): whatever the worker still sends is dropped. */
+  #closed = false;
 
   /** `csvOut`: events.csv's bytes, in order, as the worker makes them. */
   constructor(header: ReadoutHeader, csvOut: (bytes: Uint8Array) => void) {
     this.#worker = new Worker(WORKER, { workerData: header });
     this.#worker.on('message', (message: ReadoutMessage) => {
-      if (message.kind === 'csv') csvOut(message.bytes);
+      if (this.#closed) return;
+      if (message.kind === 'csv') this.#csv(csvOut, message.bytes);
       else if (message.kind === 'read') this.#unread--;
       else if (message.kind === 'result') this.#result = message.result;
       else this.#failure ??= new Error(`the export's readout thread failed: ${message.message}`);
@@ -68,7 +71,17 @@ export class ReadoutThread {
   }
 
   close(): void {
+    this.#closed = true;
     void this.#worker.terminate();
+  }
+
+  /** events.csv's bytes to the sink; a sink that fails (a full disk) fails the export, not the process. */
+  #csv(csvOut: (bytes: Uint8Array) => void, bytes: Uint8Array): void {
+    try {
+      csvOut(bytes);
+    } catch (error) {
+      this.#failure ??= error instanceof Error ? error : new Error(String(error));
+    }
   }
 
   #next(): Promise<void> {

@@ -66,8 +66,6 @@ export class BundleWriter {
   readonly #readout: ExportReadout | ReadoutElsewhere;
   /** The line being added, after a zero byte: its leaf hash is SHA-256 over both. */
   #scratch = new Uint8Array(64 * 1024);
-  /** The first record whose line is not the leaf it was given (nothing is signed then). */
-  #leafMismatch: number | null = null;
   #records = 0;
   #lastSeq = 0;
 
@@ -81,20 +79,20 @@ export class BundleWriter {
   }
 
   /**
-   * One exported record (in seq order) and its exact line in the log's tree; `leaf`, the tree's leaf for it,
-   * when the line must be checked against it (leafMismatch names the first that is not).
+   * One exported record (in seq order) and its exact line in the log's tree. With `leaf`, the tree's leaf for
+   * it, the line is added only if it is that leaf's: false (nothing added) when it is not.
    */
-  add(record: Pick<ExportedRecord, 'seq'>, line: string, leaf?: Uint8Array): void {
+  add(record: Pick<ExportedRecord, 'seq'>, line: string, leaf?: Uint8Array): boolean {
     if (record.seq <= this.#lastSeq) throw new Error(`records must be added in order (${record.seq} after ${this.#lastSeq})`);
-    this.#lastSeq = record.seq;
-    this.#records++;
     // UTF-8 takes at most 3 bytes per UTF-16 unit; the zero byte and the newline one each.
     const room = line.length * 3 + 2;
     if (room > this.#scratch.length) this.#scratch = new Uint8Array(room);
     const scratch = this.#scratch;
     scratch[0] = 0;
     const end = 1 + encoder.encodeInto(line, scratch.subarray(1)).written;
-    if (leaf && this.#leafMismatch === null && !sameHash(this.#crypto.sha256(scratch.subarray(0, end)), leaf)) this.#leafMismatch = record.seq;
+    if (leaf && !sameHash(this.#crypto.sha256(scratch.subarray(0, end)), leaf)) return false;
+    this.#lastSeq = record.seq;
+    this.#records++;
     scratch[end] = 10;
     const bytes = scratch.subarray(1, end + 1);
     if (this.#lines.used + bytes.length > CHUNK) this.#flushLines();
@@ -102,15 +100,11 @@ export class BundleWriter {
       const whole = bytes.slice();
       this.#write('events.jsonl', whole);
       this.#handOver(whole);
-      return;
+      return true;
     }
     this.#lines.buffer.set(bytes, this.#lines.used);
     this.#lines.used += bytes.length;
-  }
-
-  /** The first record whose line is not the leaf it was given, or null. */
-  get leafMismatch(): number | null {
-    return this.#leafMismatch;
+    return true;
   }
 
   #flushLines(): void {
@@ -176,7 +170,6 @@ export class BundleWriter {
   finish(tree: ExportedTree, readout: ReadoutResult = this.readout(tree)): string {
     const h = this.#header;
     this.endRecords();
-    if (this.#leafMismatch !== null) throw new Error(`record ${this.#leafMismatch} is not the line the log's tree holds: nothing is signed`);
     const publicKey = this.#crypto.rawPublicKey(h.signer.publicKeyPem);
     if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
     const warning = h.chainBroken ? chainBrokenWarning(h.chainBroken) : null;

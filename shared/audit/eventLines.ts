@@ -146,7 +146,7 @@ export class EventLineFacts {
     let record: ExportedRecord;
     try {
       record = JSON.parse(decoder.decode(bytes)) as ExportedRecord;
-      if (!Number.isSafeInteger(record.seq) || typeof record.at !== 'number' || typeof record.type !== 'string') return INVALID;
+      if (!Number.isSafeInteger(record.seq) || typeof record.at !== 'number' || typeof record.type !== 'string' || nestedDeeperThan(record.details, MAX_DEPTH)) return INVALID;
     } catch {
       return INVALID;
     }
@@ -183,6 +183,21 @@ export class EventLineFacts {
     }
     return before && before.seq === record.seq - 1 && record.prevHash !== before.hash ? CHAIN_UNLINKED : 0;
   }
+}
+
+/** Details nest no deeper than this: deeper, the canonical form would exhaust a thread's stack (and a worker's is larger). */
+const MAX_DEPTH = 32;
+
+/** Whether objects and arrays in `value` nest more than `max` deep (walked without recursion). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [v, depth] = next;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

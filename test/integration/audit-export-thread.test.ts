@@ -1,5 +1,5 @@
 import Database from '@signalapp/sqlcipher';
-import { cpSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SAMPLE_DIRECTORY, ANNA, BEN } from '../../shared/audit/auditSample';
@@ -81,18 +81,44 @@ describe('an audit export described on a thread of its own', () => {
     }
   });
 
-  it('does not take a line the database put together wrongly for tampering', { timeout: 60_000 }, async () => {
+  it('exports records whose stored details are not byte for byte their line\'s (as the record read whole gives it)', { timeout: 60_000 }, async () => {
     const data = await site(500);
     const store = openStore(data);
-    await store.appendAudit([{ type: 'audit.log_restored', actor: 'admin:ops', subject: '', details: { backup: { file: 'b.tar', at: 5 } } as never }]);
+    await store.appendAudit([{ type: 'audit.log_restored', actor: 'admin:ops', subject: '', details: { backup: { at: 5, file: 'b.tar' } } as never }]);
     await growAuditTree(store);
     await store.close();
-    // Marked as if its nested details were the line's (they are not: the line sorts the nested keys).
+    // Marked as if their details were the line's: nested ones, and a flat record's keys reordered (the same JSON).
     const db = new Database(join(data, 'relay.db'));
     db.exec(`PRAGMA key = "x'${readFileSync(join(data, 'database.key'), 'utf8').trim()}'"`);
     db.exec('DROP TRIGGER IF EXISTS audit_log_no_update');
     db.exec('UPDATE audit_log SET details_line = 1 WHERE seq = 501');
+    db.exec(`UPDATE audit_log SET details = '{"type":1,"size":509,"recipient":"${ANNA}.2"}' WHERE seq = 10`);
     db.close();
-    await expect(exportWith(data, 'here')).rejects.toThrow(/put record 501's line together differently from the record itself \(a fault of this version, not of the log\): nothing was signed/);
+    for (const readout of ['here', 'thread'] as const) {
+      const out = await exportWith(data, readout);
+      expect(verifyPath(out, {}).failures).toEqual([]);
+      const lines = readFileSync(join(out, 'events.jsonl'), 'utf8').split('\n');
+      expect(lines[9]).toContain(`"details":{"recipient":"${ANNA}.2","size":509,"type":1}`);
+      expect(lines[500]).toContain('"details":{"backup":{"at":5,"file":"b.tar"}}');
+    }
+  });
+
+  it('fails cleanly midway: nothing written after the refusal, nothing left on disk, no uncaught error', { timeout: 120_000 }, async () => {
+    const data = await site(30_000);
+    const db = new Database(join(data, 'relay.db'));
+    db.exec(`PRAGMA key = "x'${readFileSync(join(data, 'database.key'), 'utf8').trim()}'"`);
+    db.exec('DELETE FROM audit_tiles WHERE level = 0 AND idx = 110');
+    db.close();
+    const uncaught: unknown[] = [];
+    const onError = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onError);
+    try {
+      await expect(exportWith(data, 'thread')).rejects.toThrow(/stored tree of its audit log is damaged \(the tree's tile tile\/0\/110 is missing or too short\), so nothing was signed/);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(uncaught).toEqual([]);
+    expect(existsSync(join(dir(), 'thread'))).toBe(false);
   });
 });

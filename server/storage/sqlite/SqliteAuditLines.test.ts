@@ -34,4 +34,15 @@ describe('audit lines made by the database', () => {
     expect(await store.auditLinesAfter(0, 100, { from: 0, to: 1 })).toEqual([]);
     await store.close();
   });
+
+  it('keeps the hash chain of a record whose actor has a lone surrogate (stored as U+FFFD, hashed as stored)', async () => {
+    dir = tempDataDir();
+    const store = openStore(dir);
+    await store.appendAudit([{ type: 'login.failure', actor: 'bad\uD800actor', subject: '\uDC00', details: { note: 'lone \uD800 in details' } }]);
+    const [record] = await store.auditRecordsAfter(0, 1);
+    expect(record?.actor).toBe('bad\uFFFDactor');
+    expect((await store.checkAuditChain()).ok).toBe(true);
+    expect(await store.auditLinesAfter(0, 1)).toEqual([`1 ${recordLine(record!)}`]);
+    await store.close();
+  });
 });

@@ -26,13 +26,14 @@ export class SqliteAuditLog {
     const at = this.#clock.now();
     for (const event of events) {
       seq++;
-      const record = { seq, at, type: event.type, actor: event.actor, subject: event.subject, details: event.details, flagged: event.flagged ?? false, prevHash };
+      // Text is stored as UTF-8, which has no lone surrogates: hashed as it will read back (U+FFFD), or the chain would not hold.
+      const record = { seq, at, type: wellFormed(event.type) as AuditEvent['type'], actor: wellFormed(event.actor), subject: wellFormed(event.subject), details: event.details, flagged: event.flagged ?? false, prevHash };
       const hash = recordHash(record);
       // Stored with its keys sorted (as the hash chain has them): flat details are then exactly the line's (linesAfter).
       const details = detailsJson(event.details);
       this.#sql.run(
         'INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash, details_line) VALUES ($seq, $at, $type, $actor, $subject, $details, $flagged, $prev, $hash, $detailsLine)',
-        { seq, at, type: event.type, actor: event.actor, subject: event.subject, details: details.chain, flagged: record.flagged ? 1 : 0, prev: prevHash, hash, detailsLine: details.chain === details.line ? 1 : 0 },
+        { seq, at, type: record.type, actor: record.actor, subject: record.subject, details: details.chain, flagged: record.flagged ? 1 : 0, prev: prevHash, hash, detailsLine: details.chain === details.line ? 1 : 0 },
       );
       prevHash = hash;
       appended.push({ ...record, hash });
@@ -126,6 +127,9 @@ export class SqliteAuditLog {
     return checkChain(this.#sql.all<AuditRow>('SELECT * FROM audit_log ORDER BY seq').map(toAudit), GENESIS_HASH, 1);
   }
 }
+
+const LONE_SURROGATE = /[\uD800-\uDFFF]/gu;
+const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
 
 /** relayRecordLine in SQL (recordChain.ts): seq, a space and the line, or the seq alone where details_line is 0. */
 const LINE_SQL = `CASE details_line WHEN 1 THEN seq || ' {"actor":' || json_quote(actor) || ',"at":' || at || ',"details":' || details || ',"flagged":' || (CASE flagged WHEN 1 THEN 'true' ELSE 'false' END)
