@@ -30,7 +30,11 @@ function directorySink(dir: string): BundleSink & { close(): void } {
     append(name, bytes) {
       if (name.split('/').some((part) => part === '..' || part === '') || name.startsWith('/')) throw new Error(`bad bundle file name ${name}`);
       let fd = open.get(name);
-      if (fd === undefined) {
+      if (fd !== undefined) {
+        // Most recently written last: the files written all along (records, CSV) stay open while tiles come and go.
+        open.delete(name);
+        open.set(name, fd);
+      } else {
         const file = join(dir, name);
         if (name.includes('/') && !made.has(dirname(file))) {
           mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
