@@ -76,7 +76,12 @@ export class ExportReadout {
 
   #add(record: ExportedRecord): void {
     const facts = this.#describer.facts(record);
-    if (this.#named) for (const party of [facts.actor, facts.subject, ...facts.counterparties]) if (party.userId) this.#named.add(party.userId);
+    const named = this.#named;
+    if (named) {
+      if (facts.actor.userId) named.add(facts.actor.userId);
+      if (facts.subject.userId) named.add(facts.subject.userId);
+      for (const party of facts.counterparties) if (party.userId) named.add(party.userId);
+    }
     this.#text(this.#csv.row(record, facts));
     this.#report.add(record, facts);
   }
