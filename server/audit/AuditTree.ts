@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { fromBase64 } from '../../shared/audit/checkpoint';
 import { detailsJson, relayRecordLine, canonicalRecord } from '../../shared/audit/recordChain';
 import { TILE_WIDTH, TileTree, TileWriter, TreeUnavailable, tilePath, type TileRef } from '../../shared/audit/tiles';
-import type { AuditTreeState, RelayStore, StoredTile } from '../storage/RelayStore';
+import type { AuditRecordFilter, AuditTreeState, RelayStore, StoredTile } from '../storage/RelayStore';
 import type { AuditRecord } from './AuditRecord';
 
 /**
@@ -145,6 +145,20 @@ export class StoredLeaves {
     const at = (index % TILE_WIDTH) * 32;
     const leaf = index < 0 ? new Uint8Array() : this.#hashes.subarray(at, at + 32);
     return leaf.length === 32 ? leaf : null;
+  }
+}
+
+/**
+ * The seqs, in order, of the records in (after, last] (those `filter` passes) that are not the record their
+ * leaf in the stored tree of the log from `firstSeq` says: altered after the tree took them in.
+ */
+export async function* recordsNotTheirLeaf(store: RelayStore, firstSeq: number, after: number, last: number, filter: AuditRecordFilter = {}): AsyncGenerator<number> {
+  const leaves = new StoredLeaves(store, firstSeq);
+  for (let seq = after; seq < last;) {
+    const page = await store.auditRecordsAfter(seq, 5000, { ...filter, untilSeq: last });
+    if (page.length === 0) return;
+    for (const r of page) if (!(await leaves.holds(r, recordLine(r)))) yield r.seq;
+    seq = page[page.length - 1]?.seq ?? last;
   }
 }
 

@@ -135,20 +135,25 @@ function directoryReader(dir: string): BundleReader {
     names: () => names,
     read: (name) => (present.has(name) ? readFileSync(join(dir, name)) : null),
     *chunks(name) {
-      if (!present.has(name)) return;
-      const fd = openSync(join(dir, name), 'r');
-      try {
-        for (;;) {
-          const buffer = Buffer.allocUnsafe(CHUNK);
-          const n = readSync(fd, buffer, 0, CHUNK, null);
-          if (n === 0) return;
-          yield buffer.subarray(0, n);
-        }
-      } finally {
-        closeSync(fd);
-      }
+      if (present.has(name)) yield* fileChunks(join(dir, name));
     },
   };
+}
+
+/** A file's bytes from `start` up to `end`, a chunk at a time. */
+export function* fileChunks(file: string, start = 0, end = Infinity): Generator<Uint8Array> {
+  const fd = openSync(file, 'r');
+  try {
+    for (let at = start; at < end;) {
+      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, end - at));
+      const n = readSync(fd, buffer, 0, buffer.length, at);
+      if (n === 0) return;
+      at += n;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Opens a bundle from a directory or a .zip; a clear Error for anything else. */

@@ -4,12 +4,13 @@
  * to the verifier a batch at a time, counting each message in a shared slot so that the verifier, which
  * waits synchronously, wakes for it.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { EventLineFacts, lines, type EventLinesContext } from '../../shared/audit/eventLines';
 import { TileTree, tilePath } from '../../shared/audit/tiles';
 import { nodeAuditCrypto } from './auditCrypto';
+import { fileChunks } from './bundleFiles';
 
 export interface EventLinesJob {
   readonly dir: string;
@@ -21,23 +22,7 @@ export interface EventLinesJob {
   readonly slot: number;
 }
 
-const CHUNK = 1 << 20;
 const BATCH = 32_768;
-
-function* range(file: string, start: number, end: number): Generator<Uint8Array> {
-  const fd = openSync(file, 'r');
-  try {
-    for (let at = start; at < end;) {
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK, end - at));
-      const n = readSync(fd, buffer, 0, buffer.length, at);
-      if (n === 0) return;
-      at += n;
-      yield buffer.subarray(0, n);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function run(job: EventLinesJob): void {
   const signal = new Int32Array(job.signal);
@@ -68,7 +53,7 @@ function run(job: EventLinesJob): void {
       const batch = facts.take();
       send({ kind: 'batch', batch }, [batch.flags.buffer as ArrayBuffer, batch.seqs.buffer as ArrayBuffer]);
     };
-    for (const bytes of lines(range(join(job.dir, 'events.jsonl'), job.start, job.end), read)) {
+    for (const bytes of lines(fileChunks(join(job.dir, 'events.jsonl'), job.start, job.end), read)) {
       facts.add(bytes);
       if (facts.pending >= BATCH) flush();
     }

@@ -8,7 +8,7 @@ import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
 import type { AuditRecord } from './AuditRecord';
 import { nodeAuditCrypto } from './auditCrypto';
 import type { AuditKey } from './auditKey';
-import { StoredLeaves, againstSigned, growAuditTree, recordLine, sha256, storedTiles, withStoredTree } from './AuditTree';
+import { StoredLeaves, againstSigned, growAuditTree, recordLine, recordsNotTheirLeaf, sha256, storedTiles, withStoredTree } from './AuditTree';
 import { writeBundleStreaming } from './bundleFiles';
 import { ReadoutThread } from './readoutThread';
 import { rememberCheckpoint } from './signedCheckpoints';
@@ -216,7 +216,7 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   // Awaited below; a failure meanwhile (the export refused) leaves it unread, and that is no crash.
   readout.catch(() => undefined);
   // So must every record the relay has not signed before, exported or not: the checkpoint vouches for them too.
-  if (!chainBroken) await checkUnsignedLeaves(store, leaves, options, firstSeq - 1 + (plan.verdict === 'holds' ? plan.signedSize : 0), last);
+  if (!chainBroken) await checkUnsignedLeaves(store, options, firstSeq, firstSeq - 1 + (plan.verdict === 'holds' ? plan.signedSize : 0), last);
   // A log a restore began (even one begun at record 1, from a backup of an empty log) shows its first record.
   if (firstSeq > 1 || (await store.auditLogStart()).origin !== null) {
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
@@ -294,14 +294,9 @@ async function userLines(store: RelayStore, options: RelayExportOptions, user: s
  * or another user's): each must be the record its leaf says, or the checkpoint would vouch for a damaged tree.
  * Cost: the records written since the last export.
  */
-async function checkUnsignedLeaves(store: RelayStore, leaves: StoredLeaves, options: RelayExportOptions, after: number, last: number): Promise<void> {
-  const filter = options.user === null ? { outside: { from: options.from, to: options.to }, untilSeq: last } : { untilSeq: last };
-  for (let seq = after; seq < last;) {
-    const page = await store.auditRecordsAfter(seq, PAGE, filter);
-    if (page.length === 0) return;
-    for (const r of page) if (!(await leaves.holds(r, recordLine(r)))) throw new LateBreak({ seq: r.seq, reason: 'altered after it was recorded in the log\'s tree' });
-    seq = page[page.length - 1]?.seq ?? last;
-  }
+async function checkUnsignedLeaves(store: RelayStore, options: RelayExportOptions, firstSeq: number, after: number, last: number): Promise<void> {
+  const filter = options.user === null ? { outside: { from: options.from, to: options.to } } : {};
+  for await (const seq of recordsNotTheirLeaf(store, firstSeq, after, last, filter)) throw new LateBreak({ seq, reason: 'altered after it was recorded in the log\'s tree' });
 }
 
 /**

@@ -10,7 +10,7 @@
  * the one the relay's log recorded when that workstation enrolled (shared/audit/workstationLink.ts).
  */
 import { Command } from 'commander';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { verifyBundle, type Verdict } from '../../shared/audit/bundle';
 import { followsRestore } from '../../shared/audit/restoreLink';
 import { linkWorkstationToRelay, type WorkstationLink } from '../../shared/audit/workstationLink';
@@ -22,8 +22,8 @@ import { eventLinesOnThreads } from './eventLinesThreads';
 export function verifyPath(path: string, options: { key?: string; previous?: string }): Verdict {
   const files = openBundle(path);
   return verifyBundle(nodeAuditCrypto, files, {
-    // A bundle directory's records are checked on every core (a zip's are in memory, and capped in size).
-    ...(statSync(path).isDirectory() ? { eventLines: eventLinesOnThreads(path) } : {}),
+    // A bundle directory's records are checked on every core (a zip's are in memory, and capped in size: no threads).
+    eventLines: eventLinesOnThreads(path),
     ...(options.key ? { expectedKeyPem: readFileSync(options.key, 'utf8') } : {}),
     ...(options.previous ? { previous: openBundle(options.previous) } : {}),
   });

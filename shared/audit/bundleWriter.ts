@@ -7,6 +7,8 @@ import { hex, noteKeyId, signCheckpoint, toBase64, type Checkpoint } from './che
 import { keyFingerprint, keyRotationsFile, KEY_ROTATIONS_FILE, type SignedKeyRotation } from './keyRotation';
 import { CHAIN_BROKEN_FILE, LOG_START_FILE, PROOF_VERSION, README_FILE, bundleReadme, chainBrokenWarning, listedFiles, type AuditCrypto, type AuditSigner, type ChainBreak, type ExportedRecord, type ProofFile } from './bundleLayout';
 import { ExportReadout, type ReadoutHeader, type ReadoutResult } from './exportReadout';
+import type { AuditLogOwner } from './describe';
+import { equal } from './merkle';
 import { DIRECTORY_FILE, type AuditDirectory } from './people';
 import type { AuditReportVerification } from './report';
 import { tilePath, type TileRef } from './tiles';
@@ -33,7 +35,7 @@ export interface BundleHeader {
   /** Who the ids in the records are (people.json, the report, events.csv). */
   readonly directory?: AuditDirectory;
   /** A workstation bundle: whose workstation it is. */
-  readonly workstation?: { readonly username: string; readonly displayName: string; readonly deviceName: string };
+  readonly workstation?: AuditLogOwner;
   /** One user's export: their username, for the report (range.user is their id). */
   readonly username?: string;
 }
@@ -90,7 +92,7 @@ export class BundleWriter {
     const scratch = this.#scratch;
     scratch[0] = 0;
     const end = 1 + encoder.encodeInto(line, scratch.subarray(1)).written;
-    if (leaf && !sameHash(this.#crypto.sha256(scratch.subarray(0, end)), leaf)) return false;
+    if (leaf && !equal(this.#crypto.sha256(scratch.subarray(0, end)), leaf)) return false;
     this.#lastSeq = record.seq;
     this.#records++;
     scratch[end] = 10;
@@ -210,12 +212,6 @@ export class BundleWriter {
 }
 
 const NEWLINE = encoder.encode('\n');
-
-function sameHash(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== 32 || b.length < 32) return false;
-  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The part of the header the readout reads. */
 export function readoutHeader(h: BundleHeader): ReadoutHeader {

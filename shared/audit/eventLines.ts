@@ -7,6 +7,7 @@
  * and the tree's leaves are passed in.
  */
 import { MAX_LINE_BYTES, type AuditCrypto, type ExportedRecord } from './bundleLayout';
+import { equal } from './merkle';
 import { ChainProblems, inspectChained } from './recordChain';
 
 /** What the lines are checked against (from the bundle's proof.json and checkpoint). */
@@ -164,7 +165,7 @@ export class EventLineFacts {
     } else if (this.#leafAt) {
       const index = record.seq - this.#context.firstSeq;
       if (index < 0 || index >= this.#context.treeSize) flags |= OUTSIDE_TREE;
-      else if (!sameBytes(this.#leafAt(index), leaf)) flags |= LEAF_BAD;
+      else if (!equal(this.#leafAt(index), leaf)) flags |= LEAF_BAD;
     }
     return flags;
   }
@@ -198,12 +199,6 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
     for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
   }
   return false;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Failures past this many stop the reading: a rewritten log should not print a million lines. */

@@ -2,7 +2,7 @@ import { describeError } from '../../../shared/errors';
 import { systemClock, type Clock } from '../../Clock';
 import type { RelayStore } from '../../storage/RelayStore';
 import type { AuditRecord } from '../AuditRecord';
-import { resumeAfterRestore } from './resumeAfterRestore';
+import { lastSeq, resumeAfterRestore } from './resumeAfterRestore';
 import type { SiemCursor, SiemCursorFile } from './SiemCursor';
 
 /**
@@ -169,19 +169,6 @@ export class SiemStream {
    * replaced. Then the stream goes on after the backup's last record when the SIEM had it, and otherwise
    * sends the whole log again (resumeAfterRestore.ts), so that nothing the restored log holds is skipped.
    */
-  /** The last seq in the log below `bound` (0 for none), by bisection over seq. */
-  async #lastSeqBelow(bound: number): Promise<number> {
-    let low = 0;
-    let high = bound;
-    while (high - low > 1) {
-      const mid = Math.floor((low + high) / 2);
-      const [record] = await this.#source.auditRecordsAfter(mid - 1, 1);
-      if (record) low = Math.max(mid, Math.min(record.seq, high - 1));
-      else high = mid;
-    }
-    return low;
-  }
-
   async #checkedCursor(): Promise<SiemCursor> {
     const cursor = this.#cursorFile.read();
     if (cursor.seq === 0) return cursor;
@@ -189,7 +176,8 @@ export class SiemStream {
       // Written by hand: past the end of the log it would skip the records still to come.
       const [held] = await this.#source.auditRecordsAfter(cursor.seq - 1, 1);
       if (held?.seq === cursor.seq) return cursor;
-      const last = await this.#lastSeqBelow(cursor.seq);
+      // The log is numbered without gaps: a seq it does not hold is past its end.
+      const last = await lastSeq(this.#source);
       this.#log(`SIEM stream: the cursor says record ${cursor.seq} was sent, but the audit log ends at record ${last}: sending from record ${last + 1}`);
       return { seq: last };
     }

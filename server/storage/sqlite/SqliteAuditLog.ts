@@ -46,37 +46,19 @@ export class SqliteAuditLog {
   }
 
   recordsAfter(afterSeq: number, limit: number, filter: AuditRecordFilter = {}): AuditRecord[] {
-    const types = filter.types ?? [];
-    const where = [
-      'seq > $after',
-      ...(filter.from !== undefined ? ['at >= $from'] : []),
-      ...(filter.to !== undefined ? ['at < $to'] : []),
-      ...(filter.untilSeq !== undefined ? ['seq <= $until'] : []),
-      ...(filter.outside ? ['(at < $outsideFrom OR at >= $outsideTo)'] : []),
-      ...(types.length > 0 ? [`type IN (${types.map((_, i) => `$type${i}`).join(', ')})`] : []),
-    ];
-    const params: Record<string, number | string> = { after: afterSeq, limit };
-    if (filter.from !== undefined) params.from = filter.from;
-    if (filter.to !== undefined) params.to = filter.to;
-    if (filter.untilSeq !== undefined) params.until = filter.untilSeq;
-    if (filter.outside) [params.outsideFrom, params.outsideTo] = [filter.outside.from, filter.outside.to];
-    types.forEach((t, i) => (params[`type${i}`] = t));
-    return this.#sql.all<AuditRow>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $limit`, params).map(toAudit);
+    const { where, params } = pageQuery(afterSeq, limit, filter);
+    return this.#sql.all<AuditRow>(`SELECT * FROM audit_log WHERE ${where} ORDER BY seq LIMIT $limit`, params).map(toAudit);
   }
 
   /**
-   * Up to `limit` records with seq > afterSeq (in [from, to), up to untilSeq), each as its events.jsonl line
-   * put together by the database (relayRecordLine's exact bytes: json_quote escapes as JSON.stringify does),
-   * prefixed with its seq and a space; a record whose details are not stored as the line has them comes as
-   * its seq alone, for the caller to read whole. The export checks every line against its leaf anyway.
+   * The same page as recordsAfter, each record as its events.jsonl line put together by the database
+   * (relayRecordLine's exact bytes: json_quote escapes as JSON.stringify does), prefixed with its seq and a
+   * space; a record whose details are not stored as the line has them comes as its seq alone, for the caller
+   * to read whole. The export checks every line against its leaf anyway.
    */
-  linesAfter(afterSeq: number, limit: number, filter: { from?: number; to?: number; untilSeq?: number } = {}): string[] {
-    const where = ['seq > $after', ...(filter.from !== undefined ? ['at >= $from'] : []), ...(filter.to !== undefined ? ['at < $to'] : []), ...(filter.untilSeq !== undefined ? ['seq <= $until'] : [])];
-    const params: Record<string, number> = { after: afterSeq, limit };
-    if (filter.from !== undefined) params.from = filter.from;
-    if (filter.to !== undefined) params.to = filter.to;
-    if (filter.untilSeq !== undefined) params.until = filter.untilSeq;
-    return this.#sql.pluck<string>(`SELECT ${LINE_SQL} FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $limit`, params);
+  linesAfter(afterSeq: number, limit: number, filter: AuditRecordFilter = {}): string[] {
+    const { where, params } = pageQuery(afterSeq, limit, filter);
+    return this.#sql.pluck<string>(`SELECT ${LINE_SQL} FROM audit_log WHERE ${where} ORDER BY seq LIMIT $limit`, params);
   }
 
   logStart(): AuditLogStart {
@@ -126,6 +108,26 @@ export class SqliteAuditLog {
   checkChain(): ChainCheck {
     return checkChain(this.#sql.all<AuditRow>('SELECT * FROM audit_log ORDER BY seq').map(toAudit), GENESIS_HASH, 1);
   }
+}
+
+/** The WHERE clause and parameters of a page of records after `afterSeq` that pass `filter`. */
+function pageQuery(afterSeq: number, limit: number, filter: AuditRecordFilter): { where: string; params: Record<string, number | string> } {
+  const types = filter.types ?? [];
+  const where = [
+    'seq > $after',
+    ...(filter.from !== undefined ? ['at >= $from'] : []),
+    ...(filter.to !== undefined ? ['at < $to'] : []),
+    ...(filter.untilSeq !== undefined ? ['seq <= $until'] : []),
+    ...(filter.outside ? ['(at < $outsideFrom OR at >= $outsideTo)'] : []),
+    ...(types.length > 0 ? [`type IN (${types.map((_, i) => `$type${i}`).join(', ')})`] : []),
+  ];
+  const params: Record<string, number | string> = { after: afterSeq, limit };
+  if (filter.from !== undefined) params.from = filter.from;
+  if (filter.to !== undefined) params.to = filter.to;
+  if (filter.untilSeq !== undefined) params.until = filter.untilSeq;
+  if (filter.outside) [params.outsideFrom, params.outsideTo] = [filter.outside.from, filter.outside.to];
+  types.forEach((t, i) => (params[`type${i}`] = t));
+  return { where: where.join(' AND '), params };
 }
 
 const LONE_SURROGATE = /[\uD800-\uDFFF]/gu;
