@@ -201,7 +201,7 @@ export function buildCli(admin: string = adminActor()): Command {
         // The earlier log's bounds and tree root come from its restore record, which lives in the current log:
         // that log must hold against its stored tree and the checkpoints the relay signed before it is believed.
         const current = await checkAuditTree(store, resolve(opts.data), false);
-        if (!current.ok) throw new ConfigurationError(`the current audit log does not check out, so its restore records are not believed and nothing was exported: ${current.lines.filter((l) => /not the record|ROLLED BACK|REWRITTEN|damaged/.test(l)).join('; ')}`);
+        if (!current.ok) throw new ConfigurationError(`the current audit log does not check out, so its restore records are not believed and nothing was exported: ${current.failures.join('; ')}`);
         const key = loadOrCreateAuditKey(resolve(opts.data));
         const result = await exportEarlierLog(store, key, { origin: opts.log, out: resolve(opts.out), actor: admin, dataDir: resolve(opts.data), directory: await auditDirectory(store) });
         console.log(`exported ${result.records} records of ${opts.log} (from record ${result.firstSeq}) to ${result.path}`);

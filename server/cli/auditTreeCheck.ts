@@ -1,34 +1,28 @@
-import { TileConsistency } from '../../shared/audit/tiles';
-import { StoredLeaves, againstSigned, growAuditTree, recordLine, sha256, storedTiles } from '../audit/AuditTree';
+import { TileConsistency, TreeUnavailable } from '../../shared/audit/tiles';
+import { againstSigned, growAuditTree, recordsNotTheirLeaf, sha256, storedTiles } from '../audit/AuditTree';
 import { existingLogOrigin } from '../audit/auditKey';
 import { lastTrustedCheckpoint, trustedCheckpoints } from '../audit/trustedCheckpoints';
 import type { AuditTreeState, RelayStore } from '../storage/RelayStore';
 
 /** The seqs of the records of the stored tree's log that are not the record their leaf says. */
 async function recordsNotInTree(store: RelayStore, state: AuditTreeState): Promise<number[]> {
-  const last = state.firstSeq + state.size - 1;
-  const leaves = new StoredLeaves(store, state.firstSeq);
   const differing: number[] = [];
-  for (let after = state.firstSeq - 1; after < last;) {
-    const page = await store.auditRecordsAfter(after, 5000, { untilSeq: last });
-    if (page.length === 0) break;
-    for (const r of page) if (!(await leaves.holds(r, recordLine(r)))) differing.push(r.seq);
-    after = page[page.length - 1]?.seq ?? last;
-  }
+  for await (const seq of recordsNotTheirLeaf(store, state.firstSeq, state.firstSeq - 1, state.firstSeq + state.size - 1)) differing.push(seq);
   return differing;
 }
 
 /**
  * `audit check`'s second half: the current log against the tree the relay keeps of it and against the last
  * checkpoint it signed. The hash chain alone cannot show a log rolled back to an old copy, or rewritten and
- * re-chained by someone with the database file; the signed checkpoint can. Reads the whole log once.
+ * re-chained by someone with the database file; the signed checkpoint can. `failures`: the lines that say
+what does not hold (also in `lines`, in their place).
  * `rebuild`: the stored tree (derived data) is dropped first and grown again from the records.
  */
-export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild: false | { actor: string; force: boolean }): Promise<{ ok: boolean; lines: string[] }> {
+export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild: false | { actor: string; force: boolean }): Promise<{ ok: boolean; lines: string[]; failures: string[] }> {
   const lines: string[] = [];
-  let ok = true;
+  const failures: string[] = [];
   const fail = (line: string) => {
-    ok = false;
+    failures.push(line);
     lines.push(line);
   };
   if (rebuild) {
@@ -38,7 +32,7 @@ export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild
     const differing = await recordsNotInTree(store, before);
     if (differing.length > 0 && !rebuild.force) {
       fail(`not rebuilt: ${differing.length} records differ from the stored tree (first: ${differing.slice(0, 10).join(', ')}); a rebuild would sign them as they are now. Investigate; \`--rebuild-tree --force\` rebuilds anyway, and the audit log records it`);
-      return { ok, lines };
+      return { ok: false, lines, failures };
     }
     await store.appendAudit([{ type: 'audit.tree_rebuilt', actor: rebuild.actor, subject: '', details: { differing: differing.length, first: differing.slice(0, 20).join(' ') }, flagged: true }]);
     await store.resetAuditTree();
@@ -48,9 +42,15 @@ export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild
   const altered = await recordsNotInTree(store, state);
   if (altered.length > 0) fail(`record ${altered[0]} is not the record the relay's tree took in: it was altered since${altered.length > 1 ? ` (${altered.length} records in all differ from the tree)` : ''}`);
   const tiles = new TileConsistency(sha256);
-  for await (const { tile, hashes } of storedTiles(store, state.size)) tiles.add(tile, hashes);
+  try {
+    for await (const { tile, hashes } of storedTiles(store, state.size)) tiles.add(tile, hashes);
+  } catch (error) {
+    // A tile missing altogether: the same damage, and the same remedy.
+    if (!(error instanceof TreeUnavailable)) throw error;
+    fail(`the stored tree is damaged: ${error.message} (rounds-server audit check --rebuild-tree rebuilds it from the records)`);
+  }
   for (const problem of tiles.problems()) fail(`the stored tree is damaged: ${problem} (rounds-server audit check --rebuild-tree rebuilds it from the records)`);
-  if (altered.length === 0 && tiles.problems().length === 0) lines.push(`tree: ${state.size} records from record ${state.firstSeq}, every one the record its leaf says`);
+  if (failures.length === 0) lines.push(`tree: ${state.size} records from record ${state.firstSeq}, every one the record its leaf says`);
 
   const origin = (await store.auditLogStart()).origin ?? existingLogOrigin(dataDir);
   if (origin) {
@@ -65,5 +65,5 @@ export async function checkAuditTree(store: RelayStore, dataDir: string, rebuild
     const { untrusted } = trustedCheckpoints(dataDir);
     if (untrusted.length > 0) lines.push(`WARNING: ${untrusted.length} entries of audit-checkpoints.jsonl are not signed by the relay's audit keys; they are ignored (someone wrote them there)`);
   }
-  return { ok, lines };
+  return { ok: failures.length === 0, lines, failures };
 }
