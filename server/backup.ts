@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE, RETIRED_KEYS_DIR, currentAuditKeyIfAny, existingLogOrigin, isRetired, loadOrCreateAuditKey, lockAuditKey, newAuditKeyFile, rotationDetails, signRotation, writeLogId } from './audit/auditKey';
 import { backupTreeFacts, logTreeInMemory, requireSignedRoots } from './audit/backupTree';
 import { markerText, newLogAfterRestore, rememberedCheckpoints, type LiveLog } from './audit/restoredLog';
-import { relayPublicKeys, signedByRelay } from './audit/trustedCheckpoints';
+import { relayPublicKeys } from './audit/trustedCheckpoints';
 import { SIGNED_CHECKPOINTS_FILE, mergeSignedCheckpoints, parseSignedCheckpoints, type SignedCheckpointEntry } from './audit/signedCheckpoints';
 import { systemClock } from './Clock';
 import { backupNeeds, decryptBackup, encryptBackup, type BackupEncryption, type BackupSecrets } from './backupEncryption';
@@ -251,10 +251,10 @@ export async function restoreRelay(file: string, dataDir: string, options: Resto
     // Believed only when signed by a key of this relay (the directory's, the backup's and those it retired):
     // a line added to the memory by hand neither blocks the restore nor gets a proof.
     const relayKeys = [...relayPublicKeys(dataDir), staged.publicKeyPem, ...Object.keys(entries).filter((name) => RETIRED_KEY_ENTRY.test(name)).map((name) => Buffer.from(entries[name] ?? new Uint8Array()).toString('utf8'))];
-    const signed = rememberedCheckpoints(dataDir, backupCheckpoints).filter((c) => signedByRelay(c, relayKeys));
+    const signed = rememberedCheckpoints(dataDir, backupCheckpoints, relayKeys);
     const backupTree = await checkedBackupTree(stage, databaseKey, { ...previous, lastSeq: copy.records }, signed);
     const newLog = newLogAfterRestore({
-      dataDir, file, previous, backupCheckpoints, backupTree,
+      dataDir, file, previous, checkpoints: signed, backupTree,
       backup: { createdAt: manifest.createdAt, records: copy.records, head: copy.head },
       // What the database being replaced held: the restore record counts what it discards.
       live: await liveLogOf(dataDir, keptKey),

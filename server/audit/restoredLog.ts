@@ -6,6 +6,7 @@ import { RestoreDetailsSchema, restoreDetails, type RememberedCheckpoint, type R
 import { RESTORE_MARKER } from '../DataDirectory';
 import { existingLogOrigin, restoredLogId } from './auditKey';
 import { largest, parseSignedCheckpoints, signedCheckpoints, type SignedCheckpointEntry } from './signedCheckpoints';
+import { signedByRelay } from './trustedCheckpoints';
 
 /*
  * The log a restore starts (see shared/audit/restoreLink.ts for why there is one): its id, and its first
@@ -40,8 +41,8 @@ export interface NewLogInput {
   readonly backup: { readonly createdAt: number; readonly records: number; readonly head: string | null };
   /** The log the backup's records belong to: its origin and first record. */
   readonly previous: { readonly origin: string; readonly firstSeq: number };
-  /** The backup's copy of the checkpoint memory, if it carries one. */
-  readonly backupCheckpoints: Uint8Array | undefined;
+  /** The checkpoints the relay remembers signing (rememberedCheckpoints: only those its keys signed). */
+  readonly checkpoints: readonly SignedCheckpointEntry[];
   /** The backup's tree of that log (server/audit/backupTree.ts). */
   readonly backupTree: { readonly size: number; readonly root: string; readonly consistency: string };
   /** The log the database being replaced was writing (its origin, first record, last record and that record's hash); null when there is none or it cannot be read. */
@@ -55,9 +56,12 @@ export interface LiveLog {
   readonly head: string | null;
 }
 
-/** Every checkpoint the relay remembers signing: the directory's memory and the backup's copy of it. */
-export function rememberedCheckpoints(dataDir: string, backupCheckpoints: Uint8Array | undefined): SignedCheckpointEntry[] {
-  return [...signedCheckpoints(dataDir), ...(backupCheckpoints ? parseSignedCheckpoints(backupCheckpoints) : [])];
+/**
+ * Every checkpoint the relay remembers signing, in the directory's memory and the backup's copy of it,
+ * believed only when signed by one of `keys` (PEM): a line added by hand neither blocks a restore nor is named in one.
+ */
+export function rememberedCheckpoints(dataDir: string, backupCheckpoints: Uint8Array | undefined, keys: readonly string[]): SignedCheckpointEntry[] {
+  return [...signedCheckpoints(dataDir), ...(backupCheckpoints ? parseSignedCheckpoints(backupCheckpoints) : [])].filter((entry) => signedByRelay(entry, keys));
 }
 
 /**
@@ -74,8 +78,7 @@ function discardedBy(live: LiveLog | null, backup: { readonly records: number; r
 export function newLogAfterRestore(input: NewLogInput): RestoreMarker {
   const earlier = earlierRestore(input.dataDir, input.file);
   if (earlier) return earlier;
-  const checkpoints = rememberedCheckpoints(input.dataDir, input.backupCheckpoints);
-  const lastOf = (origin: string) => remembered(largest(checkpoints.filter((e) => e.origin === origin)));
+  const lastOf = (origin: string) => remembered(largest(input.checkpoints.filter((e) => e.origin === origin)));
   const logId = restoredLogId(input.previous.origin);
   const log = `${RELAY_ORIGIN_PREFIX}${logId}`;
   // The log the directory held until now, when it is not the backup's (an earlier restore's, or another relay's).

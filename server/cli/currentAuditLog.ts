@@ -1,7 +1,7 @@
 import { RELAY_ORIGIN_PREFIX } from '../../shared/audit/bundle';
 import { RestoreDetailsSchema } from '../../shared/audit/restoreLink';
 import { existingLogOrigin } from '../audit/auditKey';
-import { lastSignedCheckpoint } from '../audit/signedCheckpoints';
+import { lastTrustedCheckpoint } from '../audit/trustedCheckpoints';
 import type { RelayStore } from '../storage/RelayStore';
 
 /**
@@ -23,7 +23,7 @@ export async function currentAuditLogLines(store: RelayStore, dataDir: string): 
     lines.push(`it was restored: record ${first.seq} (${new Date(first.at).toISOString()}, by ${first.actor}) restored ${d.backupFile}, taken ${new Date(d.backupCreatedAt).toISOString()} with ${d.backupRecords} records of ${d.previousLog}`);
     lines.push(d.lostFrom !== null && d.lostTo !== null ? `records ${d.lostFrom}..${d.lostTo} of ${d.previousLog}, which the relay had signed, were lost with that restore` : `no record of ${d.previousLog} that the relay had signed was lost with that restore`);
   }
-  const last = lastSignedCheckpoint(dataDir, origin);
+  const last = lastTrustedCheckpoint(dataDir, origin);
   lines.push(last ? `last signed checkpoint of this log: ${last.size} records, root ${last.root} (${new Date(last.at).toISOString()})` : 'no checkpoint of this log signed yet (one is signed with each export)');
   return lines;
 }
