@@ -42,7 +42,17 @@ function bundle(records: readonly ExportedRecord[], edit: (lines: string[]) => s
 /** The verdict of one pass, and of the same bundle checked on `threads` worker threads: they must be the same. */
 function bothWays(dir: string, threads: number): { one: Verdict; many: Verdict } {
   const one = verifyBundle(nodeAuditCrypto, openBundle(dir));
-  const many = verifyBundle(nodeAuditCrypto, openBundle(dir), { eventLines: eventLinesOnThreads(dir, { minBytes: 0, threads }) });
+  const onThreads = eventLinesOnThreads(dir, { minBytes: 0, threads });
+  let started = 0;
+  const many = verifyBundle(nodeAuditCrypto, openBundle(dir), {
+    eventLines: (context) => {
+      const lines = onThreads(context);
+      if (lines) started++;
+      return lines;
+    },
+  });
+  // The threads did check the lines: a fall back to one pass would compare one pass with itself.
+  expect(started).toBe(1);
   return { one, many };
 }
 

@@ -48,7 +48,8 @@ export class ReadoutThread {
 
   /** For BundleWriter: a chunk of lines (copied: the writer's sink may keep the original). */
   readonly lines: ReadoutElsewhere = (chunk) => {
-    const copy = chunk.slice();
+    // A copy of its own (Buffer's slice would share, and the transfer detach, the caller's memory).
+    const copy = new Uint8Array(chunk);
     const request: ReadoutRequest = { kind: 'lines', chunk: copy };
     this.#worker.postMessage(request, [copy.buffer as ArrayBuffer]);
     this.#unread++;

@@ -2,11 +2,13 @@ import Database from '@signalapp/sqlcipher';
 import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SAMPLE_DIRECTORY, ANNA, BEN } from '../../shared/audit/auditSample';
+import { SAMPLE_DIRECTORY, SAMPLE_VERIFICATION, ANNA, BEN } from '../../shared/audit/auditSample';
 import { growAuditTree } from '../../server/audit/AuditTree';
 import { loadOrCreateAuditKey } from '../../server/audit/auditKey';
 import { AuditChainBroken, exportAudit, type RelayExportOptions } from '../../server/audit/exportAudit';
+import { ReadoutThread } from '../../server/audit/readoutThread';
 import { verifyPath } from '../../server/audit/verifyCli';
+import { ExportReadout } from '../../shared/audit/exportReadout';
 import { openStore } from '../../server/RelayServer';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { tempDataDir } from '../fixtures/relayProcess';
@@ -120,5 +122,35 @@ describe('an audit export described on a thread of its own', () => {
     }
     expect(uncaught).toEqual([]);
     expect(existsSync(join(dir(), 'thread'))).toBe(false);
+  });
+
+  it('the readout thread itself: from the same lines, the CSV, report and people the readout here makes', { timeout: 60_000 }, async () => {
+    const data = await site(3_000);
+    const bundle = await exportWith(data, 'here');
+    const text = readFileSync(join(bundle, 'events.jsonl'));
+    // Chunks of whole lines, as the writer hands them over.
+    const chunks: Uint8Array[] = [];
+    for (let start = 0; start < text.length;) {
+      const end = text.indexOf(10, Math.min(text.length - 1, start + 100_000)) + 1;
+      chunks.push(text.subarray(start, end));
+      start = end;
+    }
+    expect(chunks.length).toBeGreaterThan(3);
+    const header = { origin: 'rounds.relay/test', range: { from: 0, to: 8.64e15, user: null }, title: 'Rounds relay audit log', generatedAt: NOW, directory: SAMPLE_DIRECTORY };
+    const hereCsv: Uint8Array[] = [];
+    const here = new ExportReadout(header, (bytes) => hereCsv.push(bytes.slice()));
+    for (const chunk of chunks) here.lines(chunk);
+    const threadCsv: Uint8Array[] = [];
+    const thread = new ReadoutThread(header, (bytes) => threadCsv.push(bytes));
+    try {
+      for (const chunk of chunks) thread.lines(chunk);
+      await thread.caughtUp();
+      const fromThread = await thread.finish(SAMPLE_VERIFICATION);
+      expect(fromThread).toEqual(here.finish(SAMPLE_VERIFICATION));
+    } finally {
+      thread.close();
+    }
+    expect(Buffer.concat(threadCsv).equals(Buffer.concat(hereCsv))).toBe(true);
+    expect(Buffer.concat(threadCsv).toString('utf8')).toContain('Dr. Anna Smith');
   });
 });
