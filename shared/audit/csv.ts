@@ -2,8 +2,9 @@
  * events.csv: one flat row per record that a spreadsheet opens as it is. Names resolved from the
  * export's directory, times in UTC and in the relay's zone, one sentence saying what happened, and the
  * raw ids at the end to find the record in events.jsonl. RFC 4180 (CRLF, quotes doubled). Cells that
- * a spreadsheet would run as a formula (= + - @ tab CR first) get a leading apostrophe, as OWASP's
- * "CSV injection" guidance says: usernames, workstation names and reasons are typed by people.
+ * a spreadsheet would run as a formula (= + - @ |, or their full-width forms, first, after any blanks) get a
+ * leading apostrophe, as OWASP's "CSV injection" guidance says, and cells holding `;` or a tab are quoted
+ * too: usernames, workstation names and reasons are typed by people.
  *
  * Streaming: the lead writes AUDIT_CSV_HEADER, then one `row(record)` per record (each ends in CRLF).
  */

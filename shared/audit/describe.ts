@@ -109,14 +109,18 @@ const SLOTS = MAX_ENVELOPES * 4;
  * integers instead of chasing strings through a Map of 65,536 entries, and nothing is deleted a record at a time.
  */
 class EnvelopeSenders {
-  /** Per slot: the envelope's number + 1 (0: empty), and its id's hash. */
-  readonly #numbers = new Int32Array(SLOTS);
-  readonly #hashes = new Int32Array(SLOTS);
+  /** Per slot: the envelope's number + 1 (0: empty), and its id's hash; made with the first envelope (a workstation's log has none). */
+  #numbers = new Int32Array(0);
+  #hashes = new Int32Array(0);
   readonly #ids: string[] = [];
   readonly #senders: string[] = [];
   #count = 0;
 
   accepted(envelope: string, sender: string): void {
+    if (this.#numbers.length === 0) {
+      this.#numbers = new Int32Array(SLOTS);
+      this.#hashes = new Int32Array(SLOTS);
+    }
     const hash = hashOf(envelope);
     let n = this.#find(envelope, hash);
     if (n < 0) {
@@ -129,6 +133,7 @@ class EnvelopeSenders {
   }
 
   senderOf(envelope: string): string | undefined {
+    if (this.#count === 0) return undefined;
     const n = this.#find(envelope, hashOf(envelope));
     return n < 0 ? undefined : this.#senders[n % MAX_ENVELOPES];
   }

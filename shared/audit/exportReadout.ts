@@ -5,6 +5,7 @@
  * lines written (which the writer checks against their leaves). Pure.
  */
 import type { ExportedRecord } from './bundleLayout';
+import type { BundleHeader } from './bundleWriter';
 import { AUDIT_CSV_HEADER, AuditCsv, csvCell } from './csv';
 import { AuditDescriber } from './describe';
 import { LocalTimes } from './localTimes';
@@ -12,14 +13,7 @@ import { AuditNames, EMPTY_DIRECTORY, type AuditDirectory } from './people';
 import { AuditReport, type AuditReportVerification } from './report';
 
 /** Who and what the readout is about (a BundleHeader's part that it reads). */
-export interface ReadoutHeader {
-  readonly origin: string;
-  readonly range: { readonly from: number; readonly to: number; readonly user: string | null };
-  readonly title: string;
-  readonly generatedAt: number;
-  readonly directory?: AuditDirectory;
-  readonly workstation?: { readonly username: string; readonly displayName: string; readonly deviceName: string };
-  readonly username?: string;
+export interface ReadoutHeader extends Pick<BundleHeader, 'origin' | 'range' | 'title' | 'generatedAt' | 'directory' | 'workstation' | 'username'> {
   /** The banner of a bundle exported with its chain broken (events.csv's first line, the report's banner). */
   readonly warning?: string;
 }
@@ -67,9 +61,11 @@ export class ExportReadout {
 
   /** A chunk of events.jsonl: whole lines, each ending in a newline. */
   lines(chunk: Uint8Array): void {
+    // Decoded once: a JSON line holds no raw newline.
+    const text = decoder.decode(chunk);
     let start = 0;
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, start)) {
-      this.#add(JSON.parse(decoder.decode(chunk.subarray(start, i))) as ExportedRecord);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', start)) {
+      this.#add(JSON.parse(text.slice(start, i)) as ExportedRecord);
       start = i + 1;
     }
   }

@@ -78,7 +78,7 @@ export interface AuditParty {
 }
 
 /** 8-4-4-4-12 hex digits, either case (what /^[0-9a-f]{8}-…-[0-9a-f]{12}$/i says, without a regular expression per record). */
-export function isUuid(s: string): boolean {
+function isUuid(s: string): boolean {
   if (s.length !== 36) return false;
   for (let i = 0; i < 36; i++) {
     const c = s.charCodeAt(i);

@@ -11,10 +11,8 @@ export function ordinal(n: number): string {
 }
 
 const numbers = new Intl.NumberFormat('en-US');
-/** 0 to 999 as the format writes them, so that the counts in sentences cost no Intl call. */
-const SMALL = Array.from({ length: 1000 }, (_, i) => numbers.format(i));
-/** 1,234,567. */
-export const formatNumber = (n: number): string => (Number.isInteger(n) && n >= 0 && n < 1000 && !Object.is(n, -0) ? SMALL[n] ?? numbers.format(n) : numbers.format(n));
+/** 1,234,567 (0 to 999 as they are: no Intl call for the counts in most sentences). */
+export const formatNumber = (n: number): string => (Number.isInteger(n) && n >= 0 && n < 1000 && !Object.is(n, -0) ? String(n) : numbers.format(n));
 /** "1 record", "2 records". */
 export const count = (n: number, one: string, many = `${one}s`): string => `${formatNumber(n)} ${n === 1 ? one : many}`;
 
