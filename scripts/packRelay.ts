@@ -96,15 +96,18 @@ export function lockedTree(lock: Lockfile, roots: readonly string[]): Record<str
   return tree;
 }
 
-export async function packRelay(outDir = RELAY_OUT_DIR): Promise<{ tarball: string; dependencies: Record<string, string> }> {
-  const root = JSON.parse(readFileSync('package.json', 'utf8')) as RootManifest;
-  const stage = join(outDir, 'package');
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(stage, { recursive: true });
-
+/**
+ * The relay's own code bundled into `binDir`: the two commands, and beside them the audit log's worker
+ * threads (readoutThread.ts and eventLinesThreads.ts start `./<name>.mjs` next to the code that starts
+ * them, which the bundle puts in the commands' files). Shared code goes to chunks in `../lib`.
+ */
+export async function bundleRelay(binDir: string): Promise<Metafile> {
   const result = await build({
-    entryPoints: { 'rounds-server': 'server/main.ts', 'rounds-audit': 'server/auditMain.ts' },
-    outdir: join(stage, 'bin'),
+    entryPoints: {
+      'rounds-server': 'server/main.ts', 'rounds-audit': 'server/auditMain.ts',
+      readoutWorker: 'server/audit/readoutWorker.ts', eventLinesWorker: 'server/audit/eventLinesWorker.ts',
+    },
+    outdir: binDir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
     splitting: true,
@@ -117,12 +120,22 @@ export async function packRelay(outDir = RELAY_OUT_DIR): Promise<{ tarball: stri
     metafile: true,
     logLevel: 'warning',
   });
+  return result.metafile;
+}
+
+export async function packRelay(outDir = RELAY_OUT_DIR): Promise<{ tarball: string; dependencies: Record<string, string> }> {
+  const root = JSON.parse(readFileSync('package.json', 'utf8')) as RootManifest;
+  const stage = join(outDir, 'package');
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(stage, { recursive: true });
+
+  const metafile = await bundleRelay(join(stage, 'bin'));
 
   // Pinned to the versions package-lock.json gives (what `npm ci` installed and the tests ran);
   // npm-shrinkwrap.json pins the rest of the tree from the same file.
   const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as Lockfile;
   const dependencies: Record<string, string> = {};
-  for (const name of importedPackages(result.metafile)) {
+  for (const name of importedPackages(metafile)) {
     if (!root.dependencies[name] && !root.devDependencies[name]) throw new Error(`the relay imports ${name}, which package.json does not list`);
     const version = lock.packages[`node_modules/${name}`]?.version;
     if (!version) throw new Error(`package-lock.json has no ${name}: run npm install`);

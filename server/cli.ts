@@ -10,6 +10,7 @@ import { checkpointMemory, exportAudit } from './audit/exportAudit';
 import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
 import { exportEarlierLog } from './audit/exportEarlierLog';
+import { readoutPlace, threadsOption, type ThreadChoice } from './audit/threadsOption';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
 import { adminActor } from './cli/adminActor';
 import { checkAuditTree } from './cli/auditTreeCheck';
@@ -195,7 +196,8 @@ export function buildCli(admin: string = adminActor()): Command {
     .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
     .option('--allow-broken', 'export a log whose hash chain is broken anyway, as evidence: every file of the bundle says so, and rounds-audit verify fails it')
     .option('--log <origin>', 'export an earlier log (one a restore ended) whose records the database still holds, all of them')
-    .action(async (opts: DataOptions & { from?: number; to?: number; user?: string; out: string; allowBroken?: boolean; log?: string }) => withStore(admin, opts, async (store) => {
+    .addOption(threadsOption('make events.csv and the report'))
+    .action(async (opts: DataOptions & { from?: number; to?: number; user?: string; out: string; allowBroken?: boolean; log?: string; threads: ThreadChoice }) => withStore(admin, opts, async (store) => {
       if (opts.log !== undefined) {
         if (opts.user !== undefined || opts.from !== undefined || opts.to !== undefined) throw new ConfigurationError('--log exports the whole of an earlier log: it takes no --from, --to or --user');
         // The earlier log's bounds and tree root come from its restore record, which lives in the current log:
@@ -219,7 +221,7 @@ export function buildCli(admin: string = adminActor()): Command {
       const key = loadOrCreateAuditKey(resolve(opts.data));
       // Names resolved now, from the relay's accounts (people.json): the records themselves keep their ids.
       const result = await exportAudit(store, key, {
-        ...range, user: userId, ...(opts.user ? { username: opts.user } : {}), out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true,
+        ...range, user: userId, ...(opts.user ? { username: opts.user } : {}), out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true, readout: readoutPlace(opts.threads),
         directory: await auditDirectory(store), memory: checkpointMemory(resolve(opts.data)),
       });
       if (result.chainBroken) console.error(`WARNING: the audit log's hash chain is broken at record ${result.chainBroken.seq} (${result.chainBroken.reason}); the bundle is marked as broken in every file, and rounds-audit verify fails it`);

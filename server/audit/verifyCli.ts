@@ -18,12 +18,14 @@ import { ROUNDS_VERSION } from '../../shared/version';
 import { nodeAuditCrypto } from './auditCrypto';
 import { openBundle } from './bundleFiles';
 import { eventLinesOnThreads } from './eventLinesThreads';
+import { threadsOption, type ThreadChoice } from './threadsOption';
 
-export function verifyPath(path: string, options: { key?: string; previous?: string }): Verdict {
+export function verifyPath(path: string, options: { key?: string; previous?: string; threads?: ThreadChoice }): Verdict {
   const files = openBundle(path);
+  const threads = options.threads ?? 'auto';
   return verifyBundle(nodeAuditCrypto, files, {
     // A bundle directory's records are checked on every core (a zip's are in memory, and capped in size: no threads).
-    eventLines: eventLinesOnThreads(path),
+    ...(threads === 'never' ? {} : { eventLines: eventLinesOnThreads(path, threads === 'always' ? { minBytes: 1 } : {}) }),
     ...(options.key ? { expectedKeyPem: readFileSync(options.key, 'utf8') } : {}),
     ...(options.previous ? { previous: openBundle(options.previous) } : {}),
   });
@@ -74,13 +76,14 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
     .argument('<path>', 'the bundle')
     .option('--key <pem>', 'the signing public key you expect (from the organisation), instead of trusting the bundle\'s own (with --relay-bundle: the relay bundle\'s)')
     .option('--previous <bundle>', 'an earlier bundle of the same log (this one must extend it), or of the log a restore ended (this one\'s log must begin with that restore)')
+    .addOption(threadsOption('check the records of a bundle directory'))
     .option('--relay-bundle <bundle>', "for a workstation's bundle: a relay bundle (of its user, over the day it enrolled); the workstation's key must be the one the relay recorded when it enrolled")
-    .action((path: string, opts: { key?: string; previous?: string; relayBundle?: string }) => {
+    .action((path: string, opts: { key?: string; previous?: string; relayBundle?: string; threads: ThreadChoice }) => {
       let verdict: Verdict;
       let linked: WorkstationCheck | undefined;
       try {
         // With a relay bundle, --key is the organisation's: it checks the relay bundle, which vouches for the workstation's key.
-        verdict = verifyPath(path, opts.relayBundle ? { ...(opts.previous ? { previous: opts.previous } : {}) } : opts);
+        verdict = verifyPath(path, opts.relayBundle ? { threads: opts.threads, ...(opts.previous ? { previous: opts.previous } : {}) } : opts);
         if (opts.relayBundle) linked = verifyWorkstationLink(path, opts.relayBundle, opts.key);
       } catch (error) {
         console.error(`NOT VERIFIED: ${(error as Error).message}`);

@@ -21,7 +21,8 @@ describe('the rounds-server npm package', () => {
   it('holds the bundled commands, the systemd unit and the guide, and no sources or tests', () => {
     const files = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.trim().split('\n').map((f) => f.replace(/^package\//, '')).sort();
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'bin/rounds-audit.mjs', 'bin/rounds-server.mjs', 'deploy/rounds-relay.service', 'docs/deployment.md', 'npm-shrinkwrap.json', 'package.json']));
-    expect(files.filter((f) => !/^(LICENSE|README\.md|package\.json|npm-shrinkwrap\.json|bin\/rounds-(server|audit)\.mjs|lib\/chunk-\w+\.mjs|deploy\/[\w.-]+|docs\/deployment\.md)$/.test(f))).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(['bin/readoutWorker.mjs', 'bin/eventLinesWorker.mjs']));
+    expect(files.filter((f) => !/^(LICENSE|README\.md|package\.json|npm-shrinkwrap\.json|bin\/(rounds-server|rounds-audit|readoutWorker|eventLinesWorker)\.mjs|lib\/chunk-\w+\.mjs|deploy\/[\w.-]+|docs\/deployment\.md)$/.test(f))).toEqual([]);
     const sums = readFileSync(join(work, 'out', 'SHA256SUMS'), 'utf8');
     expect(sums).toMatch(/^[0-9a-f]{64} {2}rounds-server-\d+\.\d+\.\d+\.tgz\n$/);
     expect(spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: join(work, 'out') }).status).toBe(0);
@@ -53,6 +54,15 @@ describe('the rounds-server npm package', () => {
     mkdirSync(data, { mode: 0o700 });
     const added = spawnSync(bin('rounds-server'), ['user', 'add', '--data', data, '--username', 'jdoe', '--display-name', 'Dr. Jane Doe', '--role', 'clinician'], { encoding: 'utf8' });
     expect(added.stdout + added.stderr).toMatch(/enrollment code: \S+/);
+    // A year's log is read out and checked on worker threads: they must be in the package too.
+    const bundle = join(work, 'bundle');
+    const today = new Date().toISOString().slice(0, 10);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const exported = spawnSync(bin('rounds-server'), ['audit', 'export', '--data', data, '--from', today, '--to', tomorrow, '--out', bundle, '--threads', 'always'], { encoding: 'utf8' });
+    expect(exported.status, exported.stderr).toBe(0);
+    expect(readFileSync(join(bundle, 'events.csv'), 'utf8')).toContain('account.created');
+    const verified = spawnSync(bin('rounds-audit'), ['verify', bundle, '--threads', 'always'], { encoding: 'utf8' });
+    expect(verified.stdout, verified.stderr).toMatch(/^VERIFIED: \d+ records/);
     const relay = spawn(bin('rounds-server'), ['serve', '--data', data, '--port', '0', '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const url = await new Promise<string>((resolve, reject) => {
