@@ -34,6 +34,8 @@ export interface RelayConfig {
    */
   readonly minFreeDiskBytes: number;
   readonly timeouts: ConnectionTimeouts;
+  /** When the relay sheds new WebSocket connects with RELAY_BUSY (503, Retry-After) rather than queue them. */
+  readonly admission: ConnectAdmissionLimits;
   /**
    * Where the audit log is streamed as it is appended (syslog over TLS, or JSON lines to a file), from the
    * `siem` section of the config file (`serve --config`); none by default. server/audit/siem/SiemStream.ts.
@@ -100,6 +102,18 @@ export interface ConnectionTimeouts {
   readonly idleMs: number;
 }
 
+/** Load shedding at `/v1/ws` (server/http/ConnectAdmission.ts): a reconnect storm is spread out, not queued. */
+export interface ConnectAdmissionLimits {
+  /** Connects whose authentication is under way at once (default 256). */
+  readonly maxConnecting: number;
+  /** How late the event loop may run before new connects are shed (default 200 ms). */
+  readonly maxEventLoopLagMs: number;
+  /** Shed connects are given return times this many a second, so they come back spread out (default 1,000). */
+  readonly connectsPerSecond: number;
+  /** The longest Retry-After a shed connect is given (default 30 s). */
+  readonly maxRetryAfterSeconds: number;
+}
+
 export const DEFAULT_CONFIG: RelayConfig = {
   maxEnvelopeBytes: 256 * 1024,
   retentionDays: 30,
@@ -164,4 +178,5 @@ export const DEFAULT_CONFIG: RelayConfig = {
   // SQLite's own checkpoints, while the operator frees space.
   minFreeDiskBytes: 1024 * 1024 * 1024,
   timeouts: { headersMs: 10_000, idleMs: 120_000 },
+  admission: { maxConnecting: 256, maxEventLoopLagMs: 200, connectsPerSecond: 1000, maxRetryAfterSeconds: 30 },
 };

@@ -51,5 +51,7 @@ const STATUS: Record<RelayErrorCode, number> = {
   RECIPIENT_QUEUE_FULL: 507,
   RELAY_STORAGE_FULL: 507,
   AUDIT_LOG_BROKEN: 409,
+  // 503: the request is fine, the relay is shedding load (Retry-After says when to come back).
+  RELAY_BUSY: 503,
   INTERNAL: 500,
 };

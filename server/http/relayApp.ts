@@ -16,10 +16,12 @@ import {
 } from '../../shared/wire/relay';
 import type { AccountService } from '../AccountService';
 import type { MessageService } from '../MessageService';
-import type { ConnectionTimeouts } from '../RelayConfig';
+import { DEFAULT_CONFIG, type ConnectAdmissionLimits, type ConnectionTimeouts } from '../RelayConfig';
 import { RelayFailure } from '../RelayFailure';
 import type { RelayStore } from '../storage/RelayStore';
+import { ConnectAdmission } from './ConnectAdmission';
 import type { DeliveryHub } from './DeliveryHub';
+import { EventLoopLag } from './EventLoopLag';
 import { zipSync } from 'fflate';
 import { AuditExportQuerySchema } from '../../shared/wire/relay';
 import type { AuditKey } from '../audit/auditKey';
@@ -44,6 +46,8 @@ export interface RelayAppOptions {
   readonly auditCheckpoints?: CheckpointMemory;
   /** Proxies whose X-Forwarded-For names the client (ServeOptions.trustProxy); none by default. */
   readonly trustProxy?: readonly string[];
+  /** When `/v1/ws` sheds new connects (503, Retry-After); DEFAULT_CONFIG's without it. */
+  readonly admission?: ConnectAdmissionLimits;
 }
 
 /**
@@ -180,14 +184,28 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
   });
 
+  // A connect the relay cannot take now is shed before its credential is looked at (ConnectAdmission.ts).
+  const lag = new EventLoopLag();
+  const admission = new ConnectAdmission(options.admission ?? DEFAULT_CONFIG.admission, options.now, () => lag.lagMs, (line) => app.log.warn(line));
+  const episodes = setInterval(() => admission.endQuiet(), 5000).unref();
+  app.addHook('onClose', async () => {
+    lag.stop();
+    clearInterval(episodes);
+    admission.endAll();
+  });
+
   app.get('/v1/ws', {
     websocket: true,
     preValidation: async (request, reply) => {
+      const admitted = admission.enter();
+      if (admitted instanceof RelayFailure) return sendFailure(reply, admitted);
       try {
         (request as FastifyRequest & { rounds?: unknown }).rounds = await device(request);
       } catch (error) {
         if (error instanceof RelayFailure) return sendFailure(reply, error);
         throw error;
+      } finally {
+        admitted.leave();
       }
     },
   }, (socket, request) => {

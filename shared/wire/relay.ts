@@ -202,6 +202,8 @@ export const RELAY_ERROR_CODES = [
   'KEY_UPLOAD_RATE_LIMITED',
   /** The relay is keeping its last free storage for deliveries and sign-ins: no new envelopes for now (Retry-After). */
   'RELAY_STORAGE_FULL',
+  /** The relay is taking more connections than it can serve at once: come back after Retry-After (HTTP 503). */
+  'RELAY_BUSY',
   /** An envelope id already used by another envelope (reported per envelope in a send's `refused`). */
   'DUPLICATE_ENVELOPE',
   /** The relay's own audit log fails its hash-chain check: it is not exported (the CLI can, marked as broken). */

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { fetch, type Response } from 'undici';
 import WebSocket from 'ws';
 import { assertNever } from '../../../shared/exhaustive';
@@ -62,6 +63,39 @@ function unreachable(error: Error): RelayRequestError {
         ? `the relay's certificate is not for this address (${error.message}); check the relay address, or IT must reissue the certificate`
         : `cannot reach the relay: ${error.message}`;
   return new RelayRequestError('UNREACHABLE', why, 0);
+}
+
+/** Error bodies of a refused socket open are small; a longer one is not read to its end. */
+const MAX_REFUSAL_BODY = 16 * 1024;
+
+/**
+ * Why the relay refused to open the socket: its `{ code, message }` body and Retry-After (RELAY_BUSY while
+ * it sheds a reconnect storm, so the link waits at least that long), or for an answer without one (a proxy's
+ * error page), UNAUTHENTICATED for 401 and UNREACHABLE otherwise.
+ */
+async function refusedSocket(response: IncomingMessage): Promise<RelayRequestError> {
+  const status = response.statusCode ?? 0;
+  let text = '';
+  try {
+    for await (const chunk of response) {
+      text += String(chunk);
+      if (text.length > MAX_REFUSAL_BODY) break;
+    }
+  } catch {
+    // The body is a courtesy: the status and Retry-After are enough.
+  }
+  const header = Number(response.headers['retry-after'] ?? Number.NaN);
+  const body = RelayErrorSchema.safeParse((() => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return undefined;
+    }
+  })());
+  const afterMs = body.success && body.data.retryAfterMs !== undefined ? body.data.retryAfterMs : Number.isFinite(header) && header >= 0 ? header * 1000 : undefined;
+  const details = afterMs === undefined ? {} : { retryAfterMs: afterMs, retryAfterSeconds: Math.ceil(afterMs / 1000) };
+  if (body.success) return new RelayRequestError(body.data.code, body.data.message, status, details);
+  return new RelayRequestError(status === 401 ? 'UNAUTHENTICATED' : 'UNREACHABLE', `relay refused the connection (${status})`, status, details);
 }
 
 /*
@@ -129,7 +163,7 @@ export class RelayClient {
     const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.#credential}` }, ...(this.#trust ? { ca: relayCaList(this.#trust) } : {}) });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new RelayConnection(socket, handlers)));
-      socket.once('unexpected-response', (_req, res) => reject(new RelayRequestError(res.statusCode === 401 ? 'UNAUTHENTICATED' : 'UNREACHABLE', `relay refused the connection (${res.statusCode ?? 0})`, res.statusCode ?? 0)));
+      socket.once('unexpected-response', (_req, res) => void refusedSocket(res).then(reject));
       socket.once('error', (error) => reject(unreachable(error)));
     });
   }

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { virtualScheduler } from '../../../test/fixtures/virtualScheduler';
+import { RelayRequestError } from './RelayClient';
 import { RelayLink, type LinkConnection } from './RelayLink';
 
 /** Lets the promises of one connection attempt settle (the link's own work is asynchronous). */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-function link(options: { failures: number }) {
+/** `refusal`: what each failed attempt throws (an unreachable relay by default). */
+function link(options: { failures: number; refusal?: () => Error; random?: () => number }) {
   const time = virtualScheduler(0);
   const attempts: number[] = [];
   const states: string[] = [];
@@ -14,10 +16,10 @@ function link(options: { failures: number }) {
   const relayLink = new RelayLink({
     scheduler: time,
     backoff: { firstMs: 1000, maxMs: 4000 },
-    random: () => 0.5, // no jitter: the waits are exactly the back-off
+    random: options.random ?? (() => 0.5), // no jitter: the waits are exactly the back-off
     connect: async (onClose) => {
       attempts.push(time.now());
-      if (attempts.length <= options.failures) throw new Error('relay unreachable');
+      if (attempts.length <= options.failures) throw options.refusal?.() ?? new Error('relay unreachable');
       drop = onClose;
       return connection;
     },
@@ -59,6 +61,52 @@ describe('reconnecting to the relay', () => {
     await settle();
     expect(attempts).toEqual([0, 1000, 3000, 6000]); // dropped at 5000: the first wait again
     expect(states).toEqual(['connecting', 'offline', 'connecting', 'offline', 'connecting', 'online', 'offline', 'connecting', 'online']);
+    await relayLink.stop();
+  });
+
+  it('waits at least as long as a busy relay says before trying again, with jitter on top', async () => {
+    const busy = () => new RelayRequestError('RELAY_BUSY', 'the relay is busy', 503, { retryAfterSeconds: 5, retryAfterMs: 5000 });
+    const { time, attempts, relayLink } = link({ failures: 2, refusal: busy });
+    relayLink.start();
+    await settle();
+    for (let i = 0; i < 40; i++) {
+      time.advance(500);
+      await settle();
+    }
+    // Retry-After 5 s, plus a quarter of it (random 0.5 of up to half): well past the 1 s and 2 s back-offs
+    // (each wait starts when the refusal settled, up to one 500 ms step after the attempt).
+    expect(attempts).toHaveLength(3);
+    expect(attempts[1]).toBe(6250);
+    expect(attempts[2]! - attempts[1]!).toBeGreaterThanOrEqual(6250);
+    expect(attempts[2]! - attempts[1]!).toBeLessThan(6250 + 500);
+    expect(relayLink.online).toBe(true);
+    await relayLink.stop();
+  });
+
+  it('spreads the workstations a busy relay turned away over Retry-After to one and a half times it', async () => {
+    const waits = await Promise.all([0, 0.5, 0.999].map(async (jitter) => {
+      const { time, attempts, relayLink } = link({ failures: 1, random: () => jitter, refusal: () => new RelayRequestError('RELAY_BUSY', 'busy', 503, { retryAfterMs: 10_000 }) });
+      relayLink.start();
+      await settle();
+      for (let i = 0; i < 40; i++) {
+        time.advance(500);
+        await settle();
+      }
+      await relayLink.stop();
+      return attempts[1];
+    }));
+    expect(waits).toEqual([10_000, 12_500, 14_995]);
+  });
+
+  it('keeps its own back-off when it is longer than the relay asked', async () => {
+    const { time, attempts, relayLink } = link({ failures: 3, refusal: () => new RelayRequestError('RELAY_BUSY', 'busy', 503, { retryAfterMs: 100 }) });
+    relayLink.start();
+    await settle();
+    for (let i = 0; i < 30; i++) {
+      time.advance(500);
+      await settle();
+    }
+    expect(attempts).toEqual([0, 1000, 3000, 7000]);
     await relayLink.stop();
   });
 

@@ -1,4 +1,5 @@
 import type { Cancellable, Scheduler } from '../Clock';
+import { RelayRequestError } from './RelayClient';
 
 /** Reconnect back-off: the first wait after a failure and the longest (ms); each failure doubles it. */
 export interface Backoff {
@@ -30,7 +31,10 @@ export interface RelayLinkOptions<C extends LinkConnection> {
 /**
  * The connection to the relay, kept up until stop(): after a failure or a drop it tries again after a
  * back-off that doubles up to the longest, with jitter, on the injected scheduler (so tests run it in
- * virtual time); a connection that opens resets the back-off.
+ * virtual time); a connection that opens resets the back-off. A relay that refused the connection with a
+ * Retry-After (RELAY_BUSY while it sheds a reconnect storm) is not tried again before then: the wait is
+ * at least Retry-After plus up to half of it again, so the workstations it turned away at once do not
+ * come back in step.
  */
 export class RelayLink<C extends LinkConnection> {
   readonly #options: RelayLinkOptions<C>;
@@ -92,7 +96,7 @@ export class RelayLink<C extends LinkConnection> {
       this.#backoffMs = this.#backoff.firstMs;
       this.#options.onState('online');
       await this.#options.onOpen();
-    } catch {
+    } catch (error) {
       // Opened but not usable (its keys could not be uploaded, say): closed, so no orphan socket stays
       // open beside the next one, and tried again after the back-off.
       if (connection && this.#connection === connection) {
@@ -100,13 +104,15 @@ export class RelayLink<C extends LinkConnection> {
         connection.close().catch(() => undefined);
       }
       this.#options.onState('offline');
-      this.#scheduleRetry();
+      this.#scheduleRetry(error instanceof RelayRequestError ? error.details.retryAfterMs : undefined);
     }
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(retryAfterMs?: number): void {
     if (!this.#running || this.#retry) return;
-    const delay = this.#backoffMs * (0.8 + (this.#options.random ?? Math.random)() * 0.4);
+    const random = this.#options.random ?? Math.random;
+    const backoff = this.#backoffMs * (0.8 + random() * 0.4);
+    const delay = retryAfterMs === undefined ? backoff : Math.max(backoff, retryAfterMs * (1 + random() * 0.5));
     this.#backoffMs = Math.min(this.#backoff.maxMs, this.#backoffMs * 2);
     this.#retry = this.#options.scheduler.after(delay, () => {
       this.#retry = undefined;
