@@ -12,6 +12,19 @@ import { performance } from 'node:perf_hooks';
 const DRAIN_STALL_MS = 10_000;
 export const DRAIN_MAX_MS = 30_000;
 
+/** The server answered a socket's upgrade with an HTTP status instead (the relay: 503 RELAY_BUSY while it sheds, with Retry-After). */
+export class RefusedSocket extends Error {
+  constructor(readonly status: number, readonly retryAfterSeconds: number | undefined) {
+    super(`server refused the socket: ${status}${retryAfterSeconds === undefined ? '' : `, Retry-After ${retryAfterSeconds} s`}`);
+    this.name = 'RefusedSocket';
+  }
+}
+
+/** How long a client that was told Retry-After waits, as the app's RelayLink does: that long plus up to half again. */
+export function retryAfterWaitMs(retryAfterSeconds: number, random: () => number = Math.random): number {
+  return retryAfterSeconds * 1000 * (1 + random() * 0.5);
+}
+
 /** One connected device of the load client. Devices are named by index: 0 .. the system's device count - 1. */
 export interface BenchClient {
   /** Called with the id of each message that arrives (duplicates included) and the time it arrived. */

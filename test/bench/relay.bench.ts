@@ -3,17 +3,19 @@
  * bench, pinned to core 0, driven by the same load client on core 1 with the same shapes, alternating
  * which goes first, RUNS runs each; the table holds the medians and their ratios. The relay writes every
  * envelope durably (fsynced, audited) before acknowledging it; Prosody keeps online messages in memory.
- * Then the relay alone with 1,000 devices (issue 3's rows).
+ * Then the relay alone with 1,000 devices (issue 3's rows), and with 10,000: connected and mostly idle,
+ * and reconnecting all at once after a restart (issue 16's crowd and storm, relayHuge.ts).
  *
  * Knobs (environment): ROUNDS_BENCH_QUICK=1 for short runs, one each; RELAY_BENCH_RUNS=n runs each;
- * RELAY_BENCH_LARGE=0 skips the 1,000-device runs.
+ * RELAY_BENCH_LARGE=0 skips the 1,000-device runs; RELAY_BENCH_HUGE=0 skips the 10,000-device ones.
  */
 import { fsyncMs, pinThisProcess, raiseOpenFileLimit, warnIfBusy } from './benchMachine';
 import type { BenchSystem } from './loadRun';
 import { median, type BenchRow } from './measure';
 import { ProsodySystem, prosodyVersion } from './prosody';
+import { hugeRows } from './relayHuge';
 import { RoundsSystem } from './relayLoad';
-import { fixedRateRun, offlineRun, saturatedRun, withDevices, withServer, type FixedRateRun, type OfflineRun, type RunTimes, type SaturatedRun } from './relayShapes';
+import { fixedRateRun, offlineRun, percent, saturatedRun, withDevices, withServer, type FixedRateRun, type OfflineRun, type RunTimes, type SaturatedRun } from './relayShapes';
 
 const SUITE = 'relay';
 const QUICK = process.env.ROUNDS_BENCH_QUICK === '1';
@@ -22,6 +24,7 @@ const TIMES: RunTimes = QUICK ? { warmupMs: 500, saturatedMs: 2000, fixedMs: 200
 /** 50 sender/receiver pairs. */
 const DEVICES = 100;
 const LARGE_DEVICES = process.env.RELAY_BENCH_LARGE === '0' ? 0 : 1000;
+const HUGE_DEVICES = process.env.RELAY_BENCH_HUGE === '0' ? 0 : 10_000;
 /** Messages sent but not yet delivered during a saturated run, spread over the senders. */
 const SATURATION_IN_FLIGHT = 1000;
 const FIXED_RATE = 500;
@@ -93,6 +96,12 @@ export async function runRelayBench(): Promise<BenchRow[]> {
     const ours = samples.get(rounds.name)!;
     const rows = comparisonRows(ours, samples.get(prosody.name)!, fsync);
     if (LARGE_DEVICES > 0) rows.push(...await largeRows(rounds, ours));
+    if (HUGE_DEVICES > 0) {
+      rows.push(...await hugeRows(HUGE_DEVICES, {
+        devices: DEVICES, inFlight: SATURATION_IN_FLIGHT, sustainableShare: SUSTAINABLE_SHARE,
+        saturatedRate: median(ours.saturated.map((r) => r.rate)), idleResidentMiB: median(ours.saturated.map((r) => r.idleResidentMiB)),
+      }, TIMES));
+    }
     return rows;
   } finally {
     unpin();
@@ -152,8 +161,4 @@ async function largeRows(rounds: BenchSystem, small: Samples): Promise<BenchRow[
     rows.push(...[fixed.p50, fixed.p99].map((ours, i) => ({ suite: SUITE, name: names[i]!, unit: 'ms', ours, goal: 'informational' })));
   }
   return rows;
-}
-
-function percent(share: number): string {
-  return `${Math.round(share * 100)} %`;
 }

@@ -16,8 +16,8 @@ import { openStore } from '../../server/RelayServer';
 import { UserIdSchema, type DeviceAddress } from '../../shared/ids';
 import { RelayProcess, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { TestDirectory, newConversationId, newDevice, newUserId, sendText } from '../fixtures/protocolHarness';
-import { serverCommandPrefix } from './benchMachine';
-import { DRAIN_MAX_MS, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
+import { bundledRelayScript, serverCommandPrefix } from './benchMachine';
+import { DRAIN_MAX_MS, RefusedSocket, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
 
 /** Unanswered `send` frames the offline sender keeps under way. */
 const OFFLINE_WINDOW = 1000;
@@ -47,7 +47,7 @@ export class RoundsSystem implements BenchSystem {
     cpSync(this.template, dataDir, { recursive: true });
     let relay: RelayProcess;
     try {
-      relay = await RelayProcess.start(dataDir, [], 0, serverCommandPrefix());
+      relay = await RelayProcess.start(dataDir, [], 0, serverCommandPrefix(), [await bundledRelayScript()]);
     } catch (error) {
       removeDir(dataDir);
       throw error;
@@ -75,10 +75,28 @@ export class RoundsSystem implements BenchSystem {
     };
   }
 
+  /**
+   * A copy of this system with more written into its template before any relay starts on it (envelopes
+   * queued while the relay was down, say): `prepare` gets the copy's data directory, the devices and the
+   * ciphertext every message carries.
+   */
+  async derive(prepare: (dataDir: string, devices: readonly BenchDevice[], content: string) => Promise<void>): Promise<RoundsSystem> {
+    const template = tempDataDir();
+    try {
+      cpSync(this.template, template, { recursive: true });
+      await prepare(template, this.devices, this.content);
+    } catch (error) {
+      removeDir(template);
+      throw error;
+    }
+    return new RoundsSystem(template, this.devices, this.content);
+  }
+
   dispose(): void {
     removeDir(this.template);
   }
 }
+
 
 /**
  * One device's WebSocket. Sends one envelope per `send` frame (one message to one device, as a client
@@ -109,12 +127,17 @@ export class LoadSocket implements BenchClient {
         else if (frame.type === 'queueEmpty') resolve(load);
         else if (frame.type === 'error') load.errors.push(frame.message ?? 'error');
       });
-      socket.once('error', reject);
+      socket.on('error', reject);
       socket.once('close', (code) => {
         if (!load.#terminated) load.errors.push(`relay closed the socket (${code})`);
         reject(new Error(`relay closed the socket (${code})`));
       });
-      socket.once('unexpected-response', (_request, response) => reject(new Error(`relay refused the socket: ${response.statusCode}`)));
+      socket.once('unexpected-response', (request, response) => {
+        const retryAfter = Number(response.headers['retry-after'] ?? Number.NaN);
+        // The status and Retry-After are all a load client needs: the connection is dropped at once.
+        request.destroy();
+        reject(new RefusedSocket(response.statusCode ?? 0, Number.isFinite(retryAfter) ? retryAfter : undefined));
+      });
     });
   }
 
@@ -163,7 +186,7 @@ function storeOffline(sender: LoadSocket, to: number, count: number): Promise<vo
  * Writes `count` active accounts with one device each straight into the data directory (enrollment over
  * HTTP costs Argon2 and TOTP per device). Every device reuses one real key upload: the relay only stores it.
  */
-async function provision(dataDir: string, count: number): Promise<BenchDevice[]> {
+export async function provision(dataDir: string, count: number): Promise<BenchDevice[]> {
   const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 1 } }).keys.initialUpload();
   const store = openStore(dataDir);
   const devices: BenchDevice[] = [];

@@ -5,7 +5,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { loadClientCpu, processCpuMs, residentMiB } from './benchMachine';
-import { DRAIN_MAX_MS, LatencyTracker, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
+import { DRAIN_MAX_MS, LatencyTracker, RefusedSocket, retryAfterWaitMs, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
+
+/** A device the relay keeps shedding after this many tries fails the run. */
+const MAX_CONNECT_ATTEMPTS = 10;
 
 export interface RunTimes {
   readonly warmupMs: number;
@@ -51,6 +54,18 @@ export async function withServer<T>(system: BenchSystem, run: (server: ServerUnd
   }
 }
 
+/** Connects device `index`; a socket refused with Retry-After (the relay shedding a burst) is tried again after it, as the app does. */
+async function connectWhenAdmitted(server: ServerUnderTest, index: number): Promise<BenchClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await server.connect(index);
+    } catch (error) {
+      if (!(error instanceof RefusedSocket) || error.retryAfterSeconds === undefined || attempt === MAX_CONNECT_ATTEMPTS) throw error;
+      await sleep(retryAfterWaitMs(error.retryAfterSeconds));
+    }
+  }
+}
+
 /** Connects devices 0 .. count - 1 (50 at a time), runs, fails on any client error, then drops them all. */
 export async function withDevices<T>(server: ServerUnderTest, count: number, run: (clients: BenchClient[]) => Promise<T>): Promise<T> {
   const clients: BenchClient[] = [];
@@ -61,7 +76,7 @@ export async function withDevices<T>(server: ServerUnderTest, count: number, run
   try {
     for (let i = 0; i < count; i += 50) {
       const indexes = Array.from({ length: Math.min(50, count - i) }, (_, k) => i + k);
-      clients.push(...await Promise.all(indexes.map((index) => server.connect(index))));
+      clients.push(...await Promise.all(indexes.map((index) => connectWhenAdmitted(server, index))));
     }
     const result = await run(clients).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}${clientErrors()}`);
@@ -101,11 +116,16 @@ export async function saturatedRun(server: ServerUnderTest, clients: readonly Be
   return { ...result, idleResidentMiB, residentMiB: residentMiB(server.pid) };
 }
 
-/** Latency: `rate` messages per second, round-robin over the pairs, for a warm-up then `times.fixedMs`. */
-export async function fixedRateRun(server: ServerUnderTest, clients: readonly BenchClient[], rate: number, times: RunTimes): Promise<FixedRateRun> {
-  const pairs = clients.length / 2;
+/** Which device sends the `n`th message of a run, and to which. */
+export type Route = (n: number) => readonly [from: number, to: number];
+
+/** Device i sends to device i + pairs, round-robin over the pairs. */
+export const roundRobinPairs = (devices: number): Route => (n) => [n % (devices / 2), (n % (devices / 2)) + devices / 2];
+
+/** Latency: `rate` messages per second (round-robin over the pairs unless `route` says otherwise), for a warm-up then `times.fixedMs`. */
+export async function fixedRateRun(server: ServerUnderTest, clients: readonly BenchClient[], rate: number, times: RunTimes, route: Route = roundRobinPairs(clients.length)): Promise<FixedRateRun> {
   const tracker = new LatencyTracker();
-  for (let pair = 0; pair < pairs; pair++) clients[pair + pairs]!.onMessage = (id, at) => void tracker.arrived(id, at);
+  for (const client of clients) client.onMessage = (id, at) => void tracker.arrived(id, at);
   const total = Math.round((rate * (times.warmupMs + times.fixedMs)) / 1000);
   const start = performance.now();
   let sent = 0;
@@ -117,7 +137,10 @@ export async function fixedRateRun(server: ServerUnderTest, clients: readonly Be
       measured = { sent, cpuMs: processCpuMs(server.pid), loadCpu: loadClientCpu() };
     }
     const due = Math.min(total, Math.floor((elapsed * rate) / 1000));
-    for (; sent < due; sent++) tracker.send(clients[sent % pairs]!, (sent % pairs) + pairs);
+    for (; sent < due; sent++) {
+      const [from, to] = route(sent);
+      tracker.send(clients[from]!, to);
+    }
     await sleep(1);
   }
   const cpuMs = processCpuMs(server.pid) - (measured?.cpuMs ?? Number.NaN);
@@ -156,6 +179,11 @@ export async function offlineRun(server: ServerUnderTest, count: number): Promis
     }
     return { storeRate, drainSeconds: (lastArrival - connectStart) / 1000 };
   });
+}
+
+/** A share of one core (0.5) as a percentage for the log (50 %). */
+export function percent(share: number): string {
+  return `${Math.round(share * 100)} %`;
 }
 
 /** CPU of process `pid` from now until the returned function is called, as a share of one core. */
