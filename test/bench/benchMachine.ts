@@ -6,12 +6,29 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleRelay } from '../../scripts/packRelay';
 import { median } from './measure';
 
 /** Open files the servers and the load client may hold: 10,000 devices need as many sockets on each side. */
 const OPEN_FILES = 65_536;
 /** /proc/PID/stat counts CPU time in clock ticks of 1/100 s on Linux (`getconf CLK_TCK`). */
 const TICKS_PER_SECOND = 100;
+
+/**
+ * The relay as hospital IT runs it: the bundle `npm run pack:relay` ships (scripts/packRelay.ts), built once
+ * per bench under dist/ (so that it finds node_modules), not the sources through tsx (which alone costs
+ * tens of MiB of memory and start-up CPU that no installed relay has).
+ */
+let bundled: Promise<string> | undefined;
+export function bundledRelayScript(): Promise<string> {
+  bundled ??= (async () => {
+    const bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'dist/bench-relay/bin');
+    await bundleRelay(bin);
+    return join(bin, 'rounds-server.mjs');
+  })();
+  return bundled;
+}
 
 /** Pinning needs two cores and taskset; without either the runs share cores (and say so). */
 export function canPin(): boolean {
