@@ -133,7 +133,8 @@ export class DeliveryHub implements DeliveryNotifier {
       if (frame.type !== 'ping') await this.#authorize(connection);
       switch (frame.type) {
         case 'ack': {
-          await messages.acknowledge(connection.address, frame.ids);
+          // The window opens at once: the pump reads past what it pushed, so acknowledged envelopes do not
+          // come again on this connection while their removal waits for its group commit.
           for (const id of frame.ids) {
             connection.inFlightBytes -= connection.inFlight.get(id) ?? 0;
             connection.inFlight.delete(id);
@@ -141,6 +142,7 @@ export class DeliveryHub implements DeliveryNotifier {
           const announce = connection.announceEmpty;
           connection.announceEmpty = false;
           void this.#pump(connection, announce);
+          await messages.acknowledge(connection.address, frame.ids);
           return;
         }
         case 'send': {

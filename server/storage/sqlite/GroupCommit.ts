@@ -2,47 +2,75 @@
  * Group commit: work handed in during one turn of the event loop is written in one transaction (one
  * fsync for many senders and acknowledgements), and each caller's promise resolves with its own result
  * only after that commit. A batch is flushed early once it holds `maxItems`, so an overloaded relay
- * writes steadily instead of stalling on one huge transaction.
+ * writes steadily instead of stalling on one huge transaction. If a batch fails, each of its items is
+ * written again on its own.
+ *
+ * Work that nobody waits on to answer a client (`add(item, 'soon')`: an acknowledgement, whose sender
+ * hears nothing back) rides along with the next urgent commit, or is written on its own after `soonMs`:
+ * at a low rate every message otherwise costs two commits (its send and its acknowledgement), each with
+ * its fsync and its pages encrypted and written again.
  */
 export class GroupCommit<Item, Result> {
   readonly #write: (items: readonly Item[]) => Result[];
   readonly #maxItems: number;
+  readonly #soonMs: number;
   #pending: { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
-  #scheduled: Promise<void> | null = null;
+  /** A flush at the end of this turn of the event loop is scheduled. */
+  #turn = false;
+  /** A flush after `soonMs` is scheduled (for `soon` work alone). */
+  #timer: NodeJS.Timeout | null = null;
 
   /** `write` runs the whole batch in one transaction and returns one result per item, in order. */
-  constructor(write: (items: readonly Item[]) => Result[], maxItems = 2000) {
+  constructor(write: (items: readonly Item[]) => Result[], options: { maxItems?: number; soonMs?: number } = {}) {
     this.#write = write;
-    this.#maxItems = maxItems;
+    this.#maxItems = options.maxItems ?? 2000;
+    this.#soonMs = options.soonMs ?? 20;
   }
 
-  add(item: Item): Promise<Result> {
+  /** `now`: written at the end of this turn of the event loop; `soon`: with the next `now`, or after `soonMs`. */
+  add(item: Item, when: 'now' | 'soon' = 'now'): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      if (this.#pending.length >= this.#maxItems) this.#flush();
-      else this.#scheduled ??= new Promise<void>((done) => setImmediate(() => {
+      if (this.#pending.length >= this.#maxItems) {
         this.#flush();
-        done();
-      }));
+      } else if (when === 'now' && !this.#turn) {
+        this.#turn = true;
+        setImmediate(() => {
+          this.#turn = false;
+          this.#flush();
+        });
+      } else if (when === 'soon' && !this.#turn && !this.#timer) {
+        this.#timer = setTimeout(() => this.#flush(), this.#soonMs);
+      }
     });
   }
 
-  /** Waits for anything queued to be written (used on shutdown). */
-  async drain(): Promise<void> {
-    while (this.#scheduled) await this.#scheduled;
-    if (this.#pending.length > 0) this.#flush();
+  /** Writes whatever is waiting, now (used on shutdown). */
+  drain(): Promise<void> {
+    this.#flush();
+    return Promise.resolve();
   }
 
   #flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
     const batch = this.#pending;
     this.#pending = [];
-    this.#scheduled = null;
     if (batch.length === 0) return;
     try {
       const results = this.#write(batch.map((b) => b.item));
       batch.forEach((b, i) => b.resolve(results[i] as Result));
     } catch (error) {
-      for (const b of batch) b.reject(error);
+      if (batch.length === 1) return batch[0]?.reject(error);
+      // The transaction rolled back as a whole: each item is tried again on its own, so that one that cannot
+      // be written (a full disk refusing a send) fails alone, not the acknowledgements beside it.
+      for (const b of batch) {
+        try {
+          b.resolve(this.#write([b.item])[0] as Result);
+        } catch (itemError) {
+          b.reject(itemError);
+        }
+      }
     }
   }
 }

@@ -42,6 +42,29 @@ describe('relay schema migrations', () => {
     again.close();
   });
 
+  it('carries the queue counts of envelopes already queued into the one shares table (version 9)', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    const v8 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 8));
+    const queue = (id: string, sender: string, content: string) => v8.run(
+      `INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at) VALUES ($id, 'r', 1, $s, 1, 'whisper', $c, 1)`,
+      { id, s: sender, c: content },
+    );
+    queue('e1', 'a', 'AAAA');
+    queue('e2', 'a', 'AAAAAAAA');
+    queue('e3', 'b', 'AAAA');
+    v8.close();
+    const v9 = new SqliteDatabase(path);
+    expect(v9.all('SELECT name FROM sqlite_master WHERE name = $n', { n: 'queue_usage' })).toEqual([]);
+    const shares = () => v9.all('SELECT sender_user, envelopes, bytes FROM queue_shares ORDER BY sender_user');
+    expect(shares()).toEqual([{ sender_user: 'a', envelopes: 2, bytes: 9 }, { sender_user: 'b', envelopes: 1, bytes: 3 }]);
+    // The triggers keep counting after the move, and drop a share that reaches zero.
+    v9.run(`DELETE FROM envelopes WHERE id = 'e3'`);
+    v9.run(`INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at) VALUES ('e4', 'r', 1, 'a', 1, 'whisper', 'AAAA', 2)`);
+    expect(shares()).toEqual([{ sender_user: 'a', envelopes: 3, bytes: 12 }]);
+    v9.close();
+  });
+
   it('a failed migration leaves the database at the previous version', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');

@@ -9,6 +9,8 @@ interface EnvelopeRow { seq: number; id: string; type: string; sender_user: stri
 
 interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
 interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
+/** One write of the group commit, in the order the requests came: sends and acknowledgements share it. */
+type QueueWrite = { readonly send: EnvelopeBatch } | { readonly ack: AckBatch };
 
 /** Appends audit records inside the caller's IMMEDIATE transaction (the store's hash-chained audit log). */
 export type AuditAppend = (events: readonly AuditEvent[]) => void;
@@ -20,19 +22,21 @@ export type AuditAppend = (events: readonly AuditEvent[]) => void;
 export class SqliteEnvelopeQueue {
   readonly #sql: SqliteDatabase;
   readonly #append: AuditAppend;
-  /** Envelopes and acknowledgements are group-committed: one transaction (one fsync) per event-loop turn. */
-  readonly #envelopes: GroupCommit<EnvelopeBatch, EnqueueOutcome[]>;
-  readonly #acks: GroupCommit<AckBatch, EnvelopeId[]>;
+  /**
+   * Envelopes and acknowledgements are group-committed: one transaction (one fsync) per event-loop turn for
+   * every send in it; acknowledgements (nobody waits on them to answer a client) ride along with the next
+   * sends, or are written on their own a few milliseconds later.
+   */
+  readonly #writes: GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]>;
 
   constructor(sql: SqliteDatabase, append: AuditAppend) {
     this.#sql = sql;
     this.#append = append;
-    this.#envelopes = new GroupCommit((batches: readonly EnvelopeBatch[]) => this.#sql.immediate(() => this.#enqueueIn(batches)));
-    this.#acks = new GroupCommit((batches: readonly AckBatch[]) => this.#sql.immediate(() => this.#acknowledgeIn(batches)));
+    this.#writes = new GroupCommit((writes: readonly QueueWrite[]) => this.#sql.immediate(() => this.#writeIn(writes)));
   }
 
   enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
-    return this.#envelopes.add({ envelopes, auditOf, limits });
+    return this.#writes.add({ send: { envelopes, auditOf, limits } }) as Promise<EnqueueOutcome[]>;
   }
 
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): StoredEnvelope[] {
@@ -42,8 +46,9 @@ export class SqliteEnvelopeQueue {
     ).map(toEnvelope);
   }
 
+  /** Resolves once the acknowledged envelopes are gone from the queue (a few milliseconds later, at most). */
   acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
-    return this.#acks.add({ recipient, ids, auditOf });
+    return this.#writes.add({ ack: { recipient, ids, auditOf } }, 'soon') as Promise<EnvelopeId[]>;
   }
 
   expire(before: number, auditOf: (count: number) => AuditEvent): number {
@@ -54,81 +59,78 @@ export class SqliteEnvelopeQueue {
     });
   }
 
-  /** Waits for the sends, then the acknowledgements, already accepted to be written. */
-  async drain(): Promise<void> {
-    await this.#envelopes.drain();
-    await this.#acks.drain();
+  /** Writes the sends and acknowledgements already taken. */
+  drain(): Promise<void> {
+    return this.#writes.drain();
   }
 
   // --- Inside transactions ---------------------------------------------------------------------------
 
-  /**
-   * One group commit of sends, in order, each envelope with its outcome. The queue limits are checked here,
-   * inside the write transaction that serialises every writer (and `queue_usage` and `queue_shares` already
-   * count what the batches before this one queued), so concurrent senders cannot together push a queue past
-   * its limit, nor one account's devices push its share of a queue past the share.
-   */
-  #enqueueIn(batches: readonly EnvelopeBatch[]): EnqueueOutcome[][] {
+  /** One group commit: each write in order, its audit records appended once at the end. */
+  #writeIn(writes: readonly QueueWrite[]): (EnqueueOutcome[] | EnvelopeId[])[] {
     const audit: AuditEvent[] = [];
-    const results = batches.map(({ envelopes, auditOf, limits }) => {
-      const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
-      const byDevice = new Map<string, { recipient: DeviceAddress; indices: number[]; bytes: number }>();
-      envelopes.forEach((envelope, i) => {
-        const key = `${envelope.recipient.userId}.${envelope.recipient.deviceId}`;
-        const entry = byDevice.get(key) ?? { recipient: envelope.recipient, indices: [], bytes: 0 };
-        entry.indices.push(i);
-        entry.bytes += ciphertextBytes(envelope.content);
-        byDevice.set(key, entry);
-      });
-      for (const { recipient, indices, bytes } of byDevice.values()) {
-        const key = { u: recipient.userId, d: recipient.deviceId };
-        const usage = this.#sql.get<{ envelopes: number; bytes: number }>('SELECT envelopes, bytes FROM queue_usage WHERE user_id = $u AND device_id = $d', key);
-        const fits = (usage?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && (usage?.bytes ?? 0) + bytes <= limits.maxBytes;
-        // A batch is one request of one device: its envelopes for this recipient device are one account's.
-        // The recipient's own account (copies of what they send elsewhere) is held to the whole queue only.
-        const sender = (envelopes[indices[0] ?? 0] as NewEnvelope).sender.userId;
-        const share = sender === recipient.userId ? undefined : this.#sql.get<{ envelopes: number; bytes: number }>(
-          'SELECT envelopes, bytes FROM queue_shares WHERE user_id = $u AND device_id = $d AND sender_user = $s', { ...key, s: sender },
-        ) ?? { envelopes: 0, bytes: 0 };
-        const fitsShare = !share || (share.envelopes + indices.length <= limits.maxEnvelopesPerSender && share.bytes + bytes <= limits.maxBytesPerSender);
-        // A full queue still takes back an envelope it already holds: that resend is accepted, not refused.
-        const refusal = !fits ? 'queueFull' : !fitsShare ? 'senderShareFull' : undefined;
-        if (refusal) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? refusal;
-      }
-      envelopes.forEach((envelope, i) => {
-        if (outcomes[i] !== 'queued') return;
-        // Queued only for a device that is still active at commit time (a revocation may have landed
-        // since the request was checked; its queue must stay empty, and the sender hears of it).
-        const inserted = this.#sql.run(
-          `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
-           SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
-           WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
-                         WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
-          { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
-        );
-        if (inserted === 1) audit.push(auditOf(envelope));
-        else outcomes[i] = this.#existing(envelope) ?? 'deviceGone';
-      });
-      return outcomes;
-    });
+    const results = writes.map((write) => ('send' in write ? this.#enqueueIn(write.send, audit) : this.#acknowledgeIn(write.ack, audit)));
     this.#append(audit);
     return results;
   }
 
-  /** One group commit of acknowledgements: each batch gets the ids it removed from its own queue. */
-  #acknowledgeIn(batches: readonly AckBatch[]): EnvelopeId[][] {
-    const audit: AuditEvent[] = [];
-    const results = batches.map(({ recipient, ids, auditOf }) => {
-      const removed: EnvelopeId[] = [];
-      for (const id of ids) {
-        const changes = this.#sql.run('DELETE FROM envelopes WHERE id = $id AND recipient_user = $u AND recipient_device = $d', { id, u: recipient.userId, d: recipient.deviceId });
-        if (changes === 1) removed.push(id);
-      }
-      audit.push(...removed.map(auditOf));
-      return removed;
+  /**
+   * One request's sends, in order, each envelope with its outcome. The queue limits are checked here,
+   * inside the write transaction that serialises every writer (and `queue_shares` already counts what the
+   * batches before this one queued), so concurrent senders cannot together push a queue past
+   * its limit, nor one account's devices push its share of a queue past the share.
+   */
+  #enqueueIn({ envelopes, auditOf, limits }: EnvelopeBatch, audit: AuditEvent[]): EnqueueOutcome[] {
+    const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
+    const byDevice = new Map<string, { recipient: DeviceAddress; indices: number[]; bytes: number }>();
+    envelopes.forEach((envelope, i) => {
+      const key = `${envelope.recipient.userId}.${envelope.recipient.deviceId}`;
+      const entry = byDevice.get(key) ?? { recipient: envelope.recipient, indices: [], bytes: 0 };
+      entry.indices.push(i);
+      entry.bytes += ciphertextBytes(envelope.content);
+      byDevice.set(key, entry);
     });
-    this.#append(audit);
-    return results;
+    for (const { recipient, indices, bytes } of byDevice.values()) {
+      const key = { u: recipient.userId, d: recipient.deviceId };
+      const usage = this.#sql.get<{ envelopes: number | null; bytes: number | null }>('SELECT sum(envelopes) AS envelopes, sum(bytes) AS bytes FROM queue_shares WHERE user_id = $u AND device_id = $d', key);
+      const fits = (usage?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && (usage?.bytes ?? 0) + bytes <= limits.maxBytes;
+      // A batch is one request of one device: its envelopes for this recipient device are one account's.
+      // The recipient's own account (copies of what they send elsewhere) is held to the whole queue only.
+      const sender = (envelopes[indices[0] ?? 0] as NewEnvelope).sender.userId;
+      const share = sender === recipient.userId ? undefined : this.#sql.get<{ envelopes: number; bytes: number }>(
+        'SELECT envelopes, bytes FROM queue_shares WHERE user_id = $u AND device_id = $d AND sender_user = $s', { ...key, s: sender },
+      ) ?? { envelopes: 0, bytes: 0 };
+      const fitsShare = !share || (share.envelopes + indices.length <= limits.maxEnvelopesPerSender && share.bytes + bytes <= limits.maxBytesPerSender);
+      // A full queue still takes back an envelope it already holds: that resend is accepted, not refused.
+      const refusal = !fits ? 'queueFull' : !fitsShare ? 'senderShareFull' : undefined;
+      if (refusal) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? refusal;
+    }
+    envelopes.forEach((envelope, i) => {
+      if (outcomes[i] !== 'queued') return;
+      // Queued only for a device that is still active at commit time (a revocation may have landed
+      // since the request was checked; its queue must stay empty, and the sender hears of it).
+      const inserted = this.#sql.run(
+        `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
+         SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
+         WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+                       WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
+        { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
+      );
+      if (inserted === 1) audit.push(auditOf(envelope));
+      else outcomes[i] = this.#existing(envelope) ?? 'deviceGone';
+    });
+    return outcomes;
+  }
+
+  /** One device's acknowledgements: the ids it removed from its own queue. */
+  #acknowledgeIn({ recipient, ids, auditOf }: AckBatch, audit: AuditEvent[]): EnvelopeId[] {
+    const removed: EnvelopeId[] = [];
+    for (const id of ids) {
+      const changes = this.#sql.run('DELETE FROM envelopes WHERE id = $id AND recipient_user = $u AND recipient_device = $d', { id, u: recipient.userId, d: recipient.deviceId });
+      if (changes === 1) removed.push(id);
+    }
+    audit.push(...removed.map(auditOf));
+    return removed;
   }
 
   /** Whether an envelope with this id is queued already: this very envelope, or another one. */
@@ -145,7 +147,7 @@ export class SqliteEnvelopeQueue {
   }
 }
 
-/** Bytes of ciphertext in base64 content, counted as `queue_usage` counts them (characters * 3/4, rounded down). */
+/** Bytes of ciphertext in base64 content, counted as `queue_shares` counts them (characters * 3/4, rounded down). */
 function ciphertextBytes(content: string): number {
   return Math.floor((content.length * 3) / 4);
 }
