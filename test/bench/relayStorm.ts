@@ -1,9 +1,11 @@
 /**
  * Issue 16's reconnect storm: the relay starts on a data directory with every device enrolled and a few
  * envelopes queued for each (written while it was down), and every device reconnects at once, as
- * workstations do when their relay comes back. Each client backs off as the app's RelayLink does: a
- * socket refused with Retry-After (RELAY_BUSY while the relay sheds) waits at least that long plus up to
- * half again; any other failure waits a jittered back-off that doubles. A device is done once every
+ * workstations do when their relay comes back: the restart dropped every socket, and each app tries again
+ * after its first back-off, 1 s with 80-120 % jitter, so all first attempts fall within 400 ms. Each
+ * client then backs off as the app's RelayLink does: a socket refused with Retry-After (RELAY_BUSY while
+ * the relay sheds) waits that long plus up to half again, the back-off kept as it was; any other failure
+ * waits a jittered back-off that doubles. A device is done once every
  * envelope queued for it has arrived (and been acknowledged); a device not done within STORM_MAX_MS is
  * starved.
  */
@@ -17,8 +19,9 @@ import type { BenchDevice } from './relayLoad';
 
 /** Past this a device that has not drained its queue is starved (issue 16's goal is 30 s for all). */
 const STORM_MAX_MS = 120_000;
-/** The app's back-off (main/core/messaging/RelayLink.ts DEFAULT_BACKOFF). */
+/** The app's back-off (main/core/messaging/RelayLink.ts DEFAULT_BACKOFF) and its jitter, 80-120 %. */
 const BACKOFF = { firstMs: 1000, maxMs: 30_000 };
+const JITTER = 0.4;
 /** Envelopes written per store call while preparing the queues. */
 const ENQUEUE_BATCH = 1000;
 
@@ -34,6 +37,8 @@ export interface StormRun {
   /** Connects refused with 503 and Retry-After (shed), and connects that failed otherwise. */
   readonly shed: number;
   readonly failed: number;
+  /** What the other failures were, by message (ports left out), with how many of each. */
+  readonly failures: ReadonlyMap<string, number>;
   /** Devices that had not drained their queue after STORM_MAX_MS. */
   readonly starved: number;
   /** Relay CPU during the storm, s; its resident memory at the end, MiB; the load client's CPU, share of a core. */
@@ -82,6 +87,7 @@ export async function stormRun(server: ServerUnderTest, deviceCount: number, ran
   const start = performance.now();
   const cpuMs = processCpuMs(server.pid);
   const loadCpu = loadClientCpu();
+  const failures = new Map<string, number>();
   let over = false;
   let allDrained: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (allDrained = resolve));
@@ -99,20 +105,27 @@ export async function stormRun(server: ServerUnderTest, deviceCount: number, ran
       if (over) return;
       const busy = error instanceof RefusedSocket && error.retryAfterSeconds !== undefined;
       if (busy) shed++;
-      else failed++;
-      // As RelayLink: the back-off with 80-120 % jitter, or Retry-After plus up to half again if longer.
-      const backoff = backoffMs * (0.8 + random() * 0.4);
+      else {
+        failed++;
+        const what = (error as Error).message.replace(/:\d+/g, '');
+        failures.set(what, (failures.get(what) ?? 0) + 1);
+      }
+      // As RelayLink: the back-off with jitter, doubled after; after a shed, Retry-After plus up to half again if longer.
+      const backoff = backoffMs * (1 - JITTER / 2 + random() * JITTER);
       const wait = busy ? Math.max(backoff, retryAfterWaitMs(error.retryAfterSeconds!, random)) : backoff;
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        connect(index, Math.min(BACKOFF.maxMs, backoffMs * 2));
-      }, wait);
-      timers.add(timer);
+      later(wait, () => connect(index, busy ? backoffMs : Math.min(BACKOFF.maxMs, backoffMs * 2)));
     });
+  };
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, ms);
+    timers.add(timer);
   };
 
   try {
-    for (let index = 0; index < deviceCount; index++) connect(index, BACKOFF.firstMs);
+    for (let index = 0; index < deviceCount; index++) later(random() * JITTER * BACKOFF.firstMs, () => connect(index, BACKOFF.firstMs));
     await Promise.race([done, sleep(STORM_MAX_MS, false)]);
     const finished = drainedAt.filter((t) => t !== undefined).sort((a, b) => a - b);
     return {
@@ -124,6 +137,7 @@ export async function stormRun(server: ServerUnderTest, deviceCount: number, ran
       connectAttempts: attempts,
       shed,
       failed,
+      failures,
       starved: deviceCount - drained,
       relayCpuSeconds: (processCpuMs(server.pid) - cpuMs) / 1000,
       relayResidentMiB: residentMiB(server.pid),

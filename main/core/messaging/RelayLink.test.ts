@@ -6,6 +6,16 @@ import { RelayLink, type LinkConnection } from './RelayLink';
 /** Lets the promises of one connection attempt settle (the link's own work is asynchronous). */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
+/** Starts the link and lets `steps` steps of 500 ms of virtual time pass, the attempts settling after each. */
+async function runLink(time: { advance(ms: number): void }, relayLink: { start(): void }, steps: number): Promise<void> {
+  relayLink.start();
+  await settle();
+  for (let i = 0; i < steps; i++) {
+    time.advance(500);
+    await settle();
+  }
+}
+
 /** `refusal`: what each failed attempt throws (an unreachable relay by default). */
 function link(options: { failures: number; refusal?: () => Error; random?: () => number }) {
   const time = virtualScheduler(0);
@@ -32,12 +42,7 @@ function link(options: { failures: number; refusal?: () => Error; random?: () =>
 describe('reconnecting to the relay', () => {
   it('waits twice as long after each failure, up to the longest wait, in virtual time', async () => {
     const { time, attempts, relayLink } = link({ failures: 4 });
-    relayLink.start();
-    await settle();
-    for (let i = 0; i < 30; i++) {
-      time.advance(500);
-      await settle();
-    }
+    await runLink(time, relayLink, 30);
     expect(attempts).toEqual([0, 1000, 3000, 7000, 11_000]);
     expect(relayLink.online).toBe(true);
     await relayLink.stop();
@@ -45,12 +50,7 @@ describe('reconnecting to the relay', () => {
 
   it('starts from the first wait again once a connection opened', async () => {
     const { time, attempts, states, relayLink, drop } = link({ failures: 2 });
-    relayLink.start();
-    await settle();
-    for (let i = 0; i < 10; i++) {
-      time.advance(500);
-      await settle();
-    }
+    await runLink(time, relayLink, 10);
     expect(attempts).toEqual([0, 1000, 3000]);
     drop();
     expect(states.at(-1)).toBe('offline');
@@ -67,12 +67,7 @@ describe('reconnecting to the relay', () => {
   it('waits at least as long as a busy relay says before trying again, with jitter on top', async () => {
     const busy = () => new RelayRequestError('RELAY_BUSY', 'the relay is busy', 503, { retryAfterSeconds: 5, retryAfterMs: 5000 });
     const { time, attempts, relayLink } = link({ failures: 2, refusal: busy });
-    relayLink.start();
-    await settle();
-    for (let i = 0; i < 40; i++) {
-      time.advance(500);
-      await settle();
-    }
+    await runLink(time, relayLink, 40);
     // Retry-After 5 s, plus a quarter of it (random 0.5 of up to half): well past the 1 s and 2 s back-offs
     // (each wait starts when the refusal settled, up to one 500 ms step after the attempt).
     expect(attempts).toHaveLength(3);
@@ -86,27 +81,26 @@ describe('reconnecting to the relay', () => {
   it('spreads the workstations a busy relay turned away over Retry-After to one and a half times it', async () => {
     const waits = await Promise.all([0, 0.5, 0.999].map(async (jitter) => {
       const { time, attempts, relayLink } = link({ failures: 1, random: () => jitter, refusal: () => new RelayRequestError('RELAY_BUSY', 'busy', 503, { retryAfterMs: 10_000 }) });
-      relayLink.start();
-      await settle();
-      for (let i = 0; i < 40; i++) {
-        time.advance(500);
-        await settle();
-      }
+      await runLink(time, relayLink, 40);
       await relayLink.stop();
       return attempts[1];
     }));
     expect(waits).toEqual([10_000, 12_500, 14_995]);
   });
 
-  it('keeps its own back-off when it is longer than the relay asked', async () => {
+  it('waits at least its first back-off when the relay asks for less, and does not double it for a refusal with Retry-After', async () => {
     const { time, attempts, relayLink } = link({ failures: 3, refusal: () => new RelayRequestError('RELAY_BUSY', 'busy', 503, { retryAfterMs: 100 }) });
-    relayLink.start();
-    await settle();
-    for (let i = 0; i < 30; i++) {
-      time.advance(500);
-      await settle();
-    }
-    expect(attempts).toEqual([0, 1000, 3000, 7000]);
+    await runLink(time, relayLink, 30);
+    expect(attempts).toEqual([0, 1000, 2000, 3000]);
+    await relayLink.stop();
+  });
+
+  it('comes back when a busy relay said, however often it was turned away before', async () => {
+    const { time, attempts, relayLink } = link({ failures: 6, refusal: () => new RelayRequestError('RELAY_BUSY', 'busy', 503, { retryAfterMs: 2000 }) });
+    await runLink(time, relayLink, 60);
+    // 2 s plus a quarter, each time: no 32 s wait after five refusals, as doubling would give.
+    expect(attempts).toHaveLength(7);
+    expect(attempts.at(-1)).toBeLessThanOrEqual(6 * (2500 + 500));
     await relayLink.stop();
   });
 

@@ -33,8 +33,10 @@ export interface RelayLinkOptions<C extends LinkConnection> {
  * back-off that doubles up to the longest, with jitter, on the injected scheduler (so tests run it in
  * virtual time); a connection that opens resets the back-off. A relay that refused the connection with a
  * Retry-After (RELAY_BUSY while it sheds a reconnect storm) is not tried again before then: the wait is
- * at least Retry-After plus up to half of it again, so the workstations it turned away at once do not
- * come back in step.
+ * Retry-After plus up to half of it again (at least the current back-off), so the workstations it turned
+ * away at once do not come back in step. Such a refusal does not double the back-off: the relay said when
+ * to come back, and it spreads the return times itself; doubling on top would leave workstations waiting
+ * long after the relay has room for them.
  */
 export class RelayLink<C extends LinkConnection> {
   readonly #options: RelayLinkOptions<C>;
@@ -113,7 +115,7 @@ export class RelayLink<C extends LinkConnection> {
     const random = this.#options.random ?? Math.random;
     const backoff = this.#backoffMs * (0.8 + random() * 0.4);
     const delay = retryAfterMs === undefined ? backoff : Math.max(backoff, retryAfterMs * (1 + random() * 0.5));
-    this.#backoffMs = Math.min(this.#backoff.maxMs, this.#backoffMs * 2);
+    if (retryAfterMs === undefined) this.#backoffMs = Math.min(this.#backoff.maxMs, this.#backoffMs * 2);
     this.#retry = this.#options.scheduler.after(delay, () => {
       this.#retry = undefined;
       void this.#connect();
