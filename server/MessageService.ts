@@ -12,6 +12,8 @@ import { belowFreeDiskReserve, type EnqueueOutcome, type RelayStore } from './st
 const MINUTE = 60_000;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
+/** How long a free-space reading that found room is believed (ms of the process's own monotonic clock). */
+const FREE_SPACE_MS = 250;
 
 /** How each store outcome is reported to the sender (undefined: accepted). */
 const REFUSAL: Record<EnqueueOutcome, EnvelopeRefusalCode | undefined> = {
@@ -49,6 +51,7 @@ export class MessageService {
   readonly refusals: RefusalEpisodes;
   /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
   #storageLow = false;
+  #freeSpaceAt: { at: number; low: boolean; free: number | undefined } | undefined;
 
   constructor(
     private readonly store: RelayStore,
@@ -224,7 +227,7 @@ export class MessageService {
    * instead of failing every write once the disk is full. The client keeps the message and tries again.
    */
   async #assertStorageRoom(sender: DeviceAddress, counts: { envelopes: number; bytes: number }): Promise<void> {
-    const { low, free } = await belowFreeDiskReserve(this.store, this.config.minFreeDiskBytes);
+    const { low, free } = await this.#freeSpace();
     if (low !== this.#storageLow) {
       this.#storageLow = low;
       this.log(low
@@ -234,6 +237,19 @@ export class MessageService {
     if (!low) return;
     await this.#noteRefusal(sender, 'RELAY_STORAGE_FULL', this.clock.now(), counts);
     throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
+  }
+
+  /**
+   * The free space, asked of the file system at most every FREE_SPACE_MS (a system call per send was a
+   * few per cent of a busy relay's CPU); while it is low, at every send, so that sends resume at once.
+   */
+  async #freeSpace(): Promise<{ low: boolean; free: number | undefined }> {
+    const now = performance.now();
+    const known = this.#freeSpaceAt;
+    if (known && !known.low && now - known.at < FREE_SPACE_MS) return known;
+    const measured = await belowFreeDiskReserve(this.store, this.config.minFreeDiskBytes);
+    this.#freeSpaceAt = { ...measured, at: now };
+    return measured;
   }
 
   /** Audits a refusal (by episode). A refusal stands even if its record cannot be written: that is logged. */

@@ -22,8 +22,17 @@ const LIMIT_CODES: ReadonlySet<string> = new Set(['RECIPIENT_QUEUE_FULL', 'SEND_
 /** Re-checks, for every frame, that the device may still act (not revoked, not expired, same credential). */
 export type ConnectionCheck = (connection: { address: DeviceAddress; credentialHash: string }) => Promise<void>;
 
+/** What corking needs of the stream under a WebSocket (a net.Socket or tls.TLSSocket). */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
 interface Connection {
   readonly socket: WebSocket;
+  readonly stream: Corkable | undefined;
+  /** The stream holds this turn's frames, to write them together at its end. */
+  corked: boolean;
   readonly address: DeviceAddress;
   readonly credentialHash: string;
   /** Highest queue position pushed on this connection; unacknowledged envelopes come again on reconnect. */
@@ -61,11 +70,14 @@ export class DeliveryHub implements DeliveryNotifier {
     return this.#connections.size;
   }
 
-  /** Takes over an authenticated socket. `expiresAt` (emergency sign-ins) ends it by itself. */
-  attach(socket: WebSocket, address: DeviceAddress, credentialHash: string, expiresAt: number | null, now: number): void {
+  /**
+   * Takes over an authenticated socket. `expiresAt` (emergency sign-ins) ends it by itself. `stream` is the
+   * connection under the WebSocket: frames sent to it in one turn of the event loop leave in one write.
+   */
+  attach(socket: WebSocket, address: DeviceAddress, credentialHash: string, expiresAt: number | null, now: number, stream?: Corkable): void {
     const key = addressKey(address);
     this.#connections.get(key)?.socket.terminate();
-    const connection: Connection = { socket, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, alive: true, announceEmpty: false, timers: [] };
+    const connection: Connection = { socket, stream, corked: false, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, alive: true, announceEmpty: false, timers: [] };
     this.#connections.set(key, connection);
     socket.on('message', (data, isBinary) => void this.#onFrame(connection, data.toString(), isBinary));
     socket.on('pong', () => (connection.alive = true));
@@ -231,7 +243,18 @@ export class DeliveryHub implements DeliveryNotifier {
 }
 
 function send(connection: Connection, frame: ServerFrame): void {
-  if (connection.socket.readyState === connection.socket.OPEN) connection.socket.send(JSON.stringify(frame));
+  if (connection.socket.readyState !== connection.socket.OPEN) return;
+  // A busy relay sends a connection several frames a turn (answers, envelopes): one system call, not one each.
+  const { stream } = connection;
+  if (stream && !connection.corked) {
+    connection.corked = true;
+    stream.cork();
+    setImmediate(() => {
+      connection.corked = false;
+      stream.uncork();
+    });
+  }
+  connection.socket.send(JSON.stringify(frame));
 }
 
 /** Waits until the socket's send buffer is below MAX_BUFFERED (or the socket is gone). */
