@@ -18,16 +18,24 @@ const TICKS_PER_SECOND = 100;
 /**
  * The relay as hospital IT runs it: the bundle `npm run pack:relay` ships (scripts/packRelay.ts), built once
  * per bench under dist/ (so that it finds node_modules), not the sources through tsx (which alone costs
- * tens of MiB of memory and start-up CPU that no installed relay has).
+ * tens of MiB of memory and start-up CPU that no installed relay has), with the Node options of the
+ * systemd unit that ships with it; Node and then the script.
  */
-let bundled: Promise<string> | undefined;
-export function bundledRelayScript(): Promise<string> {
+let bundled: Promise<string[]> | undefined;
+export function bundledRelayCommand(): Promise<string[]> {
   bundled ??= (async () => {
-    const bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'dist/bench-relay/bin');
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const bin = join(root, 'dist/bench-relay/bin');
     await bundleRelay(bin);
-    return join(bin, 'rounds-server.mjs');
+    return [...unitNodeOptions(join(root, 'deploy/rounds-relay.service')), join(bin, 'rounds-server.mjs')];
   })();
   return bundled;
+}
+
+/** The Node options the systemd unit gives the relay (`Environment=NODE_OPTIONS=...`): the bench runs it with the same. */
+function unitNodeOptions(unitFile: string): string[] {
+  const options = /^Environment=NODE_OPTIONS=(.+)$/m.exec(readFileSync(unitFile, 'utf8'))?.[1];
+  return options ? options.trim().split(/\s+/) : [];
 }
 
 /** Pinning needs two cores and taskset; without either the runs share cores (and say so). */

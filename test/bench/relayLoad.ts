@@ -16,7 +16,7 @@ import { openStore } from '../../server/RelayServer';
 import { UserIdSchema, type DeviceAddress } from '../../shared/ids';
 import { RelayProcess, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { TestDirectory, newConversationId, newDevice, newUserId, sendText } from '../fixtures/protocolHarness';
-import { bundledRelayScript, serverCommandPrefix } from './benchMachine';
+import { bundledRelayCommand, serverCommandPrefix } from './benchMachine';
 import { DRAIN_MAX_MS, RefusedSocket, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
 
 /** Unanswered `send` frames the offline sender keeps under way. */
@@ -47,7 +47,7 @@ export class RoundsSystem implements BenchSystem {
     cpSync(this.template, dataDir, { recursive: true });
     let relay: RelayProcess;
     try {
-      relay = await RelayProcess.start(dataDir, [], 0, serverCommandPrefix(), [await bundledRelayScript()]);
+      relay = await RelayProcess.start(dataDir, [], 0, serverCommandPrefix(), await bundledRelayCommand());
     } catch (error) {
       removeDir(dataDir);
       throw error;
