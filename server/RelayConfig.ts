@@ -112,6 +112,12 @@ export interface ConnectAdmissionLimits {
   readonly connectsPerSecond: number;
   /** The longest Retry-After a shed connect is given (default 30 s). */
   readonly maxRetryAfterSeconds: number;
+  /**
+   * Connections the kernel holds for the relay to accept (listen backlog; default 4,096, capped by
+   * net.core.somaxconn). Node's 511 overflows in a reconnect storm: the kernel then drops connects, which
+   * clients retry only after 1, 3, 7, 15, 31, 63 s, and some never reach the relay to hear Retry-After.
+   */
+  readonly listenBacklog: number;
 }
 
 export const DEFAULT_CONFIG: RelayConfig = {
@@ -178,5 +184,5 @@ export const DEFAULT_CONFIG: RelayConfig = {
   // SQLite's own checkpoints, while the operator frees space.
   minFreeDiskBytes: 1024 * 1024 * 1024,
   timeouts: { headersMs: 10_000, idleMs: 120_000 },
-  admission: { maxConnecting: 256, maxEventLoopLagMs: 200, connectsPerSecond: 1000, maxRetryAfterSeconds: 30 },
+  admission: { maxConnecting: 256, maxEventLoopLagMs: 200, connectsPerSecond: 1000, maxRetryAfterSeconds: 30, listenBacklog: 4096 },
 };

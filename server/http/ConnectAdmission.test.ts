@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RelayFailure } from '../RelayFailure';
 import { ConnectAdmission, type Admitted } from './ConnectAdmission';
 
-const LIMITS = { maxConnecting: 2, maxEventLoopLagMs: 200, connectsPerSecond: 4, maxRetryAfterSeconds: 3 };
+const LIMITS = { maxConnecting: 2, maxEventLoopLagMs: 200, connectsPerSecond: 4, maxRetryAfterSeconds: 3, listenBacklog: 4096 };
 
 function admission(limits = LIMITS) {
   const state = { now: 1_000_000, lag: 0 };

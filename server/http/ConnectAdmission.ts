@@ -36,6 +36,10 @@ const EPISODE_KEY = 'connects';
  * `connectsPerSecond` apart (at least a second away, at most `maxRetryAfterSeconds`), like tickets, so
  * 10,000 shed at once come back over 10 s at the default 1,000 a second, and clients add their own jitter.
  *
+ * It can only answer connects the relay has accepted: the listen backlog (`listenBacklog`, given to
+ * listen() by RelayServer) must hold a storm's burst, or the kernel drops connects before the relay sees
+ * them, and those clients retry on TCP's own schedule (1, 3, 7, 15, 31, 63 s), told nothing.
+ *
  * Shedding is logged by episode, never per request: its start, its 10th, 100th... shed connect, and its
  * totals once none was shed for `quietMs`. Nothing here is about an account (shedding happens before the
  * credential is looked at), so none of it goes to the audit log. The state is this process's own load:
