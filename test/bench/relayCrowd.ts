@@ -1,13 +1,14 @@
 /**
- * Issue 16's crowd: 10,000 devices connected, mostly idle, messages between random pairs of them. The
- * relay's resident memory with all of them connected and idle, its saturated rate with the same 1,000
- * messages in flight as the 100-device shape (each delivery lets a new random pair send), and latency at
- * a fixed rate between random pairs.
+ * Issue 16's crowd: 10,000 devices connected, mostly idle. The relay's resident memory with all of them
+ * connected and idle; its saturated rate with the 100-device shape's 50 pairs busy and the rest idle (what
+ * the idle crowd costs), and with the same 1,000 messages in flight between random pairs (each delivery
+ * lets a new random pair send: about 0.1 in flight per device, so nothing is batched per recipient); and
+ * latency at a fixed rate between random pairs.
  */
 import { performance } from 'node:perf_hooks';
 import { loadClientCpu, processCpuMs, residentMiB } from './benchMachine';
 import { LatencyTracker, sleep, type BenchClient, type ServerUnderTest } from './loadRun';
-import { fixedRateRun, withDevices, type FixedRateRun, type Route, type RunTimes } from './relayShapes';
+import { fixedRateRun, saturatedRun, withDevices, type FixedRateRun, type Route, type RunTimes, type SaturatedRun } from './relayShapes';
 
 export interface CrowdRun {
   readonly devices: number;
@@ -16,6 +17,8 @@ export interface CrowdRun {
   readonly connectLoadCpu: number;
   /** Relay resident memory with every device connected, before any message, MiB. */
   readonly idleResidentMiB: number;
+  /** The 100-device shape's pairs (devices 0 .. pairedDevices - 1) saturated while the rest stay idle. */
+  readonly pairedSaturated: SaturatedRun;
   readonly saturated: { readonly rate: number; readonly p99: number; readonly serverCpu: number; readonly loadCpu: number };
   /** At `rate` msg/s between random pairs; undefined when the saturated rate is too low to sustain it. */
   readonly fixed: (FixedRateRun & { readonly rate: number }) | undefined;
@@ -32,18 +35,20 @@ export function randomPairs(devices: number, seed = 16): Route {
 }
 
 /**
- * Connects `devices`, notes the relay's idle memory, runs saturated with `inFlight` messages between random
- * pairs, then `rate` msg/s between random pairs if the saturated rate is at least `rate / sustainableShare`.
+ * Connects `devices`, notes the relay's idle memory, runs saturated with `inFlight` messages over the first
+ * `pairedDevices` in pairs and then between random pairs, then `rate` msg/s between random pairs if the
+ * random-pair saturated rate is at least `rate / sustainableShare`.
  */
-export async function crowdRun(server: ServerUnderTest, devices: number, inFlight: number, rate: number, sustainableShare: number, times: RunTimes): Promise<CrowdRun> {
+export async function crowdRun(server: ServerUnderTest, devices: number, pairedDevices: number, inFlight: number, rate: number, sustainableShare: number, times: RunTimes): Promise<CrowdRun> {
   const connectStart = performance.now();
   const connectCpu = loadClientCpu();
   return withDevices(server, devices, async (clients) => {
     const [connectSeconds, connectLoadCpu] = [(performance.now() - connectStart) / 1000, connectCpu()];
     const idleResidentMiB = residentMiB(server.pid);
+    const pairedSaturated = await saturatedRun(server, clients.slice(0, pairedDevices), inFlight, times);
     const saturated = await randomSaturatedRun(server, clients, inFlight, times);
     const fixed = saturated.rate * sustainableShare >= rate ? { ...await fixedRateRun(server, clients, rate, times, randomPairs(devices)), rate } : undefined;
-    return { devices, connectSeconds, connectLoadCpu, idleResidentMiB, saturated, fixed };
+    return { devices, connectSeconds, connectLoadCpu, idleResidentMiB, pairedSaturated, saturated, fixed };
   });
 }
 
