@@ -1,34 +1,29 @@
 import { performance } from 'node:perf_hooks';
 
 /**
- * How late the relay's event loop runs, for ConnectAdmission: a timer every `intervalMs` notes how late
- * it fired. While the loop is stuck in a long stretch of work the timer cannot fire at all, so the lag
- * read is also how overdue the next tick is right now: a relay busy with a flood of connects sees it
- * at once, not only after the flood. The timer never keeps the process alive.
+ * How far behind the relay's event loop is right now, for ConnectAdmission: a timer every `intervalMs`,
+ * and the lag is how overdue its next tick is. While the loop works through a long stretch (a burst of
+ * thousands of connects handled in one turn) the lag grows with it, so the connects late in the stretch
+ * are shed; the timer fires first thing in the next turn, so one long piece of work that is over (a
+ * garbage collection, a large export) does not shed the connects that follow it. The timer never keeps
+ * the process alive.
  */
 export class EventLoopLag {
-  #expectedAt: number;
-  #lastLagMs = 0;
+  #dueAt: number;
   readonly #timer: NodeJS.Timeout;
 
   constructor(private readonly intervalMs = 50) {
-    this.#expectedAt = performance.now() + intervalMs;
-    this.#timer = setInterval(() => this.#tick(), intervalMs);
+    this.#dueAt = performance.now() + intervalMs;
+    this.#timer = setInterval(() => (this.#dueAt = performance.now() + this.intervalMs), intervalMs);
     this.#timer.unref();
   }
 
-  /** ms: the larger of how late the last tick came and how overdue the next one is. */
+  /** ms the probe's tick is overdue (0 while the loop keeps up). */
   get lagMs(): number {
-    return Math.max(this.#lastLagMs, performance.now() - this.#expectedAt);
+    return Math.max(0, performance.now() - this.#dueAt);
   }
 
   stop(): void {
     clearInterval(this.#timer);
-  }
-
-  #tick(): void {
-    const now = performance.now();
-    this.#lastLagMs = Math.max(0, now - this.#expectedAt);
-    this.#expectedAt = now + this.intervalMs;
   }
 }
