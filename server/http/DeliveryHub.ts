@@ -212,8 +212,10 @@ export class DeliveryHub implements DeliveryNotifier {
         connection.again = false;
         let full = false;
         while (!full && open() && connection.inFlight.size < MAX_IN_FLIGHT && connection.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
-          const page = await this.store.queued(connection.address, connection.lastPushed, Math.min(PAGE, MAX_IN_FLIGHT - connection.inFlight.size));
-          drainedQueue = page.length === 0;
+          const limit = Math.min(PAGE, MAX_IN_FLIGHT - connection.inFlight.size);
+          const page = await this.store.queued(connection.address, connection.lastPushed, limit);
+          // A short page is the end of the queue as it stood: what is queued after it sets `again`.
+          drainedQueue = page.length < limit;
           for (const e of page) {
             if (!open()) break;
             // The byte cap holds per envelope, not per page: the next one waits for acknowledgements unless
@@ -229,7 +231,7 @@ export class DeliveryHub implements DeliveryNotifier {
             connection.inFlightBytes += e.content.length;
             await drained(connection.socket);
           }
-          if (page.length === 0) break;
+          if (page.length < limit) break;
         }
       } while (connection.again && open());
       if (announceEmpty && drainedQueue && open()) send(connection, { type: 'queueEmpty' });
