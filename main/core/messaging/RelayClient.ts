@@ -65,8 +65,9 @@ function unreachable(error: Error): RelayRequestError {
   return new RelayRequestError('UNREACHABLE', why, 0);
 }
 
-/** Error bodies of a refused socket open are small; a longer one is not read to its end. */
+/** Error bodies of a refused socket open are small; a longer one, or one slower than this, is not read to its end. */
 const MAX_REFUSAL_BODY = 16 * 1024;
+const REFUSAL_BODY_MS = 5000;
 
 /**
  * Why the relay refused to open the socket: its `{ code, message }` body and Retry-After (RELAY_BUSY while
@@ -76,6 +77,8 @@ const MAX_REFUSAL_BODY = 16 * 1024;
 async function refusedSocket(response: IncomingMessage): Promise<RelayRequestError> {
   const status = response.statusCode ?? 0;
   let text = '';
+  // A body that never ends (a proxy holding the connection) must not hold up the next attempt.
+  AbortSignal.timeout(REFUSAL_BODY_MS).addEventListener('abort', () => response.destroy());
   try {
     for await (const chunk of response) {
       text += String(chunk);
