@@ -124,7 +124,9 @@ export class RelayServer {
       ...(this.auditCheckpoints ? { auditCheckpoints: this.auditCheckpoints } : {}),
       ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
     });
-    const address = await this.#app.listen({ host: options.host, port: options.port });
+    // A reconnect storm (every workstation at once after a restart) overflows Node's default accept queue of
+    // 511: the connects the kernel drops come back on TCP's own schedule (1, 3, 7... s), told nothing.
+    const address = await this.#app.listen({ host: options.host, port: options.port, backlog: this.config.admission.listenBacklog });
     this.#startJobs();
     return address;
   }

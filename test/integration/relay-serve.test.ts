@@ -38,6 +38,19 @@ describe('rounds-server serve', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /); // a clear message, not a stack trace
   });
 
+  it('listens with an accept queue deep enough for a reconnect storm (4,096, or what the kernel allows)', async () => {
+    const relay = await RelayProcess.start(dir);
+    try {
+      // For a listening socket, ss reports the backlog as Send-Q.
+      const line = execFileSync('ss', ['-ltnH', `sport = :${relay.port}`], { encoding: 'utf8' }).trim();
+      const backlog = Number(line.split(/\s+/)[2]);
+      const kernelCap = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+      expect(backlog).toBe(Math.min(4096, kernelCap));
+    } finally {
+      await relay.stop();
+    }
+  });
+
   it('serves HTTPS only when given a certificate and key', async () => {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
