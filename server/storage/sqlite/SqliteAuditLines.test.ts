@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
+import { openRelayDatabase, removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
 import { recordLine } from '../../audit/AuditTree';
 import { openStore } from '../../RelayServer';
 
@@ -33,6 +33,19 @@ describe('audit lines made by the database', () => {
     expect(await store.auditLinesAfter(3, 2, { untilSeq: 4 })).toEqual([`4 ${recordLine(records[3]!)}`]);
     expect(await store.auditLinesAfter(0, 100, { from: 0, to: 1 })).toEqual([]);
     await store.close();
+  });
+
+  it('names a record whose stored details are not JSON (changed outside the relay) instead of failing with a bare SyntaxError', async () => {
+    dir = tempDataDir();
+    const store = openStore(dir);
+    await store.appendAudit([{ type: 'login.failure', actor: 'a', subject: 's', details: { note: 'x' } }]);
+    await store.close();
+    const raw = openRelayDatabase(dir);
+    raw.exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET details = '{"note":' WHERE seq = 1`);
+    raw.close();
+    const reopened = openStore(dir);
+    await expect(reopened.auditRecordsAfter(0, 10)).rejects.toThrow('audit record 1 cannot be read: its stored details are not JSON (the database was changed outside the relay)');
+    await reopened.close();
   });
 
   it('keeps the hash chain of a record whose actor has a lone surrogate (stored as U+FFFD, hashed as stored)', async () => {

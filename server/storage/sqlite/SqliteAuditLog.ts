@@ -140,6 +140,15 @@ const LINE_SQL = `CASE details_line WHEN 1 THEN seq || ' {"actor":' || json_quot
 function toAudit(r: AuditRow): AuditRecord {
   return {
     seq: r.seq, at: r.at, type: r.type as AuditRecord['type'], actor: r.actor, subject: r.subject,
-    details: JSON.parse(r.details) as AuditRecord['details'], flagged: r.flagged === 1, prevHash: r.prev_hash, hash: r.hash,
+    details: storedDetails(r), flagged: r.flagged === 1, prevHash: r.prev_hash, hash: r.hash,
   };
+}
+
+/** A record's details as stored; a row whose details are not JSON (written outside the relay) is named, not a bare SyntaxError. */
+function storedDetails(r: AuditRow): AuditRecord['details'] {
+  try {
+    return JSON.parse(r.details) as AuditRecord['details'];
+  } catch {
+    throw new Error(`audit record ${r.seq} cannot be read: its stored details are not JSON (the database was changed outside the relay)`);
+  }
 }
