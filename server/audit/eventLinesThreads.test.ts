@@ -105,4 +105,20 @@ describe('rounds-audit verify of a big bundle on several threads (issue 15: a ye
     expect(one.failures).toContain(`hash chain broken at record ${seq}: it does not link to record ${seq - 1} (a record was replaced, removed or inserted)`);
     expect(many).toEqual(one);
   });
+
+  it('checks the lines here, at once, when the worker file is missing (an install without it)', () => {
+    const dir = bundle(log(50));
+    const onThreads = eventLinesOnThreads(dir, { minBytes: 0, threads: 2, workerFile: new URL('./noSuchWorker.mjs', import.meta.url) });
+    let elsewhere = 0;
+    const verdict = verifyBundle(nodeAuditCrypto, openBundle(dir), {
+      eventLines: (context) => {
+        const lines = onThreads(context);
+        if (lines) elsewhere++;
+        return lines;
+      },
+    });
+    expect(elsewhere).toBe(0);
+    expect(verdict.failures).toEqual([]);
+    expect(verdict.ok).toBe(true);
+  });
 });

@@ -6,9 +6,10 @@
  * synchronous: it waits for each worker's next message on a shared counter (Atomics.wait) and takes it with
  * receiveMessageOnPort.
  */
-import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { MAX_LINE_BYTES } from '../../shared/audit/bundleLayout';
 import type { EventLinesElsewhere } from '../../shared/audit/bundleVerify';
@@ -46,7 +47,7 @@ export function lineCuts(file: string, size: number, parts: number): number[] {
 }
 
 /** The verifier's `eventLines` option for a bundle directory: null (check here) for a small file or a single core. */
-export function eventLinesOnThreads(dir: string, options: { minBytes?: number; threads?: number } = {}): (context: EventLinesContext) => EventLinesElsewhere | null {
+export function eventLinesOnThreads(dir: string, options: { minBytes?: number; threads?: number; workerFile?: URL } = {}): (context: EventLinesContext) => EventLinesElsewhere | null {
   return (context) => {
     const file = join(dir, 'events.jsonl');
     let size: number;
@@ -60,15 +61,19 @@ export function eventLinesOnThreads(dir: string, options: { minBytes?: number; t
     }
     const minBytes = options.minBytes ?? MIN_BYTES;
     if (size < minBytes) return null;
+    // This thread waits on the workers synchronously: one that cannot load (its file missing from an
+    // install) would only be noticed when SILENCE_MS ran out. Without the file, the lines are checked here.
+    const workerFile = options.workerFile ?? WORKER;
+    if (!existsSync(fileURLToPath(workerFile))) return null;
     const threads = options.threads ?? Math.min(availableParallelism(), MAX_THREADS, Math.ceil(size / minBytes));
     if (threads < 2) return null;
     const bounds = lineCuts(file, size, threads);
     if (bounds.length < 3) return null;
-    return start(dir, context, bounds);
+    return start(workerFile, dir, context, bounds);
   };
 }
 
-function start(dir: string, context: EventLinesContext, bounds: readonly number[]): EventLinesElsewhere {
+function start(workerFile: URL, dir: string, context: EventLinesContext, bounds: readonly number[]): EventLinesElsewhere {
   const signal = new SharedArrayBuffer(4 * (bounds.length - 1));
   const counters = new Int32Array(signal);
   const ports: MessagePort[] = [];
@@ -76,7 +81,7 @@ function start(dir: string, context: EventLinesContext, bounds: readonly number[
   for (let slot = 0; slot < bounds.length - 1; slot++) {
     const { port1, port2 } = new MessageChannel();
     const job: EventLinesJob = { dir, start: bounds[slot] ?? 0, end: bounds[slot + 1] ?? 0, context, port: port2, signal, slot };
-    const worker = new Worker(WORKER, { workerData: job, transferList: [port2] });
+    const worker = new Worker(workerFile, { workerData: job, transferList: [port2] });
     worker.unref();
     ports.push(port1);
     workers.push(worker);
