@@ -4,12 +4,15 @@ import { GroupCommit } from './GroupCommit';
 /** A group commit over a fake transaction log: each write is one "transaction" of the items it got. */
 function recorder(fails: (item: string) => boolean = () => false) {
   const transactions: string[][] = [];
+  let attempts = 0;
   const commit = new GroupCommit<string, string>((items) => {
+    attempts++;
+    if (items.includes('busy')) throw Object.assign(new Error('database is locked'), { wholeDatabase: true });
     if (items.some(fails)) throw new Error(`cannot write ${items.find(fails)}`);
     transactions.push([...items]);
     return items.map((item) => `${item}:done`);
-  }, { soonMs: 30 });
-  return { commit, transactions };
+  }, { soonMs: 30, retryApart: (error) => !(error as { wholeDatabase?: boolean }).wholeDatabase });
+  return { commit, transactions, attempts: () => attempts };
 }
 
 describe('GroupCommit', () => {
@@ -37,11 +40,23 @@ describe('GroupCommit', () => {
     expect(transactions).toEqual([['ack']]);
   });
 
-  it('a write that fails fails alone: the rest of its batch is written again, each on its own', async () => {
-    const { commit, transactions } = recorder((item) => item === 'bad');
-    const outcomes = await Promise.allSettled([commit.add('ack', 'soon'), commit.add('bad'), commit.add('good')]);
-    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual(['ack:done', 'cannot write bad', 'good:done']);
-    expect(transactions).toEqual([['ack'], ['good']]);
+  it('a write that fails fails alone: the rest of its batch is written again, in halves', async () => {
+    const { commit, transactions, attempts } = recorder((item) => item === 'bad');
+    const items = ['a1', 'a2', 'a3', 'bad', 'b1', 'b2', 'b3', 'b4'];
+    const outcomes = await Promise.allSettled(items.map((item) => commit.add(item)));
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message)))
+      .toEqual(['a1:done', 'a2:done', 'a3:done', 'cannot write bad', 'b1:done', 'b2:done', 'b3:done', 'b4:done']);
+    expect(transactions).toEqual([['a1', 'a2'], ['a3'], ['b1', 'b2', 'b3', 'b4']]);
+    // The whole batch, each half, the failing half's halves, and the failing quarter's: 7, not one commit per item and more.
+    expect(attempts()).toBe(7);
+  });
+
+  it('a failure of the whole database fails the batch at once, without a retry per item', async () => {
+    const { commit, transactions, attempts } = recorder();
+    const outcomes = await Promise.allSettled(['a', 'busy', 'b', 'c'].map((item) => commit.add(item)));
+    expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as Error).message === 'database is locked')).toBe(true);
+    expect(transactions).toEqual([]);
+    expect(attempts()).toBe(1);
   });
 
   it('drain writes what waits at once (shutdown does not lose an acknowledgement)', async () => {

@@ -2,27 +2,34 @@
  * Group commit: work handed in during one turn of the event loop is written in one transaction (one
  * fsync for many senders and acknowledgements), and each caller's promise resolves with its own result
  * only after that commit. A batch is flushed early once it holds `maxItems`, so an overloaded relay
- * writes steadily instead of stalling on one huge transaction. If a batch fails, each of its items is
- * written again on its own.
+ * writes steadily instead of stalling on one huge transaction.
  *
  * Work that nobody waits on to answer a client (`add(item, 'soon')`: an acknowledgement, whose sender
  * hears nothing back) rides along with the next urgent commit, or is written on its own after `soonMs`:
  * at a low rate every message otherwise costs two commits (its send and its acknowledgement), each with
  * its fsync and its pages encrypted and written again.
  */
+interface Pending<Item, Result> {
+  readonly item: Item;
+  readonly resolve: (result: Result) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class GroupCommit<Item, Result> {
   readonly #write: (items: readonly Item[]) => Result[];
   readonly #maxItems: number;
   readonly #soonMs: number;
-  #pending: { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
+  readonly #retryApart: (error: unknown) => boolean;
+  #pending: Pending<Item, Result>[] = [];
   /** A flush at the end of this turn of the event loop is scheduled. */
   #turn = false;
   /** A flush after `soonMs` is scheduled (for `soon` work alone). */
   #timer: NodeJS.Timeout | null = null;
 
   /** `write` runs the whole batch in one transaction and returns one result per item, in order. */
-  constructor(write: (items: readonly Item[]) => Result[], options: { maxItems?: number; soonMs?: number } = {}) {
+  constructor(write: (items: readonly Item[]) => Result[], options: { maxItems?: number; soonMs?: number; retryApart?: (error: unknown) => boolean } = {}) {
     this.#write = write;
+    this.#retryApart = options.retryApart ?? (() => false);
     this.#maxItems = options.maxItems ?? 2000;
     this.#soonMs = options.soonMs ?? 20;
   }
@@ -57,20 +64,28 @@ export class GroupCommit<Item, Result> {
     const batch = this.#pending;
     this.#pending = [];
     if (batch.length === 0) return;
+    this.#writeOrSplit(batch);
+  }
+
+  /**
+   * The transaction rolls back as a whole. When the failure may be one item's (`retryApart`: a full disk
+   * refusing a large send beside acknowledgements that free space), the batch is halved and each half
+   * written again, down to the items that fail alone: a few more commits, not one per item. A failure of
+   * the whole database (busy, I/O, closed) fails the batch at once: retrying it item by item would wait
+   * out the busy timeout once per item.
+   */
+  #writeOrSplit(batch: readonly Pending<Item, Result>[]): void {
     try {
       const results = this.#write(batch.map((b) => b.item));
       batch.forEach((b, i) => b.resolve(results[i] as Result));
     } catch (error) {
-      if (batch.length === 1) return batch[0]?.reject(error);
-      // The transaction rolled back as a whole: each item is tried again on its own, so that one that cannot
-      // be written (a full disk refusing a send) fails alone, not the acknowledgements beside it.
-      for (const b of batch) {
-        try {
-          b.resolve(this.#write([b.item])[0] as Result);
-        } catch (itemError) {
-          b.reject(itemError);
-        }
+      if (batch.length === 1 || !this.#retryApart(error)) {
+        for (const b of batch) b.reject(error);
+        return;
       }
+      const half = Math.ceil(batch.length / 2);
+      this.#writeOrSplit(batch.slice(0, half));
+      this.#writeOrSplit(batch.slice(half));
     }
   }
 }

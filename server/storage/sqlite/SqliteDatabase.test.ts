@@ -42,7 +42,7 @@ describe('relay schema migrations', () => {
     again.close();
   });
 
-  it('carries the queue counts of envelopes already queued into the one shares table (version 9)', () => {
+  it('carries the queue counts of envelopes already queued into the one shares table, with each total (versions 9, 10)', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');
     const v8 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 8));
@@ -54,15 +54,18 @@ describe('relay schema migrations', () => {
     queue('e2', 'a', 'AAAAAAAA');
     queue('e3', 'b', 'AAAA');
     v8.close();
-    const v9 = new SqliteDatabase(path);
-    expect(v9.all('SELECT name FROM sqlite_master WHERE name = $n', { n: 'queue_usage' })).toEqual([]);
-    const shares = () => v9.all('SELECT sender_user, envelopes, bytes FROM queue_shares ORDER BY sender_user');
-    expect(shares()).toEqual([{ sender_user: 'a', envelopes: 2, bytes: 9 }, { sender_user: 'b', envelopes: 1, bytes: 3 }]);
-    // The triggers keep counting after the move, and drop a share that reaches zero.
-    v9.run(`DELETE FROM envelopes WHERE id = 'e3'`);
-    v9.run(`INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at) VALUES ('e4', 'r', 1, 'a', 1, 'whisper', 'AAAA', 2)`);
-    expect(shares()).toEqual([{ sender_user: 'a', envelopes: 3, bytes: 12 }]);
-    v9.close();
+    const v10 = new SqliteDatabase(path);
+    expect(v10.all('SELECT name FROM sqlite_master WHERE name = $n', { n: 'queue_usage' })).toEqual([]);
+    // Each sender's share, and the queue's total (sender '').
+    const shares = () => v10.all('SELECT sender_user, envelopes, bytes FROM queue_shares ORDER BY sender_user');
+    expect(shares()).toEqual([{ sender_user: '', envelopes: 3, bytes: 12 }, { sender_user: 'a', envelopes: 2, bytes: 9 }, { sender_user: 'b', envelopes: 1, bytes: 3 }]);
+    // The triggers keep counting after the move, and drop a share (and a total) that reaches zero.
+    v10.run(`DELETE FROM envelopes WHERE id = 'e3'`);
+    v10.run(`INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at) VALUES ('e4', 'r', 1, 'a', 1, 'whisper', 'AAAA', 2)`);
+    expect(shares()).toEqual([{ sender_user: '', envelopes: 3, bytes: 12 }, { sender_user: 'a', envelopes: 3, bytes: 12 }]);
+    v10.run(`DELETE FROM envelopes`);
+    expect(shares()).toEqual([]);
+    v10.close();
   });
 
   it('a failed migration leaves the database at the previous version', () => {

@@ -2,6 +2,7 @@ import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../share
 import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
+import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from './GroupCommit';
 import type { SqliteDatabase } from './SqliteDatabase';
 
@@ -32,7 +33,7 @@ export class SqliteEnvelopeQueue {
   constructor(sql: SqliteDatabase, append: AuditAppend) {
     this.#sql = sql;
     this.#append = append;
-    this.#writes = new GroupCommit((writes: readonly QueueWrite[]) => this.#sql.immediate(() => this.#writeIn(writes)));
+    this.#writes = new GroupCommit((writes: readonly QueueWrite[]) => this.#sql.immediate(() => this.#writeIn(writes)), { retryApart: mayBeOneWrites });
   }
 
   enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
@@ -76,8 +77,8 @@ export class SqliteEnvelopeQueue {
 
   /**
    * One request's sends, in order, each envelope with its outcome. The queue limits are checked here,
-   * inside the write transaction that serialises every writer (and `queue_shares` already counts what the
-   * batches before this one queued), so concurrent senders cannot together push a queue past
+   * inside the write transaction that serialises every writer (and `queue_shares`, each queue's total and each
+   * sender's share of it, already counts what the batches before this one queued), so concurrent senders cannot together push a queue past
    * its limit, nor one account's devices push its share of a queue past the share.
    */
   #enqueueIn({ envelopes, auditOf, limits }: EnvelopeBatch, audit: AuditEvent[]): EnqueueOutcome[] {
@@ -92,7 +93,7 @@ export class SqliteEnvelopeQueue {
     });
     for (const { recipient, indices, bytes } of byDevice.values()) {
       const key = { u: recipient.userId, d: recipient.deviceId };
-      const usage = this.#sql.get<{ envelopes: number | null; bytes: number | null }>('SELECT sum(envelopes) AS envelopes, sum(bytes) AS bytes FROM queue_shares WHERE user_id = $u AND device_id = $d', key);
+      const usage = this.#sql.get<{ envelopes: number; bytes: number }>("SELECT envelopes, bytes FROM queue_shares WHERE user_id = $u AND device_id = $d AND sender_user = ''", key);
       const fits = (usage?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && (usage?.bytes ?? 0) + bytes <= limits.maxBytes;
       // A batch is one request of one device: its envelopes for this recipient device are one account's.
       // The recipient's own account (copies of what they send elsewhere) is held to the whole queue only.
@@ -145,6 +146,17 @@ export class SqliteEnvelopeQueue {
       && row.recipient_user === envelope.recipient.userId && row.recipient_device === envelope.recipient.deviceId;
     return identical ? 'alreadyQueued' : 'idTaken';
   }
+}
+
+/**
+ * Whether a failed group commit may be one write's doing, worth writing again apart: a full disk (a large
+ * send; the acknowledgements beside it free space) or an error of our own code. SQLite's other errors
+ * (busy past its timeout, I/O, a closed database) are the whole database's.
+ */
+function mayBeOneWrites(error: unknown): boolean {
+  if (error instanceof RelayFailure) return error.code === 'RELAY_STORAGE_FULL';
+  const code = (error as { code?: unknown }).code;
+  return !(typeof code === 'string' && code.startsWith('SQLITE_'));
 }
 
 /** Bytes of ciphertext in base64 content, counted as `queue_shares` counts them (characters * 3/4, rounded down). */
