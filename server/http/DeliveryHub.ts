@@ -54,6 +54,8 @@ interface Connection {
  */
 export class DeliveryHub implements DeliveryNotifier {
   readonly #connections = new Map<string, Connection>();
+  /** Per device, its acknowledgements not yet committed (a few milliseconds: they ride with the next sends). */
+  readonly #acks = new Map<string, Promise<void>>();
   #messages: MessageService | undefined;
 
   constructor(
@@ -95,7 +97,24 @@ export class DeliveryHub implements DeliveryNotifier {
     }, HEARTBEAT_MS);
     heartbeat.unref();
     connection.timers.push(heartbeat);
-    void this.#pump(connection, true);
+    // Acknowledgements of this device still waiting for their commit are written first: the queue is read
+    // from its start, and would push again what the device acknowledged on the socket it just left.
+    const acking = this.#acks.get(key);
+    if (acking) void acking.then(() => this.#pump(connection, true));
+    else void this.#pump(connection, true);
+  }
+
+  /** Keeps a device's acknowledgement under way in #acks until its commit (whatever its outcome). */
+  async #acknowledging(address: DeviceAddress, done: Promise<unknown>): Promise<void> {
+    const key = addressKey(address);
+    const settled = done.then(() => undefined, () => undefined);
+    const chained = Promise.all([this.#acks.get(key), settled]).then(() => undefined);
+    this.#acks.set(key, chained);
+    try {
+      await done;
+    } finally {
+      if (this.#acks.get(key) === chained) this.#acks.delete(key);
+    }
   }
 
   envelopesQueued(recipients: readonly DeviceAddress[]): void {
@@ -154,7 +173,7 @@ export class DeliveryHub implements DeliveryNotifier {
           const announce = connection.announceEmpty;
           connection.announceEmpty = false;
           void this.#pump(connection, announce);
-          await messages.acknowledge(connection.address, frame.ids);
+          await this.#acknowledging(connection.address, messages.acknowledge(connection.address, frame.ids));
           return;
         }
         case 'send': {
