@@ -14,6 +14,8 @@ const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 /** How long a free-space reading that found room is believed (ms of the process's own monotonic clock). */
 const FREE_SPACE_MS = 250;
+/** Closer than this to the reserve, the file system is asked at every send. */
+const FREE_SPACE_MARGIN = 64 * 1024 * 1024;
 
 /** How each store outcome is reported to the sender (undefined: accepted). */
 const REFUSAL: Record<EnqueueOutcome, EnvelopeRefusalCode | undefined> = {
@@ -51,7 +53,7 @@ export class MessageService {
   readonly refusals: RefusalEpisodes;
   /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
   #storageLow = false;
-  #freeSpaceAt: { at: number; low: boolean; free: number | undefined } | undefined;
+  #freeSpaceAt: { at: number; free: number; acceptedSince: number } | undefined;
 
   constructor(
     private readonly store: RelayStore,
@@ -192,6 +194,8 @@ export class MessageService {
       throw new RelayFailure('RECIPIENT_QUEUE_FULL', `the relay holds as much as it may for ${named} until they connect`, { devices });
     }
     const queued = envelopes.filter((_e, i) => outcomes[i] === 'queued');
+    // Stored as text (base64), beside its audit record: counted twice over against the free-space reading.
+    if (this.#freeSpaceAt) this.#freeSpaceAt.acceptedSince += queued.reduce((sum, e) => sum + 2 * e.content.length, 0);
     if (queued.length > 0) this.notifier.envelopesQueued(queued.map((e) => e.recipient));
     // `refused` only when something was: a client from before it reads the answer (strictly) as before.
     return { accepted, ...(refused.length > 0 ? { refused } : {}), serverTimestamp: now };
@@ -241,14 +245,19 @@ export class MessageService {
 
   /**
    * The free space, asked of the file system at most every FREE_SPACE_MS (a system call per send was a
-   * few per cent of a busy relay's CPU); while it is low, at every send, so that sends resume at once.
+   * few per cent of a busy relay's CPU), less what was accepted since; within FREE_SPACE_MARGIN of the
+   * reserve, or below it, at every send (so that sends stop at the reserve, and resume at once).
    */
   async #freeSpace(): Promise<{ low: boolean; free: number | undefined }> {
     const now = performance.now();
     const known = this.#freeSpaceAt;
-    if (known && !known.low && now - known.at < FREE_SPACE_MS) return known;
+    if (known && now - known.at < FREE_SPACE_MS) {
+      // What was accepted since the reading is taken off it: the reading is believed only well above the reserve.
+      const free = known.free - known.acceptedSince;
+      if (free - this.config.minFreeDiskBytes > FREE_SPACE_MARGIN) return { low: false, free };
+    }
     const measured = await belowFreeDiskReserve(this.store, this.config.minFreeDiskBytes);
-    this.#freeSpaceAt = { ...measured, at: now };
+    this.#freeSpaceAt = measured.free === undefined ? undefined : { at: now, free: measured.free, acceptedSince: 0 };
     return measured;
   }
 

@@ -266,6 +266,32 @@ describe('relay limits per account (in process, virtual time)', () => {
     expect(await audit('envelope.delivered')).toHaveLength(1);
     expect((await audit('envelope.refused')).map((r) => [r.details.reason, r.details.episode])).toEqual([['RELAY_STORAGE_FULL', 'started']]);
   });
+
+  it('stops at the reserve as the disk fills, even between two readings of the free space', async () => {
+    const reserve = 64 * 1024 * 1024;
+    await start({ minFreeDiskBytes: reserve });
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    // A disk 2 MiB above the reserve, which fills by what the relay stores (the relay reads it at most every 250 ms).
+    let free = reserve + 2 * 1024 * 1024;
+    relay.store.freeBytes = async () => free;
+    let acceptedBelow = 0;
+    let refused = 0;
+    for (let i = 0; i < 30; i++) {
+      const content = randomBytes(200 * 1024).toString('base64');
+      const wasBelow = free < reserve;
+      const result = await relay.messages.send(first(alice).address, [{ id: randomUUID() as EnvelopeId, type: 'whisper', recipient: first(bob).address, content }])
+        .catch((error: { code?: string }) => {
+          expect(error.code).toBe('RELAY_STORAGE_FULL');
+          refused++;
+          return { accepted: [] };
+        });
+      free -= result.accepted.length * content.length;
+      if (wasBelow) acceptedBelow += result.accepted.length;
+    }
+    expect(acceptedBelow).toBe(0);
+    expect(refused).toBeGreaterThan(20);
+  });
 });
 
 describe('refusal episodes in the audit log (a real relay process)', () => {
