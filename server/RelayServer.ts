@@ -118,7 +118,7 @@ export class RelayServer {
     this.#controlSeq = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
     this.#app = await buildRelayApp({
       accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.store, now: () => this.clock.now(),
-      maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts,
+      maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts, admission: this.config.admission,
       ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
       ...(this.auditKey ? { auditKey: this.auditKey } : {}),
       ...(this.auditCheckpoints ? { auditCheckpoints: this.auditCheckpoints } : {}),
