@@ -120,5 +120,8 @@ describe('rounds-audit verify of a big bundle on several threads (issue 15: a ye
     expect(elsewhere).toBe(0);
     expect(verdict.failures).toEqual([]);
     expect(verdict.ok).toBe(true);
+    // --threads always says so instead.
+    const required = eventLinesOnThreads(dir, { minBytes: 1, required: true, workerFile: new URL('./noSuchWorker.mjs', import.meta.url) });
+    expect(() => verifyBundle(nodeAuditCrypto, openBundle(dir), { eventLines: required })).toThrow(/noSuchWorker\.mjs is missing from this install: verify with --threads auto or never/);
   });
 });

@@ -47,7 +47,11 @@ export function lineCuts(file: string, size: number, parts: number): number[] {
 }
 
 /** The verifier's `eventLines` option for a bundle directory: null (check here) for a small file or a single core. */
-export function eventLinesOnThreads(dir: string, options: { minBytes?: number; threads?: number; workerFile?: URL } = {}): (context: EventLinesContext) => EventLinesElsewhere | null {
+/**
+ * `required` (--threads always): a worker file missing from the install is an error, not a quiet fall back;
+ * at least two threads, even on one core. `onStart` hears how many threads were started.
+ */
+export function eventLinesOnThreads(dir: string, options: { minBytes?: number; threads?: number; workerFile?: URL; required?: boolean; onStart?: (threads: number) => void } = {}): (context: EventLinesContext) => EventLinesElsewhere | null {
   return (context) => {
     const file = join(dir, 'events.jsonl');
     let size: number;
@@ -64,11 +68,15 @@ export function eventLinesOnThreads(dir: string, options: { minBytes?: number; t
     // This thread waits on the workers synchronously: one that cannot load (its file missing from an
     // install) would only be noticed when SILENCE_MS ran out. Without the file, the lines are checked here.
     const workerFile = options.workerFile ?? WORKER;
-    if (!existsSync(fileURLToPath(workerFile))) return null;
-    const threads = options.threads ?? Math.min(availableParallelism(), MAX_THREADS, Math.ceil(size / minBytes));
+    if (!existsSync(fileURLToPath(workerFile))) {
+      if (options.required) throw new Error(`the worker threads' file ${fileURLToPath(workerFile)} is missing from this install: verify with --threads auto or never`);
+      return null;
+    }
+    const threads = options.threads ?? Math.max(options.required ? 2 : 1, Math.min(availableParallelism(), MAX_THREADS, Math.ceil(size / minBytes)));
     if (threads < 2) return null;
     const bounds = lineCuts(file, size, threads);
     if (bounds.length < 3) return null;
+    options.onStart?.(bounds.length - 1);
     return start(workerFile, dir, context, bounds);
   };
 }

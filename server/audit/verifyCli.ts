@@ -20,12 +20,14 @@ import { openBundle } from './bundleFiles';
 import { eventLinesOnThreads } from './eventLinesThreads';
 import { threadsOption, type ThreadChoice } from './threadsOption';
 
-export function verifyPath(path: string, options: { key?: string; previous?: string; threads?: ThreadChoice }): Verdict {
+/** `onThreads`: told how many worker threads checked the records, when any did. */
+export function verifyPath(path: string, options: { key?: string; previous?: string; threads?: ThreadChoice; onThreads?: (threads: number) => void }): Verdict {
   const files = openBundle(path);
   const threads = options.threads ?? 'auto';
+  const onStart = options.onThreads ? { onStart: options.onThreads } : {};
   return verifyBundle(nodeAuditCrypto, files, {
     // A bundle directory's records are checked on every core (a zip's are in memory, and capped in size: no threads).
-    ...(threads === 'never' ? {} : { eventLines: eventLinesOnThreads(path, threads === 'always' ? { minBytes: 1 } : {}) }),
+    ...(threads === 'never' ? {} : { eventLines: eventLinesOnThreads(path, threads === 'always' ? { minBytes: 1, required: true, ...onStart } : onStart) }),
     ...(options.key ? { expectedKeyPem: readFileSync(options.key, 'utf8') } : {}),
     ...(options.previous ? { previous: openBundle(options.previous) } : {}),
   });
@@ -81,9 +83,11 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
     .action((path: string, opts: { key?: string; previous?: string; relayBundle?: string; threads: ThreadChoice }) => {
       let verdict: Verdict;
       let linked: WorkstationCheck | undefined;
+      let threadsUsed = 0;
       try {
         // With a relay bundle, --key is the organisation's: it checks the relay bundle, which vouches for the workstation's key.
-        verdict = verifyPath(path, opts.relayBundle ? { threads: opts.threads, ...(opts.previous ? { previous: opts.previous } : {}) } : opts);
+        const onThreads = (threads: number) => void (threadsUsed = threads);
+        verdict = verifyPath(path, opts.relayBundle ? { threads: opts.threads, onThreads, ...(opts.previous ? { previous: opts.previous } : {}) } : { ...opts, onThreads });
         if (opts.relayBundle) linked = verifyWorkstationLink(path, opts.relayBundle, opts.key);
       } catch (error) {
         console.error(`NOT VERIFIED: ${(error as Error).message}`);
@@ -97,6 +101,7 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
         for (const failure of verdict.failures) console.log(`  - ${failure}`);
         code = 1;
       }
+      if (threadsUsed > 0) console.log(`The records were checked on ${threadsUsed} worker threads.`);
       if (!linked) {
         for (const line of signerLines(verdict, opts.key !== undefined)) console.log(line);
         return;

@@ -54,7 +54,11 @@ describe('the rounds-server npm package', () => {
     mkdirSync(data, { mode: 0o700 });
     const added = spawnSync(bin('rounds-server'), ['user', 'add', '--data', data, '--username', 'jdoe', '--display-name', 'Dr. Jane Doe', '--role', 'clinician'], { encoding: 'utf8' });
     expect(added.stdout + added.stderr).toMatch(/enrollment code: \S+/);
-    // A year's log is read out and checked on worker threads: they must be in the package too.
+    // A year's log is read out and checked on worker threads: they must be in the package too (a few
+    // records more, so that events.jsonl has lines to share between two threads).
+    for (const name of ['asmith', 'bjones', 'ckhan']) {
+      expect(spawnSync(bin('rounds-server'), ['user', 'add', '--data', data, '--username', name, '--display-name', name, '--role', 'clinician'], { encoding: 'utf8' }).status).toBe(0);
+    }
     const bundle = join(work, 'bundle');
     const today = new Date().toISOString().slice(0, 10);
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
@@ -63,6 +67,7 @@ describe('the rounds-server npm package', () => {
     expect(readFileSync(join(bundle, 'events.csv'), 'utf8')).toContain('account.created');
     const verified = spawnSync(bin('rounds-audit'), ['verify', bundle, '--threads', 'always'], { encoding: 'utf8' });
     expect(verified.stdout, verified.stderr).toMatch(/^VERIFIED: \d+ records/);
+    expect(verified.stdout).toMatch(/^The records were checked on [2-4] worker threads\.$/m);
     const relay = spawn(bin('rounds-server'), ['serve', '--data', data, '--port', '0', '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const url = await new Promise<string>((resolve, reject) => {
