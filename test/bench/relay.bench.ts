@@ -15,6 +15,7 @@ import { median, type BenchRow } from './measure';
 import { ProsodySystem, prosodyVersion } from './prosody';
 import { hugeRows } from './relayHuge';
 import { RoundsSystem } from './relayLoad';
+import { storeFloorRows } from './relayStoreFloor';
 import { fixedRateRun, offlineRun, percent, saturatedRun, withDevices, withServer, type FixedRateRun, type OfflineRun, type RunTimes, type SaturatedRun } from './relayShapes';
 
 const SUITE = 'relay';
@@ -96,7 +97,11 @@ export async function runRelayBench(): Promise<BenchRow[]> {
       }
     }
     const ours = samples.get(rounds.name)!;
-    const rows = comparisonRows(ours, samples.get(prosody.name)!, fsync);
+    const bare = samples.get(prosody.name)!;
+    const rows = comparisonRows(ours, bare, fsync);
+    rows.push(...await storeFloorRows(rounds.envelopeContent, {
+      fixedMicros: median(bare.fixed.map((r) => r.serverCpuMsPer1000)), saturatedMicros: median(bare.saturated.map((r) => (r.serverCpu * 1e6) / r.rate)),
+    }, QUICK));
     if (LARGE_DEVICES > 0) rows.push(...await largeRows(rounds, ours));
     if (HUGE_DEVICES > 0) {
       rows.push(...await hugeRows(HUGE_DEVICES, {

@@ -32,6 +32,11 @@ export class RoundsSystem implements BenchSystem {
 
   private constructor(private readonly template: string, private readonly devices: readonly BenchDevice[], private readonly content: string) {}
 
+  /** The real ciphertext every benchmark envelope carries (base64). */
+  get envelopeContent(): string {
+    return this.content;
+  }
+
   get deviceCount(): number {
     return this.devices.length;
   }
