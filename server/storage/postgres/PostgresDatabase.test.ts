@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresUnavailable, startPostgres, type TestPostgres } from '../../../test/fixtures/postgres';
+import { POSTGRES_MIGRATIONS } from './migrations';
+import { PostgresDatabase, parseDatabaseUrl } from './PostgresDatabase';
+
+/*
+ * Issue 17: the relay's schema on PostgreSQL, its migrations (several instances may start at once), the
+ * refusal of a schema that does not fit the code, and what the database itself enforces.
+ */
+const unavailable = postgresUnavailable();
+
+describe('the --database URL', () => {
+  it('refuses a password in the URL, another scheme, and a URL without user or database', () => {
+    expect(() => parseDatabaseUrl('postgres://rounds:secret@db.hospital.example/rounds')).toThrow(/must not hold the password/);
+    expect(() => parseDatabaseUrl('mysql://rounds@db/rounds')).toThrow(/must be a postgres:\/\/ URL, not mysql:\/\//);
+    expect(() => parseDatabaseUrl('postgres://db.hospital.example/rounds')).toThrow(/needs a user and a database/);
+    expect(() => parseDatabaseUrl('not a url')).toThrow(/is not a URL/);
+    expect(parseDatabaseUrl('postgresql://rounds@db.hospital.example:5433/rounds').port).toBe('5433');
+  });
+});
+
+describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
+  let server: TestPostgres;
+  const open = async () => PostgresDatabase.connect({ url: await server.newDatabase(), password: server.password });
+
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('migrates a new database to the newest version, once, however many relays start at once', async () => {
+    const url = await server.newDatabase();
+    const relays = Array.from({ length: 3 }, () => PostgresDatabase.connect({ url, password: server.password }));
+    try {
+      const applied = await Promise.all(relays.map((r) => r.migrate()));
+      expect(applied.flat()).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+      expect(await relays[0]!.version()).toBe(POSTGRES_MIGRATIONS.at(-1)!.version);
+      await relays[1]!.assertCurrent();
+      const tables = (await relays[0]!.pool.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)).rows.map((r) => r.t);
+      expect(tables).toEqual(['audit_log', 'audit_logs', 'audit_tiles', 'audit_tree', 'control_events', 'devices', 'emergency_grants', 'enrollment_codes', 'envelopes',
+        'login_failures', 'login_streaks', 'one_time_kyber_prekeys', 'one_time_prekeys', 'pending_enrollments', 'queue_shares', 'schema_migrations', 'users']);
+      expect(await relays[2]!.migrate()).toEqual([]);
+    } finally {
+      await Promise.all(relays.map((r) => r.close()));
+    }
+  });
+
+  it('leaves a failed migration undone, at the previous version', async () => {
+    const db = await open();
+    try {
+      const broken = [...POSTGRES_MIGRATIONS, { version: 99, name: 'broken', up: 'CREATE TABLE half_done (a INTEGER); THIS IS NOT SQL;' }];
+      await expect(db.migrate(broken)).rejects.toThrow(/syntax error/);
+      expect(await db.version()).toBe(POSTGRES_MIGRATIONS.at(-1)!.version);
+      expect((await db.pool.query(`SELECT to_regclass('half_done') AS t`)).rows[0]).toEqual({ t: null });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('serve refuses a schema newer than its code, and one older, saying what to run', async () => {
+    const db = await open();
+    try {
+      await expect(db.assertCurrent()).rejects.toThrow('the PostgreSQL schema is at version 0, this relay needs 1: run rounds-server migrate with the same --database');
+      await db.migrate([...POSTGRES_MIGRATIONS, { version: 50, name: 'future', up: 'SELECT 1' }]);
+      await expect(db.assertCurrent()).rejects.toThrow('the PostgreSQL schema is at version 50, newer than this relay understands (1); upgrade the relay');
+      await expect(db.migrate()).rejects.toThrow(/newer than this relay understands/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps the audit log append-only in the database itself', async () => {
+    const db = await open();
+    try {
+      await db.migrate();
+      await db.pool.query(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES (1, 1, 't', 'a', 's', '{}', false, 'p', 'h')`);
+      await expect(db.pool.query(`UPDATE audit_log SET actor = 'someone else'`)).rejects.toThrow('audit_log is append-only');
+      await expect(db.pool.query('DELETE FROM audit_log')).rejects.toThrow('audit_log is append-only');
+      await expect(db.pool.query('TRUNCATE audit_log')).rejects.toThrow('audit_log is append-only');
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0]).toEqual({ n: 1 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("counts each queue's total and each sender's share as envelopes come and go", async () => {
+    const db = await open();
+    try {
+      await db.migrate();
+      const queue = (id: string, sender: string, content: string) => db.pool.query(
+        `INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at) VALUES ($1, 'r', 1, $2, 1, 'whisper', $3, 1)`, [id, sender, content]);
+      await queue('e1', 'a', 'AAAA');
+      await queue('e2', 'a', 'AAAAAAAA');
+      await queue('e3', 'b', 'AAAA');
+      const shares = async () => (await db.pool.query('SELECT sender_user, envelopes::int, bytes::int FROM queue_shares ORDER BY sender_user')).rows;
+      expect(await shares()).toEqual([{ sender_user: '', envelopes: 3, bytes: 12 }, { sender_user: 'a', envelopes: 2, bytes: 9 }, { sender_user: 'b', envelopes: 1, bytes: 3 }]);
+      await db.pool.query(`DELETE FROM envelopes WHERE id = 'e3'`);
+      expect(await shares()).toEqual([{ sender_user: '', envelopes: 2, bytes: 9 }, { sender_user: 'a', envelopes: 2, bytes: 9 }]);
+      await db.pool.query('DELETE FROM envelopes');
+      expect(await shares()).toEqual([]);
+      // Envelope numbers are never given twice, even after the newest was deleted.
+      await queue('e4', 'a', 'AAAA');
+      expect((await db.pool.query(`SELECT seq::int FROM envelopes WHERE id = 'e4'`)).rows[0]).toEqual({ seq: 4 });
+    } finally {
+      await db.close();
+    }
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * The relay's PostgreSQL database (issue 17): a connection pool, transactions retried when PostgreSQL
+ * asks for it (a serialization failure or a deadlock, which concurrent relay instances can meet), and the
+ * schema's versioned migrations. Several instances may start at once: migrations run under an advisory lock,
+ * each in its own transaction (PostgreSQL's DDL is transactional: a failed one leaves the previous version).
+ * `serve` refuses a schema newer than its code, and one older (`rounds-server migrate` brings it up).
+ */
+import pg from 'pg';
+import { ConfigurationError } from '../../ConfigurationError';
+import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations';
+
+/** Key of the advisory lock migrations hold ("rounds" in ASCII, as a number). */
+const MIGRATION_LOCK = 0x726f756e6473;
+/** SQLSTATEs after which a transaction is tried again: serialization_failure, deadlock_detected. */
+const RETRY_STATES: ReadonlySet<string> = new Set(['40001', '40P01']);
+const MAX_ATTEMPTS = 5;
+
+/** The schema does not fit this relay's code; the message says which command to run. */
+export class SchemaVersionError extends ConfigurationError {}
+
+export interface PostgresOptions {
+  /** postgres://USER@HOST:PORT/DB (a password in the URL is refused: it belongs in a file). */
+  readonly url: string;
+  /** The password (read from a file or PGPASSFILE by the caller), if the server asks for one. */
+  readonly password?: string;
+  readonly maxConnections?: number;
+}
+
+export class PostgresDatabase {
+  private constructor(readonly pool: pg.Pool) {}
+
+  static connect(options: PostgresOptions): PostgresDatabase {
+    const url = parseDatabaseUrl(options.url);
+    const pool = new pg.Pool({
+      host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: decodeURIComponent(url.pathname.slice(1)),
+      ...(options.password !== undefined ? { password: options.password } : {}),
+      max: options.maxConnections ?? 10,
+      application_name: 'rounds-relay',
+    });
+    // An idle client that loses its connection (a failover, a restart of PostgreSQL) is dropped from the
+    // pool; without a listener the error would end the process.
+    pool.on('error', () => undefined);
+    return new PostgresDatabase(pool);
+  }
+
+  /** The schema version (0: no relay schema yet). */
+  async version(): Promise<number> {
+    const exists = await this.pool.query<{ present: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`);
+    if (!exists.rows[0]?.present) return 0;
+    const row = await this.pool.query<{ v: string | null }>('SELECT max(version) AS v FROM schema_migrations');
+    return Number(row.rows[0]?.v ?? 0);
+  }
+
+  /** Applies the migrations the database lacks, each in its own transaction; returns the versions applied here. */
+  async migrate(migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<number[]> {
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      const done = await this.transaction(async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        const current = Number((await client.query<{ v: string | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0);
+        const newest = migrations.at(-1)?.version ?? 0;
+        if (current > newest) throw new SchemaVersionError(`the PostgreSQL schema is at version ${current}, newer than this relay understands (${newest}); upgrade the relay`);
+        if (current >= migration.version) return false;
+        await client.query(migration.up);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+        return true;
+      });
+      if (done) applied.push(migration.version);
+    }
+    return applied;
+  }
+
+  /** For `serve`: the schema must be exactly the code's (newer: upgrade the relay; older: run migrate). */
+  async assertCurrent(migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<void> {
+    const current = await this.version();
+    const newest = migrations.at(-1)?.version ?? 0;
+    if (current > newest) throw new SchemaVersionError(`the PostgreSQL schema is at version ${current}, newer than this relay understands (${newest}); upgrade the relay`);
+    if (current < newest) throw new SchemaVersionError(`the PostgreSQL schema is at version ${current}, this relay needs ${newest}: run rounds-server migrate with the same --database`);
+  }
+
+  /**
+   * Runs `fn` in one transaction on one connection: all of it commits or none of it. Tried again (from the
+   * start, `fn` included) when PostgreSQL reports a serialization failure or a deadlock.
+   */
+  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        const state = (error as { code?: unknown }).code;
+        if (attempt >= MAX_ATTEMPTS || typeof state !== 'string' || !RETRY_STATES.has(state)) throw error;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** The --database URL, checked: postgres:// or postgresql://, a database name, and no password in it. */
+export function parseDatabaseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigurationError(`--database is not a URL: expected postgres://USER@HOST:PORT/DB`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigurationError(`--database must be a postgres:// URL, not ${url.protocol}//`);
+  if (url.password) throw new ConfigurationError('--database must not hold the password (it would show in process lists and logs): put it in a file (--database-password-file) or PGPASSFILE');
+  if (!url.username || url.pathname.length <= 1) throw new ConfigurationError('--database needs a user and a database: postgres://USER@HOST:PORT/DB');
+  return url;
+}

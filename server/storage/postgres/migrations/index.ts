@@ -1,0 +1,10 @@
+import * as m0001 from './0001-initial';
+
+export interface PostgresMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly up: string;
+}
+
+/** Every migration of the PostgreSQL store, in order. A new schema version is a new file here; applied ones never change. */
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [{ version: 1, ...m0001 }];
