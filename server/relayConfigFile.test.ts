@@ -24,6 +24,10 @@ describe('readRelayConfigFile', () => {
     expect(readRelayConfigFile(configWith({}))).toEqual({});
   });
 
+  it('reads admission limits, any left out keeping their default', () => {
+    expect(readRelayConfigFile(configWith({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } }))).toEqual({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } });
+  });
+
   it.each([
     [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', port: 70_000 } }, /siem\.port: .*65535/],
     [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', clientCertFile: 'c.pem' } }, /clientCertFile and clientKeyFile go together/],
@@ -33,6 +37,10 @@ describe('readRelayConfigFile', () => {
     [{ siem: { sink: 'json-lines' } }, /siem\.file/],
     [{ siem: { sink: 'journald' } }, /journald is not offered as a SIEM sink/],
     [{ sieem: {} }, /the file: .*sieem/],
+    [{ admission: { maxConnecting: 0 } }, /admission\.maxConnecting/],
+    [{ admission: { listenBacklog: 70_000 } }, /admission\.listenBacklog/],
+    [{ admission: { connectsPerSecond: 1.5 } }, /admission\.connectsPerSecond/],
+    [{ admission: { retryAfter: 5 } }, /admission: .*retryAfter/],
     ['[1,', /is not valid JSON/],
   ])('refuses %j', (value, message) => {
     expect(() => readRelayConfigFile(configWith(value))).toThrow(message);

@@ -7,10 +7,21 @@ import { ConfigurationError } from './ConfigurationError';
 
 /*
  * The relay config file (`rounds-server serve --config FILE`): JSON, for what does not fit a command-line
- * option. Today it holds the `siem` section: where the audit log is streamed as it is appended.
+ * option: the `siem` section (where the audit log is streamed as it is appended) and the `admission` section
+ * (how many connects the relay takes at once before it sheds them with Retry-After).
  */
+/** Limits on connects at once (RelayConfig.admission): what a reconnect storm meets. Any left out keep their default. */
+const AdmissionSchema = z.strictObject({
+  maxConnecting: z.int().min(1).max(100_000).optional(),
+  maxEventLoopLagMs: z.int().min(1).max(60_000).optional(),
+  connectsPerSecond: z.int().min(1).max(1_000_000).optional(),
+  maxRetryAfterSeconds: z.int().min(1).max(3600).optional(),
+  listenBacklog: z.int().min(1).max(65_535).optional(),
+});
+
 const RelayConfigFileSchema = z.strictObject({
   siem: SiemConfigSchema.optional(),
+  admission: AdmissionSchema.optional(),
 });
 export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
 
@@ -38,7 +49,10 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
     const where = issue?.path.length ? issue.path.join('.') : 'the file';
     throw new ConfigurationError(`the config file ${file} is not valid: ${where}: ${issue?.message ?? 'invalid'}`);
   }
-  return parsed.data.siem ? { siem: withPathsFrom(dirname(resolve(file)), parsed.data.siem) } : {};
+  return {
+    ...(parsed.data.siem ? { siem: withPathsFrom(dirname(resolve(file)), parsed.data.siem) } : {}),
+    ...(parsed.data.admission ? { admission: parsed.data.admission } : {}),
+  };
 }
 
 /** Relative paths in the file are relative to the file's own folder, not to wherever the relay was started. */
