@@ -22,6 +22,16 @@ const LIMIT_CODES: ReadonlySet<string> = new Set(['RECIPIENT_QUEUE_FULL', 'SEND_
 /** Re-checks, for every frame, that the device may still act (not revoked, not expired, same credential). */
 export type ConnectionCheck = (connection: { address: DeviceAddress; credentialHash: string }) => Promise<void>;
 
+/** An acknowledgement waiting for its commit: the connection it came on, and whether it named envelopes that connection was not sent. */
+interface PendingAck {
+  readonly from: Connection;
+  readonly foreign: boolean;
+  readonly settled: Promise<void>;
+}
+
+/** The longest a read waits for a device's pending acknowledgements (they commit within ~20 ms). */
+const ACK_WAIT_MS = 1000;
+
 /** What corking needs of the stream under a WebSocket (a net.Socket or tls.TLSSocket). */
 export interface Corkable {
   cork(): void;
@@ -54,8 +64,12 @@ interface Connection {
  */
 export class DeliveryHub implements DeliveryNotifier {
   readonly #connections = new Map<string, Connection>();
-  /** Per device, its acknowledgements not yet committed (a few milliseconds: they ride with the next sends). */
-  readonly #acks = new Map<string, Promise<void>>();
+  /**
+   * Per device, its acknowledgements not yet committed (a few milliseconds: they ride with the next sends),
+   * each with the connection it came on and whether it named envelopes that connection was not sent. One
+   * relay's: a reconnect that reaches another relay instance may get a repeat, which the app drops.
+   */
+  readonly #acks = new Map<string, Set<PendingAck>>();
   #messages: MessageService | undefined;
 
   constructor(
@@ -97,24 +111,43 @@ export class DeliveryHub implements DeliveryNotifier {
     }, HEARTBEAT_MS);
     heartbeat.unref();
     connection.timers.push(heartbeat);
-    // Acknowledgements of this device still waiting for their commit are written first: the queue is read
-    // from its start, and would push again what the device acknowledged on the socket it just left.
-    const acking = this.#acks.get(key);
-    if (acking) void acking.then(() => this.#pump(connection, true));
-    else void this.#pump(connection, true);
+    void this.#pump(connection, true);
   }
 
-  /** Keeps a device's acknowledgement under way in #acks until its commit (whatever its outcome). */
-  async #acknowledging(address: DeviceAddress, done: Promise<unknown>): Promise<void> {
-    const key = addressKey(address);
-    const settled = done.then(() => undefined, () => undefined);
-    const chained = Promise.all([this.#acks.get(key), settled]).then(() => undefined);
-    this.#acks.set(key, chained);
+  /** Keeps an acknowledgement in #acks from now until its commit (whatever its outcome); resolves with it. */
+  async #acknowledging(connection: Connection, foreign: boolean, done: Promise<unknown>): Promise<void> {
+    const key = addressKey(connection.address);
+    const pending: PendingAck = { from: connection, foreign, settled: done.then(() => undefined, () => undefined) };
+    const set = this.#acks.get(key) ?? new Set<PendingAck>();
+    set.add(pending);
+    this.#acks.set(key, set);
     try {
       await done;
     } finally {
-      if (this.#acks.get(key) === chained) this.#acks.delete(key);
+      set.delete(pending);
+      if (set.size === 0 && this.#acks.get(key) === set) this.#acks.delete(key);
     }
+  }
+
+  /**
+   * Before `connection` reads its queue: the device's acknowledgements still waiting for their commit that
+   * this connection's position does not already pass (those of another socket, or naming envelopes another
+   * socket was sent) are written first, or they would be pushed again (up to ACK_WAIT_MS, then read anyway:
+   * the app drops a repeat). Those of this connection for what it pushed lie behind its position.
+   */
+  async #acksWritten(connection: Connection): Promise<void> {
+    const waiting = () => [...this.#acks.get(addressKey(connection.address)) ?? []].filter((p) => p.from !== connection || p.foreign);
+    let pending = waiting();
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const cap = new Promise<void>((resolve) => (timer = setTimeout(() => resolve(void (timedOut = true)), ACK_WAIT_MS)));
+    // Those that came meanwhile are waited for too (they ride in the same commit, or the next).
+    while (pending.length > 0 && !timedOut) {
+      await Promise.race([Promise.all(pending.map((p) => p.settled)), cap]);
+      pending = waiting();
+    }
+    clearTimeout(timer);
   }
 
   envelopesQueued(recipients: readonly DeviceAddress[]): void {
@@ -166,14 +199,16 @@ export class DeliveryHub implements DeliveryNotifier {
         case 'ack': {
           // The window opens at once: the pump reads past what it pushed, so acknowledged envelopes do not
           // come again on this connection while their removal waits for its group commit.
+          const foreign = frame.ids.some((id) => !connection.inFlight.has(id));
           for (const id of frame.ids) {
             connection.inFlightBytes -= connection.inFlight.get(id) ?? 0;
             connection.inFlight.delete(id);
           }
+          const acknowledged = this.#acknowledging(connection, foreign, messages.acknowledge(connection.address, frame.ids));
           const announce = connection.announceEmpty;
           connection.announceEmpty = false;
           void this.#pump(connection, announce);
-          await this.#acknowledging(connection.address, messages.acknowledge(connection.address, frame.ids));
+          await acknowledged;
           return;
         }
         case 'send': {
@@ -232,6 +267,7 @@ export class DeliveryHub implements DeliveryNotifier {
         let full = false;
         while (!full && open() && connection.inFlight.size < MAX_IN_FLIGHT && connection.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
           const limit = Math.min(PAGE, MAX_IN_FLIGHT - connection.inFlight.size);
+          await this.#acksWritten(connection);
           const page = await this.store.queued(connection.address, connection.lastPushed, limit);
           // A short page is the end of the queue as it stood: what is queued after it sets `again`.
           drainedQueue = page.length < limit;
