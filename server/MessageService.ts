@@ -7,7 +7,7 @@ import { InMemoryRateLimiter, type RateCharge, type RateLimiter } from './RateLi
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
-import { belowFreeDiskReserve, type EnqueueOutcome, type RelayStore } from './storage/RelayStore';
+import type { EnqueueOutcome, RelayStore } from './storage/RelayStore';
 
 const MINUTE = 60_000;
 const HOUR = 3600_000;
@@ -54,6 +54,8 @@ export class MessageService {
   /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
   #storageLow = false;
   #freeSpaceAt: { at: number; free: number; acceptedSince: number } | undefined;
+  /** Bytes of the sends that passed the free-space check and are not committed yet (twice their base64). */
+  #writingBytes = 0;
 
   constructor(
     private readonly store: RelayStore,
@@ -140,10 +142,22 @@ export class MessageService {
     if (tooLarge) throw new RelayFailure('PAYLOAD_TOO_LARGE', `envelope ${tooLarge.id} exceeds ${this.config.maxEnvelopeBytes} bytes`);
     if (envelopes.some((e) => sameAddress(e.recipient, sender))) throw new RelayFailure('BAD_REQUEST', 'a device cannot send to itself');
     if (new Set(envelopes.map((e) => e.id)).size !== envelopes.length) throw new RelayFailure('BAD_REQUEST', 'every envelope needs its own id');
-    const limits = this.config.delivery;
     const bytes = envelopes.reduce((sum, e) => sum + ciphertextBytes(e.content), 0);
     const counts = { envelopes: envelopes.length, bytes };
-    await this.#assertStorageRoom(sender, counts);
+    // Counted against the free space from the moment the check lets it through until it is committed:
+    // senders racing in one turn must not all pass on one reading.
+    const writing = envelopes.reduce((sum, e) => sum + 2 * e.content.length, 0);
+    await this.#assertStorageRoom(sender, counts, writing);
+    try {
+      return await this.#sendChecked(sender, envelopes, counts);
+    } finally {
+      this.#writingBytes -= writing;
+    }
+  }
+
+  async #sendChecked(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], counts: { envelopes: number; bytes: number }): Promise<SendResponse> {
+    const limits = this.config.delivery;
+    const { bytes } = counts;
     const device = addressKey(sender);
     const account = sender.userId;
     await this.#charge(sender, '', [
@@ -230,8 +244,8 @@ export class MessageService {
    * store in bulk) and keeps the rest for deliveries, acknowledgements, sign-ins and their audit records,
    * instead of failing every write once the disk is full. The client keeps the message and tries again.
    */
-  async #assertStorageRoom(sender: DeviceAddress, counts: { envelopes: number; bytes: number }): Promise<void> {
-    const { low, free } = await this.#freeSpace();
+  async #assertStorageRoom(sender: DeviceAddress, counts: { envelopes: number; bytes: number }, writing: number): Promise<void> {
+    const { low, free } = await this.#freeSpace(writing);
     if (low !== this.#storageLow) {
       this.#storageLow = low;
       this.log(low
@@ -245,20 +259,31 @@ export class MessageService {
 
   /**
    * The free space, asked of the file system at most every FREE_SPACE_MS (a system call per send was a
-   * few per cent of a busy relay's CPU), less what was accepted since; within FREE_SPACE_MARGIN of the
-   * reserve, or below it, at every send (so that sends stop at the reserve, and resume at once).
+   * few per cent of a busy relay's CPU), less what was accepted since and what is being written; within
+   * FREE_SPACE_MARGIN of the reserve, or below it, at every send (so that sends stop at the reserve, and
+   * resume at once). A send let through has its `writing` bytes counted until #sendChecked releases them.
    */
-  async #freeSpace(): Promise<{ low: boolean; free: number | undefined }> {
+  async #freeSpace(writing: number): Promise<{ low: boolean; free: number | undefined }> {
     const now = performance.now();
     const known = this.#freeSpaceAt;
+    const reserve = this.config.minFreeDiskBytes;
     if (known && now - known.at < FREE_SPACE_MS) {
-      // What was accepted since the reading is taken off it: the reading is believed only well above the reserve.
-      const free = known.free - known.acceptedSince;
-      if (free - this.config.minFreeDiskBytes > FREE_SPACE_MARGIN) return { low: false, free };
+      // What was accepted since the reading, and what is being written now, is taken off it: the reading is
+      // believed only well above the reserve.
+      const free = known.free - known.acceptedSince - this.#writingBytes;
+      if (free - reserve > FREE_SPACE_MARGIN) {
+        this.#writingBytes += writing;
+        return { low: false, free };
+      }
     }
-    const measured = await belowFreeDiskReserve(this.store, this.config.minFreeDiskBytes);
-    this.#freeSpaceAt = measured.free === undefined ? undefined : { at: now, free: measured.free, acceptedSince: 0 };
-    return measured;
+    const measured = await this.store.freeBytes().catch(() => undefined);
+    this.#freeSpaceAt = measured === undefined ? undefined : { at: now, free: measured, acceptedSince: 0 };
+    // The sends that passed the check and are not committed yet are not on the disk the reading saw.
+    const free = measured === undefined ? undefined : measured - this.#writingBytes;
+    const low = free !== undefined && free < reserve;
+    // Taken in the same step as the decision: no other send decides in between.
+    if (!low) this.#writingBytes += writing;
+    return { low, free };
   }
 
   /** Audits a refusal (by episode). A refusal stands even if its record cannot be written: that is logged. */

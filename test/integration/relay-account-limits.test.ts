@@ -292,6 +292,29 @@ describe('relay limits per account (in process, virtual time)', () => {
     expect(acceptedBelow).toBe(0);
     expect(refused).toBeGreaterThan(20);
   });
+
+  it('stops at the reserve when senders race in one turn, before any of their envelopes is on the disk', async () => {
+    const reserve = 64 * 1024 * 1024;
+    await start({ minFreeDiskBytes: reserve });
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    // The disk fills by what is committed, when it is committed.
+    let free = reserve + 2 * 1024 * 1024;
+    relay.store.freeBytes = async () => free;
+    const enqueue = relay.store.enqueue.bind(relay.store);
+    relay.store.enqueue = async (envelopes, auditOf, limits) => {
+      const outcomes = await enqueue(envelopes, auditOf, limits);
+      envelopes.forEach((e, i) => {
+        if (outcomes[i] === 'queued') free -= e.content.length;
+      });
+      return outcomes;
+    };
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () =>
+      relay.messages.send(first(alice).address, [{ id: randomUUID() as EnvelopeId, type: 'whisper', recipient: first(bob).address, content: randomBytes(200 * 1024).toString('base64') }])));
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r.reason as { code?: string }).code === 'RELAY_STORAGE_FULL')).toBe(true);
+    expect(free).toBeGreaterThanOrEqual(reserve);
+  });
 });
 
 describe('refusal episodes in the audit log (a real relay process)', () => {
