@@ -1,3 +1,9 @@
+interface Pending<Item, Result> {
+  readonly item: Item;
+  readonly resolve: (result: Result) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
  * Group commit: work handed in during one turn of the event loop is written in one transaction (one
  * fsync for many senders and acknowledgements), and each caller's promise resolves with its own result
@@ -9,17 +15,11 @@
  * at a low rate every message otherwise costs two commits (its send and its acknowledgement), each with
  * its fsync and its pages encrypted and written again.
  */
-interface Pending<Item, Result> {
-  readonly item: Item;
-  readonly resolve: (result: Result) => void;
-  readonly reject: (error: unknown) => void;
-}
-
 export class GroupCommit<Item, Result> {
   readonly #write: (items: readonly Item[]) => Result[];
   readonly #maxItems: number;
   readonly #soonMs: number;
-  readonly #retryApart: (error: unknown) => boolean;
+  readonly #retryAlone: (error: unknown, item: Item) => boolean;
   #pending: Pending<Item, Result>[] = [];
   /** A flush at the end of this turn of the event loop is scheduled. */
   #turn = false;
@@ -27,9 +27,9 @@ export class GroupCommit<Item, Result> {
   #timer: NodeJS.Timeout | null = null;
 
   /** `write` runs the whole batch in one transaction and returns one result per item, in order. */
-  constructor(write: (items: readonly Item[]) => Result[], options: { maxItems?: number; soonMs?: number; retryApart?: (error: unknown) => boolean } = {}) {
+  constructor(write: (items: readonly Item[]) => Result[], options: { maxItems?: number; soonMs?: number; retryAlone?: (error: unknown, item: Item) => boolean } = {}) {
     this.#write = write;
-    this.#retryApart = options.retryApart ?? (() => false);
+    this.#retryAlone = options.retryAlone ?? (() => false);
     this.#maxItems = options.maxItems ?? 2000;
     this.#soonMs = options.soonMs ?? 20;
   }
@@ -64,28 +64,25 @@ export class GroupCommit<Item, Result> {
     const batch = this.#pending;
     this.#pending = [];
     if (batch.length === 0) return;
-    this.#writeOrSplit(batch);
+    this.#writeOrRetry(batch);
   }
 
   /**
-   * The transaction rolls back as a whole. When the failure may be one item's (`retryApart`: a full disk
-   * refusing a large send beside acknowledgements that free space), the batch is halved and each half
-   * written again, down to the items that fail alone: a few more commits, not one per item. A failure of
-   * the whole database (busy, I/O, closed) fails the batch at once: retrying it item by item would wait
-   * out the busy timeout once per item.
+   * The transaction rolls back as a whole. The items `retryAlone` picks for the error (a full disk: the
+   * acknowledgements, which free space, but not the sends) are written again together, once; the rest
+   * fail with the error. A failure of the whole database (busy, I/O, closed) fails every item at once:
+   * trying it again item by item would wait out the busy timeout once per item.
    */
-  #writeOrSplit(batch: readonly Pending<Item, Result>[]): void {
+  #writeOrRetry(batch: readonly Pending<Item, Result>[], retry = true): void {
     try {
       const results = this.#write(batch.map((b) => b.item));
       batch.forEach((b, i) => b.resolve(results[i] as Result));
     } catch (error) {
-      if (batch.length === 1 || !this.#retryApart(error)) {
-        for (const b of batch) b.reject(error);
-        return;
-      }
-      const half = Math.ceil(batch.length / 2);
-      this.#writeOrSplit(batch.slice(0, half));
-      this.#writeOrSplit(batch.slice(half));
+      const again = retry ? batch.filter((b) => this.#retryAlone(error, b.item)) : [];
+      const retried = new Set(again);
+      for (const b of batch) if (!retried.has(b)) b.reject(error);
+      if (again.length > 0 && again.length < batch.length) this.#writeOrRetry(again, false);
+      else for (const b of again) b.reject(error);
     }
   }
 }

@@ -33,7 +33,7 @@ export class SqliteEnvelopeQueue {
   constructor(sql: SqliteDatabase, append: AuditAppend) {
     this.#sql = sql;
     this.#append = append;
-    this.#writes = new GroupCommit((writes: readonly QueueWrite[]) => this.#sql.immediate(() => this.#writeIn(writes)), { retryApart: mayBeOneWrites });
+    this.#writes = new GroupCommit((writes: readonly QueueWrite[]) => this.#sql.immediate(() => this.#writeIn(writes)), { retryAlone: freesSpace });
   }
 
   enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
@@ -149,14 +149,12 @@ export class SqliteEnvelopeQueue {
 }
 
 /**
- * Whether a failed group commit may be one write's doing, worth writing again apart: a full disk (a large
- * send; the acknowledgements beside it free space) or an error of our own code. SQLite's other errors
- * (busy past its timeout, I/O, a closed database) are the whole database's.
+ * Which writes of a group commit that failed are tried again without the rest: on a full disk the
+ * acknowledgements (they delete, and free space), not the sends that filled it. Any other failure fails
+ * them all.
  */
-function mayBeOneWrites(error: unknown): boolean {
-  if (error instanceof RelayFailure) return error.code === 'RELAY_STORAGE_FULL';
-  const code = (error as { code?: unknown }).code;
-  return !(typeof code === 'string' && code.startsWith('SQLITE_'));
+function freesSpace(error: unknown, write: QueueWrite): boolean {
+  return error instanceof RelayFailure && error.code === 'RELAY_STORAGE_FULL' && 'ack' in write;
 }
 
 /** Bytes of ciphertext in base64 content, counted as `queue_shares` counts them (characters * 3/4, rounded down). */
