@@ -46,10 +46,11 @@ export function lineCuts(file: string, size: number, parts: number): number[] {
   return at;
 }
 
-/** The verifier's `eventLines` option for a bundle directory: null (check here) for a small file or a single core. */
 /**
- * `required` (--threads always): a worker file missing from the install is an error, not a quiet fall back;
- * at least two threads, even on one core. `onStart` hears how many threads were started.
+ * The verifier's `eventLines` option for a bundle directory: null (check here) for a small file, a single
+ * core or an events.jsonl too short to cut. `required` (--threads always): any file past `minBytes`, two
+ * threads at least even on one core, and a worker file missing from the install is an error, not a quiet
+ * fall back. `onStart` hears how many threads were started.
  */
 export function eventLinesOnThreads(dir: string, options: { minBytes?: number; threads?: number; workerFile?: URL; required?: boolean; onStart?: (threads: number) => void } = {}): (context: EventLinesContext) => EventLinesElsewhere | null {
   return (context) => {

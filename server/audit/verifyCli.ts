@@ -102,6 +102,7 @@ export async function runAuditCli(argv: readonly string[]): Promise<number> {
         code = 1;
       }
       if (threadsUsed > 0) console.log(`The records were checked on ${threadsUsed} worker threads.`);
+      else if (opts.threads === 'always') console.log('The records were checked on this thread: the bundle is a .zip, or its events.jsonl is too short to share between threads.');
       if (!linked) {
         for (const line of signerLines(verdict, opts.key !== undefined)) console.log(line);
         return;

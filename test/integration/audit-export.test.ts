@@ -61,6 +61,10 @@ describe('signed audit exports, verified offline', () => {
   it('reads the same bundle as a .zip, and one user\'s export; the export itself is audited', () => {
     const zip = exportTo(data, join(dir(), 'audit.zip'));
     expect(roundsAudit(['verify', zip]).status).toBe(0);
+    // A zip's records are checked in memory: --threads always says so rather than pretending.
+    const always = roundsAudit(['verify', zip, '--threads', 'always']);
+    expect(always.status).toBe(0);
+    expect(always.out).toContain('The records were checked on this thread: the bundle is a .zip, or its events.jsonl is too short to share between threads.');
     const one = exportTo(data, join(dir(), 'ben'), ['--user', 'ben']);
     const result = roundsAudit(['verify', one]);
     expect(result.status, result.out).toBe(0);
