@@ -18,6 +18,11 @@ import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 /** A fresh, empty store, and how to dispose of it (and of whatever holds its data) afterwards. */
 export interface OpenedStore {
   readonly store: RelayStore;
+  /**
+   * Another store on the same data, as a second relay instance would open it: the races below run across
+   * both, so that a store which serialises its own writes in one process still has to hold across two.
+   */
+  another(): Promise<RelayStore>;
   dispose(): Promise<void>;
 }
 
@@ -33,11 +38,16 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
   describe(`RelayStore contract: ${name}`, () => {
     let opened: OpenedStore;
     let store: RelayStore;
+    /** The same data through a second store (a second relay instance). */
+    let other: RelayStore;
     let keys: KeyUpload;
+    /** The store of the i-th of several racers: every other one goes through the second instance. */
+    const either = (i: number) => (i % 2 === 0 ? store : other);
 
     beforeEach(async () => {
       opened = await open();
       store = opened.store;
+      other = await opened.another();
       keys ??= await keyUpload(5);
     });
     afterEach(async () => {
@@ -53,7 +63,7 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     }
 
     const envelope = (sender: DeviceAddress, recipient: DeviceAddress, content = 'AAAA'): NewEnvelope => ({ id: randomUUID() as EnvelopeId, type: 'whisper', sender, recipient, content, acceptedAt: NOW });
-    const accepted = audited('envelope.accepted');
+    const accepted = (e: NewEnvelope): AuditEvent => ({ type: 'envelope.accepted', actor: 'contract', subject: e.id, details: {} });
 
     it('finds accounts by id and username, and lists them', async () => {
       const alice = await account('alice');
@@ -65,18 +75,20 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
 
     it('hands each one-time prekey to one fetcher only, however many fetch at once', async () => {
       const bob = await account('bob', await keyUpload(5));
-      const bundles = (await Promise.all(Array.from({ length: 12 }, () => store.takeBundles(bob.userId, undefined, audited('bundle.fetched'))))).flat();
+      const bundles = (await Promise.all(Array.from({ length: 12 }, (_, i) => either(i).takeBundles(bob.userId, undefined, audited('bundle.fetched'))))).flat();
       const handedOut = bundles.flatMap((b) => (b.preKey ? [b.preKey.keyId] : []));
+      // Each of the five to one fetcher, none twice, none kept back while fetchers went without.
       expect(new Set(handedOut).size).toBe(handedOut.length);
-      expect(handedOut.length).toBeLessThanOrEqual(5);
+      expect(handedOut).toHaveLength(5);
       // Past the stock every fetcher still gets the signed prekey and the last-resort Kyber key.
       expect(bundles).toHaveLength(12);
-      expect(await store.keyCount(bob.userId, bob.deviceId)).toMatchObject({ preKeys: 5 - handedOut.length });
+      expect(bundles.every((b) => b.signedPreKey && b.kyberPreKey)).toBe(true);
+      expect(await store.keyCount(bob.userId, bob.deviceId)).toMatchObject({ preKeys: 0 });
     });
 
     it('lets one of two sign-ins with the same TOTP step through, and no earlier step after it', async () => {
       const alice = await account();
-      const claims = await Promise.all([store.claimTotpStep(alice.userId, 1000), store.claimTotpStep(alice.userId, 1000)]);
+      const claims = await Promise.all([store.claimTotpStep(alice.userId, 1000), other.claimTotpStep(alice.userId, 1000)]);
       expect(claims.filter(Boolean)).toHaveLength(1);
       expect(await store.claimTotpStep(alice.userId, 999)).toBe(false);
       expect(await store.claimTotpStep(alice.userId, 1001)).toBe(true);
@@ -88,11 +100,16 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
       expect(await store.enqueue(sent, accepted, ROOMY)).toEqual(['queued', 'queued', 'queued']);
       const queued = await store.queued(bob, 0, 10);
       expect(queued.map((e) => e.id)).toEqual(sent.map((e) => e.id));
+      expect(queued.map((e) => [e.sender, e.recipient, e.content, e.type])).toEqual(sent.map((e) => [alice, bob, e.content, 'whisper']));
       expect((await store.queued(bob, queued[0]!.seq, 10)).map((e) => e.id)).toEqual(sent.slice(1).map((e) => e.id));
+      expect((await store.queued(bob, 0, 2)).map((e) => e.id)).toEqual(sent.slice(0, 2).map((e) => e.id));
       // Another device cannot acknowledge bob's envelopes away.
       expect(await store.acknowledge(carol, [sent[0]!.id], audited('envelope.delivered'))).toEqual([]);
       expect(await store.acknowledge(bob, [sent[0]!.id, sent[1]!.id], audited('envelope.delivered'))).toEqual([sent[0]!.id, sent[1]!.id]);
       expect((await store.queued(bob, 0, 10)).map((e) => e.id)).toEqual([sent[2]!.id]);
+      // Accepted and delivered, each in the audit log once.
+      const audit = await store.auditRecordsAfter(0, 1000, { types: ['envelope.accepted', 'envelope.delivered'] });
+      expect(audit.map((r) => [r.type, r.subject])).toEqual([...sent.map((e) => ['envelope.accepted', e.id]), ['envelope.delivered', sent[0]!.id], ['envelope.delivered', sent[1]!.id]]);
     });
 
     it('takes a resend of a queued envelope, refuses another envelope with its id, and queues nothing for a revoked device', async () => {
@@ -111,7 +128,7 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
       const bob = await account();
       const senders = await Promise.all(Array.from({ length: 6 }, () => account()));
       const limits: QueueLimits = { maxEnvelopes: 10, maxBytes: 1 << 30, maxEnvelopesPerSender: 3, maxBytesPerSender: 1 << 30 };
-      const outcomes = (await Promise.all(senders.flatMap((s) => Array.from({ length: 4 }, () => store.enqueue([envelope(s, bob)], accepted, limits))))).flat();
+      const outcomes = (await Promise.all(senders.flatMap((s, k) => Array.from({ length: 4 }, (_, i) => either(k + i).enqueue([envelope(s, bob)], accepted, limits))))).flat();
       expect(outcomes.filter((o) => o === 'queued')).toHaveLength(10);
       const queued = await store.queued(bob, 0, 100);
       expect(queued).toHaveLength(10);
@@ -127,12 +144,41 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
       expect(await store.enqueue([envelope(belowShare, bob)], accepted, limits)).toEqual(['queued']);
     });
 
+    it('holds the byte limits of a queue and of a sender share, and takes or refuses one call\'s envelopes for a device together', async () => {
+      const [alice, carol, bob] = [await account(), await account(), await account()];
+      // 400 base64 characters: 300 bytes of ciphertext each.
+      const big = (from: DeviceAddress) => envelope(from, bob, 'A'.repeat(400));
+      const limits: QueueLimits = { maxEnvelopes: 100, maxBytes: 1000, maxEnvelopesPerSender: 100, maxBytesPerSender: 600 };
+      expect(await store.enqueue([big(alice), big(alice), big(alice)], accepted, limits)).toEqual(['senderShareFull', 'senderShareFull', 'senderShareFull']);
+      expect(await store.enqueue([big(alice), big(alice)], accepted, limits)).toEqual(['queued', 'queued']);
+      expect(await store.enqueue([big(alice)], accepted, limits)).toEqual(['senderShareFull']);
+      expect(await store.enqueue([big(carol), big(carol)], accepted, limits)).toEqual(['queueFull', 'queueFull']);
+      const held = (await store.queued(bob, 0, 10))[0]!;
+      expect(await store.enqueue([big(carol)], accepted, limits)).toEqual(['queued']);
+      // A full queue still takes back an envelope it holds (a resend): accepted, not refused.
+      expect(await store.enqueue([{ id: held.id, type: held.type, sender: held.sender, recipient: held.recipient, content: held.content, acceptedAt: held.acceptedAt }], accepted, limits)).toEqual(['alreadyQueued']);
+      expect(await store.queued(bob, 0, 10)).toHaveLength(3);
+    });
+
+    it('queues nothing for a device revoked while sends race it', async () => {
+      const [alice, bob] = [await account(), await account()];
+      const sends = Array.from({ length: 10 }, (_, i) => either(i).enqueue([envelope(alice, bob)], accepted, ROOMY));
+      const [outcomes] = await Promise.all([Promise.all(sends), other.revokeDevice(bob.userId, bob.deviceId, NOW, [])]);
+      expect(outcomes.flat().every((o) => o === 'queued' || o === 'deviceGone')).toBe(true);
+      expect(await store.queued(bob, 0, 100)).toEqual([]);
+      expect(await store.enqueue([envelope(alice, bob)], accepted, ROOMY)).toEqual(['deviceGone']);
+    });
+
     it('expires envelopes past retention, audited as one record with the count', async () => {
       const [alice, bob] = [await account(), await account()];
       await store.enqueue([{ ...envelope(alice, bob), acceptedAt: NOW - 10_000 }, envelope(alice, bob)], accepted, ROOMY);
       expect(await store.expireEnvelopes(NOW - 1, (count) => ({ type: 'envelope.expired', actor: 'system', subject: '', details: { count } }))).toBe(1);
       expect(await store.queued(bob, 0, 10)).toHaveLength(1);
       expect((await store.auditRecordsAfter(0, 1000, { types: ['envelope.expired'] })).map((r) => r.details)).toEqual([{ count: 1 }]);
+      // What expired no longer counts against the queue.
+      const tight: QueueLimits = { maxEnvelopes: 2, maxBytes: 1 << 30, maxEnvelopesPerSender: 2, maxBytesPerSender: 1 << 30 };
+      expect(await store.enqueue([envelope(alice, bob)], accepted, tight)).toEqual(['queued']);
+      expect(await store.enqueue([envelope(alice, bob)], accepted, tight)).toEqual(['queueFull']);
     });
 
     it('deactivates an account: every device revoked, queues emptied, one control event', async () => {
@@ -161,8 +207,8 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     it('keeps one audit chain, in one order with no gap, under writers racing', async () => {
       const [alice, bob] = [await account(), await account()];
       await Promise.all([
-        ...Array.from({ length: 20 }, (_, i) => store.appendAudit([{ type: 'login.failure', actor: `racer-${i}`, subject: '', details: {} }])),
-        ...Array.from({ length: 20 }, () => store.enqueue([envelope(alice, bob)], accepted, ROOMY)),
+        ...Array.from({ length: 20 }, (_, i) => either(i).appendAudit([{ type: 'login.failure', actor: `racer-${i}`, subject: '', details: {} }])),
+        ...Array.from({ length: 20 }, (_, i) => either(i + 1).enqueue([envelope(alice, bob)], accepted, ROOMY)),
       ]);
       const records = await store.auditRecordsAfter(0, 10_000);
       expect(records.map((r) => r.seq)).toEqual(records.map((_r, i) => records[0]!.seq + i));
@@ -176,8 +222,9 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
       await store.createEmergencyGrant(grant, []);
       expect((await store.emergencyGrants(alice.userId, NOW)).map((g) => g.id)).toEqual([grant.id]);
       const device = { name: 'emergency', keys, expiresAt: NOW + 3600_000, credentialHashFor: (_id: DeviceId) => sha256Hex(randomUUID()) };
-      const uses = await Promise.allSettled([store.useEmergencyGrant(grant.id, device, NOW, []), store.useEmergencyGrant(grant.id, device, NOW, [])]);
+      const uses = await Promise.allSettled([store.useEmergencyGrant(grant.id, device, NOW, []), other.useEmergencyGrant(grant.id, device, NOW, [])]);
       expect(uses.filter((u) => u.status === 'fulfilled')).toHaveLength(1);
+      expect(uses.flatMap((u) => (u.status === 'rejected' ? [(u.reason as { code?: string }).code] : []))).toEqual(['INVALID_CODE']);
       expect(await store.emergencyGrants(alice.userId, NOW)).toEqual([]);
     });
   });

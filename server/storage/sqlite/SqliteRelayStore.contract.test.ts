@@ -4,11 +4,16 @@ import { openStore } from '../../RelayServer';
 
 relayStoreContract('SQLite (SQLCipher)', async () => {
   const dir = tempDataDir();
-  const store = openStore(dir);
+  const stores = [openStore(dir)];
   return {
-    store,
+    store: stores[0]!,
+    another: async () => {
+      const second = openStore(dir);
+      stores.push(second);
+      return second;
+    },
     dispose: async () => {
-      await store.close();
+      for (const store of stores) await store.close();
       removeDir(dir);
     },
   };
