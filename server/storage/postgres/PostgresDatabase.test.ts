@@ -103,6 +103,8 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       // Envelope numbers are never given twice, even after the newest was deleted.
       await queue('e4', 'a', 'AAAA');
       expect((await db.pool.query(`SELECT seq::int FROM envelopes WHERE id = 'e4'`)).rows[0]).toEqual({ seq: 4 });
+      // '' is the total's sender: no envelope may come from it.
+      await expect(queue('e5', '', 'AAAA')).rejects.toThrow(/check constraint/);
     } finally {
       await db.close();
     }

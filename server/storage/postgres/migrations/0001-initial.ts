@@ -76,7 +76,8 @@ CREATE TABLE envelopes (
   id TEXT NOT NULL UNIQUE,
   recipient_user TEXT NOT NULL,
   recipient_device INTEGER NOT NULL,
-  sender_user TEXT NOT NULL,
+  -- '' is the sender of each queue's total in queue_shares: no envelope may claim it.
+  sender_user TEXT NOT NULL CHECK (sender_user <> ''),
   sender_device INTEGER NOT NULL,
   type TEXT NOT NULL,
   content TEXT NOT NULL,
