@@ -15,6 +15,7 @@ import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backu
 import { adminActor } from './cli/adminActor';
 import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
+import { addMigrateCommand } from './cli/migrateCommand';
 import { addServeCommand } from './cli/serveCommand';
 import { backupEncryption, dataOption, date, keyFileOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
 import { unlockRelayDatabase } from './DatabaseKeyFile';
@@ -37,6 +38,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .configureOutput({ outputError: (text, write) => write(text) });
 
   addServeCommand(program);
+  addMigrateCommand(program);
 
   const user = program.command('user').description('manage accounts');
   user.command('add')

@@ -6,6 +6,7 @@
  * `serve` refuses a schema newer than its code, and one older (`rounds-server migrate` brings it up).
  */
 import pg from 'pg';
+import pgPass from 'pgpass';
 import { ConfigurationError } from '../../ConfigurationError';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations';
 
@@ -21,7 +22,7 @@ export class SchemaVersionError extends ConfigurationError {}
 export interface PostgresOptions {
   /** postgres://USER@HOST:PORT/DB (a password in the URL is refused: it belongs in a file). */
   readonly url: string;
-  /** The password (read from a file or PGPASSFILE by the caller), if the server asks for one. */
+  /** The password (read from a file by the caller); without it, PGPASSFILE or ~/.pgpass. */
   readonly password?: string;
   readonly maxConnections?: number;
 }
@@ -31,9 +32,11 @@ export class PostgresDatabase {
 
   static connect(options: PostgresOptions): PostgresDatabase {
     const url = parseDatabaseUrl(options.url);
+    const where = { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: decodeURIComponent(url.pathname.slice(1)) };
     const pool = new pg.Pool({
-      host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: decodeURIComponent(url.pathname.slice(1)),
-      ...(options.password !== undefined ? { password: options.password } : {}),
+      ...where,
+      // Without a password file, PostgreSQL's own PGPASSFILE (or ~/.pgpass), asked only if the server wants one.
+      password: options.password ?? (() => new Promise<string>((resolve) => pgPass(where, (password) => resolve(password ?? '')))),
       max: options.maxConnections ?? 10,
       application_name: 'rounds-relay',
     });
