@@ -1,5 +1,5 @@
-import { GENESIS_HASH, checkChain, recordHash, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
-import { detailsJson } from '../../../shared/audit/recordChain';
+import { GENESIS_HASH, checkChain, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
+import { chainedRecords, storedDetails } from '../../audit/chainedRecords';
 import type { Clock } from '../../Clock';
 import type { AuditLogStart, AuditRecordFilter, AuditTreeState, StoredTile } from '../RelayStore';
 import type { SqliteDatabase } from './SqliteDatabase';
@@ -18,27 +18,15 @@ export class SqliteAuditLog {
 
   /** Appends audit records; must run inside an IMMEDIATE transaction (which serialises writers). */
   append(events: readonly AuditEvent[]): AuditRecord[] {
-    const appended: AuditRecord[] = [];
-    if (events.length === 0) return appended;
+    if (events.length === 0) return [];
     const last = this.#sql.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-    let seq = last?.seq ?? 0;
-    let prevHash = last?.hash ?? GENESIS_HASH;
-    const at = this.#clock.now();
-    for (const event of events) {
-      seq++;
-      // Text is stored as UTF-8, which has no lone surrogates: hashed as it will read back (U+FFFD), or the chain would not hold.
-      const record = { seq, at, type: wellFormed(event.type) as AuditEvent['type'], actor: wellFormed(event.actor), subject: wellFormed(event.subject), details: event.details, flagged: event.flagged ?? false, prevHash };
-      const hash = recordHash(record);
-      // Stored with its keys sorted (as the hash chain has them): flat details are then exactly the line's (linesAfter).
-      const details = detailsJson(event.details);
+    return chainedRecords(events, last, this.#clock.now()).map(({ record, details, detailsLine }) => {
       this.#sql.run(
         'INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash, details_line) VALUES ($seq, $at, $type, $actor, $subject, $details, $flagged, $prev, $hash, $detailsLine)',
-        { seq, at, type: record.type, actor: record.actor, subject: record.subject, details: details.chain, flagged: record.flagged ? 1 : 0, prev: prevHash, hash, detailsLine: details.chain === details.line ? 1 : 0 },
+        { seq: record.seq, at: record.at, type: record.type, actor: record.actor, subject: record.subject, details, flagged: record.flagged ? 1 : 0, prev: record.prevHash, hash: record.hash, detailsLine: detailsLine ? 1 : 0 },
       );
-      prevHash = hash;
-      appended.push({ ...record, hash });
-    }
-    return appended;
+      return record;
+    });
   }
 
   records(from: number, to: number): AuditRecord[] {
@@ -130,9 +118,6 @@ function pageQuery(afterSeq: number, limit: number, filter: AuditRecordFilter): 
   return { where: where.join(' AND '), params };
 }
 
-const LONE_SURROGATE = /[\uD800-\uDFFF]/gu;
-const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
-
 /** relayRecordLine in SQL (recordChain.ts): seq, a space and the line, or the seq alone where details_line is 0. */
 const LINE_SQL = `CASE details_line WHEN 1 THEN seq || ' {"actor":' || json_quote(actor) || ',"at":' || at || ',"details":' || details || ',"flagged":' || (CASE flagged WHEN 1 THEN 'true' ELSE 'false' END)
   || ',"hash":' || json_quote(hash) || ',"prevHash":' || json_quote(prev_hash) || ',"seq":' || seq || ',"subject":' || json_quote(subject) || ',"type":' || json_quote(type) || '}' ELSE CAST(seq AS TEXT) END`;
@@ -140,15 +125,7 @@ const LINE_SQL = `CASE details_line WHEN 1 THEN seq || ' {"actor":' || json_quot
 function toAudit(r: AuditRow): AuditRecord {
   return {
     seq: r.seq, at: r.at, type: r.type as AuditRecord['type'], actor: r.actor, subject: r.subject,
-    details: storedDetails(r), flagged: r.flagged === 1, prevHash: r.prev_hash, hash: r.hash,
+    details: storedDetails(r.seq, r.details), flagged: r.flagged === 1, prevHash: r.prev_hash, hash: r.hash,
   };
 }
 
-/** A record's details as stored; a row whose details are not JSON (written outside the relay) is named, not a bare SyntaxError. */
-function storedDetails(r: AuditRow): AuditRecord['details'] {
-  try {
-    return JSON.parse(r.details) as AuditRecord['details'];
-  } catch {
-    throw new Error(`audit record ${r.seq} cannot be read: its stored details are not JSON (the database was changed outside the relay)`);
-  }
-}
