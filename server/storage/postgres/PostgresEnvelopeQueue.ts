@@ -1,0 +1,113 @@
+/**
+ * The envelope queues of the PostgreSQL store, shared by every relay instance. A send locks, for each
+ * recipient device in a fixed order, first the device's row (FOR SHARE: a revocation, which updates it,
+ * waits for the send to commit and then deletes what it queued, or the send waits for the revocation and
+ * finds the device gone), then its queue's total row (FOR UPDATE: senders on any instance take a queue's
+ * last places one after another, and a queue's envelopes commit in the order of their numbers, so a delivery
+ * cursor never passes one still to come). Deletions take the same total rows through the queue triggers.
+ */
+import type pg from 'pg';
+import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
+import type { EnvelopeType } from '../../../shared/wire/envelope';
+import type { AuditEvent } from '../../audit/AuditRecord';
+import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
+
+interface EnvelopeRow { seq: string; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: string }
+type Queryable = Pick<pg.Pool, 'query'>;
+
+export class PostgresEnvelopeQueue {
+  /** One request's envelopes, inside the caller's transaction; the audit records of those queued go to `audit`. */
+  async enqueueIn(client: pg.PoolClient, envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, audit: AuditEvent[]): Promise<EnqueueOutcome[]> {
+    const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
+    const byDevice = new Map<string, { recipient: DeviceAddress; indices: number[]; bytes: number }>();
+    envelopes.forEach((envelope, i) => {
+      const key = `${envelope.recipient.userId}.${envelope.recipient.deviceId}`;
+      const entry = byDevice.get(key) ?? { recipient: envelope.recipient, indices: [], bytes: 0 };
+      entry.indices.push(i);
+      entry.bytes += ciphertextBytes(envelope.content);
+      byDevice.set(key, entry);
+    });
+    // One order of locks for every transaction: no two sends wait on each other's queues.
+    for (const [, { recipient, indices, bytes }] of [...byDevice].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const key = [recipient.userId, recipient.deviceId] as const;
+      const active = await client.query(
+        `SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE d.user_id = $1 AND d.device_id = $2 AND d.revoked_at IS NULL AND u.status = 'active' FOR SHARE OF d`, [...key]);
+      if (active.rowCount === 0) {
+        for (const i of indices) outcomes[i] = (await this.#existing(client, envelopes[i] as NewEnvelope)) ?? 'deviceGone';
+        continue;
+      }
+      await client.query(`INSERT INTO queue_shares (user_id, device_id, sender_user, envelopes, bytes) VALUES ($1, $2, '', 0, 0) ON CONFLICT DO NOTHING`, [...key]);
+      const total = (await client.query<{ envelopes: string; bytes: string }>(`SELECT envelopes, bytes FROM queue_shares WHERE user_id = $1 AND device_id = $2 AND sender_user = '' FOR UPDATE`, [...key])).rows[0];
+      const fits = Number(total?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && Number(total?.bytes ?? 0) + bytes <= limits.maxBytes;
+      // One request is one device's: its envelopes for this recipient are one account's. The recipient's own
+      // account (copies of what they send elsewhere) is held to the whole queue only.
+      const sender = (envelopes[indices[0] ?? 0] as NewEnvelope).sender.userId;
+      const share = sender === recipient.userId ? undefined
+        : (await client.query<{ envelopes: string; bytes: string }>('SELECT envelopes, bytes FROM queue_shares WHERE user_id = $1 AND device_id = $2 AND sender_user = $3', [...key, sender])).rows[0] ?? { envelopes: '0', bytes: '0' };
+      const fitsShare = !share || (Number(share.envelopes) + indices.length <= limits.maxEnvelopesPerSender && Number(share.bytes) + bytes <= limits.maxBytesPerSender);
+      const refusal = !fits ? 'queueFull' : !fitsShare ? 'senderShareFull' : undefined;
+      for (const i of indices) {
+        const envelope = envelopes[i] as NewEnvelope;
+        // A full queue still takes back an envelope it already holds: that resend is accepted, not refused.
+        if (refusal) {
+          outcomes[i] = (await this.#existing(client, envelope)) ?? refusal;
+          continue;
+        }
+        const inserted = await client.query(
+          `INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+          [envelope.id, envelope.recipient.userId, envelope.recipient.deviceId, envelope.sender.userId, envelope.sender.deviceId, envelope.type, envelope.content, envelope.acceptedAt],
+        );
+        if (inserted.rowCount === 1) audit.push(auditOf(envelope));
+        else outcomes[i] = (await this.#existing(client, envelope)) ?? 'idTaken';
+      }
+      // The total row made to be locked stays only while the queue holds something.
+      await client.query(`DELETE FROM queue_shares WHERE user_id = $1 AND device_id = $2 AND sender_user = '' AND envelopes = 0`, [...key]);
+    }
+    return outcomes;
+  }
+
+  async queued(db: Queryable, recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+    const rows = await db.query<EnvelopeRow>('SELECT * FROM envelopes WHERE recipient_user = $1 AND recipient_device = $2 AND seq > $3 ORDER BY seq LIMIT $4', [recipient.userId, recipient.deviceId, afterSeq, limit]);
+    return rows.rows.map(toEnvelope);
+  }
+
+  /** Removes what this recipient acknowledged of its own queue, inside the caller's transaction; returns those ids. */
+  async acknowledgeIn(client: pg.PoolClient, recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent, audit: AuditEvent[]): Promise<EnvelopeId[]> {
+    if (ids.length === 0) return [];
+    const deleted = await client.query<{ id: string }>('DELETE FROM envelopes WHERE id = ANY($1) AND recipient_user = $2 AND recipient_device = $3 RETURNING id', [[...ids], recipient.userId, recipient.deviceId]);
+    const gone = new Set(deleted.rows.map((r) => r.id));
+    const removed = ids.filter((id) => gone.has(id));
+    audit.push(...removed.map(auditOf));
+    return removed;
+  }
+
+  /** Deletes envelopes accepted before `before`, inside the caller's transaction; returns how many. */
+  async expireIn(client: pg.PoolClient, before: number): Promise<number> {
+    return (await client.query('DELETE FROM envelopes WHERE accepted_at < $1', [before])).rowCount ?? 0;
+  }
+
+  /** Whether an envelope with this id is queued already: this very envelope, or another one. */
+  async #existing(client: pg.PoolClient, envelope: NewEnvelope): Promise<'alreadyQueued' | 'idTaken' | undefined> {
+    const row = (await client.query<EnvelopeRow>('SELECT * FROM envelopes WHERE id = $1', [envelope.id])).rows[0];
+    if (!row) return undefined;
+    const identical = row.content === envelope.content && row.type === envelope.type
+      && row.sender_user === envelope.sender.userId && row.sender_device === envelope.sender.deviceId
+      && row.recipient_user === envelope.recipient.userId && row.recipient_device === envelope.recipient.deviceId;
+    return identical ? 'alreadyQueued' : 'idTaken';
+  }
+}
+
+/** Bytes of ciphertext in base64 content, counted as the queue triggers count them (characters * 3/4, rounded down). */
+function ciphertextBytes(content: string): number {
+  return Math.floor((content.length * 3) / 4);
+}
+
+function toEnvelope(r: EnvelopeRow): StoredEnvelope {
+  return {
+    seq: Number(r.seq), id: r.id as EnvelopeId, type: r.type as EnvelopeType, content: r.content, acceptedAt: Number(r.accepted_at),
+    sender: { userId: r.sender_user as UserId, deviceId: r.sender_device as DeviceId },
+    recipient: { userId: r.recipient_user as UserId, deviceId: r.recipient_device as DeviceId },
+  };
+}
