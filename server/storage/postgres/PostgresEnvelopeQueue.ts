@@ -11,6 +11,7 @@ import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../share
 import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
+import { byRecipientDevice } from '../queueBatches';
 
 interface EnvelopeRow { seq: string; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: string }
 type Queryable = Pick<pg.Pool, 'query'>;
@@ -19,16 +20,8 @@ export class PostgresEnvelopeQueue {
   /** One request's envelopes, inside the caller's transaction; the audit records of those queued go to `audit`. */
   async enqueueIn(client: pg.PoolClient, envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, audit: AuditEvent[]): Promise<EnqueueOutcome[]> {
     const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
-    const byDevice = new Map<string, { recipient: DeviceAddress; indices: number[]; bytes: number }>();
-    envelopes.forEach((envelope, i) => {
-      const key = `${envelope.recipient.userId}.${envelope.recipient.deviceId}`;
-      const entry = byDevice.get(key) ?? { recipient: envelope.recipient, indices: [], bytes: 0 };
-      entry.indices.push(i);
-      entry.bytes += ciphertextBytes(envelope.content);
-      byDevice.set(key, entry);
-    });
     // One order of locks for every transaction: no two sends wait on each other's queues.
-    for (const [, { recipient, indices, bytes }] of [...byDevice].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const { recipient, indices, bytes } of byRecipientDevice(envelopes)) {
       const key = [recipient.userId, recipient.deviceId] as const;
       const active = await client.query(
         `SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
@@ -97,11 +90,6 @@ export class PostgresEnvelopeQueue {
       && row.recipient_user === envelope.recipient.userId && row.recipient_device === envelope.recipient.deviceId;
     return identical ? 'alreadyQueued' : 'idTaken';
   }
-}
-
-/** Bytes of ciphertext in base64 content, counted as the queue triggers count them (characters * 3/4, rounded down). */
-function ciphertextBytes(content: string): number {
-  return Math.floor((content.length * 3) / 4);
 }
 
 function toEnvelope(r: EnvelopeRow): StoredEnvelope {

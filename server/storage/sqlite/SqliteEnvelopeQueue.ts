@@ -5,6 +5,7 @@ import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '.
 import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from './GroupCommit';
 import type { SqliteDatabase } from './SqliteDatabase';
+import { byRecipientDevice } from '../queueBatches';
 
 interface EnvelopeRow { seq: number; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: number }
 
@@ -83,15 +84,7 @@ export class SqliteEnvelopeQueue {
    */
   #enqueueIn({ envelopes, auditOf, limits }: EnvelopeBatch, audit: AuditEvent[]): EnqueueOutcome[] {
     const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
-    const byDevice = new Map<string, { recipient: DeviceAddress; indices: number[]; bytes: number }>();
-    envelopes.forEach((envelope, i) => {
-      const key = `${envelope.recipient.userId}.${envelope.recipient.deviceId}`;
-      const entry = byDevice.get(key) ?? { recipient: envelope.recipient, indices: [], bytes: 0 };
-      entry.indices.push(i);
-      entry.bytes += ciphertextBytes(envelope.content);
-      byDevice.set(key, entry);
-    });
-    for (const { recipient, indices, bytes } of byDevice.values()) {
+    for (const { recipient, indices, bytes } of byRecipientDevice(envelopes)) {
       const key = { u: recipient.userId, d: recipient.deviceId };
       const usage = this.#sql.get<{ envelopes: number; bytes: number }>("SELECT envelopes, bytes FROM queue_shares WHERE user_id = $u AND device_id = $d AND sender_user = ''", key);
       const fits = (usage?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && (usage?.bytes ?? 0) + bytes <= limits.maxBytes;
@@ -155,11 +148,6 @@ export class SqliteEnvelopeQueue {
  */
 function freesSpace(error: unknown, write: QueueWrite): boolean {
   return error instanceof RelayFailure && error.code === 'RELAY_STORAGE_FULL' && 'ack' in write;
-}
-
-/** Bytes of ciphertext in base64 content, counted as `queue_shares` counts them (characters * 3/4, rounded down). */
-function ciphertextBytes(content: string): number {
-  return Math.floor((content.length * 3) / 4);
 }
 
 function toEnvelope(r: EnvelopeRow): StoredEnvelope {
