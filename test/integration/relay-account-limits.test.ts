@@ -267,26 +267,32 @@ describe('relay limits per account (in process, virtual time)', () => {
     expect((await audit('envelope.refused')).map((r) => [r.details.reason, r.details.episode])).toEqual([['RELAY_STORAGE_FULL', 'started']]);
   });
 
-  it('stops at the reserve as the disk fills, even between two readings of the free space', async () => {
-    const reserve = 64 * 1024 * 1024;
-    await start({ minFreeDiskBytes: reserve });
+  const RESERVE = 64 * 1024 * 1024;
+  /** A relay keeping RESERVE free, on a disk 2 MiB above it (`disk.free`, which the test fills), and two clinicians. */
+  async function nearlyFullRelay(): Promise<{ alice: Account; bob: Account; disk: { free: number } }> {
+    await start({ minFreeDiskBytes: RESERVE });
     const alice = await enroll('alice');
     const bob = await enroll('bob');
-    // A disk 2 MiB above the reserve, which fills by what the relay stores (the relay reads it at most every 250 ms).
-    let free = reserve + 2 * 1024 * 1024;
-    relay.store.freeBytes = async () => free;
+    const disk = { free: RESERVE + 2 * 1024 * 1024 };
+    relay.store.freeBytes = async () => disk.free;
+    return { alice, bob, disk };
+  }
+
+  it('stops at the reserve as the disk fills, even between two readings of the free space', async () => {
+    const { alice, bob, disk } = await nearlyFullRelay();
+    // The disk fills by what the relay stores (the relay reads it at most every 250 ms).
     let acceptedBelow = 0;
     let refused = 0;
     for (let i = 0; i < 30; i++) {
       const content = randomBytes(200 * 1024).toString('base64');
-      const wasBelow = free < reserve;
+      const wasBelow = disk.free < RESERVE;
       const result = await relay.messages.send(first(alice).address, [{ id: randomUUID() as EnvelopeId, type: 'whisper', recipient: first(bob).address, content }])
         .catch((error: { code?: string }) => {
           expect(error.code).toBe('RELAY_STORAGE_FULL');
           refused++;
           return { accepted: [] };
         });
-      free -= result.accepted.length * content.length;
+      disk.free -= result.accepted.length * content.length;
       if (wasBelow) acceptedBelow += result.accepted.length;
     }
     expect(acceptedBelow).toBe(0);
@@ -294,18 +300,13 @@ describe('relay limits per account (in process, virtual time)', () => {
   });
 
   it('stops at the reserve when senders race in one turn, before any of their envelopes is on the disk', async () => {
-    const reserve = 64 * 1024 * 1024;
-    await start({ minFreeDiskBytes: reserve });
-    const alice = await enroll('alice');
-    const bob = await enroll('bob');
+    const { alice, bob, disk } = await nearlyFullRelay();
     // The disk fills by what is committed, when it is committed.
-    let free = reserve + 2 * 1024 * 1024;
-    relay.store.freeBytes = async () => free;
     const enqueue = relay.store.enqueue.bind(relay.store);
     relay.store.enqueue = async (envelopes, auditOf, limits) => {
       const outcomes = await enqueue(envelopes, auditOf, limits);
       envelopes.forEach((e, i) => {
-        if (outcomes[i] === 'queued') free -= e.content.length;
+        if (outcomes[i] === 'queued') disk.free -= e.content.length;
       });
       return outcomes;
     };
@@ -313,7 +314,7 @@ describe('relay limits per account (in process, virtual time)', () => {
       relay.messages.send(first(alice).address, [{ id: randomUUID() as EnvelopeId, type: 'whisper', recipient: first(bob).address, content: randomBytes(200 * 1024).toString('base64') }])));
     expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0);
     expect(results.filter((r) => r.status === 'rejected').every((r) => (r.reason as { code?: string }).code === 'RELAY_STORAGE_FULL')).toBe(true);
-    expect(free).toBeGreaterThanOrEqual(reserve);
+    expect(disk.free).toBeGreaterThanOrEqual(RESERVE);
   });
 });
 

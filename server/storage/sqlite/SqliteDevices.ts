@@ -2,7 +2,13 @@ import { DeviceIdSchema, MAX_DEVICE_ID, type DeviceId, type UserId } from '../..
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
 import { RelayFailure } from '../../RelayFailure';
 import type { DeviceRecord, NewDevice } from '../RelayStore';
+import { GroupCommit } from './GroupCommit';
 import type { SqliteDatabase } from './SqliteDatabase';
+
+/** A device seen connecting, and when. */
+interface DeviceTouch { readonly userId: UserId; readonly deviceId: DeviceId; readonly at: number }
+/** How long a touch waits for others to share its commit. */
+const TOUCH_WAIT_MS = 100;
 
 interface DeviceRow { user_id: string; device_id: number; name: string; credential_hash: string; created_at: number; last_seen_at: number; expires_at: number | null; revoked_at: number | null }
 
@@ -12,9 +18,32 @@ interface DeviceRow { user_id: string; device_id: number; name: string; credenti
  */
 export class SqliteDevices {
   readonly #sql: SqliteDatabase;
+  readonly #touches = new GroupCommit<DeviceTouch, undefined>((touches) => this.#sql.immediate(() => this.#touchIn(touches)), { soonMs: TOUCH_WAIT_MS });
 
   constructor(sql: SqliteDatabase) {
     this.#sql = sql;
+  }
+
+  /**
+   * A device seen connecting: written with the other touches of the next TOUCH_WAIT_MS in one transaction
+   * (each was two commits of its own, two fsyncs a connect: 45 % of a reconnect storm's time). Nobody
+   * waits on a touch to be answered.
+   */
+  async touch(userId: UserId, deviceId: DeviceId, at: number): Promise<void> {
+    await this.#touches.add({ userId, deviceId, at }, 'soon');
+  }
+
+  /** Writes the touches still waiting (on close). */
+  drainTouches(): Promise<void> {
+    return this.#touches.drain();
+  }
+
+  #touchIn(touches: readonly DeviceTouch[]): undefined[] {
+    return touches.map(({ userId, deviceId, at }) => {
+      this.#sql.run('UPDATE devices SET last_seen_at = $at WHERE user_id = $u AND device_id = $d', { at, u: userId, d: deviceId });
+      this.#sql.run('UPDATE users SET last_active_at = $at WHERE id = $u AND last_active_at < $at', { at, u: userId });
+      return undefined;
+    });
   }
 
   device(userId: UserId, deviceId: DeviceId): DeviceRecord | undefined {

@@ -32,12 +32,7 @@ import { SqliteAuditLog } from './SqliteAuditLog';
 import { SqliteDatabase } from './SqliteDatabase';
 import { SqliteDevices } from './SqliteDevices';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
-import { GroupCommit } from './GroupCommit';
 
-/** A device seen connecting, and when. */
-interface DeviceTouch { readonly userId: UserId; readonly deviceId: DeviceId; readonly at: number }
-/** How long a touch waits for others to share its commit. */
-const TOUCH_WAIT_MS = 100;
 
 export const DATABASE_FILE = 'relay.db';
 
@@ -51,7 +46,6 @@ export class SqliteRelayStore implements RelayStore {
   readonly #audit: SqliteAuditLog;
   readonly #devices: SqliteDevices;
   readonly #queue: SqliteEnvelopeQueue;
-  readonly #touches = new GroupCommit<DeviceTouch, undefined>((touches) => this.#sql.immediate(() => this.#touchIn(touches)), { soonMs: TOUCH_WAIT_MS });
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
@@ -192,20 +186,8 @@ export class SqliteRelayStore implements RelayStore {
     });
   }
 
-  /**
-   * Written with the other touches of the next TOUCH_WAIT_MS in one transaction: each was two commits of its
-   * own (two fsyncs a connect), 45 % of a reconnect storm's time. Nobody waits on a touch to be answered.
-   */
-  async touchDevice(userId: UserId, deviceId: DeviceId, at: number): Promise<void> {
-    await this.#touches.add({ userId, deviceId, at }, 'soon');
-  }
-
-  #touchIn(touches: readonly DeviceTouch[]): undefined[] {
-    return touches.map(({ userId, deviceId, at }) => {
-      this.#sql.run('UPDATE devices SET last_seen_at = $at WHERE user_id = $u AND device_id = $d', { at, u: userId, d: deviceId });
-      this.#sql.run('UPDATE users SET last_active_at = $at WHERE id = $u AND last_active_at < $at', { at, u: userId });
-      return undefined;
-    });
+  touchDevice(userId: UserId, deviceId: DeviceId, at: number): Promise<void> {
+    return this.#devices.touch(userId, deviceId, at);
   }
 
   async revokeDevice(userId: UserId, deviceId: DeviceId, at: number, audit: readonly AuditEvent[]): Promise<void> {
@@ -382,7 +364,7 @@ export class SqliteRelayStore implements RelayStore {
 
   async close(): Promise<void> {
     await this.#queue.drain();
-    await this.#touches.drain();
+    await this.#devices.drainTouches();
     this.#sql.close();
   }
 }
