@@ -146,6 +146,16 @@ export interface ControlEvent {
   readonly deviceId: DeviceId | null;
 }
 
+/** What a store shared by several relay instances tells each of them about the others' changes. */
+export interface StoreEvents {
+  /** Another instance queued envelopes for these devices (any of which may be connected here). */
+  envelopesQueued(recipients: readonly DeviceAddress[]): void;
+  /** A revocation or deactivation was recorded (read controlEvents). */
+  controlChanged(): void;
+  /** The news may have been missed (the connection that carries it was lost): look at everything again. */
+  resync(): void;
+}
+
 export interface RelayStore {
   // Accounts
   createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep'>, enrollmentCodeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
@@ -223,6 +233,12 @@ export interface RelayStore {
   /** Bytes free for the store's files (for its owner's user), or undefined where the store cannot tell. */
   freeBytes(): Promise<number | undefined>;
 
+  // Operations
+  /** Why the store cannot serve requests now (the database unreachable, its schema not this code's), or undefined when it can. */
+  notReady(): Promise<string | undefined>;
+  /** Envelopes waiting in every queue together (for the metrics). */
+  queuedTotal(): Promise<number>;
+
   // Audit
   appendAudit(audit: readonly AuditEvent[]): Promise<void>;
   /** A consistent copy of the whole database at one moment, written to `path`, while the relay runs. */
@@ -255,7 +271,17 @@ export interface RelayStore {
   /** Forgets the stored tree of the current log (it is derived data): the next growth rebuilds it from the records. */
   resetAuditTree(): Promise<void>;
 
+  /** Stores that several relay instances share: starts telling this one of the others' changes. */
+  subscribe?(events: StoreEvents): Promise<void>;
+
   close(): Promise<void>;
+}
+
+/** Device-enrollment audit events name the device id, which is only known inside the transaction. */
+export function withEnrolledDevice(event: AuditEvent, userId: UserId, deviceId: DeviceId): AuditEvent {
+  return event.type === 'device.enrolled' || event.type === 'emergency.used' || event.type === 'account.enrolled'
+    ? { ...event, subject: `${userId}.${deviceId}` }
+    : event;
 }
 
 /**

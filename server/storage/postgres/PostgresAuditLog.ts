@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { GENESIS_HASH, checkChain, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
 import { chainedRecords, storedDetails } from '../../audit/chainedRecords';
-import type { AuditLogStart, AuditRecordFilter } from '../RelayStore';
+import type { AuditLogStart, AuditRecordFilter, AuditTreeState, StoredTile } from '../RelayStore';
 
 /** Key of the advisory lock every audit append holds ("audit" in ASCII). */
 const AUDIT_LOCK = 0x6175646974;
@@ -48,6 +48,67 @@ export class PostgresAuditLog {
     return (await db.query<AuditRow>(`SELECT * FROM audit_log WHERE ${where} ORDER BY seq LIMIT $${params.length + 1}`, [...params, limit])).rows.map(toAudit);
   }
 
+  /**
+   * The records of a page as their seqs alone: the caller reads each whole and makes its line (the SQLite
+   * store puts lines together in SQL; here that waits until the export of a large log on PostgreSQL is measured).
+   */
+  async linesAfter(db: Queryable, afterSeq: number, limit: number, filter: AuditRecordFilter = {}): Promise<string[]> {
+    const { where, params } = pageQuery(afterSeq, filter);
+    return (await db.query<{ seq: string }>(`SELECT seq FROM audit_log WHERE ${where} ORDER BY seq LIMIT $${params.length + 1}`, [...params, limit])).rows.map((r) => r.seq);
+  }
+
+  /** Begins a new log inside the caller's transaction: its first record, its row, and an empty tree. */
+  async beginLog(client: pg.PoolClient, origin: string, first: AuditEvent, at: number): Promise<AuditRecord> {
+    const [record] = await this.append(client, [first], at);
+    if (!record) throw new Error('no first record');
+    await client.query('INSERT INTO audit_logs (first_seq, origin, at) VALUES ($1, $2, $3)', [record.seq, origin, record.at]);
+    await client.query('DELETE FROM audit_tiles');
+    await client.query(
+      `INSERT INTO audit_tree (id, first_seq, size, head, broken_at, broken_reason) VALUES (1, $1, 0, $2, NULL, NULL)
+       ON CONFLICT (id) DO UPDATE SET first_seq = excluded.first_seq, size = 0, head = excluded.head, broken_at = NULL, broken_reason = NULL`,
+      [record.seq, record.prevHash],
+    );
+    return record;
+  }
+
+  async tree(db: Queryable): Promise<AuditTreeState> {
+    const row = (await db.query<{ first_seq: string; size: string; head: string; broken_at: string | null; broken_reason: string | null }>('SELECT * FROM audit_tree WHERE id = 1')).rows[0];
+    if (row) return { firstSeq: Number(row.first_seq), size: Number(row.size), head: row.head, brokenAt: row.broken_at === null ? null : Number(row.broken_at), brokenReason: row.broken_reason };
+    // No tree yet: it starts empty, at the log's first record.
+    const { firstSeq } = await this.logStart(db);
+    const before = (await db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = $1', [firstSeq - 1])).rows[0];
+    return { firstSeq, size: 0, head: before?.hash ?? GENESIS_HASH, brokenAt: null, brokenReason: null };
+  }
+
+  async tiles(db: Queryable, level: number, from: number, to: number): Promise<StoredTile[]> {
+    const rows = await db.query<{ level: number; idx: string; hashes: Buffer }>('SELECT level, idx, hashes FROM audit_tiles WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx', [level, from, to]);
+    return rows.rows.map((r) => ({ level: r.level, index: Number(r.idx), hashes: new Uint8Array(r.hashes) }));
+  }
+
+  /** Inside the caller's transaction: the tree's row is locked, so of two instances growing it one wins. */
+  async extendTree(client: pg.PoolClient, from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean> {
+    const locked = (await client.query<{ first_seq: string; size: string }>('SELECT first_seq, size FROM audit_tree WHERE id = 1 FOR UPDATE')).rows[0];
+    const now = locked ? { firstSeq: Number(locked.first_seq), size: Number(locked.size) } : await this.tree(client);
+    if (now.firstSeq !== from.firstSeq || now.size !== from.size) return false;
+    for (const t of tiles) {
+      await client.query('INSERT INTO audit_tiles (level, idx, hashes) VALUES ($1, $2, $3) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes', [t.level, t.index, Buffer.from(t.hashes)]);
+    }
+    // Two instances creating the row at once: the second insert conflicts, and its transaction is not the tree's.
+    const written = await client.query(
+      `INSERT INTO audit_tree (id, first_seq, size, head, broken_at, broken_reason) VALUES (1, $1, $2, $3, $4, $5)
+       ON CONFLICT (id) DO UPDATE SET first_seq = excluded.first_seq, size = excluded.size, head = excluded.head, broken_at = excluded.broken_at, broken_reason = excluded.broken_reason
+       WHERE audit_tree.first_seq = $6 AND audit_tree.size = $7`,
+      [to.firstSeq, to.size, to.head, to.brokenAt, to.brokenReason, from.firstSeq, from.size],
+    );
+    if (written.rowCount !== 1) throw new TreeMovedError();
+    return true;
+  }
+
+  async resetTree(client: pg.PoolClient): Promise<void> {
+    await client.query('DELETE FROM audit_tiles');
+    await client.query('DELETE FROM audit_tree');
+  }
+
   async logStart(db: Queryable): Promise<AuditLogStart> {
     const row = (await db.query<{ first_seq: string; origin: string }>('SELECT first_seq, origin FROM audit_logs ORDER BY first_seq DESC LIMIT 1')).rows[0];
     return row ? { firstSeq: Number(row.first_seq), origin: row.origin } : { firstSeq: 1, origin: null };
@@ -66,6 +127,13 @@ export class PostgresAuditLog {
       head = verdict.head ?? head;
       after = page[page.length - 1]?.seq ?? after;
     }
+  }
+}
+
+/** Another instance grew the tree first (its row appeared meanwhile): this growth rolls back. */
+export class TreeMovedError extends Error {
+  constructor() {
+    super('the audit tree was grown by another relay instance');
   }
 }
 

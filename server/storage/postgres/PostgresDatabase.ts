@@ -27,23 +27,34 @@ export interface PostgresOptions {
   readonly maxConnections?: number;
 }
 
+/**
+ * How long one statement may run, on the server (statement_timeout) and, a little longer, in the client
+ * (a network stall never answers at all): a send waits this long at most before failing with a retryable error.
+ */
+export const STATEMENT_TIMEOUT_MS = 5000;
+const CONNECT_TIMEOUT_MS = 5000;
+
 export class PostgresDatabase {
-  private constructor(readonly pool: pg.Pool) {}
+  private constructor(readonly pool: pg.Pool, readonly clientConfig: () => pg.ClientConfig) {}
 
   static connect(options: PostgresOptions): PostgresDatabase {
     const url = parseDatabaseUrl(options.url);
     const where = { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: decodeURIComponent(url.pathname.slice(1)) };
-    const pool = new pg.Pool({
+    const clientConfig = (): pg.ClientConfig => ({
       ...where,
       // Without a password file, PostgreSQL's own PGPASSFILE (or ~/.pgpass), asked only if the server wants one.
       password: options.password ?? (() => new Promise<string>((resolve) => pgPass(where, (password) => resolve(password ?? '')))),
-      max: options.maxConnections ?? 10,
       application_name: 'rounds-relay',
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      query_timeout: STATEMENT_TIMEOUT_MS + 1000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
     });
+    const pool = new pg.Pool({ ...clientConfig(), max: options.maxConnections ?? 10 });
     // An idle client that loses its connection (a failover, a restart of PostgreSQL) is dropped from the
     // pool; without a listener the error would end the process.
     pool.on('error', () => undefined);
-    return new PostgresDatabase(pool);
+    return new PostgresDatabase(pool, clientConfig);
   }
 
   /** The schema version (0: no relay schema yet). */
@@ -89,17 +100,19 @@ export class PostgresDatabase {
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
+      // A connection that cannot even roll back (lost, stalled past the timeout) is closed, not pooled again.
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const result = await fn(client);
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch((rollback: unknown) => (broken = rollback instanceof Error ? rollback : new Error(String(rollback))));
         const state = (error as { code?: unknown }).code;
         if (attempt >= MAX_ATTEMPTS || typeof state !== 'string' || !RETRY_STATES.has(state)) throw error;
       } finally {
-        client.release();
+        client.release(broken);
       }
     }
   }

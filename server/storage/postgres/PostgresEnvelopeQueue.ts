@@ -12,11 +12,92 @@ import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
 import { byRecipientDevice } from '../queueBatches';
+import { GroupCommit } from '../GroupCommit';
+import type { PostgresDatabase } from './PostgresDatabase';
 
 interface EnvelopeRow { seq: string; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: string }
 type Queryable = Pick<pg.Pool, 'query'>;
 
+interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
+interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
+/** One write of a group commit, in the order the requests came: sends and acknowledgements share it. */
+type QueueWrite = { readonly send: EnvelopeBatch } | { readonly ack: AckBatch };
+
+/** What a group commit's transaction needs from the store: its audit append, and who is told of what it queued. */
+export interface QueueCommitHooks {
+  /** Appends the batch's audit records inside its transaction (last: the audit lock is held until the commit). */
+  appendAudit(client: pg.PoolClient, events: readonly AuditEvent[]): Promise<void>;
+  /** Inside the transaction: tells the other relay instances (NOTIFY, sent at commit) which queues grew. */
+  announce(client: pg.PoolClient, recipients: readonly DeviceAddress[]): Promise<void>;
+}
+
+/** Batches written at once by one instance: while both are in flight, new requests gather into the next. */
+const BATCHES_IN_FLIGHT = 2;
+
 export class PostgresEnvelopeQueue {
+  readonly #writes: GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]> | undefined;
+
+  /** With a database: group-committed enqueue and acknowledge; without, only the `…In` methods (tests). */
+  constructor(db?: PostgresDatabase, hooks?: QueueCommitHooks) {
+    this.#writes = db && hooks
+      ? new GroupCommit((writes) => db.transaction((client) => this.#writeIn(client, writes, hooks)), { maxInFlight: BATCHES_IN_FLIGHT })
+      : undefined;
+  }
+
+  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
+    return this.#group().add({ send: { envelopes, auditOf, limits } }) as Promise<EnqueueOutcome[]>;
+  }
+
+  /** Resolves once the acknowledged envelopes are gone (with the next sends' commit, or a few milliseconds later). */
+  acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
+    return this.#group().add({ ack: { recipient, ids, auditOf } }, 'soon') as Promise<EnvelopeId[]>;
+  }
+
+  drain(): Promise<void> {
+    return this.#writes?.drain() ?? Promise.resolve();
+  }
+
+  #group(): GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]> {
+    if (!this.#writes) throw new Error('this queue was made without a database');
+    return this.#writes;
+  }
+
+  /**
+   * One group commit. Every queue the batch touches is locked first, all together in one order (device rows,
+   * then queue totals), so two instances' batches wait for each other instead of deadlocking; then each write
+   * in order, the audit records, and the announcement of the queues that grew.
+   */
+  async #writeIn(client: pg.PoolClient, writes: readonly QueueWrite[], hooks: QueueCommitHooks): Promise<(EnqueueOutcome[] | EnvelopeId[])[]> {
+    const queues = new Map<string, DeviceAddress>();
+    for (const write of writes) {
+      const recipients = 'send' in write ? write.send.envelopes.map((e) => e.recipient) : [write.ack.recipient];
+      for (const r of recipients) queues.set(`${r.userId}.${r.deviceId}`, r);
+    }
+    await lockQueues(client, [...queues.values()]);
+    const audit: AuditEvent[] = [];
+    const grown = new Map<string, DeviceAddress>();
+    const results: (EnqueueOutcome[] | EnvelopeId[])[] = [];
+    for (const write of writes) {
+      if ('ack' in write) {
+        results.push(await this.acknowledgeIn(client, write.ack.recipient, write.ack.ids, write.ack.auditOf, audit));
+        continue;
+      }
+      const outcomes = await this.enqueueIn(client, write.send.envelopes, write.send.auditOf, write.send.limits, audit);
+      outcomes.forEach((outcome, i) => {
+        const recipient = (write.send.envelopes[i] as NewEnvelope).recipient;
+        if (outcome === 'queued') grown.set(`${recipient.userId}.${recipient.deviceId}`, recipient);
+      });
+      results.push(outcomes);
+    }
+    // Totals made only to be locked (a queue acknowledged empty, or refused everything) go again.
+    await client.query(
+      `DELETE FROM queue_shares WHERE sender_user = '' AND envelopes = 0 AND (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[]))`,
+      [[...queues.values()].map((q) => q.userId), [...queues.values()].map((q) => q.deviceId)]);
+    if (grown.size > 0) await hooks.announce(client, [...grown.values()]);
+    await hooks.appendAudit(client, audit);
+    return results;
+  }
+
   /** One request's envelopes, inside the caller's transaction; the audit records of those queued go to `audit`. */
   async enqueueIn(client: pg.PoolClient, envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, audit: AuditEvent[]): Promise<EnqueueOutcome[]> {
     const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
@@ -90,6 +171,20 @@ export class PostgresEnvelopeQueue {
       && row.recipient_user === envelope.recipient.userId && row.recipient_device === envelope.recipient.deviceId;
     return identical ? 'alreadyQueued' : 'idTaken';
   }
+}
+
+/** Locks the queues' device rows (shared) and total rows (exclusive), in one order, creating missing totals. */
+async function lockQueues(client: pg.PoolClient, queues: readonly DeviceAddress[]): Promise<void> {
+  // The order is PostgreSQL's (ORDER BY in each statement), the same for every transaction.
+  const users = queues.map((q) => q.userId);
+  const devices = queues.map((q) => q.deviceId);
+  await client.query(
+    `SELECT 1 FROM devices WHERE (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[])) ORDER BY user_id, device_id FOR SHARE`, [users, devices]);
+  await client.query(
+    `INSERT INTO queue_shares (user_id, device_id, sender_user, envelopes, bytes)
+     SELECT u, d, '', 0, 0 FROM unnest($1::text[], $2::int[]) AS t(u, d) ORDER BY u, d ON CONFLICT DO NOTHING`, [users, devices]);
+  await client.query(
+    `SELECT 1 FROM queue_shares WHERE sender_user = '' AND (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[])) ORDER BY user_id, device_id FOR UPDATE`, [users, devices]);
 }
 
 function toEnvelope(r: EnvelopeRow): StoredEnvelope {

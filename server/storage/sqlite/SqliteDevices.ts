@@ -1,8 +1,9 @@
-import { DeviceIdSchema, MAX_DEVICE_ID, type DeviceId, type UserId } from '../../../shared/ids';
+import { DeviceIdSchema, type DeviceId, type UserId } from '../../../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
 import { RelayFailure } from '../../RelayFailure';
 import type { DeviceRecord, NewDevice } from '../RelayStore';
-import { GroupCommit } from './GroupCommit';
+import { GroupCommit } from '../GroupCommit';
+import { assertFirstKeys, newDeviceId, preKeyBundle } from '../deviceKeys';
 import type { SqliteDatabase } from './SqliteDatabase';
 
 /** A device seen connecting, and when. */
@@ -79,26 +80,18 @@ export class SqliteDevices {
   addIn(userId: UserId, device: NewDevice, now: number): DeviceId {
     // Checked inside the transaction: a deactivation that landed during sign-in wins.
     if (!this.#sql.get(`SELECT 1 FROM users WHERE id = $u AND status IN ('active', 'pending')`, { u: userId })) throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active');
-    const taken = new Set(this.#sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u AND revoked_at IS NULL', { u: userId }).map((r) => r.device_id));
-    const used = new Set(this.#sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u', { u: userId }).map((r) => r.device_id));
-    // A fresh id while there is one; then the lowest id of a revoked device.
-    let id = 1;
-    while (id <= MAX_DEVICE_ID && used.has(id)) id++;
-    if (id > MAX_DEVICE_ID) {
-      id = 1;
-      while (id <= MAX_DEVICE_ID && taken.has(id)) id++;
-      if (id > MAX_DEVICE_ID) throw new RelayFailure('TOO_MANY_DEVICES', `an account can have at most ${MAX_DEVICE_ID} devices`);
-    }
+    const existing = this.#sql.all<{ device_id: number; revoked: number }>('SELECT device_id, revoked_at IS NOT NULL AS revoked FROM devices WHERE user_id = $u', { u: userId });
+    const id = newDeviceId(existing.map((r) => ({ deviceId: r.device_id, revoked: r.revoked === 1 })));
     const { keys } = device;
-    if (!keys.signedPreKey || !keys.lastResortKyberPreKey) throw new RelayFailure('BAD_REQUEST', 'a new device must upload a signed prekey and a last-resort Kyber prekey');
+    assertFirstKeys(keys);
     this.#sql.run('DELETE FROM devices WHERE user_id = $u AND device_id = $d', { u: userId, d: id });
     this.#sql.run(
       `INSERT INTO devices (user_id, device_id, name, credential_hash, created_at, last_seen_at, expires_at, registration_id, identity_key, signed_prekey, last_resort_kyber)
        VALUES ($u, $d, $name, $cred, $now, $now, $exp, $reg, $ik, $spk, $lr)`,
-      { u: userId, d: id, name: device.name, cred: device.credentialHashFor(DeviceIdSchema.parse(id)), now, exp: device.expiresAt, reg: keys.registrationId, ik: keys.identityKey, spk: JSON.stringify(keys.signedPreKey), lr: JSON.stringify(keys.lastResortKyberPreKey) },
+      { u: userId, d: id, name: device.name, cred: device.credentialHashFor(id), now, exp: device.expiresAt, reg: keys.registrationId, ik: keys.identityKey, spk: JSON.stringify(keys.signedPreKey), lr: JSON.stringify(keys.lastResortKyberPreKey) },
     );
-    this.storeKeysIn(userId, DeviceIdSchema.parse(id), keys);
-    return DeviceIdSchema.parse(id);
+    this.storeKeysIn(userId, id, keys);
+    return id;
   }
 
   storeKeysIn(userId: UserId, deviceId: DeviceId, upload: KeyUpload): void {
@@ -135,15 +128,7 @@ export class SqliteDevices {
       if (ec) this.#sql.run('DELETE FROM one_time_prekeys WHERE user_id = $u AND device_id = $d AND key_id = $k', { ...key, k: ec.key_id });
       const kyber = this.#sql.get<{ key_id: number; public_key: string; signature: string }>('SELECT key_id, public_key, signature FROM one_time_kyber_prekeys WHERE user_id = $u AND device_id = $d ORDER BY key_id LIMIT 1', key);
       if (kyber) this.#sql.run('DELETE FROM one_time_kyber_prekeys WHERE user_id = $u AND device_id = $d AND key_id = $k', { ...key, k: kyber.key_id });
-      return {
-        userId,
-        deviceId: DeviceIdSchema.parse(row.device_id),
-        registrationId: row.registration_id,
-        identityKey: row.identity_key,
-        signedPreKey: JSON.parse(row.signed_prekey) as PreKeyBundle['signedPreKey'],
-        kyberPreKey: kyber ? { keyId: kyber.key_id, publicKey: kyber.public_key, signature: kyber.signature } : (JSON.parse(row.last_resort_kyber) as PreKeyBundle['kyberPreKey']),
-        ...(ec ? { preKey: { keyId: ec.key_id, publicKey: ec.public_key } } : {}),
-      };
+      return preKeyBundle(userId, row, ec, kyber);
     });
   }
 }

@@ -3,7 +3,7 @@ import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
 import { RelayFailure } from '../../RelayFailure';
-import { GroupCommit } from './GroupCommit';
+import { GroupCommit } from '../GroupCommit';
 import type { SqliteDatabase } from './SqliteDatabase';
 import { byRecipientDevice } from '../queueBatches';
 

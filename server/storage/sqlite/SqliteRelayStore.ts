@@ -26,6 +26,7 @@ import type {
   UserRecord,
   UserStatus,
 } from '../RelayStore';
+import { withEnrolledDevice } from '../RelayStore';
 import type { DatabaseKey } from './DatabaseKey';
 import { MIGRATIONS } from './migrations';
 import { SqliteAuditLog } from './SqliteAuditLog';
@@ -152,7 +153,7 @@ export class SqliteRelayStore implements RelayStore {
       this.#sql.run('DELETE FROM pending_enrollments WHERE id = $id', { id: e.id });
       this.#sql.run(`UPDATE users SET status = 'active', password_hash = $p, totp_secret = $t, last_active_at = $now WHERE id = $u`, { p: passwordHash, t: e.totpSecret, now, u: e.userId });
       const deviceId = this.#devices.addIn(e.userId, device, now);
-      this.#audit.append(audit.map((a) => withDevice(a, e.userId, deviceId)));
+      this.#audit.append(audit.map((a) => withEnrolledDevice(a, e.userId, deviceId)));
       return deviceId;
     });
   }
@@ -162,7 +163,7 @@ export class SqliteRelayStore implements RelayStore {
   async addDevice(userId: UserId, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
     return this.#sql.immediate(() => {
       const deviceId = this.#devices.addIn(userId, device, now);
-      this.#audit.append(audit.map((a) => withDevice(a, userId, deviceId)));
+      this.#audit.append(audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
   }
@@ -295,7 +296,7 @@ export class SqliteRelayStore implements RelayStore {
       this.#sql.run('UPDATE emergency_grants SET used_at = $now WHERE id = $id', { id: grantId, now });
       const userId = grant.user_id as UserId;
       const deviceId = this.#devices.addIn(userId, device, now);
-      this.#audit.append(audit.map((a) => withDevice(a, userId, deviceId)));
+      this.#audit.append(audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
   }
@@ -315,6 +316,15 @@ export class SqliteRelayStore implements RelayStore {
     // One system call (no thread pool): cheap enough to ask for every send.
     const stats = statfsSync(this.#dataDir, { bigint: true });
     return Number(stats.bavail * stats.bsize);
+  }
+
+  async notReady(): Promise<string | undefined> {
+    // The file is open and migrated for as long as the store exists (it refuses to open otherwise).
+    return undefined;
+  }
+
+  async queuedTotal(): Promise<number> {
+    return this.#sql.get<{ n: number | null }>(`SELECT sum(envelopes) AS n FROM queue_shares WHERE sender_user = ''`)?.n ?? 0;
   }
 
   async backup(path: string): Promise<void> {
@@ -367,13 +377,6 @@ export class SqliteRelayStore implements RelayStore {
     await this.#devices.drainTouches();
     this.#sql.close();
   }
-}
-
-/** Device-enrollment audit events name the device id, which is only known inside the transaction. */
-function withDevice(event: AuditEvent, userId: UserId, deviceId: DeviceId): AuditEvent {
-  return event.type === 'device.enrolled' || event.type === 'emergency.used' || event.type === 'account.enrolled'
-    ? { ...event, subject: `${userId}.${deviceId}` }
-    : event;
 }
 
 function toUser(r: UserRow): UserRecord {

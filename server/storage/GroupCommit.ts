@@ -16,8 +16,11 @@ interface Pending<Item, Result> {
  * its fsync and its pages encrypted and written again.
  */
 export class GroupCommit<Item, Result> {
-  readonly #write: (items: readonly Item[]) => Result[];
+  readonly #write: (items: readonly Item[]) => Result[] | Promise<Result[]>;
   readonly #maxItems: number;
+  readonly #maxInFlight: number;
+  /** Batches being written by an asynchronous `write` (a PostgreSQL transaction), not yet answered. */
+  readonly #inFlight = new Set<Promise<void>>();
   readonly #soonMs: number;
   readonly #retryAlone: (error: unknown, item: Item) => boolean;
   #pending: Pending<Item, Result>[] = [];
@@ -26,9 +29,14 @@ export class GroupCommit<Item, Result> {
   /** A flush after `soonMs` is scheduled (for `soon` work alone). */
   #timer: NodeJS.Timeout | null = null;
 
-  /** `write` runs the whole batch in one transaction and returns one result per item, in order. */
-  constructor(write: (items: readonly Item[]) => Result[], options: { maxItems?: number; soonMs?: number; retryAlone?: (error: unknown, item: Item) => boolean } = {}) {
+  /**
+   * `write` runs the whole batch in one transaction and returns one result per item, in order, or a promise
+   * of them (a database across the network). With an asynchronous write, at most `maxInFlight` batches are
+   * written at once; what arrives meanwhile waits and goes in the next, larger batch (one commit for more).
+   */
+  constructor(write: (items: readonly Item[]) => Result[] | Promise<Result[]>, options: { maxItems?: number; soonMs?: number; maxInFlight?: number; retryAlone?: (error: unknown, item: Item) => boolean } = {}) {
     this.#write = write;
+    this.#maxInFlight = options.maxInFlight ?? 1;
     this.#retryAlone = options.retryAlone ?? (() => false);
     this.#maxItems = options.maxItems ?? 2000;
     this.#soonMs = options.soonMs ?? 20;
@@ -52,15 +60,20 @@ export class GroupCommit<Item, Result> {
     });
   }
 
-  /** Writes whatever is waiting, now (used on shutdown). */
-  drain(): Promise<void> {
+  /** Writes whatever is waiting, now, and resolves once every batch is answered (used on shutdown). */
+  async drain(): Promise<void> {
     this.#flush();
-    return Promise.resolve();
+    while (this.#inFlight.size > 0 || this.#pending.length > 0) {
+      await Promise.all(this.#inFlight);
+      this.#flush();
+    }
   }
 
   #flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    // Writes under way: the next batch starts when one is answered (and holds everything that came meanwhile).
+    if (this.#inFlight.size >= this.#maxInFlight) return;
     const batch = this.#pending;
     this.#pending = [];
     if (batch.length === 0) return;
@@ -74,15 +87,30 @@ export class GroupCommit<Item, Result> {
    * trying it again item by item would wait out the busy timeout once per item.
    */
   #writeOrRetry(batch: readonly Pending<Item, Result>[], retry = true): void {
+    const answer = (results: Result[]) => batch.forEach((b, i) => b.resolve(results[i] as Result));
+    let written: Result[] | Promise<Result[]>;
     try {
-      const results = this.#write(batch.map((b) => b.item));
-      batch.forEach((b, i) => b.resolve(results[i] as Result));
+      written = this.#write(batch.map((b) => b.item));
     } catch (error) {
-      const again = retry ? batch.filter((b) => this.#retryAlone(error, b.item)) : [];
-      const retried = new Set(again);
-      for (const b of batch) if (!retried.has(b)) b.reject(error);
-      if (again.length > 0 && again.length < batch.length) this.#writeOrRetry(again, false);
-      else for (const b of again) b.reject(error);
+      this.#failed(batch, error, retry);
+      return;
     }
+    if (!(written instanceof Promise)) {
+      answer(written);
+      return;
+    }
+    const done = written.then(answer, (error: unknown) => this.#failed(batch, error, retry)).finally(() => {
+      this.#inFlight.delete(done);
+      if (this.#pending.length > 0) this.#flush();
+    });
+    this.#inFlight.add(done);
+  }
+
+  #failed(batch: readonly Pending<Item, Result>[], error: unknown, retry: boolean): void {
+    const again = retry ? batch.filter((b) => this.#retryAlone(error, b.item)) : [];
+    const retried = new Set(again);
+    for (const b of batch) if (!retried.has(b)) b.reject(error);
+    if (again.length > 0 && again.length < batch.length) this.#writeOrRetry(again, false);
+    else for (const b of again) b.reject(error);
   }
 }

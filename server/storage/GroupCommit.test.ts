@@ -72,4 +72,38 @@ describe('GroupCommit', () => {
     expect(transactions).toEqual([['ack']]);
     await expect(ack).resolves.toBe('ack:done');
   });
+
+  it('with an asynchronous write, gathers what arrives while a batch is in flight into the next, and drain waits for both', async () => {
+    const batches: string[][] = [];
+    const releases: (() => void)[] = [];
+    const commit = new GroupCommit<string, string>((items) => {
+      batches.push([...items]);
+      return new Promise((resolve) => releases.push(() => resolve(items.map((i) => `${i}:done`))));
+    });
+    const first = commit.add('a');
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = ['b', 'c', 'd'].map((item) => commit.add(item));
+    await new Promise((resolve) => setImmediate(resolve));
+    // One batch in flight (the default): b, c and d wait for it rather than each starting a transaction.
+    expect(batches).toEqual([['a']]);
+    releases.shift()?.();
+    await expect(first).resolves.toBe('a:done');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches).toEqual([['a'], ['b', 'c', 'd']]);
+    const drained = commit.drain();
+    releases.shift()?.();
+    await drained;
+    await expect(Promise.all(later)).resolves.toEqual(['b:done', 'c:done', 'd:done']);
+  });
+
+  it('with an asynchronous write that fails, rejects its batch and goes on with the next', async () => {
+    let calls = 0;
+    const commit = new GroupCommit<string, string>(async (items) => {
+      calls++;
+      if (calls === 1) throw new Error('connection lost');
+      return items.map((i) => `${i}:done`);
+    });
+    await expect(commit.add('a')).rejects.toThrow('connection lost');
+    await expect(commit.add('b')).resolves.toBe('b:done');
+  });
 });

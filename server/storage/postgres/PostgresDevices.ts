@@ -1,0 +1,181 @@
+/**
+ * The device and prekey SQL of `PostgresRelayStore`. The methods named `…In` write inside the caller's
+ * transaction (which also appends the audit records of the change); the others read from the pool.
+ * Whatever changes an account's devices first locks the account's row, so two instances adding devices
+ * for one account at once take turns (and cannot choose the same device id), and a deactivation landing
+ * meanwhile is seen.
+ */
+import type pg from 'pg';
+import { DeviceIdSchema, type DeviceId, type UserId } from '../../../shared/ids';
+import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
+import { RelayFailure } from '../../RelayFailure';
+import { GroupCommit } from '../GroupCommit';
+import { assertFirstKeys, newDeviceId, preKeyBundle } from '../deviceKeys';
+import type { DeviceRecord, NewDevice } from '../RelayStore';
+import type { PostgresDatabase } from './PostgresDatabase';
+
+interface DeviceTouch { readonly userId: UserId; readonly deviceId: DeviceId; readonly at: number }
+/** How long a touch waits for others to share its commit. */
+const TOUCH_WAIT_MS = 100;
+
+interface DeviceRow { user_id: string; device_id: number; name: string; credential_hash: string; created_at: string; last_seen_at: string; expires_at: string | null; revoked_at: string | null }
+type Queryable = Pick<pg.Pool, 'query'>;
+
+export class PostgresDevices {
+  readonly #db: PostgresDatabase;
+  readonly #touches: GroupCommit<DeviceTouch, undefined>;
+
+  constructor(db: PostgresDatabase) {
+    this.#db = db;
+    this.#touches = new GroupCommit((touches) => this.#touchAll(touches), { soonMs: TOUCH_WAIT_MS });
+  }
+
+  /** A device seen connecting: written with the other touches of the next TOUCH_WAIT_MS in one statement. */
+  async touch(userId: UserId, deviceId: DeviceId, at: number): Promise<void> {
+    await this.#touches.add({ userId, deviceId, at }, 'soon');
+  }
+
+  drainTouches(): Promise<void> {
+    return this.#touches.drain();
+  }
+
+  async #touchAll(touches: readonly DeviceTouch[]): Promise<undefined[]> {
+    const users = touches.map((t) => t.userId);
+    const devices = touches.map((t) => t.deviceId);
+    const ats = touches.map((t) => t.at);
+    // One statement for the batch (two instances' batches meeting on one row: a deadlock, retried whole).
+    await this.#db.transaction((client) => client.query(
+      `WITH seen AS (SELECT u, max(at) AS at FROM unnest($1::text[], $3::bigint[]) AS t(u, at) GROUP BY u),
+            touched AS (UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, t.at)
+                        FROM (SELECT u, dev, max(at) AS at FROM unnest($1::text[], $2::int[], $3::bigint[]) AS t(u, dev, at) GROUP BY u, dev) t
+                        WHERE d.user_id = t.u AND d.device_id = t.dev RETURNING 1)
+       UPDATE users SET last_active_at = seen.at FROM seen WHERE users.id = seen.u AND users.last_active_at < seen.at`,
+      [users, devices, ats],
+    ));
+    return touches.map(() => undefined);
+  }
+
+  async device(db: Queryable, userId: UserId, deviceId: DeviceId): Promise<DeviceRecord | undefined> {
+    const row = (await db.query<DeviceRow>('SELECT * FROM devices WHERE user_id = $1 AND device_id = $2', [userId, deviceId])).rows[0];
+    return row && toDevice(row);
+  }
+
+  async devices(db: Queryable, userId: UserId): Promise<DeviceRecord[]> {
+    return (await db.query<DeviceRow>('SELECT * FROM devices WHERE user_id = $1 ORDER BY device_id', [userId])).rows.map(toDevice);
+  }
+
+  async activeByUser(db: Queryable, now: number): Promise<Map<UserId, DeviceId[]>> {
+    const out = new Map<UserId, DeviceId[]>();
+    const rows = await db.query<{ user_id: string; device_id: number }>(
+      `SELECT d.user_id, d.device_id FROM devices d JOIN users u ON u.id = d.user_id
+       WHERE u.status = 'active' AND d.revoked_at IS NULL AND (d.expires_at IS NULL OR d.expires_at > $1) ORDER BY d.user_id, d.device_id`,
+      [now],
+    );
+    for (const row of rows.rows) out.set(row.user_id as UserId, [...(out.get(row.user_id as UserId) ?? []), DeviceIdSchema.parse(row.device_id)]);
+    return out;
+  }
+
+  /** The one-time prekeys a device has left (inside a transaction: counting what it wrote). */
+  async count(db: Queryable, userId: UserId, deviceId: DeviceId): Promise<PreKeyCount> {
+    const row = (await db.query<{ ec: string; kyber: string }>(
+      `SELECT (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2) AS ec,
+              (SELECT count(*) FROM one_time_kyber_prekeys WHERE user_id = $1 AND device_id = $2) AS kyber`,
+      [userId, deviceId],
+    )).rows[0];
+    return { preKeys: Number(row?.ec ?? 0), kyberPreKeys: Number(row?.kyber ?? 0) };
+  }
+
+  // --- Inside transactions ---------------------------------------------------------------------------
+
+  async addIn(client: pg.PoolClient, userId: UserId, device: NewDevice, now: number): Promise<DeviceId> {
+    // The account's row, locked: a deactivation that landed during sign-in wins, and concurrent enrollments take turns.
+    const user = await client.query(`SELECT 1 FROM users WHERE id = $1 AND status IN ('active', 'pending') FOR UPDATE`, [userId]);
+    if (user.rowCount === 0) throw new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active');
+    const rows = (await client.query<{ device_id: number; revoked: boolean }>('SELECT device_id, revoked_at IS NOT NULL AS revoked FROM devices WHERE user_id = $1', [userId])).rows;
+    const id = newDeviceId(rows.map((r) => ({ deviceId: r.device_id, revoked: r.revoked })));
+    const { keys } = device;
+    assertFirstKeys(keys);
+    await client.query('DELETE FROM devices WHERE user_id = $1 AND device_id = $2', [userId, id]);
+    await client.query(
+      `INSERT INTO devices (user_id, device_id, name, credential_hash, created_at, last_seen_at, expires_at, registration_id, identity_key, signed_prekey, last_resort_kyber)
+       VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)`,
+      [userId, id, device.name, device.credentialHashFor(id), now, device.expiresAt, keys.registrationId, keys.identityKey, JSON.stringify(keys.signedPreKey), JSON.stringify(keys.lastResortKyberPreKey)],
+    );
+    await this.storeKeysIn(client, userId, id, keys);
+    return id;
+  }
+
+  async storeKeysIn(client: pg.PoolClient, userId: UserId, deviceId: DeviceId, upload: KeyUpload): Promise<void> {
+    const key = [userId, deviceId] as const;
+    const device = (await client.query<{ identity_key: string }>('SELECT identity_key FROM devices WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL FOR UPDATE', [...key])).rows[0];
+    if (!device) throw new RelayFailure('UNKNOWN_DEVICE', 'no such active device');
+    if (device.identity_key !== upload.identityKey) throw new RelayFailure('BAD_REQUEST', 'keys are signed by another identity than this device registered');
+    await client.query(
+      `UPDATE devices SET registration_id = $3, signed_prekey = COALESCE($4, signed_prekey), last_resort_kyber = COALESCE($5, last_resort_kyber)
+       WHERE user_id = $1 AND device_id = $2`,
+      [...key, upload.registrationId, upload.signedPreKey ? JSON.stringify(upload.signedPreKey) : null, upload.lastResortKyberPreKey ? JSON.stringify(upload.lastResortKyberPreKey) : null],
+    );
+    if (upload.preKeys.length > 0) {
+      await client.query(
+        `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) SELECT $1, $2, k, p FROM unnest($3::int[], $4::text[]) AS t(k, p)
+         ON CONFLICT (user_id, device_id, key_id) DO UPDATE SET public_key = excluded.public_key`,
+        [...key, upload.preKeys.map((k) => k.keyId), upload.preKeys.map((k) => k.publicKey)],
+      );
+    }
+    if (upload.kyberPreKeys.length > 0) {
+      await client.query(
+        `INSERT INTO one_time_kyber_prekeys (user_id, device_id, key_id, public_key, signature) SELECT $1, $2, k, p, s FROM unnest($3::int[], $4::text[], $5::text[]) AS t(k, p, s)
+         ON CONFLICT (user_id, device_id, key_id) DO UPDATE SET public_key = excluded.public_key, signature = excluded.signature`,
+        [...key, upload.kyberPreKeys.map((k) => k.keyId), upload.kyberPreKeys.map((k) => k.publicKey), upload.kyberPreKeys.map((k) => k.signature)],
+      );
+    }
+  }
+
+  async revokeIn(client: pg.PoolClient, userId: UserId, deviceId: number, at: number): Promise<void> {
+    const key = [userId, deviceId] as const;
+    await client.query('UPDATE devices SET revoked_at = $3 WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL', [...key, at]);
+    await client.query('DELETE FROM envelopes WHERE recipient_user = $1 AND recipient_device = $2', [...key]);
+    await client.query('DELETE FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2', [...key]);
+    await client.query('DELETE FROM one_time_kyber_prekeys WHERE user_id = $1 AND device_id = $2', [...key]);
+  }
+
+  /**
+   * A bundle for each active device of an active account (or the one device asked for), each taking one
+   * one-time prekey of each kind. A key is deleted as it is taken, skipping keys another transaction has
+   * locked: of concurrent fetchers on any instance, each gets a different key, and nobody waits.
+   */
+  async takeBundlesIn(client: pg.PoolClient, userId: UserId, deviceId: DeviceId | undefined, now: number): Promise<PreKeyBundle[]> {
+    const rows = (await client.query<{ device_id: number; registration_id: number; identity_key: string; signed_prekey: string; last_resort_kyber: string }>(
+      `SELECT device_id, registration_id, identity_key, signed_prekey, last_resort_kyber FROM devices
+       WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) AND ($3::int IS NULL OR device_id = $3)
+         AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND status = 'active') ORDER BY device_id`,
+      [userId, now, deviceId ?? null],
+    )).rows;
+    const bundles: PreKeyBundle[] = [];
+    for (const row of rows) {
+      const key = [userId, row.device_id] as const;
+      const ec = (await client.query<{ key_id: number; public_key: string }>(
+        `DELETE FROM one_time_prekeys WHERE (user_id, device_id, key_id) = (
+           SELECT user_id, device_id, key_id FROM one_time_prekeys WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING key_id, public_key`, [...key])).rows[0];
+      const kyber = (await client.query<{ key_id: number; public_key: string; signature: string }>(
+        `DELETE FROM one_time_kyber_prekeys WHERE (user_id, device_id, key_id) = (
+           SELECT user_id, device_id, key_id FROM one_time_kyber_prekeys WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING key_id, public_key, signature`, [...key])).rows[0];
+      bundles.push(preKeyBundle(userId, row, ec, kyber));
+    }
+    return bundles;
+  }
+}
+
+function toDevice(r: DeviceRow): DeviceRecord {
+  return {
+    userId: r.user_id as UserId, deviceId: DeviceIdSchema.parse(r.device_id), name: r.name, credentialHash: r.credential_hash,
+    createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: nullableNumber(r.expires_at), revokedAt: nullableNumber(r.revoked_at),
+  };
+}
+
+/** A BIGINT column (node-postgres returns it as text) that may be NULL. */
+export function nullableNumber(value: string | number | null): number | null {
+  return value === null ? null : Number(value);
+}

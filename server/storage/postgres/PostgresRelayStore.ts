@@ -1,0 +1,436 @@
+/**
+ * The relay's store on PostgreSQL (issue 17): what `SqliteRelayStore` keeps, in a database any number of
+ * relay instances share. Every mutation is one transaction that appends its audit records last (the audit
+ * chain's lock is then held only for the commit); envelope sends and acknowledgements are group-committed
+ * per instance. Other instances learn of what concerns their sockets through LISTEN/NOTIFY
+ * (PostgresNotifications.ts): queues that grew, and revocations and deactivations.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { DeviceIdSchema, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
+import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
+import type { Role } from '../../../shared/wire/relay';
+import type { AuditEvent, AuditRecord, ChainCheck } from '../../audit/AuditRecord';
+import type { Clock } from '../../Clock';
+import { ConfigurationError } from '../../ConfigurationError';
+import { RelayFailure } from '../../RelayFailure';
+import type {
+  AccountLock, AuditLogStart, AuditRecordFilter, AuditTreeState, ControlEvent, DeviceRecord, EmergencyGrant, EnqueueOutcome,
+  NewDevice, NewEnvelope, PendingEnrollment, QueueLimits, RelayStore, StoreEvents, StoredEnvelope, StoredTile, UserPatch, UserRecord, UserStatus,
+} from '../RelayStore';
+import { withEnrolledDevice } from '../RelayStore';
+import { POSTGRES_MIGRATIONS } from './migrations';
+import { PostgresAuditLog, TreeMovedError } from './PostgresAuditLog';
+import type { PostgresDatabase } from './PostgresDatabase';
+import { PostgresDevices, nullableNumber } from './PostgresDevices';
+import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
+import { CONTROL_CHANNEL, PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
+
+interface UserRow { id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null; created_at: string; last_active_at: string; locked_until: string | null; deactivated_at: string | null; totp_last_step: string }
+
+/** PostgreSQL's unique_violation. */
+const UNIQUE_VIOLATION = '23505';
+/** How long /readyz waits for the database before calling it unreachable. */
+const READY_TIMEOUT_MS = 2000;
+
+export class PostgresRelayStore implements RelayStore {
+  readonly #db: PostgresDatabase;
+  readonly #clock: Clock;
+  readonly #audit = new PostgresAuditLog();
+  readonly #devices: PostgresDevices;
+  readonly #queue: PostgresEnvelopeQueue;
+  /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
+  readonly #instance = randomUUID();
+  #notifications: PostgresNotifications | undefined;
+
+  constructor(db: PostgresDatabase, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#devices = new PostgresDevices(db);
+    this.#queue = new PostgresEnvelopeQueue(db, {
+      appendAudit: async (client, events) => void (await this.#audit.append(client, events, this.#clock.now())),
+      announce: async (client, recipients) => {
+        for (const payload of queuedPayloads(this.#instance, recipients)) await client.query('SELECT pg_notify($1, $2)', [QUEUED_CHANNEL, payload]);
+      },
+    });
+  }
+
+  /** Opens the store on a database whose schema is this code's (`serve` refuses any other). */
+  static async open(db: PostgresDatabase, clock: Clock): Promise<PostgresRelayStore> {
+    await db.assertCurrent();
+    return new PostgresRelayStore(db, clock);
+  }
+
+  /** Listens for the other instances' news (envelopes queued for, devices cut off) on a connection of its own. */
+  async subscribe(events: StoreEvents): Promise<void> {
+    this.#notifications = new PostgresNotifications(this.#db, this.#instance, events);
+    await this.#notifications.start();
+  }
+
+  #tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#db.transaction(fn);
+  }
+
+  async #append(client: pg.PoolClient, audit: readonly AuditEvent[]): Promise<void> {
+    await this.#audit.append(client, audit, this.#clock.now());
+  }
+
+  // --- Accounts --------------------------------------------------------------------------------------
+
+  async createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep'>, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
+    try {
+      await this.#tx(async (client) => {
+        await client.query(
+          'INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [user.id, user.username, user.displayName, user.role, user.status, user.createdAt, user.lastActiveAt],
+        );
+        await client.query('INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)', [codeHash, user.id, codeExpiresAt]);
+        await this.#append(client, audit);
+      });
+    } catch (error) {
+      if ((error as { code?: string; constraint?: string }).code === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === 'users_username_key') {
+        throw new RelayFailure('BAD_REQUEST', `username ${user.username} is taken`);
+      }
+      throw error;
+    }
+  }
+
+  async replaceEnrollmentCode(userId: UserId, codeHash: string, expiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
+    await this.#tx(async (client) => {
+      await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [userId]);
+      await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [userId]);
+      await client.query('INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)', [codeHash, userId, expiresAt]);
+      await this.#append(client, audit);
+    });
+  }
+
+  async userById(id: UserId): Promise<UserRecord | undefined> {
+    const row = (await this.#db.pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])).rows[0];
+    return row && toUser(row);
+  }
+
+  async userByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = (await this.#db.pool.query<UserRow>('SELECT * FROM users WHERE username = $1', [username])).rows[0];
+    return row && toUser(row);
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    // Byte order, as SQLite sorts: the same list whatever the database's collation.
+    return (await this.#db.pool.query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')).rows.map(toUser);
+  }
+
+  async updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void> {
+    const columns: Record<keyof UserPatch, string> = {
+      status: 'status', passwordHash: 'password_hash', totpSecret: 'totp_secret', lockedUntil: 'locked_until',
+      lastActiveAt: 'last_active_at', deactivatedAt: 'deactivated_at', displayName: 'display_name', totpLastStep: 'totp_last_step',
+    };
+    const entries = Object.entries(patch) as [keyof UserPatch, string | number | null][];
+    await this.#tx(async (client) => {
+      if (entries.length > 0) {
+        const set = entries.map(([k], i) => `${columns[k]} = $${i + 2}`).join(', ');
+        await client.query(`UPDATE users SET ${set} WHERE id = $1`, [id, ...entries.map(([, v]) => v)]);
+      }
+      await this.#append(client, audit);
+    });
+  }
+
+  async deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void> {
+    await this.#tx(async (client) => {
+      await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2 WHERE id = $1`, [id, at]);
+      const devices = await client.query<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY device_id', [id]);
+      for (const row of devices.rows) await this.#devices.revokeIn(client, id, row.device_id, at);
+      await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [id]);
+      await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [id]);
+      await client.query('UPDATE emergency_grants SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL', [id, at]);
+      await this.#controlEvent(client, 'account.deactivated', id, null, at);
+      await this.#append(client, audit);
+    });
+  }
+
+  // --- Enrollment ------------------------------------------------------------------------------------
+
+  async enrollmentCodeOwner(codeHash: string, now: number): Promise<UserId | undefined> {
+    const row = (await this.#db.pool.query<{ user_id: string }>('SELECT user_id FROM enrollment_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2', [codeHash, now])).rows[0];
+    return row?.user_id as UserId | undefined;
+  }
+
+  async createPendingEnrollment(e: PendingEnrollment): Promise<void> {
+    await this.#tx(async (client) => {
+      await client.query('DELETE FROM pending_enrollments WHERE user_id = $1 OR expires_at < $2', [e.userId, this.#clock.now()]);
+      await client.query('INSERT INTO pending_enrollments (id, user_id, code_hash, totp_secret, expires_at) VALUES ($1, $2, $3, $4, $5)', [e.id, e.userId, e.codeHash, e.totpSecret, e.expiresAt]);
+    });
+  }
+
+  async pendingEnrollment(id: string): Promise<PendingEnrollment | undefined> {
+    const row = (await this.#db.pool.query<{ id: string; user_id: string; code_hash: string; totp_secret: string; expires_at: string }>('SELECT * FROM pending_enrollments WHERE id = $1', [id])).rows[0];
+    return row && { id: row.id, userId: row.user_id as UserId, codeHash: row.code_hash, totpSecret: row.totp_secret, expiresAt: Number(row.expires_at) };
+  }
+
+  async completeEnrollment(e: PendingEnrollment, passwordHash: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
+    return this.#tx(async (client) => {
+      const used = await client.query('UPDATE enrollment_codes SET used_at = $3 WHERE code_hash = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3', [e.codeHash, e.userId, now]);
+      if (used.rowCount !== 1) throw new RelayFailure('INVALID_CODE', 'the enrollment code is no longer valid');
+      await client.query('DELETE FROM pending_enrollments WHERE id = $1', [e.id]);
+      await client.query(`UPDATE users SET status = 'active', password_hash = $2, totp_secret = $3, last_active_at = $4 WHERE id = $1`, [e.userId, passwordHash, e.totpSecret, now]);
+      const deviceId = await this.#devices.addIn(client, e.userId, device, now);
+      await this.#append(client, audit.map((a) => withEnrolledDevice(a, e.userId, deviceId)));
+      return deviceId;
+    });
+  }
+
+  // --- Devices and keys ----------------------------------------------------------------------------
+
+  async addDevice(userId: UserId, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
+    return this.#tx(async (client) => {
+      const deviceId = await this.#devices.addIn(client, userId, device, now);
+      await this.#append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
+      return deviceId;
+    });
+  }
+
+  device(userId: UserId, deviceId: DeviceId): Promise<DeviceRecord | undefined> {
+    return this.#devices.device(this.#db.pool, userId, deviceId);
+  }
+
+  devices(userId: UserId): Promise<DeviceRecord[]> {
+    return this.#devices.devices(this.#db.pool, userId);
+  }
+
+  activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>> {
+    return this.#devices.activeByUser(this.#db.pool, now);
+  }
+
+  async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
+    await this.#tx(async (client) => {
+      await client.query('UPDATE devices SET credential_hash = $3 WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL', [userId, deviceId, credentialHash]);
+      await this.#append(client, audit);
+    });
+  }
+
+  touchDevice(userId: UserId, deviceId: DeviceId, at: number): Promise<void> {
+    return this.#devices.touch(userId, deviceId, at);
+  }
+
+  async revokeDevice(userId: UserId, deviceId: DeviceId, at: number, audit: readonly AuditEvent[]): Promise<void> {
+    await this.#tx(async (client) => {
+      await this.#devices.revokeIn(client, userId, deviceId, at);
+      await this.#controlEvent(client, 'device.revoked', userId, deviceId, at);
+      await this.#append(client, audit);
+    });
+  }
+
+  async storeKeys(userId: UserId, deviceId: DeviceId, upload: KeyUpload, audit: readonly AuditEvent[]): Promise<PreKeyCount> {
+    return this.#tx(async (client) => {
+      await this.#devices.storeKeysIn(client, userId, deviceId, upload);
+      const count = await this.#devices.count(client, userId, deviceId);
+      await this.#append(client, audit);
+      return count;
+    });
+  }
+
+  keyCount(userId: UserId, deviceId: DeviceId): Promise<PreKeyCount> {
+    return this.#devices.count(this.#db.pool, userId, deviceId);
+  }
+
+  async takeBundles(userId: UserId, deviceId: DeviceId | undefined, auditOf: (bundle: PreKeyBundle) => AuditEvent): Promise<PreKeyBundle[]> {
+    return this.#tx(async (client) => {
+      const bundles = await this.#devices.takeBundlesIn(client, userId, deviceId, this.#clock.now());
+      await this.#append(client, bundles.map(auditOf));
+      return bundles;
+    });
+  }
+
+  // --- Envelopes -------------------------------------------------------------------------------------
+
+  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
+    return this.#queue.enqueue(envelopes, auditOf, limits);
+  }
+
+  queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+    return this.#queue.queued(this.#db.pool, recipient, afterSeq, limit);
+  }
+
+  acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
+    return this.#queue.acknowledge(recipient, ids, auditOf);
+  }
+
+  async expireEnvelopes(before: number, auditOf: (count: number) => AuditEvent): Promise<number> {
+    return this.#tx(async (client) => {
+      const count = await this.#queue.expireIn(client, before);
+      if (count > 0) await this.#append(client, [auditOf(count)]);
+      return count;
+    });
+  }
+
+  // --- Throttling ------------------------------------------------------------------------------------
+
+  async recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string, lock?: AccountLock): Promise<void> {
+    await this.#tx(async (client) => {
+      if (scopes.length > 0) await client.query('INSERT INTO login_failures (scope, at) SELECT s, $2 FROM unnest($1::text[]) AS s', [[...scopes], at]);
+      await client.query('DELETE FROM login_failures WHERE at < $1', [at - 24 * 3600_000]);
+      if (streak !== undefined) {
+        await client.query(
+          `INSERT INTO login_streaks (scope, failures, first_at, last_at) VALUES ($1, 1, $2, $2)
+           ON CONFLICT (scope) DO UPDATE SET failures = login_streaks.failures + 1, last_at = excluded.last_at`,
+          [streak, at],
+        );
+      }
+      if (lock) await client.query('UPDATE users SET locked_until = $2 WHERE id = $1', [lock.userId, lock.lockedUntil]);
+      await this.#append(client, audit);
+    });
+  }
+
+  async loginFailures(scope: string, since: number): Promise<number[]> {
+    return (await this.#db.pool.query<{ at: string }>('SELECT at FROM login_failures WHERE scope = $1 AND at >= $2 ORDER BY at', [scope, since])).rows.map((r) => Number(r.at));
+  }
+
+  async loginStreak(scope: string): Promise<number> {
+    return (await this.#db.pool.query<{ failures: number }>('SELECT failures FROM login_streaks WHERE scope = $1', [scope])).rows[0]?.failures ?? 0;
+  }
+
+  async clearLoginFailures(scope: string): Promise<void> {
+    await this.#tx(async (client) => {
+      await client.query('DELETE FROM login_failures WHERE scope = $1', [scope]);
+      await client.query('DELETE FROM login_streaks WHERE scope = $1', [scope]);
+    });
+  }
+
+  async claimTotpStep(userId: UserId, step: number): Promise<boolean> {
+    // One statement: the row lock makes a concurrent claim of the same step wait, then find it taken.
+    return (await this.#db.pool.query('UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2', [userId, step])).rowCount === 1;
+  }
+
+  // --- Emergency access ----------------------------------------------------------------------------
+
+  async createEmergencyGrant(g: EmergencyGrant, audit: readonly AuditEvent[]): Promise<void> {
+    await this.#tx(async (client) => {
+      await client.query('INSERT INTO emergency_grants (id, user_id, code_hash, reason, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [g.id, g.userId, g.codeHash, g.reason, g.issuedAt, g.expiresAt]);
+      await this.#append(client, audit);
+    });
+  }
+
+  async emergencyGrants(userId: UserId, now: number): Promise<EmergencyGrant[]> {
+    const rows = await this.#db.pool.query<{ id: string; user_id: string; code_hash: string; reason: string; issued_at: string; expires_at: string; used_at: string | null }>(
+      'SELECT * FROM emergency_grants WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2', [userId, now]);
+    return rows.rows.map((r) => ({ id: r.id, userId: r.user_id as UserId, codeHash: r.code_hash, reason: r.reason, issuedAt: Number(r.issued_at), expiresAt: Number(r.expires_at), usedAt: nullableNumber(r.used_at) }));
+  }
+
+  async useEmergencyGrant(grantId: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
+    return this.#tx(async (client) => {
+      // Used up by the update itself: of two sign-ins with one code on two instances, one updates the row.
+      const grant = (await client.query<{ user_id: string }>('UPDATE emergency_grants SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id', [grantId, now])).rows[0];
+      if (!grant) throw new RelayFailure('INVALID_CODE', 'the emergency code is no longer valid');
+      const userId = grant.user_id as UserId;
+      const deviceId = await this.#devices.addIn(client, userId, device, now);
+      await this.#append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
+      return deviceId;
+    });
+  }
+
+  async controlEvents(afterSeq: number): Promise<ControlEvent[]> {
+    const rows = await this.#db.pool.query<{ seq: string; kind: string; user_id: string; device_id: number | null }>('SELECT * FROM control_events WHERE seq > $1 ORDER BY seq', [afterSeq]);
+    return rows.rows.map((r) => ({ seq: Number(r.seq), kind: r.kind as ControlEvent['kind'], userId: r.user_id as UserId, deviceId: r.device_id === null ? null : DeviceIdSchema.parse(r.device_id) }));
+  }
+
+  /** Records a change every instance must act on, and wakes them (the NOTIFY is sent at commit). */
+  async #controlEvent(client: pg.PoolClient, kind: ControlEvent['kind'], userId: UserId, deviceId: DeviceId | number | null, at: number): Promise<void> {
+    await client.query('INSERT INTO control_events (kind, user_id, device_id, at) VALUES ($1, $2, $3, $4)', [kind, userId, deviceId, at]);
+    await client.query('SELECT pg_notify($1, $2)', [CONTROL_CHANNEL, kind]);
+  }
+
+  // --- Operations ------------------------------------------------------------------------------------
+
+  async freeBytes(): Promise<number | undefined> {
+    // The database's disk is PostgreSQL's to watch (and its operators'): the relay cannot see it.
+    return undefined;
+  }
+
+  async notReady(): Promise<string | undefined> {
+    const newest = POSTGRES_MIGRATIONS.at(-1)?.version ?? 0;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`PostgreSQL did not answer within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)));
+    const check = this.#db.version().then(
+      (version) => (version === newest ? this.#notifications?.notReady() : `the PostgreSQL schema is at version ${version}, this relay needs ${newest}`),
+      (error: unknown) => `PostgreSQL is unreachable: ${(error as Error).message}`,
+    );
+    try {
+      return await Promise.race([check, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async queuedTotal(): Promise<number> {
+    return Number((await this.#db.pool.query<{ n: string | null }>(`SELECT sum(envelopes) AS n FROM queue_shares WHERE sender_user = ''`)).rows[0]?.n ?? 0);
+  }
+
+  async backup(): Promise<void> {
+    throw new ConfigurationError('a relay on PostgreSQL is backed up with pg_dump (or the site\'s own PostgreSQL backups), not rounds-server backup: see docs/deployment.md, "Two or more relays"');
+  }
+
+  // --- Audit -----------------------------------------------------------------------------------------
+
+  async appendAudit(audit: readonly AuditEvent[]): Promise<void> {
+    if (audit.length > 0) await this.#tx((client) => this.#append(client, audit));
+  }
+
+  auditRecords(from: number, to: number): Promise<AuditRecord[]> {
+    return this.#audit.records(this.#db.pool, from, to);
+  }
+
+  auditRecordsAfter(afterSeq: number, limit: number, filter?: AuditRecordFilter): Promise<AuditRecord[]> {
+    return this.#audit.recordsAfter(this.#db.pool, afterSeq, limit, filter);
+  }
+
+  auditLinesAfter(afterSeq: number, limit: number, filter?: Pick<AuditRecordFilter, 'from' | 'to' | 'untilSeq'>): Promise<string[]> {
+    return this.#audit.linesAfter(this.#db.pool, afterSeq, limit, filter);
+  }
+
+  checkAuditChain(): Promise<ChainCheck> {
+    return this.#audit.checkChain(this.#db.pool);
+  }
+
+  auditLogStart(): Promise<AuditLogStart> {
+    return this.#audit.logStart(this.#db.pool);
+  }
+
+  beginAuditLog(origin: string, first: AuditEvent): Promise<AuditRecord> {
+    return this.#tx((client) => this.#audit.beginLog(client, origin, first, this.#clock.now()));
+  }
+
+  auditTree(): Promise<AuditTreeState> {
+    return this.#audit.tree(this.#db.pool);
+  }
+
+  auditTiles(level: number, from: number, to: number): Promise<StoredTile[]> {
+    return this.#audit.tiles(this.#db.pool, level, from, to);
+  }
+
+  async extendAuditTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean> {
+    try {
+      return await this.#tx((client) => this.#audit.extendTree(client, from, to, tiles));
+    } catch (error) {
+      if (error instanceof TreeMovedError || (error as { code?: string }).code === UNIQUE_VIOLATION) return false;
+      throw error;
+    }
+  }
+
+  async resetAuditTree(): Promise<void> {
+    await this.#tx((client) => this.#audit.resetTree(client));
+  }
+
+  async close(): Promise<void> {
+    await this.#queue.drain();
+    await this.#devices.drainTouches();
+    await this.#notifications?.stop();
+    await this.#db.close();
+  }
+}
+
+function toUser(r: UserRow): UserRecord {
+  return {
+    id: r.id as UserId, username: r.username, displayName: r.display_name, role: r.role as Role, status: r.status as UserStatus,
+    passwordHash: r.password_hash, totpSecret: r.totp_secret, createdAt: Number(r.created_at), lastActiveAt: Number(r.last_active_at),
+    lockedUntil: nullableNumber(r.locked_until), deactivatedAt: nullableNumber(r.deactivated_at), totpLastStep: Number(r.totp_last_step),
+  };
+}
