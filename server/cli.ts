@@ -17,7 +17,7 @@ import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addMigrateCommand } from './cli/migrateCommand';
 import { addServeCommand } from './cli/serveCommand';
-import { backupEncryption, dataOption, date, keyFileOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
+import { backupEncryption, dataOption, databasePasswordFileOption, date, keyFileOption, siteDatabaseOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
 import { unlockRelayDatabase } from './DatabaseKeyFile';
 import { writeDurably } from './durableFiles';
 import { claimDataDirectory } from './DataDirectory';
@@ -44,7 +44,7 @@ export function buildCli(admin: string = adminActor()): Command {
   user.command('add')
     .description('create an account and print its one-time enrollment code')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .requiredOption('--username <name>', 'sign-in name (lower case)', validated(UsernameSchema, 'username'))
     .requiredOption('--display-name <name>', 'the name colleagues see', validated(DisplayNameSchema, 'display name'))
     .addOption(new Option('--role <role>', 'what the account may do').choices(RoleSchema.options).makeOptionMandatory())
@@ -57,7 +57,7 @@ export function buildCli(admin: string = adminActor()): Command {
   user.command('list')
     .description('list accounts')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
       const now = Date.now();
       for (const u of await store.listUsers()) {
@@ -70,7 +70,7 @@ export function buildCli(admin: string = adminActor()): Command {
     user.command(name)
       .description(description)
       .addOption(dataOption())
-      .addOption(keyFileOption())
+      .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
       .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
       .action(async (username: string, opts: DataOptions) => withStore(admin, opts, async (_s, accounts) => {
         await act(accounts, username);
@@ -82,7 +82,7 @@ export function buildCli(admin: string = adminActor()): Command {
   user.command('emergency')
     .description('issue a time-limited emergency sign-in (audited and flagged)')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .requiredOption('--reason <text>', 'why emergency access is needed (recorded in the audit log)')
     .action(async (username: string, opts: DataOptions & { reason: string }) => withStore(admin, opts, async (_s, accounts) => {
@@ -95,7 +95,7 @@ export function buildCli(admin: string = adminActor()): Command {
   device.command('list')
     .description("list an account's devices")
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .action(async (username: string, opts: DataOptions) => withStore(admin, opts, async (store, accounts) => {
       const u = await accounts.requireUser(username);
@@ -107,7 +107,7 @@ export function buildCli(admin: string = adminActor()): Command {
   device.command('revoke')
     .description('revoke a device: disconnected at once, its queue deleted, its credential void')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .argument('<username>', 'the account', validated(UsernameSchema, 'username'))
     .argument('<device>', 'device number (see `device list`)', (value: string) => validated(DeviceIdSchema, 'device')(Number(value) as never))
     .action(async (username: string, deviceId: number, opts: DataOptions) => withStore(admin, opts, async (_s, accounts) => {
@@ -120,11 +120,12 @@ export function buildCli(admin: string = adminActor()): Command {
   backup.command('create', { isDefault: true })
     .description('write a consistent, encrypted backup of the relay (database, its key and the audit key) while it runs')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .requiredOption('--out <file>', 'the backup file (age-encrypted, 0600), e.g. relay-2026-12-01.age')
     .option('--recipient <age1…>', 'encrypt to this X25519 public key, from `rounds-server backup keygen` (repeatable: any one of their identities restores)', repeatable)
     .option('--passphrase-file <file>', 'encrypt to the passphrase on the first line of this file (- reads standard input) instead')
     .action(async (opts: DataOptions & { out: string; recipient?: string[]; passphraseFile?: string }) => {
+      embeddedOnly(opts, 'backed up with pg_dump (or the site\'s own PostgreSQL backups)');
       // Checked before the database is opened: a backup is never written unencrypted.
       const encryption = backupEncryption(opts);
       await withStore(admin, opts, async (store) => {
@@ -157,7 +158,7 @@ export function buildCli(admin: string = adminActor()): Command {
   program.command('restore')
     .description('restore a backup into a data directory (stop the relay first)')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .requiredOption('--from <file>', 'a file written by `rounds-server backup`')
     .option('--force', 'replace the database already in the data directory')
     .option('--new-key', 'start a new audit key instead of the backup\'s (if the key was rotated after this backup was taken)')
@@ -165,6 +166,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .option('--identity <file>', 'the identity file of a backup encrypted to an X25519 recipient (- reads standard input); repeatable', repeatable)
     .option('--passphrase-file <file>', 'the passphrase of a backup encrypted to one, on the first line of this file (- reads standard input)')
     .action(async (opts: DataOptions & { from: string; force?: boolean; newKey?: boolean; otherRelay?: boolean; identity?: string[]; passphraseFile?: string }) => {
+      embeddedOnly(opts, 'restored with pg_restore (or the site\'s own PostgreSQL tools)');
       const dataDir = resolve(opts.data);
       const secrets = { identities: (opts.identity ?? []).flatMap(readIdentityFile), ...(opts.passphraseFile ? { passphrase: readPassphraseFile(opts.passphraseFile, false) } : {}) };
       const release = claimDataDirectory(dataDir, 'restore');
@@ -191,7 +193,7 @@ export function buildCli(admin: string = adminActor()): Command {
   audit.command('export')
     .description('export a signed, offline-verifiable bundle of the audit log for a date range')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .option('--from <date>', 'first day (inclusive), e.g. 2026-11-01 (required, but with --log)', date)
     .option('--to <date>', 'last day (exclusive), e.g. 2026-12-01 (required, but with --log)', date)
     .option('--user <username>', 'only what this account did, what was done to it, and what was sent to it')
@@ -242,7 +244,7 @@ export function buildCli(admin: string = adminActor()): Command {
   audit.command('rotate-key')
     .description('replace the org audit key (the old private key is destroyed; its public key is kept in audit-keys/)')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
       const { retired, current, retiredPublicKeyFile, recovered } = await rotateAuditKey(resolve(opts.data), (old, next, rotation) =>
         store.appendAudit([{ type: 'audit.key_rotated', actor: admin, subject: '', details: rotationDetails(old, next, rotation) }]), () => lastAnnouncedKey(store));
@@ -255,7 +257,7 @@ export function buildCli(admin: string = adminActor()): Command {
   audit.command('check')
     .description('check that the audit log is intact (every record hashes and links correctly)')
     .addOption(dataOption())
-    .addOption(keyFileOption())
+    .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .option('--rebuild-tree', 'drop the stored Merkle tree of the audit log (derived data) and rebuild it from the records (refused when records differ from it)')
     .option('--force', 'with --rebuild-tree: rebuild even when records differ from the tree (audited, flagged)')
     .action(async (opts: DataOptions & { rebuildTree?: boolean; force?: boolean }) => withStore(admin, opts, async (store) => {
@@ -288,4 +290,9 @@ export async function runCli(argv: readonly string[]): Promise<void> {
     console.error(`error: ${message}`);
     process.exitCode = 1;
   }
+}
+
+/** Backup and restore are the embedded database's: a site's PostgreSQL database has its own tools. */
+function embeddedOnly(opts: DataOptions, how: string): void {
+  if (opts.database) throw new ConfigurationError(`the relays' PostgreSQL database is ${how}, not by rounds-server: see docs/deployment.md, "Two or more relays"`);
 }

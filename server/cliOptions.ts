@@ -6,6 +6,10 @@ import { systemClock } from './Clock';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { ConfigurationError, isAddressOrRange, openStore } from './RelayServer';
 import type { RelayStore } from './storage/RelayStore';
+import { describeError } from '../shared/errors';
+import { databasePasswordFileOption, postgresOptions } from './cli/migrateCommand';
+import { PostgresDatabase } from './storage/postgres/PostgresDatabase';
+import { PostgresRelayStore } from './storage/postgres/PostgresRelayStore';
 
 /* The option parsers and helpers the `rounds-server` commands share (server/cli.ts, server/cli/). */
 
@@ -34,12 +38,38 @@ export async function lastAnnouncedKey(store: RelayStore): Promise<string | null
   return typeof current === 'string' ? current : null;
 }
 
-/** The options every command that opens the database has: the data directory, and where its key is when not in it. */
-export interface DataOptions { data: string; databaseKeyFile?: string }
+/**
+ * The options every command that opens the database has: the data directory, where its key is when not in
+ * it, and for relays sharing a PostgreSQL database, that database (the embedded one in --data is then unused).
+ */
+export interface DataOptions { data: string; databaseKeyFile?: string; database?: string; databasePasswordFile?: string }
+
+/**
+ * The store a command works on: the site's PostgreSQL database when --database (or ROUNDS_DATABASE_URL, or
+ * the config file's `database`) names one, whose schema must be this relay's; otherwise the embedded
+ * database in the data directory (`create`: serve makes the directory; admin commands refuse a missing one).
+ */
+export async function openConfiguredStore(opts: DataOptions, create: boolean, fromFile?: { url: string; passwordFile?: string }): Promise<RelayStore> {
+  const database = opts.database ?? fromFile?.url;
+  if (database === undefined) return openStore(resolve(opts.data), systemClock, { create, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
+  const passwordFile = opts.databasePasswordFile ?? (opts.database === undefined ? fromFile?.passwordFile : undefined);
+  const db = PostgresDatabase.connect(postgresOptions({ database, ...(passwordFile ? { databasePasswordFile: passwordFile } : {}) }));
+  try {
+    return await PostgresRelayStore.open(db, systemClock);
+  } catch (error) {
+    await db.close();
+    if (error instanceof ConfigurationError) throw error;
+    throw new ConfigurationError(`cannot open the PostgreSQL database ${database}: ${describeError(error)}`, { cause: error });
+  }
+}
+
+/** --database for the commands that open a store: optional (without it, the embedded database in --data). */
+export const siteDatabaseOption = () => new Option('--database <url>', "the site's PostgreSQL database that several relays share, postgres://USER@HOST:PORT/DB (no password in it); without it, the embedded database in --data").env('ROUNDS_DATABASE_URL');
+export { databasePasswordFileOption };
 
 /** Opens the data directory's store for one admin command; `admin` (`admin:<os account>`, server/cli/adminActor.ts) is who its audit records name. */
 export async function withStore<T>(admin: string, opts: DataOptions, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
-  const store = openStore(resolve(opts.data), systemClock, { create: false, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
+  const store = await openConfiguredStore(opts, false);
   try {
     return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG, undefined, undefined, admin));
   } finally {

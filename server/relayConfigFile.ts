@@ -8,7 +8,8 @@ import { ConfigurationError } from './ConfigurationError';
 /*
  * The relay config file (`rounds-server serve --config FILE`): JSON, for what does not fit a command-line
  * option: the `siem` section (where the audit log is streamed as it is appended) and the `admission` section
- * (how many connects the relay takes at once before it sheds them with Retry-After).
+ * (how many connects the relay takes at once before it sheds them with Retry-After) and the `database` section
+ * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password).
  */
 /** Limits on connects at once (RelayConfig.admission): what a reconnect storm meets. Any left out keep their default. */
 const AdmissionSchema = z.strictObject({
@@ -19,9 +20,16 @@ const AdmissionSchema = z.strictObject({
   listenBacklog: z.int().min(1).max(65_535).optional(),
 });
 
+/** The site's PostgreSQL database shared by several relays (the --database options): its URL, and the password's file. */
+const DatabaseSchema = z.strictObject({
+  url: z.string().min(1),
+  passwordFile: z.string().min(1).optional(),
+});
+
 const RelayConfigFileSchema = z.strictObject({
   siem: SiemConfigSchema.optional(),
   admission: AdmissionSchema.optional(),
+  database: DatabaseSchema.optional(),
 });
 export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
 
@@ -52,6 +60,7 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
   return {
     ...(parsed.data.siem ? { siem: withPathsFrom(dirname(resolve(file)), parsed.data.siem) } : {}),
     ...(parsed.data.admission ? { admission: parsed.data.admission } : {}),
+    ...(parsed.data.database ? { database: { url: parsed.data.database.url, ...(parsed.data.database.passwordFile ? { passwordFile: resolve(dirname(resolve(file)), parsed.data.database.passwordFile) } : {}) } } : {}),
   };
 }
 
