@@ -8,6 +8,10 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
 import type { EnqueueOutcome, RelayStore } from './storage/RelayStore';
+import type { RelayLog } from './http/relayLog';
+import type { EnvelopeCounts } from './metrics/RelayMetrics';
+
+const NOT_COUNTED: EnvelopeCounts = { accepted: () => undefined, delivered: () => undefined };
 
 const MINUTE = 60_000;
 const HOUR = 3600_000;
@@ -63,7 +67,9 @@ export class MessageService {
     private readonly config: RelayConfig,
     private readonly notifier: DeliveryNotifier,
     private readonly limiter: RateLimiter = new InMemoryRateLimiter(),
-    private readonly log: (line: string) => void = () => undefined,
+    private readonly log: RelayLog = () => undefined,
+    /** The metrics' envelope counters (RelayMetrics). */
+    private readonly counts: EnvelopeCounts = NOT_COUNTED,
   ) {
     this.refusals = new RefusalEpisodes((events) => store.appendAudit(events), config.refusalEpisodeQuietMs);
   }
@@ -211,12 +217,15 @@ export class MessageService {
     // Stored as text (base64), beside its audit record: counted twice over against the free-space reading.
     if (this.#freeSpaceAt) this.#freeSpaceAt.acceptedSince += queued.reduce((sum, e) => sum + 2 * e.content.length, 0);
     if (queued.length > 0) this.notifier.envelopesQueued(queued.map((e) => e.recipient));
+    this.counts.accepted(queued.length);
     // `refused` only when something was: a client from before it reads the answer (strictly) as before.
     return { accepted, ...(refused.length > 0 ? { refused } : {}), serverTimestamp: now };
   }
 
-  acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[]): Promise<EnvelopeId[]> {
-    return this.store.acknowledge(recipient, ids, (id) => ({ type: 'envelope.delivered', actor: addressKey(recipient), subject: id, details: {} }));
+  async acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[]): Promise<EnvelopeId[]> {
+    const removed = await this.store.acknowledge(recipient, ids, (id) => ({ type: 'envelope.delivered', actor: addressKey(recipient), subject: id, details: {} }));
+    this.counts.delivered(removed.length);
+    return removed;
   }
 
   /** Drops the remembered active devices of a user (after a revocation or deactivation). */
@@ -248,9 +257,8 @@ export class MessageService {
     const { low, free } = await this.#freeSpace(writing);
     if (low !== this.#storageLow) {
       this.#storageLow = low;
-      this.log(low
-        ? `refusing new envelopes: ${Math.floor((free ?? 0) / 1048576)} MiB free for the data directory, below the ${Math.floor(this.config.minFreeDiskBytes / 1048576)} MiB the relay keeps (free space, or lower --min-free-disk-mib)`
-        : 'taking new envelopes again: the data directory has room');
+      if (low) this.log(`refusing new envelopes: ${Math.floor((free ?? 0) / 1048576)} MiB free for the data directory, below the ${Math.floor(this.config.minFreeDiskBytes / 1048576)} MiB the relay keeps (free space, or lower --min-free-disk-mib)`, 'error');
+      else this.log('taking new envelopes again: the data directory has room', 'info');
     }
     if (!low) return;
     await this.#noteRefusal(sender, 'RELAY_STORAGE_FULL', this.clock.now(), counts);
@@ -288,7 +296,7 @@ export class MessageService {
 
   /** Audits a refusal (by episode). A refusal stands even if its record cannot be written: that is logged. */
   async #noteRefusal(caller: DeviceAddress, reason: RefusalReason, at: number, counts: RefusalCounts): Promise<void> {
-    await this.refusals.note(caller, reason, at, counts).catch((error: unknown) => this.log(`auditing a ${reason} refusal failed: ${describeError(error)}`));
+    await this.refusals.note(caller, reason, at, counts).catch((error: unknown) => this.log(`auditing a ${reason} refusal failed: ${describeError(error)}`, 'error', { device: addressKey(caller) }));
   }
 
   /**

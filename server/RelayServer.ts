@@ -7,6 +7,10 @@ import { AccountService } from './AccountService';
 import { systemClock, type Clock } from './Clock';
 import { DeliveryHub } from './http/DeliveryHub';
 import { buildRelayApp, type TlsMinVersion } from './http/relayApp';
+import { jsonLog, relayLogger, type RelayLog } from './http/relayLog';
+import { MetricsListener } from './metrics/MetricsListener';
+import { RelayMetrics } from './metrics/RelayMetrics';
+import { timedStore } from './metrics/TimedRelayStore';
 import { MessageService } from './MessageService';
 import type { AuditKey } from './audit/auditKey';
 import { growAuditTree } from './audit/AuditTree';
@@ -87,7 +91,13 @@ export class RelayServer {
   readonly accounts: AccountService;
   readonly messages: MessageService;
   readonly hub: DeliveryHub;
+  /** Prometheus metrics (served by listenMetrics); the services' store calls are timed into them. */
+  readonly metrics: RelayMetrics;
   #app: FastifyInstance | undefined;
+  #metricsListener: MetricsListener | undefined;
+  /** The store as the services see it: timed (TimedRelayStore). */
+  readonly #served: RelayStore;
+  #closing = false;
   #timers: NodeJS.Timeout[] = [];
   #controlSeq = 0;
   /** The org audit key, read for each export (serve sets it): the compliance role's export API uses it. */
@@ -99,13 +109,17 @@ export class RelayServer {
     readonly store: RelayStore,
     readonly config: RelayConfig = DEFAULT_CONFIG,
     readonly clock: Clock = systemClock,
-    private readonly log: (line: string) => void = (line) => console.error(line),
+    /** The relay's own log lines (a JSON log on standard error unless told otherwise: relayLog.ts). */
+    private readonly log: RelayLog = jsonLog(relayLogger('warn')),
   ) {
+    this.metrics = new RelayMetrics({ connectedDevices: () => this.hub.connected, queuedEnvelopes: () => store.queuedTotal() });
+    this.#served = timedStore(store, this.metrics.storeSeconds);
+    const served = this.#served;
     // A new device must be addressed by the very next send: the relay forgets its cached device list.
     // A replaced credential's sockets are cut off at once, as a revocation's are (the new one's stays).
-    this.accounts = new AccountService(store, clock, config, (userId) => this.messages.forget(userId), (address, credentialHash) => this.hub.disconnect(address.userId, address.deviceId, { credentialHash }));
-    this.hub = new DeliveryHub(store, (connection) => this.accounts.credentials.recheck(connection.address, connection.credentialHash), log);
-    this.messages = new MessageService(store, clock, config, this.hub, undefined, log);
+    this.accounts = new AccountService(served, clock, config, (userId) => this.messages.forget(userId), (address, credentialHash) => this.hub.disconnect(address.userId, address.deviceId, { credentialHash }));
+    this.hub = new DeliveryHub(served, (connection) => this.accounts.credentials.recheck(connection.address, connection.credentialHash), log);
+    this.messages = new MessageService(served, clock, config, this.hub, undefined, log, this.metrics.envelopes);
     this.hub.bind(this.messages);
   }
 
@@ -117,7 +131,8 @@ export class RelayServer {
     }
     this.#controlSeq = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
     this.#app = await buildRelayApp({
-      accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.store, now: () => this.clock.now(),
+      accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.#served, now: () => this.clock.now(),
+      metrics: this.metrics, shuttingDown: () => this.#closing, ...(this.log.logger ? { logger: this.log.logger } : {}),
       maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts, admission: this.config.admission,
       ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
       ...(this.auditKey ? { auditKey: this.auditKey } : {}),
@@ -149,19 +164,31 @@ export class RelayServer {
     await this.applyControlEvents();
   }
 
+  /**
+   * Serves the Prometheus metrics on a listener of their own (`serve --metrics-port`); resolves with their
+   * URL. It closes with the relay.
+   */
+  async listenMetrics(host: string, port: number): Promise<string> {
+    this.#metricsListener = await MetricsListener.start(this.metrics.withProcessMetrics().registry, host, port);
+    return this.#metricsListener.url;
+  }
+
   async close(): Promise<void> {
+    // From here /readyz says so, and the load balancer sends new clients to the other instances.
+    this.#closing = true;
+    await this.#metricsListener?.close();
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
     this.hub.closeAll();
     await this.#app?.close();
     // Refusal episodes still open are audited now: a stop must not lose their records.
-    await this.messages.refusals.closeAll().catch((error: unknown) => this.log(`auditing refusals failed: ${describeError(error)}`));
+    await this.messages.refusals.closeAll().catch((error: unknown) => this.log(`auditing refusals failed: ${describeError(error)}`, 'error'));
     await this.store.close();
   }
 
   #startJobs(): void {
     const every = (ms: number, job: () => Promise<void>) => {
-      const timer = setInterval(() => void job().catch((error: unknown) => this.log(`job failed: ${describeError(error)}`)), ms);
+      const timer = setInterval(() => void job().catch((error: unknown) => this.log(`job failed: ${describeError(error)}`, 'error')), ms);
       timer.unref();
       this.#timers.push(timer);
     };
@@ -170,7 +197,7 @@ export class RelayServer {
     every(3600_000, () => this.housekeeping());
     // The audit log's tree keeps up with the log (exports then hash only the last minute's records).
     every(60_000, async () => void (await growAuditTree(this.store, { page: 1000, between: () => new Promise((resolve) => setImmediate(resolve)) })));
-    void this.housekeeping().catch((error: unknown) => this.log(`housekeeping failed: ${describeError(error)}`));
+    void this.housekeeping().catch((error: unknown) => this.log(`housekeeping failed: ${describeError(error)}`, 'error'));
   }
 
   #loadTls(options: ServeOptions): { key: Buffer; cert: Buffer } {

@@ -9,7 +9,8 @@ import { DEFAULT_ARGON2 } from '../auth/passwords';
 import { systemClock } from '../Clock';
 import { claimDataDirectory } from '../DataDirectory';
 import { DEFAULT_CONFIG, type RelayConfig } from '../RelayConfig';
-import { RelayServer, openStore } from '../RelayServer';
+import { ConfigurationError, RelayServer, isLoopback, openStore } from '../RelayServer';
+import { jsonLog, relayLogger } from '../http/relayLog';
 import { readRelayConfigFile } from '../relayConfigFile';
 import { MIB, dataOption, int, keyFileOption, lastAnnouncedKey, serveLimits, trustedProxy, type DataOptions, type ServeLimitOptions } from '../cliOptions';
 
@@ -45,8 +46,12 @@ export function addServeCommand(program: Command): void {
     .option('--min-free-disk-mib <n>', 'below this much free space for the data directory, new envelopes and sign-ins without an enrolled workstation are refused (RELAY_STORAGE_FULL)', int('min-free-disk-mib', 0), DEFAULT_CONFIG.minFreeDiskBytes / MIB)
     .option('--header-timeout-seconds <n>', 'a connection must send its request headers (TLS handshake included) within this', int('header-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.headersMs / 1000)
     .option('--idle-timeout-seconds <n>', 'an HTTP connection silent this long is closed (WebSockets have their own heartbeat)', int('idle-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.idleMs / 1000)
-    .addOption(new Option('--log-level <level>', 'request logging').choices(['error', 'warn', 'info']).default('info'))
-    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[]; config?: string }) => {
+    .addOption(new Option('--log-level <level>', 'least severe level logged (JSON lines on standard error; a failed sign-in is a warning)').choices(['error', 'warn', 'info']).default('info'))
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics, on a listener of their own (0: a free port; none without this)', int('metrics-port', 0))
+    .option('--metrics-host <address>', 'address of the metrics listener (default 127.0.0.1; any other is reachable from its network)')
+    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[]; config?: string; metricsPort?: number; metricsHost?: string }) => {
+      if (opts.metricsHost !== undefined && opts.metricsPort === undefined) throw new ConfigurationError('--metrics-host needs --metrics-port (the metrics listener is off without it)');
+      const metricsHost = opts.metricsHost ?? '127.0.0.1';
       // The config file and the files it names are checked before anything starts: a mistake stops the relay with its reason.
       const configFile = opts.config ? readRelayConfigFile(resolve(opts.config)) : {};
       const siemSink = configFile.siem ? openSiemSink(configFile.siem) : undefined;
@@ -66,7 +71,7 @@ export function addServeCommand(program: Command): void {
       const release = claimDataDirectory(dataDir, 'serve');
       process.on('exit', release);
       const store = openStore(dataDir, systemClock, { create: true, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
-      const server = new RelayServer(store, config);
+      const server = new RelayServer(store, config, systemClock, jsonLog(relayLogger(opts.logLevel)));
       let siem: SiemStream | undefined;
       // Registered before anything else can take time: a stop during start-up still closes cleanly. The SIEM
       // stream first: it sends what it can of the log (a few seconds at most) while the store is still open.
@@ -95,5 +100,10 @@ export function addServeCommand(program: Command): void {
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${dataDir})`);
       console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
+      if (opts.metricsPort !== undefined) {
+        // The figures tell how busy the relay is and how its sign-ins fare: loopback unless the operator says otherwise.
+        if (!isLoopback(metricsHost)) console.error(`WARNING: the metrics listener on ${metricsHost} is reachable from that network without authentication; restrict it with a firewall to the Prometheus server`);
+        console.log(`rounds-server metrics on ${await server.listenMetrics(metricsHost, opts.metricsPort)}`);
+      }
     });
 }

@@ -7,6 +7,7 @@ import { ClientFrameSchema, type ServerFrame } from '../../shared/wire/relay';
 import type { DeliveryNotifier, MessageService } from '../MessageService';
 import { RelayFailure } from '../RelayFailure';
 import type { RelayStore } from '../storage/RelayStore';
+import type { RelayLog } from './relayLog';
 
 /** Envelopes read from the queue per query. */
 const PAGE = 100;
@@ -75,7 +76,7 @@ export class DeliveryHub implements DeliveryNotifier {
   constructor(
     private readonly store: RelayStore,
     private readonly check: ConnectionCheck,
-    private readonly log: (message: string) => void,
+    private readonly log: RelayLog,
   ) {}
 
   bind(messages: MessageService): void {
@@ -101,7 +102,7 @@ export class DeliveryHub implements DeliveryNotifier {
       for (const timer of connection.timers) clearTimeout(timer);
       if (this.#connections.get(key) === connection) this.#connections.delete(key);
     });
-    socket.on('error', (error) => this.log(`socket error for ${key}: ${describeError(error)}`));
+    socket.on('error', (error) => this.log(`socket error for ${key}: ${describeError(error)}`, 'warn', { device: key }));
     if (expiresAt !== null) connection.timers.push(setTimeout(() => socket.terminate(), Math.max(0, expiresAt - now)));
     // A peer that stops answering pings is gone: free its buffers.
     const heartbeat = setInterval(() => {
@@ -224,7 +225,7 @@ export class DeliveryHub implements DeliveryNotifier {
       }
     } catch (error) {
       const failure = error instanceof RelayFailure ? error : new RelayFailure('INTERNAL', 'internal error');
-      if (!(error instanceof RelayFailure)) this.log(`frame from ${addressKey(connection.address)} failed: ${describeError(error)}`);
+      if (!(error instanceof RelayFailure)) this.log(`frame from ${addressKey(connection.address)} failed: ${describeError(error)}`, 'error', { device: addressKey(connection.address) });
       // The limits' codes carry their details (when to come back, whose queue is full); the older codes'
       // frames stay as they were, which clients from before these fields parse strictly.
       const { retryAfterMs, devices, share } = LIMIT_CODES.has(failure.code) ? failure.extra : {};
@@ -292,7 +293,7 @@ export class DeliveryHub implements DeliveryNotifier {
       if (announceEmpty && drainedQueue && open()) send(connection, { type: 'queueEmpty' });
       else if (announceEmpty) connection.announceEmpty = true;
     } catch (error) {
-      this.log(`delivery to ${addressKey(connection.address)} failed: ${describeError(error)}`);
+      this.log(`delivery to ${addressKey(connection.address)} failed: ${describeError(error)}`, 'error', { device: addressKey(connection.address) });
     } finally {
       connection.pumping = false;
     }

@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { describeError } from '../../shared/errors';
 import { DeviceIdSchema, UserIdSchema } from '../../shared/ids';
@@ -22,6 +23,9 @@ import type { RelayStore } from '../storage/RelayStore';
 import { ConnectAdmission } from './ConnectAdmission';
 import type { DeliveryHub } from './DeliveryHub';
 import { EventLoopLag } from './EventLoopLag';
+import { notReadyReason } from './Readiness';
+import { relayLogger } from './relayLog';
+import type { RelayMetrics, SignInStep } from '../metrics/RelayMetrics';
 import { zipSync } from 'fflate';
 import { AuditExportQuerySchema } from '../../shared/wire/relay';
 import type { AuditKey } from '../audit/auditKey';
@@ -39,7 +43,14 @@ export interface RelayAppOptions {
   /** `minVersion`: TLSv1.2 (AEAD suites only) or TLSv1.3 only. */
   readonly tls?: { readonly key: Buffer; readonly cert: Buffer; readonly minVersion: TlsMinVersion };
   readonly timeouts: ConnectionTimeouts;
+  /** The level of the request log when no `logger` is given (a JSON log on standard error at that level). */
   readonly logLevel: 'silent' | 'error' | 'warn' | 'info';
+  /** The relay's JSON log (relayLog.ts), which the request log and the sign-in warnings join. */
+  readonly logger?: Logger;
+  /** Where refused sign-ins are counted (the metrics listener serves them). */
+  readonly metrics?: Pick<RelayMetrics, 'signInRefused'>;
+  /** True once the relay is closing: /readyz then says not ready. */
+  readonly shuttingDown?: () => boolean;
   /** The org audit key: with it, the compliance role can export the audit log through the API. */
   /** The org audit key, read for each export (so a rotation applies without a restart). */
   readonly auditKey?: () => AuditKey;
@@ -72,7 +83,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     connectionTimeout: idleMs,
     requestTimeout,
     keepAliveTimeout: 10_000,
-    logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
+    loggerInstance: options.logger ?? relayLogger(options.logLevel),
     // request.ip, which throttling and the audit log use, is the client's, not a load balancer's.
     trustProxy: options.trustProxy ? [...options.trustProxy] : false,
     ...(options.tls
@@ -99,25 +110,46 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   const device = async (request: FastifyRequest) => accounts.credentials.authenticate(bearer(request), caller(request));
 
   app.get('/healthz', async () => ({ status: 'ok', connectedDevices: hub.connected }));
+  // For a load balancer: whether to send this instance requests (its store can serve them, it is not stopping).
+  app.get('/readyz', async (_request, reply) => {
+    const reason = await notReadyReason(store, options.shuttingDown ?? (() => false));
+    return reason === undefined ? { ready: true } : reply.status(503).send({ ready: false, reason });
+  });
+
+  /**
+   * A sign-in's outcome for the operators: a refusal is counted (RelayMetrics) and logged as a warning with
+   * the username (or enrollment) and address it came from; passwords and codes never reach the log.
+   */
+  const signIn = async <T>(step: SignInStep, request: FastifyRequest, who: { username?: string; enrollmentId?: string }, attempt: () => Promise<T>): Promise<T> => {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof RelayFailure) {
+        options.metrics?.signInRefused(step, error);
+        request.log.warn({ step, code: error.code, ...who, address: caller(request).address }, `${step} refused: ${error.code}`);
+      }
+      throw error;
+    }
+  };
 
   app.post('/v1/enroll/begin', async (request) => {
     const body = parse(EnrollBeginRequestSchema, request.body);
-    return accounts.beginEnrollment(body.username, body.enrollmentCode, caller(request));
+    return signIn('enrollment', request, { username: body.username }, () => accounts.beginEnrollment(body.username, body.enrollmentCode, caller(request)));
   });
 
   app.post('/v1/enroll/complete', async (request) => {
     const body = parse(EnrollCompleteRequestSchema, request.body);
-    return accounts.completeEnrollment(body.enrollmentId, body.password, body.totpCode, body.device, caller(request));
+    return signIn('enrollment', request, { enrollmentId: body.enrollmentId }, () => accounts.completeEnrollment(body.enrollmentId, body.password, body.totpCode, body.device, caller(request)));
   });
 
   app.post('/v1/login', async (request) => {
     const body = parse(LoginRequestSchema, request.body);
-    return accounts.login(body.username, body.password, body.totpCode, body.device, caller(request));
+    return signIn('sign-in', request, { username: body.username }, () => accounts.login(body.username, body.password, body.totpCode, body.device, caller(request)));
   });
 
   app.post('/v1/login/emergency', async (request) => {
     const body = parse(EmergencyLoginRequestSchema, request.body);
-    return accounts.emergencyLogin(body.username, body.emergencyCode, body.device, caller(request));
+    return signIn('emergency', request, { username: body.username }, () => accounts.emergencyLogin(body.username, body.emergencyCode, body.device, caller(request)));
   });
 
   app.get('/v1/directory', async (request) => {
