@@ -226,7 +226,7 @@ export function buildCli(admin: string = adminActor()): Command {
       // Names resolved now, from the relay's accounts (people.json): the records themselves keep their ids.
       const result = await exportAudit(store, key, {
         ...range, user: userId, ...(opts.user ? { username: opts.user } : {}), out: resolve(opts.out), actor: admin, allowBroken: opts.allowBroken === true, readout: readoutPlace(opts.threads),
-        directory: await auditDirectory(store), memory: checkpointMemory(resolve(opts.data)),
+        directory: await auditDirectory(store), memory: checkpointMemory(resolve(opts.data), store),
       });
       if (result.chainBroken) console.error(`WARNING: the audit log's hash chain is broken at record ${result.chainBroken.seq} (${result.chainBroken.reason}); the bundle is marked as broken in every file, and rounds-audit verify fails it`);
       console.log(`exported ${result.records} records (log of ${result.treeSize}) to ${result.path}`);

@@ -11,8 +11,8 @@ import type { AuditKey } from './auditKey';
 import { StoredLeaves, againstSigned, growAuditTree, recordLine, recordsNotTheirLeaf, sha256, storedTiles, withStoredTree } from './AuditTree';
 import { writeBundleStreaming } from './bundleFiles';
 import { ReadoutThread } from './readoutThread';
-import { rememberCheckpoint } from './signedCheckpoints';
-import { lastTrustedCheckpoint } from './trustedCheckpoints';
+import { largest, rememberCheckpoint } from './signedCheckpoints';
+import { lastTrustedCheckpoint, relayPublicKeys, signedByRelay } from './trustedCheckpoints';
 import { recordConcernsUser } from './userSelection';
 
 export interface AuditExportResult {
@@ -56,15 +56,32 @@ export class AuditTreeDamaged extends RelayFailure {
   }
 }
 
-/** Where the relay remembers the checkpoints it signed (server/audit/signedCheckpoints.ts, in its data directory). */
+/**
+ * Where the relay remembers the checkpoints it signed: its data directory (server/audit/signedCheckpoints.ts),
+ * or a store that several relays share (PostgreSQL), where every instance sees every other's.
+ */
 export interface CheckpointMemory {
-  last(origin: string): { readonly size: number; readonly root: string; readonly at: number } | null;
-  remember(entry: { origin: string; size: number; root: string; note: string; at: number }): void;
+  last(origin: string): Promise<{ readonly size: number; readonly root: string; readonly at: number } | null>;
+  remember(entry: { origin: string; size: number; root: string; note: string; at: number }): Promise<void>;
 }
 
-/** The memory in the data directory, believing only entries signed by the relay's keys (trustedCheckpoints.ts). */
-export function checkpointMemory(dataDir: string): CheckpointMemory {
-  return { last: (origin) => lastTrustedCheckpoint(dataDir, origin), remember: (entry) => rememberCheckpoint(dataDir, entry) };
+/**
+ * The relay's memory: the store's when it keeps one, else the data directory's. Either way only entries signed
+ * by the relay's keys (the data directory's current and retired ones) are believed (trustedCheckpoints.ts).
+ */
+export function checkpointMemory(dataDir: string, store?: Pick<RelayStore, 'rememberCheckpoint' | 'signedCheckpoints'>): CheckpointMemory {
+  const remember = store?.rememberCheckpoint?.bind(store);
+  const recall = store?.signedCheckpoints?.bind(store);
+  if (remember && recall) {
+    return {
+      last: async (origin) => {
+        const keys = relayPublicKeys(dataDir);
+        return largest((await recall(origin)).filter((entry) => signedByRelay(entry, keys)));
+      },
+      remember,
+    };
+  }
+  return { last: async (origin) => lastTrustedCheckpoint(dataDir, origin), remember: async (entry) => rememberCheckpoint(dataDir, entry) };
 }
 
 export interface RelayExportOptions {
@@ -131,7 +148,7 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
     const sizes = [...new Set(earlierSizes)].filter((m) => m > 0 && m < size);
     return { root: tree.root(), consistency: sizes.map((m) => ({ fromSize: m, proof: tree.consistencyProof(m) })) };
   });
-  const signed = options.memory?.last(key.origin) ?? null;
+  const signed = (await options.memory?.last(key.origin)) ?? null;
   const verdict = await againstSigned(store, size, signed);
   const signedBefore = signed ? new Date(signed.at).toISOString() : '';
   if (verdict === 'rolled back') throw new AuditLogRolledBack(`the relay signed a checkpoint of ${signed?.size ?? 0} records for log ${key.origin} on ${signedBefore}, and the log now holds ${size}: its database was rolled back outside \`rounds-server restore\`, so it was not exported (a restore begins a new log and says what was lost)`);
@@ -227,7 +244,7 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   if (damaged.length > 0) throw new AuditTreeDamaged(damaged);
   const note = writer.finish(tree, await readout);
   // Remembered before the bundle is handed out.
-  options.memory?.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
+  await options.memory?.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
   await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);
   return { records, treeSize: size, chainBroken };
 }

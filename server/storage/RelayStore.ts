@@ -139,6 +139,15 @@ export interface AccountLock {
   readonly lockedUntil: number;
 }
 
+/** A checkpoint the relay signed in an export: the log, its size and root (base64), the signed note, when. */
+export interface SignedCheckpoint {
+  readonly origin: string;
+  readonly size: number;
+  readonly root: string;
+  readonly note: string;
+  readonly at: number;
+}
+
 export interface ControlEvent {
   readonly seq: number;
   readonly kind: 'device.revoked' | 'account.deactivated';
@@ -270,6 +279,13 @@ export interface RelayStore {
   extendAuditTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean>;
   /** Forgets the stored tree of the current log (it is derived data): the next growth rebuilds it from the records. */
   resetAuditTree(): Promise<void>;
+
+  /**
+   * Stores that several relay instances share keep the checkpoints the relay signed (each instance's data
+   * directory would hold only its own exports'); the embedded store leaves them to its data directory.
+   */
+  rememberCheckpoint?(entry: SignedCheckpoint): Promise<void>;
+  signedCheckpoints?(origin: string): Promise<SignedCheckpoint[]>;
 
   /** Stores that several relay instances share: starts telling this one of the others' changes. */
   subscribe?(events: StoreEvents): Promise<void>;

@@ -16,7 +16,7 @@ import { ConfigurationError } from '../../ConfigurationError';
 import { RelayFailure } from '../../RelayFailure';
 import type {
   AccountLock, AuditLogStart, AuditRecordFilter, AuditTreeState, ControlEvent, DeviceRecord, EmergencyGrant, EnqueueOutcome,
-  NewDevice, NewEnvelope, PendingEnrollment, QueueLimits, RelayStore, StoreEvents, StoredEnvelope, StoredTile, UserPatch, UserRecord, UserStatus,
+  NewDevice, NewEnvelope, PendingEnrollment, QueueLimits, RelayStore, SignedCheckpoint, StoreEvents, StoredEnvelope, StoredTile, UserPatch, UserRecord, UserStatus,
 } from '../RelayStore';
 import { withEnrolledDevice } from '../RelayStore';
 import { POSTGRES_MIGRATIONS } from './migrations';
@@ -413,6 +413,15 @@ export class PostgresRelayStore implements RelayStore {
       if (error instanceof TreeMovedError || (error as { code?: string }).code === UNIQUE_VIOLATION) return false;
       throw error;
     }
+  }
+
+  async rememberCheckpoint(entry: SignedCheckpoint): Promise<void> {
+    await this.#db.pool.query('INSERT INTO audit_checkpoints (origin, size, root, note, at) VALUES ($1, $2, $3, $4, $5)', [entry.origin, entry.size, entry.root, entry.note, entry.at]);
+  }
+
+  async signedCheckpoints(origin: string): Promise<SignedCheckpoint[]> {
+    const rows = await this.#db.pool.query<{ origin: string; size: string; root: string; note: string; at: string }>('SELECT origin, size, root, note, at FROM audit_checkpoints WHERE origin = $1 ORDER BY id', [origin]);
+    return rows.rows.map((r) => ({ origin: r.origin, size: Number(r.size), root: r.root, note: r.note, at: Number(r.at) }));
   }
 
   async resetAuditTree(): Promise<void> {
