@@ -130,6 +130,16 @@ export class RelayServer {
       throw new ConfigurationError(`refusing to listen on ${options.host} without TLS: pass --tls-cert and --tls-key, or bind to 127.0.0.1`);
     }
     this.#controlSeq = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
+    // A store shared with other relay instances tells this one what they queued and whom they cut off.
+    const applyControl = () => void this.applyControlEvents().catch((error: unknown) => this.log(`applying control events failed: ${describeError(error)}`, 'error'));
+    await this.store.subscribe?.({
+      envelopesQueued: (recipients) => this.hub.envelopesQueued(recipients),
+      controlChanged: applyControl,
+      resync: () => {
+        this.hub.resync();
+        applyControl();
+      },
+    });
     this.#app = await buildRelayApp({
       accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.#served, now: () => this.clock.now(),
       metrics: this.metrics, shuttingDown: () => this.#closing, ...(this.log.logger ? { logger: this.log.logger } : {}),

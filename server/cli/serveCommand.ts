@@ -9,10 +9,10 @@ import { DEFAULT_ARGON2 } from '../auth/passwords';
 import { systemClock } from '../Clock';
 import { claimDataDirectory } from '../DataDirectory';
 import { DEFAULT_CONFIG, type RelayConfig } from '../RelayConfig';
-import { ConfigurationError, RelayServer, isLoopback, openStore } from '../RelayServer';
+import { ConfigurationError, RelayServer, isLoopback } from '../RelayServer';
 import { jsonLog, relayLogger } from '../http/relayLog';
 import { readRelayConfigFile } from '../relayConfigFile';
-import { MIB, dataOption, int, keyFileOption, lastAnnouncedKey, serveLimits, trustedProxy, type DataOptions, type ServeLimitOptions } from '../cliOptions';
+import { MIB, dataOption, databasePasswordFileOption, int, keyFileOption, openConfiguredStore, siteDatabaseOption, lastAnnouncedKey, serveLimits, trustedProxy, type DataOptions, type ServeLimitOptions } from '../cliOptions';
 
 /** `rounds-server serve`: runs the relay on its data directory (added to the program by buildCli in server/cli.ts). */
 export function addServeCommand(program: Command): void {
@@ -20,6 +20,8 @@ export function addServeCommand(program: Command): void {
     .description('run the relay')
     .addOption(dataOption())
     .addOption(keyFileOption())
+    .addOption(siteDatabaseOption())
+    .addOption(databasePasswordFileOption())
     .option('--config <file>', 'the relay config file (JSON): where the audit log is streamed to a SIEM (docs/deployment.md)')
     .option('--host <address>', 'address to listen on (anything but loopback needs TLS)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', int('port', 0), 8443)
@@ -70,7 +72,8 @@ export function addServeCommand(program: Command): void {
       const dataDir = resolve(opts.data);
       const release = claimDataDirectory(dataDir, 'serve');
       process.on('exit', release);
-      const store = openStore(dataDir, systemClock, { create: true, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
+      // The embedded database in the data directory, or the site's PostgreSQL one that other instances share.
+      const store = await openConfiguredStore(opts, true, configFile.database);
       const server = new RelayServer(store, config, systemClock, jsonLog(relayLogger(opts.logLevel)));
       let siem: SiemStream | undefined;
       // Registered before anything else can take time: a stop during start-up still closes cleanly. The SIEM
@@ -85,7 +88,7 @@ export function addServeCommand(program: Command): void {
       if (recovered) console.log(recovered);
       const auditKey = auditKeySource(dataDir);
       server.auditKey = auditKey.read;
-      server.auditCheckpoints = checkpointMemory(dataDir);
+      server.auditCheckpoints = checkpointMemory(dataDir, store);
       if (siemSink && config.siem) {
         // A SIEM stream that cannot start (its cursor file damaged) must not keep the wards from messaging: the
         // relay runs, says so loudly at every start, and the records wait in the log until the cursor is fixed.
@@ -98,7 +101,7 @@ export function addServeCommand(program: Command): void {
         }
       }
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
-      console.log(`rounds-server listening on ${address} (data: ${dataDir})`);
+      console.log(`rounds-server listening on ${address} (data: ${dataDir}${opts.database ?? configFile.database?.url ? `, database: ${opts.database ?? configFile.database?.url}` : ''})`);
       console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
       if (opts.metricsPort !== undefined) {
         // The figures tell how busy the relay is and how its sign-ins fare: loopback unless the operator says otherwise.

@@ -158,6 +158,11 @@ export class DeliveryHub implements DeliveryNotifier {
     }
   }
 
+  /** Every connected device reads its queue again (news from other relay instances may have been missed). */
+  resync(): void {
+    for (const connection of this.#connections.values()) void this.#pump(connection, false);
+  }
+
   keysLow(device: DeviceAddress, count: PreKeyCount): void {
     const connection = this.#connections.get(addressKey(device));
     if (connection) send(connection, { type: 'keysLow', preKeys: count });
