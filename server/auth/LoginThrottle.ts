@@ -70,9 +70,34 @@ const UNRECORDED_PER_SCOPE = 128;
 /** Stored in locked_until for "until an admin unlocks". */
 export const LOCKED_UNTIL_UNLOCKED = Number.MAX_SAFE_INTEGER;
 
-/** THROTTLED, to be tried again after `retryAfterMs`. */
-export function throttledFor(retryAfterMs: number): RelayFailure {
-  return new RelayFailure('THROTTLED', 'too many failed attempts; wait before trying again', { retryAfterSeconds: Math.ceil(retryAfterMs / 1000), retryAfterMs });
+/** What made a sign-in wait, as the metrics count it: the kind of counter, or the budget, that said so. */
+export type ThrottleReason = 'account' | 'address' | 'workstation' | 'enrollment' | 'emergency-address' | 'code-check-budget' | 'unrecorded-failures-full';
+
+/** Kept beside the failure, not in it: its `extra` goes to the client, which is not told which counter it hit. */
+const reasons = new WeakMap<RelayFailure, ThrottleReason>();
+
+/** THROTTLED, to be tried again after `retryAfterMs`; `reason` is for the relay's metrics only. */
+export function throttledFor(retryAfterMs: number, reason?: ThrottleReason): RelayFailure {
+  const failure = new RelayFailure('THROTTLED', 'too many failed attempts; wait before trying again', { retryAfterSeconds: Math.ceil(retryAfterMs / 1000), retryAfterMs });
+  if (reason) reasons.set(failure, reason);
+  return failure;
+}
+
+/** Why a THROTTLED failure was thrown, where known (for the metrics). */
+export function throttleReason(failure: RelayFailure): ThrottleReason | undefined {
+  return reasons.get(failure);
+}
+
+/** A scope's kind as a ThrottleReason. Unknown usernames count as accounts: they are throttled exactly alike. */
+function scopeReason(scope: string): ThrottleReason {
+  const kind = scope.slice(0, scope.indexOf(':'));
+  switch (kind) {
+    case 'address': return 'address';
+    case 'device': return 'workstation';
+    case 'enrollment-of': return 'enrollment';
+    case 'emergency': return 'emergency-address';
+    default: return 'account';
+  }
 }
 
 export const accountScope = (userId: UserId) => `account:${userId}`;
@@ -143,12 +168,12 @@ export class LoginThrottle {
     const recorded = await this.store.loginFailures(scope, since);
     // The store cannot record failures and the memory that stands in for it has no room for this scope:
     // it waits like the rest until the store has room again.
-    if (this.#unrecorded.size >= this.unrecordedScopes && !this.#unrecorded.has(scope) && this.#unrecordedFull(now)) throw throttledFor(60_000);
+    if (this.#unrecorded.size >= this.unrecordedScopes && !this.#unrecorded.has(scope) && this.#unrecordedFull(now)) throw throttledFor(60_000, 'unrecorded-failures-full');
     const unrecorded = (this.#unrecorded.get(scope) ?? []).filter((at) => at >= since);
     const failures = unrecorded.length === 0 ? recorded : [...recorded, ...unrecorded].sort((a, b) => a - b);
     const wait = gentle ? this.addressDelayAfter(failures.length) : this.delayAfter(failures.length);
     const last = failures.at(-1);
-    if (wait > 0 && last !== undefined && now < last + wait) throw throttledFor(last + wait - now);
+    if (wait > 0 && last !== undefined && now < last + wait) throw throttledFor(last + wait - now, scopeReason(scope));
   }
 
   delayAfter(failures: number): number {

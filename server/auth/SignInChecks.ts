@@ -108,7 +108,7 @@ export class SignInChecks {
       if (refusal) await this.refuseFromWaitingAddress(address, refusal);
     }
     const budgetMs = this.#waitingChecks.take(budgetKey, this.clock.now());
-    if (budgetMs !== undefined) await this.refuseFromWaitingAddress(address, throttledFor(Math.min(budgetMs, wait.extra.retryAfterMs ?? budgetMs)));
+    if (budgetMs !== undefined) await this.refuseFromWaitingAddress(address, throttledFor(Math.min(budgetMs, wait.extra.retryAfterMs ?? budgetMs), 'code-check-budget'));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { withDeadline } from '../http/Readiness';
+import { throttleReason } from '../auth/LoginThrottle';
 import type { RelayFailure } from '../RelayFailure';
 
 /** How long a scrape waits for the store's count of queued envelopes (a stalled database leaves the last one). */
@@ -37,8 +38,9 @@ export class RelayMetrics {
   });
 
   readonly #throttled = new Counter({
-    name: 'rounds_relay_sign_ins_throttled_total', help: 'Sign-in attempts answered THROTTLED (the account, workstation or address must wait), by step',
-    labelNames: ['step'] as const, registers: [this.registry],
+    name: 'rounds_relay_sign_ins_throttled_total',
+    help: 'Sign-in attempts answered THROTTLED, by step and by what must wait (account, address, workstation, enrollment, emergency-address, code-check-budget...)',
+    labelNames: ['step', 'reason'] as const, registers: [this.registry],
   });
 
   readonly #refused = new Counter({
@@ -76,7 +78,7 @@ export class RelayMetrics {
 
   /** Counts a sign-in the relay refused: THROTTLED as throttled, any other relay error as refused by its code. */
   signInRefused(step: SignInStep, failure: RelayFailure): void {
-    if (failure.code === 'THROTTLED') this.#throttled.inc({ step });
+    if (failure.code === 'THROTTLED') this.#throttled.inc({ step, reason: throttleReason(failure) ?? 'other' });
     else this.#refused.inc({ step, reason: failure.code.toLowerCase() });
   }
 
