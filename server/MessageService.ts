@@ -77,7 +77,7 @@ export class MessageService {
   /** Audits the refusal episodes that have gone quiet and forgets refilled rate buckets (a periodic job). */
   async sweepLimits(): Promise<void> {
     const now = this.clock.now();
-    this.limiter.prune(now);
+    await this.limiter.prune(now);
     await this.refusals.closeQuiet(now);
   }
 
@@ -239,7 +239,7 @@ export class MessageService {
    */
   async #charge(caller: DeviceAddress, subject: string, charges: readonly RateCharge[], counts: { envelopes?: number; bytes?: number } = {}): Promise<void> {
     const now = this.clock.now();
-    const decision = this.limiter.take(charges, now);
+    const decision = await this.limiter.take(charges, now);
     if (decision.ok) return;
     const bucket = RATE_BUCKETS.find((b) => decision.key.startsWith(b.prefix)) ?? { reason: 'SEND_RATE_LIMITED' as const, what: 'this device is sending faster than the relay allows' };
     await this.#noteRefusal(caller, bucket.reason, now, { ...counts, users: subject === '' ? [] : [subject] });
