@@ -84,6 +84,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     requestTimeout,
     keepAliveTimeout: 10_000,
     loggerInstance: options.logger ?? relayLogger(options.logLevel),
+    // A load balancer checks every instance every second or two: its checks would drown the request log.
+    disableRequestLogging: (request: { url?: string }) => request.url === '/readyz' || request.url === '/healthz',
     // request.ip, which throttling and the audit log use, is the client's, not a load balancer's.
     trustProxy: options.trustProxy ? [...options.trustProxy] : false,
     ...(options.tls

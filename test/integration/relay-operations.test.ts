@@ -69,6 +69,24 @@ describe('/readyz: whether a load balancer should send this relay requests', () 
   });
 });
 
+describe('the metrics listener of a relay in this process', () => {
+  it('is on loopback, apart from the relay, and closes with it', async () => {
+    const dir = tempDataDir();
+    const relay = new RelayServer(openStore(dir), DEFAULT_CONFIG, undefined, () => undefined);
+    try {
+      await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+      const metrics = await relay.listenMetrics('127.0.0.1', 0);
+      expect(metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect(await (await fetch(metrics)).text()).toContain('# TYPE rounds_relay_connected_devices gauge');
+      await relay.close();
+      await expect(fetch(metrics)).rejects.toThrow();
+    } finally {
+      await relay.close().catch(() => undefined);
+      removeDir(dir);
+    }
+  });
+});
+
 describe('metrics and logs of a running relay (rounds-server serve --metrics-port)', () => {
   let dir: string;
   let relay: RelayProcess;
