@@ -1,7 +1,8 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { withDeadline } from '../http/Readiness';
 import { throttleReason } from '../auth/LoginThrottle';
 import type { RelayFailure } from '../RelayFailure';
+import { StoreLatency } from './StoreLatency';
 
 /** How long a scrape waits for the store's count of queued envelopes (a stalled database leaves the last one). */
 const QUEUE_COUNT_TIMEOUT_MS = 2000;
@@ -32,10 +33,7 @@ export class RelayMetrics {
   readonly registry = new Registry();
   readonly envelopes: EnvelopeCounts;
   /** Seconds each RelayStore method took, by method (TimedRelayStore observes them). */
-  readonly storeSeconds = new Histogram({
-    name: 'rounds_relay_store_seconds', help: 'Time a call to the relay store took, by RelayStore method',
-    labelNames: ['method'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
-  });
+  readonly storeSeconds = new StoreLatency(this.registry);
 
   readonly #throttled = new Counter({
     name: 'rounds_relay_sign_ins_throttled_total',
