@@ -5,7 +5,7 @@ import { RelayServer, openStore } from '../../server/RelayServer';
 import type { SqliteRelayStore } from '../../server/storage/sqlite/SqliteRelayStore';
 import { freePort } from '../fixtures/ports';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
-import { Clinician, RelayProcess, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { Clinician, RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
 
 /*
  * Issue 17, operations: what a load balancer and the site's monitoring see of a relay instance. /readyz
@@ -82,6 +82,17 @@ describe('the metrics listener of a relay in this process', () => {
       await expect(fetch(metrics)).rejects.toThrow();
     } finally {
       await relay.close().catch(() => undefined);
+      removeDir(dir);
+    }
+  });
+
+  it('takes --metrics-host only with --metrics-port, and says so', () => {
+    const dir = tempDataDir();
+    try {
+      const refused = adminCli(['serve', '--data', dir, '--port', '0', '--metrics-host', '0.0.0.0']);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain('--metrics-host needs --metrics-port');
+    } finally {
       removeDir(dir);
     }
   });
