@@ -64,7 +64,8 @@ export interface RelayAppOptions {
 /**
  * The relay's HTTP(S) and WebSocket routes. Every body and frame is parsed with the shared schemas
  * before anything acts on it; every failure leaves as `{ code, message }` with a fitting status.
- * Request logs carry method, path and status only (never bodies or the Authorization header).
+ * Request logs (JSON lines, relayLog.ts) carry method, URL, client address and status, never bodies or the
+ * Authorization header; a refused sign-in adds a warning naming its username and address.
  */
 export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
   const { accounts, messages, hub, store } = options;
@@ -120,9 +121,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   /**
    * A sign-in's outcome for the operators: a refusal is counted (RelayMetrics) and logged as a warning with
-   * the username (or enrollment) and address it came from; passwords and codes never reach the log.
+   * the username (where the request names one) and the address it came from; passwords, codes and
+   * enrollment ids never reach the log.
    */
-  const signIn = async <T>(step: SignInStep, request: FastifyRequest, who: { username?: string; enrollmentId?: string }, attempt: () => Promise<T>): Promise<T> => {
+  const signIn = async <T>(step: SignInStep, request: FastifyRequest, who: { username?: string }, attempt: () => Promise<T>): Promise<T> => {
     try {
       return await attempt();
     } catch (error) {
@@ -141,7 +143,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.post('/v1/enroll/complete', async (request) => {
     const body = parse(EnrollCompleteRequestSchema, request.body);
-    return signIn('enrollment', request, { enrollmentId: body.enrollmentId }, () => accounts.completeEnrollment(body.enrollmentId, body.password, body.totpCode, body.device, caller(request)));
+    // The enrollment id is not logged: with the TOTP secret handed out beside it, it finishes an enrollment.
+    return signIn('enrollment', request, {}, () => accounts.completeEnrollment(body.enrollmentId, body.password, body.totpCode, body.device, caller(request)));
   });
 
   app.post('/v1/login', async (request) => {
