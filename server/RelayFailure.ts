@@ -53,5 +53,6 @@ const STATUS: Record<RelayErrorCode, number> = {
   AUDIT_LOG_BROKEN: 409,
   // 503: the request is fine, the relay is shedding load (Retry-After says when to come back).
   RELAY_BUSY: 503,
+  RELAY_UNAVAILABLE: 503,
   INTERNAL: 500,
 };

@@ -257,7 +257,7 @@ export const UiEventSchema = z.discriminatedUnion('type', [
    * sender may have waiting there (SENDER_SHARE_FULL); this workstation is over the relay's rate; or the
    * relay is short of disk space. The core tries again by itself, not before `retryAt`.
    */
-  z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'SENDER_SHARE_FULL', 'RECIPIENT_NOT_ENROLLED', 'RATE_LIMITED', 'RELAY_STORAGE_FULL']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
+  z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'SENDER_SHARE_FULL', 'RECIPIENT_NOT_ENROLLED', 'RATE_LIMITED', 'RELAY_STORAGE_FULL', 'RELAY_UNAVAILABLE']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
   z.strictObject({ type: z.literal('conversation'), conversationId: ConversationIdSchema }),
   IdentityChangedEventSchema,
 ]);

@@ -29,6 +29,7 @@ export function explain(error: unknown, screen?: ErrorScreen): string {
     case 'TOO_MANY_DEVICES': return 'This account has reached its limit of workstations. Ask your administrator to remove an old one.';
     case 'ACCOUNT_LOCKED': return 'This account is locked after too many failed sign-ins. Try again later or ask your administrator.';
     case 'THROTTLED': return `Too many attempts. Try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
+    case 'RELAY_UNAVAILABLE': return `The Rounds server is briefly unavailable. Try again in ${retryAfterSeconds ?? 'a few'} seconds; tell IT if this lasts.`;
     case 'RELAY_STORAGE_FULL': return `The Rounds server is short of disk space and is not taking new sign-ins. Tell IT; try again in ${retryAfterSeconds ?? 'a few'} seconds.`;
     // The issues are whole sentences that already say what to do.
     case 'PASSWORD_POLICY': return issues?.length ? issues.join(' ') : 'Choose another password.';

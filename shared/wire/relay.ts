@@ -204,6 +204,8 @@ export const RELAY_ERROR_CODES = [
   'RELAY_STORAGE_FULL',
   /** The relay is taking more connections than it can serve at once: come back after Retry-After (HTTP 503). */
   'RELAY_BUSY',
+  /** The relay cannot reach its database just now (a restart, a failover, the network): try again after Retry-After (HTTP 503). */
+  'RELAY_UNAVAILABLE',
   /** An envelope id already used by another envelope (reported per envelope in a send's `refused`). */
   'DUPLICATE_ENVELOPE',
   /** The relay's own audit log fails its hash-chain check: it is not exported (the CLI can, marked as broken). */

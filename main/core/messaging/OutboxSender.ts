@@ -225,10 +225,10 @@ export class OutboxSender {
         progress.refreshed = true;
         return true;
       }
-      if (error instanceof RelayRequestError && (error.code === 'SEND_RATE_LIMITED' || error.code === 'KEY_FETCH_RATE_LIMITED' || error.code === 'RELAY_STORAGE_FULL')) {
-        // This workstation is over the relay's rate, or the relay is short of disk: everything waits as
-        // long as the relay said.
-        deferrals.pause(now, error.details.retryAfterMs, error.code === 'RELAY_STORAGE_FULL' ? 'RELAY_STORAGE_FULL' : 'RATE_LIMITED');
+      if (error instanceof RelayRequestError && (error.code === 'SEND_RATE_LIMITED' || error.code === 'KEY_FETCH_RATE_LIMITED' || error.code === 'RELAY_STORAGE_FULL' || error.code === 'RELAY_UNAVAILABLE')) {
+        // This workstation is over the relay's rate, or the relay is short of disk or cannot reach its
+        // database: everything waits as long as the relay said, then goes by itself.
+        deferrals.pause(now, error.details.retryAfterMs, error.code === 'RELAY_STORAGE_FULL' || error.code === 'RELAY_UNAVAILABLE' ? error.code : 'RATE_LIMITED');
         if (payload.type === 'text') deferrals.announce(payload.messageId, undefined, now);
         return false;
       }

@@ -25,8 +25,8 @@ export const DEFAULT_DEFERRAL: DeferralPolicy = { firstMs: 30_000, maxMs: 15 * 6
  * no workstation yet (an account still to enroll).
  */
 export type QueueRefusal = 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL' | 'RECIPIENT_NOT_ENROLLED';
-/** Why everything waits: this workstation's rate, or the relay's disk. */
-export type PauseReason = 'RATE_LIMITED' | 'RELAY_STORAGE_FULL';
+/** Why everything waits: this workstation's rate, the relay's disk, or the relay's database out of reach. */
+export type PauseReason = 'RATE_LIMITED' | 'RELAY_STORAGE_FULL' | 'RELAY_UNAVAILABLE';
 
 export class SendDeferrals {
   readonly #deferred = new Map<UserId, { until: number; delayMs: number; reason: QueueRefusal }>();

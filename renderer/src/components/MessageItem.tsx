@@ -5,7 +5,7 @@ import { formatDay, formatTime } from '../format';
 
 /** Why the relay refused a message for now (the core's `sendDelayed` event); the core tries again by itself. */
 export interface SendDelay {
-  readonly reason: 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL' | 'RECIPIENT_NOT_ENROLLED' | 'RATE_LIMITED' | 'RELAY_STORAGE_FULL';
+  readonly reason: 'RECIPIENT_QUEUE_FULL' | 'SENDER_SHARE_FULL' | 'RECIPIENT_NOT_ENROLLED' | 'RATE_LIMITED' | 'RELAY_STORAGE_FULL' | 'RELAY_UNAVAILABLE';
   readonly userId?: string;
   readonly retryAt: number;
 }
@@ -18,6 +18,7 @@ export function delayText(delay: SendDelay, nameOf: (userId: string) => string):
     case 'SENDER_SHARE_FULL': return `Not delivered yet: the relay already holds as many of your messages for ${whose} as it keeps from one sender, until they come online. Rounds keeps trying.`;
     case 'RECIPIENT_NOT_ENROLLED': return `Not delivered yet: ${whose} has not set up Rounds on a workstation yet. It goes as soon as they do; Rounds keeps trying.`;
     case 'RATE_LIMITED': return `Not sent yet: the relay is limiting how fast this workstation sends. Rounds tries again at ${formatTime(delay.retryAt)}.`;
+    case 'RELAY_UNAVAILABLE': return `Not sent yet: the Rounds server is briefly unavailable. Rounds tries again at ${formatTime(delay.retryAt)}.`;
     case 'RELAY_STORAGE_FULL': return `Not sent yet: the Rounds server is short of disk space; tell IT if this lasts. Rounds tries again at ${formatTime(delay.retryAt)}.`;
     default: return assertNever(delay.reason, 'send delay');
   }

@@ -5,6 +5,7 @@
  * transaction, so a record is visible to the next appender only once it is committed.
  */
 import type pg from 'pg';
+import type { Queryable } from './PostgresDatabase';
 import { GENESIS_HASH, checkChain, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
 import { chainedRecords, storedDetails } from '../../audit/chainedRecords';
 import type { AuditLogStart, AuditRecordFilter, AuditTreeState, StoredTile } from '../RelayStore';
@@ -18,8 +19,6 @@ const CHECK_PAGE = 10_000;
 
 interface AuditRow { seq: string; at: string; type: string; actor: string; subject: string; details: string; flagged: boolean; prev_hash: string; hash: string }
 
-/** Anything that runs a query: the pool, or a transaction's client. */
-type Queryable = Pick<pg.Pool, 'query'>;
 
 export class PostgresAuditLog {
   /** Appends records inside the caller's transaction (`client`: a connection in BEGIN). */

@@ -8,6 +8,7 @@
 import pg from 'pg';
 import pgPass from 'pgpass';
 import { ConfigurationError } from '../../ConfigurationError';
+import { RelayFailure } from '../../RelayFailure';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations';
 
 /** Key of the advisory lock migrations hold ("rounds" in ASCII, as a number). */
@@ -34,7 +35,35 @@ export interface PostgresOptions {
 export const STATEMENT_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 5000;
 
-export class PostgresDatabase {
+/** Anything that runs a query: the database (errors translated), or a transaction's client. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** How long a client refused for want of the database waits before it tries again. */
+const UNAVAILABLE_RETRY_MS = 2000;
+
+/**
+ * Whether an error says the database cannot be reached or cannot answer now (it restarts, fails over, the
+ * network stalls past the statement timeout), rather than that the request was wrong: SQLSTATE classes 08
+ * (connection exception) and 57 (operator intervention: shutdown, cannot connect now, statement timeout),
+ * 53300 (too many connections), and the driver's own socket and timeout errors.
+ */
+export function databaseUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (/^(08|57)/.test(code) || code === '53300' || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code))) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /^(Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message);
+}
+
+/** The database's unreachability as the relay reports it to clients: RELAY_UNAVAILABLE (503, Retry-After); anything else as it is. */
+export function asRelayFailure(error: unknown): unknown {
+  return databaseUnreachable(error)
+    ? new RelayFailure('RELAY_UNAVAILABLE', 'the relay cannot reach its database just now; try again shortly', { retryAfterSeconds: UNAVAILABLE_RETRY_MS / 1000, retryAfterMs: UNAVAILABLE_RETRY_MS })
+    : error;
+}
+
+export class PostgresDatabase implements Queryable {
   private constructor(readonly pool: pg.Pool, readonly clientConfig: () => pg.ClientConfig) {}
 
   static connect(options: PostgresOptions): PostgresDatabase {
@@ -55,6 +84,15 @@ export class PostgresDatabase {
     // pool; without a listener the error would end the process.
     pool.on('error', () => undefined);
     return new PostgresDatabase(pool, clientConfig);
+  }
+
+  /** One statement on a pooled connection; the database out of reach is a RELAY_UNAVAILABLE failure. */
+  async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (error) {
+      throw asRelayFailure(error);
+    }
   }
 
   /** The schema version (0: no relay schema yet). */
@@ -98,6 +136,14 @@ export class PostgresDatabase {
    * start, `fn` included) when PostgreSQL reports a serialization failure or a deadlock.
    */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    try {
+      return await this.#transaction(fn);
+    } catch (error) {
+      throw asRelayFailure(error);
+    }
+  }
+
+  async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       // A connection that cannot even roll back (lost, stalled past the timeout) is closed, not pooled again.

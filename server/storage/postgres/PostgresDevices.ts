@@ -1,6 +1,6 @@
 /**
  * The device and prekey SQL of `PostgresRelayStore`. The methods named `…In` write inside the caller's
- * transaction (which also appends the audit records of the change); the others read from the pool.
+ * transaction (which also appends the audit records of the change); the others read outside any transaction.
  * Whatever changes an account's devices first locks the account's row, so two instances adding devices
  * for one account at once take turns (and cannot choose the same device id), and a deactivation landing
  * meanwhile is seen.
@@ -12,14 +12,13 @@ import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from '../GroupCommit';
 import { assertFirstKeys, newDeviceId, preKeyBundle } from '../deviceKeys';
 import type { DeviceRecord, NewDevice } from '../RelayStore';
-import type { PostgresDatabase } from './PostgresDatabase';
+import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 
 interface DeviceTouch { readonly userId: UserId; readonly deviceId: DeviceId; readonly at: number }
 /** How long a touch waits for others to share its commit. */
 const TOUCH_WAIT_MS = 100;
 
 interface DeviceRow { user_id: string; device_id: number; name: string; credential_hash: string; created_at: string; last_seen_at: string; expires_at: string | null; revoked_at: string | null }
-type Queryable = Pick<pg.Pool, 'query'>;
 
 export class PostgresDevices {
   readonly #db: PostgresDatabase;

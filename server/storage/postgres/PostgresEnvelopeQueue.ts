@@ -13,10 +13,9 @@ import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
 import { byRecipientDevice } from '../queueBatches';
 import { GroupCommit } from '../GroupCommit';
-import type { PostgresDatabase } from './PostgresDatabase';
+import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 
 interface EnvelopeRow { seq: string; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: string }
-type Queryable = Pick<pg.Pool, 'query'>;
 
 interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
 interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }

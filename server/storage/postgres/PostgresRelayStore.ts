@@ -105,18 +105,18 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async userById(id: UserId): Promise<UserRecord | undefined> {
-    const row = (await this.#db.pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])).rows[0];
+    const row = (await this.#db.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])).rows[0];
     return row && toUser(row);
   }
 
   async userByUsername(username: string): Promise<UserRecord | undefined> {
-    const row = (await this.#db.pool.query<UserRow>('SELECT * FROM users WHERE username = $1', [username])).rows[0];
+    const row = (await this.#db.query<UserRow>('SELECT * FROM users WHERE username = $1', [username])).rows[0];
     return row && toUser(row);
   }
 
   async listUsers(): Promise<UserRecord[]> {
     // Byte order, as SQLite sorts: the same list whatever the database's collation.
-    return (await this.#db.pool.query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')).rows.map(toUser);
+    return (await this.#db.query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')).rows.map(toUser);
   }
 
   async updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void> {
@@ -150,7 +150,7 @@ export class PostgresRelayStore implements RelayStore {
   // --- Enrollment ------------------------------------------------------------------------------------
 
   async enrollmentCodeOwner(codeHash: string, now: number): Promise<UserId | undefined> {
-    const row = (await this.#db.pool.query<{ user_id: string }>('SELECT user_id FROM enrollment_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2', [codeHash, now])).rows[0];
+    const row = (await this.#db.query<{ user_id: string }>('SELECT user_id FROM enrollment_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2', [codeHash, now])).rows[0];
     return row?.user_id as UserId | undefined;
   }
 
@@ -162,7 +162,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async pendingEnrollment(id: string): Promise<PendingEnrollment | undefined> {
-    const row = (await this.#db.pool.query<{ id: string; user_id: string; code_hash: string; totp_secret: string; expires_at: string }>('SELECT * FROM pending_enrollments WHERE id = $1', [id])).rows[0];
+    const row = (await this.#db.query<{ id: string; user_id: string; code_hash: string; totp_secret: string; expires_at: string }>('SELECT * FROM pending_enrollments WHERE id = $1', [id])).rows[0];
     return row && { id: row.id, userId: row.user_id as UserId, codeHash: row.code_hash, totpSecret: row.totp_secret, expiresAt: Number(row.expires_at) };
   }
 
@@ -189,15 +189,15 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   device(userId: UserId, deviceId: DeviceId): Promise<DeviceRecord | undefined> {
-    return this.#devices.device(this.#db.pool, userId, deviceId);
+    return this.#devices.device(this.#db, userId, deviceId);
   }
 
   devices(userId: UserId): Promise<DeviceRecord[]> {
-    return this.#devices.devices(this.#db.pool, userId);
+    return this.#devices.devices(this.#db, userId);
   }
 
   activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>> {
-    return this.#devices.activeByUser(this.#db.pool, now);
+    return this.#devices.activeByUser(this.#db, now);
   }
 
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
@@ -229,7 +229,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   keyCount(userId: UserId, deviceId: DeviceId): Promise<PreKeyCount> {
-    return this.#devices.count(this.#db.pool, userId, deviceId);
+    return this.#devices.count(this.#db, userId, deviceId);
   }
 
   async takeBundles(userId: UserId, deviceId: DeviceId | undefined, auditOf: (bundle: PreKeyBundle) => AuditEvent): Promise<PreKeyBundle[]> {
@@ -247,7 +247,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
-    return this.#queue.queued(this.#db.pool, recipient, afterSeq, limit);
+    return this.#queue.queued(this.#db, recipient, afterSeq, limit);
   }
 
   acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
@@ -281,11 +281,11 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async loginFailures(scope: string, since: number): Promise<number[]> {
-    return (await this.#db.pool.query<{ at: string }>('SELECT at FROM login_failures WHERE scope = $1 AND at >= $2 ORDER BY at', [scope, since])).rows.map((r) => Number(r.at));
+    return (await this.#db.query<{ at: string }>('SELECT at FROM login_failures WHERE scope = $1 AND at >= $2 ORDER BY at', [scope, since])).rows.map((r) => Number(r.at));
   }
 
   async loginStreak(scope: string): Promise<number> {
-    return (await this.#db.pool.query<{ failures: number }>('SELECT failures FROM login_streaks WHERE scope = $1', [scope])).rows[0]?.failures ?? 0;
+    return (await this.#db.query<{ failures: number }>('SELECT failures FROM login_streaks WHERE scope = $1', [scope])).rows[0]?.failures ?? 0;
   }
 
   async clearLoginFailures(scope: string): Promise<void> {
@@ -297,7 +297,7 @@ export class PostgresRelayStore implements RelayStore {
 
   async claimTotpStep(userId: UserId, step: number): Promise<boolean> {
     // One statement: the row lock makes a concurrent claim of the same step wait, then find it taken.
-    return (await this.#db.pool.query('UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2', [userId, step])).rowCount === 1;
+    return (await this.#db.query('UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2', [userId, step])).rowCount === 1;
   }
 
   // --- Emergency access ----------------------------------------------------------------------------
@@ -310,7 +310,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async emergencyGrants(userId: UserId, now: number): Promise<EmergencyGrant[]> {
-    const rows = await this.#db.pool.query<{ id: string; user_id: string; code_hash: string; reason: string; issued_at: string; expires_at: string; used_at: string | null }>(
+    const rows = await this.#db.query<{ id: string; user_id: string; code_hash: string; reason: string; issued_at: string; expires_at: string; used_at: string | null }>(
       'SELECT * FROM emergency_grants WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2', [userId, now]);
     return rows.rows.map((r) => ({ id: r.id, userId: r.user_id as UserId, codeHash: r.code_hash, reason: r.reason, issuedAt: Number(r.issued_at), expiresAt: Number(r.expires_at), usedAt: nullableNumber(r.used_at) }));
   }
@@ -328,7 +328,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async controlEvents(afterSeq: number): Promise<ControlEvent[]> {
-    const rows = await this.#db.pool.query<{ seq: string; kind: string; user_id: string; device_id: number | null }>('SELECT * FROM control_events WHERE seq > $1 ORDER BY seq', [afterSeq]);
+    const rows = await this.#db.query<{ seq: string; kind: string; user_id: string; device_id: number | null }>('SELECT * FROM control_events WHERE seq > $1 ORDER BY seq', [afterSeq]);
     return rows.rows.map((r) => ({ seq: Number(r.seq), kind: r.kind as ControlEvent['kind'], userId: r.user_id as UserId, deviceId: r.device_id === null ? null : DeviceIdSchema.parse(r.device_id) }));
   }
 
@@ -361,7 +361,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async queuedTotal(): Promise<number> {
-    return Number((await this.#db.pool.query<{ n: string | null }>(`SELECT sum(envelopes) AS n FROM queue_shares WHERE sender_user = ''`)).rows[0]?.n ?? 0);
+    return Number((await this.#db.query<{ n: string | null }>(`SELECT sum(envelopes) AS n FROM queue_shares WHERE sender_user = ''`)).rows[0]?.n ?? 0);
   }
 
   async backup(): Promise<void> {
@@ -375,23 +375,23 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   auditRecords(from: number, to: number): Promise<AuditRecord[]> {
-    return this.#audit.records(this.#db.pool, from, to);
+    return this.#audit.records(this.#db, from, to);
   }
 
   auditRecordsAfter(afterSeq: number, limit: number, filter?: AuditRecordFilter): Promise<AuditRecord[]> {
-    return this.#audit.recordsAfter(this.#db.pool, afterSeq, limit, filter);
+    return this.#audit.recordsAfter(this.#db, afterSeq, limit, filter);
   }
 
   auditLinesAfter(afterSeq: number, limit: number, filter?: Pick<AuditRecordFilter, 'from' | 'to' | 'untilSeq'>): Promise<string[]> {
-    return this.#audit.linesAfter(this.#db.pool, afterSeq, limit, filter);
+    return this.#audit.linesAfter(this.#db, afterSeq, limit, filter);
   }
 
   checkAuditChain(): Promise<ChainCheck> {
-    return this.#audit.checkChain(this.#db.pool);
+    return this.#audit.checkChain(this.#db);
   }
 
   auditLogStart(): Promise<AuditLogStart> {
-    return this.#audit.logStart(this.#db.pool);
+    return this.#audit.logStart(this.#db);
   }
 
   beginAuditLog(origin: string, first: AuditEvent): Promise<AuditRecord> {
@@ -399,11 +399,11 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   auditTree(): Promise<AuditTreeState> {
-    return this.#audit.tree(this.#db.pool);
+    return this.#audit.tree(this.#db);
   }
 
   auditTiles(level: number, from: number, to: number): Promise<StoredTile[]> {
-    return this.#audit.tiles(this.#db.pool, level, from, to);
+    return this.#audit.tiles(this.#db, level, from, to);
   }
 
   async extendAuditTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean> {
@@ -416,11 +416,11 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async rememberCheckpoint(entry: SignedCheckpoint): Promise<void> {
-    await this.#db.pool.query('INSERT INTO audit_checkpoints (origin, size, root, note, at) VALUES ($1, $2, $3, $4, $5)', [entry.origin, entry.size, entry.root, entry.note, entry.at]);
+    await this.#db.query('INSERT INTO audit_checkpoints (origin, size, root, note, at) VALUES ($1, $2, $3, $4, $5)', [entry.origin, entry.size, entry.root, entry.note, entry.at]);
   }
 
   async signedCheckpoints(origin: string): Promise<SignedCheckpoint[]> {
-    const rows = await this.#db.pool.query<{ origin: string; size: string; root: string; note: string; at: string }>('SELECT origin, size, root, note, at FROM audit_checkpoints WHERE origin = $1 ORDER BY id', [origin]);
+    const rows = await this.#db.query<{ origin: string; size: string; root: string; note: string; at: string }>('SELECT origin, size, root, note, at FROM audit_checkpoints WHERE origin = $1 ORDER BY id', [origin]);
     return rows.rows.map((r) => ({ origin: r.origin, size: Number(r.size), root: r.root, note: r.note, at: Number(r.at) }));
   }
 
