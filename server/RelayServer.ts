@@ -119,7 +119,8 @@ export class RelayServer {
     // A replaced credential's sockets are cut off at once, as a revocation's are (the new one's stays).
     this.accounts = new AccountService(served, clock, config, (userId) => this.messages.forget(userId), (address, credentialHash) => this.hub.disconnect(address.userId, address.deviceId, { credentialHash }));
     this.hub = new DeliveryHub(served, (connection) => this.accounts.credentials.recheck(connection.address, connection.credentialHash), log);
-    this.messages = new MessageService(served, clock, config, this.hub, undefined, log, this.metrics.envelopes);
+    // Rate limits live with the store when other instances share it (PostgreSQL), else in this process.
+    this.messages = new MessageService(served, clock, config, this.hub, store.sharedRateLimiter?.(), log, this.metrics.envelopes);
     this.hub.bind(this.messages);
   }
 

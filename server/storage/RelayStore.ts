@@ -3,6 +3,7 @@ import type { EnvelopeType } from '../../shared/wire/envelope';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../shared/wire/keys';
 import type { Role } from '../../shared/wire/relay';
 import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
+import type { RateLimiter } from '../RateLimiter';
 
 /*
  * Everything the relay persists, behind one interface: the embedded SQLite implementation and a
@@ -286,6 +287,12 @@ export interface RelayStore {
    */
   rememberCheckpoint?(entry: SignedCheckpoint): Promise<void>;
   signedCheckpoints?(origin: string): Promise<SignedCheckpoint[]>;
+
+  /**
+   * Stores that several relay instances share keep the rate limits' buckets too, so that a device spreading
+   * its requests over the instances gets one allowance, not one per instance (the embedded store: in memory).
+   */
+  sharedRateLimiter?(): RateLimiter;
 
   /** Stores that several relay instances share: starts telling this one of the others' changes. */
   subscribe?(events: StoreEvents): Promise<void>;

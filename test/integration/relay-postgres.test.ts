@@ -104,4 +104,21 @@ describe.skipIf(unavailable !== null)('relays on one PostgreSQL database', () =>
       await db.close();
     }
   }, 120_000);
+
+  it('holds a device to one send allowance, however it spreads its sends over the instances', async () => {
+    url = await pg.newDatabase();
+    expect(adminCli(['migrate', ...database()]).status).toBe(0);
+    const limit = ['--send-envelopes-per-minute', '4'];
+    const a = await RelayProcess.start(dataDir(), [...database(), ...limit]);
+    relays.push(a);
+    const b = await RelayProcess.start(dataDir(), [...database(), ...limit]);
+    relays.push(b);
+    const carol = await Clinician.enroll(a.url, 'carol', addUser('carol'), 'correct horse battery staple');
+    const dave = await Clinician.enroll(b.url, 'dave', addUser('dave'), 'correct horse battery staple');
+    const conversation = newConversationId();
+    const viaB = carol.on(b.url);
+    // Four envelopes a minute: two through A, two through B, and the fifth is refused wherever it goes.
+    for (const sender of [carol, carol, viaB, viaB]) await sender.send([dave.address.userId], textPayload(conversation, 'obs due'));
+    for (const sender of [carol, viaB]) await expect(sender.send([dave.address.userId], textPayload(conversation, 'one too many'))).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED' });
+  }, 60_000);
 });

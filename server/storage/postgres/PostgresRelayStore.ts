@@ -19,7 +19,9 @@ import type {
   NewDevice, NewEnvelope, PendingEnrollment, QueueLimits, RelayStore, SignedCheckpoint, StoreEvents, StoredEnvelope, StoredTile, UserPatch, UserRecord, UserStatus,
 } from '../RelayStore';
 import { withEnrolledDevice } from '../RelayStore';
+import type { RateLimiter } from '../../RateLimiter';
 import { POSTGRES_MIGRATIONS } from './migrations';
+import { PostgresRateLimiter } from './PostgresRateLimiter';
 import { PostgresAuditLog, TreeMovedError } from './PostgresAuditLog';
 import type { PostgresDatabase } from './PostgresDatabase';
 import { PostgresDevices, nullableNumber } from './PostgresDevices';
@@ -59,6 +61,10 @@ export class PostgresRelayStore implements RelayStore {
   static async open(db: PostgresDatabase, clock: Clock): Promise<PostgresRelayStore> {
     await db.assertCurrent();
     return new PostgresRelayStore(db, clock);
+  }
+
+  sharedRateLimiter(): RateLimiter {
+    return new PostgresRateLimiter(this.#db);
   }
 
   /** Listens for the other instances' news (envelopes queued for, devices cut off) on a connection of its own. */
