@@ -32,6 +32,8 @@ interface UserRow { id: string; username: string; display_name: string; role: st
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
+/** Key of the advisory lock every control event is recorded under ("control" in ASCII). */
+const CONTROL_LOCK = 0x636f6e74726f6c;
 /** How long /readyz waits for the database before calling it unreachable. */
 const READY_TIMEOUT_MS = 2000;
 
@@ -340,6 +342,9 @@ export class PostgresRelayStore implements RelayStore {
 
   /** Records a change every instance must act on, and wakes them (the NOTIFY is sent at commit). */
   async #controlEvent(client: pg.PoolClient, kind: ControlEvent['kind'], userId: UserId, deviceId: DeviceId | number | null, at: number): Promise<void> {
+    // Instances follow these by seq: one taken before another commits could be skipped. Held to the commit,
+    // the lock makes the events commit in the order of their seqs.
+    await client.query('SELECT pg_advisory_xact_lock($1)', [CONTROL_LOCK]);
     await client.query('INSERT INTO control_events (kind, user_id, device_id, at) VALUES ($1, $2, $3, $4)', [kind, userId, deviceId, at]);
     await client.query('SELECT pg_notify($1, $2)', [CONTROL_CHANNEL, kind]);
   }
@@ -357,7 +362,8 @@ export class PostgresRelayStore implements RelayStore {
     const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`PostgreSQL did not answer within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)));
     const check = this.#db.version().then(
       (version) => (version === newest ? this.#notifications?.notReady() : `the PostgreSQL schema is at version ${version}, this relay needs ${newest}`),
-      (error: unknown) => `PostgreSQL is unreachable: ${(error as Error).message}`,
+      // The code only: /readyz is as public as the relay, and the message names the database's host.
+      (error: unknown) => `PostgreSQL is unreachable (${String((error as { code?: unknown }).code ?? 'no answer')})`,
     );
     try {
       return await Promise.race([check, timeout]);

@@ -41,7 +41,7 @@ export class SqliteDevices {
 
   #touchIn(touches: readonly DeviceTouch[]): undefined[] {
     return touches.map(({ userId, deviceId, at }) => {
-      this.#sql.run('UPDATE devices SET last_seen_at = $at WHERE user_id = $u AND device_id = $d', { at, u: userId, d: deviceId });
+      this.#sql.run('UPDATE devices SET last_seen_at = max(last_seen_at, $at) WHERE user_id = $u AND device_id = $d', { at, u: userId, d: deviceId });
       this.#sql.run('UPDATE users SET last_active_at = $at WHERE id = $u AND last_active_at < $at', { at, u: userId });
       return undefined;
     });
