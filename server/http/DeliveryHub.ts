@@ -18,7 +18,7 @@ const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 /** Refusals by the relay's limits: their error frames say when to come back, or whose queue is full. */
-const LIMIT_CODES: ReadonlySet<string> = new Set(['RECIPIENT_QUEUE_FULL', 'SEND_RATE_LIMITED', 'KEY_FETCH_RATE_LIMITED', 'RELAY_STORAGE_FULL']);
+const LIMIT_CODES: ReadonlySet<string> = new Set(['RECIPIENT_QUEUE_FULL', 'SEND_RATE_LIMITED', 'KEY_FETCH_RATE_LIMITED', 'RELAY_STORAGE_FULL', 'RELAY_UNAVAILABLE']);
 
 /** Re-checks, for every frame, that the device may still act (not revoked, not expired, same credential). */
 export type ConnectionCheck = (connection: { address: DeviceAddress; credentialHash: string }) => Promise<void>;

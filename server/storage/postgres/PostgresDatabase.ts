@@ -83,6 +83,9 @@ export class PostgresDatabase implements Queryable {
     // An idle client that loses its connection (a failover, a restart of PostgreSQL) is dropped from the
     // pool; without a listener the error would end the process.
     pool.on('error', () => undefined);
+    // A client in use when its connection dies emits 'error' on itself as well as failing its query: without a
+    // listener of its own that would end the relay, where the failed query already says what happened.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new PostgresDatabase(pool, clientConfig);
   }
 
