@@ -1,7 +1,8 @@
 /**
  * The records an append adds to the hash-chained audit log, whatever the store: numbered after the last
  * record, each linked to the one before, hashed as it will read back. Text is stored as UTF-8, which has no
- * lone surrogates: type, actor and subject are hashed with U+FFFD in their place, or the chain would not hold.
+ * lone surrogates, and PostgreSQL's text holds no NUL: type, actor and subject are hashed with U+FFFD in their
+ * place, or the chain would not hold (and every store keeps the same record).
  * Details are stored with their keys sorted (as the chain has them): flat details are then exactly the
  * events.jsonl line's (`line`), which lets a store put the line together itself.
  */
@@ -17,7 +18,11 @@ export interface ChainedRecord {
 }
 
 const LONE_SURROGATE = /[\uD800-\uDFFF]/gu;
-const wellFormed = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
+
+/** Text as every store keeps it (record names, device names): a lone surrogate or a NUL as U+FFFD. */
+export function storableText(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
+}
 
 /** `events` as records after `last` (the log's last record; none: the log is empty), all at time `at`. */
 export function chainedRecords(events: readonly AuditEvent[], last: { seq: number; hash: string } | undefined, at: number): ChainedRecord[] {
@@ -25,7 +30,7 @@ export function chainedRecords(events: readonly AuditEvent[], last: { seq: numbe
   let prevHash = last?.hash ?? GENESIS_HASH;
   return events.map((event) => {
     seq++;
-    const unhashed = { seq, at, type: wellFormed(event.type) as AuditEvent['type'], actor: wellFormed(event.actor), subject: wellFormed(event.subject), details: event.details, flagged: event.flagged ?? false, prevHash };
+    const unhashed = { seq, at, type: storableText(event.type) as AuditEvent['type'], actor: storableText(event.actor), subject: storableText(event.subject), details: event.details, flagged: event.flagged ?? false, prevHash };
     const hash = recordHash(unhashed);
     prevHash = hash;
     const details = detailsJson(event.details);

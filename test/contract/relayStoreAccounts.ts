@@ -126,6 +126,21 @@ export function relayStoreAccounts(t: ContractStores): void {
     expect(await t.audit('account.deactivated', 'emergency.used', 'device.enrolled')).toEqual([['account.deactivated', bob.userId]]);
   });
 
+  it('leaves no active device to an account deactivated while devices are being added to it on the other instance', async () => {
+    const { store, other } = t;
+    const alice = await t.account();
+    const grant = await t.grant(alice.userId);
+    const adds = [
+      ...Array.from({ length: 4 }, () => other.addDevice(alice.userId, t.newDevice(), NOW, [])),
+      other.useEmergencyGrant(grant.id, t.newDevice({ expiresAt: NOW + HOUR }), NOW, []),
+    ];
+    const [results] = await Promise.all([Promise.allSettled(adds), store.deactivateUser(alice.userId, NOW, [])]);
+    expect(settled(results).codes.every((code) => code === 'ACCOUNT_INACTIVE' || code === 'INVALID_CODE')).toBe(true);
+    expect((await other.devices(alice.userId)).filter((d) => d.revokedAt === null)).toEqual([]);
+    expect((await store.activeDevicesByUser(NOW)).has(alice.userId)).toBe(false);
+    expect(await store.takeBundles(alice.userId, undefined, audited('bundle.fetched'))).toEqual([]);
+  });
+
   it('deactivates an account under enrollment: its code and the enrollment under way enroll nobody', async () => {
     const { store, other } = t;
     const pending = await t.user({ status: 'pending', code: 'enrol' });

@@ -41,6 +41,13 @@ export function relayStoreAudit(t: ContractStores): void {
     expect(await store.checkAuditChain()).toEqual({ ok: true, records: 2, head: records[1]!.hash });
   });
 
+  it('records any text an event carries: its details exactly, NUL and lone surrogates elsewhere as U+FFFD, hashed as kept', async () => {
+    await t.store.appendAudit([{ type: 'login.failure', actor: 'a\u0000b', subject: 'c\uDC00', details: { note: 'nul \u0000 and \uD800 kept in details' } }]);
+    const [record] = await t.other.auditRecordsAfter(0, 1);
+    expect(asWritten(record!)).toEqual({ type: 'login.failure', actor: 'a\uFFFDb', subject: 'c\uFFFD', details: { note: 'nul \u0000 and \uD800 kept in details' }, flagged: false });
+    expect(await t.store.checkAuditChain()).toMatchObject({ ok: true, records: 1 });
+  });
+
   it('keeps one audit chain, in one order with no gap, under writers racing', async () => {
     const { store } = t;
     const [alice, bob] = [await t.account(), await t.account()];

@@ -27,6 +27,13 @@ export function relayStoreDevices(t: ContractStores): void {
     expect(await store.devices((await t.user()))).toEqual([]);
   });
 
+  it('keeps whatever name a client gives its device, NUL and lone surrogates as U+FFFD', async () => {
+    const alice = await t.account();
+    const name = 'ward 4 \u0000 é 😀 \uD800 "x"';
+    const id = await t.store.addDevice(alice.userId, t.newDevice({ keys: bare(), name }), NOW, []);
+    expect((await t.other.device(alice.userId, id))?.name).toBe('ward 4 \uFFFD é 😀 \uFFFD "x"');
+  });
+
   it('gives a new device a fresh id while there is one, then the lowest id of a revoked device, and no more than the limit', async () => {
     const { store, other } = t;
     const alice = await t.account();

@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { DeviceIdSchema, type DeviceId, type UserId } from '../../../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
+import { storableText } from '../../audit/chainedRecords';
 import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from '../GroupCommit';
 import { assertFirstKeys, newDeviceId, preKeyBundle } from '../deviceKeys';
@@ -98,7 +99,7 @@ export class PostgresDevices {
     await client.query(
       `INSERT INTO devices (user_id, device_id, name, credential_hash, created_at, last_seen_at, expires_at, registration_id, identity_key, signed_prekey, last_resort_kyber)
        VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)`,
-      [userId, id, device.name, device.credentialHashFor(id), now, device.expiresAt, keys.registrationId, keys.identityKey, JSON.stringify(keys.signedPreKey), JSON.stringify(keys.lastResortKyberPreKey)],
+      [userId, id, storableText(device.name), device.credentialHashFor(id), now, device.expiresAt, keys.registrationId, keys.identityKey, JSON.stringify(keys.signedPreKey), JSON.stringify(keys.lastResortKyberPreKey)],
     );
     await this.storeKeysIn(client, userId, id, keys);
     return id;

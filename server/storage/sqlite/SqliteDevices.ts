@@ -1,5 +1,6 @@
 import { DeviceIdSchema, type DeviceId, type UserId } from '../../../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
+import { storableText } from '../../audit/chainedRecords';
 import { RelayFailure } from '../../RelayFailure';
 import type { DeviceRecord, NewDevice } from '../RelayStore';
 import { GroupCommit } from '../GroupCommit';
@@ -88,7 +89,7 @@ export class SqliteDevices {
     this.#sql.run(
       `INSERT INTO devices (user_id, device_id, name, credential_hash, created_at, last_seen_at, expires_at, registration_id, identity_key, signed_prekey, last_resort_kyber)
        VALUES ($u, $d, $name, $cred, $now, $now, $exp, $reg, $ik, $spk, $lr)`,
-      { u: userId, d: id, name: device.name, cred: device.credentialHashFor(id), now, exp: device.expiresAt, reg: keys.registrationId, ik: keys.identityKey, spk: JSON.stringify(keys.signedPreKey), lr: JSON.stringify(keys.lastResortKyberPreKey) },
+      { u: userId, d: id, name: storableText(device.name), cred: device.credentialHashFor(id), now, exp: device.expiresAt, reg: keys.registrationId, ik: keys.identityKey, spk: JSON.stringify(keys.signedPreKey), lr: JSON.stringify(keys.lastResortKyberPreKey) },
     );
     this.storeKeysIn(userId, id, keys);
     return id;
