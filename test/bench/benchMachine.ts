@@ -3,7 +3,7 @@
  * core 1, the open-file limit, and what /proc says about a server process (CPU time, resident memory).
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,10 +87,48 @@ export function warnIfBusy(): void {
 
 /** User + system CPU time of process `pid` and all its threads so far, in ms (utime and stime of /proc/PID/stat). */
 export function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces; the fields after its closing parenthesis start at field 3.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid);
+  if (!fields) throw new Error(`process ${pid} has gone`);
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU time of process `pid` and every child it has now, in ms: its own utime and stime, the children's it
+ * has waited for (cutime, cstime: a PostgreSQL backend that exited), and each live child's utime and stime.
+ */
+export function processTreeCpuMs(pid: number): number {
+  const own = statFields(pid);
+  if (!own) return Number.NaN;
+  const ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  const children = childPids(pid).reduce((sum, child) => {
+    const fields = statFields(child);
+    return fields ? sum + Number(fields[11]) + Number(fields[12]) : sum;
+  }, 0);
+  return ((ticks + children) * 1000) / TICKS_PER_SECOND;
+}
+
+/** The processes whose parent is `pid` now (field 4 of /proc/PID/stat), found by reading every /proc/PID/stat. */
+export function childPids(pid: number): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((candidate) => statFields(candidate)?.[1] === String(pid));
+}
+
+/**
+ * The fields of /proc/PID/stat from field 3 (state) on, or null when the process has gone. The command name
+ * (field 2) may hold spaces; the fields after its closing parenthesis start at field 3.
+ */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Pins process `pid`, its threads and its children now to `cpuList` (children forked later inherit it); false when pinning is not possible here. */
+export function pinProcessTree(pid: number, cpuList: string): boolean {
+  if (!canPin()) return false;
+  return [pid, ...childPids(pid)].every((each) => spawnSync('taskset', ['-a', '-p', '-c', cpuList, String(each)]).status === 0);
 }
 
 /** Resident memory of process `pid` (VmRSS), in MiB. */

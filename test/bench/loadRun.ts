@@ -48,6 +48,13 @@ export interface ServerUnderTest {
   connect(index: number, onMessage?: (id: string, arrivedAt: number) => void): Promise<BenchClient>;
   /** Sends `count` messages from `from` to device `to` (not connected), resolving once the server has stored every one. */
   storeOffline(from: BenchClient, to: number, count: number): Promise<void>;
+  /**
+   * A server of several processes (relay instances and PostgreSQL): the CPU time (user + system, ms) each
+   * component has used so far, by name. Without it, the server is process `pid` alone.
+   */
+  cpuMsByComponent?(): Readonly<Record<string, number>>;
+  /** Other running totals worth dividing by the messages of a run (PostgreSQL: transactions, WAL bytes, round trips). */
+  counters?(): Promise<Readonly<Record<string, number>>>;
   stop(): Promise<void>;
 }
 
@@ -75,7 +82,13 @@ export class LatencyTracker {
   readonly #latencies: number[] = [];
   #measureStart = 0;
   #delivered = 0;
+  #arrivals = 0;
   measuring = false;
+
+  /** Messages that have arrived since the tracker was made (duplicates not counted). */
+  get arrivals(): number {
+    return this.#arrivals;
+  }
 
   startMeasuring(): void {
     this.measuring = true;
@@ -93,6 +106,7 @@ export class LatencyTracker {
     const sent = this.#sentAt.get(id);
     if (!sent) return false;
     this.#sentAt.delete(id);
+    this.#arrivals++;
     if (this.measuring) this.#delivered++;
     if (sent.measured) this.#latencies.push(at - sent.at);
     return true;

@@ -7,7 +7,8 @@
  * and reconnecting all at once after a restart (issue 16's crowd and storm, relayHuge.ts).
  *
  * Knobs (environment): ROUNDS_BENCH_QUICK=1 for short runs, one each; RELAY_BENCH_RUNS=n runs each;
- * RELAY_BENCH_LARGE=0 skips the 1,000-device runs; RELAY_BENCH_HUGE=0 skips the 10,000-device ones.
+ * RELAY_BENCH_LARGE=0 skips the 1,000-device runs; RELAY_BENCH_HUGE=0 skips the 10,000-device ones;
+ * RELAY_BENCH_POSTGRES=0 skips the relay on PostgreSQL (issue 17: one instance and three, relayPostgres.ts).
  */
 import { fsyncMs, pinThisProcess, raiseOpenFileLimit, warnIfBusy } from './benchMachine';
 import type { BenchSystem } from './loadRun';
@@ -15,6 +16,7 @@ import { median, type BenchRow } from './measure';
 import { ProsodySystem, prosodyVersion } from './prosody';
 import { hugeRows } from './relayHuge';
 import { RoundsSystem } from './relayLoad';
+import { postgresRows } from './relayPostgres';
 import { storeFloorRows } from './relayStoreFloor';
 import { fixedRateRun, offlineRun, percent, saturatedRun, withDevices, withServer, type FixedRateRun, type OfflineRun, type RunTimes, type SaturatedRun } from './relayShapes';
 
@@ -102,6 +104,9 @@ export async function runRelayBench(): Promise<BenchRow[]> {
     rows.push(...await storeFloorRows(rounds.envelopeContent, {
       fixedMicros: median(bare.fixed.map((r) => r.serverCpuMsPer1000)), saturatedMicros: median(bare.saturated.map((r) => (r.serverCpu * 1e6) / r.rate)),
     }, QUICK));
+    rows.push(...await postgresRows({ devices: DEVICES, inFlight: SATURATION_IN_FLIGHT, fixedRate: FIXED_RATE, sustainableShare: SUSTAINABLE_SHARE, runs: RUNS, times: TIMES, content: rounds.envelopeContent }, {
+      saturatedRate: median(ours.saturated.map((r) => r.rate)), fixedP50: median(ours.fixed.map((r) => r.p50)), cpuMsPer1000: median(ours.fixed.map((r) => r.serverCpuMsPer1000)),
+    }));
     if (LARGE_DEVICES > 0) rows.push(...await largeRows(rounds, ours));
     if (HUGE_DEVICES > 0) {
       rows.push(...await hugeRows(HUGE_DEVICES, {

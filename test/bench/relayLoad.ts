@@ -13,6 +13,7 @@ import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocol
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import { newCredential, sha256Hex } from '../../server/auth/secrets';
 import { openStore } from '../../server/RelayServer';
+import type { RelayStore } from '../../server/storage/RelayStore';
 import { UserIdSchema, type DeviceAddress } from '../../shared/ids';
 import { RelayProcess, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { TestDirectory, newConversationId, newDevice, newUserId, sendText } from '../fixtures/protocolHarness';
@@ -50,31 +51,20 @@ export class RoundsSystem implements BenchSystem {
   async start(): Promise<ServerUnderTest> {
     const dataDir = tempDataDir();
     cpSync(this.template, dataDir, { recursive: true });
-    let relay: RelayProcess;
+    let relay: BenchRelay;
     try {
-      relay = await RelayProcess.start(dataDir, [], 0, serverCommandPrefix(), await bundledRelayCommand());
+      relay = await startBenchRelay(dataDir);
     } catch (error) {
       removeDir(dataDir);
       throw error;
     }
-    let stderr = '';
-    relay.child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    let stopping = false;
-    const exited = new Promise<never>((_resolve, reject) => {
-      relay.child.once('exit', (code, signal) => {
-        if (!stopping) reject(new Error(`relay exited during the run (${code ?? signal}): ${stderr}`));
-      });
-    });
-    exited.catch(() => undefined);
     return {
-      pid: relay.child.pid ?? Number.NaN,
-      exited,
+      pid: relay.pid,
+      exited: relay.exited,
       connect: (index, onMessage) => LoadSocket.connect(relay.url, this.devices, index, this.content, onMessage),
       storeOffline: (from, to, count) => storeOffline(from as LoadSocket, to, count),
       stop: async () => {
-        stopping = true;
-        await Promise.race([relay.stop(), sleep(5000, false)]);
-        await relay.kill();
+        await relay.stop();
         removeDir(dataDir);
       },
     };
@@ -102,6 +92,43 @@ export class RoundsSystem implements BenchSystem {
   }
 }
 
+
+/** One relay process of a run: its address and pid; `exited` rejects if it exits before `stop`, with the end of its error output. */
+export interface BenchRelay {
+  readonly url: string;
+  readonly pid: number;
+  readonly dataDir: string;
+  readonly exited: Promise<never>;
+  /** SIGTERM, then SIGKILL if it has not exited within 5 s; the data directory stays. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The bundled relay on `dataDir` (with `extraArgs`, e.g. --database), pinned and limited as every server here.
+ * RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8 CPU profile into DIR when it stops (for profiling, not for figures).
+ */
+export async function startBenchRelay(dataDir: string, extraArgs: readonly string[] = []): Promise<BenchRelay> {
+  const profileDir = process.env.RELAY_BENCH_CPU_PROFILE;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const relay = await RelayProcess.start(dataDir, extraArgs, 0, serverCommandPrefix(), [...profile, ...await bundledRelayCommand()]);
+  let stderr = '';
+  relay.child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  let stopping = false;
+  const exited = new Promise<never>((_resolve, reject) => {
+    relay.child.once('exit', (code, signal) => {
+      if (!stopping) reject(new Error(`relay exited during the run (${code ?? signal}): ${stderr}`));
+    });
+  });
+  exited.catch(() => undefined);
+  return {
+    url: relay.url, pid: relay.child.pid ?? Number.NaN, dataDir, exited,
+    stop: async () => {
+      stopping = true;
+      await Promise.race([relay.stop(), sleep(5000, false)]);
+      await relay.kill();
+    },
+  };
+}
 
 /**
  * One device's WebSocket. Sends one envelope per `send` frame (one message to one device, as a client
@@ -170,7 +197,7 @@ export class LoadSocket implements BenchClient {
 }
 
 /** Keeps OFFLINE_WINDOW `send` frames unanswered until `count` have been answered `sent` (stored, fsynced, audited). */
-function storeOffline(sender: LoadSocket, to: number, count: number): Promise<void> {
+export function storeOffline(sender: LoadSocket, to: number, count: number): Promise<void> {
   let sent = 0;
   let answered = 0;
   return within(new Promise<void>((resolve) => {
@@ -192,26 +219,31 @@ function storeOffline(sender: LoadSocket, to: number, count: number): Promise<vo
  * HTTP costs Argon2 and TOTP per device). Every device reuses one real key upload: the relay only stores it.
  */
 export async function provision(dataDir: string, count: number): Promise<BenchDevice[]> {
-  const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 1 } }).keys.initialUpload();
   const store = openStore(dataDir);
-  const devices: BenchDevice[] = [];
   try {
-    const now = Date.now();
-    for (let i = 0; i < count; i++) {
-      const userId = UserIdSchema.parse(randomUUID());
-      await store.createUser({ id: userId, username: `bench-${i}`, displayName: `Bench ${i}`, role: 'clinician', status: 'active', createdAt: now, lastActiveAt: now }, sha256Hex(randomUUID()), now, []);
-      let credential = '';
-      const deviceId = await store.addDevice(userId, {
-        name: 'bench', keys, expiresAt: null,
-        credentialHashFor: (id) => {
-          credential = newCredential({ userId, deviceId: id });
-          return sha256Hex(credential);
-        },
-      }, now, []);
-      devices.push({ address: { userId, deviceId }, credential });
-    }
+    return await provisionStore(store, count);
   } finally {
     await store.close();
+  }
+}
+
+/** Writes `count` active accounts with one device each into `store` (SQLite or PostgreSQL), which stays open. */
+export async function provisionStore(store: RelayStore, count: number): Promise<BenchDevice[]> {
+  const keys = await ProtocolCore.createDevice(new InMemoryProtocolStorage(), null, { keyBundlePolicy: { batchSize: 1 } }).keys.initialUpload();
+  const devices: BenchDevice[] = [];
+  const now = Date.now();
+  for (let i = 0; i < count; i++) {
+    const userId = UserIdSchema.parse(randomUUID());
+    await store.createUser({ id: userId, username: `bench-${i}`, displayName: `Bench ${i}`, role: 'clinician', status: 'active', createdAt: now, lastActiveAt: now }, sha256Hex(randomUUID()), now, []);
+    let credential = '';
+    const deviceId = await store.addDevice(userId, {
+      name: 'bench', keys, expiresAt: null,
+      credentialHashFor: (id) => {
+        credential = newCredential({ userId, deviceId: id });
+        return sha256Hex(credential);
+      },
+    }, now, []);
+    devices.push({ address: { userId, deviceId }, credential });
   }
   return devices;
 }

@@ -22,16 +22,22 @@ export interface SaturatedRun {
   /** Resident memory of the server with every device connected before the first message, and at the end, MiB. */
   readonly idleResidentMiB: number;
   readonly residentMiB: number;
-  /** CPU of the server and of the load client while measuring, each as a share of one core. */
+  /** CPU of the server (every component together) and of the load client while measuring, each as a share of one core. */
   readonly serverCpu: number;
   readonly loadCpu: number;
+  /** The server's CPU by component (`server` for a single process), each as a share of one core. */
+  readonly componentCpu: Readonly<Record<string, number>>;
 }
 
 export interface FixedRateRun {
   readonly p50: number;
   readonly p99: number;
-  /** Server CPU time (user + system) per 1,000 messages sent while measuring, ms. */
+  /** Server CPU time (user + system, every component together) per 1,000 messages sent while measuring, ms. */
   readonly serverCpuMsPer1000: number;
+  /** The same by component (`server` for a single process). */
+  readonly componentCpuMsPer1000: Readonly<Record<string, number>>;
+  /** The server's `counters` (if any) per message sent while measuring. */
+  readonly perMessage: Readonly<Record<string, number>>;
   /** Server resident memory once the run has drained, every device still connected, MiB. */
   readonly residentMiB: number;
   readonly loadCpu: number;
@@ -90,7 +96,9 @@ export async function withDevices<T>(server: ServerUnderTest, count: number, run
 
 /**
  * Throughput: device i sends to device i + pairs, each sender keeping its share of `inFlight` messages
- * under way (a delivery lets its sender send the next). Counts deliveries after a warm-up.
+ * under way (a delivery lets its sender send the next). Counts deliveries after a warm-up, which lasts
+ * until the first `inFlight` messages have arrived too (a server slower than the warm-up is still taking
+ * the opening burst). The p99 is of every message sent while measuring, waited for after the window.
  */
 export async function saturatedRun(server: ServerUnderTest, clients: readonly BenchClient[], inFlight: number, times: RunTimes): Promise<SaturatedRun> {
   const pairs = clients.length / 2;
@@ -106,14 +114,20 @@ export async function saturatedRun(server: ServerUnderTest, clients: readonly Be
     for (let i = 0; i < window; i++) sendFrom(pair);
   }
   await sleep(times.warmupMs);
+  await within((async () => {
+    while (tracker.arrivals < inFlight) await sleep(10);
+  })(), DRAIN_MAX_MS, 'the first messages in flight arriving');
   tracker.startMeasuring();
-  const serverCpu = serverCpuShare(server.pid);
+  const serverCpu = cpuWindow(server);
   const loadCpu = loadClientCpu();
   await sleep(times.saturatedMs);
-  const result = { ...tracker.result(), serverCpu: serverCpu(), loadCpu: loadCpu() };
+  const cpu = serverCpu();
+  const share = (ms: number) => ms / cpu.elapsedMs;
+  const { rate } = tracker.result();
+  const result = { rate, serverCpu: share(cpu.totalMs), componentCpu: mapValues(cpu.ms, share), loadCpu: loadCpu() };
   running = false;
   await tracker.drained();
-  return { ...result, idleResidentMiB, residentMiB: residentMiB(server.pid) };
+  return { ...result, p99: tracker.result().p99, idleResidentMiB, residentMiB: residentMiB(server.pid) };
 }
 
 /** Which device sends the `n`th message of a run, and to which. */
@@ -129,12 +143,12 @@ export async function fixedRateRun(server: ServerUnderTest, clients: readonly Be
   const total = Math.round((rate * (times.warmupMs + times.fixedMs)) / 1000);
   const start = performance.now();
   let sent = 0;
-  let measured: { sent: number; cpuMs: number; loadCpu: () => number } | undefined;
+  let measured: { sent: number; cpu: () => CpuWindow; counters: Readonly<Record<string, number>>; loadCpu: () => number } | undefined;
   while (sent < total) {
     const elapsed = performance.now() - start;
     if (!measured && elapsed >= times.warmupMs) {
       tracker.startMeasuring();
-      measured = { sent, cpuMs: processCpuMs(server.pid), loadCpu: loadClientCpu() };
+      measured = { sent, cpu: cpuWindow(server), counters: (await server.counters?.()) ?? {}, loadCpu: loadClientCpu() };
     }
     const due = Math.min(total, Math.floor((elapsed * rate) / 1000));
     for (; sent < due; sent++) {
@@ -143,12 +157,20 @@ export async function fixedRateRun(server: ServerUnderTest, clients: readonly Be
     }
     await sleep(1);
   }
-  const cpuMs = processCpuMs(server.pid) - (measured?.cpuMs ?? Number.NaN);
-  const messages = sent - (measured?.sent ?? Number.NaN);
-  const loadCpu = measured?.loadCpu() ?? Number.NaN;
+  if (!measured) throw new Error('the fixed-rate run ended before its warm-up did');
+  const cpu = measured.cpu();
+  const counters = (await server.counters?.()) ?? {};
+  const messages = sent - measured.sent;
+  const loadCpu = measured.loadCpu();
   await tracker.drained();
   const { p50, p99 } = tracker.result();
-  return { p50, p99, serverCpuMsPer1000: (cpuMs * 1000) / messages, residentMiB: residentMiB(server.pid), loadCpu };
+  const before = measured.counters;
+  return {
+    p50, p99, residentMiB: residentMiB(server.pid), loadCpu,
+    serverCpuMsPer1000: (cpu.totalMs * 1000) / messages,
+    componentCpuMsPer1000: mapValues(cpu.ms, (ms) => (ms * 1000) / messages),
+    perMessage: Object.fromEntries(Object.entries(counters).map(([name, value]) => [name, (value - (before[name] ?? Number.NaN)) / messages])),
+  };
 }
 
 /**
@@ -186,9 +208,28 @@ export function percent(share: number): string {
   return `${Math.round(share * 100)} %`;
 }
 
-/** CPU of process `pid` from now until the returned function is called, as a share of one core. */
-function serverCpuShare(pid: number): () => number {
-  const cpuMs = processCpuMs(pid);
+/** The server's CPU over a window: ms by component, their sum, and the window's length in ms. */
+interface CpuWindow {
+  readonly ms: Readonly<Record<string, number>>;
+  readonly totalMs: number;
+  readonly elapsedMs: number;
+}
+
+/** CPU time of the server's components so far, ms: its own `cpuMsByComponent`, or process `pid` alone as `server`. */
+function componentCpuMs(server: ServerUnderTest): Readonly<Record<string, number>> {
+  return server.cpuMsByComponent?.() ?? { server: processCpuMs(server.pid) };
+}
+
+/** The server's CPU from now until the returned function is called. */
+function cpuWindow(server: ServerUnderTest): () => CpuWindow {
+  const before = componentCpuMs(server);
   const startedAt = performance.now();
-  return () => (processCpuMs(pid) - cpuMs) / (performance.now() - startedAt);
+  return () => {
+    const ms = mapValues(componentCpuMs(server), (after, name) => after - (before[name] ?? Number.NaN));
+    return { ms, totalMs: Object.values(ms).reduce((a, b) => a + b, 0), elapsedMs: performance.now() - startedAt };
+  };
+}
+
+function mapValues(record: Readonly<Record<string, number>>, fn: (value: number, name: string) => number): Record<string, number> {
+  return Object.fromEntries(Object.entries(record).map(([name, value]) => [name, fn(value, name)]));
 }

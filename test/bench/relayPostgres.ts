@@ -1,0 +1,172 @@
+/**
+ * The relay on PostgreSQL (issue 17), in the shapes of the single-node rows: 100 devices saturated (msg/s,
+ * p99) and at a fixed 500 msg/s (p50, p99, CPU per 1,000 messages), with one relay instance and with three
+ * on one database. Everything runs on this machine's core 0 (relays and PostgreSQL; the load client on core
+ * 1), so three instances cannot be faster here: the figures that carry over to a hospital's machines are
+ * the CPU per message of each component, from which the sizing rows are worked out.
+ *
+ * Knob: RELAY_BENCH_POSTGRES=0 skips these rows; without PostgreSQL installed they are skipped with the reason.
+ */
+import { postgresUnavailable } from '../fixtures/postgres';
+import type { BenchSystem } from './loadRun';
+import { median, type BenchRow } from './measure';
+import { POSTGRES, PostgresBench, relaysOf } from './postgresSystem';
+import { fixedRateRun, percent, saturatedRun, withDevices, withServer, type FixedRateRun, type RunTimes, type SaturatedRun } from './relayShapes';
+import { sizingRows } from './relayPostgresSizing';
+
+const SUITE = 'relay';
+/** Issue 17's goals: one instance at least this share of SQLite's saturated rate; crossing instances adds less than this at p50. */
+const THROUGHPUT_SHARE_GOAL = 0.7;
+const CROSSING_P50_GOAL_MS = 2;
+const INSTANCES = [1, 3] as const;
+/**
+ * Where the fixed rate is not sustainable, the CPU and profile run at this share of the saturated rate: low
+ * enough that no backlog builds (a backlog batches sends and makes each look cheaper than at a ward's pace).
+ */
+const PROFILE_SHARE = 0.5;
+
+export interface PostgresShapes {
+  readonly devices: number;
+  readonly inFlight: number;
+  readonly fixedRate: number;
+  /** A fixed rate above this share of the saturated rate is not run (its latency would only measure the backlog). */
+  readonly sustainableShare: number;
+  readonly runs: number;
+  readonly times: RunTimes;
+  /** The real ciphertext every envelope carries (base64). */
+  readonly content: string;
+}
+
+/** The single-node relay's medians from the same invocation, to compare with. */
+export interface SqliteFigures {
+  readonly saturatedRate: number;
+  readonly fixedP50: number;
+  readonly cpuMsPer1000: number;
+}
+
+/** A fixed-rate run and its rate: `fixedRate`, or lower where that is not sustainable (then only its CPU figures count). */
+type FixedRun = FixedRateRun & { readonly rate: number };
+
+interface Samples {
+  readonly saturated: SaturatedRun[];
+  readonly fixed: FixedRun[];
+}
+
+export async function postgresRows(shapes: PostgresShapes, sqlite: SqliteFigures): Promise<BenchRow[]> {
+  if (process.env.RELAY_BENCH_POSTGRES === '0') {
+    console.log('  relay on PostgreSQL: skipped (RELAY_BENCH_POSTGRES=0)');
+    return [];
+  }
+  const unavailable = postgresUnavailable();
+  if (unavailable) {
+    console.log(`  relay on PostgreSQL: skipped: ${unavailable}`);
+    return [];
+  }
+  const bench = await PostgresBench.start(shapes.devices);
+  try {
+    console.log(`  relay on PostgreSQL: ${bench.pinned ? 'PostgreSQL and the relays on core 0, the load client on core 1' : 'NOT pinned (taskset or a second core is missing): PostgreSQL, the relays and the load client share cores'}; device i on instance i mod n (with 3 instances every message crosses instances)`);
+    const samples = new Map<number, Samples>(INSTANCES.map((n) => [n, { saturated: [], fixed: [] }]));
+    for (let run = 0; run < shapes.runs; run++) {
+      for (const instances of INSTANCES) {
+        const system = bench.system(instances, shapes.content);
+        // The relay on PostgreSQL is new: a run that fails is reported and leaves its rows empty, not the whole bench.
+        await measure(system, shapes, samples.get(instances)!, run).catch((error: unknown) => console.log(`  run ${run + 1}, ${system.name}: FAILED: ${(error as Error).message}`));
+      }
+    }
+    const [one, three] = INSTANCES.map((n) => samples.get(n)!) as [Samples, Samples];
+    const rows = [...systemRows(`PostgreSQL, 1 instance`, one, shapes), ...systemRows(`PostgreSQL, 3 instances (every message crosses)`, three, shapes)];
+    rows.push(...goalRows(one, three, sqlite, shapes));
+    rows.push(...profileRows(await bench.roundTripCost(), { '1 instance': one, '3 instances': three }));
+    const sizing = sizingRows(SUITE, three.fixed);
+    for (const line of sizing.explanation) console.log(`  ${line}`);
+    rows.push(...sizing.rows);
+    return rows;
+  } finally {
+    await bench.stop();
+  }
+}
+
+/**
+ * One run of each shape on `system`: saturated, then the fixed rate; where that is above the sustainable
+ * share of the saturated rate, the fixed shape runs at PROFILE_SHARE of it instead, for the CPU per message
+ * and the profile only (its latency would not be the fixed rate's).
+ */
+async function measure(system: BenchSystem, shapes: PostgresShapes, samples: Samples, run: number): Promise<void> {
+  const { devices, inFlight, fixedRate, times } = shapes;
+  const saturated = await withServer(system, (server) => withDevices(server, devices, (clients) => saturatedRun(server, clients, inFlight, times)));
+  samples.saturated.push(saturated);
+  console.log(`  run ${run + 1}, saturated, ${system.name}: ${Math.round(saturated.rate)} msg/s, p99 ${saturated.p99.toFixed(1)} ms, CPU ${shares(saturated.componentCpu)}, load client ${percent(saturated.loadCpu)}`);
+  const rate = fixedRate <= saturated.rate * shapes.sustainableShare ? fixedRate : Math.max(10, 10 * Math.floor((saturated.rate * PROFILE_SHARE) / 10));
+  if (rate < fixedRate) console.log(`  run ${run + 1}, ${system.name}: ${fixedRate} msg/s is above ${shapes.sustainableShare * 100} % of the saturated rate; CPU and profile at ${rate} msg/s (${PROFILE_SHARE * 100} %) instead, no latency`);
+  const fixed = await withServer(system, (server) => withDevices(server, devices, (clients) => fixedRateRun(server, clients, rate, times)));
+  samples.fixed.push({ ...fixed, rate });
+  const perMessage = Object.entries(fixed.perMessage).map(([name, value]) => `${value.toFixed(name === 'WAL bytes' ? 0 : 2)} ${name}`).join(', ');
+  console.log(`  run ${run + 1}, ${rate} msg/s, ${system.name}: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, CPU per 1,000: ${perThousand(fixed.componentCpuMsPer1000)}; per message: ${perMessage}`);
+}
+
+const shares = (cpu: Readonly<Record<string, number>>) => Object.entries(cpu).map(([name, share]) => `${name} ${percent(share)}`).join(', ');
+const perThousand = (cpu: Readonly<Record<string, number>>) => Object.entries(cpu).map(([name, ms]) => `${name} ${Math.round(ms)} ms`).join(', ');
+
+/** Median of `figure` over the runs, with each run's figure kept for results.json; NaN (null there) when the shape was not run. */
+function figureRow(name: string, unit: string, runs: readonly number[], goal: string): BenchRow {
+  return { suite: SUITE, name, unit, ours: runs.length === 0 ? Number.NaN : median(runs), goal, runs: { ours: runs } };
+}
+
+function systemRows(label: string, samples: Samples, shapes: PostgresShapes): BenchRow[] {
+  const pairs = `${shapes.devices / 2} pairs`;
+  const rate = shapes.fixedRate;
+  const fixed = (figure: (run: FixedRun) => number) => samples.fixed.map(figure);
+  const atRate = samples.fixed.filter((r) => r.rate === rate);
+  const latency = (figure: (run: FixedRun) => number) => atRate.map(figure);
+  const info = atRate.length === 0 ? `not run: ${rate} msg/s is above the sustainable share of the saturated rate` : 'informational';
+  const rates = [...new Set(samples.fixed.map((r) => r.rate))].join(', ');
+  const cpuGoal = (what: string) => `informational: ${what}; at ${rates} msg/s`;
+  const components = [...new Set(samples.fixed.flatMap((run) => Object.keys(run.componentCpuMsPer1000)))];
+  const counters = [...new Set(samples.fixed.flatMap((run) => Object.keys(run.perMessage)))];
+  return [
+    figureRow(`${label}: saturated, ${pairs}`, 'msg/s', samples.saturated.map((r) => r.rate), 'informational (the goal: the ratio row below)'),
+    figureRow(`${label}: latency p99 at saturation (${shapes.inFlight.toLocaleString('en-US')} in flight)`, 'ms', samples.saturated.map((r) => r.p99), 'informational'),
+    figureRow(`${label}: relay CPU while saturated`, '% of a core', samples.saturated.map((r) => 100 * relaysOf(r.componentCpu)), 'informational: all instances together'),
+    figureRow(`${label}: PostgreSQL CPU while saturated`, '% of a core', samples.saturated.map((r) => 100 * (r.componentCpu[POSTGRES] ?? Number.NaN)), 'informational: postmaster and every backend'),
+    figureRow(`${label}: latency p50 at ${rate} msg/s`, 'ms', latency((r) => r.p50), info),
+    figureRow(`${label}: latency p99 at ${rate} msg/s`, 'ms', latency((r) => r.p99), info),
+    figureRow(`${label}: relay CPU per 1,000 messages, fixed rate`, 'ms', fixed((r) => relaysOf(r.componentCpuMsPer1000)), cpuGoal('all instances together')),
+    ...components.map((name) => figureRow(`${label}: ${name} CPU per 1,000 messages, fixed rate`, 'ms', fixed((r) => r.componentCpuMsPer1000[name] ?? Number.NaN), cpuGoal('by component'))),
+    ...counters.map((name) => figureRow(`${label}: PostgreSQL ${name} per message, fixed rate`, name === 'WAL bytes' ? 'bytes' : 'count', fixed((r) => r.perMessage[name] ?? Number.NaN), cpuGoal('the profile'))),
+  ];
+}
+
+/**
+ * Where a message's CPU goes: the price of one round trip on its own (node-postgres and PostgreSQL), and
+ * what the round trips a message makes would cost at that price, against what each side spent a message.
+ */
+function profileRows(roundTrip: { clientMicros: number; postgresMicros: number }, systems: Readonly<Record<string, Samples>>): BenchRow[] {
+  console.log(`  one PostgreSQL round trip alone (node-postgres, SELECT $1, from the load client's core): ${roundTrip.clientMicros.toFixed(0)} µs CPU in the client, ${roundTrip.postgresMicros.toFixed(0)} µs in PostgreSQL`);
+  for (const [name, samples] of Object.entries(systems)) {
+    if (samples.fixed.length === 0) continue;
+    const perMessage = (figure: (run: FixedRun) => number) => median(samples.fixed.map(figure));
+    const trips = perMessage((r) => r.perMessage['round trips'] ?? Number.NaN);
+    const transactions = perMessage((r) => r.perMessage['write transactions'] ?? Number.NaN);
+    const relayMicros = perMessage((r) => relaysOf(r.componentCpuMsPer1000));
+    const postgresMicros = perMessage((r) => r.componentCpuMsPer1000[POSTGRES] ?? Number.NaN);
+    console.log(`  profile, ${name}: a message costs the relay ${relayMicros.toFixed(0)} µs and PostgreSQL ${postgresMicros.toFixed(0)} µs of CPU; it makes ${trips.toFixed(1)} round trips in ${transactions.toFixed(2)} write transactions, which alone would cost about ${(trips * roundTrip.clientMicros).toFixed(0)} µs in the relay and ${(trips * roundTrip.postgresMicros).toFixed(0)} µs in PostgreSQL`);
+  }
+  const goal = 'informational: multiply by the round trips per message for their share of its CPU';
+  return [
+    { suite: SUITE, name: 'PostgreSQL: one round trip alone (node-postgres, SELECT $1): client CPU', unit: 'µs', ours: roundTrip.clientMicros, goal },
+    { suite: SUITE, name: 'PostgreSQL: one round trip alone (node-postgres, SELECT $1): PostgreSQL CPU', unit: 'µs', ours: roundTrip.postgresMicros, goal },
+  ];
+}
+
+/** Issue 17's two goals: throughput against SQLite's in this run, and what crossing instances adds at p50. */
+function goalRows(one: Samples, three: Samples, sqlite: SqliteFigures, shapes: PostgresShapes): BenchRow[] {
+  const met = (ok: boolean) => (ok ? 'met' : 'not met');
+  const share = median(one.saturated.map((r) => r.rate)) / sqlite.saturatedRate;
+  const p50 = (samples: Samples) => median(samples.fixed.filter((r) => r.rate === shapes.fixedRate).map((r) => r.p50));
+  const added = p50(three) - p50(one);
+  console.log(`  PostgreSQL, 1 instance: ${(100 * share).toFixed(0)} % of SQLite's saturated rate (${Math.round(sqlite.saturatedRate)} msg/s); SQLite p50 at ${shapes.fixedRate} msg/s ${sqlite.fixedP50.toFixed(2)} ms, ${Math.round(sqlite.cpuMsPer1000)} ms CPU per 1,000`);
+  return [
+    { suite: SUITE, name: 'PostgreSQL, 1 instance: saturated rate as a share of SQLite\'s (same run)', unit: '%', ours: 100 * share, goal: `>= ${THROUGHPUT_SHARE_GOAL * 100} % of ${Math.round(sqlite.saturatedRate)} msg/s: ${met(share >= THROUGHPUT_SHARE_GOAL)}` },
+    { suite: SUITE, name: `PostgreSQL: p50 added by crossing instances at ${shapes.fixedRate} msg/s (3 instances - 1)`, unit: 'ms', ours: added, goal: `< ${CROSSING_P50_GOAL_MS} ms: ${Number.isNaN(added) ? 'not run' : met(added < CROSSING_P50_GOAL_MS)}` },
+  ];
+}
