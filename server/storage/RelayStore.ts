@@ -175,7 +175,7 @@ export interface RelayStore {
   userByUsername(username: string): Promise<UserRecord | undefined>;
   listUsers(): Promise<UserRecord[]>;
   updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void>;
-  /** Deactivates the account, revokes every device and deletes their queues and keys. */
+  /** Deactivates the account, revokes every device and deletes their queues and keys; an account already deactivated is left as it is (nothing audited again). */
   deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void>;
 
   // Enrollment

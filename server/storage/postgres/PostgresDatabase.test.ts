@@ -35,12 +35,12 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
     const relays = Array.from({ length: 3 }, () => PostgresDatabase.connect({ url, password: server.password }));
     try {
       const applied = await Promise.all(relays.map((r) => r.migrate()));
-      expect(applied.flat()).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+      expect(applied.flat().sort((a, b) => a - b)).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
       expect(await relays[0]!.version()).toBe(POSTGRES_MIGRATIONS.at(-1)!.version);
       await relays[1]!.assertCurrent();
       const tables = (await relays[0]!.pool.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)).rows.map((r) => r.t);
-      expect(tables).toEqual(['audit_log', 'audit_logs', 'audit_tiles', 'audit_tree', 'control_events', 'devices', 'emergency_grants', 'enrollment_codes', 'envelopes',
-        'login_failures', 'login_streaks', 'one_time_kyber_prekeys', 'one_time_prekeys', 'pending_enrollments', 'queue_shares', 'schema_migrations', 'users']);
+      expect(tables).toEqual(['audit_checkpoints', 'audit_log', 'audit_logs', 'audit_tiles', 'audit_tree', 'control_events', 'devices', 'emergency_grants', 'enrollment_codes', 'envelopes',
+        'login_failures', 'login_streaks', 'one_time_kyber_prekeys', 'one_time_prekeys', 'pending_enrollments', 'queue_shares', 'rate_buckets', 'schema_migrations', 'users']);
       expect(await relays[2]!.migrate()).toEqual([]);
     } finally {
       await Promise.all(relays.map((r) => r.close()));
@@ -62,9 +62,10 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
   it('serve refuses a schema newer than its code, and one older, saying what to run', async () => {
     const db = await open();
     try {
-      await expect(db.assertCurrent()).rejects.toThrow('the PostgreSQL schema is at version 0, this relay needs 1: run rounds-server migrate with the same --database');
+      const newest = POSTGRES_MIGRATIONS.at(-1)!.version;
+      await expect(db.assertCurrent()).rejects.toThrow(`the PostgreSQL schema is at version 0, this relay needs ${newest}: run rounds-server migrate with the same --database`);
       await db.migrate([...POSTGRES_MIGRATIONS, { version: 50, name: 'future', up: 'SELECT 1' }]);
-      await expect(db.assertCurrent()).rejects.toThrow('the PostgreSQL schema is at version 50, newer than this relay understands (1); upgrade the relay');
+      await expect(db.assertCurrent()).rejects.toThrow(`the PostgreSQL schema is at version 50, newer than this relay understands (${newest}); upgrade the relay`);
       await expect(db.migrate()).rejects.toThrow(/newer than this relay understands/);
     } finally {
       await db.close();

@@ -144,7 +144,9 @@ export class PostgresRelayStore implements RelayStore {
 
   async deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void> {
     await this.#tx(async (client) => {
-      await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2 WHERE id = $1`, [id, at]);
+      // Once only: two instances' housekeeping deactivating one idle account at once record it once.
+      const changed = await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2 WHERE id = $1 AND status <> 'deactivated'`, [id, at]);
+      if (changed.rowCount === 0) return;
       const devices = await client.query<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY device_id', [id]);
       for (const row of devices.rows) await this.#devices.revokeIn(client, id, row.device_id, at);
       await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [id]);

@@ -115,7 +115,8 @@ export class SqliteRelayStore implements RelayStore {
 
   async deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
-      this.#sql.run(`UPDATE users SET status = 'deactivated', deactivated_at = $at WHERE id = $id`, { id, at });
+      // Once only: an account already deactivated (by another process meanwhile) is not recorded again.
+      if (this.#sql.run(`UPDATE users SET status = 'deactivated', deactivated_at = $at WHERE id = $id AND status <> 'deactivated'`, { id, at }) === 0) return;
       for (const row of this.#sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u AND revoked_at IS NULL', { u: id })) {
         this.#devices.revokeIn(id, row.device_id, at);
       }
