@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { GENESIS_HASH, type AuditEvent, type AuditRecord } from '../../server/audit/AuditRecord';
 import { recordLine } from '../../server/audit/AuditTree';
 import type { AuditRecordFilter, AuditTreeState, StoredTile } from '../../server/storage/RelayStore';
-import { ROOMY, accepted, envelope, type ContractStores } from './relayStoreStores';
+import { ROOMY, accepted, envelope, follower, type ContractStores } from './relayStoreStores';
 
 const event = (type: AuditEvent['type'], actor: string, details: AuditEvent['details'] = {}): AuditEvent => ({ type, actor, subject: `subject-of-${actor}`, details });
 const asWritten = (r: AuditRecord) => ({ type: r.type, actor: r.actor, subject: r.subject, details: r.details, flagged: r.flagged });
@@ -51,12 +51,15 @@ export function relayStoreAudit(t: ContractStores): void {
   it('keeps one audit chain, in one order with no gap, under writers racing', async () => {
     const { store } = t;
     const [alice, bob] = [await t.account(), await t.account()];
+    const following = follower((after) => t.other.auditRecordsAfter(after, 100));
     await Promise.all([
       ...Array.from({ length: 20 }, (_, i) => t.either(i).appendAudit([event('login.failure', `racer-${i}`)])),
       ...Array.from({ length: 20 }, (_, i) => t.either(i + 1).enqueue([envelope(alice, bob)], accepted, ROOMY)),
     ]);
     const records = await store.auditRecordsAfter(0, 10_000);
     expect(records.map((r) => r.seq)).toEqual(records.map((_r, i) => i + 1));
+    // A reader streaming the log by seq (a SIEM) while they wrote saw every record.
+    expect(await following.stop()).toEqual(records);
     expect(records.filter((r) => r.type === 'envelope.accepted')).toHaveLength(20);
     expect(await t.other.checkAuditChain()).toMatchObject({ ok: true, records: 40 });
   });

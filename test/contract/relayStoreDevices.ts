@@ -2,10 +2,9 @@
 import { expect, it } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import type { AuditEvent } from '../../server/audit/AuditRecord';
-import type { ControlEvent } from '../../server/storage/RelayStore';
 import { DeviceIdSchema, MAX_DEVICE_ID, type DeviceId, type UserId } from '../../shared/ids';
 import type { KeyUpload } from '../../shared/wire/keys';
-import { HOUR, NOW, audited, expectFailure, keyUpload, settled, type ContractStores } from './relayStoreStores';
+import { HOUR, NOW, audited, expectFailure, follower, keyUpload, settled, type ContractStores } from './relayStoreStores';
 
 const event = (type: AuditEvent['type'], subject: string): AuditEvent => ({ type, actor: 'contract', subject, details: {} });
 const byKeyId = <K extends { keyId: number }>(keys: readonly K[]): K[] => [...keys].sort((a, b) => a.keyId - b.keyId);
@@ -200,22 +199,10 @@ export function relayStoreDevices(t: ContractStores): void {
       for (let i = 0; i < 5; i++) devices.push({ userId: a.userId, deviceId: await store.addDevice(a.userId, t.newDevice({ keys: bare() }), NOW, []) });
     }
     // An instance applying control events as they come, from the last seq it saw (as RelayServer does).
-    const seen: ControlEvent[] = [];
-    let done = false;
-    const follow = async () => {
-      while (!done) {
-        const next = await other.controlEvents(seen.at(-1)?.seq ?? 0);
-        seen.push(...next);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    };
-    const following = follow();
+    const following = follower((after) => other.controlEvents(after));
     const revocations = devices.map((d, i) => t.either(i).revokeDevice(d.userId, d.deviceId, NOW, [event('device.revoked', `${d.userId}.${d.deviceId}`)]));
-    const { codes } = settled(await Promise.allSettled(revocations));
-    done = true;
-    await following;
-    expect(codes).toEqual([]);
-    seen.push(...(await other.controlEvents(seen.at(-1)?.seq ?? 0)));
+    expect(settled(await Promise.allSettled(revocations)).codes).toEqual([]);
+    const seen = await following.stop();
     expect(seen.map((e) => `${e.userId}.${e.deviceId}`).sort()).toEqual(devices.map((d) => `${d.userId}.${d.deviceId}`).sort());
   });
 }

@@ -2,7 +2,7 @@
 import { expect, it } from 'vitest';
 import type { NewEnvelope, QueueLimits } from '../../server/storage/RelayStore';
 import type { DeviceAddress, UserId } from '../../shared/ids';
-import { NOW, ROOMY, accepted, audited, envelope, type ContractStores } from './relayStoreStores';
+import { NOW, ROOMY, accepted, audited, envelope, follower, type ContractStores } from './relayStoreStores';
 
 export function relayStoreQueues(t: ContractStores): void {
   it('queues in order, pages after a position, and removes only what the recipient acknowledges', async () => {
@@ -83,6 +83,15 @@ export function relayStoreQueues(t: ContractStores): void {
     expect(outcomes.flat().every((o) => o === 'queued' || o === 'deviceGone')).toBe(true);
     expect(await store.queued(bob, 0, 100)).toEqual([]);
     expect(await store.enqueue([envelope(alice, bob)], accepted, ROOMY)).toEqual(['deviceGone']);
+  });
+
+  it('never lets a recipient paging its queue by seq miss an envelope, however many are sent at once through both instances', async () => {
+    const bob = await t.account();
+    const senders = await Promise.all(Array.from({ length: 4 }, () => t.account()));
+    const following = follower((after) => t.other.queued(bob, after, 100));
+    const sent = senders.flatMap((s) => Array.from({ length: 10 }, () => envelope(s, bob)));
+    await Promise.all(sent.map((e, i) => t.either(i).enqueue([e], accepted, ROOMY)));
+    expect((await following.stop()).map((e) => e.id).sort()).toEqual(sent.map((e) => e.id).sort());
   });
 
   it('expires envelopes past retention on either instance, each expiry audited once with its count', async () => {

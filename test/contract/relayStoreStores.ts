@@ -42,6 +42,31 @@ export function settled<T>(results: readonly PromiseSettledResult<T>[]): { fulfi
   };
 }
 
+/**
+ * A reader that follows what is numbered by seq from the last seq it saw (as a relay follows control events,
+ * a socket its queue, a SIEM the audit log), reading again and again while writers race; `stop` reads once
+ * more and returns all it saw. What commits out of seq order is what such a reader skips.
+ */
+export function follower<T extends { seq: number }>(read: (afterSeq: number) => Promise<T[]>): { stop(): Promise<T[]> } {
+  const seen: T[] = [];
+  let stopped = false;
+  const next = async () => seen.push(...(await read(seen.at(-1)?.seq ?? 0)));
+  const following = (async () => {
+    while (!stopped) {
+      await next();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await following;
+      await next();
+      return seen;
+    },
+  };
+}
+
 /** The stores of the test under way: set before each test, read inside it. */
 export class ContractStores {
   store!: RelayStore;
