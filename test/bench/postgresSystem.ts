@@ -25,6 +25,14 @@ import { pinProcessTree, processCpuMs, processTreeCpuMs } from './benchMachine';
 import type { BenchSystem, ServerUnderTest } from './loadRun';
 import { LoadSocket, provisionStore, startBenchRelay, storeOffline, type BenchDevice, type BenchRelay } from './relayLoad';
 
+/**
+ * RELAY_BENCH_PG_STATEMENTS=1: PostgreSQL counts each statement (pg_stat_statements, which costs it a little
+ * CPU), and every fixed-rate run lists the statements a message makes. For profiling, not for figures.
+ */
+const COUNT_STATEMENTS = process.env.RELAY_BENCH_PG_STATEMENTS === '1';
+/** Counters named with this prefix are one statement's calls (listed in the log, not given rows). */
+export const STATEMENT_CALLS = 'calls: ';
+
 /** The component name of PostgreSQL's processes in the CPU figures. */
 export const POSTGRES = 'postgres';
 /** The component name of relay instance `n` (1-based). */
@@ -49,7 +57,7 @@ export class PostgresBench {
 
   /** Starts the cluster (pinned to core 0 where possible) and provisions `deviceCount` devices in the template database. */
   static async start(deviceCount: number): Promise<PostgresBench> {
-    const server = await startPostgres();
+    const server = await startPostgres(COUNT_STATEMENTS ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {});
     const cleanups: (() => unknown)[] = [() => server.stop()];
     try {
       const pinned = pinProcessTree(server.pid, '0');
@@ -67,6 +75,7 @@ export class PostgresBench {
       const admin = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'rounds', password: server.password, database: 'postgres' });
       await admin.connect();
       cleanups.unshift(() => admin.end());
+      if (COUNT_STATEMENTS) await admin.query('CREATE EXTENSION pg_stat_statements');
       const auditTemplate = tempDataDir();
       cleanups.push(() => removeDir(auditTemplate));
       loadOrCreateAuditKey(auditTemplate);
@@ -155,7 +164,14 @@ export class PostgresBench {
    */
   async #counters(): Promise<Record<string, number>> {
     const row = (await this.admin.query<{ xid: string; wal: string }>(`SELECT txid_snapshot_xmax(txid_current_snapshot())::text AS xid, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS wal`)).rows[0];
-    return { 'write transactions': Number(row?.xid), 'WAL bytes': Number(row?.wal), 'round trips': segmentsReceived(this.server.port) };
+    return { 'write transactions': Number(row?.xid), 'WAL bytes': Number(row?.wal), 'round trips': segmentsReceived(this.server.port), ...await this.#statementCalls() };
+  }
+
+  /** With COUNT_STATEMENTS, each statement's calls so far in the run databases (the text shortened), by STATEMENT_CALLS + text. */
+  async #statementCalls(): Promise<Record<string, number>> {
+    if (!COUNT_STATEMENTS) return {};
+    const rows = (await this.admin.query<{ query: string; calls: string }>(`SELECT left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90) AS query, sum(s.calls)::text AS calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname LIKE 'run\\_%' GROUP BY 1`)).rows;
+    return Object.fromEntries(rows.map((r) => [`${STATEMENT_CALLS}${r.query}`, Number(r.calls)]));
   }
 }
 

@@ -9,6 +9,8 @@
  * Knobs (environment): ROUNDS_BENCH_QUICK=1 for short runs, one each; RELAY_BENCH_RUNS=n runs each;
  * RELAY_BENCH_LARGE=0 skips the 1,000-device runs; RELAY_BENCH_HUGE=0 skips the 10,000-device ones;
  * RELAY_BENCH_POSTGRES=0 skips the relay on PostgreSQL (issue 17: one instance and three, relayPostgres.ts).
+ * For profiling, not figures: RELAY_BENCH_PG_STATEMENTS=1 lists the statements a message makes on PostgreSQL;
+ * RELAY_BENCH_CPU_PROFILE=DIR has every relay process write a V8 CPU profile there.
  */
 import { fsyncMs, pinThisProcess, raiseOpenFileLimit, warnIfBusy } from './benchMachine';
 import type { BenchSystem } from './loadRun';

@@ -10,7 +10,7 @@
 import { postgresUnavailable } from '../fixtures/postgres';
 import type { BenchSystem } from './loadRun';
 import { median, type BenchRow } from './measure';
-import { POSTGRES, PostgresBench, relaysOf } from './postgresSystem';
+import { POSTGRES, PostgresBench, STATEMENT_CALLS, relaysOf } from './postgresSystem';
 import { fixedRateRun, percent, saturatedRun, withDevices, withServer, type FixedRateRun, type RunTimes, type SaturatedRun } from './relayShapes';
 import { sizingRows } from './relayPostgresSizing';
 
@@ -100,8 +100,14 @@ async function measure(system: BenchSystem, shapes: PostgresShapes, samples: Sam
   if (rate < fixedRate) console.log(`  run ${run + 1}, ${system.name}: ${fixedRate} msg/s is above ${shapes.sustainableShare * 100} % of the saturated rate; CPU and profile at ${rate} msg/s (${PROFILE_SHARE * 100} %) instead, no latency`);
   const fixed = await withServer(system, (server) => withDevices(server, devices, (clients) => fixedRateRun(server, clients, rate, times)));
   samples.fixed.push({ ...fixed, rate });
-  const perMessage = Object.entries(fixed.perMessage).map(([name, value]) => `${value.toFixed(name === 'WAL bytes' ? 0 : 2)} ${name}`).join(', ');
+  const [statements, totals] = partition(Object.entries(fixed.perMessage), ([name]) => name.startsWith(STATEMENT_CALLS));
+  const perMessage = totals.map(([name, value]) => `${value.toFixed(name === 'WAL bytes' ? 0 : 2)} ${name}`).join(', ');
   console.log(`  run ${run + 1}, ${rate} msg/s, ${system.name}: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, CPU per 1,000: ${perThousand(fixed.componentCpuMsPer1000)}; per message: ${perMessage}`);
+  for (const [name, calls] of statements.filter(([, calls]) => calls >= 0.01).sort((a, b) => b[1] - a[1])) console.log(`    ${calls.toFixed(2)} a message: ${name.slice(STATEMENT_CALLS.length)}`);
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(test), items.filter((item) => !test(item))];
 }
 
 const shares = (cpu: Readonly<Record<string, number>>) => Object.entries(cpu).map(([name, share]) => `${name} ${percent(share)}`).join(', ');
@@ -122,7 +128,7 @@ function systemRows(label: string, samples: Samples, shapes: PostgresShapes): Be
   const rates = [...new Set(samples.fixed.map((r) => r.rate))].join(', ');
   const cpuGoal = (what: string) => `informational: ${what}; at ${rates} msg/s`;
   const components = [...new Set(samples.fixed.flatMap((run) => Object.keys(run.componentCpuMsPer1000)))];
-  const counters = [...new Set(samples.fixed.flatMap((run) => Object.keys(run.perMessage)))];
+  const counters = [...new Set(samples.fixed.flatMap((run) => Object.keys(run.perMessage)))].filter((name) => !name.startsWith(STATEMENT_CALLS));
   return [
     figureRow(`${label}: saturated, ${pairs}`, 'msg/s', samples.saturated.map((r) => r.rate), 'informational (the goal: the ratio row below)'),
     figureRow(`${label}: latency p99 at saturation (${shapes.inFlight.toLocaleString('en-US')} in flight)`, 'ms', samples.saturated.map((r) => r.p99), 'informational'),
