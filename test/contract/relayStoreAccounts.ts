@@ -126,6 +126,16 @@ export function relayStoreAccounts(t: ContractStores): void {
     expect(await t.audit('account.deactivated', 'emergency.used', 'device.enrolled')).toEqual([['account.deactivated', bob.userId]]);
   });
 
+  it('records a deactivation once when two instances deactivate one account at once', async () => {
+    const { store, other } = t;
+    const alice = await t.account();
+    const deactivate = (on: typeof store, at: number) => on.deactivateUser(alice.userId, at, [event('account.deactivated', alice.userId)]);
+    await Promise.all([deactivate(store, NOW + 1), deactivate(other, NOW + 2)]);
+    expect([NOW + 1, NOW + 2]).toContain((await store.userById(alice.userId))?.deactivatedAt);
+    expect((await other.controlEvents(0)).map((e) => [e.kind, e.userId])).toEqual([['account.deactivated', alice.userId]]);
+    expect(await t.audit('account.deactivated')).toEqual([['account.deactivated', alice.userId]]);
+  });
+
   it('leaves no active device to an account deactivated while devices are being added to it on the other instance', async () => {
     const { store, other } = t;
     const alice = await t.account();
