@@ -1,7 +1,8 @@
 /** The RelayStore contract (relayStoreContract.ts): envelope queues, their limits, retention and totals. */
+import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import type { NewEnvelope, QueueLimits } from '../../server/storage/RelayStore';
-import type { DeviceAddress, UserId } from '../../shared/ids';
+import { DeviceIdSchema, UserIdSchema, type DeviceAddress, type UserId } from '../../shared/ids';
 import { NOW, ROOMY, accepted, audited, envelope, follower, type ContractStores } from './relayStoreStores';
 
 export function relayStoreQueues(t: ContractStores): void {
@@ -21,6 +22,20 @@ export function relayStoreQueues(t: ContractStores): void {
     expect((await store.queued(bob, 0, 10)).map((e) => e.id)).toEqual([sent[2]!.id]);
     // Accepted and delivered, each in the audit log once.
     expect(await t.audit('envelope.accepted', 'envelope.delivered')).toEqual([...sent.map((e) => ['envelope.accepted', e.id]), ['envelope.delivered', sent[0]!.id], ['envelope.delivered', sent[1]!.id]]);
+  });
+
+  it('acknowledges an envelope once however often its id is listed, and queues nothing for a device that never was', async () => {
+    const { store, other } = t;
+    const [alice, bob] = [await t.account(), await t.account()];
+    const sent = [envelope(alice, bob), envelope(alice, bob)];
+    await store.enqueue(sent, accepted, ROOMY);
+    expect(await other.acknowledge(bob, [sent[0]!.id, sent[0]!.id, sent[1]!.id, sent[0]!.id], audited('envelope.delivered'))).toEqual([sent[0]!.id, sent[1]!.id]);
+    expect(await t.audit('envelope.delivered')).toEqual([['envelope.delivered', sent[0]!.id], ['envelope.delivered', sent[1]!.id]]);
+    // A recipient that never existed, sent to beside a real one (in one group commit): refused alone.
+    const nobody = { userId: UserIdSchema.parse(randomUUID()), deviceId: bob.deviceId };
+    const outcomes = await Promise.all([store.enqueue([envelope(alice, nobody)], accepted, ROOMY), store.enqueue([envelope(alice, bob)], accepted, ROOMY), store.enqueue([envelope(alice, { ...bob, deviceId: DeviceIdSchema.parse(9) })], accepted, ROOMY)]);
+    expect(outcomes).toEqual([['deviceGone'], ['queued'], ['deviceGone']]);
+    expect(await store.queuedTotal()).toBe(1);
   });
 
   it('takes a resend of a queued envelope, refuses another envelope with its id, and queues nothing for a revoked device', async () => {

@@ -151,7 +151,8 @@ export class PostgresEnvelopeQueue {
     if (ids.length === 0) return [];
     const deleted = await client.query<{ id: string }>('DELETE FROM envelopes WHERE id = ANY($1) AND recipient_user = $2 AND recipient_device = $3 RETURNING id', [[...ids], recipient.userId, recipient.deviceId]);
     const gone = new Set(deleted.rows.map((r) => r.id));
-    const removed = ids.filter((id) => gone.has(id));
+    // Each once, however often it was listed: one delivery, one audit record.
+    const removed = ids.filter((id) => gone.delete(id));
     audit.push(...removed.map(auditOf));
     return removed;
   }
