@@ -116,6 +116,12 @@ export function relayStoreDevices(t: ContractStores): void {
     const [bundle] = await store.takeBundles(alice.userId, alice.deviceId, audited('bundle.fetched'));
     expect(bundle).toMatchObject({ identityKey: t.keys.identityKey, signedPreKey: stranger.signedPreKey });
     expect(await t.audit('keys.uploaded')).toEqual([['keys.uploaded', `${alice.userId}.1`]]);
+    // A key id listed twice in one upload is held once: the last listed.
+    const listedTwice: KeyUpload = { ...t.keys, preKeys: [{ ...more.preKeys[0]!, keyId: 7 }, { ...more.preKeys[1]!, keyId: 7 }], kyberPreKeys: [{ ...more.kyberPreKeys[0]!, keyId: 7 }, { ...more.kyberPreKeys[1]!, keyId: 7 }] };
+    const twice = await other.addDevice(alice.userId, t.newDevice({ keys: listedTwice }), NOW, []);
+    expect(await store.storeKeys(alice.userId, twice, listedTwice, [])).toEqual({ preKeys: 1, kyberPreKeys: 1 });
+    const [fetched] = await store.takeBundles(alice.userId, twice, audited('bundle.fetched'));
+    expect([fetched?.preKey, fetched?.kyberPreKey]).toEqual([listedTwice.preKeys[1], listedTwice.kyberPreKeys[1]]);
     await store.revokeDevice(alice.userId, alice.deviceId, NOW, []);
     await expectFailure(other.storeKeys(alice.userId, alice.deviceId, more, []), 'UNKNOWN_DEVICE');
     await expectFailure(other.storeKeys(alice.userId, DeviceIdSchema.parse(9), more, []), 'UNKNOWN_DEVICE');

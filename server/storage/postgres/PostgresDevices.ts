@@ -115,18 +115,21 @@ export class PostgresDevices {
        WHERE user_id = $1 AND device_id = $2`,
       [...key, upload.registrationId, upload.signedPreKey ? JSON.stringify(upload.signedPreKey) : null, upload.lastResortKyberPreKey ? JSON.stringify(upload.lastResortKyberPreKey) : null],
     );
-    if (upload.preKeys.length > 0) {
+    // One statement cannot upsert a row twice: of an id listed twice, the last listed (as SQLite's upserts one by one keep).
+    const preKeys = lastOfEachId(upload.preKeys);
+    const kyberPreKeys = lastOfEachId(upload.kyberPreKeys);
+    if (preKeys.length > 0) {
       await client.query(
         `INSERT INTO one_time_prekeys (user_id, device_id, key_id, public_key) SELECT $1, $2, k, p FROM unnest($3::int[], $4::text[]) AS t(k, p)
          ON CONFLICT (user_id, device_id, key_id) DO UPDATE SET public_key = excluded.public_key`,
-        [...key, upload.preKeys.map((k) => k.keyId), upload.preKeys.map((k) => k.publicKey)],
+        [...key, preKeys.map((k) => k.keyId), preKeys.map((k) => k.publicKey)],
       );
     }
-    if (upload.kyberPreKeys.length > 0) {
+    if (kyberPreKeys.length > 0) {
       await client.query(
         `INSERT INTO one_time_kyber_prekeys (user_id, device_id, key_id, public_key, signature) SELECT $1, $2, k, p, s FROM unnest($3::int[], $4::text[], $5::text[]) AS t(k, p, s)
          ON CONFLICT (user_id, device_id, key_id) DO UPDATE SET public_key = excluded.public_key, signature = excluded.signature`,
-        [...key, upload.kyberPreKeys.map((k) => k.keyId), upload.kyberPreKeys.map((k) => k.publicKey), upload.kyberPreKeys.map((k) => k.signature)],
+        [...key, kyberPreKeys.map((k) => k.keyId), kyberPreKeys.map((k) => k.publicKey), kyberPreKeys.map((k) => k.signature)],
       );
     }
   }
@@ -173,6 +176,11 @@ function toDevice(r: DeviceRow): DeviceRecord {
     userId: r.user_id as UserId, deviceId: DeviceIdSchema.parse(r.device_id), name: r.name, credentialHash: r.credential_hash,
     createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: nullableNumber(r.expires_at), revokedAt: nullableNumber(r.revoked_at),
   };
+}
+
+/** Keys by id, each id once: the last listed. */
+function lastOfEachId<K extends { readonly keyId: number }>(keys: readonly K[]): K[] {
+  return [...new Map(keys.map((k) => [k.keyId, k])).values()];
 }
 
 /** A BIGINT column (node-postgres returns it as text) that may be NULL. */
