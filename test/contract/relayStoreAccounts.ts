@@ -192,6 +192,9 @@ export function relayStoreAccounts(t: ContractStores): void {
     // Forgetting the failures does not lift the lock: that is an admin's (or the time's).
     await store.clearLoginFailures('user:alice');
     expect((await other.userById(alice))?.lockedUntil).toBe(NOW + HOUR);
+    // A hard stop (locked until an admin unlocks) is kept exactly.
+    await store.recordLoginFailure(['user:alice'], NOW + 200, [], 'user:alice', { userId: alice, lockedUntil: Number.MAX_SAFE_INTEGER });
+    expect((await other.userById(alice))?.lockedUntil).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('lets one of two sign-ins with the same TOTP step through, and no earlier step after it', async () => {
