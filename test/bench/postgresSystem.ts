@@ -43,6 +43,12 @@ export function relaysOf(byComponent: Readonly<Record<string, number>>): number 
   return Object.entries(byComponent).filter(([name]) => name !== POSTGRES).reduce((sum, [, value]) => sum + value, 0);
 }
 
+/** The CPU one round trip costs, µs: in the client (node-postgres) and in PostgreSQL. */
+export interface RoundTripCost {
+  readonly clientMicros: number;
+  readonly postgresMicros: number;
+}
+
 /** The cluster, the template database with the accounts, and what every run's database is cloned from. */
 export class PostgresBench {
   private constructor(
@@ -101,7 +107,7 @@ export class PostgresBench {
    * the extended protocol as the relay's do) from this process (the load client's core) over one connection,
    * each awaited; the CPU per query of this client (node-postgres) and of PostgreSQL, µs.
    */
-  async roundTripCost(count = 2000): Promise<{ clientMicros: number; postgresMicros: number }> {
+  async roundTripCost(count = 2000): Promise<RoundTripCost> {
     for (let i = 0; i < count / 10; i++) await this.admin.query('SELECT $1::int', [i]);
     const postgres = processTreeCpuMs(this.server.pid);
     const client = process.cpuUsage();
