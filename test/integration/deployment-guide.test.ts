@@ -1,14 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { policyPath } from '../../main/core/policy/loadPolicy';
 import { OrgPolicySchema } from '../../shared/policy';
 import { ROUNDS_VERSION } from '../../shared/version';
 import { writeChecksums } from '../../scripts/checksums';
-import { packRelay } from '../../scripts/packRelay';
+import { GUIDE, blockSteps, blocks, commands, guideUnavailable, runOnFreshSystem, siteWithPackage } from '../fixtures/deploymentGuide';
+import { MULTI_RELAY_IDS, multiRelayLabels, multiRelaySetup, multiRelaySteps } from '../fixtures/guideRelayPair';
 
 /*
  * docs/deployment.md cannot rot: every command block in it says how it is tested, and is.
@@ -18,50 +19,19 @@ import { packRelay } from '../../scripts/packRelay';
  *                                     with only its own loopback (the relay's port 8443 cannot collide with
  *                                     anything listening on this machine). Between blocks the test drives
  *                                     workstations (the real app core) against the relay the guide set up.
+ *                                     Blocks whose id starts with `multi-` (section 11, two relays on
+ *                                     PostgreSQL behind HAProxy) run in a second fresh system of their own,
+ *                                     after the blocks that install the relay (test/fixtures/guideRelayPair.ts).
  *   <!-- guide-test: static -->       commands for Windows, macOS and installers that need a build this
- *                                     machine cannot make: each line is checked against electron-builder.yml
- *                                     and the app's policy paths by a rule below; a line no rule knows fails.
+ *                                     machine cannot make, or that act on another machine: each line is checked
+ *                                     against electron-builder.yml, the app's policy paths or the run blocks by
+ *                                     a rule below; a line no rule knows fails.
  */
-const ROOT = resolve('.');
-const GUIDE = 'docs/deployment.md';
 const guide = readFileSync(GUIDE, 'utf8');
-
-interface Block { readonly line: number; readonly lang: string; readonly mode: 'run' | 'static' | null; readonly id: string | null; readonly text: string }
-
-function blocks(markdown: string): Block[] {
-  const lines = markdown.split('\n');
-  const found: Block[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w+)\s*$/.exec(lines[i] ?? '');
-    if (!open) continue;
-    const marker = /^<!-- guide-test: (run|static)(?: id=([a-z-]+))? -->$/.exec(lines[i - 1] ?? '');
-    const end = lines.indexOf('```', i + 1);
-    found.push({ line: i + 1, lang: open[1] ?? '', mode: (marker?.[1] as Block['mode']) ?? null, id: marker?.[2] ?? null, text: lines.slice(i + 1, end).join('\n') });
-    i = end;
-  }
-  return found;
-}
 
 const COMMAND_LANGS = new Set(['sh', 'bash', 'shell', 'console', 'powershell', 'ps1', 'bat', 'cmd']);
 const all = blocks(guide);
 const runBlocks = all.filter((b) => b.mode === 'run');
-
-/** Lines of a block as commands: continuation lines joined, comments and blank lines dropped. */
-function commands(block: Block): { line: number; text: string }[] {
-  const out: { line: number; text: string }[] = [];
-  let pending = '';
-  block.text.split('\n').forEach((raw, index) => {
-    const line = raw.replace(/\s+#\s.*$/, '').trim();
-    if (line === '' || line.startsWith('#')) return;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1)} `;
-      return;
-    }
-    out.push({ line: block.line + 1 + index, text: pending + line });
-    pending = '';
-  });
-  return out;
-}
 
 // What electron-builder will name each installer, from electron-builder.yml (the version left as <version>).
 const builder = parse(readFileSync('electron-builder.yml', 'utf8')) as Record<string, Record<string, unknown>>;
@@ -81,6 +51,22 @@ function artifactName(target: string): string {
 
 /** The port the systemd unit serves on. */
 const unitPort = /--port (\d+)/.exec(readFileSync('deploy/rounds-relay.service', 'utf8'))?.[1];
+
+/** What section 11 ("Two or more relays") names: its database, the relays' and the balancer's addresses, HAProxy's servers. */
+function section11() {
+  const text = (id: string) => runBlocks.find((b) => b.id === id)?.text ?? '';
+  const relayJson = /relay\.json > \/dev\/null <<'EOF'\n([\s\S]*?)\nEOF/.exec(text('multi-relay'))?.[1] ?? '{}';
+  const { url, passwordFile } = (JSON.parse(relayJson) as { database?: { url: string; passwordFile: string } }).database ?? { url: '', passwordFile: '' };
+  const parsed = new URL(url);
+  const picture = all.find((b) => b.lang === 'text' && b.text.includes('relay1.hospital.example'))?.text ?? '';
+  const balancer = /--trust-proxy (\S+)/.exec(text('multi-relay'))?.[1] ?? '';
+  return {
+    url, passwordFile, balancer, user: parsed.username, database: parsed.pathname.slice(1),
+    relayAddresses: [...picture.matchAll(/\((\d+\.\d+\.\d+\.\d+)\)/g)].map((m) => m[1]).filter((a) => a !== balancer),
+    pictureAddresses: [...picture.matchAll(/\((\d+\.\d+\.\d+\.\d+)\)/g)].map((m) => m[1]),
+    servers: [...text('multi-haproxy').matchAll(/^ +server (\S+) \1\.hospital\.example:8443$/gm)].map((m) => m[1]),
+  };
+}
 
 /** A static line's rule: what it must match, and the check that makes it true. */
 const STATIC_RULES: { pattern: RegExp; check: (m: RegExpExecArray) => void }[] = [
@@ -153,14 +139,46 @@ const STATIC_RULES: { pattern: RegExp; check: (m: RegExpExecArray) => void }[] =
       }
     },
   },
+  // Section 11, lines for other machines: they name what the run blocks make and use.
+  {
+    // The relays, and only they, may sign in to the database the guide makes, as the role it makes.
+    pattern: /^echo "host (\S+) (\S+) ([\d.]+)\/32 scram-sha-256" \| sudo tee -a \/etc\/postgresql\/(\d+)\/main\/pg_hba\.conf$/,
+    check: (m) => {
+      const { user, database } = section11();
+      expect([m[1], m[2]]).toEqual([database, user]);
+      expect(section11().relayAddresses).toContain(m[3]);
+      if (existsSync('/usr/lib/postgresql')) expect(existsSync(`/usr/lib/postgresql/${m[4]}`), `Debian's PostgreSQL here is not version ${m[4]}`).toBe(true);
+    },
+  },
+  {
+    // Debian's units for both: the guide reloads them as their packages install them.
+    pattern: /^sudo systemctl reload (postgresql|haproxy)$/,
+    check: (m) => expect(readFileSync(`/lib/systemd/system/${m[1]}.service`, 'utf8')).toMatch(/^ExecReload=/m),
+  },
+  {
+    // A file a run block writes into /root goes to another relay, where a run block reads it from there.
+    pattern: /^sudo scp (\/root\/[\w.-]+) root@(relay\d)\.hospital\.example:\/root\/$/,
+    check: (m) => {
+      const multi = runBlocks.filter((b) => b.id?.startsWith('multi-')).map((b) => b.text).join('\n');
+      const file = (m[1] ?? '').replaceAll('.', '\\.');
+      expect(multi, 'a run block writes it').toMatch(new RegExp(`(?:> |sudo tee )${file}\\b`));
+      expect(multi, 'a run block reads it').toMatch(new RegExp(`^sudo (?:install .* |cat )${file}\\b`, 'm'));
+      expect(section11().servers).toContain(m[2]);
+    },
+  },
 ];
 
 describe('the deployment guide (docs/deployment.md)', () => {
+  const singleRelay = runBlocks.filter((b) => !b.id?.startsWith('multi-'));
+  const multiRelay = runBlocks.filter((b) => b.id?.startsWith('multi-'));
+  const INSTALL = ['install', 'service', 'tls', 'policy'];
+
   it('says for every command block how the test exercises it', () => {
     const commandBlocks = all.filter((b) => COMMAND_LANGS.has(b.lang));
     expect(commandBlocks.length).toBeGreaterThan(10);
     expect(commandBlocks.filter((b) => b.mode === null).map((b) => `${GUIDE}:${b.line}`), 'blocks without a <!-- guide-test: … --> marker').toEqual([]);
-    expect(runBlocks.map((b) => b.id)).toEqual(['install', 'service', 'tls', 'start', 'accounts', 'policy', 'keys', 'backup', 'restore', 'revoke', 'rotate', 'export']);
+    expect(singleRelay.map((b) => b.id)).toEqual(['install', 'service', 'tls', 'start', 'accounts', 'policy', 'keys', 'backup', 'restore', 'revoke', 'rotate', 'export']);
+    expect(multiRelay.map((b) => b.id)).toEqual([...MULTI_RELAY_IDS]);
   });
 
   it('names every policy field, each with its default, and the policy it installs is valid and complete', () => {
@@ -172,7 +190,7 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(OrgPolicySchema.safeParse(policy).success).toBe(true);
   });
 
-  it('checks each Windows, macOS and installer command against electron-builder.yml and the policy paths', () => {
+  it('checks each command for another machine against electron-builder.yml, the policy paths and the run blocks', () => {
     const unknown: string[] = [];
     let checked = 0;
     for (const block of all.filter((b) => b.mode === 'static')) {
@@ -191,14 +209,29 @@ describe('the deployment guide (docs/deployment.md)', () => {
     for (const target of ['dmg', 'zip']) expect(guide).toContain(artifactName(target));
   });
 
-  /** A fresh system of its own: its own mounts, and its own network with nothing but a loopback interface. */
-  const NAMESPACES = ['--mount', '--net', '--propagation', 'private', '--fork'];
-  const missing = [
-    typeof process.getuid === 'function' && process.getuid() === 0 ? null : 'it must run as root (it makes private mount and network namespaces)',
-    ...['unshare', 'nsenter', 'setpriv', 'systemd-analyze', 'openssl', 'curl', 'ip'].map((tool) => (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0 ? null : `${tool} is not installed`)),
-  ].filter((reason): reason is string => reason !== null);
-  if (missing.length === 0 && spawnSync('unshare', [...NAMESPACES, 'true']).status !== 0) missing.push('this machine does not allow private mount and network namespaces');
+  it('names one database, one password file and one balancer throughout section 11, and every relay in pg_hba.conf and HAProxy', () => {
+    const facts = section11();
+    const multi = multiRelay.map((b) => b.text).join('\n');
+    expect(facts.url).toMatch(/^postgres:\/\/\w+@[\w.-]+:\d+\/\w+$/);
+    expect([...multi.matchAll(/--database (\S+)/g)].map((m) => m[1])).toEqual(Array(3).fill(facts.url));
+    expect(new Set([...multi.matchAll(/--database-password-file (\S+)/g)].map((m) => m[1]))).toEqual(new Set([facts.passwordFile]));
+    expect(multi).toContain(`-m 0640 /root/rounds-database-password ${facts.passwordFile}`);
+    expect(multi).toMatch(new RegExp(`createuser ${facts.user}\\n.*createdb --owner ${facts.user} ${facts.database}\\n`));
+    expect(facts.pictureAddresses).toContain(facts.balancer);
+    const pgHba = all.filter((b) => b.mode === 'static').flatMap((b) => [...b.text.matchAll(/^echo "host \S+ \S+ ([\d.]+)\/32 /gm)].map((m) => m[1]));
+    expect(pgHba).toEqual(facts.relayAddresses);
+    expect(facts.servers).toEqual(facts.relayAddresses.map((_, i) => `relay${i + 1}`));
+    expect(guide).toContain(`/etc/systemd/system/rounds-relay.service.d/database.conf`);
+  });
+
+  const missing = guideUnavailable();
   if (missing.length > 0) console.log(`the deployment guide's Linux commands are not run here: ${missing.join('; ')}`);
+  const multiMissing = [
+    ...missing,
+    ...(spawnSync('sh', ['-c', 'command -v pg_ctlcluster && ls /etc/postgresql/*/main/postgresql.conf']).status === 0 ? [] : ["Debian's postgresql (a cluster in /etc/postgresql) is not installed"]),
+    ...(spawnSync('sh', ['-c', 'command -v haproxy || test -x /usr/sbin/haproxy']).status === 0 ? [] : ["Debian's haproxy is not installed"]),
+  ];
+  if (multiMissing.length > missing.length) console.log(`section 11 of the deployment guide is not run here: ${multiMissing.slice(missing.length).join('; ')}`);
 
   const work = mkdtempSync(join(tmpdir(), 'rounds-guide-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -244,50 +277,15 @@ describe('the deployment guide (docs/deployment.md)', () => {
   };
 
   it.skipIf(missing.length > 0)('runs every Linux command on a fresh system, and the site works: install, TLS, accounts, policy, backup, restore, revocation, key rotation, exports', async () => {
-    const { tarball } = await packRelay(join(work, 'relay'));
-    const site = join(work, 'site');
-    mkdirSync(site);
-    mkdirSync(join(work, 'ovl'));
-    copyFileSync(tarball, join(site, tarball.split('/').pop() ?? ''));
-    copyFileSync(join(work, 'relay', 'SHA256SUMS'), join(site, 'SHA256SUMS'));
-    // The service user reads nothing of these, but must be able to stand in the folder the guide runs in.
-    for (const dir of [work, site]) chmodSync(dir, 0o755);
-
-    const script = [
-      'set -euo pipefail',
-      `W=${JSON.stringify(work)}`,
-      `ROOT=${JSON.stringify(ROOT)}`,
-      // A fresh network: only loopback, up (a new namespace starts with it down), and nothing else listening.
-      'ip link set lo up',
-      // A fresh system: /etc, /usr and /var are overlays that vanish with the namespace.
-      'mount -t tmpfs tmpfs "$W/ovl"',
-      'for d in etc usr var; do mkdir -p "$W/ovl/$d/upper" "$W/ovl/$d/work"; mount -t overlay overlay -o "lowerdir=/$d,upperdir=$W/ovl/$d/upper,workdir=$W/ovl/$d/work" "/$d"; done',
+    const site = await siteWithPackage(work, 'site');
+    const setup = [
       // The site's DNS: the relay's name is this machine.
       'echo "127.0.0.1 rounds.hospital.example" >> /etc/hosts',
-      'export PATH="$ROOT/test/fixtures/guide-shims:$PATH" GUIDE_STATE="$W/state" GUIDE_LOG="$W/guide.log" GUIDE_POLICY=/etc/rounds/policy.json',
       "trap 'systemctl stop rounds-relay > /dev/null 2>&1 || true' EXIT",
-      'hook() { (cd "$ROOT" && env -u NODE_EXTRA_CA_CERTS node --import tsx test/fixtures/guideWorkstation.ts "$@"); }',
-      'cd "$W/site"',
-      ...runBlocks.flatMap((b) => [
-        `echo "::block ${b.id} (${GUIDE}:${b.line})"`,
-        `{\n${b.text}\n} 2>&1 | tee -a "$GUIDE_LOG"`,
-        ...(AFTER[b.id ?? ''] ? [`echo "::after ${b.id}"`, `{\n${AFTER[b.id ?? '']}\n} 2>&1 | tee -a "$GUIDE_LOG"`] : []),
-        `echo; echo "::done ${b.id}"`,
-      ]),
-    ].join('\n');
-    writeFileSync(join(work, 'guide.sh'), script);
-    // No registry is reachable from the namespace: npm takes the relay's dependencies from its cache (npm ci filled it).
-    const run = spawnSync('unshare', [...NAMESPACES, 'bash', join(work, 'guide.sh')], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', npm_config_offline: 'true' } });
-    const output = `${run.stdout}\n${run.stderr}`;
-    const done = [...output.matchAll(/^::done (\S+)$/gm)].map((m) => m[1]);
-    const relayLog = (() => {
-      try {
-        return readFileSync(join(work, 'state', 'rounds-relay.log'), 'utf8').slice(-3000);
-      } catch {
-        return '(the relay never started)';
-      }
-    })();
-    expect(done, `the guide stopped after ${done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n--- the relay's journal:\n${relayLog}`).toEqual(runBlocks.map((b) => b.id));
+    ];
+    const run = runOnFreshSystem({ work, name: 'guide' }, site, setup, singleRelay.flatMap((b) => blockSteps(b, AFTER[b.id ?? ''] ? { after: AFTER[b.id ?? ''] } : {})));
+    const { output } = run;
+    expect(run.done, `the guide stopped after ${run.done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n--- the relay's journal:\n${run.log('rounds-relay')}`).toEqual(singleRelay.map((b) => b.id));
     expect(run.status, output.slice(-4000)).toBe(0);
 
     // 1. The package's checksum held, and it installed and runs.
@@ -322,4 +320,50 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output.match(/^VERIFIED: /gm)?.length).toBeGreaterThanOrEqual(3);
     expect(output).toContain('the bundle is signed by a different key than the one given with --key');
   }, 360_000);
+
+  it.skipIf(multiMissing.length > 0)('runs section 11 on a fresh system: PostgreSQL, two relays with one audit key, HAProxy in front, and the site answers with one relay down', async () => {
+    const site = await siteWithPackage(work, 'site-pair');
+    const facts = section11();
+    const database = `--database ${facts.url} --database-password-file ${facts.passwordFile}`;
+    const install = INSTALL.map((id) => singleRelay.find((b) => b.id === id)).filter((b): b is NonNullable<typeof b> => b !== undefined);
+    const run = runOnFreshSystem({ work, name: 'pair', overlays: ['root'], ownProcesses: true }, site, multiRelaySetup(), multiRelaySteps(install, multiRelay, database));
+    const { output } = run;
+    const journals = `--- relay1's journal:\n${run.log('rounds-relay')}\n--- relay2's journal:\n${run.log('rounds-relay-2')}`;
+    expect(run.done, `section 11 stopped after ${run.done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n${journals}`).toEqual(multiRelayLabels(INSTALL));
+    expect(run.status, `${output.slice(-4000)}\n${journals}`).toBe(0);
+
+    // The database: made by the guide's commands, brought to the relay's schema by migrate.
+    expect(output).toMatch(/^migrated the database from schema version 0 to \d+$/m);
+    // Both relays ready on it, with one org audit key (the second given the first's before its first start).
+    const fingerprints = [...output.matchAll(/audit key fingerprint \(SHA-256\): ([0-9a-f]{64})$/gm)].map((m) => m[1]);
+    expect(fingerprints).toHaveLength(4);
+    expect(fingerprints[1], 'relay2 signs with the key relay1 made').toBe(fingerprints[0]);
+    // HAProxy: the guide's configuration is valid, both relays UP, and /readyz answers through it.
+    expect(output).toContain('Configuration file is valid');
+    expect(output).toMatch(/relays,relay1,UP$/m);
+    expect(output).toMatch(/relays,relay2,UP$/m);
+    expect(output.match(/\{"ready":true\}/g)?.length).toBeGreaterThanOrEqual(5);
+    expect(output).toMatch(/^rounds_relay_connected_devices 0$/m);
+    // An admin command on the shared database; clinicians enrolled through HAProxy write to each other, with
+    // both relays up and with relay1 stopped (then through relay2 alone).
+    expect(output).toMatch(/^created jdoe \(clinician\)/m);
+    expect(output).toContain('received from asmith: Bed 4: sats 91%, on 2 l O2');
+    expect(output).toMatch(/^received from jdoe: .*Bed 4: seen, chest X-ray ordered/m);
+    expect(output).toContain('relay1 stopped: {"ready":true}');
+    expect(output).toContain('HAProxy: relay1 DOWN');
+    expect(output).toContain('through relay2 alone: {"ready":true}');
+    expect(output).toMatch(/^jdoe\tDr\. Jane Doe\tclinician\tactive/m);
+    expect(output).toContain('HAProxy: relay1 UP');
+    // The rotation: relay2 holds the new key the rotation on relay1 made (and announced in the shared log).
+    const rotated = /^retired audit key ([0-9a-f]{64})/m.exec(output)?.[1];
+    expect(rotated).toBe(fingerprints[0]);
+    expect(fingerprints[3], "relay2's key after the rotation").toBe(fingerprints[2]);
+    expect(fingerprints[3]).not.toBe(fingerprints[0]);
+    // pg_dump and pg_restore: the account made after the dump is gone, the one before it is there.
+    expect(output).toMatch(/^accounts after the restore: asmith jdoe $/m);
+    // ...and with it the audit log: the compliance officer's bundles show the rollback, as the guide says.
+    expect(output).toMatch(/^VERIFIED: /m);
+    expect(output).toContain("this log is not an extension of the previous bundle's");
+    expect(output).toContain('rollback shown: the bundle after the restore does not extend the one exported after the dump');
+  }, 300_000);
 });
