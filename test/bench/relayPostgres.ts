@@ -70,11 +70,13 @@ export async function postgresRows(shapes: PostgresShapes, sqlite: SqliteFigures
     console.log(`  relay on PostgreSQL: ${bench.pinned ? 'PostgreSQL and the relays on core 0, the load client on core 1' : 'NOT pinned (taskset or a second core is missing): PostgreSQL, the relays and the load client share cores'}; device i on instance i mod n (with 3 instances every message crosses instances)`);
     const samples = new Map<number, Samples>(INSTANCES.map((n) => [n, { saturated: [], fixed: [] }]));
     for (let run = 0; run < shapes.runs; run++) {
-      for (const instances of INSTANCES) {
-        const system = bench.system(instances, shapes.content);
-        // The relay on PostgreSQL is new: a run that fails is reported and leaves its rows empty, not the whole bench.
-        await measure(system, shapes, samples.get(instances)!, run).catch((error: unknown) => console.log(`  run ${run + 1}, ${system.name}: FAILED: ${(error as Error).message}`));
-      }
+      const systems = INSTANCES.map((n) => ({ system: bench.system(n, shapes.content), samples: samples.get(n)! }));
+      // The relay on PostgreSQL is new: a run that fails is reported and leaves its rows empty, not the whole bench.
+      const failed = (name: string) => (error: unknown) => console.log(`  run ${run + 1}, ${name}: FAILED: ${(error as Error).message}`);
+      const rates: number[] = [];
+      for (const { system, samples: into } of systems) await measureSaturated(system, shapes, into, run).then((rate) => rates.push(rate), failed(system.name));
+      const rate = fixedRateFor(shapes, rates);
+      for (const { system, samples: into } of systems) await measureFixed(system, shapes, rate, into, run).catch(failed(system.name));
     }
     const [one, three] = INSTANCES.map((n) => samples.get(n)!) as [Samples, Samples];
     const rows = [...systemRows(`PostgreSQL, 1 instance`, one, shapes), ...systemRows(`PostgreSQL, 3 instances (every message crosses)`, three, shapes)];
@@ -93,17 +95,30 @@ export async function postgresRows(shapes: PostgresShapes, sqlite: SqliteFigures
   }
 }
 
-/**
- * One run of each shape on `system`: saturated, then the fixed rate; where that is above the sustainable
- * share of the saturated rate, the fixed shape runs at LOW_RATE (or PROFILE_SHARE of the saturated rate) instead.
- */
-async function measure(system: BenchSystem, shapes: PostgresShapes, samples: Samples, run: number): Promise<void> {
-  const { devices, inFlight, fixedRate, times } = shapes;
+/** One saturated run on `system`; its rate. */
+async function measureSaturated(system: BenchSystem, shapes: PostgresShapes, samples: Samples, run: number): Promise<number> {
+  const { devices, inFlight, times } = shapes;
   const saturated = await withServer(system, (server) => withDevices(server, devices, (clients) => saturatedRun(server, clients, inFlight, times)));
   samples.saturated.push(saturated);
   console.log(`  run ${run + 1}, saturated, ${system.name}: ${Math.round(saturated.rate)} msg/s, p99 ${saturated.p99.toFixed(1)} ms, CPU ${shares(saturated.componentCpu)}, load client ${percent(saturated.loadCpu)}`);
-  const rate = fixedRate <= saturated.rate * shapes.sustainableShare ? fixedRate : Math.min(LOW_RATE, Math.max(10, 10 * Math.floor((saturated.rate * PROFILE_SHARE) / 10)));
-  if (rate < fixedRate) console.log(`  run ${run + 1}, ${system.name}: ${fixedRate} msg/s is above ${shapes.sustainableShare * 100} % of the saturated rate; the fixed rate runs at ${rate} msg/s instead`);
+  return saturated.rate;
+}
+
+/**
+ * The rate of this run's fixed shape, the same for every system (so that their p50s compare): the fixed
+ * rate where each sustains it, else LOW_RATE, or PROFILE_SHARE of the slowest saturated rate if that is lower.
+ */
+function fixedRateFor(shapes: PostgresShapes, saturatedRates: readonly number[]): number {
+  const slowest = Math.min(...saturatedRates);
+  if (shapes.fixedRate <= slowest * shapes.sustainableShare) return shapes.fixedRate;
+  const rate = Math.min(LOW_RATE, Math.max(10, 10 * Math.floor((slowest * PROFILE_SHARE) / 10)));
+  console.log(`  ${shapes.fixedRate} msg/s is above ${shapes.sustainableShare * 100} % of a saturated rate (${Math.round(slowest)} msg/s): the fixed shape runs at ${rate} msg/s instead`);
+  return rate;
+}
+
+/** One fixed-rate run on `system` at `rate`: latency, CPU by component, and the profile per message. */
+async function measureFixed(system: BenchSystem, shapes: PostgresShapes, rate: number, samples: Samples, run: number): Promise<void> {
+  const { devices, times } = shapes;
   const fixed = await withServer(system, (server) => withDevices(server, devices, (clients) => fixedRateRun(server, clients, rate, times)));
   samples.fixed.push({ ...fixed, rate });
   const [statements, totals] = partition(Object.entries(fixed.perMessage), ([name]) => name.startsWith(STATEMENT_CALLS));
