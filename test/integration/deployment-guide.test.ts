@@ -344,6 +344,7 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output).toMatch(/relays,relay2,UP$/m);
     expect(output.match(/\{"ready":true\}/g)?.length).toBeGreaterThanOrEqual(5);
     expect(output).toMatch(/^rounds_relay_connected_devices 0$/m);
+    expect(output).toContain("the relays see each workstation's own address");
     // An admin command on the shared database; clinicians enrolled through HAProxy write to each other, with
     // both relays up and with relay1 stopped (then through relay2 alone).
     expect(output).toMatch(/^created jdoe \(clinician\)/m);
