@@ -216,7 +216,10 @@ export class MessageService {
     const queued = envelopes.filter((_e, i) => outcomes[i] === 'queued');
     // Stored as text (base64), beside its audit record: counted twice over against the free-space reading.
     if (this.#freeSpaceAt) this.#freeSpaceAt.acceptedSince += queued.reduce((sum, e) => sum + 2 * e.content.length, 0);
-    if (queued.length > 0) this.notifier.envelopesQueued(queued.map((e) => e.recipient));
+    // A resend found already queued is announced too: its first attempt may have committed without its sender
+    // hearing so (a connection lost at the commit), and then nobody told the recipient's socket here.
+    const waiting = envelopes.filter((_e, i) => outcomes[i] === 'queued' || outcomes[i] === 'alreadyQueued');
+    if (waiting.length > 0) this.notifier.envelopesQueued(waiting.map((e) => e.recipient));
     this.counts.accepted(queued.length);
     // `refused` only when something was: a client from before it reads the answer (strictly) as before.
     return { accepted, ...(refused.length > 0 ? { refused } : {}), serverTimestamp: now };

@@ -86,6 +86,9 @@ export function openStore(dataDir: string, clock: Clock = systemClock, options: 
   return store;
 }
 
+/** How often a relay sharing its store re-reads every connected device's queue, whatever it heard. */
+const RESYNC_MS = 60_000;
+
 /** The running relay: storage, services, the HTTP/WebSocket app and its periodic jobs. */
 export class RelayServer {
   readonly accounts: AccountService;
@@ -204,6 +207,9 @@ export class RelayServer {
       this.#timers.push(timer);
     };
     every(500, () => this.applyControlEvents());
+    // Shared with other instances: a safety net under the store's news (a pump that failed while the database
+    // was out of reach, news lost with a connection): every socket here reads its queue again now and then.
+    if (this.store.subscribe) every(RESYNC_MS, async () => this.hub.resync());
     every(Math.min(60_000, Math.max(1000, this.config.refusalEpisodeQuietMs / 2)), () => this.messages.sweepLimits());
     every(3600_000, () => this.housekeeping());
     // The audit log's tree keeps up with the log (exports then hash only the last minute's records).

@@ -73,12 +73,18 @@ export function checkpointMemory(dataDir: string, store?: Pick<RelayStore, 'reme
   const remember = store?.rememberCheckpoint?.bind(store);
   const recall = store?.signedCheckpoints?.bind(store);
   if (remember && recall) {
+    // Both: the database's (what every instance signed) and this instance's file, which a database rolled back
+    // (a failover to a standby that lagged, a pg_restore) does not roll back with it.
     return {
       last: async (origin) => {
         const keys = relayPublicKeys(dataDir);
-        return largest((await recall(origin)).filter((entry) => signedByRelay(entry, keys)));
+        const shared = largest((await recall(origin)).filter((entry) => signedByRelay(entry, keys)));
+        return largest([shared, lastTrustedCheckpoint(dataDir, origin)].filter((e): e is NonNullable<typeof e> => e !== null));
       },
-      remember,
+      remember: async (entry) => {
+        rememberCheckpoint(dataDir, entry);
+        await remember(entry);
+      },
     };
   }
   return { last: async (origin) => lastTrustedCheckpoint(dataDir, origin), remember: async (entry) => rememberCheckpoint(dataDir, entry) };

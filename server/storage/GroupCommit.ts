@@ -72,12 +72,9 @@ export class GroupCommit<Item, Result> {
   #flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    // Writes under way: the next batch starts when one is answered (and holds everything that came meanwhile).
-    if (this.#inFlight.size >= this.#maxInFlight) return;
-    const batch = this.#pending;
-    this.#pending = [];
-    if (batch.length === 0) return;
-    this.#writeOrRetry(batch);
+    // Writes under way: the next batch starts when one is answered (and holds what came meanwhile, up to
+    // maxItems a batch: a backlog is written as several transactions, none holding its locks for long).
+    while (this.#pending.length > 0 && this.#inFlight.size < this.#maxInFlight) this.#writeOrRetry(this.#pending.splice(0, this.#maxItems));
   }
 
   /**

@@ -14,6 +14,7 @@ describe('the --database URL', () => {
     expect(() => parseDatabaseUrl('postgres://rounds:secret@db.hospital.example/rounds')).toThrow(/must not hold the password/);
     expect(() => parseDatabaseUrl('mysql://rounds@db/rounds')).toThrow(/must be a postgres:\/\/ URL, not mysql:\/\//);
     expect(() => parseDatabaseUrl('postgres://db.hospital.example/rounds')).toThrow(/needs a user and a database/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=require')).toThrow(/takes no parameters/);
     expect(() => parseDatabaseUrl('not a url')).toThrow(/is not a URL/);
     expect(parseDatabaseUrl('postgresql://rounds@db.hospital.example:5433/rounds').port).toBe('5433');
   });

@@ -44,22 +44,27 @@ export interface Queryable {
 const UNAVAILABLE_RETRY_MS = 2000;
 
 /**
- * Whether an error says the database cannot be reached or cannot answer now (it restarts, fails over, the
- * network stalls past the statement timeout), rather than that the request was wrong: SQLSTATE classes 08
- * (connection exception) and 57 (operator intervention: shutdown, cannot connect now, statement timeout),
- * 53300 (too many connections), and the driver's own socket and timeout errors.
+ * Why the database cannot serve a request now, as a client may be told, or undefined when the error is about
+ * the request itself (or our own code). Out of reach: SQLSTATE class 08 (connection exception), 57P0x
+ * (shutdown, cannot connect now) and the driver's socket and timeout errors; too slow: 57014 (the statement
+ * timeout); busy: 53300 (too many connections), 55P03 (a lock not granted in time), and 40001/40P01
+ * (serialization failure, deadlock) still failing after the transaction's own retries.
  */
-export function databaseUnreachable(error: unknown): boolean {
+export function databaseTrouble(error: unknown): string | undefined {
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (/^(08|57)/.test(code) || code === '53300' || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code))) return true;
   const message = error instanceof Error ? error.message : '';
-  return /^(Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message);
+  if (code === '57014') return 'the relay\'s database did not answer in time';
+  if (code === '53300' || code === '55P03' || code === '40001' || code === '40P01') return 'the relay\'s database is busy';
+  if (typeof code === 'string' && (/^(08|57)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code))) return 'the relay cannot reach its database just now';
+  if (/^(Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message)) return 'the relay cannot reach its database just now';
+  return undefined;
 }
 
-/** The database's unreachability as the relay reports it to clients: RELAY_UNAVAILABLE (503, Retry-After); anything else as it is. */
+/** Trouble with the database as the relay reports it to clients: RELAY_UNAVAILABLE (503, Retry-After 2 s); anything else as it is. */
 export function asRelayFailure(error: unknown): unknown {
-  return databaseUnreachable(error)
-    ? new RelayFailure('RELAY_UNAVAILABLE', 'the relay cannot reach its database just now; try again shortly', { retryAfterSeconds: UNAVAILABLE_RETRY_MS / 1000, retryAfterMs: UNAVAILABLE_RETRY_MS })
+  const trouble = databaseTrouble(error);
+  return trouble
+    ? new RelayFailure('RELAY_UNAVAILABLE', `${trouble}; try again shortly`, { retryAfterSeconds: UNAVAILABLE_RETRY_MS / 1000, retryAfterMs: UNAVAILABLE_RETRY_MS })
     : error;
 }
 
@@ -68,7 +73,7 @@ export class PostgresDatabase implements Queryable {
 
   static connect(options: PostgresOptions): PostgresDatabase {
     const url = parseDatabaseUrl(options.url);
-    const where = { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: decodeURIComponent(url.pathname.slice(1)) };
+    const where = { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: decodeURIComponent(url.pathname.slice(1)) };
     const clientConfig = (): pg.ClientConfig => ({
       ...where,
       // Without a password file, PostgreSQL's own PGPASSFILE (or ~/.pgpass), asked only if the server wants one.
@@ -182,5 +187,7 @@ export function parseDatabaseUrl(text: string): URL {
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigurationError(`--database must be a postgres:// URL, not ${url.protocol}//`);
   if (url.password) throw new ConfigurationError('--database must not hold the password (it would show in process lists and logs): put it in a file (--database-password-file) or PGPASSFILE');
   if (!url.username || url.pathname.length <= 1) throw new ConfigurationError('--database needs a user and a database: postgres://USER@HOST:PORT/DB');
+  // Refused rather than ignored: an operator writing ?sslmode=require must not believe the connection is encrypted.
+  if (url.search) throw new ConfigurationError('--database takes no parameters (such as ?sslmode=): the relay does not speak TLS to PostgreSQL yet; keep the database on a network of its own (docs/deployment.md, section 11)');
   return url;
 }

@@ -43,15 +43,20 @@ export class PostgresDevices {
     const users = touches.map((t) => t.userId);
     const devices = touches.map((t) => t.deviceId);
     const ats = touches.map((t) => t.at);
-    // One statement for the batch (two instances' batches meeting on one row: a deadlock, retried whole).
-    await this.#db.transaction((client) => client.query(
-      `WITH seen AS (SELECT u, max(at) AS at FROM unnest($1::text[], $3::bigint[]) AS t(u, at) GROUP BY u),
-            touched AS (UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, t.at)
-                        FROM (SELECT u, dev, max(at) AS at FROM unnest($1::text[], $2::int[], $3::bigint[]) AS t(u, dev, at) GROUP BY u, dev) t
-                        WHERE d.user_id = t.u AND d.device_id = t.dev RETURNING 1)
-       UPDATE users SET last_active_at = seen.at FROM seen WHERE users.id = seen.u AND users.last_active_at < seen.at`,
+    // One statement for the batch, best effort: rows another transaction holds (a send's batch, an enrollment)
+    // are skipped, never waited for, so touches cannot deadlock with sends; the device's next connect touches it.
+    await this.#db.query(
+      `WITH t AS (SELECT u, dev, max(at) AS at FROM unnest($1::text[], $2::int[], $3::bigint[]) AS t(u, dev, at) GROUP BY u, dev),
+            d AS (SELECT d.user_id, d.device_id, t.at FROM devices d JOIN t ON d.user_id = t.u AND d.device_id = t.dev
+                  ORDER BY d.user_id, d.device_id FOR NO KEY UPDATE OF d SKIP LOCKED),
+            touched AS (UPDATE devices SET last_seen_at = GREATEST(devices.last_seen_at, d.at) FROM d
+                        WHERE devices.user_id = d.user_id AND devices.device_id = d.device_id RETURNING 1),
+            seen AS (SELECT u, max(at) AS at FROM t GROUP BY u),
+            usr AS (SELECT users.id, seen.at FROM users JOIN seen ON users.id = seen.u WHERE users.last_active_at < seen.at
+                    ORDER BY users.id FOR NO KEY UPDATE OF users SKIP LOCKED)
+       UPDATE users SET last_active_at = usr.at FROM usr WHERE users.id = usr.id`,
       [users, devices, ats],
-    ));
+    );
     return touches.map(() => undefined);
   }
 

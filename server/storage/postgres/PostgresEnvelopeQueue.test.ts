@@ -92,7 +92,7 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
     const limits: QueueLimits = { maxEnvelopes: 2, maxBytes: 1 << 30, maxEnvelopesPerSender: 2, maxBytesPerSender: 1 << 30 };
     expect(await send(0, [envelope(alice, bob), envelope(alice, bob), envelope(alice, bob)], limits)).toEqual(['queueFull', 'queueFull', 'queueFull']);
     expect(await send(1, [{ ...envelope(alice, bob), acceptedAt: -5 }, envelope(alice, bob)], limits)).toEqual(['queued', 'queued']);
-    expect(await instances[0]!.transaction((client) => queue.expireIn(client, 0))).toBe(1);
+    expect(await instances[0]!.transaction((client) => queue.expireIn(client, 0, 100))).toBe(1);
     expect(await send(0, [envelope(alice, bob)], limits)).toEqual(['queued']);
     expect((await queue.queued(instances[1]!.pool, bob, 0, 10)).map((e) => e.seq)).toEqual([...(await queue.queued(instances[1]!.pool, bob, 0, 10)).map((e) => e.seq)].sort((a, b) => a - b));
   });

@@ -32,6 +32,8 @@ export interface QueueCommitHooks {
 
 /** Batches written at once by one instance: while both are in flight, new requests gather into the next. */
 const BATCHES_IN_FLIGHT = 2;
+/** Requests one batch takes at most (each a few statements per recipient: a batch stays well inside the statement timeout). */
+const BATCH_ITEMS = 200;
 
 export class PostgresEnvelopeQueue {
   readonly #writes: GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]> | undefined;
@@ -39,7 +41,7 @@ export class PostgresEnvelopeQueue {
   /** With a database: group-committed enqueue and acknowledge; without, only the `…In` methods (tests). */
   constructor(db?: PostgresDatabase, hooks?: QueueCommitHooks) {
     this.#writes = db && hooks
-      ? new GroupCommit((writes) => db.transaction((client) => this.#writeIn(client, writes, hooks)), { maxInFlight: BATCHES_IN_FLIGHT })
+      ? new GroupCommit((writes) => db.transaction((client) => this.#writeIn(client, writes, hooks)), { maxInFlight: BATCHES_IN_FLIGHT, maxItems: BATCH_ITEMS })
       : undefined;
   }
 
@@ -110,8 +112,9 @@ export class PostgresEnvelopeQueue {
         for (const i of indices) outcomes[i] = (await this.#existing(client, envelopes[i] as NewEnvelope)) ?? 'deviceGone';
         continue;
       }
-      await client.query(`INSERT INTO queue_shares (user_id, device_id, sender_user, envelopes, bytes) VALUES ($1, $2, '', 0, 0) ON CONFLICT DO NOTHING`, [...key]);
-      const total = (await client.query<{ envelopes: string; bytes: string }>(`SELECT envelopes, bytes FROM queue_shares WHERE user_id = $1 AND device_id = $2 AND sender_user = '' FOR UPDATE`, [...key])).rows[0];
+      // Locked whatever happened to it meanwhile (an acknowledgement emptying the queue deletes its total row):
+      // the upsert always ends holding a row, which an insert-then-select could miss.
+      const total = (await client.query<{ envelopes: string; bytes: string }>(`${LOCK_TOTALS} VALUES ($1, $2, '', 0, 0) ${LOCKED} RETURNING envelopes, bytes`, [...key])).rows[0];
       const fits = Number(total?.envelopes ?? 0) + indices.length <= limits.maxEnvelopes && Number(total?.bytes ?? 0) + bytes <= limits.maxBytes;
       // One request is one device's: its envelopes for this recipient are one account's. The recipient's own
       // account (copies of what they send elsewhere) is held to the whole queue only.
@@ -157,9 +160,12 @@ export class PostgresEnvelopeQueue {
     return removed;
   }
 
-  /** Deletes envelopes accepted before `before`, inside the caller's transaction; returns how many. */
-  async expireIn(client: pg.PoolClient, before: number): Promise<number> {
-    return (await client.query('DELETE FROM envelopes WHERE accepted_at < $1', [before])).rowCount ?? 0;
+  /**
+   * Deletes up to `limit` envelopes accepted before `before`, oldest first, inside the caller's transaction;
+   * returns how many (the caller repeats until fewer come back: a year of backlog is not one statement).
+   */
+  async expireIn(client: pg.PoolClient, before: number, limit: number): Promise<number> {
+    return (await client.query('DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes WHERE accepted_at < $1 ORDER BY accepted_at LIMIT $2)', [before, limit])).rowCount ?? 0;
   }
 
   /** Whether an envelope with this id is queued already: this very envelope, or another one. */
@@ -180,12 +186,16 @@ async function lockQueues(client: pg.PoolClient, queues: readonly DeviceAddress[
   const devices = queues.map((q) => q.deviceId);
   await client.query(
     `SELECT 1 FROM devices WHERE (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[])) ORDER BY user_id, device_id FOR SHARE`, [users, devices]);
-  await client.query(
-    `INSERT INTO queue_shares (user_id, device_id, sender_user, envelopes, bytes)
-     SELECT u, d, '', 0, 0 FROM unnest($1::text[], $2::int[]) AS t(u, d) ORDER BY u, d ON CONFLICT DO NOTHING`, [users, devices]);
-  await client.query(
-    `SELECT 1 FROM queue_shares WHERE sender_user = '' AND (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[])) ORDER BY user_id, device_id FOR UPDATE`, [users, devices]);
+  await client.query(`${LOCK_TOTALS} SELECT u, d, '', 0, 0 FROM unnest($1::text[], $2::int[]) AS t(u, d) ORDER BY u, d ${LOCKED}`, [users, devices]);
 }
+
+/**
+ * Each queue's total row, made if missing and locked either way: an upsert whose update changes nothing.
+ * (Inserting with DO NOTHING and then selecting FOR UPDATE finds no row when a concurrent acknowledgement
+ * deleted it in between, and then locks nothing: two sends could commit a queue out of seq order.)
+ */
+const LOCK_TOTALS = 'INSERT INTO queue_shares (user_id, device_id, sender_user, envelopes, bytes)';
+const LOCKED = 'ON CONFLICT (user_id, device_id, sender_user) DO UPDATE SET envelopes = queue_shares.envelopes';
 
 function toEnvelope(r: EnvelopeRow): StoredEnvelope {
   return {

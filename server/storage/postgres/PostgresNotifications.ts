@@ -19,6 +19,11 @@ const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5000;
 /** Down this long, the instance says it is not ready. */
 const DOWN_GRACE_MS = 2000;
+/**
+ * How often the listening connection is asked a question: a connection a firewall forgot (or a network that
+ * dropped it silently) answers nothing, and would otherwise look alive for the kernel's two-hour keepalive.
+ */
+const HEARTBEAT_MS = 10_000;
 
 /** The payloads announcing that these queues grew: `<instance> <user>.<device> ...`, each under PAYLOAD_BYTES. */
 export function queuedPayloads(instance: string, recipients: readonly DeviceAddress[]): string[] {
@@ -60,6 +65,7 @@ export class PostgresNotifications {
   #downSince: number | null = null;
   #retryMs = RECONNECT_MIN_MS;
   #timer: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(db: PostgresDatabase, instance: string, events: StoreEvents) {
     this.#db = db;
@@ -81,6 +87,7 @@ export class PostgresNotifications {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#heartbeat);
     await this.#client?.end().catch(() => undefined);
   }
 
@@ -97,14 +104,27 @@ export class PostgresNotifications {
     };
     client.on('error', lost);
     client.on('end', lost);
-    await client.connect();
-    await client.query(`LISTEN ${QUEUED_CHANNEL}`);
-    await client.query(`LISTEN ${CONTROL_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${QUEUED_CHANNEL}`);
+      await client.query(`LISTEN ${CONTROL_CHANNEL}`);
+    } catch (error) {
+      // Connected but not listening (a stall, a timeout): this connection is not kept, nor left open.
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     if (this.#stopped) {
       await client.end();
       return;
     }
     this.#client = client;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => {
+      if (this.#client !== client) return;
+      // No answer within the client's query timeout: the connection is dead, however it looks.
+      client.query('SELECT 1').catch(() => lost());
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
     const wasDown = this.#downSince !== null;
     this.#downSince = null;
     this.#retryMs = RECONNECT_MIN_MS;

@@ -18,7 +18,7 @@ export class PostgresRateLimiter implements RateLimiter {
   async take(charges: readonly RateCharge[], now: number): Promise<RateDecision> {
     const applied = chargesByKey(charges);
     if (applied.length === 0) return { ok: true };
-    const { rows } = await this.database.pool.query<{ refused_key: string; refused_tokens: number }>(
+    const { rows } = await this.database.query<{ refused_key: string; refused_tokens: number }>(
       'SELECT refused_key, refused_tokens FROM rate_buckets_take($1, $2, $3, $4, $5)',
       [applied.map((c) => c.key), applied.map((c) => c.cost), applied.map((c) => c.limit.amount), applied.map((c) => c.limit.windowMs), now],
     );
@@ -31,7 +31,7 @@ export class PostgresRateLimiter implements RateLimiter {
 
   async prune(now: number): Promise<void> {
     // The same refill as rate_buckets_take; SKIP LOCKED: a bucket a take holds is in use, not worth waiting for.
-    await this.database.pool.query(
+    await this.database.query(
       `DELETE FROM rate_buckets WHERE key IN (
          SELECT key FROM rate_buckets
          WHERE least(amount, tokens + (greatest(0, $1 - refilled_at) * amount) / window_ms) >= amount

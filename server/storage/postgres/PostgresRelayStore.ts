@@ -34,6 +34,10 @@ interface UserRow { id: string; username: string; display_name: string; role: st
 const UNIQUE_VIOLATION = '23505';
 /** Key of the advisory lock every control event is recorded under ("control" in ASCII). */
 const CONTROL_LOCK = 0x636f6e74726f6c;
+/** Envelopes expired per transaction. */
+const EXPIRE_SLICE = 5000;
+/** Revocations and deactivations delete whole queues (up to the queue limit each): their own statement timeout. */
+const ADMIN_STATEMENT_TIMEOUT = '60s';
 /** How long /readyz waits for the database before calling it unreachable. */
 const READY_TIMEOUT_MS = 2000;
 
@@ -144,6 +148,7 @@ export class PostgresRelayStore implements RelayStore {
 
   async deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void> {
     await this.#tx(async (client) => {
+      await client.query(`SET LOCAL statement_timeout = '${ADMIN_STATEMENT_TIMEOUT}'`);
       // Once only: two instances' housekeeping deactivating one idle account at once record it once.
       const changed = await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2 WHERE id = $1 AND status <> 'deactivated'`, [id, at]);
       if (changed.rowCount === 0) return;
@@ -223,6 +228,7 @@ export class PostgresRelayStore implements RelayStore {
 
   async revokeDevice(userId: UserId, deviceId: DeviceId, at: number, audit: readonly AuditEvent[]): Promise<void> {
     await this.#tx(async (client) => {
+      await client.query(`SET LOCAL statement_timeout = '${ADMIN_STATEMENT_TIMEOUT}'`);
       await this.#devices.revokeIn(client, userId, deviceId, at);
       await this.#controlEvent(client, 'device.revoked', userId, deviceId, at);
       await this.#append(client, audit);
@@ -265,11 +271,18 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async expireEnvelopes(before: number, auditOf: (count: number) => AuditEvent): Promise<number> {
-    return this.#tx(async (client) => {
-      const count = await this.#queue.expireIn(client, before);
-      if (count > 0) await this.#append(client, [auditOf(count)]);
-      return count;
-    });
+    // In slices, each one transaction with its audit record: a large backlog never meets the statement
+    // timeout, nor holds every queue it touches locked for long.
+    let total = 0;
+    for (;;) {
+      const count = await this.#tx(async (client) => {
+        const deleted = await this.#queue.expireIn(client, before, EXPIRE_SLICE);
+        if (deleted > 0) await this.#append(client, [auditOf(deleted)]);
+        return deleted;
+      });
+      total += count;
+      if (count < EXPIRE_SLICE) return total;
+    }
   }
 
   // --- Throttling ------------------------------------------------------------------------------------
@@ -285,7 +298,8 @@ export class PostgresRelayStore implements RelayStore {
           [streak, at],
         );
       }
-      if (lock) await client.query('UPDATE users SET locked_until = $2 WHERE id = $1', [lock.userId, lock.lockedUntil]);
+      // Never shortened: of two instances locking one account at once, the longer lock stands.
+      if (lock) await client.query('UPDATE users SET locked_until = GREATEST(COALESCE(locked_until, 0), $2) WHERE id = $1', [lock.userId, lock.lockedUntil]);
       await this.#append(client, audit);
     });
   }
