@@ -73,18 +73,16 @@ export function checkpointMemory(dataDir: string, store?: Pick<RelayStore, 'reme
   const remember = store?.rememberCheckpoint?.bind(store);
   const recall = store?.signedCheckpoints?.bind(store);
   if (remember && recall) {
-    // Both: the database's (what every instance signed) and this instance's file, which a database rolled back
-    // (a failover to a standby that lagged, a pg_restore) does not roll back with it.
+    // The database's only: it rolls back with the log (a pg_restore, a failover to a standby that lagged), so a
+    // rollback is seen by the compliance officer's bundles, not here (docs/deployment.md, section 11). Also
+    // believing this instance's file would refuse every export after a restore, and nothing on PostgreSQL
+    // begins a new log after one yet.
     return {
       last: async (origin) => {
         const keys = relayPublicKeys(dataDir);
-        const shared = largest((await recall(origin)).filter((entry) => signedByRelay(entry, keys)));
-        return largest([shared, lastTrustedCheckpoint(dataDir, origin)].filter((e): e is NonNullable<typeof e> => e !== null));
+        return largest((await recall(origin)).filter((entry) => signedByRelay(entry, keys)));
       },
-      remember: async (entry) => {
-        rememberCheckpoint(dataDir, entry);
-        await remember(entry);
-      },
+      remember,
     };
   }
   return { last: async (origin) => lastTrustedCheckpoint(dataDir, origin), remember: async (entry) => rememberCheckpoint(dataDir, entry) };
