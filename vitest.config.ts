@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two test files at once: most of a file's time is spent waiting on the relays, databases and browsers it
+    // starts (one at a time the suite took 14 minutes on this 2-core machine; Vitest's default here is one).
+    maxWorkers: 2,
     // electron-store imports `electron`; inlined, it sees the shell tests' stand-in instead of the real one.
     server: { deps: { inline: ['electron-store'] } },
     reporters: ['default', './test/summaryReporter.ts'],
