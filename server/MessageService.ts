@@ -20,6 +20,8 @@ const DAY = 24 * HOUR;
 const FREE_SPACE_MS = 250;
 /** Closer than this to the reserve, the file system is asked at every send. */
 const FREE_SPACE_MARGIN = 64 * 1024 * 1024;
+/** The longest an account's active devices are remembered (control events drop them sooner: see #activeDevicesOf). */
+const ACTIVE_DEVICES_TTL_MS = 10 * 60_000;
 
 /** How each store outcome is reported to the sender (undefined: accepted). */
 const REFUSAL: Record<EnqueueOutcome, EnvelopeRefusalCode | undefined> = {
@@ -323,18 +325,22 @@ export class MessageService {
   }
 
   /**
-   * A user's active device ids, remembered for half a second (every send re-read them otherwise). The
-   * store checks again when it commits, so a device revoked in that half second gets nothing queued.
+   * A user's active device ids, remembered until a control event about the account (a device added or
+   * revoked, the account deactivated: forget()) or the first emergency sign-in's end, at most ACTIVE_DEVICES_TTL_MS
+   * (every send re-read them otherwise: two database reads a message). The store checks again when it
+   * commits, so a device revoked before the event is applied gets nothing queued.
    */
   async #activeDevicesOf(userId: UserId, now: number): Promise<ReadonlySet<number>> {
     const cached = this.#activeDevices.get(userId);
     if (cached && cached.until > now) return cached.devices;
     const user = await this.store.userById(userId);
-    const devices = user?.status === 'active'
-      ? new Set((await this.store.devices(userId)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now)).map((d) => d.deviceId as number))
-      : new Set<number>();
+    const active = user?.status === 'active'
+      ? (await this.store.devices(userId)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now))
+      : [];
+    const devices = new Set(active.map((d) => d.deviceId as number));
     if (this.#activeDevices.size > 50_000) this.#activeDevices.clear();
-    this.#activeDevices.set(userId, { until: now + 500, devices });
+    const until = Math.min(now + ACTIVE_DEVICES_TTL_MS, ...active.map((d) => d.expiresAt ?? Number.MAX_SAFE_INTEGER));
+    this.#activeDevices.set(userId, { until, devices });
     return devices;
   }
 }

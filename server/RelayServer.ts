@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { describeError } from '../shared/errors';
+import { assertNever } from '../shared/exhaustive';
 import { AccountService } from './AccountService';
 import { systemClock, type Clock } from './Clock';
 import { DeliveryHub } from './http/DeliveryHub';
@@ -88,6 +89,7 @@ export function openStore(dataDir: string, clock: Clock = systemClock, options: 
 
 /** How often a relay sharing its store re-reads every connected device's queue, whatever it heard. */
 const RESYNC_MS = 60_000;
+const DAY_MS = 24 * 3600_000;
 
 /** The running relay: storage, services, the HTTP/WebSocket app and its periodic jobs. */
 export class RelayServer {
@@ -160,22 +162,42 @@ export class RelayServer {
     return address;
   }
 
-  /** Applies admin changes made by the CLI while the relay runs (revocations disconnect at once). */
+  /**
+   * Applies changes made elsewhere (admin commands, sign-ins on other relay instances) while the relay runs:
+   * what it remembers of the account is dropped, and sockets that may no longer act are cut off at once.
+   */
   async applyControlEvents(): Promise<void> {
     for (const event of await this.store.controlEvents(this.#controlSeq)) {
       this.#controlSeq = event.seq;
       this.accounts.credentials.forget(event.userId);
       this.messages.forget(event.userId);
-      this.hub.disconnect(event.userId, event.deviceId);
+      switch (event.kind) {
+        case 'device.revoked':
+        case 'account.deactivated':
+          this.hub.disconnect(event.userId, event.deviceId);
+          break;
+        case 'credential.replaced': {
+          // Only sockets that authenticated with an older credential: the new sign-in's may be open here already.
+          const device = event.deviceId === null ? undefined : await this.store.device(event.userId, event.deviceId);
+          this.hub.disconnect(event.userId, event.deviceId, device && device.revokedAt === null ? { credentialHash: device.credentialHash } : undefined);
+          break;
+        }
+        case 'device.added':
+          break;
+        default:
+          assertNever(event.kind, 'control event');
+      }
     }
   }
 
-  /** Deletes envelopes past retention and deactivates accounts unused for too long. */
+  /** Deletes envelopes past retention and old control events, and deactivates accounts unused for too long. */
   async housekeeping(): Promise<void> {
-    const cutoff = this.clock.now() - this.config.retentionDays * 24 * 3600_000;
+    const cutoff = this.clock.now() - this.config.retentionDays * DAY_MS;
     await this.store.expireEnvelopes(cutoff, (count) => ({ type: 'envelope.expired', actor: 'system', subject: '', details: { count, retentionDays: this.config.retentionDays } }));
     await this.accounts.deactivateInactive();
     await this.applyControlEvents();
+    // Every instance applies control events within a second or so: a day's are more than enough to keep.
+    await this.store.pruneControlEvents(this.clock.now() - DAY_MS);
   }
 
   /**

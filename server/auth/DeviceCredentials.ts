@@ -5,8 +5,13 @@ import type { DeviceRecord, RelayStore, UserRecord } from '../storage/RelayStore
 import { RepeatCounter } from './RepeatCounter';
 import { credentialDevice, sameHash, sha256Hex } from './secrets';
 
-/** How long a socket's authorisation is reused between frames. */
-const AUTHORIZATION_TTL_MS = 500;
+/**
+ * How long a socket's authorisation is reused between frames. Every change that ends it (a revocation, a
+ * deactivation, a credential replaced by a new sign-in) is a control event that every relay instance applies
+ * within half a second (forget()), and an emergency sign-in's end is checked here: this is only a bound on
+ * memory, not what enforces them. (Re-read for every frame it cost two database reads a message.)
+ */
+const AUTHORIZATION_TTL_MS = 10 * 60_000;
 
 /** A refused device credential's episode ends after this long without another refusal. */
 const REJECTED_CREDENTIAL_QUIET_MS = 3600_000;
@@ -48,8 +53,8 @@ export class DeviceCredentials {
     }
     const user = await this.#store.userById(address.userId);
     if (user?.status !== 'active') throw new RelayFailure('UNAUTHENTICATED', 'this account is not active');
-    // Remembered briefly: a busy socket's frames do not each re-read the same rows. Revocations and
-    // deactivations clear it at once (forget()); an emergency sign-in's end is still checked here.
+    // Remembered: a socket's frames do not each re-read the same rows. Revocations, deactivations and
+    // replaced credentials clear it (forget()); an emergency sign-in's end is still checked here.
     const until = Math.min(now + AUTHORIZATION_TTL_MS, device.expiresAt ?? Number.MAX_SAFE_INTEGER);
     this.#recentlyAuthorized.set(cacheKey, until);
     if (this.#recentlyAuthorized.size > 100_000) this.#recentlyAuthorized.clear();

@@ -52,6 +52,11 @@ interface Connection {
   inFlightBytes: number;
   pumping: boolean;
   again: boolean;
+  /**
+   * The last read found the end of the queue (a short page), not a full window: an acknowledgement then has
+   * nothing to let through, and what is queued later is announced (envelopesQueued, resync) and read then.
+   */
+  drained: boolean;
   alive: boolean;
   /** The connect-time queue is not fully pushed yet: say `queueEmpty` once it is. */
   announceEmpty: boolean;
@@ -94,7 +99,7 @@ export class DeliveryHub implements DeliveryNotifier {
   attach(socket: WebSocket, address: DeviceAddress, credentialHash: string, expiresAt: number | null, now: number, stream?: Corkable): void {
     const key = addressKey(address);
     this.#connections.get(key)?.socket.terminate();
-    const connection: Connection = { socket, stream, corked: false, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, alive: true, announceEmpty: false, timers: [] };
+    const connection: Connection = { socket, stream, corked: false, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, drained: false, alive: true, announceEmpty: false, timers: [] };
     this.#connections.set(key, connection);
     socket.on('message', (data, isBinary) => void this.#onFrame(connection, data.toString(), isBinary));
     socket.on('pong', () => (connection.alive = true));
@@ -213,7 +218,9 @@ export class DeliveryHub implements DeliveryNotifier {
           const acknowledged = this.#acknowledging(connection, foreign, messages.acknowledge(connection.address, frame.ids));
           const announce = connection.announceEmpty;
           connection.announceEmpty = false;
-          void this.#pump(connection, announce);
+          // A read after every acknowledgement found nothing in most cases (one round trip a message on
+          // PostgreSQL): only a window that was full, a read under way, or a queueEmpty owed needs one.
+          if (announce || connection.pumping || !connection.drained) void this.#pump(connection, announce);
           await acknowledged;
           return;
         }
@@ -264,12 +271,15 @@ export class DeliveryHub implements DeliveryNotifier {
       return;
     }
     connection.pumping = true;
+    connection.drained = false;
     const open = () => connection.socket.readyState === connection.socket.OPEN;
     /** True once a read found nothing more: only then is the queue empty (not merely paused at the limit). */
-    let drainedQueue = false;
+    let drainedQueue: boolean;
     try {
       do {
         connection.again = false;
+        // Each pass decides afresh: a pass that cannot read (the window full) has not found the end.
+        drainedQueue = false;
         let full = false;
         while (!full && open() && connection.inFlight.size < MAX_IN_FLIGHT && connection.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
           const limit = Math.min(PAGE, MAX_IN_FLIGHT - connection.inFlight.size);
@@ -295,6 +305,7 @@ export class DeliveryHub implements DeliveryNotifier {
           if (page.length < limit) break;
         }
       } while (connection.again && open());
+      connection.drained = drainedQueue;
       if (announceEmpty && drainedQueue && open()) send(connection, { type: 'queueEmpty' });
       else if (announceEmpty) connection.announceEmpty = true;
     } catch (error) {

@@ -149,9 +149,14 @@ export interface SignedCheckpoint {
   readonly at: number;
 }
 
+/**
+ * A change every relay instance must act on: sockets to cut (revoked, deactivated, a credential replaced by a
+ * new sign-in) or what each remembers of an account's devices to drop (a device added). Instances follow them
+ * in seq order, so what they remember between messages can be kept until one of these says otherwise.
+ */
 export interface ControlEvent {
   readonly seq: number;
-  readonly kind: 'device.revoked' | 'account.deactivated';
+  readonly kind: 'device.revoked' | 'account.deactivated' | 'device.added' | 'credential.replaced';
   readonly userId: UserId;
   readonly deviceId: DeviceId | null;
 }
@@ -160,7 +165,7 @@ export interface ControlEvent {
 export interface StoreEvents {
   /** Another instance queued envelopes for these devices (any of which may be connected here). */
   envelopesQueued(recipients: readonly DeviceAddress[]): void;
-  /** A revocation or deactivation was recorded (read controlEvents). */
+  /** A control event was recorded (read controlEvents). */
   controlChanged(): void;
   /** The news may have been missed (the connection that carries it was lost): look at everything again. */
   resync(): void;
@@ -239,6 +244,8 @@ export interface RelayStore {
 
   // Admin changes a running relay must apply
   controlEvents(afterSeq: number): Promise<ControlEvent[]>;
+  /** Deletes control events recorded before `before` (running relays have long applied them); seqs go on rising. */
+  pruneControlEvents(before: number): Promise<void>;
 
   /** Bytes free for the store's files (for its owner's user), or undefined where the store cannot tell. */
   freeBytes(): Promise<number | undefined>;

@@ -181,19 +181,39 @@ export function relayStoreDevices(t: ContractStores): void {
     expect(await store.keyCount(bob.userId, bob.deviceId)).toMatchObject({ preKeys: 0 });
   });
 
-  it('records each revocation and deactivation as a control event, in order, seen by every instance and paged by seq', async () => {
+  it('records each device added, credential replaced, revocation and deactivation as a control event, in order, seen by every instance and paged by seq', async () => {
     const { store, other } = t;
     const [alice, bob] = [await t.account(), await t.account()];
     const second = await store.addDevice(alice.userId, t.newDevice({ keys: bare() }), NOW, []);
+    await other.replaceCredential(alice.userId, second, sha256Hex('renewed'), []);
     await store.revokeDevice(alice.userId, second, NOW, [event('device.revoked', `${alice.userId}.${second}`)]);
     await other.deactivateUser(bob.userId, NOW, []);
     await store.revokeDevice(alice.userId, alice.deviceId, NOW, []);
     const events = await other.controlEvents(0);
-    expect(events.map((e) => [e.kind, e.userId, e.deviceId])).toEqual([['device.revoked', alice.userId, second], ['account.deactivated', bob.userId, null], ['device.revoked', alice.userId, 1]]);
+    expect(events.map((e) => [e.kind, e.userId, e.deviceId])).toEqual([
+      ['device.added', alice.userId, 1], ['device.added', bob.userId, 1], ['device.added', alice.userId, second], ['credential.replaced', alice.userId, second],
+      ['device.revoked', alice.userId, second], ['account.deactivated', bob.userId, null], ['device.revoked', alice.userId, 1],
+    ]);
     expect(events.map((e) => e.seq)).toEqual([...events.map((e) => e.seq)].sort((a, b) => a - b));
     expect(await store.controlEvents(events[0]!.seq)).toEqual(events.slice(1));
-    expect(await store.controlEvents(events[2]!.seq)).toEqual([]);
+    expect(await store.controlEvents(events.at(-1)!.seq)).toEqual([]);
     expect(await t.audit('device.revoked')).toEqual([['device.revoked', `${alice.userId}.${second}`]]);
+  });
+
+  it('prunes control events recorded before a time on either instance, and hands out higher seqs after', async () => {
+    const { store, other } = t;
+    const alice = await t.account();
+    await store.revokeDevice(alice.userId, alice.deviceId, NOW - 5000, []);
+    const second = await store.addDevice(alice.userId, t.newDevice({ keys: bare() }), NOW, []);
+    const before = await store.controlEvents(0);
+    await other.pruneControlEvents(NOW - 1000);
+    const after = await store.controlEvents(0);
+    expect(after.map((e) => [e.kind, e.deviceId])).toEqual([['device.added', alice.deviceId], ['device.added', second]]);
+    await store.pruneControlEvents(NOW + 1);
+    await other.revokeDevice(alice.userId, second, NOW, []);
+    const [next] = await store.controlEvents(0);
+    expect(next?.kind).toBe('device.revoked');
+    expect(next!.seq).toBeGreaterThan(Math.max(...before.map((e) => e.seq)));
   });
 
   it('never lets an instance following the control events by seq miss one, however many are recorded at once', async () => {
@@ -209,6 +229,6 @@ export function relayStoreDevices(t: ContractStores): void {
     const revocations = devices.map((d, i) => t.either(i).revokeDevice(d.userId, d.deviceId, NOW, [event('device.revoked', `${d.userId}.${d.deviceId}`)]));
     expect(settled(await Promise.allSettled(revocations)).codes).toEqual([]);
     const seen = await following.stop();
-    expect(seen.map((e) => `${e.userId}.${e.deviceId}`).sort()).toEqual(devices.map((d) => `${d.userId}.${d.deviceId}`).sort());
+    expect(seen.filter((e) => e.kind === 'device.revoked').map((e) => `${e.userId}.${e.deviceId}`).sort()).toEqual(devices.map((d) => `${d.userId}.${d.deviceId}`).sort());
   });
 }

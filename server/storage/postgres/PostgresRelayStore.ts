@@ -188,6 +188,7 @@ export class PostgresRelayStore implements RelayStore {
       await client.query('DELETE FROM pending_enrollments WHERE id = $1', [e.id]);
       await client.query(`UPDATE users SET status = 'active', password_hash = $2, totp_secret = $3, last_active_at = $4 WHERE id = $1`, [e.userId, passwordHash, e.totpSecret, now]);
       const deviceId = await this.#devices.addIn(client, e.userId, device, now);
+      await this.#controlEvent(client, 'device.added', e.userId, deviceId, now);
       await this.#append(client, audit.map((a) => withEnrolledDevice(a, e.userId, deviceId)));
       return deviceId;
     });
@@ -198,6 +199,7 @@ export class PostgresRelayStore implements RelayStore {
   async addDevice(userId: UserId, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
     return this.#tx(async (client) => {
       const deviceId = await this.#devices.addIn(client, userId, device, now);
+      await this.#controlEvent(client, 'device.added', userId, deviceId, now);
       await this.#append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
@@ -218,6 +220,7 @@ export class PostgresRelayStore implements RelayStore {
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
     await this.#tx(async (client) => {
       await client.query('UPDATE devices SET credential_hash = $3 WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL', [userId, deviceId, credentialHash]);
+      await this.#controlEvent(client, 'credential.replaced', userId, deviceId, this.#clock.now());
       await this.#append(client, audit);
     });
   }
@@ -346,9 +349,15 @@ export class PostgresRelayStore implements RelayStore {
       if (!grant) throw new RelayFailure('INVALID_CODE', 'the emergency code is no longer valid');
       const userId = grant.user_id as UserId;
       const deviceId = await this.#devices.addIn(client, userId, device, now);
+      await this.#controlEvent(client, 'device.added', userId, deviceId, now);
       await this.#append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
+  }
+
+  async pruneControlEvents(before: number): Promise<void> {
+    // An identity column: seqs go on rising whatever is deleted.
+    await this.#db.query('DELETE FROM control_events WHERE at < $1', [before]);
   }
 
   async controlEvents(afterSeq: number): Promise<ControlEvent[]> {

@@ -123,7 +123,7 @@ export class SqliteRelayStore implements RelayStore {
       this.#sql.run('DELETE FROM enrollment_codes WHERE user_id = $u AND used_at IS NULL', { u: id });
       this.#sql.run('DELETE FROM pending_enrollments WHERE user_id = $u', { u: id });
       this.#sql.run('UPDATE emergency_grants SET used_at = $at WHERE user_id = $u AND used_at IS NULL', { u: id, at });
-      this.#sql.run(`INSERT INTO control_events (kind, user_id, device_id, at) VALUES ('account.deactivated', $u, NULL, $at)`, { u: id, at });
+      this.#controlEventIn('account.deactivated', id, null, at);
       this.#audit.append(audit);
     });
   }
@@ -154,6 +154,7 @@ export class SqliteRelayStore implements RelayStore {
       this.#sql.run('DELETE FROM pending_enrollments WHERE id = $id', { id: e.id });
       this.#sql.run(`UPDATE users SET status = 'active', password_hash = $p, totp_secret = $t, last_active_at = $now WHERE id = $u`, { p: passwordHash, t: e.totpSecret, now, u: e.userId });
       const deviceId = this.#devices.addIn(e.userId, device, now);
+      this.#controlEventIn('device.added', e.userId, deviceId, now);
       this.#audit.append(audit.map((a) => withEnrolledDevice(a, e.userId, deviceId)));
       return deviceId;
     });
@@ -164,6 +165,7 @@ export class SqliteRelayStore implements RelayStore {
   async addDevice(userId: UserId, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
     return this.#sql.immediate(() => {
       const deviceId = this.#devices.addIn(userId, device, now);
+      this.#controlEventIn('device.added', userId, deviceId, now);
       this.#audit.append(audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
@@ -184,6 +186,7 @@ export class SqliteRelayStore implements RelayStore {
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
       this.#sql.run('UPDATE devices SET credential_hash = $h WHERE user_id = $u AND device_id = $d AND revoked_at IS NULL', { h: credentialHash, u: userId, d: deviceId });
+      this.#controlEventIn('credential.replaced', userId, deviceId, this.#clock.now());
       this.#audit.append(audit);
     });
   }
@@ -195,7 +198,7 @@ export class SqliteRelayStore implements RelayStore {
   async revokeDevice(userId: UserId, deviceId: DeviceId, at: number, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
       this.#devices.revokeIn(userId, deviceId, at);
-      this.#sql.run(`INSERT INTO control_events (kind, user_id, device_id, at) VALUES ('device.revoked', $u, $d, $at)`, { u: userId, d: deviceId, at });
+      this.#controlEventIn('device.revoked', userId, deviceId, at);
       this.#audit.append(audit);
     });
   }
@@ -297,9 +300,20 @@ export class SqliteRelayStore implements RelayStore {
       this.#sql.run('UPDATE emergency_grants SET used_at = $now WHERE id = $id', { id: grantId, now });
       const userId = grant.user_id as UserId;
       const deviceId = this.#devices.addIn(userId, device, now);
+      this.#controlEventIn('device.added', userId, deviceId, now);
       this.#audit.append(audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
+  }
+
+  /** Records, inside the caller's transaction, a change every running relay must act on. */
+  #controlEventIn(kind: ControlEvent['kind'], userId: UserId, deviceId: DeviceId | number | null, at: number): void {
+    this.#sql.run('INSERT INTO control_events (kind, user_id, device_id, at) VALUES ($k, $u, $d, $at)', { k: kind, u: userId, d: deviceId, at });
+  }
+
+  async pruneControlEvents(before: number): Promise<void> {
+    // AUTOINCREMENT: a seq is never handed out twice, even once every row below it is gone.
+    this.#sql.run('DELETE FROM control_events WHERE at < $before', { before });
   }
 
   async controlEvents(afterSeq: number): Promise<ControlEvent[]> {
