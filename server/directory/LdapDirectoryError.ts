@@ -58,10 +58,13 @@ export function ldapFailure(error: unknown, step: LdapStep, c: LdapFailureContex
   const fail = (code: LdapDirectoryErrorCode, message: string) => new LdapDirectoryError(code, message, { cause: error });
   const nodeCode = typeof (error as { code?: unknown } | null)?.code === 'string' ? (error as { code: string }).code : '';
   const message = error instanceof Error ? error.message : '';
-  const said = error instanceof ResultCodeError ? ` (LDAP result ${error.code}: ${firstLine(message)})` : '';
+  const said = error instanceof ResultCodeError ? serverSaid(error) : '';
 
   if (/Connection timeout|Operation timed out/.test(message) || nodeCode === 'ETIMEDOUT') {
     return fail('LDAP_TIMEOUT', `the LDAP server ${c.url} did not answer the ${STEP_NAMES[step]} within ${c.timeoutMs} ms; check that it is up and not overloaded, or raise timeoutMs`);
+  }
+  if (/before secure TLS connection was established/.test(message)) {
+    return fail('LDAP_TLS_FAILED', `the LDAP server ${c.url} closed the connection during the TLS handshake: it may not speak TLS on that port (ldaps:// is usually 636, ldap:// 389)`);
   }
   if (UNREACHABLE.has(nodeCode)) {
     return fail('LDAP_UNREACHABLE', `the LDAP server ${c.url} cannot be reached (${nodeCode}); check the url, that the server runs, and that the firewall lets the relay through`);
@@ -98,6 +101,12 @@ export function ldapFailure(error: unknown, step: LdapStep, c: LdapFailureContex
 }
 
 const STEP_NAMES: Record<LdapStep, string> = { starttls: 'StartTLS request', bind: 'bind', search: 'search' };
+
+/** ` (LDAP result 49)`, with the server's diagnostic text when it gave one. */
+function serverSaid(error: ResultCodeError): string {
+  const diagnostic = firstLine(error.message).replace(/\s*Code: 0x[0-9a-f]+$/i, '');
+  return ` (LDAP result ${error.code}${diagnostic ? `: ${diagnostic}` : ''})`;
+}
 
 function firstLine(text: string): string {
   return (text.split('\n')[0] ?? '').trim();

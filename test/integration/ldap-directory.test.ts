@@ -5,6 +5,7 @@ import { LdapDirectoryConfigSchema, type LdapDirectoryConfig, type LdapDirectory
 import { readLdapDirectory } from '../../server/directory/ldapDirectory';
 import { LdapDirectoryError } from '../../server/directory/LdapDirectoryError';
 import { freePort } from '../fixtures/ports';
+import { makeCertificates } from '../fixtures/rsyslogReceiver';
 import { slapdUnavailable, startSlapd, type TestSlapd } from '../fixtures/slapd';
 import { useTempDirs } from '../fixtures/tempDirs';
 
@@ -219,5 +220,57 @@ describe.skipIf(unavailable !== null)('reading people from an Active Directory-s
     ]);
     // slapd spells attribute types in DNs its own way (cn=, ou=); AD keeps CN= and OU=.
     expect(skipped).toEqual([{ dn: expect.stringMatching(/^cn=svc-backup,ou=Staff,dc=hospital/i), reason: expect.stringMatching(/no username \(none of userPrincipalName\)/) }]);
+  });
+});
+
+/*
+ * Over TLS (ldaps:// or StartTLS), trusting the site's CA file: a certificate made here for 127.0.0.1; a CA
+ * that did not issue it is refused.
+ */
+const TLS_LDIF = [
+  `dn: ${PEOPLE}`, 'objectClass: organizationalUnit', 'ou: people', '',
+  `dn: uid=asmith,${PEOPLE}`, 'objectClass: inetOrgPerson', 'uid: asmith', 'cn: Alice Smith', 'sn: Smith', '',
+].join('\n');
+
+describe.skipIf(unavailable !== null)('reading the directory over TLS', () => {
+  const tempDir = useTempDirs();
+  let slapd: TestSlapd;
+  let plain: TestSlapd;
+  let siteCa: string;
+  let otherCa: string;
+  let config: (overrides: Partial<LdapDirectoryConfigInput>) => LdapDirectoryConfig;
+  beforeAll(async () => {
+    const site = makeCertificates(tempDir(), 'ldap');
+    siteCa = site.ca;
+    otherCa = makeCertificates(tempDir(), 'other').ca;
+    [slapd, plain] = await Promise.all([startSlapd({ ldif: TLS_LDIF, tls: { certFile: site.cert, keyFile: site.key } }), startSlapd({ ldif: TLS_LDIF })]);
+    config = (overrides) => LdapDirectoryConfigSchema.parse({
+      url: slapd.ldapsUrl, caFile: siteCa, bindDn: slapd.readerDn, bindPasswordFile: slapd.readerPasswordFile, baseDn: PEOPLE,
+      filter: '(objectClass=inetOrgPerson)', attributes: { username: 'uid' }, ...overrides,
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([slapd?.stop(), plain?.stop()]);
+  });
+
+  it('reads over ldaps:// and over StartTLS, trusting the CA file', async () => {
+    expect((await readLdapDirectory(config({}))).people.map((p) => p.username)).toEqual(['asmith']);
+    expect((await readLdapDirectory(config({ url: slapd.url, startTls: true }))).people.map((p) => p.username)).toEqual(['asmith']);
+  });
+
+  it('refuses a server whose certificate the CA file did not issue, before binding', async () => {
+    for (const overrides of [{}, { url: slapd.url, startTls: true }]) {
+      const error = await readError(config({ ...overrides, caFile: otherCa }));
+      expect(error.code).toBe('LDAP_TLS_FAILED');
+      expect(error.message).toMatch(/caFile/);
+    }
+  });
+
+  it('says so when the server offers no StartTLS, or no TLS on an ldaps:// port', async () => {
+    const refused = await readError(config({ url: plain.url, startTls: true }));
+    expect(refused.code).toBe('LDAP_TLS_FAILED');
+    expect(refused.message).toMatch(/refused StartTLS/);
+    const noTls = await readError(config({ url: plain.url.replace('ldap:', 'ldaps:') }));
+    expect(noTls.code).toBe('LDAP_TLS_FAILED');
   });
 });
