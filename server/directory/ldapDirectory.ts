@@ -40,7 +40,8 @@ export async function readLdapDirectory(config: LdapDirectoryConfig): Promise<Ld
     }
   };
   try {
-    if (config.startTls) await step('starttls', () => client.startTLS(tlsOptions));
+    // ldapts times the StartTLS request but not the handshake after it: a server silent there must not hang the sync.
+    if (config.startTls) await step('starttls', () => withinTimeout(client.startTLS(tlsOptions), config.timeoutMs));
     await step('bind', () => client.bind(config.bindDn, password));
     const entries = await step('search', () => searchAllPages(client, config, filter));
     return peopleFromEntries(entries, config.attributes, config.disabledWhen);
@@ -62,6 +63,14 @@ async function searchAllPages(client: Client, config: LdapDirectoryConfig, filte
   // Search references (AD's referrals to other domains) are not followed: the base DN names the one domain read.
   for await (const page of pages) entries.push(...page.searchEntries);
   return entries;
+}
+
+/** `work`, or an error the failure sorting reads as a timeout if it takes longer than `ms`. */
+function withinTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('StartTLS: Operation timed out')), ms);
+    work.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
 }
 
 function parseFilter(filter: string): Filter {
