@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { describeError } from '../../../shared/errors';
+import { ConfigurationError } from '../../ConfigurationError';
+
+/*
+ * The `oidc` section of the relay config file: sign-in with the hospital's identity provider (Entra ID, Okta,
+ * Ping, AD FS) by OpenID Connect, authorization code with PKCE. The relay is the relying party; the desktop app
+ * sends the user's browser to the provider and back to its own loopback redirect URI (RFC 8252), the browser
+ * harness to one of `harnessRedirectUris`. Not wired into the config file yet (issue 18).
+ */
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/** https, or http on this machine only (a provider on loopback, as in tests): tokens never cross a network in clear. */
+const IssuerUrl = z.string().refine((text) => {
+  const url = URL.parse(text);
+  if (!url || url.search || url.hash || url.username || url.password) return false;
+  return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
+}, 'issuer: the provider\'s issuer URL, https:// (http:// only on 127.0.0.1/localhost), without query or fragment');
+
+/** A redirect URI registered at the provider for the harness page: absolute http(s), no query, no fragment. */
+const HarnessRedirectUri = z.string().refine((text) => {
+  const url = URL.parse(text);
+  return !!url && (url.protocol === 'https:' || url.protocol === 'http:') && !url.search && !url.hash && !url.username && !url.password && url.href === text;
+}, 'harnessRedirectUris: absolute http(s) URLs exactly as registered at the provider (normalised, e.g. with a path), without query or fragment');
+
+const ClaimName = z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/, 'a claim name such as department or extension_department');
+const AuthValue = z.string().min(1).max(256);
+
+export const OidcConfigSchema = z.strictObject({
+  /** The provider's issuer identifier; discovery reads `<issuer>/.well-known/openid-configuration`. */
+  issuer: IssuerUrl,
+  /** The client (application) id registered at the provider for Rounds. */
+  clientId: z.string().min(1).max(256),
+  /**
+   * A file holding the client secret, for a confidential client (client_secret_basic); absent: a public client
+   * (PKCE only), as a desktop app's registration usually is. Relative paths are relative to the config file.
+   */
+  clientSecretFile: z.string().min(1).optional(),
+  /** Scopes asked for; must include openid. */
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token')).min(1).default(['openid', 'profile', 'email'])
+    .refine((scopes) => scopes.includes('openid'), 'scopes: openid must be one of them'),
+  /** The ID token claim the Rounds username comes from (lower-cased): preferred_username (Entra, Okta), upn (AD FS) or email. */
+  usernameClaim: z.enum(['preferred_username', 'upn', 'email']).default('preferred_username'),
+  /** The ID token claim holding the department, if the provider sends one (Entra: an optional or extension claim). */
+  departmentClaim: ClaimName.default('department'),
+  /** The provider must say it did multi-factor (then Rounds does not ask for its own TOTP). */
+  requireMfa: z.boolean().default(false),
+  /** `amr` values (RFC 8176) that count as multi-factor. */
+  mfaAmrValues: z.array(AuthValue).default(['mfa', 'otp', 'hwk', 'swk', 'fido']),
+  /** `acr` values that count as multi-factor (a provider's own, e.g. Okta's phr/phrh or a site's LoA URI). */
+  mfaAcrValues: z.array(AuthValue).default([]),
+  /** Redirect URIs of the browser harness page (registered at the provider); the app's own are loopback. */
+  harnessRedirectUris: z.array(HarnessRedirectUri).default([]),
+  /** SSO accounts sign in at the provider again after this many days, so one disabled there stops working. */
+  reauthenticateAfterDays: z.int().min(1).max(365).default(7),
+  /** How long one request to the provider may take (discovery, token, JWKS). */
+  timeoutMs: z.int().min(1000).max(60_000).default(10_000),
+  /** Clock skew tolerated on the ID token's exp and iat. */
+  clockToleranceSeconds: z.int().min(0).max(300).default(30),
+}).refine((c) => !c.requireMfa || c.mfaAmrValues.length + c.mfaAcrValues.length > 0, {
+  message: 'requireMfa needs at least one value in mfaAmrValues or mfaAcrValues',
+});
+export type OidcConfig = z.infer<typeof OidcConfigSchema>;
+/** What a config file may leave out (the defaults fill it). */
+export type OidcConfigInput = z.input<typeof OidcConfigSchema>;
+
+/**
+ * The client secret from `clientSecretFile` (one line; surrounding whitespace dropped). Secret: never logged,
+ * never in an error message.
+ */
+export function readOidcClientSecret(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigurationError(`cannot read the OpenID Connect client secret file ${file}: ${describeError(error)}`);
+  }
+  const secret = text.trim();
+  if (!secret || /[\r\n]/.test(secret)) throw new ConfigurationError(`the OpenID Connect client secret file ${file} must hold the secret on one line`);
+  return secret;
+}
