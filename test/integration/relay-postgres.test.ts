@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE } from '../../server/audit/auditKey';
 import { PostgresDatabase } from '../../server/storage/postgres/PostgresDatabase';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../fixtures/postgres';
-import { Clinician, RelayProcess, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { RelayClient } from '../../main/core/messaging/RelayClient';
+import { Clinician, RelayProcess, adminCli, nextTotp, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
 import { until } from '../fixtures/workstation';
 
@@ -82,10 +83,20 @@ describe.skipIf(unavailable !== null)('relays on one PostgreSQL database', () =>
     expect(bob.received.map((m) => (m.payload.type === 'text' ? m.payload.text : m.payload.type))).toEqual([1, 2, 3, 4, 5].map((i) => `Bed 12 potassium ${i}`));
     expect(bob.failures).toEqual([]);
 
+    // Bob signs in again at the same workstation through A (a new credential): B cuts the socket that still
+    // uses the old one at once, not at its next frame; the workstation reconnects with the new one.
+    const renewed = await new RelayClient(a.url).login('bob', 'correct horse battery staple', await nextTotp('bob'), { kind: 'existing', deviceId: bob.address.deviceId });
+    expect(renewed.deviceId).toBe(bob.address.deviceId);
+    await until(() => bob.connection?.open === false, 'the socket with the replaced credential to close', 5_000);
+    const bobAgain = bob.on(b.url, renewed);
+    await bobAgain.connect();
+    await alice.send([bob.address.userId], textPayload(conversation, 'Bed 12 potassium 6'));
+    await bobAgain.waitFor(1, 10_000);
+
     // The admin revokes bob's workstation with a command that talks to the database only: B cuts the socket.
     const revoked = adminCli(['device', 'revoke', 'bob', String(bob.address.deviceId), '--data', dataDir(), ...database()]);
     expect(revoked.status, revoked.stderr).toBe(0);
-    await until(() => bob.connection?.open === false, 'the revoked socket to close', 5_000);
+    await until(() => bobAgain.connection?.open === false, 'the revoked socket to close', 5_000);
 
     // Exports through either instance sign one log with the one org key, and both remember what they signed
     // in the database, where the next export through any instance checks it.

@@ -24,8 +24,8 @@ export class PostgresAuditLog {
   /** Appends records inside the caller's transaction (`client`: a connection in BEGIN). */
   async append(client: pg.PoolClient, events: readonly AuditEvent[], at: number): Promise<AuditRecord[]> {
     if (events.length === 0) return [];
-    await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-    const last = (await client.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1')).rows[0];
+    // The lock, then the last record as committed once it is held (migration 5 says why one function).
+    const last = (await client.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_head_locked($1)', [AUDIT_LOCK])).rows[0];
     const chained = chainedRecords(events, last ? { seq: Number(last.seq), hash: last.hash } : undefined, at);
     for (let i = 0; i < chained.length; i += INSERT_ROWS) {
       const rows = chained.slice(i, i + INSERT_ROWS);

@@ -57,9 +57,7 @@ export class PostgresRelayStore implements RelayStore {
     this.#devices = new PostgresDevices(db);
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.#audit.append(client, events, this.#clock.now())),
-      announce: async (client, recipients) => {
-        for (const payload of queuedPayloads(this.#instance, recipients)) await client.query('SELECT pg_notify($1, $2)', [QUEUED_CHANNEL, payload]);
-      },
+      announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),
     });
   }
 
