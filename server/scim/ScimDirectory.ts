@@ -1,7 +1,7 @@
 /*
  * What the SCIM layer needs from the relay's store: the narrow interface the request handler calls. The
  * handler has already parsed, validated and mapped the request (a DirectoryPerson for users, a ScimGroup
- * for groups), so an implementation only stores, finds and renders nothing. It runs each method as one
+ * for groups), so an implementation stores and finds, and renders nothing. It runs each method as one
  * transaction with its audit events (source: the SCIM token's name), like every RelayStore mutation.
  */
 import type { UserId } from '../../shared/ids';

@@ -31,13 +31,13 @@ function parseFilterText(text: string): Filter {
   if (text.length > MAX_FILTER_LENGTH) throw badScimRequest('invalidFilter', `The filter is longer than ${MAX_FILTER_LENGTH} characters.`);
   try {
     return parse(text);
-  } catch (parseError) {
+  } catch {
     const [, attrPath, value] = BARE_WORD_COMPARISON.exec(text) ?? [];
     if (attrPath !== undefined && value !== undefined && !['and', 'or', 'not'].includes(value.toLowerCase())) {
       return { op: 'eq', attrPath, compValue: value };
     }
-    const reason = parseError instanceof Error ? parseError.message : 'unreadable';
-    throw badScimRequest('invalidFilter', `The filter is not valid SCIM filter syntax (${reason}).`);
+    // The parser's message quotes the rest of the filter, values included: not passed on.
+    throw badScimRequest('invalidFilter', 'The filter is not valid SCIM filter syntax.');
   }
 }
 

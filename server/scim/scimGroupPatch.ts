@@ -14,6 +14,7 @@ import type { Filter } from 'scim2-parse-filter';
 import { badScimRequest } from './ScimError';
 import type { ScimGroupChange } from './ScimDirectory';
 import { readMemberIds } from './scimGroupMapping';
+import { describePath } from './scimPatchPath';
 import type { PatchOperation } from './scimPatchRequest';
 import { readString } from './scimUserMapping';
 
@@ -24,7 +25,7 @@ function memberIdsOf(filter: Filter, pathText: string): UserId[] {
     const parsed = UserIdSchema.safeParse(filter.compValue);
     return parsed.success ? [parsed.data] : [];
   }
-  throw badScimRequest('invalidFilter', `"${pathText}": members are selected by value eq "id" (joined by or).`);
+  throw badScimRequest('invalidFilter', `"${describePath(pathText)}": members are selected by value eq "id" (joined by or).`);
 }
 
 class MembershipChange {
@@ -69,11 +70,11 @@ class MembershipChange {
 
 function applyMembers(members: MembershipChange, { op, path, value }: PatchOperation): void {
   if (path.valueFilter !== null) {
-    if (op !== 'remove') throw badScimRequest('invalidPath', `"${path.text}": members are added with the path "members".`);
+    if (op !== 'remove') throw badScimRequest('invalidPath', `"${describePath(path.text)}": members are added with the path "members".`);
     members.remove(memberIdsOf(path.valueFilter, path.text));
     return;
   }
-  if (path.subAttribute !== null) throw badScimRequest('mutability', `"${path.text}": a member's sub-attributes cannot be changed.`);
+  if (path.subAttribute !== null) throw badScimRequest('mutability', `"${describePath(path.text)}": a member's sub-attributes cannot be changed.`);
   const ids = readMemberIds(value);
   if (op === 'add') members.add(ids);
   else if (op === 'replace') members.replaceAll(ids);
@@ -105,7 +106,7 @@ export function groupChangeFromPatch(groupId: string, operations: readonly Patch
         if (op === 'remove' || value !== groupId) throw badScimRequest('mutability', 'id cannot be changed.');
         break;
       default:
-        throw badScimRequest('invalidPath', `"${path.text}" cannot be changed on a group.`);
+        throw badScimRequest('invalidPath', `"${describePath(path.text)}" cannot be changed on a group.`);
     }
   }
   return {

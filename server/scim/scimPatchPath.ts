@@ -24,8 +24,14 @@ export interface PatchPath {
 
 const NAME = /^[A-Za-z$][\w$-]*$/;
 
+/** The path for an error detail, a value filter's contents left out: they can carry a person's data. */
+export function describePath(text: string): string {
+  const bracket = text.indexOf('[');
+  return (bracket < 0 ? text : `${text.slice(0, bracket)}[…]`).slice(0, 200);
+}
+
 function invalidPath(text: string, why: string): never {
-  throw badScimRequest('invalidPath', `The path "${text}" ${why}.`);
+  throw badScimRequest('invalidPath', `The path "${describePath(text)}" ${why}.`);
 }
 
 function parseValueFilter(text: string, filterText: string): Filter {

@@ -93,6 +93,24 @@ describe('SCIM errors (RFC 7644 section 3.12)', () => {
   });
 });
 
+describe('what error details and stored data do not carry', () => {
+  it('names no value from a filter or a PATCH path in the detail', async () => {
+    const id = await createJane();
+    const filter = await scim('GET', `/scim/v2/Users?filter=${encodeURIComponent('userName eq "jane.smith@hospital.example')}`);
+    expect(filter.json.scimType).toBe('invalidFilter');
+    expect(filter.json.detail).not.toContain('jane');
+    const path = await scim('PATCH', `/scim/v2/Users/${id}`, { schemas: [PATCH_OP_SCHEMA], Operations: [{ op: 'replace', path: 'nickNames[value eq "Janey"]', value: 'x' }] });
+    expect(path.json.scimType).toBe('invalidPath');
+    expect(path.json.detail).not.toContain('Janey');
+  });
+
+  it('takes a __proto__ key in an attribute it drops as data, changing no prototype', async () => {
+    const body = `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","emails":[{"__proto__":{"polluted":true},"value":"a@b.example"}]}`;
+    expect((await scim('POST', '/scim/v2/Users', body)).status).toBe(201);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
 describe('listing', () => {
   it('pages by startIndex and count with a stable order and integer numbers', async () => {
     for (const name of ['a', 'b', 'c', 'd', 'e']) await scim('POST', '/scim/v2/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: name });

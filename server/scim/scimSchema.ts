@@ -160,7 +160,8 @@ function findAttribute(attributes: readonly ScimAttribute[], name: string): Scim
 
 /** The sub-attribute of a complex attribute, by name in any case; undefined when the schema defines none such. */
 export function findSubAttribute(parent: ScimAttribute, name: string): ScimAttribute | undefined {
-  if (parent.subAttributes === undefined) return parent.type === 'complex' ? ignored(name) : undefined;
+  // Any name is accepted under a complex attribute Rounds drops, except one that would set a prototype.
+  if (parent.subAttributes === undefined) return parent.type === 'complex' && name !== '__proto__' ? ignored(name) : undefined;
   return findAttribute(parent.subAttributes, name);
 }
 

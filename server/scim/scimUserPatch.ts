@@ -11,7 +11,7 @@
 import type { Filter } from 'scim2-parse-filter';
 import { badScimRequest } from './ScimError';
 import { canonicaliseValue, isScimObject, type ScimJson, type ScimObject } from './scimRepresentation';
-import { equalitiesOf, matchesValueFilter, type PatchPath } from './scimPatchPath';
+import { describePath, equalitiesOf, matchesValueFilter, type PatchPath } from './scimPatchPath';
 import type { PatchOperation } from './scimPatchRequest';
 
 function containerFor(resource: ScimObject, path: PatchPath): ScimObject {
@@ -51,7 +51,7 @@ function applyFiltered(container: ScimObject, { op, path, value }: PatchOperatio
   }
   // Nothing matched: Entra ID adds a first work number with `Add`/`Replace` on `phoneNumbers[type eq "work"].value`.
   const seed = equalitiesOf(valueFilter, attribute);
-  if (seed === null) throw badScimRequest('noTarget', `No value matches "${path.text}".`);
+  if (seed === null) throw badScimRequest('noTarget', `No value matches "${describePath(path.text)}".`);
   const added = subAttribute === null ? { ...seed, ...(isScimObject(value) ? value : {}) } : withSubValue(seed, subAttribute.name, value);
   container[attribute.name] = [...elements, added];
 }
