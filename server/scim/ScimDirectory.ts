@@ -62,7 +62,10 @@ export interface ScimPageResult<Resource> {
   readonly resources: readonly Resource[];
 }
 
-/** A group PATCH, already resolved: applied at once, members added and removed by id. */
+/**
+ * A group PATCH, already resolved: applied at once, members added and removed by id. Adding a member already
+ * in the group, or removing one who is not, changes nothing (identity providers repeat themselves).
+ */
 export interface ScimGroupChange {
   readonly displayName?: string;
   readonly externalId?: string | null;

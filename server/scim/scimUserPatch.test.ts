@@ -111,6 +111,9 @@ describe("Entra ID's PATCH requests", () => {
     expect(patched(operations({ op: 'Replace', path: 'phoneNumbers[type eq "work"].value', value: 'x5555' }), withWork).contact).toBe('x5555');
     expect(patched(operations({ op: 'Remove', path: 'phoneNumbers[type eq "work"]' }), withWork).contact).toBeNull();
     expect(patched(operations({ op: 'Add', path: 'phoneNumbers', value: [{ type: 'pager', value: '0845' }] }), withWork).contact).toBe('0845');
+    expect(patched(operations({ op: 'replace', path: 'phoneNumbers[type eq "pager"]', value: { Value: '0846' } })).contact).toBe('0846');
+    expect(refusal(operations({ op: 'replace', path: 'phoneNumbers[type eq "work"]', value: 'x4321' }))).toBe('invalidValue');
+    expect(refusal(operations({ op: 'replace', path: 'phoneNumbers[type ne "work"].value', value: 'x4321' }))).toBe('noTarget');
   });
 });
 

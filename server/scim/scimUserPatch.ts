@@ -29,31 +29,33 @@ function withSubValue(element: ScimJson, subName: string, value: ScimJson | unde
   return copy;
 }
 
+/** One value of a multi-valued complex attribute with the sub-attributes of `value` laid over it. */
+function mergedElement(path: PatchPath, element: ScimObject, value: ScimJson | undefined): ScimObject {
+  const single = canonicaliseValue({ ...path.attribute, multiValued: false }, value ?? null);
+  if (!isScimObject(single)) throw badScimRequest('invalidValue', `"${describePath(path.text)}" takes an object of sub-attributes.`);
+  return { ...element, ...single };
+}
+
 /** An operation on a multi-valued attribute through a `[filter]` path. */
 function applyFiltered(container: ScimObject, { op, path, value }: PatchOperation, valueFilter: Filter): void {
   const { attribute, subAttribute } = path;
   const current = container[attribute.name];
   const elements = Array.isArray(current) ? current : [];
   const matches = (element: ScimJson): boolean => matchesValueFilter(valueFilter, element, attribute);
-  if (op === 'remove') {
-    container[attribute.name] = subAttribute === null
-      ? elements.filter((element) => !matches(element))
-      : elements.map((element) => (matches(element) ? withSubValue(element, subAttribute.name, undefined) : element));
-    return;
+  const changed = (element: ScimObject): ScimObject => {
+    if (op === 'remove') return subAttribute === null ? element : withSubValue(element, subAttribute.name, undefined);
+    return subAttribute === null ? mergedElement(path, element, value) : withSubValue(element, subAttribute.name, value);
+  };
+  if (op === 'remove' && subAttribute === null) {
+    container[attribute.name] = elements.filter((element) => !matches(element));
+  } else if (op === 'remove' || elements.some(matches)) {
+    container[attribute.name] = elements.map((element) => (isScimObject(element) && matches(element) ? changed(element) : element));
+  } else {
+    // Nothing matched: Entra ID adds a first work number with `Add`/`Replace` on `phoneNumbers[type eq "work"].value`.
+    const seed = equalitiesOf(valueFilter, attribute);
+    if (seed === null) throw badScimRequest('noTarget', `No value matches "${describePath(path.text)}".`);
+    container[attribute.name] = [...elements, changed(seed)];
   }
-  if (elements.some(matches)) {
-    container[attribute.name] = elements.map((element) => {
-      if (!matches(element)) return element;
-      if (subAttribute !== null) return withSubValue(element, subAttribute.name, value);
-      return isScimObject(value) ? { ...element as ScimObject, ...(canonicaliseValue({ ...attribute, multiValued: false }, value) as ScimObject) } : element;
-    });
-    return;
-  }
-  // Nothing matched: Entra ID adds a first work number with `Add`/`Replace` on `phoneNumbers[type eq "work"].value`.
-  const seed = equalitiesOf(valueFilter, attribute);
-  if (seed === null) throw badScimRequest('noTarget', `No value matches "${describePath(path.text)}".`);
-  const added = subAttribute === null ? { ...seed, ...(isScimObject(value) ? value : {}) } : withSubValue(seed, subAttribute.name, value);
-  container[attribute.name] = [...elements, added];
 }
 
 function applyOne(resource: ScimObject, operation: PatchOperation): void {
