@@ -127,6 +127,19 @@ export function rateLimiterContract(name: string, open: () => Promise<OpenedLimi
       expect(await limiter.take([], NOW)).toEqual({ ok: true });
     });
 
+    it('decides requests made at once on one instance in the order they came, each at its own time', async () => {
+      const shared = bucket('device');
+      // Eight at once (a busy relay's turn): the first five fit; one made 12 s later has a token again.
+      const decisions = await Promise.all([
+        ...Array.from({ length: 7 }, (_, i) => limiter.take(i === 5 ? [charge(bucket('other')), charge(shared)] : [charge(shared)], NOW)),
+        limiter.take([charge(shared)], NOW + 12_000),
+      ]);
+      expect(decisions.map((d) => d.ok)).toEqual([true, true, true, true, true, false, false, true]);
+      // A refused request takes nothing, not even from the bucket that had room.
+      expect(decisions[5]).toEqual({ ok: false, key: shared, retryAfterMs: 12_000 });
+      expect(await granted(5, [charge(bucket('other'))], NOW + 12_000)).toBe(5);
+    });
+
     it('grants no more to requests racing over two instances than one bucket holds', async () => {
       const other = await opened.another();
       const either = (i: number) => (i % 2 === 0 ? limiter : other);

@@ -4,29 +4,52 @@
  * instance. Same semantics as InMemoryRateLimiter (the contract suite runs both): every charge or none, the
  * first refusing bucket and when it has room, a request bigger than a window may empty a full bucket.
  *
- * Each take is one statement (rate_buckets_take, migration 0002), so one round trip and its own
- * transaction: it locks the request's buckets in key order, so concurrent takes through any instances are
- * serialised per bucket and never deadlock. Prune skips the buckets a take holds instead of waiting.
- * Bucket keys name devices and accounts by id, never anything secret.
+ * The takes of one turn of the event loop go to the database together, in one call (rate_buckets_take_batch,
+ * migration 0006): one round trip and one transaction for all of them, however many sends a busy relay has
+ * in flight. It locks the batch's buckets in key order, so batches through any instances are serialised per
+ * bucket and never deadlock, and decides each take in the order it came, as if alone. Prune skips the
+ * buckets a take holds instead of waiting. Bucket keys name devices and accounts by id, never anything secret.
  */
 import { chargesByKey, retryAfterMs, type RateCharge, type RateDecision, type RateLimiter } from '../../RateLimiter';
+import { GroupCommit } from '../GroupCommit';
 import type { PostgresDatabase } from './PostgresDatabase';
 
+interface Take { readonly charges: readonly RateCharge[]; readonly now: number }
+
+/** Batches of takes in flight at once: while both are, new takes gather into the next. */
+const BATCHES_IN_FLIGHT = 2;
+/** Takes one call decides at most (each a few statements inside the database). */
+const BATCH_TAKES = 100;
+
 export class PostgresRateLimiter implements RateLimiter {
-  constructor(private readonly database: PostgresDatabase) {}
+  readonly #takes: GroupCommit<Take, RateDecision>;
+
+  constructor(private readonly database: PostgresDatabase) {
+    this.#takes = new GroupCommit((takes) => this.#takeAll(takes), { maxInFlight: BATCHES_IN_FLIGHT, maxItems: BATCH_TAKES });
+  }
 
   async take(charges: readonly RateCharge[], now: number): Promise<RateDecision> {
     const applied = chargesByKey(charges);
     if (applied.length === 0) return { ok: true };
-    const { rows } = await this.database.query<{ refused_key: string; refused_tokens: number }>(
-      'SELECT refused_key, refused_tokens FROM rate_buckets_take($1, $2, $3, $4, $5)',
-      [applied.map((c) => c.key), applied.map((c) => c.cost), applied.map((c) => c.limit.amount), applied.map((c) => c.limit.windowMs), now],
+    return this.#takes.add({ charges: applied, now });
+  }
+
+  async #takeAll(takes: readonly Take[]): Promise<RateDecision[]> {
+    const charges = takes.flatMap((t) => t.charges);
+    let end = 0;
+    const { rows } = await this.database.query<{ request: number; refused_key: string; refused_tokens: number }>(
+      'SELECT request, refused_key, refused_tokens FROM rate_buckets_take_batch($1, $2, $3, $4, $5, $6)',
+      [takes.map((t) => (end += t.charges.length)), takes.map((t) => t.now),
+        charges.map((c) => c.key), charges.map((c) => c.cost), charges.map((c) => c.limit.amount), charges.map((c) => c.limit.windowMs)],
     );
-    const refused = rows[0];
-    if (!refused) return { ok: true };
-    const charge = applied.find((c) => c.key === refused.refused_key);
-    if (!charge) throw new Error(`the database refused a rate bucket this request did not charge: ${refused.refused_key}`);
-    return { ok: false, key: charge.key, retryAfterMs: retryAfterMs(charge.cost, refused.refused_tokens, charge.limit) };
+    const refusals = new Map(rows.map((r) => [r.request, r]));
+    return takes.map((take, i): RateDecision => {
+      const refused = refusals.get(i + 1);
+      if (!refused) return { ok: true };
+      const charge = take.charges.find((c) => c.key === refused.refused_key);
+      if (!charge) throw new Error(`the database refused a rate bucket this request did not charge: ${refused.refused_key}`);
+      return { ok: false, key: charge.key, retryAfterMs: retryAfterMs(charge.cost, refused.refused_tokens, charge.limit) };
+    });
   }
 
   async prune(now: number): Promise<void> {
