@@ -142,7 +142,7 @@ const STATIC_RULES: { pattern: RegExp; check: (m: RegExpExecArray) => void }[] =
   // Section 11, lines for other machines: they name what the run blocks make and use.
   {
     // The relays, and only they, may sign in to the database the guide makes, as the role it makes.
-    pattern: /^echo "host (\S+) (\S+) ([\d.]+)\/32 scram-sha-256" \| sudo tee -a \/etc\/postgresql\/(\d+)\/main\/pg_hba\.conf$/,
+    pattern: /^echo "hostssl (\S+) (\S+) ([\d.]+)\/32 scram-sha-256" \| sudo tee -a \/etc\/postgresql\/(\d+)\/main\/pg_hba\.conf$/,
     check: (m) => {
       const { user, database } = section11();
       expect([m[1], m[2]]).toEqual([database, user]);
@@ -218,7 +218,7 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(multi).toContain(`-m 0640 /root/rounds-database-password ${facts.passwordFile}`);
     expect(multi).toMatch(new RegExp(`createuser ${facts.user}\\n.*createdb --owner ${facts.user} ${facts.database}\\n`));
     expect(facts.pictureAddresses).toContain(facts.balancer);
-    const pgHba = all.filter((b) => b.mode === 'static').flatMap((b) => [...b.text.matchAll(/^echo "host \S+ \S+ ([\d.]+)\/32 /gm)].map((m) => m[1]));
+    const pgHba = all.filter((b) => b.mode === 'static').flatMap((b) => [...b.text.matchAll(/^echo "hostssl \S+ \S+ ([\d.]+)\/32 /gm)].map((m) => m[1]));
     expect(pgHba).toEqual(facts.relayAddresses);
     expect(facts.servers).toEqual(facts.relayAddresses.map((_, i) => `relay${i + 1}`));
     expect(guide).toContain(`/etc/systemd/system/rounds-relay.service.d/database.conf`);

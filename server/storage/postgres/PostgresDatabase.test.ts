@@ -14,7 +14,12 @@ describe('the --database URL', () => {
     expect(() => parseDatabaseUrl('postgres://rounds:secret@db.hospital.example/rounds')).toThrow(/must not hold the password/);
     expect(() => parseDatabaseUrl('mysql://rounds@db/rounds')).toThrow(/must be a postgres:\/\/ URL, not mysql:\/\//);
     expect(() => parseDatabaseUrl('postgres://db.hospital.example/rounds')).toThrow(/needs a user and a database/);
-    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=require')).toThrow(/takes no parameters/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=require')).toThrow(/encrypts without checking which server answers: use sslmode=verify-full/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=prefer')).toThrow(/encrypts without checking/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=sometimes')).toThrow(/must be verify-full, verify-ca or disable/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslrootcert=/etc/ca.pem')).toThrow(/no sslmode: add sslmode=verify-full/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?application_name=x')).toThrow(/no parameter application_name/);
+    expect(parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=verify-full&sslrootcert=/etc/ca.pem').searchParams.get('sslmode')).toBe('verify-full');
     expect(() => parseDatabaseUrl('not a url')).toThrow(/is not a URL/);
     expect(parseDatabaseUrl('postgresql://rounds@db.hospital.example:5433/rounds').port).toBe('5433');
   });

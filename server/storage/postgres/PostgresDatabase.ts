@@ -10,6 +10,7 @@ import pgPass from 'pgpass';
 import { ConfigurationError } from '../../ConfigurationError';
 import { RelayFailure } from '../../RelayFailure';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations';
+import { checkDatabaseTlsParameters, databaseTls } from './databaseTls';
 
 /** Key of the advisory lock migrations hold ("rounds" in ASCII, as a number). */
 const MIGRATION_LOCK = 0x726f756e6473;
@@ -74,6 +75,7 @@ export class PostgresDatabase implements Queryable {
   static connect(options: PostgresOptions): PostgresDatabase {
     const url = parseDatabaseUrl(options.url);
     const where = { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 5432), user: decodeURIComponent(url.username), database: decodeURIComponent(url.pathname.slice(1)) };
+    const tls = databaseTls(url, where.host);
     const clientConfig = (): pg.ClientConfig => ({
       ...where,
       // Without a password file, PostgreSQL's own PGPASSFILE (or ~/.pgpass), asked only if the server wants one.
@@ -83,6 +85,7 @@ export class PostgresDatabase implements Queryable {
       query_timeout: STATEMENT_TIMEOUT_MS + 1000,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
+      ssl: tls,
     });
     const pool = new pg.Pool({ ...clientConfig(), max: options.maxConnections ?? 10 });
     // An idle client that loses its connection (a failover, a restart of PostgreSQL) is dropped from the
@@ -187,7 +190,7 @@ export function parseDatabaseUrl(text: string): URL {
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigurationError(`--database must be a postgres:// URL, not ${url.protocol}//`);
   if (url.password) throw new ConfigurationError('--database must not hold the password (it would show in process lists and logs): put it in a file (--database-password-file) or PGPASSFILE');
   if (!url.username || url.pathname.length <= 1) throw new ConfigurationError('--database needs a user and a database: postgres://USER@HOST:PORT/DB');
-  // Refused rather than ignored: an operator writing ?sslmode=require must not believe the connection is encrypted.
-  if (url.search) throw new ConfigurationError('--database takes no parameters (such as ?sslmode=): the relay does not speak TLS to PostgreSQL yet; keep the database on a network of its own (docs/deployment.md, section 11)');
+  // Refused rather than ignored: an operator writing ?sslmode=require must not believe the connection is protected.
+  checkDatabaseTlsParameters(url);
   return url;
 }
