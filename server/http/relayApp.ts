@@ -1,6 +1,6 @@
 import websocket from '@fastify/websocket';
 import { isIP } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { describeError } from '../../shared/errors';
@@ -86,7 +86,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     keepAliveTimeout: 10_000,
     loggerInstance: options.logger ?? relayLogger(options.logLevel),
     // A load balancer checks every instance every second or two: its checks would drown the request log.
-    disableRequestLogging: (request: { url?: string }) => request.url === '/readyz' || request.url === '/healthz',
+    logController: new LogController({ disableRequestLogging: (request: { url?: string }) => request.url === '/readyz' || request.url === '/healthz' }),
     // request.ip, which throttling and the audit log use, is the client's, not a load balancer's.
     trustProxy: options.trustProxy ? [...options.trustProxy] : false,
     ...(options.tls
