@@ -45,7 +45,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .description('create an account and print its one-time enrollment code')
     .addOption(dataOption())
     .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
-    .requiredOption('--username <name>', 'sign-in name (lower case)', validated(UsernameSchema, 'username'))
+    .requiredOption('--username <name>', 'sign-in name: a short name or an e-mail-style one (j.smith@hospital.example), any case', validated(UsernameSchema, 'username'))
     .requiredOption('--display-name <name>', 'the name colleagues see', validated(DisplayNameSchema, 'display name'))
     .addOption(new Option('--role <role>', 'what the account may do').choices(RoleSchema.options).makeOptionMandatory())
     .action(async (opts: DataOptions & { username: string; displayName: string; role: Role }) => withStore(admin, opts, async (_store, accounts) => {
@@ -196,7 +196,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .option('--from <date>', 'first day (inclusive), e.g. 2026-11-01 (required, but with --log)', date)
     .option('--to <date>', 'last day (exclusive), e.g. 2026-12-01 (required, but with --log)', date)
-    .option('--user <username>', 'only what this account did, what was done to it, and what was sent to it')
+    .option('--user <username>', 'only what this account did, what was done to it, and what was sent to it', validated(UsernameSchema, 'username'))
     .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
     .option('--allow-broken', 'export a log whose hash chain is broken anyway, as evidence: every file of the bundle says so, and rounds-audit verify fails it')
     .option('--log <origin>', 'export an earlier log (one a restore ended) whose records the database still holds, all of them')

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { DeviceAddressSchema, DeviceIdSchema, EnvelopeIdSchema, UserIdSchema } from '../ids';
 import { EnvelopeSchema, EnvelopeTypeSchema } from './envelope';
 import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
+import { UsernameSchema } from './username';
+
+export { UsernameSchema };
 
 /*
  * The relay's HTTP and WebSocket protocol. Every request and frame is parsed with these schemas on
@@ -11,10 +14,8 @@ import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
 export const RoleSchema = z.enum(['clinician', 'admin', 'compliance']);
 export type Role = z.infer<typeof RoleSchema>;
 
-/** Usernames: lower-case letters, digits, dots, dashes and underscores (they name people, not patients). */
 /** Where a relay is: http(s) or ws(s), as configured by policy or typed at first run. */
 export const RelayUrlSchema = z.url({ protocol: /^(https?|wss?)$/ }).max(2048);
-export const UsernameSchema = z.string().min(2).max(64).regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"');
 export const DisplayNameSchema = z.string().trim().min(1).max(128);
 /** Passwords are checked against the policy by the relay; the schema only bounds the size. */
 export const PasswordSchema = z.string().min(1).max(1024);
