@@ -17,6 +17,8 @@ import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addMigrateCommand } from './cli/migrateCommand';
 import { addServeCommand } from './cli/serveCommand';
+import { addUserUpdateCommand, contactOption, departmentOption, directoryFieldsOf, jobTitleOption } from './cli/userUpdateCommand';
+import type { DirectoryFieldsPatch } from './directory/adminDirectory';
 import { backupEncryption, dataOption, databasePasswordFileOption, date, keyFileOption, siteDatabaseOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
 import { unlockRelayDatabase } from './DatabaseKeyFile';
 import { writeDurably } from './durableFiles';
@@ -48,12 +50,14 @@ export function buildCli(admin: string = adminActor()): Command {
     .requiredOption('--username <name>', 'sign-in name: a short name or an e-mail-style one (j.smith@hospital.example), any case', validated(UsernameSchema, 'username'))
     .requiredOption('--display-name <name>', 'the name colleagues see', validated(DisplayNameSchema, 'display name'))
     .addOption(new Option('--role <role>', 'what the account may do').choices(RoleSchema.options).makeOptionMandatory())
-    .action(async (opts: DataOptions & { username: string; displayName: string; role: Role }) => withStore(admin, opts, async (_store, accounts) => {
-      const { userId, enrollmentCode, expiresAt } = await accounts.addUser(opts.username, opts.displayName, opts.role);
+    .addOption(departmentOption()).addOption(jobTitleOption()).addOption(contactOption())
+    .action(async (opts: DataOptions & { username: string; displayName: string; role: Role } & DirectoryFieldsPatch) => withStore(admin, opts, async (_store, accounts) => {
+      const { userId, enrollmentCode, expiresAt } = await accounts.addUser(opts.username, opts.displayName, opts.role, directoryFieldsOf(opts, ['department', 'jobTitle', 'contact']));
       console.log(`created ${opts.username} (${opts.role}), id ${userId}`);
       console.log(`enrollment code: ${enrollmentCode}`);
       console.log(`valid until ${new Date(expiresAt).toISOString()}; give it to ${opts.displayName} in person, it works once`);
     }));
+  addUserUpdateCommand(user, admin);
   user.command('list')
     .description('list accounts')
     .addOption(dataOption())

@@ -1,8 +1,11 @@
 /**
  * Usernames from the hospital's directory: `j.smith@hospital.example`, typed in any case, at the admin's
- * command line and in the app, is one person, through a real relay process.
+ * command line and in the app, is one person, through a real relay process; and the directory fields an
+ * admin sets by hand.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../server/Clock';
+import { openStore } from '../../server/RelayServer';
 import { RelayProcess, adminCli, exportAudit } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { Workstation } from '../fixtures/workstation';
@@ -63,6 +66,39 @@ describe('e-mail-style usernames (UPNs), in any case', () => {
       const result = adminCli(['user', 'add', '--data', data, '--username', bad, '--display-name', 'X', '--role', 'clinician']);
       expect(result.status).not.toBe(0);
       expect(result.stderr).toMatch(/username: a short name .* or an e-mail-style name such as j\.smith@hospital\.example/);
+    }
+  });
+});
+
+describe('directory fields from the admin command line', () => {
+  const dir = useTempDirs();
+
+  it('user add and user update set department, job title and contact, each change audited with the admin who made it', async () => {
+    const data = dir();
+    const env = { SUDO_USER: 'jdoe' };
+    const added = adminCli(['user', 'add', '--data', data, '--username', 'b.okafor@hospital.example', '--display-name', 'Ben Okafor', '--role', 'clinician', '--department', 'Ward 4', '--job-title', 'Charge nurse', '--contact', 'Bleep 4471'], { env });
+    expect(added.status, added.stderr).toBe(0);
+    const updated = adminCli(['user', 'update', '--data', data, 'B.Okafor@hospital.example', '--job-title', 'Ward manager', '--contact', '', '--department', 'Ward 4'], { env });
+    expect(updated.status, updated.stderr).toBe(0);
+    expect(updated.stdout.trim()).toBe('updated b.okafor@hospital.example: jobTitle, contact');
+    expect(adminCli(['user', 'update', '--data', data, 'b.okafor@hospital.example', '--department', 'Ward 4'], { env }).stdout.trim()).toBe('nothing to change for b.okafor@hospital.example');
+
+    const refused = adminCli(['user', 'update', '--data', data, 'b.okafor@hospital.example', '--department', 'Ward\u202e 4']);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('department: no control characters');
+    const missing = adminCli(['user', 'update', '--data', data, 'nobody', '--department', 'X']);
+    expect([missing.status, missing.stderr.trim()]).toEqual([1, 'error: no user nobody']);
+
+    const store = openStore(data, systemClock, { create: false });
+    try {
+      expect(await store.userByUsername('b.okafor@hospital.example')).toMatchObject({ displayName: 'Ben Okafor', department: 'Ward 4', jobTitle: 'Ward manager', contact: null, source: 'admin' });
+      const records = await store.auditRecordsAfter(0, 100, { types: ['account.created', 'user.updated'] });
+      expect(records.map((r) => [r.type, r.actor, r.details])).toEqual([
+        ['account.created', 'admin:jdoe', { username: 'b.okafor@hospital.example', role: 'clinician', department: 'Ward 4', jobTitle: 'Charge nurse', contact: 'Bleep 4471' }],
+        ['user.updated', 'admin:jdoe', { source: 'admin', sourceName: 'admin:jdoe', changed: 'jobTitle,contact', jobTitle: 'Ward manager', contact: null }],
+      ]);
+    } finally {
+      await store.close();
     }
   });
 });
