@@ -3,6 +3,7 @@ import { DeviceAddressSchema, DeviceIdSchema, EnvelopeIdSchema, UserIdSchema } f
 import { EnvelopeSchema, EnvelopeTypeSchema } from './envelope';
 import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
 import { UsernameSchema } from './username';
+import { ContactSchema, DepartmentSchema, DirectoryStatusSchema, JobTitleSchema } from './directory';
 
 export { UsernameSchema };
 
@@ -85,12 +86,20 @@ export type SessionResponse = z.infer<typeof SessionResponseSchema>;
 
 // --- Directory and keys ----------------------------------------------------------------------------
 
+/**
+ * A colleague in GET /v1/directory. `status` 'pending': not enrolled yet (no devices; shown as not yet
+ * reachable). The directory fields and status are absent from relays older than issue 18.
+ */
 export const DirectoryEntrySchema = z.strictObject({
   userId: UserIdSchema,
   username: UsernameSchema,
   displayName: DisplayNameSchema,
   role: RoleSchema,
   devices: z.array(DeviceIdSchema),
+  department: DepartmentSchema.nullable().optional(),
+  jobTitle: JobTitleSchema.nullable().optional(),
+  contact: ContactSchema.nullable().optional(),
+  status: DirectoryStatusSchema.optional(),
 });
 export const DirectoryResponseSchema = z.strictObject({ users: z.array(DirectoryEntrySchema) });
 /**

@@ -1,0 +1,69 @@
+/**
+ * The directory search on a real relay process: a signed-in clinician finds colleagues by name, department
+ * or job title, sees their directory fields, and those still to enroll as pending; bad queries get a clear
+ * 400, callers without a device credential a 401.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../server/Clock';
+import { openStore } from '../../server/RelayServer';
+import { Clinician, RelayProcess, adminCli } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
+
+const PASSWORD = 'correct horse battery staple 7';
+const LDAP = { kind: 'ldap', runId: 'sync-test' } as const;
+
+describe('directory search through the relay', () => {
+  const dir = useTempDirs();
+  let relay: RelayProcess;
+  let me: Clinician;
+
+  beforeAll(async () => {
+    const data = dir();
+    const added = adminCli(['user', 'add', '--data', data, '--username', 'a.muller@hospital.example', '--display-name', 'Dr. Anna Müller', '--role', 'clinician', '--department', 'Cardiology', '--job-title', 'Consultant cardiologist', '--contact', 'Bleep 4471']);
+    const code = /enrollment code: (\S+)/.exec(added.stdout)?.[1] ?? '';
+    const store = openStore(data, systemClock, { create: false });
+    try {
+      const person = { contact: null, active: true };
+      await store.provisionPerson({ ...person, externalId: 'e-1', username: 'b.okafor@hospital.example', displayName: 'Ben Okafor', department: 'Ward 4', jobTitle: 'Charge nurse', contact: 'Ext 2231' }, LDAP, Date.now());
+      await store.provisionPerson({ ...person, externalId: 'e-2', username: 'c.gone@hospital.example', displayName: 'Cara Gone', department: 'Cardiology', jobTitle: 'Registrar', active: false }, LDAP, Date.now());
+      await store.provisionPerson({ ...person, externalId: 'e-3', username: 'd.lee@hospital.example', displayName: 'Dr. Dan Lee', department: 'Cardiology', jobTitle: 'Registrar' }, LDAP, Date.now());
+    } finally {
+      await store.close();
+    }
+    relay = await RelayProcess.start(data);
+    me = await Clinician.enroll(relay.url, 'a.muller@hospital.example', code, PASSWORD);
+  });
+
+  afterAll(async () => {
+    await relay?.stop();
+  });
+
+  const get = async (query: string, credential: string | null = me.session.credential) => {
+    const response = await fetch(`${relay.url}/v1/directory${query}`, { headers: credential ? { authorization: `Bearer ${credential}` } : {} });
+    return { status: response.status, body: (await response.json()) as { users?: { username: string }[]; code?: string; message?: string } };
+  };
+
+  it('finds colleagues by name, department or title, with their directory fields; pending ones without devices, deactivated ones not at all', async () => {
+    const cardiology = await me.relay.searchDirectory('CARDIO', 10);
+    expect(cardiology.users).toEqual([
+      { userId: me.address.userId, username: 'a.muller@hospital.example', displayName: 'Dr. Anna Müller', role: 'clinician', devices: [me.address.deviceId], department: 'Cardiology', jobTitle: 'Consultant cardiologist', contact: 'Bleep 4471', status: 'active' },
+      { userId: expect.any(String), username: 'd.lee@hospital.example', displayName: 'Dr. Dan Lee', role: 'clinician', devices: [], department: 'Cardiology', jobTitle: 'Registrar', contact: null, status: 'pending' },
+    ]);
+    expect((await me.relay.searchDirectory('charge nurse', 10)).users.map((u) => u.username)).toEqual(['b.okafor@hospital.example']);
+    expect((await me.relay.searchDirectory('muller', 10)).users.map((u) => u.username)).toEqual(['a.muller@hospital.example']);
+    expect((await me.relay.searchDirectory('', 2)).users.map((u) => u.username)).toEqual(['b.okafor@hospital.example', 'a.muller@hospital.example']);
+    // Without a query, the whole directory as before (now with the fields), the deactivated left out.
+    const all = (await me.relay.directory()).users;
+    expect(all.map((u) => [u.username, u.status])).toEqual([['a.muller@hospital.example', 'active'], ['b.okafor@hospital.example', 'pending'], ['d.lee@hospital.example', 'pending']]);
+  });
+
+  it('refuses bad queries with a clear 400, and callers without a device credential with a 401', async () => {
+    for (const [query, said] of [['?q=x&limit=0', /limit/], ['?q=x&limit=51', /limit/], ['?limit=ten', /limit/], [`?q=${'a'.repeat(129)}`, /q/], ['?q=a%0Ab', /q.*control/], ['?q=a&q=b', /q/], ['?who=me', /who|key/i]] as const) {
+      const { status, body } = await get(query);
+      expect([query, status, body.code]).toEqual([query, 400, 'BAD_REQUEST']);
+      expect(body.message).toMatch(said);
+    }
+    expect((await get('?q=cardio', null)).status).toBe(401);
+    expect((await get('?q=cardio', 'rd1.not-a-credential')).status).toBe(401);
+  });
+});
