@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { UserId } from '../../shared/ids';
-import { ContactSchema, DepartmentSchema, JobTitleSchema, hasControlCharacters } from '../../shared/wire/directory';
+import { ContactSchema, DepartmentSchema, JobTitleSchema, foldForSearch, hasControlCharacters } from '../../shared/wire/directory';
 import { DisplayNameSchema, UsernameSchema } from '../../shared/wire/relay';
 import type { AuditEvent } from '../audit/AuditRecord';
 import { RelayFailure } from '../RelayFailure';
@@ -46,8 +46,7 @@ export function checkedPerson(person: DirectoryPerson): DirectoryPerson {
 
 export const DIRECTORY_FIELDS: readonly DirectoryField[] = ['username', 'displayName', 'department', 'jobTitle', 'contact'];
 
-/** Case and accents folded away: "Müller" is found by "muller", "ÉMILE" by "emile". */
-export const foldForSearch = (text: string): string => text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
+export { foldForSearch };
 
 /**
  * The text a directory search looks in: display name first (so ordering by it orders by name), then username,

@@ -24,6 +24,9 @@ export const JobTitleSchema = directoryText(MAX_JOB_TITLE_LENGTH);
 /** How to reach the person outside Rounds: pager or extension. */
 export const ContactSchema = directoryText(MAX_CONTACT_LENGTH);
 
+/** Case and accents folded away, as the directory search compares: "Müller" is found by "muller", "ÉMILE" by "emile". */
+export const foldForSearch = (text: string): string => text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
+
 /** Whether an account can be messaged: 'pending' colleagues are listed before they enroll, as not yet reachable. */
 export const DirectoryStatusSchema = z.enum(['active', 'pending']);
 

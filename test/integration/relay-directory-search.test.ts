@@ -8,6 +8,7 @@ import { systemClock } from '../../server/Clock';
 import { openStore } from '../../server/RelayServer';
 import { Clinician, RelayProcess, adminCli } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
+import { Workstation } from '../fixtures/workstation';
 
 const PASSWORD = 'correct horse battery staple 7';
 const LDAP = { kind: 'ldap', runId: 'sync-test' } as const;
@@ -16,9 +17,11 @@ describe('directory search through the relay', () => {
   const dir = useTempDirs();
   let relay: RelayProcess;
   let me: Clinician;
+  let data: string;
+  let workstation: Workstation | undefined;
 
   beforeAll(async () => {
-    const data = dir();
+    data = dir();
     const added = adminCli(['user', 'add', '--data', data, '--username', 'a.muller@hospital.example', '--display-name', 'Dr. Anna Müller', '--role', 'clinician', '--department', 'Cardiology', '--job-title', 'Consultant cardiologist', '--contact', 'Bleep 4471']);
     const code = /enrollment code: (\S+)/.exec(added.stdout)?.[1] ?? '';
     const store = openStore(data, systemClock, { create: false });
@@ -35,6 +38,7 @@ describe('directory search through the relay', () => {
   });
 
   afterAll(async () => {
+    await workstation?.app.close();
     await relay?.stop();
   });
 
@@ -65,5 +69,24 @@ describe('directory search through the relay', () => {
     }
     expect((await get('?q=cardio', null)).status).toBe(401);
     expect((await get('?q=cardio', 'rd1.not-a-credential')).status).toBe(401);
+  });
+
+  it('the app searches through the relay (directory.search), and offline falls back to the names it has', async () => {
+    // Dr. Dan Lee, provisioned from the directory, is given an enrollment code and enrolls on a workstation.
+    const added = adminCli(['user', 'add', '--data', data, '--username', 'd.lee@hospital.example', '--display-name', 'Dr. Dan Lee', '--role', 'clinician']);
+    workstation = new Workstation(dir());
+    await workstation.enroll(relay.url, 'd.lee@hospital.example', /enrollment code: (\S+)/.exec(added.stdout)?.[1] ?? '');
+    const found = await workstation.call('directory.search', { query: 'Cardiology' });
+    expect(found.map((c) => [c.displayName, c.jobTitle, c.contact, c.status, c.reachable])).toEqual([
+      ['Dr. Anna Müller', 'Consultant cardiologist', 'Bleep 4471', 'active', true],
+      ['Dr. Dan Lee', 'Registrar', null, 'active', true],
+    ]);
+    expect((await workstation.call('directory.search', { query: 'charge nurse', limit: 5 })).map((c) => [c.username, c.reachable])).toEqual([['b.okafor@hospital.example', false]]);
+    expect((await workstation.fails('directory.search', { query: 'a\u0000b' })).code).toBe('INVALID_INPUT');
+    expect((await workstation.fails('directory.search', { query: 'a', limit: 51 })).code).toBe('INVALID_INPUT');
+
+    await relay.stop();
+    const offline = await workstation.call('directory.search', { query: 'OKAF' });
+    expect(offline.map((c) => [c.username, c.reachable])).toEqual([['b.okafor@hospital.example', true]]);
   });
 });
