@@ -90,3 +90,34 @@ describe('directory search through the relay', () => {
     expect(offline.map((c) => [c.username, c.reachable])).toEqual([['b.okafor@hospital.example', true]]);
   });
 });
+
+describe('a person the hospital directory says has left', () => {
+  const dir = useTempDirs();
+
+  it('is cut off at once: every connected workstation disconnected, the credential void, gone from the directory', async () => {
+    const data = dir();
+    const codes = ['e.ward@hospital.example', 'f.nurse@hospital.example'].map((username) => /enrollment code: (\S+)/.exec(adminCli(['user', 'add', '--data', data, '--username', username, '--display-name', username, '--role', 'clinician']).stdout)?.[1] ?? '');
+    const relay = await RelayProcess.start(data);
+    try {
+      const leaving = await Clinician.enroll(relay.url, 'e.ward@hospital.example', codes[0]!, PASSWORD);
+      const colleague = await Clinician.enroll(relay.url, 'f.nurse@hospital.example', codes[1]!, PASSWORD);
+      await leaving.connect();
+      expect(leaving.connection?.open).toBe(true);
+      // The directory sync, in another process on the same data (as SCIM or LDAP sync in the relay would be).
+      const store = openStore(data, systemClock, { create: false });
+      try {
+        const result = await store.provisionPerson({ externalId: 'guid-e', username: 'E.Ward@hospital.example', displayName: 'Dr. Eve Ward', department: 'Renal', jobTitle: 'Registrar', contact: null, active: false }, LDAP, Date.now());
+        expect(result).toMatchObject({ outcome: 'deactivated', changed: ['displayName', 'department', 'jobTitle'] });
+      } finally {
+        await store.close();
+      }
+      const deadline = Date.now() + 3000;
+      while (leaving.connection?.open && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(leaving.connection?.open).toBe(false);
+      await expect(leaving.relay.keyCount()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+      expect((await colleague.relay.searchDirectory('ward', 10)).users).toEqual([]);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
