@@ -117,7 +117,11 @@ export class PostgresDirectory {
 
   /** Accounts from before the directory (or written by an older relay) get their search text (when the store opens). */
   static async fillSearchText(db: PostgresDatabase): Promise<void> {
-    const missing = await db.query<UserRow>('SELECT * FROM users WHERE search_text IS NULL');
-    for (const row of missing.rows) await db.query('UPDATE users SET search_text = $2 WHERE id = $1 AND search_text IS NULL', [row.id, directorySearchText(toUser(row))]);
+    const missing = (await db.query<UserRow>('SELECT * FROM users WHERE search_text IS NULL')).rows;
+    if (missing.length === 0) return;
+    await db.query(
+      'UPDATE users SET search_text = v.t FROM unnest($1::text[], $2::text[]) AS v(id, t) WHERE users.id = v.id AND users.search_text IS NULL',
+      [missing.map((r) => r.id), missing.map((r) => directorySearchText(toUser(r)))],
+    );
   }
 }
