@@ -66,7 +66,9 @@ export function buildCli(admin: string = adminActor()): Command {
       const now = Date.now();
       for (const u of await store.listUsers()) {
         const locked = u.lockedUntil !== null && u.lockedUntil > now ? ' locked' : '';
-        console.log(`${u.username}\t${u.displayName}\t${u.role}\t${u.status}${locked}\tlast active ${new Date(u.lastActiveAt).toISOString()}\t${u.id}`);
+        // Last, what the directory says (and which kind of source keeps it, when not this command line).
+        const directory = [u.jobTitle, u.department, u.contact].filter(Boolean).join(' · ');
+        console.log(`${u.username}\t${u.displayName}\t${u.role}\t${u.status}${locked}\tlast active ${new Date(u.lastActiveAt).toISOString()}\t${u.id}\t${directory || '-'}${u.source === 'admin' ? '' : ` (from ${u.source})`}`);
       }
     }));
   /** An admin command that does one thing to one account and says so. */

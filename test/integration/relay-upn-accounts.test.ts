@@ -82,6 +82,7 @@ describe('directory fields from the admin command line', () => {
     expect(updated.status, updated.stderr).toBe(0);
     expect(updated.stdout.trim()).toBe('updated b.okafor@hospital.example: jobTitle, contact');
     expect(adminCli(['user', 'update', '--data', data, 'b.okafor@hospital.example', '--department', 'Ward 4'], { env }).stdout.trim()).toBe('nothing to change for b.okafor@hospital.example');
+    expect(adminCli(['user', 'list', '--data', data]).stdout).toMatch(/^b\.okafor@hospital\.example\tBen Okafor\tclinician\tpending\t.*\tWard manager · Ward 4$/m);
 
     const refused = adminCli(['user', 'update', '--data', data, 'b.okafor@hospital.example', '--department', 'Ward\u202e 4']);
     expect(refused.status).not.toBe(0);
