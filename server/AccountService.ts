@@ -16,6 +16,7 @@ import type { Clock } from './Clock';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
 import type { RelayStore, UserRecord } from './storage/RelayStore';
+import { updateDirectoryFields, type DirectoryFieldsPatch } from './directory/adminDirectory';
 
 /** The actor of admin commands run inside a relay process that names no OS account (tests, the demo harness). */
 export const IN_PROCESS_ADMIN = 'admin:in-process';
@@ -65,8 +66,11 @@ export class AccountService {
 
   // --- Admin commands --------------------------------------------------------------------------------
 
-  /** Creates an account (no self-registration) and returns its one-time enrollment code. */
-  async addUser(username: string, displayName: string, role: Role): Promise<{ userId: UserId; enrollmentCode: string; expiresAt: number }> {
+  /**
+   * Creates an account (no self-registration) and returns its one-time enrollment code; for an account still
+   * to enroll, a new code (and the directory fields given, as `user update` sets them).
+   */
+  async addUser(username: string, displayName: string, role: Role, fields: DirectoryFieldsPatch = {}): Promise<{ userId: UserId; enrollmentCode: string; expiresAt: number }> {
     const now = this.clock.now();
     const code = newOneTimeCode();
     const expiresAt = now + this.config.enrollmentCodeTtlMs;
@@ -74,14 +78,15 @@ export class AccountService {
     if (existing) {
       if (existing.status !== 'pending') throw new RelayFailure('BAD_REQUEST', `user ${username} already exists`);
       await this.store.replaceEnrollmentCode(existing.id, codeHash(code), expiresAt, [{ type: 'account.created', actor: this.admin, subject: existing.id, details: { newEnrollmentCode: true } }]);
+      await updateDirectoryFields(this.store, this.admin, username, fields);
       return { userId: existing.id, enrollmentCode: code, expiresAt };
     }
     const userId = UserIdSchema.parse(randomUUID());
     await this.store.createUser(
-      { id: userId, username, displayName, role, status: 'pending', createdAt: now, lastActiveAt: now },
+      { id: userId, username, displayName, role, status: 'pending', createdAt: now, lastActiveAt: now, ...fields },
       codeHash(code),
       expiresAt,
-      [{ type: 'account.created', actor: this.admin, subject: userId, details: { username, role } }],
+      [{ type: 'account.created', actor: this.admin, subject: userId, details: { username, role, ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null && v !== undefined)) } }],
     );
     return { userId, enrollmentCode: code, expiresAt };
   }

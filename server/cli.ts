@@ -17,6 +17,8 @@ import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addMigrateCommand } from './cli/migrateCommand';
 import { addServeCommand } from './cli/serveCommand';
+import { addUserUpdateCommand, contactOption, departmentOption, directoryFieldsOf, jobTitleOption } from './cli/userUpdateCommand';
+import type { DirectoryFieldsPatch } from './directory/adminDirectory';
 import { backupEncryption, dataOption, databasePasswordFileOption, date, keyFileOption, siteDatabaseOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
 import { unlockRelayDatabase } from './DatabaseKeyFile';
 import { writeDurably } from './durableFiles';
@@ -45,15 +47,17 @@ export function buildCli(admin: string = adminActor()): Command {
     .description('create an account and print its one-time enrollment code')
     .addOption(dataOption())
     .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
-    .requiredOption('--username <name>', 'sign-in name (lower case)', validated(UsernameSchema, 'username'))
+    .requiredOption('--username <name>', 'sign-in name: a short name or an e-mail-style one (j.smith@hospital.example), any case', validated(UsernameSchema, 'username'))
     .requiredOption('--display-name <name>', 'the name colleagues see', validated(DisplayNameSchema, 'display name'))
     .addOption(new Option('--role <role>', 'what the account may do').choices(RoleSchema.options).makeOptionMandatory())
-    .action(async (opts: DataOptions & { username: string; displayName: string; role: Role }) => withStore(admin, opts, async (_store, accounts) => {
-      const { userId, enrollmentCode, expiresAt } = await accounts.addUser(opts.username, opts.displayName, opts.role);
+    .addOption(departmentOption()).addOption(jobTitleOption()).addOption(contactOption())
+    .action(async (opts: DataOptions & { username: string; displayName: string; role: Role } & DirectoryFieldsPatch) => withStore(admin, opts, async (_store, accounts) => {
+      const { userId, enrollmentCode, expiresAt } = await accounts.addUser(opts.username, opts.displayName, opts.role, directoryFieldsOf(opts, ['department', 'jobTitle', 'contact']));
       console.log(`created ${opts.username} (${opts.role}), id ${userId}`);
       console.log(`enrollment code: ${enrollmentCode}`);
       console.log(`valid until ${new Date(expiresAt).toISOString()}; give it to ${opts.displayName} in person, it works once`);
     }));
+  addUserUpdateCommand(user, admin);
   user.command('list')
     .description('list accounts')
     .addOption(dataOption())
@@ -62,7 +66,9 @@ export function buildCli(admin: string = adminActor()): Command {
       const now = Date.now();
       for (const u of await store.listUsers()) {
         const locked = u.lockedUntil !== null && u.lockedUntil > now ? ' locked' : '';
-        console.log(`${u.username}\t${u.displayName}\t${u.role}\t${u.status}${locked}\tlast active ${new Date(u.lastActiveAt).toISOString()}\t${u.id}`);
+        // Last, what the directory says (and which kind of source keeps it, when not this command line).
+        const directory = [u.jobTitle, u.department, u.contact].filter(Boolean).join(' · ');
+        console.log(`${u.username}\t${u.displayName}\t${u.role}\t${u.status}${locked}\tlast active ${new Date(u.lastActiveAt).toISOString()}\t${u.id}\t${directory || '-'}${u.source === 'admin' ? '' : ` (from ${u.source})`}`);
       }
     }));
   /** An admin command that does one thing to one account and says so. */
@@ -196,7 +202,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .option('--from <date>', 'first day (inclusive), e.g. 2026-11-01 (required, but with --log)', date)
     .option('--to <date>', 'last day (exclusive), e.g. 2026-12-01 (required, but with --log)', date)
-    .option('--user <username>', 'only what this account did, what was done to it, and what was sent to it')
+    .option('--user <username>', 'only what this account did, what was done to it, and what was sent to it', validated(UsernameSchema, 'username'))
     .requiredOption('--out <path>', 'where to write the bundle: a directory, or a file ending in .zip')
     .option('--allow-broken', 'export a log whose hash chain is broken anyway, as evidence: every file of the bundle says so, and rounds-audit verify fails it')
     .option('--log <origin>', 'export an earlier log (one a restore ended) whose records the database still holds, all of them')

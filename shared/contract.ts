@@ -5,6 +5,7 @@ import { CareTeamIdSchema, ConversationIdSchema, DeviceAddressSchema, DeviceIdSc
 import { LIMITS } from './limits';
 import { PASSPHRASE_RULES } from './passphrasePolicy';
 import { CareTeamTitleSchema } from './payload';
+import { DirectorySearchQuerySchema, MAX_DIRECTORY_SEARCH_LIMIT } from './wire/directory';
 import { DeviceNameSchema, DirectoryEntrySchema, OneTimeCodeSchema, PasswordSchema, RELAY_ERROR_CODES, RelayUrlSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
 
 /*
@@ -208,6 +209,11 @@ export const COMMANDS = {
   'careTeams.removeMember': { input: z.strictObject({ conversationId: ConversationIdSchema, userId: UserIdSchema }), output: Empty },
   /** The organisation's clinicians (from the relay when online, the last copy otherwise). */
   'directory.list': { input: Empty, output: z.array(ContactViewSchema) },
+  /**
+   * Colleagues whose name, username, department or job title contains `query` (the relay's directory search;
+   * offline, the last copy's names). Those still to enroll come back with `reachable: false`.
+   */
+  'directory.search': { input: z.strictObject({ query: DirectorySearchQuerySchema.shape.q.unwrap(), limit: z.number().int().min(1).max(MAX_DIRECTORY_SEARCH_LIMIT).optional() }), output: z.array(ContactViewSchema) },
   'contacts.identities': { input: z.strictObject({ userId: UserIdSchema }), output: z.array(ContactIdentityViewSchema) },
   'contacts.acknowledgeIdentityChange': {
     input: z.strictObject({ userId: UserIdSchema, safetyNumbersSeen: z.array(z.string().regex(/^\d{60}$/)).min(1).max(128) }),

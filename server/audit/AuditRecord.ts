@@ -13,6 +13,10 @@ export const AUDIT_EVENT_TYPES = [
   'account.locked',
   'account.inactive',
   'account.enrolled',
+  /** An account a provisioning source (SCIM, LDAP sync, single sign-on, an admin command) created: its source and fields. */
+  'user.provisioned',
+  /** Directory fields of an account changed by a provisioning source or an admin command: which, and their new values. */
+  'user.updated',
   'login.success',
   'login.failure',
   'login.throttled',

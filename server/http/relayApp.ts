@@ -12,7 +12,6 @@ import {
   EnrollCompleteRequestSchema,
   LoginRequestSchema,
   SendRequestSchema,
-  type DirectoryEntry,
   type RelayError,
 } from '../../shared/wire/relay';
 import type { AccountService } from '../AccountService';
@@ -28,6 +27,8 @@ import { relayLogger } from './relayLog';
 import type { RelayMetrics, SignInStep } from '../metrics/RelayMetrics';
 import { zipSync } from 'fflate';
 import { AuditExportQuerySchema } from '../../shared/wire/relay';
+import { DirectorySearchQuerySchema } from '../../shared/wire/directory';
+import { directoryEntries } from './directoryEntries';
 import type { AuditKey } from '../audit/auditKey';
 import { auditDirectory } from '../audit/auditDirectory';
 import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
@@ -159,13 +160,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.get('/v1/directory', async (request) => {
     await device(request);
-    const devices = await store.activeDevicesByUser(options.now());
-    const users: DirectoryEntry[] = (await store.listUsers())
-      // Colleagues still to enroll are listed too, with no devices: the app shows them as not yet reachable
-      // (their names and roles are what the directory shows of everyone; nothing about their enrollment).
-      .filter((user) => user.status === 'active' || user.status === 'pending')
-      .map((user) => ({ userId: user.id, username: user.username, displayName: user.displayName, role: user.role, devices: user.status === 'active' ? devices.get(user.id) ?? [] : [] }));
-    return { users };
+    return { users: await directoryEntries(store, options.now(), parse(DirectorySearchQuerySchema, request.query)) };
   });
 
   app.get('/v1/devices', async (request) => {

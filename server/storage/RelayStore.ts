@@ -3,6 +3,7 @@ import type { EnvelopeType } from '../../shared/wire/envelope';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../shared/wire/keys';
 import type { Role } from '../../shared/wire/relay';
 import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
+import type { DirectoryPerson, ProvisioningSource } from '../directory/DirectoryPerson';
 import type { RateLimiter } from '../RateLimiter';
 
 /*
@@ -27,7 +28,42 @@ export interface UserRecord {
   readonly deactivatedAt: number | null;
   /** The last TOTP time step accepted (-1: none); a code for this step or an earlier one is refused. */
   readonly totpLastStep: number;
+  /** From the hospital's directory (or the admin's command line); organisational data, shown to colleagues. */
+  readonly department: string | null;
+  readonly jobTitle: string | null;
+  /** Pager or extension. */
+  readonly contact: string | null;
+  /** Which kind of source provisions the account ('admin': the relay's command line, as before issue 18). */
+  readonly source: ProvisioningKind;
+  /** The source's id for the person (unique per source kind), or null for accounts made by hand. */
+  readonly externalId: string | null;
+  /** The source kind whose provisioning deactivated the account (it alone may reactivate it), or null. */
+  readonly deactivatedBySource: ProvisioningKind | null;
 }
+
+export type ProvisioningKind = ProvisioningSource['kind'];
+export type DirectoryField = 'username' | 'displayName' | 'department' | 'jobTitle' | 'contact';
+
+/** What `createUser` is given: the account's own fields; directory attributes optional (null), the source 'admin'. */
+export type NewUser = Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact' | 'source' | 'externalId' | 'deactivatedBySource'>
+  & Partial<Pick<UserRecord, 'department' | 'jobTitle' | 'contact'>>;
+
+/**
+ * What `provisionPerson` did: created the account (pending, or deactivated when the source says the person
+ * is not active), updated its directory fields, left it as it was, deactivated or reactivated it.
+ */
+export interface ProvisionResult {
+  readonly userId: UserId;
+  readonly outcome: 'created' | 'updated' | 'unchanged' | 'deactivated' | 'reactivated';
+  /** The directory fields that changed (all of them when created). */
+  readonly changed: readonly DirectoryField[];
+}
+
+/** One colleague as the directory search shows them (no secrets, no sign-in state). */
+export type DirectoryListing = Pick<UserRecord, 'id' | 'username' | 'displayName' | 'role' | 'status' | 'department' | 'jobTitle' | 'contact'>;
+
+/** The most `searchDirectory` returns at once. */
+export const MAX_DIRECTORY_RESULTS = 50;
 
 export interface DeviceRecord {
   readonly userId: UserId;
@@ -132,7 +168,7 @@ export interface NewDevice {
   readonly expiresAt: number | null;
 }
 
-export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName' | 'totpLastStep'>>;
+export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact'>>;
 
 /** A pause (or hard stop) of an account's sign-ins that prove no enrolled workstation, set with the failure that caused it. */
 export interface AccountLock {
@@ -173,7 +209,7 @@ export interface StoreEvents {
 
 export interface RelayStore {
   // Accounts
-  createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep'>, enrollmentCodeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
+  createUser(user: NewUser, enrollmentCodeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
   /** Replaces the user's unused enrollment codes with a new one (for `user add` on a pending account). */
   replaceEnrollmentCode(userId: UserId, codeHash: string, expiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
   userById(id: UserId): Promise<UserRecord | undefined>;
@@ -182,6 +218,27 @@ export interface RelayStore {
   updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void>;
   /** Deactivates the account, revokes every device and deletes their queues and keys; an account already deactivated is left as it is (nothing audited again). */
   deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void>;
+
+  // The hospital's directory (issue 18)
+  /**
+   * Creates or updates the account of a person a provisioning source describes, in one transaction with its
+   * audit records (`user.provisioned`, `user.updated`, `account.deactivated`, `account.reactivated`, each
+   * naming the source and the fields that changed). The account is found by the source kind's externalId,
+   * else by username (an account made by hand is then adopted by the source); a new one is 'pending' (no
+   * enrollment code: `user add` or single sign-on gives it one) with the role clinician. `active: false`
+   * deactivates it as `deactivateUser` does (devices revoked, control event for every instance); `active:
+   * true` reactivates it only when this source kind deactivated it. Refused (ProvisioningRefused, nothing
+   * changed) when the person's fields are not valid, or the username belongs to another person. Of two
+   * stores provisioning one new externalId at once, one creates and the other updates.
+   */
+  provisionPerson(person: DirectoryPerson, source: ProvisioningSource, at: number): Promise<ProvisionResult>;
+  userByExternalId(source: ProvisioningKind, externalId: string): Promise<UserRecord | undefined>;
+  /**
+   * Colleagues whose display name, username, department or job title contains `query` (case- and
+   * accent-insensitive; an empty query matches everyone), active and pending (not deactivated), by display
+   * name then username; at most `limit` (<= MAX_DIRECTORY_RESULTS).
+   */
+  searchDirectory(query: string, limit: number): Promise<DirectoryListing[]>;
 
   // Enrollment
   /** The user of an unused, unexpired enrollment code. */

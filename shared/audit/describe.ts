@@ -268,6 +268,8 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'account.locked': 'Sign-ins locked',
   'account.inactive': 'Account deactivated (inactive)',
   'account.enrolled': 'Enrollment completed',
+  'user.provisioned': 'Account provisioned from the directory',
+  'user.updated': 'Directory details changed',
   'login.success': 'Signed in',
   'login.failure': 'Failed sign-in',
   'login.throttled': 'Sign-in attempts paused',

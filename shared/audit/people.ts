@@ -180,6 +180,8 @@ export class AuditNames {
       const address = raw.slice('anonymous@'.length);
       return { ...base, kind: 'anonymous', address, label: `a caller at ${address}, not signed in`, short: address };
     }
+    const source = PROVISIONING_ACTOR.exec(raw);
+    if (source) return { ...base, kind: 'system', label: provisioningLabel(source[1] ?? '', source[2] ?? ''), short: `${source[1]?.toUpperCase() ?? ''} ${source[2] ?? ''}` };
     const api = raw.startsWith('api:');
     const device = DEVICE.exec(api ? raw.slice(4) : raw);
     if (device && isUuid(device[1] ?? '')) {
@@ -201,6 +203,15 @@ export class AuditNames {
     }
     return { ...base, kind: 'other', label: raw, short: raw };
   }
+}
+
+/** A provisioning source's actor (server/directory/provisioning.ts): `scim:<token>`, `ldap:<sync run>`, `oidc:<issuer>`. */
+const PROVISIONING_ACTOR = /^(scim|ldap|oidc):(.+)$/;
+
+function provisioningLabel(kind: string, name: string): string {
+  if (kind === 'scim') return `the hospital's directory through SCIM (token “${name}”)`;
+  if (kind === 'ldap') return `the hospital's directory through LDAP sync (run ${name})`;
+  return `single sign-on from ${name}`;
 }
 
 /** "Dr. Anna Smith (asmith, clinician)"; without a display name, "asmith (clinician)". */

@@ -33,6 +33,22 @@ const who = (c: SentenceContext) => capitalise(c.facts.actor.label);
 const until = (c: SentenceContext, key: string) => (c.details.number(key) === null ? '' : ` until ${c.times.local(c.details.number(key) ?? 0)}`);
 const reason = (c: SentenceContext) => (c.details.has('reason') ? `; reason given: ${quoted(c.details.text('reason'))}` : '');
 
+/** `reason: 'admin'` is an admin command's code, `'provisioning'` a directory source's: neither is words anyone typed. */
+function deactivationReason(c: SentenceContext): string {
+  const r = c.details.text('reason');
+  if (r === 'admin') return '';
+  if (r === 'provisioning') return ' (the hospital\'s directory lists the person as gone or disabled)';
+  return reason(c);
+}
+
+/** The directory fields a provisioning record set: ": department “Ward 4”, contact cleared". */
+function fieldList(c: SentenceContext): string {
+  const fields = c.details.text('changed').split(',').filter((f) => f !== '' && f !== 'username');
+  const parts = fields.map((f) => (c.details.text(f) === '' ? `${FIELD_WORDS[f] ?? f} cleared` : `${FIELD_WORDS[f] ?? f} ${quoted(c.details.text(f))}`));
+  return parts.length > 0 ? `: ${parts.join(', ')}` : '';
+}
+const FIELD_WORDS: Readonly<Record<string, string>> = { displayName: 'name', department: 'department', jobTitle: 'job title', contact: 'contact' };
+
 /** Why a sign-in failed, from the record's details. */
 function failureCause(c: SentenceContext): string {
   const d = c.details;
@@ -147,7 +163,9 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
       ? `${who(c)} created the account of ${c.facts.subject.label}.`
       : `${who(c)} created the account ${quoted(c.details.text('username'))}${c.details.has('role') ? ` with the role ${c.details.text('role')}` : ''}.`),
   // `reason: 'admin'` is the code an admin command's deactivation carries, not words anyone typed.
-  'account.deactivated': (c) => `${who(c)} deactivated the account of ${c.facts.subject.label}${c.details.text('reason') === 'admin' ? '' : reason(c)}.`,
+  'account.deactivated': (c) => `${who(c)} deactivated the account of ${c.facts.subject.label}${deactivationReason(c)}.`,
+  'user.provisioned': (c) => `${who(c)} created the account ${quoted(c.details.text('username'))}${fieldList(c)}${c.details.text('status') === 'deactivated' ? ', deactivated (the directory lists the person as not active)' : ', to enroll'}.`,
+  'user.updated': (c) => `${who(c)} changed the directory details of ${c.facts.subject.label}${fieldList(c)}${c.details.flag('adopted') ? '; the account is now kept by this source' : ''}.`,
   'account.inactive': (c) => `The relay deactivated the account of ${c.facts.subject.label}: ${c.details.text('reason') || 'unused for too long'}.`,
   'account.reactivated': (c) => `${who(c)} reactivated the account of ${c.facts.subject.label}.`,
   'account.unlocked': (c) => (c.details.has('by')

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { DeviceAddressSchema, DeviceIdSchema, EnvelopeIdSchema, UserIdSchema } from '../ids';
 import { EnvelopeSchema, EnvelopeTypeSchema } from './envelope';
 import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
+import { UsernameSchema } from './username';
+import { ContactSchema, DepartmentSchema, DirectoryStatusSchema, JobTitleSchema } from './directory';
+
+export { UsernameSchema };
 
 /*
  * The relay's HTTP and WebSocket protocol. Every request and frame is parsed with these schemas on
@@ -11,10 +15,8 @@ import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
 export const RoleSchema = z.enum(['clinician', 'admin', 'compliance']);
 export type Role = z.infer<typeof RoleSchema>;
 
-/** Usernames: lower-case letters, digits, dots, dashes and underscores (they name people, not patients). */
 /** Where a relay is: http(s) or ws(s), as configured by policy or typed at first run. */
 export const RelayUrlSchema = z.url({ protocol: /^(https?|wss?)$/ }).max(2048);
-export const UsernameSchema = z.string().min(2).max(64).regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"');
 export const DisplayNameSchema = z.string().trim().min(1).max(128);
 /** Passwords are checked against the policy by the relay; the schema only bounds the size. */
 export const PasswordSchema = z.string().min(1).max(1024);
@@ -84,12 +86,20 @@ export type SessionResponse = z.infer<typeof SessionResponseSchema>;
 
 // --- Directory and keys ----------------------------------------------------------------------------
 
+/**
+ * A colleague in GET /v1/directory. `status` 'pending': not enrolled yet (no devices; shown as not yet
+ * reachable). The directory fields and status are absent from relays older than issue 18.
+ */
 export const DirectoryEntrySchema = z.strictObject({
   userId: UserIdSchema,
   username: UsernameSchema,
   displayName: DisplayNameSchema,
   role: RoleSchema,
   devices: z.array(DeviceIdSchema),
+  department: DepartmentSchema.nullable().optional(),
+  jobTitle: JobTitleSchema.nullable().optional(),
+  contact: ContactSchema.nullable().optional(),
+  status: DirectoryStatusSchema.optional(),
 });
 export const DirectoryResponseSchema = z.strictObject({ users: z.array(DirectoryEntrySchema) });
 /**

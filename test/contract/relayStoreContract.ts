@@ -7,13 +7,14 @@
  * so a store that serialises its own writes in one process still has to hold across two.
  * The parts: accounts, enrollment, throttling and emergency access (relayStoreAccounts.ts); devices, keys
  * and control events (relayStoreDevices.ts); envelope queues and retention (relayStoreQueues.ts); the audit
- * log and its tree (relayStoreAudit.ts).
+ * log and its tree (relayStoreAudit.ts); the hospital's directory: provisioning and search (relayStoreDirectory.ts).
  */
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { RelayStore } from '../../server/storage/RelayStore';
 import { relayStoreAccounts } from './relayStoreAccounts';
 import { relayStoreAudit } from './relayStoreAudit';
 import { relayStoreDevices } from './relayStoreDevices';
+import { relayStoreDirectory } from './relayStoreDirectory';
 import { relayStoreQueues } from './relayStoreQueues';
 import { ContractStores, keyUpload } from './relayStoreStores';
 
@@ -46,5 +47,6 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('devices and keys', () => relayStoreDevices(stores));
     describe('envelope queues', () => relayStoreQueues(stores));
     describe('audit log', () => relayStoreAudit(stores));
+    describe('the hospital\'s directory', () => relayStoreDirectory(stores));
   });
 }

@@ -82,7 +82,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await check(alice, 'dialog-new-conversation');
     // Carol has not enrolled yet: she is listed, marked, and can be picked once she has.
     const carolEntry = alice.getByRole('dialog').getByRole('button', { name: /Dr. Carol Nguyen/ });
-    await expect(carolEntry.textContent()).resolves.toContain('not yet reachable');
+    await expect(carolEntry.textContent()).resolves.toContain('Not yet reachable');
     await expect(carolEntry.isDisabled()).resolves.toBe(true);
     await alice.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
     await alice.getByLabel('Message', { exact: true }).fill('Bed 12: potassium 5.9, repeat in 2h');

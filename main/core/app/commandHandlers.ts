@@ -6,6 +6,7 @@ import type { MessagingClient } from '../messaging/MessagingClient';
 import { messagePage, messagesAround } from './messageWindow';
 import type { ProfileSessions } from './ProfileSessions';
 import { identityViews, messageViews } from './views';
+import { MAX_DIRECTORY_SEARCH_LIMIT } from '../../../shared/wire/directory';
 
 /** One handler per command of the contract: a command without a handler does not compile. */
 export type Handlers = { [C in CommandName]: (input: z.infer<(typeof COMMANDS)[C]['input']>) => Promise<CommandOutput<C>> | CommandOutput<C> };
@@ -99,6 +100,7 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
       return {};
     },
     'directory.list': () => client().directory(),
+    'directory.search': ({ query, limit }) => client().searchDirectory(query, limit ?? MAX_DIRECTORY_SEARCH_LIMIT),
     'contacts.identities': ({ userId }) => {
       const c = client();
       return identityViews(c.contactIdentities(userId), (s) => c.safetyNumber(s.address).scannable);

@@ -7,7 +7,9 @@ import { ProtocolCore, type ContactIdentityState } from '../crypto/ProtocolCore'
 import { RoundsError } from '../errors';
 import { consoleLogger, type Logger } from '../Logger';
 import { AccountSecrets } from '../storage/AccountSecrets';
-import { ConversationStore, type Contact } from '../storage/ConversationStore';
+import { ConversationStore } from '../storage/ConversationStore';
+import type { ContactView } from '../../../shared/contract';
+import { contactView, searchDirectory } from './DirectorySearch';
 import type { UnlockedProfile } from '../storage/LocalProfiles';
 import { MessageStore } from '../storage/MessageStore';
 import { OutboxStore } from '../storage/OutboxStore';
@@ -228,15 +230,24 @@ export class MessagingClient {
    * The organisation's directory (read from the relay when online; the last copy when not). `reachable`:
    * the colleague has a workstation to send to (one still enrolling has none); unknown offline, so true.
    */
-  async directory(): Promise<(Contact & { reachable: boolean })[]> {
+  async directory(): Promise<ContactView[]> {
     let users: DirectoryEntry[] | undefined;
     try {
       users = await this.#sender.readDirectory();
     } catch (error) {
       if (!(error instanceof RelayRequestError)) throw error;
     }
-    const withDevices = new Set(users?.filter((u) => u.devices.length > 0).map((u) => u.userId));
-    return this.conversations.contacts().map((c) => ({ ...c, reachable: users === undefined || withDevices.has(c.userId) }));
+    const byId = new Map(users?.map((u) => [u.userId, u]));
+    // Online, the relay's own entries (their directory fields with them); the last copy's names otherwise.
+    return this.conversations.contacts().map((c) => {
+      const entry = byId.get(c.userId);
+      return entry ? contactView(entry) : { ...c, reachable: users === undefined };
+    });
+  }
+
+  /** Colleagues matching `query` by name, username, department or job title (DirectorySearch.ts). */
+  searchDirectory(query: string, limit: number): Promise<ContactView[]> {
+    return searchDirectory(this.#relay, this.conversations, query, limit, this.#scheduler.now());
   }
 
   /** The relay's signed audit bundle (.zip bytes); the relay refuses anyone but the compliance role. */

@@ -142,6 +142,11 @@ export class RelayClient {
     return this.#request('GET', '/v1/directory', DirectoryResponseSchema);
   }
 
+  /** Colleagues whose name, username, department or job title contains `query` (the relay's directory search). */
+  searchDirectory(query: string, limit: number) {
+    return this.#request('GET', `/v1/directory?${new URLSearchParams({ q: query, limit: String(limit) }).toString()}`, DirectoryResponseSchema);
+  }
+
   async uploadKeys(upload: KeyUpload): Promise<PreKeyCount> {
     return (await this.#request('PUT', '/v1/keys', KeyUploadResponseSchema, upload)).preKeys;
   }

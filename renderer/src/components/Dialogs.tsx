@@ -1,4 +1,4 @@
-import { useEffect, useId, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type { ContactIdentityView, ContactView, ConversationView, SettingsView } from '../../../shared/contract';
 import type { ConversationId, UserId } from '../../../shared/ids';
 import { useApi } from '../context';
@@ -6,6 +6,7 @@ import { ChangePassphrase } from './ChangePassphrase';
 import { explain } from '../errors';
 import { formatDuration, initials } from '../format';
 import { Alert, Field } from './Field';
+import { PeoplePicker } from './PeoplePicker';
 import { Qr } from './Qr';
 
 type Contacts = ReadonlyMap<string, ContactView>;
@@ -48,37 +49,6 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
         </header>
         <div className="dialog-body">{children}</div>
       </div>
-    </div>
-  );
-}
-
-/** The organisation's directory, filtered as the user types. */
-function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }: { contacts: Contacts; exclude: ReadonlySet<string>; selected: ReadonlySet<string>; onToggle: (userId: UserId) => void; multiple: boolean }) {
-  const [filter, setFilter] = useState('');
-  const unreachableId = useId();
-  const people = useMemo(() => [...contacts.values()]
-    .filter((c) => !exclude.has(c.userId))
-    .filter((c) => `${c.displayName} ${c.username}`.toLowerCase().includes(filter.trim().toLowerCase()))
-    .sort((a, b) => Number(b.reachable) - Number(a.reachable) || a.displayName.localeCompare(b.displayName)), [contacts, exclude, filter]);
-  return (
-    <div className="picker">
-      <Field label="Find a colleague" type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name or username" />
-      <ul className="people" aria-label="Colleagues">
-        {people.length === 0 && <li className="muted empty-people">{filter.trim() ? 'Nobody matches.' : 'Everyone in the directory is already here.'}</li>}
-        {people.map((c) => (
-          <li key={c.userId}>
-            <button type="button" className={`person ${selected.has(c.userId) ? 'selected' : ''} ${c.reachable ? '' : 'unreachable'}`} aria-pressed={multiple && c.reachable ? selected.has(c.userId) : undefined}
-              disabled={!c.reachable} aria-describedby={c.reachable ? undefined : unreachableId} onClick={() => onToggle(c.userId)}>
-              <span className="avatar small" aria-hidden="true">{initials(c.displayName)}</span>
-              <span className="person-name">{c.displayName}</span>
-              {!c.reachable && <span className="not-reachable">not yet reachable</span>}
-              <span className="muted">@{c.username}</span>
-              {multiple && <span className="check" aria-hidden="true">{selected.has(c.userId) ? '✓' : ''}</span>}
-            </button>
-          </li>
-        ))}
-      </ul>
-      {people.some((c) => !c.reachable) && <p className="hint" id={unreachableId}>“Not yet reachable”: they have not set up Rounds yet. You can message them once they have enrolled.</p>}
     </div>
   );
 }

@@ -9,15 +9,17 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { DeviceIdSchema, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
-import type { Role } from '../../../shared/wire/relay';
 import type { AuditEvent, AuditRecord, ChainCheck } from '../../audit/AuditRecord';
 import type { Clock } from '../../Clock';
 import { ConfigurationError } from '../../ConfigurationError';
 import { RelayFailure } from '../../RelayFailure';
 import type {
-  AccountLock, AuditLogStart, AuditRecordFilter, AuditTreeState, ControlEvent, DeviceRecord, EmergencyGrant, EnqueueOutcome,
-  NewDevice, NewEnvelope, PendingEnrollment, QueueLimits, RelayStore, SignedCheckpoint, StoreEvents, StoredEnvelope, StoredTile, UserPatch, UserRecord, UserStatus,
+  AccountLock, AuditLogStart, AuditRecordFilter, AuditTreeState, ControlEvent, DeviceRecord, DirectoryListing, EmergencyGrant, EnqueueOutcome,
+  NewDevice, NewEnvelope, NewUser, PendingEnrollment, ProvisionResult, ProvisioningKind, QueueLimits, RelayStore, SignedCheckpoint, StoreEvents, StoredEnvelope, StoredTile, UserPatch, UserRecord,
 } from '../RelayStore';
+import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
+import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
+import { PostgresDirectory, toUser, type UserRow } from './PostgresDirectory';
 import { withEnrolledDevice } from '../RelayStore';
 import type { RateLimiter } from '../../RateLimiter';
 import { POSTGRES_MIGRATIONS } from './migrations';
@@ -27,8 +29,6 @@ import type { PostgresDatabase } from './PostgresDatabase';
 import { PostgresDevices, nullableNumber } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 import { CONTROL_CHANNEL, PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
-
-interface UserRow { id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null; created_at: string; last_active_at: string; locked_until: string | null; deactivated_at: string | null; totp_last_step: string }
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
@@ -47,6 +47,7 @@ export class PostgresRelayStore implements RelayStore {
   readonly #audit = new PostgresAuditLog();
   readonly #devices: PostgresDevices;
   readonly #queue: PostgresEnvelopeQueue;
+  readonly #directory: PostgresDirectory;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
   readonly #instance = randomUUID();
   #notifications: PostgresNotifications | undefined;
@@ -55,6 +56,7 @@ export class PostgresRelayStore implements RelayStore {
     this.#db = db;
     this.#clock = clock;
     this.#devices = new PostgresDevices(db);
+    this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.#append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.#audit.append(client, events, this.#clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),
@@ -64,6 +66,7 @@ export class PostgresRelayStore implements RelayStore {
   /** Opens the store on a database whose schema is this code's (`serve` refuses any other). */
   static async open(db: PostgresDatabase, clock: Clock): Promise<PostgresRelayStore> {
     await db.assertCurrent();
+    await PostgresDirectory.fillSearchText(db);
     return new PostgresRelayStore(db, clock);
   }
 
@@ -87,12 +90,12 @@ export class PostgresRelayStore implements RelayStore {
 
   // --- Accounts --------------------------------------------------------------------------------------
 
-  async createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep'>, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
+  async createUser(user: NewUser, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
     try {
       await this.#tx(async (client) => {
         await client.query(
-          'INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-          [user.id, user.username, user.displayName, user.role, user.status, user.createdAt, user.lastActiveAt],
+          'INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, department, job_title, contact, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+          [user.id, user.username, user.displayName, user.role, user.status, user.createdAt, user.lastActiveAt, user.department ?? null, user.jobTitle ?? null, user.contact ?? null, directorySearchText(user)],
         );
         await client.query('INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)', [codeHash, user.id, codeExpiresAt]);
         await this.#append(client, audit);
@@ -133,12 +136,14 @@ export class PostgresRelayStore implements RelayStore {
     const columns: Record<keyof UserPatch, string> = {
       status: 'status', passwordHash: 'password_hash', totpSecret: 'totp_secret', lockedUntil: 'locked_until',
       lastActiveAt: 'last_active_at', deactivatedAt: 'deactivated_at', displayName: 'display_name', totpLastStep: 'totp_last_step',
+      department: 'department', jobTitle: 'job_title', contact: 'contact',
     };
     const entries = Object.entries(patch) as [keyof UserPatch, string | number | null][];
     await this.#tx(async (client) => {
       if (entries.length > 0) {
         const set = entries.map(([k], i) => `${columns[k]} = $${i + 2}`).join(', ');
         await client.query(`UPDATE users SET ${set} WHERE id = $1`, [id, ...entries.map(([, v]) => v)]);
+        if (touchesSearchText(patch)) await this.#directory.refreshSearchText(client, id);
       }
       await this.#append(client, audit);
     });
@@ -146,18 +151,37 @@ export class PostgresRelayStore implements RelayStore {
 
   async deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void> {
     await this.#tx(async (client) => {
-      await client.query(`SET LOCAL statement_timeout = '${ADMIN_STATEMENT_TIMEOUT}'`);
       // Once only: two instances' housekeeping deactivating one idle account at once record it once.
-      const changed = await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2 WHERE id = $1 AND status <> 'deactivated'`, [id, at]);
-      if (changed.rowCount === 0) return;
-      const devices = await client.query<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY device_id', [id]);
-      for (const row of devices.rows) await this.#devices.revokeIn(client, id, row.device_id, at);
-      await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [id]);
-      await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [id]);
-      await client.query('UPDATE emergency_grants SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL', [id, at]);
-      await this.#controlEvent(client, 'account.deactivated', id, null, at);
-      await this.#append(client, audit);
+      if (await this.#deactivateIn(client, id, at)) await this.#append(client, audit);
     });
+  }
+
+  /** Inside a transaction: deactivates the account, revokes its devices, tells every instance; false when it already was. */
+  async #deactivateIn(client: pg.PoolClient, id: UserId, at: number): Promise<boolean> {
+    await client.query(`SET LOCAL statement_timeout = '${ADMIN_STATEMENT_TIMEOUT}'`);
+    const changed = await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2, deactivated_by_source = NULL WHERE id = $1 AND status <> 'deactivated'`, [id, at]);
+    if (changed.rowCount === 0) return false;
+    const devices = await client.query<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY device_id', [id]);
+    for (const row of devices.rows) await this.#devices.revokeIn(client, id, row.device_id, at);
+    await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [id]);
+    await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [id]);
+    await client.query('UPDATE emergency_grants SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL', [id, at]);
+    await this.#controlEvent(client, 'account.deactivated', id, null, at);
+    return true;
+  }
+
+  // --- The hospital's directory (PostgresDirectory.ts) -----------------------------------------------
+
+  provisionPerson(person: DirectoryPerson, source: ProvisioningSource, at: number): Promise<ProvisionResult> {
+    return this.#directory.provision(person, source, at);
+  }
+
+  userByExternalId(source: ProvisioningKind, externalId: string): Promise<UserRecord | undefined> {
+    return this.#directory.byExternalId(this.#db, source, externalId);
+  }
+
+  searchDirectory(query: string, limit: number): Promise<DirectoryListing[]> {
+    return this.#directory.search(query, limit);
   }
 
   // --- Enrollment ------------------------------------------------------------------------------------
@@ -469,12 +493,4 @@ export class PostgresRelayStore implements RelayStore {
     await this.#notifications?.stop();
     await this.#db.close();
   }
-}
-
-function toUser(r: UserRow): UserRecord {
-  return {
-    id: r.id as UserId, username: r.username, displayName: r.display_name, role: r.role as Role, status: r.status as UserStatus,
-    passwordHash: r.password_hash, totpSecret: r.totp_secret, createdAt: Number(r.created_at), lastActiveAt: Number(r.last_active_at),
-    lockedUntil: nullableNumber(r.locked_until), deactivatedAt: nullableNumber(r.deactivated_at), totpLastStep: Number(r.totp_last_step),
-  };
 }

@@ -2,7 +2,6 @@ import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeviceIdSchema, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
-import type { Role } from '../../../shared/wire/relay';
 import type { AuditEvent, AuditRecord, ChainCheck } from '../../audit/AuditRecord';
 import type { Clock } from '../../Clock';
 import { RelayFailure } from '../../RelayFailure';
@@ -15,16 +14,19 @@ import type {
   ControlEvent,
   DeviceRecord,
   EmergencyGrant,
+  DirectoryListing,
   NewDevice,
+  NewUser,
   EnqueueOutcome,
   NewEnvelope,
   PendingEnrollment,
+  ProvisionResult,
+  ProvisioningKind,
   QueueLimits,
   RelayStore,
   StoredEnvelope,
   UserPatch,
   UserRecord,
-  UserStatus,
 } from '../RelayStore';
 import { withEnrolledDevice } from '../RelayStore';
 import type { DatabaseKey } from './DatabaseKey';
@@ -32,12 +34,13 @@ import { MIGRATIONS } from './migrations';
 import { SqliteAuditLog } from './SqliteAuditLog';
 import { SqliteDatabase } from './SqliteDatabase';
 import { SqliteDevices } from './SqliteDevices';
+import { SqliteDirectory, toUser, type UserRow } from './SqliteDirectory';
+import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
+import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 
 
 export const DATABASE_FILE = 'relay.db';
-
-interface UserRow { id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null; created_at: number; last_active_at: number; locked_until: number | null; deactivated_at: number | null; totp_last_step: number }
 
 /** The relay's embedded storage: one SQLCipher-encrypted SQLite file in the data directory, opened with its key. */
 export class SqliteRelayStore implements RelayStore {
@@ -47,6 +50,7 @@ export class SqliteRelayStore implements RelayStore {
   readonly #audit: SqliteAuditLog;
   readonly #devices: SqliteDevices;
   readonly #queue: SqliteEnvelopeQueue;
+  readonly #directory: SqliteDirectory;
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
@@ -55,6 +59,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#audit = new SqliteAuditLog(this.#sql, clock);
     this.#devices = new SqliteDevices(this.#sql);
     this.#queue = new SqliteEnvelopeQueue(this.#sql, (events) => this.#audit.append(events));
+    this.#directory = new SqliteDirectory(this.#sql, { appendAudit: (events) => this.#audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
   }
 
   get schemaVersion(): number {
@@ -63,12 +68,16 @@ export class SqliteRelayStore implements RelayStore {
 
   // --- Accounts --------------------------------------------------------------------------------------
 
-  async createUser(user: Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep'>, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
+  async createUser(user: NewUser, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
       if (this.#sql.get('SELECT 1 FROM users WHERE username = $u', { u: user.username })) throw new RelayFailure('BAD_REQUEST', `username ${user.username} is taken`);
       this.#sql.run(
-        `INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at) VALUES ($id, $username, $name, $role, $status, $created, $active)`,
-        { id: user.id, username: user.username, name: user.displayName, role: user.role, status: user.status, created: user.createdAt, active: user.lastActiveAt },
+        `INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, department, job_title, contact, search_text)
+         VALUES ($id, $username, $name, $role, $status, $created, $active, $department, $jobTitle, $contact, $search)`,
+        {
+          id: user.id, username: user.username, name: user.displayName, role: user.role, status: user.status, created: user.createdAt, active: user.lastActiveAt,
+          department: user.department ?? null, jobTitle: user.jobTitle ?? null, contact: user.contact ?? null, search: directorySearchText(user),
+        },
       );
       this.#sql.run('INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES ($h, $u, $e)', { h: codeHash, u: user.id, e: codeExpiresAt });
       this.#audit.append(audit);
@@ -102,12 +111,14 @@ export class SqliteRelayStore implements RelayStore {
     const columns: Record<keyof UserPatch, string> = {
       status: 'status', passwordHash: 'password_hash', totpSecret: 'totp_secret', lockedUntil: 'locked_until',
       lastActiveAt: 'last_active_at', deactivatedAt: 'deactivated_at', displayName: 'display_name', totpLastStep: 'totp_last_step',
+      department: 'department', jobTitle: 'job_title', contact: 'contact',
     };
     const entries = Object.entries(patch) as [keyof UserPatch, string | number | null][];
     this.#sql.immediate(() => {
       if (entries.length > 0) {
         const set = entries.map(([k]) => `${columns[k]} = $${k}`).join(', ');
         this.#sql.run(`UPDATE users SET ${set} WHERE id = $id`, { ...Object.fromEntries(entries), id });
+        if (touchesSearchText(patch)) this.#directory.refreshSearchText(id);
       }
       this.#audit.append(audit);
     });
@@ -116,16 +127,35 @@ export class SqliteRelayStore implements RelayStore {
   async deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
       // Once only: an account already deactivated (by another process meanwhile) is not recorded again.
-      if (this.#sql.run(`UPDATE users SET status = 'deactivated', deactivated_at = $at WHERE id = $id AND status <> 'deactivated'`, { id, at }) === 0) return;
-      for (const row of this.#sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u AND revoked_at IS NULL', { u: id })) {
-        this.#devices.revokeIn(id, row.device_id, at);
-      }
-      this.#sql.run('DELETE FROM enrollment_codes WHERE user_id = $u AND used_at IS NULL', { u: id });
-      this.#sql.run('DELETE FROM pending_enrollments WHERE user_id = $u', { u: id });
-      this.#sql.run('UPDATE emergency_grants SET used_at = $at WHERE user_id = $u AND used_at IS NULL', { u: id, at });
-      this.#controlEventIn('account.deactivated', id, null, at);
-      this.#audit.append(audit);
+      if (this.#deactivateIn(id, at)) this.#audit.append(audit);
     });
+  }
+
+  /** Inside a transaction: deactivates the account, revokes its devices, tells every instance; false when it already was. */
+  #deactivateIn(id: UserId, at: number): boolean {
+    if (this.#sql.run(`UPDATE users SET status = 'deactivated', deactivated_at = $at, deactivated_by_source = NULL WHERE id = $id AND status <> 'deactivated'`, { id, at }) === 0) return false;
+    for (const row of this.#sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u AND revoked_at IS NULL', { u: id })) {
+      this.#devices.revokeIn(id, row.device_id, at);
+    }
+    this.#sql.run('DELETE FROM enrollment_codes WHERE user_id = $u AND used_at IS NULL', { u: id });
+    this.#sql.run('DELETE FROM pending_enrollments WHERE user_id = $u', { u: id });
+    this.#sql.run('UPDATE emergency_grants SET used_at = $at WHERE user_id = $u AND used_at IS NULL', { u: id, at });
+    this.#controlEventIn('account.deactivated', id, null, at);
+    return true;
+  }
+
+  // --- The hospital's directory ----------------------------------------------------------------------
+
+  async provisionPerson(person: DirectoryPerson, source: ProvisioningSource, at: number): Promise<ProvisionResult> {
+    return this.#directory.provision(person, source, at);
+  }
+
+  async userByExternalId(source: ProvisioningKind, externalId: string): Promise<UserRecord | undefined> {
+    return this.#directory.byExternalId(source, externalId);
+  }
+
+  async searchDirectory(query: string, limit: number): Promise<DirectoryListing[]> {
+    return this.#directory.search(query, limit);
   }
 
   // --- Enrollment ------------------------------------------------------------------------------------
@@ -392,12 +422,4 @@ export class SqliteRelayStore implements RelayStore {
     await this.#devices.drainTouches();
     this.#sql.close();
   }
-}
-
-function toUser(r: UserRow): UserRecord {
-  return {
-    id: r.id as UserId, username: r.username, displayName: r.display_name, role: r.role as Role, status: r.status as UserStatus,
-    passwordHash: r.password_hash, totpSecret: r.totp_secret, createdAt: r.created_at, lastActiveAt: r.last_active_at,
-    lockedUntil: r.locked_until, deactivatedAt: r.deactivated_at, totpLastStep: r.totp_last_step,
-  };
 }

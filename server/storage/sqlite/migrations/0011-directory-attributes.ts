@@ -1,0 +1,18 @@
+/**
+ * Issue 18: what the hospital's directory says of each account (department, job title, a contact line), which
+ * kind of source provisions it and the source's id for the person (unique per kind), the source kind that
+ * deactivated it, and the folded text the directory search looks in (filled by the store, which folds case
+ * and accents the same way on every store; rows from before are filled when the store opens).
+ */
+export const name = 'directory-attributes';
+
+export const up = `
+ALTER TABLE users ADD COLUMN department TEXT;
+ALTER TABLE users ADD COLUMN job_title TEXT;
+ALTER TABLE users ADD COLUMN contact TEXT;
+ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'admin' CHECK (source IN ('admin', 'scim', 'ldap', 'oidc'));
+ALTER TABLE users ADD COLUMN external_id TEXT;
+ALTER TABLE users ADD COLUMN deactivated_by_source TEXT CHECK (deactivated_by_source IN ('admin', 'scim', 'ldap', 'oidc'));
+ALTER TABLE users ADD COLUMN search_text TEXT;
+CREATE UNIQUE INDEX users_source_external_id ON users (source, external_id);
+`;
