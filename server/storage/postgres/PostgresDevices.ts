@@ -43,8 +43,10 @@ export class PostgresDevices {
     const users = touches.map((t) => t.userId);
     const devices = touches.map((t) => t.deviceId);
     const ats = touches.map((t) => t.at);
-    // One statement for the batch, best effort: rows another transaction holds (a send's batch, an enrollment)
-    // are skipped, never waited for, so touches cannot deadlock with sends; the device's next connect touches it.
+    // One statement for the batch. Device rows another transaction holds (a send's batch) are skipped, never
+    // waited for, so touches cannot deadlock with sends; the device's next connect touches it. Account rows are
+    // waited for, in one order (a touch through another instance at once must not be lost: the last activity
+    // decides when an unused account is deactivated), and the newer time wins whichever commits first.
     await this.#db.query(
       `WITH t AS (SELECT u, dev, max(at) AS at FROM unnest($1::text[], $2::int[], $3::bigint[]) AS t(u, dev, at) GROUP BY u, dev),
             d AS (SELECT d.user_id, d.device_id, t.at FROM devices d JOIN t ON d.user_id = t.u AND d.device_id = t.dev
@@ -53,7 +55,7 @@ export class PostgresDevices {
                         WHERE devices.user_id = d.user_id AND devices.device_id = d.device_id RETURNING 1),
             seen AS (SELECT u, max(at) AS at FROM t GROUP BY u),
             usr AS (SELECT users.id, seen.at FROM users JOIN seen ON users.id = seen.u WHERE users.last_active_at < seen.at
-                    ORDER BY users.id FOR NO KEY UPDATE OF users SKIP LOCKED)
+                    ORDER BY users.id FOR NO KEY UPDATE OF users)
        UPDATE users SET last_active_at = usr.at FROM usr WHERE users.id = usr.id`,
       [users, devices, ats],
     );
