@@ -5,14 +5,14 @@
  * transaction, so a record is visible to the next appender only once it is committed.
  */
 import type pg from 'pg';
-import type { Queryable } from './PostgresDatabase';
+import { prepared, type Queryable } from './PostgresDatabase';
 import { GENESIS_HASH, checkChain, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
 import { chainedRecords, storedDetails } from '../../audit/chainedRecords';
 import type { AuditLogStart, AuditRecordFilter, AuditTreeState, StoredTile } from '../RelayStore';
 
 /** Key of the advisory lock every audit append holds ("audit" in ASCII). */
 const AUDIT_LOCK = 0x6175646974;
-/** Records written by one INSERT (PostgreSQL takes at most 65,535 parameters; 10 a record). */
+/** Records written by one INSERT (a batch of a big log's beginning is written in pieces). */
 const INSERT_ROWS = 1000;
 /** Records checked per query. */
 const CHECK_PAGE = 10_000;
@@ -25,15 +25,17 @@ export class PostgresAuditLog {
   async append(client: pg.PoolClient, events: readonly AuditEvent[], at: number): Promise<AuditRecord[]> {
     if (events.length === 0) return [];
     // The lock, then the last record as committed once it is held (migration 5 says why one function).
-    const last = (await client.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_head_locked($1)', [AUDIT_LOCK])).rows[0];
+    const last = (await client.query<{ seq: string; hash: string }>(prepared('audit-head', 'SELECT seq, hash FROM audit_head_locked($1)', [AUDIT_LOCK]))).rows[0];
     const chained = chainedRecords(events, last ? { seq: Number(last.seq), hash: last.hash } : undefined, at);
     for (let i = 0; i < chained.length; i += INSERT_ROWS) {
       const rows = chained.slice(i, i + INSERT_ROWS);
-      const values = rows.map((_, r) => `(${Array.from({ length: 10 }, (_c, c) => `$${r * 10 + c + 1}`).join(', ')})`).join(', ');
-      await client.query(
-        `INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash, details_line) VALUES ${values}`,
-        rows.flatMap(({ record, details, detailsLine }) => [record.seq, record.at, record.type, record.actor, record.subject, details, record.flagged, record.prevHash, record.hash, detailsLine]),
-      );
+      const column = <T>(of: (c: (typeof rows)[number]) => T) => rows.map(of);
+      // One statement text whatever the number of records (prepared once per connection).
+      await client.query(prepared('audit-append',
+        `INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash, details_line)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::text[], $9::text[], $10::boolean[])`,
+        [column((c) => c.record.seq), column((c) => c.record.at), column((c) => c.record.type), column((c) => c.record.actor), column((c) => c.record.subject),
+          column((c) => c.details), column((c) => c.record.flagged), column((c) => c.record.prevHash), column((c) => c.record.hash), column((c) => c.detailsLine)]));
     }
     return chained.map((c) => c.record);
   }

@@ -38,7 +38,16 @@ const CONNECT_TIMEOUT_MS = 5000;
 
 /** Anything that runs a query: the database (errors translated), or a transaction's client. */
 export interface Queryable {
-  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/**
+ * A statement of the hot path, prepared once per connection under `name` (PostgreSQL parses and plans it once,
+ * not at every message). `text` must be a constant: one name, one text; and it names its columns (never
+ * `SELECT *`: a prepared statement whose result changes shape after a migration fails).
+ */
+export function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name, text, values };
 }
 
 /** How long a client refused for want of the database waits before it tries again. */
@@ -98,9 +107,9 @@ export class PostgresDatabase implements Queryable {
   }
 
   /** One statement on a pooled connection; the database out of reach is a RELAY_UNAVAILABLE failure. */
-  async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values);
+      return await (typeof text === 'string' ? this.pool.query<R>(text, values) : this.pool.query<R>(text));
     } catch (error) {
       throw asRelayFailure(error);
     }

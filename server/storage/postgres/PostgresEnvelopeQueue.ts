@@ -10,7 +10,7 @@ import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
 import { GroupCommit } from '../GroupCommit';
-import type { PostgresDatabase, Queryable } from './PostgresDatabase';
+import { prepared, type PostgresDatabase, type Queryable } from './PostgresDatabase';
 import { writeQueueBatch, type QueueWrite } from './queueBatch';
 
 interface EnvelopeRow { seq: string; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: string }
@@ -71,7 +71,7 @@ export class PostgresEnvelopeQueue {
   }
 
   async queued(db: Queryable, recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
-    const rows = await db.query<EnvelopeRow>('SELECT * FROM envelopes WHERE recipient_user = $1 AND recipient_device = $2 AND seq > $3 ORDER BY seq LIMIT $4', [recipient.userId, recipient.deviceId, afterSeq, limit]);
+    const rows = await db.query<EnvelopeRow>(prepared('queue-read', 'SELECT seq, id, type, sender_user, sender_device, recipient_user, recipient_device, content, accepted_at FROM envelopes WHERE recipient_user = $1 AND recipient_device = $2 AND seq > $3 ORDER BY seq LIMIT $4', [recipient.userId, recipient.deviceId, afterSeq, limit]));
     return rows.rows.map(toEnvelope);
   }
 
@@ -102,11 +102,11 @@ export class PostgresEnvelopeQueue {
  * other instances are told which queues grew (`pg_notify` in the same statement: sent at commit).
  */
 async function finishQueues(client: pg.PoolClient, queues: readonly DeviceAddress[], channel: string, payloads: readonly string[]): Promise<void> {
-  await client.query(
+  await client.query(prepared('queue-finish',
     `WITH emptied AS (
        DELETE FROM queue_shares WHERE sender_user = '' AND envelopes = 0 AND (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[]))
      ) SELECT pg_notify($3, p) FROM unnest($4::text[]) AS p`,
-    [queues.map((q) => q.userId), queues.map((q) => q.deviceId), channel, [...payloads]]);
+    [queues.map((q) => q.userId), queues.map((q) => q.deviceId), channel, [...payloads]]));
 }
 
 function toEnvelope(r: EnvelopeRow): StoredEnvelope {

@@ -12,7 +12,7 @@
  */
 import { chargesByKey, retryAfterMs, type RateCharge, type RateDecision, type RateLimiter } from '../../RateLimiter';
 import { GroupCommit } from '../GroupCommit';
-import type { PostgresDatabase } from './PostgresDatabase';
+import { prepared, type PostgresDatabase } from './PostgresDatabase';
 
 interface Take { readonly charges: readonly RateCharge[]; readonly now: number }
 
@@ -37,11 +37,11 @@ export class PostgresRateLimiter implements RateLimiter {
   async #takeAll(takes: readonly Take[]): Promise<RateDecision[]> {
     const charges = takes.flatMap((t) => t.charges);
     let end = 0;
-    const { rows } = await this.database.query<{ request: number; refused_key: string; refused_tokens: number }>(
+    const { rows } = await this.database.query<{ request: number; refused_key: string; refused_tokens: number }>(prepared('rate-take-batch',
       'SELECT request, refused_key, refused_tokens FROM rate_buckets_take_batch($1, $2, $3, $4, $5, $6)',
       [takes.map((t) => (end += t.charges.length)), takes.map((t) => t.now),
         charges.map((c) => c.key), charges.map((c) => c.cost), charges.map((c) => c.limit.amount), charges.map((c) => c.limit.windowMs)],
-    );
+    ));
     const refusals = new Map(rows.map((r) => [r.request, r]));
     return takes.map((take, i): RateDecision => {
       const refused = refusals.get(i + 1);

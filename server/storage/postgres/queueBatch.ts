@@ -16,6 +16,7 @@ import type { DeviceAddress, EnvelopeId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits } from '../RelayStore';
 import { byRecipientDevice } from '../queueBatches';
+import { prepared } from './PostgresDatabase';
 
 export interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
 export interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
@@ -62,15 +63,15 @@ export async function writeQueueBatch(client: pg.PoolClient, writes: readonly Qu
   // The row order is PostgreSQL's (ORDER BY in each statement), the same for every transaction.
   const receiving = new Set<string>();
   if (sendQueues.size > 0) {
-    const rows = await client.query<{ user_id: string; device_id: number; active: boolean }>(
+    const rows = await client.query<{ user_id: string; device_id: number; active: boolean }>(prepared('queue-lock-devices',
       `SELECT d.user_id, d.device_id, d.revoked_at IS NULL AND u.status = 'active' AS active
        FROM devices d JOIN users u ON u.id = d.user_id
        WHERE (d.user_id, d.device_id) IN (SELECT * FROM unnest($1::text[], $2::int[]))
-       ORDER BY d.user_id, d.device_id FOR SHARE OF d`, columns([...sendQueues.values()]));
+       ORDER BY d.user_id, d.device_id FOR SHARE OF d`, columns([...sendQueues.values()])));
     for (const r of rows.rows) if (r.active) receiving.add(`${r.user_id}.${r.device_id}`);
   }
   const totals = new Map<string, Counts>();
-  for (const r of (await client.query<{ user_id: string; device_id: number; envelopes: string; bytes: string }>(LOCK_TOTALS, columns([...queues.values()]))).rows) {
+  for (const r of (await client.query<{ user_id: string; device_id: number; envelopes: string; bytes: string }>(prepared('queue-lock-totals', LOCK_TOTALS, columns([...queues.values()])))).rows) {
     totals.set(`${r.user_id}.${r.device_id}`, { envelopes: Number(r.envelopes), bytes: Number(r.bytes) });
   }
 
@@ -92,11 +93,11 @@ async function acknowledge(client: pg.PoolClient, writes: readonly QueueWrite[],
   for (const [i, w] of writes.entries()) if ('ack' in w && w.ack.ids.length === 0) results[i] = [];
   if (acks.length === 0) return;
   const listed = acks.flatMap(({ ack }) => ack.ids.map((id) => [id, ack.recipient.userId, ack.recipient.deviceId] as const));
-  const deleted = await client.query<{ id: string; recipient_user: string; recipient_device: number; bytes: string }>(
+  const deleted = await client.query<{ id: string; recipient_user: string; recipient_device: number; bytes: string }>(prepared('queue-acknowledge',
     `DELETE FROM envelopes e USING unnest($1::text[], $2::text[], $3::int[]) AS a(id, u, d)
      WHERE e.id = a.id AND e.recipient_user = a.u AND e.recipient_device = a.d
      RETURNING e.id, e.recipient_user, e.recipient_device, length(e.content) * 3 / 4 AS bytes`,
-    [listed.map((l) => l[0]), listed.map((l) => l[1]), listed.map((l) => l[2])]);
+    [listed.map((l) => l[0]), listed.map((l) => l[1]), listed.map((l) => l[2])]));
   // Only a recipient's own envelopes: the id alone is not enough (another device's id removes nothing).
   const gone = new Set<string>();
   for (const r of deleted.rows) {
@@ -156,12 +157,12 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
 
   if (inserting.length > 0) {
     const rows = inserting.map((x) => x.envelope);
-    const inserted = await client.query<{ id: string }>(
+    const inserted = await client.query<{ id: string }>(prepared('queue-insert',
       `INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[])
        ON CONFLICT (id) DO NOTHING RETURNING id`,
       [rows.map((e) => e.id), rows.map((e) => e.recipient.userId), rows.map((e) => e.recipient.deviceId), rows.map((e) => e.sender.userId),
-        rows.map((e) => e.sender.deviceId), rows.map((e) => e.type), rows.map((e) => e.content), rows.map((e) => e.acceptedAt)]);
+        rows.map((e) => e.sender.deviceId), rows.map((e) => e.type), rows.map((e) => e.content), rows.map((e) => e.acceptedAt)]));
     const fresh = new Set(inserted.rows.map((r) => r.id));
     for (const x of inserting) {
       // The first of the batch to carry an id is the one inserted; any other is looked up below.
@@ -189,10 +190,10 @@ async function sharesOf(client: pg.PoolClient, wanted: readonly { recipient: Dev
   const shares = new Map<string, Counts>([...pairs.keys()].map((k) => [k, { envelopes: 0, bytes: 0 }]));
   if (pairs.size === 0) return shares;
   const list = [...pairs.values()];
-  const rows = await client.query<{ user_id: string; device_id: number; sender_user: string; envelopes: string; bytes: string }>(
+  const rows = await client.query<{ user_id: string; device_id: number; sender_user: string; envelopes: string; bytes: string }>(prepared('queue-shares',
     `SELECT user_id, device_id, sender_user, envelopes, bytes FROM queue_shares
      WHERE (user_id, device_id, sender_user) IN (SELECT * FROM unnest($1::text[], $2::int[], $3::text[]))`,
-    [list.map((p) => p.recipient.userId), list.map((p) => p.recipient.deviceId), list.map((p) => p.sender)]);
+    [list.map((p) => p.recipient.userId), list.map((p) => p.recipient.deviceId), list.map((p) => p.sender)]));
   for (const r of rows.rows) shares.set(`${r.user_id}.${r.device_id} ${r.sender_user}`, { envelopes: Number(r.envelopes), bytes: Number(r.bytes) });
   return shares;
 }
