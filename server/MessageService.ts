@@ -6,6 +6,7 @@ import type { Clock } from './Clock';
 import { InMemoryRateLimiter, type RateCharge, type RateLimiter } from './RateLimiter';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
+import { AccountMemory } from './auth/AccountMemory';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
 import type { EnqueueOutcome, RelayStore } from './storage/RelayStore';
 import type { RelayLog } from './http/relayLog';
@@ -54,7 +55,7 @@ export interface DeliveryNotifier {
  * (who to whom, size, time); that metadata is what the audit log records.
  */
 export class MessageService {
-  readonly #activeDevices = new Map<UserId, { until: number; devices: ReadonlySet<number> }>();
+  readonly #activeDevices = new AccountMemory<ReadonlySet<number>>(50_000);
   /** Refusals by the queue, rate, budget and storage limits, audited by episode (RelayServer closes quiet ones). */
   readonly refusals: RefusalEpisodes;
   /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
@@ -233,9 +234,14 @@ export class MessageService {
     return removed;
   }
 
-  /** Drops the remembered active devices of a user (after a revocation or deactivation). */
+  /** Drops the remembered active devices of a user (after a control event about the account). */
   forget(userId: UserId): void {
-    this.#activeDevices.delete(userId);
+    this.#activeDevices.forget(userId);
+  }
+
+  /** Drops every account's remembered devices (control events may have been missed). */
+  forgetAll(): void {
+    this.#activeDevices.forgetAll();
   }
 
   /**
@@ -331,16 +337,17 @@ export class MessageService {
    * commits, so a device revoked before the event is applied gets nothing queued.
    */
   async #activeDevicesOf(userId: UserId, now: number): Promise<ReadonlySet<number>> {
-    const cached = this.#activeDevices.get(userId);
-    if (cached && cached.until > now) return cached.devices;
+    const cached = this.#activeDevices.get(userId, '', now);
+    if (cached) return cached;
+    // Taken before the reads: a control event applied while they run means their answer is not remembered.
+    const generation = this.#activeDevices.generation(userId);
     const user = await this.store.userById(userId);
     const active = user?.status === 'active'
       ? (await this.store.devices(userId)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now))
       : [];
     const devices = new Set(active.map((d) => d.deviceId as number));
-    if (this.#activeDevices.size > 50_000) this.#activeDevices.clear();
     const until = Math.min(now + ACTIVE_DEVICES_TTL_MS, ...active.map((d) => d.expiresAt ?? Number.MAX_SAFE_INTEGER));
-    this.#activeDevices.set(userId, { until, devices });
+    this.#activeDevices.set(userId, '', devices, until, generation);
     return devices;
   }
 }

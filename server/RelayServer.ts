@@ -21,7 +21,7 @@ import { assertNoInterruptedRestore, assertOwnedByCaller } from './DataDirectory
 import { unlockRelayDatabase, wrongKeyMessage } from './DatabaseKeyFile';
 import { DatabaseKeyError } from './storage/sqlite/DatabaseKey';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
-import type { RelayStore } from './storage/RelayStore';
+import type { ControlEvent, RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
 export interface ServeOptions {
@@ -105,6 +105,10 @@ export class RelayServer {
   #closing = false;
   #timers: NodeJS.Timeout[] = [];
   #controlSeq = 0;
+  /** The pass of applyControlEvents under way (passes run one after another). */
+  #controlPass: Promise<void> = Promise.resolve();
+  /** Set by a resync: the next pass checks the database's last event against #controlSeq first. */
+  #controlReset = false;
   /** The org audit key, read for each export (serve sets it): the compliance role's export API uses it. */
   auditKey: (() => AuditKey) | undefined;
   /** Where the checkpoints the relay signs are remembered (serve sets it, beside the key). */
@@ -142,6 +146,12 @@ export class RelayServer {
       envelopesQueued: (recipients) => this.hub.envelopesQueued(recipients),
       controlChanged: applyControl,
       resync: () => {
+        // The news may have been missed (the LISTEN connection was lost, or the database failed over to a
+        // standby or was restored, and its events may be numbered from below where this relay had got to):
+        // forget what the events would have dropped, and read them again from the database's own last one.
+        this.accounts.credentials.forgetAll();
+        this.messages.forgetAll();
+        this.#controlReset = true;
         this.hub.resync();
         applyControl();
       },
@@ -166,27 +176,43 @@ export class RelayServer {
    * Applies changes made elsewhere (admin commands, sign-ins on other relay instances) while the relay runs:
    * what it remembers of the account is dropped, and sockets that may no longer act are cut off at once.
    */
-  async applyControlEvents(): Promise<void> {
+  applyControlEvents(): Promise<void> {
+    // One pass at a time (the poll and a NOTIFY may both ask), each event done before the next.
+    this.#controlPass = this.#controlPass.catch(() => undefined).then(() => this.#applyControlEvents());
+    return this.#controlPass;
+  }
+
+  async #applyControlEvents(): Promise<void> {
+    if (this.#controlReset) {
+      this.#controlReset = false;
+      const last = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
+      if (last < this.#controlSeq) this.#controlSeq = last;
+    }
     for (const event of await this.store.controlEvents(this.#controlSeq)) {
+      // Past an event only once it is applied: one that fails is tried again at the next pass.
+      await this.#applyControlEvent(event);
       this.#controlSeq = event.seq;
-      this.accounts.credentials.forget(event.userId);
-      this.messages.forget(event.userId);
-      switch (event.kind) {
-        case 'device.revoked':
-        case 'account.deactivated':
-          this.hub.disconnect(event.userId, event.deviceId);
-          break;
-        case 'credential.replaced': {
-          // Only sockets that authenticated with an older credential: the new sign-in's may be open here already.
-          const device = event.deviceId === null ? undefined : await this.store.device(event.userId, event.deviceId);
-          this.hub.disconnect(event.userId, event.deviceId, device && device.revokedAt === null ? { credentialHash: device.credentialHash } : undefined);
-          break;
-        }
-        case 'device.added':
-          break;
-        default:
-          assertNever(event.kind, 'control event');
+    }
+  }
+
+  async #applyControlEvent(event: ControlEvent): Promise<void> {
+    this.accounts.credentials.forget(event.userId);
+    this.messages.forget(event.userId);
+    switch (event.kind) {
+      case 'device.revoked':
+      case 'account.deactivated':
+        this.hub.disconnect(event.userId, event.deviceId);
+        break;
+      case 'credential.replaced': {
+        // Only sockets that authenticated with an older credential: the new sign-in's may be open here already.
+        const device = event.deviceId === null ? undefined : await this.store.device(event.userId, event.deviceId);
+        this.hub.disconnect(event.userId, event.deviceId, device && device.revokedAt === null ? { credentialHash: device.credentialHash } : undefined);
+        break;
       }
+      case 'device.added':
+        break;
+      default:
+        assertNever(event.kind, 'control event');
     }
   }
 

@@ -2,6 +2,7 @@ import { UserIdSchema, type DeviceAddress, type DeviceId, type UserId } from '..
 import type { Clock } from '../Clock';
 import { RelayFailure } from '../RelayFailure';
 import type { DeviceRecord, RelayStore, UserRecord } from '../storage/RelayStore';
+import { AccountMemory } from './AccountMemory';
 import { RepeatCounter } from './RepeatCounter';
 import { credentialDevice, sameHash, sha256Hex } from './secrets';
 
@@ -31,7 +32,7 @@ export interface Caller {
 export class DeviceCredentials {
   readonly #store: RelayStore;
   readonly #clock: Clock;
-  readonly #recentlyAuthorized = new Map<string, number>();
+  readonly #authorized = new AccountMemory<true>(100_000);
   readonly #rejected = new RepeatCounter(REJECTED_CREDENTIAL_QUIET_MS);
 
   constructor(store: RelayStore, clock: Clock) {
@@ -45,8 +46,9 @@ export class DeviceCredentials {
    */
   async recheck(address: DeviceAddress, credentialHash: string): Promise<void> {
     const now = this.#clock.now();
-    const cacheKey = `${address.userId}.${address.deviceId}:${credentialHash}`;
-    if ((this.#recentlyAuthorized.get(cacheKey) ?? 0) > now) return;
+    const key = `${address.deviceId}:${credentialHash}`;
+    if (this.#authorized.get(address.userId, key, now)) return;
+    const generation = this.#authorized.generation(address.userId);
     const device = await this.#store.device(address.userId, address.deviceId);
     if (!device || device.revokedAt !== null || device.credentialHash !== credentialHash || (device.expiresAt !== null && device.expiresAt <= now)) {
       throw new RelayFailure('UNAUTHENTICATED', 'this device credential is no longer valid');
@@ -56,13 +58,17 @@ export class DeviceCredentials {
     // Remembered: a socket's frames do not each re-read the same rows. Revocations, deactivations and
     // replaced credentials clear it (forget()); an emergency sign-in's end is still checked here.
     const until = Math.min(now + AUTHORIZATION_TTL_MS, device.expiresAt ?? Number.MAX_SAFE_INTEGER);
-    this.#recentlyAuthorized.set(cacheKey, until);
-    if (this.#recentlyAuthorized.size > 100_000) this.#recentlyAuthorized.clear();
+    this.#authorized.set(address.userId, key, true, until, generation);
   }
 
-  /** Drops what recheck() remembers about a user's devices (after a revocation or deactivation). */
+  /** Drops what recheck() remembers about a user's devices (after a control event about the account). */
   forget(userId: UserId): void {
-    for (const key of this.#recentlyAuthorized.keys()) if (key.startsWith(`${userId}.`)) this.#recentlyAuthorized.delete(key);
+    this.#authorized.forget(userId);
+  }
+
+  /** Drops everything recheck() remembers (control events may have been missed). */
+  forgetAll(): void {
+    this.#authorized.forgetAll();
   }
 
   /**

@@ -26,6 +26,22 @@ export function relayStoreDirectory(t: ContractStores): void {
     return { code: (error as ProvisioningRefused).code, reason: (error as ProvisioningRefused).reason, message: (error as Error).message };
   };
 
+  it('deprovisions people (a field changed too) while others sign in through the other instance, none refused', async () => {
+    const { store, other } = t;
+    // Each deprovisioning records a control event and audit records, as every sign-in does: in one lock order.
+    const people = Array.from({ length: 12 }, (_, i) => person({ externalId: `left-${i}`, username: `left-${i}`, department: 'Ward 4' }));
+    for (const p of people) await store.provisionPerson(p, SCIM, NOW);
+    const signingIn = await Promise.all(Array.from({ length: 12 }, () => t.user()));
+    const results = await Promise.allSettled([
+      (async () => {
+        for (const p of people) await store.provisionPerson({ ...p, department: 'Ward 5', active: false }, SCIM, NOW + 1);
+      })(),
+      ...signingIn.map((userId) => other.addDevice(userId, t.newDevice(), NOW, [{ type: 'device.enrolled', actor: 'test', subject: userId, details: {} }])),
+    ]);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    for (const p of people) expect((await other.userByExternalId('scim', p.externalId))?.status).toBe('deactivated');
+  });
+
   it('creates a new person as a pending clinician with their directory fields, then updates only what changed, each audited with its source', async () => {
     const { store, other } = t;
     const created = await store.provisionPerson(person(), SCIM, NOW);

@@ -20,6 +20,11 @@ describe('the --database URL', () => {
     expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslrootcert=/etc/ca.pem')).toThrow(/no sslmode: add sslmode=verify-full/);
     expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?application_name=x')).toThrow(/no parameter application_name/);
     expect(parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=verify-full&sslrootcert=/etc/ca.pem').searchParams.get('sslmode')).toBe('verify-full');
+    // A verifying mode verifies with a CA the operator names (any public CA, and for verify-ca any name, would do otherwise).
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=verify-ca')).toThrow(/sslmode=verify-ca needs sslrootcert=/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=verify-full&sslrootcert=')).toThrow(/sslmode=verify-full needs sslrootcert=/);
+    expect(() => parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=verify-ca&sslrootcert=system')).toThrow(/only allowed with sslmode=verify-full/);
+    expect(parseDatabaseUrl('postgres://rounds@db.hospital.example/rounds?sslmode=verify-full&sslrootcert=system').searchParams.get('sslrootcert')).toBe('system');
     expect(() => parseDatabaseUrl('not a url')).toThrow(/is not a URL/);
     expect(parseDatabaseUrl('postgresql://rounds@db.hospital.example:5433/rounds').port).toBe('5433');
   });

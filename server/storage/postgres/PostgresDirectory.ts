@@ -92,11 +92,11 @@ export class PostgresDirectory {
     if (plan.reactivateTo) {
       await client.query('UPDATE users SET status = $2, deactivated_at = NULL, deactivated_by_source = NULL, locked_until = NULL, last_active_at = $3 WHERE id = $1', [userId, plan.reactivateTo, at]);
     }
-    await this.#host.appendAudit(client, plan.audit);
-    if (plan.deactivate && (await this.#host.deactivateIn(client, userId, at))) {
-      await client.query('UPDATE users SET deactivated_by_source = $2 WHERE id = $1', [userId, source.kind]);
-      await this.#host.appendAudit(client, plan.deactivationAudit);
-    }
+    // The deactivation (its control event's lock) before the audit records (the audit lock), in one append:
+    // every transaction takes the two locks in that order, or a sign-in and a deprovisioning deadlock.
+    const deactivated = plan.deactivate && (await this.#host.deactivateIn(client, userId, at));
+    if (deactivated) await client.query('UPDATE users SET deactivated_by_source = $2 WHERE id = $1', [userId, source.kind]);
+    await this.#host.appendAudit(client, deactivated ? [...plan.audit, ...plan.deactivationAudit] : plan.audit);
     return plan.result;
   }
 

@@ -32,7 +32,11 @@ import { CONTROL_CHANNEL, PostgresNotifications, QUEUED_CHANNEL, queuedPayloads 
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
-/** Key of the advisory lock every control event is recorded under ("control" in ASCII). */
+/**
+ * Key of the advisory lock every control event is recorded under ("control" in ASCII). A transaction that
+ * records one takes it before the audit lock (PostgresAuditLog), never after: the one order that keeps sign-ins,
+ * revocations and deprovisioning from deadlocking.
+ */
 const CONTROL_LOCK = 0x636f6e74726f6c;
 /** Envelopes expired per transaction. */
 const EXPIRE_SLICE = 5000;

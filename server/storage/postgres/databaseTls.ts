@@ -27,21 +27,29 @@ export function checkDatabaseTlsParameters(url: URL): void {
     throw new ConfigurationError(`--database sslmode=${mode} encrypts without checking which server answers: use sslmode=verify-full with sslrootcert=<the CA that signed the database's certificate>`);
   }
   if (mode !== null && !MODES.has(mode)) throw new ConfigurationError(`--database sslmode must be verify-full, verify-ca or disable, not ${mode}`);
-  if (url.searchParams.has('sslrootcert') && (mode === null || mode === 'disable')) {
+  const root = url.searchParams.get('sslrootcert');
+  if (root !== null && (mode === null || mode === 'disable')) {
     throw new ConfigurationError('--database names an sslrootcert but no sslmode: add sslmode=verify-full');
   }
+  // As libpq: a verifying mode needs the CA to verify with. Without one, any certificate from any public CA
+  // would do (and verify-ca does not check the name): anyone could answer for the database.
+  if ((mode === 'verify-full' || mode === 'verify-ca') && !root) {
+    throw new ConfigurationError(`--database sslmode=${mode} needs sslrootcert=<the CA certificate that signed the database's certificate> (or sslrootcert=system with verify-full, for a database whose certificate a public CA signed)`);
+  }
+  if (root === 'system' && mode !== 'verify-full') throw new ConfigurationError('--database sslrootcert=system is only allowed with sslmode=verify-full (the name must be checked)');
 }
 
 /**
- * node-postgres's `ssl` setting for the URL: false without TLS; otherwise the CA file's certificates (or
- * Node's own list when none is named) and, for verify-full, the host name checked against the certificate.
+ * node-postgres's `ssl` setting for the URL: false without TLS; otherwise the CA file's certificates (Node's
+ * own list for `sslrootcert=system`) and, for verify-full, the host name checked against the certificate.
  */
 export function databaseTls(url: URL, host: string): false | ConnectionOptions {
   const mode = url.searchParams.get('sslmode') ?? 'disable';
   if (mode === 'disable') return false;
   const caFile = url.searchParams.get('sslrootcert');
   let ca: Buffer | undefined;
-  if (caFile) {
+  // `system`: the public CAs Node trusts (verify-full only, checked above).
+  if (caFile && caFile !== 'system') {
     try {
       ca = readFileSync(caFile);
     } catch (error) {
