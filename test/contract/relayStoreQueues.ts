@@ -51,6 +51,26 @@ export function relayStoreQueues(t: ContractStores): void {
     expect(await store.enqueue([envelope(alice, bob)], accepted, ROOMY)).toEqual(['deviceGone']);
   });
 
+  it('decides the requests of one commit in the order they came: a resend then its acknowledgement, a resend beside a new envelope', async () => {
+    const { store } = t;
+    const [alice, bob, carol] = [await t.account(), await t.account(), await t.account()];
+    const first = envelope(alice, bob);
+    await store.enqueue([first], accepted, ROOMY);
+    // In one turn (one group commit): the sender resends it (a lost answer), then bob acknowledges it.
+    const [resent, acknowledged] = await Promise.all([store.enqueue([{ ...first }], accepted, ROOMY), store.acknowledge(bob, [first.id], (id) => ({ type: 'envelope.delivered', actor: 'contract', subject: id, details: {} }))]);
+    expect([resent, acknowledged]).toEqual([['alreadyQueued'], [first.id]]);
+    expect(await store.queued(bob, 0, 10)).toEqual([]);
+    // Accepted once, delivered once.
+    expect(await t.audit('envelope.accepted', 'envelope.delivered')).toEqual([['envelope.accepted', first.id], ['envelope.delivered', first.id]]);
+    // Carol holds one of two places: a resend of it takes no place, so a new envelope beside it fits.
+    const tight = { ...ROOMY, maxEnvelopes: 2, maxEnvelopesPerSender: 2 };
+    const held = envelope(alice, carol);
+    await store.enqueue([held], accepted, tight);
+    const next = envelope(alice, carol);
+    expect(await Promise.all([store.enqueue([{ ...held }], accepted, tight), store.enqueue([next], accepted, tight)])).toEqual([['alreadyQueued'], ['queued']]);
+    expect((await store.queued(carol, 0, 10)).map((e) => e.id)).toEqual([held.id, next.id]);
+  });
+
   it("holds a queue's limit and each sender's share of it against senders racing", async () => {
     const { store } = t;
     const bob = await t.account();

@@ -15,7 +15,7 @@ import type pg from 'pg';
 import type { DeviceAddress, EnvelopeId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits } from '../RelayStore';
-import { byRecipientDevice } from '../queueBatches';
+import { byRecipientDevice, ciphertextBytes } from '../queueBatches';
 import { prepared } from './PostgresDatabase';
 
 export interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
@@ -77,8 +77,8 @@ export async function writeQueueBatch(client: pg.PoolClient, writes: readonly Qu
 
   const results: (EnqueueOutcome[] | EnvelopeId[] | undefined)[] = writes.map(() => undefined);
   const auditByWrite: AuditEvent[][] = writes.map(() => []);
-  await acknowledge(client, writes, totals, results, auditByWrite);
-  const grown = await enqueue(client, writes, { receiving, totals }, results, auditByWrite);
+  const removedBy = await acknowledge(client, writes, totals, results, auditByWrite);
+  const grown = await enqueue(client, writes, { receiving, totals, removedBy }, results, auditByWrite);
   return {
     results: results.map((r) => r ?? []),
     audit: auditByWrite.flat(),
@@ -87,21 +87,26 @@ export async function writeQueueBatch(client: pg.PoolClient, writes: readonly Qu
   };
 }
 
-/** Every acknowledgement of the batch in one statement; each id removed once, for the first write that lists it. */
-async function acknowledge(client: pg.PoolClient, writes: readonly QueueWrite[], totals: Map<string, Counts>, results: (EnqueueOutcome[] | EnvelopeId[] | undefined)[], audit: AuditEvent[][]): Promise<void> {
+/**
+ * Every acknowledgement of the batch in one statement; each id removed once, for the first write that lists it.
+ * Returns what each removed (the write's position and the envelope as it was): a send earlier in the batch
+ * than that acknowledgement still found it queued.
+ */
+async function acknowledge(client: pg.PoolClient, writes: readonly QueueWrite[], totals: Map<string, Counts>, results: (EnqueueOutcome[] | EnvelopeId[] | undefined)[], audit: AuditEvent[][]): Promise<Map<string, { write: number; row: StoredIdentity }>> {
+  const removedBy = new Map<string, { write: number; row: StoredIdentity }>();
   const acks = writes.flatMap((w, i) => ('ack' in w && w.ack.ids.length > 0 ? [{ i, ack: w.ack }] : []));
   for (const [i, w] of writes.entries()) if ('ack' in w && w.ack.ids.length === 0) results[i] = [];
-  if (acks.length === 0) return;
+  if (acks.length === 0) return removedBy;
   const listed = acks.flatMap(({ ack }) => ack.ids.map((id) => [id, ack.recipient.userId, ack.recipient.deviceId] as const));
-  const deleted = await client.query<{ id: string; recipient_user: string; recipient_device: number; bytes: string }>(prepared('queue-acknowledge',
+  const deleted = await client.query<StoredIdentity & { bytes: string }>(prepared('queue-acknowledge',
     `DELETE FROM envelopes e USING unnest($1::text[], $2::text[], $3::int[]) AS a(id, u, d)
      WHERE e.id = a.id AND e.recipient_user = a.u AND e.recipient_device = a.d
-     RETURNING e.id, e.recipient_user, e.recipient_device, length(e.content) * 3 / 4 AS bytes`,
+     RETURNING e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, e.content, length(e.content) * 3 / 4 AS bytes`,
     [listed.map((l) => l[0]), listed.map((l) => l[1]), listed.map((l) => l[2])]));
   // Only a recipient's own envelopes: the id alone is not enough (another device's id removes nothing).
-  const gone = new Set<string>();
+  const gone = new Map<string, StoredIdentity>();
   for (const r of deleted.rows) {
-    gone.add(`${r.recipient_user}.${r.recipient_device} ${r.id}`);
+    gone.set(`${r.recipient_user}.${r.recipient_device} ${r.id}`, r);
     const total = totals.get(`${r.recipient_user}.${r.recipient_device}`);
     if (total) {
       total.envelopes -= 1;
@@ -110,10 +115,15 @@ async function acknowledge(client: pg.PoolClient, writes: readonly QueueWrite[],
   }
   for (const { i, ack } of acks) {
     // Each once, however often it was listed: one delivery, one audit record.
-    const removed = ack.ids.filter((id) => gone.delete(`${key(ack.recipient)} ${id}`));
+    const removed = ack.ids.filter((id) => {
+      const row = gone.get(`${key(ack.recipient)} ${id}`);
+      if (row) removedBy.set(id, { write: i, row });
+      return gone.delete(`${key(ack.recipient)} ${id}`);
+    });
     results[i] = removed;
     (audit[i] ??= []).push(...removed.map(ack.auditOf));
   }
+  return removedBy;
 }
 
 interface QueueState {
@@ -121,6 +131,8 @@ interface QueueState {
   readonly receiving: ReadonlySet<string>;
   /** Each touched queue's total as locked, less what the batch acknowledged, plus what it has taken so far. */
   readonly totals: Map<string, Counts>;
+  /** The envelopes the batch's acknowledgements removed, and by which write. */
+  readonly removedBy: ReadonlyMap<string, { write: number; row: StoredIdentity }>;
 }
 
 /**
@@ -133,25 +145,46 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
   if (sends.length === 0) return grown;
   const shares = await sharesOf(client, sends.flatMap(({ send, groups }) => groups.map((g) => ({ recipient: g.recipient, sender: senderOf(send, g.indices) }))), state.receiving);
 
+  // What is queued already under the sends' ids, as the writes meet it in their order: what the database
+  // holds, what an acknowledgement later in the batch removed (still queued for a send before it), and what an
+  // earlier send of the batch claims. A resend is accepted as alreadyQueued and takes no room.
+  const held = await heldIds(client, sends.flatMap(({ send }) => send.envelopes.map((e) => e.id)));
+  const claimed = new Map<string, StoredIdentity>();
+  const queuedBefore = (id: string, write: number): StoredIdentity | undefined => {
+    const removed = state.removedBy.get(id);
+    return held.get(id) ?? (removed && removed.write > write ? removed.row : undefined) ?? claimed.get(id);
+  };
+
   /** Envelopes to insert, and those whose outcome depends on whether their id is queued already. */
   const inserting: { i: number; at: number; envelope: NewEnvelope }[] = [];
   const lookUp: { i: number; at: number; envelope: NewEnvelope; otherwise: EnqueueOutcome }[] = [];
   for (const { i, send, groups } of sends) {
     const outcomes: EnqueueOutcome[] = send.envelopes.map(() => 'queued');
     results[i] = outcomes;
-    for (const { recipient, indices, bytes } of groups) {
+    for (const { recipient, indices } of groups) {
       const k = key(recipient);
-      const refusal = !state.receiving.has(k) ? 'deviceGone' : refusalOf(send, indices, bytes, state.totals.get(k), shares.get(shareKey(recipient, senderOf(send, indices))));
+      const fresh: number[] = [];
       for (const at of indices) {
         const envelope = send.envelopes[at] as NewEnvelope;
-        // A refused envelope that is queued already (a resend) is accepted, not refused.
-        if (refusal) lookUp.push({ i, at, envelope, otherwise: refusal });
-        else inserting.push({ i, at, envelope });
+        const before = queuedBefore(envelope.id, i);
+        if (before) outcomes[at] = identical(before, envelope) ? 'alreadyQueued' : 'idTaken';
+        else fresh.push(at);
+      }
+      if (fresh.length === 0) continue;
+      const bytes = fresh.reduce((sum, at) => sum + ciphertextBytes((send.envelopes[at] as NewEnvelope).content), 0);
+      const sender = senderOf(send, indices);
+      const refusal = !state.receiving.has(k) ? 'deviceGone' : refusalOf(send.limits, fresh.length, bytes, state.totals.get(k), shares.get(shareKey(recipient, sender)));
+      for (const at of fresh) {
+        const envelope = send.envelopes[at] as NewEnvelope;
+        if (refusal) outcomes[at] = refusal;
+        else {
+          inserting.push({ i, at, envelope });
+          claimed.set(envelope.id, identityOf(envelope));
+        }
       }
       if (refusal) continue;
-      take(state.totals, k, indices.length, bytes);
-      const sender = senderOf(send, indices);
-      if (sender !== recipient.userId) take(shares, shareKey(recipient, sender), indices.length, bytes);
+      take(state.totals, k, fresh.length, bytes);
+      if (sender !== recipient.userId) take(shares, shareKey(recipient, sender), fresh.length, bytes);
     }
   }
 
@@ -165,7 +198,7 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
         rows.map((e) => e.sender.deviceId), rows.map((e) => e.type), rows.map((e) => e.content), rows.map((e) => e.acceptedAt)]));
     const fresh = new Set(inserted.rows.map((r) => r.id));
     for (const x of inserting) {
-      // The first of the batch to carry an id is the one inserted; any other is looked up below.
+      // Not inserted: another instance queued the id since it was looked up (looked up again below).
       if (fresh.delete(x.envelope.id)) {
         (audit[x.i] ??= []).push((writes[x.i] as { send: EnvelopeBatch }).send.auditOf(x.envelope));
         grown.set(key(x.envelope.recipient), x.envelope.recipient);
@@ -173,14 +206,21 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
     }
   }
   if (lookUp.length > 0) {
-    const existing = await client.query<StoredIdentity>('SELECT id, type, sender_user, sender_device, recipient_user, recipient_device, content FROM envelopes WHERE id = ANY($1)', [lookUp.map((x) => x.envelope.id)]);
-    const byId = new Map(existing.rows.map((r) => [r.id, r]));
+    const byId = await heldIds(client, lookUp.map((x) => x.envelope.id));
     for (const x of lookUp) {
       const row = byId.get(x.envelope.id);
       (results[x.i] as EnqueueOutcome[])[x.at] = row ? (identical(row, x.envelope) ? 'alreadyQueued' : 'idTaken') : x.otherwise;
     }
   }
   return grown;
+}
+
+/** The envelopes queued under these ids, by id. */
+async function heldIds(client: pg.PoolClient, ids: readonly string[]): Promise<Map<string, StoredIdentity>> {
+  if (ids.length === 0) return new Map();
+  const rows = await client.query<StoredIdentity>(prepared('queue-held',
+    'SELECT id, type, sender_user, sender_device, recipient_user, recipient_device, content FROM envelopes WHERE id = ANY($1)', [[...new Set(ids)]]));
+  return new Map(rows.rows.map((r) => [r.id, r]));
 }
 
 /** Each (recipient device, other account) share the sends need, read once (the recipient's own account is held to the whole queue only). */
@@ -203,17 +243,20 @@ function senderOf(send: EnvelopeBatch, indices: readonly number[]): string {
   return (send.envelopes[indices[0] ?? 0] as NewEnvelope).sender.userId;
 }
 
-function refusalOf(send: EnvelopeBatch, indices: readonly number[], bytes: number, total: Counts | undefined, share: Counts | undefined): EnqueueOutcome | undefined {
-  const { limits } = send;
+function refusalOf(limits: QueueLimits, count: number, bytes: number, total: Counts | undefined, share: Counts | undefined): EnqueueOutcome | undefined {
   const queued = total ?? { envelopes: 0, bytes: 0 };
-  if (queued.envelopes + indices.length > limits.maxEnvelopes || queued.bytes + bytes > limits.maxBytes) return 'queueFull';
-  if (share && (share.envelopes + indices.length > limits.maxEnvelopesPerSender || share.bytes + bytes > limits.maxBytesPerSender)) return 'senderShareFull';
+  if (queued.envelopes + count > limits.maxEnvelopes || queued.bytes + bytes > limits.maxBytes) return 'queueFull';
+  if (share && (share.envelopes + count > limits.maxEnvelopesPerSender || share.bytes + bytes > limits.maxBytesPerSender)) return 'senderShareFull';
   return undefined;
 }
 
 function take(counts: Map<string, Counts>, k: string, envelopes: number, bytes: number): void {
   const c = counts.get(k) ?? { envelopes: 0, bytes: 0 };
   counts.set(k, { envelopes: c.envelopes + envelopes, bytes: c.bytes + bytes });
+}
+
+function identityOf(e: NewEnvelope): StoredIdentity {
+  return { id: e.id, type: e.type, sender_user: e.sender.userId, sender_device: e.sender.deviceId, recipient_user: e.recipient.userId, recipient_device: e.recipient.deviceId, content: e.content };
 }
 
 function identical(row: StoredIdentity, envelope: NewEnvelope): boolean {
