@@ -34,6 +34,8 @@ export interface ScimRouteOptions {
   readonly afterChange: () => void;
   /** The client's address, as the rest of the relay takes it (trusted proxies considered). */
   readonly address: (request: FastifyRequest) => string;
+  /** Each token's request rate (SCIM_RATE unless told). */
+  readonly rate?: RateLimit;
 }
 
 type Refusal = { readonly reason: 'missing' | 'unknown' | 'revoked'; readonly token?: string };
@@ -85,7 +87,7 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
       const record = await options.store.scim.tokenByHash(scimTokenHash(token));
       if (!record) return refuse(request, reply, { reason: 'unknown' });
       if (record.revokedAt !== null) return refuse(request, reply, { reason: 'revoked', token: record.name });
-      const decision = await options.rateLimiter.take([{ key: `scim:${record.name}`, cost: 1, limit: SCIM_RATE }], options.now());
+      const decision = await options.rateLimiter.take([{ key: `scim:${record.name}`, cost: 1, limit: options.rate ?? SCIM_RATE }], options.now());
       if (!decision.ok) {
         const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
         return send(reply, scimErrorResponse(new ScimError(429, 'tooMany', 'Too many SCIM requests with this token; try again later.'), { 'retry-after': String(seconds) }));
