@@ -2,24 +2,46 @@
  * SCIM 2.0 on a real relay process (issue 18): tokens made and revoked with `rounds-server scim token`, the
  * request sequences Entra ID and Okta document replayed over HTTP (test/fixtures/scim), accounts they create
  * found by colleagues as not yet enrolled, a SCIM deactivation cutting off a connected workstation at once,
- * and unauthenticated, revoked and malformed requests refused with SCIM errors, changing nothing.
+ * and unauthenticated, revoked and malformed requests refused with SCIM errors, changing nothing; and on two
+ * relays sharing PostgreSQL, a token made through the database and a disable on one relay cutting the other's socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as entra from '../fixtures/scim/entraIdRequests';
 import * as okta from '../fixtures/scim/oktaRequests';
 import { withQuery } from '../fixtures/scim/scimClient';
+import { postgresUnavailable, startPostgres, type TestPostgres } from '../fixtures/postgres';
 import { Clinician, RelayProcess, addUser, adminCli, openRelayDatabase } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 const PASSWORD = 'correct horse battery staple 7';
 const SCIM_TYPE = 'application/scim+json';
 
-function makeToken(data: string, name: string): string {
-  const made = adminCli(['scim', 'token', 'create', '--data', data, '--name', name]);
+function makeToken(data: string, name: string, database: readonly string[] = []): string {
+  const made = adminCli(['scim', 'token', 'create', '--data', data, ...database, '--name', name]);
   expect(made.status, made.stderr).toBe(0);
   const token = /^(rscim_\S+)$/m.exec(made.stdout)?.[1];
   expect(token).toBeDefined();
   return token!;
+}
+
+/** A SCIM request to `base` with this bearer token (none: no Authorization header). */
+async function scimRequest(base: string, token: string | null, method: string, target: string, body?: object | string, headers: Record<string, string> = {}) {
+  const response = await fetch(`${base}${target}`, {
+    method,
+    headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': SCIM_TYPE }), ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- SCIM bodies are asserted field by field
+  return { status: response.status, headers: response.headers, json: (text === '' ? undefined : JSON.parse(text)) as any };
+}
+
+/** Waits up to `ms` for the clinician's socket to close; how long it took. */
+async function closedWithin(clinician: Clinician, ms: number): Promise<number> {
+  const started = Date.now();
+  while (clinician.connection?.open && Date.now() < started + ms) await new Promise((r) => setTimeout(r, 20));
+  expect(clinician.connection?.open).toBe(false);
+  return Date.now() - started;
 }
 
 describe('SCIM provisioning through the relay', () => {
@@ -45,17 +67,7 @@ describe('SCIM provisioning through the relay', () => {
     await relay?.stop();
   });
 
-  /** A SCIM client with this bearer token (none: no Authorization header). */
-  const client = (token: string | null) => async (method: string, target: string, body?: object | string, headers: Record<string, string> = {}) => {
-    const response = await fetch(`${relay.url}${target}`, {
-      method,
-      headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': SCIM_TYPE }), ...headers },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- SCIM bodies are asserted field by field
-    return { status: response.status, headers: response.headers, json: (text === '' ? undefined : JSON.parse(text)) as any };
-  };
+  const client = (token: string | null) => (method: string, target: string, body?: object | string) => scimRequest(relay.url, token, method, target, body);
   const auditTypes = (types: readonly string[]) => {
     const db = openRelayDatabase(data);
     try {
@@ -152,11 +164,8 @@ describe('SCIM provisioning through the relay', () => {
     await leaving.connect();
     expect(leaving.connection?.open).toBe(true);
 
-    const disabledAt = Date.now();
     expect((await scim('PATCH', `/scim/v2/Users/${created.json.id}`, entra.entraDisableUser)).json.active).toBe(false);
-    while (leaving.connection?.open && Date.now() < disabledAt + 2000) await new Promise((r) => setTimeout(r, 20));
-    expect(leaving.connection?.open).toBe(false);
-    expect(Date.now() - disabledAt).toBeLessThan(2000);
+    expect(await closedWithin(leaving, 2000)).toBeLessThan(2000);
     await expect(leaving.relay.keyCount()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     await expect(Clinician.login(relay.url, 'e.ward@hospital.example', PASSWORD)).rejects.toMatchObject({ code: 'ACCOUNT_INACTIVE' });
     expect(auditTypes(['account.deactivated']).filter((r) => r.actor === 'scim:entra-prod').length).toBeGreaterThanOrEqual(2);
@@ -203,4 +212,39 @@ describe('SCIM provisioning through the relay', () => {
       ['scim.token_created', { name: 'entra-prod' }], ['scim.token_created', { name: 'okta' }], ['scim.token_revoked', { name: 'okta' }],
     ]);
   });
+});
+
+const unavailable = postgresUnavailable();
+if (unavailable) console.log(`SCIM on PostgreSQL skipped: ${unavailable}`);
+
+describe.skipIf(unavailable !== null)('SCIM on relays sharing a PostgreSQL database', () => {
+  const dir = useTempDirs();
+  let pg: TestPostgres;
+  const relays: RelayProcess[] = [];
+  afterAll(async () => {
+    for (const relay of relays) await relay.stop();
+    await pg?.stop();
+  });
+
+  it('takes a token made through the database on every relay, and a disable on one cuts the socket held by the other', async () => {
+    pg = await startPostgres();
+    const database = ['--database', await pg.newDatabase(), '--database-password-file', pg.passwordFile];
+    expect(adminCli(['migrate', ...database]).status).toBe(0);
+    const token = makeToken(dir(), 'entra-prod', database);
+    for (let i = 0; i < 2; i++) relays.push(await RelayProcess.start(dir(), database));
+    const [a, b] = relays as [RelayProcess, RelayProcess];
+
+    const created = await scimRequest(a.url, token, 'POST', '/scim/v2/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'e.ward@hospital.example', externalId: 'obj-eward', displayName: 'Dr. Eve Ward' });
+    expect(created.status).toBe(201);
+    expect((await scimRequest(b.url, token, 'GET', withQuery('Users', 'filter=externalId eq "obj-eward"'))).json.Resources.map((u: { id: string }) => u.id)).toEqual([created.json.id]);
+    const added = adminCli(['user', 'add', '--data', dir(), ...database, '--username', 'e.ward@hospital.example', '--display-name', 'Dr. Eve Ward', '--role', 'clinician']);
+    const leaving = await Clinician.enroll(b.url, 'e.ward@hospital.example', /enrollment code: (\S+)/.exec(added.stdout)?.[1] ?? '', PASSWORD);
+    await leaving.connect();
+
+    expect((await scimRequest(a.url, token, 'PATCH', `/scim/v2/Users/${created.json.id}`, entra.entraDisableUser)).json.active).toBe(false);
+    expect(await closedWithin(leaving, 3000)).toBeLessThan(3000);
+
+    expect(adminCli(['scim', 'token', 'revoke', '--data', dir(), ...database, 'entra-prod']).status).toBe(0);
+    for (const relay of [a, b]) expect((await scimRequest(relay.url, token, 'GET', '/scim/v2/Users')).status).toBe(401);
+  }, 60_000);
 });
