@@ -8,6 +8,7 @@ import { AccountService } from './AccountService';
 import { systemClock, type Clock } from './Clock';
 import { DeliveryHub } from './http/DeliveryHub';
 import { buildRelayApp, type TlsMinVersion } from './http/relayApp';
+import { InMemoryRateLimiter } from './RateLimiter';
 import { jsonLog, relayLogger, type RelayLog } from './http/relayLog';
 import { MetricsListener } from './metrics/MetricsListener';
 import { RelayMetrics } from './metrics/RelayMetrics';
@@ -164,6 +165,8 @@ export class RelayServer {
       ...(this.auditKey ? { auditKey: this.auditKey } : {}),
       ...(this.auditCheckpoints ? { auditCheckpoints: this.auditCheckpoints } : {}),
       ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
+      // SCIM's deactivations cut the person's sockets here at once (other instances hear of them from the store).
+      scim: { rateLimiter: this.store.sharedRateLimiter?.() ?? new InMemoryRateLimiter(), afterChange: applyControl },
     });
     // A reconnect storm (every workstation at once after a restart) overflows Node's default accept queue of
     // 511: the connects the kernel drops come back on TCP's own schedule (1, 3, 7... s), told nothing.

@@ -16,6 +16,7 @@ import { adminActor } from './cli/adminActor';
 import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addMigrateCommand } from './cli/migrateCommand';
+import { addScimCommands } from './cli/scimTokenCommand';
 import { addServeCommand } from './cli/serveCommand';
 import { addUserUpdateCommand, contactOption, departmentOption, directoryFieldsOf, jobTitleOption } from './cli/userUpdateCommand';
 import type { DirectoryFieldsPatch } from './directory/adminDirectory';
@@ -96,6 +97,8 @@ export function buildCli(admin: string = adminActor()): Command {
       console.log(`emergency code for ${username}: ${code}`);
       console.log(`valid once, until ${new Date(expiresAt).toISOString()}`);
     }));
+
+  addScimCommands(program, admin);
 
   const device = program.command('device').description('manage devices');
   device.command('list')

@@ -17,6 +17,17 @@ export const AUDIT_EVENT_TYPES = [
   'user.provisioned',
   /** Directory fields of an account changed by a provisioning source or an admin command: which, and their new values. */
   'user.updated',
+  /** SCIM deleted the account (after deactivating it): it is kept, deactivated, for the audit trail, and hidden from SCIM. */
+  'user.deprovisioned',
+  /** A SCIM group (care team or department) created, changed (name, members added and removed) or deleted: its source and what changed. */
+  'group.provisioned',
+  'group.updated',
+  'group.deleted',
+  /** `rounds-server scim token create/revoke`: a SCIM bearer token (its name; never the token). */
+  'scim.token_created',
+  'scim.token_revoked',
+  /** SCIM requests refused for a missing, unknown or revoked token, by episode (per client address): first, then every tenfold count. */
+  'scim.refused',
   'login.success',
   'login.failure',
   'login.throttled',

@@ -32,6 +32,8 @@ import { directoryEntries } from './directoryEntries';
 import type { AuditKey } from '../audit/auditKey';
 import { auditDirectory } from '../audit/auditDirectory';
 import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
+import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
+import { registerScimRoutes } from './scimRoutes';
 
 export interface RelayAppOptions {
   readonly accounts: AccountService;
@@ -60,6 +62,11 @@ export interface RelayAppOptions {
   readonly trustProxy?: readonly string[];
   /** When `/v1/ws` sheds new connects (503, Retry-After); DEFAULT_CONFIG's without it. */
   readonly admission?: ConnectAdmissionLimits;
+  /**
+   * SCIM at /scim/v2 (scimRoutes.ts): the limiter its per-token rate is kept in (shared by the instances on
+   * a PostgreSQL store; in memory without one), and what to do after a change (apply control events now).
+   */
+  readonly scim?: { readonly rateLimiter: RateLimiter; readonly afterChange: () => void };
 }
 
 /**
@@ -214,6 +221,11 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   app.post('/v1/messages', async (request) => {
     const { address } = await device(request);
     return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
+  });
+
+  await registerScimRoutes(app, {
+    store, now: options.now, address: (request) => caller(request).address,
+    rateLimiter: options.scim?.rateLimiter ?? new InMemoryRateLimiter(), afterChange: options.scim?.afterChange ?? (() => undefined),
   });
 
   // A connect the relay cannot take now is shed before its credential is looked at (ConnectAdmission.ts).

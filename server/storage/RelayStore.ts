@@ -5,6 +5,7 @@ import type { Role } from '../../shared/wire/relay';
 import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
 import type { DirectoryPerson, ProvisioningSource } from '../directory/DirectoryPerson';
 import type { RateLimiter } from '../RateLimiter';
+import type { ScimStore } from './ScimStore';
 
 /*
  * Everything the relay persists, behind one interface: the embedded SQLite implementation and a
@@ -239,6 +240,8 @@ export interface RelayStore {
    * name then username; at most `limit` (<= MAX_DIRECTORY_RESULTS).
    */
   searchDirectory(query: string, limit: number): Promise<DirectoryListing[]>;
+  /** SCIM provisioning's tokens, deleted accounts and groups (ScimStore.ts). */
+  readonly scim: ScimStore;
 
   // Enrollment
   /** The user of an unused, unexpired enrollment code. */

@@ -154,6 +154,27 @@ function logRestored(c: SentenceContext): string {
   return `${who(c)} restored the relay from the backup ${backup}; this log continues ${d.text('previousLog') || 'the previous log'} under a new name. ${lost}`;
 }
 
+/** group.updated: "renamed to “ICU nurses”, 2 members added, 1 removed". */
+function groupUpdated(c: SentenceContext): string {
+  const d = c.details;
+  const changed = d.text('changed').split(',');
+  const parts = [
+    ...(changed.includes('displayName') ? [`named it ${quoted(d.text('displayName'))}`] : []),
+    ...(changed.includes('externalId') ? ['changed its external id'] : []),
+    ...(d.has('addedCount') ? [`added ${count(d.number('addedCount') ?? 0, 'member')}`] : []),
+    ...(d.has('removedCount') ? [`removed ${count(d.number('removedCount') ?? 0, 'member')}`] : []),
+  ];
+  return `${who(c)} changed the group ${quoted(d.text('displayName'))}: ${parts.join(', ') || 'no visible change'} (now ${count(d.number('memberCount') ?? 0, 'member')}).`;
+}
+
+/** scim.refused: requests without a valid SCIM token, by episode. */
+function scimRefused(c: SentenceContext): string {
+  const d = c.details;
+  const why = ({ missing: 'no bearer token', unknown: 'an unknown token', revoked: `the revoked token ${quoted(d.text('token'))}` } as Record<string, string>)[d.text('reason')] ?? 'no valid token';
+  const state = d.text('episode') === 'started' ? 'the first of an episode' : `${count(d.number('requests') ?? 1, 'request')} so far`;
+  return `SCIM requests ${where(c.facts.actor)} with ${why} were refused (${state}).`;
+}
+
 const fingerprint = (s: string) => (s.length > 16 ? `${s.slice(0, 16)}…` : s);
 
 const SENTENCES: Readonly<Record<string, Sentence>> = {
@@ -166,6 +187,13 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'account.deactivated': (c) => `${who(c)} deactivated the account of ${c.facts.subject.label}${deactivationReason(c)}.`,
   'user.provisioned': (c) => `${who(c)} created the account ${quoted(c.details.text('username'))}${fieldList(c)}${c.details.text('status') === 'deactivated' ? ', deactivated (the directory lists the person as not active)' : ', to enroll'}.`,
   'user.updated': (c) => `${who(c)} changed the directory details of ${c.facts.subject.label}${fieldList(c)}${c.details.flag('adopted') ? '; the account is now kept by this source' : ''}.`,
+  'user.deprovisioned': (c) => `${who(c)} removed ${c.facts.subject.label} from the directory; the account stays deactivated, kept for the audit trail.`,
+  'group.provisioned': (c) => `${who(c)} created the group ${quoted(c.details.text('displayName'))} with ${count(c.details.number('memberCount') ?? 0, 'member')}.`,
+  'group.updated': groupUpdated,
+  'group.deleted': (c) => `${who(c)} deleted the group ${quoted(c.details.text('displayName'))}, which had ${count(c.details.number('memberCount') ?? 0, 'member')}.`,
+  'scim.token_created': (c) => `${who(c)} created the SCIM token ${quoted(c.details.text('name'))} for an identity provider to provision accounts with.`,
+  'scim.token_revoked': (c) => `${who(c)} revoked the SCIM token ${quoted(c.details.text('name'))}: requests with it are refused from now on.`,
+  'scim.refused': scimRefused,
   'account.inactive': (c) => `The relay deactivated the account of ${c.facts.subject.label}: ${c.details.text('reason') || 'unused for too long'}.`,
   'account.reactivated': (c) => `${who(c)} reactivated the account of ${c.facts.subject.label}.`,
   'account.unlocked': (c) => (c.details.has('by')

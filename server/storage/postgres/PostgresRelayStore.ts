@@ -28,6 +28,7 @@ import { PostgresAuditLog, TreeMovedError } from './PostgresAuditLog';
 import type { PostgresDatabase } from './PostgresDatabase';
 import { PostgresDevices, nullableNumber } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
+import { PostgresScim } from './PostgresScim';
 import { CONTROL_CHANNEL, PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
 
 /** PostgreSQL's unique_violation. */
@@ -52,6 +53,7 @@ export class PostgresRelayStore implements RelayStore {
   readonly #devices: PostgresDevices;
   readonly #queue: PostgresEnvelopeQueue;
   readonly #directory: PostgresDirectory;
+  readonly scim: PostgresScim;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
   readonly #instance = randomUUID();
   #notifications: PostgresNotifications | undefined;
@@ -61,6 +63,7 @@ export class PostgresRelayStore implements RelayStore {
     this.#clock = clock;
     this.#devices = new PostgresDevices(db);
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.#append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
+    this.scim = new PostgresScim(db, (client, events) => this.#append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.#audit.append(client, events, this.#clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),

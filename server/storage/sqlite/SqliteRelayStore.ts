@@ -38,6 +38,7 @@ import { SqliteDirectory, toUser, type UserRow } from './SqliteDirectory';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
+import { SqliteScim } from './SqliteScim';
 
 
 export const DATABASE_FILE = 'relay.db';
@@ -51,6 +52,7 @@ export class SqliteRelayStore implements RelayStore {
   readonly #devices: SqliteDevices;
   readonly #queue: SqliteEnvelopeQueue;
   readonly #directory: SqliteDirectory;
+  readonly scim: SqliteScim;
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
@@ -60,6 +62,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#devices = new SqliteDevices(this.#sql);
     this.#queue = new SqliteEnvelopeQueue(this.#sql, (events) => this.#audit.append(events));
     this.#directory = new SqliteDirectory(this.#sql, { appendAudit: (events) => this.#audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
+    this.scim = new SqliteScim(this.#sql, (events) => this.#audit.append(events));
   }
 
   get schemaVersion(): number {

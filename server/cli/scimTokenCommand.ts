@@ -1,0 +1,39 @@
+/*
+ * `rounds-server scim token create|list|revoke` (issue 18): the bearer tokens identity providers provision
+ * accounts with at /scim/v2. A token is printed once and stored only as its hash; each creation and
+ * revocation is audited with the admin's actor and the token's name (never the token).
+ */
+import type { Command } from 'commander';
+import { newScimToken, scimTokenHash, ScimTokenNameSchema } from '../scim/scimTokens';
+import { dataOption, databasePasswordFileOption, keyFileOption, siteDatabaseOption, validated, withStore, type DataOptions } from '../cliOptions';
+import { RelayFailure } from '../RelayFailure';
+
+export function addScimCommands(program: Command, admin: string): void {
+  const token = program.command('scim').description('SCIM 2.0 provisioning from Entra ID, Okta and others, at https://<relay>/scim/v2')
+    .command('token').description('the bearer tokens identity providers provision with');
+  const withData = (command: Command) => command.addOption(dataOption()).addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption());
+
+  withData(token.command('create').description('make a token and print it once (the relay keeps only its hash)'))
+    .requiredOption('--name <name>', 'what the audit log calls it, e.g. entra-prod', validated(ScimTokenNameSchema, 'token name'))
+    .action(async (opts: DataOptions & { name: string }) => withStore(admin, opts, async (store) => {
+      const secret = newScimToken();
+      await store.scim.createToken(opts.name, scimTokenHash(secret), Date.now(), [{ type: 'scim.token_created', actor: admin, subject: '', details: { name: opts.name } }]);
+      console.log(`created SCIM token ${opts.name}; paste it into the identity provider's provisioning settings as the secret token, it is not shown again:`);
+      console.log(secret);
+    }));
+
+  withData(token.command('list').description('list the tokens: name, created, revoked'))
+    .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
+      for (const t of await store.scim.tokens()) {
+        console.log(`${t.name}\tcreated ${new Date(t.createdAt).toISOString()}\t${t.revokedAt === null ? 'active' : `revoked ${new Date(t.revokedAt).toISOString()}`}`);
+      }
+    }));
+
+  withData(token.command('revoke').description('revoke a token: requests with it are refused at once'))
+    .argument('<name>', 'the token\'s name', validated(ScimTokenNameSchema, 'token name'))
+    .action(async (name: string, opts: DataOptions) => withStore(admin, opts, async (store) => {
+      const revoked = await store.scim.revokeToken(name, Date.now(), [{ type: 'scim.token_revoked', actor: admin, subject: '', details: { name } }]);
+      if (!revoked) throw new RelayFailure('NOT_FOUND', `no active SCIM token named ${name}`);
+      console.log(`revoked SCIM token ${name}`);
+    }));
+}

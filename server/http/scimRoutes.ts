@@ -1,0 +1,114 @@
+/*
+ * SCIM 2.0 on the relay, at /scim/v2 (issue 18): the bearer token is checked before the body is read (a
+ * missing, unknown or revoked token is a 401 with a SCIM error and `WWW-Authenticate: Bearer`, audited by
+ * episode per address and reason, so a misconfigured identity provider retrying all day writes a handful of
+ * records); each token has its own request rate, shared by every relay instance on the store; the raw body
+ * (at most 1 MiB) goes to the framework-free handler (server/scim), so malformed JSON is a SCIM error too.
+ * Tokens are secrets: never logged, only their hash is looked up. Directory data passes through; the request
+ * log carries method, URL and status as for every route, and SCIM's filters name no patient.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { describeError } from '../../shared/errors';
+import { RepeatCounter } from '../auth/RepeatCounter';
+import type { RateLimit, RateLimiter } from '../RateLimiter';
+import { ScimError } from '../scim/ScimError';
+import { handleScimRequest } from '../scim/scimRequestHandler';
+import { scimErrorResponse, type ScimResponse } from '../scim/scimResponses';
+import { scimTokenHash } from '../scim/scimTokens';
+import { StoreScimDirectory } from '../scim/StoreScimDirectory';
+import type { RelayStore } from '../storage/RelayStore';
+
+export const SCIM_MOUNT_PATH = '/scim/v2';
+/** Entra ID sends a few hundred users per PATCH of a group at most; no SCIM request comes near this. */
+export const SCIM_BODY_LIMIT = 1024 * 1024;
+/** Per token, for every relay instance together: Entra ID's and Okta's provisioning runs stay well below it. */
+export const SCIM_RATE: RateLimit = { amount: 1200, windowMs: 60_000 };
+/** A run of refused requests from one address for one reason ends after this long without one. */
+const REFUSED_QUIET_MS = 15 * 60_000;
+
+export interface ScimRouteOptions {
+  readonly store: RelayStore;
+  readonly now: () => number;
+  readonly rateLimiter: RateLimiter;
+  /** After a request that may have changed accounts: apply the store's control events now (cut off a deactivated person's sockets at once). */
+  readonly afterChange: () => void;
+  /** The client's address, as the rest of the relay takes it (trusted proxies considered). */
+  readonly address: (request: FastifyRequest) => string;
+  /** Each token's request rate (SCIM_RATE unless told). */
+  readonly rate?: RateLimit;
+}
+
+type Refusal = { readonly reason: 'missing' | 'unknown' | 'revoked'; readonly token?: string };
+
+const DETAIL: Record<Refusal['reason'], string> = {
+  missing: 'A SCIM bearer token is required (Authorization: Bearer).',
+  unknown: 'This bearer token is not a SCIM token of this relay.',
+  revoked: 'This SCIM token has been revoked.',
+};
+
+function send(reply: FastifyReply, response: ScimResponse) {
+  return reply.code(response.status).headers(response.headers).send(response.body ?? null);
+}
+
+export async function registerScimRoutes(app: FastifyInstance, options: ScimRouteOptions): Promise<void> {
+  const refused = new RepeatCounter(REFUSED_QUIET_MS);
+  const tokenNames = new WeakMap<FastifyRequest, string>();
+
+  const refuse = async (request: FastifyRequest, reply: FastifyReply, refusal: Refusal) => {
+    const address = options.address(request);
+    const { count, audit } = refused.note(`${address}\n${refusal.reason}\n${refusal.token ?? ''}`, options.now());
+    if (audit) {
+      await options.store.appendAudit([{
+        type: 'scim.refused', actor: `anonymous@${address}`, subject: '',
+        details: { reason: refusal.reason, ...(refusal.token ? { token: refusal.token } : {}), episode: count === 1 ? 'started' : 'ongoing', requests: count },
+        flagged: count === 1,
+      }]);
+    }
+    request.log.warn({ address, reason: refusal.reason }, `SCIM request refused: ${refusal.reason} token`);
+    return send(reply, scimErrorResponse(new ScimError(401, null, DETAIL[refusal.reason]), { 'www-authenticate': 'Bearer realm="Rounds SCIM"' }));
+  };
+
+  await app.register(async (scim) => {
+    scim.removeAllContentTypeParsers();
+    scim.addContentTypeParser('*', { parseAs: 'string', bodyLimit: SCIM_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scim.setErrorHandler((error: unknown, request, reply) => {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 413) return send(reply, scimErrorResponse(new ScimError(413, null, `The request body is larger than ${SCIM_BODY_LIMIT} bytes.`)));
+      if (status !== undefined && status >= 400 && status < 500) return send(reply, scimErrorResponse(new ScimError(400, 'invalidSyntax', 'The request could not be read.')));
+      request.log.error(`SCIM: ${describeError(error)}`);
+      return send(reply, scimErrorResponse(new ScimError(500, null, 'The relay could not complete the request.')));
+    });
+
+    // Before the body is read: who may send one.
+    scim.addHook('onRequest', async (request, reply) => {
+      const header = request.headers.authorization;
+      const token = typeof header === 'string' && /^bearer /i.test(header) ? header.slice('bearer '.length).trim() : '';
+      if (token === '') return refuse(request, reply, { reason: 'missing' });
+      const record = await options.store.scim.tokenByHash(scimTokenHash(token));
+      if (!record) return refuse(request, reply, { reason: 'unknown' });
+      if (record.revokedAt !== null) return refuse(request, reply, { reason: 'revoked', token: record.name });
+      const decision = await options.rateLimiter.take([{ key: `scim:${record.name}`, cost: 1, limit: options.rate ?? SCIM_RATE }], options.now());
+      if (!decision.ok) {
+        const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+        return send(reply, scimErrorResponse(new ScimError(429, 'tooMany', 'Too many SCIM requests with this token; try again later.'), { 'retry-after': String(seconds) }));
+      }
+      tokenNames.set(request, record.name);
+      return undefined;
+    });
+
+    const serve = async (request: FastifyRequest, reply: FastifyReply) => {
+      const tokenName = tokenNames.get(request);
+      if (tokenName === undefined) return refuse(request, reply, { reason: 'missing' });
+      const directory = new StoreScimDirectory(options.store, tokenName, options.now);
+      const response = await handleScimRequest(
+        { method: request.method, url: request.url, body: typeof request.body === 'string' ? request.body : undefined },
+        directory,
+        { baseUrl: `${request.protocol}://${request.host}${SCIM_MOUNT_PATH}`, mountPath: SCIM_MOUNT_PATH, onUnexpectedError: (error) => request.log.error(`SCIM: ${describeError(error)}`) },
+      );
+      if (request.method !== 'GET') options.afterChange();
+      return send(reply, response);
+    };
+    scim.all(SCIM_MOUNT_PATH, serve);
+    scim.all(`${SCIM_MOUNT_PATH}/*`, serve);
+  });
+}

@@ -1,0 +1,95 @@
+/*
+ * What the relay keeps for SCIM provisioning (issue 18), beside the accounts themselves: the bearer tokens
+ * identity providers authenticate with (only their SHA-256: a token is shown once, when made), which
+ * accounts SCIM deleted (deactivated, kept for the audit trail, and no longer shown to SCIM), and the
+ * groups SCIM pushes (care teams and departments, members by account id). Every mutation stores its audit
+ * records in the same transaction, as RelayStore's do. Groups do not (yet) change the app's care teams.
+ */
+import type { UserId } from '../../shared/ids';
+import type { AuditEvent } from '../audit/AuditRecord';
+import type { ProvisioningSource } from '../directory/DirectoryPerson';
+import type { UserRecord } from './RelayStore';
+
+export interface ScimTokenRecord {
+  /** The name the admin gave it; SCIM's changes are audited as `scim:<name>`. Unique, revoked tokens included. */
+  readonly name: string;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+/**
+ * Conditions that must all hold (none: every account SCIM may see). SCIM sees accounts of the role
+ * clinician that it has not deleted; `externalId` matches a SCIM-provisioned account's externalId, and
+ * any other account's username (the externalId SCIM is shown for it); `displayName` ignores case.
+ */
+export interface ScimUserQuery {
+  readonly ids?: readonly UserId[];
+  readonly usernames?: readonly string[];
+  readonly externalIds?: readonly string[];
+  readonly displayNames?: readonly string[];
+}
+
+/** `offset` from 0; `limit` 0 counts only. In creation order, then id: the same order whatever the page. */
+export interface ScimSlice {
+  readonly offset: number;
+  readonly limit: number;
+}
+
+export interface ScimStoredGroup {
+  readonly id: string;
+  readonly displayName: string;
+  readonly externalId: string | null;
+  /** Account ids, in the order they joined. */
+  readonly members: readonly UserId[];
+  readonly createdAt: number;
+  readonly lastModifiedAt: number;
+}
+
+/** Conditions that must all hold; `displayNames` ignore case; `members`: the group has each of these accounts. */
+export interface ScimGroupQuery {
+  readonly ids?: readonly string[];
+  readonly externalIds?: readonly string[];
+  readonly displayNames?: readonly string[];
+  readonly members?: readonly UserId[];
+}
+
+export interface NewScimGroup {
+  readonly displayName: string;
+  readonly externalId: string | null;
+  readonly members: readonly UserId[];
+}
+
+/** A change to a group: the fields given, the membership replaced (first), then members added and removed. */
+export interface ScimGroupUpdate {
+  readonly displayName?: string;
+  readonly externalId?: string | null;
+  readonly replaceMembers?: readonly UserId[];
+  readonly addMembers: readonly UserId[];
+  readonly removeMembers: readonly UserId[];
+}
+
+export interface ScimStore {
+  /** Stores a new token's hash; RelayFailure BAD_REQUEST when a token (even a revoked one) has the name. */
+  createToken(name: string, tokenHash: string, at: number, audit: readonly AuditEvent[]): Promise<void>;
+  /** Every token, by name. */
+  tokens(): Promise<ScimTokenRecord[]>;
+  /** Revokes the token of that name; false (nothing audited) when there is no unrevoked one. */
+  revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean>;
+  /** The token whose hash this is, revoked or not (the caller refuses a revoked one, and can say so). */
+  tokenByHash(tokenHash: string): Promise<ScimTokenRecord | undefined>;
+
+  /** The accounts SCIM may see that meet the query: how many, and the slice asked for. */
+  users(query: ScimUserQuery, slice: ScimSlice): Promise<{ total: number; users: UserRecord[] }>;
+  /** SCIM's DELETE, after the account was deactivated: hidden from SCIM from now on; false when it already was. */
+  hideUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<boolean>;
+  /** SCIM created the person again (Entra ID re-assigns someone it deleted): SCIM sees the account again. */
+  showUser(id: UserId): Promise<void>;
+
+  groups(query: ScimGroupQuery, slice: ScimSlice): Promise<{ total: number; groups: ScimStoredGroup[] }>;
+  /** ScimGroupRefused when another group has the display name (any case) or a member is not an account. */
+  createGroup(group: NewScimGroup, source: ProvisioningSource, at: number): Promise<ScimStoredGroup>;
+  /** null: no such group. Refused as createGroup is; a change that changes nothing writes and audits nothing. */
+  updateGroup(id: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null>;
+  /** false: no such group. */
+  deleteGroup(id: string, source: ProvisioningSource, at: number): Promise<boolean>;
+}

@@ -1,0 +1,179 @@
+/**
+ * The PostgreSQL store's part of SCIM provisioning (ScimStore.ts): tokens by hash, the accounts SCIM deleted,
+ * and SCIM's groups with their members, each mutation one transaction with its audit records. A group being
+ * changed is locked for the transaction (FOR UPDATE), so two instances' changes to it apply one after the
+ * other; two creating one name at once meet the unique index, and the second is refused as a taken name.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { UserId } from '../../../shared/ids';
+import type { AuditEvent } from '../../audit/AuditRecord';
+import type { ProvisioningSource } from '../../directory/DirectoryPerson';
+import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
+import { RelayFailure } from '../../RelayFailure';
+import type { UserRecord } from '../RelayStore';
+import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
+import type { PostgresDatabase, Queryable } from './PostgresDatabase';
+import { nullableNumber } from './PostgresDevices';
+import { toUser, type UserRow } from './PostgresDirectory';
+
+interface TokenRow { name: string; created_at: string; revoked_at: string | null }
+interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: string; last_modified_at: string }
+
+/** PostgreSQL's unique_violation. */
+const UNIQUE_VIOLATION = '23505';
+const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: Number(r.created_at), revokedAt: nullableNumber(r.revoked_at) });
+const isUniqueViolation = (error: unknown, constraint: string) => (error as { code?: string }).code === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === constraint;
+
+export class PostgresScim implements ScimStore {
+  readonly #db: PostgresDatabase;
+  readonly #appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>;
+
+  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>) {
+    this.#db = db;
+    this.#appendAudit = appendAudit;
+  }
+
+  async createToken(name: string, tokenHash: string, at: number, audit: readonly AuditEvent[]): Promise<void> {
+    try {
+      await this.#db.transaction(async (client) => {
+        await client.query('INSERT INTO scim_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)', [name, tokenHash, at]);
+        await this.#appendAudit(client, audit);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, 'scim_tokens_pkey')) throw new RelayFailure('BAD_REQUEST', `a SCIM token named ${name} exists already`);
+      throw error;
+    }
+  }
+
+  async tokens(): Promise<ScimTokenRecord[]> {
+    return (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens ORDER BY name COLLATE "C"')).rows.map(toToken);
+  }
+
+  async revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
+    return this.#db.transaction(async (client) => {
+      const revoked = await client.query('UPDATE scim_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL', [name, at]);
+      if (revoked.rowCount !== 1) return false;
+      await this.#appendAudit(client, audit);
+      return true;
+    });
+  }
+
+  async tokenByHash(tokenHash: string): Promise<ScimTokenRecord | undefined> {
+    const row = (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens WHERE token_hash = $1', [tokenHash])).rows[0];
+    return row && toToken(row);
+  }
+
+  async users(query: ScimUserQuery, slice: ScimSlice): Promise<{ total: number; users: UserRecord[] }> {
+    const c = whereClause(SCIM_VISIBLE_USERS, userConditions(query), (i) => `$${i + 1}`);
+    const where = c.where;
+    const total = Number((await this.#db.query<{ n: string }>(`SELECT count(*) AS n FROM users WHERE ${where}`, c.values)).rows[0]?.n ?? 0);
+    const n = c.values.length;
+    const users = slice.limit <= 0 ? [] : (await this.#db.query<UserRow>(`SELECT * FROM users WHERE ${where} ORDER BY created_at, id COLLATE "C" LIMIT $${n + 1} OFFSET $${n + 2}`, [...c.values, slice.limit, slice.offset])).rows;
+    return { total, users: users.map(toUser) };
+  }
+
+  async hideUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
+    return this.#db.transaction(async (client) => {
+      const hidden = await client.query('INSERT INTO scim_deleted_users (user_id, deleted_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING', [id, at]);
+      if (hidden.rowCount !== 1) return false;
+      await this.#appendAudit(client, audit);
+      return true;
+    });
+  }
+
+  async showUser(id: UserId): Promise<void> {
+    await this.#db.query('DELETE FROM scim_deleted_users WHERE user_id = $1', [id]);
+  }
+
+  async groups(query: ScimGroupQuery, slice: ScimSlice): Promise<{ total: number; groups: ScimStoredGroup[] }> {
+    const c = whereClause('TRUE', groupConditions(query), (i) => `$${i + 1}`);
+    const where = c.where;
+    const total = Number((await this.#db.query<{ n: string }>(`SELECT count(*) AS n FROM scim_groups WHERE ${where}`, c.values)).rows[0]?.n ?? 0);
+    const n = c.values.length;
+    const rows = slice.limit <= 0 ? [] : (await this.#db.query<GroupRow>(`SELECT * FROM scim_groups WHERE ${where} ORDER BY created_at, id COLLATE "C" LIMIT $${n + 1} OFFSET $${n + 2}`, [...c.values, slice.limit, slice.offset])).rows;
+    return { total, groups: await this.#withMembers(this.#db, rows) };
+  }
+
+  async createGroup(group: NewScimGroup, source: ProvisioningSource, at: number): Promise<ScimStoredGroup> {
+    const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
+    const id = randomUUID();
+    return this.#named(() => this.#db.transaction(async (client) => {
+      await client.query('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ($1, $2, $3, $4, $5, $5)', [
+        id, checked.displayName, groupNameKey(checked.displayName), checked.externalId, at,
+      ]);
+      await this.#addMembers(client, id, checked.members);
+      await this.#appendAudit(client, [groupCreatedAudit(id, checked, source)]);
+      return this.#written(client, id);
+    }));
+  }
+
+  async updateGroup(id: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null> {
+    return this.#named(() => this.#db.transaction(async (client) => {
+      const current = await this.#group(client, id, true);
+      if (!current) return null;
+      const plan = planGroupUpdate(current, change, source);
+      if (!plan.audit) return current;
+      await client.query('UPDATE scim_groups SET display_name = $2, name_key = $3, external_id = $4, last_modified_at = $5 WHERE id = $1', [id, plan.displayName, groupNameKey(plan.displayName), plan.externalId, at]);
+      if (plan.removed.length > 0) await client.query('DELETE FROM scim_group_members WHERE group_id = $1 AND user_id = ANY($2)', [id, [...plan.removed]]);
+      await this.#addMembers(client, id, plan.added);
+      await this.#appendAudit(client, [plan.audit]);
+      return this.#written(client, id);
+    }));
+  }
+
+  async deleteGroup(id: string, source: ProvisioningSource, _at: number): Promise<boolean> {
+    return this.#db.transaction(async (client) => {
+      const current = await this.#group(client, id, true);
+      if (!current) return false;
+      await client.query('DELETE FROM scim_groups WHERE id = $1', [id]);
+      await this.#appendAudit(client, [groupDeletedAudit(current, source)]);
+      return true;
+    });
+  }
+
+  /** Runs a group write; the unique index on the name refusing it is told as a taken name. */
+  async #named<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (isUniqueViolation(error, 'scim_groups_name_key_key')) throw new ScimGroupRefused('displayNameTaken', 'another group has this displayName');
+      throw error;
+    }
+  }
+
+  async #addMembers(client: pg.PoolClient, groupId: string, members: readonly UserId[]): Promise<void> {
+    if (members.length === 0) return;
+    const known = new Set((await client.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1)', [[...members]])).rows.map((r) => r.id));
+    const unknown = members.find((m) => !known.has(m));
+    if (unknown !== undefined) throw new ScimGroupRefused('unknownMember', `no account ${unknown}`);
+    await client.query(
+      `INSERT INTO scim_group_members (group_id, user_id, seq)
+       SELECT $1, m.id, (SELECT coalesce(max(seq), 0) FROM scim_group_members WHERE group_id = $1) + m.n
+       FROM unnest($2::text[]) WITH ORDINALITY AS m(id, n) ON CONFLICT DO NOTHING`,
+      [groupId, [...members]],
+    );
+  }
+
+  /** A group this transaction just wrote. */
+  async #written(client: pg.PoolClient, id: string): Promise<ScimStoredGroup> {
+    const group = await this.#group(client, id);
+    if (!group) throw new Error('a group written in this transaction is gone');
+    return group;
+  }
+
+  async #group(on: Queryable, id: string, lock = false): Promise<ScimStoredGroup | undefined> {
+    const row = (await on.query<GroupRow>(`SELECT * FROM scim_groups WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])).rows[0];
+    return row && (await this.#withMembers(on, [row]))[0];
+  }
+
+  async #withMembers(on: Queryable, rows: readonly GroupRow[]): Promise<ScimStoredGroup[]> {
+    const members = new Map<string, UserId[]>(rows.map((r) => [r.id, []]));
+    if (rows.length > 0) {
+      const found = await on.query<{ group_id: string; user_id: string }>('SELECT group_id, user_id FROM scim_group_members WHERE group_id = ANY($1) ORDER BY group_id, seq', [rows.map((r) => r.id)]);
+      for (const m of found.rows) members.get(m.group_id)?.push(m.user_id as UserId);
+    }
+    return rows.map((r) => ({ id: r.id, displayName: r.display_name, externalId: r.external_id, members: members.get(r.id) ?? [], createdAt: Number(r.created_at), lastModifiedAt: Number(r.last_modified_at) }));
+  }
+}

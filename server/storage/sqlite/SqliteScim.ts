@@ -1,0 +1,161 @@
+/**
+ * The embedded store's part of SCIM provisioning (ScimStore.ts): tokens by hash, the accounts SCIM deleted,
+ * and SCIM's groups with their members, each mutation one IMMEDIATE transaction with its audit records.
+ */
+import { randomUUID } from 'node:crypto';
+import type { UserId } from '../../../shared/ids';
+import type { AuditEvent } from '../../audit/AuditRecord';
+import type { ProvisioningSource } from '../../directory/DirectoryPerson';
+import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
+import { RelayFailure } from '../../RelayFailure';
+import type { UserRecord } from '../RelayStore';
+import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
+import type { SqliteDatabase } from './SqliteDatabase';
+import { toUser, type UserRow } from './SqliteDirectory';
+
+interface TokenRow { name: string; created_at: number; revoked_at: number | null }
+interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: number; last_modified_at: number }
+
+const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at });
+
+/** SQLite's named parameters for whereClause's values. */
+function named(base: string, conditions: Parameters<typeof whereClause>[1]): { where: string; params: Record<string, string> } {
+  const { where, values } = whereClause(base, conditions, (i) => `$v${i}`);
+  return { where, params: Object.fromEntries(values.map((v, i) => [`v${i}`, v])) };
+}
+
+export class SqliteScim implements ScimStore {
+  readonly #sql: SqliteDatabase;
+  readonly #appendAudit: (events: readonly AuditEvent[]) => void;
+
+  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void) {
+    this.#sql = sql;
+    this.#appendAudit = appendAudit;
+  }
+
+  async createToken(name: string, tokenHash: string, at: number, audit: readonly AuditEvent[]): Promise<void> {
+    this.#sql.immediate(() => {
+      if (this.#sql.get('SELECT 1 FROM scim_tokens WHERE name = $n', { n: name })) throw new RelayFailure('BAD_REQUEST', `a SCIM token named ${name} exists already`);
+      this.#sql.run('INSERT INTO scim_tokens (name, token_hash, created_at) VALUES ($n, $h, $at)', { n: name, h: tokenHash, at });
+      this.#appendAudit(audit);
+    });
+  }
+
+  async tokens(): Promise<ScimTokenRecord[]> {
+    return this.#sql.all<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens ORDER BY name').map(toToken);
+  }
+
+  async revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
+    return this.#sql.immediate(() => {
+      if (this.#sql.run('UPDATE scim_tokens SET revoked_at = $at WHERE name = $n AND revoked_at IS NULL', { n: name, at }) === 0) return false;
+      this.#appendAudit(audit);
+      return true;
+    });
+  }
+
+  async tokenByHash(tokenHash: string): Promise<ScimTokenRecord | undefined> {
+    const row = this.#sql.get<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens WHERE token_hash = $h', { h: tokenHash });
+    return row && toToken(row);
+  }
+
+  async users(query: ScimUserQuery, slice: ScimSlice): Promise<{ total: number; users: UserRecord[] }> {
+    const c = named(SCIM_VISIBLE_USERS, userConditions(query));
+    const where = c.where;
+    const total = this.#sql.get<{ n: number }>(`SELECT count(*) AS n FROM users WHERE ${where}`, c.params)?.n ?? 0;
+    const users = slice.limit <= 0 ? [] : this.#sql.all<UserRow>(`SELECT * FROM users WHERE ${where} ORDER BY created_at, id LIMIT $limit OFFSET $offset`, { ...c.params, limit: slice.limit, offset: slice.offset });
+    return { total, users: users.map(toUser) };
+  }
+
+  async hideUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
+    return this.#sql.immediate(() => {
+      if (this.#sql.run('INSERT INTO scim_deleted_users (user_id, deleted_at) VALUES ($u, $at) ON CONFLICT (user_id) DO NOTHING', { u: id, at }) === 0) return false;
+      this.#appendAudit(audit);
+      return true;
+    });
+  }
+
+  async showUser(id: UserId): Promise<void> {
+    this.#sql.run('DELETE FROM scim_deleted_users WHERE user_id = $u', { u: id });
+  }
+
+  async groups(query: ScimGroupQuery, slice: ScimSlice): Promise<{ total: number; groups: ScimStoredGroup[] }> {
+    const c = named('1 = 1', groupConditions(query));
+    const where = c.where;
+    const total = this.#sql.get<{ n: number }>(`SELECT count(*) AS n FROM scim_groups WHERE ${where}`, c.params)?.n ?? 0;
+    const rows = slice.limit <= 0 ? [] : this.#sql.all<GroupRow>(`SELECT * FROM scim_groups WHERE ${where} ORDER BY created_at, id LIMIT $limit OFFSET $offset`, { ...c.params, limit: slice.limit, offset: slice.offset });
+    return { total, groups: rows.map((r) => this.#toGroup(r)) };
+  }
+
+  async createGroup(group: NewScimGroup, source: ProvisioningSource, at: number): Promise<ScimStoredGroup> {
+    const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
+    const id = randomUUID();
+    return this.#sql.immediate(() => {
+      this.#checkName(checked.displayName, null);
+      this.#sql.run('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ($id, $n, $k, $e, $at, $at)', {
+        id, n: checked.displayName, k: groupNameKey(checked.displayName), e: checked.externalId, at,
+      });
+      this.#addMembers(id, checked.members);
+      this.#appendAudit([groupCreatedAudit(id, checked, source)]);
+      return this.#written(id);
+    });
+  }
+
+  async updateGroup(id: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null> {
+    return this.#sql.immediate(() => {
+      const current = this.#group(id);
+      if (!current) return null;
+      const plan = planGroupUpdate(current, change, source);
+      if (!plan.audit) return current;
+      this.#checkName(plan.displayName, id);
+      this.#sql.run('UPDATE scim_groups SET display_name = $n, name_key = $k, external_id = $e, last_modified_at = $at WHERE id = $id', {
+        id, n: plan.displayName, k: groupNameKey(plan.displayName), e: plan.externalId, at,
+      });
+      for (const user of plan.removed) this.#sql.run('DELETE FROM scim_group_members WHERE group_id = $g AND user_id = $u', { g: id, u: user });
+      this.#addMembers(id, plan.added);
+      this.#appendAudit([plan.audit]);
+      return this.#written(id);
+    });
+  }
+
+  async deleteGroup(id: string, source: ProvisioningSource, _at: number): Promise<boolean> {
+    return this.#sql.immediate(() => {
+      const current = this.#group(id);
+      if (!current) return false;
+      this.#sql.run('DELETE FROM scim_group_members WHERE group_id = $g', { g: id });
+      this.#sql.run('DELETE FROM scim_groups WHERE id = $g', { g: id });
+      this.#appendAudit([groupDeletedAudit(current, source)]);
+      return true;
+    });
+  }
+
+  #checkName(displayName: string, except: string | null): void {
+    const holder = this.#sql.get<{ id: string }>('SELECT id FROM scim_groups WHERE name_key = $k', { k: groupNameKey(displayName) });
+    if (holder && holder.id !== except) throw new ScimGroupRefused('displayNameTaken', 'another group has this displayName');
+  }
+
+  #addMembers(groupId: string, members: readonly UserId[]): void {
+    let seq = this.#sql.get<{ s: number | null }>('SELECT max(seq) AS s FROM scim_group_members WHERE group_id = $g', { g: groupId })?.s ?? 0;
+    for (const user of members) {
+      if (!this.#sql.get('SELECT 1 FROM users WHERE id = $u', { u: user })) throw new ScimGroupRefused('unknownMember', `no account ${user}`);
+      this.#sql.run('INSERT INTO scim_group_members (group_id, user_id, seq) VALUES ($g, $u, $s) ON CONFLICT DO NOTHING', { g: groupId, u: user, s: ++seq });
+    }
+  }
+
+  /** A group this transaction just wrote. */
+  #written(id: string): ScimStoredGroup {
+    const group = this.#group(id);
+    if (!group) throw new Error('a group written in this transaction is gone');
+    return group;
+  }
+
+  #group(id: string): ScimStoredGroup | undefined {
+    const row = this.#sql.get<GroupRow>('SELECT * FROM scim_groups WHERE id = $id', { id });
+    return row && this.#toGroup(row);
+  }
+
+  #toGroup(r: GroupRow): ScimStoredGroup {
+    const members = this.#sql.pluck<string>('SELECT user_id FROM scim_group_members WHERE group_id = $g ORDER BY seq', { g: r.id }) as UserId[];
+    return { id: r.id, displayName: r.display_name, externalId: r.external_id, members, createdAt: r.created_at, lastModifiedAt: r.last_modified_at };
+  }
+}

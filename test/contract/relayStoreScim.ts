@@ -1,0 +1,132 @@
+/**
+ * The RelayStore contract (relayStoreContract.ts): what SCIM provisioning keeps (issue 18). Bearer tokens by
+ * hash (names unique for good), the accounts SCIM may see and find (clinicians it has not deleted), and
+ * SCIM's groups with their members; every change audited in the same transaction, and seen by the other
+ * instance at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { expect, it } from 'vitest';
+import { sha256Hex } from '../../server/auth/secrets';
+import type { ProvisioningSource } from '../../server/directory/DirectoryPerson';
+import { ScimGroupRefused } from '../../server/directory/scimGroupChanges';
+import { UserIdSchema, type UserId } from '../../shared/ids';
+import { HOUR, NOW, expectFailure, type ContractStores } from './relayStoreStores';
+
+const ENTRA: ProvisioningSource = { kind: 'scim', tokenName: 'entra-prod' };
+const tokenAudit = (type: 'scim.token_created' | 'scim.token_revoked', name: string) => [{ type, actor: 'admin:ops', subject: '', details: { name } }] as const;
+
+async function refusedGroup(promise: Promise<unknown>): Promise<string> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(ScimGroupRefused);
+  return (error as ScimGroupRefused).reason;
+}
+
+export function relayStoreScim(t: ContractStores): void {
+  it('keeps SCIM tokens as hashes: found by hash on either instance, names unique even once revoked, each change audited once', async () => {
+    const { store, other } = t;
+    await store.scim.createToken('entra-prod', sha256Hex('token-1'), NOW, tokenAudit('scim.token_created', 'entra-prod'));
+    expect(await other.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: null });
+    expect(await other.scim.tokenByHash(sha256Hex('token-2'))).toBeUndefined();
+    await expectFailure(other.scim.createToken('entra-prod', sha256Hex('token-2'), NOW, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
+
+    expect(await other.scim.revokeToken('entra-prod', NOW + 1, tokenAudit('scim.token_revoked', 'entra-prod'))).toBe(true);
+    expect(await store.scim.revokeToken('entra-prod', NOW + 2, tokenAudit('scim.token_revoked', 'entra-prod'))).toBe(false);
+    expect(await store.scim.revokeToken('nobody', NOW + 2, tokenAudit('scim.token_revoked', 'nobody'))).toBe(false);
+    expect(await store.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1 });
+    await expectFailure(store.scim.createToken('entra-prod', sha256Hex('token-3'), NOW, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
+    await store.scim.createToken('okta', sha256Hex('token-4'), NOW + 3, tokenAudit('scim.token_created', 'okta'));
+    expect(await other.scim.tokens()).toEqual([{ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1 }, { name: 'okta', createdAt: NOW + 3, revokedAt: null }]);
+    expect(await t.audit('scim.token_created', 'scim.token_revoked')).toEqual([['scim.token_created', ''], ['scim.token_revoked', ''], ['scim.token_created', '']]);
+  });
+
+  it('shows SCIM the clinicians it has not deleted, found by id, username, externalId or display name, in a stable order by pages', async () => {
+    const { store, other } = t;
+    const byHand = await t.user({ username: 'asmith' });
+    const { userId: provisioned } = await store.provisionPerson({ externalId: 'obj-1', username: 'j.smith@hospital.example', displayName: 'Dr. Jo Smith', department: null, jobTitle: null, contact: null, active: true }, ENTRA, NOW);
+    const adminId = UserIdSchema.parse(randomUUID());
+    await store.createUser({ id: adminId, username: 'root', displayName: 'Relay admin', role: 'admin', status: 'active', createdAt: NOW, lastActiveAt: NOW }, sha256Hex(randomUUID()), NOW + HOUR, []);
+    const ids = async (query: Parameters<typeof store.scim.users>[0], offset = 0, limit = 100) => {
+      const { total, users } = await other.scim.users(query, { offset, limit });
+      return { total, ids: users.map((u) => u.id) };
+    };
+    const all = (await ids({})).ids;
+    expect(all).toHaveLength(2);
+    expect(new Set(all)).toEqual(new Set([byHand, provisioned]));
+    // Pages of one: the same order as the whole list, and the total on each.
+    expect([...(await ids({}, 0, 1)).ids, ...(await ids({}, 1, 1)).ids]).toEqual(all);
+    expect(await ids({}, 0, 0)).toEqual({ total: 2, ids: [] });
+    expect(await ids({}, 5, 10)).toEqual({ total: 2, ids: [] });
+
+    expect((await ids({ usernames: ['j.smith@hospital.example'] })).ids).toEqual([provisioned]);
+    expect((await ids({ usernames: ['root'] })).ids).toEqual([]);
+    expect((await ids({ externalIds: ['obj-1'] })).ids).toEqual([provisioned]);
+    // An account made by hand is shown to SCIM with its username as externalId, and found by it.
+    expect((await ids({ externalIds: ['asmith'] })).ids).toEqual([byHand]);
+    expect((await ids({ externalIds: ['j.smith@hospital.example'] })).ids).toEqual([]);
+    expect((await ids({ ids: [provisioned] })).ids).toEqual([provisioned]);
+    expect((await ids({ ids: [adminId] })).ids).toEqual([]);
+    expect((await ids({ displayNames: ['DR. JO SMITH'] })).ids).toEqual([provisioned]);
+    expect((await ids({ usernames: ['asmith'], ids: [provisioned] })).ids).toEqual([]);
+
+    const deleted = [{ type: 'user.deprovisioned' as const, actor: 'scim:entra-prod', subject: provisioned, details: { source: 'scim', sourceName: 'entra-prod' } }];
+    expect(await store.scim.hideUser(provisioned, NOW + 1, deleted)).toBe(true);
+    expect(await other.scim.hideUser(provisioned, NOW + 2, deleted)).toBe(false);
+    expect(await ids({})).toEqual({ total: 1, ids: [byHand] });
+    expect((await ids({ externalIds: ['obj-1'] })).ids).toEqual([]);
+    // The account is kept (the audit trail names it), and SCIM sees it again once it creates the person again.
+    expect(await store.userById(provisioned)).toMatchObject({ username: 'j.smith@hospital.example' });
+    await other.scim.showUser(provisioned);
+    expect((await ids({ externalIds: ['obj-1'] })).ids).toEqual([provisioned]);
+    expect(await t.audit('user.deprovisioned')).toEqual([['user.deprovisioned', provisioned]]);
+  });
+
+  it('stores groups with their members: one name per group whatever its case, members that are accounts, changes that change something audited', async () => {
+    const { store, other } = t;
+    const [a, b, c] = [await t.user(), await t.user(), await t.user()] as [UserId, UserId, UserId];
+    const icu = await store.scim.createGroup({ displayName: ' ICU nurses ', externalId: 'grp-1', members: [a, b, a] }, ENTRA, NOW);
+    expect(icu).toMatchObject({ displayName: 'ICU nurses', externalId: 'grp-1', members: [a, b], createdAt: NOW, lastModifiedAt: NOW });
+    expect(await refusedGroup(other.scim.createGroup({ displayName: 'icu NURSES', externalId: null, members: [] }, ENTRA, NOW))).toBe('displayNameTaken');
+    expect(await refusedGroup(other.scim.createGroup({ displayName: 'Cardiology', externalId: null, members: [a, UserIdSchema.parse(randomUUID())] }, ENTRA, NOW))).toBe('unknownMember');
+    expect(await refusedGroup(other.scim.createGroup({ displayName: '  ', externalId: null, members: [] }, ENTRA, NOW))).toBe('invalid');
+    const cardiology = await other.scim.createGroup({ displayName: 'Cardiology', externalId: null, members: [] }, ENTRA, NOW + 1);
+
+    const find = async (query: Parameters<typeof store.scim.groups>[0]) => (await other.scim.groups(query, { offset: 0, limit: 10 })).groups.map((g) => g.displayName);
+    expect(await find({})).toEqual(['ICU nurses', 'Cardiology']);
+    expect(await find({ displayNames: ['cardiology'] })).toEqual(['Cardiology']);
+    expect(await find({ externalIds: ['grp-1'] })).toEqual(['ICU nurses']);
+    expect(await find({ members: [b] })).toEqual(['ICU nurses']);
+    expect(await find({ ids: [cardiology.id], members: [b] })).toEqual([]);
+    expect(await other.scim.groups({}, { offset: 1, limit: 0 })).toEqual({ total: 2, groups: [] });
+
+    // Entra's PATCH: add one already there and one new, remove one; then a PATCH that changes nothing.
+    const changed = await other.scim.updateGroup(icu.id, { addMembers: [b, c], removeMembers: [a] }, ENTRA, NOW + 2);
+    expect(changed).toMatchObject({ members: [b, c], lastModifiedAt: NOW + 2, createdAt: NOW });
+    expect(await store.scim.updateGroup(icu.id, { addMembers: [c], removeMembers: [a] }, ENTRA, NOW + 3)).toMatchObject({ lastModifiedAt: NOW + 2 });
+    expect(await store.scim.updateGroup(icu.id, { displayName: 'Cardiology', addMembers: [], removeMembers: [] }, ENTRA, NOW + 3).then(() => 'stored', (e: unknown) => (e as ScimGroupRefused).reason)).toBe('displayNameTaken');
+    expect(await store.scim.updateGroup(icu.id, { displayName: 'ICU Nurses', replaceMembers: [a], addMembers: [], removeMembers: [] }, ENTRA, NOW + 4)).toMatchObject({ displayName: 'ICU Nurses', members: [a] });
+    expect(await store.scim.updateGroup(randomUUID(), { addMembers: [a], removeMembers: [] }, ENTRA, NOW)).toBeNull();
+
+    expect(await other.scim.deleteGroup(cardiology.id, ENTRA, NOW + 5)).toBe(true);
+    expect(await store.scim.deleteGroup(cardiology.id, ENTRA, NOW + 5)).toBe(false);
+    expect(await find({})).toEqual(['ICU Nurses']);
+    // The name is free again.
+    await store.scim.createGroup({ displayName: 'cardiology', externalId: null, members: [] }, ENTRA, NOW + 6);
+
+    const records = (await store.auditRecordsAfter(0, 100, { types: ['group.provisioned', 'group.updated', 'group.deleted'] })).map((r) => [r.type, r.actor, r.details]);
+    expect(records).toEqual([
+      ['group.provisioned', 'scim:entra-prod', { source: 'scim', sourceName: 'entra-prod', displayName: 'ICU nurses', externalId: 'grp-1', memberCount: 2, members: `${a} ${b}`, membersCount: 2 }],
+      ['group.provisioned', 'scim:entra-prod', { source: 'scim', sourceName: 'entra-prod', displayName: 'Cardiology', externalId: null, memberCount: 0 }],
+      ['group.updated', 'scim:entra-prod', { source: 'scim', sourceName: 'entra-prod', changed: 'members', displayName: 'ICU nurses', memberCount: 2, added: c, addedCount: 1, removed: a, removedCount: 1 }],
+      ['group.updated', 'scim:entra-prod', { source: 'scim', sourceName: 'entra-prod', changed: 'displayName,members', displayName: 'ICU Nurses', memberCount: 1, added: a, addedCount: 1, removed: `${b} ${c}`, removedCount: 2 }],
+      ['group.deleted', 'scim:entra-prod', { source: 'scim', sourceName: 'entra-prod', displayName: 'Cardiology', memberCount: 0 }],
+      ['group.provisioned', 'scim:entra-prod', { source: 'scim', sourceName: 'entra-prod', displayName: 'cardiology', externalId: null, memberCount: 0 }],
+    ]);
+  });
+
+  it('lets one of two instances creating groups of one name at once have it', async () => {
+    const results = await Promise.allSettled([0, 1, 2, 3].map((i) => t.either(i).scim.createGroup({ displayName: i % 2 === 0 ? 'Ward 4' : 'WARD 4', externalId: null, members: [] }, ENTRA, NOW)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as ScimGroupRefused).reason).toBe('displayNameTaken');
+    expect((await t.store.scim.groups({}, { offset: 0, limit: 10 })).total).toBe(1);
+  });
+}
