@@ -17,6 +17,11 @@ export const AUDIT_EVENT_TYPES = [
   'user.provisioned',
   /** Directory fields of an account changed by a provisioning source or an admin command: which, and their new values. */
   'user.updated',
+  /**
+   * One directory sync run (LDAP / Active Directory): its run id and counts (read, created, updated, unchanged,
+   * deactivated, reactivated, refused, skipped), or, flagged, `stopped` with the safety rule that stopped it.
+   */
+  'directory.synced',
   'login.success',
   'login.failure',
   'login.throttled',

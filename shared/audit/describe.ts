@@ -270,6 +270,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'account.enrolled': 'Enrollment completed',
   'user.provisioned': 'Account provisioned from the directory',
   'user.updated': 'Directory details changed',
+  'directory.synced': 'Directory sync run',
   'login.success': 'Signed in',
   'login.failure': 'Failed sign-in',
   'login.throttled': 'Sign-in attempts paused',

@@ -154,6 +154,22 @@ function logRestored(c: SentenceContext): string {
   return `${who(c)} restored the relay from the backup ${backup}; this log continues ${d.text('previousLog') || 'the previous log'} under a new name. ${lost}`;
 }
 
+/** directory.synced: one directory sync run's counts, or the safety rule that stopped it (server/directory/LdapSync.ts). */
+function directorySynced(c: SentenceContext): string {
+  const d = c.details;
+  const read = count(d.number('read') ?? 0, 'person', 'people');
+  const stopped = d.text('stopped');
+  if (stopped !== '') {
+    const why = stopped === 'DIRECTORY_EMPTY_READ' ? 'it read nobody while accounts come from it (a wrong filter or base DN?)'
+      : stopped === 'DIRECTORY_MASS_DEACTIVATION' ? 'it would have deactivated more accounts than the relay allows at once' : stopped;
+    return `${who(c)} read ${read} and stopped without changing anything: ${why}.`;
+  }
+  const parts = [['created', 'created'], ['updated', 'updated'], ['deactivated', 'deactivated'], ['reactivated', 'reactivated'], ['unchanged', 'left unchanged'], ['refused', 'refused']]
+    .filter(([key]) => (d.number(key ?? '') ?? 0) > 0).map(([key, words]) => `${formatNumber(d.number(key ?? '') ?? 0)} ${words ?? ''}`);
+  const skipped = (d.number('skipped') ?? 0) > 0 ? `; ${count(d.number('skipped') ?? 0, 'entry', 'entries')} skipped` : '';
+  return `${who(c)} read ${read}: accounts ${parts.length > 0 ? parts.join(', ') : 'none changed'}${skipped}.`;
+}
+
 const fingerprint = (s: string) => (s.length > 16 ? `${s.slice(0, 16)}…` : s);
 
 const SENTENCES: Readonly<Record<string, Sentence>> = {
@@ -166,6 +182,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'account.deactivated': (c) => `${who(c)} deactivated the account of ${c.facts.subject.label}${deactivationReason(c)}.`,
   'user.provisioned': (c) => `${who(c)} created the account ${quoted(c.details.text('username'))}${fieldList(c)}${c.details.text('status') === 'deactivated' ? ', deactivated (the directory lists the person as not active)' : ', to enroll'}.`,
   'user.updated': (c) => `${who(c)} changed the directory details of ${c.facts.subject.label}${fieldList(c)}${c.details.flag('adopted') ? '; the account is now kept by this source' : ''}.`,
+  'directory.synced': directorySynced,
   'account.inactive': (c) => `The relay deactivated the account of ${c.facts.subject.label}: ${c.details.text('reason') || 'unused for too long'}.`,
   'account.reactivated': (c) => `${who(c)} reactivated the account of ${c.facts.subject.label}.`,
   'account.unlocked': (c) => (c.details.has('by')
