@@ -22,7 +22,7 @@ export function addServeCommand(program: Command): void {
     .addOption(keyFileOption())
     .addOption(siteDatabaseOption())
     .addOption(databasePasswordFileOption())
-    .option('--config <file>', 'the relay config file (JSON): where the audit log is streamed to a SIEM (docs/deployment.md)')
+    .option('--config <file>', 'the relay config file (JSON): where the audit log is streamed to a SIEM, the LDAP directory accounts are synced from (docs/deployment.md)')
     .option('--host <address>', 'address to listen on (anything but loopback needs TLS)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', int('port', 0), 8443)
     .option('--tls-cert <file>', 'PEM certificate chain; with --tls-key the relay serves HTTPS and WSS only')
@@ -68,6 +68,7 @@ export function addServeCommand(program: Command): void {
         ...serveLimits(opts),
         ...(configFile.siem ? { siem: configFile.siem } : {}),
         admission: { ...DEFAULT_CONFIG.admission, ...configFile.admission },
+        ...(configFile.directory?.ldap ? { ldapSync: configFile.directory.ldap } : {}),
       };
       const dataDir = resolve(opts.data);
       const release = claimDataDirectory(dataDir, 'serve');

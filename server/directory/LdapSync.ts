@@ -67,6 +67,8 @@ export interface DirectorySyncOptions {
   readonly clock: Clock;
   /** A run id (tests); by default a new random one. */
   readonly runId?: string;
+  /** Who asked for the run, on its record: the admin's `admin:<os account>`, or `relay` for the relay's timer. */
+  readonly requestedBy?: string;
 }
 
 const MAX_LISTED = 50;
@@ -107,7 +109,7 @@ export function plannedDeactivations(read: LdapDirectoryRead, accounts: readonly
 /** Applies one read of the directory to the accounts (see the top of this file); writes its `directory.synced` record. */
 export async function applyDirectoryRead(store: RelayStore, read: LdapDirectoryRead, options: DirectorySyncOptions): Promise<DirectorySyncResult> {
   const source: ProvisioningSource = { kind: 'ldap', runId: options.runId ?? newSyncRunId() };
-  const summary = (details: AuditEvent['details'], flagged = false): AuditEvent => ({ type: 'directory.synced', actor: provisioningActor(source), subject: '', details: { ...sourceDetails(source), read: read.people.length, ...details }, flagged });
+  const summary = (details: AuditEvent['details'], flagged = false): AuditEvent => ({ type: 'directory.synced', actor: provisioningActor(source), subject: '', details: { ...sourceDetails(source), ...(options.requestedBy ? { requestedBy: options.requestedBy } : {}), read: read.people.length, ...details }, flagged });
   let unseen: UserRecord[];
   try {
     ({ unseen } = plannedDeactivations(read, await store.listUsers(), options));
@@ -132,3 +134,7 @@ export async function applyDirectoryRead(store: RelayStore, read: LdapDirectoryR
   await store.appendAudit([summary(counts)]);
   return { runId: source.runId, counts, refusals, skipped: read.skipped };
 }
+
+/** The run's counts on one line, for the command's output and the relay's log. */
+export const describeSyncCounts = (c: DirectorySyncCounts): string =>
+  `created ${c.created}, updated ${c.updated}, unchanged ${c.unchanged}, deactivated ${c.deactivated}, reactivated ${c.reactivated}, refused ${c.refused}, skipped ${c.skipped}`;

@@ -1,0 +1,185 @@
+/**
+ * Issue 18: accounts from the hospital's LDAP / Active Directory, end to end. A real slapd (its own config and
+ * data, loopback, a free port) holds the people; a real relay process serves them; `rounds-server directory
+ * sync` and the relay's own timer bring them in. A clinician provisioned from the directory enrolls, is moved
+ * out of the synced part of the directory, and the next sync cuts their connected workstation off at once; a
+ * read of nobody changes nothing; a run deactivating too many at once waits for the administrator.
+ */
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Clinician, RelayProcess, addUser, adminCli } from '../fixtures/relayProcess';
+import { slapdUnavailable, startSlapd, type TestSlapd } from '../fixtures/slapd';
+import { useTempDirs } from '../fixtures/tempDirs';
+
+const unavailable = slapdUnavailable();
+if (unavailable) console.log(`LDAP sync tests skipped: ${unavailable}`);
+
+const SUFFIX = 'dc=hospital,dc=example';
+const PASSWORD = 'correct horse battery staple 7';
+const LEAVERS = `ou=leavers,${SUFFIX}`;
+
+const ou = (dn: string) => `dn: ${dn}\nobjectClass: organizationalUnit\nou: ${dn.split(',')[0]?.slice(3) ?? ''}\n`;
+/** An OpenLDAP person under `parent`: `uid`, and a UPN-style `mail` unless `mail` is null. */
+function person(uid: string, parent: string, displayName: string, mail: string | null, extra: readonly string[] = []): string {
+  return [`dn: uid=${uid},${parent}`, 'objectClass: inetOrgPerson', `uid: ${uid}`, `cn: ${displayName}`, 'sn: Person', `displayName: ${displayName}`, ...(mail ? [`mail: ${mail}`] : []), ...extra].join('\n') + '\n';
+}
+
+/** The relay config file for syncing `baseDn`, in `dir`, its bind password file beside it (a relative path). */
+function relayConfig(slapd: TestSlapd, dir: string, baseDn: string, overrides: Record<string, unknown> = {}): string {
+  copyFileSync(slapd.readerPasswordFile, join(dir, 'ldap-bind-password'));
+  const file = join(dir, `relay-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({
+    directory: {
+      ldap: {
+        url: slapd.url, allowUnencrypted: true, bindDn: slapd.readerDn, bindPasswordFile: 'ldap-bind-password', baseDn, filter: '(objectClass=inetOrgPerson)',
+        attributes: { username: ['mail', 'uid'], department: 'departmentNumber', contact: 'pager' }, disabledWhen: null, ...overrides,
+      },
+    },
+  }));
+  return file;
+}
+
+const sync = (config: string, data: string, extra: readonly string[] = []) => adminCli(['directory', 'sync', '--config', config, '--data', data, ...extra]);
+
+/** Resolves once `check` holds, polling; fails with `what` after `ms`. */
+async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** An account provisioned from the directory (pending) gets its enrollment code from `user add`, and enrolls. */
+function enrollmentCode(data: string, username: string, displayName: string): string {
+  const added = adminCli(['user', 'add', '--data', data, '--username', username, '--display-name', displayName, '--role', 'clinician']);
+  const code = /enrollment code: (\S+)/.exec(added.stdout)?.[1];
+  if (added.status !== 0 || !code) throw new Error(`user add failed: ${added.stderr}`);
+  return code;
+}
+
+describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', () => {
+  const dir = useTempDirs();
+  let slapd: TestSlapd;
+
+  beforeAll(async () => {
+    slapd = await startSlapd({ ldif: [ou(`ou=ward-a,${SUFFIX}`), ou(`ou=ward-b,${SUFFIX}`), ou(LEAVERS)].join('\n') });
+  });
+  afterAll(async () => {
+    await slapd?.stop();
+  });
+
+  describe('rounds-server directory sync', () => {
+    const WARD = `ou=ward-a,${SUFFIX}`;
+    let relay: RelayProcess;
+    let data: string;
+    let config: string;
+    let colleague: Clinician;
+
+    beforeAll(async () => {
+      await slapd.modify([
+        person('asmith', WARD, 'Dr Alice Smith', 'A.Smith@Hospital.Example', ['departmentNumber: Cardiology', 'title: Cardiology registrar', 'pager: 4471']),
+        person('bjones', WARD, 'Ben Jones', 'b.jones@hospital.example', ['departmentNumber: Ward 4', 'title: Charge nurse']),
+        person('cwhite', WARD, 'Cara White', null, ['departmentNumber: Pharmacy']),
+        person('dgreen', WARD, 'Dan Green', 'd.green@hospital.example', ['departmentNumber: Cardiology']),
+        `dn: cn=Front Desk,${WARD}\nobjectClass: inetOrgPerson\ncn: Front Desk\nsn: Desk\n`,
+      ].join('\n'));
+      data = dir();
+      config = relayConfig(slapd, dir(), WARD);
+      // A colleague with an account made by hand, who searches the directory; the relay itself syncs nothing here.
+      const code = addUser(data, 'r.patel', 'Dr Ravi Patel');
+      relay = await RelayProcess.start(data);
+      colleague = await Clinician.enroll(relay.url, 'r.patel', code, PASSWORD);
+    });
+    afterAll(async () => {
+      await relay?.stop();
+    });
+
+    it('creates everyone read as pending accounts, with UPN usernames and directory fields, and says what it did', async () => {
+      const result = sync(config, data);
+      expect(result.stderr).toMatch(/skipped cn=Front Desk,ou=ward-a,dc=hospital,dc=example: no username/);
+      expect(result.stdout).toMatch(/^directory sync sync-[0-9a-f]{8}: created 4, updated 0, unchanged 0, deactivated 0, reactivated 0, refused 0, skipped 1\n$/);
+      expect(result.status).toBe(0);
+      const found = (await colleague.relay.searchDirectory('cardiology', 10)).users;
+      expect(found.map((u) => [u.username, u.displayName, u.jobTitle, u.contact, u.status])).toEqual([
+        ['d.green@hospital.example', 'Dan Green', null, null, 'pending'],
+        ['a.smith@hospital.example', 'Dr Alice Smith', 'Cardiology registrar', '4471', 'pending'],
+      ]);
+      expect((await colleague.relay.searchDirectory('pharmacy', 10)).users.map((u) => u.username)).toEqual(['cwhite']);
+      // Run again: nothing changed at the source, nothing changes here.
+      expect(sync(config, data).stdout).toMatch(/created 0, updated 0, unchanged 4, deactivated 0/);
+    });
+
+    it('shows a changed department in the directory search after the next sync', async () => {
+      await slapd.modify(`dn: uid=bjones,${WARD}\nchangetype: modify\nreplace: departmentNumber\ndepartmentNumber: Renal\n`);
+      expect(sync(config, data).stdout).toMatch(/created 0, updated 1, unchanged 3/);
+      expect((await colleague.relay.searchDirectory('renal', 10)).users.map((u) => [u.username, u.department])).toEqual([['b.jones@hospital.example', 'Renal']]);
+    });
+
+    it('deactivates an enrolled clinician moved out of the synced OU: their connected workstation is cut off at once, their sign-in refused', async () => {
+      const alice = await Clinician.enroll(relay.url, 'a.smith@hospital.example', enrollmentCode(data, 'a.smith@hospital.example', 'Dr Alice Smith'), PASSWORD);
+      await alice.connect();
+      expect(alice.connection?.open).toBe(true);
+
+      await slapd.move(`uid=asmith,${WARD}`, LEAVERS);
+      expect(sync(config, data).stdout).toMatch(/created 0, updated 0, unchanged 3, deactivated 1/);
+      await eventually('the workstation is disconnected', () => alice.connection?.open === false, 3000);
+      await expect(alice.relay.keyCount()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+      await expect(Clinician.login(relay.url, 'a.smith@hospital.example', PASSWORD)).rejects.toThrow();
+      expect((await colleague.relay.searchDirectory('smith', 10)).users).toEqual([]);
+      expect(adminCli(['user', 'list', '--data', data]).stdout).toMatch(/a\.smith@hospital\.example\tDr Alice Smith\tclinician\tdeactivated/);
+    });
+
+    it('refuses a read of nobody (a wrong filter): nothing deactivated, and the reason given', async () => {
+      const wrong = relayConfig(slapd, dir(), WARD, { filter: '(uid=nobody-has-this)' });
+      const result = sync(wrong, data, ['--allow-mass-deactivation']);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/error: DIRECTORY_EMPTY_READ: the directory read found nobody .* but 3 accounts come from it: nothing was deactivated/);
+      expect((await colleague.relay.searchDirectory('', 10)).users.map((u) => u.username).sort()).toEqual(['b.jones@hospital.example', 'cwhite', 'd.green@hospital.example', 'r.patel']);
+    });
+
+    it('refuses to deactivate too many at once until the administrator allows it; and says so when the directory is out of reach', async () => {
+      const narrow = relayConfig(slapd, dir(), WARD, { filter: '(uid=bjones)' });
+      const refused = sync(narrow, data);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/DIRECTORY_MASS_DEACTIVATION: this run would deactivate 2 of the 3 active accounts .*--allow-mass-deactivation/);
+      expect((await colleague.relay.searchDirectory('d.green', 10)).users).toHaveLength(1);
+      expect(sync(narrow, data, ['--allow-mass-deactivation']).stdout).toMatch(/unchanged 1, deactivated 2/);
+      expect((await colleague.relay.searchDirectory('d.green', 10)).users).toHaveLength(0);
+
+      const unreachable = relayConfig(slapd, dir(), WARD, { url: 'ldap://127.0.0.1:1' });
+      expect(sync(unreachable, data).stderr).toMatch(/error: LDAP_UNREACHABLE: /);
+      expect(adminCli(['directory', 'sync', '--config', join(dir(), 'missing.json'), '--data', data]).stderr).toMatch(/cannot read the config file/);
+    });
+  });
+
+  describe('the relay syncing on its own timer', () => {
+    const WARD = `ou=ward-b,${SUFFIX}`;
+
+    it('syncs shortly after starting and then every syncIntervalMinutes: a person removed from the directory is cut off within the interval', async () => {
+      await slapd.modify([
+        person('egray', WARD, 'Eve Gray', 'e.gray@hospital.example', ['departmentNumber: Oncology']),
+        person('fblack', WARD, 'Finn Black', 'f.black@hospital.example', ['departmentNumber: Oncology']),
+      ].join('\n'));
+      const data = dir();
+      const code = addUser(data, 'r.patel', 'Dr Ravi Patel');
+      const relay = await RelayProcess.start(data, ['--config', relayConfig(slapd, dir(), WARD, { syncIntervalMinutes: 1 })]);
+      try {
+        const colleague = await Clinician.enroll(relay.url, 'r.patel', code, PASSWORD);
+        await eventually('the first sync brings the oncology ward in', async () => (await colleague.relay.searchDirectory('oncology', 10)).users.length === 2, 20_000);
+
+        const eve = await Clinician.enroll(relay.url, 'e.gray@hospital.example', enrollmentCode(data, 'e.gray@hospital.example', 'Eve Gray'), PASSWORD);
+        await eve.connect();
+        await slapd.remove(`uid=egray,${WARD}`);
+        await eventually('the next sync cuts Eve off', () => eve.connection?.open === false, 75_000);
+        await expect(eve.relay.keyCount()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+        expect((await colleague.relay.searchDirectory('oncology', 10)).users.map((u) => u.username)).toEqual(['f.black@hospital.example']);
+      } finally {
+        await relay.stop();
+      }
+      const list = adminCli(['user', 'list', '--data', data]).stdout;
+      expect(list).toMatch(/e\.gray@hospital\.example\tEve Gray\tclinician\tdeactivated/);
+    }, 120_000);
+  });
+});
