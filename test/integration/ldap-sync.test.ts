@@ -5,9 +5,12 @@
  * out of the synced part of the directory, and the next sync cuts their connected workstation off at once; a
  * read of nobody changes nothing; a run deactivating too many at once waits for the administrator.
  */
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ldapFilterProblem } from '../../server/directory/ldapConfig';
+import { readRelayConfigFile } from '../../server/relayConfigFile';
+import { GUIDE, blocks } from '../fixtures/deploymentGuide';
 import { Clinician, RelayProcess, addUser, adminCli } from '../fixtures/relayProcess';
 import { slapdUnavailable, startSlapd, type TestSlapd } from '../fixtures/slapd';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -181,5 +184,31 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
       const list = adminCli(['user', 'list', '--data', data]).stdout;
       expect(list).toMatch(/e\.gray@hospital\.example\tEve Gray\tclinician\tdeactivated/);
     }, 120_000);
+  });
+});
+
+describe('the guide\'s "Active Directory / LDAP" section (docs/deployment.md)', () => {
+  const dir = useTempDirs();
+  const guide = readFileSync(GUIDE, 'utf8');
+  const section = guide.slice(guide.indexOf('### Active Directory / LDAP'), guide.indexOf('## 4. '));
+  const [example, command] = blocks(section);
+
+  it('configures what the relay reads: its example is a valid config file, with AD\'s defaults', () => {
+    expect(example?.lang).toBe('json');
+    const folder = dir();
+    const file = join(folder, 'relay.json');
+    writeFileSync(file, example?.text ?? '');
+    const ldap = readRelayConfigFile(file).directory?.ldap;
+    expect(ldap).toMatchObject({ url: 'ldaps://dc1.hospital.example', caFile: join(folder, 'ad-ca.pem'), bindPasswordFile: join(folder, 'ldap-bind-password'), syncIntervalMinutes: 15, maxDeactivationPercent: 20, disabledWhen: { attribute: 'userAccountControl', anyBitSet: 2 } });
+    expect(ldap?.attributes).toEqual({ externalId: ['objectGUID', 'entryUUID'], username: ['userPrincipalName'], displayName: ['displayName', 'cn'], department: ['department'], jobTitle: ['title'], contact: ['telephoneNumber', 'pager'] });
+    // The nested-group filter the guide offers is one the relay takes.
+    expect(ldapFilterProblem('(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Rounds users,OU=Groups,DC=hospital,DC=example))')).toBeNull();
+  });
+
+  it('runs a command the relay has, with the options it names', () => {
+    const line = command?.text.split('\n')[0] ?? '';
+    expect(line).toMatch(/^sudo -u rounds-relay rounds-server directory sync --config \S+ --data \S+$/);
+    const help = adminCli(['directory', 'sync', '--help']).stdout;
+    for (const option of ['--config', '--data', '--database', '--allow-mass-deactivation']) expect(help).toContain(option);
   });
 });
