@@ -12,6 +12,7 @@ import { DEFAULT_CONFIG, type RelayConfig } from '../RelayConfig';
 import { ConfigurationError, RelayServer, isLoopback } from '../RelayServer';
 import { jsonLog, relayLogger } from '../http/relayLog';
 import { readRelayConfigFile } from '../relayConfigFile';
+import { assertLdapFilesReadable } from '../directory/ldapSyncConfig';
 import { MIB, dataOption, databasePasswordFileOption, int, keyFileOption, openConfiguredStore, siteDatabaseOption, lastAnnouncedKey, serveLimits, trustedProxy, type DataOptions, type ServeLimitOptions } from '../cliOptions';
 
 /** `rounds-server serve`: runs the relay on its data directory (added to the program by buildCli in server/cli.ts). */
@@ -57,6 +58,7 @@ export function addServeCommand(program: Command): void {
       // The config file and the files it names are checked before anything starts: a mistake stops the relay with its reason.
       const configFile = opts.config ? readRelayConfigFile(resolve(opts.config)) : {};
       const siemSink = configFile.siem ? openSiemSink(configFile.siem) : undefined;
+      if (configFile.directory?.ldap) assertLdapFilesReadable(configFile.directory.ldap);
       const config: RelayConfig = {
         ...DEFAULT_CONFIG,
         maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,

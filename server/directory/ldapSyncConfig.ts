@@ -1,4 +1,6 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
+import { ConfigurationError } from '../ConfigurationError';
 import { LdapDirectoryConfigSchema, type LdapDirectoryConfig } from './ldapConfig';
 
 /*
@@ -29,3 +31,18 @@ export const LdapSyncConfigSchema = z.record(z.string(), z.unknown()).transform(
   return { ...directory.data, ...settings.data };
 });
 export type LdapSyncConfig = LdapDirectoryConfig & LdapSyncSettings;
+
+/**
+ * For `serve`: the files the section names can be read now, or a ConfigurationError saying which cannot (the
+ * relay reads them again at each sync, so a rotated password file is taken without a restart).
+ */
+export function assertLdapFilesReadable(config: LdapSyncConfig): void {
+  for (const [setting, file] of [['bindPasswordFile', config.bindPasswordFile], ['caFile', config.caFile]] as const) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      throw new ConfigurationError(`directory.ldap.${setting}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
+    }
+  }
+}

@@ -212,3 +212,33 @@ describe('the guide\'s "Active Directory / LDAP" section (docs/deployment.md)', 
     for (const option of ['--config', '--data', '--database', '--allow-mass-deactivation']) expect(help).toContain(option);
   });
 });
+
+describe('serve with a directory.ldap section', () => {
+  const dir = useTempDirs();
+  const config = (folder: string) => {
+    const file = join(folder, 'relay.json');
+    writeFileSync(file, JSON.stringify({ directory: { ldap: { url: 'ldap://127.0.0.1:1', allowUnencrypted: true, bindDn: 'cn=rounds-sync', bindPasswordFile: 'ldap-bind-password', baseDn: 'dc=hospital,dc=example', filter: '(objectClass=inetOrgPerson)' } } }));
+    return file;
+  };
+
+  it('refuses to start when the bind password file cannot be read, naming the setting', async () => {
+    await expect(RelayProcess.start(dir(), ['--config', config(dir())])).rejects.toThrow(/directory\.ldap\.bindPasswordFile: cannot read .*ldap-bind-password \(ENOENT\)/);
+  });
+
+  it('keeps serving while the directory is out of reach', async () => {
+    const folder = dir();
+    writeFileSync(join(folder, 'ldap-bind-password'), 'secret\n');
+    const relay = await RelayProcess.start(dir(), ['--config', config(folder)]);
+    let log = '';
+    relay.child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    try {
+      // The first sync (5 s after start) fails; the relay logs why and goes on.
+      await eventually('the failed sync is logged', () => log.includes('directory sync failed: [LDAP_UNREACHABLE]'), 10_000);
+      expect(log).not.toContain('secret');
+      expect(relay.child.exitCode).toBeNull();
+      expect((await fetch(`${relay.url}/readyz`)).status).toBe(200);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
