@@ -5,7 +5,7 @@
  * out of the synced part of the directory, and the next sync cuts their connected workstation off at once; a
  * read of nobody changes nothing; a run deactivating too many at once waits for the administrator.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ldapFilterProblem } from '../../server/directory/ldapConfig';
@@ -14,45 +14,14 @@ import { GUIDE, blocks } from '../fixtures/deploymentGuide';
 import { Clinician, RelayProcess, addUser, adminCli } from '../fixtures/relayProcess';
 import { slapdUnavailable, startSlapd, type TestSlapd } from '../fixtures/slapd';
 import { useTempDirs } from '../fixtures/tempDirs';
+import { SUFFIX, directorySync, ldapPerson, organizationalUnit, relayConfigFor } from '../fixtures/ldapSync';
+import { until } from '../fixtures/workstation';
 
 const unavailable = slapdUnavailable();
 if (unavailable) console.log(`LDAP sync tests skipped: ${unavailable}`);
 
-const SUFFIX = 'dc=hospital,dc=example';
 const PASSWORD = 'correct horse battery staple 7';
 const LEAVERS = `ou=leavers,${SUFFIX}`;
-
-const ou = (dn: string) => `dn: ${dn}\nobjectClass: organizationalUnit\nou: ${dn.split(',')[0]?.slice(3) ?? ''}\n`;
-/** An OpenLDAP person under `parent`: `uid`, and a UPN-style `mail` unless `mail` is null. */
-function person(uid: string, parent: string, displayName: string, mail: string | null, extra: readonly string[] = []): string {
-  return [`dn: uid=${uid},${parent}`, 'objectClass: inetOrgPerson', `uid: ${uid}`, `cn: ${displayName}`, 'sn: Person', `displayName: ${displayName}`, ...(mail ? [`mail: ${mail}`] : []), ...extra].join('\n') + '\n';
-}
-
-/** The relay config file for syncing `baseDn`, in `dir`, its bind password file beside it (a relative path). */
-function relayConfig(slapd: TestSlapd, dir: string, baseDn: string, overrides: Record<string, unknown> = {}): string {
-  copyFileSync(slapd.readerPasswordFile, join(dir, 'ldap-bind-password'));
-  const file = join(dir, `relay-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify({
-    directory: {
-      ldap: {
-        url: slapd.url, allowUnencrypted: true, bindDn: slapd.readerDn, bindPasswordFile: 'ldap-bind-password', baseDn, filter: '(objectClass=inetOrgPerson)',
-        attributes: { username: ['mail', 'uid'], department: 'departmentNumber', contact: 'pager' }, disabledWhen: null, ...overrides,
-      },
-    },
-  }));
-  return file;
-}
-
-const sync = (config: string, data: string, extra: readonly string[] = []) => adminCli(['directory', 'sync', '--config', config, '--data', data, ...extra]);
-
-/** Resolves once `check` holds, polling; fails with `what` after `ms`. */
-async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** An account provisioned from the directory (pending) gets its enrollment code from `user add`, and enrolls. */
 function enrollmentCode(data: string, username: string, displayName: string): string {
@@ -67,7 +36,7 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
   let slapd: TestSlapd;
 
   beforeAll(async () => {
-    slapd = await startSlapd({ ldif: [ou(`ou=ward-a,${SUFFIX}`), ou(`ou=ward-b,${SUFFIX}`), ou(LEAVERS)].join('\n') });
+    slapd = await startSlapd({ ldif: [organizationalUnit(`ou=ward-a,${SUFFIX}`), organizationalUnit(`ou=ward-b,${SUFFIX}`), organizationalUnit(LEAVERS)].join('\n') });
   });
   afterAll(async () => {
     await slapd?.stop();
@@ -82,14 +51,14 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
 
     beforeAll(async () => {
       await slapd.modify([
-        person('asmith', WARD, 'Dr Alice Smith', 'A.Smith@Hospital.Example', ['departmentNumber: Cardiology', 'title: Cardiology registrar', 'pager: 4471']),
-        person('bjones', WARD, 'Ben Jones', 'b.jones@hospital.example', ['departmentNumber: Ward 4', 'title: Charge nurse']),
-        person('cwhite', WARD, 'Cara White', null, ['departmentNumber: Pharmacy']),
-        person('dgreen', WARD, 'Dan Green', 'd.green@hospital.example', ['departmentNumber: Cardiology']),
+        ldapPerson('asmith', WARD, 'Dr Alice Smith', 'A.Smith@Hospital.Example', ['departmentNumber: Cardiology', 'title: Cardiology registrar', 'pager: 4471']),
+        ldapPerson('bjones', WARD, 'Ben Jones', 'b.jones@hospital.example', ['departmentNumber: Ward 4', 'title: Charge nurse']),
+        ldapPerson('cwhite', WARD, 'Cara White', null, ['departmentNumber: Pharmacy']),
+        ldapPerson('dgreen', WARD, 'Dan Green', 'd.green@hospital.example', ['departmentNumber: Cardiology']),
         `dn: cn=Front Desk,${WARD}\nobjectClass: inetOrgPerson\ncn: Front Desk\nsn: Desk\n`,
       ].join('\n'));
       data = dir();
-      config = relayConfig(slapd, dir(), WARD);
+      config = relayConfigFor(slapd, dir(), WARD);
       // A colleague with an account made by hand, who searches the directory; the relay itself syncs nothing here.
       const code = addUser(data, 'r.patel', 'Dr Ravi Patel');
       relay = await RelayProcess.start(data);
@@ -100,7 +69,7 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
     });
 
     it('creates everyone read as pending accounts, with UPN usernames and directory fields, and says what it did', async () => {
-      const result = sync(config, data);
+      const result = directorySync(config, data);
       expect(result.stderr).toMatch(/skipped cn=Front Desk,ou=ward-a,dc=hospital,dc=example: no username/);
       expect(result.stdout).toMatch(/^directory sync sync-[0-9a-f]{8}: created 4, updated 0, unchanged 0, deactivated 0, reactivated 0, refused 0, skipped 1\n$/);
       expect(result.status).toBe(0);
@@ -111,12 +80,12 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
       ]);
       expect((await colleague.relay.searchDirectory('pharmacy', 10)).users.map((u) => u.username)).toEqual(['cwhite']);
       // Run again: nothing changed at the source, nothing changes here.
-      expect(sync(config, data).stdout).toMatch(/created 0, updated 0, unchanged 4, deactivated 0/);
+      expect(directorySync(config, data).stdout).toMatch(/created 0, updated 0, unchanged 4, deactivated 0/);
     });
 
     it('shows a changed department in the directory search after the next sync', async () => {
       await slapd.modify(`dn: uid=bjones,${WARD}\nchangetype: modify\nreplace: departmentNumber\ndepartmentNumber: Renal\n`);
-      expect(sync(config, data).stdout).toMatch(/created 0, updated 1, unchanged 3/);
+      expect(directorySync(config, data).stdout).toMatch(/created 0, updated 1, unchanged 3/);
       expect((await colleague.relay.searchDirectory('renal', 10)).users.map((u) => [u.username, u.department])).toEqual([['b.jones@hospital.example', 'Renal']]);
     });
 
@@ -126,8 +95,8 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
       expect(alice.connection?.open).toBe(true);
 
       await slapd.move(`uid=asmith,${WARD}`, LEAVERS);
-      expect(sync(config, data).stdout).toMatch(/created 0, updated 0, unchanged 3, deactivated 1/);
-      await eventually('the workstation is disconnected', () => alice.connection?.open === false, 3000);
+      expect(directorySync(config, data).stdout).toMatch(/created 0, updated 0, unchanged 3, deactivated 1/);
+      await until(() => alice.connection?.open === false, 'the workstation is disconnected', 3000);
       await expect(alice.relay.keyCount()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
       await expect(Clinician.login(relay.url, 'a.smith@hospital.example', PASSWORD)).rejects.toThrow();
       expect((await colleague.relay.searchDirectory('smith', 10)).users).toEqual([]);
@@ -135,24 +104,24 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
     });
 
     it('refuses a read of nobody (a wrong filter): nothing deactivated, and the reason given', async () => {
-      const wrong = relayConfig(slapd, dir(), WARD, { filter: '(uid=nobody-has-this)' });
-      const result = sync(wrong, data, ['--allow-mass-deactivation']);
+      const wrong = relayConfigFor(slapd, dir(), WARD, { filter: '(uid=nobody-has-this)' });
+      const result = directorySync(wrong, data, ['--allow-mass-deactivation']);
       expect(result.status).toBe(1);
       expect(result.stderr).toMatch(/error: DIRECTORY_EMPTY_READ: the directory read found nobody .* but 3 accounts come from it: nothing was deactivated/);
       expect((await colleague.relay.searchDirectory('', 10)).users.map((u) => u.username).sort()).toEqual(['b.jones@hospital.example', 'cwhite', 'd.green@hospital.example', 'r.patel']);
     });
 
     it('refuses to deactivate too many at once until the administrator allows it; and says so when the directory is out of reach', async () => {
-      const narrow = relayConfig(slapd, dir(), WARD, { filter: '(uid=bjones)' });
-      const refused = sync(narrow, data);
+      const narrow = relayConfigFor(slapd, dir(), WARD, { filter: '(uid=bjones)' });
+      const refused = directorySync(narrow, data);
       expect(refused.status).toBe(1);
       expect(refused.stderr).toMatch(/DIRECTORY_MASS_DEACTIVATION: this run would deactivate 2 of the 3 active accounts .*--allow-mass-deactivation/);
       expect((await colleague.relay.searchDirectory('d.green', 10)).users).toHaveLength(1);
-      expect(sync(narrow, data, ['--allow-mass-deactivation']).stdout).toMatch(/unchanged 1, deactivated 2/);
+      expect(directorySync(narrow, data, ['--allow-mass-deactivation']).stdout).toMatch(/unchanged 1, deactivated 2/);
       expect((await colleague.relay.searchDirectory('d.green', 10)).users).toHaveLength(0);
 
-      const unreachable = relayConfig(slapd, dir(), WARD, { url: 'ldap://127.0.0.1:1' });
-      expect(sync(unreachable, data).stderr).toMatch(/error: LDAP_UNREACHABLE: /);
+      const unreachable = relayConfigFor(slapd, dir(), WARD, { url: 'ldap://127.0.0.1:1' });
+      expect(directorySync(unreachable, data).stderr).toMatch(/error: LDAP_UNREACHABLE: /);
       expect(adminCli(['directory', 'sync', '--config', join(dir(), 'missing.json'), '--data', data]).stderr).toMatch(/cannot read the config file/);
     });
   });
@@ -162,20 +131,20 @@ describe.skipIf(unavailable !== null)('accounts from LDAP / Active Directory', (
 
     it('syncs shortly after starting and then every syncIntervalMinutes: a person removed from the directory is cut off within the interval', async () => {
       await slapd.modify([
-        person('egray', WARD, 'Eve Gray', 'e.gray@hospital.example', ['departmentNumber: Oncology']),
-        person('fblack', WARD, 'Finn Black', 'f.black@hospital.example', ['departmentNumber: Oncology']),
+        ldapPerson('egray', WARD, 'Eve Gray', 'e.gray@hospital.example', ['departmentNumber: Oncology']),
+        ldapPerson('fblack', WARD, 'Finn Black', 'f.black@hospital.example', ['departmentNumber: Oncology']),
       ].join('\n'));
       const data = dir();
       const code = addUser(data, 'r.patel', 'Dr Ravi Patel');
-      const relay = await RelayProcess.start(data, ['--config', relayConfig(slapd, dir(), WARD, { syncIntervalMinutes: 1 })]);
+      const relay = await RelayProcess.start(data, ['--config', relayConfigFor(slapd, dir(), WARD, { syncIntervalMinutes: 1 })]);
       try {
         const colleague = await Clinician.enroll(relay.url, 'r.patel', code, PASSWORD);
-        await eventually('the first sync brings the oncology ward in', async () => (await colleague.relay.searchDirectory('oncology', 10)).users.length === 2, 20_000);
+        await until(async () => (await colleague.relay.searchDirectory('oncology', 10)).users.length === 2, 'the first sync brings the oncology ward in', 20_000);
 
         const eve = await Clinician.enroll(relay.url, 'e.gray@hospital.example', enrollmentCode(data, 'e.gray@hospital.example', 'Eve Gray'), PASSWORD);
         await eve.connect();
         await slapd.remove(`uid=egray,${WARD}`);
-        await eventually('the next sync cuts Eve off', () => eve.connection?.open === false, 75_000);
+        await until(() => eve.connection?.open === false, 'the next sync cuts Eve off', 75_000);
         await expect(eve.relay.keyCount()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
         expect((await colleague.relay.searchDirectory('oncology', 10)).users.map((u) => u.username)).toEqual(['f.black@hospital.example']);
       } finally {
@@ -233,7 +202,7 @@ describe('serve with a directory.ldap section', () => {
     relay.child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
     try {
       // The first sync (5 s after start) fails; the relay logs why and goes on.
-      await eventually('the failed sync is logged', () => log.includes('directory sync failed: [LDAP_UNREACHABLE]'), 10_000);
+      await until(() => log.includes('directory sync failed: [LDAP_UNREACHABLE]'), 'the failed sync is logged', 10_000);
       expect(log).not.toContain('secret');
       expect(relay.child.exitCode).toBeNull();
       expect((await fetch(`${relay.url}/readyz`)).status).toBe(200);
