@@ -489,7 +489,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
-    return withPostgresJobLock(this.#db.pool, name, job);
+    return withPostgresJobLock(this.#db.clientConfig(), name, job);
   }
 
   async close(): Promise<void> {
