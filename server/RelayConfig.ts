@@ -1,6 +1,7 @@
 import { DEFAULT_ARGON2, type Argon2Params } from './auth/passwords';
 import { DEFAULT_THROTTLE, type ThrottlePolicy } from './auth/LoginThrottle';
 import type { SiemConfig } from './audit/siem/SiemConfig';
+import type { LdapSyncConfig } from './directory/ldapSyncConfig';
 
 /** Everything an operator can tune; the defaults are what the README documents. */
 export interface RelayConfig {
@@ -41,6 +42,11 @@ export interface RelayConfig {
    * `siem` section of the config file (`serve --config`); none by default. server/audit/siem/SiemStream.ts.
    */
   readonly siem?: SiemConfig;
+  /**
+   * The LDAP / Active Directory the relay syncs accounts from on a timer (every `syncIntervalMinutes`, the first
+   * run shortly after it starts), from the `directory.ldap` section of the config file; none by default.
+   */
+  readonly ldapSync?: LdapSyncConfig;
 }
 
 export interface DeliveryLimits {

@@ -22,6 +22,7 @@ import { assertNoInterruptedRestore, assertOwnedByCaller } from './DataDirectory
 import { unlockRelayDatabase, wrongKeyMessage } from './DatabaseKeyFile';
 import { DatabaseKeyError } from './storage/sqlite/DatabaseKey';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
+import { DirectorySyncRefused, describeSyncCounts, syncFromLdap } from './directory/LdapSync';
 import type { ControlEvent, RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
@@ -91,6 +92,8 @@ export function openStore(dataDir: string, clock: Clock = systemClock, options: 
 /** How often a relay sharing its store re-reads every connected device's queue, whatever it heard. */
 const RESYNC_MS = 60_000;
 const DAY_MS = 24 * 3600_000;
+/** How long after starting the relay runs its first directory sync (ldapSync). */
+const FIRST_DIRECTORY_SYNC_MS = 5000;
 
 /** The running relay: storage, services, the HTTP/WebSocket app and its periodic jobs. */
 export class RelayServer {
@@ -110,6 +113,8 @@ export class RelayServer {
   #controlPass: Promise<void> = Promise.resolve();
   /** Set by a resync: the next pass checks the database's last event against #controlSeq first. */
   #controlReset = false;
+  /** The directory sync the timer is running, if one is (close waits for it before closing the store). */
+  #directorySync: Promise<void> | undefined;
   /** The org audit key, read for each export (serve sets it): the compliance role's export API uses it. */
   auditKey: (() => AuditKey) | undefined;
   /** Where the checkpoints the relay signs are remembered (serve sets it, beside the key). */
@@ -230,6 +235,24 @@ export class RelayServer {
   }
 
   /**
+   * One LDAP directory sync (config.ldapSync), as the relay's timer runs it: the outcome is logged, never
+   * thrown (a directory out of reach must not stop the relay; the next run tries again). A run another
+   * relay instance or an admin command is making already is left to it.
+   */
+  async syncDirectory(): Promise<void> {
+    const ldap = this.config.ldapSync;
+    if (!ldap || this.#closing) return;
+    try {
+      const result = await syncFromLdap(this.store, ldap, { clock: this.clock, requestedBy: 'relay' });
+      const refused = result.refusals.map((r) => `${r.username} (${r.reason})`).join('; ');
+      this.log(`directory sync ${result.runId}: ${describeSyncCounts(result.counts)}${refused ? `; refused: ${refused}` : ''}`, result.counts.refused > 0 ? 'warn' : 'info');
+    } catch (error) {
+      if (error instanceof DirectorySyncRefused && error.code === 'DIRECTORY_SYNC_BUSY') this.log(`directory sync: ${error.message}`, 'info');
+      else this.log(`directory sync failed: ${describeError(error)}`, 'error');
+    }
+  }
+
+  /**
    * Serves the Prometheus metrics on a listener of their own (`serve --metrics-port`); resolves with their
    * URL. It closes with the relay.
    */
@@ -248,6 +271,7 @@ export class RelayServer {
     await this.#app?.close();
     // Refusal episodes still open are audited now: a stop must not lose their records.
     await this.messages.refusals.closeAll().catch((error: unknown) => this.log(`auditing refusals failed: ${describeError(error)}`, 'error'));
+    await this.#directorySync;
     await this.store.close();
   }
 
@@ -266,6 +290,19 @@ export class RelayServer {
     // The audit log's tree keeps up with the log (exports then hash only the last minute's records).
     every(60_000, async () => void (await growAuditTree(this.store, { page: 1000, between: () => new Promise((resolve) => setImmediate(resolve)) })));
     void this.housekeeping().catch((error: unknown) => this.log(`housekeeping failed: ${describeError(error)}`, 'error'));
+    if (this.config.ldapSync) this.#startDirectorySync(this.config.ldapSync.syncIntervalMinutes * 60_000);
+  }
+
+  /** Syncs from the directory every `intervalMs`, the first time shortly after start; a run still going is not overlapped. */
+  #startDirectorySync(intervalMs: number): void {
+    const run = () => {
+      this.#directorySync ??= this.syncDirectory().finally(() => (this.#directorySync = undefined));
+    };
+    const first = setTimeout(run, Math.min(FIRST_DIRECTORY_SYNC_MS, intervalMs));
+    first.unref();
+    const timer = setInterval(run, intervalMs);
+    timer.unref();
+    this.#timers.push(first, timer);
   }
 
   #loadTls(options: ServeOptions): { key: Buffer; cert: Buffer } {

@@ -15,6 +15,7 @@ import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backu
 import { adminActor } from './cli/adminActor';
 import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
+import { addDirectoryCommand } from './cli/directoryCommand';
 import { addMigrateCommand } from './cli/migrateCommand';
 import { addScimCommands } from './cli/scimTokenCommand';
 import { addServeCommand } from './cli/serveCommand';
@@ -59,6 +60,7 @@ export function buildCli(admin: string = adminActor()): Command {
       console.log(`valid until ${new Date(expiresAt).toISOString()}; give it to ${opts.displayName} in person, it works once`);
     }));
   addUserUpdateCommand(user, admin);
+  addDirectoryCommand(program, admin);
   user.command('list')
     .description('list accounts')
     .addOption(dataOption())

@@ -28,6 +28,27 @@ describe('readRelayConfigFile', () => {
     expect(readRelayConfigFile(configWith({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } }))).toEqual({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } });
   });
 
+  const ldap = { url: 'ldaps://dc1.hospital.example', caFile: 'ca/ad-ca.pem', bindDn: 'svc-rounds@hospital.example', bindPasswordFile: '/etc/rounds/ldap-bind-password', baseDn: 'OU=Staff,DC=hospital,DC=example', filter: '(memberOf=CN=Rounds,OU=Groups,DC=hospital,DC=example)' };
+
+  it('reads the directory.ldap section with the sync defaults, its relative paths relative to the file', () => {
+    const read = readRelayConfigFile(configWith({ directory: { ldap } }));
+    expect(read.directory?.ldap).toMatchObject({ ...ldap, caFile: join(dir, 'ca/ad-ca.pem'), syncIntervalMinutes: 15, maxDeactivationPercent: 20, pageSize: 500, attributes: { username: ['userPrincipalName'] } });
+    expect(readRelayConfigFile(configWith({ directory: { ldap: { ...ldap, syncIntervalMinutes: 1, maxDeactivationPercent: 50 } } })).directory?.ldap).toMatchObject({ syncIntervalMinutes: 1, maxDeactivationPercent: 50 });
+    expect(readRelayConfigFile(configWith({ directory: {} }))).toEqual({ directory: {} });
+  });
+
+  it.each([
+    [{ directory: { ldap: { ...ldap, syncIntervalMinutes: 0 } } }, /directory\.ldap\.syncIntervalMinutes: .*>=1/],
+    [{ directory: { ldap: { ...ldap, maxDeactivationPercent: 101 } } }, /directory\.ldap\.maxDeactivationPercent/],
+    [{ directory: { ldap: { ...ldap, filter: '(memberOf=' } } }, /directory\.ldap\.filter: filter is not an LDAP filter/],
+    [{ directory: { ldap: { ...ldap, caFile: undefined, url: 'ldap://dc1.hospital.example' } } }, /directory\.ldap\.url: .*in the clear/],
+    [{ directory: { ldap: { ...ldap, bindPassword: 'hunter2' } } }, /directory\.ldap: .*bindPassword/],
+    [{ directory: { ldap: 'ldaps://dc1' } }, /directory\.ldap: .*expected record/],
+    [{ directory: { scim: {} } }, /directory: .*scim/],
+  ])('refuses the directory section %j', (value, message) => {
+    expect(() => readRelayConfigFile(configWith(value))).toThrow(message);
+  });
+
   it.each([
     [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', port: 70_000 } }, /siem\.port: .*65535/],
     [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', clientCertFile: 'c.pem' } }, /clientCertFile and clientKeyFile go together/],

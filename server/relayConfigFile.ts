@@ -2,14 +2,17 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeError } from '../shared/errors';
-import { JOURNALD_UNSUPPORTED, SiemConfigSchema, type SiemConfig } from './audit/siem/SiemConfig';
+import { JOURNALD_UNSUPPORTED, SiemConfigSchema } from './audit/siem/SiemConfig';
 import { ConfigurationError } from './ConfigurationError';
+import { LDAP_CONFIG_PATH_KEYS } from './directory/ldapConfig';
+import { LdapSyncConfigSchema } from './directory/ldapSyncConfig';
 
 /*
  * The relay config file (`rounds-server serve --config FILE`): JSON, for what does not fit a command-line
  * option: the `siem` section (where the audit log is streamed as it is appended) and the `admission` section
  * (how many connects the relay takes at once before it sheds them with Retry-After) and the `database` section
- * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password).
+ * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password) and
+ * the `directory` section (`ldap`: the LDAP / Active Directory the relay syncs accounts from, ldapSyncConfig.ts).
  */
 /** Limits on connects at once (RelayConfig.admission): what a reconnect storm meets. Any left out keep their default. */
 const AdmissionSchema = z.strictObject({
@@ -26,14 +29,20 @@ const DatabaseSchema = z.strictObject({
   passwordFile: z.string().min(1).optional(),
 });
 
+/** Where the relay's accounts come from besides its command line (issue 18). */
+const DirectorySchema = z.strictObject({
+  ldap: LdapSyncConfigSchema.optional(),
+});
+
 const RelayConfigFileSchema = z.strictObject({
   siem: SiemConfigSchema.optional(),
   admission: AdmissionSchema.optional(),
   database: DatabaseSchema.optional(),
+  directory: DirectorySchema.optional(),
 });
 export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
 
-const PATH_KEYS = ['caFile', 'clientCertFile', 'clientKeyFile', 'file'] as const;
+const SIEM_PATH_KEYS = ['caFile', 'clientCertFile', 'clientKeyFile', 'file'] as const;
 
 /** Reads and checks the config file; anything wrong is a ConfigurationError naming the file and the setting. */
 export function readRelayConfigFile(file: string): RelayConfigFile {
@@ -57,19 +66,22 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
     const where = issue?.path.length ? issue.path.join('.') : 'the file';
     throw new ConfigurationError(`the config file ${file} is not valid: ${where}: ${issue?.message ?? 'invalid'}`);
   }
+  const folder = dirname(resolve(file));
+  const ldap = parsed.data.directory?.ldap;
   return {
-    ...(parsed.data.siem ? { siem: withPathsFrom(dirname(resolve(file)), parsed.data.siem) } : {}),
+    ...(parsed.data.siem ? { siem: withPathsFrom(folder, parsed.data.siem, SIEM_PATH_KEYS) } : {}),
     ...(parsed.data.admission ? { admission: parsed.data.admission } : {}),
-    ...(parsed.data.database ? { database: { url: parsed.data.database.url, ...(parsed.data.database.passwordFile ? { passwordFile: resolve(dirname(resolve(file)), parsed.data.database.passwordFile) } : {}) } } : {}),
+    ...(parsed.data.database ? { database: { url: parsed.data.database.url, ...(parsed.data.database.passwordFile ? { passwordFile: resolve(folder, parsed.data.database.passwordFile) } : {}) } } : {}),
+    ...(parsed.data.directory ? { directory: ldap ? { ldap: withPathsFrom(folder, ldap, LDAP_CONFIG_PATH_KEYS) } : {} } : {}),
   };
 }
 
 /** Relative paths in the file are relative to the file's own folder, not to wherever the relay was started. */
-function withPathsFrom(base: string, siem: SiemConfig): SiemConfig {
-  const copy: Record<string, unknown> = { ...siem };
-  for (const key of PATH_KEYS) {
+function withPathsFrom<T extends object>(base: string, section: T, keys: readonly string[]): T {
+  const copy = { ...section } as Record<string, unknown>;
+  for (const key of keys) {
     const value = copy[key];
     if (typeof value === 'string' && !isAbsolute(value)) copy[key] = resolve(base, value);
   }
-  return copy as SiemConfig;
+  return copy as T;
 }

@@ -28,6 +28,11 @@ export const AUDIT_EVENT_TYPES = [
   'scim.token_revoked',
   /** SCIM requests refused for a missing, unknown or revoked token, by episode (per client address): first, then every tenfold count. */
   'scim.refused',
+  /**
+   * One directory sync run (LDAP / Active Directory): its run id and counts (read, created, updated, unchanged,
+   * deactivated, reactivated, refused, skipped), or, flagged, `stopped` with the safety rule that stopped it.
+   */
+  'directory.synced',
   'login.success',
   'login.failure',
   'login.throttled',

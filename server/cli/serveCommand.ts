@@ -12,6 +12,7 @@ import { DEFAULT_CONFIG, type RelayConfig } from '../RelayConfig';
 import { ConfigurationError, RelayServer, isLoopback } from '../RelayServer';
 import { jsonLog, relayLogger } from '../http/relayLog';
 import { readRelayConfigFile } from '../relayConfigFile';
+import { assertLdapFilesReadable } from '../directory/ldapSyncConfig';
 import { MIB, dataOption, databasePasswordFileOption, int, keyFileOption, openConfiguredStore, siteDatabaseOption, lastAnnouncedKey, serveLimits, trustedProxy, type DataOptions, type ServeLimitOptions } from '../cliOptions';
 
 /** `rounds-server serve`: runs the relay on its data directory (added to the program by buildCli in server/cli.ts). */
@@ -22,7 +23,7 @@ export function addServeCommand(program: Command): void {
     .addOption(keyFileOption())
     .addOption(siteDatabaseOption())
     .addOption(databasePasswordFileOption())
-    .option('--config <file>', 'the relay config file (JSON): where the audit log is streamed to a SIEM (docs/deployment.md)')
+    .option('--config <file>', 'the relay config file (JSON): where the audit log is streamed to a SIEM, the LDAP directory accounts are synced from (docs/deployment.md)')
     .option('--host <address>', 'address to listen on (anything but loopback needs TLS)', '127.0.0.1')
     .option('--port <port>', 'port to listen on', int('port', 0), 8443)
     .option('--tls-cert <file>', 'PEM certificate chain; with --tls-key the relay serves HTTPS and WSS only')
@@ -57,6 +58,7 @@ export function addServeCommand(program: Command): void {
       // The config file and the files it names are checked before anything starts: a mistake stops the relay with its reason.
       const configFile = opts.config ? readRelayConfigFile(resolve(opts.config)) : {};
       const siemSink = configFile.siem ? openSiemSink(configFile.siem) : undefined;
+      if (configFile.directory?.ldap) assertLdapFilesReadable(configFile.directory.ldap);
       const config: RelayConfig = {
         ...DEFAULT_CONFIG,
         maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,
@@ -68,6 +70,7 @@ export function addServeCommand(program: Command): void {
         ...serveLimits(opts),
         ...(configFile.siem ? { siem: configFile.siem } : {}),
         admission: { ...DEFAULT_CONFIG.admission, ...configFile.admission },
+        ...(configFile.directory?.ldap ? { ldapSync: configFile.directory.ldap } : {}),
       };
       const dataDir = resolve(opts.data);
       const release = claimDataDirectory(dataDir, 'serve');

@@ -361,11 +361,25 @@ export interface RelayStore {
    */
   sharedRateLimiter?(): RateLimiter;
 
+  /**
+   * Runs `job` unless another process runs the job of this name now (another relay instance on the same
+   * database, or an admin command beside the relay): then `{ ran: false }` at once, nothing run. The lock is
+   * held by this process (a PostgreSQL session's advisory lock, a file lock in the data directory) and
+   * dropped with it, however it dies. `name`: lower-case letters, digits and hyphens (JOB_NAME).
+   */
+  withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>>;
+
   /** Stores that several relay instances share: starts telling this one of the others' changes. */
   subscribe?(events: StoreEvents): Promise<void>;
 
   close(): Promise<void>;
 }
+
+/** What withExclusiveJob did: ran the job (its value), or left it to the process already running it. */
+export type ExclusiveJobOutcome<T> = { readonly ran: true; readonly value: T } | { readonly ran: false };
+
+/** The names withExclusiveJob takes (they name a lock file, and a PostgreSQL lock key). */
+export const JOB_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 /** Device-enrollment audit events name the device id, which is only known inside the transaction. */
 export function withEnrolledDevice(event: AuditEvent, userId: UserId, deviceId: DeviceId): AuditEvent {

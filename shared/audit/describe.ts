@@ -277,6 +277,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'scim.token_created': 'SCIM token created',
   'scim.token_revoked': 'SCIM token revoked',
   'scim.refused': 'SCIM requests refused',
+  'directory.synced': 'Directory sync run',
   'login.success': 'Signed in',
   'login.failure': 'Failed sign-in',
   'login.throttled': 'Sign-in attempts paused',

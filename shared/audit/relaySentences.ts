@@ -175,6 +175,22 @@ function scimRefused(c: SentenceContext): string {
   return `SCIM requests ${where(c.facts.actor)} with ${why} were refused (${state}).`;
 }
 
+/** directory.synced: one directory sync run's counts, or the safety rule that stopped it (server/directory/LdapSync.ts). */
+function directorySynced(c: SentenceContext): string {
+  const d = c.details;
+  const read = count(d.number('read') ?? 0, 'person', 'people');
+  const stopped = d.text('stopped');
+  if (stopped !== '') {
+    const why = stopped === 'DIRECTORY_EMPTY_READ' ? 'it read nobody while accounts come from it (a wrong filter or base DN?)'
+      : stopped === 'DIRECTORY_MASS_DEACTIVATION' ? 'it would have deactivated more accounts than the relay allows at once' : stopped;
+    return `${who(c)} read ${read} and stopped without changing anything: ${why}.`;
+  }
+  const parts = [['created', 'created'], ['updated', 'updated'], ['deactivated', 'deactivated'], ['reactivated', 'reactivated'], ['unchanged', 'left unchanged'], ['refused', 'refused']]
+    .filter(([key]) => (d.number(key ?? '') ?? 0) > 0).map(([key, words]) => `${formatNumber(d.number(key ?? '') ?? 0)} ${words ?? ''}`);
+  const skipped = (d.number('skipped') ?? 0) > 0 ? `; ${count(d.number('skipped') ?? 0, 'entry', 'entries')} skipped` : '';
+  return `${who(c)} read ${read}: accounts ${parts.length > 0 ? parts.join(', ') : 'none changed'}${skipped}.`;
+}
+
 const fingerprint = (s: string) => (s.length > 16 ? `${s.slice(0, 16)}…` : s);
 
 const SENTENCES: Readonly<Record<string, Sentence>> = {
@@ -194,6 +210,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'scim.token_created': (c) => `${who(c)} created the SCIM token ${quoted(c.details.text('name'))} for an identity provider to provision accounts with.`,
   'scim.token_revoked': (c) => `${who(c)} revoked the SCIM token ${quoted(c.details.text('name'))}: requests with it are refused from now on.`,
   'scim.refused': scimRefused,
+  'directory.synced': directorySynced,
   'account.inactive': (c) => `The relay deactivated the account of ${c.facts.subject.label}: ${c.details.text('reason') || 'unused for too long'}.`,
   'account.reactivated': (c) => `${who(c)} reactivated the account of ${c.facts.subject.label}.`,
   'account.unlocked': (c) => (c.details.has('by')

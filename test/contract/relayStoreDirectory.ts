@@ -176,4 +176,25 @@ export function relayStoreDirectory(t: ContractStores): void {
     for (let i = 0; i < MAX_DIRECTORY_RESULTS + 5; i++) await t.user({ username: `many-${String(i).padStart(3, '0')}` });
     expect(await names('many', 500)).toHaveLength(MAX_DIRECTORY_RESULTS);
   });
+
+  it('runs a job of one name in one instance at a time; the other is told at once, and runs it once the first is done', async () => {
+    const { store, other } = t;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first = store.withExclusiveJob('directory-sync', async () => {
+      await held;
+      return 'first';
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await other.withExclusiveJob('directory-sync', async () => 'second')).toEqual({ ran: false });
+    // Another job's name is not held.
+    expect(await other.withExclusiveJob('other-job', async () => 'other')).toEqual({ ran: true, value: 'other' });
+    release();
+    expect(await first).toEqual({ ran: true, value: 'first' });
+    expect(await other.withExclusiveJob('directory-sync', async () => 'second')).toEqual({ ran: true, value: 'second' });
+    // A job that fails lets go of its lock too.
+    await expect(store.withExclusiveJob('directory-sync', async () => Promise.reject(new Error('directory down')))).rejects.toThrow('directory down');
+    expect(await other.withExclusiveJob('directory-sync', async () => 'again')).toEqual({ ran: true, value: 'again' });
+    await expect(store.withExclusiveJob('../escape', async () => 'no')).rejects.toThrow(/not a job name/);
+  });
 }

@@ -20,7 +20,8 @@ import type {
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
 import { PostgresDirectory, toUser, type UserRow } from './PostgresDirectory';
-import { withEnrolledDevice } from '../RelayStore';
+import { withEnrolledDevice, type ExclusiveJobOutcome } from '../RelayStore';
+import { withPostgresJobLock } from './PostgresJobLock';
 import type { RateLimiter } from '../../RateLimiter';
 import { POSTGRES_MIGRATIONS } from './migrations';
 import { PostgresRateLimiter } from './PostgresRateLimiter';
@@ -492,6 +493,10 @@ export class PostgresRelayStore implements RelayStore {
 
   async resetAuditTree(): Promise<void> {
     await this.#tx((client) => this.#audit.resetTree(client));
+  }
+
+  withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
+    return withPostgresJobLock(this.#db.clientConfig(), name, job);
   }
 
   async close(): Promise<void> {

@@ -28,7 +28,8 @@ import type {
   UserPatch,
   UserRecord,
 } from '../RelayStore';
-import { withEnrolledDevice } from '../RelayStore';
+import { withEnrolledDevice, type ExclusiveJobOutcome } from '../RelayStore';
+import { withFileJobLock } from '../exclusiveJob';
 import type { DatabaseKey } from './DatabaseKey';
 import { MIGRATIONS } from './migrations';
 import { SqliteAuditLog } from './SqliteAuditLog';
@@ -418,6 +419,10 @@ export class SqliteRelayStore implements RelayStore {
 
   async checkAuditChain(): Promise<ChainCheck> {
     return this.#audit.checkChain();
+  }
+
+  withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
+    return withFileJobLock(this.#dataDir, name, job);
   }
 
   async close(): Promise<void> {
