@@ -7,7 +7,8 @@
  * so a store that serialises its own writes in one process still has to hold across two.
  * The parts: accounts, enrollment, throttling and emergency access (relayStoreAccounts.ts); devices, keys
  * and control events (relayStoreDevices.ts); envelope queues and retention (relayStoreQueues.ts); the audit
- * log and its tree (relayStoreAudit.ts); the hospital's directory: provisioning and search (relayStoreDirectory.ts).
+ * log and its tree (relayStoreAudit.ts); the hospital's directory: provisioning and search (relayStoreDirectory.ts);
+ * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts).
  */
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { RelayStore } from '../../server/storage/RelayStore';
@@ -16,6 +17,7 @@ import { relayStoreAudit } from './relayStoreAudit';
 import { relayStoreDevices } from './relayStoreDevices';
 import { relayStoreDirectory } from './relayStoreDirectory';
 import { relayStoreQueues } from './relayStoreQueues';
+import { relayStoreSso } from './relayStoreSso';
 import { ContractStores, keyUpload } from './relayStoreStores';
 
 /** A fresh, empty store, and how to dispose of it (and of whatever holds its data) afterwards. */
@@ -48,5 +50,6 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('envelope queues', () => relayStoreQueues(stores));
     describe('audit log', () => relayStoreAudit(stores));
     describe('the hospital\'s directory', () => relayStoreDirectory(stores));
+    describe('single sign-on', () => relayStoreSso(stores));
   });
 }
