@@ -4,12 +4,14 @@ import { z } from 'zod';
 import { describeError } from '../shared/errors';
 import { JOURNALD_UNSUPPORTED, SiemConfigSchema, type SiemConfig } from './audit/siem/SiemConfig';
 import { ConfigurationError } from './ConfigurationError';
+import { OidcConfigSchema } from './auth/oidc/OidcConfig';
 
 /*
  * The relay config file (`rounds-server serve --config FILE`): JSON, for what does not fit a command-line
  * option: the `siem` section (where the audit log is streamed as it is appended) and the `admission` section
  * (how many connects the relay takes at once before it sheds them with Retry-After) and the `database` section
- * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password).
+ * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password) and the
+ * `oidc` section (sign-in with the hospital's identity provider: OidcConfig.ts; `clientSecretFile` beside the file).
  */
 /** Limits on connects at once (RelayConfig.admission): what a reconnect storm meets. Any left out keep their default. */
 const AdmissionSchema = z.strictObject({
@@ -30,6 +32,7 @@ const RelayConfigFileSchema = z.strictObject({
   siem: SiemConfigSchema.optional(),
   admission: AdmissionSchema.optional(),
   database: DatabaseSchema.optional(),
+  oidc: OidcConfigSchema.optional(),
 });
 export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
 
@@ -61,6 +64,7 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
     ...(parsed.data.siem ? { siem: withPathsFrom(dirname(resolve(file)), parsed.data.siem) } : {}),
     ...(parsed.data.admission ? { admission: parsed.data.admission } : {}),
     ...(parsed.data.database ? { database: { url: parsed.data.database.url, ...(parsed.data.database.passwordFile ? { passwordFile: resolve(dirname(resolve(file)), parsed.data.database.passwordFile) } : {}) } } : {}),
+    ...(parsed.data.oidc ? { oidc: { ...parsed.data.oidc, ...(parsed.data.oidc.clientSecretFile ? { clientSecretFile: resolve(dirname(resolve(file)), parsed.data.oidc.clientSecretFile) } : {}) } } : {}),
   };
 }
 

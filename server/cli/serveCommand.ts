@@ -67,6 +67,7 @@ export function addServeCommand(program: Command): void {
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
         ...serveLimits(opts),
         ...(configFile.siem ? { siem: configFile.siem } : {}),
+        ...(configFile.oidc ? { oidc: configFile.oidc } : {}),
         admission: { ...DEFAULT_CONFIG.admission, ...configFile.admission },
       };
       const dataDir = resolve(opts.data);
