@@ -21,6 +21,7 @@ import type { SsoBeginRequest, SsoBeginResponse, SsoCompleteRequest } from '../s
 import { OidcRelyingParty } from './auth/oidc/OidcRelyingParty';
 import { readOidcClientSecret } from './auth/oidc/OidcConfig';
 import { SingleSignOn } from './auth/SingleSignOn';
+import { InMemoryRateLimiter } from './RateLimiter';
 
 /** The actor of admin commands run inside a relay process that names no OS account (tests, the demo harness). */
 export const IN_PROCESS_ADMIN = 'admin:in-process';
@@ -73,7 +74,7 @@ export class AccountService {
     this.#sso = oidc && new SingleSignOn(store, clock, oidc, new OidcRelyingParty({ config: oidc, clock, ...(oidc.clientSecretFile ? { clientSecret: readOidcClientSecret(oidc.clientSecretFile) } : {}) }), this.#checks, this.#signIns, {
       session: (...session) => this.#session(...session),
       renewCredential: (...renewal) => this.#renewCredential(...renewal),
-    });
+    }, store.sharedRateLimiter?.() ?? new InMemoryRateLimiter());
   }
 
   // --- Admin commands --------------------------------------------------------------------------------

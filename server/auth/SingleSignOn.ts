@@ -7,7 +7,8 @@ import { RelayFailure } from '../RelayFailure';
 import type { RelayStore, UserRecord } from '../storage/RelayStore';
 import type { Caller } from './DeviceCredentials';
 import type { KeyedMutex } from './KeyedMutex';
-import { addressScope } from './LoginThrottle';
+import { addressScope, addressUnit } from './LoginThrottle';
+import type { RateLimit, RateLimiter } from '../RateLimiter';
 import { hasNewDeviceKeys, incompleteKeys, newDevice } from './NewDevices';
 import type { OidcConfig } from './oidc/OidcConfig';
 import { DEFAULT_PENDING_TTL_MS, type OidcRelyingParty } from './oidc/OidcRelyingParty';
@@ -18,6 +19,11 @@ import type { SignInChecks } from './SignInChecks';
 
 /** A run of refused single sign-ons from one address ends after this long without another. */
 const REFUSALS_QUIET_MS = 3600_000;
+/**
+ * Sign-ins one address may begin (each is a stored row for 10 minutes): a ward's shift change behind one NAT
+ * address fits, a flood from one machine does not.
+ */
+const BEGINS_PER_ADDRESS: RateLimit = { amount: 120, windowMs: 60_000 };
 
 /** What the account service lends single sign-on: a session for a new device, a renewed credential for an existing one. */
 export interface SsoSessions {
@@ -35,6 +41,7 @@ export interface SsoSessions {
  */
 export class SingleSignOn {
   readonly #refusals = new RepeatCounter(REFUSALS_QUIET_MS);
+  #prunedAt = 0;
 
   constructor(
     private readonly store: RelayStore,
@@ -45,6 +52,8 @@ export class SingleSignOn {
     /** The account service's: sign-ins of one identity run one at a time. */
     private readonly signIns: KeyedMutex,
     private readonly sessions: SsoSessions,
+    /** Where begun sign-ins are counted per address (shared by the instances of a PostgreSQL store). */
+    private readonly limiter: RateLimiter,
   ) {}
 
   /**
@@ -54,9 +63,22 @@ export class SingleSignOn {
   async begin(request: SsoBeginRequest, caller: Caller): Promise<SsoBeginResponse> {
     await this.checks.assertRoomForUnprovenSignIn();
     await this.checks.notThrottled([addressScope(caller.address)], `anonymous@${caller.address}`, '');
+    await this.#limitBegins(caller);
     const { authorizationUrl, pending } = await relayed(this.provider.begin(request));
     await this.store.createPendingSso(pending, pending.createdAt + DEFAULT_PENDING_TTL_MS);
     return { authorizationUrl, state: pending.state };
+  }
+
+  async #limitBegins(caller: Caller): Promise<void> {
+    const now = this.clock.now();
+    if (now - this.#prunedAt > BEGINS_PER_ADDRESS.windowMs) {
+      this.#prunedAt = now;
+      await this.limiter.prune(now);
+    }
+    const decision = await this.limiter.take([{ key: `sso-begin:${addressUnit(caller.address)}`, cost: 1, limit: BEGINS_PER_ADDRESS }], now);
+    if (!decision.ok) {
+      throw new RelayFailure('THROTTLED', 'too many sign-ins begun from this address; wait before starting another', { retryAfterSeconds: Math.ceil(decision.retryAfterMs / 1000), retryAfterMs: decision.retryAfterMs });
+    }
   }
 
   /**
@@ -129,8 +151,10 @@ export class SingleSignOn {
       if (user.status === 'deactivated') throw inactive();
       return user;
     } catch (error) {
-      if (error instanceof ProvisioningRefused && error.reason === 'usernameTaken') {
-        throw new RelayFailure('ACCOUNT_NOT_PROVISIONED', `the username ${identity.username} belongs to another Rounds account; ask your administrator`);
+      if (error instanceof ProvisioningRefused) {
+        throw new RelayFailure('ACCOUNT_NOT_PROVISIONED', error.reason === 'usernameTaken'
+          ? `the username ${identity.username} belongs to another Rounds account; ask your administrator`
+          : `what ${this.config.providerName} says of ${identity.username} cannot make a Rounds account (${error.message}); ask your administrator`);
       }
       throw error;
     }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculatePKCECodeChallenge, randomPKCECodeVerifier } from 'openid-client';
@@ -8,13 +9,14 @@ import { RelayClient, RelayRequestError } from '../../main/core/messaging/RelayC
 import { OidcConfigSchema, type OidcConfigInput } from '../../server/auth/oidc/OidcConfig';
 import { DEFAULT_CONFIG } from '../../server/RelayConfig';
 import { RelayServer, openStore } from '../../server/RelayServer';
-import type { DeviceId } from '../../shared/ids';
+import type { DeviceId, EnvelopeId } from '../../shared/ids';
 import type { SessionResponse } from '../../shared/wire/relay';
 import type { SsoCompleteRequest } from '../../shared/wire/sso';
 import { ProviderBrowser, startLoopbackReceiver, type Credentials, type LoopbackReceiver } from '../fixtures/oidcLogin';
 import { startOidcProvider, type OidcTestUser, type TestOidcProvider } from '../fixtures/oidcProvider';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../fixtures/postgres';
 import { RelayProcess, addUser, adminCli, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { until } from '../fixtures/workstation';
 
 /*
  * Issue 18: enrollment and new workstations through the hospital's identity provider, end to end: a real
@@ -32,6 +34,7 @@ const USERS = {
   leaver: { username: 'l.leaver@hospital.example', password: 'leaver-pw', displayName: 'Lee Leaver', mfa: true },
   replay: { username: 'r.replay@hospital.example', password: 'replay-pw', displayName: 'Ray Replay', mfa: true },
   window: { username: 'w.window@hospital.example', password: 'window-pw', displayName: 'Win Window', mfa: true },
+  fromScim: { username: 's.scim@hospital.example', password: 'scim-pw', displayName: 'Sam Scim', department: 'Radiology', mfa: true },
 } satisfies Record<string, OidcTestUser>;
 
 let provider: TestOidcProvider;
@@ -209,30 +212,64 @@ describe('single sign-on at a relay (SQLite, MFA required)', () => {
   });
 });
 
-describe('re-authentication at the provider (a relay in this process, its clock under the test\'s control)', () => {
-  it('stops an SSO account\'s workstations after reauthenticateAfterDays, until she signs in at the provider again', async () => {
-    const dir = dataDir();
-    let now = Date.now();
+describe('a relay in this process, its clock under the test\'s control', () => {
+  let now: number;
+  let server: RelayServer;
+  let url: string;
+  beforeAll(async () => {
+    now = Date.now();
     const config = { ...DEFAULT_CONFIG, oidc: OidcConfigSchema.parse({ issuer: provider.issuer, clientId: 'rounds-desktop', reauthenticateAfterDays: 3 }) };
-    const server = new RelayServer(openStore(dir, { now: () => now }), config, { now: () => now }, () => undefined);
-    const url = await server.listen({ host: '127.0.0.1', port: 0 }, 'silent');
-    try {
-      await server.accounts.addUser(USERS.window.username, 'Win Window', 'clinician');
-      const session = await ssoSignIn(url, USERS.window, await newDevice('Ward 10'));
-      now += 3 * 24 * 3600_000 - 60_000;
-      expect((await signedInAs(url, session).ownDevices()).devices).toHaveLength(1);
-      now += 60_000;
-      const due = await refusal(signedInAs(url, session).ownDevices());
-      expect(due).toMatchObject({ code: 'REAUTHENTICATION_REQUIRED', status: 401 });
-      expect(due.message).toMatch(/sign in .* again/);
-      // Signing in at the provider again renews the workstation, and the window starts over.
-      const renewed = await ssoSignIn(url, USERS.window, existing(session.deviceId));
-      expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(1);
-      now += 2 * 24 * 3600_000;
-      expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(1);
-    } finally {
-      await server.close();
-    }
+    server = new RelayServer(openStore(dataDir(), { now: () => now }), config, { now: () => now }, () => undefined);
+    url = await server.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('stops an SSO account\'s workstations after reauthenticateAfterDays, open sockets too, until she signs in at the provider again', async () => {
+    await server.accounts.addUser(USERS.window.username, 'Win Window', 'clinician');
+    const session = await ssoSignIn(url, USERS.window, await newDevice('Ward 10'));
+    const socket = await signedInAs(url, session).connect({ onEnvelope: () => undefined });
+    // A frame the relay must authorise before it looks at it (a device of this account that does not exist).
+    const send = () => socket.send([{ id: randomUUID() as EnvelopeId, type: 'whisper', recipient: { userId: session.userId, deviceId: (session.deviceId + 1) as DeviceId }, content: 'AAAA' }])
+      .then(() => 'sent', (e: { code?: string }) => e.code);
+    now += 3 * 24 * 3600_000 - 60_000;
+    expect((await signedInAs(url, session).ownDevices()).devices).toHaveLength(1);
+    expect(await send()).not.toBe('REAUTHENTICATION_REQUIRED');
+    expect(socket.open).toBe(true);
+    now += 60_000;
+    const due = await refusal(signedInAs(url, session).ownDevices());
+    expect(due).toMatchObject({ code: 'REAUTHENTICATION_REQUIRED', status: 401 });
+    expect(due.message).toMatch(/sign in .* again/);
+    // The open socket's next frame meets the same answer, and the socket is closed.
+    expect(await send()).toBe('REAUTHENTICATION_REQUIRED');
+    await until(() => !socket.open, 'the relay to close the socket');
+    // Signing in at the provider again renews the workstation, and the window starts over.
+    const renewed = await ssoSignIn(url, USERS.window, existing(session.deviceId));
+    expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(1);
+    now += 2 * 24 * 3600_000;
+    expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(1);
+  });
+
+  it('links an account SCIM provisioned without taking it over: its source keeps its fields', async () => {
+    const person = { externalId: 'entra-obj-77', username: USERS.fromScim.username, displayName: 'Dr. Sam Scim', department: 'Imaging', jobTitle: 'Consultant radiologist', contact: 'Bleep 2231', active: true };
+    await server.store.provisionPerson(person, { kind: 'scim', tokenName: 'entra' }, now);
+    const session = await ssoSignIn(url, USERS.fromScim, await newDevice('Reporting room'));
+    expect(session.displayName).toBe('Dr. Sam Scim');
+    expect(await server.store.userByUsername(USERS.fromScim.username)).toMatchObject({
+      status: 'active', source: 'scim', externalId: 'entra-obj-77', department: 'Imaging', jobTitle: 'Consultant radiologist', sso: { issuer: provider.issuer, signedInAt: now },
+    });
+  });
+
+  it('takes only so many begun sign-ins from one address at a time', async () => {
+    const challenge = await calculatePKCECodeChallenge(randomPKCECodeVerifier());
+    const begin = () => new RelayClient(url).ssoBegin({ redirectUri: app.redirectUri, codeChallenge: challenge });
+    now += 60_000; // the sign-ins of the tests before are a minute old: the address's allowance is whole again
+    for (let i = 0; i < 120; i++) await begin();
+    const refused = await refusal(begin());
+    expect(refused).toMatchObject({ code: 'THROTTLED', status: 429 });
+    now += 60_000;
+    await begin();
   });
 });
 
