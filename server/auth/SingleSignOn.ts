@@ -58,11 +58,12 @@ export class SingleSignOn {
 
   /**
    * The authorization URL for the app to open. Costs the relay one stored row (10 minutes at most), so it is
-   * refused below the free-disk reserve and from an address that must wait.
+   * refused below the free-disk reserve and past the address's allowance of begun sign-ins. The address's
+   * sign-in throttle is not consulted: single sign-on guesses nothing at the relay (the provider authenticates
+   * the person), and a stranger's wrong passwords from the ward's shared address must not block it.
    */
   async begin(request: SsoBeginRequest, caller: Caller): Promise<SsoBeginResponse> {
     await this.checks.assertRoomForUnprovenSignIn();
-    await this.checks.notThrottled([addressScope(caller.address)], `anonymous@${caller.address}`, '');
     await this.#limitBegins(caller);
     const { authorizationUrl, pending } = await relayed(this.provider.begin(request));
     await this.store.createPendingSso(pending, pending.createdAt + DEFAULT_PENDING_TTL_MS);
@@ -89,15 +90,17 @@ export class SingleSignOn {
     if (request.device.kind === 'new' && !hasNewDeviceKeys(request.device.keys)) throw incompleteKeys();
     await this.checks.assertRoomForUnprovenSignIn();
     const actor = `anonymous@${caller.address}`;
-    await this.checks.notThrottled([addressScope(caller.address)], actor, '');
+    let identity: VerifiedIdentity | undefined;
     try {
+      // An unknown state costs one indexed DELETE; a known one was begun within the address's allowance.
       const pending = await this.store.takePendingSso(request.state, this.clock.now());
       if (!pending) throw new OidcSignInError('OIDC_SIGN_IN_EXPIRED', 'this sign-in is unknown to the relay: it was completed already, expired or never begun; start again');
-      const identity = await this.provider.complete(pending, { code: request.code, state: request.state, codeVerifier: request.codeVerifier, ...(request.iss !== undefined ? { iss: request.iss } : {}) });
-      return await this.signIns.run([`sso:${identity.issuer} ${identity.subject}`], () => this.#signIn(identity, request.device, actor));
+      identity = await this.provider.complete(pending, { code: request.code, state: request.state, codeVerifier: request.codeVerifier, ...(request.iss !== undefined ? { iss: request.iss } : {}) });
+      const verified = identity;
+      return await this.signIns.run([`sso:${verified.issuer} ${verified.subject}`], () => this.#signIn(verified, request.device, actor));
     } catch (error) {
       const failure = error instanceof OidcSignInError ? new RelayFailure(error.code, error.message) : error;
-      if (failure instanceof RelayFailure) await this.#audited(failure, caller);
+      if (failure instanceof RelayFailure) await this.#audited(failure, caller, identity?.username);
       throw failure;
     }
   }
@@ -161,13 +164,16 @@ export class SingleSignOn {
   }
 
   /**
-   * A refused sign-in is audited per address and episode (the first, then every tenfold count): the
-   * provider's word, the state or the code cannot be guessed here, so nothing is counted against anyone.
+   * A refused sign-in is audited per address, refusal and person (once the provider named them) and episode:
+   * the first, then every tenfold count. The provider's word, the state or the code cannot be guessed here,
+   * so nothing is counted against anyone.
    */
-  async #audited(failure: RelayFailure, caller: Caller): Promise<void> {
-    if (failure.code === 'THROTTLED' || failure.code === 'RELAY_STORAGE_FULL' || failure.code === 'RELAY_UNAVAILABLE') return;
-    const { count, audit } = this.#refusals.note(`${addressScope(caller.address)}|${failure.code}`, this.clock.now());
-    if (audit) await this.store.appendAudit([{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: '', details: { method: 'sso', reason: failure.code, count } }]);
+  async #audited(failure: RelayFailure, caller: Caller, username: string | undefined): Promise<void> {
+    if (failure.code === 'RELAY_STORAGE_FULL' || failure.code === 'RELAY_UNAVAILABLE') return;
+    const { count, audit } = this.#refusals.note(`${addressScope(caller.address)}|${failure.code}|${username ?? ''}`, this.clock.now());
+    if (audit) {
+      await this.store.appendAudit([{ type: 'login.failure', actor: `anonymous@${caller.address}`, subject: '', details: { method: 'sso', reason: failure.code, count, ...(username ? { username } : {}) } }]);
+    }
   }
 }
 

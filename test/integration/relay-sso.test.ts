@@ -111,6 +111,17 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: string; statu
 
 const signedInAs = (url: string, session: SessionResponse) => new RelayClient(url, session.credential);
 
+/** The details of the relay's audit records of these types, in order (read from its database, as an auditor could). */
+function auditDetails(dataDir: string, ...types: string[]): [string, Record<string, unknown>][] {
+  const db = openRelayDatabase(dataDir);
+  try {
+    const rows = db.prepare(`SELECT type, details FROM audit_log WHERE type IN (${types.map(() => '?').join(', ')}) ORDER BY seq`).all(types) as { type: string; details: string }[];
+    return rows.map((r) => [r.type, JSON.parse(r.details) as Record<string, unknown>]);
+  } finally {
+    db.close();
+  }
+}
+
 describe('single sign-on at a relay (SQLite, MFA required)', () => {
   let relay: RelayProcess;
   beforeAll(async () => {
@@ -141,15 +152,9 @@ describe('single sign-on at a relay (SQLite, MFA required)', () => {
     expect(password.message).toContain(PROVIDER_NAME);
 
     // Audited as sign-ins by single sign-on: the enrollment, each new workstation and the renewed one.
-    const db = openRelayDatabase(relay.dataDir);
-    try {
-      const rows = db.prepare(`SELECT type, details FROM audit_log WHERE type IN ('account.enrolled', 'login.success', 'device.enrolled') ORDER BY seq`).all() as { type: string; details: string }[];
-      expect(rows.map((r) => [r.type, (JSON.parse(r.details) as { method?: string }).method])).toEqual([
-        ['account.enrolled', 'sso'], ['login.success', 'sso'], ['device.enrolled', 'sso'], ['login.success', 'sso'], ['device.enrolled', 'sso'], ['login.success', 'sso'],
-      ]);
-    } finally {
-      db.close();
-    }
+    expect(auditDetails(relay.dataDir, 'account.enrolled', 'login.success', 'device.enrolled').map(([type, details]) => [type, details['method']])).toEqual([
+      ['account.enrolled', 'sso'], ['login.success', 'sso'], ['device.enrolled', 'sso'], ['login.success', 'sso'], ['device.enrolled', 'sso'], ['login.success', 'sso'],
+    ]);
   });
 
   it('refuses a sign-in without multi-factor at the provider, and the account stays as it was', async () => {
@@ -158,12 +163,15 @@ describe('single sign-on at a relay (SQLite, MFA required)', () => {
     expect(refused).toMatchObject({ code: 'OIDC_MFA_REQUIRED', status: 403 });
     expect(refused.message).toMatch(/multi-factor/);
     expect(adminCli(['user', 'list', '--data', relay.dataDir]).stdout).toMatch(new RegExp(`${USERS.bob.username}\\t.*\\tpending`));
+    // Audited with why the relay refused.
+    expect(auditDetails(relay.dataDir, 'login.failure').map(([, details]) => details)).toContainEqual({ method: 'sso', reason: 'OIDC_MFA_REQUIRED', count: 1 });
   });
 
   it('refuses a person without an account here, and an account an administrator deactivated', async () => {
     const unknown = await refusal(ssoSignIn(relay.url, USERS.newcomer, await newDevice('Ward 6')));
     expect(unknown).toMatchObject({ code: 'ACCOUNT_NOT_PROVISIONED', status: 403 });
     expect(unknown.message).toContain(USERS.newcomer.username);
+    expect(auditDetails(relay.dataDir, 'login.failure').map(([, details]) => details)).toContainEqual({ method: 'sso', reason: 'ACCOUNT_NOT_PROVISIONED', count: 1, username: USERS.newcomer.username });
 
     addUser(relay.dataDir, USERS.gone.username, 'Gil Gone');
     const session = await ssoSignIn(relay.url, USERS.gone, await newDevice('Ward 7'));
