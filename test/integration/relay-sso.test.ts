@@ -8,6 +8,7 @@ import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import { RelayClient, RelayRequestError } from '../../main/core/messaging/RelayClient';
 import { OidcConfigSchema, type OidcConfigInput } from '../../server/auth/oidc/OidcConfig';
 import { DEFAULT_CONFIG } from '../../server/RelayConfig';
+import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
 import { RelayServer, openStore } from '../../server/RelayServer';
 import type { DeviceId, EnvelopeId } from '../../shared/ids';
 import type { SessionResponse } from '../../shared/wire/relay';
@@ -15,7 +16,7 @@ import type { SsoCompleteRequest } from '../../shared/wire/sso';
 import { ProviderBrowser, startLoopbackReceiver, type Credentials, type LoopbackReceiver } from '../fixtures/oidcLogin';
 import { startOidcProvider, type OidcTestUser, type TestOidcProvider } from '../fixtures/oidcProvider';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../fixtures/postgres';
-import { RelayProcess, addUser, adminCli, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { Clinician, RelayProcess, addUser, adminCli, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { until } from '../fixtures/workstation';
 
 /*
@@ -34,6 +35,7 @@ const USERS = {
   leaver: { username: 'l.leaver@hospital.example', password: 'leaver-pw', displayName: 'Lee Leaver', mfa: true },
   replay: { username: 'r.replay@hospital.example', password: 'replay-pw', displayName: 'Ray Replay', mfa: true },
   window: { username: 'w.window@hospital.example', password: 'window-pw', displayName: 'Win Window', mfa: true },
+  passwordFirst: { username: 'p.first@hospital.example', password: 'pat-idp-pw', displayName: 'Pat First', department: 'Neurology', mfa: true },
   fromScim: { username: 's.scim@hospital.example', password: 'scim-pw', displayName: 'Sam Scim', department: 'Radiology', mfa: true },
 } satisfies Record<string, OidcTestUser>;
 
@@ -226,12 +228,24 @@ describe('a relay in this process, its clock under the test\'s control', () => {
   let url: string;
   beforeAll(async () => {
     now = Date.now();
-    const config = { ...DEFAULT_CONFIG, oidc: OidcConfigSchema.parse({ issuer: provider.issuer, clientId: 'rounds-desktop', reauthenticateAfterDays: 3 }) };
+    const config = { ...DEFAULT_CONFIG, argon2: { ...DEFAULT_ARGON2, memoryKiB: 8192 }, oidc: OidcConfigSchema.parse({ issuer: provider.issuer, clientId: 'rounds-desktop', reauthenticateAfterDays: 3 }) };
     server = new RelayServer(openStore(dataDir(), { now: () => now }), config, { now: () => now }, () => undefined);
     url = await server.listen({ host: '127.0.0.1', port: 0 }, 'silent');
   });
   afterAll(async () => {
     await server?.close();
+  });
+
+  // First: the authenticator's codes are of the real time, which the relay's clock still is.
+  it('moves an account that enrolled with a password to single sign-on: its workstation stays, its password stops', async () => {
+    const { enrollmentCode } = await server.accounts.addUser(USERS.passwordFirst.username, 'Pat First', 'clinician');
+    const enrolled = await Clinician.enroll(url, USERS.passwordFirst.username, enrollmentCode, 'a long rounds passphrase 42');
+    const session = await ssoSignIn(url, USERS.passwordFirst, await newDevice('Neurology office'));
+    expect(session.userId).toBe(enrolled.session.userId);
+    expect(await server.store.userById(session.userId)).toMatchObject({ source: 'oidc', department: 'Neurology', sso: { issuer: provider.issuer } });
+    expect((await signedInAs(url, enrolled.session).ownDevices()).devices).toHaveLength(2);
+    const password = await refusal(Clinician.login(url, USERS.passwordFirst.username, 'a long rounds passphrase 42'));
+    expect(password).toMatchObject({ code: 'SSO_REQUIRED', status: 403 });
   });
 
   it('stops an SSO account\'s workstations after reauthenticateAfterDays, open sockets too, until she signs in at the provider again', async () => {
