@@ -219,6 +219,10 @@ describe('single sign-on at a relay (SQLite, MFA required)', () => {
     // Malformed requests are told apart before anything is stored or sent to the provider.
     expect(await refusal(new RelayClient(relay.url).ssoBegin({ redirectUri: 'https://attacker.example/callback', codeChallenge: 'a'.repeat(43) }))).toMatchObject({ code: 'OIDC_REDIRECT_URI_REFUSED', status: 400 });
     expect((await refusal(new RelayClient(relay.url).ssoBegin({ redirectUri: app.redirectUri, codeChallenge: 'short' }))).code).toBe('BAD_REQUEST');
+    for (const body of [{ state: 'x', code: 'y' }, { ...leaked.response, codeVerifier: 'short', device: existing(1 as DeviceId) }, { ...leaked.response, iss: 'ïss', device: existing(1 as DeviceId) }]) {
+      const response = await fetch(`${relay.url}/v1/sso/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect([response.status, ((await response.json()) as { code: string }).code]).toEqual([400, 'BAD_REQUEST']);
+    }
   });
 });
 
