@@ -108,6 +108,9 @@ export class SingleSignOn {
   async #signIn(identity: VerifiedIdentity, device: SsoCompleteRequest['device'], actor: string): Promise<SessionResponse> {
     const now = this.clock.now();
     const user = await this.#account(identity, now);
+    // A workstation that signs in again must still be one of this account's (checked before anything is recorded).
+    const existing = device.kind === 'existing' ? await this.store.device(user.id, device.deviceId) : undefined;
+    if (device.kind === 'existing' && (!existing || existing.revokedAt !== null)) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
     const link = { issuer: identity.issuer, subject: identity.subject, signedInAt: now };
     const details = { method: 'sso', issuer: identity.issuer, ...(identity.amr.length ? { amr: identity.amr.join(' ') } : {}), ...(identity.acr ? { acr: identity.acr } : {}) };
     const outcome = await this.store.recordSsoSignIn(user.id, link, [], [{ type: 'account.enrolled', actor, subject: user.id, details }]);
@@ -118,11 +121,7 @@ export class SingleSignOn {
     }
     const signedIn: UserRecord = { ...user, status: 'active', sso: link, lastActiveAt: now };
     await this.checks.succeeded(signedIn, null, actor);
-    if (device.kind === 'existing') {
-      const existing = await this.store.device(user.id, device.deviceId);
-      if (!existing || existing.revokedAt !== null) throw new RelayFailure('UNKNOWN_DEVICE', 'this device was revoked; sign in as a new device');
-      return this.sessions.renewCredential(signedIn, device.deviceId, existing.expiresAt, `${user.id}.${device.deviceId}`, 'sso');
-    }
+    if (device.kind === 'existing') return this.sessions.renewCredential(signedIn, device.deviceId, existing?.expiresAt ?? null, `${user.id}.${device.deviceId}`, 'sso');
     const issued = newDevice(user.id, device, null);
     const deviceId = await this.store.addDevice(user.id, issued.device, now, [
       { type: 'login.success', actor, subject: user.id, details: { newDevice: true, ...details } },

@@ -147,6 +147,8 @@ describe('single sign-on at a relay (SQLite, MFA required)', () => {
     expect(again).toMatchObject({ userId: first.userId, deviceId: first.deviceId });
     expect((await refusal(signedInAs(relay.url, first).ownDevices())).code).toBe('UNAUTHENTICATED');
     expect((await signedInAs(relay.url, again).ownDevices()).devices).toHaveLength(2);
+    // A workstation she does not have cannot be signed in again.
+    expect(await refusal(ssoSignIn(relay.url, USERS.jo, existing(99 as DeviceId)))).toMatchObject({ code: 'UNKNOWN_DEVICE', status: 409 });
 
     // Her account signs in with the provider only: the password path says so, whatever the password.
     const password = await refusal(new RelayClient(relay.url).login(USERS.jo.username, 'any-password', '123456', await newDevice('Kiosk')));
