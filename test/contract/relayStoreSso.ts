@@ -55,6 +55,15 @@ export function relayStoreSso(t: ContractStores): void {
     expect(await store.takePendingSso(abandoned.state, NOW + MINUTE)).toBeUndefined();
   });
 
+  it('activates a pending account once when two instances record its first sign-ins at once', async () => {
+    for (let round = 0; round < 3; round++) {
+      const userId = await t.user({ status: 'pending' });
+      const record = (i: number) => t.either(i).recordSsoSignIn(userId, link(`sub-race-${round}`, NOW + i), [], [audited('account.enrolled')(userId)]);
+      expect((await Promise.all([record(0), record(1)])).sort()).toEqual(['activated', 'signedIn']);
+      expect((await t.audit('account.enrolled')).filter(([, subject]) => subject === userId)).toHaveLength(1);
+    }
+  });
+
   it('links an account to its identity, activating a pending one once, and refuses what belongs to someone else', async () => {
     const { store, other } = t;
     const pendingUser = await t.user({ username: 'j.smith@hospital.example', status: 'pending' });
