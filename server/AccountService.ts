@@ -17,6 +17,11 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
 import type { RelayStore, UserRecord } from './storage/RelayStore';
 import { updateDirectoryFields, type DirectoryFieldsPatch } from './directory/adminDirectory';
+import type { SsoBeginRequest, SsoBeginResponse, SsoCompleteRequest } from '../shared/wire/sso';
+import { OidcRelyingParty } from './auth/oidc/OidcRelyingParty';
+import { readOidcClientSecret } from './auth/oidc/OidcConfig';
+import { SingleSignOn } from './auth/SingleSignOn';
+import { InMemoryRateLimiter } from './RateLimiter';
 
 /** The actor of admin commands run inside a relay process that names no OS account (tests, the demo harness). */
 export const IN_PROCESS_ADMIN = 'admin:in-process';
@@ -38,6 +43,8 @@ export class AccountService {
   /** Device credentials: who a bearer token is, and whether an open socket may still act. */
   readonly credentials: DeviceCredentials;
   readonly #emergency: EmergencyAccess;
+  /** Sign-in with the hospital's identity provider, when the config has an `oidc` section. */
+  readonly #sso: SingleSignOn | undefined;
 
   constructor(
     private readonly store: RelayStore,
@@ -60,8 +67,14 @@ export class AccountService {
     this.#throttle = new LoginThrottle(store, clock, config.throttle);
     this.#passwords = new PasswordHasher(config.argon2);
     this.#checks = new SignInChecks(store, clock, this.#throttle, this.#passwords, config);
-    this.credentials = new DeviceCredentials(store, clock);
+    this.credentials = new DeviceCredentials(store, clock, config.oidc?.reauthenticateAfterDays);
     this.#emergency = new EmergencyAccess(store, clock, config, this.#checks, this.#throttle, this.#signIns, (...session) => this.#session(...session));
+    const oidc = config.oidc;
+    // The client secret is read from its file here, once (a ConfigurationError names the file): never logged.
+    this.#sso = oidc && new SingleSignOn(store, clock, oidc, new OidcRelyingParty({ config: oidc, clock, ...(oidc.clientSecretFile ? { clientSecret: readOidcClientSecret(oidc.clientSecretFile) } : {}) }), this.#checks, this.#signIns, {
+      session: (...session) => this.#session(...session),
+      renewCredential: (...renewal) => this.#renewCredential(...renewal),
+    }, store.sharedRateLimiter?.() ?? new InMemoryRateLimiter());
   }
 
   // --- Admin commands --------------------------------------------------------------------------------
@@ -247,6 +260,8 @@ export class AccountService {
   async login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
     if (device.kind === 'new' && !hasNewDeviceKeys(device.keys)) throw incompleteKeys();
     const known = await this.store.userByUsername(username);
+    // An SSO account has no password here (or no longer uses it): told at once, before any secret is looked at.
+    if (known?.sso) throw new RelayFailure('SSO_REQUIRED', `this account signs in with ${this.config.oidc?.providerName ?? 'the hospital\'s identity provider'}: choose that sign-in instead of a password`);
     const proven = known && device.kind === 'existing' ? await this.#provenDevice(known.id, device.deviceId, caller) : undefined;
     if (known && proven && caller.credential) {
       const credentialHash = sha256Hex(caller.credential);
@@ -361,11 +376,11 @@ export class AccountService {
   }
 
   /** A new credential for an existing device; sockets still using the old one are cut off at once. */
-  async #renewCredential(user: UserRecord, deviceId: DeviceId, expiresAt: number | null, actor: string): Promise<SessionResponse> {
+  async #renewCredential(user: UserRecord, deviceId: DeviceId, expiresAt: number | null, actor: string, method?: 'sso'): Promise<SessionResponse> {
     const credential = newCredential({ userId: user.id, deviceId });
     const credentialHash = sha256Hex(credential);
     await this.store.replaceCredential(user.id, deviceId, credentialHash, [
-      { type: 'login.success', actor, subject: user.id, details: { device: deviceId } },
+      { type: 'login.success', actor, subject: user.id, details: { device: deviceId, ...(method ? { method } : {}) } },
     ]);
     this.credentials.forget(user.id);
     this.onCredentialReplaced({ userId: user.id, deviceId }, credentialHash);
@@ -375,6 +390,21 @@ export class AccountService {
   /** Signs in a new workstation with an emergency code (EmergencyAccess). */
   emergencyLogin(username: string, code: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
     return this.#emergency.login(username, code, device, caller);
+  }
+
+  /** Single sign-on, step 1: where to send the user's browser (SingleSignOn.begin). NOT_FOUND when not configured. */
+  ssoBegin(request: SsoBeginRequest, caller: Caller): Promise<SsoBeginResponse> {
+    return this.#singleSignOn().begin(request, caller);
+  }
+
+  /** Single sign-on, step 2: the code back from the browser; a session for a new or existing workstation. */
+  ssoComplete(request: SsoCompleteRequest, caller: Caller): Promise<SessionResponse> {
+    return this.#singleSignOn().complete(request, caller);
+  }
+
+  #singleSignOn(): SingleSignOn {
+    if (!this.#sso) throw new RelayFailure('NOT_FOUND', 'this relay has no single sign-on (no oidc section in its config file)');
+    return this.#sso;
   }
 
   #session(user: UserRecord, deviceId: DeviceId, credential: string, expiresAt: number | null): Promise<SessionResponse> {

@@ -2,6 +2,7 @@ import { DEFAULT_ARGON2, type Argon2Params } from './auth/passwords';
 import { DEFAULT_THROTTLE, type ThrottlePolicy } from './auth/LoginThrottle';
 import type { SiemConfig } from './audit/siem/SiemConfig';
 import type { LdapSyncConfig } from './directory/ldapSyncConfig';
+import type { OidcConfig } from './auth/oidc/OidcConfig';
 
 /** Everything an operator can tune; the defaults are what the README documents. */
 export interface RelayConfig {
@@ -47,6 +48,11 @@ export interface RelayConfig {
    * run shortly after it starts), from the `directory.ldap` section of the config file; none by default.
    */
   readonly ldapSync?: LdapSyncConfig;
+  /**
+   * Sign-in with the hospital's identity provider (OpenID Connect), from the `oidc` section of the config file;
+   * none by default (then /v1/sso/* answer NOT_FOUND). The client secret stays in its file until the relay starts.
+   */
+  readonly oidc?: OidcConfig;
 }
 
 export interface DeliveryLimits {

@@ -51,6 +51,21 @@ const STATUS: Record<RelayErrorCode, number> = {
   RECIPIENT_QUEUE_FULL: 507,
   RELAY_STORAGE_FULL: 507,
   AUDIT_LOG_BROKEN: 409,
+  ACCOUNT_NOT_PROVISIONED: 403,
+  SSO_REQUIRED: 403,
+  REAUTHENTICATION_REQUIRED: 401,
+  // Single sign-on: the app's request is malformed (400), the answer it brought back does not hold (401), the
+  // person may not sign in (403), or the provider cannot be used just now (502).
+  OIDC_REQUEST_INVALID: 400,
+  OIDC_REDIRECT_URI_REFUSED: 400,
+  OIDC_STATE_MISMATCH: 401,
+  OIDC_SIGN_IN_EXPIRED: 401,
+  OIDC_CODE_REFUSED: 401,
+  OIDC_TOKEN_INVALID: 401,
+  OIDC_MFA_REQUIRED: 403,
+  OIDC_USERNAME_MISSING: 403,
+  OIDC_PROVIDER_REFUSED: 403,
+  OIDC_PROVIDER_UNREACHABLE: 502,
   // 503: the request is fine, the relay is shedding load (Retry-After says when to come back).
   RELAY_BUSY: 503,
   RELAY_UNAVAILABLE: 503,

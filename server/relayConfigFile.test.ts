@@ -49,7 +49,19 @@ describe('readRelayConfigFile', () => {
     expect(() => readRelayConfigFile(configWith(value))).toThrow(message);
   });
 
+  it('reads the identity provider section with its defaults, the client secret file relative to the file', () => {
+    const read = readRelayConfigFile(configWith({ oidc: { issuer: 'https://login.hospital.example/tenant', clientId: 'rounds', clientSecretFile: 'secrets/oidc-client', requireMfa: true, createAccounts: true, providerName: 'Contoso sign-in' } }));
+    expect(read.oidc).toMatchObject({
+      issuer: 'https://login.hospital.example/tenant', clientId: 'rounds', clientSecretFile: join(dir, 'secrets/oidc-client'), requireMfa: true, createAccounts: true,
+      providerName: 'Contoso sign-in', reauthenticateAfterDays: 7, usernameClaim: 'preferred_username',
+    });
+    expect(readRelayConfigFile(configWith({ oidc: { issuer: 'https://login.hospital.example', clientId: 'rounds' } })).oidc).toMatchObject({ createAccounts: false });
+  });
+
   it.each([
+    [{ oidc: { issuer: 'http://login.hospital.example', clientId: 'rounds' } }, /oidc\.issuer: .*https/],
+    [{ oidc: { issuer: 'https://login.hospital.example', clientId: 'rounds', reauthenticateAfterDays: 0 } }, /oidc\.reauthenticateAfterDays/],
+    [{ oidc: { issuer: 'https://login.hospital.example', clientId: 'rounds', createAcounts: true } }, /oidc: .*createAcounts/],
     [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', port: 70_000 } }, /siem\.port: .*65535/],
     [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', clientCertFile: 'c.pem' } }, /clientCertFile and clientKeyFile go together/],
     [{ siem: { sink: 'syslog-tls', host: 'h', caFile: 'ca.pem', facility: 'security' } }, /siem\.facility/],

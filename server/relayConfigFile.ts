@@ -6,13 +6,15 @@ import { JOURNALD_UNSUPPORTED, SiemConfigSchema } from './audit/siem/SiemConfig'
 import { ConfigurationError } from './ConfigurationError';
 import { LDAP_CONFIG_PATH_KEYS } from './directory/ldapConfig';
 import { LdapSyncConfigSchema } from './directory/ldapSyncConfig';
+import { OidcConfigSchema } from './auth/oidc/OidcConfig';
 
 /*
  * The relay config file (`rounds-server serve --config FILE`): JSON, for what does not fit a command-line
  * option: the `siem` section (where the audit log is streamed as it is appended) and the `admission` section
  * (how many connects the relay takes at once before it sheds them with Retry-After) and the `database` section
- * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password) and
- * the `directory` section (`ldap`: the LDAP / Active Directory the relay syncs accounts from, ldapSyncConfig.ts).
+ * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password), the
+ * `directory` section (`ldap`: the LDAP / Active Directory the relay syncs accounts from, ldapSyncConfig.ts) and the
+ * `oidc` section (sign-in with the hospital's identity provider: OidcConfig.ts; `clientSecretFile` beside the file).
  */
 /** Limits on connects at once (RelayConfig.admission): what a reconnect storm meets. Any left out keep their default. */
 const AdmissionSchema = z.strictObject({
@@ -39,6 +41,7 @@ const RelayConfigFileSchema = z.strictObject({
   admission: AdmissionSchema.optional(),
   database: DatabaseSchema.optional(),
   directory: DirectorySchema.optional(),
+  oidc: OidcConfigSchema.optional(),
 });
 export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
 
@@ -73,6 +76,7 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
     ...(parsed.data.admission ? { admission: parsed.data.admission } : {}),
     ...(parsed.data.database ? { database: { url: parsed.data.database.url, ...(parsed.data.database.passwordFile ? { passwordFile: resolve(folder, parsed.data.database.passwordFile) } : {}) } } : {}),
     ...(parsed.data.directory ? { directory: ldap ? { ldap: withPathsFrom(folder, ldap, LDAP_CONFIG_PATH_KEYS) } : {} } : {}),
+    ...(parsed.data.oidc ? { oidc: { ...parsed.data.oidc, ...(parsed.data.oidc.clientSecretFile ? { clientSecretFile: resolve(folder, parsed.data.oidc.clientSecretFile) } : {}) } } : {}),
   };
 }
 

@@ -17,6 +17,12 @@ const AUTHORIZATION_TTL_MS = 10 * 60_000;
 /** A refused device credential's episode ends after this long without another refusal. */
 const REJECTED_CREDENTIAL_QUIET_MS = 3600_000;
 
+const DAY_MS = 24 * 3600_000;
+/** OidcConfig's default for reauthenticateAfterDays: SSO accounts are held to it even where the section was removed. */
+const DEFAULT_REAUTHENTICATE_AFTER_DAYS = 7;
+
+const reauthenticationRequired = () => new RelayFailure('REAUTHENTICATION_REQUIRED', 'sign in with the hospital\'s identity provider again: this workstation\'s sign-in is older than the relay allows');
+
 /** Who is calling: an anonymous client at a network address, with the device credential it presented, if any. */
 export interface Caller {
   readonly address: string;
@@ -35,9 +41,22 @@ export class DeviceCredentials {
   readonly #authorized = new AccountMemory<true>(100_000);
   readonly #rejected = new RepeatCounter(REJECTED_CREDENTIAL_QUIET_MS);
 
-  constructor(store: RelayStore, clock: Clock) {
+  /** How long an SSO account's devices work after its last sign-in at the identity provider. */
+  readonly #reauthenticateAfterMs: number;
+
+  constructor(store: RelayStore, clock: Clock, reauthenticateAfterDays = DEFAULT_REAUTHENTICATE_AFTER_DAYS) {
     this.#store = store;
     this.#clock = clock;
+    this.#reauthenticateAfterMs = reauthenticateAfterDays * DAY_MS;
+  }
+
+  /**
+   * When the account's devices stop working until it signs in at its identity provider again: SSO accounts
+   * only, so one disabled there is cut off within the policy's days even if nothing provisions the change.
+   * An emergency sign-in's device has its own, shorter end and is not held to it (the provider may be down).
+   */
+  #reauthenticationDue(user: UserRecord, device: DeviceRecord): number {
+    return user.sso && device.expiresAt === null ? user.sso.signedInAt + this.#reauthenticateAfterMs : Number.MAX_SAFE_INTEGER;
   }
 
   /**
@@ -55,9 +74,11 @@ export class DeviceCredentials {
     }
     const user = await this.#store.userById(address.userId);
     if (user?.status !== 'active') throw new RelayFailure('UNAUTHENTICATED', 'this account is not active');
+    const due = this.#reauthenticationDue(user, device);
+    if (due <= now) throw reauthenticationRequired();
     // Remembered: a socket's frames do not each re-read the same rows. Revocations, deactivations and
-    // replaced credentials clear it (forget()); an emergency sign-in's end is still checked here.
-    const until = Math.min(now + AUTHORIZATION_TTL_MS, device.expiresAt ?? Number.MAX_SAFE_INTEGER);
+    // replaced credentials clear it (forget()); an emergency sign-in's end and re-authentication are still checked here.
+    const until = Math.min(now + AUTHORIZATION_TTL_MS, device.expiresAt ?? Number.MAX_SAFE_INTEGER, due);
     this.#authorized.set(address.userId, key, true, until, generation);
   }
 
@@ -96,6 +117,7 @@ export class DeviceCredentials {
     if (device.expiresAt !== null && device.expiresAt <= now) return refuse('emergency sign-in expired', new RelayFailure('UNAUTHENTICATED', 'this emergency sign-in has expired'));
     const user = await this.#store.userById(device.userId);
     if (!user || user.status !== 'active') return refuse('account not active', new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active'));
+    if (this.#reauthenticationDue(user, device) <= now) return refuse('re-authentication due', reauthenticationRequired());
     return { user, device, address: { userId: device.userId, deviceId: device.deviceId } };
   }
 }

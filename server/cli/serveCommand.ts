@@ -69,6 +69,7 @@ export function addServeCommand(program: Command): void {
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
         ...serveLimits(opts),
         ...(configFile.siem ? { siem: configFile.siem } : {}),
+        ...(configFile.oidc ? { oidc: configFile.oidc } : {}),
         admission: { ...DEFAULT_CONFIG.admission, ...configFile.admission },
         ...(configFile.directory?.ldap ? { ldapSync: configFile.directory.ldap } : {}),
       };

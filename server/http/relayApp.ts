@@ -28,6 +28,7 @@ import type { RelayMetrics, SignInStep } from '../metrics/RelayMetrics';
 import { zipSync } from 'fflate';
 import { AuditExportQuerySchema } from '../../shared/wire/relay';
 import { DirectorySearchQuerySchema } from '../../shared/wire/directory';
+import { SsoBeginRequestSchema, SsoCompleteRequestSchema } from '../../shared/wire/sso';
 import { directoryEntries } from './directoryEntries';
 import type { AuditKey } from '../audit/auditKey';
 import { auditDirectory } from '../audit/auditDirectory';
@@ -163,6 +164,17 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   app.post('/v1/login/emergency', async (request) => {
     const body = parse(EmergencyLoginRequestSchema, request.body);
     return signIn('emergency', request, { username: body.username }, () => accounts.emergencyLogin(body.username, body.emergencyCode, body.device, caller(request)));
+  });
+
+  // Single sign-on (issue 18): codes, verifiers and states are secrets of the sign-in and are not logged.
+  app.post('/v1/sso/begin', async (request) => {
+    const body = parse(SsoBeginRequestSchema, request.body);
+    return signIn('sso', request, {}, () => accounts.ssoBegin(body, caller(request)));
+  });
+
+  app.post('/v1/sso/complete', async (request) => {
+    const body = parse(SsoCompleteRequestSchema, request.body);
+    return signIn('sso', request, {}, () => accounts.ssoComplete(body, caller(request)));
   });
 
   app.get('/v1/directory', async (request) => {

@@ -15,8 +15,8 @@ export interface EnvelopeCounts {
   delivered(count: number): void;
 }
 
-/** Which sign-in a refusal answered: enrollment (both steps), password + code, or an emergency code. */
-export type SignInStep = 'enrollment' | 'sign-in' | 'emergency';
+/** Which sign-in a refusal answered: enrollment (both steps), password + code, an emergency code, or single sign-on (both steps). */
+export type SignInStep = 'enrollment' | 'sign-in' | 'emergency' | 'sso';
 
 /** What the metrics read when scraped: how many devices hold a socket, how many envelopes wait in all queues. */
 export interface RelayGauges {

@@ -6,6 +6,7 @@ import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
 import type { DirectoryPerson, ProvisioningSource } from '../directory/DirectoryPerson';
 import type { RateLimiter } from '../RateLimiter';
 import type { ScimStore } from './ScimStore';
+import type { OidcPendingSignIn } from '../auth/oidc/OidcRelyingParty';
 
 /*
  * Everything the relay persists, behind one interface: the embedded SQLite implementation and a
@@ -40,13 +41,26 @@ export interface UserRecord {
   readonly externalId: string | null;
   /** The source kind whose provisioning deactivated the account (it alone may reactivate it), or null. */
   readonly deactivatedBySource: ProvisioningKind | null;
+  /** The identity at the hospital's identity provider this account signs in with (single sign-on), or null: password + TOTP. */
+  readonly sso: SsoLink | null;
 }
+
+/** An account's identity at an OpenID provider: issuer and subject (unique together), and its last sign-in there. */
+export interface SsoLink {
+  readonly issuer: string;
+  readonly subject: string;
+  /** When the account last completed a sign-in at the provider (the relay's clock); re-authentication counts from it. */
+  readonly signedInAt: number;
+}
+
+/** What `recordSsoSignIn` did: activated a pending account, signed an active one in, or refused (nothing changed). */
+export type SsoSignInOutcome = 'activated' | 'signedIn' | 'refused';
 
 export type ProvisioningKind = ProvisioningSource['kind'];
 export type DirectoryField = 'username' | 'displayName' | 'department' | 'jobTitle' | 'contact';
 
 /** What `createUser` is given: the account's own fields; directory attributes optional (null), the source 'admin'. */
-export type NewUser = Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact' | 'source' | 'externalId' | 'deactivatedBySource'>
+export type NewUser = Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact' | 'source' | 'externalId' | 'deactivatedBySource' | 'sso'>
   & Partial<Pick<UserRecord, 'department' | 'jobTitle' | 'contact'>>;
 
 /**
@@ -242,6 +256,23 @@ export interface RelayStore {
   searchDirectory(query: string, limit: number): Promise<DirectoryListing[]>;
   /** SCIM provisioning's tokens, deleted accounts and groups (ScimStore.ts). */
   readonly scim: ScimStore;
+
+  // Single sign-on (issue 18)
+  /**
+   * Keeps a begun sign-in at the identity provider until `expiresAt`, under its state (shared by every relay
+   * instance: the app may complete on another one); sign-ins past their time are purged.
+   */
+  createPendingSso(pending: OidcPendingSignIn, expiresAt: number): Promise<void>;
+  /** Removes and returns the begun sign-in of this state if it has not expired: single use (of two racing takes, one gets it). */
+  takePendingSso(state: string, now: number): Promise<OidcPendingSignIn | undefined>;
+  userBySsoSubject(issuer: string, subject: string): Promise<UserRecord | undefined>;
+  /**
+   * A completed sign-in at the identity provider, in one transaction: links the account to the identity,
+   * sets its `signedInAt`, activates it if pending (then `activationAudit` is stored too) and stores `audit`.
+   * 'refused', with nothing changed, when the account is deactivated or gone, is linked to another identity,
+   * or another account is linked to this one.
+   */
+  recordSsoSignIn(userId: UserId, link: SsoLink, audit: readonly AuditEvent[], activationAudit: readonly AuditEvent[]): Promise<SsoSignInOutcome>;
 
   // Enrollment
   /** The user of an unused, unexpired enrollment code. */

@@ -4,6 +4,7 @@ import { EnvelopeSchema, EnvelopeTypeSchema } from './envelope';
 import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
 import { UsernameSchema } from './username';
 import { ContactSchema, DepartmentSchema, DirectoryStatusSchema, JobTitleSchema } from './directory';
+import { OIDC_ERROR_CODES } from './ssoErrors';
 
 export { UsernameSchema };
 
@@ -220,6 +221,14 @@ export const RELAY_ERROR_CODES = [
   'DUPLICATE_ENVELOPE',
   /** The relay's own audit log fails its hash-chain check: it is not exported (the CLI can, marked as broken). */
   'AUDIT_LOG_BROKEN',
+  /** Single sign-on: the identity provider's person has no account here, and the relay does not create them (ask an administrator). */
+  'ACCOUNT_NOT_PROVISIONED',
+  /** This account signs in with the hospital's identity provider, not with a password (the message names the provider). */
+  'SSO_REQUIRED',
+  /** An SSO account's last sign-in at its identity provider is older than the relay's policy allows: sign in there again. */
+  'REAUTHENTICATION_REQUIRED',
+  /** Single sign-on was refused at one of its steps (OidcErrorCode: the provider, the state, the code, the ID token, MFA). */
+  ...OIDC_ERROR_CODES,
   'INTERNAL',
 ] as const;
 export const RelayErrorCodeSchema = z.enum(RELAY_ERROR_CODES);

@@ -8,7 +8,8 @@
  * The parts: accounts, enrollment, throttling and emergency access (relayStoreAccounts.ts); devices, keys
  * and control events (relayStoreDevices.ts); envelope queues and retention (relayStoreQueues.ts); the audit
  * log and its tree (relayStoreAudit.ts); the hospital's directory: provisioning and search (relayStoreDirectory.ts);
- * SCIM's tokens, visible accounts and groups (relayStoreScim.ts).
+ * SCIM's tokens, visible accounts and groups (relayStoreScim.ts);
+ * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts).
  */
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { RelayStore } from '../../server/storage/RelayStore';
@@ -18,6 +19,7 @@ import { relayStoreDevices } from './relayStoreDevices';
 import { relayStoreDirectory } from './relayStoreDirectory';
 import { relayStoreQueues } from './relayStoreQueues';
 import { relayStoreScim } from './relayStoreScim';
+import { relayStoreSso } from './relayStoreSso';
 import { ContractStores, keyUpload } from './relayStoreStores';
 
 /** A fresh, empty store, and how to dispose of it (and of whatever holds its data) afterwards. */
@@ -51,5 +53,6 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('audit log', () => relayStoreAudit(stores));
     describe('the hospital\'s directory', () => relayStoreDirectory(stores));
     describe('SCIM provisioning', () => relayStoreScim(stores));
+    describe('single sign-on', () => relayStoreSso(stores));
   });
 }

@@ -25,6 +25,7 @@ import {
 } from '../../../shared/wire/relay';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
+import { SsoBeginResponseSchema, type SsoBeginRequest, type SsoBeginResponse, type SsoCompleteRequest } from '../../../shared/wire/sso';
 
 /** How long one HTTP request to the relay may take (an audit export included). */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -127,6 +128,20 @@ export class RelayClient {
 
   async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string } | { kind: 'existing'; deviceId: DeviceId }): Promise<SessionResponse> {
     return this.#session(await this.#request('POST', '/v1/login', SessionResponseSchema, { username, password, totpCode, device }));
+  }
+
+  /**
+   * Single sign-on, step 1 (issue 18): the caller made a PKCE pair (keeps the verifier) and listens on a
+   * loopback redirect URI (RFC 8252); it opens `authorizationUrl` in the system browser and waits for the
+   * redirect carrying `state` (compare it before step 2).
+   */
+  ssoBegin(request: SsoBeginRequest): Promise<SsoBeginResponse> {
+    return this.#request('POST', '/v1/sso/begin', SsoBeginResponseSchema, request);
+  }
+
+  /** Single sign-on, step 2: the redirect's code, state and iss (RFC 9207, whenever present) with the verifier. Secrets: never logged. */
+  async ssoComplete(request: SsoCompleteRequest): Promise<SessionResponse> {
+    return this.#session(await this.#request('POST', '/v1/sso/complete', SessionResponseSchema, request));
   }
 
   async emergencyLogin(username: string, emergencyCode: string, device: { name: string; keys: KeyUpload }): Promise<SessionResponse> {

@@ -7,7 +7,7 @@ import { ConfigurationError } from '../../ConfigurationError';
  * The `oidc` section of the relay config file: sign-in with the hospital's identity provider (Entra ID, Okta,
  * Ping, AD FS) by OpenID Connect, authorization code with PKCE. The relay is the relying party; the desktop app
  * sends the user's browser to the provider and back to its own loopback redirect URI (RFC 8252), the browser
- * harness to one of `harnessRedirectUris`. Not wired into the config file yet (issue 18).
+ * harness to one of `harnessRedirectUris`. The relay config file's `oidc` section (relayConfigFile.ts).
  */
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -59,6 +59,14 @@ export const OidcConfigSchema = z.strictObject({
   timeoutMs: z.int().min(1000).max(60_000).default(10_000),
   /** Clock skew tolerated on the ID token's exp and iat. */
   clockToleranceSeconds: z.int().min(0).max(300).default(30),
+  /** The provider's name as users know it ("Contoso sign-in", "Okta"): messages say "sign in with <providerName>". */
+  providerName: z.string().trim().min(1).max(64).refine((s) => !/\p{C}/u.test(s), 'providerName: no control characters').default('your hospital sign-in'),
+  /**
+   * A person the provider signs in who has no account here (none linked to them, none with their username):
+   * true creates one (a clinician, from the ID token's name and department), false refuses them with
+   * ACCOUNT_NOT_PROVISIONED (accounts come from the admin's `user add`, SCIM or LDAP only).
+   */
+  createAccounts: z.boolean().default(false),
 }).refine((c) => !c.requireMfa || c.mfaAmrValues.length + c.mfaAcrValues.length > 0, {
   message: 'requireMfa needs at least one value in mfaAmrValues or mfaAcrValues',
 });

@@ -15,7 +15,7 @@ import { ConfigurationError } from '../../ConfigurationError';
 import { RelayFailure } from '../../RelayFailure';
 import type {
   AccountLock, AuditLogStart, AuditRecordFilter, AuditTreeState, ControlEvent, DeviceRecord, DirectoryListing, EmergencyGrant, EnqueueOutcome,
-  NewDevice, NewEnvelope, NewUser, PendingEnrollment, ProvisionResult, ProvisioningKind, QueueLimits, RelayStore, SignedCheckpoint, StoreEvents, StoredEnvelope, StoredTile, UserPatch, UserRecord,
+  NewDevice, NewEnvelope, NewUser, PendingEnrollment, ProvisionResult, ProvisioningKind, QueueLimits, RelayStore, SignedCheckpoint, StoreEvents, StoredEnvelope, StoredTile, SsoLink, SsoSignInOutcome, UserPatch, UserRecord,
 } from '../RelayStore';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
@@ -30,6 +30,8 @@ import type { PostgresDatabase } from './PostgresDatabase';
 import { PostgresDevices, nullableNumber } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 import { PostgresScim } from './PostgresScim';
+import { PostgresSsoSignIns } from './PostgresSsoSignIns';
+import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 import { CONTROL_CHANNEL, PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
 
 /** PostgreSQL's unique_violation. */
@@ -55,6 +57,7 @@ export class PostgresRelayStore implements RelayStore {
   readonly #queue: PostgresEnvelopeQueue;
   readonly #directory: PostgresDirectory;
   readonly scim: PostgresScim;
+  readonly #sso: PostgresSsoSignIns;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
   readonly #instance = randomUUID();
   #notifications: PostgresNotifications | undefined;
@@ -63,6 +66,7 @@ export class PostgresRelayStore implements RelayStore {
     this.#db = db;
     this.#clock = clock;
     this.#devices = new PostgresDevices(db);
+    this.#sso = new PostgresSsoSignIns(db, (client, events) => this.#append(client, events));
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.#append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
     this.scim = new PostgresScim(db, (client, events) => this.#append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
@@ -193,6 +197,24 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   // --- Enrollment ------------------------------------------------------------------------------------
+
+  // --- Single sign-on -------------------------------------------------------------------------------
+
+  createPendingSso(pending: OidcPendingSignIn, expiresAt: number): Promise<void> {
+    return this.#sso.create(pending, expiresAt);
+  }
+
+  takePendingSso(state: string, now: number): Promise<OidcPendingSignIn | undefined> {
+    return this.#sso.take(state, now);
+  }
+
+  userBySsoSubject(issuer: string, subject: string): Promise<UserRecord | undefined> {
+    return this.#sso.userBySubject(this.#db, issuer, subject);
+  }
+
+  recordSsoSignIn(userId: UserId, link: SsoLink, audit: readonly AuditEvent[], activationAudit: readonly AuditEvent[]): Promise<SsoSignInOutcome> {
+    return this.#sso.record(userId, link, audit, activationAudit);
+  }
 
   async enrollmentCodeOwner(codeHash: string, now: number): Promise<UserId | undefined> {
     const row = (await this.#db.query<{ user_id: string }>('SELECT user_id FROM enrollment_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2', [codeHash, now])).rows[0];

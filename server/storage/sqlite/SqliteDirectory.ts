@@ -16,6 +16,7 @@ export interface UserRow {
   id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null;
   created_at: number; last_active_at: number; locked_until: number | null; deactivated_at: number | null; totp_last_step: number;
   department: string | null; job_title: string | null; contact: string | null; source: string; external_id: string | null; deactivated_by_source: string | null;
+  sso_issuer: string | null; sso_subject: string | null; sso_signed_in_at: number | null;
 }
 
 export function toUser(r: UserRow): UserRecord {
@@ -25,6 +26,7 @@ export function toUser(r: UserRow): UserRecord {
     lockedUntil: r.locked_until, deactivatedAt: r.deactivated_at, totpLastStep: r.totp_last_step,
     department: r.department, jobTitle: r.job_title, contact: r.contact, source: r.source as ProvisioningKind, externalId: r.external_id,
     deactivatedBySource: r.deactivated_by_source as ProvisioningKind | null,
+    sso: r.sso_issuer !== null && r.sso_subject !== null && r.sso_signed_in_at !== null ? { issuer: r.sso_issuer, subject: r.sso_subject, signedInAt: Number(r.sso_signed_in_at) } : null,
   };
 }
 

@@ -25,6 +25,8 @@ import type {
   QueueLimits,
   RelayStore,
   StoredEnvelope,
+  SsoLink,
+  SsoSignInOutcome,
   UserPatch,
   UserRecord,
 } from '../RelayStore';
@@ -40,6 +42,8 @@ import type { DirectoryPerson, ProvisioningSource } from '../../directory/Direct
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 import { SqliteScim } from './SqliteScim';
+import { SqliteSsoSignIns } from './SqliteSsoSignIns';
+import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 
 
 export const DATABASE_FILE = 'relay.db';
@@ -54,6 +58,7 @@ export class SqliteRelayStore implements RelayStore {
   readonly #queue: SqliteEnvelopeQueue;
   readonly #directory: SqliteDirectory;
   readonly scim: SqliteScim;
+  readonly #sso: SqliteSsoSignIns;
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
@@ -64,6 +69,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#queue = new SqliteEnvelopeQueue(this.#sql, (events) => this.#audit.append(events));
     this.#directory = new SqliteDirectory(this.#sql, { appendAudit: (events) => this.#audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
     this.scim = new SqliteScim(this.#sql, (events) => this.#audit.append(events));
+    this.#sso = new SqliteSsoSignIns(this.#sql, (events) => this.#audit.append(events));
   }
 
   get schemaVersion(): number {
@@ -163,6 +169,24 @@ export class SqliteRelayStore implements RelayStore {
   }
 
   // --- Enrollment ------------------------------------------------------------------------------------
+
+  // --- Single sign-on -------------------------------------------------------------------------------
+
+  async createPendingSso(pending: OidcPendingSignIn, expiresAt: number): Promise<void> {
+    this.#sso.create(pending, expiresAt);
+  }
+
+  async takePendingSso(state: string, now: number): Promise<OidcPendingSignIn | undefined> {
+    return this.#sso.take(state, now);
+  }
+
+  async userBySsoSubject(issuer: string, subject: string): Promise<UserRecord | undefined> {
+    return this.#sso.userBySubject(issuer, subject);
+  }
+
+  async recordSsoSignIn(userId: UserId, link: SsoLink, audit: readonly AuditEvent[], activationAudit: readonly AuditEvent[]): Promise<SsoSignInOutcome> {
+    return this.#sso.record(userId, link, audit, activationAudit);
+  }
 
   async enrollmentCodeOwner(codeHash: string, now: number): Promise<UserId | undefined> {
     const row = this.#sql.get<{ user_id: string }>('SELECT user_id FROM enrollment_codes WHERE code_hash = $h AND used_at IS NULL AND expires_at > $now', { h: codeHash, now });
