@@ -27,9 +27,10 @@ import { POSTGRES_MIGRATIONS } from './migrations';
 import { PostgresRateLimiter } from './PostgresRateLimiter';
 import { PostgresAuditLog, TreeMovedError } from './PostgresAuditLog';
 import type { PostgresDatabase } from './PostgresDatabase';
-import { PostgresDevices, nullableNumber } from './PostgresDevices';
+import { PostgresDevices } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 import { PostgresScim } from './PostgresScim';
+import { PostgresSignIns } from './PostgresSignIns';
 import { PostgresSsoSignIns } from './PostgresSsoSignIns';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 import { CONTROL_CHANNEL, PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
@@ -58,6 +59,7 @@ export class PostgresRelayStore implements RelayStore {
   readonly #directory: PostgresDirectory;
   readonly scim: PostgresScim;
   readonly #sso: PostgresSsoSignIns;
+  readonly #signIns: PostgresSignIns;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
   readonly #instance = randomUUID();
   #notifications: PostgresNotifications | undefined;
@@ -67,6 +69,7 @@ export class PostgresRelayStore implements RelayStore {
     this.#clock = clock;
     this.#devices = new PostgresDevices(db);
     this.#sso = new PostgresSsoSignIns(db, (client, events) => this.#append(client, events));
+    this.#signIns = new PostgresSignIns(db, clock, (client, events) => this.#append(client, events));
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.#append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
     this.scim = new PostgresScim(db, (client, events) => this.#append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
@@ -196,8 +199,6 @@ export class PostgresRelayStore implements RelayStore {
     return this.#directory.search(query, limit);
   }
 
-  // --- Enrollment ------------------------------------------------------------------------------------
-
   // --- Single sign-on -------------------------------------------------------------------------------
 
   createPendingSso(pending: OidcPendingSignIn, expiresAt: number): Promise<void> {
@@ -216,21 +217,16 @@ export class PostgresRelayStore implements RelayStore {
     return this.#sso.record(userId, link, audit, activationAudit);
   }
 
-  async enrollmentCodeOwner(codeHash: string, now: number): Promise<UserId | undefined> {
-    const row = (await this.#db.query<{ user_id: string }>('SELECT user_id FROM enrollment_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2', [codeHash, now])).rows[0];
-    return row?.user_id as UserId | undefined;
+  enrollmentCodeOwner(codeHash: string, now: number): Promise<UserId | undefined> {
+    return this.#signIns.enrollmentCodeOwner(codeHash, now);
   }
 
-  async createPendingEnrollment(e: PendingEnrollment): Promise<void> {
-    await this.#tx(async (client) => {
-      await client.query('DELETE FROM pending_enrollments WHERE user_id = $1 OR expires_at < $2', [e.userId, this.#clock.now()]);
-      await client.query('INSERT INTO pending_enrollments (id, user_id, code_hash, totp_secret, expires_at) VALUES ($1, $2, $3, $4, $5)', [e.id, e.userId, e.codeHash, e.totpSecret, e.expiresAt]);
-    });
+  createPendingEnrollment(e: PendingEnrollment): Promise<void> {
+    return this.#signIns.createPendingEnrollment(e);
   }
 
-  async pendingEnrollment(id: string): Promise<PendingEnrollment | undefined> {
-    const row = (await this.#db.query<{ id: string; user_id: string; code_hash: string; totp_secret: string; expires_at: string }>('SELECT * FROM pending_enrollments WHERE id = $1', [id])).rows[0];
-    return row && { id: row.id, userId: row.user_id as UserId, codeHash: row.code_hash, totpSecret: row.totp_secret, expiresAt: Number(row.expires_at) };
+  pendingEnrollment(id: string): Promise<PendingEnrollment | undefined> {
+    return this.#signIns.pendingEnrollment(id);
   }
 
   async completeEnrollment(e: PendingEnrollment, passwordHash: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
@@ -340,58 +336,34 @@ export class PostgresRelayStore implements RelayStore {
     }
   }
 
-  // --- Throttling ------------------------------------------------------------------------------------
+  // --- Throttling and emergency access (PostgresSignIns.ts) -----------------------------------------
 
-  async recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string, lock?: AccountLock): Promise<void> {
-    await this.#tx(async (client) => {
-      if (scopes.length > 0) await client.query('INSERT INTO login_failures (scope, at) SELECT s, $2 FROM unnest($1::text[]) AS s', [[...scopes], at]);
-      await client.query('DELETE FROM login_failures WHERE at < $1', [at - 24 * 3600_000]);
-      if (streak !== undefined) {
-        await client.query(
-          `INSERT INTO login_streaks (scope, failures, first_at, last_at) VALUES ($1, 1, $2, $2)
-           ON CONFLICT (scope) DO UPDATE SET failures = login_streaks.failures + 1, last_at = excluded.last_at`,
-          [streak, at],
-        );
-      }
-      // Never shortened: of two instances locking one account at once, the longer lock stands.
-      if (lock) await client.query('UPDATE users SET locked_until = GREATEST(COALESCE(locked_until, 0), $2) WHERE id = $1', [lock.userId, lock.lockedUntil]);
-      await this.#append(client, audit);
-    });
+  recordLoginFailure(scopes: readonly string[], at: number, audit: readonly AuditEvent[], streak?: string, lock?: AccountLock): Promise<void> {
+    return this.#signIns.recordLoginFailure(scopes, at, audit, streak, lock);
   }
 
-  async loginFailures(scope: string, since: number): Promise<number[]> {
-    return (await this.#db.query<{ at: string }>('SELECT at FROM login_failures WHERE scope = $1 AND at >= $2 ORDER BY at', [scope, since])).rows.map((r) => Number(r.at));
+  loginFailures(scope: string, since: number): Promise<number[]> {
+    return this.#signIns.loginFailures(scope, since);
   }
 
-  async loginStreak(scope: string): Promise<number> {
-    return (await this.#db.query<{ failures: number }>('SELECT failures FROM login_streaks WHERE scope = $1', [scope])).rows[0]?.failures ?? 0;
+  loginStreak(scope: string): Promise<number> {
+    return this.#signIns.loginStreak(scope);
   }
 
-  async clearLoginFailures(scope: string): Promise<void> {
-    await this.#tx(async (client) => {
-      await client.query('DELETE FROM login_failures WHERE scope = $1', [scope]);
-      await client.query('DELETE FROM login_streaks WHERE scope = $1', [scope]);
-    });
+  clearLoginFailures(scope: string): Promise<void> {
+    return this.#signIns.clearLoginFailures(scope);
   }
 
-  async claimTotpStep(userId: UserId, step: number): Promise<boolean> {
-    // One statement: the row lock makes a concurrent claim of the same step wait, then find it taken.
-    return (await this.#db.query('UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2', [userId, step])).rowCount === 1;
+  claimTotpStep(userId: UserId, step: number): Promise<boolean> {
+    return this.#signIns.claimTotpStep(userId, step);
   }
 
-  // --- Emergency access ----------------------------------------------------------------------------
-
-  async createEmergencyGrant(g: EmergencyGrant, audit: readonly AuditEvent[]): Promise<void> {
-    await this.#tx(async (client) => {
-      await client.query('INSERT INTO emergency_grants (id, user_id, code_hash, reason, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [g.id, g.userId, g.codeHash, g.reason, g.issuedAt, g.expiresAt]);
-      await this.#append(client, audit);
-    });
+  createEmergencyGrant(g: EmergencyGrant, audit: readonly AuditEvent[]): Promise<void> {
+    return this.#signIns.createEmergencyGrant(g, audit);
   }
 
-  async emergencyGrants(userId: UserId, now: number): Promise<EmergencyGrant[]> {
-    const rows = await this.#db.query<{ id: string; user_id: string; code_hash: string; reason: string; issued_at: string; expires_at: string; used_at: string | null }>(
-      'SELECT * FROM emergency_grants WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2', [userId, now]);
-    return rows.rows.map((r) => ({ id: r.id, userId: r.user_id as UserId, codeHash: r.code_hash, reason: r.reason, issuedAt: Number(r.issued_at), expiresAt: Number(r.expires_at), usedAt: nullableNumber(r.used_at) }));
+  emergencyGrants(userId: UserId, now: number): Promise<EmergencyGrant[]> {
+    return this.#signIns.emergencyGrants(userId, now);
   }
 
   async useEmergencyGrant(grantId: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
