@@ -136,6 +136,18 @@ export class AccountService {
     ]);
   }
 
+  /**
+   * Moves a clinician's account to single sign-on: its password and authenticator are forgotten, so the next
+   * sign-in at the identity provider with its username links it (an account with a password is never linked
+   * by username alone). Its enrolled workstations keep working until then.
+   */
+  async ssoOnly(username: string): Promise<void> {
+    const user = await this.requireUser(username);
+    if (user.role !== 'clinician') throw new RelayFailure('BAD_REQUEST', `${username} is an ${user.role} account: those sign in with a password and authenticator`);
+    if (user.status === 'deactivated') throw new RelayFailure('BAD_REQUEST', `user ${username} is deactivated`);
+    await this.store.updateUser(user.id, { passwordHash: null, totpSecret: null }, [{ type: 'account.sso_only', actor: this.admin, subject: user.id, details: {} }]);
+  }
+
   /** An emergency sign-in for a clinician who is locked out or lost a device: time-limited, flagged. */
   async issueEmergency(username: string, reason: string): Promise<{ code: string; expiresAt: number }> {
     return this.#emergency.issue(await this.requireUser(username), reason, this.admin);

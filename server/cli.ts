@@ -88,6 +88,7 @@ export function buildCli(admin: string = adminActor()): Command {
   accountCommand('deactivate', 'deactivate an account: its devices are disconnected at once and their queues deleted', (a, u) => a.deactivate(u), 'deactivated');
   accountCommand('unlock', 'lift a lockout after too many failed sign-ins', (a, u) => a.unlock(u), 'unlocked');
   accountCommand('reactivate', 'bring back a deactivated account (its old devices stay revoked)', (a, u) => a.reactivate(u), 'reactivated');
+  accountCommand('sso-only', "end an account's password sign-in: its next sign-in with the identity provider links it", (a, u) => a.ssoOnly(u), 'now signs in with single sign-on only:');
   user.command('emergency')
     .description('issue a time-limited emergency sign-in (audited and flagged)')
     .addOption(dataOption())

@@ -10,6 +10,8 @@ export const AUDIT_EVENT_TYPES = [
   'account.deactivated',
   'account.reactivated',
   'account.unlocked',
+  /** `rounds-server user sso-only`: the account's password and authenticator forgotten; it signs in with the identity provider. */
+  'account.sso_only',
   'account.locked',
   'account.inactive',
   'account.enrolled',

@@ -98,11 +98,12 @@ export class DeviceCredentials {
    * workstation retrying in a loop cannot flood the log. Credentials naming no device are not (anyone
    * can make those up).
    */
-  async authenticate(credential: string | undefined, caller?: Caller): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress }> {
+  async authenticate(credential: string | undefined, caller?: Caller): Promise<{ user: UserRecord; device: DeviceRecord; address: DeviceAddress; until: number | null }> {
     const named = credential ? credentialDevice(credential) : undefined;
     if (!credential || !named) throw new RelayFailure('UNAUTHENTICATED', 'a device credential is required');
     const parsed = UserIdSchema.safeParse(named.userId);
     if (!parsed.success) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
+    const generation = this.#authorized.generation(parsed.data);
     const device = await this.#store.device(parsed.data, named.deviceId as DeviceId);
     if (!device) throw new RelayFailure('UNAUTHENTICATED', 'unknown device credential');
     const now = this.#clock.now();
@@ -117,7 +118,13 @@ export class DeviceCredentials {
     if (device.expiresAt !== null && device.expiresAt <= now) return refuse('emergency sign-in expired', new RelayFailure('UNAUTHENTICATED', 'this emergency sign-in has expired'));
     const user = await this.#store.userById(device.userId);
     if (!user || user.status !== 'active') return refuse('account not active', new RelayFailure('ACCOUNT_INACTIVE', 'this account is not active'));
-    if (this.#reauthenticationDue(user, device) <= now) return refuse('re-authentication due', reauthenticationRequired());
-    return { user, device, address: { userId: device.userId, deviceId: device.deviceId } };
+    const due = this.#reauthenticationDue(user, device);
+    if (due <= now) return refuse('re-authentication due', reauthenticationRequired());
+    // When a socket this credential opens must end by itself (an emergency sign-in's end, or re-authentication
+    // due): one that only receives sends no frame to be checked at.
+    const until = Math.min(device.expiresAt ?? Number.MAX_SAFE_INTEGER, due);
+    // The socket this opens is checked before its first push: remembered now, that costs no second read.
+    this.#authorized.set(device.userId, `${device.deviceId}:${device.credentialHash}`, true, Math.min(now + AUTHORIZATION_TTL_MS, until), generation);
+    return { user, device, address: { userId: device.userId, deviceId: device.deviceId }, until: until === Number.MAX_SAFE_INTEGER ? null : until };
   }
 }

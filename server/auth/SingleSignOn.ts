@@ -139,6 +139,18 @@ export class SingleSignOn {
     const linked = await this.store.userBySsoSubject(identity.issuer, identity.subject);
     const found = linked ?? (await this.store.userByUsername(identity.username));
     if (found?.status === 'deactivated') throw inactive();
+    // Found by username alone, an account is linked to this identity only if nothing else protects it yet: a
+    // clinician's account that has never had a password (pending, or provisioned). Otherwise whoever can set a
+    // username at the provider (or rename an account over SCIM) would take over an enrolled colleague's account,
+    // or the relay's own admin and compliance accounts.
+    if (found && !linked) {
+      if (found.role !== 'clinician') {
+        throw new RelayFailure('ACCOUNT_NOT_PROVISIONED', `${identity.username} is an ${found.role} account: it signs in with its password and authenticator, not with ${this.config.providerName}`);
+      }
+      if (found.passwordHash !== null) {
+        throw new RelayFailure('ACCOUNT_NOT_PROVISIONED', `the account ${identity.username} signs in with its password and authenticator; to move it to ${this.config.providerName}, ask your administrator (rounds-server user sso-only ${identity.username})`);
+      }
+    }
     if (!found && !this.config.createAccounts) {
       throw new RelayFailure('ACCOUNT_NOT_PROVISIONED', `${identity.username} has no Rounds account yet: ask your administrator to create it (this relay does not create accounts at sign-in)`);
     }

@@ -1,3 +1,4 @@
+import { foldUsername } from '../../shared/wire/username';
 import type { Entry } from 'ldapts';
 import type { DirectoryPerson } from './DirectoryPerson';
 import type { LdapAttributeMap, LdapDisabledRule } from './ldapConfig';
@@ -88,7 +89,9 @@ function isDisabled(attributes: Map<string, Values>, rule: LdapDisabledRule | nu
 /** The person an entry describes, or why it is skipped. */
 export function personFromEntry(entry: Entry, map: LdapAttributeMap, disabledWhen: LdapDisabledRule | null): DirectoryPerson | SkippedLdapEntry {
   const attributes = attributesOf(entry);
-  const username = firstText(attributes, map.username)?.toLowerCase() ?? null;
+  const given = firstText(attributes, map.username);
+  const username = given === undefined || given === null ? null : foldUsername(given);
+  if (given && username === null) return { dn: entry.dn, reason: 'the username is not plain ASCII' };
   if (!username) return { dn: entry.dn, reason: `no username (none of ${map.username.join(', ')})` };
   const externalId = firstText(attributes, map.externalId);
   if (!externalId) return { dn: entry.dn, reason: `no stable id (none of ${map.externalId.join(', ')}, or not a 16-byte GUID)` };

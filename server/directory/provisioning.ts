@@ -103,6 +103,11 @@ export function planProvision(person: DirectoryPerson, source: ProvisioningSourc
     throw new ProvisioningRefused('usernameTaken', `the username ${person.username} belongs to another account`);
   }
   const existing = byExternalId ?? byUsername;
+  // The relay's own admin and compliance accounts are never a directory's: a source that names one (a username
+  // set at the provider, an LDAP entry) neither takes it over nor deactivates it.
+  if (existing && existing.role !== 'clinician') {
+    throw new ProvisioningRefused('usernameTaken', `the username ${person.username} belongs to an ${existing.role} account, which directory sources do not manage`);
+  }
   if (!existing) {
     const status: UserStatus = person.active ? 'pending' : 'deactivated';
     const changed = DIRECTORY_FIELDS.filter((f) => f === 'username' || f === 'displayName' || person[f] !== null);

@@ -93,10 +93,11 @@ export class DeliveryHub implements DeliveryNotifier {
   }
 
   /**
-   * Takes over an authenticated socket. `expiresAt` (emergency sign-ins) ends it by itself. `stream` is the
-   * connection under the WebSocket: frames sent to it in one turn of the event loop leave in one write.
+   * Takes over an authenticated socket. `endsAt` (an emergency sign-in's end, or re-authentication due) ends
+   * it by itself. `stream` is the connection under the WebSocket: frames sent to it in one turn of the event
+   * loop leave in one write.
    */
-  attach(socket: WebSocket, address: DeviceAddress, credentialHash: string, expiresAt: number | null, now: number, stream?: Corkable): void {
+  attach(socket: WebSocket, address: DeviceAddress, credentialHash: string, endsAt: number | null, now: number, stream?: Corkable): void {
     const key = addressKey(address);
     this.#connections.get(key)?.socket.terminate();
     const connection: Connection = { socket, stream, corked: false, address, credentialHash, lastPushed: 0, inFlight: new Map(), inFlightBytes: 0, pumping: false, again: false, drained: false, alive: true, announceEmpty: false, timers: [] };
@@ -108,7 +109,7 @@ export class DeliveryHub implements DeliveryNotifier {
       if (this.#connections.get(key) === connection) this.#connections.delete(key);
     });
     socket.on('error', (error) => this.log(`socket error for ${key}: ${describeError(error)}`, 'warn', { device: key }));
-    if (expiresAt !== null) connection.timers.push(setTimeout(() => socket.terminate(), Math.max(0, expiresAt - now)));
+    if (endsAt !== null) endAt(connection, endsAt - now);
     // A peer that stops answering pings is gone: free its buffers.
     const heartbeat = setInterval(() => {
       if (!connection.alive) return socket.terminate();
@@ -273,6 +274,14 @@ export class DeliveryHub implements DeliveryNotifier {
     connection.pumping = true;
     connection.drained = false;
     const open = () => connection.socket.readyState === connection.socket.OPEN;
+    // A socket that only receives sends no frame to be checked at: what it is sent is checked here (the device
+    // revoked, an emergency sign-in over, re-authentication due; remembered, so mostly no database read).
+    try {
+      await this.#authorize(connection);
+    } catch {
+      connection.pumping = false;
+      return;
+    }
     /** True once a read found nothing more: only then is the queue empty (not merely paused at the limit). */
     let drainedQueue: boolean;
     try {
@@ -314,6 +323,15 @@ export class DeliveryHub implements DeliveryNotifier {
       connection.pumping = false;
     }
   }
+}
+
+/** The longest delay a Node timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Ends the connection's socket `inMs` from now (in steps, past what one timer can wait: re-authentication is days away). */
+function endAt(connection: Connection, inMs: number): void {
+  const step = Math.min(Math.max(0, inMs), MAX_TIMER_MS);
+  connection.timers.push(setTimeout(() => (inMs > MAX_TIMER_MS ? endAt(connection, inMs - MAX_TIMER_MS) : connection.socket.terminate()), step));
 }
 
 function send(connection: Connection, frame: ServerFrame): void {

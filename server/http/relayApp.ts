@@ -270,8 +270,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
       socket.close(4401, 'unauthenticated');
       return;
     }
-    const { address, device: record } = authenticated;
-    hub.attach(socket, address, record.credentialHash, record.expiresAt, options.now(), request.socket);
+    const { address, device: record, until } = authenticated;
+    hub.attach(socket, address, record.credentialHash, until, options.now(), request.socket);
     store.touchDevice(address.userId, address.deviceId, options.now()).catch((error: unknown) => request.log.error(`touch failed: ${describeError(error)}`));
     // A device that connects with a low one-time key stock hears about it at once.
     messages.keyCount(address).then((count) => {

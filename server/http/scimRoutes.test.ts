@@ -24,7 +24,8 @@ describe('/scim/v2 limits', () => {
     for (const name of ['entra', 'okta']) await store.scim.createToken(name, scimTokenHash(`token-${name}`), Date.now(), []);
     app = Fastify();
     await registerScimRoutes(app, {
-      store, now: () => Date.now(), rateLimiter: new InMemoryRateLimiter(), afterChange: () => changes++, address: () => '192.0.2.7', rate: { amount: 3, windowMs: 60_000 },
+      store, now: () => Date.now(), rateLimiter: new InMemoryRateLimiter(), afterChange: () => changes++, address: () => '192.0.2.7', rate: { amount: 20, windowMs: 60_000 },
+      deactivations: { amount: 2, windowMs: 3600_000 },
     });
   });
   afterEach(async () => {
@@ -35,7 +36,7 @@ describe('/scim/v2 limits', () => {
   const get = (token: string) => app.inject({ method: 'GET', url: '/scim/v2/Users?count=0', headers: { authorization: `Bearer ${token}` } });
 
   it('holds each token to its own rate, with a SCIM 429 and Retry-After', async () => {
-    for (let i = 0; i < 3; i++) expect((await get('token-entra')).statusCode).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await get('token-entra')).statusCode).toBe(200);
     const limited = await get('token-entra');
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
@@ -43,6 +44,27 @@ describe('/scim/v2 limits', () => {
     expect(limited.json()).toMatchObject({ status: '429', scimType: 'tooMany' });
     expect((await get('token-okta')).statusCode).toBe(200);
     expect(changes).toBe(0);
+  });
+
+  it("refuses a token's deactivations past its hourly budget: the accounts stay active, the refusal is flagged", async () => {
+    const send = (method: string, url: string, body?: unknown) => app.inject({ method: method as 'POST', url, headers: { authorization: 'Bearer token-okta', 'content-type': 'application/scim+json' }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+    const ids: string[] = [];
+    for (const n of [1, 2, 3, 4]) {
+      const created = await send('POST', '/scim/v2/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `leaver${n}@hospital.example`, externalId: `leaver-${n}` });
+      ids.push((created.json() as { id: string }).id);
+    }
+    const disable = (id: string) => send('PATCH', `/scim/v2/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { active: false } }] });
+    expect((await disable(ids[0]!)).statusCode).toBe(200);
+    expect((await send('DELETE', `/scim/v2/Users/${ids[1]!}`)).statusCode).toBe(204);
+    const refused = await disable(ids[2]!);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ status: '429', detail: expect.stringContaining('deactivated 2 accounts within the last hour') });
+    expect((await send('DELETE', `/scim/v2/Users/${ids[3]!}`)).statusCode).toBe(429);
+    expect(await Promise.all(ids.map(async (id) => (await store.userById(id as never))?.status))).toEqual(['deactivated', 'deactivated', 'pending', 'pending']);
+    const records = await store.auditRecordsAfter(0, 100, { types: ['scim.refused'] });
+    expect(records.map((r) => [r.flagged, r.details])).toEqual([[true, expect.objectContaining({ reason: 'deactivations', token: 'okta', limit: 2 })]]);
+    // Another token's budget is its own; edits that deactivate nobody are never refused.
+    expect((await send('PATCH', `/scim/v2/Users/${ids[2]!}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { displayName: 'Still here' } }] })).statusCode).toBe(200);
   });
 
   it('applies control events after a change, not after a read', async () => {

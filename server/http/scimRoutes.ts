@@ -23,6 +23,13 @@ export const SCIM_MOUNT_PATH = '/scim/v2';
 export const SCIM_BODY_LIMIT = 1024 * 1024;
 /** Per token, for every relay instance together: Entra ID's and Okta's provisioning runs stay well below it. */
 export const SCIM_RATE: RateLimit = { amount: 1200, windowMs: 60_000 };
+/**
+ * Accounts one token may deactivate (or delete) in an hour, for every relay instance together. Each cuts a
+ * clinician off and deletes what is queued for their workstations: a leaked token or a provider assigned to the
+ * wrong group must not take a hospital down in a minute (the LDAP sync has its share rule; SCIM has this). A
+ * real leaver wave past it is refused with 429, which Entra ID and Okta retry at their next cycle.
+ */
+export const SCIM_DEACTIVATIONS: RateLimit = { amount: 100, windowMs: 3600_000 };
 /** A run of refused requests from one address for one reason ends after this long without one. */
 const REFUSED_QUIET_MS = 15 * 60_000;
 
@@ -36,6 +43,8 @@ export interface ScimRouteOptions {
   readonly address: (request: FastifyRequest) => string;
   /** Each token's request rate (SCIM_RATE unless told). */
   readonly rate?: RateLimit;
+  /** Each token's deactivations (SCIM_DEACTIVATIONS unless told). */
+  readonly deactivations?: RateLimit;
 }
 
 type Refusal = { readonly reason: 'missing' | 'unknown' | 'revoked'; readonly token?: string };
@@ -66,6 +75,23 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
     }
     request.log.warn({ address, reason: refusal.reason }, `SCIM request refused: ${refusal.reason} token`);
     return send(reply, scimErrorResponse(new ScimError(401, null, DETAIL[refusal.reason]), { 'www-authenticate': 'Bearer realm="Rounds SCIM"' }));
+  };
+
+  /** Takes one of the token's deactivations this hour, or refuses (429, audited and flagged by episode). */
+  const deactivationAllowed = async (request: FastifyRequest, token: string): Promise<void> => {
+    const limit = options.deactivations ?? SCIM_DEACTIVATIONS;
+    const decision = await options.rateLimiter.take([{ key: `scim-deactivations:${token}`, cost: 1, limit }], options.now());
+    if (decision.ok) return;
+    const { count, audit } = refused.note(`deactivations|${token}`, options.now());
+    if (audit) {
+      await options.store.appendAudit([{
+        type: 'scim.refused', actor: `scim:${token}`, subject: '',
+        details: { reason: 'deactivations', token, limit: limit.amount, episode: count === 1 ? 'started' : 'ongoing', requests: count },
+        flagged: true,
+      }]);
+    }
+    request.log.warn({ token }, 'SCIM deactivation refused: the token deactivated as many accounts as it may in an hour');
+    throw new ScimError(429, null, `This token has deactivated ${limit.amount} accounts within the last hour, as many as the relay allows; the rest wait (ask the relay's administrator if this is a real leaver wave).`);
   };
 
   await app.register(async (scim) => {
@@ -99,7 +125,7 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
     const serve = async (request: FastifyRequest, reply: FastifyReply) => {
       const tokenName = tokenNames.get(request);
       if (tokenName === undefined) return refuse(request, reply, { reason: 'missing' });
-      const directory = new StoreScimDirectory(options.store, tokenName, options.now);
+      const directory = new StoreScimDirectory(options.store, tokenName, options.now, () => deactivationAllowed(request, tokenName));
       const response = await handleScimRequest(
         { method: request.method, url: request.url, body: typeof request.body === 'string' ? request.body : undefined },
         directory,

@@ -80,10 +80,14 @@ export class StoreScimDirectory implements ScimDirectory {
   readonly #source: ScimSource;
   readonly #now: () => number;
 
-  constructor(store: RelayStore, tokenName: string, now: () => number) {
+  readonly #beforeDeactivating: () => Promise<void>;
+
+  /** `beforeDeactivating` may refuse (throw) a deactivation: the relay's budget of them per token. */
+  constructor(store: RelayStore, tokenName: string, now: () => number, beforeDeactivating: () => Promise<void> = async () => undefined) {
     this.#store = store;
     this.#source = { kind: 'scim', tokenName };
     this.#now = now;
+    this.#beforeDeactivating = beforeDeactivating;
   }
 
   async findUsers(filter: DirectoryFilter<UserFilterAttribute>, page: ScimPage): Promise<ScimPageResult<ScimUserRecord>> {
@@ -119,6 +123,7 @@ export class StoreScimDirectory implements ScimDirectory {
     const current = await this.#visible(id);
     if (!current) return null;
     if (current.source === 'scim' && current.externalId !== person.externalId) throw badScimRequest('mutability', 'externalId cannot be changed.');
+    if (!person.active && current.status !== 'deactivated') await this.#beforeDeactivating();
     // provisionPerson finds an account by externalId, else by username: one SCIM did not make, renamed in
     // the same request that adopts it, is adopted under its current username first.
     if (current.source !== 'scim' && current.username !== person.username) await this.#provision({ ...person, username: current.username });
@@ -130,6 +135,7 @@ export class StoreScimDirectory implements ScimDirectory {
   async deleteUser(id: UserId): Promise<boolean> {
     const current = await this.#visible(id);
     if (!current) return false;
+    if (current.status !== 'deactivated') await this.#beforeDeactivating();
     await this.#provision({ ...scimPerson(current), active: false });
     const audit = [{ type: 'user.deprovisioned' as const, actor: provisioningActor(this.#source), subject: id, details: sourceDetails(this.#source) }];
     await this.#store.scim.hideUser(id, this.#now(), audit);

@@ -4,6 +4,7 @@
  * its id and meta. Directory data only: names, titles, departments, pager numbers, never anything about
  * patients; Okta's `password` is dropped unread by canonicalisation and never stored or logged.
  */
+import { foldUsername } from '../../shared/wire/username';
 import type { UserId } from '../../shared/ids';
 import type { DirectoryPerson } from '../directory/DirectoryPerson';
 import { badScimRequest } from './ScimError';
@@ -42,7 +43,9 @@ export function readUserName(value: ScimJson | undefined): string {
   const userName = readString(value, 'userName');
   if (userName === null) throw badScimRequest('invalidValue', 'userName is required.');
   if (/\s/.test(userName)) throw badScimRequest('invalidValue', 'userName must not contain spaces.');
-  return userName.toLowerCase();
+  const folded = foldUsername(userName);
+  if (folded === null) throw badScimRequest('invalidValue', 'userName must be plain ASCII (a short name or a UPN).');
+  return folded;
 }
 
 function objectAt(resource: ScimObject, key: string): ScimObject {

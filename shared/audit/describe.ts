@@ -265,6 +265,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'account.deactivated': 'Account deactivated',
   'account.reactivated': 'Account reactivated',
   'account.unlocked': 'Sign-in lock lifted',
+  'account.sso_only': 'Moved to single sign-on',
   'account.locked': 'Sign-ins locked',
   'account.inactive': 'Account deactivated (inactive)',
   'account.enrolled': 'Enrollment completed',

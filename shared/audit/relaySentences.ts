@@ -170,6 +170,9 @@ function groupUpdated(c: SentenceContext): string {
 /** scim.refused: requests without a valid SCIM token, by episode. */
 function scimRefused(c: SentenceContext): string {
   const d = c.details;
+  if (d.text('reason') === 'deactivations') {
+    return `Deactivations through the SCIM token ${quoted(d.text('token'))} were refused: it had deactivated ${formatNumber(d.number('limit') ?? 0)} accounts within an hour, as many as the relay allows (${d.text('episode') === 'started' ? 'the first refusal of an episode' : `${count(d.number('requests') ?? 1, 'request')} so far`}).`;
+  }
   const why = ({ missing: 'no bearer token', unknown: 'an unknown token', revoked: `the revoked token ${quoted(d.text('token'))}` } as Record<string, string>)[d.text('reason')] ?? 'no valid token';
   const state = d.text('episode') === 'started' ? 'the first of an episode' : `${count(d.number('requests') ?? 1, 'request')} so far`;
   return `SCIM requests ${where(c.facts.actor)} with ${why} were refused (${state}).`;
@@ -213,6 +216,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'directory.synced': directorySynced,
   'account.inactive': (c) => `The relay deactivated the account of ${c.facts.subject.label}: ${c.details.text('reason') || 'unused for too long'}.`,
   'account.reactivated': (c) => `${who(c)} reactivated the account of ${c.facts.subject.label}.`,
+  'account.sso_only': (c) => `${who(c)} ended password sign-in for ${c.facts.subject.label}: the account signs in with the organisation's identity provider from now on.`,
   'account.unlocked': (c) => (c.details.has('by')
     ? `The sign-in lock of ${c.facts.subject.label} was lifted by a sign-in ${where(c.facts.actor) || 'at an enrolled workstation'}.`
     : `${who(c)} lifted the sign-in lock of ${c.facts.subject.label}.`),

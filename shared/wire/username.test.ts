@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsernameSchema } from './username';
+import { UsernameSchema, foldUsername } from './username';
 
 describe('sign-in names', () => {
   it('takes short names and e-mail-style UPNs, lower-cased and trimmed', () => {
@@ -8,6 +8,13 @@ describe('sign-in names', () => {
     }
     expect(UsernameSchema.parse('  J.Smith@Hospital.EXAMPLE ')).toBe('j.smith@hospital.example');
     expect(UsernameSchema.parse('ASmith')).toBe('asmith');
+  });
+
+  it('folds only plain ASCII: a letter JavaScript would fold onto an ASCII one (U+212A KELVIN SIGN) is refused, not made "k"', () => {
+    expect(foldUsername(' Kate@Hospital.example ')).toBe('kate@hospital.example');
+    expect(foldUsername('\u212Aate@hospital.example')).toBeNull();
+    expect(foldUsername('jos\u00e9@hospital.example')).toBeNull();
+    expect(UsernameSchema.safeParse('\u212Aate@hospital.example').success).toBe(false);
   });
 
   it('refuses what is neither, with a message that says what is wanted', () => {

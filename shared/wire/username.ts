@@ -27,6 +27,17 @@ export function isUsername(name: string): boolean {
   return local.length <= 64 && domain.length <= 253 && UPN_LOCAL.test(local) && DOMAIN.test(domain);
 }
 
-export const UsernameSchema = z.string().trim().toLowerCase().max(MAX_USERNAME_LENGTH).refine(isUsername, {
+/**
+ * A sign-in name as a source gives it, lower-cased, or null when it is not plain ASCII: JavaScript's
+ * toLowerCase() folds some other letters onto ASCII ones (U+212A KELVIN SIGN to "k"), so "\u212Aate" would
+ * otherwise become kate's username. Every source (SCIM, LDAP, OpenID Connect, the forms) folds through this.
+ */
+export function foldUsername(text: string): string | null {
+  const trimmed = text.trim();
+  return /^[\x20-\x7e]*$/.test(trimmed) ? trimmed.toLowerCase() : null;
+}
+
+// ASCII is checked before lower-casing (see foldUsername).
+export const UsernameSchema = z.string().trim().regex(/^[\x20-\x7e]*$/, 'usernames are plain ASCII').toLowerCase().max(MAX_USERNAME_LENGTH).refine(isUsername, {
   message: 'a short name of 2 to 64 lower-case letters, digits, ".", "_" or "-", or an e-mail-style name such as j.smith@hospital.example',
 });

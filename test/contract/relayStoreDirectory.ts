@@ -26,6 +26,20 @@ export function relayStoreDirectory(t: ContractStores): void {
     return { code: (error as ProvisioningRefused).code, reason: (error as ProvisioningRefused).reason, message: (error as Error).message };
   };
 
+  it("never takes over or deactivates the relay's own admin and compliance accounts, whatever a source names", async () => {
+    const { store, other } = t;
+    // A compliance account, as `user add --role compliance` makes it.
+    await store.createUser({ id: 'c0000000-0000-4000-8000-00000000000c' as never, username: 'audit.lead@hospital.example', displayName: 'Audit Lead', role: 'compliance', status: 'active', createdAt: NOW, lastActiveAt: NOW }, 'code-hash-c', NOW + 1000, []);
+    for (const username of ['audit.lead@hospital.example']) {
+      for (const source of [SCIM, LDAP]) {
+        const refused = await refusal(other.provisionPerson(person({ externalId: `x-${source.kind}`, username, displayName: 'Someone Else' }), source, NOW));
+        expect(refused.reason).toBe('usernameTaken');
+        await refusal(store.provisionPerson(person({ externalId: `y-${source.kind}`, username, active: false }), source, NOW));
+      }
+      expect(await store.userByUsername(username)).toMatchObject({ role: 'compliance', status: 'active', displayName: 'Audit Lead', source: 'admin' });
+    }
+  });
+
   it('deprovisions people (a field changed too) while others sign in through the other instance, none refused', async () => {
     const { store, other } = t;
     // Each deprovisioning records a control event and audit records, as every sign-in does: in one lock order.

@@ -37,6 +37,8 @@ const USERS = {
   window: { username: 'w.window@hospital.example', password: 'window-pw', displayName: 'Win Window', mfa: true },
   passwordFirst: { username: 'p.first@hospital.example', password: 'pat-idp-pw', displayName: 'Pat First', department: 'Neurology', mfa: true },
   fromScim: { username: 's.scim@hospital.example', password: 'scim-pw', displayName: 'Sam Scim', department: 'Radiology', mfa: true },
+  // Someone at the provider given the username of the relay's own compliance account.
+  officer: { username: 'privacy.officer@hospital.example', password: 'officer-idp-pw', displayName: 'Whoever The Provider Says', mfa: true },
 } satisfies Record<string, OidcTestUser>;
 
 let provider: TestOidcProvider;
@@ -243,9 +245,22 @@ describe('a relay in this process, its clock under the test\'s control', () => {
   });
 
   // First: the authenticator's codes are of the real time, which the relay's clock still is.
-  it('moves an account that enrolled with a password to single sign-on: its workstation stays, its password stops', async () => {
+  it('never links an admin or compliance account by its username, even one without a password yet', async () => {
+    await server.accounts.addUser(USERS.officer.username, 'Privacy Officer', 'compliance');
+    const refused = await refusal(ssoSignIn(url, USERS.officer, await newDevice('Somewhere')));
+    expect(refused).toMatchObject({ code: 'ACCOUNT_NOT_PROVISIONED', status: 403 });
+    expect(refused.message).toContain('compliance account');
+    expect(await server.store.userByUsername(USERS.officer.username)).toMatchObject({ role: 'compliance', sso: null, displayName: 'Privacy Officer' });
+  });
+
+  it('moves an account that enrolled with a password to single sign-on once an admin says so: its workstation stays, its password stops', async () => {
     const { enrollmentCode } = await server.accounts.addUser(USERS.passwordFirst.username, 'Pat First', 'clinician');
     const enrolled = await Clinician.enroll(url, USERS.passwordFirst.username, enrollmentCode, 'a long rounds passphrase 42');
+    // A username at the provider alone does not take over an account that has a password: an admin moves it.
+    const before = await refusal(ssoSignIn(url, USERS.passwordFirst, await newDevice('Neurology office')));
+    expect(before).toMatchObject({ code: 'ACCOUNT_NOT_PROVISIONED', status: 403 });
+    expect(before.message).toContain('rounds-server user sso-only');
+    await server.accounts.ssoOnly(USERS.passwordFirst.username);
     const session = await ssoSignIn(url, USERS.passwordFirst, await newDevice('Neurology office'));
     expect(session.userId).toBe(enrolled.session.userId);
     expect(await server.store.userById(session.userId)).toMatchObject({ source: 'oidc', department: 'Neurology', sso: { issuer: provider.issuer } });
@@ -258,11 +273,14 @@ describe('a relay in this process, its clock under the test\'s control', () => {
     await server.accounts.addUser(USERS.window.username, 'Win Window', 'clinician');
     const session = await ssoSignIn(url, USERS.window, await newDevice('Ward 10'));
     const socket = await signedInAs(url, session).connect({ onEnvelope: () => undefined });
+    // A second workstation whose socket only receives: it sends no frame to be checked at.
+    const quietSession = await ssoSignIn(url, USERS.window, await newDevice('Ward 10 tablet'));
+    const quiet = await signedInAs(url, quietSession).connect({ onEnvelope: () => undefined });
     // A frame the relay must authorise before it looks at it (a device of this account that does not exist).
     const send = () => socket.send([{ id: randomUUID() as EnvelopeId, type: 'whisper', recipient: { userId: session.userId, deviceId: (session.deviceId + 1) as DeviceId }, content: 'AAAA' }])
       .then(() => 'sent', (e: { code?: string }) => e.code);
     now += 3 * 24 * 3600_000 - 60_000;
-    expect((await signedInAs(url, session).ownDevices()).devices).toHaveLength(1);
+    expect((await signedInAs(url, session).ownDevices()).devices).toHaveLength(2);
     expect(await send()).not.toBe('REAUTHENTICATION_REQUIRED');
     expect(socket.open).toBe(true);
     now += 60_000;
@@ -272,11 +290,15 @@ describe('a relay in this process, its clock under the test\'s control', () => {
     // The open socket's next frame meets the same answer, and the socket is closed.
     expect(await send()).toBe('REAUTHENTICATION_REQUIRED');
     await until(() => !socket.open, 'the relay to close the socket');
+    // A socket that only receives is closed at its next delivery (here: the relay reads every queue again).
+    expect(quiet.open).toBe(true);
+    server.hub.resync();
+    await until(() => !quiet.open, 'the relay to close the receive-only socket');
     // Signing in at the provider again renews the workstation, and the window starts over.
     const renewed = await ssoSignIn(url, USERS.window, existing(session.deviceId));
-    expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(1);
+    expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(2);
     now += 2 * 24 * 3600_000;
-    expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(1);
+    expect((await signedInAs(url, renewed).ownDevices()).devices).toHaveLength(2);
   });
 
   it('links an account SCIM provisioned without taking it over: its source keeps its fields', async () => {

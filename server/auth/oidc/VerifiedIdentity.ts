@@ -1,3 +1,4 @@
+import { foldUsername } from '../../../shared/wire/username';
 import type { OidcConfig } from './OidcConfig';
 import { OidcSignInError } from './OidcSignInError';
 
@@ -35,7 +36,7 @@ function text(claims: IdTokenClaims, name: string): string | undefined {
 /** The identity an ID token's claims describe, or OIDC_USERNAME_MISSING when the username claim is unusable. */
 export function identityFromClaims(claims: IdTokenClaims, config: Pick<OidcConfig, 'usernameClaim' | 'departmentClaim'>): VerifiedIdentity {
   const rawUsername = text(claims, config.usernameClaim);
-  const username = rawUsername?.toLowerCase();
+  const username = rawUsername === undefined ? undefined : foldUsername(rawUsername);
   if (!username || !USABLE_NAME.test(username)) {
     throw new OidcSignInError(
       'OIDC_USERNAME_MISSING',
