@@ -114,7 +114,8 @@ export class LoopbackRedirect {
   }
 }
 
-function sameText(a: string, b: string): boolean {
+/** Compares a state from outside with ours in constant time. */
+export function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
