@@ -34,6 +34,13 @@ export interface SsoRedirectDoor {
 /** The shell's hook into the operating system: open a URL in the user's default browser (Electron's shell.openExternal). */
 export type OpenExternal = (url: string) => Promise<void>;
 
+/**
+ * The path of the desktop app's loopback redirect URI, `http://127.0.0.1:<any port>/callback`: what the hospital
+ * registers at its provider as `http://127.0.0.1/callback` (providers match loopback URIs on any port, RFC 8252
+ * section 7.3, but on the exact path).
+ */
+export const DESKTOP_REDIRECT_PATH = '/callback';
+
 /** The desktop app's door: a loopback listener (LoopbackRedirect) and the system browser. */
 export class SystemBrowserDoor implements SsoRedirectDoor {
   readonly opens = 'systemBrowser';
@@ -46,7 +53,7 @@ export class SystemBrowserDoor implements SsoRedirectDoor {
   }
 
   async prepare(): Promise<SsoReturn> {
-    const listener = await LoopbackRedirect.listen(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }).catch((error: unknown) => {
+    const listener = await LoopbackRedirect.listen({ path: DESKTOP_REDIRECT_PATH, ...(this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs }) }).catch((error: unknown) => {
       throw asRoundsError(error);
     });
     return {

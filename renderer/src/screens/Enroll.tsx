@@ -31,15 +31,21 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
   const providerName = useSsoProvider(api, relayUrl, policyRelayUrl !== null);
   /** The desktop app sent the person to the system browser: the screen waits for them to come back. */
   const [waitingForBrowser, setWaitingForBrowser] = useState(false);
+  /** A page back from the provider while the core finishes the sign-in (registers this workstation). */
+  const [finishing, setFinishing] = useState(false);
 
   // A page back from the provider (the browser harness) collects how its sign-in ended; an error shows here.
   useEffect(() => {
+    const shown = setTimeout(() => setFinishing(true), 250);
     void run(async () => {
       try {
         await collectSsoOutcome(api);
       } catch (e) {
         setMode('sso');
         throw e;
+      } finally {
+        clearTimeout(shown);
+        setFinishing(false);
       }
     });
     // Once, when the screen opens (`run` is new on every render).
@@ -119,6 +125,7 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
           </div>
         </header>
         {error && <Alert>{error}</Alert>}
+        {finishing && <p className="sso-waiting" role="status">Finishing your sign-in…</p>}
 
         {mode === 'enroll' && !begun && (
           <form onSubmit={begin} className="form">
@@ -174,7 +181,7 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
         )}
         {mode === 'sso' && (
           <form onSubmit={ssoSignIn} className="form" aria-busy={busy}>
-            {relayField}
+            {policyRelayUrl === null && relayField}
             {waitingForBrowser ? (
               <>
                 <p className="sso-waiting" role="status">Finish signing in with {providerName ?? 'your organisation'} in your web browser. Rounds continues here when you are done.</p>
