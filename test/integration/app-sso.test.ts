@@ -127,3 +127,35 @@ describe('sign-in with the identity provider in the system browser', () => {
     await expect(fetch(redirectUri).then(() => 'answered', () => 'refused')).resolves.toBe('refused');
   });
 });
+
+describe('a workstation the relay asks to sign in at the provider again', () => {
+  let now = Date.now();
+  let clocked: RelayServer;
+  let clockedUrl: string;
+  beforeAll(async () => {
+    const clock = { now: () => now };
+    const oidc = OidcConfigSchema.parse({ issuer: provider.issuer, clientId: 'rounds', reauthenticateAfterDays: 2 });
+    clocked = new RelayServer(openStore(tempDir(), clock), { ...DEFAULT_CONFIG, argon2: { ...DEFAULT_ARGON2, memoryKiB: 8192 }, oidc }, clock, () => undefined);
+    clockedUrl = await clocked.listen({ host: '127.0.0.1', port: 0 }, 'silent');
+    await clocked.accounts.addUser(USERS.jo.username, USERS.jo.displayName, 'clinician');
+  });
+  afterAll(async () => {
+    await clocked?.close();
+  });
+
+  it('says so on its connection, and is back online after signing in there again', async () => {
+    const ws = workstation(systemBrowser(USERS.jo));
+    await ws.call('sso.begin', { relayUrl: clockedUrl, passphrase: PASSPHRASE, deviceName: 'Ward 4' });
+    await ws.call('sso.finish', {});
+    await until(() => ws.online(), 'the workstation to connect');
+    now += 2 * 24 * 3600_000 + 60_000;
+    // The next connection (after a lock, a restart or a dropped network) is refused until she signs in again.
+    await ws.restart();
+    await until(() => ws.events.some((e) => e.type === 'connection' && e.state === 'signInAgain'), 'the app to be told to sign in again');
+    expect(await ws.online()).toBe(false);
+    const again = await ws.call('sso.signInAgain', {});
+    await expect(ws.call('sso.finish', { signInId: again.signInId })).resolves.toMatchObject({ waited: true, state: { phase: 'unlocked' } });
+    await until(() => ws.online(), 'the workstation to connect again');
+    await ws.app.close();
+  }, 60_000);
+});
