@@ -7,7 +7,7 @@ import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { OIDC_LOGIN_FORM, startOidcProvider, type OidcTestUser, type TestOidcProvider } from '../fixtures/oidcProvider';
-import { removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { PASSPHRASE } from '../fixtures/workstation';
 
 /*
@@ -113,6 +113,24 @@ describe.skipIf(missing !== null)('enrollment and a second workstation through t
     await jo.getByLabel('Passphrase').fill(PASSPHRASE);
     await jo.getByRole('button', { name: 'Unlock' }).click();
     await jo.getByRole('button', { name: 'Lock now' }).waitFor();
+
+    // Her last sign-in at the provider is older than the relay's policy allows (7 days): at the next
+    // connection the relay refuses this workstation until she signs in there again, and the app says so.
+    const db = openRelayDatabase(join(harnessDir, 'relay'));
+    try {
+      db.prepare('UPDATE users SET sso_signed_in_at = ? WHERE username = ?').run([Date.now() - 8 * 24 * 3600_000, USERS.jo.username]);
+    } finally {
+      db.close();
+    }
+    await jo.getByRole('button', { name: 'Lock now' }).click();
+    await jo.getByLabel('Passphrase').fill(PASSPHRASE);
+    await jo.getByRole('button', { name: 'Unlock' }).click();
+    await jo.getByRole('alert').getByText('Your organisation asks you to sign in again').waitFor({ timeout: 30_000 });
+    await check(jo, 'sign-in-again');
+    await jo.getByRole('button', { name: BUTTON }).click();
+    // The provider still knows her in this browser: straight back, and connected again.
+    await expect.poll(() => jo.locator('.connection').textContent(), { timeout: 30_000 }).toBe('Connected');
+    await expect(jo.getByText('Your organisation asks you to sign in again').count()).resolves.toBe(0);
     await jo.context().close();
   }, 120_000);
 
