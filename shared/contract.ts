@@ -158,6 +158,11 @@ export const COMMANDS = {
     input: z.strictObject({ relayUrl: RelayUrlSchema, passphrase: Passphrase, deviceName: DeviceNameSchema }),
     output: SsoStartedSchema,
   },
+  /**
+   * The lock screen after the sign-out period, for an account that signs in at the provider (the password form
+   * answers SSO_REQUIRED): the passphrase, then the provider's sign-in; then `sso.finish`.
+   */
+  'sso.unlock': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase }), output: SsoStartedSchema },
   /** The open profile signs in at the provider again (the relay answered REAUTHENTICATION_REQUIRED); then `sso.finish`. */
   'sso.signInAgain': { input: Empty, output: SsoStartedSchema },
   /**

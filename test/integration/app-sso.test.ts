@@ -100,6 +100,28 @@ describe('sign-in with the identity provider in the system browser', () => {
     await theatre.app.close();
   }, 60_000);
 
+  it('after the sign-out period, unlocks with the passphrase and a sign-in at the provider, not a password', async () => {
+    const door = new SystemBrowserDoor(systemBrowser(USERS.jo));
+    const first = new Workstation(tempDir(), { ssoDoor: door });
+    await first.call('sso.begin', { relayUrl, passphrase: PASSPHRASE, deviceName: 'Clinic 3' });
+    await first.call('sso.finish', {});
+    await first.app.close();
+    // Locked longer than the policy allows: the next start wants a full sign-in.
+    const profiles = new LocalProfiles(first.dataDir);
+    const [profile] = profiles.list();
+    profiles.setSignInRequired(profile!.id, true);
+    const ws = new Workstation(first.dataDir, { ssoDoor: door });
+    expect(await ws.call('session.state', {})).toMatchObject({ phase: 'locked', signInRequired: true });
+    expect((await ws.fails('profile.unlock', { profileId: profile!.id, passphrase: PASSPHRASE })).code).toBe('SIGN_IN_REQUIRED');
+    expect((await ws.fails('profile.signIn', { profileId: profile!.id, passphrase: PASSPHRASE, password: 'correct horse battery staple 7', totpCode: '123456' })).code).toBe('SSO_REQUIRED');
+    expect((await ws.fails('sso.unlock', { profileId: profile!.id, passphrase: 'not the passphrase at all' })).code).toBe('WRONG_PASSPHRASE');
+    const started = await ws.call('sso.unlock', { profileId: profile!.id, passphrase: PASSPHRASE });
+    await expect(ws.call('sso.finish', { signInId: started.signInId })).resolves.toMatchObject({ waited: true, state: { phase: 'unlocked' } });
+    await until(() => ws.online(), 'the workstation to connect');
+    expect(new LocalProfiles(ws.dataDir).signInRequired(profile!.id, Date.now(), 3600_000)).toBe(false);
+    await ws.app.close();
+  }, 60_000);
+
   it('refuses a person without an account, leaving no profile behind', async () => {
     const ws = workstation(systemBrowser(USERS.stranger));
     await ws.call('sso.begin', { relayUrl, passphrase: PASSPHRASE, deviceName: 'Ward 9' });

@@ -166,13 +166,39 @@ export class ProfileSessions {
     return this.#serially(async () => {
       const summary = this.#o.profiles.summary(profileId);
       const profile = await this.#unlockProfile(profileId, passphrase);
-      const client = await this.#closingOnFailure(profile, () => MessagingClient.signIn(profile, summary.relayUrl, { username: summary.username, password, totpCode }, this.#clientOptions()));
-      // The sign-out happened while the database was closed: it is recorded now, at the time it took effect.
-      const lockedAt = this.#o.profiles.lockedAt(profileId);
-      if (lockedAt !== null) appendLocalAudit(profile.database, lockedAt + this.#o.policy.signOutAfterLockedHours * 3600_000, 'session.signedOut', { reason: 'locked too long' });
-      this.#o.profiles.setSignInRequired(profileId, false);
-      this.#open(profile, client, 'signIn');
+      await this.#signedInAgain(profile, () => MessagingClient.signIn(profile, summary.relayUrl, { username: summary.username, password, totpCode }, this.#clientOptions()));
     });
+  }
+
+  /**
+   * Unlock after the sign-out period of an account that signs in at the identity provider: the passphrase
+   * opens the database now; `signIn` (the provider's sign-in, which may take minutes) renews the device's
+   * credential, and the profile opens. The database closes again if it fails, is cancelled or times out.
+   */
+  async unlockForSsoSignIn(profileId: string, passphrase: string): Promise<{ relayUrl: string; signIn: (renew: (profile: UnlockedProfile, relayUrl: string, options: MessagingClientOptions) => Promise<void>) => Promise<void>; abandon: () => void }> {
+    const summary = this.#o.profiles.summary(profileId);
+    let profile!: UnlockedProfile;
+    await this.#serially(async () => {
+      profile = await this.#unlockProfile(profileId, passphrase);
+    });
+    return {
+      relayUrl: summary.relayUrl,
+      signIn: (renew) => this.#serially(() => this.#signedInAgain(profile, async () => {
+        await renew(profile, summary.relayUrl, this.#clientOptions());
+        return MessagingClient.open(profile, summary.relayUrl, this.#clientOptions());
+      })),
+      abandon: () => profile.lock(),
+    };
+  }
+
+  /** The end of a sign-in after the sign-out period: `renew` gets the client (the database closes if it fails), then the profile opens. */
+  async #signedInAgain(profile: UnlockedProfile, renew: () => Promise<MessagingClient>): Promise<void> {
+    const client = await this.#closingOnFailure(profile, renew);
+    // The sign-out happened while the database was closed: it is recorded now, at the time it took effect.
+    const lockedAt = this.#o.profiles.lockedAt(profile.id);
+    if (lockedAt !== null) appendLocalAudit(profile.database, lockedAt + this.#o.policy.signOutAfterLockedHours * 3600_000, 'session.signedOut', { reason: 'locked too long' });
+    this.#o.profiles.setSignInRequired(profile.id, false);
+    this.#open(profile, client, 'signIn');
   }
 
   async beginEnrollment(requestedRelayUrl: string, username: string, enrollmentCode: string): Promise<{ enrollmentId: string; totpUri: string; totpSecret: string }> {

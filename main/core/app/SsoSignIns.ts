@@ -85,6 +85,22 @@ export class SsoSignIns {
   }
 
   /**
+   * A profile locked past the policy's sign-out period, of an account that signs in at the provider: the
+   * passphrase opens it now (WRONG_PASSPHRASE and the rest as an unlock), the provider's sign-in renews the
+   * workstation, then it opens. Its database closes again if the sign-in fails, is cancelled or times out.
+   */
+  async unlockAndSignIn(profileId: string, passphrase: string): Promise<SsoStarted> {
+    if (!this.#o.door) throw new RoundsError('SSO_UNAVAILABLE', 'this version of Rounds cannot open a web browser for the sign-in');
+    const unlocked = await this.#o.sessions.unlockForSsoSignIn(profileId, passphrase);
+    try {
+      return await this.#begin(unlocked.relayUrl, (response) => unlocked.signIn((profile, relayUrl, options) => ssoSignInAgain(profile, relayUrl, response, options)), unlocked.abandon);
+    } catch (error) {
+      unlocked.abandon();
+      throw error;
+    }
+  }
+
+  /**
    * Waits for the sign-in `signInId` (or the current one) to end: resolves when it succeeded (the session
    * state has changed), rejects with why it did not. False when there is none to wait for. `abandonIfAway`
    * (a page opened again without coming back from the provider: the person gave up there): a sign-in whose
@@ -116,7 +132,8 @@ export class SsoSignIns {
     this.#current?.cancel();
   }
 
-  async #begin(relayUrl: string, complete: (response: SsoRedirectResponse) => Promise<void>): Promise<SsoStarted> {
+  /** `abandoned`: what to undo when the sign-in does not succeed (it runs once it has ended so). */
+  async #begin(relayUrl: string, complete: (response: SsoRedirectResponse) => Promise<void>, abandoned?: () => void): Promise<SsoStarted> {
     const door = this.#o.door;
     if (!door) throw new RoundsError('SSO_UNAVAILABLE', 'this version of Rounds cannot open a web browser for the sign-in');
     this.cancel();
@@ -138,7 +155,7 @@ export class SsoSignIns {
       await complete({ state: result.state, code: result.code, codeVerifier: pkce.verifier, ...(result.iss ? { iss: result.iss } : {}) });
     });
     signIn = { id: randomUUID(), cancel: () => way.cancel(), outcome, returned: false, settledAt: null };
-    outcome.then(() => undefined, () => undefined).finally(() => (signIn.settledAt = this.#o.scheduler.now()));
+    outcome.then(() => undefined, () => abandoned?.()).finally(() => (signIn.settledAt = this.#o.scheduler.now()));
     this.#current = signIn;
     await way.open(begun.authorizationUrl);
     return { signInId: signIn.id, authorizationUrl: begun.authorizationUrl, opens: door.opens };

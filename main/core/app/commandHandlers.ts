@@ -77,6 +77,7 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     'sso.provider': async ({ relayUrl }) => ({ providerName: await sso.provider(relayUrl) }),
     'sso.begin': ({ relayUrl, passphrase, deviceName }) => sso.newWorkstation(relayUrl, passphrase, deviceName),
     'sso.signInAgain': () => sso.signInAgain(),
+    'sso.unlock': ({ profileId, passphrase }) => sso.unlockAndSignIn(profileId, passphrase),
     'sso.finish': async ({ signInId, abandonIfAway }) => ({ waited: await sso.finish(signInId, { abandonIfAway: abandonIfAway === true }), state: app.state() }),
     'sso.cancel': () => {
       sso.cancel();
