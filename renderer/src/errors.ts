@@ -46,7 +46,7 @@ export function explain(error: unknown, screen?: ErrorScreen): string {
     case 'SSO_CANCELLED': return 'The sign-in was cancelled.';
     case 'SSO_UNAVAILABLE': return 'Signing in with your organisation is not available here. Use an enrollment code, or ask IT.';
     case 'SSO_LISTENER_FAILED': return 'Rounds could not prepare the sign-in on this computer. Restart Rounds and try again; tell IT if it keeps failing.';
-    case 'SSO_REQUIRED': return 'Your account signs in with your organisation’s sign-in, not a Rounds password. Use the sign-in button below.';
+    case 'SSO_REQUIRED': return 'Your account signs in with your organisation’s sign-in, not a Rounds password. Continue with that sign-in below.';
     case 'REAUTHENTICATION_REQUIRED': return 'Your organisation asks you to sign in again.';
     case 'OIDC_SIGN_IN_EXPIRED':
     case 'OIDC_STATE_MISMATCH':

@@ -136,6 +136,18 @@ describe.skipIf(missing !== null)('enrollment and a second workstation through t
 
   it('adds a second workstation the same way, and both are hers', async () => {
     const theatre = await openWorkstation(browser, harness, 'jo-theatre');
+    // Out of habit she tries the password form: her account signs in with the provider, and the screen says so.
+    await theatre.getByRole('button', { name: 'Sign in to add this workstation' }).click();
+    await theatre.getByLabel('Username').fill(USERS.jo.username);
+    await theatre.getByLabel('Password', { exact: true }).fill('correct horse battery staple 7');
+    await theatre.getByLabel('One-time code').fill('123456');
+    await theatre.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
+    await theatre.getByLabel('Confirm passphrase').fill(PASSPHRASE);
+    await theatre.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await theatre.getByRole('alert').getByText('Your account signs in with your organisation’s sign-in').waitFor();
+    await theatre.getByRole('button', { name: `Continue to ${PROVIDER_NAME}` }).waitFor();
+    await check(theatre, 'sso-required');
+    await theatre.getByRole('button', { name: 'Back' }).click();
     await signInThroughProvider(theatre, USERS.jo, 'Theatre 2');
     await theatre.getByRole('button', { name: 'Lock now' }).waitFor({ timeout: 30_000 });
     const account = await harness.relay.store.userByUsername(USERS.jo.username);

@@ -25,8 +25,10 @@ export function LockScreen({ state }: { state: Extract<SessionState, { phase: 'l
     // Once, when the screen opens (`run` is new on every render).
   }, [api]);
 
+  /** The desktop app sent the person to the system browser: the screen waits for them to come back. */
+  const [waitingForBrowser, setWaitingForBrowser] = useState(false);
   const ssoSignIn = () => void run(
-    () => runSsoSignIn(api, () => api.call('sso.unlock', { profileId: profile.id, passphrase }), () => undefined),
+    () => runSsoSignIn(api, () => api.call('sso.unlock', { profileId: profile.id, passphrase }), () => setWaitingForBrowser(true)).finally(() => setWaitingForBrowser(false)),
     () => setPassphrase(''),
   );
 
@@ -51,6 +53,12 @@ export function LockScreen({ state }: { state: Extract<SessionState, { phase: 'l
           {error && <Alert>{error}</Alert>}
           {signInRequired && <p className="muted">You were away for a long time. Sign in again to continue.</p>}
           <Field label="Passphrase" type="password" autoComplete="current-password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} required autoFocus />
+          {waitingForBrowser && (
+            <p className="sso-waiting" role="status">
+              Finish signing in with {providerName} in your web browser.{' '}
+              <button type="button" className="link" onClick={() => void api.call('sso.cancel', {})}>Cancel</button>
+            </p>
+          )}
           {signInRequired && providerName && (
             <div className="sso-choice">
               <button type="button" className="primary sso-button" disabled={busy || !passphrase} onClick={ssoSignIn}>Sign in with {providerName}</button>
