@@ -107,10 +107,17 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   /** Until everything below exists, requests are turned away. */
   let ready = false;
   const ssoCallback = `${origin}${HARNESS_SSO_CALLBACK}`;
-  const relayConfig = options.oidc
-    ? { ...DEFAULT_CONFIG, oidc: OidcConfigSchema.parse({ ...options.oidc, harnessRedirectUris: [...(options.oidc.harnessRedirectUris ?? []), ssoCallback] }) }
-    : DEFAULT_CONFIG;
-  const { relay, url: relayUrl } = await startEmbeddedRelay(join(options.dataDir, 'relay'), 0, true, relayConfig);
+  let started: Awaited<ReturnType<typeof startEmbeddedRelay>>;
+  try {
+    const relayConfig = options.oidc
+      ? { ...DEFAULT_CONFIG, oidc: OidcConfigSchema.parse({ ...options.oidc, harnessRedirectUris: [...(options.oidc.harnessRedirectUris ?? []), ssoCallback] }) }
+      : DEFAULT_CONFIG;
+    started = await startEmbeddedRelay(join(options.dataDir, 'relay'), 0, true, relayConfig);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const { relay, url: relayUrl } = started;
   const demoCodes = [];
   if (fresh) {
     for (const account of DEMO_ACCOUNTS) {
