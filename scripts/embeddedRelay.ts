@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditKeySource } from '../server/audit/auditKey';
-import { DEFAULT_CONFIG } from '../server/RelayConfig';
+import { DEFAULT_CONFIG, type RelayConfig } from '../server/RelayConfig';
 import { RelayServer, openStore } from '../server/RelayServer';
 
 /** Where the embedded relay keeps the port it last listened on (profiles keep the relay's URL, port and all). */
@@ -13,10 +13,10 @@ const PORT_FILE = 'embedded-relay.port';
  * against it still find it after a restart; if another program holds that port now, it takes a free one and
  * says so (those profiles stay offline until it is back on its old port).
  */
-export async function startEmbeddedRelay(dataDir: string, port: number, quiet = false): Promise<{ relay: RelayServer; url: string }> {
+export async function startEmbeddedRelay(dataDir: string, port: number, quiet = false, config: RelayConfig = DEFAULT_CONFIG): Promise<{ relay: RelayServer; url: string }> {
   const store = openStore(dataDir);
   const remembered = port === 0 ? rememberedPort(dataDir) : undefined;
-  const relay = new RelayServer(store, DEFAULT_CONFIG, undefined, quiet ? () => undefined : undefined);
+  const relay = new RelayServer(store, config, undefined, quiet ? () => undefined : undefined);
   relay.auditKey = auditKeySource(dataDir).read;
   const listen = async (at: number) => (await relay.listen({ host: '127.0.0.1', port: at }, quiet ? 'silent' : 'warn')).replace('localhost', '127.0.0.1');
   let url: string;

@@ -25,6 +25,9 @@ import { describeError } from '../shared/errors';
 import { BridgeRequestSchema, type BridgeReply, type BridgeRequest, type CommandName, type CommandResult } from '../shared/contract';
 import type { OrgPolicy } from '../shared/policy';
 import { startEmbeddedRelay } from './embeddedRelay';
+import { PageRedirectDoor } from '../main/core/auth/PageRedirectDoor';
+import { OidcConfigSchema, type OidcConfigInput } from '../server/auth/oidc/OidcConfig';
+import { DEFAULT_CONFIG } from '../server/RelayConfig';
 import { buildHarnessBridge, buildRenderer } from './renderer';
 
 export const DEMO_ACCOUNTS = [
@@ -52,9 +55,12 @@ function cookie(header: string | undefined, name: string): string | undefined {
  * (the passphrase alone wraps each profile's key), no OS clipboard, idle time, lock signals or
  * notifications (the page shows what it shows from the core's events).
  */
-export function browserPlatform(dataDir: string, policy: OrgPolicy): Platform {
-  return { dataDir, policy, preferences: new ConfPreferences(dataDir), keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null };
+export function browserPlatform(dataDir: string, policy: OrgPolicy, ssoDoor: PageRedirectDoor | null = null): Platform {
+  return { dataDir, policy, preferences: new ConfPreferences(dataDir), keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null, ssoDoor };
 }
+
+/** Where the identity provider sends a harness page back (registered with the relay as a harness redirect URI). */
+export const HARNESS_SSO_CALLBACK = '/sso/callback';
 
 export interface HarnessOptions {
   readonly port: number;
@@ -64,6 +70,11 @@ export interface HarnessOptions {
   readonly fastKdf?: boolean;
   /** An already built renderer (tests build it once for several harnesses). */
   readonly rendererDir?: string;
+  /**
+   * Sign-in with an identity provider (issue 18): the embedded relay's `oidc` section. The harness adds its own
+   * callback page (HARNESS_SSO_CALLBACK) to `harnessRedirectUris`; the page navigates to the provider and back.
+   */
+  readonly oidc?: OidcConfigInput;
 }
 
 export interface Harness {
@@ -86,7 +97,27 @@ export interface Harness {
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const fresh = !existsSync(join(options.dataDir, 'relay'));
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const { relay, url: relayUrl } = await startEmbeddedRelay(join(options.dataDir, 'relay'), 0, true);
+  // The harness listens first: its callback page's address goes into the relay's configuration.
+  const server: Server = createServer((request, response) => void serve(request, response));
+  await new Promise<void>((resolveListen) => server.listen(options.port, '127.0.0.1', resolveListen));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const origin = `http://127.0.0.1:${port}`;
+  const allowedHost = (host: string | undefined) => host === `127.0.0.1:${port}` || host === `localhost:${port}`;
+  /** Until everything below exists, requests are turned away. */
+  let ready = false;
+  const ssoCallback = `${origin}${HARNESS_SSO_CALLBACK}`;
+  let started: Awaited<ReturnType<typeof startEmbeddedRelay>>;
+  try {
+    const relayConfig = options.oidc
+      ? { ...DEFAULT_CONFIG, oidc: OidcConfigSchema.parse({ ...options.oidc, harnessRedirectUris: [...(options.oidc.harnessRedirectUris ?? []), ssoCallback] }) }
+      : DEFAULT_CONFIG;
+    started = await startEmbeddedRelay(join(options.dataDir, 'relay'), 0, true, relayConfig);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const { relay, url: relayUrl } = started;
   const demoCodes = [];
   if (fresh) {
     for (const account of DEMO_ACCOUNTS) {
@@ -102,10 +133,14 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   // The embedded relay is the only one: the first-run screen shows it, fixed, as an org policy would.
   const policy: OrgPolicy = { ...options.policy, relayUrl: options.policy.relayUrl ?? relayUrl };
   const apps = new Map<string, RoundsApp>();
+  /** Each workstation's way back from the identity provider: the callback page settles the sign-in whose state it carries. */
+  const ssoDoors = new Map<string, PageRedirectDoor>();
   const appFor = (name: string) => {
     let app = apps.get(name);
     if (!app) {
-      app = createRoundsApp(browserPlatform(join(options.dataDir, 'workstations', name), policy), options.fastKdf ? { kdf: { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 } } : {});
+      const door = options.oidc ? new PageRedirectDoor(ssoCallback) : null;
+      if (door) ssoDoors.set(name, door);
+      app = createRoundsApp(browserPlatform(join(options.dataDir, 'workstations', name), policy, door), options.fastKdf ? { kdf: { memoryKiB: 8 * 1024, passes: 1, parallelism: 1 } } : {});
       apps.set(name, app);
     }
     return app;
@@ -118,10 +153,19 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     const expected = Buffer.from(token);
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
-  const server: Server = createServer((request, response) => void serve(request, response));
   const serve = async (request: IncomingMessage, response: ServerResponse) => {
+    if (!ready) return void response.writeHead(503, { 'content-security-policy': HARNESS_CSP, 'retry-after': '1' }).end('starting');
     if (!allowedHost(request.headers.host)) return void response.writeHead(421, { 'content-security-policy': HARNESS_CSP }).end('wrong host');
     const url = new URL(request.url ?? '/', 'http://x');
+    // Back from the identity provider: the workstation whose sign-in has this state takes the redirect, and its
+    // page opens again (it then asks its core how the sign-in ended). The code is not logged, and not kept in
+    // the page's history (the answer is a redirect, and no-store).
+    if (url.pathname === HARNESS_SSO_CALLBACK) {
+      const name = [...ssoDoors].find(([, door]) => door.deliver(url.searchParams))?.[0];
+      const headers = { 'content-security-policy': HARNESS_CSP, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' };
+      if (name === undefined) return void response.writeHead(404, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end('This sign-in is not known here (it may have expired): start it again from Rounds.');
+      return void response.writeHead(303, { ...headers, location: `/?profile=${encodeURIComponent(name)}` }).end();
+    }
     // The app's own file serving, with the bridge script and the page that loads it made here.
     const served = await serveStatic(webDir, url.pathname, HARNESS_CSP, { '/index.html': index, '/harness-bridge.js': bridgeScript });
     const headers = Object.fromEntries(served.headers);
@@ -142,11 +186,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     sockets.handleUpgrade(request, socket, head, (ws) => bridge(ws, appFor(name.data)));
   });
 
-  await new Promise<void>((resolveListen) => server.listen(options.port, '127.0.0.1', resolveListen));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  const allowedHost = (host: string | undefined) => host === `127.0.0.1:${port}` || host === `localhost:${port}`;
-  const origin = `http://127.0.0.1:${port}`;
+  ready = true;
   return {
     url: origin,
     token,

@@ -17,7 +17,7 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
 import type { RelayStore, UserRecord } from './storage/RelayStore';
 import { updateDirectoryFields, type DirectoryFieldsPatch } from './directory/adminDirectory';
-import type { SsoBeginRequest, SsoBeginResponse, SsoCompleteRequest } from '../shared/wire/sso';
+import type { SsoBeginRequest, SsoBeginResponse, SsoCompleteRequest, SsoProviderResponse } from '../shared/wire/sso';
 import { OidcRelyingParty } from './auth/oidc/OidcRelyingParty';
 import { readOidcClientSecret } from './auth/oidc/OidcConfig';
 import { SingleSignOn } from './auth/SingleSignOn';
@@ -402,6 +402,12 @@ export class AccountService {
   /** Signs in a new workstation with an emergency code (EmergencyAccess). */
   emergencyLogin(username: string, code: string, device: NewDeviceRequest, caller: Caller): Promise<SessionResponse> {
     return this.#emergency.login(username, code, device, caller);
+  }
+
+  /** Whether this relay offers single sign-on, and the provider's name for the app's button. NOT_FOUND when not configured. */
+  ssoProvider(): SsoProviderResponse {
+    this.#singleSignOn();
+    return { providerName: this.config.oidc?.providerName ?? 'your hospital sign-in' };
   }
 
   /** Single sign-on, step 1: where to send the user's browser (SingleSignOn.begin). NOT_FOUND when not configured. */

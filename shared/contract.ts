@@ -116,6 +116,13 @@ export const SettingsViewSchema = z.strictObject({
 });
 export type SettingsView = z.infer<typeof SettingsViewSchema>;
 
+/** A sign-in with the identity provider under way: where the browser goes, and who sends it there. */
+const SsoStartedSchema = z.strictObject({
+  signInId: z.uuid(),
+  authorizationUrl: z.url({ protocol: /^https?$/ }),
+  opens: z.enum(['systemBrowser', 'page']),
+});
+
 const PageCursorSchema = z.strictObject({ sentAt: Timestamp, id: z.string().max(64) });
 
 export const COMMANDS = {
@@ -136,6 +143,36 @@ export const COMMANDS = {
     input: z.strictObject({ relayUrl: RelayUrlSchema, username: UsernameSchema, password: PasswordSchema, totpCode: TotpCodeSchema, passphrase: Passphrase, deviceName: DeviceNameSchema }),
     output: SessionStateSchema,
   },
+  /**
+   * Sign-in with the hospital's identity provider (issue 18). `sso.provider`: whether the relay offers it (the
+   * button says "Sign in with <providerName>"); null: it does not, or this door cannot open a browser.
+   */
+  'sso.provider': { input: z.strictObject({ relayUrl: RelayUrlSchema }), output: z.strictObject({ providerName: z.string().nullable() }) },
+  /**
+   * This workstation as a new device of whoever signs in at the provider (enrollment of a pending account, or
+   * another workstation of it): a new profile under `passphrase` once they are back. `opens`: `systemBrowser`
+   * (the app opened the browser; wait with `sso.finish`), or `page` (the browser harness: the page goes to
+   * `authorizationUrl` itself and comes back to the app, which then asks `sso.finish`).
+   */
+  'sso.begin': {
+    input: z.strictObject({ relayUrl: RelayUrlSchema, passphrase: Passphrase, deviceName: DeviceNameSchema }),
+    output: SsoStartedSchema,
+  },
+  /**
+   * The lock screen after the sign-out period, for an account that signs in at the provider (the password form
+   * answers SSO_REQUIRED): the passphrase, then the provider's sign-in; then `sso.finish`.
+   */
+  'sso.unlock': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase }), output: SsoStartedSchema },
+  /** The open profile signs in at the provider again (the relay answered REAUTHENTICATION_REQUIRED); then `sso.finish`. */
+  'sso.signInAgain': { input: Empty, output: SsoStartedSchema },
+  /**
+   * Waits for the sign-in under way (or `signInId`) to end and answers the session state then; fails with why it
+   * did not work (SSO_*, OIDC_*, ACCOUNT_NOT_PROVISIONED, ...). `waited`: false when there was none.
+   * `abandonIfAway`: a page opened again (the harness) drops a sign-in whose browser never came back.
+   */
+  'sso.finish': { input: z.strictObject({ signInId: z.uuid().optional(), abandonIfAway: z.boolean().optional() }), output: z.strictObject({ waited: z.boolean(), state: SessionStateSchema }) },
+  /** The person gave up waiting: the sign-in under way ends (its `sso.finish` fails with SSO_CANCELLED). */
+  'sso.cancel': { input: Empty, output: Empty },
   'profile.unlock': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase }), output: SessionStateSchema },
   /** Unlock after the sign-out period: passphrase, and the relay password with a fresh TOTP code. */
   'profile.signIn': { input: z.strictObject({ profileId: z.uuid(), passphrase: Passphrase, password: PasswordSchema, totpCode: TotpCodeSchema }), output: SessionStateSchema },
@@ -254,7 +291,8 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('message'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, from: UserIdSchema, urgent: z.boolean() }),
   z.strictObject({ type: z.literal('receipt'), kind: z.enum(['delivered', 'read']), messageIds: z.array(MessageIdSchema).readonly(), from: UserIdSchema }),
   z.strictObject({ type: z.literal('urgentReminder'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, reminder: z.number().int() }),
-  z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline']) }),
+  /** `signInAgain`: not connected because the relay asks this workstation to sign in at the identity provider again (`sso.signInAgain`). */
+  z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline', 'signInAgain']) }),
   z.strictObject({ type: z.literal('sendBlocked'), messageId: MessageIdSchema, reason: z.literal('IDENTITY_CHANGED'), userId: UserIdSchema }),
   z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.literal('NOT_A_MEMBER') }),
   /**

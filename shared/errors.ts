@@ -40,6 +40,17 @@ export const ERROR_CODES = [
   'NOT_A_MEMBER',
   'NOT_FOUND',
   'INVALID_INPUT',
+  // Sign-in with the hospital's identity provider (the app's side; the relay's refusals are OIDC_* relay codes)
+  /** The relay offers no single sign-on, or this door (app or harness) cannot send a browser to the provider. */
+  'SSO_UNAVAILABLE',
+  /** The provider sent the browser back with an error (the person declined, or the provider refused them). */
+  'SSO_REFUSED',
+  /** The browser did not come back in time. */
+  'SSO_TIMED_OUT',
+  /** The person cancelled the sign-in in Rounds. */
+  'SSO_CANCELLED',
+  /** The app could not listen on this computer's loopback interface for the redirect. */
+  'SSO_LISTENER_FAILED',
   // Anything else
   'INTERNAL',
 ] as const;

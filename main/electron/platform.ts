@@ -1,8 +1,9 @@
-import { Notification, app, clipboard, powerMonitor, type BrowserWindow } from 'electron';
+import { Notification, app, clipboard, powerMonitor, shell, type BrowserWindow } from 'electron';
 import ElectronStore from 'electron-store';
 import type { OrgPolicy } from '../../shared/policy';
 import type { NotificationSink, OsLockSignals, Platform } from '../core/app/createRoundsApp';
 import type { NotificationContent } from '../core/app/RoundsApp';
+import { SystemBrowserDoor } from '../core/auth/SsoRedirectDoor';
 import { ConfPreferences } from '../core/storage/Preferences';
 import { PRIVATE_FILE_MODE } from '../core/storage/privateFiles';
 import { SafeStorageProtector } from './SafeStorageProtector';
@@ -45,7 +46,7 @@ const powerMonitorSignals: OsLockSignals = {
   },
 };
 
-/** The desktop's adapters for the core: electron-store, safeStorage, powerMonitor, the OS clipboard and notifications. */
+/** The desktop's adapters for the core: electron-store, safeStorage, powerMonitor, the OS clipboard and notifications, the system browser. */
 export function electronPlatform(policy: OrgPolicy, window: BrowserWindow, focus: () => void): Platform {
   return {
     dataDir: app.getPath('userData'),
@@ -60,5 +61,7 @@ export function electronPlatform(policy: OrgPolicy, window: BrowserWindow, focus
     },
     notifications: notificationSink(window, focus),
     osLockSignals: powerMonitorSignals,
+    // Sign-in with the hospital's identity provider in the system browser (RFC 8252), never in a window of ours.
+    ssoDoor: new SystemBrowserDoor((url) => shell.openExternal(url)),
   };
 }

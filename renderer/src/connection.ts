@@ -1,6 +1,6 @@
 import type { SessionState, UiEvent } from '../../shared/contract';
 
-export type Connection = 'online' | 'connecting' | 'offline';
+export type Connection = 'online' | 'connecting' | 'offline' | 'signInAgain';
 
 /**
  * The relay connection as the header shows it, folded from the core's events in the order they came.

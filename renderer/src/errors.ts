@@ -38,6 +38,25 @@ export function explain(error: unknown, screen?: ErrorScreen): string {
     case 'PROFILE_LOCKED': return 'Rounds is locked. Unlock it with your passphrase.';
     case 'AUDIT_LOG_BROKEN': return 'The relay\'s audit log does not check out, so it was not exported. Tell IT: they should run “rounds-server audit check” on the relay.';
     case 'NOT_A_MEMBER': return 'You are no longer a member of this care team.';
+    // Sign-in with the hospital's identity provider (issue 18).
+    case 'ACCOUNT_NOT_PROVISIONED': return 'You signed in, but there is no Rounds account for you yet. Ask your administrator to give you access to Rounds, then try again.';
+    case 'OIDC_MFA_REQUIRED': return 'Your organisation requires a second sign-in step (such as a code or an authenticator prompt) for Rounds. Sign in again and complete it; ask IT if you were not asked for one.';
+    case 'SSO_REFUSED': return 'Your organisation’s sign-in did not let you in. Try again, or ask IT if this keeps happening.';
+    case 'SSO_TIMED_OUT': return 'The sign-in took too long and was stopped. Start it again.';
+    case 'SSO_CANCELLED': return 'The sign-in was cancelled.';
+    case 'SSO_UNAVAILABLE': return 'Signing in with your organisation is not available here. Use an enrollment code, or ask IT.';
+    case 'SSO_LISTENER_FAILED': return 'Rounds could not prepare the sign-in on this computer. Restart Rounds and try again; tell IT if it keeps failing.';
+    case 'SSO_REQUIRED': return 'Your account signs in with your organisation’s sign-in, not a Rounds password. Continue with that sign-in below.';
+    case 'REAUTHENTICATION_REQUIRED': return 'Your organisation asks you to sign in again.';
+    case 'OIDC_SIGN_IN_EXPIRED':
+    case 'OIDC_STATE_MISMATCH':
+    case 'OIDC_CODE_REFUSED': return 'This sign-in has expired or was already used. Start it again.';
+    case 'OIDC_PROVIDER_UNREACHABLE': return 'The Rounds server cannot reach your organisation’s sign-in right now. Try again in a few minutes; tell IT if this lasts.';
+    case 'OIDC_PROVIDER_REFUSED':
+    case 'OIDC_TOKEN_INVALID':
+    case 'OIDC_USERNAME_MISSING':
+    case 'OIDC_REDIRECT_URI_REFUSED':
+    case 'OIDC_REQUEST_INVALID': return `Your organisation’s sign-in is not set up correctly for Rounds (${code}). Tell IT.`;
     case 'INVALID_INPUT': return issues?.length ? `Please check: ${issues.join('; ')}` : 'Please check what you entered.';
     default: return `Something went wrong (${code}). Please try again.`;
   }

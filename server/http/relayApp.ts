@@ -167,6 +167,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   });
 
   // Single sign-on (issue 18): codes, verifiers and states are secrets of the sign-in and are not logged.
+  app.get('/v1/sso', async () => accounts.ssoProvider());
+
   app.post('/v1/sso/begin', async (request) => {
     const body = parse(SsoBeginRequestSchema, request.body);
     return signIn('sso', request, {}, () => accounts.ssoBegin(body, caller(request)));

@@ -43,3 +43,12 @@ export const SsoCompleteRequestSchema = z.strictObject({
   device: LoginRequestSchema.shape.device,
 });
 export type SsoCompleteRequest = z.infer<typeof SsoCompleteRequestSchema>;
+
+/**
+ * GET /v1/sso: whether this relay offers sign-in with the hospital's identity provider, and its name as users
+ * know it ("Sign in with <providerName>"). A relay without an `oidc` section answers NOT_FOUND (404).
+ */
+export const SsoProviderResponseSchema = z.strictObject({
+  providerName: z.string().min(1).max(64),
+});
+export type SsoProviderResponse = z.infer<typeof SsoProviderResponseSchema>;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { OrgPolicy } from '../../../shared/policy';
 import { appendLocalAudit } from '../audit/LocalAudit';
 import type { Cancellable, Scheduler } from '../Clock';
-import { RoundsError } from '../errors';
+import { PassphrasePolicyError, RoundsError } from '../errors';
 import type { ClipboardGuard } from '../lock/ClipboardGuard';
 import type { LockController, LockReason } from '../lock/LockController';
 import type { Logger } from '../Logger';
@@ -14,6 +14,9 @@ import { describeError } from '../../../shared/errors';
 
 /** How long a lock waits for the client to stop (finish what it is storing, close its socket) before closing the database anyway. */
 const STOP_GRACE_MS = 2000;
+
+/** What a profile made through the identity provider is called until the relay has said whose it is. */
+const SSO_PENDING_USERNAME = 'single sign-on';
 
 /** Enrollments begun but not completed are forgotten after this long (the relay's code expires too). */
 const ENROLLMENT_TTL_MS = 30 * 60_000;
@@ -56,6 +59,8 @@ export class ProfileSessions {
   #passphraseBelowPolicy = false;
   #heartbeat: Cancellable | undefined;
   #opening: Promise<unknown> = Promise.resolve();
+  /** Profiles being made whose registration with the relay has not ended yet: not shown (a refusal erases them). */
+  readonly #creating = new Set<string>();
 
   constructor(options: ProfileSessionsOptions) {
     this.#o = options;
@@ -63,6 +68,11 @@ export class ProfileSessions {
     const profiles = options.profiles.list();
     const start = profiles.find((p) => p.id === last) ?? (profiles.length === 1 ? profiles[0] : undefined);
     if (start) this.#current = { summary: start };
+  }
+
+  /** The profiles to show: all but those still being made. */
+  shownProfiles(): ProfileSummary[] {
+    return this.#o.profiles.list().filter((p) => !this.#creating.has(p.id));
   }
 
   get current(): CurrentProfile | undefined {
@@ -156,13 +166,39 @@ export class ProfileSessions {
     return this.#serially(async () => {
       const summary = this.#o.profiles.summary(profileId);
       const profile = await this.#unlockProfile(profileId, passphrase);
-      const client = await this.#closingOnFailure(profile, () => MessagingClient.signIn(profile, summary.relayUrl, { username: summary.username, password, totpCode }, this.#clientOptions()));
-      // The sign-out happened while the database was closed: it is recorded now, at the time it took effect.
-      const lockedAt = this.#o.profiles.lockedAt(profileId);
-      if (lockedAt !== null) appendLocalAudit(profile.database, lockedAt + this.#o.policy.signOutAfterLockedHours * 3600_000, 'session.signedOut', { reason: 'locked too long' });
-      this.#o.profiles.setSignInRequired(profileId, false);
-      this.#open(profile, client, 'signIn');
+      await this.#signedInAgain(profile, () => MessagingClient.signIn(profile, summary.relayUrl, { username: summary.username, password, totpCode }, this.#clientOptions()));
     });
+  }
+
+  /**
+   * Unlock after the sign-out period of an account that signs in at the identity provider: the passphrase
+   * opens the database now; `signIn` (the provider's sign-in, which may take minutes) renews the device's
+   * credential, and the profile opens. The database closes again if it fails, is cancelled or times out.
+   */
+  async unlockForSsoSignIn(profileId: string, passphrase: string): Promise<{ relayUrl: string; signIn: (renew: (profile: UnlockedProfile, relayUrl: string, options: MessagingClientOptions) => Promise<void>) => Promise<void>; abandon: () => void }> {
+    const summary = this.#o.profiles.summary(profileId);
+    let profile!: UnlockedProfile;
+    await this.#serially(async () => {
+      profile = await this.#unlockProfile(profileId, passphrase);
+    });
+    return {
+      relayUrl: summary.relayUrl,
+      signIn: (renew) => this.#serially(() => this.#signedInAgain(profile, async () => {
+        await renew(profile, summary.relayUrl, this.#clientOptions());
+        return MessagingClient.open(profile, summary.relayUrl, this.#clientOptions());
+      })),
+      abandon: () => profile.lock(),
+    };
+  }
+
+  /** The end of a sign-in after the sign-out period: `renew` gets the client (the database closes if it fails), then the profile opens. */
+  async #signedInAgain(profile: UnlockedProfile, renew: () => Promise<MessagingClient>): Promise<void> {
+    const client = await this.#closingOnFailure(profile, renew);
+    // The sign-out happened while the database was closed: it is recorded now, at the time it took effect.
+    const lockedAt = this.#o.profiles.lockedAt(profile.id);
+    if (lockedAt !== null) appendLocalAudit(profile.database, lockedAt + this.#o.policy.signOutAfterLockedHours * 3600_000, 'session.signedOut', { reason: 'locked too long' });
+    this.#o.profiles.setSignInRequired(profile.id, false);
+    this.#open(profile, client, 'signIn');
   }
 
   async beginEnrollment(requestedRelayUrl: string, username: string, enrollmentCode: string): Promise<{ enrollmentId: string; totpUri: string; totpSecret: string }> {
@@ -190,6 +226,46 @@ export class ProfileSessions {
     await this.#createProfile(relayUrl, username, details.passphrase, password, (profile) => MessagingClient.login(profile, relayUrl, { username, password, totpCode, deviceName }, this.#clientOptions()));
   }
 
+  /**
+   * A passphrase for a new profile, checked against the policy before the person is sent to the identity
+   * provider (PASSPHRASE_POLICY), so they do not come back to be refused. Their names are not known yet: the
+   * profile's creation checks again without them.
+   */
+  checkNewPassphrase(passphrase: string): void {
+    const problems = this.#o.profiles.passphraseProblems({ username: '', displayName: '' }, passphrase);
+    if (problems.length > 0) throw new PassphrasePolicyError(problems);
+  }
+
+  /**
+   * This workstation as a new device of an account, signed in through the identity provider (issue 18): the
+   * profile is made with the passphrase, then registered; it takes the account's username once the relay
+   * has answered (the provider, not the person, said who they are).
+   */
+  async addSsoDevice(relayUrl: string, passphrase: string, register: (profile: UnlockedProfile, options: MessagingClientOptions) => Promise<{ client: MessagingClient; username: string | undefined }>): Promise<void> {
+    let username: string | undefined;
+    await this.#createProfile(relayUrl, SSO_PENDING_USERNAME, passphrase, undefined, async (profile) => {
+      const registered = await register(profile, this.#clientOptions());
+      username = registered.username ?? registered.client.displayName;
+      if (username) this.#o.profiles.setUsername(profile.id, username);
+      return registered.client;
+    });
+  }
+
+  /** The open profile signs in again through the identity provider (`register` stores the new credential), and reconnects. */
+  reauthenticate(signIn: (profile: UnlockedProfile, relayUrl: string, options: MessagingClientOptions) => Promise<void>): Promise<void> {
+    return this.#serially(async () => {
+      const open = this.open();
+      const summary = this.#o.profiles.summary(open.profile.id);
+      await signIn(open.profile, summary.relayUrl, this.#clientOptions());
+      appendLocalAudit(open.profile.database, this.#o.scheduler.now(), 'session.signedIn', { keyProtection: this.#o.profiles.keyProtection(summary.id) });
+      await open.client.stop();
+      const client = MessagingClient.open(open.profile, summary.relayUrl, this.#clientOptions());
+      this.#current = { summary, open: { profile: open.profile, client } };
+      client.start();
+      this.#o.onStateChange();
+    });
+  }
+
   changePassphrase(currentPassphrase: string, newPassphrase: string): Promise<void> {
     return this.#serially(async () => {
       const open = this.#current?.open;
@@ -205,18 +281,21 @@ export class ProfileSessions {
    * relay refuses (a mistyped code, a password the policy rejects), the half-made profile is erased so
    * the user can simply try again.
    */
-  async #createProfile(relayUrl: string, username: string, passphrase: string, accountPassword: string, register: (profile: UnlockedProfile) => Promise<MessagingClient>): Promise<void> {
+  async #createProfile(relayUrl: string, username: string, passphrase: string, accountPassword: string | undefined, register: (profile: UnlockedProfile) => Promise<MessagingClient>): Promise<void> {
     await this.#o.lockController().lockNow('manual');
     this.#o.lockController().opening();
-    const profile = await this.#o.profiles.create({ username, displayName: username, relayUrl }, passphrase, { accountPassword });
+    const profile = await this.#o.profiles.create({ username, displayName: username, relayUrl }, passphrase, accountPassword === undefined ? {} : { accountPassword });
     this.#passphraseBelowPolicy = false;
     let client: MessagingClient;
+    this.#creating.add(profile.id);
     try {
       client = await register(profile);
     } catch (error) {
       profile.lock();
       this.#o.profiles.wipe(profile.id);
       throw error;
+    } finally {
+      this.#creating.delete(profile.id);
     }
     if (client.displayName) this.#o.profiles.setDisplayName(profile.id, client.displayName);
     this.#open(profile, client, 'signIn');

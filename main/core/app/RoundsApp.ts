@@ -19,6 +19,8 @@ import { appendLocalAudit, exportLocalAudit, workstationIdentity } from '../audi
 import { ConfPreferences, type PreferenceStore } from '../storage/Preferences';
 import { createCommandHandlers, type CommandHost, type Handlers } from './commandHandlers';
 import { ProfileSessions } from './ProfileSessions';
+import { SsoSignIns } from './SsoSignIns';
+import type { SsoRedirectDoor } from '../auth/SsoRedirectDoor';
 
 export interface RoundsAppOptions {
   /** Where this workstation keeps its profiles (one encrypted database each) and preferences. */
@@ -38,6 +40,8 @@ export interface RoundsAppOptions {
   readonly clipboard?: ClipboardAccess;
   /** Where failures nobody asked about (a listener, a lock) are reported; standard error by default. */
   readonly logger?: Logger;
+  /** How this door sends the browser to the hospital's identity provider and gets it back; none: no single sign-on. */
+  readonly ssoDoor?: SsoRedirectDoor;
 }
 
 /** Why the app locked, as the audit log records it. */
@@ -108,7 +112,14 @@ export class RoundsApp implements CommandHost {
       },
     });
     if (this.#sessions.current) this.lockController.locked();
-    this.#handlers = createCommandHandlers(this, this.#sessions);
+    const sso = new SsoSignIns({
+      door: options.ssoDoor ?? null,
+      sessions: this.#sessions,
+      relayTrust: this.#policy.relayCaFile ? readRelayCaFile(this.#policy.relayCaFile) : undefined,
+      scheduler: this.#scheduler,
+      relayUrl: (requested) => this.#policy.relayUrl ?? requested,
+    });
+    this.#handlers = createCommandHandlers(this, this.#sessions, sso);
   }
 
   get policy(): OrgPolicy {
@@ -144,7 +155,7 @@ export class RoundsApp implements CommandHost {
 
   /** Where the app is now. */
   state(): SessionState {
-    const profiles = this.#profiles.list();
+    const profiles = this.#sessions.shownProfiles();
     const current = this.#sessions.current;
     if (!current) return { phase: 'signedOut', profiles };
     if (!current.open) return { phase: 'locked', profile: current.summary, profiles, signInRequired: this.#sessions.signInRequired(current.summary.id) };

@@ -5,6 +5,7 @@ import type { LockController } from '../lock/LockController';
 import type { MessagingClient } from '../messaging/MessagingClient';
 import { messagePage, messagesAround } from './messageWindow';
 import type { ProfileSessions } from './ProfileSessions';
+import type { SsoSignIns } from './SsoSignIns';
 import { identityViews, messageViews } from './views';
 import { MAX_DIRECTORY_SEARCH_LIMIT } from '../../../shared/wire/directory';
 
@@ -27,7 +28,7 @@ export interface CommandHost {
  * The map from each command of `shared/contract.ts` to what it does; RoundsApp#invoke has parsed the
  * input against the command's schema before a handler runs, and checks the output after.
  */
-export function createCommandHandlers(app: CommandHost, sessions: ProfileSessions): Handlers {
+export function createCommandHandlers(app: CommandHost, sessions: ProfileSessions, sso: SsoSignIns): Handlers {
   const client = (): MessagingClient => sessions.open().client;
   return {
     'session.state': () => app.state(),
@@ -72,6 +73,15 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     'account.addDevice': async (details) => {
       await sessions.addDevice(details);
       return app.state();
+    },
+    'sso.provider': async ({ relayUrl }) => ({ providerName: await sso.provider(relayUrl) }),
+    'sso.begin': ({ relayUrl, passphrase, deviceName }) => sso.newWorkstation(relayUrl, passphrase, deviceName),
+    'sso.signInAgain': () => sso.signInAgain(),
+    'sso.unlock': ({ profileId, passphrase }) => sso.unlockAndSignIn(profileId, passphrase),
+    'sso.finish': async ({ signInId, abandonIfAway }) => ({ waited: await sso.finish(signInId, { abandonIfAway: abandonIfAway === true }), state: app.state() }),
+    'sso.cancel': () => {
+      sso.cancel();
+      return {};
     },
     'conversations.list': () => client().queries.conversationList(),
     'conversations.openDirect': ({ userId }) => ({ conversationId: client().openDirect(userId) }),

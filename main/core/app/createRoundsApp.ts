@@ -1,5 +1,6 @@
 import { assertNever } from '../../../shared/exhaustive';
 import type { OrgPolicy } from '../../../shared/policy';
+import type { SsoRedirectDoor } from '../auth/SsoRedirectDoor';
 import type { ClipboardAccess } from '../lock/ClipboardGuard';
 import type { Argon2idParams } from '../storage/DatabaseKey';
 import type { KeyProtector } from '../storage/KeyProtector';
@@ -44,6 +45,8 @@ export interface Platform {
   readonly notifications: NotificationSink | null;
   /** null: nothing tells the door when the OS locks or suspends. */
   readonly osLockSignals: OsLockSignals | null;
+  /** How the door sends the browser to the hospital's identity provider and back (issue 18); null: no single sign-on here. */
+  readonly ssoDoor: SsoRedirectDoor | null;
 }
 
 /** Settings for tests and development, never for real use. */
@@ -69,6 +72,7 @@ export function createRoundsApp(platform: Platform, tuning: DevTuning = {}): Rou
     },
     ...(platform.systemIdleSeconds ? { systemIdleSeconds: platform.systemIdleSeconds } : {}),
     ...(platform.clipboard ? { clipboard: platform.clipboard } : {}),
+    ...(platform.ssoDoor ? { ssoDoor: platform.ssoDoor } : {}),
   });
   const notifications = platform.notifications;
   if (notifications) {

@@ -58,12 +58,13 @@ export class LoopbackRedirect {
   }
 
   /**
-   * Listens on 127.0.0.1, a random port, a random path. Register `redirectUri` with the relay (/v1/sso/begin),
+   * Listens on 127.0.0.1, a random port, `path` (a random one by default). Register `redirectUri` with the relay (/v1/sso/begin),
    * then tell the listener the state the relay answered (`expect`): only a redirect carrying it is taken.
    */
-  static async listen(options: { timeoutMs?: number; scheduler?: Scheduler } = {}): Promise<LoopbackRedirect> {
+  static async listen(options: { timeoutMs?: number; scheduler?: Scheduler; path?: string } = {}): Promise<LoopbackRedirect> {
     const server = createServer();
-    const path = `/rounds/sso/${randomBytes(9).toString('base64url')}`;
+    // A fixed path where the provider matches the path exactly (Entra ID, Okta: only the port may vary).
+    const path = options.path ?? `/rounds/sso/${randomBytes(9).toString('base64url')}`;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) => reject(new LoopbackRedirectError('SSO_LISTENER_FAILED', `cannot listen for the sign-in on this computer: ${(error as NodeJS.ErrnoException).code ?? error.message}`)));
       server.listen(0, '127.0.0.1', () => resolve());
@@ -114,7 +115,8 @@ export class LoopbackRedirect {
   }
 }
 
-function sameText(a: string, b: string): boolean {
+/** Compares a state from outside with ours in constant time. */
+export function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);

@@ -1,6 +1,7 @@
 import type { IdentityChangedEvent } from '../../../shared/events';
 import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { KeyUpload } from '../../../shared/wire/keys';
+import type { SsoCompleteRequest } from '../../../shared/wire/sso';
 import { createDeviceAuditKey } from '../audit/LocalAudit';
 import { realScheduler } from '../Clock';
 import { ProtocolCore, type ProtocolCoreOptions } from '../crypto/ProtocolCore';
@@ -41,6 +42,30 @@ export async function loginNewDevice(profile: UnlockedProfile, relayUrl: string,
   const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
   const core = await registerDevice(profile, options, details.deviceName, (keys, auditKey) => relay.login(details.username, details.password, details.totpCode, { kind: 'new', name: details.deviceName, keys, auditKey }));
   return { core, relay };
+}
+
+/** What the browser brought back from the identity provider, with the app's PKCE verifier: secrets, never logged. */
+export type SsoRedirectResponse = Omit<SsoCompleteRequest, 'device'>;
+
+/**
+ * A new workstation of an account, signed in through the hospital's identity provider (issue 18): the first
+ * one (enrollment of a pending account) or another one; the relay tells them apart. Returns the account's
+ * username as the relay's directory knows it (for the profile list), with the registered device.
+ */
+export async function ssoNewDevice(profile: UnlockedProfile, relayUrl: string, response: SsoRedirectResponse, deviceName: string, options: MessagingClientOptions): Promise<RegisteredDevice & { username: string | undefined }> {
+  const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
+  let self: DeviceSession | undefined;
+  const core = await registerDevice(profile, options, deviceName, async (keys, auditKey) => (self = await relay.ssoComplete({ ...response, device: { kind: 'new', name: deviceName, keys, auditKey } })));
+  const found = self ? await relay.searchDirectory(self.displayName, 50).then((d) => d.users.find((u) => u.userId === self?.userId), () => undefined) : undefined;
+  return { core, relay, username: found?.username };
+}
+
+/** This workstation signs in again through the identity provider (the relay asked: REAUTHENTICATION_REQUIRED); a new credential is stored. */
+export async function ssoSignInAgain(profile: UnlockedProfile, relayUrl: string, response: SsoRedirectResponse, options: MessagingClientOptions): Promise<void> {
+  const account = enrolledAccount(profile);
+  const relay = new RelayClient(relayUrl, account.credential, options.relayTrust);
+  const session = await relay.ssoComplete({ ...response, device: { kind: 'existing', deviceId: account.deviceId } });
+  new AccountSecrets(profile.database).saveAccount({ ...account, credential: session.credential, displayName: session.displayName, role: session.role });
 }
 
 /** An enrolled profile's device again (after unlock or a restart). */

@@ -17,7 +17,7 @@ import { CareTeams } from './CareTeams';
 import { ClientQueries } from './ClientQueries';
 import type { ClientContext, ClientEvent, MessagingClientOptions } from './ClientContext';
 import { directConversationId } from './directConversation';
-import { beginEnrollment, loginNewDevice, openEnrolled, signInAgain, type RegisteredDevice } from './Enrollment';
+import { beginEnrollment, loginNewDevice, openEnrolled, signInAgain, ssoNewDevice, type RegisteredDevice, type SsoRedirectResponse } from './Enrollment';
 import { OutboxSender, type SendOptions } from './OutboxSender';
 import { PeriodicDuties } from './PeriodicDuties';
 import { ReceivePipeline } from './ReceivePipeline';
@@ -131,6 +131,12 @@ export class MessagingClient {
   /** Another device of an existing account (a second workstation): password and TOTP, new keys. */
   static async login(profile: UnlockedProfile, relayUrl: string, details: { username: string; password: string; totpCode: string; deviceName: string }, options: MessagingClientOptions = {}): Promise<MessagingClient> {
     return new MessagingClient(profile, await loginNewDevice(profile, relayUrl, details, options), options);
+  }
+
+  /** A new workstation signed in through the hospital's identity provider (see `ssoNewDevice`); with the account's username. */
+  static async ssoLogin(profile: UnlockedProfile, relayUrl: string, response: SsoRedirectResponse, deviceName: string, options: MessagingClientOptions = {}): Promise<{ client: MessagingClient; username: string | undefined }> {
+    const registered = await ssoNewDevice(profile, relayUrl, response, deviceName, options);
+    return { client: new MessagingClient(profile, registered, options), username: registered.username };
   }
 
   /** Re-opens an enrolled profile (after unlock or a restart). */

@@ -25,7 +25,7 @@ import {
 } from '../../../shared/wire/relay';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
-import { SsoBeginResponseSchema, type SsoBeginRequest, type SsoBeginResponse, type SsoCompleteRequest } from '../../../shared/wire/sso';
+import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResponse, type SsoBeginRequest, type SsoBeginResponse, type SsoCompleteRequest } from '../../../shared/wire/sso';
 
 /** How long one HTTP request to the relay may take (an audit export included). */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -128,6 +128,11 @@ export class RelayClient {
 
   async login(username: string, password: string, totpCode: string, device: { kind: 'new'; name: string; keys: KeyUpload; auditKey?: string } | { kind: 'existing'; deviceId: DeviceId }): Promise<SessionResponse> {
     return this.#session(await this.#request('POST', '/v1/login', SessionResponseSchema, { username, password, totpCode, device }));
+  }
+
+  /** Whether the relay offers single sign-on (its provider's name); NOT_FOUND when it does not. */
+  ssoProvider(): Promise<SsoProviderResponse> {
+    return this.#request('GET', '/v1/sso', SsoProviderResponseSchema);
   }
 
   /**

@@ -7,6 +7,8 @@ export interface Backoff {
   readonly maxMs: number;
 }
 
+export type LinkState = 'connecting' | 'online' | 'offline' | 'signInAgain';
+
 export const DEFAULT_BACKOFF: Backoff = { firstMs: 1000, maxMs: 30_000 };
 
 /** What the link needs of a connection: whether it is open, and closing it. */
@@ -22,8 +24,11 @@ export interface RelayLinkOptions<C extends LinkConnection> {
   readonly random?: () => number;
   /** Opens a connection; `onClose` is called when it drops. */
   readonly connect: (onClose: () => void) => Promise<C>;
-  /** Every change of state, for the UI (`connecting`, `online`, `offline`). */
-  readonly onState: (state: 'connecting' | 'online' | 'offline') => void;
+  /**
+   * Every change of state, for the UI (`connecting`, `online`, `offline`; `signInAgain`: offline because the
+   * relay wants this workstation to sign in at the hospital's identity provider again, REAUTHENTICATION_REQUIRED).
+   */
+  readonly onState: (state: LinkState) => void;
   /** Runs each time a connection opened (after `online`); if it throws, the link counts that as a failure. */
   readonly onOpen: () => Promise<void> | void;
 }
@@ -105,7 +110,9 @@ export class RelayLink<C extends LinkConnection> {
         this.#connection = undefined;
         connection.close().catch(() => undefined);
       }
-      this.#options.onState('offline');
+      // Trying again goes on (a sign-in on another workstation of hers does not renew this one, but the
+      // relay's policy may change); the UI offers the sign-in meanwhile.
+      this.#options.onState(error instanceof RelayRequestError && error.code === 'REAUTHENTICATION_REQUIRED' ? 'signInAgain' : 'offline');
       this.#scheduleRetry(error instanceof RelayRequestError ? error.details.retryAfterMs : undefined);
     }
   }

@@ -230,6 +230,11 @@ export class LocalProfiles {
     this.#save(id, { ...this.#entry(id), displayName });
   }
 
+  /** The account's username, learnt only once the relay registered the workstation (a sign-in through the identity provider). */
+  setUsername(id: string, username: string): void {
+    this.#save(id, { ...this.#entry(id), username });
+  }
+
   summary(id: string): ProfileSummary {
     return summaryOf(id, this.#entry(id));
   }

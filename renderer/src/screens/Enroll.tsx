@@ -1,17 +1,23 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
+import { CallError } from '../api';
 import { PASSPHRASE_MIN_LENGTH, passphraseProblems } from '../../../shared/passphrasePolicy';
 import { PASSWORD_MIN_LENGTH, passwordProblems } from '../../../shared/passwordPolicy';
 import { useApi } from '../context';
 import { useAction } from '../useAction';
 import { Alert, Field } from '../components/Field';
 import { Qr } from '../components/Qr';
+import { collectSsoOutcome, runSsoSignIn, useSsoProvider } from './sso';
 
 const NO_COMMON = new Set<string>();
 
-/** First run on this workstation: enroll with the code from the administrator, or add this workstation to an existing account. */
+/**
+ * First run on this workstation: enroll with the code from the administrator, or add this workstation to an
+ * existing account; where the relay offers it, both through the hospital's identity provider instead (issue 18):
+ * a passphrase for this workstation first, then the provider's own sign-in page.
+ */
 export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | null; onCancel?: (() => void) | undefined }) {
   const api = useApi();
-  const [mode, setMode] = useState<'enroll' | 'addDevice'>('enroll');
+  const [mode, setMode] = useState<'enroll' | 'addDevice' | 'sso'>('enroll');
   const [relayUrl, setRelayUrl] = useState(policyRelayUrl ?? '');
   const [username, setUsername] = useState('');
   const [code, setCode] = useState('');
@@ -21,7 +27,29 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
   const [confirm, setConfirm] = useState('');
   const [deviceName, setDeviceName] = useState('Workstation');
   const [totpCode, setTotpCode] = useState('');
-  const { busy, error, run } = useAction(mode === 'addDevice' ? undefined : begun ? 'enrollSecrets' : 'enrollCode');
+  const { busy, error, run } = useAction(mode !== 'enroll' ? undefined : begun ? 'enrollSecrets' : 'enrollCode');
+  const providerName = useSsoProvider(api, relayUrl, policyRelayUrl !== null);
+  /** The desktop app sent the person to the system browser: the screen waits for them to come back. */
+  const [waitingForBrowser, setWaitingForBrowser] = useState(false);
+  /** A page back from the provider while the core finishes the sign-in (registers this workstation). */
+  const [finishing, setFinishing] = useState(false);
+
+  // A page back from the provider (the browser harness) collects how its sign-in ended; an error shows here.
+  useEffect(() => {
+    const shown = setTimeout(() => setFinishing(true), 250);
+    void run(async () => {
+      try {
+        await collectSsoOutcome(api);
+      } catch (e) {
+        setMode('sso');
+        throw e;
+      } finally {
+        clearTimeout(shown);
+        setFinishing(false);
+      }
+    });
+    // Once, when the screen opens (`run` is new on every render).
+  }, [api]);
 
   const problems = password ? passwordProblems(password, { commonPasswords: NO_COMMON, contextWords: [username, 'rounds'] }) : [];
   const passphraseMismatch = confirm.length > 0 && confirm !== passphrase ? 'The two passphrases are not the same.' : null;
@@ -33,6 +61,7 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
     void run(async () => setBegun(await api.call('enroll.begin', { relayUrl: relayUrl.trim(), username: username.trim().toLowerCase(), enrollmentCode: code.trim() })));
   };
 
+  const passphraseReady = passphrase.length > 0 && passphraseIssues.length === 0 && confirm === passphrase;
   const secretsReady = problems.length === 0 && password.length > 0 && passphrase.length > 0 && passphraseIssues.length === 0 && confirm === passphrase && /^\d{6}$/.test(totpCode);
 
   const complete = (e: FormEvent) => {
@@ -44,8 +73,31 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
   const addDevice = (e: FormEvent) => {
     e.preventDefault();
     if (!secretsReady) return;
-    void run(() => api.call('account.addDevice', { relayUrl: relayUrl.trim(), username: username.trim().toLowerCase(), password, totpCode, passphrase, deviceName: deviceName.trim() || 'Workstation' }));
+    void run(async () => {
+      try {
+        await api.call('account.addDevice', { relayUrl: relayUrl.trim(), username: username.trim().toLowerCase(), password, totpCode, passphrase, deviceName: deviceName.trim() || 'Workstation' });
+      } catch (failure) {
+        // An account that signs in with the provider: over to its button, with the message saying why.
+        if (failure instanceof CallError && failure.error.code === 'SSO_REQUIRED' && providerName) setMode('sso');
+        throw failure;
+      }
+    });
   };
+
+  const ssoSignIn = (e: FormEvent) => {
+    e.preventDefault();
+    if (!passphraseReady) return;
+    void run(
+      () => runSsoSignIn(api, () => api.call('sso.begin', { relayUrl: relayUrl.trim(), passphrase, deviceName: deviceName.trim() || 'Workstation' }), () => setWaitingForBrowser(true)).finally(() => setWaitingForBrowser(false)),
+    );
+  };
+
+  const ssoButton = providerName && (
+    <div className="sso-choice">
+      <button type="button" className="primary sso-button" onClick={() => setMode('sso')}>Sign in with {providerName}</button>
+      <p className="divider"><span>{mode === 'addDevice' ? 'or with your Rounds password' : 'or with an enrollment code'}</span></p>
+    </div>
+  );
 
   const passphraseFields = (
     <>
@@ -68,16 +120,18 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
         <header className="card-header">
           <span className="brand-mark" aria-hidden="true">R</span>
           <div>
-            <h1 id="enroll-title">{mode === 'addDevice' ? 'Add this workstation' : begun ? 'Set up your sign-in' : 'Welcome to Rounds'}</h1>
+            <h1 id="enroll-title">{mode === 'addDevice' ? 'Add this workstation' : mode === 'sso' ? 'Set up Rounds on this workstation' : begun ? 'Set up your sign-in' : 'Welcome to Rounds'}</h1>
             <p className="muted">Secure messaging for your care team.</p>
           </div>
         </header>
         {error && <Alert>{error}</Alert>}
+        {finishing && <p className="sso-waiting" role="status">Finishing your sign-in…</p>}
 
         {mode === 'enroll' && !begun && (
           <form onSubmit={begin} className="form">
-            <p>Enter the enrollment code your administrator gave you.</p>
+            <p>{providerName ? 'Sign in with your organisation’s account, or enter the enrollment code your administrator gave you.' : 'Enter the enrollment code your administrator gave you.'}</p>
             {relayField}
+            {ssoButton}
             <Field label="Username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required autoFocus />
             <Field label="Enrollment code" value={code} onChange={(e) => setCode(e.target.value)} required autoComplete="one-time-code" spellCheck={false} />
             <div className="actions">
@@ -114,6 +168,7 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
         {mode === 'addDevice' && (
           <form onSubmit={addDevice} className="form">
             {relayField}
+            {ssoButton}
             <Field label="Username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required autoFocus />
             <Field label="Password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
             <Field label="One-time code" inputMode="numeric" autoComplete="one-time-code" maxLength={6} value={totpCode} onChange={(e) => setTotpCode(e.target.value.replace(/\D/g, ''))} required />
@@ -122,6 +177,28 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
               <button type="button" className="secondary" onClick={() => setMode('enroll')}>Back</button>
               <button type="submit" className="primary" disabled={busy || !secretsReady || !username || !relayUrl}>Sign in</button>
             </div>
+          </form>
+        )}
+        {mode === 'sso' && (
+          <form onSubmit={ssoSignIn} className="form" aria-busy={busy}>
+            {policyRelayUrl === null && relayField}
+            {waitingForBrowser ? (
+              <>
+                <p className="sso-waiting" role="status">Finish signing in with {providerName ?? 'your organisation'} in your web browser. Rounds continues here when you are done.</p>
+                <div className="actions">
+                  <button type="button" className="secondary" onClick={() => void api.call('sso.cancel', {})}>Cancel sign-in</button>
+                </div>
+              </>
+            ) : (
+              <>
+                <p>First choose a passphrase for Rounds on this workstation. Then sign in with {providerName ?? 'your organisation’s account'} on the page that opens.</p>
+                {passphraseFields}
+                <div className="actions">
+                  <button type="button" className="secondary" onClick={() => setMode('enroll')}>Back</button>
+                  <button type="submit" className="primary" disabled={busy || !passphraseReady || !relayUrl || !providerName}>Continue to {providerName ?? 'sign-in'}</button>
+                </div>
+              </>
+            )}
           </form>
         )}
       </section>

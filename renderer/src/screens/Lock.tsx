@@ -1,9 +1,10 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import type { ProfileView, SessionState } from '../../../shared/contract';
 import { useApi } from '../context';
 import { useAction } from '../useAction';
 import { Alert, Field } from '../components/Field';
 import { initials } from '../format';
+import { collectSsoOutcome, runSsoSignIn, useSsoProvider } from './sso';
 
 /**
  * The lock screen: the app's name, the user's own name, the passphrase and "Switch user"; nothing else
@@ -16,6 +17,20 @@ export function LockScreen({ state }: { state: Extract<SessionState, { phase: 'l
   const [totpCode, setTotpCode] = useState('');
   const { profile, signInRequired } = state;
   const { busy, error, run } = useAction(signInRequired ? 'signIn' : undefined);
+  // An account that signs in at the hospital's identity provider does so again here (issue 18).
+  const providerName = useSsoProvider(api, signInRequired ? profile.relayUrl : '', true);
+  useEffect(() => {
+    // A page back from the provider (the browser harness): how its sign-in ended.
+    void run(() => collectSsoOutcome(api));
+    // Once, when the screen opens (`run` is new on every render).
+  }, [api]);
+
+  /** The desktop app sent the person to the system browser: the screen waits for them to come back. */
+  const [waitingForBrowser, setWaitingForBrowser] = useState(false);
+  const ssoSignIn = () => void run(
+    () => runSsoSignIn(api, () => api.call('sso.unlock', { profileId: profile.id, passphrase }), () => setWaitingForBrowser(true)).finally(() => setWaitingForBrowser(false)),
+    () => setPassphrase(''),
+  );
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -38,6 +53,18 @@ export function LockScreen({ state }: { state: Extract<SessionState, { phase: 'l
           {error && <Alert>{error}</Alert>}
           {signInRequired && <p className="muted">You were away for a long time. Sign in again to continue.</p>}
           <Field label="Passphrase" type="password" autoComplete="current-password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} required autoFocus />
+          {waitingForBrowser && (
+            <p className="sso-waiting" role="status">
+              Finish signing in with {providerName} in your web browser.{' '}
+              <button type="button" className="link" onClick={() => void api.call('sso.cancel', {})}>Cancel</button>
+            </p>
+          )}
+          {signInRequired && providerName && (
+            <div className="sso-choice">
+              <button type="button" className="primary sso-button" disabled={busy || !passphrase} onClick={ssoSignIn}>Sign in with {providerName}</button>
+              <p className="divider"><span>or with your Rounds password</span></p>
+            </div>
+          )}
           {signInRequired && (
             <>
               <Field label="Password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} required />
@@ -45,7 +72,7 @@ export function LockScreen({ state }: { state: Extract<SessionState, { phase: 'l
             </>
           )}
           <div className="actions stacked">
-            <button type="submit" className="primary" disabled={busy || !passphrase}>{signInRequired ? 'Sign in' : 'Unlock'}</button>
+            <button type="submit" className={signInRequired && providerName ? 'secondary' : 'primary'} disabled={busy || !passphrase}>{signInRequired ? 'Sign in' : 'Unlock'}</button>
             <button type="button" className="secondary" onClick={() => void api.call('profile.switch', {})}>Switch user</button>
           </div>
         </form>

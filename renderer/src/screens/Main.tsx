@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
+import { SignInAgainBanner } from '../components/SignInAgainBanner';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatResultTime, initials } from '../format';
@@ -105,7 +106,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
           <span className="brand">Rounds</span>
           <span className={`connection ${connection}`} role="status" aria-live="polite" title={connection === 'offline' ? 'Messages you write are kept and sent when the connection is back.' : undefined}>
             <span className="dot" aria-hidden="true" />
-            {connection === 'online' ? 'Connected' : connection === 'connecting' ? 'Connecting…' : <>Offline<span className="visually-hidden">: messages will be sent when the connection is back</span></>}
+            {connection === 'online' ? 'Connected' : connection === 'connecting' ? 'Connecting…' : connection === 'signInAgain' ? 'Sign-in needed' : <>Offline<span className="visually-hidden">: messages will be sent when the connection is back</span></>}
           </span>
         </div>
         <div className="search">
@@ -117,6 +118,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
           <button type="button" className="lock-button" onClick={() => void api.call('session.lock', {})}>Lock now</button>
         </div>
       </header>
+      <SignInAgainBanner relayUrl={state.profile.relayUrl} asked={connection === 'signInAgain'} />
 
       <div className="body">
         <nav className="sidebar" aria-label="Conversations">
