@@ -112,7 +112,14 @@ export class AccountService {
 
   async deactivate(username: string, actor = this.admin, reason = 'admin'): Promise<void> {
     const user = await this.requireUser(username);
-    if (user.status === 'deactivated') return;
+    if (user.status === 'deactivated') {
+      // Deactivated by a directory source: an admin deactivating it too makes it the admin's, so that source
+      // saying the person is active again does not bring the account back.
+      if (user.deactivatedBySource !== null && actor !== 'system') {
+        await this.store.updateUser(user.id, { deactivatedBySource: null }, [{ type: 'account.deactivated', actor, subject: user.id, details: { reason, tookOverFrom: user.deactivatedBySource } }]);
+      }
+      return;
+    }
     await this.store.deactivateUser(user.id, this.clock.now(), [{ type: actor === 'system' ? 'account.inactive' : 'account.deactivated', actor, subject: user.id, details: { reason } }]);
   }
 

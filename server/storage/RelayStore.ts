@@ -183,7 +183,7 @@ export interface NewDevice {
   readonly expiresAt: number | null;
 }
 
-export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact'>>;
+export type UserPatch = Partial<Pick<UserRecord, 'status' | 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'lastActiveAt' | 'deactivatedAt' | 'displayName' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact' | 'deactivatedBySource'>>;
 
 /** A pause (or hard stop) of an account's sign-ins that prove no enrolled workstation, set with the failure that caused it. */
 export interface AccountLock {

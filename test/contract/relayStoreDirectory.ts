@@ -26,6 +26,17 @@ export function relayStoreDirectory(t: ContractStores): void {
     return { code: (error as ProvisioningRefused).code, reason: (error as ProvisioningRefused).reason, message: (error as Error).message };
   };
 
+  it('keeps an account deactivated once an admin has taken its deactivation over from the source', async () => {
+    const { store, other } = t;
+    const left = await store.provisionPerson(person({ externalId: 'taken-over', username: 'left@hospital.example', active: false }), SCIM, NOW);
+    expect(await store.userById(left.userId)).toMatchObject({ status: 'deactivated', deactivatedBySource: 'scim' });
+    // `user deactivate` on it (AccountService.deactivate): the deactivation is the admin's from now on.
+    await other.updateUser(left.userId, { deactivatedBySource: null }, []);
+    const again = await store.provisionPerson(person({ externalId: 'taken-over', username: 'left@hospital.example', active: true }), SCIM, NOW + 1);
+    expect(again.outcome).not.toBe('reactivated');
+    expect(await other.userById(left.userId)).toMatchObject({ status: 'deactivated', deactivatedBySource: null });
+  });
+
   it("never takes over or deactivates the relay's own admin and compliance accounts, whatever a source names", async () => {
     const { store, other } = t;
     // A compliance account, as `user add --role compliance` makes it.

@@ -237,4 +237,16 @@ describe('accounts (in process, virtual time)', () => {
     expect(lowStock).toEqual([{ preKeys: 2, kyberPreKeys: 2 }]);
     await connection.close();
   });
+
+  it("an admin's deactivation of an account a directory source deactivated is the admin's: the source cannot bring it back", async () => {
+    const scim = { kind: 'scim', tokenName: 'entra' } as const;
+    const person = { externalId: 'obj-9', username: 'r.left@hospital.example', displayName: 'R Left', department: null, jobTitle: null, contact: null, active: false };
+    const { userId } = await relay.store.provisionPerson(person, scim, now);
+    await relay.accounts.deactivate('r.left@hospital.example');
+    expect(await relay.store.userById(userId)).toMatchObject({ status: 'deactivated', deactivatedBySource: null });
+    expect((await relay.store.provisionPerson({ ...person, active: true }, scim, now + 1)).outcome).not.toBe('reactivated');
+    expect((await relay.store.userById(userId))?.status).toBe('deactivated');
+    const records = await relay.store.auditRecordsAfter(0, 100, { types: ['account.deactivated'] });
+    expect(records.at(-1)?.details).toMatchObject({ reason: 'admin', tookOverFrom: 'scim' });
+  });
 });

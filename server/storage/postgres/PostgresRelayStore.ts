@@ -150,7 +150,7 @@ export class PostgresRelayStore implements RelayStore {
   async updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void> {
     const columns: Record<keyof UserPatch, string> = {
       status: 'status', passwordHash: 'password_hash', totpSecret: 'totp_secret', lockedUntil: 'locked_until',
-      lastActiveAt: 'last_active_at', deactivatedAt: 'deactivated_at', displayName: 'display_name', totpLastStep: 'totp_last_step',
+      lastActiveAt: 'last_active_at', deactivatedAt: 'deactivated_at', displayName: 'display_name', totpLastStep: 'totp_last_step', deactivatedBySource: 'deactivated_by_source',
       department: 'department', jobTitle: 'job_title', contact: 'contact',
     };
     const entries = Object.entries(patch) as [keyof UserPatch, string | number | null][];
