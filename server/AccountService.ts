@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { UserIdSchema, type DeviceAddress, type DeviceId, type UserId } from '../shared/ids';
+import { type DeviceAddress, type DeviceId, type UserId } from '../shared/ids';
 import type { Role, SessionResponse } from '../shared/wire/relay';
+import { AccountAdmin } from './AccountAdmin';
 import { EmergencyAccess } from './auth/EmergencyAccess';
 import { LoginThrottle, accountScope, addressScope, deviceScope, enrollmentScope, usernameScope } from './auth/LoginThrottle';
 import { hasNewDeviceKeys, incompleteKeys, newDevice, sessionResponse, type NewDeviceRequest } from './auth/NewDevices';
@@ -8,7 +9,7 @@ import { PasswordHasher, checkPasswordPolicy } from './auth/passwords';
 import { DeviceCredentials, type Caller } from './auth/DeviceCredentials';
 
 export type { Caller } from './auth/DeviceCredentials';
-import { codeHash, credentialDevice, newCredential, newOneTimeCode, sha256Hex, sameHash } from './auth/secrets';
+import { codeHash, credentialDevice, newCredential, sha256Hex, sameHash } from './auth/secrets';
 import { SignInChecks } from './auth/SignInChecks';
 import { newTotpSecret, totpStep, totpUri } from './auth/totp';
 import { KeyedMutex } from './auth/KeyedMutex';
@@ -16,7 +17,7 @@ import type { Clock } from './Clock';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure } from './RelayFailure';
 import type { RelayStore, UserRecord } from './storage/RelayStore';
-import { updateDirectoryFields, type DirectoryFieldsPatch } from './directory/adminDirectory';
+import type { DirectoryFieldsPatch } from './directory/adminDirectory';
 import type { SsoBeginRequest, SsoBeginResponse, SsoCompleteRequest, SsoProviderResponse } from '../shared/wire/sso';
 import { OidcRelyingParty } from './auth/oidc/OidcRelyingParty';
 import { readOidcClientSecret } from './auth/oidc/OidcConfig';
@@ -43,6 +44,7 @@ export class AccountService {
   /** Device credentials: who a bearer token is, and whether an open socket may still act. */
   readonly credentials: DeviceCredentials;
   readonly #emergency: EmergencyAccess;
+  readonly #adminCommands: AccountAdmin;
   /** Sign-in with the hospital's identity provider, when the config has an `oidc` section. */
   readonly #sso: SingleSignOn | undefined;
 
@@ -65,6 +67,7 @@ export class AccountService {
     private readonly admin: string = IN_PROCESS_ADMIN,
   ) {
     this.#throttle = new LoginThrottle(store, clock, config.throttle);
+    this.#adminCommands = new AccountAdmin(store, clock, config, admin);
     this.#passwords = new PasswordHasher(config.argon2);
     this.#checks = new SignInChecks(store, clock, this.#throttle, this.#passwords, config);
     this.credentials = new DeviceCredentials(store, clock, config.oidc?.reauthenticateAfterDays);
@@ -81,46 +84,18 @@ export class AccountService {
 
   /**
    * Creates an account (no self-registration) and returns its one-time enrollment code; for an account still
-   * to enroll, a new code (and the directory fields given, as `user update` sets them).
+   * to enroll, a new code (AccountAdmin.ts).
    */
-  async addUser(username: string, displayName: string, role: Role, fields: DirectoryFieldsPatch = {}): Promise<{ userId: UserId; enrollmentCode: string; expiresAt: number }> {
-    const now = this.clock.now();
-    const code = newOneTimeCode();
-    const expiresAt = now + this.config.enrollmentCodeTtlMs;
-    const existing = await this.store.userByUsername(username);
-    if (existing) {
-      if (existing.status !== 'pending') throw new RelayFailure('BAD_REQUEST', `user ${username} already exists`);
-      await this.store.replaceEnrollmentCode(existing.id, codeHash(code), expiresAt, [{ type: 'account.created', actor: this.admin, subject: existing.id, details: { newEnrollmentCode: true } }]);
-      await updateDirectoryFields(this.store, this.admin, username, fields);
-      return { userId: existing.id, enrollmentCode: code, expiresAt };
-    }
-    const userId = UserIdSchema.parse(randomUUID());
-    await this.store.createUser(
-      { id: userId, username, displayName, role, status: 'pending', createdAt: now, lastActiveAt: now, ...fields },
-      codeHash(code),
-      expiresAt,
-      [{ type: 'account.created', actor: this.admin, subject: userId, details: { username, role, ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null && v !== undefined)) } }],
-    );
-    return { userId, enrollmentCode: code, expiresAt };
+  addUser(username: string, displayName: string, role: Role, fields: DirectoryFieldsPatch = {}): Promise<{ userId: UserId; enrollmentCode: string; expiresAt: number }> {
+    return this.#adminCommands.addUser(username, displayName, role, fields);
   }
 
-  async requireUser(username: string): Promise<UserRecord> {
-    const user = await this.store.userByUsername(username);
-    if (!user) throw new RelayFailure('NOT_FOUND', `no user ${username}`);
-    return user;
+  requireUser(username: string): Promise<UserRecord> {
+    return this.#adminCommands.requireUser(username);
   }
 
-  async deactivate(username: string, actor = this.admin, reason = 'admin'): Promise<void> {
-    const user = await this.requireUser(username);
-    if (user.status === 'deactivated') {
-      // Deactivated by a directory source: an admin deactivating it too makes it the admin's, so that source
-      // saying the person is active again does not bring the account back.
-      if (user.deactivatedBySource !== null && actor !== 'system') {
-        await this.store.updateUser(user.id, { deactivatedBySource: null }, [{ type: 'account.deactivated', actor, subject: user.id, details: { reason, tookOverFrom: user.deactivatedBySource } }]);
-      }
-      return;
-    }
-    await this.store.deactivateUser(user.id, this.clock.now(), [{ type: actor === 'system' ? 'account.inactive' : 'account.deactivated', actor, subject: user.id, details: { reason } }]);
+  deactivate(username: string, actor = this.admin, reason = 'admin'): Promise<void> {
+    return this.#adminCommands.deactivate(username, actor, reason);
   }
 
   /**
@@ -134,25 +109,12 @@ export class AccountService {
     await this.store.updateUser(user.id, { lockedUntil: null }, [{ type: 'account.unlocked', actor: this.admin, subject: user.id, details: {} }]);
   }
 
-  /** Brings back a deactivated account (its old devices stay revoked; the clinician signs in anew). */
-  async reactivate(username: string): Promise<void> {
-    const user = await this.requireUser(username);
-    if (user.status !== 'deactivated') throw new RelayFailure('BAD_REQUEST', `user ${username} is not deactivated`);
-    await this.store.updateUser(user.id, { status: user.passwordHash ? 'active' : 'pending', deactivatedAt: null, lockedUntil: null, lastActiveAt: this.clock.now() }, [
-      { type: 'account.reactivated', actor: this.admin, subject: user.id, details: {} },
-    ]);
+  reactivate(username: string): Promise<void> {
+    return this.#adminCommands.reactivate(username);
   }
 
-  /**
-   * Moves a clinician's account to single sign-on: its password and authenticator are forgotten, so the next
-   * sign-in at the identity provider with its username links it (an account with a password is never linked
-   * by username alone). Its enrolled workstations keep working until then.
-   */
-  async ssoOnly(username: string): Promise<void> {
-    const user = await this.requireUser(username);
-    if (user.role !== 'clinician') throw new RelayFailure('BAD_REQUEST', `${username} is an ${user.role} account: those sign in with a password and authenticator`);
-    if (user.status === 'deactivated') throw new RelayFailure('BAD_REQUEST', `user ${username} is deactivated`);
-    await this.store.updateUser(user.id, { passwordHash: null, totpSecret: null }, [{ type: 'account.sso_only', actor: this.admin, subject: user.id, details: {} }]);
+  ssoOnly(username: string): Promise<void> {
+    return this.#adminCommands.ssoOnly(username);
   }
 
   /** An emergency sign-in for a clinician who is locked out or lost a device: time-limited, flagged. */
@@ -160,20 +122,12 @@ export class AccountService {
     return this.#emergency.issue(await this.requireUser(username), reason, this.admin);
   }
 
-  async revokeDevice(username: string, deviceId: DeviceId): Promise<void> {
-    const user = await this.requireUser(username);
-    const device = await this.store.device(user.id, deviceId);
-    if (!device || device.revokedAt !== null) throw new RelayFailure('NOT_FOUND', `no active device ${deviceId} for ${username}`);
-    await this.store.revokeDevice(user.id, deviceId, this.clock.now(), [{ type: 'device.revoked', actor: this.admin, subject: `${user.id}.${deviceId}`, details: {} }]);
+  revokeDevice(username: string, deviceId: DeviceId): Promise<void> {
+    return this.#adminCommands.revokeDevice(username, deviceId);
   }
 
-  /** Deactivates accounts unused for the configured number of days; returns their usernames. */
-  async deactivateInactive(): Promise<string[]> {
-    if (this.config.inactivityDays <= 0) return [];
-    const cutoff = this.clock.now() - this.config.inactivityDays * 24 * 3600_000;
-    const stale = (await this.store.listUsers()).filter((u) => u.status !== 'deactivated' && u.lastActiveAt < cutoff);
-    for (const user of stale) await this.deactivate(user.username, 'system', `unused for ${this.config.inactivityDays} days`);
-    return stale.map((u) => u.username);
+  deactivateInactive(): Promise<string[]> {
+    return this.#adminCommands.deactivateInactive();
   }
 
   // --- Enrollment and login --------------------------------------------------------------------------

@@ -7,15 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { DeviceIdSchema, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
+import { type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
-import type { AuditEvent, AuditRecord, ChainCheck } from '../../audit/AuditRecord';
+import type { AuditEvent } from '../../audit/AuditRecord';
 import type { Clock } from '../../Clock';
-import { ConfigurationError } from '../../ConfigurationError';
 import { RelayFailure } from '../../RelayFailure';
 import type {
-  AccountLock, AuditLogStart, AuditRecordFilter, AuditTreeState, ControlEvent, DeviceRecord, DirectoryListing, EmergencyGrant, EnqueueOutcome,
-  NewDevice, NewEnvelope, NewUser, PendingEnrollment, ProvisionResult, ProvisioningKind, QueueLimits, RelayStore, SignedCheckpoint, StoreEvents, StoredEnvelope, StoredTile, SsoLink, SsoSignInOutcome, UserPatch, UserRecord,
+  AccountLock, DeviceRecord, DirectoryListing, EmergencyGrant, EnqueueOutcome,
+  NewDevice, NewEnvelope, NewUser, PendingEnrollment, ProvisionResult, ProvisioningKind, QueueLimits, RelayStore, StoreEvents, StoredEnvelope, SsoLink, SsoSignInOutcome, UserPatch, UserRecord,
 } from '../RelayStore';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
@@ -25,7 +24,7 @@ import { withPostgresJobLock } from './PostgresJobLock';
 import type { RateLimiter } from '../../RateLimiter';
 import { POSTGRES_MIGRATIONS } from './migrations';
 import { PostgresRateLimiter } from './PostgresRateLimiter';
-import { PostgresAuditLog, TreeMovedError } from './PostgresAuditLog';
+import { PostgresStoreBase, UNIQUE_VIOLATION } from './PostgresStoreBase';
 import type { PostgresDatabase } from './PostgresDatabase';
 import { PostgresDevices } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
@@ -33,16 +32,8 @@ import { PostgresScim } from './PostgresScim';
 import { PostgresSignIns } from './PostgresSignIns';
 import { PostgresSsoSignIns } from './PostgresSsoSignIns';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
-import { CONTROL_CHANNEL, PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
+import { PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
 
-/** PostgreSQL's unique_violation. */
-const UNIQUE_VIOLATION = '23505';
-/**
- * Key of the advisory lock every control event is recorded under ("control" in ASCII). A transaction that
- * records one takes it before the audit lock (PostgresAuditLog), never after: the one order that keeps sign-ins,
- * revocations and deprovisioning from deadlocking.
- */
-const CONTROL_LOCK = 0x636f6e74726f6c;
 /** Envelopes expired per transaction. */
 const EXPIRE_SLICE = 5000;
 /** Revocations and deactivations delete whole queues (up to the queue limit each): their own statement timeout. */
@@ -50,10 +41,7 @@ const ADMIN_STATEMENT_TIMEOUT = '60s';
 /** How long /readyz waits for the database before calling it unreachable. */
 const READY_TIMEOUT_MS = 2000;
 
-export class PostgresRelayStore implements RelayStore {
-  readonly #db: PostgresDatabase;
-  readonly #clock: Clock;
-  readonly #audit = new PostgresAuditLog();
+export class PostgresRelayStore extends PostgresStoreBase implements RelayStore {
   readonly #devices: PostgresDevices;
   readonly #queue: PostgresEnvelopeQueue;
   readonly #directory: PostgresDirectory;
@@ -65,15 +53,14 @@ export class PostgresRelayStore implements RelayStore {
   #notifications: PostgresNotifications | undefined;
 
   constructor(db: PostgresDatabase, clock: Clock) {
-    this.#db = db;
-    this.#clock = clock;
+    super(db, clock);
     this.#devices = new PostgresDevices(db);
-    this.#sso = new PostgresSsoSignIns(db, (client, events) => this.#append(client, events));
-    this.#signIns = new PostgresSignIns(db, clock, (client, events) => this.#append(client, events));
-    this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.#append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
-    this.scim = new PostgresScim(db, (client, events) => this.#append(client, events));
+    this.#sso = new PostgresSsoSignIns(db, (client, events) => this.append(client, events));
+    this.#signIns = new PostgresSignIns(db, clock, (client, events) => this.append(client, events));
+    this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
+    this.scim = new PostgresScim(db, (client, events) => this.append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
-      appendAudit: async (client, events) => void (await this.#audit.append(client, events, this.#clock.now())),
+      appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),
     });
   }
@@ -86,34 +73,27 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   sharedRateLimiter(): RateLimiter {
-    return new PostgresRateLimiter(this.#db);
+    return new PostgresRateLimiter(this.db);
   }
 
   /** Listens for the other instances' news (envelopes queued for, devices cut off) on a connection of its own. */
   async subscribe(events: StoreEvents): Promise<void> {
-    this.#notifications = new PostgresNotifications(this.#db, this.#instance, events);
+    this.#notifications = new PostgresNotifications(this.db, this.#instance, events);
     await this.#notifications.start();
   }
 
-  #tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.#db.transaction(fn);
-  }
-
-  async #append(client: pg.PoolClient, audit: readonly AuditEvent[]): Promise<void> {
-    await this.#audit.append(client, audit, this.#clock.now());
-  }
 
   // --- Accounts --------------------------------------------------------------------------------------
 
   async createUser(user: NewUser, codeHash: string, codeExpiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
     try {
-      await this.#tx(async (client) => {
+      await this.tx(async (client) => {
         await client.query(
           'INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, department, job_title, contact, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
           [user.id, user.username, user.displayName, user.role, user.status, user.createdAt, user.lastActiveAt, user.department ?? null, user.jobTitle ?? null, user.contact ?? null, directorySearchText(user)],
         );
         await client.query('INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)', [codeHash, user.id, codeExpiresAt]);
-        await this.#append(client, audit);
+        await this.append(client, audit);
       });
     } catch (error) {
       if ((error as { code?: string; constraint?: string }).code === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === 'users_username_key') {
@@ -124,27 +104,27 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async replaceEnrollmentCode(userId: UserId, codeHash: string, expiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
-    await this.#tx(async (client) => {
+    await this.tx(async (client) => {
       await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [userId]);
       await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [userId]);
       await client.query('INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)', [codeHash, userId, expiresAt]);
-      await this.#append(client, audit);
+      await this.append(client, audit);
     });
   }
 
   async userById(id: UserId): Promise<UserRecord | undefined> {
-    const row = (await this.#db.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])).rows[0];
+    const row = (await this.db.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])).rows[0];
     return row && toUser(row);
   }
 
   async userByUsername(username: string): Promise<UserRecord | undefined> {
-    const row = (await this.#db.query<UserRow>('SELECT * FROM users WHERE username = $1', [username])).rows[0];
+    const row = (await this.db.query<UserRow>('SELECT * FROM users WHERE username = $1', [username])).rows[0];
     return row && toUser(row);
   }
 
   async listUsers(): Promise<UserRecord[]> {
     // Byte order, as SQLite sorts: the same list whatever the database's collation.
-    return (await this.#db.query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')).rows.map(toUser);
+    return (await this.db.query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')).rows.map(toUser);
   }
 
   async updateUser(id: UserId, patch: UserPatch, audit: readonly AuditEvent[]): Promise<void> {
@@ -154,20 +134,20 @@ export class PostgresRelayStore implements RelayStore {
       department: 'department', jobTitle: 'job_title', contact: 'contact',
     };
     const entries = Object.entries(patch) as [keyof UserPatch, string | number | null][];
-    await this.#tx(async (client) => {
+    await this.tx(async (client) => {
       if (entries.length > 0) {
         const set = entries.map(([k], i) => `${columns[k]} = $${i + 2}`).join(', ');
         await client.query(`UPDATE users SET ${set} WHERE id = $1`, [id, ...entries.map(([, v]) => v)]);
         if (touchesSearchText(patch)) await this.#directory.refreshSearchText(client, id);
       }
-      await this.#append(client, audit);
+      await this.append(client, audit);
     });
   }
 
   async deactivateUser(id: UserId, at: number, audit: readonly AuditEvent[]): Promise<void> {
-    await this.#tx(async (client) => {
+    await this.tx(async (client) => {
       // Once only: two instances' housekeeping deactivating one idle account at once record it once.
-      if (await this.#deactivateIn(client, id, at)) await this.#append(client, audit);
+      if (await this.#deactivateIn(client, id, at)) await this.append(client, audit);
     });
   }
 
@@ -181,7 +161,7 @@ export class PostgresRelayStore implements RelayStore {
     await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [id]);
     await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [id]);
     await client.query('UPDATE emergency_grants SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL', [id, at]);
-    await this.#controlEvent(client, 'account.deactivated', id, null, at);
+    await this.controlEvent(client, 'account.deactivated', id, null, at);
     return true;
   }
 
@@ -192,7 +172,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   userByExternalId(source: ProvisioningKind, externalId: string): Promise<UserRecord | undefined> {
-    return this.#directory.byExternalId(this.#db, source, externalId);
+    return this.#directory.byExternalId(this.db, source, externalId);
   }
 
   searchDirectory(query: string, limit: number): Promise<DirectoryListing[]> {
@@ -210,7 +190,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   userBySsoSubject(issuer: string, subject: string): Promise<UserRecord | undefined> {
-    return this.#sso.userBySubject(this.#db, issuer, subject);
+    return this.#sso.userBySubject(this.db, issuer, subject);
   }
 
   recordSsoSignIn(userId: UserId, link: SsoLink, audit: readonly AuditEvent[], activationAudit: readonly AuditEvent[]): Promise<SsoSignInOutcome> {
@@ -230,14 +210,14 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async completeEnrollment(e: PendingEnrollment, passwordHash: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
-    return this.#tx(async (client) => {
+    return this.tx(async (client) => {
       const used = await client.query('UPDATE enrollment_codes SET used_at = $3 WHERE code_hash = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > $3', [e.codeHash, e.userId, now]);
       if (used.rowCount !== 1) throw new RelayFailure('INVALID_CODE', 'the enrollment code is no longer valid');
       await client.query('DELETE FROM pending_enrollments WHERE id = $1', [e.id]);
       await client.query(`UPDATE users SET status = 'active', password_hash = $2, totp_secret = $3, last_active_at = $4 WHERE id = $1`, [e.userId, passwordHash, e.totpSecret, now]);
       const deviceId = await this.#devices.addIn(client, e.userId, device, now);
-      await this.#controlEvent(client, 'device.added', e.userId, deviceId, now);
-      await this.#append(client, audit.map((a) => withEnrolledDevice(a, e.userId, deviceId)));
+      await this.controlEvent(client, 'device.added', e.userId, deviceId, now);
+      await this.append(client, audit.map((a) => withEnrolledDevice(a, e.userId, deviceId)));
       return deviceId;
     });
   }
@@ -245,31 +225,31 @@ export class PostgresRelayStore implements RelayStore {
   // --- Devices and keys ----------------------------------------------------------------------------
 
   async addDevice(userId: UserId, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
-    return this.#tx(async (client) => {
+    return this.tx(async (client) => {
       const deviceId = await this.#devices.addIn(client, userId, device, now);
-      await this.#controlEvent(client, 'device.added', userId, deviceId, now);
-      await this.#append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
+      await this.controlEvent(client, 'device.added', userId, deviceId, now);
+      await this.append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
   }
 
   device(userId: UserId, deviceId: DeviceId): Promise<DeviceRecord | undefined> {
-    return this.#devices.device(this.#db, userId, deviceId);
+    return this.#devices.device(this.db, userId, deviceId);
   }
 
   devices(userId: UserId): Promise<DeviceRecord[]> {
-    return this.#devices.devices(this.#db, userId);
+    return this.#devices.devices(this.db, userId);
   }
 
   activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>> {
-    return this.#devices.activeByUser(this.#db, now);
+    return this.#devices.activeByUser(this.db, now);
   }
 
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
-    await this.#tx(async (client) => {
+    await this.tx(async (client) => {
       await client.query('UPDATE devices SET credential_hash = $3 WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL', [userId, deviceId, credentialHash]);
-      await this.#controlEvent(client, 'credential.replaced', userId, deviceId, this.#clock.now());
-      await this.#append(client, audit);
+      await this.controlEvent(client, 'credential.replaced', userId, deviceId, this.clock.now());
+      await this.append(client, audit);
     });
   }
 
@@ -278,31 +258,31 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async revokeDevice(userId: UserId, deviceId: DeviceId, at: number, audit: readonly AuditEvent[]): Promise<void> {
-    await this.#tx(async (client) => {
+    await this.tx(async (client) => {
       await client.query(`SET LOCAL statement_timeout = '${ADMIN_STATEMENT_TIMEOUT}'`);
       await this.#devices.revokeIn(client, userId, deviceId, at);
-      await this.#controlEvent(client, 'device.revoked', userId, deviceId, at);
-      await this.#append(client, audit);
+      await this.controlEvent(client, 'device.revoked', userId, deviceId, at);
+      await this.append(client, audit);
     });
   }
 
   async storeKeys(userId: UserId, deviceId: DeviceId, upload: KeyUpload, audit: readonly AuditEvent[]): Promise<PreKeyCount> {
-    return this.#tx(async (client) => {
+    return this.tx(async (client) => {
       await this.#devices.storeKeysIn(client, userId, deviceId, upload);
       const count = await this.#devices.count(client, userId, deviceId);
-      await this.#append(client, audit);
+      await this.append(client, audit);
       return count;
     });
   }
 
   keyCount(userId: UserId, deviceId: DeviceId): Promise<PreKeyCount> {
-    return this.#devices.count(this.#db, userId, deviceId);
+    return this.#devices.count(this.db, userId, deviceId);
   }
 
   async takeBundles(userId: UserId, deviceId: DeviceId | undefined, auditOf: (bundle: PreKeyBundle) => AuditEvent): Promise<PreKeyBundle[]> {
-    return this.#tx(async (client) => {
-      const bundles = await this.#devices.takeBundlesIn(client, userId, deviceId, this.#clock.now());
-      await this.#append(client, bundles.map(auditOf));
+    return this.tx(async (client) => {
+      const bundles = await this.#devices.takeBundlesIn(client, userId, deviceId, this.clock.now());
+      await this.append(client, bundles.map(auditOf));
       return bundles;
     });
   }
@@ -314,7 +294,7 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
-    return this.#queue.queued(this.#db, recipient, afterSeq, limit);
+    return this.#queue.queued(this.db, recipient, afterSeq, limit);
   }
 
   acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
@@ -326,9 +306,9 @@ export class PostgresRelayStore implements RelayStore {
     // timeout, nor holds every queue it touches locked for long.
     let total = 0;
     for (;;) {
-      const count = await this.#tx(async (client) => {
+      const count = await this.tx(async (client) => {
         const deleted = await this.#queue.expireIn(client, before, EXPIRE_SLICE);
-        if (deleted > 0) await this.#append(client, [auditOf(deleted)]);
+        if (deleted > 0) await this.append(client, [auditOf(deleted)]);
         return deleted;
       });
       total += count;
@@ -367,49 +347,25 @@ export class PostgresRelayStore implements RelayStore {
   }
 
   async useEmergencyGrant(grantId: string, device: NewDevice, now: number, audit: readonly AuditEvent[]): Promise<DeviceId> {
-    return this.#tx(async (client) => {
+    return this.tx(async (client) => {
       // Used up by the update itself: of two sign-ins with one code on two instances, one updates the row.
       const grant = (await client.query<{ user_id: string }>('UPDATE emergency_grants SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id', [grantId, now])).rows[0];
       if (!grant) throw new RelayFailure('INVALID_CODE', 'the emergency code is no longer valid');
       const userId = grant.user_id as UserId;
       const deviceId = await this.#devices.addIn(client, userId, device, now);
-      await this.#controlEvent(client, 'device.added', userId, deviceId, now);
-      await this.#append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
+      await this.controlEvent(client, 'device.added', userId, deviceId, now);
+      await this.append(client, audit.map((a) => withEnrolledDevice(a, userId, deviceId)));
       return deviceId;
     });
   }
 
-  async pruneControlEvents(before: number): Promise<void> {
-    // An identity column: seqs go on rising whatever is deleted.
-    await this.#db.query('DELETE FROM control_events WHERE at < $1', [before]);
-  }
-
-  async controlEvents(afterSeq: number): Promise<ControlEvent[]> {
-    const rows = await this.#db.query<{ seq: string; kind: string; user_id: string; device_id: number | null }>('SELECT * FROM control_events WHERE seq > $1 ORDER BY seq', [afterSeq]);
-    return rows.rows.map((r) => ({ seq: Number(r.seq), kind: r.kind as ControlEvent['kind'], userId: r.user_id as UserId, deviceId: r.device_id === null ? null : DeviceIdSchema.parse(r.device_id) }));
-  }
-
-  /** Records a change every instance must act on, and wakes them (the NOTIFY is sent at commit). */
-  async #controlEvent(client: pg.PoolClient, kind: ControlEvent['kind'], userId: UserId, deviceId: DeviceId | number | null, at: number): Promise<void> {
-    // Instances follow these by seq: one taken before another commits could be skipped. Held to the commit,
-    // the lock makes the events commit in the order of their seqs.
-    await client.query('SELECT pg_advisory_xact_lock($1)', [CONTROL_LOCK]);
-    await client.query('INSERT INTO control_events (kind, user_id, device_id, at) VALUES ($1, $2, $3, $4)', [kind, userId, deviceId, at]);
-    await client.query('SELECT pg_notify($1, $2)', [CONTROL_CHANNEL, kind]);
-  }
-
   // --- Operations ------------------------------------------------------------------------------------
-
-  async freeBytes(): Promise<number | undefined> {
-    // The database's disk is PostgreSQL's to watch (and its operators'): the relay cannot see it.
-    return undefined;
-  }
 
   async notReady(): Promise<string | undefined> {
     const newest = POSTGRES_MIGRATIONS.at(-1)?.version ?? 0;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`PostgreSQL did not answer within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)));
-    const check = this.#db.version().then(
+    const check = this.db.version().then(
       (version) => (version === newest ? this.#notifications?.notReady() : `the PostgreSQL schema is at version ${version}, this relay needs ${newest}`),
       // The code only: /readyz is as public as the relay, and the message names the database's host.
       (error: unknown) => `PostgreSQL is unreachable (${String((error as { code?: unknown }).code ?? 'no answer')})`,
@@ -421,82 +377,14 @@ export class PostgresRelayStore implements RelayStore {
     }
   }
 
-  async queuedTotal(): Promise<number> {
-    return Number((await this.#db.query<{ n: string | null }>(`SELECT sum(envelopes) AS n FROM queue_shares WHERE sender_user = ''`)).rows[0]?.n ?? 0);
-  }
-
-  async backup(): Promise<void> {
-    throw new ConfigurationError('a relay on PostgreSQL is backed up with pg_dump (or the site\'s own PostgreSQL backups), not rounds-server backup: see docs/deployment.md, "Two or more relays"');
-  }
-
-  // --- Audit -----------------------------------------------------------------------------------------
-
-  async appendAudit(audit: readonly AuditEvent[]): Promise<void> {
-    if (audit.length > 0) await this.#tx((client) => this.#append(client, audit));
-  }
-
-  auditRecords(from: number, to: number): Promise<AuditRecord[]> {
-    return this.#audit.records(this.#db, from, to);
-  }
-
-  auditRecordsAfter(afterSeq: number, limit: number, filter?: AuditRecordFilter): Promise<AuditRecord[]> {
-    return this.#audit.recordsAfter(this.#db, afterSeq, limit, filter);
-  }
-
-  auditLinesAfter(afterSeq: number, limit: number, filter?: Pick<AuditRecordFilter, 'from' | 'to' | 'untilSeq'>): Promise<string[]> {
-    return this.#audit.linesAfter(this.#db, afterSeq, limit, filter);
-  }
-
-  checkAuditChain(): Promise<ChainCheck> {
-    return this.#audit.checkChain(this.#db);
-  }
-
-  auditLogStart(): Promise<AuditLogStart> {
-    return this.#audit.logStart(this.#db);
-  }
-
-  beginAuditLog(origin: string, first: AuditEvent): Promise<AuditRecord> {
-    return this.#tx((client) => this.#audit.beginLog(client, origin, first, this.#clock.now()));
-  }
-
-  auditTree(): Promise<AuditTreeState> {
-    return this.#audit.tree(this.#db);
-  }
-
-  auditTiles(level: number, from: number, to: number): Promise<StoredTile[]> {
-    return this.#audit.tiles(this.#db, level, from, to);
-  }
-
-  async extendAuditTree(from: AuditTreeState, to: AuditTreeState, tiles: readonly StoredTile[]): Promise<boolean> {
-    try {
-      return await this.#tx((client) => this.#audit.extendTree(client, from, to, tiles));
-    } catch (error) {
-      if (error instanceof TreeMovedError || (error as { code?: string }).code === UNIQUE_VIOLATION) return false;
-      throw error;
-    }
-  }
-
-  async rememberCheckpoint(entry: SignedCheckpoint): Promise<void> {
-    await this.#db.query('INSERT INTO audit_checkpoints (origin, size, root, note, at) VALUES ($1, $2, $3, $4, $5)', [entry.origin, entry.size, entry.root, entry.note, entry.at]);
-  }
-
-  async signedCheckpoints(origin: string): Promise<SignedCheckpoint[]> {
-    const rows = await this.#db.query<{ origin: string; size: string; root: string; note: string; at: string }>('SELECT origin, size, root, note, at FROM audit_checkpoints WHERE origin = $1 ORDER BY id', [origin]);
-    return rows.rows.map((r) => ({ origin: r.origin, size: Number(r.size), root: r.root, note: r.note, at: Number(r.at) }));
-  }
-
-  async resetAuditTree(): Promise<void> {
-    await this.#tx((client) => this.#audit.resetTree(client));
-  }
-
   withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
-    return withPostgresJobLock(this.#db.clientConfig(), name, job);
+    return withPostgresJobLock(this.db.clientConfig(), name, job);
   }
 
   async close(): Promise<void> {
     await this.#queue.drain();
     await this.#devices.drainTouches();
     await this.#notifications?.stop();
-    await this.#db.close();
+    await this.db.close();
   }
 }
