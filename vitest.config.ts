@@ -13,5 +13,7 @@ export default defineConfig({
     // electron-store imports `electron`; inlined, it sees the shell tests' stand-in instead of the real one.
     server: { deps: { inline: ['electron-store'] } },
     reporters: ['default', './test/summaryReporter.ts'],
+    // The relay's commands bundled once for the run (the tests start hundreds of them).
+    globalSetup: ['./test/globalSetup.ts'],
   },
 });

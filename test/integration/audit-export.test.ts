@@ -7,14 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
 import { readBundle } from '../../server/audit/bundleFiles';
 import { verifyPath } from '../../server/audit/verifyCli';
-import { adminCli, addUser, backupTo, exportAudit, restoreWith } from '../fixtures/relayProcess';
+import { adminCli, addUser, backupTo, exportAudit, restoreWith , roundsAudit } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
-/** Runs `rounds-audit` as an auditor would. */
-function roundsAudit(args: readonly string[]) {
-  const result = spawnSync(process.execPath, ['server/bin/rounds-audit.mjs', ...args], { encoding: 'utf8' });
-  return { status: result.status, out: `${result.stdout}${result.stderr}` };
-}
 
 describe('signed audit exports, verified offline', () => {
   let data: string;

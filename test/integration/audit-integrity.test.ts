@@ -1,5 +1,4 @@
 import Database from '@signalapp/sqlcipher';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -12,7 +11,7 @@ import { AUDIT_KEY_FILE } from '../../server/audit/auditKey';
 import { nodeAuditCrypto } from '../../server/audit/auditCrypto';
 import { readBundle, writeBundle } from '../../server/audit/bundleFiles';
 import { verifyPath } from '../../server/audit/verifyCli';
-import { RelayProcess, adminCli, addUser, backupTo, exportAudit, restoreWith } from '../fixtures/relayProcess';
+import { RelayProcess, adminCli, addUser, backupTo, exportAudit, restoreWith , roundsAudit } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { Workstation } from '../fixtures/workstation';
 
@@ -25,10 +24,6 @@ import { Workstation } from '../fixtures/workstation';
 
 const RANGE = ['--from', '2020-01-01', '--to', '2100-01-01'];
 
-function roundsAudit(args: readonly string[]) {
-  const result = spawnSync(process.execPath, ['server/bin/rounds-audit.mjs', ...args], { encoding: 'utf8' });
-  return { status: result.status, out: `${result.stdout}${result.stderr}` };
-}
 
 /** What an attacker with the database file can do: drop the append-only triggers and run SQL on the log. */
 function tamperWithLog(dataDir: string, sql: string): void {

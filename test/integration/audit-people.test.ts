@@ -3,7 +3,6 @@
  * holds what was sent to them and nothing of anyone else, and a workstation's bundle is tied to the relay's
  * record of its enrollment by `rounds-audit verify --relay-bundle`.
  */
-import { spawnSync } from 'node:child_process';
 import { strFromU8, unzipSync } from 'fflate';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +16,7 @@ import { RelayClient } from '../../main/core/messaging/RelayClient';
 import { ProfileDatabase } from '../../main/core/storage/ProfileDatabase';
 import { DeviceAddressSchema, type DeviceAddress } from '../../shared/ids';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
-import { Clinician, RelayProcess, adminCli, exportAudit, nextTotp } from '../fixtures/relayProcess';
+import { Clinician, RelayProcess, adminCli, exportAudit, nextTotp , roundsAudit } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 const PASSWORD = 'correct horse battery staple 7';
@@ -26,11 +25,6 @@ const WORKSTATION = "Ward 4 nurses' station";
 interface Line { seq: number; type: string; actor: string; subject: string; details: Record<string, unknown> }
 const records = (bundle: string): Line[] => readFileSync(join(bundle, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
 
-/** `rounds-audit` as an auditor runs it. */
-function roundsAudit(args: readonly string[]) {
-  const result = spawnSync(process.execPath, ['server/bin/rounds-audit.mjs', ...args], { encoding: 'utf8' });
-  return { status: result.status, out: `${result.stdout}${result.stderr}` };
-}
 
 /** `user add` run as `env` says (sudo or not); returns the enrollment code. */
 function addUserAs(data: string, username: string, displayName: string, env: NodeJS.ProcessEnv): string {

@@ -1,11 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCheckpoint, toBase64 } from '../../shared/audit/checkpoint';
 import { recordHash, type AuditRecord } from '../../server/audit/AuditRecord';
 import { SIGNED_CHECKPOINTS_FILE, signedCheckpoints } from '../../server/audit/signedCheckpoints';
-import { adminCli, addUser, backupTo, exportAudit, openRelayDatabase, restoreWith } from '../fixtures/relayProcess';
+import { adminCli, addUser, backupTo, exportAudit, openRelayDatabase, restoreWith , roundsAudit } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
@@ -14,10 +13,6 @@ import { useTempDirs } from '../fixtures/tempDirs';
  * other, and the compliance officer's verifier reports the restore and the records it lost.
  */
 
-function roundsAudit(args: readonly string[]) {
-  const result = spawnSync(process.execPath, ['server/bin/rounds-audit.mjs', ...args], { encoding: 'utf8' });
-  return { status: result.status, out: `${result.stdout}${result.stderr}` };
-}
 
 interface Record { seq: number; type: string; actor: string; details: { [k: string]: unknown }; prevHash: string; hash: string }
 const records = (bundle: string): Record[] => readFileSync(join(bundle, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record);
