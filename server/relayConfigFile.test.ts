@@ -38,7 +38,7 @@ describe('readRelayConfigFile', () => {
   });
 
   it.each([
-    [{ directory: { ldap: { ...ldap, syncIntervalMinutes: 0 } } }, /directory\.ldap\.syncIntervalMinutes: .*>=1/],
+    [{ directory: { ldap: { ...ldap, syncIntervalMinutes: 0 } } }, /directory\.ldap\.syncIntervalMinutes: .*>=0\.1/],
     [{ directory: { ldap: { ...ldap, maxDeactivationPercent: 101 } } }, /directory\.ldap\.maxDeactivationPercent/],
     [{ directory: { ldap: { ...ldap, filter: '(memberOf=' } } }, /directory\.ldap\.filter: filter is not an LDAP filter/],
     [{ directory: { ldap: { ...ldap, caFile: undefined, url: 'ldap://dc1.hospital.example' } } }, /directory\.ldap\.url: .*in the clear/],

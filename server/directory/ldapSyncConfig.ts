@@ -10,8 +10,11 @@ import { LdapDirectoryConfigSchema, type LdapDirectoryConfig } from './ldapConfi
  */
 
 const LdapSyncSettingsSchema = z.strictObject({
-  /** How often the relay syncs (the first run shortly after it starts). */
-  syncIntervalMinutes: z.int().min(1).max(24 * 60).default(15),
+  /**
+   * How often the relay syncs (the first run shortly after it starts). Fractions are allowed down to 0.1 (six
+   * seconds: for trying a filter out, and for the tests); every run reads the whole filter, so a site keeps minutes.
+   */
+  syncIntervalMinutes: z.number().min(0.1).max(24 * 60).default(15),
   /**
    * A run that would deactivate more than this share of the LDAP-provisioned accounts (and more than one)
    * stops before changing anything: `rounds-server directory sync --allow-mass-deactivation` lets it through.
