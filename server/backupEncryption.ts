@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { ConfigurationError } from './ConfigurationError';
+import { readSecretFile, readSecretLine } from './secretFile';
 
 /** age is loaded by the commands that use it only (it takes a few hundred milliseconds to load). */
 const age = () => import('age-encryption');
@@ -45,19 +45,9 @@ export function parseRecipient(value: string): string {
   return recipient;
 }
 
-/** A file given on the command line, or standard input for `-` (to pipe a secret in without copying it to disk). */
-function readSecretFile(path: string, what: string): string {
-  try {
-    return readFileSync(path === '-' ? 0 : path, 'utf8');
-  } catch (error) {
-    throw new ConfigurationError(`cannot read the ${what} ${path === '-' ? 'from standard input' : `file ${path}`} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
-  }
-}
-
 /** The passphrase in a file: its first line, without the line break. `forNewBackup` holds it to a minimum length. */
 export function readPassphraseFile(path: string, forNewBackup: boolean): string {
-  const passphrase = readSecretFile(path, 'passphrase').split(/\r?\n/)[0] ?? '';
-  if (passphrase.length === 0) throw new ConfigurationError(`the passphrase file ${path} is empty`);
+  const passphrase = readSecretLine(path, 'passphrase');
   if (forNewBackup && [...passphrase].length < MIN_PASSPHRASE) {
     throw new ConfigurationError(`the passphrase in ${path} is shorter than ${MIN_PASSPHRASE} characters: anyone with the backup could guess it offline; use a longer one (five or more random words)`);
   }

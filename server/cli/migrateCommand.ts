@@ -5,10 +5,10 @@
  * (--database-password-file) or, without one, from PGPASSFILE / ~/.pgpass as PostgreSQL's own tools read
  * it: never from the command line, where process lists and shell history would keep it.
  */
-import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { describeError } from '../../shared/errors';
 import { ConfigurationError } from '../ConfigurationError';
+import { readSecretLine } from '../secretFile';
 import { PostgresDatabase, type PostgresOptions } from '../storage/postgres/PostgresDatabase';
 
 export interface DatabaseOptions {
@@ -22,15 +22,7 @@ export const databasePasswordFileOption = () => new Option('--database-password-
 /** The connection settings: the URL, and the password from its file when one is given. */
 export function postgresOptions(opts: DatabaseOptions): PostgresOptions {
   if (opts.databasePasswordFile === undefined) return { url: opts.database };
-  let text: string;
-  try {
-    text = readFileSync(opts.databasePasswordFile, 'utf8');
-  } catch (error) {
-    throw new ConfigurationError(`cannot read the database password file ${opts.databasePasswordFile}: ${describeError(error)}`);
-  }
-  const password = text.split(/\r?\n/)[0] ?? '';
-  if (password === '') throw new ConfigurationError(`the database password file ${opts.databasePasswordFile} is empty`);
-  return { url: opts.database, password };
+  return { url: opts.database, password: readSecretLine(opts.databasePasswordFile, 'database password') };
 }
 
 export function addMigrateCommand(program: Command): void {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, FilterParser, type Entry, type Filter } from 'ldapts';
+import { readSecretLine } from '../secretFile';
 import type { DirectoryPerson } from './DirectoryPerson';
 import type { LdapDirectoryConfig } from './ldapConfig';
 import { LdapDirectoryError, ldapFailure, type LdapFailureContext, type LdapStep } from './LdapDirectoryError';
@@ -83,15 +84,11 @@ function parseFilter(filter: string): Filter {
 
 /** The first line of the bind password file. An empty password would be an anonymous bind (RFC 4513 5.1.2): refused. */
 function readBindPassword(file: string): string {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    return readSecretLine(file, 'LDAP bind password');
   } catch (error) {
-    throw new LdapDirectoryError('LDAP_BIND_PASSWORD_FILE', `cannot read the LDAP bind password file ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
+    throw new LdapDirectoryError('LDAP_BIND_PASSWORD_FILE', (error as Error).message, { cause: error });
   }
-  const password = text.split(/\r?\n/)[0] ?? '';
-  if (password === '') throw new LdapDirectoryError('LDAP_BIND_PASSWORD_FILE', `the LDAP bind password file ${file} is empty (its first line is the password)`);
-  return password;
 }
 
 /** TLS for ldaps:// and StartTLS: the CA file's authorities only when one is given, the server's name checked. */

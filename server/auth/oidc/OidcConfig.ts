@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { describeError } from '../../../shared/errors';
 import { ConfigurationError } from '../../ConfigurationError';
+import { readSecretLine } from '../../secretFile';
 
 /*
  * The `oidc` section of the relay config file: sign-in with the hospital's identity provider (Entra ID, Okta,
@@ -74,18 +73,9 @@ export type OidcConfig = z.infer<typeof OidcConfigSchema>;
 /** What a config file may leave out (the defaults fill it). */
 export type OidcConfigInput = z.input<typeof OidcConfigSchema>;
 
-/**
- * The client secret from `clientSecretFile` (one line; surrounding whitespace dropped). Secret: never logged,
- * never in an error message.
- */
+/** The client secret from `clientSecretFile`: its first line (a provider's secrets have no spaces; any around it dropped). */
 export function readOidcClientSecret(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigurationError(`cannot read the OpenID Connect client secret file ${file}: ${describeError(error)}`);
-  }
-  const secret = text.trim();
-  if (!secret || /[\r\n]/.test(secret)) throw new ConfigurationError(`the OpenID Connect client secret file ${file} must hold the secret on one line`);
+  const secret = readSecretLine(file, 'OpenID Connect client secret').trim();
+  if (!secret) throw new ConfigurationError(`the OpenID Connect client secret file ${file} is empty (its first line is the secret)`);
   return secret;
 }
