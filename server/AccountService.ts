@@ -31,6 +31,7 @@ type LoginDevice = ({ kind: 'new' } & NewDeviceRequest) | { kind: 'existing'; de
 
 /** The one answer to a wrong password or code, whichever it was and whatever the account. */
 const wrongCredentials = () => new RelayFailure('INVALID_CREDENTIALS', 'username, password or one-time code is not correct');
+const ssoRequired = (providerName: string | undefined) => new RelayFailure('SSO_REQUIRED', `this account signs in with ${providerName ?? 'the hospital\'s identity provider'}: choose that sign-in instead of a password`);
 
 /*
  * Accounts, enrollment and sign-in (HIPAA: unique user identification, person
@@ -233,9 +234,11 @@ export class AccountService {
   async login(username: string, password: string, totpCode: string, device: LoginDevice, caller: Caller): Promise<SessionResponse> {
     if (device.kind === 'new' && !hasNewDeviceKeys(device.keys)) throw incompleteKeys();
     const known = await this.store.userByUsername(username);
-    // An SSO account has no password here (or no longer uses it): told at once, before any secret is looked at.
-    if (known?.sso) throw new RelayFailure('SSO_REQUIRED', `this account signs in with ${this.config.oidc?.providerName ?? 'the hospital\'s identity provider'}: choose that sign-in instead of a password`);
     const proven = known && device.kind === 'existing' ? await this.#provenDevice(known.id, device.deviceId, caller) : undefined;
+    // An SSO account has no password here (or no longer uses it). Said at once to one of its own workstations;
+    // anyone else gets the answer every wrong sign-in gets, unless they prove its old password and code (#login),
+    // so the password path does not tell a stranger which usernames exist and sign in with the provider.
+    if (known?.sso && proven) throw ssoRequired(this.config.oidc?.providerName);
     if (known && proven && caller.credential) {
       const credentialHash = sha256Hex(caller.credential);
       return this.#signIns.run([`workstations:${known.id}`], () => this.#loginAtWorkstation(known.id, proven, credentialHash, password, totpCode));
@@ -332,6 +335,10 @@ export class AccountService {
       if (user.lockedUntil !== null && user.lockedUntil > now) {
         await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'account locked' } }]);
         throw new RelayFailure('ACCOUNT_LOCKED', 'this account is locked after too many failed sign-ins; sign in at one of your enrolled workstations, wait, or ask your administrator');
+      }
+      if (user.sso) {
+        await this.store.appendAudit([{ type: 'login.failure', actor, subject: user.id, details: { reason: 'single sign-on account' } }]);
+        throw ssoRequired(this.config.oidc?.providerName);
       }
       await this.#checks.succeeded(user, null, actor);
       if (device.kind === 'existing') {

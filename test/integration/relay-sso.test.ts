@@ -152,8 +152,14 @@ describe('single sign-on at a relay (SQLite, MFA required)', () => {
     // A workstation she does not have cannot be signed in again.
     expect(await refusal(ssoSignIn(relay.url, USERS.jo, existing(99 as DeviceId)))).toMatchObject({ code: 'UNKNOWN_DEVICE', status: 409 });
 
-    // Her account signs in with the provider only: the password path says so, whatever the password.
-    const password = await refusal(new RelayClient(relay.url).login(USERS.jo.username, 'any-password', '123456', await newDevice('Kiosk')));
+    // Her account signs in with the provider only. The password path tells a stranger nothing more than for any
+    // wrong sign-in (which usernames sign in with the provider is not theirs to learn)...
+    const stranger = await refusal(new RelayClient(relay.url).login(USERS.jo.username, 'any-password', '123456', await newDevice('Kiosk')));
+    expect(stranger).toMatchObject({ code: 'INVALID_CREDENTIALS', status: 401 });
+    const unknown = await refusal(new RelayClient(relay.url).login('nobody.here@hospital.example', 'any-password', '123456', await newDevice('Kiosk')));
+    expect(unknown).toMatchObject({ code: stranger.code, status: stranger.status, message: stranger.message });
+    // ...and her own workstation, proven by its credential, is told to use the provider.
+    const password = await refusal(signedInAs(relay.url, again).login(USERS.jo.username, 'any-password', '123456', { kind: 'existing', deviceId: again.deviceId }));
     expect(password).toMatchObject({ code: 'SSO_REQUIRED', status: 403 });
     expect(password.message).toContain(PROVIDER_NAME);
 
@@ -265,8 +271,11 @@ describe('a relay in this process, its clock under the test\'s control', () => {
     expect(session.userId).toBe(enrolled.session.userId);
     expect(await server.store.userById(session.userId)).toMatchObject({ source: 'oidc', department: 'Neurology', sso: { issuer: provider.issuer } });
     expect((await signedInAs(url, enrolled.session).ownDevices()).devices).toHaveLength(2);
+    // Her password is gone: from a new device it is a wrong sign-in like any other; her workstation is told why.
     const password = await refusal(Clinician.login(url, USERS.passwordFirst.username, 'a long rounds passphrase 42'));
-    expect(password).toMatchObject({ code: 'SSO_REQUIRED', status: 403 });
+    expect(password).toMatchObject({ code: 'INVALID_CREDENTIALS', status: 401 });
+    const atHerWorkstation = await refusal(signedInAs(url, enrolled.session).login(USERS.passwordFirst.username, 'a long rounds passphrase 42', '000000', { kind: 'existing', deviceId: enrolled.session.deviceId }));
+    expect(atHerWorkstation).toMatchObject({ code: 'SSO_REQUIRED', status: 403 });
   });
 
   it('stops an SSO account\'s workstations after reauthenticateAfterDays, open sockets too, until she signs in at the provider again', async () => {
