@@ -9,7 +9,7 @@ import { auditDirectory } from './audit/auditDirectory';
 import { checkpointMemory, exportAudit } from './audit/exportAudit';
 import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
 import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
-import { exportEarlierLog } from './audit/exportEarlierLog';
+import { exportEarlierLog, refuseEarlierLogExport } from './audit/exportEarlierLog';
 import { readoutPlace, threadsOption, type ThreadChoice } from './audit/threadsOption';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
 import { adminActor } from './cli/adminActor';
@@ -219,7 +219,7 @@ export function buildCli(admin: string = adminActor()): Command {
         // The earlier log's bounds and tree root come from its restore record, which lives in the current log:
         // that log must hold against its stored tree and the checkpoints the relay signed before it is believed.
         const current = await checkAuditTree(store, resolve(opts.data), false);
-        if (!current.ok) throw new ConfigurationError(`the current audit log does not check out, so its restore records are not believed and nothing was exported: ${current.failures.join('; ')}`);
+        if (!current.ok) await refuseEarlierLogExport(store, admin, opts.log, 'the current log does not check out', `the current audit log does not check out, so its restore records are not believed and nothing was exported: ${current.failures.join('; ')}`);
         const key = loadOrCreateAuditKey(resolve(opts.data));
         const result = await exportEarlierLog(store, key, { origin: opts.log, out: resolve(opts.out), actor: admin, dataDir: resolve(opts.data), directory: await auditDirectory(store) });
         console.log(`exported ${result.records} records of ${opts.log} (from record ${result.firstSeq}) to ${result.path}`);

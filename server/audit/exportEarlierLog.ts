@@ -60,19 +60,34 @@ export interface EarlierLogExport {
   readonly now?: number;
 }
 
+/**
+ * An export of an earlier log refused because what the database holds of it cannot be vouched for: audited
+ * (flagged, like a refused export of the current log: it is worth a compliance officer's attention), then said.
+ */
+export async function refuseEarlierLogExport(store: RelayStore, actor: string, origin: string, reason: string, message: string): Promise<never> {
+  await store.appendAudit([{ type: 'audit.export_refused', actor, subject: '', details: { log: origin, reason }, flagged: true }]);
+  throw new ConfigurationError(message);
+}
+
 /** Writes the bundle of the earlier log `origin` (all its records the database holds) to `out`. */
 export async function exportEarlierLog(store: RelayStore, key: AuditKey, options: EarlierLogExport): Promise<{ path: string; firstSeq: number; records: number }> {
   const logs = await earlierLogs(store);
   const log = logs.filter((l) => l.origin === options.origin).at(-1);
   if (!log) throw new ConfigurationError(`the database holds no records of an earlier log named ${options.origin}${logs.length > 0 ? ` (it holds records of ${[...new Set(logs.map((l) => l.origin))].join(', ')})` : ' (no restore began a new log here)'}; the current log is exported without --log`);
+  const refuse = (reason: string, message: string) => refuseEarlierLogExport(store, options.actor, log.origin, reason, message);
   const chain = await store.checkAuditChain();
-  if (!chain.ok) throw new ConfigurationError(`the audit log's hash chain is broken at record ${String(chain.brokenAt)} (${chain.reason ?? 'broken'}): run \`rounds-server audit check\`; nothing was exported`);
+  if (!chain.ok) return refuse(`the hash chain is broken at record ${String(chain.brokenAt)}`, `the audit log's hash chain is broken at record ${String(chain.brokenAt)} (${chain.reason ?? 'broken'}): run \`rounds-server audit check\`; nothing was exported`);
   const { tree, source } = await logTreeInMemory(store, log.firstSeq, log.lastSeq);
   const signed = trustedCheckpoints(options.dataDir, log.origin).trusted;
-  requireSignedRoots(tree, log, signed, `the database's copy of ${log.origin}`, 'nothing was exported');
+  try {
+    requireSignedRoots(tree, log, signed, `the database's copy of ${log.origin}`, 'nothing was exported');
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    return refuse('its records are not those the relay signed', error.message);
+  }
   const root = tree.root();
-  if (log.backupRoot === null) throw new ConfigurationError(`the restore record that ended ${log.origin} carries no tree of its records (every restore writes one: it was altered); nothing was exported`);
-  if (log.backupRoot !== toBase64(root)) throw new ConfigurationError(`the database's records of ${log.origin} are not those the restore that ended it checked; nothing was exported`);
+  if (log.backupRoot === null) return refuse('its restore record carries no tree of its records', `the restore record that ended ${log.origin} carries no tree of its records (every restore writes one: it was altered); nothing was exported`);
+  if (log.backupRoot !== toBase64(root)) return refuse('its records are not those the restore that ended it checked', `the database's records of ${log.origin} are not those the restore that ended it checked; nothing was exported`);
   const sizes = [...new Set(signed.map((c) => c.size))].filter((m) => m > 0 && m < tree.size);
   let records = 0;
   await writeBundleStreaming(options.out, async (sink: BundleSink) => {

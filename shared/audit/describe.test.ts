@@ -43,6 +43,11 @@ describe('one sentence per record', () => {
     expect(say(relay('login.failure', 'anonymous@10.0.0.7', BEN, { reason: 'emergency code', username: 'bokafor', count: 2 }))).toBe('Wrong emergency access code for Ben Okafor (bokafor, nurse) from 10.0.0.7 (2nd wrong code).');
   });
 
+  it('says why an export was refused: the current log\'s broken chain, or an earlier log that cannot be vouched for', () => {
+    expect(say(relay('audit.export_refused', 'admin:root', '', { from: 0, to: 1, chainBrokenAt: 12, reason: 'hash mismatch' }))).toBe('Audit export by administrator root (relay command line) refused: the log\'s hash chain is broken at record 12 (hash mismatch).');
+    expect(say(relay('audit.export_refused', 'admin:root', '', { log: 'rounds.relay/abc', reason: 'its records are not those the relay signed' }))).toBe('Audit export of the earlier log rounds.relay/abc by administrator root (relay command line) refused: its records are not those the relay signed.');
+  });
+
   it('names the administrator and the OS account behind an admin action, and the range of an export', () => {
     expect(say(relay('audit.exported', 'admin:jdoe', '', { from: 0, to: Number.MAX_SAFE_INTEGER, records: 50, treeSize: 50 })))
       .toBe('Audit log exported by administrator jdoe (relay command line): 50 records from the start of the log to the time of export; the log then held 50 records.');

@@ -254,7 +254,9 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   },
   'envelope.expired': (c) => `${capitalise(count(c.details.number('count') ?? 0, 'undelivered message envelope'))} deleted by the relay after the retention period${c.details.has('retentionDays') ? ` of ${count(c.details.number('retentionDays') ?? 0, 'day')}` : ''}.`,
   'audit.exported': exported,
-  'audit.export_refused': (c) => `Audit export by ${c.facts.actor.label} refused: the log's hash chain is broken at record ${c.details.text('chainBrokenAt') || '?'}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
+  'audit.export_refused': (c) => (c.details.has('log')
+    ? `Audit export of the earlier log ${c.details.text('log')} by ${c.facts.actor.label} refused: ${c.details.text('reason') || 'no reason recorded'}.`
+    : `Audit export by ${c.facts.actor.label} refused: the log's hash chain is broken at record ${c.details.text('chainBrokenAt') || '?'}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`),
   'audit.log_restored': logRestored,
   'audit.tree_rebuilt': (c) => `${who(c)} rebuilt the relay's stored tree of the audit log from its records${(c.details.number('differing') ?? 0) > 0 ? `, although ${count(c.details.number('differing') ?? 0, 'record')} differed from it (first: ${c.details.text('first')})` : ''}.`,
   'audit.key_rotated': (c) => `${who(c)} replaced the audit signing key${c.details.has('retired') ? ` ${fingerprint(c.details.text('retired'))}` : ''}${c.details.has('current') ? ` with ${fingerprint(c.details.text('current'))}` : ''}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,

@@ -317,5 +317,13 @@ describe('a restore, as the audit bundles show it', () => {
     expect(refused.status).toBe(1);
     // Re-hashing the chain changes the restore record after it too, which the current log's tree shows first.
     expect(refused.stderr).toMatch(/is not the one the relay signed: .*nothing was exported|current audit log does not check out.*nothing was exported/);
+    // The refusal is itself in the log, flagged, naming the earlier log and why.
+    const db = openRelayDatabase(data);
+    try {
+      const audited = db.prepare("SELECT actor, details, flagged FROM audit_log WHERE type = 'audit.export_refused'").all() as { actor: string; details: string; flagged: number }[];
+      expect(audited.map((r) => ({ ...r, details: JSON.parse(r.details) as unknown }))).toEqual([{ actor: expect.stringMatching(/^admin/), details: { log: old.origin, reason: expect.stringMatching(/does not check out|not those the relay signed/) }, flagged: 1 }]);
+    } finally {
+      db.close();
+    }
   }, 120_000);
 });
