@@ -16,6 +16,7 @@ import { adminActor } from './cli/adminActor';
 import { checkAuditTree } from './cli/auditTreeCheck';
 import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addDirectoryCommand } from './cli/directoryCommand';
+import { offerDatabaseFromConfigFile } from './cli/configDatabase';
 import { addMigrateCommand } from './cli/migrateCommand';
 import { addScimCommands } from './cli/scimTokenCommand';
 import { addServeCommand } from './cli/serveCommand';
@@ -291,6 +292,7 @@ export function buildCli(admin: string = adminActor()): Command {
       if (!tree.ok) process.exitCode = 2;
     }));
 
+  offerDatabaseFromConfigFile(program);
   return program;
 }
 

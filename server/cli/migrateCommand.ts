@@ -9,6 +9,7 @@ import { Option, type Command } from 'commander';
 import { describeError } from '../../shared/errors';
 import { ConfigurationError } from '../ConfigurationError';
 import { readSecretLine } from '../secretFile';
+import { requireDatabase } from './configDatabase';
 import { PostgresDatabase, type PostgresOptions } from '../storage/postgres/PostgresDatabase';
 
 export interface DatabaseOptions {
@@ -16,7 +17,7 @@ export interface DatabaseOptions {
   readonly databasePasswordFile?: string;
 }
 
-export const databaseOption = () => new Option('--database <url>', 'the site\'s PostgreSQL database: postgres://USER@HOST:PORT/DB (no password in it)').env('ROUNDS_DATABASE_URL').makeOptionMandatory();
+export const databaseOption = () => new Option('--database <url>', 'the site\'s PostgreSQL database: postgres://USER@HOST:PORT/DB (no password in it)').env('ROUNDS_DATABASE_URL');
 export const databasePasswordFileOption = () => new Option('--database-password-file <file>', 'the database password, on the first line of this file (without it: PGPASSFILE or ~/.pgpass)');
 
 /** The connection settings: the URL, and the password from its file when one is given. */
@@ -30,8 +31,8 @@ export function addMigrateCommand(program: Command): void {
     .description("bring the site's PostgreSQL database to this relay's schema (once per upgrade, before serve)")
     .addOption(databaseOption())
     .addOption(databasePasswordFileOption())
-    .action(async (opts: DatabaseOptions) => {
-      const db = PostgresDatabase.connect(postgresOptions(opts));
+    .action(async (opts: Partial<DatabaseOptions>) => {
+      const db = PostgresDatabase.connect(postgresOptions({ ...opts, database: requireDatabase(opts) }));
       try {
         const before = await reachable(db);
         const applied = await db.migrate();

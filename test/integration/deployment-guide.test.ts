@@ -213,7 +213,10 @@ describe('the deployment guide (docs/deployment.md)', () => {
     const facts = section11();
     const multi = multiRelay.map((b) => b.text).join('\n');
     expect(facts.url).toMatch(/^postgres:\/\/\w+@[\w.-]+:\d+\/\w+$/);
-    expect([...multi.matchAll(/--database (\S+)/g)].map((m) => m[1])).toEqual(Array(3).fill(facts.url));
+    expect([...multi.matchAll(/--database (\S+)/g)].map((m) => m[1])).toEqual(Array(2).fill(facts.url));
+    // Elsewhere the admin commands read the database from the relays' own config file.
+    expect(multi).toContain('rounds-server migrate --config /etc/rounds-relay/relay.json');
+    expect(multi).toContain(`"url": "${facts.url}"`);
     expect(new Set([...multi.matchAll(/--database-password-file (\S+)/g)].map((m) => m[1]))).toEqual(new Set([facts.passwordFile]));
     expect(multi).toContain(`-m 0640 /root/rounds-database-password ${facts.passwordFile}`);
     expect(multi).toMatch(new RegExp(`createuser ${facts.user}\\n.*createdb --owner ${facts.user} ${facts.database}\\n`));

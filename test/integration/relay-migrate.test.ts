@@ -59,4 +59,19 @@ describe.skipIf(unavailable !== null)('rounds-server migrate', () => {
     const missing = adminCli(['migrate', '--database', url.href, '--database-password-file', join(dir, 'nowhere')]);
     expect(missing.stderr).toMatch(/^error: cannot read the database password file .*nowhere/);
   });
+
+  it('takes the database from the relay config file on migrate and on every admin command (--config)', async () => {
+    const url = await server.newDatabase();
+    const config = join(dir, 'relay.json');
+    writeFileSync(config, JSON.stringify({ database: { url, passwordFile: server.passwordFile } }));
+    expect(adminCli(['migrate']).stderr.trim()).toMatch(/^error: --database is required: .*--config with a database section/);
+    const migrated = adminCli(['migrate', '--config', config]);
+    expect(migrated.stderr).toBe('');
+    expect(migrated.stdout.trim()).toBe(`migrated the database from schema version 0 to ${newest}`);
+    const added = adminCli(['user', 'add', '--config', config, '--data', dir, '--username', 'cfg.nurse', '--display-name', 'Config Nurse', '--role', 'clinician']);
+    expect(added.stderr).toBe('');
+    // In the site's database, not in an embedded one in --data: read back through --database too.
+    expect(adminCli(['user', 'list', '--data', dir, '--database', url, '--database-password-file', server.passwordFile]).stdout).toMatch(/^cfg\.nurse\tConfig Nurse\tclinician\tpending/m);
+    expect(adminCli(['backup', '--config', config, '--data', dir, '--out', join(dir, 'b.age')]).stderr).toMatch(/PostgreSQL database is backed up .*not by rounds-server/);
+  });
 });
