@@ -225,14 +225,16 @@ export class SignInChecks {
 
   /**
    * A successful sign-in ends the account's episode: its back-off, run and lock (a sign-in at an enrolled
-   * workstation lifts even the hard stop), and the workstation's own, if it proved one.
+   * workstation, or at the identity provider (`method: 'sso'`), lifts even the hard stop), and the
+   * workstation's own, if it proved one.
    */
-  async succeeded(user: UserRecord, deviceId: DeviceId | null, actor: string): Promise<void> {
+  async succeeded(user: UserRecord, deviceId: DeviceId | null, actor: string, method: 'password' | 'sso' = 'password'): Promise<void> {
     const now = this.clock.now();
     await this.throttle.clear(accountScope(user.id));
     if (deviceId !== null) await this.throttle.clear(deviceScope(user.id, deviceId));
     const lifted = user.lockedUntil !== null && user.lockedUntil > now;
-    await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null }, lifted ? [{ type: 'account.unlocked', actor, subject: user.id, details: { by: 'sign-in at an enrolled workstation' } }] : []);
+    const by: Record<string, string> = method === 'sso' ? { by: 'sign-in with the identity provider', method } : { by: deviceId !== null ? 'sign-in at an enrolled workstation' : 'sign-in with password and one-time code' };
+    await this.store.updateUser(user.id, { lastActiveAt: now, lockedUntil: null }, lifted ? [{ type: 'account.unlocked', actor, subject: user.id, details: by }] : []);
   }
 }
 

@@ -120,7 +120,7 @@ export class SingleSignOn {
       throw new RelayFailure('ACCOUNT_NOT_PROVISIONED', `the account ${user.username} is linked to another identity at ${this.config.providerName}; ask your administrator`);
     }
     const signedIn: UserRecord = { ...user, status: 'active', sso: link, lastActiveAt: now };
-    await this.checks.succeeded(signedIn, null, actor);
+    await this.checks.succeeded(signedIn, null, actor, 'sso');
     if (device.kind === 'existing') return this.sessions.renewCredential(signedIn, device.deviceId, existing?.expiresAt ?? null, `${user.id}.${device.deviceId}`, 'sso');
     const issued = newDevice(user.id, device, null);
     const deviceId = await this.store.addDevice(user.id, issued.device, now, [

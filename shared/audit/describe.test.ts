@@ -43,6 +43,10 @@ describe('one sentence per record', () => {
     expect(say(relay('login.failure', 'anonymous@10.0.0.7', BEN, { reason: 'emergency code', username: 'bokafor', count: 2 }))).toBe('Wrong emergency access code for Ben Okafor (bokafor, nurse) from 10.0.0.7 (2nd wrong code).');
   });
 
+  it('says how a sign-in lock was lifted', () => {
+    expect(say(relay('account.unlocked', 'anonymous@10.0.0.7', ANNA, { by: 'sign-in with the identity provider', method: 'sso' }))).toBe('The sign-in lock of Dr. Anna Smith (asmith, clinician) was lifted by a sign-in with the identity provider from 10.0.0.7.');
+  });
+
   it('says why an export was refused: the current log\'s broken chain, or an earlier log that cannot be vouched for', () => {
     expect(say(relay('audit.export_refused', 'admin:root', '', { from: 0, to: 1, chainBrokenAt: 12, reason: 'hash mismatch' }))).toBe('Audit export by administrator root (relay command line) refused: the log\'s hash chain is broken at record 12 (hash mismatch).');
     expect(say(relay('audit.export_refused', 'admin:root', '', { log: 'rounds.relay/abc', reason: 'its records are not those the relay signed' }))).toBe('Audit export of the earlier log rounds.relay/abc by administrator root (relay command line) refused: its records are not those the relay signed.');

@@ -218,7 +218,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'account.reactivated': (c) => `${who(c)} reactivated the account of ${c.facts.subject.label}.`,
   'account.sso_only': (c) => `${who(c)} ended password sign-in for ${c.facts.subject.label}: the account signs in with the organisation's identity provider from now on.`,
   'account.unlocked': (c) => (c.details.has('by')
-    ? `The sign-in lock of ${c.facts.subject.label} was lifted by a sign-in ${where(c.facts.actor) || 'at an enrolled workstation'}.`
+    ? `The sign-in lock of ${c.facts.subject.label} was lifted by a sign-in${c.details.text('method') === 'sso' ? ' with the identity provider' : ''} ${where(c.facts.actor) || 'at an enrolled workstation'}.`
     : `${who(c)} lifted the sign-in lock of ${c.facts.subject.label}.`),
   'account.locked': accountLocked,
   'account.enrolled': (c) => `${capitalise(c.facts.subject.label)} completed enrollment ${where(c.facts.actor)}.`,

@@ -267,8 +267,12 @@ describe('a relay in this process, its clock under the test\'s control', () => {
     expect(before).toMatchObject({ code: 'ACCOUNT_NOT_PROVISIONED', status: 403 });
     expect(before.message).toContain('rounds-server user sso-only');
     await server.accounts.ssoOnly(USERS.passwordFirst.username);
+    // Locked by a stranger's guesses at the password path: her sign-in at the provider lifts it, and says so.
+    await server.store.updateUser(enrolled.session.userId, { lockedUntil: Number.MAX_SAFE_INTEGER }, []);
     const session = await ssoSignIn(url, USERS.passwordFirst, await newDevice('Neurology office'));
     expect(session.userId).toBe(enrolled.session.userId);
+    const unlocked = (await server.store.auditRecordsAfter(0, 10_000, { types: ['account.unlocked'] })).filter((r) => r.subject === session.userId);
+    expect(unlocked.map((r) => r.details)).toEqual([{ by: 'sign-in with the identity provider', method: 'sso' }]);
     expect(await server.store.userById(session.userId)).toMatchObject({ source: 'oidc', department: 'Neurology', sso: { issuer: provider.issuer } });
     expect((await signedInAs(url, enrolled.session).ownDevices()).devices).toHaveLength(2);
     // Her password is gone: from a new device it is a wrong sign-in like any other; her workstation is told why.
