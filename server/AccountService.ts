@@ -189,7 +189,7 @@ export class AccountService {
       await this.#checks.notThrottled([addressScope(caller.address)], actor, '');
       throw new RelayFailure('INVALID_CODE', pending && pending.expiresAt >= now ? 'this account is already enrolled' : 'this enrollment has expired; start again with the enrollment code');
     }
-    const problems = checkPasswordPolicy(password, [user.username, user.displayName]);
+    const problems = await checkPasswordPolicy(password, [user.username, user.displayName]);
     if (problems.length > 0) throw new RelayFailure('PASSWORD_POLICY', 'the password does not meet the policy', { issues: problems });
     const scope = enrollmentScope(user.id);
     const address = addressScope(caller.address);

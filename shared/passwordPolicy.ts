@@ -37,3 +37,8 @@ export function builtFrom(secret: string, words: readonly string[]): boolean {
     return w.length >= 4 && squashed.includes(w) && squashed.length - w.length < 6;
   });
 }
+
+/** A list of passwords as the policies' blocklist: lower-cased, in a set. */
+export function blocklistOf(passwords: readonly string[]): ReadonlySet<string> {
+  return new Set(passwords.map((p) => p.toLowerCase()));
+}

@@ -1,6 +1,5 @@
 import argon2 from 'argon2';
-import { commonPasswords } from '../../shared/commonPasswords';
-import { passwordProblems } from '../../shared/passwordPolicy';
+import { blocklistOf, passwordProblems } from '../../shared/passwordPolicy';
 import { RelayFailure } from '../RelayFailure';
 import { QueueFullError, Semaphore } from './KeyedMutex';
 
@@ -87,6 +86,13 @@ export class PasswordHasher {
   }
 }
 
-export function checkPasswordPolicy(password: string, contextWords: readonly string[]): string[] {
-  return passwordProblems(password, { commonPasswords: commonPasswords(), contextWords: [...contextWords, 'rounds'] });
+let commonPasswords: Promise<ReadonlySet<string>> | undefined;
+
+/**
+ * The relay's password policy, with the common-password blocklist. The list is loaded the first time a password
+ * is chosen, not when the relay starts: most relays hold it never or once a day (8 MiB of memory otherwise).
+ */
+export async function checkPasswordPolicy(password: string, contextWords: readonly string[]): Promise<string[]> {
+  commonPasswords ??= import('@zxcvbn-ts/language-common').then(({ dictionary }) => blocklistOf(dictionary['passwords-common'] as string[]));
+  return passwordProblems(password, { commonPasswords: await commonPasswords, contextWords: [...contextWords, 'rounds'] });
 }

@@ -317,7 +317,7 @@ describe('one enrollment code cannot keep the relay hashing (real Argon2 default
 
   it('an enrollment with incomplete device keys is refused before the password is hashed, and counted', async () => {
     const hashMs = await oneHashMs();
-    checkPasswordPolicy(PASSWORD, []); // the blocklist is loaded once, before anything is timed
+    await checkPasswordPolicy(PASSWORD, []); // the blocklist is loaded once, before anything is timed
     const { enrollmentCode } = await relay.accounts.addUser('newt', 'Newt N', 'clinician');
     const begin = await relay.accounts.beginEnrollment('newt', enrollmentCode, { address: '10.1.0.1' });
     const full = await keys();
