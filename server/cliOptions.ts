@@ -7,9 +7,7 @@ import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { ConfigurationError, isAddressOrRange, openStore } from './RelayServer';
 import type { RelayStore } from './storage/RelayStore';
 import { describeError } from '../shared/errors';
-import { databasePasswordFileOption, postgresOptions } from './cli/migrateCommand';
-import { PostgresDatabase } from './storage/postgres/PostgresDatabase';
-import { PostgresRelayStore } from './storage/postgres/PostgresRelayStore';
+import { databasePasswordFileOption, loadPostgres, postgresOptions } from './cli/migrateCommand';
 
 /* The option parsers and helpers the `rounds-server` commands share (server/cli.ts, server/cli/). */
 
@@ -53,6 +51,7 @@ export async function openConfiguredStore(opts: DataOptions, create: boolean, fr
   const database = opts.database ?? fromFile?.url;
   if (database === undefined) return openStore(resolve(opts.data), systemClock, { create, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
   const passwordFile = opts.databasePasswordFile ?? (opts.database === undefined ? fromFile?.passwordFile : undefined);
+  const { PostgresDatabase, PostgresRelayStore } = await loadPostgres();
   const db = PostgresDatabase.connect(postgresOptions({ database, ...(passwordFile ? { databasePasswordFile: passwordFile } : {}) }));
   try {
     return await PostgresRelayStore.open(db, systemClock);

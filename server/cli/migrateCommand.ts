@@ -10,7 +10,7 @@ import { describeError } from '../../shared/errors';
 import { ConfigurationError } from '../ConfigurationError';
 import { readSecretLine } from '../secretFile';
 import { requireDatabase } from './configDatabase';
-import { PostgresDatabase, type PostgresOptions } from '../storage/postgres/PostgresDatabase';
+import type { PostgresDatabase, PostgresOptions } from '../storage/postgres/PostgresDatabase';
 
 export interface DatabaseOptions {
   readonly database: string;
@@ -19,6 +19,12 @@ export interface DatabaseOptions {
 
 export const databaseOption = () => new Option('--database <url>', 'the site\'s PostgreSQL database: postgres://USER@HOST:PORT/DB (no password in it)').env('ROUNDS_DATABASE_URL');
 export const databasePasswordFileOption = () => new Option('--database-password-file <file>', 'the database password, on the first line of this file (without it: PGPASSFILE or ~/.pgpass)');
+
+/**
+ * The PostgreSQL modules (and the `pg` driver under them), loaded only by a relay or command that uses the site's
+ * database: a relay on its embedded database never holds them (3 MiB of its memory).
+ */
+export const loadPostgres = async () => ({ ...(await import('../storage/postgres/PostgresDatabase')), ...(await import('../storage/postgres/PostgresRelayStore')) });
 
 /** The connection settings: the URL, and the password from its file when one is given. */
 export function postgresOptions(opts: DatabaseOptions): PostgresOptions {
@@ -32,7 +38,7 @@ export function addMigrateCommand(program: Command): void {
     .addOption(databaseOption())
     .addOption(databasePasswordFileOption())
     .action(async (opts: Partial<DatabaseOptions>) => {
-      const db = PostgresDatabase.connect(postgresOptions({ ...opts, database: requireDatabase(opts) }));
+      const db = (await loadPostgres()).PostgresDatabase.connect(postgresOptions({ ...opts, database: requireDatabase(opts) }));
       try {
         const before = await reachable(db);
         const applied = await db.migrate();
