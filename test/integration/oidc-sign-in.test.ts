@@ -284,10 +284,23 @@ describe('multi-factor policy', () => {
 });
 
 describe('a user disabled at the provider', () => {
-  it('cannot sign in, cannot complete a sign-in begun before, and their provider session no longer signs them in', async () => {
+  it('asks for the login every time by default: a session the provider remembers in a shared browser signs nobody in', async () => {
     const rp = relyingParty();
     const browser = new ProviderBrowser();
-    // Signed in once: the provider's session would sign her in again without the form.
+    const first = await reachRedirect(rp, USERS.erin, { browser });
+    expect((await rp.complete(first.pending, first.response)).username).toBe('ewhite');
+    const { authorizationUrl } = await rp.begin({ redirectUri: app.redirectUri, codeChallenge: await calculatePKCECodeChallenge(randomPKCECodeVerifier()) });
+    expect(new URL(authorizationUrl).searchParams.get('prompt')).toBe('login');
+    // The next clinician at the same workstation gets the form, and signs in as herself.
+    const next = await reachRedirect(rp, USERS.alice, { browser });
+    expect(browser.loginPagesShown).toBe(2);
+    expect((await rp.complete(next.pending, next.response)).username).toBe('asmith');
+  });
+
+  it('cannot sign in, cannot complete a sign-in begun before, and their provider session no longer signs them in', async () => {
+    // Where the site lets the provider decide (prompt: none), its session would sign her in again without the form.
+    const rp = relyingParty({ prompt: 'none' });
+    const browser = new ProviderBrowser();
     const first = await reachRedirect(rp, USERS.erin, { browser });
     expect((await rp.complete(first.pending, first.response)).username).toBe('ewhite');
     const silent = await reachRedirect(rp, USERS.erin, { browser });

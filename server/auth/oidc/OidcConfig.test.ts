@@ -18,7 +18,7 @@ describe('the oidc section of the relay config', () => {
       issuer: 'https://login.microsoftonline.com/tenant-id/v2.0', clientId: 'app-id', scopes: ['openid', 'profile', 'email'],
       usernameClaim: 'preferred_username', departmentClaim: 'department', requireMfa: false,
       mfaAmrValues: ['mfa', 'otp', 'hwk', 'swk', 'fido'], mfaAcrValues: [], harnessRedirectUris: [],
-      reauthenticateAfterDays: 7, timeoutMs: 10_000, clockToleranceSeconds: 30, providerName: 'your hospital sign-in', createAccounts: false,
+      reauthenticateAfterDays: 7, prompt: 'login', timeoutMs: 10_000, clockToleranceSeconds: 30, providerName: 'your hospital sign-in', createAccounts: false,
     });
   });
 

@@ -54,6 +54,13 @@ export const OidcConfigSchema = z.strictObject({
   harnessRedirectUris: z.array(HarnessRedirectUri).default([]),
   /** SSO accounts sign in at the provider again after this many days, so one disabled there stops working. */
   reauthenticateAfterDays: z.int().min(1).max(365).default(7),
+  /**
+   * What the provider is asked to do about a session it remembers in the workstation's browser (OpenID Connect
+   * `prompt`): `login` (the default) has the clinician authenticate every time, so on a shared workstation the
+   * previous clinician's provider session cannot sign the next one in, and a due re-authentication is one;
+   * `select_account` lets her pick among remembered accounts; `none` sends no prompt (the provider decides).
+   */
+  prompt: z.enum(['login', 'select_account', 'none']).default('login'),
   /** How long one request to the provider may take (discovery, token, JWKS). */
   timeoutMs: z.int().min(1000).max(60_000).default(10_000),
   /** Clock skew tolerated on the ID token's exp and iat. */

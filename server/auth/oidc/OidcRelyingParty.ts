@@ -108,6 +108,7 @@ export class OidcRelyingParty {
         nonce,
         code_challenge: request.codeChallenge,
         code_challenge_method: 'S256',
+        ...(this.#config.prompt === 'none' ? {} : { prompt: this.#config.prompt }),
       });
     } catch (error) {
       throw signInErrorFrom(error, 'the authorization request');
