@@ -5,7 +5,7 @@ import { CallError } from './api';
  * which of username and enrollment code was wrong (that would tell who has an account), but the screen
  * knows which fields the user filled in.
  */
-export type ErrorScreen = 'enrollCode' | 'enrollSecrets' | 'signIn';
+export type ErrorScreen = 'enrollCode' | 'enrollSecrets' | 'signIn' | 'addDeviceWithSso';
 
 /** What to tell the user for an error, in plain words (chosen by code, never from the raw message). */
 export function explain(error: unknown, screen?: ErrorScreen): string {
@@ -20,6 +20,8 @@ export function explain(error: unknown, screen?: ErrorScreen): string {
     case 'INVALID_CREDENTIALS':
       if (screen === 'enrollSecrets') return 'That one-time code is not right. Enter the 6 digits your authenticator app shows now.';
       if (screen === 'signIn') return 'The password or one-time code is not right.';
+      // The relay does not tell a stranger which accounts sign in with the provider; the screen offers it anyway.
+      if (screen === 'addDeviceWithSso') return 'The username, password or one-time code is not right. If your account signs in with your organisation’s sign-in, use that button instead.';
       return 'The username, password or one-time code is not right.';
     case 'INVALID_CODE':
       if (screen === 'enrollCode') return 'That username and enrollment code don’t match, or the code has expired or was used already. Check both, or ask your administrator for a new enrollment code.';

@@ -1,4 +1,4 @@
-import { useId, type InputHTMLAttributes, type ReactNode } from 'react';
+import { useEffect, useId, useRef, type InputHTMLAttributes, type ReactNode } from 'react';
 
 /** A labelled input: the label is the control's accessible name; a hint and an error are described-by. */
 export function Field({ label, hint, error, children, ...input }: { label: string; hint?: ReactNode; error?: string | null; children?: ReactNode } & InputHTMLAttributes<HTMLInputElement>) {
@@ -17,6 +17,11 @@ export function Field({ label, hint, error, children, ...input }: { label: strin
 }
 
 /** An error the user can act on, announced to screen readers. */
+/** An error for the form it heads: brought into view when it appears or changes (the button is often far below it). */
 export function Alert({ children }: { children: ReactNode }) {
-  return <div className="alert" role="alert">{children}</div>;
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    ref.current?.scrollIntoView({ block: 'nearest' });
+  }, [children]);
+  return <div ref={ref} className="alert" role="alert">{children}</div>;
 }

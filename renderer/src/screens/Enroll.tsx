@@ -27,8 +27,8 @@ export function Enroll({ policyRelayUrl, onCancel }: { policyRelayUrl: string | 
   const [confirm, setConfirm] = useState('');
   const [deviceName, setDeviceName] = useState('Workstation');
   const [totpCode, setTotpCode] = useState('');
-  const { busy, error, run } = useAction(mode !== 'enroll' ? undefined : begun ? 'enrollSecrets' : 'enrollCode');
   const providerName = useSsoProvider(api, relayUrl, policyRelayUrl !== null);
+  const { busy, error, run } = useAction(mode === 'addDevice' && providerName ? 'addDeviceWithSso' : mode !== 'enroll' ? undefined : begun ? 'enrollSecrets' : 'enrollCode');
   /** The desktop app sent the person to the system browser: the screen waits for them to come back. */
   const [waitingForBrowser, setWaitingForBrowser] = useState(false);
   /** A page back from the provider while the core finishes the sign-in (registers this workstation). */
