@@ -3,6 +3,7 @@ import type { COMMANDS, CommandName, CommandOutput, SessionState } from '../../.
 import type { DeviceAddress } from '../../../shared/ids';
 import type { LockController } from '../lock/LockController';
 import type { MessagingClient } from '../messaging/MessagingClient';
+import { attachmentHandlers } from './attachmentHandlers';
 import { messagePage, messagesAround } from './messageWindow';
 import type { ProfileSessions } from './ProfileSessions';
 import type { SsoSignIns } from './SsoSignIns';
@@ -121,5 +122,6 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
       await client().markVerified(address, verified);
       return {};
     },
+    ...attachmentHandlers(),
   };
 }
