@@ -1,0 +1,57 @@
+import { useCallback, useEffect, useState } from 'react';
+import { ATTACHMENT_CHUNK_BYTES } from '../../../shared/attachmentContract';
+import type { MessageId } from '../../../shared/ids';
+import type { Api } from '../api';
+import { attachmentProblem } from './attachmentProblems';
+import { fromBase64Into } from './base64';
+import type { ViewerContent } from './AttachmentViewer';
+import type { LiveAttachment } from './useAttachmentProgress';
+
+/**
+ * The bytes the viewer shows: fetched first when they are not on this workstation yet (the download's progress
+ * shows in the viewer), then read from the encrypted profile in chunks into memory. `contentType` is that of
+ * what was read (a HEIC arrives as JPEG). Nothing is written anywhere.
+ */
+export function useAttachmentContent(api: Api, messageId: MessageId, attachment: LiveAttachment): { content: ViewerContent; contentType: string; retry: () => void } {
+  const [content, setContent] = useState<ViewerContent>({ state: 'loading', transfer: null });
+  const [contentType, setContentType] = useState(attachment.view.contentType);
+  const [attempt, setAttempt] = useState(0);
+  const id = attachment.view.id;
+  const stored = attachment.state === 'stored' || attachment.state === 'uploaded';
+
+  useEffect(() => {
+    let live = true;
+    setContent({ state: 'loading', transfer: null });
+    void (async () => {
+      if (!stored) {
+        const fetched = await api.call('attachments.fetch', { messageId, attachmentId: id });
+        if (fetched.state !== 'stored') throw fetched.error ?? 'ATTACHMENT_NOT_STORED';
+      }
+      let bytes: Uint8Array | null = null;
+      for (let offset = 0; bytes === null || offset < bytes.length;) {
+        const chunk = await api.call('attachments.read', { messageId, attachmentId: id, variant: 'display', offset, length: ATTACHMENT_CHUNK_BYTES });
+        if (!live) return;
+        if (bytes === null) {
+          bytes = new Uint8Array(chunk.total);
+          setContentType(chunk.contentType);
+        }
+        const wrote = fromBase64Into(chunk.data, bytes, offset);
+        if (wrote === 0 && offset < bytes.length) throw 'ATTACHMENT_UNREADABLE';
+        offset += wrote;
+      }
+      if (live) setContent({ state: 'ready', bytes });
+    })().catch((error: unknown) => {
+      if (live) setContent({ state: 'failed', message: attachmentProblem(error) });
+    });
+    return () => {
+      live = false;
+    };
+    // `stored` is read once per attempt: the download's own progress does not restart the reading.
+  }, [api, messageId, id, attempt]);
+
+  const transfer = content.state === 'loading' && attachment.state === 'downloading'
+    ? { direction: 'download' as const, done: attachment.transferred, total: attachment.total, state: 'running' as const }
+    : null;
+  const retry = useCallback(() => setAttempt((n) => n + 1), []);
+  return { content: content.state === 'loading' ? { state: 'loading', transfer } : content, contentType, retry };
+}
