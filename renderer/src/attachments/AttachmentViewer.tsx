@@ -89,8 +89,7 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
   const titleId = useId();
   const box = useRef<HTMLDivElement>(null);
   const stage = useRef<HTMLDivElement>(null);
-  const closeButton = useRef<HTMLButtonElement>(null);
-  const onKeyDownTrap = useModalFocus(box, onClose, closeButton);
+  const onKeyDownTrap = useModalFocus(box, onClose, stage);
   const size = useBoxSize(stage);
   const decoded = useDecoded(file, content);
   const [view, setView] = useState<ViewState>(initialView());
@@ -99,10 +98,16 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
   const canPage = decoded?.kind === 'pdf' && pages > 1;
   const showing = decoded?.kind === 'pdf' || decoded?.kind === 'image';
 
-  useEffect(() => setView(initialView(pages)), [pages]);
-  // A new page starts at its top.
-  useEffect(() => stage.current?.scrollTo({ top: 0 }), [view.page]);
+  useEffect(() => {
+    setView(initialView(pages));
+  }, [pages]);
+  // A new page starts at its top. (Braces: Chromium's scrollTo now answers a promise, which is no effect cleanup.)
+  useEffect(() => {
+    void stage.current?.scrollTo({ top: 0 });
+  }, [view.page]);
   const onRenderError = useCallback(() => setRenderError('This page could not be drawn.'), []);
+  /** The size on screen as a share of the image's pixels or the page's printed size: what the readout says. */
+  const [shownScale, setShownScale] = useState<number | null>(null);
 
   const act = (action: ViewAction) => setView((v) => applyViewAction(v, action));
   const onKeyDown = (e: KeyboardEvent) => {
@@ -134,13 +139,13 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
           {canPage && (
             <div className="viewer-group">
               {tool('previousPage', view.page <= 1)}
-              <span className="viewer-readout" aria-hidden="true">{view.page} / {pages}</span>
+              <span className="viewer-readout" aria-hidden="true">Page {view.page} of {pages}</span>
               {tool('nextPage', view.page >= pages)}
             </div>
           )}
           <div className="viewer-group">
             {tool('zoomOut', view.zoom <= 0.5)}
-            <span className="viewer-readout wide" aria-hidden="true">{Math.round(view.zoom * 100)}%</span>
+            <span className="viewer-readout" aria-hidden="true">{shownScale === null ? '' : `${Math.round(shownScale * 100)}%`}</span>
             {tool('zoomIn', view.zoom >= 8)}
             {tool('fit', view.zoom === 1)}
           </div>
@@ -149,7 +154,7 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
             {tool('rotateRight')}
           </div>
           {extraTools && <div className="viewer-group">{extraTools}</div>}
-          <button type="button" ref={closeButton} className="viewer-tool close-viewer" onClick={onClose} aria-label="Close viewer" title="Close (Esc)">
+          <button type="button" className="viewer-tool close-viewer" onClick={onClose} aria-label="Close viewer" title="Close (Esc)">
             <Icon name="close" size={20} />
           </button>
         </div>
@@ -171,10 +176,10 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
         {decoded?.kind === 'none' && <div className="viewer-message"><p>Rounds cannot show this type of file ({typeLabel(file.contentType)}).</p></div>}
         {decoded?.kind === 'unreadable' && <div className="viewer-message" role="alert"><p>{decoded.message}</p></div>}
         {renderError && <div className="viewer-message" role="alert"><p>{renderError}</p></div>}
-        {decoded?.kind === 'image' && <ImageCanvas image={decoded.image} view={view} box={size} label={`${file.name}${turned}`} />}
-        {decoded?.kind === 'pdf' && <PdfPageCanvas pdf={decoded.pdf} view={view} box={size} label={`${pageLabel}${turned}`} onError={onRenderError} />}
+        {decoded?.kind === 'image' && <ImageCanvas image={decoded.image} view={view} box={size} label={`${file.name}${turned}`} onScale={setShownScale} />}
+        {decoded?.kind === 'pdf' && <PdfPageCanvas pdf={decoded.pdf} view={view} box={size} label={`${pageLabel}${turned}`} onError={onRenderError} onScale={setShownScale} />}
       </div>
-      <p className="visually-hidden" aria-live="polite">{showing ? `${canPage ? `${pageLabel}. ` : ''}Zoom ${Math.round(view.zoom * 100)}%${turned}.` : ''}</p>
+      <p className="visually-hidden" aria-live="polite">{showing && shownScale !== null ? `${canPage ? `${pageLabel}. ` : ''}Shown at ${Math.round(shownScale * 100)}%${turned}.` : ''}</p>
     </div>
   );
 }

@@ -5,9 +5,9 @@ import { fitScale, type ViewState } from './viewState';
 
 /**
  * A decoded image drawn into a canvas, fitted to the box (never enlarged past its own pixels when fitted),
- * then zoomed and turned. The image was decoded from bytes in memory (createImageBitmap): no URL, no file.
+ * then zoomed and turned. `onScale`: the size shown, as a share of the image's own pixels (1 = 100%). The image was decoded from bytes in memory (createImageBitmap): no URL, no file.
  */
-export function ImageCanvas({ image, view, box, label }: { image: ImageBitmap; view: ViewState; box: BoxSize; label: string }) {
+export function ImageCanvas({ image, view, box, label, onScale }: { image: ImageBitmap; view: ViewState; box: BoxSize; label: string; onScale: (scale: number) => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useLayoutEffect(() => {
     const el = canvas.current;
@@ -22,6 +22,7 @@ export function ImageCanvas({ image, view, box, label }: { image: ImageBitmap; v
     context.rotate((view.rotation * Math.PI) / 180);
     context.imageSmoothingQuality = 'high';
     context.drawImage(image, -image.width / 2, -image.height / 2);
-  }, [image, view.rotation, view.zoom, box.width, box.height]);
+    onScale(scale);
+  }, [image, view.rotation, view.zoom, box.width, box.height, onScale]);
   return <canvas ref={canvas} className="viewer-canvas" role="img" aria-label={label} />;
 }
