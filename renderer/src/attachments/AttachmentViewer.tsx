@@ -159,7 +159,7 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
           </button>
         </div>
       </header>
-      <div className={`viewer-stage ${view.zoom > 1 ? 'zoomed' : ''}`} ref={stage} tabIndex={0} aria-label={showing ? `${what}${turned}` : 'Viewer'}>
+      <div className={`viewer-stage ${view.zoom > 1 ? 'zoomed' : ''}`} ref={stage} tabIndex={0} role="group" aria-label={showing ? `${what}${turned}` : 'Viewer'}>
         {content.state === 'loading' && (
           <div className="viewer-message">
             <p>Opening {file.name}…</p>

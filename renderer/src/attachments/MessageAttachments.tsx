@@ -54,14 +54,16 @@ export function MessageAttachments({ attachments, progress, actions }: { attachm
         const name = view.fileName ?? (view.kind === 'image' ? 'Photo' : view.kind === 'pdf' ? 'Document.pdf' : 'File');
         const facts = `${typeLabel(view.contentType)} · ${formatBytes(view.size)}`;
         const photo = view.kind === 'image' && view.thumbnail !== null;
+        const verb = a.state === 'remote' ? 'Download and open' : 'Open';
         return (
           <li key={view.id} className={`attachment ${photo ? 'photo' : 'document'} ${problem ? 'problem' : ''}`}>
+            {/* A photo's button is named by its label; a document's by its visible text (the verb hidden before it). */}
             <button type="button" className="attachment-open" disabled={!openable} onClick={() => actions.open(a)}
-              aria-label={`${a.state === 'remote' ? 'Download and open' : 'Open'} ${name} (${facts})`}>
+              aria-label={photo ? `${verb} ${name} (${facts})` : undefined}>
               <Thumbnail thumbnail={view.thumbnail} contentType={view.contentType} size={photo ? 220 : 40} width={view.width} height={view.height} />
               {!photo && (
                 <span className="attachment-text">
-                  <span className="attachment-name" title={name}>{name}</span>
+                  <span className="attachment-name" title={name}><span className="visually-hidden">{verb} </span>{name}</span>
                   <span className="attachment-facts">{facts}</span>
                 </span>
               )}
