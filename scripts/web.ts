@@ -57,7 +57,7 @@ function cookie(header: string | undefined, name: string): string | undefined {
  * notifications (the page shows what it shows from the core's events).
  */
 export function browserPlatform(dataDir: string, policy: OrgPolicy, ssoDoor: PageRedirectDoor | null = null): Platform {
-  return { dataDir, policy, preferences: new ConfPreferences(dataDir), keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null, ssoDoor };
+  return { dataDir, policy, preferences: new ConfPreferences(dataDir), keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null, ssoDoor, attachmentDoor: null };
 }
 
 /** Where the identity provider sends a harness page back (registered with the relay as a harness redirect URI). */

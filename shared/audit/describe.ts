@@ -323,6 +323,9 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'contact.identityAcknowledged': 'New safety number acknowledged',
   'contact.verified': 'Contact verified',
   'contact.unverified': 'Contact verification removed',
+  'attachment.sent': 'Attachment sent',
+  'attachment.fetched': 'Attachment fetched',
+  'attachment.saved': 'Attachment saved to disk',
 };
 
 export const auditTypeLabel = (type: string): string => (Object.hasOwn(AUDIT_TYPE_LABELS, type) ? AUDIT_TYPE_LABELS[type] ?? type : type);
