@@ -1,9 +1,11 @@
 import './attachments.css';
 import type { AttachmentView } from '../../../shared/attachmentContract';
 import { assertNever } from '../../../shared/exhaustive';
+import type { MessageId } from '../../../shared/ids';
 import { formatBytes } from '../format';
 import { attachmentProblem } from './attachmentProblems';
-import { Thumbnail } from './Thumbnail';
+import { SharpPreview } from './SharpPreview';
+import { Thumbnail, thumbnailBox } from './Thumbnail';
 import { TransferProgress, type Transfer } from './TransferProgress';
 import { liveAttachment, type LiveAttachment, type ProgressById } from './useAttachmentProgress';
 import { typeLabel } from './attachmentKinds';
@@ -16,6 +18,9 @@ export function messageSummary(message: { body: string; attachments: readonly At
   if (n === 1 && first) return first.kind === 'image' ? 'Photo' : first.fileName ?? typeLabel(first.contentType);
   return `${n} attachments`;
 }
+
+/** A photo's preview in the conversation fits a box this tall (CSS pixels). */
+const PHOTO_SIZE = 220;
 
 export interface AttachmentActions {
   open(attachment: LiveAttachment): void;
@@ -44,7 +49,7 @@ function tileState(a: LiveAttachment): { note: string | null; transfer: Transfer
  * opens in the viewer. While a file goes up or comes down its tile shows the progress with Cancel, and a
  * failed transfer its reason with Retry (it resumes).
  */
-export function MessageAttachments({ attachments, progress, actions }: { attachments: readonly AttachmentView[]; progress: ProgressById; actions: AttachmentActions }) {
+export function MessageAttachments({ messageId, attachments, progress, actions }: { messageId: MessageId; attachments: readonly AttachmentView[]; progress: ProgressById; actions: AttachmentActions }) {
   if (attachments.length === 0) return null;
   return (
     <ul className="attachments" aria-label={attachments.length === 1 ? 'Attachment' : `${attachments.length} attachments`}>
@@ -60,7 +65,8 @@ export function MessageAttachments({ attachments, progress, actions }: { attachm
             {/* A photo's button is named by its label; a document's by its visible text (the verb hidden before it). */}
             <button type="button" className="attachment-open" disabled={!openable} onClick={() => actions.open(a)}
               aria-label={photo ? `${verb} ${name} (${facts})` : undefined}>
-              <Thumbnail thumbnail={view.thumbnail} contentType={view.contentType} size={photo ? 220 : 40} width={view.width} height={view.height} />
+              <Thumbnail thumbnail={view.thumbnail} contentType={view.contentType} size={photo ? PHOTO_SIZE : 40} width={view.width} height={view.height} />
+              {photo && (a.state === 'stored' || a.state === 'uploaded') && <SharpPreview messageId={messageId} attachmentId={view.id} size={view.size} {...thumbnailBox(PHOTO_SIZE, view.width, view.height)} />}
               {!photo && (
                 <span className="attachment-text">
                   <span className="attachment-name" title={name}><span className="visually-hidden">{verb} </span>{name}</span>

@@ -1,9 +1,8 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ATTACHMENT_CHUNK_BYTES } from '../../../shared/attachmentContract';
 import type { MessageId } from '../../../shared/ids';
 import type { Api } from '../api';
 import { attachmentProblem } from './attachmentProblems';
-import { fromBase64Into } from './base64';
+import { readAttachment } from './readAttachment';
 import type { ViewerContent } from './AttachmentViewer';
 import type { LiveAttachment } from './useAttachmentProgress';
 
@@ -27,19 +26,10 @@ export function useAttachmentContent(api: Api, messageId: MessageId, attachment:
         const fetched = await api.call('attachments.fetch', { messageId, attachmentId: id });
         if (fetched.state !== 'stored') throw fetched.error ?? 'ATTACHMENT_NOT_STORED';
       }
-      let bytes: Uint8Array | null = null;
-      for (let offset = 0; bytes === null || offset < bytes.length;) {
-        const chunk = await api.call('attachments.read', { messageId, attachmentId: id, variant: 'display', offset, length: ATTACHMENT_CHUNK_BYTES });
-        if (!live) return;
-        if (bytes === null) {
-          bytes = new Uint8Array(chunk.total);
-          setContentType(chunk.contentType);
-        }
-        const wrote = fromBase64Into(chunk.data, bytes, offset);
-        if (wrote === 0 && offset < bytes.length) throw 'ATTACHMENT_UNREADABLE';
-        offset += wrote;
-      }
-      if (live) setContent({ state: 'ready', bytes });
+      const read = await readAttachment(api, messageId, id, () => live);
+      if (!read) return;
+      setContentType(read.contentType);
+      setContent({ state: 'ready', bytes: read.bytes });
     })().catch((error: unknown) => {
       if (live) setContent({ state: 'failed', message: attachmentProblem(error) });
     });

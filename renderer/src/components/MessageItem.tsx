@@ -84,7 +84,7 @@ export function Message({ message, quoted, layout, onReply, onRetry, online, hel
         <div className="content-line">
           {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {messageSummary(quoted, 140)}</> : 'Earlier message'}</blockquote>}
           {message.urgent && <span className="urgent-label">Urgent</span>}
-          <MessageAttachments attachments={message.attachments} progress={attachments.progress} actions={attachments.actions} />
+          <MessageAttachments messageId={message.id} attachments={message.attachments} progress={attachments.progress} actions={attachments.actions} />
           {/* The spacer keeps room at the end of the last line for the time and state, drawn over it (as chat apps do). */}
           <p className="message-body">{message.body}<span className="meta-spacer" aria-hidden="true" data-meta={metaText} /></p>
         </div>
