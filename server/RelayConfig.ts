@@ -66,6 +66,17 @@ export interface BlobLimits {
   readonly fetchedGraceMs: number;
   /** An upload nobody continued for this long is deleted (default 24 hours). */
   readonly abandonedAfterMs: number;
+  /** Blob requests (uploads, downloads, status) one device may make a minute (BLOB_RATE_LIMITED past it; default 600). */
+  readonly requestsPerDeviceMinute: number;
+  /** Blob bytes one device may move a minute, up and down together (BLOB_RATE_LIMITED past it; default 2 GiB). */
+  readonly bytesPerDeviceMinute: number;
+  /** Uploads and downloads one device may have under way on one relay instance at once (BLOB_RATE_LIMITED past it; default 4). */
+  readonly maxTransfersPerDevice: number;
+  /**
+   * Blobs stop (RELAY_STORAGE_FULL) this far above minFreeDiskBytes, so that attachments never take the room
+   * kept for messages, sign-ins and the audit log (default 1 GiB).
+   */
+  readonly freeDiskHeadroomBytes: number;
 }
 
 export interface DeliveryLimits {
@@ -212,6 +223,11 @@ export const DEFAULT_CONFIG: RelayConfig = {
   // A ward's photos and reports: a clinician sending twenty 100 MiB files that nobody has fetched yet is far
   // beyond a day's use, and still less than a thousandth of a modest relay disk per account. Blobs also go
   // with the envelopes' retention (retentionDays) at the latest.
-  blobs: { maxBlobBytes: 128 * 1024 * 1024, accountQuotaBytes: 2 * 1024 ** 3, fetchedGraceMs: 24 * 3600_000, abandonedAfterMs: 24 * 3600_000 },
+  // One device: a 128 MiB blob is 32 chunks; the client moves one transfer at a time, so four at once and 2 GiB a
+  // minute never slow it, while a stolen credential cannot hold the relay's memory or bandwidth.
+  blobs: {
+    maxBlobBytes: 128 * 1024 * 1024, accountQuotaBytes: 2 * 1024 ** 3, fetchedGraceMs: 24 * 3600_000, abandonedAfterMs: 24 * 3600_000,
+    requestsPerDeviceMinute: 600, bytesPerDeviceMinute: 2 * 1024 ** 3, maxTransfersPerDevice: 4, freeDiskHeadroomBytes: 1024 ** 3,
+  },
   admission: { maxConnecting: 256, maxEventLoopLagMs: 200, connectsPerSecond: 1000, maxRetryAfterSeconds: 30, listenBacklog: 4096 },
 };

@@ -140,7 +140,9 @@ export class RelayServer {
     // Rate limits live with the store when other instances share it (PostgreSQL), else in this process.
     this.messages = new MessageService(served, clock, config, this.hub, store.sharedRateLimiter?.(), log, this.metrics.envelopes);
     this.hub.bind(this.messages);
-    this.blobs = new BlobService(served.blobs, clock, config.blobs, config.retentionDays);
+    this.blobs = new BlobService(served.blobs, clock, config.blobs, config.retentionDays, {
+      ...(store.sharedRateLimiter ? { limiter: store.sharedRateLimiter() } : {}), disk: { store, minFreeDiskBytes: config.minFreeDiskBytes },
+    });
   }
 
   /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */
@@ -176,7 +178,7 @@ export class RelayServer {
       ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
       // SCIM's deactivations cut the person's sockets here at once (other instances hear of them from the store).
       scim: { rateLimiter: this.store.sharedRateLimiter?.() ?? new InMemoryRateLimiter(), afterChange: applyControl },
-      blobs: this.blobs,
+      blobs: this.blobs, maxBlobTransfersPerDevice: this.config.blobs.maxTransfersPerDevice,
     });
     // A reconnect storm (every workstation at once after a restart) overflows Node's default accept queue of
     // 511: the connects the kernel drops come back on TCP's own schedule (1, 3, 7... s), told nothing.

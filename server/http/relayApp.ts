@@ -70,8 +70,9 @@ export interface RelayAppOptions {
    * a PostgreSQL store; in memory without one), and what to do after a change (apply control events now).
    */
   readonly scim?: { readonly rateLimiter: RateLimiter; readonly afterChange: () => void };
-  /** Attachment blobs at /v1/blobs (blobRoutes.ts, shared/wire/blobs.ts). */
+  /** Attachment blobs at /v1/blobs (blobRoutes.ts, shared/wire/blobs.ts); how many transfers one device may run at once. */
   readonly blobs: BlobService;
+  readonly maxBlobTransfersPerDevice?: number;
 }
 
 /**
@@ -241,7 +242,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
   });
 
-  await registerBlobRoutes(app, { blobs: options.blobs, device, parse });
+  await registerBlobRoutes(app, { blobs: options.blobs, device, parse, maxTransfersPerDevice: options.maxBlobTransfersPerDevice ?? DEFAULT_CONFIG.blobs.maxTransfersPerDevice });
 
   await registerScimRoutes(app, {
     store, now: options.now, address: (request) => caller(request).address,

@@ -9,14 +9,20 @@ import { UserIdSchema } from '../ids';
  *   GET    /v1/blobs/:id/status    -> BlobStatus                           how far an upload got (resume from `received`)
  *   PATCH  /v1/blobs/:id           application/octet-stream, header `Upload-Offset: <received>` -> BlobStatus
  *                                  the next bytes; the last one completes the blob once its SHA-256 matches
+ *                                  (an upload whose bytes are all there but not complete is completed by its status,
+ *                                  or by an empty PATCH at offset `size`)
  *   GET    /v1/blobs/:id           the bytes (optionally `Range: bytes=a-b`): the uploader's account and the
- *                                  accounts it named as readers only; a complete blob only
+ *                                  accounts it named as readers only; a complete blob only (no HEAD)
+ *   POST   /v1/blobs/:id/fetched   -> {}  the reader has the whole blob and its digest matched (the relay also counts
+ *                                  a fetch itself once a device's downloads covered the blob in order on one instance)
  *   DELETE /v1/blobs/:id           the uploader withdraws it (a cancelled upload)
  *
- * Every request carries the device's bearer credential. Errors are the relay's `{ code, message }`:
- * BLOB_QUOTA_EXCEEDED (507), BLOB_OFFSET_MISMATCH (409: ask the status and go on from `received`),
- * BLOB_DIGEST_MISMATCH (422: the blob is dropped), PAYLOAD_TOO_LARGE (413), NOT_FOUND (404: no such blob, or not
- * for this device: the two are not told apart).
+ * Every request carries the device's bearer credential (checked before a body is read). Errors are the relay's
+ * `{ code, message }`: BLOB_QUOTA_EXCEEDED (507), BLOB_OFFSET_MISMATCH (409: ask the status and go on from
+ * `received`), BLOB_DIGEST_MISMATCH (422: the blob is dropped), PAYLOAD_TOO_LARGE (413), NOT_FOUND (404: no such
+ * blob, or not for this device: the two are not told apart), BLOB_RATE_LIMITED (429, Retry-After: too many bytes or
+ * requests a minute, or too many transfers at once), RELAY_STORAGE_FULL (507, Retry-After: the relay keeps its
+ * free disk for messages).
  */
 
 /** Blob ids are random UUIDs chosen by the relay. */

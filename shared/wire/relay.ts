@@ -235,6 +235,8 @@ export const RELAY_ERROR_CODES = [
   'BLOB_OFFSET_MISMATCH',
   /** The blob's bytes do not match the size or SHA-256 declared when the upload began. */
   'BLOB_DIGEST_MISMATCH',
+  /** This device moves blobs faster, or more at once, than the relay allows (Retry-After says when to resume). */
+  'BLOB_RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export const RelayErrorCodeSchema = z.enum(RELAY_ERROR_CODES);

@@ -10,7 +10,8 @@ import type { BlobDeletion, BlobExpiry, BlobRecord, BlobStore, NewBlob } from '.
 import { blobsToExpire, toBlobRecord, type BlobRow } from '../blobRows';
 import type { PostgresDatabase } from './PostgresDatabase';
 
-const CHUNKS_PER_READ = 8;
+/** One chunk per query while streaming a range: a download holds one chunk in memory at a time (SqliteBlobs.ts). */
+const CHUNKS_PER_READ = 1;
 
 export class PostgresBlobs implements BlobStore {
   readonly #db: PostgresDatabase;

@@ -8,8 +8,11 @@ import type { BlobDeletion, BlobExpiry, BlobRecord, BlobStore, NewBlob } from '.
 import { blobsToExpire, toBlobRecord, type BlobRow } from '../blobRows';
 import type { SqliteDatabase } from './SqliteDatabase';
 
-/** Chunks read per query while streaming a range (each at most MAX_BLOB_CHUNK_BYTES). */
-const CHUNKS_PER_READ = 8;
+/**
+ * Chunks read per query while streaming a range (each at most MAX_BLOB_CHUNK_BYTES): one, so that a download
+ * holds one chunk of the blob in memory at a time, whoever reads it and however slowly.
+ */
+const CHUNKS_PER_READ = 1;
 
 export class SqliteBlobs implements BlobStore {
   readonly #sql: SqliteDatabase;
