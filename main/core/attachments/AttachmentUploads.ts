@@ -27,6 +27,8 @@ export function pointerOf(a: StoredAttachment): AttachmentPointer {
  */
 export class AttachmentUploads {
   readonly #queue = new TransferQueue();
+  /** Ciphertext just made by a send, kept until its upload ends (else read back from the profile, as after a restart). */
+  readonly #fresh = new Map<string, Buffer>();
 
   constructor(private readonly host: TransferHost) {}
 
@@ -42,6 +44,7 @@ export class AttachmentUploads {
         width: file.width, height: file.height, thumbnail: file.thumbnail, key, digest, cipherSize: cipherSize(file.bytes.length), blobId: null, state: 'uploading',
       }, at);
       this.host.store.appendBytes(id, 0, ciphertext);
+      this.#fresh.set(id, ciphertext);
     });
   }
 
@@ -62,9 +65,10 @@ export class AttachmentUploads {
     return this.#queue.abort(id);
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.#queue.abortAll();
-    return this.#queue.settled();
+    await this.#queue.settled();
+    this.#fresh.clear();
   }
 
   async #upload(id: string, signal: AbortSignal): Promise<void> {
@@ -84,7 +88,8 @@ export class AttachmentUploads {
       while (!status.complete) {
         signal.throwIfAborted();
         const offset = status.received;
-        const bytes = host.store.readBytes(a.id, offset, Math.min(a.cipherSize, offset + status.chunkBytes));
+        const end = Math.min(a.cipherSize, offset + status.chunkBytes);
+        const bytes = this.#fresh.get(a.id)?.subarray(offset, end) ?? host.store.readBytes(a.id, offset, end);
         try {
           status = await host.blobs.append(blobId, offset, bytes, signal);
         } catch (error) {
@@ -99,6 +104,7 @@ export class AttachmentUploads {
     } catch (error) {
       // Stopped by a lock or quit: left `uploading`, to go on at the next start.
       if (!host.running()) return;
+      this.#fresh.delete(id);
       const code = transferErrorCode(error, signal.aborted);
       if (host.store.get(id)) {
         host.store.setState(id, 'uploadFailed', code);
@@ -120,6 +126,7 @@ export class AttachmentUploads {
   /** Marks the attachment uploaded (audited) and, when it was its message's last, lets the message go: one transaction. */
   #uploaded(a: StoredAttachment): void {
     const { host } = this;
+    this.#fresh.delete(a.id);
     host.db.transaction(() => {
       host.store.setState(a.id, 'uploaded');
       host.store.setTransferred(a.id, a.cipherSize);
