@@ -60,13 +60,15 @@ export function MessageAttachments({ messageId, attachments, progress, actions }
         const facts = `${typeLabel(view.contentType)} · ${formatBytes(view.size)}`;
         const photo = view.kind === 'image' && view.thumbnail !== null;
         const verb = a.state === 'remote' ? 'Download and open' : 'Open';
+        /** On this workstation: a photo then shows sharp; before, its small thumbnail shows softened, as a placeholder. */
+        const here = a.state === 'stored' || a.state === 'uploaded';
         return (
-          <li key={view.id} className={`attachment ${photo ? 'photo' : 'document'} ${problem ? 'problem' : ''}`}>
+          <li key={view.id} className={`attachment ${photo ? 'photo' : 'document'} ${problem ? 'problem' : ''} ${here ? '' : 'placeholder'}`}>
             {/* A photo's button is named by its label; a document's by its visible text (the verb hidden before it). */}
             <button type="button" className="attachment-open" disabled={!openable} onClick={() => actions.open(a)}
               aria-label={photo ? `${verb} ${name} (${facts})` : undefined}>
               <Thumbnail thumbnail={view.thumbnail} contentType={view.contentType} size={photo ? PHOTO_SIZE : 40} width={view.width} height={view.height} />
-              {photo && (a.state === 'stored' || a.state === 'uploaded') && <SharpPreview messageId={messageId} attachmentId={view.id} size={view.size} {...thumbnailBox(PHOTO_SIZE, view.width, view.height)} />}
+              {photo && here && <SharpPreview messageId={messageId} attachmentId={view.id} size={view.size} {...thumbnailBox(PHOTO_SIZE, view.width, view.height)} />}
               {!photo && (
                 <span className="attachment-text">
                   <span className="attachment-name" title={name}><span className="visually-hidden">{verb} </span>{name}</span>

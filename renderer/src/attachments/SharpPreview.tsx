@@ -30,7 +30,11 @@ export function SharpPreview({ messageId, attachmentId, size, width, height }: {
       const decoded = await createImageBitmap(new Blob([read.bytes.slice().buffer], { type: read.contentType }), { resizeWidth: Math.round(width * ratio), resizeHeight: Math.round(height * ratio), resizeQuality: 'high' });
       if (previews.size >= KEPT) {
         const [oldest] = previews.keys();
-        if (oldest) previews.delete(oldest);
+        if (oldest) {
+          // Already drawn wherever it was shown: the canvas keeps its pixels.
+          previews.get(oldest)?.close();
+          previews.delete(oldest);
+        }
       }
       previews.set(attachmentId, decoded);
       if (live) setImage(decoded);

@@ -22,6 +22,7 @@ export function TransferProgress({ transfer, label, verb, onCancel, onRetry, dar
   const stopped = transfer.state !== 'running';
   const status = transfer.state === 'failed' ? `${transfer.direction === 'upload' ? 'Not sent' : 'Not downloaded'}${transfer.problem ? `: ${transfer.problem}` : ''}`
     : transfer.state === 'cancelled' ? (transfer.direction === 'upload' ? 'Sending cancelled' : 'Download cancelled')
+    : transfer.done === 0 ? `${doing}… (${formatBytes(transfer.total)})`
     : `${doing}… ${formatBytes(transfer.done)} of ${formatBytes(transfer.total)}`;
   return (
     <div className={`transfer ${transfer.state} ${dark ? 'dark' : ''}`}>
