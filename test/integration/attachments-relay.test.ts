@@ -117,6 +117,11 @@ describe('attachments through a real relay', () => {
     // The orientation survives, in a segment of its own (a portrait photo stays upright).
     expect(jpegBytes.includes(Buffer.from('Exif\0\0MM', 'latin1'))).toBe(true);
     expect((await readAll(bob, messageId, received.attachments[3]!.id)).equals(other)).toBe(true);
+    // Saving and copying are off by default: the files open only in Rounds.
+    const photoAt = { messageId, attachmentId: received.attachments[0]!.id };
+    expect((await bob.fails('attachments.save', photoAt)).code).toBe('ATTACHMENT_POLICY');
+    expect((await bob.fails('attachments.copyImage', photoAt)).code).toBe('ATTACHMENT_POLICY');
+    expect(await bob.call('attachments.policy', {})).toEqual({ maxBytes: 100 * MIB, autoDownloadBytes: 64 * 1024, saveAllowed: false, clipboardAllowed: false, scanBeforeOpen: false });
     await until(async () => (await message(alice, conversationId, messageId))?.state === 'delivered', 'delivered receipt');
   });
 
