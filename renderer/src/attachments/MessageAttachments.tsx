@@ -7,7 +7,7 @@ import { attachmentProblem } from './attachmentProblems';
 import { SharpPreview } from './SharpPreview';
 import { Thumbnail, thumbnailBox } from './Thumbnail';
 import { TransferProgress, type Transfer } from './TransferProgress';
-import { liveAttachment, type LiveAttachment, type ProgressById } from './useAttachmentProgress';
+import { isHere, liveAttachment, type LiveAttachment, type ProgressById } from './useAttachmentProgress';
 import { typeLabel } from './attachmentKinds';
 
 /** A message in one line for a quote or a reply: its text, or what it carries when it has none. */
@@ -60,10 +60,10 @@ export function MessageAttachments({ messageId, attachments, progress, actions }
         const facts = `${typeLabel(view.contentType)} · ${formatBytes(view.size)}`;
         const photo = view.kind === 'image' && view.thumbnail !== null;
         const verb = a.state === 'remote' ? 'Download and open' : 'Open';
-        /** On this workstation: a photo then shows sharp; before, its small thumbnail shows softened, as a placeholder. */
-        const here = a.state === 'stored' || a.state === 'uploaded';
+        /** On this workstation (the sender's own from the start): a photo then shows sharp; before, its small thumbnail shows softened, as a placeholder. */
+        const here = isHere(a.state);
         return (
-          <li key={view.id} className={`attachment ${photo ? 'photo' : 'document'} ${problem ? 'problem' : ''} ${here ? '' : 'placeholder'}`}>
+          <li key={view.id} className={`attachment ${photo ? 'photo' : 'document'} ${problem ? 'problem' : ''} ${here ? '' : 'not-here'}`}>
             {/* A photo's button is named by its label; a document's by its visible text (the verb hidden before it). */}
             <button type="button" className="attachment-open" disabled={!openable} onClick={() => actions.open(a)}
               aria-label={photo ? `${verb} ${name} (${facts})` : undefined}>

@@ -4,7 +4,7 @@ import type { Api } from '../api';
 import { attachmentProblem } from './attachmentProblems';
 import { readAttachment } from './readAttachment';
 import type { ViewerContent } from './AttachmentViewer';
-import type { LiveAttachment } from './useAttachmentProgress';
+import { isHere, type LiveAttachment } from './useAttachmentProgress';
 
 /**
  * The bytes the viewer shows: fetched first when they are not on this workstation yet (the download's progress
@@ -16,7 +16,7 @@ export function useAttachmentContent(api: Api, messageId: MessageId, attachment:
   const [contentType, setContentType] = useState(attachment.view.contentType);
   const [attempt, setAttempt] = useState(0);
   const id = attachment.view.id;
-  const stored = attachment.state === 'stored' || attachment.state === 'uploaded';
+  const stored = isHere(attachment.state);
 
   useEffect(() => {
     let live = true;

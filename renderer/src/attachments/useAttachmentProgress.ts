@@ -28,3 +28,8 @@ export function liveAttachment(view: AttachmentView, progress: ProgressById): Li
   if (!event) return { view, state: view.state, transferred: view.transferred, total: view.size, error: view.error };
   return { view, state: event.state, transferred: event.transferred, total: event.total, error: event.error };
 }
+
+/** Whether the file is on this workstation, ready to read: a received one once stored, the sender's own from the start. */
+export function isHere(state: AttachmentView['state']): boolean {
+  return state === 'stored' || state === 'uploaded' || state === 'uploading' || state === 'uploadFailed';
+}
