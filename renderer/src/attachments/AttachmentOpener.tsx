@@ -41,7 +41,7 @@ export function AttachmentOpener({ api, messageId, attachment, policy, onClose }
     </>
   );
   return (
-    <AttachmentViewer file={{ name, contentType, size: content.state === 'ready' ? content.bytes.length : view.size }} content={content}
+    <AttachmentViewer file={{ name, contentType, size: content.state === 'ready' && content.bytes.length > 0 ? content.bytes.length : view.size }} content={content}
       onClose={onClose} onRetry={retry} extraTools={policy?.saveAllowed || policy?.clipboardAllowed ? tools : undefined} />
   );
 }

@@ -173,7 +173,7 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
           </div>
         )}
         {content.state === 'ready' && !decoded && <div className="viewer-message"><p>Opening {file.name}…</p></div>}
-        {decoded?.kind === 'none' && <div className="viewer-message"><p>Rounds cannot show this type of file ({typeLabel(file.contentType)}).</p></div>}
+        {decoded?.kind === 'none' && <div className="viewer-message"><p>Rounds cannot show this type of file.</p></div>}
         {decoded?.kind === 'unreadable' && <div className="viewer-message" role="alert"><p>{decoded.message}</p></div>}
         {renderError && <div className="viewer-message" role="alert"><p>{renderError}</p></div>}
         {decoded?.kind === 'image' && <ImageCanvas image={decoded.image} view={view} box={size} label={`${file.name}${turned}`} onScale={setShownScale} />}

@@ -16,6 +16,7 @@ export function useAttachmentContent(api: Api, messageId: MessageId, attachment:
   const [contentType, setContentType] = useState(attachment.view.contentType);
   const [attempt, setAttempt] = useState(0);
   const id = attachment.view.id;
+  const kind = attachment.view.kind;
   const stored = isHere(attachment.state);
 
   useEffect(() => {
@@ -25,6 +26,11 @@ export function useAttachmentContent(api: Api, messageId: MessageId, attachment:
       if (!stored) {
         const fetched = await api.call('attachments.fetch', { messageId, attachmentId: id });
         if (fetched.state !== 'stored') throw fetched.error ?? 'ATTACHMENT_NOT_STORED';
+      }
+      // A file the viewer cannot show is fetched (for Save, where allowed) but not read into the page.
+      if (kind === 'file') {
+        if (live) setContent({ state: 'ready', bytes: new Uint8Array(0) });
+        return;
       }
       const read = await readAttachment(api, messageId, id, () => live);
       if (!read) return;
@@ -37,7 +43,7 @@ export function useAttachmentContent(api: Api, messageId: MessageId, attachment:
       live = false;
     };
     // `stored` is read once per attempt: the download's own progress does not restart the reading.
-  }, [api, messageId, id, attempt]);
+  }, [api, messageId, id, kind, attempt]);
 
   const transfer = content.state === 'loading' && attachment.state === 'downloading'
     ? { direction: 'download' as const, done: attachment.transferred, total: attachment.total, state: 'running' as const }
