@@ -71,9 +71,11 @@ export class AttachmentOpening {
   /** Whether the bytes are here and, under a scan policy, clean (scanned once; the verdict is kept). */
   async #openable(a: StoredAttachment): Promise<void> {
     if (a.state === 'infected') throw new RoundsError('ATTACHMENT_INFECTED', 'the virus scan found something in this file: it cannot be opened');
-    const local = a.outgoing ? a.state === 'uploading' || a.state === 'uploaded' || a.state === 'uploadFailed' : a.state === 'stored';
-    if (!local) throw new RoundsError(a.state === 'expired' ? 'ATTACHMENT_EXPIRED' : 'ATTACHMENT_NOT_STORED', 'fetch the attachment first');
-    if (a.outgoing || !this.policy.scanBeforeOpen) return;
+    // Made here (its bytes were encrypted on this workstation), or fetched and verified (from a colleague, or
+    // a copy of our own message sent from another of our workstations).
+    const madeHere = a.state === 'uploading' || a.state === 'uploaded' || a.state === 'uploadFailed';
+    if (!madeHere && a.state !== 'stored') throw new RoundsError(a.state === 'expired' ? 'ATTACHMENT_EXPIRED' : 'ATTACHMENT_NOT_STORED', 'fetch the attachment first');
+    if (madeHere || !this.policy.scanBeforeOpen) return;
     let verdict = a.scanned;
     if (verdict === null) {
       verdict = await this.scanner.scan(this.#plaintext(a));
