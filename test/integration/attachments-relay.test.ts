@@ -24,6 +24,8 @@ describe('attachments through a real relay', () => {
   let alice: Workstation;
   let bob: Workstation;
   let carol: Workstation;
+  /** Alice's second workstation: it gets a copy of what she sends. */
+  let alice2: Workstation;
   let ids: Record<'alice' | 'bob' | 'carol', UserId>;
   /** Bob's clock, which the retention test moves on by days. */
   const bobClock = { offsetMs: 0 };
@@ -75,14 +77,16 @@ describe('attachments through a real relay', () => {
     await alice.enroll(relay.url, 'alice', addUser(relayDir, 'alice', 'Dr. Alice Moreau'));
     await bob.enroll(relay.url, 'bob', addUser(relayDir, 'bob', 'Nurse Bob Okafor'));
     await carol.enroll(relay.url, 'carol', addUser(relayDir, 'carol', 'Dr. Carol Nguyen'));
+    alice2 = workstation();
+    await alice2.addDevice(relay.url, 'alice');
     const directory = await alice.call('directory.list', {});
     const id = (username: string) => directory.find((c) => c.username === username)!.userId;
     ids = { alice: id('alice'), bob: id('bob'), carol: id('carol') };
-    await until(async () => (await Promise.all([alice, bob, carol].map((w) => w.online()))).every(Boolean), 'everyone online');
+    await until(async () => (await Promise.all([alice, alice2, bob, carol].map((w) => w.online()))).every(Boolean), 'everyone online');
   }, 120_000);
 
   afterAll(async () => {
-    for (const w of [alice, bob, carol]) await w?.app.close();
+    for (const w of [alice, alice2, bob, carol]) await w?.app.close();
     await relay?.stop();
     removeDir(relayDir);
     for (const d of dirs) removeDir(d);
@@ -125,14 +129,14 @@ describe('attachments through a real relay', () => {
     await until(async () => (await message(alice, conversationId, messageId))?.state === 'delivered', 'delivered receipt');
   });
 
-  it('uploads once for a care team, and every member fetches and opens it', async () => {
+  it('uploads once for a care team, and every member (and the sender\'s other workstation) fetches and opens it', async () => {
     const { conversationId } = await alice.call('careTeams.create', { title: 'Ward 4 wounds', members: [ids.bob, ids.carol] });
     const db = openRelayDatabase(relayDir);
     const blobs = () => (db.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n;
     const before = blobs();
     const staged = await stage(alice, pngWithText('team'), 'team.png');
     const { messageId } = await alice.call('messages.send', { conversationId, text: 'Day 5', attachments: [staged.stagingId] });
-    for (const w of [bob, carol]) {
+    for (const w of [bob, carol, alice2]) {
       const m = await arrived(w, conversationId, messageId, 'stored');
       expect((await readAll(w, messageId, m.attachments[0]!.id)).subarray(1, 4).toString('latin1')).toBe('PNG');
     }
