@@ -245,7 +245,15 @@ describe('attachments through a real relay', () => {
     const after = openRelayDatabase(relayDir);
     await until(() => (after.prepare('SELECT count(*) AS n FROM blob_chunks WHERE blob_id = ?').get([blob.id]) as { n: number }).n === 0, 'blob deleted by the relay');
     expect(after.prepare('SELECT count(*) AS n FROM blobs WHERE id = ?').get([blob.id])).toEqual({ n: 0 });
+    // The relay's audit log has each blob's upload, fetches and deletion by id and size, and nothing of its file.
+    const audit = after.prepare(`SELECT type, subject, details FROM audit_log WHERE type LIKE 'blob.%'`).all() as { type: string; subject: string; details: string }[];
     after.close();
+    // Fetched by Bob and by Alice's other workstation.
+    expect(audit.filter((r) => r.subject === blob.id).map((r) => [r.type, JSON.parse(r.details) as unknown])).toEqual([
+      ['blob.stored', { size: expect.any(Number) }], ['blob.fetched', { size: expect.any(Number) }], ['blob.fetched', { size: expect.any(Number) }],
+      ['blob.deleted', { size: expect.any(Number), reason: 'retention' }],
+    ]);
+    expect(audit.some((r) => /wound|ecg|report|\.png|\.jpg|image\//.test(r.details))).toBe(false);
   });
 });
 
