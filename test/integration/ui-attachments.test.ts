@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
-import { DEFAULT_POLICY } from '../../shared/policy';
+import { OrgPolicySchema } from '../../shared/policy';
 import { exifWithGps, jpegImageDataSample, multiPagePdf, withSegment } from '../fixtures/attachmentSamples';
 import { chromiumMissing, enrollThroughUi, launchChromium, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { canvasInk, fileTransfer, installPageFiles, pasteScreenshot, takeCspViolations, woundPhotoJpeg } from '../fixtures/pageFiles';
@@ -127,7 +127,8 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     rendererDir = dir();
     await buildRenderer(rendererDir);
     harnessDir = dir();
-    harness = await startHarness({ port: 0, dataDir: harnessDir, policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
+    // Files up to 1 MiB come by themselves (the photo); larger ones when opened (the PDF).
+    harness = await startHarness({ port: 0, dataDir: harnessDir, policy: OrgPolicySchema.parse({ attachments: { autoDownloadBytes: 1024 * 1024 } }), fastKdf: true, rendererDir });
     browser = await launchChromium();
     const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
     ({ page: alice, tap: aliceTap } = await openTapped(browser, harness, 'alice'));
@@ -205,6 +206,8 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: new RegExp(TEAM) }).click();
     const message = history(bob).getByRole('article').filter({ hasText: 'Left heel wound, day 3' });
     await message.locator('img.thumbnail').waitFor();
+    // The photo came by itself (under the policy's size): drawn sharp from its bytes over the small thumbnail.
+    await message.locator('canvas.sharp-preview').waitFor({ timeout: 20_000 });
     await screenshot(bob, 'attachments-conversation');
     expect((await seriousA11yViolations(bob)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
     await takeCspViolations(bob);
@@ -226,7 +229,9 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     await bob.keyboard.press('Escape');
     await expect.poll(() => viewer(bob).count()).toBe(0);
 
-    await message.getByRole('button', { name: new RegExp(`open ${PDF_NAME}`, 'i') }).click();
+    // The PDF is larger than what comes by itself: it says so, and opening it downloads it.
+    await message.getByText('Not downloaded yet: open it to download').waitFor();
+    await message.getByRole('button', { name: new RegExp(`^Download and open ${PDF_NAME}`) }).click();
     const page = viewer(bob).locator('canvas.viewer-canvas[data-rendered]');
     await viewer(bob).getByRole('img', { name: 'Page 1 of 3' }).waitFor({ timeout: 20_000 });
     await page.waitFor({ timeout: 20_000 });
