@@ -58,6 +58,7 @@ export function electronPlatform(policy: OrgPolicy, window: BrowserWindow, focus
     clipboard: {
       readText: () => clipboard.readText(),
       clear: () => clipboard.clear(),
+      hasImage: () => clipboard.has('image/png'),
       ...(process.platform === 'linux' ? { clearSelection: () => clipboard.selection.clear() } : {}),
     },
     notifications: notificationSink(window, focus),

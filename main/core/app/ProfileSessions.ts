@@ -384,7 +384,7 @@ export class ProfileSessions {
       scheduler: this.#o.scheduler,
       logger: this.#o.logger,
       retentionDays: p.retentionDays,
-      attachments: { policy: p.attachments, door: this.#o.attachmentDoor },
+      attachments: { policy: p.attachments, door: this.#o.attachmentDoor, onImageCopied: () => this.#o.clipboard.copiedImage() },
       urgent: { intervalMs: p.urgentReminderMinutes * 60_000, maxReminders: p.urgentMaxReminders },
       onEvent: (event) => {
         if (event.type === 'connection') this.#online = event.state === 'online';

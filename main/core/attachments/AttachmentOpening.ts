@@ -33,6 +33,7 @@ export class AttachmentOpening {
     private readonly policy: AttachmentPolicy,
     private readonly door: AttachmentDoor | null,
     private readonly scanner: VirusScanner,
+    private readonly imageCopied: () => void,
   ) {}
 
   async read(a: StoredAttachment, variant: 'original' | 'display', offset: number, length: number): Promise<{ contentType: string; total: number; data: Buffer }> {
@@ -62,6 +63,7 @@ export class AttachmentOpening {
     await this.#openable(a);
     const bytes = isHeic(a.contentType) ? await heicToJpeg(this.#plaintext(a)) : this.#plaintext(a);
     await this.door.copyImage(bytes, isHeic(a.contentType) ? 'image/jpeg' : a.contentType);
+    this.imageCopied();
   }
 
   forget(): void {

@@ -17,6 +17,8 @@ export interface AttachmentOptions {
   readonly door?: AttachmentDoor | null;
   /** ClamAV by default (`clamdscan`, or the policy's `clamdscanPath`); used only when the policy asks for scans. */
   readonly scanner?: VirusScanner;
+  /** An image went onto the clipboard (the lock then clears it). */
+  readonly onImageCopied?: () => void;
 }
 
 /**
@@ -36,7 +38,7 @@ export class Attachments {
     this.staging = new AttachmentStaging(() => policy.maxBytes);
     this.#uploads = new AttachmentUploads(host);
     this.#downloads = new AttachmentDownloads(host, () => policy.autoDownloadBytes);
-    this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath));
+    this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath), options.onImageCopied ?? (() => undefined));
   }
 
   policyView(): AttachmentPolicyView {
