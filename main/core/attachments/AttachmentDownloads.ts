@@ -133,5 +133,8 @@ export class AttachmentDownloads {
       host.audit('attachment.fetched', { message: a.messageId, attachment: a.id, size: a.size, type: contentType });
     });
     host.emit(progressOf(host, a, 'download', 'stored', a.cipherSize, null));
+    // Best effort: the relay also notes a download that covered the blob in order; a failure here only keeps
+    // the blob until its retention.
+    if (a.blobId) await host.blobs.fetched(a.blobId).catch(() => undefined);
   }
 }

@@ -30,6 +30,11 @@ export class RelayBlobs {
     return bytes;
   }
 
+  /** Tells the relay this device has the whole blob, verified (it may then go once every device has). */
+  async fetched(id: string): Promise<void> {
+    await this.relay.http('POST', `/v1/blobs/${id}/fetched`, { json: {} });
+  }
+
   async withdraw(id: string): Promise<void> {
     await this.relay.http('DELETE', `/v1/blobs/${id}`, {});
   }
