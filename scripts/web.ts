@@ -21,6 +21,7 @@ import { ConfPreferences } from '../main/core/storage/Preferences';
 import { contentSecurityPolicy } from '../main/core/web/contentSecurityPolicy';
 import { serveStatic } from '../main/core/web/staticFiles';
 import type { RelayServer } from '../server/RelayServer';
+import { ATTACHMENT_CHUNK_BYTES } from '../shared/attachmentContract';
 import { describeError } from '../shared/errors';
 import { BridgeRequestSchema, type BridgeReply, type BridgeRequest, type CommandName, type CommandResult } from '../shared/contract';
 import type { OrgPolicy } from '../shared/policy';
@@ -56,7 +57,7 @@ function cookie(header: string | undefined, name: string): string | undefined {
  * notifications (the page shows what it shows from the core's events).
  */
 export function browserPlatform(dataDir: string, policy: OrgPolicy, ssoDoor: PageRedirectDoor | null = null): Platform {
-  return { dataDir, policy, preferences: new ConfPreferences(dataDir), keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null, ssoDoor };
+  return { dataDir, policy, preferences: new ConfPreferences(dataDir), keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null, ssoDoor, attachmentDoor: null };
 }
 
 /** Where the identity provider sends a harness page back (registered with the relay as a harness redirect URI). */
@@ -174,7 +175,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     response.writeHead(served.status, headers).end(Buffer.from(await served.arrayBuffer()));
   };
 
-  const sockets = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  // A frame carries at most one attachment chunk (base64, ATTACHMENT_CHUNK_BYTES before) and its envelope.
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: Math.ceil(ATTACHMENT_CHUNK_BYTES / 3) * 4 + 64 * 1024 });
   server.on('upgrade', (request, socket, head) => {
     const url = new URL(request.url ?? '/', 'http://x');
     const name = ProfileName.safeParse(url.searchParams.get('profile') ?? 'default');

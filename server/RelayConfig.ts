@@ -36,6 +36,8 @@ export interface RelayConfig {
    */
   readonly minFreeDiskBytes: number;
   readonly timeouts: ConnectionTimeouts;
+  /** Attachment blobs (issue 20): their size, each account's share of the relay, and when they go. */
+  readonly blobs: BlobLimits;
   /** When the relay sheds new WebSocket connects with RELAY_BUSY (503, Retry-After) rather than queue them. */
   readonly admission: ConnectAdmissionLimits;
   /**
@@ -53,6 +55,28 @@ export interface RelayConfig {
    * none by default (then /v1/sso/* answer NOT_FOUND). The client secret stays in its file until the relay starts.
    */
   readonly oidc?: OidcConfig;
+}
+
+export interface BlobLimits {
+  /** Largest blob, in bytes of ciphertext (PAYLOAD_TOO_LARGE above it; default 128 MiB: a 100 MiB file and its overhead). */
+  readonly maxBlobBytes: number;
+  /** What one account's blobs may hold on the relay together, uploads under way included (BLOB_QUOTA_EXCEEDED; default 2 GiB). */
+  readonly accountQuotaBytes: number;
+  /** A blob every device it was for has fetched is deleted this long after the last fetch (default 24 hours). */
+  readonly fetchedGraceMs: number;
+  /** An upload nobody continued for this long is deleted (default 24 hours). */
+  readonly abandonedAfterMs: number;
+  /** Blob requests (uploads, downloads, status) one device may make a minute (BLOB_RATE_LIMITED past it; default 600). */
+  readonly requestsPerDeviceMinute: number;
+  /** Blob bytes one device may move a minute, up and down together (BLOB_RATE_LIMITED past it; default 2 GiB). */
+  readonly bytesPerDeviceMinute: number;
+  /** Uploads and downloads one device may have under way on one relay instance at once (BLOB_RATE_LIMITED past it; default 4). */
+  readonly maxTransfersPerDevice: number;
+  /**
+   * Blobs stop (RELAY_STORAGE_FULL) this far above minFreeDiskBytes, so that attachments never take the room
+   * kept for messages, sign-ins and the audit log (default 1 GiB).
+   */
+  readonly freeDiskHeadroomBytes: number;
 }
 
 export interface DeliveryLimits {
@@ -196,5 +220,14 @@ export const DEFAULT_CONFIG: RelayConfig = {
   // SQLite's own checkpoints, while the operator frees space.
   minFreeDiskBytes: 1024 * 1024 * 1024,
   timeouts: { headersMs: 10_000, idleMs: 120_000 },
+  // A ward's photos and reports: a clinician sending twenty 100 MiB files that nobody has fetched yet is far
+  // beyond a day's use, and still less than a thousandth of a modest relay disk per account. Blobs also go
+  // with the envelopes' retention (retentionDays) at the latest.
+  // One device: a 128 MiB blob is 32 chunks; the client moves one transfer at a time, so four at once and 2 GiB a
+  // minute never slow it, while a stolen credential cannot hold the relay's memory or bandwidth.
+  blobs: {
+    maxBlobBytes: 128 * 1024 * 1024, accountQuotaBytes: 2 * 1024 ** 3, fetchedGraceMs: 24 * 3600_000, abandonedAfterMs: 24 * 3600_000,
+    requestsPerDeviceMinute: 600, bytesPerDeviceMinute: 2 * 1024 ** 3, maxTransfersPerDevice: 4, freeDiskHeadroomBytes: 1024 ** 3,
+  },
   admission: { maxConnecting: 256, maxEventLoopLagMs: 200, connectsPerSecond: 1000, maxRetryAfterSeconds: 30, listenBacklog: 4096 },
 };

@@ -69,5 +69,11 @@ const STATUS: Record<RelayErrorCode, number> = {
   // 503: the request is fine, the relay is shedding load (Retry-After says when to come back).
   RELAY_BUSY: 503,
   RELAY_UNAVAILABLE: 503,
+  // Attachment blobs: the sender's share of blob storage is used up (507, like a full queue); a chunk at the
+  // wrong offset conflicts with what the relay holds (409); the bytes do not match what was declared (422).
+  BLOB_QUOTA_EXCEEDED: 507,
+  BLOB_OFFSET_MISMATCH: 409,
+  BLOB_DIGEST_MISMATCH: 422,
+  BLOB_RATE_LIMITED: 429,
   INTERNAL: 500,
 };

@@ -1,3 +1,4 @@
+import { BlobService } from './BlobService';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
@@ -100,6 +101,8 @@ export class RelayServer {
   readonly accounts: AccountService;
   readonly messages: MessageService;
   readonly hub: DeliveryHub;
+  /** Attachment blobs (issue 20). */
+  readonly blobs: BlobService;
   /** Prometheus metrics (served by listenMetrics); the services' store calls are timed into them. */
   readonly metrics: RelayMetrics;
   #app: FastifyInstance | undefined;
@@ -137,6 +140,9 @@ export class RelayServer {
     // Rate limits live with the store when other instances share it (PostgreSQL), else in this process.
     this.messages = new MessageService(served, clock, config, this.hub, store.sharedRateLimiter?.(), log, this.metrics.envelopes);
     this.hub.bind(this.messages);
+    this.blobs = new BlobService(served.blobs, clock, config.blobs, config.retentionDays, {
+      ...(store.sharedRateLimiter ? { limiter: store.sharedRateLimiter() } : {}), disk: { store, minFreeDiskBytes: config.minFreeDiskBytes },
+    });
   }
 
   /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */
@@ -172,6 +178,7 @@ export class RelayServer {
       ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
       // SCIM's deactivations cut the person's sockets here at once (other instances hear of them from the store).
       scim: { rateLimiter: this.store.sharedRateLimiter?.() ?? new InMemoryRateLimiter(), afterChange: applyControl },
+      blobs: this.blobs, maxBlobTransfersPerDevice: this.config.blobs.maxTransfersPerDevice,
     });
     // A reconnect storm (every workstation at once after a restart) overflows Node's default accept queue of
     // 511: the connects the kernel drops come back on TCP's own schedule (1, 3, 7... s), told nothing.
@@ -228,6 +235,7 @@ export class RelayServer {
   async housekeeping(): Promise<void> {
     const cutoff = this.clock.now() - this.config.retentionDays * DAY_MS;
     await this.store.expireEnvelopes(cutoff, (count) => ({ type: 'envelope.expired', actor: 'system', subject: '', details: { count, retentionDays: this.config.retentionDays } }));
+    await this.blobs.expire();
     await this.accounts.deactivateInactive();
     await this.applyControlEvents();
     // Every instance applies control events within a second or so: a day's are more than enough to keep.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ATTACHMENT_COMMANDS, AttachmentProgressEventSchema, AttachmentViewSchema, MAX_ATTACHMENTS_PER_MESSAGE, StagingIdSchema } from './attachmentContract';
 import { ERROR_CODES } from './errors';
 import { IdentityChangedEventSchema } from './events';
 import { CareTeamIdSchema, ConversationIdSchema, DeviceAddressSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema } from './ids';
@@ -72,6 +73,8 @@ export const MessageViewSchema = z.strictObject({
    */
   state: z.enum(['pending', 'sent', 'delivered', 'read', 'failed', 'received']),
   read: z.boolean(),
+  /** Photos and documents (issue 20), in the order they were attached; `body` may then be empty. */
+  attachments: z.array(AttachmentViewSchema).max(MAX_ATTACHMENTS_PER_MESSAGE),
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 
@@ -231,8 +234,15 @@ export const COMMANDS = {
     output: z.strictObject({ anchor: MessageIdSchema.nullable(), messages: z.array(MessageViewSchema) }),
   },
   'messages.search': { input: z.strictObject({ query: z.string().max(500), limit: z.number().int().min(1).max(500).optional() }), output: z.array(MessageViewSchema) },
+  /**
+   * `attachments`: files staged with `attachments.stage*` (each used once); the message is stored at once and goes
+   * when every upload is done (progress events meanwhile). `text` may be empty only with attachments.
+   */
   'messages.send': {
-    input: z.strictObject({ conversationId: ConversationIdSchema, text: z.string().trim().min(1).max(LIMITS.maxTextLength), urgent: z.boolean().optional(), replyTo: MessageIdSchema.optional() }),
+    input: z.strictObject({
+      conversationId: ConversationIdSchema, text: z.string().trim().max(LIMITS.maxTextLength), urgent: z.boolean().optional(), replyTo: MessageIdSchema.optional(),
+      attachments: z.array(StagingIdSchema).min(1).max(MAX_ATTACHMENTS_PER_MESSAGE).optional(),
+    }).refine((m) => m.text.length > 0 || m.attachments !== undefined, { message: 'a message needs text or an attachment', path: ['text'] }),
     output: z.strictObject({ messageId: MessageIdSchema }),
   },
   /** Try the outbox again now (the "Retry" of a message that failed). */
@@ -257,6 +267,7 @@ export const COMMANDS = {
     output: z.strictObject({ acknowledged: z.number().int() }),
   },
   'contacts.markVerified': { input: z.strictObject({ userId: UserIdSchema, deviceId: DeviceIdSchema, verified: z.boolean() }), output: Empty },
+  ...ATTACHMENT_COMMANDS,
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -304,6 +315,7 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'SENDER_SHARE_FULL', 'RECIPIENT_NOT_ENROLLED', 'RATE_LIMITED', 'RELAY_STORAGE_FULL', 'RELAY_UNAVAILABLE']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
   z.strictObject({ type: z.literal('conversation'), conversationId: ConversationIdSchema }),
   IdentityChangedEventSchema,
+  AttachmentProgressEventSchema,
 ]);
 export type UiEvent = z.infer<typeof UiEventSchema>;
 

@@ -51,6 +51,27 @@ export const ERROR_CODES = [
   'SSO_CANCELLED',
   /** The app could not listen on this computer's loopback interface for the redirect. */
   'SSO_LISTENER_FAILED',
+  // Attachments (issue 20)
+  /** Larger than the organisation's policy allows (or the staged bytes disagree with the size announced). */
+  'ATTACHMENT_TOO_LARGE',
+  /** The fetched blob, or the digest/key in the message, does not verify: refused, never shown. */
+  'ATTACHMENT_TAMPERED',
+  /** Not (yet) in this profile: fetch it first. */
+  'ATTACHMENT_NOT_STORED',
+  /** Deleted by retention, here or on the relay. */
+  'ATTACHMENT_EXPIRED',
+  /** The user cancelled the transfer. */
+  'ATTACHMENT_CANCELLED',
+  /** The organisation's policy does not allow this (saving, copying to the clipboard). */
+  'ATTACHMENT_POLICY',
+  /** The policy's virus scan (ClamAV) found something: the file cannot be opened or saved. */
+  'ATTACHMENT_INFECTED',
+  /** The policy requires a virus scan and it could not run: the file cannot be opened until it does. */
+  'ATTACHMENT_SCAN_FAILED',
+  /** Staged chunks out of order, or a staging id that is unknown, finished or discarded. */
+  'ATTACHMENT_STAGING',
+  /** The image could not be decoded or converted for display (a damaged HEIC, say). */
+  'ATTACHMENT_UNREADABLE',
   // Anything else
   'INTERNAL',
 ] as const;

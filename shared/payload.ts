@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CareTeamIdSchema, ConversationIdSchema, DistributionIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
+import { AttachmentIdSchema, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_MESSAGE } from './attachmentContract';
 
 /**
  * The plaintext that travels inside every Signal ciphertext. It is versioned: `v` is checked first, so a
@@ -11,17 +12,30 @@ export const PAYLOAD_VERSION = 1 as const;
 const Timestamp = z.number().int().nonnegative().max(8.64e15);
 const Base64 = z.base64();
 
-/** Room for attachments: the pointer an attachment upload will produce. Not sent by any feature yet. */
+/**
+ * An attachment (issue 20): where its encrypted blob is on the relay, and what opens it. `key` (32 bytes) and
+ * `digest` (SHA-256 of the whole blob) live only inside this end-to-end encrypted payload; the relay sees the
+ * blob and its size, never these. For a care team the payload goes once, under the sender key: one upload.
+ */
 export const AttachmentPointerSchema = z.strictObject({
-  id: z.string().min(1).max(128),
+  id: AttachmentIdSchema,
+  /** The relay's id of the blob. */
+  blobId: z.uuid().max(64),
+  /** Sniffed from the bytes by the sender; the receiver sniffs again. */
   contentType: z.string().min(1).max(128),
-  size: z.number().int().nonnegative().max(100 * 1024 * 1024),
-  /** SHA-256 of the encrypted attachment. */
-  digest: Base64.max(64),
-  /** Key material for the attachment; lives only inside this end-to-end encrypted payload. */
-  key: Base64.max(128),
+  /** Bytes of the file (after metadata removal). */
+  size: z.number().int().nonnegative().max(MAX_ATTACHMENT_BYTES),
+  /** Bytes of the encrypted blob on the relay. */
+  cipherSize: z.number().int().positive().max(2 * MAX_ATTACHMENT_BYTES),
+  digest: Base64.length(44),
+  key: Base64.length(44),
   fileName: z.string().max(255).optional(),
+  width: z.number().int().positive().max(100_000).optional(),
+  height: z.number().int().positive().max(100_000).optional(),
+  /** A small JPEG preview of an image (at most 6,000 bytes). */
+  thumbnail: Base64.max(8000).optional(),
 });
+export type AttachmentPointer = z.infer<typeof AttachmentPointerSchema>;
 
 export const TextPayloadSchema = z.strictObject({
   v: z.literal(PAYLOAD_VERSION),
@@ -29,7 +43,8 @@ export const TextPayloadSchema = z.strictObject({
   messageId: MessageIdSchema,
   conversationId: ConversationIdSchema,
   sentAt: Timestamp,
-  text: z.string().min(1).max(LIMITS.maxTextLength),
+  /** May be empty when the message carries attachments. */
+  text: z.string().max(LIMITS.maxTextLength),
   replyTo: MessageIdSchema.optional(),
   urgent: z.boolean().optional(),
   /**
@@ -37,8 +52,8 @@ export const TextPayloadSchema = z.strictObject({
    * conversation id, which is derived from the two users).
    */
   to: UserIdSchema.optional(),
-  attachments: z.array(AttachmentPointerSchema).max(10).optional(),
-});
+  attachments: z.array(AttachmentPointerSchema).min(1).max(MAX_ATTACHMENTS_PER_MESSAGE).optional(),
+}).refine((p) => p.text.length > 0 || p.attachments !== undefined, { message: 'a text message needs text or an attachment', path: ['text'] });
 
 export const ReceiptPayloadSchema = z.strictObject({
   v: z.literal(PAYLOAD_VERSION),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_ATTACHMENT_BYTES } from './attachmentContract';
 import { RelayUrlSchema } from './wire/relay';
 
 /**
@@ -37,6 +38,21 @@ export const OrgPolicySchema = z.strictObject({
    * user an update is available), `auto` (download it and install on the next restart).
    */
   updates: z.enum(['off', 'notify', 'auto']).default('off'),
+  /**
+   * Photos and documents (issue 20): the largest file that may be sent (default 100 MiB); incoming ones up to
+   * `autoDownloadBytes` are fetched without asking (default 10 MiB; 0: never); whether a received file may be
+   * saved to disk (marked as downloaded from the internet) or an image copied to the clipboard (both off by
+   * default); and whether received files are scanned with ClamAV (`clamdscan`, or `clamdscanPath`) before
+   * they can be opened.
+   */
+  attachments: z.strictObject({
+    maxBytes: z.number().int().min(1).max(MAX_ATTACHMENT_BYTES).default(100 * 1024 * 1024),
+    autoDownloadBytes: z.number().int().min(0).max(MAX_ATTACHMENT_BYTES).default(10 * 1024 * 1024),
+    saveAllowed: z.boolean().default(false),
+    clipboardAllowed: z.boolean().default(false),
+    scanBeforeOpen: z.boolean().default(false),
+    clamdscanPath: z.string().max(4096).regex(/^(\/|[A-Za-z]:\\|\\\\)/, 'must be an absolute path').optional(),
+  }).prefault({}),
   /** The hospital's own update feed (an electron-builder `generic` feed); required unless updates are off. */
   updateFeedUrl: z.url({ protocol: /^https$/ }).max(2048).optional(),
 }).refine((p) => p.updates === 'off' || p.updateFeedUrl !== undefined, { message: 'updateFeedUrl is required when updates is "notify" or "auto"', path: ['updateFeedUrl'] });

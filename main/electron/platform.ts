@@ -1,3 +1,4 @@
+import { electronAttachmentDoor } from './attachmentDoor';
 import { Notification, app, clipboard, powerMonitor, shell, type BrowserWindow } from 'electron';
 import ElectronStore from 'electron-store';
 import type { OrgPolicy } from '../../shared/policy';
@@ -57,11 +58,13 @@ export function electronPlatform(policy: OrgPolicy, window: BrowserWindow, focus
     clipboard: {
       readText: () => clipboard.readText(),
       clear: () => clipboard.clear(),
+      hasImage: () => clipboard.has('image/png'),
       ...(process.platform === 'linux' ? { clearSelection: () => clipboard.selection.clear() } : {}),
     },
     notifications: notificationSink(window, focus),
     osLockSignals: powerMonitorSignals,
     // Sign-in with the hospital's identity provider in the system browser (RFC 8252), never in a window of ours.
     ssoDoor: new SystemBrowserDoor((url) => shell.openExternal(url)),
+    attachmentDoor: electronAttachmentDoor(window),
   };
 }

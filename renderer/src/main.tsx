@@ -4,6 +4,14 @@ import { createApi } from './api';
 import { App } from './App';
 import './styles.css';
 
+// A file dropped anywhere but on a conversation (which attaches it) must not make the window open it and leave Rounds.
+// (Dragged text still drops into the message box as usual.)
+for (const type of ['dragover', 'drop'] as const) {
+  window.addEventListener(type, (e) => {
+    if (e.dataTransfer?.types.includes('Files')) e.preventDefault();
+  });
+}
+
 const container = document.getElementById('root');
 if (!container) throw new Error('index.html has no #root');
 const root = createRoot(container);

@@ -46,13 +46,17 @@ export function addServeCommand(program: Command): void {
     .option('--account-envelopes-per-day <n>', 'envelopes one account may send per day (refilled evenly over the day)', int('account-envelopes-per-day', 1), DEFAULT_CONFIG.delivery.accountEnvelopesPerDay)
     .option('--key-fetches-per-account-hour <n>', 'prekey bundle fetches all devices of one account together may make per hour', int('key-fetches-per-account-hour', 1), DEFAULT_CONFIG.keyFetches.perAccountPerHour)
     .option('--key-fetches-per-pair-hour <n>', "fetches of one colleague's bundles by all devices of one account per hour", int('key-fetches-per-pair-hour', 1), DEFAULT_CONFIG.keyFetches.perPairPerHour)
+    .option('--blob-max-mib <n>', 'largest attachment blob accepted (MiB of ciphertext)', int('blob-max-mib', 1), DEFAULT_CONFIG.blobs.maxBlobBytes / MIB)
+    .option('--blob-quota-mib <n>', "MiB of attachment blobs one account may hold on the relay (until they are fetched or expire)", int('blob-quota-mib', 1), DEFAULT_CONFIG.blobs.accountQuotaBytes / MIB)
+    .option('--blob-mib-per-minute <n>', 'MiB of attachment blobs one device may upload and download per minute (BLOB_RATE_LIMITED past it)', int('blob-mib-per-minute', 1), DEFAULT_CONFIG.blobs.bytesPerDeviceMinute / MIB)
+    .option('--blob-free-disk-headroom-mib <n>', 'attachment uploads stop this much above --min-free-disk-mib, keeping room for messages (RELAY_STORAGE_FULL)', int('blob-free-disk-headroom-mib', 0), DEFAULT_CONFIG.blobs.freeDiskHeadroomBytes / MIB)
     .option('--min-free-disk-mib <n>', 'below this much free space for the data directory, new envelopes and sign-ins without an enrolled workstation are refused (RELAY_STORAGE_FULL)', int('min-free-disk-mib', 0), DEFAULT_CONFIG.minFreeDiskBytes / MIB)
     .option('--header-timeout-seconds <n>', 'a connection must send its request headers (TLS handshake included) within this', int('header-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.headersMs / 1000)
     .option('--idle-timeout-seconds <n>', 'an HTTP connection silent this long is closed (WebSockets have their own heartbeat)', int('idle-timeout-seconds', 1), DEFAULT_CONFIG.timeouts.idleMs / 1000)
     .addOption(new Option('--log-level <level>', 'least severe level logged (JSON lines on standard error; a failed sign-in is a warning)').choices(['error', 'warn', 'info']).default('info'))
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics, on a listener of their own (0: a free port; none without this)', int('metrics-port', 0))
     .option('--metrics-host <address>', 'address of the metrics listener (default 127.0.0.1; any other is reachable from its network)')
-    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[]; config?: string; metricsPort?: number; metricsHost?: string }) => {
+    .action(async (opts: DataOptions & ServeLimitOptions & { host: string; port: number; tlsCert?: string; tlsKey?: string; maxEnvelopeKib: number; retentionDays: number; inactivityDays: number; lockoutMinutes: number; throttleBaseMs: number; argon2MemoryKib: number; logLevel: 'error' | 'warn' | 'info'; trustProxy?: string[]; config?: string; metricsPort?: number; metricsHost?: string; blobMaxMib: number; blobQuotaMib: number; blobMibPerMinute: number; blobFreeDiskHeadroomMib: number }) => {
       if (opts.metricsHost !== undefined && opts.metricsPort === undefined) throw new ConfigurationError('--metrics-host needs --metrics-port (the metrics listener is off without it)');
       const metricsHost = opts.metricsHost ?? '127.0.0.1';
       // The config file and the files it names are checked before anything starts: a mistake stops the relay with its reason.
@@ -68,6 +72,10 @@ export function addServeCommand(program: Command): void {
         throttle: { ...DEFAULT_THROTTLE, lockMs: opts.lockoutMinutes * 60_000, baseDelayMs: opts.throttleBaseMs, addressMaxDelayMs: 30 * opts.throttleBaseMs },
         argon2: { ...DEFAULT_ARGON2, memoryKiB: opts.argon2MemoryKib },
         ...serveLimits(opts),
+        blobs: {
+          ...DEFAULT_CONFIG.blobs, maxBlobBytes: opts.blobMaxMib * MIB, accountQuotaBytes: opts.blobQuotaMib * MIB,
+          bytesPerDeviceMinute: opts.blobMibPerMinute * MIB, freeDiskHeadroomBytes: opts.blobFreeDiskHeadroomMib * MIB,
+        },
         ...(configFile.siem ? { siem: configFile.siem } : {}),
         ...(configFile.oidc ? { oidc: configFile.oidc } : {}),
         admission: { ...DEFAULT_CONFIG.admission, ...configFile.admission },

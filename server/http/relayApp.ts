@@ -35,6 +35,8 @@ import { auditDirectory } from '../audit/auditDirectory';
 import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
 import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
 import { registerScimRoutes } from './scimRoutes';
+import { registerBlobRoutes } from './blobRoutes';
+import type { BlobService } from '../BlobService';
 
 export interface RelayAppOptions {
   readonly accounts: AccountService;
@@ -68,6 +70,9 @@ export interface RelayAppOptions {
    * a PostgreSQL store; in memory without one), and what to do after a change (apply control events now).
    */
   readonly scim?: { readonly rateLimiter: RateLimiter; readonly afterChange: () => void };
+  /** Attachment blobs at /v1/blobs (blobRoutes.ts, shared/wire/blobs.ts); how many transfers one device may run at once. */
+  readonly blobs: BlobService;
+  readonly maxBlobTransfersPerDevice?: number;
 }
 
 /**
@@ -236,6 +241,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     const { address } = await device(request);
     return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
   });
+
+  await registerBlobRoutes(app, { blobs: options.blobs, device, parse, maxTransfersPerDevice: options.maxBlobTransfersPerDevice ?? DEFAULT_CONFIG.blobs.maxTransfersPerDevice });
 
   await registerScimRoutes(app, {
     store, now: options.now, address: (request) => caller(request).address,

@@ -3,6 +3,7 @@ import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../shared/wire/key
 import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
 import type { DirectoryPerson, ProvisioningSource } from '../directory/DirectoryPerson';
 import type { RateLimiter } from '../RateLimiter';
+import type { BlobStore } from './BlobStore';
 import type { ScimStore } from './ScimStore';
 import type { OidcPendingSignIn } from '../auth/oidc/OidcRelyingParty';
 import type { UserRecord, SsoLink, SsoSignInOutcome, ProvisioningKind, NewUser, ProvisionResult, DirectoryListing, DeviceRecord, PendingEnrollment, EmergencyGrant, StoredEnvelope, NewEnvelope, AuditRecordFilter, AuditLogStart, AuditTreeState, StoredTile, QueueLimits, EnqueueOutcome, NewDevice, UserPatch, AccountLock, SignedCheckpoint, ControlEvent, StoreEvents } from './relayRecords';
@@ -49,6 +50,8 @@ export interface RelayStore {
   searchDirectory(query: string, limit: number): Promise<DirectoryListing[]>;
   /** SCIM provisioning's tokens, deleted accounts and groups (ScimStore.ts). */
   readonly scim: ScimStore;
+  /** Attachment blobs (issue 20): ciphertext the relay cannot read, for the devices of the accounts it names (BlobStore.ts). */
+  readonly blobs: BlobStore;
 
   // Single sign-on (issue 18)
   /**

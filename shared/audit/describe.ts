@@ -295,6 +295,9 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'envelope.refused': 'Messages refused',
   'envelope.delivered': 'Message delivered',
   'envelope.expired': 'Undelivered messages expired',
+  'blob.stored': 'Attachment uploaded',
+  'blob.fetched': 'Attachment fetched',
+  'blob.deleted': 'Attachment deleted',
   'audit.exported': 'Audit log exported',
   'audit.export_refused': 'Audit export refused',
   'audit.key_rotated': 'Audit signing key rotated',
@@ -320,6 +323,9 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'contact.identityAcknowledged': 'New safety number acknowledged',
   'contact.verified': 'Contact verified',
   'contact.unverified': 'Contact verification removed',
+  'attachment.sent': 'Attachment sent',
+  'attachment.fetched': 'Attachment fetched',
+  'attachment.saved': 'Attachment saved to disk',
 };
 
 export const auditTypeLabel = (type: string): string => (Object.hasOwn(AUDIT_TYPE_LABELS, type) ? AUDIT_TYPE_LABELS[type] ?? type : type);

@@ -196,6 +196,12 @@ function directorySynced(c: SentenceContext): string {
 
 const fingerprint = (s: string) => (s.length > 16 ? `${s.slice(0, 16)}…` : s);
 
+/** Why a blob went (BlobDeletion in server/storage/BlobStore.ts). */
+const BLOB_DELETIONS: Readonly<Record<string, string>> = {
+  retention: ' after the retention period', fetched: ': every workstation it was for had fetched it', abandoned: ': its upload was never finished',
+  withdrawn: ': its sender withdrew it', digest: ': its bytes did not match their digest',
+};
+
 const SENTENCES: Readonly<Record<string, Sentence>> = {
   'account.created': (c) => (c.details.flag('newEnrollmentCode')
     ? `${who(c)} issued a new enrollment code for ${c.facts.subject.label}.`
@@ -253,6 +259,9 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
     return `Message ${from ? `from ${from.label} ` : ''}delivered to ${c.facts.actor.label} ${where(c.facts.actor)}.`;
   },
   'envelope.expired': (c) => `${capitalise(count(c.details.number('count') ?? 0, 'undelivered message envelope'))} deleted by the relay after the retention period${c.details.has('retentionDays') ? ` of ${count(c.details.number('retentionDays') ?? 0, 'day')}` : ''}.`,
+  'blob.stored': (c) => `${join(who(c), where(c.facts.actor))} uploaded an encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')}.`,
+  'blob.fetched': (c) => `${join(who(c), where(c.facts.actor))} fetched an encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')}.`,
+  'blob.deleted': (c) => `An encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')} deleted by the relay${BLOB_DELETIONS[c.details.text('reason')] ?? ''}.`,
   'audit.exported': exported,
   'audit.export_refused': (c) => (c.details.has('log')
     ? `Audit export of the earlier log ${c.details.text('log')} by ${c.facts.actor.label} refused: ${c.details.text('reason') || 'no reason recorded'}.`

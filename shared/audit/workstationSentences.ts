@@ -15,6 +15,8 @@ const lockReason = (c: SentenceContext) => LOCK_REASONS[c.details.text('reason')
 const contact = (c: SentenceContext) => c.names.userLabel(c.details.text('user'));
 const contactStation = (c: SentenceContext) => `“${c.names.workstationName(c.details.text('user'), c.details.number('device') ?? 0)}”`;
 const messages = (list: string) => list.split(/\s+/).filter((m) => m !== '').length;
+/** An attachment record's size and type: never its name or content (there are none in the record). */
+const attachmentFacts = (c: SentenceContext) => `${count(c.details.number('size') ?? 0, 'byte')}, ${c.details.text('type') || 'type unknown'}`;
 
 const unlocked: Sentence = (c) => `${owner(c)} unlocked Rounds${station(c)}${protection(c)}.`;
 const signedIn: Sentence = (c) => `${owner(c)} signed in to Rounds${station(c)}${protection(c)}.`;
@@ -58,6 +60,9 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'contact.identityAcknowledged': (c) => `${owner(c)} acknowledged a new safety number of ${contact(c)} (${count(c.details.number('devices') ?? 0, 'workstation')}).`,
   'contact.verified': (c) => `${owner(c)} verified the safety number of ${contact(c)} for the workstation ${contactStation(c)}.`,
   'contact.unverified': (c) => `${owner(c)} removed the verification of ${contact(c)} for the workstation ${contactStation(c)}.`,
+  'attachment.sent': (c) => `${owner(c)} sent an attachment (${attachmentFacts(c)}).`,
+  'attachment.fetched': (c) => `${owner(c)} fetched an attachment (${attachmentFacts(c)}).`,
+  'attachment.saved': (c) => `${owner(c)} saved an attachment to disk (${attachmentFacts(c)}).`,
 };
 
 /** The sentence for a workstation record, or null for a kind this version does not know. */

@@ -229,6 +229,14 @@ export const RELAY_ERROR_CODES = [
   'REAUTHENTICATION_REQUIRED',
   /** Single sign-on was refused at one of its steps (OidcErrorCode: the provider, the state, the code, the ID token, MFA). */
   ...OIDC_ERROR_CODES,
+  /** Attachment blobs (issue 20): this sender's account holds as many blob bytes on the relay as it may. */
+  'BLOB_QUOTA_EXCEEDED',
+  /** A blob upload chunk did not start where the relay's copy ends (`offset` in the answer says where it does). */
+  'BLOB_OFFSET_MISMATCH',
+  /** The blob's bytes do not match the size or SHA-256 declared when the upload began. */
+  'BLOB_DIGEST_MISMATCH',
+  /** This device moves blobs faster, or more at once, than the relay allows (Retry-After says when to resume). */
+  'BLOB_RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export const RelayErrorCodeSchema = z.enum(RELAY_ERROR_CODES);

@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { printTable, type BenchRow } from './measure';
 import { runAuditBench, runAuditTenMillionBench } from './audit.bench';
+import { runAttachmentBench } from './attachments.bench';
 import { runAuditDescribeBench } from './auditDescribe.bench';
 import { runRelayBench } from './relay.bench';
 import { runSignalCoreBench } from './signalCore.bench';
@@ -16,6 +17,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'audit': runAuditBench,
   'audit-10m': runAuditTenMillionBench,
   'audit-describe': runAuditDescribeBench,
+  'attachments': runAttachmentBench,
 };
 
 const only = process.argv.slice(2);

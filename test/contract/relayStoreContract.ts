@@ -9,12 +9,13 @@
  * and control events (relayStoreDevices.ts); envelope queues and retention (relayStoreQueues.ts); the audit
  * log and its tree (relayStoreAudit.ts); the hospital's directory: provisioning and search (relayStoreDirectory.ts);
  * SCIM's tokens, visible accounts and groups (relayStoreScim.ts);
- * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts).
+ * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts); attachment blobs (relayStoreBlobs.ts).
  */
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { RelayStore } from '../../server/storage/RelayStore';
 import { relayStoreAccounts } from './relayStoreAccounts';
 import { relayStoreAudit } from './relayStoreAudit';
+import { relayStoreBlobs } from './relayStoreBlobs';
 import { relayStoreDevices } from './relayStoreDevices';
 import { relayStoreDirectory } from './relayStoreDirectory';
 import { relayStoreQueues } from './relayStoreQueues';
@@ -54,5 +55,6 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('the hospital\'s directory', () => relayStoreDirectory(stores));
     describe('SCIM provisioning', () => relayStoreScim(stores));
     describe('single sign-on', () => relayStoreSso(stores));
+    describe('attachment blobs', () => relayStoreBlobs(stores));
   });
 }

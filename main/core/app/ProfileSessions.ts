@@ -1,3 +1,4 @@
+import type { AttachmentDoor } from '../attachments/AttachmentOpening';
 import { randomUUID } from 'node:crypto';
 import type { OrgPolicy } from '../../../shared/policy';
 import { appendLocalAudit } from '../audit/LocalAudit';
@@ -34,6 +35,8 @@ export interface ProfileSessionsOptions {
   /** Client options from the app (back-off); time, policy and events are added here. */
   readonly client: Pick<MessagingClientOptions, 'backoff'> | undefined;
   readonly onClientEvent: (event: ClientEvent) => void;
+  /** What the door does with attachments saved or copied (issue 20); null where it cannot. */
+  readonly attachmentDoor: AttachmentDoor | null;
   /** The session state changed: the app tells the UI. */
   readonly onStateChange: () => void;
 }
@@ -381,6 +384,7 @@ export class ProfileSessions {
       scheduler: this.#o.scheduler,
       logger: this.#o.logger,
       retentionDays: p.retentionDays,
+      attachments: { policy: p.attachments, door: this.#o.attachmentDoor, onImageCopied: () => this.#o.clipboard.copiedImage() },
       urgent: { intervalMs: p.urgentReminderMinutes * 60_000, maxReminders: p.urgentMaxReminders },
       onEvent: (event) => {
         if (event.type === 'connection') this.#online = event.state === 'online';

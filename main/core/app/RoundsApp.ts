@@ -21,6 +21,7 @@ import { createCommandHandlers, type CommandHost, type Handlers } from './comman
 import { ProfileSessions } from './ProfileSessions';
 import { SsoSignIns } from './SsoSignIns';
 import type { SsoRedirectDoor } from '../auth/SsoRedirectDoor';
+import type { AttachmentDoor } from '../attachments/AttachmentOpening';
 
 export interface RoundsAppOptions {
   /** Where this workstation keeps its profiles (one encrypted database each) and preferences. */
@@ -42,6 +43,8 @@ export interface RoundsAppOptions {
   readonly logger?: Logger;
   /** How this door sends the browser to the hospital's identity provider and gets it back; none: no single sign-on. */
   readonly ssoDoor?: SsoRedirectDoor;
+  /** How this door saves attachments (with the OS's downloaded-file marks) and copies images; none: it cannot. */
+  readonly attachmentDoor?: AttachmentDoor;
 }
 
 /** Why the app locked, as the audit log records it. */
@@ -97,6 +100,7 @@ export class RoundsApp implements CommandHost {
       lockController: () => this.lockController,
       client: options.client,
       onClientEvent: (event) => this.#emit(event),
+      attachmentDoor: options.attachmentDoor ?? null,
       onStateChange: () => this.#emitState(),
     });
     this.lockController = new LockController({

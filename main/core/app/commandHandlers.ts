@@ -3,6 +3,7 @@ import type { COMMANDS, CommandName, CommandOutput, SessionState } from '../../.
 import type { DeviceAddress } from '../../../shared/ids';
 import type { LockController } from '../lock/LockController';
 import type { MessagingClient } from '../messaging/MessagingClient';
+import { attachmentHandlers } from './attachmentHandlers';
 import { messagePage, messagesAround } from './messageWindow';
 import type { ProfileSessions } from './ProfileSessions';
 import type { SsoSignIns } from './SsoSignIns';
@@ -89,9 +90,10 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     'messages.page': ({ conversationId, limit, before, after }) => messagePage(client(), conversationId, limit, before, after),
     'messages.around': ({ conversationId, messageId, limit }) => messagesAround(client(), conversationId, messageId, limit),
     'messages.search': ({ query, limit }) => messageViews(client(), client().queries.search(query, limit)),
-    'messages.send': async ({ conversationId, text, urgent, replyTo }) => ({
-      messageId: await client().send(conversationId, text, { ...(urgent ? { urgent } : {}), ...(replyTo ? { replyTo } : {}) }),
-    }),
+    'messages.send': async ({ conversationId, text, urgent, replyTo, attachments }) => {
+      const options = { ...(urgent ? { urgent } : {}), ...(replyTo ? { replyTo } : {}) };
+      return { messageId: await (attachments ? client().sendWithAttachments(conversationId, text, attachments, options) : client().send(conversationId, text, options)) };
+    },
     'messages.retry': async () => {
       await client().flushOutbox();
       return { pending: client().queries.pendingCount() };
@@ -121,5 +123,6 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
       await client().markVerified(address, verified);
       return {};
     },
+    ...attachmentHandlers(() => client().attachments),
   };
 }

@@ -9,7 +9,7 @@ describe('the composition root', () => {
   const tempDir = useTempDirs();
   const bare = (dataDir: string): Platform => ({
     dataDir, policy: DEFAULT_POLICY, preferences: new ConfPreferences(dataDir),
-    keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null, ssoDoor: null,
+    keyProtector: null, systemIdleSeconds: null, clipboard: null, notifications: null, osLockSignals: null, ssoDoor: null, attachmentDoor: null,
   });
 
   it('passes the OS\'s lock and suspend signals to the lock controller', async () => {

@@ -1,6 +1,7 @@
 import { assertNever } from '../../../shared/exhaustive';
 import type { OrgPolicy } from '../../../shared/policy';
 import type { SsoRedirectDoor } from '../auth/SsoRedirectDoor';
+import type { AttachmentDoor } from '../attachments/AttachmentOpening';
 import type { ClipboardAccess } from '../lock/ClipboardGuard';
 import type { Argon2idParams } from '../storage/DatabaseKey';
 import type { KeyProtector } from '../storage/KeyProtector';
@@ -47,6 +48,8 @@ export interface Platform {
   readonly osLockSignals: OsLockSignals | null;
   /** How the door sends the browser to the hospital's identity provider and back (issue 18); null: no single sign-on here. */
   readonly ssoDoor: SsoRedirectDoor | null;
+  /** How the door saves attachments (save dialog, downloaded-file marks) and copies images (issue 20); null: it cannot. */
+  readonly attachmentDoor: AttachmentDoor | null;
 }
 
 /** Settings for tests and development, never for real use. */
@@ -73,6 +76,7 @@ export function createRoundsApp(platform: Platform, tuning: DevTuning = {}): Rou
     ...(platform.systemIdleSeconds ? { systemIdleSeconds: platform.systemIdleSeconds } : {}),
     ...(platform.clipboard ? { clipboard: platform.clipboard } : {}),
     ...(platform.ssoDoor ? { ssoDoor: platform.ssoDoor } : {}),
+    ...(platform.attachmentDoor ? { attachmentDoor: platform.attachmentDoor } : {}),
   });
   const notifications = platform.notifications;
   if (notifications) {

@@ -1,3 +1,4 @@
+import type { AttachmentView } from '../../../shared/attachmentContract';
 import type { ContactIdentityView, MessageView } from '../../../shared/contract';
 import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { ContactIdentityState } from '../crypto/ProtocolCore';
@@ -8,13 +9,16 @@ import type { StoredMessage } from '../storage/MessageStore';
 export interface ViewSource {
   readonly address: DeviceAddress;
   readonly queries: ClientQueries;
+  /** The messages' attachments (issue 20), by message id. */
+  readonly attachments?: { views(messageIds: readonly string[]): Map<string, AttachmentView[]> };
 }
 
 /**
  * Message views for the UI: sender names from the contacts kept in the profile, and for our own messages
  * their state: in the outbox, with the relay, delivered to or read by every recipient.
  */
-export function messageViews({ address, queries }: ViewSource, messages: readonly StoredMessage[]): MessageView[] {
+export function messageViews({ address, queries, attachments }: ViewSource, messages: readonly StoredMessage[]): MessageView[] {
+  const files = attachments?.views(messages.map((m) => m.id)) ?? new Map<string, AttachmentView[]>();
   const self = address.userId;
   // The names of this page's senders only (a page has a handful; the directory may have thousands).
   const names = new Map<string, string | undefined>();
@@ -37,7 +41,8 @@ export function messageViews({ address, queries }: ViewSource, messages: readonl
     let state: MessageView['state'] = 'received';
     if (outgoing) {
       if (m.sendFailed) state = 'failed';
-      else if (pending.has(m.id)) state = 'pending';
+      // A message whose attachments are still going up waits too (it goes into the outbox after them).
+      else if (pending.has(m.id) || files.get(m.id)?.some((a) => a.state === 'uploading' || a.state === 'uploadFailed')) state = 'pending';
       else {
         const receipts = queries.receipts(m.id);
         // Whom it was sent to (recorded with it); for messages from before that was kept, today's members.
@@ -59,6 +64,7 @@ export function messageViews({ address, queries }: ViewSource, messages: readonl
       urgent: m.urgent,
       state,
       read: outgoing || (m.readAt ?? null) !== null,
+      attachments: files.get(m.id) ?? [],
     };
   });
 }

@@ -39,7 +39,14 @@ export interface LocalAuditDetails {
   'contact.identityAcknowledged': { user: string; devices: string };
   'contact.verified': { user: string; device: string };
   'contact.unverified': { user: string; device: string };
+  /** Attachments (issue 20): size and sniffed type only, never a file name or content. */
+  'attachment.sent': AttachmentTraffic;
+  'attachment.fetched': AttachmentTraffic;
+  'attachment.saved': AttachmentTraffic;
 }
+
+/** An attachment in the local audit log: its message, its id, its size in bytes and its sniffed type. */
+export interface AttachmentTraffic { message: string; attachment: string; size: number; type: string }
 export type LocalAuditKind = keyof LocalAuditDetails;
 export type LocalAuditEvent = { [K in LocalAuditKind]: { readonly type: K; readonly details: LocalAuditDetails[K] } }[LocalAuditKind];
 
@@ -48,7 +55,7 @@ const KINDS: Readonly<Record<LocalAuditKind, true>> = {
   'session.unlockFailed': true, 'profile.keySealed': true, 'passphrase.changed': true, 'passphrase.belowPolicy': true, 'policy.loaded': true,
   'audit.exported': true, 'audit.relayExported': true, 'retention.deleted': true, 'message.sent': true, 'message.received': true,
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
-  'contact.unverified': true,
+  'contact.unverified': true, 'attachment.sent': true, 'attachment.fetched': true, 'attachment.saved': true,
 };
 
 /**

@@ -9,6 +9,8 @@ export interface ClipboardAccess {
    * the window's own selections (a patient's details) are in it. Cleared on every lock where it exists.
    */
   clearSelection?(): void;
+  /** Whether the clipboard holds an image (attachments copied as images, issue 20). */
+  hasImage?(): Promise<boolean> | boolean;
 }
 
 /**
@@ -20,6 +22,8 @@ export interface ClipboardAccess {
 export class ClipboardGuard {
   readonly #clipboard: ClipboardAccess | undefined;
   #copied: Buffer | undefined;
+  /** The last thing Rounds put on the clipboard was an image (an attachment; no digest of it is kept). */
+  #copiedImage = false;
 
   constructor(clipboard: ClipboardAccess | undefined) {
     this.#clipboard = clipboard;
@@ -28,13 +32,24 @@ export class ClipboardGuard {
   /** The window put text with this SHA-256 (hex, of the text with \n line ends) on the clipboard. */
   copied(sha256Hex: string): void {
     this.#copied = Buffer.from(sha256Hex, 'hex');
+    this.#copiedImage = false;
+  }
+
+  /** Rounds put an image on the clipboard: on lock, an image still there is cleared (a photo of a wound is PHI). */
+  copiedImage(): void {
+    this.#copied = undefined;
+    this.#copiedImage = true;
   }
 
   /** On lock: clears the clipboard if it still holds the last text Rounds put there (and the selection). */
   async clearIfOurs(): Promise<void> {
     const copied = this.#copied;
+    const image = this.#copiedImage;
     this.#copied = undefined;
+    this.#copiedImage = false;
     this.#clipboard?.clearSelection?.();
+    // Whatever image is there now (ours, or one copied since: cleared either way, the safer mistake).
+    if (image && this.#clipboard && (await this.#clipboard.hasImage?.())) this.#clipboard.clear();
     if (!copied || !this.#clipboard) return;
     // Line ends are compared as \n on both sides (Windows' clipboard holds \r\n).
     const text = await this.#clipboard.readText();

@@ -13,6 +13,7 @@ import type { Backoff } from './RelayLink';
 import type { RelayTrust } from './RelayTrust';
 import type { DeferralPolicy } from './SendDeferrals';
 import type { UrgentPolicy } from './UrgentReminders';
+import type { AttachmentOptions } from '../attachments/Attachments';
 
 /**
  * What the client tells its owner: the contract's UI events but the session ones (which RoundsApp
@@ -39,6 +40,8 @@ export interface MessagingClientOptions {
   readonly deferral?: DeferralPolicy;
   /** Where background failures are reported (default: standard error). */
   readonly logger?: Logger;
+  /** Attachments: the policy, what the door can do with files (save, copy), the virus scanner. */
+  readonly attachments?: AttachmentOptions;
 }
 
 /**

@@ -25,6 +25,11 @@ import { RelayRequestError, type RelayClient, type RelayConnection } from './Rel
 import { RelayLink } from './RelayLink';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
+import type { StagingId } from '../../../shared/attachmentContract';
+import { Attachments } from '../attachments/Attachments';
+import { AttachmentStore } from '../attachments/AttachmentStore';
+import { pointerOf } from '../attachments/AttachmentUploads';
+import { RelayBlobs } from '../attachments/RelayBlobs';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -41,6 +46,8 @@ export class MessagingClient {
   readonly conversations: ConversationStore;
   /** What the screens read (views, notifications). */
   readonly queries: ClientQueries;
+  /** Photos and documents (issue 20): staging, uploads, downloads, opening. */
+  readonly attachments: Attachments;
   readonly #core: ProtocolCore;
   readonly #profile: UnlockedProfile;
   readonly #relay: RelayClient;
@@ -98,8 +105,20 @@ export class MessagingClient {
       queueReceipt: (...receipt) => this.#sender.queueReceipt(...receipt),
       unreadable: this.#duties.unreadable,
       urgent: () => this.#duties.urgent,
+      attachments: () => this.attachments,
     });
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
+    const attachmentStore = new AttachmentStore(db);
+    this.attachments = new Attachments({
+      db, store: attachmentStore, blobs: new RelayBlobs(relay), now: () => this.#scheduler.now(), running: () => this.#running,
+      emit: (event) => this.#emit(event), audit: (type, details) => this.#audit(type, details),
+      release: (messageId) => {
+        this.#sender.queueWithAttachments(messageId as MessageId, attachmentStore.byMessage(messageId).map(pointerOf));
+        this.#sender.kick();
+      },
+      recipients: (messageId) => (this.messages.byId(messageId as MessageId)?.recipients ?? []) as UserId[],
+      expiresAt: (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined),
+    }, options.attachments);
   }
 
   /**
@@ -169,6 +188,7 @@ export class MessagingClient {
     this.#running = true;
     this.#duties.start();
     this.#link.start();
+    this.attachments.resume();
   }
 
   async stop(): Promise<void> {
@@ -179,6 +199,7 @@ export class MessagingClient {
     // Wait for the receive and send chains to settle, including anything chained while waiting.
     await this.#receiver.settled();
     await this.#sender.settled();
+    await this.attachments.stop();
     // The database is still open here (lock closes it after stop): the open episodes are audited now.
     this.#duties.auditUnreadable(true);
   }
@@ -212,6 +233,14 @@ export class MessagingClient {
    */
   send(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
     return this.#sender.sendText(conversationId, text, options);
+  }
+
+  /** Sends a message with staged files: stored at once, encrypted and uploaded, and sent once they are up. */
+  async sendWithAttachments(conversationId: ConversationId, text: string, staged: readonly StagingId[], options: Omit<SendOptions, 'withAttachments'> = {}): Promise<MessageId> {
+    const files = this.attachments.take(staged);
+    const id = await this.#sender.sendText(conversationId, text, { ...options, withAttachments: (messageId) => this.attachments.storeOutgoing(messageId, files) });
+    this.attachments.startUploads(id);
+    return id;
   }
 
   /** Creates a care team with this user and `members`; returns its id. */

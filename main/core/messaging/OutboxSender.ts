@@ -45,18 +45,33 @@ export class OutboxSender {
     const self = ctx.self.userId;
     const summary = this.#conversation(conversationId);
     if (summary.kind === 'careTeam' && !summary.isMember) throw new RoundsError('NOT_A_MEMBER', 'this user is no longer a member of the care team');
-    const payload: TextPayload = TextPayloadSchema.parse({
+    const fields = {
       v: PAYLOAD_VERSION, type: 'text', messageId: MessageIdSchema.parse(randomUUID()), conversationId, sentAt: ctx.scheduler.now(), text,
       ...(options.urgent ? { urgent: true } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}),
       ...(summary.peer ? { to: summary.peer } : {}),
-    });
+    } as const;
+    // With attachments the payload is made once they are uploaded (queueWithAttachments), with their pointers.
+    const payload: TextPayload | undefined = options.withAttachments ? undefined : TextPayloadSchema.parse(fields);
     const recipients = summary.peer ? [summary.peer] : summary.members.filter((m) => m !== self);
     ctx.db.transaction(() => {
-      this.queue(recipients, payload);
-      ctx.messages.insert({ id: payload.messageId, conversationId, sender: ctx.self, sentAt: payload.sentAt, receivedAt: payload.sentAt, body: text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false, recipients });
+      ctx.messages.insert({ id: fields.messageId, conversationId, sender: ctx.self, sentAt: fields.sentAt, receivedAt: fields.sentAt, body: text, replyTo: options.replyTo ?? null, urgent: options.urgent ?? false, recipients });
+      if (payload) this.queue(recipients, payload);
+      else options.withAttachments?.(fields.messageId);
     });
     this.kick();
-    return payload.messageId;
+    return fields.messageId;
+  }
+
+  /** A message whose attachments are all on the relay goes now, carrying their pointers (inside the caller's transaction). */
+  queueWithAttachments(messageId: MessageId, attachments: TextPayload['attachments']): void {
+    const m = this.ctx.messages.byId(messageId);
+    if (!m) return;
+    const peer = this.ctx.conversations.peer(m.conversationId);
+    const payload = TextPayloadSchema.parse({
+      v: PAYLOAD_VERSION, type: 'text', messageId, conversationId: m.conversationId, sentAt: m.sentAt, text: m.body, attachments,
+      ...(m.urgent ? { urgent: true } : {}), ...(m.replyTo ? { replyTo: m.replyTo } : {}), ...(peer ? { to: peer } : {}),
+    });
+    this.queue((m.recipients ?? []).map((u) => UserIdSchema.parse(u)), payload);
   }
 
   #conversation(id: ConversationId): { kind: 'direct' | 'careTeam'; peer: UserId | null; isMember: boolean; members: readonly UserId[] } {
@@ -262,6 +277,8 @@ export class OutboxSender {
 export interface SendOptions {
   readonly urgent?: boolean;
   readonly replyTo?: MessageId;
+  /** The message has attachments: this stores them (in the send's transaction) instead of queueing it; it goes once they are up. */
+  readonly withAttachments?: (messageId: MessageId) => void;
 }
 
 /** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */

@@ -8,6 +8,7 @@ import { directConversationId } from './directConversation';
 import { digestOf, type OutboxSender } from './OutboxSender';
 import type { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import type { UrgentReminders } from './UrgentReminders';
+import type { Attachments } from '../attachments/Attachments';
 
 /**
  * Receiving, one envelope at a time: decrypt, store in the same transaction as the ratchet step, and only
@@ -26,6 +27,7 @@ export class ReceivePipeline {
       readonly queueReceipt: OutboxSender['queueReceipt'];
       readonly unreadable: UnreadableEnvelopes;
       readonly urgent: () => UrgentReminders | undefined;
+      readonly attachments: () => Attachments;
     },
   ) {}
 
@@ -83,6 +85,7 @@ export class ReceivePipeline {
         ctx.kick();
       }
       ctx.emit({ type: 'message', conversationId, messageId: payload.messageId, from: message.sender.userId, urgent });
+      if (payload.attachments) this.hooks.attachments().arrived(payload.messageId);
     } else if (message?.payload.type === 'receipt') {
       ctx.emit({ type: 'receipt', kind: message.payload.receipt, messageIds: message.payload.messageIds, from: message.sender.userId });
     } else if (message?.payload.type === 'careTeam') {
@@ -110,6 +113,7 @@ export class ReceivePipeline {
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
     const stored = ctx.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    if (stored && payload.attachments) this.hooks.attachments().recordIncoming(payload.messageId, payload.attachments, sender.userId === self);
     if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
     return stored;
   }

@@ -216,21 +216,34 @@ export class RelayClient {
   }
 
   /** One authenticated request; a failure becomes a RelayRequestError with the relay's code. */
-  async #fetch(method: string, path: string, body?: unknown): Promise<Response> {
+  /**
+   * One authenticated request with raw bytes or JSON (attachment blobs: main/core/attachments/RelayBlobs.ts); the
+   * response when it succeeded, a RelayRequestError otherwise. `signal` cancels it (an AbortError then).
+   */
+  http(method: string, path: string, options: { bytes?: Uint8Array; json?: unknown; headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response> {
+    return this.#fetch(method, path, options.json, options);
+  }
+
+  async #fetch(method: string, path: string, body?: unknown, raw: { bytes?: Uint8Array; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
     let response: Response;
+    // A relay that stops answering (a dead network) fails the request rather than holding it for minutes.
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
-        // A relay that stops answering (a dead network) fails the request rather than holding it for minutes.
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: raw.signal ? AbortSignal.any([timeout, raw.signal]) : timeout,
         ...(this.#trust ? { dispatcher: relayDispatcher(this.#trust) } : {}),
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(raw.bytes ? { 'content-type': 'application/octet-stream' } : {}),
+          ...raw.headers,
           ...(this.#credential ? { authorization: `Bearer ${this.#credential}` } : {}),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(raw.bytes ? { body: raw.bytes } : {}),
       });
     } catch (error) {
+      if (raw.signal?.aborted) throw raw.signal.reason ?? error;
       // fetch says only "fetch failed"; the reason (refused, unknown host, untrusted certificate) is its cause.
       throw unreachable((error as { cause?: Error }).cause ?? (error as Error));
     }

@@ -1,15 +1,22 @@
-import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } from 'react';
 import type { MessageView } from '../../../shared/contract';
+import type { StagingId } from '../../../shared/attachmentContract';
 import type { ConversationId, MessageId } from '../../../shared/ids';
 import { LIMITS } from '../../../shared/limits';
 import { CallError } from '../api';
 import { useApi } from '../context';
+import { Icon } from '../attachments/Icon';
+import { photosStaged, StagedAttachments } from '../attachments/StagedAttachments';
+import type { StagedFiles } from '../attachments/useStagedFiles';
+import { messageSummary } from '../attachments/MessageAttachments';
 
 interface Draft {
   readonly key: number;
   readonly text: string;
   readonly urgent: boolean;
   readonly replyTo: MessageId | undefined;
+  /** Files staged with it (they stay under the box if it is refused, to send again). */
+  readonly attachments?: StagingId[];
 }
 
 /**
@@ -18,11 +25,14 @@ interface Draft {
  * (it stores a message before it answers anything else), so a lock right after Enter loses nothing, and
  * the box is free for the next one. A message the core refuses is listed under the box on its own, with its
  * urgent flag, to put back or discard: never merged into other text, never dropped silently.
+ * Photos and files are attached with the button, by dropping them on the conversation or by pasting; they
+ * go with the next message (which may then have no text), once each is staged in the core.
  */
-export function Composer({ conversationId, disabledReason, replyTo, onCancelReply, onSent, onError }: {
+export function Composer({ conversationId, disabledReason, replyTo, staging, onCancelReply, onSent, onError }: {
   conversationId: ConversationId;
   disabledReason: string | null;
   replyTo: MessageView | null;
+  staging: StagedFiles;
   onCancelReply: () => void;
   onSent: () => void;
   onError: (error: unknown) => void;
@@ -35,6 +45,7 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
   const nextKey = useRef(0);
   const mounted = useRef(true);
   const input = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
     mounted.current = true;
@@ -50,26 +61,30 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
   const submit = async (draft: Draft) => {
     setInFlight((n) => n + 1);
     try {
-      await api.call('messages.send', { conversationId, text: draft.text, ...(draft.urgent ? { urgent: true } : {}), ...(draft.replyTo ? { replyTo: draft.replyTo } : {}) });
+      await api.call('messages.send', { conversationId, text: draft.text, ...(draft.urgent ? { urgent: true } : {}), ...(draft.replyTo ? { replyTo: draft.replyTo } : {}), ...(draft.attachments ? { attachments: draft.attachments } : {}) });
+      if (draft.attachments) staging.sent();
       if (mounted.current) onSent();
     } catch (error) {
       // Gone (locked, switched away): nothing to put back on a screen that no longer shows it.
       if (!mounted.current) return;
-      setRefused((list) => [...list, draft]);
+      if (draft.text) setRefused((list) => [...list, draft]);
       onError(error);
     } finally {
       if (mounted.current) setInFlight((n) => n - 1);
     }
   };
 
+  const files = staging.files.length > 0;
+  /** With files: only once every one is staged (and not while the previous message with files is being handed over). */
+  const filesReady = !files || (staging.readyIds !== null && !sendingFiles(inFlight, staging));
   const send = () => {
     const body = text.trim();
-    if (!body || disabledReason) return;
+    if ((!body && !files) || !filesReady || disabledReason) return;
     if (body.length > LIMITS.maxTextLength) {
       onError(new CallError({ code: 'INVALID_INPUT', message: 'message too long', issues: [`a message can be at most ${LIMITS.maxTextLength.toLocaleString()} characters; this one has ${body.length.toLocaleString()}`] }));
       return;
     }
-    const draft: Draft = { key: nextKey.current++, text: body, urgent, replyTo: replyTo?.id };
+    const draft: Draft = { key: nextKey.current++, text: body, urgent, replyTo: replyTo?.id, ...(files && staging.readyIds ? { attachments: staging.readyIds } : {}) };
     setText('');
     setUrgent(false);
     if (replyTo) onCancelReply();
@@ -85,6 +100,13 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
     input.current?.focus();
   };
 
+  /** A pasted screenshot or copied file is attached; pasted text is just text. */
+  const onPaste = (e: ClipboardEvent<HTMLTextAreaElement>) => {
+    if (e.clipboardData.files.length === 0 || disabledReason) return;
+    e.preventDefault();
+    staging.add(e.clipboardData.files);
+  };
+
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
@@ -96,16 +118,24 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
     <div className="composer">
       {replyTo && (
         <div className="replying">
-          <span>Replying to <strong>{replyTo.senderName}</strong>: {replyTo.body.slice(0, 80)}</span>
+          <span>Replying to <strong>{replyTo.senderName}</strong>: {messageSummary(replyTo, 80)}</span>
           <button type="button" className="link small" onClick={onCancelReply}>Cancel reply</button>
         </div>
       )}
       {disabledReason && <p className="composer-blocked" id="composer-reason" role="status">{disabledReason}</p>}
+      <StagedAttachments files={staging.files} onRemove={staging.remove} onRetry={staging.retry} />
       <div className="composer-row">
-        <textarea ref={input} aria-label="Message" placeholder={disabledReason ? '' : 'Write a message (Enter to send, Shift+Enter for a new line)'} rows={1} value={text}
-          onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} disabled={disabledReason !== null} aria-describedby={disabledReason ? 'composer-reason' : undefined} />
+        <button type="button" className="secondary attach" onClick={() => picker.current?.click()} disabled={disabledReason !== null || staging.full}
+          aria-label="Attach a photo or file" title={staging.full ? 'A message can carry at most 10 files' : 'Attach a photo or file (or drop or paste it here)'}>
+          <Icon name="attach" size={20} />
+        </button>
+        <input ref={picker} type="file" multiple hidden tabIndex={-1} aria-hidden="true"
+          onChange={(e) => { if (e.target.files) staging.add(e.target.files); e.target.value = ''; }} />
+        <textarea ref={input} aria-label="Message" placeholder={disabledReason ? '' : files ? 'Add a message (optional)' : 'Write a message (Enter to send, Shift+Enter for a new line)'} rows={1} value={text}
+          onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} onPaste={onPaste} disabled={disabledReason !== null}
+          aria-describedby={[disabledReason ? 'composer-reason' : '', photosStaged(staging) ? 'privacy-note' : ''].filter(Boolean).join(' ') || undefined} />
         <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
-        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || text.trim().length === 0}>Send</button>
+        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || !filesReady || (text.trim().length === 0 && !files)}>Send</button>
       </div>
       {inFlight > 1 && <p className="hint" role="status">{inFlight} messages on their way…</p>}
       {refused.length > 0 && (
@@ -121,4 +151,9 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
       )}
     </div>
   );
+}
+
+/** Staged files stay listed until the core took the message that carries them: no second Send meanwhile. */
+function sendingFiles(inFlight: number, staging: StagedFiles): boolean {
+  return inFlight > 0 && staging.files.length > 0;
 }

@@ -2,6 +2,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { ContactIdentityView, ConversationView, MessageView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
+import { useConversationAttachments } from '../attachments/useConversationAttachments';
 import { useApi } from '../context';
 import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
@@ -144,9 +145,11 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
 
   const blocked = changed.length > 0;
   const readOnly = conversation.kind === 'careTeam' && !conversation.isMember;
+  const files = useConversationAttachments(onError, !blocked && !readOnly);
 
   return (
-    <section className={`conversation ${compact ? 'compact' : ''}`} aria-label={`Conversation: ${conversation.title}`}>
+    <section className={`conversation ${compact ? 'compact' : ''} ${files.dragging ? 'dragging' : ''}`} aria-label={`Conversation: ${conversation.title}`} {...files.dropTarget}>
+      {files.dragging && <div className="drop-hint" aria-hidden="true"><p>Drop to attach to your message</p><p className="muted">Location and camera data are removed from photos before sending.</p></div>}
       <header className="conversation-header">
         <div className="conversation-heading">
           <h1 title={conversation.title}>{conversation.title}</h1>
@@ -187,7 +190,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
                   : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined}
                       layout={{ showSender: row.first && (conversation.kind === 'careTeam' || !row.message.outgoing || compact), showState: row.showState, continued: !row.first, highlight: anchor?.kind === 'found' && anchor.id === row.message.id, compact }}
                       onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked}
-                      delay={row.message.state === 'pending' ? delays.get(row.message.id) : undefined} nameOf={nameOf} />}
+                      delay={row.message.state === 'pending' ? delays.get(row.message.id) : undefined} nameOf={nameOf}
+                      attachments={{ progress: files.progress, actions: files.actionsFor(row.message.id) }} />}
               </div>
             );
           })}
@@ -196,8 +200,9 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
       </div>
 
       <Composer conversationId={conversation.id} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
-        replyTo={replyTo} onCancelReply={() => setReplyTo(null)}
+        replyTo={replyTo} staging={files.staging} onCancelReply={() => setReplyTo(null)}
         onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
+      {files.viewer}
     </section>
   );
 }

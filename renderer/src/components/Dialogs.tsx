@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import type { ContactIdentityView, ContactView, ConversationView, SettingsView } from '../../../shared/contract';
 import type { ConversationId, UserId } from '../../../shared/ids';
 import { useApi } from '../context';
@@ -8,6 +8,7 @@ import { formatDuration, initials } from '../format';
 import { Alert, Field } from './Field';
 import { PeoplePicker } from './PeoplePicker';
 import { Qr } from './Qr';
+import { useModalFocus } from './useModalFocus';
 
 type Contacts = ReadonlyMap<string, ContactView>;
 
@@ -15,31 +16,7 @@ type Contacts = ReadonlyMap<string, ContactView>;
 export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const id = useId();
   const box = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const previous = document.activeElement;
-    const first = box.current?.querySelector<HTMLElement>('input, button, select, textarea, [tabindex="0"]');
-    first?.focus();
-    return () => {
-      if (previous instanceof HTMLElement) previous.focus();
-    };
-  }, []);
-  const onKeyDown = (e: KeyboardEvent) => {
-    if (e.key === 'Escape') {
-      e.stopPropagation();
-      onClose();
-    }
-    if (e.key !== 'Tab' || !box.current) return;
-    const focusable = [...box.current.querySelectorAll<HTMLElement>('input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]')];
-    const first = focusable[0];
-    const last = focusable[focusable.length - 1];
-    if (e.shiftKey && document.activeElement === first) {
-      e.preventDefault();
-      last?.focus();
-    } else if (!e.shiftKey && document.activeElement === last) {
-      e.preventDefault();
-      first?.focus();
-    }
-  };
+  const onKeyDown = useModalFocus(box, onClose);
   return (
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div className={`dialog ${wide ? 'wide' : ''}`} role="dialog" aria-modal="true" aria-labelledby={id} ref={box} onKeyDown={onKeyDown}>

@@ -2,6 +2,8 @@ import { useEffect, useState } from 'react';
 import type { MessageView } from '../../../shared/contract';
 import { assertNever } from '../../../shared/exhaustive';
 import { formatDay, formatTime } from '../format';
+import { MessageAttachments, messageSummary, type AttachmentActions } from '../attachments/MessageAttachments';
+import type { ProgressById } from '../attachments/useAttachmentProgress';
 
 /** Why the relay refused a message for now (the core's `sendDelayed` event); the core tries again by itself. */
 export interface SendDelay {
@@ -61,9 +63,10 @@ export interface MessageLayout {
   readonly compact: boolean;
 }
 
-export function Message({ message, quoted, layout, onReply, onRetry, online, held, delay, nameOf }: {
+export function Message({ message, quoted, layout, onReply, onRetry, online, held, delay, nameOf, attachments }: {
   message: MessageView; quoted: MessageView | undefined; layout: MessageLayout; onReply: () => void; onRetry: () => void;
   online: boolean; held: boolean; delay: SendDelay | undefined; nameOf: (userId: string) => string;
+  attachments: { progress: ProgressById; actions: AttachmentActions };
 }) {
   const waiting = message.state === 'pending';
   const overdue = useOverdue(message);
@@ -79,8 +82,9 @@ export function Message({ message, quoted, layout, onReply, onRetry, online, hel
       <div className="bubble">
         {layout.compact ? <span className="sender">{layout.showSender ? message.senderName : ''}</span> : layout.showSender && <div className="sender">{message.senderName}</div>}
         <div className="content-line">
-          {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {quoted.body.slice(0, 140)}</> : 'Earlier message'}</blockquote>}
+          {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {messageSummary(quoted, 140)}</> : 'Earlier message'}</blockquote>}
           {message.urgent && <span className="urgent-label">Urgent</span>}
+          <MessageAttachments messageId={message.id} attachments={message.attachments} progress={attachments.progress} actions={attachments.actions} />
           {/* The spacer keeps room at the end of the last line for the time and state, drawn over it (as chat apps do). */}
           <p className="message-body">{message.body}<span className="meta-spacer" aria-hidden="true" data-meta={metaText} /></p>
         </div>

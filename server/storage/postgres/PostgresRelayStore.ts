@@ -29,6 +29,7 @@ import type { PostgresDatabase } from './PostgresDatabase';
 import { PostgresDevices } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 import { PostgresScim } from './PostgresScim';
+import { PostgresBlobs } from './PostgresBlobs';
 import { PostgresSignIns } from './PostgresSignIns';
 import { PostgresSsoSignIns } from './PostgresSsoSignIns';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
@@ -46,6 +47,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   readonly #queue: PostgresEnvelopeQueue;
   readonly #directory: PostgresDirectory;
   readonly scim: PostgresScim;
+  readonly blobs: PostgresBlobs;
   readonly #sso: PostgresSsoSignIns;
   readonly #signIns: PostgresSignIns;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
@@ -59,6 +61,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.#signIns = new PostgresSignIns(db, clock, (client, events) => this.append(client, events));
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
     this.scim = new PostgresScim(db, (client, events) => this.append(client, events));
+    this.blobs = new PostgresBlobs(db, (client, events) => this.append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),

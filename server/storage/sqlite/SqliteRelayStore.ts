@@ -42,6 +42,7 @@ import type { DirectoryPerson, ProvisioningSource } from '../../directory/Direct
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 import { SqliteScim } from './SqliteScim';
+import { SqliteBlobs } from './SqliteBlobs';
 import { SqliteSsoSignIns } from './SqliteSsoSignIns';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 
@@ -58,6 +59,7 @@ export class SqliteRelayStore implements RelayStore {
   readonly #queue: SqliteEnvelopeQueue;
   readonly #directory: SqliteDirectory;
   readonly scim: SqliteScim;
+  readonly blobs: SqliteBlobs;
   readonly #sso: SqliteSsoSignIns;
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
@@ -69,6 +71,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#queue = new SqliteEnvelopeQueue(this.#sql, (events) => this.#audit.append(events));
     this.#directory = new SqliteDirectory(this.#sql, { appendAudit: (events) => this.#audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
     this.scim = new SqliteScim(this.#sql, (events) => this.#audit.append(events));
+    this.blobs = new SqliteBlobs(this.#sql, (events) => this.#audit.append(events));
     this.#sso = new SqliteSsoSignIns(this.#sql, (events) => this.#audit.append(events));
   }
 

@@ -123,7 +123,23 @@ describe('profile database migrations', () => {
     expect(messages.receipts(ours)).toEqual({ delivered: [peer], read: [peer] }); // read implies delivered
   });
 
+  it('0007 attachments: keeps messages, and a message\'s attachments and their bytes go with it', () => {
+    const v6 = databaseAt(6);
+    const kept = insertMessage(v6.db, { from: peer, at: 1000, body: 'photo attached' });
+    const db = v6.upgrade(7);
+    db.run(
+      `INSERT INTO attachments (id, message_id, position, outgoing, content_type, kind, size, key, digest, cipher_size, state, created_at)
+       VALUES ('a1', $m, 0, 0, 'image/jpeg', 'image', 10, x'00', 'd', 50, 'stored', 1000)`,
+      { m: kept },
+    );
+    db.run(`INSERT INTO attachment_bytes (attachment_id, start_at, data) VALUES ('a1', 0, x'0102')`);
+    expect(new MessageStore(db).byId(kept)?.body).toBe('photo attached');
+    expect(new MessageStore(db).deleteOlderThan(2000)).toBe(1);
+    expect(db.get('SELECT count(*) AS n FROM attachments')).toEqual({ n: 0 });
+    expect(db.get('SELECT count(*) AS n FROM attachment_bytes')).toEqual({ n: 0 });
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 });

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { AttachmentIdSchema } from '../../../shared/attachmentContract';
+import type { MessageId } from '../../../shared/ids';
+import type { AttachmentPointer } from '../../../shared/payload';
+import { RelayRequestError } from '../messaging/RelayClient';
+import { cipherSize, encryptAttachment, newAttachmentKey } from './attachmentCipher';
+import type { StoredAttachment } from './AttachmentStore';
+import type { FileFacts } from './fileFacts';
+import { progressOf, transferErrorCode, TransferQueue, type TransferHost } from './TransferHost';
+
+/** The end-to-end pointer of an uploaded attachment: where its blob is, and the key and digest that open it. */
+export function pointerOf(a: StoredAttachment): AttachmentPointer {
+  if (!a.blobId) throw new Error('an attachment is pointed to only once it is on the relay');
+  return {
+    id: a.id, blobId: a.blobId, contentType: a.contentType, size: a.size, cipherSize: a.cipherSize, digest: a.digest, key: a.key.toString('base64'),
+    ...(a.fileName ? { fileName: a.fileName } : {}), ...(a.width ? { width: a.width } : {}), ...(a.height ? { height: a.height } : {}),
+    ...(a.thumbnail ? { thumbnail: a.thumbnail.toString('base64') } : {}),
+  };
+}
+
+/**
+ * Sending attachments (issue 20): each file is encrypted under its own key when the message is sent, kept
+ * encrypted in the profile, and uploaded to the relay in chunks; an upload goes on from where the relay's copy
+ * ends (after a cancel, a failure or a restart). The message goes into the outbox, with the pointers, once all
+ * its attachments are up: one upload whatever the number of recipients (a care team's message carries the keys
+ * under the sender key).
+ */
+export class AttachmentUploads {
+  readonly #queue = new TransferQueue();
+  /** Ciphertext just made by a send, kept until its upload ends (else read back from the profile, as after a restart). */
+  readonly #fresh = new Map<string, Buffer>();
+
+  constructor(private readonly host: TransferHost) {}
+
+  /** Encrypts and stores the message's files, to be uploaded (inside the send's transaction, after the message row). */
+  store(messageId: MessageId, files: readonly FileFacts[]): void {
+    const at = this.host.now();
+    files.forEach((file, position) => {
+      const key = newAttachmentKey();
+      const { ciphertext, digest } = encryptAttachment(key, file.bytes);
+      const id = AttachmentIdSchema.parse(randomUUID());
+      this.host.store.insert({
+        id, messageId, position, outgoing: true, contentType: file.contentType, kind: file.kind, size: file.bytes.length, fileName: file.fileName,
+        width: file.width, height: file.height, thumbnail: file.thumbnail, key, digest, cipherSize: cipherSize(file.bytes.length), blobId: null, state: 'uploading',
+      }, at);
+      this.host.store.appendBytes(id, 0, ciphertext);
+      this.#fresh.set(id, ciphertext);
+    });
+  }
+
+  /** Starts (or resumes) the uploads of this message; of every message with uploads under way when none is given. */
+  start(messageId?: string): void {
+    const pending = messageId ? this.host.store.byMessage(messageId).filter((a) => a.state === 'uploading') : this.host.store.inState('uploading');
+    for (const a of pending) void this.#queue.run(a.id, (signal) => this.#upload(a.id, signal)).catch(() => undefined);
+  }
+
+  /** A failed or cancelled upload goes again, from where the relay's copy ends. */
+  retry(a: StoredAttachment): void {
+    if (a.state !== 'uploadFailed') return;
+    this.host.store.setState(a.id, 'uploading');
+    this.start(a.messageId);
+  }
+
+  cancel(id: string): boolean {
+    return this.#queue.abort(id);
+  }
+
+  async stop(): Promise<void> {
+    this.#queue.abortAll();
+    await this.#queue.settled();
+    this.#fresh.clear();
+  }
+
+  async #upload(id: string, signal: AbortSignal): Promise<void> {
+    const { host } = this;
+    let a = host.store.get(id);
+    if (!a || a.state !== 'uploading' || !host.running()) return;
+    try {
+      let status = a.blobId ? await this.#statusOrNew({ ...a, blobId: a.blobId }) : undefined;
+      if (!status) {
+        const message = host.db.get<{ sent_at: number }>('SELECT sent_at FROM messages WHERE id = $id', { id: a.messageId });
+        status = await host.blobs.create(a.cipherSize, a.digest, host.recipients(a.messageId), host.expiresAt(message?.sent_at ?? host.now()));
+        host.store.setBlob(a.id, status.id);
+        a = { ...a, blobId: status.id };
+      }
+      const blobId = status.id;
+      host.emit(progressOf(host, a, 'upload', 'uploading', status.received, null));
+      while (!status.complete) {
+        signal.throwIfAborted();
+        const offset = status.received;
+        const end = Math.min(a.cipherSize, offset + status.chunkBytes);
+        const bytes = this.#fresh.get(a.id)?.subarray(offset, end) ?? host.store.readBytes(a.id, offset, end);
+        try {
+          status = await host.blobs.append(blobId, offset, bytes, signal);
+        } catch (error) {
+          // Our last chunk got there but its answer did not: the relay says where it is.
+          if (!(error instanceof RelayRequestError && error.code === 'BLOB_OFFSET_MISMATCH')) throw error;
+          status = await host.blobs.status(blobId);
+        }
+        host.store.setTransferred(a.id, status.received);
+        host.emit(progressOf(host, a, 'upload', 'uploading', status.received, null));
+      }
+      this.#uploaded(a);
+    } catch (error) {
+      // Stopped by a lock or quit: left `uploading`, to go on at the next start.
+      if (!host.running()) return;
+      this.#fresh.delete(id);
+      const code = transferErrorCode(error, signal.aborted);
+      if (host.store.get(id)) {
+        host.store.setState(id, 'uploadFailed', code);
+        host.emit(progressOf(host, a, 'upload', 'uploadFailed', host.store.get(id)?.transferred ?? 0, code));
+      }
+    }
+  }
+
+  /** The relay's copy of a blob begun earlier, or undefined when it is gone (expired, abandoned): then it starts again. */
+  async #statusOrNew(a: StoredAttachment & { blobId: string }) {
+    try {
+      return await this.host.blobs.status(a.blobId);
+    } catch (error) {
+      if (error instanceof RelayRequestError && error.code === 'NOT_FOUND') return undefined;
+      throw error;
+    }
+  }
+
+  /** Marks the attachment uploaded (audited) and, when it was its message's last, lets the message go: one transaction. */
+  #uploaded(a: StoredAttachment): void {
+    const { host } = this;
+    this.#fresh.delete(a.id);
+    host.db.transaction(() => {
+      host.store.setState(a.id, 'uploaded');
+      host.store.setTransferred(a.id, a.cipherSize);
+      host.audit('attachment.sent', { message: a.messageId, attachment: a.id, size: a.size, type: a.contentType });
+      if (host.store.byMessage(a.messageId).every((x) => x.state === 'uploaded')) host.release(a.messageId);
+    });
+    host.emit(progressOf(host, a, 'upload', 'uploaded', a.cipherSize, null));
+  }
+}

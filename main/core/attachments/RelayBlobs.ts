@@ -1,0 +1,47 @@
+import type { UserId } from '../../../shared/ids';
+import { BlobStatusSchema, type BlobStatus } from '../../../shared/wire/blobs';
+import { RelayRequestError, type RelayClient } from '../messaging/RelayClient';
+
+/**
+ * The relay's blob endpoints (shared/wire/blobs.ts) as the workstation uses them: every request authenticated
+ * with the device credential, every answer parsed. Bodies are ciphertext only.
+ */
+export class RelayBlobs {
+  constructor(private readonly relay: RelayClient) {}
+
+  async create(size: number, sha256: string, readers: readonly UserId[], expiresAt: number | undefined): Promise<BlobStatus> {
+    const response = await this.relay.http('POST', '/v1/blobs', { json: { size, sha256, readers, ...(expiresAt === undefined ? {} : { expiresAt }) } });
+    return parsed(response, '/v1/blobs');
+  }
+
+  async status(id: string): Promise<BlobStatus> {
+    return parsed(await this.relay.http('GET', `/v1/blobs/${id}/status`, {}), 'blob status');
+  }
+
+  async append(id: string, offset: number, bytes: Uint8Array, signal?: AbortSignal): Promise<BlobStatus> {
+    return parsed(await this.relay.http('PATCH', `/v1/blobs/${id}`, { bytes, headers: { 'upload-offset': String(offset) }, ...(signal ? { signal } : {}) }), 'blob upload');
+  }
+
+  /** Bytes [from, to) of a blob (a Range request). */
+  async read(id: string, from: number, to: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const response = await this.relay.http('GET', `/v1/blobs/${id}`, { headers: { range: `bytes=${from}-${to - 1}` }, ...(signal ? { signal } : {}) });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.length !== to - from) throw new RelayRequestError('BAD_RESPONSE', `the relay sent ${bytes.length} bytes of a blob where ${to - from} were asked for`, response.status);
+    return bytes;
+  }
+
+  /** Tells the relay this device has the whole blob, verified (it may then go once every device has). */
+  async fetched(id: string): Promise<void> {
+    await this.relay.http('POST', `/v1/blobs/${id}/fetched`, { json: {} });
+  }
+
+  async withdraw(id: string): Promise<void> {
+    await this.relay.http('DELETE', `/v1/blobs/${id}`, {});
+  }
+}
+
+async function parsed(response: { json(): Promise<unknown>; status: number }, what: string): Promise<BlobStatus> {
+  const result = BlobStatusSchema.safeParse(await response.json().catch(() => undefined));
+  if (!result.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${what}`, response.status);
+  return result.data;
+}

@@ -1,0 +1,56 @@
+import { useEffect, useRef, useState } from 'react';
+import type { AttachmentId } from '../../../shared/attachmentContract';
+import type { MessageId } from '../../../shared/ids';
+import { useApi } from '../context';
+import { readAttachment } from './readAttachment';
+
+/** Photos up to this size get a sharp preview once they are on this workstation (larger ones keep the thumbnail). */
+const SHARP_PREVIEW_MAX_BYTES = 25 * 1024 * 1024;
+/** Decoded previews kept for scrolling back (small bitmaps, in memory only; gone on lock, which reloads the window). */
+const previews = new Map<AttachmentId, ImageBitmap>();
+const KEPT = 40;
+
+/**
+ * A photo in the conversation, sharp: the payload's thumbnail is small (it travels inside every message), so
+ * once the photo itself is stored here it is decoded at the tile's size and drawn into a canvas over the
+ * thumbnail. Straight from the bytes in memory: no URL, no file.
+ */
+export function SharpPreview({ messageId, attachmentId, size, width, height }: { messageId: MessageId; attachmentId: AttachmentId; size: number; width: number; height: number }) {
+  const api = useApi();
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [image, setImage] = useState<ImageBitmap | null>(() => previews.get(attachmentId) ?? null);
+
+  useEffect(() => {
+    if (image || size > SHARP_PREVIEW_MAX_BYTES) return;
+    let live = true;
+    void (async () => {
+      const read = await readAttachment(api, messageId, attachmentId, () => live);
+      if (!read) return;
+      const ratio = window.devicePixelRatio || 1;
+      const decoded = await createImageBitmap(new Blob([read.bytes.slice().buffer], { type: read.contentType }), { resizeWidth: Math.round(width * ratio), resizeHeight: Math.round(height * ratio), resizeQuality: 'high' });
+      if (previews.size >= KEPT) {
+        const [oldest] = previews.keys();
+        if (oldest) {
+          // Already drawn wherever it was shown: the canvas keeps its pixels.
+          previews.get(oldest)?.close();
+          previews.delete(oldest);
+        }
+      }
+      previews.set(attachmentId, decoded);
+      if (live) setImage(decoded);
+    })().catch(() => undefined); // The thumbnail stays: a preview is a nicety, the viewer reports problems.
+    return () => {
+      live = false;
+    };
+  }, [api, messageId, attachmentId, image, size, width, height]);
+
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el || !image) return;
+    el.width = image.width;
+    el.height = image.height;
+    el.getContext('2d')?.drawImage(image, 0, 0);
+  }, [image]);
+
+  return image ? <canvas ref={canvas} className="sharp-preview" style={{ width, height }} aria-hidden="true" /> : null;
+}

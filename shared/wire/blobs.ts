@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { UserIdSchema } from '../ids';
+
+/*
+ * Attachment blobs on the relay (issue 20). A blob is ciphertext the relay cannot read: the workstation
+ * encrypts each attachment with its own random key, which travels only inside the end-to-end payload.
+ *
+ *   POST   /v1/blobs               BlobCreateRequest -> BlobStatus (201)   reserve room (quota) for `size` bytes
+ *   GET    /v1/blobs/:id/status    -> BlobStatus                           how far an upload got (resume from `received`)
+ *   PATCH  /v1/blobs/:id           application/octet-stream, header `Upload-Offset: <received>` -> BlobStatus
+ *                                  the next bytes; the last one completes the blob once its SHA-256 matches
+ *                                  (an upload whose bytes are all there but not complete is completed by its status,
+ *                                  or by an empty PATCH at offset `size`)
+ *   GET    /v1/blobs/:id           the bytes (optionally `Range: bytes=a-b`): the uploader's account and the
+ *                                  accounts it named as readers only; a complete blob only (no HEAD)
+ *   POST   /v1/blobs/:id/fetched   -> {}  the reader has the whole blob and its digest matched (the relay also counts
+ *                                  a fetch itself once a device's downloads covered the blob in order on one instance)
+ *   DELETE /v1/blobs/:id           the uploader withdraws it (a cancelled upload)
+ *
+ * Every request carries the device's bearer credential (checked before a body is read). Errors are the relay's
+ * `{ code, message }`: BLOB_QUOTA_EXCEEDED (507), BLOB_OFFSET_MISMATCH (409: ask the status and go on from
+ * `received`), BLOB_DIGEST_MISMATCH (422: the blob is dropped), PAYLOAD_TOO_LARGE (413), NOT_FOUND (404: no such
+ * blob, or not for this device: the two are not told apart), BLOB_RATE_LIMITED (429, Retry-After: too many bytes or
+ * requests a minute, or too many transfers at once), RELAY_STORAGE_FULL (507, Retry-After: the relay keeps its
+ * free disk for messages).
+ */
+
+/** Blob ids are random UUIDs chosen by the relay. */
+export const BlobIdSchema = z.uuid().regex(/^[0-9a-f-]+$/, 'lower-case UUID').brand<'BlobId'>();
+export type BlobId = z.infer<typeof BlobIdSchema>;
+
+/** The largest body of one PATCH. */
+export const MAX_BLOB_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** SHA-256 (base64) of the whole blob as the relay will store it. */
+export const BlobDigestSchema = z.base64().length(44);
+
+export const BlobCreateRequestSchema = z.strictObject({
+  size: z.number().int().positive().max(2 ** 40),
+  sha256: BlobDigestSchema,
+  /**
+   * The accounts whose devices may fetch it (the recipients of the message; for a care team its members).
+   * The uploader's own account always may (its other devices file their copy).
+   */
+  readers: z.array(UserIdSchema).max(1000),
+  /** The sender's retention for the message (ms since the epoch); the relay keeps it no longer than its own. */
+  expiresAt: z.number().int().positive().optional(),
+});
+export type BlobCreateRequest = z.infer<typeof BlobCreateRequestSchema>;
+
+export const BlobStatusSchema = z.strictObject({
+  id: BlobIdSchema,
+  size: z.number().int().positive(),
+  /** Bytes the relay holds (the next PATCH starts here). */
+  received: z.number().int().nonnegative(),
+  complete: z.boolean(),
+  expiresAt: z.number().int(),
+  /** The most one PATCH may carry. */
+  chunkBytes: z.number().int().positive(),
+});
+export type BlobStatus = z.infer<typeof BlobStatusSchema>;

@@ -1,0 +1,97 @@
+/**
+ * The RelayStore contract (relayStoreContract.ts): attachment blobs (issue 20). An upload goes on from where
+ * the stored bytes end, on either instance; a chunk at another offset is refused and changes nothing; an
+ * account's blobs stay within its quota even when two uploads race on two instances; only the uploader's and
+ * the readers' accounts may read; and a blob goes by retention, once every device it was for has fetched it
+ * (after the grace period), or when its upload was abandoned, each deletion audited with its size.
+ */
+import { randomUUID } from 'node:crypto';
+import { expect, it } from 'vitest';
+import type { BlobExpiry, NewBlob } from '../../server/storage/BlobStore';
+import type { DeviceAddress } from '../../shared/ids';
+import { HOUR, NOW, settled, type ContractStores } from './relayStoreStores';
+
+const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+const newBlob = (owner: DeviceAddress, size: number, readers: DeviceAddress[] = [], expiresAt = NOW + 30 * 24 * HOUR): NewBlob => ({
+  id: randomUUID(), owner, size, sha256: 'A'.repeat(43) + '=', readers: readers.map((r) => r.userId), createdAt: NOW, expiresAt,
+});
+const RULES: BlobExpiry = { now: NOW, fetchedGraceMs: 24 * HOUR, abandonedAfterMs: 24 * HOUR };
+
+async function readAll(iterable: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of iterable) parts.push(Buffer.from(part));
+  return Buffer.concat(parts);
+}
+
+export function relayStoreBlobs(t: ContractStores): void {
+  it('resumes an upload on the other instance from where the stored bytes end, and serves any range of it', async () => {
+    const alice = await t.account();
+    const blob = newBlob(alice, 10);
+    expect(await t.store.blobs.createBlob(blob, 1000)).toBe(true);
+    expect(await t.store.blobs.appendChunk(blob.id, 0, bytes(4, 1), NOW)).toBe(4);
+    // A retry of the same chunk (its answer was lost) and a chunk past the end are refused, nothing written.
+    expect(await t.other.blobs.appendChunk(blob.id, 0, bytes(4, 9), NOW)).toBe('mismatch');
+    expect(await t.other.blobs.appendChunk(blob.id, 4, bytes(7, 2), NOW)).toBe('mismatch');
+    expect((await t.other.blobs.blob(blob.id))?.received).toBe(4);
+    expect(await t.other.blobs.appendChunk(blob.id, 4, bytes(6, 2), NOW)).toBe(10);
+    await t.other.blobs.completeBlob(blob.id, NOW, [{ type: 'blob.stored', actor: 'contract', subject: blob.id, details: { size: 10 } }]);
+    expect(await t.store.blobs.blob(blob.id)).toMatchObject({ size: 10, received: 10, completedAt: NOW, owner: alice });
+    expect([...await readAll(t.store.blobs.readRange(blob.id, 0, 10))]).toEqual([1, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
+    expect([...await readAll(t.other.blobs.readRange(blob.id, 3, 6))]).toEqual([1, 2, 2]);
+    expect(await t.audit('blob.stored')).toEqual([['blob.stored', blob.id]]);
+  });
+
+  it('keeps an account within its quota, even with two uploads racing on two instances', async () => {
+    const alice = await t.account();
+    expect(await t.store.blobs.createBlob(newBlob(alice, 600), 1000)).toBe(true);
+    expect(await t.other.blobs.createBlob(newBlob(alice, 500), 1000)).toBe(false);
+    const bob = await t.account();
+    const racing = await Promise.allSettled([0, 1, 2, 3].map((i) => t.either(i).blobs.createBlob(newBlob(bob, 400), 1000)));
+    expect(settled(racing).fulfilled.filter(Boolean)).toHaveLength(2);
+    expect(await t.other.blobs.bytesHeldBy(bob.userId)).toBe(800);
+  });
+
+  it('lets the uploader\'s account and the readers\' accounts read, and no one else', async () => {
+    const [alice, bob, mallory] = [await t.account(), await t.account(), await t.account()];
+    const blob = newBlob(alice, 1, [bob]);
+    await t.store.blobs.createBlob(blob, 1000);
+    expect(await t.other.blobs.mayRead(blob.id, bob)).toBe(true);
+    expect(await t.other.blobs.mayRead(blob.id, { userId: alice.userId, deviceId: 99 as DeviceAddress['deviceId'] })).toBe(true);
+    expect(await t.other.blobs.mayRead(blob.id, mallory)).toBe(false);
+    expect(await t.other.blobs.mayRead(randomUUID(), bob)).toBe(false);
+  });
+
+  it('deletes blobs by retention, once every device fetched them and the grace passed, and abandoned uploads', async () => {
+    const [alice, bob] = [await t.account(), await t.account()];
+    const complete = async (blob: NewBlob) => {
+      await t.store.blobs.createBlob(blob, 10_000);
+      await t.store.blobs.appendChunk(blob.id, 0, bytes(blob.size, 7), NOW);
+      await t.store.blobs.completeBlob(blob.id, NOW, []);
+    };
+    const expired = newBlob(alice, 5, [bob], NOW - 1);
+    const fetched = newBlob(alice, 6, [bob]);
+    const waiting = newBlob(alice, 7, [bob]);
+    const abandoned = newBlob(alice, 8, [bob]);
+    for (const blob of [expired, fetched, waiting]) await complete(blob);
+    await t.store.blobs.createBlob(abandoned, 10_000);
+    await t.other.blobs.recordFetch(fetched.id, bob, NOW, [{ type: 'blob.fetched', actor: 'contract', subject: fetched.id, details: {} }]);
+    await t.other.blobs.recordFetch(fetched.id, bob, NOW + 1, [{ type: 'blob.fetched', actor: 'contract', subject: fetched.id, details: {} }]);
+    expect(await t.audit('blob.fetched')).toEqual([['blob.fetched', fetched.id]]);
+
+    // Within the grace period only the expired one goes.
+    const reasons: string[] = [];
+    const audit = (blob: { id: string; size: number }, reason: string) => {
+      reasons.push(`${blob.size}:${reason}`);
+      return { type: 'blob.deleted' as const, actor: 'system', subject: blob.id, details: { size: blob.size, reason } };
+    };
+    expect(await t.other.blobs.expireBlobs(RULES, audit)).toBe(1);
+    const later = { ...RULES, now: NOW + 25 * HOUR };
+    expect(await t.store.blobs.expireBlobs(later, audit)).toBe(2);
+    expect(reasons).toEqual(['5:retention', '6:fetched', '8:abandoned']);
+    expect(await t.store.blobs.blob(waiting.id)).toBeDefined();
+    expect(await t.store.blobs.blob(fetched.id)).toBeUndefined();
+    expect(await readAll(t.store.blobs.readRange(fetched.id, 0, 6))).toHaveLength(0);
+    expect(await t.store.blobs.bytesHeldBy(alice.userId)).toBe(7);
+    expect((await t.audit('blob.deleted')).map(([, subject]) => subject).sort()).toEqual([expired.id, fetched.id, abandoned.id].sort());
+  });
+}
