@@ -1,0 +1,28 @@
+/**
+ * Issue 19, urgent messages: the reason an urgent message gives (from the policy's list), the escalation a
+ * released rung carries (whose acknowledgement it waited for, and how long), the signed acknowledgements
+ * received or made (kept with their signature, for a dispute), and the escalation ladders this device's own
+ * urgent messages carry, with the progress the relay last reported.
+ */
+export const name = 'acknowledgements';
+
+export const up = `
+ALTER TABLE messages ADD COLUMN urgent_reason TEXT;
+ALTER TABLE messages ADD COLUMN escalation TEXT;
+CREATE TABLE acknowledgements (
+  message_id TEXT NOT NULL,
+  acknowledger_user TEXT NOT NULL,
+  acknowledger_device INTEGER NOT NULL,
+  acknowledged_at INTEGER NOT NULL,
+  signature TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (message_id, acknowledger_user)
+) STRICT;
+CREATE TABLE escalation_ladders (
+  message_id TEXT PRIMARY KEY,
+  escalation_id TEXT NOT NULL,
+  rungs TEXT NOT NULL,
+  submitted_at INTEGER,
+  progress TEXT
+) STRICT;
+`;
