@@ -179,9 +179,11 @@ export class MessageService {
     await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient));
     const now = this.clock.now();
     const share = limits.senderSharePercent / 100;
+    // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
+    const urgent = new Set(envelopes.filter((e) => e.urgent === true).map((e) => e.id));
     const outcomes = await this.store.enqueue(
       envelopes.map((e) => ({ id: e.id, type: e.type, sender, recipient: e.recipient, content: e.content, acceptedAt: now })),
-      (e) => ({ type: 'envelope.accepted', actor: device, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type } }),
+      (e) => ({ type: 'envelope.accepted', actor: device, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type, ...(urgent.has(e.id) ? { urgent: true } : {}) } }),
       {
         maxEnvelopes: limits.maxQueuedEnvelopes, maxBytes: limits.maxQueuedBytes,
         // At least one envelope, and (the serve options make sure) one of the largest size.

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CareTeamIdSchema, ConversationIdSchema, DistributionIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
+import { AcknowledgementSignatureSchema, AcknowledgementStatementSchema } from './acknowledgement';
 
 /**
  * The plaintext that travels inside every Signal ciphertext. It is versioned: `v` is checked first, so a
@@ -32,6 +33,18 @@ export const TextPayloadSchema = z.strictObject({
   text: z.string().min(1).max(LIMITS.maxTextLength),
   replyTo: MessageIdSchema.optional(),
   urgent: z.boolean().optional(),
+  /** Urgent only: the one-line reason the sender chose from the policy's list (issue 19). */
+  urgentReason: z.string().trim().min(1).max(120).optional(),
+  /**
+   * A copy an escalation ladder's rung carries (issue 19): released by the relay because nobody in `waitedFor`
+   * acknowledged within `afterMs` of sending. Absent on the original message.
+   */
+  escalation: z.strictObject({
+    escalationId: z.uuid(),
+    rung: z.number().int().min(1).max(10),
+    waitedFor: z.array(UserIdSchema).min(1).max(50),
+    afterMs: z.number().int().nonnegative().max(86_400_000),
+  }).optional(),
   /**
    * 1:1 only: the other user, so our own other devices can file their copy (checked against the
    * conversation id, which is derived from the two users).
@@ -77,16 +90,32 @@ export const CareTeamPayloadSchema = z.strictObject({
   sentAt: Timestamp,
 });
 
+/**
+ * A signed acknowledgement of an urgent message (shared/acknowledgement.ts), sent 1:1 to the message's sender,
+ * every member of the conversation and the acknowledger's own other devices. Distinct from a read receipt.
+ */
+export const AcknowledgementPayloadSchema = z.strictObject({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('acknowledgement'),
+  /** The statement's conversation, repeated where every payload names its conversation (they must match). */
+  conversationId: ConversationIdSchema,
+  statement: AcknowledgementStatementSchema,
+  signature: AcknowledgementSignatureSchema,
+  sentAt: Timestamp,
+}).refine((p) => p.conversationId === p.statement.conversationId, { message: 'conversationId must be the statement\'s', path: ['conversationId'] });
+
 export const PayloadSchema = z.discriminatedUnion('type', [
   TextPayloadSchema,
   ReceiptPayloadSchema,
   SenderKeyDistributionPayloadSchema,
   CareTeamPayloadSchema,
+  AcknowledgementPayloadSchema,
 ]);
 
 export type TextPayload = z.infer<typeof TextPayloadSchema>;
 export type ReceiptPayload = z.infer<typeof ReceiptPayloadSchema>;
 export type SenderKeyDistributionPayload = z.infer<typeof SenderKeyDistributionPayloadSchema>;
 export type CareTeamPayload = z.infer<typeof CareTeamPayloadSchema>;
+export type AcknowledgementPayload = z.infer<typeof AcknowledgementPayloadSchema>;
 export type Payload = z.infer<typeof PayloadSchema>;
 export type PayloadType = Payload['type'];

@@ -126,7 +126,13 @@ export const KeyUploadResponseSchema = z.strictObject({ preKeys: PreKeyCountSche
 // --- Messages ---------------------------------------------------------------------------------------
 
 /** One envelope as the sender submits it: the relay adds the sender from the credential. */
-export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, serverTimestamp: true });
+export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, serverTimestamp: true }).extend({
+  /**
+   * Set on the envelopes of an urgent message (issue 19): metadata the relay can see (the reason stays inside
+   * the ciphertext), so its audit log counts urgent use per sender. Never delivered to the recipient.
+   */
+  urgent: z.literal(true).optional(),
+});
 export type OutgoingEnvelope = z.infer<typeof OutgoingEnvelopeSchema>;
 
 export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000) });
