@@ -35,6 +35,8 @@ export const AUDIT_EVENT_TYPES = [
    * deactivated, reactivated, refused, skipped), or, flagged, `stopped` with the safety rule that stopped it.
    */
   'directory.synced',
+  /** A user's own device set their presence (issue 19): status, end time, forward-to; whether a note was set, never its words. */
+  'presence.changed',
   'login.success',
   'login.failure',
   'login.throttled',

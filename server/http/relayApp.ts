@@ -35,6 +35,8 @@ import { auditDirectory } from '../audit/auditDirectory';
 import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
 import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
 import { registerScimRoutes } from './scimRoutes';
+import { registerPresenceRoutes } from './presenceRoutes';
+import { PresenceService } from '../presence/PresenceService';
 
 export interface RelayAppOptions {
   readonly accounts: AccountService;
@@ -237,6 +239,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
   });
 
+  registerPresenceRoutes(app, { presence: new PresenceService(store, options.now), device });
+
   await registerScimRoutes(app, {
     store, now: options.now, address: (request) => caller(request).address,
     rateLimiter: options.scim?.rateLimiter ?? new InMemoryRateLimiter(), afterChange: options.scim?.afterChange ?? (() => undefined),
@@ -310,7 +314,7 @@ function bearer(request: FastifyRequest): string | undefined {
   return header.slice('Bearer '.length).trim();
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];

@@ -300,6 +300,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'audit.key_rotated': 'Audit signing key rotated',
   'audit.tree_rebuilt': 'Audit tree rebuilt',
   'audit.log_restored': 'Relay restored from a backup',
+  'presence.changed': 'Status changed',
   'session.unlocked': 'Unlocked', unlock: 'Unlocked',
   'session.signedIn': 'Signed in', signIn: 'Signed in',
   'session.locked': 'Locked', lock: 'Locked',

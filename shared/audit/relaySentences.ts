@@ -194,6 +194,15 @@ function directorySynced(c: SentenceContext): string {
   return `${who(c)} read ${read}: accounts ${parts.length > 0 ? parts.join(', ') : 'none changed'}${skipped}.`;
 }
 
+/** presence.changed: "Dr. Lee set their status to Off shift until 18:00, forwarding to Dr. Patel (with a note)". */
+function presenceChanged(c: SentenceContext): string {
+  const status = PRESENCE_WORDS[c.details.text('status')] ?? c.details.text('status');
+  const forward = c.details.text('forwardTo');
+  const target = forward.startsWith('user:') ? c.names.userLabel(forward.slice(5)) : forward.startsWith('role:') ? `the role ${forward.slice(5)}` : '';
+  return `${capitalise(person(c))} set their status to ${status}${until(c, 'until')}${target ? `, forwarding messages to ${target}` : ''}${c.details.flag('note') ? ' (with a note, not recorded here)' : ''} ${where(c.facts.actor)}.`;
+}
+const PRESENCE_WORDS: Readonly<Record<string, string>> = { available: 'Available', busy: 'Busy', inProcedure: 'In procedure', offShift: 'Off shift', doNotDisturb: 'Do not disturb' };
+
 const fingerprint = (s: string) => (s.length > 16 ? `${s.slice(0, 16)}…` : s);
 
 const SENTENCES: Readonly<Record<string, Sentence>> = {
@@ -257,6 +266,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'audit.export_refused': (c) => `Audit export by ${c.facts.actor.label} refused: the log's hash chain is broken at record ${c.details.text('chainBrokenAt') || '?'}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
   'audit.log_restored': logRestored,
   'audit.tree_rebuilt': (c) => `${who(c)} rebuilt the relay's stored tree of the audit log from its records${(c.details.number('differing') ?? 0) > 0 ? `, although ${count(c.details.number('differing') ?? 0, 'record')} differed from it (first: ${c.details.text('first')})` : ''}.`,
+  'presence.changed': presenceChanged,
   'audit.key_rotated': (c) => `${who(c)} replaced the audit signing key${c.details.has('retired') ? ` ${fingerprint(c.details.text('retired'))}` : ''}${c.details.has('current') ? ` with ${fingerprint(c.details.text('current'))}` : ''}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
 };
 

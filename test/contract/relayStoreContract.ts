@@ -9,7 +9,7 @@
  * and control events (relayStoreDevices.ts); envelope queues and retention (relayStoreQueues.ts); the audit
  * log and its tree (relayStoreAudit.ts); the hospital's directory: provisioning and search (relayStoreDirectory.ts);
  * SCIM's tokens, visible accounts and groups (relayStoreScim.ts);
- * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts).
+ * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts); presence (relayStorePresence.ts).
  */
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { RelayStore } from '../../server/storage/RelayStore';
@@ -20,6 +20,7 @@ import { relayStoreDirectory } from './relayStoreDirectory';
 import { relayStoreQueues } from './relayStoreQueues';
 import { relayStoreScim } from './relayStoreScim';
 import { relayStoreSso } from './relayStoreSso';
+import { relayStorePresence } from './relayStorePresence';
 import { ContractStores, keyUpload } from './relayStoreStores';
 
 /** A fresh, empty store, and how to dispose of it (and of whatever holds its data) afterwards. */
@@ -54,5 +55,6 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('the hospital\'s directory', () => relayStoreDirectory(stores));
     describe('SCIM provisioning', () => relayStoreScim(stores));
     describe('single sign-on', () => relayStoreSso(stores));
+    describe('presence', () => relayStorePresence(stores));
   });
 }

@@ -31,6 +31,7 @@ import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 import { PostgresScim } from './PostgresScim';
 import { PostgresSignIns } from './PostgresSignIns';
 import { PostgresSsoSignIns } from './PostgresSsoSignIns';
+import { PostgresPresence } from './PostgresPresence';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 import { PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
 
@@ -46,6 +47,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   readonly #queue: PostgresEnvelopeQueue;
   readonly #directory: PostgresDirectory;
   readonly scim: PostgresScim;
+  readonly presence: PostgresPresence;
   readonly #sso: PostgresSsoSignIns;
   readonly #signIns: PostgresSignIns;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
@@ -59,6 +61,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.#signIns = new PostgresSignIns(db, clock, (client, events) => this.append(client, events));
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
     this.scim = new PostgresScim(db, (client, events) => this.append(client, events));
+    this.presence = new PostgresPresence(db, (client, events) => this.append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),

@@ -43,6 +43,7 @@ import { directorySearchText, touchesSearchText } from '../../directory/provisio
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 import { SqliteScim } from './SqliteScim';
 import { SqliteSsoSignIns } from './SqliteSsoSignIns';
+import { SqlitePresence } from './SqlitePresence';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 
 
@@ -58,6 +59,7 @@ export class SqliteRelayStore implements RelayStore {
   readonly #queue: SqliteEnvelopeQueue;
   readonly #directory: SqliteDirectory;
   readonly scim: SqliteScim;
+  readonly presence: SqlitePresence;
   readonly #sso: SqliteSsoSignIns;
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
@@ -70,6 +72,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#directory = new SqliteDirectory(this.#sql, { appendAudit: (events) => this.#audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
     this.scim = new SqliteScim(this.#sql, (events) => this.#audit.append(events));
     this.#sso = new SqliteSsoSignIns(this.#sql, (events) => this.#audit.append(events));
+    this.presence = new SqlitePresence(this.#sql, (events) => this.#audit.append(events));
   }
 
   get schemaVersion(): number {
