@@ -65,6 +65,17 @@ export const AUDIT_EVENT_TYPES = [
    * that log's last signed checkpoint, and the records of that log the restore lost (see server/backup.ts).
    */
   'audit.log_restored',
+  /** An on-call role created, or its name, department, time zone or backup changed (issue 19): the role's id and fields. */
+  'role.created',
+  'role.updated',
+  /** Shifts of a role added or removed (in the app by a scheduler, or at the command line): the account, start, end and source of each. */
+  'shift.added',
+  'shift.removed',
+  /** A rota imported from a CSV or iCalendar file: the role, the span it covered, how many shifts it added and replaced (no file name). */
+  'schedule.imported',
+  /** `rounds-server user scheduler <username> --grant/--revoke`: the account may (no longer) change role schedules in the app. */
+  'scheduler.granted',
+  'scheduler.revoked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

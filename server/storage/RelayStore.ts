@@ -4,6 +4,7 @@ import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
 import type { DirectoryPerson, ProvisioningSource } from '../directory/DirectoryPerson';
 import type { RateLimiter } from '../RateLimiter';
 import type { ScimStore } from './ScimStore';
+import type { RoleStore } from './RoleStore';
 import type { PresenceStore } from './PresenceStore';
 import type { OidcPendingSignIn } from '../auth/oidc/OidcRelyingParty';
 import type { UserRecord, SsoLink, SsoSignInOutcome, ProvisioningKind, NewUser, ProvisionResult, DirectoryListing, DeviceRecord, PendingEnrollment, EmergencyGrant, StoredEnvelope, NewEnvelope, AuditRecordFilter, AuditLogStart, AuditTreeState, StoredTile, QueueLimits, EnqueueOutcome, NewDevice, UserPatch, AccountLock, SignedCheckpoint, ControlEvent, StoreEvents } from './relayRecords';
@@ -50,6 +51,8 @@ export interface RelayStore {
   searchDirectory(query: string, limit: number): Promise<DirectoryListing[]>;
   /** SCIM provisioning's tokens, deleted accounts and groups (ScimStore.ts). */
   readonly scim: ScimStore;
+  /** On-call roles, their shifts and the scheduler permission (RoleStore.ts, issue 19). */
+  readonly roles: RoleStore;
   /** Each user's presence: status, note, end time, forward-to (issue 19, PresenceStore.ts). */
   readonly presence: PresenceStore;
 

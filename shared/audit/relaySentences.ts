@@ -6,6 +6,7 @@
 import type { SentenceContext } from './describe';
 import { capitalise, count, formatNumber, ordinal, tidy } from './words';
 import type { AuditParty } from './people';
+import { ROLE_SENTENCES } from './roleSentences';
 
 type Sentence = (c: SentenceContext) => string;
 
@@ -272,6 +273,6 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
 
 /** The sentence for a relay record, or null for a type this version does not know. */
 export function relaySentence(c: SentenceContext): string | null {
-  const sentence = Object.hasOwn(SENTENCES, c.record.type) ? SENTENCES[c.record.type] : undefined;
+  const sentence = Object.hasOwn(SENTENCES, c.record.type) ? SENTENCES[c.record.type] : Object.hasOwn(ROLE_SENTENCES, c.record.type) ? ROLE_SENTENCES[c.record.type] : undefined;
   return sentence ? tidy(sentence(c)) : null;
 }

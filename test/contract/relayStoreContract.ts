@@ -18,6 +18,7 @@ import { relayStoreAudit } from './relayStoreAudit';
 import { relayStoreDevices } from './relayStoreDevices';
 import { relayStoreDirectory } from './relayStoreDirectory';
 import { relayStoreQueues } from './relayStoreQueues';
+import { relayStoreRoles } from './relayStoreRoles';
 import { relayStoreScim } from './relayStoreScim';
 import { relayStoreSso } from './relayStoreSso';
 import { relayStorePresence } from './relayStorePresence';
@@ -55,6 +56,7 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('the hospital\'s directory', () => relayStoreDirectory(stores));
     describe('SCIM provisioning', () => relayStoreScim(stores));
     describe('single sign-on', () => relayStoreSso(stores));
+    describe('on-call roles', () => relayStoreRoles(stores));
     describe('presence', () => relayStorePresence(stores));
   });
 }

@@ -29,6 +29,7 @@ import type { PostgresDatabase } from './PostgresDatabase';
 import { PostgresDevices } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 import { PostgresScim } from './PostgresScim';
+import { PostgresRoles } from './PostgresRoles';
 import { PostgresSignIns } from './PostgresSignIns';
 import { PostgresSsoSignIns } from './PostgresSsoSignIns';
 import { PostgresPresence } from './PostgresPresence';
@@ -47,6 +48,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   readonly #queue: PostgresEnvelopeQueue;
   readonly #directory: PostgresDirectory;
   readonly scim: PostgresScim;
+  readonly roles: PostgresRoles;
   readonly presence: PostgresPresence;
   readonly #sso: PostgresSsoSignIns;
   readonly #signIns: PostgresSignIns;
@@ -61,6 +63,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.#signIns = new PostgresSignIns(db, clock, (client, events) => this.append(client, events));
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
     this.scim = new PostgresScim(db, (client, events) => this.append(client, events));
+    this.roles = new PostgresRoles(db, (client, events) => this.append(client, events));
     this.presence = new PostgresPresence(db, (client, events) => this.append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),

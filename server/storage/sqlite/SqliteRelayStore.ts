@@ -42,6 +42,7 @@ import type { DirectoryPerson, ProvisioningSource } from '../../directory/Direct
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 import { SqliteScim } from './SqliteScim';
+import { SqliteRoles } from './SqliteRoles';
 import { SqliteSsoSignIns } from './SqliteSsoSignIns';
 import { SqlitePresence } from './SqlitePresence';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
@@ -59,6 +60,7 @@ export class SqliteRelayStore implements RelayStore {
   readonly #queue: SqliteEnvelopeQueue;
   readonly #directory: SqliteDirectory;
   readonly scim: SqliteScim;
+  readonly roles: SqliteRoles;
   readonly presence: SqlitePresence;
   readonly #sso: SqliteSsoSignIns;
 
@@ -71,6 +73,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#queue = new SqliteEnvelopeQueue(this.#sql, (events) => this.#audit.append(events));
     this.#directory = new SqliteDirectory(this.#sql, { appendAudit: (events) => this.#audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
     this.scim = new SqliteScim(this.#sql, (events) => this.#audit.append(events));
+    this.roles = new SqliteRoles(this.#sql, (events) => this.#audit.append(events));
     this.#sso = new SqliteSsoSignIns(this.#sql, (events) => this.#audit.append(events));
     this.presence = new SqlitePresence(this.#sql, (events) => this.#audit.append(events));
   }
