@@ -6,6 +6,7 @@ import { LIMITS } from './limits';
 import { PASSPHRASE_RULES } from './passphrasePolicy';
 import { CareTeamTitleSchema } from './payload';
 import { DirectorySearchQuerySchema, MAX_DIRECTORY_SEARCH_LIMIT } from './wire/directory';
+import { MessageCoverageSchema, PresenceSchema, PresenceUpdateSchema } from './wire/presence';
 import { DeviceNameSchema, DirectoryEntrySchema, OneTimeCodeSchema, PasswordSchema, RELAY_ERROR_CODES, RelayUrlSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
 
 /*
@@ -72,6 +73,8 @@ export const MessageViewSchema = z.strictObject({
    */
   state: z.enum(['pending', 'sent', 'delivered', 'read', 'failed', 'received']),
   read: z.boolean(),
+  /** How presence forwarding touched it (issue 19): also sent to whoever covered, or a forwarded copy; absent or null: not at all. */
+  coverage: MessageCoverageSchema.nullable().optional(),
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 
@@ -257,6 +260,14 @@ export const COMMANDS = {
     output: z.strictObject({ acknowledged: z.number().int() }),
   },
   'contacts.markVerified': { input: z.strictObject({ userId: UserIdSchema, deviceId: DeviceIdSchema, verified: z.boolean() }), output: Empty },
+  /**
+   * Presence (issue 19): this user's own status, set on the relay for all their devices (the relay refuses an
+   * end time in the past, a forward-to without Off shift or Do not disturb, or to themselves); answers it as
+   * colleagues will see it.
+   */
+  'presence.set': { input: PresenceUpdateSchema, output: PresenceSchema },
+  /** Colleagues' statuses, this user's own always among them (ended ones read as Available; offline: the last ones read). */
+  'presence.get': { input: z.strictObject({ userIds: z.array(UserIdSchema).max(500) }), output: z.array(PresenceSchema) },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CareTeamIdSchema, ConversationIdSchema, DistributionIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
+import { ForwardingStatusSchema } from './wire/presence';
 import { AcknowledgementSignatureSchema, AcknowledgementStatementSchema } from './acknowledgement';
 
 /**
@@ -50,6 +51,11 @@ export const TextPayloadSchema = z.strictObject({
    * conversation id, which is derived from the two users).
    */
   to: UserIdSchema.optional(),
+  /**
+   * A copy sent to whoever covers for `userId` (issue 19, presence): the sender saw them Off shift or Do not
+   * disturb with a forward-to; the recipient shows "Forwarded: <name> is off shift". Absent on the original.
+   */
+  forwardedFor: z.strictObject({ userId: UserIdSchema, status: ForwardingStatusSchema }).optional(),
   attachments: z.array(AttachmentPointerSchema).max(10).optional(),
 });
 

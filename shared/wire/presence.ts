@@ -91,3 +91,14 @@ export function describePresence(presence: Pick<Presence, 'status' | 'note' | 'u
   const until = presence.until === null ? '' : ` until ${time(presence.until)}`;
   return `${PRESENCE_LABELS[presence.status]}${until}${presence.note ? ` · ${presence.note}` : ''}`;
 }
+
+/**
+ * How forwarding touched a message, as the app shows it. `alsoSent`: the sender's copy of a message to
+ * someone away ("Dr. Lee is off shift: also sent to Dr. Patel"); `forwarded`: the copy that went to the one
+ * covering, on both sides ("Forwarded: Dr. Lee is off shift").
+ */
+export const MessageCoverageSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('alsoSent'), absent: UserIdSchema, status: ForwardingStatusSchema, to: UserIdSchema }),
+  z.strictObject({ kind: z.literal('forwarded'), absent: UserIdSchema, status: ForwardingStatusSchema }),
+]);
+export type MessageCoverage = z.infer<typeof MessageCoverageSchema>;

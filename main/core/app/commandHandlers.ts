@@ -116,6 +116,8 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
       return identityViews(c.contactIdentities(userId), (s) => c.safetyNumber(s.address).scannable);
     },
     'contacts.acknowledgeIdentityChange': async ({ userId, safetyNumbersSeen }) => ({ acknowledged: await client().acknowledgeIdentityChange(userId, safetyNumbersSeen) }),
+    'presence.set': (update) => client().presence.setOwn(update),
+    'presence.get': ({ userIds }) => client().presence.read(userIds),
     'contacts.markVerified': async ({ userId, deviceId, verified }) => {
       const address: DeviceAddress = { userId, deviceId };
       await client().markVerified(address, verified);

@@ -59,6 +59,7 @@ export function messageViews({ address, queries }: ViewSource, messages: readonl
       urgent: m.urgent,
       state,
       read: outgoing || (m.readAt ?? null) !== null,
+      coverage: m.coverage ?? null,
     };
   });
 }

@@ -25,6 +25,8 @@ import { RelayRequestError, type RelayClient, type RelayConnection } from './Rel
 import { RelayLink } from './RelayLink';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
+import { PresenceBook } from '../presence/PresenceBook';
+import { coverageFor } from '../presence/forwarding';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -41,6 +43,8 @@ export class MessagingClient {
   readonly conversations: ConversationStore;
   /** What the screens read (views, notifications). */
   readonly queries: ClientQueries;
+  /** Colleagues' and this user's own presence (issue 19). */
+  readonly presence: PresenceBook;
   readonly #core: ProtocolCore;
   readonly #profile: UnlockedProfile;
   readonly #relay: RelayClient;
@@ -68,6 +72,7 @@ export class MessagingClient {
     this.conversations = new ConversationStore(db);
     const outbox = new OutboxStore(db);
     this.queries = new ClientQueries(core.address.userId, this.messages, this.conversations, outbox);
+    this.presence = new PresenceBook(relay, core.address.userId, this.#scheduler);
     const ctx: ClientContext = {
       self: core.address, db, core, relay, messages: this.messages, conversations: this.conversations, outbox,
       scheduler: this.#scheduler, logger: this.#logger,
@@ -90,6 +95,8 @@ export class MessagingClient {
       onOpen: async () => {
         if (core.keys.rotationDue()) await relay.uploadKeys(await core.keys.rotateSignedPreKeys());
         this.#sender.kick();
+        // This user's own status, perhaps set at another workstation: Do not disturb applies here too.
+        void this.presence.read([]).catch(() => undefined);
       },
     });
     this.#sender = new OutboxSender(ctx, this.#deferrals, () => this.#link.connection);
@@ -210,8 +217,12 @@ export class MessagingClient {
    * Sends a text to a conversation: 1:1 (every device of the other user) or a care team (every device of
    * every member, with sender keys), and our own other devices, through the outbox.
    */
-  send(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
-    return this.#sender.sendText(conversationId, text, options);
+  async send(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
+    // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: the copy is decided here,
+    // on their status read just now (the last one read when offline), and goes in the same outbox transaction.
+    const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);
+    const coverage = peer ? coverageFor(await this.presence.current(peer), this.address.userId, this.#scheduler.now()) : null;
+    return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
   }
 
   /** Creates a care team with this user and `members`; returns its id. */

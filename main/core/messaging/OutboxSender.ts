@@ -11,6 +11,7 @@ import { careTeamState } from './CareTeams';
 import type { ClientContext } from './ClientContext';
 import { RelayRequestError, type RelayConnection } from './RelayClient';
 import type { SendDeferrals } from './SendDeferrals';
+import { queueCoverageCopy, type Coverage } from '../presence/forwarding';
 
 /**
  * Sending: everything goes through the outbox (in the encrypted database) and leaves it oldest first,
@@ -54,6 +55,8 @@ export class OutboxSender {
     ctx.db.transaction(() => {
       this.queue(recipients, payload);
       ctx.messages.insert({ id: payload.messageId, conversationId, sender: ctx.self, sentAt: payload.sentAt, receivedAt: payload.sentAt, body: text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false, recipients });
+      // The recipient is away and someone covers (issue 19): a copy goes to them too, in the same transaction.
+      if (options.coverage && summary.peer === options.coverage.absent) queueCoverageCopy(ctx, (to, copy) => this.queue(to, copy), payload, options.coverage);
     });
     this.kick();
     return payload.messageId;
@@ -262,6 +265,8 @@ export class OutboxSender {
 export interface SendOptions {
   readonly urgent?: boolean;
   readonly replyTo?: MessageId;
+  /** A 1:1 message's recipient is away and someone covers for them: a copy goes there too (presence/forwarding.ts). */
+  readonly coverage?: Coverage;
 }
 
 /** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */

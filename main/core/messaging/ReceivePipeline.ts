@@ -8,6 +8,7 @@ import { directConversationId } from './directConversation';
 import { digestOf, type OutboxSender } from './OutboxSender';
 import type { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import type { UrgentReminders } from './UrgentReminders';
+import { receivedCoverage } from '../presence/forwarding';
 
 /**
  * Receiving, one envelope at a time: decrypt, store in the same transaction as the ratchet step, and only
@@ -110,6 +111,8 @@ export class ReceivePipeline {
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
     const stored = ctx.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    const coverage = receivedCoverage(payload);
+    if (stored && coverage) ctx.messages.setCoverage(payload.messageId, coverage);
     if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
     return stored;
   }

@@ -24,6 +24,7 @@ import {
   type SessionResponse,
 } from '../../../shared/wire/relay';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
+import { PresenceResponseSchema, PresenceSchema, type Presence, type PresenceUpdate } from '../../../shared/wire/presence';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
 import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResponse, type SsoBeginRequest, type SsoBeginResponse, type SsoCompleteRequest } from '../../../shared/wire/sso';
 
@@ -165,6 +166,16 @@ export class RelayClient {
   /** Colleagues whose name, username, department or job title contains `query` (the relay's directory search). */
   searchDirectory(query: string, limit: number) {
     return this.#request('GET', `/v1/directory?${new URLSearchParams({ q: query, limit: String(limit) }).toString()}`, DirectoryResponseSchema);
+  }
+
+  /** Presence (issue 19): the statuses of up to MAX_PRESENCE_QUERY users (Available for anyone without one). */
+  async presence(userIds: readonly UserId[]): Promise<Presence[]> {
+    return (await this.#request('GET', `/v1/presence?${new URLSearchParams({ users: userIds.join(',') }).toString()}`, PresenceResponseSchema)).presence;
+  }
+
+  /** Sets this user's own status (any of their devices may). */
+  setPresence(update: PresenceUpdate): Promise<Presence> {
+    return this.#request('PUT', '/v1/presence', PresenceSchema, update);
   }
 
   async uploadKeys(upload: KeyUpload): Promise<PreKeyCount> {

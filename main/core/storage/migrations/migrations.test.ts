@@ -123,7 +123,17 @@ describe('profile database migrations', () => {
     expect(messages.receipts(ours)).toEqual({ delivered: [peer], read: [peer] }); // read implies delivered
   });
 
+  it('0007 coverage: keeps messages, none marked as forwarded, and records how forwarding touched new ones', () => {
+    const v6 = databaseAt(6);
+    const earlier = insertMessage(v6.db, { from: peer, at: 1000, body: 'bed 3 obs stable' });
+    const db = v6.upgrade(7);
+    const messages = new MessageStore(db);
+    expect(messages.byId(earlier)).toMatchObject({ body: 'bed 3 obs stable', coverage: null });
+    messages.setCoverage(earlier, { kind: 'forwarded', absent: peer, status: 'offShift' });
+    expect(messages.byId(earlier)?.coverage).toEqual({ kind: 'forwarded', absent: peer, status: 'offShift' });
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 });
