@@ -6,6 +6,7 @@ import { describeError } from '../shared/errors';
 import { assertNever } from '../shared/exhaustive';
 import { AccountService } from './AccountService';
 import { systemClock, type Clock } from './Clock';
+import { EscalationService } from './escalation/EscalationService';
 import { DeliveryHub } from './http/DeliveryHub';
 import { buildRelayApp, type TlsMinVersion } from './http/relayApp';
 import { InMemoryRateLimiter } from './RateLimiter';
@@ -92,6 +93,8 @@ export function openStore(dataDir: string, clock: Clock = systemClock, options: 
 /** How often a relay sharing its store re-reads every connected device's queue, whatever it heard. */
 const RESYNC_MS = 60_000;
 const DAY_MS = 24 * 3600_000;
+/** How often the relay looks for escalation rungs that fell due (a rung is released at most this late). */
+const ESCALATION_TICK_MS = 500;
 /** How long after starting the relay runs its first directory sync (ldapSync). */
 const FIRST_DIRECTORY_SYNC_MS = 5000;
 
@@ -100,6 +103,8 @@ export class RelayServer {
   readonly accounts: AccountService;
   readonly messages: MessageService;
   readonly hub: DeliveryHub;
+  /** Signed acknowledgements and the escalation ladders the relay holds and releases by time (issue 19). */
+  readonly escalations: EscalationService;
   /** Prometheus metrics (served by listenMetrics); the services' store calls are timed into them. */
   readonly metrics: RelayMetrics;
   #app: FastifyInstance | undefined;
@@ -137,6 +142,7 @@ export class RelayServer {
     // Rate limits live with the store when other instances share it (PostgreSQL), else in this process.
     this.messages = new MessageService(served, clock, config, this.hub, store.sharedRateLimiter?.(), log, this.metrics.envelopes);
     this.hub.bind(this.messages);
+    this.escalations = new EscalationService(served, clock, config, this.hub);
   }
 
   /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */
@@ -163,7 +169,7 @@ export class RelayServer {
       },
     });
     this.#app = await buildRelayApp({
-      accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.#served, now: () => this.clock.now(),
+      accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.#served, now: () => this.clock.now(), escalations: this.escalations,
       metrics: this.metrics, shuttingDown: () => this.#closing, ...(this.log.logger ? { logger: this.log.logger } : {}),
       maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts, admission: this.config.admission,
       ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
@@ -282,6 +288,8 @@ export class RelayServer {
       this.#timers.push(timer);
     };
     every(500, () => this.applyControlEvents());
+    // Escalation rungs fall due to the second; every instance may release (each rung once: EscalationStore).
+    every(ESCALATION_TICK_MS, async () => void (await this.escalations.releaseDue()));
     // Shared with other instances: a safety net under the store's news (a pump that failed while the database
     // was out of reach, news lost with a connection): every socket here reads its queue again now and then.
     if (this.store.subscribe) every(RESYNC_MS, async () => this.hub.resync());

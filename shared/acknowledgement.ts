@@ -40,7 +40,7 @@ export type SignedAcknowledgement = z.infer<typeof SignedAcknowledgementSchema>;
 export const ACKNOWLEDGEMENT_DOMAIN = 'Rounds acknowledgement v1\n';
 
 /** The exact bytes signed and verified: the domain prefix, then the statement's canonical JSON. */
-export function acknowledgementSigningBytes(statement: AcknowledgementStatement): Uint8Array {
+export function acknowledgementSigningBytes(statement: AcknowledgementStatement): Uint8Array<ArrayBuffer> {
   const { messageId, conversationId, sender, acknowledger, acknowledgedAt } = statement;
   const canonical = canonicalJson({ messageId, conversationId, sender, acknowledger: { userId: acknowledger.userId, deviceId: acknowledger.deviceId }, acknowledgedAt });
   return new TextEncoder().encode(ACKNOWLEDGEMENT_DOMAIN + canonical);

@@ -65,6 +65,17 @@ export const AUDIT_EVENT_TYPES = [
    * that log's last signed checkpoint, and the records of that log the restore lost (see server/backup.ts).
    */
   'audit.log_restored',
+  /**
+   * Issue 19: an acknowledgement of an urgent message, its signature verified with the acknowledging device's
+   * identity key (who, when, which message, the statement's signature and that key: the log alone proves it).
+   */
+  'message.acknowledged',
+  /** An urgent message's escalation ladder held by the relay: each rung's due time and recipients (never the text). */
+  'escalation.held',
+  /** A rung released into its recipients' queues at its time, nobody having acknowledged: the rung, how late, to whom. */
+  'escalation.released',
+  /** An acknowledgement stopped a ladder: how many rungs will never be released. */
+  'escalation.cancelled',
   /** An on-call role created, or its name, department, time zone or backup changed (issue 19): the role's id and fields. */
   'role.created',
   'role.updated',

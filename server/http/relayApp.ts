@@ -36,11 +36,15 @@ import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
 import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
 import { registerScimRoutes } from './scimRoutes';
 import { registerPresenceRoutes } from './presenceRoutes';
+import { registerEscalationRoutes } from './escalationRoutes';
+import type { EscalationService } from '../escalation/EscalationService';
 import { PresenceService } from '../presence/PresenceService';
 
 export interface RelayAppOptions {
   readonly accounts: AccountService;
   readonly messages: MessageService;
+  /** Acknowledgements and escalation ladders (issue 19): /v1/acknowledgements, /v1/escalations. */
+  readonly escalations?: EscalationService;
   readonly hub: DeliveryHub;
   readonly store: RelayStore;
   readonly now: () => number;
@@ -238,6 +242,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     const { address } = await device(request);
     return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
   });
+  // Acknowledgements and escalation ladders (issue 19).
+  if (options.escalations) registerEscalationRoutes(app, { escalations: options.escalations, device });
 
   registerPresenceRoutes(app, { presence: new PresenceService(store, options.now), device });
 

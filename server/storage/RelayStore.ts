@@ -4,6 +4,7 @@ import type { AuditEvent, AuditRecord, ChainCheck } from '../audit/AuditRecord';
 import type { DirectoryPerson, ProvisioningSource } from '../directory/DirectoryPerson';
 import type { RateLimiter } from '../RateLimiter';
 import type { ScimStore } from './ScimStore';
+import type { EscalationStore } from './EscalationStore';
 import type { RoleStore } from './RoleStore';
 import type { PresenceStore } from './PresenceStore';
 import type { OidcPendingSignIn } from '../auth/oidc/OidcRelyingParty';
@@ -55,6 +56,8 @@ export interface RelayStore {
   readonly roles: RoleStore;
   /** Each user's presence: status, note, end time, forward-to (issue 19, PresenceStore.ts). */
   readonly presence: PresenceStore;
+  /** Signed acknowledgements of urgent messages and the escalation ladders held for them (EscalationStore.ts, issue 19). */
+  readonly escalations: EscalationStore;
 
   // Single sign-on (issue 18)
   /**

@@ -63,7 +63,11 @@ function detailsOf(rnd: () => number, type: string, i: number, at: number): Reco
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)] as T;
   const odd = () => pick(ODD_NAMES);
   switch (type) {
-    case 'envelope.accepted': return { recipient: `${user(Math.floor(rnd() * 30))}.${1 + (i % 2)}`, size: 512 + i, type: 1 };
+    case 'envelope.accepted': return { recipient: `${user(Math.floor(rnd() * 30))}.${1 + (i % 2)}`, size: 512 + i, type: 1, ...(i % 13 === 0 ? { urgent: true } : i % 17 === 0 ? { escalation: envelope(i) } : {}) };
+    case 'message.acknowledged': return { sender: user(i % 30), conversation: envelope(i), acknowledgedAt: at - 1000, signature: 'A'.repeat(86) + '==', identityKey: 'BQ' + 'x'.repeat(42) };
+    case 'escalation.held': return { message: envelope(i), recipients: `${user(i % 30)} ${user((i + 1) % 30)}`, rungs: i % 3, rung1DueAt: at + 300_000, rung1To: user((i + 2) % 30), rung2DueAt: at + 600_000, rung2To: user((i + 3) % 30) };
+    case 'escalation.released': return { message: envelope(i), sender: user(i % 30), rung: 1 + (i % 2), dueAt: at - (i % 5) * 1000, lateMs: (i % 5) * 1000, recipients: user((i + 2) % 30), devices: i % 3 };
+    case 'escalation.cancelled': return { message: envelope(i), sender: user(i % 30), rungs: i % 3 };
     case 'envelope.delivered': return i % 5 === 0 ? { sender: `${user(Math.floor(rnd() * 30))}.1` } : {};
     case 'login.success': return pick([{ device: 1 }, { newDevice: true }, {}, { device: '2' }]);
     case 'login.failure': return pick([{ factor: 'password', consecutive: 1 + (i % 6), device: 1 }, { reason: 'unknown user', username: odd() }, { reason: 'account locked' }, { step: 'enrollment' }, { step: 'enrollment-totp', username: odd() }, { reason: 'emergency code', count: 2 + (i % 3) }, { reason: odd() }, {}]);
@@ -99,6 +103,7 @@ const RELAY_TYPES = [
   'emergency.issued', 'emergency.used', 'device.enrolled', 'device.revoked', 'keys.uploaded', 'bundle.fetched', 'bundle.refused',
   'keys.refused', 'envelope.refused', 'envelope.expired', 'audit.exported', 'audit.export_refused', 'audit.log_restored',
   'audit.tree_rebuilt', 'audit.key_rotated', 'message.sent', 'message.received', 'message.rejected', 'something.new', '=formula.type',
+  'message.acknowledged', 'escalation.held', 'escalation.released', 'escalation.cancelled',
 ];
 
 /** Relay records of every type, 60% message traffic, times across a daylight-saving change, a few impossible. */
@@ -213,29 +218,29 @@ const EXPECTED: Record<string, string> = {
   'sample-workstation.facts': 'd9d8be72de06d184a184f51c22af834a1b13eb6ecdf1caec59b0dc02f69f82b3',
   'sample-workstation.csv': '5555cb8121dcb2e9ce78c845c06ec87298c7ac5b3e90e341a902c3d0d988b263',
   'sample-workstation.report': '89cdca4cd9a9077484d118c10b614feee4266677d1b5501ea3ffa66eae63bdb5',
-  'relay-berlin.facts': '6006a8ea49aff34bc23c14addab6d47e90f91db9833090b97fc4d8c3fda2b332',
-  'relay-berlin.csv': 'c14133c420b88e94443b2e2efef1a5cb48f59214778580fd550a8837b1eb571f',
-  'relay-berlin.report': '35ae30f34bb839c11c788cf3818871e289e02377f83f82048764005269c496de',
-  'relay-newyork-short.facts': '6006a8ea49aff34bc23c14addab6d47e90f91db9833090b97fc4d8c3fda2b332',
-  'relay-newyork-short.csv': 'ab2ebdfb4dd7f9826635bda98d9e041b466281ee2da731c750b250795ceffc61',
-  'relay-newyork-short.report': '2932fd279b321a2b143b0823e5a04718a613301e3b1b5faac152352ac155cee0',
-  'relay-utc-all.facts': '8c3e8f7cedab1ffbe3ca7eab9fd8fbf417cc533c457571a32e6e3a9cf1dbb0f9',
-  'relay-utc-all.csv': '940b1586b6e240ffd5b9fe83a8c064479c6cc1cef66199185aabefdbdfe9834a',
-  'relay-utc-all.report': '4bd76662c3dfb36cadc95ee329d3f37150897f54c2e2beab0b2413fc3f1d0703',
-  'relay-unknown-zone.facts': '270e9fc3e9061825ab0579d5f72e50887b660e0bac6a7de2cb51ef39c66de777',
-  'relay-unknown-zone.csv': '98ba08808df575528fb876c1cfba13384e4306df87a580324258e544d74c629e',
-  'relay-unknown-zone.report': '8311df8ce99e1a10a9656fab2e6dcbc238d6092572ef9ed2a5c6922ed50e8f08',
-  'relay-kathmandu.facts': 'b6df3bc9478562951535567ef623a627e9203a5081c230f2383cf74589904846',
-  'relay-kathmandu.csv': 'e06b7b88c4f9d8fa2963c4dfdfb6640bf31a1e80f563fd6a291f0c7fa05d3a3b',
-  'relay-kathmandu.report': 'fad15f0d5c664b328bbc62bfd5aca1595713fd2a45c282d01b75ea2f7f7a7ccc',
-  'workstation-known.facts': '4fde010fb9144291d44c51a10b979aad227b3bb88d191e4e0f6309d009e4e1e9',
-  'workstation-known.csv': 'b93010e6e10453369c82b99e1b833eb5b17381a9d94318ffc8b3e55c2f3cca7c',
-  'workstation-known.report': '1eec9ac0898d49d574c86d0c7a0e72d6dc6e1e01317e853a664dda97f31ff45d',
-  'workstation-unknown.facts': 'e0549fc861413913dd95c35f4016b2ad63f8d61b54f5d9854b0a3aa496bfae56',
-  'workstation-unknown.csv': 'bacb2546df7fedb91196c929cdceda1bbfe35e11d740e88436f8ae42d9381486',
-  'workstation-unknown.report': '434189e4a6cd72f4ca36870ca61be2195453315d06b9710b96e5917f5c6e62bc',
-  'standalone.csv': 'ffd7a662036895ca0321add733ae3698e11d43bc6c4d1797c6775b1522c9280a',
-  'standalone.report': 'c96cd565ba68e41e3ac89986c33760d2ff47ccc099fdafe8443b5240b7ef4d12',
+  'relay-berlin.facts': '856ab8a0552879a5793ad65f86e5d2868d6dce34f992513d257c82cf8949fb20',
+  'relay-berlin.csv': '68b77d3781453d647f023fb85e3aa1bb6837f6e7f2a4e2ea330c9a1c7c6fcd51',
+  'relay-berlin.report': '146ef6904db18b43fe7e135ad625aa242aa0d1b27f315b354cfe16e7627fb61f',
+  'relay-newyork-short.facts': '856ab8a0552879a5793ad65f86e5d2868d6dce34f992513d257c82cf8949fb20',
+  'relay-newyork-short.csv': '0829c2c655eb41adc446d4b548ec8760c91e5c69d59aef0e1dc4e5ca0633f8d5',
+  'relay-newyork-short.report': '59d5557650ec7006427cc4df978221ac853f379825385c329e3781a0de64c261',
+  'relay-utc-all.facts': '37bf3f38bdf91dfff94c5f31fe44be8734dee56baf87da62c9b55815608966a3',
+  'relay-utc-all.csv': '8a702069d3e8d76340f3fe5b397098c1be3f597dd35e3c4fb8bbe258c9195377',
+  'relay-utc-all.report': 'af5a01437e32d70ce55e2bc49250a05cb326d0eb03eef1d1948a8dc5d6d308a3',
+  'relay-unknown-zone.facts': 'b40acc808effce652d2fb7d8ebd2cb8714211351cb61a85345c1b8e346d6f979',
+  'relay-unknown-zone.csv': 'a68fa257b0ff9dd57ca3bb8c98d9992bca60674db40fdb61a9d5033de4ed1b84',
+  'relay-unknown-zone.report': '5011e371d009d56f44be63d3b06bb4792d929326c3cf492d55d62067708d5dc2',
+  'relay-kathmandu.facts': 'fe22330478f9a9320f8d0510f72225b5fb01f181d62e331eddf2c140819a5584',
+  'relay-kathmandu.csv': '2007df12fb8b825402bde0192ccd28c908e4895c88168b929d81751c4da5efea',
+  'relay-kathmandu.report': '328c5fcc7eac955045a50205097ac177b29f327e8968ab4398b396f5cc67d945',
+  'workstation-known.facts': '08b5d957cc57b8fec7b1a541c77810f03c1302159d4bda3dc9eeedb0ec900737',
+  'workstation-known.csv': '3af76a72f23ba7c4312469637d8ecace5d79c4fccf1a5d019e917218f972fdae',
+  'workstation-known.report': 'af15c0f2b8d291344d7ff03fa4f5982a6be8ea99b114ad92eea16d1c003f9222',
+  'workstation-unknown.facts': '638aa64beb101b6626ed04d0818e3b4b65d61f32744d81e24e34131cc561f8a7',
+  'workstation-unknown.csv': '12a72436ace36a5bea4ec7f2200a90f947196716072932b9daa1dc8f8ac77b00',
+  'workstation-unknown.report': 'bb6447a3bf6405126fecc109c4b138ba5f4d2e1ea6f5dcd58b6e8a5aa36992b5',
+  'standalone.csv': '3241cf9a823607725adc2398165173075729c0dfd91230d2f8c0b4f470553707',
+  'standalone.report': '9071f54ee402cd3cd480ab465b799fd6a901c0499a267430606401362dad0b02',
 };
 
 describe('the describing work of an export, byte for byte', () => {

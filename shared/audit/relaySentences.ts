@@ -6,6 +6,7 @@
 import type { SentenceContext } from './describe';
 import { capitalise, count, formatNumber, ordinal, tidy } from './words';
 import type { AuditParty } from './people';
+import { URGENT_SENTENCES } from './urgentSentences';
 import { ROLE_SENTENCES } from './roleSentences';
 
 type Sentence = (c: SentenceContext) => string;
@@ -256,7 +257,8 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'envelope.refused': refusalEpisode('messages'),
   'envelope.accepted': (c) => {
     const to = c.facts.counterparties[0];
-    return `Message sent by ${c.facts.actor.label} ${where(c.facts.actor)} to ${to ? join(to.label, where(to)) : 'an unrecorded recipient'}.`;
+    const kind = c.details.flag('urgent') ? 'Urgent message' : c.details.has('escalation') ? 'Escalated message' : 'Message';
+    return `${kind} sent by ${c.facts.actor.label} ${where(c.facts.actor)} to ${to ? join(to.label, where(to)) : 'an unrecorded recipient'}.`;
   },
   'envelope.delivered': (c) => {
     const from = c.facts.counterparties[0];
@@ -269,6 +271,11 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'audit.tree_rebuilt': (c) => `${who(c)} rebuilt the relay's stored tree of the audit log from its records${(c.details.number('differing') ?? 0) > 0 ? `, although ${count(c.details.number('differing') ?? 0, 'record')} differed from it (first: ${c.details.text('first')})` : ''}.`,
   'presence.changed': presenceChanged,
   'audit.key_rotated': (c) => `${who(c)} replaced the audit signing key${c.details.has('retired') ? ` ${fingerprint(c.details.text('retired'))}` : ''}${c.details.has('current') ? ` with ${fingerprint(c.details.text('current'))}` : ''}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
+  // Looked up when used: urgentSentences.ts imports `where` from here.
+  'message.acknowledged': (c) => URGENT_SENTENCES['message.acknowledged']?.(c) ?? '',
+  'escalation.held': (c) => URGENT_SENTENCES['escalation.held']?.(c) ?? '',
+  'escalation.released': (c) => URGENT_SENTENCES['escalation.released']?.(c) ?? '',
+  'escalation.cancelled': (c) => URGENT_SENTENCES['escalation.cancelled']?.(c) ?? '',
 };
 
 /** The sentence for a relay record, or null for a type this version does not know. */

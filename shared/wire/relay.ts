@@ -233,6 +233,8 @@ export const RELAY_ERROR_CODES = [
   'SSO_REQUIRED',
   /** An SSO account's last sign-in at its identity provider is older than the relay's policy allows: sign in there again. */
   'REAUTHENTICATION_REQUIRED',
+  /** An acknowledgement's signature does not verify with the identity key the acknowledging device uploaded (issue 19). */
+  'SIGNATURE_INVALID',
   /** Single sign-on was refused at one of its steps (OidcErrorCode: the provider, the state, the code, the ID token, MFA). */
   ...OIDC_ERROR_CODES,
   'INTERNAL',

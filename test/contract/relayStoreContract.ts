@@ -21,6 +21,7 @@ import { relayStoreQueues } from './relayStoreQueues';
 import { relayStoreRoles } from './relayStoreRoles';
 import { relayStoreScim } from './relayStoreScim';
 import { relayStoreSso } from './relayStoreSso';
+import { relayStoreEscalations } from './relayStoreEscalations';
 import { relayStorePresence } from './relayStorePresence';
 import { ContractStores, keyUpload } from './relayStoreStores';
 
@@ -57,6 +58,7 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('SCIM provisioning', () => relayStoreScim(stores));
     describe('single sign-on', () => relayStoreSso(stores));
     describe('on-call roles', () => relayStoreRoles(stores));
+    describe('acknowledgements and escalation ladders', () => relayStoreEscalations(stores));
     describe('presence', () => relayStorePresence(stores));
   });
 }

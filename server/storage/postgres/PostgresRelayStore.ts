@@ -34,6 +34,7 @@ import { PostgresSignIns } from './PostgresSignIns';
 import { PostgresSsoSignIns } from './PostgresSsoSignIns';
 import { PostgresPresence } from './PostgresPresence';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
+import { PostgresEscalations } from './PostgresEscalations';
 import { PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
 
 /** Envelopes expired per transaction. */
@@ -51,6 +52,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   readonly roles: PostgresRoles;
   readonly presence: PostgresPresence;
   readonly #sso: PostgresSsoSignIns;
+  readonly escalations: PostgresEscalations;
   readonly #signIns: PostgresSignIns;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
   readonly #instance = randomUUID();
@@ -68,6 +70,10 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),
+    });
+    this.escalations = new PostgresEscalations(db, this.#queue, {
+      appendAudit: (client, events) => this.append(client, events),
+      announce: async (client, recipients) => void (await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [QUEUED_CHANNEL, queuedPayloads(this.#instance, recipients)])),
     });
   }
 

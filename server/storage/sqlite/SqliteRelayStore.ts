@@ -40,6 +40,7 @@ import { SqliteDevices } from './SqliteDevices';
 import { SqliteDirectory, toUser, type UserRow } from './SqliteDirectory';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
+import { SqliteEscalations } from './SqliteEscalations';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 import { SqliteScim } from './SqliteScim';
 import { SqliteRoles } from './SqliteRoles';
@@ -63,6 +64,7 @@ export class SqliteRelayStore implements RelayStore {
   readonly roles: SqliteRoles;
   readonly presence: SqlitePresence;
   readonly #sso: SqliteSsoSignIns;
+  readonly escalations: SqliteEscalations;
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
@@ -75,6 +77,7 @@ export class SqliteRelayStore implements RelayStore {
     this.scim = new SqliteScim(this.#sql, (events) => this.#audit.append(events));
     this.roles = new SqliteRoles(this.#sql, (events) => this.#audit.append(events));
     this.#sso = new SqliteSsoSignIns(this.#sql, (events) => this.#audit.append(events));
+    this.escalations = new SqliteEscalations(this.#sql, this.#queue, (events) => this.#audit.append(events));
     this.presence = new SqlitePresence(this.#sql, (events) => this.#audit.append(events));
   }
 

@@ -1,0 +1,150 @@
+import { PublicKey } from '@signalapp/libsignal-client';
+import { acknowledgementSigningBytes, type SignedAcknowledgement } from '../../shared/acknowledgement';
+import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type UserId } from '../../shared/ids';
+import type { AcknowledgementReportResponse, EscalationRequest, EscalationState } from '../../shared/wire/escalation';
+import type { AuditEvent } from '../audit/AuditRecord';
+import type { Clock } from '../Clock';
+import type { DeliveryNotifier } from '../MessageService';
+import { RelayFailure, storageFull, STORAGE_RETRY_SECONDS } from '../RelayFailure';
+import { belowFreeDiskReserve, type RelayStore } from '../storage/RelayStore';
+import type { NewEscalation, ReleasedRung } from '../storage/EscalationStore';
+
+/** The most rungs one release takes in one transaction (the timer comes back for the rest at once). */
+const RELEASE_BATCH = 50;
+/** An acknowledgement may be reported late (made offline), never from further in the future than this. */
+const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
+
+export interface EscalationLimits {
+  readonly maxEnvelopeBytes: number;
+  readonly minFreeDiskBytes: number;
+}
+
+/*
+ * Issue 19 on the relay: signed acknowledgements, verified against the identity key the acknowledging device
+ * uploaded, and the escalation ladders of urgent messages, held and released by time. The relay sees who,
+ * when, how many and how large; the envelopes are ciphertext it cannot read, and the reason for urgency stays
+ * inside them. Every change is audited in its own transaction (EscalationStore).
+ */
+export class EscalationService {
+  constructor(
+    private readonly store: RelayStore,
+    private readonly clock: Clock,
+    private readonly limits: EscalationLimits,
+    private readonly notifier: Pick<DeliveryNotifier, 'envelopesQueued'>,
+  ) {}
+
+  /**
+   * Holds a ladder for the sender's urgent message: each rung falls due `delayMs` after now, and goes to every
+   * active device of its recipients (the relay checks the envelopes address exactly those, as a send does).
+   * A resend of the same ladder (a lost answer) gets its state again.
+   */
+  async hold(sender: DeviceAddress, request: EscalationRequest): Promise<EscalationState> {
+    const now = this.clock.now();
+    const maxChars = Math.ceil(this.limits.maxEnvelopeBytes / 3) * 4;
+    const all = request.rungs.flatMap((r) => r.envelopes);
+    if (all.some((e) => e.content.length > maxChars)) throw new RelayFailure('PAYLOAD_TOO_LARGE', `an envelope of the ladder exceeds ${this.limits.maxEnvelopeBytes} bytes`);
+    if (new Set(all.map((e) => e.id)).size !== all.length) throw new RelayFailure('BAD_REQUEST', 'every envelope of a ladder needs its own id');
+    if (all.some((e) => sameAddress(e.recipient, sender))) throw new RelayFailure('BAD_REQUEST', 'a device cannot escalate to itself');
+    for (const rung of request.rungs) await this.#assertComplete(sender, rung.recipients, rung.envelopes.map((e) => e.recipient), now);
+    const { low } = await belowFreeDiskReserve(this.store, this.limits.minFreeDiskBytes);
+    if (low) throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
+    const escalation: NewEscalation = {
+      id: request.escalationId, messageId: request.messageId, sender, recipients: request.recipients, createdAt: now,
+      rungs: request.rungs.map((r) => ({ dueAt: now + r.delayMs, recipients: r.recipients, envelopes: r.envelopes.map((e) => ({ id: e.id, type: e.type, recipient: e.recipient, content: e.content })) })),
+    };
+    const outcome = await this.store.escalations.hold(escalation, [heldAudit(escalation)]);
+    if (outcome === 'idTaken') throw new RelayFailure('BAD_REQUEST', 'this escalation id is taken by another ladder');
+    return this.state(sender, request.escalationId);
+  }
+
+  /** The ladder's state, for its sender's account (any of its workstations). */
+  async state(caller: DeviceAddress, escalationId: string): Promise<EscalationState> {
+    const state = await this.store.escalations.state(escalationId, caller.userId);
+    if (!state) throw new RelayFailure('NOT_FOUND', 'no such escalation of this account');
+    return state;
+  }
+
+  /**
+   * Records an acknowledgement the calling device signed (verified with the identity key it uploaded: one
+   * signed by another key, or for another device, is refused), and stops the message's ladders.
+   */
+  async acknowledge(caller: DeviceAddress, report: SignedAcknowledgement): Promise<AcknowledgementReportResponse> {
+    const { statement, signature } = report;
+    if (!sameAddress(statement.acknowledger, caller)) throw new RelayFailure('FORBIDDEN', 'a device reports only its own acknowledgements');
+    if (statement.sender === caller.userId) throw new RelayFailure('BAD_REQUEST', 'a sender does not acknowledge their own message');
+    const now = this.clock.now();
+    if (statement.acknowledgedAt > now + MAX_CLOCK_AHEAD_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is ahead of the relay's clock");
+    const identityKey = await this.store.escalations.identityKey(caller);
+    if (!identityKey) throw new RelayFailure('UNKNOWN_DEVICE', 'this device has no identity key on the relay');
+    if (!verifies(identityKey, acknowledgementSigningBytes(statement), signature)) {
+      throw new RelayFailure('SIGNATURE_INVALID', "the acknowledgement's signature does not verify with this device's identity key");
+    }
+    const actor = addressKey(caller);
+    const outcome = await this.store.escalations.acknowledge(
+      { messageId: statement.messageId, sender: statement.sender, acknowledger: caller, acknowledgedAt: statement.acknowledgedAt, signature, recordedAt: now },
+      [{
+        type: 'message.acknowledged', actor, subject: statement.messageId,
+        details: { sender: statement.sender, conversation: statement.conversationId, acknowledgedAt: statement.acknowledgedAt, signature, identityKey },
+      }],
+      (cancelled) => ({ type: 'escalation.cancelled', actor, subject: cancelled.escalationId, details: { message: statement.messageId, sender: statement.sender, rungs: cancelled.rungs } }),
+    );
+    return { recorded: outcome.recorded, cancelledRungs: outcome.cancelled.reduce((sum, c) => sum + c.rungs, 0) };
+  }
+
+  /**
+   * Releases every rung due now, in batches, and tells the connected recipients (other relay instances hear
+   * it from the store). Returns how many rungs were released. Safe to run on every instance at once.
+   */
+  async releaseDue(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const now = this.clock.now();
+      const released = await this.store.escalations.releaseDue(now, RELEASE_BATCH, (rung) => releasedAudit(rung, now));
+      const devices = released.flatMap((r) => r.delivered);
+      if (devices.length > 0) this.notifier.envelopesQueued(devices);
+      total += released.length;
+      if (released.length < RELEASE_BATCH) return total;
+    }
+  }
+
+  /** A rung goes to every active device of its recipients, and to nothing else (as MessageService's sends). */
+  async #assertComplete(sender: DeviceAddress, recipients: readonly UserId[], addressed: readonly DeviceAddress[], now: number): Promise<void> {
+    if (addressed.some((a) => !recipients.includes(a.userId))) throw new RelayFailure('BAD_REQUEST', 'an envelope of a rung is for someone the rung does not name');
+    const mismatched: DeviceAddress[] = [];
+    for (const userId of new Set(recipients)) {
+      const user = await this.store.userById(userId);
+      const active = user?.status === 'active'
+        ? (await this.store.devices(userId)).filter((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > now) && !(userId === sender.userId && d.deviceId === sender.deviceId)).map((d) => d.deviceId as number)
+        : [];
+      const mine = new Set(addressed.filter((a) => a.userId === userId).map((a) => a.deviceId as number));
+      for (const d of active) if (!mine.has(d)) mismatched.push({ userId, deviceId: d as DeviceId });
+      for (const d of mine) if (!active.includes(d)) mismatched.push({ userId, deviceId: d as DeviceId });
+    }
+    if (mismatched.length > 0) throw new RelayFailure('UNKNOWN_DEVICE', 'the devices of a rung\'s recipient changed; refresh the directory and send again', { devices: mismatched });
+  }
+}
+
+function verifies(identityKey: string, message: Uint8Array<ArrayBuffer>, signature: string): boolean {
+  try {
+    return PublicKey.deserialize(Buffer.from(identityKey, 'base64')).verify(message, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** escalation.held: the message, whom it went to, and each rung's time and recipients (ids: the export names them). */
+function heldAudit(e: NewEscalation): AuditEvent {
+  const rungs: Record<string, string | number> = {};
+  e.rungs.forEach((r, i) => {
+    rungs[`rung${i + 1}DueAt`] = r.dueAt;
+    rungs[`rung${i + 1}To`] = r.recipients.join(' ');
+  });
+  return { type: 'escalation.held', actor: addressKey(e.sender), subject: e.id, details: { message: e.messageId, recipients: e.recipients.join(' '), rungs: e.rungs.length, ...rungs } };
+}
+
+function releasedAudit(r: ReleasedRung, now: number): AuditEvent {
+  return {
+    type: 'escalation.released', actor: 'system', subject: r.escalationId,
+    details: { message: r.messageId, sender: r.sender.userId, rung: r.rung, dueAt: r.dueAt, lateMs: Math.max(0, now - r.dueAt), recipients: r.recipients.join(' '), devices: r.delivered.length },
+  };
+}

@@ -1,0 +1,94 @@
+import type { DeviceAddress, MessageId, UserId } from '../../shared/ids';
+import type { EnvelopeType } from '../../shared/wire/envelope';
+import type { EscalationState } from '../../shared/wire/escalation';
+import type { AuditEvent } from '../audit/AuditRecord';
+
+/*
+ * Issue 19: the relay's part of closed-loop urgent messages. Signed acknowledgements (verified by the relay
+ * before they get here) and the escalation ladders it holds: each rung's envelopes are ciphertext the relay
+ * cannot read, released into their recipients' queues when the rung falls due unless an acknowledgement came
+ * first. Release and mark are one transaction, so a rung is released once, however many relay instances
+ * race for it and whenever one restarts; every change writes its audit record in the same transaction.
+ */
+
+/** One held envelope of a rung (the sender is the ladder's). */
+export interface HeldEnvelope {
+  readonly id: string;
+  readonly type: EnvelopeType;
+  readonly recipient: DeviceAddress;
+  readonly content: string;
+}
+
+export interface NewEscalation {
+  readonly id: string;
+  readonly messageId: MessageId;
+  readonly sender: DeviceAddress;
+  /** Whom the message itself went to: an acknowledgement by one of them cancels the ladder. */
+  readonly recipients: readonly UserId[];
+  readonly createdAt: number;
+  readonly rungs: readonly { readonly dueAt: number; readonly recipients: readonly UserId[]; readonly envelopes: readonly HeldEnvelope[] }[];
+}
+
+/** What holdEscalation did: held it now, or found this very ladder held already (a resend after a lost answer). */
+export type HoldOutcome = 'held' | 'alreadyHeld' | 'idTaken';
+
+/** A rung the release took out of the hold: its envelopes are in the queues now (those of devices still active). */
+export interface ReleasedRung {
+  readonly escalationId: string;
+  readonly messageId: MessageId;
+  readonly sender: DeviceAddress;
+  readonly rung: number;
+  readonly dueAt: number;
+  readonly recipients: readonly UserId[];
+  /** The devices that got an envelope (to be told at once). */
+  readonly delivered: readonly DeviceAddress[];
+}
+
+/** An acknowledgement the relay verified, to record. */
+export interface VerifiedAcknowledgement {
+  readonly messageId: MessageId;
+  readonly sender: UserId;
+  readonly acknowledger: DeviceAddress;
+  readonly acknowledgedAt: number;
+  readonly signature: string;
+  readonly recordedAt: number;
+}
+
+/** A ladder an acknowledgement stopped: its rungs not released yet are cancelled. */
+export interface CancelledEscalation {
+  readonly escalationId: string;
+  readonly rungs: number;
+}
+
+export interface AcknowledgementOutcome {
+  /** False when this account's acknowledgement of the message was recorded already (nothing written). */
+  readonly recorded: boolean;
+  readonly cancelled: readonly CancelledEscalation[];
+}
+
+export interface EscalationStore {
+  /** Holds a ladder with `audit`; a second hold of the same id is 'alreadyHeld' (same sender and message) or 'idTaken'. */
+  hold(escalation: NewEscalation, audit: readonly AuditEvent[]): Promise<HoldOutcome>;
+  /**
+   * Releases up to `limit` rungs due at `now` (not released, not cancelled), oldest first: each one's envelopes
+   * go into the queues of their devices still active (no queue limit: an escalation is not held back by a full
+   * queue), are removed from the hold, and the rung is marked released, with `auditOf(rung)`, in one transaction.
+   */
+  releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent): Promise<ReleasedRung[]>;
+  /**
+   * Records a verified acknowledgement with `audit` and cancels, in the same transaction, the rungs not yet released
+   * of every ladder of that message and sender which the acknowledger could see (among its recipients, or of a
+   * rung released), each with `cancelAudit`. A second acknowledgement of the same message by the same account
+   * records nothing and cancels nothing.
+   */
+  acknowledge(ack: VerifiedAcknowledgement, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome>;
+  /** The ladder's state, for its sender's account only (undefined for anyone else, or no such ladder). */
+  state(escalationId: string, sender: UserId): Promise<EscalationState | undefined>;
+  /** The identity key (base64) an active device uploaded when it was added, or undefined. */
+  identityKey(device: DeviceAddress): Promise<string | undefined>;
+}
+
+/** The users who may stop a ladder: the message's recipients and those of every rung released. */
+export function mayAcknowledge(recipients: readonly string[], released: readonly (readonly string[])[], user: string): boolean {
+  return recipients.includes(user) || released.some((r) => r.includes(user));
+}

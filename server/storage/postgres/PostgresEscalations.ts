@@ -1,0 +1,115 @@
+/**
+ * The PostgreSQL store's acknowledgements and escalation ladders (EscalationStore.ts), shared by every relay
+ * instance. A release claims its due rungs with FOR UPDATE SKIP LOCKED, queues their envelopes, removes them
+ * from the hold and marks the rungs in one transaction: two instances never release one rung, and an instance
+ * that dies mid-release leaves the rung due for the next. An acknowledgement locks the ladder's rungs before
+ * cancelling them, so it waits for a release under way (and then cancels only what is left) or stops it.
+ */
+import type pg from 'pg';
+import type { DeviceAddress, UserId } from '../../../shared/ids';
+import type { EscalationState } from '../../../shared/wire/escalation';
+import type { AuditEvent } from '../../audit/AuditRecord';
+import { mayAcknowledge, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
+import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
+import type { PostgresDatabase } from './PostgresDatabase';
+import type { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
+
+/** What a release needs of the store: its audit append, and how the other instances hear which queues grew. */
+export interface EscalationHooks {
+  appendAudit(client: pg.PoolClient, events: readonly AuditEvent[]): Promise<void>;
+  announce(client: pg.PoolClient, recipients: readonly DeviceAddress[]): Promise<void>;
+}
+
+export class PostgresEscalations implements EscalationStore {
+  constructor(
+    private readonly db: PostgresDatabase,
+    private readonly queue: PostgresEnvelopeQueue,
+    private readonly hooks: EscalationHooks,
+  ) {}
+
+  async hold(e: NewEscalation, audit: readonly AuditEvent[]): Promise<HoldOutcome> {
+    return this.db.transaction(async (client) => {
+      const inserted = await client.query('INSERT INTO escalations (id, message_id, sender_user, sender_device, recipients, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING',
+        [e.id, e.messageId, e.sender.userId, e.sender.deviceId, JSON.stringify(e.recipients), e.createdAt]);
+      if (inserted.rowCount === 0) {
+        const existing = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE id = $1', [e.id])).rows[0];
+        return existing && sameLadder(existing, e) ? 'alreadyHeld' : 'idTaken';
+      }
+      for (const [i, rung] of e.rungs.entries()) {
+        await client.query('INSERT INTO escalation_rungs (escalation_id, rung, due_at, recipients) VALUES ($1, $2, $3, $4)', [e.id, i + 1, rung.dueAt, JSON.stringify(rung.recipients)]);
+        await client.query(
+          `INSERT INTO escalation_envelopes (escalation_id, rung, id, type, recipient_user, recipient_device, content)
+           SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::text[])`,
+          [e.id, i + 1, rung.envelopes.map((x) => x.id), rung.envelopes.map((x) => x.type), rung.envelopes.map((x) => x.recipient.userId), rung.envelopes.map((x) => x.recipient.deviceId), rung.envelopes.map((x) => x.content)],
+        );
+      }
+      await this.hooks.appendAudit(client, audit);
+      return 'held';
+    });
+  }
+
+  async releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent): Promise<ReleasedRung[]> {
+    return this.db.transaction(async (client) => {
+      const due = (await client.query<RungRow>(
+        `SELECT * FROM escalation_rungs WHERE due_at <= $1 AND released_at IS NULL AND cancelled_at IS NULL
+         ORDER BY due_at, escalation_id, rung LIMIT $2 FOR UPDATE SKIP LOCKED`, [now, limit])).rows;
+      const released: ReleasedRung[] = [];
+      const audit: AuditEvent[] = [];
+      for (const rung of due) {
+        const escalation = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE id = $1', [rung.escalation_id])).rows[0];
+        if (!escalation) continue;
+        const held = (await client.query<HeldEnvelopeRow>('SELECT id, type, recipient_user, recipient_device, content FROM escalation_envelopes WHERE escalation_id = $1 AND rung = $2', [rung.escalation_id, rung.rung])).rows;
+        const envelopes = releasedEnvelopes({ userId: escalation.sender_user as UserId, deviceId: escalation.sender_device as DeviceAddress['deviceId'] }, held, now);
+        const outcomes = envelopes.length > 0 ? await this.queue.enqueueIn(client, envelopes, releasedEnvelopeAudit(rung.escalation_id), UNLIMITED_QUEUE, audit) : [];
+        const delivered = envelopes.filter((_e, i) => outcomes[i] === 'queued' || outcomes[i] === 'alreadyQueued').map((e) => e.recipient);
+        await client.query('DELETE FROM escalation_envelopes WHERE escalation_id = $1 AND rung = $2', [rung.escalation_id, rung.rung]);
+        await client.query('UPDATE escalation_rungs SET released_at = $3 WHERE escalation_id = $1 AND rung = $2', [rung.escalation_id, rung.rung, now]);
+        const done = releasedRung(escalation, rung, delivered);
+        released.push(done);
+        audit.push(auditOf(done));
+      }
+      const grown = released.flatMap((r) => r.delivered);
+      if (grown.length > 0) await this.hooks.announce(client, grown);
+      await this.hooks.appendAudit(client, audit);
+      return released;
+    });
+  }
+
+  async acknowledge(ack: VerifiedAcknowledgement, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome> {
+    return this.db.transaction(async (client) => {
+      const inserted = await client.query(
+        `INSERT INTO acknowledgements (message_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, recorded_at, signature)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+        [ack.messageId, ack.sender, ack.acknowledger.userId, ack.acknowledger.deviceId, ack.acknowledgedAt, ack.recordedAt, ack.signature],
+      );
+      if (inserted.rowCount === 0) return { recorded: false, cancelled: [] };
+      const cancelled: CancelledEscalation[] = [];
+      const ladders = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE message_id = $1 AND sender_user = $2 AND acknowledged_at IS NULL ORDER BY id FOR UPDATE', [ack.messageId, ack.sender])).rows;
+      for (const ladder of ladders) {
+        // Locks the rungs: a release under way finishes first, and what it released is seen released here.
+        const rungs = (await client.query<RungRow>('SELECT * FROM escalation_rungs WHERE escalation_id = $1 ORDER BY rung FOR UPDATE', [ladder.id])).rows;
+        const released = rungs.filter((r) => r.released_at !== null).map((r) => JSON.parse(r.recipients) as string[]);
+        if (!mayAcknowledge(JSON.parse(ladder.recipients) as string[], released, ack.acknowledger.userId)) continue;
+        await client.query('UPDATE escalations SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1', [ladder.id, ack.recordedAt, ack.acknowledger.userId]);
+        const count = (await client.query('UPDATE escalation_rungs SET cancelled_at = $2 WHERE escalation_id = $1 AND released_at IS NULL AND cancelled_at IS NULL', [ladder.id, ack.recordedAt])).rowCount ?? 0;
+        await client.query('DELETE FROM escalation_envelopes WHERE escalation_id = $1', [ladder.id]);
+        cancelled.push({ escalationId: ladder.id, rungs: count });
+      }
+      await this.hooks.appendAudit(client, [...audit, ...cancelled.map(cancelAudit)]);
+      return { recorded: true, cancelled };
+    });
+  }
+
+  async state(escalationId: string, sender: UserId): Promise<EscalationState | undefined> {
+    const row = (await this.db.query<EscalationRow>('SELECT * FROM escalations WHERE id = $1 AND sender_user = $2', [escalationId, sender])).rows[0];
+    if (!row) return undefined;
+    return escalationState(row, (await this.db.query<RungRow>('SELECT * FROM escalation_rungs WHERE escalation_id = $1', [escalationId])).rows);
+  }
+
+  async identityKey(device: DeviceAddress): Promise<string | undefined> {
+    return (await this.db.query<{ identity_key: string }>(
+      `SELECT d.identity_key FROM devices d JOIN users u ON u.id = d.user_id
+       WHERE d.user_id = $1 AND d.device_id = $2 AND d.revoked_at IS NULL AND u.status = 'active'`, [device.userId, device.deviceId],
+    )).rows[0]?.identity_key;
+  }
+}

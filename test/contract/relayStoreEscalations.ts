@@ -1,0 +1,97 @@
+/**
+ * The RelayStore contract (relayStoreContract.ts): acknowledgements and escalation ladders (issue 19). A rung is
+ * released once, by whichever instance gets it, and never after an acknowledgement that stopped its ladder; what
+ * one instance held another releases (as a relay restarted, or another instance, would).
+ */
+import { randomUUID } from 'node:crypto';
+import { expect, it } from 'vitest';
+import type { AuditEvent } from '../../server/audit/AuditRecord';
+import type { NewEscalation, ReleasedRung, VerifiedAcknowledgement } from '../../server/storage/EscalationStore';
+import { MessageIdSchema, type DeviceAddress, type EnvelopeId } from '../../shared/ids';
+import { NOW, type ContractStores } from './relayStoreStores';
+
+const MINUTE = 60_000;
+const released = (r: ReleasedRung): AuditEvent => ({ type: 'escalation.released', actor: 'system', subject: r.escalationId, details: { rung: r.rung } });
+const cancelledAudit = (c: { escalationId: string }): AuditEvent => ({ type: 'escalation.cancelled', actor: 'contract', subject: c.escalationId, details: {} });
+const held = (id: string): AuditEvent[] => [{ type: 'escalation.held', actor: 'contract', subject: id, details: {} }];
+
+/** alice's urgent message to bob, escalating to carol after 5 minutes and to dave after 10. */
+function ladder(alice: DeviceAddress, bob: DeviceAddress, carol: DeviceAddress, dave: DeviceAddress): NewEscalation {
+  const envelope = (to: DeviceAddress) => ({ id: randomUUID() as EnvelopeId, type: 'prekey' as const, recipient: to, content: 'AAAA' });
+  return {
+    id: randomUUID(), messageId: MessageIdSchema.parse(randomUUID()), sender: alice, recipients: [bob.userId], createdAt: NOW,
+    rungs: [{ dueAt: NOW + 5 * MINUTE, recipients: [carol.userId], envelopes: [envelope(carol)] }, { dueAt: NOW + 10 * MINUTE, recipients: [dave.userId], envelopes: [envelope(dave)] }],
+  };
+}
+
+function ack(e: NewEscalation, by: DeviceAddress, at = NOW + 6 * MINUTE): VerifiedAcknowledgement {
+  return { messageId: e.messageId, sender: e.sender.userId, acknowledger: by, acknowledgedAt: at, signature: 'A'.repeat(86) + '==', recordedAt: at };
+}
+
+export function relayStoreEscalations(t: ContractStores): void {
+  it('holds a ladder once, releases each rung at its time once across two instances, and shows its progress', async () => {
+    const { store, other } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const e = ladder(alice, bob, carol, dave);
+    expect(await store.escalations.hold(e, held(e.id))).toBe('held');
+    expect(await other.escalations.hold(e, held(e.id))).toBe('alreadyHeld');
+    expect(await other.escalations.hold({ ...e, sender: bob }, held(e.id))).toBe('idTaken');
+    // Nothing before its time; nothing is in carol's queue while it is held.
+    expect(await other.escalations.releaseDue(NOW + 5 * MINUTE - 1, 10, released)).toEqual([]);
+    expect(await store.queued(carol, 0, 10)).toEqual([]);
+    // Both instances at once, at the time: the rung is released by one of them.
+    const raced = (await Promise.all([store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released), other.escalations.releaseDue(NOW + 5 * MINUTE, 10, released)])).flat();
+    expect(raced.map((r) => [r.rung, r.recipients, r.delivered])).toEqual([[1, [carol.userId], [carol]]]);
+    expect((await store.queued(carol, 0, 10)).map((q) => [q.id, q.sender, q.type])).toEqual([[e.rungs[0]!.envelopes[0]!.id, alice, 'prekey']]);
+    expect(await store.escalations.releaseDue(NOW + 6 * MINUTE, 10, released)).toEqual([]);
+    const state = await other.escalations.state(e.id, alice.userId);
+    expect(state?.rungs.map((r) => [r.rung, r.dueAt, r.releasedAt, r.cancelledAt])).toEqual([[1, NOW + 5 * MINUTE, NOW + 5 * MINUTE, null], [2, NOW + 10 * MINUTE, null, null]]);
+    expect(state?.acknowledged).toBeNull();
+    // Only the sender's account reads it.
+    expect(await store.escalations.state(e.id, bob.userId)).toBeUndefined();
+    expect(await t.audit('escalation.held', 'escalation.released')).toEqual([['escalation.held', e.id], ['escalation.released', e.id]]);
+  });
+
+  it('stops the ladder at an acknowledgement by a recipient, once; a stranger\'s acknowledgement stops nothing', async () => {
+    const { store, other } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const e = ladder(alice, bob, carol, dave);
+    await store.escalations.hold(e, held(e.id));
+    // dave is only on the second rung, not released yet: he cannot have seen it.
+    expect(await other.escalations.acknowledge(ack(e, dave), [], cancelledAudit)).toEqual({ recorded: true, cancelled: [] });
+    await store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released);
+    // carol got the first rung: her acknowledgement stops the second.
+    expect(await other.escalations.acknowledge(ack(e, carol), [{ type: 'message.acknowledged', actor: 'contract', subject: e.messageId, details: {} }], cancelledAudit)).toEqual({ recorded: true, cancelled: [{ escalationId: e.id, rungs: 1 }] });
+    expect(await store.escalations.acknowledge(ack(e, carol), [], cancelledAudit)).toEqual({ recorded: false, cancelled: [] });
+    expect(await store.escalations.releaseDue(NOW + 60 * MINUTE, 10, released)).toEqual([]);
+    expect(await store.queued(dave, 0, 10)).toEqual([]);
+    const state = await store.escalations.state(e.id, alice.userId);
+    expect(state?.acknowledged).toEqual({ by: carol.userId, at: NOW + 6 * MINUTE });
+    expect(state?.rungs.map((r) => [r.releasedAt !== null, r.cancelledAt !== null])).toEqual([[true, false], [false, true]]);
+    expect(await t.audit('message.acknowledged', 'escalation.cancelled')).toEqual([['message.acknowledged', e.messageId], ['escalation.cancelled', e.id]]);
+  });
+
+  it('never both releases and cancels a rung when an acknowledgement races its release on two instances', async () => {
+    const { store, other } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const ladders = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
+    for (const e of ladders) await store.escalations.hold(e, held(e.id));
+    await Promise.all(ladders.flatMap((e) => [other.escalations.acknowledge(ack(e, bob), [], cancelledAudit), store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released)]));
+    for (const e of ladders) {
+      const rung = (await store.escalations.state(e.id, alice.userId))?.rungs[0];
+      expect([rung?.releasedAt !== null, rung?.cancelledAt !== null]).not.toEqual([true, true]);
+      expect([rung?.releasedAt !== null, rung?.cancelledAt !== null]).not.toEqual([false, false]);
+    }
+    const queuedForCarol = (await store.queued(carol, 0, 10)).length;
+    const releasedRungs = (await t.audit('escalation.released')).length;
+    expect(queuedForCarol).toBe(releasedRungs);
+  });
+
+  it("gives an active device's uploaded identity key, and none for a revoked one", async () => {
+    const { store, other } = t;
+    const alice = await t.account();
+    expect(await other.escalations.identityKey(alice)).toBe(t.keys.identityKey);
+    await store.revokeDevice(alice.userId, alice.deviceId, NOW, []);
+    expect(await other.escalations.identityKey(alice)).toBeUndefined();
+  });
+}
