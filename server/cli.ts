@@ -18,6 +18,7 @@ import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addDirectoryCommand } from './cli/directoryCommand';
 import { addMigrateCommand } from './cli/migrateCommand';
 import { addScimCommands } from './cli/scimTokenCommand';
+import { addRoleCommands } from './cli/roleCommand';
 import { addServeCommand } from './cli/serveCommand';
 import { addUserUpdateCommand, contactOption, departmentOption, directoryFieldsOf, jobTitleOption } from './cli/userUpdateCommand';
 import type { DirectoryFieldsPatch } from './directory/adminDirectory';
@@ -102,6 +103,7 @@ export function buildCli(admin: string = adminActor()): Command {
     }));
 
   addScimCommands(program, admin);
+  addRoleCommands(program, user, admin);
 
   const device = program.command('device').description('manage devices');
   device.command('list')

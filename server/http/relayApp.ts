@@ -35,6 +35,8 @@ import { auditDirectory } from '../audit/auditDirectory';
 import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
 import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
 import { registerScimRoutes } from './scimRoutes';
+import { registerRoleRoutes } from './roleRoutes';
+import { RoleService } from '../roles/RoleService';
 import { registerPresenceRoutes } from './presenceRoutes';
 import { registerEscalationRoutes } from './escalationRoutes';
 import type { EscalationService } from '../escalation/EscalationService';
@@ -246,6 +248,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   if (options.escalations) registerEscalationRoutes(app, { escalations: options.escalations, device });
 
   registerPresenceRoutes(app, { presence: new PresenceService(store, options.now), device });
+  registerRoleRoutes(app, { store, roles: new RoleService(store, options.now), now: options.now, device });
 
   await registerScimRoutes(app, {
     store, now: options.now, address: (request) => caller(request).address,

@@ -104,6 +104,7 @@ export const ShiftListResponseSchema = z.strictObject({ shifts: z.array(ShiftSch
 export const AddShiftRequestSchema = z.strictObject({ userId: UserIdSchema, startsAt: Instant, endsAt: Instant })
   .refine((s) => s.endsAt > s.startsAt, 'a shift ends after it starts')
   .refine((s) => s.endsAt - s.startsAt <= MAX_SHIFT_MS, 'a shift is at most 7 days long');
+export type AddShiftRequest = z.infer<typeof AddShiftRequestSchema>;
 export const AddShiftResponseSchema = z.strictObject({ shift: ShiftSchema });
 /** DELETE /v1/roles/:id/shifts/:shiftId (scheduler permission). */
 export const RemoveShiftResponseSchema = z.strictObject({ removed: z.boolean() });

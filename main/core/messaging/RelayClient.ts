@@ -25,6 +25,7 @@ import {
 } from '../../../shared/wire/relay';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
 import { PresenceResponseSchema, PresenceSchema, type Presence, type PresenceUpdate } from '../../../shared/wire/presence';
+import { AddShiftResponseSchema, RemoveShiftResponseSchema, RoleDetailSchema, RoleSearchResponseSchema, ShiftListResponseSchema, type AddShiftRequest, type RoleId } from '../../../shared/wire/roles';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
 import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResponse, type SsoBeginRequest, type SsoBeginResponse, type SsoCompleteRequest } from '../../../shared/wire/sso';
 
@@ -166,6 +167,31 @@ export class RelayClient {
   /** Colleagues whose name, username, department or job title contains `query` (the relay's directory search). */
   searchDirectory(query: string, limit: number) {
     return this.#request('GET', `/v1/directory?${new URLSearchParams({ q: query, limit: String(limit) }).toString()}`, DirectoryResponseSchema);
+  }
+
+  /** On-call roles whose name or department contains `query` (issue 19: the pickers). */
+  searchRoles(query: string, limit: number) {
+    return this.#request('GET', `/v1/roles?${new URLSearchParams({ q: query, limit: String(limit) }).toString()}`, RoleSearchResponseSchema);
+  }
+
+  /** A role with its holders now (a send to it encrypts to their devices), its backup and its next hand-over. */
+  role(id: RoleId) {
+    return this.#request('GET', `/v1/roles/${id}`, RoleDetailSchema);
+  }
+
+  /** A role's shifts overlapping [from, to) (at most 31 days). */
+  roleShifts(id: RoleId, from: number, to: number) {
+    return this.#request('GET', `/v1/roles/${id}/shifts?${new URLSearchParams({ from: String(from), to: String(to) }).toString()}`, ShiftListResponseSchema);
+  }
+
+  /** Adds a shift to a role (the scheduler permission; FORBIDDEN otherwise). */
+  addRoleShift(id: RoleId, shift: AddShiftRequest) {
+    return this.#request('POST', `/v1/roles/${id}/shifts`, AddShiftResponseSchema, shift);
+  }
+
+  /** Removes a shift from a role (the scheduler permission). */
+  removeRoleShift(id: RoleId, shiftId: string) {
+    return this.#request('DELETE', `/v1/roles/${id}/shifts/${encodeURIComponent(shiftId)}`, RemoveShiftResponseSchema);
   }
 
   /** Presence (issue 19): the statuses of up to MAX_PRESENCE_QUERY users (Available for anyone without one). */
