@@ -23,6 +23,7 @@ import { PeriodicDuties } from './PeriodicDuties';
 import { ReceivePipeline } from './ReceivePipeline';
 import { RelayRequestError, type RelayClient, type RelayConnection } from './RelayClient';
 import { RelayLink } from './RelayLink';
+import { RoleDirectory } from './RoleDirectory';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import { PresenceBook } from '../presence/PresenceBook';
@@ -43,6 +44,8 @@ export class MessagingClient {
   readonly conversations: ConversationStore;
   /** What the screens read (views, notifications). */
   readonly queries: ClientQueries;
+  /** On-call roles: search, and who holds one (or its backup) now, from the relay (RoleDirectory.ts, issue 19). */
+  readonly roles: RoleDirectory;
   /** Colleagues' and this user's own presence (issue 19). */
   readonly presence: PresenceBook;
   readonly #core: ProtocolCore;
@@ -72,6 +75,7 @@ export class MessagingClient {
     this.conversations = new ConversationStore(db);
     const outbox = new OutboxStore(db);
     this.queries = new ClientQueries(core.address.userId, this.messages, this.conversations, outbox);
+    this.roles = new RoleDirectory(relay);
     this.presence = new PresenceBook(relay, core.address.userId, this.#scheduler);
     const ctx: ClientContext = {
       self: core.address, db, core, relay, messages: this.messages, conversations: this.conversations, outbox,
