@@ -7,6 +7,7 @@ import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
 import { Message, type SendDelay } from './MessageItem';
 import { useMessageWindow, type Anchor } from './useMessageWindow';
+import { PeerStatus } from './PeerStatus';
 
 /** Consecutive messages of one sender within this time form a run: one name, one delivery state. */
 const RUN_MS = 5 * 60_000;
@@ -155,6 +156,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
               ? `${conversation.members.length} members: ${conversation.members.map(nameOf).join(', ')}`
               : 'Direct message · end-to-end encrypted'}
           </p>
+          {conversation.peer && <PeerStatus userId={conversation.peer} nameOf={nameOf} />}
         </div>
         <div className="conversation-actions">
           {conversation.kind === 'careTeam'

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import type { MessageView } from '../../../shared/contract';
 import { assertNever } from '../../../shared/exhaustive';
 import { formatDay, formatTime } from '../format';
+import { CoverageLine } from './CoverageLine';
 
 /** Why the relay refused a message for now (the core's `sendDelayed` event); the core tries again by itself. */
 export interface SendDelay {
@@ -78,6 +79,7 @@ export function Message({ message, quoted, layout, onReply, onRetry, online, hel
     <article className={classes.filter(Boolean).join(' ')} aria-label={`${message.senderName}, ${formatTime(message.sentAt)}${message.urgent ? ', urgent' : ''}`} aria-current={layout.highlight ? 'true' : undefined}>
       <div className="bubble">
         {layout.compact ? <span className="sender">{layout.showSender ? message.senderName : ''}</span> : layout.showSender && <div className="sender">{message.senderName}</div>}
+        <CoverageLine coverage={message.coverage} nameOf={nameOf} />
         <div className="content-line">
           {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {quoted.body.slice(0, 140)}</> : 'Earlier message'}</blockquote>}
           {message.urgent && <span className="urgent-label">Urgent</span>}

@@ -4,6 +4,8 @@ import type { UserId } from '../../../shared/ids';
 import { useApi } from '../context';
 import { initials } from '../format';
 import { Field } from './Field';
+import { PresenceBadge } from './PresenceBadge';
+import { usePresenceDirectory } from '../presence';
 
 /** How long typing pauses before the directory is searched. */
 const SEARCH_PAUSE_MS = 150;
@@ -42,6 +44,10 @@ export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }
     return source.filter((c) => !exclude.has(c.userId)).sort((a, b) => Number(b.reachable) - Number(a.reachable));
   }, [found, contacts, exclude, query]);
   const stale = found !== null && found.query !== query;
+  // Their statuses (issue 19): read for those on screen that the main window has not read yet.
+  const presence = usePresenceDirectory();
+  const shownIds = people.slice(0, 100).map((c) => c.userId).join(',');
+  useEffect(() => presence.want(shownIds.split(',').filter(Boolean)), [presence, shownIds]);
   // Everyone seen so far, so that those picked stay named while the search shows others.
   const seen = useRef(new Map<string, ContactView>());
   for (const c of [...contacts.values(), ...(found?.people ?? [])]) seen.current.set(c.userId, c);
@@ -69,7 +75,7 @@ export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }
                 aria-describedby={c.reachable ? undefined : unreachableId} onClick={() => c.reachable && onToggle(c.userId)}>
                 <span className="avatar small" aria-hidden="true">{initials(c.displayName)}</span>
                 <span className="person-text">
-                  <span className="person-name">{c.displayName}</span>
+                  <span className="person-name">{c.displayName} <PresenceBadge presence={presence.of(c.userId)} quiet /></span>
                   {role && <span className="person-role">{role}</span>}
                   <span className="person-contact">{c.contact ? `${c.contact} · ` : ''}{c.username}</span>
                 </span>

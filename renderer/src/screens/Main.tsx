@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
@@ -10,11 +10,15 @@ import { Conversation } from '../components/Conversation';
 import type { SendDelay } from '../components/MessageItem';
 import { useCompactMessages } from '../displayPreferences';
 import { ContactPanel, MembersPanel, NewCareTeamDialog, NewConversationDialog, SettingsDialog } from '../components/Dialogs';
+import { PresenceBadge, worthShowing } from '../components/PresenceBadge';
+import { StatusButton, StatusDialog } from '../components/StatusDialog';
+import { PresenceContext, usePresence } from '../presence';
 
 type Dialog =
   | { kind: 'newConversation' }
   | { kind: 'newTeam' }
   | { kind: 'settings' }
+  | { kind: 'status' }
   | { kind: 'members'; conversationId: string }
   | { kind: 'contact'; userId: UserId };
 
@@ -79,6 +83,10 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
     return () => clearTimeout(timer);
   }, [api, query]);
 
+  // Presence (issue 19): everyone in the user's conversations, read now and every minute (pickers ask for more).
+  const people = useMemo(() => [self, ...conversations.flatMap((c) => (c.kind === 'direct' ? (c.peer ? [c.peer] : []) : c.members))], [conversations, self]);
+  const presence = usePresence(api, people);
+
   const current = conversations.find((c) => c.id === selected) ?? null;
   const nameOf = useCallback((userId: string) => (userId === self ? 'You' : contacts.get(userId)?.displayName ?? 'Unknown'), [contacts, self]);
 
@@ -99,6 +107,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
   };
 
   return (
+    <PresenceContext.Provider value={presence}>
     <div className="app">
       <header className="topbar">
         <div className="topbar-left">
@@ -113,7 +122,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
           <input type="search" aria-label="Search" placeholder="Search messages" value={query} onChange={(e) => setQuery(e.target.value)} />
         </div>
         <div className="topbar-right">
-          <span className="me" title={me?.displayName}><span className="avatar small" aria-hidden="true">{initials(me?.displayName ?? state.profile.displayName)}</span>{state.profile.displayName}</span>
+          <StatusButton name={state.profile.displayName} presence={presence.of(self)} onOpen={() => { void loadContacts(); setDialog({ kind: 'status' }); }} />
           <button type="button" className="ghost" onClick={() => setDialog({ kind: 'settings' })}>Settings</button>
           <button type="button" className="lock-button" onClick={() => void api.call('session.lock', {})}>Lock now</button>
         </div>
@@ -137,7 +146,8 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
                     <span className={`avatar ${c.kind === 'careTeam' ? 'team' : ''}`} aria-hidden="true">{c.kind === 'careTeam' ? '#' : initials(c.title)}</span>
                     <span className="conversation-text">
                       <span className="conversation-title">{c.title}</span>
-                      <span className="conversation-meta">{c.kind === 'careTeam' ? (c.isMember ? `Care team · ${c.members.length} members` : 'You were removed') : 'Direct message'}</span>
+                      <span className="conversation-meta">{c.kind === 'careTeam' ? (c.isMember ? `Care team · ${c.members.length} members` : 'You were removed')
+                        : c.peer && worthShowing(presence.of(c.peer)) ? <PresenceBadge presence={presence.of(c.peer)} /> : 'Direct message'}</span>
                     </span>
                     <span className="conversation-side">
                       <span className="conversation-time">{formatActivity(c.lastActivity)}</span>
@@ -200,7 +210,9 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
       {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); setFocus(undefined); void loadConversations(); }} />}
       {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} compact={compact} onCompact={setCompact} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} username={state.profile.username} />}
       {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
+      {dialog?.kind === 'status' && <StatusDialog current={presence.of(self)} contacts={contacts} self={self} onClose={() => setDialog(null)} onSaved={() => { setDialog(null); presence.refresh(); }} />}
       {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); setTrustVersion((v) => v + 1); }} />}
     </div>
+    </PresenceContext.Provider>
   );
 }
