@@ -7,6 +7,7 @@ import { PASSPHRASE_RULES } from './passphrasePolicy';
 import { CareTeamTitleSchema } from './payload';
 import { DirectorySearchQuerySchema, MAX_DIRECTORY_SEARCH_LIMIT } from './wire/directory';
 import { MessageCoverageSchema, PresenceSchema, PresenceUpdateSchema } from './wire/presence';
+import { MAX_ROLE_SEARCH_LIMIT, RoleDeliverySchema, RoleDetailSchema, RoleHolderSchema, RoleIdSchema, RoleSearchQuerySchema, RoleSummarySchema, ShiftSchema } from './wire/roles';
 import { DeviceNameSchema, DirectoryEntrySchema, OneTimeCodeSchema, PasswordSchema, RELAY_ERROR_CODES, RelayUrlSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
 
 /*
@@ -45,7 +46,7 @@ export type SessionState = z.infer<typeof SessionStateSchema>;
 
 export const ConversationViewSchema = z.strictObject({
   id: ConversationIdSchema,
-  kind: z.enum(['direct', 'careTeam']),
+  kind: z.enum(['direct', 'careTeam', 'role']),
   title: z.string(),
   peer: UserIdSchema.nullable(),
   members: z.array(UserIdSchema).readonly(),
@@ -53,6 +54,8 @@ export const ConversationViewSchema = z.strictObject({
   unread: z.number().int().nonnegative(),
   unreadUrgent: z.number().int().nonnegative(),
   lastActivity: Timestamp,
+  /** A conversation with an on-call role (issue 19): the role, who started it, and who held it at the last message. */
+  role: z.strictObject({ id: RoleIdSchema, name: z.string(), initiator: UserIdSchema, holders: z.array(RoleHolderSchema) }).nullable().optional(),
 });
 export type ConversationView = z.infer<typeof ConversationViewSchema>;
 
@@ -75,6 +78,8 @@ export const MessageViewSchema = z.strictObject({
   read: z.boolean(),
   /** How presence forwarding touched it (issue 19): also sent to whoever covered, or a forwarded copy; absent or null: not at all. */
   coverage: MessageCoverageSchema.nullable().optional(),
+  /** A message to an on-call role (issue 19): who held it then, and whether that was a hand-over. */
+  roleDelivery: RoleDeliverySchema.nullable().optional(),
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 
@@ -268,6 +273,17 @@ export const COMMANDS = {
   'presence.set': { input: PresenceUpdateSchema, output: PresenceSchema },
   /** Colleagues' statuses, this user's own always among them (ended ones read as Available; offline: the last ones read). */
   'presence.get': { input: z.strictObject({ userIds: z.array(UserIdSchema).max(500) }), output: z.array(PresenceSchema) },
+  /** On-call roles (issue 19) whose name or department contains `query` (the new-conversation picker). */
+  'roles.search': { input: z.strictObject({ query: RoleSearchQuerySchema.shape.q.unwrap(), limit: z.number().int().min(1).max(MAX_ROLE_SEARCH_LIMIT).optional() }), output: z.array(RoleSummarySchema) },
+  /** Opens (creates locally if new) this user's conversation with the role. */
+  'roles.open': { input: z.strictObject({ roleId: RoleIdSchema }), output: z.strictObject({ conversationId: ConversationIdSchema }) },
+  /** The role now, from the relay: holders with since, backup, next hand-over, whether this user may schedule it. */
+  'roles.detail': { input: z.strictObject({ roleId: RoleIdSchema }), output: RoleDetailSchema },
+  /** Its shifts overlapping [from, to) (at most 31 days), for the schedule dialog. */
+  'roles.shifts': { input: z.strictObject({ roleId: RoleIdSchema, from: Timestamp, to: Timestamp }), output: z.array(ShiftSchema) },
+  /** Schedulers only (the relay refuses anyone else with FORBIDDEN): add or remove a shift. */
+  'roles.addShift': { input: z.strictObject({ roleId: RoleIdSchema, userId: UserIdSchema, startsAt: Timestamp, endsAt: Timestamp }), output: ShiftSchema },
+  'roles.removeShift': { input: z.strictObject({ roleId: RoleIdSchema, shiftId: z.uuid() }), output: z.strictObject({ removed: z.boolean() }) },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   // Account and conversations
   'ALREADY_ENROLLED',
   'NOT_A_MEMBER',
+  /** No one holds the on-call role now and it has no backup who could (issue 19): nothing was sent. */
+  'ROLE_UNCOVERED',
   'NOT_FOUND',
   'INVALID_INPUT',
   // Sign-in with the hospital's identity provider (the app's side; the relay's refusals are OIDC_* relay codes)

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CareTeamIdSchema, ConversationIdSchema, DistributionIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
+import { RoleDeliverySchema } from './wire/roles';
 import { ForwardingStatusSchema } from './wire/presence';
 import { AcknowledgementSignatureSchema, AcknowledgementStatementSchema } from './acknowledgement';
 
@@ -51,6 +52,8 @@ export const TextPayloadSchema = z.strictObject({
    * conversation id, which is derived from the two users).
    */
   to: UserIdSchema.optional(),
+  /** A message to an on-call role (issue 19): the role, its initiator and who held it (RoleDelivery). */
+  role: RoleDeliverySchema.optional(),
   /**
    * A copy sent to whoever covers for `userId` (issue 19, presence): the sender saw them Off shift or Do not
    * disturb with a forward-to; the recipient shows "Forwarded: <name> is off shift". Absent on the original.

@@ -108,3 +108,19 @@ export type AddShiftRequest = z.infer<typeof AddShiftRequestSchema>;
 export const AddShiftResponseSchema = z.strictObject({ shift: ShiftSchema });
 /** DELETE /v1/roles/:id/shifts/:shiftId (scheduler permission). */
 export const RemoveShiftResponseSchema = z.strictObject({ removed: z.boolean() });
+
+/**
+ * In a message to a role (issue 19), inside the end-to-end encrypted payload: which role, who started the
+ * conversation (the conversation id is derived from the two), who held the role when it was sent (the
+ * recipients), whether they differ from those the previous message went to (a hand-over), and whether it went
+ * to the role's backup because no one held it. The relay never sees it.
+ */
+export const RoleDeliverySchema = z.strictObject({
+  roleId: RoleIdSchema,
+  roleName: RoleNameSchema,
+  initiator: UserIdSchema,
+  holders: z.array(RoleHolderSchema).max(50),
+  handedOver: z.boolean(),
+  via: z.enum(['holders', 'backup']),
+});
+export type RoleDelivery = z.infer<typeof RoleDeliverySchema>;

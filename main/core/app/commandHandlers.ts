@@ -7,6 +7,7 @@ import { messagePage, messagesAround } from './messageWindow';
 import type { ProfileSessions } from './ProfileSessions';
 import type { SsoSignIns } from './SsoSignIns';
 import { identityViews, messageViews } from './views';
+import { MAX_ROLE_SEARCH_LIMIT } from '../../../shared/wire/roles';
 import { MAX_DIRECTORY_SEARCH_LIMIT } from '../../../shared/wire/directory';
 
 /** One handler per command of the contract: a command without a handler does not compile. */
@@ -118,6 +119,12 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     'contacts.acknowledgeIdentityChange': async ({ userId, safetyNumbersSeen }) => ({ acknowledged: await client().acknowledgeIdentityChange(userId, safetyNumbersSeen) }),
     'presence.set': (update) => client().presence.setOwn(update),
     'presence.get': ({ userIds }) => client().presence.read(userIds),
+    'roles.search': ({ query, limit }) => client().roles.search(query, limit ?? MAX_ROLE_SEARCH_LIMIT),
+    'roles.open': async ({ roleId }) => ({ conversationId: await client().roleConversations.open(roleId) }),
+    'roles.detail': ({ roleId }) => client().roles.detail(roleId),
+    'roles.shifts': async ({ roleId, from, to }) => (await client().roles.shifts(roleId, from, to)),
+    'roles.addShift': ({ roleId, userId, startsAt, endsAt }) => client().roles.addShift(roleId, { userId, startsAt, endsAt }),
+    'roles.removeShift': ({ roleId, shiftId }) => client().roles.removeShift(roleId, shiftId),
     'contacts.markVerified': async ({ userId, deviceId, verified }) => {
       const address: DeviceAddress = { userId, deviceId };
       await client().markVerified(address, verified);

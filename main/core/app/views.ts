@@ -60,6 +60,7 @@ export function messageViews({ address, queries }: ViewSource, messages: readonl
       state,
       read: outgoing || (m.readAt ?? null) !== null,
       coverage: m.coverage ?? null,
+      roleDelivery: m.roleDelivery ?? null,
     };
   });
 }

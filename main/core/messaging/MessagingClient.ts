@@ -24,6 +24,7 @@ import { ReceivePipeline } from './ReceivePipeline';
 import { RelayRequestError, type RelayClient, type RelayConnection } from './RelayClient';
 import { RelayLink } from './RelayLink';
 import { RoleDirectory } from './RoleDirectory';
+import { RoleConversations } from './RoleConversations';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import { PresenceBook } from '../presence/PresenceBook';
@@ -46,6 +47,8 @@ export class MessagingClient {
   readonly queries: ClientQueries;
   /** On-call roles: search, and who holds one (or its backup) now, from the relay (RoleDirectory.ts, issue 19). */
   readonly roles: RoleDirectory;
+  /** Conversations with on-call roles: open one, and where role messages are filed (RoleConversations.ts). */
+  readonly roleConversations: RoleConversations;
   /** Colleagues' and this user's own presence (issue 19). */
   readonly presence: PresenceBook;
   readonly #core: ProtocolCore;
@@ -109,7 +112,9 @@ export class MessagingClient {
       queueReceipt: (...receipt) => this.#sender.queueReceipt(...receipt),
       unreadable: this.#duties.unreadable,
       urgent: () => this.#duties.urgent,
+      roles: { file: (...filed) => this.roleConversations.file(...filed) },
     });
+    this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
   }
 
@@ -222,6 +227,9 @@ export class MessagingClient {
    * every member, with sender keys), and our own other devices, through the outbox.
    */
   async send(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
+    // To an on-call role: whoever holds it now, asked of the relay for this send (RoleConversations.ts).
+    const role = this.roleConversations.get(conversationId);
+    if (role) return this.roleConversations.send(role, text, options);
     // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: the copy is decided here,
     // on their status read just now (the last one read when offline), and goes in the same outbox transaction.
     const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);

@@ -3,6 +3,7 @@ import { describeError } from '../../../shared/errors';
 import { MessageIdSchema, UserIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { PAYLOAD_VERSION, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
 import type { DirectoryEntry } from '../../../shared/wire/relay';
+import type { RoleDelivery } from '../../../shared/wire/roles';
 import type { OutgoingCiphertext } from '../crypto/DirectCipher';
 import { sealEnvelope } from '../crypto/envelopes';
 import { IdentityChangedError, RoundsError } from '../errors';
@@ -44,17 +45,22 @@ export class OutboxSender {
   async sendText(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
     const { ctx } = this;
     const self = ctx.self.userId;
-    const summary = this.#conversation(conversationId);
+    // A role conversation (issue 19): its recipients were resolved from the relay for this send (RoleConversations).
+    const summary = options.role ? { kind: 'role' as const, peer: null, isMember: true, members: options.role.recipients } : this.#conversation(conversationId);
     if (summary.kind === 'careTeam' && !summary.isMember) throw new RoundsError('NOT_A_MEMBER', 'this user is no longer a member of the care team');
     const payload: TextPayload = TextPayloadSchema.parse({
       v: PAYLOAD_VERSION, type: 'text', messageId: MessageIdSchema.parse(randomUUID()), conversationId, sentAt: ctx.scheduler.now(), text,
       ...(options.urgent ? { urgent: true } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}),
-      ...(summary.peer ? { to: summary.peer } : {}),
+      ...(summary.peer ? { to: summary.peer } : {}), ...(options.role ? { role: options.role.delivery } : {}),
     });
     const recipients = summary.peer ? [summary.peer] : summary.members.filter((m) => m !== self);
     ctx.db.transaction(() => {
       this.queue(recipients, payload);
       ctx.messages.insert({ id: payload.messageId, conversationId, sender: ctx.self, sentAt: payload.sentAt, receivedAt: payload.sentAt, body: text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false, recipients });
+      if (options.role) {
+        ctx.messages.setRoleDelivery(payload.messageId, options.role.delivery);
+        options.role.inTransaction();
+      }
       // The recipient is away and someone covers (issue 19): a copy goes to them too, in the same transaction.
       if (options.coverage && summary.peer === options.coverage.absent) queueCoverageCopy(ctx, (to, copy) => this.queue(to, copy), payload, options.coverage);
     });
@@ -267,6 +273,8 @@ export interface SendOptions {
   readonly replyTo?: MessageId;
   /** A 1:1 message's recipient is away and someone covers for them: a copy goes there too (presence/forwarding.ts). */
   readonly coverage?: Coverage;
+  /** A message to an on-call role: who it goes to (resolved for this send) and what the payload says of the role. */
+  readonly role?: { readonly recipients: readonly UserId[]; readonly delivery: RoleDelivery; readonly inTransaction: () => void };
 }
 
 /** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */

@@ -8,6 +8,7 @@ import { directConversationId } from './directConversation';
 import { digestOf, type OutboxSender } from './OutboxSender';
 import type { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import type { UrgentReminders } from './UrgentReminders';
+import { isRoleText, type RoleConversations } from './RoleConversations';
 import { receivedCoverage } from '../presence/forwarding';
 
 /**
@@ -27,6 +28,8 @@ export class ReceivePipeline {
       readonly queueReceipt: OutboxSender['queueReceipt'];
       readonly unreadable: UnreadableEnvelopes;
       readonly urgent: () => UrgentReminders | undefined;
+      /** Role conversations (issue 19): where a text for a role is filed. */
+      readonly roles: Pick<RoleConversations, 'file'>;
     },
   ) {}
 
@@ -105,7 +108,9 @@ export class ReceivePipeline {
     if (payload.type === 'careTeam') return ctx.conversations.applyCareTeam(payload, sender.userId, self, receivedAt);
     if (payload.type !== 'text') return false;
     const conversationId = conversationOf(message, self);
-    if (message.via === 'direct') {
+    // A message for an on-call role (issue 19) is filed in the role conversation, or dropped if it does not hold together.
+    if (isRoleText(payload) && !this.hooks.roles.file(payload, receivedAt)) return false;
+    if (message.via === 'direct' && !payload.role) {
       const peer = sender.userId !== self ? sender.userId : payload.to;
       // A copy of our own 1:1 message names the other user; it must match the conversation id.
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
@@ -113,6 +118,7 @@ export class ReceivePipeline {
     const stored = ctx.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
     const coverage = receivedCoverage(payload);
     if (stored && coverage) ctx.messages.setCoverage(payload.messageId, coverage);
+    if (stored && payload.role) ctx.messages.setRoleDelivery(payload.messageId, payload.role);
     if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
     return stored;
   }
@@ -123,7 +129,7 @@ export class ReceivePipeline {
  * claims; a copy of our own message from another of our devices names its conversation itself.
  */
 function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sender']['userId']): ConversationId {
-  return message.via === 'direct' && message.sender.userId !== self ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
+  return message.via === 'direct' && message.sender.userId !== self && !(message.payload.type === 'text' && message.payload.role) ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
 }
 
 /** A failure of this workstation's storage (its database locked, full, read-only or failing), anywhere in the error's causes. */

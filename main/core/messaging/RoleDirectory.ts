@@ -1,5 +1,5 @@
 import type { UserId } from '../../../shared/ids';
-import type { RoleBackup, RoleDetail, RoleId, RoleSummary } from '../../../shared/wire/roles';
+import type { AddShiftRequest, RoleBackup, RoleDetail, RoleId, RoleSummary, Shift } from '../../../shared/wire/roles';
 import type { RelayClient } from './RelayClient';
 
 /*
@@ -25,6 +25,19 @@ export class RoleDirectory {
 
   detail(roleId: RoleId): Promise<RoleDetail> {
     return this.relay.role(roleId);
+  }
+
+  async shifts(roleId: RoleId, from: number, to: number): Promise<Shift[]> {
+    return (await this.relay.roleShifts(roleId, from, to)).shifts;
+  }
+
+  /** Schedulers only (the relay refuses anyone else with FORBIDDEN). */
+  async addShift(roleId: RoleId, shift: AddShiftRequest): Promise<Shift> {
+    return (await this.relay.addRoleShift(roleId, shift)).shift;
+  }
+
+  removeShift(roleId: RoleId, shiftId: string): Promise<{ removed: boolean }> {
+    return this.relay.removeRoleShift(roleId, shiftId);
   }
 
   async holders(roleId: RoleId): Promise<UserId[]> {
