@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserIdSchema, type DeviceId, type UserId } from '../../shared/ids';
+import { RoleIdSchema } from '../../shared/wire/roles';
 import { removeDir, tempDataDir } from '../../test/fixtures/relayProcess';
 import { openStore } from '../RelayServer';
 import type { RelayStore } from '../storage/RelayStore';
@@ -60,5 +61,16 @@ describe('presence on the relay, in virtual time', () => {
     expect(await service.read([lee, lee])).toEqual([{ userId: lee, status: 'available', note: 'Ward 4 today', until: null, forwardTo: null, since: now }]);
     await service.set({ userId: lee, deviceId: 2 as DeviceId }, { status: 'available' });
     expect((await store.presence.presenceOf([lee]))).toEqual([]);
+  });
+
+  it('forwards to an on-call role that exists, and refuses one that does not', async () => {
+    const lee = await user('lee');
+    const roleId = RoleIdSchema.parse(randomUUID());
+    await store.roles.createRole({ id: roleId, name: 'Cardiology on call', department: null, timeZone: 'Europe/London', backup: null }, now, []);
+    const set = await service.set({ userId: lee, deviceId: 1 as DeviceId }, { status: 'doNotDisturb', forwardTo: { kind: 'role', roleId } });
+    expect(set).toMatchObject({ status: 'doNotDisturb', forwardTo: { kind: 'role', roleId } });
+    const unknown = RoleIdSchema.parse(randomUUID());
+    await expect(service.set({ userId: lee, deviceId: 1 as DeviceId }, { status: 'offShift', forwardTo: { kind: 'role', roleId: unknown } })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('no on-call role') });
+    expect((await service.read([lee]))[0]).toMatchObject({ status: 'doNotDisturb', forwardTo: { kind: 'role', roleId } });
   });
 });

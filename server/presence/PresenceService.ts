@@ -1,6 +1,7 @@
 /*
  * Presence on the relay (issue 19): a user's own devices set their status (checked here: an end time in the
- * future and at most a week ahead, a forward-to that is an active colleague other than themselves), and any
+ * future and at most a week ahead, a forward-to that is an active colleague other than themselves or an on-call
+ * role that exists; whoever holds the role is resolved by the sender at send time), and any
  * signed-in device reads many users' at once. Every change is audited with its status, end time and forward
  * target, but not the note's words: a note is free text the user types, and although the app asks for
  * organisational words only, the audit log is kept for years and exported, so it records only that a note
@@ -15,7 +16,7 @@ import type { RelayStore } from '../storage/RelayStore';
 
 export class PresenceService {
   constructor(
-    private readonly store: Pick<RelayStore, 'presence' | 'userById'>,
+    private readonly store: Pick<RelayStore, 'presence' | 'userById' | 'roles'>,
     private readonly now: () => number,
   ) {}
 
@@ -31,6 +32,7 @@ export class PresenceService {
       const target = await this.store.userById(forwardTo.userId);
       if (!target || target.status === 'deactivated') throw new RelayFailure('BAD_REQUEST', 'invalid request: forwardTo names no active colleague');
     }
+    if (forwardTo?.kind === 'role' && !(await this.store.roles.roleById(forwardTo.roleId))) throw new RelayFailure('BAD_REQUEST', 'invalid request: forwardTo names no on-call role');
     // Available without a note is no row at all; with one, the row keeps the note.
     const row: StoredPresence | null = update.status === 'available' && !update.note
       ? null

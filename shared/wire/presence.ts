@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UserIdSchema, type UserId } from '../ids';
+import { RoleIdSchema } from './roles';
 
 /*
  * Presence and coverage (issue 19): a clinician's status as their own devices set it on the relay, read for
@@ -32,7 +33,7 @@ export const MAX_PRESENCE_NOTE = 80;
 export const PresenceNoteSchema = z.string().trim().min(1).max(MAX_PRESENCE_NOTE).regex(/^[^\r\n\t]*$/, 'one line, no line breaks');
 
 /** A role's id as the roles part of the relay hands it out (issue 19, roles: a lower-case UUID, as RoleIdSchema). */
-export const RoleRefSchema = z.uuid().regex(/^[0-9a-f-]+$/, 'lower-case UUID');
+export const RoleRefSchema = RoleIdSchema;
 
 /** Whom messages go to as well while the holder is off shift or not to be disturbed: a named colleague, or a role. */
 export const ForwardTargetSchema = z.discriminatedUnion('kind', [
@@ -98,7 +99,8 @@ export function describePresence(presence: Pick<Presence, 'status' | 'note' | 'u
  * covering, on both sides ("Forwarded: Dr. Lee is off shift").
  */
 export const MessageCoverageSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('alsoSent'), absent: UserIdSchema, status: ForwardingStatusSchema, to: UserIdSchema }),
+  /** `to`: the colleague named, or the holders of the role named (`role`) when the message went. */
+  z.strictObject({ kind: z.literal('alsoSent'), absent: UserIdSchema, status: ForwardingStatusSchema, to: z.array(UserIdSchema).min(1).max(50), role: z.strictObject({ id: RoleIdSchema, name: z.string().max(100) }).optional() }),
   z.strictObject({ kind: z.literal('forwarded'), absent: UserIdSchema, status: ForwardingStatusSchema }),
 ]);
 export type MessageCoverage = z.infer<typeof MessageCoverageSchema>;

@@ -5,6 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import type { DeviceId, UserId } from '../../shared/ids';
+import { RoleIdSchema } from '../../shared/wire/roles';
 import type { StoredPresence } from '../../server/storage/PresenceStore';
 import { HOUR, NOW, type ContractStores } from './relayStoreStores';
 
@@ -19,7 +20,7 @@ export function relayStorePresence(t: ContractStores): void {
     const lee = await t.user();
     const patel = await t.user();
     const kim = await t.user();
-    const roleId = '6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9';
+    const roleId = RoleIdSchema.parse('6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9');
     await t.store.presence.setPresence(lee, status(lee, { note: 'Theatre 3', until: NOW + HOUR, forwardTo: { kind: 'user', userId: patel } }), changed(lee));
     await t.other.presence.setPresence(patel, status(patel, { status: 'doNotDisturb', forwardTo: { kind: 'role', roleId } }), changed(patel));
     const read = await t.other.presence.presenceOf([lee, patel, kim]);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, type UiEvent } from '../../shared/contract';
 import type { UserId } from '../../shared/ids';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { RelayProcess, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { Workstation, until } from '../fixtures/workstation';
 
 const HOUR = 3600_000;
@@ -70,7 +70,7 @@ describe('presence and coverage', () => {
     const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
     const { messageId } = await alice.call('messages.send', { conversationId: toBob, text: 'Bed 12: potassium 5.9, please review' });
     const [sent] = await alice.call('messages.page', { conversationId: toBob, limit: 5 });
-    expect(sent).toMatchObject({ id: messageId, coverage: { kind: 'alsoSent', absent: ids.bob, status: 'offShift', to: ids.carol } });
+    expect(sent).toMatchObject({ id: messageId, coverage: { kind: 'alsoSent', absent: ids.bob, status: 'offShift', to: [ids.carol] } });
 
     // Bob still gets it (he reads it when he is back); Carol gets her own copy, in her conversation with Alice.
     await until(async () => (await bob.bodies(toBob)).includes('Bed 12: potassium 5.9, please review'), 'the message at Bob');
@@ -90,6 +90,23 @@ describe('presence and coverage', () => {
     expect((await alice.call('messages.page', { conversationId: toBob, limit: 1 }))[0]).toMatchObject({ body: 'Thanks, all sorted', coverage: null });
   });
 
+  it('forwards to whoever holds the on-call role named, resolved when the message goes', async () => {
+    const created = adminCli(['role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--data', relayDir]);
+    const roleId = /id ([0-9a-f-]{36})/.exec(created.stdout)?.[1];
+    expect(adminCli(['role', 'assign', 'Cardiology on call', 'carol', '--from', new Date(Date.now() - HOUR).toISOString(), '--to', new Date(Date.now() + 8 * HOUR).toISOString(), '--data', relayDir])).toMatchObject({ status: 0 });
+    expect(await bob.fails('presence.set', { status: 'offShift', forwardTo: { kind: 'role', roleId: '6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9' } })).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('no on-call role') });
+    await bob.call('presence.set', { status: 'offShift', forwardTo: { kind: 'role', roleId: roleId! } });
+
+    const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
+    const { messageId } = await alice.call('messages.send', { conversationId: toBob, text: 'Troponin back, 2 x ULN' });
+    expect((await alice.call('messages.page', { conversationId: toBob, limit: 1 }))[0]).toMatchObject({
+      id: messageId, coverage: { kind: 'alsoSent', absent: ids.bob, status: 'offShift', to: [ids.carol], role: { id: roleId, name: 'Cardiology on call' } },
+    });
+    const { conversationId: carolWithAlice } = await carol.call('conversations.openDirect', { userId: ids.alice! });
+    await until(async () => (await carol.bodies(carolWithAlice)).includes('Troponin back, 2 x ULN'), 'the copy at the role\'s holder');
+    await bob.call('presence.set', { status: 'available' });
+  });
+
   it('keeps non-urgent notifications quiet in Do not disturb, never urgent ones', async () => {
     await carol.call('presence.set', { status: 'doNotDisturb', note: 'Teaching until 15:00' });
     const { conversationId: toCarol } = await alice.call('conversations.openDirect', { userId: ids.carol! });
@@ -104,7 +121,7 @@ describe('presence and coverage', () => {
     expect(carol.app.notificationFor(arrived(routine.messageId)!)).toBeNull();
     expect(carol.app.notificationFor(arrived(urgent.messageId)!)).toMatchObject({ body: 'Urgent message in Rounds', urgent: true });
     expect(carol.app.notificationFor({ type: 'urgentReminder', conversationId: toCarol, messageId: urgent.messageId, reminder: 1 })).toMatchObject({ urgent: true });
-    expect((await carol.call('conversations.list', {})).find((c) => c.peer === ids.alice)).toMatchObject({ unread: 3, unreadUrgent: 1 });
+    expect((await carol.call('conversations.list', {})).find((c) => c.peer === ids.alice)).toMatchObject({ unread: 4, unreadUrgent: 1 });
     // Available again: routine messages notify again.
     await carol.call('presence.set', { status: 'available' });
     expect(carol.app.notificationFor(arrived(routine.messageId)!)).toMatchObject({ body: 'New message in Rounds', urgent: false });

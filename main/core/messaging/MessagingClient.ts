@@ -28,7 +28,7 @@ import { RoleConversations } from './RoleConversations';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import { PresenceBook } from '../presence/PresenceBook';
-import { coverageFor } from '../presence/forwarding';
+import { coverageFor, resolveCoverage, type Coverage, type CoverageDecision } from '../presence/forwarding';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -233,8 +233,20 @@ export class MessagingClient {
     // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: the copy is decided here,
     // on their status read just now (the last one read when offline), and goes in the same outbox transaction.
     const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);
-    const coverage = peer ? coverageFor(await this.presence.current(peer), this.address.userId, this.#scheduler.now()) : null;
+    const decision = peer ? coverageFor(await this.presence.current(peer), this.address.userId, this.#scheduler.now()) : null;
+    const coverage = decision ? await this.#coverage(decision) : null;
     return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
+  }
+
+  /** Who covers now; a role the relay cannot resolve just now forwards nothing (the message still reaches its recipient). */
+  async #coverage(decision: CoverageDecision): Promise<Coverage | null> {
+    try {
+      return await resolveCoverage(decision, this.address.userId, this.roles);
+    } catch (error) {
+      if (!(error instanceof RelayRequestError)) throw error;
+      this.#logger.error(`forwarding to a role skipped: ${error.code}`);
+      return null;
+    }
   }
 
   /** Creates a care team with this user and `members`; returns its id. */

@@ -11,16 +11,15 @@ const status = (fields: Partial<Presence>): Presence => ({ userId: lee!, status:
 
 describe('whether a message to someone away also goes to whoever covers', () => {
   it('forwards for Off shift and Do not disturb with a named colleague, until the status ends', () => {
-    expect(coverageFor(status({}), alice!, NOW)).toEqual({ absent: lee, status: 'offShift', to: patel });
-    expect(coverageFor(status({ status: 'doNotDisturb', until: NOW + MINUTE }), alice!, NOW)).toEqual({ absent: lee, status: 'doNotDisturb', to: patel });
+    expect(coverageFor(status({}), alice!, NOW)).toEqual({ absent: lee, status: 'offShift', target: { kind: 'user', userId: patel } });
+    expect(coverageFor(status({ status: 'doNotDisturb', until: NOW + MINUTE }), alice!, NOW)).toEqual({ absent: lee, status: 'doNotDisturb', target: { kind: 'user', userId: patel } });
     // The status the sender read earlier ends on the sender's own clock too.
     expect(coverageFor(status({ until: NOW + MINUTE }), alice!, NOW + MINUTE)).toBeNull();
   });
 
-  it('forwards nothing for other statuses, without a colleague, to a role (not yet), or back to the sender', () => {
+  it('forwards nothing for other statuses, without anyone named, or back to the sender', () => {
     for (const s of ['available', 'busy', 'inProcedure'] as const) expect(coverageFor(status({ status: s }), alice!, NOW)).toBeNull();
     expect(coverageFor(status({ forwardTo: null }), alice!, NOW)).toBeNull();
-    expect(coverageFor(status({ forwardTo: { kind: 'role', roleId: '6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9' } }), alice!, NOW)).toBeNull();
     expect(coverageFor(status({}), patel!, NOW)).toBeNull();
   });
 });

@@ -1,29 +1,50 @@
 import { randomUUID } from 'node:crypto';
 import { MessageIdSchema, type UserId } from '../../../shared/ids';
 import type { TextPayload } from '../../../shared/payload';
-import { forwards, presenceAt, type ForwardingStatus, type MessageCoverage, type Presence } from '../../../shared/wire/presence';
+import { forwards, presenceAt, type ForwardTarget, type ForwardingStatus, type MessageCoverage, type Presence } from '../../../shared/wire/presence';
+import type { RoleId } from '../../../shared/wire/roles';
+import type { RoleDirectory } from '../messaging/RoleDirectory';
 import type { ClientContext } from '../messaging/ClientContext';
 import { directConversationId } from '../messaging/directConversation';
 
-/** A direct message's recipient is away and someone covers: who, why, and to whom it also goes. */
+/** A direct message's recipient is away and someone covers: who, why, and whom they named (a colleague or a role). */
+export interface CoverageDecision {
+  readonly absent: UserId;
+  readonly status: ForwardingStatus;
+  readonly target: ForwardTarget;
+}
+
+/** The same, with the people it goes to now (a role's holders at send time, or its backup's when no one holds it). */
 export interface Coverage {
   readonly absent: UserId;
   readonly status: ForwardingStatus;
-  readonly to: UserId;
+  readonly to: readonly UserId[];
+  readonly role?: { readonly id: RoleId; readonly name: string };
 }
 
 /**
  * Whether a direct message from `sender` to the holder of `presence` must also go to someone else, as the
- * sending client decides it (the relay never sees the message): only Off shift and Do not disturb forward,
- * only to a named colleague (a role is left to the roles resolver: see the report), never back to the sender
- * or to the recipient, and not once the status has ended.
+ * sending client decides it (the relay never sees the message): only Off shift and Do not disturb forward, only
+ * while the status lasts, and never back to the sender or to the recipient themselves.
  */
-export function coverageFor(presence: Presence, sender: UserId, now: number): Coverage | null {
+export function coverageFor(presence: Presence, sender: UserId, now: number): CoverageDecision | null {
   const current = presenceAt(presence, now);
   const target = current.forwardTo;
-  if (!forwards(current.status) || target?.kind !== 'user') return null;
-  if (target.userId === sender || target.userId === current.userId) return null;
-  return { absent: current.userId, status: current.status, to: target.userId };
+  if (!forwards(current.status) || !target) return null;
+  if (target.kind === 'user' && (target.userId === sender || target.userId === current.userId)) return null;
+  return { absent: current.userId, status: current.status, target };
+}
+
+/**
+ * Whom the copies go to: the colleague named, or whoever holds the role now (its backup's when no one does,
+ * through the roles resolver), without the sender or the absent one; null when that leaves nobody.
+ */
+export async function resolveCoverage(decision: CoverageDecision, sender: UserId, roles: Pick<RoleDirectory, 'recipients'>): Promise<Coverage | null> {
+  const { absent, status, target } = decision;
+  if (target.kind === 'user') return { absent, status, to: [target.userId] };
+  const { users, detail } = await roles.recipients(target.roleId);
+  const to = users.filter((u) => u !== sender && u !== absent);
+  return to.length === 0 ? null : { absent, status, to, role: { id: detail.role.id, name: detail.role.name } };
 }
 
 /**
@@ -34,14 +55,16 @@ export function coverageFor(presence: Presence, sender: UserId, now: number): Co
  */
 export function queueCoverageCopy(ctx: Pick<ClientContext, 'self' | 'messages' | 'conversations'>, queue: (recipients: readonly UserId[], payload: TextPayload) => void, original: TextPayload, coverage: Coverage): void {
   const self = ctx.self.userId;
-  const conversationId = directConversationId(self, coverage.to);
   const { replyTo: _replyTo, ...rest } = original;
-  const copy: TextPayload = { ...rest, messageId: MessageIdSchema.parse(randomUUID()), conversationId, to: coverage.to, forwardedFor: { userId: coverage.absent, status: coverage.status } };
-  ctx.conversations.ensureDirect(conversationId, coverage.to, copy.sentAt);
-  queue([coverage.to], copy);
-  ctx.messages.insert({ id: copy.messageId, conversationId, sender: ctx.self, sentAt: copy.sentAt, receivedAt: copy.sentAt, body: copy.text, replyTo: null, urgent: copy.urgent ?? false, recipients: [coverage.to] });
-  ctx.messages.setCoverage(copy.messageId, { kind: 'forwarded', absent: coverage.absent, status: coverage.status });
-  ctx.messages.setCoverage(original.messageId, { kind: 'alsoSent', absent: coverage.absent, status: coverage.status, to: coverage.to });
+  for (const to of coverage.to) {
+    const conversationId = directConversationId(self, to);
+    const copy: TextPayload = { ...rest, messageId: MessageIdSchema.parse(randomUUID()), conversationId, to, forwardedFor: { userId: coverage.absent, status: coverage.status } };
+    ctx.conversations.ensureDirect(conversationId, to, copy.sentAt);
+    queue([to], copy);
+    ctx.messages.insert({ id: copy.messageId, conversationId, sender: ctx.self, sentAt: copy.sentAt, receivedAt: copy.sentAt, body: copy.text, replyTo: null, urgent: copy.urgent ?? false, recipients: [to] });
+    ctx.messages.setCoverage(copy.messageId, { kind: 'forwarded', absent: coverage.absent, status: coverage.status });
+  }
+  ctx.messages.setCoverage(original.messageId, { kind: 'alsoSent', absent: coverage.absent, status: coverage.status, to: [...coverage.to], ...(coverage.role ? { role: coverage.role } : {}) });
 }
 
 /** How a received text was touched by forwarding: a copy sent to us (or, from our other device, by us) for someone away. */

@@ -2,10 +2,15 @@ import type { MessageCoverage } from '../../../shared/wire/presence';
 
 const AWAY: Readonly<Record<MessageCoverage['status'], string>> = { offShift: 'is off shift', doNotDisturb: 'is on Do not disturb' };
 
-/** The words for how forwarding touched a message: "Dr. Lee is off shift: also sent to Dr. Patel", "Forwarded: Dr. Lee is off shift". */
+/**
+ * The words for how forwarding touched a message: "Dr. Lee is off shift: also sent to Dr. Patel" (or "to Cardiology
+ * on call (Dr. Patel)" for a role, with whoever held it then), and "Forwarded: Dr. Lee is off shift".
+ */
 export function coverageText(coverage: MessageCoverage, nameOf: (userId: string) => string): string {
   const away = `${nameOf(coverage.absent)} ${AWAY[coverage.status]}`;
-  return coverage.kind === 'alsoSent' ? `${away}: also sent to ${nameOf(coverage.to)}` : `Forwarded: ${away}`;
+  if (coverage.kind === 'forwarded') return `Forwarded: ${away}`;
+  const people = coverage.to.map(nameOf).join(', ');
+  return `${away}: also sent to ${coverage.role ? `${coverage.role.name} (${people})` : people}`;
 }
 
 /** The line above a message's text that says it was forwarded, or also sent to whoever covers (issue 19). */
