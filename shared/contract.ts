@@ -5,6 +5,7 @@ import { CareTeamIdSchema, ConversationIdSchema, DeviceAddressSchema, DeviceIdSc
 import { LIMITS } from './limits';
 import { PASSPHRASE_RULES } from './passphrasePolicy';
 import { CareTeamTitleSchema } from './payload';
+import { LadderChoiceSchema, MessageUrgencySchema, UrgentOptionsSchema, UrgentReasonSchema } from './urgency';
 import { DirectorySearchQuerySchema, MAX_DIRECTORY_SEARCH_LIMIT } from './wire/directory';
 import { MessageCoverageSchema, PresenceSchema, PresenceUpdateSchema } from './wire/presence';
 import { MAX_ROLE_SEARCH_LIMIT, RoleDeliverySchema, RoleDetailSchema, RoleHolderSchema, RoleIdSchema, RoleSearchQuerySchema, RoleSummarySchema, ShiftSchema } from './wire/roles';
@@ -70,6 +71,8 @@ export const MessageViewSchema = z.strictObject({
   body: z.string(),
   replyTo: MessageIdSchema.nullable(),
   urgent: z.boolean(),
+  /** Urgent messages (issue 19): the reason, acknowledgements, an escalation that reached this user, the sender's ladder. */
+  urgency: MessageUrgencySchema.nullable().optional(),
   /**
    * Outgoing: `pending` (in the outbox), `sent` (the relay has it), then `delivered` and `read` by everyone
    * it was sent to; `failed` when it can never go (the sender had left the care team). Incoming: `received`.
@@ -240,11 +243,16 @@ export const COMMANDS = {
   },
   'messages.search': { input: z.strictObject({ query: z.string().max(500), limit: z.number().int().min(1).max(500).optional() }), output: z.array(MessageViewSchema) },
   'messages.send': {
-    input: z.strictObject({ conversationId: ConversationIdSchema, text: z.string().trim().min(1).max(LIMITS.maxTextLength), urgent: z.boolean().optional(), replyTo: MessageIdSchema.optional() }),
+    /** Urgent needs `urgentReason` from the policy's list (URGENT_REASON_REQUIRED); `escalation` only with urgent, 1:1. */
+    input: z.strictObject({ conversationId: ConversationIdSchema, text: z.string().trim().min(1).max(LIMITS.maxTextLength), urgent: z.boolean().optional(), replyTo: MessageIdSchema.optional(), urgentReason: UrgentReasonSchema.optional(), escalation: LadderChoiceSchema.optional() }),
     output: z.strictObject({ messageId: MessageIdSchema }),
   },
   /** Try the outbox again now (the "Retry" of a message that failed). */
   'messages.retry': { input: Empty, output: z.strictObject({ pending: z.number().int() }) },
+  /** Acknowledge an urgent message (issue 19): signed by this workstation, sent to the sender and the team, reported to the relay. */
+  'messages.acknowledge': { input: z.strictObject({ messageId: MessageIdSchema }), output: Empty },
+  /** The policy's urgent reasons and default escalation times, for the composer. */
+  'urgent.options': { input: Empty, output: UrgentOptionsSchema },
   'careTeams.create': {
     input: z.strictObject({ title: CareTeamTitleSchema, members: z.array(UserIdSchema).max(LIMITS.maxCareTeamMembers - 1) }),
     output: z.strictObject({ conversationId: CareTeamIdSchema }),
@@ -318,6 +326,8 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('message'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, from: UserIdSchema, urgent: z.boolean() }),
   z.strictObject({ type: z.literal('receipt'), kind: z.enum(['delivered', 'read']), messageIds: z.array(MessageIdSchema).readonly(), from: UserIdSchema }),
   z.strictObject({ type: z.literal('urgentReminder'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, reminder: z.number().int() }),
+  /** An urgent message's acknowledgements or escalation changed (issue 19): show it again. */
+  z.strictObject({ type: z.literal('urgency'), conversationId: ConversationIdSchema, messageId: MessageIdSchema }),
   /** `signInAgain`: not connected because the relay asks this workstation to sign in at the identity provider again (`sso.signInAgain`). */
   z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline', 'signInAgain']) }),
   z.strictObject({ type: z.literal('sendBlocked'), messageId: MessageIdSchema, reason: z.literal('IDENTITY_CHANGED'), userId: UserIdSchema }),

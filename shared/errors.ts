@@ -53,6 +53,9 @@ export const ERROR_CODES = [
   'SSO_CANCELLED',
   /** The app could not listen on this computer's loopback interface for the redirect. */
   'SSO_LISTENER_FAILED',
+  // Urgent messages (issue 19)
+  /** An urgent message needs a reason from the organisation's list. */
+  'URGENT_REASON_REQUIRED',
   // Anything else
   'INTERNAL',
 ] as const;

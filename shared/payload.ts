@@ -38,6 +38,11 @@ export const TextPayloadSchema = z.strictObject({
   /** Urgent only: the one-line reason the sender chose from the policy's list (issue 19). */
   urgentReason: z.string().trim().min(1).max(120).optional(),
   /**
+   * Urgent with an escalation ladder (issue 19): everyone a later rung may reach, so that each recipient can
+   * tell whose acknowledgement to accept. Who actually receives a rung, and when, the relay decides by time.
+   */
+  escalatesTo: z.array(UserIdSchema).min(1).max(50).optional(),
+  /**
    * A copy an escalation ladder's rung carries (issue 19): released by the relay because nobody in `waitedFor`
    * acknowledged within `afterMs` of sending. Absent on the original message.
    */

@@ -332,6 +332,9 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'contact.identityAcknowledged': 'New safety number acknowledged',
   'contact.verified': 'Contact verified',
   'contact.unverified': 'Contact verification removed',
+  'urgent.acknowledged': 'Urgent message acknowledged',
+  'acknowledgement.received': 'Acknowledgement received',
+  'acknowledgement.refused': 'Acknowledgement refused',
 };
 
 export const auditTypeLabel = (type: string): string => (Object.hasOwn(AUDIT_TYPE_LABELS, type) ? AUDIT_TYPE_LABELS[type] ?? type : type);

@@ -25,7 +25,7 @@ const LOCAL_KINDS = {
   'session.unlockFailed': true, 'profile.keySealed': true, 'passphrase.changed': true, 'passphrase.belowPolicy': true, 'policy.loaded': true,
   'audit.exported': true, 'audit.relayExported': true, 'retention.deleted': true, 'message.sent': true, 'message.received': true,
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
-  'contact.unverified': true,
+  'contact.unverified': true, 'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true,
 } satisfies Record<LocalAuditKind, true>;
 
 describe('every audit record type in words', () => {

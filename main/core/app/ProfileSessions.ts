@@ -382,6 +382,7 @@ export class ProfileSessions {
       logger: this.#o.logger,
       retentionDays: p.retentionDays,
       urgent: { intervalMs: p.urgentReminderMinutes * 60_000, maxReminders: p.urgentMaxReminders },
+      urgentReasons: p.urgentReasons, escalationMinutes: p.escalationMinutes,
       onEvent: (event) => {
         if (event.type === 'connection') this.#online = event.state === 'online';
         this.#o.onClientEvent(event);

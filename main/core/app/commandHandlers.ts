@@ -4,6 +4,7 @@ import type { DeviceAddress } from '../../../shared/ids';
 import type { LockController } from '../lock/LockController';
 import type { MessagingClient } from '../messaging/MessagingClient';
 import { messagePage, messagesAround } from './messageWindow';
+import { RoundsError } from '../errors';
 import type { ProfileSessions } from './ProfileSessions';
 import type { SsoSignIns } from './SsoSignIns';
 import { identityViews, messageViews } from './views';
@@ -90,9 +91,18 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     'messages.page': ({ conversationId, limit, before, after }) => messagePage(client(), conversationId, limit, before, after),
     'messages.around': ({ conversationId, messageId, limit }) => messagesAround(client(), conversationId, messageId, limit),
     'messages.search': ({ query, limit }) => messageViews(client(), client().queries.search(query, limit)),
-    'messages.send': async ({ conversationId, text, urgent, replyTo }) => ({
-      messageId: await client().send(conversationId, text, { ...(urgent ? { urgent } : {}), ...(replyTo ? { replyTo } : {}) }),
-    }),
+    'messages.send': async ({ conversationId, text, urgent, replyTo, urgentReason, escalation }) => {
+      const reply = replyTo ? { replyTo } : {};
+      if (!urgent) return { messageId: await client().send(conversationId, text, reply) };
+      // Issue 19: urgent needs a reason from the organisation's list (UrgentMessages checks it is one).
+      if (!urgentReason) throw new RoundsError('URGENT_REASON_REQUIRED', 'choose why this message is urgent');
+      return { messageId: await client().sendUrgent(conversationId, text, { reason: urgentReason, ...(escalation ? { ladder: escalation } : {}) }, reply) };
+    },
+    'messages.acknowledge': ({ messageId }) => {
+      client().acknowledge(messageId);
+      return {};
+    },
+    'urgent.options': () => client().urgent.options(),
     'messages.retry': async () => {
       await client().flushOutbox();
       return { pending: client().queries.pendingCount() };

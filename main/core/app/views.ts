@@ -3,18 +3,21 @@ import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { ContactIdentityState } from '../crypto/ProtocolCore';
 import type { ClientQueries } from '../messaging/ClientQueries';
 import type { StoredMessage } from '../storage/MessageStore';
+import type { UrgentMessages } from '../messaging/UrgentMessages';
 
 /** Whose views they are, and the read-only queries they are built from (a MessagingClient is one). */
 export interface ViewSource {
   readonly address: DeviceAddress;
   readonly queries: ClientQueries;
+  /** Urgent messages' reasons, acknowledgements and ladders (issue 19). */
+  readonly urgent?: Pick<UrgentMessages, 'views'>;
 }
 
 /**
  * Message views for the UI: sender names from the contacts kept in the profile, and for our own messages
  * their state: in the outbox, with the relay, delivered to or read by every recipient.
  */
-export function messageViews({ address, queries }: ViewSource, messages: readonly StoredMessage[]): MessageView[] {
+export function messageViews({ address, queries, urgent }: ViewSource, messages: readonly StoredMessage[]): MessageView[] {
   const self = address.userId;
   // The names of this page's senders only (a page has a handful; the directory may have thousands).
   const names = new Map<string, string | undefined>();
@@ -32,6 +35,7 @@ export function messageViews({ address, queries }: ViewSource, messages: readonl
     }
     return list;
   };
+  const urgency = urgent?.views(messages, (userId) => nameOf(userId) ?? 'Unknown colleague');
   return messages.map((m): MessageView => {
     const outgoing = m.sender.userId === self;
     let state: MessageView['state'] = 'received';
@@ -57,6 +61,7 @@ export function messageViews({ address, queries }: ViewSource, messages: readonl
       body: m.body,
       replyTo: m.replyTo,
       urgent: m.urgent,
+      urgency: urgency?.get(m.id) ?? null,
       state,
       read: outgoing || (m.readAt ?? null) !== null,
       coverage: m.coverage ?? null,

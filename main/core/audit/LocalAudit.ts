@@ -39,6 +39,12 @@ export interface LocalAuditDetails {
   'contact.identityAcknowledged': { user: string; devices: string };
   'contact.verified': { user: string; device: string };
   'contact.unverified': { user: string; device: string };
+  /** Issue 19: this user acknowledged an urgent message (the signed statement's ids and signature). */
+  'urgent.acknowledged': { conversation: string; message: string; sender: string; acknowledger: string; signature: string };
+  /** A colleague's acknowledgement, its signature verified with the identity key held for their workstation. */
+  'acknowledgement.received': { conversation: string; message: string; sender: string; acknowledger: string; signature: string };
+  /** One refused (forged, replayed, about an unknown or non-urgent message, or by someone it did not go to): why. */
+  'acknowledgement.refused': { message: string; acknowledger: string; from: string; reason: string };
 }
 export type LocalAuditKind = keyof LocalAuditDetails;
 export type LocalAuditEvent = { [K in LocalAuditKind]: { readonly type: K; readonly details: LocalAuditDetails[K] } }[LocalAuditKind];
@@ -48,7 +54,7 @@ const KINDS: Readonly<Record<LocalAuditKind, true>> = {
   'session.unlockFailed': true, 'profile.keySealed': true, 'passphrase.changed': true, 'passphrase.belowPolicy': true, 'policy.loaded': true,
   'audit.exported': true, 'audit.relayExported': true, 'retention.deleted': true, 'message.sent': true, 'message.received': true,
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
-  'contact.unverified': true,
+  'contact.unverified': true, 'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true,
 };
 
 /**

@@ -1,4 +1,6 @@
 import { describeError } from '../../../shared/errors';
+import { DEFAULT_URGENT_REASONS } from '../../../shared/policy';
+import { UrgentMessages, type UrgentChoice } from './UrgentMessages';
 import type { DirectoryEntry, OwnDevice } from '../../../shared/wire/relay';
 import { type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { appendLocalAudit, type LocalAuditDetails, type LocalAuditKind } from '../audit/LocalAudit';
@@ -51,6 +53,8 @@ export class MessagingClient {
   readonly roleConversations: RoleConversations;
   /** Colleagues' and this user's own presence (issue 19). */
   readonly presence: PresenceBook;
+  /** Urgent messages: reasons, acknowledgements and escalation ladders (UrgentMessages.ts, issue 19). */
+  readonly urgent: UrgentMessages;
   readonly #core: ProtocolCore;
   readonly #profile: UnlockedProfile;
   readonly #relay: RelayClient;
@@ -102,6 +106,8 @@ export class MessagingClient {
       onOpen: async () => {
         if (core.keys.rotationDue()) await relay.uploadKeys(await core.keys.rotateSignedPreKeys());
         this.#sender.kick();
+        // Acknowledgements not yet reported to the relay, escalation ladders not yet handed over (issue 19).
+        void this.urgent.connected().catch(() => undefined);
         // This user's own status, perhaps set at another workstation: Do not disturb applies here too.
         void this.presence.read([]).catch(() => undefined);
       },
@@ -112,10 +118,12 @@ export class MessagingClient {
       queueReceipt: (...receipt) => this.#sender.queueReceipt(...receipt),
       unreadable: this.#duties.unreadable,
       urgent: () => this.#duties.urgent,
+      urgency: { storedIn: (p) => this.urgent.storedIn(p), acknowledgementIn: (p, from) => this.urgent.acknowledgementIn(p, from), acknowledged: (p) => this.urgent.acknowledged(p) },
       roles: { file: (...filed) => this.roleConversations.file(...filed) },
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
+    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes);
   }
 
   /**
@@ -184,12 +192,14 @@ export class MessagingClient {
     if (this.#running) return;
     this.#running = true;
     this.#duties.start();
+    this.urgent.start();
     this.#link.start();
   }
 
   async stop(): Promise<void> {
     this.#running = false;
     this.#duties.stop();
+    this.urgent.stop();
     this.#deferrals.stop();
     await this.#link.stop();
     // Wait for the receive and send chains to settle, including anything chained while waiting.
@@ -247,6 +257,19 @@ export class MessagingClient {
       this.#logger.error(`forwarding to a role skipped: ${error.code}`);
       return null;
     }
+  }
+
+  /**
+   * Sends an urgent message (issue 19): its reason must be one of the organisation's; a 1:1 message may carry
+   * an escalation ladder (who receives it after how long if nobody acknowledges).
+   */
+  sendUrgent(conversationId: ConversationId, text: string, choice: UrgentChoice, options: Omit<SendOptions, 'urgent' | 'urgency'> = {}): Promise<MessageId> {
+    return this.send(conversationId, text, { ...options, ...this.urgent.sendOptions(conversationId, choice) });
+  }
+
+  /** Acknowledges an urgent message from someone else (signed, sent to the sender and the team, reported to the relay). */
+  acknowledge(messageId: MessageId): void {
+    this.urgent.acknowledge(messageId);
   }
 
   /** Creates a care team with this user and `members`; returns its id. */

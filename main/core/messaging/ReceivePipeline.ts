@@ -1,6 +1,7 @@
 import { describeError } from '../../../shared/errors';
-import { addressKey, type ConversationId, type MessageId } from '../../../shared/ids';
+import { addressKey, type ConversationId, type DeviceAddress, type MessageId } from '../../../shared/ids';
 import type { DeliveredEnvelope } from '../../../shared/wire/relay';
+import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
 import type { DecryptedMessage } from '../crypto/ProtocolCore';
 import { RoundsError } from '../errors';
 import type { ClientContext } from './ClientContext';
@@ -28,17 +29,21 @@ export class ReceivePipeline {
       readonly queueReceipt: OutboxSender['queueReceipt'];
       readonly unreadable: UnreadableEnvelopes;
       readonly urgent: () => UrgentReminders | undefined;
+      /** Urgent messages' reasons, escalations and acknowledgements (issue 19). */
+      readonly urgency: UrgencyReceiver;
       /** Role conversations (issue 19): where a text for a role is filed. */
       readonly roles: Pick<RoleConversations, 'file'>;
     },
   ) {}
 
-  /** The user opened the conversation: its messages are read, urgent reminders stop, senders are told. */
+  /**
+   * The user opened the conversation: its messages are read, senders are told. Urgent reminders go on until
+   * the user acknowledges (issue 19): reading is not closing the loop.
+   */
   markRead(conversationId: ConversationId): MessageId[] {
     const { ctx } = this;
     const ids = ctx.messages.markRead(conversationId, ctx.self.userId, ctx.scheduler.now());
     if (ids.length > 0) ctx.audit('message.read', { conversation: conversationId, messages: ids.join(' ') });
-    this.hooks.urgent()?.read(ids);
     for (const [sender, { ids: theirs }] of ctx.messages.senders(ids)) this.hooks.queueReceipt(sender, conversationId, 'read', theirs);
     if (ids.length > 0) ctx.kick();
     return ids;
@@ -91,6 +96,8 @@ export class ReceivePipeline {
       ctx.emit({ type: 'receipt', kind: message.payload.receipt, messageIds: message.payload.messageIds, from: message.sender.userId });
     } else if (message?.payload.type === 'careTeam') {
       ctx.emit({ type: 'conversation', conversationId: message.payload.conversationId });
+    } else if (message?.payload.type === 'acknowledgement') {
+      this.hooks.urgency.acknowledged(message.payload);
     }
   }
 
@@ -99,6 +106,7 @@ export class ReceivePipeline {
     const { ctx } = this;
     const { payload, sender } = message;
     const self = ctx.self.userId;
+    if (payload.type === 'acknowledgement') return this.hooks.urgency.acknowledgementIn(payload, sender);
     if (payload.type === 'receipt') {
       // Only receipts from others, about messages we hold, count.
       if (sender.userId === self) return false;
@@ -119,9 +127,20 @@ export class ReceivePipeline {
     const coverage = receivedCoverage(payload);
     if (stored && coverage) ctx.messages.setCoverage(payload.messageId, coverage);
     if (stored && payload.role) ctx.messages.setRoleDelivery(payload.messageId, payload.role);
+    if (stored && payload.urgent) this.hooks.urgency.storedIn(payload);
     if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
     return stored;
   }
+}
+
+/** What receiving needs of urgent messages (issue 19; Acknowledgements.ts, UrgentMessages.ts). */
+export interface UrgencyReceiver {
+  /** Inside the decrypt transaction: an urgent text just stored (its reason and escalation are kept with it). */
+  storedIn(payload: TextPayload): void;
+  /** Inside the decrypt transaction: an acknowledgement, kept if genuine (true) or refused with why in the audit log. */
+  acknowledgementIn(payload: AcknowledgementPayload, from: DeviceAddress): boolean;
+  /** After it was stored: reminders stop if it was this user's, the ladder is read again, the screen is told. */
+  acknowledged(payload: AcknowledgementPayload): void;
 }
 
 /**

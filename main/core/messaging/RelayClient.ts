@@ -1,3 +1,5 @@
+import type { SignedAcknowledgement } from '../../../shared/acknowledgement';
+import { AcknowledgementReportResponseSchema, EscalationStateSchema, type EscalationRequest } from '../../../shared/wire/escalation';
 import type { IncomingMessage } from 'node:http';
 import { fetch, type Response } from 'undici';
 import WebSocket from 'ws';
@@ -219,6 +221,21 @@ export class RelayClient {
 
   send(envelopes: readonly OutgoingEnvelope[]) {
     return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes });
+  }
+
+  /** Reports an acknowledgement this device signed (issue 19): the relay verifies, audits it and stops the message's ladders. */
+  reportAcknowledgement(acknowledgement: SignedAcknowledgement) {
+    return this.#request('POST', '/v1/acknowledgements', AcknowledgementReportResponseSchema, acknowledgement);
+  }
+
+  /** Hands the relay an urgent message's escalation ladder (envelopes it holds until each rung is due). */
+  holdEscalation(request: EscalationRequest) {
+    return this.#request('POST', '/v1/escalations', EscalationStateSchema, request);
+  }
+
+  /** The progress of one of this account's ladders. */
+  escalationState(escalationId: string) {
+    return this.#request('GET', `/v1/escalations/${encodeURIComponent(escalationId)}`, EscalationStateSchema);
   }
 
   /** Opens the authenticated WebSocket; resolves once it is open. */

@@ -11,17 +11,21 @@ ALTER TABLE messages ADD COLUMN urgent_reason TEXT;
 ALTER TABLE messages ADD COLUMN escalation TEXT;
 CREATE TABLE acknowledgements (
   message_id TEXT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  sender_user TEXT NOT NULL,
   acknowledger_user TEXT NOT NULL,
   acknowledger_device INTEGER NOT NULL,
   acknowledged_at INTEGER NOT NULL,
   signature TEXT NOT NULL,
   received_at INTEGER NOT NULL,
+  reported_at INTEGER,
   PRIMARY KEY (message_id, acknowledger_user)
 ) STRICT;
 CREATE TABLE escalation_ladders (
   message_id TEXT PRIMARY KEY,
   escalation_id TEXT NOT NULL,
   rungs TEXT NOT NULL,
+  payload TEXT NOT NULL,
   submitted_at INTEGER,
   progress TEXT
 ) STRICT;

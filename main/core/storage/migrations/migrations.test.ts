@@ -7,6 +7,7 @@ import { useTempDirs } from '../../../../test/fixtures/tempDirs';
 import { AccountSecrets } from '../AccountSecrets';
 import { ConversationStore } from '../ConversationStore';
 import { MessageStore } from '../MessageStore';
+import { UrgencyStore } from '../UrgencyStore';
 import { OutboxStore } from '../OutboxStore';
 import { ProfileDatabase } from '../ProfileDatabase';
 import { PROFILE_MIGRATIONS } from './index';
@@ -133,7 +134,20 @@ describe('profile database migrations', () => {
     expect(messages.byId(earlier)?.coverage).toEqual({ kind: 'forwarded', absent: peer, status: 'offShift' });
   });
 
+  it('0009 acknowledgements: keeps urgent messages, none acknowledged (so reminded of), and keeps signed acknowledgements', () => {
+    const v8 = databaseAt(8);
+    const urgent = insertMessage(v8.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
+    const db = v8.upgrade(9);
+    const store = new UrgencyStore(db);
+    expect(store.unacknowledged(self).map((m) => m.id)).toEqual([urgent]);
+    const signed = { statement: { messageId: urgent, conversationId: conversation, sender: peer, acknowledger: { userId: self, deviceId: DeviceIdSchema.parse(1) }, acknowledgedAt: 1500 }, signature: 'A'.repeat(86) + '==' };
+    expect(store.addAcknowledgement(signed, 1500)).toBe(true);
+    expect(store.addAcknowledgement(signed, 1600)).toBe(false);
+    expect(store.unacknowledged(self)).toEqual([]);
+    expect(store.unreported(self).map((a) => a.statement.messageId)).toEqual([urgent]);
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 });
