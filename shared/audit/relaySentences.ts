@@ -196,12 +196,12 @@ function directorySynced(c: SentenceContext): string {
   return `${who(c)} read ${read}: accounts ${parts.length > 0 ? parts.join(', ') : 'none changed'}${skipped}.`;
 }
 
-/** presence.changed: "Dr. Lee set their status to Off shift until 18:00, forwarding to Dr. Patel (with a note)". */
+/** presence.changed: "Dr. Lee set their status to Off shift until 18:00 at Ward 4, forwarding messages to Dr. Patel, with a note (…)". */
 function presenceChanged(c: SentenceContext): string {
   const status = PRESENCE_WORDS[c.details.text('status')] ?? c.details.text('status');
   const forward = c.details.text('forwardTo');
   const target = forward.startsWith('user:') ? c.names.userLabel(forward.slice(5)) : forward.startsWith('role:') ? `the role ${forward.slice(5)}` : '';
-  return `${capitalise(person(c))} set their status to ${status}${until(c, 'until')}${target ? `, forwarding messages to ${target}` : ''}${c.details.flag('note') ? ' (with a note, not recorded here)' : ''} ${where(c.facts.actor)}.`;
+  return `${join(`${capitalise(person(c))} set their status to ${status}${until(c, 'until')}`, where(c.facts.actor))}${target ? `, forwarding messages to ${target}` : ''}${c.details.flag('note') ? ', with a note (its words are not kept in the log)' : ''}.`;
 }
 const PRESENCE_WORDS: Readonly<Record<string, string>> = { available: 'Available', busy: 'Busy', inProcedure: 'In procedure', offShift: 'Off shift', doNotDisturb: 'Do not disturb' };
 
