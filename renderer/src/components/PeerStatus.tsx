@@ -1,4 +1,6 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
+import type { RoleDetail, RoleId } from '../../../shared/wire/roles';
+import { useApi } from '../context';
 import { forwards } from '../../../shared/wire/presence';
 import { usePresenceDirectory } from '../presence';
 import { PresenceBadge } from './PresenceBadge';
@@ -8,12 +10,26 @@ import { PresenceBadge } from './PresenceBadge';
  * conversation opens: "Off shift until 18:00 · Back Monday", and "Your messages also go to Dr. Patel".
  * Announced politely when it changes.
  */
+/** A role named as cover, with who holds it now (read when it changes; null while unknown). */
+function useRoleNow(roleId: RoleId | null): RoleDetail | null {
+  const api = useApi();
+  const [detail, setDetail] = useState<RoleDetail | null>(null);
+  useEffect(() => {
+    setDetail(null);
+    if (roleId) void api.call('roles.detail', { roleId }).then(setDetail).catch(() => setDetail(null));
+  }, [api, roleId]);
+  return detail;
+}
+
 export function PeerStatus({ userId, nameOf }: { userId: string; nameOf: (userId: string) => string }) {
   const directory = usePresenceDirectory();
   const { refresh } = directory;
   useEffect(() => refresh(), [refresh, userId]);
   const presence = directory.of(userId);
-  const forwardTo = presence?.forwardTo?.kind === 'user' ? nameOf(presence.forwardTo.userId) : null;
+  const roleId = presence?.forwardTo?.kind === 'role' ? presence.forwardTo.roleId : null;
+  const role = useRoleNow(roleId);
+  const forwardTo = presence?.forwardTo?.kind === 'user' ? nameOf(presence.forwardTo.userId)
+    : role ? `${role.role.name}${role.holders.length > 0 ? ` (${role.holders.map((h) => h.displayName).join(', ')})` : ''}` : roleId ? 'an on-call role' : null;
   return (
     <p className="peer-status" role="status" aria-live="polite">
       {presence && <PresenceBadge presence={presence} detailed />}

@@ -1,7 +1,8 @@
-import { useId, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import type { ContactView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
-import { MAX_PRESENCE_NOTE, PRESENCE_STATUSES, forwards, type Presence, type PresenceStatus } from '../../../shared/wire/presence';
+import { MAX_PRESENCE_NOTE, PRESENCE_STATUSES, forwards, type ForwardTarget, type Presence, type PresenceStatus } from '../../../shared/wire/presence';
+import type { RoleId, RoleSummary } from '../../../shared/wire/roles';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatTime, initials } from '../format';
@@ -29,6 +30,14 @@ const DURATIONS: readonly { label: string; minutes: number | null }[] = [
   { label: '12 hours', minutes: 720 },
 ];
 
+/** The forward select's value ("user:<id>", "role:<id>", or "" for nobody) as the relay takes it. */
+function forwardTarget(value: string): ForwardTarget | null {
+  const [kind, id] = value.split(':');
+  if (kind === 'user' && id) return { kind: 'user', userId: id as UserId };
+  if (kind === 'role' && id) return { kind: 'role', roleId: id as RoleId };
+  return null;
+}
+
 /** The header's own name with the user's status under it, in words; opens the dialog that sets it. */
 export function StatusButton({ name, presence, onOpen }: { name: string; presence: Presence | undefined; onOpen: () => void }) {
   const shown = presence ?? { userId: '' as UserId, status: 'available' as const, note: null, until: null, forwardTo: null, since: null };
@@ -54,7 +63,10 @@ export function StatusDialog({ current, contacts, self, onClose, onSaved }: { cu
   const [status, setStatus] = useState<PresenceStatus>(current?.status ?? 'available');
   const [note, setNote] = useState(current?.note ?? '');
   const [minutes, setMinutes] = useState<number | null>(null);
-  const [forwardTo, setForwardTo] = useState<string>(current?.forwardTo?.kind === 'user' ? current.forwardTo.userId : '');
+  const [forwardTo, setForwardTo] = useState<string>(current?.forwardTo ? (current.forwardTo.kind === 'user' ? `user:${current.forwardTo.userId}` : `role:${current.forwardTo.roleId}`) : '');
+  const [roles, setRoles] = useState<readonly RoleSummary[]>([]);
+  // The on-call roles one can hand over to (whoever holds the role when a message comes gets it).
+  useEffect(() => void api.call('roles.search', { query: '', limit: 50 }).then(setRoles).catch(() => setRoles([])), [api]);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const colleagues = [...contacts.values()].filter((c) => c.userId !== self && c.reachable).sort((a, b) => a.displayName.localeCompare(b.displayName));
@@ -69,7 +81,7 @@ export function StatusDialog({ current, contacts, self, onClose, onSaved }: { cu
         status,
         note: note.trim() === '' ? null : note.trim(),
         until: status === 'available' ? null : (minutes === null ? null : Date.now() + minutes * 60_000),
-        forwardTo: canForward && forwardTo ? { kind: 'user', userId: forwardTo as UserId } : null,
+        forwardTo: canForward ? forwardTarget(forwardTo) : null,
       });
       onSaved(saved);
     } catch (e) {
@@ -112,9 +124,16 @@ export function StatusDialog({ current, contacts, self, onClose, onSaved }: { cu
             <label htmlFor={`${groupId}-forward`}>Forward my direct messages to</label>
             <select id={`${groupId}-forward`} value={forwardTo} onChange={(e) => setForwardTo(e.target.value)} aria-describedby={`${groupId}-forward-hint`}>
               <option value="">Nobody (messages wait for me)</option>
-              {colleagues.map((c) => <option key={c.userId} value={c.userId}>{c.displayName}{c.jobTitle ? `, ${c.jobTitle}` : ''}</option>)}
+              {roles.length > 0 && (
+                <optgroup label="On-call roles">
+                  {roles.map((r) => <option key={r.id} value={`role:${r.id}`}>{r.name}</option>)}
+                </optgroup>
+              )}
+              <optgroup label="Colleagues">
+                {colleagues.map((c) => <option key={c.userId} value={`user:${c.userId}`}>{c.displayName}{c.jobTitle ? `, ${c.jobTitle}` : ''}</option>)}
+              </optgroup>
             </select>
-            <div className="hint" id={`${groupId}-forward-hint`}>They also get each direct message sent to you, marked “Forwarded”. You still get it too.</div>
+            <div className="hint" id={`${groupId}-forward-hint`}>They also get each direct message sent to you, marked “Forwarded” (a role: whoever holds it at the time). You still get it too.</div>
           </div>
         )}
         <div className="actions">
