@@ -1,4 +1,4 @@
-import { useEffect, useId, useMemo, useRef, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { ContactView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import { useApi } from '../context';
@@ -17,7 +17,7 @@ const SEARCH_LIMIT = 50;
  * marked "Not yet reachable" and not selectable; the reason is in their accessible description. Until the
  * first answer comes, the directory the app already has is filtered by name.
  */
-export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }: { contacts: ReadonlyMap<string, ContactView>; exclude: ReadonlySet<string>; selected: ReadonlySet<string>; onToggle: (userId: UserId) => void; multiple: boolean }) {
+export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple, above }: { contacts: ReadonlyMap<string, ContactView>; exclude: ReadonlySet<string>; selected: ReadonlySet<string>; onToggle: (userId: UserId) => void; multiple: boolean; above?: (query: string) => ReactNode }) {
   const api = useApi();
   const [filter, setFilter] = useState('');
   const [found, setFound] = useState<{ query: string; people: readonly ContactView[] } | null>(null);
@@ -62,7 +62,8 @@ export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }
           ))}
         </ul>
       )}
-      <Field label="Find a colleague" type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name, department or role" autoComplete="off" />
+      <Field label={above ? 'Find a colleague or on-call role' : 'Find a colleague'} type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name, department or role" autoComplete="off" />
+      {above?.(query)}
       <ul className="people" aria-label="Colleagues" aria-busy={stale || undefined}>
         {people.length === 0 && <li className="muted empty-people">{query ? `Nobody in the directory matches “${query}”.` : 'Everyone in the directory is already here.'}</li>}
         {people.map((c) => {
