@@ -6,6 +6,8 @@ import { PAYLOAD_VERSION, ReceiptPayloadSchema } from '../../../../shared/payloa
 import { useTempDirs } from '../../../../test/fixtures/tempDirs';
 import { AccountSecrets } from '../AccountSecrets';
 import { ConversationStore } from '../ConversationStore';
+import { RoleConversationStore } from '../RoleConversationStore';
+import { RoleIdSchema } from '../../../../shared/wire/roles';
 import { MessageStore } from '../MessageStore';
 import { UrgencyStore } from '../UrgencyStore';
 import { OutboxStore } from '../OutboxStore';
@@ -105,7 +107,8 @@ describe('profile database migrations', () => {
     new AccountSecrets(v4.db).saveAccount({ userId: self, deviceId: DeviceIdSchema.parse(1), credential: 'rd1.secret' });
     insertMessage(v4.db, { from: self, at: 1000, body: 'are you on the ward' });
     insertMessage(v4.db, { from: peer, at: 2000, body: 'yes, bed 4' });
-    const db = v4.upgrade(5);
+    // (Listed with today's code, which also reads tables later migrations add.)
+    const db = v4.upgrade();
     const conversations = new ConversationStore(db);
     expect(conversations.peer(conversation)).toBe(peer);
     expect(conversations.list(self)).toEqual([expect.objectContaining({ id: conversation, kind: 'direct', unread: 1 })]);
@@ -132,6 +135,23 @@ describe('profile database migrations', () => {
     expect(messages.byId(earlier)).toMatchObject({ body: 'bed 3 obs stable', coverage: null });
     messages.setCoverage(earlier, { kind: 'forwarded', absent: peer, status: 'offShift' });
     expect(messages.byId(earlier)?.coverage).toEqual({ kind: 'forwarded', absent: peer, status: 'offShift' });
+  });
+
+  it('0008 role conversations: keeps messages, none to a role, and keeps role conversations with who held the role', () => {
+    const v7 = databaseAt(7);
+    const earlier = insertMessage(v7.db, { from: peer, at: 1000, body: 'bed 3 obs stable' });
+    const db = v7.upgrade(8);
+    const messages = new MessageStore(db);
+    expect(messages.byId(earlier)).toMatchObject({ body: 'bed 3 obs stable', roleDelivery: null });
+    const roleId = RoleIdSchema.parse(randomUUID());
+    const holders = [{ userId: peer, displayName: 'Dr. Lee', since: 900 }];
+    const roles = new RoleConversationStore(db);
+    roles.ensure(conversation, roleId, 'Cardiology on call', self, 1000);
+    roles.setHolders(conversation, holders);
+    expect(roles.get(conversation)).toEqual({ id: conversation, roleId, roleName: 'Cardiology on call', initiator: self, holders, createdAt: 1000 });
+    const delivery = { roleId, roleName: 'Cardiology on call', initiator: self, holders, handedOver: false, via: 'holders' as const };
+    messages.setRoleDelivery(earlier, delivery);
+    expect(messages.byId(earlier)?.roleDelivery).toEqual(delivery);
   });
 
   it('0009 acknowledgements: keeps urgent messages, none acknowledged (so reminded of), and keeps signed acknowledgements', () => {
