@@ -90,6 +90,23 @@ describe('presence and coverage', () => {
     expect((await alice.call('messages.page', { conversationId: toBob, limit: 1 }))[0]).toMatchObject({ body: 'Thanks, all sorted', coverage: null });
   });
 
+  it('offline, decides on the last status read, and sends both copies once the relay is back', async () => {
+    await bob.call('presence.set', { status: 'doNotDisturb', forwardTo: { kind: 'user', userId: ids.carol! } });
+    await alice.call('presence.get', { userIds: [ids.bob!] });
+    const port = relay.port;
+    await relay.kill();
+    await until(async () => !(await alice.online()), 'Alice offline');
+    const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
+    const started = Date.now();
+    await alice.call('messages.send', { conversationId: toBob, text: 'Written while the relay was down' });
+    expect(Date.now() - started).toBeLessThan(5000); // no wait for a relay that cannot answer
+    expect((await alice.call('messages.page', { conversationId: toBob, limit: 1 }))[0]).toMatchObject({ state: 'pending', coverage: { kind: 'alsoSent', status: 'doNotDisturb', to: [ids.carol] } });
+    relay = await RelayProcess.start(relayDir, [], port);
+    const { conversationId: carolWithAlice } = await carol.call('conversations.openDirect', { userId: ids.alice! });
+    await until(async () => (await carol.bodies(carolWithAlice)).includes('Written while the relay was down'), 'the copy at Carol after the relay is back', 30_000);
+    await bob.call('presence.set', { status: 'available' });
+  });
+
   it('forwards to whoever holds the on-call role named, resolved when the message goes', async () => {
     const created = adminCli(['role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--data', relayDir]);
     const roleId = /id ([0-9a-f-]{36})/.exec(created.stdout)?.[1];
@@ -121,7 +138,7 @@ describe('presence and coverage', () => {
     expect(carol.app.notificationFor(arrived(routine.messageId)!)).toBeNull();
     expect(carol.app.notificationFor(arrived(urgent.messageId)!)).toMatchObject({ body: 'Urgent message in Rounds', urgent: true });
     expect(carol.app.notificationFor({ type: 'urgentReminder', conversationId: toCarol, messageId: urgent.messageId, reminder: 1 })).toMatchObject({ urgent: true });
-    expect((await carol.call('conversations.list', {})).find((c) => c.peer === ids.alice)).toMatchObject({ unread: 4, unreadUrgent: 1 });
+    expect((await carol.call('conversations.list', {})).find((c) => c.peer === ids.alice)).toMatchObject({ unread: 5, unreadUrgent: 1 });
     // Available again: routine messages notify again.
     await carol.call('presence.set', { status: 'available' });
     expect(carol.app.notificationFor(arrived(routine.messageId)!)).toMatchObject({ body: 'New message in Rounds', urgent: false });

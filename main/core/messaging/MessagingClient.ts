@@ -241,10 +241,14 @@ export class MessagingClient {
     const role = this.roleConversations.get(conversationId);
     if (role) return this.roleConversations.send(role, text, options);
     // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: the copy is decided here,
-    // on their status read just now (the last one read when offline), and goes in the same outbox transaction.
+    // on their status read just now (offline: the last one read, without waiting for a relay that cannot answer;
+    // a role's holders cannot be known then, so only a named colleague is covered), and goes in the same outbox
+    // transaction.
     const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);
-    const decision = peer ? coverageFor(await this.presence.current(peer), this.address.userId, this.#scheduler.now()) : null;
-    const coverage = decision ? await this.#coverage(decision) : null;
+    const online = this.online;
+    const presence = peer && (online ? await this.presence.current(peer) : this.presence.known(peer));
+    const decision = presence ? coverageFor(presence, this.address.userId, this.#scheduler.now()) : null;
+    const coverage = decision && (online || decision.target.kind === 'user') ? await this.#coverage(decision) : null;
     return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
   }
 

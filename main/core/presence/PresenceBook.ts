@@ -58,6 +58,11 @@ export class PresenceBook {
     return wanted.map((id) => this.#at(id));
   }
 
+  /** One colleague's status as last read here (Available if never), as it reads now: no request. */
+  known(userId: UserId): Presence {
+    return this.#at(userId);
+  }
+
   /** One colleague's status, read afresh if the relay answers (the last one read otherwise). */
   async current(userId: UserId): Promise<Presence> {
     return (await this.read([userId])).find((p) => p.userId === userId) ?? availablePresence(userId);
