@@ -76,7 +76,7 @@ export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple, 
                 aria-describedby={c.reachable ? undefined : unreachableId} onClick={() => c.reachable && onToggle(c.userId)}>
                 <span className="avatar small" aria-hidden="true">{initials(c.displayName)}</span>
                 <span className="person-text">
-                  <span className="person-name">{c.displayName} <PresenceBadge presence={presence.of(c.userId)} quiet /></span>
+                  <span className="person-headline"><span className="person-name">{c.displayName}</span> <PresenceBadge presence={presence.of(c.userId)} quiet /></span>
                   {role && <span className="person-role">{role}</span>}
                   <span className="person-contact">{c.contact ? `${c.contact} · ` : ''}{c.username}</span>
                 </span>
