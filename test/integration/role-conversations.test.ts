@@ -31,6 +31,7 @@ describe('role conversations', () => {
     const cli = (...args: string[]) => expect(adminCli([...args, '--data', relayDir])).toMatchObject({ status: 0 });
     cli('role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--department', 'Cardiology');
     cli('role', 'create', 'Night radiology', '--time-zone', 'Europe/London');
+    cli('role', 'create', 'Ward 4 charge nurse', '--time-zone', 'Europe/London', '--backup-user', 'carol');
     cli('role', 'assign', 'Cardiology on call', 'bob', '--from', new Date(now - HOUR).toISOString(), '--to', new Date(now + 8 * HOUR).toISOString());
     cli('user', 'scheduler', 'alice');
     relay = await RelayProcess.start(relayDir);
@@ -87,6 +88,15 @@ describe('role conversations', () => {
     await carol.call('messages.send', { conversationId, text: 'Seen him, cath lab at 14:00' });
     await until(async () => (await alice.bodies(conversationId)).includes('Seen him, cath lab at 14:00'), 'Carol\'s reply at Alice');
     expect(await bob.bodies(conversationId)).toEqual(['Bed 12: chest pain, troponin rising', 'On my way']);
+  });
+
+  it('sends to the backup when no one holds the role, and says so', async () => {
+    const [ward] = await alice.call('roles.search', { query: 'charge nurse' });
+    expect(await alice.call('roles.detail', { roleId: ward!.id })).toMatchObject({ holders: [], backup: { kind: 'user', userId: ids.carol, displayName: 'Dr. Carol Patel' }, nextHandOver: null });
+    const { conversationId } = await alice.call('roles.open', { roleId: ward!.id });
+    await alice.call('messages.send', { conversationId, text: 'Bed 7 needs a second nurse for the transfer' });
+    expect((await alice.call('messages.page', { conversationId, limit: 1 }))[0]?.roleDelivery).toMatchObject({ via: 'backup', holders: [{ userId: ids.carol }] });
+    await until(async () => (await carol.bodies(conversationId)).includes('Bed 7 needs a second nurse for the transfer'), 'the message at Carol, the backup');
   });
 
   it('sends nothing when no one holds the role and it has no backup, and says so', async () => {
