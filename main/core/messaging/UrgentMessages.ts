@@ -113,7 +113,7 @@ export class UrgentMessages implements UrgencyReceiver {
     const self = this.ctx.self.userId;
     const urgent = messages.filter((m) => m.urgent);
     const notes = this.store.annotations(urgent.map((m) => m.id));
-    const person = (userId: UserId) => ({ userId, name: nameOf(userId) });
+    const person = (userId: UserId) => ({ userId, name: userId === self ? 'you' : nameOf(userId) });
     return new Map(urgent.map((m) => {
       const note = notes.get(m.id);
       const acks = this.store.acknowledgements(m.id);

@@ -1,15 +1,20 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import type { MessageView } from '../../../shared/contract';
-import type { ConversationId, MessageId } from '../../../shared/ids';
+import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
+import type { LadderChoice, UrgentOptions } from '../../../shared/urgency';
 import { LIMITS } from '../../../shared/limits';
 import { CallError } from '../api';
 import { useApi } from '../context';
+import { ladderChoice, NO_URGENT_DRAFT, UrgentFields, type UrgentDraft } from './UrgencyParts';
 
 interface Draft {
   readonly key: number;
   readonly text: string;
   readonly urgent: boolean;
   readonly replyTo: MessageId | undefined;
+  /** Urgent (issue 19): the reason from the organisation's list, and the escalation steps chosen. */
+  readonly urgentReason?: string;
+  readonly escalation?: LadderChoice | undefined;
 }
 
 /**
@@ -19,8 +24,10 @@ interface Draft {
  * the box is free for the next one. A message the core refuses is listed under the box on its own, with its
  * urgent flag, to put back or discard: never merged into other text, never dropped silently.
  */
-export function Composer({ conversationId, disabledReason, replyTo, onCancelReply, onSent, onError }: {
+export function Composer({ conversationId, peer = null, disabledReason, replyTo, onCancelReply, onSent, onError }: {
   conversationId: ConversationId;
+  /** The other person of a 1:1 conversation (an urgent message to them may escalate); null otherwise. */
+  peer?: UserId | null;
   disabledReason: string | null;
   replyTo: MessageView | null;
   onCancelReply: () => void;
@@ -30,6 +37,8 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
   const api = useApi();
   const [text, setText] = useState('');
   const [urgent, setUrgent] = useState(false);
+  const [urgentDraft, setUrgentDraft] = useState<UrgentDraft>(NO_URGENT_DRAFT);
+  const [urgentOptions, setUrgentOptions] = useState<UrgentOptions | null>(null);
   const [inFlight, setInFlight] = useState(0);
   const [refused, setRefused] = useState<Draft[]>([]);
   const nextKey = useRef(0);
@@ -47,10 +56,18 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
     if (replyTo) input.current?.focus();
   }, [replyTo]);
 
+  // The organisation's reasons and escalation times, read when Urgent is first switched on.
+  useEffect(() => {
+    if (urgent && !urgentOptions) void api.call('urgent.options', {}).then(setUrgentOptions).catch(onError);
+  }, [api, urgent, urgentOptions, onError]);
+  const needsReason = urgent && urgentDraft.reason === '';
+
   const submit = async (draft: Draft) => {
     setInFlight((n) => n + 1);
     try {
-      await api.call('messages.send', { conversationId, text: draft.text, ...(draft.urgent ? { urgent: true } : {}), ...(draft.replyTo ? { replyTo: draft.replyTo } : {}) });
+      await api.call('messages.send', {
+        conversationId, text: draft.text, ...(draft.urgent ? { urgent: true, urgentReason: draft.urgentReason, ...(draft.escalation ? { escalation: draft.escalation } : {}) } : {}), ...(draft.replyTo ? { replyTo: draft.replyTo } : {}),
+      });
       if (mounted.current) onSent();
     } catch (error) {
       // Gone (locked, switched away): nothing to put back on a screen that no longer shows it.
@@ -64,14 +81,16 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
 
   const send = () => {
     const body = text.trim();
-    if (!body || disabledReason) return;
+    if (!body || disabledReason || needsReason) return;
     if (body.length > LIMITS.maxTextLength) {
       onError(new CallError({ code: 'INVALID_INPUT', message: 'message too long', issues: [`a message can be at most ${LIMITS.maxTextLength.toLocaleString()} characters; this one has ${body.length.toLocaleString()}`] }));
       return;
     }
-    const draft: Draft = { key: nextKey.current++, text: body, urgent, replyTo: replyTo?.id };
+    const escalation = urgent && urgentOptions ? ladderChoice(urgentDraft, urgentOptions.escalationMinutes) : undefined;
+    const draft: Draft = { key: nextKey.current++, text: body, urgent, replyTo: replyTo?.id, ...(urgent ? { urgentReason: urgentDraft.reason, escalation } : {}) };
     setText('');
     setUrgent(false);
+    setUrgentDraft(NO_URGENT_DRAFT);
     if (replyTo) onCancelReply();
     input.current?.focus();
     void submit(draft);
@@ -82,6 +101,7 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
     setRefused((list) => list.filter((d) => d.key !== draft.key));
     setText(draft.text);
     setUrgent(draft.urgent);
+    setUrgentDraft(draft.urgent ? { reason: draft.urgentReason ?? '', ladder: [] } : NO_URGENT_DRAFT);
     input.current?.focus();
   };
 
@@ -105,8 +125,10 @@ export function Composer({ conversationId, disabledReason, replyTo, onCancelRepl
         <textarea ref={input} aria-label="Message" placeholder={disabledReason ? '' : 'Write a message (Enter to send, Shift+Enter for a new line)'} rows={1} value={text}
           onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} disabled={disabledReason !== null} aria-describedby={disabledReason ? 'composer-reason' : undefined} />
         <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
-        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || text.trim().length === 0}>Send</button>
+        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || text.trim().length === 0 || needsReason} aria-describedby={needsReason ? 'urgent-needs-reason' : undefined}>Send</button>
       </div>
+      {urgent && <UrgentFields peer={peer} draft={urgentDraft} onChange={setUrgentDraft} options={urgentOptions} />}
+      {needsReason && <p className="hint" id="urgent-needs-reason">An urgent message needs a reason before it can be sent.</p>}
       {inFlight > 1 && <p className="hint" role="status">{inFlight} messages on their way…</p>}
       {refused.length > 0 && (
         <ul className="refused" aria-label="Messages not sent">

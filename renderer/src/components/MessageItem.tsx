@@ -1,3 +1,4 @@
+import { UrgencyDetails, UrgentLabel } from './UrgencyParts';
 import { useEffect, useState } from 'react';
 import type { MessageView } from '../../../shared/contract';
 import { assertNever } from '../../../shared/exhaustive';
@@ -82,10 +83,11 @@ export function Message({ message, quoted, layout, onReply, onRetry, online, hel
         <CoverageLine coverage={message.coverage} nameOf={nameOf} />
         <div className="content-line">
           {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {quoted.body.slice(0, 140)}</> : 'Earlier message'}</blockquote>}
-          {message.urgent && <span className="urgent-label">Urgent</span>}
+          <UrgentLabel message={message} />
           {/* The spacer keeps room at the end of the last line for the time and state, drawn over it (as chat apps do). */}
           <p className="message-body">{message.body}<span className="meta-spacer" aria-hidden="true" data-meta={metaText} /></p>
         </div>
+        <UrgencyDetails message={message} />
         <span className="meta">
           <time dateTime={new Date(message.sentAt).toISOString()}>{when}</time>
           {showState && <span className={`state state-${waiting && held ? 'held' : message.state}`}>{state}</span>}
