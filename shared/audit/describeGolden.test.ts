@@ -67,6 +67,11 @@ function detailsOf(rnd: () => number, type: string, i: number, at: number): Reco
     case 'message.acknowledged': return { sender: user(i % 30), conversation: envelope(i), acknowledgedAt: at - 1000, signature: 'A'.repeat(86) + '==', identityKey: 'BQ' + 'x'.repeat(42) };
     case 'escalation.held': return { message: envelope(i), recipients: `${user(i % 30)} ${user((i + 1) % 30)}`, rungs: i % 3, rung1DueAt: at + 300_000, rung1To: user((i + 2) % 30), rung2DueAt: at + 600_000, rung2To: user((i + 3) % 30) };
     case 'escalation.released': return { message: envelope(i), sender: user(i % 30), rung: 1 + (i % 2), dueAt: at - (i % 5) * 1000, lateMs: (i % 5) * 1000, recipients: user((i + 2) % 30), devices: i % 3 };
+    case 'role.created':
+    case 'role.updated': return { name: pick(['Cardiology on call', odd()]), department: pick(['Cardiology', null]), timeZone: 'Europe/London', backup: pick([`user:${user(i % 30)}`, 'role:Cardiology registrar', '']), changed: pick(['backup,department', 'name', '', 'timeZone']) };
+    case 'shift.added':
+    case 'shift.removed': return { role: pick(['Cardiology on call', odd()]), roleId: envelope(i), shift: envelope(i + 1), startsAt: at - 3_600_000, endsAt: at + 39_600_000, source: pick(['app', 'cli', 'csv', 'ics', 'odd']) };
+    case 'schedule.imported': return { role: 'Cardiology on call', source: pick(['csv', 'ics']), from: at, to: at + 7 * 86_400_000, added: i % 20, removed: i % 3 };
     case 'escalation.cancelled': return { message: envelope(i), sender: user(i % 30), rungs: i % 3 };
     case 'envelope.delivered': return i % 5 === 0 ? { sender: `${user(Math.floor(rnd() * 30))}.1` } : {};
     case 'login.success': return pick([{ device: 1 }, { newDevice: true }, {}, { device: '2' }]);
@@ -104,6 +109,7 @@ const RELAY_TYPES = [
   'keys.refused', 'envelope.refused', 'envelope.expired', 'audit.exported', 'audit.export_refused', 'audit.log_restored',
   'audit.tree_rebuilt', 'audit.key_rotated', 'message.sent', 'message.received', 'message.rejected', 'something.new', '=formula.type',
   'message.acknowledged', 'escalation.held', 'escalation.released', 'escalation.cancelled',
+  'role.created', 'role.updated', 'shift.added', 'shift.removed', 'schedule.imported', 'scheduler.granted', 'scheduler.revoked',
 ];
 
 /** Relay records of every type, 60% message traffic, times across a daylight-saving change, a few impossible. */
@@ -218,29 +224,29 @@ const EXPECTED: Record<string, string> = {
   'sample-workstation.facts': 'd9d8be72de06d184a184f51c22af834a1b13eb6ecdf1caec59b0dc02f69f82b3',
   'sample-workstation.csv': '5555cb8121dcb2e9ce78c845c06ec87298c7ac5b3e90e341a902c3d0d988b263',
   'sample-workstation.report': '89cdca4cd9a9077484d118c10b614feee4266677d1b5501ea3ffa66eae63bdb5',
-  'relay-berlin.facts': '856ab8a0552879a5793ad65f86e5d2868d6dce34f992513d257c82cf8949fb20',
-  'relay-berlin.csv': '68b77d3781453d647f023fb85e3aa1bb6837f6e7f2a4e2ea330c9a1c7c6fcd51',
-  'relay-berlin.report': '146ef6904db18b43fe7e135ad625aa242aa0d1b27f315b354cfe16e7627fb61f',
-  'relay-newyork-short.facts': '856ab8a0552879a5793ad65f86e5d2868d6dce34f992513d257c82cf8949fb20',
-  'relay-newyork-short.csv': '0829c2c655eb41adc446d4b548ec8760c91e5c69d59aef0e1dc4e5ca0633f8d5',
-  'relay-newyork-short.report': '59d5557650ec7006427cc4df978221ac853f379825385c329e3781a0de64c261',
-  'relay-utc-all.facts': '37bf3f38bdf91dfff94c5f31fe44be8734dee56baf87da62c9b55815608966a3',
-  'relay-utc-all.csv': '8a702069d3e8d76340f3fe5b397098c1be3f597dd35e3c4fb8bbe258c9195377',
-  'relay-utc-all.report': 'af5a01437e32d70ce55e2bc49250a05cb326d0eb03eef1d1948a8dc5d6d308a3',
-  'relay-unknown-zone.facts': 'b40acc808effce652d2fb7d8ebd2cb8714211351cb61a85345c1b8e346d6f979',
-  'relay-unknown-zone.csv': 'a68fa257b0ff9dd57ca3bb8c98d9992bca60674db40fdb61a9d5033de4ed1b84',
-  'relay-unknown-zone.report': '5011e371d009d56f44be63d3b06bb4792d929326c3cf492d55d62067708d5dc2',
-  'relay-kathmandu.facts': 'fe22330478f9a9320f8d0510f72225b5fb01f181d62e331eddf2c140819a5584',
-  'relay-kathmandu.csv': '2007df12fb8b825402bde0192ccd28c908e4895c88168b929d81751c4da5efea',
-  'relay-kathmandu.report': '328c5fcc7eac955045a50205097ac177b29f327e8968ab4398b396f5cc67d945',
-  'workstation-known.facts': 'efdfc38b3ebb07adf0b36437d81a45088c290390eb5cf5efd25f9ecb8544454c',
-  'workstation-known.csv': '003a8d3212a32c06af76af0e3478d9c2aa420af5281c3e654aaa76cf1f5cdba6',
-  'workstation-known.report': '36bcd3ed417cf61c20fd0bc26bbc14c81fe08c121a905b3ed5fc21bbeae29986',
-  'workstation-unknown.facts': '5e17d172d4df87531ae65a00b275d3fd906b0f43968eba8eaaf503b9fab7cefd',
-  'workstation-unknown.csv': '9f00832e7f76adc88b22536411b0988c0ec714878b4e87e0757a2b287d999472',
-  'workstation-unknown.report': '6a59deff9704bc3df04350a2493dd0e6cd757ac4cdaaffb22b810d996f4faf8d',
-  'standalone.csv': '3241cf9a823607725adc2398165173075729c0dfd91230d2f8c0b4f470553707',
-  'standalone.report': '9071f54ee402cd3cd480ab465b799fd6a901c0499a267430606401362dad0b02',
+  'relay-berlin.facts': '7a7645c5f9783128f88a8fd49ec1915df0dffbdc0f0114b5fe4c3be6f6c4fbc5',
+  'relay-berlin.csv': '4612957545a49402b799a3bb9c89cd267b8ef9a2e5d3b83a15c4cb71d9a66b04',
+  'relay-berlin.report': 'add3f2830faa888e19a081245524c1e4cee2a5a49783107dd74dc4bfe3102193',
+  'relay-newyork-short.facts': '7a7645c5f9783128f88a8fd49ec1915df0dffbdc0f0114b5fe4c3be6f6c4fbc5',
+  'relay-newyork-short.csv': '0ee1d47ab1aceda2a88108141ccfee75f81063ece0c835a987c354d56e29d846',
+  'relay-newyork-short.report': '85c4208d4798940241e436dbb50a6db76274854f860ecd6ac3d2f5458a268ff1',
+  'relay-utc-all.facts': '9313f107cd5e3ff39f325a4462bd2075edc5b29cecdd59a7df103408a11dc81b',
+  'relay-utc-all.csv': '9e57c0b887518f4d91b0c3413c6f0c8a9917a84053604f3265ffbbd1377e1ceb',
+  'relay-utc-all.report': '59646ab6c595153652d3892f878bac25f1301f36cc3b1acfa9428f426a63a2bd',
+  'relay-unknown-zone.facts': '77bd07553653e3c2fb9977e743e6830884d19ba0e0ac791dc3b2f5f2a09d9154',
+  'relay-unknown-zone.csv': 'bc35d16d9376306a2d74d06bbda6d24a181a9ee214b5dbb561cf5325564a80bf',
+  'relay-unknown-zone.report': 'e7e1b380a3a4cc2287f395de39e2b2ef0a816ebe4152b211830984b61fb04fb4',
+  'relay-kathmandu.facts': '65bc2f9b3d005babd9af60f16efdcc8d28786422c2474a4da8d99d4ef78813f9',
+  'relay-kathmandu.csv': '3d5075ab4a37451dcb0dc07bf5cf90a9cb1273348401adb588a00e3ac89fc613',
+  'relay-kathmandu.report': '2015ce444df22830eb53918b9b41793bb86dba54e85dd647ccf0f0f4bcebe399',
+  'workstation-known.facts': '08fe00e34a47fcc0e0c80068427fd54dd8fc0760e4f13c9a49799f6b9e7ba593',
+  'workstation-known.csv': '7525f9ad9be12ae3a7e87c85e5ff6647d2c2a52c04750a219128de30bb3eb1bd',
+  'workstation-known.report': 'b8abe5fb43298d3922d7c0608f5401ba3d095f4dee314b823e8b9accdca05570',
+  'workstation-unknown.facts': '40608cd08a90fe6d93a4230f13dd937014ac5565f54f0c6ba8daddb616bba78b',
+  'workstation-unknown.csv': '84caec2f57c6753d78ce832f610c952dcd2cc84332ada89534191e4335f3bd4d',
+  'workstation-unknown.report': '11a694cc902750569d0473f32b0793967f392e01a86c5a5f363a916db8c567fa',
+  'standalone.csv': '361dde059ae452d37056aae5513ef412d48aeba71bf077e3f5c38abda77eb68d',
+  'standalone.report': 'e303b0f1a03e9c416999dc744614cf9bde750bd82e44d603a93af959c603a970',
 };
 
 describe('the describing work of an export, byte for byte', () => {
