@@ -83,5 +83,16 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
     await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
     await bob.getByText('Bed 12: potassium 5.9, please review').waitFor();
     expect(await bob.getByText(/Forwarded:/).count()).toBe(0);
+
+    // A care team's header lists who is away, in words.
+    await alice.getByRole('button', { name: 'New care team' }).click();
+    await alice.getByLabel('Care team name').fill('Ward 4 bed 12');
+    await alice.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await alice.getByRole('dialog').getByRole('button', { name: /Dr. Carol Nguyen/ }).click();
+    await alice.getByRole('button', { name: 'Create care team' }).click();
+    const away = alice.getByRole('list', { name: "Team members' status" });
+    await away.waitFor();
+    expect(await away.getByRole('listitem').allTextContents()).toEqual([expect.stringMatching(/^Nurse Bob Okafor: ○\s*Off shift/)]);
+    await screenshot(alice, 'conversation-presence-care-team');
   });
 });

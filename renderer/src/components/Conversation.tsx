@@ -7,7 +7,7 @@ import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
 import { Message, type SendDelay } from './MessageItem';
 import { useMessageWindow, type Anchor } from './useMessageWindow';
-import { PeerStatus } from './PeerStatus';
+import { PeerStatus, TeamStatuses } from './PeerStatus';
 import { HandOverLine, RoleHeader } from './RoleParts';
 import type { RoleDetail } from '../../../shared/wire/roles';
 
@@ -164,6 +164,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
               : 'Direct message · end-to-end encrypted'}
           </p>}
           {conversation.peer && <PeerStatus userId={conversation.peer} nameOf={nameOf} />}
+          {conversation.kind === 'careTeam' && <TeamStatuses members={conversation.members} self={self} nameOf={nameOf} />}
         </div>
         <div className="conversation-actions">
           {conversation.kind === 'careTeam'

@@ -3,13 +3,8 @@ import type { RoleDetail, RoleId } from '../../../shared/wire/roles';
 import { useApi } from '../context';
 import { forwards } from '../../../shared/wire/presence';
 import { usePresenceDirectory } from '../presence';
-import { PresenceBadge } from './PresenceBadge';
+import { PresenceBadge, worthShowing } from './PresenceBadge';
 
-/**
- * The conversation header's line about the other person's status (issue 19), read again when the
- * conversation opens: "Off shift until 18:00 · Back Monday", and "Your messages also go to Dr. Patel".
- * Announced politely when it changes.
- */
 /** A role named as cover, with who holds it now (read when it changes; null while unknown). */
 function useRoleNow(roleId: RoleId | null): RoleDetail | null {
   const api = useApi();
@@ -21,6 +16,11 @@ function useRoleNow(roleId: RoleId | null): RoleDetail | null {
   return detail;
 }
 
+/**
+ * The conversation header's line about the other person's status (issue 19), read again when the
+ * conversation opens: "Off shift until 18:00 · Back Monday", and "Your messages also go to Dr. Patel".
+ * Announced politely when it changes.
+ */
 export function PeerStatus({ userId, nameOf }: { userId: string; nameOf: (userId: string) => string }) {
   const directory = usePresenceDirectory();
   const { refresh } = directory;
@@ -35,5 +35,23 @@ export function PeerStatus({ userId, nameOf }: { userId: string; nameOf: (userId
       {presence && <PresenceBadge presence={presence} detailed />}
       {forwardTo && presence && forwards(presence.status) && <span className="forward-note">Your messages also go to {forwardTo}</span>}
     </p>
+  );
+}
+
+/**
+ * A care team's header line (issue 19): the members who are not simply Available, each with their status in
+ * words ("Nurse Bob Okafor: Off shift"), so the team knows who is away before writing. Nothing when all are.
+ */
+export function TeamStatuses({ members, self, nameOf }: { members: readonly string[]; self: string; nameOf: (userId: string) => string }) {
+  const directory = usePresenceDirectory();
+  const { refresh } = directory;
+  const key = members.join(',');
+  useEffect(() => refresh(), [refresh, key]);
+  const away = members.filter((m) => m !== self).map((m) => ({ userId: m, presence: directory.of(m) })).filter((m) => worthShowing(m.presence));
+  if (away.length === 0) return null;
+  return (
+    <ul className="team-statuses" aria-label="Team members' status">
+      {away.map(({ userId, presence }) => <li key={userId}>{nameOf(userId)}: <PresenceBadge presence={presence} /></li>)}
+    </ul>
   );
 }
