@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UserIdSchema } from './ids';
+import { RoleIdSchema } from './wire/roles';
 
 /*
  * How the app shows and sends urgent messages (issue 19): the reason, acknowledgements, an escalation that
@@ -12,8 +13,12 @@ const Person = z.strictObject({ userId: UserIdSchema, name: z.string() });
 
 export const UrgentReasonSchema = z.string().trim().min(1).max(120);
 
-/** A ladder the sender chooses: after how many minutes (ascending) which colleagues receive the message. */
-export const LadderChoiceSchema = z.array(z.strictObject({ afterMinutes: z.number().min(0.02).max(1440), to: z.array(UserIdSchema).min(1).max(20) })).min(1).max(5)
+/**
+ * A ladder the sender chooses: after how many minutes (ascending) which colleagues, or whoever holds an on-call
+ * role at the time of sending (its holders, else its backup's), receive the message.
+ */
+export const LadderChoiceSchema = z.array(z.strictObject({ afterMinutes: z.number().min(0.02).max(1440), to: z.array(UserIdSchema).max(20), role: RoleIdSchema.optional() })
+  .refine((r) => r.to.length > 0 || r.role !== undefined, 'a step names a colleague or a role')).min(1).max(5)
   .refine((rungs) => rungs.every((r, i) => i === 0 || r.afterMinutes > (rungs[i - 1]?.afterMinutes ?? 0)), 'each step comes after the one before');
 export type LadderChoice = z.infer<typeof LadderChoiceSchema>;
 
@@ -29,7 +34,7 @@ export const MessageUrgencySchema = z.strictObject({
   /** This user's own ladder: each step's time and people, and what became of it; null without one. */
   ladder: z.strictObject({
     submitted: z.boolean(),
-    steps: z.array(z.strictObject({ to: z.array(Person), afterMs: z.number().int(), dueAt: Timestamp.nullable(), releasedAt: Timestamp.nullable(), cancelledAt: Timestamp.nullable() })),
+    steps: z.array(z.strictObject({ to: z.array(Person), role: z.string().nullable().optional(), afterMs: z.number().int(), dueAt: Timestamp.nullable(), releasedAt: Timestamp.nullable(), cancelledAt: Timestamp.nullable() })),
     acknowledged: Person.extend({ at: Timestamp }).nullable(),
   }).nullable(),
 });

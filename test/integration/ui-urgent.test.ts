@@ -2,6 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
+import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -9,7 +10,8 @@ import { useTempDirs } from '../fixtures/tempDirs';
 /*
  * Issue 19 end to end in Debian's Chromium, through the real React UI, the harness's app cores and its embedded
  * relay (whose escalation timer runs as in production): Alice sends Bob an urgent message with a reason and an
- * escalation ladder (Carol after 3 s, Dev after 9 s: the policy's times, short for the test); Bob acknowledges,
+ * escalation ladder (Carol after 3 s, then the "Ward 4 charge nurse" role, which Dev holds, after 9 s: the
+ * policy's times, short for the test); Bob acknowledges,
  * Alice sees it and Carol never gets it. A second urgent message is not acknowledged: after the first step's
  * time Carol gets it, marked as escalated to her; Bob's late acknowledgement stops the ladder, so Dev never gets
  * it. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
@@ -35,7 +37,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await expect(alice.getByRole('button', { name: 'Send' }).isDisabled()).resolves.toBe(true);
     await alice.getByLabel('Why is it urgent?').selectOption(reason);
     await alice.getByLabel('If not acknowledged within 3 seconds, also send to').selectOption({ label: 'Dr. Carol Nguyen' });
-    await alice.getByLabel('If not acknowledged within 9 seconds, also send to').selectOption({ label: 'Dr. Dev Patel' });
+    await alice.getByLabel('If not acknowledged within 9 seconds, also send to').selectOption({ label: 'Ward 4 charge nurse' });
   };
 
   beforeAll(async () => {
@@ -52,6 +54,10 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
       pages.push(page);
     }
     [alice, bob, carol, dev] = pages as [Page, Page, Page, Page];
+    // The on-call role of the ladder's second step: Dev holds it now.
+    const roles = new RoleService(harness.relay.store, () => Date.now());
+    const role = await roles.createRole('admin:it', { name: 'Ward 4 charge nurse', department: 'Ward 4', timeZone: 'Europe/London', backup: null });
+    await roles.addShift('admin:it', role, { userId: (await harness.relay.store.userByUsername('dpatel'))!.id, startsAt: Date.now() - 3_600_000, endsAt: Date.now() + 3_600_000 }, 'cli');
   }, 240_000);
 
   afterAll(async () => {
@@ -81,6 +87,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await atBob.getByText(/Acknowledged by you at \d/).waitFor();
     await first.getByText(/Acknowledged by Nurse Bob Okafor at \d/).waitFor();
     await first.getByText('Not escalated to Dr. Carol Nguyen: acknowledged in time').waitFor();
+    await first.getByText('Not escalated to Ward 4 charge nurse (Dr. Dev Patel): acknowledged in time').waitFor();
   }, 60_000);
 
   it('escalates an unacknowledged one to Carol at its time; Bob\'s late acknowledgement stops the rest', async () => {
@@ -104,7 +111,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await atBob.getByRole('button', { name: /Acknowledge urgent message/ }).click();
     expect(Date.now() - sentAt).toBeLessThan(8000);
     await second.getByText(/Acknowledged by Nurse Bob Okafor at \d/).waitFor();
-    await second.getByText('Not escalated to Dr. Dev Patel: acknowledged in time').waitFor();
+    await second.getByText('Not escalated to Ward 4 charge nurse (Dr. Dev Patel): acknowledged in time').waitFor();
     await screenshot(alice, 'ui-urgent-ladder-stopped');
     expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
     // Past Dev's step (9 s after sending), he has no conversation at all.

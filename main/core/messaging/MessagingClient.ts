@@ -123,7 +123,10 @@ export class MessagingClient {
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
-    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes);
+    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, async (roleId) => {
+      const { users, detail } = await this.roles.recipients(roleId);
+      return { users, name: detail.role.name };
+    });
   }
 
   /**
@@ -267,8 +270,8 @@ export class MessagingClient {
    * Sends an urgent message (issue 19): its reason must be one of the organisation's; a 1:1 message may carry
    * an escalation ladder (who receives it after how long if nobody acknowledges).
    */
-  sendUrgent(conversationId: ConversationId, text: string, choice: UrgentChoice, options: Omit<SendOptions, 'urgent' | 'urgency'> = {}): Promise<MessageId> {
-    return this.send(conversationId, text, { ...options, ...this.urgent.sendOptions(conversationId, choice) });
+  async sendUrgent(conversationId: ConversationId, text: string, choice: UrgentChoice, options: Omit<SendOptions, 'urgent' | 'urgency'> = {}): Promise<MessageId> {
+    return this.send(conversationId, text, { ...options, ...(await this.urgent.sendOptions(conversationId, choice)) });
   }
 
   /** Acknowledges an urgent message from someone else (signed, sent to the sender and the team, reported to the relay). */

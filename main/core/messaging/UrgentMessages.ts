@@ -1,6 +1,7 @@
 import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
 import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
 import type { MessageUrgency } from '../../../shared/urgency';
+import type { RoleId } from '../../../shared/wire/roles';
 import { RoundsError } from '../errors';
 import type { StoredMessage } from '../storage/MessageStore';
 import { UrgencyStore, type LadderRung } from '../storage/UrgencyStore';
@@ -14,8 +15,12 @@ import type { UrgentReminders } from './UrgentReminders';
 /** What the sender of an urgent message chooses (issue 19): the reason, and optionally who escalates when. */
 export interface UrgentChoice {
   readonly reason: string;
-  readonly ladder?: readonly { readonly afterMinutes: number; readonly to: readonly UserId[] }[];
+  /** Each step: colleagues, and/or an on-call role (whoever holds it when the message is sent, else its backup). */
+  readonly ladder?: readonly { readonly afterMinutes: number; readonly to: readonly UserId[]; readonly role?: RoleId | undefined }[];
 }
+
+/** Who holds an on-call role now (RoleDirectory). */
+export type RoleResolver = (roleId: RoleId) => Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
 
 /*
  * Urgent messages of one profile (issue 19), as one part of the messaging client: the reason required from the
@@ -36,6 +41,8 @@ export class UrgentMessages implements UrgencyReceiver {
     private readonly reasons: readonly string[],
     /** The policy's default escalation times (minutes). */
     private readonly escalationMinutes: readonly number[] = [5, 10],
+    /** Resolves a role step to its holders at sending (the roles' resolver, RoleDirectory). */
+    private readonly roles?: RoleResolver,
   ) {
     this.store = new UrgencyStore(ctx.db);
     this.#acks = new Acknowledgements(ctx, this.store, (to, payload) => sender.queue(to, payload), (id) => this.reminders()?.acknowledged([id]));
@@ -60,10 +67,14 @@ export class UrgentMessages implements UrgencyReceiver {
    * The send options of an urgent message: its reason (which must be one of the policy's), and its ladder (1:1
    * only: a rung's copy travels 1:1 to people outside the conversation), stored with it in its transaction.
    */
-  sendOptions(conversationId: ConversationId, choice: UrgentChoice): SendOptions {
+  async sendOptions(conversationId: ConversationId, choice: UrgentChoice): Promise<SendOptions> {
     if (!this.reasons.includes(choice.reason)) throw new RoundsError('URGENT_REASON_REQUIRED', 'an urgent message needs one of the organisation\'s reasons');
     const peer = this.ctx.conversations.peer(conversationId);
-    const rungs: LadderRung[] = (choice.ladder ?? []).map((r) => ({ afterMs: Math.round(r.afterMinutes * 60_000), recipients: [...new Set(r.to)].filter((u) => u !== this.ctx.self.userId && u !== peer) }))
+    const resolved = await Promise.all((choice.ladder ?? []).map(async (r) => {
+      const role = r.role && this.roles ? await this.roles(r.role) : undefined;
+      return { afterMs: Math.round(r.afterMinutes * 60_000), users: [...r.to, ...(role?.users ?? [])], ...(role ? { role: role.name } : {}) };
+    }));
+    const rungs: LadderRung[] = resolved.map((r) => ({ afterMs: r.afterMs, recipients: [...new Set(r.users)].filter((u) => u !== this.ctx.self.userId && u !== peer), ...(r.role ? { role: r.role } : {}) }))
       .filter((r) => r.recipients.length > 0);
     if (rungs.length > 0 && !peer) throw new RoundsError('INVALID_INPUT', 'an escalation ladder is for urgent messages to one person');
     const escalatesTo = [...new Set(rungs.flatMap((r) => r.recipients))];
@@ -130,7 +141,7 @@ export class UrgentMessages implements UrgencyReceiver {
           submitted: ladder.submittedAt !== null,
           steps: ladder.rungs.map((r, i) => {
             const state = progress?.rungs.find((p) => p.rung === i + 1);
-            return { to: r.recipients.map(person), afterMs: r.afterMs, dueAt: state?.dueAt ?? null, releasedAt: state?.releasedAt ?? null, cancelledAt: state?.cancelledAt ?? null };
+            return { to: r.recipients.map(person), role: r.role ?? null, afterMs: r.afterMs, dueAt: state?.dueAt ?? null, releasedAt: state?.releasedAt ?? null, cancelledAt: state?.cancelledAt ?? null };
           }),
           acknowledged: acknowledged ? { ...person(acknowledged.statement.acknowledger.userId), at: acknowledged.statement.acknowledgedAt } : progress?.acknowledged ? { ...person(progress.acknowledged.by), at: progress.acknowledged.at } : null,
         } : null,

@@ -22,7 +22,8 @@ export const MessageEscalationSchema = z.strictObject({
 });
 export type MessageEscalation = z.infer<typeof MessageEscalationSchema>;
 
-export const LadderRungSchema = z.strictObject({ afterMs: z.number().int().positive(), recipients: z.array(UserIdSchema).min(1) });
+/** One rung: when, to whom (an on-call role's holders resolved at sending: the role's name is kept for the screen). */
+export const LadderRungSchema = z.strictObject({ afterMs: z.number().int().positive(), recipients: z.array(UserIdSchema).min(1), role: z.string().optional() });
 export type LadderRung = z.infer<typeof LadderRungSchema>;
 
 export interface StoredLadder {

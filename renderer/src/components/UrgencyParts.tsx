@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import '../urgency.css';
 import type { ContactView, MessageView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
+import type { RoleId, RoleSummary } from '../../../shared/wire/roles';
 import type { LadderChoice, MessageUrgency, UrgentOptions } from '../../../shared/urgency';
 import { useApi } from '../context';
 import { explain } from '../errors';
@@ -66,7 +67,7 @@ function LadderProgress({ urgency }: { urgency: MessageUrgency }) {
   if (!ladder) return null;
   const ack = ladder.acknowledged ?? urgency.acknowledgements[0] ?? null;
   const lines = ladder.steps.map((s, i) => {
-    const who = names(s.to);
+    const who = s.role ? `${s.role} (${names(s.to)})` : names(s.to);
     if (s.releasedAt !== null) return { key: i, state: 'escalated', text: `Escalated to ${who} at ${formatTime(s.releasedAt)}` };
     if (s.cancelledAt !== null || ack) return { key: i, state: 'stopped', text: `Not escalated to ${who}: acknowledged in time` };
     if (!ladder.submitted || s.dueAt === null) return { key: i, state: 'pending', text: `Escalates to ${who} after ${formatDuration(s.afterMs / 60_000)} without acknowledgement` };
@@ -82,17 +83,24 @@ function LadderProgress({ urgency }: { urgency: MessageUrgency }) {
   );
 }
 
+/** One escalation step's choice: a colleague's user id, `role:<id>` for an on-call role, or '' for nobody. */
+type StepChoice = string;
+
 /** What the composer keeps for an urgent message: the reason, and (1:1 only) who escalates after how long. */
 export interface UrgentDraft {
   readonly reason: string;
-  readonly ladder: readonly (UserId | '')[];
+  readonly ladder: readonly StepChoice[];
 }
 
 export const NO_URGENT_DRAFT: UrgentDraft = { reason: '', ladder: [] };
 
 /** The ladder the draft chose, in the command's shape (steps with nobody chosen are left out). */
 export function ladderChoice(draft: UrgentDraft, minutes: readonly number[]): LadderChoice | undefined {
-  const steps = draft.ladder.flatMap((to, i) => (to && minutes[i] !== undefined ? [{ afterMinutes: minutes[i] as number, to: [to] }] : []));
+  const steps = draft.ladder.flatMap((choice, i) => {
+    if (!choice || minutes[i] === undefined) return [];
+    const afterMinutes = minutes[i] as number;
+    return [choice.startsWith('role:') ? { afterMinutes, to: [], role: choice.slice(5) as RoleId } : { afterMinutes, to: [choice as UserId] }];
+  });
   return steps.length > 0 ? steps : undefined;
 }
 
@@ -100,8 +108,11 @@ export function ladderChoice(draft: UrgentDraft, minutes: readonly number[]): La
 export function UrgentFields({ peer, draft, onChange, options }: { peer: UserId | null; draft: UrgentDraft; onChange: (draft: UrgentDraft) => void; options: UrgentOptions | null }) {
   const api = useApi();
   const [contacts, setContacts] = useState<ContactView[]>([]);
+  const [roles, setRoles] = useState<RoleSummary[]>([]);
   useEffect(() => {
-    if (peer) void api.call('directory.list', {}).then(setContacts).catch(() => setContacts([]));
+    if (!peer) return;
+    void api.call('directory.list', {}).then(setContacts).catch(() => setContacts([]));
+    void api.call('roles.search', { query: '' }).then(setRoles).catch(() => setRoles([]));
   }, [api, peer]);
   if (!options) return null;
   const colleagues = contacts.filter((c) => c.userId !== peer && c.reachable);
@@ -120,11 +131,12 @@ export function UrgentFields({ peer, draft, onChange, options }: { peer: UserId 
           <span>If not acknowledged within {formatDuration(minutes)}, also send to</span>
           <select value={draft.ladder[i] ?? ''} onChange={(e) => {
             const ladder = [...draft.ladder];
-            ladder[i] = e.target.value as UserId | '';
+            ladder[i] = e.target.value;
             onChange({ ...draft, ladder });
           }}>
             <option value="">nobody</option>
-            {colleagues.map((c) => <option key={c.userId} value={c.userId}>{c.displayName}</option>)}
+            {roles.length > 0 && <optgroup label="On-call roles (whoever holds it now)">{roles.map((r) => <option key={r.id} value={`role:${r.id}`}>{r.name}</option>)}</optgroup>}
+            <optgroup label="Colleagues">{colleagues.map((c) => <option key={c.userId} value={c.userId}>{c.displayName}</option>)}</optgroup>
           </select>
         </label>
       ))}
