@@ -64,8 +64,10 @@ describe('role conversations', () => {
 
     await alice.call('messages.send', { conversationId, text: 'Bed 12: chest pain, troponin rising' });
     await until(async () => (await roleConversation(bob)) !== undefined, 'the message at Bob');
+    await bob.call('directory.list', {}); // the names the screens show, as the main window loads them
     const atBob = (await roleConversation(bob))!;
-    expect(atBob).toMatchObject({ id: conversationId, kind: 'role', title: 'Cardiology on call', unread: 1 });
+    // Bob may hold many conversations with the role, one per colleague who wrote: named after both.
+    expect(atBob).toMatchObject({ id: conversationId, kind: 'role', title: 'Cardiology on call · from Dr. Alice Moreau', unread: 1 });
     expect(await bob.call('messages.page', { conversationId, limit: 5 })).toEqual([expect.objectContaining({ body: 'Bed 12: chest pain, troponin rising', roleDelivery: expect.objectContaining({ roleName: 'Cardiology on call', handedOver: false, holders: [expect.objectContaining({ userId: ids.bob })] }) })]);
 
     // Bob replies: it reaches Alice in the same conversation.

@@ -128,18 +128,19 @@ export class ConversationStore implements CareTeamMembership {
 
   /** Conversations with on-call roles (issue 19; RoleConversationStore.ts), as the list shows them. */
   #roleConversations(self: UserId): ConversationSummary[] {
-    const rows = this.db.all<{ id: string; role_id: string; role_name: string; initiator: string; holders: string; created_at: number; unread: number; unread_urgent: number; last_at: number | null }>(
-      `SELECT r.*,
+    const rows = this.db.all<{ id: string; role_id: string; role_name: string; initiator: string; holders: string; created_at: number; unread: number; unread_urgent: number; last_at: number | null; initiator_name: string | null }>(
+      `SELECT r.*, ct.display_name AS initiator_name,
          (SELECT count(*) FROM messages m WHERE m.conversation_id = r.id AND m.read_at IS NULL AND m.sender_user != $self) AS unread,
          (SELECT count(*) FROM messages m WHERE m.conversation_id = r.id AND m.read_at IS NULL AND m.sender_user != $self AND m.urgent = 1) AS unread_urgent,
          (SELECT max(m.received_at) FROM messages m WHERE m.conversation_id = r.id) AS last_at
-       FROM role_conversations r`,
+       FROM role_conversations r LEFT JOIN contacts ct ON ct.user_id = r.initiator`,
       { self },
     );
     return rows.map((r) => {
       const role = new RoleConversationStore(this.db).get(r.id as ConversationId);
       return {
-        id: r.id as ConversationId, kind: 'role', title: r.role_name, peer: null, members: role?.holders.map((h) => h.userId) ?? [], isMember: true,
+        // A holder may have many conversations with one role, one per colleague who wrote to it: named after both.
+        id: r.id as ConversationId, kind: 'role', title: r.initiator === self ? r.role_name : `${r.role_name} · from ${r.initiator_name ?? 'a colleague'}`, peer: null, members: role?.holders.map((h) => h.userId) ?? [], isMember: true,
         unread: r.unread, unreadUrgent: r.unread_urgent, lastActivity: r.last_at ?? r.created_at,
         role: role ? { id: role.roleId, name: role.roleName, initiator: role.initiator, holders: [...role.holders] } : null,
       };
