@@ -1,13 +1,13 @@
 import { PublicKey } from '@signalapp/libsignal-client';
 import { acknowledgementSigningBytes, type SignedAcknowledgement } from '../../shared/acknowledgement';
-import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type UserId } from '../../shared/ids';
-import type { AcknowledgementReportResponse, EscalationRequest, EscalationState } from '../../shared/wire/escalation';
+import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type MessageId, type UserId } from '../../shared/ids';
+import { SENT_AT_WINDOW_MS, type AcknowledgementReportResponse, type EscalationRequest, type EscalationState } from '../../shared/wire/escalation';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { Clock } from '../Clock';
 import type { DeliveryNotifier } from '../MessageService';
 import { RelayFailure, storageFull, STORAGE_RETRY_SECONDS } from '../RelayFailure';
 import { belowFreeDiskReserve, type RelayStore } from '../storage/RelayStore';
-import type { NewEscalation, ReleasedRung } from '../storage/EscalationStore';
+import type { CancelledEscalation, NewEscalation, ReleasedRung } from '../storage/EscalationStore';
 
 /** The most rungs one release takes in one transaction (the timer comes back for the rest at once). */
 const RELEASE_BATCH = 50;
@@ -34,9 +34,11 @@ export class EscalationService {
   ) {}
 
   /**
-   * Holds a ladder for the sender's urgent message: each rung falls due `delayMs` after now, and goes to every
+   * Holds a ladder for the sender's urgent message: each rung falls due `delayMs` after the message went (the
+   * `sentAt` it gives, within SENT_AT_WINDOW_MS before now) or else after now, and goes to every
    * active device of its recipients (the relay checks the envelopes address exactly those, as a send does).
-   * A resend of the same ladder (a lost answer) gets its state again.
+   * A resend of the same ladder (a lost answer) gets its state again. A ladder whose message one of its
+   * recipients has acknowledged already is held stopped (nothing will be released).
    */
   async hold(sender: DeviceAddress, request: EscalationRequest): Promise<EscalationState> {
     const now = this.clock.now();
@@ -48,11 +50,12 @@ export class EscalationService {
     for (const rung of request.rungs) await this.#assertComplete(sender, rung.recipients, rung.envelopes.map((e) => e.recipient), now);
     const { low } = await belowFreeDiskReserve(this.store, this.limits.minFreeDiskBytes);
     if (low) throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
+    const from = ladderStart(request.sentAt, now);
     const escalation: NewEscalation = {
       id: request.escalationId, messageId: request.messageId, sender, recipients: request.recipients, createdAt: now,
-      rungs: request.rungs.map((r) => ({ dueAt: now + r.delayMs, recipients: r.recipients, envelopes: r.envelopes.map((e) => ({ id: e.id, type: e.type, recipient: e.recipient, content: e.content })) })),
+      rungs: request.rungs.map((r) => ({ dueAt: from + r.delayMs, recipients: r.recipients, envelopes: r.envelopes.map((e) => ({ id: e.id, type: e.type, recipient: e.recipient, content: e.content })) })),
     };
-    const outcome = await this.store.escalations.hold(escalation, [heldAudit(escalation)]);
+    const outcome = await this.store.escalations.hold(escalation, [heldAudit(escalation)], (c) => cancelledAudit(c, request.messageId, sender.userId));
     if (outcome === 'idTaken') throw new RelayFailure('BAD_REQUEST', 'this escalation id is taken by another ladder');
     return this.state(sender, request.escalationId);
   }
@@ -79,14 +82,13 @@ export class EscalationService {
     if (!verifies(identityKey, acknowledgementSigningBytes(statement), signature)) {
       throw new RelayFailure('SIGNATURE_INVALID', "the acknowledgement's signature does not verify with this device's identity key");
     }
-    const actor = addressKey(caller);
     const outcome = await this.store.escalations.acknowledge(
       { messageId: statement.messageId, sender: statement.sender, acknowledger: caller, acknowledgedAt: statement.acknowledgedAt, signature, recordedAt: now },
-      [{
-        type: 'message.acknowledged', actor, subject: statement.messageId,
+      () => [{
+        type: 'message.acknowledged', actor: addressKey(caller), subject: statement.messageId,
         details: { sender: statement.sender, conversation: statement.conversationId, acknowledgedAt: statement.acknowledgedAt, signature, identityKey },
       }],
-      (cancelled) => ({ type: 'escalation.cancelled', actor, subject: cancelled.escalationId, details: { message: statement.messageId, sender: statement.sender, rungs: cancelled.rungs } }),
+      (c) => cancelledAudit(c, statement.messageId, statement.sender),
     );
     return { recorded: outcome.recorded, cancelledRungs: outcome.cancelled.reduce((sum, c) => sum + c.rungs, 0) };
   }
@@ -140,6 +142,16 @@ function heldAudit(e: NewEscalation): AuditEvent {
     rungs[`rung${i + 1}To`] = r.recipients.join(' ');
   });
   return { type: 'escalation.held', actor: addressKey(e.sender), subject: e.id, details: { message: e.messageId, recipients: e.recipients.join(' '), rungs: e.rungs.length, ...rungs } };
+}
+
+/** escalation.cancelled: whose acknowledgement stopped which ladder of which message, and how many rungs will not go. */
+function cancelledAudit(c: CancelledEscalation, messageId: MessageId, sender: UserId): AuditEvent {
+  return { type: 'escalation.cancelled', actor: addressKey(c.acknowledger), subject: c.escalationId, details: { message: messageId, sender, rungs: c.rungs } };
+}
+
+/** Whence a ladder's rungs count: when its message went, as the sender says, believed within SENT_AT_WINDOW_MS before now. */
+function ladderStart(sentAt: number | undefined, now: number): number {
+  return sentAt === undefined ? now : Math.min(now, Math.max(now - SENT_AT_WINDOW_MS, sentAt));
 }
 
 function releasedAudit(r: ReleasedRung, now: number): AuditEvent {

@@ -58,17 +58,28 @@ export interface VerifiedAcknowledgement {
 export interface CancelledEscalation {
   readonly escalationId: string;
   readonly rungs: number;
+  /** The device whose acknowledgement stopped it. */
+  readonly acknowledger: DeviceAddress;
 }
 
 export interface AcknowledgementOutcome {
   /** False when this account's acknowledgement of the message was recorded already (nothing written). */
   readonly recorded: boolean;
+  /**
+   * Whether the relay knows the message reached the acknowledger: they are among the recipients of a ladder of
+   * it (or of a rung released). When not, the acknowledgement is only self-reported.
+   */
+  readonly eligible: boolean;
   readonly cancelled: readonly CancelledEscalation[];
 }
 
 export interface EscalationStore {
-  /** Holds a ladder with `audit`; a second hold of the same id is 'alreadyHeld' (same sender and message) or 'idTaken'. */
-  hold(escalation: NewEscalation, audit: readonly AuditEvent[]): Promise<HoldOutcome>;
+  /**
+   * Holds a ladder with `audit`; a second hold of the same id is 'alreadyHeld' (same sender and message) or 'idTaken'.
+   * When one of its recipients has acknowledged the message already (the ladder came late), it is held stopped,
+   * every rung cancelled and no envelope kept, with `cancelAudit`, in the same transaction.
+   */
+  hold(escalation: NewEscalation, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome>;
   /**
    * Releases up to `limit` rungs due at `now` (not released, not cancelled), oldest first: each one's envelopes
    * go into the queues of their devices still active (no queue limit: an escalation is not held back by a full
@@ -76,12 +87,12 @@ export interface EscalationStore {
    */
   releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent): Promise<ReleasedRung[]>;
   /**
-   * Records a verified acknowledgement with `audit` and cancels, in the same transaction, the rungs not yet released
+   * Records a verified acknowledgement with `audit(eligible)` (see AcknowledgementOutcome) and cancels, in the same transaction, the rungs not yet released
    * of every ladder of that message and sender which the acknowledger could see (among its recipients, or of a
    * rung released), each with `cancelAudit`. A second acknowledgement of the same message by the same account
-   * records nothing and cancels nothing.
+   * records nothing again, but still cancels what it may (a ladder held since, or a rung released to it since).
    */
-  acknowledge(ack: VerifiedAcknowledgement, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome>;
+  acknowledge(ack: VerifiedAcknowledgement, audit: (eligible: boolean) => readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome>;
   /** The ladder's state, for its sender's account only (undefined for anyone else, or no such ladder). */
   state(escalationId: string, sender: UserId): Promise<EscalationState | undefined>;
   /** The identity key (base64) an active device uploaded when it was added, or undefined. */
@@ -91,4 +102,15 @@ export interface EscalationStore {
 /** The users who may stop a ladder: the message's recipients and those of every rung released. */
 export function mayAcknowledge(recipients: readonly string[], released: readonly (readonly string[])[], user: string): boolean {
   return recipients.includes(user) || released.some((r) => r.includes(user));
+}
+
+/** What an acknowledgement by `user` does to a ladder: nothing (not theirs to stop), nothing more (stopped already), or stop it. */
+export function acknowledgementEffect(
+  ladder: { readonly recipients: string; readonly acknowledged_at: number | string | null },
+  rungs: readonly { readonly recipients: string; readonly released_at: number | string | null }[],
+  user: string,
+): 'notEligible' | 'stoppedAlready' | 'stop' {
+  const released = rungs.filter((r) => r.released_at !== null).map((r) => JSON.parse(r.recipients) as string[]);
+  if (!mayAcknowledge(JSON.parse(ladder.recipients) as string[], released, user)) return 'notEligible';
+  return ladder.acknowledged_at === null ? 'stop' : 'stoppedAlready';
 }

@@ -8,6 +8,7 @@ import type { NewEscalation, ReleasedRung } from './EscalationStore';
 export interface EscalationRow { id: string; message_id: string; sender_user: string; sender_device: number; recipients: string; created_at: number | string; acknowledged_at: number | string | null; acknowledged_by: string | null }
 export interface RungRow { escalation_id: string; rung: number; due_at: number | string; recipients: string; released_at: number | string | null; cancelled_at: number | string | null }
 export interface HeldEnvelopeRow { id: string; type: string; recipient_user: string; recipient_device: number; content: string }
+export interface AcknowledgementRow { acknowledger_user: string; acknowledger_device: number; recorded_at: number | string }
 
 /** A queue has no limit for a released rung: the relay took its envelopes already, when it held the ladder. */
 export const UNLIMITED_QUEUE = { maxEnvelopes: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER, maxEnvelopesPerSender: Number.MAX_SAFE_INTEGER, maxBytesPerSender: Number.MAX_SAFE_INTEGER } as const;
@@ -29,6 +30,15 @@ export function escalationState(row: EscalationRow, rungs: readonly RungRow[]): 
 /** Whether a second hold of this id is the same ladder (same sender and message) resent. */
 export function sameLadder(row: Pick<EscalationRow, 'message_id' | 'sender_user' | 'sender_device'>, escalation: NewEscalation): boolean {
   return row.message_id === escalation.messageId && row.sender_user === escalation.sender.userId && row.sender_device === escalation.sender.deviceId;
+}
+
+/**
+ * Of the acknowledgements recorded before a ladder was held, the first by one of its recipients (the only people
+ * who may stop a ladder none of whose rungs went yet): the ladder is held stopped by it. Undefined when none.
+ */
+export function earliestAcknowledgement(e: NewEscalation, rows: readonly AcknowledgementRow[]): { acknowledger: DeviceAddress; at: number } | undefined {
+  const first = rows.filter((r) => (e.recipients as readonly string[]).includes(r.acknowledger_user)).sort((a, b) => num(a.recorded_at) - num(b.recorded_at))[0];
+  return first && { acknowledger: { userId: first.acknowledger_user as UserId, deviceId: first.acknowledger_device as DeviceId }, at: num(first.recorded_at) };
 }
 
 /** The envelopes a released rung puts into the queues: from the ladder's sender, accepted now. */

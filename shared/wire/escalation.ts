@@ -15,11 +15,13 @@ export const MAX_ESCALATION_RUNGS = 5;
 /** The earliest (1 s, for trying it out) and latest (a day) a rung may fall due after the relay took the ladder. */
 export const MIN_RUNG_DELAY_MS = 1000;
 export const MAX_RUNG_DELAY_MS = 86_400_000;
+/** How far before the relay's clock a ladder's `sentAt` is believed (a ladder normally follows its message within seconds). */
+export const SENT_AT_WINDOW_MS = 10 * 60_000;
 
 export const EscalationIdSchema = z.uuid();
 
 export const EscalationRungRequestSchema = z.strictObject({
-  /** When the rung falls due, in milliseconds after the relay took the ladder (its clock, not the sender's). */
+  /** When the rung falls due, in milliseconds after the message went (`sentAt`, clamped) or the relay took the ladder. */
   delayMs: z.number().int().min(MIN_RUNG_DELAY_MS).max(MAX_RUNG_DELAY_MS),
   /** Whom the rung goes to (every envelope's recipient is a device of one of them). */
   recipients: z.array(UserIdSchema).min(1).max(50),
@@ -32,6 +34,13 @@ export const EscalationRequestSchema = z.strictObject({
   messageId: MessageIdSchema,
   /** Whom the message itself went to: their acknowledgement cancels the ladder from the start. */
   recipients: z.array(UserIdSchema).min(1).max(50),
+  /**
+   * When the message itself went (best the relay's serverTimestamp of that send): rungs fall due `delayMs` after
+   * it, so a ladder handed over late does not wait longer. The relay takes it only within SENT_AT_WINDOW_MS
+   * before its own clock (an older one counts as that far back, a later one as now); absent, rungs count from
+   * when the relay took the ladder.
+   */
+  sentAt: z.number().int().nonnegative().max(8.64e15).optional(),
   rungs: z.array(EscalationRungRequestSchema).min(1).max(MAX_ESCALATION_RUNGS)
     .refine((rungs) => rungs.every((r, i) => i === 0 || r.delayMs > (rungs[i - 1]?.delayMs ?? 0)), 'each rung falls due after the one before'),
 });

@@ -14,6 +14,8 @@ const MINUTE = 60_000;
 const released = (r: ReleasedRung): AuditEvent => ({ type: 'escalation.released', actor: 'system', subject: r.escalationId, details: { rung: r.rung } });
 const cancelledAudit = (c: { escalationId: string }): AuditEvent => ({ type: 'escalation.cancelled', actor: 'contract', subject: c.escalationId, details: {} });
 const held = (id: string): AuditEvent[] => [{ type: 'escalation.held', actor: 'contract', subject: id, details: {} }];
+const acknowledged = (subject: string) => (eligible: boolean): AuditEvent[] => [{ type: 'message.acknowledged', actor: 'contract', subject, details: { eligible } }];
+const none = (): AuditEvent[] => [];
 
 /** alice's urgent message to bob, escalating to carol after 5 minutes and to dave after 10. */
 function ladder(alice: DeviceAddress, bob: DeviceAddress, carol: DeviceAddress, dave: DeviceAddress): NewEscalation {
@@ -33,9 +35,9 @@ export function relayStoreEscalations(t: ContractStores): void {
     const { store, other } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
     const e = ladder(alice, bob, carol, dave);
-    expect(await store.escalations.hold(e, held(e.id))).toBe('held');
-    expect(await other.escalations.hold(e, held(e.id))).toBe('alreadyHeld');
-    expect(await other.escalations.hold({ ...e, sender: bob }, held(e.id))).toBe('idTaken');
+    expect(await store.escalations.hold(e, held(e.id), cancelledAudit)).toBe('held');
+    expect(await other.escalations.hold(e, held(e.id), cancelledAudit)).toBe('alreadyHeld');
+    expect(await other.escalations.hold({ ...e, sender: bob }, held(e.id), cancelledAudit)).toBe('idTaken');
     // Nothing before its time; nothing is in carol's queue while it is held.
     expect(await other.escalations.releaseDue(NOW + 5 * MINUTE - 1, 10, released)).toEqual([]);
     expect(await store.queued(carol, 0, 10)).toEqual([]);
@@ -56,27 +58,54 @@ export function relayStoreEscalations(t: ContractStores): void {
     const { store, other } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
     const e = ladder(alice, bob, carol, dave);
-    await store.escalations.hold(e, held(e.id));
-    // dave is only on the second rung, not released yet: he cannot have seen it.
-    expect(await other.escalations.acknowledge(ack(e, dave), [], cancelledAudit)).toEqual({ recorded: true, cancelled: [] });
+    await store.escalations.hold(e, held(e.id), cancelledAudit);
+    // carol is only on the first rung, not released yet: the relay does not know she saw it (self-reported).
+    expect(await other.escalations.acknowledge(ack(e, carol), acknowledged(e.messageId), cancelledAudit)).toEqual({ recorded: true, eligible: false, cancelled: [] });
     await store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released);
-    // carol got the first rung: her acknowledgement stops the second.
-    expect(await other.escalations.acknowledge(ack(e, carol), [{ type: 'message.acknowledged', actor: 'contract', subject: e.messageId, details: {} }], cancelledAudit)).toEqual({ recorded: true, cancelled: [{ escalationId: e.id, rungs: 1 }] });
-    expect(await store.escalations.acknowledge(ack(e, carol), [], cancelledAudit)).toEqual({ recorded: false, cancelled: [] });
+    // The first rung reached her: the same acknowledgement, reported again, now stops the second (nothing recorded twice).
+    expect(await other.escalations.acknowledge(ack(e, carol), acknowledged(e.messageId), cancelledAudit)).toEqual({ recorded: false, eligible: true, cancelled: [{ escalationId: e.id, rungs: 1, acknowledger: carol }] });
+    expect(await store.escalations.acknowledge(ack(e, carol), none, cancelledAudit)).toEqual({ recorded: false, eligible: true, cancelled: [] });
     expect(await store.escalations.releaseDue(NOW + 60 * MINUTE, 10, released)).toEqual([]);
     expect(await store.queued(dave, 0, 10)).toEqual([]);
     const state = await store.escalations.state(e.id, alice.userId);
     expect(state?.acknowledged).toEqual({ by: carol.userId, at: NOW + 6 * MINUTE });
     expect(state?.rungs.map((r) => [r.releasedAt !== null, r.cancelledAt !== null])).toEqual([[true, false], [false, true]]);
-    expect(await t.audit('message.acknowledged', 'escalation.cancelled')).toEqual([['message.acknowledged', e.messageId], ['escalation.cancelled', e.id]]);
+    const audit = await store.auditRecordsAfter(0, 1000, { types: ['message.acknowledged', 'escalation.cancelled'] });
+    expect(audit.map((r) => [r.type, r.subject, r.details.eligible])).toEqual([['message.acknowledged', e.messageId, false], ['escalation.cancelled', e.id, undefined]]);
+  });
+
+  it('holds stopped a ladder whose message a recipient acknowledged before it came, and releases none of it', async () => {
+    const { store, other } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const e = ladder(alice, bob, carol, dave);
+    // bob acknowledges (and dave, never a recipient, claims to) before alice's workstation hands the ladder over.
+    expect(await other.escalations.acknowledge(ack(e, dave, NOW - 2 * MINUTE), none, cancelledAudit)).toEqual({ recorded: true, eligible: false, cancelled: [] });
+    expect(await other.escalations.acknowledge(ack(e, bob, NOW - MINUTE), none, cancelledAudit)).toEqual({ recorded: true, eligible: false, cancelled: [] });
+    expect(await store.escalations.hold(e, held(e.id), cancelledAudit)).toBe('held');
+    const state = await other.escalations.state(e.id, alice.userId);
+    expect(state?.acknowledged).toEqual({ by: bob.userId, at: NOW - MINUTE });
+    expect(state?.rungs.map((r) => [r.releasedAt, r.cancelledAt])).toEqual([[null, NOW], [null, NOW]]);
+    expect(await other.escalations.releaseDue(NOW + 60 * MINUTE, 10, released)).toEqual([]);
+    expect([...await store.queued(carol, 0, 10), ...await store.queued(dave, 0, 10)]).toEqual([]);
+    expect(await t.audit('escalation.held', 'escalation.cancelled')).toEqual([['escalation.held', e.id], ['escalation.cancelled', e.id]]);
+    // Reported again, bob's acknowledgement finds the ladder stopped already.
+    expect(await store.escalations.acknowledge(ack(e, bob, NOW - MINUTE), none, cancelledAudit)).toEqual({ recorded: false, eligible: true, cancelled: [] });
+  });
+
+  it('never lets a hold and an acknowledgement racing on two instances leave the ladder running', async () => {
+    const { store } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const ladders = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
+    await Promise.all(ladders.flatMap((e, i) => [t.either(i).escalations.hold(e, held(e.id), cancelledAudit), t.either(i + 1).escalations.acknowledge(ack(e, bob), none, cancelledAudit)]));
+    for (const e of ladders) expect((await store.escalations.state(e.id, alice.userId))?.rungs.map((r) => r.cancelledAt !== null)).toEqual([true, true]);
   });
 
   it('never both releases and cancels a rung when an acknowledgement races its release on two instances', async () => {
     const { store, other } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
     const ladders = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
-    for (const e of ladders) await store.escalations.hold(e, held(e.id));
-    await Promise.all(ladders.flatMap((e) => [other.escalations.acknowledge(ack(e, bob), [], cancelledAudit), store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released)]));
+    for (const e of ladders) await store.escalations.hold(e, held(e.id), cancelledAudit);
+    await Promise.all(ladders.flatMap((e) => [other.escalations.acknowledge(ack(e, bob), none, cancelledAudit), store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released)]));
     for (const e of ladders) {
       const rung = (await store.escalations.state(e.id, alice.userId))?.rungs[0];
       expect([rung?.releasedAt !== null, rung?.cancelledAt !== null]).not.toEqual([true, true]);

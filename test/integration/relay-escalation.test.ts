@@ -15,7 +15,7 @@ import { PostgresRelayStore } from '../../server/storage/postgres/PostgresRelayS
 import type { RelayStore } from '../../server/storage/RelayStore';
 import type { AcknowledgementStatement, SignedAcknowledgement } from '../../shared/acknowledgement';
 import { ConversationIdSchema, MessageIdSchema, UserIdSchema, type DeviceAddress, type DeviceId, type EnvelopeId } from '../../shared/ids';
-import type { EscalationRequest } from '../../shared/wire/escalation';
+import { SENT_AT_WINDOW_MS, type EscalationRequest } from '../../shared/wire/escalation';
 import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../fixtures/postgres';
@@ -56,6 +56,19 @@ function ladder(alice: DeviceAddress, bob: DeviceAddress, carol: DeviceAddress, 
 async function refusal(promise: Promise<unknown>): Promise<string | undefined> {
   const error = await promise.then(() => undefined, (e: unknown) => e);
   return error instanceof RelayFailure ? error.code : String(error);
+}
+
+type Clinician = Awaited<ReturnType<World['clinician']>>;
+
+/** Runs `body` on new stores with four clinicians (alice, bob, carol, dave), and closes the stores after. */
+async function withFour(open: () => Promise<Stores>, body: (world: World, service: EscalationService, people: [Clinician, Clinician, Clinician, Clinician]) => Promise<void>): Promise<void> {
+  const stores = await open();
+  try {
+    const world = new World(stores.first);
+    await body(world, world.service(), [await world.clinician('alice'), await world.clinician('bob'), await world.clinician('carol'), await world.clinician('dave')]);
+  } finally {
+    await stores.close();
+  }
 }
 
 function escalationSuite(name: string, open: () => Promise<Stores>): void {
@@ -127,6 +140,26 @@ function escalationSuite(name: string, open: () => Promise<Stores>): void {
         await stores.close();
       }
     });
+
+    it('holds stopped a ladder that comes after its acknowledgement, and counts rungs from when the message went', () => withFour(open, async (world, service, [alice, bob, carol, dave]) => {
+      // bob acknowledges before alice's workstation hands the ladder over (it was offline, or its first try was lost).
+      const first = ladder(alice.address, bob.address, carol.address, dave.address);
+      world.now = T0 + MINUTE;
+      const ack = bob.core.signAcknowledgement({ messageId: first.messageId, conversationId: ConversationIdSchema.parse(randomUUID()), sender: alice.address.userId, acknowledger: bob.address, acknowledgedAt: world.now });
+      expect(await service.acknowledge(bob.address, ack)).toEqual({ recorded: true, cancelledRungs: 0 });
+      world.now = T0 + 2 * MINUTE;
+      const state = await service.hold(alice.address, { ...first, sentAt: T0 });
+      expect(state.acknowledged).toEqual({ by: bob.address.userId, at: T0 + MINUTE });
+      expect(state.rungs.map((r) => [r.dueAt, r.cancelledAt])).toEqual([[T0 + 5 * MINUTE, T0 + 2 * MINUTE], [T0 + 10 * MINUTE, T0 + 2 * MINUTE]]);
+      world.now = T0 + 60 * MINUTE;
+      expect(await service.releaseDue()).toBe(0);
+      expect(await world.store.queued(carol.address, 0, 10)).toEqual([]);
+      // A send time from a clock far behind counts as at most SENT_AT_WINDOW_MS back; one ahead counts as now.
+      const old = await service.hold(alice.address, { ...ladder(alice.address, bob.address, carol.address, dave.address), sentAt: 0 });
+      expect(old.rungs.map((r) => r.dueAt)).toEqual([world.now - SENT_AT_WINDOW_MS + 5 * MINUTE, world.now - SENT_AT_WINDOW_MS + 10 * MINUTE]);
+      const ahead = await service.hold(alice.address, { ...ladder(alice.address, bob.address, carol.address, dave.address), sentAt: world.now + 60 * MINUTE });
+      expect(ahead.rungs.map((r) => r.dueAt)).toEqual([world.now + 5 * MINUTE, world.now + 10 * MINUTE]);
+    }));
 
     it('refuses a ladder whose rung misses a device of its recipient, or names someone else', async () => {
       const stores = await open();

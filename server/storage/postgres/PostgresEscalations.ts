@@ -3,14 +3,15 @@
  * instance. A release claims its due rungs with FOR UPDATE SKIP LOCKED, queues their envelopes, removes them
  * from the hold and marks the rungs in one transaction: two instances never release one rung, and an instance
  * that dies mid-release leaves the rung due for the next. An acknowledgement locks the ladder's rungs before
- * cancelling them, so it waits for a release under way (and then cancels only what is left) or stops it.
+ * cancelling them, so it waits for a release under way (and then cancels only what is left) or stops it; a hold
+ * and an acknowledgement of the same message take turns (lockMessage), so a ladder held late starts stopped.
  */
 import type pg from 'pg';
 import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { EscalationState } from '../../../shared/wire/escalation';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { mayAcknowledge, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
-import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
+import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
+import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, type AcknowledgementRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
 import type { PostgresDatabase } from './PostgresDatabase';
 import type { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 
@@ -20,6 +21,17 @@ export interface EscalationHooks {
   announce(client: pg.PoolClient, recipients: readonly DeviceAddress[]): Promise<void>;
 }
 
+/** Key class of the per-message advisory locks ("ack" in ASCII), apart from the other advisory locks' keys. */
+const MESSAGE_LOCK_CLASS = 0x61636b;
+
+/**
+ * Serialises a hold and an acknowledgement of one message (and sender): each reads what the other writes (the
+ * ladder, the acknowledgement), and under READ COMMITTED two at once would each miss the other's row.
+ */
+async function lockMessage(client: pg.PoolClient, messageId: string, sender: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MESSAGE_LOCK_CLASS, `${messageId} ${sender}`]);
+}
+
 export class PostgresEscalations implements EscalationStore {
   constructor(
     private readonly db: PostgresDatabase,
@@ -27,23 +39,30 @@ export class PostgresEscalations implements EscalationStore {
     private readonly hooks: EscalationHooks,
   ) {}
 
-  async hold(e: NewEscalation, audit: readonly AuditEvent[]): Promise<HoldOutcome> {
+  async hold(e: NewEscalation, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome> {
     return this.db.transaction(async (client) => {
-      const inserted = await client.query('INSERT INTO escalations (id, message_id, sender_user, sender_device, recipients, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING',
-        [e.id, e.messageId, e.sender.userId, e.sender.deviceId, JSON.stringify(e.recipients), e.createdAt]);
+      await lockMessage(client, e.messageId, e.sender.userId);
+      const stoppedBy = earliestAcknowledgement(e, (await client.query<AcknowledgementRow>(
+        'SELECT acknowledger_user, acknowledger_device, recorded_at FROM acknowledgements WHERE message_id = $1 AND sender_user = $2', [e.messageId, e.sender.userId])).rows);
+      const inserted = await client.query(
+        `INSERT INTO escalations (id, message_id, sender_user, sender_device, recipients, created_at, acknowledged_at, acknowledged_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+        [e.id, e.messageId, e.sender.userId, e.sender.deviceId, JSON.stringify(e.recipients), e.createdAt, stoppedBy?.at ?? null, stoppedBy?.acknowledger.userId ?? null]);
       if (inserted.rowCount === 0) {
         const existing = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE id = $1', [e.id])).rows[0];
         return existing && sameLadder(existing, e) ? 'alreadyHeld' : 'idTaken';
       }
       for (const [i, rung] of e.rungs.entries()) {
-        await client.query('INSERT INTO escalation_rungs (escalation_id, rung, due_at, recipients) VALUES ($1, $2, $3, $4)', [e.id, i + 1, rung.dueAt, JSON.stringify(rung.recipients)]);
+        await client.query('INSERT INTO escalation_rungs (escalation_id, rung, due_at, recipients, cancelled_at) VALUES ($1, $2, $3, $4, $5)',
+          [e.id, i + 1, rung.dueAt, JSON.stringify(rung.recipients), stoppedBy ? e.createdAt : null]);
+        if (stoppedBy) continue;
         await client.query(
           `INSERT INTO escalation_envelopes (escalation_id, rung, id, type, recipient_user, recipient_device, content)
            SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::text[])`,
           [e.id, i + 1, rung.envelopes.map((x) => x.id), rung.envelopes.map((x) => x.type), rung.envelopes.map((x) => x.recipient.userId), rung.envelopes.map((x) => x.recipient.deviceId), rung.envelopes.map((x) => x.content)],
         );
       }
-      await this.hooks.appendAudit(client, audit);
+      await this.hooks.appendAudit(client, stoppedBy ? [...audit, cancelAudit({ escalationId: e.id, rungs: e.rungs.length, acknowledger: stoppedBy.acknowledger })] : audit);
       return 'held';
     });
   }
@@ -75,28 +94,30 @@ export class PostgresEscalations implements EscalationStore {
     });
   }
 
-  async acknowledge(ack: VerifiedAcknowledgement, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome> {
+  async acknowledge(ack: VerifiedAcknowledgement, audit: (eligible: boolean) => readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome> {
     return this.db.transaction(async (client) => {
-      const inserted = await client.query(
+      await lockMessage(client, ack.messageId, ack.sender);
+      const inserted = ((await client.query(
         `INSERT INTO acknowledgements (message_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, recorded_at, signature)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
         [ack.messageId, ack.sender, ack.acknowledger.userId, ack.acknowledger.deviceId, ack.acknowledgedAt, ack.recordedAt, ack.signature],
-      );
-      if (inserted.rowCount === 0) return { recorded: false, cancelled: [] };
+      )).rowCount ?? 0) > 0;
       const cancelled: CancelledEscalation[] = [];
-      const ladders = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE message_id = $1 AND sender_user = $2 AND acknowledged_at IS NULL ORDER BY id FOR UPDATE', [ack.messageId, ack.sender])).rows;
+      let eligible = false;
+      const ladders = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE message_id = $1 AND sender_user = $2 ORDER BY id FOR UPDATE', [ack.messageId, ack.sender])).rows;
       for (const ladder of ladders) {
         // Locks the rungs: a release under way finishes first, and what it released is seen released here.
         const rungs = (await client.query<RungRow>('SELECT * FROM escalation_rungs WHERE escalation_id = $1 ORDER BY rung FOR UPDATE', [ladder.id])).rows;
-        const released = rungs.filter((r) => r.released_at !== null).map((r) => JSON.parse(r.recipients) as string[]);
-        if (!mayAcknowledge(JSON.parse(ladder.recipients) as string[], released, ack.acknowledger.userId)) continue;
+        const effect = acknowledgementEffect(ladder, rungs, ack.acknowledger.userId);
+        eligible ||= effect !== 'notEligible';
+        if (effect !== 'stop') continue;
         await client.query('UPDATE escalations SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1', [ladder.id, ack.recordedAt, ack.acknowledger.userId]);
         const count = (await client.query('UPDATE escalation_rungs SET cancelled_at = $2 WHERE escalation_id = $1 AND released_at IS NULL AND cancelled_at IS NULL', [ladder.id, ack.recordedAt])).rowCount ?? 0;
         await client.query('DELETE FROM escalation_envelopes WHERE escalation_id = $1', [ladder.id]);
-        cancelled.push({ escalationId: ladder.id, rungs: count });
+        cancelled.push({ escalationId: ladder.id, rungs: count, acknowledger: ack.acknowledger });
       }
-      await this.hooks.appendAudit(client, [...audit, ...cancelled.map(cancelAudit)]);
-      return { recorded: true, cancelled };
+      await this.hooks.appendAudit(client, [...(inserted ? audit(eligible) : []), ...cancelled.map(cancelAudit)]);
+      return { recorded: inserted, eligible, cancelled };
     });
   }
 

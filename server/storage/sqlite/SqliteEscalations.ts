@@ -6,8 +6,8 @@
 import type { DeviceAddress } from '../../../shared/ids';
 import type { EscalationState } from '../../../shared/wire/escalation';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { mayAcknowledge, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
-import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
+import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
+import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, type AcknowledgementRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
 import type { SqliteDatabase } from './SqliteDatabase';
 import type { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 
@@ -18,20 +18,24 @@ export class SqliteEscalations implements EscalationStore {
     private readonly appendAudit: (events: readonly AuditEvent[]) => void,
   ) {}
 
-  async hold(e: NewEscalation, audit: readonly AuditEvent[]): Promise<HoldOutcome> {
+  async hold(e: NewEscalation, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome> {
     return this.sql.immediate(() => {
       const existing = this.sql.get<EscalationRow>('SELECT * FROM escalations WHERE id = $id', { id: e.id });
       if (existing) return sameLadder(existing, e) ? 'alreadyHeld' : 'idTaken';
-      this.sql.run('INSERT INTO escalations (id, message_id, sender_user, sender_device, recipients, created_at) VALUES ($id, $m, $su, $sd, $r, $at)',
-        { id: e.id, m: e.messageId, su: e.sender.userId, sd: e.sender.deviceId, r: JSON.stringify(e.recipients), at: e.createdAt });
+      const stoppedBy = earliestAcknowledgement(e, this.sql.all<AcknowledgementRow>(
+        'SELECT acknowledger_user, acknowledger_device, recorded_at FROM acknowledgements WHERE message_id = $m AND sender_user = $s', { m: e.messageId, s: e.sender.userId }));
+      this.sql.run('INSERT INTO escalations (id, message_id, sender_user, sender_device, recipients, created_at, acknowledged_at, acknowledged_by) VALUES ($id, $m, $su, $sd, $r, $at, $ackAt, $ackBy)',
+        { id: e.id, m: e.messageId, su: e.sender.userId, sd: e.sender.deviceId, r: JSON.stringify(e.recipients), at: e.createdAt, ackAt: stoppedBy?.at ?? null, ackBy: stoppedBy?.acknowledger.userId ?? null });
       e.rungs.forEach((rung, i) => {
-        this.sql.run('INSERT INTO escalation_rungs (escalation_id, rung, due_at, recipients) VALUES ($id, $n, $due, $r)', { id: e.id, n: i + 1, due: rung.dueAt, r: JSON.stringify(rung.recipients) });
+        this.sql.run('INSERT INTO escalation_rungs (escalation_id, rung, due_at, recipients, cancelled_at) VALUES ($id, $n, $due, $r, $cancelled)',
+          { id: e.id, n: i + 1, due: rung.dueAt, r: JSON.stringify(rung.recipients), cancelled: stoppedBy ? e.createdAt : null });
+        if (stoppedBy) return;
         for (const env of rung.envelopes) {
           this.sql.run('INSERT INTO escalation_envelopes (escalation_id, rung, id, type, recipient_user, recipient_device, content) VALUES ($e, $n, $id, $t, $u, $d, $c)',
             { e: e.id, n: i + 1, id: env.id, t: env.type, u: env.recipient.userId, d: env.recipient.deviceId, c: env.content });
         }
       });
-      this.appendAudit(audit);
+      this.appendAudit(stoppedBy ? [...audit, cancelAudit({ escalationId: e.id, rungs: e.rungs.length, acknowledger: stoppedBy.acknowledger })] : audit);
       return 'held';
     });
   }
@@ -61,27 +65,26 @@ export class SqliteEscalations implements EscalationStore {
     });
   }
 
-  async acknowledge(ack: VerifiedAcknowledgement, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome> {
+  async acknowledge(ack: VerifiedAcknowledgement, audit: (eligible: boolean) => readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome> {
     return this.sql.immediate(() => {
       const inserted = this.sql.run(
         `INSERT OR IGNORE INTO acknowledgements (message_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, recorded_at, signature)
          VALUES ($m, $s, $u, $d, $at, $rec, $sig)`,
         { m: ack.messageId, s: ack.sender, u: ack.acknowledger.userId, d: ack.acknowledger.deviceId, at: ack.acknowledgedAt, rec: ack.recordedAt, sig: ack.signature },
-      );
-      if (inserted === 0) return { recorded: false, cancelled: [] };
+      ) > 0;
       const cancelled: CancelledEscalation[] = [];
-      const ladders = this.sql.all<EscalationRow>('SELECT * FROM escalations WHERE message_id = $m AND sender_user = $s AND acknowledged_at IS NULL', { m: ack.messageId, s: ack.sender });
-      for (const ladder of ladders) {
-        const rungs = this.sql.all<RungRow>('SELECT * FROM escalation_rungs WHERE escalation_id = $e', { e: ladder.id });
-        const released = rungs.filter((r) => r.released_at !== null).map((r) => JSON.parse(r.recipients) as string[]);
-        if (!mayAcknowledge(JSON.parse(ladder.recipients) as string[], released, ack.acknowledger.userId)) continue;
+      let eligible = false;
+      for (const ladder of this.sql.all<EscalationRow>('SELECT * FROM escalations WHERE message_id = $m AND sender_user = $s ORDER BY id', { m: ack.messageId, s: ack.sender })) {
+        const effect = acknowledgementEffect(ladder, this.sql.all<RungRow>('SELECT * FROM escalation_rungs WHERE escalation_id = $e', { e: ladder.id }), ack.acknowledger.userId);
+        eligible ||= effect !== 'notEligible';
+        if (effect !== 'stop') continue;
         this.sql.run('UPDATE escalations SET acknowledged_at = $at, acknowledged_by = $u WHERE id = $e', { at: ack.recordedAt, u: ack.acknowledger.userId, e: ladder.id });
         const count = this.sql.run('UPDATE escalation_rungs SET cancelled_at = $at WHERE escalation_id = $e AND released_at IS NULL AND cancelled_at IS NULL', { at: ack.recordedAt, e: ladder.id });
         this.sql.run('DELETE FROM escalation_envelopes WHERE escalation_id = $e', { e: ladder.id });
-        cancelled.push({ escalationId: ladder.id, rungs: count });
+        cancelled.push({ escalationId: ladder.id, rungs: count, acknowledger: ack.acknowledger });
       }
-      this.appendAudit([...audit, ...cancelled.map(cancelAudit)]);
-      return { recorded: true, cancelled };
+      this.appendAudit([...(inserted ? audit(eligible) : []), ...cancelled.map(cancelAudit)]);
+      return { recorded: inserted, eligible, cancelled };
     });
   }
 
