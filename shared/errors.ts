@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   'NOT_A_MEMBER',
   /** No one holds the on-call role now and it has no backup who could (issue 19): nothing was sent. */
   'ROLE_UNCOVERED',
+  /** Rounds could not ask the relay who holds the on-call role now (issue 19): nothing was sent, nothing queued. */
+  'ROLE_LOOKUP_FAILED',
   'NOT_FOUND',
   'INVALID_INPUT',
   // Sign-in with the hospital's identity provider (the app's side; the relay's refusals are OIDC_* relay codes)

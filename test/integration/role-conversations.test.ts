@@ -107,4 +107,12 @@ describe('role conversations', () => {
     expect(await alice.fails('messages.send', { conversationId, text: 'Can someone report the CT?' })).toMatchObject({ code: 'ROLE_UNCOVERED', message: expect.stringContaining('No one holds Night radiology now') });
     expect(await alice.call('messages.page', { conversationId, limit: 5 })).toEqual([]);
   });
+
+  it('sends nothing, and keeps nothing for later, when the server cannot be asked who holds the role', async () => {
+    const conversationId = (await roleConversation(alice))!.id;
+    const before = await alice.call('messages.page', { conversationId, limit: 20 });
+    await relay.stop();
+    expect(await alice.fails('messages.send', { conversationId, text: 'Still there?' })).toMatchObject({ code: 'ROLE_LOOKUP_FAILED', message: expect.stringContaining('nothing was sent') });
+    expect(await alice.call('messages.page', { conversationId, limit: 20 })).toEqual(before);
+  });
 });

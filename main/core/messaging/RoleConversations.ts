@@ -2,6 +2,7 @@ import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
 import type { TextPayload } from '../../../shared/payload';
 import type { RoleDelivery, RoleHolder, RoleId } from '../../../shared/wire/roles';
 import { RoundsError } from '../errors';
+import { RelayRequestError } from './RelayClient';
 import { RoleConversationStore, type RoleConversation } from '../storage/RoleConversationStore';
 import type { ClientContext } from './ClientContext';
 import type { SendOptions } from './OutboxSender';
@@ -46,7 +47,13 @@ export class RoleConversations {
   /** Sends to whoever holds the role now (or its backup), and the initiator when a holder writes. */
   async send(conversation: RoleConversation, text: string, options: SendOptions): Promise<MessageId> {
     const self = this.ctx.self.userId;
-    const detail = await this.roles.detail(conversation.roleId);
+    const detail = await this.roles.detail(conversation.roleId).catch((error: unknown) => {
+      // Never an old answer: the outbox would keep it for a later send, to whoever was on call before.
+      if (error instanceof RelayRequestError && (error.code === 'UNREACHABLE' || error.code === 'RELAY_UNAVAILABLE' || error.code === 'BAD_RESPONSE')) {
+        throw new RoundsError('ROLE_LOOKUP_FAILED', `Rounds could not ask the server who holds ${conversation.roleName} now, so nothing was sent. Try again in a moment; if the server stays out of reach, phone the switchboard.`, { cause: error });
+      }
+      throw error;
+    });
     const backup = detail.holders.length === 0 ? detail.backup : null;
     const holders: RoleHolder[] = detail.holders.length > 0 ? detail.holders
       : backup?.kind === 'user' ? [{ userId: backup.userId, displayName: backup.displayName, since: detail.at }]
