@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { UserId } from '../../shared/ids';
 import { RESOLUTION_REACH_MS, resolveRole } from '../../shared/roles/scheduleResolution';
-import { RoleIdSchema, type RoleBackup, type RoleDetail, type RoleId, type RoleSummary, type Shift, type ShiftSource } from '../../shared/wire/roles';
+import { RoleIdSchema, type RoleBackup, type RoleDetail, type RoleId, type RoleSummary, type Shift, type ShiftSource, type UnreachableHolder } from '../../shared/wire/roles';
 import { RelayFailure } from '../RelayFailure';
 import type { RelayStore } from '../storage/RelayStore';
 import type { NewShift, RoleBackupRef, RolePatch, RoleRecord, ShiftRecord } from '../storage/RoleStore';
@@ -49,15 +49,22 @@ export class RoleService {
     return role;
   }
 
-  /** The role with its holders at `at`, its backup (a role's with its holders), and the next hand-over. */
+  /**
+   * The role with its holders at `at`, its backup (a role's with its holders), and the next hand-over. Holders
+   * (and a backup) a message cannot reach (account not active, or no workstation) are left out and listed as
+   * unreachable instead: with no reachable holder, a message for the role goes to the backup.
+   */
   async detail(role: RoleRecord, at: number, caller?: UserId): Promise<RoleDetail> {
     const resolved = await this.#resolve(role.id, at);
     const names = await this.#names([...resolved.holders.map((h) => h.userId), ...(resolved.nextHandOver?.holders ?? [])]);
+    const holders = await this.#reachable(resolved.holders.map((h) => ({ userId: h.userId, displayName: names(h.userId), since: h.since })), at, 'holder');
+    const backup = await this.#backup(role, at);
     return {
       role: summary(role),
       at,
-      holders: resolved.holders.map((h) => ({ userId: h.userId, displayName: names(h.userId), since: h.since })),
-      backup: await this.#backup(role, at),
+      holders: holders.reachable,
+      backup: backup.backup,
+      unreachable: [...holders.unreachable, ...backup.unreachable],
       nextHandOver: resolved.nextHandOver && { at: resolved.nextHandOver.at, holders: resolved.nextHandOver.holders.map((userId) => ({ userId, displayName: names(userId) })) },
       canSchedule: caller !== undefined && await this.store.roles.isScheduler(caller),
     };
@@ -67,17 +74,38 @@ export class RoleService {
     return resolveRole(await this.store.roles.shifts(roleId, at - RESOLUTION_REACH_MS, at + RESOLUTION_REACH_MS), at);
   }
 
-  async #backup(role: RoleRecord, at: number): Promise<RoleBackup | null> {
-    if (!role.backup) return null;
+  async #backup(role: RoleRecord, at: number): Promise<{ backup: RoleBackup | null; unreachable: UnreachableHolder[] }> {
+    if (!role.backup) return { backup: null, unreachable: [] };
     if (role.backup.kind === 'user') {
       const user = await this.store.userById(role.backup.userId);
-      return user && user.status !== 'deactivated' ? { kind: 'user', userId: user.id, displayName: user.displayName } : null;
+      if (!user) return { backup: null, unreachable: [] };
+      const { reachable, unreachable } = await this.#reachable([{ userId: user.id, displayName: user.displayName }], at, 'backup');
+      return { backup: reachable[0] ? { kind: 'user', ...reachable[0] } : null, unreachable };
     }
     const other = await this.store.roles.roleById(role.backup.roleId);
-    if (!other) return null;
+    if (!other) return { backup: null, unreachable: [] };
     const resolved = await this.#resolve(other.id, at);
     const names = await this.#names(resolved.holders.map((h) => h.userId));
-    return { kind: 'role', role: summary(other), holders: resolved.holders.map((h) => ({ userId: h.userId, displayName: names(h.userId), since: h.since })) };
+    const { reachable, unreachable } = await this.#reachable(resolved.holders.map((h) => ({ userId: h.userId, displayName: names(h.userId), since: h.since })), at, 'backup');
+    return { backup: { kind: 'role', role: summary(other), holders: reachable }, unreachable };
+  }
+
+  /** Splits people into those a message reaches at `at` (an active account with a workstation signed in) and the rest. */
+  async #reachable<T extends { userId: UserId; displayName: string }>(people: readonly T[], at: number, as: UnreachableHolder['as']): Promise<{ reachable: T[]; unreachable: UnreachableHolder[] }> {
+    const reachable: T[] = [];
+    const unreachable: UnreachableHolder[] = [];
+    for (const person of people) {
+      const reason = await this.#unreachableBecause(person.userId, at);
+      if (reason) unreachable.push({ userId: person.userId, displayName: person.displayName, reason, as });
+      else reachable.push(person);
+    }
+    return { reachable, unreachable };
+  }
+
+  async #unreachableBecause(userId: UserId, at: number): Promise<UnreachableHolder['reason'] | undefined> {
+    if ((await this.store.userById(userId))?.status !== 'active') return 'accountNotActive';
+    const devices = await this.store.devices(userId);
+    return devices.some((d) => d.revokedAt === null && (d.expiresAt === null || d.expiresAt > at)) ? undefined : 'noWorkstation';
   }
 
   /** The shifts overlapping [from, to), with their holders' names (the schedule dialog, `role show`). */

@@ -81,14 +81,30 @@ export const RoleSearchQuerySchema = z.strictObject({
 export const RoleSearchResponseSchema = z.strictObject({ roles: z.array(RoleSummarySchema) });
 
 /**
- * GET /v1/roles/:id: the role, its holders at the relay's `at` (a send encrypts to their devices), its
- * backup, and the next hand-over; `canSchedule`: the caller may add and remove shifts (the scheduler permission).
+ * Someone the rota names now whom a message cannot reach: their account is not active (deactivated by an admin,
+ * the directory or inactivity, or not yet activated), or it has no workstation signed in. They do not count as
+ * holders (nor as the backup): a message for the role goes past them to whoever can be reached.
+ */
+export const UnreachableHolderSchema = z.strictObject({
+  userId: UserIdSchema,
+  displayName: DisplayNameSchema,
+  reason: z.enum(['accountNotActive', 'noWorkstation']),
+  /** Whether the rota names them as the role's holder, or they are (or hold) its backup. */
+  as: z.enum(['holder', 'backup']),
+});
+export type UnreachableHolder = z.infer<typeof UnreachableHolderSchema>;
+
+/**
+ * GET /v1/roles/:id: the role, its holders at the relay's `at` who can be reached (a send encrypts to their
+ * devices), its backup (reachable too), those the rota names but a message cannot reach, and the next
+ * hand-over; `canSchedule`: the caller may add and remove shifts (the scheduler permission).
  */
 export const RoleDetailSchema = z.strictObject({
   role: RoleSummarySchema,
   at: Instant,
   holders: z.array(RoleHolderSchema),
   backup: RoleBackupSchema.nullable(),
+  unreachable: z.array(UnreachableHolderSchema).default([]),
   nextHandOver: HandOverSchema.nullable(),
   canSchedule: z.boolean(),
 });
