@@ -14,7 +14,8 @@ import { useTempDirs } from '../fixtures/tempDirs';
  * policy's times, short for the test); Bob acknowledges,
  * Alice sees it and Carol never gets it. A second urgent message is not acknowledged: after the first step's
  * time Carol gets it, marked as escalated to her; Bob's late acknowledgement stops the ladder, so Dev never gets
- * it. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
+ * it. An urgent message to the role itself escalates by the policy's default to the role's backup (Carol) when its
+ * holder (Dev) does not acknowledge in time. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI urgent message tests skipped: ${missing}`);
@@ -56,7 +57,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     [alice, bob, carol, dev] = pages as [Page, Page, Page, Page];
     // The on-call role of the ladder's second step: Dev holds it now.
     const roles = new RoleService(harness.relay.store, () => Date.now());
-    const role = await roles.createRole('admin:it', { name: 'Ward 4 charge nurse', department: 'Ward 4', timeZone: 'Europe/London', backup: null });
+    const role = await roles.createRole('admin:it', { name: 'Ward 4 charge nurse', department: 'Ward 4', timeZone: 'Europe/London', backup: { username: 'cnguyen' } });
     await roles.addShift('admin:it', role, { userId: (await harness.relay.store.userByUsername('dpatel'))!.id, startsAt: Date.now() - 3_600_000, endsAt: Date.now() + 3_600_000 }, 'cli');
   }, 240_000);
 
@@ -117,5 +118,25 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     // Past Dev's step (9 s after sending), he has no conversation at all.
     await alice.waitForTimeout(Math.max(0, sentAt + 10_500 - Date.now()));
     await expect(conversations(dev).getByRole('button', { name: /Dr. Alice Moreau/ }).count()).resolves.toBe(0);
+  }, 60_000);
+
+  it("escalates an urgent message to a role to the role's backup by default", async () => {
+    await alice.getByRole('button', { name: 'New conversation' }).click();
+    const dialog = alice.getByRole('dialog');
+    await dialog.getByLabel('Find a colleague').fill('ward 4');
+    await dialog.getByRole('list', { name: 'On-call roles' }).getByRole('button', { name: /Ward 4 charge nurse/ }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 2: fall, head injury, on anticoagulants');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption('Needs review within 15 minutes');
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const sent = message(alice, 'Bed 2: fall');
+    await sent.getByText(/Escalates to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
+    // Dev, who holds the role, does not acknowledge: Carol, the backup, gets it after the first step's time.
+    await conversations(carol).getByRole('button', { name: /Ward 4 charge nurse/ }).click({ timeout: 15_000 });
+    await message(carol, 'Bed 2: fall').getByText('Escalated to you: not acknowledged by Dr. Dev Patel within 3 seconds.').waitFor();
+    await message(carol, 'Bed 2: fall').getByRole('button', { name: /Acknowledge urgent message/ }).click();
+    await sent.getByText(/Acknowledged by Dr. Carol Nguyen at \d/).waitFor();
+    await sent.getByText(/Escalated to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
   }, 60_000);
 });

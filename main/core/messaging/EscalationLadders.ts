@@ -63,15 +63,17 @@ export class EscalationLadders {
   async submitPending(): Promise<void> {
     for (const ladder of this.store.unsubmittedLadders()) {
       if (this.pending(ladder.messageId)) continue;
+      // Those the message reached already (a role's holders, or its backup when nobody held it) get no copy.
+      const reached = recipientsOf(ladder.payload);
       const request: EscalationRequest = {
-        escalationId: ladder.escalationId, messageId: ladder.messageId, recipients: recipientsOf(ladder.payload),
-        rungs: await Promise.all(ladder.rungs.map(async (rung, i) => ({
-          delayMs: Math.max(1000, rung.afterMs), recipients: rung.recipients,
-          envelopes: await this.encryptFor(rung.recipients, rungCopy(ladder, rung, i)),
-        }))),
+        escalationId: ladder.escalationId, messageId: ladder.messageId, recipients: reached,
+        rungs: await Promise.all(ladder.rungs.map(async (rung, i) => {
+          const recipients = rung.recipients.filter((u) => !reached.includes(u));
+          return { delayMs: Math.max(1000, rung.afterMs), recipients, envelopes: recipients.length > 0 ? await this.encryptFor(recipients, rungCopy(ladder, rung, i)) : [] };
+        })),
       };
       const rungs = request.rungs.filter((r) => r.envelopes.length > 0);
-      if (rungs.length === 0) continue;
+      if (rungs.length === 0 || reached.length === 0) continue;
       const state = await this.ctx.relay.holdEscalation({ ...request, rungs });
       this.store.setProgress(ladder.messageId, state, this.ctx.scheduler.now());
       this.#changed(ladder.payload.conversationId, ladder.messageId);
@@ -103,9 +105,9 @@ export class EscalationLadders {
   }
 }
 
-/** Whom the message itself went to (a 1:1's peer). */
+/** Whom the message itself went to: a 1:1's peer, or whoever held the role (or its backup) when it was sent. */
 function recipientsOf(payload: TextPayload): UserId[] {
-  return payload.to ? [payload.to] : [];
+  return payload.to ? [payload.to] : payload.role ? payload.role.holders.map((h) => h.userId) : [];
 }
 
 /** The copy a rung releases: the same message, saying which rung it is and whose acknowledgement it waited for. */

@@ -123,9 +123,13 @@ export class MessagingClient {
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
-    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, async (roleId) => {
-      const { users, detail } = await this.roles.recipients(roleId);
-      return { users, name: detail.role.name };
+    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, {
+      holders: async (roleId) => {
+        const { users, detail } = await this.roles.recipients(roleId);
+        return { users, name: detail.role.name };
+      },
+      backup: (roleId) => this.roles.backupHolders(roleId),
+      conversation: (id) => this.roleConversations.get(id),
     });
   }
 

@@ -19,8 +19,15 @@ export interface UrgentChoice {
   readonly ladder?: readonly { readonly afterMinutes: number; readonly to: readonly UserId[]; readonly role?: RoleId | undefined }[];
 }
 
-/** Who holds an on-call role now (RoleDirectory). */
-export type RoleResolver = (roleId: RoleId) => Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
+/** On-call roles for escalation (the roles' RoleDirectory and RoleConversations). */
+export interface RoleResolver {
+  /** Whoever holds the role now (else its backup's), and the role's name. */
+  holders(roleId: RoleId): Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
+  /** The role's backup now (an account, or another role's holders). */
+  backup(roleId: RoleId): Promise<readonly UserId[]>;
+  /** The role of a conversation with a role, if it is one. */
+  conversation(id: ConversationId): { readonly roleId: RoleId; readonly roleName: string } | undefined;
+}
 
 /*
  * Urgent messages of one profile (issue 19), as one part of the messaging client: the reason required from the
@@ -70,13 +77,19 @@ export class UrgentMessages implements UrgencyReceiver {
   async sendOptions(conversationId: ConversationId, choice: UrgentChoice): Promise<SendOptions> {
     if (!this.reasons.includes(choice.reason)) throw new RoundsError('URGENT_REASON_REQUIRED', 'an urgent message needs one of the organisation\'s reasons');
     const peer = this.ctx.conversations.peer(conversationId);
+    const withRole = this.roles?.conversation(conversationId);
     const resolved = await Promise.all((choice.ladder ?? []).map(async (r) => {
-      const role = r.role && this.roles ? await this.roles(r.role) : undefined;
+      const role = r.role && this.roles ? await this.roles.holders(r.role) : undefined;
       return { afterMs: Math.round(r.afterMinutes * 60_000), users: [...r.to, ...(role?.users ?? [])], ...(role ? { role: role.name } : {}) };
     }));
+    // To a role, without a ladder chosen: the policy's default, the role's backup after the first escalation time.
+    const first = this.escalationMinutes[0];
+    if (withRole && resolved.length === 0 && first !== undefined && this.roles) {
+      resolved.push({ afterMs: Math.round(first * 60_000), users: [...(await this.roles.backup(withRole.roleId))], role: `${withRole.roleName}'s backup` });
+    }
     const rungs: LadderRung[] = resolved.map((r) => ({ afterMs: r.afterMs, recipients: [...new Set(r.users)].filter((u) => u !== this.ctx.self.userId && u !== peer), ...(r.role ? { role: r.role } : {}) }))
       .filter((r) => r.recipients.length > 0);
-    if (rungs.length > 0 && !peer) throw new RoundsError('INVALID_INPUT', 'an escalation ladder is for urgent messages to one person');
+    if (rungs.length > 0 && !peer && !withRole) throw new RoundsError('INVALID_INPUT', 'an escalation ladder is for urgent messages to one person or an on-call role');
     const escalatesTo = [...new Set(rungs.flatMap((r) => r.recipients))];
     const escalationId = newEscalationId();
     return {
