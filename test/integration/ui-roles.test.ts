@@ -34,7 +34,7 @@ describe.skipIf(missing !== null)('on-call roles in the app', () => {
     harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
     browser = await launchChromium();
     const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
-    [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((p) => openWorkstation(browser, harness, p)));
+    [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((p) => openWorkstation(browser, harness, p))) as [Page, Page, Page];
     await enrollThroughUi(alice, 'amoreau', code('amoreau'));
     await enrollThroughUi(bob, 'bokafor', code('bokafor'));
     await enrollThroughUi(carol, 'cnguyen', code('cnguyen'));
