@@ -11,6 +11,8 @@ import { RelayRequestError } from './RelayClient';
 const CHECK_MS = 1000;
 /** A running ladder's progress is read from the relay at least this often (an acknowledgement may have stopped it). */
 const REFRESH_MS = 30_000;
+/** After the relay refused or could not take a ladder, the next attempt waits this long. */
+const RETRY_MS = 15_000;
 
 /*
  * The sender's side of escalation (issue 19). An urgent 1:1 message with a ladder is, once the message itself
@@ -27,6 +29,7 @@ const REFRESH_MS = 30_000;
 export class EscalationLadders {
   #timer: { cancel(): void } | undefined;
   #polling = false;
+  #retryAt = 0;
   readonly #polledAt = new Map<MessageId, number>();
 
   constructor(
@@ -35,6 +38,8 @@ export class EscalationLadders {
     private readonly encryptFor: (users: readonly UserId[], payload: Payload) => Promise<OutgoingEnvelope[]>,
     /** Whether the message still waits in the outbox (its ladder goes once it has gone). */
     private readonly pending: (id: MessageId) => boolean,
+    /** Reads the directory again (the relay said a recipient's workstations changed). */
+    private readonly refreshDirectory: () => Promise<unknown> = async () => undefined,
   ) {}
 
   start(): void {
@@ -48,13 +53,17 @@ export class EscalationLadders {
 
   /** Submits the ladders whose message has gone, then reads the progress of those with something due. */
   async tick(): Promise<void> {
-    if (this.#polling || !this.ctx.running()) return;
+    if (this.#polling || !this.ctx.running() || this.ctx.scheduler.now() < this.#retryAt) return;
     this.#polling = true;
     try {
       await this.submitPending();
       await this.#poll();
     } catch (error) {
-      if (!(error instanceof RelayRequestError)) this.ctx.logger.error(`escalation ladders: ${describeError(error)}`);
+      // Offline, refused or out of date: tried again a little later (never every second), with the directory
+      // read again when a recipient's workstations changed. Logged by code, never with content.
+      this.#retryAt = this.ctx.scheduler.now() + RETRY_MS;
+      if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE') await this.refreshDirectory().catch(() => undefined);
+      else if (!(error instanceof RelayRequestError) || !['UNREACHABLE', 'RELAY_UNAVAILABLE', 'RELAY_BUSY'].includes(error.code)) this.ctx.logger.error(`escalation ladders: ${describeError(error)}`);
     } finally {
       this.#polling = false;
     }
@@ -66,7 +75,7 @@ export class EscalationLadders {
       // Those the message reached already (a role's holders, or its backup when nobody held it) get no copy.
       const reached = recipientsOf(ladder.payload);
       const request: EscalationRequest = {
-        escalationId: ladder.escalationId, messageId: ladder.messageId, recipients: reached,
+        escalationId: ladder.escalationId, messageId: ladder.messageId, recipients: reached, sentAt: ladder.payload.sentAt,
         rungs: await Promise.all(ladder.rungs.map(async (rung, i) => {
           const recipients = rung.recipients.filter((u) => !reached.includes(u));
           return { delayMs: Math.max(1000, rung.afterMs), recipients, envelopes: recipients.length > 0 ? await this.encryptFor(recipients, rungCopy(ladder, rung, i)) : [] };

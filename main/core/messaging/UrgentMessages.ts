@@ -41,7 +41,7 @@ export class UrgentMessages implements UrgencyReceiver {
 
   constructor(
     private readonly ctx: ClientContext,
-    sender: Pick<OutboxSender, 'queue' | 'encryptFor'>,
+    sender: Pick<OutboxSender, 'queue' | 'encryptFor' | 'readDirectory'>,
     pending: (id: MessageId) => boolean,
     private readonly reminders: () => UrgentReminders | undefined,
     /** The organisation's reasons (policy `urgentReasons`). */
@@ -53,7 +53,7 @@ export class UrgentMessages implements UrgencyReceiver {
   ) {
     this.store = new UrgencyStore(ctx.db);
     this.#acks = new Acknowledgements(ctx, this.store, (to, payload) => sender.queue(to, payload), (id) => this.reminders()?.acknowledged([id]));
-    this.#ladders = new EscalationLadders(ctx, this.store, (users, payload) => sender.encryptFor(users, payload), pending);
+    this.#ladders = new EscalationLadders(ctx, this.store, (users, payload) => sender.encryptFor(users, payload), pending, () => sender.readDirectory());
   }
 
   start(): void {
