@@ -49,16 +49,19 @@ export async function resolveCoverage(decision: CoverageDecision, sender: UserId
 
 /**
  * Inside the send's transaction: queues a copy of `original` for whoever covers (a new message id, in the
- * sender's direct conversation with them, marked as forwarded for the absent one; no reply-to, which would
- * point at a message they do not have), stores it as ours, and marks both messages with how forwarding
+ * sender's direct conversation with them, marked as forwarded for the absent one; its text, urgency and
+ * attachments only), stores it as ours, and marks both messages with how forwarding
  * touched them. `queue` puts a payload in the outbox for its recipients and our own other devices.
  */
 export function queueCoverageCopy(ctx: Pick<ClientContext, 'self' | 'messages' | 'conversations'>, queue: (recipients: readonly UserId[], payload: TextPayload) => void, original: TextPayload, coverage: Coverage): void {
   const self = ctx.self.userId;
-  const { replyTo: _replyTo, ...rest } = original;
+  // What the message says, and nothing of how it was sent to the absent one (its reply-to, escalation ladder or
+  // role delivery belong to the original and would mislead here).
+  const { v, type, sentAt, text, urgent, urgentReason, attachments } = original;
+  const content = { v, type, sentAt, text, ...(urgent ? { urgent, ...(urgentReason ? { urgentReason } : {}) } : {}), ...(attachments ? { attachments } : {}) };
   for (const to of coverage.to) {
     const conversationId = directConversationId(self, to);
-    const copy: TextPayload = { ...rest, messageId: MessageIdSchema.parse(randomUUID()), conversationId, to, forwardedFor: { userId: coverage.absent, status: coverage.status } };
+    const copy: TextPayload = { ...content, messageId: MessageIdSchema.parse(randomUUID()), conversationId, to, forwardedFor: { userId: coverage.absent, status: coverage.status } };
     ctx.conversations.ensureDirect(conversationId, to, copy.sentAt);
     queue([to], copy);
     ctx.messages.insert({ id: copy.messageId, conversationId, sender: ctx.self, sentAt: copy.sentAt, receivedAt: copy.sentAt, body: copy.text, replyTo: null, urgent: copy.urgent ?? false, recipients: [to] });
