@@ -142,7 +142,8 @@ export class RelayServer {
     // Rate limits live with the store when other instances share it (PostgreSQL), else in this process.
     this.messages = new MessageService(served, clock, config, this.hub, store.sharedRateLimiter?.(), log, this.metrics.envelopes);
     this.hub.bind(this.messages);
-    this.escalations = new EscalationService(served, clock, config, this.hub);
+    // Ladders and acknowledgements are charged to the same rate limiter as sends (MessageService.chargeRequest).
+    this.escalations = new EscalationService(served, clock, config, this.hub, this.messages);
   }
 
   /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */

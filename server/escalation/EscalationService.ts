@@ -4,7 +4,10 @@ import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type Messag
 import { SENT_AT_WINDOW_MS, type AcknowledgementReportResponse, type EscalationRequest, type EscalationState } from '../../shared/wire/escalation';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { Clock } from '../Clock';
-import type { DeliveryNotifier } from '../MessageService';
+import type { DeliveryNotifier, RequestKind } from '../MessageService';
+import { queueLimitsOf } from '../queueLimits';
+import { DEFAULT_CONFIG, type DeliveryLimits } from '../RelayConfig';
+import { ciphertextBytes } from '../storage/queueBatches';
 import { RelayFailure, storageFull, STORAGE_RETRY_SECONDS } from '../RelayFailure';
 import { belowFreeDiskReserve, type RelayStore } from '../storage/RelayStore';
 import type { CancelledEscalation, NewEscalation, ReleasedRung } from '../storage/EscalationStore';
@@ -14,9 +17,21 @@ const RELEASE_BATCH = 50;
 /** An acknowledgement may be reported late (made offline), never from further in the future than this. */
 const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
 
+/** Ladders one sending account may have running at once, and the bytes of ciphertext they may hold together. */
+export const HELD_PER_ACCOUNT = { ladders: 50, bytes: 32 * 1024 * 1024 } as const;
+
 export interface EscalationLimits {
   readonly maxEnvelopeBytes: number;
   readonly minFreeDiskBytes: number;
+  /** The recipients' queue limits (a ladder's envelopes count against them when held); DEFAULT_CONFIG's without. */
+  readonly delivery?: Pick<DeliveryLimits, 'maxQueuedEnvelopes' | 'maxQueuedBytes' | 'senderSharePercent'>;
+  /** What one account's ladders may hold at once; HELD_PER_ACCOUNT without. */
+  readonly heldPerAccount?: { readonly ladders: number; readonly bytes: number };
+}
+
+/** Where requests are charged to the relay's rate limiter (MessageService.chargeRequest); none: not limited. */
+export interface RequestGate {
+  chargeRequest(caller: DeviceAddress, kind: RequestKind, envelopes?: { envelopes: number; bytes: number }): Promise<void>;
 }
 
 /*
@@ -31,6 +46,7 @@ export class EscalationService {
     private readonly clock: Clock,
     private readonly limits: EscalationLimits,
     private readonly notifier: Pick<DeliveryNotifier, 'envelopesQueued'>,
+    private readonly gate?: RequestGate,
   ) {}
 
   /**
@@ -47,16 +63,25 @@ export class EscalationService {
     if (all.some((e) => e.content.length > maxChars)) throw new RelayFailure('PAYLOAD_TOO_LARGE', `an envelope of the ladder exceeds ${this.limits.maxEnvelopeBytes} bytes`);
     if (new Set(all.map((e) => e.id)).size !== all.length) throw new RelayFailure('BAD_REQUEST', 'every envelope of a ladder needs its own id');
     if (all.some((e) => sameAddress(e.recipient, sender))) throw new RelayFailure('BAD_REQUEST', 'a device cannot escalate to itself');
+    await this.gate?.chargeRequest(sender, 'escalation', { envelopes: all.length, bytes: all.reduce((sum, e) => sum + ciphertextBytes(e.content), 0) });
     for (const rung of request.rungs) await this.#assertComplete(sender, rung.recipients, rung.envelopes.map((e) => e.recipient), now);
-    const { low } = await belowFreeDiskReserve(this.store, this.limits.minFreeDiskBytes);
-    if (low) throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
+    await this.#assertStorageRoom();
     const from = ladderStart(request.sentAt, now);
     const escalation: NewEscalation = {
       id: request.escalationId, messageId: request.messageId, sender, recipients: request.recipients, createdAt: now,
       rungs: request.rungs.map((r) => ({ dueAt: from + r.delayMs, recipients: r.recipients, envelopes: r.envelopes.map((e) => ({ id: e.id, type: e.type, recipient: e.recipient, content: e.content })) })),
     };
-    const outcome = await this.store.escalations.hold(escalation, [heldAudit(escalation)], (c) => cancelledAudit(c, request.messageId, sender.userId));
+    const held = this.limits.heldPerAccount ?? HELD_PER_ACCOUNT;
+    const limits = { queue: queueLimitsOf(this.limits.delivery ?? DEFAULT_CONFIG.delivery), maxLaddersPerAccount: held.ladders, maxHeldBytesPerAccount: held.bytes };
+    const outcome = await this.store.escalations.hold(escalation, limits, [heldAudit(escalation)], (c) => cancelledAudit(c, request.messageId, sender.userId));
     if (outcome === 'idTaken') throw new RelayFailure('BAD_REQUEST', 'this escalation id is taken by another ladder');
+    if (outcome === 'tooMuchHeld') {
+      throw new RelayFailure('SEND_RATE_LIMITED', `this account has as many escalations running as the relay holds at once (${held.ladders}, ${Math.floor(held.bytes / 1048576)} MiB); try again when one has ended`, { retryAfterSeconds: 60, retryAfterMs: 60_000 });
+    }
+    if (outcome === 'queueFull' || outcome === 'senderShareFull') {
+      const devices = all.map((e) => e.recipient);
+      throw new RelayFailure('RECIPIENT_QUEUE_FULL', `the relay holds as much as it may${outcome === 'senderShareFull' ? ' from this account' : ''} for a recipient of the escalation until they connect`, { devices, ...(outcome === 'senderShareFull' ? { share: 'sender' as const } : {}) });
+    }
     return this.state(sender, request.escalationId);
   }
 
@@ -75,6 +100,7 @@ export class EscalationService {
     const { statement, signature } = report;
     if (!sameAddress(statement.acknowledger, caller)) throw new RelayFailure('FORBIDDEN', 'a device reports only its own acknowledgements');
     if (statement.sender === caller.userId) throw new RelayFailure('BAD_REQUEST', 'a sender does not acknowledge their own message');
+    await this.gate?.chargeRequest(caller, 'acknowledgement');
     const now = this.clock.now();
     if (statement.acknowledgedAt > now + MAX_CLOCK_AHEAD_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is ahead of the relay's clock");
     const identityKey = await this.store.escalations.identityKey(caller);
@@ -82,6 +108,7 @@ export class EscalationService {
     if (!verifies(identityKey, acknowledgementSigningBytes(statement), signature)) {
       throw new RelayFailure('SIGNATURE_INVALID', "the acknowledgement's signature does not verify with this device's identity key");
     }
+    await this.#assertStorageRoom();
     const outcome = await this.store.escalations.acknowledge(
       { messageId: statement.messageId, sender: statement.sender, acknowledger: caller, acknowledgedAt: statement.acknowledgedAt, signature, recordedAt: now },
       () => [{
@@ -107,6 +134,12 @@ export class EscalationService {
       total += released.length;
       if (released.length < RELEASE_BATCH) return total;
     }
+  }
+
+  /** Below the free-disk reserve the relay takes no new ladders or acknowledgements (rows and audit records it keeps). */
+  async #assertStorageRoom(): Promise<void> {
+    const { low } = await belowFreeDiskReserve(this.store, this.limits.minFreeDiskBytes);
+    if (low) throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
   }
 
   /** A rung goes to every active device of its recipients, and to nothing else (as MessageService's sends). */

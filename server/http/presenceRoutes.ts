@@ -14,11 +14,14 @@ export interface PresenceRouteOptions {
   readonly presence: PresenceService;
   /** The signed-in device of a request (refuses one without a valid credential). */
   readonly device: (request: FastifyRequest) => Promise<{ readonly address: DeviceAddress }>;
+  /** Charges a status change to the relay's rate limiter (refuses with SEND_RATE_LIMITED past it). */
+  readonly charge: (address: DeviceAddress) => Promise<void>;
 }
 
-export function registerPresenceRoutes(app: FastifyInstance, { presence, device }: PresenceRouteOptions): void {
+export function registerPresenceRoutes(app: FastifyInstance, { presence, device, charge }: PresenceRouteOptions): void {
   app.put('/v1/presence', async (request) => {
     const { address } = await device(request);
+    await charge(address);
     return presence.set(address, parse(PresenceUpdateSchema, request.body));
   });
 

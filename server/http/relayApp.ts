@@ -247,7 +247,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   // Acknowledgements and escalation ladders (issue 19).
   if (options.escalations) registerEscalationRoutes(app, { escalations: options.escalations, device });
 
-  registerPresenceRoutes(app, { presence: new PresenceService(store, options.now), device });
+  registerPresenceRoutes(app, { presence: new PresenceService(store, options.now), device, charge: (address) => messages.chargeRequest(address, 'presence') });
   registerRoleRoutes(app, { store, roles: new RoleService(store, options.now), now: options.now, device });
 
   await registerScimRoutes(app, {

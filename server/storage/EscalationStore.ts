@@ -2,6 +2,7 @@ import type { DeviceAddress, MessageId, UserId } from '../../shared/ids';
 import type { EnvelopeType } from '../../shared/wire/envelope';
 import type { EscalationState } from '../../shared/wire/escalation';
 import type { AuditEvent } from '../audit/AuditRecord';
+import type { QueueLimits } from './relayRecords';
 
 /*
  * Issue 19: the relay's part of closed-loop urgent messages. Signed acknowledgements (verified by the relay
@@ -29,8 +30,22 @@ export interface NewEscalation {
   readonly rungs: readonly { readonly dueAt: number; readonly recipients: readonly UserId[]; readonly envelopes: readonly HeldEnvelope[] }[];
 }
 
-/** What holdEscalation did: held it now, or found this very ladder held already (a resend after a lost answer). */
-export type HoldOutcome = 'held' | 'alreadyHeld' | 'idTaken';
+/**
+ * What holdEscalation did: held it now, or found this very ladder held already (a resend after a lost answer);
+ * or refused it: the id is another ladder's, the sender's account holds as many ladders (or bytes) as it may
+ * (tooMuchHeld), or a recipient device's queue, or this sender's share of it, counting what ladders hold for
+ * it, has no room for the ladder's envelopes (queueFull, senderShareFull: as a send would be refused).
+ */
+export type HoldOutcome = 'held' | 'alreadyHeld' | 'idTaken' | 'tooMuchHeld' | 'queueFull' | 'senderShareFull';
+
+/** What a hold may add to: the recipients' queues (as a send), and the ladders one account holds at once. */
+export interface HoldLimits {
+  readonly queue: QueueLimits;
+  /** Ladders of one sending account with a rung still to be released or cancelled. */
+  readonly maxLaddersPerAccount: number;
+  /** Bytes of ciphertext one sending account's ladders hold. */
+  readonly maxHeldBytesPerAccount: number;
+}
 
 /** A rung the release took out of the hold: its envelopes are in the queues now (those of devices still active). */
 export interface ReleasedRung {
@@ -79,7 +94,7 @@ export interface EscalationStore {
    * When one of its recipients has acknowledged the message already (the ladder came late), it is held stopped,
    * every rung cancelled and no envelope kept, with `cancelAudit`, in the same transaction.
    */
-  hold(escalation: NewEscalation, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome>;
+  hold(escalation: NewEscalation, limits: HoldLimits, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome>;
   /**
    * Releases up to `limit` rungs due at `now` (not released, not cancelled), oldest first: each one's envelopes
    * go into the queues of their devices still active (no queue limit: an escalation is not held back by a full

@@ -2,7 +2,8 @@ import { UserIdSchema, type DeviceAddress, type DeviceId, type MessageId, type U
 import type { EscalationState } from '../../shared/wire/escalation';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { NewEnvelope } from './relayRecords';
-import type { NewEscalation, ReleasedRung } from './EscalationStore';
+import type { HoldLimits, HoldOutcome, NewEscalation, ReleasedRung } from './EscalationStore';
+import { byRecipientDevice, ciphertextBytes } from './queueBatches';
 
 /** The rows of escalations both stores read (numbers as PostgreSQL's BIGINT text or SQLite's integers). */
 export interface EscalationRow { id: string; message_id: string; sender_user: string; sender_device: number; recipients: string; created_at: number | string; acknowledged_at: number | string | null; acknowledged_by: string | null }
@@ -66,3 +67,56 @@ export function releasedEnvelopeAudit(escalationId: string) {
   });
 }
 
+
+/** What a recipient device's queue and the ladders held for it take up now (bytes of held envelopes as base64 characters). */
+export interface DeviceUsageRow { queued_envelopes: number | string; queued_bytes: number | string; share_envelopes: number | string; share_bytes: number | string; held_envelopes: number | string; held_chars: number | string; sender_held_envelopes: number | string; sender_held_chars: number | string }
+/** What one sending account's ladders hold now. */
+export interface SenderUsageRow { ladders: number | string; held_chars: number | string }
+
+/** The query of DeviceUsageRow for the device ($u, $d) and the sending account ($s), in the store's placeholders. */
+export function deviceUsageSql(u: string, d: string, s: string): string {
+  const queue = (column: string, sender: string) => `COALESCE((SELECT ${column} FROM queue_shares WHERE user_id = ${u} AND device_id = ${d} AND sender_user = ${sender}), 0)`;
+  const held = `FROM escalation_envelopes x WHERE x.recipient_user = ${u} AND x.recipient_device = ${d}`;
+  const fromSender = `AND EXISTS (SELECT 1 FROM escalations e WHERE e.id = x.escalation_id AND e.sender_user = ${s})`;
+  return `SELECT ${queue('envelopes', "''")} AS queued_envelopes, ${queue('bytes', "''")} AS queued_bytes,
+    ${queue('envelopes', s)} AS share_envelopes, ${queue('bytes', s)} AS share_bytes,
+    (SELECT COUNT(*) ${held}) AS held_envelopes, (SELECT COALESCE(SUM(length(x.content)), 0) ${held}) AS held_chars,
+    (SELECT COUNT(*) ${held} ${fromSender}) AS sender_held_envelopes, (SELECT COALESCE(SUM(length(x.content)), 0) ${held} ${fromSender}) AS sender_held_chars`;
+}
+
+/** The query of SenderUsageRow for the sending account ($s). */
+export function senderUsageSql(s: string): string {
+  return `SELECT (SELECT COUNT(DISTINCT r.escalation_id) FROM escalation_rungs r JOIN escalations e ON e.id = r.escalation_id
+                  WHERE e.sender_user = ${s} AND r.released_at IS NULL AND r.cancelled_at IS NULL) AS ladders,
+                 (SELECT COALESCE(SUM(length(x.content)), 0) FROM escalation_envelopes x JOIN escalations e ON e.id = x.escalation_id WHERE e.sender_user = ${s}) AS held_chars`;
+}
+
+/**
+ * Why a new ladder may not be held, or undefined: its sender's account holds as much as it may, or a recipient
+ * device's queue (what is queued and what ladders hold for it) or this sender's share of it has no room for
+ * the ladder's envelopes, as a send of them now would find. `deviceUsage` reads one device's usage.
+ */
+export function holdRefusal(e: NewEscalation, limits: HoldLimits, sender: SenderUsageRow, deviceUsage: (device: DeviceAddress) => DeviceUsageRow): HoldOutcome | undefined {
+  const envelopes = heldAsEnvelopes(e);
+  const bytes = envelopes.reduce((sum, x) => sum + ciphertextBytes(x.content), 0);
+  if (num(sender.ladders) + 1 > limits.maxLaddersPerAccount || Math.floor((num(sender.held_chars) * 3) / 4) + bytes > limits.maxHeldBytesPerAccount) return 'tooMuchHeld';
+  for (const batch of byRecipientDevice(envelopes)) {
+    const u = deviceUsage(batch.recipient);
+    const count = batch.indices.length;
+    if (num(u.queued_envelopes) + num(u.held_envelopes) + count > limits.queue.maxEnvelopes
+      || num(u.queued_bytes) + Math.floor((num(u.held_chars) * 3) / 4) + batch.bytes > limits.queue.maxBytes) return 'queueFull';
+    if (batch.recipient.userId === e.sender.userId) continue;
+    if (num(u.share_envelopes) + num(u.sender_held_envelopes) + count > limits.queue.maxEnvelopesPerSender
+      || num(u.share_bytes) + Math.floor((num(u.sender_held_chars) * 3) / 4) + batch.bytes > limits.queue.maxBytesPerSender) return 'senderShareFull';
+  }
+  return undefined;
+}
+
+/** The recipient devices of a ladder's envelopes (each once). */
+export function ladderDevices(e: NewEscalation): DeviceAddress[] {
+  return byRecipientDevice(heldAsEnvelopes(e)).map((b) => b.recipient);
+}
+
+function heldAsEnvelopes(e: NewEscalation): NewEnvelope[] {
+  return e.rungs.flatMap((r) => r.envelopes.map((x) => ({ id: x.id as NewEnvelope['id'], type: x.type, recipient: x.recipient, content: x.content, sender: e.sender, acceptedAt: e.createdAt })));
+}

@@ -8,9 +8,11 @@ import { expect, it } from 'vitest';
 import type { AuditEvent } from '../../server/audit/AuditRecord';
 import type { NewEscalation, ReleasedRung, VerifiedAcknowledgement } from '../../server/storage/EscalationStore';
 import { MessageIdSchema, type DeviceAddress, type EnvelopeId } from '../../shared/ids';
-import { NOW, type ContractStores } from './relayStoreStores';
+import type { HoldLimits } from '../../server/storage/EscalationStore';
+import { accepted, NOW, ROOMY, type ContractStores } from './relayStoreStores';
 
 const MINUTE = 60_000;
+const LIMITS: HoldLimits = { queue: ROOMY, maxLaddersPerAccount: 100, maxHeldBytesPerAccount: 1 << 30 };
 const released = (r: ReleasedRung): AuditEvent => ({ type: 'escalation.released', actor: 'system', subject: r.escalationId, details: { rung: r.rung } });
 const cancelledAudit = (c: { escalationId: string }): AuditEvent => ({ type: 'escalation.cancelled', actor: 'contract', subject: c.escalationId, details: {} });
 const held = (id: string): AuditEvent[] => [{ type: 'escalation.held', actor: 'contract', subject: id, details: {} }];
@@ -35,9 +37,9 @@ export function relayStoreEscalations(t: ContractStores): void {
     const { store, other } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
     const e = ladder(alice, bob, carol, dave);
-    expect(await store.escalations.hold(e, held(e.id), cancelledAudit)).toBe('held');
-    expect(await other.escalations.hold(e, held(e.id), cancelledAudit)).toBe('alreadyHeld');
-    expect(await other.escalations.hold({ ...e, sender: bob }, held(e.id), cancelledAudit)).toBe('idTaken');
+    expect(await store.escalations.hold(e, LIMITS, held(e.id), cancelledAudit)).toBe('held');
+    expect(await other.escalations.hold(e, LIMITS, held(e.id), cancelledAudit)).toBe('alreadyHeld');
+    expect(await other.escalations.hold({ ...e, sender: bob }, LIMITS, held(e.id), cancelledAudit)).toBe('idTaken');
     // Nothing before its time; nothing is in carol's queue while it is held.
     expect(await other.escalations.releaseDue(NOW + 5 * MINUTE - 1, 10, released)).toEqual([]);
     expect(await store.queued(carol, 0, 10)).toEqual([]);
@@ -58,7 +60,7 @@ export function relayStoreEscalations(t: ContractStores): void {
     const { store, other } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
     const e = ladder(alice, bob, carol, dave);
-    await store.escalations.hold(e, held(e.id), cancelledAudit);
+    await store.escalations.hold(e, LIMITS, held(e.id), cancelledAudit);
     // carol is only on the first rung, not released yet: the relay does not know she saw it (self-reported).
     expect(await other.escalations.acknowledge(ack(e, carol), acknowledged(e.messageId), cancelledAudit)).toEqual({ recorded: true, eligible: false, cancelled: [] });
     await store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released);
@@ -81,7 +83,7 @@ export function relayStoreEscalations(t: ContractStores): void {
     // bob acknowledges (and dave, never a recipient, claims to) before alice's workstation hands the ladder over.
     expect(await other.escalations.acknowledge(ack(e, dave, NOW - 2 * MINUTE), none, cancelledAudit)).toEqual({ recorded: true, eligible: false, cancelled: [] });
     expect(await other.escalations.acknowledge(ack(e, bob, NOW - MINUTE), none, cancelledAudit)).toEqual({ recorded: true, eligible: false, cancelled: [] });
-    expect(await store.escalations.hold(e, held(e.id), cancelledAudit)).toBe('held');
+    expect(await store.escalations.hold(e, LIMITS, held(e.id), cancelledAudit)).toBe('held');
     const state = await other.escalations.state(e.id, alice.userId);
     expect(state?.acknowledged).toEqual({ by: bob.userId, at: NOW - MINUTE });
     expect(state?.rungs.map((r) => [r.releasedAt, r.cancelledAt])).toEqual([[null, NOW], [null, NOW]]);
@@ -96,7 +98,7 @@ export function relayStoreEscalations(t: ContractStores): void {
     const { store } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
     const ladders = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
-    await Promise.all(ladders.flatMap((e, i) => [t.either(i).escalations.hold(e, held(e.id), cancelledAudit), t.either(i + 1).escalations.acknowledge(ack(e, bob), none, cancelledAudit)]));
+    await Promise.all(ladders.flatMap((e, i) => [t.either(i).escalations.hold(e, LIMITS, held(e.id), cancelledAudit), t.either(i + 1).escalations.acknowledge(ack(e, bob), none, cancelledAudit)]));
     for (const e of ladders) expect((await store.escalations.state(e.id, alice.userId))?.rungs.map((r) => r.cancelledAt !== null)).toEqual([true, true]);
   });
 
@@ -104,7 +106,7 @@ export function relayStoreEscalations(t: ContractStores): void {
     const { store, other } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
     const ladders = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
-    for (const e of ladders) await store.escalations.hold(e, held(e.id), cancelledAudit);
+    for (const e of ladders) await store.escalations.hold(e, LIMITS, held(e.id), cancelledAudit);
     await Promise.all(ladders.flatMap((e) => [other.escalations.acknowledge(ack(e, bob), none, cancelledAudit), store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released)]));
     for (const e of ladders) {
       const rung = (await store.escalations.state(e.id, alice.userId))?.rungs[0];
@@ -114,6 +116,29 @@ export function relayStoreEscalations(t: ContractStores): void {
     const queuedForCarol = (await store.queued(carol, 0, 10)).length;
     const releasedRungs = (await t.audit('escalation.released')).length;
     expect(queuedForCarol).toBe(releasedRungs);
+  });
+
+  it('counts what ladders hold against the queues and the sender\'s share, and caps what one account holds', async () => {
+    const { store, other } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    // carol's queue takes 4 envelopes, at most 2 from one account; each ladder holds one for carol, one for dave.
+    const queue = { ...ROOMY, maxEnvelopes: 4, maxEnvelopesPerSender: 2 };
+    const limits: HoldLimits = { queue, maxLaddersPerAccount: 100, maxHeldBytesPerAccount: 1 << 30 };
+    const [first, second, third] = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
+    expect(await store.escalations.hold(first, limits, held(first.id), cancelledAudit)).toBe('held');
+    // alice already has one envelope queued for carol: with the held one, her share is full.
+    await store.enqueue([{ id: randomUUID() as EnvelopeId, type: 'prekey', sender: alice, recipient: carol, content: 'AAAA', acceptedAt: NOW }], accepted, ROOMY);
+    expect(await other.escalations.hold(second, limits, held(second.id), cancelledAudit)).toBe('senderShareFull');
+    // bob's envelopes fill the rest of carol's queue: nobody's ladder fits now.
+    await store.enqueue([1, 2].map(() => ({ id: randomUUID() as EnvelopeId, type: 'prekey' as const, sender: bob, recipient: carol, content: 'AAAA', acceptedAt: NOW })), accepted, ROOMY);
+    expect(await other.escalations.hold({ ...third, sender: dave, rungs: [third.rungs[0]!] }, limits, held(third.id), cancelledAudit)).toBe('queueFull');
+    // Stopped, the first ladder holds nothing: alice's share has room again.
+    await store.escalations.acknowledge(ack(first, bob), none, cancelledAudit);
+    expect(await other.escalations.hold(second, limits, held(second.id), cancelledAudit)).toBe('held');
+    // One account holds at most so many running ladders, and so many bytes.
+    expect(await store.escalations.hold(third, { ...LIMITS, maxLaddersPerAccount: 1 }, held(third.id), cancelledAudit)).toBe('tooMuchHeld');
+    expect(await store.escalations.hold(third, { ...LIMITS, maxHeldBytesPerAccount: 8 }, held(third.id), cancelledAudit)).toBe('tooMuchHeld');
+    expect(await store.escalations.hold(third, { ...LIMITS, maxHeldBytesPerAccount: 12 }, held(third.id), cancelledAudit)).toBe('held');
   });
 
   it("gives an active device's uploaded identity key, and none for a revoked one", async () => {

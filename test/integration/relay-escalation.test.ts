@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import { EscalationService } from '../../server/escalation/EscalationService';
+import { MessageService, REQUEST_LIMITS } from '../../server/MessageService';
+import { DEFAULT_CONFIG } from '../../server/RelayConfig';
 import { RelayFailure } from '../../server/RelayFailure';
 import { openStore } from '../../server/RelayServer';
 import { PostgresDatabase } from '../../server/storage/postgres/PostgresDatabase';
@@ -159,6 +161,18 @@ function escalationSuite(name: string, open: () => Promise<Stores>): void {
       expect(old.rungs.map((r) => r.dueAt)).toEqual([world.now - SENT_AT_WINDOW_MS + 5 * MINUTE, world.now - SENT_AT_WINDOW_MS + 10 * MINUTE]);
       const ahead = await service.hold(alice.address, { ...ladder(alice.address, bob.address, carol.address, dave.address), sentAt: world.now + 60 * MINUTE });
       expect(ahead.rungs.map((r) => r.dueAt)).toEqual([world.now + 5 * MINUTE, world.now + 10 * MINUTE]);
+    }));
+
+    it('rate-limits acknowledgements like sends, and refuses them below the free-disk reserve', () => withFour(open, async (world, _service, [alice, bob]) => {
+      const limited = new EscalationService(world.store, world.clock, LIMITS, { envelopesQueued: () => undefined }, new MessageService(world.store, world.clock, DEFAULT_CONFIG, { envelopesQueued: () => undefined, keysLow: () => undefined }));
+      const report = (service: EscalationService) => service.acknowledge(bob.address, bob.core.signAcknowledgement({ messageId: MessageIdSchema.parse(randomUUID()), conversationId: ConversationIdSchema.parse(randomUUID()), sender: alice.address.userId, acknowledger: bob.address, acknowledgedAt: world.now }));
+      for (let i = 0; i < REQUEST_LIMITS.acknowledgement.perDevicePerMinute; i++) await report(limited);
+      expect(await refusal(report(limited))).toBe('SEND_RATE_LIMITED');
+      world.now += MINUTE;
+      expect((await report(limited)).recorded).toBe(true);
+      if (name !== 'SQLite') return; // The disk reserve is the data directory's (an embedded store's).
+      const full = new EscalationService(world.store, world.clock, { ...LIMITS, minFreeDiskBytes: Number.MAX_SAFE_INTEGER }, { envelopesQueued: () => undefined });
+      expect(await refusal(report(full))).toBe('RELAY_STORAGE_FULL');
     }));
 
     it('refuses a ladder whose rung misses a device of its recipient, or names someone else', async () => {

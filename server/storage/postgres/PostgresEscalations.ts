@@ -4,14 +4,14 @@
  * from the hold and marks the rungs in one transaction: two instances never release one rung, and an instance
  * that dies mid-release leaves the rung due for the next. An acknowledgement locks the ladder's rungs before
  * cancelling them, so it waits for a release under way (and then cancels only what is left) or stops it; a hold
- * and an acknowledgement of the same message take turns (lockMessage), so a ladder held late starts stopped.
+ * and an acknowledgement of the same message take turns (lockKey), so a ladder held late starts stopped.
  */
 import type pg from 'pg';
 import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { EscalationState } from '../../../shared/wire/escalation';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
-import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, type AcknowledgementRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
+import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldLimits, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
+import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, deviceUsageSql, holdRefusal, ladderDevices, senderUsageSql, type AcknowledgementRow, type DeviceUsageRow, type SenderUsageRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
 import type { PostgresDatabase } from './PostgresDatabase';
 import type { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 
@@ -25,11 +25,12 @@ export interface EscalationHooks {
 const MESSAGE_LOCK_CLASS = 0x61636b;
 
 /**
- * Serialises a hold and an acknowledgement of one message (and sender): each reads what the other writes (the
- * ladder, the acknowledgement), and under READ COMMITTED two at once would each miss the other's row.
+ * Serialises a hold and an acknowledgement of one message (and sender) (key "<message> <sender>"): each reads
+ * what the other writes (the ladder, the acknowledgement), and under READ COMMITTED two at once would each miss
+ * the other's row; and a sender's holds (key "sender <user>"), each counting what the others hold.
  */
-async function lockMessage(client: pg.PoolClient, messageId: string, sender: string): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MESSAGE_LOCK_CLASS, `${messageId} ${sender}`]);
+async function lockKey(client: pg.PoolClient, key: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MESSAGE_LOCK_CLASS, key]);
 }
 
 export class PostgresEscalations implements EscalationStore {
@@ -39,9 +40,20 @@ export class PostgresEscalations implements EscalationStore {
     private readonly hooks: EscalationHooks,
   ) {}
 
-  async hold(e: NewEscalation, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome> {
+  async hold(e: NewEscalation, limits: HoldLimits, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome> {
     return this.db.transaction(async (client) => {
-      await lockMessage(client, e.messageId, e.sender.userId);
+      // The sender's holds take turns (what it holds is counted before each), then the message's hold and acknowledgements.
+      await lockKey(client, `sender ${e.sender.userId}`);
+      await lockKey(client, `${e.messageId} ${e.sender.userId}`);
+      const existing = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE id = $1', [e.id])).rows[0];
+      if (existing) return sameLadder(existing, e) ? 'alreadyHeld' : 'idTaken';
+      const sender = (await client.query<SenderUsageRow>(senderUsageSql('$1'), [e.sender.userId])).rows[0] ?? { ladders: 0, held_chars: 0 };
+      const usage = new Map<string, DeviceUsageRow>();
+      for (const device of ladderDevices(e)) {
+        usage.set(`${device.userId}.${device.deviceId}`, (await client.query<DeviceUsageRow>(deviceUsageSql('$1', '$2::int', '$3'), [device.userId, device.deviceId, e.sender.userId])).rows[0] as DeviceUsageRow);
+      }
+      const refusal = holdRefusal(e, limits, sender, (device) => usage.get(`${device.userId}.${device.deviceId}`) as DeviceUsageRow);
+      if (refusal) return refusal;
       const stoppedBy = earliestAcknowledgement(e, (await client.query<AcknowledgementRow>(
         'SELECT acknowledger_user, acknowledger_device, recorded_at FROM acknowledgements WHERE message_id = $1 AND sender_user = $2', [e.messageId, e.sender.userId])).rows);
       const inserted = await client.query(
@@ -96,7 +108,7 @@ export class PostgresEscalations implements EscalationStore {
 
   async acknowledge(ack: VerifiedAcknowledgement, audit: (eligible: boolean) => readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome> {
     return this.db.transaction(async (client) => {
-      await lockMessage(client, ack.messageId, ack.sender);
+      await lockKey(client, `${ack.messageId} ${ack.sender}`);
       const inserted = ((await client.query(
         `INSERT INTO acknowledgements (message_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, recorded_at, signature)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,

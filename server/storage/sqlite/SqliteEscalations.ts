@@ -6,8 +6,8 @@
 import type { DeviceAddress } from '../../../shared/ids';
 import type { EscalationState } from '../../../shared/wire/escalation';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
-import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, type AcknowledgementRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
+import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldLimits, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
+import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, deviceUsageSql, holdRefusal, senderUsageSql, type AcknowledgementRow, type DeviceUsageRow, type SenderUsageRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
 import type { SqliteDatabase } from './SqliteDatabase';
 import type { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 
@@ -18,10 +18,14 @@ export class SqliteEscalations implements EscalationStore {
     private readonly appendAudit: (events: readonly AuditEvent[]) => void,
   ) {}
 
-  async hold(e: NewEscalation, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome> {
+  async hold(e: NewEscalation, limits: HoldLimits, audit: readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<HoldOutcome> {
     return this.sql.immediate(() => {
       const existing = this.sql.get<EscalationRow>('SELECT * FROM escalations WHERE id = $id', { id: e.id });
       if (existing) return sameLadder(existing, e) ? 'alreadyHeld' : 'idTaken';
+      const sender = this.sql.get<SenderUsageRow>(senderUsageSql('$s'), { s: e.sender.userId }) ?? { ladders: 0, held_chars: 0 };
+      const deviceSql = deviceUsageSql('$u', '$d', '$s');
+      const refusal = holdRefusal(e, limits, sender, (device) => this.sql.get<DeviceUsageRow>(deviceSql, { u: device.userId, d: device.deviceId, s: e.sender.userId }) as DeviceUsageRow);
+      if (refusal) return refusal;
       const stoppedBy = earliestAcknowledgement(e, this.sql.all<AcknowledgementRow>(
         'SELECT acknowledger_user, acknowledger_device, recorded_at FROM acknowledgements WHERE message_id = $m AND sender_user = $s', { m: e.messageId, s: e.sender.userId }));
       this.sql.run('INSERT INTO escalations (id, message_id, sender_user, sender_device, recipients, created_at, acknowledged_at, acknowledged_by) VALUES ($id, $m, $su, $sd, $r, $at, $ackAt, $ackBy)',

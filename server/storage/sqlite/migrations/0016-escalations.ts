@@ -28,6 +28,7 @@ CREATE TABLE escalations (
   acknowledged_by TEXT
 ) STRICT;
 CREATE INDEX escalations_message ON escalations (message_id, sender_user);
+CREATE INDEX escalations_sender ON escalations (sender_user);
 CREATE TABLE escalation_rungs (
   escalation_id TEXT NOT NULL REFERENCES escalations (id) ON DELETE CASCADE,
   rung INTEGER NOT NULL,
@@ -49,4 +50,5 @@ CREATE TABLE escalation_envelopes (
   PRIMARY KEY (escalation_id, rung, id),
   FOREIGN KEY (escalation_id, rung) REFERENCES escalation_rungs (escalation_id, rung) ON DELETE CASCADE
 ) STRICT;
+CREATE INDEX escalation_envelopes_recipient ON escalation_envelopes (recipient_user, recipient_device);
 `;
