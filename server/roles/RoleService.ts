@@ -91,12 +91,12 @@ export class RoleService {
   }
 
   /** Splits people into those a message reaches at `at` (an active account with a workstation signed in) and the rest. */
-  async #reachable<T extends { userId: UserId; displayName: string }>(people: readonly T[], at: number, as: UnreachableHolder['as']): Promise<{ reachable: T[]; unreachable: UnreachableHolder[] }> {
+  async #reachable<T extends { userId: UserId; displayName: string; since?: number }>(people: readonly T[], at: number, as: UnreachableHolder['as']): Promise<{ reachable: T[]; unreachable: UnreachableHolder[] }> {
     const reachable: T[] = [];
     const unreachable: UnreachableHolder[] = [];
     for (const person of people) {
       const reason = await this.#unreachableBecause(person.userId, at);
-      if (reason) unreachable.push({ userId: person.userId, displayName: person.displayName, reason, as });
+      if (reason) unreachable.push({ userId: person.userId, displayName: person.displayName, reason, as, ...(person.since !== undefined ? { since: person.since } : {}) });
       else reachable.push(person);
     }
     return { reachable, unreachable };

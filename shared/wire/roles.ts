@@ -89,6 +89,8 @@ export const UnreachableHolderSchema = z.strictObject({
   userId: UserIdSchema,
   displayName: DisplayNameSchema,
   reason: z.enum(['accountNotActive', 'noWorkstation']),
+  /** A holder's: since when the rota has named them without a break. */
+  since: Instant.optional(),
   /** Whether the rota names them as the role's holder, or they are (or hold) its backup. */
   as: z.enum(['holder', 'backup']),
 });
