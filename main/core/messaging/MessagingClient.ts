@@ -30,7 +30,7 @@ import { RoleConversations } from './RoleConversations';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import { PresenceBook } from '../presence/PresenceBook';
-import { coverageFor, resolveCoverage, type Coverage, type CoverageDecision } from '../presence/forwarding';
+import { coverageOfSend } from '../presence/forwarding';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -247,27 +247,11 @@ export class MessagingClient {
     // To an on-call role: whoever holds it now, asked of the relay for this send (RoleConversations.ts).
     const role = this.roleConversations.get(conversationId);
     if (role) return this.roleConversations.send(role, text, options);
-    // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: the copy is decided here,
-    // on their status read just now (offline: the last one read, without waiting for a relay that cannot answer;
-    // a role's holders cannot be known then, so only a named colleague is covered), and goes in the same outbox
-    // transaction.
+    // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: a copy goes to them too,
+    // decided now (presence/forwarding.ts) and queued in the same outbox transaction.
     const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);
-    const online = this.online;
-    const presence = peer && (online ? await this.presence.current(peer) : this.presence.known(peer));
-    const decision = presence ? coverageFor(presence, this.address.userId, this.#scheduler.now()) : null;
-    const coverage = decision && (online || decision.target.kind === 'user') ? await this.#coverage(decision) : null;
+    const coverage = peer ? await coverageOfSend(peer, { presence: this.presence, roles: this.roles, self: this.address.userId, online: this.online, now: this.#scheduler.now(), logger: this.#logger }) : null;
     return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
-  }
-
-  /** Who covers now; a role the relay cannot resolve just now forwards nothing (the message still reaches its recipient). */
-  async #coverage(decision: CoverageDecision): Promise<Coverage | null> {
-    try {
-      return await resolveCoverage(decision, this.address.userId, this.roles);
-    } catch (error) {
-      if (!(error instanceof RelayRequestError)) throw error;
-      this.#logger.error(`forwarding to a role skipped: ${error.code}`);
-      return null;
-    }
   }
 
   /**

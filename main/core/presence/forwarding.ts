@@ -4,6 +4,9 @@ import type { TextPayload } from '../../../shared/payload';
 import { forwards, presenceAt, type ForwardTarget, type ForwardingStatus, type MessageCoverage, type Presence } from '../../../shared/wire/presence';
 import type { RoleId } from '../../../shared/wire/roles';
 import type { RoleDirectory } from '../messaging/RoleDirectory';
+import { RelayRequestError } from '../messaging/RelayClient';
+import type { Logger } from '../Logger';
+import type { PresenceBook } from './PresenceBook';
 import type { ClientContext } from '../messaging/ClientContext';
 import { directConversationId } from '../messaging/directConversation';
 
@@ -45,6 +48,25 @@ export async function resolveCoverage(decision: CoverageDecision, sender: UserId
   const { users, detail } = await roles.recipients(target.roleId);
   const to = users.filter((u) => u !== sender && u !== absent);
   return to.length === 0 ? null : { absent, status, to, role: { id: detail.role.id, name: detail.role.name } };
+}
+
+/**
+ * Whom a 1:1 message to `peer` also goes to, decided by the sending client just before it is queued: on the
+ * peer's status read now (offline: the last one read, without waiting for a relay that cannot answer; a role's
+ * holders cannot be known then, so only a named colleague covers). A role the relay cannot resolve just now
+ * forwards nothing: the message still reaches its recipient, and only the code is logged.
+ */
+export async function coverageOfSend(peer: UserId, from: { presence: PresenceBook; roles: Pick<RoleDirectory, 'recipients'>; self: UserId; online: boolean; now: number; logger: Logger }): Promise<Coverage | null> {
+  const presence = from.online ? await from.presence.current(peer) : from.presence.known(peer);
+  const decision = coverageFor(presence, from.self, from.now);
+  if (!decision || (!from.online && decision.target.kind === 'role')) return null;
+  try {
+    return await resolveCoverage(decision, from.self, from.roles);
+  } catch (error) {
+    if (!(error instanceof RelayRequestError)) throw error;
+    from.logger.error(`forwarding to a role skipped: ${error.code}`);
+    return null;
+  }
 }
 
 /**
