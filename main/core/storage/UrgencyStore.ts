@@ -110,7 +110,7 @@ export class UrgencyStore {
   /** Urgent messages from others this user has not acknowledged (reminded of until they do). */
   unacknowledged(self: UserId): { id: MessageId; conversationId: ConversationId; receivedAt: number }[] {
     return this.db.all<{ id: string; conversation_id: string; received_at: number }>(
-      `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u
+      `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u AND acknowledgement_expected = 1
        AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id = m.id AND a.acknowledger_user = $u) ORDER BY received_at`, { u: self },
     ).map((r) => ({ id: r.id as MessageId, conversationId: r.conversation_id as ConversationId, receivedAt: r.received_at }));
   }

@@ -2,13 +2,16 @@
  * Issue 19, urgent messages: the reason an urgent message gives (from the policy's list), the escalation a
  * released rung carries (whose acknowledgement it waited for, and how long), the signed acknowledgements
  * received or made (kept with their signature, for a dispute), and the escalation ladders this device's own
- * urgent messages carry, with the progress the relay last reported.
+ * urgent messages carry, with the progress the relay last reported. Urgent messages read before this version
+ * closed their loop by being read, as that version had it: they are not reminded of again.
  */
 export const name = 'acknowledgements';
 
 export const up = `
 ALTER TABLE messages ADD COLUMN urgent_reason TEXT;
 ALTER TABLE messages ADD COLUMN escalation TEXT;
+ALTER TABLE messages ADD COLUMN acknowledgement_expected INTEGER NOT NULL DEFAULT 1;
+UPDATE messages SET acknowledgement_expected = 0 WHERE urgent = 1 AND read_at IS NOT NULL;
 CREATE TABLE acknowledgements (
   message_id TEXT NOT NULL,
   conversation_id TEXT NOT NULL,

@@ -154,9 +154,11 @@ describe('profile database migrations', () => {
     expect(messages.byId(earlier)?.roleDelivery).toEqual(delivery);
   });
 
-  it('0009 acknowledgements: keeps urgent messages, none acknowledged (so reminded of), and keeps signed acknowledgements', () => {
+  it('0009 acknowledgements: unread urgent messages await acknowledgement (read ones closed their loop), and signed acknowledgements are kept', () => {
     const v8 = databaseAt(8);
     const urgent = insertMessage(v8.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
+    const readEarlier = insertMessage(v8.db, { from: peer, at: 900, body: 'bed 5 BP 80/40', urgent: true });
+    v8.db.run('UPDATE messages SET read_at = 950 WHERE id = $id', { id: readEarlier });
     const db = v8.upgrade(9);
     const store = new UrgencyStore(db);
     expect(store.unacknowledged(self).map((m) => m.id)).toEqual([urgent]);
