@@ -45,6 +45,8 @@ function typedTime(text: string, role: RoleRecord, edge: 'start' | 'end'): numbe
   return converted.at;
 }
 
+const UNREACHABLE: Readonly<Record<'accountNotActive' | 'noWorkstation', string>> = { accountNotActive: 'account not active', noWorkstation: 'no workstation signed in' };
+
 const local = (at: number, zone: string) => DateTime.fromMillis(at, { zone }).toFormat('yyyy-MM-dd HH:mm ZZZZ');
 
 export function addRoleCommands(program: Command, user: Command, admin: string): void {
@@ -85,7 +87,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
       const now = systemClock.now();
       for (const r of await store.roles.listRoles()) {
         const detail = await roles.detail(r, now);
-        const holders = detail.holders.map((h) => `${h.displayName} since ${local(h.since, r.timeZone)}`).join(', ') || 'no one';
+        const holders = [...detail.holders.map((h) => `${h.displayName} since ${local(h.since, r.timeZone)}`), ...detail.unreachable.filter((u) => u.as === 'holder').map((u) => `${u.displayName} (not reachable)`)].join(', ') || 'no one';
         console.log(`${r.name}\t${r.department ?? '-'}\t${r.timeZone}\t${holders}\t${r.id}`);
       }
     }));
@@ -102,6 +104,8 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
       const zone = r.timeZone;
       console.log(`${r.name}${r.department ? ` (${r.department})` : ''}, rota in ${zone}, id ${r.id}`);
       console.log(`now: ${detail.holders.map((h) => `${h.displayName}, since ${local(h.since, zone)}`).join('; ') || 'no one holds it'}`);
+      // On the rota but out of reach: messages go past them (to the backup when no holder can be reached).
+      for (const u of detail.unreachable) console.log(`not reachable: ${u.displayName} (${u.as === 'holder' ? 'on the rota' : 'the backup'}; ${UNREACHABLE[u.reason]})`);
       const backup = detail.backup;
       console.log(`backup: ${!backup ? 'none' : backup.kind === 'user' ? backup.displayName : `the role ${backup.role.name} (${backup.holders.map((h) => h.displayName).join(', ') || 'no one now'})`}`);
       const next = detail.nextHandOver;

@@ -38,7 +38,7 @@ describe('on-call roles through the relay', () => {
   beforeAll(async () => {
     data = dir();
     const aliceCode = addUser(data, 'alice', 'Dr. Alice Moreau');
-    addUser(data, 'bob', 'Dr. Bob Lee');
+    const bobCode = addUser(data, 'bob', 'Dr. Bob Lee');
     const carolCode = addUser(data, 'carol', 'Dr. Carol Patel');
     expect(cli('role', 'create', 'Cardiology on call', '--time-zone', ZONE, '--department', 'Cardiology', '--backup-user', 'carol')).toMatchObject({ status: 0, stdout: expect.stringContaining('created the role Cardiology on call (Europe/London)') });
     expect(cli('role', 'create', 'cardiology ON CALL', '--time-zone', ZONE)).toMatchObject({ status: 1, stderr: expect.stringContaining('a role named cardiology ON CALL exists already') });
@@ -58,13 +58,20 @@ describe('on-call roles through the relay', () => {
     // Imported again: the same schedule, not twice.
     expect(cli('role', 'import', 'cardiology on call', good)).toMatchObject({ status: 0, stdout: expect.stringContaining('replacing 2') });
     expect(cli('user', 'scheduler', 'alice')).toMatchObject({ status: 0, stdout: 'alice may now change schedules in the app\n' });
-    const shown = cli('role', 'show', 'Cardiology on call');
-    expect(shown.stdout).toContain(`now: Dr. Bob Lee, since ${DateTime.fromMillis(bobFrom, { zone: ZONE }).toFormat('yyyy-MM-dd HH:mm ZZZZ')}`);
-    expect(shown.stdout).toContain('backup: Dr. Carol Patel');
+    // Before anyone has a workstation, the rota names Bob but no message could reach him (nor Carol, the backup).
+    const early = cli('role', 'show', 'Cardiology on call');
+    expect(early.stdout).toContain('now: no one holds it');
+    expect(early.stdout).toContain('not reachable: Dr. Bob Lee (on the rota; account not active)');
+    expect(early.stdout).toContain('not reachable: Dr. Carol Patel (the backup; account not active)');
 
     relay = await RelayProcess.start(data);
     alice = await Clinician.enroll(relay.url, 'alice', aliceCode, PASSWORD);
     carol = await Clinician.enroll(relay.url, 'carol', carolCode, PASSWORD);
+    await Clinician.enroll(relay.url, 'bob', bobCode, PASSWORD);
+    const shown = cli('role', 'show', 'Cardiology on call');
+    expect(shown.stdout).toContain(`now: Dr. Bob Lee, since ${DateTime.fromMillis(bobFrom, { zone: ZONE }).toFormat('yyyy-MM-dd HH:mm ZZZZ')}`);
+    expect(shown.stdout).toContain('backup: Dr. Carol Patel');
+    expect(shown.stdout).not.toContain('not reachable');
   }, 120_000);
 
   afterAll(async () => {

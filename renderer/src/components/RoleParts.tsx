@@ -88,6 +88,11 @@ export function RoleHeader({ conversation, version, onSchedule }: { conversation
         {holders.length > 0 ? holdersText(holders) : backup ? `no one holds it now; messages go to the backup, ${backup.kind === 'user' ? backup.displayName : backup.role.name}` : 'no one holds it now, and it has no backup'}
         {detail === null && holders.length > 0 && <span className="muted"> (as of the last message: the server cannot be asked now)</span>}
       </p>
+      {detail?.unreachable.filter((u) => u.as === 'holder').map((u) => (
+        <p className="role-unreachable" key={u.userId}>
+          {u.displayName} is on the rota but cannot be reached ({u.reason === 'noWorkstation' ? 'not signed in on any workstation' : 'account not active'}).
+        </p>
+      ))}
       <p className="muted role-next">
         {!next ? 'No hand-over on the rota' : next.holders.length > 0 ? `Next hand-over ${when(next.at)} to ${next.holders.map((h) => h.displayName).join(', ')}` : `No one is on the rota after ${when(next.at)}${detail?.backup ? ': messages then go to the backup' : ''}`}
         {detail && detail.role.timeZone !== Intl.DateTimeFormat().resolvedOptions().timeZone ? ` · rota kept in ${detail.role.timeZone} time, shown in yours` : ''}
