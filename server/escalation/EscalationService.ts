@@ -16,6 +16,8 @@ import type { CancelledEscalation, NewEscalation, ReleasedRung } from '../storag
 const RELEASE_BATCH = 50;
 /** An acknowledgement may be reported late (made offline), never from further in the future than this. */
 const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
+/** Nor claiming a time further back than this (a workstation offline for longer, or a clock far behind). */
+export const MAX_ACKNOWLEDGEMENT_AGE_MS = 24 * 3600_000;
 
 /** Ladders one sending account may have running at once, and the bytes of ciphertext they may hold together. */
 export const HELD_PER_ACCOUNT = { ladders: 50, bytes: 32 * 1024 * 1024 } as const;
@@ -94,7 +96,9 @@ export class EscalationService {
 
   /**
    * Records an acknowledgement the calling device signed (verified with the identity key it uploaded: one
-   * signed by another key, or for another device, is refused), and stops the message's ladders.
+   * signed by another key, or for another device, is refused; one claiming a time more than 5 minutes ahead of
+   * the relay's clock or a day behind it too), and stops the message's ladders it may stop. Audited at the
+   * relay's time, with the claimed time beside it.
    */
   async acknowledge(caller: DeviceAddress, report: SignedAcknowledgement): Promise<AcknowledgementReportResponse> {
     const { statement, signature } = report;
@@ -103,6 +107,7 @@ export class EscalationService {
     await this.gate?.chargeRequest(caller, 'acknowledgement');
     const now = this.clock.now();
     if (statement.acknowledgedAt > now + MAX_CLOCK_AHEAD_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is ahead of the relay's clock");
+    if (statement.acknowledgedAt < now - MAX_ACKNOWLEDGEMENT_AGE_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is more than a day before the relay's clock");
     const identityKey = await this.store.escalations.identityKey(caller);
     if (!identityKey) throw new RelayFailure('UNKNOWN_DEVICE', 'this device has no identity key on the relay');
     if (!verifies(identityKey, acknowledgementSigningBytes(statement), signature)) {
@@ -111,9 +116,11 @@ export class EscalationService {
     await this.#assertStorageRoom();
     const outcome = await this.store.escalations.acknowledge(
       { messageId: statement.messageId, sender: statement.sender, acknowledger: caller, acknowledgedAt: statement.acknowledgedAt, signature, recordedAt: now },
-      () => [{
+      // The time is the relay's, when it received it (the workstation's claim beside it); an acknowledgement by
+      // someone no ladder of the message shows it reached is their own word (selfReported).
+      (eligible) => [{
         type: 'message.acknowledged', actor: addressKey(caller), subject: statement.messageId,
-        details: { sender: statement.sender, conversation: statement.conversationId, acknowledgedAt: statement.acknowledgedAt, signature, identityKey },
+        details: { sender: statement.sender, conversation: statement.conversationId, acknowledgedAt: now, claimedAt: statement.acknowledgedAt, signature, identityKey, ...(eligible ? {} : { selfReported: true }) },
       }],
       (c) => cancelledAudit(c, statement.messageId, statement.sender),
     );

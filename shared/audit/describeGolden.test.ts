@@ -64,7 +64,7 @@ function detailsOf(rnd: () => number, type: string, i: number, at: number): Reco
   const odd = () => pick(ODD_NAMES);
   switch (type) {
     case 'envelope.accepted': return { recipient: `${user(Math.floor(rnd() * 30))}.${1 + (i % 2)}`, size: 512 + i, type: 1, ...(i % 13 === 0 ? { urgent: true } : i % 17 === 0 ? { escalation: envelope(i) } : {}) };
-    case 'message.acknowledged': return { sender: user(i % 30), conversation: envelope(i), acknowledgedAt: at - 1000, signature: 'A'.repeat(86) + '==', identityKey: 'BQ' + 'x'.repeat(42) };
+    case 'message.acknowledged': return { sender: user(i % 30), conversation: envelope(i), acknowledgedAt: at - 1000, claimedAt: at - 1000 - (i % 4) * 60_000, signature: 'A'.repeat(86) + '==', identityKey: 'BQ' + 'x'.repeat(42), ...(i % 5 === 0 ? { selfReported: true } : {}) };
     case 'escalation.held': return { message: envelope(i), recipients: `${user(i % 30)} ${user((i + 1) % 30)}`, rungs: i % 3, rung1DueAt: at + 300_000, rung1To: user((i + 2) % 30), rung2DueAt: at + 600_000, rung2To: user((i + 3) % 30) };
     case 'escalation.released': return { message: envelope(i), sender: user(i % 30), rung: 1 + (i % 2), dueAt: at - (i % 5) * 1000, lateMs: (i % 5) * 1000, recipients: user((i + 2) % 30), devices: i % 3 };
     case 'role.created':
@@ -225,28 +225,28 @@ const EXPECTED: Record<string, string> = {
   'sample-workstation.csv': '5555cb8121dcb2e9ce78c845c06ec87298c7ac5b3e90e341a902c3d0d988b263',
   'sample-workstation.report': '89cdca4cd9a9077484d118c10b614feee4266677d1b5501ea3ffa66eae63bdb5',
   'relay-berlin.facts': '7a7645c5f9783128f88a8fd49ec1915df0dffbdc0f0114b5fe4c3be6f6c4fbc5',
-  'relay-berlin.csv': '4612957545a49402b799a3bb9c89cd267b8ef9a2e5d3b83a15c4cb71d9a66b04',
-  'relay-berlin.report': 'add3f2830faa888e19a081245524c1e4cee2a5a49783107dd74dc4bfe3102193',
+  'relay-berlin.csv': '32c039ab4bd0d54729f8d5513402affde4aff24f395e286db6f1fdc8b60a19ef',
+  'relay-berlin.report': 'd6283c7c40cac695ceaa09490e8cfe9c3341bcbe8cbb33eafbd6051b3041d465',
   'relay-newyork-short.facts': '7a7645c5f9783128f88a8fd49ec1915df0dffbdc0f0114b5fe4c3be6f6c4fbc5',
-  'relay-newyork-short.csv': '0ee1d47ab1aceda2a88108141ccfee75f81063ece0c835a987c354d56e29d846',
-  'relay-newyork-short.report': '85c4208d4798940241e436dbb50a6db76274854f860ecd6ac3d2f5458a268ff1',
+  'relay-newyork-short.csv': '8eec86481c351b9517d14a12063c6c268f0e43ff9f6f8d275c2e80a8d67dbd8b',
+  'relay-newyork-short.report': '7dc1e197f1d12b8539c4fa320e377c33a615fa4e7e7fcd30b2887c3265a5fc80',
   'relay-utc-all.facts': '9313f107cd5e3ff39f325a4462bd2075edc5b29cecdd59a7df103408a11dc81b',
-  'relay-utc-all.csv': '9e57c0b887518f4d91b0c3413c6f0c8a9917a84053604f3265ffbbd1377e1ceb',
-  'relay-utc-all.report': '59646ab6c595153652d3892f878bac25f1301f36cc3b1acfa9428f426a63a2bd',
+  'relay-utc-all.csv': '339b76ec8f2b37f2b81eb32d13403060ea70bb63cfe23f4c48d2af6ebd5310bb',
+  'relay-utc-all.report': '1b82877437a977a3fdad7f654328cf7e6699846027383e83b21dc6ed93a64a97',
   'relay-unknown-zone.facts': '77bd07553653e3c2fb9977e743e6830884d19ba0e0ac791dc3b2f5f2a09d9154',
-  'relay-unknown-zone.csv': 'bc35d16d9376306a2d74d06bbda6d24a181a9ee214b5dbb561cf5325564a80bf',
-  'relay-unknown-zone.report': 'e7e1b380a3a4cc2287f395de39e2b2ef0a816ebe4152b211830984b61fb04fb4',
+  'relay-unknown-zone.csv': 'bc18f0690dc0719401c6c619e1d790ef80442cddcc603b6ef59b7f80c22230c4',
+  'relay-unknown-zone.report': '27dfdf510bc9808b5e6825fb78385c1f84c5a0519519fd5b84cb72aacfce3689',
   'relay-kathmandu.facts': '65bc2f9b3d005babd9af60f16efdcc8d28786422c2474a4da8d99d4ef78813f9',
-  'relay-kathmandu.csv': '3d5075ab4a37451dcb0dc07bf5cf90a9cb1273348401adb588a00e3ac89fc613',
-  'relay-kathmandu.report': '2015ce444df22830eb53918b9b41793bb86dba54e85dd647ccf0f0f4bcebe399',
+  'relay-kathmandu.csv': 'eaf5fe80b2ba7c6ffe13428c9e98983a753092a635ce3c775ea85c7c6ca269e0',
+  'relay-kathmandu.report': 'ace8d62ad2fd09997311dbdb51c4e24a853c4db256ebcdd01cbc40ef40b45ced',
   'workstation-known.facts': '08fe00e34a47fcc0e0c80068427fd54dd8fc0760e4f13c9a49799f6b9e7ba593',
-  'workstation-known.csv': '7525f9ad9be12ae3a7e87c85e5ff6647d2c2a52c04750a219128de30bb3eb1bd',
-  'workstation-known.report': 'b8abe5fb43298d3922d7c0608f5401ba3d095f4dee314b823e8b9accdca05570',
+  'workstation-known.csv': 'dd33d728e076729c6d4e02e43bd195bbb14679082c1ed4160636fa19e5dcead1',
+  'workstation-known.report': '2eaac3b6a200ed6899217d09a01e9412175355f3afc0cea7b641434947a9d691',
   'workstation-unknown.facts': '40608cd08a90fe6d93a4230f13dd937014ac5565f54f0c6ba8daddb616bba78b',
-  'workstation-unknown.csv': '84caec2f57c6753d78ce832f610c952dcd2cc84332ada89534191e4335f3bd4d',
-  'workstation-unknown.report': '11a694cc902750569d0473f32b0793967f392e01a86c5a5f363a916db8c567fa',
-  'standalone.csv': '361dde059ae452d37056aae5513ef412d48aeba71bf077e3f5c38abda77eb68d',
-  'standalone.report': 'e303b0f1a03e9c416999dc744614cf9bde750bd82e44d603a93af959c603a970',
+  'workstation-unknown.csv': 'ae61390549cbd850df6488075bde5cbd34b1031c4325510948fa031a646bb993',
+  'workstation-unknown.report': '80d4228facedfbdbc08afdb8139cdb0225b755953d261a921d2bad792452d606',
+  'standalone.csv': '40666e16cb59e836d78a61e3fcc40a0b6938a292bc15a04e08c49f2256262686',
+  'standalone.report': '5fef661e29fbfc32cdcd0e42182d55dfdea85270524c1f9e83015e3de024ca04',
 };
 
 describe('the describing work of an export, byte for byte', () => {

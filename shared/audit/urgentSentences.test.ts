@@ -18,6 +18,13 @@ describe('urgent messages in the audit export', () => {
       .toBe("Ben Okafor (bokafor, nurse) at Ward 4 nurses' station acknowledged Dr. Anna Smith (asmith, clinician)'s urgent message aa11bb22… at 2026-12-02 11:12:00 GMT+1; the relay verified the signature with the workstation's identity key BQabcdefghij….");
   });
 
+  it("gives the relay's time of an acknowledgement, the workstation's claim beside it, and says when it is self-reported", () => {
+    expect(describer.sentence(record('message.acknowledged', `${BEN}.1`, MESSAGE, { sender: ANNA, acknowledgedAt: AT + 420_000, claimedAt: AT + 400_000, identityKey: 'BQabcdefghijklmnop' })))
+      .toBe("Ben Okafor (bokafor, nurse) at Ward 4 nurses' station acknowledged Dr. Anna Smith (asmith, clinician)'s urgent message aa11bb22… at 2026-12-02 11:12:00 GMT+1; the relay verified the signature with the workstation's identity key BQabcdefghij….");
+    expect(describer.sentence(record('message.acknowledged', `${CHIDI}.1`, MESSAGE, { sender: ANNA, acknowledgedAt: AT + 420_000, claimedAt: 0, identityKey: 'BQabcdefghijklmnop', selfReported: true })))
+      .toBe("Dr. Chidi Nwosu (cnwosu, clinician) at Radiology reading room acknowledged Dr. Anna Smith (asmith, clinician)'s urgent message aa11bb22… at 2026-12-02 11:12:00 GMT+1 (the workstation said 1970-01-01 01:00:00 GMT+1); the relay verified the signature with the workstation's identity key BQabcdefghij…; self-reported: no escalation the relay held shows the message reached them.");
+  });
+
   it('tells an escalation held, released and stopped, with names and times', () => {
     expect(describer.sentence(record('escalation.held', `${ANNA}.1`, LADDER, { message: MESSAGE, recipients: BEN, rungs: 1, rung1DueAt: AT + 300_000, rung1To: CHIDI })))
       .toBe("Dr. Anna Smith (asmith, clinician) at Ward 4 nurses' station sent an urgent message aa11bb22… to Ben Okafor (bokafor, nurse) with an escalation the relay holds without being able to read it: unless acknowledged, to Dr. Chidi Nwosu (cnwosu, clinician) at 2026-12-02 11:10:00 GMT+1.");

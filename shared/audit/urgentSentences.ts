@@ -21,10 +21,18 @@ function people(c: SentenceContext, key: string): string {
 const senderOf = (c: SentenceContext) => (c.details.has('sender') ? `${c.names.userLabel(c.details.text('sender'))}'s` : 'an');
 const message = (c: SentenceContext) => short(c.details.has('message') ? c.details.text('message') : c.facts.subject.raw);
 
+/** A workstation's clock this far from the relay's is worth saying (a minute: clocks drift by seconds). */
+const CLAIM_WORTH_SAYING_MS = 60_000;
+
 function acknowledged(c: SentenceContext): string {
   const key = c.details.text('identityKey');
-  return `${who(c)} ${where(c.facts.actor)} acknowledged ${senderOf(c)} urgent message ${short(c.facts.subject.raw)}${c.details.has('acknowledgedAt') ? ` at ${at(c, 'acknowledgedAt')}` : ''}`
-    + `; the relay verified the signature${key ? ` with the workstation's identity key ${key.slice(0, 12)}…` : ''}.`;
+  const claimed = c.details.number('claimedAt');
+  const received = c.details.number('acknowledgedAt');
+  // Since issue 19's review, acknowledgedAt is when the relay received it; claimedAt what the workstation said.
+  const when = received === null ? '' : ` at ${at(c, 'acknowledgedAt')}${claimed !== null && Math.abs(claimed - received) >= CLAIM_WORTH_SAYING_MS ? ` (the workstation said ${at(c, 'claimedAt')})` : ''}`;
+  return `${who(c)} ${where(c.facts.actor)} acknowledged ${senderOf(c)} urgent message ${short(c.facts.subject.raw)}${when}`
+    + `; the relay verified the signature${key ? ` with the workstation's identity key ${key.slice(0, 12)}…` : ''}`
+    + `${c.details.flag('selfReported') ? '; self-reported: no escalation the relay held shows the message reached them' : ''}.`;
 }
 
 function held(c: SentenceContext): string {

@@ -175,6 +175,24 @@ function escalationSuite(name: string, open: () => Promise<Stores>): void {
       expect(await refusal(report(full))).toBe('RELAY_STORAGE_FULL');
     }));
 
+    it("audits an acknowledgement at the relay's time, refuses one claiming a time far off, and marks one it cannot place self-reported", () => withFour(open, async (world, service, [alice, bob, carol, dave]) => {
+      const request = ladder(alice.address, bob.address, carol.address, dave.address);
+      await service.hold(alice.address, request);
+      const sign = (by: typeof bob, messageId: EscalationRequest['messageId'], acknowledgedAt: number) => by.core.signAcknowledgement({ messageId, conversationId: ConversationIdSchema.parse(randomUUID()), sender: alice.address.userId, acknowledger: by.address, acknowledgedAt });
+      world.now = T0 + 3 * MINUTE;
+      // carol claims to acknowledge, back-dated to 1970, a message she never received: refused.
+      expect(await refusal(service.acknowledge(carol.address, sign(carol, MessageIdSchema.parse(randomUUID()), 0)))).toBe('BAD_REQUEST');
+      // Within a day, but of a message no ladder shows reached her: recorded as her own word.
+      await service.acknowledge(carol.address, sign(carol, MessageIdSchema.parse(randomUUID()), T0 - 60 * MINUTE));
+      // bob, whom the message went to, with his workstation's clock 2 minutes behind.
+      expect(await service.acknowledge(bob.address, sign(bob, request.messageId, T0 + MINUTE))).toEqual({ recorded: true, cancelledRungs: 2 });
+      const audit = await world.store.auditRecordsAfter(0, 1000, { types: ['message.acknowledged'] });
+      expect(audit.map((r) => [r.actor.split('.')[0], r.details.acknowledgedAt, r.details.claimedAt, r.details.selfReported])).toEqual([
+        [carol.address.userId, T0 + 3 * MINUTE, T0 - 60 * MINUTE, true],
+        [bob.address.userId, T0 + 3 * MINUTE, T0 + MINUTE, undefined],
+      ]);
+    }));
+
     it('refuses a ladder whose rung misses a device of its recipient, or names someone else', async () => {
       const stores = await open();
       try {
