@@ -84,8 +84,10 @@ describe('presence and coverage', () => {
     const { conversationId: toCarol } = await alice.call('conversations.openDirect', { userId: ids.carol! });
     await until(async () => (await alice.call('messages.page', { conversationId: toCarol, limit: 5 }))[0]?.state === 'delivered', 'the copy delivered to Carol');
 
-    // Back on shift: nothing more is forwarded.
+    // Back on shift: nothing more is forwarded once Alice's workstation has read it (the screens read statuses on
+    // opening a conversation and every minute; a send reuses a status read in the last 10 seconds).
     await bob.call('presence.set', { status: 'available' });
+    await alice.call('presence.get', { userIds: [ids.bob!] });
     await alice.call('messages.send', { conversationId: toBob, text: 'Thanks, all sorted' });
     expect((await alice.call('messages.page', { conversationId: toBob, limit: 1 }))[0]).toMatchObject({ body: 'Thanks, all sorted', coverage: null });
   });
@@ -113,6 +115,7 @@ describe('presence and coverage', () => {
     expect(adminCli(['role', 'assign', 'Cardiology on call', 'carol', '--from', new Date(Date.now() - HOUR).toISOString(), '--to', new Date(Date.now() + 8 * HOUR).toISOString(), '--data', relayDir])).toMatchObject({ status: 0 });
     expect(await bob.fails('presence.set', { status: 'offShift', forwardTo: { kind: 'role', roleId: '6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9' } })).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('no on-call role') });
     await bob.call('presence.set', { status: 'offShift', forwardTo: { kind: 'role', roleId: roleId! } });
+    await alice.call('presence.get', { userIds: [ids.bob!] });
 
     const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
     const { messageId } = await alice.call('messages.send', { conversationId: toBob, text: 'Troponin back, 2 x ULN' });

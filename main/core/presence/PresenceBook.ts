@@ -16,8 +16,13 @@ export interface PresenceRelay {
  * statuses read stand, each ending at its end time. Statuses are organisational data: they stay in memory
  * and are never logged.
  */
+/** A status read this recently is what a send decides on, without asking the relay again (a burst of messages to one colleague asks once). */
+export const SEND_FRESHNESS_MS = 10_000;
+
 export class PresenceBook {
   readonly #known = new Map<UserId, Presence>();
+  /** When each status was last read from the relay (this workstation's clock). */
+  readonly #readAt = new Map<UserId, number>();
 
   constructor(
     private readonly relay: PresenceRelay,
@@ -50,7 +55,11 @@ export class PresenceBook {
     const wanted = [...new Set([this.self, ...userIds])];
     try {
       for (let i = 0; i < wanted.length; i += MAX_PRESENCE_QUERY) {
-        for (const p of await this.relay.presence(wanted.slice(i, i + MAX_PRESENCE_QUERY))) this.#known.set(p.userId, p);
+        const at = this.scheduler.now();
+        for (const p of await this.relay.presence(wanted.slice(i, i + MAX_PRESENCE_QUERY))) {
+          this.#known.set(p.userId, p);
+          this.#readAt.set(p.userId, at);
+        }
       }
     } catch (error) {
       if (!(error instanceof RelayRequestError)) throw error;
@@ -63,8 +72,10 @@ export class PresenceBook {
     return this.#at(userId);
   }
 
-  /** One colleague's status, read afresh if the relay answers (the last one read otherwise). */
+  /** One colleague's status for a send: read afresh unless read in the last SEND_FRESHNESS_MS (the last one read when the relay does not answer). */
   async current(userId: UserId): Promise<Presence> {
+    const readAt = this.#readAt.get(userId);
+    if (readAt !== undefined && this.scheduler.now() - readAt < SEND_FRESHNESS_MS) return this.#at(userId);
     return (await this.read([userId])).find((p) => p.userId === userId) ?? availablePresence(userId);
   }
 
