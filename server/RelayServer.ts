@@ -231,10 +231,11 @@ export class RelayServer {
     }
   }
 
-  /** Deletes envelopes past retention and old control events, and deactivates accounts unused for too long. */
+  /** Deletes envelopes, finished escalations and acknowledgements past retention, old control events, and deactivates accounts unused for too long. */
   async housekeeping(): Promise<void> {
     const cutoff = this.clock.now() - this.config.retentionDays * DAY_MS;
     await this.store.expireEnvelopes(cutoff, (count) => ({ type: 'envelope.expired', actor: 'system', subject: '', details: { count, retentionDays: this.config.retentionDays } }));
+    await this.store.escalations.purge(cutoff, (counts) => ({ type: 'escalation.purged', actor: 'system', subject: '', details: { ...counts, retentionDays: this.config.retentionDays } }));
     await this.accounts.deactivateInactive();
     await this.applyControlEvents();
     // Every instance applies control events within a second or so: a day's are more than enough to keep.

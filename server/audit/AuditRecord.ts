@@ -76,6 +76,8 @@ export const AUDIT_EVENT_TYPES = [
   'escalation.released',
   /** An acknowledgement stopped a ladder: how many rungs will never be released. */
   'escalation.cancelled',
+  /** Past retention: how many finished ladders and recorded acknowledgements the relay deleted (the log keeps their story). */
+  'escalation.purged',
   /** An on-call role created, or its name, department, time zone or backup changed (issue 19): the role's id and fields. */
   'role.created',
   'role.updated',

@@ -69,6 +69,12 @@ export interface VerifiedAcknowledgement {
   readonly recordedAt: number;
 }
 
+/** What a purge after retention deleted. */
+export interface PurgedCounts {
+  readonly ladders: number;
+  readonly acknowledgements: number;
+}
+
 /** A ladder an acknowledgement stopped: its rungs not released yet are cancelled. */
 export interface CancelledEscalation {
   readonly escalationId: string;
@@ -108,6 +114,12 @@ export interface EscalationStore {
    * records nothing again, but still cancels what it may (a ladder held since, or a rung released to it since).
    */
   acknowledge(ack: VerifiedAcknowledgement, audit: (eligible: boolean) => readonly AuditEvent[], cancelAudit: (cancelled: CancelledEscalation) => AuditEvent): Promise<AcknowledgementOutcome>;
+  /**
+   * Deletes, past retention, the ladders held before `before` that have nothing left to release (their rungs and
+   * any envelope with them) and the acknowledgements recorded before it, with `audit(counts)` when any were, in
+   * one transaction; returns the counts. The audit log keeps what happened to them.
+   */
+  purge(before: number, audit: (counts: PurgedCounts) => AuditEvent): Promise<PurgedCounts>;
   /** The ladder's state, for its sender's account only (undefined for anyone else, or no such ladder). */
   state(escalationId: string, sender: UserId): Promise<EscalationState | undefined>;
   /** The identity key (base64) an active device uploaded when it was added, or undefined. */

@@ -120,3 +120,9 @@ export function ladderDevices(e: NewEscalation): DeviceAddress[] {
 function heldAsEnvelopes(e: NewEscalation): NewEnvelope[] {
   return e.rungs.flatMap((r) => r.envelopes.map((x) => ({ id: x.id as NewEnvelope['id'], type: x.type, recipient: x.recipient, content: x.content, sender: e.sender, acceptedAt: e.createdAt })));
 }
+
+/** Ladders held before `before` ($1-style placeholder given) with no rung left to release: what a purge deletes. */
+export function purgeableLaddersSql(before: string): string {
+  return `SELECT id FROM escalations e WHERE e.created_at < ${before}
+    AND NOT EXISTS (SELECT 1 FROM escalation_rungs r WHERE r.escalation_id = e.id AND r.released_at IS NULL AND r.cancelled_at IS NULL)`;
+}

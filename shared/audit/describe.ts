@@ -295,6 +295,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'escalation.held': 'Escalation held',
   'escalation.released': 'Escalated',
   'escalation.cancelled': 'Escalation stopped',
+  'escalation.purged': 'Old escalations deleted',
   'envelope.accepted': 'Message sent',
   'envelope.refused': 'Messages refused',
   'envelope.delivered': 'Message delivered',

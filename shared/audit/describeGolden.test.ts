@@ -73,6 +73,7 @@ function detailsOf(rnd: () => number, type: string, i: number, at: number): Reco
     case 'shift.removed': return { role: pick(['Cardiology on call', odd()]), roleId: envelope(i), shift: envelope(i + 1), startsAt: at - 3_600_000, endsAt: at + 39_600_000, source: pick(['app', 'cli', 'csv', 'ics', 'odd']) };
     case 'schedule.imported': return { role: 'Cardiology on call', source: pick(['csv', 'ics']), from: at, to: at + 7 * 86_400_000, added: i % 20, removed: i % 3 };
     case 'escalation.cancelled': return { message: envelope(i), sender: user(i % 30), rungs: i % 3 };
+    case 'escalation.purged': return { ladders: i % 4, acknowledgements: i % 3, retentionDays: 30 };
     case 'envelope.delivered': return i % 5 === 0 ? { sender: `${user(Math.floor(rnd() * 30))}.1` } : {};
     case 'login.success': return pick([{ device: 1 }, { newDevice: true }, {}, { device: '2' }]);
     case 'login.failure': return pick([{ factor: 'password', consecutive: 1 + (i % 6), device: 1 }, { reason: 'unknown user', username: odd() }, { reason: 'account locked' }, { step: 'enrollment' }, { step: 'enrollment-totp', username: odd() }, { reason: 'emergency code', count: 2 + (i % 3) }, { reason: odd() }, {}]);
@@ -108,7 +109,7 @@ const RELAY_TYPES = [
   'emergency.issued', 'emergency.used', 'device.enrolled', 'device.revoked', 'keys.uploaded', 'bundle.fetched', 'bundle.refused',
   'keys.refused', 'envelope.refused', 'envelope.expired', 'audit.exported', 'audit.export_refused', 'audit.log_restored',
   'audit.tree_rebuilt', 'audit.key_rotated', 'message.sent', 'message.received', 'message.rejected', 'something.new', '=formula.type',
-  'message.acknowledged', 'escalation.held', 'escalation.released', 'escalation.cancelled',
+  'message.acknowledged', 'escalation.held', 'escalation.released', 'escalation.cancelled', 'escalation.purged',
   'role.created', 'role.updated', 'shift.added', 'shift.removed', 'schedule.imported', 'scheduler.granted', 'scheduler.revoked',
 ];
 
@@ -224,29 +225,29 @@ const EXPECTED: Record<string, string> = {
   'sample-workstation.facts': 'd9d8be72de06d184a184f51c22af834a1b13eb6ecdf1caec59b0dc02f69f82b3',
   'sample-workstation.csv': '5555cb8121dcb2e9ce78c845c06ec87298c7ac5b3e90e341a902c3d0d988b263',
   'sample-workstation.report': '89cdca4cd9a9077484d118c10b614feee4266677d1b5501ea3ffa66eae63bdb5',
-  'relay-berlin.facts': '7a7645c5f9783128f88a8fd49ec1915df0dffbdc0f0114b5fe4c3be6f6c4fbc5',
-  'relay-berlin.csv': '32c039ab4bd0d54729f8d5513402affde4aff24f395e286db6f1fdc8b60a19ef',
-  'relay-berlin.report': 'd6283c7c40cac695ceaa09490e8cfe9c3341bcbe8cbb33eafbd6051b3041d465',
-  'relay-newyork-short.facts': '7a7645c5f9783128f88a8fd49ec1915df0dffbdc0f0114b5fe4c3be6f6c4fbc5',
-  'relay-newyork-short.csv': '8eec86481c351b9517d14a12063c6c268f0e43ff9f6f8d275c2e80a8d67dbd8b',
-  'relay-newyork-short.report': '7dc1e197f1d12b8539c4fa320e377c33a615fa4e7e7fcd30b2887c3265a5fc80',
-  'relay-utc-all.facts': '9313f107cd5e3ff39f325a4462bd2075edc5b29cecdd59a7df103408a11dc81b',
-  'relay-utc-all.csv': '339b76ec8f2b37f2b81eb32d13403060ea70bb63cfe23f4c48d2af6ebd5310bb',
-  'relay-utc-all.report': '1b82877437a977a3fdad7f654328cf7e6699846027383e83b21dc6ed93a64a97',
-  'relay-unknown-zone.facts': '77bd07553653e3c2fb9977e743e6830884d19ba0e0ac791dc3b2f5f2a09d9154',
-  'relay-unknown-zone.csv': 'bc18f0690dc0719401c6c619e1d790ef80442cddcc603b6ef59b7f80c22230c4',
-  'relay-unknown-zone.report': '27dfdf510bc9808b5e6825fb78385c1f84c5a0519519fd5b84cb72aacfce3689',
-  'relay-kathmandu.facts': '65bc2f9b3d005babd9af60f16efdcc8d28786422c2474a4da8d99d4ef78813f9',
-  'relay-kathmandu.csv': 'eaf5fe80b2ba7c6ffe13428c9e98983a753092a635ce3c775ea85c7c6ca269e0',
-  'relay-kathmandu.report': 'ace8d62ad2fd09997311dbdb51c4e24a853c4db256ebcdd01cbc40ef40b45ced',
-  'workstation-known.facts': '08fe00e34a47fcc0e0c80068427fd54dd8fc0760e4f13c9a49799f6b9e7ba593',
-  'workstation-known.csv': 'dd33d728e076729c6d4e02e43bd195bbb14679082c1ed4160636fa19e5dcead1',
-  'workstation-known.report': '2eaac3b6a200ed6899217d09a01e9412175355f3afc0cea7b641434947a9d691',
-  'workstation-unknown.facts': '40608cd08a90fe6d93a4230f13dd937014ac5565f54f0c6ba8daddb616bba78b',
-  'workstation-unknown.csv': 'ae61390549cbd850df6488075bde5cbd34b1031c4325510948fa031a646bb993',
-  'workstation-unknown.report': '80d4228facedfbdbc08afdb8139cdb0225b755953d261a921d2bad792452d606',
-  'standalone.csv': '40666e16cb59e836d78a61e3fcc40a0b6938a292bc15a04e08c49f2256262686',
-  'standalone.report': '5fef661e29fbfc32cdcd0e42182d55dfdea85270524c1f9e83015e3de024ca04',
+  'relay-berlin.facts': 'd333fc78bd5f1498d5c7220f84acad421c59c35498391012434ae33b57a56852',
+  'relay-berlin.csv': '6adb829814a49e29426c9ebf230e8b0e11bb62d33a8ed78313d5cafaad852de3',
+  'relay-berlin.report': '237292296022ad1ec1d039672a6677936949833aa6c232d36625396c0267fcdc',
+  'relay-newyork-short.facts': 'd333fc78bd5f1498d5c7220f84acad421c59c35498391012434ae33b57a56852',
+  'relay-newyork-short.csv': '6b8fb24abedf4e7672ec273057be14a3673e9327a3ac8958800e4119e6207414',
+  'relay-newyork-short.report': 'bcbce4d8f4281153b2508a73bf75f5dbd52b04b085c613743d6bcec65ff8b5d7',
+  'relay-utc-all.facts': 'beaa5c7314d30d6b0fed2ccf2b36c205f93072da3b58e25f9f630edbece998bd',
+  'relay-utc-all.csv': 'b0cae3dbe09526d3834e161f15bc6ec812d5cebf75720a0d1eb3c048be7dc01b',
+  'relay-utc-all.report': 'd79ec1e5b2e4abd22c20902253107458c5a6c39de07049f7533584217a37f580',
+  'relay-unknown-zone.facts': 'd8191cb20a86a28bb24f76f724f685f12af532b086261964699f6dbb1a3566d4',
+  'relay-unknown-zone.csv': '8fc3dc8d9142ab6585dbacc22223892904e5d7e04030f5fa7a81b77ea730a56c',
+  'relay-unknown-zone.report': '72ac9a79856e71b650b9639f357cdee40b8cca1728f0cf9fee0ced893d624cea',
+  'relay-kathmandu.facts': '59946fa37f585e15d31af06b45a7daa4990b96c3b00a333cd8b467cea4d4815a',
+  'relay-kathmandu.csv': '4ec4b50a6cfbfb7fa3e22545925a652661c7c97ce2d66b9a4c22dcbecfdaf82c',
+  'relay-kathmandu.report': 'c788386fa3160da3bf92ac5f70c7d5bd0094db84e161e3a3df144f7ef6d2ca61',
+  'workstation-known.facts': 'f8ba92c924b3f9038d713a93e68d8a2bf5716747c9d51319f8af9d36306510e5',
+  'workstation-known.csv': '7cb8e783076ba39f671a3d130261754295330d37e63a38975840a2b51e1168f1',
+  'workstation-known.report': '94dbcf04ef27b3356bf46643e40a0bdf006ee57f9aca7021517b72af1a144e1a',
+  'workstation-unknown.facts': '3af57ca5b1bef263c7ab2be960dd8724b1e31031d2b311e55a1e0d30464b08ab',
+  'workstation-unknown.csv': '30881f9f8f69a712a2327d9ee8c8cfbe643a190dfdbcaff8741635ffb6c3278e',
+  'workstation-unknown.report': '3207728514b284062f0046b85549b2b5dd5e9bfc3e32d303c0cc3a8328e88622',
+  'standalone.csv': '9cf92d3b225654b70e19066742e7982da39826ce5a9a32631ed16e6727a3f630',
+  'standalone.report': '3067d0930dd6c71051167ad6cf3cc0900e729521ad3408050ccfc0b4a8b369de',
 };
 
 describe('the describing work of an export, byte for byte', () => {

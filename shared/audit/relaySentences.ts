@@ -276,6 +276,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'escalation.held': (c) => URGENT_SENTENCES['escalation.held']?.(c) ?? '',
   'escalation.released': (c) => URGENT_SENTENCES['escalation.released']?.(c) ?? '',
   'escalation.cancelled': (c) => URGENT_SENTENCES['escalation.cancelled']?.(c) ?? '',
+  'escalation.purged': (c) => URGENT_SENTENCES['escalation.purged']?.(c) ?? '',
 };
 
 /** The sentence for a relay record, or null for a type this version does not know. */

@@ -34,6 +34,11 @@ describe('urgent messages in the audit export', () => {
       .toBe("Ben Okafor (bokafor, nurse)'s acknowledgement stopped the escalation of Dr. Anna Smith (asmith, clinician)'s urgent message aa11bb22…: 1 step will not be released.");
   });
 
+  it('says what a purge after retention deleted', () => {
+    expect(describer.sentence(record('escalation.purged', 'system', '', { ladders: 3, acknowledgements: 1, retentionDays: 30 })))
+      .toBe('The relay deleted, after the retention period, 3 finished escalations and 1 recorded acknowledgement older than 30 days (this log keeps what happened to them).');
+  });
+
   it('counts urgent sends per sender once each, however many workstations they reached', () => {
     const tallies = new PeopleTallies(names);
     const add = (r: DescribedRecord) => tallies.add(r, describer.facts(r));

@@ -53,10 +53,16 @@ function cancelled(c: SentenceContext): string {
   return `${who(c)}'s acknowledgement stopped the escalation of ${senderOf(c)} urgent message ${message(c)}${rungs > 0 ? `: ${count(rungs, 'step')} will not be released` : ' (every step had been released already)'}.`;
 }
 
+function purged(c: SentenceContext): string {
+  return `The relay deleted, after the retention period, ${count(c.details.number('ladders') ?? 0, 'finished escalation')} and ${count(c.details.number('acknowledgements') ?? 0, 'recorded acknowledgement')}`
+    + `${c.details.has('retentionDays') ? ` older than ${count(c.details.number('retentionDays') ?? 0, 'day')}` : ''} (this log keeps what happened to them).`;
+}
+
 export const URGENT_SENTENCES: Readonly<Record<string, Sentence>> = {
   'message.acknowledged': acknowledged,
   'escalation.held': held,
   'escalation.released': released,
   'escalation.cancelled': cancelled,
+  'escalation.purged': purged,
 };
 

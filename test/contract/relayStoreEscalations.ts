@@ -141,6 +141,23 @@ export function relayStoreEscalations(t: ContractStores): void {
     expect(await store.escalations.hold(third, { ...LIMITS, maxHeldBytesPerAccount: 12 }, held(third.id), cancelledAudit)).toBe('held');
   });
 
+  it('purges, past retention, finished ladders and acknowledgements, never a ladder with a rung to come', async () => {
+    const { store, other } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const [stopped, running] = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
+    for (const e of [stopped, running]) await store.escalations.hold(e, LIMITS, held(e.id), cancelledAudit);
+    await store.escalations.acknowledge(ack(stopped, bob), none, cancelledAudit);
+    const purged = (c: { ladders: number; acknowledgements: number }): AuditEvent => ({ type: 'escalation.purged', actor: 'system', subject: '', details: { ...c } });
+    expect(await other.escalations.purge(NOW, purged)).toEqual({ ladders: 0, acknowledgements: 0 });
+    // Later than both were held and acknowledged: the stopped ladder and the acknowledgement go, the running one stays.
+    expect(await other.escalations.purge(NOW + 60 * MINUTE, purged)).toEqual({ ladders: 1, acknowledgements: 1 });
+    expect(await store.escalations.state(stopped.id, alice.userId)).toBeUndefined();
+    expect((await store.escalations.state(running.id, alice.userId))?.rungs).toHaveLength(2);
+    await store.escalations.releaseDue(NOW + 10 * MINUTE, 10, released);
+    expect(await store.escalations.purge(NOW + 60 * MINUTE, purged)).toEqual({ ladders: 1, acknowledgements: 0 });
+    expect(await t.audit('escalation.purged')).toEqual([['escalation.purged', ''], ['escalation.purged', '']]);
+  });
+
   it("gives an active device's uploaded identity key, and none for a revoked one", async () => {
     const { store, other } = t;
     const alice = await t.account();

@@ -10,8 +10,8 @@ import type pg from 'pg';
 import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { EscalationState } from '../../../shared/wire/escalation';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldLimits, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
-import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, deviceUsageSql, holdRefusal, ladderDevices, senderUsageSql, type AcknowledgementRow, type DeviceUsageRow, type SenderUsageRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
+import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldLimits, type HoldOutcome, type NewEscalation, type PurgedCounts, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
+import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, deviceUsageSql, holdRefusal, ladderDevices, purgeableLaddersSql, senderUsageSql, type AcknowledgementRow, type DeviceUsageRow, type SenderUsageRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
 import type { PostgresDatabase } from './PostgresDatabase';
 import type { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 
@@ -130,6 +130,19 @@ export class PostgresEscalations implements EscalationStore {
       }
       await this.hooks.appendAudit(client, [...(inserted ? audit(eligible) : []), ...cancelled.map(cancelAudit)]);
       return { recorded: inserted, eligible, cancelled };
+    });
+  }
+
+  async purge(before: number, audit: (counts: PurgedCounts) => AuditEvent): Promise<PurgedCounts> {
+    return this.db.transaction(async (client) => {
+      const ids = (await client.query<{ id: string }>(`${purgeableLaddersSql('$1')} FOR UPDATE`, [before])).rows.map((r) => r.id);
+      // Rungs and their envelopes go with their ladder (ON DELETE CASCADE).
+      await client.query('DELETE FROM escalation_envelopes WHERE escalation_id = ANY($1::text[])', [ids]);
+      const ladders = (await client.query('DELETE FROM escalations WHERE id = ANY($1::text[])', [ids])).rowCount ?? 0;
+      const acknowledgements = (await client.query('DELETE FROM acknowledgements WHERE recorded_at < $1', [before])).rowCount ?? 0;
+      const counts = { ladders, acknowledgements };
+      if (ladders + acknowledgements > 0) await this.hooks.appendAudit(client, [audit(counts)]);
+      return counts;
     });
   }
 

@@ -6,8 +6,8 @@
 import type { DeviceAddress } from '../../../shared/ids';
 import type { EscalationState } from '../../../shared/wire/escalation';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldLimits, type HoldOutcome, type NewEscalation, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
-import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, deviceUsageSql, holdRefusal, senderUsageSql, type AcknowledgementRow, type DeviceUsageRow, type SenderUsageRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
+import { acknowledgementEffect, type AcknowledgementOutcome, type CancelledEscalation, type EscalationStore, type HoldLimits, type HoldOutcome, type NewEscalation, type PurgedCounts, type ReleasedRung, type VerifiedAcknowledgement } from '../EscalationStore';
+import { escalationState, releasedEnvelopeAudit, releasedEnvelopes, releasedRung, sameLadder, UNLIMITED_QUEUE, earliestAcknowledgement, deviceUsageSql, holdRefusal, purgeableLaddersSql, senderUsageSql, type AcknowledgementRow, type DeviceUsageRow, type SenderUsageRow, type EscalationRow, type HeldEnvelopeRow, type RungRow } from '../escalationRows';
 import type { SqliteDatabase } from './SqliteDatabase';
 import type { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 
@@ -89,6 +89,19 @@ export class SqliteEscalations implements EscalationStore {
       }
       this.appendAudit([...(inserted ? audit(eligible) : []), ...cancelled.map(cancelAudit)]);
       return { recorded: inserted, eligible, cancelled };
+    });
+  }
+
+  async purge(before: number, audit: (counts: PurgedCounts) => AuditEvent): Promise<PurgedCounts> {
+    return this.sql.immediate(() => {
+      const old = `(${purgeableLaddersSql('$before')})`;
+      this.sql.run(`DELETE FROM escalation_envelopes WHERE escalation_id IN ${old}`, { before });
+      this.sql.run(`DELETE FROM escalation_rungs WHERE escalation_id IN ${old}`, { before });
+      const ladders = this.sql.run(`DELETE FROM escalations WHERE id IN ${old}`, { before });
+      const acknowledgements = this.sql.run('DELETE FROM acknowledgements WHERE recorded_at < $before', { before });
+      const counts = { ladders, acknowledgements };
+      if (ladders + acknowledgements > 0) this.appendAudit([audit(counts)]);
+      return counts;
     });
   }
 
