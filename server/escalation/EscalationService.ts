@@ -14,6 +14,8 @@ import type { CancelledEscalation, NewEscalation, ReleasedRung } from '../storag
 
 /** The most rungs one release takes in one transaction (the timer comes back for the rest at once). */
 const RELEASE_BATCH = 50;
+/** And the content (base64 characters) after which it stops: a few large rungs must not stall the loop. */
+const RELEASE_MAX_CHARS = 8 * 1024 * 1024;
 /** An acknowledgement may be reported late (made offline), never from further in the future than this. */
 const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
 /** Nor claiming a time further back than this (a workstation offline for longer, or a clock far behind). */
@@ -135,11 +137,11 @@ export class EscalationService {
     let total = 0;
     for (;;) {
       const now = this.clock.now();
-      const released = await this.store.escalations.releaseDue(now, RELEASE_BATCH, (rung) => releasedAudit(rung, now));
+      const released = await this.store.escalations.releaseDue(now, RELEASE_BATCH, (rung) => releasedAudit(rung, now), RELEASE_MAX_CHARS);
       const devices = released.flatMap((r) => r.delivered);
       if (devices.length > 0) this.notifier.envelopesQueued(devices);
       total += released.length;
-      if (released.length < RELEASE_BATCH) return total;
+      if (released.length === 0) return total;
     }
   }
 

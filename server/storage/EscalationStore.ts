@@ -105,8 +105,9 @@ export interface EscalationStore {
    * Releases up to `limit` rungs due at `now` (not released, not cancelled), oldest first: each one's envelopes
    * go into the queues of their devices still active (no queue limit: an escalation is not held back by a full
    * queue), are removed from the hold, and the rung is marked released, with `auditOf(rung)`, in one transaction.
+   * It stops after the rung that brings its envelopes past `maxChars` of content (one transaction stays short).
    */
-  releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent): Promise<ReleasedRung[]>;
+  releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent, maxChars?: number): Promise<ReleasedRung[]>;
   /**
    * Records a verified acknowledgement with `audit(eligible)` (see AcknowledgementOutcome) and cancels, in the same transaction, the rungs not yet released
    * of every ladder of that message and sender which the acknowledger could see (among its recipients, or of a

@@ -141,6 +141,18 @@ export function relayStoreEscalations(t: ContractStores): void {
     expect(await store.escalations.hold(third, { ...LIMITS, maxHeldBytesPerAccount: 12 }, held(third.id), cancelledAudit)).toBe('held');
   });
 
+  it('releases a batch no larger than its content budget (at least one rung), the rest at the next call', async () => {
+    const { store, other } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const ladders = [ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave), ladder(alice, bob, carol, dave)];
+    for (const e of ladders) await store.escalations.hold(e, LIMITS, held(e.id), cancelledAudit);
+    // Each first rung holds 4 characters: a budget of 5 stops after the second.
+    expect(await store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released, 5)).toHaveLength(2);
+    expect(await other.escalations.releaseDue(NOW + 5 * MINUTE, 10, released, 0)).toHaveLength(1);
+    expect(await store.escalations.releaseDue(NOW + 5 * MINUTE, 10, released, 0)).toEqual([]);
+    expect(await store.queued(carol, 0, 10)).toHaveLength(3);
+  });
+
   it('purges, past retention, finished ladders and acknowledgements, never a ladder with a rung to come', async () => {
     const { store, other } = t;
     const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];

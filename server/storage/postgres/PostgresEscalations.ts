@@ -79,17 +79,20 @@ export class PostgresEscalations implements EscalationStore {
     });
   }
 
-  async releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent): Promise<ReleasedRung[]> {
+  async releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent, maxChars = Number.POSITIVE_INFINITY): Promise<ReleasedRung[]> {
     return this.db.transaction(async (client) => {
       const due = (await client.query<RungRow>(
         `SELECT * FROM escalation_rungs WHERE due_at <= $1 AND released_at IS NULL AND cancelled_at IS NULL
          ORDER BY due_at, escalation_id, rung LIMIT $2 FOR UPDATE SKIP LOCKED`, [now, limit])).rows;
       const released: ReleasedRung[] = [];
       const audit: AuditEvent[] = [];
+      let chars = 0;
       for (const rung of due) {
+        if (chars > maxChars) break;
         const escalation = (await client.query<EscalationRow>('SELECT * FROM escalations WHERE id = $1', [rung.escalation_id])).rows[0];
         if (!escalation) continue;
         const held = (await client.query<HeldEnvelopeRow>('SELECT id, type, recipient_user, recipient_device, content FROM escalation_envelopes WHERE escalation_id = $1 AND rung = $2', [rung.escalation_id, rung.rung])).rows;
+        chars += held.reduce((sum, e) => sum + e.content.length, 0);
         const envelopes = releasedEnvelopes({ userId: escalation.sender_user as UserId, deviceId: escalation.sender_device as DeviceAddress['deviceId'] }, held, now);
         const outcomes = envelopes.length > 0 ? await this.queue.enqueueIn(client, envelopes, releasedEnvelopeAudit(rung.escalation_id), UNLIMITED_QUEUE, audit) : [];
         const delivered = envelopes.filter((_e, i) => outcomes[i] === 'queued' || outcomes[i] === 'alreadyQueued').map((e) => e.recipient);

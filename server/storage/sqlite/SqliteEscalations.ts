@@ -44,16 +44,19 @@ export class SqliteEscalations implements EscalationStore {
     });
   }
 
-  async releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent): Promise<ReleasedRung[]> {
+  async releaseDue(now: number, limit: number, auditOf: (rung: ReleasedRung) => AuditEvent, maxChars = Number.POSITIVE_INFINITY): Promise<ReleasedRung[]> {
     return this.sql.immediate(() => {
       const due = this.sql.all<RungRow>('SELECT * FROM escalation_rungs WHERE due_at <= $now AND released_at IS NULL AND cancelled_at IS NULL ORDER BY due_at, escalation_id, rung LIMIT $limit', { now, limit });
       const released: ReleasedRung[] = [];
       const audit: AuditEvent[] = [];
+      let chars = 0;
       for (const rung of due) {
+        if (chars > maxChars) break;
         const escalation = this.sql.get<EscalationRow>('SELECT * FROM escalations WHERE id = $id', { id: rung.escalation_id });
         if (!escalation) continue;
         const key = { e: rung.escalation_id, n: rung.rung };
         const held = this.sql.all<HeldEnvelopeRow>('SELECT id, type, recipient_user, recipient_device, content FROM escalation_envelopes WHERE escalation_id = $e AND rung = $n', key);
+        chars += held.reduce((sum, e) => sum + e.content.length, 0);
         const envelopes = releasedEnvelopes({ userId: escalation.sender_user as DeviceAddress['userId'], deviceId: escalation.sender_device as DeviceAddress['deviceId'] }, held, now);
         const queueAudit: AuditEvent[] = [];
         const outcomes = this.queue.enqueueWithin(envelopes, releasedEnvelopeAudit(rung.escalation_id), UNLIMITED_QUEUE, queueAudit);
