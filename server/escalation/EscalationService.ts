@@ -61,7 +61,7 @@ export class EscalationService {
    * recipients has acknowledged already is held stopped (nothing will be released).
    */
   async hold(sender: DeviceAddress, request: EscalationRequest): Promise<EscalationState> {
-    const now = this.clock.now();
+    const now = await this.#now();
     const maxChars = Math.ceil(this.limits.maxEnvelopeBytes / 3) * 4;
     const all = request.rungs.flatMap((r) => r.envelopes);
     if (all.some((e) => e.content.length > maxChars)) throw new RelayFailure('PAYLOAD_TOO_LARGE', `an envelope of the ladder exceeds ${this.limits.maxEnvelopeBytes} bytes`);
@@ -107,7 +107,7 @@ export class EscalationService {
     if (!sameAddress(statement.acknowledger, caller)) throw new RelayFailure('FORBIDDEN', 'a device reports only its own acknowledgements');
     if (statement.sender === caller.userId) throw new RelayFailure('BAD_REQUEST', 'a sender does not acknowledge their own message');
     await this.gate?.chargeRequest(caller, 'acknowledgement');
-    const now = this.clock.now();
+    const now = await this.#now();
     if (statement.acknowledgedAt > now + MAX_CLOCK_AHEAD_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is ahead of the relay's clock");
     if (statement.acknowledgedAt < now - MAX_ACKNOWLEDGEMENT_AGE_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is more than a day before the relay's clock");
     const identityKey = await this.store.escalations.identityKey(caller);
@@ -136,13 +136,18 @@ export class EscalationService {
   async releaseDue(): Promise<number> {
     let total = 0;
     for (;;) {
-      const now = this.clock.now();
+      const now = await this.#now();
       const released = await this.store.escalations.releaseDue(now, RELEASE_BATCH, (rung) => releasedAudit(rung, now), RELEASE_MAX_CHARS);
       const devices = released.flatMap((r) => r.delivered);
       if (devices.length > 0) this.notifier.envelopesQueued(devices);
       total += released.length;
       if (released.length === 0) return total;
     }
+  }
+
+  /** The relay's time: this process's clock, set by the shared database's when there is one (several instances, one clock). */
+  async #now(): Promise<number> {
+    return this.clock.now() + (await this.store.escalations.clockSkewMs?.() ?? 0);
   }
 
   /** Below the free-disk reserve the relay takes no new ladders or acknowledgements (rows and audit records it keeps). */

@@ -123,6 +123,11 @@ export interface EscalationStore {
   purge(before: number, audit: (counts: PurgedCounts) => AuditEvent): Promise<PurgedCounts>;
   /** The ladder's state, for its sender's account only (undefined for anyone else, or no such ladder). */
   state(escalationId: string, sender: UserId): Promise<EscalationState | undefined>;
+  /**
+   * How far the shared database's clock is ahead of this process's (PostgreSQL: instances on several hosts take
+   * due times and release by one clock, the database's), or undefined when the store is this relay's alone.
+   */
+  clockSkewMs?(): Promise<number>;
   /** The identity key (base64) an active device uploaded when it was added, or undefined. */
   identityKey(device: DeviceAddress): Promise<string | undefined>;
 }

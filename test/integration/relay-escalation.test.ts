@@ -5,7 +5,7 @@
  * (PostgreSQL) while rungs are held: each released once, none lost.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import { EscalationService } from '../../server/escalation/EscalationService';
 import { MessageService, REQUEST_LIMITS } from '../../server/MessageService';
@@ -191,6 +191,22 @@ function escalationSuite(name: string, open: () => Promise<Stores>): void {
         [carol.address.userId, T0 + 3 * MINUTE, T0 - 60 * MINUTE, true],
         [bob.address.userId, T0 + 3 * MINUTE, T0 + MINUTE, undefined],
       ]);
+    }));
+
+    it("takes due times by the shared database's clock, whatever this instance's says (PostgreSQL)", () => withFour(open, async (world, _service, [alice, bob, carol, dave]) => {
+      if (name === 'SQLite') return; // One relay alone on its data: its own clock is the only one.
+      const real = Date.now();
+      // This instance's clock runs an hour ahead of the database's (and of the other instances').
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(real + 60 * MINUTE);
+      try {
+        const service = new EscalationService(world.store, { now: () => Date.now() }, LIMITS, { envelopesQueued: () => undefined });
+        const due = (await service.hold(alice.address, ladder(alice.address, bob.address, carol.address, dave.address))).rungs[0]!.dueAt;
+        expect(due).toBeGreaterThan(real + 5 * MINUTE - 5000);
+        expect(due).toBeLessThan(real + 5 * MINUTE + 30_000);
+      } finally {
+        vi.useRealTimers();
+      }
     }));
 
     it('refuses a ladder whose rung misses a device of its recipient, or names someone else', async () => {

@@ -155,6 +155,21 @@ export class PostgresEscalations implements EscalationStore {
     return escalationState(row, (await this.db.query<RungRow>('SELECT * FROM escalation_rungs WHERE escalation_id = $1', [escalationId])).rows);
   }
 
+  /** Measured at most once a minute: the database's clock at the middle of a round trip, less this process's then (0 within a second). */
+  #skew: { at: number; ms: number } | undefined;
+
+  async clockSkewMs(): Promise<number> {
+    const before = Date.now();
+    if (this.#skew && before - this.#skew.at < 60_000) return this.#skew.ms;
+    const row = (await this.db.query<{ ms: string }>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms')).rows[0];
+    const after = Date.now();
+    const measured = row ? Number(row.ms) - Math.round((before + after) / 2) : 0;
+    // Within a second is the round trip's noise, and nothing an escalation would notice.
+    const ms = Math.abs(measured) < 1000 ? 0 : measured;
+    this.#skew = { at: after, ms };
+    return ms;
+  }
+
   async identityKey(device: DeviceAddress): Promise<string | undefined> {
     return (await this.db.query<{ identity_key: string }>(
       `SELECT d.identity_key FROM devices d JOIN users u ON u.id = d.user_id
