@@ -3,6 +3,7 @@ import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type Envelo
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../shared/wire/keys';
 import type { EnvelopeRefusalCode, OutgoingEnvelope, SendResponse } from '../shared/wire/relay';
 import type { Clock } from './Clock';
+import { queueLimitsOf } from './queueLimits';
 import { InMemoryRateLimiter, type RateCharge, type RateLimiter } from './RateLimiter';
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
@@ -42,7 +43,19 @@ const RATE_BUCKETS: readonly { prefix: string; reason: RefusalReason; what: stri
   { prefix: 'send.device ', reason: 'SEND_RATE_LIMITED', what: 'this device is sending faster than the relay allows' },
   { prefix: 'keys.upload ', reason: 'KEY_UPLOAD_RATE_LIMITED', what: 'this device is uploading prekeys more often than the relay allows' },
   { prefix: 'keys.', reason: 'KEY_FETCH_RATE_LIMITED', what: 'this account is fetching prekeys faster than the relay allows' },
+  { prefix: 'escalation.', reason: 'SEND_RATE_LIMITED', what: 'this device or account is handing the relay escalations faster than it allows' },
+  { prefix: 'acknowledgement.', reason: 'SEND_RATE_LIMITED', what: 'this device or account is reporting acknowledgements faster than the relay allows' },
+  { prefix: 'presence.', reason: 'SEND_RATE_LIMITED', what: 'this device or account is changing its status faster than the relay allows' },
 ];
+
+/** The requests of issue 19 the relay rate-limits besides sends: escalation ladders, acknowledgements, status changes. */
+export type RequestKind = 'escalation' | 'acknowledgement' | 'presence';
+/** Per minute, as token buckets (a burst of this many, then refilled evenly): far above what a clinician does. */
+export const REQUEST_LIMITS: Readonly<Record<RequestKind, { perDevicePerMinute: number; perAccountPerMinute: number }>> = {
+  escalation: { perDevicePerMinute: 20, perAccountPerMinute: 40 },
+  acknowledgement: { perDevicePerMinute: 60, perAccountPerMinute: 120 },
+  presence: { perDevicePerMinute: 20, perAccountPerMinute: 40 },
+};
 
 /** Tells connected devices that something arrived for them, or that their key stock is low. */
 export interface DeliveryNotifier {
@@ -166,27 +179,16 @@ export class MessageService {
 
   async #sendChecked(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], counts: { envelopes: number; bytes: number }): Promise<SendResponse> {
     const limits = this.config.delivery;
-    const { bytes } = counts;
     const device = addressKey(sender);
-    const account = sender.userId;
-    await this.#charge(sender, '', [
-      { key: `send.device ${device} envelopes`, cost: envelopes.length, limit: { amount: limits.sendEnvelopesPerMinute, windowMs: MINUTE } },
-      { key: `send.device ${device} bytes`, cost: bytes, limit: { amount: limits.sendBytesPerMinute, windowMs: MINUTE } },
-      { key: `send.account ${account} envelopes`, cost: envelopes.length, limit: { amount: limits.accountEnvelopesPerMinute, windowMs: MINUTE } },
-      { key: `send.account ${account} bytes`, cost: bytes, limit: { amount: limits.accountBytesPerMinute, windowMs: MINUTE } },
-      { key: `send.day ${account}`, cost: envelopes.length, limit: { amount: limits.accountEnvelopesPerDay, windowMs: DAY } },
-    ], counts);
+    await this.#charge(sender, '', this.#sendCharges(sender, counts), counts);
     await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient));
     const now = this.clock.now();
-    const share = limits.senderSharePercent / 100;
+    // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
+    const urgent = new Set(envelopes.filter((e) => e.urgent === true).map((e) => e.id));
     const outcomes = await this.store.enqueue(
       envelopes.map((e) => ({ id: e.id, type: e.type, sender, recipient: e.recipient, content: e.content, acceptedAt: now })),
-      (e) => ({ type: 'envelope.accepted', actor: device, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type } }),
-      {
-        maxEnvelopes: limits.maxQueuedEnvelopes, maxBytes: limits.maxQueuedBytes,
-        // At least one envelope, and (the serve options make sure) one of the largest size.
-        maxEnvelopesPerSender: Math.max(1, Math.floor(limits.maxQueuedEnvelopes * share)), maxBytesPerSender: Math.floor(limits.maxQueuedBytes * share),
-      },
+      (e) => ({ type: 'envelope.accepted', actor: device, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type, ...(urgent.has(e.id) ? { urgent: true } : {}) } }),
+      queueLimitsOf(limits),
     );
     const accepted: EnvelopeId[] = [];
     const refused: NonNullable<SendResponse['refused']> = [];
@@ -242,6 +244,33 @@ export class MessageService {
   /** Drops every account's remembered devices (control events may have been missed). */
   forgetAll(): void {
     this.#activeDevices.forgetAll();
+  }
+
+  /**
+   * Charges a request of issue 19 to the same limiter as sends (refused likewise, SEND_RATE_LIMITED with
+   * Retry-After): its kind's own buckets per device and per account, and an escalation ladder's envelopes and
+   * bytes to the send buckets too (they are envelopes the relay will queue).
+   */
+  async chargeRequest(caller: DeviceAddress, kind: RequestKind, envelopes?: { envelopes: number; bytes: number }): Promise<void> {
+    const limit = REQUEST_LIMITS[kind];
+    await this.#charge(caller, '', [
+      { key: `${kind}.device ${addressKey(caller)}`, cost: 1, limit: { amount: limit.perDevicePerMinute, windowMs: MINUTE } },
+      { key: `${kind}.account ${caller.userId}`, cost: 1, limit: { amount: limit.perAccountPerMinute, windowMs: MINUTE } },
+      ...(envelopes ? this.#sendCharges(caller, envelopes) : []),
+    ], envelopes ?? {});
+  }
+
+  #sendCharges(sender: DeviceAddress, counts: { envelopes: number; bytes: number }): RateCharge[] {
+    const limits = this.config.delivery;
+    const device = addressKey(sender);
+    const account = sender.userId;
+    return [
+      { key: `send.device ${device} envelopes`, cost: counts.envelopes, limit: { amount: limits.sendEnvelopesPerMinute, windowMs: MINUTE } },
+      { key: `send.device ${device} bytes`, cost: counts.bytes, limit: { amount: limits.sendBytesPerMinute, windowMs: MINUTE } },
+      { key: `send.account ${account} envelopes`, cost: counts.envelopes, limit: { amount: limits.accountEnvelopesPerMinute, windowMs: MINUTE } },
+      { key: `send.account ${account} bytes`, cost: counts.bytes, limit: { amount: limits.accountBytesPerMinute, windowMs: MINUTE } },
+      { key: `send.day ${account}`, cost: counts.envelopes, limit: { amount: limits.accountEnvelopesPerDay, windowMs: DAY } },
+    ];
   }
 
   /**

@@ -7,6 +7,7 @@ import { describeError } from '../shared/errors';
 import { assertNever } from '../shared/exhaustive';
 import { AccountService } from './AccountService';
 import { systemClock, type Clock } from './Clock';
+import { EscalationService } from './escalation/EscalationService';
 import { DeliveryHub } from './http/DeliveryHub';
 import { buildRelayApp, type TlsMinVersion } from './http/relayApp';
 import { InMemoryRateLimiter } from './RateLimiter';
@@ -93,6 +94,8 @@ export function openStore(dataDir: string, clock: Clock = systemClock, options: 
 /** How often a relay sharing its store re-reads every connected device's queue, whatever it heard. */
 const RESYNC_MS = 60_000;
 const DAY_MS = 24 * 3600_000;
+/** How often the relay looks for escalation rungs that fell due (a rung is released at most this late). */
+const ESCALATION_TICK_MS = 500;
 /** How long after starting the relay runs its first directory sync (ldapSync). */
 const FIRST_DIRECTORY_SYNC_MS = 5000;
 
@@ -103,6 +106,8 @@ export class RelayServer {
   readonly hub: DeliveryHub;
   /** Attachment blobs (issue 20). */
   readonly blobs: BlobService;
+  /** Signed acknowledgements and the escalation ladders the relay holds and releases by time (issue 19). */
+  readonly escalations: EscalationService;
   /** Prometheus metrics (served by listenMetrics); the services' store calls are timed into them. */
   readonly metrics: RelayMetrics;
   #app: FastifyInstance | undefined;
@@ -143,6 +148,8 @@ export class RelayServer {
     this.blobs = new BlobService(served.blobs, clock, config.blobs, config.retentionDays, {
       ...(store.sharedRateLimiter ? { limiter: store.sharedRateLimiter() } : {}), disk: { store, minFreeDiskBytes: config.minFreeDiskBytes },
     });
+    // Ladders and acknowledgements are charged to the same rate limiter as sends (MessageService.chargeRequest).
+    this.escalations = new EscalationService(served, clock, config, this.hub, this.messages);
   }
 
   /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */
@@ -169,7 +176,7 @@ export class RelayServer {
       },
     });
     this.#app = await buildRelayApp({
-      accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.#served, now: () => this.clock.now(),
+      accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.#served, now: () => this.clock.now(), escalations: this.escalations,
       metrics: this.metrics, shuttingDown: () => this.#closing, ...(this.log.logger ? { logger: this.log.logger } : {}),
       maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts, admission: this.config.admission,
       ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
@@ -231,11 +238,12 @@ export class RelayServer {
     }
   }
 
-  /** Deletes envelopes past retention and old control events, and deactivates accounts unused for too long. */
+  /** Deletes envelopes, finished escalations and acknowledgements past retention, old control events, and deactivates accounts unused for too long. */
   async housekeeping(): Promise<void> {
     const cutoff = this.clock.now() - this.config.retentionDays * DAY_MS;
     await this.store.expireEnvelopes(cutoff, (count) => ({ type: 'envelope.expired', actor: 'system', subject: '', details: { count, retentionDays: this.config.retentionDays } }));
     await this.blobs.expire();
+    await this.store.escalations.purge(cutoff, (counts) => ({ type: 'escalation.purged', actor: 'system', subject: '', details: { ...counts, retentionDays: this.config.retentionDays } }));
     await this.accounts.deactivateInactive();
     await this.applyControlEvents();
     // Every instance applies control events within a second or so: a day's are more than enough to keep.
@@ -290,6 +298,8 @@ export class RelayServer {
       this.#timers.push(timer);
     };
     every(500, () => this.applyControlEvents());
+    // Escalation rungs fall due to the second; every instance may release (each rung once: EscalationStore).
+    every(ESCALATION_TICK_MS, async () => void (await this.escalations.releaseDue()));
     // Shared with other instances: a safety net under the store's news (a pump that failed while the database
     // was out of reach, news lost with a connection): every socket here reads its queue again now and then.
     if (this.store.subscribe) every(RESYNC_MS, async () => this.hub.resync());

@@ -19,6 +19,7 @@ import { addDirectoryCommand } from './cli/directoryCommand';
 import { offerDatabaseFromConfigFile } from './cli/configDatabase';
 import { addMigrateCommand } from './cli/migrateCommand';
 import { addScimCommands } from './cli/scimTokenCommand';
+import { addRoleCommands } from './cli/roleCommand';
 import { addServeCommand } from './cli/serveCommand';
 import { addUserUpdateCommand, contactOption, departmentOption, directoryFieldsOf, jobTitleOption } from './cli/userUpdateCommand';
 import type { DirectoryFieldsPatch } from './directory/adminDirectory';
@@ -103,6 +104,7 @@ export function buildCli(admin: string = adminActor()): Command {
     }));
 
   addScimCommands(program, admin);
+  addRoleCommands(program, user, admin);
 
   const device = program.command('device').description('manage devices');
   device.command('list')

@@ -6,7 +6,10 @@ import { CareTeamIdSchema, ConversationIdSchema, DeviceAddressSchema, DeviceIdSc
 import { LIMITS } from './limits';
 import { PASSPHRASE_RULES } from './passphrasePolicy';
 import { CareTeamTitleSchema } from './payload';
+import { LadderChoiceSchema, MessageUrgencySchema, UrgentOptionsSchema, UrgentReasonSchema } from './urgency';
 import { DirectorySearchQuerySchema, MAX_DIRECTORY_SEARCH_LIMIT } from './wire/directory';
+import { MessageCoverageSchema, PresenceSchema, PresenceUpdateSchema } from './wire/presence';
+import { MAX_ROLE_SEARCH_LIMIT, RoleDeliverySchema, RoleDetailSchema, RoleHolderSchema, RoleIdSchema, RoleSearchQuerySchema, RoleSummarySchema, ShiftSchema } from './wire/roles';
 import { DeviceNameSchema, DirectoryEntrySchema, OneTimeCodeSchema, PasswordSchema, RELAY_ERROR_CODES, RelayUrlSchema, TotpCodeSchema, UsernameSchema } from './wire/relay';
 
 /*
@@ -45,7 +48,7 @@ export type SessionState = z.infer<typeof SessionStateSchema>;
 
 export const ConversationViewSchema = z.strictObject({
   id: ConversationIdSchema,
-  kind: z.enum(['direct', 'careTeam']),
+  kind: z.enum(['direct', 'careTeam', 'role']),
   title: z.string(),
   peer: UserIdSchema.nullable(),
   members: z.array(UserIdSchema).readonly(),
@@ -53,6 +56,8 @@ export const ConversationViewSchema = z.strictObject({
   unread: z.number().int().nonnegative(),
   unreadUrgent: z.number().int().nonnegative(),
   lastActivity: Timestamp,
+  /** A conversation with an on-call role (issue 19): the role, who started it, and who held it at the last message. */
+  role: z.strictObject({ id: RoleIdSchema, name: z.string(), initiator: UserIdSchema, holders: z.array(RoleHolderSchema) }).nullable().optional(),
 });
 export type ConversationView = z.infer<typeof ConversationViewSchema>;
 
@@ -67,6 +72,8 @@ export const MessageViewSchema = z.strictObject({
   body: z.string(),
   replyTo: MessageIdSchema.nullable(),
   urgent: z.boolean(),
+  /** Urgent messages (issue 19): the reason, acknowledgements, an escalation that reached this user, the sender's ladder. */
+  urgency: MessageUrgencySchema.nullable().optional(),
   /**
    * Outgoing: `pending` (in the outbox), `sent` (the relay has it), then `delivered` and `read` by everyone
    * it was sent to; `failed` when it can never go (the sender had left the care team). Incoming: `received`.
@@ -75,6 +82,10 @@ export const MessageViewSchema = z.strictObject({
   read: z.boolean(),
   /** Photos and documents (issue 20), in the order they were attached; `body` may then be empty. */
   attachments: z.array(AttachmentViewSchema).max(MAX_ATTACHMENTS_PER_MESSAGE),
+  /** How presence forwarding touched it (issue 19): also sent to whoever covered, or a forwarded copy; absent or null: not at all. */
+  coverage: MessageCoverageSchema.nullable().optional(),
+  /** A message to an on-call role (issue 19): who held it then, and whether that was a hand-over. */
+  roleDelivery: RoleDeliverySchema.nullable().optional(),
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 
@@ -239,14 +250,20 @@ export const COMMANDS = {
    * when every upload is done (progress events meanwhile). `text` may be empty only with attachments.
    */
   'messages.send': {
+    /** Urgent needs `urgentReason` from the policy's list (URGENT_REASON_REQUIRED); `escalation` only with urgent, 1:1. */
     input: z.strictObject({
       conversationId: ConversationIdSchema, text: z.string().trim().max(LIMITS.maxTextLength), urgent: z.boolean().optional(), replyTo: MessageIdSchema.optional(),
+      urgentReason: UrgentReasonSchema.optional(), escalation: LadderChoiceSchema.optional(),
       attachments: z.array(StagingIdSchema).min(1).max(MAX_ATTACHMENTS_PER_MESSAGE).optional(),
     }).refine((m) => m.text.length > 0 || m.attachments !== undefined, { message: 'a message needs text or an attachment', path: ['text'] }),
     output: z.strictObject({ messageId: MessageIdSchema }),
   },
   /** Try the outbox again now (the "Retry" of a message that failed). */
   'messages.retry': { input: Empty, output: z.strictObject({ pending: z.number().int() }) },
+  /** Acknowledge an urgent message (issue 19): signed by this workstation, sent to the sender and the team, reported to the relay. */
+  'messages.acknowledge': { input: z.strictObject({ messageId: MessageIdSchema }), output: Empty },
+  /** The policy's urgent reasons and default escalation times, for the composer. */
+  'urgent.options': { input: Empty, output: UrgentOptionsSchema },
   'careTeams.create': {
     input: z.strictObject({ title: CareTeamTitleSchema, members: z.array(UserIdSchema).max(LIMITS.maxCareTeamMembers - 1) }),
     output: z.strictObject({ conversationId: CareTeamIdSchema }),
@@ -268,6 +285,25 @@ export const COMMANDS = {
   },
   'contacts.markVerified': { input: z.strictObject({ userId: UserIdSchema, deviceId: DeviceIdSchema, verified: z.boolean() }), output: Empty },
   ...ATTACHMENT_COMMANDS,
+  /**
+   * Presence (issue 19): this user's own status, set on the relay for all their devices (the relay refuses an
+   * end time in the past, a forward-to without Off shift or Do not disturb, or to themselves); answers it as
+   * colleagues will see it.
+   */
+  'presence.set': { input: PresenceUpdateSchema, output: PresenceSchema },
+  /** Colleagues' statuses, this user's own always among them (ended ones read as Available; offline: the last ones read). */
+  'presence.get': { input: z.strictObject({ userIds: z.array(UserIdSchema).max(500) }), output: z.array(PresenceSchema) },
+  /** On-call roles (issue 19) whose name or department contains `query` (the new-conversation picker). */
+  'roles.search': { input: z.strictObject({ query: RoleSearchQuerySchema.shape.q.unwrap(), limit: z.number().int().min(1).max(MAX_ROLE_SEARCH_LIMIT).optional() }), output: z.array(RoleSummarySchema) },
+  /** Opens (creates locally if new) this user's conversation with the role. */
+  'roles.open': { input: z.strictObject({ roleId: RoleIdSchema }), output: z.strictObject({ conversationId: ConversationIdSchema }) },
+  /** The role now, from the relay: holders with since, backup, next hand-over, whether this user may schedule it. */
+  'roles.detail': { input: z.strictObject({ roleId: RoleIdSchema }), output: RoleDetailSchema },
+  /** Its shifts overlapping [from, to) (at most 31 days), for the schedule dialog. */
+  'roles.shifts': { input: z.strictObject({ roleId: RoleIdSchema, from: Timestamp, to: Timestamp }), output: z.array(ShiftSchema) },
+  /** Schedulers only (the relay refuses anyone else with FORBIDDEN): add or remove a shift. */
+  'roles.addShift': { input: z.strictObject({ roleId: RoleIdSchema, userId: UserIdSchema, startsAt: Timestamp, endsAt: Timestamp }), output: ShiftSchema },
+  'roles.removeShift': { input: z.strictObject({ roleId: RoleIdSchema, shiftId: z.uuid() }), output: z.strictObject({ removed: z.boolean() }) },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -302,6 +338,8 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('message'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, from: UserIdSchema, urgent: z.boolean() }),
   z.strictObject({ type: z.literal('receipt'), kind: z.enum(['delivered', 'read']), messageIds: z.array(MessageIdSchema).readonly(), from: UserIdSchema }),
   z.strictObject({ type: z.literal('urgentReminder'), conversationId: ConversationIdSchema, messageId: MessageIdSchema, reminder: z.number().int() }),
+  /** An urgent message's acknowledgements or escalation changed (issue 19): show it again. */
+  z.strictObject({ type: z.literal('urgency'), conversationId: ConversationIdSchema, messageId: MessageIdSchema }),
   /** `signInAgain`: not connected because the relay asks this workstation to sign in at the identity provider again (`sso.signInAgain`). */
   z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline', 'signInAgain']) }),
   z.strictObject({ type: z.literal('sendBlocked'), messageId: MessageIdSchema, reason: z.literal('IDENTITY_CHANGED'), userId: UserIdSchema }),

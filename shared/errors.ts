@@ -38,6 +38,10 @@ export const ERROR_CODES = [
   // Account and conversations
   'ALREADY_ENROLLED',
   'NOT_A_MEMBER',
+  /** No one holds the on-call role now and it has no backup who could (issue 19): nothing was sent. */
+  'ROLE_UNCOVERED',
+  /** Rounds could not ask the relay who holds the on-call role now (issue 19): nothing was sent, nothing queued. */
+  'ROLE_LOOKUP_FAILED',
   'NOT_FOUND',
   'INVALID_INPUT',
   // Sign-in with the hospital's identity provider (the app's side; the relay's refusals are OIDC_* relay codes)
@@ -72,6 +76,9 @@ export const ERROR_CODES = [
   'ATTACHMENT_STAGING',
   /** The image could not be decoded or converted for display (a damaged HEIC, say). */
   'ATTACHMENT_UNREADABLE',
+  // Urgent messages (issue 19)
+  /** An urgent message needs a reason from the organisation's list. */
+  'URGENT_REASON_REQUIRED',
   // Anything else
   'INTERNAL',
 ] as const;

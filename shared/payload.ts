@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { CareTeamIdSchema, ConversationIdSchema, DistributionIdSchema, MessageIdSchema, UserIdSchema } from './ids';
 import { LIMITS } from './limits';
 import { AttachmentIdSchema, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_MESSAGE } from './attachmentContract';
+import { RoleDeliverySchema } from './wire/roles';
+import { ForwardingStatusSchema } from './wire/presence';
+import { AcknowledgementSignatureSchema, AcknowledgementStatementSchema } from './acknowledgement';
 
 /**
  * The plaintext that travels inside every Signal ciphertext. It is versioned: `v` is checked first, so a
@@ -47,11 +50,35 @@ export const TextPayloadSchema = z.strictObject({
   text: z.string().max(LIMITS.maxTextLength),
   replyTo: MessageIdSchema.optional(),
   urgent: z.boolean().optional(),
+  /** Urgent only: the one-line reason the sender chose from the policy's list (issue 19). */
+  urgentReason: z.string().trim().min(1).max(120).optional(),
+  /**
+   * Urgent with an escalation ladder (issue 19): everyone a later rung may reach, so that each recipient can
+   * tell whose acknowledgement to accept. Who actually receives a rung, and when, the relay decides by time.
+   */
+  escalatesTo: z.array(UserIdSchema).min(1).max(50).optional(),
+  /**
+   * A copy an escalation ladder's rung carries (issue 19): released by the relay because nobody in `waitedFor`
+   * acknowledged within `afterMs` of sending. Absent on the original message.
+   */
+  escalation: z.strictObject({
+    escalationId: z.uuid(),
+    rung: z.number().int().min(1).max(10),
+    waitedFor: z.array(UserIdSchema).min(1).max(50),
+    afterMs: z.number().int().nonnegative().max(86_400_000),
+  }).optional(),
   /**
    * 1:1 only: the other user, so our own other devices can file their copy (checked against the
    * conversation id, which is derived from the two users).
    */
   to: UserIdSchema.optional(),
+  /** A message to an on-call role (issue 19): the role, its initiator and who held it (RoleDelivery). */
+  role: RoleDeliverySchema.optional(),
+  /**
+   * A copy sent to whoever covers for `userId` (issue 19, presence): the sender saw them Off shift or Do not
+   * disturb with a forward-to; the recipient shows "Forwarded: <name> is off shift". Absent on the original.
+   */
+  forwardedFor: z.strictObject({ userId: UserIdSchema, status: ForwardingStatusSchema }).optional(),
   attachments: z.array(AttachmentPointerSchema).min(1).max(MAX_ATTACHMENTS_PER_MESSAGE).optional(),
 }).refine((p) => p.text.length > 0 || p.attachments !== undefined, { message: 'a text message needs text or an attachment', path: ['text'] });
 
@@ -92,16 +119,32 @@ export const CareTeamPayloadSchema = z.strictObject({
   sentAt: Timestamp,
 });
 
+/**
+ * A signed acknowledgement of an urgent message (shared/acknowledgement.ts), sent 1:1 to the message's sender,
+ * every member of the conversation and the acknowledger's own other devices. Distinct from a read receipt.
+ */
+export const AcknowledgementPayloadSchema = z.strictObject({
+  v: z.literal(PAYLOAD_VERSION),
+  type: z.literal('acknowledgement'),
+  /** The statement's conversation, repeated where every payload names its conversation (they must match). */
+  conversationId: ConversationIdSchema,
+  statement: AcknowledgementStatementSchema,
+  signature: AcknowledgementSignatureSchema,
+  sentAt: Timestamp,
+}).refine((p) => p.conversationId === p.statement.conversationId, { message: 'conversationId must be the statement\'s', path: ['conversationId'] });
+
 export const PayloadSchema = z.discriminatedUnion('type', [
   TextPayloadSchema,
   ReceiptPayloadSchema,
   SenderKeyDistributionPayloadSchema,
   CareTeamPayloadSchema,
+  AcknowledgementPayloadSchema,
 ]);
 
 export type TextPayload = z.infer<typeof TextPayloadSchema>;
 export type ReceiptPayload = z.infer<typeof ReceiptPayloadSchema>;
 export type SenderKeyDistributionPayload = z.infer<typeof SenderKeyDistributionPayloadSchema>;
 export type CareTeamPayload = z.infer<typeof CareTeamPayloadSchema>;
+export type AcknowledgementPayload = z.infer<typeof AcknowledgementPayloadSchema>;
 export type Payload = z.infer<typeof PayloadSchema>;
 export type PayloadType = Payload['type'];

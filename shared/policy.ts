@@ -2,6 +2,15 @@ import { z } from 'zod';
 import { MAX_ATTACHMENT_BYTES } from './attachmentContract';
 import { RelayUrlSchema } from './wire/relay';
 
+/** Reasons a hospital would recognise for interrupting a colleague now. */
+export const DEFAULT_URGENT_REASONS = [
+  'Deteriorating patient',
+  'Critical result',
+  'Medication safety',
+  'Needs review within 15 minutes',
+  'Discharge or transfer blocked',
+] as const;
+
 /**
  * The organisation's managed policy (`policy.json`, written by hospital IT and read at start). Every field
  * is optional in the file; a missing field takes the safe default shown. Unknown fields are refused, so
@@ -33,6 +42,17 @@ export const OrgPolicySchema = z.strictObject({
   /** Urgent messages: re-notify every this many minutes until read, at most `urgentMaxReminders` times. */
   urgentReminderMinutes: z.number().min(0.5).max(60).default(2),
   urgentMaxReminders: z.number().int().min(0).max(100).default(10),
+  /**
+   * Urgent needs a reason (issue 19): the sender picks one line of this list, which travels inside the
+   * end-to-end encrypted message (the relay only learns that a message was urgent, to count urgent use).
+   */
+  urgentReasons: z.array(z.string().trim().min(1).max(120)).min(1).max(30).default([...DEFAULT_URGENT_REASONS]),
+  /**
+   * The escalation ladder an urgent message to a person or role offers by default: minutes after sending at
+   * which each later rung receives it if nobody has acknowledged (the sender chooses who, or the role's backup
+   * and the next role). Fractions allowed, for trying it out.
+   */
+  escalationMinutes: z.array(z.number().min(0.02).max(1440)).max(5).default([5, 10]),
   /**
    * Application updates, under IT's control: `off` (never contact any update server), `notify` (tell the
    * user an update is available), `auto` (download it and install on the next restart).

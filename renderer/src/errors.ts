@@ -40,6 +40,10 @@ export function explain(error: unknown, screen?: ErrorScreen): string {
     case 'PROFILE_LOCKED': return 'Rounds is locked. Unlock it with your passphrase.';
     case 'AUDIT_LOG_BROKEN': return 'The relay\'s audit log does not check out, so it was not exported. Tell IT: they should run “rounds-server audit check” on the relay.';
     case 'NOT_A_MEMBER': return 'You are no longer a member of this care team.';
+    // On-call roles (issue 19): the core's message names the role.
+    case 'ROLE_UNCOVERED':
+    case 'ROLE_LOOKUP_FAILED': return error.error.message;
+    case 'FORBIDDEN': return 'You are not allowed to do that. Changing an on-call schedule needs the scheduler permission: ask your administrator.';
     // Sign-in with the hospital's identity provider (issue 18).
     case 'ACCOUNT_NOT_PROVISIONED': return 'You signed in, but there is no Rounds account for you yet. Ask your administrator to give you access to Rounds, then try again.';
     case 'OIDC_MFA_REQUIRED': return 'Your organisation requires a second sign-in step (such as a code or an authenticator prompt) for Rounds. Sign in again and complete it; ask IT if you were not asked for one.';

@@ -35,6 +35,8 @@ export const AUDIT_EVENT_TYPES = [
    * deactivated, reactivated, refused, skipped), or, flagged, `stopped` with the safety rule that stopped it.
    */
   'directory.synced',
+  /** A user's own device set their presence (issue 19): status, end time, forward-to; whether a note was set, never its words. */
+  'presence.changed',
   'login.success',
   'login.failure',
   'login.throttled',
@@ -67,6 +69,30 @@ export const AUDIT_EVENT_TYPES = [
    * that log's last signed checkpoint, and the records of that log the restore lost (see server/backup.ts).
    */
   'audit.log_restored',
+  /**
+   * Issue 19: an acknowledgement of an urgent message, its signature verified with the acknowledging device's
+   * identity key (who, when, which message, the statement's signature and that key: the log alone proves it).
+   */
+  'message.acknowledged',
+  /** An urgent message's escalation ladder held by the relay: each rung's due time and recipients (never the text). */
+  'escalation.held',
+  /** A rung released into its recipients' queues at its time, nobody having acknowledged: the rung, how late, to whom. */
+  'escalation.released',
+  /** An acknowledgement stopped a ladder: how many rungs will never be released. */
+  'escalation.cancelled',
+  /** Past retention: how many finished ladders and recorded acknowledgements the relay deleted (the log keeps their story). */
+  'escalation.purged',
+  /** An on-call role created, or its name, department, time zone or backup changed (issue 19): the role's id and fields. */
+  'role.created',
+  'role.updated',
+  /** Shifts of a role added or removed (in the app by a scheduler, or at the command line): the account, start, end and source of each. */
+  'shift.added',
+  'shift.removed',
+  /** A rota imported from a CSV or iCalendar file: the role, the span it covered, how many shifts it added and replaced (no file name). */
+  'schedule.imported',
+  /** `rounds-server user scheduler <username> --grant/--revoke`: the account may (no longer) change role schedules in the app. */
+  'scheduler.granted',
+  'scheduler.revoked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -37,10 +37,18 @@ import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
 import { registerScimRoutes } from './scimRoutes';
 import { registerBlobRoutes } from './blobRoutes';
 import type { BlobService } from '../BlobService';
+import { registerRoleRoutes } from './roleRoutes';
+import { RoleService } from '../roles/RoleService';
+import { registerPresenceRoutes } from './presenceRoutes';
+import { registerEscalationRoutes } from './escalationRoutes';
+import type { EscalationService } from '../escalation/EscalationService';
+import { PresenceService } from '../presence/PresenceService';
 
 export interface RelayAppOptions {
   readonly accounts: AccountService;
   readonly messages: MessageService;
+  /** Acknowledgements and escalation ladders (issue 19): /v1/acknowledgements, /v1/escalations. */
+  readonly escalations?: EscalationService;
   readonly hub: DeliveryHub;
   readonly store: RelayStore;
   readonly now: () => number;
@@ -241,6 +249,11 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     const { address } = await device(request);
     return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
   });
+  // Acknowledgements and escalation ladders (issue 19).
+  if (options.escalations) registerEscalationRoutes(app, { escalations: options.escalations, device });
+
+  registerPresenceRoutes(app, { presence: new PresenceService(store, options.now), device, charge: (address) => messages.chargeRequest(address, 'presence') });
+  registerRoleRoutes(app, { store, roles: new RoleService(store, options.now), now: options.now, device });
 
   await registerBlobRoutes(app, { blobs: options.blobs, device, parse, maxTransfersPerDevice: options.maxBlobTransfersPerDevice ?? DEFAULT_CONFIG.blobs.maxTransfersPerDevice });
 
@@ -317,7 +330,7 @@ function bearer(request: FastifyRequest): string | undefined {
   return header.slice('Bearer '.length).trim();
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];

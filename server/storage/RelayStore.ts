@@ -5,6 +5,9 @@ import type { DirectoryPerson, ProvisioningSource } from '../directory/Directory
 import type { RateLimiter } from '../RateLimiter';
 import type { BlobStore } from './BlobStore';
 import type { ScimStore } from './ScimStore';
+import type { EscalationStore } from './EscalationStore';
+import type { RoleStore } from './RoleStore';
+import type { PresenceStore } from './PresenceStore';
 import type { OidcPendingSignIn } from '../auth/oidc/OidcRelyingParty';
 import type { UserRecord, SsoLink, SsoSignInOutcome, ProvisioningKind, NewUser, ProvisionResult, DirectoryListing, DeviceRecord, PendingEnrollment, EmergencyGrant, StoredEnvelope, NewEnvelope, AuditRecordFilter, AuditLogStart, AuditTreeState, StoredTile, QueueLimits, EnqueueOutcome, NewDevice, UserPatch, AccountLock, SignedCheckpoint, ControlEvent, StoreEvents } from './relayRecords';
 
@@ -52,6 +55,12 @@ export interface RelayStore {
   readonly scim: ScimStore;
   /** Attachment blobs (issue 20): ciphertext the relay cannot read, for the devices of the accounts it names (BlobStore.ts). */
   readonly blobs: BlobStore;
+  /** On-call roles, their shifts and the scheduler permission (RoleStore.ts, issue 19). */
+  readonly roles: RoleStore;
+  /** Each user's presence: status, note, end time, forward-to (issue 19, PresenceStore.ts). */
+  readonly presence: PresenceStore;
+  /** Signed acknowledgements of urgent messages and the escalation ladders held for them (EscalationStore.ts, issue 19). */
+  readonly escalations: EscalationStore;
 
   // Single sign-on (issue 18)
   /**

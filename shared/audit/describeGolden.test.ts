@@ -63,7 +63,17 @@ function detailsOf(rnd: () => number, type: string, i: number, at: number): Reco
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)] as T;
   const odd = () => pick(ODD_NAMES);
   switch (type) {
-    case 'envelope.accepted': return { recipient: `${user(Math.floor(rnd() * 30))}.${1 + (i % 2)}`, size: 512 + i, type: 1 };
+    case 'envelope.accepted': return { recipient: `${user(Math.floor(rnd() * 30))}.${1 + (i % 2)}`, size: 512 + i, type: 1, ...(i % 13 === 0 ? { urgent: true } : i % 17 === 0 ? { escalation: envelope(i) } : {}) };
+    case 'message.acknowledged': return { sender: user(i % 30), conversation: envelope(i), acknowledgedAt: at - 1000, claimedAt: at - 1000 - (i % 4) * 60_000, signature: 'A'.repeat(86) + '==', identityKey: 'BQ' + 'x'.repeat(42), ...(i % 5 === 0 ? { selfReported: true } : {}) };
+    case 'escalation.held': return { message: envelope(i), recipients: `${user(i % 30)} ${user((i + 1) % 30)}`, rungs: i % 3, rung1DueAt: at + 300_000, rung1To: user((i + 2) % 30), rung2DueAt: at + 600_000, rung2To: user((i + 3) % 30) };
+    case 'escalation.released': return { message: envelope(i), sender: user(i % 30), rung: 1 + (i % 2), dueAt: at - (i % 5) * 1000, lateMs: (i % 5) * 1000, recipients: user((i + 2) % 30), devices: i % 3 };
+    case 'role.created':
+    case 'role.updated': return { name: pick(['Cardiology on call', odd()]), department: pick(['Cardiology', null]), timeZone: 'Europe/London', backup: pick([`user:${user(i % 30)}`, 'role:Cardiology registrar', '']), changed: pick(['backup,department', 'name', '', 'timeZone']) };
+    case 'shift.added':
+    case 'shift.removed': return { role: pick(['Cardiology on call', odd()]), roleId: envelope(i), shift: envelope(i + 1), startsAt: at - 3_600_000, endsAt: at + 39_600_000, source: pick(['app', 'cli', 'csv', 'ics', 'odd']) };
+    case 'schedule.imported': return { role: 'Cardiology on call', source: pick(['csv', 'ics']), from: at, to: at + 7 * 86_400_000, added: i % 20, removed: i % 3 };
+    case 'escalation.cancelled': return { message: envelope(i), sender: user(i % 30), rungs: i % 3 };
+    case 'escalation.purged': return { ladders: i % 4, acknowledgements: i % 3, retentionDays: 30 };
     case 'envelope.delivered': return i % 5 === 0 ? { sender: `${user(Math.floor(rnd() * 30))}.1` } : {};
     case 'login.success': return pick([{ device: 1 }, { newDevice: true }, {}, { device: '2' }]);
     case 'login.failure': return pick([{ factor: 'password', consecutive: 1 + (i % 6), device: 1 }, { reason: 'unknown user', username: odd() }, { reason: 'account locked' }, { step: 'enrollment' }, { step: 'enrollment-totp', username: odd() }, { reason: 'emergency code', count: 2 + (i % 3) }, { reason: odd() }, {}]);
@@ -99,6 +109,8 @@ const RELAY_TYPES = [
   'emergency.issued', 'emergency.used', 'device.enrolled', 'device.revoked', 'keys.uploaded', 'bundle.fetched', 'bundle.refused',
   'keys.refused', 'envelope.refused', 'envelope.expired', 'audit.exported', 'audit.export_refused', 'audit.log_restored',
   'audit.tree_rebuilt', 'audit.key_rotated', 'message.sent', 'message.received', 'message.rejected', 'something.new', '=formula.type',
+  'message.acknowledged', 'escalation.held', 'escalation.released', 'escalation.cancelled', 'escalation.purged',
+  'role.created', 'role.updated', 'shift.added', 'shift.removed', 'schedule.imported', 'scheduler.granted', 'scheduler.revoked',
 ];
 
 /** Relay records of every type, 60% message traffic, times across a daylight-saving change, a few impossible. */
@@ -213,29 +225,29 @@ const EXPECTED: Record<string, string> = {
   'sample-workstation.facts': 'd9d8be72de06d184a184f51c22af834a1b13eb6ecdf1caec59b0dc02f69f82b3',
   'sample-workstation.csv': '5555cb8121dcb2e9ce78c845c06ec87298c7ac5b3e90e341a902c3d0d988b263',
   'sample-workstation.report': '89cdca4cd9a9077484d118c10b614feee4266677d1b5501ea3ffa66eae63bdb5',
-  'relay-berlin.facts': '6006a8ea49aff34bc23c14addab6d47e90f91db9833090b97fc4d8c3fda2b332',
-  'relay-berlin.csv': 'c14133c420b88e94443b2e2efef1a5cb48f59214778580fd550a8837b1eb571f',
-  'relay-berlin.report': '35ae30f34bb839c11c788cf3818871e289e02377f83f82048764005269c496de',
-  'relay-newyork-short.facts': '6006a8ea49aff34bc23c14addab6d47e90f91db9833090b97fc4d8c3fda2b332',
-  'relay-newyork-short.csv': 'ab2ebdfb4dd7f9826635bda98d9e041b466281ee2da731c750b250795ceffc61',
-  'relay-newyork-short.report': '2932fd279b321a2b143b0823e5a04718a613301e3b1b5faac152352ac155cee0',
-  'relay-utc-all.facts': '8c3e8f7cedab1ffbe3ca7eab9fd8fbf417cc533c457571a32e6e3a9cf1dbb0f9',
-  'relay-utc-all.csv': '940b1586b6e240ffd5b9fe83a8c064479c6cc1cef66199185aabefdbdfe9834a',
-  'relay-utc-all.report': '4bd76662c3dfb36cadc95ee329d3f37150897f54c2e2beab0b2413fc3f1d0703',
-  'relay-unknown-zone.facts': '270e9fc3e9061825ab0579d5f72e50887b660e0bac6a7de2cb51ef39c66de777',
-  'relay-unknown-zone.csv': '98ba08808df575528fb876c1cfba13384e4306df87a580324258e544d74c629e',
-  'relay-unknown-zone.report': '8311df8ce99e1a10a9656fab2e6dcbc238d6092572ef9ed2a5c6922ed50e8f08',
-  'relay-kathmandu.facts': 'b6df3bc9478562951535567ef623a627e9203a5081c230f2383cf74589904846',
-  'relay-kathmandu.csv': 'e06b7b88c4f9d8fa2963c4dfdfb6640bf31a1e80f563fd6a291f0c7fa05d3a3b',
-  'relay-kathmandu.report': 'fad15f0d5c664b328bbc62bfd5aca1595713fd2a45c282d01b75ea2f7f7a7ccc',
-  'workstation-known.facts': 'f0e4a64335c6959f71f167f7b9a1c189556ba75184d34456ae031c11496cab30',
-  'workstation-known.csv': 'b1c62ca9ced5042ffa0d2df7cd076222258a4de89b2133d5ceb18037820db0f4',
-  'workstation-known.report': '5ef06fec557c801373446fa282c585845320d2213387c91940b83a128e0c2575',
-  'workstation-unknown.facts': '1ed3db49d50cb5cec320e08b8252ea66e6220dd3e2b8e9bd910afb96656cbaa5',
-  'workstation-unknown.csv': 'd9aeb8419195e0cccc58ba4f5cc5847aa31b30551645835004b2ae82c96c6838',
-  'workstation-unknown.report': 'd854cd11a9de0e94198d8643455d974cab217d25081767c89e358c21a1506570',
-  'standalone.csv': 'ffd7a662036895ca0321add733ae3698e11d43bc6c4d1797c6775b1522c9280a',
-  'standalone.report': 'c96cd565ba68e41e3ac89986c33760d2ff47ccc099fdafe8443b5240b7ef4d12',
+  'relay-berlin.facts': 'd333fc78bd5f1498d5c7220f84acad421c59c35498391012434ae33b57a56852',
+  'relay-berlin.csv': '6adb829814a49e29426c9ebf230e8b0e11bb62d33a8ed78313d5cafaad852de3',
+  'relay-berlin.report': '237292296022ad1ec1d039672a6677936949833aa6c232d36625396c0267fcdc',
+  'relay-newyork-short.facts': 'd333fc78bd5f1498d5c7220f84acad421c59c35498391012434ae33b57a56852',
+  'relay-newyork-short.csv': '6b8fb24abedf4e7672ec273057be14a3673e9327a3ac8958800e4119e6207414',
+  'relay-newyork-short.report': 'bcbce4d8f4281153b2508a73bf75f5dbd52b04b085c613743d6bcec65ff8b5d7',
+  'relay-utc-all.facts': 'beaa5c7314d30d6b0fed2ccf2b36c205f93072da3b58e25f9f630edbece998bd',
+  'relay-utc-all.csv': 'b0cae3dbe09526d3834e161f15bc6ec812d5cebf75720a0d1eb3c048be7dc01b',
+  'relay-utc-all.report': 'd79ec1e5b2e4abd22c20902253107458c5a6c39de07049f7533584217a37f580',
+  'relay-unknown-zone.facts': 'd8191cb20a86a28bb24f76f724f685f12af532b086261964699f6dbb1a3566d4',
+  'relay-unknown-zone.csv': '8fc3dc8d9142ab6585dbacc22223892904e5d7e04030f5fa7a81b77ea730a56c',
+  'relay-unknown-zone.report': '72ac9a79856e71b650b9639f357cdee40b8cca1728f0cf9fee0ced893d624cea',
+  'relay-kathmandu.facts': '59946fa37f585e15d31af06b45a7daa4990b96c3b00a333cd8b467cea4d4815a',
+  'relay-kathmandu.csv': '4ec4b50a6cfbfb7fa3e22545925a652661c7c97ce2d66b9a4c22dcbecfdaf82c',
+  'relay-kathmandu.report': 'c788386fa3160da3bf92ac5f70c7d5bd0094db84e161e3a3df144f7ef6d2ca61',
+  'workstation-known.facts': 'dac5fdf94114c8a517b83083272cda4fce1b085cf22c7f77fcefe96afa22101d',
+  'workstation-known.csv': '0b3cbe41282e1f5b2a545595154064467fb8f4fe47f9c359e4ab01ee7a256507',
+  'workstation-known.report': '9fe3eb11fd94cd5cc1d40f891c634a2ff4f6962efd6216623b4808282781295c',
+  'workstation-unknown.facts': 'b9fe9fc4a5fc6ed178dc0c870292c6f03be4e3636d56397cd95af530982d8848',
+  'workstation-unknown.csv': '180196a21797465bf543b48b77beace8d951e045a57194b6f88acd0db4750d27',
+  'workstation-unknown.report': '27b8ecd104cb99a9deff385dc5cf961e89b1f4e0082fe8a7df54ce6cac7a4a9a',
+  'standalone.csv': '9cf92d3b225654b70e19066742e7982da39826ce5a9a32631ed16e6727a3f630',
+  'standalone.report': '3067d0930dd6c71051167ad6cf3cc0900e729521ad3408050ccfc0b4a8b369de',
 };
 
 describe('the describing work of an export, byte for byte', () => {

@@ -6,6 +6,8 @@
 import type { SentenceContext } from './describe';
 import { capitalise, count, formatNumber, ordinal, tidy } from './words';
 import type { AuditParty } from './people';
+import { URGENT_SENTENCES } from './urgentSentences';
+import { ROLE_SENTENCES } from './roleSentences';
 
 type Sentence = (c: SentenceContext) => string;
 
@@ -194,6 +196,15 @@ function directorySynced(c: SentenceContext): string {
   return `${who(c)} read ${read}: accounts ${parts.length > 0 ? parts.join(', ') : 'none changed'}${skipped}.`;
 }
 
+/** presence.changed: "Dr. Lee set their status to Off shift until 18:00 at Ward 4, forwarding messages to Dr. Patel, with a note (…)". */
+function presenceChanged(c: SentenceContext): string {
+  const status = PRESENCE_WORDS[c.details.text('status')] ?? c.details.text('status');
+  const forward = c.details.text('forwardTo');
+  const target = forward.startsWith('user:') ? c.names.userLabel(forward.slice(5)) : forward.startsWith('role:') ? `the role ${forward.slice(5)}` : '';
+  return `${join(`${capitalise(person(c))} set their status to ${status}${until(c, 'until')}`, where(c.facts.actor))}${target ? `, forwarding messages to ${target}` : ''}${c.details.flag('note') ? ', with a note (its words are not kept in the log)' : ''}.`;
+}
+const PRESENCE_WORDS: Readonly<Record<string, string>> = { available: 'Available', busy: 'Busy', inProcedure: 'In procedure', offShift: 'Off shift', doNotDisturb: 'Do not disturb' };
+
 const fingerprint = (s: string) => (s.length > 16 ? `${s.slice(0, 16)}…` : s);
 
 /** Why a blob went (BlobDeletion in server/storage/BlobStore.ts). */
@@ -252,7 +263,8 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'envelope.refused': refusalEpisode('messages'),
   'envelope.accepted': (c) => {
     const to = c.facts.counterparties[0];
-    return `Message sent by ${c.facts.actor.label} ${where(c.facts.actor)} to ${to ? join(to.label, where(to)) : 'an unrecorded recipient'}.`;
+    const kind = c.details.flag('urgent') ? 'Urgent message' : c.details.has('escalation') ? 'Escalated message' : 'Message';
+    return `${kind} sent by ${c.facts.actor.label} ${where(c.facts.actor)} to ${to ? join(to.label, where(to)) : 'an unrecorded recipient'}.`;
   },
   'envelope.delivered': (c) => {
     const from = c.facts.counterparties[0];
@@ -268,11 +280,18 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
     : `Audit export by ${c.facts.actor.label} refused: the log's hash chain is broken at record ${c.details.text('chainBrokenAt') || '?'}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`),
   'audit.log_restored': logRestored,
   'audit.tree_rebuilt': (c) => `${who(c)} rebuilt the relay's stored tree of the audit log from its records${(c.details.number('differing') ?? 0) > 0 ? `, although ${count(c.details.number('differing') ?? 0, 'record')} differed from it (first: ${c.details.text('first')})` : ''}.`,
+  'presence.changed': presenceChanged,
   'audit.key_rotated': (c) => `${who(c)} replaced the audit signing key${c.details.has('retired') ? ` ${fingerprint(c.details.text('retired'))}` : ''}${c.details.has('current') ? ` with ${fingerprint(c.details.text('current'))}` : ''}${c.details.has('reason') ? ` (${c.details.text('reason')})` : ''}.`,
+  // Looked up when used: urgentSentences.ts imports `where` from here.
+  'message.acknowledged': (c) => URGENT_SENTENCES['message.acknowledged']?.(c) ?? '',
+  'escalation.held': (c) => URGENT_SENTENCES['escalation.held']?.(c) ?? '',
+  'escalation.released': (c) => URGENT_SENTENCES['escalation.released']?.(c) ?? '',
+  'escalation.cancelled': (c) => URGENT_SENTENCES['escalation.cancelled']?.(c) ?? '',
+  'escalation.purged': (c) => URGENT_SENTENCES['escalation.purged']?.(c) ?? '',
 };
 
 /** The sentence for a relay record, or null for a type this version does not know. */
 export function relaySentence(c: SentenceContext): string | null {
-  const sentence = Object.hasOwn(SENTENCES, c.record.type) ? SENTENCES[c.record.type] : undefined;
+  const sentence = Object.hasOwn(SENTENCES, c.record.type) ? SENTENCES[c.record.type] : Object.hasOwn(ROLE_SENTENCES, c.record.type) ? ROLE_SENTENCES[c.record.type] : undefined;
   return sentence ? tidy(sentence(c)) : null;
 }

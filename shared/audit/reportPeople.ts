@@ -74,6 +74,14 @@ export class PersonTally {
   addressed = 0;
   readonly addressedFrom = new Counts(MAX_COUNTERPARTIES);
   delivered = 0;
+  /** Urgent messages sent (issue 19): each send counted once, however many workstations it went to. */
+  urgentSent = 0;
+  /** The commit time of the last urgent envelope counted (the envelopes of one send share it). */
+  lastUrgentAt = -1;
+  /** Of those, the ones with an escalation ladder; acknowledgements the person signed; escalations that reached them. */
+  escalationsHeld = 0;
+  acknowledged = 0;
+  escalatedTo = 0;
   exports = 0;
   emergencyIssued = 0;
   emergencyUsed = 0;
@@ -176,6 +184,10 @@ export class PeopleTallies {
         // A copy for the sender's own other workstations is no message to anyone.
         if (actor && someoneElse(others, actor)) {
           actor.sent++;
+          if (record.at !== actor.lastUrgentAt && (record.details as { urgent?: unknown } | undefined)?.urgent === true) {
+            actor.urgentSent++;
+            actor.lastUrgentAt = record.at;
+          }
           for (const other of others) if (other && other !== actor) actor.sentTo.add(other.key);
         }
         for (const other of others) {
@@ -186,6 +198,18 @@ export class PeopleTallies {
         break;
       case 'envelope.delivered':
         if (actor) actor.delivered++;
+        break;
+      case 'escalation.held':
+        if (actor) actor.escalationsHeld++;
+        break;
+      case 'message.acknowledged':
+        if (actor) actor.acknowledged++;
+        break;
+      case 'escalation.released':
+        for (const id of new Details(record.details).text('recipients').split(' ')) {
+          const t = id === '' ? null : this.of(this.names.party(id));
+          if (t) t.escalatedTo++;
+        }
         break;
       case 'login.success':
       case 'session.signedIn':

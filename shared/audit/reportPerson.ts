@@ -34,6 +34,9 @@ export function personSection(p: PersonTally, tallies: PeopleTallies, names: Aud
   if (p.sent > 0) add('Messages sent', `${formatNumber(p.sent)}${p.sentTo.size > 0 ? ` to ${topList(p.sentTo, nameOf)}` : ''}`);
   if (p.addressed > 0) add('Messages received', `${formatNumber(p.addressed)}${p.addressedFrom.size > 0 ? ` from ${topList(p.addressedFrom, nameOf)}` : ''}`);
   if (p.delivered > 0) add('Delivered to them', formatNumber(p.delivered));
+  if (p.urgentSent > 0) add('Urgent messages sent', `${formatNumber(p.urgentSent)}${p.escalationsHeld > 0 ? `, ${formatNumber(p.escalationsHeld)} with an escalation` : ''}`);
+  if (p.acknowledged > 0) add('Urgent messages they acknowledged', formatNumber(p.acknowledged));
+  if (p.escalatedTo > 0) add('Escalations that reached them', formatNumber(p.escalatedTo));
   if (p.exports > 0) add('Audit exports', formatNumber(p.exports));
   if (p.emergencyIssued > 0 || p.emergencyUsed > 0) add('Emergency access', `<span class="flag">issued ${formatNumber(p.emergencyIssued)}, used ${formatNumber(p.emergencyUsed)}</span>`);
   if (p.flagged > 0) add('Flagged events involving them', `<span class="flag">${formatNumber(p.flagged)}</span>`);

@@ -14,6 +14,12 @@ const LOCK_REASONS: Readonly<Record<string, string>> = { inactivity: 'after inac
 const lockReason = (c: SentenceContext) => LOCK_REASONS[c.details.text('reason')] ?? (c.details.has('reason') ? `(${c.details.text('reason')})` : '');
 const contact = (c: SentenceContext) => c.names.userLabel(c.details.text('user'));
 const contactStation = (c: SentenceContext) => `“${c.names.workstationName(c.details.text('user'), c.details.number('device') ?? 0)}”`;
+const shortId = (id: string) => (id.length > 8 ? `${id.slice(0, 8)}…` : id);
+const ACK_REFUSALS: Readonly<Record<string, string>> = {
+  NOT_FROM_ACKNOWLEDGER: 'it came from another workstation than the one named', SIGNATURE_INVALID: 'its signature is not that workstation\'s',
+  UNKNOWN_MESSAGE: 'no such message here', WRONG_CONVERSATION: 'it names another conversation', WRONG_SENDER: 'it names another sender',
+  NOT_URGENT: 'the message is not urgent', NOT_A_RECIPIENT: 'the message did not go to them', DUPLICATE: 'they had acknowledged it already',
+};
 const messages = (list: string) => list.split(/\s+/).filter((m) => m !== '').length;
 /** An attachment record's size and type: never its name or content (there are none in the record). */
 const attachmentFacts = (c: SentenceContext) => `${count(c.details.number('size') ?? 0, 'byte')}, ${c.details.text('type') || 'type unknown'}`;
@@ -59,6 +65,9 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'careTeam.changed': (c) => `A care team's membership changed: now ${count(c.details.number('members') ?? 0, 'member')}.`,
   'contact.identityAcknowledged': (c) => `${owner(c)} acknowledged a new safety number of ${contact(c)} (${count(c.details.number('devices') ?? 0, 'workstation')}).`,
   'contact.verified': (c) => `${owner(c)} verified the safety number of ${contact(c)} for the workstation ${contactStation(c)}.`,
+  'urgent.acknowledged': (c) => `${owner(c)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}${station(c)}, signed with the workstation's identity key.`,
+  'acknowledgement.received': (c) => `${capitalise(c.names.party(c.details.text('acknowledger')).label)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}; the signature was verified${station(c)}.`,
+  'acknowledgement.refused': (c) => `An acknowledgement of message ${shortId(c.details.text('message'))} in the name of ${c.names.party(c.details.text('acknowledger')).label} was refused${station(c)}: ${ACK_REFUSALS[c.details.text('reason')] ?? c.details.text('reason')}.`,
   'contact.unverified': (c) => `${owner(c)} removed the verification of ${contact(c)} for the workstation ${contactStation(c)}.`,
   'attachment.sent': (c) => `${owner(c)} sent an attachment (${attachmentFacts(c)}).`,
   'attachment.fetched': (c) => `${owner(c)} fetched an attachment (${attachmentFacts(c)}).`,

@@ -126,7 +126,13 @@ export const KeyUploadResponseSchema = z.strictObject({ preKeys: PreKeyCountSche
 // --- Messages ---------------------------------------------------------------------------------------
 
 /** One envelope as the sender submits it: the relay adds the sender from the credential. */
-export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, serverTimestamp: true });
+export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, serverTimestamp: true }).extend({
+  /**
+   * Set on the envelopes of an urgent message (issue 19): metadata the relay can see (the reason stays inside
+   * the ciphertext), so its audit log counts urgent use per sender. Never delivered to the recipient.
+   */
+  urgent: z.literal(true).optional(),
+});
 export type OutgoingEnvelope = z.infer<typeof OutgoingEnvelopeSchema>;
 
 export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000) });
@@ -227,6 +233,8 @@ export const RELAY_ERROR_CODES = [
   'SSO_REQUIRED',
   /** An SSO account's last sign-in at its identity provider is older than the relay's policy allows: sign in there again. */
   'REAUTHENTICATION_REQUIRED',
+  /** An acknowledgement's signature does not verify with the identity key the acknowledging device uploaded (issue 19). */
+  'SIGNATURE_INVALID',
   /** Single sign-on was refused at one of its steps (OidcErrorCode: the provider, the state, the code, the ID token, MFA). */
   ...OIDC_ERROR_CODES,
   /** Attachment blobs (issue 20): this sender's account holds as many blob bytes on the relay as it may. */

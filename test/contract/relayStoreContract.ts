@@ -9,7 +9,8 @@
  * and control events (relayStoreDevices.ts); envelope queues and retention (relayStoreQueues.ts); the audit
  * log and its tree (relayStoreAudit.ts); the hospital's directory: provisioning and search (relayStoreDirectory.ts);
  * SCIM's tokens, visible accounts and groups (relayStoreScim.ts);
- * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts); attachment blobs (relayStoreBlobs.ts).
+ * single sign-on: begun sign-ins and linked identities (relayStoreSso.ts); presence (relayStorePresence.ts);
+ * attachment blobs (relayStoreBlobs.ts).
  */
 import { afterEach, beforeEach, describe } from 'vitest';
 import type { RelayStore } from '../../server/storage/RelayStore';
@@ -19,8 +20,11 @@ import { relayStoreBlobs } from './relayStoreBlobs';
 import { relayStoreDevices } from './relayStoreDevices';
 import { relayStoreDirectory } from './relayStoreDirectory';
 import { relayStoreQueues } from './relayStoreQueues';
+import { relayStoreRoles } from './relayStoreRoles';
 import { relayStoreScim } from './relayStoreScim';
 import { relayStoreSso } from './relayStoreSso';
+import { relayStoreEscalations } from './relayStoreEscalations';
+import { relayStorePresence } from './relayStorePresence';
 import { ContractStores, keyUpload } from './relayStoreStores';
 
 /** A fresh, empty store, and how to dispose of it (and of whatever holds its data) afterwards. */
@@ -56,5 +60,8 @@ export function relayStoreContract(name: string, open: () => Promise<OpenedStore
     describe('SCIM provisioning', () => relayStoreScim(stores));
     describe('single sign-on', () => relayStoreSso(stores));
     describe('attachment blobs', () => relayStoreBlobs(stores));
+    describe('on-call roles', () => relayStoreRoles(stores));
+    describe('acknowledgements and escalation ladders', () => relayStoreEscalations(stores));
+    describe('presence', () => relayStorePresence(stores));
   });
 }

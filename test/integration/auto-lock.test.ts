@@ -98,7 +98,7 @@ describe('auto-lock, sign-out, unlock throttling and notifications', () => {
     const aliceId = (await bob.call('directory.list', {})).find((c) => c.username === 'alice')!.userId;
     const bobId = (await alice.call('directory.list', {})).find((c) => c.username === 'bob')!.userId;
     const { conversationId } = await bob.call('conversations.openDirect', { userId: aliceId });
-    await bob.call('messages.send', { conversationId, text: 'Patient in bed 3 is asking for you', urgent: true });
+    await bob.call('messages.send', { conversationId, text: 'Patient in bed 3 is asking for you', urgent: true, urgentReason: 'Deteriorating patient' });
     await until(() => alice.events.some((e) => e.type === 'message'), 'the message at Alice');
     const event = alice.events.find((e) => e.type === 'message')!;
     expect(alice.app.notificationFor(event)).toEqual({ title: 'Rounds', body: 'Urgent message in Rounds', urgent: true, conversationId });

@@ -82,7 +82,7 @@ describe('three clinicians, a care team, and restarts, through the UI contract',
     await bob.call('careTeams.rename', { conversationId: team, title: 'Ward 4 bed 12 (sepsis)' });
     for (const w of [alice, carol1, carol2]) await until(async () => (await conversation(w, team))?.title === 'Ward 4 bed 12 (sepsis)', 'the new name everywhere');
 
-    const { messageId } = await alice.call('messages.send', { conversationId: team, text: 'Lactate 4.1, starting fluids', urgent: true });
+    const { messageId } = await alice.call('messages.send', { conversationId: team, text: 'Lactate 4.1, starting fluids', urgent: true, urgentReason: 'Critical result' });
     for (const w of [bob, carol1, carol2]) await until(async () => (await w.bodies(team)).includes('Lactate 4.1, starting fluids'), 'the team message on every member device');
     expect((await conversation(bob, team))?.unreadUrgent).toBe(1);
     const state = async () => (await alice.call('messages.page', { conversationId: team, limit: 5 })).find((m) => m.id === messageId)?.state;

@@ -70,16 +70,23 @@ describe('messaging client over encrypted profiles and a real relay', () => {
     expect(alice.client.messages.receipts(id).read).toEqual([]);
   });
 
-  it('reminds of an urgent message on the policy interval until it is read, and tells the sender it was read', async () => {
+  // Issue 19: reading an urgent message no longer stops its reminders; acknowledging it does.
+  it('reminds of an urgent message on the policy interval until it is acknowledged, and tells the sender it was read and acknowledged', async () => {
     const id = await bob.client.sendText(alice.client.address.userId, 'On it', { urgent: true });
     await until(() => alice.client.messages.page(conversation, 10).some((m) => m.id === id), 'the reply at Alice');
     expect(alice.events.filter((e) => e.type === 'message').map((e) => (e as { urgent: boolean }).urgent)).toEqual([true]);
-    // Re-notified every 2 minutes (virtual time) until Alice reads it; the events carry ids only.
+    // Re-notified every 2 minutes (virtual time) until Alice acknowledges it; the events carry ids only.
     aliceTime.advance(2 * 60_000 + 20_000);
     expect(alice.events.filter((e) => e.type === 'urgentReminder')).toEqual([{ type: 'urgentReminder', conversationId: conversation, messageId: id, reminder: 1 }]);
     expect(alice.client.markRead(conversation)).toEqual([id]);
+    aliceTime.advance(2 * 60_000);
+    expect(alice.events.filter((e) => e.type === 'urgentReminder')).toHaveLength(2);
+    alice.client.acknowledge(id);
     aliceTime.advance(30 * 60_000);
-    expect(alice.events.filter((e) => e.type === 'urgentReminder')).toHaveLength(1);
+    expect(alice.events.filter((e) => e.type === 'urgentReminder')).toHaveLength(2);
+    // Bob holds Alice's acknowledgement, its signature verified with her workstation's identity key.
+    await until(() => bob.client.urgent.store.acknowledgements(id).length === 1, 'acknowledgement at Bob');
+    expect(bob.client.urgent.store.acknowledgements(id)[0]?.statement.acknowledger).toEqual(alice.client.address);
     await until(() => bob.client.messages.receipts(id).read.includes(alice.client.address.userId), 'read receipt');
     expect(bob.events.some((e) => e.type === 'receipt' && e.kind === 'read')).toBe(true);
     expect(alice.client.messages.page(conversation, 10).map((m) => m.body)).toEqual(['On it', 'Bed 12: potassium 5.9, repeat in 2h']);

@@ -88,13 +88,14 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await alice.getByLabel('Message', { exact: true }).fill('Bed 12: potassium 5.9, repeat in 2h');
     await alice.getByLabel('Message', { exact: true }).press('Enter');
     await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption('Needs review within 15 minutes');
     await alice.getByLabel('Message', { exact: true }).fill('Please review the ECG before 14:00');
     await alice.getByRole('button', { name: 'Send' }).click();
     await history(alice).getByText('Delivered').first().waitFor();
 
     await openConversation(bob, /Dr. Alice Moreau/);
     await history(bob).getByText('Please review the ECG before 14:00').waitFor();
-    await expect(history(bob).getByText('Urgent', { exact: true }).count()).resolves.toBe(1);
+    await expect(history(bob).locator('.urgent-label').count()).resolves.toBe(1);
     await bob.getByLabel('Message', { exact: true }).fill('On it.');
     await bob.getByLabel('Message', { exact: true }).press('Shift+Enter');
     await bob.getByLabel('Message', { exact: true }).pressSequentially('Repeat K+ drawn.');
@@ -167,6 +168,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await box.press('Enter');
     await box.fill('Second: bed 7 arrest, come now');
     await page.getByRole('button', { name: 'Urgent' }).click();
+    await page.getByLabel('Why is it urgent?').selectOption('Deteriorating patient');
     await box.press('Enter');
     const unsent = page.getByRole('list', { name: 'Messages not sent' });
     await unsent.getByText('First: refused by the core').waitFor({ timeout: 10_000 });

@@ -386,6 +386,7 @@ export class ProfileSessions {
       retentionDays: p.retentionDays,
       attachments: { policy: p.attachments, door: this.#o.attachmentDoor, onImageCopied: () => this.#o.clipboard.copiedImage() },
       urgent: { intervalMs: p.urgentReminderMinutes * 60_000, maxReminders: p.urgentMaxReminders },
+      urgentReasons: p.urgentReasons, escalationMinutes: p.escalationMinutes,
       onEvent: (event) => {
         if (event.type === 'connection') this.#online = event.state === 'online';
         this.#o.onClientEvent(event);

@@ -20,6 +20,7 @@ import { ConfPreferences, type PreferenceStore } from '../storage/Preferences';
 import { createCommandHandlers, type CommandHost, type Handlers } from './commandHandlers';
 import { ProfileSessions } from './ProfileSessions';
 import { SsoSignIns } from './SsoSignIns';
+import { notifiesWhile } from '../presence/notificationPolicy';
 import type { SsoRedirectDoor } from '../auth/SsoRedirectDoor';
 import type { AttachmentDoor } from '../attachments/AttachmentOpening';
 
@@ -193,6 +194,8 @@ export class RoundsApp implements CommandHost {
     if (!open) return null;
     if (event.type === 'message' && event.from === open.client.address.userId) return null;
     const urgent = event.type === 'urgentReminder' || event.urgent;
+    // Do not disturb: only urgent messages (and their reminders) raise a notification (presence/notificationPolicy.ts).
+    if (!notifiesWhile(open.client.presence.ownStatus(), urgent)) return null;
     const plain = { title: 'Rounds', body: urgent ? 'Urgent message in Rounds' : 'New message in Rounds', urgent, conversationId: event.conversationId };
     if (!this.settings().notificationPreviews) return plain;
     const queries = open.client.queries;

@@ -5,9 +5,11 @@ import type { LockController } from '../lock/LockController';
 import type { MessagingClient } from '../messaging/MessagingClient';
 import { attachmentHandlers } from './attachmentHandlers';
 import { messagePage, messagesAround } from './messageWindow';
+import { RoundsError } from '../errors';
 import type { ProfileSessions } from './ProfileSessions';
 import type { SsoSignIns } from './SsoSignIns';
 import { identityViews, messageViews } from './views';
+import { MAX_ROLE_SEARCH_LIMIT } from '../../../shared/wire/roles';
 import { MAX_DIRECTORY_SEARCH_LIMIT } from '../../../shared/wire/directory';
 
 /** One handler per command of the contract: a command without a handler does not compile. */
@@ -90,10 +92,23 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     'messages.page': ({ conversationId, limit, before, after }) => messagePage(client(), conversationId, limit, before, after),
     'messages.around': ({ conversationId, messageId, limit }) => messagesAround(client(), conversationId, messageId, limit),
     'messages.search': ({ query, limit }) => messageViews(client(), client().queries.search(query, limit)),
-    'messages.send': async ({ conversationId, text, urgent, replyTo, attachments }) => {
-      const options = { ...(urgent ? { urgent } : {}), ...(replyTo ? { replyTo } : {}) };
-      return { messageId: await (attachments ? client().sendWithAttachments(conversationId, text, attachments, options) : client().send(conversationId, text, options)) };
+    'messages.send': async ({ conversationId, text, urgent, replyTo, urgentReason, escalation, attachments }) => {
+      const reply = replyTo ? { replyTo } : {};
+      if (attachments) {
+        // Photos and documents (issue 20) go in a message of their own kind: not yet urgent (its reason and ladder would be lost).
+        if (urgent) throw new RoundsError('INVALID_INPUT', 'an urgent message cannot carry attachments yet: send the urgent message, then the files');
+        return { messageId: await client().sendWithAttachments(conversationId, text, attachments, reply) };
+      }
+      if (!urgent) return { messageId: await client().send(conversationId, text, reply) };
+      // Issue 19: urgent needs a reason from the organisation's list (UrgentMessages checks it is one).
+      if (!urgentReason) throw new RoundsError('URGENT_REASON_REQUIRED', 'choose why this message is urgent');
+      return { messageId: await client().sendUrgent(conversationId, text, { reason: urgentReason, ...(escalation ? { ladder: escalation } : {}) }, reply) };
     },
+    'messages.acknowledge': ({ messageId }) => {
+      client().acknowledge(messageId);
+      return {};
+    },
+    'urgent.options': () => client().urgent.options(),
     'messages.retry': async () => {
       await client().flushOutbox();
       return { pending: client().queries.pendingCount() };
@@ -118,6 +133,14 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
       return identityViews(c.contactIdentities(userId), (s) => c.safetyNumber(s.address).scannable);
     },
     'contacts.acknowledgeIdentityChange': async ({ userId, safetyNumbersSeen }) => ({ acknowledged: await client().acknowledgeIdentityChange(userId, safetyNumbersSeen) }),
+    'presence.set': (update) => client().presence.setOwn(update),
+    'presence.get': ({ userIds }) => client().presence.read(userIds),
+    'roles.search': ({ query, limit }) => client().roles.search(query, limit ?? MAX_ROLE_SEARCH_LIMIT),
+    'roles.open': async ({ roleId }) => ({ conversationId: await client().roleConversations.open(roleId) }),
+    'roles.detail': ({ roleId }) => client().roles.detail(roleId),
+    'roles.shifts': async ({ roleId, from, to }) => (await client().roles.shifts(roleId, from, to)),
+    'roles.addShift': ({ roleId, userId, startsAt, endsAt }) => client().roles.addShift(roleId, { userId, startsAt, endsAt }),
+    'roles.removeShift': ({ roleId, shiftId }) => client().roles.removeShift(roleId, shiftId),
     'contacts.markVerified': async ({ userId, deviceId, verified }) => {
       const address: DeviceAddress = { userId, deviceId };
       await client().markVerified(address, verified);

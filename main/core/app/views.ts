@@ -4,6 +4,7 @@ import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { ContactIdentityState } from '../crypto/ProtocolCore';
 import type { ClientQueries } from '../messaging/ClientQueries';
 import type { StoredMessage } from '../storage/MessageStore';
+import type { UrgentMessages } from '../messaging/UrgentMessages';
 
 /** Whose views they are, and the read-only queries they are built from (a MessagingClient is one). */
 export interface ViewSource {
@@ -11,13 +12,15 @@ export interface ViewSource {
   readonly queries: ClientQueries;
   /** The messages' attachments (issue 20), by message id. */
   readonly attachments?: { views(messageIds: readonly string[]): Map<string, AttachmentView[]> };
+  /** Urgent messages' reasons, acknowledgements and ladders (issue 19). */
+  readonly urgent?: Pick<UrgentMessages, 'views'>;
 }
 
 /**
  * Message views for the UI: sender names from the contacts kept in the profile, and for our own messages
  * their state: in the outbox, with the relay, delivered to or read by every recipient.
  */
-export function messageViews({ address, queries, attachments }: ViewSource, messages: readonly StoredMessage[]): MessageView[] {
+export function messageViews({ address, queries, attachments, urgent }: ViewSource, messages: readonly StoredMessage[]): MessageView[] {
   const files = attachments?.views(messages.map((m) => m.id)) ?? new Map<string, AttachmentView[]>();
   const self = address.userId;
   // The names of this page's senders only (a page has a handful; the directory may have thousands).
@@ -36,6 +39,7 @@ export function messageViews({ address, queries, attachments }: ViewSource, mess
     }
     return list;
   };
+  const urgency = urgent?.views(messages, (userId) => nameOf(userId) ?? 'Unknown colleague');
   return messages.map((m): MessageView => {
     const outgoing = m.sender.userId === self;
     let state: MessageView['state'] = 'received';
@@ -62,9 +66,12 @@ export function messageViews({ address, queries, attachments }: ViewSource, mess
       body: m.body,
       replyTo: m.replyTo,
       urgent: m.urgent,
+      urgency: urgency?.get(m.id) ?? null,
       state,
       read: outgoing || (m.readAt ?? null) !== null,
       attachments: files.get(m.id) ?? [],
+      coverage: m.coverage ?? null,
+      roleDelivery: m.roleDelivery ?? null,
     };
   });
 }

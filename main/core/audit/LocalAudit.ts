@@ -43,6 +43,12 @@ export interface LocalAuditDetails {
   'attachment.sent': AttachmentTraffic;
   'attachment.fetched': AttachmentTraffic;
   'attachment.saved': AttachmentTraffic;
+  /** Issue 19: this user acknowledged an urgent message (the signed statement's ids and signature). */
+  'urgent.acknowledged': { conversation: string; message: string; sender: string; acknowledger: string; signature: string };
+  /** A colleague's acknowledgement, its signature verified with the identity key held for their workstation. */
+  'acknowledgement.received': { conversation: string; message: string; sender: string; acknowledger: string; signature: string };
+  /** One refused (forged, replayed, about an unknown or non-urgent message, or by someone it did not go to): why. */
+  'acknowledgement.refused': { message: string; acknowledger: string; from: string; reason: string };
 }
 
 /** An attachment in the local audit log: its message, its id, its size in bytes and its sniffed type. */
@@ -56,6 +62,7 @@ const KINDS: Readonly<Record<LocalAuditKind, true>> = {
   'audit.exported': true, 'audit.relayExported': true, 'retention.deleted': true, 'message.sent': true, 'message.received': true,
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
   'contact.unverified': true, 'attachment.sent': true, 'attachment.fetched': true, 'attachment.saved': true,
+  'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true,
 };
 
 /**

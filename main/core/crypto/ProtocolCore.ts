@@ -10,6 +10,8 @@ import { InvalidMessageError, MalformedEnvelopeError, NoLocalIdentityError, Roun
 import { CareTeamCipher, NO_CARE_TEAMS, type CareTeamMembership, type CareTeamSend } from './CareTeamCipher';
 import { DirectCipher, type OutgoingCiphertext } from './DirectCipher';
 import { fromBase64 } from './encoding';
+import { acknowledgementVerifies, signAcknowledgement } from './acknowledgementSignatures';
+import type { AcknowledgementStatement, SignedAcknowledgement } from '../../../shared/acknowledgement';
 import { pendingChangeKeys, readContactIdentity, readLocalIdentity, readPendingChange, userIdentityKeys, writeContactIdentity, writeLocalIdentity, type LocalIdentity } from './IdentityStore';
 import { DEFAULT_KEY_BUNDLE_POLICY, KeyBundleGenerator, type KeyBundlePolicy } from './KeyBundleGenerator';
 import { toDecryptError } from './libsignalErrors';
@@ -189,6 +191,27 @@ export class ProtocolCore {
         throw toDecryptError(error, sender, stores.staged.storeError);
       }
     }, options.inTransaction);
+  }
+
+  /**
+   * Signs an acknowledgement of an urgent message with this device's identity key (issue 19). The statement
+   * must name this device as the acknowledger: a device signs only for itself.
+   */
+  signAcknowledgement(statement: AcknowledgementStatement): SignedAcknowledgement {
+    if (!sameAddress(statement.acknowledger, this.address)) throw new RoundsError('INVALID_INPUT', 'a device signs only its own acknowledgements');
+    return signAcknowledgement(this.#ctx.local.keyPair.privateKey, statement);
+  }
+
+  /**
+   * Whether an acknowledgement is signed by the identity key this device trusts for its acknowledger (our own
+   * key for this device; for any other, the one recorded for it, which its sessions with us use):
+   * false for an unknown device or any other key.
+   */
+  acknowledgementTrusted(signed: SignedAcknowledgement): boolean {
+    const by = signed.statement.acknowledger;
+    if (sameAddress(by, this.address)) return acknowledgementVerifies(this.#ctx.local.keyPair.publicKey, signed);
+    const record = readContactIdentity(this.#ctx.staged(), addressKey(by));
+    return record !== undefined && acknowledgementVerifies(record.keyBytes, signed);
   }
 
   /** The safety number of this device and a contact's device whose identity we know. */

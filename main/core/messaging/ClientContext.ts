@@ -27,6 +27,9 @@ export interface MessagingClientOptions {
   readonly backoff?: Backoff;
   /** Org policy for urgent messages (default: every 2 minutes, at most 10 times). */
   readonly urgent?: UrgentPolicy;
+  /** Org policy: the reasons an urgent message may give, and the default escalation times (issue 19). */
+  readonly urgentReasons?: readonly string[];
+  readonly escalationMinutes?: readonly number[];
   /** Org policy: delete messages older than this many days (default: keep). */
   readonly retentionDays?: number | null;
   /** Time and timers (injected in tests). */

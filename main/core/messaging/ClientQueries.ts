@@ -43,7 +43,7 @@ export class ClientQueries {
   }
 
   /** A conversation's title and kind (the peer's name for a 1:1 conversation). */
-  conversationTitle(id: ConversationId): { kind: 'direct' | 'careTeam'; title: string } | undefined {
+  conversationTitle(id: ConversationId): { kind: 'direct' | 'careTeam' | 'role'; title: string } | undefined {
     return this.conversations.title(id);
   }
 

@@ -1,4 +1,6 @@
 import { describeError } from '../../../shared/errors';
+import { DEFAULT_URGENT_REASONS } from '../../../shared/policy';
+import { UrgentMessages, type UrgentChoice } from './UrgentMessages';
 import type { DirectoryEntry, OwnDevice } from '../../../shared/wire/relay';
 import { type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { appendLocalAudit, type LocalAuditDetails, type LocalAuditKind } from '../audit/LocalAudit';
@@ -23,6 +25,8 @@ import { PeriodicDuties } from './PeriodicDuties';
 import { ReceivePipeline } from './ReceivePipeline';
 import { RelayRequestError, type RelayClient, type RelayConnection } from './RelayClient';
 import { RelayLink } from './RelayLink';
+import { RoleDirectory } from './RoleDirectory';
+import { RoleConversations } from './RoleConversations';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import type { StagingId } from '../../../shared/attachmentContract';
@@ -30,6 +34,8 @@ import { Attachments } from '../attachments/Attachments';
 import { AttachmentStore } from '../attachments/AttachmentStore';
 import { pointerOf } from '../attachments/AttachmentUploads';
 import { RelayBlobs } from '../attachments/RelayBlobs';
+import { PresenceBook } from '../presence/PresenceBook';
+import { coverageOfSend } from '../presence/forwarding';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -48,6 +54,14 @@ export class MessagingClient {
   readonly queries: ClientQueries;
   /** Photos and documents (issue 20): staging, uploads, downloads, opening. */
   readonly attachments: Attachments;
+  /** On-call roles: search, and who holds one (or its backup) now, from the relay (RoleDirectory.ts, issue 19). */
+  readonly roles: RoleDirectory;
+  /** Conversations with on-call roles: open one, and where role messages are filed (RoleConversations.ts). */
+  readonly roleConversations: RoleConversations;
+  /** Colleagues' and this user's own presence (issue 19). */
+  readonly presence: PresenceBook;
+  /** Urgent messages: reasons, acknowledgements and escalation ladders (UrgentMessages.ts, issue 19). */
+  readonly urgent: UrgentMessages;
   readonly #core: ProtocolCore;
   readonly #profile: UnlockedProfile;
   readonly #relay: RelayClient;
@@ -75,6 +89,8 @@ export class MessagingClient {
     this.conversations = new ConversationStore(db);
     const outbox = new OutboxStore(db);
     this.queries = new ClientQueries(core.address.userId, this.messages, this.conversations, outbox);
+    this.roles = new RoleDirectory(relay);
+    this.presence = new PresenceBook(relay, core.address.userId, this.#scheduler);
     const ctx: ClientContext = {
       self: core.address, db, core, relay, messages: this.messages, conversations: this.conversations, outbox,
       scheduler: this.#scheduler, logger: this.#logger,
@@ -97,6 +113,10 @@ export class MessagingClient {
       onOpen: async () => {
         if (core.keys.rotationDue()) await relay.uploadKeys(await core.keys.rotateSignedPreKeys());
         this.#sender.kick();
+        // Acknowledgements not yet reported to the relay, escalation ladders not yet handed over (issue 19).
+        void this.urgent.connected().catch(() => undefined);
+        // This user's own status, perhaps set at another workstation: Do not disturb applies here too.
+        void this.presence.read([]).catch(() => undefined);
       },
     });
     this.#sender = new OutboxSender(ctx, this.#deferrals, () => this.#link.connection);
@@ -106,7 +126,10 @@ export class MessagingClient {
       unreadable: this.#duties.unreadable,
       urgent: () => this.#duties.urgent,
       attachments: () => this.attachments,
+      urgency: { storedIn: (p) => this.urgent.storedIn(p), acknowledgementIn: (p, from) => this.urgent.acknowledgementIn(p, from), acknowledged: (p) => this.urgent.acknowledged(p) },
+      roles: { file: (...filed) => this.roleConversations.file(...filed) },
     });
+    this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
     const attachmentStore = new AttachmentStore(db);
     this.attachments = new Attachments({
@@ -119,6 +142,14 @@ export class MessagingClient {
       recipients: (messageId) => (this.messages.byId(messageId as MessageId)?.recipients ?? []) as UserId[],
       expiresAt: (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined),
     }, options.attachments);
+    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, {
+      holders: async (roleId) => {
+        const { users, detail } = await this.roles.recipients(roleId);
+        return { users, name: detail.role.name };
+      },
+      backup: (roleId) => this.roles.backupHolders(roleId),
+      conversation: (id) => this.roleConversations.get(id),
+    });
   }
 
   /**
@@ -187,6 +218,7 @@ export class MessagingClient {
     if (this.#running) return;
     this.#running = true;
     this.#duties.start();
+    this.urgent.start();
     this.#link.start();
     this.attachments.resume();
   }
@@ -194,6 +226,7 @@ export class MessagingClient {
   async stop(): Promise<void> {
     this.#running = false;
     this.#duties.stop();
+    this.urgent.stop();
     this.#deferrals.stop();
     await this.#link.stop();
     // Wait for the receive and send chains to settle, including anything chained while waiting.
@@ -231,8 +264,28 @@ export class MessagingClient {
    * Sends a text to a conversation: 1:1 (every device of the other user) or a care team (every device of
    * every member, with sender keys), and our own other devices, through the outbox.
    */
-  send(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
-    return this.#sender.sendText(conversationId, text, options);
+  async send(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
+    // To an on-call role: whoever holds it now, asked of the relay for this send (RoleConversations.ts).
+    const role = this.roleConversations.get(conversationId);
+    if (role) return this.roleConversations.send(role, text, options);
+    // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: a copy goes to them too,
+    // decided now (presence/forwarding.ts) and queued in the same outbox transaction.
+    const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);
+    const coverage = peer ? await coverageOfSend(peer, { presence: this.presence, roles: this.roles, self: this.address.userId, online: this.online, now: this.#scheduler.now(), logger: this.#logger }) : null;
+    return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
+  }
+
+  /**
+   * Sends an urgent message (issue 19): its reason must be one of the organisation's; a 1:1 message may carry
+   * an escalation ladder (who receives it after how long if nobody acknowledges).
+   */
+  async sendUrgent(conversationId: ConversationId, text: string, choice: UrgentChoice, options: Omit<SendOptions, 'urgent' | 'urgency'> = {}): Promise<MessageId> {
+    return this.send(conversationId, text, { ...options, ...(await this.urgent.sendOptions(conversationId, choice)) });
+  }
+
+  /** Acknowledges an urgent message from someone else (signed, sent to the sender and the team, reported to the relay). */
+  acknowledge(messageId: MessageId): void {
+    this.urgent.acknowledge(messageId);
   }
 
   /** Sends a message with staged files: stored at once, encrypted and uploaded, and sent once they are up. */

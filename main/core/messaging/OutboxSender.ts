@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { describeError } from '../../../shared/errors';
 import { MessageIdSchema, UserIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { PAYLOAD_VERSION, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
-import type { DirectoryEntry } from '../../../shared/wire/relay';
+import type { DirectoryEntry, OutgoingEnvelope } from '../../../shared/wire/relay';
+import type { RoleDelivery } from '../../../shared/wire/roles';
 import type { OutgoingCiphertext } from '../crypto/DirectCipher';
 import { sealEnvelope } from '../crypto/envelopes';
 import { IdentityChangedError, RoundsError } from '../errors';
@@ -11,6 +12,7 @@ import { careTeamState } from './CareTeams';
 import type { ClientContext } from './ClientContext';
 import { RelayRequestError, type RelayConnection } from './RelayClient';
 import type { SendDeferrals } from './SendDeferrals';
+import { queueCoverageCopy, type Coverage } from '../presence/forwarding';
 
 /**
  * Sending: everything goes through the outbox (in the encrypted database) and leaves it oldest first,
@@ -43,20 +45,32 @@ export class OutboxSender {
   async sendText(conversationId: ConversationId, text: string, options: SendOptions = {}): Promise<MessageId> {
     const { ctx } = this;
     const self = ctx.self.userId;
-    const summary = this.#conversation(conversationId);
+    // A role conversation (issue 19): its recipients were resolved from the relay for this send (RoleConversations).
+    const summary = options.role ? { kind: 'role' as const, peer: null, isMember: true, members: options.role.recipients } : this.#conversation(conversationId);
     if (summary.kind === 'careTeam' && !summary.isMember) throw new RoundsError('NOT_A_MEMBER', 'this user is no longer a member of the care team');
     const fields = {
       v: PAYLOAD_VERSION, type: 'text', messageId: MessageIdSchema.parse(randomUUID()), conversationId, sentAt: ctx.scheduler.now(), text,
-      ...(options.urgent ? { urgent: true } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}),
-      ...(summary.peer ? { to: summary.peer } : {}),
+      ...(options.urgent ? { urgent: true, ...options.urgency?.fields } : {}), ...(options.replyTo ? { replyTo: options.replyTo } : {}),
+      ...(summary.peer ? { to: summary.peer } : {}), ...(options.role ? { role: options.role.delivery } : {}),
     } as const;
     // With attachments the payload is made once they are uploaded (queueWithAttachments), with their pointers.
     const payload: TextPayload | undefined = options.withAttachments ? undefined : TextPayloadSchema.parse(fields);
     const recipients = summary.peer ? [summary.peer] : summary.members.filter((m) => m !== self);
     ctx.db.transaction(() => {
       ctx.messages.insert({ id: fields.messageId, conversationId, sender: ctx.self, sentAt: fields.sentAt, receivedAt: fields.sentAt, body: text, replyTo: options.replyTo ?? null, urgent: options.urgent ?? false, recipients });
-      if (payload) this.queue(recipients, payload);
-      else options.withAttachments?.(fields.messageId);
+      if (!payload) {
+        options.withAttachments?.(fields.messageId);
+        return;
+      }
+      this.queue(recipients, payload);
+      if (options.role) {
+        ctx.messages.setRoleDelivery(payload.messageId, options.role.delivery);
+        options.role.inTransaction();
+      }
+      // Urgent (issue 19): its reason and escalation ladder are stored with it.
+      if (payload.urgent) options.urgency?.inTransaction(payload);
+      // The recipient is away and someone covers (issue 19): a copy goes to them too, in the same transaction.
+      if (options.coverage && summary.peer === options.coverage.absent) queueCoverageCopy(ctx, (to, copy) => this.queue(to, copy), payload, options.coverage);
     });
     this.kick();
     return fields.messageId;
@@ -193,9 +207,11 @@ export class OutboxSender {
       } else {
         ciphertexts = await ctx.core.encryptDirect(devices, payload);
       }
+      // An urgent message's envelopes say so to the relay (issue 19: it counts urgent use); the reason stays inside.
+      const urgent = payload.type === 'text' && payload.urgent === true && payload.escalation === undefined;
       const envelopes = ciphertexts.map((o) => {
         const { sender: _sender, ...outgoing } = sealEnvelope(ctx.self, o);
-        return outgoing;
+        return urgent ? { ...outgoing, urgent: true as const } : outgoing;
       });
       const connection = this.connection();
       const result = envelopes.length > 0 ? await (connection?.open ? connection.send(envelopes) : ctx.relay.send(envelopes)) : undefined;
@@ -266,6 +282,22 @@ export class OutboxSender {
     }
   }
 
+  /**
+   * Encrypts a payload 1:1 for every device of these users (not this device), outside the outbox: an escalation
+   * ladder's rungs, which the relay holds and releases by time (issue 19). Sessions are started as needed.
+   */
+  async encryptFor(users: readonly UserId[], payload: Payload): Promise<OutgoingEnvelope[]> {
+    const directory = this.#directory ?? await this.readDirectory();
+    const devices = directory.filter((u) => users.includes(u.userId))
+      .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })))
+      .filter((d) => !sameAddress(d, this.ctx.self));
+    await this.#ensureSessions(devices);
+    return (await this.ctx.core.encryptDirect(devices, payload)).map((o) => {
+      const { sender: _sender, ...outgoing } = sealEnvelope(this.ctx.self, o);
+      return outgoing;
+    });
+  }
+
   async #ensureSessions(devices: readonly DeviceAddress[]): Promise<void> {
     const missing = devices.filter((d) => !this.ctx.core.hasSession(d));
     if (missing.length === 0) return;
@@ -279,6 +311,12 @@ export interface SendOptions {
   readonly replyTo?: MessageId;
   /** The message has attachments: this stores them (in the send's transaction) instead of queueing it; it goes once they are up. */
   readonly withAttachments?: (messageId: MessageId) => void;
+  /** A 1:1 message's recipient is away and someone covers for them: a copy goes there too (presence/forwarding.ts). */
+  readonly coverage?: Coverage;
+  /** Urgent (issue 19): the payload's reason and escalation fields, and what to store with the message in its transaction. */
+  readonly urgency?: { readonly fields: Pick<TextPayload, 'urgentReason' | 'escalatesTo'>; readonly inTransaction: (payload: TextPayload) => void };
+  /** A message to an on-call role: who it goes to (resolved for this send) and what the payload says of the role. */
+  readonly role?: { readonly recipients: readonly UserId[]; readonly delivery: RoleDelivery; readonly inTransaction: () => void };
 }
 
 /** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */

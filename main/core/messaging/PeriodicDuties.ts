@@ -1,12 +1,13 @@
 import { describeError } from '../../../shared/errors';
 import type { Cancellable } from '../Clock';
 import { applyRetention } from '../storage/Retention';
+import { UrgencyStore } from '../storage/UrgencyStore';
 import type { ClientContext } from './ClientContext';
 import { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import { DEFAULT_URGENT_POLICY, UrgentReminders, type UrgentPolicy } from './UrgentReminders';
 
 /**
- * What a running client does on its own timers: reminds of unread urgent messages (the policy's
+ * What a running client does on its own timers: reminds of unacknowledged urgent messages (the policy's
  * interval), deletes messages past the retention period (at start and daily), and audits the episodes of
  * unreadable envelopes once they go quiet (and every open one when the client stops, while the database
  * is still open).
@@ -32,7 +33,7 @@ export class PeriodicDuties {
   start(): void {
     const { ctx } = this;
     this.#urgent = new UrgentReminders(this.policy.urgent ?? DEFAULT_URGENT_POLICY, ctx.scheduler, (r) => ctx.emit({ type: 'urgentReminder', ...r }));
-    for (const m of ctx.messages.unreadUrgent(ctx.self.userId)) this.#urgent.track(m.id, m.conversationId, m.receivedAt);
+    for (const m of new UrgencyStore(ctx.db).unacknowledged(ctx.self.userId)) this.#urgent.track(m.id, m.conversationId, m.receivedAt);
     this.applyRetention();
     const guarded = (what: string, work: () => unknown) => () => {
       try {

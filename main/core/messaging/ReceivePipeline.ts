@@ -1,6 +1,7 @@
 import { describeError } from '../../../shared/errors';
-import { addressKey, type ConversationId, type MessageId } from '../../../shared/ids';
+import { addressKey, type ConversationId, type DeviceAddress, type MessageId } from '../../../shared/ids';
 import type { DeliveredEnvelope } from '../../../shared/wire/relay';
+import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
 import type { DecryptedMessage } from '../crypto/ProtocolCore';
 import { RoundsError } from '../errors';
 import type { ClientContext } from './ClientContext';
@@ -9,6 +10,8 @@ import { digestOf, type OutboxSender } from './OutboxSender';
 import type { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import type { UrgentReminders } from './UrgentReminders';
 import type { Attachments } from '../attachments/Attachments';
+import { isRoleText, type RoleConversations } from './RoleConversations';
+import { receivedCoverage } from '../presence/forwarding';
 
 /**
  * Receiving, one envelope at a time: decrypt, store in the same transaction as the ratchet step, and only
@@ -28,15 +31,21 @@ export class ReceivePipeline {
       readonly unreadable: UnreadableEnvelopes;
       readonly urgent: () => UrgentReminders | undefined;
       readonly attachments: () => Attachments;
+      /** Urgent messages' reasons, escalations and acknowledgements (issue 19). */
+      readonly urgency: UrgencyReceiver;
+      /** Role conversations (issue 19): where a text for a role is filed. */
+      readonly roles: Pick<RoleConversations, 'file'>;
     },
   ) {}
 
-  /** The user opened the conversation: its messages are read, urgent reminders stop, senders are told. */
+  /**
+   * The user opened the conversation: its messages are read, senders are told. Urgent reminders go on until
+   * the user acknowledges (issue 19): reading is not closing the loop.
+   */
   markRead(conversationId: ConversationId): MessageId[] {
     const { ctx } = this;
     const ids = ctx.messages.markRead(conversationId, ctx.self.userId, ctx.scheduler.now());
     if (ids.length > 0) ctx.audit('message.read', { conversation: conversationId, messages: ids.join(' ') });
-    this.hooks.urgent()?.read(ids);
     for (const [sender, { ids: theirs }] of ctx.messages.senders(ids)) this.hooks.queueReceipt(sender, conversationId, 'read', theirs);
     if (ids.length > 0) ctx.kick();
     return ids;
@@ -90,6 +99,8 @@ export class ReceivePipeline {
       ctx.emit({ type: 'receipt', kind: message.payload.receipt, messageIds: message.payload.messageIds, from: message.sender.userId });
     } else if (message?.payload.type === 'careTeam') {
       ctx.emit({ type: 'conversation', conversationId: message.payload.conversationId });
+    } else if (message?.payload.type === 'acknowledgement') {
+      this.hooks.urgency.acknowledged(message.payload);
     }
   }
 
@@ -98,6 +109,7 @@ export class ReceivePipeline {
     const { ctx } = this;
     const { payload, sender } = message;
     const self = ctx.self.userId;
+    if (payload.type === 'acknowledgement') return this.hooks.urgency.acknowledgementIn(payload, sender);
     if (payload.type === 'receipt') {
       // Only receipts from others, about messages we hold, count.
       if (sender.userId === self) return false;
@@ -107,16 +119,32 @@ export class ReceivePipeline {
     if (payload.type === 'careTeam') return ctx.conversations.applyCareTeam(payload, sender.userId, self, receivedAt);
     if (payload.type !== 'text') return false;
     const conversationId = conversationOf(message, self);
-    if (message.via === 'direct') {
+    // A message for an on-call role (issue 19) is filed in the role conversation, or dropped if it does not hold together.
+    if (isRoleText(payload) && !this.hooks.roles.file(payload, receivedAt)) return false;
+    if (message.via === 'direct' && !payload.role) {
       const peer = sender.userId !== self ? sender.userId : payload.to;
       // A copy of our own 1:1 message names the other user; it must match the conversation id.
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
     const stored = ctx.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
     if (stored && payload.attachments) this.hooks.attachments().recordIncoming(payload.messageId, payload.attachments, sender.userId === self);
+    const coverage = receivedCoverage(payload);
+    if (stored && coverage) ctx.messages.setCoverage(payload.messageId, coverage);
+    if (stored && payload.role) ctx.messages.setRoleDelivery(payload.messageId, payload.role);
+    if (stored && payload.urgent) this.hooks.urgency.storedIn(payload);
     if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
     return stored;
   }
+}
+
+/** What receiving needs of urgent messages (issue 19; Acknowledgements.ts, UrgentMessages.ts). */
+export interface UrgencyReceiver {
+  /** Inside the decrypt transaction: an urgent text just stored (its reason and escalation are kept with it). */
+  storedIn(payload: TextPayload): void;
+  /** Inside the decrypt transaction: an acknowledgement, kept if genuine (true) or refused with why in the audit log. */
+  acknowledgementIn(payload: AcknowledgementPayload, from: DeviceAddress): boolean;
+  /** After it was stored: reminders stop if it was this user's, the ladder is read again, the screen is told. */
+  acknowledged(payload: AcknowledgementPayload): void;
 }
 
 /**
@@ -124,7 +152,7 @@ export class ReceivePipeline {
  * claims; a copy of our own message from another of our devices names its conversation itself.
  */
 function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sender']['userId']): ConversationId {
-  return message.via === 'direct' && message.sender.userId !== self ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
+  return message.via === 'direct' && message.sender.userId !== self && !(message.payload.type === 'text' && message.payload.role) ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
 }
 
 /** A failure of this workstation's storage (its database locked, full, read-only or failing), anywhere in the error's causes. */

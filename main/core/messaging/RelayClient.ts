@@ -1,3 +1,5 @@
+import type { SignedAcknowledgement } from '../../../shared/acknowledgement';
+import { AcknowledgementReportResponseSchema, EscalationStateSchema, type EscalationRequest } from '../../../shared/wire/escalation';
 import type { IncomingMessage } from 'node:http';
 import { fetch, type Response } from 'undici';
 import WebSocket from 'ws';
@@ -24,6 +26,8 @@ import {
   type SessionResponse,
 } from '../../../shared/wire/relay';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
+import { PresenceResponseSchema, PresenceSchema, type Presence, type PresenceUpdate } from '../../../shared/wire/presence';
+import { AddShiftResponseSchema, RemoveShiftResponseSchema, RoleDetailSchema, RoleSearchResponseSchema, ShiftListResponseSchema, type AddShiftRequest, type RoleId } from '../../../shared/wire/roles';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
 import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResponse, type SsoBeginRequest, type SsoBeginResponse, type SsoCompleteRequest } from '../../../shared/wire/sso';
 
@@ -167,6 +171,41 @@ export class RelayClient {
     return this.#request('GET', `/v1/directory?${new URLSearchParams({ q: query, limit: String(limit) }).toString()}`, DirectoryResponseSchema);
   }
 
+  /** On-call roles whose name or department contains `query` (issue 19: the pickers). */
+  searchRoles(query: string, limit: number) {
+    return this.#request('GET', `/v1/roles?${new URLSearchParams({ q: query, limit: String(limit) }).toString()}`, RoleSearchResponseSchema);
+  }
+
+  /** A role with its holders now (a send to it encrypts to their devices), its backup and its next hand-over. */
+  role(id: RoleId) {
+    return this.#request('GET', `/v1/roles/${id}`, RoleDetailSchema);
+  }
+
+  /** A role's shifts overlapping [from, to) (at most 31 days). */
+  roleShifts(id: RoleId, from: number, to: number) {
+    return this.#request('GET', `/v1/roles/${id}/shifts?${new URLSearchParams({ from: String(from), to: String(to) }).toString()}`, ShiftListResponseSchema);
+  }
+
+  /** Adds a shift to a role (the scheduler permission; FORBIDDEN otherwise). */
+  addRoleShift(id: RoleId, shift: AddShiftRequest) {
+    return this.#request('POST', `/v1/roles/${id}/shifts`, AddShiftResponseSchema, shift);
+  }
+
+  /** Removes a shift from a role (the scheduler permission). */
+  removeRoleShift(id: RoleId, shiftId: string) {
+    return this.#request('DELETE', `/v1/roles/${id}/shifts/${encodeURIComponent(shiftId)}`, RemoveShiftResponseSchema);
+  }
+
+  /** Presence (issue 19): the statuses of up to MAX_PRESENCE_QUERY users (Available for anyone without one). */
+  async presence(userIds: readonly UserId[]): Promise<Presence[]> {
+    return (await this.#request('GET', `/v1/presence?${new URLSearchParams({ users: userIds.join(',') }).toString()}`, PresenceResponseSchema)).presence;
+  }
+
+  /** Sets this user's own status (any of their devices may). */
+  setPresence(update: PresenceUpdate): Promise<Presence> {
+    return this.#request('PUT', '/v1/presence', PresenceSchema, update);
+  }
+
   async uploadKeys(upload: KeyUpload): Promise<PreKeyCount> {
     return (await this.#request('PUT', '/v1/keys', KeyUploadResponseSchema, upload)).preKeys;
   }
@@ -182,6 +221,21 @@ export class RelayClient {
 
   send(envelopes: readonly OutgoingEnvelope[]) {
     return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes });
+  }
+
+  /** Reports an acknowledgement this device signed (issue 19): the relay verifies, audits it and stops the message's ladders. */
+  reportAcknowledgement(acknowledgement: SignedAcknowledgement) {
+    return this.#request('POST', '/v1/acknowledgements', AcknowledgementReportResponseSchema, acknowledgement);
+  }
+
+  /** Hands the relay an urgent message's escalation ladder (envelopes it holds until each rung is due). */
+  holdEscalation(request: EscalationRequest) {
+    return this.#request('POST', '/v1/escalations', EscalationStateSchema, request);
+  }
+
+  /** The progress of one of this account's ladders. */
+  escalationState(escalationId: string) {
+    return this.#request('GET', `/v1/escalations/${encodeURIComponent(escalationId)}`, EscalationStateSchema);
   }
 
   /** Opens the authenticated WebSocket; resolves once it is open. */

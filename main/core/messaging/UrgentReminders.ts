@@ -17,8 +17,9 @@ export interface UrgentReminder {
 }
 
 /**
- * Re-raises the notification of each unread urgent message every `intervalMs`, at most `maxReminders`
- * times, until it is read. The messages themselves stay in the encrypted store; this only keeps ids.
+ * Re-raises the notification of each unacknowledged urgent message every `intervalMs`, at most
+ * `maxReminders` times, until the user acknowledges it (issue 19: reading it is not enough, the sender
+ * waits for the acknowledgement). The messages themselves stay in the encrypted store; this only keeps ids.
  */
 export class UrgentReminders {
   readonly #pending = new Map<MessageId, { conversationId: ConversationId; since: number; sent: number }>();
@@ -33,13 +34,13 @@ export class UrgentReminders {
     this.#timer = scheduler.every(Math.max(1000, Math.floor(policy.intervalMs / 10)), () => this.tick());
   }
 
-  /** An urgent message arrived (or was found unread at start-up, `since` its arrival). */
+  /** An urgent message arrived (or was found unacknowledged at start-up, `since` its arrival). */
   track(messageId: MessageId, conversationId: ConversationId, since: number = this.scheduler.now()): void {
     if (!this.#pending.has(messageId)) this.#pending.set(messageId, { conversationId, since, sent: 0 });
   }
 
-  /** The user read these: no more reminders for them. */
-  read(messageIds: readonly MessageId[]): void {
+  /** The user acknowledged these (here or on another of their workstations): no more reminders for them. */
+  acknowledged(messageIds: readonly MessageId[]): void {
     for (const id of messageIds) this.#pending.delete(id);
   }
 

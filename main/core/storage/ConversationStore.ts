@@ -4,6 +4,7 @@ import type { ConversationId, UserId } from '../../../shared/ids';
 import type { DirectoryEntry } from '../../../shared/wire/relay';
 import type { CareTeamMembership } from '../crypto/CareTeamCipher';
 import type { SqlRunner } from './ProfileDatabase';
+import { RoleConversationStore } from './RoleConversationStore';
 
 export interface CareTeamState {
   readonly id: ConversationId;
@@ -121,7 +122,29 @@ export class ConversationStore implements CareTeamMembership {
         unreadUrgent: r.unread_urgent,
         lastActivity: r.last_at ?? r.created_at,
       }))
+      .concat(this.#roleConversations(self))
       .sort((a, b) => b.lastActivity - a.lastActivity || a.id.localeCompare(b.id));
+  }
+
+  /** Conversations with on-call roles (issue 19; RoleConversationStore.ts), as the list shows them. */
+  #roleConversations(self: UserId): ConversationSummary[] {
+    const rows = this.db.all<{ id: string; role_id: string; role_name: string; initiator: string; holders: string; created_at: number; unread: number; unread_urgent: number; last_at: number | null; initiator_name: string | null }>(
+      `SELECT r.*, ct.display_name AS initiator_name,
+         (SELECT count(*) FROM messages m WHERE m.conversation_id = r.id AND m.read_at IS NULL AND m.sender_user != $self) AS unread,
+         (SELECT count(*) FROM messages m WHERE m.conversation_id = r.id AND m.read_at IS NULL AND m.sender_user != $self AND m.urgent = 1) AS unread_urgent,
+         (SELECT max(m.received_at) FROM messages m WHERE m.conversation_id = r.id) AS last_at
+       FROM role_conversations r LEFT JOIN contacts ct ON ct.user_id = r.initiator`,
+      { self },
+    );
+    return rows.map((r) => {
+      const role = new RoleConversationStore(this.db).get(r.id as ConversationId);
+      return {
+        // A holder may have many conversations with one role, one per colleague who wrote to it: named after both.
+        id: r.id as ConversationId, kind: 'role', title: r.initiator === self ? r.role_name : `${r.role_name} · from ${r.initiator_name ?? 'a colleague'}`, peer: null, members: role?.holders.map((h) => h.userId) ?? [], isMember: true,
+        unread: r.unread, unreadUrgent: r.unread_urgent, lastActivity: r.last_at ?? r.created_at,
+        role: role ? { id: role.roleId, name: role.roleName, initiator: role.initiator, holders: [...role.holders] } : null,
+      };
+    });
   }
 
   /** Keeps the directory's names, so titles and senders read well offline. */
@@ -138,12 +161,14 @@ export class ConversationStore implements CareTeamMembership {
   }
 
   /** The title of one conversation (a notification's, without reading the whole list). */
-  title(id: ConversationId): { kind: 'direct' | 'careTeam'; title: string } | undefined {
+  title(id: ConversationId): { kind: 'direct' | 'careTeam' | 'role'; title: string } | undefined {
     const row = this.db.get<ConversationRow & { contact_name: string | null; contact_username: string | null }>(
       'SELECT c.*, ct.display_name AS contact_name, ct.username AS contact_username FROM conversations c LEFT JOIN contacts ct ON ct.user_id = c.peer WHERE c.id = $id',
       { id },
     );
-    return row ? { kind: row.kind, title: titleOf(row) } : undefined;
+    if (row) return { kind: row.kind, title: titleOf(row) };
+    const role = new RoleConversationStore(this.db).get(id);
+    return role && { kind: 'role', title: role.roleName };
   }
 
   /** One colleague's name, as the directory last gave it. */

@@ -1,4 +1,7 @@
 import type { ConversationId, DeviceAddress, MessageId } from '../../../shared/ids';
+import { MessageCoverageSchema, type MessageCoverage } from '../../../shared/wire/presence';
+import type { z } from 'zod';
+import { RoleDeliverySchema, type RoleDelivery } from '../../../shared/wire/roles';
 import type { SqlRunner } from './ProfileDatabase';
 
 /** A message as stored in the profile (text lives only inside the encrypted database). */
@@ -17,9 +20,13 @@ export interface StoredMessage {
   readonly recipients?: readonly string[] | null;
   /** Our own messages: why it could never be sent (null: it was, or still may be). */
   readonly sendFailed?: string | null;
+  /** How presence forwarding touched it (issue 19); null: not at all. Set with setCoverage, not on insert. */
+  readonly coverage?: MessageCoverage | null;
+  /** A message to or from an on-call role (issue 19): who held it then. Set with setRoleDelivery, not on insert. */
+  readonly roleDelivery?: RoleDelivery | null;
 }
 
-interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number; read_at: number | null; recipients: string | null; send_failed: string | null }
+interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number; read_at: number | null; recipients: string | null; send_failed: string | null; coverage?: string | null; role_delivery?: string | null }
 
 /** Where a page ends; the next page starts strictly before it (timestamps tie, so the id breaks ties). */
 export interface PageCursor {
@@ -41,6 +48,16 @@ export class MessageStore {
         body: message.body, reply: message.replyTo, urgent: message.urgent ? 1 : 0, recipients: message.recipients ? JSON.stringify(message.recipients) : null,
       },
     ) === 1;
+  }
+
+  /** Records how presence forwarding touched a message (issue 19). */
+  setCoverage(id: MessageId, coverage: MessageCoverage): void {
+    this.db.run('UPDATE messages SET coverage = $coverage WHERE id = $id', { id, coverage: JSON.stringify(coverage) });
+  }
+
+  /** Records who held the on-call role a message went to (issue 19). */
+  setRoleDelivery(id: MessageId, delivery: RoleDelivery): void {
+    this.db.run('UPDATE messages SET role_delivery = $delivery WHERE id = $id', { id, delivery: JSON.stringify(delivery) });
   }
 
   markSendFailed(id: MessageId, reason: string): void {
@@ -146,11 +163,22 @@ export function ftsQuery(input: string): string {
   return words.slice(0, 16).map((w) => `"${w}"*`).join(' ');
 }
 
+/** A stored note (coverage, role delivery); anything unreadable (written by a later version) reads as none. */
+function parseNote<T>(schema: z.ZodType<T>, json: string | null | undefined): T | null {
+  if (!json) return null;
+  try {
+    const parsed = schema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
 function toMessage(r: MessageRow): StoredMessage {
   return {
     id: r.id as MessageId, conversationId: r.conversation_id as ConversationId,
     sender: { userId: r.sender_user as DeviceAddress['userId'], deviceId: r.sender_device as DeviceAddress['deviceId'] },
     sentAt: r.sent_at, receivedAt: r.received_at, body: r.body, replyTo: r.reply_to as MessageId | null, urgent: r.urgent === 1, readAt: r.read_at,
-    recipients: r.recipients ? (JSON.parse(r.recipients) as string[]) : null, sendFailed: r.send_failed,
+    recipients: r.recipients ? (JSON.parse(r.recipients) as string[]) : null, sendFailed: r.send_failed, coverage: parseNote(MessageCoverageSchema, r.coverage), roleDelivery: parseNote(RoleDeliverySchema, r.role_delivery),
   };
 }

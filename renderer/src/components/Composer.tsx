@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState, type ClipboardEvent, type KeyboardEvent } from 'react';
 import type { MessageView } from '../../../shared/contract';
 import type { StagingId } from '../../../shared/attachmentContract';
-import type { ConversationId, MessageId } from '../../../shared/ids';
+import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
+import type { LadderChoice, UrgentOptions } from '../../../shared/urgency';
 import { LIMITS } from '../../../shared/limits';
 import { CallError } from '../api';
 import { useApi } from '../context';
@@ -9,6 +10,7 @@ import { Icon } from '../attachments/Icon';
 import { photosStaged, StagedAttachments } from '../attachments/StagedAttachments';
 import type { StagedFiles } from '../attachments/useStagedFiles';
 import { messageSummary } from '../attachments/MessageAttachments';
+import { ladderChoice, NO_URGENT_DRAFT, UrgentFields, type UrgentDraft } from './UrgencyParts';
 
 interface Draft {
   readonly key: number;
@@ -17,6 +19,9 @@ interface Draft {
   readonly replyTo: MessageId | undefined;
   /** Files staged with it (they stay under the box if it is refused, to send again). */
   readonly attachments?: StagingId[];
+  /** Urgent (issue 19): the reason from the organisation's list, and the escalation steps chosen. */
+  readonly urgentReason?: string;
+  readonly escalation?: LadderChoice | undefined;
 }
 
 /**
@@ -28,8 +33,10 @@ interface Draft {
  * Photos and files are attached with the button, by dropping them on the conversation or by pasting; they
  * go with the next message (which may then have no text), once each is staged in the core.
  */
-export function Composer({ conversationId, disabledReason, replyTo, staging, onCancelReply, onSent, onError }: {
+export function Composer({ conversationId, peer = null, disabledReason, replyTo, staging, onCancelReply, onSent, onError }: {
   conversationId: ConversationId;
+  /** The other person of a 1:1 conversation (an urgent message to them may escalate); null otherwise. */
+  peer?: UserId | null;
   disabledReason: string | null;
   replyTo: MessageView | null;
   staging: StagedFiles;
@@ -40,6 +47,8 @@ export function Composer({ conversationId, disabledReason, replyTo, staging, onC
   const api = useApi();
   const [text, setText] = useState('');
   const [urgent, setUrgent] = useState(false);
+  const [urgentDraft, setUrgentDraft] = useState<UrgentDraft>(NO_URGENT_DRAFT);
+  const [urgentOptions, setUrgentOptions] = useState<UrgentOptions | null>(null);
   const [inFlight, setInFlight] = useState(0);
   const [refused, setRefused] = useState<Draft[]>([]);
   const nextKey = useRef(0);
@@ -58,10 +67,19 @@ export function Composer({ conversationId, disabledReason, replyTo, staging, onC
     if (replyTo) input.current?.focus();
   }, [replyTo]);
 
+  // The organisation's reasons and escalation times, read when Urgent is first switched on.
+  useEffect(() => {
+    if (urgent && !urgentOptions) void api.call('urgent.options', {}).then(setUrgentOptions).catch(onError);
+  }, [api, urgent, urgentOptions, onError]);
+  const needsReason = urgent && urgentDraft.reason === '';
+
   const submit = async (draft: Draft) => {
     setInFlight((n) => n + 1);
     try {
-      await api.call('messages.send', { conversationId, text: draft.text, ...(draft.urgent ? { urgent: true } : {}), ...(draft.replyTo ? { replyTo: draft.replyTo } : {}), ...(draft.attachments ? { attachments: draft.attachments } : {}) });
+      await api.call('messages.send', {
+        conversationId, text: draft.text, ...(draft.urgent ? { urgent: true, urgentReason: draft.urgentReason, ...(draft.escalation ? { escalation: draft.escalation } : {}) } : {}), ...(draft.replyTo ? { replyTo: draft.replyTo } : {}),
+        ...(draft.attachments ? { attachments: draft.attachments } : {}),
+      });
       if (draft.attachments) staging.sent();
       if (mounted.current) onSent();
     } catch (error) {
@@ -79,14 +97,19 @@ export function Composer({ conversationId, disabledReason, replyTo, staging, onC
   const filesReady = !files || (staging.readyIds !== null && !sendingFiles(inFlight, staging));
   const send = () => {
     const body = text.trim();
-    if ((!body && !files) || !filesReady || disabledReason) return;
+    if ((!body && !files) || !filesReady || disabledReason || needsReason) return;
     if (body.length > LIMITS.maxTextLength) {
       onError(new CallError({ code: 'INVALID_INPUT', message: 'message too long', issues: [`a message can be at most ${LIMITS.maxTextLength.toLocaleString()} characters; this one has ${body.length.toLocaleString()}`] }));
       return;
     }
-    const draft: Draft = { key: nextKey.current++, text: body, urgent, replyTo: replyTo?.id, ...(files && staging.readyIds ? { attachments: staging.readyIds } : {}) };
+    const escalation = urgent && urgentOptions ? ladderChoice(urgentDraft, urgentOptions.escalationMinutes) : undefined;
+    const draft: Draft = {
+      key: nextKey.current++, text: body, urgent, replyTo: replyTo?.id, ...(urgent ? { urgentReason: urgentDraft.reason, escalation } : {}),
+      ...(files && staging.readyIds ? { attachments: staging.readyIds } : {}),
+    };
     setText('');
     setUrgent(false);
+    setUrgentDraft(NO_URGENT_DRAFT);
     if (replyTo) onCancelReply();
     input.current?.focus();
     void submit(draft);
@@ -97,6 +120,7 @@ export function Composer({ conversationId, disabledReason, replyTo, staging, onC
     setRefused((list) => list.filter((d) => d.key !== draft.key));
     setText(draft.text);
     setUrgent(draft.urgent);
+    setUrgentDraft(draft.urgent ? { reason: draft.urgentReason ?? '', ladder: [] } : NO_URGENT_DRAFT);
     input.current?.focus();
   };
 
@@ -135,8 +159,10 @@ export function Composer({ conversationId, disabledReason, replyTo, staging, onC
           onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} onPaste={onPaste} disabled={disabledReason !== null}
           aria-describedby={[disabledReason ? 'composer-reason' : '', photosStaged(staging) ? 'privacy-note' : ''].filter(Boolean).join(' ') || undefined} />
         <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
-        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || !filesReady || (text.trim().length === 0 && !files)}>Send</button>
+        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || !filesReady || (text.trim().length === 0 && !files) || needsReason} aria-describedby={needsReason ? 'urgent-needs-reason' : undefined}>Send</button>
       </div>
+      {urgent && <UrgentFields peer={peer} draft={urgentDraft} onChange={setUrgentDraft} options={urgentOptions} />}
+      {needsReason && <p className="hint" id="urgent-needs-reason">An urgent message needs a reason before it can be sent.</p>}
       {inFlight > 1 && <p className="hint" role="status">{inFlight} messages on their way…</p>}
       {refused.length > 0 && (
         <ul className="refused" aria-label="Messages not sent">

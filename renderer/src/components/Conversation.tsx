@@ -8,6 +8,9 @@ import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
 import { Message, type SendDelay } from './MessageItem';
 import { useMessageWindow, type Anchor } from './useMessageWindow';
+import { PeerStatus, TeamStatuses } from './PeerStatus';
+import { HandOverLine, RoleHeader } from './RoleParts';
+import type { RoleDetail } from '../../../shared/wire/roles';
 
 /** Consecutive messages of one sender within this time form a run: one name, one delivery state. */
 const RUN_MS = 5 * 60_000;
@@ -15,6 +18,7 @@ const RUN_MS = 5 * 60_000;
 type Row =
   | { kind: 'day'; key: string; at: number }
   | { kind: 'unread'; key: string }
+  | { kind: 'handover'; key: string; message: MessageView }
   | { kind: 'message'; key: string; message: MessageView; first: boolean; showState: boolean };
 
 /**
@@ -30,6 +34,8 @@ function buildRows(messages: readonly MessageView[], anchor: Anchor | null): Row
     const unreadStartsHere = anchor?.kind === 'unread' && anchor.id === m.id;
     if (key !== lastDay) out.push({ kind: 'day', key: `day-${key}`, at: m.sentAt });
     if (unreadStartsHere) out.push({ kind: 'unread', key: 'unread' });
+    // A message to an on-call role that reached new holders (issue 19): the hand-over, above it.
+    if (m.roleDelivery && (m.roleDelivery.handedOver || m.roleDelivery.via === 'backup')) out.push({ kind: 'handover', key: `handover-${m.id}`, message: m });
     const first = key !== lastDay || !sameRun(messages[i - 1], m) || unreadStartsHere;
     lastDay = key;
     // The run's last message: the state is shown there, and on any before it whose state differs.
@@ -49,7 +55,7 @@ function sameRun(a: MessageView | undefined, b: MessageView | undefined): boolea
  * separators, runs of one sender, delivery state, reply-to and urgent marking), opened at a search result
  * or at the first unread message when there is one; the identity-change banner and the composer.
  */
-export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, online, delays, onMembers, onContact, onError, onRead }: {
+export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
   conversation: ConversationView;
   /** A search result to open at (highlighted), instead of the first unread or the newest message. */
   focus: string | undefined;
@@ -63,6 +69,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   online: boolean;
   onMembers: () => void;
   onContact: (userId: UserId) => void;
+  /** A role conversation, for a scheduler: open the role's schedule. */
+  onSchedule?: (detail: RoleDetail) => void;
   onError: (error: unknown) => void;
 }) {
   const api = useApi();
@@ -153,11 +161,13 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
       <header className="conversation-header">
         <div className="conversation-heading">
           <h1 title={conversation.title}>{conversation.title}</h1>
-          <p className="muted">
+          {conversation.kind === 'role' ? <RoleHeader conversation={conversation} version={version} onSchedule={(detail) => onSchedule?.(detail)} /> : <p className="muted">
             {conversation.kind === 'careTeam'
               ? `${conversation.members.length} members: ${conversation.members.map(nameOf).join(', ')}`
               : 'Direct message · end-to-end encrypted'}
-          </p>
+          </p>}
+          {conversation.peer && <PeerStatus userId={conversation.peer} nameOf={nameOf} />}
+          {conversation.kind === 'careTeam' && <TeamStatuses members={conversation.members} self={self} nameOf={nameOf} />}
         </div>
         <div className="conversation-actions">
           {conversation.kind === 'careTeam'
@@ -187,8 +197,9 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
               <div key={item.key} data-index={item.index} ref={virtualizer.measureElement} className={`row ${row.kind === 'message' && !row.first ? 'continued' : ''}`} style={{ transform: `translateY(${item.start}px)` }}>
                 {row.kind === 'day' ? <div className="day-separator" role="separator"><span>{formatDay(row.at)}</span></div>
                   : row.kind === 'unread' ? <div className="day-separator unread-separator" role="separator"><span>New messages</span></div>
+                  : row.kind === 'handover' ? (row.message.roleDelivery && <HandOverLine delivery={row.message.roleDelivery} />)
                   : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined}
-                      layout={{ showSender: row.first && (conversation.kind === 'careTeam' || !row.message.outgoing || compact), showState: row.showState, continued: !row.first, highlight: anchor?.kind === 'found' && anchor.id === row.message.id, compact }}
+                      layout={{ showSender: row.first && (conversation.kind !== 'direct' || !row.message.outgoing || compact), showState: row.showState, continued: !row.first, highlight: anchor?.kind === 'found' && anchor.id === row.message.id, compact }}
                       onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked}
                       delay={row.message.state === 'pending' ? delays.get(row.message.id) : undefined} nameOf={nameOf}
                       attachments={{ progress: files.progress, actions: files.actionsFor(row.message.id) }} />}
@@ -199,7 +210,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => loadNewer().catch(onError)}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; showNewest().catch(onError); }}>Jump to newest</button></div>}
       </div>
 
-      <Composer conversationId={conversation.id} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
+      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
         replyTo={replyTo} staging={files.staging} onCancelReply={() => setReplyTo(null)}
         onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
       {files.viewer}

@@ -9,6 +9,8 @@ import { Alert, Field } from './Field';
 import { PeoplePicker } from './PeoplePicker';
 import { Qr } from './Qr';
 import { useModalFocus } from './useModalFocus';
+import { RoleMatches } from './RoleParts';
+import type { RoleSummary } from '../../../shared/wire/roles';
 
 type Contacts = ReadonlyMap<string, ContactView>;
 
@@ -30,11 +32,11 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
   );
 }
 
-export function NewConversationDialog({ contacts, self, onClose, onPick }: { contacts: Contacts; self: UserId; onClose: () => void; onPick: (userId: UserId) => void }) {
+export function NewConversationDialog({ contacts, self, onClose, onPick, onPickRole }: { contacts: Contacts; self: UserId; onClose: () => void; onPick: (userId: UserId) => void; onPickRole: (role: RoleSummary) => void }) {
   return (
     <Modal title="New conversation" onClose={onClose}>
-      <p className="muted">Pick a colleague to message directly.</p>
-      <PeoplePicker contacts={contacts} exclude={new Set([self])} selected={new Set()} onToggle={onPick} multiple={false} />
+      <p className="muted">Pick a colleague to message directly, or an on-call role: a message to a role goes to whoever holds it when you send.</p>
+      <PeoplePicker contacts={contacts} exclude={new Set([self])} selected={new Set()} onToggle={onPick} multiple={false} above={(query) => <RoleMatches query={query} onPick={onPickRole} />} />
     </Modal>
   );
 }

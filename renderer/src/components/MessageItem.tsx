@@ -1,9 +1,11 @@
+import { UrgencyDetails, UrgentLabel } from './UrgencyParts';
 import { useEffect, useState } from 'react';
 import type { MessageView } from '../../../shared/contract';
 import { assertNever } from '../../../shared/exhaustive';
 import { formatDay, formatTime } from '../format';
 import { MessageAttachments, messageSummary, type AttachmentActions } from '../attachments/MessageAttachments';
 import type { ProgressById } from '../attachments/useAttachmentProgress';
+import { CoverageLine } from './CoverageLine';
 
 /** Why the relay refused a message for now (the core's `sendDelayed` event); the core tries again by itself. */
 export interface SendDelay {
@@ -81,13 +83,15 @@ export function Message({ message, quoted, layout, onReply, onRetry, online, hel
     <article className={classes.filter(Boolean).join(' ')} aria-label={`${message.senderName}, ${formatTime(message.sentAt)}${message.urgent ? ', urgent' : ''}`} aria-current={layout.highlight ? 'true' : undefined}>
       <div className="bubble">
         {layout.compact ? <span className="sender">{layout.showSender ? message.senderName : ''}</span> : layout.showSender && <div className="sender">{message.senderName}</div>}
+        <CoverageLine coverage={message.coverage} nameOf={nameOf} />
         <div className="content-line">
           {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {messageSummary(quoted, 140)}</> : 'Earlier message'}</blockquote>}
-          {message.urgent && <span className="urgent-label">Urgent</span>}
+          <UrgentLabel message={message} />
           <MessageAttachments messageId={message.id} attachments={message.attachments} progress={attachments.progress} actions={attachments.actions} />
           {/* The spacer keeps room at the end of the last line for the time and state, drawn over it (as chat apps do). */}
           <p className="message-body">{message.body}<span className="meta-spacer" aria-hidden="true" data-meta={metaText} /></p>
         </div>
+        <UrgencyDetails message={message} />
         <span className="meta">
           <time dateTime={new Date(message.sentAt).toISOString()}>{when}</time>
           {showState && <span className={`state state-${waiting && held ? 'held' : message.state}`}>{state}</span>}

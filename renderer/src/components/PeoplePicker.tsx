@@ -1,9 +1,11 @@
-import { useEffect, useId, useMemo, useRef, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import type { ContactView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import { useApi } from '../context';
 import { initials } from '../format';
 import { Field } from './Field';
+import { PresenceBadge } from './PresenceBadge';
+import { usePresenceDirectory } from '../presence';
 
 /** How long typing pauses before the directory is searched. */
 const SEARCH_PAUSE_MS = 150;
@@ -15,7 +17,7 @@ const SEARCH_LIMIT = 50;
  * marked "Not yet reachable" and not selectable; the reason is in their accessible description. Until the
  * first answer comes, the directory the app already has is filtered by name.
  */
-export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }: { contacts: ReadonlyMap<string, ContactView>; exclude: ReadonlySet<string>; selected: ReadonlySet<string>; onToggle: (userId: UserId) => void; multiple: boolean }) {
+export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple, above }: { contacts: ReadonlyMap<string, ContactView>; exclude: ReadonlySet<string>; selected: ReadonlySet<string>; onToggle: (userId: UserId) => void; multiple: boolean; above?: (query: string) => ReactNode }) {
   const api = useApi();
   const [filter, setFilter] = useState('');
   const [found, setFound] = useState<{ query: string; people: readonly ContactView[] } | null>(null);
@@ -42,6 +44,10 @@ export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }
     return source.filter((c) => !exclude.has(c.userId)).sort((a, b) => Number(b.reachable) - Number(a.reachable));
   }, [found, contacts, exclude, query]);
   const stale = found !== null && found.query !== query;
+  // Their statuses (issue 19): read for those on screen that the main window has not read yet.
+  const presence = usePresenceDirectory();
+  const shownIds = people.slice(0, 100).map((c) => c.userId).join(',');
+  useEffect(() => presence.want(shownIds.split(',').filter(Boolean)), [presence, shownIds]);
   // Everyone seen so far, so that those picked stay named while the search shows others.
   const seen = useRef(new Map<string, ContactView>());
   for (const c of [...contacts.values(), ...(found?.people ?? [])]) seen.current.set(c.userId, c);
@@ -56,7 +62,8 @@ export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }
           ))}
         </ul>
       )}
-      <Field label="Find a colleague" type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name, department or role" autoComplete="off" />
+      <Field label={above ? 'Find a colleague or on-call role' : 'Find a colleague'} type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Name, department or role" autoComplete="off" />
+      {above?.(query)}
       <ul className="people" aria-label="Colleagues" aria-busy={stale || undefined}>
         {people.length === 0 && <li className="muted empty-people">{query ? `Nobody in the directory matches “${query}”.` : 'Everyone in the directory is already here.'}</li>}
         {people.map((c) => {
@@ -69,7 +76,7 @@ export function PeoplePicker({ contacts, exclude, selected, onToggle, multiple }
                 aria-describedby={c.reachable ? undefined : unreachableId} onClick={() => c.reachable && onToggle(c.userId)}>
                 <span className="avatar small" aria-hidden="true">{initials(c.displayName)}</span>
                 <span className="person-text">
-                  <span className="person-name">{c.displayName}</span>
+                  <span className="person-headline"><span className="person-name">{c.displayName}</span> <PresenceBadge presence={presence.of(c.userId)} quiet /></span>
                   {role && <span className="person-role">{role}</span>}
                   <span className="person-contact">{c.contact ? `${c.contact} · ` : ''}{c.username}</span>
                 </span>

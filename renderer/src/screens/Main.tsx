@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
@@ -10,13 +10,20 @@ import { Conversation } from '../components/Conversation';
 import type { SendDelay } from '../components/MessageItem';
 import { useCompactMessages } from '../displayPreferences';
 import { ContactPanel, MembersPanel, NewCareTeamDialog, NewConversationDialog, SettingsDialog } from '../components/Dialogs';
+import { PresenceBadge, worthShowing } from '../components/PresenceBadge';
+import { StatusButton, StatusDialog } from '../components/StatusDialog';
+import { PresenceContext, usePresence } from '../presence';
+import { ScheduleDialog } from '../components/ScheduleDialog';
+import type { RoleDetail, RoleId } from '../../../shared/wire/roles';
 
 type Dialog =
   | { kind: 'newConversation' }
   | { kind: 'newTeam' }
   | { kind: 'settings' }
+  | { kind: 'status' }
   | { kind: 'members'; conversationId: string }
-  | { kind: 'contact'; userId: UserId };
+  | { kind: 'contact'; userId: UserId }
+  | { kind: 'schedule'; detail: RoleDetail };
 
 export type Contacts = ReadonlyMap<string, ContactView>;
 
@@ -54,7 +61,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
     void loadConversations();
     void loadContacts();
     return api.subscribe((event) => {
-      if (event.type === 'message' || event.type === 'conversation' || event.type === 'receipt' || event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'sendFailed') {
+      if (event.type === 'message' || event.type === 'conversation' || event.type === 'receipt' || event.type === 'urgency' || event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'sendFailed') {
         void loadConversations();
         setVersion((v) => v + 1);
         if (event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'conversation') setTrustVersion((v) => v + 1);
@@ -79,11 +86,19 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
     return () => clearTimeout(timer);
   }, [api, query]);
 
+  // Presence (issue 19): everyone in the user's conversations, read now and every minute (pickers ask for more).
+  const people = useMemo(() => [self, ...conversations.flatMap((c) => (c.kind === 'direct' ? (c.peer ? [c.peer] : []) : c.members))], [conversations, self]);
+  const presence = usePresence(api, people);
+
   const current = conversations.find((c) => c.id === selected) ?? null;
   const nameOf = useCallback((userId: string) => (userId === self ? 'You' : contacts.get(userId)?.displayName ?? 'Unknown'), [contacts, self]);
 
+  const openRole = (roleId: RoleId) => api.call('roles.open', { roleId }).then(({ conversationId }) => openConversation(conversationId)).catch((e: unknown) => setNotice(explain(e)));
   const openDirect = async (userId: UserId) => {
     const { conversationId } = await api.call('conversations.openDirect', { userId });
+    await openConversation(conversationId);
+  };
+  const openConversation = async (conversationId: string) => {
     await loadConversations();
     setSelected(conversationId);
     setFocus(undefined);
@@ -99,6 +114,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
   };
 
   return (
+    <PresenceContext.Provider value={presence}>
     <div className="app">
       <header className="topbar">
         <div className="topbar-left">
@@ -113,7 +129,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
           <input type="search" aria-label="Search" placeholder="Search messages" value={query} onChange={(e) => setQuery(e.target.value)} />
         </div>
         <div className="topbar-right">
-          <span className="me" title={me?.displayName}><span className="avatar small" aria-hidden="true">{initials(me?.displayName ?? state.profile.displayName)}</span>{state.profile.displayName}</span>
+          <StatusButton name={state.profile.displayName} presence={presence.of(self)} onOpen={() => { void loadContacts(); setDialog({ kind: 'status' }); }} />
           <button type="button" className="ghost" onClick={() => setDialog({ kind: 'settings' })}>Settings</button>
           <button type="button" className="lock-button" onClick={() => void api.call('session.lock', {})}>Lock now</button>
         </div>
@@ -134,10 +150,12 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
                 <li key={c.id}>
                   <button type="button" className={`conversation-item ${c.id === selected && !results ? 'active' : ''} ${c.unreadUrgent > 0 ? 'urgent' : ''}`} aria-current={c.id === selected ? 'page' : undefined}
                     title={c.title} onClick={() => { setSelected(c.id); setFocus(undefined); setQuery(''); }}>
-                    <span className={`avatar ${c.kind === 'careTeam' ? 'team' : ''}`} aria-hidden="true">{c.kind === 'careTeam' ? '#' : initials(c.title)}</span>
+                    <span className={`avatar ${c.kind === 'careTeam' ? 'team' : c.kind === 'role' ? 'role-avatar' : ''}`} aria-hidden="true">{c.kind === 'careTeam' ? '#' : c.kind === 'role' ? '☎' : initials(c.title)}</span>
                     <span className="conversation-text">
                       <span className="conversation-title">{c.title}</span>
-                      <span className="conversation-meta">{c.kind === 'careTeam' ? (c.isMember ? `Care team · ${c.members.length} members` : 'You were removed') : 'Direct message'}</span>
+                      <span className="conversation-meta">{c.kind === 'careTeam' ? (c.isMember ? `Care team · ${c.members.length} members` : 'You were removed')
+                        : c.kind === 'role' ? 'On-call role'
+                        : c.peer && worthShowing(presence.of(c.peer)) ? <PresenceBadge presence={presence.of(c.peer)} /> : 'Direct message'}</span>
                     </span>
                     <span className="conversation-side">
                       <span className="conversation-time">{formatActivity(c.lastActivity)}</span>
@@ -186,6 +204,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
             <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
+              onSchedule={(detail) => { void loadContacts(); setDialog({ kind: 'schedule', detail }); }}
               onError={(e) => setNotice(explain(e))} onRead={loadConversations} />
           ) : (
             <div className="placeholder">
@@ -196,11 +215,14 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
         </main>
       </div>
 
-      {dialog?.kind === 'newConversation' && <NewConversationDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onPick={(u) => void openDirect(u)} />}
+      {dialog?.kind === 'newConversation' && <NewConversationDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onPick={(u) => void openDirect(u)} onPickRole={(r) => void openRole(r.id)} />}
       {dialog?.kind === 'newTeam' && <NewCareTeamDialog contacts={contacts} self={self} onClose={() => setDialog(null)} onCreated={(id) => { setDialog(null); setSelected(id); setFocus(undefined); void loadConversations(); }} />}
       {dialog?.kind === 'settings' && <SettingsDialog settings={settings} onSettings={onSettings} compact={compact} onCompact={setCompact} onClose={() => setDialog(null)} compliance={me?.role === 'compliance'} username={state.profile.username} />}
       {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
+      {dialog?.kind === 'status' && <StatusDialog current={presence.of(self)} contacts={contacts} self={self} onClose={() => setDialog(null)} onSaved={() => { setDialog(null); presence.refresh(); }} />}
+      {dialog?.kind === 'schedule' && <ScheduleDialog detail={dialog.detail} contacts={contacts} onClose={() => setDialog(null)} onChanged={() => setVersion((v) => v + 1)} />}
       {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); setTrustVersion((v) => v + 1); }} />}
     </div>
+    </PresenceContext.Provider>
   );
 }

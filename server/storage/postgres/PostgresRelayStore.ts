@@ -30,9 +30,12 @@ import { PostgresDevices } from './PostgresDevices';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 import { PostgresScim } from './PostgresScim';
 import { PostgresBlobs } from './PostgresBlobs';
+import { PostgresRoles } from './PostgresRoles';
 import { PostgresSignIns } from './PostgresSignIns';
 import { PostgresSsoSignIns } from './PostgresSsoSignIns';
+import { PostgresPresence } from './PostgresPresence';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
+import { PostgresEscalations } from './PostgresEscalations';
 import { PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
 
 /** Envelopes expired per transaction. */
@@ -48,7 +51,10 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   readonly #directory: PostgresDirectory;
   readonly scim: PostgresScim;
   readonly blobs: PostgresBlobs;
+  readonly roles: PostgresRoles;
+  readonly presence: PostgresPresence;
   readonly #sso: PostgresSsoSignIns;
+  readonly escalations: PostgresEscalations;
   readonly #signIns: PostgresSignIns;
   /** This instance's name in its notifications (it ignores its own: it told its sockets already). */
   readonly #instance = randomUUID();
@@ -62,9 +68,15 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
     this.scim = new PostgresScim(db, (client, events) => this.append(client, events));
     this.blobs = new PostgresBlobs(db, (client, events) => this.append(client, events));
+    this.roles = new PostgresRoles(db, (client, events) => this.append(client, events));
+    this.presence = new PostgresPresence(db, (client, events) => this.append(client, events));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),
+    });
+    this.escalations = new PostgresEscalations(db, this.#queue, {
+      appendAudit: (client, events) => this.append(client, events),
+      announce: async (client, recipients) => void (await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [QUEUED_CHANNEL, queuedPayloads(this.#instance, recipients)])),
     });
   }
 

@@ -68,6 +68,11 @@ export class SqliteEnvelopeQueue {
 
   // --- Inside transactions ---------------------------------------------------------------------------
 
+  /** Queues envelopes inside the caller's IMMEDIATE transaction (an escalation's release); their audit records go to `audit`. */
+  enqueueWithin(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, audit: AuditEvent[]): EnqueueOutcome[] {
+    return this.#enqueueIn({ envelopes, auditOf, limits }, audit);
+  }
+
   /** One group commit: each write in order, its audit records appended once at the end. */
   #writeIn(writes: readonly QueueWrite[]): (EnqueueOutcome[] | EnvelopeId[])[] {
     const audit: AuditEvent[] = [];

@@ -40,10 +40,13 @@ import { SqliteDevices } from './SqliteDevices';
 import { SqliteDirectory, toUser, type UserRow } from './SqliteDirectory';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
+import { SqliteEscalations } from './SqliteEscalations';
 import { SqliteEnvelopeQueue } from './SqliteEnvelopeQueue';
 import { SqliteScim } from './SqliteScim';
 import { SqliteBlobs } from './SqliteBlobs';
+import { SqliteRoles } from './SqliteRoles';
 import { SqliteSsoSignIns } from './SqliteSsoSignIns';
+import { SqlitePresence } from './SqlitePresence';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 
 
@@ -60,7 +63,10 @@ export class SqliteRelayStore implements RelayStore {
   readonly #directory: SqliteDirectory;
   readonly scim: SqliteScim;
   readonly blobs: SqliteBlobs;
+  readonly roles: SqliteRoles;
+  readonly presence: SqlitePresence;
   readonly #sso: SqliteSsoSignIns;
+  readonly escalations: SqliteEscalations;
 
   constructor(dataDir: string, clock: Clock, key: DatabaseKey) {
     this.#sql = new SqliteDatabase(join(dataDir, DATABASE_FILE), MIGRATIONS, key);
@@ -72,7 +78,10 @@ export class SqliteRelayStore implements RelayStore {
     this.#directory = new SqliteDirectory(this.#sql, { appendAudit: (events) => this.#audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
     this.scim = new SqliteScim(this.#sql, (events) => this.#audit.append(events));
     this.blobs = new SqliteBlobs(this.#sql, (events) => this.#audit.append(events));
+    this.roles = new SqliteRoles(this.#sql, (events) => this.#audit.append(events));
     this.#sso = new SqliteSsoSignIns(this.#sql, (events) => this.#audit.append(events));
+    this.escalations = new SqliteEscalations(this.#sql, this.#queue, (events) => this.#audit.append(events));
+    this.presence = new SqlitePresence(this.#sql, (events) => this.#audit.append(events));
   }
 
   get schemaVersion(): number {

@@ -6,7 +6,10 @@ import { PAYLOAD_VERSION, ReceiptPayloadSchema } from '../../../../shared/payloa
 import { useTempDirs } from '../../../../test/fixtures/tempDirs';
 import { AccountSecrets } from '../AccountSecrets';
 import { ConversationStore } from '../ConversationStore';
+import { RoleConversationStore } from '../RoleConversationStore';
+import { RoleIdSchema } from '../../../../shared/wire/roles';
 import { MessageStore } from '../MessageStore';
+import { UrgencyStore } from '../UrgencyStore';
 import { OutboxStore } from '../OutboxStore';
 import { ProfileDatabase } from '../ProfileDatabase';
 import { PROFILE_MIGRATIONS } from './index';
@@ -104,7 +107,8 @@ describe('profile database migrations', () => {
     new AccountSecrets(v4.db).saveAccount({ userId: self, deviceId: DeviceIdSchema.parse(1), credential: 'rd1.secret' });
     insertMessage(v4.db, { from: self, at: 1000, body: 'are you on the ward' });
     insertMessage(v4.db, { from: peer, at: 2000, body: 'yes, bed 4' });
-    const db = v4.upgrade(5);
+    // (Listed with today's code, which also reads tables later migrations add.)
+    const db = v4.upgrade();
     const conversations = new ConversationStore(db);
     expect(conversations.peer(conversation)).toBe(peer);
     expect(conversations.list(self)).toEqual([expect.objectContaining({ id: conversation, kind: 'direct', unread: 1 })]);
@@ -123,10 +127,52 @@ describe('profile database migrations', () => {
     expect(messages.receipts(ours)).toEqual({ delivered: [peer], read: [peer] }); // read implies delivered
   });
 
-  it('0007 attachments: keeps messages, and a message\'s attachments and their bytes go with it', () => {
+  it('0007 coverage: keeps messages, none marked as forwarded, and records how forwarding touched new ones', () => {
     const v6 = databaseAt(6);
-    const kept = insertMessage(v6.db, { from: peer, at: 1000, body: 'photo attached' });
+    const earlier = insertMessage(v6.db, { from: peer, at: 1000, body: 'bed 3 obs stable' });
     const db = v6.upgrade(7);
+    const messages = new MessageStore(db);
+    expect(messages.byId(earlier)).toMatchObject({ body: 'bed 3 obs stable', coverage: null });
+    messages.setCoverage(earlier, { kind: 'forwarded', absent: peer, status: 'offShift' });
+    expect(messages.byId(earlier)?.coverage).toEqual({ kind: 'forwarded', absent: peer, status: 'offShift' });
+  });
+
+  it('0008 role conversations: keeps messages, none to a role, and keeps role conversations with who held the role', () => {
+    const v7 = databaseAt(7);
+    const earlier = insertMessage(v7.db, { from: peer, at: 1000, body: 'bed 3 obs stable' });
+    const db = v7.upgrade(8);
+    const messages = new MessageStore(db);
+    expect(messages.byId(earlier)).toMatchObject({ body: 'bed 3 obs stable', roleDelivery: null });
+    const roleId = RoleIdSchema.parse(randomUUID());
+    const holders = [{ userId: peer, displayName: 'Dr. Lee', since: 900 }];
+    const roles = new RoleConversationStore(db);
+    roles.ensure(conversation, roleId, 'Cardiology on call', self, 1000);
+    roles.setHolders(conversation, holders);
+    expect(roles.get(conversation)).toEqual({ id: conversation, roleId, roleName: 'Cardiology on call', initiator: self, holders, createdAt: 1000 });
+    const delivery = { roleId, roleName: 'Cardiology on call', initiator: self, holders, handedOver: false, via: 'holders' as const };
+    messages.setRoleDelivery(earlier, delivery);
+    expect(messages.byId(earlier)?.roleDelivery).toEqual(delivery);
+  });
+
+  it('0009 acknowledgements: unread urgent messages await acknowledgement (read ones closed their loop), and signed acknowledgements are kept', () => {
+    const v8 = databaseAt(8);
+    const urgent = insertMessage(v8.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
+    const readEarlier = insertMessage(v8.db, { from: peer, at: 900, body: 'bed 5 BP 80/40', urgent: true });
+    v8.db.run('UPDATE messages SET read_at = 950 WHERE id = $id', { id: readEarlier });
+    const db = v8.upgrade(9);
+    const store = new UrgencyStore(db);
+    expect(store.unacknowledged(self).map((m) => m.id)).toEqual([urgent]);
+    const signed = { statement: { messageId: urgent, conversationId: conversation, sender: peer, acknowledger: { userId: self, deviceId: DeviceIdSchema.parse(1) }, acknowledgedAt: 1500 }, signature: 'A'.repeat(86) + '==' };
+    expect(store.addAcknowledgement(signed, 1500)).toBe(true);
+    expect(store.addAcknowledgement(signed, 1600)).toBe(false);
+    expect(store.unacknowledged(self)).toEqual([]);
+    expect(store.unreported(self).map((a) => a.statement.messageId)).toEqual([urgent]);
+  });
+
+  it('0010 attachments: keeps messages, and a message\'s attachments and their bytes go with it', () => {
+    const v9 = databaseAt(9);
+    const kept = insertMessage(v9.db, { from: peer, at: 1000, body: 'photo attached' });
+    const db = v9.upgrade(10);
     db.run(
       `INSERT INTO attachments (id, message_id, position, outgoing, content_type, kind, size, key, digest, cipher_size, state, created_at)
        VALUES ('a1', $m, 0, 0, 'image/jpeg', 'image', 10, x'00', 'd', 50, 'stored', 1000)`,
@@ -140,6 +186,6 @@ describe('profile database migrations', () => {
   });
 
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 });

@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AcknowledgementStatement, SignedAcknowledgement } from '../../../shared/acknowledgement';
+import { MessageIdSchema, type ConversationId, type DeviceAddress, type MessageId } from '../../../shared/ids';
+import { AcknowledgementPayloadSchema, PAYLOAD_VERSION, type AcknowledgementPayload } from '../../../shared/payload';
+import { ensureSessions, newConversationId, newDevice, newUserId, TestDirectory, type TestDevice } from '../../../test/fixtures/protocolHarness';
+import { virtualScheduler } from '../../../test/fixtures/virtualScheduler';
+import type { LocalAuditDetails, LocalAuditKind } from '../audit/LocalAudit';
+import { ConversationStore } from '../storage/ConversationStore';
+import { MessageStore } from '../storage/MessageStore';
+import { OutboxStore } from '../storage/OutboxStore';
+import { ProfileDatabase } from '../storage/ProfileDatabase';
+import { UrgencyStore } from '../storage/UrgencyStore';
+import { Acknowledgements } from './Acknowledgements';
+import type { ClientContext } from './ClientContext';
+import type { RelayClient } from './RelayClient';
+
+/*
+ * Alice's workstation receiving acknowledgements of her urgent message to Bob (issue 19): Bob's genuine one is
+ * kept once; a forged one (another key), one relayed from another device, one moved to another message or
+ * conversation, one about a message that is not urgent, and one by someone the message never went to are
+ * refused, each with its reason in the local audit log.
+ */
+describe('acknowledgements received', () => {
+  let dir: string;
+  let db: ProfileDatabase;
+  let alice: TestDevice;
+  let bob: TestDevice;
+  let carol: TestDevice;
+  let acks: Acknowledgements;
+  let urgent: MessageId;
+  let plain: MessageId;
+  let conversation: ConversationId;
+  const audit: { type: LocalAuditKind; details: unknown }[] = [];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rounds-acks-'));
+    db = new ProfileDatabase(join(dir, 'p.db'), Buffer.alloc(32, 7));
+    const directory = new TestDirectory();
+    [alice, bob, carol] = [await newDevice(directory, newUserId(), 1), await newDevice(directory, newUserId(), 1), await newDevice(directory, newUserId(), 1)];
+    // Alice's workstation knows Bob's and Carol's identity keys (she has sessions with them).
+    await ensureSessions(alice, directory, [bob.address, carol.address]);
+    conversation = newConversationId();
+    const messages = new MessageStore(db);
+    const conversations = new ConversationStore(db);
+    conversations.ensureDirect(conversation, bob.address.userId, 0);
+    [urgent, plain] = [MessageIdSchema.parse(crypto.randomUUID()), MessageIdSchema.parse(crypto.randomUUID())];
+    messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1000, body: 'bed 3 sats 84%', replyTo: null, urgent: true, recipients: [bob.address.userId] });
+    messages.insert({ id: plain, conversationId: conversation, sender: alice.address, sentAt: 1100, receivedAt: 1100, body: 'thanks', replyTo: null, urgent: false, recipients: [bob.address.userId] });
+    audit.length = 0;
+    const ctx: ClientContext = {
+      self: alice.address, db, core: alice.core, relay: {} as RelayClient, messages, conversations, outbox: new OutboxStore(db),
+      scheduler: virtualScheduler(), logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
+      running: () => true, audit: <K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]) => void audit.push({ type, details }), emit: () => undefined, kick: () => undefined,
+    };
+    acks = new Acknowledgements(ctx, new UrgencyStore(db), () => undefined, () => undefined);
+  });
+
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const statement = (by: DeviceAddress, changes: Partial<AcknowledgementStatement> = {}): AcknowledgementStatement =>
+    ({ messageId: urgent, conversationId: conversation, sender: alice.address.userId, acknowledger: by, acknowledgedAt: 2000, ...changes });
+  const payload = (signed: SignedAcknowledgement): AcknowledgementPayload =>
+    AcknowledgementPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'acknowledgement', conversationId: signed.statement.conversationId, ...signed, sentAt: 2000 });
+  const refusals = () => audit.filter((a) => a.type === 'acknowledgement.refused').map((a) => (a.details as { reason: string }).reason);
+
+  it("keeps Bob's genuine acknowledgement once, and refuses forged and replayed ones with why", () => {
+    const genuine = bob.core.signAcknowledgement(statement(bob.address));
+    // Forged: Carol's key, in Bob's name. Relayed: Bob's genuine one, arriving from Carol's device.
+    const forged: SignedAcknowledgement = { statement: statement(bob.address), signature: carol.core.signAcknowledgement(statement(carol.address)).signature };
+    expect(acks.receiveIn(payload(forged), bob.address)).toBe(false);
+    expect(acks.receiveIn(payload(genuine), carol.address)).toBe(false);
+    // Replayed: Bob's signature moved to the other message; Bob's own signature on the wrong conversation, on a
+    // message that is not urgent, on a message Alice's workstation does not hold.
+    expect(acks.receiveIn(payload({ ...genuine, statement: statement(bob.address, { messageId: plain }) }), bob.address)).toBe(false);
+    expect(acks.receiveIn(payload(bob.core.signAcknowledgement(statement(bob.address, { conversationId: newConversationId() }))), bob.address)).toBe(false);
+    expect(acks.receiveIn(payload(bob.core.signAcknowledgement(statement(bob.address, { messageId: plain }))), bob.address)).toBe(false);
+    expect(acks.receiveIn(payload(bob.core.signAcknowledgement(statement(bob.address, { messageId: MessageIdSchema.parse(crypto.randomUUID()) }))), bob.address)).toBe(false);
+    // Carol's own, genuine, but the message never went to her.
+    expect(acks.receiveIn(payload(carol.core.signAcknowledgement(statement(carol.address))), carol.address)).toBe(false);
+    expect(refusals()).toEqual(['SIGNATURE_INVALID', 'NOT_FROM_ACKNOWLEDGER', 'SIGNATURE_INVALID', 'WRONG_CONVERSATION', 'NOT_URGENT', 'UNKNOWN_MESSAGE', 'NOT_A_RECIPIENT']);
+    expect(new UrgencyStore(db).acknowledgements(urgent)).toEqual([]);
+
+    expect(acks.receiveIn(payload(genuine), bob.address)).toBe(true);
+    expect(acks.receiveIn(payload(genuine), bob.address)).toBe(false);
+    expect(refusals().at(-1)).toBe('DUPLICATE');
+    expect(new UrgencyStore(db).acknowledgements(urgent).map((a) => [a.statement.acknowledger, a.signature])).toEqual([[bob.address, genuine.signature]]);
+    expect(audit.filter((a) => a.type === 'acknowledgement.received')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,165 @@
+import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
+import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
+import type { MessageUrgency } from '../../../shared/urgency';
+import type { RoleId } from '../../../shared/wire/roles';
+import { RoundsError } from '../errors';
+import type { StoredMessage } from '../storage/MessageStore';
+import { UrgencyStore, type LadderRung } from '../storage/UrgencyStore';
+import { Acknowledgements, newEscalationId } from './Acknowledgements';
+import type { ClientContext } from './ClientContext';
+import { EscalationLadders } from './EscalationLadders';
+import type { OutboxSender, SendOptions } from './OutboxSender';
+import type { UrgencyReceiver } from './ReceivePipeline';
+import type { UrgentReminders } from './UrgentReminders';
+
+/** What the sender of an urgent message chooses (issue 19): the reason, and optionally who escalates when. */
+export interface UrgentChoice {
+  readonly reason: string;
+  /** Each step: colleagues, and/or an on-call role (whoever holds it when the message is sent, else its backup). */
+  readonly ladder?: readonly { readonly afterMinutes: number; readonly to: readonly UserId[]; readonly role?: RoleId | undefined }[];
+}
+
+/** On-call roles for escalation (the roles' RoleDirectory and RoleConversations). */
+export interface RoleResolver {
+  /** Whoever holds the role now (else its backup's), and the role's name. */
+  holders(roleId: RoleId): Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
+  /** The role's backup now (an account, or another role's holders). */
+  backup(roleId: RoleId): Promise<readonly UserId[]>;
+  /** The role of a conversation with a role, if it is one. */
+  conversation(id: ConversationId): { readonly roleId: RoleId; readonly roleName: string } | undefined;
+}
+
+/*
+ * Urgent messages of one profile (issue 19), as one part of the messaging client: the reason required from the
+ * policy's list, acknowledgements (Acknowledgements.ts), escalation ladders (EscalationLadders.ts), and what the
+ * screens show of them. Reminders stop when the user acknowledges, on this device or another of theirs.
+ */
+export class UrgentMessages implements UrgencyReceiver {
+  readonly store: UrgencyStore;
+  readonly #acks: Acknowledgements;
+  readonly #ladders: EscalationLadders;
+
+  constructor(
+    private readonly ctx: ClientContext,
+    sender: Pick<OutboxSender, 'queue' | 'encryptFor' | 'readDirectory'>,
+    pending: (id: MessageId) => boolean,
+    private readonly reminders: () => UrgentReminders | undefined,
+    /** The organisation's reasons (policy `urgentReasons`). */
+    private readonly reasons: readonly string[],
+    /** The policy's default escalation times (minutes). */
+    private readonly escalationMinutes: readonly number[] = [5, 10],
+    /** Resolves a role step to its holders at sending (the roles' resolver, RoleDirectory). */
+    private readonly roles?: RoleResolver,
+  ) {
+    this.store = new UrgencyStore(ctx.db);
+    this.#acks = new Acknowledgements(ctx, this.store, (to, payload) => sender.queue(to, payload), (id) => this.reminders()?.acknowledged([id]));
+    this.#ladders = new EscalationLadders(ctx, this.store, (users, payload) => sender.encryptFor(users, payload), pending, () => sender.readDirectory());
+  }
+
+  start(): void {
+    this.#ladders.start();
+  }
+
+  stop(): void {
+    this.#ladders.stop();
+  }
+
+  /** At each connect: acknowledgements not yet reported, ladders not yet handed over or due. */
+  async connected(): Promise<void> {
+    await this.#acks.reportPending();
+    await this.#ladders.tick();
+  }
+
+  /**
+   * The send options of an urgent message: its reason (which must be one of the policy's), and its ladder (1:1
+   * only: a rung's copy travels 1:1 to people outside the conversation), stored with it in its transaction.
+   */
+  async sendOptions(conversationId: ConversationId, choice: UrgentChoice): Promise<SendOptions> {
+    if (!this.reasons.includes(choice.reason)) throw new RoundsError('URGENT_REASON_REQUIRED', 'an urgent message needs one of the organisation\'s reasons');
+    const peer = this.ctx.conversations.peer(conversationId);
+    const withRole = this.roles?.conversation(conversationId);
+    const resolved = await Promise.all((choice.ladder ?? []).map(async (r) => {
+      const role = r.role && this.roles ? await this.roles.holders(r.role) : undefined;
+      return { afterMs: Math.round(r.afterMinutes * 60_000), users: [...r.to, ...(role?.users ?? [])], ...(role ? { role: role.name } : {}) };
+    }));
+    // To a role, without a ladder chosen: the policy's default, the role's backup after the first escalation time.
+    const first = this.escalationMinutes[0];
+    if (withRole && resolved.length === 0 && first !== undefined && this.roles) {
+      resolved.push({ afterMs: Math.round(first * 60_000), users: [...(await this.roles.backup(withRole.roleId))], role: `${withRole.roleName}'s backup` });
+    }
+    const rungs: LadderRung[] = resolved.map((r) => ({ afterMs: r.afterMs, recipients: [...new Set(r.users)].filter((u) => u !== this.ctx.self.userId && u !== peer), ...(r.role ? { role: r.role } : {}) }))
+      .filter((r) => r.recipients.length > 0);
+    if (rungs.length > 0 && !peer && !withRole) throw new RoundsError('INVALID_INPUT', 'an escalation ladder is for urgent messages to one person or an on-call role');
+    const escalatesTo = [...new Set(rungs.flatMap((r) => r.recipients))];
+    const escalationId = newEscalationId();
+    return {
+      urgent: true,
+      urgency: {
+        fields: { urgentReason: choice.reason, ...(escalatesTo.length > 0 ? { escalatesTo } : {}) },
+        inTransaction: (payload) => {
+          this.store.annotate(payload.messageId, choice.reason, escalatesTo.length > 0 ? { escalatesTo } : null);
+          if (rungs.length > 0) this.store.addLadder(payload.messageId, escalationId, rungs, payload);
+        },
+      },
+    };
+  }
+
+  /** What the composer offers: the policy's reasons and default escalation times. */
+  options(): { reasons: string[]; escalationMinutes: number[] } {
+    return { reasons: [...this.reasons], escalationMinutes: [...this.escalationMinutes] };
+  }
+
+  acknowledge(messageId: MessageId): void {
+    this.#acks.acknowledge(messageId);
+  }
+
+  storedIn(payload: TextPayload): void {
+    const released = payload.escalation ? { ...payload.escalation, conversationId: payload.conversationId } : undefined;
+    const escalation = payload.escalatesTo || released ? { ...(payload.escalatesTo ? { escalatesTo: payload.escalatesTo } : {}), ...(released ? { released } : {}) } : null;
+    this.store.annotate(payload.messageId, payload.urgentReason ?? null, escalation);
+  }
+
+  acknowledgementIn(payload: AcknowledgementPayload, from: Parameters<UrgencyReceiver['acknowledgementIn']>[1]): boolean {
+    return this.#acks.receiveIn(payload, from);
+  }
+
+  acknowledged(payload: AcknowledgementPayload): void {
+    const { messageId } = payload.statement;
+    // Acknowledged on another of this user's workstations: the reminders stop here too.
+    if (payload.statement.acknowledger.userId === this.ctx.self.userId) this.reminders()?.acknowledged([messageId]);
+    this.#ladders.refresh(messageId);
+    const message = this.ctx.messages.byId(messageId);
+    if (message) this.ctx.emit({ type: 'urgency', conversationId: message.conversationId, messageId });
+  }
+
+  /** What the screens show of urgent messages (names from `nameOf`). */
+  views(messages: readonly StoredMessage[], nameOf: (userId: UserId) => string): Map<MessageId, MessageUrgency> {
+    const self = this.ctx.self.userId;
+    const urgent = messages.filter((m) => m.urgent);
+    const notes = this.store.annotations(urgent.map((m) => m.id));
+    const person = (userId: UserId) => ({ userId, name: userId === self ? 'you' : nameOf(userId) });
+    return new Map(urgent.map((m) => {
+      const note = notes.get(m.id);
+      const acks = this.store.acknowledgements(m.id);
+      const released = note?.escalation?.released;
+      const ladder = m.sender.userId === self ? this.store.ladder(m.id) : undefined;
+      const progress = ladder?.progress ?? null;
+      const acknowledged = acks[0] ?? null;
+      const view: MessageUrgency = {
+        reason: note?.reason ?? null,
+        acknowledgements: acks.map((a) => ({ ...person(a.statement.acknowledger.userId), at: a.statement.acknowledgedAt })),
+        canAcknowledge: m.sender.userId !== self && !acks.some((a) => a.statement.acknowledger.userId === self),
+        escalatedToMe: released && m.sender.userId !== self ? { step: released.rung, waitedFor: released.waitedFor.map(person), afterMs: released.afterMs } : null,
+        ladder: ladder ? {
+          submitted: ladder.submittedAt !== null,
+          steps: ladder.rungs.map((r, i) => {
+            const state = progress?.rungs.find((p) => p.rung === i + 1);
+            return { to: r.recipients.map(person), role: r.role ?? null, afterMs: r.afterMs, dueAt: state?.dueAt ?? null, releasedAt: state?.releasedAt ?? null, cancelledAt: state?.cancelledAt ?? null };
+          }),
+          acknowledged: acknowledged ? { ...person(acknowledged.statement.acknowledger.userId), at: acknowledged.statement.acknowledgedAt } : progress?.acknowledged ? { ...person(progress.acknowledged.by), at: progress.acknowledged.at } : null,
+        } : null,
+      };
+      return [m.id, view];
+    }));
+  }
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import type { SignedAcknowledgement } from '../../../shared/acknowledgement';
+import { ConversationIdSchema, DeviceIdSchema, UserIdSchema, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
+import { TextPayloadSchema, type TextPayload } from '../../../shared/payload';
+import { EscalationStateSchema, type EscalationState } from '../../../shared/wire/escalation';
+import type { SqlRunner } from './ProfileDatabase';
+
+/*
+ * What urgent messages add to a profile (issue 19): the reason given, the escalation a copy carries, the
+ * signed acknowledgements (kept with their signature, for a dispute), and this device's own escalation
+ * ladders with the progress the relay last reported. Everything stays in the encrypted profile database.
+ */
+
+/** How an urgent message escalates: everyone a rung may reach, and, on a copy a rung released, that rung. */
+export const MessageEscalationSchema = z.strictObject({
+  escalatesTo: z.array(UserIdSchema).optional(),
+  released: z.strictObject({
+    escalationId: z.string(), rung: z.number().int(), waitedFor: z.array(UserIdSchema), afterMs: z.number().int(),
+    /** The conversation as the sender wrote it (the copy is filed under the sender and this user). */
+    conversationId: ConversationIdSchema,
+  }).optional(),
+});
+export type MessageEscalation = z.infer<typeof MessageEscalationSchema>;
+
+/** One rung: when, to whom (an on-call role's holders resolved at sending: the role's name is kept for the screen). */
+export const LadderRungSchema = z.strictObject({ afterMs: z.number().int().positive(), recipients: z.array(UserIdSchema).min(1), role: z.string().optional() });
+export type LadderRung = z.infer<typeof LadderRungSchema>;
+
+export interface StoredLadder {
+  readonly messageId: MessageId;
+  readonly escalationId: string;
+  readonly rungs: readonly LadderRung[];
+  readonly payload: TextPayload;
+  readonly submittedAt: number | null;
+  readonly progress: EscalationState | null;
+}
+
+export interface StoredAcknowledgement extends SignedAcknowledgement {
+  readonly receivedAt: number;
+  readonly reportedAt: number | null;
+}
+
+interface AckRow { message_id: string; conversation_id: string; sender_user: string; acknowledger_user: string; acknowledger_device: number; acknowledged_at: number; signature: string; received_at: number; reported_at: number | null }
+interface LadderRow { message_id: string; escalation_id: string; rungs: string; payload: string; submitted_at: number | null; progress: string | null }
+
+const toAck = (r: AckRow): StoredAcknowledgement => ({
+  statement: {
+    messageId: r.message_id as MessageId, conversationId: r.conversation_id as ConversationId, sender: r.sender_user as UserId,
+    acknowledger: { userId: r.acknowledger_user as UserId, deviceId: DeviceIdSchema.parse(r.acknowledger_device) }, acknowledgedAt: r.acknowledged_at,
+  },
+  signature: r.signature, receivedAt: r.received_at, reportedAt: r.reported_at,
+});
+
+/** A note this or a later version wrote; anything unreadable reads as none. */
+function parsed<T>(schema: z.ZodType<T>, json: string | null): T | null {
+  if (json === null) return null;
+  try {
+    const result = schema.safeParse(JSON.parse(json));
+    return result.success ? result.data : null;
+  } catch {
+    return null;
+  }
+}
+
+const toLadder = (r: LadderRow): StoredLadder => ({
+  messageId: r.message_id as MessageId, escalationId: r.escalation_id, rungs: z.array(LadderRungSchema).parse(JSON.parse(r.rungs)),
+  payload: TextPayloadSchema.parse(JSON.parse(r.payload)), submittedAt: r.submitted_at, progress: parsed(EscalationStateSchema, r.progress),
+});
+
+export class UrgencyStore {
+  constructor(private readonly db: SqlRunner) {}
+
+  /** The reason and escalation of a message just stored (urgent ones only). */
+  annotate(id: MessageId, reason: string | null, escalation: MessageEscalation | null): void {
+    this.db.run('UPDATE messages SET urgent_reason = $reason, escalation = $escalation WHERE id = $id', { id, reason, escalation: escalation ? JSON.stringify(escalation) : null });
+  }
+
+  annotations(ids: readonly MessageId[]): Map<MessageId, { reason: string | null; escalation: MessageEscalation | null }> {
+    const out = new Map<MessageId, { reason: string | null; escalation: MessageEscalation | null }>();
+    for (const id of ids) {
+      const row = this.db.get<{ urgent_reason: string | null; escalation: string | null }>('SELECT urgent_reason, escalation FROM messages WHERE id = $id', { id });
+      if (row) out.set(id, { reason: row.urgent_reason, escalation: parsed(MessageEscalationSchema, row.escalation) });
+    }
+    return out;
+  }
+
+  /** Stores a verified acknowledgement; false when this account's acknowledgement of the message is held already. */
+  addAcknowledgement(ack: SignedAcknowledgement, receivedAt: number, reportedAt: number | null = null): boolean {
+    const s = ack.statement;
+    return this.db.run(
+      `INSERT OR IGNORE INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at)
+       VALUES ($m, $c, $s, $u, $d, $at, $sig, $rec, $rep)`,
+      { m: s.messageId, c: s.conversationId, s: s.sender, u: s.acknowledger.userId, d: s.acknowledger.deviceId, at: s.acknowledgedAt, sig: ack.signature, rec: receivedAt, rep: reportedAt },
+    ) === 1;
+  }
+
+  acknowledgements(messageId: MessageId): StoredAcknowledgement[] {
+    return this.db.all<AckRow>('SELECT * FROM acknowledgements WHERE message_id = $m ORDER BY acknowledged_at', { m: messageId }).map(toAck);
+  }
+
+  /** This user's own acknowledgements the relay has not confirmed yet (to report again). */
+  unreported(self: UserId): StoredAcknowledgement[] {
+    return this.db.all<AckRow>('SELECT * FROM acknowledgements WHERE acknowledger_user = $u AND reported_at IS NULL ORDER BY acknowledged_at', { u: self }).map(toAck);
+  }
+
+  markReported(messageId: MessageId, user: UserId, at: number): void {
+    this.db.run('UPDATE acknowledgements SET reported_at = $at WHERE message_id = $m AND acknowledger_user = $u', { at, m: messageId, u: user });
+  }
+
+  /** Urgent messages from others this user has not acknowledged (reminded of until they do). */
+  unacknowledged(self: UserId): { id: MessageId; conversationId: ConversationId; receivedAt: number }[] {
+    return this.db.all<{ id: string; conversation_id: string; received_at: number }>(
+      `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u AND acknowledgement_expected = 1
+       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id = m.id AND a.acknowledger_user = $u) ORDER BY received_at`, { u: self },
+    ).map((r) => ({ id: r.id as MessageId, conversationId: r.conversation_id as ConversationId, receivedAt: r.received_at }));
+  }
+
+  addLadder(messageId: MessageId, escalationId: string, rungs: readonly LadderRung[], payload: TextPayload): void {
+    this.db.run('INSERT INTO escalation_ladders (message_id, escalation_id, rungs, payload) VALUES ($m, $e, $r, $p)', { m: messageId, e: escalationId, r: JSON.stringify(rungs), p: JSON.stringify(payload) });
+  }
+
+  ladder(messageId: MessageId): StoredLadder | undefined {
+    const row = this.db.get<LadderRow>('SELECT * FROM escalation_ladders WHERE message_id = $m', { m: messageId });
+    return row ? toLadder(row) : undefined;
+  }
+
+  /** Ladders not handed to the relay yet, and those still running (not stopped, a rung not yet released). */
+  unsubmittedLadders(): StoredLadder[] {
+    return this.db.all<LadderRow>('SELECT * FROM escalation_ladders WHERE submitted_at IS NULL').map(toLadder);
+  }
+
+  runningLadders(): StoredLadder[] {
+    return this.db.all<LadderRow>('SELECT * FROM escalation_ladders WHERE submitted_at IS NOT NULL').map(toLadder)
+      .filter((l) => l.progress === null || (l.progress.acknowledged === null && l.progress.rungs.some((r) => r.releasedAt === null && r.cancelledAt === null)));
+  }
+
+  setProgress(messageId: MessageId, progress: EscalationState, submittedAt?: number): void {
+    this.db.run('UPDATE escalation_ladders SET progress = $p, submitted_at = coalesce($s, submitted_at) WHERE message_id = $m', { m: messageId, p: JSON.stringify(progress), s: submittedAt ?? null });
+  }
+}

@@ -1,0 +1,57 @@
+import { useEffect, useState } from 'react';
+import type { RoleDetail, RoleId } from '../../../shared/wire/roles';
+import { useApi } from '../context';
+import { forwards } from '../../../shared/wire/presence';
+import { usePresenceDirectory } from '../presence';
+import { PresenceBadge, worthShowing } from './PresenceBadge';
+
+/** A role named as cover, with who holds it now (read when it changes; null while unknown). */
+function useRoleNow(roleId: RoleId | null): RoleDetail | null {
+  const api = useApi();
+  const [detail, setDetail] = useState<RoleDetail | null>(null);
+  useEffect(() => {
+    setDetail(null);
+    if (roleId) void api.call('roles.detail', { roleId }).then(setDetail).catch(() => setDetail(null));
+  }, [api, roleId]);
+  return detail;
+}
+
+/**
+ * The conversation header's line about the other person's status (issue 19), read again when the
+ * conversation opens: "Off shift until 18:00 · Back Monday", and "Your messages also go to Dr. Patel".
+ * Announced politely when it changes.
+ */
+export function PeerStatus({ userId, nameOf }: { userId: string; nameOf: (userId: string) => string }) {
+  const directory = usePresenceDirectory();
+  const { refresh } = directory;
+  useEffect(() => refresh(), [refresh, userId]);
+  const presence = directory.of(userId);
+  const roleId = presence?.forwardTo?.kind === 'role' ? presence.forwardTo.roleId : null;
+  const role = useRoleNow(roleId);
+  const forwardTo = presence?.forwardTo?.kind === 'user' ? nameOf(presence.forwardTo.userId)
+    : role ? `${role.role.name}${role.holders.length > 0 ? ` (${role.holders.map((h) => h.displayName).join(', ')})` : ''}` : roleId ? 'an on-call role' : null;
+  return (
+    <p className="peer-status" role="status" aria-live="polite">
+      {presence && <PresenceBadge presence={presence} detailed />}
+      {forwardTo && presence && forwards(presence.status) && <span className="forward-note">Your messages also go to {forwardTo}</span>}
+    </p>
+  );
+}
+
+/**
+ * A care team's header line (issue 19): the members who are not simply Available, each with their status in
+ * words ("Nurse Bob Okafor: Off shift"), so the team knows who is away before writing. Nothing when all are.
+ */
+export function TeamStatuses({ members, self, nameOf }: { members: readonly string[]; self: string; nameOf: (userId: string) => string }) {
+  const directory = usePresenceDirectory();
+  const { refresh } = directory;
+  const key = members.join(',');
+  useEffect(() => refresh(), [refresh, key]);
+  const away = members.filter((m) => m !== self).map((m) => ({ userId: m, presence: directory.of(m) })).filter((m) => worthShowing(m.presence));
+  if (away.length === 0) return null;
+  return (
+    <ul className="team-statuses" aria-label="Team members' status">
+      {away.map(({ userId, presence }) => <li key={userId}>{nameOf(userId)}: <PresenceBadge presence={presence} /></li>)}
+    </ul>
+  );
+}

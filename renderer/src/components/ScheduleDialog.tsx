@@ -1,0 +1,87 @@
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import type { ContactView } from '../../../shared/contract';
+import type { UserId } from '../../../shared/ids';
+import type { RoleDetail, Shift } from '../../../shared/wire/roles';
+import { useApi } from '../context';
+import { explain } from '../errors';
+import { Modal } from './Dialogs';
+import { Alert, Field } from './Field';
+import { when } from './RoleParts';
+
+const DAY = 86_400_000;
+/** How far ahead the dialog lists shifts. */
+const DAYS_SHOWN = 7;
+
+/** `YYYY-MM-DDTHH:mm` for a datetime-local input, in this computer's time. */
+function localInput(at: number): string {
+  const d = new Date(at - new Date(at).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+/**
+ * Who holds a role over the next week, for someone with the scheduler permission: remove a shift, or add one
+ * (a colleague, a start and an end in this computer's time). The relay refuses anyone else; every change is
+ * audited there with this workstation as the actor.
+ */
+export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detail: RoleDetail; contacts: ReadonlyMap<string, ContactView>; onClose: () => void; onChanged: () => void }) {
+  const api = useApi();
+  const roleId = detail.role.id;
+  const [shifts, setShifts] = useState<readonly Shift[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const start = Date.now();
+  const [who, setWho] = useState('');
+  const [from, setFrom] = useState(() => localInput(Math.ceil(start / 3_600_000) * 3_600_000));
+  const [to, setTo] = useState(() => localInput(Math.ceil(start / 3_600_000) * 3_600_000 + 12 * 3_600_000));
+  const load = useCallback(() => {
+    api.call('roles.shifts', { roleId, from: Date.now() - DAY, to: Date.now() + DAYS_SHOWN * DAY }).then(setShifts).catch((e: unknown) => setError(explain(e)));
+  }, [api, roleId]);
+  useEffect(load, [load]);
+
+  const remove = (shift: Shift) => {
+    setError(null);
+    api.call('roles.removeShift', { roleId, shiftId: shift.id }).then(() => { load(); onChanged(); }).catch((e: unknown) => setError(explain(e)));
+  };
+  const add = (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    const startsAt = new Date(from).getTime();
+    const endsAt = new Date(to).getTime();
+    if (!who) return setError('Choose who holds the role.');
+    if (!(endsAt > startsAt)) return setError('The shift must end after it starts.');
+    api.call('roles.addShift', { roleId, userId: who as UserId, startsAt, endsAt }).then(() => { load(); onChanged(); }).catch((e: unknown) => setError(explain(e)));
+  };
+  const people = [...contacts.values()].filter((c) => c.reachable || c.status !== 'pending').sort((a, b) => a.displayName.localeCompare(b.displayName));
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+  return (
+    <Modal title={`Schedule: ${detail.role.name}`} onClose={onClose} wide>
+      <p className="muted">Times are in your computer’s time ({zone}){detail.role.timeZone !== zone ? `; the rota is kept in ${detail.role.timeZone} time` : ''}. Each change is recorded in the audit log.</p>
+      {error && <Alert>{error}</Alert>}
+      <table className="shifts" aria-label={`Shifts of ${detail.role.name} this week`}>
+        <thead><tr><th scope="col">Who</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Entered</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
+        <tbody>
+          {shifts?.length === 0 && <tr><td colSpan={5} className="muted">No shifts this week.</td></tr>}
+          {shifts?.map((s) => (
+            <tr key={s.id}>
+              <td>{s.displayName}</td><td>{when(s.startsAt)}</td><td>{when(s.endsAt)}</td>
+              <td>{({ app: 'in the app', csv: 'CSV rota', ics: 'calendar rota', cli: 'by IT' } as const)[s.source]}</td>
+              <td><button type="button" className="ghost" aria-label={`Remove ${s.displayName}'s shift from ${when(s.startsAt)} to ${when(s.endsAt)}`} onClick={() => remove(s)}>Remove</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form className="add-shift" onSubmit={add} aria-label="Add a shift">
+        <div className="field">
+          <label htmlFor="shift-who">Who</label>
+          <select id="shift-who" value={who} onChange={(e) => setWho(e.target.value)}>
+            <option value="">Choose a colleague</option>
+            {people.map((c) => <option key={c.userId} value={c.userId}>{c.displayName}{c.department ? ` (${c.department})` : ''}</option>)}
+          </select>
+        </div>
+        <Field label="From" type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} required />
+        <Field label="To" type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} required />
+        <button type="submit" className="primary">Add shift</button>
+      </form>
+    </Modal>
+  );
+}

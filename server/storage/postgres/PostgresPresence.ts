@@ -1,0 +1,37 @@
+/** The PostgreSQL store's part of presence (issue 19): one row per user not Available, shared by every relay instance. */
+import type pg from 'pg';
+import type { UserId } from '../../../shared/ids';
+import type { AuditEvent } from '../../audit/AuditRecord';
+import { presenceValues, toStoredPresence, type PresenceRow, type PresenceStore, type StoredPresence } from '../PresenceStore';
+import type { PostgresDatabase } from './PostgresDatabase';
+
+/** Every column but the key, from the row that was to be inserted. */
+const REPLACED = ['status', 'note', 'until', 'forward_user', 'forward_role', 'set_at', 'set_by_device'].map((c) => `${c} = excluded.${c}`).join(', ');
+
+export class PostgresPresence implements PresenceStore {
+  readonly #db: PostgresDatabase;
+  readonly #appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>;
+
+  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>) {
+    this.#db = db;
+    this.#appendAudit = appendAudit;
+  }
+
+  async setPresence(userId: UserId, presence: StoredPresence | null, audit: readonly AuditEvent[]): Promise<void> {
+    await this.#db.transaction(async (client) => {
+      if (presence) {
+        // One statement that inserts or replaces: two instances setting one user's status at once cannot collide.
+        await client.query(`INSERT INTO presence (user_id, status, note, until, forward_user, forward_role, set_at, set_by_device) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+          ON CONFLICT (user_id) DO UPDATE SET ${REPLACED}`, presenceValues(presence));
+      } else {
+        await client.query('DELETE FROM presence WHERE user_id = $1', [userId]);
+      }
+      await this.#appendAudit(client, audit);
+    });
+  }
+
+  async presenceOf(userIds: readonly UserId[]): Promise<StoredPresence[]> {
+    if (userIds.length === 0) return [];
+    return (await this.#db.query<PresenceRow>('SELECT * FROM presence WHERE user_id = ANY($1::text[])', [[...userIds]])).rows.map(toStoredPresence);
+  }
+}

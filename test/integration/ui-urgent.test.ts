@@ -1,0 +1,142 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRenderer } from '../../scripts/renderer';
+import { startHarness, type Harness } from '../../scripts/web';
+import { RoleService } from '../../server/roles/RoleService';
+import { DEFAULT_POLICY } from '../../shared/policy';
+import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { useTempDirs } from '../fixtures/tempDirs';
+
+/*
+ * Issue 19 end to end in Debian's Chromium, through the real React UI, the harness's app cores and its embedded
+ * relay (whose escalation timer runs as in production): Alice sends Bob an urgent message with a reason and an
+ * escalation ladder (Carol after 3 s, then the "Ward 4 charge nurse" role, which Dev holds, after 9 s: the
+ * policy's times, short for the test); Bob acknowledges,
+ * Alice sees it and Carol never gets it. A second urgent message is not acknowledged: after the first step's
+ * time Carol gets it, marked as escalated to her; Bob's late acknowledgement stops the ladder, so Dev never gets
+ * it. An urgent message to the role itself escalates by the policy's default to the role's backup (Carol) when its
+ * holder (Dev) does not acknowledge in time. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
+ */
+const missing = chromiumMissing();
+if (missing) console.log(`UI urgent message tests skipped: ${missing}`);
+
+describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and escalation in the UI', () => {
+  const dir = useTempDirs();
+  let harness: Harness;
+  let browser: Browser;
+  let alice: Page;
+  let bob: Page;
+  let carol: Page;
+  let dev: Page;
+  const history = (page: Page) => page.getByRole('log', { name: 'Conversation history' });
+  const message = (page: Page, text: string) => history(page).getByRole('article').filter({ hasText: text });
+  const conversations = (page: Page) => page.getByRole('navigation', { name: 'Conversations' });
+  const sendUrgent = async (text: string, reason: string) => {
+    await alice.getByLabel('Message', { exact: true }).fill(text);
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    // No reason, no sending.
+    await expect(alice.getByRole('button', { name: 'Send' }).isDisabled()).resolves.toBe(true);
+    await alice.getByLabel('Why is it urgent?').selectOption(reason);
+    await alice.getByLabel('If not acknowledged within 3 seconds, also send to').selectOption({ label: 'Dr. Carol Nguyen' });
+    await alice.getByLabel('If not acknowledged within 9 seconds, also send to').selectOption({ label: 'Ward 4 charge nurse' });
+  };
+
+  beforeAll(async () => {
+    const rendererDir = dir();
+    await buildRenderer(rendererDir);
+    harness = await startHarness({ port: 0, dataDir: dir(), policy: { ...DEFAULT_POLICY, escalationMinutes: [0.05, 0.15] }, fastKdf: true, rendererDir });
+    const { enrollmentCode: devCode } = await harness.relay.accounts.addUser('dpatel', 'Dr. Dev Patel', 'clinician');
+    browser = await launchChromium();
+    const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
+    const pages: Page[] = [];
+    for (const [profile, username, enrollment] of [['alice', 'amoreau', code('amoreau')], ['bob', 'bokafor', code('bokafor')], ['carol', 'cnguyen', code('cnguyen')], ['dev', 'dpatel', devCode]] as const) {
+      const page = await openWorkstation(browser, harness, profile);
+      await enrollThroughUi(page, username, enrollment);
+      pages.push(page);
+    }
+    [alice, bob, carol, dev] = pages as [Page, Page, Page, Page];
+    // The on-call role of the ladder's second step: Dev holds it now.
+    const roles = new RoleService(harness.relay.store, () => Date.now());
+    const role = await roles.createRole('admin:it', { name: 'Ward 4 charge nurse', department: 'Ward 4', timeZone: 'Europe/London', backup: { username: 'cnguyen' } });
+    await roles.addShift('admin:it', role, { userId: (await harness.relay.store.userByUsername('dpatel'))!.id, startsAt: Date.now() - 3_600_000, endsAt: Date.now() + 3_600_000 }, 'cli');
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await harness?.close();
+  });
+
+  it('closes the loop: Bob acknowledges, Alice sees it, nobody else is disturbed', async () => {
+    await alice.getByRole('button', { name: 'New conversation' }).click();
+    await alice.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await sendUrgent('Bed 4: new chest pain, ECG on the way', 'Deteriorating patient');
+    await screenshot(alice, 'ui-urgent-composer');
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const first = message(alice, 'Bed 4: new chest pain');
+    await first.getByText('Waiting for acknowledgement').waitFor();
+    await first.getByText(/Escalates to Dr. Carol Nguyen at \d/).waitFor();
+
+    await conversations(bob).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
+    const atBob = message(bob, 'Bed 4: new chest pain');
+    await atBob.getByText('Urgent: Deteriorating patient').waitFor();
+    // Reading it is not acknowledging it.
+    const acknowledge = atBob.getByRole('button', { name: 'Acknowledge urgent message from Dr. Alice Moreau' });
+    await acknowledge.waitFor();
+    await screenshot(bob, 'ui-urgent-acknowledge');
+    expect((await seriousA11yViolations(bob)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+    await acknowledge.click();
+    await atBob.getByText(/Acknowledged by you at \d/).waitFor();
+    await first.getByText(/Acknowledged by Nurse Bob Okafor at \d/).waitFor();
+    await first.getByText('Not escalated to Dr. Carol Nguyen: acknowledged in time').waitFor();
+    await first.getByText('Not escalated to Ward 4 charge nurse (Dr. Dev Patel): acknowledged in time').waitFor();
+  }, 60_000);
+
+  it('escalates an unacknowledged one to Carol at its time; Bob\'s late acknowledgement stops the rest', async () => {
+    await sendUrgent('Bed 9: sats 84% on 4 L', 'Deteriorating patient');
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const sentAt = Date.now();
+    const second = message(alice, 'Bed 9: sats 84%');
+    await second.getByText('Waiting for acknowledgement').waitFor();
+
+    // Carol gets it once the first step's time has passed, marked as escalated to her; not the first message.
+    await conversations(carol).getByRole('button', { name: /Dr. Alice Moreau/ }).click({ timeout: 15_000 });
+    const atCarol = message(carol, 'Bed 9: sats 84%');
+    await atCarol.getByText('Escalated to you: not acknowledged by Nurse Bob Okafor within 3 seconds.').waitFor();
+    await atCarol.getByRole('button', { name: /Acknowledge urgent message/ }).waitFor();
+    await expect(message(carol, 'Bed 4: new chest pain').count()).resolves.toBe(0);
+    await second.getByText(/Escalated to Dr. Carol Nguyen at \d/).waitFor({ timeout: 10_000 });
+    await screenshot(alice, 'ui-urgent-ladder');
+
+    // Bob acknowledges late: the ladder stops before Dev's step.
+    const atBob = message(bob, 'Bed 9: sats 84%');
+    await atBob.getByRole('button', { name: /Acknowledge urgent message/ }).click();
+    expect(Date.now() - sentAt).toBeLessThan(8000);
+    await second.getByText(/Acknowledged by Nurse Bob Okafor at \d/).waitFor();
+    await second.getByText('Not escalated to Ward 4 charge nurse (Dr. Dev Patel): acknowledged in time').waitFor();
+    await screenshot(alice, 'ui-urgent-ladder-stopped');
+    expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+    // Past Dev's step (9 s after sending), he has no conversation at all.
+    await alice.waitForTimeout(Math.max(0, sentAt + 10_500 - Date.now()));
+    await expect(conversations(dev).getByRole('button', { name: /Dr. Alice Moreau/ }).count()).resolves.toBe(0);
+  }, 60_000);
+
+  it("escalates an urgent message to a role to the role's backup by default", async () => {
+    await alice.getByRole('button', { name: 'New conversation' }).click();
+    const dialog = alice.getByRole('dialog');
+    await dialog.getByLabel('Find a colleague').fill('ward 4');
+    await dialog.getByRole('list', { name: 'On-call roles' }).getByRole('button', { name: /Ward 4 charge nurse/ }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 2: fall, head injury, on anticoagulants');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption('Needs review within 15 minutes');
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const sent = message(alice, 'Bed 2: fall');
+    await sent.getByText(/Escalates to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
+    // Dev, who holds the role, does not acknowledge: Carol, the backup, gets it after the first step's time.
+    await conversations(carol).getByRole('button', { name: /Ward 4 charge nurse/ }).click({ timeout: 15_000 });
+    await message(carol, 'Bed 2: fall').getByText('Escalated to you: not acknowledged by Dr. Dev Patel within 3 seconds.').waitFor();
+    await message(carol, 'Bed 2: fall').getByRole('button', { name: /Acknowledge urgent message/ }).click();
+    await sent.getByText(/Acknowledged by Dr. Carol Nguyen at \d/).waitFor();
+    await sent.getByText(/Escalated to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
+  }, 60_000);
+});
