@@ -13,6 +13,9 @@ import { RelayRequestError } from './RelayClient';
 export type AcknowledgementRefusal =
   | 'NOT_FROM_ACKNOWLEDGER' | 'SIGNATURE_INVALID' | 'UNKNOWN_MESSAGE' | 'WRONG_CONVERSATION' | 'WRONG_SENDER' | 'NOT_URGENT' | 'NOT_A_RECIPIENT' | 'DUPLICATE';
 
+/** Refusals that may not last: the report is tried again at the next connect. Anything else is final. */
+const REPORT_LATER: ReadonlySet<string> = new Set(['UNREACHABLE', 'RELAY_UNAVAILABLE', 'RELAY_BUSY', 'THROTTLED', 'SEND_RATE_LIMITED', 'RELAY_STORAGE_FULL', 'UNAUTHENTICATED', 'INTERNAL']);
+
 /*
  * Acknowledging urgent messages (issue 19), distinct from reading them. The user's acknowledgement is a
  * statement signed with this device's identity key, sent end to end to the message's sender, the other
@@ -68,10 +71,13 @@ export class Acknowledgements {
         await ctx.relay.reportAcknowledgement({ statement: ack.statement, signature: ack.signature });
         this.store.markReported(ack.statement.messageId, ctx.self.userId, ctx.scheduler.now());
       } catch (error) {
-        // Offline or refused for now: reported again at the next connect. A relay that refuses it for good
-        // (its signature, the time) is logged by code; the end-to-end acknowledgement stands.
-        if (!(error instanceof RelayRequestError) || !['UNREACHABLE', 'RELAY_UNAVAILABLE', 'RELAY_BUSY'].includes(error.code)) ctx.logger.error(`reporting an acknowledgement failed: ${describeError(error)}`);
-        return;
+        // Offline, busy or limited for now: this one and those after it are reported again at the next connect.
+        if (!(error instanceof RelayRequestError) || REPORT_LATER.has(error.code)) return;
+        // Refused for good (its signature, a time the relay will not believe, another device's statement): logged
+        // by code and set aside, so it does not hold back the acknowledgements after it. The end-to-end
+        // acknowledgement stands, and the sender's workstation has audited it.
+        ctx.logger.error(`the relay refused an acknowledgement for good: ${describeError(error)}`);
+        this.store.markReported(ack.statement.messageId, ctx.self.userId, ctx.scheduler.now());
       }
     }
   }
