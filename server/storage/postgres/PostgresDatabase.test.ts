@@ -50,8 +50,9 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       expect(await relays[0]!.version()).toBe(POSTGRES_MIGRATIONS.at(-1)!.version);
       await relays[1]!.assertCurrent();
       const tables = (await relays[0]!.pool.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)).rows.map((r) => r.t);
-      expect(tables).toEqual(['audit_checkpoints', 'audit_log', 'audit_logs', 'audit_tiles', 'audit_tree', 'blob_chunks', 'blob_fetches', 'blob_readers', 'blobs', 'control_events', 'devices', 'emergency_grants', 'enrollment_codes', 'envelopes',
-        'login_failures', 'login_streaks', 'one_time_kyber_prekeys', 'one_time_prekeys', 'pending_enrollments', 'pending_sso_sign_ins', 'queue_shares', 'rate_buckets', 'schema_migrations',
+      expect(tables).toEqual(['acknowledgements', 'audit_checkpoints', 'audit_log', 'audit_logs', 'audit_tiles', 'audit_tree', 'blob_chunks', 'blob_fetches', 'blob_readers', 'blobs', 'control_events', 'devices',
+        'emergency_grants', 'enrollment_codes', 'envelopes', 'escalation_envelopes', 'escalation_rungs', 'escalations', 'login_failures', 'login_streaks', 'oncall_roles', 'oncall_schedulers', 'oncall_shifts',
+        'one_time_kyber_prekeys', 'one_time_prekeys', 'pending_enrollments', 'pending_sso_sign_ins', 'presence', 'queue_shares', 'rate_buckets', 'schema_migrations',
         'scim_deleted_users', 'scim_group_members', 'scim_groups', 'scim_tokens', 'users']);
       expect(await relays[2]!.migrate()).toEqual([]);
     } finally {
