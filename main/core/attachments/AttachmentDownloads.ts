@@ -4,9 +4,9 @@ import type { MessageId } from '../../../shared/ids';
 import type { AttachmentPointer } from '../../../shared/payload';
 import { RoundsError } from '../errors';
 import { RelayRequestError } from '../messaging/RelayClient';
-import { AttachmentTamperedError, decryptRange } from './attachmentCipher';
+import { AttachmentTamperedError, cipherSize, decryptRange } from './attachmentCipher';
 import { attachmentView, STORED_CHUNK_BYTES, type StoredAttachment } from './AttachmentStore';
-import { kindOf, sniffContentType } from './fileFacts';
+import { isHeic, kindOf, sniffContentType } from './fileFacts';
 import { progressOf, transferErrorCode, TransferQueue, type TransferHost } from './TransferHost';
 
 /** Bytes of the start of a file that are enough to sniff its type. */
@@ -28,11 +28,20 @@ export class AttachmentDownloads {
   /** The message's pointers, stored as `remote` attachments (inside the transaction that stores the message). */
   record(messageId: MessageId, pointers: readonly AttachmentPointer[], outgoing: boolean): void {
     const at = this.host.now();
-    pointers.forEach((p, position) => this.host.store.insert({
-      id: p.id, messageId, position, outgoing, contentType: p.contentType, kind: kindOf(p.contentType), size: p.size, fileName: p.fileName ?? null,
-      width: p.width ?? null, height: p.height ?? null, thumbnail: p.thumbnail ? Buffer.from(p.thumbnail, 'base64') : null, key: Buffer.from(p.key, 'base64'),
-      digest: p.digest, cipherSize: p.cipherSize, blobId: p.blobId, state: 'remote',
-    }, at));
+    pointers.forEach((p, position) => {
+      // A pointer whose sizes disagree (a small file announced, a large blob to fetch) is refused at once: never
+      // fetched, so a sender's client cannot fill this profile behind an innocent size.
+      const consistent = p.cipherSize === cipherSize(p.size);
+      // Rounds converts phone photos (HEIC) to JPEG before sending: one that arrives as HEIC came from another
+      // client and is not decoded here (its decoder takes the file's word for how large the picture is).
+      const kind = isHeic(p.contentType) ? 'file' : kindOf(p.contentType);
+      this.host.store.insert({
+        id: p.id, messageId, position, outgoing, contentType: p.contentType, kind, size: p.size, fileName: p.fileName ?? null,
+        width: p.width ?? null, height: p.height ?? null, thumbnail: p.thumbnail ? Buffer.from(p.thumbnail, 'base64') : null, key: Buffer.from(p.key, 'base64'),
+        digest: p.digest, cipherSize: p.cipherSize, blobId: p.blobId, state: consistent ? 'remote' : 'refused',
+      }, at);
+      if (!consistent) this.host.store.setState(p.id, 'refused', 'ATTACHMENT_TAMPERED');
+    });
   }
 
   /** After a message arrived: its attachments up to the policy's size are fetched now, in the background. */

@@ -39,6 +39,8 @@ export class AttachmentOpening {
   async read(a: StoredAttachment, variant: 'original' | 'display', offset: number, length: number): Promise<{ contentType: string; total: number; data: Buffer }> {
     await this.#openable(a);
     if (variant === 'display' && isHeic(a.contentType)) {
+      // Only a HEIC this workstation recorded as an image is decoded (received ones are plain files: AttachmentDownloads).
+      if (a.kind !== 'image') throw new RoundsError('ATTACHMENT_UNREADABLE', 'this HEIC image came from another application and is not decoded here');
       if (this.#display?.id !== a.id) this.#display = { id: a.id, jpeg: await heicToJpeg(this.#plaintext(a)) };
       const jpeg = this.#display.jpeg;
       return { contentType: 'image/jpeg', total: jpeg.length, data: jpeg.subarray(offset, offset + length) };

@@ -23,7 +23,20 @@ describe('removing photo metadata before sending', () => {
     expect(png.bytes.includes(MARKER)).toBe(false);
     const plain = plainJpeg();
     expect(stripImageMetadata(plain, 'image/jpeg').bytes).toBe(plain);
-    expect(stripImageMetadata(Buffer.from('not an image'), 'image/jpeg').metadataRemoved).toBe(false);
+    // Bytes that say JPEG but cannot be read through are not sent at all: never with their metadata left in.
+    expect(() => stripImageMetadata(Buffer.from('not an image'), 'image/jpeg')).toThrow(expect.objectContaining({ code: 'ATTACHMENT_UNREADABLE' }));
+  });
+
+  it('still removes the EXIF block when its orientation entry points outside it', () => {
+    const original = jpegWithExif(MARKER);
+    const tiff = original.indexOf(Buffer.from('Exif\0\0', 'latin1')) + 6;
+    const damaged = Buffer.from(original);
+    // The first IFD's offset, far past the block's end (reading it throws a RangeError).
+    if (damaged.toString('latin1', tiff, tiff + 2) === 'II') damaged.writeUInt32LE(0xfffffff0, tiff + 4);
+    else damaged.writeUInt32BE(0xfffffff0, tiff + 4);
+    const stripped = stripImageMetadata(damaged, 'image/jpeg');
+    expect(stripped.metadataRemoved).toBe(true);
+    expect(stripped.bytes.includes(MARKER)).toBe(false);
   });
 
   it('sniffs the type from the bytes, whatever the name says, and makes a small preview', async () => {

@@ -9,6 +9,7 @@
  * - PNG: the eXIf, tEXt, zTXt, iTXt and tIME chunks go.
  * A library that re-encodes (sharp, canvas) would lose quality and add a native dependency; this needs neither.
  */
+import { RoundsError } from '../errors';
 
 export interface ImageFacts {
   readonly width: number | null;
@@ -27,8 +28,10 @@ export function stripImageMetadata(bytes: Buffer, contentType: string): { bytes:
   try {
     if (contentType === 'image/jpeg') return stripJpeg(bytes);
     if (contentType === 'image/png') return stripPng(bytes);
-  } catch {
-    // Not what its first bytes promised: sent as it is, as any other file would be.
+  } catch (error) {
+    // A photo whose first bytes say JPEG or PNG but that cannot be read through: its location and camera data
+    // cannot be taken out, so it is not sent (never as it is, with them).
+    throw new RoundsError('ATTACHMENT_UNREADABLE', 'this photo could not be read to remove its location and camera data, so it was not attached', { cause: error });
   }
   return { bytes, width: null, height: null, metadataRemoved: false };
 }
@@ -69,6 +72,14 @@ function stripJpeg(bytes: Buffer): { bytes: Buffer } & ImageFacts {
 
 /** The Orientation tag (0x0112) of an EXIF block's first IFD (its TIFF header first), or null. */
 function exifOrientation(tiff: Buffer): number | null {
+  try {
+    return orientationTag(tiff);
+  } catch {
+    return null; // a damaged EXIF block: the photo keeps its default orientation, and loses the block all the same
+  }
+}
+
+function orientationTag(tiff: Buffer): number | null {
   const little = tiff.toString('latin1', 0, 2) === 'II';
   const u16 = (o: number) => (little ? tiff.readUInt16LE(o) : tiff.readUInt16BE(o));
   const u32 = (o: number) => (little ? tiff.readUInt32LE(o) : tiff.readUInt32BE(o));

@@ -104,8 +104,9 @@ export function RoleHeader({ conversation, version, onSchedule }: { conversation
 
 /** The line a hand-over puts above the first message to the new holder(s). */
 export function HandOverLine({ delivery }: { delivery: RoleDelivery }) {
-  const names = delivery.holders.map((h) => h.displayName).join(' and ');
-  const since = Math.max(...delivery.holders.map((h) => h.since));
-  const text = delivery.via === 'backup' ? `No one held ${delivery.roleName}: sent to the backup, ${names}` : `Handed over to ${names} at ${when(since)}`;
+  const names = delivery.holders.map((h) => h.displayName).join(' and ') || 'no one named';
+  // A payload from another workstation may name no holder: the line must still render (never a thrown date).
+  const since = delivery.holders.length > 0 ? Math.max(...delivery.holders.map((h) => h.since)) : null;
+  const text = delivery.via === 'backup' ? `No one held ${delivery.roleName}: sent to the backup, ${names}` : since === null ? `Handed over to ${names}` : `Handed over to ${names} at ${when(since)}`;
   return <div className="day-separator handover-separator" role="separator" aria-label={text}><span>{text}</span></div>;
 }
