@@ -217,9 +217,18 @@ describe('encrypted local profiles', () => {
     }
     expect(seen).toHaveLength(120);
     expect(new Set(seen)).toEqual(new Set(ids));
+    // An urgent message's escalation ladder (its whole payload) and an acknowledgement of it go with it.
+    const [oldest, newest] = [ids[0]!, ids.at(-1)!];
+    for (const id of [oldest, newest]) {
+      profile.database.run("INSERT INTO escalation_ladders (message_id, escalation_id, rungs, payload) VALUES ($m, $m, '[]', '{\"text\":\"Troponin\"}')", { m: id });
+      profile.database.run("INSERT INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at) VALUES ($m, 'c', 's', 'a', 1, 1, 'sig', 1)", { m: id });
+    }
     // Org retention policy: 30 days; messages at t=1000..1039 ms are "old" at a clock 30 days + 1020 ms on.
     expect(applyRetention(profile.database, store, 30, 30 * 24 * 3600_000 + 1020)).toBe(60);
     expect(store.search('tropon')).toEqual([]);
+    for (const table of ['escalation_ladders', 'acknowledgements']) {
+      expect(profile.database.all<{ m: string }>(`SELECT message_id AS m FROM ${table}`).map((r) => r.m)).toEqual([newest]);
+    }
     expect(profile.database.all<{ type: string; details: string }>('SELECT type, details FROM local_audit')).toEqual([
       { type: 'retention.deleted', details: JSON.stringify({ count: 60, before: 1020, days: 30 }) },
     ]);

@@ -110,7 +110,12 @@ export class MessageStore {
 
   /** Deletes messages sent before `before` (org retention policy); returns how many. */
   deleteOlderThan(before: number): number {
-    return this.db.run('DELETE FROM messages WHERE sent_at < $before', { before });
+    const count = this.db.run('DELETE FROM messages WHERE sent_at < $before', { before });
+    // Issue 19's tables hold no foreign key to the message: what they kept of deleted ones goes with them (a
+    // ladder keeps the whole payload, text included; an acknowledgement names the message).
+    this.db.run('DELETE FROM escalation_ladders WHERE message_id NOT IN (SELECT id FROM messages)');
+    this.db.run('DELETE FROM acknowledgements WHERE message_id NOT IN (SELECT id FROM messages)');
+    return count;
   }
 
   /** Marks the conversation's messages from others as read; returns the ids that were unread. */
