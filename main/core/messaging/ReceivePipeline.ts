@@ -120,7 +120,7 @@ export class ReceivePipeline {
     if (payload.type !== 'text') return false;
     const conversationId = conversationOf(message, self);
     // A message for an on-call role (issue 19) is filed in the role conversation, or dropped if it does not hold together.
-    if (isRoleText(payload) && !this.hooks.roles.file(payload, receivedAt)) return false;
+    if (isRoleText(payload) && !this.hooks.roles.file(payload, sender.userId, self, receivedAt)) return false;
     if (message.via === 'direct' && !payload.role) {
       const peer = sender.userId !== self ? sender.userId : payload.to;
       // A copy of our own 1:1 message names the other user; it must match the conversation id.

@@ -42,11 +42,11 @@ function fields(r: Row): Omit<RoleConversation, 'holders'> {
 export class RoleConversationStore {
   constructor(private readonly db: SqlRunner) {}
 
-  /** Records the conversation the first time it is opened or a message comes through it; keeps the role's latest name. */
+  /** Records the conversation the first time it is opened or a message comes through it, with the role name it was first given (a payload's name is its sender's word; the header shows the relay's). */
   ensure(id: ConversationId, roleId: RoleId, roleName: string, initiator: UserId, at: number): void {
     this.db.run(
       `INSERT INTO role_conversations (id, role_id, role_name, initiator, created_at) VALUES ($id, $role, $name, $initiator, $at)
-       ON CONFLICT (id) DO UPDATE SET role_name = excluded.role_name`,
+       ON CONFLICT (id) DO NOTHING`,
       { id, role: roleId, name: roleName, initiator, at },
     );
   }

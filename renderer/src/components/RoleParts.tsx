@@ -84,7 +84,7 @@ export function RoleHeader({ conversation, version, onSchedule }: { conversation
   return (
     <>
       <p className="role-holders" role="status" aria-live="polite">
-        <strong>{role.name}:</strong>{' '}
+        <strong>{detail?.role.name ?? role.name}:</strong>{' '}
         {holders.length > 0 ? holdersText(holders) : backup ? `no one holds it now; messages go to the backup, ${backup.kind === 'user' ? backup.displayName : backup.role.name}` : 'no one holds it now, and it has no backup'}
         {detail === null && holders.length > 0 && <span className="muted"> (as of the last message: the server cannot be asked now)</span>}
       </p>
