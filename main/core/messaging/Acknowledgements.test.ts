@@ -92,4 +92,14 @@ describe('acknowledgements received', () => {
     expect(new UrgencyStore(db).acknowledgements(urgent).map((a) => [a.statement.acknowledger, a.signature])).toEqual([[bob.address, genuine.signature]]);
     expect(audit.filter((a) => a.type === 'acknowledgement.received')).toHaveLength(1);
   });
+
+  it('refuses an acknowledgement dated before its message was sent, or ahead of this clock', () => {
+    const later = MessageIdSchema.parse(crypto.randomUUID());
+    new MessageStore(db).insert({ id: later, conversationId: conversation, sender: alice.address, sentAt: 10 * 3600_000, receivedAt: 10 * 3600_000, body: 'bed 9 K+ 6.8', replyTo: null, urgent: true, recipients: [bob.address.userId] });
+    const backdated = bob.core.signAcknowledgement(statement(bob.address, { messageId: later, acknowledgedAt: 3600_000 }));
+    const ahead = bob.core.signAcknowledgement(statement(bob.address, { messageId: later, acknowledgedAt: 48 * 3600_000 }));
+    expect(acks.receiveIn(payload(backdated), bob.address)).toBe(false);
+    expect(acks.receiveIn(payload(ahead), bob.address)).toBe(false);
+    expect(refusals()).toEqual(['TIME_IMPLAUSIBLE', 'TIME_IMPLAUSIBLE']);
+  });
 });

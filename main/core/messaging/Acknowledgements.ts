@@ -11,7 +11,10 @@ import { RelayRequestError } from './RelayClient';
 
 /** Why a received acknowledgement was refused (recorded in the local audit log, never shown as valid). */
 export type AcknowledgementRefusal =
-  | 'NOT_FROM_ACKNOWLEDGER' | 'SIGNATURE_INVALID' | 'UNKNOWN_MESSAGE' | 'WRONG_CONVERSATION' | 'WRONG_SENDER' | 'NOT_URGENT' | 'NOT_A_RECIPIENT' | 'DUPLICATE';
+  | 'NOT_FROM_ACKNOWLEDGER' | 'SIGNATURE_INVALID' | 'UNKNOWN_MESSAGE' | 'WRONG_CONVERSATION' | 'WRONG_SENDER' | 'NOT_URGENT' | 'NOT_A_RECIPIENT' | 'DUPLICATE' | 'TIME_IMPLAUSIBLE';
+
+/** How far two workstations' clocks may disagree before an acknowledgement's time is not believed. */
+const CLOCK_SLACK_MS = 5 * 60_000;
 
 /** Refusals that may not last: the report is tried again at the next connect. Anything else is final. */
 const REPORT_LATER: ReadonlySet<string> = new Set(['UNREACHABLE', 'RELAY_UNAVAILABLE', 'RELAY_BUSY', 'THROTTLED', 'SEND_RATE_LIMITED', 'RELAY_STORAGE_FULL', 'UNAUTHENTICATED', 'INTERNAL']);
@@ -109,6 +112,9 @@ export class Acknowledgements {
     if (statement.conversationId !== (escalation?.released?.conversationId ?? message.conversationId)) return 'WRONG_CONVERSATION';
     if (statement.sender !== message.sender.userId) return 'WRONG_SENDER';
     if (!message.urgent) return 'NOT_URGENT';
+    // Its time is the acknowledger's claim: not before the message was sent, nor after it arrived here (give or take
+    // the clocks' disagreement), so nobody can backdate an acknowledgement past an escalation step in a dispute.
+    if (statement.acknowledgedAt < message.sentAt - CLOCK_SLACK_MS || statement.acknowledgedAt > this.ctx.scheduler.now() + CLOCK_SLACK_MS) return 'TIME_IMPLAUSIBLE';
     const self = this.ctx.self.userId;
     const recipients = new Set([...this.#team(message, escalation?.released?.waitedFor ?? []), ...(escalation?.escalatesTo ?? []), ...(this.store.ladder(message.id)?.rungs.flatMap((r) => r.recipients) ?? []), ...(message.sender.userId !== self ? [self] : [])]);
     recipients.delete(message.sender.userId);
@@ -122,7 +128,9 @@ export class Acknowledgements {
     const { ctx } = this;
     const team = ctx.conversations.careTeam(message.conversationId);
     const peer = ctx.conversations.peer(message.conversationId);
-    const members: readonly string[] = team ? team.members : [ctx.self.userId, ...(peer ? [peer] : []), ...(message.recipients ?? [])];
+    // A role message: its initiator and whoever held the role for it (the sender's other workstations have no recipients list).
+    const role = message.roleDelivery ? [message.roleDelivery.initiator, ...message.roleDelivery.holders.map((h) => h.userId)] : [];
+    const members: readonly string[] = team ? team.members : [ctx.self.userId, ...(peer ? [peer] : []), ...(message.recipients ?? []), ...role];
     return [...new Set([message.sender.userId, ...members, ...waitedFor])] as UserId[];
   }
 }
