@@ -55,6 +55,13 @@ describe('role messages received', () => {
     expect(atBob.store.get(roleConversationId(alice, roleId))).toBeUndefined();
   });
 
+  it('files the copy an escalation brings to the role\'s backup', () => {
+    const carol = user();
+    const atCarol = atWorkstationOf();
+    const copy = { ...text(alice, [bob]), urgent: true, urgentReason: 'Critical result', escalatesTo: [carol], escalation: { escalationId: randomUUID(), rung: 1, waitedFor: [bob], afterMs: 300_000 } };
+    expect(atCarol.roles.file(copy, alice, carol, 1)).toBe(true);
+  });
+
   it('keeps the role name the conversation was first given', () => {
     const atBob = atWorkstationOf();
     atBob.roles.file(text(alice, [bob]), alice, bob, 1);

@@ -79,13 +79,17 @@ export class RoleConversations {
    * role, or its sender or this user is none of the initiator, the holders it names and those this conversation
    * last knew (a colleague cannot file a message into someone else's role conversation, nor make this user
    * answer for a role for someone who never asked). Otherwise the conversation exists and knows who held the
-   * role for this message. The holders a payload names are the sender's word; its role name is taken only when
+   * role for this message (an escalation's targets count as parties). The holders a payload names are the sender's word; its role name is taken only when
    * the conversation is new (the header shows the relay's).
    */
   file(payload: TextPayload & { role: RoleDelivery }, sender: UserId, self: UserId, receivedAt: number): boolean {
     const { role } = payload;
     if (roleConversationId(role.initiator, role.roleId) !== payload.conversationId) return false;
-    const party = new Set<UserId>([role.initiator, ...role.holders.map((h) => h.userId), ...(this.store.get(payload.conversationId)?.holders ?? []).map((h) => h.userId)]);
+    // Those an urgent message's escalation may reach (the role's backup) are parties too: a rung's copy comes to them.
+    const party = new Set<UserId>([
+      role.initiator, ...role.holders.map((h) => h.userId), ...(payload.escalatesTo ?? []), ...(payload.escalation?.waitedFor ?? []),
+      ...(this.store.get(payload.conversationId)?.holders ?? []).map((h) => h.userId),
+    ]);
     if (!party.has(sender) || !party.has(self)) return false;
     this.store.ensure(payload.conversationId, role.roleId, role.roleName, role.initiator, receivedAt);
     this.store.setHolders(payload.conversationId, role.holders);
