@@ -131,7 +131,8 @@ export class AttachmentUploads {
       host.store.setState(a.id, 'uploaded');
       host.store.setTransferred(a.id, a.cipherSize);
       host.audit('attachment.sent', { message: a.messageId, attachment: a.id, size: a.size, type: a.contentType });
-      if (host.store.byMessage(a.messageId).every((x) => x.state === 'uploaded')) host.release(a.messageId);
+      const all = host.store.byMessage(a.messageId);
+      if (all.every((x) => x.state === 'uploaded')) host.release(a.messageId, all.map(pointerOf));
     });
     host.emit(progressOf(host, a, 'upload', 'uploaded', a.cipherSize, null));
   }

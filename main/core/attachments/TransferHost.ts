@@ -1,4 +1,5 @@
 import type { AttachmentProgressEvent, AttachmentState } from '../../../shared/attachmentContract';
+import type { AttachmentPointer } from '../../../shared/payload';
 import type { UserId } from '../../../shared/ids';
 import type { LocalAuditDetails, LocalAuditKind } from '../audit/LocalAudit';
 import { RoundsError } from '../errors';
@@ -16,8 +17,8 @@ export interface TransferHost {
   running(): boolean;
   emit(event: AttachmentProgressEvent): void;
   audit<K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]): void;
-  /** Every attachment of the message is on the relay: the message itself goes now (into the outbox). */
-  release(messageId: string): void;
+  /** Every attachment of the message is on the relay: the message itself goes now (into the outbox), with these pointers. */
+  release(messageId: string, pointers: AttachmentPointer[]): void;
   /** Whom the message was sent to (their accounts may fetch its blobs). */
   recipients(messageId: string): readonly UserId[];
   /** When the sender's retention deletes the message (the relay keeps its blobs no longer), or undefined. */

@@ -1,6 +1,6 @@
 import { describeError } from '../../../shared/errors';
 import { DEFAULT_URGENT_REASONS } from '../../../shared/policy';
-import { UrgentMessages, type UrgentChoice } from './UrgentMessages';
+import { roleResolverOf, UrgentMessages, type UrgentChoice } from './UrgentMessages';
 import type { DirectoryEntry, OwnDevice } from '../../../shared/wire/relay';
 import { type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { appendLocalAudit, type LocalAuditDetails, type LocalAuditKind } from '../audit/LocalAudit';
@@ -32,7 +32,6 @@ import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import type { StagingId } from '../../../shared/attachmentContract';
 import { Attachments } from '../attachments/Attachments';
 import { AttachmentStore } from '../attachments/AttachmentStore';
-import { pointerOf } from '../attachments/AttachmentUploads';
 import { RelayBlobs } from '../attachments/RelayBlobs';
 import { PresenceBook } from '../presence/PresenceBook';
 import { coverageOfSend } from '../presence/forwarding';
@@ -131,25 +130,17 @@ export class MessagingClient {
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
-    const attachmentStore = new AttachmentStore(db);
     this.attachments = new Attachments({
-      db, store: attachmentStore, blobs: new RelayBlobs(relay), now: () => this.#scheduler.now(), running: () => this.#running,
+      db, store: new AttachmentStore(db), blobs: new RelayBlobs(relay), now: () => this.#scheduler.now(), running: () => this.#running,
       emit: (event) => this.#emit(event), audit: (type, details) => this.#audit(type, details),
-      release: (messageId) => {
-        this.#sender.queueWithAttachments(messageId as MessageId, attachmentStore.byMessage(messageId).map(pointerOf));
+      release: (messageId, pointers) => {
+        this.#sender.queueWithAttachments(messageId as MessageId, pointers);
         this.#sender.kick();
       },
       recipients: (messageId) => (this.messages.byId(messageId as MessageId)?.recipients ?? []) as UserId[],
       expiresAt: (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined),
     }, options.attachments);
-    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, {
-      holders: async (roleId) => {
-        const { users, detail } = await this.roles.recipients(roleId);
-        return { users, name: detail.role.name };
-      },
-      backup: (roleId) => this.roles.backupHolders(roleId),
-      conversation: (id) => this.roleConversations.get(id),
-    });
+    this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, roleResolverOf(this.roles, this.roleConversations));
   }
 
   /**

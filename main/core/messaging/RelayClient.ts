@@ -3,9 +3,8 @@ import { AcknowledgementReportResponseSchema, EscalationStateSchema, type Escala
 import type { IncomingMessage } from 'node:http';
 import { fetch, type Response } from 'undici';
 import WebSocket from 'ws';
-import { assertNever } from '../../../shared/exhaustive';
 import type { z } from 'zod';
-import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
+import type { DeviceId, UserId } from '../../../shared/ids';
 import type { KeyUpload } from '../../../shared/wire/keys';
 import {
   BundlesResponseSchema,
@@ -15,17 +14,11 @@ import {
   KeyUploadResponseSchema,
   RelayErrorSchema,
   SendResponseSchema,
-  ServerFrameSchema,
   SessionResponseSchema,
-  type ClientFrame,
-  type DeliveredEnvelope,
   type OutgoingEnvelope,
-  type RelayErrorCode,
-  type SendResponse,
-  type ServerFrame,
   type SessionResponse,
 } from '../../../shared/wire/relay';
-import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
+import type { PreKeyCount } from '../../../shared/wire/keys';
 import { PresenceResponseSchema, PresenceSchema, type Presence, type PresenceUpdate } from '../../../shared/wire/presence';
 import { AddShiftResponseSchema, RemoveShiftResponseSchema, RoleDetailSchema, RoleSearchResponseSchema, ShiftListResponseSchema, type AddShiftRequest, type RoleId } from '../../../shared/wire/roles';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
@@ -34,25 +27,10 @@ import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResp
 /** How long one HTTP request to the relay may take (an audit export included). */
 const REQUEST_TIMEOUT_MS = 60_000;
 
-/** The relay refused a request, or answered something that does not match the shared schemas. */
-export class RelayRequestError extends Error {
-  constructor(
-    readonly code: RelayErrorCode | 'UNREACHABLE' | 'BAD_RESPONSE',
-    message: string,
-    readonly status: number,
-    readonly details: { issues?: string[]; retryAfterSeconds?: number; retryAfterMs?: number; devices?: DeviceAddress[]; share?: 'sender' } = {},
-  ) {
-    super(message);
-    this.name = 'RelayRequestError';
-  }
-}
+import { RelayConnection, type ConnectionHandlers } from './RelayConnection';
+import { RelayRequestError } from './RelayRequestError';
 
-export interface ConnectionHandlers {
-  onEnvelope(envelope: DeliveredEnvelope): void;
-  onQueueEmpty?(): void;
-  onKeysLow?(count: PreKeyCount): void;
-  onClose?(code: number, reason: string): void;
-}
+export { RelayConnection, RelayRequestError, type ConnectionHandlers };
 
 /** TLS failures that mean "this workstation does not trust who issued the relay's certificate" (Node's codes). */
 const UNTRUSTED_ISSUER = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT']);
@@ -315,93 +293,5 @@ export class RelayClient {
       ...(devices ? { devices } : {}),
       ...(share ? { share } : {}),
     });
-  }
-}
-
-/** An open WebSocket to the relay: envelopes arrive through the handlers; ack() removes them. */
-export class RelayConnection {
-  readonly #socket: WebSocket;
-  readonly #pending = new Map<string, { resolve: (frame: ServerFrame) => void; reject: (error: Error) => void }>();
-  #nextRequest = 0;
-
-  constructor(socket: WebSocket, handlers: ConnectionHandlers) {
-    this.#socket = socket;
-    socket.on('message', (data) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(data.toString());
-      } catch {
-        return;
-      }
-      const parsed = ServerFrameSchema.safeParse(json);
-      if (!parsed.success) return;
-      const frame = parsed.data;
-      switch (frame.type) {
-        case 'envelope':
-          handlers.onEnvelope(frame.envelope);
-          return;
-        case 'queueEmpty':
-          handlers.onQueueEmpty?.();
-          return;
-        case 'keysLow':
-          handlers.onKeysLow?.(PreKeyCountSchema.parse(frame.preKeys));
-          return;
-        case 'sent':
-        case 'pong':
-        case 'error': {
-          const waiter = frame.requestId === undefined ? undefined : this.#pending.get(frame.requestId);
-          if (!waiter || frame.requestId === undefined) return;
-          this.#pending.delete(frame.requestId);
-          if (frame.type === 'error') {
-            const details = { ...(frame.retryAfterMs !== undefined ? { retryAfterMs: frame.retryAfterMs } : {}), ...(frame.devices ? { devices: frame.devices } : {}), ...(frame.share ? { share: frame.share } : {}) };
-            waiter.reject(new RelayRequestError(frame.code as RelayErrorCode, frame.message, 0, details));
-          }
-          else waiter.resolve(frame);
-          return;
-        }
-        default:
-          assertNever(frame, 'server frame');
-      }
-    });
-    socket.on('close', (code, reason) => {
-      for (const waiter of this.#pending.values()) waiter.reject(new RelayRequestError('UNREACHABLE', 'connection closed', 0));
-      this.#pending.clear();
-      handlers.onClose?.(code, reason.toString());
-    });
-  }
-
-  get open(): boolean {
-    return this.#socket.readyState === WebSocket.OPEN;
-  }
-
-  ack(ids: readonly EnvelopeId[]): void {
-    if (ids.length > 0) this.#frame({ type: 'ack', ids: [...ids] });
-  }
-
-  /** Sends envelopes over the socket; resolves when the relay has durably queued them, with each one's outcome. */
-  async send(envelopes: readonly OutgoingEnvelope[]): Promise<SendResponse> {
-    const frame = await this.#request((requestId) => ({ type: 'send', requestId, envelopes: [...envelopes] }));
-    if (frame.type !== 'sent') throw new RelayRequestError('BAD_RESPONSE', 'unexpected answer to send', 0);
-    return { accepted: frame.accepted, ...(frame.refused ? { refused: frame.refused } : {}), serverTimestamp: frame.serverTimestamp };
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.#socket.readyState === WebSocket.CLOSED) return resolve();
-      this.#socket.once('close', () => resolve());
-      this.#socket.close(1000, 'client closing');
-    });
-  }
-
-  #request(build: (requestId: string) => ClientFrame): Promise<ServerFrame> {
-    const requestId = String(++this.#nextRequest);
-    return new Promise((resolve, reject) => {
-      this.#pending.set(requestId, { resolve, reject });
-      this.#frame(build(requestId));
-    });
-  }
-
-  #frame(frame: ClientFrame): void {
-    this.#socket.send(JSON.stringify(frame));
   }
 }

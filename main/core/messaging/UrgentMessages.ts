@@ -1,4 +1,6 @@
 import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
+import type { RoleConversations } from './RoleConversations';
+import type { RoleDirectory } from './RoleDirectory';
 import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
 import type { MessageUrgency } from '../../../shared/urgency';
 import type { RoleId } from '../../../shared/wire/roles';
@@ -27,6 +29,18 @@ export interface RoleResolver {
   backup(roleId: RoleId): Promise<readonly UserId[]>;
   /** The role of a conversation with a role, if it is one. */
   conversation(id: ConversationId): { readonly roleId: RoleId; readonly roleName: string } | undefined;
+}
+
+/** The resolver of a client's roles: its directory (holders now, from the relay) and its role conversations. */
+export function roleResolverOf(directory: Pick<RoleDirectory, 'recipients' | 'backupHolders'>, conversations: Pick<RoleConversations, 'get'>): RoleResolver {
+  return {
+    holders: async (roleId) => {
+      const { users, detail } = await directory.recipients(roleId);
+      return { users, name: detail.role.name };
+    },
+    backup: (roleId) => directory.backupHolders(roleId),
+    conversation: (id) => conversations.get(id),
+  };
 }
 
 /*

@@ -12,6 +12,9 @@ import { RelayFailure } from '../../RelayFailure';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations';
 import { checkDatabaseTlsParameters, databaseTls } from './databaseTls';
 
+/** How long /readyz waits for the database before calling it unreachable. */
+const READY_TIMEOUT_MS = 2000;
+
 /** Key of the advisory lock migrations hold ("rounds" in ASCII, as a number). */
 const MIGRATION_LOCK = 0x726f756e6473;
 /** SQLSTATEs after which a transaction is tried again: serialization_failure, deadlock_detected. */
@@ -149,6 +152,26 @@ export class PostgresDatabase implements Queryable {
     const newest = migrations.at(-1)?.version ?? 0;
     if (current > newest) throw new SchemaVersionError(`the PostgreSQL schema is at version ${current}, newer than this relay understands (${newest}); upgrade the relay`);
     if (current < newest) throw new SchemaVersionError(`the PostgreSQL schema is at version ${current}, this relay needs ${newest}: run rounds-server migrate with the same --database`);
+  }
+
+  /**
+   * For /readyz: why this relay cannot serve from the database now (unreachable within READY_TIMEOUT_MS, or its
+   * schema not the code's), or undefined. Only PostgreSQL's error code is said: /readyz is as public as the relay,
+   * and a message would name the database's host.
+   */
+  async notReady(migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<string | undefined> {
+    const newest = migrations.at(-1)?.version ?? 0;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`PostgreSQL did not answer within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)));
+    const check = this.version().then(
+      (version) => (version === newest ? undefined : `the PostgreSQL schema is at version ${version}, this relay needs ${newest}`),
+      (error: unknown) => `PostgreSQL is unreachable (${String((error as { code?: unknown }).code ?? 'no answer')})`,
+    );
+    try {
+      return await Promise.race([check, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

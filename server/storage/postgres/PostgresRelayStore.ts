@@ -22,7 +22,6 @@ import { PostgresDirectory, toUser, type UserRow } from './PostgresDirectory';
 import { withEnrolledDevice, type ExclusiveJobOutcome } from '../RelayStore';
 import { withPostgresJobLock } from './PostgresJobLock';
 import type { RateLimiter } from '../../RateLimiter';
-import { POSTGRES_MIGRATIONS } from './migrations';
 import { PostgresRateLimiter } from './PostgresRateLimiter';
 import { PostgresStoreBase, UNIQUE_VIOLATION } from './PostgresStoreBase';
 import type { PostgresDatabase } from './PostgresDatabase';
@@ -42,8 +41,6 @@ import { PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './Postgre
 const EXPIRE_SLICE = 5000;
 /** Revocations and deactivations delete whole queues (up to the queue limit each): their own statement timeout. */
 const ADMIN_STATEMENT_TIMEOUT = '60s';
-/** How long /readyz waits for the database before calling it unreachable. */
-const READY_TIMEOUT_MS = 2000;
 
 export class PostgresRelayStore extends PostgresStoreBase implements RelayStore {
   readonly #devices: PostgresDevices;
@@ -377,19 +374,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   // --- Operations ------------------------------------------------------------------------------------
 
   async notReady(): Promise<string | undefined> {
-    const newest = POSTGRES_MIGRATIONS.at(-1)?.version ?? 0;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`PostgreSQL did not answer within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)));
-    const check = this.db.version().then(
-      (version) => (version === newest ? this.#notifications?.notReady() : `the PostgreSQL schema is at version ${version}, this relay needs ${newest}`),
-      // The code only: /readyz is as public as the relay, and the message names the database's host.
-      (error: unknown) => `PostgreSQL is unreachable (${String((error as { code?: unknown }).code ?? 'no answer')})`,
-    );
-    try {
-      return await Promise.race([check, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return (await this.db.notReady()) ?? this.#notifications?.notReady();
   }
 
   withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
