@@ -1,5 +1,6 @@
 import { formatBytes } from '../format';
 import { isPhoto, typeLabel } from './attachmentKinds';
+import { FileName } from './FileName';
 import { Icon } from './Icon';
 import { Thumbnail } from './Thumbnail';
 import { TransferProgress } from './TransferProgress';
@@ -32,7 +33,7 @@ export function StagedAttachments({ files, onRemove, onRetry }: { files: readonl
             <li key={f.key} className={`staged-item ${f.state}`}>
               <Thumbnail thumbnail={f.staged?.thumbnail ?? null} contentType={type} size={48} />
               <div className="staged-text">
-                <span className="staged-name" title={f.name}>{f.name}</span>
+                <span className="staged-name"><FileName name={f.name} /></span>
                 <span className="staged-facts">
                   {typeLabel(type)} · {formatBytes(f.staged?.size ?? f.size)}
                   {f.staged?.metadataRemoved && <> · <span className="removed">location and camera data removed</span></>}
