@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_NAME_BYTES, MAX_NAME_CHARS, displayFileName, splitExtension } from './fileNames';
+import { MAX_NAME_BYTES, MAX_NAME_CHARS, displayFileName, shortenFileName, splitExtension } from './fileNames';
 
 const utf8 = (s: string) => new TextEncoder().encode(s).length;
 
@@ -35,6 +35,9 @@ describe('attachment file names as Rounds shows them', () => {
     expect(wide.endsWith('….pdf')).toBe(true);
     // A name without an extension is cut at its end, marked.
     expect(displayFileName('x'.repeat(300))!.endsWith('x…')).toBe(true);
+    // Shorter still where the UI has less room (a tile): the extension stays.
+    expect(shortenFileName(`report.pdf${'_'.repeat(60)}.exe`, 20)).toBe('report.pdf_____….exe');
+    expect(shortenFileName('short.pdf', 20)).toBe('short.pdf');
   });
 
   it('answers null for a name of nothing but invisible characters, and leaves a clean name as it is', () => {

@@ -31,8 +31,8 @@ function utf8Bytes(codePoint: number): number {
   return codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4;
 }
 
-function fits(chars: readonly string[]): boolean {
-  return chars.length <= MAX_NAME_CHARS && chars.reduce((sum, c) => sum + utf8Bytes(c.codePointAt(0) ?? 0), 0) <= MAX_NAME_BYTES;
+function fits(chars: readonly string[], maxChars: number): boolean {
+  return chars.length <= maxChars && chars.reduce((sum, c) => sum + utf8Bytes(c.codePointAt(0) ?? 0), 0) <= MAX_NAME_BYTES;
 }
 
 /** The name split at its last dot: `extension` without the dot ('' when there is none, or it is not one). */
@@ -43,14 +43,14 @@ export function splitExtension(name: string): { stem: string; extension: string 
   return { stem: name.slice(0, dot), extension };
 }
 
-/** Shortened in the middle to fit, the extension kept whole after an ellipsis. */
-function shortened(name: string): string {
+/** Shortened before its extension to at most `maxChars` characters (and MAX_NAME_BYTES), the extension kept whole after an ellipsis. */
+export function shortenFileName(name: string, maxChars: number = MAX_NAME_CHARS): string {
   const chars = [...name];
-  if (fits(chars)) return name;
+  if (fits(chars, maxChars)) return name;
   const { stem, extension } = splitExtension(name);
   const tail = extension === '' ? ['…'] : ['…', '.', ...extension];
   const head = [...stem];
-  while (head.length > 0 && !fits([...head, ...tail])) head.pop();
+  while (head.length > 0 && !fits([...head, ...tail], maxChars)) head.pop();
   return [...head, ...tail].join('').replace(/^[ .]+/, '');
 }
 
@@ -66,6 +66,6 @@ export function displayFileName(raw: string | null | undefined): string | null {
   let end = plain.length;
   while (start < end && (plain[start] === '.' || plain[start] === ' ')) start++;
   while (end > start && (plain[end - 1] === '.' || plain[end - 1] === ' ')) end--;
-  const name = shortened(plain.slice(start, end));
+  const name = shortenFileName(plain.slice(start, end));
   return name === '' || name === '…' ? null : name;
 }
