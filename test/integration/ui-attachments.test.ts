@@ -319,6 +319,19 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     bobTap.rewrite = null;
   }, 60_000);
 
+  it('refuses to open a PDF of an absurd number of pages, and says why', async () => {
+    await alice.locator('input[type=file]').setInputFiles({ name: 'chart export.pdf', mimeType: 'application/pdf', buffer: multiPagePdf('chart', 2001) });
+    await alice.getByRole('list', { name: 'Attachments to send' }).getByText('chart export').waitFor();
+    await alice.getByLabel('Message', { exact: true }).fill('Full chart export');
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const message = history(bob).getByRole('article').filter({ hasText: 'Full chart export' });
+    await message.getByRole('button', { name: /^(Open|Download and open) chart export\.pdf/ }).click({ timeout: 30_000 });
+    await viewer(bob).getByRole('alert').filter({ hasText: 'This PDF has 2,001 pages; Rounds opens PDFs of up to 2,000 pages.' }).waitFor({ timeout: 30_000 });
+    await expect(viewer(bob).locator('canvas').count()).resolves.toBe(0);
+    await screenshot(bob, 'attachments-too-many-pages');
+    await viewer(bob).getByRole('button', { name: 'Close viewer' }).click();
+  }, 60_000);
+
   it('leaves nothing of either file readable in the profiles, the relay\'s data or the temp directory', () => {
     const markers = [Buffer.from(PDF_MARKER), Buffer.from(CAMERA_MARKER), jpegImageDataSample(photo)];
     const profiles = ['alice', 'bob'].map((name) => join(harnessDir, 'workstations', name));
