@@ -30,7 +30,9 @@ type AttachmentPolicy = OrgPolicy['attachments'];
 /**
  * Opening a stored attachment: its bytes for the viewer (decrypted segment by segment, in memory, only the
  * ones asked for; a HEIC/HEIF image converted to JPEG for display), saving it and copying it as the policy
- * allows (audited by size and type), and, when the policy says so, a ClamAV scan before any of these.
+ * allows (audited by size and type), and, when the policy says so, a ClamAV scan before any of these. Saving and
+ * scanning decrypt one 64 KiB segment at a time as the disk or clamdscan takes it (savedCopy.ts, VirusScanner.ts);
+ * only a copy to the clipboard, which takes no stream, holds the whole image, within MAX_COPY_BYTES.
  */
 export class AttachmentOpening {
   /** The last HEIC converted for display (the viewer reads it in chunks): attachment id and JPEG. */
