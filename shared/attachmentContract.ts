@@ -131,10 +131,15 @@ export const ATTACHMENT_COMMANDS = {
   /**
    * Saves a stored attachment to a file the user picks (the door's save dialog), marked as downloaded from the
    * internet (Windows Zone.Identifier, macOS quarantine). ATTACHMENT_POLICY when the policy forbids saving;
-   * `path` null when the user cancelled the dialog. Audited (size and type only).
+   * `path` null when the user cancelled the dialog. ATTACHMENT_SAVE_FAILED (could not write there) and
+   * ATTACHMENT_MARK_FAILED (the OS mark could not be set) leave nothing at the destination. The dialog offers the
+   * name made safe (shared/fileNames.ts). Audited as begun, then saved or failed (size and type only).
    */
   'attachments.save': { input: OneAttachment, output: z.strictObject({ path: z.string().nullable() }) },
-  /** Puts a stored image on the clipboard (ATTACHMENT_POLICY when the policy forbids it); cleared on lock. */
+  /**
+   * Puts a stored image on the clipboard (ATTACHMENT_POLICY when the policy forbids it; ATTACHMENT_TOO_LARGE past
+   * 32 MiB or 50 megapixels); cleared on lock. Audited (size and type only).
+   */
   'attachments.copyImage': { input: OneAttachment, output: Empty },
 } as const;
 

@@ -76,6 +76,10 @@ export const ERROR_CODES = [
   'ATTACHMENT_STAGING',
   /** The image could not be decoded or converted for display (a damaged HEIC, say). */
   'ATTACHMENT_UNREADABLE',
+  /** A saved copy could not be written where the user chose; nothing was left there. */
+  'ATTACHMENT_SAVE_FAILED',
+  /** A saved copy could not be marked as downloaded from the internet (Zone.Identifier, quarantine): it was deleted. */
+  'ATTACHMENT_MARK_FAILED',
   // Urgent messages (issue 19)
   /** An urgent message needs a reason from the organisation's list. */
   'URGENT_REASON_REQUIRED',

@@ -72,6 +72,9 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'attachment.sent': (c) => `${owner(c)} sent an attachment (${attachmentFacts(c)}).`,
   'attachment.fetched': (c) => `${owner(c)} fetched an attachment (${attachmentFacts(c)}).`,
   'attachment.saved': (c) => `${owner(c)} saved an attachment to disk (${attachmentFacts(c)}).`,
+  'attachment.saveAttempted': (c) => `${owner(c)} began saving an attachment to disk (${attachmentFacts(c)}).`,
+  'attachment.saveFailed': (c) => `Saving an attachment to disk failed at its ${c.details.text('step') || 'unknown'} step (${c.details.text('code') || 'no code'}); the copy was deleted (${attachmentFacts(c)}).`,
+  'attachment.copied': (c) => `${owner(c)} copied an image attachment to the clipboard (${attachmentFacts(c)}).`,
 };
 
 /** The sentence for a workstation record, or null for a kind this version does not know. */

@@ -40,6 +40,8 @@ interface StagingTap {
   hold: boolean;
   holdProgress: boolean;
   spoilNextChunk: boolean;
+  /** Rewrites what the core sends the page (an older or compromised core's views), when set. */
+  rewrite: ((frame: string) => string) | null;
   release(): void;
 }
 
@@ -49,7 +51,7 @@ async function openTapped(browser: Browser, harness: Harness, profile: string): 
   page.on('pageerror', (error) => console.error(`[${profile}] page error: ${error.message}`));
   await installPageFiles(page);
   const held: (() => void)[] = [];
-  const tap: StagingTap = { hold: false, holdProgress: false, spoilNextChunk: false, release: () => held.splice(0).forEach((send) => send()) };
+  const tap: StagingTap = { hold: false, holdProgress: false, spoilNextChunk: false, rewrite: null, release: () => held.splice(0).forEach((send) => send()) };
   await page.routeWebSocket(/\/bridge/, (ws) => {
     const server = ws.connectToServer();
     const holding = new Set<number>();
@@ -66,7 +68,8 @@ async function openTapped(browser: Browser, harness: Harness, profile: string): 
       }
       server.send(message);
     });
-    server.onMessage((message) => {
+    server.onMessage((original) => {
+      const message = tap.rewrite ? tap.rewrite(String(original)) : original;
       const frame = JSON.parse(String(message)) as { type: string; id?: number; event?: { type: string; state?: string; transferred?: number } };
       const progress = frame.event?.type === 'attachmentProgress' && tap.holdProgress && (frame.event.state !== 'uploading' || (frame.event.transferred ?? 0) > 0);
       if ((frame.type === 'result' && frame.id !== undefined && holding.delete(frame.id)) || progress) held.push(() => ws.send(message));
@@ -118,6 +121,7 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
   let alice: Page;
   let aliceTap: StagingTap;
   let bob: Page;
+  let bobTap: StagingTap;
   let photo: Buffer;
   const pdf = multiPagePdf(PDF_MARKER, 3, 2_300_000);
   const history = (page: Page) => page.getByRole('log', { name: 'Conversation history' });
@@ -133,7 +137,7 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
     ({ page: alice, tap: aliceTap } = await openTapped(browser, harness, 'alice'));
     await enrollThroughUi(alice, 'amoreau', code('amoreau'));
-    ({ page: bob } = await openTapped(browser, harness, 'bob'));
+    ({ page: bob, tap: bobTap } = await openTapped(browser, harness, 'bob'));
     await enrollThroughUi(bob, 'bokafor', code('bokafor'));
     photo = await phonePhoto(alice);
   }, 120_000);
@@ -170,7 +174,8 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     await conversation.dispatchEvent('dragover', { dataTransfer: drop });
     await conversation.dispatchEvent('drop', { dataTransfer: drop });
     const progress = alice.getByRole('progressbar', { name: `Attaching ${PDF_NAME}` });
-    await expect.poll(async () => Number(await progress.getAttribute('aria-valuenow'))).toBeGreaterThan(0);
+    // (Up to 10 s: on a loaded machine the first megabyte can take longer than the poll's default second.)
+    await expect.poll(async () => Number(await progress.getAttribute('aria-valuenow')), { timeout: 10_000 }).toBeGreaterThan(0);
     await expect(progress.getAttribute('aria-valuetext')).resolves.toMatch(/^Attaching… 1(\.0)? MB of 2\.\d MB$/);
     await screenshot(alice, 'attachments-progress');
 
@@ -278,6 +283,54 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     expect(received.includes(Buffer.from('Exif\0\0', 'latin1'))).toBe(false);
     expect(received.includes(jpegImageDataSample(photo))).toBe(true);
   }, 30_000);
+
+  it('shows a file named with a right-to-left override by its real name, the real extension last', async () => {
+    // "invoice" + RIGHT-TO-LEFT OVERRIDE + "fdp.exe" reads "invoiceexe.pdf" where the override is honoured.
+    const posing = 'invoice\u202Efdp.exe';
+    // The PDF viewer of the test before may still be open on Bob's screen.
+    if ((await viewer(bob).count()) > 0) await viewer(bob).getByRole('button', { name: 'Close viewer' }).click();
+    await expect.poll(() => viewer(bob).count()).toBe(0);
+    await alice.locator('input[type=file]').setInputFiles({ name: posing, mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from('MZ'), Buffer.alloc(4000, 0x90)]) });
+    const staged = alice.getByRole('list', { name: 'Attachments to send' });
+    // The sender's own core took the override out before the name was shown or sent.
+    await staged.getByText('invoicefdp', { exact: false }).waitFor();
+    await alice.getByLabel('Message', { exact: true }).fill('Invoice for the dressings');
+    await alice.getByRole('button', { name: 'Send' }).click();
+    // A modified sender (or an older core) could still hand the page the name as it was: Bob's page is given it raw.
+    let rewritten = 0;
+    bobTap.rewrite = (frame) => {
+      if (frame.includes('invoicefdp.exe')) rewritten++;
+      return frame.replaceAll('invoicefdp.exe', 'invoice\\u202Efdp.exe');
+    };
+    const message = history(bob).getByRole('article').filter({ hasText: 'Invoice for the dressings' });
+    await message.waitFor({ timeout: 30_000 });
+    const name = message.locator('.attachment-name .file-name');
+    await name.waitFor();
+    expect(await name.evaluate((el) => el.textContent)).toBe('invoicefdp.exe');
+    expect(await name.locator('.file-extension').textContent()).toBe('.exe');
+    // Drawn left to right: the stem, then ".exe" at the right end (not "exe.pdf").
+    const stem = await name.locator('.file-stem').boundingBox();
+    const extension = await name.locator('.file-extension').boundingBox();
+    expect(extension!.x).toBeGreaterThanOrEqual(stem!.x + stem!.width - 1);
+    await message.getByRole('button', { name: /^(Open|Download and open) invoicefdp\.exe/ }).waitFor();
+    expect(rewritten).toBeGreaterThan(0);
+    await message.scrollIntoViewIfNeeded();
+    await screenshot(bob, 'attachments-rtl-name');
+    bobTap.rewrite = null;
+  }, 60_000);
+
+  it('refuses to open a PDF of an absurd number of pages, and says why', async () => {
+    await alice.locator('input[type=file]').setInputFiles({ name: 'chart export.pdf', mimeType: 'application/pdf', buffer: multiPagePdf('chart', 2001) });
+    await alice.getByRole('list', { name: 'Attachments to send' }).getByText('chart export').waitFor();
+    await alice.getByLabel('Message', { exact: true }).fill('Full chart export');
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const message = history(bob).getByRole('article').filter({ hasText: 'Full chart export' });
+    await message.getByRole('button', { name: /^(Open|Download and open) chart export\.pdf/ }).click({ timeout: 30_000 });
+    await viewer(bob).getByRole('alert').filter({ hasText: 'This PDF has 2,001 pages; Rounds opens PDFs of up to 2,000 pages.' }).waitFor({ timeout: 30_000 });
+    await expect(viewer(bob).locator('canvas').count()).resolves.toBe(0);
+    await screenshot(bob, 'attachments-too-many-pages');
+    await viewer(bob).getByRole('button', { name: 'Close viewer' }).click();
+  }, 60_000);
 
   it('leaves nothing of either file readable in the profiles, the relay\'s data or the temp directory', () => {
     const markers = [Buffer.from(PDF_MARKER), Buffer.from(CAMERA_MARKER), jpegImageDataSample(photo)];

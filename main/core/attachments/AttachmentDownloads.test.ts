@@ -34,9 +34,19 @@ describe('attachment pointers received', () => {
     return store;
   }
 
-  const pointer = (contentType: string, size: number, cipher = cipherSize(size)) => AttachmentPointerSchema.parse({
+  const pointer = (contentType: string, size: number, cipher = cipherSize(size), fileName?: string) => AttachmentPointerSchema.parse({
     id: AttachmentIdSchema.parse(randomUUID()), blobId: randomUUID(), contentType, size, cipherSize: cipher,
-    digest: randomBytes(32).toString('base64'), key: randomBytes(32).toString('base64'),
+    digest: randomBytes(32).toString('base64'), key: randomBytes(32).toString('base64'), ...(fileName === undefined ? {} : { fileName }),
+  });
+
+  it('stores and shows a sender\'s file name without its direction overrides, controls or path', () => {
+    const posing = pointer('application/octet-stream', 100, cipherSize(100), 'invoice\u202Efdp.exe');
+    const pathy = pointer('application/pdf', 100, cipherSize(100), '..\\..\\Startup\\run.bat\u0000.pdf');
+    const invisible = pointer('application/pdf', 100, cipherSize(100), '\u2066\u200B\u2069');
+    const store = received([posing, pathy, invisible]);
+    expect(store.get(posing.id)?.fileName).toBe('invoicefdp.exe');
+    expect(store.get(pathy.id)?.fileName).toBe('_.._Startup_run.bat.pdf');
+    expect(store.get(invisible.id)?.fileName).toBeNull();
   });
 
   it('refuses at once a pointer whose announced size hides a larger blob, and never fetches it', () => {

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { AttachmentView } from '../../../shared/attachmentContract';
+import { displayFileName } from '../../../shared/fileNames';
 import type { MessageId } from '../../../shared/ids';
 import type { AttachmentPointer } from '../../../shared/payload';
 import { RoundsError } from '../errors';
@@ -36,7 +37,7 @@ export class AttachmentDownloads {
       // client and is not decoded here (its decoder takes the file's word for how large the picture is).
       const kind = isHeic(p.contentType) ? 'file' : kindOf(p.contentType);
       this.host.store.insert({
-        id: p.id, messageId, position, outgoing, contentType: p.contentType, kind, size: p.size, fileName: p.fileName ?? null,
+        id: p.id, messageId, position, outgoing, contentType: p.contentType, kind, size: p.size, fileName: displayFileName(p.fileName),
         width: p.width ?? null, height: p.height ?? null, thumbnail: p.thumbnail ? Buffer.from(p.thumbnail, 'base64') : null, key: Buffer.from(p.key, 'base64'),
         digest: p.digest, cipherSize: p.cipherSize, blobId: p.blobId, state: consistent ? 'remote' : 'refused',
       }, at);
@@ -94,7 +95,8 @@ export class AttachmentDownloads {
     host.emit(progressOf(host, a, 'download', 'downloading', transferred, null));
     // The digest is taken as the bytes arrive (after a restart, over what was stored before first).
     const digest = createHash('sha256');
-    if (transferred > 0) digest.update(host.store.readBytes(id, 0, transferred));
+    // Row by row: a resumed 100 MiB download does not read its stored part into memory at once.
+    for (let at = 0; at < transferred; at += STORED_CHUNK_BYTES) digest.update(host.store.readBytes(id, at, Math.min(transferred, at + STORED_CHUNK_BYTES)));
     try {
       while (transferred < a.cipherSize) {
         signal.throwIfAborted();

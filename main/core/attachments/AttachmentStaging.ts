@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ATTACHMENT_CHUNK_BYTES, StagingIdSchema, type StagedAttachmentView, type StagingId } from '../../../shared/attachmentContract';
+import { displayFileName } from '../../../shared/fileNames';
 import { RoundsError } from '../errors';
 import { describeFile, type FileFacts } from './fileFacts';
 
@@ -28,7 +29,8 @@ export class AttachmentStaging {
     if (size > this.maxBytes()) throw new RoundsError('ATTACHMENT_TOO_LARGE', `the organisation's policy allows files of at most ${this.maxBytes()} bytes`);
     if (this.#staged.size >= MAX_STAGED) throw new RoundsError('ATTACHMENT_STAGING', `at most ${MAX_STAGED} files can be attached at once`);
     const stagingId = StagingIdSchema.parse(randomUUID());
-    this.#staged.set(stagingId, { fileName, size, chunks: [], received: 0 });
+    // The name as it will be shown and sent: no control, format or bidirectional characters, no path (shared/fileNames.ts).
+    this.#staged.set(stagingId, { fileName: displayFileName(fileName), size, chunks: [], received: 0 });
     return { stagingId, chunkBytes: ATTACHMENT_CHUNK_BYTES };
   }
 

@@ -1,4 +1,5 @@
 import type { AttachmentId, AttachmentKind, AttachmentState, AttachmentView } from '../../../shared/attachmentContract';
+import { displayFileName } from '../../../shared/fileNames';
 import type { MessageId } from '../../../shared/ids';
 import { RoundsError } from '../errors';
 import type { SqlRunner } from '../storage/ProfileDatabase';
@@ -45,7 +46,7 @@ const toStored = (r: Row): StoredAttachment => ({
 
 export function attachmentView(a: StoredAttachment): AttachmentView {
   return {
-    id: a.id, contentType: a.contentType, kind: a.kind, size: a.size, fileName: a.fileName, width: a.width, height: a.height,
+    id: a.id, contentType: a.contentType, kind: a.kind, size: a.size, fileName: displayFileName(a.fileName), width: a.width, height: a.height,
     thumbnail: a.thumbnail ? a.thumbnail.toString('base64') : null, state: a.state, transferred: a.transferred, error: a.error,
   };
 }
@@ -135,6 +136,22 @@ export class AttachmentStore {
     const rows = this.db.all<{ start_at: number; data: Uint8Array }>('SELECT start_at, data FROM attachment_bytes WHERE attachment_id = $id AND start_at >= $first AND start_at < $end ORDER BY start_at', { id, first, end });
     const parts = rows.map((r) => Buffer.from(r.data).subarray(Math.max(0, start - r.start_at), Math.max(0, Math.min(r.data.length, end - r.start_at))));
     return Buffer.concat(parts);
+  }
+
+  /**
+   * A reader of the ciphertext for one pass through it (segment by segment): it keeps the row it read last, so each
+   * row of STORED_CHUNK_BYTES is read once rather than once per 64 KiB segment; a range across two rows is read whole.
+   */
+  ciphertextReader(id: string): (start: number, end: number) => Buffer {
+    let row: { start: number; data: Buffer } | undefined;
+    return (start, end) => {
+      if (!row || start < row.start || end > row.start + row.data.length) {
+        const found = this.db.get<{ start_at: number; data: Uint8Array }>('SELECT start_at, data FROM attachment_bytes WHERE attachment_id = $id AND start_at <= $start ORDER BY start_at DESC LIMIT 1', { id, start });
+        row = found && { start: found.start_at, data: Buffer.from(found.data) };
+        if (!row || end > row.start + row.data.length) return this.readBytes(id, start, end);
+      }
+      return row.data.subarray(start - row.start, end - row.start);
+    };
   }
 
   /** Forgets the stored bytes (a refused or restarted download). */

@@ -7,7 +7,9 @@ import { AttachmentDownloads } from './AttachmentDownloads';
 import { AttachmentOpening, type AttachmentDoor } from './AttachmentOpening';
 import { AttachmentStaging } from './AttachmentStaging';
 import { AttachmentUploads } from './AttachmentUploads';
+import { markAsDownloaded } from './downloadMarks';
 import type { FileFacts } from './fileFacts';
+import type { DownloadMarker } from './savedCopy';
 import type { TransferHost } from './TransferHost';
 import { ClamdScanner, type VirusScanner } from './VirusScanner';
 
@@ -19,6 +21,8 @@ export interface AttachmentOptions {
   readonly scanner?: VirusScanner;
   /** An image went onto the clipboard (the lock then clears it). */
   readonly onImageCopied?: () => void;
+  /** Sets the OS's "downloaded from the internet" mark on a saved copy (downloadMarks.ts for this OS by default). */
+  readonly markDownloaded?: DownloadMarker;
 }
 
 /**
@@ -38,7 +42,8 @@ export class Attachments {
     this.staging = new AttachmentStaging(() => policy.maxBytes);
     this.#uploads = new AttachmentUploads(host);
     this.#downloads = new AttachmentDownloads(host, () => policy.autoDownloadBytes);
-    this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath), options.onImageCopied ?? (() => undefined));
+    this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath), options.onImageCopied ?? (() => undefined),
+      options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())));
   }
 
   policyView(): AttachmentPolicyView {

@@ -1,6 +1,8 @@
 import type { UserId } from '../../../shared/ids';
 import { BlobStatusSchema, type BlobStatus } from '../../../shared/wire/blobs';
+import type { Response } from 'undici';
 import { RelayRequestError, type RelayClient } from '../messaging/RelayClient';
+import { readBodyExactly, readSmallJson } from '../messaging/responseBody';
 
 /**
  * The relay's blob endpoints (shared/wire/blobs.ts) as the workstation uses them: every request authenticated
@@ -24,10 +26,9 @@ export class RelayBlobs {
 
   /** Bytes [from, to) of a blob (a Range request). */
   async read(id: string, from: number, to: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const response = await this.relay.http('GET', `/v1/blobs/${id}`, { headers: { range: `bytes=${from}-${to - 1}` }, ...(signal ? { signal } : {}) });
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.length !== to - from) throw new RelayRequestError('BAD_RESPONSE', `the relay sent ${bytes.length} bytes of a blob where ${to - from} were asked for`, response.status);
-    return bytes;
+    // Uncompressed (its length is then the Content-Length), and never more than asked for: responseBody.ts.
+    const response = await this.relay.http('GET', `/v1/blobs/${id}`, { headers: { range: `bytes=${from}-${to - 1}`, 'accept-encoding': 'identity' }, ...(signal ? { signal } : {}) });
+    return readBodyExactly(response, to - from, 'a range of a blob');
   }
 
   /** Tells the relay this device has the whole blob, verified (it may then go once every device has). */
@@ -40,8 +41,8 @@ export class RelayBlobs {
   }
 }
 
-async function parsed(response: { json(): Promise<unknown>; status: number }, what: string): Promise<BlobStatus> {
-  const result = BlobStatusSchema.safeParse(await response.json().catch(() => undefined));
+async function parsed(response: Response, what: string): Promise<BlobStatus> {
+  const result = BlobStatusSchema.safeParse(await readSmallJson(response));
   if (!result.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${what}`, response.status);
   return result.data;
 }

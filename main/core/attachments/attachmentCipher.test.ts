@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { HEADER_BYTES, SEGMENT_BYTES, cipherSize, decryptRange, encryptAttachment, newAttachmentKey, plainSize, segmentSpan, verifyAttachment } from './attachmentCipher';
+import { HEADER_BYTES, SEGMENT_BYTES, cipherSize, decryptRange, decryptSegments, encryptAttachment, newAttachmentKey, plainSize, segmentSpan, verifyAttachment } from './attachmentCipher';
 
 const digestOf = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('base64');
 const refusal = (fn: () => unknown) => {
@@ -45,5 +45,18 @@ describe('attachment encryption (AES-256-GCM in STREAM segments)', () => {
     const cut = ciphertext.subarray(0, segmentSpan(2, ciphertext.length).end);
     expect(refusal(() => verifyAttachment(key, digestOf(cut), cut))).toBe('ATTACHMENT_TAMPERED');
     expect(refusal(() => verifyAttachment(newAttachmentKey(), digest, ciphertext))).toBe('ATTACHMENT_TAMPERED');
+  });
+
+  it('decrypts segment by segment as the file is consumed: never more than one segment ahead', () => {
+    let furthest = 0;
+    const reader = (s: number, e: number) => {
+      furthest = Math.max(furthest, e);
+      return ciphertext.subarray(s, e);
+    };
+    const segments = decryptSegments(key, reader, ciphertext.length);
+    const first = segments.next();
+    expect(first.value?.equals(file.subarray(0, SEGMENT_BYTES))).toBe(true);
+    expect(furthest).toBe(segmentSpan(0, ciphertext.length).end);
+    expect(Buffer.concat([first.value as Buffer, ...segments]).equals(file)).toBe(true);
   });
 });

@@ -130,3 +130,17 @@ export function decryptRange(key: Uint8Array, ciphertext: (start: number, end: n
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * The plaintext of a verified blob, one segment (at most SEGMENT_BYTES) at a time, decrypted as it is asked for:
+ * saving, scanning and copying hold one segment in memory, never the whole file. Throws AttachmentTamperedError at
+ * the first segment that does not authenticate (the consumer deletes what it wrote).
+ */
+export function* decryptSegments(key: Uint8Array, ciphertext: (start: number, end: number) => Uint8Array, size: number): Generator<Buffer, void, undefined> {
+  const segments = segmentCount(plainSize(size));
+  const header = ciphertext(0, HEADER_BYTES);
+  for (let i = 0; i < segments; i++) {
+    const span = segmentSpan(i, size);
+    yield decryptSegment(key, header, i, i === segments - 1, ciphertext(span.start, span.end));
+  }
+}

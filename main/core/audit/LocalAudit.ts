@@ -43,6 +43,12 @@ export interface LocalAuditDetails {
   'attachment.sent': AttachmentTraffic;
   'attachment.fetched': AttachmentTraffic;
   'attachment.saved': AttachmentTraffic;
+  /** A save to the place the user chose begins (before a byte is written); `attachment.saved` or `.saveFailed` follows. */
+  'attachment.saveAttempted': AttachmentTraffic;
+  /** Where it failed (`write`, `mark`: the OS mark could not be set, `move`) and the error code; the copy was deleted. */
+  'attachment.saveFailed': AttachmentTraffic & { step: string; code: string };
+  /** An image put on the clipboard. */
+  'attachment.copied': AttachmentTraffic;
   /** Issue 19: this user acknowledged an urgent message (the signed statement's ids and signature). */
   'urgent.acknowledged': { conversation: string; message: string; sender: string; acknowledger: string; signature: string };
   /** A colleague's acknowledgement, its signature verified with the identity key held for their workstation. */
@@ -62,6 +68,7 @@ const KINDS: Readonly<Record<LocalAuditKind, true>> = {
   'audit.exported': true, 'audit.relayExported': true, 'retention.deleted': true, 'message.sent': true, 'message.received': true,
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
   'contact.unverified': true, 'attachment.sent': true, 'attachment.fetched': true, 'attachment.saved': true,
+  'attachment.saveAttempted': true, 'attachment.saveFailed': true, 'attachment.copied': true,
   'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true,
 };
 

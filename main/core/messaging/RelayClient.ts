@@ -29,6 +29,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 
 import { RelayConnection, type ConnectionHandlers } from './RelayConnection';
 import { RelayRequestError } from './RelayRequestError';
+import { readSmallJson } from './responseBody';
 
 export { RelayConnection, RelayRequestError, type ConnectionHandlers };
 
@@ -280,7 +281,8 @@ export class RelayClient {
       throw unreachable((error as { cause?: Error }).cause ?? (error as Error));
     }
     if (response.ok) return response;
-    const failure = RelayErrorSchema.safeParse(await response.json().catch(() => undefined));
+    // An error body is small; a longer one (a proxy's page, a hostile relay) is not read to its end.
+    const failure = RelayErrorSchema.safeParse(await readSmallJson(response));
     if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
     const { code, message, issues, retryAfterSeconds, retryAfterMs, devices, share } = failure.data;
     // Rate limits say when to come back in the body and in Retry-After; either will do.

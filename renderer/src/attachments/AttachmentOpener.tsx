@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { AttachmentPolicyView } from '../../../shared/attachmentContract';
+import { displayFileName } from '../../../shared/fileNames';
 import type { MessageId } from '../../../shared/ids';
 import type { Api } from '../api';
 import { attachmentProblem } from './attachmentProblems';
@@ -28,7 +29,7 @@ export function AttachmentOpener({ api, messageId, attachment, policy, onClose }
   const { content, contentType, retry } = useAttachmentContent(api, messageId, attachment);
   const [said, setSaid] = useState<string | null>(null);
   const { view } = attachment;
-  const name = view.fileName ?? (view.kind === 'pdf' ? 'Document.pdf' : view.kind === 'image' ? 'Photo' : 'File');
+  const name = displayFileName(view.fileName) ?? (view.kind === 'pdf' ? 'Document.pdf' : view.kind === 'image' ? 'Photo' : 'File');
   const ids = { messageId, attachmentId: view.id };
   const ready = content.state === 'ready';
   const save = () => void api.call('attachments.save', ids).then((r) => setSaid(r.path ? 'Saved.' : null), (e: unknown) => setSaid(attachmentProblem(e)));

@@ -3,9 +3,10 @@ import { useCallback, useEffect, useId, useRef, useState, type KeyboardEvent, ty
 import { formatBytes } from '../format';
 import { useModalFocus } from '../components/useModalFocus';
 import { typeLabel, viewerKind } from './attachmentKinds';
+import { FileName } from './FileName';
 import { Icon, type IconName } from './Icon';
 import { ImageCanvas } from './ImageCanvas';
-import { openPdf, PdfUnreadableError, type PDFDocumentProxy } from './pdfDocument';
+import { MAX_PDF_PAGES, openPdf, PdfUnreadableError, type PDFDocumentProxy } from './pdfDocument';
 import { PdfPageCanvas } from './PdfPageCanvas';
 import { TransferProgress, type Transfer } from './TransferProgress';
 import { useBoxSize } from './useBoxSize';
@@ -61,6 +62,9 @@ function useDecoded(file: ViewerFile, content: ViewerContent): Decoded | null {
 
 function unreadableMessage(error: unknown, kind: string): string {
   if (error instanceof PdfUnreadableError && error.reason === 'password') return 'This PDF is protected with a password; Rounds cannot open it.';
+  if (error instanceof PdfUnreadableError && error.reason === 'tooManyPages') {
+    return `This PDF has ${(error.pages ?? 0).toLocaleString('en-GB')} pages; Rounds opens PDFs of up to ${MAX_PDF_PAGES.toLocaleString('en-GB')} pages. Ask the sender for the part you need.`;
+  }
   return kind === 'pdf' ? 'This PDF is damaged and cannot be shown.' : 'This image is damaged or in a format Rounds cannot show.';
 }
 
@@ -132,7 +136,7 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
     <div className="viewer-overlay" role="dialog" aria-modal="true" aria-labelledby={titleId} ref={box} onKeyDown={onKeyDown}>
       <header className="viewer-bar">
         <div className="viewer-title">
-          <h2 id={titleId} title={file.name}>{file.name}</h2>
+          <h2 id={titleId}><FileName name={file.name} /></h2>
           <span>{typeLabel(file.contentType)} · {formatBytes(file.size)}</span>
         </div>
         <div className="viewer-tools" role="toolbar" aria-label="Viewer controls">

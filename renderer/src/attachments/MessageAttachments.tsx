@@ -9,6 +9,8 @@ import { Thumbnail, thumbnailBox } from './Thumbnail';
 import { TransferProgress, type Transfer } from './TransferProgress';
 import { isHere, liveAttachment, type LiveAttachment, type ProgressById } from './useAttachmentProgress';
 import { typeLabel } from './attachmentKinds';
+import { FileName } from './FileName';
+import { displayFileName } from '../../../shared/fileNames';
 
 /** A message in one line for a quote or a reply: its text, or what it carries when it has none. */
 export function messageSummary(message: { body: string; attachments: readonly AttachmentView[] }, length: number): string {
@@ -56,7 +58,7 @@ export function MessageAttachments({ messageId, attachments, progress, actions }
       {attachments.map((view) => {
         const a = liveAttachment(view, progress);
         const { note, transfer, openable, problem } = tileState(a);
-        const name = view.fileName ?? (view.kind === 'image' ? 'Photo' : view.kind === 'pdf' ? 'Document.pdf' : 'File');
+        const name = displayFileName(view.fileName) ?? (view.kind === 'image' ? 'Photo' : view.kind === 'pdf' ? 'Document.pdf' : 'File');
         const facts = `${typeLabel(view.contentType)} · ${formatBytes(view.size)}`;
         const photo = view.kind === 'image' && view.thumbnail !== null;
         const verb = a.state === 'remote' ? 'Download and open' : 'Open';
@@ -71,12 +73,12 @@ export function MessageAttachments({ messageId, attachments, progress, actions }
               {photo && here && <SharpPreview messageId={messageId} attachmentId={view.id} size={view.size} {...thumbnailBox(PHOTO_SIZE, view.width, view.height)} />}
               {!photo && (
                 <span className="attachment-text">
-                  <span className="attachment-name" title={name}><span className="visually-hidden">{verb} </span>{name}</span>
+                  <span className="attachment-name"><span className="visually-hidden">{verb} </span><FileName name={name} /></span>
                   <span className="attachment-facts">{facts}</span>
                 </span>
               )}
             </button>
-            {photo && <span className="attachment-facts photo-facts">{name} · {formatBytes(view.size)}</span>}
+            {photo && <span className="attachment-facts photo-facts"><FileName name={name} /> · {formatBytes(view.size)}</span>}
             {note && <p className={`attachment-note ${problem ? 'bad' : ''}`}>{note}</p>}
             {transfer && (
               <TransferProgress transfer={transfer} label={`${transfer.direction === 'upload' ? 'Sending' : 'Downloading'} ${name}`}

@@ -18,6 +18,9 @@ export function attachmentProblem(error: unknown, maxBytes?: number): string {
     case 'ATTACHMENT_SCAN_FAILED': return 'The virus scan could not run, so the file cannot be opened yet. Try again; tell IT if this lasts.';
     case 'ATTACHMENT_UNREADABLE': return 'This file is damaged or in a format Rounds cannot read.';
     case 'ATTACHMENT_STAGING': return 'The file could not be prepared. Attach it again.';
+    case 'ATTACHMENT_SAVE_FAILED': return 'The file could not be saved there (the folder may be full, gone or read-only). Nothing was left behind; choose another folder.';
+    case 'ATTACHMENT_MARK_FAILED': return 'The copy was deleted: your computer could not mark it as downloaded from the internet, which it needs to check the file before it opens. Tell IT.';
+    case 'BAD_RESPONSE': return 'The Rounds server sent an answer Rounds could not accept, so the file was not downloaded. Try again; tell IT if this lasts.';
     case 'ATTACHMENT_NOT_STORED': return 'The file is not on this workstation yet. Download it first.';
     case 'BLOB_QUOTA_EXCEEDED': return 'You have reached the amount of files the server keeps for you. Older files are removed as they are delivered; try again later or tell IT.';
     case 'UNREACHABLE': case 'RELAY_UNAVAILABLE': return 'The Rounds server cannot be reached. Retry when the connection is back.';
