@@ -26,7 +26,7 @@ const LOCAL_KINDS = {
   'audit.exported': true, 'audit.relayExported': true, 'retention.deleted': true, 'message.sent': true, 'message.received': true,
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
   'contact.unverified': true, 'attachment.sent': true, 'attachment.fetched': true, 'attachment.saved': true,
-  'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true,
+  'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true, 'forwarding.refused': true,
 } satisfies Record<LocalAuditKind, true>;
 
 describe('every audit record type in words', () => {
