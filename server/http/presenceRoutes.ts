@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DeviceAddress } from '../../shared/ids';
-import { PresenceQuerySchema, PresenceUpdateSchema } from '../../shared/wire/presence';
+import { PresenceQuerySchema, PresenceSetRequestSchema } from '../../shared/wire/presence';
 import type { PresenceService } from '../presence/PresenceService';
 import { parse } from './relayApp';
 
@@ -22,7 +22,7 @@ export function registerPresenceRoutes(app: FastifyInstance, { presence, device,
   app.put('/v1/presence', async (request) => {
     const { address } = await device(request);
     await charge(address);
-    return presence.set(address, parse(PresenceUpdateSchema, request.body));
+    return presence.set(address, parse(PresenceSetRequestSchema, request.body));
   });
 
   app.get('/v1/presence', async (request) => {

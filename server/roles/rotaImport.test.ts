@@ -107,6 +107,33 @@ describe('iCalendar rotas', () => {
     expect(shifts.map((s) => new Date(s.startsAt).toISOString())).toEqual(['2026-03-21T08:00:00.000Z', '2026-03-28T08:00:00.000Z', '2026-04-11T07:00:00.000Z']);
   });
 
+  it('applies overrides of one shift of a series: another holder, another time, or that shift cancelled', () => {
+    const { shifts } = plan(calendar(
+      ...event('UID:nights', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260706T200000', 'DTEND;TZID=Europe/London:20260707T080000', 'RRULE:FREQ=DAILY;COUNT=4'),
+      // Tuesday: Dr. Patel covers; Wednesday: starts two hours late; Thursday: nobody (the shift is cancelled).
+      ...event('UID:nights', 'RECURRENCE-ID;TZID=Europe/London:20260707T200000', 'ATTENDEE:mailto:patel@hospital.example', 'DTSTART;TZID=Europe/London:20260707T200000', 'DTEND;TZID=Europe/London:20260708T080000'),
+      ...event('UID:nights', 'RECURRENCE-ID;TZID=Europe/London:20260708T200000', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260708T220000', 'DTEND;TZID=Europe/London:20260709T080000'),
+      ...event('UID:nights', 'RECURRENCE-ID;TZID=Europe/London:20260709T200000', 'SUMMARY:lee', 'STATUS:CANCELLED', 'DTSTART;TZID=Europe/London:20260709T200000', 'DTEND;TZID=Europe/London:20260710T080000'),
+    ), 'ics');
+    expect(shifts).toEqual([
+      { userId: USERS[0]!.id, startsAt: Date.UTC(2026, 6, 6, 19), endsAt: Date.UTC(2026, 6, 7, 7) },
+      { userId: USERS[1]!.id, startsAt: Date.UTC(2026, 6, 7, 19), endsAt: Date.UTC(2026, 6, 8, 7) },
+      { userId: USERS[0]!.id, startsAt: Date.UTC(2026, 6, 8, 21), endsAt: Date.UTC(2026, 6, 9, 7) },
+    ]);
+  });
+
+  it('names an override whose series is not in the file, and one that names nobody', () => {
+    const issues = refusal(calendar(
+      ...event('UID:days', 'SUMMARY:lee', 'DTSTART:20260706T070000Z', 'DTEND:20260706T190000Z', 'RRULE:FREQ=DAILY;COUNT=2'),
+      ...event('UID:days', 'RECURRENCE-ID:20260707T070000Z', 'DTSTART:20260707T070000Z', 'DTEND:20260707T190000Z'),
+      ...event('UID:orphan', 'RECURRENCE-ID:20260801T070000Z', 'SUMMARY:lee', 'DTSTART:20260801T070000Z', 'DTEND:20260801T190000Z'),
+    ), 'ics');
+    expect(issues).toEqual([
+      'event 3 (UID orphan): changes one shift of a repeating event that is not in the file (RECURRENCE-ID without its series)',
+      'event 1 (UID days), the shift changed for 2026-07-07T07:00:00Z: no person named (ATTENDEE, X-ROUNDS-USERNAME or SUMMARY)',
+    ]);
+  });
+
   it('names faulty events and imports nothing', () => {
     const issues = refusal(calendar(
       ...event('UID:ok', 'SUMMARY:lee', 'DTSTART:20260701T070000Z', 'DTEND:20260701T190000Z'),

@@ -5,7 +5,7 @@
  * time reads as Available: see presenceAt in shared/wire/presence.ts, applied by the caller).
  */
 import type { DeviceId, UserId } from '../../shared/ids';
-import { ForwardTargetSchema, type ForwardTarget, type Presence, type PresenceStatus } from '../../shared/wire/presence';
+import { ForwardTargetSchema, type ForwardTarget, type ForwardingSignature, type Presence, type PresenceStatus } from '../../shared/wire/presence';
 import type { AuditEvent } from '../audit/AuditRecord';
 
 export interface StoredPresence {
@@ -17,6 +17,8 @@ export interface StoredPresence {
   readonly setAt: number;
   /** Which of the user's devices set it. */
   readonly setBy: DeviceId;
+  /** With a forward-to: that device's signature over it, and the identity key it verified with (base64). */
+  readonly forwarding: (ForwardingSignature & { readonly identityKey: string }) | null;
 }
 
 export interface PresenceStore {
@@ -30,6 +32,7 @@ export interface PresenceStore {
 export interface PresenceRow {
   user_id: string; status: string; note: string | null; until: number | string | null;
   forward_user: string | null; forward_role: string | null; set_at: number | string; set_by_device: number;
+  forward_signed_at: number | string | null; forward_signature: string | null; forward_identity_key: string | null;
 }
 
 export function toStoredPresence(r: PresenceRow): StoredPresence {
@@ -38,15 +41,23 @@ export function toStoredPresence(r: PresenceRow): StoredPresence {
   return {
     userId: r.user_id as UserId, status: r.status as StoredPresence['status'], note: r.note, until: r.until === null ? null : Number(r.until),
     forwardTo, setAt: Number(r.set_at), setBy: r.set_by_device as DeviceId,
+    forwarding: r.forward_signed_at !== null && r.forward_signature !== null && r.forward_identity_key !== null
+      ? { signedAt: Number(r.forward_signed_at), signature: r.forward_signature, identityKey: r.forward_identity_key }
+      : null,
   };
 }
 
-/** The row's values for an INSERT, in column order: user_id, status, note, until, forward_user, forward_role, set_at, set_by_device. */
-export function presenceValues(p: StoredPresence): [string, string, string | null, number | null, string | null, string | null, number, number] {
-  return [p.userId, p.status, p.note, p.until, p.forwardTo?.kind === 'user' ? p.forwardTo.userId : null, p.forwardTo?.kind === 'role' ? p.forwardTo.roleId : null, p.setAt, p.setBy];
+/** The presence table's columns, in the order presenceValues gives them. */
+export const PRESENCE_COLUMNS = ['user_id', 'status', 'note', 'until', 'forward_user', 'forward_role', 'set_at', 'set_by_device', 'forward_signed_at', 'forward_signature', 'forward_identity_key'] as const;
+
+/** The row's values for an INSERT, in PRESENCE_COLUMNS order. */
+export function presenceValues(p: StoredPresence): (string | number | null)[] {
+  const f = p.forwarding;
+  return [p.userId, p.status, p.note, p.until, p.forwardTo?.kind === 'user' ? p.forwardTo.userId : null, p.forwardTo?.kind === 'role' ? p.forwardTo.roleId : null, p.setAt, p.setBy, f?.signedAt ?? null, f?.signature ?? null, f?.identityKey ?? null];
 }
 
-/** As the API answers it. */
+/** As the API answers it: a forward-to only with its signed statement (one without is not the clinician's word). */
 export function presenceView(p: StoredPresence): Presence {
-  return { userId: p.userId, status: p.status, note: p.note, until: p.until, forwardTo: p.forwardTo, since: p.setAt };
+  const proof = p.forwardTo && p.forwarding ? { signer: { userId: p.userId, deviceId: p.setBy }, ...p.forwarding } : null;
+  return { userId: p.userId, status: p.status, note: p.note, until: p.until, forwardTo: proof ? p.forwardTo : null, since: p.setAt, forwarding: proof };
 }

@@ -345,6 +345,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'urgent.acknowledged': 'Urgent message acknowledged',
   'acknowledgement.received': 'Acknowledgement received',
   'acknowledgement.refused': 'Acknowledgement refused',
+  'forwarding.refused': 'Forwarding not acted on',
 };
 
 export const auditTypeLabel = (type: string): string => (Object.hasOwn(AUDIT_TYPE_LABELS, type) ? AUDIT_TYPE_LABELS[type] ?? type : type);

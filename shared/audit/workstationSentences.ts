@@ -20,6 +20,15 @@ const ACK_REFUSALS: Readonly<Record<string, string>> = {
   UNKNOWN_MESSAGE: 'no such message here', WRONG_CONVERSATION: 'it names another conversation', WRONG_SENDER: 'it names another sender',
   NOT_URGENT: 'the message is not urgent', NOT_A_RECIPIENT: 'the message did not go to them', DUPLICATE: 'they had acknowledged it already',
 };
+const FORWARDING_REFUSALS: Readonly<Record<string, string>> = {
+  UNSIGNED: 'the relay gave it without their signed statement', SIGNATURE_INVALID: 'its signature is not theirs, or not over this forwarding',
+  SIGNED_LATER: 'it was signed at a time still to come',
+};
+/** A forward target as recorded ("user:<id>" or "role:<id>"), in words. */
+function forwardTarget(c: SentenceContext): string {
+  const [kind, id = ''] = c.details.text('to').split(':');
+  return kind === 'user' ? c.names.userLabel(id) : `the on-call role ${shortId(id)}`;
+}
 const messages = (list: string) => list.split(/\s+/).filter((m) => m !== '').length;
 /** An attachment record's size and type: never its name or content (there are none in the record). */
 const attachmentFacts = (c: SentenceContext) => `${count(c.details.number('size') ?? 0, 'byte')}, ${c.details.text('type') || 'type unknown'}`;
@@ -68,6 +77,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'urgent.acknowledged': (c) => `${owner(c)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}${station(c)}, signed with the workstation's identity key.`,
   'acknowledgement.received': (c) => `${capitalise(c.names.party(c.details.text('acknowledger')).label)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}; the signature was verified${station(c)}.`,
   'acknowledgement.refused': (c) => `An acknowledgement of message ${shortId(c.details.text('message'))} in the name of ${c.names.party(c.details.text('acknowledger')).label} was refused${station(c)}: ${ACK_REFUSALS[c.details.text('reason')] ?? c.details.text('reason')}.`,
+  'forwarding.refused': (c) => `The relay said ${c.names.userLabel(c.details.text('user'))}'s messages also go to ${forwardTarget(c)}; this workstation sent them nothing extra${station(c)}: ${FORWARDING_REFUSALS[c.details.text('reason')] ?? c.details.text('reason')}.`,
   'contact.unverified': (c) => `${owner(c)} removed the verification of ${contact(c)} for the workstation ${contactStation(c)}.`,
   'attachment.sent': (c) => `${owner(c)} sent an attachment (${attachmentFacts(c)}).`,
   'attachment.fetched': (c) => `${owner(c)} fetched an attachment (${attachmentFacts(c)}).`,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { UserIdSchema, type UserId } from '../ids';
+import { canonicalJson } from '../audit/canonicalJson';
+import { DeviceAddressSchema, UserIdSchema, type DeviceAddress, type UserId } from '../ids';
 import { RoleIdSchema } from './roles';
 
 /*
@@ -60,6 +61,65 @@ export const PresenceUpdateSchema = z.strictObject({
 });
 export type PresenceUpdate = z.infer<typeof PresenceUpdateSchema>;
 
+/*
+ * Forwarding is the absent clinician's own statement (issue 19): a compromised relay must not be able to add
+ * a reader to a 1:1 message by saying "she forwards to Mallory". The device that sets a forwarding status signs
+ * "this user, this status, forward to this colleague or role, until this time, signed at" with its identity key
+ * (XEdDSA, as acknowledgements are signed); the relay checks it against the identity key that device uploaded,
+ * keeps it beside the status and hands it out with it; a sending client copies a message to whoever covers only
+ * when the signature holds for the identity it trusts for that device. A statement without an end time holds
+ * for MAX_PRESENCE_AHEAD_MS after it was signed: the relay cannot replay an old one for ever.
+ */
+
+/** An XEdDSA signature: 64 bytes, base64. */
+const SignatureSchema = z.base64().length(88);
+const Timestamp = z.number().int().nonnegative().max(8.64e15);
+
+/** The signature a PUT /v1/presence with a forward-to carries: over forwardingSigningBytes(the caller, the update, signedAt). */
+export const ForwardingSignatureSchema = z.strictObject({ signedAt: Timestamp, signature: SignatureSchema });
+export type ForwardingSignature = z.infer<typeof ForwardingSignatureSchema>;
+
+/** PUT /v1/presence's body: the status, and with a forward-to the signature over it (required then, refused otherwise). */
+export const PresenceSetRequestSchema = z.strictObject({
+  update: PresenceUpdateSchema,
+  forwarding: ForwardingSignatureSchema.nullable(),
+}).superRefine((request, issues) => {
+  if (request.update.forwardTo && !request.forwarding) issues.addIssue({ code: 'custom', path: ['forwarding'], message: 'a forward-to must be signed by the device that sets it' });
+  if (!request.update.forwardTo && request.forwarding) issues.addIssue({ code: 'custom', path: ['forwarding'], message: 'only a forward-to is signed' });
+});
+export type PresenceSetRequest = z.infer<typeof PresenceSetRequestSchema>;
+
+/** A forwarding's proof as the relay hands it out: the signing device, when it signed, the signature, and the identity key that device uploaded (base64). */
+export const ForwardingProofSchema = z.strictObject({
+  signer: DeviceAddressSchema,
+  signedAt: Timestamp,
+  signature: SignatureSchema,
+  identityKey: z.base64().max(100),
+});
+export type ForwardingProof = z.infer<typeof ForwardingProofSchema>;
+
+/** What a forwarding statement says: who, which status, whom to, until when. */
+export interface ForwardingTerms {
+  readonly status: PresenceStatus;
+  readonly forwardTo: ForwardTarget;
+  readonly until: number | null;
+}
+
+/** The domain-separation prefix: never mistaken for a prekey's signature, an acknowledgement's or a later kind's. */
+export const FORWARDING_DOMAIN = 'Rounds forwarding v1\n';
+
+/** The exact bytes signed and verified: the domain prefix, then the statement's canonical JSON. */
+export function forwardingSigningBytes(signer: DeviceAddress, terms: ForwardingTerms, signedAt: number): Uint8Array<ArrayBuffer> {
+  const forwardTo = terms.forwardTo.kind === 'user' ? { kind: 'user', userId: terms.forwardTo.userId } : { kind: 'role', roleId: terms.forwardTo.roleId };
+  const canonical = canonicalJson({ signer: { userId: signer.userId, deviceId: signer.deviceId }, status: terms.status, forwardTo, until: terms.until, signedAt });
+  return new TextEncoder().encode(FORWARDING_DOMAIN + canonical);
+}
+
+/** When a signed forwarding stops holding: its end time, or MAX_PRESENCE_AHEAD_MS after it was signed when it has none. */
+export function forwardingEndsAt(until: number | null, signedAt: number): number {
+  return until ?? signedAt + MAX_PRESENCE_AHEAD_MS;
+}
+
 /** One user's presence as the relay answers it; `since`: when it was set (null: never, Available). */
 export const PresenceSchema = z.strictObject({
   userId: UserIdSchema,
@@ -68,6 +128,8 @@ export const PresenceSchema = z.strictObject({
   until: z.number().int().nullable(),
   forwardTo: ForwardTargetSchema.nullable(),
   since: z.number().int().nullable(),
+  /** With a forward-to: the absent clinician's signed statement of it (a forward-to without one is not acted on). */
+  forwarding: ForwardingProofSchema.nullable().optional(),
 });
 export type Presence = z.infer<typeof PresenceSchema>;
 
@@ -84,7 +146,11 @@ export const availablePresence = (userId: UserId): Presence => ({ userId, status
 
 /** A stored status as it reads at `now`: past its end time it is Available again. */
 export function presenceAt(presence: Presence, now: number): Presence {
-  return presence.until !== null && presence.until <= now ? availablePresence(presence.userId) : presence;
+  if (presence.until !== null && presence.until <= now) return availablePresence(presence.userId);
+  // A forwarding signed without an end time lapses a week after it was signed; the status stays.
+  const proof = presence.forwarding;
+  if (presence.forwardTo && proof && forwardingEndsAt(presence.until, proof.signedAt) <= now) return { ...presence, forwardTo: null, forwarding: null };
+  return presence;
 }
 
 /** "Off shift until 18:00 · Theatre 3": the status in words, for a label or a screen reader (time formatted by the caller). */

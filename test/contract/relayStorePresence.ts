@@ -12,8 +12,10 @@ import { HOUR, NOW, type ContractStores } from './relayStoreStores';
 const changed = (userId: UserId) => [{ type: 'presence.changed' as const, actor: `${userId}.1`, subject: userId, details: { status: 'x' } }];
 
 const status = (userId: UserId, fields: Partial<StoredPresence> = {}): StoredPresence => ({
-  userId, status: 'offShift', note: null, until: null, forwardTo: null, setAt: NOW, setBy: 1 as DeviceId, ...fields,
+  userId, status: 'offShift', note: null, until: null, forwardTo: null, setAt: NOW, setBy: 1 as DeviceId, forwarding: null, ...fields,
 });
+/** A forward-to's proof as the service stores it (the store keeps it as given; the service verified it). */
+const signed = { signedAt: NOW - 1000, signature: `${'A'.repeat(85)}w==`, identityKey: `B${'a'.repeat(43)}` };
 
 export function relayStorePresence(t: ContractStores): void {
   it('keeps each user\'s status for every instance, replaced by the next one and gone at Available', async () => {
@@ -21,12 +23,12 @@ export function relayStorePresence(t: ContractStores): void {
     const patel = await t.user();
     const kim = await t.user();
     const roleId = RoleIdSchema.parse('6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9');
-    await t.store.presence.setPresence(lee, status(lee, { note: 'Theatre 3', until: NOW + HOUR, forwardTo: { kind: 'user', userId: patel } }), changed(lee));
-    await t.other.presence.setPresence(patel, status(patel, { status: 'doNotDisturb', forwardTo: { kind: 'role', roleId } }), changed(patel));
+    await t.store.presence.setPresence(lee, status(lee, { note: 'Theatre 3', until: NOW + HOUR, forwardTo: { kind: 'user', userId: patel }, forwarding: signed }), changed(lee));
+    await t.other.presence.setPresence(patel, status(patel, { status: 'doNotDisturb', forwardTo: { kind: 'role', roleId }, forwarding: signed }), changed(patel));
     const read = await t.other.presence.presenceOf([lee, patel, kim]);
     expect(read.sort((a, b) => a.userId.localeCompare(b.userId))).toEqual([
-      status(lee, { note: 'Theatre 3', until: NOW + HOUR, forwardTo: { kind: 'user', userId: patel } }),
-      status(patel, { status: 'doNotDisturb', forwardTo: { kind: 'role', roleId } }),
+      status(lee, { note: 'Theatre 3', until: NOW + HOUR, forwardTo: { kind: 'user', userId: patel }, forwarding: signed }),
+      status(patel, { status: 'doNotDisturb', forwardTo: { kind: 'role', roleId }, forwarding: signed }),
     ].sort((a, b) => a.userId.localeCompare(b.userId)));
 
     // The next status replaces it whole (no note left over), from the other instance too.

@@ -27,7 +27,7 @@ const LOCAL_KINDS = {
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
   'contact.unverified': true, 'attachment.sent': true, 'attachment.fetched': true, 'attachment.saved': true,
   'attachment.saveAttempted': true, 'attachment.saveFailed': true, 'attachment.copied': true,
-  'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true,
+  'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true, 'forwarding.refused': true,
 } satisfies Record<LocalAuditKind, true>;
 
 describe('every audit record type in words', () => {

@@ -26,8 +26,8 @@ describe('rate limits of presence changes on the relay', () => {
 
   it('refuses a workstation that changes its status faster than the relay allows, with Retry-After', async () => {
     const statuses = ['busy', 'available'] as const;
-    for (let i = 0; i < REQUEST_LIMITS.presence.perDevicePerMinute; i++) await bob.relay.setPresence({ status: statuses[i % 2]! });
-    await expect(bob.relay.setPresence({ status: 'inProcedure' })).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } });
+    for (let i = 0; i < REQUEST_LIMITS.presence.perDevicePerMinute; i++) await bob.relay.setPresence({ update: { status: statuses[i % 2]! }, forwarding: null });
+    await expect(bob.relay.setPresence({ update: { status: 'inProcedure' }, forwarding: null })).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } });
     const [mine] = await bob.relay.presence([bob.core.address.userId]);
     expect(mine?.status).toBe(statuses[(REQUEST_LIMITS.presence.perDevicePerMinute - 1) % 2]);
   });

@@ -55,6 +55,8 @@ export interface LocalAuditDetails {
   'acknowledgement.received': { conversation: string; message: string; sender: string; acknowledger: string; signature: string };
   /** One refused (forged, replayed, about an unknown or non-urgent message, or by someone it did not go to): why. */
   'acknowledgement.refused': { message: string; acknowledger: string; from: string; reason: string };
+  /** A colleague's forward-to the relay reported but this workstation did not act on (unsigned, or not their signature): whose, to whom, why. */
+  'forwarding.refused': { user: string; to: string; reason: string };
 }
 
 /** An attachment in the local audit log: its message, its id, its size in bytes and its sniffed type. */
@@ -69,7 +71,7 @@ const KINDS: Readonly<Record<LocalAuditKind, true>> = {
   'message.read': true, 'message.rejected': true, 'careTeam.changed': true, 'contact.identityAcknowledged': true, 'contact.verified': true,
   'contact.unverified': true, 'attachment.sent': true, 'attachment.fetched': true, 'attachment.saved': true,
   'attachment.saveAttempted': true, 'attachment.saveFailed': true, 'attachment.copied': true,
-  'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true,
+  'urgent.acknowledged': true, 'acknowledgement.received': true, 'acknowledgement.refused': true, 'forwarding.refused': true,
 };
 
 /**

@@ -12,6 +12,8 @@ import { DirectCipher, type OutgoingCiphertext } from './DirectCipher';
 import { fromBase64 } from './encoding';
 import { acknowledgementVerifies, signAcknowledgement } from './acknowledgementSignatures';
 import type { AcknowledgementStatement, SignedAcknowledgement } from '../../../shared/acknowledgement';
+import { forwardingSigningBytes, type ForwardingSignature, type ForwardingTerms, type Presence } from '../../../shared/wire/presence';
+import { identitySignatureVerifies, signWithIdentity } from './identitySignatures';
 import { pendingChangeKeys, readContactIdentity, readLocalIdentity, readPendingChange, userIdentityKeys, writeContactIdentity, writeLocalIdentity, type LocalIdentity } from './IdentityStore';
 import { DEFAULT_KEY_BUNDLE_POLICY, KeyBundleGenerator, type KeyBundlePolicy } from './KeyBundleGenerator';
 import { toDecryptError } from './libsignalErrors';
@@ -212,6 +214,24 @@ export class ProtocolCore {
     if (sameAddress(by, this.address)) return acknowledgementVerifies(this.#ctx.local.keyPair.publicKey, signed);
     const record = readContactIdentity(this.#ctx.staged(), addressKey(by));
     return record !== undefined && acknowledgementVerifies(record.keyBytes, signed);
+  }
+
+  /** Signs this user's forward-to (issue 19), as this device, at `signedAt`: the relay hands it out, and senders verify it. */
+  signForwarding(terms: ForwardingTerms, signedAt: number): ForwardingSignature {
+    return { signedAt, signature: signWithIdentity(this.#ctx.local.keyPair.privateKey, forwardingSigningBytes(this.address, terms, signedAt)) };
+  }
+
+  /**
+   * Whether a colleague's forward-to is theirs: signed, over exactly this status, target and end time, by one of
+   * their devices with the identity key this device trusts for it (the one its sessions use; only for a device it
+   * has never met, the key the relay holds for it, as a first message would). False without a statement.
+   */
+  forwardingTrusted(presence: Presence): boolean {
+    const proof = presence.forwarding;
+    if (!proof || !presence.forwardTo || proof.signer.userId !== presence.userId) return false;
+    const known = sameAddress(proof.signer, this.address) ? this.#ctx.local.keyPair.publicKey : readContactIdentity(this.#ctx.staged(), addressKey(proof.signer))?.keyBytes;
+    const bytes = forwardingSigningBytes(proof.signer, { status: presence.status, forwardTo: presence.forwardTo, until: presence.until }, proof.signedAt);
+    return identitySignatureVerifies(known ?? fromBase64(proof.identityKey), bytes, proof.signature);
   }
 
   /** The safety number of this device and a contact's device whose identity we know. */

@@ -1,23 +1,14 @@
-import { PublicKey, type PrivateKey } from '@signalapp/libsignal-client';
+import type { PrivateKey, PublicKey } from '@signalapp/libsignal-client';
 import { acknowledgementSigningBytes, type AcknowledgementStatement, type SignedAcknowledgement } from '../../../shared/acknowledgement';
-import { fromBase64, toBase64 } from './encoding';
+import { identitySignatureVerifies, signWithIdentity } from './identitySignatures';
 
-/*
- * Signatures of acknowledgements (shared/acknowledgement.ts) with a device's identity key: XEdDSA, as
- * libsignal signs prekeys, over the domain-separated canonical statement. The private key never leaves the
- * protocol core; what leaves is the 64-byte signature.
- */
+/* Signatures of acknowledgements (shared/acknowledgement.ts) with a device's identity key (identitySignatures.ts). */
 
 export function signAcknowledgement(identity: PrivateKey, statement: AcknowledgementStatement): SignedAcknowledgement {
-  return { statement, signature: toBase64(identity.sign(acknowledgementSigningBytes(statement))) };
+  return { statement, signature: signWithIdentity(identity, acknowledgementSigningBytes(statement)) };
 }
 
 /** Whether the signature is the identity key's over exactly this statement (any malformed input: false). */
 export function acknowledgementVerifies(identityKey: PublicKey | Uint8Array, signed: SignedAcknowledgement): boolean {
-  try {
-    const key = identityKey instanceof PublicKey ? identityKey : PublicKey.deserialize(Uint8Array.from(identityKey));
-    return key.verify(acknowledgementSigningBytes(signed.statement), fromBase64(signed.signature));
-  } catch {
-    return false;
-  }
+  return identitySignatureVerifies(identityKey, acknowledgementSigningBytes(signed.statement), signed.signature);
 }

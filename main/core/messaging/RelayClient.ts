@@ -19,7 +19,7 @@ import {
   type SessionResponse,
 } from '../../../shared/wire/relay';
 import type { PreKeyCount } from '../../../shared/wire/keys';
-import { PresenceResponseSchema, PresenceSchema, type Presence, type PresenceUpdate } from '../../../shared/wire/presence';
+import { PresenceResponseSchema, PresenceSchema, type Presence, type PresenceSetRequest } from '../../../shared/wire/presence';
 import { AddShiftResponseSchema, RemoveShiftResponseSchema, RoleDetailSchema, RoleSearchResponseSchema, ShiftListResponseSchema, type AddShiftRequest, type RoleId } from '../../../shared/wire/roles';
 import { relayCaList, relayDispatcher, type RelayTrust } from './RelayTrust';
 import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResponse, type SsoBeginRequest, type SsoBeginResponse, type SsoCompleteRequest } from '../../../shared/wire/sso';
@@ -181,8 +181,8 @@ export class RelayClient {
   }
 
   /** Sets this user's own status (any of their devices may). */
-  setPresence(update: PresenceUpdate): Promise<Presence> {
-    return this.#request('PUT', '/v1/presence', PresenceSchema, update);
+  setPresence(request: PresenceSetRequest): Promise<Presence> {
+    return this.#request('PUT', '/v1/presence', PresenceSchema, request);
   }
 
   async uploadKeys(upload: KeyUpload): Promise<PreKeyCount> {

@@ -133,7 +133,7 @@ export function StatusDialog({ current, contacts, self, onClose, onSaved }: { cu
                 {colleagues.map((c) => <option key={c.userId} value={`user:${c.userId}`}>{c.displayName}{c.jobTitle ? `, ${c.jobTitle}` : ''}</option>)}
               </optgroup>
             </select>
-            <div className="hint" id={`${groupId}-forward-hint`}>They also get each direct message sent to you, marked “Forwarded” (a role: whoever holds it at the time). You still get it too.</div>
+            <div className="hint" id={`${groupId}-forward-hint`}>They also get each direct message sent to you, marked “Forwarded” (a role: whoever holds it at the time). You still get it too.{endsAt === null && forwardTo !== '' ? ' Without an end time, forwarding stops after 7 days unless you set it again.' : ''}</div>
           </div>
         )}
         <div className="actions">

@@ -2,11 +2,12 @@
 import type pg from 'pg';
 import type { UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { presenceValues, toStoredPresence, type PresenceRow, type PresenceStore, type StoredPresence } from '../PresenceStore';
+import { PRESENCE_COLUMNS, presenceValues, toStoredPresence, type PresenceRow, type PresenceStore, type StoredPresence } from '../PresenceStore';
 import type { PostgresDatabase } from './PostgresDatabase';
 
 /** Every column but the key, from the row that was to be inserted. */
-const REPLACED = ['status', 'note', 'until', 'forward_user', 'forward_role', 'set_at', 'set_by_device'].map((c) => `${c} = excluded.${c}`).join(', ');
+const REPLACED = PRESENCE_COLUMNS.filter((c) => c !== 'user_id').map((c) => `${c} = excluded.${c}`).join(', ');
+const INSERT = `INSERT INTO presence (${PRESENCE_COLUMNS.join(', ')}) VALUES (${PRESENCE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`;
 
 export class PostgresPresence implements PresenceStore {
   readonly #db: PostgresDatabase;
@@ -21,8 +22,7 @@ export class PostgresPresence implements PresenceStore {
     await this.#db.transaction(async (client) => {
       if (presence) {
         // One statement that inserts or replaces: two instances setting one user's status at once cannot collide.
-        await client.query(`INSERT INTO presence (user_id, status, note, until, forward_user, forward_role, set_at, set_by_device) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-          ON CONFLICT (user_id) DO UPDATE SET ${REPLACED}`, presenceValues(presence));
+        await client.query(`${INSERT} ON CONFLICT (user_id) DO UPDATE SET ${REPLACED}`, presenceValues(presence));
       } else {
         await client.query('DELETE FROM presence WHERE user_id = $1', [userId]);
       }

@@ -1,8 +1,10 @@
 /** The embedded store's part of presence (issue 19): one row per user not Available, replaced in one IMMEDIATE transaction with its audit records. */
 import type { UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import { presenceValues, toStoredPresence, type PresenceRow, type PresenceStore, type StoredPresence } from '../PresenceStore';
+import { PRESENCE_COLUMNS, presenceValues, toStoredPresence, type PresenceRow, type PresenceStore, type StoredPresence } from '../PresenceStore';
 import type { SqliteDatabase } from './SqliteDatabase';
+
+const INSERT = `INSERT INTO presence (${PRESENCE_COLUMNS.join(', ')}) VALUES (${PRESENCE_COLUMNS.map((c) => `$${c}`).join(', ')})`;
 
 export class SqlitePresence implements PresenceStore {
   readonly #sql: SqliteDatabase;
@@ -17,11 +19,8 @@ export class SqlitePresence implements PresenceStore {
     this.#sql.immediate(() => {
       this.#sql.run('DELETE FROM presence WHERE user_id = $u', { u: userId });
       if (presence) {
-        const [u, status, note, until, fu, fr, at, by] = presenceValues(presence);
-        this.#sql.run(
-          'INSERT INTO presence (user_id, status, note, until, forward_user, forward_role, set_at, set_by_device) VALUES ($u, $status, $note, $until, $fu, $fr, $at, $by)',
-          { u, status, note, until, fu, fr, at, by },
-        );
+        const values = presenceValues(presence);
+        this.#sql.run(INSERT, Object.fromEntries(PRESENCE_COLUMNS.map((c, i) => [c, values[i] ?? null])));
       }
       this.#appendAudit(audit);
     });
