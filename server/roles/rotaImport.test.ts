@@ -134,6 +134,41 @@ describe('iCalendar rotas', () => {
     ]);
   });
 
+  it('applies an override to its own series only, matched by the instant it changes whatever zone it is written in', () => {
+    const { shifts } = plan(calendar(
+      ...event('UID:reg1', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260706T080000', 'DTEND;TZID=Europe/London:20260706T200000', 'RRULE:FREQ=DAILY;COUNT=2'),
+      ...event('UID:reg2', 'SUMMARY:chen', 'DTSTART;TZID=Europe/London:20260706T080000', 'DTEND;TZID=Europe/London:20260706T200000', 'RRULE:FREQ=DAILY;COUNT=2'),
+      // reg2's second shift (08:00 London is 07:00 UTC in July) goes to Dr. Patel; reg2's first is cancelled. reg1 is untouched.
+      ...event('UID:reg2', 'RECURRENCE-ID:20260707T070000Z', 'ATTENDEE:mailto:patel@hospital.example', 'DTSTART;TZID=Europe/London:20260707T080000', 'DTEND;TZID=Europe/London:20260707T200000'),
+      ...event('UID:reg2', 'RECURRENCE-ID;TZID=Europe/London:20260706T080000', 'SUMMARY:chen', 'STATUS:CANCELLED', 'DTSTART;TZID=Europe/London:20260706T080000', 'DTEND;TZID=Europe/London:20260706T200000'),
+    ), 'ics');
+    const lee = USERS[0]!.id;
+    expect(shifts).toEqual([
+      { userId: lee, startsAt: Date.UTC(2026, 6, 6, 7), endsAt: Date.UTC(2026, 6, 6, 19) },
+      { userId: lee, startsAt: Date.UTC(2026, 6, 7, 7), endsAt: Date.UTC(2026, 6, 7, 19) },
+      { userId: USERS[1]!.id, startsAt: Date.UTC(2026, 6, 7, 7), endsAt: Date.UTC(2026, 6, 7, 19) },
+    ]);
+  });
+
+  it('names overrides it cannot apply: a shift the series lacks, RANGE, a date that is none, no DTSTART, a move of more than 7 days', () => {
+    const series = ['SUMMARY:lee', 'RRULE:FREQ=DAILY;COUNT=3'];
+    const issues = refusal(calendar(
+      ...event('UID:s', 'DTSTART:20260706T070000Z', 'DTEND:20260706T190000Z', ...series),
+      ...event('UID:s', 'RECURRENCE-ID:20260706T090000Z', 'SUMMARY:chen', 'DTSTART:20260706T090000Z', 'DTEND:20260706T190000Z'),
+      ...event('UID:s', 'RECURRENCE-ID;RANGE=THISANDFUTURE:20260707T070000Z', 'SUMMARY:chen', 'DTSTART:20260707T070000Z', 'DTEND:20260707T190000Z'),
+      ...event('UID:s', 'RECURRENCE-ID:tomorrow', 'SUMMARY:chen', 'DTSTART:20260707T070000Z', 'DTEND:20260707T190000Z'),
+      ...event('UID:s', 'RECURRENCE-ID:20260707T070000Z', 'SUMMARY:chen'),
+      ...event('UID:s', 'RECURRENCE-ID:20260708T070000Z', 'SUMMARY:chen', 'DTSTART:20350708T070000Z', 'DTEND:20350708T190000Z'),
+    ), 'ics');
+    expect(issues).toEqual([
+      expect.stringMatching(/^event 3 \(UID s\): changes this and every later shift \(RANGE=THISANDFUTURE\)/),
+      expect.stringMatching(/^event 4 \(UID s\): RECURRENCE-ID: /),
+      'event 1 (UID s), the shift changed for 2026-07-07T07:00:00Z: no DTSTART',
+      'event 1 (UID s), the shift changed for 2026-07-08T07:00:00Z: moves the shift by more than 7 days (change the series, or add a shift of its own)',
+      "event 2 (UID s): changes a shift the series does not have (its RECURRENCE-ID is none of the series' shifts within a year of its first)",
+    ]);
+  });
+
   it('names faulty events and imports nothing', () => {
     const issues = refusal(calendar(
       ...event('UID:ok', 'SUMMARY:lee', 'DTSTART:20260701T070000Z', 'DTEND:20260701T190000Z'),

@@ -59,5 +59,6 @@ export function presenceValues(p: StoredPresence): (string | number | null)[] {
 /** As the API answers it: a forward-to only with its signed statement (one without is not the clinician's word). */
 export function presenceView(p: StoredPresence): Presence {
   const proof = p.forwardTo && p.forwarding ? { signer: { userId: p.userId, deviceId: p.setBy }, ...p.forwarding } : null;
-  return { userId: p.userId, status: p.status, note: p.note, until: p.until, forwardTo: proof ? p.forwardTo : null, since: p.setAt, forwarding: proof };
+  // Without a proof the key is left out: a workstation from before signed forwarding reads the answer as before.
+  return { userId: p.userId, status: p.status, note: p.note, until: p.until, forwardTo: proof ? p.forwardTo : null, since: p.setAt, ...(proof ? { forwarding: proof } : {}) };
 }

@@ -130,6 +130,8 @@ export const PresenceSchema = z.strictObject({
   since: z.number().int().nullable(),
   /** With a forward-to: the absent clinician's signed statement of it (a forward-to without one is not acted on). */
   forwarding: ForwardingProofSchema.nullable().optional(),
+  /** Set by the reading workstation (never by the relay): the relay reported a forward-to it could not verify, and it is not acted on. */
+  forwardingUnverified: z.literal(true).optional(),
 });
 export type Presence = z.infer<typeof PresenceSchema>;
 
@@ -149,7 +151,10 @@ export function presenceAt(presence: Presence, now: number): Presence {
   if (presence.until !== null && presence.until <= now) return availablePresence(presence.userId);
   // A forwarding signed without an end time lapses a week after it was signed; the status stays.
   const proof = presence.forwarding;
-  if (presence.forwardTo && proof && forwardingEndsAt(presence.until, proof.signedAt) <= now) return { ...presence, forwardTo: null, forwarding: null };
+  if (presence.forwardTo && proof && forwardingEndsAt(presence.until, proof.signedAt) <= now) {
+    const { forwarding: _lapsed, ...status } = presence;
+    return { ...status, forwardTo: null };
+  }
   return presence;
 }
 

@@ -1,5 +1,7 @@
+import { PrivateKey } from '@signalapp/libsignal-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UserId } from '../../shared/ids';
+import type { DeviceId, UserId } from '../../shared/ids';
+import { forwardingSigningBytes } from '../../shared/wire/presence';
 import { readBundle } from '../../server/audit/bundleFiles';
 import { openRelayDatabase } from '../fixtures/relayProcess';
 import { Ward } from '../fixtures/ward';
@@ -41,7 +43,7 @@ describe('forwarding signed by the absent clinician', () => {
   const onRelay = (sql: string, params: unknown[]) => {
     const db = openRelayDatabase(ward.relayDir);
     try {
-      db.prepare(sql).run(params as string[]);
+      db.prepare(sql).run(params as (string | number)[]);
     } finally {
       db.close();
     }
@@ -74,8 +76,25 @@ describe('forwarding signed by the absent clinician', () => {
     expect(refused).toEqual([expect.objectContaining({ details: { user: ids.bob, to: `user:${ids.mallory}`, reason: 'SIGNATURE_INVALID' } })]);
   });
 
+  it('does not believe a workstation of the clinician it never met, whose key the relay hands out itself', async () => {
+    // The relay invents Bob's "workstation 99", with a key of its own, and signs "forward to Mallory" for it.
+    const invented = PrivateKey.generate();
+    const signedAt = Date.now();
+    const terms = { status: 'offShift' as const, forwardTo: { kind: 'user' as const, userId: ids.mallory! }, until: null };
+    const signature = Buffer.from(invented.sign(forwardingSigningBytes({ userId: ids.bob!, deviceId: 99 as DeviceId }, terms, signedAt))).toString('base64');
+    onRelay('UPDATE presence SET until = NULL, forward_user = ?, set_by_device = 99, forward_signed_at = ?, forward_signature = ?, forward_identity_key = ? WHERE user_id = ?',
+      [ids.mallory!, signedAt, signature, Buffer.from(invented.getPublicKey().serialize()).toString('base64'), ids.bob!]);
+    const [read] = (await alice.call('presence.get', { userIds: [ids.bob!] })).filter((p) => p.userId === ids.bob);
+    expect(read).toMatchObject({ status: 'offShift', forwardTo: null, forwardingUnverified: true });
+    const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
+    await alice.call('messages.send', { conversationId: toBob, text: 'Bed 9: chest pain settled' });
+    expect((await alice.call('messages.page', { conversationId: toBob, limit: 1 }))[0]).toMatchObject({ coverage: null });
+    await until(async () => (await bob.bodies(toBob)).includes('Bed 9: chest pain settled'), 'the message at Bob');
+    expect((await mallory.call('conversations.list', {})).find((c) => c.peer === ids.alice)).toBeUndefined();
+  });
+
   it('a forward-to whose signature is gone is not handed out by the relay at all', async () => {
-    onRelay('UPDATE presence SET forward_user = ?, forward_signature = NULL WHERE user_id = ?', [ids.carol!, ids.bob!]);
+    onRelay('UPDATE presence SET forward_user = ?, set_by_device = 1, forward_signature = NULL WHERE user_id = ?', [ids.carol!, ids.bob!]);
     const [read] = (await alice.call('presence.get', { userIds: [ids.bob!] })).filter((p) => p.userId === ids.bob);
     expect(read).toMatchObject({ status: 'offShift', forwardTo: null });
     await bob.call('presence.set', { status: 'available' });

@@ -223,15 +223,25 @@ export class ProtocolCore {
 
   /**
    * Whether a colleague's forward-to is theirs: signed, over exactly this status, target and end time, by one of
-   * their devices with the identity key this device trusts for it (the one its sessions use; only for a device it
-   * has never met, the key the relay holds for it, as a first message would). False without a statement.
+   * their devices, with the identity key this device already holds for that device from its sessions with it
+   * and with no change of it waiting to be acknowledged. Never with a key the relay hands out beside the
+   * statement: a relay could name a device this workstation has never met and sign for it itself. Null when
+   * trusted, else why not.
    */
-  forwardingTrusted(presence: Presence): boolean {
+  forwardingRefusal(presence: Presence): 'UNSIGNED' | 'UNKNOWN_SIGNER' | 'SIGNER_UNCONFIRMED' | 'SIGNATURE_INVALID' | null {
     const proof = presence.forwarding;
-    if (!proof || !presence.forwardTo || proof.signer.userId !== presence.userId) return false;
-    const known = sameAddress(proof.signer, this.address) ? this.#ctx.local.keyPair.publicKey : readContactIdentity(this.#ctx.staged(), addressKey(proof.signer))?.keyBytes;
+    if (!proof || !presence.forwardTo || proof.signer.userId !== presence.userId) return 'UNSIGNED';
+    let key: PublicKey | Uint8Array | undefined;
+    if (sameAddress(proof.signer, this.address)) key = this.#ctx.local.keyPair.publicKey;
+    else {
+      const reader = this.#ctx.staged();
+      const signer = addressKey(proof.signer);
+      if (readPendingChange(reader, signer)) return 'SIGNER_UNCONFIRMED';
+      key = readContactIdentity(reader, signer)?.keyBytes;
+    }
+    if (!key) return 'UNKNOWN_SIGNER';
     const bytes = forwardingSigningBytes(proof.signer, { status: presence.status, forwardTo: presence.forwardTo, until: presence.until }, proof.signedAt);
-    return identitySignatureVerifies(known ?? fromBase64(proof.identityKey), bytes, proof.signature);
+    return identitySignatureVerifies(key, bytes, proof.signature) ? null : 'SIGNATURE_INVALID';
   }
 
   /** The safety number of this device and a contact's device whose identity we know. */

@@ -89,7 +89,7 @@ export class MessagingClient {
     const outbox = new OutboxStore(db);
     this.queries = new ClientQueries(core.address.userId, this.messages, this.conversations, outbox);
     this.roles = new RoleDirectory(relay);
-    this.presence = new PresenceBook(relay, core.address.userId, this.#scheduler, forwardingSignatures(core, (details) => this.#audit('forwarding.refused', details)));
+    this.presence = new PresenceBook(relay, core.address.userId, this.#scheduler, forwardingSignatures(core, relay, (details) => this.#audit('forwarding.refused', details)));
     const ctx: ClientContext = {
       self: core.address, db, core, relay, messages: this.messages, conversations: this.conversations, outbox,
       scheduler: this.#scheduler, logger: this.#logger,

@@ -18,7 +18,8 @@ function useRoleNow(roleId: RoleId | null): RoleDetail | null {
 
 /**
  * The conversation header's line about the other person's status (issue 19), read again when the
- * conversation opens: "Off shift until 18:00 · Back Monday", and "Your messages also go to Dr. Patel".
+ * conversation opens: "Off shift until 18:00 · Back Monday", and "Your messages also go to Dr. Patel" (or, when
+ * the relay reported a forwarding this workstation could not verify as the colleague's, that it is not used).
  * Announced politely when it changes.
  */
 export function PeerStatus({ userId, nameOf }: { userId: string; nameOf: (userId: string) => string }) {
@@ -34,6 +35,11 @@ export function PeerStatus({ userId, nameOf }: { userId: string; nameOf: (userId
     <p className="peer-status" role="status" aria-live="polite">
       {presence && <PresenceBadge presence={presence} detailed />}
       {forwardTo && presence && forwards(presence.status) && <span className="forward-note">Your messages also go to {forwardTo}</span>}
+      {presence?.forwardingUnverified && (
+        <span className="forward-note forward-unverified">
+          {nameOf(userId)}&rsquo;s forwarding could not be verified, so your messages go to {nameOf(userId)} only. If it is urgent, contact whoever covers directly.
+        </span>
+      )}
     </p>
   );
 }

@@ -1,8 +1,8 @@
 /**
  * Issue 19, forwarding as the absent clinician's signed statement: beside a forward-to, when its device signed
  * it, the signature, and the identity key that device had uploaded then (which verified it). A forward-to from
- * before this version carries no signature: it is cleared (the status stays), so nobody's messages are copied
- * on the relay's word; the clinician sets it again.
+ * before this version carries no signature: the relay does not hand it out (the status stays), so nobody's
+ * messages are copied on the relay's word; the clinician sets it again. The row keeps what was set.
  */
 export const name = 'signed-forwarding';
 
@@ -10,5 +10,4 @@ export const up = `
 ALTER TABLE presence ADD COLUMN forward_signed_at INTEGER;
 ALTER TABLE presence ADD COLUMN forward_signature TEXT;
 ALTER TABLE presence ADD COLUMN forward_identity_key TEXT;
-UPDATE presence SET forward_user = NULL, forward_role = NULL;
 `;
