@@ -25,6 +25,7 @@ import { unlockRelayDatabase, wrongKeyMessage } from './DatabaseKeyFile';
 import { DatabaseKeyError } from './storage/sqlite/DatabaseKey';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { DirectorySyncRefused, describeSyncCounts, syncFromLdap } from './directory/LdapSync';
+import { ScimTokenExpiryWarnings } from './scim/scimTokens';
 import type { ControlEvent, RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
@@ -121,6 +122,7 @@ export class RelayServer {
   #controlPass: Promise<void> = Promise.resolve();
   /** Set by a resync: the next pass checks the database's last event against #controlSeq first. */
   #controlReset = false;
+  readonly #scimTokenWarnings = new ScimTokenExpiryWarnings();
   /** The directory sync the timer is running, if one is (close waits for it before closing the store). */
   #directorySync: Promise<void> | undefined;
   /** The org audit key, read for each export (serve sets it): the compliance role's export API uses it. */
@@ -245,6 +247,8 @@ export class RelayServer {
     await this.blobs.expire();
     await this.store.escalations.purge(cutoff, (counts) => ({ type: 'escalation.purged', actor: 'system', subject: '', details: { ...counts, retentionDays: this.config.retentionDays } }));
     await this.accounts.deactivateInactive();
+    // A SCIM token near its end (SCIM_TOKEN_WARN_DAYS) is said once a day: provisioning stops when it expires.
+    for (const line of this.#scimTokenWarnings.due(await this.store.scim.tokens(), this.clock.now())) this.log(line, 'warn');
     await this.applyControlEvents();
     // Every instance applies control events within a second or so: a day's are more than enough to keep.
     await this.store.pruneControlEvents(this.clock.now() - DAY_MS);
