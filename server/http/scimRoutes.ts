@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeError } from '../../shared/errors';
 import { RepeatCounter } from '../auth/RepeatCounter';
+import { syncScimRoleGroups, type RoleGroupMap, type RoleGroupSyncResult } from '../roles/directoryRoleHolders';
 import type { RateLimit, RateLimiter } from '../RateLimiter';
 import { ScimError } from '../scim/ScimError';
 import { handleScimRequest } from '../scim/scimRequestHandler';
@@ -45,6 +46,10 @@ export interface ScimRouteOptions {
   readonly rate?: RateLimit;
   /** Each token's deactivations (SCIM_DEACTIVATIONS unless told). */
   readonly deactivations?: RateLimit;
+  /** SCIM groups whose members hold on-call roles (config `scim.roleGroups`): brought up to date after each change. */
+  readonly roleGroups?: RoleGroupMap;
+  /** What each update of the roles' holders changed, or that a mapped role is missing (the relay logs it). */
+  readonly onRoleGroups?: (result: RoleGroupSyncResult) => void;
 }
 
 type Refusal = { readonly reason: 'missing' | 'unknown' | 'revoked' | 'expired'; readonly token?: string };
@@ -133,7 +138,16 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
         directory,
         { baseUrl: `${request.protocol}://${request.host}${SCIM_MOUNT_PATH}`, mountPath: SCIM_MOUNT_PATH, onUnexpectedError: (error) => request.log.error(`SCIM: ${describeError(error)}`) },
       );
-      if (request.method !== 'GET') options.afterChange();
+      if (request.method !== 'GET') {
+        // Whatever changed (a group's members, a person deactivated or deleted), the mapped roles' holders follow.
+        if (response.status < 400 && options.roleGroups && Object.keys(options.roleGroups).length > 0) {
+          await syncScimRoleGroups(options.store, options.roleGroups, tokenName, options.now()).then(
+            (result) => options.onRoleGroups?.(result),
+            (error: unknown) => request.log.error(`SCIM role groups: ${describeError(error)}`),
+          );
+        }
+        options.afterChange();
+      }
       return send(reply, response);
     };
     scim.all(SCIM_MOUNT_PATH, serve);
