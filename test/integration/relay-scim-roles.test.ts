@@ -4,10 +4,12 @@
  * remove member PATCHes, stop holding it when deactivated or when the group goes, and every change is audited
  * with the token's name as its source. Groups the config does not map change no role.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STANDING_SHIFT_END } from '../../shared/wire/roles';
+import { readRelayConfigFile } from '../../server/relayConfigFile';
+import { GUIDE, blocks } from '../fixtures/deploymentGuide';
 import * as entra from '../fixtures/scim/entraIdRequests';
 import { RelayProcess, adminCli, openRelayDatabase } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -109,5 +111,15 @@ describe('on-call roles from SCIM groups', () => {
     expect(records.map((r) => r.type)).toEqual([
       'shift.added', 'shift.added', 'shift.added', 'shift.removed', 'shift.removed', 'shift.added', 'shift.removed', 'shift.removed',
     ]);
+  });
+
+  it('takes the guide\'s example ("Roles from directory groups", docs/deployment.md) as a valid config file', () => {
+    const guide = readFileSync(GUIDE, 'utf8');
+    const section = guide.slice(guide.indexOf('### Roles from directory groups'), guide.indexOf('### Single sign-on'));
+    const [example] = blocks(section);
+    expect(example?.lang).toBe('json');
+    const file = join(dir(), 'relay.json');
+    writeFileSync(file, example?.text ?? '');
+    expect(readRelayConfigFile(file).scim?.roleGroups).toEqual({ '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159': 'Ward 4 charge nurse', 'Cardiology on-call registrars': 'Cardiology on call' });
   });
 });
