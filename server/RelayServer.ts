@@ -27,6 +27,7 @@ import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { DirectorySyncRefused, describeSyncCounts, syncFromLdap } from './directory/LdapSync';
 import { ScimTokenExpiryWarnings } from './scim/scimTokens';
 import { SCIM_CONFIG_PASS, syncScimRoleGroups, type RoleGroupSyncResult } from './roles/directoryRoleHolders';
+import { MAX_ROLE_HOLDERS } from '../shared/wire/roles';
 import type { ControlEvent, RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
@@ -253,8 +254,8 @@ export class RelayServer {
     await this.accounts.deactivateInactive();
     // A SCIM token near its end (SCIM_TOKEN_WARN_DAYS) is said once a day: provisioning stops when it expires.
     for (const line of this.#scimTokenWarnings.due(await this.store.scim.tokens(), this.clock.now())) this.log(line, 'warn');
-    // Roles taken out of scim.roleGroups (or mapped since the last SCIM change) follow the config.
-    if (this.config.scimRoleGroups) this.#logRoleGroups('SCIM', await syncScimRoleGroups(this.store, this.config.scimRoleGroups, SCIM_CONFIG_PASS, this.clock.now(), true));
+    // Roles taken out of scim.roleGroups (or the whole section), or mapped since the last SCIM change, follow the config.
+    this.#logRoleGroups('SCIM', await syncScimRoleGroups(this.store, this.config.scimRoleGroups ?? {}, SCIM_CONFIG_PASS, this.clock.now(), true));
     await this.applyControlEvents();
     // Every instance applies control events within a second or so: a day's are more than enough to keep.
     await this.store.pruneControlEvents(this.clock.now() - DAY_MS);
@@ -283,6 +284,7 @@ export class RelayServer {
   #logRoleGroups(source: 'SCIM' | 'LDAP', result: RoleGroupSyncResult): void {
     for (const c of result.changed) this.log(`${source} role groups: role ${c.role}: ${c.added} standing holders added, ${c.ended} ended`, 'info');
     if (result.missingRoles.length > 0) this.log(`${source} role groups: no role named ${result.missingRoles.join(', ')} (create it with rounds-server role create)`, 'warn');
+    for (const t of result.tooManyMembers) this.log(`${source} role groups: role ${t.role}: its groups have ${t.members} members, more than a message to a role reaches (${MAX_ROLE_HOLDERS}); its holders were left as they were`, 'warn');
   }
 
   /**

@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import type { UserId } from '../../shared/ids';
 import { hasControlCharacters } from '../../shared/wire/directory';
-import { RoleNameSchema } from '../../shared/wire/roles';
+import { MAX_ROLE_HOLDERS, RoleNameSchema } from '../../shared/wire/roles';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { ProvisioningSource } from '../directory/DirectoryPerson';
 import { provisioningActor } from '../directory/provisioning';
@@ -39,6 +39,8 @@ export interface RoleGroupSyncResult {
   readonly changed: readonly { readonly role: string; readonly added: number; readonly ended: number }[];
   /** Role names the map gives that no role has. */
   readonly missingRoles: readonly string[];
+  /** Roles whose mapped groups have more members than a message to a role can reach (MAX_ROLE_HOLDERS): left as they were. */
+  readonly tooManyMembers: readonly { readonly role: string; readonly members: number }[];
 }
 
 type DirectorySource = Extract<ProvisioningSource, { kind: DirectoryShiftSource }>;
@@ -64,6 +66,7 @@ export async function applyRoleGroups(store: RelayStore, map: RoleGroupMap, sour
   const actor = provisioningActor(source);
   const changed: { role: string; added: number; ended: number }[] = [];
   const missingRoles: string[] = [];
+  const tooManyMembers: { role: string; members: number }[] = [];
   const mapped = [...new Set(Object.values(map))].sort();
   const roles = options.everyRole ? await store.roles.listRoles() : [];
   const unmapped = new Set(roles.map((r) => r.name));
@@ -81,14 +84,19 @@ export async function applyRoleGroups(store: RelayStore, map: RoleGroupMap, sour
     const role = await store.roles.roleByName(target.name);
     if (!role) continue;
     await options.beforeWrite?.();
-    const members = target.mapped ? (membersByRole.get(roleNameKey(role.name)) ?? []) : [];
+    const members = target.mapped ? [...new Set(membersByRole.get(roleNameKey(role.name)) ?? [])] : [];
+    // A message to the role could not reach them all: the role keeps its holders until the group is made smaller.
+    if (members.length > MAX_ROLE_HOLDERS) {
+      tooManyMembers.push({ role: role.name, members: members.length });
+      continue;
+    }
     const done = await store.roles.setStandingHolders(role.id, source.kind, members, { actor, at }, (change): AuditEvent[] => [
       ...change.added.map((shift) => shiftAudit('shift.added', actor, role.name, shift)),
       ...change.ended.map((shift) => shiftAudit('shift.removed', actor, role.name, shift)),
     ]);
     if (done.added.length + done.ended.length > 0) changed.push({ role: role.name, added: done.added.length, ended: done.ended.length });
   }
-  return { changed, missingRoles };
+  return { changed, missingRoles, tooManyMembers };
 }
 
 /** The members of the SCIM groups mapped to each role (by roleNameKey): a key matches a group's displayName (any case) or its externalId. */
@@ -108,7 +116,7 @@ export async function scimRoleMembers(store: RelayStore, map: RoleGroupMap): Pro
 
 /** After a SCIM change (and at the relay's housekeeping): the mapped roles' standing holders from SCIM, as the groups stand now. */
 export async function syncScimRoleGroups(store: RelayStore, map: RoleGroupMap, tokenName: string, at: number, everyRole = false): Promise<RoleGroupSyncResult> {
-  if (Object.keys(map).length === 0 && !everyRole) return { changed: [], missingRoles: [] };
+  if (Object.keys(map).length === 0 && !everyRole) return { changed: [], missingRoles: [], tooManyMembers: [] };
   return applyRoleGroups(store, map, { kind: 'scim', tokenName }, await scimRoleMembers(store, map), at, { everyRole });
 }
 

@@ -144,11 +144,14 @@ export const RemoveShiftResponseSchema = z.strictObject({ removed: z.boolean() }
  * recipients), whether they differ from those the previous message went to (a hand-over), and whether it went
  * to the role's backup because no one held it. The relay never sees it.
  */
+/** The most people a message to a role goes to at once (RoleDeliverySchema); a directory group mapped to a role may not have more. */
+export const MAX_ROLE_HOLDERS = 50;
+
 export const RoleDeliverySchema = z.strictObject({
   roleId: RoleIdSchema,
   roleName: RoleNameSchema,
   initiator: UserIdSchema,
-  holders: z.array(RoleHolderSchema).max(50),
+  holders: z.array(RoleHolderSchema).max(MAX_ROLE_HOLDERS),
   handedOver: z.boolean(),
   via: z.enum(['holders', 'backup']),
 });
