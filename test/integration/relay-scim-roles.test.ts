@@ -85,6 +85,15 @@ describe('on-call roles from SCIM groups', () => {
     const group = await scim('POST', '/Groups', { ...entra.entraCreateGroup, externalId: 'entra-obj-1', displayName: GROUP, members: [{ value: lee }, { value: patel }] });
     expect(group.status).toBe(201);
     expect(standing()).toEqual({ now: ['lee', 'patel'], ended: [], by: ['scim:entra-prod'] });
+    // The admin's view: both on the role (not reachable until they enroll), standing, and no hand-over at the end of time.
+    const shown = adminCli(['role', 'show', ROLE, '--data', data]);
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/not reachable: lee \(on the rota;/);
+    expect(shown.stdout).toMatch(/standing \(directory group\)\tpatel\tscim/);
+    expect(shown.stdout).toMatch(/next hand-over: none scheduled/);
+    // Changed in the directory, not by hand: the command refuses to remove a standing holder.
+    const shiftId = /^(\S+)\t.*\tpatel\tscim$/m.exec(shown.stdout)?.[1] ?? '';
+    expect(adminCli(['role', 'unassign', ROLE, shiftId, '--data', data])).toMatchObject({ status: 1, stderr: expect.stringMatching(/comes from a directory group/) });
 
     expect((await scim('PATCH', `/Groups/${group.json.id}`, entra.entraAddMember(kim))).status).toBeLessThan(300);
     expect(standing().now).toEqual(['kim', 'lee', 'patel']);
