@@ -3,6 +3,7 @@ import { DEFAULT_THROTTLE, type ThrottlePolicy } from './auth/LoginThrottle';
 import type { SiemConfig } from './audit/siem/SiemConfig';
 import type { LdapSyncConfig } from './directory/ldapSyncConfig';
 import type { OidcConfig } from './auth/oidc/OidcConfig';
+import type { RoleGroupMap } from './roles/directoryRoleHolders';
 
 /** Everything an operator can tune; the defaults are what the README documents. */
 export interface RelayConfig {
@@ -55,6 +56,11 @@ export interface RelayConfig {
    * none by default (then /v1/sso/* answer NOT_FOUND). The client secret stays in its file until the relay starts.
    */
   readonly oidc?: OidcConfig;
+  /**
+   * SCIM groups whose members hold on-call roles standing (`scim.roleGroups` in the config file: a group's
+   * displayName or externalId to a role's name); server/roles/directoryRoleHolders.ts. None by default.
+   */
+  readonly scimRoleGroups?: RoleGroupMap;
 }
 
 export interface BlobLimits {

@@ -25,6 +25,9 @@ import { unlockRelayDatabase, wrongKeyMessage } from './DatabaseKeyFile';
 import { DatabaseKeyError } from './storage/sqlite/DatabaseKey';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { DirectorySyncRefused, describeSyncCounts, syncFromLdap } from './directory/LdapSync';
+import { ScimTokenExpiryWarnings } from './scim/scimTokens';
+import { SCIM_CONFIG_PASS, syncScimRoleGroups, type RoleGroupSyncResult } from './roles/directoryRoleHolders';
+import { MAX_ROLE_HOLDERS } from '../shared/wire/roles';
 import type { ControlEvent, RelayStore } from './storage/RelayStore';
 import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
 
@@ -121,6 +124,7 @@ export class RelayServer {
   #controlPass: Promise<void> = Promise.resolve();
   /** Set by a resync: the next pass checks the database's last event against #controlSeq first. */
   #controlReset = false;
+  readonly #scimTokenWarnings = new ScimTokenExpiryWarnings();
   /** The directory sync the timer is running, if one is (close waits for it before closing the store). */
   #directorySync: Promise<void> | undefined;
   /** The org audit key, read for each export (serve sets it): the compliance role's export API uses it. */
@@ -184,7 +188,10 @@ export class RelayServer {
       ...(this.auditCheckpoints ? { auditCheckpoints: this.auditCheckpoints } : {}),
       ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
       // SCIM's deactivations cut the person's sockets here at once (other instances hear of them from the store).
-      scim: { rateLimiter: this.store.sharedRateLimiter?.() ?? new InMemoryRateLimiter(), afterChange: applyControl },
+      scim: {
+        rateLimiter: this.store.sharedRateLimiter?.() ?? new InMemoryRateLimiter(), afterChange: applyControl,
+        ...(this.config.scimRoleGroups ? { roleGroups: this.config.scimRoleGroups, onRoleGroups: (result: RoleGroupSyncResult) => this.#logRoleGroups('SCIM', result) } : {}),
+      },
       blobs: this.blobs, maxBlobTransfersPerDevice: this.config.blobs.maxTransfersPerDevice,
     });
     // A reconnect storm (every workstation at once after a restart) overflows Node's default accept queue of
@@ -245,6 +252,10 @@ export class RelayServer {
     await this.blobs.expire();
     await this.store.escalations.purge(cutoff, (counts) => ({ type: 'escalation.purged', actor: 'system', subject: '', details: { ...counts, retentionDays: this.config.retentionDays } }));
     await this.accounts.deactivateInactive();
+    // A SCIM token near its end (SCIM_TOKEN_WARN_DAYS) is said once a day: provisioning stops when it expires.
+    for (const line of this.#scimTokenWarnings.due(await this.store.scim.tokens(), this.clock.now())) this.log(line, 'warn');
+    // Roles taken out of scim.roleGroups (or the whole section), or mapped since the last SCIM change, follow the config.
+    this.#logRoleGroups('SCIM', await syncScimRoleGroups(this.store, this.config.scimRoleGroups ?? {}, SCIM_CONFIG_PASS, this.clock.now(), true));
     await this.applyControlEvents();
     // Every instance applies control events within a second or so: a day's are more than enough to keep.
     await this.store.pruneControlEvents(this.clock.now() - DAY_MS);
@@ -262,10 +273,18 @@ export class RelayServer {
       const result = await syncFromLdap(this.store, ldap, { clock: this.clock, requestedBy: 'relay' });
       const refused = result.refusals.map((r) => `${r.username} (${r.reason})`).join('; ');
       this.log(`directory sync ${result.runId}: ${describeSyncCounts(result.counts)}${refused ? `; refused: ${refused}` : ''}`, result.counts.refused > 0 ? 'warn' : 'info');
+      this.#logRoleGroups('LDAP', result.roles);
     } catch (error) {
       if (error instanceof DirectorySyncRefused && error.code === 'DIRECTORY_SYNC_BUSY') this.log(`directory sync: ${error.message}`, 'info');
       else this.log(`directory sync failed: ${describeError(error)}`, 'error');
     }
+  }
+
+  /** What an update of directory role groups changed, on the log; a mapped role that does not exist, as a warning. */
+  #logRoleGroups(source: 'SCIM' | 'LDAP', result: RoleGroupSyncResult): void {
+    for (const c of result.changed) this.log(`${source} role groups: role ${c.role}: ${c.added} standing holders added, ${c.ended} ended`, 'info');
+    if (result.missingRoles.length > 0) this.log(`${source} role groups: no role named ${result.missingRoles.join(', ')} (create it with rounds-server role create)`, 'warn');
+    for (const t of result.tooManyMembers) this.log(`${source} role groups: role ${t.role}: its groups have ${t.members} members, more than a message to a role reaches (${MAX_ROLE_HOLDERS}); its holders were left as they were`, 'warn');
   }
 
   /**

@@ -7,6 +7,7 @@ import { ConfigurationError } from './ConfigurationError';
 import { LDAP_CONFIG_PATH_KEYS } from './directory/ldapConfig';
 import { LdapSyncConfigSchema } from './directory/ldapSyncConfig';
 import { OidcConfigSchema } from './auth/oidc/OidcConfig';
+import { RoleGroupMapSchema } from './roles/directoryRoleHolders';
 
 /*
  * The relay config file (`rounds-server serve --config FILE`): JSON, for what does not fit a command-line
@@ -14,7 +15,8 @@ import { OidcConfigSchema } from './auth/oidc/OidcConfig';
  * (how many connects the relay takes at once before it sheds them with Retry-After) and the `database` section
  * (the site's PostgreSQL database, for relays that share one: `url`, and `passwordFile` for its password), the
  * `directory` section (`ldap`: the LDAP / Active Directory the relay syncs accounts from, ldapSyncConfig.ts) and the
- * `oidc` section (sign-in with the hospital's identity provider: OidcConfig.ts; `clientSecretFile` beside the file).
+ * `oidc` section (sign-in with the hospital's identity provider: OidcConfig.ts; `clientSecretFile` beside the file),
+ * and the `scim` section (`roleGroups`: SCIM groups whose members hold on-call roles, directoryRoleHolders.ts).
  */
 /** Limits on connects at once (RelayConfig.admission): what a reconnect storm meets. Any left out keep their default. */
 const AdmissionSchema = z.strictObject({
@@ -36,12 +38,18 @@ const DirectorySchema = z.strictObject({
   ldap: LdapSyncConfigSchema.optional(),
 });
 
+/** SCIM provisioning (issue 18): `roleGroups`, the groups whose members hold on-call roles (directoryRoleHolders.ts). */
+const ScimSchema = z.strictObject({
+  roleGroups: RoleGroupMapSchema.default({}),
+});
+
 const RelayConfigFileSchema = z.strictObject({
   siem: SiemConfigSchema.optional(),
   admission: AdmissionSchema.optional(),
   database: DatabaseSchema.optional(),
   directory: DirectorySchema.optional(),
   oidc: OidcConfigSchema.optional(),
+  scim: ScimSchema.optional(),
 });
 export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
 
@@ -76,6 +84,7 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
     ...(parsed.data.admission ? { admission: parsed.data.admission } : {}),
     ...(parsed.data.database ? { database: { url: parsed.data.database.url, ...(parsed.data.database.passwordFile ? { passwordFile: resolve(folder, parsed.data.database.passwordFile) } : {}) } } : {}),
     ...(parsed.data.directory ? { directory: ldap ? { ldap: withPathsFrom(folder, ldap, LDAP_CONFIG_PATH_KEYS) } : {} } : {}),
+    ...(parsed.data.scim ? { scim: parsed.data.scim } : {}),
     ...(parsed.data.oidc ? { oidc: { ...parsed.data.oidc, ...(parsed.data.oidc.clientSecretFile ? { clientSecretFile: resolve(folder, parsed.data.oidc.clientSecretFile) } : {}) } } : {}),
   };
 }

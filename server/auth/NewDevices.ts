@@ -52,7 +52,7 @@ export async function sessionResponse(
 ): Promise<SessionResponse> {
   onDevicesChanged(user.id);
   return {
-    userId: user.id, deviceId, credential, role: user.role, displayName: user.displayName, expiresAt,
+    userId: user.id, deviceId, credential, role: user.role, displayName: user.displayName, username: user.username, expiresAt,
     preKeys: await store.keyCount(user.id, deviceId),
   } as SessionResponse;
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { UsernameSchema } from '../../shared/wire/relay';
 import { DepartmentSchema } from '../../shared/wire/directory';
-import { RoleNameSchema, TimeZoneSchema } from '../../shared/wire/roles';
+import { RoleNameSchema, STANDING_SHIFT_END, TimeZoneSchema } from '../../shared/wire/roles';
 import { dataOption, databasePasswordFileOption, keyFileOption, siteDatabaseOption, validated, withStore, type DataOptions } from '../cliOptions';
 import { RelayFailure } from '../RelayFailure';
 import { RoleService, type BackupName } from '../roles/RoleService';
@@ -111,7 +111,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
       const next = detail.nextHandOver;
       console.log(`next hand-over: ${next ? `${local(next.at, zone)} to ${next.holders.map((h) => h.displayName).join(', ') || 'no one'}` : 'none scheduled'}`);
       for (const s of await roles.shifts(r.id, now, now + opts.days * 86_400_000)) {
-        console.log(`${s.id}\t${local(s.startsAt, zone)}\t${local(s.endsAt, zone)}\t${s.displayName}\t${s.source}`);
+        console.log(`${s.id}\t${local(s.startsAt, zone)}\t${s.endsAt >= STANDING_SHIFT_END ? 'standing (directory group)' : local(s.endsAt, zone)}\t${s.displayName}\t${s.source}`);
       }
     }));
 

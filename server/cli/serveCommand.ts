@@ -80,6 +80,7 @@ export function addServeCommand(program: Command): void {
         ...(configFile.oidc ? { oidc: configFile.oidc } : {}),
         admission: { ...DEFAULT_CONFIG.admission, ...configFile.admission },
         ...(configFile.directory?.ldap ? { ldapSync: configFile.directory.ldap } : {}),
+        ...(configFile.scim ? { scimRoleGroups: configFile.scim.roleGroups } : {}),
       };
       const dataDir = resolve(opts.data);
       const release = claimDataDirectory(dataDir, 'serve');

@@ -41,7 +41,7 @@ describe('one directory sync run', () => {
 
   it('creates the people read as pending accounts, updates what changed, deactivates whoever is no longer read, and sums each run up', async () => {
     const first = await sync(read(everyone(5), [{ dn: 'cn=Front Desk,ou=people', reason: 'no username' }]), { runId: 'sync-first' });
-    expect(first).toEqual({ runId: 'sync-first', counts: { created: 5, updated: 0, unchanged: 0, deactivated: 0, reactivated: 0, refused: 0, skipped: 1 }, refusals: [], skipped: [{ dn: 'cn=Front Desk,ou=people', reason: 'no username' }] });
+    expect(first).toEqual({ runId: 'sync-first', counts: { created: 5, updated: 0, unchanged: 0, deactivated: 0, reactivated: 0, refused: 0, skipped: 1 }, refusals: [], skipped: [{ dn: 'cn=Front Desk,ou=people', reason: 'no username' }], roles: { changed: [], missingRoles: [], tooManyMembers: [] } });
     expect(Object.values(await statuses())).toEqual(['pending', 'pending', 'pending', 'pending', 'pending']);
     expect(await store.userByExternalId('ldap', 'guid-2')).toMatchObject({ source: 'ldap', department: 'Cardiology', role: 'clinician' });
 

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { Clock } from '../Clock';
-import type { RelayStore, UserRecord } from '../storage/RelayStore';
+import type { UserId } from '../../shared/ids';
+import { applyRoleGroups, ldapRolesOf, type RoleGroupMap, type RoleGroupSyncResult } from '../roles/directoryRoleHolders';
+import { JobLockLost } from '../storage/exclusiveJob';
+import type { JobLease, RelayStore, UserRecord } from '../storage/RelayStore';
 import type { DirectoryPerson, ProvisioningSource } from './DirectoryPerson';
 import { readLdapDirectory, type LdapDirectoryRead } from './ldapDirectory';
 import type { LdapSyncConfig } from './ldapSyncConfig';
@@ -25,12 +28,14 @@ import { ProvisioningRefused, provisioningActor, sourceDetails } from './provisi
  * The reading is all or nothing (ldapDirectory.ts): a failed read throws and changes nothing either.
  *
  * One process at a time runs a sync (RelayStore.withExclusiveJob): a relay instance whose turn it is not
- * leaves the run to the one already at it (DIRECTORY_SYNC_BUSY).
+ * leaves the run to the one already at it (DIRECTORY_SYNC_BUSY). A run that loses its lock on the way (its
+ * PostgreSQL session dropped, and another instance may have started) stops before its next write
+ * (DIRECTORY_SYNC_LOCK_LOST), its partial counts on a flagged record; the next run finishes the work.
  */
 
 export const DIRECTORY_SYNC_JOB = 'directory-sync';
 
-export type DirectorySyncRefusalCode = 'DIRECTORY_EMPTY_READ' | 'DIRECTORY_MASS_DEACTIVATION' | 'DIRECTORY_SYNC_BUSY';
+export type DirectorySyncRefusalCode = 'DIRECTORY_EMPTY_READ' | 'DIRECTORY_MASS_DEACTIVATION' | 'DIRECTORY_SYNC_BUSY' | 'DIRECTORY_SYNC_LOCK_LOST';
 
 /** A sync run that stopped before changing anything, and why. */
 export class DirectorySyncRefused extends Error {
@@ -58,6 +63,8 @@ export interface DirectorySyncResult {
   /** Who was refused and why (organisational data: usernames and the reason); at most MAX_LISTED. */
   readonly refusals: readonly { readonly username: string; readonly reason: string }[];
   readonly skipped: LdapDirectoryRead['skipped'];
+  /** The on-call roles whose standing holders the directory's groups changed (config roleGroups). */
+  readonly roles: RoleGroupSyncResult;
 }
 
 export interface DirectorySyncOptions {
@@ -69,6 +76,10 @@ export interface DirectorySyncOptions {
   readonly runId?: string;
   /** Who asked for the run, on its record: the admin's `admin:<os account>`, or `relay` for the relay's timer. */
   readonly requestedBy?: string;
+  /** The run's hold on the sync's lock, asked before each write (none: the caller keeps others out). */
+  readonly lease?: JobLease;
+  /** Groups (DNs) whose members hold on-call roles (config directory.ldap.roleGroups; none: no role has holders from LDAP). */
+  readonly roleGroups?: RoleGroupMap;
 }
 
 const MAX_LISTED = 50;
@@ -77,7 +88,7 @@ export const newSyncRunId = (): string => `sync-${randomBytes(4).toString('hex')
 
 /** Reads the directory and applies it, one process at a time; throws DirectorySyncRefused or LdapDirectoryError. */
 export async function syncFromLdap(store: RelayStore, config: LdapSyncConfig, options: Omit<DirectorySyncOptions, 'maxDeactivationPercent'>): Promise<DirectorySyncResult> {
-  const outcome = await store.withExclusiveJob(DIRECTORY_SYNC_JOB, async () => applyDirectoryRead(store, await readLdapDirectory(config), { ...options, maxDeactivationPercent: config.maxDeactivationPercent }));
+  const outcome = await store.withExclusiveJob(DIRECTORY_SYNC_JOB, async (lease) => applyDirectoryRead(store, await readLdapDirectory(config), { ...options, lease, roleGroups: config.roleGroups, maxDeactivationPercent: config.maxDeactivationPercent }));
   if (!outcome.ran) throw new DirectorySyncRefused('DIRECTORY_SYNC_BUSY', 'another relay or admin command is running a directory sync now; this run was left to it');
   return outcome.value;
 }
@@ -110,6 +121,17 @@ export function plannedDeactivations(read: LdapDirectoryRead, accounts: readonly
 export async function applyDirectoryRead(store: RelayStore, read: LdapDirectoryRead, options: DirectorySyncOptions): Promise<DirectorySyncResult> {
   const source: ProvisioningSource = { kind: 'ldap', runId: options.runId ?? newSyncRunId() };
   const summary = (details: AuditEvent['details'], flagged = false): AuditEvent => ({ type: 'directory.synced', actor: provisioningActor(source), subject: '', details: { ...sourceDetails(source), ...(options.requestedBy ? { requestedBy: options.requestedBy } : {}), read: read.people.length, ...details }, flagged });
+  const counts = { created: 0, updated: 0, unchanged: 0, deactivated: 0, reactivated: 0, refused: 0, skipped: read.skipped.length };
+  // Lost: the run stops before its next write, and says how far it came (flagged: it may have overlapped another run).
+  const stillHeld = async () => {
+    try {
+      await options.lease?.assertHeld();
+    } catch (error) {
+      if (!(error instanceof JobLockLost)) throw error;
+      await store.appendAudit([summary({ stopped: 'DIRECTORY_SYNC_LOCK_LOST', ...counts }, true)]);
+      throw new DirectorySyncRefused('DIRECTORY_SYNC_LOCK_LOST', `${error.message}; ${describeSyncCounts(counts)} before it stopped, the next run does the rest`);
+    }
+  };
   let unseen: UserRecord[];
   try {
     ({ unseen } = plannedDeactivations(read, await store.listUsers(), options));
@@ -118,9 +140,9 @@ export async function applyDirectoryRead(store: RelayStore, read: LdapDirectoryR
     if (error instanceof DirectorySyncRefused) await store.appendAudit([summary({ stopped: error.code, skipped: read.skipped.length }, true)]);
     throw error;
   }
-  const counts = { created: 0, updated: 0, unchanged: 0, deactivated: 0, reactivated: 0, refused: 0, skipped: read.skipped.length };
   const refusals: { username: string; reason: string }[] = [];
   const provision = async (person: DirectoryPerson) => {
+    await stillHeld();
     try {
       counts[(await store.provisionPerson(person, source, options.clock.now())).outcome] += 1;
     } catch (error) {
@@ -131,8 +153,22 @@ export async function applyDirectoryRead(store: RelayStore, read: LdapDirectoryR
   };
   for (const person of read.people) await provision(person);
   for (const account of unseen) await provision(asPerson(account, account.externalId ?? ''));
+  const roles = await applyRoleGroups(store, options.roleGroups ?? {}, source, await ldapRoleMembers(store, read, options.roleGroups ?? {}), options.clock.now(), { beforeWrite: stillHeld, everyRole: true });
   await store.appendAudit([summary(counts)]);
-  return { runId: source.runId, counts, refusals, skipped: read.skipped };
+  return { runId: source.runId, counts, refusals, skipped: read.skipped, roles };
+}
+
+/** The accounts (by role name key) of the active people the read found in each mapped group, once provisioned. */
+async function ldapRoleMembers(store: RelayStore, read: LdapDirectoryRead, map: RoleGroupMap): Promise<Map<string, UserId[]>> {
+  const members = new Map<string, UserId[]>();
+  if (!read.groups || Object.keys(map).length === 0) return members;
+  const accounts = new Map((await store.listUsers()).filter((u) => u.source === 'ldap' && u.externalId !== null).map((u) => [u.externalId, u.id]));
+  for (const person of read.people) {
+    const account = accounts.get(person.externalId);
+    if (!person.active || account === undefined) continue;
+    for (const role of ldapRolesOf(map, read.groups.get(person.externalId) ?? [])) members.set(role, [...(members.get(role) ?? []), account]);
+  }
+  return members;
 }
 
 /** The run's counts on one line, for the command's output and the relay's log. */

@@ -19,7 +19,15 @@ describe('the LDAP directory section of the relay config', () => {
         department: ['department'], jobTitle: ['title'], contact: ['telephoneNumber', 'pager'],
       },
       disabledWhen: { attribute: 'userAccountControl', anyBitSet: 2 },
+      roleGroups: {}, groupAttribute: 'memberOf',
     });
+  });
+
+  it('maps group DNs to role names, refusing an empty role name or a control character', () => {
+    const roleGroups = { 'CN=Cardio on call,OU=Groups,DC=hospital,DC=example': 'Cardiology on call' };
+    expect(LdapDirectoryConfigSchema.parse({ ...minimal, roleGroups }).roleGroups).toEqual(roleGroups);
+    expect(problem({ ...minimal, roleGroups: { 'CN=x': '' } })).toMatch(/roleGroups/);
+    expect(problem({ ...minimal, roleGroups: { 'CN=x\u0007': 'Role' } })).toMatch(/roleGroups/);
   });
 
   it('takes one attribute name or a list, and an OpenLDAP-style disabled rule', () => {

@@ -1,5 +1,6 @@
 import { FilterParser } from 'ldapts';
 import { z } from 'zod';
+import { RoleGroupMapSchema } from '../roles/directoryRoleHolders';
 
 /*
  * The LDAP / Active Directory section of the relay config file: where the relay reads the hospital's people
@@ -106,6 +107,13 @@ export const LdapDirectoryConfigSchema = z.strictObject({
   timeoutMs: z.int().min(1000).max(600_000).default(30_000),
   attributes: LdapAttributeMapSchema.default(LdapAttributeMapSchema.parse({})),
   disabledWhen: LdapDisabledRuleSchema.nullable().default({ attribute: 'userAccountControl', anyBitSet: AD_ACCOUNT_DISABLED }),
+  /**
+   * Groups whose members hold on-call roles standing: a group's DN to a role's name (server/roles/
+   * directoryRoleHolders.ts). A person's groups are read from `groupAttribute` on their own entry: AD's
+   * `memberOf` (direct memberships; a nested group is not followed), OpenLDAP's with the memberof overlay.
+   */
+  roleGroups: RoleGroupMapSchema.default({}),
+  groupAttribute: attributeName.default('memberOf'),
 }).superRefine((c, ctx) => {
   const secure = c.url.startsWith('ldaps:');
   if (secure && c.startTls) ctx.addIssue({ code: 'custom', path: ['startTls'], message: 'startTls is for ldap:// URLs; ldaps:// is TLS from the start' });

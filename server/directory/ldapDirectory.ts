@@ -6,7 +6,7 @@ import { readSecretLine } from '../secretFile';
 import type { DirectoryPerson } from './DirectoryPerson';
 import type { LdapDirectoryConfig } from './ldapConfig';
 import { LdapDirectoryError, ldapFailure, type LdapFailureContext, type LdapStep } from './LdapDirectoryError';
-import { binaryAttributes, peopleFromEntries, requestedAttributes, type SkippedLdapEntry } from './ldapPersonMapping';
+import { binaryAttributes, peopleFromEntries, personFromEntry, requestedAttributes, textValues, type SkippedLdapEntry } from './ldapPersonMapping';
 
 /*
  * Reads everyone the configured filter selects from an LDAP directory or Active Directory, as DirectoryPersons.
@@ -24,6 +24,8 @@ export interface LdapDirectoryRead {
   readonly people: readonly DirectoryPerson[];
   /** Entries the filter matched that are not read as a person (no username, no stable id, a duplicate), with why. */
   readonly skipped: readonly SkippedLdapEntry[];
+  /** With `roleGroups` configured: each person's group DNs (config.groupAttribute), by externalId. */
+  readonly groups?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Binds as the service account and reads every page of the search; throws LdapDirectoryError. */
@@ -45,7 +47,14 @@ export async function readLdapDirectory(config: LdapDirectoryConfig): Promise<Ld
     if (config.startTls) await step('starttls', () => withinTimeout(client.startTLS(tlsOptions), config.timeoutMs));
     await step('bind', () => client.bind(config.bindDn, password));
     const entries = await step('search', () => searchAllPages(client, config, filter));
-    return peopleFromEntries(entries, config.attributes, config.disabledWhen);
+    const read = peopleFromEntries(entries, config.attributes, config.disabledWhen);
+    if (Object.keys(config.roleGroups).length === 0) return read;
+    const groups = new Map<string, string[]>();
+    for (const entry of entries) {
+      const person = personFromEntry(entry, config.attributes, config.disabledWhen);
+      if ('externalId' in person) groups.set(person.externalId, textValues(entry, config.groupAttribute));
+    }
+    return { ...read, groups };
   } finally {
     await client.unbind().catch(() => undefined);
   }
@@ -57,7 +66,7 @@ async function searchAllPages(client: Client, config: LdapDirectoryConfig, filte
     scope: config.scope,
     filter,
     derefAliases: 'never',
-    attributes: requestedAttributes(config.attributes, config.disabledWhen),
+    attributes: [...requestedAttributes(config.attributes, config.disabledWhen), ...(Object.keys(config.roleGroups).length > 0 ? [config.groupAttribute] : [])],
     explicitBufferAttributes: binaryAttributes(config.attributes),
     paged: { pageSize: config.pageSize },
   });

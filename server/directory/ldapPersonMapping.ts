@@ -127,3 +127,8 @@ export function peopleFromEntries(entries: readonly Entry[], map: LdapAttributeM
   }
   return { people, skipped };
 }
+
+/** The text values of `attribute` on the entry (a person's group DNs, from memberOf). */
+export function textValues(entry: Entry, attribute: string): string[] {
+  return (attributesOf(entry).get(attribute.toLowerCase()) ?? []).map((value) => textOf(value)).filter((text): text is string => typeof text === 'string' && text !== '');
+}

@@ -1,7 +1,7 @@
 /*
  * /scim/v2's own limits, on a Fastify app with the routes and a real store (embedded SQLite in a temp dir):
- * each token's request rate (429 with Retry-After, other tokens unaffected), and a change applying the
- * store's control events at once.
+ * each token's request rate (429 with Retry-After, other tokens unaffected), an expired token refused
+ * (401, audited), and a change applying the store's control events at once.
  */
 import Fastify from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,14 +17,18 @@ describe('/scim/v2 limits', () => {
   let store: SqliteRelayStore;
   let changes: number;
   let app: ReturnType<typeof Fastify>;
+  /** The relay's clock; tokens are made now and live a day. */
+  let now: number;
+  const DAY_MS = 24 * 3600_000;
 
   beforeEach(async () => {
     store = openStore(dir());
     changes = 0;
-    for (const name of ['entra', 'okta']) await store.scim.createToken(name, scimTokenHash(`token-${name}`), Date.now(), []);
+    now = Date.now();
+    for (const name of ['entra', 'okta']) await store.scim.createToken(name, scimTokenHash(`token-${name}`), now, now + DAY_MS, []);
     app = Fastify();
     await registerScimRoutes(app, {
-      store, now: () => Date.now(), rateLimiter: new InMemoryRateLimiter(), afterChange: () => changes++, address: () => '192.0.2.7', rate: { amount: 20, windowMs: 60_000 },
+      store, now: () => now, rateLimiter: new InMemoryRateLimiter(), afterChange: () => changes++, address: () => '192.0.2.7', rate: { amount: 20, windowMs: 60_000 },
       deactivations: { amount: 2, windowMs: 3600_000 },
     });
   });
@@ -65,6 +69,24 @@ describe('/scim/v2 limits', () => {
     expect(records.map((r) => [r.flagged, r.details])).toEqual([[true, expect.objectContaining({ reason: 'deactivations', token: 'okta', limit: 2 })]]);
     // Another token's budget is its own; edits that deactivate nobody are never refused.
     expect((await send('PATCH', `/scim/v2/Users/${ids[2]!}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { displayName: 'Still here' } }] })).statusCode).toBe(200);
+  });
+
+  it('refuses an expired token with SCIM\'s 401 and audits it by name, changing nothing', async () => {
+    expect((await get('token-entra')).statusCode).toBe(200);
+    now += DAY_MS;
+    const refused = await app.inject({
+      method: 'POST', url: '/scim/v2/Users', headers: { authorization: 'Bearer token-entra', 'content-type': 'application/scim+json' },
+      payload: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'late@hospital.example', externalId: 'late' }),
+    });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers['www-authenticate']).toMatch(/^Bearer /);
+    expect(refused.headers['content-type']).toContain('application/scim+json');
+    expect(refused.json()).toEqual({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '401', detail: expect.stringContaining('expired') });
+    expect(await store.userByUsername('late@hospital.example')).toBeUndefined();
+    const records = await store.auditRecordsAfter(0, 100, { types: ['scim.refused'] });
+    expect(records.map((r) => [r.flagged, r.details])).toEqual([[true, expect.objectContaining({ reason: 'expired', token: 'entra' })]]);
+    expect(JSON.stringify(records)).not.toContain('token-entra');
+    expect(changes).toBe(0);
   });
 
   it('applies control events after a change, not after a read', async () => {

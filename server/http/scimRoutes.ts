@@ -1,6 +1,6 @@
 /*
  * SCIM 2.0 on the relay, at /scim/v2 (issue 18): the bearer token is checked before the body is read (a
- * missing, unknown or revoked token is a 401 with a SCIM error and `WWW-Authenticate: Bearer`, audited by
+ * missing, unknown, revoked or expired token is a 401 with a SCIM error and `WWW-Authenticate: Bearer`, audited by
  * episode per address and reason, so a misconfigured identity provider retrying all day writes a handful of
  * records); each token has its own request rate, shared by every relay instance on the store; the raw body
  * (at most 1 MiB) goes to the framework-free handler (server/scim), so malformed JSON is a SCIM error too.
@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeError } from '../../shared/errors';
 import { RepeatCounter } from '../auth/RepeatCounter';
+import { syncScimRoleGroups, type RoleGroupMap, type RoleGroupSyncResult } from '../roles/directoryRoleHolders';
 import type { RateLimit, RateLimiter } from '../RateLimiter';
 import { ScimError } from '../scim/ScimError';
 import { handleScimRequest } from '../scim/scimRequestHandler';
@@ -45,14 +46,19 @@ export interface ScimRouteOptions {
   readonly rate?: RateLimit;
   /** Each token's deactivations (SCIM_DEACTIVATIONS unless told). */
   readonly deactivations?: RateLimit;
+  /** SCIM groups whose members hold on-call roles (config `scim.roleGroups`): brought up to date after each change. */
+  readonly roleGroups?: RoleGroupMap;
+  /** What each update of the roles' holders changed, or that a mapped role is missing (the relay logs it). */
+  readonly onRoleGroups?: (result: RoleGroupSyncResult) => void;
 }
 
-type Refusal = { readonly reason: 'missing' | 'unknown' | 'revoked'; readonly token?: string };
+type Refusal = { readonly reason: 'missing' | 'unknown' | 'revoked' | 'expired'; readonly token?: string };
 
 const DETAIL: Record<Refusal['reason'], string> = {
   missing: 'A SCIM bearer token is required (Authorization: Bearer).',
   unknown: 'This bearer token is not a SCIM token of this relay.',
   revoked: 'This SCIM token has been revoked.',
+  expired: 'This SCIM token has expired; the relay\'s administrator makes a new one (rounds-server scim token create).',
 };
 
 function send(reply: FastifyReply, response: ScimResponse) {
@@ -113,6 +119,7 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
       const record = await options.store.scim.tokenByHash(scimTokenHash(token));
       if (!record) return refuse(request, reply, { reason: 'unknown' });
       if (record.revokedAt !== null) return refuse(request, reply, { reason: 'revoked', token: record.name });
+      if (record.expiresAt <= options.now()) return refuse(request, reply, { reason: 'expired', token: record.name });
       const decision = await options.rateLimiter.take([{ key: `scim:${record.name}`, cost: 1, limit: options.rate ?? SCIM_RATE }], options.now());
       if (!decision.ok) {
         const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
@@ -131,7 +138,16 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
         directory,
         { baseUrl: `${request.protocol}://${request.host}${SCIM_MOUNT_PATH}`, mountPath: SCIM_MOUNT_PATH, onUnexpectedError: (error) => request.log.error(`SCIM: ${describeError(error)}`) },
       );
-      if (request.method !== 'GET') options.afterChange();
+      if (request.method !== 'GET') {
+        // Whatever changed (a group's members, a person deactivated or deleted), the mapped roles' holders follow.
+        if (response.status < 400 && options.roleGroups && Object.keys(options.roleGroups).length > 0) {
+          await syncScimRoleGroups(options.store, options.roleGroups, tokenName, options.now()).then(
+            (result) => options.onRoleGroups?.(result),
+            (error: unknown) => request.log.error(`SCIM role groups: ${describeError(error)}`),
+          );
+        }
+        options.afterChange();
+      }
       return send(reply, response);
     };
     scim.all(SCIM_MOUNT_PATH, serve);

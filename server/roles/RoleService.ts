@@ -122,6 +122,9 @@ export class RoleService {
   }
 
   async removeShift(actor: string, role: RoleRecord, shiftId: string): Promise<boolean> {
+    // A directory group's standing holder is changed in the directory (it would come back at the next change there).
+    const shift = await this.store.roles.shiftById(role.id, shiftId);
+    if (shift?.source === 'scim' || shift?.source === 'ldap') throw new RelayFailure('BAD_REQUEST', "this holder comes from a directory group mapped to the role: change the group's members in the directory");
     return this.store.roles.removeShift(role.id, shiftId, (removed) => [shiftAudit('shift.removed', actor, role.name, removed)]);
   }
 

@@ -2,6 +2,7 @@ import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import type { UserId } from '../../shared/ids';
 import { holdersAt, resolveRole, type ScheduledShift } from '../../shared/roles/scheduleResolution';
+import { STANDING_SHIFT_END } from '../../shared/wire/roles';
 import { wallTimeToInstant } from './wallTime';
 
 /*
@@ -82,5 +83,16 @@ describe('schedule resolution', () => {
     expect(resolveRole(hole, london('2026-07-02T21:00'))).toEqual({ holders: [], nextHandOver: null });
     // In July London is on BST: 08:00 there is 03:00 in New York.
     expect(inNewYork(london('2026-07-02T08:00'))).toBe('2026-07-02 03:00');
+  });
+
+  it('shows no hand-over at the end of a standing shift (a directory group member), only the rota\'s', () => {
+    const standing: ScheduledShift = { userId: CHEN, startsAt: london('2026-03-01T00:00'), endsAt: STANDING_SHIFT_END };
+    const rota = shift(LEE, '2026-03-28T08:00', '2026-03-28T20:00');
+    const before = resolveRole([standing, rota], london('2026-03-28T07:00'));
+    expect(before.holders.map((h) => h.userId)).toEqual([CHEN]);
+    expect(before.nextHandOver).toEqual({ at: london('2026-03-28T08:00'), holders: expect.arrayContaining([CHEN, LEE]) });
+    const after = resolveRole([standing, rota], london('2026-03-28T21:00'));
+    expect(after.holders.map((h) => h.userId)).toEqual([CHEN]);
+    expect(after.nextHandOver).toBeNull();
   });
 });

@@ -201,9 +201,11 @@ export interface RelayStore {
    * Runs `job` unless another process runs the job of this name now (another relay instance on the same
    * database, or an admin command beside the relay): then `{ ran: false }` at once, nothing run. The lock is
    * held by this process (a PostgreSQL session's advisory lock, a file lock in the data directory) and
-   * dropped with it, however it dies. `name`: lower-case letters, digits and hyphens (JOB_NAME).
+   * dropped with it, however it dies. `name`: lower-case letters, digits and hyphens (JOB_NAME). A lock can
+   * be lost while the job runs (the PostgreSQL session dropped): the job asks `lease.assertHeld()` before each
+   * write, which throws JobLockLost from then on, so that it stops before another process's run overlaps it.
    */
-  withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>>;
+  withExclusiveJob<T>(name: string, job: (lease: JobLease) => Promise<T>): Promise<ExclusiveJobOutcome<T>>;
 
   /** Stores that several relay instances share: starts telling this one of the others' changes. */
   subscribe?(events: StoreEvents): Promise<void>;
@@ -213,6 +215,12 @@ export interface RelayStore {
 
 /** What withExclusiveJob did: ran the job (its value), or left it to the process already running it. */
 export type ExclusiveJobOutcome<T> = { readonly ran: true; readonly value: T } | { readonly ran: false };
+
+/** A running job's hold on its lock (RelayStore.withExclusiveJob). */
+export interface JobLease {
+  /** Resolves while the lock is still this process's; JobLockLost (exclusiveJob.ts) once it is not. */
+  assertHeld(): Promise<void>;
+}
 
 /** The names withExclusiveJob takes (they name a lock file, and a PostgreSQL lock key). */
 export const JOB_NAME = /^[a-z][a-z0-9-]{0,39}$/;

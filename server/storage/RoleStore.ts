@@ -57,6 +57,15 @@ export interface ScheduleReplacement {
   readonly removed: number;
 }
 
+/** The directory sources whose group members hold a role standing (server/roles/directoryRoleHolders.ts). */
+export type DirectoryShiftSource = Extract<ShiftSource, 'scim' | 'ldap'>;
+
+/** What a setStandingHolders changed: the standing shifts it began, and those it ended (at its time). */
+export interface StandingHoldersChange {
+  readonly added: readonly ShiftRecord[];
+  readonly ended: readonly ShiftRecord[];
+}
+
 /** The most roles a search returns. */
 export const MAX_ROLE_RESULTS = 50;
 
@@ -83,6 +92,14 @@ export interface RoleStore {
    * importing the same rota twice leaves one copy, and a corrected rota replaces the old one).
    */
   replaceShifts(roleId: RoleId, span: { readonly from: number; readonly to: number }, shifts: readonly NewShift[], provenance: ShiftProvenance, audit: (done: ScheduleReplacement) => readonly AuditEvent[]): Promise<ScheduleReplacement>;
+  /**
+   * The role's standing holders from one directory source become the active accounts among `userIds`: a
+   * standing shift (from `at` to STANDING_SHIFT_END, source `source`) begins for each not holding one from
+   * it, and each other such shift ends at `at` (one that began at `at` is removed). Shifts from other sources
+   * are not touched. `audit` builds the records from what changed, and is not called when nothing did.
+   * RelayFailure NOT_FOUND: no such role.
+   */
+  setStandingHolders(roleId: RoleId, source: DirectoryShiftSource, userIds: readonly UserId[], provenance: Omit<ShiftProvenance, 'source'>, audit: (change: StandingHoldersChange) => readonly AuditEvent[]): Promise<StandingHoldersChange>;
   /** Removes one shift; false (nothing audited) when the role has no such shift. */
   removeShift(roleId: RoleId, shiftId: string, audit: (removed: ShiftRecord) => readonly AuditEvent[]): Promise<boolean>;
 

@@ -15,6 +15,8 @@ export interface ScimTokenRecord {
   readonly name: string;
   readonly createdAt: number;
   readonly revokedAt: number | null;
+  /** From then on the token is refused (401, audited): every token has one (scimTokens.ts, SCIM_TOKEN_MAX_DAYS). */
+  readonly expiresAt: number;
 }
 
 /**
@@ -70,7 +72,7 @@ export interface ScimGroupUpdate {
 
 export interface ScimStore {
   /** Stores a new token's hash; RelayFailure BAD_REQUEST when a token (even a revoked one) has the name. */
-  createToken(name: string, tokenHash: string, at: number, audit: readonly AuditEvent[]): Promise<void>;
+  createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
   /** Every token, by name. */
   tokens(): Promise<ScimTokenRecord[]>;
   /** Revokes the token of that name; false (nothing audited) when there is no unrevoked one. */

@@ -1,7 +1,8 @@
 import type { UserId } from '../../shared/ids';
 import type { RoleId, ShiftSource } from '../../shared/wire/roles';
 import { foldForSearch } from '../../shared/wire/directory';
-import type { RoleBackupRef, RoleRecord, ShiftRecord } from './RoleStore';
+import { STANDING_SHIFT_END } from '../../shared/wire/roles';
+import type { NewShift, RoleBackupRef, RoleRecord, ShiftRecord } from './RoleStore';
 
 /*
  * The rows of the on-call role tables as both stores read them (PostgreSQL gives BIGINT columns as strings),
@@ -37,4 +38,17 @@ export function roleColumns(role: Pick<RoleRecord, 'name' | 'department' | 'time
 /** The role after a patch (the fields given replace the stored ones). */
 export function patchedRole(current: RoleRecord, patch: Partial<Pick<RoleRecord, 'name' | 'department' | 'timeZone' | 'backup'>>, at: number): RoleRecord {
   return { ...current, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)), updatedAt: at };
+}
+
+/**
+ * setStandingHolders, decided the same on both stores: of a source's standing shifts (`current`), those of
+ * accounts not in `wanted` end (returned with their end, `at`); each account of `wanted` without one gets one.
+ */
+export function planStandingHolders(current: readonly ShiftRecord[], wanted: readonly UserId[], at: number): { add: NewShift[]; ended: ShiftRecord[] } {
+  const keep = new Set(wanted);
+  const held = new Set(current.map((s) => s.userId));
+  return {
+    add: [...keep].filter((u) => !held.has(u)).sort().map((userId) => ({ userId, startsAt: at, endsAt: STANDING_SHIFT_END })),
+    ended: current.filter((s) => !keep.has(s.userId)).map((s) => ({ ...s, endsAt: at })),
+  };
 }

@@ -3,6 +3,7 @@
  * created and changed, shifts added and removed, rotas imported, the scheduler permission. Times in the
  * reader's time zone, as every audit sentence gives them; role names are organisational data.
  */
+import { STANDING_SHIFT_END } from '../wire/roles';
 import type { SentenceContext } from './describe';
 import { where } from './relaySentences';
 import { capitalise, count } from './words';
@@ -12,7 +13,10 @@ type Sentence = (c: SentenceContext) => string;
 const quoted = (s: string) => `“${s}”`;
 const who = (c: SentenceContext) => capitalise(c.facts.actor.label);
 const at = (c: SentenceContext, key: string) => c.times.local(c.details.number(key) ?? 0);
-const SOURCE_WORDS: Readonly<Record<string, string>> = { app: 'entered in the app', cli: "entered on the relay's command line", csv: 'from a CSV rota', ics: 'from an iCalendar rota' };
+const SOURCE_WORDS: Readonly<Record<string, string>> = {
+  app: 'entered in the app', cli: "entered on the relay's command line", csv: 'from a CSV rota', ics: 'from an iCalendar rota',
+  scim: 'standing, as a member of a SCIM group mapped to the role', ldap: 'standing, as a member of a directory group mapped to the role',
+};
 /** The workstation a clinician acted at (an admin's label already says "relay command line"). */
 const at_ = (c: SentenceContext) => (c.facts.actor.kind === 'workstation' ? ` ${where(c.facts.actor)}` : '');
 
@@ -36,7 +40,10 @@ function roleFields(c: SentenceContext): string {
   return parts.join(', ');
 }
 
-const span = (c: SentenceContext) => `from ${at(c, 'startsAt')} to ${at(c, 'endsAt')} (${SOURCE_WORDS[c.details.text('source')] ?? c.details.text('source')})`;
+const span = (c: SentenceContext) => {
+  const until = (c.details.number('endsAt') ?? 0) >= STANDING_SHIFT_END ? 'on' : `to ${at(c, 'endsAt')}`;
+  return `from ${at(c, 'startsAt')} ${until} (${SOURCE_WORDS[c.details.text('source')] ?? c.details.text('source')})`;
+};
 
 export const ROLE_SENTENCES: Readonly<Record<string, Sentence>> = {
   'role.created': (c) => `${who(c)} created the on-call role ${quoted(c.details.text('name'))}${c.details.has('department') ? ` (${c.details.text('department')})` : ''}, its rota in ${c.details.text('timeZone')}, ${backup(c)}.`,

@@ -1,4 +1,5 @@
 import type { UserId } from '../ids';
+import { STANDING_SHIFT_END } from '../wire/roles';
 
 /*
  * Who holds an on-call role at an instant, from its shifts (issue 19). Pure: instants in, instants out, all
@@ -65,7 +66,8 @@ const sameSet = (a: readonly UserId[], b: readonly UserId[]) => a.length === b.l
 export function resolveRole(shifts: readonly ScheduledShift[], at: number): RoleResolution {
   const now = holdersAt(shifts, at);
   const holders = now.map((userId) => ({ userId, since: holdingSince(shifts, userId, at) }));
-  const boundaries = [...new Set(shifts.flatMap((s) => [s.startsAt, s.endsAt]).filter((t) => t > at))].sort((a, b) => a - b);
+  // A standing shift's end (a directory group's member: STANDING_SHIFT_END) is no hand-over anyone will see.
+  const boundaries = [...new Set(shifts.flatMap((s) => [s.startsAt, s.endsAt]).filter((t) => t > at && t < STANDING_SHIFT_END))].sort((a, b) => a - b);
   for (const t of boundaries) {
     const then = holdersAt(shifts, t);
     if (!sameSet(then, now)) return { holders, nextHandOver: { at: t, holders: then } };

@@ -79,6 +79,11 @@ export const SessionResponseSchema = z.strictObject({
   credential: DeviceCredentialSchema,
   role: RoleSchema,
   displayName: DisplayNameSchema,
+  /**
+   * The account's username (an e-mail-style UPN for directory accounts): who is signed in, which a person
+   * who signed in through the identity provider never typed. Absent from relays older than it.
+   */
+  username: UsernameSchema.optional(),
   /** Set for emergency sign-ins: the credential stops working at this time. */
   expiresAt: z.number().int().nullable(),
   preKeys: PreKeyCountSchema,

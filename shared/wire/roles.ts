@@ -32,9 +32,20 @@ export const TimeZoneSchema = z.string().refine(isTimeZone, 'an IANA time zone s
 
 const Instant = z.number().int().nonnegative().max(8.64e15);
 
-/** Where a shift came from: entered in the app by a scheduler, imported from a CSV or iCalendar file, or the relay's command line. */
-export const ShiftSourceSchema = z.enum(['app', 'csv', 'ics', 'cli']);
+/**
+ * Where a shift came from: entered in the app by a scheduler, imported from a CSV or iCalendar file, the
+ * relay's command line, or the hospital's directory (a SCIM or LDAP group the relay maps to the role: its
+ * members hold the role standing, see STANDING_SHIFT_END).
+ */
+export const ShiftSourceSchema = z.enum(['app', 'csv', 'ics', 'cli', 'scim', 'ldap']);
 export type ShiftSource = z.infer<typeof ShiftSourceSchema>;
+
+/**
+ * The end of a standing shift: a member of a directory group mapped to the role holds it from when the
+ * directory said so until they leave the group (then the shift ends at that time). The latest instant a
+ * Date can hold, so it is never reached; show it as "standing", not as a date.
+ */
+export const STANDING_SHIFT_END = 8.64e15;
 
 /** The longest single shift (a weekend on call is 72 hours; a fortnight is a mistake). */
 export const MAX_SHIFT_MS = 7 * 24 * 3600_000;
@@ -133,11 +144,14 @@ export const RemoveShiftResponseSchema = z.strictObject({ removed: z.boolean() }
  * recipients), whether they differ from those the previous message went to (a hand-over), and whether it went
  * to the role's backup because no one held it. The relay never sees it.
  */
+/** The most people a message to a role goes to at once (RoleDeliverySchema); a directory group mapped to a role may not have more. */
+export const MAX_ROLE_HOLDERS = 50;
+
 export const RoleDeliverySchema = z.strictObject({
   roleId: RoleIdSchema,
   roleName: RoleNameSchema,
   initiator: UserIdSchema,
-  holders: z.array(RoleHolderSchema).max(50),
+  holders: z.array(RoleHolderSchema).max(MAX_ROLE_HOLDERS),
   handedOver: z.boolean(),
   via: z.enum(['holders', 'backup']),
 });

@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { RoleIdSchema, type RoleId } from '../../shared/wire/roles';
+import { RoleIdSchema, STANDING_SHIFT_END, type RoleId } from '../../shared/wire/roles';
 import type { AuditEvent } from '../../server/audit/AuditRecord';
-import type { NewRole, RoleStore } from '../../server/storage/RoleStore';
+import type { NewRole, RoleStore, StandingHoldersChange } from '../../server/storage/RoleStore';
 import { HOUR, NOW, expectFailure, settled, type ContractStores } from './relayStoreStores';
 
 const newRole = (name: string, extra: Partial<NewRole> = {}): NewRole => ({ id: RoleIdSchema.parse(randomUUID()), name, department: null, timeZone: 'Europe/London', backup: null, ...extra });
@@ -79,6 +79,36 @@ export function relayStoreRoles(t: ContractStores): void {
     expect(await other.roles.removeShift(role.id, added[0]!.id, (s) => audit('shift.removed', s.userId))).toBe(false);
     expect(await other.roles.shifts(role.id, NOW, NOW + 12 * HOUR)).toEqual([]);
     expect(await t.audit('shift.added', 'schedule.imported', 'shift.removed')).toEqual([['shift.added', lee], ['shift.added', patel], ['schedule.imported', role.id], ['shift.removed', lee]]);
+  });
+
+  it('keeps a directory source\'s standing holders: begun for new members, ended for those gone, other sources untouched, audited only on change', async () => {
+    const { store, other } = t;
+    const [lee, patel, kim] = [await t.user({ username: 'lee' }), await t.user({ username: 'patel' }), await t.user({ username: 'kim' })];
+    const role = await create(store.roles, newRole('Ward 4 charge nurse'));
+    await store.roles.addShifts(role.id, [{ userId: lee, startsAt: NOW, endsAt: NOW + 12 * HOUR }], provenance, () => []);
+    const records = (change: StandingHoldersChange) => [
+      ...change.added.map((s) => audit('shift.added', s.userId)[0]!), ...change.ended.map((s) => audit('shift.removed', s.userId)[0]!),
+    ];
+    const scim = { actor: 'scim:entra-prod', at: NOW };
+    const first = await store.roles.setStandingHolders(role.id, 'scim', [lee, patel, lee, randomUUID() as typeof lee], scim, records);
+    expect(first.added.map((s) => [s.userId, s.startsAt, s.endsAt, s.source, s.createdBy])).toEqual([lee, patel].sort().map((u) => [u, NOW, STANDING_SHIFT_END, 'scim', 'scim:entra-prod']));
+    expect(first.ended).toEqual([]);
+    // The same members again: nothing written, nothing audited. Another source's holders are its own.
+    expect(await other.roles.setStandingHolders(role.id, 'scim', [patel, lee], { ...scim, at: NOW + 1 }, records)).toEqual({ added: [], ended: [] });
+    await other.roles.setStandingHolders(role.id, 'ldap', [kim], { actor: 'ldap:sync-1', at: NOW }, records);
+    // Lee leaves the group an hour later: her standing shift ends then (her rota shift stays); Kim joins.
+    const later = await other.roles.setStandingHolders(role.id, 'scim', [patel, kim], { ...scim, at: NOW + HOUR }, records);
+    expect(later.added.map((s) => s.userId)).toEqual([kim]);
+    expect(later.ended.map((s) => [s.userId, s.endsAt])).toEqual([[lee, NOW + HOUR]]);
+    const now = async (at: number) => (await store.roles.shifts(role.id, at, at + 1)).map((s) => `${s.userId === lee ? 'lee' : s.userId === patel ? 'patel' : 'kim'}:${s.source}`).sort();
+    expect(await now(NOW + 30 * 60_000)).toEqual(['kim:ldap', 'lee:cli', 'lee:scim', 'patel:scim']);
+    expect(await now(NOW + 2 * HOUR)).toEqual(['kim:ldap', 'kim:scim', 'lee:cli', 'patel:scim']);
+    expect(await now(NOW + 400 * 24 * HOUR)).toEqual(['kim:ldap', 'kim:scim', 'patel:scim']);
+    // Emptied at the time Kim's began: hers is removed (it never ran), Patel's ends; LDAP's stays.
+    expect((await store.roles.setStandingHolders(role.id, 'scim', [], { ...scim, at: NOW + HOUR }, records)).ended.map((s) => s.userId).sort()).toEqual([kim, patel].sort());
+    expect(await now(NOW + 2 * HOUR)).toEqual(['kim:ldap', 'lee:cli']);
+    await expectFailure(store.roles.setStandingHolders(RoleIdSchema.parse(randomUUID()) as RoleId, 'scim', [lee], scim, records), 'NOT_FOUND');
+    expect((await t.audit('shift.added', 'shift.removed')).length).toBe(2 + 1 + 2 + 2);
   });
 
   it('grants and revokes the scheduler permission once each', async () => {

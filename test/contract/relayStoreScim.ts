@@ -12,6 +12,7 @@ import { ScimGroupRefused } from '../../server/directory/scimGroupChanges';
 import { UserIdSchema, type UserId } from '../../shared/ids';
 import { HOUR, NOW, expectFailure, type ContractStores } from './relayStoreStores';
 
+const YEAR = 365 * 24 * HOUR;
 const ENTRA: ProvisioningSource = { kind: 'scim', tokenName: 'entra-prod' };
 const tokenAudit = (type: 'scim.token_created' | 'scim.token_revoked', name: string) => [{ type, actor: 'admin:ops', subject: '', details: { name } }] as const;
 
@@ -22,20 +23,20 @@ async function refusedGroup(promise: Promise<unknown>): Promise<string> {
 }
 
 export function relayStoreScim(t: ContractStores): void {
-  it('keeps SCIM tokens as hashes: found by hash on either instance, names unique even once revoked, each change audited once', async () => {
+  it('keeps SCIM tokens as hashes with their expiry: found by hash on either instance, names unique even once revoked, each change audited once', async () => {
     const { store, other } = t;
-    await store.scim.createToken('entra-prod', sha256Hex('token-1'), NOW, tokenAudit('scim.token_created', 'entra-prod'));
-    expect(await other.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: null });
+    await store.scim.createToken('entra-prod', sha256Hex('token-1'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'entra-prod'));
+    expect(await other.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: null, expiresAt: NOW + YEAR });
     expect(await other.scim.tokenByHash(sha256Hex('token-2'))).toBeUndefined();
-    await expectFailure(other.scim.createToken('entra-prod', sha256Hex('token-2'), NOW, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
+    await expectFailure(other.scim.createToken('entra-prod', sha256Hex('token-2'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
 
     expect(await other.scim.revokeToken('entra-prod', NOW + 1, tokenAudit('scim.token_revoked', 'entra-prod'))).toBe(true);
     expect(await store.scim.revokeToken('entra-prod', NOW + 2, tokenAudit('scim.token_revoked', 'entra-prod'))).toBe(false);
     expect(await store.scim.revokeToken('nobody', NOW + 2, tokenAudit('scim.token_revoked', 'nobody'))).toBe(false);
-    expect(await store.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1 });
-    await expectFailure(store.scim.createToken('entra-prod', sha256Hex('token-3'), NOW, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
-    await store.scim.createToken('okta', sha256Hex('token-4'), NOW + 3, tokenAudit('scim.token_created', 'okta'));
-    expect(await other.scim.tokens()).toEqual([{ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1 }, { name: 'okta', createdAt: NOW + 3, revokedAt: null }]);
+    expect(await store.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1, expiresAt: NOW + YEAR });
+    await expectFailure(store.scim.createToken('entra-prod', sha256Hex('token-3'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
+    await store.scim.createToken('okta', sha256Hex('token-4'), NOW + 3, NOW + 3 + HOUR, tokenAudit('scim.token_created', 'okta'));
+    expect(await other.scim.tokens()).toEqual([{ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1, expiresAt: NOW + YEAR }, { name: 'okta', createdAt: NOW + 3, revokedAt: null, expiresAt: NOW + 3 + HOUR }]);
     expect(await t.audit('scim.token_created', 'scim.token_revoked')).toEqual([['scim.token_created', ''], ['scim.token_revoked', ''], ['scim.token_created', '']]);
   });
 

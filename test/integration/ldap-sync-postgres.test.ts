@@ -1,11 +1,13 @@
 /**
  * Issue 18 on relays sharing PostgreSQL (issue 17): every relay runs the LDAP sync timer, one at a time syncs
  * (a session advisory lock in the database), and `rounds-server directory sync` takes the database from the
- * config file's `database` section as serve does. Real slapd, real PostgreSQL, real relay processes.
+ * config file's `database` section as serve does; a sync whose lock's session is terminated halfway stops
+ * before its next write. Real slapd, real PostgreSQL, real relay processes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../server/Clock';
-import { DIRECTORY_SYNC_JOB } from '../../server/directory/LdapSync';
+import { DIRECTORY_SYNC_JOB, DirectorySyncRefused, syncFromLdap } from '../../server/directory/LdapSync';
+import { readRelayConfigFile } from '../../server/relayConfigFile';
 import { PostgresDatabase } from '../../server/storage/postgres/PostgresDatabase';
 import { PostgresRelayStore } from '../../server/storage/postgres/PostgresRelayStore';
 import { SUFFIX, directorySync, ldapPerson, organizationalUnit, relayConfigFor } from '../fixtures/ldapSync';
@@ -19,6 +21,9 @@ const unavailable = slapdUnavailable() ?? postgresUnavailable();
 if (unavailable) console.log(`LDAP sync on PostgreSQL skipped: ${unavailable}`);
 
 const WARD = `ou=ward-c,${SUFFIX}`;
+const CLINIC = `ou=clinic-d,${SUFFIX}`;
+/** People in CLINIC: enough that a sync is still writing when the test cuts its lock's session. */
+const CLINIC_SIZE = 400;
 
 describe.skipIf(unavailable !== null)('LDAP sync on relays sharing PostgreSQL', () => {
   const dir = useTempDirs();
@@ -27,7 +32,7 @@ describe.skipIf(unavailable !== null)('LDAP sync on relays sharing PostgreSQL', 
   let url: string;
 
   beforeAll(async () => {
-    [slapd, pg] = await Promise.all([startSlapd({ ldif: organizationalUnit(WARD) }), startPostgres()]);
+    [slapd, pg] = await Promise.all([startSlapd({ ldif: `${organizationalUnit(WARD)}\n${organizationalUnit(CLINIC)}` }), startPostgres()]);
     url = await pg.newDatabase();
     expect(adminCli(['migrate', '--database', url, '--database-password-file', pg.passwordFile]).status).toBe(0);
     await slapd.modify([
@@ -65,4 +70,38 @@ describe.skipIf(unavailable !== null)('LDAP sync on relays sharing PostgreSQL', 
       for (const relay of relays) await relay.stop();
     }
   });
+
+  it('a sync whose lock session is terminated halfway stops before its next write, says so on a flagged record, and the next run finishes', async () => {
+    await slapd.modify(Array.from({ length: CLINIC_SIZE }, (_, i) => ldapPerson(`c${i}`, CLINIC, `Clinician ${i}`, `c${i}@hospital.example`)).join('\n'));
+    const clinicDb = await pg.newDatabase();
+    expect(adminCli(['migrate', '--database', clinicDb, '--database-password-file', pg.passwordFile]).status).toBe(0);
+    const config = readRelayConfigFile(relayConfigFor(slapd, dir(), CLINIC)).directory?.ldap;
+    expect(config).toBeDefined();
+    const db = PostgresDatabase.connect({ url: clinicDb, password: pg.password });
+    const store = await PostgresRelayStore.open(db, systemClock);
+    try {
+      const count = async () => (await store.listUsers()).length;
+      const run = syncFromLdap(store, config!, { clock: systemClock, requestedBy: 'test' }).then(() => null, (error: unknown) => error);
+      await until(async () => (await count()) >= 20, 'the sync\'s first writes', 20_000);
+      // The session holding the sync's lock (the job locks' class: "jobs" in ASCII), cut as a failover would.
+      const cut = await db.query<{ done: boolean }>("SELECT pg_terminate_backend(pid) AS done FROM pg_locks WHERE locktype = 'advisory' AND classid = x'6a6f6273'::int::oid AND granted");
+      expect(cut.rows.map((r) => r.done)).toEqual([true]);
+      const stopped = await run;
+      expect(stopped).toBeInstanceOf(DirectorySyncRefused);
+      expect(stopped).toMatchObject({ code: 'DIRECTORY_SYNC_LOCK_LOST', message: expect.stringMatching(/lock of the directory-sync job was lost/) });
+      const madeBeforeStop = await count();
+      expect(madeBeforeStop).toBeLessThan(CLINIC_SIZE);
+      // Stopped for good: nothing more is written after the error.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await count()).toBe(madeBeforeStop);
+      const runs = (await store.auditRecordsAfter(0, 1000, { types: ['directory.synced'] })).map((r) => [r.flagged, r.details]);
+      expect(runs).toEqual([[true, expect.objectContaining({ stopped: 'DIRECTORY_SYNC_LOCK_LOST', requestedBy: 'test', created: expect.any(Number) })]]);
+      // The lock went with the session: the next run takes it and does the rest.
+      const next = await syncFromLdap(store, config!, { clock: systemClock, requestedBy: 'test' });
+      expect(next.counts.created).toBe(CLINIC_SIZE - madeBeforeStop);
+      expect(await count()).toBe(CLINIC_SIZE);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
 });

@@ -170,6 +170,8 @@ describe('the guide\'s "Active Directory / LDAP" section (docs/deployment.md)', 
     const ldap = readRelayConfigFile(file).directory?.ldap;
     expect(ldap).toMatchObject({ url: 'ldaps://dc1.hospital.example', caFile: join(folder, 'ad-ca.pem'), bindPasswordFile: join(folder, 'ldap-bind-password'), syncIntervalMinutes: 15, maxDeactivationPercent: 20, disabledWhen: { attribute: 'userAccountControl', anyBitSet: 2 } });
     expect(ldap?.attributes).toEqual({ externalId: ['objectGUID', 'entryUUID'], username: ['userPrincipalName'], displayName: ['displayName', 'cn'], department: ['department'], jobTitle: ['title'], contact: ['telephoneNumber', 'pager'] });
+    // A role group mapped as "Roles from directory groups" describes, read from AD's memberOf.
+    expect(ldap).toMatchObject({ roleGroups: { 'CN=Rounds Ward 4 charge nurses,OU=Groups,DC=hospital,DC=example': 'Ward 4 charge nurse' }, groupAttribute: 'memberOf' });
     // The nested-group filter the guide offers is one the relay takes.
     expect(ldapFilterProblem('(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Rounds users,OU=Groups,DC=hospital,DC=example))')).toBeNull();
   });

@@ -203,13 +203,20 @@ describe('SCIM provisioning through the relay', () => {
     // Revoked: refused at once, and said so.
     const revoked = adminCli(['scim', 'token', 'revoke', '--data', data, 'okta']);
     expect(revoked.status, revoked.stderr).toBe(0);
-    expect(adminCli(['scim', 'token', 'list', '--data', data]).stdout).toMatch(/^okta\tcreated \S+\trevoked \S+$/m);
+    expect(adminCli(['scim', 'token', 'list', '--data', data]).stdout).toMatch(/^okta\tcreated \S+\texpires \S+\trevoked \S+$/m);
     const refused = await client(oktaToken)('GET', '/scim/v2/Users');
     expect(refused).toMatchObject({ status: 401, json: { detail: expect.stringMatching(/revoked/) } });
     expect(adminCli(['scim', 'token', 'revoke', '--data', data, 'okta'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/no active SCIM token named okta/) });
     expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'okta'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/exists already/) });
+    // Every token expires: "never" and more than two years are refused before anything is made.
+    expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'forever', '--expires-in', 'never'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/always expire/) });
+    expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'forever', '--expires-in', '731'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/1 to 730 days/) });
+    const soon = adminCli(['scim', 'token', 'create', '--data', data, '--name', 'short', '--expires-in', '7d']);
+    expect(soon.status, soon.stderr).toBe(0);
+    expect(adminCli(['scim', 'token', 'list', '--data', data])).toMatchObject({ stdout: expect.stringMatching(/^short\tcreated \S+\texpires \S+\tactive$/m), stderr: expect.stringMatching(/SCIM token short expires at \S+ \(in 6 days\)/) });
     expect(auditTypes(['scim.token_created', 'scim.token_revoked']).map((r) => [r.type, JSON.parse(r.details) as unknown])).toEqual([
-      ['scim.token_created', { name: 'entra-prod' }], ['scim.token_created', { name: 'okta' }], ['scim.token_revoked', { name: 'okta' }],
+      ['scim.token_created', { name: 'entra-prod', expiresAt: expect.any(String) }], ['scim.token_created', { name: 'okta', expiresAt: expect.any(String) }], ['scim.token_revoked', { name: 'okta' }],
+      ['scim.token_created', { name: 'short', expiresAt: expect.any(String) }],
     ]);
   });
 });

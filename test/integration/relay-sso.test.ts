@@ -135,7 +135,7 @@ describe('single sign-on at a relay (SQLite, MFA required)', () => {
   it('enrolls a pending account through the provider and adds a second workstation, asking for no password or TOTP', async () => {
     addUser(relay.dataDir, USERS.jo.username, 'Jo Smith');
     const first = await ssoSignIn(relay.url, USERS.jo, await newDevice('Ward 4 workstation'));
-    expect(first).toMatchObject({ role: 'clinician', displayName: 'Jo Smith', expiresAt: null });
+    expect(first).toMatchObject({ role: 'clinician', displayName: 'Jo Smith', username: USERS.jo.username, expiresAt: null });
     const second = await ssoSignIn(relay.url, USERS.jo, await newDevice('Theatre 2 workstation'));
     expect(second.userId).toBe(first.userId);
     expect(second.deviceId).not.toBe(first.deviceId);

@@ -106,10 +106,12 @@ describe.skipIf(missing !== null)('enrollment and a second workstation through t
     await bob.getByRole('log', { name: 'Conversation history' }).getByText('Bed 7: troponin rising, please review').waitFor();
     await check(jo, 'enrolled');
 
-    // The profile knows her by the provider's username; the lock screen by her name; the passphrase she chose opens it.
+    // The profile knows her by the provider's username (the relay's session answer names it); the lock screen
+    // by her name and that username; the passphrase she chose opens it.
     expect(new LocalProfiles(join(harnessDir, 'workstations', 'jo-ward4')).list().map((p) => [p.username, p.displayName])).toEqual([[USERS.jo.username, USERS.jo.displayName]]);
     await jo.getByRole('button', { name: 'Lock now' }).click();
     await jo.getByRole('heading', { name: USERS.jo.displayName }).waitFor();
+    await jo.getByText(USERS.jo.username, { exact: true }).waitFor();
     await jo.getByLabel('Passphrase').fill(PASSPHRASE);
     await jo.getByRole('button', { name: 'Unlock' }).click();
     await jo.getByRole('button', { name: 'Lock now' }).waitFor();

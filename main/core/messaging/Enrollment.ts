@@ -56,6 +56,8 @@ export async function ssoNewDevice(profile: UnlockedProfile, relayUrl: string, r
   const relay = new RelayClient(relayUrl, undefined, options.relayTrust);
   let self: DeviceSession | undefined;
   const core = await registerDevice(profile, options, deviceName, async (keys, auditKey) => (self = await relay.ssoComplete({ ...response, device: { kind: 'new', name: deviceName, keys, auditKey } })));
+  if (self?.username) return { core, relay, username: self.username };
+  // A relay older than the session's username: the directory knows it (by display name, then account id).
   const found = self ? await relay.searchDirectory(self.displayName, 50).then((d) => d.users.find((u) => u.userId === self?.userId), () => undefined) : undefined;
   return { core, relay, username: found?.username };
 }
@@ -75,7 +77,7 @@ export function openEnrolled(profile: UnlockedProfile, relayUrl: string, options
 }
 
 /** What the relay answers a registration or sign-in with. The credential is a secret: never logged. */
-type DeviceSession = { userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string; role: string };
+type DeviceSession = { userId: UserId; deviceId: DeviceAddress['deviceId']; credential: string; displayName: string; role: string; username?: string | undefined };
 
 /**
  * Registers this profile as a new device of an account: new keys (their public halves go to the relay

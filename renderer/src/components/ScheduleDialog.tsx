@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import type { ContactView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
-import type { RoleDetail, Shift } from '../../../shared/wire/roles';
+import { STANDING_SHIFT_END, type RoleDetail, type Shift } from '../../../shared/wire/roles';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { Modal } from './Dialogs';
@@ -63,9 +63,11 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
           {shifts?.length === 0 && <tr><td colSpan={5} className="muted">No shifts this week.</td></tr>}
           {shifts?.map((s) => (
             <tr key={s.id}>
-              <td>{s.displayName}</td><td>{when(s.startsAt)}</td><td>{when(s.endsAt)}</td>
-              <td>{({ app: 'in the app', csv: 'CSV rota', ics: 'calendar rota', cli: 'by IT' } as const)[s.source]}</td>
-              <td><button type="button" className="ghost" aria-label={`Remove ${s.displayName}'s shift from ${when(s.startsAt)} to ${when(s.endsAt)}`} onClick={() => remove(s)}>Remove</button></td>
+              <td>{s.displayName}</td><td>{when(s.startsAt)}</td><td>{s.endsAt >= STANDING_SHIFT_END ? 'standing' : when(s.endsAt)}</td>
+              <td>{({ app: 'in the app', csv: 'CSV rota', ics: 'calendar rota', cli: 'by IT', scim: 'directory group', ldap: 'directory group' } as const)[s.source]}</td>
+              <td>{s.source === 'scim' || s.source === 'ldap'
+                ? <span className="muted">changed in the directory</span>
+                : <button type="button" className="ghost" aria-label={`Remove ${s.displayName}'s shift from ${when(s.startsAt)} to ${when(s.endsAt)}`} onClick={() => remove(s)}>Remove</button>}</td>
             </tr>
           ))}
         </tbody>

@@ -49,6 +49,7 @@ export function LockScreen({ state }: { state: Extract<SessionState, { phase: 'l
         </header>
         <div className="avatar large" aria-hidden="true">{initials(profile.displayName)}</div>
         <h1 id="lock-title" className="lock-name">{profile.displayName}</h1>
+        <p className="muted lock-username">{profile.username}</p>
         <form className="form" onSubmit={(e) => void submit(e)}>
           {error && <Alert>{error}</Alert>}
           {signInRequired && <p className="muted">You were away for a long time. Sign in again to continue.</p>}

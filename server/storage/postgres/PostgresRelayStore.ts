@@ -19,7 +19,7 @@ import type {
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
 import { directorySearchText, touchesSearchText } from '../../directory/provisioning';
 import { PostgresDirectory, toUser, type UserRow } from './PostgresDirectory';
-import { withEnrolledDevice, type ExclusiveJobOutcome } from '../RelayStore';
+import { withEnrolledDevice, type ExclusiveJobOutcome, type JobLease } from '../RelayStore';
 import { withPostgresJobLock } from './PostgresJobLock';
 import type { RateLimiter } from '../../RateLimiter';
 import { PostgresRateLimiter } from './PostgresRateLimiter';
@@ -377,7 +377,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     return (await this.db.notReady()) ?? this.#notifications?.notReady();
   }
 
-  withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
+  withExclusiveJob<T>(name: string, job: (lease: JobLease) => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
     return withPostgresJobLock(this.db.clientConfig(), name, job);
   }
 

@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { UserId } from '../../../shared/ids';
-import type { RoleId } from '../../../shared/wire/roles';
+import { STANDING_SHIFT_END, type RoleId } from '../../../shared/wire/roles';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import { RelayFailure } from '../../RelayFailure';
-import { patchedRole, roleColumns, roleNameKey, toRole, toShift, type RoleRow, type ShiftRow } from '../roleRows';
-import type { NewRole, NewShift, RolePatch, RoleRecord, RoleStore, ScheduleReplacement, ShiftProvenance, ShiftRecord } from '../RoleStore';
+import { patchedRole, planStandingHolders, roleColumns, roleNameKey, toRole, toShift, type RoleRow, type ShiftRow } from '../roleRows';
+import type { DirectoryShiftSource, NewRole, NewShift, RolePatch, RoleRecord, RoleStore, ScheduleReplacement, ShiftProvenance, ShiftRecord, StandingHoldersChange } from '../RoleStore';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 
 const UNIQUE_VIOLATION = '23505';
@@ -108,6 +108,22 @@ export class PostgresRoles implements RoleStore {
       const done = { added: await insertShifts(client, roleId, shifts, provenance), removed };
       await this.#appendAudit(client, audit(done));
       return done;
+    });
+  }
+
+  async setStandingHolders(roleId: RoleId, source: DirectoryShiftSource, userIds: readonly UserId[], { actor, at }: Omit<ShiftProvenance, 'source'>, audit: (change: StandingHoldersChange) => readonly AuditEvent[]): Promise<StandingHoldersChange> {
+    return this.#db.transaction(async (client) => {
+      await lockRole(client, roleId);
+      const current = (await client.query<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $1 AND source = $2 AND ends_at = $3 ORDER BY user_id COLLATE "C"', [roleId, source, STANDING_SHIFT_END])).rows.map(toShift);
+      const active = (await client.query<{ id: string }>("SELECT id FROM users WHERE id = ANY($1::text[]) AND status <> 'deactivated'", [[...userIds]])).rows.map((r) => r.id as UserId);
+      const plan = planStandingHolders(current, active, at);
+      for (const shift of plan.ended) {
+        if (shift.startsAt >= at) await client.query('DELETE FROM oncall_shifts WHERE id = $1', [shift.id]);
+        else await client.query('UPDATE oncall_shifts SET ends_at = $2 WHERE id = $1', [shift.id, at]);
+      }
+      const change = { added: await insertShifts(client, roleId, plan.add, { source, actor, at }), ended: plan.ended };
+      if (change.added.length + change.ended.length > 0) await this.#appendAudit(client, audit(change));
+      return change;
     });
   }
 

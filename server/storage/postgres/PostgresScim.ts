@@ -18,12 +18,12 @@ import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 import { nullableNumber } from './PostgresDevices';
 import { toUser, type UserRow } from './PostgresDirectory';
 
-interface TokenRow { name: string; created_at: string; revoked_at: string | null }
+interface TokenRow { name: string; created_at: string; revoked_at: string | null; expires_at: string }
 interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: string; last_modified_at: string }
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
-const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: Number(r.created_at), revokedAt: nullableNumber(r.revoked_at) });
+const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: Number(r.created_at), revokedAt: nullableNumber(r.revoked_at), expiresAt: Number(r.expires_at) });
 const isUniqueViolation = (error: unknown, constraint: string) => (error as { code?: string }).code === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === constraint;
 
 export class PostgresScim implements ScimStore {
@@ -35,10 +35,10 @@ export class PostgresScim implements ScimStore {
     this.#appendAudit = appendAudit;
   }
 
-  async createToken(name: string, tokenHash: string, at: number, audit: readonly AuditEvent[]): Promise<void> {
+  async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
     try {
       await this.#db.transaction(async (client) => {
-        await client.query('INSERT INTO scim_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)', [name, tokenHash, at]);
+        await client.query('INSERT INTO scim_tokens (name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)', [name, tokenHash, at, expiresAt]);
         await this.#appendAudit(client, audit);
       });
     } catch (error) {
@@ -48,7 +48,7 @@ export class PostgresScim implements ScimStore {
   }
 
   async tokens(): Promise<ScimTokenRecord[]> {
-    return (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens ORDER BY name COLLATE "C"')).rows.map(toToken);
+    return (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens ORDER BY name COLLATE "C"')).rows.map(toToken);
   }
 
   async revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
@@ -61,7 +61,7 @@ export class PostgresScim implements ScimStore {
   }
 
   async tokenByHash(tokenHash: string): Promise<ScimTokenRecord | undefined> {
-    const row = (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens WHERE token_hash = $1', [tokenHash])).rows[0];
+    const row = (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens WHERE token_hash = $1', [tokenHash])).rows[0];
     return row && toToken(row);
   }
 

@@ -68,6 +68,28 @@ describe('relay schema migrations', () => {
     v10.close();
   });
 
+  it('gives SCIM tokens made before expiry existed an end at least 30 days away, and keeps every shift (version 20)', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    const v17 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 17));
+    const now = Date.now();
+    const DAY = 24 * 3600_000;
+    v17.run(`INSERT INTO scim_tokens (name, token_hash, created_at) VALUES ('old', 'h1', $a), ('recent', 'h2', $b)`, { a: now - 400 * DAY, b: now - 10 * DAY });
+    v17.run(`INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at) VALUES ('u1', 'lee', 'Dr Lee', 'clinician', 'active', 1, 1)`);
+    v17.run(`INSERT INTO oncall_roles (id, name, name_key, time_zone, search_text, created_at, updated_at) VALUES ('r1', 'On call', 'on call', 'Europe/London', 'on call', 1, 1)`);
+    v17.run(`INSERT INTO oncall_shifts (id, role_id, user_id, starts_at, ends_at, source, created_at, created_by) VALUES ('s1', 'r1', 'u1', 10, 20, 'csv', 1, 'admin:ops')`);
+    v17.close();
+    const v20 = new SqliteDatabase(path);
+    const tokens = v20.all<{ name: string; expires_at: number }>('SELECT name, expires_at FROM scim_tokens ORDER BY name');
+    expect(tokens[0]?.expires_at).toBeGreaterThanOrEqual(now + 30 * DAY - 60_000);
+    expect(tokens[0]?.expires_at).toBeLessThan(now + 31 * DAY);
+    expect(tokens[1]).toEqual({ name: 'recent', expires_at: now - 10 * DAY + 365 * DAY });
+    expect(v20.all('SELECT id, source, starts_at, ends_at FROM oncall_shifts')).toEqual([{ id: 's1', source: 'csv', starts_at: 10, ends_at: 20 }]);
+    v20.run(`INSERT INTO oncall_shifts (id, role_id, user_id, starts_at, ends_at, source, created_at, created_by) VALUES ('s2', 'r1', 'u1', 10, 8640000000000000, 'scim', 1, 'scim:entra')`);
+    expect(() => v20.run(`INSERT INTO oncall_shifts (id, role_id, user_id, starts_at, ends_at, source, created_at, created_by) VALUES ('s3', 'r1', 'u1', 10, 20, 'fax', 1, 'x')`)).toThrow(/CHECK/);
+    v20.close();
+  });
+
   it('a failed migration leaves the database at the previous version', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');

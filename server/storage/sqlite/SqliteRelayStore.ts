@@ -30,7 +30,7 @@ import type {
   UserPatch,
   UserRecord,
 } from '../RelayStore';
-import { withEnrolledDevice, type ExclusiveJobOutcome } from '../RelayStore';
+import { withEnrolledDevice, type ExclusiveJobOutcome, type JobLease } from '../RelayStore';
 import { withFileJobLock } from '../exclusiveJob';
 import type { DatabaseKey } from './DatabaseKey';
 import { MIGRATIONS } from './migrations';
@@ -457,7 +457,7 @@ export class SqliteRelayStore implements RelayStore {
     return this.#audit.checkChain();
   }
 
-  withExclusiveJob<T>(name: string, job: () => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
+  withExclusiveJob<T>(name: string, job: (lease: JobLease) => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
     return withFileJobLock(this.#dataDir, name, job);
   }
 

@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { UserId } from '../../../shared/ids';
-import type { RoleId } from '../../../shared/wire/roles';
+import { STANDING_SHIFT_END, type RoleId } from '../../../shared/wire/roles';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import { RelayFailure } from '../../RelayFailure';
-import { patchedRole, roleColumns, roleNameKey, toRole, toShift, type RoleRow, type ShiftRow } from '../roleRows';
-import type { NewRole, NewShift, RolePatch, RoleRecord, RoleStore, ScheduleReplacement, ShiftProvenance, ShiftRecord } from '../RoleStore';
+import { patchedRole, planStandingHolders, roleColumns, roleNameKey, toRole, toShift, type RoleRow, type ShiftRow } from '../roleRows';
+import type { DirectoryShiftSource, NewRole, NewShift, RolePatch, RoleRecord, RoleStore, ScheduleReplacement, ShiftProvenance, ShiftRecord, StandingHoldersChange } from '../RoleStore';
 import type { SqliteDatabase } from './SqliteDatabase';
 
 export class SqliteRoles implements RoleStore {
@@ -119,6 +119,22 @@ export class SqliteRoles implements RoleStore {
         { id: shift.id, r: roleId, u: s.userId, s: s.startsAt, e: s.endsAt, source, at, by: actor },
       );
       return shift;
+    });
+  }
+
+  async setStandingHolders(roleId: RoleId, source: DirectoryShiftSource, userIds: readonly UserId[], { actor, at }: Omit<ShiftProvenance, 'source'>, audit: (change: StandingHoldersChange) => readonly AuditEvent[]): Promise<StandingHoldersChange> {
+    return this.#sql.immediate(() => {
+      if (!this.#sql.get('SELECT 1 FROM oncall_roles WHERE id = $r', { r: roleId })) throw new RelayFailure('NOT_FOUND', 'no such role');
+      const current = this.#sql.all<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $r AND source = $s AND ends_at = $end ORDER BY user_id', { r: roleId, s: source, end: STANDING_SHIFT_END }).map(toShift);
+      const active = userIds.filter((u) => this.#sql.get("SELECT 1 FROM users WHERE id = $u AND status <> 'deactivated'", { u }));
+      const plan = planStandingHolders(current, active, at);
+      for (const shift of plan.ended) {
+        if (shift.startsAt >= at) this.#sql.run('DELETE FROM oncall_shifts WHERE id = $id', { id: shift.id });
+        else this.#sql.run('UPDATE oncall_shifts SET ends_at = $at WHERE id = $id', { id: shift.id, at });
+      }
+      const change = { added: this.#insertShifts(roleId, plan.add, { source, actor, at }), ended: plan.ended };
+      if (change.added.length + change.ended.length > 0) this.#appendAudit(audit(change));
+      return change;
     });
   }
 

@@ -14,10 +14,10 @@ import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from
 import type { SqliteDatabase } from './SqliteDatabase';
 import { toUser, type UserRow } from './SqliteDirectory';
 
-interface TokenRow { name: string; created_at: number; revoked_at: number | null }
+interface TokenRow { name: string; created_at: number; revoked_at: number | null; expires_at: number }
 interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: number; last_modified_at: number }
 
-const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at });
+const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at, expiresAt: r.expires_at });
 
 /** SQLite's named parameters for whereClause's values. */
 function named(base: string, conditions: Parameters<typeof whereClause>[1]): { where: string; params: Record<string, string> } {
@@ -34,16 +34,16 @@ export class SqliteScim implements ScimStore {
     this.#appendAudit = appendAudit;
   }
 
-  async createToken(name: string, tokenHash: string, at: number, audit: readonly AuditEvent[]): Promise<void> {
+  async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
     this.#sql.immediate(() => {
       if (this.#sql.get('SELECT 1 FROM scim_tokens WHERE name = $n', { n: name })) throw new RelayFailure('BAD_REQUEST', `a SCIM token named ${name} exists already`);
-      this.#sql.run('INSERT INTO scim_tokens (name, token_hash, created_at) VALUES ($n, $h, $at)', { n: name, h: tokenHash, at });
+      this.#sql.run('INSERT INTO scim_tokens (name, token_hash, created_at, expires_at) VALUES ($n, $h, $at, $exp)', { n: name, h: tokenHash, at, exp: expiresAt });
       this.#appendAudit(audit);
     });
   }
 
   async tokens(): Promise<ScimTokenRecord[]> {
-    return this.#sql.all<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens ORDER BY name').map(toToken);
+    return this.#sql.all<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens ORDER BY name').map(toToken);
   }
 
   async revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
@@ -55,7 +55,7 @@ export class SqliteScim implements ScimStore {
   }
 
   async tokenByHash(tokenHash: string): Promise<ScimTokenRecord | undefined> {
-    const row = this.#sql.get<TokenRow>('SELECT name, created_at, revoked_at FROM scim_tokens WHERE token_hash = $h', { h: tokenHash });
+    const row = this.#sql.get<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens WHERE token_hash = $h', { h: tokenHash });
     return row && toToken(row);
   }
 
