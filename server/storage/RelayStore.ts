@@ -192,6 +192,14 @@ export interface RelayStore {
   signedCheckpoints?(origin: string): Promise<SignedCheckpoint[]>;
 
   /**
+   * Stores that several relay instances share keep the SIEM stream's cursor (the last record the receiver
+   * accepted), so that whichever instance streams next goes on from it; the embedded store leaves it to its
+   * data directory (siem-cursor). Null: none kept yet.
+   */
+  siemCursor?(): Promise<{ readonly seq: number; readonly hash?: string } | null>;
+  writeSiemCursor?(cursor: { readonly seq: number; readonly hash?: string }): Promise<void>;
+
+  /**
    * Stores that several relay instances share keep the rate limits' buckets too, so that a device spreading
    * its requests over the instances gets one allowance, not one per instance (the embedded store: in memory).
    */

@@ -18,11 +18,32 @@ const CursorSchema = z.strictObject({
 });
 export type SiemCursor = z.infer<typeof CursorSchema>;
 
-export class SiemCursorFile {
+/** Where the stream keeps its cursor: a file in the data directory, or the store several instances share. */
+export interface SiemCursorStore {
+  /** For the relay's log: where the cursor is. */
+  readonly where: string;
+  /** The cursor; `{ seq: 0 }` (send everything) when there is none yet. */
+  read(): Promise<SiemCursor>;
+  write(cursor: SiemCursor): Promise<void>;
+}
+
+export class SiemCursorFile implements SiemCursorStore {
   constructor(readonly path: string) {}
 
+  get where(): string {
+    return this.path;
+  }
+
+  async read(): Promise<SiemCursor> {
+    return this.readNow();
+  }
+
+  async write(cursor: SiemCursor): Promise<void> {
+    this.writeNow(cursor);
+  }
+
   /** The cursor; `{ seq: 0 }` (send everything) when there is none yet. */
-  read(): SiemCursor {
+  readNow(): SiemCursor {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -42,7 +63,30 @@ export class SiemCursorFile {
     return parsed.data;
   }
 
-  write(cursor: SiemCursor): void {
+  writeNow(cursor: SiemCursor): void {
     replaceDurably(this.path, `${JSON.stringify(cursor)}\n`, 0o600);
+  }
+}
+
+/**
+ * The cursor several relay instances share, in their store (RelayStore.siemCursor). The first time, a store
+ * that holds none takes this instance's file's (a site that streamed from one relay before it had several
+ * goes on from where that one was, instead of sending the whole log again).
+ */
+export class SharedSiemCursor implements SiemCursorStore {
+  readonly where = 'the database the relay instances share';
+
+  constructor(
+    private readonly store: { siemCursor(): Promise<{ seq: number; hash?: string } | null>; writeSiemCursor(cursor: SiemCursor): Promise<void> },
+    private readonly earlier: SiemCursorFile,
+  ) {}
+
+  async read(): Promise<SiemCursor> {
+    const kept = await this.store.siemCursor();
+    return kept ? CursorSchema.parse(kept) : this.earlier.readNow();
+  }
+
+  async write(cursor: SiemCursor): Promise<void> {
+    await this.store.writeSiemCursor(cursor);
   }
 }

@@ -110,6 +110,15 @@ export abstract class PostgresStoreBase {
     return rows.rows.map((r) => ({ origin: r.origin, size: Number(r.size), root: r.root, note: r.note, at: Number(r.at) }));
   }
 
+  async siemCursor(): Promise<{ seq: number; hash?: string } | null> {
+    const row = (await this.db.query<{ seq: string; hash: string | null }>('SELECT seq, hash FROM siem_cursor WHERE id = 1')).rows[0];
+    return row ? { seq: Number(row.seq), ...(row.hash ? { hash: row.hash } : {}) } : null;
+  }
+
+  async writeSiemCursor(cursor: { readonly seq: number; readonly hash?: string }): Promise<void> {
+    await this.db.query('INSERT INTO siem_cursor (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash', [cursor.seq, cursor.hash ?? null]);
+  }
+
   async resetAuditTree(): Promise<void> {
     await this.tx((client) => this.audit.resetTree(client));
   }
