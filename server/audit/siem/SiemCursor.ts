@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigurationError } from '../../ConfigurationError';
 import { replaceDurably } from '../../durableFiles';
+import { JobLockLost } from '../../storage/exclusiveJob';
 
 /**
  * The SIEM stream's durable cursor, `siem-cursor` in the relay's data directory: the last record the
@@ -69,24 +71,32 @@ export class SiemCursorFile implements SiemCursorStore {
 }
 
 /**
- * The cursor several relay instances share, in their store (RelayStore.siemCursor). The first time, a store
- * that holds none takes this instance's file's (a site that streamed from one relay before it had several
- * goes on from where that one was, instead of sending the whole log again).
+ * The cursor several relay instances share, in their store (RelayStore.claimSiemCursor): read by claiming it
+ * for this turn (a fresh token), moved only while the turn is still the one that claimed it last, so an
+ * instance whose turn ended with a batch in flight cannot set it back (JobLockLost instead). The first time,
+ * a store that holds none takes this instance's file's (a site that streamed from one relay before it had
+ * several goes on from where that one was, instead of sending the whole log again).
  */
 export class SharedSiemCursor implements SiemCursorStore {
   readonly where = 'the database the relay instances share';
+  readonly #turn = randomUUID();
 
   constructor(
-    private readonly store: { siemCursor(): Promise<{ seq: number; hash?: string } | null>; writeSiemCursor(cursor: SiemCursor): Promise<void> },
+    private readonly store: {
+      claimSiemCursor(owner: string, seed: SiemCursor): Promise<{ seq: number; hash?: string }>;
+      writeSiemCursor(cursor: SiemCursor, owner: string): Promise<boolean>;
+    },
     private readonly earlier: SiemCursorFile,
   ) {}
 
   async read(): Promise<SiemCursor> {
-    const kept = await this.store.siemCursor();
-    return kept ? CursorSchema.parse(kept) : this.earlier.readNow();
+    return CursorSchema.parse(await this.store.claimSiemCursor(this.#turn, this.earlier.readNow()));
   }
 
   async write(cursor: SiemCursor): Promise<void> {
-    await this.store.writeSiemCursor(cursor);
+    if (!(await this.store.writeSiemCursor(cursor, this.#turn))) throw new JobLockLost(SIEM_STREAM_JOB);
   }
 }
+
+/** The job lock of the SIEM stream (RelayStore.withExclusiveJob): one relay instance streams at a time. */
+export const SIEM_STREAM_JOB = 'siem-stream';

@@ -1,23 +1,23 @@
 import { join } from 'node:path';
 import { describeError } from '../../../shared/errors';
 import type { RelayStore } from '../../storage/RelayStore';
-import { SIEM_CURSOR_FILE, SharedSiemCursor, SiemCursorFile, type SiemCursorStore } from './SiemCursor';
+import { SIEM_CURSOR_FILE, SIEM_STREAM_JOB, SharedSiemCursor, SiemCursorFile, type SiemCursorStore } from './SiemCursor';
 import { SiemStream, realTimers, type SiemSink, type StreamPacing, type StreamTimers } from './SiemStream';
 
-/** The job lock of the SIEM stream (RelayStore.withExclusiveJob): one relay instance streams at a time. */
-export const SIEM_STREAM_JOB = 'siem-stream';
-/** How often an instance that does not stream asks whether the one that did has stopped. */
-export const STANDBY_RETRY_MS = 5000;
+export { SIEM_STREAM_JOB };
+/** How often an instance that does not stream asks whether the one that did has stopped (a connection each time). */
+export const STANDBY_RETRY_MS = 10_000;
 
-type LeaderStore = Pick<RelayStore, 'auditRecordsAfter' | 'withExclusiveJob' | 'siemCursor' | 'writeSiemCursor'>;
+type LeaderStore = Pick<RelayStore, 'auditRecordsAfter' | 'withExclusiveJob' | 'claimSiemCursor' | 'writeSiemCursor'>;
 
 /**
  * Who streams the audit log to the SIEM (issue 15) when several relay instances share one database (issue 17):
  * exactly one at a time, the holder of the SIEM_STREAM_JOB lock, from the cursor they share in the database,
  * so the SIEM receives each record once, not once per instance. The others stand by and ask every
  * STANDBY_RETRY_MS; when the streaming instance stops or dies (its lock goes with its database session), one
- * of them goes on from the shared cursor: at most the batch in flight is sent twice. A stream that finds its
- * lock lost mid-way stops before its next batch. The embedded store's relay is the only process streaming
+ * of them goes on from the shared cursor: what the old one had in flight may be sent twice (a batch, or the
+ * few sent while its lost lock went unnoticed, at most LEASE_CHECK_MS), nothing is lost. A stream that finds its
+ * lock lost stops before its next batch, and its cursor writes are refused once another turn has begun. The embedded store's relay is the only process streaming
  * from its data directory: it takes its (file) lock at once and keeps its cursor file there.
  */
 export class SiemLeadership {
@@ -41,8 +41,8 @@ export class SiemLeadership {
   /** Where the cursor is kept: the shared store's when it has one, else the data directory's file. */
   cursorStore(): SiemCursorStore {
     const file = new SiemCursorFile(join(this.dataDir, SIEM_CURSOR_FILE));
-    const { siemCursor, writeSiemCursor } = this.store;
-    return siemCursor && writeSiemCursor ? new SharedSiemCursor({ siemCursor: siemCursor.bind(this.store), writeSiemCursor: writeSiemCursor.bind(this.store) }, file) : file;
+    const { claimSiemCursor, writeSiemCursor } = this.store;
+    return claimSiemCursor && writeSiemCursor ? new SharedSiemCursor({ claimSiemCursor: claimSiemCursor.bind(this.store), writeSiemCursor: writeSiemCursor.bind(this.store) }, file) : file;
   }
 
   /** Starts taking turns; `onStreaming` is told the first record this instance sends whenever it begins to stream. */
@@ -72,7 +72,13 @@ export class SiemLeadership {
           const stream = new SiemStream(this.store, this.sink, this.cursorStore(), this.pacing, this.timers, this.log, () => lease.assertHeld());
           this.#stream = stream;
           try {
-            onStreaming(await stream.start());
+            const from = await stream.start();
+            // Told to stop while it was starting (stop() found nothing running yet): it stops now.
+            if (this.#stopped) {
+              await stream.stop();
+              return;
+            }
+            onStreaming(from);
             this.#announcedStandby = false;
             await stream.finished;
           } finally {

@@ -42,6 +42,8 @@ export interface StreamPacing {
 }
 
 const FIRST_RETRY_MS = 1000;
+/** While caught up, the stream still asks this often whether its turn holds (a lock lost while idle is noticed). */
+export const LEASE_CHECK_MS = 30_000;
 
 /**
  * Streams the relay's audit log to a SIEM, at least once and in order. It reads the log after its durable
@@ -69,6 +71,7 @@ export class SiemStream {
   #wake: (() => void) | undefined;
   #failures = 0;
   #lastFailure = '';
+  #leaseCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(source: AuditSource, sink: SiemSink, cursorStore: SiemCursorStore, pacing: StreamPacing, timers: StreamTimers = realTimers, log: (line: string) => void = (line) => console.error(line), stillMine: () => Promise<void> = async () => undefined) {
     this.#source = source;
@@ -142,9 +145,12 @@ export class SiemStream {
         if (this.#stopping && this.#timers.now() >= this.#stopBy) return true;
         const page = await this.#source.auditRecordsAfter(this.#cursor.seq, this.#pacing.batchRecords);
         const last = page.at(-1);
-        if (!last) return true;
+        if (!last) {
+          if (this.#timers.now() - this.#leaseCheckedAt >= LEASE_CHECK_MS) await this.#checkLease();
+          return true;
+        }
         // Another instance may have taken over (this one's database session dropped): it sends from the shared cursor.
-        await this.#stillMine();
+        await this.#checkLease();
         await this.#sink.deliver(page);
         this.#cursor = { seq: last.seq, hash: last.hash };
         await this.#cursorStore.write(this.#cursor);
@@ -170,6 +176,11 @@ export class SiemStream {
       }
       return false;
     }
+  }
+
+  async #checkLease(): Promise<void> {
+    await this.#stillMine();
+    this.#leaseCheckedAt = this.#timers.now();
   }
 
   #retryDelay(): number {

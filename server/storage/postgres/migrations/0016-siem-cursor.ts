@@ -9,6 +9,9 @@ export const up = `
 CREATE TABLE siem_cursor (
   id SMALLINT PRIMARY KEY CHECK (id = 1),
   seq BIGINT NOT NULL,
-  hash TEXT
+  hash TEXT,
+  -- The turn that may move it (a token each instance draws when it starts streaming): an instance whose turn
+  -- ended while a batch was in flight cannot set the cursor back under the one streaming now.
+  owner TEXT
 );
 `;
