@@ -2,8 +2,8 @@ import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { auditKeySource, finishInterruptedRotation } from '../audit/auditKey';
 import { checkpointMemory } from '../audit/exportAudit';
-import { openSiemSink, startSiemStream } from '../audit/siem/openSiemStream';
-import type { SiemStream } from '../audit/siem/SiemStream';
+import { openSiemSink } from '../audit/siem/openSiemStream';
+import { SiemLeadership } from '../audit/siem/SiemLeadership';
 import { DEFAULT_THROTTLE } from '../auth/LoginThrottle';
 import { DEFAULT_ARGON2 } from '../auth/passwords';
 import { systemClock } from '../Clock';
@@ -88,7 +88,7 @@ export function addServeCommand(program: Command): void {
       // The embedded database in the data directory, or the site's PostgreSQL one that other instances share.
       const store = await openConfiguredStore(opts, true, configFile.database);
       const server = new RelayServer(store, config, systemClock, jsonLog(relayLogger(opts.logLevel)));
-      let siem: SiemStream | undefined;
+      let siem: SiemLeadership | undefined;
       // Registered before anything else can take time: a stop during start-up still closes cleanly. The SIEM
       // stream first: it sends what it can of the log (a few seconds at most) while the store is still open.
       const stop = () => void (async () => {
@@ -103,15 +103,11 @@ export function addServeCommand(program: Command): void {
       server.auditKey = auditKey.read;
       server.auditCheckpoints = checkpointMemory(dataDir, store);
       if (siemSink && config.siem) {
-        // A SIEM stream that cannot start (its cursor file damaged) must not keep the wards from messaging: the
-        // relay runs, says so loudly at every start, and the records wait in the log until the cursor is fixed.
-        try {
-          const started = await startSiemStream(siemSink, config.siem, dataDir, store, (line) => console.error(line));
-          siem = started.stream;
-          console.log(`audit log streamed to ${siemSink.destination}, from record ${started.from}`);
-        } catch (error) {
-          console.error(`ERROR: the audit log is NOT being streamed to ${siemSink.destination}: ${(error as Error).message}`);
-        }
+        // One relay instance streams at a time (SiemLeadership). A stream that cannot start (its cursor file
+        // damaged) must not keep the wards from messaging: the relay runs, says so loudly, and the records wait
+        // in the log until the cursor is fixed.
+        siem = new SiemLeadership(store, siemSink, config.siem, dataDir, (line) => console.error(line));
+        siem.start((from) => console.log(`audit log streamed to ${siemSink.destination}, from record ${from}`));
       }
       const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
       console.log(`rounds-server listening on ${address} (data: ${dataDir}${opts.database ?? configFile.database?.url ? `, database: ${opts.database ?? configFile.database?.url}` : ''})`);

@@ -192,6 +192,16 @@ export interface RelayStore {
   signedCheckpoints?(origin: string): Promise<SignedCheckpoint[]>;
 
   /**
+   * Stores that several relay instances share keep the SIEM stream's cursor (the last record the receiver
+   * accepted), so that whichever instance streams next goes on from it; the embedded store leaves it to its
+   * data directory (siem-cursor). `claimSiemCursor` makes `owner` (a token of this turn) the only one that may
+   * move it and answers it (`seed` when none was kept yet); `writeSiemCursor` moves it, false (nothing
+   * written) when another turn has claimed it since.
+   */
+  claimSiemCursor?(owner: string, seed: { readonly seq: number; readonly hash?: string }): Promise<{ readonly seq: number; readonly hash?: string }>;
+  writeSiemCursor?(cursor: { readonly seq: number; readonly hash?: string }, owner: string): Promise<boolean>;
+
+  /**
    * Stores that several relay instances share keep the rate limits' buckets too, so that a device spreading
    * its requests over the instances gets one allowance, not one per instance (the embedded store: in memory).
    */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, recordHash, type AuditRecord } from '../AuditRecord';
 import { lastSeq } from './resumeAfterRestore';
+import { JobLockLost } from '../../storage/exclusiveJob';
 import { SiemCursorFile } from './SiemCursor';
 import { SiemStream, type SiemSink, type StreamTimers } from './SiemStream';
 
@@ -103,6 +104,32 @@ describe('SiemStream', () => {
     await stream.stop();
   });
 
+  it('stops before its next batch once its lease is lost: the instance that streams now sends from the shared cursor', async () => {
+    const timers = virtualTimers();
+    const log = auditLog(7);
+    const { state, sink } = receiver(timers);
+    const lines: string[] = [];
+    let mine = true;
+    const cursor = cursorFile();
+    const stream = new SiemStream(log, sink, cursor, PACING, timers, (line) => lines.push(line), async () => {
+      if (!mine) throw new JobLockLost('siem-stream');
+    });
+    await stream.start();
+    await timers.advance(0);
+    expect(state.accepted).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    mine = false;
+    log.append(4);
+    await timers.advance(PACING.pollMs);
+    await stream.finished;
+    // Nothing more sent, the cursor where the receiver's last accepted batch left it, and the reason in the relay's log.
+    expect(state.accepted).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(cursor.readNow().seq).toBe(7);
+    expect(stream.lost).toBeInstanceOf(JobLockLost);
+    expect(lines).toEqual([expect.stringMatching(/lock of the siem-stream job was lost.*records after 7 are for the instance that streams now/)]);
+    await timers.advance(10 * PACING.pollMs);
+    expect(state.attempts).toHaveLength(2);
+  });
+
   it('holds one batch at a time, however long the backlog', async () => {
     const timers = virtualTimers();
     const log = auditLog(10_000);
@@ -164,7 +191,7 @@ describe('SiemStream', () => {
     const timers = virtualTimers();
     const sentLog = auditLog(8);
     const cursor = cursorFile();
-    cursor.write({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
+    cursor.writeNow({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
     // Restored from a backup of records 1-5; records 6-7 are new ones, with other hashes.
     const restored = auditLog(5);
     restored.append(2, 'after the restore');
@@ -182,7 +209,7 @@ describe('SiemStream', () => {
     const timers = virtualTimers();
     const sentLog = auditLog(8);
     const cursor = cursorFile();
-    cursor.write({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
+    cursor.writeNow({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
     const restored = auditLog(5);
     const restore = (replacedLog: string | null) => ({
       log: 'rounds.relay/abc-r1', backupFile: 'relay.age', backupCreatedAt: 1000, backupRecords: 5, backupHead: restored.records[4]?.hash ?? null,
@@ -203,7 +230,7 @@ describe('SiemStream', () => {
     // The directory held another log before the restore: its SIEM never had this one's records.
     const other = auditLog(5);
     other.appendOne('audit.log_restored', '', restore('rounds.relay/elsewhere'));
-    cursor.write({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
+    cursor.writeNow({ seq: 8, hash: sentLog.records[7]?.hash ?? '' });
     const again = new SiemStream(other, sink, cursor, PACING, timers, () => undefined);
     expect(await again.start()).toBe(1);
     await again.stop();
@@ -231,7 +258,7 @@ describe('SiemStream', () => {
     expect(state.accepted).toEqual([7, 8, 9]);
     await stream.stop();
     writeFileSync(cursor.path, 'seven');
-    expect(() => cursor.read()).toThrow(/write \{"seq":N\} into it/);
+    expect(() => cursor.readNow()).toThrow(/write \{"seq":N\} into it/);
   });
 
   it('does not skip records to come when an operator wrote a cursor past the end of the log', async () => {

@@ -3,7 +3,8 @@ import { systemClock, type Clock } from '../../Clock';
 import type { RelayStore } from '../../storage/RelayStore';
 import type { AuditRecord } from '../AuditRecord';
 import { lastSeq, resumeAfterRestore } from './resumeAfterRestore';
-import type { SiemCursor, SiemCursorFile } from './SiemCursor';
+import { JobLockLost } from '../../storage/exclusiveJob';
+import type { SiemCursor, SiemCursorStore } from './SiemCursor';
 
 /**
  * Where the stream hands records: a syslog receiver over TLS, a file. `deliver` resolves only once the
@@ -41,6 +42,8 @@ export interface StreamPacing {
 }
 
 const FIRST_RETRY_MS = 1000;
+/** While caught up, the stream still asks this often whether its turn holds (a lock lost while idle is noticed). */
+export const LEASE_CHECK_MS = 30_000;
 
 /**
  * Streams the relay's audit log to a SIEM, at least once and in order. It reads the log after its durable
@@ -53,7 +56,11 @@ const FIRST_RETRY_MS = 1000;
 export class SiemStream {
   readonly #source: AuditSource;
   readonly #sink: SiemSink;
-  readonly #cursorFile: SiemCursorFile;
+  readonly #cursorStore: SiemCursorStore;
+  /** Asked before each batch is sent: throws JobLockLost once this instance is no longer the one streaming. */
+  readonly #stillMine: () => Promise<void>;
+  /** Set when the lease was lost: the stream stopped, and another instance may stream now. */
+  #lost: JobLockLost | undefined;
   readonly #pacing: StreamPacing;
   readonly #timers: StreamTimers;
   readonly #log: (line: string) => void;
@@ -64,11 +71,13 @@ export class SiemStream {
   #wake: (() => void) | undefined;
   #failures = 0;
   #lastFailure = '';
+  #leaseCheckedAt = Number.NEGATIVE_INFINITY;
 
-  constructor(source: AuditSource, sink: SiemSink, cursorFile: SiemCursorFile, pacing: StreamPacing, timers: StreamTimers = realTimers, log: (line: string) => void = (line) => console.error(line)) {
+  constructor(source: AuditSource, sink: SiemSink, cursorStore: SiemCursorStore, pacing: StreamPacing, timers: StreamTimers = realTimers, log: (line: string) => void = (line) => console.error(line), stillMine: () => Promise<void> = async () => undefined) {
     this.#source = source;
     this.#sink = sink;
-    this.#cursorFile = cursorFile;
+    this.#cursorStore = cursorStore;
+    this.#stillMine = stillMine;
     this.#pacing = pacing;
     this.#timers = timers;
     this.#log = log;
@@ -77,6 +86,16 @@ export class SiemStream {
   /** The last record the receiver accepted (0: none yet). */
   get sentThrough(): number {
     return this.#cursor.seq;
+  }
+
+  /** Settles when the stream has stopped: by stop(), or because its lease was lost (then `lost` says so). */
+  get finished(): Promise<void> {
+    return this.#running ?? Promise.resolve();
+  }
+
+  /** Why the stream stopped by itself: its lease was lost (another instance may stream now). */
+  get lost(): JobLockLost | undefined {
+    return this.#lost;
   }
 
   /** Checks the cursor against the log and starts streaming; returns the seq of the first record it sends. */
@@ -109,11 +128,11 @@ export class SiemStream {
   async #run(): Promise<void> {
     for (;;) {
       const caughtUp = await this.#pass();
-      if (this.#stopping) return;
+      if (this.#stopping || this.#lost) return;
       await this.#sleep(caughtUp ? this.#pacing.pollMs : this.#retryDelay());
       // Woken by stop(): one last pass sends what was appended meanwhile.
       if (this.#stopping) {
-        await this.#pass();
+        if (!this.#lost) await this.#pass();
         return;
       }
     }
@@ -126,10 +145,15 @@ export class SiemStream {
         if (this.#stopping && this.#timers.now() >= this.#stopBy) return true;
         const page = await this.#source.auditRecordsAfter(this.#cursor.seq, this.#pacing.batchRecords);
         const last = page.at(-1);
-        if (!last) return true;
+        if (!last) {
+          if (this.#timers.now() - this.#leaseCheckedAt >= LEASE_CHECK_MS) await this.#checkLease();
+          return true;
+        }
+        // Another instance may have taken over (this one's database session dropped): it sends from the shared cursor.
+        await this.#checkLease();
         await this.#sink.deliver(page);
         this.#cursor = { seq: last.seq, hash: last.hash };
-        this.#cursorFile.write(this.#cursor);
+        await this.#cursorStore.write(this.#cursor);
         if (this.#failures > 0) this.#log(`SIEM stream: ${this.#sink.destination} accepts records again (sent through record ${last.seq})`);
         this.#failures = 0;
         this.#lastFailure = '';
@@ -138,6 +162,11 @@ export class SiemStream {
         await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (error) {
+      if (error instanceof JobLockLost) {
+        this.#lost = error;
+        this.#log(`SIEM stream: ${error.message}; records after ${this.#cursor.seq} are for the instance that streams now`);
+        return true;
+      }
       this.#failures++;
       const failure = describeError(error);
       // Once per outage, and again if its cause changes; not once per attempt.
@@ -147,6 +176,11 @@ export class SiemStream {
       }
       return false;
     }
+  }
+
+  async #checkLease(): Promise<void> {
+    await this.#stillMine();
+    this.#leaseCheckedAt = this.#timers.now();
   }
 
   #retryDelay(): number {
@@ -170,7 +204,7 @@ export class SiemStream {
    * sends the whole log again (resumeAfterRestore.ts), so that nothing the restored log holds is skipped.
    */
   async #checkedCursor(): Promise<SiemCursor> {
-    const cursor = this.#cursorFile.read();
+    const cursor = await this.#cursorStore.read();
     if (cursor.seq === 0) return cursor;
     if (cursor.hash === undefined) {
       // Written by hand: past the end of the log it would skip the records still to come.

@@ -23,7 +23,8 @@ const JOB_LOCK_CLASS = 0x6a6f6273;
 
 export async function withPostgresJobLock<T>(clientConfig: pg.ClientConfig, name: string, job: (lease: JobLease) => Promise<T>): Promise<ExclusiveJobOutcome<T>> {
   const key = checkedJobName(name);
-  const client = new pg.Client(clientConfig);
+  // Keepalives: a connection a firewall dropped silently is noticed (the lock is gone with it) within minutes, not hours.
+  const client = new pg.Client({ ...clientConfig, keepAlive: true, keepAliveInitialDelayMillis: 30_000 });
   let lost: unknown;
   // The lock's session ended or failed: from now on the lease says so (an error here is not thrown anywhere else).
   client.on('error', (error) => (lost ??= error));

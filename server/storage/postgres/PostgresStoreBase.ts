@@ -110,6 +110,18 @@ export abstract class PostgresStoreBase {
     return rows.rows.map((r) => ({ origin: r.origin, size: Number(r.size), root: r.root, note: r.note, at: Number(r.at) }));
   }
 
+  async claimSiemCursor(owner: string, seed: { readonly seq: number; readonly hash?: string }): Promise<{ seq: number; hash?: string }> {
+    const row = (await this.db.query<{ seq: string; hash: string | null }>(
+      'INSERT INTO siem_cursor (id, seq, hash, owner) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner RETURNING seq, hash',
+      [seed.seq, seed.hash ?? null, owner],
+    )).rows[0];
+    return row ? { seq: Number(row.seq), ...(row.hash ? { hash: row.hash } : {}) } : seed;
+  }
+
+  async writeSiemCursor(cursor: { readonly seq: number; readonly hash?: string }, owner: string): Promise<boolean> {
+    return ((await this.db.query('UPDATE siem_cursor SET seq = $1, hash = $2 WHERE id = 1 AND owner = $3', [cursor.seq, cursor.hash ?? null, owner])).rowCount ?? 0) === 1;
+  }
+
   async resetAuditTree(): Promise<void> {
     await this.tx((client) => this.audit.resetTree(client));
   }
