@@ -106,9 +106,9 @@ export class AttachedSends {
     try {
       await this.#release(messageId);
     } catch (error) {
-      if (error instanceof RoundsError && error.code === 'ROLE_UNCOVERED') {
-        // Nobody to send it to: it never goes, and its blobs leave the relay.
-        if (this.#fail(messageId, 'ROLE_UNCOVERED')) await this.parts.attachments().withdraw(messageId).catch(() => undefined);
+      if (error instanceof RoundsError && (error.code === 'ROLE_UNCOVERED' || error.code === 'NOT_A_MEMBER')) {
+        // Nobody to send it to, or no longer a member of its care team: it never goes, and its blobs leave the relay.
+        if (this.#fail(messageId, error.code)) await this.parts.attachments().withdraw(messageId).catch(() => undefined);
         return;
       }
       // Logged by code only: never the message or its files.
@@ -177,7 +177,7 @@ export class AttachedSends {
   }
 
   /** The message will never go: its hold ends, it shows as failed. False when it was not held (gone, or failed already). */
-  #fail(messageId: MessageId, reason: 'ATTACHMENT_CANCELLED' | 'ROLE_UNCOVERED'): boolean {
+  #fail(messageId: MessageId, reason: 'ATTACHMENT_CANCELLED' | 'ROLE_UNCOVERED' | 'NOT_A_MEMBER'): boolean {
     const { ctx } = this;
     let failed = false;
     ctx.db.transaction(() => {

@@ -193,13 +193,25 @@ describe('profile database migrations', () => {
     const before = PROFILE_MIGRATIONS.findIndex((m) => m.version === 12);
     const old = databaseAt(before);
     const kept = insertMessage(old.db, { from: self, at: 1000, body: 'wound photo, urgent' });
+    // Written by the version before, its upload still under way: it is held, to go once it is up.
+    const uploading = insertMessage(old.db, { conversationId: conversation, from: self, at: 1100, body: 'photo on its way' });
+    old.db.run(
+      `INSERT INTO attachments (id, message_id, position, outgoing, content_type, kind, size, key, digest, cipher_size, state, created_at)
+       VALUES ('a1', $m, 0, 1, 'image/jpeg', 'image', 10, x'00', 'd', 50, 'uploading', 1100)`,
+      { m: uploading },
+    );
     const db = old.upgrade(before + 1);
     const held = new HeldSendStore(db);
+    expect(held.get(uploading)).toEqual({ kind: 'direct' });
+    expect(held.ready()).toEqual([]);
+    db.run(`UPDATE attachments SET state = 'uploaded'`);
+    expect(held.ready()).toEqual([uploading]);
+    expect(held.release(uploading)).toBe(true);
     held.hold(kept, { kind: 'direct', urgent: { reason: 'Deteriorating patient', escalationId: 'e1', rungs: [{ afterMs: 300_000, recipients: [peer] }] } }, 1000);
     expect(held.get(kept)).toEqual({ kind: 'direct', urgent: { reason: 'Deteriorating patient', escalationId: 'e1', rungs: [{ afterMs: 300_000, recipients: [peer] }] } });
     // No attachments left to upload: ready to go.
     expect(held.ready()).toEqual([kept]);
-    expect(new MessageStore(db).deleteOlderThan(2000)).toBe(1);
+    expect(new MessageStore(db).deleteOlderThan(2000)).toBe(2);
     expect(held.get(kept)).toBeUndefined();
   });
 
