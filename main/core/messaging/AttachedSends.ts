@@ -1,16 +1,16 @@
 import type { StagingId } from '../../../shared/attachmentContract';
 import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
 import { describeError } from '../../../shared/errors';
-import type { Attachments } from '../attachments/Attachments';
-import type { AttachmentStore } from '../attachments/AttachmentStore';
+import { Attachments, type AttachmentOptions } from '../attachments/Attachments';
+import { AttachmentStore } from '../attachments/AttachmentStore';
 import { pointerOf } from '../attachments/AttachmentUploads';
-import type { RelayBlobs } from '../attachments/RelayBlobs';
+import { RelayBlobs } from '../attachments/RelayBlobs';
 import { RoundsError } from '../errors';
 import type { Coverage } from '../presence/forwarding';
 import { HeldSendStore, type SendPlan } from '../storage/HeldSendStore';
 import type { ClientContext } from './ClientContext';
 import type { OutboxSender, SendOptions } from './OutboxSender';
-import { RelayRequestError } from './RelayClient';
+import { RelayRequestError, type RelayClient } from './RelayClient';
 import type { RoleConversations } from './RoleConversations';
 import type { UrgentChoice, UrgentMessages } from './UrgentMessages';
 
@@ -33,6 +33,27 @@ export interface AttachedSendParts {
   readonly attachments: () => Pick<Attachments, 'take' | 'storeOutgoing' | 'startUploads' | 'withdraw'>;
   readonly store: AttachmentStore;
   readonly blobs: Pick<RelayBlobs, 'addReaders'>;
+}
+
+/**
+ * A client's attachments (issue 20) with their send path: the uploads report here, and their messages go from here.
+ * `expiresAt`: when the sender's retention deletes a message sent at `sentAt` (the relay keeps its blobs no longer).
+ */
+export function clientAttachments(
+  ctx: ClientContext, relay: RelayClient, parts: Omit<AttachedSendParts, 'attachments' | 'store' | 'blobs'>,
+  expiresAt: (sentAt: number) => number | undefined, options?: AttachmentOptions,
+): { attachments: Attachments; sends: AttachedSends } {
+  const store = new AttachmentStore(ctx.db);
+  const blobs = new RelayBlobs(relay);
+  const sends: AttachedSends = new AttachedSends(ctx, { ...parts, store, blobs, attachments: () => attachments });
+  const attachments: Attachments = new Attachments({
+    db: ctx.db, store, blobs, now: () => ctx.scheduler.now(), running: () => ctx.running(), emit: (event) => ctx.emit(event), audit: (type, details) => ctx.audit(type, details),
+    release: (messageId) => void sends.release(messageId as MessageId),
+    cancelled: (messageId) => sends.cancelled(messageId as MessageId),
+    recipients: (messageId) => sends.readersAtUpload(messageId as MessageId),
+    expiresAt,
+  }, options);
+  return { attachments, sends };
 }
 
 /*

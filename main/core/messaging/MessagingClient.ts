@@ -30,12 +30,10 @@ import { RoleConversations } from './RoleConversations';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import type { StagingId } from '../../../shared/attachmentContract';
-import { Attachments } from '../attachments/Attachments';
-import { AttachmentStore } from '../attachments/AttachmentStore';
-import { RelayBlobs } from '../attachments/RelayBlobs';
+import type { Attachments } from '../attachments/Attachments';
 import { PresenceBook } from '../presence/PresenceBook';
 import { coverageOfSend } from '../presence/forwarding';
-import { AttachedSends, type AttachedChoice } from './AttachedSends';
+import { clientAttachments, type AttachedChoice, type AttachedSends } from './AttachedSends';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -74,6 +72,8 @@ export class MessagingClient {
   readonly #careTeams: CareTeams;
   /** Messages with attachments: held with how they are to go until their uploads end (AttachedSends.ts). */
   readonly #attachedSends: AttachedSends;
+  /** Whether someone covers for a 1:1 recipient now (their status read now), and who (presence/forwarding.ts). */
+  readonly #coverage: (peer: UserId) => ReturnType<typeof coverageOfSend>;
   #running = false;
   readonly #duties: PeriodicDuties;
   /** Full queues and rate limits on the relay: who and what the outbox waits for, and until when. */
@@ -135,21 +135,11 @@ export class MessagingClient {
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
-    const attachmentStore = new AttachmentStore(db);
-    const blobs = new RelayBlobs(relay);
-    this.attachments = new Attachments({
-      db, store: attachmentStore, blobs, now: () => this.#scheduler.now(), running: () => this.#running,
-      emit: (event) => this.#emit(event), audit: (type, details) => this.#audit(type, details),
-      release: (messageId) => void this.#attachedSends.release(messageId as MessageId),
-      cancelled: (messageId) => this.#attachedSends.cancelled(messageId as MessageId),
-      recipients: (messageId) => this.#attachedSends.readersAtUpload(messageId as MessageId),
-      expiresAt: (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined),
-    }, options.attachments);
     this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, roleResolverOf(this.roles, this.roleConversations));
-    this.#attachedSends = new AttachedSends(ctx, {
-      sender: this.#sender, urgent: this.urgent, roles: this.roleConversations, coverage: (peer) => this.#coverage(peer),
-      attachments: () => this.attachments, store: attachmentStore, blobs,
-    });
+    const coverage = (peer: UserId) => coverageOfSend(peer, { presence: this.presence, roles: this.roles, self: this.address.userId, online: this.online, now: this.#scheduler.now(), logger: this.#logger });
+    ({ attachments: this.attachments, sends: this.#attachedSends } = clientAttachments(ctx, relay, { sender: this.#sender, urgent: this.urgent, roles: this.roleConversations, coverage },
+      (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined), options.attachments));
+    this.#coverage = coverage;
   }
 
   /**
@@ -276,11 +266,6 @@ export class MessagingClient {
     return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
   }
 
-  /** Whether someone covers for `peer` now (their status read now), and who. */
-  #coverage(peer: UserId) {
-    return coverageOfSend(peer, { presence: this.presence, roles: this.roles, self: this.address.userId, online: this.online, now: this.#scheduler.now(), logger: this.#logger });
-  }
-
   /**
    * Sends an urgent message (issue 19): its reason must be one of the organisation's; a 1:1 message may carry
    * an escalation ladder (who receives it after how long if nobody acknowledges).
@@ -294,10 +279,7 @@ export class MessagingClient {
     this.urgent.acknowledge(messageId);
   }
 
-  /**
-   * Sends a message with staged files to any conversation (1:1, care team, role), urgent or not: stored at once,
-   * encrypted and uploaded, and sent once they are up, as it would have gone without files (AttachedSends.ts).
-   */
+  /** Sends staged files to any conversation, urgent or not: stored, uploaded, then sent as without files (AttachedSends.ts). */
   sendWithAttachments(conversationId: ConversationId, text: string, staged: readonly StagingId[], choice: AttachedChoice = {}): Promise<MessageId> {
     return this.#attachedSends.send(conversationId, text, staged, choice);
   }
