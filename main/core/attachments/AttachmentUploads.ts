@@ -22,9 +22,9 @@ export function pointerOf(a: StoredAttachment): AttachmentPointer {
 /**
  * Sending attachments (issue 20): each file is encrypted under its own key when the message is sent, kept
  * encrypted in the profile, and uploaded to the relay in chunks; an upload goes on from where the relay's copy
- * ends (after a cancel, a failure or a restart). The message goes into the outbox, with the pointers, once all
- * its attachments are up: one upload whatever the number of recipients (a care team's message carries the keys
- * under the sender key).
+ * ends (after a failure or a restart). The message goes (AttachedSends, through the outbox), with the pointers,
+ * once all its attachments are up: one upload whatever the number of recipients (a care team's message carries the
+ * keys under the sender key). A cancelled upload stops its message: it is not sent, and its blobs are withdrawn.
  */
 export class AttachmentUploads {
   readonly #queue = new TransferQueue();
