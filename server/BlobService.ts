@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DeviceAddress } from '../shared/ids';
-import { MAX_BLOB_CHUNK_BYTES, type BlobCreateRequest, type BlobStatus } from '../shared/wire/blobs';
+import { MAX_BLOB_CHUNK_BYTES, MAX_BLOB_READERS, type BlobCreateRequest, type BlobReadersRequest, type BlobStatus } from '../shared/wire/blobs';
 import type { AuditEvent } from './audit/AuditRecord';
 import type { Clock } from './Clock';
 import { InMemoryRateLimiter, type RateLimiter } from './RateLimiter';
@@ -149,6 +149,19 @@ export class BlobService {
     const blob = await this.store.blob(id);
     if (!blob || blob.completedAt === null || !await this.store.mayRead(id, caller)) throw notFound();
     await this.store.recordFetch(id, caller, this.clock.now(), [{ type: 'blob.fetched', actor: actorOf(caller), subject: id, details: { size: blob.size } }]);
+  }
+
+  /**
+   * The uploader names more readers: whom its message reaches as decided when the message goes, after the upload (a
+   * role's holders at that moment, a colleague covering for the recipient, an escalation's later recipients). Only
+   * the uploading device may (NOT_FOUND to anyone else, as for a blob that is not there); readers are never removed.
+   * Audited with the number added, never who.
+   */
+  async addReaders(caller: DeviceAddress, id: string, request: BlobReadersRequest): Promise<void> {
+    const blob = await this.#owned(caller, id);
+    const added = await this.store.addReaders(id, request.readers.filter((u) => u !== blob.owner.userId), MAX_BLOB_READERS, this.clock.now(),
+      (count) => [{ type: 'blob.readersAdded', actor: actorOf(caller), subject: id, details: { readers: count } }]);
+    if (added === 'tooMany') throw new RelayFailure('BAD_REQUEST', `a blob may name at most ${MAX_BLOB_READERS} readers`);
   }
 
   /** The uploader withdraws the blob (a cancelled upload, or a message never sent). */

@@ -343,7 +343,8 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   /** `signInAgain`: not connected because the relay asks this workstation to sign in at the identity provider again (`sso.signInAgain`). */
   z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline', 'signInAgain']) }),
   z.strictObject({ type: z.literal('sendBlocked'), messageId: MessageIdSchema, reason: z.literal('IDENTITY_CHANGED'), userId: UserIdSchema }),
-  z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.literal('NOT_A_MEMBER') }),
+  /** A message that can never go: its sender left the care team, its attachments were cancelled, or nobody holds its role (nor a backup). */
+  z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.enum(['NOT_A_MEMBER', 'ATTACHMENT_CANCELLED', 'ROLE_UNCOVERED']) }),
   /**
    * A message waits in the outbox because the relay refused it for now: a recipient's queue on the relay
    * is full (`userId`: whose; the others already have it), or holds as much from this account as one

@@ -55,9 +55,10 @@ export const AUDIT_EVENT_TYPES = [
   'envelope.refused',
   'envelope.delivered',
   'envelope.expired',
-  /** Attachment blobs (issue 20), by id and size only: uploaded and complete, fetched to the end by a device (once each), deleted (`reason`). */
+  /** Attachment blobs (issue 20), by id and size only: uploaded and complete, fetched to the end by a device (once each), readers added (how many, never who), deleted (`reason`). */
   'blob.stored',
   'blob.fetched',
+  'blob.readersAdded',
   'blob.deleted',
   'audit.exported',
   'audit.export_refused',

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { DeviceAddress } from '../../shared/ids';
-import { BlobCreateRequestSchema, BlobIdSchema, MAX_BLOB_CHUNK_BYTES } from '../../shared/wire/blobs';
+import { BlobCreateRequestSchema, BlobIdSchema, BlobReadersRequestSchema, MAX_BLOB_CHUNK_BYTES } from '../../shared/wire/blobs';
 import type { BlobService } from '../BlobService';
 import { RelayFailure } from '../RelayFailure';
 import { TransfersUnderWay } from './TransfersUnderWay';
@@ -105,6 +105,11 @@ export async function registerBlobRoutes(app: FastifyInstance, options: BlobRout
     // after a relay restart, is only known to be complete this way).
     scope.post('/v1/blobs/:id/fetched', async (request) => {
       await blobs.fetched(caller(request), blobId(request));
+      return {};
+    });
+
+    scope.post('/v1/blobs/:id/readers', async (request) => {
+      await blobs.addReaders(caller(request), blobId(request), parse(BlobReadersRequestSchema, request.body));
       return {};
     });
 

@@ -64,6 +64,12 @@ export interface BlobStore {
    * readers and of its owner's account, the uploading device aside); `audit` stored with it.
    */
   completeBlob(id: string, at: number, audit: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Adds readers to a blob (those already readers stay; none is removed); a complete blob also waits for their
+   * active devices' fetches. Returns how many accounts were new (`audit(added)` is stored with them when any were),
+   * or 'tooMany' (nothing added) when the blob would then have more than `maxReaders`.
+   */
+  addReaders(id: string, readers: readonly UserId[], maxReaders: number, at: number, audit: (added: number) => readonly AuditEvent[]): Promise<number | 'tooMany'>;
   /** Whether this device may fetch the blob: its account is the owner's or one of the readers. */
   mayRead(id: string, reader: DeviceAddress): Promise<boolean>;
   /** The device fetched the blob to its end: noted (the first time only, with `audit`). */

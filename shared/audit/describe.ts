@@ -302,6 +302,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'envelope.expired': 'Undelivered messages expired',
   'blob.stored': 'Attachment uploaded',
   'blob.fetched': 'Attachment fetched',
+  'blob.readersAdded': 'Attachment readers added',
   'blob.deleted': 'Attachment deleted',
   'audit.exported': 'Audit log exported',
   'audit.export_refused': 'Audit export refused',

@@ -273,6 +273,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'envelope.expired': (c) => `${capitalise(count(c.details.number('count') ?? 0, 'undelivered message envelope'))} deleted by the relay after the retention period${c.details.has('retentionDays') ? ` of ${count(c.details.number('retentionDays') ?? 0, 'day')}` : ''}.`,
   'blob.stored': (c) => `${join(who(c), where(c.facts.actor))} uploaded an encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')}.`,
   'blob.fetched': (c) => `${join(who(c), where(c.facts.actor))} fetched an encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')}.`,
+  'blob.readersAdded': (c) => `${join(who(c), where(c.facts.actor))} let ${count(c.details.number('readers') ?? 0, 'more colleague')} fetch an encrypted attachment.`,
   'blob.deleted': (c) => `An encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')} deleted by the relay${BLOB_DELETIONS[c.details.text('reason')] ?? ''}.`,
   'audit.exported': exported,
   'audit.export_refused': (c) => (c.details.has('log')

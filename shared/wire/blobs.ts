@@ -15,7 +15,10 @@ import { UserIdSchema } from '../ids';
  *                                  accounts it named as readers only; a complete blob only (no HEAD)
  *   POST   /v1/blobs/:id/fetched   -> {}  the reader has the whole blob and its digest matched (the relay also counts
  *                                  a fetch itself once a device's downloads covered the blob in order on one instance)
- *   DELETE /v1/blobs/:id           the uploader withdraws it (a cancelled upload)
+ *   POST   /v1/blobs/:id/readers   BlobReadersRequest -> {}  the uploader names more readers (never fewer): those
+ *                                  its message reaches as decided when it goes (a role's holders then, a covering
+ *                                  colleague, an escalation's later recipients); at most MAX_BLOB_READERS in all
+ *   DELETE /v1/blobs/:id           the uploader withdraws it (a cancelled upload, or a message never sent)
  *
  * Every request carries the device's bearer credential (checked before a body is read). Errors are the relay's
  * `{ code, message }`: BLOB_QUOTA_EXCEEDED (507), BLOB_OFFSET_MISMATCH (409: ask the status and go on from
@@ -32,6 +35,9 @@ export type BlobId = z.infer<typeof BlobIdSchema>;
 /** The largest body of one PATCH. */
 export const MAX_BLOB_CHUNK_BYTES = 4 * 1024 * 1024;
 
+/** The most accounts one blob may name as readers (a care team's members, with escalation and coverage). */
+export const MAX_BLOB_READERS = 1000;
+
 /** SHA-256 (base64) of the whole blob as the relay will store it. */
 export const BlobDigestSchema = z.base64().length(44);
 
@@ -42,11 +48,15 @@ export const BlobCreateRequestSchema = z.strictObject({
    * The accounts whose devices may fetch it (the recipients of the message; for a care team its members).
    * The uploader's own account always may (its other devices file their copy).
    */
-  readers: z.array(UserIdSchema).max(1000),
+  readers: z.array(UserIdSchema).max(MAX_BLOB_READERS),
   /** The sender's retention for the message (ms since the epoch); the relay keeps it no longer than its own. */
   expiresAt: z.number().int().positive().optional(),
 });
 export type BlobCreateRequest = z.infer<typeof BlobCreateRequestSchema>;
+
+/** More accounts whose devices may fetch the blob (added to those named at creation). */
+export const BlobReadersRequestSchema = z.strictObject({ readers: z.array(UserIdSchema).min(1).max(MAX_BLOB_READERS) });
+export type BlobReadersRequest = z.infer<typeof BlobReadersRequestSchema>;
 
 export const BlobStatusSchema = z.strictObject({
   id: BlobIdSchema,

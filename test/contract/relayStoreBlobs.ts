@@ -94,4 +94,27 @@ export function relayStoreBlobs(t: ContractStores): void {
     expect(await t.store.blobs.bytesHeldBy(alice.userId)).toBe(7);
     expect((await t.audit('blob.deleted')).map(([, subject]) => subject).sort()).toEqual([expired.id, fetched.id, abandoned.id].sort());
   });
+  it('adds readers (never twice, never past the limit) on either instance, and a complete blob then waits for their fetches', async () => {
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const blob = newBlob(alice, 4, [bob]);
+    await t.store.blobs.createBlob(blob, 1000);
+    await t.store.blobs.appendChunk(blob.id, 0, bytes(4, 3), NOW);
+    await t.store.blobs.completeBlob(blob.id, NOW, []);
+    await t.store.blobs.recordFetch(blob.id, bob, NOW, []);
+    const audit = (added: number) => [{ type: 'blob.readersAdded' as const, actor: 'contract', subject: blob.id, details: { readers: added } }];
+    expect(await t.other.blobs.mayRead(blob.id, carol)).toBe(false);
+    // Bob is one already: only Carol is new.
+    expect(await t.other.blobs.addReaders(blob.id, [carol.userId, bob.userId, carol.userId], 10, NOW, audit)).toBe(1);
+    expect(await t.store.blobs.addReaders(blob.id, [carol.userId], 10, NOW, audit)).toBe(0);
+    expect(await t.store.blobs.addReaders(blob.id, [dave.userId], 2, NOW, audit)).toBe('tooMany');
+    expect(await t.store.blobs.addReaders(randomUUID(), [dave.userId], 10, NOW, audit)).toBe(0);
+    expect(await t.store.blobs.mayRead(blob.id, carol)).toBe(true);
+    expect(await t.store.blobs.mayRead(blob.id, dave)).toBe(false);
+    expect(await t.audit('blob.readersAdded')).toEqual([['blob.readersAdded', blob.id]]);
+    // Bob fetched it long ago, but Carol's device has not yet: it stays.
+    const later = { ...RULES, now: NOW + 25 * HOUR };
+    expect(await t.store.blobs.expireBlobs(later, () => ({ type: 'blob.deleted', actor: 'system', subject: blob.id, details: {} }))).toBe(0);
+    await t.other.blobs.recordFetch(blob.id, carol, NOW, []);
+    expect(await t.store.blobs.expireBlobs(later, () => ({ type: 'blob.deleted', actor: 'system', subject: blob.id, details: {} }))).toBe(1);
+  });
 }

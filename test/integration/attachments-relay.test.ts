@@ -144,36 +144,75 @@ describe('attachments through a real relay', () => {
     db.close();
   });
 
-  it('resumes an interrupted upload where the relay\'s copy ends', async () => {
+  it('resumes an upload the app quit in the middle of, where the relay\'s copy ends', async () => {
     const conversationId = (await alice.call('conversations.openDirect', { userId: ids.bob })).conversationId;
     const original = markedBytes(9 * MIB, MARKER);
     const staged = await stage(alice, original, 'scan.bin');
-    const seen: AttachmentProgressEvent[] = [];
-    let cancelled = false;
+    const uploading = (from: number, messageId?: MessageId) => alice.events.slice(from).filter((e): e is AttachmentProgressEvent =>
+      e.type === 'attachmentProgress' && e.direction === 'upload' && e.state === 'uploading' && (messageId === undefined || e.messageId === messageId));
+    const before = alice.events.length;
+    // The app quits once the first chunk is on the relay: the next start must not send it again.
+    let quit: Promise<void> | undefined;
     const unsubscribe = alice.app.subscribe((event) => {
-      if (event.type !== 'attachmentProgress' || event.direction !== 'upload') return;
-      seen.push(event);
-      // Cancelled once the first chunk is on the relay: the retry must not send it again.
-      if (!cancelled && event.state === 'uploading' && event.transferred > 0) {
-        cancelled = true;
-        void alice.app.invoke('attachments.cancel', { messageId: event.messageId, attachmentId: event.attachmentId });
-      }
+      if (!quit && event.type === 'attachmentProgress' && event.state === 'uploading' && event.transferred > 0) quit = alice.restart();
     });
     const { messageId } = await alice.call('messages.send', { conversationId, text: 'CT scan', attachments: [staged.stagingId] });
-    const failed = await arrived(alice, conversationId, messageId, 'uploadFailed');
-    expect(failed.state).toBe('pending');
-    expect(failed.attachments[0]!.error).toBe('ATTACHMENT_CANCELLED');
-    const firstRun = seen.length;
-    await alice.call('attachments.retry', { messageId, attachmentId: failed.attachments[0]!.id });
-    await arrived(alice, conversationId, messageId, 'uploaded');
+    await until(() => quit !== undefined, 'the first chunk on the relay');
     unsubscribe();
-    const resumed = seen.slice(firstRun).find((e) => e.state === 'uploading')!;
+    await quit;
+    const restarted = alice.events.length;
+    expect(uploading(before, messageId).length).toBeGreaterThan(0);
+    await arrived(alice, conversationId, messageId, 'uploaded');
+    const resumed = uploading(restarted, messageId)[0]!;
     expect(resumed.transferred).toBeGreaterThan(0);
 
     const remote = await arrived(bob, conversationId, messageId, 'remote');
     const fetched = await bob.call('attachments.fetch', { messageId, attachmentId: remote.attachments[0]!.id });
     expect(fetched.state).toBe('stored');
     expect((await readAll(bob, messageId, fetched.id)).equals(original)).toBe(true);
+  });
+
+  it('withdraws a cancelled upload from the relay and does not send its message', async () => {
+    const conversationId = (await carol.call('conversations.openDirect', { userId: ids.bob })).conversationId;
+    const staged = await stage(carol, markedBytes(9 * MIB, MARKER), 'cancelled.bin');
+    let cancelled = false;
+    const unsubscribe = carol.app.subscribe((event) => {
+      // Cancelled once part of it is on the relay.
+      if (!cancelled && event.type === 'attachmentProgress' && event.state === 'uploading' && event.transferred > 0) {
+        cancelled = true;
+        void carol.app.invoke('attachments.cancel', { messageId: event.messageId, attachmentId: event.attachmentId });
+      }
+    });
+    const { messageId } = await carol.call('messages.send', { conversationId, text: 'cancelled scan', attachments: [staged.stagingId] });
+    const failed = await arrived(carol, conversationId, messageId, 'uploadFailed');
+    unsubscribe();
+    expect(failed.attachments[0]!.error).toBe('ATTACHMENT_CANCELLED');
+    await until(async () => (await message(carol, conversationId, messageId))?.state === 'failed', 'the message shown as not sent');
+    expect(carol.events.some((e) => e.type === 'sendFailed' && e.messageId === messageId && e.reason === 'ATTACHMENT_CANCELLED')).toBe(true);
+    // Its partial blob is gone from the relay (withdrawn by the uploader, audited by id and size only).
+    const withdrawn = () => {
+      const db = openRelayDatabase(relayDir);
+      try {
+        return db.prepare(`SELECT subject, details FROM audit_log WHERE type = 'blob.deleted' AND details LIKE '%withdrawn%'`).all() as { subject: string; details: string }[];
+      } finally {
+        db.close();
+      }
+    };
+    await until(() => withdrawn().length > 0, 'the blob withdrawn');
+    const db = openRelayDatabase(relayDir);
+    try {
+      for (const { subject, details } of withdrawn()) {
+        expect(JSON.parse(details)).toEqual({ size: expect.any(Number), reason: 'withdrawn' });
+        expect(db.prepare('SELECT count(*) AS n FROM blobs WHERE id = ?').get([subject])).toEqual({ n: 0 });
+        expect(db.prepare('SELECT count(*) AS n FROM blob_chunks WHERE blob_id = ?').get([subject])).toEqual({ n: 0 });
+      }
+    } finally {
+      db.close();
+    }
+    // It cannot be retried into a message that will not go; Bob never gets it.
+    expect((await carol.fails('attachments.retry', { messageId, attachmentId: failed.attachments[0]!.id })).code).toBe('INVALID_INPUT');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await message(bob, conversationId, messageId)).toBeUndefined();
   });
 
   it('refuses a blob the relay changed, with a clear error, and shows nothing of it', async () => {

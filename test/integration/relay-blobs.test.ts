@@ -126,4 +126,33 @@ describe('relay attachment blobs over HTTP', () => {
     expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([422, 'BLOB_DIGEST_MISMATCH']);
     expect((await relay.status(alice, id)).status).toBe(404);
   });
+  it('lets the uploader alone name more readers, who may then fetch; anyone else still may not', async () => {
+    const bytes = randomBytes(4 * KiB);
+    const id = await relay.uploaded(alice, bytes, [bob]);
+    const name = (who: typeof alice, readers: unknown) => relay.request(who, 'POST', `/v1/blobs/${id}/readers`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ readers }) });
+    expect((await relay.download(carol, id)).status).toBe(404);
+    // Bob, a reader, cannot add Carol; nor can a stranger's account: NOT_FOUND, as for a missing blob.
+    expect((await name(bob, [carol.userId])).status).toBe(404);
+    expect((await name(alice, [])).status).toBe(400);
+    expect((await name(alice, ['not-an-id'])).status).toBe(400);
+    expect((await name(alice, [carol.userId, bob.userId])).status).toBe(200);
+    const fetched = await relay.download(carol, id);
+    expect([fetched.status, Buffer.from(await fetched.arrayBuffer()).equals(bytes)]).toEqual([200, true]);
+    // Audited with how many were added (Carol: Bob was one already), never who.
+    expect((await relay.audited('blob.readersAdded')).map((r) => [r.subject, r.details])).toEqual([[id, { readers: 1 }]]);
+    const mallory = await relay.enroll('mallory');
+    expect((await relay.download(mallory, id)).status).toBe(404);
+  });
+
+  it('withdraws an unfinished upload for its uploader only, deleting its bytes, audited without names', async () => {
+    const bytes = randomBytes(12 * KiB);
+    const id = await relay.created(alice, bytes, [bob]);
+    expect((await relay.patch(alice, id, 0, bytes.subarray(0, 4 * KiB))).status).toBe(200);
+    expect((await relay.request(bob, 'DELETE', `/v1/blobs/${id}`)).status).toBe(404);
+    expect((await relay.request(alice, 'DELETE', `/v1/blobs/${id}`)).status).toBe(200);
+    expect((await relay.status(alice, id)).status).toBe(404);
+    expect((await relay.patch(alice, id, 4 * KiB, bytes.subarray(4 * KiB, 8 * KiB))).status).toBe(404);
+    const deleted = (await relay.audited('blob.deleted')).filter((r) => r.subject === id);
+    expect(deleted.map((r) => [r.actor, r.details])).toEqual([[`${alice.userId}.${alice.address.deviceId}`, { size: 12 * KiB, reason: 'withdrawn' }]]);
+  });
 });

@@ -5,6 +5,7 @@ import { startHarness, type Harness } from '../../scripts/web';
 import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { plainJpeg } from '../fixtures/attachmentFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
@@ -15,7 +16,7 @@ import { useTempDirs } from '../fixtures/tempDirs';
  * Alice sees it and Carol never gets it. A second urgent message is not acknowledged: after the first step's
  * time Carol gets it, marked as escalated to her; Bob's late acknowledgement stops the ladder, so Dev never gets
  * it. An urgent message to the role itself escalates by the policy's default to the role's backup (Carol) when its
- * holder (Dev) does not acknowledge in time. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
+ * holder (Dev) does not acknowledge in time. An urgent message with a photo goes from the composer; its ladder's step brings the photo to Carol; Bob acknowledges it. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI urgent message tests skipped: ${missing}`);
@@ -138,5 +139,39 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await message(carol, 'Bed 2: fall').getByRole('button', { name: /Acknowledge urgent message/ }).click();
     await sent.getByText(/Acknowledged by Dr. Carol Nguyen at \d/).waitFor();
     await sent.getByText(/Escalated to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
+  }, 60_000);
+  it('sends an urgent message with a photo from the composer: escalated with the photo, then acknowledged', async () => {
+    await conversations(alice).getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await alice.locator('input[type=file]').setInputFiles({ name: 'pressure-sore.jpg', mimeType: 'image/jpeg', buffer: plainJpeg(320, 240) });
+    await alice.getByRole('list', { name: 'Attachments to send' }).getByText('pressure-sore.jpg').waitFor();
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 6: pressure sore, grade 3, photo attached');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await expect(alice.getByRole('button', { name: 'Send' }).isDisabled()).resolves.toBe(true);
+    await alice.getByLabel('Why is it urgent?').selectOption('Needs review within 15 minutes');
+    await alice.getByLabel('If not acknowledged within 3 seconds, also send to').selectOption({ label: 'Dr. Carol Nguyen' });
+    // Urgent and a photo together: nothing stops it now.
+    await expect.poll(() => alice.getByRole('button', { name: 'Send' }).isDisabled()).toBe(false);
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const sent = message(alice, 'Bed 6: pressure sore');
+    await sent.getByRole('button', { name: /^Open pressure-sore\.jpg/ }).waitFor({ timeout: 30_000 });
+    await sent.getByText('Waiting for acknowledgement').waitFor({ timeout: 30_000 });
+
+    // Bob is slow: after 3 s the ladder's step reaches Carol, with the photo, which she can open.
+    await conversations(carol).getByRole('button', { name: /^Dr\. Alice Moreau/ }).click();
+    const atCarol = message(carol, 'Bed 6: pressure sore');
+    await atCarol.getByText('Escalated to you: not acknowledged by Nurse Bob Okafor within 3 seconds.').waitFor({ timeout: 20_000 });
+    await atCarol.locator('canvas.sharp-preview').waitFor({ timeout: 20_000 });
+    await sent.getByText(/Escalated to Dr. Carol Nguyen at \d/).waitFor({ timeout: 10_000 });
+
+    await conversations(bob).getByRole('button', { name: /^Dr\. Alice Moreau/ }).click();
+    const atBob = message(bob, 'Bed 6: pressure sore');
+    await atBob.getByText('Urgent: Needs review within 15 minutes').waitFor();
+    await atBob.locator('canvas.sharp-preview').waitFor({ timeout: 20_000 });
+    await atBob.getByRole('button', { name: 'Acknowledge urgent message from Dr. Alice Moreau' }).click();
+    await atBob.getByText(/Acknowledged by you at \d/).waitFor();
+    await sent.getByText(/Acknowledged by Nurse Bob Okafor at \d/).waitFor();
+    await screenshot(alice, 'ui-urgent-photo');
+    await screenshot(bob, 'ui-urgent-photo-acknowledged');
+    expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
   }, 60_000);
 });

@@ -94,15 +94,13 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     'messages.search': ({ query, limit }) => messageViews(client(), client().queries.search(query, limit)),
     'messages.send': async ({ conversationId, text, urgent, replyTo, urgentReason, escalation, attachments }) => {
       const reply = replyTo ? { replyTo } : {};
-      if (attachments) {
-        // Photos and documents (issue 20) go in a message of their own kind: not yet urgent (its reason and ladder would be lost).
-        if (urgent) throw new RoundsError('INVALID_INPUT', 'an urgent message cannot carry attachments yet: send the urgent message, then the files');
-        return { messageId: await client().sendWithAttachments(conversationId, text, attachments, reply) };
-      }
-      if (!urgent) return { messageId: await client().send(conversationId, text, reply) };
       // Issue 19: urgent needs a reason from the organisation's list (UrgentMessages checks it is one).
-      if (!urgentReason) throw new RoundsError('URGENT_REASON_REQUIRED', 'choose why this message is urgent');
-      return { messageId: await client().sendUrgent(conversationId, text, { reason: urgentReason, ...(escalation ? { ladder: escalation } : {}) }, reply) };
+      if (urgent && !urgentReason) throw new RoundsError('URGENT_REASON_REQUIRED', 'choose why this message is urgent');
+      const choice = urgent && urgentReason ? { reason: urgentReason, ...(escalation ? { ladder: escalation } : {}) } : undefined;
+      // Photos and documents (issue 20) go as any message does (role, urgency, coverage), once they are uploaded.
+      if (attachments) return { messageId: await client().sendWithAttachments(conversationId, text, attachments, { ...reply, ...(choice ? { urgent: choice } : {}) }) };
+      if (!choice) return { messageId: await client().send(conversationId, text, reply) };
+      return { messageId: await client().sendUrgent(conversationId, text, choice, reply) };
     },
     'messages.acknowledge': ({ messageId }) => {
       client().acknowledge(messageId);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AttachmentIdSchema } from '../../../shared/attachmentContract';
 import type { MessageId } from '../../../shared/ids';
 import type { AttachmentPointer } from '../../../shared/payload';
+import { RoundsError } from '../errors';
 import { RelayRequestError } from '../messaging/RelayClient';
 import { cipherSize, encryptAttachment, newAttachmentKey } from './attachmentCipher';
 import type { StoredAttachment } from './AttachmentStore';
@@ -21,14 +22,16 @@ export function pointerOf(a: StoredAttachment): AttachmentPointer {
 /**
  * Sending attachments (issue 20): each file is encrypted under its own key when the message is sent, kept
  * encrypted in the profile, and uploaded to the relay in chunks; an upload goes on from where the relay's copy
- * ends (after a cancel, a failure or a restart). The message goes into the outbox, with the pointers, once all
- * its attachments are up: one upload whatever the number of recipients (a care team's message carries the keys
- * under the sender key).
+ * ends (after a failure or a restart). The message goes (AttachedSends, through the outbox), with the pointers,
+ * once all its attachments are up: one upload whatever the number of recipients (a care team's message carries the
+ * keys under the sender key). A cancelled upload stops its message: it is not sent, and its blobs are withdrawn.
  */
 export class AttachmentUploads {
   readonly #queue = new TransferQueue();
   /** Ciphertext just made by a send, kept until its upload ends (else read back from the profile, as after a restart). */
   readonly #fresh = new Map<string, Buffer>();
+  /** Messages whose cancellation is being handled (each of their aborted uploads ends here too). */
+  readonly #cancelled = new Set<string>();
 
   constructor(private readonly host: TransferHost) {}
 
@@ -51,18 +54,50 @@ export class AttachmentUploads {
   /** Starts (or resumes) the uploads of this message; of every message with uploads under way when none is given. */
   start(messageId?: string): void {
     const pending = messageId ? this.host.store.byMessage(messageId).filter((a) => a.state === 'uploading') : this.host.store.inState('uploading');
-    for (const a of pending) void this.#queue.run(a.id, (signal) => this.#upload(a.id, signal)).catch(() => undefined);
+    // One cancelled before its turn never runs: its message is withdrawn here (a running one's in #upload).
+    for (const a of pending) void this.#queue.run(a.id, (signal) => this.#upload(a.id, signal)).catch(() => this.#cancelledByUser(a.messageId));
   }
 
-  /** A failed or cancelled upload goes again, from where the relay's copy ends. */
+  /** A failed upload goes again, from where the relay's copy ends; a cancelled one's message is not sent, so it cannot. */
   retry(a: StoredAttachment): void {
     if (a.state !== 'uploadFailed') return;
+    if (a.error === 'ATTACHMENT_CANCELLED') throw new RoundsError('INVALID_INPUT', 'this upload was cancelled and its message not sent: attach the file to a new message');
     this.host.store.setState(a.id, 'uploading');
     this.start(a.messageId);
   }
 
   cancel(id: string): boolean {
     return this.#queue.abort(id);
+  }
+
+  /**
+   * The message will not go (its upload cancelled, or nobody to send it to): every upload of it stops, and its blobs
+   * are withdrawn from the relay, the partial ones included (DELETE, the uploader only). A relay out of reach keeps
+   * an unfinished one until its housekeeping drops abandoned uploads, and a finished one until its retention.
+   */
+  async withdraw(messageId: string): Promise<void> {
+    const { host } = this;
+    for (const a of host.store.byMessage(messageId)) this.#queue.abort(a.id);
+    for (const a of host.store.byMessage(messageId)) {
+      if (a.blobId) {
+        try {
+          await host.blobs.withdraw(a.blobId);
+        } catch (error) {
+          if (!(error instanceof RelayRequestError)) throw error;
+        }
+      }
+      host.store.setState(a.id, 'uploadFailed', 'ATTACHMENT_CANCELLED');
+      this.#fresh.delete(a.id);
+      host.emit(progressOf(host, a, 'upload', 'uploadFailed', a.transferred, 'ATTACHMENT_CANCELLED'));
+    }
+  }
+
+  /** Cancelled by the user (not stopped by a lock or quit): the message is not sent, its blobs withdrawn. */
+  #cancelledByUser(messageId: string): void {
+    if (!this.host.running() || this.#cancelled.has(messageId)) return;
+    this.#cancelled.add(messageId);
+    this.host.cancelled(messageId);
+    void this.withdraw(messageId).catch(() => undefined).finally(() => this.#cancelled.delete(messageId));
   }
 
   async stop(): Promise<void> {
@@ -87,6 +122,8 @@ export class AttachmentUploads {
       host.emit(progressOf(host, a, 'upload', 'uploading', status.received, null));
       while (!status.complete) {
         signal.throwIfAborted();
+        // Locked or quitting: left `uploading`, to go on from the relay's copy at the next start.
+        if (!host.running()) return;
         const offset = status.received;
         const end = Math.min(a.cipherSize, offset + status.chunkBytes);
         const bytes = this.#fresh.get(a.id)?.subarray(offset, end) ?? host.store.readBytes(a.id, offset, end);
@@ -104,6 +141,7 @@ export class AttachmentUploads {
     } catch (error) {
       // Stopped by a lock or quit: left `uploading`, to go on at the next start.
       if (!host.running()) return;
+      if (signal.aborted) return this.#cancelledByUser(a.messageId);
       this.#fresh.delete(id);
       const code = transferErrorCode(error, signal.aborted);
       if (host.store.get(id)) {
@@ -123,17 +161,20 @@ export class AttachmentUploads {
     }
   }
 
-  /** Marks the attachment uploaded (audited) and, when it was its message's last, lets the message go: one transaction. */
+  /**
+   * Marks the attachment uploaded (audited) and, when it was its message's last, lets the message go (after this
+   * transaction: deciding how it goes may ask the relay; a restart in between releases it at the next connect).
+   */
   #uploaded(a: StoredAttachment): void {
     const { host } = this;
     this.#fresh.delete(a.id);
-    host.db.transaction(() => {
+    const last = host.db.transaction(() => {
       host.store.setState(a.id, 'uploaded');
       host.store.setTransferred(a.id, a.cipherSize);
       host.audit('attachment.sent', { message: a.messageId, attachment: a.id, size: a.size, type: a.contentType });
-      const all = host.store.byMessage(a.messageId);
-      if (all.every((x) => x.state === 'uploaded')) host.release(a.messageId, all.map(pointerOf));
+      return host.store.byMessage(a.messageId).every((x) => x.state === 'uploaded');
     });
     host.emit(progressOf(host, a, 'upload', 'uploaded', a.cipherSize, null));
+    if (last) host.release(a.messageId);
   }
 }

@@ -70,6 +70,11 @@ export class Attachments {
     this.#uploads.start(messageId);
   }
 
+  /** A message that will not go: its uploads stop and its blobs are withdrawn from the relay. */
+  withdraw(messageId: MessageId): Promise<void> {
+    return this.#uploads.withdraw(messageId);
+  }
+
   /** At start: uploads and downloads that a lock or quit interrupted go on where they stopped. */
   resume(): void {
     this.#uploads.start();

@@ -36,6 +36,12 @@ export class RelayBlobs {
     await this.relay.http('POST', `/v1/blobs/${id}/fetched`, { json: {} });
   }
 
+  /** Names more accounts that may fetch the blob (those the message reaches as decided when it goes); never fewer. */
+  async addReaders(id: string, readers: readonly UserId[]): Promise<void> {
+    await this.relay.http('POST', `/v1/blobs/${id}/readers`, { json: { readers } });
+  }
+
+  /** Withdraws the blob from the relay (the uploader only), finished or not: its message will not go. */
   async withdraw(id: string): Promise<void> {
     await this.relay.http('DELETE', `/v1/blobs/${id}`, {});
   }

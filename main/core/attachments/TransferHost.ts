@@ -1,5 +1,4 @@
 import type { AttachmentProgressEvent, AttachmentState } from '../../../shared/attachmentContract';
-import type { AttachmentPointer } from '../../../shared/payload';
 import type { UserId } from '../../../shared/ids';
 import type { LocalAuditDetails, LocalAuditKind } from '../audit/LocalAudit';
 import { RoundsError } from '../errors';
@@ -17,9 +16,11 @@ export interface TransferHost {
   running(): boolean;
   emit(event: AttachmentProgressEvent): void;
   audit<K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]): void;
-  /** Every attachment of the message is on the relay: the message itself goes now (into the outbox), with these pointers. */
-  release(messageId: string, pointers: AttachmentPointer[]): void;
-  /** Whom the message was sent to (their accounts may fetch its blobs). */
+  /** Every attachment of the message is on the relay: the message itself goes now (AttachedSends), with their pointers. */
+  release(messageId: string): void;
+  /** The user cancelled one of the message's uploads: the message will not go. */
+  cancelled(messageId: string): void;
+  /** Whose accounts may fetch the message's blobs from the upload on (more may be named when it goes). */
   recipients(messageId: string): readonly UserId[];
   /** When the sender's retention deletes the message (the relay keeps its blobs no longer), or undefined. */
   expiresAt(sentAt: number): number | undefined;

@@ -30,11 +30,10 @@ import { RoleConversations } from './RoleConversations';
 import type { RelayTrust } from './RelayTrust';
 import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import type { StagingId } from '../../../shared/attachmentContract';
-import { Attachments } from '../attachments/Attachments';
-import { AttachmentStore } from '../attachments/AttachmentStore';
-import { RelayBlobs } from '../attachments/RelayBlobs';
+import type { Attachments } from '../attachments/Attachments';
 import { PresenceBook, forwardingSignatures } from '../presence/PresenceBook';
 import { coverageOfSend } from '../presence/forwarding';
+import { clientAttachments, type AttachedChoice, type AttachedSends } from './AttachedSends';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
@@ -71,6 +70,10 @@ export class MessagingClient {
   readonly #sender: OutboxSender;
   readonly #receiver: ReceivePipeline;
   readonly #careTeams: CareTeams;
+  /** Messages with attachments: held with how they are to go until their uploads end (AttachedSends.ts). */
+  readonly #attachedSends: AttachedSends;
+  /** Whether someone covers for a 1:1 recipient now (their status read now), and who (presence/forwarding.ts). */
+  readonly #coverage: (peer: UserId) => ReturnType<typeof coverageOfSend>;
   #running = false;
   readonly #duties: PeriodicDuties;
   /** Full queues and rate limits on the relay: who and what the outbox waits for, and until when. */
@@ -114,6 +117,8 @@ export class MessagingClient {
         this.#sender.kick();
         // Acknowledgements not yet reported to the relay, escalation ladders not yet handed over (issue 19).
         void this.urgent.connected().catch(() => undefined);
+        // Messages whose attachments went up before a restart (or while the relay could not say who holds a role).
+        void this.#attachedSends.releaseReady().catch(() => undefined);
         // This user's own status, perhaps set at another workstation: Do not disturb applies here too.
         void this.presence.read([]).catch(() => undefined);
       },
@@ -130,17 +135,11 @@ export class MessagingClient {
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
-    this.attachments = new Attachments({
-      db, store: new AttachmentStore(db), blobs: new RelayBlobs(relay), now: () => this.#scheduler.now(), running: () => this.#running,
-      emit: (event) => this.#emit(event), audit: (type, details) => this.#audit(type, details),
-      release: (messageId, pointers) => {
-        this.#sender.queueWithAttachments(messageId as MessageId, pointers);
-        this.#sender.kick();
-      },
-      recipients: (messageId) => (this.messages.byId(messageId as MessageId)?.recipients ?? []) as UserId[],
-      expiresAt: (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined),
-    }, options.attachments);
     this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, roleResolverOf(this.roles, this.roleConversations));
+    const coverage = (peer: UserId) => coverageOfSend(peer, { presence: this.presence, roles: this.roles, self: this.address.userId, online: this.online, now: this.#scheduler.now(), logger: this.#logger });
+    ({ attachments: this.attachments, sends: this.#attachedSends } = clientAttachments(ctx, relay, { sender: this.#sender, urgent: this.urgent, roles: this.roleConversations, coverage },
+      (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined), options.attachments));
+    this.#coverage = coverage;
   }
 
   /**
@@ -218,6 +217,7 @@ export class MessagingClient {
     this.#running = false;
     this.#duties.stop();
     this.urgent.stop();
+    this.#attachedSends.stop();
     this.#deferrals.stop();
     await this.#link.stop();
     // Wait for the receive and send chains to settle, including anything chained while waiting.
@@ -262,7 +262,7 @@ export class MessagingClient {
     // A 1:1 recipient who is off shift or not to be disturbed, with someone covering: a copy goes to them too,
     // decided now (presence/forwarding.ts) and queued in the same outbox transaction.
     const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);
-    const coverage = peer ? await coverageOfSend(peer, { presence: this.presence, roles: this.roles, self: this.address.userId, online: this.online, now: this.#scheduler.now(), logger: this.#logger }) : null;
+    const coverage = peer ? await this.#coverage(peer) : null;
     return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
   }
 
@@ -279,12 +279,9 @@ export class MessagingClient {
     this.urgent.acknowledge(messageId);
   }
 
-  /** Sends a message with staged files: stored at once, encrypted and uploaded, and sent once they are up. */
-  async sendWithAttachments(conversationId: ConversationId, text: string, staged: readonly StagingId[], options: Omit<SendOptions, 'withAttachments'> = {}): Promise<MessageId> {
-    const files = this.attachments.take(staged);
-    const id = await this.#sender.sendText(conversationId, text, { ...options, withAttachments: (messageId) => this.attachments.storeOutgoing(messageId, files) });
-    this.attachments.startUploads(id);
-    return id;
+  /** Sends staged files to any conversation, urgent or not: stored, uploaded, then sent as without files (AttachedSends.ts). */
+  sendWithAttachments(conversationId: ConversationId, text: string, staged: readonly StagingId[], choice: AttachedChoice = {}): Promise<MessageId> {
+    return this.#attachedSends.send(conversationId, text, staged, choice);
   }
 
   /** Creates a care team with this user and `members`; returns its id. */

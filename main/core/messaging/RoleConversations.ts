@@ -46,6 +46,15 @@ export class RoleConversations {
 
   /** Sends to whoever holds the role now (or its backup), and the initiator when a holder writes. */
   async send(conversation: RoleConversation, text: string, options: SendOptions): Promise<MessageId> {
+    return this.sendText(conversation.id, text, { ...options, role: await this.resolve(conversation) });
+  }
+
+  /**
+   * Whom a message in this conversation goes to now: the role's holders (or its backup) asked of the relay at this
+   * moment, the initiator when a holder writes, and what the payload says of the role. Throws ROLE_LOOKUP_FAILED
+   * when the relay cannot be asked (nothing may go to an old answer), ROLE_UNCOVERED when nobody can receive it.
+   */
+  async resolve(conversation: RoleConversation): Promise<NonNullable<SendOptions['role']>> {
     const self = this.ctx.self.userId;
     const detail = await this.roles.detail(conversation.roleId).catch((error: unknown) => {
       // Never an old answer: the outbox would keep it for a later send, to whoever was on call before.
@@ -67,10 +76,7 @@ export class RoleConversations {
       via: detail.holders.length > 0 ? 'holders' : 'backup',
     };
     const recipients = [...new Set([conversation.initiator, ...holders.map((h) => h.userId)])].filter((u) => u !== self);
-    return this.sendText(conversation.id, text, {
-      ...options,
-      role: { delivery, recipients, inTransaction: () => this.store.setHolders(conversation.id, holders) },
-    });
+    return { delivery, recipients, inTransaction: () => this.store.setHolders(conversation.id, holders) };
   }
 
   /**

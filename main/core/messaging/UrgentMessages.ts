@@ -7,6 +7,7 @@ import type { RoleId } from '../../../shared/wire/roles';
 import { RoundsError } from '../errors';
 import type { StoredMessage } from '../storage/MessageStore';
 import { UrgencyStore, type LadderRung } from '../storage/UrgencyStore';
+import type { UrgentPlan } from '../storage/HeldSendStore';
 import { Acknowledgements, newEscalationId } from './Acknowledgements';
 import type { ClientContext } from './ClientContext';
 import { EscalationLadders } from './EscalationLadders';
@@ -89,6 +90,14 @@ export class UrgentMessages implements UrgencyReceiver {
    * only: a rung's copy travels 1:1 to people outside the conversation), stored with it in its transaction.
    */
   async sendOptions(conversationId: ConversationId, choice: UrgentChoice): Promise<SendOptions> {
+    return this.optionsOf(await this.plan(conversationId, choice));
+  }
+
+  /**
+   * What the clinician chose, checked and resolved now: the reason, and the ladder's rungs with their recipients (a
+   * role step's holders as of now). A message with attachments keeps this until its uploads are done (HeldSendStore).
+   */
+  async plan(conversationId: ConversationId, choice: UrgentChoice): Promise<UrgentPlan> {
     if (!this.reasons.includes(choice.reason)) throw new RoundsError('URGENT_REASON_REQUIRED', 'an urgent message needs one of the organisation\'s reasons');
     const peer = this.ctx.conversations.peer(conversationId);
     const withRole = this.roles?.conversation(conversationId);
@@ -104,14 +113,20 @@ export class UrgentMessages implements UrgencyReceiver {
     const rungs: LadderRung[] = resolved.map((r) => ({ afterMs: r.afterMs, recipients: [...new Set(r.users)].filter((u) => u !== this.ctx.self.userId && u !== peer), ...(r.role ? { role: r.role } : {}) }))
       .filter((r) => r.recipients.length > 0);
     if (rungs.length > 0 && !peer && !withRole) throw new RoundsError('INVALID_INPUT', 'an escalation ladder is for urgent messages to one person or an on-call role');
+    return { reason: choice.reason, escalationId: newEscalationId(), rungs };
+  }
+
+  /** The send options of a planned urgent message: its payload's fields, and what is stored with it when it is queued. */
+  optionsOf(plan: UrgentPlan): Pick<SendOptions, 'urgent' | 'urgency'> {
+    const { reason, escalationId, rungs } = plan;
     const escalatesTo = [...new Set(rungs.flatMap((r) => r.recipients))];
-    const escalationId = newEscalationId();
     return {
       urgent: true,
       urgency: {
-        fields: { urgentReason: choice.reason, ...(escalatesTo.length > 0 ? { escalatesTo } : {}) },
+        fields: { urgentReason: reason, ...(escalatesTo.length > 0 ? { escalatesTo } : {}) },
         inTransaction: (payload) => {
-          this.store.annotate(payload.messageId, choice.reason, escalatesTo.length > 0 ? { escalatesTo } : null);
+          this.store.annotate(payload.messageId, reason, escalatesTo.length > 0 ? { escalatesTo } : null);
+          // The ladder keeps the payload as it went (with a photo's pointers): each rung's copy carries them too.
           if (rungs.length > 0) this.store.addLadder(payload.messageId, escalationId, rungs, payload);
         },
       },

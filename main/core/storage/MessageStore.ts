@@ -60,6 +60,11 @@ export class MessageStore {
     this.db.run('UPDATE messages SET role_delivery = $delivery WHERE id = $id', { id, delivery: JSON.stringify(delivery) });
   }
 
+  /** Whom a message went to, once decided (a role's holders when a message with attachments goes). */
+  setRecipients(id: MessageId, recipients: readonly string[]): void {
+    this.db.run('UPDATE messages SET recipients = $recipients WHERE id = $id', { id, recipients: JSON.stringify(recipients) });
+  }
+
   markSendFailed(id: MessageId, reason: string): void {
     this.db.run('UPDATE messages SET send_failed = $reason WHERE id = $id', { id, reason });
   }

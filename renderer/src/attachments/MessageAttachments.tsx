@@ -82,7 +82,8 @@ export function MessageAttachments({ messageId, attachments, progress, actions }
             {note && <p className={`attachment-note ${problem ? 'bad' : ''}`}>{note}</p>}
             {transfer && (
               <TransferProgress transfer={transfer} label={`${transfer.direction === 'upload' ? 'Sending' : 'Downloading'} ${name}`}
-                onCancel={() => actions.cancel(view)} onRetry={() => actions.retry(view)} />
+                // A cancelled upload's message is not sent (its blob withdrawn): nothing to retry; a cancelled download may go again.
+                onCancel={() => actions.cancel(view)} {...(transfer.direction === 'upload' && transfer.state === 'cancelled' ? {} : { onRetry: () => actions.retry(view) })} />
             )}
           </li>
         );

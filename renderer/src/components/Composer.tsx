@@ -93,13 +93,11 @@ export function Composer({ conversationId, peer = null, disabledReason, replyTo,
   };
 
   const files = staging.files.length > 0;
-  // The core refuses these for now (the urgent reason and escalation would not survive the wait for the upload).
-  const urgentWithFiles = urgent && files;
   /** With files: only once every one is staged (and not while the previous message with files is being handed over). */
   const filesReady = !files || (staging.readyIds !== null && !sendingFiles(inFlight, staging));
   const send = () => {
     const body = text.trim();
-    if ((!body && !files) || !filesReady || disabledReason || needsReason || urgentWithFiles) return;
+    if ((!body && !files) || !filesReady || disabledReason || needsReason) return;
     if (body.length > LIMITS.maxTextLength) {
       onError(new CallError({ code: 'INVALID_INPUT', message: 'message too long', issues: [`a message can be at most ${LIMITS.maxTextLength.toLocaleString()} characters; this one has ${body.length.toLocaleString()}`] }));
       return;
@@ -161,11 +159,10 @@ export function Composer({ conversationId, peer = null, disabledReason, replyTo,
           onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} onPaste={onPaste} disabled={disabledReason !== null}
           aria-describedby={[disabledReason ? 'composer-reason' : '', photosStaged(staging) ? 'privacy-note' : ''].filter(Boolean).join(' ') || undefined} />
         <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
-        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || !filesReady || (text.trim().length === 0 && !files) || needsReason || urgentWithFiles} aria-describedby={needsReason ? 'urgent-needs-reason' : urgentWithFiles ? 'urgent-with-files' : undefined}>Send</button>
+        <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || !filesReady || (text.trim().length === 0 && !files) || needsReason} aria-describedby={needsReason ? 'urgent-needs-reason' : undefined}>Send</button>
       </div>
       {urgent && <UrgentFields peer={peer} draft={urgentDraft} onChange={setUrgentDraft} options={urgentOptions} />}
       {needsReason && <p className="hint" id="urgent-needs-reason">An urgent message needs a reason before it can be sent.</p>}
-      {urgentWithFiles && <p className="hint" id="urgent-with-files">An urgent message cannot carry photos or documents yet: send it on its own, then the files.</p>}
       {inFlight > 1 && <p className="hint" role="status">{inFlight} messages on their way…</p>}
       {refused.length > 0 && (
         <ul className="refused" aria-label="Messages not sent">

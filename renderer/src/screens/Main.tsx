@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { ContactView, ConversationView, MessageView, SessionState, SettingsView } from '../../../shared/contract';
+import type { ContactView, ConversationView, MessageView, SessionState, SettingsView, UiEvent } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
@@ -26,6 +26,13 @@ type Dialog =
   | { kind: 'schedule'; detail: RoleDetail };
 
 export type Contacts = ReadonlyMap<string, ContactView>;
+
+/** What the user is told of a message that can never go (the `sendFailed` event's reason). */
+const SEND_FAILED_NOTICES: Record<Extract<UiEvent, { type: 'sendFailed' }>['reason'], string> = {
+  NOT_A_MEMBER: 'A message could not be sent: you are no longer a member of that care team.',
+  ATTACHMENT_CANCELLED: 'The upload was cancelled, so its message was not sent.',
+  ROLE_UNCOVERED: 'A message with attachments was not sent: nobody holds that on-call role now and it has no backup. Call the switchboard.',
+};
 
 /** The main window: header, conversation list, the open conversation or search results, and dialogs. */
 export function Main({ state, connection, settings, onSettings }: { state: Extract<SessionState, { phase: 'unlocked' }>; connection: Connection; settings: SettingsView; onSettings: (s: SettingsView) => void }) {
@@ -67,7 +74,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
         if (event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'conversation') setTrustVersion((v) => v + 1);
       }
       if (event.type === 'conversation') void loadContacts();
-      if (event.type === 'sendFailed') setNotice('A message could not be sent: you are no longer a member of that care team.');
+      if (event.type === 'sendFailed') setNotice(SEND_FAILED_NOTICES[event.reason]);
       if (event.type === 'sendDelayed') {
         const { messageId, reason, userId, retryAt } = event;
         setDelays((old) => new Map(old).set(messageId, { reason, retryAt, ...(userId ? { userId } : {}) }));

@@ -81,6 +81,30 @@ export class PostgresBlobs implements BlobStore {
     });
   }
 
+  async addReaders(id: string, readers: readonly UserId[], maxReaders: number, at: number, audit: (added: number) => readonly AuditEvent[]): Promise<number | 'tooMany'> {
+    return this.#db.transaction(async (client) => {
+      const blob = (await client.query<{ completed_at: string | null }>('SELECT completed_at FROM blobs WHERE id = $1 FOR UPDATE', [id])).rows[0];
+      if (!blob) return 0;
+      const known = (await client.query<{ user_id: string }>('SELECT user_id FROM blob_readers WHERE blob_id = $1', [id])).rows.map((r) => r.user_id);
+      if (new Set([...known, ...readers]).size > maxReaders) return 'tooMany';
+      const added = (await client.query<{ user_id: string }>(
+        'INSERT INTO blob_readers (blob_id, user_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING user_id', [id, [...new Set(readers)]],
+      )).rows.map((r) => r.user_id);
+      if (added.length === 0) return 0;
+      // Completed already: its deletion after every fetch waits for the new readers' devices too (SqliteBlobs.ts).
+      if (blob.completed_at !== null) {
+        await client.query(
+          `INSERT INTO blob_fetches (blob_id, user_id, device_id)
+           SELECT $1, user_id, device_id FROM devices WHERE user_id = ANY($2::text[]) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)
+           ON CONFLICT DO NOTHING`,
+          [id, added, at],
+        );
+      }
+      await this.#appendAudit(client, audit(added.length));
+      return added.length;
+    });
+  }
+
   async mayRead(id: string, reader: DeviceAddress): Promise<boolean> {
     const rows = await this.#db.query(
       'SELECT 1 FROM blobs b WHERE b.id = $1 AND (b.owner_user = $2 OR EXISTS (SELECT 1 FROM blob_readers r WHERE r.blob_id = b.id AND r.user_id = $2))',

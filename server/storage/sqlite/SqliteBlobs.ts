@@ -81,6 +81,30 @@ export class SqliteBlobs implements BlobStore {
     });
   }
 
+  async addReaders(id: string, readers: readonly UserId[], maxReaders: number, at: number, audit: (added: number) => readonly AuditEvent[]): Promise<number | 'tooMany'> {
+    return this.#sql.immediate(() => {
+      const complete = this.#sql.get<{ completed_at: number | null }>('SELECT completed_at FROM blobs WHERE id = $id', { id });
+      if (!complete) return 0;
+      const known = new Set(this.#sql.all<{ user_id: string }>('SELECT user_id FROM blob_readers WHERE blob_id = $id', { id }).map((r) => r.user_id));
+      if (new Set([...known, ...readers]).size > maxReaders) return 'tooMany';
+      let added = 0;
+      for (const reader of new Set(readers)) {
+        if (this.#sql.run('INSERT OR IGNORE INTO blob_readers (blob_id, user_id) VALUES ($id, $u)', { id, u: reader }) === 0) continue;
+        added += 1;
+        // Completed already: its deletion after every fetch waits for the new readers' devices too.
+        if (complete.completed_at !== null) {
+          this.#sql.run(
+            `INSERT OR IGNORE INTO blob_fetches (blob_id, user_id, device_id)
+             SELECT $id, user_id, device_id FROM devices WHERE user_id = $u AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $at)`,
+            { id, u: reader, at },
+          );
+        }
+      }
+      if (added > 0) this.#appendAudit(audit(added));
+      return added;
+    });
+  }
+
   async mayRead(id: string, reader: DeviceAddress): Promise<boolean> {
     return this.#sql.get(
       'SELECT 1 FROM blobs b WHERE b.id = $id AND (b.owner_user = $u OR EXISTS (SELECT 1 FROM blob_readers r WHERE r.blob_id = b.id AND r.user_id = $u))',

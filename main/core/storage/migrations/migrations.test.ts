@@ -10,6 +10,7 @@ import { RoleConversationStore } from '../RoleConversationStore';
 import { RoleIdSchema } from '../../../../shared/wire/roles';
 import { MessageStore } from '../MessageStore';
 import { UrgencyStore } from '../UrgencyStore';
+import { HeldSendStore } from '../HeldSendStore';
 import { OutboxStore } from '../OutboxStore';
 import { ProfileDatabase } from '../ProfileDatabase';
 import { PROFILE_MIGRATIONS } from './index';
@@ -29,12 +30,15 @@ const self = UserIdSchema.parse(randomUUID());
 const peer = UserIdSchema.parse(randomUUID());
 const conversation = randomUUID() as ConversationId;
 
+/** The schema version after the first `count` migrations (numbers reserved for work elsewhere may be missing). */
+const versionAt = (count: number) => PROFILE_MIGRATIONS[count - 1]?.version ?? 0;
+
 /** A profile database at schema `version` (only the migrations up to it), and how to open it again newer. */
 function databaseAt(version: number) {
   const path = join(tempDir(), 'profile.db');
   const key = randomBytes(32);
   const db = new ProfileDatabase(path, Buffer.from(key), PROFILE_MIGRATIONS.slice(0, version));
-  expect(db.version()).toBe(version);
+  expect(db.version()).toBe(versionAt(version));
   return {
     db,
     /** Closes it and opens it with the migrations up to `next` (default: every one). */
@@ -42,7 +46,7 @@ function databaseAt(version: number) {
       db.close();
       const upgraded = new ProfileDatabase(path, Buffer.from(key), PROFILE_MIGRATIONS.slice(0, next));
       open.push(upgraded);
-      expect(upgraded.version()).toBe(next);
+      expect(upgraded.version()).toBe(versionAt(next));
       return upgraded;
     },
   };
@@ -185,7 +189,33 @@ describe('profile database migrations', () => {
     expect(db.get('SELECT count(*) AS n FROM attachment_bytes')).toEqual({ n: 0 });
   });
 
+  it('0012 held sends: keeps messages, and how a message with attachments is to go is kept until it goes, and goes with it', () => {
+    const before = PROFILE_MIGRATIONS.findIndex((m) => m.version === 12);
+    const old = databaseAt(before);
+    const kept = insertMessage(old.db, { from: self, at: 1000, body: 'wound photo, urgent' });
+    // Written by the version before, its upload still under way: it is held, to go once it is up.
+    const uploading = insertMessage(old.db, { conversationId: conversation, from: self, at: 1100, body: 'photo on its way' });
+    old.db.run(
+      `INSERT INTO attachments (id, message_id, position, outgoing, content_type, kind, size, key, digest, cipher_size, state, created_at)
+       VALUES ('a1', $m, 0, 1, 'image/jpeg', 'image', 10, x'00', 'd', 50, 'uploading', 1100)`,
+      { m: uploading },
+    );
+    const db = old.upgrade(before + 1);
+    const held = new HeldSendStore(db);
+    expect(held.get(uploading)).toEqual({ kind: 'direct' });
+    expect(held.ready()).toEqual([]);
+    db.run(`UPDATE attachments SET state = 'uploaded'`);
+    expect(held.ready()).toEqual([uploading]);
+    expect(held.release(uploading)).toBe(true);
+    held.hold(kept, { kind: 'direct', urgent: { reason: 'Deteriorating patient', escalationId: 'e1', rungs: [{ afterMs: 300_000, recipients: [peer] }] } }, 1000);
+    expect(held.get(kept)).toEqual({ kind: 'direct', urgent: { reason: 'Deteriorating patient', escalationId: 'e1', rungs: [{ afterMs: 300_000, recipients: [peer] }] } });
+    // No attachments left to upload: ready to go.
+    expect(held.ready()).toEqual([kept]);
+    expect(new MessageStore(db).deleteOlderThan(2000)).toBe(2);
+    expect(held.get(kept)).toBeUndefined();
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]);
   });
 });
