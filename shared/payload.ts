@@ -78,7 +78,11 @@ export const TextPayloadSchema = z.strictObject({
    * A copy sent to whoever covers for `userId` (issue 19, presence): the sender saw them Off shift or Do not
    * disturb with a forward-to; the recipient shows "Forwarded: <name> is off shift". Absent on the original.
    */
-  forwardedFor: z.strictObject({ userId: UserIdSchema, status: ForwardingStatusSchema }).optional(),
+  forwardedFor: z.strictObject({
+    userId: UserIdSchema, status: ForwardingStatusSchema,
+    /** The message to `userId` this copy stands for: acknowledging the copy acknowledges it (its ladder stops). */
+    original: MessageIdSchema.optional(),
+  }).optional(),
   attachments: z.array(AttachmentPointerSchema).min(1).max(MAX_ATTACHMENTS_PER_MESSAGE).optional(),
 }).refine((p) => p.text.length > 0 || p.attachments !== undefined, { message: 'a text message needs text or an attachment', path: ['text'] });
 

@@ -77,12 +77,13 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
 
     // Carol gets her own copy, from Alice, marked as forwarded; Bob still gets his.
     await carol.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
-    await carol.getByText('Forwarded: Nurse Bob Okafor is off shift').waitFor();
+    // The sender's statement, shown as theirs (Carol's workstation cannot check Bob's status at sending).
+    await carol.getByRole('note').getByText('Dr. Alice Moreau says this was forwarded from Nurse Bob Okafor, who is off shift').waitFor();
     await carol.getByText('Bed 12: potassium 5.9, please review').waitFor();
     await screenshot(carol, 'conversation-presence-forwarded');
     await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
     await bob.getByText('Bed 12: potassium 5.9, please review').waitFor();
-    expect(await bob.getByText(/Forwarded:/).count()).toBe(0);
+    expect(await bob.getByText(/forwarded from/).count()).toBe(0);
 
     // A care team's header lists who is away, in words.
     await alice.getByRole('button', { name: 'New care team' }).click();

@@ -101,7 +101,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     // Carol gets it once the first step's time has passed, marked as escalated to her; not the first message.
     await conversations(carol).getByRole('button', { name: /Dr. Alice Moreau/ }).click({ timeout: 15_000 });
     const atCarol = message(carol, 'Bed 9: sats 84%');
-    await atCarol.getByText('Escalated to you: not acknowledged by Nurse Bob Okafor within 3 seconds.').waitFor();
+    await atCarol.getByText('Dr. Alice Moreau says this was escalated to you: not acknowledged by Nurse Bob Okafor within 3 seconds.').waitFor();
     await atCarol.getByRole('button', { name: /Acknowledge urgent message/ }).waitFor();
     await expect(message(carol, 'Bed 4: new chest pain').count()).resolves.toBe(0);
     await second.getByText(/Escalated to Dr. Carol Nguyen at \d/).waitFor({ timeout: 10_000 });
@@ -134,7 +134,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await sent.getByText(/Escalates to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
     // Dev, who holds the role, does not acknowledge: Carol, the backup, gets it after the first step's time.
     await conversations(carol).getByRole('button', { name: /Ward 4 charge nurse/ }).click({ timeout: 15_000 });
-    await message(carol, 'Bed 2: fall').getByText('Escalated to you: not acknowledged by Dr. Dev Patel within 3 seconds.').waitFor();
+    await message(carol, 'Bed 2: fall').getByText('Dr. Alice Moreau says this was escalated to you: not acknowledged by Dr. Dev Patel within 3 seconds.').waitFor();
     await message(carol, 'Bed 2: fall').getByRole('button', { name: /Acknowledge urgent message/ }).click();
     await sent.getByText(/Acknowledged by Dr. Carol Nguyen at \d/).waitFor();
     await sent.getByText(/Escalated to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();

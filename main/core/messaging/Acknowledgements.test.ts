@@ -87,10 +87,28 @@ describe('acknowledgements received', () => {
     expect(new UrgencyStore(db).acknowledgements(urgent)).toEqual([]);
 
     expect(acks.receiveIn(payload(genuine), bob.address)).toBe(true);
+    // The same one again (first hand and passed on by the sender both arrive): kept once, and no refusal.
     expect(acks.receiveIn(payload(genuine), bob.address)).toBe(false);
+    expect(refusals()).toHaveLength(7);
+    // Another acknowledgement by Bob of the same message is one too many.
+    expect(acks.receiveIn(payload(bob.core.signAcknowledgement(statement(bob.address, { acknowledgedAt: 2500 }))), bob.address)).toBe(false);
     expect(refusals().at(-1)).toBe('DUPLICATE');
     expect(new UrgencyStore(db).acknowledgements(urgent).map((a) => [a.statement.acknowledger, a.signature])).toEqual([[bob.address, genuine.signature]]);
     expect(audit.filter((a) => a.type === 'acknowledgement.received')).toHaveLength(1);
+  });
+
+  it("keeps the acknowledgement of the colleague the message was forwarded to, covering for Bob, and no one else's claim to cover", () => {
+    const covering = carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId }));
+    // Before Alice's workstation forwarded anything to Carol, her claim to cover for Bob is refused.
+    expect(acks.receiveIn(payload(covering), carol.address)).toBe(false);
+    expect(refusals()).toEqual(['NOT_A_RECIPIENT']);
+    new MessageStore(db).setCoverage(urgent, { kind: 'alsoSent', absent: bob.address.userId, status: 'offShift', to: [carol.address.userId] });
+    // Covering for someone else than the absent one, or with the covering note taken off: not what she signed.
+    expect(acks.receiveIn(payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: alice.address.userId }))), carol.address)).toBe(false);
+    expect(acks.receiveIn(payload({ ...covering, statement: statement(carol.address) }), carol.address)).toBe(false);
+    expect(refusals()).toEqual(['NOT_A_RECIPIENT', 'NOT_A_RECIPIENT', 'SIGNATURE_INVALID']);
+    expect(acks.receiveIn(payload(covering), carol.address)).toBe(true);
+    expect(new UrgencyStore(db).acknowledgements(urgent)).toEqual([expect.objectContaining({ statement: expect.objectContaining({ coveringFor: bob.address.userId }), vouchedBy: null })]);
   });
 
   it('refuses an acknowledgement dated before its message was sent, or ahead of this clock', () => {

@@ -72,8 +72,10 @@ export class EscalationLadders {
   async submitPending(): Promise<void> {
     for (const ladder of this.store.unsubmittedLadders()) {
       if (this.pending(ladder.messageId)) continue;
-      // Those the message reached already (a role's holders, or its backup when nobody held it) get no copy.
-      const reached = recipientsOf(ladder.payload);
+      // Those the message reached already (a role's holders, or its backup when nobody held it, and whoever covered
+      // for an absent addressee: their acknowledgement of their copy stops the ladder too) get no copy.
+      const coverage = this.ctx.messages.byId(ladder.messageId)?.coverage;
+      const reached = [...new Set([...recipientsOf(ladder.payload), ...(coverage?.kind === 'alsoSent' ? coverage.to : [])])];
       const request: EscalationRequest = {
         escalationId: ladder.escalationId, messageId: ladder.messageId, recipients: reached, sentAt: ladder.payload.sentAt,
         rungs: await Promise.all(ladder.rungs.map(async (rung, i) => {

@@ -69,6 +69,14 @@ export class MessageStore {
     return row ? toMessage(row) : undefined;
   }
 
+  /** The copy of `original` (a message from `sender` to someone away) that presence forwarding brought this user, if any. */
+  coverageCopyOf(original: MessageId, sender: DeviceAddress['userId']): StoredMessage | undefined {
+    const row = this.db.get<MessageRow>(
+      `SELECT * FROM messages WHERE sender_user = $s AND json_extract(coverage, '$.kind') = 'forwarded' AND json_extract(coverage, '$.original') = $m LIMIT 1`, { s: sender, m: original },
+    );
+    return row ? toMessage(row) : undefined;
+  }
+
   /** Newest first; pass the last message's cursor to get the page before it. */
   page(conversationId: ConversationId, limit: number, before?: PageCursor): StoredMessage[] {
     const rows = before

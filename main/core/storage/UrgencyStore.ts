@@ -38,17 +38,20 @@ export interface StoredLadder {
 export interface StoredAcknowledgement extends SignedAcknowledgement {
   readonly receivedAt: number;
   readonly reportedAt: number | null;
+  /** Passed on by the message's sender and not verifiable here (no identity key for the acknowledger): their word. */
+  readonly vouchedBy: UserId | null;
 }
 
-interface AckRow { message_id: string; conversation_id: string; sender_user: string; acknowledger_user: string; acknowledger_device: number; acknowledged_at: number; signature: string; received_at: number; reported_at: number | null }
+interface AckRow { message_id: string; conversation_id: string; sender_user: string; acknowledger_user: string; acknowledger_device: number; acknowledged_at: number; signature: string; received_at: number; reported_at: number | null; covering_for: string | null; vouched_by: string | null }
 interface LadderRow { message_id: string; escalation_id: string; rungs: string; payload: string; submitted_at: number | null; progress: string | null }
 
 const toAck = (r: AckRow): StoredAcknowledgement => ({
   statement: {
     messageId: r.message_id as MessageId, conversationId: r.conversation_id as ConversationId, sender: r.sender_user as UserId,
     acknowledger: { userId: r.acknowledger_user as UserId, deviceId: DeviceIdSchema.parse(r.acknowledger_device) }, acknowledgedAt: r.acknowledged_at,
+    ...(r.covering_for ? { coveringFor: r.covering_for as UserId } : {}),
   },
-  signature: r.signature, receivedAt: r.received_at, reportedAt: r.reported_at,
+  signature: r.signature, receivedAt: r.received_at, reportedAt: r.reported_at, vouchedBy: r.vouched_by as UserId | null,
 });
 
 /** A note this or a later version wrote; anything unreadable reads as none. */
@@ -85,13 +88,18 @@ export class UrgencyStore {
   }
 
   /** Stores a verified acknowledgement; false when this account's acknowledgement of the message is held already. */
-  addAcknowledgement(ack: SignedAcknowledgement, receivedAt: number, reportedAt: number | null = null): boolean {
+  addAcknowledgement(ack: SignedAcknowledgement, receivedAt: number, reportedAt: number | null = null, vouchedBy: UserId | null = null): boolean {
     const s = ack.statement;
     return this.db.run(
-      `INSERT OR IGNORE INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at)
-       VALUES ($m, $c, $s, $u, $d, $at, $sig, $rec, $rep)`,
-      { m: s.messageId, c: s.conversationId, s: s.sender, u: s.acknowledger.userId, d: s.acknowledger.deviceId, at: s.acknowledgedAt, sig: ack.signature, rec: receivedAt, rep: reportedAt },
+      `INSERT OR IGNORE INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at, covering_for, vouched_by)
+       VALUES ($m, $c, $s, $u, $d, $at, $sig, $rec, $rep, $cov, $vouched)`,
+      { m: s.messageId, c: s.conversationId, s: s.sender, u: s.acknowledger.userId, d: s.acknowledger.deviceId, at: s.acknowledgedAt, sig: ack.signature, rec: receivedAt, rep: reportedAt, cov: s.coveringFor ?? null, vouched: vouchedBy },
     ) === 1;
+  }
+
+  /** The acknowledgement (by its signature) arrived from its signer too and verified here: no longer only the sender's word. */
+  markVerified(messageId: MessageId, signature: string): void {
+    this.db.run('UPDATE acknowledgements SET vouched_by = NULL WHERE message_id = $m AND signature = $sig', { m: messageId, sig: signature });
   }
 
   acknowledgements(messageId: MessageId): StoredAcknowledgement[] {
@@ -111,7 +119,7 @@ export class UrgencyStore {
   unacknowledged(self: UserId): { id: MessageId; conversationId: ConversationId; receivedAt: number }[] {
     return this.db.all<{ id: string; conversation_id: string; received_at: number }>(
       `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u AND acknowledgement_expected = 1
-       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id = m.id AND a.acknowledger_user = $u) ORDER BY received_at`, { u: self },
+       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (m.id, json_extract(m.coverage, '$.original')) AND a.acknowledger_user = $u) ORDER BY received_at`, { u: self },
     ).map((r) => ({ id: r.id as MessageId, conversationId: r.conversation_id as ConversationId, receivedAt: r.received_at }));
   }
 

@@ -16,6 +16,9 @@ import { formatDuration, formatTime } from '../format';
 
 const names = (people: readonly { name: string }[]) => (people.length <= 1 ? people[0]?.name ?? 'nobody' : `${people.slice(0, -1).map((p) => p.name).join(', ')} and ${people.at(-1)?.name ?? ''}`);
 
+/** "Dr. Patel (covering for Dr. Lee)": who acknowledged, and for whom when they had it as the colleague covering. */
+const acknowledger = (a: MessageUrgency['acknowledgements'][number]) => (a.coveringFor ? `${a.name} (covering for ${a.coveringFor.name})` : a.name);
+
 export function UrgentLabel({ message }: { message: MessageView }) {
   if (!message.urgent) return null;
   const reason = message.urgency?.reason;
@@ -30,12 +33,15 @@ export function UrgencyDetails({ message }: { message: MessageView }) {
     <div className="urgency">
       {u.escalatedToMe && (
         <p className="escalated-note" role="note">
-          <strong>Escalated to you:</strong> not acknowledged by {names(u.escalatedToMe.waitedFor)} within {formatDuration(u.escalatedToMe.afterMs / 60_000)}.
+          {/* The sender's workstation says so (the rung's copy carries it); this one cannot check it. */}
+          <strong>{message.senderName} says this was escalated to you:</strong> not acknowledged by {names(u.escalatedToMe.waitedFor)} within {formatDuration(u.escalatedToMe.afterMs / 60_000)}.
         </p>
       )}
       {u.ladder ? <LadderProgress urgency={u} /> : u.acknowledgements.length > 0 && (
         <ul className="acknowledgements" aria-label="Acknowledgements">
-          {u.acknowledgements.map((a) => <li key={a.userId}>Acknowledged by {a.name} at {formatTime(a.at)}</li>)}
+          {u.acknowledgements.map((a) => (
+            <li key={a.userId}>{a.reportedBy ? `${a.reportedBy.name} says it was acknowledged` : 'Acknowledged'} by {acknowledger(a)} at {formatTime(a.at)}</li>
+          ))}
         </ul>
       )}
       {u.canAcknowledge && <AcknowledgeButton message={message} />}
@@ -75,7 +81,7 @@ function LadderProgress({ urgency }: { urgency: MessageUrgency }) {
   });
   return (
     <div className="ladder">
-      <p className={`ladder-status ${ack ? 'done' : 'waiting'}`} role="status">{ack ? `Acknowledged by ${ack.name} at ${formatTime(ack.at)}` : 'Waiting for acknowledgement'}</p>
+      <p className={`ladder-status ${ack ? 'done' : 'waiting'}`} role="status">{ack ? `Acknowledged by ${acknowledger(ack)} at ${formatTime(ack.at)}` : 'Waiting for acknowledgement'}</p>
       <ol className="ladder-steps" aria-label="Escalation">
         {lines.map((l) => <li key={l.key} className={`step-${l.state}`}>{l.text}</li>)}
       </ol>

@@ -159,7 +159,8 @@ describe('profile database migrations', () => {
     const urgent = insertMessage(v8.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
     const readEarlier = insertMessage(v8.db, { from: peer, at: 900, body: 'bed 5 BP 80/40', urgent: true });
     v8.db.run('UPDATE messages SET read_at = 950 WHERE id = $id', { id: readEarlier });
-    const db = v8.upgrade(9);
+    // Through 0011, whose columns the store writes (0011's own test is below).
+    const db = v8.upgrade(11);
     const store = new UrgencyStore(db);
     expect(store.unacknowledged(self).map((m) => m.id)).toEqual([urgent]);
     const signed = { statement: { messageId: urgent, conversationId: conversation, sender: peer, acknowledger: { userId: self, deviceId: DeviceIdSchema.parse(1) }, acknowledgedAt: 1500 }, signature: 'A'.repeat(86) + '==' };
@@ -185,7 +186,26 @@ describe('profile database migrations', () => {
     expect(db.get('SELECT count(*) AS n FROM attachment_bytes')).toEqual({ n: 0 });
   });
 
+  it('0011 covering acknowledgements: earlier ones read as before (verified, for nobody), a covering one keeps whom it covered for', () => {
+    const v10 = databaseAt(10);
+    const urgent = insertMessage(v10.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
+    v10.db.run(
+      `INSERT INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at)
+       VALUES ($m, $c, $s, $u, 1, 1500, $sig, 1500, NULL)`, { m: urgent, c: conversation, s: peer, u: self, sig: 'A'.repeat(86) + '==' },
+    );
+    const store = new UrgencyStore(v10.upgrade(11));
+    const [earlier] = store.acknowledgements(urgent);
+    expect(earlier?.statement).not.toHaveProperty('coveringFor');
+    expect(earlier?.vouchedBy).toBeNull();
+    const other = UserIdSchema.parse(randomUUID());
+    const covering = { statement: { messageId: urgent, conversationId: conversation, sender: peer, acknowledger: { userId: other, deviceId: DeviceIdSchema.parse(2) }, acknowledgedAt: 1600, coveringFor: self }, signature: 'B'.repeat(86) + '==' };
+    expect(store.addAcknowledgement(covering, 1700, null, peer)).toBe(true);
+    expect(store.acknowledgements(urgent)[1]).toMatchObject({ statement: { coveringFor: self }, vouchedBy: peer });
+    store.markVerified(urgent, covering.signature);
+    expect(store.acknowledgements(urgent)[1]?.vouchedBy).toBeNull();
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 });
