@@ -66,6 +66,11 @@ export const TextPayloadSchema = z.strictObject({
     rung: z.number().int().min(1).max(10),
     waitedFor: z.array(UserIdSchema).min(1).max(50),
     afterMs: z.number().int().nonnegative().max(86_400_000),
+    /**
+     * The message this copy is of (the copy has an id of its own, which no one else can know before it arrives,
+     * so no other sender can make it look like a duplicate); acknowledging the copy acknowledges it.
+     */
+    original: MessageIdSchema.optional(),
   }).optional(),
   /**
    * 1:1 only: the other user, so our own other devices can file their copy (checked against the

@@ -39,7 +39,11 @@ export const MessageUrgencySchema = z.strictObject({
   /** This user's own ladder: each step's time and people, and what became of it; null without one. */
   ladder: z.strictObject({
     submitted: z.boolean(),
-    steps: z.array(z.strictObject({ to: z.array(Person), role: z.string().nullable().optional(), afterMs: z.number().int(), dueAt: Timestamp.nullable(), releasedAt: Timestamp.nullable(), cancelledAt: Timestamp.nullable() })),
+    steps: z.array(z.strictObject({
+      to: z.array(Person), role: z.string().nullable().optional(), afterMs: z.number().int(), dueAt: Timestamp.nullable(), releasedAt: Timestamp.nullable(), cancelledAt: Timestamp.nullable(),
+      /** Not handed to the relay: its people had the message already (a role's holders, whoever covered), or had no workstation. */
+      skipped: z.enum(['reached', 'unreachable']).optional(),
+    })),
     acknowledged: Acknowledger.nullable(),
   }).nullable(),
 });

@@ -163,10 +163,11 @@ describe('presence and coverage', () => {
     await bob.call('presence.set', { status: 'offShift', forwardTo: { kind: 'user', userId: ids.carol! } });
     await alice.call('presence.get', { userIds: [ids.bob!] });
     const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
-    // Dave after about a second, Erin after ten minutes: Dave gets it, then Carol (covering for Bob) acknowledges.
+    // Carol first (she has it already, covering: that step reaches no one new and is not handed over), Dave after
+    // about two seconds, Erin after ten minutes: Dave gets it, then Carol (covering for Bob) acknowledges.
     const { messageId } = await alice.call('messages.send', {
       conversationId: toBob, text: 'Bed 7: BP 70/40', urgent: true, urgentReason: DEFAULT_POLICY.urgentReasons[0]!,
-      escalation: [{ afterMinutes: 0.02, to: [ids.dave!] }, { afterMinutes: 10, to: [ids.erin!] }],
+      escalation: [{ afterMinutes: 0.02, to: [ids.carol!] }, { afterMinutes: 0.03, to: [ids.dave!] }, { afterMinutes: 10, to: [ids.erin!] }],
     });
     const urgencyAt = async (w: Workstation, peer: UserId, body: string) => {
       const conversation = (await w.call('conversations.list', {})).find((c) => c.peer === peer);
@@ -176,17 +177,20 @@ describe('presence and coverage', () => {
     await until(async () => (await urgencyAt(carol, ids.alice!, 'Bed 7: BP 70/40'))?.urgency?.canAcknowledge === true, 'the covering copy at Carol');
     const copy = (await urgencyAt(carol, ids.alice!, 'Bed 7: BP 70/40'))!;
     expect(copy.id).not.toBe(messageId);
+    // The rung's copy has an id of its own too (nobody who saw the original can send something under it first).
+    expect((await urgencyAt(dave, ids.alice!, 'Bed 7: BP 70/40'))?.id).not.toBe(messageId);
     await carol.call('messages.acknowledge', { messageId: copy.id });
 
     const byCarol = { userId: ids.carol, name: 'Dr. Carol Patel', coveringFor: { userId: ids.bob, name: 'Dr. Bob Lee' } };
     // Alice sees who acknowledged and for whom; the relay cancelled Erin's rung.
     await until(async () => {
       const u = (await alice.call('messages.page', { conversationId: toBob, limit: 5 })).find((m) => m.id === messageId)?.urgency;
-      return u?.ladder?.steps[1]?.cancelledAt != null && u.acknowledgements.length > 0;
+      return u?.ladder?.steps[2]?.cancelledAt != null && u.acknowledgements.length > 0;
     }, "Carol's acknowledgement at Alice, and Erin's rung cancelled", 30_000);
     const sent = (await alice.call('messages.page', { conversationId: toBob, limit: 5 })).find((m) => m.id === messageId)!;
     expect(sent.urgency).toMatchObject({ acknowledgements: [expect.objectContaining(byCarol)], ladder: { acknowledged: expect.objectContaining(byCarol) } });
-    expect(sent.urgency?.ladder?.steps.map((s) => [s.releasedAt !== null, s.cancelledAt !== null])).toEqual([[true, false], [false, true]]);
+    // Each step's progress is its own: the relay's first rung is Dave's, shown as the second step.
+    expect(sent.urgency?.ladder?.steps.map((s) => [s.skipped ?? null, s.releasedAt !== null, s.cancelledAt !== null])).toEqual([['reached', false, false], [null, true, false], [null, false, true]]);
     // Bob (the addressee) and Dave (escalated to) see it too, passed on by Alice's workstation; Carol sees her own.
     for (const [w, name, bobAs] of [[bob, 'Bob', 'you'], [dave, 'Dave', 'Dr. Bob Lee']] as const) {
       await w.call('directory.list', {});

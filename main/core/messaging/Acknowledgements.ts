@@ -16,7 +16,7 @@ export type AcknowledgementRefusal =
 
 /**
  * What an acknowledgement of a message this device holds is about: the message itself; for a copy an escalation
- * released, the conversation as the sender wrote it; for a copy presence forwarding brought the colleague
+ * released, the original message in the conversation as the sender wrote it; for a copy presence forwarding brought the colleague
  * covering, the original message to the absent one (so its ladder stops), with whom they covered for.
  */
 export interface AcknowledgementSubject {
@@ -87,13 +87,13 @@ export class Acknowledgements {
       return { messageId: coverage.original, conversationId: directConversationId(message.sender.userId, coverage.absent), coveringFor: coverage.absent };
     }
     const released = this.store.annotations([message.id]).get(message.id)?.escalation?.released;
-    return { messageId: message.id, conversationId: released?.conversationId ?? message.conversationId };
+    return { messageId: released?.original ?? message.id, conversationId: released?.conversationId ?? message.conversationId };
   }
 
   /** The message an acknowledgement of `messageId` from `sender` is about, as this device holds it: itself, or the covering copy of it. */
   heldFor(messageId: MessageId, sender: UserId): StoredMessage | undefined {
     const message = this.ctx.messages.byId(messageId);
-    return message?.sender.userId === sender ? message : this.ctx.messages.coverageCopyOf(messageId, sender) ?? message;
+    return message?.sender.userId === sender ? message : this.ctx.messages.copyOf(messageId, sender) ?? message;
   }
 
   /** Reports this user's acknowledgements the relay has not confirmed (after acknowledging, and at each connect). */

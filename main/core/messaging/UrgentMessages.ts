@@ -165,8 +165,9 @@ export class UrgentMessages implements UrgencyReceiver {
   acknowledged(payload: AcknowledgementPayload): void {
     const { messageId, sender } = payload.statement;
     const message = this.#acks.heldFor(messageId, sender);
-    // Acknowledged on another of this user's workstations: the reminders stop here too.
-    if (payload.statement.acknowledger.userId === this.ctx.self.userId) this.reminders()?.acknowledged([message?.id ?? messageId]);
+    // Acknowledged on another of this user's workstations, or by whoever covered for them: the reminders stop here too.
+    const self = this.ctx.self.userId;
+    if (payload.statement.acknowledger.userId === self || payload.statement.coveringFor === self) this.reminders()?.acknowledged([message?.id ?? messageId]);
     this.#ladders.refresh(messageId);
     if (sender === this.ctx.self.userId) this.ctx.kick(); // passed on to the others it reached (#passOn)
     if (message) this.ctx.emit({ type: 'urgency', conversationId: message.conversationId, messageId: message.id });
@@ -203,8 +204,13 @@ export class UrgentMessages implements UrgencyReceiver {
         ladder: ladder ? {
           submitted: ladder.submittedAt !== null,
           steps: ladder.rungs.map((r, i) => {
-            const state = progress?.rungs.find((p) => p.rung === i + 1);
-            return { to: r.recipients.map(person), role: r.role ?? null, afterMs: r.afterMs, dueAt: state?.dueAt ?? null, releasedAt: state?.releasedAt ?? null, cancelledAt: state?.cancelledAt ?? null };
+            // The relay numbers only the rungs it holds (ladder.placement); without placements, rung i is i + 1.
+            const placed = ladder.placement?.[i] ?? i + 1;
+            const state = typeof placed === 'number' ? progress?.rungs.find((p) => p.rung === placed) : undefined;
+            return {
+              to: r.recipients.map(person), role: r.role ?? null, afterMs: r.afterMs, dueAt: state?.dueAt ?? null, releasedAt: state?.releasedAt ?? null, cancelledAt: state?.cancelledAt ?? null,
+              ...(typeof placed === 'string' ? { skipped: placed } : {}),
+            };
           }),
           acknowledged: acknowledged ? acknowledger(acknowledged.statement.acknowledger.userId, acknowledged.statement.acknowledgedAt) : progress?.acknowledged ? acknowledger(progress.acknowledged.by, progress.acknowledged.at) : null,
         } : null,

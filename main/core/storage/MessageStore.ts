@@ -69,10 +69,14 @@ export class MessageStore {
     return row ? toMessage(row) : undefined;
   }
 
-  /** The copy of `original` (a message from `sender` to someone away) that presence forwarding brought this user, if any. */
-  coverageCopyOf(original: MessageId, sender: DeviceAddress['userId']): StoredMessage | undefined {
+  /**
+   * The copy of `original` (a message from `sender`) that this user holds under an id of its own, if any: the one
+   * presence forwarding brought them (covering for someone away), or the one an escalation's rung released to them.
+   */
+  copyOf(original: MessageId, sender: DeviceAddress['userId']): StoredMessage | undefined {
     const row = this.db.get<MessageRow>(
-      `SELECT * FROM messages WHERE sender_user = $s AND json_extract(coverage, '$.kind') = 'forwarded' AND json_extract(coverage, '$.original') = $m LIMIT 1`, { s: sender, m: original },
+      `SELECT * FROM messages WHERE sender_user = $s AND (json_extract(coverage, '$.original') = $m OR json_extract(escalation, '$.released.original') = $m)
+       ORDER BY received_at LIMIT 1`, { s: sender, m: original },
     );
     return row ? toMessage(row) : undefined;
   }

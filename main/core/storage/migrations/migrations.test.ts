@@ -193,7 +193,9 @@ describe('profile database migrations', () => {
       `INSERT INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at)
        VALUES ($m, $c, $s, $u, 1, 1500, $sig, 1500, NULL)`, { m: urgent, c: conversation, s: peer, u: self, sig: 'A'.repeat(86) + '==' },
     );
+    const covered = insertMessage(v10.db, { from: peer, at: 1100, body: 'bed 8 K+ 6.9', urgent: true });
     const store = new UrgencyStore(v10.upgrade(11));
+    expect(store.unacknowledged(self).map((m) => m.id)).toEqual([covered]);
     const [earlier] = store.acknowledgements(urgent);
     expect(earlier?.statement).not.toHaveProperty('coveringFor');
     expect(earlier?.vouchedBy).toBeNull();
@@ -203,6 +205,9 @@ describe('profile database migrations', () => {
     expect(store.acknowledgements(urgent)[1]).toMatchObject({ statement: { coveringFor: self }, vouchedBy: peer });
     store.markVerified(urgent, covering.signature);
     expect(store.acknowledgements(urgent)[1]?.vouchedBy).toBeNull();
+    // Acknowledged by the colleague covering for this user: no more reminders here either.
+    expect(store.addAcknowledgement({ ...covering, statement: { ...covering.statement, messageId: covered } }, 1800)).toBe(true);
+    expect(store.unacknowledged(self)).toEqual([]);
   });
 
   it('has a test above for every migration', () => {
