@@ -139,4 +139,26 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await sent.getByText(/Acknowledged by Dr. Carol Nguyen at \d/).waitFor();
     await sent.getByText(/Escalated to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
   }, 60_000);
+
+  it('offers the ladder choice in a role conversation too: the default, the backup, or steps chosen', async () => {
+    // Alice is still in the conversation with Ward 4 charge nurse.
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 6: new confusion, glucose 2.1');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption('Deteriorating patient');
+    const mode = alice.getByRole('combobox', { name: /^Escalation/ });
+    await mode.locator('option', { hasText: "The organisation's default: Ward 4 charge nurse's backup (Dr. Carol Nguyen) after 3 seconds" }).waitFor({ state: 'attached' });
+    await expect(mode.inputValue()).resolves.toBe('default');
+    await mode.selectOption({ label: 'Choose the steps' });
+    const first = alice.getByLabel('If not acknowledged within 3 seconds, also send to');
+    await first.locator('option', { hasText: "Ward 4 charge nurse's backup (Dr. Carol Nguyen)" }).waitFor({ state: 'attached' });
+    await first.selectOption({ label: 'Nurse Bob Okafor' });
+    await alice.getByLabel('If not acknowledged within 9 seconds, also send to').selectOption({ label: "Ward 4 charge nurse's backup (Dr. Carol Nguyen)" });
+    await screenshot(alice, 'ui-urgent-role-ladder');
+    expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const sent = message(alice, 'Bed 6: new confusion');
+    await sent.getByText(/Escalates to Nurse Bob Okafor at \d/).waitFor();
+    await sent.getByText(/Escalates to Dr. Carol Nguyen at \d/).waitFor();
+    await expect(sent.getByText(/backup/).count()).resolves.toBe(0);
+  }, 60_000);
 });
