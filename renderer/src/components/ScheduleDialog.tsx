@@ -94,7 +94,7 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
             </tr>
           ) : (
             <tr key={`gap-${row.startsAt}`} className="rota-gap">
-              <td colSpan={5}>No one on the rota from {when(row.startsAt)} to {when(row.endsAt)}: {backupWords}</td>
+              <td colSpan={5}>No one on the rota {row.endsAt >= start + DAYS_SHOWN * DAY ? `after ${when(row.startsAt)}` : `from ${when(row.startsAt)} to ${when(row.endsAt)}`}: {backupWords}</td>
             </tr>
           )))}
         </tbody>
