@@ -126,7 +126,11 @@ export class MessageStore {
     // Issue 19's tables hold no foreign key to the message: what they kept of deleted ones goes with them (a
     // ladder keeps the whole payload, text included; an acknowledgement names the message).
     this.db.run('DELETE FROM escalation_ladders WHERE message_id NOT IN (SELECT id FROM messages)');
-    this.db.run('DELETE FROM acknowledgements WHERE message_id NOT IN (SELECT id FROM messages)');
+    // An acknowledgement made or received through a copy (covering, or a rung released) names the original, which
+    // this profile holds only as the copy: it goes with the copy.
+    this.db.run(`DELETE FROM acknowledgements WHERE message_id NOT IN (SELECT id FROM messages)
+      AND message_id NOT IN (SELECT json_extract(coverage, '$.original') FROM messages WHERE json_extract(coverage, '$.original') IS NOT NULL)
+      AND message_id NOT IN (SELECT json_extract(escalation, '$.released.original') FROM messages WHERE json_extract(escalation, '$.released.original') IS NOT NULL)`);
     return count;
   }
 

@@ -194,7 +194,8 @@ describe('profile database migrations', () => {
        VALUES ($m, $c, $s, $u, 1, 1500, $sig, 1500, NULL)`, { m: urgent, c: conversation, s: peer, u: self, sig: 'A'.repeat(86) + '==' },
     );
     const covered = insertMessage(v10.db, { from: peer, at: 1100, body: 'bed 8 K+ 6.9', urgent: true });
-    const store = new UrgencyStore(v10.upgrade(11));
+    const db = v10.upgrade(11);
+    const store = new UrgencyStore(db);
     expect(store.unacknowledged(self).map((m) => m.id)).toEqual([covered]);
     const [earlier] = store.acknowledgements(urgent);
     expect(earlier?.statement).not.toHaveProperty('coveringFor');
@@ -208,6 +209,16 @@ describe('profile database migrations', () => {
     // Acknowledged by the colleague covering for this user: no more reminders here either.
     expect(store.addAcknowledgement({ ...covering, statement: { ...covering.statement, messageId: covered } }, 1800)).toBe(true);
     expect(store.unacknowledged(self)).toEqual([]);
+    // An acknowledgement of an original this profile holds only as a copy (here, forwarded to it) stays as long as the copy.
+    const messages = new MessageStore(db);
+    const original = MessageIdSchema.parse(randomUUID());
+    const copy = insertMessage(db, { from: peer, at: 5000, body: 'bed 9 sats 80%', urgent: true });
+    messages.setCoverage(copy, { kind: 'forwarded', absent: other, status: 'offShift', original });
+    expect(store.addAcknowledgement({ ...covering, statement: { ...covering.statement, messageId: original } }, 5100)).toBe(true);
+    messages.deleteOlderThan(4000);
+    expect(store.acknowledgements(original)).toHaveLength(1);
+    messages.deleteOlderThan(6000);
+    expect(store.acknowledgements(original)).toEqual([]);
   });
 
   it('has a test above for every migration', () => {
