@@ -21,6 +21,11 @@ export const AcknowledgementStatementSchema = z.strictObject({
   /** The device that acknowledged it, and whose identity key signed. */
   acknowledger: DeviceAddressSchema,
   acknowledgedAt: Timestamp,
+  /**
+   * Set when the acknowledger had the message as the colleague covering for this recipient (a presence
+   * forwarding copy): "acknowledged by Dr. Patel, covering for Dr. Lee". Signed with the rest.
+   */
+  coveringFor: UserIdSchema.optional(),
 });
 export type AcknowledgementStatement = z.infer<typeof AcknowledgementStatementSchema>;
 
@@ -41,7 +46,8 @@ export const ACKNOWLEDGEMENT_DOMAIN = 'Rounds acknowledgement v1\n';
 
 /** The exact bytes signed and verified: the domain prefix, then the statement's canonical JSON. */
 export function acknowledgementSigningBytes(statement: AcknowledgementStatement): Uint8Array<ArrayBuffer> {
-  const { messageId, conversationId, sender, acknowledger, acknowledgedAt } = statement;
-  const canonical = canonicalJson({ messageId, conversationId, sender, acknowledger: { userId: acknowledger.userId, deviceId: acknowledger.deviceId }, acknowledgedAt });
+  const { messageId, conversationId, sender, acknowledger, acknowledgedAt, coveringFor } = statement;
+  // coveringFor only when set: a statement without it signs the very bytes earlier versions signed.
+  const canonical = canonicalJson({ messageId, conversationId, sender, acknowledger: { userId: acknowledger.userId, deviceId: acknowledger.deviceId }, acknowledgedAt, ...(coveringFor ? { coveringFor } : {}) });
   return new TextEncoder().encode(ACKNOWLEDGEMENT_DOMAIN + canonical);
 }

@@ -66,6 +66,11 @@ export const TextPayloadSchema = z.strictObject({
     rung: z.number().int().min(1).max(10),
     waitedFor: z.array(UserIdSchema).min(1).max(50),
     afterMs: z.number().int().nonnegative().max(86_400_000),
+    /**
+     * The message this copy is of (the copy has an id of its own, which no one else can know before it arrives,
+     * so no other sender can make it look like a duplicate); acknowledging the copy acknowledges it.
+     */
+    original: MessageIdSchema.optional(),
   }).optional(),
   /**
    * 1:1 only: the other user, so our own other devices can file their copy (checked against the
@@ -78,7 +83,11 @@ export const TextPayloadSchema = z.strictObject({
    * A copy sent to whoever covers for `userId` (issue 19, presence): the sender saw them Off shift or Do not
    * disturb with a forward-to; the recipient shows "Forwarded: <name> is off shift". Absent on the original.
    */
-  forwardedFor: z.strictObject({ userId: UserIdSchema, status: ForwardingStatusSchema }).optional(),
+  forwardedFor: z.strictObject({
+    userId: UserIdSchema, status: ForwardingStatusSchema,
+    /** The message to `userId` this copy stands for: acknowledging the copy acknowledges it (its ladder stops). */
+    original: MessageIdSchema.optional(),
+  }).optional(),
   attachments: z.array(AttachmentPointerSchema).min(1).max(MAX_ATTACHMENTS_PER_MESSAGE).optional(),
 }).refine((p) => p.text.length > 0 || p.attachments !== undefined, { message: 'a text message needs text or an attachment', path: ['text'] });
 

@@ -10,6 +10,11 @@ import { RoleIdSchema } from './wire/roles';
 
 const Timestamp = z.number().int().nonnegative();
 const Person = z.strictObject({ userId: UserIdSchema, name: z.string() });
+/**
+ * Who acknowledged and when; `coveringFor`: they had the message as the colleague covering for this person;
+ * `reportedBy`: passed on by the message's sender and not verifiable on this workstation, so this is their word.
+ */
+const Acknowledger = Person.extend({ at: Timestamp, coveringFor: Person.optional(), reportedBy: Person.optional() });
 
 export const UrgentReasonSchema = z.string().trim().min(1).max(120);
 
@@ -26,7 +31,7 @@ export const MessageUrgencySchema = z.strictObject({
   /** The sender's reason, from the organisation's list. */
   reason: z.string().nullable(),
   /** Verified acknowledgements, oldest first (signed by each acknowledger's workstation). */
-  acknowledgements: z.array(Person.extend({ at: Timestamp })),
+  acknowledgements: z.array(Acknowledger),
   /** Incoming and not yet acknowledged by this user: the Acknowledge action is offered. */
   canAcknowledge: z.boolean(),
   /** A copy an escalation released to this user: whose acknowledgement it waited for, and how long. */
@@ -34,8 +39,12 @@ export const MessageUrgencySchema = z.strictObject({
   /** This user's own ladder: each step's time and people, and what became of it; null without one. */
   ladder: z.strictObject({
     submitted: z.boolean(),
-    steps: z.array(z.strictObject({ to: z.array(Person), role: z.string().nullable().optional(), afterMs: z.number().int(), dueAt: Timestamp.nullable(), releasedAt: Timestamp.nullable(), cancelledAt: Timestamp.nullable() })),
-    acknowledged: Person.extend({ at: Timestamp }).nullable(),
+    steps: z.array(z.strictObject({
+      to: z.array(Person), role: z.string().nullable().optional(), afterMs: z.number().int(), dueAt: Timestamp.nullable(), releasedAt: Timestamp.nullable(), cancelledAt: Timestamp.nullable(),
+      /** Not handed to the relay: its people had the message already (a role's holders, whoever covered), or had no workstation. */
+      skipped: z.enum(['reached', 'unreachable']).optional(),
+    })),
+    acknowledged: Acknowledger.nullable(),
   }).nullable(),
 });
 export type MessageUrgency = z.infer<typeof MessageUrgencySchema>;

@@ -89,6 +89,11 @@ export const AUDIT_EVENT_TYPES = [
   /** Shifts of a role added or removed (in the app by a scheduler, or at the command line): the account, start, end and source of each. */
   'shift.added',
   'shift.removed',
+  /**
+   * An account deactivated (CLI, SCIM, directory sync, inactivity) while on a rota: its shifts not begun yet
+   * removed and the one under way ended, so its roles fall to their backup (counts and role names only).
+   */
+  'shifts.vacated',
   /** A rota imported from a CSV or iCalendar file: the role, the span it covered, how many shifts it added and replaced (no file name). */
   'schedule.imported',
   /** `rounds-server user scheduler <username> --grant/--revoke`: the account may (no longer) change role schedules in the app. */

@@ -122,7 +122,7 @@ export class EscalationService {
       // someone no ladder of the message shows it reached is their own word (selfReported).
       (eligible) => [{
         type: 'message.acknowledged', actor: addressKey(caller), subject: statement.messageId,
-        details: { sender: statement.sender, conversation: statement.conversationId, acknowledgedAt: now, claimedAt: statement.acknowledgedAt, signature, identityKey, ...(eligible ? {} : { selfReported: true }) },
+        details: { sender: statement.sender, conversation: statement.conversationId, acknowledgedAt: now, claimedAt: statement.acknowledgedAt, signature, identityKey, ...(statement.coveringFor ? { coveringFor: statement.coveringFor } : {}), ...(eligible ? {} : { selfReported: true }) },
       }],
       (c) => cancelledAudit(c, statement.messageId, statement.sender),
     );

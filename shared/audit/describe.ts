@@ -315,6 +315,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'shift.added': 'Shift added',
   'shift.removed': 'Shift removed',
   'schedule.imported': 'Rota imported',
+  'shifts.vacated': 'Shifts removed with the account',
   'scheduler.granted': 'Scheduler permission granted',
   'scheduler.revoked': 'Scheduler permission removed',
   'session.unlocked': 'Unlocked', unlock: 'Unlocked',

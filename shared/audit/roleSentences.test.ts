@@ -21,4 +21,9 @@ describe('role audit sentences', () => {
       .toMatch(/imported an iCalendar rota for the role “Cardiology on call” covering .*: 14 shifts added, 2 earlier shifts replaced\./);
     expect(sentence('scheduler.granted', 'admin:jdoe', LEE, {})).toMatch(/allowed Dr\. Lee .*to change on-call schedules in the app\./);
   });
+
+  it('says how many shifts a deactivated account left, on which roles', () => {
+    expect(sentence('shifts.vacated', 'system', LEE, { removed: 3, ended: 1, roles: 'Cardiology on call, Ward 4 charge nurse' }))
+      .toBe("Dr. Lee (lee, clinician)'s account was deactivated: 3 shifts not yet begun removed and 1 shift under way ended (on-call roles Cardiology on call, Ward 4 charge nurse); those roles go to their backup where no one else holds them.");
+  });
 });

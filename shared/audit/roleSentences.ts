@@ -51,6 +51,13 @@ export const ROLE_SENTENCES: Readonly<Record<string, Sentence>> = {
   'shift.added': (c) => `${who(c)} put ${c.facts.subject.label} on the role ${quoted(c.details.text('role'))} ${span(c)}${at_(c)}.`,
   'shift.removed': (c) => `${who(c)} removed the shift of ${c.facts.subject.label} on the role ${quoted(c.details.text('role'))} ${span(c)}${at_(c)}.`,
   'schedule.imported': (c) => `${who(c)} imported ${c.details.text('source') === 'ics' ? 'an iCalendar' : 'a CSV'} rota for the role ${quoted(c.details.text('role'))} covering ${at(c, 'from')} to ${at(c, 'to')}: ${count(c.details.number('added') ?? 0, 'shift')} added, ${count(c.details.number('removed') ?? 0, 'earlier shift')} replaced.`,
+  'shifts.vacated': (c) => {
+    const removed = c.details.number('removed') ?? 0;
+    const ended = c.details.number('ended') ?? 0;
+    const roles = c.details.text('roles');
+    const what = [removed > 0 ? `${count(removed, 'shift')} not yet begun removed` : '', ended > 0 ? `${count(ended, 'shift')} under way ended` : ''].filter(Boolean).join(' and ') || 'no shifts changed';
+    return `${capitalise(c.facts.subject.label)}'s account was deactivated: ${what}${roles ? ` (on-call roles ${roles})` : ''}; those roles go to their backup where no one else holds them.`;
+  },
   'scheduler.granted': (c) => `${who(c)} allowed ${c.facts.subject.label} to change on-call schedules in the app.`,
   'scheduler.revoked': (c) => `${who(c)} took away ${c.facts.subject.label}'s permission to change on-call schedules.`,
 };

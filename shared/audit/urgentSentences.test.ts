@@ -25,6 +25,13 @@ describe('urgent messages in the audit export', () => {
       .toBe("Dr. Chidi Nwosu (cnwosu, clinician) at Radiology reading room acknowledged Dr. Anna Smith (asmith, clinician)'s urgent message aa11bb22… at 2026-12-02 11:12:00 GMT+1 (the workstation said 1970-01-01 01:00:00 GMT+1); the relay verified the signature with the workstation's identity key BQabcdefghij…; self-reported: no escalation the relay held shows the message reached them.");
   });
 
+  it('says whom the acknowledger covered for, on the relay and on the workstations', () => {
+    expect(describer.sentence(record('message.acknowledged', `${CHIDI}.1`, MESSAGE, { sender: ANNA, acknowledgedAt: AT + 420_000, identityKey: 'BQabcdefghijklmnop', coveringFor: BEN })))
+      .toBe("Dr. Chidi Nwosu (cnwosu, clinician) at Radiology reading room acknowledged Dr. Anna Smith (asmith, clinician)'s urgent message aa11bb22…, covering for Ben Okafor (bokafor, nurse), at 2026-12-02 11:12:00 GMT+1; the relay verified the signature with the workstation's identity key BQabcdefghij….");
+    expect(describer.sentence({ seq: ++seq, at: AT, type: 'acknowledgement.received', details: { acknowledger: `${CHIDI}.1`, sender: ANNA, message: MESSAGE, coveringFor: BEN, passedOnBy: `${ANNA}.1` } }))
+      .toContain("acknowledged Dr. Anna Smith (asmith, clinician)'s urgent message aa11bb22…, covering for Ben Okafor (bokafor, nurse); the signature was verified (passed on by Dr. Anna Smith");
+  });
+
   it('tells an escalation held, released and stopped, with names and times', () => {
     expect(describer.sentence(record('escalation.held', `${ANNA}.1`, LADDER, { message: MESSAGE, recipients: BEN, rungs: 1, rung1DueAt: AT + 300_000, rung1To: CHIDI })))
       .toBe("Dr. Anna Smith (asmith, clinician) at Ward 4 nurses' station sent an urgent message aa11bb22… to Ben Okafor (bokafor, nurse) with an escalation the relay holds without being able to read it: unless acknowledged, to Dr. Chidi Nwosu (cnwosu, clinician) at 2026-12-02 11:10:00 GMT+1.");

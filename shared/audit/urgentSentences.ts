@@ -30,7 +30,8 @@ function acknowledged(c: SentenceContext): string {
   const received = c.details.number('acknowledgedAt');
   // Since issue 19's review, acknowledgedAt is when the relay received it; claimedAt what the workstation said.
   const when = received === null ? '' : ` at ${at(c, 'acknowledgedAt')}${claimed !== null && Math.abs(claimed - received) >= CLAIM_WORTH_SAYING_MS ? ` (the workstation said ${at(c, 'claimedAt')})` : ''}`;
-  return `${who(c)} ${where(c.facts.actor)} acknowledged ${senderOf(c)} urgent message ${short(c.facts.subject.raw)}${when}`
+  const covering = c.details.has('coveringFor') ? `, covering for ${c.names.userLabel(c.details.text('coveringFor'))},` : '';
+  return `${who(c)} ${where(c.facts.actor)} acknowledged ${senderOf(c)} urgent message ${short(c.facts.subject.raw)}${covering}${when}`
     + `; the relay verified the signature${key ? ` with the workstation's identity key ${key.slice(0, 12)}…` : ''}`
     + `${c.details.flag('selfReported') ? '; self-reported: no escalation the relay held shows the message reached them' : ''}.`;
 }

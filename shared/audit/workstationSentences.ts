@@ -9,6 +9,8 @@ type Sentence = (c: SentenceContext) => string;
 
 const owner = (c: SentenceContext) => capitalise(c.facts.actor.label);
 const station = (c: SentenceContext) => (c.facts.actor.workstation ? ` at ${c.facts.actor.workstation}` : '');
+/** ", covering for Dr. Lee": an acknowledgement made from the copy forwarded to the colleague covering (issue 19). */
+const coveringFor = (c: SentenceContext) => (c.details.has('coveringFor') ? `, covering for ${c.names.userLabel(c.details.text('coveringFor'))}` : '');
 const protection = (c: SentenceContext) => ({ os: " (profile key kept in the operating system's key store)", passphraseOnly: ' (profile key protected by the passphrase only)' } as Record<string, string>)[c.details.text('keyProtection')] ?? '';
 const LOCK_REASONS: Readonly<Record<string, string>> = { inactivity: 'after inactivity', osLock: 'when the computer was locked', suspend: 'when the computer went to sleep', manual: 'by hand', quit: 'on quitting' };
 const lockReason = (c: SentenceContext) => LOCK_REASONS[c.details.text('reason')] ?? (c.details.has('reason') ? `(${c.details.text('reason')})` : '');
@@ -74,8 +76,8 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'careTeam.changed': (c) => `A care team's membership changed: now ${count(c.details.number('members') ?? 0, 'member')}.`,
   'contact.identityAcknowledged': (c) => `${owner(c)} acknowledged a new safety number of ${contact(c)} (${count(c.details.number('devices') ?? 0, 'workstation')}).`,
   'contact.verified': (c) => `${owner(c)} verified the safety number of ${contact(c)} for the workstation ${contactStation(c)}.`,
-  'urgent.acknowledged': (c) => `${owner(c)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}${station(c)}, signed with the workstation's identity key.`,
-  'acknowledgement.received': (c) => `${capitalise(c.names.party(c.details.text('acknowledger')).label)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}; the signature was verified${station(c)}.`,
+  'urgent.acknowledged': (c) => `${owner(c)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}${coveringFor(c)}${station(c)}, signed with the workstation's identity key.`,
+  'acknowledgement.received': (c) => `${capitalise(c.names.party(c.details.text('acknowledger')).label)} acknowledged ${c.names.userLabel(c.details.text('sender'))}'s urgent message ${shortId(c.details.text('message'))}${coveringFor(c)}; the signature was verified${station(c)}${c.details.has('passedOnBy') ? ` (passed on by ${c.names.party(c.details.text('passedOnBy')).label})` : ''}.`,
   'acknowledgement.refused': (c) => `An acknowledgement of message ${shortId(c.details.text('message'))} in the name of ${c.names.party(c.details.text('acknowledger')).label} was refused${station(c)}: ${ACK_REFUSALS[c.details.text('reason')] ?? c.details.text('reason')}.`,
   'forwarding.refused': (c) => `The relay said ${c.names.userLabel(c.details.text('user'))}'s messages also go to ${forwardTarget(c)}; this workstation sent them nothing extra${station(c)}: ${FORWARDING_REFUSALS[c.details.text('reason')] ?? c.details.text('reason')}.`,
   'contact.unverified': (c) => `${owner(c)} removed the verification of ${contact(c)} for the workstation ${contactStation(c)}.`,

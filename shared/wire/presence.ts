@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { canonicalJson } from '../audit/canonicalJson';
-import { DeviceAddressSchema, UserIdSchema, type DeviceAddress, type UserId } from '../ids';
+import { DeviceAddressSchema, MessageIdSchema, UserIdSchema, type DeviceAddress, type UserId } from '../ids';
 import { RoleIdSchema } from './roles';
 
 /*
@@ -172,6 +172,7 @@ export function describePresence(presence: Pick<Presence, 'status' | 'note' | 'u
 export const MessageCoverageSchema = z.discriminatedUnion('kind', [
   /** `to`: the colleague named, or the holders of the role named (`role`) when the message went. */
   z.strictObject({ kind: z.literal('alsoSent'), absent: UserIdSchema, status: ForwardingStatusSchema, to: z.array(UserIdSchema).min(1).max(50), role: z.strictObject({ id: RoleIdSchema, name: z.string().max(100) }).optional() }),
-  z.strictObject({ kind: z.literal('forwarded'), absent: UserIdSchema, status: ForwardingStatusSchema }),
+  /** `original`: the message to the absent one this copy stands for (an acknowledgement of the copy is of it). */
+  z.strictObject({ kind: z.literal('forwarded'), absent: UserIdSchema, status: ForwardingStatusSchema, original: MessageIdSchema.optional() }),
 ]);
 export type MessageCoverage = z.infer<typeof MessageCoverageSchema>;

@@ -111,6 +111,29 @@ export function relayStoreRoles(t: ContractStores): void {
     expect((await t.audit('shift.added', 'shift.removed')).length).toBe(2 + 1 + 2 + 2);
   });
 
+  it("takes a deactivated account off every rota from then on: shifts not begun removed, the one under way ended, audited with counts", async () => {
+    const { store, other } = t;
+    const [lee, patel] = [await t.user({ username: 'lee' }), await t.user({ username: 'patel' })];
+    const cardiology = await create(store.roles, newRole('Cardiology on call'));
+    const ward = await create(store.roles, newRole('Ward 4 charge nurse'));
+    const shift = (userId: typeof lee, from: number, to: number) => ({ userId, startsAt: NOW + from * HOUR, endsAt: NOW + to * HOUR });
+    await store.roles.addShifts(cardiology.id, [shift(lee, -12, -2), shift(lee, -2, 6), shift(lee, 12, 24), shift(patel, 6, 12)], provenance, () => []);
+    await store.roles.addShifts(ward.id, [shift(lee, 30, 40)], provenance, () => []);
+    // Deactivated an hour into the shift under way, on the other instance.
+    await other.deactivateUser(lee, NOW - HOUR, audit('account.deactivated', lee));
+    const rota = (roleId: RoleId) => store.roles.shifts(roleId, NOW - 24 * HOUR, NOW + 48 * HOUR).then((shifts) => shifts.map((s) => [s.userId === lee ? 'lee' : 'patel', (s.startsAt - NOW) / HOUR, (s.endsAt - NOW) / HOUR]));
+    expect(await rota(cardiology.id)).toEqual([['lee', -12, -2], ['lee', -2, -1], ['patel', 6, 12]]);
+    expect(await rota(ward.id)).toEqual([]);
+    const records = await store.auditRecordsAfter(0, 100, { types: ['shifts.vacated'] });
+    expect(records.map((r) => [r.actor, r.subject, r.details])).toEqual([['system', lee, { removed: 2, ended: 1, roles: 'Cardiology on call, Ward 4 charge nurse' }]]);
+    // Deactivated again (another source meanwhile): nothing more to remove, nothing recorded again.
+    await store.deactivateUser(lee, NOW, audit('account.deactivated', lee));
+    expect(await store.auditRecordsAfter(0, 100, { types: ['shifts.vacated'] })).toHaveLength(1);
+    // An account with no shift from then on leaves no record.
+    await store.deactivateUser(patel, NOW + 13 * HOUR, audit('account.deactivated', patel));
+    expect(await t.audit('shifts.vacated')).toEqual([['shifts.vacated', lee]]);
+  });
+
   it('grants and revokes the scheduler permission once each', async () => {
     const { store, other } = t;
     const lee = await t.user({ username: 'lee' });

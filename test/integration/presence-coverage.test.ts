@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, type UiEvent } from '../../shared/contract';
 import type { UserId } from '../../shared/ids';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { RelayProcess, addUser, adminCli, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { Workstation, until } from '../fixtures/workstation';
 
 const HOUR = 3600_000;
@@ -20,24 +20,28 @@ describe('presence and coverage', () => {
   let alice: Workstation;
   let bob: Workstation;
   let carol: Workstation;
+  let dave: Workstation;
+  let erin: Workstation;
   const ids: Record<string, UserId> = {};
 
   beforeAll(async () => {
     relayDir = tempDataDir();
     relay = await RelayProcess.start(relayDir);
-    [alice, bob, carol] = ['alice', 'bob', 'carol'].map(() => {
+    [alice, bob, carol, dave, erin] = ['alice', 'bob', 'carol', 'dave', 'erin'].map(() => {
       dirs.push(tempDataDir());
       return new Workstation(dirs.at(-1)!, { policy: { ...DEFAULT_POLICY, notificationPreviews: false } });
-    }) as [Workstation, Workstation, Workstation];
+    }) as [Workstation, Workstation, Workstation, Workstation, Workstation];
     await alice.enroll(relay.url, 'alice', addUser(relayDir, 'alice', 'Dr. Alice Moreau'));
     await bob.enroll(relay.url, 'bob', addUser(relayDir, 'bob', 'Dr. Bob Lee'));
     await carol.enroll(relay.url, 'carol', addUser(relayDir, 'carol', 'Dr. Carol Patel'));
+    await dave.enroll(relay.url, 'dave', addUser(relayDir, 'dave', 'Nurse Dave Obi'));
+    await erin.enroll(relay.url, 'erin', addUser(relayDir, 'erin', 'Dr. Erin Walsh'));
     for (const c of await alice.call('directory.list', {})) ids[c.username] = c.userId;
     await until(async () => (await alice.online()) && (await bob.online()) && (await carol.online()), 'all online');
   }, 90_000);
 
   afterAll(async () => {
-    for (const w of [alice, bob, carol]) await w?.app.close();
+    for (const w of [alice, bob, carol, dave, erin]) await w?.app.close();
     await relay.stop();
     removeDir(relayDir);
     for (const d of dirs) removeDir(d);
@@ -78,7 +82,7 @@ describe('presence and coverage', () => {
     await until(async () => (await carolsConversation()) !== undefined, 'the forwarded copy at Carol');
     await carol.call('directory.list', {}); // the names the screens show, as the main window loads them
     const atCarol = await carol.call('messages.page', { conversationId: (await carolsConversation())!.id, limit: 5 });
-    expect(atCarol).toEqual([expect.objectContaining({ body: 'Bed 12: potassium 5.9, please review', senderName: 'Dr. Alice Moreau', coverage: { kind: 'forwarded', absent: ids.bob, status: 'offShift' } })]);
+    expect(atCarol).toEqual([expect.objectContaining({ body: 'Bed 12: potassium 5.9, please review', senderName: 'Dr. Alice Moreau', coverage: { kind: 'forwarded', absent: ids.bob, status: 'offShift', original: messageId } })]);
     expect(atCarol[0]?.id).not.toBe(messageId);
     // Alice's copy of what went to Carol sits in her conversation with Carol, delivered like any message.
     const { conversationId: toCarol } = await alice.call('conversations.openDirect', { userId: ids.carol! });
@@ -146,4 +150,70 @@ describe('presence and coverage', () => {
     await carol.call('presence.set', { status: 'available' });
     expect(carol.app.notificationFor(arrived(routine.messageId)!)).toMatchObject({ body: 'New message in Rounds', urgent: false });
   });
+
+  it("stops the ladder when the colleague covering acknowledges, tells everyone it reached, and counts one urgent send", async () => {
+    const auditAfter = (() => {
+      const db = openRelayDatabase(relayDir);
+      try {
+        return (db.prepare('SELECT MAX(seq) AS seq FROM audit_log').get() as { seq: number }).seq;
+      } finally {
+        db.close();
+      }
+    })();
+    await bob.call('presence.set', { status: 'offShift', forwardTo: { kind: 'user', userId: ids.carol! } });
+    await alice.call('presence.get', { userIds: [ids.bob!] });
+    const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
+    // Carol first (she has it already, covering: that step reaches no one new and is not handed over), Dave after
+    // about two seconds, Erin after ten minutes: Dave gets it, then Carol (covering for Bob) acknowledges.
+    const { messageId } = await alice.call('messages.send', {
+      conversationId: toBob, text: 'Bed 7: BP 70/40', urgent: true, urgentReason: DEFAULT_POLICY.urgentReasons[0]!,
+      escalation: [{ afterMinutes: 0.02, to: [ids.carol!] }, { afterMinutes: 0.03, to: [ids.dave!] }, { afterMinutes: 10, to: [ids.erin!] }],
+    });
+    const urgencyAt = async (w: Workstation, peer: UserId, body: string) => {
+      const conversation = (await w.call('conversations.list', {})).find((c) => c.peer === peer);
+      return conversation && (await w.call('messages.page', { conversationId: conversation.id, limit: 10 })).find((m) => m.body === body);
+    };
+    await until(async () => (await urgencyAt(dave, ids.alice!, 'Bed 7: BP 70/40'))?.urgency?.escalatedToMe != null, 'the first rung at Dave', 30_000);
+    await until(async () => (await urgencyAt(carol, ids.alice!, 'Bed 7: BP 70/40'))?.urgency?.canAcknowledge === true, 'the covering copy at Carol');
+    const copy = (await urgencyAt(carol, ids.alice!, 'Bed 7: BP 70/40'))!;
+    expect(copy.id).not.toBe(messageId);
+    // The rung's copy has an id of its own too (nobody who saw the original can send something under it first).
+    expect((await urgencyAt(dave, ids.alice!, 'Bed 7: BP 70/40'))?.id).not.toBe(messageId);
+    await carol.call('messages.acknowledge', { messageId: copy.id });
+
+    const byCarol = { userId: ids.carol, name: 'Dr. Carol Patel', coveringFor: { userId: ids.bob, name: 'Dr. Bob Lee' } };
+    // Alice sees who acknowledged and for whom; the relay cancelled Erin's rung.
+    await until(async () => {
+      const u = (await alice.call('messages.page', { conversationId: toBob, limit: 5 })).find((m) => m.id === messageId)?.urgency;
+      return u?.ladder?.steps[2]?.cancelledAt != null && u.acknowledgements.length > 0;
+    }, "Carol's acknowledgement at Alice, and Erin's rung cancelled", 30_000);
+    const sent = (await alice.call('messages.page', { conversationId: toBob, limit: 5 })).find((m) => m.id === messageId)!;
+    expect(sent.urgency).toMatchObject({ acknowledgements: [expect.objectContaining(byCarol)], ladder: { acknowledged: expect.objectContaining(byCarol) } });
+    // Each step's progress is its own: the relay's first rung is Dave's, shown as the second step.
+    expect(sent.urgency?.ladder?.steps.map((s) => [s.skipped ?? null, s.releasedAt !== null, s.cancelledAt !== null])).toEqual([['reached', false, false], [null, true, false], [null, false, true]]);
+    // Bob (the addressee) and Dave (escalated to) see it too, passed on by Alice's workstation; Carol sees her own.
+    for (const [w, name, bobAs] of [[bob, 'Bob', 'you'], [dave, 'Dave', 'Dr. Bob Lee']] as const) {
+      await w.call('directory.list', {});
+      await until(async () => ((await urgencyAt(w, ids.alice!, 'Bed 7: BP 70/40'))?.urgency?.acknowledgements.length ?? 0) > 0, `the acknowledgement at ${name}`);
+      // Neither has met Carol's workstation, so neither can check her signature: shown as Alice's word.
+      expect((await urgencyAt(w, ids.alice!, 'Bed 7: BP 70/40'))?.urgency?.acknowledgements).toEqual([expect.objectContaining({ ...byCarol, coveringFor: { userId: ids.bob, name: bobAs }, reportedBy: { userId: ids.alice, name: 'Dr. Alice Moreau' } })]);
+    }
+    expect((await urgencyAt(carol, ids.alice!, 'Bed 7: BP 70/40'))?.urgency).toMatchObject({ canAcknowledge: false, acknowledgements: [expect.objectContaining({ userId: ids.carol, coveringFor: { userId: ids.bob, name: 'Dr. Bob Lee' } })] });
+
+    // The relay's audit: Carol's acknowledgement stopped the ladder; Alice's urgent send is counted on Bob's envelopes only.
+    const db = openRelayDatabase(relayDir);
+    try {
+      const audit = db.prepare("SELECT type, actor, details FROM audit_log WHERE seq > $after AND type IN ('message.acknowledged', 'escalation.cancelled', 'envelope.accepted')").all({ after: auditAfter }) as { type: string; actor: string; details: string }[];
+      const acked = audit.filter((r) => r.type === 'message.acknowledged' && r.actor.startsWith(ids.carol!)).map((r) => JSON.parse(r.details) as Record<string, unknown>);
+      expect(acked).toEqual([expect.objectContaining({ coveringFor: ids.bob })]);
+      expect(acked[0]).not.toHaveProperty('selfReported');
+      expect(audit.filter((r) => r.type === 'escalation.cancelled' && r.actor.startsWith(ids.carol!))).toHaveLength(1);
+      const urgentTo = audit.filter((r) => r.type === 'envelope.accepted' && r.actor.startsWith(ids.alice!)).map((r) => JSON.parse(r.details) as { recipient: string; urgent?: boolean })
+        .filter((d) => d.urgent === true).map((d) => d.recipient.split('.')[0]);
+      expect(new Set(urgentTo)).toEqual(new Set([ids.bob]));
+    } finally {
+      db.close();
+    }
+    await bob.call('presence.set', { status: 'available' });
+  }, 90_000);
 });

@@ -3,7 +3,8 @@
  * (a faulty rota first: refused, every bad line named, nothing stored), grants Alice the scheduler permission;
  * signed-in clinicians find the role, see who holds it now and since when, its backup and the next hand-over;
  * Alice (a scheduler) adds and removes a shift from the app, Carol (not one) may not; bad requests get a clear
- * 4xx; every change is in the audit log with its actor and source.
+ * 4xx; Bob's account deactivated takes him off the rota (the role falls to its backup); every change is in the
+ * audit log with its actor and source.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -114,12 +115,36 @@ describe('on-call roles through the relay', () => {
     expect(notAnId.status).toBe(400);
   });
 
+  it('takes a deactivated holder off the rota: the role falls to its backup, the rota shows the gap, the audit counts the shifts', async () => {
+    // Bob holds the role now (until the hand-over), and a shift of his tomorrow is on the rota too.
+    const tomorrow = await alice.relay.addRoleShift(roleId, { userId: (await carol.relay.role(roleId)).holders[0]!.userId, startsAt: now + 24 * HOUR, endsAt: now + 30 * HOUR });
+    const before = Date.now();
+    expect(cli('user', 'deactivate', 'bob')).toMatchObject({ status: 0 });
+    const detail = await carol.relay.role(roleId);
+    expect(detail.holders).toEqual([]);
+    expect(detail.backup).toEqual({ kind: 'user', userId: carol.address.userId, displayName: 'Dr. Carol Patel' });
+    expect(cli('role', 'show', 'Cardiology on call').stdout).toContain('now: no one holds it');
+    // His shift under way ends at the deactivation, tomorrow's is gone: nobody is on the rota until Carol's shift.
+    const rota = (await carol.relay.roleShifts(roleId, now - 4 * HOUR, now + 36 * HOUR)).shifts;
+    expect(rota.map((s) => [s.displayName, s.startsAt])).toEqual([['Dr. Bob Lee', bobFrom], ['Dr. Carol Patel', handOver]]);
+    expect(rota[0]!.endsAt).toBeGreaterThanOrEqual(before - 1000);
+    expect(rota[0]!.endsAt).toBeLessThanOrEqual(Date.now());
+    expect(rota.some((s) => s.id === tomorrow.shift.id)).toBe(false);
+    const store = openStore(data, systemClock, { create: false });
+    try {
+      const records = await store.auditRecordsAfter(0, 1000, { types: ['shifts.vacated'] });
+      expect(records.map((r) => [r.actor, r.details])).toEqual([['system', { removed: 1, ended: 1, roles: 'Cardiology on call' }]]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('audits every change with its actor and source, never a file name', async () => {
     const store = openStore(data, systemClock, { create: false });
     try {
       const records = await store.auditRecordsAfter(0, 1000, { types: ['role.created', 'schedule.imported', 'scheduler.granted', 'shift.added', 'shift.removed'] });
       expect(records.map((r) => [r.type, r.actor.startsWith('admin:') ? 'admin' : r.actor === `${alice.address.userId}.${alice.address.deviceId}` ? 'alice' : r.actor])).toEqual([
-        ['role.created', 'admin'], ['schedule.imported', 'admin'], ['schedule.imported', 'admin'], ['scheduler.granted', 'admin'], ['shift.added', 'alice'], ['shift.removed', 'alice'],
+        ['role.created', 'admin'], ['schedule.imported', 'admin'], ['schedule.imported', 'admin'], ['scheduler.granted', 'admin'], ['shift.added', 'alice'], ['shift.removed', 'alice'], ['shift.added', 'alice'],
       ]);
       expect(records[2]!.details).toMatchObject({ role: 'Cardiology on call', source: 'csv', added: 2, removed: 2, from: bobFrom, to: carolTo });
       expect(records[4]!.details).toMatchObject({ source: 'app', startsAt: now - HOUR, endsAt: now + HOUR });

@@ -46,7 +46,7 @@ describe('on-call role holders a message can reach', () => {
     return { store, roles, person };
   }
 
-  it('leaves out a deactivated holder and one with no workstation, and the role goes to its backup', async () => {
+  it('takes a deactivated holder off the rota, leaves out one with no workstation, and the role goes to its backup', async () => {
     const { store, roles, person } = await world();
     const [lee, kim] = [await person('lee'), await person('kim', false)];
     await person('patel');
@@ -57,8 +57,9 @@ describe('on-call role holders a message can reach', () => {
     await store.deactivateUser(lee, NOW, []);
     const detail = await roles.detail(role, NOW);
     expect(detail.holders).toEqual([]);
-    // In the resolver's order of holders (by id): sorted here by name.
-    expect(detail.unreachable.map((u) => [u.displayName, u.reason, u.as, u.since]).sort()).toEqual([['Dr. kim', 'noWorkstation', 'holder', NOW - HOUR], ['Dr. lee', 'accountNotActive', 'holder', NOW - HOUR]]);
+    // Lee's shift ended when his account was deactivated (he is no longer on the rota at all); Kim is, unreachable.
+    expect(detail.unreachable.map((u) => [u.displayName, u.reason, u.as, u.since])).toEqual([['Dr. kim', 'noWorkstation', 'holder', NOW - HOUR]]);
+    expect((await store.roles.shifts(role.id, NOW - HOUR, NOW + 8 * HOUR)).filter((s) => s.userId === lee).map((s) => s.endsAt)).toEqual([NOW]);
     expect(detail.backup).toMatchObject({ kind: 'user', displayName: 'Dr. patel' });
     const to = roleRecipients(detail);
     expect([to.via, to.users]).toEqual(['backup', [detail.backup?.kind === 'user' ? detail.backup.userId : 'none']]);

@@ -77,12 +77,13 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
 
     // Carol gets her own copy, from Alice, marked as forwarded; Bob still gets his.
     await carol.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
-    await carol.getByText('Forwarded: Nurse Bob Okafor is off shift').waitFor();
+    // The sender's statement, shown as theirs (Carol's workstation cannot check Bob's status at sending).
+    await carol.getByRole('note').getByText('Dr. Alice Moreau says this was forwarded from Nurse Bob Okafor, who is off shift').waitFor();
     await carol.getByText('Bed 12: potassium 5.9, please review').waitFor();
     await screenshot(carol, 'conversation-presence-forwarded');
     await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
     await bob.getByText('Bed 12: potassium 5.9, please review').waitFor();
-    expect(await bob.getByText(/Forwarded:/).count()).toBe(0);
+    expect(await bob.getByText(/forwarded from/).count()).toBe(0);
 
     // A care team's header lists who is away, in words.
     await alice.getByRole('button', { name: 'New care team' }).click();
@@ -94,5 +95,30 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
     await away.waitFor();
     expect(await away.getByRole('listitem').allTextContents()).toEqual([expect.stringMatching(/^Nurse Bob Okafor: ○\s*Off shift/)]);
     await screenshot(alice, 'conversation-presence-care-team');
+  });
+
+  it("Carol acknowledges the urgent copy she covers for Bob: Alice and Bob see who acknowledged, and for whom", async () => {
+    const conversations = (page: Page) => page.getByRole('navigation', { name: 'Conversations' });
+    const message = (page: Page, text: string) => page.getByRole('log', { name: 'Conversation history' }).getByRole('article').filter({ hasText: text });
+    await conversations(alice).getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 3: lactate 6, BP falling');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption(DEFAULT_POLICY.urgentReasons[0]!);
+    await alice.getByRole('button', { name: 'Send' }).click();
+    await message(alice, 'Bed 3: lactate 6').getByText('Nurse Bob Okafor is off shift: also sent to Dr. Carol Nguyen').waitFor();
+
+    await conversations(carol).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
+    const atCarol = message(carol, 'Bed 3: lactate 6');
+    await atCarol.getByText('Dr. Alice Moreau says this was forwarded from Nurse Bob Okafor, who is off shift').waitFor();
+    await atCarol.getByRole('button', { name: 'Acknowledge urgent message from Dr. Alice Moreau' }).click();
+    await atCarol.getByText(/^Acknowledged by you \(covering for Nurse Bob Okafor\) at \d/).waitFor();
+
+    await message(alice, 'Bed 3: lactate 6').getByText(/^Acknowledged by Dr\. Carol Nguyen \(covering for Nurse Bob Okafor\) at \d/).waitFor();
+    await screenshot(alice, 'conversation-acknowledged-covering');
+    expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+    // Bob, whose message it was, hears of it from Alice's workstation (passed on, with her word if his cannot check Carol's signature).
+    await conversations(bob).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
+    await message(bob, 'Bed 3: lactate 6').getByText(/acknowledged by Dr\. Carol Nguyen \(covering for you\) at \d/i).waitFor();
+    await screenshot(bob, 'conversation-acknowledged-covering-absent');
   });
 });

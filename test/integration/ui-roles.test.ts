@@ -91,6 +91,8 @@ describe.skipIf(missing !== null)('on-call roles in the app', () => {
     await dialog.getByLabel('To').fill(await local(Date.now() + 8 * HOUR));
     await dialog.getByRole('button', { name: 'Add shift' }).click();
     await dialog.getByRole('cell', { name: 'Dr. Carol Nguyen', exact: true }).waitFor();
+    // After Carol's shift, nobody is on the rota for the rest of the week: the dialog says so, and who gets messages then.
+    await dialog.getByRole('cell', { name: /^No one on the rota after \S.*: (messages go to the backup, .+|the role has no backup)$/ }).waitFor();
     await screenshot(alice, 'dialog-role-schedule');
     expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
     await dialog.getByRole('button', { name: 'Close' }).click();

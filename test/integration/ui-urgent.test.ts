@@ -102,7 +102,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     // Carol gets it once the first step's time has passed, marked as escalated to her; not the first message.
     await conversations(carol).getByRole('button', { name: /Dr. Alice Moreau/ }).click({ timeout: 15_000 });
     const atCarol = message(carol, 'Bed 9: sats 84%');
-    await atCarol.getByText('Escalated to you: not acknowledged by Nurse Bob Okafor within 3 seconds.').waitFor();
+    await atCarol.getByText('Dr. Alice Moreau says this was escalated to you: not acknowledged by Nurse Bob Okafor within 3 seconds.').waitFor();
     await atCarol.getByRole('button', { name: /Acknowledge urgent message/ }).waitFor();
     await expect(message(carol, 'Bed 4: new chest pain').count()).resolves.toBe(0);
     await second.getByText(/Escalated to Dr. Carol Nguyen at \d/).waitFor({ timeout: 10_000 });
@@ -135,11 +135,34 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await sent.getByText(/Escalates to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
     // Dev, who holds the role, does not acknowledge: Carol, the backup, gets it after the first step's time.
     await conversations(carol).getByRole('button', { name: /Ward 4 charge nurse/ }).click({ timeout: 15_000 });
-    await message(carol, 'Bed 2: fall').getByText('Escalated to you: not acknowledged by Dr. Dev Patel within 3 seconds.').waitFor();
+    await message(carol, 'Bed 2: fall').getByText('Dr. Alice Moreau says this was escalated to you: not acknowledged by Dr. Dev Patel within 3 seconds.').waitFor();
     await message(carol, 'Bed 2: fall').getByRole('button', { name: /Acknowledge urgent message/ }).click();
     await sent.getByText(/Acknowledged by Dr. Carol Nguyen at \d/).waitFor();
     await sent.getByText(/Escalated to Ward 4 charge nurse's backup \(Dr. Carol Nguyen\) at \d/).waitFor();
   }, 60_000);
+
+  it('offers the ladder choice in a role conversation too: the default, the backup, or steps chosen', async () => {
+    // Alice is still in the conversation with Ward 4 charge nurse.
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 6: new confusion, glucose 2.1');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption('Deteriorating patient');
+    const mode = alice.getByRole('combobox', { name: /^Escalation/ });
+    await mode.locator('option', { hasText: "The organisation's default: Ward 4 charge nurse's backup (Dr. Carol Nguyen) after 3 seconds" }).waitFor({ state: 'attached' });
+    await expect(mode.inputValue()).resolves.toBe('default');
+    await mode.selectOption({ label: 'Choose the steps' });
+    const first = alice.getByLabel('If not acknowledged within 3 seconds, also send to');
+    await first.locator('option', { hasText: "Ward 4 charge nurse's backup (Dr. Carol Nguyen)" }).waitFor({ state: 'attached' });
+    await first.selectOption({ label: 'Nurse Bob Okafor' });
+    await alice.getByLabel('If not acknowledged within 9 seconds, also send to').selectOption({ label: "Ward 4 charge nurse's backup (Dr. Carol Nguyen)" });
+    await screenshot(alice, 'ui-urgent-role-ladder');
+    expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const sent = message(alice, 'Bed 6: new confusion');
+    await sent.getByText(/Escalates to Nurse Bob Okafor at \d/).waitFor();
+    await sent.getByText(/Escalates to Dr. Carol Nguyen at \d/).waitFor();
+    await expect(sent.getByText(/backup/).count()).resolves.toBe(0);
+  }, 60_000);
+
   it('sends an urgent message with a photo from the composer: escalated with the photo, then acknowledged', async () => {
     await conversations(alice).getByRole('button', { name: /Nurse Bob Okafor/ }).click();
     await alice.locator('input[type=file]').setInputFiles({ name: 'pressure-sore.jpg', mimeType: 'image/jpeg', buffer: plainJpeg(320, 240) });

@@ -204,6 +204,11 @@ export class ProtocolCore {
     return signAcknowledgement(this.#ctx.local.keyPair.privateKey, statement);
   }
 
+  /** Whether this device holds an identity key for `device` to verify its signatures with (itself, or a contact's device it has met). */
+  knowsIdentity(device: DeviceAddress): boolean {
+    return sameAddress(device, this.address) || readContactIdentity(this.#ctx.staged(), addressKey(device)) !== undefined;
+  }
+
   /**
    * Whether an acknowledgement is signed by the identity key this device trusts for its acknowledger (our own
    * key for this device; for any other, the one recorded for it, which its sessions with us use):

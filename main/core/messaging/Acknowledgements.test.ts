@@ -21,7 +21,9 @@ import type { RelayClient } from './RelayClient';
  * Alice's workstation receiving acknowledgements of her urgent message to Bob (issue 19): Bob's genuine one is
  * kept once; a forged one (another key), one relayed from another device, one moved to another message or
  * conversation, one about a message that is not urgent, and one by someone the message never went to are
- * refused, each with its reason in the local audit log.
+ * refused, each with its reason in the local audit log. The colleague covering for Bob may acknowledge, only as
+ * the one it was forwarded to. On Bob's side, one passed on by Alice (the sender) is kept, as her word while his
+ * workstation cannot check the signer, and verified when it comes first hand; no one else may pass one on.
  */
 describe('acknowledgements received', () => {
   let dir: string;
@@ -35,31 +37,42 @@ describe('acknowledgements received', () => {
   let conversation: ConversationId;
   const audit: { type: LocalAuditKind; details: unknown }[] = [];
 
+  let directory: TestDirectory;
+  const opened: ProfileDatabase[] = [];
+
+  /** A workstation's profile and its Acknowledgements, auditing into `into`. */
+  function workstation(device: TestDevice, name: string, into: { type: LocalAuditKind; details: unknown }[]) {
+    const profile = new ProfileDatabase(join(dir, `${name}.db`), Buffer.alloc(32, 7));
+    opened.push(profile);
+    const messages = new MessageStore(profile);
+    const conversations = new ConversationStore(profile);
+    const ctx: ClientContext = {
+      self: device.address, db: profile, core: device.core, relay: {} as RelayClient, messages, conversations, outbox: new OutboxStore(profile),
+      scheduler: virtualScheduler(), logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
+      running: () => true, audit: <K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]) => void into.push({ type, details }), emit: () => undefined, kick: () => undefined,
+    };
+    return { db: profile, messages, conversations, acks: new Acknowledgements(ctx, new UrgencyStore(profile), () => undefined, () => undefined) };
+  }
+
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rounds-acks-'));
-    db = new ProfileDatabase(join(dir, 'p.db'), Buffer.alloc(32, 7));
-    const directory = new TestDirectory();
+    directory = new TestDirectory();
     [alice, bob, carol] = [await newDevice(directory, newUserId(), 1), await newDevice(directory, newUserId(), 1), await newDevice(directory, newUserId(), 1)];
     // Alice's workstation knows Bob's and Carol's identity keys (she has sessions with them).
     await ensureSessions(alice, directory, [bob.address, carol.address]);
     conversation = newConversationId();
-    const messages = new MessageStore(db);
-    const conversations = new ConversationStore(db);
-    conversations.ensureDirect(conversation, bob.address.userId, 0);
-    [urgent, plain] = [MessageIdSchema.parse(crypto.randomUUID()), MessageIdSchema.parse(crypto.randomUUID())];
-    messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1000, body: 'bed 3 sats 84%', replyTo: null, urgent: true, recipients: [bob.address.userId] });
-    messages.insert({ id: plain, conversationId: conversation, sender: alice.address, sentAt: 1100, receivedAt: 1100, body: 'thanks', replyTo: null, urgent: false, recipients: [bob.address.userId] });
     audit.length = 0;
-    const ctx: ClientContext = {
-      self: alice.address, db, core: alice.core, relay: {} as RelayClient, messages, conversations, outbox: new OutboxStore(db),
-      scheduler: virtualScheduler(), logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
-      running: () => true, audit: <K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]) => void audit.push({ type, details }), emit: () => undefined, kick: () => undefined,
-    };
-    acks = new Acknowledgements(ctx, new UrgencyStore(db), () => undefined, () => undefined);
+    const at = workstation(alice, 'alice', audit);
+    db = at.db;
+    acks = at.acks;
+    at.conversations.ensureDirect(conversation, bob.address.userId, 0);
+    [urgent, plain] = [MessageIdSchema.parse(crypto.randomUUID()), MessageIdSchema.parse(crypto.randomUUID())];
+    at.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1000, body: 'bed 3 sats 84%', replyTo: null, urgent: true, recipients: [bob.address.userId] });
+    at.messages.insert({ id: plain, conversationId: conversation, sender: alice.address, sentAt: 1100, receivedAt: 1100, body: 'thanks', replyTo: null, urgent: false, recipients: [bob.address.userId] });
   });
 
   afterEach(() => {
-    db.close();
+    for (const profile of opened.splice(0)) profile.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -87,10 +100,62 @@ describe('acknowledgements received', () => {
     expect(new UrgencyStore(db).acknowledgements(urgent)).toEqual([]);
 
     expect(acks.receiveIn(payload(genuine), bob.address)).toBe(true);
+    // The same one again (first hand and passed on by the sender both arrive): kept once, and no refusal.
     expect(acks.receiveIn(payload(genuine), bob.address)).toBe(false);
+    expect(refusals()).toHaveLength(7);
+    // Another acknowledgement by Bob of the same message is one too many.
+    expect(acks.receiveIn(payload(bob.core.signAcknowledgement(statement(bob.address, { acknowledgedAt: 2500 }))), bob.address)).toBe(false);
     expect(refusals().at(-1)).toBe('DUPLICATE');
     expect(new UrgencyStore(db).acknowledgements(urgent).map((a) => [a.statement.acknowledger, a.signature])).toEqual([[bob.address, genuine.signature]]);
     expect(audit.filter((a) => a.type === 'acknowledgement.received')).toHaveLength(1);
+  });
+
+  it("keeps the acknowledgement of the colleague the message was forwarded to, covering for Bob, and no one else's claim to cover", () => {
+    const covering = carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId }));
+    // Before Alice's workstation forwarded anything to Carol, her claim to cover for Bob is refused.
+    expect(acks.receiveIn(payload(covering), carol.address)).toBe(false);
+    expect(refusals()).toEqual(['NOT_A_RECIPIENT']);
+    new MessageStore(db).setCoverage(urgent, { kind: 'alsoSent', absent: bob.address.userId, status: 'offShift', to: [carol.address.userId] });
+    // Covering for someone else than the absent one, or with the covering note taken off: not what she signed.
+    expect(acks.receiveIn(payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: alice.address.userId }))), carol.address)).toBe(false);
+    expect(acks.receiveIn(payload({ ...covering, statement: statement(carol.address) }), carol.address)).toBe(false);
+    expect(refusals()).toEqual(['NOT_A_RECIPIENT', 'NOT_A_RECIPIENT', 'SIGNATURE_INVALID']);
+    expect(acks.receiveIn(payload(covering), carol.address)).toBe(true);
+    expect(new UrgencyStore(db).acknowledgements(urgent)).toEqual([expect.objectContaining({ statement: expect.objectContaining({ coveringFor: bob.address.userId }), vouchedBy: null })]);
+  });
+
+  it("at Bob's workstation: takes one passed on by the sender, as her word when it cannot check the signer, and no one else's", async () => {
+    const atBob: { type: LocalAuditKind; details: unknown }[] = [];
+    const bobs = workstation(bob, 'bob', atBob);
+    const store = new UrgencyStore(bobs.db);
+    bobs.conversations.ensureDirect(conversation, alice.address.userId, 0);
+    const escalated = MessageIdSchema.parse(crypto.randomUUID());
+    for (const id of [urgent, escalated]) bobs.messages.insert({ id, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1100, body: 'bed 3 sats 84%', replyTo: null, urgent: true });
+    store.annotate(escalated, 'Deteriorating patient', { escalatesTo: [carol.address.userId] });
+    const dave = await newDevice(directory, newUserId(), 1);
+    const covering = payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId })));
+    const stepped = payload(carol.core.signAcknowledgement(statement(carol.address, { messageId: escalated })));
+    const bobRefusals = () => atBob.filter((a) => a.type === 'acknowledgement.refused').map((a) => (a.details as { reason: string }).reason);
+    // Passed on by someone who did not send the message: refused, whatever it says.
+    expect(bobs.acks.receiveIn(covering, dave.address)).toBe(false);
+    expect(bobRefusals()).toEqual(['NOT_FROM_ACKNOWLEDGER']);
+    // Passed on by Alice: Bob's workstation never met Carol's, so each is kept as Alice's word.
+    expect(bobs.acks.receiveIn(covering, alice.address)).toBe(true);
+    expect(bobs.acks.receiveIn(stepped, alice.address)).toBe(true);
+    expect(store.acknowledgements(urgent)).toEqual([expect.objectContaining({ vouchedBy: alice.address.userId, statement: expect.objectContaining({ coveringFor: bob.address.userId }) })]);
+    // Once Bob's workstation knows Carol's key, a forgery in her name passed on by Alice is refused.
+    await ensureSessions(bob, directory, [carol.address]);
+    const forged = payload({ statement: statement(carol.address, { acknowledgedAt: 2100 }), signature: dave.core.signAcknowledgement(statement(dave.address, { acknowledgedAt: 2100 })).signature });
+    expect(bobs.acks.receiveIn(forged, alice.address)).toBe(false);
+    expect(bobRefusals()).toEqual(['NOT_FROM_ACKNOWLEDGER', 'SIGNATURE_INVALID']);
+    // Carol's own copy of the escalated one, first hand: verified now, and no second acknowledgement nor refusal.
+    expect(bobs.acks.receiveIn(stepped, carol.address)).toBe(false);
+    expect(store.acknowledgements(escalated).map((a) => a.vouchedBy)).toEqual([null]);
+    expect(bobRefusals()).toHaveLength(2);
+    // Her claim to have covered for Bob cannot be checked here first hand (only Alice's workstation knows): it stays Alice's word.
+    expect(bobs.acks.receiveIn(covering, carol.address)).toBe(false);
+    expect(bobRefusals().at(-1)).toBe('NOT_A_RECIPIENT');
+    expect(store.acknowledgements(urgent).map((a) => a.vouchedBy)).toEqual([alice.address.userId]);
   });
 
   it('refuses an acknowledgement dated before its message was sent, or ahead of this clock', () => {

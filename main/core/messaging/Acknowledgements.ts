@@ -1,17 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { SignedAcknowledgement } from '../../../shared/acknowledgement';
 import { describeError } from '../../../shared/errors';
-import { addressKey, sameAddress, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { addressKey, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
 import { AcknowledgementPayloadSchema, PAYLOAD_VERSION, type AcknowledgementPayload, type Payload } from '../../../shared/payload';
 import { RoundsError } from '../errors';
 import type { StoredMessage } from '../storage/MessageStore';
 import type { UrgencyStore } from '../storage/UrgencyStore';
 import type { ClientContext } from './ClientContext';
 import { RelayRequestError } from './RelayClient';
+import { directConversationId } from './directConversation';
 
 /** Why a received acknowledgement was refused (recorded in the local audit log, never shown as valid). */
 export type AcknowledgementRefusal =
   | 'NOT_FROM_ACKNOWLEDGER' | 'SIGNATURE_INVALID' | 'UNKNOWN_MESSAGE' | 'WRONG_CONVERSATION' | 'WRONG_SENDER' | 'NOT_URGENT' | 'NOT_A_RECIPIENT' | 'DUPLICATE' | 'TIME_IMPLAUSIBLE';
+
+/**
+ * What an acknowledgement of a message this device holds is about: the message itself; for a copy an escalation
+ * released, the original message in the conversation as the sender wrote it; for a copy presence forwarding brought the colleague
+ * covering, the original message to the absent one (so its ladder stops), with whom they covered for.
+ */
+export interface AcknowledgementSubject {
+  readonly messageId: MessageId;
+  readonly conversationId: ConversationId;
+  readonly coveringFor?: UserId;
+}
 
 /** How far two workstations' clocks may disagree before an acknowledgement's time is not believed. */
 const CLOCK_SLACK_MS = 5 * 60_000;
@@ -45,23 +57,43 @@ export class Acknowledgements {
     if (!message.urgent) throw new RoundsError('INVALID_INPUT', 'only urgent messages are acknowledged');
     if (message.sender.userId === ctx.self.userId) throw new RoundsError('INVALID_INPUT', 'a sender does not acknowledge their own message');
     const escalation = this.store.annotations([messageId]).get(messageId)?.escalation ?? null;
-    const conversationId = escalation?.released?.conversationId ?? message.conversationId;
+    const subject = this.subjectOf(message);
     const now = ctx.scheduler.now();
-    const signed = ctx.core.signAcknowledgement({ messageId, conversationId, sender: message.sender.userId, acknowledger: ctx.self, acknowledgedAt: now });
-    const payload = AcknowledgementPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'acknowledgement', conversationId, ...signed, sentAt: now });
-    const recipients = this.#team(message, escalation?.released?.waitedFor ?? []).filter((u) => u !== ctx.self.userId);
+    const signed = ctx.core.signAcknowledgement({ ...subject, sender: message.sender.userId, acknowledger: ctx.self, acknowledgedAt: now });
+    const payload = AcknowledgementPayloadSchema.parse({ v: PAYLOAD_VERSION, type: 'acknowledgement', conversationId: subject.conversationId, ...signed, sentAt: now });
+    // Covering for someone: to the sender, whose workstation passes it on to everyone else the message reached.
+    const recipients = (subject.coveringFor ? [message.sender.userId] : this.#team(message, escalation?.released?.waitedFor ?? [])).filter((u) => u !== ctx.self.userId);
     const fresh = ctx.db.transaction(() => {
       if (!this.store.addAcknowledgement(signed, now)) return false;
       this.queue(recipients, payload);
-      ctx.audit('urgent.acknowledged', { conversation: conversationId, message: messageId, sender: message.sender.userId, acknowledger: addressKey(ctx.self), signature: signed.signature });
+      ctx.audit('urgent.acknowledged', {
+        conversation: subject.conversationId, message: subject.messageId, sender: message.sender.userId, acknowledger: addressKey(ctx.self), signature: signed.signature,
+        ...(subject.coveringFor ? { coveringFor: subject.coveringFor, copy: message.id } : {}),
+      });
       return true;
     });
-    if (!fresh) return this.store.acknowledgements(messageId).find((a) => a.statement.acknowledger.userId === ctx.self.userId) ?? signed;
+    if (!fresh) return this.store.acknowledgements(subject.messageId).find((a) => a.statement.acknowledger.userId === ctx.self.userId) ?? signed;
     this.onAcknowledged(messageId);
     ctx.kick();
     ctx.emit({ type: 'urgency', conversationId: message.conversationId, messageId });
     void this.reportPending();
     return signed;
+  }
+
+  /** What acknowledging this message (as this device holds it) states: see AcknowledgementSubject. */
+  subjectOf(message: StoredMessage): AcknowledgementSubject {
+    const coverage = message.coverage;
+    if (coverage?.kind === 'forwarded' && coverage.original) {
+      return { messageId: coverage.original, conversationId: directConversationId(message.sender.userId, coverage.absent), coveringFor: coverage.absent };
+    }
+    const released = this.store.annotations([message.id]).get(message.id)?.escalation?.released;
+    return { messageId: released?.original ?? message.id, conversationId: released?.conversationId ?? message.conversationId };
+  }
+
+  /** The message an acknowledgement of `messageId` from `sender` is about, as this device holds it: itself, or the covering copy of it. */
+  heldFor(messageId: MessageId, sender: UserId): StoredMessage | undefined {
+    const message = this.ctx.messages.byId(messageId);
+    return message?.sender.userId === sender ? message : this.ctx.messages.copyOf(messageId, sender) ?? message;
   }
 
   /** Reports this user's acknowledgements the relay has not confirmed (after acknowledging, and at each connect). */
@@ -87,40 +119,77 @@ export class Acknowledgements {
 
   /**
    * A received acknowledgement, inside the decrypt transaction: stored (true) if genuine and about an urgent
-   * message this device holds, by one of its recipients; otherwise refused, with the reason audited.
+   * message this device holds, by one of its recipients; otherwise refused, with the reason audited. It comes
+   * from the device that signed it, or passed on by the message's sender (whose workstation knows everyone the
+   * message reached: the colleague covering, the rungs released). The signature is checked whenever this
+   * workstation holds the signer's identity key; passed on by the sender from a workstation it never met, it is
+   * kept as the sender's word (vouchedBy, shown so). The same acknowledgement arriving both ways is kept once,
+   * verified when it comes first hand, and its second arrival is no refusal.
    */
   receiveIn(payload: AcknowledgementPayload, from: DeviceAddress): boolean {
-    const refusal = this.#check(payload, from);
     const { statement } = payload;
+    const message = this.heldFor(statement.messageId, statement.sender);
+    const firstHand = sameAddress(statement.acknowledger, from);
+    // Passed on by the sender, signed by a workstation this one never met: checked by the sender's, taken on its word.
+    const vouchedBy = !firstHand && !this.ctx.core.knowsIdentity(statement.acknowledger) ? from.userId : null;
+    const refusal = this.#check(payload, from, message, vouchedBy !== null);
+    if (refusal === 'DUPLICATE' && this.store.acknowledgements(statement.messageId).some((a) => a.signature === payload.signature)) {
+      if (firstHand) this.store.markVerified(statement.messageId, payload.signature);
+      return false;
+    }
     if (refusal) {
       this.ctx.audit('acknowledgement.refused', { message: statement.messageId, acknowledger: addressKey(statement.acknowledger), from: addressKey(from), reason: refusal });
       return false;
     }
-    this.store.addAcknowledgement(payload, this.ctx.scheduler.now(), statement.acknowledger.userId === this.ctx.self.userId ? this.ctx.scheduler.now() : null);
-    this.ctx.audit('acknowledgement.received', { conversation: statement.conversationId, message: statement.messageId, sender: statement.sender, acknowledger: addressKey(statement.acknowledger), signature: payload.signature });
+    const now = this.ctx.scheduler.now();
+    this.store.addAcknowledgement(payload, now, statement.acknowledger.userId === this.ctx.self.userId ? now : null, vouchedBy);
+    this.ctx.audit('acknowledgement.received', {
+      conversation: statement.conversationId, message: statement.messageId, sender: statement.sender, acknowledger: addressKey(statement.acknowledger), signature: payload.signature,
+      ...(statement.coveringFor ? { coveringFor: statement.coveringFor } : {}), ...(firstHand ? {} : { passedOnBy: addressKey(from) }), ...(vouchedBy ? { unverified: true } : {}),
+    });
     return true;
   }
 
-  #check(payload: AcknowledgementPayload, from: DeviceAddress): AcknowledgementRefusal | undefined {
+  #check(payload: AcknowledgementPayload, from: DeviceAddress, message: StoredMessage | undefined, unverifiable: boolean): AcknowledgementRefusal | undefined {
     const { statement } = payload;
-    // It travels from the device that signed it, over that device's own session.
-    if (!sameAddress(statement.acknowledger, from)) return 'NOT_FROM_ACKNOWLEDGER';
-    if (!this.ctx.core.acknowledgementTrusted(payload)) return 'SIGNATURE_INVALID';
-    const message = this.ctx.messages.byId(statement.messageId);
+    // It travels from the device that signed it, over that device's own session, or passed on by the message's sender.
+    const passedOn = !sameAddress(statement.acknowledger, from) && message !== undefined && from.userId === message.sender.userId;
+    if (!sameAddress(statement.acknowledger, from) && !passedOn) return 'NOT_FROM_ACKNOWLEDGER';
+    if (!unverifiable && !this.ctx.core.acknowledgementTrusted(payload)) return 'SIGNATURE_INVALID';
     if (!message) return 'UNKNOWN_MESSAGE';
-    const escalation = this.store.annotations([message.id]).get(message.id)?.escalation ?? null;
-    if (statement.conversationId !== (escalation?.released?.conversationId ?? message.conversationId)) return 'WRONG_CONVERSATION';
+    const subject = this.subjectOf(message);
+    if (statement.conversationId !== subject.conversationId) return 'WRONG_CONVERSATION';
     if (statement.sender !== message.sender.userId) return 'WRONG_SENDER';
     if (!message.urgent) return 'NOT_URGENT';
     // Its time is the acknowledger's claim: not before the message was sent, nor after it arrived here (give or take
     // the clocks' disagreement), so nobody can backdate an acknowledgement past an escalation step in a dispute.
     if (statement.acknowledgedAt < message.sentAt - CLOCK_SLACK_MS || statement.acknowledgedAt > this.ctx.scheduler.now() + CLOCK_SLACK_MS) return 'TIME_IMPLAUSIBLE';
-    const self = this.ctx.self.userId;
-    const recipients = new Set([...this.#team(message, escalation?.released?.waitedFor ?? []), ...(escalation?.escalatesTo ?? []), ...(this.store.ladder(message.id)?.rungs.flatMap((r) => r.recipients) ?? []), ...(message.sender.userId !== self ? [self] : [])]);
-    recipients.delete(message.sender.userId);
-    if (!recipients.has(statement.acknowledger.userId)) return 'NOT_A_RECIPIENT';
-    if (this.store.acknowledgements(message.id).some((a) => a.statement.acknowledger.userId === statement.acknowledger.userId)) return 'DUPLICATE';
+    if (statement.acknowledger.userId === message.sender.userId) return 'NOT_A_RECIPIENT';
+    // Passed on by the sender, who knows whom the message reached; first hand, the acknowledger must be one of them.
+    if (!passedOn && !this.#reached(message, subject).has(statement.acknowledger.userId)) return 'NOT_A_RECIPIENT';
+    if (!passedOn && statement.coveringFor !== undefined && !this.#covered(message, statement.coveringFor, statement.acknowledger.userId)) return 'NOT_A_RECIPIENT';
+    if (this.store.acknowledgements(statement.messageId).some((a) => a.statement.acknowledger.userId === statement.acknowledger.userId)) return 'DUPLICATE';
     return undefined;
+  }
+
+  /** Everyone this device knows the message reached, or may reach (not its sender). */
+  #reached(message: StoredMessage, subject: AcknowledgementSubject): Set<string> {
+    const self = this.ctx.self.userId;
+    const escalation = this.store.annotations([message.id]).get(message.id)?.escalation ?? null;
+    const coverage = message.coverage?.kind === 'alsoSent' ? message.coverage.to : [];
+    const reached = new Set<string>([
+      ...this.#team(message, escalation?.released?.waitedFor ?? []), ...(escalation?.escalatesTo ?? []), ...coverage,
+      ...(this.store.ladder(message.id)?.rungs.flatMap((r) => r.recipients) ?? []), ...(message.sender.userId !== self ? [self] : []), ...(subject.coveringFor ? [subject.coveringFor] : []),
+    ]);
+    reached.delete(message.sender.userId);
+    return reached;
+  }
+
+  /** Whether the message went to `colleague` as the one covering for `absent` (the sender's record, or this user's own copy). */
+  #covered(message: StoredMessage, absent: UserId, colleague: UserId): boolean {
+    const c = message.coverage;
+    if (c?.kind === 'forwarded') return c.absent === absent && colleague === this.ctx.self.userId;
+    return c?.kind === 'alsoSent' && c.absent === absent && c.to.includes(colleague);
   }
 
   /** Whom a message concerns: its sender, the conversation's members (a 1:1's peer, or what it was sent to), and those an escalation waited for. */

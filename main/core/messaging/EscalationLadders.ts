@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { describeError } from '../../../shared/errors';
 import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
 import { TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
 import type { EscalationRequest } from '../../../shared/wire/escalation';
 import type { OutgoingEnvelope } from '../../../shared/wire/relay';
-import type { LadderRung, StoredLadder, UrgencyStore } from '../storage/UrgencyStore';
+import type { LadderRung, RungPlacement, StoredLadder, UrgencyStore } from '../storage/UrgencyStore';
 import type { ClientContext } from './ClientContext';
 import { RelayRequestError } from './RelayClient';
 
@@ -72,19 +73,27 @@ export class EscalationLadders {
   async submitPending(): Promise<void> {
     for (const ladder of this.store.unsubmittedLadders()) {
       if (this.pending(ladder.messageId)) continue;
-      // Those the message reached already (a role's holders, or its backup when nobody held it) get no copy.
-      const reached = recipientsOf(ladder.payload);
-      const request: EscalationRequest = {
-        escalationId: ladder.escalationId, messageId: ladder.messageId, recipients: reached, sentAt: ladder.payload.sentAt,
-        rungs: await Promise.all(ladder.rungs.map(async (rung, i) => {
-          const recipients = rung.recipients.filter((u) => !reached.includes(u));
-          return { delayMs: Math.max(1000, rung.afterMs), recipients, envelopes: recipients.length > 0 ? await this.encryptFor(recipients, rungCopy(ladder, rung, i)) : [] };
-        })),
-      };
-      const rungs = request.rungs.filter((r) => r.envelopes.length > 0);
-      if (rungs.length === 0 || reached.length === 0) continue;
-      const state = await this.ctx.relay.holdEscalation({ ...request, rungs });
-      this.store.setProgress(ladder.messageId, state, this.ctx.scheduler.now());
+      // Those the message reached already (a role's holders, or its backup when nobody held it, and whoever covered
+      // for an absent addressee: their acknowledgement of their copy stops the ladder too) get no copy.
+      const coverage = this.ctx.messages.byId(ladder.messageId)?.coverage;
+      const reached = [...new Set([...recipientsOf(ladder.payload), ...(coverage?.kind === 'alsoSent' ? coverage.to : [])])];
+      if (reached.length === 0) continue;
+      const prepared = await Promise.all(ladder.rungs.map(async (rung, i) => {
+        const recipients = rung.recipients.filter((u) => !reached.includes(u));
+        return { delayMs: Math.max(1000, rung.afterMs), recipients, envelopes: recipients.length > 0 ? await this.encryptFor(recipients, rungCopy(ladder, rung, i)) : [] };
+      }));
+      // Rungs that reach no one new are not handed over: the relay numbers the others 1, 2, …, and each rung of
+      // this ladder keeps which of them it is (or why it has none), so its progress is shown against the right step.
+      const rungs = prepared.filter((r) => r.envelopes.length > 0);
+      let held = 0;
+      const placement: RungPlacement[] = prepared.map((r) => (r.envelopes.length > 0 ? ++held : r.recipients.length === 0 ? 'reached' : 'unreachable'));
+      if (rungs.length === 0) {
+        this.store.setNothingHeld(ladder.messageId, this.ctx.scheduler.now(), placement);
+      } else {
+        const request: EscalationRequest = { escalationId: ladder.escalationId, messageId: ladder.messageId, recipients: reached, sentAt: ladder.payload.sentAt, rungs };
+        const state = await this.ctx.relay.holdEscalation(request);
+        this.store.setProgress(ladder.messageId, state, { at: this.ctx.scheduler.now(), placement });
+      }
       this.#changed(ladder.payload.conversationId, ladder.messageId);
     }
   }
@@ -119,8 +128,12 @@ function recipientsOf(payload: TextPayload): UserId[] {
   return payload.to ? [payload.to] : payload.role ? payload.role.holders.map((h) => h.userId) : [];
 }
 
-/** The copy a rung releases: the same message, saying which rung it is and whose acknowledgement it waited for. */
+/**
+ * The copy a rung releases: the message under an id of its own (random, so nobody who saw the original can send
+ * something under the copy's id first), naming the original, which rung it is and whose acknowledgement it waited for.
+ */
 function rungCopy(ladder: StoredLadder, rung: LadderRung, index: number): TextPayload {
   const waitedFor = [...recipientsOf(ladder.payload), ...ladder.rungs.slice(0, index).flatMap((r) => r.recipients)];
-  return TextPayloadSchema.parse({ ...ladder.payload, escalation: { escalationId: ladder.escalationId, rung: index + 1, waitedFor, afterMs: rung.afterMs } });
+  const escalation = { escalationId: ladder.escalationId, rung: index + 1, waitedFor, afterMs: rung.afterMs, original: ladder.messageId };
+  return TextPayloadSchema.parse({ ...ladder.payload, messageId: randomUUID(), escalation });
 }

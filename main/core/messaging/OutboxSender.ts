@@ -229,7 +229,8 @@ export class OutboxSender {
         ciphertexts = await ctx.core.encryptDirect(devices, payload);
       }
       // An urgent message's envelopes say so to the relay (issue 19: it counts urgent use); the reason stays inside.
-      const urgent = payload.type === 'text' && payload.urgent === true && payload.escalation === undefined;
+      // A rung's copy or the copy for whoever covers is the same message again: counted once, as the original.
+      const urgent = payload.type === 'text' && payload.urgent === true && payload.escalation === undefined && payload.forwardedFor === undefined;
       const envelopes = ciphertexts.map((o) => {
         const { sender: _sender, ...outgoing } = sealEnvelope(ctx.self, o);
         return urgent ? { ...outgoing, urgent: true as const } : outgoing;

@@ -127,6 +127,8 @@ export class ReceivePipeline {
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
     const stored = ctx.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    // A duplicate only if the same sender sent it: an id another sender used first is no redelivery (said by code only).
+    if (!stored && ctx.messages.byId(payload.messageId)?.sender.userId !== sender.userId) ctx.logger.error('MESSAGE_ID_TAKEN: a message arrived under an id another sender used; set aside');
     if (stored && payload.attachments) this.hooks.attachments().recordIncoming(payload.messageId, payload.attachments, sender.userId === self);
     const coverage = receivedCoverage(payload);
     if (stored && coverage) ctx.messages.setCoverage(payload.messageId, coverage);

@@ -1,4 +1,4 @@
-import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
+import { sameAddress, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
 import type { RoleConversations } from './RoleConversations';
 import type { RoleDirectory } from './RoleDirectory';
 import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
@@ -53,6 +53,7 @@ export class UrgentMessages implements UrgencyReceiver {
   readonly store: UrgencyStore;
   readonly #acks: Acknowledgements;
   readonly #ladders: EscalationLadders;
+  readonly #queue: (to: readonly UserId[], payload: AcknowledgementPayload) => void;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -67,6 +68,7 @@ export class UrgentMessages implements UrgencyReceiver {
     private readonly roles?: RoleResolver,
   ) {
     this.store = new UrgencyStore(ctx.db);
+    this.#queue = (to, payload) => sender.queue(to, payload);
     this.#acks = new Acknowledgements(ctx, this.store, (to, payload) => sender.queue(to, payload), (id) => this.reminders()?.acknowledged([id]));
     this.#ladders = new EscalationLadders(ctx, this.store, (users, payload) => sender.encryptFor(users, payload), pending, () => sender.readDirectory());
   }
@@ -149,16 +151,41 @@ export class UrgentMessages implements UrgencyReceiver {
   }
 
   acknowledgementIn(payload: AcknowledgementPayload, from: Parameters<UrgencyReceiver['acknowledgementIn']>[1]): boolean {
-    return this.#acks.receiveIn(payload, from);
+    if (!this.#acks.receiveIn(payload, from)) return false;
+    this.#passOn(payload, from);
+    return true;
+  }
+
+  /**
+   * On the sender's workstations, inside the decrypt transaction: an acknowledgement of a message with a ladder or
+   * a covering copy, received from the one who acknowledged, goes on to everyone else the message reached (the
+   * addressee or the role's holders, whoever covered, the rungs released by then): only the sender knows them all.
+   */
+  #passOn(payload: AcknowledgementPayload, from: Parameters<UrgencyReceiver['acknowledgementIn']>[1]): void {
+    const { statement } = payload;
+    const self = this.ctx.self.userId;
+    if (statement.sender !== self || !sameAddress(statement.acknowledger, from)) return;
+    const message = this.ctx.messages.byId(statement.messageId);
+    const ladder = message && this.store.ladder(message.id);
+    const covering = message?.coverage?.kind === 'alsoSent' ? message.coverage.to : [];
+    if (!message || (!ladder && covering.length === 0)) return;
+    const peer = this.ctx.conversations.peer(message.conversationId);
+    // A rung due before the acknowledgement went, unless stopped by an earlier one (the progress may be a poll behind).
+    const released = ladder?.progress?.rungs.filter((r) => r.releasedAt !== null || (r.cancelledAt === null && r.dueAt <= statement.acknowledgedAt)).flatMap((r) => r.recipients) ?? [];
+    const holders = message.roleDelivery?.holders.map((h) => h.userId) ?? [];
+    const to = [...new Set([...(peer ? [peer] : []), ...holders, ...covering, ...released])].filter((u) => u !== self && u !== statement.acknowledger.userId);
+    if (to.length > 0) this.#queue(to, payload);
   }
 
   acknowledged(payload: AcknowledgementPayload): void {
-    const { messageId } = payload.statement;
-    // Acknowledged on another of this user's workstations: the reminders stop here too.
-    if (payload.statement.acknowledger.userId === this.ctx.self.userId) this.reminders()?.acknowledged([messageId]);
+    const { messageId, sender } = payload.statement;
+    const message = this.#acks.heldFor(messageId, sender);
+    // Acknowledged on another of this user's workstations, or by whoever covered for them: the reminders stop here too.
+    const self = this.ctx.self.userId;
+    if (payload.statement.acknowledger.userId === self || payload.statement.coveringFor === self) this.reminders()?.acknowledged([message?.id ?? messageId]);
     this.#ladders.refresh(messageId);
-    const message = this.ctx.messages.byId(messageId);
-    if (message) this.ctx.emit({ type: 'urgency', conversationId: message.conversationId, messageId });
+    if (sender === this.ctx.self.userId) this.ctx.kick(); // passed on to the others it reached (#passOn)
+    if (message) this.ctx.emit({ type: 'urgency', conversationId: message.conversationId, messageId: message.id });
   }
 
   /** What the screens show of urgent messages (names from `nameOf`). */
@@ -169,23 +196,38 @@ export class UrgentMessages implements UrgencyReceiver {
     const person = (userId: UserId) => ({ userId, name: userId === self ? 'you' : nameOf(userId) });
     return new Map(urgent.map((m) => {
       const note = notes.get(m.id);
-      const acks = this.store.acknowledgements(m.id);
+      const acks = this.store.acknowledgements(this.#acks.subjectOf(m).messageId);
+      // Whom an acknowledger covered for: as they signed it, or as this sender's record of the forwarding says.
+      const coveringFor = (by: UserId) => {
+        const claimed = acks.find((a) => a.statement.acknowledger.userId === by)?.statement.coveringFor;
+        const absent = claimed ?? (m.coverage?.kind === 'alsoSent' && m.coverage.to.includes(by) ? m.coverage.absent : undefined);
+        return absent ? { coveringFor: person(absent) } : {};
+      };
+      const acknowledger = (by: UserId, at: number) => {
+        const vouchedBy = acks.find((a) => a.statement.acknowledger.userId === by)?.vouchedBy;
+        return { ...person(by), at, ...coveringFor(by), ...(vouchedBy ? { reportedBy: person(vouchedBy) } : {}) };
+      };
       const released = note?.escalation?.released;
       const ladder = m.sender.userId === self ? this.store.ladder(m.id) : undefined;
       const progress = ladder?.progress ?? null;
       const acknowledged = acks[0] ?? null;
       const view: MessageUrgency = {
         reason: note?.reason ?? null,
-        acknowledgements: acks.map((a) => ({ ...person(a.statement.acknowledger.userId), at: a.statement.acknowledgedAt })),
+        acknowledgements: acks.map((a) => acknowledger(a.statement.acknowledger.userId, a.statement.acknowledgedAt)),
         canAcknowledge: m.sender.userId !== self && !acks.some((a) => a.statement.acknowledger.userId === self),
         escalatedToMe: released && m.sender.userId !== self ? { step: released.rung, waitedFor: released.waitedFor.map(person), afterMs: released.afterMs } : null,
         ladder: ladder ? {
           submitted: ladder.submittedAt !== null,
           steps: ladder.rungs.map((r, i) => {
-            const state = progress?.rungs.find((p) => p.rung === i + 1);
-            return { to: r.recipients.map(person), role: r.role ?? null, afterMs: r.afterMs, dueAt: state?.dueAt ?? null, releasedAt: state?.releasedAt ?? null, cancelledAt: state?.cancelledAt ?? null };
+            // The relay numbers only the rungs it holds (ladder.placement); without placements, rung i is i + 1.
+            const placed = ladder.placement?.[i] ?? i + 1;
+            const state = typeof placed === 'number' ? progress?.rungs.find((p) => p.rung === placed) : undefined;
+            return {
+              to: r.recipients.map(person), role: r.role ?? null, afterMs: r.afterMs, dueAt: state?.dueAt ?? null, releasedAt: state?.releasedAt ?? null, cancelledAt: state?.cancelledAt ?? null,
+              ...(typeof placed === 'string' ? { skipped: placed } : {}),
+            };
           }),
-          acknowledged: acknowledged ? { ...person(acknowledged.statement.acknowledger.userId), at: acknowledged.statement.acknowledgedAt } : progress?.acknowledged ? { ...person(progress.acknowledged.by), at: progress.acknowledged.at } : null,
+          acknowledged: acknowledged ? acknowledger(acknowledged.statement.acknowledger.userId, acknowledged.statement.acknowledgedAt) : progress?.acknowledged ? acknowledger(progress.acknowledged.by, progress.acknowledged.at) : null,
         } : null,
       };
       return [m.id, view];

@@ -71,8 +71,8 @@ export async function coverageOfSend(peer: UserId, from: { presence: PresenceBoo
 
 /**
  * Inside the send's transaction: queues a copy of `original` for whoever covers (a new message id, in the
- * sender's direct conversation with them, marked as forwarded for the absent one; its text, urgency and
- * attachments only), stores it as ours, and marks both messages with how forwarding
+ * sender's direct conversation with them, marked as forwarded for the absent one with the original's id, so an
+ * acknowledgement of the copy stops the original's ladder; its text, urgency and attachments only), stores it as ours, and marks both messages with how forwarding
  * touched them. `queue` puts a payload in the outbox for its recipients and our own other devices.
  */
 export function queueCoverageCopy(ctx: Pick<ClientContext, 'self' | 'messages' | 'conversations'>, queue: (recipients: readonly UserId[], payload: TextPayload) => void, original: TextPayload, coverage: Coverage): void {
@@ -83,16 +83,18 @@ export function queueCoverageCopy(ctx: Pick<ClientContext, 'self' | 'messages' |
   const content = { v, type, sentAt, text, ...(urgent ? { urgent, ...(urgentReason ? { urgentReason } : {}) } : {}), ...(attachments ? { attachments } : {}) };
   for (const to of coverage.to) {
     const conversationId = directConversationId(self, to);
-    const copy: TextPayload = { ...content, messageId: MessageIdSchema.parse(randomUUID()), conversationId, to, forwardedFor: { userId: coverage.absent, status: coverage.status } };
+    const forwardedFor = { userId: coverage.absent, status: coverage.status, original: original.messageId };
+    const copy: TextPayload = { ...content, messageId: MessageIdSchema.parse(randomUUID()), conversationId, to, forwardedFor };
     ctx.conversations.ensureDirect(conversationId, to, copy.sentAt);
     queue([to], copy);
     ctx.messages.insert({ id: copy.messageId, conversationId, sender: ctx.self, sentAt: copy.sentAt, receivedAt: copy.sentAt, body: copy.text, replyTo: null, urgent: copy.urgent ?? false, recipients: [to] });
-    ctx.messages.setCoverage(copy.messageId, { kind: 'forwarded', absent: coverage.absent, status: coverage.status });
+    ctx.messages.setCoverage(copy.messageId, { kind: 'forwarded', absent: coverage.absent, status: coverage.status, original: original.messageId });
   }
   ctx.messages.setCoverage(original.messageId, { kind: 'alsoSent', absent: coverage.absent, status: coverage.status, to: [...coverage.to], ...(coverage.role ? { role: coverage.role } : {}) });
 }
 
 /** How a received text was touched by forwarding: a copy sent to us (or, from our other device, by us) for someone away. */
 export function receivedCoverage(payload: TextPayload): MessageCoverage | null {
-  return payload.forwardedFor ? { kind: 'forwarded', absent: payload.forwardedFor.userId, status: payload.forwardedFor.status } : null;
+  const f = payload.forwardedFor;
+  return f ? { kind: 'forwarded', absent: f.userId, status: f.status, ...(f.original ? { original: f.original } : {}) } : null;
 }

@@ -74,6 +74,18 @@ export class MessageStore {
     return row ? toMessage(row) : undefined;
   }
 
+  /**
+   * The copy of `original` (a message from `sender`) that this user holds under an id of its own, if any: the one
+   * presence forwarding brought them (covering for someone away), or the one an escalation's rung released to them.
+   */
+  copyOf(original: MessageId, sender: DeviceAddress['userId']): StoredMessage | undefined {
+    const row = this.db.get<MessageRow>(
+      `SELECT * FROM messages WHERE sender_user = $s AND (json_extract(coverage, '$.original') = $m OR json_extract(escalation, '$.released.original') = $m)
+       ORDER BY received_at LIMIT 1`, { s: sender, m: original },
+    );
+    return row ? toMessage(row) : undefined;
+  }
+
   /** Newest first; pass the last message's cursor to get the page before it. */
   page(conversationId: ConversationId, limit: number, before?: PageCursor): StoredMessage[] {
     const rows = before
@@ -119,7 +131,11 @@ export class MessageStore {
     // Issue 19's tables hold no foreign key to the message: what they kept of deleted ones goes with them (a
     // ladder keeps the whole payload, text included; an acknowledgement names the message).
     this.db.run('DELETE FROM escalation_ladders WHERE message_id NOT IN (SELECT id FROM messages)');
-    this.db.run('DELETE FROM acknowledgements WHERE message_id NOT IN (SELECT id FROM messages)');
+    // An acknowledgement made or received through a copy (covering, or a rung released) names the original, which
+    // this profile holds only as the copy: it goes with the copy.
+    this.db.run(`DELETE FROM acknowledgements WHERE message_id NOT IN (SELECT id FROM messages)
+      AND message_id NOT IN (SELECT json_extract(coverage, '$.original') FROM messages WHERE json_extract(coverage, '$.original') IS NOT NULL)
+      AND message_id NOT IN (SELECT json_extract(escalation, '$.released.original') FROM messages WHERE json_extract(escalation, '$.released.original') IS NOT NULL)`);
     return count;
   }
 

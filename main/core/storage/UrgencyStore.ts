@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SignedAcknowledgement } from '../../../shared/acknowledgement';
-import { ConversationIdSchema, DeviceIdSchema, UserIdSchema, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
+import { ConversationIdSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
 import { TextPayloadSchema, type TextPayload } from '../../../shared/payload';
 import { EscalationStateSchema, type EscalationState } from '../../../shared/wire/escalation';
 import type { SqlRunner } from './ProfileDatabase';
@@ -18,6 +18,8 @@ export const MessageEscalationSchema = z.strictObject({
     escalationId: z.string(), rung: z.number().int(), waitedFor: z.array(UserIdSchema), afterMs: z.number().int(),
     /** The conversation as the sender wrote it (the copy is filed under the sender and this user). */
     conversationId: ConversationIdSchema,
+    /** The message the copy is of (absent: a copy from a version that sent it under the original's id). */
+    original: MessageIdSchema.optional(),
   }).optional(),
 });
 export type MessageEscalation = z.infer<typeof MessageEscalationSchema>;
@@ -26,6 +28,10 @@ export type MessageEscalation = z.infer<typeof MessageEscalationSchema>;
 export const LadderRungSchema = z.strictObject({ afterMs: z.number().int().positive(), recipients: z.array(UserIdSchema).min(1), role: z.string().optional() });
 export type LadderRung = z.infer<typeof LadderRungSchema>;
 
+/** Where one rung of a ladder went: the relay's rung number, or why the relay holds nothing for it. */
+export const RungPlacementSchema = z.union([z.number().int().positive(), z.enum(['reached', 'unreachable'])]);
+export type RungPlacement = z.infer<typeof RungPlacementSchema>;
+
 export interface StoredLadder {
   readonly messageId: MessageId;
   readonly escalationId: string;
@@ -33,22 +39,27 @@ export interface StoredLadder {
   readonly payload: TextPayload;
   readonly submittedAt: number | null;
   readonly progress: EscalationState | null;
+  /** Per rung, once handed over (null before, and for ladders handed over before placements were kept: rung i is i + 1). */
+  readonly placement: readonly RungPlacement[] | null;
 }
 
 export interface StoredAcknowledgement extends SignedAcknowledgement {
   readonly receivedAt: number;
   readonly reportedAt: number | null;
+  /** Passed on by the message's sender and not verifiable here (no identity key for the acknowledger): their word. */
+  readonly vouchedBy: UserId | null;
 }
 
-interface AckRow { message_id: string; conversation_id: string; sender_user: string; acknowledger_user: string; acknowledger_device: number; acknowledged_at: number; signature: string; received_at: number; reported_at: number | null }
-interface LadderRow { message_id: string; escalation_id: string; rungs: string; payload: string; submitted_at: number | null; progress: string | null }
+interface AckRow { message_id: string; conversation_id: string; sender_user: string; acknowledger_user: string; acknowledger_device: number; acknowledged_at: number; signature: string; received_at: number; reported_at: number | null; covering_for: string | null; vouched_by: string | null }
+interface LadderRow { message_id: string; escalation_id: string; rungs: string; payload: string; submitted_at: number | null; progress: string | null; placement: string | null }
 
 const toAck = (r: AckRow): StoredAcknowledgement => ({
   statement: {
     messageId: r.message_id as MessageId, conversationId: r.conversation_id as ConversationId, sender: r.sender_user as UserId,
     acknowledger: { userId: r.acknowledger_user as UserId, deviceId: DeviceIdSchema.parse(r.acknowledger_device) }, acknowledgedAt: r.acknowledged_at,
+    ...(r.covering_for ? { coveringFor: r.covering_for as UserId } : {}),
   },
-  signature: r.signature, receivedAt: r.received_at, reportedAt: r.reported_at,
+  signature: r.signature, receivedAt: r.received_at, reportedAt: r.reported_at, vouchedBy: r.vouched_by as UserId | null,
 });
 
 /** A note this or a later version wrote; anything unreadable reads as none. */
@@ -65,6 +76,7 @@ function parsed<T>(schema: z.ZodType<T>, json: string | null): T | null {
 const toLadder = (r: LadderRow): StoredLadder => ({
   messageId: r.message_id as MessageId, escalationId: r.escalation_id, rungs: z.array(LadderRungSchema).parse(JSON.parse(r.rungs)),
   payload: TextPayloadSchema.parse(JSON.parse(r.payload)), submittedAt: r.submitted_at, progress: parsed(EscalationStateSchema, r.progress),
+  placement: parsed(z.array(RungPlacementSchema), r.placement),
 });
 
 export class UrgencyStore {
@@ -85,13 +97,18 @@ export class UrgencyStore {
   }
 
   /** Stores a verified acknowledgement; false when this account's acknowledgement of the message is held already. */
-  addAcknowledgement(ack: SignedAcknowledgement, receivedAt: number, reportedAt: number | null = null): boolean {
+  addAcknowledgement(ack: SignedAcknowledgement, receivedAt: number, reportedAt: number | null = null, vouchedBy: UserId | null = null): boolean {
     const s = ack.statement;
     return this.db.run(
-      `INSERT OR IGNORE INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at)
-       VALUES ($m, $c, $s, $u, $d, $at, $sig, $rec, $rep)`,
-      { m: s.messageId, c: s.conversationId, s: s.sender, u: s.acknowledger.userId, d: s.acknowledger.deviceId, at: s.acknowledgedAt, sig: ack.signature, rec: receivedAt, rep: reportedAt },
+      `INSERT OR IGNORE INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at, covering_for, vouched_by)
+       VALUES ($m, $c, $s, $u, $d, $at, $sig, $rec, $rep, $cov, $vouched)`,
+      { m: s.messageId, c: s.conversationId, s: s.sender, u: s.acknowledger.userId, d: s.acknowledger.deviceId, at: s.acknowledgedAt, sig: ack.signature, rec: receivedAt, rep: reportedAt, cov: s.coveringFor ?? null, vouched: vouchedBy },
     ) === 1;
+  }
+
+  /** The acknowledgement (by its signature) arrived from its signer too and verified here: no longer only the sender's word. */
+  markVerified(messageId: MessageId, signature: string): void {
+    this.db.run('UPDATE acknowledgements SET vouched_by = NULL WHERE message_id = $m AND signature = $sig', { m: messageId, sig: signature });
   }
 
   acknowledgements(messageId: MessageId): StoredAcknowledgement[] {
@@ -107,11 +124,11 @@ export class UrgencyStore {
     this.db.run('UPDATE acknowledgements SET reported_at = $at WHERE message_id = $m AND acknowledger_user = $u', { at, m: messageId, u: user });
   }
 
-  /** Urgent messages from others this user has not acknowledged (reminded of until they do). */
+  /** Urgent messages from others this user has not acknowledged, nor someone covering for them (reminded of until then). */
   unacknowledged(self: UserId): { id: MessageId; conversationId: ConversationId; receivedAt: number }[] {
     return this.db.all<{ id: string; conversation_id: string; received_at: number }>(
       `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u AND acknowledgement_expected = 1
-       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id = m.id AND a.acknowledger_user = $u) ORDER BY received_at`, { u: self },
+       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (m.id, json_extract(m.coverage, '$.original'), json_extract(m.escalation, '$.released.original')) AND (a.acknowledger_user = $u OR a.covering_for = $u)) ORDER BY received_at`, { u: self },
     ).map((r) => ({ id: r.id as MessageId, conversationId: r.conversation_id as ConversationId, receivedAt: r.received_at }));
   }
 
@@ -130,11 +147,20 @@ export class UrgencyStore {
   }
 
   runningLadders(): StoredLadder[] {
-    return this.db.all<LadderRow>('SELECT * FROM escalation_ladders WHERE submitted_at IS NOT NULL').map(toLadder)
-      .filter((l) => l.progress === null || (l.progress.acknowledged === null && l.progress.rungs.some((r) => r.releasedAt === null && r.cancelledAt === null)));
+    // Without progress once handed over: the relay held nothing for it (every rung reached no one), nothing to read.
+    return this.db.all<LadderRow>('SELECT * FROM escalation_ladders WHERE submitted_at IS NOT NULL AND progress IS NOT NULL').map(toLadder)
+      .filter((l) => l.progress !== null && l.progress.acknowledged === null && l.progress.rungs.some((r) => r.releasedAt === null && r.cancelledAt === null));
   }
 
-  setProgress(messageId: MessageId, progress: EscalationState, submittedAt?: number): void {
-    this.db.run('UPDATE escalation_ladders SET progress = $p, submitted_at = coalesce($s, submitted_at) WHERE message_id = $m', { m: messageId, p: JSON.stringify(progress), s: submittedAt ?? null });
+  /** The relay's progress; with `handedOver`, the ladder was just handed over, its rungs placed so. */
+  setProgress(messageId: MessageId, progress: EscalationState, handedOver?: { at: number; placement: readonly RungPlacement[] }): void {
+    this.db.run('UPDATE escalation_ladders SET progress = $p, submitted_at = coalesce($s, submitted_at), placement = coalesce($pl, placement) WHERE message_id = $m', {
+      m: messageId, p: JSON.stringify(progress), s: handedOver?.at ?? null, pl: handedOver ? JSON.stringify(handedOver.placement) : null,
+    });
+  }
+
+  /** Done with a ladder none of whose rungs reached anyone new: nothing was handed to the relay, and nothing will be. */
+  setNothingHeld(messageId: MessageId, at: number, placement: readonly RungPlacement[]): void {
+    this.db.run('UPDATE escalation_ladders SET submitted_at = $s, placement = $pl WHERE message_id = $m', { m: messageId, s: at, pl: JSON.stringify(placement) });
   }
 }

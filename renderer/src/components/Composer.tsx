@@ -3,6 +3,7 @@ import type { MessageView } from '../../../shared/contract';
 import type { StagingId } from '../../../shared/attachmentContract';
 import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
 import type { LadderChoice, UrgentOptions } from '../../../shared/urgency';
+import type { RoleId } from '../../../shared/wire/roles';
 import { LIMITS } from '../../../shared/limits';
 import { CallError } from '../api';
 import { useApi } from '../context';
@@ -10,7 +11,7 @@ import { Icon } from '../attachments/Icon';
 import { photosStaged, StagedAttachments } from '../attachments/StagedAttachments';
 import type { StagedFiles } from '../attachments/useStagedFiles';
 import { messageSummary } from '../attachments/MessageAttachments';
-import { ladderChoice, NO_URGENT_DRAFT, UrgentFields, type UrgentDraft } from './UrgencyParts';
+import { ladderChoice, NO_URGENT_DRAFT, UrgentFields, type UrgentDraft } from './UrgentComposerFields';
 
 interface Draft {
   readonly key: number;
@@ -33,10 +34,12 @@ interface Draft {
  * Photos and files are attached with the button, by dropping them on the conversation or by pasting; they
  * go with the next message (which may then have no text), once each is staged in the core.
  */
-export function Composer({ conversationId, peer = null, disabledReason, replyTo, staging, onCancelReply, onSent, onError }: {
+export function Composer({ conversationId, peer = null, roleId = null, disabledReason, replyTo, staging, onCancelReply, onSent, onError }: {
   conversationId: ConversationId;
   /** The other person of a 1:1 conversation (an urgent message to them may escalate); null otherwise. */
   peer?: UserId | null;
+  /** The on-call role of a conversation with one (an urgent message to it escalates too); null otherwise. */
+  roleId?: RoleId | null;
   disabledReason: string | null;
   replyTo: MessageView | null;
   staging: StagedFiles;
@@ -161,7 +164,7 @@ export function Composer({ conversationId, peer = null, disabledReason, replyTo,
         <button type="button" className={`urgent-toggle ${urgent ? 'on' : ''}`} aria-pressed={urgent} onClick={() => setUrgent(!urgent)} disabled={disabledReason !== null}>Urgent</button>
         <button type="button" className="primary send" onClick={send} disabled={disabledReason !== null || !filesReady || (text.trim().length === 0 && !files) || needsReason} aria-describedby={needsReason ? 'urgent-needs-reason' : undefined}>Send</button>
       </div>
-      {urgent && <UrgentFields peer={peer} draft={urgentDraft} onChange={setUrgentDraft} options={urgentOptions} />}
+      {urgent && <UrgentFields peer={peer} roleId={roleId} draft={urgentDraft} onChange={setUrgentDraft} options={urgentOptions} />}
       {needsReason && <p className="hint" id="urgent-needs-reason">An urgent message needs a reason before it can be sent.</p>}
       {inFlight > 1 && <p className="hint" role="status">{inFlight} messages on their way…</p>}
       {refused.length > 0 && (

@@ -210,7 +210,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => loadNewer().catch(onError)}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; showNewest().catch(onError); }}>Jump to newest</button></div>}
       </div>
 
-      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
+      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
         replyTo={replyTo} staging={files.staging} onCancelReply={() => setReplyTo(null)}
         onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
       {files.viewer}

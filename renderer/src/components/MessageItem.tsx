@@ -83,7 +83,7 @@ export function Message({ message, quoted, layout, onReply, onRetry, online, hel
     <article className={classes.filter(Boolean).join(' ')} aria-label={`${message.senderName}, ${formatTime(message.sentAt)}${message.urgent ? ', urgent' : ''}`} aria-current={layout.highlight ? 'true' : undefined}>
       <div className="bubble">
         {layout.compact ? <span className="sender">{layout.showSender ? message.senderName : ''}</span> : layout.showSender && <div className="sender">{message.senderName}</div>}
-        <CoverageLine coverage={message.coverage} nameOf={nameOf} />
+        <CoverageLine coverage={message.coverage} nameOf={nameOf} source={message} />
         <div className="content-line">
           {message.replyTo && <blockquote className="quote">{quoted ? <><strong>{quoted.senderName}</strong> {messageSummary(quoted, 140)}</> : 'Earlier message'}</blockquote>}
           <UrgentLabel message={message} />

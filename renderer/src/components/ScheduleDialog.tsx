@@ -18,8 +18,31 @@ function localInput(at: number): string {
   return d.toISOString().slice(0, 16);
 }
 
+/** Less than this uncovered between two shifts is no gap worth a line (a hand-over a few seconds late). */
+const MIN_GAP_MS = 60_000;
+
+/** The stretches of [from, to) that no shift covers (a deactivated holder's shifts leave one, for instance). */
+export function rotaGaps(shifts: readonly Pick<Shift, 'startsAt' | 'endsAt'>[], from: number, to: number): { startsAt: number; endsAt: number }[] {
+  const gaps: { startsAt: number; endsAt: number }[] = [];
+  let covered = from;
+  for (const s of [...shifts].sort((a, b) => a.startsAt - b.startsAt)) {
+    if (s.startsAt - covered >= MIN_GAP_MS) gaps.push({ startsAt: covered, endsAt: Math.min(s.startsAt, to) });
+    covered = Math.max(covered, s.endsAt);
+    if (covered >= to) break;
+  }
+  if (to - covered >= MIN_GAP_MS) gaps.push({ startsAt: covered, endsAt: to });
+  return gaps;
+}
+
+/** The table's rows: each shift, and each gap between them, by time. */
+type RotaRow = { kind: 'shift'; at: number; shift: Shift } | { kind: 'gap'; at: number; startsAt: number; endsAt: number };
+function rotaRows(shifts: readonly Shift[], from: number, to: number): RotaRow[] {
+  const rows: RotaRow[] = [...shifts.map((shift) => ({ kind: 'shift' as const, at: shift.startsAt, shift })), ...rotaGaps(shifts, from, to).map((g) => ({ kind: 'gap' as const, at: g.startsAt, ...g }))];
+  return rows.sort((a, b) => a.at - b.at);
+}
+
 /**
- * Who holds a role over the next week, for someone with the scheduler permission: remove a shift, or add one
+ * Who holds a role over the next week, with the gaps nobody covers, for someone with the scheduler permission: remove a shift, or add one
  * (a colleague, a start and an end in this computer's time). The relay refuses anyone else; every change is
  * audited there with this workstation as the actor.
  */
@@ -52,6 +75,8 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
   };
   const people = [...contacts.values()].filter((c) => c.reachable || c.status !== 'pending').sort((a, b) => a.displayName.localeCompare(b.displayName));
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const backup = detail.backup;
+  const backupWords = backup ? `messages go to the backup, ${backup.kind === 'user' ? backup.displayName : backup.role.name}` : 'the role has no backup';
 
   return (
     <Modal title={`Schedule: ${detail.role.name}`} onClose={onClose} wide>
@@ -61,15 +86,19 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
         <thead><tr><th scope="col">Who</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Entered</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
         <tbody>
           {shifts?.length === 0 && <tr><td colSpan={5} className="muted">No shifts this week.</td></tr>}
-          {shifts?.map((s) => (
-            <tr key={s.id}>
-              <td>{s.displayName}</td><td>{when(s.startsAt)}</td><td>{s.endsAt >= STANDING_SHIFT_END ? 'standing' : when(s.endsAt)}</td>
-              <td>{({ app: 'in the app', csv: 'CSV rota', ics: 'calendar rota', cli: 'by IT', scim: 'directory group', ldap: 'directory group' } as const)[s.source]}</td>
-              <td>{s.source === 'scim' || s.source === 'ldap'
+          {shifts && shifts.length > 0 && rotaRows(shifts, start, start + DAYS_SHOWN * DAY).map((row) => (row.kind === 'shift' ? (
+            <tr key={row.shift.id}>
+              <td>{row.shift.displayName}</td><td>{when(row.shift.startsAt)}</td><td>{row.shift.endsAt >= STANDING_SHIFT_END ? 'standing' : when(row.shift.endsAt)}</td>
+              <td>{({ app: 'in the app', csv: 'CSV rota', ics: 'calendar rota', cli: 'by IT', scim: 'directory group', ldap: 'directory group' } as const)[row.shift.source]}</td>
+              <td>{row.shift.source === 'scim' || row.shift.source === 'ldap'
                 ? <span className="muted">changed in the directory</span>
-                : <button type="button" className="ghost" aria-label={`Remove ${s.displayName}'s shift from ${when(s.startsAt)} to ${when(s.endsAt)}`} onClick={() => remove(s)}>Remove</button>}</td>
+                : <button type="button" className="ghost" aria-label={`Remove ${row.shift.displayName}'s shift from ${when(row.shift.startsAt)} to ${when(row.shift.endsAt)}`} onClick={() => remove(row.shift)}>Remove</button>}</td>
             </tr>
-          ))}
+          ) : (
+            <tr key={`gap-${row.startsAt}`} className="rota-gap">
+              <td colSpan={5}>No one on the rota {row.endsAt >= start + DAYS_SHOWN * DAY ? `after ${when(row.startsAt)}` : `from ${when(row.startsAt)} to ${when(row.endsAt)}`}: {backupWords}</td>
+            </tr>
+          )))}
         </tbody>
       </table>
       <form className="add-shift" onSubmit={add} aria-label="Add a shift">

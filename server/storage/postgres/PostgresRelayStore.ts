@@ -173,6 +173,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     await client.query('DELETE FROM enrollment_codes WHERE user_id = $1 AND used_at IS NULL', [id]);
     await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [id]);
     await client.query('UPDATE emergency_grants SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL', [id, at]);
+    await this.roles.vacateIn(client, id, at);
     await this.controlEvent(client, 'account.deactivated', id, null, at);
     return true;
   }

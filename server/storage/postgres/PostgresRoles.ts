@@ -13,6 +13,7 @@ import { RelayFailure } from '../../RelayFailure';
 import { patchedRole, planStandingHolders, roleColumns, roleNameKey, toRole, toShift, type RoleRow, type ShiftRow } from '../roleRows';
 import type { DirectoryShiftSource, NewRole, NewShift, RolePatch, RoleRecord, RoleStore, ScheduleReplacement, ShiftProvenance, ShiftRecord, StandingHoldersChange } from '../RoleStore';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
+import { vacatedShiftsAudit } from '../vacatedShifts';
 
 const UNIQUE_VIOLATION = '23505';
 const takenName = (error: unknown) => (error as { code?: string }).code === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === 'oncall_roles_name_key_key';
@@ -136,6 +137,20 @@ export class PostgresRoles implements RoleStore {
     });
   }
 
+  /**
+   * Inside the deactivation's transaction (the account's row locked by it): takes the account off every rota
+   * from `at` (vacatedShifts.ts), with its audit record.
+   */
+  async vacateIn(client: pg.PoolClient, userId: UserId, at: number): Promise<void> {
+    const roles = await client.query<{ name: string }>(
+      'SELECT DISTINCT r.name FROM oncall_shifts s JOIN oncall_roles r ON r.id = s.role_id WHERE s.user_id = $1 AND s.ends_at > $2 ORDER BY r.name', [userId, at],
+    );
+    const removed = await client.query('DELETE FROM oncall_shifts WHERE user_id = $1 AND starts_at >= $2', [userId, at]);
+    const ended = await client.query('UPDATE oncall_shifts SET ends_at = $2 WHERE user_id = $1 AND starts_at < $2 AND ends_at > $2', [userId, at]);
+    const audit = vacatedShiftsAudit(userId, { removed: removed.rowCount ?? 0, ended: ended.rowCount ?? 0, roles: roles.rows.map((r) => r.name) });
+    if (audit) await this.#appendAudit(client, [audit]);
+  }
+
   async grantScheduler(userId: UserId, actor: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
     return this.#db.transaction(async (client) => {
       const granted = await client.query('INSERT INTO oncall_schedulers (user_id, granted_at, granted_by) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING', [userId, at, actor]);
@@ -184,7 +199,8 @@ async function checkRole(client: Queryable, id: RoleId, role: Pick<RoleRecord, '
 async function insertShifts(client: Queryable, roleId: RoleId, shifts: readonly NewShift[], { source, actor, at }: ShiftProvenance): Promise<ShiftRecord[]> {
   const added: ShiftRecord[] = [];
   for (const s of shifts) {
-    if ((await client.query("SELECT 1 FROM users WHERE id = $1 AND status <> 'deactivated'", [s.userId])).rows.length === 0) throw new RelayFailure('BAD_REQUEST', `account ${s.userId} cannot hold a role (no such active account)`);
+    // FOR SHARE: a deactivation of the account waits for this shift to be in, and then removes it (vacateIn).
+    if ((await client.query("SELECT 1 FROM users WHERE id = $1 AND status <> 'deactivated' FOR SHARE", [s.userId])).rows.length === 0) throw new RelayFailure('BAD_REQUEST', `account ${s.userId} cannot hold a role (no such active account)`);
     const shift: ShiftRecord = { id: randomUUID(), roleId, userId: s.userId, startsAt: s.startsAt, endsAt: s.endsAt, source, createdAt: at, createdBy: actor };
     await client.query('INSERT INTO oncall_shifts (id, role_id, user_id, starts_at, ends_at, source, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [shift.id, roleId, s.userId, s.startsAt, s.endsAt, source, at, actor]);
     added.push(shift);

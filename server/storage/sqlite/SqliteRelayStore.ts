@@ -162,6 +162,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#sql.run('DELETE FROM enrollment_codes WHERE user_id = $u AND used_at IS NULL', { u: id });
     this.#sql.run('DELETE FROM pending_enrollments WHERE user_id = $u', { u: id });
     this.#sql.run('UPDATE emergency_grants SET used_at = $at WHERE user_id = $u AND used_at IS NULL', { u: id, at });
+    this.roles.vacateIn(id, at);
     this.#controlEventIn('account.deactivated', id, null, at);
     return true;
   }

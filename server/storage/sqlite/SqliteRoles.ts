@@ -10,6 +10,7 @@ import { RelayFailure } from '../../RelayFailure';
 import { patchedRole, planStandingHolders, roleColumns, roleNameKey, toRole, toShift, type RoleRow, type ShiftRow } from '../roleRows';
 import type { DirectoryShiftSource, NewRole, NewShift, RolePatch, RoleRecord, RoleStore, ScheduleReplacement, ShiftProvenance, ShiftRecord, StandingHoldersChange } from '../RoleStore';
 import type { SqliteDatabase } from './SqliteDatabase';
+import { vacatedShiftsAudit } from '../vacatedShifts';
 
 export class SqliteRoles implements RoleStore {
   readonly #sql: SqliteDatabase;
@@ -146,6 +147,17 @@ export class SqliteRoles implements RoleStore {
       this.#appendAudit(audit(toShift(row)));
       return true;
     });
+  }
+
+  /** Inside the deactivation's transaction: takes the account off every rota from `at` (vacatedShifts.ts), with its audit record. */
+  vacateIn(userId: UserId, at: number): void {
+    const roles = this.#sql.all<{ name: string }>(
+      'SELECT DISTINCT r.name FROM oncall_shifts s JOIN oncall_roles r ON r.id = s.role_id WHERE s.user_id = $u AND s.ends_at > $at ORDER BY r.name', { u: userId, at },
+    );
+    const removed = this.#sql.run('DELETE FROM oncall_shifts WHERE user_id = $u AND starts_at >= $at', { u: userId, at });
+    const ended = this.#sql.run('UPDATE oncall_shifts SET ends_at = $at WHERE user_id = $u AND starts_at < $at AND ends_at > $at', { u: userId, at });
+    const audit = vacatedShiftsAudit(userId, { removed, ended, roles: roles.map((r) => r.name) });
+    if (audit) this.#appendAudit([audit]);
   }
 
   async grantScheduler(userId: UserId, actor: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {

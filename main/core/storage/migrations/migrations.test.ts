@@ -163,7 +163,8 @@ describe('profile database migrations', () => {
     const urgent = insertMessage(v8.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
     const readEarlier = insertMessage(v8.db, { from: peer, at: 900, body: 'bed 5 BP 80/40', urgent: true });
     v8.db.run('UPDATE messages SET read_at = 950 WHERE id = $id', { id: readEarlier });
-    const db = v8.upgrade(9);
+    // Through 0011, whose columns the store writes (0011's own test is below).
+    const db = v8.upgrade(11);
     const store = new UrgencyStore(db);
     expect(store.unacknowledged(self).map((m) => m.id)).toEqual([urgent]);
     const signed = { statement: { messageId: urgent, conversationId: conversation, sender: peer, acknowledger: { userId: self, deviceId: DeviceIdSchema.parse(1) }, acknowledgedAt: 1500 }, signature: 'A'.repeat(86) + '==' };
@@ -187,6 +188,41 @@ describe('profile database migrations', () => {
     expect(new MessageStore(db).deleteOlderThan(2000)).toBe(1);
     expect(db.get('SELECT count(*) AS n FROM attachments')).toEqual({ n: 0 });
     expect(db.get('SELECT count(*) AS n FROM attachment_bytes')).toEqual({ n: 0 });
+  });
+
+  it('0011 covering acknowledgements: earlier ones read as before (verified, for nobody), a covering one keeps whom it covered for', () => {
+    const v10 = databaseAt(10);
+    const urgent = insertMessage(v10.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
+    v10.db.run(
+      `INSERT INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at, reported_at)
+       VALUES ($m, $c, $s, $u, 1, 1500, $sig, 1500, NULL)`, { m: urgent, c: conversation, s: peer, u: self, sig: 'A'.repeat(86) + '==' },
+    );
+    const covered = insertMessage(v10.db, { from: peer, at: 1100, body: 'bed 8 K+ 6.9', urgent: true });
+    const db = v10.upgrade(11);
+    const store = new UrgencyStore(db);
+    expect(store.unacknowledged(self).map((m) => m.id)).toEqual([covered]);
+    const [earlier] = store.acknowledgements(urgent);
+    expect(earlier?.statement).not.toHaveProperty('coveringFor');
+    expect(earlier?.vouchedBy).toBeNull();
+    const other = UserIdSchema.parse(randomUUID());
+    const covering = { statement: { messageId: urgent, conversationId: conversation, sender: peer, acknowledger: { userId: other, deviceId: DeviceIdSchema.parse(2) }, acknowledgedAt: 1600, coveringFor: self }, signature: 'B'.repeat(86) + '==' };
+    expect(store.addAcknowledgement(covering, 1700, null, peer)).toBe(true);
+    expect(store.acknowledgements(urgent)[1]).toMatchObject({ statement: { coveringFor: self }, vouchedBy: peer });
+    store.markVerified(urgent, covering.signature);
+    expect(store.acknowledgements(urgent)[1]?.vouchedBy).toBeNull();
+    // Acknowledged by the colleague covering for this user: no more reminders here either.
+    expect(store.addAcknowledgement({ ...covering, statement: { ...covering.statement, messageId: covered } }, 1800)).toBe(true);
+    expect(store.unacknowledged(self)).toEqual([]);
+    // An acknowledgement of an original this profile holds only as a copy (here, forwarded to it) stays as long as the copy.
+    const messages = new MessageStore(db);
+    const original = MessageIdSchema.parse(randomUUID());
+    const copy = insertMessage(db, { from: peer, at: 5000, body: 'bed 9 sats 80%', urgent: true });
+    messages.setCoverage(copy, { kind: 'forwarded', absent: other, status: 'offShift', original });
+    expect(store.addAcknowledgement({ ...covering, statement: { ...covering.statement, messageId: original } }, 5100)).toBe(true);
+    messages.deleteOlderThan(4000);
+    expect(store.acknowledgements(original)).toHaveLength(1);
+    messages.deleteOlderThan(6000);
+    expect(store.acknowledgements(original)).toEqual([]);
   });
 
   it('0012 held sends: keeps messages, and how a message with attachments is to go is kept until it goes, and goes with it', () => {
@@ -216,6 +252,6 @@ describe('profile database migrations', () => {
   });
 
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });
 });
