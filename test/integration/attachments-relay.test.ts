@@ -283,7 +283,7 @@ describe('attachments through a real relay', () => {
     await relay.stop();
     relay = await RelayProcess.start(relayDir, ['--blob-quota-mib', '12'], relay.port);
     const after = openRelayDatabase(relayDir);
-    await until(() => (after.prepare('SELECT count(*) AS n FROM blob_chunks WHERE blob_id = ?').get([blob.id]) as { n: number }).n === 0, 'blob deleted by the relay');
+    await until(() => (after.prepare('SELECT count(*) AS n FROM blob_chunks WHERE blob_id = ?').get([blob.id]) as { n: number }).n === 0, 'blob deleted by the relay', 60_000);
     expect(after.prepare('SELECT count(*) AS n FROM blobs WHERE id = ?').get([blob.id])).toEqual({ n: 0 });
     // The relay's audit log has each blob's upload, fetches and deletion by id and size, and nothing of its file.
     const audit = after.prepare(`SELECT type, subject, details FROM audit_log WHERE type LIKE 'blob.%'`).all() as { type: string; subject: string; details: string }[];
