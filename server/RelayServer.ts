@@ -254,8 +254,16 @@ export class RelayServer {
     await this.accounts.deactivateInactive();
     // A SCIM token near its end (SCIM_TOKEN_WARN_DAYS) is said once a day: provisioning stops when it expires.
     for (const line of this.#scimTokenWarnings.due(await this.store.scim.tokens(), this.clock.now())) this.log(line, 'warn');
-    // Roles taken out of scim.roleGroups (or the whole section), or mapped since the last SCIM change, follow the config.
-    this.#logRoleGroups('SCIM', await syncScimRoleGroups(this.store, this.config.scimRoleGroups ?? {}, SCIM_CONFIG_PASS, this.clock.now(), true));
+    // Roles taken out of scim.roleGroups, or mapped since the last SCIM change, follow the config. A config without a
+    // scim section changes nothing (an instance configured apart from the others must not undo their holders), and a
+    // failure here is logged: the rest of the housekeeping still runs.
+    const scimRoleGroups = this.config.scimRoleGroups;
+    if (scimRoleGroups) {
+      await syncScimRoleGroups(this.store, scimRoleGroups, SCIM_CONFIG_PASS, this.clock.now(), true).then(
+        (result) => this.#logRoleGroups('SCIM', result),
+        (error: unknown) => this.log(`SCIM role groups: not brought up to date: ${describeError(error)}`, 'error'),
+      );
+    }
     await this.applyControlEvents();
     // Every instance applies control events within a second or so: a day's are more than enough to keep.
     await this.store.pruneControlEvents(this.clock.now() - DAY_MS);
@@ -284,7 +292,8 @@ export class RelayServer {
   #logRoleGroups(source: 'SCIM' | 'LDAP', result: RoleGroupSyncResult): void {
     for (const c of result.changed) this.log(`${source} role groups: role ${c.role}: ${c.added} standing holders added, ${c.ended} ended`, 'info');
     if (result.missingRoles.length > 0) this.log(`${source} role groups: no role named ${result.missingRoles.join(', ')} (create it with rounds-server role create)`, 'warn');
-    for (const t of result.tooManyMembers) this.log(`${source} role groups: role ${t.role}: its groups have ${t.members} members, more than a message to a role reaches (${MAX_ROLE_HOLDERS}); its holders were left as they were`, 'warn');
+    for (const t of result.tooManyMembers) this.log(`${source} role groups: role ${t.role}: its groups have ${t.members} members, more than a message to a role reaches (${MAX_ROLE_HOLDERS}); nobody new was added (those who left the groups no longer hold it)`, 'warn');
+    for (const key of result.ambiguousGroups ?? []) this.log(`${source} role groups: "${key}" matches more than one group (a displayName and another group's externalId): it grants nothing until it names one group`, 'warn');
   }
 
   /**

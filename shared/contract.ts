@@ -344,7 +344,7 @@ export const UiEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('connection'), state: z.enum(['connecting', 'online', 'offline', 'signInAgain']) }),
   z.strictObject({ type: z.literal('sendBlocked'), messageId: MessageIdSchema, reason: z.literal('IDENTITY_CHANGED'), userId: UserIdSchema }),
   /** A message that can never go: its sender left the care team, its attachments were cancelled, or nobody holds its role (nor a backup). */
-  z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.enum(['NOT_A_MEMBER', 'ATTACHMENT_CANCELLED', 'ROLE_UNCOVERED']) }),
+  z.strictObject({ type: z.literal('sendFailed'), messageId: MessageIdSchema, reason: z.enum(['NOT_A_MEMBER', 'ATTACHMENT_CANCELLED', 'ROLE_UNCOVERED', 'ROLE_TOO_MANY_HOLDERS', 'ATTACHMENT_UNAVAILABLE']) }),
   /**
    * A message waits in the outbox because the relay refused it for now: a recipient's queue on the relay
    * is full (`userId`: whose; the others already have it), or holds as much from this account as one

@@ -40,6 +40,7 @@ export const ERROR_CODES = [
   'NOT_A_MEMBER',
   /** No one holds the on-call role now and it has no backup who could (issue 19): nothing was sent. */
   'ROLE_UNCOVERED',
+  'ROLE_TOO_MANY_HOLDERS',
   /** Rounds could not ask the relay who holds the on-call role now (issue 19): nothing was sent, nothing queued. */
   'ROLE_LOOKUP_FAILED',
   'NOT_FOUND',

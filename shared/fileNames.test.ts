@@ -19,6 +19,11 @@ describe('attachment file names as Rounds shows them', () => {
     expect(displayFileName('C:\\Windows\\System32\\evil.dll')).toBe('C:_Windows_System32_evil.dll');
   });
 
+  it('drops letters that draw as blanks, so they cannot push the real extension out of sight either', () => {
+    expect(displayFileName('a.pdf\u3164\u3164\u3164.exe')).toBe('a.pdf.exe');
+    expect(displayFileName('scan\u115F\u1160\uFFA0\u2800.pdf\uFE0F')).toBe('scan.pdf');
+  });
+
   it('collapses blanks that would push the real extension out of sight, and trims dots and blanks at the ends', () => {
     expect(displayFileName(`report.pdf${' '.repeat(80)}.exe`)).toBe('report.pdf .exe');
     expect(displayFileName('report.pdf\u00A0\u2003\t\n.exe')).toBe('report.pdf .exe');

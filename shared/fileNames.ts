@@ -4,7 +4,8 @@
  * dialog's default, it is made plain text that reads as it is:
  * - no control or format characters: C0/C1 controls, the bidirectional embeddings, overrides and isolates
  *   (U+202A-U+202E, U+2066-U+2069), the direction marks (U+200E/F, U+061C), zero-width characters, BOM, soft
- *   hyphen, tags (Unicode's Cc and Cf), and line or paragraph separators. So "invoice\u202Efdp.exe" is shown as
+ *   hyphen, tags (Unicode's Cc and Cf), line or paragraph separators, and letters that draw as blanks (the Hangul
+ *   fillers, the blank Braille pattern) or only modify the one before (variation selectors). So "invoice\u202Efdp.exe" is shown as
  *   "invoicefdp.exe", not as "invoiceexe.pdf";
  * - no path: `/` and `\` become `_` (a name is never a folder);
  * - whitespace runs (tabs, no-break and other spaces) become one space, so blanks cannot push a real extension
@@ -22,7 +23,7 @@ export const MAX_NAME_BYTES = 240;
 /** An extension is at most this many characters after its dot (longer: part of the name). */
 const MAX_EXTENSION_CHARS = 16;
 
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800]|\p{Variation_Selector}/gu;
 const SEPARATORS = /[/\\]/g;
 const BLANKS = /[\s\p{Zs}]+/gu;
 

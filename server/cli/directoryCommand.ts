@@ -33,7 +33,7 @@ export function addDirectoryCommand(program: Command, admin: string): void {
         for (const { dn, reason } of result.skipped) console.error(`skipped ${dn}: ${reason}`);
         for (const c of result.roles.changed) console.log(`role ${c.role}: ${c.added} standing holders added, ${c.ended} ended`);
         for (const name of result.roles.missingRoles) console.error(`directory.ldap.roleGroups names the role ${name}, which does not exist (rounds-server role create)`);
-        for (const t of result.roles.tooManyMembers) console.error(`role ${t.role}: its groups have ${t.members} members, more than a message to a role reaches; its holders were left as they were`);
+        for (const t of result.roles.tooManyMembers) console.error(`role ${t.role}: its groups have ${t.members} members, more than a message to a role reaches; nobody new was added (those who left the groups no longer hold it)`);
       } catch (error) {
         // The directory's own errors and the safety rules' are the administrator's to act on: their code and words.
         if (error instanceof DirectorySyncRefused || error instanceof LdapDirectoryError) throw new ConfigurationError(`${error.code}: ${error.message}`, { cause: error });

@@ -39,8 +39,13 @@ export interface RoleGroupSyncResult {
   readonly changed: readonly { readonly role: string; readonly added: number; readonly ended: number }[];
   /** Role names the map gives that no role has. */
   readonly missingRoles: readonly string[];
-  /** Roles whose mapped groups have more members than a message to a role can reach (MAX_ROLE_HOLDERS): left as they were. */
+  /**
+   * Roles whose mapped groups have more members than a message to a role can reach (MAX_ROLE_HOLDERS): nobody
+   * new is added, and those who left the groups still stop holding it.
+   */
   readonly tooManyMembers: readonly { readonly role: string; readonly members: number }[];
+  /** Map keys that match more than one SCIM group (by displayName and externalId together): they grant nothing. */
+  readonly ambiguousGroups?: readonly string[];
 }
 
 type DirectorySource = Extract<ProvisioningSource, { kind: DirectoryShiftSource }>;
@@ -84,11 +89,13 @@ export async function applyRoleGroups(store: RelayStore, map: RoleGroupMap, sour
     const role = await store.roles.roleByName(target.name);
     if (!role) continue;
     await options.beforeWrite?.();
-    const members = target.mapped ? [...new Set(membersByRole.get(roleNameKey(role.name)) ?? [])] : [];
-    // A message to the role could not reach them all: the role keeps its holders until the group is made smaller.
+    let members = target.mapped ? [...new Set(membersByRole.get(roleNameKey(role.name)) ?? [])] : [];
+    // A message to the role could not reach them all: nobody joins until the groups are made smaller, but whoever
+    // left them stops holding the role now (a departed clinician must not keep receiving its messages).
     if (members.length > MAX_ROLE_HOLDERS) {
       tooManyMembers.push({ role: role.name, members: members.length });
-      continue;
+      const stillIn = new Set(members);
+      members = (await store.roles.shifts(role.id, at, at + 1)).filter((shift) => shift.source === source.kind && stillIn.has(shift.userId)).map((shift) => shift.userId);
     }
     const done = await store.roles.setStandingHolders(role.id, source.kind, members, { actor, at }, (change): AuditEvent[] => [
       ...change.added.map((shift) => shiftAudit('shift.added', actor, role.name, shift)),
@@ -99,25 +106,36 @@ export async function applyRoleGroups(store: RelayStore, map: RoleGroupMap, sour
   return { changed, missingRoles, tooManyMembers };
 }
 
-/** The members of the SCIM groups mapped to each role (by roleNameKey): a key matches a group's displayName (any case) or its externalId. */
-export async function scimRoleMembers(store: RelayStore, map: RoleGroupMap): Promise<Map<string, UserId[]>> {
+/**
+ * The members of the SCIM groups mapped to each role (by roleNameKey): a key matches a group's displayName (any
+ * case) or its externalId. A key that matches more than one group (one group renamed to another's id, or a
+ * second token's group with the same externalId) grants nothing and is returned as ambiguous: a role's messages
+ * must not reach a group nobody mapped.
+ */
+export async function scimRoleMembers(store: RelayStore, map: RoleGroupMap): Promise<{ members: Map<string, UserId[]>; ambiguous: string[] }> {
   const members = new Map<string, Set<UserId>>();
+  const ambiguous: string[] = [];
   for (const [key, roleName] of Object.entries(map)) {
-    const found = [
-      ...(await store.scim.groups({ displayNames: [key] }, { offset: 0, limit: 1 })).groups,
-      ...(await store.scim.groups({ externalIds: [key] }, { offset: 0, limit: 10 })).groups,
-    ];
+    const found = new Map([
+      ...(await store.scim.groups({ displayNames: [key] }, { offset: 0, limit: 2 })).groups,
+      ...(await store.scim.groups({ externalIds: [key] }, { offset: 0, limit: 2 })).groups,
+    ].map((group) => [group.id, group]));
     const set = members.get(roleNameKey(roleName)) ?? new Set<UserId>();
-    for (const group of found) for (const id of group.members) set.add(id);
     members.set(roleNameKey(roleName), set);
+    if (found.size > 1) {
+      ambiguous.push(key);
+      continue;
+    }
+    for (const group of found.values()) for (const id of group.members) set.add(id);
   }
-  return new Map([...members].map(([role, set]) => [role, [...set]]));
+  return { members: new Map([...members].map(([role, set]) => [role, [...set]])), ambiguous };
 }
 
 /** After a SCIM change (and at the relay's housekeeping): the mapped roles' standing holders from SCIM, as the groups stand now. */
 export async function syncScimRoleGroups(store: RelayStore, map: RoleGroupMap, tokenName: string, at: number, everyRole = false): Promise<RoleGroupSyncResult> {
   if (Object.keys(map).length === 0 && !everyRole) return { changed: [], missingRoles: [], tooManyMembers: [] };
-  return applyRoleGroups(store, map, { kind: 'scim', tokenName }, await scimRoleMembers(store, map), at, { everyRole });
+  const { members, ambiguous } = await scimRoleMembers(store, map);
+  return { ...(await applyRoleGroups(store, map, { kind: 'scim', tokenName }, members, at, { everyRole })), ambiguousGroups: ambiguous };
 }
 
 /** An LDAP DN compared without regard to case or the spaces around its separators. */

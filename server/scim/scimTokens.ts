@@ -48,7 +48,8 @@ export const scimTokenExpiry = (createdAt: number, days: number): number => crea
 
 /** The unrevoked tokens that expire within SCIM_TOKEN_WARN_DAYS of `now` (already expired ones included), soonest first. */
 export function scimTokensNearExpiry<T extends { readonly revokedAt: number | null; readonly expiresAt: number }>(tokens: readonly T[], now: number): T[] {
-  return tokens.filter((t) => t.revokedAt === null && t.expiresAt - now <= SCIM_TOKEN_WARN_DAYS * DAY_MS).sort((a, b) => a.expiresAt - b.expiresAt);
+  // Expired more than SCIM_TOKEN_WARN_DAYS ago: said enough (it is refused at every use, and audited then).
+  return tokens.filter((t) => t.revokedAt === null && Math.abs(t.expiresAt - now) <= SCIM_TOKEN_WARN_DAYS * DAY_MS).sort((a, b) => a.expiresAt - b.expiresAt);
 }
 
 /** One line for the relay's log and the admin's list: the token's name and when it expires or expired (no secret). */

@@ -168,7 +168,7 @@ describe('attachments with every kind of send', () => {
     expect((await find(alice, messageId))?.coverage).toMatchObject({ kind: 'alsoSent', absent: ids.bob, status: 'offShift', to: [ids.dave] });
     const atBob = await arrived(bob, 'Rash after the antibiotic');
     const atDave = await arrived(dave, 'Rash after the antibiotic');
-    expect(atDave.coverage).toEqual({ kind: 'forwarded', absent: ids.bob, status: 'offShift' });
+    expect(atDave.coverage).toEqual({ kind: 'forwarded', absent: ids.bob, status: 'offShift', original: messageId });
     expect((await readAll(dave, atDave.id, atDave.attachments[0]!)).equals(await readAll(bob, atBob.id, atBob.attachments[0]!))).toBe(true);
     // One upload for both: Bob and Dave, the colleague covering, were named its readers (Dave when it went).
     const blob = latestBlob(ids.alice!);

@@ -117,9 +117,37 @@ describe('on-call roles from SCIM groups', () => {
 
     const records = shiftRecords();
     expect(records.every((r) => r.actor === 'scim:entra-prod' && r.role === ROLE && r.source === 'scim')).toBe(true);
+    // Patel's deactivation took her off every rota at once (audited as shifts.vacated, with counts): the group's next
+    // update found nothing of hers to end.
     expect(records.map((r) => r.type)).toEqual([
-      'shift.added', 'shift.added', 'shift.added', 'shift.removed', 'shift.removed', 'shift.added', 'shift.removed', 'shift.removed',
+      'shift.added', 'shift.added', 'shift.added', 'shift.removed', 'shift.removed', 'shift.added', 'shift.removed',
     ]);
+    const db = openRelayDatabase(data);
+    try {
+      expect(db.prepare("SELECT count(*) AS n FROM audit_log WHERE type = 'shifts.vacated' AND subject = ?").get([patel])).toEqual({ n: 1 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('grants nothing through a key two groups answer to, and a deactivated member who comes back does not hold it again', async () => {
+    const [chen, mallory, nguyen] = [await person('chen'), await person('mallory'), await person('nguyen')];
+    const consultants = await scim('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Cardiology consultants 2', externalId: 'obj-cardio-consultants', members: [{ value: chen }] });
+    expect(consultants.status).toBe(201);
+    expect(standing().now).toEqual(['chen']);
+    // Another group renamed (in the directory) to the mapped group's id: the key is ambiguous, and grants nothing.
+    const other = await scim('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Ward 9 porters', members: [{ value: mallory }] });
+    expect((await scim('PATCH', `/Groups/${other.json.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'obj-cardio-consultants' }] })).status).toBeLessThan(300);
+    expect(standing().now).toEqual([]);
+    expect((await scim('DELETE', `/Groups/${other.json.id}`)).status).toBe(204);
+    expect(standing().now).toEqual(['chen']);
+    // Chen leaves (deactivated) and is reactivated by an admin: his old membership gave him nothing back.
+    expect((await scim('PATCH', `/Users/${chen}`, entra.entraDisableUser)).status).toBe(200);
+    expect(standing().now).toEqual([]);
+    expect(adminCli(['user', 'reactivate', 'chen@hospital.example', '--data', data]).status).toBe(0);
+    expect((await scim('PATCH', `/Groups/${consultants.json.id}`, entra.entraAddMember(nguyen))).status).toBeLessThan(300);
+    expect(standing().now).toEqual(['nguyen']);
+    expect((await scim('DELETE', `/Groups/${consultants.json.id}`)).status).toBe(204);
   });
 
   it('takes the guide\'s example ("Roles from directory groups", docs/deployment.md) as a valid config file', () => {

@@ -10,6 +10,9 @@ import { attachmentView, STORED_CHUNK_BYTES, type StoredAttachment } from './Att
 import { isHeic, kindOf, sniffContentType } from './fileFacts';
 import { progressOf, transferErrorCode, TransferQueue, type TransferHost } from './TransferHost';
 
+/** A media type as RFC 6838 names them (type/subtype, no parameters): anything else a sender claims is octet-stream here. */
+const MIME_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$/;
+
 /** Bytes of the start of a file that are enough to sniff its type. */
 const SNIFF_BYTES = 4100;
 
@@ -35,9 +38,11 @@ export class AttachmentDownloads {
       const consistent = p.cipherSize === cipherSize(p.size);
       // Rounds converts phone photos (HEIC) to JPEG before sending: one that arrives as HEIC came from another
       // client and is not decoded here (its decoder takes the file's word for how large the picture is).
-      const kind = isHeic(p.contentType) ? 'file' : kindOf(p.contentType);
+      // The sender's word for the type is kept only if it is one (it reaches the local audit log and the screens).
+      const contentType = MIME_TYPE.test(p.contentType) ? p.contentType.toLowerCase() : 'application/octet-stream';
+      const kind = isHeic(contentType) ? 'file' : kindOf(contentType);
       this.host.store.insert({
-        id: p.id, messageId, position, outgoing, contentType: p.contentType, kind, size: p.size, fileName: displayFileName(p.fileName),
+        id: p.id, messageId, position, outgoing, contentType, kind, size: p.size, fileName: displayFileName(p.fileName),
         width: p.width ?? null, height: p.height ?? null, thumbnail: p.thumbnail ? Buffer.from(p.thumbnail, 'base64') : null, key: Buffer.from(p.key, 'base64'),
         digest: p.digest, cipherSize: p.cipherSize, blobId: p.blobId, state: consistent ? 'remote' : 'refused',
       }, at);

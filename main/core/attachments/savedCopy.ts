@@ -17,7 +17,9 @@ import { RoundsError } from '../errors';
  *    attributes move with a renamed file);
  * 3. renamed to the chosen name (replacing a file there only because the save dialog asked the user).
  * Any failure (a full disk, a segment that does not authenticate, a mark the OS refuses) deletes the temporary file:
- * the destination never holds an unmarked copy, or a part of one. Paths are the user's file names: never logged.
+ * the chosen name never holds an unmarked copy, or a part of one. The bytes are flushed to disk before the rename.
+ * What this cannot cover: the process killed or the power lost mid-save leaves the `.rounds-<id>.part` file in that
+ * folder (README, policy `attachments`). Paths are the user's file names: never logged.
  */
 
 /** Where a save failed: writing the bytes, marking the copy, or moving it into place. */
@@ -49,7 +51,7 @@ export async function writeMarkedCopy(path: string, plaintext: Iterable<Uint8Arr
   const temporary = join(dirname(path), `.rounds-${randomUUID()}.part`);
   let step: SaveStep = 'write';
   try {
-    await pipeline(Readable.from(plaintext, { objectMode: false }), createWriteStream(temporary, { flags: 'wx', mode: 0o600 }));
+    await pipeline(Readable.from(plaintext, { objectMode: false }), createWriteStream(temporary, { flags: 'wx', mode: 0o600, flush: true }));
     step = 'mark';
     mark(temporary);
     step = 'move';

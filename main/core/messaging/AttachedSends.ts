@@ -8,7 +8,7 @@ import { RelayBlobs } from '../attachments/RelayBlobs';
 import { RoundsError } from '../errors';
 import type { Coverage } from '../presence/forwarding';
 import { HeldSendStore, type SendPlan } from '../storage/HeldSendStore';
-import type { ClientContext } from './ClientContext';
+import type { ClientContext, ClientEvent } from './ClientContext';
 import type { OutboxSender, SendOptions } from './OutboxSender';
 import { RelayRequestError, type RelayClient } from './RelayClient';
 import type { RoleConversations } from './RoleConversations';
@@ -71,10 +71,13 @@ export function clientAttachments(
  *
  * Blob readers (the relay serves a blob only to its uploader's and readers' accounts): at upload, the recipients
  * known then (a 1:1's peer, a care team's members, a role's initiator) and every escalation rung's recipients; at
- * release, before the message goes, the role's holders and the covering colleagues decided then. A rung's recipient
- * is a reader from the start although the relay releases the rung later: the blob's id and key reach them only inside
- * the rung's envelope (a rung acknowledged in time never does), and the relay knows them as the ladder's recipients
- * anyway. Nobody outside the message and its ladder is ever a reader.
+ * release, before the message goes, the role's holders, the covering colleagues and a care team's members as they
+ * are then. A rung's recipient is a reader from the start although the relay releases the rung later: the blob's id
+ * and key reach them only inside the rung's envelope (a rung acknowledged in time never does), and the relay knows
+ * them as the ladder's recipients anyway. Readers are never removed: a role holder added by a release attempt that
+ * then stopped, or a member who left the team during the upload, stays one (ciphertext only, without the key). A
+ * ladder's role steps are resolved when the message is written (its copies are encrypted then), so a hand-over
+ * between writing and release reaches the rung's earlier holder; the message itself goes to the role's holders then.
  */
 export class AttachedSends {
   readonly held: HeldSendStore;
@@ -127,9 +130,11 @@ export class AttachedSends {
     try {
       await this.#release(messageId);
     } catch (error) {
-      if (error instanceof RoundsError && (error.code === 'ROLE_UNCOVERED' || error.code === 'NOT_A_MEMBER')) {
-        // Nobody to send it to, or no longer a member of its care team: it never goes, and its blobs leave the relay.
-        if (this.#fail(messageId, error.code)) await this.parts.attachments().withdraw(messageId).catch(() => undefined);
+      const never = neverGoes(error);
+      if (never) {
+        // Nobody to send it to, no longer a member of its care team or conversation, or its files gone from the
+        // relay: it never goes (the sender is told, rather than seeing it pending for ever), and its blobs leave the relay.
+        if (this.#fail(messageId, never)) await this.parts.attachments().withdraw(messageId).catch(() => undefined);
         return;
       }
       // Logged by code only: never the message or its files.
@@ -172,7 +177,10 @@ export class AttachedSends {
       ...(plan.urgent ? parts.urgent.optionsOf(plan.urgent) : {}),
       ...await this.#decidedNow(message.conversationId, plan),
     };
-    const readers = [...new Set([...(options.role?.recipients ?? []), ...(options.coverage?.to ?? [])])];
+    // Whoever it goes to now: a role's holders, covering colleagues, and a care team's members as they are now (one
+    // added while the files went up gets the message, so must be able to fetch them).
+    const team = plan.kind === 'careTeam' ? (ctx.conversations.careTeam(message.conversationId)?.members ?? []).filter((u) => u !== ctx.self.userId) : [];
+    const readers = [...new Set([...(options.role?.recipients ?? []), ...(options.coverage?.to ?? []), ...team])] as UserId[];
     if (readers.length > 0) for (const a of attachments) if (a.blobId) await parts.blobs.addReaders(a.blobId, readers);
     // Stopped (locked) meanwhile: it stays held and goes at the next start, decided afresh then.
     if (!ctx.running()) return;
@@ -198,7 +206,7 @@ export class AttachedSends {
   }
 
   /** The message will never go: its hold ends, it shows as failed. False when it was not held (gone, or failed already). */
-  #fail(messageId: MessageId, reason: 'ATTACHMENT_CANCELLED' | 'ROLE_UNCOVERED' | 'NOT_A_MEMBER'): boolean {
+  #fail(messageId: MessageId, reason: SendFailure): boolean {
     const { ctx } = this;
     let failed = false;
     ctx.db.transaction(() => {
@@ -209,4 +217,18 @@ export class AttachedSends {
     if (failed) ctx.emit({ type: 'sendFailed', messageId, reason });
     return failed;
   }
+}
+
+type SendFailure = Extract<ClientEvent, { type: 'sendFailed' }>['reason'];
+
+/** Why a held message can never go, or null when its release may succeed later (offline, the relay busy). */
+function neverGoes(error: unknown): SendFailure | null {
+  if (error instanceof RoundsError) {
+    if (error.code === 'ROLE_UNCOVERED' || error.code === 'NOT_A_MEMBER' || error.code === 'ROLE_TOO_MANY_HOLDERS') return error.code;
+    // Its role conversation was removed meanwhile.
+    if (error.code === 'NOT_FOUND') return 'NOT_A_MEMBER';
+  }
+  // The relay no longer has one of its files, or refuses the readers it needs: trying again changes nothing.
+  if (error instanceof RelayRequestError && (error.code === 'NOT_FOUND' || error.code === 'BAD_REQUEST')) return 'ATTACHMENT_UNAVAILABLE';
+  return null;
 }

@@ -3,6 +3,7 @@ import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
 import type { ConversationStore } from '../storage/ConversationStore';
 import type { MessageStore, PageCursor, StoredMessage } from '../storage/MessageStore';
 import type { OutboxStore } from '../storage/OutboxStore';
+import type { HeldSendStore } from '../storage/HeldSendStore';
 
 /**
  * What the screens read about one profile's conversations, and nothing they could change: views
@@ -14,6 +15,7 @@ export class ClientQueries {
     private readonly messages: MessageStore,
     private readonly conversations: ConversationStore,
     private readonly outbox: OutboxStore,
+    private readonly held: HeldSendStore,
   ) {}
 
   conversationList(): ConversationView[] {
@@ -64,9 +66,12 @@ export class ClientQueries {
     return this.messages.receipts(messageId);
   }
 
-  /** Which of these messages still wait in the outbox. */
+  /**
+   * Which of these messages have not gone yet: waiting in the outbox, or held until their attachments are up and
+   * the message is released (a message whose files are up is not sent while its release waits for the relay).
+   */
   pending(messageIds: readonly MessageId[]): Set<MessageId> {
-    return this.outbox.holding(messageIds);
+    return new Set([...this.outbox.holding(messageIds), ...this.held.holding(messageIds)]);
   }
 
   /** Messages still waiting to be accepted by the relay. */

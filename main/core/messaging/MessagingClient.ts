@@ -32,6 +32,7 @@ import { DEFAULT_DEFERRAL, SendDeferrals } from './SendDeferrals';
 import type { StagingId } from '../../../shared/attachmentContract';
 import type { Attachments } from '../attachments/Attachments';
 import { PresenceBook, forwardingSignatures } from '../presence/PresenceBook';
+import { HeldSendStore } from '../storage/HeldSendStore';
 import { coverageOfSend } from '../presence/forwarding';
 import { clientAttachments, type AttachedChoice, type AttachedSends } from './AttachedSends';
 
@@ -90,7 +91,7 @@ export class MessagingClient {
     this.messages = new MessageStore(db);
     this.conversations = new ConversationStore(db);
     const outbox = new OutboxStore(db);
-    this.queries = new ClientQueries(core.address.userId, this.messages, this.conversations, outbox);
+    this.queries = new ClientQueries(core.address.userId, this.messages, this.conversations, outbox, new HeldSendStore(db));
     this.roles = new RoleDirectory(relay);
     this.presence = new PresenceBook(relay, core.address.userId, this.#scheduler, forwardingSignatures(core, relay, (details) => this.#audit('forwarding.refused', details)));
     const ctx: ClientContext = {

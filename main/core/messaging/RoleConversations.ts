@@ -1,6 +1,6 @@
 import type { ConversationId, MessageId, UserId } from '../../../shared/ids';
 import type { TextPayload } from '../../../shared/payload';
-import type { RoleDelivery, RoleHolder, RoleId } from '../../../shared/wire/roles';
+import { MAX_ROLE_HOLDERS, type RoleDelivery, type RoleHolder, type RoleId } from '../../../shared/wire/roles';
 import { RoundsError } from '../errors';
 import { RelayRequestError } from './RelayClient';
 import { RoleConversationStore, type RoleConversation } from '../storage/RoleConversationStore';
@@ -69,6 +69,10 @@ export class RoleConversations {
         : backup?.kind === 'role' ? backup.holders : [];
     if (holders.length === 0 && backupUsers(detail.backup).length === 0) {
       throw new RoundsError('ROLE_UNCOVERED', `No one holds ${detail.role.name} now and it has no backup: nothing was sent. Call the switchboard.`);
+    }
+    // The rota and the directory's groups together may name more people than a message to a role carries.
+    if (holders.length > MAX_ROLE_HOLDERS) {
+      throw new RoundsError('ROLE_TOO_MANY_HOLDERS', `${holders.length} people hold ${detail.role.name} now, more than a message to a role reaches (${MAX_ROLE_HOLDERS}): nothing was sent. Message the person you need directly, or call the switchboard; IT can make the role's groups smaller.`);
     }
     const delivery: RoleDelivery = {
       roleId: conversation.roleId, roleName: detail.role.name, initiator: conversation.initiator, holders,

@@ -45,6 +45,13 @@ export class HeldSendStore {
     }
   }
 
+  /** Which of these messages are held (their files going up, or up and waiting for their release). */
+  holding(messageIds: readonly MessageId[]): Set<MessageId> {
+    if (messageIds.length === 0) return new Set();
+    return new Set(this.db.all<{ message_id: string }>('SELECT message_id FROM held_sends WHERE message_id IN (SELECT value FROM json_each($ids))', { ids: JSON.stringify(messageIds) })
+      .map((r) => r.message_id as MessageId));
+  }
+
   /** Lets the message go (or drops it): true when it was held. */
   release(messageId: MessageId): boolean {
     return this.db.run('DELETE FROM held_sends WHERE message_id = $m', { m: messageId }) === 1;

@@ -32,6 +32,8 @@ const SEND_FAILED_NOTICES: Record<Extract<UiEvent, { type: 'sendFailed' }>['reas
   NOT_A_MEMBER: 'A message could not be sent: you are no longer a member of that care team.',
   ATTACHMENT_CANCELLED: 'The upload was cancelled, so its message was not sent.',
   ROLE_UNCOVERED: 'A message with attachments was not sent: nobody holds that on-call role now and it has no backup. Call the switchboard.',
+  ROLE_TOO_MANY_HOLDERS: 'A message with attachments was not sent: more people hold that on-call role now than a message reaches. Message the person you need directly, or call the switchboard.',
+  ATTACHMENT_UNAVAILABLE: 'A message with attachments was not sent: the server no longer has one of its files. Attach them to a new message.',
 };
 
 /** The main window: header, conversation list, the open conversation or search results, and dialogs. */

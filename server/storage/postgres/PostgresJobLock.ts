@@ -18,6 +18,15 @@ import { checkedJobName, JobLockLost } from '../exclusiveJob';
  * transaction on what the database holds then, so that one cannot undo the other instance's.
  */
 
+/** How long the lease's check may take before the lock counts as lost. */
+const LEASE_CHECK_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** The first key of every job lock ("jobs" in ASCII). */
 const JOB_LOCK_CLASS = 0x6a6f6273;
 
@@ -37,11 +46,12 @@ export async function withPostgresJobLock<T>(clientConfig: pg.ClientConfig, name
       assertHeld: async () => {
         if (lost === undefined) {
           try {
-            const held = await client.query<{ held: boolean }>(
+            // A connection that went silent answers nothing: past LEASE_CHECK_TIMEOUT_MS the lease has lapsed.
+            const held = await withTimeout(client.query<{ held: boolean }>(
               `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
                  AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2) AS held`,
               [JOB_LOCK_CLASS, key],
-            );
+            ), LEASE_CHECK_TIMEOUT_MS);
             if (!held.rows[0]?.held) lost = new Error('the advisory lock is not held by this session');
           } catch (error) {
             lost ??= error;

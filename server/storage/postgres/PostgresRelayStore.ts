@@ -174,6 +174,8 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     await client.query('DELETE FROM pending_enrollments WHERE user_id = $1', [id]);
     await client.query('UPDATE emergency_grants SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL', [id, at]);
     await this.roles.vacateIn(client, id, at);
+    // Out of its SCIM groups too: reactivated later, it holds no role from a membership it had before it left.
+    await client.query('DELETE FROM scim_group_members WHERE user_id = $1', [id]);
     await this.controlEvent(client, 'account.deactivated', id, null, at);
     return true;
   }

@@ -105,7 +105,7 @@ export class PostgresRoles implements RoleStore {
   async replaceShifts(roleId: RoleId, span: { from: number; to: number }, shifts: readonly NewShift[], provenance: ShiftProvenance, audit: (done: ScheduleReplacement) => readonly AuditEvent[]): Promise<ScheduleReplacement> {
     return this.#db.transaction(async (client) => {
       await lockRole(client, roleId);
-      const removed = (await client.query('DELETE FROM oncall_shifts WHERE role_id = $1 AND starts_at >= $2 AND starts_at < $3', [roleId, span.from, span.to])).rowCount ?? 0;
+      const removed = (await client.query("DELETE FROM oncall_shifts WHERE role_id = $1 AND starts_at >= $2 AND starts_at < $3 AND source NOT IN ('scim', 'ldap')", [roleId, span.from, span.to])).rowCount ?? 0;
       const done = { added: await insertShifts(client, roleId, shifts, provenance), removed };
       await this.#appendAudit(client, audit(done));
       return done;
@@ -116,7 +116,7 @@ export class PostgresRoles implements RoleStore {
     return this.#db.transaction(async (client) => {
       await lockRole(client, roleId);
       const current = (await client.query<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $1 AND source = $2 AND ends_at = $3 ORDER BY user_id COLLATE "C"', [roleId, source, STANDING_SHIFT_END])).rows.map(toShift);
-      const active = (await client.query<{ id: string }>("SELECT id FROM users WHERE id = ANY($1::text[]) AND status <> 'deactivated'", [[...userIds]])).rows.map((r) => r.id as UserId);
+      const active = (await client.query<{ id: string }>("SELECT id FROM users WHERE id = ANY($1::text[]) AND status <> 'deactivated' AND role = 'clinician'", [[...userIds]])).rows.map((r) => r.id as UserId);
       const plan = planStandingHolders(current, active, at);
       for (const shift of plan.ended) {
         if (shift.startsAt >= at) await client.query('DELETE FROM oncall_shifts WHERE id = $1', [shift.id]);

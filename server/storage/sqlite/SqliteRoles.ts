@@ -103,7 +103,7 @@ export class SqliteRoles implements RoleStore {
   async replaceShifts(roleId: RoleId, span: { from: number; to: number }, shifts: readonly NewShift[], provenance: ShiftProvenance, audit: (done: ScheduleReplacement) => readonly AuditEvent[]): Promise<ScheduleReplacement> {
     return this.#sql.immediate(() => {
       if (!this.#sql.get('SELECT 1 FROM oncall_roles WHERE id = $r', { r: roleId })) throw new RelayFailure('NOT_FOUND', 'no such role');
-      const removed = this.#sql.run('DELETE FROM oncall_shifts WHERE role_id = $r AND starts_at >= $from AND starts_at < $to', { r: roleId, ...span });
+      const removed = this.#sql.run("DELETE FROM oncall_shifts WHERE role_id = $r AND starts_at >= $from AND starts_at < $to AND source NOT IN ('scim', 'ldap')", { r: roleId, ...span });
       const done = { added: this.#insertShifts(roleId, shifts, provenance), removed };
       this.#appendAudit(audit(done));
       return done;
@@ -127,7 +127,8 @@ export class SqliteRoles implements RoleStore {
     return this.#sql.immediate(() => {
       if (!this.#sql.get('SELECT 1 FROM oncall_roles WHERE id = $r', { r: roleId })) throw new RelayFailure('NOT_FOUND', 'no such role');
       const current = this.#sql.all<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $r AND source = $s AND ends_at = $end ORDER BY user_id', { r: roleId, s: source, end: STANDING_SHIFT_END }).map(toShift);
-      const active = userIds.filter((u) => this.#sql.get("SELECT 1 FROM users WHERE id = $u AND status <> 'deactivated'", { u }));
+      // Only active clinicians: an admin or compliance account put in a group never receives a role's messages.
+      const active = userIds.filter((u) => this.#sql.get("SELECT 1 FROM users WHERE id = $u AND status <> 'deactivated' AND role = 'clinician'", { u }));
       const plan = planStandingHolders(current, active, at);
       for (const shift of plan.ended) {
         if (shift.startsAt >= at) this.#sql.run('DELETE FROM oncall_shifts WHERE id = $id', { id: shift.id });

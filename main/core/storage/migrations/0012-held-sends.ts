@@ -6,7 +6,8 @@
  *
  * A message whose uploads were under way when this version first opened the profile was written by a version that
  * queued it when its last upload ended: it is held here (as it was asked for then: never urgent, which that version
- * refused with files), so that it still goes.
+ * refused with files), so that it still goes. Only uploads of this workstation's own (a copy of a message sent
+ * from the user's other workstation is outgoing too, but was never uploaded here); a cancelled one failed instead.
  */
 export const name = 'held-sends';
 
@@ -26,5 +27,10 @@ JOIN (SELECT m2.id AS id, CASE
     WHEN EXISTS (SELECT 1 FROM conversations c WHERE c.id = m2.conversation_id AND c.kind = 'careTeam') THEN 'careTeam'
     ELSE 'direct' END AS kind
   FROM messages m2) k ON k.id = m.id
-WHERE EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.outgoing = 1 AND a.state != 'uploaded');
+WHERE m.send_failed IS NULL
+  AND EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.outgoing = 1 AND a.state IN ('uploading', 'uploadFailed'))
+  AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.error = 'ATTACHMENT_CANCELLED');
+-- A cancelled upload of that version (which offered to retry it; this one does not): its message failed, as now.
+UPDATE messages SET send_failed = 'ATTACHMENT_CANCELLED'
+WHERE send_failed IS NULL AND EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = messages.id AND a.outgoing = 1 AND a.error = 'ATTACHMENT_CANCELLED');
 `;
