@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { openRelayDatabase } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
@@ -22,11 +24,13 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
   let alice: Page;
   let bob: Page;
   let carol: Page;
+  let harnessDir: string;
 
   beforeAll(async () => {
     const rendererDir = dir();
     await buildRenderer(rendererDir);
-    harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
+    harnessDir = dir();
+    harness = await startHarness({ port: 0, dataDir: harnessDir, policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
     browser = await launchChromium();
     const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
     alice = await openWorkstation(browser, harness, 'alice');
@@ -120,5 +124,25 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
     await conversations(bob).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
     await message(bob, 'Bed 3: lactate 6').getByText(/acknowledged by Dr\. Carol Nguyen \(covering for you\) at \d/i).waitFor();
     await screenshot(bob, 'conversation-acknowledged-covering-absent');
+  });
+
+  it("tells Alice when the server names someone Bob did not sign for, and sends to Bob alone", async () => {
+    // What a tampered server would do: Bob's signed forwarding, with another colleague's name in it.
+    const db = openRelayDatabase(join(harnessDir, 'relay'));
+    try {
+      const bobId = (db.prepare('SELECT id FROM users WHERE username = ?').get(['bokafor']) as { id: string }).id;
+      // (The harness has three clinicians: Alice's own id stands for the colleague Bob never named.)
+      const other = (db.prepare('SELECT id FROM users WHERE username = ?').get(['amoreau']) as { id: string }).id;
+      db.prepare('UPDATE presence SET forward_user = ? WHERE user_id = ?').run([other, bobId]);
+    } finally {
+      db.close();
+    }
+    await alice.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Carol Nguyen/ }).click();
+    await alice.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Nurse Bob Okafor/ }).first().click();
+    const header = alice.locator('.conversation-header');
+    await header.getByText(/Nurse Bob Okafor.s forwarding could not be verified, so your messages go to Nurse Bob Okafor only/).waitFor();
+    expect(await header.getByText(/Your messages also go to/).count()).toBe(0);
+    await screenshot(alice, 'conversation-presence-unverified');
+    expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
   });
 });

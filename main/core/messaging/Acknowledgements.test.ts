@@ -158,6 +158,34 @@ describe('acknowledgements received', () => {
     expect(store.acknowledgements(urgent).map((a) => a.vouchedBy)).toEqual([alice.address.userId]);
   });
 
+  it("at Bob's workstation: a colleague's copy naming Alice's message as its original neither stands for nor blocks Bob's acknowledgement of it", async () => {
+    const atBob: { type: LocalAuditKind; details: unknown }[] = [];
+    const bobs = workstation(bob, 'bob', atBob);
+    const store = new UrgencyStore(bobs.db);
+    bobs.conversations.ensureDirect(conversation, alice.address.userId, 0);
+    bobs.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1100, body: 'bed 3 sats 84%', replyTo: null, urgent: true });
+    // Mallory (Carol here) sends Bob an urgent "covering copy" whose original is Alice's real page.
+    const fake = MessageIdSchema.parse(crypto.randomUUID());
+    const withMallory = newConversationId();
+    bobs.conversations.ensureDirect(withMallory, carol.address.userId, 0);
+    bobs.messages.insert({ id: fake, conversationId: withMallory, sender: carol.address, sentAt: 1500, receivedAt: 1600, body: 'ignore', replyTo: null, urgent: true });
+    bobs.messages.setCoverage(fake, { kind: 'forwarded', absent: alice.address.userId, status: 'offShift', original: urgent });
+    // She passes on an "acknowledgement" in Bob's own name: refused (his own come first hand from his workstations).
+    const inBobsName = payload({ statement: statement(bob.address, { sender: carol.address.userId, conversationId: withMallory }), signature: carol.core.signAcknowledgement(statement(carol.address)).signature });
+    expect(bobs.acks.receiveIn(inBobsName, carol.address)).toBe(false);
+    expect(atBob.filter((a) => a.type === 'acknowledgement.refused').map((a) => (a.details as { reason: string }).reason)).toEqual(['NOT_FROM_ACKNOWLEDGER']);
+    // Bob acknowledges her copy: it is about her copy, not Alice's page (another sender's message is not its original).
+    const onFake = bobs.acks.acknowledge(fake);
+    expect(onFake.statement).toMatchObject({ messageId: fake, sender: carol.address.userId });
+    expect(onFake.statement).not.toHaveProperty('coveringFor');
+    // Alice's page still waits for Bob, and his acknowledgement of it goes through.
+    expect(store.unacknowledged(bob.address.userId).map((m) => m.id)).toContain(urgent);
+    const onReal = bobs.acks.acknowledge(urgent);
+    expect(onReal.statement).toMatchObject({ messageId: urgent, sender: alice.address.userId });
+    expect(store.acknowledgements(urgent, alice.address.userId).map((a) => a.signature)).toEqual([onReal.signature]);
+    expect(store.unacknowledged(bob.address.userId).map((m) => m.id)).not.toContain(urgent);
+  });
+
   it('refuses an acknowledgement dated before its message was sent, or ahead of this clock', () => {
     const later = MessageIdSchema.parse(crypto.randomUUID());
     new MessageStore(db).insert({ id: later, conversationId: conversation, sender: alice.address, sentAt: 10 * 3600_000, receivedAt: 10 * 3600_000, body: 'bed 9 K+ 6.8', replyTo: null, urgent: true, recipients: [bob.address.userId] });

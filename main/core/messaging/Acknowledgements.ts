@@ -72,7 +72,7 @@ export class Acknowledgements {
       });
       return true;
     });
-    if (!fresh) return this.store.acknowledgements(subject.messageId).find((a) => a.statement.acknowledger.userId === ctx.self.userId) ?? signed;
+    if (!fresh) return this.store.acknowledgements(subject.messageId, message.sender.userId).find((a) => a.statement.acknowledger.userId === ctx.self.userId) ?? signed;
     this.onAcknowledged(messageId);
     ctx.kick();
     ctx.emit({ type: 'urgency', conversationId: message.conversationId, messageId });
@@ -83,11 +83,14 @@ export class Acknowledgements {
   /** What acknowledging this message (as this device holds it) states: see AcknowledgementSubject. */
   subjectOf(message: StoredMessage): AcknowledgementSubject {
     const coverage = message.coverage;
-    if (coverage?.kind === 'forwarded' && coverage.original) {
+    // A copy names its original by id: one that is another sender's message here is not its original.
+    const isOwnOriginal = (id: MessageId) => (this.ctx.messages.byId(id)?.sender.userId ?? message.sender.userId) === message.sender.userId;
+    if (coverage?.kind === 'forwarded' && coverage.original && isOwnOriginal(coverage.original)) {
       return { messageId: coverage.original, conversationId: directConversationId(message.sender.userId, coverage.absent), coveringFor: coverage.absent };
     }
     const released = this.store.annotations([message.id]).get(message.id)?.escalation?.released;
-    return { messageId: released?.original ?? message.id, conversationId: released?.conversationId ?? message.conversationId };
+    const original = released?.original !== undefined && isOwnOriginal(released.original) ? released.original : undefined;
+    return { messageId: original ?? message.id, conversationId: released?.conversationId ?? message.conversationId };
   }
 
   /** The message an acknowledgement of `messageId` from `sender` is about, as this device holds it: itself, or the covering copy of it. */
@@ -133,7 +136,7 @@ export class Acknowledgements {
     // Passed on by the sender, signed by a workstation this one never met: checked by the sender's, taken on its word.
     const vouchedBy = !firstHand && !this.ctx.core.knowsIdentity(statement.acknowledger) ? from.userId : null;
     const refusal = this.#check(payload, from, message, vouchedBy !== null);
-    if (refusal === 'DUPLICATE' && this.store.acknowledgements(statement.messageId).some((a) => a.signature === payload.signature)) {
+    if (refusal === 'DUPLICATE' && this.store.acknowledgements(statement.messageId, statement.sender).some((a) => a.signature === payload.signature)) {
       if (firstHand) this.store.markVerified(statement.messageId, payload.signature);
       return false;
     }
@@ -155,6 +158,8 @@ export class Acknowledgements {
     // It travels from the device that signed it, over that device's own session, or passed on by the message's sender.
     const passedOn = !sameAddress(statement.acknowledger, from) && message !== undefined && from.userId === message.sender.userId;
     if (!sameAddress(statement.acknowledger, from) && !passedOn) return 'NOT_FROM_ACKNOWLEDGER';
+    // This user's own acknowledgements come first hand from their own workstations, never passed on by a sender.
+    if (passedOn && statement.acknowledger.userId === this.ctx.self.userId) return 'NOT_FROM_ACKNOWLEDGER';
     if (!unverifiable && !this.ctx.core.acknowledgementTrusted(payload)) return 'SIGNATURE_INVALID';
     if (!message) return 'UNKNOWN_MESSAGE';
     const subject = this.subjectOf(message);
@@ -168,7 +173,7 @@ export class Acknowledgements {
     // Passed on by the sender, who knows whom the message reached; first hand, the acknowledger must be one of them.
     if (!passedOn && !this.#reached(message, subject).has(statement.acknowledger.userId)) return 'NOT_A_RECIPIENT';
     if (!passedOn && statement.coveringFor !== undefined && !this.#covered(message, statement.coveringFor, statement.acknowledger.userId)) return 'NOT_A_RECIPIENT';
-    if (this.store.acknowledgements(statement.messageId).some((a) => a.statement.acknowledger.userId === statement.acknowledger.userId)) return 'DUPLICATE';
+    if (this.store.acknowledgements(statement.messageId, statement.sender).some((a) => a.statement.acknowledger.userId === statement.acknowledger.userId)) return 'DUPLICATE';
     return undefined;
   }
 

@@ -196,7 +196,7 @@ export class UrgentMessages implements UrgencyReceiver {
     const person = (userId: UserId) => ({ userId, name: userId === self ? 'you' : nameOf(userId) });
     return new Map(urgent.map((m) => {
       const note = notes.get(m.id);
-      const acks = this.store.acknowledgements(this.#acks.subjectOf(m).messageId);
+      const acks = this.store.acknowledgements(this.#acks.subjectOf(m).messageId, m.sender.userId);
       // Whom an acknowledger covered for: as they signed it, or as this sender's record of the forwarding says.
       const coveringFor = (by: UserId) => {
         const claimed = acks.find((a) => a.statement.acknowledger.userId === by)?.statement.coveringFor;

@@ -111,8 +111,11 @@ export class UrgencyStore {
     this.db.run('UPDATE acknowledgements SET vouched_by = NULL WHERE message_id = $m AND signature = $sig', { m: messageId, sig: signature });
   }
 
-  acknowledgements(messageId: MessageId): StoredAcknowledgement[] {
-    return this.db.all<AckRow>('SELECT * FROM acknowledgements WHERE message_id = $m ORDER BY acknowledged_at', { m: messageId }).map(toAck);
+  /** The acknowledgements of a message: of `sender`'s message of that id (every sender's when not given). */
+  acknowledgements(messageId: MessageId, sender?: UserId): StoredAcknowledgement[] {
+    return sender === undefined
+      ? this.db.all<AckRow>('SELECT * FROM acknowledgements WHERE message_id = $m ORDER BY acknowledged_at', { m: messageId }).map(toAck)
+      : this.db.all<AckRow>('SELECT * FROM acknowledgements WHERE message_id = $m AND sender_user = $s ORDER BY acknowledged_at', { m: messageId, s: sender }).map(toAck);
   }
 
   /** This user's own acknowledgements the relay has not confirmed yet (to report again). */
@@ -128,7 +131,7 @@ export class UrgencyStore {
   unacknowledged(self: UserId): { id: MessageId; conversationId: ConversationId; receivedAt: number }[] {
     return this.db.all<{ id: string; conversation_id: string; received_at: number }>(
       `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u AND acknowledgement_expected = 1
-       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (m.id, json_extract(m.coverage, '$.original'), json_extract(m.escalation, '$.released.original')) AND (a.acknowledger_user = $u OR a.covering_for = $u)) ORDER BY received_at`, { u: self },
+       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (m.id, json_extract(m.coverage, '$.original'), json_extract(m.escalation, '$.released.original')) AND a.sender_user = m.sender_user AND (a.acknowledger_user = $u OR a.covering_for = $u)) ORDER BY received_at`, { u: self },
     ).map((r) => ({ id: r.id as MessageId, conversationId: r.conversation_id as ConversationId, receivedAt: r.received_at }));
   }
 
