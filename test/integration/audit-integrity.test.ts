@@ -31,6 +31,8 @@ function tamperWithLog(dataDir: string, sql: string): void {
   try {
     const keyFile = join(dataDir, 'database.key');
     if (existsSync(keyFile)) db.exec(`PRAGMA key = "x'${readFileSync(keyFile, 'utf8').trim()}'"`);
+    // The relay may be writing (its minute's audit tree): wait for it rather than fail with SQLITE_BUSY.
+    db.exec('PRAGMA busy_timeout = 10000');
     db.exec('DROP TRIGGER IF EXISTS audit_log_no_update');
     db.exec('DROP TRIGGER IF EXISTS audit_log_no_delete');
     db.exec(sql);

@@ -2,6 +2,7 @@ import { copyFileSync } from 'node:fs';
 import { Socket, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RelayRequestError } from '../../main/core/messaging/RelayRequestError';
 import { AUDIT_KEY_FILE, AUDIT_LOG_ID_FILE } from '../../server/audit/auditKey';
 import { haproxyUnavailable, startHaproxy, type TestHaproxy } from '../fixtures/haproxy';
 import { freePort } from '../fixtures/ports';
@@ -178,7 +179,8 @@ describe.skipIf(unavailable !== null)('three relays on PostgreSQL behind HAProxy
     await Promise.all([erin.connect(), finn.connect()]);
     const conversation = newConversationId();
     const sends = (who: Clinician, label: string) => (async () => {
-      for (let i = 1; i <= 25; i++) await who.send([gwen.address.userId], textPayload(conversation, `${label} ${i}`));
+      // A relay running behind sheds with RELAY_BUSY and a Retry-After: the app's outbox waits and sends again, as here.
+      for (let i = 1; i <= 25; i++) await sendWhenNotBusy(() => who.send([gwen.address.userId], textPayload(conversation, `${label} ${i}`)));
     })();
     await Promise.all([sends(erin, 'from erin'), sends(finn, 'from finn')]);
     await gwen.waitFor(50, 30_000);
@@ -272,5 +274,18 @@ class StallableProxy {
       b.destroy();
     }
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** Sends, waiting out a relay that sheds load (RELAY_BUSY with its retry time) a few times, as the app's outbox does. */
+async function sendWhenNotBusy<T>(send: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof RelayRequestError) || error.code !== 'RELAY_BUSY' || attempt >= 10) throw error;
+      const retryAfterMs = error.details.retryAfterMs ?? 500;
+      await new Promise((resolve) => setTimeout(resolve, retryAfterMs));
+    }
   }
 }
