@@ -167,7 +167,8 @@ describe('presence and coverage', () => {
     // about two seconds, Erin after ten minutes: Dave gets it, then Carol (covering for Bob) acknowledges.
     const { messageId } = await alice.call('messages.send', {
       conversationId: toBob, text: 'Bed 7: BP 70/40', urgent: true, urgentReason: DEFAULT_POLICY.urgentReasons[0]!,
-      escalation: [{ afterMinutes: 0.02, to: [ids.carol!] }, { afterMinutes: 0.03, to: [ids.dave!] }, { afterMinutes: 10, to: [ids.erin!] }],
+      // (Dave named again in the last step: he gets one copy, from the step that reaches him first.)
+      escalation: [{ afterMinutes: 0.02, to: [ids.carol!] }, { afterMinutes: 0.03, to: [ids.dave!] }, { afterMinutes: 10, to: [ids.erin!, ids.dave!] }],
     });
     const urgencyAt = async (w: Workstation, peer: UserId, body: string) => {
       const conversation = (await w.call('conversations.list', {})).find((c) => c.peer === peer);
@@ -191,6 +192,7 @@ describe('presence and coverage', () => {
     expect(sent.urgency).toMatchObject({ acknowledgements: [expect.objectContaining(byCarol)], ladder: { acknowledged: expect.objectContaining(byCarol) } });
     // Each step's progress is its own: the relay's first rung is Dave's, shown as the second step.
     expect(sent.urgency?.ladder?.steps.map((s) => [s.skipped ?? null, s.releasedAt !== null, s.cancelledAt !== null])).toEqual([['reached', false, false], [null, true, false], [null, false, true]]);
+    expect(sent.urgency?.ladder?.steps.map((s) => s.to.map((p) => p.userId))).toEqual([[ids.carol], [ids.dave], [ids.erin]]);
     // Bob (the addressee) and Dave (escalated to) see it too, passed on by Alice's workstation; Carol sees her own.
     for (const [w, name, bobAs] of [[bob, 'Bob', 'you'], [dave, 'Dave', 'Dr. Bob Lee']] as const) {
       await w.call('directory.list', {});

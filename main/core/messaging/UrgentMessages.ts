@@ -112,8 +112,13 @@ export class UrgentMessages implements UrgencyReceiver {
     if (withRole && resolved.length === 0 && first !== undefined && this.roles) {
       resolved.push({ afterMs: Math.round(first * 60_000), users: [...(await this.roles.backup(withRole.roleId))], role: `${withRole.roleName}'s backup` });
     }
-    const rungs: LadderRung[] = resolved.map((r) => ({ afterMs: r.afterMs, recipients: [...new Set(r.users)].filter((u) => u !== this.ctx.self.userId && u !== peer), ...(r.role ? { role: r.role } : {}) }))
-      .filter((r) => r.recipients.length > 0);
+    // Each person once: someone an earlier rung (or the message itself) reaches is not sent a second copy later.
+    const reached = new Set<string>([this.ctx.self.userId, ...(peer ? [peer] : [])]);
+    const rungs: LadderRung[] = resolved.map((r) => {
+      const recipients = [...new Set(r.users)].filter((u) => !reached.has(u));
+      for (const u of recipients) reached.add(u);
+      return { afterMs: r.afterMs, recipients, ...(r.role ? { role: r.role } : {}) };
+    }).filter((r) => r.recipients.length > 0);
     if (rungs.length > 0 && !peer && !withRole) throw new RoundsError('INVALID_INPUT', 'an escalation ladder is for urgent messages to one person or an on-call role');
     return { reason: choice.reason, escalationId: newEscalationId(), rungs };
   }
