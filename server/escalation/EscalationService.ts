@@ -1,8 +1,8 @@
-import { PublicKey } from '@signalapp/libsignal-client';
 import { acknowledgementSigningBytes, type SignedAcknowledgement } from '../../shared/acknowledgement';
 import { addressKey, sameAddress, type DeviceAddress, type DeviceId, type MessageId, type UserId } from '../../shared/ids';
 import { SENT_AT_WINDOW_MS, type AcknowledgementReportResponse, type EscalationRequest, type EscalationState } from '../../shared/wire/escalation';
 import type { AuditEvent } from '../audit/AuditRecord';
+import { identitySignatureHolds } from './identitySignature';
 import type { Clock } from '../Clock';
 import type { DeliveryNotifier, RequestKind } from '../MessageService';
 import { queueLimitsOf } from '../queueLimits';
@@ -112,7 +112,7 @@ export class EscalationService {
     if (statement.acknowledgedAt < now - MAX_ACKNOWLEDGEMENT_AGE_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is more than a day before the relay's clock");
     const identityKey = await this.store.escalations.identityKey(caller);
     if (!identityKey) throw new RelayFailure('UNKNOWN_DEVICE', 'this device has no identity key on the relay');
-    if (!verifies(identityKey, acknowledgementSigningBytes(statement), signature)) {
+    if (!identitySignatureHolds(identityKey, acknowledgementSigningBytes(statement), signature)) {
       throw new RelayFailure('SIGNATURE_INVALID', "the acknowledgement's signature does not verify with this device's identity key");
     }
     await this.#assertStorageRoom();
@@ -170,14 +170,6 @@ export class EscalationService {
       for (const d of mine) if (!active.includes(d)) mismatched.push({ userId, deviceId: d as DeviceId });
     }
     if (mismatched.length > 0) throw new RelayFailure('UNKNOWN_DEVICE', 'the devices of a rung\'s recipient changed; refresh the directory and send again', { devices: mismatched });
-  }
-}
-
-function verifies(identityKey: string, message: Uint8Array<ArrayBuffer>, signature: string): boolean {
-  try {
-    return PublicKey.deserialize(Buffer.from(identityKey, 'base64')).verify(message, Buffer.from(signature, 'base64'));
-  } catch {
-    return false;
   }
 }
 
