@@ -206,11 +206,15 @@ export function relayStoreDirectory(t: ContractStores): void {
     const { store, other } = t;
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    // The first holds the lock once its job runs (not after a fixed pause: a busy machine takes longer to connect).
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
     const first = store.withExclusiveJob('directory-sync', async () => {
+      started();
       await held;
       return 'first';
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await running;
     expect(await other.withExclusiveJob('directory-sync', async () => 'second')).toEqual({ ran: false });
     // Another job's name is not held.
     expect(await other.withExclusiveJob('other-job', async () => 'other')).toEqual({ ran: true, value: 'other' });
