@@ -16,6 +16,7 @@ import { MetricsListener } from './metrics/MetricsListener';
 import { RelayMetrics } from './metrics/RelayMetrics';
 import { timedStore } from './metrics/TimedRelayStore';
 import { MessageService } from './MessageService';
+import { PresenceService } from './presence/PresenceService';
 import type { AuditKey } from './audit/auditKey';
 import { growAuditTree } from './audit/AuditTree';
 import type { CheckpointMemory } from './audit/exportAudit';
@@ -113,6 +114,7 @@ export class RelayServer {
   readonly escalations: EscalationService;
   /** Prometheus metrics (served by listenMetrics); the services' store calls are timed into them. */
   readonly metrics: RelayMetrics;
+  readonly #presence: PresenceService;
   #app: FastifyInstance | undefined;
   #metricsListener: MetricsListener | undefined;
   /** The store as the services see it: timed (TimedRelayStore). */
@@ -154,6 +156,7 @@ export class RelayServer {
     });
     // Ladders and acknowledgements are charged to the same rate limiter as sends (MessageService.chargeRequest).
     this.escalations = new EscalationService(served, clock, config, this.hub, this.messages);
+    this.#presence = new PresenceService(served, () => clock.now());
   }
 
   /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */
@@ -217,14 +220,23 @@ export class RelayServer {
       const last = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
       if (last < this.#controlSeq) this.#controlSeq = last;
     }
-    for (const event of await this.store.controlEvents(this.#controlSeq)) {
+    const events = await this.store.controlEvents(this.#controlSeq);
+    // A user's status changed several times since the last pass: only the last change is pushed (it reads the same).
+    const lastPresence = new Map(events.filter((e) => e.kind === 'presence.changed').map((e) => [e.userId, e.seq]));
+    for (const event of events) {
       // Past an event only once it is applied: one that fails is tried again at the next pass.
-      await this.#applyControlEvent(event);
+      if (event.kind !== 'presence.changed' || lastPresence.get(event.userId) === event.seq) await this.#applyControlEvent(event);
       this.#controlSeq = event.seq;
     }
   }
 
   async #applyControlEvent(event: ControlEvent): Promise<void> {
+    if (event.kind === 'presence.changed') {
+      // A status set on any instance reaches every device connected here at once (polling stays the fallback).
+      const [presence] = await this.#presence.read([event.userId]);
+      if (presence) this.hub.broadcast({ type: 'presence', presence });
+      return;
+    }
     this.accounts.credentials.forget(event.userId);
     this.messages.forget(event.userId);
     switch (event.kind) {

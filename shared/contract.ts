@@ -353,6 +353,8 @@ export const UiEventSchema = z.discriminatedUnion('type', [
    */
   z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'SENDER_SHARE_FULL', 'RECIPIENT_NOT_ENROLLED', 'RATE_LIMITED', 'RELAY_STORAGE_FULL', 'RELAY_UNAVAILABLE']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
   z.strictObject({ type: z.literal('conversation'), conversationId: ConversationIdSchema }),
+  /** A colleague's status (or the user's own, set at another workstation) changed: as presence.get would answer it now. */
+  z.strictObject({ type: z.literal('presence'), presence: PresenceSchema }),
   IdentityChangedEventSchema,
   AttachmentProgressEventSchema,
 ]);

@@ -3,7 +3,7 @@ import type { UserId } from '../../shared/ids';
 import type { Presence } from '../../shared/wire/presence';
 import type { Api } from './api';
 
-/** How often the statuses on screen are read again (colleagues' changes at other workstations show within this). */
+/** How often the statuses on screen are read again (a relay that pushes changes shows them at once; this is the fallback). */
 export const PRESENCE_REFRESH_MS = 60_000;
 
 /** The statuses the main window knows, and how to ask for more (a picker showing colleagues not yet read). */
@@ -21,7 +21,8 @@ export const usePresenceDirectory = (): PresenceDirectory => useContext(Presence
 
 /**
  * The statuses of `userIds` (conversation peers and members, the directory) and the user's own, read when
- * they change, when asked, and every minute; a failed read keeps what is on screen.
+ * they change, when asked, and every minute, and taken as the relay pushes them (`presence` events); a failed
+ * read keeps what is on screen.
  */
 export function usePresence(api: Api, userIds: readonly string[]): PresenceDirectory & { readonly version: number } {
   const [known, setKnown] = useState<ReadonlyMap<string, Presence>>(new Map());
@@ -42,6 +43,11 @@ export function usePresence(api: Api, userIds: readonly string[]): PresenceDirec
   }, [api]);
 
   const refresh = useCallback(() => void read([...key.split(',').filter(Boolean), ...extra.current]), [read, key]);
+
+  useEffect(() => api.subscribe((event) => {
+    if (event.type !== 'presence') return;
+    setKnown((old) => new Map(old).set(event.presence.userId, event.presence));
+  }), [api]);
 
   useEffect(() => {
     refresh();

@@ -174,6 +174,12 @@ export class DeliveryHub implements DeliveryNotifier {
     if (connection) send(connection, { type: 'keysLow', preKeys: count });
   }
 
+  /** One frame to every connected device (a colleague's new status): written once, sent to each. */
+  broadcast(frame: ServerFrame): void {
+    const text = JSON.stringify(frame);
+    for (const connection of this.#connections.values()) send(connection, text);
+  }
+
   /**
    * Cuts off a revoked device, or every device of a deactivated account, at once. With `keep`, only the
    * device's sockets that authenticated with another credential than that one (a replaced credential).
@@ -334,7 +340,7 @@ function endAt(connection: Connection, inMs: number): void {
   connection.timers.push(setTimeout(() => (inMs > MAX_TIMER_MS ? endAt(connection, inMs - MAX_TIMER_MS) : connection.socket.terminate()), step));
 }
 
-function send(connection: Connection, frame: ServerFrame): void {
+function send(connection: Connection, frame: ServerFrame | string): void {
   if (connection.socket.readyState !== connection.socket.OPEN) return;
   // A busy relay sends a connection several frames a turn (answers, envelopes): one system call, not one each.
   const { stream } = connection;
@@ -346,7 +352,7 @@ function send(connection: Connection, frame: ServerFrame): void {
       stream.uncork();
     });
   }
-  connection.socket.send(JSON.stringify(frame));
+  connection.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
 }
 
 /** Waits until the socket's send buffer is below MAX_BUFFERED (or the socket is gone). */

@@ -202,7 +202,7 @@ export interface SignedCheckpoint {
  */
 export interface ControlEvent {
   readonly seq: number;
-  readonly kind: 'device.revoked' | 'account.deactivated' | 'device.added' | 'credential.replaced';
+  readonly kind: 'device.revoked' | 'account.deactivated' | 'device.added' | 'credential.replaced' | 'presence.changed';
   readonly userId: UserId;
   readonly deviceId: DeviceId | null;
 }

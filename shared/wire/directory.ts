@@ -7,6 +7,9 @@ import { z } from 'zod';
  * characters (a name that reorders itself on screen could pass for someone else's).
  */
 
+/** A person's name as the directory shows it. */
+export const DisplayNameSchema = z.string().trim().min(1).max(128);
+
 /** C0/C1 controls, line and paragraph separators, and the bidirectional embedding, override and isolate marks. */
 const CONTROLS = /[\p{Cc}\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/u;
 

@@ -3,7 +3,10 @@ import { DeviceAddressSchema, DeviceIdSchema, EnvelopeIdSchema, UserIdSchema } f
 import { EnvelopeSchema, EnvelopeTypeSchema } from './envelope';
 import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
 import { UsernameSchema } from './username';
-import { ContactSchema, DepartmentSchema, DirectoryStatusSchema, JobTitleSchema } from './directory';
+import { ContactSchema, DepartmentSchema, DirectoryStatusSchema, DisplayNameSchema, JobTitleSchema } from './directory';
+import { PresenceSchema } from './presence';
+
+export { DisplayNameSchema } from './directory';
 import { OIDC_ERROR_CODES } from './ssoErrors';
 
 export { UsernameSchema };
@@ -18,7 +21,6 @@ export type Role = z.infer<typeof RoleSchema>;
 
 /** Where a relay is: http(s) or ws(s), as configured by policy or typed at first run. */
 export const RelayUrlSchema = z.url({ protocol: /^(https?|wss?)$/ }).max(2048);
-export const DisplayNameSchema = z.string().trim().min(1).max(128);
 /** Passwords are checked against the policy by the relay; the schema only bounds the size. */
 export const PasswordSchema = z.string().min(1).max(1024);
 export const TotpCodeSchema = z.string().regex(/^\d{6}$/, 'six digits');
@@ -182,6 +184,11 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('queueEmpty') }),
   z.strictObject({ type: z.literal('sent'), requestId: z.string(), accepted: z.array(EnvelopeIdSchema), refused: z.array(EnvelopeRefusalSchema).optional(), serverTimestamp: z.number().int() }),
   z.strictObject({ type: z.literal('pong'), requestId: z.string() }),
+  /**
+   * A colleague's status changed (issue 19), as GET /v1/presence reads it: sent to every connected device, so lists
+   * and headers follow at once. Workstations from before this frame skip it and keep polling.
+   */
+  z.strictObject({ type: z.literal('presence'), presence: PresenceSchema }),
   /** The one-time prekey stock of this device fell below the relay's threshold: upload more. */
   z.strictObject({ type: z.literal('keysLow'), preKeys: PreKeyCountSchema }),
   /** The same fields as an HTTP error body: `retryAfterMs` for rate limits, `devices` for full or unknown devices. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UserIdSchema } from '../ids';
 import { DepartmentSchema, hasControlCharacters } from './directory';
-import { DisplayNameSchema } from './relay';
+import { DisplayNameSchema } from './directory';
 
 /*
  * On-call roles on the wire (issue 19): a role such as "Cardiology on call" is held by whoever its schedule

@@ -145,4 +145,18 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
     await screenshot(alice, 'conversation-presence-unverified');
     expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
   });
+
+  it("follows Bob's status as he changes it, without waiting for the minute's reading", async () => {
+    await bob.getByRole('button', { name: /^Nurse Bob Okafor\s*Off shift.*your status/ }).click();
+    const dialog = bob.getByRole('dialog', { name: 'Your status' });
+    await dialog.getByRole('radio', { name: /In procedure/ }).check();
+    await dialog.getByLabel('Note (optional)').fill('Cath lab');
+    await dialog.getByRole('button', { name: 'Set status' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    // Alice's open conversation and her list follow within seconds (the relay pushes it; the reading is a minute).
+    const header = alice.locator('.conversation-header');
+    await header.getByText(/In procedure · Cath lab/).waitFor({ timeout: 10_000 });
+    expect(await header.getByText(/Off shift/).count()).toBe(0);
+    await alice.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Nurse Bob Okafor.*In procedure/ }).first().waitFor({ timeout: 10_000 });
+  });
 });

@@ -110,6 +110,7 @@ export class MessagingClient {
       connect: (onClose) => relay.connect({
         onEnvelope: (envelope) => this.#receiver.enqueue(envelope),
         onKeysLow: (count) => void core.keys.replenish(count).then((upload) => upload && relay.uploadKeys(upload)).catch(() => undefined),
+        onPresence: (presence) => void this.presence.heard(presence).then((now) => now && this.#emit({ type: 'presence', presence: now })).catch(() => undefined),
         onClose,
       }),
       onState: (state) => this.#emit({ type: 'connection', state }),

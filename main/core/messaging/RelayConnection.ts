@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { assertNever } from '../../../shared/exhaustive';
 import type { EnvelopeId } from '../../../shared/ids';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
+import type { Presence } from '../../../shared/wire/presence';
 import { ServerFrameSchema, type ClientFrame, type RelayErrorCode, type DeliveredEnvelope, type OutgoingEnvelope, type SendResponse, type ServerFrame } from '../../../shared/wire/relay';
 import { RelayRequestError } from './RelayRequestError';
 
@@ -9,6 +10,8 @@ export interface ConnectionHandlers {
   onEnvelope(envelope: DeliveredEnvelope): void;
   onQueueEmpty?(): void;
   onKeysLow?(count: PreKeyCount): void;
+  /** A colleague's (or the user's own) status changed on the relay. */
+  onPresence?(presence: Presence): void;
   onClose?(code: number, reason: string): void;
 }
 
@@ -36,6 +39,9 @@ export class RelayConnection {
           return;
         case 'queueEmpty':
           handlers.onQueueEmpty?.();
+          return;
+        case 'presence':
+          handlers.onPresence?.(frame.presence);
           return;
         case 'keysLow':
           handlers.onKeysLow?.(PreKeyCountSchema.parse(frame.preKeys));

@@ -138,6 +138,20 @@ export class PresenceBook {
     return wanted.map((id) => this.#at(id));
   }
 
+  /**
+   * A status the relay pushed as it changed (a `presence` frame): taken, checked as a read one is, when it is
+   * the user's own or a colleague's this workstation has asked about (what its screens show); answered as it
+   * reads now. Anyone else's is left alone (undefined): a status set anywhere in the hospital must not have
+   * every workstation meet that colleague's devices.
+   */
+  async heard(presence: Presence): Promise<Presence | undefined> {
+    if (presence.userId !== this.self && !this.#known.has(presence.userId)) return undefined;
+    const at = this.scheduler.now();
+    this.#known.set(presence.userId, await this.#checked(presence));
+    this.#readAt.set(presence.userId, at);
+    return this.#at(presence.userId);
+  }
+
   /** One colleague's status as last read here (Available if never), as it reads now: no request. */
   known(userId: UserId): Presence {
     return this.#at(userId);

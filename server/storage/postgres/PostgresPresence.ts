@@ -12,10 +12,13 @@ const INSERT = `INSERT INTO presence (${PRESENCE_COLUMNS.join(', ')}) VALUES (${
 export class PostgresPresence implements PresenceStore {
   readonly #db: PostgresDatabase;
   readonly #appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>;
+  readonly #changed: (client: pg.PoolClient, userId: UserId) => Promise<void>;
 
-  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>) {
+  /** `changed` records, in the same transaction, the control event that has every instance push the new status to its devices. */
+  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>, changed: (client: pg.PoolClient, userId: UserId) => Promise<void>) {
     this.#db = db;
     this.#appendAudit = appendAudit;
+    this.#changed = changed;
   }
 
   async setPresence(userId: UserId, presence: StoredPresence | null, audit: readonly AuditEvent[]): Promise<void> {
@@ -27,6 +30,7 @@ export class PostgresPresence implements PresenceStore {
         await client.query('DELETE FROM presence WHERE user_id = $1', [userId]);
       }
       await this.#appendAudit(client, audit);
+      await this.#changed(client, userId);
     });
   }
 

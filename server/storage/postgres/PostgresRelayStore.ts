@@ -66,7 +66,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.scim = new PostgresScim(db, (client, events) => this.append(client, events));
     this.blobs = new PostgresBlobs(db, (client, events) => this.append(client, events));
     this.roles = new PostgresRoles(db, (client, events) => this.append(client, events));
-    this.presence = new PostgresPresence(db, (client, events) => this.append(client, events));
+    this.presence = new PostgresPresence(db, (client, events) => this.append(client, events), (client, userId) => this.controlEvent(client, 'presence.changed', userId, null, this.clock.now()));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),

@@ -9,10 +9,13 @@ const INSERT = `INSERT INTO presence (${PRESENCE_COLUMNS.join(', ')}) VALUES (${
 export class SqlitePresence implements PresenceStore {
   readonly #sql: SqliteDatabase;
   readonly #appendAudit: (events: readonly AuditEvent[]) => void;
+  readonly #changed: (userId: UserId) => void;
 
-  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void) {
+  /** `changed` records, in the same transaction, the control event that has the relay push the new status to connected devices. */
+  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void, changed: (userId: UserId) => void) {
     this.#sql = sql;
     this.#appendAudit = appendAudit;
+    this.#changed = changed;
   }
 
   async setPresence(userId: UserId, presence: StoredPresence | null, audit: readonly AuditEvent[]): Promise<void> {
@@ -23,6 +26,7 @@ export class SqlitePresence implements PresenceStore {
         this.#sql.run(INSERT, Object.fromEntries(PRESENCE_COLUMNS.map((c, i) => [c, values[i] ?? null])));
       }
       this.#appendAudit(audit);
+      this.#changed(userId);
     });
   }
 

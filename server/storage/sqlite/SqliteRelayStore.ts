@@ -72,7 +72,7 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
     this.roles = new SqliteRoles(this.sql, (events) => this.audit.append(events));
     this.#sso = new SqliteSsoSignIns(this.sql, (events) => this.audit.append(events));
     this.escalations = new SqliteEscalations(this.sql, this.#queue, (events) => this.audit.append(events));
-    this.presence = new SqlitePresence(this.sql, (events) => this.audit.append(events));
+    this.presence = new SqlitePresence(this.sql, (events) => this.audit.append(events), (userId) => this.#controlEventIn('presence.changed', userId, null, this.#clock.now()));
   }
 
   get schemaVersion(): number {
