@@ -11,7 +11,7 @@ import type { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import type { UrgentReminders } from './UrgentReminders';
 import type { Attachments } from '../attachments/Attachments';
 import { isRoleText, type RoleConversations } from './RoleConversations';
-import { receivedCoverage } from '../presence/forwarding';
+import { receivedCoverage, recordSyncedCoverage } from '../presence/forwarding';
 
 /**
  * Receiving, one envelope at a time: decrypt, store in the same transaction as the ratchet step, and only
@@ -132,6 +132,8 @@ export class ReceivePipeline {
     if (stored && payload.attachments) this.hooks.attachments().recordIncoming(payload.messageId, payload.attachments, sender.userId === self);
     const coverage = receivedCoverage(payload);
     if (stored && coverage) ctx.messages.setCoverage(payload.messageId, coverage);
+    // Our own message from another of our workstations: what it forwarded for someone away is known here too.
+    if (stored && sender.userId === self) recordSyncedCoverage(ctx, payload);
     if (stored && payload.role) ctx.messages.setRoleDelivery(payload.messageId, payload.role);
     if (stored && payload.urgent) this.hooks.urgency.storedIn(payload);
     if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });

@@ -86,6 +86,14 @@ export class MessageStore {
     return row ? toMessage(row) : undefined;
   }
 
+  /** The copies of `original` (a message from `sender`) that presence forwarding made for whoever covered, oldest first. */
+  coveringCopies(original: MessageId, sender: DeviceAddress['userId']): StoredMessage[] {
+    return this.db.all<MessageRow>(
+      `SELECT * FROM messages WHERE sender_user = $s AND json_extract(coverage, '$.kind') = 'forwarded' AND json_extract(coverage, '$.original') = $m ORDER BY received_at, id`,
+      { s: sender, m: original },
+    ).map(toMessage);
+  }
+
   /** Newest first; pass the last message's cursor to get the page before it. */
   page(conversationId: ConversationId, limit: number, before?: PageCursor): StoredMessage[] {
     const rows = before
