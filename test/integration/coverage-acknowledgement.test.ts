@@ -69,5 +69,6 @@ describe('an acknowledgement by the colleague covering', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const atBob = (await at(bob, id('alice')))?.urgency;
     expect(atBob?.acknowledgements).toEqual([expect.objectContaining({ ...byCarol, coveringFor: { userId: id('bob'), name: 'you' } })]);
+    expect(atBob?.canAcknowledge).toBe(false);
   }, 90_000);
 });

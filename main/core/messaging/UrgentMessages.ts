@@ -219,7 +219,8 @@ export class UrgentMessages implements UrgencyReceiver {
       const view: MessageUrgency = {
         reason: note?.reason ?? null,
         acknowledgements: acks.map((a) => acknowledger(a.statement.acknowledger.userId, a.statement.acknowledgedAt)),
-        canAcknowledge: m.sender.userId !== self && !acks.some((a) => a.statement.acknowledger.userId === self),
+        // Acknowledged by this user, or for them by whoever covered while they were away: nothing left to acknowledge.
+        canAcknowledge: m.sender.userId !== self && !acks.some((a) => a.statement.acknowledger.userId === self || a.statement.coveringFor === self),
         escalatedToMe: released && m.sender.userId !== self ? { step: released.rung, waitedFor: released.waitedFor.map(person), afterMs: released.afterMs } : null,
         ladder: ladder ? {
           submitted: ladder.submittedAt !== null,
