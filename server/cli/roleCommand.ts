@@ -4,13 +4,14 @@ import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { UsernameSchema } from '../../shared/wire/relay';
 import { DepartmentSchema } from '../../shared/wire/directory';
-import { RoleNameSchema, STANDING_SHIFT_END, TimeZoneSchema } from '../../shared/wire/roles';
+import { RoleNameSchema, STANDING_SHIFT_END, TimeZoneSchema, type RoleDetail } from '../../shared/wire/roles';
 import { dataOption, databasePasswordFileOption, keyFileOption, siteDatabaseOption, validated, withStore, type DataOptions } from '../cliOptions';
 import { RelayFailure } from '../RelayFailure';
 import { RoleService, type BackupName } from '../roles/RoleService';
 import { RotaRefused, rotaFormatOf, type RotaFormat } from '../roles/rotaImport';
 import { parseExplicitInstant, parseWallTime, wallTimeToInstant } from '../roles/wallTime';
 import { systemClock } from '../Clock';
+import type { RelayStore } from '../storage/RelayStore';
 import type { RoleRecord } from '../storage/RoleStore';
 
 /*
@@ -46,6 +47,20 @@ function typedTime(text: string, role: RoleRecord, edge: 'start' | 'end'): numbe
 }
 
 const UNREACHABLE: Readonly<Record<'accountNotActive' | 'noWorkstation', string>> = { accountNotActive: 'account not active', noWorkstation: 'no workstation signed in' };
+
+/**
+ * The backup as `role list` and `role show` print it. A backup account deactivated (or gone) since it was named
+ * is flagged: it is no backup now, and a message for the role with no one on duty reaches no one.
+ */
+async function describeBackup(detail: RoleDetail, store: Pick<RelayStore, 'userById'>): Promise<string> {
+  const backup = detail.backup;
+  if (backup) return backup.kind === 'user' ? backup.displayName : `the role ${backup.role.name} (${backup.holders.map((h) => h.displayName).join(', ') || 'no one now'})`;
+  const out = detail.unreachable.find((u) => u.as === 'backup' && u.reason === 'accountNotActive');
+  if (!out) return 'none';
+  const status = (await store.userById(out.userId))?.status;
+  if (status === 'pending') return `${out.displayName} (not enrolled yet: no backup until then)`;
+  return `${out.displayName} (${status === undefined ? 'NO SUCH ACCOUNT' : 'DEACTIVATED'}: no backup until it is changed with role update)`;
+}
 
 const local = (at: number, zone: string) => DateTime.fromMillis(at, { zone }).toFormat('yyyy-MM-dd HH:mm ZZZZ');
 
@@ -88,7 +103,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
       for (const r of await store.roles.listRoles()) {
         const detail = await roles.detail(r, now);
         const holders = [...detail.holders.map((h) => `${h.displayName} since ${local(h.since, r.timeZone)}`), ...detail.unreachable.filter((u) => u.as === 'holder').map((u) => `${u.displayName} (not reachable)`)].join(', ') || 'no one';
-        console.log(`${r.name}\t${r.department ?? '-'}\t${r.timeZone}\t${holders}\t${r.id}`);
+        console.log(`${r.name}\t${r.department ?? '-'}\t${r.timeZone}\t${holders}\tbackup: ${await describeBackup(detail, store)}\t${r.id}`);
       }
     }));
 
@@ -106,8 +121,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
       console.log(`now: ${detail.holders.map((h) => `${h.displayName}, since ${local(h.since, zone)}`).join('; ') || 'no one holds it'}`);
       // On the rota but out of reach: messages go past them (to the backup when no holder can be reached).
       for (const u of detail.unreachable) console.log(`not reachable: ${u.displayName} (${u.as === 'holder' ? 'on the rota' : 'the backup'}; ${UNREACHABLE[u.reason]})`);
-      const backup = detail.backup;
-      console.log(`backup: ${!backup ? 'none' : backup.kind === 'user' ? backup.displayName : `the role ${backup.role.name} (${backup.holders.map((h) => h.displayName).join(', ') || 'no one now'})`}`);
+      console.log(`backup: ${await describeBackup(detail, store)}`);
       const next = detail.nextHandOver;
       console.log(`next hand-over: ${next ? `${local(next.at, zone)} to ${next.holders.map((h) => h.displayName).join(', ') || 'no one'}` : 'none scheduled'}`);
       for (const s of await roles.shifts(r.id, now, now + opts.days * 86_400_000)) {

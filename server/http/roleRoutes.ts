@@ -1,13 +1,13 @@
 /*
  * On-call roles at /v1/roles (issue 19), for any signed-in device: search (the pickers), one role with its
- * holders now, its backup and the next hand-over (a send to the role encrypts to the holders' devices), and
+ * holders now (or at a given instant), its backup and the next hand-over (a send to the role encrypts to the holders' devices), and
  * its shifts in a window. Accounts with the scheduler permission add and remove shifts (audited with the
  * device as the actor, source 'app'); anyone else is FORBIDDEN. Role names and schedules are organisational
  * data; the request log carries method, URL and status only.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { addressKey, type DeviceAddress } from '../../shared/ids';
-import { AddShiftRequestSchema, MAX_ROLE_SEARCH_LIMIT, RoleIdSchema, RoleSearchQuerySchema, ShiftWindowQuerySchema } from '../../shared/wire/roles';
+import { AddShiftRequestSchema, MAX_ROLE_AT_DISTANCE_MS, MAX_ROLE_SEARCH_LIMIT, RoleDetailQuerySchema, RoleIdSchema, RoleSearchQuerySchema, ShiftWindowQuerySchema } from '../../shared/wire/roles';
 import { RelayFailure } from '../RelayFailure';
 import type { RoleService } from '../roles/RoleService';
 import { summary } from '../roles/RoleService';
@@ -43,7 +43,11 @@ export function registerRoleRoutes(app: FastifyInstance, { store, roles, now, de
 
   app.get('/v1/roles/:id', async (request) => {
     const { address } = await device(request);
-    return roles.detail(await role(request), now(), address.userId);
+    // At an instant other than now: the rota is known in advance (an escalation step goes to whoever is on duty when it is released).
+    const { at } = parse(RoleDetailQuerySchema, request.query);
+    const current = now();
+    if (at !== undefined && Math.abs(at - current) > MAX_ROLE_AT_DISTANCE_MS) throw new RelayFailure('BAD_REQUEST', `at must be within ${MAX_ROLE_AT_DISTANCE_MS / 86_400_000} days of now`);
+    return roles.detail(await role(request), at ?? current, address.userId);
   });
 
   app.get('/v1/roles/:id/shifts', async (request) => {

@@ -78,7 +78,8 @@ export class RoleService {
     if (!role.backup) return { backup: null, unreachable: [] };
     if (role.backup.kind === 'user') {
       const user = await this.store.userById(role.backup.userId);
-      if (!user) return { backup: null, unreachable: [] };
+      // An account the relay no longer knows is no backup, and is said to be out of reach like a deactivated one.
+      if (!user) return { backup: null, unreachable: [{ userId: role.backup.userId, displayName: 'Unknown account', reason: 'accountNotActive', as: 'backup' }] };
       const { reachable, unreachable } = await this.#reachable([{ userId: user.id, displayName: user.displayName }], at, 'backup');
       return { backup: reachable[0] ? { kind: 'user', ...reachable[0] } : null, unreachable };
     }
@@ -144,7 +145,9 @@ export class RoleService {
     if (backup === null) return null;
     if ('username' in backup) {
       const user = await this.store.userByUsername(backup.username);
-      if (!user || user.status === 'deactivated') throw new RelayFailure('BAD_REQUEST', `no active account ${backup.username} to be the backup`);
+      if (!user) throw new RelayFailure('BAD_REQUEST', `no account ${backup.username} to be the backup`);
+      // A message for the role would go past a deactivated backup to no one: refused when it is named.
+      if (user.status === 'deactivated') throw new RelayFailure('BAD_REQUEST', `the account ${backup.username} is deactivated and cannot be a role's backup: name an active account or another role`);
       return { kind: 'user', userId: user.id };
     }
     return { kind: 'role', roleId: (await this.requireRole(backup.role)).id };

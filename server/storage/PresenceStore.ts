@@ -58,7 +58,8 @@ export function presenceValues(p: StoredPresence): (string | number | null)[] {
 
 /** As the API answers it: a forward-to only with its signed statement (one without is not the clinician's word). */
 export function presenceView(p: StoredPresence): Presence {
-  const proof = p.forwardTo && p.forwarding ? { signer: { userId: p.userId, deviceId: p.setBy }, ...p.forwarding } : null;
+  // The identity key the relay checked the signature with stays here: a reader checks it with a key of its own.
+  const proof = p.forwardTo && p.forwarding ? { signer: { userId: p.userId, deviceId: p.setBy }, signedAt: p.forwarding.signedAt, signature: p.forwarding.signature } : null;
   // Without a proof the key is left out: a workstation from before signed forwarding reads the answer as before.
   return { userId: p.userId, status: p.status, note: p.note, until: p.until, forwardTo: proof ? p.forwardTo : null, since: p.setAt, ...(proof ? { forwarding: proof } : {}) };
 }

@@ -89,12 +89,18 @@ export const PresenceSetRequestSchema = z.strictObject({
 });
 export type PresenceSetRequest = z.infer<typeof PresenceSetRequestSchema>;
 
-/** A forwarding's proof as the relay hands it out: the signing device, when it signed, the signature, and the identity key that device uploaded (base64). */
+/**
+ * A forwarding's proof as the relay hands it out: the signing device, when it signed, and the signature. A reader
+ * verifies it only with an identity key it holds itself (ProtocolCore.forwardingRefusal), never one the relay hands
+ * out: `identityKey` (the key that device uploaded) is no longer sent, and is accepted from an older relay only to
+ * be ignored.
+ */
 export const ForwardingProofSchema = z.strictObject({
   signer: DeviceAddressSchema,
   signedAt: Timestamp,
   signature: SignatureSchema,
-  identityKey: z.base64().max(100),
+  /** @deprecated Sent by relays before this version; ignored. */
+  identityKey: z.base64().max(100).optional(),
 });
 export type ForwardingProof = z.infer<typeof ForwardingProofSchema>;
 

@@ -91,6 +91,11 @@ export const RoleSearchQuerySchema = z.strictObject({
 });
 export const RoleSearchResponseSchema = z.strictObject({ roles: z.array(RoleSummarySchema) });
 
+/** How far from now GET /v1/roles/:id?at= looks (an escalation step is released at most a day after its message). */
+export const MAX_ROLE_AT_DISTANCE_MS = 2 * 24 * 3600_000;
+/** GET /v1/roles/:id?at=: the role as it stands at `at` (by default now), e.g. who holds it when an escalation step is released. */
+export const RoleDetailQuerySchema = z.strictObject({ at: z.coerce.number().int().nonnegative().optional() });
+
 /**
  * Someone the rota names now whom a message cannot reach: their account is not active (deactivated by an admin,
  * the directory or inactivity, or not yet activated), or it has no workstation signed in. They do not count as

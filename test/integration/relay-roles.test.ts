@@ -90,6 +90,9 @@ describe('on-call roles through the relay', () => {
     expect(detail.backup).toEqual({ kind: 'user', userId: carol.address.userId, displayName: 'Dr. Carol Patel' });
     expect(detail.canSchedule).toBe(false);
     expect((await alice.relay.role(roleId)).canSchedule).toBe(true);
+    // As the rota stands at a later instant (an escalation step's release): Carol, after the hand-over.
+    const later = await carol.relay.role(roleId, handOver + HOUR);
+    expect([later.at, later.holders.map((h) => h.displayName)]).toEqual([handOver + HOUR, ['Dr. Carol Patel']]);
   });
 
   it('lets a scheduler add and remove a shift from the app, and no one else', async () => {
@@ -109,6 +112,7 @@ describe('on-call roles through the relay', () => {
     await expect(alice.relay.addRoleShift(roleId, { userId: '00000000-0000-4000-8000-000000000000' as never, startsAt: now, endsAt: now + HOUR })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('cannot hold a role') });
     await expect(carol.relay.role('00000000-0000-4000-8000-000000000000' as RoleId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(carol.relay.roleShifts(roleId, now, now + 40 * 24 * HOUR)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(carol.relay.role(roleId, Date.now() + 3 * 24 * HOUR)).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('at must be within 2 days of now') });
     const anonymous = await fetch(`${relay.url}/v1/roles?q=cardio`);
     expect(anonymous.status).toBe(401);
     const notAnId = await fetch(`${relay.url}/v1/roles/not-an-id`, { headers: { authorization: `Bearer ${carol.session.credential}` } });

@@ -28,7 +28,11 @@ describe('role conversations', () => {
   beforeAll(async () => {
     relayDir = tempDataDir();
     const codes = [['alice', 'Dr. Alice Moreau'], ['bob', 'Dr. Bob Lee'], ['carol', 'Dr. Carol Patel']].map(([u, n]) => addUser(relayDir, u!, n!));
+    addUser(relayDir, 'dana', 'Dr. Dana Idowu');
     const cli = (...args: string[]) => expect(adminCli([...args, '--data', relayDir])).toMatchObject({ status: 0 });
+    // Dana is Night pharmacy's backup, and has left since.
+    cli('role', 'create', 'Night pharmacy', '--time-zone', 'Europe/London', '--backup-user', 'dana');
+    cli('user', 'deactivate', 'dana');
     cli('role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--department', 'Cardiology');
     cli('role', 'create', 'Night radiology', '--time-zone', 'Europe/London');
     cli('role', 'create', 'Ward 4 charge nurse', '--time-zone', 'Europe/London', '--backup-user', 'carol');
@@ -106,6 +110,26 @@ describe('role conversations', () => {
     const { conversationId } = await alice.call('roles.open', { roleId: radiology!.id });
     expect(await alice.fails('messages.send', { conversationId, text: 'Can someone report the CT?' })).toMatchObject({ code: 'ROLE_UNCOVERED', message: expect.stringContaining('No one holds Night radiology now') });
     expect(await alice.call('messages.page', { conversationId, limit: 5 })).toEqual([]);
+  });
+
+  it('sends nothing when the backup was deactivated since it was named, and says why; an admin cannot name such a backup', async () => {
+    const [pharmacy] = await alice.call('roles.search', { query: 'pharmacy' });
+    expect(await alice.call('roles.detail', { roleId: pharmacy!.id })).toMatchObject({ holders: [], backup: null, unreachable: [expect.objectContaining({ displayName: 'Dr. Dana Idowu', as: 'backup', reason: 'accountNotActive' })] });
+    const { conversationId } = await alice.call('roles.open', { roleId: pharmacy!.id });
+    expect(await alice.fails('messages.send', { conversationId, text: 'Is there any vancomycin left on the ward?' })).toMatchObject({
+      code: 'ROLE_UNCOVERED', message: expect.stringContaining('No one holds Night pharmacy now and its backup, Dr. Dana Idowu, cannot be reached (account not active)'),
+    });
+    expect(await alice.call('messages.page', { conversationId, limit: 5 })).toEqual([]);
+    // IT sees it flagged, and cannot name her again.
+    const cli = (...args: string[]) => adminCli([...args, '--data', relayDir]);
+    expect(cli('role', 'show', 'Night pharmacy').stdout).toContain('backup: Dr. Dana Idowu (DEACTIVATED: no backup until it is changed with role update)');
+    expect(cli('role', 'list').stdout).toMatch(/Night pharmacy\t.*\tbackup: Dr\. Dana Idowu \(DEACTIVATED/);
+    expect(cli('role', 'list').stdout).toMatch(/Ward 4 charge nurse\t.*\tbackup: Dr\. Carol Patel\t/);
+    for (const args of [['create', 'Night pharmacy 2', '--time-zone', 'Europe/London'], ['update', 'Ward 4 charge nurse']]) {
+      expect(cli('role', ...args, '--backup-user', 'dana')).toMatchObject({ status: 1, stderr: expect.stringContaining("the account dana is deactivated and cannot be a role's backup") });
+    }
+    expect(cli('role', 'update', 'Ward 4 charge nurse', '--backup-user', 'nobody')).toMatchObject({ status: 1, stderr: expect.stringContaining('no account nobody to be the backup') });
+    expect(cli('role', 'show', 'Ward 4 charge nurse').stdout).toContain('backup: Dr. Carol Patel');
   });
 
   it('sends nothing, and keeps nothing for later, when the server cannot be asked who holds the role', async () => {

@@ -123,6 +123,9 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
     // Bob, whose message it was, hears of it from Alice's workstation (passed on, with her word if his cannot check Carol's signature).
     await conversations(bob).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
     await message(bob, 'Bed 3: lactate 6').getByText(/acknowledged by Dr\. Carol Nguyen \(covering for you\) at \d/i).waitFor();
+    // Acknowledged for him: Bob is not asked to acknowledge it again.
+    await message(bob, 'Bed 3: lactate 6').getByRole('list', { name: 'Acknowledgements' }).waitFor();
+    expect(await message(bob, 'Bed 3: lactate 6').getByRole('button', { name: /^Acknowledge/ }).count()).toBe(0);
     await screenshot(bob, 'conversation-acknowledged-covering-absent');
   });
 

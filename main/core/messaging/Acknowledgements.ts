@@ -83,20 +83,20 @@ export class Acknowledgements {
   /** What acknowledging this message (as this device holds it) states: see AcknowledgementSubject. */
   subjectOf(message: StoredMessage): AcknowledgementSubject {
     const coverage = message.coverage;
-    // A copy names its original by id: one that is another sender's message here is not its original.
-    const isOwnOriginal = (id: MessageId) => (this.ctx.messages.byId(id)?.sender.userId ?? message.sender.userId) === message.sender.userId;
+    // A copy names its original by its sender's id for it: another sender's message under that id is not its original.
+    const isOwnOriginal = (id: MessageId) => this.ctx.messages.byId(id) === undefined || this.ctx.messages.bySender(id, message.sender.userId) !== undefined;
     if (coverage?.kind === 'forwarded' && coverage.original && isOwnOriginal(coverage.original)) {
       return { messageId: coverage.original, conversationId: directConversationId(message.sender.userId, coverage.absent), coveringFor: coverage.absent };
     }
     const released = this.store.annotations([message.id]).get(message.id)?.escalation?.released;
     const original = released?.original !== undefined && isOwnOriginal(released.original) ? released.original : undefined;
-    return { messageId: original ?? message.id, conversationId: released?.conversationId ?? message.conversationId };
+    // Named as its sender named it (kept here under another id when another sender's message had that one first).
+    return { messageId: original ?? message.wireId ?? message.id, conversationId: released?.conversationId ?? message.conversationId };
   }
 
   /** The message an acknowledgement of `messageId` from `sender` is about, as this device holds it: itself, or the covering copy of it. */
   heldFor(messageId: MessageId, sender: UserId): StoredMessage | undefined {
-    const message = this.ctx.messages.byId(messageId);
-    return message?.sender.userId === sender ? message : this.ctx.messages.copyOf(messageId, sender) ?? message;
+    return this.ctx.messages.bySender(messageId, sender) ?? this.ctx.messages.copyOf(messageId, sender) ?? this.ctx.messages.byId(messageId);
   }
 
   /** Reports this user's acknowledgements the relay has not confirmed (after acknowledging, and at each connect). */

@@ -11,7 +11,7 @@ import type { UnreadableEnvelopes } from './UnreadableEnvelopes';
 import type { UrgentReminders } from './UrgentReminders';
 import type { Attachments } from '../attachments/Attachments';
 import { isRoleText, type RoleConversations } from './RoleConversations';
-import { receivedCoverage } from '../presence/forwarding';
+import { receivedCoverage, recordSyncedCoverage } from '../presence/forwarding';
 
 /**
  * Receiving, one envelope at a time: decrypt, store in the same transaction as the ratchet step, and only
@@ -66,8 +66,17 @@ export class ReceivePipeline {
     // After stop() nothing more is stored or acknowledged: the relay delivers it again next time.
     if (!ctx.running()) return;
     let stored: DecryptedMessage | undefined;
+    // A text's id here: the one its sender gave it, unless another sender's message holds that id (MessageStore.receive).
+    let keptAs: MessageId | undefined;
     try {
-      await ctx.core.decrypt(envelope, { inTransaction: (m) => { if (this.#store(m, envelope.serverTimestamp, envelope.content)) stored = m; } });
+      await ctx.core.decrypt(envelope, {
+        inTransaction: (m) => {
+          const kept = this.#store(m, envelope.serverTimestamp, envelope.content);
+          if (kept === false) return;
+          stored = m;
+          if (kept !== true) keptAs = kept;
+        },
+      });
     } catch (error) {
       // This workstation could not store it (the profile locked meanwhile, its disk full): not
       // acknowledged, so the relay delivers it again; it is not the envelope's fault.
@@ -85,16 +94,18 @@ export class ReceivePipeline {
     const message: DecryptedMessage | undefined = stored;
     if (message?.payload.type === 'text') {
       const payload = message.payload;
+      const id = keptAs ?? payload.messageId;
       const conversationId = conversationOf(message, ctx.self.userId);
       const fromOthers = message.sender.userId !== ctx.self.userId;
       const urgent = payload.urgent === true && fromOthers;
-      if (urgent) this.hooks.urgent()?.track(payload.messageId, conversationId);
+      if (urgent) this.hooks.urgent()?.track(id, conversationId);
       if (fromOthers) {
+        // To its sender, by the id they gave it.
         this.hooks.queueReceipt(message.sender.userId, payload.conversationId, 'delivered', [payload.messageId]);
         ctx.kick();
       }
-      ctx.emit({ type: 'message', conversationId, messageId: payload.messageId, from: message.sender.userId, urgent });
-      if (payload.attachments) this.hooks.attachments().arrived(payload.messageId);
+      ctx.emit({ type: 'message', conversationId, messageId: id, from: message.sender.userId, urgent });
+      if (payload.attachments) this.hooks.attachments().arrived(id);
     } else if (message?.payload.type === 'receipt') {
       ctx.emit({ type: 'receipt', kind: message.payload.receipt, messageIds: message.payload.messageIds, from: message.sender.userId });
     } else if (message?.payload.type === 'careTeam') {
@@ -104,8 +115,8 @@ export class ReceivePipeline {
     }
   }
 
-  /** Stores a decrypted payload; inside the decrypt transaction. Returns whether it was new. */
-  #store(message: DecryptedMessage, receivedAt: number, ciphertext?: string): boolean {
+  /** Stores a decrypted payload; inside the decrypt transaction. Returns whether it was new (a text: the id it is kept under). */
+  #store(message: DecryptedMessage, receivedAt: number, ciphertext?: string): boolean | MessageId {
     const { ctx } = this;
     const { payload, sender } = message;
     const self = ctx.self.userId;
@@ -126,16 +137,20 @@ export class ReceivePipeline {
       // A copy of our own 1:1 message names the other user; it must match the conversation id.
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
-    const stored = ctx.messages.insert({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
-    // A duplicate only if the same sender sent it: an id another sender used first is no redelivery (said by code only).
-    if (!stored && ctx.messages.byId(payload.messageId)?.sender.userId !== sender.userId) ctx.logger.error('MESSAGE_ID_TAKEN: a message arrived under an id another sender used; set aside');
-    if (stored && payload.attachments) this.hooks.attachments().recordIncoming(payload.messageId, payload.attachments, sender.userId === self);
+    // A duplicate only if the same sender sent it: an id another sender used first is kept under one of its own here.
+    const id = ctx.messages.receive({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    if (id === undefined) return false;
+    if (id !== payload.messageId) ctx.logger.error('MESSAGE_ID_TAKEN: a message arrived under an id another sender used; kept under an id of its own');
+    const kept: TextPayload = id === payload.messageId ? payload : { ...payload, messageId: id };
+    if (payload.attachments) this.hooks.attachments().recordIncoming(id, payload.attachments, sender.userId === self);
     const coverage = receivedCoverage(payload);
-    if (stored && coverage) ctx.messages.setCoverage(payload.messageId, coverage);
-    if (stored && payload.role) ctx.messages.setRoleDelivery(payload.messageId, payload.role);
-    if (stored && payload.urgent) this.hooks.urgency.storedIn(payload);
-    if (stored) ctx.audit('message.received', { conversation: conversationId, message: payload.messageId, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
-    return stored;
+    if (coverage) ctx.messages.setCoverage(id, coverage);
+    // Our own message from another of our workstations: what it forwarded for someone away is known here too.
+    if (sender.userId === self) recordSyncedCoverage(ctx, kept);
+    if (payload.role) ctx.messages.setRoleDelivery(id, payload.role);
+    if (payload.urgent) this.hooks.urgency.storedIn(kept);
+    ctx.audit('message.received', { conversation: conversationId, message: id, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
+    return id;
   }
 }
 

@@ -155,9 +155,9 @@ export class RelayClient {
     return this.#request('GET', `/v1/roles?${new URLSearchParams({ q: query, limit: String(limit) }).toString()}`, RoleSearchResponseSchema);
   }
 
-  /** A role with its holders now (a send to it encrypts to their devices), its backup and its next hand-over. */
-  role(id: RoleId) {
-    return this.#request('GET', `/v1/roles/${id}`, RoleDetailSchema);
+  /** A role with its holders now, or at `at` (a send to it encrypts to their devices), its backup and its next hand-over. */
+  role(id: RoleId, at?: number) {
+    return this.#request('GET', `/v1/roles/${id}${at === undefined ? '' : `?${new URLSearchParams({ at: String(at) }).toString()}`}`, RoleDetailSchema);
   }
 
   /** A role's shifts overlapping [from, to) (at most 31 days). */

@@ -68,7 +68,10 @@ export class RoleConversations {
       : backup?.kind === 'user' ? [{ userId: backup.userId, displayName: backup.displayName, since: detail.at }]
         : backup?.kind === 'role' ? backup.holders : [];
     if (holders.length === 0 && backupUsers(detail.backup).length === 0) {
-      throw new RoundsError('ROLE_UNCOVERED', `No one holds ${detail.role.name} now and it has no backup: nothing was sent. Call the switchboard.`);
+      // A backup named but out of reach (deactivated since, or no workstation) is said so: IT has a role to fix.
+      const gone = detail.unreachable.find((u) => u.as === 'backup');
+      const why = gone ? `its backup, ${gone.displayName}, cannot be reached (${gone.reason === 'accountNotActive' ? 'account not active' : 'no workstation signed in'})` : 'it has no backup';
+      throw new RoundsError('ROLE_UNCOVERED', `No one holds ${detail.role.name} now and ${why}: nothing was sent. Call the switchboard.`);
     }
     // The rota and the directory's groups together may name more people than a message to a role carries.
     if (holders.length > MAX_ROLE_HOLDERS) {

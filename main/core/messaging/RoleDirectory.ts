@@ -23,8 +23,9 @@ export class RoleDirectory {
     return (await this.relay.searchRoles(query, limit)).roles;
   }
 
-  detail(roleId: RoleId): Promise<RoleDetail> {
-    return this.relay.role(roleId);
+  /** The role now, or as it stands at `at` (who is on duty then, as the rota says today). */
+  detail(roleId: RoleId, at?: number): Promise<RoleDetail> {
+    return this.relay.role(roleId, at);
   }
 
   async shifts(roleId: RoleId, from: number, to: number): Promise<Shift[]> {

@@ -18,14 +18,17 @@ import type { UrgentReminders } from './UrgentReminders';
 /** What the sender of an urgent message chooses (issue 19): the reason, and optionally who escalates when. */
 export interface UrgentChoice {
   readonly reason: string;
-  /** Each step: colleagues, and/or an on-call role (whoever holds it when the message is sent, else its backup). */
+  /** Each step: colleagues, and/or an on-call role (whoever the rota has on duty when the step is released, else as when the message is sent). */
   readonly ladder?: readonly { readonly afterMinutes: number; readonly to: readonly UserId[]; readonly role?: RoleId | undefined }[];
 }
 
 /** On-call roles for escalation (the roles' RoleDirectory and RoleConversations). */
 export interface RoleResolver {
-  /** Whoever holds the role now (else its backup's), and the role's name. */
-  holders(roleId: RoleId): Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
+  /**
+   * Whoever holds the role at `at` (by default now), and the role's name: the holders the rota has on duty then;
+   * when it has no one then (or `at` is now), whoever the role goes to now (its holders, else its backup's).
+   */
+  holders(roleId: RoleId, at?: number): Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
   /** The role's backup now (an account, or another role's holders). */
   backup(roleId: RoleId): Promise<readonly UserId[]>;
   /** The role of a conversation with a role, if it is one. */
@@ -33,9 +36,11 @@ export interface RoleResolver {
 }
 
 /** The resolver of a client's roles: its directory (holders now, from the relay) and its role conversations. */
-export function roleResolverOf(directory: Pick<RoleDirectory, 'recipients' | 'backupHolders'>, conversations: Pick<RoleConversations, 'get'>): RoleResolver {
+export function roleResolverOf(directory: Pick<RoleDirectory, 'recipients' | 'backupHolders' | 'detail'>, conversations: Pick<RoleConversations, 'get'>): RoleResolver {
   return {
-    holders: async (roleId) => {
+    holders: async (roleId, at) => {
+      const scheduled = at === undefined ? undefined : await directory.detail(roleId, at);
+      if (scheduled && scheduled.holders.length > 0) return { users: scheduled.holders.map((h) => h.userId), name: scheduled.role.name };
       const { users, detail } = await directory.recipients(roleId);
       return { users, name: detail.role.name };
     },
@@ -97,14 +102,16 @@ export class UrgentMessages implements UrgencyReceiver {
 
   /**
    * What the clinician chose, checked and resolved now: the reason, and the ladder's rungs with their recipients (a
-   * role step's holders as of now). A message with attachments keeps this until its uploads are done (HeldSendStore).
+   * role step's holders as the rota has them on duty when the step is released: a hand-over in between sends it to
+   * the next holder, not the one going off). A message with attachments keeps this until its uploads are done (HeldSendStore).
    */
   async plan(conversationId: ConversationId, choice: UrgentChoice): Promise<UrgentPlan> {
     if (!this.reasons.includes(choice.reason)) throw new RoundsError('URGENT_REASON_REQUIRED', 'an urgent message needs one of the organisation\'s reasons');
     const peer = this.ctx.conversations.peer(conversationId);
     const withRole = this.roles?.conversation(conversationId);
+    const now = this.ctx.scheduler.now();
     const resolved = await Promise.all((choice.ladder ?? []).map(async (r) => {
-      const role = r.role && this.roles ? await this.roles.holders(r.role) : undefined;
+      const role = r.role && this.roles ? await this.roles.holders(r.role, now + Math.round(r.afterMinutes * 60_000)) : undefined;
       return { afterMs: Math.round(r.afterMinutes * 60_000), users: [...r.to, ...(role?.users ?? [])], ...(role ? { role: role.name } : {}) };
     }));
     // To a role, without a ladder chosen: the policy's default, the role's backup after the first escalation time.
@@ -219,7 +226,8 @@ export class UrgentMessages implements UrgencyReceiver {
       const view: MessageUrgency = {
         reason: note?.reason ?? null,
         acknowledgements: acks.map((a) => acknowledger(a.statement.acknowledger.userId, a.statement.acknowledgedAt)),
-        canAcknowledge: m.sender.userId !== self && !acks.some((a) => a.statement.acknowledger.userId === self),
+        // Acknowledged by this user, or for them by whoever covered while they were away: nothing left to acknowledge.
+        canAcknowledge: m.sender.userId !== self && !acks.some((a) => a.statement.acknowledger.userId === self || a.statement.coveringFor === self),
         escalatedToMe: released && m.sender.userId !== self ? { step: released.rung, waitedFor: released.waitedFor.map(person), afterMs: released.afterMs } : null,
         ladder: ladder ? {
           submitted: ladder.submittedAt !== null,

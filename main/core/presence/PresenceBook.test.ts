@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceId, UserId } from '../../../shared/ids';
-import type { Presence, PresenceSetRequest } from '../../../shared/wire/presence';
+import { PresenceResponseSchema, type Presence, type PresenceSetRequest } from '../../../shared/wire/presence';
 import { TestDirectory, ensureSessions, newDevice, newUserId, type TestDevice } from '../../../test/fixtures/protocolHarness';
 import { PresenceBook, forwardingSignatures, type ForwardingRefusal, type PresenceRelay } from './PresenceBook';
 
@@ -25,7 +25,7 @@ describe('PresenceBook and signed forwarding', async () => {
 
   const signedBy = (device: TestDevice, forwardTo: NonNullable<Presence['forwardTo']>, at = NOW, until: number | null = null): Presence => {
     const proof = device.core.signForwarding({ status: 'offShift', forwardTo, until }, at);
-    return { userId: lee, status: 'offShift', note: null, until, forwardTo, since: NOW, forwarding: { signer: device.address, ...proof, identityKey: 'BQ==' } };
+    return { userId: lee, status: 'offShift', note: null, until, forwardTo, since: NOW, forwarding: { signer: device.address, ...proof } };
   };
 
   /** The relay's key directory, as a compromised relay would still answer it: Lee's real workstation only. */
@@ -49,6 +49,18 @@ describe('PresenceBook and signed forwarding', async () => {
     const { book: b, refusals } = book(() => [signedBy(leeDevice, { kind: 'user', userId: patel })]);
     expect(await leeAsRead(b)).toMatchObject({ forwardTo: { kind: 'user', userId: patel } });
     expect(refusals).toEqual([]);
+  });
+
+  it("reads a relay's answer without the signer's key, and an older relay's with one beside it, which it ignores", async () => {
+    const answer = signedBy(leeDevice, { kind: 'user', userId: patel });
+    const current = PresenceResponseSchema.parse({ presence: [answer] }).presence;
+    // An older relay's answer: a key beside the proof (here not Lee's), never used to check it.
+    const older = PresenceResponseSchema.parse({ presence: [{ ...answer, forwarding: { ...answer.forwarding!, identityKey: 'BQ==' } }] }).presence;
+    for (const presence of [current, older]) {
+      const { book: b, refusals } = book(() => presence);
+      expect(await leeAsRead(b)).toMatchObject({ forwardTo: { kind: 'user', userId: patel } });
+      expect(refusals).toEqual([]);
+    }
   });
 
   it('meets the workstations of a colleague never written to, then believes their signature (a first message is forwarded too)', async () => {

@@ -98,3 +98,23 @@ export function receivedCoverage(payload: TextPayload): MessageCoverage | null {
   const f = payload.forwardedFor;
   return f ? { kind: 'forwarded', absent: f.userId, status: f.status, ...(f.original ? { original: f.original } : {}) } : null;
 }
+
+/**
+ * On the sender's other workstations, inside the decrypt transaction: the original and the copies for whoever
+ * covered arrive there as our own messages, in either order. Once both are held, the original is marked as also
+ * sent to them, as on the workstation that sent it, so that an acknowledgement from a colleague covering is known
+ * there as from someone the message reached (and is shown, and passed on, from whichever workstation gets it).
+ */
+export function recordSyncedCoverage(ctx: Pick<ClientContext, 'self' | 'messages' | 'conversations'>, payload: TextPayload): void {
+  const self = ctx.self.userId;
+  const originalId = payload.forwardedFor?.original ?? payload.messageId;
+  const original = ctx.messages.byId(originalId);
+  if (original?.sender.userId !== self || original.coverage?.kind === 'forwarded') return;
+  const copies = ctx.messages.coveringCopies(originalId, self);
+  const first = copies[0]?.coverage;
+  if (first?.kind !== 'forwarded') return;
+  const known = original.coverage?.kind === 'alsoSent' ? original.coverage : undefined;
+  const to = [...new Set([...(known?.to ?? []), ...copies.flatMap((c) => ctx.conversations.peer(c.conversationId) ?? [])])];
+  if (to.length === 0) return;
+  ctx.messages.setCoverage(originalId, { kind: 'alsoSent', absent: known?.absent ?? first.absent, status: known?.status ?? first.status, to, ...(known?.role ? { role: known.role } : {}) });
+}

@@ -1,4 +1,5 @@
-import type { ConversationId, DeviceAddress, MessageId } from '../../../shared/ids';
+import { randomUUID } from 'node:crypto';
+import { MessageIdSchema, type ConversationId, type DeviceAddress, type MessageId } from '../../../shared/ids';
 import { MessageCoverageSchema, type MessageCoverage } from '../../../shared/wire/presence';
 import type { z } from 'zod';
 import { RoleDeliverySchema, type RoleDelivery } from '../../../shared/wire/roles';
@@ -24,9 +25,14 @@ export interface StoredMessage {
   readonly coverage?: MessageCoverage | null;
   /** A message to or from an on-call role (issue 19): who held it then. Set with setRoleDelivery, not on insert. */
   readonly roleDelivery?: RoleDelivery | null;
+  /**
+   * The id its sender gave it, when another sender's message held that id here first and this one is kept under
+   * an id of its own (`id`); absent: the same as `id`. Receipts and acknowledgements name it by this one.
+   */
+  readonly wireId?: MessageId;
 }
 
-interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number; read_at: number | null; recipients: string | null; send_failed: string | null; coverage?: string | null; role_delivery?: string | null }
+interface MessageRow { id: string; conversation_id: string; sender_user: string; sender_device: number; sent_at: number; received_at: number; body: string; reply_to: string | null; urgent: number; read_at: number | null; recipients: string | null; send_failed: string | null; coverage?: string | null; role_delivery?: string | null; wire_id?: string | null }
 
 /** Where a page ends; the next page starts strictly before it (timestamps tie, so the id breaks ties). */
 export interface PageCursor {
@@ -41,13 +47,31 @@ export class MessageStore {
   /** Stores a message; a second copy of the same id (a redelivery) is ignored. Returns whether it was new. */
   insert(message: StoredMessage): boolean {
     return this.db.run(
-      `INSERT OR IGNORE INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, reply_to, urgent, recipients)
-       VALUES ($id, $conversation, $user, $device, $sent, $received, $body, $reply, $urgent, $recipients)`,
+      `INSERT OR IGNORE INTO messages (id, conversation_id, sender_user, sender_device, sent_at, received_at, body, reply_to, urgent, recipients, wire_id)
+       VALUES ($id, $conversation, $user, $device, $sent, $received, $body, $reply, $urgent, $recipients, $wire)`,
       {
         id: message.id, conversation: message.conversationId, user: message.sender.userId, device: message.sender.deviceId, sent: message.sentAt, received: message.receivedAt,
-        body: message.body, reply: message.replyTo, urgent: message.urgent ? 1 : 0, recipients: message.recipients ? JSON.stringify(message.recipients) : null,
+        body: message.body, reply: message.replyTo, urgent: message.urgent ? 1 : 0, recipients: message.recipients ? JSON.stringify(message.recipients) : null, wire: message.wireId ?? null,
       },
     ) === 1;
+  }
+
+  /**
+   * Stores a received message once per sender and id: a redelivery (or replay) of one of that sender's ids is
+   * ignored (undefined). Ids are chosen by senders, so another sender's message may come under an id held here
+   * already: it is no duplicate, and is kept under an id of its own (returned; its own id stays `wireId`).
+   */
+  receive(message: StoredMessage): MessageId | undefined {
+    if (this.bySender(message.id, message.sender.userId)) return undefined;
+    if (this.insert(message)) return message.id;
+    const local = MessageIdSchema.parse(randomUUID());
+    return this.insert({ ...message, id: local, wireId: message.id }) ? local : undefined;
+  }
+
+  /** The message `sender` sent under `id` (their id for it, whatever this profile keeps it under). */
+  bySender(id: MessageId, sender: DeviceAddress['userId']): StoredMessage | undefined {
+    const row = this.db.get<MessageRow>('SELECT * FROM messages WHERE sender_user = $s AND COALESCE(wire_id, id) = $id', { s: sender, id });
+    return row ? toMessage(row) : undefined;
   }
 
   /** Records how presence forwarding touched a message (issue 19). */
@@ -84,6 +108,14 @@ export class MessageStore {
        ORDER BY received_at LIMIT 1`, { s: sender, m: original },
     );
     return row ? toMessage(row) : undefined;
+  }
+
+  /** The copies of `original` (a message from `sender`) that presence forwarding made for whoever covered, oldest first. */
+  coveringCopies(original: MessageId, sender: DeviceAddress['userId']): StoredMessage[] {
+    return this.db.all<MessageRow>(
+      `SELECT * FROM messages WHERE sender_user = $s AND json_extract(coverage, '$.kind') = 'forwarded' AND json_extract(coverage, '$.original') = $m ORDER BY received_at, id`,
+      { s: sender, m: original },
+    ).map(toMessage);
   }
 
   /** Newest first; pass the last message's cursor to get the page before it. */
@@ -163,15 +195,16 @@ export class MessageStore {
     return { delivered: rows.filter((r) => r.kind === 'delivered').map((r) => r.user_id), read: rows.filter((r) => r.kind === 'read').map((r) => r.user_id) };
   }
 
-  /** The senders of these messages, for read receipts. */
+  /** The senders of these messages, for read receipts (each message named by the id its sender gave it). */
   senders(messageIds: readonly MessageId[]): Map<DeviceAddress['userId'], { conversationId: ConversationId; ids: MessageId[] }> {
     const out = new Map<DeviceAddress['userId'], { conversationId: ConversationId; ids: MessageId[] }>();
     for (const id of messageIds) {
-      const row = this.db.get<{ sender_user: string; conversation_id: string }>('SELECT sender_user, conversation_id FROM messages WHERE id = $id', { id });
+      const row = this.db.get<{ sender_user: string; conversation_id: string; wire: string }>('SELECT sender_user, conversation_id, COALESCE(wire_id, id) AS wire FROM messages WHERE id = $id', { id });
       if (!row) continue;
       const sender = row.sender_user as DeviceAddress['userId'];
       const entry = out.get(sender) ?? { conversationId: row.conversation_id as ConversationId, ids: [] };
-      entry.ids.push(id);
+      // Named to its sender by the id they gave it.
+      entry.ids.push(row.wire as MessageId);
       out.set(sender, entry);
     }
     return out;
@@ -206,5 +239,6 @@ function toMessage(r: MessageRow): StoredMessage {
     sender: { userId: r.sender_user as DeviceAddress['userId'], deviceId: r.sender_device as DeviceAddress['deviceId'] },
     sentAt: r.sent_at, receivedAt: r.received_at, body: r.body, replyTo: r.reply_to as MessageId | null, urgent: r.urgent === 1, readAt: r.read_at,
     recipients: r.recipients ? (JSON.parse(r.recipients) as string[]) : null, sendFailed: r.send_failed, coverage: parseNote(MessageCoverageSchema, r.coverage), roleDelivery: parseNote(RoleDeliverySchema, r.role_delivery),
+    ...(r.wire_id ? { wireId: r.wire_id as MessageId } : {}),
   };
 }

@@ -251,7 +251,27 @@ describe('profile database migrations', () => {
     expect(held.get(kept)).toBeUndefined();
   });
 
+  it("0013 messages by sender: keeps messages, and another sender's message under an id held here is kept under its own", () => {
+    const before = PROFILE_MIGRATIONS.findIndex((m) => m.version === 13);
+    const old = databaseAt(before);
+    const held = insertMessage(old.db, { from: peer, at: 1000, body: 'bed 12 potassium 5.9' });
+    const db = old.upgrade(before + 1);
+    const messages = new MessageStore(db);
+    expect(messages.byId(held)).toMatchObject({ body: 'bed 12 potassium 5.9', sender: { userId: peer } });
+    expect(messages.byId(held)).not.toHaveProperty('wireId');
+    const reused = { id: held, conversationId: conversation, sender: { userId: self, deviceId: DeviceIdSchema.parse(2) }, sentAt: 1100, receivedAt: 1100, body: 'same id, another sender', replyTo: null, urgent: false };
+    const kept = messages.receive(reused);
+    expect(kept).toBeDefined();
+    expect(kept).not.toBe(held);
+    expect(messages.bySender(held, self)).toMatchObject({ id: kept, wireId: held, body: 'same id, another sender' });
+    expect(messages.senders([kept!]).get(self)?.ids).toEqual([held]);
+    // A replay from either sender is stored once.
+    expect(messages.receive(reused)).toBeUndefined();
+    expect(messages.receive({ ...reused, sender: { userId: peer, deviceId: DeviceIdSchema.parse(1) } })).toBeUndefined();
+    expect(db.get<{ n: number }>('SELECT count(*) AS n FROM messages')?.n).toBe(2);
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
   });
 });
