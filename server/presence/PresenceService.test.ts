@@ -111,9 +111,9 @@ describe('presence on the relay, in virtual time', () => {
     await expect(service.set(lee.address, { update: { status: 'busy' }, forwarding: lee.sign(update) })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('only a forward-to is signed') });
 
     const set = await lee.set(update);
-    // No identity key beside it: readers check the signature with keys they hold (none the relay could choose).
-    expect(set.forwarding).toEqual({ signer: lee.address, signedAt: now, signature: expect.any(String) });
-    expect((await service.read([lee.address.userId]))[0]?.forwarding).toEqual({ signer: lee.address, signedAt: now, signature: expect.any(String) });
+    // The identity key still goes beside it for workstations from before it became optional (readers now ignore it).
+    expect(set.forwarding).toEqual({ signer: lee.address, signedAt: now, signature: expect.any(String), identityKey: expect.any(String) });
+    expect((await service.read([lee.address.userId]))[0]?.forwarding).toEqual(set.forwarding);
   });
 
   it('lets a forward-to without an end time lapse a week after it was signed; the status stays', async () => {

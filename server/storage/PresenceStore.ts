@@ -58,8 +58,10 @@ export function presenceValues(p: StoredPresence): (string | number | null)[] {
 
 /** As the API answers it: a forward-to only with its signed statement (one without is not the clinician's word). */
 export function presenceView(p: StoredPresence): Presence {
-  // The identity key the relay checked the signature with stays here: a reader checks it with a key of its own.
-  const proof = p.forwardTo && p.forwarding ? { signer: { userId: p.userId, deviceId: p.setBy }, signedAt: p.forwarding.signedAt, signature: p.forwarding.signature } : null;
+  // The identity key the relay checked the signature with still goes out beside it, for workstations from before it
+  // became optional (they require it); readers from then on ignore it and check with a key of their own. Drop it
+  // once no workstation older than that is in service.
+  const proof = p.forwardTo && p.forwarding ? { signer: { userId: p.userId, deviceId: p.setBy }, ...p.forwarding } : null;
   // Without a proof the key is left out: a workstation from before signed forwarding reads the answer as before.
   return { userId: p.userId, status: p.status, note: p.note, until: p.until, forwardTo: proof ? p.forwardTo : null, since: p.setAt, ...(proof ? { forwarding: proof } : {}) };
 }

@@ -92,14 +92,14 @@ export type PresenceSetRequest = z.infer<typeof PresenceSetRequestSchema>;
 /**
  * A forwarding's proof as the relay hands it out: the signing device, when it signed, and the signature. A reader
  * verifies it only with an identity key it holds itself (ProtocolCore.forwardingRefusal), never one the relay hands
- * out: `identityKey` (the key that device uploaded) is no longer sent, and is accepted from an older relay only to
- * be ignored.
+ * out: `identityKey` (the key that device uploaded) is optional and ignored; relays still send it for workstations
+ * from before, which require it, and will stop once none is in service.
  */
 export const ForwardingProofSchema = z.strictObject({
   signer: DeviceAddressSchema,
   signedAt: Timestamp,
   signature: SignatureSchema,
-  /** @deprecated Sent by relays before this version; ignored. */
+  /** @deprecated Ignored by readers; sent for workstations that still require it. */
   identityKey: z.base64().max(100).optional(),
 });
 export type ForwardingProof = z.infer<typeof ForwardingProofSchema>;
