@@ -1,7 +1,7 @@
 /**
  * `npx tsx test/bench/relayMemoryProbe.ts [runs]`: issue 16's memory row alone, for work on the relay's
  * memory. The bundled relay (as the relay bench runs it) with 100 devices connected, 500 msg/s for a few
- * seconds, then what /proc says its resident memory is made of (smaps_rollup: Node's binary and other files
+ * seconds; its resident memory once connected, and after the run what /proc says its resident memory is made of (smaps_rollup: Node's binary and other files
  * mapped in, anonymous memory) and the server CPU per 1,000 messages, each run on a fresh relay.
  * RELAY_BENCH_HEAP_SNAPSHOT=DIR also has each relay write a V8 heap snapshot into DIR at the end of its run.
  */
@@ -29,10 +29,11 @@ const figures: { rss: number; cpu: number }[] = [];
 try {
   for (let run = 1; run <= runs; run++) {
     await withServer(system, (server) => withDevices(server, DEVICES, async (clients) => {
+      const idle = residentMiB(server.pid);
       const fixed = await fixedRateRun(server, clients, RATE, TIMES);
       const parts = residentParts(server.pid);
       figures.push({ rss: residentMiB(server.pid), cpu: fixed.serverCpuMsPer1000 });
-      console.log(`run ${run}: VmRSS ${residentMiB(server.pid).toFixed(1)} MiB (anonymous ${parts.anon!.toFixed(1)}, files ${parts.file!.toFixed(1)}); ${Math.round(fixed.serverCpuMsPer1000)} ms CPU per 1,000; p50 ${fixed.p50.toFixed(2)} ms`);
+      console.log(`run ${run}: idle ${idle.toFixed(1)} MiB; after: VmRSS ${residentMiB(server.pid).toFixed(1)} MiB (anonymous ${parts.anon!.toFixed(1)}, files ${parts.file!.toFixed(1)}); ${Math.round(fixed.serverCpuMsPer1000)} ms CPU per 1,000; p50 ${fixed.p50.toFixed(2)} ms`);
       if (heapSnapshotSignal()) {
         process.kill(server.pid, heapSnapshotSignal()!);
         await sleep(5000);
