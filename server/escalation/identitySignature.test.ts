@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { identitySignatureHolds } from './identitySignature';
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-const flipBit = (bytes: Uint8Array) => {
+const flipBit = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => {
   const copy = Buffer.from(bytes);
   const bit = randomInt(copy.length * 8);
   copy[bit >> 3]! ^= 1 << (bit & 7);
@@ -13,7 +13,7 @@ const flipBit = (bytes: Uint8Array) => {
 /** A device as the app makes one: its identity key as uploaded (type byte and 32 bytes) and XEdDSA signing. */
 const device = () => {
   const privateKey = PrivateKey.generate();
-  return { key: b64(privateKey.getPublicKey().serialize()), sign: (message: Uint8Array) => b64(privateKey.sign(message)) };
+  return { key: b64(privateKey.getPublicKey().serialize()), sign: (message: Uint8Array<ArrayBuffer>) => b64(privateKey.sign(message)) };
 };
 
 describe('identitySignatureHolds (libsignal loaded on first use)', () => {
@@ -23,7 +23,7 @@ describe('identitySignatureHolds (libsignal loaded on first use)', () => {
       const message = new Uint8Array(randomBytes(randomInt(1, 300)));
       const signature = sign(message);
       expect(await identitySignatureHolds(key, message, signature)).toBe(true);
-      expect(await identitySignatureHolds(key, flipBit(message) as Uint8Array<ArrayBuffer>, signature)).toBe(false);
+      expect(await identitySignatureHolds(key, flipBit(message), signature)).toBe(false);
       expect(await identitySignatureHolds(key, message, b64(flipBit(Buffer.from(signature, 'base64'))))).toBe(false);
       expect(await identitySignatureHolds(device().key, message, signature)).toBe(false);
     }
