@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
-import { DateTime } from 'luxon';
 import { UsernameSchema } from '../../shared/wire/relay';
 import { DepartmentSchema } from '../../shared/wire/directory';
 import { RoleNameSchema, STANDING_SHIFT_END, TimeZoneSchema, type RoleDetail } from '../../shared/wire/roles';
@@ -9,10 +8,8 @@ import { dataOption, databasePasswordFileOption, keyFileOption, siteDatabaseOpti
 import { RelayFailure } from '../RelayFailure';
 import { RoleService, type BackupName } from '../roles/RoleService';
 import { RotaRefused, rotaFormatOf, type RotaFormat } from '../roles/rotaImport';
-import { parseExplicitInstant, parseWallTime, wallTimeToInstant } from '../roles/wallTime';
 import { systemClock } from '../Clock';
 import type { RelayStore } from '../storage/RelayStore';
-import type { RoleRecord } from '../storage/RoleStore';
 
 /*
  * `rounds-server role create|update|list|show|import|assign|unassign` and `rounds-server user scheduler`
@@ -35,17 +32,6 @@ function backupOf(opts: BackupOptions): BackupName | undefined {
   return opts.backup === false ? null : undefined;
 }
 
-/** A time typed for a role: a wall time in its zone, or an explicit instant. */
-function typedTime(text: string, role: RoleRecord, edge: 'start' | 'end'): number {
-  const exact = parseExplicitInstant(text);
-  if (exact !== undefined) return exact;
-  const wall = parseWallTime(text);
-  if (!wall) throw new RelayFailure('BAD_REQUEST', `"${text}" is not a date and time: YYYY-MM-DD HH:mm (in ${role.timeZone}), or with Z or an offset`);
-  const converted = wallTimeToInstant(wall, role.timeZone, edge);
-  if (!converted.ok) throw new RelayFailure('BAD_REQUEST', converted.reason);
-  return converted.at;
-}
-
 const UNREACHABLE: Readonly<Record<'accountNotActive' | 'noWorkstation', string>> = { accountNotActive: 'account not active', noWorkstation: 'no workstation signed in' };
 
 /**
@@ -62,7 +48,11 @@ async function describeBackup(detail: RoleDetail, store: Pick<RelayStore, 'userB
   return `${out.displayName} (${status === undefined ? 'NO SUCH ACCOUNT' : 'DEACTIVATED'}: no backup until it is changed with role update)`;
 }
 
-const local = (at: number, zone: string) => DateTime.fromMillis(at, { zone }).toFormat('yyyy-MM-dd HH:mm ZZZZ');
+/**
+ * The times of roles typed and printed here (luxon, ICU's time zones), loaded by the commands that use them:
+ * every other command of rounds-server, `serve` first, starts without them.
+ */
+const roleTimes = () => import('./roleTimes');
 
 export function addRoleCommands(program: Command, user: Command, admin: string): void {
   const role = program.command('role').description('on-call roles ("Cardiology on call") and their rotas: who holds each when');
@@ -98,6 +88,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
   storeOptions(role.command('list'))
     .description('list the roles, with who holds each now')
     .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
+      const { local } = await roleTimes();
       const roles = service(store);
       const now = systemClock.now();
       for (const r of await store.roles.listRoles()) {
@@ -112,6 +103,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
     .argument(roleArgument, roleHelp)
     .option('--days <n>', 'how many days of shifts to list', (v) => validated(RoleDaysSchema, 'days')(Number(v) as never), 7)
     .action(async (name: string, opts: DataOptions & { days: number }) => withStore(admin, opts, async (store) => {
+      const { local } = await roleTimes();
       const roles = service(store);
       const r = await roles.requireRole(name);
       const now = systemClock.now();
@@ -135,6 +127,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
     .argument('<file>', 'the rota: CSV (username, start, end; or username, date, start time, end time) or iCalendar (.ics)')
     .addOption(new Option('--format <format>', 'the file\'s format (by default from its extension)').choices(['csv', 'ics']))
     .action(async (name: string, file: string, opts: DataOptions & { format?: RotaFormat }) => withStore(admin, opts, async (store) => {
+      const { local } = await roleTimes();
       const format = opts.format ?? rotaFormatOf(file);
       if (!format) throw new RelayFailure('BAD_REQUEST', `cannot tell the format of ${file} from its name: give --format csv or --format ics`);
       const roles = service(store);
@@ -157,6 +150,7 @@ export function addRoleCommands(program: Command, user: Command, admin: string):
     .requiredOption('--from <time>', 'start: YYYY-MM-DD HH:mm in the role\'s time zone (or with Z or an offset)')
     .requiredOption('--to <time>', 'end, likewise')
     .action(async (name: string, username: string, opts: DataOptions & { from: string; to: string }) => withStore(admin, opts, async (store, accounts) => {
+      const { local, typedTime } = await roleTimes();
       const roles = service(store);
       const r = await roles.requireRole(name);
       const holder = await accounts.requireUser(username);

@@ -112,7 +112,7 @@ export class EscalationService {
     if (statement.acknowledgedAt < now - MAX_ACKNOWLEDGEMENT_AGE_MS) throw new RelayFailure('BAD_REQUEST', "the acknowledgement's time is more than a day before the relay's clock");
     const identityKey = await this.store.escalations.identityKey(caller);
     if (!identityKey) throw new RelayFailure('UNKNOWN_DEVICE', 'this device has no identity key on the relay');
-    if (!identitySignatureHolds(identityKey, acknowledgementSigningBytes(statement), signature)) {
+    if (!await identitySignatureHolds(identityKey, acknowledgementSigningBytes(statement), signature)) {
       throw new RelayFailure('SIGNATURE_INVALID', "the acknowledgement's signature does not verify with this device's identity key");
     }
     await this.#assertStorageRoom();

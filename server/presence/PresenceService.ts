@@ -57,7 +57,7 @@ export class PresenceService {
     if (Math.abs(signed.signedAt - now) > SIGNED_AT_SLACK_MS) throw new RelayFailure('BAD_REQUEST', "invalid request: the forwarding's signing time is more than 5 minutes from the relay's clock");
     const identityKey = await this.store.escalations.identityKey(by);
     if (!identityKey) throw new RelayFailure('UNKNOWN_DEVICE', 'this device has no identity key on the relay');
-    if (!identitySignatureHolds(identityKey, forwardingSigningBytes(by, terms, signed.signedAt), signed.signature)) {
+    if (!await identitySignatureHolds(identityKey, forwardingSigningBytes(by, terms, signed.signedAt), signed.signature)) {
       throw new RelayFailure('SIGNATURE_INVALID', "the forwarding's signature does not verify with this device's identity key");
     }
     return { signedAt: signed.signedAt, signature: signed.signature, identityKey };

@@ -131,7 +131,7 @@ export class RoleService {
 
   /** Imports a rota file (all or nothing: RotaRefused names every faulty line or event). */
   async importRota(actor: string, role: RoleRecord, text: string, format: RotaFormat) {
-    const plan = planRotaImport(text, format, role, await this.store.listUsers());
+    const plan = await planRotaImport(text, format, role, await this.store.listUsers());
     const done = await this.store.roles.replaceShifts(role.id, plan.span, plan.shifts, { source: format, actor, at: this.now() }, (d) => [scheduleImportedAudit(actor, role, format, plan.span, d)]);
     return { ...done, span: plan.span };
   }

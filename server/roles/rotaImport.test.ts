@@ -14,9 +14,9 @@ const USERS = [
 ];
 const ROLE = { name: 'Cardiology on call', timeZone: 'Europe/London' };
 const plan = (text: string, format: RotaFormat) => planRotaImport(text, format, ROLE, USERS);
-function refusal(text: string, format: RotaFormat): readonly string[] {
+async function refusal(text: string, format: RotaFormat): Promise<readonly string[]> {
   try {
-    plan(text, format);
+    await plan(text, format);
   } catch (error) {
     expect(error).toBeInstanceOf(RotaRefused);
     return (error as RotaRefused).issues;
@@ -25,8 +25,8 @@ function refusal(text: string, format: RotaFormat): readonly string[] {
 }
 
 describe('CSV rotas', () => {
-  it('reads start and end columns in the role\'s zone (GMT in winter, BST in summer), people by username, e-mail or unique name', () => {
-    const { shifts, span } = plan('Username,Start,End,Notes\nlee,2026-01-10 08:00,2026-01-10 20:00,\npatel@hospital.example,2026-07-10 20:00,2026-07-11 08:00,night\nDr. Lee,2026-07-11T08:00,2026-07-11T20:00Z,\n', 'csv');
+  it('reads start and end columns in the role\'s zone (GMT in winter, BST in summer), people by username, e-mail or unique name', async () => {
+    const { shifts, span } = await plan('Username,Start,End,Notes\nlee,2026-01-10 08:00,2026-01-10 20:00,\npatel@hospital.example,2026-07-10 20:00,2026-07-11 08:00,night\nDr. Lee,2026-07-11T08:00,2026-07-11T20:00Z,\n', 'csv');
     expect(shifts).toEqual([
       { userId: USERS[0]!.id, startsAt: Date.UTC(2026, 0, 10, 8), endsAt: Date.UTC(2026, 0, 10, 20) },
       { userId: USERS[1]!.id, startsAt: Date.UTC(2026, 6, 10, 19), endsAt: Date.UTC(2026, 6, 11, 7) },
@@ -36,16 +36,16 @@ describe('CSV rotas', () => {
     expect(span).toEqual({ from: Date.UTC(2026, 0, 10, 8), to: Date.UTC(2026, 6, 11, 20) });
   });
 
-  it('reads a date with start and end times, a night ending the next morning, across the spring change', () => {
-    const { shifts } = plan('role,date,start time,end time,user\nCardiology on call,2026-03-28,20:00,08:00,chen\ncardiology ON CALL,2026-03-29,08:00,20:00,lee\n', 'csv');
+  it('reads a date with start and end times, a night ending the next morning, across the spring change', async () => {
+    const { shifts } = await plan('role,date,start time,end time,user\nCardiology on call,2026-03-28,20:00,08:00,chen\ncardiology ON CALL,2026-03-29,08:00,20:00,lee\n', 'csv');
     expect(shifts).toEqual([
       { userId: USERS[2]!.id, startsAt: Date.UTC(2026, 2, 28, 20), endsAt: Date.UTC(2026, 2, 29, 7) },
       { userId: USERS[0]!.id, startsAt: Date.UTC(2026, 2, 29, 7), endsAt: Date.UTC(2026, 2, 29, 19) },
     ]);
   });
 
-  it('names every faulty line with its reason and imports nothing', () => {
-    const issues = refusal([
+  it('names every faulty line with its reason and imports nothing', async () => {
+    const issues = await refusal([
       'username,start,end',
       'lee,2026-03-29 01:30,2026-03-29 08:00', // line 2: in the spring gap
       'nobody,2026-03-30 08:00,2026-03-30 20:00', // line 3
@@ -67,11 +67,11 @@ describe('CSV rotas', () => {
     ]);
   });
 
-  it('refuses a file without the columns it needs, rows for another role, and an empty file', () => {
-    expect(refusal('who,when\nlee,today\n', 'csv')).toEqual(['line 1: no column for the person (one of: username, user, email, name)', 'line 1: no columns for the times (either "start" and "end", or "date", "start time" and "end time")']);
-    expect(refusal('role,username,start,end\nWard 4 charge nurse,lee,2026-04-01 08:00,2026-04-01 20:00\n', 'csv')).toEqual(['line 2: this row is for the role "Ward 4 charge nurse", not "Cardiology on call"']);
-    expect(refusal('', 'csv')).toEqual(['the file is empty']);
-    expect(refusal('username,start,end\n', 'csv')).toEqual(['the file has no shifts']);
+  it('refuses a file without the columns it needs, rows for another role, and an empty file', async () => {
+    expect(await refusal('who,when\nlee,today\n', 'csv')).toEqual(['line 1: no column for the person (one of: username, user, email, name)', 'line 1: no columns for the times (either "start" and "end", or "date", "start time" and "end time")']);
+    expect(await refusal('role,username,start,end\nWard 4 charge nurse,lee,2026-04-01 08:00,2026-04-01 20:00\n', 'csv')).toEqual(['line 2: this row is for the role "Ward 4 charge nurse", not "Cardiology on call"']);
+    expect(await refusal('', 'csv')).toEqual(['the file is empty']);
+    expect(await refusal('username,start,end\n', 'csv')).toEqual(['the file has no shifts']);
   });
 });
 
@@ -85,8 +85,8 @@ const OUTLOOK_LONDON = [
 const event = (...lines: string[]) => ['BEGIN:VEVENT', ...lines, 'END:VEVENT'];
 
 describe('iCalendar rotas', () => {
-  it('reads UTC, IANA TZID, a VTIMEZONE the file defines, floating times (the role\'s zone) and attendees', () => {
-    const { shifts } = plan(calendar(
+  it('reads UTC, IANA TZID, a VTIMEZONE the file defines, floating times (the role\'s zone) and attendees', async () => {
+    const { shifts } = await plan(calendar(
       ...OUTLOOK_LONDON,
       ...event('UID:1', 'SUMMARY:lee', 'DTSTART:20260701T070000Z', 'DTEND:20260701T190000Z'),
       ...event('UID:2', 'SUMMARY:Dr. Patel', 'DTSTART;TZID=Europe/London:20260702T080000', 'DTEND;TZID=Europe/London:20260702T200000'),
@@ -102,13 +102,13 @@ describe('iCalendar rotas', () => {
     ]);
   });
 
-  it('expands a weekly RRULE at the same London wall time across the spring change, skipping an EXDATE', () => {
-    const { shifts } = plan(calendar(...event('UID:weekly', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260321T080000', 'DTEND;TZID=Europe/London:20260321T200000', 'RRULE:FREQ=WEEKLY;COUNT=4', 'EXDATE;TZID=Europe/London:20260404T080000')), 'ics');
+  it('expands a weekly RRULE at the same London wall time across the spring change, skipping an EXDATE', async () => {
+    const { shifts } = await plan(calendar(...event('UID:weekly', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260321T080000', 'DTEND;TZID=Europe/London:20260321T200000', 'RRULE:FREQ=WEEKLY;COUNT=4', 'EXDATE;TZID=Europe/London:20260404T080000')), 'ics');
     expect(shifts.map((s) => new Date(s.startsAt).toISOString())).toEqual(['2026-03-21T08:00:00.000Z', '2026-03-28T08:00:00.000Z', '2026-04-11T07:00:00.000Z']);
   });
 
-  it('applies overrides of one shift of a series: another holder, another time, or that shift cancelled', () => {
-    const { shifts } = plan(calendar(
+  it('applies overrides of one shift of a series: another holder, another time, or that shift cancelled', async () => {
+    const { shifts } = await plan(calendar(
       ...event('UID:nights', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260706T200000', 'DTEND;TZID=Europe/London:20260707T080000', 'RRULE:FREQ=DAILY;COUNT=4'),
       // Tuesday: Dr. Patel covers; Wednesday: starts two hours late; Thursday: nobody (the shift is cancelled).
       ...event('UID:nights', 'RECURRENCE-ID;TZID=Europe/London:20260707T200000', 'ATTENDEE:mailto:patel@hospital.example', 'DTSTART;TZID=Europe/London:20260707T200000', 'DTEND;TZID=Europe/London:20260708T080000'),
@@ -122,8 +122,8 @@ describe('iCalendar rotas', () => {
     ]);
   });
 
-  it('names an override whose series is not in the file, and one that names nobody', () => {
-    const issues = refusal(calendar(
+  it('names an override whose series is not in the file, and one that names nobody', async () => {
+    const issues = await refusal(calendar(
       ...event('UID:days', 'SUMMARY:lee', 'DTSTART:20260706T070000Z', 'DTEND:20260706T190000Z', 'RRULE:FREQ=DAILY;COUNT=2'),
       ...event('UID:days', 'RECURRENCE-ID:20260707T070000Z', 'DTSTART:20260707T070000Z', 'DTEND:20260707T190000Z'),
       ...event('UID:orphan', 'RECURRENCE-ID:20260801T070000Z', 'SUMMARY:lee', 'DTSTART:20260801T070000Z', 'DTEND:20260801T190000Z'),
@@ -134,8 +134,8 @@ describe('iCalendar rotas', () => {
     ]);
   });
 
-  it('applies an override to its own series only, matched by the instant it changes whatever zone it is written in', () => {
-    const { shifts } = plan(calendar(
+  it('applies an override to its own series only, matched by the instant it changes whatever zone it is written in', async () => {
+    const { shifts } = await plan(calendar(
       ...event('UID:reg1', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260706T080000', 'DTEND;TZID=Europe/London:20260706T200000', 'RRULE:FREQ=DAILY;COUNT=2'),
       ...event('UID:reg2', 'SUMMARY:chen', 'DTSTART;TZID=Europe/London:20260706T080000', 'DTEND;TZID=Europe/London:20260706T200000', 'RRULE:FREQ=DAILY;COUNT=2'),
       // reg2's second shift (08:00 London is 07:00 UTC in July) goes to Dr. Patel; reg2's first is cancelled. reg1 is untouched.
@@ -150,9 +150,9 @@ describe('iCalendar rotas', () => {
     ]);
   });
 
-  it('names overrides it cannot apply: a shift the series lacks, RANGE, a date that is none, no DTSTART, a move of more than 7 days', () => {
+  it('names overrides it cannot apply: a shift the series lacks, RANGE, a date that is none, no DTSTART, a move of more than 7 days', async () => {
     const series = ['SUMMARY:lee', 'RRULE:FREQ=DAILY;COUNT=3'];
-    const issues = refusal(calendar(
+    const issues = await refusal(calendar(
       ...event('UID:s', 'DTSTART:20260706T070000Z', 'DTEND:20260706T190000Z', ...series),
       ...event('UID:s', 'RECURRENCE-ID:20260706T090000Z', 'SUMMARY:chen', 'DTSTART:20260706T090000Z', 'DTEND:20260706T190000Z'),
       ...event('UID:s', 'RECURRENCE-ID;RANGE=THISANDFUTURE:20260707T070000Z', 'SUMMARY:chen', 'DTSTART:20260707T070000Z', 'DTEND:20260707T190000Z'),
@@ -169,8 +169,8 @@ describe('iCalendar rotas', () => {
     ]);
   });
 
-  it('names faulty events and imports nothing', () => {
-    const issues = refusal(calendar(
+  it('names faulty events and imports nothing', async () => {
+    const issues = await refusal(calendar(
       ...event('UID:ok', 'SUMMARY:lee', 'DTSTART:20260701T070000Z', 'DTEND:20260701T190000Z'),
       ...event('UID:nobody', 'SUMMARY:Dr. Nobody', 'DTSTART:20260702T070000Z', 'DTEND:20260702T190000Z'),
       ...event('UID:gap', 'SUMMARY:lee', 'DTSTART;TZID=Europe/London:20260329T013000', 'DTEND;TZID=Europe/London:20260329T080000'),
@@ -183,6 +183,6 @@ describe('iCalendar rotas', () => {
       'event 5 (UID anon): no person named (ATTENDEE, X-ROUNDS-USERNAME or SUMMARY)',
       'event 2 (UID nobody): no account "Dr. Nobody" (a username, or the display name of one account)',
     ]);
-    expect(refusal('not a calendar', 'ics')[0]).toMatch(/^the file is not valid iCalendar/);
+    expect((await refusal('not a calendar', 'ics'))[0]).toMatch(/^the file is not valid iCalendar/);
   });
 });

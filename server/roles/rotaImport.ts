@@ -3,8 +3,6 @@ import { MAX_SHIFT_MS } from '../../shared/wire/roles';
 import type { UserId } from '../../shared/ids';
 import type { UserRecord } from '../storage/relayRecords';
 import type { NewShift } from '../storage/RoleStore';
-import { parseRotaCsv } from './rotaCsv';
-import { parseRotaIcs } from './rotaIcs';
 
 /*
  * Importing a rota file (CSV: rotaCsv.ts, iCalendar: rotaIcs.ts) into a role's schedule. All or nothing:
@@ -58,8 +56,9 @@ export function rotaFormatOf(fileName: string): RotaFormat | undefined {
  * The shifts a rota file describes, its wall times read in `zone` (the role's), its people matched with
  * `users` (not deactivated); RotaRefused listing every fault otherwise.
  */
-export function planRotaImport(text: string, format: RotaFormat, role: { readonly name: string; readonly timeZone: string }, users: readonly UserRecord[]): PlannedImport {
-  const parsed = format === 'csv' ? parseRotaCsv(text, role.timeZone, role.name) : parseRotaIcs(text, role.timeZone);
+export async function planRotaImport(text: string, format: RotaFormat, role: { readonly name: string; readonly timeZone: string }, users: readonly UserRecord[]): Promise<PlannedImport> {
+  // The parsers (csv-parse, ical.js, luxon: about 2 MiB of the relay's heap) are loaded by the first import, not at start-up.
+  const parsed = format === 'csv' ? (await import('./rotaCsv')).parseRotaCsv(text, role.timeZone, role.name) : (await import('./rotaIcs')).parseRotaIcs(text, role.timeZone);
   const issues = [...parsed.issues];
   const findPerson = personFinder(users.filter((u) => u.status !== 'deactivated'));
   const shifts: NewShift[] = [];

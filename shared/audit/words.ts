@@ -10,9 +10,13 @@ export function ordinal(n: number): string {
   return `${n}${suffix}`;
 }
 
-const numbers = new Intl.NumberFormat('en-US');
+/**
+ * Made on first use, not when the module loads: the relay imports this module at start-up, and a number
+ * format reads about 5 MiB of ICU's data out of Node's binary into the process's resident memory.
+ */
+let numbers: Intl.NumberFormat | undefined;
 /** 1,234,567 (0 to 999 as they are: no Intl call for the counts in most sentences). */
-export const formatNumber = (n: number): string => (Number.isInteger(n) && n >= 0 && n < 1000 && !Object.is(n, -0) ? String(n) : numbers.format(n));
+export const formatNumber = (n: number): string => (Number.isInteger(n) && n >= 0 && n < 1000 && !Object.is(n, -0) ? String(n) : (numbers ??= new Intl.NumberFormat('en-US')).format(n));
 /** "1 record", "2 records". */
 export const count = (n: number, one: string, many = `${one}s`): string => `${formatNumber(n)} ${n === 1 ? one : many}`;
 

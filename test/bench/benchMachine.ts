@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleRelay } from '../../scripts/packRelay';
 import { median } from './measure';
@@ -19,14 +19,16 @@ const TICKS_PER_SECOND = 100;
  * The relay as hospital IT runs it: the bundle `npm run pack:relay` ships (scripts/packRelay.ts), built once
  * per bench under dist/ (so that it finds node_modules), not the sources through tsx (which alone costs
  * tens of MiB of memory and start-up CPU that no installed relay has), with the Node options of the
- * systemd unit that ships with it; Node and then the script.
+ * systemd unit that ships with it; Node and then the script. RELAY_BENCH_BUNDLE=DIR runs a bundle built
+ * earlier into DIR/bin instead (under dist/, to A/B a change against the build before it).
  */
 let bundled: Promise<string[]> | undefined;
 export function bundledRelayCommand(): Promise<string[]> {
   bundled ??= (async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
-    const bin = join(root, 'dist/bench-relay/bin');
-    await bundleRelay(bin);
+    const earlier = process.env.RELAY_BENCH_BUNDLE;
+    const bin = earlier ? join(resolve(earlier), 'bin') : join(root, 'dist/bench-relay/bin');
+    if (!earlier) await bundleRelay(bin);
     return [...unitNodeOptions(join(root, 'deploy/rounds-relay.service')), join(bin, 'rounds-server.mjs')];
   })();
   return bundled;

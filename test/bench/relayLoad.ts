@@ -105,11 +105,14 @@ export interface BenchRelay {
 
 /**
  * The bundled relay on `dataDir` (with `extraArgs`, e.g. --database), pinned and limited as every server here.
- * RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8 CPU profile into DIR when it stops (for profiling, not for figures).
+ * RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8 CPU profile into DIR when it stops (for profiling, not for figures);
+ * RELAY_BENCH_HEAP_SNAPSHOT=DIR lets the bench have it write heap snapshots there (`heapSnapshotSignal`).
  */
 export async function startBenchRelay(dataDir: string, extraArgs: readonly string[] = []): Promise<BenchRelay> {
   const profileDir = process.env.RELAY_BENCH_CPU_PROFILE;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const snapshotDir = process.env.RELAY_BENCH_HEAP_SNAPSHOT;
+  if (snapshotDir) profile.push(`--heapsnapshot-signal=${heapSnapshotSignal()}`, `--diagnostic-dir=${snapshotDir}`);
   const relay = await RelayProcess.start(dataDir, extraArgs, 0, serverCommandPrefix(), [...profile, ...await bundledRelayCommand()]);
   let stderr = '';
   relay.child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
@@ -128,6 +131,11 @@ export async function startBenchRelay(dataDir: string, extraArgs: readonly strin
       await relay.kill();
     },
   };
+}
+
+/** The signal that has a relay write a heap snapshot, when RELAY_BENCH_HEAP_SNAPSHOT=DIR asks for them (for profiling, not figures). */
+export function heapSnapshotSignal(): NodeJS.Signals | undefined {
+  return process.env.RELAY_BENCH_HEAP_SNAPSHOT ? 'SIGUSR2' : undefined;
 }
 
 /**

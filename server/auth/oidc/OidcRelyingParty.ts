@@ -1,9 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import {
-  allowInsecureRequests, authorizationCodeGrant, buildAuthorizationUrl, calculatePKCECodeChallenge, clockTolerance,
-  ClientSecretBasic, Configuration, discovery, enableNonRepudiationChecks, None, randomNonce, randomState,
-  type ClientAuth, type ClientMetadata,
-} from 'openid-client';
+import type { ClientAuth, ClientMetadata, Configuration } from 'openid-client';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../Clock';
 import { ConfigurationError } from '../../ConfigurationError';
@@ -28,6 +24,14 @@ const PKCE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const PKCE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 /** A code or state as providers issue them: printable ASCII, bounded. */
 const OPAQUE = /^[\x21-\x7e]{1,2048}$/;
+/**
+ * openid-client (with oauth4webapi and jose) is loaded by the first sign-in, not when the relay starts: a relay
+ * without single sign-on never needs it, and one with it needs it only while someone signs in.
+ */
+type OpenIdClient = typeof import('openid-client');
+let openIdClient: Promise<OpenIdClient> | undefined;
+const loadOpenIdClient = (): Promise<OpenIdClient> => (openIdClient ??= import('openid-client'));
+
 /** How long a begun sign-in may take to come back (the user types a password, maybe a second factor). */
 export const DEFAULT_PENDING_TTL_MS = 10 * 60_000;
 
@@ -96,12 +100,13 @@ export class OidcRelyingParty {
     if (typeof request.codeChallenge !== 'string' || !PKCE_CHALLENGE.test(request.codeChallenge)) {
       throw new OidcSignInError('OIDC_REQUEST_INVALID', 'the PKCE code challenge must be 43 base64url characters (S256 of the verifier)');
     }
+    const oidc = await loadOpenIdClient();
     const configuration = await this.#provider();
-    const state = randomState();
-    const nonce = randomNonce();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
     let url: URL;
     try {
-      url = buildAuthorizationUrl(configuration, {
+      url = oidc.buildAuthorizationUrl(configuration, {
         redirect_uri: redirectUri,
         scope: this.#config.scopes.join(' '),
         state,
@@ -111,7 +116,7 @@ export class OidcRelyingParty {
         ...(this.#config.prompt === 'none' ? {} : { prompt: this.#config.prompt }),
       });
     } catch (error) {
-      throw signInErrorFrom(error, 'the authorization request');
+      throw signInErrorFrom(error, 'the authorization request', oidc);
     }
     return {
       authorizationUrl: url.href,
@@ -136,8 +141,9 @@ export class OidcRelyingParty {
     if (!sameText(response.state, begun.data.state)) {
       throw new OidcSignInError('OIDC_STATE_MISMATCH', 'the sign-in response belongs to another sign-in (state does not match); start again');
     }
+    const oidc = await loadOpenIdClient();
     // The verifier must be the one whose challenge this sign-in sent; the provider checks it too.
-    if (!sameText(await calculatePKCECodeChallenge(response.codeVerifier), begun.data.codeChallenge)) {
+    if (!sameText(await oidc.calculatePKCECodeChallenge(response.codeVerifier), begun.data.codeChallenge)) {
       throw new OidcSignInError('OIDC_CODE_REFUSED', 'the PKCE code verifier does not match the challenge this sign-in began with; start again');
     }
     const discovered = await this.#provider();
@@ -149,7 +155,7 @@ export class OidcRelyingParty {
     if (response.iss !== undefined) callback.searchParams.set('iss', response.iss);
     let claims: Readonly<Record<string, unknown>> | undefined;
     try {
-      const tokens = await authorizationCodeGrant(this.#exchangeConfiguration(discovered), callback, {
+      const tokens = await oidc.authorizationCodeGrant(this.#exchangeConfiguration(discovered, oidc), callback, {
         pkceCodeVerifier: response.codeVerifier,
         expectedState: begun.data.state,
         expectedNonce: begun.data.nonce,
@@ -157,7 +163,7 @@ export class OidcRelyingParty {
       });
       claims = tokens.claims();
     } catch (error) {
-      const refusal = signInErrorFrom(error, 'the code exchange');
+      const refusal = signInErrorFrom(error, 'the code exchange', oidc);
       if (refusal.code === 'OIDC_PROVIDER_UNREACHABLE') this.#discovered = undefined;
       throw refusal;
     }
@@ -172,12 +178,19 @@ export class OidcRelyingParty {
   }
 
   #provider(): Promise<Configuration> {
-    this.#discovered ??= discovery(new URL(this.#config.issuer), this.#config.clientId, this.#clientMetadata(), this.#clientAuth(), {
-      timeout: this.#timeoutSeconds(),
-      execute: this.#insecureLoopback() ? [allowInsecureRequests] : [],
-    }).catch((error: unknown) => {
+    this.#discovered ??= (async () => {
+      const oidc = await loadOpenIdClient();
+      try {
+        return await oidc.discovery(new URL(this.#config.issuer), this.#config.clientId, this.#clientMetadata(oidc), this.#clientAuth(oidc), {
+          timeout: this.#timeoutSeconds(),
+          execute: this.#insecureLoopback() ? [oidc.allowInsecureRequests] : [],
+        });
+      } catch (error) {
+        throw signInErrorFrom(error, `discovery of ${this.#config.issuer}`, oidc);
+      }
+    })().catch((error: unknown) => {
       this.#discovered = undefined;
-      throw signInErrorFrom(error, `discovery of ${this.#config.issuer}`);
+      throw error;
     });
     return this.#discovered;
   }
@@ -188,21 +201,21 @@ export class OidcRelyingParty {
    * rotated within a minute of the last sign-in would be refused. Fetching the JWKS once per sign-in (rare:
    * enrollment, a new workstation, re-authentication every few days) always sees the provider's current keys.
    */
-  #exchangeConfiguration(discovered: Configuration): Configuration {
-    const configuration = new Configuration(discovered.serverMetadata(), this.#config.clientId, this.#clientMetadata(), this.#clientAuth());
+  #exchangeConfiguration(discovered: Configuration, oidc: OpenIdClient): Configuration {
+    const configuration = new oidc.Configuration(discovered.serverMetadata(), this.#config.clientId, this.#clientMetadata(oidc), this.#clientAuth(oidc));
     configuration.timeout = this.#timeoutSeconds();
-    if (this.#insecureLoopback()) allowInsecureRequests(configuration);
+    if (this.#insecureLoopback()) oidc.allowInsecureRequests(configuration);
     // Verify the ID token's signature against the JWKS too, not only trust the TLS connection it came over.
-    enableNonRepudiationChecks(configuration);
+    oidc.enableNonRepudiationChecks(configuration);
     return configuration;
   }
 
-  #clientMetadata(): Partial<ClientMetadata> {
-    return { [clockTolerance]: this.#config.clockToleranceSeconds };
+  #clientMetadata(oidc: OpenIdClient): Partial<ClientMetadata> {
+    return { [oidc.clockTolerance]: this.#config.clockToleranceSeconds };
   }
 
-  #clientAuth(): ClientAuth {
-    return this.#clientSecret ? ClientSecretBasic(this.#clientSecret) : None();
+  #clientAuth(oidc: OpenIdClient): ClientAuth {
+    return this.#clientSecret ? oidc.ClientSecretBasic(this.#clientSecret) : oidc.None();
   }
 
   #timeoutSeconds(): number {

@@ -1,4 +1,4 @@
-import { AuthorizationResponseError, ClientError, ResponseBodyError, WWWAuthenticateChallengeError } from 'openid-client';
+import type { ClientError } from 'openid-client';
 import { OIDC_ERROR_CODES } from '../../../shared/wire/ssoErrors';
 
 /*
@@ -38,8 +38,12 @@ function providerSaid(error: string | undefined, description: string | undefined
   return description ? `${clean(error)} (${clean(description)})` : clean(error) || 'no error code';
 }
 
-/** Sorts whatever a step with the provider threw into a sign-in error; `step` names the step for the message. */
-export function signInErrorFrom(error: unknown, step: string): OidcSignInError {
+/**
+ * Sorts whatever a step with the provider threw into a sign-in error; `step` names the step for the message.
+ * `oidc`: openid-client's error classes (OidcRelyingParty loads the library on first use, not with this module).
+ */
+export function signInErrorFrom(error: unknown, step: string, oidc: Pick<typeof import('openid-client'), 'AuthorizationResponseError' | 'ResponseBodyError' | 'WWWAuthenticateChallengeError'>): OidcSignInError {
+  const { AuthorizationResponseError, ResponseBodyError, WWWAuthenticateChallengeError } = oidc;
   if (error instanceof OidcSignInError) return error;
   if (error instanceof ResponseBodyError) {
     const said = providerSaid(error.error, error.error_description);
