@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DeviceAddress } from '../shared/ids';
-import { MAX_BLOB_CHUNK_BYTES, MAX_BLOB_READERS, type BlobCreateRequest, type BlobReadersRequest, type BlobStatus } from '../shared/wire/blobs';
+import { MAX_BLOB_CHUNK_BYTES, MAX_BLOB_READERS, type BlobCreateRequest, type BlobLimits as BlobLimitsAnswer, type BlobReadersRequest, type BlobStatus } from '../shared/wire/blobs';
 import type { AuditEvent } from './audit/AuditRecord';
 import type { Clock } from './Clock';
 import { InMemoryRateLimiter, type RateLimiter } from './RateLimiter';
@@ -69,6 +69,11 @@ export class BlobService {
     if (decision.ok) return;
     const seconds = Math.ceil(decision.retryAfterMs / 1000);
     throw new RelayFailure('BLOB_RATE_LIMITED', `this device is moving attachments faster than the relay allows; try again in ${seconds} s`, { retryAfterSeconds: seconds, retryAfterMs: decision.retryAfterMs });
+  }
+
+  /** The largest blob and chunk this relay takes (a workstation checks a file against them when it is attached). */
+  limitsAnswer(): BlobLimitsAnswer {
+    return { maxBlobBytes: this.limits.maxBlobBytes, chunkBytes: MAX_BLOB_CHUNK_BYTES };
   }
 
   async create(owner: DeviceAddress, request: BlobCreateRequest): Promise<BlobStatus> {

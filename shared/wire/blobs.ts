@@ -5,6 +5,8 @@ import { UserIdSchema } from '../ids';
  * Attachment blobs on the relay (issue 20). A blob is ciphertext the relay cannot read: the workstation
  * encrypts each attachment with its own random key, which travels only inside the end-to-end payload.
  *
+ *   GET    /v1/blobs/limits        -> BlobLimits                           the largest blob this relay takes (the
+ *                                  workstation refuses a larger file when it is attached, not halfway up)
  *   POST   /v1/blobs               BlobCreateRequest -> BlobStatus (201)   reserve room (quota) for `size` bytes
  *   GET    /v1/blobs/:id/status    -> BlobStatus                           how far an upload got (resume from `received`)
  *   PATCH  /v1/blobs/:id           application/octet-stream, header `Upload-Offset: <received>` -> BlobStatus
@@ -69,3 +71,10 @@ export const BlobStatusSchema = z.strictObject({
   chunkBytes: z.number().int().positive(),
 });
 export type BlobStatus = z.infer<typeof BlobStatusSchema>;
+
+/** What the relay takes (GET /v1/blobs/limits): the largest blob (bytes of ciphertext) and the largest chunk. */
+export const BlobLimitsSchema = z.strictObject({
+  maxBlobBytes: z.number().int().positive(),
+  chunkBytes: z.number().int().positive(),
+});
+export type BlobLimits = z.infer<typeof BlobLimitsSchema>;

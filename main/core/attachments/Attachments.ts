@@ -12,6 +12,11 @@ import type { FileFacts } from './fileFacts';
 import type { DownloadMarker } from './savedCopy';
 import type { TransferHost } from './TransferHost';
 import { ClamdScanner, type VirusScanner } from './VirusScanner';
+import { cipherSize, largestPlain } from './attachmentCipher';
+
+const MIB = 1024 * 1024;
+/** A size in MiB to one decimal, rounded down (a limit is never overstated). */
+const mib = (bytes: number) => (Math.floor((bytes / MIB) * 10) / 10).toFixed(1);
 
 /** How a client handles attachments: the organisation's policy, what the door can do with files, the scanner. */
 export interface AttachmentOptions {
@@ -51,6 +56,19 @@ export class Attachments {
     return { maxBytes, autoDownloadBytes, saveAllowed, clipboardAllowed, scanBeforeOpen };
   }
 
+  /**
+   * A file the composer attaches: refused at once when it is larger than the organisation's policy or than the relay
+   * takes (its --blob-max-mib, asked of the relay once), rather than halfway through its upload. A relay out of reach
+   * cannot say: the file is staged, and its upload says so if it is too large after all.
+   */
+  async beginStaging(size: number, fileName: string | null): Promise<{ stagingId: StagingId; chunkBytes: number }> {
+    const relayMax = await this.host.blobs.limits().then((l) => l.maxBlobBytes, () => undefined);
+    if (relayMax !== undefined && cipherSize(size) > relayMax && size <= this.#policy.maxBytes) {
+      throw new RoundsError('ATTACHMENT_TOO_LARGE', `the relay takes files of at most ${mib(largestPlain(relayMax))} MiB; this one is ${mib(size)} MiB`);
+    }
+    return this.staging.begin(size, fileName);
+  }
+
   finishStaging(stagingId: StagingId): Promise<StagedAttachmentView> {
     return this.staging.finish(stagingId);
   }
@@ -77,6 +95,8 @@ export class Attachments {
 
   /** At start: uploads and downloads that a lock or quit interrupted go on where they stopped. */
   resume(): void {
+    // Asked now, so attaching a file does not wait for it.
+    void this.host.blobs.limits().catch(() => undefined);
     this.#uploads.start();
     this.#downloads.resume();
   }
