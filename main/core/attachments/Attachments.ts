@@ -8,6 +8,7 @@ import { AttachmentOpening, type AttachmentDoor } from './AttachmentOpening';
 import { AttachmentStaging } from './AttachmentStaging';
 import { AttachmentUploads } from './AttachmentUploads';
 import { markAsDownloaded } from './downloadMarks';
+import { PendingSaves } from './PendingSaves';
 import type { FileFacts } from './fileFacts';
 import type { DownloadMarker } from './savedCopy';
 import type { TransferHost } from './TransferHost';
@@ -40,6 +41,7 @@ export class Attachments {
   readonly #downloads: AttachmentDownloads;
   readonly #opening: AttachmentOpening;
   readonly #policy: OrgPolicy['attachments'];
+  readonly #saves: PendingSaves;
 
   constructor(private readonly host: TransferHost, options: AttachmentOptions = {}) {
     const policy = options.policy ?? DEFAULT_POLICY.attachments;
@@ -47,8 +49,9 @@ export class Attachments {
     this.staging = new AttachmentStaging(() => policy.maxBytes);
     this.#uploads = new AttachmentUploads(host);
     this.#downloads = new AttachmentDownloads(host, () => policy.autoDownloadBytes);
+    this.#saves = new PendingSaves(host.db, () => host.now());
     this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath), options.onImageCopied ?? (() => undefined),
-      options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())));
+      options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())), this.#saves);
   }
 
   policyView(): AttachmentPolicyView {
@@ -93,12 +96,21 @@ export class Attachments {
     return this.#uploads.withdraw(messageId);
   }
 
-  /** At start: uploads and downloads that a lock or quit interrupted go on where they stopped. */
+  /**
+   * At start (and unlock): uploads and downloads that a lock or quit interrupted go on where they stopped, and what
+   * saves cut short by a crash left beside their destination is removed (removeInterruptedSaves).
+   */
   resume(): void {
     // Asked now, so attaching a file does not wait for it.
-    void this.host.blobs.limits().catch(() => undefined);
+    void Promise.resolve().then(() => this.host.blobs.limits()).catch(() => undefined);
+    void this.removeInterruptedSaves().catch(() => undefined);
     this.#uploads.start();
     this.#downloads.resume();
+  }
+
+  /** Removes the temporary files of this profile's saves that a crash or power cut interrupted (PendingSaves); how many. */
+  removeInterruptedSaves(): Promise<number> {
+    return this.#saves.removeLeftovers();
   }
 
   /** A received message's pointers (inside the transaction that stores it). */
