@@ -4,6 +4,7 @@ import type { Response } from 'undici';
 import type { z } from 'zod';
 import { RelayRequestError, type RelayClient } from '../messaging/RelayClient';
 import { readBodyExactly, readSmallJson } from '../messaging/responseBody';
+import type { BlobReaders } from './TransferHost';
 
 /**
  * The relay's blob endpoints (shared/wire/blobs.ts) as the workstation uses them: every request authenticated
@@ -22,8 +23,9 @@ export class RelayBlobs {
     return this.#limits;
   }
 
-  async create(size: number, sha256: string, readers: readonly UserId[], expiresAt: number | undefined): Promise<BlobStatus> {
-    const response = await this.relay.http('POST', '/v1/blobs', { json: { size, sha256, readers, ...(expiresAt === undefined ? {} : { expiresAt }) } });
+  async create(size: number, sha256: string, { readers, ladder }: BlobReaders, expiresAt: number | undefined): Promise<BlobStatus> {
+    const json = { size, sha256, readers, ...(expiresAt === undefined ? {} : { expiresAt }), ...(ladder && ladder.readers.length > 0 ? { ladder } : {}) };
+    const response = await this.relay.http('POST', '/v1/blobs', { json });
     return parsed(response, BlobStatusSchema, '/v1/blobs');
   }
 
