@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../shared/ids';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../shared/policy';
+import { largestPlain } from '../../main/core/attachments/attachmentCipher';
 import { markedBytes } from '../fixtures/attachmentFiles';
 import { RelayProcess, addUser, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { Workstation, stageFile, until } from '../fixtures/workstation';
@@ -63,6 +64,8 @@ describe('attachment sizes through a real relay', () => {
     expect(refused.message).toBe('the relay takes files of at most 31.9 MiB; this one is 40.0 MiB');
     // Past the policy, the policy's limit is the one named.
     expect((await alice.fails('attachments.stageBegin', { size: 101 * MIB })).message).toMatch(/policy allows files of at most/);
+    // The composer is told the smaller limit (it refuses a larger file before reading a byte of it).
+    expect((await alice.call('attachments.policy', {})).maxBytes).toBe(largestPlain(32 * MIB));
     // Just under the relay's cap is taken.
     const { stagingId } = await alice.call('attachments.stageBegin', { fileName: 'ok.bin', size: 31 * MIB });
     await alice.call('attachments.stageDiscard', { stagingId });

@@ -13,7 +13,7 @@ import type { FileFacts } from './fileFacts';
 import type { DownloadMarker } from './savedCopy';
 import type { TransferHost } from './TransferHost';
 import { ClamdScanner, type VirusScanner } from './VirusScanner';
-import { cipherSize, largestPlain } from './attachmentCipher';
+import { largestPlain } from './attachmentCipher';
 
 const MIB = 1024 * 1024;
 /** A size in MiB to one decimal, rounded down (a limit is never overstated). */
@@ -54,9 +54,16 @@ export class Attachments {
       options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())), this.#saves);
   }
 
-  policyView(): AttachmentPolicyView {
+  /** The policy as the UI applies it; `maxBytes` the smaller of the policy's and what the relay takes (when it said). */
+  async policyView(): Promise<AttachmentPolicyView> {
     const { maxBytes, autoDownloadBytes, saveAllowed, clipboardAllowed, scanBeforeOpen } = this.#policy;
-    return { maxBytes, autoDownloadBytes, saveAllowed, clipboardAllowed, scanBeforeOpen };
+    const relay = await this.#relayLargestFile();
+    return { maxBytes: Math.min(maxBytes, relay ?? maxBytes), autoDownloadBytes, saveAllowed, clipboardAllowed, scanBeforeOpen };
+  }
+
+  /** The largest file the relay takes (its blob cap less the encryption's overhead), or undefined while it cannot say. */
+  #relayLargestFile(): Promise<number | undefined> {
+    return this.host.blobs.limits().then((l) => largestPlain(l.maxBlobBytes), () => undefined);
   }
 
   /**
@@ -65,9 +72,9 @@ export class Attachments {
    * cannot say: the file is staged, and its upload says so if it is too large after all.
    */
   async beginStaging(size: number, fileName: string | null): Promise<{ stagingId: StagingId; chunkBytes: number }> {
-    const relayMax = await this.host.blobs.limits().then((l) => l.maxBlobBytes, () => undefined);
-    if (relayMax !== undefined && cipherSize(size) > relayMax && size <= this.#policy.maxBytes) {
-      throw new RoundsError('ATTACHMENT_TOO_LARGE', `the relay takes files of at most ${mib(largestPlain(relayMax))} MiB; this one is ${mib(size)} MiB`);
+    const relay = await this.#relayLargestFile();
+    if (relay !== undefined && size > relay && size <= this.#policy.maxBytes) {
+      throw new RoundsError('ATTACHMENT_TOO_LARGE', `the relay takes files of at most ${mib(relay)} MiB; this one is ${mib(size)} MiB`);
     }
     return this.staging.begin(size, fileName);
   }
