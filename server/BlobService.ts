@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { DeviceAddress } from '../shared/ids';
-import { MAX_BLOB_CHUNK_BYTES, MAX_BLOB_READERS, type BlobCreateRequest, type BlobReadersRequest, type BlobStatus } from '../shared/wire/blobs';
+import type { DeviceAddress, MessageId, UserId } from '../shared/ids';
+import { MAX_BLOB_CHUNK_BYTES, MAX_BLOB_READERS, type BlobCreateRequest, type BlobLimits as BlobLimitsAnswer, type BlobReadersRequest, type BlobStatus } from '../shared/wire/blobs';
 import type { AuditEvent } from './audit/AuditRecord';
 import type { Clock } from './Clock';
 import { InMemoryRateLimiter, type RateLimiter } from './RateLimiter';
@@ -71,12 +71,23 @@ export class BlobService {
     throw new RelayFailure('BLOB_RATE_LIMITED', `this device is moving attachments faster than the relay allows; try again in ${seconds} s`, { retryAfterSeconds: seconds, retryAfterMs: decision.retryAfterMs });
   }
 
+  /** The largest blob and chunk this relay takes (a workstation checks a file against them when it is attached). */
+  limitsAnswer(): BlobLimitsAnswer {
+    return { maxBlobBytes: this.limits.maxBlobBytes, chunkBytes: MAX_BLOB_CHUNK_BYTES };
+  }
+
   async create(owner: DeviceAddress, request: BlobCreateRequest): Promise<BlobStatus> {
     if (request.size > this.limits.maxBlobBytes) throw new RelayFailure('PAYLOAD_TOO_LARGE', `a blob may hold at most ${this.limits.maxBlobBytes} bytes`);
     await this.#assertDiskRoom(request.size);
     const now = this.clock.now();
     const latest = now + this.retentionDays * DAY_MS;
-    const blob = { id: randomUUID(), owner, size: request.size, sha256: request.sha256, readers: request.readers, createdAt: now, expiresAt: Math.min(latest, request.expiresAt ?? latest) };
+    // Readers for a ladder's rungs alone: not the uploader's account, nor accounts the message itself reaches.
+    const ladderOnly = request.ladder?.readers.filter((u) => u !== owner.userId && !request.readers.includes(u)) ?? [];
+    if (new Set([...request.readers, ...ladderOnly]).size > MAX_BLOB_READERS) throw new RelayFailure('BAD_REQUEST', `a blob may name at most ${MAX_BLOB_READERS} readers`);
+    const blob = {
+      id: randomUUID(), owner, size: request.size, sha256: request.sha256, readers: request.readers, createdAt: now, expiresAt: Math.min(latest, request.expiresAt ?? latest),
+      ...(request.ladder && ladderOnly.length > 0 ? { ladder: { messageId: request.ladder.messageId, readers: ladderOnly } } : {}),
+    };
     if (!await this.store.createBlob(blob, this.limits.accountQuotaBytes)) {
       throw new RelayFailure('BLOB_QUOTA_EXCEEDED', `this account holds as many attachment bytes on the relay as it may (${this.limits.accountQuotaBytes}); they go once fetched or expired`);
     }
@@ -153,8 +164,8 @@ export class BlobService {
 
   /**
    * The uploader names more readers: whom its message reaches as decided when the message goes, after the upload (a
-   * role's holders at that moment, a colleague covering for the recipient, an escalation's later recipients). Only
-   * the uploading device may (NOT_FOUND to anyone else, as for a blob that is not there); readers are never removed.
+   * role's holders at that moment, a colleague covering for the recipient). Only the uploading device may (NOT_FOUND
+   * to anyone else, as for a blob that is not there); a reader is removed only as ladderEnded says.
    * Audited with the number added, never who.
    */
   async addReaders(caller: DeviceAddress, id: string, request: BlobReadersRequest): Promise<void> {
@@ -162,6 +173,16 @@ export class BlobService {
     const added = await this.store.addReaders(id, request.readers.filter((u) => u !== blob.owner.userId), MAX_BLOB_READERS, this.clock.now(),
       (count) => [{ type: 'blob.readersAdded', actor: actorOf(caller), subject: id, details: { readers: count } }]);
     if (added === 'tooMany') throw new RelayFailure('BAD_REQUEST', `a blob may name at most ${MAX_BLOB_READERS} readers`);
+  }
+
+  /**
+   * The escalation ladder of `sender`'s message stopped (acknowledged) with only `released` of its rungs' recipients
+   * reached: the readers its blobs named for that ladder alone and never reached stop being readers (they never got
+   * the key), so the blob goes by the usual rule once the readers who did get the message fetched it (expire()).
+   * Audited per blob with how many, never who.
+   */
+  async ladderEnded(sender: UserId, messageId: MessageId, released: readonly UserId[]): Promise<number> {
+    return this.store.endLadderReaders(sender, messageId, released, (blobId, removed) => ({ type: 'blob.readersRemoved', actor: 'system', subject: blobId, details: { readers: removed, message: messageId } }));
   }
 
   /** The uploader withdraws the blob (a cancelled upload, or a message never sent). */

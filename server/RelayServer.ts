@@ -155,7 +155,8 @@ export class RelayServer {
       ...(store.sharedRateLimiter ? { limiter: store.sharedRateLimiter() } : {}), disk: { store, minFreeDiskBytes: config.minFreeDiskBytes },
     });
     // Ladders and acknowledgements are charged to the same rate limiter as sends (MessageService.chargeRequest).
-    this.escalations = new EscalationService(served, clock, config, this.hub, this.messages);
+    // A stopped ladder frees the blob readers named for its rungs that never went.
+    this.escalations = new EscalationService(served, clock, config, this.hub, this.messages, this.blobs);
     this.#presence = new PresenceService(served, () => clock.now());
   }
 

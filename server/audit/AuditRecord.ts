@@ -59,6 +59,8 @@ export const AUDIT_EVENT_TYPES = [
   'blob.stored',
   'blob.fetched',
   'blob.readersAdded',
+  /** Readers named only for an escalation ladder's rungs that never went, removed when the ladder was acknowledged (how many, never who). */
+  'blob.readersRemoved',
   'blob.deleted',
   'audit.exported',
   'audit.export_refused',

@@ -33,6 +33,14 @@ export interface EscalationLimits {
   readonly heldPerAccount?: { readonly ladders: number; readonly bytes: number };
 }
 
+/**
+ * Told when a ladder stops (acknowledged, or held after its message was acknowledged already) with the recipients of
+ * the rungs that went: the attachment blobs free the readers named for its other rungs (BlobService.ladderEnded).
+ */
+export interface LadderEndListener {
+  ladderEnded(sender: UserId, messageId: MessageId, released: readonly UserId[]): Promise<unknown>;
+}
+
 /** Where requests are charged to the relay's rate limiter (MessageService.chargeRequest); none: not limited. */
 export interface RequestGate {
   chargeRequest(caller: DeviceAddress, kind: RequestKind, envelopes?: { envelopes: number; bytes: number }): Promise<void>;
@@ -51,6 +59,7 @@ export class EscalationService {
     private readonly limits: EscalationLimits,
     private readonly notifier: Pick<DeliveryNotifier, 'envelopesQueued'>,
     private readonly gate?: RequestGate,
+    private readonly ended?: LadderEndListener,
   ) {}
 
   /**
@@ -86,7 +95,9 @@ export class EscalationService {
       const devices = all.map((e) => e.recipient);
       throw new RelayFailure('RECIPIENT_QUEUE_FULL', `the relay holds as much as it may${outcome === 'senderShareFull' ? ' from this account' : ''} for a recipient of the escalation until they connect`, { devices, ...(outcome === 'senderShareFull' ? { share: 'sender' as const } : {}) });
     }
-    return this.state(sender, request.escalationId);
+    const state = await this.state(sender, request.escalationId);
+    if (state.acknowledged) await this.#ended(sender.userId, [state]);
+    return state;
   }
 
   /** The ladder's state, for its sender's account (any of its workstations). */
@@ -126,6 +137,10 @@ export class EscalationService {
       }],
       (c) => cancelledAudit(c, statement.messageId, statement.sender),
     );
+    if (outcome.cancelled.length > 0) {
+      const states = await Promise.all(outcome.cancelled.map((c) => this.store.escalations.state(c.escalationId, statement.sender)));
+      await this.#ended(statement.sender, states.filter((x) => x !== undefined));
+    }
     return { recorded: outcome.recorded, cancelledRungs: outcome.cancelled.reduce((sum, c) => sum + c.rungs, 0) };
   }
 
@@ -142,6 +157,17 @@ export class EscalationService {
       if (devices.length > 0) this.notifier.envelopesQueued(devices);
       total += released.length;
       if (released.length === 0) return total;
+    }
+  }
+
+  /**
+   * Stopped ladders, to the listener, with whom their released rungs reached. Its failure does not undo the stop (the
+   * acknowledgement is recorded): the blobs then keep those readers until their retention, as before.
+   */
+  async #ended(sender: UserId, stopped: readonly EscalationState[]): Promise<void> {
+    for (const ladder of stopped) {
+      const released = ladder.rungs.filter((r) => r.releasedAt !== null).flatMap((r) => r.recipients);
+      await this.ended?.ladderEnded(sender, ladder.messageId, released).catch(() => undefined);
     }
   }
 

@@ -71,6 +71,8 @@ export async function registerBlobRoutes(app: FastifyInstance, options: BlobRout
       }
     });
 
+    scope.get('/v1/blobs/limits', { exposeHeadRoute: false }, async () => blobs.limitsAnswer());
+
     scope.post('/v1/blobs', async (request, reply) => {
       return reply.status(201).send(await blobs.create(caller(request), parse(BlobCreateRequestSchema, request.body)));
     });

@@ -17,6 +17,8 @@ export interface NewBlob {
   /** base64 SHA-256 of the whole blob. */
   readonly sha256: string;
   readonly readers: readonly UserId[];
+  /** Readers named only for the rungs of the escalation ladder of the owner's message `messageId` (readers too, till it ends). */
+  readonly ladder?: { readonly messageId: string; readonly readers: readonly UserId[] } | undefined;
   readonly createdAt: number;
   readonly expiresAt: number;
 }
@@ -65,11 +67,19 @@ export interface BlobStore {
    */
   completeBlob(id: string, at: number, audit: readonly AuditEvent[]): Promise<void>;
   /**
-   * Adds readers to a blob (those already readers stay; none is removed); a complete blob also waits for their
+   * Adds readers to a blob (those already readers stay; one named for a ladder alone is then a reader like any); a complete blob also waits for their
    * active devices' fetches. Returns how many accounts were new (`audit(added)` is stored with them when any were),
    * or 'tooMany' (nothing added) when the blob would then have more than `maxReaders`.
    */
   addReaders(id: string, readers: readonly UserId[], maxReaders: number, at: number, audit: (added: number) => readonly AuditEvent[]): Promise<number | 'tooMany'>;
+  /**
+   * The escalation ladder of `owner`'s message `messageId` ended with only `released` of its rungs' recipients reached:
+   * on each of the owner's blobs, the readers named for that ladder alone (NewBlob.ladder, never named since by
+   * addReaders) who are not in `released` stop being readers, and their devices are no longer waited for (the blob
+   * then goes by the usual rule once the others fetched it); the released ones stay as any reader. `audit(blob,
+   * removed)` is stored for each blob that lost readers, in the same transaction. Returns how many readers went.
+   */
+  endLadderReaders(owner: UserId, messageId: string, released: readonly UserId[], audit: (blobId: string, removed: number) => AuditEvent): Promise<number>;
   /** Whether this device may fetch the blob: its account is the owner's or one of the readers. */
   mayRead(id: string, reader: DeviceAddress): Promise<boolean>;
   /** The device fetched the blob to its end: noted (the first time only, with `audit`). */

@@ -303,6 +303,7 @@ export const AUDIT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'blob.stored': 'Attachment uploaded',
   'blob.fetched': 'Attachment fetched',
   'blob.readersAdded': 'Attachment readers added',
+  'blob.readersRemoved': 'Attachment readers removed',
   'blob.deleted': 'Attachment deleted',
   'audit.exported': 'Audit log exported',
   'audit.export_refused': 'Audit export refused',

@@ -274,6 +274,7 @@ const SENTENCES: Readonly<Record<string, Sentence>> = {
   'blob.stored': (c) => `${join(who(c), where(c.facts.actor))} uploaded an encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')}.`,
   'blob.fetched': (c) => `${join(who(c), where(c.facts.actor))} fetched an encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')}.`,
   'blob.readersAdded': (c) => `${join(who(c), where(c.facts.actor))} let ${count(c.details.number('readers') ?? 0, 'more colleague')} fetch an encrypted attachment.`,
+  'blob.readersRemoved': (c) => `${capitalise(count(c.details.number('readers') ?? 0, 'colleague'))} of an escalation that was acknowledged before it reached them may no longer fetch an encrypted attachment.`,
   'blob.deleted': (c) => `An encrypted attachment of ${count(c.details.number('size') ?? 0, 'byte')} deleted by the relay${BLOB_DELETIONS[c.details.text('reason')] ?? ''}.`,
   'audit.exported': exported,
   'audit.export_refused': (c) => (c.details.has('log')

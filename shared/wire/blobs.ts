@@ -1,10 +1,12 @@
 import { z } from 'zod';
-import { UserIdSchema } from '../ids';
+import { MessageIdSchema, UserIdSchema } from '../ids';
 
 /*
  * Attachment blobs on the relay (issue 20). A blob is ciphertext the relay cannot read: the workstation
  * encrypts each attachment with its own random key, which travels only inside the end-to-end payload.
  *
+ *   GET    /v1/blobs/limits        -> BlobLimits                           the largest blob this relay takes (the
+ *                                  workstation refuses a larger file when it is attached, not halfway up)
  *   POST   /v1/blobs               BlobCreateRequest -> BlobStatus (201)   reserve room (quota) for `size` bytes
  *   GET    /v1/blobs/:id/status    -> BlobStatus                           how far an upload got (resume from `received`)
  *   PATCH  /v1/blobs/:id           application/octet-stream, header `Upload-Offset: <received>` -> BlobStatus
@@ -15,9 +17,11 @@ import { UserIdSchema } from '../ids';
  *                                  accounts it named as readers only; a complete blob only (no HEAD)
  *   POST   /v1/blobs/:id/fetched   -> {}  the reader has the whole blob and its digest matched (the relay also counts
  *                                  a fetch itself once a device's downloads covered the blob in order on one instance)
- *   POST   /v1/blobs/:id/readers   BlobReadersRequest -> {}  the uploader names more readers (never fewer): those
- *                                  its message reaches as decided when it goes (a role's holders then, a covering
- *                                  colleague, an escalation's later recipients); at most MAX_BLOB_READERS in all
+ *   POST   /v1/blobs/:id/readers   BlobReadersRequest -> {}  the uploader names more readers: those its message
+ *                                  reaches as decided when it goes (a role's holders then, a covering colleague);
+ *                                  at most MAX_BLOB_READERS in all. Readers named only for an escalation ladder's
+ *                                  rungs (`ladder` at creation) are removed by the relay when the ladder is
+ *                                  acknowledged before their rung went; no other reader is ever removed
  *   DELETE /v1/blobs/:id           the uploader withdraws it (a cancelled upload, or a message never sent)
  *
  * Every request carries the device's bearer credential (checked before a body is read). Errors are the relay's
@@ -51,6 +55,12 @@ export const BlobCreateRequestSchema = z.strictObject({
   readers: z.array(UserIdSchema).max(MAX_BLOB_READERS),
   /** The sender's retention for the message (ms since the epoch); the relay keeps it no longer than its own. */
   expiresAt: z.number().int().positive().optional(),
+  /**
+   * Accounts that may fetch it only because a rung of the urgent message's escalation ladder (POST /v1/escalations,
+   * same `messageId`) names them. They are readers too; but when the ladder stops (acknowledged) before their rung
+   * went, the relay removes them again, so the blob goes once the readers who did get the message fetched it.
+   */
+  ladder: z.strictObject({ messageId: MessageIdSchema, readers: z.array(UserIdSchema).min(1).max(MAX_BLOB_READERS) }).optional(),
 });
 export type BlobCreateRequest = z.infer<typeof BlobCreateRequestSchema>;
 
@@ -69,3 +79,10 @@ export const BlobStatusSchema = z.strictObject({
   chunkBytes: z.number().int().positive(),
 });
 export type BlobStatus = z.infer<typeof BlobStatusSchema>;
+
+/** What the relay takes (GET /v1/blobs/limits): the largest blob (bytes of ciphertext) and the largest chunk. */
+export const BlobLimitsSchema = z.strictObject({
+  maxBlobBytes: z.number().int().positive(),
+  chunkBytes: z.number().int().positive(),
+});
+export type BlobLimits = z.infer<typeof BlobLimitsSchema>;

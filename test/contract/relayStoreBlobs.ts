@@ -117,4 +117,40 @@ export function relayStoreBlobs(t: ContractStores): void {
     await t.other.blobs.recordFetch(blob.id, carol, NOW, []);
     expect(await t.store.blobs.expireBlobs(later, () => ({ type: 'blob.deleted', actor: 'system', subject: blob.id, details: {} }))).toBe(1);
   });
+
+  it('removes the readers named for a stopped ladder alone that it never reached, and the blob then goes once the others fetched it', async () => {
+    const [alice, bob, carol, dave, erin] = [await t.account(), await t.account(), await t.account(), await t.account(), await t.account()];
+    const messageId = randomUUID();
+    // Bob is the message's recipient; Carol, Dave and Erin only its rungs'. Erin is named again at release (a team's member).
+    const blob = { ...newBlob(alice, 4, [bob]), ladder: { messageId, readers: [carol.userId, dave.userId, erin.userId] } };
+    await t.store.blobs.createBlob(blob, 1000);
+    await t.store.blobs.appendChunk(blob.id, 0, bytes(4, 3), NOW);
+    await t.store.blobs.completeBlob(blob.id, NOW, []);
+    expect(await t.other.blobs.mayRead(blob.id, carol)).toBe(true);
+    await t.other.blobs.addReaders(blob.id, [erin.userId], 10, NOW, () => []);
+    await t.store.blobs.recordFetch(blob.id, bob, NOW, []);
+    const later = { ...RULES, now: NOW + 25 * HOUR };
+    const deleted = (id: string) => () => ({ type: 'blob.deleted' as const, actor: 'system', subject: id, details: {} });
+    // Waiting for the rungs' recipients' devices: it stays.
+    expect(await t.store.blobs.expireBlobs(later, deleted(blob.id))).toBe(0);
+    const audit = (blobId: string, removed: number) => ({ type: 'blob.readersRemoved' as const, actor: 'system', subject: blobId, details: { readers: removed } });
+    // Another message's ladder, or another sender's, changes nothing.
+    expect(await t.other.blobs.endLadderReaders(alice.userId, randomUUID(), [], audit)).toBe(0);
+    expect(await t.other.blobs.endLadderReaders(bob.userId, messageId, [], audit)).toBe(0);
+    // The ladder stopped after its first rung reached Dave: Carol goes; Dave and Erin stay readers.
+    expect(await t.other.blobs.endLadderReaders(alice.userId, messageId, [dave.userId], audit)).toBe(1);
+    expect(await t.store.blobs.mayRead(blob.id, carol)).toBe(false);
+    expect(await t.store.blobs.mayRead(blob.id, dave)).toBe(true);
+    expect(await t.store.blobs.mayRead(blob.id, erin)).toBe(true);
+    expect(await t.store.blobs.mayRead(blob.id, bob)).toBe(true);
+    expect(await t.audit('blob.readersRemoved')).toEqual([['blob.readersRemoved', blob.id]]);
+    // Ended once: a second end removes nothing more.
+    expect(await t.store.blobs.endLadderReaders(alice.userId, messageId, [], audit)).toBe(0);
+    expect(await t.store.blobs.mayRead(blob.id, dave)).toBe(true);
+    // It goes once those who got the message fetched it (after the grace period), never waiting for Carol.
+    expect(await t.store.blobs.expireBlobs(later, deleted(blob.id))).toBe(0);
+    await t.store.blobs.recordFetch(blob.id, dave, NOW, []);
+    await t.store.blobs.recordFetch(blob.id, erin, NOW, []);
+    expect(await t.other.blobs.expireBlobs(later, deleted(blob.id))).toBe(1);
+  });
 }

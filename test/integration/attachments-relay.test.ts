@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AttachmentProgressEvent, AttachmentView, StagedAttachmentView } from '../../shared/attachmentContract';
+import type { AttachmentProgressEvent, AttachmentView } from '../../shared/attachmentContract';
 import type { ConversationId, MessageId, UserId } from '../../shared/ids';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../shared/policy';
 import { realScheduler } from '../../main/core/Clock';
 import { jpegWithExif, markedBytes, pngWithText, smallPdf } from '../fixtures/attachmentFiles';
 import { RelayProcess, addUser, filesUnder, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
-import { Workstation, until } from '../fixtures/workstation';
+import { Workstation, stageFile, until } from '../fixtures/workstation';
 
 /*
  * Attachments through a real relay process (issue 20), driven through the UI contract as the composer and the
@@ -37,13 +37,7 @@ describe('attachments through a real relay', () => {
     return new Workstation(dir, { policy, ...extra });
   };
 
-  async function stage(w: Workstation, bytes: Buffer, fileName: string): Promise<StagedAttachmentView> {
-    const { stagingId, chunkBytes } = await w.call('attachments.stageBegin', { fileName, size: bytes.length });
-    for (let at = 0; at < bytes.length; at += chunkBytes) {
-      await w.call('attachments.stageChunk', { stagingId, offset: at, data: bytes.subarray(at, at + chunkBytes).toString('base64') });
-    }
-    return w.call('attachments.stageFinish', { stagingId });
-  }
+  const stage = stageFile;
 
   async function readAll(w: Workstation, messageId: MessageId, attachmentId: AttachmentView['id']): Promise<Buffer> {
     const parts: Buffer[] = [];

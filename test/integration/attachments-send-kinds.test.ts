@@ -140,6 +140,33 @@ describe('attachments with every kind of send', () => {
     expect(await find(dave, messageId)).toBeUndefined();
   }, 60_000);
 
+  it('an urgent photo acknowledged before its rung: the rung\'s recipient stops being a reader, and nobody is waited for but Bob', async () => {
+    const { conversationId } = await alice.call('conversations.openDirect', { userId: ids.bob! });
+    const staged = await stage(alice, jpegWithExif('acknowledged in time'), 'drain.jpg');
+    const { messageId } = await alice.call('messages.send', {
+      conversationId, text: 'Drain output 400 ml', urgent: true, urgentReason: REASON, attachments: [staged.stagingId],
+      escalation: [{ afterMinutes: 10, to: [ids.carol!] }],
+    });
+    await arrived(bob, 'Drain output 400 ml');
+    const blob = latestBlob(ids.alice!);
+    // Until the ladder stops, Carol may fetch it: her rung may yet go.
+    expect(blob.readers).toEqual([ids.bob, ids.carol].sort());
+    await bob.call('messages.acknowledge', { messageId });
+    await until(() => latestBlob(ids.alice!).readers.length === 1, 'the rung-only reader removed');
+    expect(latestBlob(ids.alice!)).toEqual({ id: blob.id, readers: [ids.bob] });
+    const db = openRelayDatabase(relayDir);
+    try {
+      // No device of Carol's is waited for: the blob goes by the usual rule once Bob's devices fetched it.
+      expect(db.prepare('SELECT count(*) AS n FROM blob_fetches WHERE blob_id = ? AND user_id = ?').get([blob.id, ids.carol!])).toEqual({ n: 0 });
+      expect(db.prepare('SELECT count(*) AS n FROM blob_fetches WHERE blob_id = ? AND fetched_at IS NULL AND user_id <> ?').get([blob.id, ids.alice!])).toEqual({ n: 0 });
+      const removed = db.prepare(`SELECT details FROM audit_log WHERE type = 'blob.readersRemoved' AND subject = ?`).all([blob.id]) as { details: string }[];
+      expect(removed.map((r) => JSON.parse(r.details))).toEqual([{ readers: 1, message: messageId }]);
+    } finally {
+      db.close();
+    }
+    expect(await find(carol, messageId)).toBeUndefined();
+  }, 60_000);
+
   it('sends an urgent photo to an on-call role: the holder gets it, opens it and acknowledges it', async () => {
     const { conversationId } = await alice.call('roles.open', { roleId: cardiology });
     const staged = await stage(alice, pngWithText('role'), 'ecg.png');

@@ -12,7 +12,7 @@ export type AttachmentHandlers = Pick<Handlers, keyof typeof ATTACHMENT_COMMANDS
 export function attachmentHandlers(attachments: () => Attachments): AttachmentHandlers {
   return {
     'attachments.policy': () => attachments().policyView(),
-    'attachments.stageBegin': ({ fileName, size }) => attachments().staging.begin(size, fileName ?? null),
+    'attachments.stageBegin': ({ fileName, size }) => attachments().beginStaging(size, fileName ?? null),
     'attachments.stageChunk': ({ stagingId, offset, data }) => ({ received: attachments().staging.chunk(stagingId, offset, Buffer.from(data, 'base64')) }),
     'attachments.stageFinish': ({ stagingId }) => attachments().finishStaging(stagingId),
     'attachments.stageDiscard': ({ stagingId }) => {

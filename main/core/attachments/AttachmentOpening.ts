@@ -5,7 +5,7 @@ import { decryptRange, decryptSegments } from './attachmentCipher';
 import type { StoredAttachment } from './AttachmentStore';
 import { heicToJpeg, isHeic } from './fileFacts';
 import { stripImageMetadata } from './imageMetadata';
-import { AttachmentSaveError, writeMarkedCopy, type DownloadMarker } from './savedCopy';
+import { AttachmentSaveError, writeMarkedCopy, type DownloadMarker, type SaveJournal } from './savedCopy';
 import { saveFileName } from './saveFileName';
 import type { TransferHost } from './TransferHost';
 import type { VirusScanner } from './VirusScanner';
@@ -45,6 +45,7 @@ export class AttachmentOpening {
     private readonly scanner: VirusScanner,
     private readonly imageCopied: () => void,
     private readonly markDownloaded: DownloadMarker,
+    private readonly saves: SaveJournal,
   ) {}
 
   async read(a: StoredAttachment, variant: 'original' | 'display', offset: number, length: number): Promise<{ contentType: string; total: number; data: Buffer }> {
@@ -73,7 +74,7 @@ export class AttachmentOpening {
     const traffic = trafficOf(a);
     this.host.audit('attachment.saveAttempted', traffic);
     try {
-      await writeMarkedCopy(path, this.#segments(a), this.markDownloaded);
+      await writeMarkedCopy(path, this.#segments(a), this.markDownloaded, this.saves);
     } catch (error) {
       const failed = error instanceof AttachmentSaveError ? error : new AttachmentSaveError('write', 'ATTACHMENT_SAVE_FAILED', 'the copy could not be written', { cause: error });
       this.host.audit('attachment.saveFailed', { ...traffic, step: failed.step, code: failed.code });

@@ -130,6 +130,35 @@ export class AttachmentStore {
     });
   }
 
+  /**
+   * Stores ciphertext made piece by piece (attachmentCipher.encryptSegments) from offset 0, in rows of
+   * STORED_CHUNK_BYTES: one row is in memory at a time, whatever the file's size. Call inside a transaction.
+   */
+  writePieces(id: string, pieces: Iterable<Uint8Array>): void {
+    const row = Buffer.allocUnsafe(STORED_CHUNK_BYTES);
+    let start = 0;
+    let filled = 0;
+    const flush = () => {
+      if (filled > 0) this.db.run('INSERT OR REPLACE INTO attachment_bytes (attachment_id, start_at, data) VALUES ($id, $s, $d)', { id, s: start, d: new Uint8Array(row.subarray(0, filled)) });
+      start += filled;
+      filled = 0;
+    };
+    for (const piece of pieces) {
+      for (let at = 0; at < piece.length; ) {
+        const n = Math.min(piece.length - at, STORED_CHUNK_BYTES - filled);
+        row.set(piece.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === STORED_CHUNK_BYTES) flush();
+      }
+    }
+    flush();
+  }
+
+  setDigest(id: string, digest: string): void {
+    this.db.run('UPDATE attachments SET digest = $d WHERE id = $id', { id, d: digest });
+  }
+
   /** Ciphertext [start, end) as stored (shorter when less is stored). */
   readBytes(id: string, start: number, end: number): Buffer {
     const first = this.db.get<{ s: number | null }>('SELECT max(start_at) AS s FROM attachment_bytes WHERE attachment_id = $id AND start_at <= $start', { id, start })?.s ?? 0;

@@ -4,7 +4,7 @@ import type { MessageId } from '../../../shared/ids';
 import type { AttachmentPointer } from '../../../shared/payload';
 import { RoundsError } from '../errors';
 import { RelayRequestError } from '../messaging/RelayClient';
-import { cipherSize, encryptAttachment, newAttachmentKey } from './attachmentCipher';
+import { cipherSize, encryptSegments, newAttachmentKey } from './attachmentCipher';
 import type { StoredAttachment } from './AttachmentStore';
 import type { FileFacts } from './fileFacts';
 import { progressOf, transferErrorCode, TransferQueue, type TransferHost } from './TransferHost';
@@ -28,26 +28,31 @@ export function pointerOf(a: StoredAttachment): AttachmentPointer {
  */
 export class AttachmentUploads {
   readonly #queue = new TransferQueue();
-  /** Ciphertext just made by a send, kept until its upload ends (else read back from the profile, as after a restart). */
-  readonly #fresh = new Map<string, Buffer>();
   /** Messages whose cancellation is being handled (each of their aborted uploads ends here too). */
   readonly #cancelled = new Set<string>();
 
   constructor(private readonly host: TransferHost) {}
 
-  /** Encrypts and stores the message's files, to be uploaded (inside the send's transaction, after the message row). */
+  /**
+   * Encrypts and stores the message's files, to be uploaded (inside the send's transaction, after the message row):
+   * segment by segment into rows of the profile, so no second copy of a file is ever in memory; the upload then reads
+   * its chunks back from the profile, as after a restart. (Encrypting while uploading would not save a pass: the
+   * relay is told the whole blob's digest before its first byte.)
+   */
   store(messageId: MessageId, files: readonly FileFacts[]): void {
     const at = this.host.now();
     files.forEach((file, position) => {
       const key = newAttachmentKey();
-      const { ciphertext, digest } = encryptAttachment(key, file.bytes);
       const id = AttachmentIdSchema.parse(randomUUID());
+      const plain = file.bytes;
+      const encryption = encryptSegments(key, (start, end) => plain.subarray(start, end), plain.length);
+      // The row goes first (the bytes refer to it); its digest once the last segment is made.
       this.host.store.insert({
-        id, messageId, position, outgoing: true, contentType: file.contentType, kind: file.kind, size: file.bytes.length, fileName: file.fileName,
-        width: file.width, height: file.height, thumbnail: file.thumbnail, key, digest, cipherSize: cipherSize(file.bytes.length), blobId: null, state: 'uploading',
+        id, messageId, position, outgoing: true, contentType: file.contentType, kind: file.kind, size: plain.length, fileName: file.fileName,
+        width: file.width, height: file.height, thumbnail: file.thumbnail, key, digest: '', cipherSize: cipherSize(plain.length), blobId: null, state: 'uploading',
       }, at);
-      this.host.store.appendBytes(id, 0, ciphertext);
-      this.#fresh.set(id, ciphertext);
+      this.host.store.writePieces(id, encryption.pieces);
+      this.host.store.setDigest(id, encryption.digest());
     });
   }
 
@@ -87,7 +92,6 @@ export class AttachmentUploads {
         }
       }
       host.store.setState(a.id, 'uploadFailed', 'ATTACHMENT_CANCELLED');
-      this.#fresh.delete(a.id);
       host.emit(progressOf(host, a, 'upload', 'uploadFailed', a.transferred, 'ATTACHMENT_CANCELLED'));
     }
   }
@@ -103,7 +107,6 @@ export class AttachmentUploads {
   async stop(): Promise<void> {
     this.#queue.abortAll();
     await this.#queue.settled();
-    this.#fresh.clear();
   }
 
   async #upload(id: string, signal: AbortSignal): Promise<void> {
@@ -126,7 +129,7 @@ export class AttachmentUploads {
         if (!host.running()) return;
         const offset = status.received;
         const end = Math.min(a.cipherSize, offset + status.chunkBytes);
-        const bytes = this.#fresh.get(a.id)?.subarray(offset, end) ?? host.store.readBytes(a.id, offset, end);
+        const bytes = host.store.readBytes(a.id, offset, end);
         try {
           status = await host.blobs.append(blobId, offset, bytes, signal);
         } catch (error) {
@@ -142,7 +145,6 @@ export class AttachmentUploads {
       // Stopped by a lock or quit: left `uploading`, to go on at the next start.
       if (!host.running()) return;
       if (signal.aborted) return this.#cancelledByUser(a.messageId);
-      this.#fresh.delete(id);
       const code = transferErrorCode(error, signal.aborted);
       if (host.store.get(id)) {
         host.store.setState(id, 'uploadFailed', code);
@@ -167,7 +169,6 @@ export class AttachmentUploads {
    */
   #uploaded(a: StoredAttachment): void {
     const { host } = this;
-    this.#fresh.delete(a.id);
     const last = host.db.transaction(() => {
       host.store.setState(a.id, 'uploaded');
       host.store.setTransferred(a.id, a.cipherSize);

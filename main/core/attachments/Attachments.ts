@@ -8,10 +8,16 @@ import { AttachmentOpening, type AttachmentDoor } from './AttachmentOpening';
 import { AttachmentStaging } from './AttachmentStaging';
 import { AttachmentUploads } from './AttachmentUploads';
 import { markAsDownloaded } from './downloadMarks';
+import { PendingSaves } from './PendingSaves';
 import type { FileFacts } from './fileFacts';
 import type { DownloadMarker } from './savedCopy';
 import type { TransferHost } from './TransferHost';
 import { ClamdScanner, type VirusScanner } from './VirusScanner';
+import { largestPlain } from './attachmentCipher';
+
+const MIB = 1024 * 1024;
+/** A size in MiB to one decimal, rounded down (a limit is never overstated). */
+const mib = (bytes: number) => (Math.floor((bytes / MIB) * 10) / 10).toFixed(1);
 
 /** How a client handles attachments: the organisation's policy, what the door can do with files, the scanner. */
 export interface AttachmentOptions {
@@ -35,6 +41,7 @@ export class Attachments {
   readonly #downloads: AttachmentDownloads;
   readonly #opening: AttachmentOpening;
   readonly #policy: OrgPolicy['attachments'];
+  readonly #saves: PendingSaves;
 
   constructor(private readonly host: TransferHost, options: AttachmentOptions = {}) {
     const policy = options.policy ?? DEFAULT_POLICY.attachments;
@@ -42,13 +49,34 @@ export class Attachments {
     this.staging = new AttachmentStaging(() => policy.maxBytes);
     this.#uploads = new AttachmentUploads(host);
     this.#downloads = new AttachmentDownloads(host, () => policy.autoDownloadBytes);
+    this.#saves = new PendingSaves(host.db, () => host.now());
     this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath), options.onImageCopied ?? (() => undefined),
-      options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())));
+      options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())), this.#saves);
   }
 
-  policyView(): AttachmentPolicyView {
+  /** The policy as the UI applies it; `maxBytes` the smaller of the policy's and what the relay takes (when it said). */
+  async policyView(): Promise<AttachmentPolicyView> {
     const { maxBytes, autoDownloadBytes, saveAllowed, clipboardAllowed, scanBeforeOpen } = this.#policy;
-    return { maxBytes, autoDownloadBytes, saveAllowed, clipboardAllowed, scanBeforeOpen };
+    const relay = await this.#relayLargestFile();
+    return { maxBytes: Math.min(maxBytes, relay ?? maxBytes), autoDownloadBytes, saveAllowed, clipboardAllowed, scanBeforeOpen };
+  }
+
+  /** The largest file the relay takes (its blob cap less the encryption's overhead), or undefined while it cannot say. */
+  #relayLargestFile(): Promise<number | undefined> {
+    return this.host.blobs.limits().then((l) => largestPlain(l.maxBlobBytes), () => undefined);
+  }
+
+  /**
+   * A file the composer attaches: refused at once when it is larger than the organisation's policy or than the relay
+   * takes (its --blob-max-mib, asked of the relay once), rather than halfway through its upload. A relay out of reach
+   * cannot say: the file is staged, and its upload says so if it is too large after all.
+   */
+  async beginStaging(size: number, fileName: string | null): Promise<{ stagingId: StagingId; chunkBytes: number }> {
+    const relay = await this.#relayLargestFile();
+    if (relay !== undefined && size > relay && size <= this.#policy.maxBytes) {
+      throw new RoundsError('ATTACHMENT_TOO_LARGE', `the relay takes files of at most ${mib(relay)} MiB; this one is ${mib(size)} MiB`);
+    }
+    return this.staging.begin(size, fileName);
   }
 
   finishStaging(stagingId: StagingId): Promise<StagedAttachmentView> {
@@ -75,10 +103,21 @@ export class Attachments {
     return this.#uploads.withdraw(messageId);
   }
 
-  /** At start: uploads and downloads that a lock or quit interrupted go on where they stopped. */
+  /**
+   * At start (and unlock): uploads and downloads that a lock or quit interrupted go on where they stopped, and what
+   * saves cut short by a crash left beside their destination is removed (removeInterruptedSaves).
+   */
   resume(): void {
+    // Asked now, so attaching a file does not wait for it.
+    void Promise.resolve().then(() => this.host.blobs.limits()).catch(() => undefined);
+    void this.removeInterruptedSaves().catch(() => undefined);
     this.#uploads.start();
     this.#downloads.resume();
+  }
+
+  /** Removes the temporary files of this profile's saves that a crash or power cut interrupted (PendingSaves); how many. */
+  removeInterruptedSaves(): Promise<number> {
+    return this.#saves.removeLeftovers();
   }
 
   /** A received message's pointers (inside the transaction that stores it). */

@@ -1,27 +1,40 @@
 import type { UserId } from '../../../shared/ids';
-import { BlobStatusSchema, type BlobStatus } from '../../../shared/wire/blobs';
+import { BlobLimitsSchema, BlobStatusSchema, type BlobLimits, type BlobStatus } from '../../../shared/wire/blobs';
 import type { Response } from 'undici';
+import type { z } from 'zod';
 import { RelayRequestError, type RelayClient } from '../messaging/RelayClient';
 import { readBodyExactly, readSmallJson } from '../messaging/responseBody';
+import type { BlobReaders } from './TransferHost';
 
 /**
  * The relay's blob endpoints (shared/wire/blobs.ts) as the workstation uses them: every request authenticated
  * with the device credential, every answer parsed. Bodies are ciphertext only.
  */
 export class RelayBlobs {
+  #limits: Promise<BlobLimits> | undefined;
+
   constructor(private readonly relay: RelayClient) {}
 
-  async create(size: number, sha256: string, readers: readonly UserId[], expiresAt: number | undefined): Promise<BlobStatus> {
-    const response = await this.relay.http('POST', '/v1/blobs', { json: { size, sha256, readers, ...(expiresAt === undefined ? {} : { expiresAt }) } });
-    return parsed(response, '/v1/blobs');
+  /** The largest blob this relay takes (asked once per client: it changes only with the relay's configuration). */
+  limits(): Promise<BlobLimits> {
+    this.#limits ??= this.relay.http('GET', '/v1/blobs/limits', {}).then((response) => parsed(response, BlobLimitsSchema, 'blob limits'));
+    // Not kept when it failed (offline): asked again at the next attach.
+    this.#limits.catch(() => (this.#limits = undefined));
+    return this.#limits;
+  }
+
+  async create(size: number, sha256: string, { readers, ladder }: BlobReaders, expiresAt: number | undefined): Promise<BlobStatus> {
+    const json = { size, sha256, readers, ...(expiresAt === undefined ? {} : { expiresAt }), ...(ladder && ladder.readers.length > 0 ? { ladder } : {}) };
+    const response = await this.relay.http('POST', '/v1/blobs', { json });
+    return parsed(response, BlobStatusSchema, '/v1/blobs');
   }
 
   async status(id: string): Promise<BlobStatus> {
-    return parsed(await this.relay.http('GET', `/v1/blobs/${id}/status`, {}), 'blob status');
+    return parsed(await this.relay.http('GET', `/v1/blobs/${id}/status`, {}), BlobStatusSchema, 'blob status');
   }
 
   async append(id: string, offset: number, bytes: Uint8Array, signal?: AbortSignal): Promise<BlobStatus> {
-    return parsed(await this.relay.http('PATCH', `/v1/blobs/${id}`, { bytes, headers: { 'upload-offset': String(offset) }, ...(signal ? { signal } : {}) }), 'blob upload');
+    return parsed(await this.relay.http('PATCH', `/v1/blobs/${id}`, { bytes, headers: { 'upload-offset': String(offset) }, ...(signal ? { signal } : {}) }), BlobStatusSchema, 'blob upload');
   }
 
   /** Bytes [from, to) of a blob (a Range request). */
@@ -47,8 +60,8 @@ export class RelayBlobs {
   }
 }
 
-async function parsed(response: Response, what: string): Promise<BlobStatus> {
-  const result = BlobStatusSchema.safeParse(await readSmallJson(response));
+async function parsed<T extends z.ZodType>(response: Response, schema: T, what: string): Promise<z.infer<T>> {
+  const result = schema.safeParse(await readSmallJson(response));
   if (!result.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${what}`, response.status);
   return result.data;
 }

@@ -1,11 +1,20 @@
 import type { AttachmentProgressEvent, AttachmentState } from '../../../shared/attachmentContract';
-import type { UserId } from '../../../shared/ids';
+import type { MessageId, UserId } from '../../../shared/ids';
 import type { LocalAuditDetails, LocalAuditKind } from '../audit/LocalAudit';
 import { RoundsError } from '../errors';
 import { RelayRequestError } from '../messaging/RelayClient';
 import type { SqlRunner } from '../storage/ProfileDatabase';
 import type { AttachmentStore, StoredAttachment } from './AttachmentStore';
 import type { RelayBlobs } from './RelayBlobs';
+
+/**
+ * The accounts a blob names when it is created: the message's recipients known then, and apart (`ladder`) those only
+ * its escalation ladder's rungs reach, whom the relay removes again when the ladder is acknowledged before their rung.
+ */
+export interface BlobReaders {
+  readonly readers: readonly UserId[];
+  readonly ladder?: { readonly messageId: MessageId; readonly readers: readonly UserId[] } | undefined;
+}
 
 /** What uploads and downloads reach in their client (one profile's). */
 export interface TransferHost {
@@ -21,7 +30,7 @@ export interface TransferHost {
   /** The user cancelled one of the message's uploads: the message will not go. */
   cancelled(messageId: string): void;
   /** Whose accounts may fetch the message's blobs from the upload on (more may be named when it goes). */
-  recipients(messageId: string): readonly UserId[];
+  recipients(messageId: string): BlobReaders;
   /** When the sender's retention deletes the message (the relay keeps its blobs no longer), or undefined. */
   expiresAt(sentAt: number): number | undefined;
 }

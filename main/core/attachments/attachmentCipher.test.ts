@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { HEADER_BYTES, SEGMENT_BYTES, cipherSize, decryptRange, decryptSegments, encryptAttachment, newAttachmentKey, plainSize, segmentSpan, verifyAttachment } from './attachmentCipher';
+import { HEADER_BYTES, SEGMENT_BYTES, cipherSize, decryptRange, decryptSegments, encryptAttachment, encryptSegments, largestPlain, newAttachmentKey, plainSize, segmentSpan, verifyAttachment } from './attachmentCipher';
 
 const digestOf = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('base64');
 const refusal = (fn: () => unknown) => {
@@ -58,5 +58,37 @@ describe('attachment encryption (AES-256-GCM in STREAM segments)', () => {
     expect(first.value?.equals(file.subarray(0, SEGMENT_BYTES))).toBe(true);
     expect(furthest).toBe(segmentSpan(0, ciphertext.length).end);
     expect(Buffer.concat([first.value as Buffer, ...segments]).equals(file)).toBe(true);
+  });
+
+  it('encrypts segment by segment as the upload asks: a file of gigabytes is read one segment ahead at most', () => {
+    // A 4 GiB file, never in memory: its bytes are made as they are read.
+    const size = 4 * 1024 ** 3;
+    let furthest = 0;
+    const source = (s: number, e: number) => {
+      furthest = Math.max(furthest, e);
+      return Buffer.alloc(e - s, 7);
+    };
+    const encryption = encryptSegments(key, source, size);
+    const pieces = encryption.pieces[Symbol.iterator]();
+    expect(pieces.next().value?.length).toBe(HEADER_BYTES);
+    expect(furthest).toBe(0);
+    for (let i = 0; i < 3; i++) expect(pieces.next().value?.length).toBe(SEGMENT_BYTES + 16);
+    expect(furthest).toBe(3 * SEGMENT_BYTES);
+    expect(refusal(() => encryption.digest())).toBe('INTERNAL');
+  });
+
+  it('makes, piece by piece, a blob that verifies under its digest', () => {
+    const encryption = encryptSegments(key, read(file), file.length);
+    const blob = Buffer.concat([...encryption.pieces]);
+    expect(blob.length).toBe(cipherSize(file.length));
+    verifyAttachment(key, encryption.digest(), blob);
+    expect(decryptRange(key, read(blob), blob.length, 0, file.length).equals(file)).toBe(true);
+  });
+
+  it('knows the largest file a blob cap takes', () => {
+    for (const cap of [HEADER_BYTES + 16, 1000, SEGMENT_BYTES + HEADER_BYTES + 16, 3 * (SEGMENT_BYTES + 16) + HEADER_BYTES + 5, 128 * 1024 * 1024]) {
+      expect(cipherSize(largestPlain(cap))).toBeLessThanOrEqual(cap);
+      expect(cipherSize(largestPlain(cap) + 1)).toBeGreaterThan(cap);
+    }
   });
 });

@@ -45,6 +45,14 @@ export function cipherSize(plainSize: number): number {
   return HEADER_BYTES + plainSize + segmentCount(plainSize) * TAG_BYTES;
 }
 
+/** The largest file whose ciphertext is at most `maxCipher` bytes. */
+export function largestPlain(maxCipher: number): number {
+  const body = Math.max(0, maxCipher - HEADER_BYTES);
+  const whole = Math.floor(body / (SEGMENT_BYTES + TAG_BYTES));
+  const rest = body - whole * (SEGMENT_BYTES + TAG_BYTES);
+  return whole * SEGMENT_BYTES + Math.max(0, rest - TAG_BYTES);
+}
+
 /** Bytes of file a ciphertext of `size` bytes holds (throws when no plaintext size gives it). */
 export function plainSize(size: number): number {
   const body = size - HEADER_BYTES;
@@ -62,23 +70,50 @@ function nonce(prefix: Uint8Array, index: number, last: boolean): Buffer {
   return n;
 }
 
-/** Encrypts a whole file; the result and its SHA-256 (base64), as the message carries it. */
-export function encryptAttachment(key: Uint8Array, plaintext: Uint8Array): { ciphertext: Buffer; digest: string } {
+/** One pass of encryption: the ciphertext piece by piece, and its SHA-256 (base64) once every piece was taken. */
+export interface AttachmentEncryption {
+  /** The header, then each segment (with its tag), encrypted only as it is asked for. */
+  readonly pieces: Iterable<Buffer>;
+  /** The digest the message carries; throws until the last piece was taken. */
+  digest(): string;
+}
+
+/**
+ * Encrypts a file of `size` bytes read through `plaintext(start, end)`, one segment at a time: sending holds one
+ * segment of ciphertext at once, never a second copy of the whole file (a 100 MiB scan costs 64 KiB here).
+ */
+export function encryptSegments(key: Uint8Array, plaintext: (start: number, end: number) => Uint8Array, size: number): AttachmentEncryption {
   if (key.length !== KEY_BYTES) throw new RoundsError('INTERNAL', 'an attachment key is 32 bytes');
-  const out = Buffer.allocUnsafe(cipherSize(plaintext.length));
-  out[0] = VERSION;
-  const prefix = randomBytes(PREFIX_BYTES);
-  out.set(prefix, 1);
-  const segments = segmentCount(plaintext.length);
-  let at = HEADER_BYTES;
-  for (let i = 0; i < segments; i++) {
-    const cipher = createCipheriv('aes-256-gcm', key, nonce(prefix, i, i === segments - 1));
-    const part = plaintext.subarray(i * SEGMENT_BYTES, Math.min(plaintext.length, (i + 1) * SEGMENT_BYTES));
-    at += cipher.update(part).copy(out, at);
-    at += cipher.final().copy(out, at);
-    at += cipher.getAuthTag().copy(out, at);
+  const hash = createHash('sha256');
+  let digest: string | undefined;
+  function* pieces(): Generator<Buffer, void, undefined> {
+    const prefix = randomBytes(PREFIX_BYTES);
+    const header = Buffer.concat([Buffer.of(VERSION), prefix]);
+    hash.update(header);
+    yield header;
+    const segments = segmentCount(size);
+    for (let i = 0; i < segments; i++) {
+      const cipher = createCipheriv('aes-256-gcm', key, nonce(prefix, i, i === segments - 1));
+      const segment = Buffer.concat([cipher.update(plaintext(i * SEGMENT_BYTES, Math.min(size, (i + 1) * SEGMENT_BYTES))), cipher.final(), cipher.getAuthTag()]);
+      hash.update(segment);
+      yield segment;
+    }
+    digest = hash.digest('base64');
   }
-  return { ciphertext: out, digest: createHash('sha256').update(out).digest('base64') };
+  return {
+    pieces: { [Symbol.iterator]: pieces },
+    digest: () => {
+      if (digest === undefined) throw new RoundsError('INTERNAL', 'the attachment is not encrypted to its end yet');
+      return digest;
+    },
+  };
+}
+
+/** Encrypts a whole file in memory; the result and its SHA-256 (base64), as the message carries it (tests, small files). */
+export function encryptAttachment(key: Uint8Array, plaintext: Uint8Array): { ciphertext: Buffer; digest: string } {
+  const encryption = encryptSegments(key, (start, end) => plaintext.subarray(start, end), plaintext.length);
+  const ciphertext = Buffer.concat([...encryption.pieces]);
+  return { ciphertext, digest: encryption.digest() };
 }
 
 /** Where segment `index` sits in the ciphertext, and how long it is. */

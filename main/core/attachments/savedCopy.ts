@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, fstatSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ErrorCode } from '../../../shared/errors';
 import { RoundsError } from '../errors';
+import { fileIdentity } from './PendingSaves';
 
 /*
  * Writing a saved copy of an attachment where the user chose (issue 20). The plaintext leaves the encrypted
@@ -18,9 +19,16 @@ import { RoundsError } from '../errors';
  * 3. renamed to the chosen name (replacing a file there only because the save dialog asked the user).
  * Any failure (a full disk, a segment that does not authenticate, a mark the OS refuses) deletes the temporary file:
  * the chosen name never holds an unmarked copy, or a part of one. The bytes are flushed to disk before the rename.
- * What this cannot cover: the process killed or the power lost mid-save leaves the `.rounds-<id>.part` file in that
- * folder (README, policy `attachments`). Paths are the user's file names: never logged.
+ * The process killed or the power lost mid-save leaves the `.rounds-<id>.part` file in that folder: the journal
+ * (PendingSaves, in the profile) notes each one from its creation to its end, and the next start removes it.
+ * Paths are the user's file names: never logged.
  */
+
+/** Notes a save's temporary file from when it is created (with its identity: fileIdentity) until it is gone or renamed. */
+export interface SaveJournal {
+  created(path: string, identity: string): void;
+  ended(path: string): void;
+}
 
 /** Where a save failed: writing the bytes, marking the copy, or moving it into place. */
 export type SaveStep = 'write' | 'mark' | 'move';
@@ -46,19 +54,38 @@ function failure(step: SaveStep, error: unknown): AttachmentSaveError {
 }
 
 /** Writes `plaintext` to `path` by way of a marked temporary file beside it (see above); throws AttachmentSaveError. */
-export async function writeMarkedCopy(path: string, plaintext: Iterable<Uint8Array>, mark: DownloadMarker): Promise<void> {
+export async function writeMarkedCopy(path: string, plaintext: Iterable<Uint8Array>, mark: DownloadMarker, journal: SaveJournal): Promise<void> {
   if (!isAbsolute(path) || basename(path) === '') throw new AttachmentSaveError('write', 'ATTACHMENT_SAVE_FAILED', 'the place to save to is not a file path');
   const temporary = join(dirname(path), `.rounds-${randomUUID()}.part`);
   let step: SaveStep = 'write';
   try {
-    await pipeline(Readable.from(plaintext, { objectMode: false }), createWriteStream(temporary, { flags: 'wx', mode: 0o600, flush: true }));
+    const file = createWriteStream(temporary, { flags: 'wx', mode: 0o600, flush: true });
+    // Noted as soon as it exists, before a byte is written: a crash from here on leaves a file the next start removes.
+    file.once('open', (fd: number) => {
+      try {
+        journal.created(temporary, fileIdentity(fstatSync(fd, { bigint: true })));
+      } catch (error) {
+        // Not noted (the profile closed meanwhile): not written either.
+        file.destroy(error as Error);
+      }
+    });
+    await pipeline(Readable.from(plaintext, { objectMode: false }), file);
     step = 'mark';
     mark(temporary);
     step = 'move';
     await rename(temporary, path);
   } catch (error) {
-    // Deleted whatever failed; a copy that cannot be deleted is worth saying so, in the error's cause.
-    await rm(temporary, { force: true }).catch(() => undefined);
+    // Deleted whatever failed; a copy that cannot be deleted is worth saying so, in the error's cause (and stays
+    // noted, for the next start to try again).
+    const deleted = await rm(temporary, { force: true }).then(() => true, () => false);
+    if (deleted) {
+      try {
+        journal.ended(temporary);
+      } catch {
+        // The profile closed meanwhile: the next start finds the file gone and forgets it.
+      }
+    }
     throw failure(step, error);
   }
+  journal.ended(temporary);
 }

@@ -5,6 +5,7 @@ import { Attachments, type AttachmentOptions } from '../attachments/Attachments'
 import { AttachmentStore } from '../attachments/AttachmentStore';
 import { pointerOf } from '../attachments/AttachmentUploads';
 import { RelayBlobs } from '../attachments/RelayBlobs';
+import type { BlobReaders } from '../attachments/TransferHost';
 import { RoundsError } from '../errors';
 import type { Coverage } from '../presence/forwarding';
 import { HeldSendStore, type SendPlan } from '../storage/HeldSendStore';
@@ -74,7 +75,8 @@ export function clientAttachments(
  * release, before the message goes, the role's holders, the covering colleagues and a care team's members as they
  * are then. A rung's recipient is a reader from the start although the relay releases the rung later: the blob's id
  * and key reach them only inside the rung's envelope (a rung acknowledged in time never does), and the relay knows
- * them as the ladder's recipients anyway. Readers are never removed: a role holder added by a release attempt that
+ * them as the ladder's recipients anyway; they are named apart, and the relay removes them when the ladder is
+ * acknowledged before their rung went (unless named again at release). No other reader is removed: a role holder added by a release attempt that
  * then stopped, or a member who left the team during the upload, stays one (ciphertext only, without the key). A
  * ladder's role steps are resolved when the message is written (its copies are encrypted then), so a hand-over
  * between writing and release reaches the rung's earlier holder; the message itself goes to the role's holders then.
@@ -112,11 +114,15 @@ export class AttachedSends {
     return id;
   }
 
-  /** Whose accounts may fetch the message's blobs from the start: its recipients known now, and its ladder's rungs'. */
-  readersAtUpload(messageId: MessageId): UserId[] {
+  /**
+   * Whose accounts may fetch the message's blobs from the start: its recipients known now, and apart, those only its
+   * ladder's rungs reach (the relay removes them again when the ladder is acknowledged before their rung went).
+   */
+  readersAtUpload(messageId: MessageId): BlobReaders {
     const recipients = (this.ctx.messages.byId(messageId)?.recipients ?? []) as UserId[];
     const rungs = this.held.get(messageId)?.urgent?.rungs.flatMap((r) => r.recipients) ?? [];
-    return [...new Set([...recipients, ...rungs])];
+    const ladder = [...new Set(rungs)].filter((u) => !recipients.includes(u));
+    return { readers: [...new Set(recipients)], ...(ladder.length > 0 ? { ladder: { messageId, readers: ladder } } : {}) };
   }
 
   /**

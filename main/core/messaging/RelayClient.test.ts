@@ -49,3 +49,43 @@ describe('a relay that refuses to open the socket', () => {
     expect(error.details.retryAfterMs).toBeUndefined();
   });
 });
+
+describe('a relay whose successful answer is larger than any answer can be', () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  /** Answers every request 200 with JSON of `total` bytes, streamed without a length; resolves how many bytes went before the client hung up. */
+  async function floodingServer(total: number): Promise<{ url: string; sent: Promise<number> }> {
+    let done: (n: number) => void = () => undefined;
+    const sent = new Promise<number>((resolve) => (done = resolve));
+    server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      let written = 0;
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      response.write('{"users":[],"padding":"');
+      const pump = (): void => {
+        while (written < total && !response.destroyed) {
+          written += chunk.length;
+          if (!response.write(chunk)) return void response.once('drain', pump);
+        }
+        if (!response.destroyed) response.end('"}');
+        done(written);
+      };
+      response.on('close', () => done(written));
+      pump();
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sent };
+  }
+
+  it('refuses it with a clear error once the cap is passed, without reading the rest', async () => {
+    const total = 96 * 1024 * 1024;
+    const relay = await floodingServer(total);
+    const error = await new RelayClient(relay.url, 'credential').directory().then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayRequestError);
+    expect((error as RelayRequestError).code).toBe('BAD_RESPONSE');
+    expect((error as RelayRequestError).message).toMatch(/more than the 33554432 bytes an answer from \/v1\/directory can be/);
+    // The connection was cut near the cap: the relay never got to send the whole body.
+    expect(await relay.sent).toBeLessThan(total / 2);
+  });
+});

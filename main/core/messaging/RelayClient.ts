@@ -29,7 +29,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 
 import { RelayConnection, type ConnectionHandlers } from './RelayConnection';
 import { RelayRequestError } from './RelayRequestError';
-import { readSmallJson } from './responseBody';
+import { MAX_AUDIT_EXPORT_BYTES, readBodyAtMost, readJsonAnswer, readSmallJson } from './responseBody';
 
 export { RelayConnection, RelayRequestError, type ConnectionHandlers };
 
@@ -238,12 +238,13 @@ export class RelayClient {
   async auditExport(from: number, to: number, username?: string): Promise<Uint8Array> {
     const query = new URLSearchParams({ from: String(from), to: String(to), ...(username ? { user: username } : {}) });
     const response = await this.#fetch('GET', `/v1/audit/export?${query}`);
-    return new Uint8Array(await response.arrayBuffer());
+    return readBodyAtMost(response, MAX_AUDIT_EXPORT_BYTES, 'the audit export');
   }
 
   async #request<T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> {
     const response = await this.#fetch(method, path, body);
-    const parsed = schema.safeParse(await response.json().catch(() => undefined));
+    // Read within a bound (responseBody.ts): a broken or hostile relay cannot make the app hold a body of any size.
+    const parsed = schema.safeParse(await readJsonAnswer(response, path));
     if (!parsed.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${path}`, response.status);
     return parsed.data;
   }

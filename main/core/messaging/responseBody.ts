@@ -60,6 +60,24 @@ export async function readBodyExactly(response: Response, length: number, what: 
   return bytes;
 }
 
+/**
+ * A successful JSON answer to one of RelayClient's requests: at most MAX_ANSWER_BYTES (the whole directory of a large
+ * hospital fits many times over), ResponseTooLargeError past it (the rest never read), BAD_RESPONSE when not JSON.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+export async function readJsonAnswer(response: Response, what: string): Promise<unknown> {
+  const bytes = await readBodyAtMost(response, MAX_ANSWER_BYTES, `an answer from ${what}`);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+  } catch {
+    throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${what}`, response.status);
+  }
+}
+
+/** The relay's signed audit bundle can be large, but not without bound. */
+export const MAX_AUDIT_EXPORT_BYTES = 512 * 1024 * 1024;
+
 /** A small JSON answer (at most MAX_JSON_BODY_BYTES), or undefined when it is longer, cut off or not JSON. */
 export async function readSmallJson(response: Response): Promise<unknown> {
   try {

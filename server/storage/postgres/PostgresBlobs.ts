@@ -33,6 +33,9 @@ export class PostgresBlobs implements BlobStore {
       );
       const readers = [...new Set(blob.readers)];
       if (readers.length > 0) await client.query('INSERT INTO blob_readers (blob_id, user_id) SELECT $1, unnest($2::text[])', [blob.id, readers]);
+      if (blob.ladder) {
+        await client.query('INSERT INTO blob_readers (blob_id, user_id, ladder_message) SELECT $1, unnest($2::text[]), $3 ON CONFLICT DO NOTHING', [blob.id, [...new Set(blob.ladder.readers)], blob.ladder.messageId]);
+      }
       return true;
     });
   }
@@ -87,6 +90,8 @@ export class PostgresBlobs implements BlobStore {
       if (!blob) return 0;
       const known = (await client.query<{ user_id: string }>('SELECT user_id FROM blob_readers WHERE blob_id = $1', [id])).rows.map((r) => r.user_id);
       if (new Set([...known, ...readers]).size > maxReaders) return 'tooMany';
+      // Named now for the message itself: no longer readers for a ladder's rung alone.
+      await client.query('UPDATE blob_readers SET ladder_message = NULL WHERE blob_id = $1 AND user_id = ANY($2::text[])', [id, [...new Set(readers)]]);
       const added = (await client.query<{ user_id: string }>(
         'INSERT INTO blob_readers (blob_id, user_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING user_id', [id, [...new Set(readers)]],
       )).rows.map((r) => r.user_id);
@@ -102,6 +107,28 @@ export class PostgresBlobs implements BlobStore {
       }
       await this.#appendAudit(client, audit(added.length));
       return added.length;
+    });
+  }
+
+  async endLadderReaders(owner: UserId, messageId: string, released: readonly UserId[], audit: (blobId: string, removed: number) => AuditEvent): Promise<number> {
+    return this.#db.transaction(async (client) => {
+      // The owner's blobs of that ladder, locked as addReaders locks them.
+      const blobs = (await client.query<{ id: string }>(
+        'SELECT b.id FROM blobs b WHERE b.owner_user = $1 AND EXISTS (SELECT 1 FROM blob_readers r WHERE r.blob_id = b.id AND r.ladder_message = $2) ORDER BY b.id FOR UPDATE',
+        [owner, messageId],
+      )).rows.map((r) => r.id);
+      if (blobs.length === 0) return 0;
+      await client.query('UPDATE blob_readers SET ladder_message = NULL WHERE blob_id = ANY($1::text[]) AND ladder_message = $2 AND user_id = ANY($3::text[])', [blobs, messageId, released]);
+      const removed = (await client.query<{ blob_id: string; user_id: string }>(
+        'DELETE FROM blob_readers WHERE blob_id = ANY($1::text[]) AND ladder_message = $2 RETURNING blob_id, user_id', [blobs, messageId],
+      )).rows;
+      const counts = new Map<string, number>();
+      for (const { blob_id: id, user_id: user } of removed) {
+        await client.query('DELETE FROM blob_fetches WHERE blob_id = $1 AND user_id = $2', [id, user]);
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      for (const [id, count] of counts) await this.#appendAudit(client, [audit(id, count)]);
+      return removed.length;
     });
   }
 

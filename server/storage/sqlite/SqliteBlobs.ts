@@ -32,6 +32,9 @@ export class SqliteBlobs implements BlobStore {
         { id: blob.id, u: blob.owner.userId, d: blob.owner.deviceId, size: blob.size, sha: blob.sha256, at: blob.createdAt, exp: blob.expiresAt },
       );
       for (const reader of new Set(blob.readers)) this.#sql.run('INSERT INTO blob_readers (blob_id, user_id) VALUES ($id, $u)', { id: blob.id, u: reader });
+      for (const reader of new Set(blob.ladder?.readers)) {
+        this.#sql.run('INSERT OR IGNORE INTO blob_readers (blob_id, user_id, ladder_message) VALUES ($id, $u, $m)', { id: blob.id, u: reader, m: blob.ladder?.messageId ?? null });
+      }
       return true;
     });
   }
@@ -89,6 +92,8 @@ export class SqliteBlobs implements BlobStore {
       if (new Set([...known, ...readers]).size > maxReaders) return 'tooMany';
       let added = 0;
       for (const reader of new Set(readers)) {
+        // Named now for the message itself: no longer a reader for a ladder's rung alone.
+        this.#sql.run('UPDATE blob_readers SET ladder_message = NULL WHERE blob_id = $id AND user_id = $u', { id, u: reader });
         if (this.#sql.run('INSERT OR IGNORE INTO blob_readers (blob_id, user_id) VALUES ($id, $u)', { id, u: reader }) === 0) continue;
         added += 1;
         // Completed already: its deletion after every fetch waits for the new readers' devices too.
@@ -102,6 +107,27 @@ export class SqliteBlobs implements BlobStore {
       }
       if (added > 0) this.#appendAudit(audit(added));
       return added;
+    });
+  }
+
+  async endLadderReaders(owner: UserId, messageId: string, released: readonly UserId[], audit: (blobId: string, removed: number) => AuditEvent): Promise<number> {
+    return this.#sql.immediate(() => {
+      const rows = this.#sql.all<{ blob_id: string; user_id: string }>(
+        'SELECT r.blob_id, r.user_id FROM blob_readers r JOIN blobs b ON b.id = r.blob_id WHERE r.ladder_message = $m AND b.owner_user = $o',
+        { m: messageId, o: owner },
+      );
+      const removed = new Map<string, number>();
+      for (const { blob_id: id, user_id: user } of rows) {
+        if (released.includes(user as UserId)) {
+          this.#sql.run('UPDATE blob_readers SET ladder_message = NULL WHERE blob_id = $id AND user_id = $u', { id, u: user });
+          continue;
+        }
+        this.#sql.run('DELETE FROM blob_readers WHERE blob_id = $id AND user_id = $u', { id, u: user });
+        this.#sql.run('DELETE FROM blob_fetches WHERE blob_id = $id AND user_id = $u', { id, u: user });
+        removed.set(id, (removed.get(id) ?? 0) + 1);
+      }
+      for (const [id, count] of removed) this.#appendAudit([audit(id, count)]);
+      return [...removed.values()].reduce((sum, n) => sum + n, 0);
     });
   }
 

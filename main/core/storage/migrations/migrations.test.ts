@@ -271,7 +271,17 @@ describe('profile database migrations', () => {
     expect(db.get<{ n: number }>('SELECT count(*) AS n FROM messages')?.n).toBe(2);
   });
 
+  it('0014 pending saves: keeps messages, and notes a save\'s temporary file until it ends', () => {
+    const before = PROFILE_MIGRATIONS.findIndex((m) => m.version === 14);
+    const old = databaseAt(before);
+    const kept = insertMessage(old.db, { from: self, at: 1000, body: 'before pending saves' });
+    const db = old.upgrade(before + 1);
+    expect(new MessageStore(db).byId(kept)?.body).toBe('before pending saves');
+    db.run(`INSERT INTO pending_saves (part_path, identity, started_at) VALUES ('/tmp/.rounds-x.part', '1:2', 5)`);
+    expect(db.all('SELECT part_path, identity FROM pending_saves')).toEqual([{ part_path: '/tmp/.rounds-x.part', identity: '1:2' }]);
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
   });
 });
