@@ -1,8 +1,8 @@
 import type { UserId } from '../../../shared/ids';
 import { BlobStatusSchema, type BlobStatus } from '../../../shared/wire/blobs';
 import type { Response } from 'undici';
-import { RelayRequestError, type RelayClient } from '../messaging/RelayClient';
-import { readBodyExactly, readSmallJson } from '../messaging/responseBody';
+import type { RelayClient } from '../messaging/RelayClient';
+import { answerFrom, readBodyExactly, readSmallJson } from '../messaging/responseBody';
 
 /**
  * The relay's blob endpoints (shared/wire/blobs.ts) as the workstation uses them: every request authenticated
@@ -48,7 +48,5 @@ export class RelayBlobs {
 }
 
 async function parsed(response: Response, what: string): Promise<BlobStatus> {
-  const result = BlobStatusSchema.safeParse(await readSmallJson(response));
-  if (!result.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${what}`, response.status);
-  return result.data;
+  return answerFrom(BlobStatusSchema, await readSmallJson(response), what, response.status);
 }
