@@ -18,6 +18,7 @@ import { scimErrorResponse, type ScimResponse } from '../scim/scimResponses';
 import { scimTokenHash } from '../scim/scimTokens';
 import { StoreScimDirectory } from '../scim/StoreScimDirectory';
 import type { RelayStore } from '../storage/RelayStore';
+import type { ScimTokenRecord } from '../storage/ScimStore';
 
 export const SCIM_MOUNT_PATH = '/scim/v2';
 /** Entra ID sends a few hundred users per PATCH of a group at most; no SCIM request comes near this. */
@@ -67,7 +68,7 @@ function send(reply: FastifyReply, response: ScimResponse) {
 
 export async function registerScimRoutes(app: FastifyInstance, options: ScimRouteOptions): Promise<void> {
   const refused = new RepeatCounter(REFUSED_QUIET_MS);
-  const tokenNames = new WeakMap<FastifyRequest, string>();
+  const tokens = new WeakMap<FastifyRequest, ScimTokenRecord>();
 
   const refuse = async (request: FastifyRequest, reply: FastifyReply, refusal: Refusal) => {
     const address = options.address(request);
@@ -125,14 +126,15 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
         const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
         return send(reply, scimErrorResponse(new ScimError(429, 'tooMany', 'Too many SCIM requests with this token; try again later.'), { 'retry-after': String(seconds) }));
       }
-      tokenNames.set(request, record.name);
+      tokens.set(request, record);
       return undefined;
     });
 
     const serve = async (request: FastifyRequest, reply: FastifyReply) => {
-      const tokenName = tokenNames.get(request);
-      if (tokenName === undefined) return refuse(request, reply, { reason: 'missing' });
-      const directory = new StoreScimDirectory(options.store, tokenName, options.now, () => deactivationAllowed(request, tokenName));
+      const token = tokens.get(request);
+      if (token === undefined) return refuse(request, reply, { reason: 'missing' });
+      const tokenName = token.name;
+      const directory = new StoreScimDirectory(options.store, token, options.now, () => deactivationAllowed(request, tokenName));
       const response = await handleScimRequest(
         { method: request.method, url: request.url, body: typeof request.body === 'string' ? request.body : undefined },
         directory,

@@ -90,6 +90,19 @@ describe('relay schema migrations', () => {
     v20.close();
   });
 
+  it('gives groups made before sources existed to the oldest unrevoked token, and each token its own name as source (version 22)', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    const v19 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 19));
+    v19.run(`INSERT INTO scim_tokens (name, token_hash, created_at, revoked_at, expires_at) VALUES ('gone', 'h0', 1, 5, 9), ('entra', 'h1', 2, NULL, 9), ('okta', 'h2', 3, NULL, 9)`);
+    v19.run(`INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ('g1', 'ICU', 'icu', NULL, 1, 1)`);
+    v19.close();
+    const v22 = new SqliteDatabase(path);
+    expect(v22.all('SELECT name, source FROM scim_tokens ORDER BY name')).toEqual([{ name: 'entra', source: 'entra' }, { name: 'gone', source: 'gone' }, { name: 'okta', source: 'okta' }]);
+    expect(v22.all('SELECT id, owner FROM scim_groups')).toEqual([{ id: 'g1', owner: 'entra' }]);
+    v22.close();
+  });
+
   it('a failed migration leaves the database at the previous version', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');
