@@ -27,7 +27,8 @@ import type { DirectoryPerson, ProvisioningSource } from '../directory/Directory
 import { ProvisioningRefused, provisioningActor, sourceDetails } from '../directory/provisioning';
 import { ScimGroupRefused } from '../directory/scimGroupChanges';
 import type { RelayStore, UserRecord } from '../storage/RelayStore';
-import type { ScimGroupQuery, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../storage/ScimStore';
+import type { RoleGroupMap } from '../roles/directoryRoleHolders';
+import type { ScimGroupQuery, ScimGroupWriter, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../storage/ScimStore';
 import { badScimRequest, scimUniquenessConflict } from './ScimError';
 import type {
   DirectoryFilter, GroupFilterAttribute, ScimDirectory, ScimGroup, ScimGroupChange, ScimGroupId, ScimGroupRecord, ScimPage, ScimPageResult, ScimUserRecord, UserFilterAttribute,
@@ -94,14 +95,19 @@ export class StoreScimDirectory implements ScimDirectory {
   readonly #now: () => number;
 
   readonly #beforeDeactivating: () => Promise<void>;
+  readonly #roleGroups: RoleGroupMap | undefined;
 
-  /** `beforeDeactivating` may refuse (throw) a deactivation: the relay's budget of them per token. */
-  constructor(store: RelayStore, token: Pick<ScimTokenRecord, 'name' | 'source'>, now: () => number, beforeDeactivating: () => Promise<void> = async () => undefined) {
+  /**
+   * `beforeDeactivating` may refuse (throw) a deactivation: the relay's budget of them per token. `roleGroups`: the
+   * config's scim.roleGroups, whose roles follow each group write in its transaction (scimRoleGroupWrites.ts).
+   */
+  constructor(store: RelayStore, token: Pick<ScimTokenRecord, 'name' | 'source'>, now: () => number, options: { beforeDeactivating?: () => Promise<void>; roleGroups?: RoleGroupMap } = {}) {
     this.#store = store;
     this.#source = { kind: 'scim', tokenName: token.name };
     this.#owner = token.source;
     this.#now = now;
-    this.#beforeDeactivating = beforeDeactivating;
+    this.#beforeDeactivating = options.beforeDeactivating ?? (async () => undefined);
+    this.#roleGroups = options.roleGroups && Object.keys(options.roleGroups).length > 0 ? options.roleGroups : undefined;
   }
 
   async findUsers(filter: DirectoryFilter<UserFilterAttribute>, page: ScimPage): Promise<ScimPageResult<ScimUserRecord>> {
@@ -176,7 +182,7 @@ export class StoreScimDirectory implements ScimDirectory {
   }
 
   async createGroup(group: ScimGroup): Promise<ScimGroupRecord> {
-    return groupRecord(await asScimErrors(() => this.#store.scim.createGroup(group, this.#owner, this.#source, this.#now())));
+    return groupRecord(await asScimErrors(() => this.#store.scim.createGroup(group, this.#writer())));
   }
 
   async replaceGroup(id: ScimGroupId, group: ScimGroup): Promise<ScimGroupRecord | null> {
@@ -184,12 +190,16 @@ export class StoreScimDirectory implements ScimDirectory {
   }
 
   async updateGroup(id: ScimGroupId, change: ScimGroupChange): Promise<ScimGroupRecord | null> {
-    const updated = await asScimErrors(() => this.#store.scim.updateGroup(id, this.#owner, change, this.#source, this.#now()));
+    const updated = await asScimErrors(() => this.#store.scim.updateGroup(id, change, this.#writer()));
     return updated ? groupRecord(updated) : null;
   }
 
   async deleteGroup(id: ScimGroupId): Promise<boolean> {
-    return this.#store.scim.deleteGroup(id, this.#owner, this.#source, this.#now());
+    return this.#store.scim.deleteGroup(id, this.#writer());
+  }
+
+  #writer(): ScimGroupWriter {
+    return { owner: this.#owner, source: this.#source, at: this.#now(), ...(this.#roleGroups ? { roleGroups: this.#roleGroups } : {}) };
   }
 
   #provision(person: DirectoryPerson) {

@@ -8,6 +8,7 @@
 import type { UserId } from '../../shared/ids';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { ProvisioningSource } from '../directory/DirectoryPerson';
+import type { RoleGroupMap } from '../roles/directoryRoleHolders';
 import type { UserRecord } from './RelayStore';
 
 export interface ScimTokenRecord {
@@ -79,6 +80,20 @@ export interface ScimGroupUpdate {
   readonly removeMembers: readonly UserId[];
 }
 
+/** Who writes a SCIM group, when, and what follows from it in the same transaction. */
+export interface ScimGroupWriter {
+  /** The token's source (ScimTokenRecord.source): the only groups it changes; another source's are absent. */
+  readonly owner: string;
+  /** Audited as this source (`scim:<token name>`). */
+  readonly source: ProvisioningSource;
+  readonly at: number;
+  /**
+   * The relay config's `scim.roleGroups`: the standing holders of the roles mapped to the group (as it stood before
+   * and after the write) follow it in the same transaction (server/roles/scimRoleGroupWrites.ts).
+   */
+  readonly roleGroups?: RoleGroupMap;
+}
+
 export interface ScimStore {
   /**
    * Stores a new token's hash, with the source of the token named `replaces` (its own name without one);
@@ -101,12 +116,12 @@ export interface ScimStore {
 
   groups(query: ScimGroupQuery, slice: ScimSlice): Promise<{ total: number; groups: ScimStoredGroup[] }>;
   /**
-   * A group of `owner` (a token's source). ScimGroupRefused when another group, of any source, has the display
-   * name (any case: one name, one group, so a role mapped by name names one) or a member is not an account.
+   * A group of `by.owner`. ScimGroupRefused when another group, of any source, has the display name (any case:
+   * one name, one group, so a role mapped by name names one) or a member is not an account.
    */
-  createGroup(group: NewScimGroup, owner: string, source: ProvisioningSource, at: number): Promise<ScimStoredGroup>;
-  /** null: no such group of `owner`. Refused as createGroup is; a change that changes nothing writes and audits nothing. */
-  updateGroup(id: string, owner: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null>;
-  /** false: no such group of `owner`. */
-  deleteGroup(id: string, owner: string, source: ProvisioningSource, at: number): Promise<boolean>;
+  createGroup(group: NewScimGroup, by: ScimGroupWriter): Promise<ScimStoredGroup>;
+  /** null: no such group of `by.owner`. Refused as createGroup is; a change that changes nothing writes and audits nothing. */
+  updateGroup(id: string, change: ScimGroupUpdate, by: ScimGroupWriter): Promise<ScimStoredGroup | null>;
+  /** false: no such group of `by.owner`. */
+  deleteGroup(id: string, by: ScimGroupWriter): Promise<boolean>;
 }

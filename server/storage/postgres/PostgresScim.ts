@@ -8,11 +8,15 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { ProvisioningSource } from '../../directory/DirectoryPerson';
 import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
 import { RelayFailure } from '../../RelayFailure';
 import type { UserRecord } from '../RelayStore';
-import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimGroupWriter, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { roleNameKey } from '../roleRows';
+import type { PostgresRoles } from './PostgresRoles';
+import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
+import { provisioningActor } from '../../directory/provisioning';
+import { keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
 import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 import { nullableNumber } from './PostgresDevices';
@@ -31,9 +35,12 @@ export class PostgresScim implements ScimStore {
   readonly #db: PostgresDatabase;
   readonly #appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>;
 
-  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>) {
+  readonly #roles: PostgresRoles;
+
+  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>, roles: PostgresRoles) {
     this.#db = db;
     this.#appendAudit = appendAudit;
+    this.#roles = roles;
   }
 
   async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[], replaces?: string): Promise<void> {
@@ -99,7 +106,8 @@ export class PostgresScim implements ScimStore {
     return { total, groups: await this.#withMembers(this.#db, rows) };
   }
 
-  async createGroup(group: NewScimGroup, owner: string, source: ProvisioningSource, at: number): Promise<ScimStoredGroup> {
+  async createGroup(group: NewScimGroup, by: ScimGroupWriter): Promise<ScimStoredGroup> {
+    const { owner, source, at } = by;
     const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
     const id = randomUUID();
     return this.#named(() => this.#db.transaction(async (client) => {
@@ -108,11 +116,13 @@ export class PostgresScim implements ScimStore {
       ]);
       await this.#addMembers(client, id, checked.members);
       await this.#appendAudit(client, [groupCreatedAudit(id, checked, source)]);
+      await this.#rolesOf(client, [checked], by);
       return this.#written(client, id);
     }));
   }
 
-  async updateGroup(id: string, owner: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null> {
+  async updateGroup(id: string, change: ScimGroupUpdate, by: ScimGroupWriter): Promise<ScimStoredGroup | null> {
+    const { owner, source, at } = by;
     return this.#named(() => this.#db.transaction(async (client) => {
       const current = await this.#group(client, id, owner);
       if (!current) return null;
@@ -122,18 +132,36 @@ export class PostgresScim implements ScimStore {
       if (plan.removed.length > 0) await client.query('DELETE FROM scim_group_members WHERE group_id = $1 AND user_id = ANY($2)', [id, [...plan.removed]]);
       await this.#addMembers(client, id, plan.added);
       await this.#appendAudit(client, [plan.audit]);
+      await this.#rolesOf(client, [current, plan], by);
       return this.#written(client, id);
     }));
   }
 
-  async deleteGroup(id: string, owner: string, source: ProvisioningSource, _at: number): Promise<boolean> {
+  async deleteGroup(id: string, by: ScimGroupWriter): Promise<boolean> {
     return this.#db.transaction(async (client) => {
-      const current = await this.#group(client, id, owner);
+      const current = await this.#group(client, id, by.owner);
       if (!current) return false;
       await client.query('DELETE FROM scim_groups WHERE id = $1', [id]);
-      await this.#appendAudit(client, [groupDeletedAudit(current, source)]);
+      await this.#appendAudit(client, [groupDeletedAudit(current, by.source)]);
+      await this.#rolesOf(client, [current], by);
       return true;
     });
+  }
+
+  /** Inside the write's transaction: the roles mapped to the group as it stood before and after follow their groups. */
+  async #rolesOf(client: pg.PoolClient, states: readonly GroupNames[], by: ScimGroupWriter): Promise<void> {
+    if (!by.roleGroups || by.source.kind !== 'scim') return;
+    const actor = provisioningActor(by.source);
+    for (const roleName of rolesOfGroups(by.roleGroups, states)) {
+      const role = (await client.query<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $1', [roleNameKey(roleName)])).rows[0];
+      if (!role) continue;
+      const found = new Map<string, ScimStoredGroup[]>();
+      for (const key of keysOfRole(by.roleGroups, roleName)) {
+        const rows = (await client.query<GroupRow>('SELECT * FROM scim_groups WHERE name_key = $1 OR external_id = $2', [groupNameKey(key), key])).rows;
+        found.set(key, await this.#withMembers(client, rows));
+      }
+      await this.#roles.standingHoldersIn(client, role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
+    }
   }
 
   /** Runs a group write; the unique index on the name refusing it is told as a taken name. */

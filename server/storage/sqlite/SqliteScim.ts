@@ -5,11 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import type { UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { ProvisioningSource } from '../../directory/DirectoryPerson';
 import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
 import { RelayFailure } from '../../RelayFailure';
 import type { UserRecord } from '../RelayStore';
-import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimGroupWriter, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { roleNameKey } from '../roleRows';
+import type { SqliteRoles } from './SqliteRoles';
+import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
+import { provisioningActor } from '../../directory/provisioning';
+import { keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
 import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
 import type { SqliteDatabase } from './SqliteDatabase';
 import { toUser, type UserRow } from './SqliteDirectory';
@@ -30,9 +34,12 @@ export class SqliteScim implements ScimStore {
   readonly #sql: SqliteDatabase;
   readonly #appendAudit: (events: readonly AuditEvent[]) => void;
 
-  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void) {
+  readonly #roles: SqliteRoles;
+
+  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void, roles: SqliteRoles) {
     this.#sql = sql;
     this.#appendAudit = appendAudit;
+    this.#roles = roles;
   }
 
   async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[], replaces?: string): Promise<void> {
@@ -91,7 +98,8 @@ export class SqliteScim implements ScimStore {
     return { total, groups: rows.map((r) => this.#toGroup(r)) };
   }
 
-  async createGroup(group: NewScimGroup, owner: string, source: ProvisioningSource, at: number): Promise<ScimStoredGroup> {
+  async createGroup(group: NewScimGroup, by: ScimGroupWriter): Promise<ScimStoredGroup> {
+    const { owner, source, at } = by;
     const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
     const id = randomUUID();
     return this.#sql.immediate(() => {
@@ -101,11 +109,13 @@ export class SqliteScim implements ScimStore {
       });
       this.#addMembers(id, checked.members);
       this.#appendAudit([groupCreatedAudit(id, checked, source)]);
+      this.#rolesOf([checked], by);
       return this.#written(id);
     });
   }
 
-  async updateGroup(id: string, owner: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null> {
+  async updateGroup(id: string, change: ScimGroupUpdate, by: ScimGroupWriter): Promise<ScimStoredGroup | null> {
+    const { owner, source, at } = by;
     return this.#sql.immediate(() => {
       const current = this.#group(id, owner);
       if (!current) return null;
@@ -118,19 +128,35 @@ export class SqliteScim implements ScimStore {
       for (const user of plan.removed) this.#sql.run('DELETE FROM scim_group_members WHERE group_id = $g AND user_id = $u', { g: id, u: user });
       this.#addMembers(id, plan.added);
       this.#appendAudit([plan.audit]);
+      this.#rolesOf([current, plan], by);
       return this.#written(id);
     });
   }
 
-  async deleteGroup(id: string, owner: string, source: ProvisioningSource, _at: number): Promise<boolean> {
+  async deleteGroup(id: string, by: ScimGroupWriter): Promise<boolean> {
     return this.#sql.immediate(() => {
-      const current = this.#group(id, owner);
+      const current = this.#group(id, by.owner);
       if (!current) return false;
       this.#sql.run('DELETE FROM scim_group_members WHERE group_id = $g', { g: id });
       this.#sql.run('DELETE FROM scim_groups WHERE id = $g', { g: id });
-      this.#appendAudit([groupDeletedAudit(current, source)]);
+      this.#appendAudit([groupDeletedAudit(current, by.source)]);
+      this.#rolesOf([current], by);
       return true;
     });
+  }
+
+  /** Inside the write's transaction: the roles mapped to the group as it stood before and after follow their groups. */
+  #rolesOf(states: readonly GroupNames[], by: ScimGroupWriter): void {
+    if (!by.roleGroups || by.source.kind !== 'scim') return;
+    const actor = provisioningActor(by.source);
+    for (const roleName of rolesOfGroups(by.roleGroups, states)) {
+      const role = this.#sql.get<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $k', { k: roleNameKey(roleName) });
+      if (!role) continue;
+      const found = new Map(keysOfRole(by.roleGroups, roleName).map((key) => [key, this.#sql.all<GroupRow>(
+        'SELECT * FROM scim_groups WHERE name_key = $k OR external_id = $e', { k: groupNameKey(key), e: key },
+      ).map((r) => this.#toGroup(r))]));
+      this.#roles.standingHoldersIn(role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
+    }
   }
 
   #checkName(displayName: string, except: string | null): void {
