@@ -194,7 +194,7 @@ export class RelayServer {
       // SCIM's deactivations cut the person's sockets here at once (other instances hear of them from the store).
       scim: {
         rateLimiter: this.store.sharedRateLimiter?.() ?? new InMemoryRateLimiter(), afterChange: applyControl,
-        ...(this.config.scimRoleGroups ? { roleGroups: this.config.scimRoleGroups, onRoleGroups: (result: RoleGroupSyncResult) => this.#logRoleGroups('SCIM', result) } : {}),
+        ...(this.config.scimRoleGroups ? { roleGroups: this.config.scimRoleGroups } : {}),
       },
       blobs: this.blobs, maxBlobTransfersPerDevice: this.config.blobs.maxTransfersPerDevice,
     });

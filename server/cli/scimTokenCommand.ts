@@ -19,11 +19,13 @@ export function addScimCommands(program: Command, admin: string): void {
   withData(token.command('create').description('make a token and print it once (the relay keeps only its hash)'))
     .requiredOption('--name <name>', 'what the audit log calls it, e.g. entra-prod', validated(ScimTokenNameSchema, 'token name'))
     .option('--expires-in <days>', `how long it works, in days (1 to ${SCIM_TOKEN_MAX_DAYS}; tokens always expire)`, lifetimeDays, SCIM_TOKEN_DEFAULT_DAYS)
-    .action(async (opts: DataOptions & { name: string; expiresIn: number }) => withStore(admin, opts, async (store) => {
+    .option('--replaces <name>', 'the token this one replaces at the same provider: it keeps that token\'s groups', validated(ScimTokenNameSchema, 'token name'))
+    .action(async (opts: DataOptions & { name: string; expiresIn: number; replaces?: string }) => withStore(admin, opts, async (store) => {
       const secret = newScimToken();
       const now = Date.now();
       const expiresAt = scimTokenExpiry(now, opts.expiresIn);
-      await store.scim.createToken(opts.name, scimTokenHash(secret), now, expiresAt, [{ type: 'scim.token_created', actor: admin, subject: '', details: { name: opts.name, expiresAt: new Date(expiresAt).toISOString() } }]);
+      const details = { name: opts.name, expiresAt: new Date(expiresAt).toISOString(), ...(opts.replaces ? { replaces: opts.replaces } : {}) };
+      await store.scim.createToken(opts.name, scimTokenHash(secret), now, expiresAt, [{ type: 'scim.token_created', actor: admin, subject: '', details }], opts.replaces);
       console.log(`created SCIM token ${opts.name}, valid until ${new Date(expiresAt).toISOString()}; paste it into the identity provider's provisioning settings as the secret token, it is not shown again:`);
       console.log(secret);
     }));
@@ -34,7 +36,8 @@ export function addScimCommands(program: Command, admin: string): void {
       const tokens = await store.scim.tokens();
       for (const t of tokens) {
         const state = t.revokedAt !== null ? `revoked ${new Date(t.revokedAt).toISOString()}` : t.expiresAt <= now ? 'expired' : 'active';
-        console.log(`${t.name}\tcreated ${new Date(t.createdAt).toISOString()}\texpires ${new Date(t.expiresAt).toISOString()}\t${state}`);
+        const groups = t.source === t.name ? '' : `\tgroups of ${t.source}`;
+        console.log(`${t.name}\tcreated ${new Date(t.createdAt).toISOString()}\texpires ${new Date(t.expiresAt).toISOString()}\t${state}${groups}`);
       }
       for (const t of scimTokensNearExpiry(tokens, now)) console.error(`warning: ${describeScimTokenExpiry(t, now)}`);
     }));

@@ -35,7 +35,7 @@ import { auditDirectory } from '../audit/auditDirectory';
 import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
 import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
 import { registerScimRoutes } from './scimRoutes';
-import type { RoleGroupMap, RoleGroupSyncResult } from '../roles/directoryRoleHolders';
+import type { RoleGroupMap } from '../roles/directoryRoleHolders';
 import { registerBlobRoutes } from './blobRoutes';
 import type { BlobService } from '../BlobService';
 import { registerRoleRoutes } from './roleRoutes';
@@ -78,7 +78,7 @@ export interface RelayAppOptions {
    * SCIM at /scim/v2 (scimRoutes.ts): the limiter its per-token rate is kept in (shared by the instances on
    * a PostgreSQL store; in memory without one), and what to do after a change (apply control events now).
    */
-  readonly scim?: { readonly rateLimiter: RateLimiter; readonly afterChange: () => void; readonly roleGroups?: RoleGroupMap; readonly onRoleGroups?: (result: RoleGroupSyncResult) => void };
+  readonly scim?: { readonly rateLimiter: RateLimiter; readonly afterChange: () => void; readonly roleGroups?: RoleGroupMap };
   /** Attachment blobs at /v1/blobs (blobRoutes.ts, shared/wire/blobs.ts); how many transfers one device may run at once. */
   readonly blobs: BlobService;
   readonly maxBlobTransfersPerDevice?: number;
@@ -261,7 +261,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   await registerScimRoutes(app, {
     store, now: options.now, address: (request) => caller(request).address,
     rateLimiter: options.scim?.rateLimiter ?? new InMemoryRateLimiter(), afterChange: options.scim?.afterChange ?? (() => undefined),
-    ...(options.scim?.roleGroups ? { roleGroups: options.scim.roleGroups } : {}), ...(options.scim?.onRoleGroups ? { onRoleGroups: options.scim.onRoleGroups } : {}),
+    ...(options.scim?.roleGroups ? { roleGroups: options.scim.roleGroups } : {}),
   });
 
   // A connect the relay cannot take now is shed before its credential is looked at (ConnectAdmission.ts).

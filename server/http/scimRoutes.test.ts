@@ -71,6 +71,27 @@ describe('/scim/v2 limits', () => {
     expect((await send('PATCH', `/scim/v2/Users/${ids[2]!}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { displayName: 'Still here' } }] })).statusCode).toBe(200);
   });
 
+  it('shows each token only the groups of its own source: another token\'s are 404, a replacing token keeps them', async () => {
+    const as = (token: string) => (method: string, url: string, body?: unknown) => app.inject({ method: method as 'POST', url: `/scim/v2${url}`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+    const [entra, okta] = [as('token-entra'), as('token-okta')];
+    const user = (await entra('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'nurse@hospital.example', externalId: 'n-1' })).json() as { id: string };
+    const group = (await entra('POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'ICU nurses', externalId: 'g-1', members: [{ value: user.id }] })).json() as { id: string };
+    const emptied = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'members', value: [] }] };
+
+    expect((await okta('GET', '/Groups')).json()).toMatchObject({ totalResults: 0 });
+    expect((await okta('GET', `/Groups?filter=${encodeURIComponent('displayName eq "ICU nurses"')}`)).json()).toMatchObject({ totalResults: 0 });
+    for (const [method, body] of [['GET'], ['PATCH', emptied], ['PUT', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Mine now' }], ['DELETE']] as const) {
+      expect((await okta(method, `/Groups/${group.id}`, body)).statusCode).toBe(404);
+    }
+    expect((await entra('GET', `/Groups/${group.id}`)).json()).toMatchObject({ displayName: 'ICU nurses', members: [{ value: user.id }] });
+    expect(await store.auditRecordsAfter(0, 100, { types: ['group.updated', 'group.deleted'] })).toEqual([]);
+
+    // Rotating entra's token: the new one, made to replace it, changes the same groups.
+    await store.scim.createToken('entra-2027', scimTokenHash('token-entra-2027'), now, now + DAY_MS, [], 'entra');
+    expect((await as('token-entra-2027')('PATCH', `/Groups/${group.id}`, emptied)).statusCode).toBe(204);
+    expect((await entra('GET', `/Groups/${group.id}`)).json()).not.toHaveProperty('members.0');
+  });
+
   it('refuses an expired token with SCIM\'s 401 and audits it by name, changing nothing', async () => {
     expect((await get('token-entra')).statusCode).toBe(200);
     now += DAY_MS;

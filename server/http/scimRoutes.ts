@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { describeError } from '../../shared/errors';
 import { RepeatCounter } from '../auth/RepeatCounter';
-import { syncScimRoleGroups, type RoleGroupMap, type RoleGroupSyncResult } from '../roles/directoryRoleHolders';
+import type { RoleGroupMap } from '../roles/directoryRoleHolders';
 import type { RateLimit, RateLimiter } from '../RateLimiter';
 import { ScimError } from '../scim/ScimError';
 import { handleScimRequest } from '../scim/scimRequestHandler';
@@ -18,6 +18,7 @@ import { scimErrorResponse, type ScimResponse } from '../scim/scimResponses';
 import { scimTokenHash } from '../scim/scimTokens';
 import { StoreScimDirectory } from '../scim/StoreScimDirectory';
 import type { RelayStore } from '../storage/RelayStore';
+import type { ScimTokenRecord } from '../storage/ScimStore';
 
 export const SCIM_MOUNT_PATH = '/scim/v2';
 /** Entra ID sends a few hundred users per PATCH of a group at most; no SCIM request comes near this. */
@@ -46,10 +47,11 @@ export interface ScimRouteOptions {
   readonly rate?: RateLimit;
   /** Each token's deactivations (SCIM_DEACTIVATIONS unless told). */
   readonly deactivations?: RateLimit;
-  /** SCIM groups whose members hold on-call roles (config `scim.roleGroups`): brought up to date after each change. */
+  /**
+   * SCIM groups whose members hold on-call roles (config `scim.roleGroups`): the roles mapped to a group follow each
+   * write of it in the write's transaction; the relay's hourly pass reports missing roles and oversized groups.
+   */
   readonly roleGroups?: RoleGroupMap;
-  /** What each update of the roles' holders changed, or that a mapped role is missing (the relay logs it). */
-  readonly onRoleGroups?: (result: RoleGroupSyncResult) => void;
 }
 
 type Refusal = { readonly reason: 'missing' | 'unknown' | 'revoked' | 'expired'; readonly token?: string };
@@ -67,7 +69,7 @@ function send(reply: FastifyReply, response: ScimResponse) {
 
 export async function registerScimRoutes(app: FastifyInstance, options: ScimRouteOptions): Promise<void> {
   const refused = new RepeatCounter(REFUSED_QUIET_MS);
-  const tokenNames = new WeakMap<FastifyRequest, string>();
+  const tokens = new WeakMap<FastifyRequest, ScimTokenRecord>();
 
   const refuse = async (request: FastifyRequest, reply: FastifyReply, refusal: Refusal) => {
     const address = options.address(request);
@@ -125,29 +127,23 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
         const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
         return send(reply, scimErrorResponse(new ScimError(429, 'tooMany', 'Too many SCIM requests with this token; try again later.'), { 'retry-after': String(seconds) }));
       }
-      tokenNames.set(request, record.name);
+      tokens.set(request, record);
       return undefined;
     });
 
     const serve = async (request: FastifyRequest, reply: FastifyReply) => {
-      const tokenName = tokenNames.get(request);
-      if (tokenName === undefined) return refuse(request, reply, { reason: 'missing' });
-      const directory = new StoreScimDirectory(options.store, tokenName, options.now, () => deactivationAllowed(request, tokenName));
+      const token = tokens.get(request);
+      if (token === undefined) return refuse(request, reply, { reason: 'missing' });
+      const directory = new StoreScimDirectory(options.store, token, options.now, {
+        beforeDeactivating: () => deactivationAllowed(request, token.name), ...(options.roleGroups ? { roleGroups: options.roleGroups } : {}),
+      });
       const response = await handleScimRequest(
         { method: request.method, url: request.url, body: typeof request.body === 'string' ? request.body : undefined },
         directory,
         { baseUrl: `${request.protocol}://${request.host}${SCIM_MOUNT_PATH}`, mountPath: SCIM_MOUNT_PATH, onUnexpectedError: (error) => request.log.error(`SCIM: ${describeError(error)}`) },
       );
-      if (request.method !== 'GET') {
-        // Whatever changed (a group's members, a person deactivated or deleted), the mapped roles' holders follow.
-        if (response.status < 400 && options.roleGroups && Object.keys(options.roleGroups).length > 0) {
-          await syncScimRoleGroups(options.store, options.roleGroups, tokenName, options.now()).then(
-            (result) => options.onRoleGroups?.(result),
-            (error: unknown) => request.log.error(`SCIM role groups: ${describeError(error)}`),
-          );
-        }
-        options.afterChange();
-      }
+      // The mapped roles' holders followed each group write in its own transaction (StoreScimDirectory).
+      if (request.method !== 'GET') options.afterChange();
       return send(reply, response);
     };
     scim.all(SCIM_MOUNT_PATH, serve);

@@ -16,13 +16,12 @@ import { z } from 'zod';
 import type { UserId } from '../../shared/ids';
 import { hasControlCharacters } from '../../shared/wire/directory';
 import { MAX_ROLE_HOLDERS, RoleNameSchema } from '../../shared/wire/roles';
-import type { AuditEvent } from '../audit/AuditRecord';
 import type { ProvisioningSource } from '../directory/DirectoryPerson';
 import { provisioningActor } from '../directory/provisioning';
 import type { RelayStore } from '../storage/RelayStore';
 import type { DirectoryShiftSource } from '../storage/RoleStore';
 import { roleNameKey } from '../storage/roleRows';
-import { shiftAudit } from './roleAudit';
+import { standingHoldersAudit } from './scimRoleGroupWrites';
 
 /** Mapped groups a config may name (each is read at every sync). */
 export const MAX_ROLE_GROUPS = 200;
@@ -97,10 +96,7 @@ export async function applyRoleGroups(store: RelayStore, map: RoleGroupMap, sour
       const stillIn = new Set(members);
       members = (await store.roles.shifts(role.id, at, at + 1)).filter((shift) => shift.source === source.kind && stillIn.has(shift.userId)).map((shift) => shift.userId);
     }
-    const done = await store.roles.setStandingHolders(role.id, source.kind, members, { actor, at }, (change): AuditEvent[] => [
-      ...change.added.map((shift) => shiftAudit('shift.added', actor, role.name, shift)),
-      ...change.ended.map((shift) => shiftAudit('shift.removed', actor, role.name, shift)),
-    ]);
+    const done = await store.roles.setStandingHolders(role.id, source.kind, members, { actor, at }, standingHoldersAudit(actor, role.name));
     if (done.added.length + done.ended.length > 0) changed.push({ role: role.name, added: done.added.length, ended: done.ended.length });
   }
   return { changed, missingRoles, tooManyMembers };
@@ -131,7 +127,10 @@ export async function scimRoleMembers(store: RelayStore, map: RoleGroupMap): Pro
   return { members: new Map([...members].map(([role, set]) => [role, [...set]])), ambiguous };
 }
 
-/** After a SCIM change (and at the relay's housekeeping): the mapped roles' standing holders from SCIM, as the groups stand now. */
+/**
+ * The relay's hourly pass: the mapped roles' standing holders from SCIM, as the groups stand now (each SCIM group
+ * write already updated the roles mapped to its group, in its transaction: scimRoleGroupWrites.ts).
+ */
 export async function syncScimRoleGroups(store: RelayStore, map: RoleGroupMap, tokenName: string, at: number, everyRole = false): Promise<RoleGroupSyncResult> {
   if (Object.keys(map).length === 0 && !everyRole) return { changed: [], missingRoles: [], tooManyMembers: [] };
   const { members, ambiguous } = await scimRoleMembers(store, map);

@@ -24,7 +24,7 @@ describe('the SCIM directory on the relay store', () => {
 
   beforeEach(() => {
     store = openStore(dir());
-    scim = scimClient(new StoreScimDirectory(store, 'entra-prod', () => Date.now()));
+    scim = scimClient(new StoreScimDirectory(store, { name: 'entra-prod', source: 'entra-prod' }, () => Date.now()));
   });
   afterEach(async () => store.close());
 

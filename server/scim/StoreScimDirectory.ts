@@ -10,13 +10,25 @@
  * DELETE deactivates the account (every device cut off) and hides it from SCIM; the account stays for the
  * audit trail, and a later create of the same person (Entra ID re-assigning them) brings it back.
  * Groups are stored and served, but do not (yet) change the app's care teams.
+ *
+ * Groups belong to the token's source (ScimTokenRecord.source: the token's name, or the token it replaced): a
+ * token finds, reads, changes and deletes only its own source's groups, and another's are absent (404), so a
+ * test app's token or a second provider cannot empty or delete the groups roles are mapped from. Display names
+ * stay unique across sources (a role mapped by name names one group): a name another source holds is a 409.
+ *
+ * Users are shared on purpose (one person, one account, whichever provider sent them), and so is deactivation:
+ * any token may deactivate (active false, or DELETE) an account SCIM sees, including one another source made.
+ * A leaver disabled in any of the hospital's providers must lose access at once, and the relay cannot tell a
+ * provider's stale copy from a real leaver. What bounds a wrong token is its own budget of deactivations an hour
+ * (scimRoutes.ts), the audit record naming it (`scim:<token>`), and revoking it; a test app belongs on a test relay.
  */
 import { UserIdSchema, type UserId } from '../../shared/ids';
 import type { DirectoryPerson, ProvisioningSource } from '../directory/DirectoryPerson';
 import { ProvisioningRefused, provisioningActor, sourceDetails } from '../directory/provisioning';
 import { ScimGroupRefused } from '../directory/scimGroupChanges';
 import type { RelayStore, UserRecord } from '../storage/RelayStore';
-import type { ScimGroupQuery, ScimStoredGroup, ScimUserQuery } from '../storage/ScimStore';
+import type { RoleGroupMap } from '../roles/directoryRoleHolders';
+import type { ScimGroupQuery, ScimGroupWriter, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../storage/ScimStore';
 import { badScimRequest, scimUniquenessConflict } from './ScimError';
 import type {
   DirectoryFilter, GroupFilterAttribute, ScimDirectory, ScimGroup, ScimGroupChange, ScimGroupId, ScimGroupRecord, ScimPage, ScimPageResult, ScimUserRecord, UserFilterAttribute,
@@ -78,16 +90,24 @@ async function asScimErrors<T>(work: () => Promise<T>): Promise<T> {
 export class StoreScimDirectory implements ScimDirectory {
   readonly #store: RelayStore;
   readonly #source: ScimSource;
+  /** The token's source: the only groups it sees. */
+  readonly #owner: string;
   readonly #now: () => number;
 
   readonly #beforeDeactivating: () => Promise<void>;
+  readonly #roleGroups: RoleGroupMap | undefined;
 
-  /** `beforeDeactivating` may refuse (throw) a deactivation: the relay's budget of them per token. */
-  constructor(store: RelayStore, tokenName: string, now: () => number, beforeDeactivating: () => Promise<void> = async () => undefined) {
+  /**
+   * `beforeDeactivating` may refuse (throw) a deactivation: the relay's budget of them per token. `roleGroups`: the
+   * config's scim.roleGroups, whose roles follow each group write in its transaction (scimRoleGroupWrites.ts).
+   */
+  constructor(store: RelayStore, token: Pick<ScimTokenRecord, 'name' | 'source'>, now: () => number, options: { beforeDeactivating?: () => Promise<void>; roleGroups?: RoleGroupMap } = {}) {
     this.#store = store;
-    this.#source = { kind: 'scim', tokenName };
+    this.#source = { kind: 'scim', tokenName: token.name };
+    this.#owner = token.source;
     this.#now = now;
-    this.#beforeDeactivating = beforeDeactivating;
+    this.#beforeDeactivating = options.beforeDeactivating ?? (async () => undefined);
+    this.#roleGroups = options.roleGroups && Object.keys(options.roleGroups).length > 0 ? options.roleGroups : undefined;
   }
 
   async findUsers(filter: DirectoryFilter<UserFilterAttribute>, page: ScimPage): Promise<ScimPageResult<ScimUserRecord>> {
@@ -146,6 +166,7 @@ export class StoreScimDirectory implements ScimDirectory {
     const members = accountIds(valuesOf(filter, 'members'));
     if (members === null) return NOTHING;
     const query: ScimGroupQuery = {
+      owner: this.#owner,
       ...optional('ids', valuesOf(filter, 'id')),
       ...optional('externalIds', valuesOf(filter, 'externalId')),
       ...optional('displayNames', valuesOf(filter, 'displayName')),
@@ -156,12 +177,12 @@ export class StoreScimDirectory implements ScimDirectory {
   }
 
   async getGroup(id: ScimGroupId): Promise<ScimGroupRecord | null> {
-    const { groups } = await this.#store.scim.groups({ ids: [id] }, { offset: 0, limit: 1 });
+    const { groups } = await this.#store.scim.groups({ owner: this.#owner, ids: [id] }, { offset: 0, limit: 1 });
     return groups[0] ? groupRecord(groups[0]) : null;
   }
 
   async createGroup(group: ScimGroup): Promise<ScimGroupRecord> {
-    return groupRecord(await asScimErrors(() => this.#store.scim.createGroup(group, this.#source, this.#now())));
+    return groupRecord(await asScimErrors(() => this.#store.scim.createGroup(group, this.#writer())));
   }
 
   async replaceGroup(id: ScimGroupId, group: ScimGroup): Promise<ScimGroupRecord | null> {
@@ -169,12 +190,16 @@ export class StoreScimDirectory implements ScimDirectory {
   }
 
   async updateGroup(id: ScimGroupId, change: ScimGroupChange): Promise<ScimGroupRecord | null> {
-    const updated = await asScimErrors(() => this.#store.scim.updateGroup(id, change, this.#source, this.#now()));
+    const updated = await asScimErrors(() => this.#store.scim.updateGroup(id, change, this.#writer()));
     return updated ? groupRecord(updated) : null;
   }
 
   async deleteGroup(id: ScimGroupId): Promise<boolean> {
-    return this.#store.scim.deleteGroup(id, this.#source, this.#now());
+    return this.#store.scim.deleteGroup(id, this.#writer());
+  }
+
+  #writer(): ScimGroupWriter {
+    return { owner: this.#owner, source: this.#source, at: this.#now(), ...(this.#roleGroups ? { roleGroups: this.#roleGroups } : {}) };
   }
 
   #provision(person: DirectoryPerson) {

@@ -8,6 +8,7 @@
 import type { UserId } from '../../shared/ids';
 import type { AuditEvent } from '../audit/AuditRecord';
 import type { ProvisioningSource } from '../directory/DirectoryPerson';
+import type { RoleGroupMap } from '../roles/directoryRoleHolders';
 import type { UserRecord } from './RelayStore';
 
 export interface ScimTokenRecord {
@@ -17,6 +18,11 @@ export interface ScimTokenRecord {
   readonly revokedAt: number | null;
   /** From then on the token is refused (401, audited): every token has one (scimTokens.ts, SCIM_TOKEN_MAX_DAYS). */
   readonly expiresAt: number;
+  /**
+   * Whose groups it sees and changes: its own name, or the source of the token it replaced (`scim token create
+   * --replaces`), so a rotated token keeps its provider's groups. Groups of other sources are absent to it.
+   */
+  readonly source: string;
 }
 
 /**
@@ -47,8 +53,12 @@ export interface ScimStoredGroup {
   readonly lastModifiedAt: number;
 }
 
-/** Conditions that must all hold; `displayNames` ignore case; `members`: the group has each of these accounts. */
+/**
+ * Conditions that must all hold; `displayNames` ignore case; `members`: the group has each of these accounts;
+ * `owner`: the group belongs to this token source (absent: every source's, for the relay's own role mapping).
+ */
 export interface ScimGroupQuery {
+  readonly owner?: string;
   readonly ids?: readonly string[];
   readonly externalIds?: readonly string[];
   readonly displayNames?: readonly string[];
@@ -70,9 +80,26 @@ export interface ScimGroupUpdate {
   readonly removeMembers: readonly UserId[];
 }
 
+/** Who writes a SCIM group, when, and what follows from it in the same transaction. */
+export interface ScimGroupWriter {
+  /** The token's source (ScimTokenRecord.source): the only groups it changes; another source's are absent. */
+  readonly owner: string;
+  /** Audited as this source (`scim:<token name>`). */
+  readonly source: ProvisioningSource;
+  readonly at: number;
+  /**
+   * The relay config's `scim.roleGroups`: the standing holders of the roles mapped to the group (as it stood before
+   * and after the write) follow it in the same transaction (server/roles/scimRoleGroupWrites.ts).
+   */
+  readonly roleGroups?: RoleGroupMap;
+}
+
 export interface ScimStore {
-  /** Stores a new token's hash; RelayFailure BAD_REQUEST when a token (even a revoked one) has the name. */
-  createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Stores a new token's hash, with the source of the token named `replaces` (its own name without one);
+   * RelayFailure BAD_REQUEST when a token (even a revoked one) has the name, NOT_FOUND when `replaces` names none.
+   */
+  createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[], replaces?: string): Promise<void>;
   /** Every token, by name. */
   tokens(): Promise<ScimTokenRecord[]>;
   /** Revokes the token of that name; false (nothing audited) when there is no unrevoked one. */
@@ -88,10 +115,13 @@ export interface ScimStore {
   showUser(id: UserId): Promise<void>;
 
   groups(query: ScimGroupQuery, slice: ScimSlice): Promise<{ total: number; groups: ScimStoredGroup[] }>;
-  /** ScimGroupRefused when another group has the display name (any case) or a member is not an account. */
-  createGroup(group: NewScimGroup, source: ProvisioningSource, at: number): Promise<ScimStoredGroup>;
-  /** null: no such group. Refused as createGroup is; a change that changes nothing writes and audits nothing. */
-  updateGroup(id: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null>;
-  /** false: no such group. */
-  deleteGroup(id: string, source: ProvisioningSource, at: number): Promise<boolean>;
+  /**
+   * A group of `by.owner`. ScimGroupRefused when another group, of any source, has the display name (any case:
+   * one name, one group, so a role mapped by name names one) or a member is not an account.
+   */
+  createGroup(group: NewScimGroup, by: ScimGroupWriter): Promise<ScimStoredGroup>;
+  /** null: no such group of `by.owner`. Refused as createGroup is; a change that changes nothing writes and audits nothing. */
+  updateGroup(id: string, change: ScimGroupUpdate, by: ScimGroupWriter): Promise<ScimStoredGroup | null>;
+  /** false: no such group of `by.owner`. */
+  deleteGroup(id: string, by: ScimGroupWriter): Promise<boolean>;
 }

@@ -43,10 +43,12 @@ export function patchedRole(current: RoleRecord, patch: Partial<Pick<RoleRecord,
 /**
  * setStandingHolders, decided the same on both stores: of a source's standing shifts (`current`), those of
  * accounts not in `wanted` end (returned with their end, `at`); each account of `wanted` without one gets one.
+ * Past `cap` accounts wanted, only those already holding it keep it.
  */
-export function planStandingHolders(current: readonly ShiftRecord[], wanted: readonly UserId[], at: number): { add: NewShift[]; ended: ShiftRecord[] } {
-  const keep = new Set(wanted);
+export function planStandingHolders(current: readonly ShiftRecord[], wanted: readonly UserId[], at: number, cap = Number.POSITIVE_INFINITY): { add: NewShift[]; ended: ShiftRecord[] } {
   const held = new Set(current.map((s) => s.userId));
+  // More than `cap` wanted (a message to the role could not reach them all): nobody joins, those who left still go.
+  const keep = new Set(new Set(wanted).size > cap ? wanted.filter((u) => held.has(u)) : wanted);
   return {
     add: [...keep].filter((u) => !held.has(u)).sort().map((userId) => ({ userId, startsAt: at, endsAt: STANDING_SHIFT_END })),
     ended: current.filter((s) => !keep.has(s.userId)).map((s) => ({ ...s, endsAt: at })),

@@ -24,6 +24,7 @@ export function userConditions(query: ScimUserQuery): Conditions {
 
 export function groupConditions(query: ScimGroupQuery): Conditions {
   return [
+    [query.owner === undefined ? undefined : [query.owner], 'owner = $v'],
     [query.ids, 'id = $v'],
     [query.externalIds, 'external_id = $v'],
     [query.displayNames?.map(groupNameKey), 'name_key = $v'],

@@ -10,10 +10,16 @@ import { sha256Hex } from '../../server/auth/secrets';
 import type { ProvisioningSource } from '../../server/directory/DirectoryPerson';
 import { ScimGroupRefused } from '../../server/directory/scimGroupChanges';
 import { UserIdSchema, type UserId } from '../../shared/ids';
+import { RoleIdSchema } from '../../shared/wire/roles';
 import { HOUR, NOW, expectFailure, type ContractStores } from './relayStoreStores';
 
 const YEAR = 365 * 24 * HOUR;
 const ENTRA: ProvisioningSource = { kind: 'scim', tokenName: 'entra-prod' };
+/** The groups of entra-prod's source. */
+const OWNER = 'entra-prod';
+const TEST: ProvisioningSource = { kind: 'scim', tokenName: 'test-app' };
+/** A group write at `at` by entra-prod, or by another token (its source its own name). */
+const by = (at: number, source: ProvisioningSource = ENTRA) => ({ owner: source.kind === 'scim' ? source.tokenName : OWNER, source, at });
 const tokenAudit = (type: 'scim.token_created' | 'scim.token_revoked', name: string) => [{ type, actor: 'admin:ops', subject: '', details: { name } }] as const;
 
 async function refusedGroup(promise: Promise<unknown>): Promise<string> {
@@ -26,17 +32,17 @@ export function relayStoreScim(t: ContractStores): void {
   it('keeps SCIM tokens as hashes with their expiry: found by hash on either instance, names unique even once revoked, each change audited once', async () => {
     const { store, other } = t;
     await store.scim.createToken('entra-prod', sha256Hex('token-1'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'entra-prod'));
-    expect(await other.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: null, expiresAt: NOW + YEAR });
+    expect(await other.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: null, expiresAt: NOW + YEAR, source: 'entra-prod' });
     expect(await other.scim.tokenByHash(sha256Hex('token-2'))).toBeUndefined();
     await expectFailure(other.scim.createToken('entra-prod', sha256Hex('token-2'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
 
     expect(await other.scim.revokeToken('entra-prod', NOW + 1, tokenAudit('scim.token_revoked', 'entra-prod'))).toBe(true);
     expect(await store.scim.revokeToken('entra-prod', NOW + 2, tokenAudit('scim.token_revoked', 'entra-prod'))).toBe(false);
     expect(await store.scim.revokeToken('nobody', NOW + 2, tokenAudit('scim.token_revoked', 'nobody'))).toBe(false);
-    expect(await store.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1, expiresAt: NOW + YEAR });
+    expect(await store.scim.tokenByHash(sha256Hex('token-1'))).toEqual({ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1, expiresAt: NOW + YEAR, source: 'entra-prod' });
     await expectFailure(store.scim.createToken('entra-prod', sha256Hex('token-3'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'entra-prod')), 'BAD_REQUEST');
     await store.scim.createToken('okta', sha256Hex('token-4'), NOW + 3, NOW + 3 + HOUR, tokenAudit('scim.token_created', 'okta'));
-    expect(await other.scim.tokens()).toEqual([{ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1, expiresAt: NOW + YEAR }, { name: 'okta', createdAt: NOW + 3, revokedAt: null, expiresAt: NOW + 3 + HOUR }]);
+    expect(await other.scim.tokens()).toEqual([{ name: 'entra-prod', createdAt: NOW, revokedAt: NOW + 1, expiresAt: NOW + YEAR, source: 'entra-prod' }, { name: 'okta', createdAt: NOW + 3, revokedAt: null, expiresAt: NOW + 3 + HOUR, source: 'okta' }]);
     expect(await t.audit('scim.token_created', 'scim.token_revoked')).toEqual([['scim.token_created', ''], ['scim.token_revoked', ''], ['scim.token_created', '']]);
   });
 
@@ -84,12 +90,12 @@ export function relayStoreScim(t: ContractStores): void {
   it('stores groups with their members: one name per group whatever its case, members that are accounts, changes that change something audited', async () => {
     const { store, other } = t;
     const [a, b, c] = [await t.user(), await t.user(), await t.user()] as [UserId, UserId, UserId];
-    const icu = await store.scim.createGroup({ displayName: ' ICU nurses ', externalId: 'grp-1', members: [a, b, a] }, ENTRA, NOW);
+    const icu = await store.scim.createGroup({ displayName: ' ICU nurses ', externalId: 'grp-1', members: [a, b, a] }, by(NOW));
     expect(icu).toMatchObject({ displayName: 'ICU nurses', externalId: 'grp-1', members: [a, b], createdAt: NOW, lastModifiedAt: NOW });
-    expect(await refusedGroup(other.scim.createGroup({ displayName: 'icu NURSES', externalId: null, members: [] }, ENTRA, NOW))).toBe('displayNameTaken');
-    expect(await refusedGroup(other.scim.createGroup({ displayName: 'Cardiology', externalId: null, members: [a, UserIdSchema.parse(randomUUID())] }, ENTRA, NOW))).toBe('unknownMember');
-    expect(await refusedGroup(other.scim.createGroup({ displayName: '  ', externalId: null, members: [] }, ENTRA, NOW))).toBe('invalid');
-    const cardiology = await other.scim.createGroup({ displayName: 'Cardiology', externalId: null, members: [] }, ENTRA, NOW + 1);
+    expect(await refusedGroup(other.scim.createGroup({ displayName: 'icu NURSES', externalId: null, members: [] }, by(NOW)))).toBe('displayNameTaken');
+    expect(await refusedGroup(other.scim.createGroup({ displayName: 'Cardiology', externalId: null, members: [a, UserIdSchema.parse(randomUUID())] }, by(NOW)))).toBe('unknownMember');
+    expect(await refusedGroup(other.scim.createGroup({ displayName: '  ', externalId: null, members: [] }, by(NOW)))).toBe('invalid');
+    const cardiology = await other.scim.createGroup({ displayName: 'Cardiology', externalId: null, members: [] }, by(NOW + 1));
 
     const find = async (query: Parameters<typeof store.scim.groups>[0]) => (await other.scim.groups(query, { offset: 0, limit: 10 })).groups.map((g) => g.displayName);
     expect(await find({})).toEqual(['ICU nurses', 'Cardiology']);
@@ -100,18 +106,18 @@ export function relayStoreScim(t: ContractStores): void {
     expect(await other.scim.groups({}, { offset: 1, limit: 0 })).toEqual({ total: 2, groups: [] });
 
     // Entra's PATCH: add one already there and one new, remove one; then a PATCH that changes nothing.
-    const changed = await other.scim.updateGroup(icu.id, { addMembers: [b, c], removeMembers: [a] }, ENTRA, NOW + 2);
+    const changed = await other.scim.updateGroup(icu.id, { addMembers: [b, c], removeMembers: [a] }, by(NOW + 2));
     expect(changed).toMatchObject({ members: [b, c], lastModifiedAt: NOW + 2, createdAt: NOW });
-    expect(await store.scim.updateGroup(icu.id, { addMembers: [c], removeMembers: [a] }, ENTRA, NOW + 3)).toMatchObject({ lastModifiedAt: NOW + 2 });
-    expect(await store.scim.updateGroup(icu.id, { displayName: 'Cardiology', addMembers: [], removeMembers: [] }, ENTRA, NOW + 3).then(() => 'stored', (e: unknown) => (e as ScimGroupRefused).reason)).toBe('displayNameTaken');
-    expect(await store.scim.updateGroup(icu.id, { displayName: 'ICU Nurses', replaceMembers: [a], addMembers: [], removeMembers: [] }, ENTRA, NOW + 4)).toMatchObject({ displayName: 'ICU Nurses', members: [a] });
-    expect(await store.scim.updateGroup(randomUUID(), { addMembers: [a], removeMembers: [] }, ENTRA, NOW)).toBeNull();
+    expect(await store.scim.updateGroup(icu.id, { addMembers: [c], removeMembers: [a] }, by(NOW + 3))).toMatchObject({ lastModifiedAt: NOW + 2 });
+    expect(await store.scim.updateGroup(icu.id, { displayName: 'Cardiology', addMembers: [], removeMembers: [] }, by(NOW + 3)).then(() => 'stored', (e: unknown) => (e as ScimGroupRefused).reason)).toBe('displayNameTaken');
+    expect(await store.scim.updateGroup(icu.id, { displayName: 'ICU Nurses', replaceMembers: [a], addMembers: [], removeMembers: [] }, by(NOW + 4))).toMatchObject({ displayName: 'ICU Nurses', members: [a] });
+    expect(await store.scim.updateGroup(randomUUID(), { addMembers: [a], removeMembers: [] }, by(NOW))).toBeNull();
 
-    expect(await other.scim.deleteGroup(cardiology.id, ENTRA, NOW + 5)).toBe(true);
-    expect(await store.scim.deleteGroup(cardiology.id, ENTRA, NOW + 5)).toBe(false);
+    expect(await other.scim.deleteGroup(cardiology.id, by(NOW + 5))).toBe(true);
+    expect(await store.scim.deleteGroup(cardiology.id, by(NOW + 5))).toBe(false);
     expect(await find({})).toEqual(['ICU Nurses']);
     // The name is free again.
-    await store.scim.createGroup({ displayName: 'cardiology', externalId: null, members: [] }, ENTRA, NOW + 6);
+    await store.scim.createGroup({ displayName: 'cardiology', externalId: null, members: [] }, by(NOW + 6));
 
     const records = (await store.auditRecordsAfter(0, 100, { types: ['group.provisioned', 'group.updated', 'group.deleted'] })).map((r) => [r.type, r.actor, r.details]);
     expect(records).toEqual([
@@ -125,9 +131,67 @@ export function relayStoreScim(t: ContractStores): void {
   });
 
   it('lets one of two instances creating groups of one name at once have it', async () => {
-    const results = await Promise.allSettled([0, 1, 2, 3].map((i) => t.either(i).scim.createGroup({ displayName: i % 2 === 0 ? 'Ward 4' : 'WARD 4', externalId: null, members: [] }, ENTRA, NOW)));
+    const results = await Promise.allSettled([0, 1, 2, 3].map((i) => t.either(i).scim.createGroup({ displayName: i % 2 === 0 ? 'Ward 4' : 'WARD 4', externalId: null, members: [] }, by(NOW))));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     for (const r of results) if (r.status === 'rejected') expect((r.reason as ScimGroupRefused).reason).toBe('displayNameTaken');
     expect((await t.store.scim.groups({}, { offset: 0, limit: 10 })).total).toBe(1);
+  });
+
+  it('keeps each token source\'s groups to itself: another source finds, changes and deletes none of them; a replacing token keeps them', async () => {
+    const { store, other } = t;
+    const a = await t.user();
+    await store.scim.createToken('entra-prod', sha256Hex('token-e'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'entra-prod'));
+    await store.scim.createToken('test-app', sha256Hex('token-t'), NOW, NOW + YEAR, tokenAudit('scim.token_created', 'test-app'));
+    const icu = await store.scim.createGroup({ displayName: 'ICU', externalId: 'grp-icu', members: [a] }, by(NOW));
+    const names = async (owner: string) => (await other.scim.groups({ owner }, { offset: 0, limit: 10 })).groups.map((g) => g.displayName);
+    expect(await names('test-app')).toEqual([]);
+    expect((await other.scim.groups({ owner: 'test-app', externalIds: ['grp-icu'] }, { offset: 0, limit: 10 })).total).toBe(0);
+    expect(await other.scim.updateGroup(icu.id, { replaceMembers: [], addMembers: [], removeMembers: [] }, by(NOW + 1, TEST))).toBeNull();
+    expect(await other.scim.deleteGroup(icu.id, by(NOW + 1, TEST))).toBe(false);
+    // One name, one group, whatever the source (a role mapped by name must name one group).
+    expect(await refusedGroup(other.scim.createGroup({ displayName: 'icu', externalId: null, members: [] }, by(NOW, TEST)))).toBe('displayNameTaken');
+    expect(await names(OWNER)).toEqual(['ICU']);
+    expect((await other.scim.groups({ ids: [icu.id] }, { offset: 0, limit: 1 })).groups[0]?.members).toEqual([a]);
+
+    // Rotation: the new token takes the old one's source, and with it the groups.
+    await other.scim.createToken('entra-2027', sha256Hex('token-e2'), NOW + 2, NOW + YEAR, tokenAudit('scim.token_created', 'entra-2027'), 'entra-prod');
+    expect(await store.scim.tokenByHash(sha256Hex('token-e2'))).toMatchObject({ name: 'entra-2027', source: 'entra-prod' });
+    await expectFailure(store.scim.createToken('okta-2027', sha256Hex('token-o2'), NOW + 2, NOW + YEAR, tokenAudit('scim.token_created', 'okta-2027'), 'okta'), 'NOT_FOUND');
+    expect(await store.scim.tokenByHash(sha256Hex('token-o2'))).toBeUndefined();
+    expect(await t.audit('group.updated', 'group.deleted')).toEqual([]);
+  });
+
+  it('updates the roles mapped to a group in the group write\'s own transaction, and only those roles', async () => {
+    const { store, other } = t;
+    const [a, b] = [await t.user({ status: 'active' }), await t.user({ status: 'active' })];
+    const role = async (name: string) => store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name, department: null, timeZone: 'Europe/London', backup: null }, NOW, []);
+    const [icuRole, cardioRole] = [await role('ICU on call'), await role('Cardiology on call')];
+    const roleGroups = { 'ICU nurses': 'ICU on call', 'grp-cardio': 'cardiology ON CALL' };
+    const mapped = (at: number) => ({ ...by(at), roleGroups });
+    const holders = async (id: typeof icuRole.id, at: number) => (await other.roles.shifts(id, at, at + 1)).filter((s) => s.source === 'scim').map((s) => s.userId).sort();
+
+    // Made before the map applied: nothing follows it until a write touches it (or the hourly pass runs).
+    await store.scim.createGroup({ displayName: 'Cardiology', externalId: 'grp-cardio', members: [b] }, by(NOW));
+    const icu = await store.scim.createGroup({ displayName: 'ICU Nurses', externalId: null, members: [a] }, mapped(NOW + 1));
+    expect(await holders(icuRole.id, NOW + 1)).toEqual([a]);
+    expect(await holders(cardioRole.id, NOW + 1)).toEqual([]);
+
+    await other.scim.updateGroup(icu.id, { addMembers: [b], removeMembers: [a] }, mapped(NOW + 2));
+    expect(await holders(icuRole.id, NOW + 2)).toEqual([b]);
+    // A write refused (a member that is no account) changes no role either.
+    await refusedGroup(store.scim.updateGroup(icu.id, { addMembers: [UserIdSchema.parse(randomUUID())], removeMembers: [b] }, mapped(NOW + 3)));
+    expect(await holders(icuRole.id, NOW + 3)).toEqual([b]);
+    // Renamed away from its mapped name: the role loses its holders from it in the same write.
+    await store.scim.updateGroup(icu.id, { displayName: 'ICU (old)', addMembers: [], removeMembers: [] }, mapped(NOW + 4));
+    expect(await holders(icuRole.id, NOW + 4)).toEqual([]);
+    expect(await holders(cardioRole.id, NOW + 4)).toEqual([]);
+
+    const records = (await store.auditRecordsAfter(0, 100, { types: ['shift.added', 'shift.removed'] })).map((r) => [r.type, r.actor, r.subject, r.details.role]);
+    expect(records).toEqual([
+      ['shift.added', 'scim:entra-prod', a, 'ICU on call'],
+      ['shift.added', 'scim:entra-prod', b, 'ICU on call'],
+      ['shift.removed', 'scim:entra-prod', a, 'ICU on call'],
+      ['shift.removed', 'scim:entra-prod', b, 'ICU on call'],
+    ]);
   });
 }

@@ -208,6 +208,10 @@ describe('SCIM provisioning through the relay', () => {
     expect(refused).toMatchObject({ status: 401, json: { detail: expect.stringMatching(/revoked/) } });
     expect(adminCli(['scim', 'token', 'revoke', '--data', data, 'okta'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/no active SCIM token named okta/) });
     expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'okta'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/exists already/) });
+    // Rotation: a token made to replace okta's keeps okta's groups (the list says whose); it must name a token there is.
+    expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'okta-2027', '--replaces', 'okta']).status).toBe(0);
+    expect(adminCli(['scim', 'token', 'list', '--data', data]).stdout).toMatch(/^okta-2027\tcreated \S+\texpires \S+\tactive\tgroups of okta$/m);
+    expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'x-2027', '--replaces', 'nobody'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/no SCIM token named nobody/) });
     // Every token expires: "never" and more than two years are refused before anything is made.
     expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'forever', '--expires-in', 'never'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/always expire/) });
     expect(adminCli(['scim', 'token', 'create', '--data', data, '--name', 'forever', '--expires-in', '731'])).toMatchObject({ status: 1, stderr: expect.stringMatching(/1 to 730 days/) });
@@ -216,7 +220,7 @@ describe('SCIM provisioning through the relay', () => {
     expect(adminCli(['scim', 'token', 'list', '--data', data])).toMatchObject({ stdout: expect.stringMatching(/^short\tcreated \S+\texpires \S+\tactive$/m), stderr: expect.stringMatching(/SCIM token short expires at \S+ \(in 6 days\)/) });
     expect(auditTypes(['scim.token_created', 'scim.token_revoked']).map((r) => [r.type, JSON.parse(r.details) as unknown])).toEqual([
       ['scim.token_created', { name: 'entra-prod', expiresAt: expect.any(String) }], ['scim.token_created', { name: 'okta', expiresAt: expect.any(String) }], ['scim.token_revoked', { name: 'okta' }],
-      ['scim.token_created', { name: 'short', expiresAt: expect.any(String) }],
+      ['scim.token_created', { name: 'okta-2027', expiresAt: expect.any(String), replaces: 'okta' }], ['scim.token_created', { name: 'short', expiresAt: expect.any(String) }],
     ]);
   });
 });

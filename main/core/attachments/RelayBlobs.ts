@@ -2,8 +2,8 @@ import type { UserId } from '../../../shared/ids';
 import { BlobLimitsSchema, BlobStatusSchema, type BlobLimits, type BlobStatus } from '../../../shared/wire/blobs';
 import type { Response } from 'undici';
 import type { z } from 'zod';
-import { RelayRequestError, type RelayClient } from '../messaging/RelayClient';
-import { readBodyExactly, readSmallJson } from '../messaging/responseBody';
+import type { RelayClient } from '../messaging/RelayClient';
+import { answerFrom, readBodyExactly, readSmallJson } from '../messaging/responseBody';
 import type { BlobReaders } from './TransferHost';
 
 /**
@@ -61,7 +61,5 @@ export class RelayBlobs {
 }
 
 async function parsed<T extends z.ZodType>(response: Response, schema: T, what: string): Promise<z.infer<T>> {
-  const result = schema.safeParse(await readSmallJson(response));
-  if (!result.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${what}`, response.status);
-  return result.data;
+  return answerFrom(schema, await readSmallJson(response), what, response.status);
 }

@@ -15,6 +15,7 @@ import {
 } from '@signalapp/libsignal-client';
 import { addressKey, sameAddress, type DeviceAddress } from '../../../shared/ids';
 import { PreKeyBundleSchema, type PreKeyBundle } from '../../../shared/wire/keys';
+import { tolerant } from '../../../shared/wire/tolerant';
 import type { EnvelopeType } from '../../../shared/wire/envelope';
 import { IdentityChangedError, InvalidBundleError, NoSessionError } from '../errors';
 import { bytesEqual, fromBase64 } from './encoding';
@@ -51,7 +52,7 @@ export class DirectCipher {
    */
   async startSessions(inputs: readonly unknown[]): Promise<void> {
     const bundles = inputs.map((input) => {
-      const parsed = PreKeyBundleSchema.safeParse(input);
+      const parsed = tolerant(PreKeyBundleSchema).safeParse(input);
       if (!parsed.success) throw new InvalidBundleError('does not match the bundle schema', { cause: parsed.error });
       const address: DeviceAddress = { userId: parsed.data.userId, deviceId: parsed.data.deviceId };
       if (sameAddress(address, this.#ctx.address)) throw new InvalidBundleError('bundle of this very device');

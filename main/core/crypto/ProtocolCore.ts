@@ -4,6 +4,7 @@ import type { CoreEvent } from '../../../shared/events';
 import { DeviceAddressSchema, addressKey, parseAddressKey, sameAddress, type ConversationId, type DeviceAddress, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { Payload, ReceiptPayload, TextPayload } from '../../../shared/payload';
 import { EnvelopeSchema } from '../../../shared/wire/envelope';
+import { describeWireIssue, tolerant } from '../../../shared/wire/tolerant';
 import { systemClock, type Clock } from '../Clock';
 import type { Logger } from '../Logger';
 import { InvalidMessageError, MalformedEnvelopeError, NoLocalIdentityError, RoundsError, WrongRecipientError } from '../errors';
@@ -170,10 +171,9 @@ export class ProtocolCore {
    * message there and never lose one to a crash in between.
    */
   async decrypt(input: unknown, options: { inTransaction?: (message: DecryptedMessage) => void } = {}): Promise<DecryptedMessage> {
-    const parsed = EnvelopeSchema.safeParse(input);
+    const parsed = tolerant(EnvelopeSchema).safeParse(input);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new MalformedEnvelopeError(`${issue?.path.join('.') || '(envelope)'}: ${issue?.code ?? 'invalid'}`);
+      throw new MalformedEnvelopeError(describeWireIssue(parsed.error));
     }
     const envelope = parsed.data;
     if (!sameAddress(envelope.recipient, this.address)) throw new WrongRecipientError(envelope.recipient, this.address);

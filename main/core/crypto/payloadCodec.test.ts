@@ -15,6 +15,15 @@ function catchError(fn: () => unknown): unknown {
   throw new Error('expected an error');
 }
 
+/** Padded as encodePayload pads, without its checks: what another (newer, or hostile) workstation could send. */
+function pad(value: unknown): Uint8Array {
+  const json = jsonBytes(value);
+  const out = new Uint8Array(json.byteLength + 160 - (json.byteLength % 160));
+  out.set(json);
+  out[json.byteLength] = 0x80;
+  return out;
+}
+
 describe('payload codec', () => {
   const conversationId = newConversationId();
   const samples: Payload[] = [
@@ -34,16 +43,10 @@ describe('payload codec', () => {
     expect(sizes[0]).toBe(sizes[1]);
   });
 
-  it('refuses unknown fields, empty text and a future version with typed errors', () => {
-    const pad = (value: unknown) => {
-      const json = jsonBytes(value);
-      const out = new Uint8Array(json.byteLength + 160 - (json.byteLength % 160));
-      out.set(json);
-      out[json.byteLength] = 0x80;
-      return out;
-    };
+  it('refuses empty text, a wrong type and a future version with typed errors; never sends an unknown field', () => {
     const base = textPayload(conversationId, 'x');
-    expect(() => decodePayload(pad({ ...base, extra: 1 }))).toThrow(MalformedPayloadError);
+    expect(() => encodePayload({ ...base, extra: 1 } as never)).toThrow(MalformedPayloadError);
+    expect(() => decodePayload(pad({ ...base, urgent: 'yes' }))).toThrow(/urgent: invalid_type \(expected boolean\)/);
     expect(() => decodePayload(pad({ ...base, text: '' }))).toThrow(MalformedPayloadError);
     expect(() => decodePayload(pad({ ...base, v: 7 }))).toThrow(UnsupportedPayloadVersionError);
     expect(() => encodePayload({ ...base, text: '' })).toThrow(MalformedPayloadError);
@@ -54,5 +57,10 @@ describe('payload codec', () => {
     expect(error).toBeInstanceOf(MalformedPayloadError);
     expect((error as Error).message).toContain('conversationId');
     expect((error as Error).message).not.toContain('Jane');
+  });
+
+  it('shows a newer workstation\'s message: fields it does not know are dropped, known ones read as sent', () => {
+    const base = { ...textPayload(conversationId, 'Bed 4 needs review'), urgent: true };
+    expect(decodePayload(pad({ ...base, priority: 'stat', urgent: true, attachments2: [{ kind: 'video' }] }))).toEqual(base);
   });
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LIMITS } from '../../../shared/limits';
 import { PAYLOAD_VERSION, PayloadSchema, type Payload } from '../../../shared/payload';
+import { describeWireIssue, tolerant } from '../../../shared/wire/tolerant';
 import { MalformedPayloadError, PayloadTooLargeError, UnsupportedPayloadVersionError } from '../errors';
 import { jsonBytes, parseJsonBytes } from './encoding';
 
@@ -15,7 +16,7 @@ const PAD_MARK = 0x80;
 export function encodePayload(payload: Payload): Uint8Array<ArrayBuffer> {
   if (payload.v !== PAYLOAD_VERSION) throw new UnsupportedPayloadVersionError(payload.v);
   const checked = PayloadSchema.safeParse(payload);
-  if (!checked.success) throw new MalformedPayloadError(firstIssue(checked.error));
+  if (!checked.success) throw new MalformedPayloadError(describeWireIssue(checked.error));
   const json = jsonBytes(checked.data);
   if (json.byteLength > LIMITS.maxPayloadBytes) throw new PayloadTooLargeError(json.byteLength, LIMITS.maxPayloadBytes);
   const padded = new Uint8Array((Math.floor((json.byteLength + 1) / PAD_BLOCK) + 1) * PAD_BLOCK);
@@ -41,8 +42,10 @@ export function decodePayload(plaintext: Uint8Array): Payload {
   const probe = VersionProbe.safeParse(value);
   if (!probe.success) throw new MalformedPayloadError('no version field');
   if (probe.data.v !== PAYLOAD_VERSION) throw new UnsupportedPayloadVersionError(probe.data.v);
-  const parsed = PayloadSchema.safeParse(value);
-  if (!parsed.success) throw new MalformedPayloadError(firstIssue(parsed.error));
+  // A newer workstation's payload may carry optional fields this one does not know: they are dropped and the
+  // message shown; the fields it knows are checked as strictly as ever (shared/wire/tolerant.ts). Sending stays strict.
+  const parsed = tolerant(PayloadSchema).safeParse(value);
+  if (!parsed.success) throw new MalformedPayloadError(describeWireIssue(parsed.error));
   return parsed.data;
 }
 
@@ -51,12 +54,4 @@ function unpad(bytes: Uint8Array): Uint8Array {
   while (end >= 0 && bytes[end] === 0) end--;
   if (end < 0 || bytes[end] !== PAD_MARK) throw new MalformedPayloadError('bad padding');
   return bytes.subarray(0, end);
-}
-
-/** Names the field at fault without echoing its value (which may be message text). */
-function firstIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid';
-  const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
-  return `${path}: ${issue.code}`;
 }

@@ -29,7 +29,8 @@ const REQUEST_TIMEOUT_MS = 60_000;
 
 import { RelayConnection, type ConnectionHandlers } from './RelayConnection';
 import { RelayRequestError } from './RelayRequestError';
-import { MAX_AUDIT_EXPORT_BYTES, readBodyAtMost, readJsonAnswer, readSmallJson } from './responseBody';
+import { MAX_AUDIT_EXPORT_BYTES, answerFrom, readBodyAtMost, readJsonAnswer, readSmallJson } from './responseBody';
+import { tolerant } from '../../../shared/wire/tolerant';
 
 export { RelayConnection, RelayRequestError, type ConnectionHandlers };
 
@@ -72,7 +73,7 @@ async function refusedSocket(response: IncomingMessage): Promise<RelayRequestErr
     // The body is a courtesy: the status and Retry-After are enough.
   }
   const header = Number(response.headers['retry-after'] ?? Number.NaN);
-  const body = RelayErrorSchema.safeParse((() => {
+  const body = tolerant(RelayErrorSchema).safeParse((() => {
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -244,9 +245,7 @@ export class RelayClient {
   async #request<T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> {
     const response = await this.#fetch(method, path, body);
     // Read within a bound (responseBody.ts): a broken or hostile relay cannot make the app hold a body of any size.
-    const parsed = schema.safeParse(await readJsonAnswer(response, path));
-    if (!parsed.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${path}`, response.status);
-    return parsed.data;
+    return answerFrom(schema, await readJsonAnswer(response, path), path, response.status);
   }
 
   /** One authenticated request; a failure becomes a RelayRequestError with the relay's code. */
@@ -283,7 +282,7 @@ export class RelayClient {
     }
     if (response.ok) return response;
     // An error body is small; a longer one (a proxy's page, a hostile relay) is not read to its end.
-    const failure = RelayErrorSchema.safeParse(await readSmallJson(response));
+    const failure = tolerant(RelayErrorSchema).safeParse(await readSmallJson(response));
     if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
     const { code, message, issues, retryAfterSeconds, retryAfterMs, devices, share } = failure.data;
     // Rate limits say when to come back in the body and in Retry-After; either will do.

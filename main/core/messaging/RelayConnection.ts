@@ -5,6 +5,7 @@ import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
 import type { Presence } from '../../../shared/wire/presence';
 import { ServerFrameSchema, type ClientFrame, type RelayErrorCode, type DeliveredEnvelope, type OutgoingEnvelope, type SendResponse, type ServerFrame } from '../../../shared/wire/relay';
 import { RelayRequestError } from './RelayRequestError';
+import { tolerant } from '../../../shared/wire/tolerant';
 
 export interface ConnectionHandlers {
   onEnvelope(envelope: DeliveredEnvelope): void;
@@ -30,7 +31,8 @@ export class RelayConnection {
       } catch {
         return;
       }
-      const parsed = ServerFrameSchema.safeParse(json);
+      // Frames from a relay newer than this workstation may carry fields it does not know: dropped (tolerant.ts).
+      const parsed = tolerant(ServerFrameSchema).safeParse(json);
       if (!parsed.success) return;
       const frame = parsed.data;
       switch (frame.type) {

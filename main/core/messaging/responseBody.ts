@@ -1,4 +1,6 @@
 import type { Response } from 'undici';
+import type { z } from 'zod';
+import { describeWireIssue, tolerant } from '../../../shared/wire/tolerant';
 import { RelayRequestError } from './RelayRequestError';
 
 /*
@@ -85,4 +87,14 @@ export async function readSmallJson(response: Response): Promise<unknown> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A relay's answer read with `schema`, tolerant of fields this workstation does not know (a relay upgraded before it:
+ * shared/wire/tolerant.ts); a known field of the wrong type is BAD_RESPONSE naming the field, never its value.
+ */
+export function answerFrom<T extends z.ZodType>(schema: T, value: unknown, what: string, status: number): z.infer<T> {
+  const parsed = tolerant(schema).safeParse(value);
+  if (!parsed.success) throw new RelayRequestError('BAD_RESPONSE', `unexpected answer from ${what} (${describeWireIssue(parsed.error)})`, status);
+  return parsed.data;
 }

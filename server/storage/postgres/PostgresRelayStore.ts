@@ -63,9 +63,9 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.#sso = new PostgresSsoSignIns(db, (client, events) => this.append(client, events));
     this.#signIns = new PostgresSignIns(db, clock, (client, events) => this.append(client, events));
     this.#directory = new PostgresDirectory(db, { appendAudit: (client, events) => this.append(client, events), deactivateIn: (client, id, at) => this.#deactivateIn(client, id, at) });
-    this.scim = new PostgresScim(db, (client, events) => this.append(client, events));
     this.blobs = new PostgresBlobs(db, (client, events) => this.append(client, events));
     this.roles = new PostgresRoles(db, (client, events) => this.append(client, events));
+    this.scim = new PostgresScim(db, (client, events) => this.append(client, events), this.roles);
     this.presence = new PostgresPresence(db, (client, events) => this.append(client, events), (client, userId) => this.controlEvent(client, 'presence.changed', userId, null, this.clock.now()));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),

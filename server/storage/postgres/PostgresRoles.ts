@@ -113,19 +113,22 @@ export class PostgresRoles implements RoleStore {
   }
 
   async setStandingHolders(roleId: RoleId, source: DirectoryShiftSource, userIds: readonly UserId[], { actor, at }: Omit<ShiftProvenance, 'source'>, audit: (change: StandingHoldersChange) => readonly AuditEvent[]): Promise<StandingHoldersChange> {
-    return this.#db.transaction(async (client) => {
-      await lockRole(client, roleId);
-      const current = (await client.query<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $1 AND source = $2 AND ends_at = $3 ORDER BY user_id COLLATE "C"', [roleId, source, STANDING_SHIFT_END])).rows.map(toShift);
-      const active = (await client.query<{ id: string }>("SELECT id FROM users WHERE id = ANY($1::text[]) AND status <> 'deactivated' AND role = 'clinician'", [[...userIds]])).rows.map((r) => r.id as UserId);
-      const plan = planStandingHolders(current, active, at);
-      for (const shift of plan.ended) {
-        if (shift.startsAt >= at) await client.query('DELETE FROM oncall_shifts WHERE id = $1', [shift.id]);
-        else await client.query('UPDATE oncall_shifts SET ends_at = $2 WHERE id = $1', [shift.id, at]);
-      }
-      const change = { added: await insertShifts(client, roleId, plan.add, { source, actor, at }), ended: plan.ended };
-      if (change.added.length + change.ended.length > 0) await this.#appendAudit(client, audit(change));
-      return change;
-    });
+    return this.#db.transaction(async (client) => this.standingHoldersIn(client, roleId, source, userIds, { actor, at }, audit));
+  }
+
+  /** Inside a transaction of the caller's (a SCIM group write): setStandingHolders on its client, `cap` as planStandingHolders'. */
+  async standingHoldersIn(client: pg.PoolClient, roleId: RoleId, source: DirectoryShiftSource, userIds: readonly UserId[], { actor, at }: Omit<ShiftProvenance, 'source'>, audit: (change: StandingHoldersChange) => readonly AuditEvent[], cap?: number): Promise<StandingHoldersChange> {
+    await lockRole(client, roleId);
+    const current = (await client.query<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $1 AND source = $2 AND ends_at = $3 ORDER BY user_id COLLATE "C"', [roleId, source, STANDING_SHIFT_END])).rows.map(toShift);
+    const active = (await client.query<{ id: string }>("SELECT id FROM users WHERE id = ANY($1::text[]) AND status <> 'deactivated' AND role = 'clinician'", [[...userIds]])).rows.map((r) => r.id as UserId);
+    const plan = planStandingHolders(current, active, at, cap);
+    for (const shift of plan.ended) {
+      if (shift.startsAt >= at) await client.query('DELETE FROM oncall_shifts WHERE id = $1', [shift.id]);
+      else await client.query('UPDATE oncall_shifts SET ends_at = $2 WHERE id = $1', [shift.id, at]);
+    }
+    const change = { added: await insertShifts(client, roleId, plan.add, { source, actor, at }), ended: plan.ended };
+    if (change.added.length + change.ended.length > 0) await this.#appendAudit(client, audit(change));
+    return change;
   }
 
   async removeShift(roleId: RoleId, shiftId: string, audit: (removed: ShiftRecord) => readonly AuditEvent[]): Promise<boolean> {

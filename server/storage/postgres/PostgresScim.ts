@@ -8,37 +8,47 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { ProvisioningSource } from '../../directory/DirectoryPerson';
 import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
 import { RelayFailure } from '../../RelayFailure';
 import type { UserRecord } from '../RelayStore';
-import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimGroupWriter, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { roleNameKey } from '../roleRows';
+import type { PostgresRoles } from './PostgresRoles';
+import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
+import { provisioningActor } from '../../directory/provisioning';
+import { keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
 import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 import { nullableNumber } from './PostgresDevices';
 import { toUser, type UserRow } from './PostgresDirectory';
 
-interface TokenRow { name: string; created_at: string; revoked_at: string | null; expires_at: string }
+interface TokenRow { name: string; created_at: string; revoked_at: string | null; expires_at: string; source: string | null }
 interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: string; last_modified_at: string }
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
-const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: Number(r.created_at), revokedAt: nullableNumber(r.revoked_at), expiresAt: Number(r.expires_at) });
+const TOKEN_COLUMNS = 'name, created_at, revoked_at, expires_at, source';
+const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: Number(r.created_at), revokedAt: nullableNumber(r.revoked_at), expiresAt: Number(r.expires_at), source: r.source ?? r.name });
 const isUniqueViolation = (error: unknown, constraint: string) => (error as { code?: string }).code === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === constraint;
 
 export class PostgresScim implements ScimStore {
   readonly #db: PostgresDatabase;
   readonly #appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>;
 
-  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>) {
+  readonly #roles: PostgresRoles;
+
+  constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>, roles: PostgresRoles) {
     this.#db = db;
     this.#appendAudit = appendAudit;
+    this.#roles = roles;
   }
 
-  async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
+  async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[], replaces?: string): Promise<void> {
     try {
       await this.#db.transaction(async (client) => {
-        await client.query('INSERT INTO scim_tokens (name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)', [name, tokenHash, at, expiresAt]);
+        const source = replaces === undefined ? name : (await client.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM scim_tokens WHERE name = $1`, [replaces])).rows.map(toToken)[0]?.source;
+        if (source === undefined) throw new RelayFailure('NOT_FOUND', `no SCIM token named ${replaces ?? name} to replace`);
+        await client.query('INSERT INTO scim_tokens (name, token_hash, created_at, expires_at, source) VALUES ($1, $2, $3, $4, $5)', [name, tokenHash, at, expiresAt, source]);
         await this.#appendAudit(client, audit);
       });
     } catch (error) {
@@ -48,7 +58,7 @@ export class PostgresScim implements ScimStore {
   }
 
   async tokens(): Promise<ScimTokenRecord[]> {
-    return (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens ORDER BY name COLLATE "C"')).rows.map(toToken);
+    return (await this.#db.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM scim_tokens ORDER BY name COLLATE "C"`)).rows.map(toToken);
   }
 
   async revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
@@ -61,7 +71,7 @@ export class PostgresScim implements ScimStore {
   }
 
   async tokenByHash(tokenHash: string): Promise<ScimTokenRecord | undefined> {
-    const row = (await this.#db.query<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens WHERE token_hash = $1', [tokenHash])).rows[0];
+    const row = (await this.#db.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM scim_tokens WHERE token_hash = $1`, [tokenHash])).rows[0];
     return row && toToken(row);
   }
 
@@ -96,22 +106,25 @@ export class PostgresScim implements ScimStore {
     return { total, groups: await this.#withMembers(this.#db, rows) };
   }
 
-  async createGroup(group: NewScimGroup, source: ProvisioningSource, at: number): Promise<ScimStoredGroup> {
+  async createGroup(group: NewScimGroup, by: ScimGroupWriter): Promise<ScimStoredGroup> {
+    const { owner, source, at } = by;
     const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
     const id = randomUUID();
     return this.#named(() => this.#db.transaction(async (client) => {
-      await client.query('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ($1, $2, $3, $4, $5, $5)', [
-        id, checked.displayName, groupNameKey(checked.displayName), checked.externalId, at,
+      await client.query('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at, owner) VALUES ($1, $2, $3, $4, $5, $5, $6)', [
+        id, checked.displayName, groupNameKey(checked.displayName), checked.externalId, at, owner,
       ]);
       await this.#addMembers(client, id, checked.members);
       await this.#appendAudit(client, [groupCreatedAudit(id, checked, source)]);
+      await this.#rolesOf(client, [checked], by);
       return this.#written(client, id);
     }));
   }
 
-  async updateGroup(id: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null> {
+  async updateGroup(id: string, change: ScimGroupUpdate, by: ScimGroupWriter): Promise<ScimStoredGroup | null> {
+    const { owner, source, at } = by;
     return this.#named(() => this.#db.transaction(async (client) => {
-      const current = await this.#group(client, id, true);
+      const current = await this.#group(client, id, owner);
       if (!current) return null;
       const plan = planGroupUpdate(current, change, source);
       if (!plan.audit) return current;
@@ -119,18 +132,36 @@ export class PostgresScim implements ScimStore {
       if (plan.removed.length > 0) await client.query('DELETE FROM scim_group_members WHERE group_id = $1 AND user_id = ANY($2)', [id, [...plan.removed]]);
       await this.#addMembers(client, id, plan.added);
       await this.#appendAudit(client, [plan.audit]);
+      await this.#rolesOf(client, [current, plan], by);
       return this.#written(client, id);
     }));
   }
 
-  async deleteGroup(id: string, source: ProvisioningSource, _at: number): Promise<boolean> {
+  async deleteGroup(id: string, by: ScimGroupWriter): Promise<boolean> {
     return this.#db.transaction(async (client) => {
-      const current = await this.#group(client, id, true);
+      const current = await this.#group(client, id, by.owner);
       if (!current) return false;
       await client.query('DELETE FROM scim_groups WHERE id = $1', [id]);
-      await this.#appendAudit(client, [groupDeletedAudit(current, source)]);
+      await this.#appendAudit(client, [groupDeletedAudit(current, by.source)]);
+      await this.#rolesOf(client, [current], by);
       return true;
     });
+  }
+
+  /** Inside the write's transaction: the roles mapped to the group as it stood before and after follow their groups. */
+  async #rolesOf(client: pg.PoolClient, states: readonly GroupNames[], by: ScimGroupWriter): Promise<void> {
+    if (!by.roleGroups || by.source.kind !== 'scim') return;
+    const actor = provisioningActor(by.source);
+    for (const roleName of rolesOfGroups(by.roleGroups, states)) {
+      const role = (await client.query<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $1', [roleNameKey(roleName)])).rows[0];
+      if (!role) continue;
+      const found = new Map<string, ScimStoredGroup[]>();
+      for (const key of keysOfRole(by.roleGroups, roleName)) {
+        const rows = (await client.query<GroupRow>('SELECT * FROM scim_groups WHERE name_key = $1 OR external_id = $2', [groupNameKey(key), key])).rows;
+        found.set(key, await this.#withMembers(client, rows));
+      }
+      await this.#roles.standingHoldersIn(client, role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
+    }
   }
 
   /** Runs a group write; the unique index on the name refusing it is told as a taken name. */
@@ -163,8 +194,11 @@ export class PostgresScim implements ScimStore {
     return group;
   }
 
-  async #group(on: Queryable, id: string, lock = false): Promise<ScimStoredGroup | undefined> {
-    const row = (await on.query<GroupRow>(`SELECT * FROM scim_groups WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])).rows[0];
+  /** With `owner`: that source's group only, locked for the transaction (another source's is absent). */
+  async #group(on: Queryable, id: string, owner?: string): Promise<ScimStoredGroup | undefined> {
+    const row = (owner === undefined
+      ? await on.query<GroupRow>('SELECT * FROM scim_groups WHERE id = $1', [id])
+      : await on.query<GroupRow>('SELECT * FROM scim_groups WHERE id = $1 AND owner = $2 FOR UPDATE', [id, owner])).rows[0];
     return row && (await this.#withMembers(on, [row]))[0];
   }
 

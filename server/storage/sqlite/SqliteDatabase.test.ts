@@ -68,7 +68,7 @@ describe('relay schema migrations', () => {
     v10.close();
   });
 
-  it('gives SCIM tokens made before expiry existed an end at least 30 days away, and keeps every shift (version 20)', () => {
+  it('gives SCIM tokens made before expiry existed an end at least 30 days away, and keeps every shift (version 19)', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');
     const v17 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 17));
@@ -88,6 +88,19 @@ describe('relay schema migrations', () => {
     v20.run(`INSERT INTO oncall_shifts (id, role_id, user_id, starts_at, ends_at, source, created_at, created_by) VALUES ('s2', 'r1', 'u1', 10, 8640000000000000, 'scim', 1, 'scim:entra')`);
     expect(() => v20.run(`INSERT INTO oncall_shifts (id, role_id, user_id, starts_at, ends_at, source, created_at, created_by) VALUES ('s3', 'r1', 'u1', 10, 20, 'fax', 1, 'x')`)).toThrow(/CHECK/);
     v20.close();
+  });
+
+  it('gives groups made before sources existed to the oldest unrevoked token, and each token its own name as source (version 21)', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    const v19 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 19));
+    v19.run(`INSERT INTO scim_tokens (name, token_hash, created_at, revoked_at, expires_at) VALUES ('gone', 'h0', 1, 5, 9), ('entra', 'h1', 2, NULL, 9), ('okta', 'h2', 3, NULL, 9)`);
+    v19.run(`INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ('g1', 'ICU', 'icu', NULL, 1, 1)`);
+    v19.close();
+    const v21 = new SqliteDatabase(path);
+    expect(v21.all('SELECT name, source FROM scim_tokens ORDER BY name')).toEqual([{ name: 'entra', source: 'entra' }, { name: 'gone', source: 'gone' }, { name: 'okta', source: 'okta' }]);
+    expect(v21.all('SELECT id, owner FROM scim_groups')).toEqual([{ id: 'g1', owner: 'entra' }]);
+    v21.close();
   });
 
   it('a failed migration leaves the database at the previous version', () => {

@@ -67,9 +67,9 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
     this.#devices = new SqliteDevices(this.sql);
     this.#queue = new SqliteEnvelopeQueue(this.sql, (events) => this.audit.append(events));
     this.#directory = new SqliteDirectory(this.sql, { appendAudit: (events) => this.audit.append(events), deactivateIn: (id, at) => this.#deactivateIn(id, at) });
-    this.scim = new SqliteScim(this.sql, (events) => this.audit.append(events));
     this.blobs = new SqliteBlobs(this.sql, (events) => this.audit.append(events));
     this.roles = new SqliteRoles(this.sql, (events) => this.audit.append(events));
+    this.scim = new SqliteScim(this.sql, (events) => this.audit.append(events), this.roles);
     this.#sso = new SqliteSsoSignIns(this.sql, (events) => this.audit.append(events));
     this.escalations = new SqliteEscalations(this.sql, this.#queue, (events) => this.audit.append(events));
     this.presence = new SqlitePresence(this.sql, (events) => this.audit.append(events), (userId) => this.#controlEventIn('presence.changed', userId, null, this.#clock.now()));

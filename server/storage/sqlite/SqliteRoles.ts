@@ -126,18 +126,23 @@ export class SqliteRoles implements RoleStore {
   async setStandingHolders(roleId: RoleId, source: DirectoryShiftSource, userIds: readonly UserId[], { actor, at }: Omit<ShiftProvenance, 'source'>, audit: (change: StandingHoldersChange) => readonly AuditEvent[]): Promise<StandingHoldersChange> {
     return this.#sql.immediate(() => {
       if (!this.#sql.get('SELECT 1 FROM oncall_roles WHERE id = $r', { r: roleId })) throw new RelayFailure('NOT_FOUND', 'no such role');
-      const current = this.#sql.all<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $r AND source = $s AND ends_at = $end ORDER BY user_id', { r: roleId, s: source, end: STANDING_SHIFT_END }).map(toShift);
-      // Only active clinicians: an admin or compliance account put in a group never receives a role's messages.
-      const active = userIds.filter((u) => this.#sql.get("SELECT 1 FROM users WHERE id = $u AND status <> 'deactivated' AND role = 'clinician'", { u }));
-      const plan = planStandingHolders(current, active, at);
-      for (const shift of plan.ended) {
-        if (shift.startsAt >= at) this.#sql.run('DELETE FROM oncall_shifts WHERE id = $id', { id: shift.id });
-        else this.#sql.run('UPDATE oncall_shifts SET ends_at = $at WHERE id = $id', { id: shift.id, at });
-      }
-      const change = { added: this.#insertShifts(roleId, plan.add, { source, actor, at }), ended: plan.ended };
-      if (change.added.length + change.ended.length > 0) this.#appendAudit(audit(change));
-      return change;
+      return this.standingHoldersIn(roleId, source, userIds, { actor, at }, audit);
     });
+  }
+
+  /** Inside a transaction of the caller's (a SCIM group write): setStandingHolders of a role that exists, `cap` as planStandingHolders'. */
+  standingHoldersIn(roleId: RoleId, source: DirectoryShiftSource, userIds: readonly UserId[], { actor, at }: Omit<ShiftProvenance, 'source'>, audit: (change: StandingHoldersChange) => readonly AuditEvent[], cap?: number): StandingHoldersChange {
+    const current = this.#sql.all<ShiftRow>('SELECT * FROM oncall_shifts WHERE role_id = $r AND source = $s AND ends_at = $end ORDER BY user_id', { r: roleId, s: source, end: STANDING_SHIFT_END }).map(toShift);
+    // Only active clinicians: an admin or compliance account put in a group never receives a role's messages.
+    const active = userIds.filter((u) => this.#sql.get("SELECT 1 FROM users WHERE id = $u AND status <> 'deactivated' AND role = 'clinician'", { u }));
+    const plan = planStandingHolders(current, active, at, cap);
+    for (const shift of plan.ended) {
+      if (shift.startsAt >= at) this.#sql.run('DELETE FROM oncall_shifts WHERE id = $id', { id: shift.id });
+      else this.#sql.run('UPDATE oncall_shifts SET ends_at = $at WHERE id = $id', { id: shift.id, at });
+    }
+    const change = { added: this.#insertShifts(roleId, plan.add, { source, actor, at }), ended: plan.ended };
+    if (change.added.length + change.ended.length > 0) this.#appendAudit(audit(change));
+    return change;
   }
 
   async removeShift(roleId: RoleId, shiftId: string, audit: (removed: ShiftRecord) => readonly AuditEvent[]): Promise<boolean> {

@@ -5,19 +5,24 @@
 import { randomUUID } from 'node:crypto';
 import type { UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { ProvisioningSource } from '../../directory/DirectoryPerson';
 import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
 import { RelayFailure } from '../../RelayFailure';
 import type { UserRecord } from '../RelayStore';
-import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimGroupWriter, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { roleNameKey } from '../roleRows';
+import type { SqliteRoles } from './SqliteRoles';
+import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
+import { provisioningActor } from '../../directory/provisioning';
+import { keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
 import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
 import type { SqliteDatabase } from './SqliteDatabase';
 import { toUser, type UserRow } from './SqliteDirectory';
 
-interface TokenRow { name: string; created_at: number; revoked_at: number | null; expires_at: number }
+interface TokenRow { name: string; created_at: number; revoked_at: number | null; expires_at: number; source: string | null }
+const TOKEN_COLUMNS = 'name, created_at, revoked_at, expires_at, source';
 interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: number; last_modified_at: number }
 
-const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at, expiresAt: r.expires_at });
+const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at, expiresAt: r.expires_at, source: r.source ?? r.name });
 
 /** SQLite's named parameters for whereClause's values. */
 function named(base: string, conditions: Parameters<typeof whereClause>[1]): { where: string; params: Record<string, string> } {
@@ -29,21 +34,27 @@ export class SqliteScim implements ScimStore {
   readonly #sql: SqliteDatabase;
   readonly #appendAudit: (events: readonly AuditEvent[]) => void;
 
-  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void) {
+  readonly #roles: SqliteRoles;
+
+  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void, roles: SqliteRoles) {
     this.#sql = sql;
     this.#appendAudit = appendAudit;
+    this.#roles = roles;
   }
 
-  async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[]): Promise<void> {
+  async createToken(name: string, tokenHash: string, at: number, expiresAt: number, audit: readonly AuditEvent[], replaces?: string): Promise<void> {
     this.#sql.immediate(() => {
       if (this.#sql.get('SELECT 1 FROM scim_tokens WHERE name = $n', { n: name })) throw new RelayFailure('BAD_REQUEST', `a SCIM token named ${name} exists already`);
-      this.#sql.run('INSERT INTO scim_tokens (name, token_hash, created_at, expires_at) VALUES ($n, $h, $at, $exp)', { n: name, h: tokenHash, at, exp: expiresAt });
+      const replaced = replaces === undefined ? undefined : this.#sql.get<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM scim_tokens WHERE name = $n`, { n: replaces });
+      if (replaces !== undefined && !replaced) throw new RelayFailure('NOT_FOUND', `no SCIM token named ${replaces} to replace`);
+      const source = replaced ? toToken(replaced).source : name;
+      this.#sql.run('INSERT INTO scim_tokens (name, token_hash, created_at, expires_at, source) VALUES ($n, $h, $at, $exp, $s)', { n: name, h: tokenHash, at, exp: expiresAt, s: source });
       this.#appendAudit(audit);
     });
   }
 
   async tokens(): Promise<ScimTokenRecord[]> {
-    return this.#sql.all<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens ORDER BY name').map(toToken);
+    return this.#sql.all<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM scim_tokens ORDER BY name`).map(toToken);
   }
 
   async revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
@@ -55,7 +66,7 @@ export class SqliteScim implements ScimStore {
   }
 
   async tokenByHash(tokenHash: string): Promise<ScimTokenRecord | undefined> {
-    const row = this.#sql.get<TokenRow>('SELECT name, created_at, revoked_at, expires_at FROM scim_tokens WHERE token_hash = $h', { h: tokenHash });
+    const row = this.#sql.get<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM scim_tokens WHERE token_hash = $h`, { h: tokenHash });
     return row && toToken(row);
   }
 
@@ -87,23 +98,26 @@ export class SqliteScim implements ScimStore {
     return { total, groups: rows.map((r) => this.#toGroup(r)) };
   }
 
-  async createGroup(group: NewScimGroup, source: ProvisioningSource, at: number): Promise<ScimStoredGroup> {
+  async createGroup(group: NewScimGroup, by: ScimGroupWriter): Promise<ScimStoredGroup> {
+    const { owner, source, at } = by;
     const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
     const id = randomUUID();
     return this.#sql.immediate(() => {
       this.#checkName(checked.displayName, null);
-      this.#sql.run('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ($id, $n, $k, $e, $at, $at)', {
-        id, n: checked.displayName, k: groupNameKey(checked.displayName), e: checked.externalId, at,
+      this.#sql.run('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at, owner) VALUES ($id, $n, $k, $e, $at, $at, $o)', {
+        id, n: checked.displayName, k: groupNameKey(checked.displayName), e: checked.externalId, at, o: owner,
       });
       this.#addMembers(id, checked.members);
       this.#appendAudit([groupCreatedAudit(id, checked, source)]);
+      this.#rolesOf([checked], by);
       return this.#written(id);
     });
   }
 
-  async updateGroup(id: string, change: ScimGroupUpdate, source: ProvisioningSource, at: number): Promise<ScimStoredGroup | null> {
+  async updateGroup(id: string, change: ScimGroupUpdate, by: ScimGroupWriter): Promise<ScimStoredGroup | null> {
+    const { owner, source, at } = by;
     return this.#sql.immediate(() => {
-      const current = this.#group(id);
+      const current = this.#group(id, owner);
       if (!current) return null;
       const plan = planGroupUpdate(current, change, source);
       if (!plan.audit) return current;
@@ -114,19 +128,35 @@ export class SqliteScim implements ScimStore {
       for (const user of plan.removed) this.#sql.run('DELETE FROM scim_group_members WHERE group_id = $g AND user_id = $u', { g: id, u: user });
       this.#addMembers(id, plan.added);
       this.#appendAudit([plan.audit]);
+      this.#rolesOf([current, plan], by);
       return this.#written(id);
     });
   }
 
-  async deleteGroup(id: string, source: ProvisioningSource, _at: number): Promise<boolean> {
+  async deleteGroup(id: string, by: ScimGroupWriter): Promise<boolean> {
     return this.#sql.immediate(() => {
-      const current = this.#group(id);
+      const current = this.#group(id, by.owner);
       if (!current) return false;
       this.#sql.run('DELETE FROM scim_group_members WHERE group_id = $g', { g: id });
       this.#sql.run('DELETE FROM scim_groups WHERE id = $g', { g: id });
-      this.#appendAudit([groupDeletedAudit(current, source)]);
+      this.#appendAudit([groupDeletedAudit(current, by.source)]);
+      this.#rolesOf([current], by);
       return true;
     });
+  }
+
+  /** Inside the write's transaction: the roles mapped to the group as it stood before and after follow their groups. */
+  #rolesOf(states: readonly GroupNames[], by: ScimGroupWriter): void {
+    if (!by.roleGroups || by.source.kind !== 'scim') return;
+    const actor = provisioningActor(by.source);
+    for (const roleName of rolesOfGroups(by.roleGroups, states)) {
+      const role = this.#sql.get<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $k', { k: roleNameKey(roleName) });
+      if (!role) continue;
+      const found = new Map(keysOfRole(by.roleGroups, roleName).map((key) => [key, this.#sql.all<GroupRow>(
+        'SELECT * FROM scim_groups WHERE name_key = $k OR external_id = $e', { k: groupNameKey(key), e: key },
+      ).map((r) => this.#toGroup(r))]));
+      this.#roles.standingHoldersIn(role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
+    }
   }
 
   #checkName(displayName: string, except: string | null): void {
@@ -149,8 +179,11 @@ export class SqliteScim implements ScimStore {
     return group;
   }
 
-  #group(id: string): ScimStoredGroup | undefined {
-    const row = this.#sql.get<GroupRow>('SELECT * FROM scim_groups WHERE id = $id', { id });
+  /** With `owner`: that source's group only (another source's is absent). */
+  #group(id: string, owner?: string): ScimStoredGroup | undefined {
+    const row = owner === undefined
+      ? this.#sql.get<GroupRow>('SELECT * FROM scim_groups WHERE id = $id', { id })
+      : this.#sql.get<GroupRow>('SELECT * FROM scim_groups WHERE id = $id AND owner = $o', { id, o: owner });
     return row && this.#toGroup(row);
   }
 
