@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { describeError } from '../shared/errors';
-import { assertNever } from '../shared/exhaustive';
 import { AccountService } from './AccountService';
 import { systemClock, type Clock } from './Clock';
 import { EscalationService } from './escalation/EscalationService';
@@ -16,7 +15,7 @@ import { MetricsListener } from './metrics/MetricsListener';
 import { RelayMetrics } from './metrics/RelayMetrics';
 import { timedStore } from './metrics/TimedRelayStore';
 import { MessageService } from './MessageService';
-import { PresenceService } from './presence/PresenceService';
+import { PresenceAnnouncements } from './presence/PresenceAnnouncements';
 import type { AuditKey } from './audit/auditKey';
 import { growAuditTree } from './audit/AuditTree';
 import type { CheckpointMemory } from './audit/exportAudit';
@@ -114,7 +113,8 @@ export class RelayServer {
   readonly escalations: EscalationService;
   /** Prometheus metrics (served by listenMetrics); the services' store calls are timed into them. */
   readonly metrics: RelayMetrics;
-  readonly #presence: PresenceService;
+  /** Tells connected workstations whose statuses changed, here or on another instance (issue 19). */
+  readonly presenceAnnouncements: PresenceAnnouncements;
   #app: FastifyInstance | undefined;
   #metricsListener: MetricsListener | undefined;
   /** The store as the services see it: timed (TimedRelayStore). */
@@ -157,7 +157,7 @@ export class RelayServer {
     // Ladders and acknowledgements are charged to the same rate limiter as sends (MessageService.chargeRequest).
     // A stopped ladder frees the blob readers named for its rungs that never went.
     this.escalations = new EscalationService(served, clock, config, this.hub, this.messages, this.blobs);
-    this.#presence = new PresenceService(served, () => clock.now());
+    this.presenceAnnouncements = new PresenceAnnouncements(this.hub);
   }
 
   /** Binds and serves. Refuses a non-loopback address without TLS, with a message saying why. */
@@ -172,6 +172,7 @@ export class RelayServer {
     await this.store.subscribe?.({
       envelopesQueued: (recipients) => this.hub.envelopesQueued(recipients),
       controlChanged: applyControl,
+      presenceChanged: (userIds) => this.presenceAnnouncements.changed(userIds),
       resync: () => {
         // The news may have been missed (the LISTEN connection was lost, or the database failed over to a
         // standby or was restored, and its events may be numbered from below where this relay had got to):
@@ -185,6 +186,7 @@ export class RelayServer {
     });
     this.#app = await buildRelayApp({
       accounts: this.accounts, messages: this.messages, hub: this.hub, store: this.#served, now: () => this.clock.now(), escalations: this.escalations,
+      presenceChanged: (userId) => this.presenceAnnouncements.changed([userId]),
       metrics: this.metrics, shuttingDown: () => this.#closing, ...(this.log.logger ? { logger: this.log.logger } : {}),
       maxEnvelopeBytes: this.config.maxEnvelopeBytes, keysLowThreshold: this.config.keysLowThreshold, logLevel, timeouts: this.config.timeouts, admission: this.config.admission,
       ...(tls ? { tls: { ...tls, minVersion: options.tlsMinVersion ?? 'TLSv1.2' } } : {}),
@@ -221,23 +223,14 @@ export class RelayServer {
       const last = (await this.store.controlEvents(0)).at(-1)?.seq ?? 0;
       if (last < this.#controlSeq) this.#controlSeq = last;
     }
-    const events = await this.store.controlEvents(this.#controlSeq);
-    // A user's status changed several times since the last pass: only the last change is pushed (it reads the same).
-    const lastPresence = new Map(events.filter((e) => e.kind === 'presence.changed').map((e) => [e.userId, e.seq]));
-    for (const event of events) {
+    for (const event of await this.store.controlEvents(this.#controlSeq)) {
       // Past an event only once it is applied: one that fails is tried again at the next pass.
-      if (event.kind !== 'presence.changed' || lastPresence.get(event.userId) === event.seq) await this.#applyControlEvent(event);
+      await this.#applyControlEvent(event);
       this.#controlSeq = event.seq;
     }
   }
 
   async #applyControlEvent(event: ControlEvent): Promise<void> {
-    if (event.kind === 'presence.changed') {
-      // A status set on any instance reaches every device connected here at once (polling stays the fallback).
-      const [presence] = await this.#presence.read([event.userId]);
-      if (presence) this.hub.broadcast({ type: 'presence', presence });
-      return;
-    }
     this.accounts.credentials.forget(event.userId);
     this.messages.forget(event.userId);
     switch (event.kind) {
@@ -253,8 +246,12 @@ export class RelayServer {
       }
       case 'device.added':
         break;
-      default:
-        assertNever(event.kind, 'control event');
+      default: {
+        // A kind from a newer relay sharing the database (an upgrade under way): what it drops is dropped above;
+        // stopping here would stop this instance applying every later revocation.
+        const unknown: never = event.kind;
+        this.log(`control event of a kind this relay does not know (${String(unknown)}): skipped`, 'warn');
+      }
     }
   }
 
@@ -324,6 +321,7 @@ export class RelayServer {
     await this.#metricsListener?.close();
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    this.presenceAnnouncements.stop();
     this.hub.closeAll();
     await this.#app?.close();
     // Refusal episodes still open are audited now: a stop must not lose their records.

@@ -174,10 +174,15 @@ export class DeliveryHub implements DeliveryNotifier {
     if (connection) send(connection, { type: 'keysLow', preKeys: count });
   }
 
-  /** One frame to every connected device (a colleague's new status): written once, sent to each. */
+  /**
+   * One frame to every connected device (colleagues' statuses changed): written once, sent to each, except to
+   * a socket already holding a full send buffer (a device far behind reads statuses at its next minute anyway).
+   */
   broadcast(frame: ServerFrame): void {
     const text = JSON.stringify(frame);
-    for (const connection of this.#connections.values()) send(connection, text);
+    for (const connection of this.#connections.values()) {
+      if (connection.socket.bufferedAmount <= MAX_BUFFERED) send(connection, text);
+    }
   }
 
   /**

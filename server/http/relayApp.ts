@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { describeError } from '../../shared/errors';
-import { DeviceIdSchema, UserIdSchema } from '../../shared/ids';
+import { DeviceIdSchema, UserIdSchema, type UserId } from '../../shared/ids';
 import { KeyUploadSchema } from '../../shared/wire/keys';
 import {
   EmergencyLoginRequestSchema,
@@ -52,6 +52,8 @@ export interface RelayAppOptions {
   readonly escalations?: EscalationService;
   readonly hub: DeliveryHub;
   readonly store: RelayStore;
+  /** A user's status was set here (issue 19): the relay tells the connected workstations. */
+  readonly presenceChanged?: (userId: UserId) => void;
   readonly now: () => number;
   readonly maxEnvelopeBytes: number;
   readonly keysLowThreshold: number;
@@ -253,7 +255,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   // Acknowledgements and escalation ladders (issue 19).
   if (options.escalations) registerEscalationRoutes(app, { escalations: options.escalations, device });
 
-  registerPresenceRoutes(app, { presence: new PresenceService(store, options.now), device, charge: (address) => messages.chargeRequest(address, 'presence') });
+  registerPresenceRoutes(app, { presence: new PresenceService(store, options.now, options.presenceChanged), device, charge: (address) => messages.chargeRequest(address, 'presence') });
   registerRoleRoutes(app, { store, roles: new RoleService(store, options.now), now: options.now, device });
 
   await registerBlobRoutes(app, { blobs: options.blobs, device, parse, maxTransfersPerDevice: options.maxBlobTransfersPerDevice ?? DEFAULT_CONFIG.blobs.maxTransfersPerDevice });

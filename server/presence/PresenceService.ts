@@ -22,6 +22,8 @@ export class PresenceService {
   constructor(
     private readonly store: Pick<RelayStore, 'presence' | 'userById' | 'roles' | 'escalations'>,
     private readonly now: () => number,
+    /** Told of each status set (after it is stored): the relay tells the connected workstations (PresenceAnnouncements). */
+    private readonly changed: (userId: UserId) => void = () => undefined,
   ) {}
 
   /**
@@ -50,6 +52,7 @@ export class PresenceService {
       ? null
       : { userId: by.userId, status: update.status, note: update.note ?? null, until, forwardTo, setAt: now, setBy: by.deviceId, forwarding };
     await this.store.presence.setPresence(by.userId, row, [presenceAudit(by, update.status, until, forwardTo, (update.note ?? null) !== null)]);
+    this.changed(by.userId);
     return row ? presenceView(row) : availablePresence(by.userId);
   }
 

@@ -202,7 +202,7 @@ export interface SignedCheckpoint {
  */
 export interface ControlEvent {
   readonly seq: number;
-  readonly kind: 'device.revoked' | 'account.deactivated' | 'device.added' | 'credential.replaced' | 'presence.changed';
+  readonly kind: 'device.revoked' | 'account.deactivated' | 'device.added' | 'credential.replaced';
   readonly userId: UserId;
   readonly deviceId: DeviceId | null;
 }
@@ -213,6 +213,8 @@ export interface StoreEvents {
   envelopesQueued(recipients: readonly DeviceAddress[]): void;
   /** A control event was recorded (read controlEvents). */
   controlChanged(): void;
+  /** Another instance saw these users' statuses change (its connected devices are told by it; these by this one). */
+  presenceChanged(userIds: readonly UserId[]): void;
   /** The news may have been missed (the connection that carries it was lost): look at everything again. */
   resync(): void;
 }

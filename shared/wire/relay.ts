@@ -4,7 +4,6 @@ import { EnvelopeSchema, EnvelopeTypeSchema } from './envelope';
 import { KeyUploadSchema, PreKeyBundleSchema, PreKeyCountSchema } from './keys';
 import { UsernameSchema } from './username';
 import { ContactSchema, DepartmentSchema, DirectoryStatusSchema, DisplayNameSchema, JobTitleSchema } from './directory';
-import { PresenceSchema } from './presence';
 
 export { DisplayNameSchema } from './directory';
 import { OIDC_ERROR_CODES } from './ssoErrors';
@@ -178,6 +177,9 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 
+/** At most this many users in one presenceChanged frame. */
+export const MAX_PRESENCE_CHANGED_USERS = 1000;
+
 export const ServerFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('envelope'), envelope: DeliveredEnvelopeSchema }),
   /** Everything queued at connect time has been pushed. */
@@ -185,10 +187,11 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sent'), requestId: z.string(), accepted: z.array(EnvelopeIdSchema), refused: z.array(EnvelopeRefusalSchema).optional(), serverTimestamp: z.number().int() }),
   z.strictObject({ type: z.literal('pong'), requestId: z.string() }),
   /**
-   * A colleague's status changed (issue 19), as GET /v1/presence reads it: sent to every connected device, so lists
-   * and headers follow at once. Workstations from before this frame skip it and keep polling.
+   * These users' statuses changed (issue 19): sent to every connected device, gathered for about a second. Only who,
+   * never the status: a workstation showing one of them reads it (GET /v1/presence). Workstations from before this
+   * frame skip it and keep reading every minute.
    */
-  z.strictObject({ type: z.literal('presence'), presence: PresenceSchema }),
+  z.strictObject({ type: z.literal('presenceChanged'), userIds: z.array(UserIdSchema).min(1).max(MAX_PRESENCE_CHANGED_USERS) }),
   /** The one-time prekey stock of this device fell below the relay's threshold: upload more. */
   z.strictObject({ type: z.literal('keysLow'), preKeys: PreKeyCountSchema }),
   /** The same fields as an HTTP error body: `retryAfterMs` for rate limits, `devices` for full or unknown devices. */

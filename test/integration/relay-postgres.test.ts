@@ -83,10 +83,11 @@ describe.skipIf(unavailable !== null)('relays on one PostgreSQL database', () =>
     expect(bob.received.map((m) => (m.payload.type === 'text' ? m.payload.text : m.payload.type))).toEqual([1, 2, 3, 4, 5].map((i) => `Bed 12 potassium ${i}`));
     expect(bob.failures).toEqual([]);
 
-    // Alice's new status, set through A, is pushed by B to bob's socket (the control event's NOTIFY), not polled.
+    // Alice's new status, set through A: B tells bob's socket that it changed (A's NOTIFY), which he then reads.
     await alice.relay.setPresence({ update: { status: 'inProcedure', note: 'Theatre 3' }, forwarding: null });
-    await until(() => bob.statuses.some((p) => p.userId === alice.address.userId && p.status === 'inProcedure'), "alice's status to reach bob through the other instance", 5_000);
-    expect(bob.statuses.find((p) => p.userId === alice.address.userId)).toMatchObject({ status: 'inProcedure', note: 'Theatre 3' });
+    await until(() => bob.statusChanges.includes(alice.address.userId), "word of alice's new status to reach bob through the other instance", 5_000);
+    expect(bob.statusChanges).toEqual([alice.address.userId]);
+    expect((await bob.relay.presence([alice.address.userId]))[0]).toMatchObject({ status: 'inProcedure', note: 'Theatre 3' });
 
     // Bob signs in again at the same workstation through A (a new credential): B cuts the socket that still
     // uses the old one at once, not at its next frame; the workstation reconnects with the new one.

@@ -1,8 +1,7 @@
 import WebSocket from 'ws';
 import { assertNever } from '../../../shared/exhaustive';
-import type { EnvelopeId } from '../../../shared/ids';
+import type { EnvelopeId, UserId } from '../../../shared/ids';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
-import type { Presence } from '../../../shared/wire/presence';
 import { ServerFrameSchema, type ClientFrame, type RelayErrorCode, type DeliveredEnvelope, type OutgoingEnvelope, type SendResponse, type ServerFrame } from '../../../shared/wire/relay';
 import { RelayRequestError } from './RelayRequestError';
 import { tolerant } from '../../../shared/wire/tolerant';
@@ -11,8 +10,8 @@ export interface ConnectionHandlers {
   onEnvelope(envelope: DeliveredEnvelope): void;
   onQueueEmpty?(): void;
   onKeysLow?(count: PreKeyCount): void;
-  /** A colleague's (or the user's own) status changed on the relay. */
-  onPresence?(presence: Presence): void;
+  /** These users' statuses (perhaps the user's own) changed on the relay. */
+  onPresenceChanged?(userIds: readonly UserId[]): void;
   onClose?(code: number, reason: string): void;
 }
 
@@ -42,8 +41,8 @@ export class RelayConnection {
         case 'queueEmpty':
           handlers.onQueueEmpty?.();
           return;
-        case 'presence':
-          handlers.onPresence?.(frame.presence);
+        case 'presenceChanged':
+          handlers.onPresenceChanged?.(frame.userIds);
           return;
         case 'keysLow':
           handlers.onKeysLow?.(PreKeyCountSchema.parse(frame.preKeys));

@@ -139,17 +139,16 @@ export class PresenceBook {
   }
 
   /**
-   * A status the relay pushed as it changed (a `presence` frame): taken, checked as a read one is, when it is
-   * the user's own or a colleague's this workstation has asked about (what its screens show); answered as it
-   * reads now. Anyone else's is left alone (undefined): a status set anywhere in the hospital must not have
-   * every workstation meet that colleague's devices.
+   * The relay said these users' statuses changed (a `presenceChanged` frame): those this workstation shows (its
+   * own user and the colleagues its screens asked about) are read again, checked as any read; answered as they read
+   * now. Anyone else is left alone (nothing read): a status changed anywhere in the hospital must not have every
+   * workstation ask for it, nor meet that colleague's devices.
    */
-  async heard(presence: Presence): Promise<Presence | undefined> {
-    if (presence.userId !== this.self && !this.#known.has(presence.userId)) return undefined;
-    const at = this.scheduler.now();
-    this.#known.set(presence.userId, await this.#checked(presence));
-    this.#readAt.set(presence.userId, at);
-    return this.#at(presence.userId);
+  async changed(userIds: readonly UserId[]): Promise<Presence[]> {
+    const shown = [...new Set(userIds)].filter((id) => id === this.self || this.#known.has(id));
+    if (shown.length === 0) return [];
+    const now = await this.read(shown);
+    return now.filter((p) => shown.includes(p.userId));
   }
 
   /** One colleague's status as last read here (Available if never), as it reads now: no request. */

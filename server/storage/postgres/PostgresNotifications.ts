@@ -1,18 +1,21 @@
 /**
  * How relay instances sharing one PostgreSQL database hear of each other's changes: LISTEN/NOTIFY, which
  * PostgreSQL delivers at commit to every listening connection (no broker of our own). A send's transaction
- * notifies the queues it grew (`rounds_queued`); a revocation or deactivation notifies `rounds_control`.
+ * notifies the queues it grew (`rounds_queued`); a revocation or deactivation notifies `rounds_control`; a status
+ * change `rounds_presence`.
  * Each instance listens on one connection of its own. Notifications sent while that connection is down
  * are lost, so after every reconnect the instance looks at everything again (`resync`), and until it is
  * back the relay is not ready (/readyz: the load balancer sends its clients elsewhere).
  */
 import pg from 'pg';
-import { DeviceIdSchema, UserIdSchema, type DeviceAddress } from '../../../shared/ids';
+import { DeviceIdSchema, UserIdSchema, type DeviceAddress, type UserId } from '../../../shared/ids';
 import type { StoreEvents } from '../RelayStore';
 import type { PostgresDatabase } from './PostgresDatabase';
 
 export const QUEUED_CHANNEL = 'rounds_queued';
 export const CONTROL_CHANNEL = 'rounds_control';
+/** `<instance> <user>`: that user's status changed (issue 19); each instance tells its own connected devices. */
+export const PRESENCE_CHANNEL = 'rounds_presence';
 /** PostgreSQL refuses a payload of 8000 bytes or more; each notification stays well below. */
 const PAYLOAD_BYTES = 7000;
 const RECONNECT_MIN_MS = 100;
@@ -53,6 +56,19 @@ export function parseQueuedPayload(payload: string, ownInstance: string): Device
     if (userId.success && deviceId.success) out.push({ userId: userId.data, deviceId: deviceId.data });
   }
   return out;
+}
+
+/** Announces at commit that `userId`'s status changed: a NOTIFY only (a relay from before listens for nothing of it). */
+export async function presenceNotify(client: pg.PoolClient, instance: string, userId: UserId): Promise<void> {
+  await client.query('SELECT pg_notify($1, $2)', [PRESENCE_CHANNEL, `${instance} ${userId}`]);
+}
+
+/** The user of a `rounds_presence` payload from another instance (none for our own, or for a malformed one). */
+export function parsePresencePayload(payload: string, ownInstance: string): UserId | undefined {
+  const [instance, user, ...rest] = payload.split(' ');
+  if (instance === ownInstance || rest.length > 0) return undefined;
+  const userId = UserIdSchema.safeParse(user);
+  return userId.success ? userId.data : undefined;
 }
 
 export class PostgresNotifications {
@@ -108,6 +124,7 @@ export class PostgresNotifications {
       await client.connect();
       await client.query(`LISTEN ${QUEUED_CHANNEL}`);
       await client.query(`LISTEN ${CONTROL_CHANNEL}`);
+      await client.query(`LISTEN ${PRESENCE_CHANNEL}`);
     } catch (error) {
       // Connected but not listening (a stall, a timeout): this connection is not kept, nor left open.
       await client.end().catch(() => undefined);
@@ -145,6 +162,11 @@ export class PostgresNotifications {
   #onNotification(message: pg.Notification): void {
     if (message.channel === CONTROL_CHANNEL) {
       this.#events.controlChanged();
+      return;
+    }
+    if (message.channel === PRESENCE_CHANNEL) {
+      const userId = parsePresencePayload(message.payload ?? '', this.#instance);
+      if (userId) this.#events.presenceChanged([userId]);
       return;
     }
     if (message.channel !== QUEUED_CHANNEL) return;

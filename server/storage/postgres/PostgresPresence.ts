@@ -14,7 +14,7 @@ export class PostgresPresence implements PresenceStore {
   readonly #appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>;
   readonly #changed: (client: pg.PoolClient, userId: UserId) => Promise<void>;
 
-  /** `changed` records, in the same transaction, the control event that has every instance push the new status to its devices. */
+  /** `changed` tells the other relay instances at commit (a NOTIFY: no lock, nothing kept), so they tell their devices. */
   constructor(db: PostgresDatabase, appendAudit: (client: pg.PoolClient, events: readonly AuditEvent[]) => Promise<void>, changed: (client: pg.PoolClient, userId: UserId) => Promise<void>) {
     this.#db = db;
     this.#appendAudit = appendAudit;
@@ -29,8 +29,8 @@ export class PostgresPresence implements PresenceStore {
       } else {
         await client.query('DELETE FROM presence WHERE user_id = $1', [userId]);
       }
-      await this.#appendAudit(client, audit);
       await this.#changed(client, userId);
+      await this.#appendAudit(client, audit);
     });
   }
 

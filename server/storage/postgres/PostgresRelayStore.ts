@@ -35,7 +35,7 @@ import { PostgresSsoSignIns } from './PostgresSsoSignIns';
 import { PostgresPresence } from './PostgresPresence';
 import type { OidcPendingSignIn } from '../../auth/oidc/OidcRelyingParty';
 import { PostgresEscalations } from './PostgresEscalations';
-import { PostgresNotifications, QUEUED_CHANNEL, queuedPayloads } from './PostgresNotifications';
+import { PostgresNotifications, QUEUED_CHANNEL, presenceNotify, queuedPayloads } from './PostgresNotifications';
 
 /** Envelopes expired per transaction. */
 const EXPIRE_SLICE = 5000;
@@ -66,7 +66,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
     this.blobs = new PostgresBlobs(db, (client, events) => this.append(client, events));
     this.roles = new PostgresRoles(db, (client, events) => this.append(client, events));
     this.scim = new PostgresScim(db, (client, events) => this.append(client, events), this.roles);
-    this.presence = new PostgresPresence(db, (client, events) => this.append(client, events), (client, userId) => this.controlEvent(client, 'presence.changed', userId, null, this.clock.now()));
+    this.presence = new PostgresPresence(db, (client, events) => this.append(client, events), (client, userId) => presenceNotify(client, this.#instance, userId));
     this.#queue = new PostgresEnvelopeQueue(db, {
       appendAudit: async (client, events) => void (await this.audit.append(client, events, this.clock.now())),
       announcements: (recipients) => ({ channel: QUEUED_CHANNEL, payloads: queuedPayloads(this.#instance, recipients) }),

@@ -9,13 +9,10 @@ const INSERT = `INSERT INTO presence (${PRESENCE_COLUMNS.join(', ')}) VALUES (${
 export class SqlitePresence implements PresenceStore {
   readonly #sql: SqliteDatabase;
   readonly #appendAudit: (events: readonly AuditEvent[]) => void;
-  readonly #changed: (userId: UserId) => void;
 
-  /** `changed` records, in the same transaction, the control event that has the relay push the new status to connected devices. */
-  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void, changed: (userId: UserId) => void) {
+  constructor(sql: SqliteDatabase, appendAudit: (events: readonly AuditEvent[]) => void) {
     this.#sql = sql;
     this.#appendAudit = appendAudit;
-    this.#changed = changed;
   }
 
   async setPresence(userId: UserId, presence: StoredPresence | null, audit: readonly AuditEvent[]): Promise<void> {
@@ -26,7 +23,6 @@ export class SqlitePresence implements PresenceStore {
         this.#sql.run(INSERT, Object.fromEntries(PRESENCE_COLUMNS.map((c, i) => [c, values[i] ?? null])));
       }
       this.#appendAudit(audit);
-      this.#changed(userId);
     });
   }
 

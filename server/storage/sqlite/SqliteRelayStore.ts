@@ -72,7 +72,7 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
     this.scim = new SqliteScim(this.sql, (events) => this.audit.append(events), this.roles);
     this.#sso = new SqliteSsoSignIns(this.sql, (events) => this.audit.append(events));
     this.escalations = new SqliteEscalations(this.sql, this.#queue, (events) => this.audit.append(events));
-    this.presence = new SqlitePresence(this.sql, (events) => this.audit.append(events), (userId) => this.#controlEventIn('presence.changed', userId, null, this.#clock.now()));
+    this.presence = new SqlitePresence(this.sql, (events) => this.audit.append(events));
   }
 
   get schemaVersion(): number {
