@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { fromBase64 } from '../../shared/audit/checkpoint';
+import { sha256 } from './auditCrypto';
 import { detailsJson, relayRecordLine, canonicalRecord } from '../../shared/audit/recordChain';
 import { TILE_WIDTH, TileTree, TileWriter, TreeUnavailable, tilePath, type TileRef } from '../../shared/audit/tiles';
 import type { AuditRecordFilter, AuditTreeState, RelayStore, StoredTile } from '../storage/RelayStore';
@@ -13,7 +14,7 @@ import type { AuditRecord } from './AuditRecord';
  * refuse a broken log as they always have.
  */
 
-export const sha256 = (data: Uint8Array): Uint8Array => hash('sha256', data, 'buffer');
+export { sha256 };
 const PAGE = 10_000;
 
 /** A record's exact line in events.jsonl: its Merkle leaf. */
@@ -30,7 +31,7 @@ function checkedLine(record: AuditRecord): { line: string; hashHolds: boolean } 
 
 /** RFC 9162 leaf hash of a line: SHA-256(0x00 || UTF-8 line), without copying the line's bytes. */
 export function lineLeafHash(line: string): Uint8Array {
-  return hash('sha256', `\u0000${line}`, 'buffer');
+  return sha256(`\u0000${line}`);
 }
 
 /** The partial tiles of a stored tree of `size` leaves (what growing it starts from). */

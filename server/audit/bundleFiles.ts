@@ -1,5 +1,6 @@
 import { Zip, ZipDeflate, unzipSync, zipSync } from 'fflate';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { mapReader, type BundleReader, type BundleSink } from '../../shared/audit/bundle';
 
@@ -8,6 +9,9 @@ export const MAX_BUNDLE_BYTES = 1024 * 1024 * 1024;
 /** More files than a bundle of ten million records has tiles: anything larger is not a bundle. */
 const MAX_BUNDLE_FILES = 200_000;
 const CHUNK = 1 << 20;
+/** Tile files written at once, aside from the export's thread (libuv runs four), and waiting their turn at most. */
+const TILE_WRITES = 8;
+const TILES_WAITING = 256;
 
 /** Writes a bundle held in memory as a directory, or as a .zip when the path ends in .zip. */
 export function writeBundle(path: string, files: ReadonlyMap<string, Uint8Array>): void {
@@ -15,20 +19,54 @@ export function writeBundle(path: string, files: ReadonlyMap<string, Uint8Array>
     writeFileSync(path, zipSync(Object.fromEntries(files), { level: 6 }), { mode: 0o600 });
     return;
   }
-  const sink = directorySink(path);
+  const sink = directorySink(path, false);
   for (const [name, bytes] of files) sink.append(name, bytes);
   sink.close();
 }
 
-/** A sink that writes a bundle's files under `dir` (tiles in their subdirectories), 0600. */
-function directorySink(dir: string): BundleSink & { close(): void } {
+/**
+ * A sink that writes a bundle's files under `dir` (tiles in their subdirectories), 0600. With `tilesAside`,
+ * tiles (thousands of small files, each written once) are created and written by libuv's threads, off the
+ * export's thread (creating a file costs a few hundred microseconds): `settled` waits for them, and fails
+ * as the first of them failed (a full disk).
+ */
+function directorySink(dir: string, tilesAside: boolean): BundleSink & { close(): void; settled(): Promise<void> } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const open = new Map<string, number>();
   const seen = new Set<string>();
   const made = new Set<string>();
+  // Tiles aside: a few at a time (each holds a file open while it is written), each after any earlier append to it.
+  const tiles = new Map<string, Promise<void>>();
+  const waiting: (() => void)[] = [];
+  let writing = 0;
+  let failure: unknown = null;
+  const aside = async (write: () => Promise<void>): Promise<void> => {
+    if (writing >= TILE_WRITES) await new Promise<void>((resolve) => waiting.push(resolve));
+    writing++;
+    try {
+      await write();
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      writing--;
+      waiting.shift()?.();
+    }
+  };
   return {
     append(name, bytes) {
       if (name.split('/').some((part) => part === '..' || part === '') || name.startsWith('/')) throw new Error(`bad bundle file name ${name}`);
+      // Aside while few wait (their bytes are held until written); past that, written here as before.
+      if (tilesAside && name.startsWith('tile/') && (tiles.has(name) || (!seen.has(name) && waiting.length < TILES_WAITING))) {
+        const file = join(dir, name);
+        if (!made.has(dirname(file))) {
+          mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+          made.add(dirname(file));
+        }
+        // The bytes are the writer's and never change after.
+        const before = tiles.get(name);
+        tiles.set(name, before ? before.then(() => aside(() => appendFile(file, bytes, { mode: 0o600 }))) : aside(() => writeFile(file, bytes, { mode: 0o600 })));
+        return;
+      }
       let fd = open.get(name);
       if (fd !== undefined) {
         // Most recently written last: the files written all along (records, CSV) stay open while tiles come and go.
@@ -58,6 +96,10 @@ function directorySink(dir: string): BundleSink & { close(): void } {
       for (const fd of open.values()) closeSync(fd);
       open.clear();
     },
+    async settled() {
+      await Promise.all(tiles.values());
+      if (failure) throw failure;
+    },
   };
 }
 
@@ -70,12 +112,14 @@ export async function writeBundleStreaming(path: string, build: (sink: BundleSin
   const dir = zip ? `${path}.partial` : path;
   const existed = existsSync(dir);
   if (zip) rmSync(dir, { recursive: true, force: true });
-  const sink = directorySink(dir);
+  const sink = directorySink(dir, true);
   try {
     await build(sink);
+    await sink.settled();
   } catch (error) {
     // A refused export leaves nothing behind (a directory that was there before stays, with what it held).
     sink.close();
+    await sink.settled().catch(() => undefined);
     if (zip || !existed) rmSync(dir, { recursive: true, force: true });
     throw error;
   } finally {

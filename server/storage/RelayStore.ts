@@ -168,6 +168,8 @@ export interface RelayStore {
    */
   auditLinesAfter(afterSeq: number, limit: number, filter?: Pick<AuditRecordFilter, 'from' | 'to' | 'untilSeq'>): Promise<string[]>;
   checkAuditChain(): Promise<ChainCheck>;
+  /** The earliest and latest `at` of any record in the log (each one look-up in the index by time), or null when it is empty. */
+  auditTimeSpan(): Promise<{ readonly earliest: number; readonly latest: number } | null>;
   /** The log new records belong to: from seq 1 (origin null: the data directory's log id), or the one a restore began. */
   auditLogStart(): Promise<AuditLogStart>;
   /** Begins a new log (a restore): appends `first` as its first record, and starts its tree empty; one transaction. */

@@ -84,6 +84,8 @@ export function relayStoreAudit(t: ContractStores): void {
     expect(await seqs({ types: [] })).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await seqs({ from: at[0], to: at[2], untilSeq: 4, types: ['login.failure', 'login.success'] }, 1)).toEqual([2, 3]);
     expect(await seqs({ types: ['login.failure'] }, 0, 1)).toEqual([1]);
+    // An export's time span of the log: what lies outside a range without reading the records.
+    expect(await other.auditTimeSpan()).toEqual({ earliest: Math.min(...records.map((r) => r.at)), latest: Math.max(...records.map((r) => r.at)) });
   });
 
   it('gives a record\'s events.jsonl line, where it gives one, as exactly the line of the record it pages to', async () => {
@@ -113,6 +115,7 @@ export function relayStoreAudit(t: ContractStores): void {
   it('begins a new log (a restore) with its origin, its first record chained on, and its tree empty', async () => {
     const { store, other } = t;
     expect(await store.auditLogStart()).toEqual({ firstSeq: 1, origin: null });
+    expect(await store.auditTimeSpan()).toBeNull();
     await store.appendAudit([event('login.failure', 'a'), event('login.success', 'b')]);
     const before = await store.auditRecordsAfter(0, 10);
     const grown: AuditTreeState = { firstSeq: 1, size: 2, head: before[1]!.hash, brokenAt: null, brokenReason: null };

@@ -110,6 +110,11 @@ export class PostgresAuditLog {
     await client.query('DELETE FROM audit_tree');
   }
 
+  async timeSpan(db: Queryable): Promise<{ earliest: number; latest: number } | null> {
+    const row = (await db.query<{ earliest: string | null; latest: string | null }>('SELECT (SELECT min(at) FROM audit_log) AS earliest, (SELECT max(at) FROM audit_log) AS latest')).rows[0];
+    return row && row.earliest !== null && row.latest !== null ? { earliest: Number(row.earliest), latest: Number(row.latest) } : null;
+  }
+
   async logStart(db: Queryable): Promise<AuditLogStart> {
     const row = (await db.query<{ first_seq: string; origin: string }>('SELECT first_seq, origin FROM audit_logs ORDER BY first_seq DESC LIMIT 1')).rows[0];
     return row ? { firstSeq: Number(row.first_seq), origin: row.origin } : { firstSeq: 1, origin: null };

@@ -76,6 +76,10 @@ export abstract class PostgresStoreBase {
     return this.audit.checkChain(this.db);
   }
 
+  auditTimeSpan(): Promise<{ earliest: number; latest: number } | null> {
+    return this.audit.timeSpan(this.db);
+  }
+
   auditLogStart(): Promise<AuditLogStart> {
     return this.audit.logStart(this.db);
   }

@@ -49,6 +49,11 @@ export class SqliteAuditLog {
     return this.#sql.pluck<string>(`SELECT ${LINE_SQL} FROM audit_log WHERE ${where} ORDER BY seq LIMIT $limit`, params);
   }
 
+  timeSpan(): { earliest: number; latest: number } | null {
+    const row = this.#sql.get<{ earliest: number | null; latest: number | null }>('SELECT (SELECT min(at) FROM audit_log) AS earliest, (SELECT max(at) FROM audit_log) AS latest');
+    return row && row.earliest !== null && row.latest !== null ? { earliest: row.earliest, latest: row.latest } : null;
+  }
+
   logStart(): AuditLogStart {
     const row = this.#sql.get<{ first_seq: number; origin: string }>('SELECT first_seq, origin FROM audit_logs ORDER BY first_seq DESC LIMIT 1');
     return row ? { firstSeq: row.first_seq, origin: row.origin } : { firstSeq: 1, origin: null };
@@ -98,6 +103,10 @@ export class SqliteAuditLog {
   }
 }
 
+/** The records the partial index audit_log_landmarks holds, and its WHERE clause word for word. */
+const LANDMARK_TYPES: readonly string[] = ['audit.key_rotated', 'audit.exported', 'audit.log_restored'];
+const LANDMARK_WHERE = `type IN (${LANDMARK_TYPES.map((t) => `'${t}'`).join(', ')})`;
+
 /** The WHERE clause and parameters of a page of records after `afterSeq` that pass `filter`. */
 function pageQuery(afterSeq: number, limit: number, filter: AuditRecordFilter): { where: string; params: Record<string, number | string> } {
   const types = filter.types ?? [];
@@ -108,6 +117,8 @@ function pageQuery(afterSeq: number, limit: number, filter: AuditRecordFilter): 
     ...(filter.untilSeq !== undefined ? ['seq <= $until'] : []),
     ...(filter.outside ? ['(at < $outsideFrom OR at >= $outsideTo)'] : []),
     ...(types.length > 0 ? [`type IN (${types.map((_, i) => `$type${i}`).join(', ')})`] : []),
+    // Landmarks only: the partial index of them (migration 0022) serves the query, not a read of the whole log.
+    ...(types.length > 0 && types.every((t) => LANDMARK_TYPES.includes(t)) ? [LANDMARK_WHERE] : []),
   ];
   const params: Record<string, number | string> = { after: afterSeq, limit };
   if (filter.from !== undefined) params.from = filter.from;

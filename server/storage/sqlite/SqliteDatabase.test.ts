@@ -1,8 +1,9 @@
 import Database from '@signalapp/sqlcipher';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
+import { openRelayDatabase, removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
 import { MIGRATIONS } from './migrations';
+import { openStore } from '../../RelayServer';
 import { SqliteDatabase } from './SqliteDatabase';
 
 describe('relay schema migrations', () => {
@@ -22,6 +23,32 @@ describe('relay schema migrations', () => {
     const db = new SqliteDatabase(join(dir, 'relay.db'));
     const plan = db.all<{ detail: string }>('EXPLAIN QUERY PLAN DELETE FROM login_failures WHERE at < $old', { old: 1 }).map((r) => r.detail).join(' | ');
     expect(plan).toMatch(/USING (COVERING )?INDEX login_failures_by_time/);
+    db.close();
+  });
+
+  it('finds an export\'s landmarks and the log\'s time span by index, not by reading the whole audit log', async () => {
+    dir = tempDataDir();
+    const store = openStore(dir);
+    await store.appendAudit([
+      { type: 'envelope.accepted', actor: 'u.1', subject: 'e1', details: {} },
+      { type: 'audit.exported', actor: 'admin', subject: '', details: { treeSize: 1 } },
+      { type: 'envelope.accepted', actor: 'u.1', subject: 'e2', details: {} },
+      { type: 'audit.key_rotated', actor: 'admin', subject: '', details: {} },
+    ]);
+    const found = async (types: string[]) => (await store.auditRecordsAfter(0, 10, { types })).map((r) => r.type);
+    expect(await found(['audit.key_rotated', 'audit.exported'])).toEqual(['audit.exported', 'audit.key_rotated']);
+    expect(await found(['audit.key_rotated'])).toEqual(['audit.key_rotated']);
+    expect(await found(['envelope.accepted'])).toEqual(['envelope.accepted', 'envelope.accepted']);
+    const all = await store.auditRecordsAfter(0, 10);
+    expect(await store.auditTimeSpan()).toEqual({ earliest: Math.min(...all.map((r) => r.at)), latest: Math.max(...all.map((r) => r.at)) });
+    await store.close();
+    const db = openRelayDatabase(dir);
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+    expect(plan(`SELECT * FROM audit_log WHERE seq > 0 AND type IN ('audit.key_rotated', 'audit.exported') AND type IN ('audit.key_rotated', 'audit.exported', 'audit.log_restored') ORDER BY seq LIMIT 10`)).toMatch(/USING INDEX audit_log_landmarks/);
+    // Each of min and max one look-up (min and max in one SELECT would read the whole index).
+    const span = plan('SELECT (SELECT min(at) FROM audit_log) AS earliest, (SELECT max(at) FROM audit_log) AS latest');
+    expect(span).toMatch(/SEARCH audit_log USING COVERING INDEX audit_log_by_time/);
+    expect(span).not.toMatch(/SCAN audit_log/);
     db.close();
   });
 

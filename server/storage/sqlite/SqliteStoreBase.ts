@@ -55,6 +55,10 @@ export abstract class SqliteStoreBase {
     return this.audit.linesAfter(afterSeq, limit, filter);
   }
 
+  async auditTimeSpan(): Promise<{ earliest: number; latest: number } | null> {
+    return this.audit.timeSpan();
+  }
+
   async auditLogStart(): Promise<AuditLogStart> {
     return this.audit.logStart();
   }
