@@ -186,6 +186,43 @@ describe('acknowledgements received', () => {
     expect(store.unacknowledged(bob.address.userId).map((m) => m.id)).not.toContain(urgent);
   });
 
+  it("at Bob's workstation: Mallory's urgent message under an id Bob holds is acknowledged, silenced and reported as hers, and only by her id for it", async () => {
+    const atBob: { type: LocalAuditKind; details: unknown }[] = [];
+    const bobs = workstation(bob, 'bob', atBob);
+    const store = new UrgencyStore(bobs.db);
+    bobs.conversations.ensureDirect(conversation, alice.address.userId, 0);
+    bobs.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1100, body: 'bed 3 sats 84%', replyTo: null, urgent: true });
+    // Mallory (Carol's device here) sends Bob an urgent message under the id of Alice's: kept apart, under an id of Bob's own.
+    const withMallory = newConversationId();
+    bobs.conversations.ensureDirect(withMallory, carol.address.userId, 0);
+    const local = bobs.messages.receive({ id: urgent, conversationId: withMallory, sender: carol.address, sentAt: 1500, receivedAt: 1600, body: 'call me', replyTo: null, urgent: true });
+    expect(local).toBeDefined();
+    expect(local).not.toBe(urgent);
+    expect(store.unacknowledged(bob.address.userId).map((m) => m.id).sort()).toEqual([urgent, local!].sort());
+
+    // Bob acknowledges Mallory's: it names her id for it, and her message no longer reminds him (after a restart too).
+    const onMallorys = bobs.acks.acknowledge(local!);
+    expect(onMallorys.statement).toMatchObject({ messageId: urgent, sender: carol.address.userId, conversationId: withMallory });
+    expect(store.unacknowledged(bob.address.userId).map((m) => m.id)).toEqual([urgent]);
+    // Alice's page still waits for him, and his acknowledgement of it is a second, reported on its own.
+    bobs.acks.acknowledge(urgent);
+    expect(store.unacknowledged(bob.address.userId)).toEqual([]);
+    store.markReported(urgent, carol.address.userId, bob.address.userId, 5000);
+    expect(store.unreported(bob.address.userId).map((a) => a.statement.sender)).toEqual([alice.address.userId]);
+    // Alice's older page expires under the retention policy: Bob's acknowledgement of Mallory's stays with hers.
+    expect(bobs.messages.deleteOlderThan(1200)).toBe(1);
+    expect(store.acknowledgements(urgent).map((a) => a.statement.sender)).toEqual([carol.address.userId]);
+    expect(store.unacknowledged(bob.address.userId)).toEqual([]);
+
+    // Bob's other workstation's acknowledgement naming the id Bob's profile chose (no sender named it so): refused.
+    const bob2 = await newDevice(directory, bob.address.userId, 2);
+    await ensureSessions(bob, directory, [bob2.address]);
+    const byLocal = payload(bob2.core.signAcknowledgement(statement(bob2.address, { messageId: local!, sender: carol.address.userId, conversationId: withMallory })));
+    expect(bobs.acks.receiveIn(byLocal, bob2.address)).toBe(false);
+    expect(atBob.filter((a) => a.type === 'acknowledgement.refused').map((a) => (a.details as { reason: string }).reason)).toEqual(['UNKNOWN_MESSAGE']);
+    expect(store.acknowledgements(local!)).toEqual([]);
+  });
+
   it('refuses an acknowledgement dated before its message was sent, or ahead of this clock', () => {
     const later = MessageIdSchema.parse(crypto.randomUUID());
     new MessageStore(db).insert({ id: later, conversationId: conversation, sender: alice.address, sentAt: 10 * 3600_000, receivedAt: 10 * 3600_000, body: 'bed 9 K+ 6.8', replyTo: null, urgent: true, recipients: [bob.address.userId] });

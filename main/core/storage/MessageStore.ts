@@ -165,7 +165,8 @@ export class MessageStore {
     this.db.run('DELETE FROM escalation_ladders WHERE message_id NOT IN (SELECT id FROM messages)');
     // An acknowledgement made or received through a copy (covering, or a rung released) names the original, which
     // this profile holds only as the copy: it goes with the copy.
-    this.db.run(`DELETE FROM acknowledgements WHERE message_id NOT IN (SELECT id FROM messages)
+    // An acknowledgement names its message by its sender's id for it (wire_id, for one kept here under another).
+    this.db.run(`DELETE FROM acknowledgements WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE COALESCE(m.wire_id, m.id) = acknowledgements.message_id AND m.sender_user = acknowledgements.sender_user)
       AND message_id NOT IN (SELECT json_extract(coverage, '$.original') FROM messages WHERE json_extract(coverage, '$.original') IS NOT NULL)
       AND message_id NOT IN (SELECT json_extract(escalation, '$.released.original') FROM messages WHERE json_extract(escalation, '$.released.original') IS NOT NULL)`);
     return count;

@@ -123,15 +123,19 @@ export class UrgencyStore {
     return this.db.all<AckRow>('SELECT * FROM acknowledgements WHERE acknowledger_user = $u AND reported_at IS NULL ORDER BY acknowledged_at', { u: self }).map(toAck);
   }
 
-  markReported(messageId: MessageId, user: UserId, at: number): void {
-    this.db.run('UPDATE acknowledgements SET reported_at = $at WHERE message_id = $m AND acknowledger_user = $u', { at, m: messageId, u: user });
+  /** The relay confirmed (or refused for good) `user`'s acknowledgement of `sender`'s message `messageId` (the sender's id for it). */
+  markReported(messageId: MessageId, sender: UserId, user: UserId, at: number): void {
+    this.db.run('UPDATE acknowledgements SET reported_at = $at WHERE message_id = $m AND sender_user = $s AND acknowledger_user = $u', { at, m: messageId, s: sender, u: user });
   }
 
-  /** Urgent messages from others this user has not acknowledged, nor someone covering for them (reminded of until then). */
+  /**
+   * Urgent messages from others this user has not acknowledged, nor someone covering for them (reminded of until then).
+   * An acknowledgement names a message by its sender's id for it (wire_id, when this profile keeps it under another).
+   */
   unacknowledged(self: UserId): { id: MessageId; conversationId: ConversationId; receivedAt: number }[] {
     return this.db.all<{ id: string; conversation_id: string; received_at: number }>(
       `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u AND acknowledgement_expected = 1
-       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (m.id, json_extract(m.coverage, '$.original'), json_extract(m.escalation, '$.released.original')) AND a.sender_user = m.sender_user AND (a.acknowledger_user = $u OR a.covering_for = $u)) ORDER BY received_at`, { u: self },
+       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (COALESCE(m.wire_id, m.id), json_extract(m.coverage, '$.original'), json_extract(m.escalation, '$.released.original')) AND a.sender_user = m.sender_user AND (a.acknowledger_user = $u OR a.covering_for = $u)) ORDER BY received_at`, { u: self },
     ).map((r) => ({ id: r.id as MessageId, conversationId: r.conversation_id as ConversationId, receivedAt: r.received_at }));
   }
 
