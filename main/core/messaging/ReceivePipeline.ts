@@ -124,7 +124,9 @@ export class ReceivePipeline {
     if (payload.type === 'receipt') {
       // Only receipts from others, about messages we hold, count.
       if (sender.userId === self) return false;
-      ctx.messages.recordReceipt(payload.messageIds, sender.userId, payload.receipt, receivedAt);
+      // They name our messages by our ids for them: one kept here under an id of its own (it came from another of our
+      // workstations after another sender's message of that id) is found by its wire id.
+      ctx.messages.recordReceipt(payload.messageIds.map((id) => ctx.messages.bySender(id, self)?.id ?? id), sender.userId, payload.receipt, receivedAt);
       return true;
     }
     if (payload.type === 'careTeam') return ctx.conversations.applyCareTeam(payload, sender.userId, self, receivedAt);
@@ -137,8 +139,10 @@ export class ReceivePipeline {
       // A copy of our own 1:1 message names the other user; it must match the conversation id.
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
+    // What it replies to, as this profile keeps it (the sender named it by its wire id).
+    const replyTo = payload.replyTo ? ctx.messages.heldIdIn(conversationId, payload.replyTo) : null;
     // A duplicate only if the same sender sent it: an id another sender used first is kept under one of its own here.
-    const id = ctx.messages.receive({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    const id = ctx.messages.receive({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo, urgent: payload.urgent ?? false });
     if (id === undefined) return false;
     if (id !== payload.messageId) ctx.logger.error('MESSAGE_ID_TAKEN: a message arrived under an id another sender used; kept under an id of its own');
     const kept: TextPayload = id === payload.messageId ? payload : { ...payload, messageId: id };

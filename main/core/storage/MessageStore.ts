@@ -74,6 +74,20 @@ export class MessageStore {
     return row ? toMessage(row) : undefined;
   }
 
+  /** The id a message held here under `id` goes by on the wire: its sender's id for it (`id` itself when not held). */
+  wireIdOf(id: MessageId): MessageId {
+    return (this.db.get<{ wire: string }>('SELECT COALESCE(wire_id, id) AS wire FROM messages WHERE id = $id', { id })?.wire ?? id) as MessageId;
+  }
+
+  /**
+   * The id this profile keeps a conversation's message under, named `wireId` by whoever refers to it (a reply's
+   * replyTo): the first one held under that id there, whoever sent it; `wireId` itself when none is.
+   */
+  heldIdIn(conversationId: ConversationId, wireId: MessageId): MessageId {
+    const row = this.db.get<{ id: string }>('SELECT id FROM messages WHERE conversation_id = $c AND COALESCE(wire_id, id) = $w ORDER BY received_at, rowid LIMIT 1', { c: conversationId, w: wireId });
+    return (row?.id ?? wireId) as MessageId;
+  }
+
   /** Records how presence forwarding touched a message (issue 19). */
   setCoverage(id: MessageId, coverage: MessageCoverage): void {
     this.db.run('UPDATE messages SET coverage = $coverage WHERE id = $id', { id, coverage: JSON.stringify(coverage) });
