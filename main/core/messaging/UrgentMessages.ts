@@ -177,7 +177,7 @@ export class UrgentMessages implements UrgencyReceiver {
     const { statement } = payload;
     const self = this.ctx.self.userId;
     if (statement.sender !== self || !sameAddress(statement.acknowledger, from)) return;
-    const message = this.ctx.messages.byId(statement.messageId);
+    const message = this.ctx.messages.bySender(statement.messageId, self);
     const ladder = message && this.store.ladder(message.id);
     const covering = message?.coverage?.kind === 'alsoSent' ? message.coverage.to : [];
     if (!message || (!ladder && covering.length === 0)) return;

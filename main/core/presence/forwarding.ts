@@ -108,13 +108,14 @@ export function receivedCoverage(payload: TextPayload): MessageCoverage | null {
 export function recordSyncedCoverage(ctx: Pick<ClientContext, 'self' | 'messages' | 'conversations'>, payload: TextPayload): void {
   const self = ctx.self.userId;
   const originalId = payload.forwardedFor?.original ?? payload.messageId;
-  const original = ctx.messages.byId(originalId);
-  if (original?.sender.userId !== self || original.coverage?.kind === 'forwarded') return;
+  // Ours by our id for it (kept here under another when another sender's message had that id first).
+  const original = ctx.messages.bySender(originalId, self);
+  if (!original || original.coverage?.kind === 'forwarded') return;
   const copies = ctx.messages.coveringCopies(originalId, self);
   const first = copies[0]?.coverage;
   if (first?.kind !== 'forwarded') return;
   const known = original.coverage?.kind === 'alsoSent' ? original.coverage : undefined;
   const to = [...new Set([...(known?.to ?? []), ...copies.flatMap((c) => ctx.conversations.peer(c.conversationId) ?? [])])];
   if (to.length === 0) return;
-  ctx.messages.setCoverage(originalId, { kind: 'alsoSent', absent: known?.absent ?? first.absent, status: known?.status ?? first.status, to, ...(known?.role ? { role: known.role } : {}) });
+  ctx.messages.setCoverage(original.id, { kind: 'alsoSent', absent: known?.absent ?? first.absent, status: known?.status ?? first.status, to, ...(known?.role ? { role: known.role } : {}) });
 }
