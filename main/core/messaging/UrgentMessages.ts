@@ -1,6 +1,6 @@
 import { sameAddress, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
 import type { RoleConversations } from './RoleConversations';
-import type { RoleDirectory } from './RoleDirectory';
+import { roleRecipients, type RoleDirectory } from './RoleDirectory';
 import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
 import type { MessageUrgency } from '../../../shared/urgency';
 import type { RoleId } from '../../../shared/wire/roles';
@@ -18,15 +18,16 @@ import type { UrgentReminders } from './UrgentReminders';
 /** What the sender of an urgent message chooses (issue 19): the reason, and optionally who escalates when. */
 export interface UrgentChoice {
   readonly reason: string;
-  /** Each step: colleagues, and/or an on-call role (whoever the rota has on duty when the step is released, else as when the message is sent). */
+  /** Each step: colleagues, and/or an on-call role (whoever the rota has on duty when the step is released, else the role's backup then, else as when the message is sent). */
   readonly ladder?: readonly { readonly afterMinutes: number; readonly to: readonly UserId[]; readonly role?: RoleId | undefined }[];
 }
 
 /** On-call roles for escalation (the roles' RoleDirectory and RoleConversations). */
 export interface RoleResolver {
   /**
-   * Whoever holds the role at `at` (by default now), and the role's name: the holders the rota has on duty then;
-   * when it has no one then (or `at` is now), whoever the role goes to now (its holders, else its backup's).
+   * Whoever holds the role at `at` (by default now), and the role's name: the holders the rota has on duty then
+   * (reachable ones), else the role's backup then; when neither (or `at` is now), whoever the role goes to now
+   * (its holders, else its backup's).
    */
   holders(roleId: RoleId, at?: number): Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
   /** The role's backup now (an account, or another role's holders). */
@@ -39,8 +40,9 @@ export interface RoleResolver {
 export function roleResolverOf(directory: Pick<RoleDirectory, 'recipients' | 'backupHolders' | 'detail'>, conversations: Pick<RoleConversations, 'get'>): RoleResolver {
   return {
     holders: async (roleId, at) => {
-      const scheduled = at === undefined ? undefined : await directory.detail(roleId, at);
-      if (scheduled && scheduled.holders.length > 0) return { users: scheduled.holders.map((h) => h.userId), name: scheduled.role.name };
+      // On duty at `at` and reachable, else the role's backup at `at` (as a message for the role then would go).
+      const scheduled = at === undefined ? undefined : roleRecipients(await directory.detail(roleId, at));
+      if (scheduled && scheduled.via !== 'nobody') return { users: scheduled.users, name: scheduled.detail.role.name };
       const { users, detail } = await directory.recipients(roleId);
       return { users, name: detail.role.name };
     },
