@@ -14,6 +14,7 @@ import { OutboxStore } from '../storage/OutboxStore';
 import { ProfileDatabase } from '../storage/ProfileDatabase';
 import { UrgencyStore } from '../storage/UrgencyStore';
 import { Acknowledgements } from './Acknowledgements';
+import { UrgentMessages } from './UrgentMessages';
 import type { ClientContext } from './ClientContext';
 import type { RelayClient } from './RelayClient';
 
@@ -32,6 +33,7 @@ describe('acknowledgements received', () => {
   let bob: TestDevice;
   let carol: TestDevice;
   let acks: Acknowledgements;
+  let aliceUrgent: UrgentMessages;
   let urgent: MessageId;
   let plain: MessageId;
   let conversation: ConversationId;
@@ -51,7 +53,12 @@ describe('acknowledgements received', () => {
       scheduler: virtualScheduler(), logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
       running: () => true, audit: <K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]) => void into.push({ type, details }), emit: () => undefined, kick: () => undefined,
     };
-    return { db: profile, messages, conversations, acks: new Acknowledgements(ctx, new UrgencyStore(profile), () => undefined, () => undefined) };
+    // Sending goes nowhere here: what is kept and refused is what these tests look at.
+    const sender = { queue: () => undefined, encryptFor: async () => [], readDirectory: async () => [] };
+    return {
+      db: profile, messages, conversations, acks: new Acknowledgements(ctx, new UrgencyStore(profile), () => undefined, () => undefined),
+      urgentMessages: new UrgentMessages(ctx, sender, () => false, () => undefined, ['Deteriorating patient']),
+    };
   }
 
   beforeEach(async () => {
@@ -65,6 +72,7 @@ describe('acknowledgements received', () => {
     const at = workstation(alice, 'alice', audit);
     db = at.db;
     acks = at.acks;
+    aliceUrgent = at.urgentMessages;
     at.conversations.ensureDirect(conversation, bob.address.userId, 0);
     [urgent, plain] = [MessageIdSchema.parse(crypto.randomUUID()), MessageIdSchema.parse(crypto.randomUUID())];
     at.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1000, body: 'bed 3 sats 84%', replyTo: null, urgent: true, recipients: [bob.address.userId] });
@@ -122,6 +130,23 @@ describe('acknowledgements received', () => {
     expect(refusals()).toEqual(['NOT_A_RECIPIENT', 'NOT_A_RECIPIENT', 'SIGNATURE_INVALID']);
     expect(acks.receiveIn(payload(covering), carol.address)).toBe(true);
     expect(new UrgencyStore(db).acknowledgements(urgent)).toEqual([expect.objectContaining({ statement: expect.objectContaining({ coveringFor: bob.address.userId }), vouchedBy: null })]);
+  });
+
+  it("on Alice's other workstation: a covering acknowledgement that came before her copy to the colleague is checked again when it comes", () => {
+    const covering = payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId })));
+    // Carol's acknowledgement arrives first: this workstation does not know yet that the message went to her.
+    expect(aliceUrgent.acknowledgementIn(covering, carol.address)).toBe(false);
+    expect(refusals()).toEqual(['NOT_A_RECIPIENT']);
+    // Then the copy Alice's other workstation forwarded to Carol, covering for Bob: kept now, with whom she covered for.
+    new MessageStore(db).setCoverage(urgent, { kind: 'alsoSent', absent: bob.address.userId, status: 'offShift', to: [carol.address.userId] });
+    aliceUrgent.coverageKnown(urgent);
+    expect(new UrgencyStore(db).acknowledgements(urgent, alice.address.userId)).toEqual([expect.objectContaining({ signature: covering.signature, statement: expect.objectContaining({ coveringFor: bob.address.userId }) })]);
+    expect(audit.filter((a) => a.type === 'acknowledgement.received')).toHaveLength(1);
+    // Taken out once checked: nothing to check a second time.
+    expect(new UrgencyStore(db).takeSetAside(urgent, alice.address.userId)).toEqual([]);
+    // A refusal that is not about whom it reached is final, never set aside.
+    expect(aliceUrgent.acknowledgementIn(payload(carol.core.signAcknowledgement(statement(carol.address, { acknowledgedAt: 0 }))), carol.address)).toBe(false);
+    expect(new UrgencyStore(db).takeSetAside(urgent, alice.address.userId)).toEqual([]);
   });
 
   it("at Bob's workstation: takes one passed on by the sender, as her word when it cannot check the signer, and no one else's", async () => {

@@ -148,6 +148,11 @@ export class Acknowledgements {
     }
     if (refusal) {
       this.ctx.audit('acknowledgement.refused', { message: statement.messageId, acknowledger: addressKey(statement.acknowledger), from: addressKey(from), reason: refusal });
+      // A colleague covering, first hand, about our own message: the copy another of our workstations forwarded them
+      // may not be here yet. Kept aside, and checked again when it comes (recheckCovering).
+      if (refusal === 'NOT_A_RECIPIENT' && firstHand && statement.coveringFor !== undefined && statement.sender === this.ctx.self.userId && message?.sender.userId === statement.sender) {
+        this.store.setAside(payload, from, this.ctx.scheduler.now());
+      }
       return false;
     }
     const now = this.ctx.scheduler.now();

@@ -150,7 +150,10 @@ export class ReceivePipeline {
     const coverage = receivedCoverage(payload);
     if (coverage) ctx.messages.setCoverage(id, coverage);
     // Our own message from another of our workstations: what it forwarded for someone away is known here too.
-    if (sender.userId === self) recordSyncedCoverage(ctx, kept);
+    if (sender.userId === self) {
+      const covered = recordSyncedCoverage(ctx, kept);
+      if (covered) this.hooks.urgency.coverageKnown(covered);
+    }
     if (payload.role) ctx.messages.setRoleDelivery(id, payload.role);
     if (payload.urgent) this.hooks.urgency.storedIn(kept);
     ctx.audit('message.received', { conversation: conversationId, message: id, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
@@ -166,6 +169,8 @@ export interface UrgencyReceiver {
   acknowledgementIn(payload: AcknowledgementPayload, from: DeviceAddress): boolean;
   /** After it was stored: reminders stop if it was this user's, the ladder is read again, the screen is told. */
   acknowledged(payload: AcknowledgementPayload): void;
+  /** Inside the decrypt transaction: whoever covered for our message `original` (our id for it) is known here now. */
+  coverageKnown(original: MessageId): void;
 }
 
 /**

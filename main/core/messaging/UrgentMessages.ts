@@ -171,6 +171,14 @@ export class UrgentMessages implements UrgencyReceiver {
   }
 
   /**
+   * Inside the decrypt transaction, on the sender's other workstations: whoever covered for our message `original`
+   * (our id for it) is known here now; covering acknowledgements refused before that are checked again.
+   */
+  coverageKnown(original: MessageId): void {
+    for (const { payload, from } of this.store.takeSetAside(original, this.ctx.self.userId)) this.acknowledgementIn(payload, from);
+  }
+
+  /**
    * On the sender's workstations, inside the decrypt transaction: an acknowledgement of a message with a ladder or
    * a covering copy, received from the one who acknowledged, goes on to everyone else the message reached (the
    * addressee or the role's holders, whoever covered, the rungs released by then): only the sender knows them all.

@@ -284,7 +284,17 @@ describe('profile database migrations', () => {
     expect(db.all('SELECT part_path, identity FROM pending_saves')).toEqual([{ part_path: '/tmp/.rounds-x.part', identity: '1:2' }]);
   });
 
+  it('0015 acknowledgements set aside: keeps messages and acknowledgements, and sets a refused covering one aside', () => {
+    const before = PROFILE_MIGRATIONS.findIndex((m) => m.version === 15);
+    const old = databaseAt(before);
+    const kept = insertMessage(old.db, { from: self, at: 1000, body: 'before acknowledgements set aside' });
+    const db = old.upgrade(before + 1);
+    expect(new MessageStore(db).byId(kept)?.body).toBe('before acknowledgements set aside');
+    db.run(`INSERT INTO acknowledgements_set_aside (signature, message_id, sender_user, payload, from_user, from_device, received_at) VALUES ('s', $m, 'u', '{}', 'c', 1, 5)`, { m: kept });
+    expect(db.all('SELECT message_id FROM acknowledgements_set_aside')).toEqual([{ message_id: kept }]);
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
   });
 });
