@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AcknowledgementStatement, SignedAcknowledgement } from '../../../shared/acknowledgement';
-import { MessageIdSchema, type ConversationId, type DeviceAddress, type MessageId } from '../../../shared/ids';
-import { AcknowledgementPayloadSchema, PAYLOAD_VERSION, type AcknowledgementPayload } from '../../../shared/payload';
+import { MessageIdSchema, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { AcknowledgementPayloadSchema, PAYLOAD_VERSION, type AcknowledgementPayload, type Payload } from '../../../shared/payload';
 import { ensureSessions, newConversationId, newDevice, newUserId, TestDirectory, type TestDevice } from '../../../test/fixtures/protocolHarness';
 import { virtualScheduler } from '../../../test/fixtures/virtualScheduler';
 import type { LocalAuditDetails, LocalAuditKind } from '../audit/LocalAudit';
@@ -14,7 +14,7 @@ import { OutboxStore } from '../storage/OutboxStore';
 import { ProfileDatabase } from '../storage/ProfileDatabase';
 import { UrgencyStore } from '../storage/UrgencyStore';
 import { Acknowledgements } from './Acknowledgements';
-import { UrgentMessages } from './UrgentMessages';
+import { PASS_ON_WAIT_MS, UrgentMessages } from './UrgentMessages';
 import type { ClientContext } from './ClientContext';
 import type { RelayClient } from './RelayClient';
 
@@ -48,15 +48,17 @@ describe('acknowledgements received', () => {
     opened.push(profile);
     const messages = new MessageStore(profile);
     const conversations = new ConversationStore(profile);
+    const scheduler = virtualScheduler();
     const ctx: ClientContext = {
       self: device.address, db: profile, core: device.core, relay: {} as RelayClient, messages, conversations, outbox: new OutboxStore(profile),
-      scheduler: virtualScheduler(), logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
+      scheduler, logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
       running: () => true, audit: <K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]) => void into.push({ type, details }), emit: () => undefined, kick: () => undefined,
     };
-    // Sending goes nowhere here: what is kept and refused is what these tests look at.
-    const sender = { queue: () => undefined, encryptFor: async () => [], readDirectory: async () => [] };
+    // Sending goes nowhere here: what is queued is noted (whom to, which payload type).
+    const queued: { to: readonly UserId[]; type: string }[] = [];
+    const sender = { queue: (to: readonly UserId[], p: Payload) => void queued.push({ to, type: p.type }), encryptFor: async () => [], readDirectory: async () => [] };
     return {
-      db: profile, messages, conversations, acks: new Acknowledgements(ctx, new UrgencyStore(profile), () => undefined, () => undefined),
+      db: profile, messages, conversations, scheduler, queued, acks: new Acknowledgements(ctx, new UrgencyStore(profile), () => undefined, () => undefined),
       urgentMessages: new UrgentMessages(ctx, sender, () => false, () => undefined, ['Deteriorating patient']),
     };
   }
@@ -147,6 +149,35 @@ describe('acknowledgements received', () => {
     // A refusal that is not about whom it reached is final, never set aside.
     expect(aliceUrgent.acknowledgementIn(payload(carol.core.signAcknowledgement(statement(carol.address, { acknowledgedAt: 0 }))), carol.address)).toBe(false);
     expect(new UrgencyStore(db).takeSetAside(urgent, alice.address.userId)).toEqual([]);
+  });
+
+  it("passes a covering acknowledgement on once: from the workstation Alice sent from, else from another of hers when that one's does not come", async () => {
+    const covering = payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId })));
+    const alsoSent = { kind: 'alsoSent', absent: bob.address.userId, status: 'offShift', to: [carol.address.userId] } as const;
+    // The workstation Alice sent from: at once, to Bob.
+    const first = workstation(alice, 'alice-first', []);
+    first.conversations.ensureDirect(conversation, bob.address.userId, 0);
+    first.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1000, body: 'bed 3 sats 84%', replyTo: null, urgent: true, recipients: [bob.address.userId] });
+    first.messages.setCoverage(urgent, alsoSent);
+    expect(first.urgentMessages.acknowledgementIn(covering, carol.address)).toBe(true);
+    expect(first.queued).toEqual([{ to: [bob.address.userId], type: 'acknowledgement' }]);
+    // Her other workstations: they wait for the first one's pass-on, and pass it on only when it does not come.
+    const alice2 = await newDevice(directory, alice.address.userId, 2);
+    await ensureSessions(alice2, directory, [carol.address, alice.address]);
+    const others = ['second', 'third'].map((name) => {
+      const w = workstation(alice2, `alice-${name}`, []);
+      w.conversations.ensureDirect(conversation, bob.address.userId, 0);
+      w.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1100, body: 'bed 3 sats 84%', replyTo: null, urgent: true });
+      w.messages.setCoverage(urgent, alsoSent);
+      expect(w.urgentMessages.acknowledgementIn(covering, carol.address)).toBe(true);
+      w.scheduler.advance(PASS_ON_WAIT_MS - 1);
+      expect(w.queued).toEqual([]);
+      return w;
+    });
+    // The second gets the first one's pass-on in time: nothing more from it. The third does not: it passes it on.
+    expect(others[0]!.urgentMessages.acknowledgementIn(covering, alice.address)).toBe(false);
+    for (const w of others) w.scheduler.advance(1);
+    expect(others.map((w) => w.queued)).toEqual([[], [{ to: [bob.address.userId], type: 'acknowledgement' }]]);
   });
 
   it("at Bob's workstation: takes one passed on by the sender, as her word when it cannot check the signer, and no one else's", async () => {

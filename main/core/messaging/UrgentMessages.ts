@@ -1,4 +1,6 @@
+import { describeError } from '../../../shared/errors';
 import { sameAddress, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
+import type { Cancellable } from '../Clock';
 import type { RoleConversations } from './RoleConversations';
 import { roleRecipients, type RoleDirectory } from './RoleDirectory';
 import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
@@ -14,6 +16,9 @@ import { EscalationLadders } from './EscalationLadders';
 import type { OutboxSender, SendOptions } from './OutboxSender';
 import type { UrgencyReceiver } from './ReceivePipeline';
 import type { UrgentReminders } from './UrgentReminders';
+
+/** How long one of the sender's other workstations waits for the sending one to pass on an acknowledgement. */
+export const PASS_ON_WAIT_MS = 10_000;
 
 /** What the sender of an urgent message chooses (issue 19): the reason, and optionally who escalates when. */
 export interface UrgentChoice {
@@ -165,9 +170,21 @@ export class UrgentMessages implements UrgencyReceiver {
   }
 
   acknowledgementIn(payload: AcknowledgementPayload, from: Parameters<UrgencyReceiver['acknowledgementIn']>[1]): boolean {
+    const { statement } = payload;
+    const self = this.ctx.self;
+    // Passed on by another of our workstations: this one need not pass it on too.
+    if (from.userId === self.userId && !sameAddress(from, self) && !sameAddress(statement.acknowledger, from) && statement.sender === self.userId) this.#passedOnElsewhere(payload.signature);
     if (!this.#acks.receiveIn(payload, from)) return false;
     this.#passOn(payload, from);
     return true;
+  }
+
+  /** Pass-ons this workstation holds back for a moment, by the acknowledgement's signature (see #passOn). */
+  readonly #heldPassOns = new Map<string, Cancellable>();
+
+  #passedOnElsewhere(signature: string): void {
+    this.#heldPassOns.get(signature)?.cancel();
+    this.#heldPassOns.delete(signature);
   }
 
   /**
@@ -196,7 +213,27 @@ export class UrgentMessages implements UrgencyReceiver {
     const released = ladder?.progress?.rungs.filter((r) => r.releasedAt !== null || (r.cancelledAt === null && r.dueAt <= statement.acknowledgedAt)).flatMap((r) => r.recipients) ?? [];
     const holders = message.roleDelivery?.holders.map((h) => h.userId) ?? [];
     const to = [...new Set([...(peer ? [peer] : []), ...holders, ...covering, ...released])].filter((u) => u !== self && u !== statement.acknowledger.userId);
-    if (to.length > 0) this.#queue(to, payload);
+    if (to.length === 0) return;
+    // Every one of the sender's workstations gets it; one passes it on. The one that sent the message does so at
+    // once (its pass-on reaches our other workstations too); another waits a moment, and passes it on only if that
+    // one's pass-on has not arrived by then (it is switched off). Held in memory: after a restart meanwhile, the
+    // sending workstation passes it on when it is back.
+    if (sameAddress(message.sender, this.ctx.self)) {
+      this.#queue(to, payload);
+      return;
+    }
+    const { ctx } = this;
+    this.#heldPassOns.get(payload.signature)?.cancel();
+    this.#heldPassOns.set(payload.signature, ctx.scheduler.after(PASS_ON_WAIT_MS, () => {
+      this.#heldPassOns.delete(payload.signature);
+      if (!ctx.running()) return;
+      try {
+        ctx.db.transaction(() => this.#queue(to, payload));
+        ctx.kick();
+      } catch (error) {
+        ctx.logger.error(`passing on an acknowledgement: ${describeError(error)}`);
+      }
+    }));
   }
 
   acknowledged(payload: AcknowledgementPayload): void {
