@@ -14,17 +14,17 @@ const HOUR = 3600_000;
  * An escalation step to an on-call role (issue 19) goes to whoever the rota has on duty when the step is released,
  * not when the message was written: Bob hands "Medical registrar" over to Dave a few seconds after Alice writes,
  * before her step is due, and Dave gets it, Bob does not. With no one on the rota at the step's time, the step
- * goes to whoever holds the role when the message is sent. A real relay on loopback, real time.
+ * goes to the role's backup then, and without a backup to whoever holds the role when the message is sent. A real relay on loopback, real time.
  */
 describe('an escalation step to a role across a hand-over', () => {
   let ward: Ward;
   const ROLE_FIELDS = { name: 'Medical registrar', department: null, timeZone: 'Europe/London', backup: null };
   /** A role with its rota, written straight into the relay's store (the admin CLI takes seconds to start). */
-  const roleWith = async (name: string, shifts: readonly { username: string; from: number; to: number }[]): Promise<RoleId> => {
+  const roleWith = async (name: string, shifts: readonly { username: string; from: number; to: number }[], backup: { username: string } | null = null): Promise<RoleId> => {
     const store = openStore(ward.relayDir, systemClock, { create: false });
     try {
       const roles = new RoleService(store, () => Date.now());
-      const role = await roles.createRole('admin:test', { ...ROLE_FIELDS, name });
+      const role = await roles.createRole('admin:test', { ...ROLE_FIELDS, name, backup });
       for (const s of shifts) await roles.addShift('admin:test', role, { userId: ward.id(s.username), startsAt: s.from, endsAt: s.to }, 'cli');
       return role.id;
     } finally {
@@ -71,5 +71,14 @@ describe('an escalation step to a role across a hand-over', () => {
     const text = 'Bed 5: is IV vancomycin compatible with the TPN line?';
     await alice.call('messages.send', { conversationId, text, urgent: true, urgentReason: DEFAULT_POLICY.urgentReasons[0]!, escalation: [{ afterMinutes: 180, to: [], role: roleId }] });
     expect((await sent(text))?.urgency?.ladder?.steps.map((s) => [s.role, s.to.map((p) => p.userId)])).toEqual([['Night pharmacist', [ward.id('bob')]]]);
+  });
+
+  it("sends the step to the role's backup when the rota has no one at its time, not to whoever holds it now", async () => {
+    const roleId = await roleWith('Stroke registrar', [{ username: 'bob', from: Date.now() - HOUR, to: Date.now() + HOUR }], { username: 'dave' });
+    const alice = ward.station('alice');
+    const { conversationId } = await alice.call('conversations.openDirect', { userId: ward.id('carol') });
+    const text = 'Bed 7: new left arm weakness, onset 20 minutes ago';
+    await alice.call('messages.send', { conversationId, text, urgent: true, urgentReason: DEFAULT_POLICY.urgentReasons[0]!, escalation: [{ afterMinutes: 180, to: [], role: roleId }] });
+    expect((await sent(text))?.urgency?.ladder?.steps.map((s) => [s.role, s.to.map((p) => p.userId)])).toEqual([['Stroke registrar', [ward.id('dave')]]]);
   });
 });

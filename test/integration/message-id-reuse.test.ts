@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageId } from '../../shared/ids';
+import { MessageIdSchema, type MessageId } from '../../shared/ids';
 import { PAYLOAD_VERSION, type Payload } from '../../shared/payload';
 import { directConversationId } from '../../main/core/messaging/directConversation';
 import { Ward } from '../fixtures/ward';
@@ -52,5 +52,18 @@ describe('a message id another sender used', () => {
     await until(() => mallory.received.some((m) => m.payload.type === 'receipt' && m.payload.receipt === 'read'), 'the read receipt at Mallory');
     const read = mallory.received.find((m) => m.payload.type === 'receipt' && m.payload.receipt === 'read')?.payload;
     expect(read).toMatchObject({ messageIds: [messageId as MessageId] });
+
+    // Replies name a message by its sender's id for it, both ways: Bob's reply to Mallory's message reaches her
+    // naming her id, and her reply to it is shown at Bob as a reply to her message, not to Alice's.
+    const mallorys = (await bob.call('messages.page', { conversationId: withMallory, limit: 5 }))[0]!;
+    expect(mallorys.id).not.toBe(messageId);
+    await bob.call('messages.send', { conversationId: withMallory, text: 'Noted', replyTo: mallorys.id });
+    await until(() => mallory.received.some((m) => m.payload.type === 'text' && m.payload.text === 'Noted'), "Bob's reply at Mallory");
+    expect(mallory.received.find((m) => m.payload.type === 'text' && m.payload.text === 'Noted')?.payload).toMatchObject({ replyTo: messageId });
+    const reply = MessageIdSchema.parse(crypto.randomUUID());
+    await mallory.send([ward.id('bob')], { v: PAYLOAD_VERSION, type: 'text', messageId: reply, conversationId: withMallory, sentAt: Date.now(), text: 'Bring cash', replyTo: messageId });
+    await until(async () => (await bob.bodies(withMallory)).includes('Bring cash'), "Mallory's reply at Bob");
+    const [atBobReply] = await bob.call('messages.page', { conversationId: withMallory, limit: 1 });
+    expect(atBobReply).toMatchObject({ body: 'Bring cash', replyTo: mallorys.id });
   }, 90_000);
 });

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AcknowledgementStatement, SignedAcknowledgement } from '../../../shared/acknowledgement';
-import { MessageIdSchema, type ConversationId, type DeviceAddress, type MessageId } from '../../../shared/ids';
-import { AcknowledgementPayloadSchema, PAYLOAD_VERSION, type AcknowledgementPayload } from '../../../shared/payload';
+import { MessageIdSchema, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { AcknowledgementPayloadSchema, PAYLOAD_VERSION, type AcknowledgementPayload, type Payload } from '../../../shared/payload';
 import { ensureSessions, newConversationId, newDevice, newUserId, TestDirectory, type TestDevice } from '../../../test/fixtures/protocolHarness';
 import { virtualScheduler } from '../../../test/fixtures/virtualScheduler';
 import type { LocalAuditDetails, LocalAuditKind } from '../audit/LocalAudit';
@@ -14,6 +14,7 @@ import { OutboxStore } from '../storage/OutboxStore';
 import { ProfileDatabase } from '../storage/ProfileDatabase';
 import { UrgencyStore } from '../storage/UrgencyStore';
 import { Acknowledgements } from './Acknowledgements';
+import { PASS_ON_WAIT_MS, UrgentMessages } from './UrgentMessages';
 import type { ClientContext } from './ClientContext';
 import type { RelayClient } from './RelayClient';
 
@@ -32,6 +33,7 @@ describe('acknowledgements received', () => {
   let bob: TestDevice;
   let carol: TestDevice;
   let acks: Acknowledgements;
+  let aliceUrgent: UrgentMessages;
   let urgent: MessageId;
   let plain: MessageId;
   let conversation: ConversationId;
@@ -46,12 +48,19 @@ describe('acknowledgements received', () => {
     opened.push(profile);
     const messages = new MessageStore(profile);
     const conversations = new ConversationStore(profile);
+    const scheduler = virtualScheduler();
     const ctx: ClientContext = {
       self: device.address, db: profile, core: device.core, relay: {} as RelayClient, messages, conversations, outbox: new OutboxStore(profile),
-      scheduler: virtualScheduler(), logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
+      scheduler, logger: { error: () => undefined, warn: () => undefined, info: () => undefined } as unknown as ClientContext['logger'],
       running: () => true, audit: <K extends LocalAuditKind>(type: K, details: LocalAuditDetails[K]) => void into.push({ type, details }), emit: () => undefined, kick: () => undefined,
     };
-    return { db: profile, messages, conversations, acks: new Acknowledgements(ctx, new UrgencyStore(profile), () => undefined, () => undefined) };
+    // Sending goes nowhere here: what is queued is noted (whom to, which payload type).
+    const queued: { to: readonly UserId[]; type: string }[] = [];
+    const sender = { queue: (to: readonly UserId[], p: Payload) => void queued.push({ to, type: p.type }), encryptFor: async () => [], readDirectory: async () => [] };
+    return {
+      db: profile, messages, conversations, scheduler, queued, acks: new Acknowledgements(ctx, new UrgencyStore(profile), () => undefined, () => undefined),
+      urgentMessages: new UrgentMessages(ctx, sender, () => false, () => undefined, ['Deteriorating patient']),
+    };
   }
 
   beforeEach(async () => {
@@ -65,6 +74,7 @@ describe('acknowledgements received', () => {
     const at = workstation(alice, 'alice', audit);
     db = at.db;
     acks = at.acks;
+    aliceUrgent = at.urgentMessages;
     at.conversations.ensureDirect(conversation, bob.address.userId, 0);
     [urgent, plain] = [MessageIdSchema.parse(crypto.randomUUID()), MessageIdSchema.parse(crypto.randomUUID())];
     at.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1000, body: 'bed 3 sats 84%', replyTo: null, urgent: true, recipients: [bob.address.userId] });
@@ -122,6 +132,52 @@ describe('acknowledgements received', () => {
     expect(refusals()).toEqual(['NOT_A_RECIPIENT', 'NOT_A_RECIPIENT', 'SIGNATURE_INVALID']);
     expect(acks.receiveIn(payload(covering), carol.address)).toBe(true);
     expect(new UrgencyStore(db).acknowledgements(urgent)).toEqual([expect.objectContaining({ statement: expect.objectContaining({ coveringFor: bob.address.userId }), vouchedBy: null })]);
+  });
+
+  it("on Alice's other workstation: a covering acknowledgement that came before her copy to the colleague is checked again when it comes", () => {
+    const covering = payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId })));
+    // Carol's acknowledgement arrives first: this workstation does not know yet that the message went to her.
+    expect(aliceUrgent.acknowledgementIn(covering, carol.address)).toBe(false);
+    expect(refusals()).toEqual(['NOT_A_RECIPIENT']);
+    // Then the copy Alice's other workstation forwarded to Carol, covering for Bob: kept now, with whom she covered for.
+    new MessageStore(db).setCoverage(urgent, { kind: 'alsoSent', absent: bob.address.userId, status: 'offShift', to: [carol.address.userId] });
+    aliceUrgent.coverageKnown(urgent);
+    expect(new UrgencyStore(db).acknowledgements(urgent, alice.address.userId)).toEqual([expect.objectContaining({ signature: covering.signature, statement: expect.objectContaining({ coveringFor: bob.address.userId }) })]);
+    expect(audit.filter((a) => a.type === 'acknowledgement.received')).toHaveLength(1);
+    // Taken out once checked: nothing to check a second time.
+    expect(new UrgencyStore(db).takeSetAside(urgent, alice.address.userId)).toEqual([]);
+    // A refusal that is not about whom it reached is final, never set aside.
+    expect(aliceUrgent.acknowledgementIn(payload(carol.core.signAcknowledgement(statement(carol.address, { acknowledgedAt: 0 }))), carol.address)).toBe(false);
+    expect(new UrgencyStore(db).takeSetAside(urgent, alice.address.userId)).toEqual([]);
+  });
+
+  it("passes a covering acknowledgement on once: from the workstation Alice sent from, else from another of hers when that one's does not come", async () => {
+    const covering = payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId })));
+    const alsoSent = { kind: 'alsoSent', absent: bob.address.userId, status: 'offShift', to: [carol.address.userId] } as const;
+    // The workstation Alice sent from: at once, to Bob.
+    const first = workstation(alice, 'alice-first', []);
+    first.conversations.ensureDirect(conversation, bob.address.userId, 0);
+    first.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1000, body: 'bed 3 sats 84%', replyTo: null, urgent: true, recipients: [bob.address.userId] });
+    first.messages.setCoverage(urgent, alsoSent);
+    expect(first.urgentMessages.acknowledgementIn(covering, carol.address)).toBe(true);
+    expect(first.queued).toEqual([{ to: [bob.address.userId], type: 'acknowledgement' }]);
+    // Her other workstations: they wait for the first one's pass-on, and pass it on only when it does not come.
+    const alice2 = await newDevice(directory, alice.address.userId, 2);
+    await ensureSessions(alice2, directory, [carol.address, alice.address]);
+    const others = ['second', 'third'].map((name) => {
+      const w = workstation(alice2, `alice-${name}`, []);
+      w.conversations.ensureDirect(conversation, bob.address.userId, 0);
+      w.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1100, body: 'bed 3 sats 84%', replyTo: null, urgent: true });
+      w.messages.setCoverage(urgent, alsoSent);
+      expect(w.urgentMessages.acknowledgementIn(covering, carol.address)).toBe(true);
+      w.scheduler.advance(PASS_ON_WAIT_MS - 1);
+      expect(w.queued).toEqual([]);
+      return w;
+    });
+    // The second gets the first one's pass-on in time: nothing more from it. The third does not: it passes it on.
+    expect(others[0]!.urgentMessages.acknowledgementIn(covering, alice.address)).toBe(false);
+    for (const w of others) w.scheduler.advance(1);
+    expect(others.map((w) => w.queued)).toEqual([[], [{ to: [bob.address.userId], type: 'acknowledgement' }]]);
   });
 
   it("at Bob's workstation: takes one passed on by the sender, as her word when it cannot check the signer, and no one else's", async () => {
@@ -184,6 +240,43 @@ describe('acknowledgements received', () => {
     expect(onReal.statement).toMatchObject({ messageId: urgent, sender: alice.address.userId });
     expect(store.acknowledgements(urgent, alice.address.userId).map((a) => a.signature)).toEqual([onReal.signature]);
     expect(store.unacknowledged(bob.address.userId).map((m) => m.id)).not.toContain(urgent);
+  });
+
+  it("at Bob's workstation: Mallory's urgent message under an id Bob holds is acknowledged, silenced and reported as hers, and only by her id for it", async () => {
+    const atBob: { type: LocalAuditKind; details: unknown }[] = [];
+    const bobs = workstation(bob, 'bob', atBob);
+    const store = new UrgencyStore(bobs.db);
+    bobs.conversations.ensureDirect(conversation, alice.address.userId, 0);
+    bobs.messages.insert({ id: urgent, conversationId: conversation, sender: alice.address, sentAt: 1000, receivedAt: 1100, body: 'bed 3 sats 84%', replyTo: null, urgent: true });
+    // Mallory (Carol's device here) sends Bob an urgent message under the id of Alice's: kept apart, under an id of Bob's own.
+    const withMallory = newConversationId();
+    bobs.conversations.ensureDirect(withMallory, carol.address.userId, 0);
+    const local = bobs.messages.receive({ id: urgent, conversationId: withMallory, sender: carol.address, sentAt: 1500, receivedAt: 1600, body: 'call me', replyTo: null, urgent: true });
+    expect(local).toBeDefined();
+    expect(local).not.toBe(urgent);
+    expect(store.unacknowledged(bob.address.userId).map((m) => m.id).sort()).toEqual([urgent, local!].sort());
+
+    // Bob acknowledges Mallory's: it names her id for it, and her message no longer reminds him (after a restart too).
+    const onMallorys = bobs.acks.acknowledge(local!);
+    expect(onMallorys.statement).toMatchObject({ messageId: urgent, sender: carol.address.userId, conversationId: withMallory });
+    expect(store.unacknowledged(bob.address.userId).map((m) => m.id)).toEqual([urgent]);
+    // Alice's page still waits for him, and his acknowledgement of it is a second, reported on its own.
+    bobs.acks.acknowledge(urgent);
+    expect(store.unacknowledged(bob.address.userId)).toEqual([]);
+    store.markReported(urgent, carol.address.userId, bob.address.userId, 5000);
+    expect(store.unreported(bob.address.userId).map((a) => a.statement.sender)).toEqual([alice.address.userId]);
+    // Alice's older page expires under the retention policy: Bob's acknowledgement of Mallory's stays with hers.
+    expect(bobs.messages.deleteOlderThan(1200)).toBe(1);
+    expect(store.acknowledgements(urgent).map((a) => a.statement.sender)).toEqual([carol.address.userId]);
+    expect(store.unacknowledged(bob.address.userId)).toEqual([]);
+
+    // Bob's other workstation's acknowledgement naming the id Bob's profile chose (no sender named it so): refused.
+    const bob2 = await newDevice(directory, bob.address.userId, 2);
+    await ensureSessions(bob, directory, [bob2.address]);
+    const byLocal = payload(bob2.core.signAcknowledgement(statement(bob2.address, { messageId: local!, sender: carol.address.userId, conversationId: withMallory })));
+    expect(bobs.acks.receiveIn(byLocal, bob2.address)).toBe(false);
+    expect(atBob.filter((a) => a.type === 'acknowledgement.refused').map((a) => (a.details as { reason: string }).reason)).toEqual(['UNKNOWN_MESSAGE']);
+    expect(store.acknowledgements(local!)).toEqual([]);
   });
 
   it('refuses an acknowledgement dated before its message was sent, or ahead of this clock', () => {

@@ -96,7 +96,13 @@ export class Acknowledgements {
 
   /** The message an acknowledgement of `messageId` from `sender` is about, as this device holds it: itself, or the covering copy of it. */
   heldFor(messageId: MessageId, sender: UserId): StoredMessage | undefined {
-    return this.ctx.messages.bySender(messageId, sender) ?? this.ctx.messages.copyOf(messageId, sender) ?? this.ctx.messages.byId(messageId);
+    const { messages } = this.ctx;
+    const held = messages.bySender(messageId, sender) ?? messages.copyOf(messageId, sender);
+    if (held) return held;
+    // Another sender's message under that id (refused as WRONG_SENDER); never one kept here under an id of its own,
+    // which no sender named it by.
+    const other = messages.byId(messageId);
+    return other?.wireId === undefined ? other : undefined;
   }
 
   /** Reports this user's acknowledgements the relay has not confirmed (after acknowledging, and at each connect). */
@@ -107,7 +113,7 @@ export class Acknowledgements {
       if (!sameAddress(ack.statement.acknowledger, ctx.self)) continue;
       try {
         await ctx.relay.reportAcknowledgement({ statement: ack.statement, signature: ack.signature });
-        this.store.markReported(ack.statement.messageId, ctx.self.userId, ctx.scheduler.now());
+        this.store.markReported(ack.statement.messageId, ack.statement.sender, ctx.self.userId, ctx.scheduler.now());
       } catch (error) {
         // Offline, busy or limited for now: this one and those after it are reported again at the next connect.
         if (!(error instanceof RelayRequestError) || REPORT_LATER.has(error.code)) return;
@@ -115,7 +121,7 @@ export class Acknowledgements {
         // by code and set aside, so it does not hold back the acknowledgements after it. The end-to-end
         // acknowledgement stands, and the sender's workstation has audited it.
         ctx.logger.error(`the relay refused an acknowledgement for good: ${describeError(error)}`);
-        this.store.markReported(ack.statement.messageId, ctx.self.userId, ctx.scheduler.now());
+        this.store.markReported(ack.statement.messageId, ack.statement.sender, ctx.self.userId, ctx.scheduler.now());
       }
     }
   }
@@ -142,6 +148,11 @@ export class Acknowledgements {
     }
     if (refusal) {
       this.ctx.audit('acknowledgement.refused', { message: statement.messageId, acknowledger: addressKey(statement.acknowledger), from: addressKey(from), reason: refusal });
+      // A colleague covering, first hand, about our own message: the copy another of our workstations forwarded them
+      // may not be here yet. Kept aside, and checked again when it comes (recheckCovering).
+      if (refusal === 'NOT_A_RECIPIENT' && firstHand && statement.coveringFor !== undefined && statement.sender === this.ctx.self.userId && message?.sender.userId === statement.sender) {
+        this.store.setAside(payload, from, this.ctx.scheduler.now());
+      }
       return false;
     }
     const now = this.ctx.scheduler.now();
@@ -163,6 +174,8 @@ export class Acknowledgements {
     if (!unverifiable && !this.ctx.core.acknowledgementTrusted(payload)) return 'SIGNATURE_INVALID';
     if (!message) return 'UNKNOWN_MESSAGE';
     const subject = this.subjectOf(message);
+    // About the message as its sender named it (a copy: the original it names), not an id this profile chose.
+    if (statement.messageId !== subject.messageId) return 'UNKNOWN_MESSAGE';
     if (statement.conversationId !== subject.conversationId) return 'WRONG_CONVERSATION';
     if (statement.sender !== message.sender.userId) return 'WRONG_SENDER';
     if (!message.urgent) return 'NOT_URGENT';

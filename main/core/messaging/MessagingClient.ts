@@ -138,7 +138,7 @@ export class MessagingClient {
       unreadable: this.#duties.unreadable,
       urgent: () => this.#duties.urgent,
       attachments: () => this.attachments,
-      urgency: { storedIn: (p) => this.urgent.storedIn(p), acknowledgementIn: (p, from) => this.urgent.acknowledgementIn(p, from), acknowledged: (p) => this.urgent.acknowledged(p) },
+      urgency: { storedIn: (p) => this.urgent.storedIn(p), acknowledgementIn: (p, from) => this.urgent.acknowledgementIn(p, from), acknowledged: (p) => this.urgent.acknowledged(p), coverageKnown: (id) => this.urgent.coverageKnown(id) },
       roles: { file: (...filed) => this.roleConversations.file(...filed) },
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));

@@ -87,7 +87,7 @@ export class OutboxSender {
     const payload = TextPayloadSchema.parse({
       v: PAYLOAD_VERSION, type: 'text', messageId: message.messageId, conversationId: message.conversationId, sentAt: message.sentAt, text: message.text,
       ...(attachments && attachments.length > 0 ? { attachments } : {}),
-      ...(message.urgent ? { urgent: true, ...options.urgency?.fields } : {}), ...(message.replyTo ? { replyTo: message.replyTo } : {}),
+      ...(message.urgent ? { urgent: true, ...options.urgency?.fields } : {}), ...(message.replyTo ? { replyTo: ctx.messages.wireIdOf(message.replyTo) } : {}),
       ...(summary.peer ? { to: summary.peer } : {}), ...(options.role ? { role: options.role.delivery } : {}),
     });
     this.queue(summary.recipients, payload);

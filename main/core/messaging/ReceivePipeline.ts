@@ -124,7 +124,9 @@ export class ReceivePipeline {
     if (payload.type === 'receipt') {
       // Only receipts from others, about messages we hold, count.
       if (sender.userId === self) return false;
-      ctx.messages.recordReceipt(payload.messageIds, sender.userId, payload.receipt, receivedAt);
+      // They name our messages by our ids for them: one kept here under an id of its own (it came from another of our
+      // workstations after another sender's message of that id) is found by its wire id.
+      ctx.messages.recordReceipt(payload.messageIds.map((id) => ctx.messages.bySender(id, self)?.id ?? id), sender.userId, payload.receipt, receivedAt);
       return true;
     }
     if (payload.type === 'careTeam') return ctx.conversations.applyCareTeam(payload, sender.userId, self, receivedAt);
@@ -137,8 +139,10 @@ export class ReceivePipeline {
       // A copy of our own 1:1 message names the other user; it must match the conversation id.
       if (peer && directConversationId(self, peer) === conversationId) ctx.conversations.ensureDirect(conversationId, peer, receivedAt);
     }
+    // What it replies to, as this profile keeps it (the sender named it by its wire id).
+    const replyTo = payload.replyTo ? ctx.messages.heldIdIn(conversationId, payload.replyTo) : null;
     // A duplicate only if the same sender sent it: an id another sender used first is kept under one of its own here.
-    const id = ctx.messages.receive({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo: payload.replyTo ?? null, urgent: payload.urgent ?? false });
+    const id = ctx.messages.receive({ id: payload.messageId, conversationId, sender, sentAt: payload.sentAt, receivedAt, body: payload.text, replyTo, urgent: payload.urgent ?? false });
     if (id === undefined) return false;
     if (id !== payload.messageId) ctx.logger.error('MESSAGE_ID_TAKEN: a message arrived under an id another sender used; kept under an id of its own');
     const kept: TextPayload = id === payload.messageId ? payload : { ...payload, messageId: id };
@@ -146,7 +150,10 @@ export class ReceivePipeline {
     const coverage = receivedCoverage(payload);
     if (coverage) ctx.messages.setCoverage(id, coverage);
     // Our own message from another of our workstations: what it forwarded for someone away is known here too.
-    if (sender.userId === self) recordSyncedCoverage(ctx, kept);
+    if (sender.userId === self) {
+      const covered = recordSyncedCoverage(ctx, kept);
+      if (covered) this.hooks.urgency.coverageKnown(covered);
+    }
     if (payload.role) ctx.messages.setRoleDelivery(id, payload.role);
     if (payload.urgent) this.hooks.urgency.storedIn(kept);
     ctx.audit('message.received', { conversation: conversationId, message: id, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
@@ -162,6 +169,8 @@ export interface UrgencyReceiver {
   acknowledgementIn(payload: AcknowledgementPayload, from: DeviceAddress): boolean;
   /** After it was stored: reminders stop if it was this user's, the ladder is read again, the screen is told. */
   acknowledged(payload: AcknowledgementPayload): void;
+  /** Inside the decrypt transaction: whoever covered for our message `original` (our id for it) is known here now. */
+  coverageKnown(original: MessageId): void;
 }
 
 /**

@@ -1,6 +1,8 @@
+import { describeError } from '../../../shared/errors';
 import { sameAddress, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
+import type { Cancellable } from '../Clock';
 import type { RoleConversations } from './RoleConversations';
-import type { RoleDirectory } from './RoleDirectory';
+import { roleRecipients, type RoleDirectory } from './RoleDirectory';
 import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
 import type { MessageUrgency } from '../../../shared/urgency';
 import type { RoleId } from '../../../shared/wire/roles';
@@ -15,18 +17,22 @@ import type { OutboxSender, SendOptions } from './OutboxSender';
 import type { UrgencyReceiver } from './ReceivePipeline';
 import type { UrgentReminders } from './UrgentReminders';
 
+/** How long one of the sender's other workstations waits for the sending one to pass on an acknowledgement. */
+export const PASS_ON_WAIT_MS = 10_000;
+
 /** What the sender of an urgent message chooses (issue 19): the reason, and optionally who escalates when. */
 export interface UrgentChoice {
   readonly reason: string;
-  /** Each step: colleagues, and/or an on-call role (whoever the rota has on duty when the step is released, else as when the message is sent). */
+  /** Each step: colleagues, and/or an on-call role (whoever the rota has on duty when the step is released, else the role's backup then, else as when the message is sent). */
   readonly ladder?: readonly { readonly afterMinutes: number; readonly to: readonly UserId[]; readonly role?: RoleId | undefined }[];
 }
 
 /** On-call roles for escalation (the roles' RoleDirectory and RoleConversations). */
 export interface RoleResolver {
   /**
-   * Whoever holds the role at `at` (by default now), and the role's name: the holders the rota has on duty then;
-   * when it has no one then (or `at` is now), whoever the role goes to now (its holders, else its backup's).
+   * Whoever holds the role at `at` (by default now), and the role's name: the holders the rota has on duty then
+   * (reachable ones), else the role's backup then; when neither (or `at` is now), whoever the role goes to now
+   * (its holders, else its backup's).
    */
   holders(roleId: RoleId, at?: number): Promise<{ readonly users: readonly UserId[]; readonly name: string }>;
   /** The role's backup now (an account, or another role's holders). */
@@ -39,8 +45,9 @@ export interface RoleResolver {
 export function roleResolverOf(directory: Pick<RoleDirectory, 'recipients' | 'backupHolders' | 'detail'>, conversations: Pick<RoleConversations, 'get'>): RoleResolver {
   return {
     holders: async (roleId, at) => {
-      const scheduled = at === undefined ? undefined : await directory.detail(roleId, at);
-      if (scheduled && scheduled.holders.length > 0) return { users: scheduled.holders.map((h) => h.userId), name: scheduled.role.name };
+      // On duty at `at` and reachable, else the role's backup at `at` (as a message for the role then would go).
+      const scheduled = at === undefined ? undefined : roleRecipients(await directory.detail(roleId, at));
+      if (scheduled && scheduled.via !== 'nobody') return { users: scheduled.users, name: scheduled.detail.role.name };
       const { users, detail } = await directory.recipients(roleId);
       return { users, name: detail.role.name };
     },
@@ -163,9 +170,29 @@ export class UrgentMessages implements UrgencyReceiver {
   }
 
   acknowledgementIn(payload: AcknowledgementPayload, from: Parameters<UrgencyReceiver['acknowledgementIn']>[1]): boolean {
+    const { statement } = payload;
+    const self = this.ctx.self;
+    // Passed on by another of our workstations: this one need not pass it on too.
+    if (from.userId === self.userId && !sameAddress(from, self) && !sameAddress(statement.acknowledger, from) && statement.sender === self.userId) this.#passedOnElsewhere(payload.signature);
     if (!this.#acks.receiveIn(payload, from)) return false;
     this.#passOn(payload, from);
     return true;
+  }
+
+  /** Pass-ons this workstation holds back for a moment, by the acknowledgement's signature (see #passOn). */
+  readonly #heldPassOns = new Map<string, Cancellable>();
+
+  #passedOnElsewhere(signature: string): void {
+    this.#heldPassOns.get(signature)?.cancel();
+    this.#heldPassOns.delete(signature);
+  }
+
+  /**
+   * Inside the decrypt transaction, on the sender's other workstations: whoever covered for our message `original`
+   * (our id for it) is known here now; covering acknowledgements refused before that are checked again.
+   */
+  coverageKnown(original: MessageId): void {
+    for (const { payload, from } of this.store.takeSetAside(original, this.ctx.self.userId)) this.acknowledgementIn(payload, from);
   }
 
   /**
@@ -177,7 +204,7 @@ export class UrgentMessages implements UrgencyReceiver {
     const { statement } = payload;
     const self = this.ctx.self.userId;
     if (statement.sender !== self || !sameAddress(statement.acknowledger, from)) return;
-    const message = this.ctx.messages.byId(statement.messageId);
+    const message = this.ctx.messages.bySender(statement.messageId, self);
     const ladder = message && this.store.ladder(message.id);
     const covering = message?.coverage?.kind === 'alsoSent' ? message.coverage.to : [];
     if (!message || (!ladder && covering.length === 0)) return;
@@ -186,7 +213,27 @@ export class UrgentMessages implements UrgencyReceiver {
     const released = ladder?.progress?.rungs.filter((r) => r.releasedAt !== null || (r.cancelledAt === null && r.dueAt <= statement.acknowledgedAt)).flatMap((r) => r.recipients) ?? [];
     const holders = message.roleDelivery?.holders.map((h) => h.userId) ?? [];
     const to = [...new Set([...(peer ? [peer] : []), ...holders, ...covering, ...released])].filter((u) => u !== self && u !== statement.acknowledger.userId);
-    if (to.length > 0) this.#queue(to, payload);
+    if (to.length === 0) return;
+    // Every one of the sender's workstations gets it; one passes it on. The one that sent the message does so at
+    // once (its pass-on reaches our other workstations too); another waits a moment, and passes it on only if that
+    // one's pass-on has not arrived by then (it is switched off). Held in memory: after a restart meanwhile, the
+    // sending workstation passes it on when it is back.
+    if (sameAddress(message.sender, this.ctx.self)) {
+      this.#queue(to, payload);
+      return;
+    }
+    const { ctx } = this;
+    this.#heldPassOns.get(payload.signature)?.cancel();
+    this.#heldPassOns.set(payload.signature, ctx.scheduler.after(PASS_ON_WAIT_MS, () => {
+      this.#heldPassOns.delete(payload.signature);
+      if (!ctx.running()) return;
+      try {
+        ctx.db.transaction(() => this.#queue(to, payload));
+        ctx.kick();
+      } catch (error) {
+        ctx.logger.error(`passing on an acknowledgement: ${describeError(error)}`);
+      }
+    }));
   }
 
   acknowledged(payload: AcknowledgementPayload): void {

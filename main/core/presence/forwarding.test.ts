@@ -1,8 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { UserId } from '../../../shared/ids';
+import { MessageIdSchema, type DeviceId, type UserId } from '../../../shared/ids';
+import { PAYLOAD_VERSION } from '../../../shared/payload';
 import type { Presence } from '../../../shared/wire/presence';
+import { directConversationId } from '../messaging/directConversation';
+import { ConversationStore } from '../storage/ConversationStore';
+import { MessageStore } from '../storage/MessageStore';
+import { ProfileDatabase } from '../storage/ProfileDatabase';
 import { notifiesWhile } from './notificationPolicy';
-import { coverageFor } from './forwarding';
+import { coverageFor, recordSyncedCoverage } from './forwarding';
 
 const [alice, lee, patel] = ['0c1f0a5e-3a2b-4c1d-9e8f-000000000001', '0c1f0a5e-3a2b-4c1d-9e8f-000000000002', '0c1f0a5e-3a2b-4c1d-9e8f-000000000003'] as UserId[];
 const NOW = Date.UTC(2026, 11, 3, 17);
@@ -29,5 +37,36 @@ describe('notifications and Do not disturb', () => {
     expect(notifiesWhile('doNotDisturb', false)).toBe(false);
     expect(notifiesWhile('doNotDisturb', true)).toBe(true);
     for (const s of ['available', 'busy', 'inProcedure', 'offShift'] as const) expect(notifiesWhile(s, false)).toBe(true);
+  });
+});
+
+describe("on the sender's other workstation", () => {
+  it('marks her original as also sent to whoever covered, even when another sender used its id first', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rounds-forwarding-'));
+    const db = new ProfileDatabase(join(dir, 'p.db'), Buffer.alloc(32, 7));
+    try {
+      const [messages, conversations] = [new MessageStore(db), new ConversationStore(db)];
+      const self = { userId: alice!, deviceId: 2 as DeviceId };
+      const mallory = '0c1f0a5e-3a2b-4c1d-9e8f-000000000004' as UserId;
+      const ctx = { self, messages, conversations };
+      const original = MessageIdSchema.parse(crypto.randomUUID());
+      const text = { sentAt: NOW, receivedAt: NOW, body: 'bed 3 sats 84%', replyTo: null, urgent: true };
+      // Mallory's message under the id of Alice's reaches this workstation first; Alice's own is kept apart.
+      messages.receive({ id: original, conversationId: directConversationId(mallory, alice!), sender: { userId: mallory, deviceId: 1 as DeviceId }, ...text });
+      const kept = messages.receive({ id: original, conversationId: directConversationId(alice!, lee!), sender: { userId: alice!, deviceId: 1 as DeviceId }, ...text })!;
+      expect(kept).not.toBe(original);
+      // Then the copy her first workstation sent Dr. Patel, covering for Dr. Lee.
+      const copy = MessageIdSchema.parse(crypto.randomUUID());
+      const toPatel = directConversationId(alice!, patel!);
+      conversations.ensureDirect(toPatel, patel!, NOW);
+      messages.receive({ id: copy, conversationId: toPatel, sender: { userId: alice!, deviceId: 1 as DeviceId }, ...text });
+      messages.setCoverage(copy, { kind: 'forwarded', absent: lee!, status: 'offShift', original });
+      recordSyncedCoverage(ctx, { v: PAYLOAD_VERSION, type: 'text', messageId: copy, conversationId: toPatel, sentAt: NOW, text: text.body, urgent: true, forwardedFor: { userId: lee!, status: 'offShift', original } });
+      expect(messages.byId(kept)?.coverage).toEqual({ kind: 'alsoSent', absent: lee, status: 'offShift', to: [patel] });
+      expect(messages.byId(original)?.coverage).toBeNull();
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

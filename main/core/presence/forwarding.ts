@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MessageIdSchema, type UserId } from '../../../shared/ids';
+import { MessageIdSchema, type MessageId, type UserId } from '../../../shared/ids';
 import type { TextPayload } from '../../../shared/payload';
 import { forwards, presenceAt, type ForwardTarget, type ForwardingStatus, type MessageCoverage, type Presence } from '../../../shared/wire/presence';
 import type { RoleId } from '../../../shared/wire/roles';
@@ -104,17 +104,20 @@ export function receivedCoverage(payload: TextPayload): MessageCoverage | null {
  * covered arrive there as our own messages, in either order. Once both are held, the original is marked as also
  * sent to them, as on the workstation that sent it, so that an acknowledgement from a colleague covering is known
  * there as from someone the message reached (and is shown, and passed on, from whichever workstation gets it).
+ * Returns the original's id (ours for it) when whoever covered is known for it now.
  */
-export function recordSyncedCoverage(ctx: Pick<ClientContext, 'self' | 'messages' | 'conversations'>, payload: TextPayload): void {
+export function recordSyncedCoverage(ctx: Pick<ClientContext, 'self' | 'messages' | 'conversations'>, payload: TextPayload): MessageId | undefined {
   const self = ctx.self.userId;
   const originalId = payload.forwardedFor?.original ?? payload.messageId;
-  const original = ctx.messages.byId(originalId);
-  if (original?.sender.userId !== self || original.coverage?.kind === 'forwarded') return;
+  // Ours by our id for it (kept here under another when another sender's message had that id first).
+  const original = ctx.messages.bySender(originalId, self);
+  if (!original || original.coverage?.kind === 'forwarded') return undefined;
   const copies = ctx.messages.coveringCopies(originalId, self);
   const first = copies[0]?.coverage;
-  if (first?.kind !== 'forwarded') return;
+  if (first?.kind !== 'forwarded') return undefined;
   const known = original.coverage?.kind === 'alsoSent' ? original.coverage : undefined;
   const to = [...new Set([...(known?.to ?? []), ...copies.flatMap((c) => ctx.conversations.peer(c.conversationId) ?? [])])];
-  if (to.length === 0) return;
-  ctx.messages.setCoverage(originalId, { kind: 'alsoSent', absent: known?.absent ?? first.absent, status: known?.status ?? first.status, to, ...(known?.role ? { role: known.role } : {}) });
+  if (to.length === 0) return undefined;
+  ctx.messages.setCoverage(original.id, { kind: 'alsoSent', absent: known?.absent ?? first.absent, status: known?.status ?? first.status, to, ...(known?.role ? { role: known.role } : {}) });
+  return originalId;
 }

@@ -74,6 +74,20 @@ export class MessageStore {
     return row ? toMessage(row) : undefined;
   }
 
+  /** The id a message held here under `id` goes by on the wire: its sender's id for it (`id` itself when not held). */
+  wireIdOf(id: MessageId): MessageId {
+    return (this.db.get<{ wire: string }>('SELECT COALESCE(wire_id, id) AS wire FROM messages WHERE id = $id', { id })?.wire ?? id) as MessageId;
+  }
+
+  /**
+   * The id this profile keeps a conversation's message under, named `wireId` by whoever refers to it (a reply's
+   * replyTo): the first one held under that id there, whoever sent it; `wireId` itself when none is.
+   */
+  heldIdIn(conversationId: ConversationId, wireId: MessageId): MessageId {
+    const row = this.db.get<{ id: string }>('SELECT id FROM messages WHERE conversation_id = $c AND COALESCE(wire_id, id) = $w ORDER BY received_at, rowid LIMIT 1', { c: conversationId, w: wireId });
+    return (row?.id ?? wireId) as MessageId;
+  }
+
   /** Records how presence forwarding touched a message (issue 19). */
   setCoverage(id: MessageId, coverage: MessageCoverage): void {
     this.db.run('UPDATE messages SET coverage = $coverage WHERE id = $id', { id, coverage: JSON.stringify(coverage) });
@@ -165,7 +179,8 @@ export class MessageStore {
     this.db.run('DELETE FROM escalation_ladders WHERE message_id NOT IN (SELECT id FROM messages)');
     // An acknowledgement made or received through a copy (covering, or a rung released) names the original, which
     // this profile holds only as the copy: it goes with the copy.
-    this.db.run(`DELETE FROM acknowledgements WHERE message_id NOT IN (SELECT id FROM messages)
+    // An acknowledgement names its message by its sender's id for it (wire_id, for one kept here under another).
+    this.db.run(`DELETE FROM acknowledgements WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE COALESCE(m.wire_id, m.id) = acknowledgements.message_id AND m.sender_user = acknowledgements.sender_user)
       AND message_id NOT IN (SELECT json_extract(coverage, '$.original') FROM messages WHERE json_extract(coverage, '$.original') IS NOT NULL)
       AND message_id NOT IN (SELECT json_extract(escalation, '$.released.original') FROM messages WHERE json_extract(escalation, '$.released.original') IS NOT NULL)`);
     return count;

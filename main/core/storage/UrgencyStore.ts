@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { SignedAcknowledgement } from '../../../shared/acknowledgement';
-import { ConversationIdSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, type ConversationId, type MessageId, type UserId } from '../../../shared/ids';
-import { TextPayloadSchema, type TextPayload } from '../../../shared/payload';
+import { ConversationIdSchema, DeviceAddressSchema, DeviceIdSchema, MessageIdSchema, UserIdSchema, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { AcknowledgementPayloadSchema, TextPayloadSchema, type AcknowledgementPayload, type TextPayload } from '../../../shared/payload';
 import { EscalationStateSchema, type EscalationState } from '../../../shared/wire/escalation';
 import type { SqlRunner } from './ProfileDatabase';
 
@@ -10,6 +10,10 @@ import type { SqlRunner } from './ProfileDatabase';
  * signed acknowledgements (kept with their signature, for a dispute), and this device's own escalation
  * ladders with the progress the relay last reported. Everything stays in the encrypted profile database.
  */
+
+/** How many refused acknowledgements are kept aside to check again, and for how long (migration 0015). */
+const SET_ASIDE_MAX = 200;
+const SET_ASIDE_MS = 24 * 3600_000;
 
 /** How an urgent message escalates: everyone a rung may reach, and, on a copy a rung released, that rung. */
 export const MessageEscalationSchema = z.strictObject({
@@ -123,16 +127,46 @@ export class UrgencyStore {
     return this.db.all<AckRow>('SELECT * FROM acknowledgements WHERE acknowledger_user = $u AND reported_at IS NULL ORDER BY acknowledged_at', { u: self }).map(toAck);
   }
 
-  markReported(messageId: MessageId, user: UserId, at: number): void {
-    this.db.run('UPDATE acknowledgements SET reported_at = $at WHERE message_id = $m AND acknowledger_user = $u', { at, m: messageId, u: user });
+  /** The relay confirmed (or refused for good) `user`'s acknowledgement of `sender`'s message `messageId` (the sender's id for it). */
+  markReported(messageId: MessageId, sender: UserId, user: UserId, at: number): void {
+    this.db.run('UPDATE acknowledgements SET reported_at = $at WHERE message_id = $m AND sender_user = $s AND acknowledger_user = $u', { at, m: messageId, s: sender, u: user });
   }
 
-  /** Urgent messages from others this user has not acknowledged, nor someone covering for them (reminded of until then). */
+  /**
+   * Urgent messages from others this user has not acknowledged, nor someone covering for them (reminded of until then).
+   * An acknowledgement names a message by its sender's id for it (wire_id, when this profile keeps it under another).
+   */
   unacknowledged(self: UserId): { id: MessageId; conversationId: ConversationId; receivedAt: number }[] {
     return this.db.all<{ id: string; conversation_id: string; received_at: number }>(
       `SELECT id, conversation_id, received_at FROM messages m WHERE urgent = 1 AND sender_user != $u AND acknowledgement_expected = 1
-       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (m.id, json_extract(m.coverage, '$.original'), json_extract(m.escalation, '$.released.original')) AND a.sender_user = m.sender_user AND (a.acknowledger_user = $u OR a.covering_for = $u)) ORDER BY received_at`, { u: self },
+       AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.message_id IN (COALESCE(m.wire_id, m.id), json_extract(m.coverage, '$.original'), json_extract(m.escalation, '$.released.original')) AND a.sender_user = m.sender_user AND (a.acknowledger_user = $u OR a.covering_for = $u)) ORDER BY received_at`, { u: self },
     ).map((r) => ({ id: r.id as MessageId, conversationId: r.conversation_id as ConversationId, receivedAt: r.received_at }));
+  }
+
+  /**
+   * Keeps a refused acknowledgement aside to check again later (see migration 0015): at most SET_ASIDE_MAX of them,
+   * none older than SET_ASIDE_MS.
+   */
+  setAside(ack: AcknowledgementPayload, from: DeviceAddress, at: number): void {
+    this.db.run('DELETE FROM acknowledgements_set_aside WHERE received_at < $old', { old: at - SET_ASIDE_MS });
+    this.db.run(
+      `INSERT OR REPLACE INTO acknowledgements_set_aside (signature, message_id, sender_user, payload, from_user, from_device, received_at) VALUES ($sig, $m, $s, $p, $fu, $fd, $at)`,
+      { sig: ack.signature, m: ack.statement.messageId, s: ack.statement.sender, p: JSON.stringify(ack), fu: from.userId, fd: from.deviceId, at },
+    );
+    this.db.run('DELETE FROM acknowledgements_set_aside WHERE signature NOT IN (SELECT signature FROM acknowledgements_set_aside ORDER BY received_at DESC LIMIT $max)', { max: SET_ASIDE_MAX });
+  }
+
+  /** Takes out the acknowledgements set aside of `sender`'s message `messageId` (the sender's id for it), to check them again. */
+  takeSetAside(messageId: MessageId, sender: UserId): { payload: AcknowledgementPayload; from: DeviceAddress }[] {
+    const rows = this.db.all<{ payload: string; from_user: string; from_device: number }>(
+      'SELECT payload, from_user, from_device FROM acknowledgements_set_aside WHERE message_id = $m AND sender_user = $s ORDER BY received_at', { m: messageId, s: sender },
+    );
+    this.db.run('DELETE FROM acknowledgements_set_aside WHERE message_id = $m AND sender_user = $s', { m: messageId, s: sender });
+    return rows.flatMap((r) => {
+      const payload = parsed(AcknowledgementPayloadSchema, r.payload);
+      const from = DeviceAddressSchema.safeParse({ userId: r.from_user, deviceId: r.from_device });
+      return payload && from.success ? [{ payload, from: from.data }] : [];
+    });
   }
 
   addLadder(messageId: MessageId, escalationId: string, rungs: readonly LadderRung[], payload: TextPayload): void {

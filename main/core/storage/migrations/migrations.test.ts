@@ -163,8 +163,8 @@ describe('profile database migrations', () => {
     const urgent = insertMessage(v8.db, { from: peer, at: 1000, body: 'bed 3 sats 84%', urgent: true });
     const readEarlier = insertMessage(v8.db, { from: peer, at: 900, body: 'bed 5 BP 80/40', urgent: true });
     v8.db.run('UPDATE messages SET read_at = 950 WHERE id = $id', { id: readEarlier });
-    // Through 0011, whose columns the store writes (0011's own test is below).
-    const db = v8.upgrade(11);
+    // Through the latest, whose columns the store reads and writes (0011's and 0013's own tests are below).
+    const db = v8.upgrade();
     const store = new UrgencyStore(db);
     expect(store.unacknowledged(self).map((m) => m.id)).toEqual([urgent]);
     const signed = { statement: { messageId: urgent, conversationId: conversation, sender: peer, acknowledger: { userId: self, deviceId: DeviceIdSchema.parse(1) }, acknowledgedAt: 1500 }, signature: 'A'.repeat(86) + '==' };
@@ -177,7 +177,8 @@ describe('profile database migrations', () => {
   it('0010 attachments: keeps messages, and a message\'s attachments and their bytes go with it', () => {
     const v9 = databaseAt(9);
     const kept = insertMessage(v9.db, { from: peer, at: 1000, body: 'photo attached' });
-    const db = v9.upgrade(10);
+    // Through the latest: the store deletes by columns later migrations add.
+    const db = v9.upgrade();
     db.run(
       `INSERT INTO attachments (id, message_id, position, outgoing, content_type, kind, size, key, digest, cipher_size, state, created_at)
        VALUES ('a1', $m, 0, 0, 'image/jpeg', 'image', 10, x'00', 'd', 50, 'stored', 1000)`,
@@ -198,7 +199,8 @@ describe('profile database migrations', () => {
        VALUES ($m, $c, $s, $u, 1, 1500, $sig, 1500, NULL)`, { m: urgent, c: conversation, s: peer, u: self, sig: 'A'.repeat(86) + '==' },
     );
     const covered = insertMessage(v10.db, { from: peer, at: 1100, body: 'bed 8 K+ 6.9', urgent: true });
-    const db = v10.upgrade(11);
+    // Through the latest: the store reads columns later migrations add.
+    const db = v10.upgrade();
     const store = new UrgencyStore(db);
     expect(store.unacknowledged(self).map((m) => m.id)).toEqual([covered]);
     const [earlier] = store.acknowledgements(urgent);
@@ -236,7 +238,8 @@ describe('profile database migrations', () => {
        VALUES ('a1', $m, 0, 1, 'image/jpeg', 'image', 10, x'00', 'd', 50, 'uploading', 1100)`,
       { m: uploading },
     );
-    const db = old.upgrade(before + 1);
+    // Through the latest: the message store deletes by columns later migrations add.
+    const db = old.upgrade();
     const held = new HeldSendStore(db);
     expect(held.get(uploading)).toEqual({ kind: 'direct' });
     expect(held.ready()).toEqual([]);
@@ -281,7 +284,17 @@ describe('profile database migrations', () => {
     expect(db.all('SELECT part_path, identity FROM pending_saves')).toEqual([{ part_path: '/tmp/.rounds-x.part', identity: '1:2' }]);
   });
 
+  it('0015 acknowledgements set aside: keeps messages and acknowledgements, and sets a refused covering one aside', () => {
+    const before = PROFILE_MIGRATIONS.findIndex((m) => m.version === 15);
+    const old = databaseAt(before);
+    const kept = insertMessage(old.db, { from: self, at: 1000, body: 'before acknowledgements set aside' });
+    const db = old.upgrade(before + 1);
+    expect(new MessageStore(db).byId(kept)?.body).toBe('before acknowledgements set aside');
+    db.run(`INSERT INTO acknowledgements_set_aside (signature, message_id, sender_user, payload, from_user, from_device, received_at) VALUES ('s', $m, 'u', '{}', 'c', 1, 5)`, { m: kept });
+    expect(db.all('SELECT message_id FROM acknowledgements_set_aside')).toEqual([{ message_id: kept }]);
+  });
+
   it('has a test above for every migration', () => {
-    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(PROFILE_MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
   });
 });
