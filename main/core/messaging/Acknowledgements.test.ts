@@ -153,7 +153,7 @@ describe('acknowledgements received', () => {
 
   it("passes a covering acknowledgement on once: from the workstation Alice sent from, else from another of hers when that one's does not come", async () => {
     const covering = payload(carol.core.signAcknowledgement(statement(carol.address, { coveringFor: bob.address.userId })));
-    const alsoSent = { kind: 'alsoSent', absent: bob.address.userId, status: 'offShift', to: [carol.address.userId] } as const;
+    const alsoSent = { kind: 'alsoSent' as const, absent: bob.address.userId, status: 'offShift' as const, to: [carol.address.userId] };
     // The workstation Alice sent from: at once, to Bob.
     const first = workstation(alice, 'alice-first', []);
     first.conversations.ensureDirect(conversation, bob.address.userId, 0);
