@@ -3,6 +3,7 @@ import type { MessageId } from '../../../shared/ids';
 import type { AttachmentPointer } from '../../../shared/payload';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../../shared/policy';
 import { RoundsError } from '../errors';
+import { consoleLogger, type Logger } from '../Logger';
 import { AttachmentDownloads } from './AttachmentDownloads';
 import { AttachmentOpening, type AttachmentDoor } from './AttachmentOpening';
 import { AttachmentStaging } from './AttachmentStaging';
@@ -29,6 +30,8 @@ export interface AttachmentOptions {
   readonly onImageCopied?: () => void;
   /** Sets the OS's "downloaded from the internet" mark on a saved copy (downloadMarks.ts for this OS by default). */
   readonly markDownloaded?: DownloadMarker;
+  /** Where what goes wrong in the background is reported (standard error by default). */
+  readonly logger?: Logger;
 }
 
 /**
@@ -49,7 +52,7 @@ export class Attachments {
     this.staging = new AttachmentStaging(() => policy.maxBytes);
     this.#uploads = new AttachmentUploads(host);
     this.#downloads = new AttachmentDownloads(host, () => policy.autoDownloadBytes);
-    this.#saves = new PendingSaves(host.db, () => host.now());
+    this.#saves = new PendingSaves(host.db, () => host.now(), options.logger ?? consoleLogger);
     this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath), options.onImageCopied ?? (() => undefined),
       options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())), this.#saves);
   }

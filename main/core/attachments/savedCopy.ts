@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, fstatSync } from 'node:fs';
+import { createWriteStream, fstatSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -24,9 +24,12 @@ import { fileIdentity } from './PendingSaves';
  * Paths are the user's file names: never logged.
  */
 
-/** Notes a save's temporary file from when it is created (with its identity: fileIdentity) until it is gone or renamed. */
+/**
+ * Notes a save's temporary file from when it is created (with its identity and its folder's: fileIdentity) until it
+ * is gone or renamed.
+ */
 export interface SaveJournal {
-  created(path: string, identity: string): void;
+  created(path: string, identity: string, parentIdentity: string): void;
   ended(path: string): void;
 }
 
@@ -63,7 +66,7 @@ export async function writeMarkedCopy(path: string, plaintext: Iterable<Uint8Arr
     // Noted as soon as it exists, before a byte is written: a crash from here on leaves a file the next start removes.
     file.once('open', (fd: number) => {
       try {
-        journal.created(temporary, fileIdentity(fstatSync(fd, { bigint: true })));
+        journal.created(temporary, fileIdentity(fstatSync(fd, { bigint: true })), fileIdentity(statSync(dirname(temporary), { bigint: true })));
       } catch (error) {
         // Not noted (the profile closed meanwhile): not written either.
         file.destroy(error as Error);

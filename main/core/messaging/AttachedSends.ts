@@ -53,7 +53,7 @@ export function clientAttachments(
     cancelled: (messageId) => sends.cancelled(messageId as MessageId),
     recipients: (messageId) => sends.readersAtUpload(messageId as MessageId),
     expiresAt,
-  }, options);
+  }, { logger: ctx.logger, ...options });
   return { attachments, sends };
 }
 
