@@ -66,13 +66,13 @@ export class Attachments {
 
   /** The largest file the relay takes (its blob cap less the encryption's overhead), or undefined while it cannot say. */
   #relayLargestFile(): Promise<number | undefined> {
-    return this.host.blobs.limits().then((l) => largestPlain(l.maxBlobBytes), () => undefined);
+    return this.host.blobs.limits().then((l) => l && largestPlain(l.maxBlobBytes), () => undefined);
   }
 
   /**
    * A file the composer attaches: refused at once when it is larger than the organisation's policy or than the relay
-   * takes (its --blob-max-mib, asked of the relay once), rather than halfway through its upload. A relay out of reach
-   * cannot say: the file is staged, and its upload says so if it is too large after all.
+   * takes (its --blob-max-mib, as RelayBlobs.limits knows it), rather than halfway through its upload. A relay out of
+   * reach cannot say (within 1.5 s): the file is staged, and its upload says so if it is too large after all.
    */
   async beginStaging(size: number, fileName: string | null): Promise<{ stagingId: StagingId; chunkBytes: number }> {
     const relay = await this.#relayLargestFile();
