@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useTempDirs } from '../../../test/fixtures/tempDirs';
 import { ProfileDatabase } from '../storage/ProfileDatabase';
+import type { SqlRunner } from '../storage/ProfileDatabase';
 import { LEFTOVER_KEPT_MS, PendingSaves, fileIdentity } from './PendingSaves';
+import { writeMarkedCopy } from './savedCopy';
 
 /*
  * The leftovers of saves cut short (issue 20) on drives that come and go: a save's `.part` file holds plaintext, so
@@ -79,5 +81,40 @@ describe('leftovers of interrupted saves on drives that come and go', () => {
     expect(noted()).toBe(0);
     expect(logged).toEqual([expect.stringContaining('could not be checked for 90 days')]);
     expect(logged.join()).not.toContain(stick);
+  });
+
+  /** A profile's save journal on a real database. */
+  function journal(db: SqlRunner = profileDb()) {
+    return new PendingSaves(db, () => Date.now(), { error: () => undefined });
+  }
+  function profileDb() {
+    const db = new ProfileDatabase(join(tempDir(), 'profile.db'), randomBytes(32));
+    open.push(db);
+    return db;
+  }
+  /** 64 segments of 64 KiB, as a save decrypts them. */
+  const plaintext = (each: (k: number) => void = () => undefined) => (function* () {
+    for (let k = 0; k < 64; k++) {
+      each(k);
+      yield Buffer.alloc(64 * 1024, k);
+    }
+  })();
+
+  it('leaves alone the file of a save still going on (the profile locked and unlocked meanwhile)', async () => {
+    const db = profileDb();
+    const target = join(tempDir(), 'scan.bin');
+    let cleanup: Promise<number> | undefined;
+    // Halfway through the save, the profile is unlocked again and its new client removes leftovers.
+    await writeMarkedCopy(target, plaintext((k) => void (k === 8 && (cleanup = journal(db).removeLeftovers()))), () => undefined, journal(db));
+    expect(await cleanup).toBe(0);
+    expect(readFileSync(target).length).toBe(64 * 64 * 1024);
+  });
+
+  it('reports a save that reached its name as saved, even when the profile closed before its note could go', async () => {
+    const db = profileDb();
+    const target = join(tempDir(), 'scan.bin');
+    // Locked right after the copy was marked: the note cannot be removed now.
+    await writeMarkedCopy(target, plaintext(), () => db.close(), journal(db));
+    expect(readFileSync(target).length).toBe(64 * 64 * 1024);
   });
 });

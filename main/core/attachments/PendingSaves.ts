@@ -17,6 +17,19 @@ interface PendingSave {
   readonly started_at: number;
 }
 
+/** The temporary files of saves going on in this process, whichever client of the profile started them. */
+const underway = new Set<string>();
+
+/** Runs a save writing the temporary file at `path`: removeLeftovers leaves that file alone meanwhile. */
+export async function whileUnderway<T>(path: string, save: () => Promise<T>): Promise<T> {
+  underway.add(path);
+  try {
+    return await save();
+  } finally {
+    underway.delete(path);
+  }
+}
+
 /** What became of one noted leftover: removed, known gone (forget it), or not to be decided now (keep it noted). */
 type Outcome = 'removed' | 'gone' | 'unsure';
 
@@ -48,6 +61,8 @@ export class PendingSaves implements SaveJournal {
     let removed = 0;
     let unchecked = 0;
     for (const save of this.db.all<PendingSave>('SELECT part_path, identity, parent_identity, started_at FROM pending_saves')) {
+      // A save still going on (the profile locked and unlocked again meanwhile): not a leftover.
+      if (underway.has(save.part_path)) continue;
       const outcome = await leftover(save);
       if (outcome === 'removed') removed++;
       if (outcome === 'unsure' && this.now() - save.started_at < LEFTOVER_KEPT_MS) continue;
