@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useTempDirs } from '../../../test/fixtures/tempDirs';
 import { ProfileDatabase } from '../storage/ProfileDatabase';
-import type { SqlRunner } from '../storage/ProfileDatabase';
+import type { Params, SqlRunner } from '../storage/ProfileDatabase';
 import { LEFTOVER_KEPT_MS, PendingSaves, fileIdentity } from './PendingSaves';
 import { writeMarkedCopy } from './savedCopy';
 
@@ -116,5 +116,23 @@ describe('leftovers of interrupted saves on drives that come and go', () => {
     // Locked right after the copy was marked: the note cannot be removed now.
     await writeMarkedCopy(target, plaintext(), () => db.close(), journal(db));
     expect(readFileSync(target).length).toBe(64 * 64 * 1024);
+  });
+
+  it('writes the note to disk before the plaintext (synchronous=FULL for it), then goes back to NORMAL', async () => {
+    const db = profileDb();
+    const seen: number[] = [];
+    // The real database, asked how it syncs as each note goes in.
+    const watched: SqlRunner = {
+      all: (sql, params) => db.all(sql, params),
+      get: (sql, params) => db.get(sql, params),
+      transaction: (fn) => db.transaction(fn),
+      run: (sql: string, params?: Params) => {
+        if (sql.startsWith('INSERT OR REPLACE INTO pending_saves')) seen.push(db.get<{ synchronous: number }>('PRAGMA synchronous')!.synchronous);
+        return db.run(sql, params);
+      },
+    };
+    await writeMarkedCopy(join(tempDir(), 'scan.bin'), plaintext(), () => undefined, journal(watched));
+    expect(seen).toEqual([2]);
+    expect(db.get<{ synchronous: number }>('PRAGMA synchronous')!.synchronous).toBe(1);
   });
 });

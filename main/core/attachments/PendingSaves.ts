@@ -47,9 +47,19 @@ type Outcome = 'removed' | 'gone' | 'unsure';
 export class PendingSaves implements SaveJournal {
   constructor(private readonly db: SqlRunner, private readonly now: () => number, private readonly logger: Logger) {}
 
+  /**
+   * Notes the file before a byte of plaintext goes into it, durably: the profile runs WAL with synchronous=NORMAL,
+   * whose last commits a power cut may lose, and a lost note would be a leftover nothing ever removes. So this one
+   * write is synced to disk (synchronous=FULL for it) before the save goes on.
+   */
   created(path: string, identity: string, parentIdentity: string): void {
-    this.db.run('INSERT OR REPLACE INTO pending_saves (part_path, identity, parent_identity, started_at) VALUES ($p, $i, $d, $at)',
-      { p: path, i: identity, d: parentIdentity, at: this.now() });
+    this.db.run('PRAGMA synchronous = FULL');
+    try {
+      this.db.run('INSERT OR REPLACE INTO pending_saves (part_path, identity, parent_identity, started_at) VALUES ($p, $i, $d, $at)',
+        { p: path, i: identity, d: parentIdentity, at: this.now() });
+    } finally {
+      this.db.run('PRAGMA synchronous = NORMAL');
+    }
   }
 
   ended(path: string): void {
