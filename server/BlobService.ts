@@ -191,9 +191,11 @@ export class BlobService {
     await this.store.deleteBlob(id, [this.#deleted(blob, 'withdrawn', actorOf(caller))]);
   }
 
-  /** Housekeeping: deletes what retention, the fetches and abandoned uploads say; how many. Forgets refilled rate buckets. */
+  /** Housekeeping: ends readers of stopped ladders left over, deletes what retention, the fetches and abandoned uploads say (how many). Forgets refilled rate buckets. */
   async expire(): Promise<number> {
     await this.#limiter.prune(this.clock.now());
+    // Ladders that stopped while their readers could not be removed then (ladderEnded failed, or the relay stopped).
+    for (const ladder of await this.store.endedLadders()) await this.ladderEnded(ladder.owner, ladder.messageId, ladder.released);
     return this.store.expireBlobs(
       { now: this.clock.now(), fetchedGraceMs: this.limits.fetchedGraceMs, abandonedAfterMs: this.limits.abandonedAfterMs },
       (blob, reason) => this.#deleted(blob, reason),

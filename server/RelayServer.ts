@@ -156,7 +156,7 @@ export class RelayServer {
     });
     // Ladders and acknowledgements are charged to the same rate limiter as sends (MessageService.chargeRequest).
     // A stopped ladder frees the blob readers named for its rungs that never went.
-    this.escalations = new EscalationService(served, clock, config, this.hub, this.messages, this.blobs);
+    this.escalations = new EscalationService(served, clock, config, this.hub, this.messages, this.blobs, (line) => this.log(line, 'error'));
     this.presenceAnnouncements = new PresenceAnnouncements(this.hub);
   }
 

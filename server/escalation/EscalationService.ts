@@ -8,6 +8,7 @@ import type { DeliveryNotifier, RequestKind } from '../MessageService';
 import { queueLimitsOf } from '../queueLimits';
 import { DEFAULT_CONFIG, type DeliveryLimits } from '../RelayConfig';
 import { ciphertextBytes } from '../storage/queueBatches';
+import { describeError } from '../../shared/errors';
 import { RelayFailure, storageFull, STORAGE_RETRY_SECONDS } from '../RelayFailure';
 import { belowFreeDiskReserve, type RelayStore } from '../storage/RelayStore';
 import type { CancelledEscalation, NewEscalation, ReleasedRung } from '../storage/EscalationStore';
@@ -60,6 +61,8 @@ export class EscalationService {
     private readonly notifier: Pick<DeliveryNotifier, 'envelopesQueued'>,
     private readonly gate?: RequestGate,
     private readonly ended?: LadderEndListener,
+    /** The relay's log: a listener's failure is said there (housekeeping then finishes what it left). */
+    private readonly log: (line: string) => void = () => undefined,
   ) {}
 
   /**
@@ -162,12 +165,14 @@ export class EscalationService {
 
   /**
    * Stopped ladders, to the listener, with whom their released rungs reached. Its failure does not undo the stop (the
-   * acknowledgement is recorded): the blobs then keep those readers until their retention, as before.
+   * acknowledgement is recorded): it is logged, and the hourly housekeeping removes those readers (BlobService.expire).
    */
   async #ended(sender: UserId, stopped: readonly EscalationState[]): Promise<void> {
     for (const ladder of stopped) {
       const released = ladder.rungs.filter((r) => r.releasedAt !== null).flatMap((r) => r.recipients);
-      await this.ended?.ladderEnded(sender, ladder.messageId, released).catch(() => undefined);
+      await this.ended?.ladderEnded(sender, ladder.messageId, released).catch((error: unknown) => {
+        this.log(`escalation ${ladder.escalationId}: its blobs' ladder readers not removed now (housekeeping will): ${describeError(error)}`);
+      });
     }
   }
 

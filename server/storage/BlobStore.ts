@@ -7,7 +7,7 @@
  * device that was to fetch it has (after a grace period), or when its upload was abandoned. Every mutation
  * that a compliance officer cares about stores its audit records in the same transaction.
  */
-import type { DeviceAddress, UserId } from '../../shared/ids';
+import type { DeviceAddress, MessageId, UserId } from '../../shared/ids';
 import type { AuditEvent } from '../audit/AuditRecord';
 
 export interface NewBlob {
@@ -80,6 +80,11 @@ export interface BlobStore {
    * removed)` is stored for each blob that lost readers, in the same transaction. Returns how many readers went.
    */
   endLadderReaders(owner: UserId, messageId: string, released: readonly UserId[], audit: (blobId: string, removed: number) => AuditEvent): Promise<number>;
+  /**
+   * The stopped ladders whose blobs still name readers for them alone (endLadderReaders did not run: the relay stopped
+   * or its store failed in between), with whom their released rungs reached: housekeeping ends them again.
+   */
+  endedLadders(): Promise<EndedLadder[]>;
   /** Whether this device may fetch the blob: its account is the owner's or one of the readers. */
   mayRead(id: string, reader: DeviceAddress): Promise<boolean>;
   /** The device fetched the blob to its end: noted (the first time only, with `audit`). */
@@ -90,4 +95,11 @@ export interface BlobStore {
   expireBlobs(rules: BlobExpiry, audit: (blob: BlobRecord, reason: BlobDeletion) => AuditEvent): Promise<number>;
   /** Bytes of blobs the account holds (complete or not). */
   bytesHeldBy(userId: UserId): Promise<number>;
+}
+
+/** A stopped ladder of `owner`'s message as endLadderReaders takes it. */
+export interface EndedLadder {
+  readonly owner: UserId;
+  readonly messageId: MessageId;
+  readonly released: readonly UserId[];
 }

@@ -7,9 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
+import { BlobService } from '../../server/BlobService';
+import { DEFAULT_CONFIG } from '../../server/RelayConfig';
 import type { BlobExpiry, NewBlob } from '../../server/storage/BlobStore';
-import type { DeviceAddress } from '../../shared/ids';
-import { HOUR, NOW, settled, type ContractStores } from './relayStoreStores';
+import { MessageIdSchema, type DeviceAddress, type EnvelopeId } from '../../shared/ids';
+import { HOUR, NOW, ROOMY, settled, type ContractStores } from './relayStoreStores';
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 const newBlob = (owner: DeviceAddress, size: number, readers: DeviceAddress[] = [], expiresAt = NOW + 30 * 24 * HOUR): NewBlob => ({
@@ -152,5 +154,33 @@ export function relayStoreBlobs(t: ContractStores): void {
     await t.store.blobs.recordFetch(blob.id, dave, NOW, []);
     await t.store.blobs.recordFetch(blob.id, erin, NOW, []);
     expect(await t.other.blobs.expireBlobs(later, deleted(blob.id))).toBe(1);
+  });
+
+  it('lists the stopped ladders whose blobs still name their readers, and housekeeping ends them', async () => {
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const messageId = MessageIdSchema.parse(randomUUID());
+    // alice's urgent message to bob; its ladder reaches carol after 5 minutes, dave after 10; the file names both.
+    const blob = { ...newBlob(alice, 4, [bob]), ladder: { messageId, readers: [carol.userId, dave.userId] } };
+    await t.store.blobs.createBlob(blob, 1000);
+    const envelope = (to: DeviceAddress) => ({ id: randomUUID() as EnvelopeId, type: 'prekey' as const, recipient: to, content: 'AAAA' });
+    const escalationId = randomUUID();
+    await t.store.escalations.hold({
+      id: escalationId, messageId, sender: alice, recipients: [bob.userId], createdAt: NOW,
+      rungs: [{ dueAt: NOW + 5 * 60_000, recipients: [carol.userId], envelopes: [envelope(carol)] }, { dueAt: NOW + 10 * 60_000, recipients: [dave.userId], envelopes: [envelope(dave)] }],
+    }, { queue: ROOMY, maxLaddersPerAccount: 100, maxHeldBytesPerAccount: 1 << 30 }, [], () => ({ type: 'escalation.cancelled', actor: 'contract', subject: escalationId, details: {} }));
+    await t.store.escalations.releaseDue(NOW + 6 * 60_000, 10, (r) => ({ type: 'escalation.released', actor: 'system', subject: r.escalationId, details: {} }));
+    // Going on: nothing to end yet.
+    expect(await t.other.blobs.endedLadders()).toEqual([]);
+    const at = NOW + 7 * 60_000;
+    await t.other.escalations.acknowledge({ messageId, sender: alice.userId, acknowledger: bob, acknowledgedAt: at, signature: 'A'.repeat(86) + '==', recordedAt: at },
+      () => [], () => ({ type: 'escalation.cancelled', actor: 'contract', subject: escalationId, details: {} }));
+    // Stopped, but its readers not removed (the listener failed): listed, with carol reached.
+    expect(await t.store.blobs.endedLadders()).toEqual([{ owner: alice.userId, messageId, released: [carol.userId] }]);
+    // The hourly housekeeping ends it: dave (never reached) goes, carol stays, audited.
+    await new BlobService(t.other.blobs, { now: () => at }, DEFAULT_CONFIG.blobs, DEFAULT_CONFIG.retentionDays).expire();
+    expect(await t.store.blobs.endedLadders()).toEqual([]);
+    expect(await t.audit('blob.readersRemoved')).toEqual([['blob.readersRemoved', blob.id]]);
+    expect(await t.store.blobs.mayRead(blob.id, dave)).toBe(false);
+    expect(await t.store.blobs.mayRead(blob.id, carol)).toBe(true);
   });
 }

@@ -163,6 +163,18 @@ function escalationSuite(name: string, open: () => Promise<Stores>): void {
       expect(ahead.rungs.map((r) => r.dueAt)).toEqual([world.now + 5 * MINUTE, world.now + 10 * MINUTE]);
     }));
 
+    it('records an acknowledgement whose blob readers cannot be ended now, and logs that for housekeeping', () => withFour(open, async (world, _service, [alice, bob, carol, dave]) => {
+      const logged: string[] = [];
+      const failing = { ladderEnded: () => Promise.reject(new RelayFailure('RELAY_BUSY', 'the blob store is busy')) };
+      const service = new EscalationService(world.store, world.clock, LIMITS, { envelopesQueued: () => undefined }, undefined, failing, (line) => logged.push(line));
+      const first = ladder(alice.address, bob.address, carol.address, dave.address);
+      await service.hold(alice.address, first);
+      world.now = T0 + MINUTE;
+      const ack = bob.core.signAcknowledgement({ messageId: first.messageId, conversationId: ConversationIdSchema.parse(randomUUID()), sender: alice.address.userId, acknowledger: bob.address, acknowledgedAt: world.now });
+      expect(await service.acknowledge(bob.address, ack)).toEqual({ recorded: true, cancelledRungs: 2 });
+      expect(logged).toEqual([expect.stringMatching(new RegExp(`^escalation ${first.escalationId}: .*housekeeping.*the blob store is busy`))]);
+    }));
+
     it('rate-limits acknowledgements like sends, and refuses them below the free-disk reserve', () => withFour(open, async (world, _service, [alice, bob]) => {
       const limited = new EscalationService(world.store, world.clock, LIMITS, { envelopesQueued: () => undefined }, new MessageService(world.store, world.clock, DEFAULT_CONFIG, { envelopesQueued: () => undefined, keysLow: () => undefined }));
       const report = (service: EscalationService) => service.acknowledge(bob.address, bob.core.signAcknowledgement({ messageId: MessageIdSchema.parse(randomUUID()), conversationId: ConversationIdSchema.parse(randomUUID()), sender: alice.address.userId, acknowledger: bob.address, acknowledgedAt: world.now }));

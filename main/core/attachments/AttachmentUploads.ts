@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AttachmentIdSchema } from '../../../shared/attachmentContract';
 import type { MessageId } from '../../../shared/ids';
+import { MAX_BLOB_CHUNK_BYTES, type BlobStatus } from '../../../shared/wire/blobs';
 import type { AttachmentPointer } from '../../../shared/payload';
 import { RoundsError } from '../errors';
 import { RelayRequestError } from '../messaging/RelayClient';
@@ -17,6 +18,20 @@ export function pointerOf(a: StoredAttachment): AttachmentPointer {
     ...(a.fileName ? { fileName: a.fileName } : {}), ...(a.width ? { width: a.width } : {}), ...(a.height ? { height: a.height } : {}),
     ...(a.thumbnail ? { thumbnail: a.thumbnail.toString('base64') } : {}),
   };
+}
+
+const badStatus = (message: string) => new RelayRequestError('BAD_RESPONSE', `${message}: the upload stops`, 200);
+
+/**
+ * The bytes [offset, end) of a blob's next PATCH as the relay's status asks for them: from what it holds, at most
+ * its chunk size and never more than MAX_BLOB_CHUNK_BYTES (the relay's word is not trusted to size our reads). A
+ * status that cannot be true (less than it held before, more than the blob) is refused, typed (BAD_RESPONSE).
+ */
+export function nextChunk(status: Pick<BlobStatus, 'received' | 'chunkBytes'>, cipherSize: number, heldBefore: number): { offset: number; end: number } {
+  const { received } = status;
+  if (received > cipherSize) throw badStatus(`the relay says it holds ${received} bytes of a blob of ${cipherSize}`);
+  if (received < heldBefore) throw badStatus(`the relay says it holds ${received} bytes of a blob after it held ${heldBefore}`);
+  return { offset: received, end: Math.min(cipherSize, received + Math.min(status.chunkBytes, MAX_BLOB_CHUNK_BYTES)) };
 }
 
 /**
@@ -123,15 +138,17 @@ export class AttachmentUploads {
       }
       const blobId = status.id;
       host.emit(progressOf(host, a, 'upload', 'uploading', status.received, null));
+      let held = 0;
       while (!status.complete) {
         signal.throwIfAborted();
         // Locked or quitting: left `uploading`, to go on from the relay's copy at the next start.
         if (!host.running()) return;
-        const offset = status.received;
-        const end = Math.min(a.cipherSize, offset + status.chunkBytes);
+        const { offset, end } = nextChunk(status, a.cipherSize, held);
+        held = offset;
         const bytes = host.store.readBytes(a.id, offset, end);
         try {
           status = await host.blobs.append(blobId, offset, bytes, signal);
+          if (status.received !== end) throw badStatus(`the relay holds ${status.received} bytes after taking bytes ${offset} to ${end}`);
         } catch (error) {
           // Our last chunk got there but its answer did not: the relay says where it is.
           if (!(error instanceof RelayRequestError && error.code === 'BLOB_OFFSET_MISMATCH')) throw error;

@@ -3,6 +3,7 @@ import type { MessageId } from '../../../shared/ids';
 import type { AttachmentPointer } from '../../../shared/payload';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../../shared/policy';
 import { RoundsError } from '../errors';
+import { consoleLogger, type Logger } from '../Logger';
 import { AttachmentDownloads } from './AttachmentDownloads';
 import { AttachmentOpening, type AttachmentDoor } from './AttachmentOpening';
 import { AttachmentStaging } from './AttachmentStaging';
@@ -29,6 +30,8 @@ export interface AttachmentOptions {
   readonly onImageCopied?: () => void;
   /** Sets the OS's "downloaded from the internet" mark on a saved copy (downloadMarks.ts for this OS by default). */
   readonly markDownloaded?: DownloadMarker;
+  /** Where what goes wrong in the background is reported (standard error by default). */
+  readonly logger?: Logger;
 }
 
 /**
@@ -49,7 +52,7 @@ export class Attachments {
     this.staging = new AttachmentStaging(() => policy.maxBytes);
     this.#uploads = new AttachmentUploads(host);
     this.#downloads = new AttachmentDownloads(host, () => policy.autoDownloadBytes);
-    this.#saves = new PendingSaves(host.db, () => host.now());
+    this.#saves = new PendingSaves(host.db, () => host.now(), options.logger ?? consoleLogger);
     this.#opening = new AttachmentOpening(host, policy, options.door ?? null, options.scanner ?? new ClamdScanner(policy.clamdscanPath), options.onImageCopied ?? (() => undefined),
       options.markDownloaded ?? ((path) => markAsDownloaded(path, host.now())), this.#saves);
   }
@@ -63,13 +66,13 @@ export class Attachments {
 
   /** The largest file the relay takes (its blob cap less the encryption's overhead), or undefined while it cannot say. */
   #relayLargestFile(): Promise<number | undefined> {
-    return this.host.blobs.limits().then((l) => largestPlain(l.maxBlobBytes), () => undefined);
+    return this.host.blobs.limits().then((l) => l && largestPlain(l.maxBlobBytes), () => undefined);
   }
 
   /**
    * A file the composer attaches: refused at once when it is larger than the organisation's policy or than the relay
-   * takes (its --blob-max-mib, asked of the relay once), rather than halfway through its upload. A relay out of reach
-   * cannot say: the file is staged, and its upload says so if it is too large after all.
+   * takes (its --blob-max-mib, as RelayBlobs.limits knows it), rather than halfway through its upload. A relay out of
+   * reach cannot say (within 1.5 s): the file is staged, and its upload says so if it is too large after all.
    */
   async beginStaging(size: number, fileName: string | null): Promise<{ stagingId: StagingId; chunkBytes: number }> {
     const relay = await this.#relayLargestFile();

@@ -61,7 +61,9 @@ describe('saves interrupted by a crash', () => {
     const r = reopen(profileDir, key);
     expect(await r.attachments.removeInterruptedSaves()).toBe(0);
     expect(readFileSync(join(folder, part), 'utf8')).toBe('someone else\'s file');
-    // Forgotten: it is not this profile's to remove, now or later.
-    expect(noted(r)).toBe(0);
+    // Still noted (its drive may have been mounted again with other numbers), until it is 90 days old; never removed.
+    expect(noted(r)).toBe(1);
+    expect(await r.attachments.removeInterruptedSaves()).toBe(0);
+    expect(readFileSync(join(folder, part), 'utf8')).toBe('someone else\'s file');
   });
 });

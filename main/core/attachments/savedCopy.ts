@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, fstatSync } from 'node:fs';
+import { createWriteStream, fstatSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ErrorCode } from '../../../shared/errors';
 import { RoundsError } from '../errors';
-import { fileIdentity } from './PendingSaves';
+import { fileIdentity, whileUnderway } from './PendingSaves';
 
 /*
  * Writing a saved copy of an attachment where the user chose (issue 20). The plaintext leaves the encrypted
@@ -24,9 +24,12 @@ import { fileIdentity } from './PendingSaves';
  * Paths are the user's file names: never logged.
  */
 
-/** Notes a save's temporary file from when it is created (with its identity: fileIdentity) until it is gone or renamed. */
+/**
+ * Notes a save's temporary file from when it is created (with its identity and its folder's: fileIdentity) until it
+ * is gone or renamed.
+ */
 export interface SaveJournal {
-  created(path: string, identity: string): void;
+  created(path: string, identity: string, parentIdentity: string): void;
   ended(path: string): void;
 }
 
@@ -57,13 +60,17 @@ function failure(step: SaveStep, error: unknown): AttachmentSaveError {
 export async function writeMarkedCopy(path: string, plaintext: Iterable<Uint8Array>, mark: DownloadMarker, journal: SaveJournal): Promise<void> {
   if (!isAbsolute(path) || basename(path) === '') throw new AttachmentSaveError('write', 'ATTACHMENT_SAVE_FAILED', 'the place to save to is not a file path');
   const temporary = join(dirname(path), `.rounds-${randomUUID()}.part`);
+  await whileUnderway(temporary, () => write(temporary, path, plaintext, mark, journal));
+}
+
+async function write(temporary: string, path: string, plaintext: Iterable<Uint8Array>, mark: DownloadMarker, journal: SaveJournal): Promise<void> {
   let step: SaveStep = 'write';
   try {
     const file = createWriteStream(temporary, { flags: 'wx', mode: 0o600, flush: true });
     // Noted as soon as it exists, before a byte is written: a crash from here on leaves a file the next start removes.
     file.once('open', (fd: number) => {
       try {
-        journal.created(temporary, fileIdentity(fstatSync(fd, { bigint: true })));
+        journal.created(temporary, fileIdentity(fstatSync(fd, { bigint: true })), fileIdentity(statSync(dirname(temporary), { bigint: true })));
       } catch (error) {
         // Not noted (the profile closed meanwhile): not written either.
         file.destroy(error as Error);
@@ -78,14 +85,18 @@ export async function writeMarkedCopy(path: string, plaintext: Iterable<Uint8Arr
     // Deleted whatever failed; a copy that cannot be deleted is worth saying so, in the error's cause (and stays
     // noted, for the next start to try again).
     const deleted = await rm(temporary, { force: true }).then(() => true, () => false);
-    if (deleted) {
-      try {
-        journal.ended(temporary);
-      } catch {
-        // The profile closed meanwhile: the next start finds the file gone and forgets it.
-      }
-    }
+    if (deleted) forget(journal, temporary);
     throw failure(step, error);
   }
-  journal.ended(temporary);
+  // Saved: the note goes (a profile closed meanwhile cannot: the next start finds the file gone and forgets it).
+  forget(journal, temporary);
+}
+
+/** The temporary file is gone: its note goes too, or (the profile closed meanwhile) at the next start. */
+function forget(journal: SaveJournal, temporary: string): void {
+  try {
+    journal.ended(temporary);
+  } catch {
+    // The next start finds the file gone from its folder and forgets it.
+  }
 }

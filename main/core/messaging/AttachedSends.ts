@@ -45,7 +45,7 @@ export function clientAttachments(
   expiresAt: (sentAt: number) => number | undefined, options?: AttachmentOptions,
 ): { attachments: Attachments; sends: AttachedSends } {
   const store = new AttachmentStore(ctx.db);
-  const blobs = new RelayBlobs(relay);
+  const blobs = new RelayBlobs(relay, ctx.scheduler);
   const sends: AttachedSends = new AttachedSends(ctx, { ...parts, store, blobs, attachments: () => attachments });
   const attachments: Attachments = new Attachments({
     db: ctx.db, store, blobs, now: () => ctx.scheduler.now(), running: () => ctx.running(), emit: (event) => ctx.emit(event), audit: (type, details) => ctx.audit(type, details),
@@ -53,7 +53,7 @@ export function clientAttachments(
     cancelled: (messageId) => sends.cancelled(messageId as MessageId),
     recipients: (messageId) => sends.readersAtUpload(messageId as MessageId),
     expiresAt,
-  }, options);
+  }, { logger: ctx.logger, ...options });
   return { attachments, sends };
 }
 

@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { RelayClient, RelayRequestError } from './RelayClient';
+import { MAX_SERVER_FRAME_BYTES } from './RelayConnection';
 
 /** A loopback server that answers every WebSocket upgrade with `status`, `headers` and `body`, as a relay or a proxy in front of it would. */
 async function refusingServer(status: number, headers: Record<string, string>, body: string): Promise<{ server: Server; url: string }> {
@@ -87,5 +89,26 @@ describe('a relay whose successful answer is larger than any answer can be', () 
     expect((error as RelayRequestError).message).toMatch(/more than the 33554432 bytes an answer from \/v1\/directory can be/);
     // The connection was cut near the cap: the relay never got to send the whole body.
     expect(await relay.sent).toBeLessThan(total / 2);
+  });
+});
+
+describe('a relay that sends a frame larger than any it may send', () => {
+  let server: WebSocketServer | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  it('closes the socket instead of taking the frame in', async () => {
+    server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => server!.once('listening', resolve));
+    // One byte past the bound: a frame of 100 MiB would be refused the same way, unread.
+    server.on('connection', (socket) => socket.send(JSON.stringify({ type: 'queueEmpty', padding: 'x'.repeat(MAX_SERVER_FRAME_BYTES) })));
+    const heard: string[] = [];
+    const closed = new Promise<number>((resolve) => {
+      void new RelayClient(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`, 'credential').connect({
+        onEnvelope: () => void heard.push('envelope'), onQueueEmpty: () => void heard.push('queueEmpty'), onClose: (code) => resolve(code),
+      });
+    });
+    // Closed (abnormally: the workstation cut it off) without a frame handled.
+    expect(await closed).not.toBe(1000);
+    expect(heard).toEqual([]);
   });
 });

@@ -27,7 +27,7 @@ import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResp
 /** How long one HTTP request to the relay may take (an audit export included). */
 const REQUEST_TIMEOUT_MS = 60_000;
 
-import { RelayConnection, type ConnectionHandlers } from './RelayConnection';
+import { MAX_SERVER_FRAME_BYTES, RelayConnection, type ConnectionHandlers } from './RelayConnection';
 import { RelayRequestError } from './RelayRequestError';
 import { MAX_AUDIT_EXPORT_BYTES, answerFrom, readBodyAtMost, readJsonAnswer, readSmallJson } from './responseBody';
 import { tolerant } from '../../../shared/wire/tolerant';
@@ -222,7 +222,7 @@ export class RelayClient {
   connect(handlers: ConnectionHandlers): Promise<RelayConnection> {
     if (!this.#credential) return Promise.reject(new RelayRequestError('UNAUTHENTICATED', 'sign in first', 0));
     const url = `${this.baseUrl.replace(/^http/, 'ws')}/v1/ws`;
-    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.#credential}` }, ...(this.#trust ? { ca: relayCaList(this.#trust) } : {}) });
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.#credential}` }, maxPayload: MAX_SERVER_FRAME_BYTES, ...(this.#trust ? { ca: relayCaList(this.#trust) } : {}) });
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(new RelayConnection(socket, handlers)));
       socket.once('unexpected-response', (_req, res) => void refusedSocket(res).then(reject));

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { assertNever } from '../../../shared/exhaustive';
+import { LIMITS } from '../../../shared/limits';
 import type { EnvelopeId, UserId } from '../../../shared/ids';
 import { PreKeyCountSchema, type PreKeyCount } from '../../../shared/wire/keys';
 import { ServerFrameSchema, type ClientFrame, type RelayErrorCode, type DeliveredEnvelope, type OutgoingEnvelope, type SendResponse, type ServerFrame } from '../../../shared/wire/relay';
@@ -14,6 +15,14 @@ export interface ConnectionHandlers {
   onPresenceChanged?(userIds: readonly UserId[]): void;
   onClose?(code: number, reason: string): void;
 }
+
+/**
+ * The largest frame a relay sends: one envelope (at most LIMITS.maxEnvelopeContentChars of base64, the ceiling of
+ * every relay's --max-envelope-kib) with its addressing, or a `sent` frame naming up to 1000 envelopes; 1 MiB covers
+ * all but the content. A larger frame closes the socket (1009) before it is held: a hostile relay cannot make the
+ * workstation take in 100 MiB (the `ws` default) per frame.
+ */
+export const MAX_SERVER_FRAME_BYTES = LIMITS.maxEnvelopeContentChars + 1024 * 1024;
 
 /** An open WebSocket to the relay: envelopes arrive through the handlers; ack() removes them. */
 export class RelayConnection {
@@ -64,6 +73,8 @@ export class RelayConnection {
           assertNever(frame, 'server frame');
       }
     });
+    // A frame past MAX_SERVER_FRAME_BYTES (or any other fault of the socket): 'close' follows, and says so.
+    socket.on('error', () => undefined);
     socket.on('close', (code, reason) => {
       for (const waiter of this.#pending.values()) waiter.reject(new RelayRequestError('UNREACHABLE', 'connection closed', 0));
       this.#pending.clear();

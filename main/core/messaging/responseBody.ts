@@ -21,6 +21,9 @@ export class ResponseTooLargeError extends RelayRequestError {
 /** Error and JSON answers are small; one longer than this is not read to its end. */
 export const MAX_JSON_BODY_BYTES = 256 * 1024;
 
+/** What a body's buffer starts at; it doubles as bytes arrive, up to the bound. */
+const INITIAL_BUFFER_BYTES = 64 * 1024;
+
 /** The Content-Length the relay announced, when it is a plain byte count of what will be read (no encoding). */
 function announcedLength(response: Response): number | null {
   const encoding = response.headers.get('content-encoding');
@@ -39,7 +42,8 @@ export async function readBodyAtMost(response: Response, limit: number, what: st
     await response.body?.cancel().catch(() => undefined);
     throw new ResponseTooLargeError(what, limit, response.status);
   }
-  let buffer = new Uint8Array(announced ?? Math.min(limit, 64 * 1024));
+  // Grown as bytes arrive: an announced length is only a claim, and claiming 32 MiB costs a relay nothing.
+  let buffer = new Uint8Array(Math.min(announced ?? limit, limit, INITIAL_BUFFER_BYTES));
   let received = 0;
   // Leaving the loop (a throw) cancels the stream.
   for await (const chunk of response.body ?? []) {

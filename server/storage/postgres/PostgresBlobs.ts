@@ -6,8 +6,8 @@
 import type pg from 'pg';
 import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { BlobDeletion, BlobExpiry, BlobRecord, BlobStore, NewBlob } from '../BlobStore';
-import { blobsToExpire, toBlobRecord, type BlobRow } from '../blobRows';
+import type { BlobDeletion, BlobExpiry, BlobRecord, BlobStore, EndedLadder, NewBlob } from '../BlobStore';
+import { ENDED_LADDERS_SQL, blobsToExpire, toBlobRecord, toEndedLadders, type BlobRow } from '../blobRows';
 import type { PostgresDatabase } from './PostgresDatabase';
 
 /** One chunk per query while streaming a range: a download holds one chunk in memory at a time (SqliteBlobs.ts). */
@@ -130,6 +130,10 @@ export class PostgresBlobs implements BlobStore {
       for (const [id, count] of counts) await this.#appendAudit(client, [audit(id, count)]);
       return removed.length;
     });
+  }
+
+  async endedLadders(): Promise<EndedLadder[]> {
+    return toEndedLadders((await this.#db.query<{ owner: string; message: string; released: string | null }>(ENDED_LADDERS_SQL)).rows);
   }
 
   async mayRead(id: string, reader: DeviceAddress): Promise<boolean> {

@@ -4,8 +4,8 @@
  */
 import type { DeviceAddress, UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { BlobDeletion, BlobExpiry, BlobRecord, BlobStore, NewBlob } from '../BlobStore';
-import { blobsToExpire, toBlobRecord, type BlobRow } from '../blobRows';
+import type { BlobDeletion, BlobExpiry, BlobRecord, BlobStore, EndedLadder, NewBlob } from '../BlobStore';
+import { ENDED_LADDERS_SQL, blobsToExpire, toBlobRecord, toEndedLadders, type BlobRow } from '../blobRows';
 import type { SqliteDatabase } from './SqliteDatabase';
 
 /**
@@ -129,6 +129,10 @@ export class SqliteBlobs implements BlobStore {
       for (const [id, count] of removed) this.#appendAudit([audit(id, count)]);
       return [...removed.values()].reduce((sum, n) => sum + n, 0);
     });
+  }
+
+  async endedLadders(): Promise<EndedLadder[]> {
+    return toEndedLadders(this.#sql.all(ENDED_LADDERS_SQL));
   }
 
   async mayRead(id: string, reader: DeviceAddress): Promise<boolean> {

@@ -280,8 +280,8 @@ describe('profile database migrations', () => {
     const kept = insertMessage(old.db, { from: self, at: 1000, body: 'before pending saves' });
     const db = old.upgrade(before + 1);
     expect(new MessageStore(db).byId(kept)?.body).toBe('before pending saves');
-    db.run(`INSERT INTO pending_saves (part_path, identity, started_at) VALUES ('/tmp/.rounds-x.part', '1:2', 5)`);
-    expect(db.all('SELECT part_path, identity FROM pending_saves')).toEqual([{ part_path: '/tmp/.rounds-x.part', identity: '1:2' }]);
+    db.run(`INSERT INTO pending_saves (part_path, identity, parent_identity, started_at) VALUES ('/tmp/.rounds-x.part', '1:2', '1:1', 5)`);
+    expect(db.all('SELECT part_path, identity, parent_identity FROM pending_saves')).toEqual([{ part_path: '/tmp/.rounds-x.part', identity: '1:2', parent_identity: '1:1' }]);
   });
 
   it('0015 acknowledgements set aside: keeps messages and acknowledgements, and sets a refused covering one aside', () => {
