@@ -9,6 +9,7 @@ import { expect, it } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import type { ProvisioningSource } from '../../server/directory/DirectoryPerson';
 import { ScimGroupRefused } from '../../server/directory/scimGroupChanges';
+import { SCIM_CONFIG_PASS, syncScimRoleGroups } from '../../server/roles/directoryRoleHolders';
 import { UserIdSchema, type UserId } from '../../shared/ids';
 import { RoleIdSchema } from '../../shared/wire/roles';
 import { HOUR, NOW, expectFailure, type ContractStores } from './relayStoreStores';
@@ -193,5 +194,27 @@ export function relayStoreScim(t: ContractStores): void {
       ['shift.removed', 'scim:entra-prod', a, 'ICU on call'],
       ['shift.removed', 'scim:entra-prod', b, 'ICU on call'],
     ]);
+  });
+
+  it('binds each mapped key to one token source: another source\'s group with that name or externalId grants nothing and ends nothing', async () => {
+    const { store, other } = t;
+    const [a, b] = [await t.user({ status: 'active' }), await t.user({ status: 'active' })];
+    const icuRole = await store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name: 'ICU on call', department: null, timeZone: 'Europe/London', backup: null }, NOW, []);
+    const roleGroups = { 'grp-icu': 'ICU on call' };
+    const holders = async (at: number) => (await other.roles.shifts(icuRole.id, at, at + 1)).filter((s) => s.source === 'scim').map((s) => s.userId).sort();
+
+    const icu = await store.scim.createGroup({ displayName: 'ICU', externalId: 'grp-icu', members: [a] }, { ...by(NOW), roleGroups });
+    expect(await holders(NOW)).toEqual([a]);
+    // A second token's group with the mapped key as externalId: the key does not become ambiguous, the role keeps a.
+    const fake = await other.scim.createGroup({ displayName: 'Fake ICU', externalId: 'grp-icu', members: [b] }, { ...by(NOW + 1, TEST), roleGroups });
+    expect(await holders(NOW + 1)).toEqual([a]);
+    expect(await syncScimRoleGroups(other, roleGroups, SCIM_CONFIG_PASS, NOW + 2, true)).toMatchObject({ changed: [], ambiguousGroups: [] });
+    expect(await holders(NOW + 2)).toEqual([a]);
+    // The bound source's group gone, the other's still answers to the key: it still grants nothing.
+    expect(await store.scim.deleteGroup(icu.id, { ...by(NOW + 3), roleGroups })).toBe(true);
+    await other.scim.updateGroup(fake.id, { addMembers: [a], removeMembers: [] }, { ...by(NOW + 4, TEST), roleGroups });
+    await syncScimRoleGroups(store, roleGroups, SCIM_CONFIG_PASS, NOW + 5, true);
+    expect(await holders(NOW + 5)).toEqual([]);
+    expect((await store.scim.mappedGroups(['grp-icu'], NOW + 5)).get('grp-icu')).toEqual([]);
   });
 }

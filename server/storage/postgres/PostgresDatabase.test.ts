@@ -53,7 +53,7 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       expect(tables).toEqual(['acknowledgements', 'audit_checkpoints', 'audit_log', 'audit_logs', 'audit_tiles', 'audit_tree', 'blob_chunks', 'blob_fetches', 'blob_readers', 'blobs', 'control_events', 'devices',
         'emergency_grants', 'enrollment_codes', 'envelopes', 'escalation_envelopes', 'escalation_rungs', 'escalations', 'login_failures', 'login_streaks', 'oncall_roles', 'oncall_schedulers', 'oncall_shifts',
         'one_time_kyber_prekeys', 'one_time_prekeys', 'pending_enrollments', 'pending_sso_sign_ins', 'presence', 'queue_shares', 'rate_buckets', 'schema_migrations',
-        'scim_deleted_users', 'scim_group_members', 'scim_groups', 'scim_tokens', 'siem_cursor', 'users']);
+        'scim_deleted_users', 'scim_group_members', 'scim_groups', 'scim_role_keys', 'scim_tokens', 'siem_cursor', 'users']);
       expect(await relays[2]!.migrate()).toEqual([]);
     } finally {
       await Promise.all(relays.map((r) => r.close()));

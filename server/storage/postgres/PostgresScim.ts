@@ -16,14 +16,14 @@ import { roleNameKey } from '../roleRows';
 import type { PostgresRoles } from './PostgresRoles';
 import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
 import { provisioningActor } from '../../directory/provisioning';
-import { keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
+import { boundGroups, keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
 import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 import { nullableNumber } from './PostgresDevices';
 import { toUser, type UserRow } from './PostgresDirectory';
 
 interface TokenRow { name: string; created_at: string; revoked_at: string | null; expires_at: string; source: string | null }
-interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: string; last_modified_at: string }
+interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: string; last_modified_at: string; owner: string | null }
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
@@ -156,12 +156,29 @@ export class PostgresScim implements ScimStore {
       const role = (await client.query<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $1', [roleNameKey(roleName)])).rows[0];
       if (!role) continue;
       const found = new Map<string, ScimStoredGroup[]>();
-      for (const key of keysOfRole(by.roleGroups, roleName)) {
-        const rows = (await client.query<GroupRow>('SELECT * FROM scim_groups WHERE name_key = $1 OR external_id = $2', [groupNameKey(key), key])).rows;
-        found.set(key, await this.#withMembers(client, rows));
-      }
+      for (const key of keysOfRole(by.roleGroups, roleName)) found.set(key, await this.#keyGroups(client, key, by.at));
       await this.#roles.standingHoldersIn(client, role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
     }
+  }
+
+  async mappedGroups(keys: readonly string[], at: number): Promise<Map<string, ScimStoredGroup[]>> {
+    return this.#db.transaction(async (client) => {
+      const found = new Map<string, ScimStoredGroup[]>();
+      for (const key of keys) found.set(key, await this.#keyGroups(client, key, at));
+      return found;
+    });
+  }
+
+  /**
+   * Inside a transaction: the groups a map key counts, those of the source it is bound to (bound now when it is not;
+   * of two transactions binding one key at once, the second waits on the key's row and then reads the first's).
+   */
+  async #keyGroups(client: pg.PoolClient, key: string, at: number): Promise<ScimStoredGroup[]> {
+    const rows = (await client.query<GroupRow>('SELECT * FROM scim_groups WHERE (name_key = $1 OR external_id = $2) AND owner IS NOT NULL ORDER BY created_at, id COLLATE "C"', [groupNameKey(key), key])).rows;
+    const first = rows[0];
+    if (first) await client.query('INSERT INTO scim_role_keys (key, owner, bound_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [key, first.owner, at]);
+    const owner = (await client.query<{ owner: string }>('SELECT owner FROM scim_role_keys WHERE key = $1', [key])).rows[0]?.owner;
+    return this.#withMembers(client, boundGroups(rows, owner));
   }
 
   /** Runs a group write; the unique index on the name refusing it is told as a taken name. */
