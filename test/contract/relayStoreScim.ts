@@ -10,6 +10,7 @@ import { sha256Hex } from '../../server/auth/secrets';
 import type { ProvisioningSource } from '../../server/directory/DirectoryPerson';
 import { ScimGroupRefused } from '../../server/directory/scimGroupChanges';
 import { SCIM_CONFIG_PASS, syncScimRoleGroups } from '../../server/roles/directoryRoleHolders';
+import { shiftAudit } from '../../server/roles/roleAudit';
 import { UserIdSchema, type UserId } from '../../shared/ids';
 import { RoleIdSchema } from '../../shared/wire/roles';
 import { HOUR, NOW, expectFailure, type ContractStores } from './relayStoreStores';
@@ -216,5 +217,29 @@ export function relayStoreScim(t: ContractStores): void {
     await syncScimRoleGroups(store, roleGroups, SCIM_CONFIG_PASS, NOW + 5, true);
     expect(await holders(NOW + 5)).toEqual([]);
     expect((await store.scim.mappedGroups(['grp-icu'], NOW + 5)).get('grp-icu')).toEqual([]);
+  });
+
+  it('keeps a role fed by two groups right when both are written at once on two instances, beside the rota\'s own writes', async () => {
+    const users = [await t.user({ status: 'active' }), await t.user({ status: 'active' }), await t.user({ status: 'active' }), await t.user({ status: 'active' })];
+    const role = await t.store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name: 'Ward 4 on call', department: null, timeZone: 'Europe/London', backup: null }, NOW, []);
+    const roleGroups = { 'Ward 4 day': 'Ward 4 on call', 'Ward 4 night': 'Ward 4 on call' };
+    const mapped = (at: number) => ({ ...by(at), roleGroups });
+    const day = await t.store.scim.createGroup({ displayName: 'Ward 4 day', externalId: null, members: [] }, mapped(NOW));
+    const night = await t.store.scim.createGroup({ displayName: 'Ward 4 night', externalId: null, members: [] }, mapped(NOW));
+    for (let round = 1; round <= 12; round++) {
+      const at = NOW + round;
+      // Each round, each group swaps who it has: whatever order the two writes commit in, the role holds both groups' members.
+      const [inDay, inNight] = round % 2 === 0 ? [users[0]!, users[1]!] : [users[2]!, users[3]!];
+      const [outDay, outNight] = round % 2 === 0 ? [users[2]!, users[3]!] : [users[0]!, users[1]!];
+      // An admin's shift at the same moment: the role's and the audit log's locks are taken in one order (no deadlock).
+      const shift = { userId: users[round % 4]!, startsAt: at + HOUR, endsAt: at + 2 * HOUR };
+      await Promise.all([
+        t.either(round).scim.updateGroup(day.id, { addMembers: [inDay], removeMembers: [outDay] }, mapped(at)),
+        t.either(round + 1).scim.updateGroup(night.id, { addMembers: [inNight], removeMembers: [outNight] }, mapped(at)),
+        t.either(round).roles.addShifts(role.id, [shift], { source: 'app', actor: 'admin:ops', at }, (added) => added.map((s) => shiftAudit('shift.added', 'admin:ops', role.name, s))),
+      ]);
+      const held = (await t.store.roles.shifts(role.id, at, at + 1)).filter((s) => s.source === 'scim').map((s) => s.userId).sort();
+      expect(held, `round ${round}`).toEqual([inDay, inNight].sort());
+    }
   });
 }

@@ -111,12 +111,13 @@ export class PostgresScim implements ScimStore {
     const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
     const id = randomUUID();
     return this.#named(() => this.#db.transaction(async (client) => {
+      const roles = await this.#lockRoles(client, [checked], by);
       await client.query('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at, owner) VALUES ($1, $2, $3, $4, $5, $5, $6)', [
         id, checked.displayName, groupNameKey(checked.displayName), checked.externalId, at, owner,
       ]);
       await this.#addMembers(client, id, checked.members);
       await this.#appendAudit(client, [groupCreatedAudit(id, checked, source)]);
-      await this.#rolesOf(client, [checked], by);
+      await this.#rolesOf(client, roles, by);
       return this.#written(client, id);
     }));
   }
@@ -128,11 +129,12 @@ export class PostgresScim implements ScimStore {
       if (!current) return null;
       const plan = planGroupUpdate(current, change, source);
       if (!plan.audit) return current;
+      const roles = await this.#lockRoles(client, [current, plan], by);
       await client.query('UPDATE scim_groups SET display_name = $2, name_key = $3, external_id = $4, last_modified_at = $5 WHERE id = $1', [id, plan.displayName, groupNameKey(plan.displayName), plan.externalId, at]);
       if (plan.removed.length > 0) await client.query('DELETE FROM scim_group_members WHERE group_id = $1 AND user_id = ANY($2)', [id, [...plan.removed]]);
       await this.#addMembers(client, id, plan.added);
       await this.#appendAudit(client, [plan.audit]);
-      await this.#rolesOf(client, [current, plan], by);
+      await this.#rolesOf(client, roles, by);
       return this.#written(client, id);
     }));
   }
@@ -141,22 +143,34 @@ export class PostgresScim implements ScimStore {
     return this.#db.transaction(async (client) => {
       const current = await this.#group(client, id, by.owner);
       if (!current) return false;
+      const roles = await this.#lockRoles(client, [current], by);
       await client.query('DELETE FROM scim_groups WHERE id = $1', [id]);
       await this.#appendAudit(client, [groupDeletedAudit(current, by.source)]);
-      await this.#rolesOf(client, [current], by);
+      await this.#rolesOf(client, roles, by);
       return true;
     });
   }
 
-  /** Inside the write's transaction: the roles mapped to the group as it stood before and after follow their groups. */
-  async #rolesOf(client: pg.PoolClient, states: readonly GroupNames[], by: ScimGroupWriter): Promise<void> {
+  /**
+   * Inside the write's transaction, before it changes a group or appends to the audit log: locks the roles mapped to
+   * the group as it stands before and after the write, in order of id. So two writes feeding one role read its groups
+   * one after the other (the second sees the first's members, never a snapshot from before it), and the locks are
+   * taken in one order everywhere: role rows (by id) before the audit log's, as the role store's own writes take them.
+   */
+  async #lockRoles(client: pg.PoolClient, states: readonly GroupNames[], by: ScimGroupWriter): Promise<readonly { id: RoleId; name: string }[]> {
+    if (!by.roleGroups || by.source.kind !== 'scim') return [];
+    const keys = rolesOfGroups(by.roleGroups, states).map(roleNameKey);
+    if (keys.length === 0) return [];
+    return (await client.query<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE', [keys])).rows;
+  }
+
+  /** Inside the write's transaction, after it: the roles #lockRoles locked follow their groups as they stand now. */
+  async #rolesOf(client: pg.PoolClient, roles: readonly { id: RoleId; name: string }[], by: ScimGroupWriter): Promise<void> {
     if (!by.roleGroups || by.source.kind !== 'scim') return;
     const actor = provisioningActor(by.source);
-    for (const roleName of rolesOfGroups(by.roleGroups, states)) {
-      const role = (await client.query<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $1', [roleNameKey(roleName)])).rows[0];
-      if (!role) continue;
+    for (const role of roles) {
       const found = new Map<string, ScimStoredGroup[]>();
-      for (const key of keysOfRole(by.roleGroups, roleName)) found.set(key, await this.#keyGroups(client, key, by.at));
+      for (const key of keysOfRole(by.roleGroups, role.name)) found.set(key, await this.#keyGroups(client, key, by.at));
       await this.#roles.standingHoldersIn(client, role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
     }
   }
