@@ -123,4 +123,22 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       await db.close();
     }
   });
+
+  it('gives groups made before sources existed to the live token that last wrote them, else the oldest live one (version 18)', async () => {
+    const db = await open();
+    try {
+      await db.migrate(POSTGRES_MIGRATIONS.filter((m) => m.version <= 17));
+      const far = Date.now() + 3600_000;
+      await db.pool.query(`INSERT INTO scim_tokens (name, token_hash, created_at, revoked_at, expires_at) VALUES ('stale', 'h9', 0, NULL, 9), ('gone', 'h0', 1, 5, $1), ('entra', 'h1', 2, NULL, $1), ('okta', 'h2', 3, NULL, $1)`, [far]);
+      await db.pool.query(`INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ('g1', 'ICU', 'icu', NULL, 1, 1), ('g2', 'Ward 4', 'ward 4', NULL, 1, 1), ('g3', 'Ward 5', 'ward 5', NULL, 1, 1)`);
+      const audit = [[1, 'group.provisioned', 'scim:stale', 'g1'], [2, 'group.updated', 'scim:okta', 'g1'], [3, 'group.provisioned', 'scim:stale', 'g2']] as const;
+      for (const [seq, type, actor, subject] of audit) {
+        await db.pool.query(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($1, 1, $2, $3, $4, '{}', FALSE, '', '')`, [seq, type, actor, subject]);
+      }
+      await db.migrate();
+      expect((await db.pool.query('SELECT id, owner FROM scim_groups ORDER BY id')).rows).toEqual([{ id: 'g1', owner: 'okta' }, { id: 'g2', owner: 'entra' }, { id: 'g3', owner: 'entra' }]);
+    } finally {
+      await db.close();
+    }
+  });
 });
