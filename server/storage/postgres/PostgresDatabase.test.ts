@@ -141,4 +141,20 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       await db.close();
     }
   });
+
+  it('records which SCIM source deactivated each leaver, from the latest deactivation\'s audit record (version 19)', async () => {
+    const db = await open();
+    try {
+      await db.migrate(POSTGRES_MIGRATIONS.filter((m) => m.version <= 18));
+      await db.pool.query(`INSERT INTO scim_tokens (name, token_hash, created_at, expires_at, source) VALUES ('entra-2027', 'h1', 2, 9, 'entra'), ('okta', 'h2', 3, 9, 'okta')`);
+      await db.pool.query(`INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, deactivated_by_source) VALUES ('u1', 'u1', 'u1', 'clinician', 'deactivated', 1, 1, 'scim'), ('u2', 'u2', 'u2', 'clinician', 'deactivated', 1, 1, 'scim')`);
+      for (const [seq, actor, subject] of [[1, 'scim:okta', 'u1'], [2, 'scim:entra-2027', 'u1'], [3, 'scim:forgotten', 'u2']] as const) {
+        await db.pool.query(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($1, 1, 'account.deactivated', $2, $3, '{}', FALSE, '', '')`, [seq, actor, subject]);
+      }
+      await db.migrate();
+      expect((await db.pool.query('SELECT id, deactivated_by_scim AS s FROM users ORDER BY id')).rows).toEqual([{ id: 'u1', s: 'entra' }, { id: 'u2', s: null }]);
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -113,6 +113,28 @@ describe('relay schema migrations', () => {
     v21.close();
   });
 
+  it('records which SCIM source deactivated each leaver, from the latest deactivation\'s audit record (version 22)', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    const v21 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 21));
+    v21.run(`INSERT INTO scim_tokens (name, token_hash, created_at, expires_at, source) VALUES ('entra-2027', 'h1', 2, 9, 'entra'), ('okta', 'h2', 3, 9, 'okta')`);
+    const user = (id: string, by: string | null) => v21.run(`INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, deactivated_by_source) VALUES ($id, $id, $id, 'clinician', 'deactivated', 1, 1, $by)`, { id, by });
+    user('u1', 'scim');
+    user('u2', 'scim');
+    user('u3', 'ldap');
+    user('u4', 'scim');
+    const audit = (seq: number, actor: string, subject: string) => v21.run(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($seq, 1, 'account.deactivated', $actor, $subject, '{}', 0, '', '')`, { seq, actor, subject });
+    audit(1, 'scim:okta', 'u1');
+    audit(2, 'scim:entra-2027', 'u1');
+    audit(3, 'scim:okta', 'u2');
+    audit(4, 'ldap:run-1', 'u3');
+    audit(5, 'scim:forgotten', 'u4');
+    v21.close();
+    const v22 = new SqliteDatabase(path);
+    expect(v22.all('SELECT id, deactivated_by_scim AS s FROM users ORDER BY id')).toEqual([{ id: 'u1', s: 'entra' }, { id: 'u2', s: 'okta' }, { id: 'u3', s: null }, { id: 'u4', s: null }]);
+    v22.close();
+  });
+
   it('a failed migration leaves the database at the previous version', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');
