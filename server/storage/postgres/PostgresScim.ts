@@ -111,11 +111,11 @@ export class PostgresScim implements ScimStore {
     const checked: NewScimGroup = { displayName: checkedGroupName(group.displayName), externalId: checkedGroupExternalId(group.externalId), members: [...new Set(group.members)] };
     const id = randomUUID();
     return this.#named(() => this.#db.transaction(async (client) => {
-      const roles = await this.#lockRoles(client, [checked], by);
       await client.query('INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at, owner) VALUES ($1, $2, $3, $4, $5, $5, $6)', [
         id, checked.displayName, groupNameKey(checked.displayName), checked.externalId, at, owner,
       ]);
       await this.#addMembers(client, id, checked.members);
+      const roles = await this.#lockRoles(client, [checked], by);
       await this.#appendAudit(client, [groupCreatedAudit(id, checked, source)]);
       await this.#rolesOf(client, roles, by);
       return this.#written(client, id);
@@ -129,10 +129,10 @@ export class PostgresScim implements ScimStore {
       if (!current) return null;
       const plan = planGroupUpdate(current, change, source);
       if (!plan.audit) return current;
-      const roles = await this.#lockRoles(client, [current, plan], by);
       await client.query('UPDATE scim_groups SET display_name = $2, name_key = $3, external_id = $4, last_modified_at = $5 WHERE id = $1', [id, plan.displayName, groupNameKey(plan.displayName), plan.externalId, at]);
       if (plan.removed.length > 0) await client.query('DELETE FROM scim_group_members WHERE group_id = $1 AND user_id = ANY($2)', [id, [...plan.removed]]);
       await this.#addMembers(client, id, plan.added);
+      const roles = await this.#lockRoles(client, [current, plan], by);
       await this.#appendAudit(client, [plan.audit]);
       await this.#rolesOf(client, roles, by);
       return this.#written(client, id);
@@ -152,7 +152,8 @@ export class PostgresScim implements ScimStore {
   }
 
   /**
-   * Inside the write's transaction, before it changes a group or appends to the audit log: locks the roles mapped to
+   * Inside the write's transaction, after its members' accounts (FOR SHARE, #addMembers: as a deactivation takes the
+   * account before the shifts) and before it appends to the audit log: locks the roles mapped to
    * the group as it stands before and after the write, in order of id. So two writes feeding one role read its groups
    * one after the other (the second sees the first's members, never a snapshot from before it), and the locks are
    * taken in one order everywhere: role rows (by id) before the audit log's, as the role store's own writes take them.
@@ -207,9 +208,12 @@ export class PostgresScim implements ScimStore {
 
   async #addMembers(client: pg.PoolClient, groupId: string, members: readonly UserId[]): Promise<void> {
     if (members.length === 0) return;
-    const known = new Set((await client.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1)', [[...members]])).rows.map((r) => r.id));
-    const unknown = members.find((m) => !known.has(m));
+    // FOR SHARE: a deactivation of a member waits for this write, and then takes the account out of the group.
+    const status = new Map((await client.query<{ id: string; status: string }>('SELECT id, status FROM users WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR SHARE', [[...members]])).rows.map((r) => [r.id, r.status]));
+    const unknown = members.find((m) => !status.has(m));
     if (unknown !== undefined) throw new ScimGroupRefused('unknownMember', `no account ${unknown}`);
+    const deactivated = members.find((m) => status.get(m) === 'deactivated');
+    if (deactivated !== undefined) throw new ScimGroupRefused('deactivatedMember', `account ${deactivated} is deactivated`);
     await client.query(
       `INSERT INTO scim_group_members (group_id, user_id, seq)
        SELECT $1, m.id, (SELECT coalesce(max(seq), 0) FROM scim_group_members WHERE group_id = $1) + m.n

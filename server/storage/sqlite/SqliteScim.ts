@@ -178,7 +178,9 @@ export class SqliteScim implements ScimStore {
   #addMembers(groupId: string, members: readonly UserId[]): void {
     let seq = this.#sql.get<{ s: number | null }>('SELECT max(seq) AS s FROM scim_group_members WHERE group_id = $g', { g: groupId })?.s ?? 0;
     for (const user of members) {
-      if (!this.#sql.get('SELECT 1 FROM users WHERE id = $u', { u: user })) throw new ScimGroupRefused('unknownMember', `no account ${user}`);
+      const account = this.#sql.get<{ status: string }>('SELECT status FROM users WHERE id = $u', { u: user });
+      if (!account) throw new ScimGroupRefused('unknownMember', `no account ${user}`);
+      if (account.status === 'deactivated') throw new ScimGroupRefused('deactivatedMember', `account ${user} is deactivated`);
       this.#sql.run('INSERT INTO scim_group_members (group_id, user_id, seq) VALUES ($g, $u, $s) ON CONFLICT DO NOTHING', { g: groupId, u: user, s: ++seq });
     }
   }
