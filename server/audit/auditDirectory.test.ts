@@ -6,7 +6,7 @@ import { auditDirectory, relayTimeZone } from './auditDirectory';
 const user = (id: string, username: string, status: UserRecord['status']): UserRecord => ({
   id: id as UserId, username, displayName: `Dr. ${username}`, role: 'clinician', status, passwordHash: 'secret-hash', totpSecret: 'secret',
   createdAt: 0, lastActiveAt: 0, lockedUntil: null, deactivatedAt: status === 'deactivated' ? 5 : null, totpLastStep: -1,
-  department: null, jobTitle: null, contact: null, source: 'admin', externalId: null, deactivatedBySource: null, sso: null,
+  department: null, jobTitle: null, contact: null, source: 'admin', externalId: null, deactivatedBySource: null, deactivatedByScim: null, sso: null,
 });
 const device = (userId: string, deviceId: number, name: string, revokedAt: number | null): DeviceRecord => ({
   userId: userId as UserId, deviceId: deviceId as DeviceId, name, credentialHash: 'secret-credential-hash', createdAt: 0, lastSeenAt: 0, expiresAt: null, revokedAt,

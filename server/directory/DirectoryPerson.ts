@@ -8,7 +8,8 @@
 /** Where an account's directory data came from; every provisioning change is audited with it. */
 export type ProvisioningSource =
   | { readonly kind: 'admin'; readonly actor: string }
-  | { readonly kind: 'scim'; readonly tokenName: string }
+  /** `owner`: the token's source (ScimTokenRecord.source; its name when absent): a leaver only it reactivates. */
+  | { readonly kind: 'scim'; readonly tokenName: string; readonly owner?: string }
   | { readonly kind: 'ldap'; readonly runId: string }
   | { readonly kind: 'oidc'; readonly issuer: string };
 

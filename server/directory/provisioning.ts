@@ -15,7 +15,11 @@ import type { DirectoryPerson, ProvisioningSource } from './DirectoryPerson';
 
 /** Why a provisioning request changed nothing: the person's fields are not valid, or their username is another person's. */
 export class ProvisioningRefused extends RelayFailure {
-  constructor(readonly reason: 'invalid' | 'usernameTaken', message: string) {
+  /**
+   * `deactivatedElsewhere`: a SCIM token asked to reactivate an account another SCIM source deactivated (`account`
+   * names it, for the caller's audit record).
+   */
+  constructor(readonly reason: 'invalid' | 'usernameTaken' | 'deactivatedElsewhere', message: string, readonly account?: UserId) {
     super('BAD_REQUEST', message);
     this.name = 'ProvisioningRefused';
   }
@@ -65,6 +69,9 @@ export function provisioningActor(source: ProvisioningSource): string {
     case 'oidc': return `oidc:${source.issuer}`;
   }
 }
+
+/** The SCIM source a deactivation is recorded as (UserRecord.deactivatedByScim): the token's source; null for other kinds. */
+export const scimSourceOf = (source: ProvisioningSource): string | null => (source.kind === 'scim' ? source.owner ?? source.tokenName : null);
 
 const sourceName = (source: ProvisioningSource): string => (source.kind === 'admin' ? source.actor : source.kind === 'scim' ? source.tokenName : source.kind === 'ldap' ? source.runId : source.issuer);
 
@@ -128,7 +135,13 @@ export function planProvision(person: DirectoryPerson, source: ProvisioningSourc
     ? [{ type: 'user.updated', actor, subject: existing.id, details: { ...details, ...(adopted ? { externalId: person.externalId, adopted: true } : {}), ...changeDetails(changed, person) } }]
     : [];
   const deactivate = !person.active && existing.status !== 'deactivated';
-  const reactivateTo = person.active && existing.status === 'deactivated' && existing.deactivatedBySource === source.kind ? (existing.passwordHash ? 'active' : 'pending') : null;
+  // Only the source that deactivated an account reactivates it; of SCIM, only the same token source (one provider
+  // cannot bring back a leaver another disabled). Another SCIM source asking is refused, not silently ignored.
+  const sameSource = existing.deactivatedBySource === source.kind && existing.deactivatedByScim === scimSourceOf(source);
+  if (person.active && existing.status === 'deactivated' && source.kind === 'scim' && existing.deactivatedBySource === 'scim' && !sameSource) {
+    throw new ProvisioningRefused('deactivatedElsewhere', 'the account was deactivated by another SCIM source, which alone may reactivate it', existing.id);
+  }
+  const reactivateTo = person.active && existing.status === 'deactivated' && sameSource ? (existing.passwordHash ? 'active' : 'pending') : null;
   if (reactivateTo) audit.push({ type: 'account.reactivated', actor, subject: existing.id, details });
   const outcome: ProvisionResult['outcome'] = deactivate ? 'deactivated' : reactivateTo ? 'reactivated' : update ? 'updated' : 'unchanged';
   return {

@@ -104,25 +104,23 @@ export async function applyRoleGroups(store: RelayStore, map: RoleGroupMap, sour
 
 /**
  * The members of the SCIM groups mapped to each role (by roleNameKey): a key matches a group's displayName (any
- * case) or its externalId. A key that matches more than one group (one group renamed to another's id, or a
- * second token's group with the same externalId) grants nothing and is returned as ambiguous: a role's messages
- * must not reach a group nobody mapped.
+ * case) or its externalId, among the groups of the token source the key is bound to (ScimStore.mappedGroups). A key
+ * that matches more than one of them (one group renamed to another's id) grants nothing and is returned as
+ * ambiguous: a role's messages must not reach a group nobody mapped. Another source's groups never count.
  */
-export async function scimRoleMembers(store: RelayStore, map: RoleGroupMap): Promise<{ members: Map<string, UserId[]>; ambiguous: string[] }> {
+export async function scimRoleMembers(store: RelayStore, map: RoleGroupMap, at: number): Promise<{ members: Map<string, UserId[]>; ambiguous: string[] }> {
   const members = new Map<string, Set<UserId>>();
   const ambiguous: string[] = [];
+  const found = await store.scim.mappedGroups(Object.keys(map), at);
   for (const [key, roleName] of Object.entries(map)) {
-    const found = new Map([
-      ...(await store.scim.groups({ displayNames: [key] }, { offset: 0, limit: 2 })).groups,
-      ...(await store.scim.groups({ externalIds: [key] }, { offset: 0, limit: 2 })).groups,
-    ].map((group) => [group.id, group]));
+    const groups = found.get(key) ?? [];
     const set = members.get(roleNameKey(roleName)) ?? new Set<UserId>();
     members.set(roleNameKey(roleName), set);
-    if (found.size > 1) {
+    if (groups.length > 1) {
       ambiguous.push(key);
       continue;
     }
-    for (const group of found.values()) for (const id of group.members) set.add(id);
+    for (const group of groups) for (const id of group.members) set.add(id);
   }
   return { members: new Map([...members].map(([role, set]) => [role, [...set]])), ambiguous };
 }
@@ -133,7 +131,7 @@ export async function scimRoleMembers(store: RelayStore, map: RoleGroupMap): Pro
  */
 export async function syncScimRoleGroups(store: RelayStore, map: RoleGroupMap, tokenName: string, at: number, everyRole = false): Promise<RoleGroupSyncResult> {
   if (Object.keys(map).length === 0 && !everyRole) return { changed: [], missingRoles: [], tooManyMembers: [] };
-  const { members, ambiguous } = await scimRoleMembers(store, map);
+  const { members, ambiguous } = await scimRoleMembers(store, map, at);
   return { ...(await applyRoleGroups(store, map, { kind: 'scim', tokenName }, members, at, { everyRole })), ambiguousGroups: ambiguous };
 }
 

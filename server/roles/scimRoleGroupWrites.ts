@@ -10,8 +10,9 @@
  * write adds it back, which then grants the roles here.
  *
  * What each store asks here is the same on both: which roles a write touches, which map keys name a role, and the
- * members a role gets from the groups those keys match (a key matching more than one group grants nothing: a
- * role's messages must not reach a group nobody mapped). Organisational data only; account ids in the records.
+ * members a role gets from the groups those keys match, of the one source each key is bound to (boundGroups; a key
+ * matching more than one of that source's groups grants nothing: a role's messages must not reach a group nobody
+ * mapped). Organisational data only; account ids in the records.
  */
 import type { UserId } from '../../shared/ids';
 import type { AuditEvent } from '../audit/AuditRecord';
@@ -39,6 +40,14 @@ export function rolesOfGroups(map: RoleGroupMap, groups: readonly (GroupNames | 
 
 /** The map keys that give this role. */
 export const keysOfRole = (map: RoleGroupMap, roleName: string): string[] => Object.entries(map).filter(([, role]) => roleNameKey(role) === roleNameKey(roleName)).map(([key]) => key);
+
+/**
+ * Of the groups a map key matches (oldest first), those that count: the groups of the token source the key is bound
+ * to (`owner`, scim_role_keys). A key is bound once, to the source of the oldest group it matched when the relay
+ * first looked, and stays bound (a deleted group does not free it): another source's group that takes the key's
+ * name or externalId never grants the role and never makes the key ambiguous.
+ */
+export const boundGroups = <G extends { readonly owner: string | null }>(groups: readonly G[], owner: string | undefined): G[] => groups.filter((g) => g.owner !== null && g.owner === owner);
 
 /** The role's members: of each key's matching groups (`found`, by key), those of the keys that match exactly one. */
 export function roleMembersFrom(found: ReadonlyMap<string, readonly { readonly id: string; readonly members: readonly UserId[] }[]>): UserId[] {

@@ -85,4 +85,21 @@ describe('the SCIM directory on the relay store', () => {
     expect(refused.json.detail).not.toContain('xxxx');
     expect(await store.listUsers()).toEqual(before);
   });
+
+  it('lets only the provider that deactivated a leaver reactivate them: another token is refused (403, audited), a rotated one is not', async () => {
+    const person = { schemas: [USER_SCHEMA], userName: 'k.jones@hospital.example', externalId: 'obj-2', displayName: 'Dr. Kim Jones' };
+    const id: string = (await scim('POST', '/scim/v2/Users', person)).json.id;
+    expect((await scim('PATCH', `/scim/v2/Users/${id}`, replace('active', false))).status).toBe(200);
+    expect(await store.userById(id as UserId)).toMatchObject({ status: 'deactivated', deactivatedBySource: 'scim', deactivatedByScim: 'entra-prod' });
+
+    const testApp = scimClient(new StoreScimDirectory(store, { name: 'test-app', source: 'test-app' }, () => Date.now()));
+    expect(await testApp('PATCH', `/scim/v2/Users/${id}`, replace('active', true))).toMatchObject({ status: 403 });
+    expect(await store.userById(id as UserId)).toMatchObject({ status: 'deactivated' });
+    const refused = await store.auditRecordsAfter(0, 100, { types: ['scim.refused', 'account.reactivated'] });
+    expect(refused.map((r) => [r.type, r.actor, r.subject, r.details.reason, r.flagged])).toEqual([['scim.refused', 'scim:test-app', id, 'reactivation', true]]);
+
+    const rotated = scimClient(new StoreScimDirectory(store, { name: 'entra-2027', source: 'entra-prod' }, () => Date.now()));
+    expect(await rotated('PATCH', `/scim/v2/Users/${id}`, replace('active', true))).toMatchObject({ status: 200, json: { active: true } });
+    expect(await store.userById(id as UserId)).toMatchObject({ status: 'pending', deactivatedByScim: null });
+  });
 });

@@ -29,7 +29,7 @@ import { ScimGroupRefused } from '../directory/scimGroupChanges';
 import type { RelayStore, UserRecord } from '../storage/RelayStore';
 import type { RoleGroupMap } from '../roles/directoryRoleHolders';
 import type { ScimGroupQuery, ScimGroupWriter, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../storage/ScimStore';
-import { badScimRequest, scimUniquenessConflict } from './ScimError';
+import { badScimRequest, ScimError, scimUniquenessConflict } from './ScimError';
 import type {
   DirectoryFilter, GroupFilterAttribute, ScimDirectory, ScimGroup, ScimGroupChange, ScimGroupId, ScimGroupRecord, ScimPage, ScimPageResult, ScimUserRecord, UserFilterAttribute,
 } from './ScimDirectory';
@@ -81,7 +81,8 @@ async function asScimErrors<T>(work: () => Promise<T>): Promise<T> {
     }
     if (error instanceof ScimGroupRefused) {
       if (error.reason === 'displayNameTaken') throw scimUniquenessConflict('Another group has this displayName.');
-      throw badScimRequest('invalidValue', error.reason === 'unknownMember' ? 'A member is not an account this relay has.' : 'The relay does not accept this group name or externalId.');
+      const detail = { unknownMember: 'A member is not an account this relay has.', deactivatedMember: 'A member is a deactivated account: reactivate the person first (a deactivated account joins no group).', invalid: 'The relay does not accept this group name or externalId.' }[error.reason];
+      throw badScimRequest('invalidValue', detail);
     }
     throw error;
   }
@@ -103,7 +104,7 @@ export class StoreScimDirectory implements ScimDirectory {
    */
   constructor(store: RelayStore, token: Pick<ScimTokenRecord, 'name' | 'source'>, now: () => number, options: { beforeDeactivating?: () => Promise<void>; roleGroups?: RoleGroupMap } = {}) {
     this.#store = store;
-    this.#source = { kind: 'scim', tokenName: token.name };
+    this.#source = { kind: 'scim', tokenName: token.name, owner: token.source };
     this.#owner = token.source;
     this.#now = now;
     this.#beforeDeactivating = options.beforeDeactivating ?? (async () => undefined);
@@ -203,7 +204,19 @@ export class StoreScimDirectory implements ScimDirectory {
   }
 
   #provision(person: DirectoryPerson) {
-    return asScimErrors(() => this.#store.provisionPerson(person, this.#source, this.#now()));
+    return asScimErrors(async () => {
+      try {
+        return await this.#store.provisionPerson(person, this.#source, this.#now());
+      } catch (error) {
+        // Another provider disabled this leaver: this token may not bring them back (flagged, for the IT team to see).
+        if (error instanceof ProvisioningRefused && error.reason === 'deactivatedElsewhere') {
+          const token = this.#source.tokenName;
+          await this.#store.appendAudit([{ type: 'scim.refused', actor: provisioningActor(this.#source), subject: error.account ?? '', details: { reason: 'reactivation', token }, flagged: true }]);
+          throw new ScimError(403, null, 'Another SCIM provider deactivated this account; only it (or the relay\'s administrator) may reactivate it.');
+        }
+        throw error;
+      }
+    });
   }
 
   async #visible(id: UserId): Promise<UserRecord | undefined> {

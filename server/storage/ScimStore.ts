@@ -124,4 +124,10 @@ export interface ScimStore {
   updateGroup(id: string, change: ScimGroupUpdate, by: ScimGroupWriter): Promise<ScimStoredGroup | null>;
   /** false: no such group of `by.owner`. */
   deleteGroup(id: string, by: ScimGroupWriter): Promise<boolean>;
+  /**
+   * For `scim.roleGroups`: by map key, the groups it matches (displayName any case, or externalId) of the one token
+   * source the key is bound to, oldest first; a key not yet bound is bound at `at` to the source of the oldest group
+   * it matches (scimRoleGroupWrites.ts, boundGroups).
+   */
+  mappedGroups(keys: readonly string[], at: number): Promise<Map<string, ScimStoredGroup[]>>;
 }

@@ -36,6 +36,8 @@ export interface UserRecord {
   readonly externalId: string | null;
   /** The source kind whose provisioning deactivated the account (it alone may reactivate it), or null. */
   readonly deactivatedBySource: ProvisioningKind | null;
+  /** When SCIM deactivated it: the token source that did (ScimTokenRecord.source), the only one that reactivates it. */
+  readonly deactivatedByScim: string | null;
   /** The identity at the hospital's identity provider this account signs in with (single sign-on), or null: password + TOTP. */
   readonly sso: SsoLink | null;
 }
@@ -55,7 +57,7 @@ export type ProvisioningKind = ProvisioningSource['kind'];
 export type DirectoryField = 'username' | 'displayName' | 'department' | 'jobTitle' | 'contact';
 
 /** What `createUser` is given: the account's own fields; directory attributes optional (null), the source 'admin'. */
-export type NewUser = Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact' | 'source' | 'externalId' | 'deactivatedBySource' | 'sso'>
+export type NewUser = Omit<UserRecord, 'passwordHash' | 'totpSecret' | 'lockedUntil' | 'deactivatedAt' | 'totpLastStep' | 'department' | 'jobTitle' | 'contact' | 'source' | 'externalId' | 'deactivatedBySource' | 'deactivatedByScim' | 'sso'>
   & Partial<Pick<UserRecord, 'department' | 'jobTitle' | 'contact'>>;
 
 /**

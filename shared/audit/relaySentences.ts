@@ -172,6 +172,9 @@ function groupUpdated(c: SentenceContext): string {
 /** scim.refused: requests without a valid SCIM token, by episode. */
 function scimRefused(c: SentenceContext): string {
   const d = c.details;
+  if (d.text('reason') === 'reactivation') {
+    return `The SCIM token ${quoted(d.text('token'))} was refused the reactivation of an account another SCIM provider had deactivated (only that provider, or an administrator, may reactivate it).`;
+  }
   if (d.text('reason') === 'deactivations') {
     return `Deactivations through the SCIM token ${quoted(d.text('token'))} were refused: it had deactivated ${formatNumber(d.number('limit') ?? 0)} accounts within an hour, as many as the relay allows (${d.text('episode') === 'started' ? 'the first refusal of an episode' : `${count(d.number('requests') ?? 1, 'request')} so far`}).`;
   }

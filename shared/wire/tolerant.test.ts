@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PayloadSchema } from '../payload';
 import { PresenceUpdateSchema } from './presence';
+import { RoleDetailSchema } from './roles';
 import { LoginRequestSchema, SendRequestSchema, ServerFrameSchema, SessionResponseSchema } from './relay';
 import { describeWireIssue, tolerant } from './tolerant';
 
@@ -15,6 +16,17 @@ describe('reading what a newer party wrote', () => {
     const newer = { ...session, username: 'ada@hospital.example', mfa: { method: 'fido2' }, preKeys: { ...session.preKeys, lastResort: 1 } };
     expect(SessionResponseSchema.safeParse(newer).success).toBe(false);
     expect(tolerant(SessionResponseSchema).parse(newer)).toEqual({ ...session, username: 'ada@hospital.example' });
+  });
+
+  it('makes a default afresh on each parse: two answers never share one array', () => {
+    const unreachable = tolerant(RoleDetailSchema).shape.unreachable;
+    const [first, second] = [unreachable.parse(undefined), unreachable.parse(undefined)];
+    expect(first).toEqual([]);
+    expect(first).not.toBe(second);
+    const Answer = tolerant(z.strictObject({ items: z.array(z.string()).default([]) }));
+    const a = Answer.parse({ extra: 1 });
+    a.items.push('changed by the first reader');
+    expect(Answer.parse({}).items).toEqual([]);
   });
 
   it('still refuses a known field of the wrong type, a missing one and an unknown kind, naming the field', () => {

@@ -29,8 +29,15 @@ function defOf(schema: z.ZodType): Def {
   return schema._zod.def as unknown as Def;
 }
 
+/**
+ * The schema with some of its def's fields changed. The def is copied with its property descriptors, not spread: a
+ * spread would call its getters once (zod's `.default([])` keeps `defaultValue` as a getter that makes a fresh value
+ * on each parse), and every later parse would hand out that one shared value.
+ */
 function rebuild(schema: z.ZodType, changes: Record<string, unknown>): z.ZodType {
-  return schema.clone({ ...schema._zod.def, ...changes } as typeof schema._zod.def);
+  const def = Object.defineProperties({}, Object.getOwnPropertyDescriptors(schema._zod.def)) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(changes)) Object.defineProperty(def, key, { value, enumerable: true, writable: true, configurable: true });
+  return schema.clone(def as unknown as typeof schema._zod.def);
 }
 
 function loosened(schema: z.ZodType): z.ZodType {

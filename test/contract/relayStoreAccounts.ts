@@ -22,7 +22,7 @@ export function relayStoreAccounts(t: ContractStores): void {
     expect(await other.userById(alice)).toEqual({
       id: alice, username: 'alice', displayName: 'alice', role: 'clinician', status: 'active', passwordHash: null, totpSecret: null,
       createdAt: NOW, lastActiveAt: NOW, lockedUntil: null, deactivatedAt: null, totpLastStep: -1,
-      department: null, jobTitle: null, contact: null, source: 'admin', externalId: null, deactivatedBySource: null, sso: null,
+      department: null, jobTitle: null, contact: null, source: 'admin', externalId: null, deactivatedBySource: null, deactivatedByScim: null, sso: null,
     });
     expect(await other.userByUsername('bob')).toEqual(await store.userById(bob));
     expect(await store.userByUsername('nobody')).toBeUndefined();

@@ -73,7 +73,7 @@ export function relayStoreDirectory(t: ContractStores): void {
     expect(created).toMatchObject({ outcome: 'created', changed: ['username', 'displayName', 'department', 'jobTitle', 'contact'] });
     expect(await other.userByExternalId('scim', 'obj-1')).toMatchObject({
       id: created.userId, username: 'j.smith@hospital.example', displayName: 'Dr. Jo Smith', role: 'clinician', status: 'pending', passwordHash: null,
-      department: 'Cardiology', jobTitle: 'Registrar', contact: 'Bleep 4471', source: 'scim', externalId: 'obj-1', deactivatedBySource: null, createdAt: NOW,
+      department: 'Cardiology', jobTitle: 'Registrar', contact: 'Bleep 4471', source: 'scim', externalId: 'obj-1', deactivatedBySource: null, deactivatedByScim: null, createdAt: NOW,
     });
     expect(await other.userByExternalId('ldap', 'obj-1')).toBeUndefined();
     // No enrollment code: `user add` or single sign-on gives one.

@@ -9,6 +9,8 @@ import { expect, it } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import type { ProvisioningSource } from '../../server/directory/DirectoryPerson';
 import { ScimGroupRefused } from '../../server/directory/scimGroupChanges';
+import { SCIM_CONFIG_PASS, syncScimRoleGroups } from '../../server/roles/directoryRoleHolders';
+import { shiftAudit } from '../../server/roles/roleAudit';
 import { UserIdSchema, type UserId } from '../../shared/ids';
 import { RoleIdSchema } from '../../shared/wire/roles';
 import { HOUR, NOW, expectFailure, type ContractStores } from './relayStoreStores';
@@ -193,5 +195,66 @@ export function relayStoreScim(t: ContractStores): void {
       ['shift.removed', 'scim:entra-prod', a, 'ICU on call'],
       ['shift.removed', 'scim:entra-prod', b, 'ICU on call'],
     ]);
+  });
+
+  it('binds each mapped key to one token source: another source\'s group with that name or externalId grants nothing and ends nothing', async () => {
+    const { store, other } = t;
+    const [a, b] = [await t.user({ status: 'active' }), await t.user({ status: 'active' })];
+    const icuRole = await store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name: 'ICU on call', department: null, timeZone: 'Europe/London', backup: null }, NOW, []);
+    const roleGroups = { 'grp-icu': 'ICU on call' };
+    const holders = async (at: number) => (await other.roles.shifts(icuRole.id, at, at + 1)).filter((s) => s.source === 'scim').map((s) => s.userId).sort();
+
+    const icu = await store.scim.createGroup({ displayName: 'ICU', externalId: 'grp-icu', members: [a] }, { ...by(NOW), roleGroups });
+    expect(await holders(NOW)).toEqual([a]);
+    // A second token's group with the mapped key as externalId: the key does not become ambiguous, the role keeps a.
+    const fake = await other.scim.createGroup({ displayName: 'Fake ICU', externalId: 'grp-icu', members: [b] }, { ...by(NOW + 1, TEST), roleGroups });
+    expect(await holders(NOW + 1)).toEqual([a]);
+    expect(await syncScimRoleGroups(other, roleGroups, SCIM_CONFIG_PASS, NOW + 2, true)).toMatchObject({ changed: [], ambiguousGroups: [] });
+    expect(await holders(NOW + 2)).toEqual([a]);
+    // The bound source's group gone, the other's still answers to the key: it still grants nothing.
+    expect(await store.scim.deleteGroup(icu.id, { ...by(NOW + 3), roleGroups })).toBe(true);
+    await other.scim.updateGroup(fake.id, { addMembers: [a], removeMembers: [] }, { ...by(NOW + 4, TEST), roleGroups });
+    await syncScimRoleGroups(store, roleGroups, SCIM_CONFIG_PASS, NOW + 5, true);
+    expect(await holders(NOW + 5)).toEqual([]);
+    expect((await store.scim.mappedGroups(['grp-icu'], NOW + 5)).get('grp-icu')).toEqual([]);
+  });
+
+  it('keeps a role fed by two groups right when both are written at once on two instances, beside the rota\'s own writes', async () => {
+    const users = [await t.user({ status: 'active' }), await t.user({ status: 'active' }), await t.user({ status: 'active' }), await t.user({ status: 'active' })];
+    const role = await t.store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name: 'Ward 4 on call', department: null, timeZone: 'Europe/London', backup: null }, NOW, []);
+    const roleGroups = { 'Ward 4 day': 'Ward 4 on call', 'Ward 4 night': 'Ward 4 on call' };
+    const mapped = (at: number) => ({ ...by(at), roleGroups });
+    const day = await t.store.scim.createGroup({ displayName: 'Ward 4 day', externalId: null, members: [] }, mapped(NOW));
+    const night = await t.store.scim.createGroup({ displayName: 'Ward 4 night', externalId: null, members: [] }, mapped(NOW));
+    for (let round = 1; round <= 12; round++) {
+      const at = NOW + round;
+      // Each round, each group swaps who it has: whatever order the two writes commit in, the role holds both groups' members.
+      const [inDay, inNight] = round % 2 === 0 ? [users[0]!, users[1]!] : [users[2]!, users[3]!];
+      const [outDay, outNight] = round % 2 === 0 ? [users[2]!, users[3]!] : [users[0]!, users[1]!];
+      // An admin's shift at the same moment: the role's and the audit log's locks are taken in one order (no deadlock).
+      const shift = { userId: users[round % 4]!, startsAt: at + HOUR, endsAt: at + 2 * HOUR };
+      await Promise.all([
+        t.either(round).scim.updateGroup(day.id, { addMembers: [inDay], removeMembers: [outDay] }, mapped(at)),
+        t.either(round + 1).scim.updateGroup(night.id, { addMembers: [inNight], removeMembers: [outNight] }, mapped(at)),
+        t.either(round).roles.addShifts(role.id, [shift], { source: 'app', actor: 'admin:ops', at }, (added) => added.map((s) => shiftAudit('shift.added', 'admin:ops', role.name, s))),
+      ]);
+      const held = (await t.store.roles.shifts(role.id, at, at + 1)).filter((s) => s.source === 'scim').map((s) => s.userId).sort();
+      expect(held, `round ${round}`).toEqual([inDay, inNight].sort());
+    }
+  });
+
+  it('refuses a deactivated account as a group member, so it cannot hold the group\'s roles once reactivated', async () => {
+    const { store, other } = t;
+    const [a, left] = [await t.user({ status: 'active' }), await t.user({ status: 'active' })];
+    await store.deactivateUser(left, NOW, []);
+    const role = await store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name: 'ICU on call', department: null, timeZone: 'Europe/London', backup: null }, NOW, []);
+    const roleGroups = { ICU: 'ICU on call' };
+    expect(await refusedGroup(store.scim.createGroup({ displayName: 'ICU', externalId: null, members: [a, left] }, { ...by(NOW), roleGroups }))).toBe('deactivatedMember');
+    const icu = await other.scim.createGroup({ displayName: 'ICU', externalId: null, members: [a] }, { ...by(NOW), roleGroups });
+    expect(await refusedGroup(other.scim.updateGroup(icu.id, { addMembers: [left], removeMembers: [] }, { ...by(NOW + 1), roleGroups }))).toBe('deactivatedMember');
+    expect(await refusedGroup(store.scim.updateGroup(icu.id, { replaceMembers: [a, left], addMembers: [], removeMembers: [] }, { ...by(NOW + 1), roleGroups }))).toBe('deactivatedMember');
+    expect((await store.scim.groups({ ids: [icu.id] }, { offset: 0, limit: 1 })).groups[0]?.members).toEqual([a]);
+    await store.updateUser(left, { status: 'active', deactivatedAt: null }, []);
+    expect((await store.roles.shifts(role.id, NOW + 2, NOW + 3)).map((s) => s.userId)).toEqual([a]);
   });
 }

@@ -43,6 +43,14 @@ describe('a relay that refuses to open the socket', () => {
     expect(error.details.retryAfterMs).toBe(12_000);
   });
 
+  it('keeps the status and the wait of an error code from a newer relay that this version does not know', async () => {
+    const relay = await refusingServer(503, { 'retry-after': '9', 'content-type': 'application/json' }, JSON.stringify({ code: 'RELAY_DRAINING', message: 'moving to another machine', retryAfterMs: 9000 }));
+    server = relay.server;
+    const error = await refusal(relay.url);
+    expect(error).toMatchObject({ code: 'BAD_RESPONSE', status: 503, details: { retryAfterMs: 9000 } });
+    expect(error.message).toContain('RELAY_DRAINING');
+  });
+
   it('reports a refused credential as such, with no wait', async () => {
     const relay = await refusingServer(401, { 'content-type': 'application/json' }, JSON.stringify({ code: 'UNAUTHENTICATED', message: 'unknown credential' }));
     server = relay.server;
@@ -110,5 +118,23 @@ describe('a relay that sends a frame larger than any it may send', () => {
     // Closed (abnormally: the workstation cut it off) without a frame handled.
     expect(await closed).not.toBe(1000);
     expect(heard).toEqual([]);
+  });
+});
+
+describe('a relay that refuses a request with an error code this version does not know', () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  it('is an error with the relay\'s status, message and Retry-After, not an unreadable answer', async () => {
+    server = createServer((_request, response) => {
+      response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+      response.end(JSON.stringify({ code: 'PRESENCE_RATE_LIMITED', message: 'too many presence changes', future: true }));
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const client = new RelayClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'credential');
+    const error = await client.http('GET', '/v1/presence', {}).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayRequestError);
+    expect(error).toMatchObject({ code: 'BAD_RESPONSE', status: 429, details: { retryAfterMs: 30_000 } });
+    expect((error as Error).message).toContain('too many presence changes');
   });
 });

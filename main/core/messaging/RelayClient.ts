@@ -12,7 +12,6 @@ import {
   OwnDevicesResponseSchema,
   EnrollBeginResponseSchema,
   KeyUploadResponseSchema,
-  RelayErrorSchema,
   SendResponseSchema,
   SessionResponseSchema,
   type OutgoingEnvelope,
@@ -28,9 +27,8 @@ import { SsoBeginResponseSchema, SsoProviderResponseSchema, type SsoProviderResp
 const REQUEST_TIMEOUT_MS = 60_000;
 
 import { MAX_SERVER_FRAME_BYTES, RelayConnection, type ConnectionHandlers } from './RelayConnection';
-import { RelayRequestError } from './RelayRequestError';
+import { RelayRequestError, relayErrorBody } from './RelayRequestError';
 import { MAX_AUDIT_EXPORT_BYTES, answerFrom, readBodyAtMost, readJsonAnswer, readSmallJson } from './responseBody';
-import { tolerant } from '../../../shared/wire/tolerant';
 
 export { RelayConnection, RelayRequestError, type ConnectionHandlers };
 
@@ -73,16 +71,16 @@ async function refusedSocket(response: IncomingMessage): Promise<RelayRequestErr
     // The body is a courtesy: the status and Retry-After are enough.
   }
   const header = Number(response.headers['retry-after'] ?? Number.NaN);
-  const body = tolerant(RelayErrorSchema).safeParse((() => {
+  const body = relayErrorBody((() => {
     try {
       return JSON.parse(text) as unknown;
     } catch {
       return undefined;
     }
   })());
-  const afterMs = body.success && body.data.retryAfterMs !== undefined ? body.data.retryAfterMs : Number.isFinite(header) && header >= 0 ? header * 1000 : undefined;
+  const afterMs = body?.data.retryAfterMs !== undefined ? body.data.retryAfterMs : Number.isFinite(header) && header >= 0 ? header * 1000 : undefined;
   const details = afterMs === undefined ? {} : { retryAfterMs: afterMs, retryAfterSeconds: Math.ceil(afterMs / 1000) };
-  if (body.success) return new RelayRequestError(body.data.code, body.data.message, status, details);
+  if (body) return new RelayRequestError(body.code, body.data.message, status, details);
   return new RelayRequestError(status === 401 ? 'UNAUTHENTICATED' : 'UNREACHABLE', `relay refused the connection (${status})`, status, details);
 }
 
@@ -282,9 +280,10 @@ export class RelayClient {
     }
     if (response.ok) return response;
     // An error body is small; a longer one (a proxy's page, a hostile relay) is not read to its end.
-    const failure = tolerant(RelayErrorSchema).safeParse(await readSmallJson(response));
-    if (!failure.success) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
-    const { code, message, issues, retryAfterSeconds, retryAfterMs, devices, share } = failure.data;
+    const failure = relayErrorBody(await readSmallJson(response));
+    if (!failure) throw new RelayRequestError('BAD_RESPONSE', `relay answered ${response.status} without an error body`, response.status);
+    const { code } = failure;
+    const { message, issues, retryAfterSeconds, retryAfterMs, devices, share } = failure.data;
     // Rate limits say when to come back in the body and in Retry-After; either will do.
     const header = Number(response.headers.get('retry-after') ?? Number.NaN);
     const afterMs = retryAfterMs ?? (retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : Number.isFinite(header) ? header * 1000 : undefined);

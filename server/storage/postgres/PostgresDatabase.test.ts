@@ -53,7 +53,7 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       expect(tables).toEqual(['acknowledgements', 'audit_checkpoints', 'audit_log', 'audit_logs', 'audit_tiles', 'audit_tree', 'blob_chunks', 'blob_fetches', 'blob_readers', 'blobs', 'control_events', 'devices',
         'emergency_grants', 'enrollment_codes', 'envelopes', 'escalation_envelopes', 'escalation_rungs', 'escalations', 'login_failures', 'login_streaks', 'oncall_roles', 'oncall_schedulers', 'oncall_shifts',
         'one_time_kyber_prekeys', 'one_time_prekeys', 'pending_enrollments', 'pending_sso_sign_ins', 'presence', 'queue_shares', 'rate_buckets', 'schema_migrations',
-        'scim_deleted_users', 'scim_group_members', 'scim_groups', 'scim_tokens', 'siem_cursor', 'users']);
+        'scim_deleted_users', 'scim_group_members', 'scim_groups', 'scim_role_keys', 'scim_tokens', 'siem_cursor', 'users']);
       expect(await relays[2]!.migrate()).toEqual([]);
     } finally {
       await Promise.all(relays.map((r) => r.close()));
@@ -119,6 +119,40 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       expect((await db.pool.query(`SELECT seq::int FROM envelopes WHERE id = 'e4'`)).rows[0]).toEqual({ seq: 4 });
       // '' is the total's sender: no envelope may come from it.
       await expect(queue('e5', '', 'AAAA')).rejects.toThrow(/check constraint/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('gives groups made before sources existed to the live token that last wrote them, else the oldest live one (version 18)', async () => {
+    const db = await open();
+    try {
+      await db.migrate(POSTGRES_MIGRATIONS.filter((m) => m.version <= 17));
+      const far = Date.now() + 3600_000;
+      await db.pool.query(`INSERT INTO scim_tokens (name, token_hash, created_at, revoked_at, expires_at) VALUES ('stale', 'h9', 0, NULL, 9), ('gone', 'h0', 1, 5, $1), ('entra', 'h1', 2, NULL, $1), ('okta', 'h2', 3, NULL, $1)`, [far]);
+      await db.pool.query(`INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ('g1', 'ICU', 'icu', NULL, 1, 1), ('g2', 'Ward 4', 'ward 4', NULL, 1, 1), ('g3', 'Ward 5', 'ward 5', NULL, 1, 1)`);
+      const audit = [[1, 'group.provisioned', 'scim:stale', 'g1'], [2, 'group.updated', 'scim:okta', 'g1'], [3, 'group.provisioned', 'scim:stale', 'g2']] as const;
+      for (const [seq, type, actor, subject] of audit) {
+        await db.pool.query(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($1, 1, $2, $3, $4, '{}', FALSE, '', '')`, [seq, type, actor, subject]);
+      }
+      await db.migrate();
+      expect((await db.pool.query('SELECT id, owner FROM scim_groups ORDER BY id')).rows).toEqual([{ id: 'g1', owner: 'okta' }, { id: 'g2', owner: 'entra' }, { id: 'g3', owner: 'entra' }]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('records which SCIM source deactivated each leaver, from the latest deactivation\'s audit record (version 19)', async () => {
+    const db = await open();
+    try {
+      await db.migrate(POSTGRES_MIGRATIONS.filter((m) => m.version <= 18));
+      await db.pool.query(`INSERT INTO scim_tokens (name, token_hash, created_at, expires_at, source) VALUES ('entra-2027', 'h1', 2, 9, 'entra'), ('okta', 'h2', 3, 9, 'okta')`);
+      await db.pool.query(`INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, deactivated_by_source) VALUES ('u1', 'u1', 'u1', 'clinician', 'deactivated', 1, 1, 'scim'), ('u2', 'u2', 'u2', 'clinician', 'deactivated', 1, 1, 'scim')`);
+      for (const [seq, actor, subject] of [[1, 'scim:okta', 'u1'], [2, 'scim:entra-2027', 'u1'], [3, 'scim:forgotten', 'u2']] as const) {
+        await db.pool.query(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($1, 1, 'account.deactivated', $2, $3, '{}', FALSE, '', '')`, [seq, actor, subject]);
+      }
+      await db.migrate();
+      expect((await db.pool.query('SELECT id, deactivated_by_scim AS s FROM users ORDER BY id')).rows).toEqual([{ id: 'u1', s: 'entra' }, { id: 'u2', s: null }]);
     } finally {
       await db.close();
     }

@@ -11,7 +11,7 @@ import { UserIdSchema, type UserId } from '../../../shared/ids';
 import type { Role } from '../../../shared/wire/relay';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
-import { checkedPerson, directoryListing, directorySearchText, foldForSearch, planProvision, ProvisioningRefused } from '../../directory/provisioning';
+import { checkedPerson, directoryListing, directorySearchText, foldForSearch, planProvision, ProvisioningRefused, scimSourceOf } from '../../directory/provisioning';
 import { MAX_DIRECTORY_RESULTS, type DirectoryListing, type ProvisionResult, type ProvisioningKind, type UserRecord, type UserStatus } from '../RelayStore';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 import { nullableNumber } from './PostgresDevices';
@@ -19,7 +19,7 @@ import { nullableNumber } from './PostgresDevices';
 export interface UserRow {
   id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null;
   created_at: string; last_active_at: string; locked_until: string | null; deactivated_at: string | null; totp_last_step: string;
-  department: string | null; job_title: string | null; contact: string | null; source: string; external_id: string | null; deactivated_by_source: string | null;
+  department: string | null; job_title: string | null; contact: string | null; source: string; external_id: string | null; deactivated_by_source: string | null; deactivated_by_scim: string | null;
   sso_issuer: string | null; sso_subject: string | null; sso_signed_in_at: string | null;
 }
 
@@ -30,6 +30,7 @@ export function toUser(r: UserRow): UserRecord {
     lockedUntil: nullableNumber(r.locked_until), deactivatedAt: nullableNumber(r.deactivated_at), totpLastStep: Number(r.totp_last_step),
     department: r.department, jobTitle: r.job_title, contact: r.contact, source: r.source as ProvisioningKind, externalId: r.external_id,
     deactivatedBySource: r.deactivated_by_source as ProvisioningKind | null,
+    deactivatedByScim: r.deactivated_by_scim,
     sso: r.sso_issuer !== null && r.sso_subject !== null && r.sso_signed_in_at !== null ? { issuer: r.sso_issuer, subject: r.sso_subject, signedInAt: Number(r.sso_signed_in_at) } : null,
   };
 }
@@ -83,21 +84,21 @@ export class PostgresDirectory {
     if (plan.create) {
       const deactivated = plan.create.status === 'deactivated';
       await client.query(
-        `INSERT INTO users (id, username, display_name, department, job_title, contact, source, external_id, search_text, role, status, created_at, last_active_at, deactivated_at, deactivated_by_source)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'clinician', $10, $11, $11, $12, $13)`,
-        [...fields, plan.create.status, at, deactivated ? at : null, deactivated ? source.kind : null],
+        `INSERT INTO users (id, username, display_name, department, job_title, contact, source, external_id, search_text, role, status, created_at, last_active_at, deactivated_at, deactivated_by_source, deactivated_by_scim)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'clinician', $10, $11, $11, $12, $13, $14)`,
+        [...fields, plan.create.status, at, deactivated ? at : null, deactivated ? source.kind : null, deactivated ? scimSourceOf(source) : null],
       );
     }
     if (plan.update) {
       await client.query('UPDATE users SET username = $2, display_name = $3, department = $4, job_title = $5, contact = $6, source = $7, external_id = $8, search_text = $9 WHERE id = $1', fields);
     }
     if (plan.reactivateTo) {
-      await client.query('UPDATE users SET status = $2, deactivated_at = NULL, deactivated_by_source = NULL, locked_until = NULL, last_active_at = $3 WHERE id = $1', [userId, plan.reactivateTo, at]);
+      await client.query('UPDATE users SET status = $2, deactivated_at = NULL, deactivated_by_source = NULL, deactivated_by_scim = NULL, locked_until = NULL, last_active_at = $3 WHERE id = $1', [userId, plan.reactivateTo, at]);
     }
     // The deactivation (its control event's lock) before the audit records (the audit lock), in one append:
     // every transaction takes the two locks in that order, or a sign-in and a deprovisioning deadlock.
     const deactivated = plan.deactivate && (await this.#host.deactivateIn(client, userId, at));
-    if (deactivated) await client.query('UPDATE users SET deactivated_by_source = $2 WHERE id = $1', [userId, source.kind]);
+    if (deactivated) await client.query('UPDATE users SET deactivated_by_source = $2, deactivated_by_scim = $3 WHERE id = $1', [userId, source.kind, scimSourceOf(source)]);
     await this.#host.appendAudit(client, deactivated ? [...plan.audit, ...plan.deactivationAudit] : plan.audit);
     return plan.result;
   }

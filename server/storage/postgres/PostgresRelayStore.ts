@@ -166,7 +166,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   /** Inside a transaction: deactivates the account, revokes its devices, tells every instance; false when it already was. */
   async #deactivateIn(client: pg.PoolClient, id: UserId, at: number): Promise<boolean> {
     await client.query(`SET LOCAL statement_timeout = '${ADMIN_STATEMENT_TIMEOUT}'`);
-    const changed = await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2, deactivated_by_source = NULL WHERE id = $1 AND status <> 'deactivated'`, [id, at]);
+    const changed = await client.query(`UPDATE users SET status = 'deactivated', deactivated_at = $2, deactivated_by_source = NULL, deactivated_by_scim = NULL WHERE id = $1 AND status <> 'deactivated'`, [id, at]);
     if (changed.rowCount === 0) return false;
     const devices = await client.query<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY device_id', [id]);
     for (const row of devices.rows) await this.#devices.revokeIn(client, id, row.device_id, at);

@@ -16,14 +16,14 @@ import { roleNameKey } from '../roleRows';
 import type { PostgresRoles } from './PostgresRoles';
 import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
 import { provisioningActor } from '../../directory/provisioning';
-import { keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
+import { boundGroups, keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
 import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 import { nullableNumber } from './PostgresDevices';
 import { toUser, type UserRow } from './PostgresDirectory';
 
 interface TokenRow { name: string; created_at: string; revoked_at: string | null; expires_at: string; source: string | null }
-interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: string; last_modified_at: string }
+interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: string; last_modified_at: string; owner: string | null }
 
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
@@ -115,8 +115,9 @@ export class PostgresScim implements ScimStore {
         id, checked.displayName, groupNameKey(checked.displayName), checked.externalId, at, owner,
       ]);
       await this.#addMembers(client, id, checked.members);
+      const roles = await this.#lockRoles(client, [checked], by);
       await this.#appendAudit(client, [groupCreatedAudit(id, checked, source)]);
-      await this.#rolesOf(client, [checked], by);
+      await this.#rolesOf(client, roles, by);
       return this.#written(client, id);
     }));
   }
@@ -131,8 +132,9 @@ export class PostgresScim implements ScimStore {
       await client.query('UPDATE scim_groups SET display_name = $2, name_key = $3, external_id = $4, last_modified_at = $5 WHERE id = $1', [id, plan.displayName, groupNameKey(plan.displayName), plan.externalId, at]);
       if (plan.removed.length > 0) await client.query('DELETE FROM scim_group_members WHERE group_id = $1 AND user_id = ANY($2)', [id, [...plan.removed]]);
       await this.#addMembers(client, id, plan.added);
+      const roles = await this.#lockRoles(client, [current, plan], by);
       await this.#appendAudit(client, [plan.audit]);
-      await this.#rolesOf(client, [current, plan], by);
+      await this.#rolesOf(client, roles, by);
       return this.#written(client, id);
     }));
   }
@@ -141,27 +143,57 @@ export class PostgresScim implements ScimStore {
     return this.#db.transaction(async (client) => {
       const current = await this.#group(client, id, by.owner);
       if (!current) return false;
+      const roles = await this.#lockRoles(client, [current], by);
       await client.query('DELETE FROM scim_groups WHERE id = $1', [id]);
       await this.#appendAudit(client, [groupDeletedAudit(current, by.source)]);
-      await this.#rolesOf(client, [current], by);
+      await this.#rolesOf(client, roles, by);
       return true;
     });
   }
 
-  /** Inside the write's transaction: the roles mapped to the group as it stood before and after follow their groups. */
-  async #rolesOf(client: pg.PoolClient, states: readonly GroupNames[], by: ScimGroupWriter): Promise<void> {
+  /**
+   * Inside the write's transaction, after its members' accounts (FOR SHARE, #addMembers: as a deactivation takes the
+   * account before the shifts) and before it appends to the audit log: locks the roles mapped to
+   * the group as it stands before and after the write, in order of id. So two writes feeding one role read its groups
+   * one after the other (the second sees the first's members, never a snapshot from before it), and the locks are
+   * taken in one order everywhere: role rows (by id) before the audit log's, as the role store's own writes take them.
+   */
+  async #lockRoles(client: pg.PoolClient, states: readonly GroupNames[], by: ScimGroupWriter): Promise<readonly { id: RoleId; name: string }[]> {
+    if (!by.roleGroups || by.source.kind !== 'scim') return [];
+    const keys = rolesOfGroups(by.roleGroups, states).map(roleNameKey);
+    if (keys.length === 0) return [];
+    return (await client.query<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE', [keys])).rows;
+  }
+
+  /** Inside the write's transaction, after it: the roles #lockRoles locked follow their groups as they stand now. */
+  async #rolesOf(client: pg.PoolClient, roles: readonly { id: RoleId; name: string }[], by: ScimGroupWriter): Promise<void> {
     if (!by.roleGroups || by.source.kind !== 'scim') return;
     const actor = provisioningActor(by.source);
-    for (const roleName of rolesOfGroups(by.roleGroups, states)) {
-      const role = (await client.query<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $1', [roleNameKey(roleName)])).rows[0];
-      if (!role) continue;
+    for (const role of roles) {
       const found = new Map<string, ScimStoredGroup[]>();
-      for (const key of keysOfRole(by.roleGroups, roleName)) {
-        const rows = (await client.query<GroupRow>('SELECT * FROM scim_groups WHERE name_key = $1 OR external_id = $2', [groupNameKey(key), key])).rows;
-        found.set(key, await this.#withMembers(client, rows));
-      }
+      for (const key of keysOfRole(by.roleGroups, role.name)) found.set(key, await this.#keyGroups(client, key, by.at));
       await this.#roles.standingHoldersIn(client, role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
     }
+  }
+
+  async mappedGroups(keys: readonly string[], at: number): Promise<Map<string, ScimStoredGroup[]>> {
+    return this.#db.transaction(async (client) => {
+      const found = new Map<string, ScimStoredGroup[]>();
+      for (const key of keys) found.set(key, await this.#keyGroups(client, key, at));
+      return found;
+    });
+  }
+
+  /**
+   * Inside a transaction: the groups a map key counts, those of the source it is bound to (bound now when it is not;
+   * of two transactions binding one key at once, the second waits on the key's row and then reads the first's).
+   */
+  async #keyGroups(client: pg.PoolClient, key: string, at: number): Promise<ScimStoredGroup[]> {
+    const rows = (await client.query<GroupRow>('SELECT * FROM scim_groups WHERE (name_key = $1 OR external_id = $2) AND owner IS NOT NULL ORDER BY created_at, id COLLATE "C"', [groupNameKey(key), key])).rows;
+    const first = rows[0];
+    if (first) await client.query('INSERT INTO scim_role_keys (key, owner, bound_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [key, first.owner, at]);
+    const owner = (await client.query<{ owner: string }>('SELECT owner FROM scim_role_keys WHERE key = $1', [key])).rows[0]?.owner;
+    return this.#withMembers(client, boundGroups(rows, owner));
   }
 
   /** Runs a group write; the unique index on the name refusing it is told as a taken name. */
@@ -176,9 +208,12 @@ export class PostgresScim implements ScimStore {
 
   async #addMembers(client: pg.PoolClient, groupId: string, members: readonly UserId[]): Promise<void> {
     if (members.length === 0) return;
-    const known = new Set((await client.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1)', [[...members]])).rows.map((r) => r.id));
-    const unknown = members.find((m) => !known.has(m));
+    // FOR SHARE: a deactivation of a member waits for this write, and then takes the account out of the group.
+    const status = new Map((await client.query<{ id: string; status: string }>('SELECT id, status FROM users WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR SHARE', [[...members]])).rows.map((r) => [r.id, r.status]));
+    const unknown = members.find((m) => !status.has(m));
     if (unknown !== undefined) throw new ScimGroupRefused('unknownMember', `no account ${unknown}`);
+    const deactivated = members.find((m) => status.get(m) === 'deactivated');
+    if (deactivated !== undefined) throw new ScimGroupRefused('deactivatedMember', `account ${deactivated} is deactivated`);
     await client.query(
       `INSERT INTO scim_group_members (group_id, user_id, seq)
        SELECT $1, m.id, (SELECT coalesce(max(seq), 0) FROM scim_group_members WHERE group_id = $1) + m.n

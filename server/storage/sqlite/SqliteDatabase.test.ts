@@ -117,17 +117,49 @@ describe('relay schema migrations', () => {
     v20.close();
   });
 
-  it('gives groups made before sources existed to the oldest unrevoked token, and each token its own name as source (version 21)', () => {
+  it('gives groups made before sources existed to the live token that last wrote them, else the oldest live one, and each token its own name as source (version 21)', () => {
     dir = tempDataDir();
     const path = join(dir, 'relay.db');
     const v19 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 19));
-    v19.run(`INSERT INTO scim_tokens (name, token_hash, created_at, revoked_at, expires_at) VALUES ('gone', 'h0', 1, 5, 9), ('entra', 'h1', 2, NULL, 9), ('okta', 'h2', 3, NULL, 9)`);
-    v19.run(`INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES ('g1', 'ICU', 'icu', NULL, 1, 1)`);
+    const far = Date.now() + 3600_000;
+    // 'stale' expired without being revoked; 'gone' was revoked; 'entra' and 'okta' are live.
+    v19.run(`INSERT INTO scim_tokens (name, token_hash, created_at, revoked_at, expires_at) VALUES ('stale', 'h9', 0, NULL, 9), ('gone', 'h0', 1, 5, $far), ('entra', 'h1', 2, NULL, $far), ('okta', 'h2', 3, NULL, $far)`, { far });
+    v19.run(`INSERT INTO scim_groups (id, display_name, name_key, external_id, created_at, last_modified_at) VALUES
+      ('g1', 'ICU', 'icu', NULL, 1, 1), ('g2', 'Ward 4', 'ward 4', NULL, 1, 1), ('g3', 'Ward 5', 'ward 5', NULL, 1, 1), ('g4', 'Ward 6', 'ward 6', NULL, 1, 1)`);
+    const audit = (seq: number, type: string, actor: string, subject: string) => v19.run(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($seq, 1, $type, $actor, $subject, '{}', 0, '', '')`, { seq, type, actor, subject });
+    audit(1, 'group.provisioned', 'scim:stale', 'g1');
+    audit(2, 'group.updated', 'scim:okta', 'g1');
+    audit(3, 'group.provisioned', 'scim:stale', 'g2');
+    audit(4, 'group.provisioned', 'scim:okta', 'g3');
+    audit(5, 'group.updated', 'scim:gone', 'g3');
     v19.close();
     const v21 = new SqliteDatabase(path);
-    expect(v21.all('SELECT name, source FROM scim_tokens ORDER BY name')).toEqual([{ name: 'entra', source: 'entra' }, { name: 'gone', source: 'gone' }, { name: 'okta', source: 'okta' }]);
-    expect(v21.all('SELECT id, owner FROM scim_groups')).toEqual([{ id: 'g1', owner: 'entra' }]);
+    expect(v21.all('SELECT name, source FROM scim_tokens ORDER BY name')).toEqual([{ name: 'entra', source: 'entra' }, { name: 'gone', source: 'gone' }, { name: 'okta', source: 'okta' }, { name: 'stale', source: 'stale' }]);
+    // g1: last written by okta (live). g2: by the expired token, so the oldest live one. g3: by a revoked one, the same. g4: no record.
+    expect(v21.all('SELECT id, owner FROM scim_groups ORDER BY id')).toEqual([{ id: 'g1', owner: 'okta' }, { id: 'g2', owner: 'entra' }, { id: 'g3', owner: 'entra' }, { id: 'g4', owner: 'entra' }]);
     v21.close();
+  });
+
+  it('records which SCIM source deactivated each leaver, from the latest deactivation\'s audit record (version 23)', () => {
+    dir = tempDataDir();
+    const path = join(dir, 'relay.db');
+    const v22 = new SqliteDatabase(path, MIGRATIONS.filter((m) => m.version <= 22));
+    v22.run(`INSERT INTO scim_tokens (name, token_hash, created_at, expires_at, source) VALUES ('entra-2027', 'h1', 2, 9, 'entra'), ('okta', 'h2', 3, 9, 'okta')`);
+    const user = (id: string, by: string | null) => v22.run(`INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, deactivated_by_source) VALUES ($id, $id, $id, 'clinician', 'deactivated', 1, 1, $by)`, { id, by });
+    user('u1', 'scim');
+    user('u2', 'scim');
+    user('u3', 'ldap');
+    user('u4', 'scim');
+    const audit = (seq: number, actor: string, subject: string) => v22.run(`INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash) VALUES ($seq, 1, 'account.deactivated', $actor, $subject, '{}', 0, '', '')`, { seq, actor, subject });
+    audit(1, 'scim:okta', 'u1');
+    audit(2, 'scim:entra-2027', 'u1');
+    audit(3, 'scim:okta', 'u2');
+    audit(4, 'ldap:run-1', 'u3');
+    audit(5, 'scim:forgotten', 'u4');
+    v22.close();
+    const v23 = new SqliteDatabase(path);
+    expect(v23.all('SELECT id, deactivated_by_scim AS s FROM users ORDER BY id')).toEqual([{ id: 'u1', s: 'entra' }, { id: 'u2', s: 'okta' }, { id: 'u3', s: null }, { id: 'u4', s: null }]);
+    v23.close();
   });
 
   it('a failed migration leaves the database at the previous version', () => {

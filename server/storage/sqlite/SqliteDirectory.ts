@@ -8,14 +8,14 @@ import { UserIdSchema, type UserId } from '../../../shared/ids';
 import type { Role } from '../../../shared/wire/relay';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
-import { checkedPerson, directoryListing, directorySearchText, foldForSearch, planProvision } from '../../directory/provisioning';
+import { checkedPerson, directoryListing, directorySearchText, foldForSearch, planProvision, scimSourceOf } from '../../directory/provisioning';
 import { MAX_DIRECTORY_RESULTS, type DirectoryListing, type ProvisionResult, type ProvisioningKind, type UserRecord, type UserStatus } from '../RelayStore';
 import type { SqliteDatabase } from './SqliteDatabase';
 
 export interface UserRow {
   id: string; username: string; display_name: string; role: string; status: string; password_hash: string | null; totp_secret: string | null;
   created_at: number; last_active_at: number; locked_until: number | null; deactivated_at: number | null; totp_last_step: number;
-  department: string | null; job_title: string | null; contact: string | null; source: string; external_id: string | null; deactivated_by_source: string | null;
+  department: string | null; job_title: string | null; contact: string | null; source: string; external_id: string | null; deactivated_by_source: string | null; deactivated_by_scim: string | null;
   sso_issuer: string | null; sso_subject: string | null; sso_signed_in_at: number | null;
 }
 
@@ -26,6 +26,7 @@ export function toUser(r: UserRow): UserRecord {
     lockedUntil: r.locked_until, deactivatedAt: r.deactivated_at, totpLastStep: r.totp_last_step,
     department: r.department, jobTitle: r.job_title, contact: r.contact, source: r.source as ProvisioningKind, externalId: r.external_id,
     deactivatedBySource: r.deactivated_by_source as ProvisioningKind | null,
+    deactivatedByScim: r.deactivated_by_scim,
     sso: r.sso_issuer !== null && r.sso_subject !== null && r.sso_signed_in_at !== null ? { issuer: r.sso_issuer, subject: r.sso_subject, signedInAt: Number(r.sso_signed_in_at) } : null,
   };
 }
@@ -62,20 +63,20 @@ export class SqliteDirectory {
       if (plan.create) {
         const deactivated = plan.create.status === 'deactivated';
         this.#sql.run(
-          `INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, department, job_title, contact, source, external_id, search_text, deactivated_at, deactivated_by_source)
-           VALUES ($id, $u, $n, 'clinician', $status, $at, $at, $d, $j, $c, $s, $e, $t, $deactivatedAt, $by)`,
-          { ...fields, status: plan.create.status, at, deactivatedAt: deactivated ? at : null, by: deactivated ? source.kind : null },
+          `INSERT INTO users (id, username, display_name, role, status, created_at, last_active_at, department, job_title, contact, source, external_id, search_text, deactivated_at, deactivated_by_source, deactivated_by_scim)
+           VALUES ($id, $u, $n, 'clinician', $status, $at, $at, $d, $j, $c, $s, $e, $t, $deactivatedAt, $by, $byScim)`,
+          { ...fields, status: plan.create.status, at, deactivatedAt: deactivated ? at : null, by: deactivated ? source.kind : null, byScim: deactivated ? scimSourceOf(source) : null },
         );
       }
       if (plan.update) {
         this.#sql.run('UPDATE users SET username = $u, display_name = $n, department = $d, job_title = $j, contact = $c, source = $s, external_id = $e, search_text = $t WHERE id = $id', fields);
       }
       if (plan.reactivateTo) {
-        this.#sql.run('UPDATE users SET status = $status, deactivated_at = NULL, deactivated_by_source = NULL, locked_until = NULL, last_active_at = $at WHERE id = $id', { id: userId, status: plan.reactivateTo, at });
+        this.#sql.run('UPDATE users SET status = $status, deactivated_at = NULL, deactivated_by_source = NULL, deactivated_by_scim = NULL, locked_until = NULL, last_active_at = $at WHERE id = $id', { id: userId, status: plan.reactivateTo, at });
       }
       this.#host.appendAudit(plan.audit);
       if (plan.deactivate && this.#host.deactivateIn(userId, at)) {
-        this.#sql.run('UPDATE users SET deactivated_by_source = $s WHERE id = $id', { id: userId, s: source.kind });
+        this.#sql.run('UPDATE users SET deactivated_by_source = $s, deactivated_by_scim = $o WHERE id = $id', { id: userId, s: source.kind, o: scimSourceOf(source) });
         this.#host.appendAudit(plan.deactivationAudit);
       }
       return plan.result;

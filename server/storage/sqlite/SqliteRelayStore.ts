@@ -146,7 +146,7 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
 
   /** Inside a transaction: deactivates the account, revokes its devices, tells every instance; false when it already was. */
   #deactivateIn(id: UserId, at: number): boolean {
-    if (this.sql.run(`UPDATE users SET status = 'deactivated', deactivated_at = $at, deactivated_by_source = NULL WHERE id = $id AND status <> 'deactivated'`, { id, at }) === 0) return false;
+    if (this.sql.run(`UPDATE users SET status = 'deactivated', deactivated_at = $at, deactivated_by_source = NULL, deactivated_by_scim = NULL WHERE id = $id AND status <> 'deactivated'`, { id, at }) === 0) return false;
     for (const row of this.sql.all<{ device_id: number }>('SELECT device_id FROM devices WHERE user_id = $u AND revoked_at IS NULL', { u: id })) {
       this.#devices.revokeIn(id, row.device_id, at);
     }

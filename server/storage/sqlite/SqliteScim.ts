@@ -13,14 +13,14 @@ import { roleNameKey } from '../roleRows';
 import type { SqliteRoles } from './SqliteRoles';
 import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
 import { provisioningActor } from '../../directory/provisioning';
-import { keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
+import { boundGroups, keysOfRole, roleMembersFrom, rolesOfGroups, standingHoldersAudit, type GroupNames } from '../../roles/scimRoleGroupWrites';
 import { SCIM_VISIBLE_USERS, groupConditions, userConditions, whereClause } from '../scimQueries';
 import type { SqliteDatabase } from './SqliteDatabase';
 import { toUser, type UserRow } from './SqliteDirectory';
 
 interface TokenRow { name: string; created_at: number; revoked_at: number | null; expires_at: number; source: string | null }
 const TOKEN_COLUMNS = 'name, created_at, revoked_at, expires_at, source';
-interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: number; last_modified_at: number }
+interface GroupRow { id: string; display_name: string; external_id: string | null; created_at: number; last_modified_at: number; owner: string | null }
 
 const toToken = (r: TokenRow): ScimTokenRecord => ({ name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at, expiresAt: r.expires_at, source: r.source ?? r.name });
 
@@ -152,11 +152,22 @@ export class SqliteScim implements ScimStore {
     for (const roleName of rolesOfGroups(by.roleGroups, states)) {
       const role = this.#sql.get<{ id: RoleId; name: string }>('SELECT id, name FROM oncall_roles WHERE name_key = $k', { k: roleNameKey(roleName) });
       if (!role) continue;
-      const found = new Map(keysOfRole(by.roleGroups, roleName).map((key) => [key, this.#sql.all<GroupRow>(
-        'SELECT * FROM scim_groups WHERE name_key = $k OR external_id = $e', { k: groupNameKey(key), e: key },
-      ).map((r) => this.#toGroup(r))]));
+      const found = new Map(keysOfRole(by.roleGroups, roleName).map((key) => [key, this.#keyGroups(key, by.at)]));
       this.#roles.standingHoldersIn(role.id, 'scim', roleMembersFrom(found), { actor, at: by.at }, standingHoldersAudit(actor, role.name), MAX_ROLE_HOLDERS);
     }
+  }
+
+  async mappedGroups(keys: readonly string[], at: number): Promise<Map<string, ScimStoredGroup[]>> {
+    return this.#sql.immediate(() => new Map(keys.map((key) => [key, this.#keyGroups(key, at)])));
+  }
+
+  /** Inside a transaction: the groups a map key counts, those of the source it is bound to (bound now when it is not). */
+  #keyGroups(key: string, at: number): ScimStoredGroup[] {
+    const rows = this.#sql.all<GroupRow>('SELECT * FROM scim_groups WHERE (name_key = $k OR external_id = $e) AND owner IS NOT NULL ORDER BY created_at, id', { k: groupNameKey(key), e: key });
+    const first = rows[0];
+    if (first) this.#sql.run('INSERT INTO scim_role_keys (key, owner, bound_at) VALUES ($k, $o, $at) ON CONFLICT (key) DO NOTHING', { k: key, o: first.owner, at });
+    const owner = this.#sql.get<{ owner: string }>('SELECT owner FROM scim_role_keys WHERE key = $k', { k: key })?.owner;
+    return boundGroups(rows, owner).map((r) => this.#toGroup(r));
   }
 
   #checkName(displayName: string, except: string | null): void {
@@ -167,7 +178,9 @@ export class SqliteScim implements ScimStore {
   #addMembers(groupId: string, members: readonly UserId[]): void {
     let seq = this.#sql.get<{ s: number | null }>('SELECT max(seq) AS s FROM scim_group_members WHERE group_id = $g', { g: groupId })?.s ?? 0;
     for (const user of members) {
-      if (!this.#sql.get('SELECT 1 FROM users WHERE id = $u', { u: user })) throw new ScimGroupRefused('unknownMember', `no account ${user}`);
+      const account = this.#sql.get<{ status: string }>('SELECT status FROM users WHERE id = $u', { u: user });
+      if (!account) throw new ScimGroupRefused('unknownMember', `no account ${user}`);
+      if (account.status === 'deactivated') throw new ScimGroupRefused('deactivatedMember', `account ${user} is deactivated`);
       this.#sql.run('INSERT INTO scim_group_members (group_id, user_id, seq) VALUES ($g, $u, $s) ON CONFLICT DO NOTHING', { g: groupId, u: user, s: ++seq });
     }
   }
