@@ -14,8 +14,7 @@ import { MAX_EXTERNAL_ID_LENGTH, provisioningActor, sourceDetails } from './prov
 
 /** Why a group change changed nothing: its name is another group's or not valid, or a member is no account. */
 export class ScimGroupRefused extends RelayFailure {
-  /** `deactivatedMember`: a member to add is a deactivated account (it would hold the group's roles once reactivated). */
-  constructor(readonly reason: 'invalid' | 'displayNameTaken' | 'unknownMember' | 'deactivatedMember', message: string) {
+  constructor(readonly reason: 'invalid' | 'displayNameTaken' | 'unknownMember', message: string) {
     super('BAD_REQUEST', message);
     this.name = 'ScimGroupRefused';
   }

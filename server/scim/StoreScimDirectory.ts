@@ -81,7 +81,7 @@ async function asScimErrors<T>(work: () => Promise<T>): Promise<T> {
     }
     if (error instanceof ScimGroupRefused) {
       if (error.reason === 'displayNameTaken') throw scimUniquenessConflict('Another group has this displayName.');
-      const detail = { unknownMember: 'A member is not an account this relay has.', deactivatedMember: 'A member is a deactivated account: reactivate the person first (a deactivated account joins no group).', invalid: 'The relay does not accept this group name or externalId.' }[error.reason];
+      const detail = { unknownMember: 'A member is not an account this relay has.', invalid: 'The relay does not accept this group name or externalId.' }[error.reason];
       throw badScimRequest('invalidValue', detail);
     }
     throw error;

@@ -212,13 +212,15 @@ export class PostgresScim implements ScimStore {
     const status = new Map((await client.query<{ id: string; status: string }>('SELECT id, status FROM users WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR SHARE', [[...members]])).rows.map((r) => [r.id, r.status]));
     const unknown = members.find((m) => !status.has(m));
     if (unknown !== undefined) throw new ScimGroupRefused('unknownMember', `no account ${unknown}`);
-    const deactivated = members.find((m) => status.get(m) === 'deactivated');
-    if (deactivated !== undefined) throw new ScimGroupRefused('deactivatedMember', `account ${deactivated} is deactivated`);
+    // A deactivated account joins no group (its roles would come back with a reactivation): left out, not refused,
+    // as a provider keeps disabled people in its groups and sends them with the rest.
+    const joining = members.filter((m) => status.get(m) !== 'deactivated');
+    if (joining.length === 0) return;
     await client.query(
       `INSERT INTO scim_group_members (group_id, user_id, seq)
        SELECT $1, m.id, (SELECT coalesce(max(seq), 0) FROM scim_group_members WHERE group_id = $1) + m.n
        FROM unnest($2::text[]) WITH ORDINALITY AS m(id, n) ON CONFLICT DO NOTHING`,
-      [groupId, [...members]],
+      [groupId, joining],
     );
   }
 

@@ -180,7 +180,9 @@ export class SqliteScim implements ScimStore {
     for (const user of members) {
       const account = this.#sql.get<{ status: string }>('SELECT status FROM users WHERE id = $u', { u: user });
       if (!account) throw new ScimGroupRefused('unknownMember', `no account ${user}`);
-      if (account.status === 'deactivated') throw new ScimGroupRefused('deactivatedMember', `account ${user} is deactivated`);
+      // A deactivated account joins no group (its roles would come back with a reactivation): left out, not refused,
+      // as a provider keeps disabled people in its groups and sends them with the rest.
+      if (account.status === 'deactivated') continue;
       this.#sql.run('INSERT INTO scim_group_members (group_id, user_id, seq) VALUES ($g, $u, $s) ON CONFLICT DO NOTHING', { g: groupId, u: user, s: ++seq });
     }
   }
