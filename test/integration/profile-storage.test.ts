@@ -221,7 +221,8 @@ describe('encrypted local profiles', () => {
     const [oldest, newest] = [ids[0]!, ids.at(-1)!];
     for (const id of [oldest, newest]) {
       profile.database.run("INSERT INTO escalation_ladders (message_id, escalation_id, rungs, payload) VALUES ($m, $m, '[]', '{\"text\":\"Troponin\"}')", { m: id });
-      profile.database.run("INSERT INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at) VALUES ($m, 'c', 's', 'a', 1, 1, 'sig', 1)", { m: id });
+      // Of the message's own sender: an acknowledgement names the message by its sender and id (profile 0013).
+      profile.database.run("INSERT INTO acknowledgements (message_id, conversation_id, sender_user, acknowledger_user, acknowledger_device, acknowledged_at, signature, received_at) VALUES ($m, 'c', $s, 'a', 1, 1, 'sig', 1)", { m: id, s: sender.userId });
     }
     // Org retention policy: 30 days; messages at t=1000..1039 ms are "old" at a clock 30 days + 1020 ms on.
     expect(applyRetention(profile.database, store, 30, 30 * 24 * 3600_000 + 1020)).toBe(60);
