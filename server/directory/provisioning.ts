@@ -136,8 +136,11 @@ export function planProvision(person: DirectoryPerson, source: ProvisioningSourc
     : [];
   const deactivate = !person.active && existing.status !== 'deactivated';
   // Only the source that deactivated an account reactivates it; of SCIM, only the same token source (one provider
-  // cannot bring back a leaver another disabled). Another SCIM source asking is refused, not silently ignored.
-  const sameSource = existing.deactivatedBySource === source.kind && existing.deactivatedByScim === scimSourceOf(source);
+  // cannot bring back a leaver another disabled). Another SCIM source asking is refused, not silently ignored. A SCIM
+  // deactivation whose source is not known (made before sources were recorded and not named by the log, or whose
+  // source's tokens were all revoked since: revokeToken forgets it) may be undone by any SCIM source, as before.
+  const sameSource = existing.deactivatedBySource === source.kind
+    && (existing.deactivatedByScim === scimSourceOf(source) || (source.kind === 'scim' && existing.deactivatedByScim === null));
   if (person.active && existing.status === 'deactivated' && source.kind === 'scim' && existing.deactivatedBySource === 'scim' && !sameSource) {
     throw new ProvisioningRefused('deactivatedElsewhere', 'the account was deactivated by another SCIM source, which alone may reactivate it', existing.id);
   }

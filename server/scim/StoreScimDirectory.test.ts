@@ -102,4 +102,21 @@ describe('the SCIM directory on the relay store', () => {
     expect(await rotated('PATCH', `/scim/v2/Users/${id}`, replace('active', true))).toMatchObject({ status: 200, json: { active: true } });
     expect(await store.userById(id as UserId)).toMatchObject({ status: 'pending', deactivatedByScim: null });
   });
+
+  it("lets another provider bring back a bad token's leavers once that token is revoked, not before", async () => {
+    const year = Date.now() + 365 * 24 * 3600_000;
+    await store.scim.createToken('entra-prod', sha256Hex(randomUUID()), Date.now(), year, []);
+    await store.scim.createToken('test-app', sha256Hex(randomUUID()), Date.now(), year, []);
+    const person = { schemas: [USER_SCHEMA], userName: 'r.patel@hospital.example', externalId: 'obj-3', displayName: 'Dr. Raj Patel' };
+    const id: string = (await scim('POST', '/scim/v2/Users', person)).json.id;
+    // A misconfigured (or stolen) token disables someone the real provider still has.
+    const testApp = scimClient(new StoreScimDirectory(store, { name: 'test-app', source: 'test-app' }, () => Date.now()));
+    expect((await testApp('PATCH', `/scim/v2/Users/${id}`, replace('active', false))).status).toBe(200);
+    expect(await scim('PATCH', `/scim/v2/Users/${id}`, replace('active', true))).toMatchObject({ status: 403 });
+    // The admin revokes it: the real provider's next sync brings the person back.
+    expect(await store.scim.revokeToken('test-app', Date.now(), [])).toBe(true);
+    expect(await store.userById(id as UserId)).toMatchObject({ status: 'deactivated', deactivatedByScim: null });
+    expect(await scim('PATCH', `/scim/v2/Users/${id}`, replace('active', true))).toMatchObject({ status: 200, json: { active: true } });
+    expect(await store.userById(id as UserId)).toMatchObject({ status: 'pending' });
+  });
 });

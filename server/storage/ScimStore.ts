@@ -131,3 +131,12 @@ export interface ScimStore {
    */
   mappedGroups(keys: readonly string[], at: number): Promise<Map<string, ScimStoredGroup[]>>;
 }
+
+/**
+ * Run when token `$n` is revoked: the deactivations its source made are forgotten as that source's once no token of
+ * it is left unrevoked, so another provider may reactivate those people (provisioning.ts): a bad token's leavers are
+ * brought back by the real provider's next sync once the admin revoked it, not one by one. Both stores' SQL.
+ */
+export const FORGET_REVOKED_SOURCE = `UPDATE users SET deactivated_by_scim = NULL
+WHERE deactivated_by_scim = (SELECT coalesce(source, name) FROM scim_tokens WHERE name = $n)
+  AND NOT EXISTS (SELECT 1 FROM scim_tokens t WHERE coalesce(t.source, t.name) = users.deactivated_by_scim AND t.revoked_at IS NULL)`;

@@ -219,6 +219,26 @@ export function relayStoreScim(t: ContractStores): void {
     expect((await store.scim.mappedGroups(['grp-icu'], NOW + 5)).get('grp-icu')).toEqual([]);
   });
 
+  it('leaves a key that two sources\' groups answer to at the first look unbound: it grants nothing until one is gone', async () => {
+    const { store, other } = t;
+    const [a, b] = [await t.user({ status: 'active' }), await t.user({ status: 'active' })];
+    const role = await store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name: 'Cardiology on call', department: null, timeZone: 'Europe/London', backup: null }, NOW, []);
+    const holders = async (at: number) => (await other.roles.shifts(role.id, at, at + 1)).filter((s) => s.source === 'scim').map((s) => s.userId).sort();
+    // Both groups exist before the key is mapped (the config changed later): neither source is chosen for it.
+    const real = await store.scim.createGroup({ displayName: 'Cardiology', externalId: 'grp-cardio', members: [a] }, by(NOW));
+    const fake = await other.scim.createGroup({ displayName: 'Cardio (test)', externalId: 'grp-cardio', members: [b] }, by(NOW + 1, TEST));
+    const roleGroups = { 'grp-cardio': 'Cardiology on call' };
+    await syncScimRoleGroups(store, roleGroups, SCIM_CONFIG_PASS, NOW + 2, true);
+    expect(await holders(NOW + 2)).toEqual([]);
+    expect((await store.scim.mappedGroups(['grp-cardio'], NOW + 2)).get('grp-cardio')).toEqual([]);
+    // The test group goes: the key is bound to the one source left, and its group grants the role.
+    await store.scim.updateGroup(real.id, { addMembers: [], removeMembers: [] }, { ...by(NOW + 3), roleGroups });
+    expect(await holders(NOW + 3)).toEqual([]);
+    expect(await other.scim.deleteGroup(fake.id, { ...by(NOW + 4, TEST), roleGroups })).toBe(true);
+    await syncScimRoleGroups(store, roleGroups, SCIM_CONFIG_PASS, NOW + 5, true);
+    expect(await holders(NOW + 5)).toEqual([a]);
+  });
+
   it('keeps a role fed by two groups right when both are written at once on two instances, beside the rota\'s own writes', async () => {
     const users = [await t.user({ status: 'active' }), await t.user({ status: 'active' }), await t.user({ status: 'active' }), await t.user({ status: 'active' })];
     const role = await t.store.roles.createRole({ id: RoleIdSchema.parse(randomUUID()), name: 'Ward 4 on call', department: null, timeZone: 'Europe/London', backup: null }, NOW, []);

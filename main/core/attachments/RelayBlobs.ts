@@ -35,7 +35,11 @@ export class RelayBlobs {
     if (known && this.now() - known.at < LIMITS_REFRESH_MS) return known.limits;
     if (this.now() - this.#failedAt < LIMITS_RETRY_MS) return known?.limits;
     const asking = this.#ask();
-    if (known) return known.limits;
+    if (known) {
+      // Asked again in the background: a failure is remembered in #ask, nothing more to do with it here.
+      asking.catch(() => undefined);
+      return known.limits;
+    }
     let timer: Cancellable | undefined;
     const late = new Promise<undefined>((resolve) => {
       timer = this.scheduler.after(LIMITS_WAIT_MS, () => {

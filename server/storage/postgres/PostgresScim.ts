@@ -11,7 +11,7 @@ import type { AuditEvent } from '../../audit/AuditRecord';
 import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
 import { RelayFailure } from '../../RelayFailure';
 import type { UserRecord } from '../RelayStore';
-import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimGroupWriter, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { FORGET_REVOKED_SOURCE, type NewScimGroup, type ScimGroupQuery, type ScimGroupUpdate, type ScimGroupWriter, type ScimSlice, type ScimStore, type ScimStoredGroup, type ScimTokenRecord, type ScimUserQuery } from '../ScimStore';
 import { roleNameKey } from '../roleRows';
 import type { PostgresRoles } from './PostgresRoles';
 import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
@@ -65,6 +65,7 @@ export class PostgresScim implements ScimStore {
     return this.#db.transaction(async (client) => {
       const revoked = await client.query('UPDATE scim_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL', [name, at]);
       if (revoked.rowCount !== 1) return false;
+      await client.query(FORGET_REVOKED_SOURCE.replaceAll('$n', '$1'), [name]);
       await this.#appendAudit(client, audit);
       return true;
     });
@@ -190,8 +191,10 @@ export class PostgresScim implements ScimStore {
    */
   async #keyGroups(client: pg.PoolClient, key: string, at: number): Promise<ScimStoredGroup[]> {
     const rows = (await client.query<GroupRow>('SELECT * FROM scim_groups WHERE (name_key = $1 OR external_id = $2) AND owner IS NOT NULL ORDER BY created_at, id COLLATE "C"', [groupNameKey(key), key])).rows;
+    // Bound only while one source's groups match it: two sources' at the first look leave it unbound (it grants nothing).
+    const owners = new Set(rows.map((r) => r.owner));
     const first = rows[0];
-    if (first) await client.query('INSERT INTO scim_role_keys (key, owner, bound_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [key, first.owner, at]);
+    if (first && owners.size === 1) await client.query('INSERT INTO scim_role_keys (key, owner, bound_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [key, first.owner, at]);
     const owner = (await client.query<{ owner: string }>('SELECT owner FROM scim_role_keys WHERE key = $1', [key])).rows[0]?.owner;
     return this.#withMembers(client, boundGroups(rows, owner));
   }

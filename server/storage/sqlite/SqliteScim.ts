@@ -8,7 +8,7 @@ import type { AuditEvent } from '../../audit/AuditRecord';
 import { checkedGroupExternalId, checkedGroupName, groupCreatedAudit, groupDeletedAudit, groupNameKey, planGroupUpdate, ScimGroupRefused } from '../../directory/scimGroupChanges';
 import { RelayFailure } from '../../RelayFailure';
 import type { UserRecord } from '../RelayStore';
-import type { NewScimGroup, ScimGroupQuery, ScimGroupUpdate, ScimGroupWriter, ScimSlice, ScimStore, ScimStoredGroup, ScimTokenRecord, ScimUserQuery } from '../ScimStore';
+import { FORGET_REVOKED_SOURCE, type NewScimGroup, type ScimGroupQuery, type ScimGroupUpdate, type ScimGroupWriter, type ScimSlice, type ScimStore, type ScimStoredGroup, type ScimTokenRecord, type ScimUserQuery } from '../ScimStore';
 import { roleNameKey } from '../roleRows';
 import type { SqliteRoles } from './SqliteRoles';
 import { MAX_ROLE_HOLDERS, type RoleId } from '../../../shared/wire/roles';
@@ -60,6 +60,7 @@ export class SqliteScim implements ScimStore {
   async revokeToken(name: string, at: number, audit: readonly AuditEvent[]): Promise<boolean> {
     return this.#sql.immediate(() => {
       if (this.#sql.run('UPDATE scim_tokens SET revoked_at = $at WHERE name = $n AND revoked_at IS NULL', { n: name, at }) === 0) return false;
+      this.#sql.run(FORGET_REVOKED_SOURCE, { n: name });
       this.#appendAudit(audit);
       return true;
     });
@@ -164,8 +165,10 @@ export class SqliteScim implements ScimStore {
   /** Inside a transaction: the groups a map key counts, those of the source it is bound to (bound now when it is not). */
   #keyGroups(key: string, at: number): ScimStoredGroup[] {
     const rows = this.#sql.all<GroupRow>('SELECT * FROM scim_groups WHERE (name_key = $k OR external_id = $e) AND owner IS NOT NULL ORDER BY created_at, id', { k: groupNameKey(key), e: key });
+    // Bound only while one source's groups match it: two sources' at the first look leave it unbound (it grants nothing).
+    const owners = new Set(rows.map((r) => r.owner));
     const first = rows[0];
-    if (first) this.#sql.run('INSERT INTO scim_role_keys (key, owner, bound_at) VALUES ($k, $o, $at) ON CONFLICT (key) DO NOTHING', { k: key, o: first.owner, at });
+    if (first && owners.size === 1) this.#sql.run('INSERT INTO scim_role_keys (key, owner, bound_at) VALUES ($k, $o, $at) ON CONFLICT (key) DO NOTHING', { k: key, o: first.owner, at });
     const owner = this.#sql.get<{ owner: string }>('SELECT owner FROM scim_role_keys WHERE key = $k', { k: key })?.owner;
     return boundGroups(rows, owner).map((r) => this.#toGroup(r));
   }

@@ -1,8 +1,8 @@
 /**
  * A key of `scim.roleGroups` belongs to one token source, and a SCIM deactivation records its source: the embedded
- * store's migration 0022 (see there for what and why), with PostgreSQL's types; its backfill reads the same here.
+ * store's migration 0023 (see there for what and why), with PostgreSQL's types; its backfill reads the same here.
  */
-import { backfill } from '../../sqlite/migrations/0023-scim-role-keys';
+import { apply, collect } from '../../sqlite/migrations/0023-scim-role-keys';
 
 export const name = 'scim-role-keys';
 
@@ -12,5 +12,4 @@ CREATE TABLE scim_role_keys (
   owner TEXT NOT NULL,
   bound_at BIGINT NOT NULL
 );
-ALTER TABLE users ADD COLUMN deactivated_by_scim TEXT;
-${backfill}`;
+${collect}${apply}`;
