@@ -5,7 +5,7 @@
  * (PostgreSQL) while rungs are held: each released once, none lost.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import { EscalationService } from '../../server/escalation/EscalationService';
 import { MessageService, REQUEST_LIMITS } from '../../server/MessageService';
@@ -20,7 +20,7 @@ import { ConversationIdSchema, MessageIdSchema, UserIdSchema, type DeviceAddress
 import { SENT_AT_WINDOW_MS, type EscalationRequest } from '../../shared/wire/escalation';
 import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
-import { postgresUnavailable, startPostgres, type TestPostgres } from '../fixtures/postgres';
+import { onPostgres } from '../fixtures/postgres';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
 
 const T0 = Date.UTC(2026, 11, 3, 10, 0);
@@ -258,14 +258,9 @@ escalationSuite('SQLite', async () => {
   } satisfies Stores;
 });
 
-const unavailable = postgresUnavailable();
-let server: Promise<TestPostgres> | undefined;
-afterAll(async () => void (await (await server)?.stop()));
-if (unavailable) {
-  describe('acknowledgement and escalation on the relay: PostgreSQL', () => it.skip(`skipped: ${unavailable}`, () => undefined));
-} else {
+onPostgres('acknowledgement and escalation on the relay: PostgreSQL', (server) => {
   escalationSuite('PostgreSQL', async () => {
-    const pg = await (server ??= startPostgres());
+    const pg = await server();
     const url = await pg.newDatabase();
     const db = PostgresDatabase.connect({ url, password: pg.password });
     await db.migrate();
@@ -283,4 +278,4 @@ if (unavailable) {
       },
     } satisfies Stores;
   });
-}
+});

@@ -164,6 +164,7 @@ describe('rounds-server serve', () => {
     removeDir(data);
   });
 
+  if (process.getuid?.() !== 0) console.log('the data directory ownership test skipped: it needs root (it runs the relay as root on a directory another user owns)');
   it.skipIf(process.getuid?.() !== 0)('refuses to work on a data directory as another user than its owner (root without sudo -u)', () => {
     const data = tempDataDir();
     addUser(data, 'ward8', 'Ward Eight');

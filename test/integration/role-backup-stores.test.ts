@@ -4,7 +4,7 @@
  * relay says so (unreachable, as the backup) and a message for the role with no one on duty reaches no one.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import { RelayFailure } from '../../server/RelayFailure';
 import { openStore } from '../../server/RelayServer';
@@ -16,7 +16,7 @@ import { UserIdSchema, type DeviceId, type UserId } from '../../shared/ids';
 import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import { roleRecipients } from '../../main/core/messaging/RoleDirectory';
-import { postgresUnavailable, startPostgres, type TestPostgres } from '../fixtures/postgres';
+import { onPostgres } from '../fixtures/postgres';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
 
 const NOW = Date.UTC(2026, 11, 3, 9);
@@ -64,17 +64,12 @@ backupSuite('SQLite', async () => {
   return { store, close: async () => { await store.close(); removeDir(dir); } };
 });
 
-const unavailable = postgresUnavailable();
-let server: Promise<TestPostgres> | undefined;
-afterAll(async () => void (await (await server)?.stop()));
-if (unavailable) {
-  describe("a role's backup account: PostgreSQL", () => it.skip(`skipped: ${unavailable}`, () => undefined));
-} else {
+onPostgres("a role's backup account: PostgreSQL", (server) => {
   backupSuite('PostgreSQL', async () => {
-    const pg = await (server ??= startPostgres());
+    const pg = await server();
     const db = PostgresDatabase.connect({ url: await pg.newDatabase(), password: pg.password });
     await db.migrate();
     const store = await PostgresRelayStore.open(db, { now: () => NOW });
     return { store, close: () => store.close() };
   });
-}
+});
