@@ -39,9 +39,6 @@ import { clientAttachments, type AttachedChoice, type AttachedSends } from './At
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
 export type { SendOptions } from './OutboxSender';
 
-/** A relay's word that statuses changed is followed by a read within this (spread: not every workstation at once). */
-const PRESENCE_READ_SPREAD_MS = 1000;
-
 /*
  * The messaging client of one local profile, as one facade over its parts: the relay link (reconnects
  * with back-off), receiving (ReceivePipeline: stored with the ratchet step, then acknowledged), sending
@@ -113,10 +110,7 @@ export class MessagingClient {
       connect: (onClose) => relay.connect({
         onEnvelope: (envelope) => this.#receiver.enqueue(envelope),
         onKeysLow: (count) => void core.keys.replenish(count).then((upload) => upload && relay.uploadKeys(upload)).catch(() => undefined),
-        // Read after a random wait of up to a second: the workstations showing that colleague do not all ask at once.
-        onPresenceChanged: (userIds) => void this.#scheduler.after(Math.random() * PRESENCE_READ_SPREAD_MS, () => {
-          void this.presence.changed(userIds).then((now) => now.forEach((presence) => this.#emit({ type: 'presence', presence }))).catch(() => undefined);
-        }),
+        onPresenceChanged: (userIds) => this.presence.announced(userIds, (ms, fn) => this.#scheduler.after(ms, fn), (presence) => this.#emit({ type: 'presence', presence })),
         onClose,
       }),
       onState: (state) => this.#emit({ type: 'connection', state }),

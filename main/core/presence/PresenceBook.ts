@@ -72,6 +72,9 @@ const MEET_EVERY_MS = 10 * 60_000;
  * statuses read stand, each ending at its end time. Statuses are organisational data: they stay in memory
  * and are never logged.
  */
+/** A relay's word that statuses changed is followed by a read within this (spread: not every workstation at once). */
+const ANNOUNCED_READ_SPREAD_MS = 1000;
+
 /** A status read this recently is what a send decides on, without asking the relay again (a burst of messages to one colleague asks once). */
 export const SEND_FRESHNESS_MS = 10_000;
 
@@ -149,6 +152,15 @@ export class PresenceBook {
     if (shown.length === 0) return [];
     const now = await this.read(shown);
     return now.filter((p) => shown.includes(p.userId));
+  }
+
+  /**
+   * The relay's word that these users' statuses changed: read (changed) after a random wait of up to
+   * ANNOUNCED_READ_SPREAD_MS, so the workstations showing one colleague do not all ask at once; each status read
+   * goes to `heard`. A read that fails leaves the last one standing (the minute's reading follows).
+   */
+  announced(userIds: readonly UserId[], after: Scheduler['after'], heard: (presence: Presence) => void): void {
+    after(Math.random() * ANNOUNCED_READ_SPREAD_MS, () => void this.changed(userIds).then((now) => now.forEach(heard)).catch(() => undefined));
   }
 
   /** One colleague's status as last read here (Available if never), as it reads now: no request. */
