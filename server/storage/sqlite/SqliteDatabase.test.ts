@@ -18,6 +18,16 @@ describe('relay schema migrations', () => {
     db.close();
   });
 
+  it('keeps its page cache at 4 MiB, not SQLCipher\'s 16 MiB, however large the log grows', () => {
+    dir = tempDataDir();
+    const db = new SqliteDatabase(join(dir, 'relay.db'));
+    expect(db.db.pragma('cache_size', { simple: true })).toBe(-4000);
+    const plain = new Database(join(dir, 'plain.db'));
+    expect(plain.pragma('cache_size', { simple: true })).toBe(-16000);
+    plain.close();
+    db.close();
+  });
+
   it('finds the sign-in failures older than a day by index, not by scanning every failure', () => {
     dir = tempDataDir();
     const db = new SqliteDatabase(join(dir, 'relay.db'));

@@ -39,6 +39,10 @@ export class SqliteDatabase {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 10000');
     this.db.pragma('foreign_keys = ON');
+    // SQLCipher's page cache defaults to 16 MiB a connection and fills as the audit log grows: a relay that
+    // ran for an hour held ~16 MiB more than one that just started, for pages it rarely reads again (the
+    // queue and the log's tail are what it reads). 4 MiB: the store's CPU per message is the same (bench).
+    this.db.pragma('cache_size = -4000');
     this.migrate(migrations);
   }
 
