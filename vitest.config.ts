@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import HeaviestFirstSequencer from './test/heaviestFirstSequencer';
 
 export default defineConfig({
   test: {
@@ -10,6 +11,8 @@ export default defineConfig({
     // Two test files at once: most of a file's time is spent waiting on the relays, databases and browsers it
     // starts (one at a time the suite took 14 minutes on this 2-core machine; Vitest's default here is one).
     maxWorkers: 2,
+    // The slowest files first (a clean clone has no durations of a previous run for Vitest to sort by).
+    sequence: { sequencer: HeaviestFirstSequencer },
     // electron-store imports `electron`; inlined, it sees the shell tests' stand-in instead of the real one.
     server: { deps: { inline: ['electron-store'] } },
     reporters: ['default', './test/summaryReporter.ts'],

@@ -279,14 +279,16 @@ describe('the deployment guide (docs/deployment.md)', () => {
       if rounds-audit verify "$W/before-rotation.zip" --key audit-key.pub.pem; then echo "the old bundle verified with the new key" >&2; exit 1; fi`,
   };
 
-  it.skipIf(missing.length > 0)('runs every Linux command on a fresh system, and the site works: install, TLS, accounts, policy, backup, restore, revocation, key rotation, exports', async () => {
+  // The two fresh systems share nothing (each has its own namespaces, overlays and port 8443) and spend most of
+  // their time waiting on the services they start: they run at the same time.
+  it.skipIf(missing.length > 0)('runs every Linux command on a fresh system, and the site works: install, TLS, accounts, policy, backup, restore, revocation, key rotation, exports', { timeout: 360_000, concurrent: true }, async ({ expect }) => {
     const site = await siteWithPackage(work, 'site');
     const setup = [
       // The site's DNS: the relay's name is this machine.
       'echo "127.0.0.1 rounds.hospital.example" >> /etc/hosts',
       "trap 'systemctl stop rounds-relay > /dev/null 2>&1 || true' EXIT",
     ];
-    const run = runOnFreshSystem({ work, name: 'guide' }, site, setup, singleRelay.flatMap((b) => blockSteps(b, AFTER[b.id ?? ''] ? { after: AFTER[b.id ?? ''] } : {})));
+    const run = await runOnFreshSystem({ work, name: 'guide' }, site, setup, singleRelay.flatMap((b) => blockSteps(b, AFTER[b.id ?? ''] ? { after: AFTER[b.id ?? ''] } : {})));
     const { output } = run;
     expect(run.done, `the guide stopped after ${run.done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n--- the relay's journal:\n${run.log('rounds-relay')}`).toEqual(singleRelay.map((b) => b.id));
     expect(run.status, output.slice(-4000)).toBe(0);
@@ -322,14 +324,14 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output).toMatch(/restored from a backup taken at the end of the previous log as it was signed \(\d+ records\): no signed records were lost/);
     expect(output.match(/^VERIFIED: /gm)?.length).toBeGreaterThanOrEqual(3);
     expect(output).toContain('the bundle is signed by a different key than the one given with --key');
-  }, 360_000);
+  });
 
-  it.skipIf(multiMissing.length > 0)('runs section 11 on a fresh system: PostgreSQL, two relays with one audit key, HAProxy in front, and the site answers with one relay down', async () => {
+  it.skipIf(multiMissing.length > 0)('runs section 11 on a fresh system: PostgreSQL, two relays with one audit key, HAProxy in front, and the site answers with one relay down', { timeout: 300_000, concurrent: true }, async ({ expect }) => {
     const site = await siteWithPackage(work, 'site-pair');
     const facts = section11();
     const database = `--database ${facts.url} --database-password-file ${facts.passwordFile}`;
     const install = INSTALL.map((id) => singleRelay.find((b) => b.id === id)).filter((b): b is NonNullable<typeof b> => b !== undefined);
-    const run = runOnFreshSystem({ work, name: 'pair', overlays: ['root'], ownProcesses: true }, site, multiRelaySetup(), multiRelaySteps(install, multiRelay, database));
+    const run = await runOnFreshSystem({ work, name: 'pair', overlays: ['root'], ownProcesses: true }, site, multiRelaySetup(), multiRelaySteps(install, multiRelay, database));
     const { output } = run;
     const journals = `--- relay1's journal:\n${run.log('rounds-relay')}\n--- relay2's journal:\n${run.log('rounds-relay-2')}`;
     expect(run.done, `section 11 stopped after ${run.done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n${journals}`).toEqual(multiRelayLabels(INSTALL));
@@ -369,5 +371,5 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output).toMatch(/^VERIFIED: /m);
     expect(output).toContain("this log is not an extension of the previous bundle's");
     expect(output).toContain('rollback shown: the bundle after the restore does not extend the one exported after the dump');
-  }, 300_000);
+  });
 });

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { OrgPolicySchema } from '../../shared/policy';
 import { exifWithGps, jpegImageDataSample, multiPagePdf, withSegment } from '../fixtures/attachmentSamples';
 import { chromiumMissing, enrollThroughUi, launchChromium, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
 import { canvasInk, fileTransfer, installPageFiles, pasteScreenshot, takeCspViolations, woundPhotoJpeg } from '../fixtures/pageFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
 
@@ -128,8 +128,7 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
   const viewer = (page: Page) => page.getByRole('dialog');
 
   beforeAll(async () => {
-    rendererDir = dir();
-    await buildRenderer(rendererDir);
+    rendererDir = await builtRenderer();
     harnessDir = dir();
     // Files up to 1 MiB come by themselves (the photo); larger ones when opened (the PDF).
     harness = await startHarness({ port: 0, dataDir: harnessDir, policy: OrgPolicySchema.parse({ attachments: { autoDownloadBytes: 1024 * 1024 } }), fastKdf: true, rendererDir });

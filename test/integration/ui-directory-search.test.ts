@@ -1,10 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import type { DirectoryPerson } from '../../server/directory/DirectoryPerson';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
@@ -35,8 +35,7 @@ describe.skipIf(missing !== null)('searching the directory in the pickers', () =
   const listed = async () => (await dialog().getByRole('list', { name: 'Colleagues' }).locator('.person-name').allTextContents());
 
   beforeAll(async () => {
-    const rendererDir = dir();
-    await buildRenderer(rendererDir);
+    const rendererDir = await builtRenderer();
     harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
     browser = await launchChromium();
     const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;

@@ -5,10 +5,10 @@ import type { Browser, Page } from 'playwright-core';
 import { LocalProfiles } from '../../main/core/storage/LocalProfiles';
 import type { ConversationId, UserId } from '../../shared/ids';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, type BridgeTap, launchChromium, openTappedWorkstation, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
 import { nextTotp, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { FAST_KDF, PASSPHRASE, PASSWORD } from '../fixtures/workstation';
 
@@ -49,9 +49,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
   }));
 
   beforeAll(async () => {
-    rendererDir = tempDataDir();
-    dirs.push(rendererDir);
-    await buildRenderer(rendererDir);
+    rendererDir = await builtRenderer();
     harnessDir = tempDataDir();
     dirs.push(harnessDir);
     harness = await startHarness({ port: 0, dataDir: harnessDir, policy: DEFAULT_POLICY, fastKdf: true, rendererDir });

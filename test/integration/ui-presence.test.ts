@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
 import { openRelayDatabase } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
@@ -27,8 +27,7 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
   let harnessDir: string;
 
   beforeAll(async () => {
-    const rendererDir = dir();
-    await buildRenderer(rendererDir);
+    const rendererDir = await builtRenderer();
     harnessDir = dir();
     harness = await startHarness({ port: 0, dataDir: harnessDir, policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
     browser = await launchChromium();

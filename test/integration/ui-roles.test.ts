@@ -1,10 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
@@ -29,8 +29,7 @@ describe.skipIf(missing !== null)('on-call roles in the app', () => {
   const history = (page: Page) => page.getByRole('log', { name: 'Conversation history' });
 
   beforeAll(async () => {
-    const rendererDir = dir();
-    await buildRenderer(rendererDir);
+    const rendererDir = await builtRenderer();
     harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
     browser = await launchChromium();
     const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;

@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { LocalProfiles } from '../../main/core/storage/LocalProfiles';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
 import { OIDC_LOGIN_FORM, startOidcProvider, type OidcTestUser, type TestOidcProvider } from '../fixtures/oidcProvider';
 import { openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { PASSPHRASE } from '../fixtures/workstation';
@@ -69,8 +69,7 @@ describe.skipIf(missing !== null)('enrollment and a second workstation through t
       clients: [{ client_id: 'rounds', application_type: 'native', redirect_uris: ['http://127.0.0.1/sso/callback'], token_endpoint_auth_method: 'none' }] as never,
       users: Object.values(USERS),
     });
-    const rendererDir = dir();
-    await buildRenderer(rendererDir);
+    const rendererDir = await builtRenderer();
     harness = await startHarness({
       port: 0, dataDir: (harnessDir = dir()), policy: DEFAULT_POLICY, fastKdf: true, rendererDir,
       oidc: { issuer: provider.issuer, clientId: 'rounds', providerName: PROVIDER_NAME, requireMfa: true },

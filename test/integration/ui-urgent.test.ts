@@ -1,10 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer } from '../../scripts/renderer';
 import { startHarness, type Harness } from '../../scripts/web';
 import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
 import { plainJpeg } from '../fixtures/attachmentFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
 
@@ -43,8 +43,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
   };
 
   beforeAll(async () => {
-    const rendererDir = dir();
-    await buildRenderer(rendererDir);
+    const rendererDir = await builtRenderer();
     harness = await startHarness({ port: 0, dataDir: dir(), policy: { ...DEFAULT_POLICY, escalationMinutes: [0.05, 0.15] }, fastKdf: true, rendererDir });
     const { enrollmentCode: devCode } = await harness.relay.accounts.addUser('dpatel', 'Dr. Dev Patel', 'clinician');
     browser = await launchChromium();
