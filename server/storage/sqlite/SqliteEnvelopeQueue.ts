@@ -14,6 +14,28 @@ interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly E
 /** One write of the group commit, in the order the requests came: sends and acknowledgements share it. */
 type QueueWrite = { readonly send: EnvelopeBatch } | { readonly ack: AckBatch };
 
+/** A queue read waiting for the end of its event-loop turn. */
+interface PendingRead {
+  readonly recipient: DeviceAddress;
+  readonly afterSeq: number;
+  readonly resolve: (page: StoredEnvelope[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Queue reads answered by one statement, at most: a turn's reads beyond this take another. */
+const READS_PER_STATEMENT = 500;
+
+/**
+ * Many devices' queue pages in one statement: each queue asked for (user, device, position to read after) by its
+ * place in the JSON list `$want`; at most `$offset` + 1 envelopes each (up to the seq of that many-th envelope
+ * after the position, found in the same index), in queue order.
+ */
+const QUEUED_FOR_MANY = `WITH want (k, u, d, after) AS MATERIALIZED (SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each($want))
+  SELECT want.k AS want, e.* FROM want JOIN envelopes e ON e.recipient_user = want.u AND e.recipient_device = want.d AND e.seq > want.after
+  WHERE e.seq <= coalesce((SELECT x.seq FROM envelopes x WHERE x.recipient_user = want.u AND x.recipient_device = want.d AND x.seq > want.after
+                           ORDER BY x.seq LIMIT 1 OFFSET $offset), 9223372036854775807)
+  ORDER BY want.k, e.seq`;
+
 /** Appends audit records inside the caller's IMMEDIATE transaction (the store's hash-chained audit log). */
 export type AuditAppend = (events: readonly AuditEvent[]) => void;
 
@@ -30,6 +52,12 @@ export class SqliteEnvelopeQueue {
    * sends, or are written on their own a few milliseconds later.
    */
   readonly #writes: GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]>;
+  /**
+   * Queue reads of this turn of the event loop, by page size. Between random pairs among thousands of devices
+   * every delivery is its own read of one envelope: read alone, each cost a statement and a read transaction
+   * (~11 µs of CPU in a probe with 2,000 devices); read together, ~3 µs.
+   */
+  #reads = new Map<number, PendingRead[]>();
 
   constructor(sql: SqliteDatabase, append: AuditAppend) {
     this.#sql = sql;
@@ -41,11 +69,41 @@ export class SqliteEnvelopeQueue {
     return this.#writes.add({ send: { envelopes, auditOf, limits } }) as Promise<EnqueueOutcome[]>;
   }
 
-  queued(recipient: DeviceAddress, afterSeq: number, limit: number): StoredEnvelope[] {
-    return this.#sql.all<EnvelopeRow>(
-      'SELECT * FROM envelopes WHERE recipient_user = $u AND recipient_device = $d AND seq > $after ORDER BY seq LIMIT $limit',
-      { u: recipient.userId, d: recipient.deviceId, after: afterSeq, limit },
-    ).map(toEnvelope);
+  /**
+   * Up to `limit` envelopes of the recipient's queue after `afterSeq`, in order; read at the end of this turn
+   * of the event loop together with the other reads asked for in it (what was committed until then is seen).
+   */
+  queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+    const pageSize = Math.floor(limit);
+    if (!(pageSize > 0)) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      if (this.#reads.size === 0) setImmediate(() => this.#readAll());
+      const reads = this.#reads.get(pageSize) ?? [];
+      reads.push({ recipient, afterSeq, resolve, reject });
+      this.#reads.set(pageSize, reads);
+    });
+  }
+
+  /** Answers the reads of the turn: one statement per page size and READS_PER_STATEMENT reads. */
+  #readAll(): void {
+    const byPageSize = this.#reads;
+    this.#reads = new Map();
+    for (const [pageSize, reads] of byPageSize) {
+      for (let start = 0; start < reads.length; start += READS_PER_STATEMENT) {
+        const group = reads.slice(start, start + READS_PER_STATEMENT);
+        let rows: (EnvelopeRow & { want: number })[];
+        try {
+          const want = JSON.stringify(group.map((r) => [r.recipient.userId, r.recipient.deviceId, r.afterSeq]));
+          rows = this.#sql.all<EnvelopeRow & { want: number }>(QUEUED_FOR_MANY, { want, offset: pageSize - 1 });
+        } catch (error) {
+          for (const read of group) read.reject(error);
+          continue;
+        }
+        const pages = group.map((): StoredEnvelope[] => []);
+        for (const row of rows) pages[row.want]?.push(toEnvelope(row));
+        group.forEach((read, i) => read.resolve(pages[i] ?? []));
+      }
+    }
   }
 
   /** Resolves once the acknowledged envelopes are gone from the queue (a few milliseconds later, at most). */
@@ -61,8 +119,9 @@ export class SqliteEnvelopeQueue {
     });
   }
 
-  /** Writes the sends and acknowledgements already taken. */
+  /** Answers the reads and writes the sends and acknowledgements already taken. */
   drain(): Promise<void> {
+    this.#readAll();
     return this.#writes.drain();
   }
 
