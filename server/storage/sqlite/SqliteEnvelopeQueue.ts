@@ -36,6 +36,15 @@ const QUEUED_FOR_MANY = `WITH want (k, u, d, after) AS MATERIALIZED (SELECT key,
                            ORDER BY x.seq LIMIT 1 OFFSET $offset), 9223372036854775807)
   ORDER BY want.k, e.seq`;
 
+/**
+ * An envelope, queued only for a device that is still active; the check reads two indexes that cover it
+ * (migration 24), not the device's and the account's rows.
+ */
+export const ENVELOPE_INSERT = `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
+  SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
+  WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+                WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`;
+
 /** Appends audit records inside the caller's IMMEDIATE transaction (the store's hash-chained audit log). */
 export type AuditAppend = (events: readonly AuditEvent[]) => void;
 
@@ -168,10 +177,7 @@ export class SqliteEnvelopeQueue {
       // Queued only for a device that is still active at commit time (a revocation may have landed
       // since the request was checked; its queue must stay empty, and the sender hears of it).
       const inserted = this.#sql.run(
-        `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
-         SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
-         WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
-                       WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
+        ENVELOPE_INSERT,
         { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
       );
       if (inserted === 1) audit.push(auditOf(envelope));
