@@ -6,7 +6,7 @@
  *
  * RELAY_PROBE_BUNDLES=DIR,DIR,... alternates relay bundles built earlier (under dist/, as RELAY_BENCH_BUNDLE) from
  * run to run, so that builds compare on one machine state; RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8
- * CPU profile; RELAY_PROBE_SYSCALLS=FILE counts the relay's system calls while measuring (`perf stat` on its
+ * CPU profile (of the whole run); RELAY_PROBE_SYSCALLS=FILE counts the relay's system calls while measuring (`perf stat` on its
  * tracepoints, into FILE.RUN), as calls a message. For profiling and comparing builds, not for the bench's figures.
  */
 import { spawn } from 'node:child_process';
@@ -20,7 +20,8 @@ const devices = Number(process.argv[2] ?? 10_000);
 const runs = Number(process.argv[3] ?? 1);
 const pairs = process.argv[4] === 'pairs';
 const IN_FLIGHT = 1000;
-const TIMES = { warmupMs: 1500, saturatedMs: 6000, fixedMs: 5000 };
+/** The bench's times; RELAY_PROBE_WARMUP_MS=N warms up longer (N ms), until the relay's caches hold most devices. */
+const TIMES = { warmupMs: Number(process.env.RELAY_PROBE_WARMUP_MS ?? 1500), saturatedMs: 6000, fixedMs: 5000 };
 const SYSCALLS = ['fsync', 'pwrite64', 'pread64', 'fcntl', 'writev', 'read', 'getrandom'];
 const bundles = process.env.RELAY_PROBE_BUNDLES?.split(',') ?? [process.env.RELAY_BENCH_BUNDLE ?? ''];
 
