@@ -22,16 +22,21 @@ const TICKS_PER_SECOND = 100;
  * systemd unit that ships with it; Node and then the script. RELAY_BENCH_BUNDLE=DIR runs a bundle built
  * earlier into DIR/bin instead (under dist/, to A/B a change against the build before it).
  */
-let bundled: Promise<string[]> | undefined;
+const bundled = new Map<string, Promise<string[]>>();
 export function bundledRelayCommand(): Promise<string[]> {
-  bundled ??= (async () => {
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const earlier = process.env.RELAY_BENCH_BUNDLE;
-    const bin = earlier ? join(resolve(earlier), 'bin') : join(root, 'dist/bench-relay/bin');
-    if (!earlier) await bundleRelay(bin);
-    return [...unitNodeOptions(join(root, 'deploy/rounds-relay.service')), join(bin, 'rounds-server.mjs')];
-  })();
-  return bundled;
+  // By the bundle asked for: a probe may alternate builds from run to run (RELAY_BENCH_BUNDLE set anew).
+  const earlier = process.env.RELAY_BENCH_BUNDLE ?? '';
+  let command = bundled.get(earlier);
+  if (!command) {
+    command = (async () => {
+      const root = fileURLToPath(new URL('../..', import.meta.url));
+      const bin = earlier ? join(resolve(earlier), 'bin') : join(root, 'dist/bench-relay/bin');
+      if (!earlier) await bundleRelay(bin);
+      return [...unitNodeOptions(join(root, 'deploy/rounds-relay.service')), join(bin, 'rounds-server.mjs')];
+    })();
+    bundled.set(earlier, command);
+  }
+  return command;
 }
 
 /** The Node options the systemd unit gives the relay (`Environment=NODE_OPTIONS=...`): the bench runs it with the same. */

@@ -53,7 +53,7 @@ export async function crowdRun(server: ServerUnderTest, devices: number, pairedD
 }
 
 /** `inFlight` messages under way between random pairs: each delivery sends the next one. Counts deliveries after a warm-up. */
-async function randomSaturatedRun(server: ServerUnderTest, clients: readonly BenchClient[], inFlight: number, times: RunTimes): Promise<CrowdRun['saturated']> {
+export async function randomSaturatedRun(server: ServerUnderTest, clients: readonly BenchClient[], inFlight: number, times: RunTimes): Promise<CrowdRun['saturated']> {
   const route = randomPairs(clients.length, 61);
   const tracker = new LatencyTracker();
   let running = true;

@@ -24,6 +24,24 @@ export function relayStoreQueues(t: ContractStores): void {
     expect(await t.audit('envelope.accepted', 'envelope.delivered')).toEqual([...sent.map((e) => ['envelope.accepted', e.id]), ['envelope.delivered', sent[0]!.id], ['envelope.delivered', sent[1]!.id]]);
   });
 
+  it('answers reads of many queues asked for in one turn each with its own page', async () => {
+    const { store } = t;
+    const [alice, bob, carol, dave] = [await t.account(), await t.account(), await t.account(), await t.account()];
+    const toBob = [envelope(alice, bob), envelope(carol, bob), envelope(alice, bob)];
+    const toCarol = [envelope(alice, carol), envelope(bob, carol)];
+    await store.enqueue([...toBob.slice(0, 2), ...toCarol], accepted, ROOMY);
+    await store.enqueue([toBob[2]!], accepted, ROOMY);
+    const [bobFirst] = await store.queued(bob, 0, 1);
+    // Asked together (the relay's deliveries of one turn): different queues, positions and page sizes, one
+    // queue twice, a queue that is empty and a page of nothing.
+    const pages = await Promise.all([
+      store.queued(bob, 0, 2), store.queued(carol, 0, 10), store.queued(bob, bobFirst!.seq, 10), store.queued(dave, 0, 10), store.queued(carol, 0, 1), store.queued(bob, 0, 0),
+    ]);
+    const ids = (page: readonly { id: string }[]) => page.map((e) => e.id);
+    expect(pages.map(ids)).toEqual([ids(toBob.slice(0, 2)), ids(toCarol), ids(toBob.slice(1)), [], ids(toCarol.slice(0, 1)), []]);
+    expect(pages[1]!.map((e) => [e.sender, e.recipient])).toEqual([[alice, carol], [bob, carol]]);
+  });
+
   it('acknowledges an envelope once however often its id is listed, and queues nothing for a device that never was', async () => {
     const { store, other } = t;
     const [alice, bob] = [await t.account(), await t.account()];

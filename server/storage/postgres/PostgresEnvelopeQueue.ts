@@ -12,6 +12,7 @@ import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '.
 import { GroupCommit } from '../GroupCommit';
 import { prepared, type PostgresDatabase, type Queryable } from './PostgresDatabase';
 import { writeQueueBatch, type QueueWrite } from './queueBatch';
+import { QueueReadsOfTurn, type QueueRead } from '../queueReads';
 
 interface EnvelopeRow { seq: string; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: string }
 
@@ -30,6 +31,7 @@ const BATCH_ITEMS = 200;
 
 export class PostgresEnvelopeQueue {
   readonly #writes: GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]> | undefined;
+  readonly #reads = new QueueReadsOfTurn<Queryable>(readMany);
 
   /** With a database: group-committed enqueue and acknowledge; without, only the `…In` methods (tests). */
   constructor(db?: PostgresDatabase, hooks?: QueueCommitHooks) {
@@ -48,6 +50,7 @@ export class PostgresEnvelopeQueue {
   }
 
   drain(): Promise<void> {
+    this.#reads.flush();
     return this.#writes?.drain() ?? Promise.resolve();
   }
 
@@ -70,9 +73,12 @@ export class PostgresEnvelopeQueue {
     return (await this.#oneIn(client, { send: { envelopes, auditOf, limits } }, audit)) as EnqueueOutcome[];
   }
 
-  async queued(db: Queryable, recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
-    const rows = await db.query<EnvelopeRow>(prepared('queue-read', 'SELECT seq, id, type, sender_user, sender_device, recipient_user, recipient_device, content, accepted_at FROM envelopes WHERE recipient_user = $1 AND recipient_device = $2 AND seq > $3 ORDER BY seq LIMIT $4', [recipient.userId, recipient.deviceId, afterSeq, limit]));
-    return rows.rows.map(toEnvelope);
+  /**
+   * Up to `limit` envelopes of the recipient's queue after `afterSeq`, in order; read at the end of this turn of
+   * the event loop together with the other reads asked for in it of the same database: one round trip for them.
+   */
+  queued(db: Queryable, recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+    return this.#reads.read(db, recipient, afterSeq, limit);
   }
 
   /** Removes what this recipient acknowledged of its own queue, inside the caller's transaction; returns those ids. */
@@ -107,6 +113,24 @@ async function finishQueues(client: pg.PoolClient, queues: readonly DeviceAddres
        DELETE FROM queue_shares WHERE sender_user = '' AND envelopes = 0 AND (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[]))
      ) SELECT pg_notify($3, p) FROM unnest($4::text[]) AS p`,
     [queues.map((q) => q.userId), queues.map((q) => q.deviceId), channel, [...payloads]]));
+}
+
+/**
+ * Many devices' queue pages in one statement: each queue asked for (user, device, position to read after) by its
+ * place in the arrays, at most `$4` envelopes each through the same index, in queue order.
+ */
+const QUEUED_FOR_MANY = `SELECT w.k, e.seq, e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, e.content, e.accepted_at
+  FROM unnest($1::text[], $2::int[], $3::bigint[]) WITH ORDINALITY AS w (u, d, after, k)
+  CROSS JOIN LATERAL (SELECT * FROM envelopes WHERE recipient_user = w.u AND recipient_device = w.d AND seq > w.after ORDER BY seq LIMIT $4) e
+  ORDER BY w.k, e.seq`;
+
+/** Each read's page, in the order of `reads`, from one statement. */
+async function readMany(db: Queryable, pageSize: number, reads: readonly QueueRead[]): Promise<StoredEnvelope[][]> {
+  const values = [reads.map((r) => r.recipient.userId), reads.map((r) => r.recipient.deviceId), reads.map((r) => r.afterSeq), pageSize];
+  const { rows } = await db.query<EnvelopeRow & { k: string }>(prepared('queue-read-many', QUEUED_FOR_MANY, values));
+  const pages = reads.map((): StoredEnvelope[] => []);
+  for (const row of rows) pages[Number(row.k) - 1]?.push(toEnvelope(row));
+  return pages;
 }
 
 function toEnvelope(r: EnvelopeRow): StoredEnvelope {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openRelayDatabase, removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
 import { MIGRATIONS } from './migrations';
 import { openStore } from '../../RelayServer';
+import { ENVELOPE_INSERT } from './SqliteEnvelopeQueue';
 import { SqliteDatabase } from './SqliteDatabase';
 
 describe('relay schema migrations', () => {
@@ -148,6 +149,14 @@ describe('relay schema migrations', () => {
     // g1: last written by okta (live). g2: by the expired token, so the oldest live one. g3: by a revoked one, the same. g4: no record.
     expect(v21.all('SELECT id, owner FROM scim_groups ORDER BY id')).toEqual([{ id: 'g1', owner: 'okta' }, { id: 'g2', owner: 'entra' }, { id: 'g3', owner: 'entra' }, { id: 'g4', owner: 'entra' }]);
     v21.close();
+  });
+
+  it("checks an envelope's recipient from indexes alone, not the device's and account's rows (version 24)", () => {
+    dir = tempDataDir();
+    const db = new SqliteDatabase(join(dir, 'relay.db'));
+    const plan = db.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${ENVELOPE_INSERT}`, { id: 'e', ru: 'u', rd: 1, su: 's', sd: 1, type: 'whisper', content: 'AAAA', at: 1 }).map((row) => row.detail);
+    expect(plan).toEqual(expect.arrayContaining([expect.stringContaining('USING COVERING INDEX devices_revocation'), expect.stringContaining('USING COVERING INDEX users_status')]));
+    db.close();
   });
 
   it('records which SCIM source deactivated each leaver, from the latest deactivation\'s audit record (version 23)', () => {

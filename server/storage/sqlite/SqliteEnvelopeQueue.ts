@@ -6,6 +6,7 @@ import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from '../GroupCommit';
 import type { SqliteDatabase } from './SqliteDatabase';
 import { byRecipientDevice } from '../queueBatches';
+import { QueueReadsOfTurn, type QueueRead } from '../queueReads';
 
 interface EnvelopeRow { seq: number; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: number }
 
@@ -13,6 +14,26 @@ interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly a
 interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
 /** One write of the group commit, in the order the requests came: sends and acknowledgements share it. */
 type QueueWrite = { readonly send: EnvelopeBatch } | { readonly ack: AckBatch };
+
+/**
+ * Many devices' queue pages in one statement: each queue asked for (user, device, position to read after) by its
+ * place in the JSON list `$want`; at most `$offset` + 1 envelopes each (up to the seq of that many-th envelope
+ * after the position, found in the same index), in queue order.
+ */
+const QUEUED_FOR_MANY = `WITH want (k, u, d, after) AS MATERIALIZED (SELECT key, value ->> 0, value ->> 1, value ->> 2 FROM json_each($want))
+  SELECT want.k AS want, e.* FROM want JOIN envelopes e ON e.recipient_user = want.u AND e.recipient_device = want.d AND e.seq > want.after
+  WHERE e.seq <= coalesce((SELECT x.seq FROM envelopes x WHERE x.recipient_user = want.u AND x.recipient_device = want.d AND x.seq > want.after
+                           ORDER BY x.seq LIMIT 1 OFFSET $offset), 9223372036854775807)
+  ORDER BY want.k, e.seq`;
+
+/**
+ * An envelope, queued only for a device that is still active; the check reads two indexes that cover it
+ * (migration 24), not the device's and the account's rows.
+ */
+export const ENVELOPE_INSERT = `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
+  SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
+  WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
+                WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`;
 
 /** Appends audit records inside the caller's IMMEDIATE transaction (the store's hash-chained audit log). */
 export type AuditAppend = (events: readonly AuditEvent[]) => void;
@@ -30,6 +51,11 @@ export class SqliteEnvelopeQueue {
    * sends, or are written on their own a few milliseconds later.
    */
   readonly #writes: GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]>;
+  /**
+   * Queue reads of a turn, read together: alone, each cost a statement and a read transaction (~11 µs of CPU in a
+   * probe with 2,000 devices); together, ~2.5 µs.
+   */
+  readonly #reads = new QueueReadsOfTurn<SqliteDatabase>((sql, pageSize, reads) => readMany(sql, pageSize, reads));
 
   constructor(sql: SqliteDatabase, append: AuditAppend) {
     this.#sql = sql;
@@ -41,11 +67,12 @@ export class SqliteEnvelopeQueue {
     return this.#writes.add({ send: { envelopes, auditOf, limits } }) as Promise<EnqueueOutcome[]>;
   }
 
-  queued(recipient: DeviceAddress, afterSeq: number, limit: number): StoredEnvelope[] {
-    return this.#sql.all<EnvelopeRow>(
-      'SELECT * FROM envelopes WHERE recipient_user = $u AND recipient_device = $d AND seq > $after ORDER BY seq LIMIT $limit',
-      { u: recipient.userId, d: recipient.deviceId, after: afterSeq, limit },
-    ).map(toEnvelope);
+  /**
+   * Up to `limit` envelopes of the recipient's queue after `afterSeq`, in order; read at the end of this turn
+   * of the event loop together with the other reads asked for in it (what was committed until then is seen).
+   */
+  queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+    return this.#reads.read(this.#sql, recipient, afterSeq, limit);
   }
 
   /** Resolves once the acknowledged envelopes are gone from the queue (a few milliseconds later, at most). */
@@ -61,8 +88,9 @@ export class SqliteEnvelopeQueue {
     });
   }
 
-  /** Writes the sends and acknowledgements already taken. */
+  /** Answers the reads and writes the sends and acknowledgements already taken. */
   drain(): Promise<void> {
+    this.#reads.flush();
     return this.#writes.drain();
   }
 
@@ -109,10 +137,7 @@ export class SqliteEnvelopeQueue {
       // Queued only for a device that is still active at commit time (a revocation may have landed
       // since the request was checked; its queue must stay empty, and the sender hears of it).
       const inserted = this.#sql.run(
-        `INSERT OR IGNORE INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
-         SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
-         WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
-                       WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`,
+        ENVELOPE_INSERT,
         { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
       );
       if (inserted === 1) audit.push(auditOf(envelope));
@@ -153,6 +178,14 @@ export class SqliteEnvelopeQueue {
  */
 function freesSpace(error: unknown, write: QueueWrite): boolean {
   return error instanceof RelayFailure && error.code === 'RELAY_STORAGE_FULL' && 'ack' in write;
+}
+
+/** Each read's page, in the order of `reads`, from one statement. */
+function readMany(sql: SqliteDatabase, pageSize: number, reads: readonly QueueRead[]): StoredEnvelope[][] {
+  const want = JSON.stringify(reads.map((r) => [r.recipient.userId, r.recipient.deviceId, r.afterSeq]));
+  const pages = reads.map((): StoredEnvelope[] => []);
+  for (const row of sql.all<EnvelopeRow & { want: number }>(QUEUED_FOR_MANY, { want, offset: pageSize - 1 })) pages[row.want]?.push(toEnvelope(row));
+  return pages;
 }
 
 function toEnvelope(r: EnvelopeRow): StoredEnvelope {

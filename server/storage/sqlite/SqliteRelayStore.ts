@@ -293,7 +293,7 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
     return this.#queue.enqueue(envelopes, auditOf, limits);
   }
 
-  async queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+  queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
     return this.#queue.queued(recipient, afterSeq, limit);
   }
 

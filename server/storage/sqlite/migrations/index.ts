@@ -21,6 +21,7 @@ import * as m0020 from './0020-ladder-blob-readers';
 import * as m0021 from './0021-scim-group-owners';
 import * as m0022 from './0022-audit-landmarks';
 import * as m0023 from './0023-scim-role-keys';
+import * as m0024 from './0024-envelope-recipient-checks';
 
 export interface Migration {
   readonly version: number;
@@ -29,4 +30,4 @@ export interface Migration {
 }
 
 /** Every migration, in order. A new schema version is a new file here; applied ones never change. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, ...m0001 }, { version: 2, ...m0002 }, { version: 3, ...m0003 }, { version: 4, ...m0004 }, { version: 5, ...m0005 }, { version: 6, ...m0006 }, { version: 7, ...m0007 }, { version: 8, ...m0008 }, { version: 9, ...m0009 }, { version: 10, ...m0010 }, { version: 11, ...m0011 }, { version: 12, ...m0012 }, { version: 13, ...m0013 }, { version: 14, ...m0014 }, { version: 15, ...m0015 }, { version: 16, ...m0016 }, { version: 17, ...m0017 }, { version: 18, ...m0018 }, { version: 19, ...m0019 }, { version: 20, ...m0020 }, { version: 21, ...m0021 }, { version: 22, ...m0022 }, { version: 23, ...m0023 }];
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, ...m0001 }, { version: 2, ...m0002 }, { version: 3, ...m0003 }, { version: 4, ...m0004 }, { version: 5, ...m0005 }, { version: 6, ...m0006 }, { version: 7, ...m0007 }, { version: 8, ...m0008 }, { version: 9, ...m0009 }, { version: 10, ...m0010 }, { version: 11, ...m0011 }, { version: 12, ...m0012 }, { version: 13, ...m0013 }, { version: 14, ...m0014 }, { version: 15, ...m0015 }, { version: 16, ...m0016 }, { version: 17, ...m0017 }, { version: 18, ...m0018 }, { version: 19, ...m0019 }, { version: 20, ...m0020 }, { version: 21, ...m0021 }, { version: 22, ...m0022 }, { version: 23, ...m0023 }, { version: 24, ...m0024 }];

@@ -1,0 +1,63 @@
+/**
+ * The crowd's random-pairs saturated shape alone, for profiling and A/B runs of the relay (issue 16):
+ * `npx tsx test/bench/relayCrowdProbe.ts [devices] [runs] [pairs]` provisions the devices once, then for each run
+ * starts a fresh relay, connects them all and keeps 1,000 messages in flight between random pairs (with `pairs`,
+ * device i to device i + devices / 2, the 100-device shape), and prints the rate, p99 and the relay's CPU a message.
+ *
+ * RELAY_PROBE_BUNDLES=DIR,DIR,... alternates relay bundles built earlier (under dist/, as RELAY_BENCH_BUNDLE) from
+ * run to run, so that builds compare on one machine state; RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8
+ * CPU profile (of the whole run); RELAY_PROBE_SYSCALLS=FILE counts the relay's system calls while measuring (`perf stat` on its
+ * tracepoints, into FILE.RUN), as calls a message. For profiling and comparing builds, not for the bench's figures.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { pinThisProcess, raiseOpenFileLimit } from './benchMachine';
+import { randomSaturatedRun } from './relayCrowd';
+import { RoundsSystem } from './relayLoad';
+import { saturatedRun, withDevices, withServer } from './relayShapes';
+
+const devices = Number(process.argv[2] ?? 10_000);
+const runs = Number(process.argv[3] ?? 1);
+const pairs = process.argv[4] === 'pairs';
+const IN_FLIGHT = 1000;
+/** The bench's times; RELAY_PROBE_WARMUP_MS=N warms up longer (N ms), until the relay's caches hold most devices. */
+const TIMES = { warmupMs: Number(process.env.RELAY_PROBE_WARMUP_MS ?? 1500), saturatedMs: 6000, fixedMs: 5000 };
+const SYSCALLS = ['fsync', 'pwrite64', 'pread64', 'fcntl', 'writev', 'read', 'getrandom'];
+const bundles = process.env.RELAY_PROBE_BUNDLES?.split(',') ?? [process.env.RELAY_BENCH_BUNDLE ?? ''];
+
+/** Counts the relay's system calls from now for `ms` (perf stat on its syscall tracepoints); resolves with them by name. */
+function countSyscalls(pid: number, ms: number, file: string): Promise<Map<string, number>> {
+  const child = spawn('perf', ['stat', '-x', ',', '-o', file, '-e', SYSCALLS.map((name) => `syscalls:sys_enter_${name}`).join(','), '-p', String(pid)], { stdio: 'ignore' });
+  setTimeout(() => child.kill('SIGINT'), ms);
+  return new Promise((resolve) => child.once('exit', () => {
+    const counts = new Map<string, number>();
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const [count, , event] = line.split(',');
+      if (event?.startsWith('syscalls:sys_enter_')) counts.set(event.slice('syscalls:sys_enter_'.length), Number(count));
+    }
+    resolve(counts);
+  }));
+}
+
+raiseOpenFileLimit();
+const unpin = pinThisProcess('1');
+const system = await RoundsSystem.create(devices);
+try {
+  for (let run = 1; run <= runs; run++) {
+    const bundle = bundles[(run - 1) % bundles.length]!;
+    if (bundle) process.env.RELAY_BENCH_BUNDLE = bundle;
+    const countsFile = process.env.RELAY_PROBE_SYSCALLS;
+    let syscalls: Promise<Map<string, number>> | undefined;
+    const result = await withServer(system, (server) => withDevices(server, devices, (clients) => {
+      if (countsFile) setTimeout(() => (syscalls = countSyscalls(server.pid, TIMES.saturatedMs, `${countsFile}.${run}`)), TIMES.warmupMs);
+      return (pairs ? saturatedRun : randomSaturatedRun)(server, clients, IN_FLIGHT, TIMES);
+    }));
+    const counts = await syscalls;
+    // The syscall window is the measuring window (saturatedMs after the warm-up), as near as two timers get.
+    const perMessage = counts ? `; a message: ${[...counts].map(([name, n]) => `${name} ${(n / (result.rate * TIMES.saturatedMs / 1000)).toFixed(2)}`).join(', ')}` : '';
+    console.log(`run ${run} ${bundle || 'this build'}: ${devices} devices, ${pairs ? 'pairs' : 'random pairs'}: ${Math.round(result.rate)} msg/s, p99 ${result.p99.toFixed(1)} ms, relay CPU ${Math.round(result.serverCpu * 100)} % = ${Math.round((result.serverCpu * 1e6) / result.rate)} µs a message, load client ${Math.round(result.loadCpu * 100)} %${perMessage}`);
+  }
+} finally {
+  system.dispose();
+  unpin();
+}
