@@ -41,6 +41,8 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
   }
   const envelope = (sender: DeviceAddress, recipient: DeviceAddress, content = 'AAAA'): NewEnvelope => ({ id: randomUUID() as EnvelopeId, type: 'whisper', sender, recipient, content, acceptedAt: 1 });
   /** Sends one request through instance `i % 2`, in a transaction of its own, as a relay would. */
+  /** The first `limit` envelopes of `recipient`'s queue, through `db`. */
+  const page = async (db: PostgresDatabase['pool'], recipient: DeviceAddress, limit: number) => (await queue.queuedIn(db, [{ recipient, afterSeq: 0, limit }]))[0] ?? [];
   const send = (i: number, envelopes: NewEnvelope[], limits = ROOMY) => instances[i % 2]!.transaction((client) => queue.enqueueIn(client, envelopes, accepted, limits, []));
 
   it("holds a queue's limit and each sender's share across instances racing", async () => {
@@ -49,7 +51,7 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
     const limits: QueueLimits = { maxEnvelopes: 10, maxBytes: 1 << 30, maxEnvelopesPerSender: 3, maxBytesPerSender: 1 << 30 };
     const outcomes = (await Promise.all(senders.flatMap((s, k) => Array.from({ length: 4 }, (_, i) => send(k + i, [envelope(s, bob)], limits))))).flat();
     expect(outcomes.filter((o) => o === 'queued')).toHaveLength(10);
-    const held = await queue.queued(instances[1]!.pool, bob, 0, 100);
+    const held = await page(instances[1]!.pool, bob, 100);
     expect(held).toHaveLength(10);
     const perSender = new Map<string, number>();
     for (const e of held) perSender.set(e.sender.userId, (perSender.get(e.sender.userId) ?? 0) + 1);
@@ -67,7 +69,7 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
     });
     const outcomes = (await Promise.all([...Array.from({ length: 20 }, (_, i) => send(i, [envelope(alice, bob)])), revoke])).slice(0, 20).flat();
     expect(outcomes.every((o) => o === 'queued' || o === 'deviceGone')).toBe(true);
-    expect(await queue.queued(instances[0]!.pool, bob, 0, 100)).toEqual([]);
+    expect(await page(instances[0]!.pool, bob, 100)).toEqual([]);
     expect(await send(0, [envelope(alice, bob)])).toEqual(['deviceGone']);
   });
 
@@ -82,7 +84,7 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
     expect(await ack(carol)).toEqual([]);
     expect(await ack(bob)).toEqual([first.id]);
     expect(audit.map((a) => a.subject)).toEqual([first.id]);
-    expect(await queue.queued(instances[0]!.pool, bob, 0, 10)).toEqual([]);
+    expect(await page(instances[0]!.pool, bob, 10)).toEqual([]);
     // An emptied queue leaves no counts behind.
     expect((await instances[0]!.pool.query('SELECT count(*)::int AS n FROM queue_shares WHERE user_id = $1', [bob.userId])).rows[0]).toEqual({ n: 0 });
   });
@@ -94,6 +96,16 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
     expect(await send(1, [{ ...envelope(alice, bob), acceptedAt: -5 }, envelope(alice, bob)], limits)).toEqual(['queued', 'queued']);
     expect(await instances[0]!.transaction((client) => queue.expireIn(client, 0, 100))).toBe(1);
     expect(await send(0, [envelope(alice, bob)], limits)).toEqual(['queued']);
-    expect((await queue.queued(instances[1]!.pool, bob, 0, 10)).map((e) => e.seq)).toEqual([...(await queue.queued(instances[1]!.pool, bob, 0, 10)).map((e) => e.seq)].sort((a, b) => a - b));
+    expect((await page(instances[1]!.pool, bob, 10)).map((e) => e.seq)).toEqual([...(await page(instances[1]!.pool, bob, 10)).map((e) => e.seq)].sort((a, b) => a - b));
+  });
+
+  it("reads several queues' pages in one statement, each its own, in order, from its own position", async () => {
+    const [alice, bob, carol, dave] = [await device(), await device(), await device(), await device()];
+    for (let i = 0; i < 3; i++) await send(i, [envelope(alice, bob), envelope(alice, carol)]);
+    const [bobs, carols] = [await page(instances[0]!.pool, bob, 10), await page(instances[0]!.pool, carol, 10)];
+    const pages = await queue.queuedIn(instances[1]!.pool, [
+      { recipient: carol, afterSeq: carols[0]!.seq, limit: 10 }, { recipient: dave, afterSeq: 0, limit: 10 }, { recipient: bob, afterSeq: 0, limit: 2 },
+    ]);
+    expect(pages).toEqual([carols.slice(1), [], bobs.slice(0, 2)]);
   });
 });

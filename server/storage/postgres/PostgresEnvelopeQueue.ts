@@ -27,15 +27,26 @@ export interface QueueCommitHooks {
 const BATCHES_IN_FLIGHT = 2;
 /** Requests one batch takes at most (a batch stays well inside the statement timeout). */
 const BATCH_ITEMS = 200;
+/** Queue reads one statement makes at most (each a page of up to 100 envelopes). */
+const READ_ITEMS = 100;
+
+/** One page of one device's queue: its envelopes after `afterSeq`, `limit` at most. */
+export interface QueueRead { readonly recipient: DeviceAddress; readonly afterSeq: number; readonly limit: number }
 
 export class PostgresEnvelopeQueue {
   readonly #writes: GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]> | undefined;
+  /**
+   * The reads of one turn of the event loop in one statement: a commit announces every queue it grew at once,
+   * and each connected recipient's read was a round trip of its own (0.4 a message at 2,000 msg/s).
+   */
+  readonly #reads: GroupCommit<QueueRead, StoredEnvelope[]> | undefined;
 
-  /** With a database: group-committed enqueue and acknowledge; without, only the `…In` methods (tests). */
+  /** With a database: group-committed enqueue and acknowledge, reads together; without, only the `…In` methods (tests). */
   constructor(db?: PostgresDatabase, hooks?: QueueCommitHooks) {
     this.#writes = db && hooks
       ? new GroupCommit((writes) => db.transaction((client) => this.#writeIn(client, writes, hooks)), { maxInFlight: BATCHES_IN_FLIGHT, maxItems: BATCH_ITEMS })
       : undefined;
+    this.#reads = db ? new GroupCommit((reads) => this.queuedIn(db, reads), { maxInFlight: BATCHES_IN_FLIGHT, maxItems: READ_ITEMS }) : undefined;
   }
 
   enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
@@ -70,9 +81,25 @@ export class PostgresEnvelopeQueue {
     return (await this.#oneIn(client, { send: { envelopes, auditOf, limits } }, audit)) as EnqueueOutcome[];
   }
 
-  async queued(db: Queryable, recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
-    const rows = await db.query<EnvelopeRow>(prepared('queue-read', 'SELECT seq, id, type, sender_user, sender_device, recipient_user, recipient_device, content, accepted_at FROM envelopes WHERE recipient_user = $1 AND recipient_device = $2 AND seq > $3 ORDER BY seq LIMIT $4', [recipient.userId, recipient.deviceId, afterSeq, limit]));
-    return rows.rows.map(toEnvelope);
+  /** One page of `recipient`'s queue, read with the others asked for in this turn of the event loop. */
+  queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+    if (!this.#reads) throw new Error('this queue was made without a database');
+    return this.#reads.add({ recipient, afterSeq, limit });
+  }
+
+  /** Pages of several queues in one statement, one list per read in order (each from one snapshot, as a read alone). */
+  async queuedIn(db: Queryable, reads: readonly QueueRead[]): Promise<StoredEnvelope[][]> {
+    const rows = await db.query<EnvelopeRow & { n: string }>(prepared('queue-read-pages',
+      `SELECT q.n, e.seq, e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, e.content, e.accepted_at
+       FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[]) WITH ORDINALITY AS q(u, d, after_seq, page, n)
+       CROSS JOIN LATERAL (
+         SELECT seq, id, type, sender_user, sender_device, recipient_user, recipient_device, content, accepted_at FROM envelopes
+         WHERE recipient_user = q.u AND recipient_device = q.d AND seq > q.after_seq ORDER BY seq LIMIT q.page
+       ) e ORDER BY q.n, e.seq`,
+      [reads.map((r) => r.recipient.userId), reads.map((r) => r.recipient.deviceId), reads.map((r) => r.afterSeq), reads.map((r) => r.limit)]));
+    const pages: StoredEnvelope[][] = reads.map(() => []);
+    for (const r of rows.rows) pages[Number(r.n) - 1]?.push(toEnvelope(r));
+    return pages;
   }
 
   /** Removes what this recipient acknowledged of its own queue, inside the caller's transaction; returns those ids. */

@@ -309,7 +309,7 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
   }
 
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
-    return this.#queue.queued(this.db, recipient, afterSeq, limit);
+    return this.#queue.queued(recipient, afterSeq, limit);
   }
 
   acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], auditOf: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]> {
