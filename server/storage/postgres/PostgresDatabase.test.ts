@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../../../test/fixtures/postgres';
 import { POSTGRES_MIGRATIONS } from './migrations';
 import { PostgresDatabase, parseDatabaseUrl } from './PostgresDatabase';
+import { binaryTextArray } from './binaryTextArray';
 
 /*
  * Issue 17: the relay's schema on PostgreSQL, its migrations (several instances may start at once), the
@@ -39,6 +40,18 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
   });
   afterAll(async () => {
     await server?.stop();
+  });
+
+  it('takes a text[] parameter in the binary format as the same strings, whatever they hold', async () => {
+    const db = await open();
+    try {
+      const values = ['', 'é ✓ 🩺', 'a"b\\c', '{x,y}', 'NULL', ' spaced ', 'x'.repeat(300_000)];
+      const rows = (await db.pool.query<{ v: string; n: number }>('SELECT v, n::int FROM unnest($1::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n', [binaryTextArray(values)])).rows;
+      expect(rows.map((r) => r.v)).toEqual(values);
+      expect((await db.pool.query('SELECT cardinality($1::text[]) AS n', [binaryTextArray([])])).rows[0]).toEqual({ n: 0 });
+    } finally {
+      await db.close();
+    }
   });
 
   it('migrates a new database to the newest version, once, however many relays start at once', async () => {

@@ -17,6 +17,7 @@ import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits } from '../RelayStore';
 import { byRecipientDevice, ciphertextBytes } from '../queueBatches';
 import { prepared } from './PostgresDatabase';
+import { binaryTextArray } from './binaryTextArray';
 
 export interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
 export interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
@@ -198,7 +199,7 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[])
        ON CONFLICT (id) DO NOTHING RETURNING id`,
       [rows.map((e) => e.id), rows.map((e) => e.recipient.userId), rows.map((e) => e.recipient.deviceId), rows.map((e) => e.sender.userId),
-        rows.map((e) => e.sender.deviceId), rows.map((e) => e.type), rows.map((e) => e.content), rows.map((e) => e.acceptedAt)]));
+        rows.map((e) => e.sender.deviceId), rows.map((e) => e.type), binaryTextArray(rows.map((e) => e.content)), rows.map((e) => e.acceptedAt)]));
     const fresh = new Set(inserted.rows.map((r) => r.id));
     for (const x of inserting) {
       // Not inserted: another instance queued the id since it was looked up (looked up again below).
