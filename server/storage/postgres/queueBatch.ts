@@ -198,8 +198,8 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
       `INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[])
        ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [rows.map((e) => e.id), rows.map((e) => e.recipient.userId), rows.map((e) => e.recipient.deviceId), rows.map((e) => e.sender.userId),
-        rows.map((e) => e.sender.deviceId), rows.map((e) => e.type), binaryTextArray(rows.map((e) => e.content)), rows.map((e) => e.acceptedAt)]));
+      [binaryTextArray(rows.map((e) => e.id)), binaryTextArray(rows.map((e) => e.recipient.userId)), rows.map((e) => e.recipient.deviceId), binaryTextArray(rows.map((e) => e.sender.userId)),
+        rows.map((e) => e.sender.deviceId), binaryTextArray(rows.map((e) => e.type)), binaryTextArray(rows.map((e) => e.content)), rows.map((e) => e.acceptedAt)]));
     const fresh = new Set(inserted.rows.map((r) => r.id));
     for (const x of inserting) {
       // Not inserted: another instance queued the id since it was looked up (looked up again below).
