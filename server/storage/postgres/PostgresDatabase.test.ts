@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../../../test/fixtures/postgres';
 import { POSTGRES_MIGRATIONS } from './migrations';
 import { PostgresDatabase, parseDatabaseUrl } from './PostgresDatabase';
+import { binaryTextArray } from './binaryTextArray';
 
 /*
  * Issue 17: the relay's schema on PostgreSQL, its migrations (several instances may start at once), the
@@ -39,6 +40,18 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
   });
   afterAll(async () => {
     await server?.stop();
+  });
+
+  it('takes a text[] parameter in the binary format as the same strings, whatever they hold', async () => {
+    const db = await open();
+    try {
+      const values = ['', 'é ✓ 🩺', 'a"b\\c', '{x,y}', 'NULL', ' spaced ', 'x'.repeat(300_000)];
+      const rows = (await db.pool.query<{ v: string; n: number }>('SELECT v, n::int FROM unnest($1::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n', [binaryTextArray(values)])).rows;
+      expect(rows.map((r) => r.v)).toEqual(values);
+      expect((await db.pool.query('SELECT cardinality($1::text[]) AS n', [binaryTextArray([])])).rows[0]).toEqual({ n: 0 });
+    } finally {
+      await db.close();
+    }
   });
 
   it('migrates a new database to the newest version, once, however many relays start at once', async () => {
@@ -117,6 +130,16 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       // Envelope numbers are never given twice, even after the newest was deleted.
       await queue('e4', 'a', 'AAAA');
       expect((await db.pool.query(`SELECT seq::int FROM envelopes WHERE id = 'e4'`)).rows[0]).toEqual({ seq: 4 });
+      // A group commit's one statement of many envelopes, to two queues from two senders, counted as one by one.
+      await db.pool.query(`INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
+        VALUES ('e6', 'r', 1, 'a', 1, 'whisper', 'AAAA', 1), ('e7', 'r', 1, 'b', 1, 'whisper', 'AAAAAAAA', 1), ('e8', 'r', 1, 'a', 1, 'whisper', 'AAAA', 1), ('e9', 'q', 2, 'a', 1, 'whisper', 'AAAA', 1)`);
+      expect((await db.pool.query('SELECT user_id, device_id, sender_user, envelopes::int, bytes::int FROM queue_shares ORDER BY 1, 2, 3')).rows).toEqual([
+        { user_id: 'q', device_id: 2, sender_user: '', envelopes: 1, bytes: 3 }, { user_id: 'q', device_id: 2, sender_user: 'a', envelopes: 1, bytes: 3 },
+        { user_id: 'r', device_id: 1, sender_user: '', envelopes: 4, bytes: 15 }, { user_id: 'r', device_id: 1, sender_user: 'a', envelopes: 3, bytes: 9 },
+        { user_id: 'r', device_id: 1, sender_user: 'b', envelopes: 1, bytes: 6 },
+      ]);
+      await db.pool.query(`DELETE FROM envelopes WHERE id IN ('e4', 'e6', 'e7', 'e8', 'e9')`);
+      expect(await shares()).toEqual([]);
       // '' is the total's sender: no envelope may come from it.
       await expect(queue('e5', '', 'AAAA')).rejects.toThrow(/check constraint/);
     } finally {

@@ -17,6 +17,7 @@ import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits } from '../RelayStore';
 import { byRecipientDevice, ciphertextBytes } from '../queueBatches';
 import { prepared } from './PostgresDatabase';
+import { binaryTextArray } from './binaryTextArray';
 
 export interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
 export interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
@@ -98,11 +99,14 @@ async function acknowledge(client: pg.PoolClient, writes: readonly QueueWrite[],
   for (const [i, w] of writes.entries()) if ('ack' in w && w.ack.ids.length === 0) results[i] = [];
   if (acks.length === 0) return removedBy;
   const listed = acks.flatMap(({ ack }) => ack.ids.map((id) => [id, ack.recipient.userId, ack.recipient.deviceId] as const));
+  // A removed envelope's content comes back only where a send of the batch reuses its id (to tell a resend from
+  // an id taken): otherwise a message's ciphertext crossed the wire a third time, for nothing.
+  const sent = new Set(writes.flatMap((w) => ('send' in w ? w.send.envelopes.map((e) => e.id) : [])));
   const deleted = await client.query<StoredIdentity & { bytes: string }>(prepared('queue-acknowledge',
-    `DELETE FROM envelopes e USING unnest($1::text[], $2::text[], $3::int[]) AS a(id, u, d)
+    `DELETE FROM envelopes e USING unnest($1::text[], $2::text[], $3::int[], $4::boolean[]) AS a(id, u, d, resent)
      WHERE e.id = a.id AND e.recipient_user = a.u AND e.recipient_device = a.d
-     RETURNING e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, e.content, length(e.content) * 3 / 4 AS bytes`,
-    [listed.map((l) => l[0]), listed.map((l) => l[1]), listed.map((l) => l[2])]));
+     RETURNING e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, CASE WHEN a.resent THEN e.content ELSE '' END AS content, length(e.content) * 3 / 4 AS bytes`,
+    [listed.map((l) => l[0]), listed.map((l) => l[1]), listed.map((l) => l[2]), listed.map((l) => sent.has(l[0]))]));
   // Only a recipient's own envelopes: the id alone is not enough (another device's id removes nothing).
   const gone = new Map<string, StoredIdentity>();
   for (const r of deleted.rows) {
@@ -194,8 +198,8 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
       `INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[])
        ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [rows.map((e) => e.id), rows.map((e) => e.recipient.userId), rows.map((e) => e.recipient.deviceId), rows.map((e) => e.sender.userId),
-        rows.map((e) => e.sender.deviceId), rows.map((e) => e.type), rows.map((e) => e.content), rows.map((e) => e.acceptedAt)]));
+      [binaryTextArray(rows.map((e) => e.id)), binaryTextArray(rows.map((e) => e.recipient.userId)), rows.map((e) => e.recipient.deviceId), binaryTextArray(rows.map((e) => e.sender.userId)),
+        rows.map((e) => e.sender.deviceId), binaryTextArray(rows.map((e) => e.type)), binaryTextArray(rows.map((e) => e.content)), rows.map((e) => e.acceptedAt)]));
     const fresh = new Set(inserted.rows.map((r) => r.id));
     for (const x of inserting) {
       // Not inserted: another instance queued the id since it was looked up (looked up again below).
