@@ -14,6 +14,8 @@ interface PendingRead extends QueueRead {
 
 /** Queue reads answered by one statement, at most: a turn's reads beyond this take another. */
 const READS_PER_STATEMENT = 500;
+/** Envelopes one statement may bring at most (reads x page size): a statement's result is held whole in memory. */
+const ROWS_PER_STATEMENT = 5_000;
 
 /**
  * The queue reads of one turn of the event loop, answered together: per database and page size, one statement
@@ -32,7 +34,7 @@ export class QueueReadsOfTurn<Db> {
     const pageSize = Math.floor(limit);
     if (!(pageSize > 0)) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      if (this.#reads.size === 0) setImmediate(() => this.flush());
+      if (this.#reads.size === 0) setImmediate(() => void this.flush());
       let byPageSize = this.#reads.get(db);
       if (!byPageSize) this.#reads.set(db, (byPageSize = new Map()));
       const reads = byPageSize.get(pageSize) ?? [];
@@ -41,23 +43,31 @@ export class QueueReadsOfTurn<Db> {
     });
   }
 
-  /** Reads what has been asked for, now (at the end of the turn, and before the store closes). */
-  flush(): void {
+  /** Reads what has been asked for, now (at the end of the turn, and before the store closes); resolves once all are answered. */
+  flush(): Promise<void> {
     const all = this.#reads;
     this.#reads = new Map();
+    const answers: Promise<void>[] = [];
     for (const [db, byPageSize] of all) {
       for (const [pageSize, reads] of byPageSize) {
-        for (let start = 0; start < reads.length; start += READS_PER_STATEMENT) void this.#answer(db, pageSize, reads.slice(start, start + READS_PER_STATEMENT));
+        const perStatement = Math.max(1, Math.min(READS_PER_STATEMENT, Math.floor(ROWS_PER_STATEMENT / pageSize)));
+        for (let start = 0; start < reads.length; start += perStatement) answers.push(this.#answer(db, pageSize, reads.slice(start, start + perStatement)));
       }
     }
+    return Promise.all(answers).then(() => undefined);
   }
 
+  /**
+   * One statement for the group; if it fails, each read is tried alone, so that one device's failing read (or a
+   * moment's failure of the database) leaves the others' answered, as when every read was a statement of its own.
+   */
   async #answer(db: Db, pageSize: number, group: readonly PendingRead[]): Promise<void> {
     let pages: StoredEnvelope[][];
     try {
       pages = await this.readMany(db, pageSize, group);
     } catch (error) {
-      for (const read of group) read.reject(error);
+      if (group.length > 1) await Promise.all(group.map((read) => this.#answer(db, pageSize, [read])));
+      else for (const read of group) read.reject(error);
       return;
     }
     group.forEach((read, i) => read.resolve(pages[i] ?? []));

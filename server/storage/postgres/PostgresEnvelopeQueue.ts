@@ -49,9 +49,9 @@ export class PostgresEnvelopeQueue {
     return this.#group().add({ ack: { recipient, ids, auditOf } }, 'soon') as Promise<EnvelopeId[]>;
   }
 
-  drain(): Promise<void> {
-    this.#reads.flush();
-    return this.#writes?.drain() ?? Promise.resolve();
+  async drain(): Promise<void> {
+    await this.#reads.flush();
+    await this.#writes?.drain();
   }
 
   #group(): GroupCommit<QueueWrite, EnqueueOutcome[] | EnvelopeId[]> {
@@ -76,8 +76,9 @@ export class PostgresEnvelopeQueue {
   /**
    * Up to `limit` envelopes of the recipient's queue after `afterSeq`, in order; read at the end of this turn of
    * the event loop together with the other reads asked for in it of the same database: one round trip for them.
+   * Never a transaction's client: the read runs after the caller's turn, when that client may be in another.
    */
-  queued(db: Queryable, recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
+  queued(db: PostgresDatabase | pg.Pool, recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
     return this.#reads.read(db, recipient, afterSeq, limit);
   }
 

@@ -89,9 +89,9 @@ export class SqliteEnvelopeQueue {
   }
 
   /** Answers the reads and writes the sends and acknowledgements already taken. */
-  drain(): Promise<void> {
-    this.#reads.flush();
-    return this.#writes.drain();
+  async drain(): Promise<void> {
+    await this.#reads.flush();
+    await this.#writes.drain();
   }
 
   // --- Inside transactions ---------------------------------------------------------------------------
