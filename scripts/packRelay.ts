@@ -8,9 +8,9 @@
  */
 import { build, type Metafile } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeChecksums } from './checksums';
 
@@ -98,8 +98,7 @@ export function lockedTree(lock: Lockfile, roots: readonly string[]): Record<str
 
 /**
  * The relay's own code bundled into `binDir`: the two commands, and beside them the audit log's worker
- * threads (readoutThread.ts and eventLinesThreads.ts start `./<name>.mjs` next to the code that starts
- * them, which the bundle puts in the commands' files). Shared code goes to chunks in `../lib`.
+ * threads. Shared code, and what a command loads only when it runs (`import()`), goes to chunks in `../lib`.
  */
 export async function bundleRelay(binDir: string): Promise<Metafile> {
   const result = await build({
@@ -120,7 +119,25 @@ export async function bundleRelay(binDir: string): Promise<Metafile> {
     metafile: true,
     logLevel: 'warning',
   });
+  placeWorkers(binDir, result.metafile);
   return result.metafile;
+}
+
+/** The modules that start a worker thread, and the worker each starts as `./<worker>.mjs` beside its own file. */
+const WORKER_STARTERS: Readonly<Record<string, string>> = { 'server/audit/readoutThread.ts': 'readoutWorker', 'server/audit/eventLinesThreads.ts': 'eventLinesWorker' };
+
+/**
+ * A module that starts a worker looks for it next to the file the bundle put the module in: a command's file in
+ * bin/, or a chunk in lib/ when a command loads it on first use. The worker (its imports name `../lib/` chunks,
+ * which resolve from either folder) is copied beside each lib/ file that holds such a module.
+ */
+function placeWorkers(binDir: string, metafile: Metafile): void {
+  for (const [output, { inputs }] of Object.entries(metafile.outputs)) {
+    for (const [starter, worker] of Object.entries(WORKER_STARTERS)) {
+      const beside = join(dirname(resolve(output)), `${worker}.mjs`);
+      if (starter in inputs && !existsSync(beside)) copyFileSync(join(binDir, `${worker}.mjs`), beside);
+    }
+  }
 }
 
 export async function packRelay(outDir = RELAY_OUT_DIR): Promise<{ tarball: string; dependencies: Record<string, string> }> {

@@ -1,4 +1,4 @@
-import { DEFAULT_ARGON2, type Argon2Params } from './auth/passwords';
+import { DEFAULT_ARGON2, type Argon2Params } from './auth/argon2Params';
 import { DEFAULT_THROTTLE, type ThrottlePolicy } from './auth/LoginThrottle';
 import type { SiemConfig } from './audit/siem/SiemConfig';
 import type { LdapSyncConfig } from './directory/ldapSyncConfig';

@@ -1,7 +1,5 @@
 import { BlobService } from './BlobService';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { describeError } from '../shared/errors';
 import { AccountService } from './AccountService';
@@ -20,16 +18,13 @@ import type { AuditKey } from './audit/auditKey';
 import { growAuditTree } from './audit/AuditTree';
 import type { CheckpointMemory } from './audit/exportAudit';
 import { ConfigurationError } from './ConfigurationError';
-import { assertNoInterruptedRestore, assertOwnedByCaller } from './DataDirectory';
-import { unlockRelayDatabase, wrongKeyMessage } from './DatabaseKeyFile';
-import { DatabaseKeyError } from './storage/sqlite/DatabaseKey';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
 import { DirectorySyncRefused, describeSyncCounts, syncFromLdap } from './directory/LdapSync';
 import { ScimTokenExpiryWarnings } from './scim/scimTokens';
 import { SCIM_CONFIG_PASS, syncScimRoleGroups, type RoleGroupSyncResult } from './roles/directoryRoleHolders';
 import { MAX_ROLE_HOLDERS } from '../shared/wire/roles';
 import type { ControlEvent, RelayStore } from './storage/RelayStore';
-import { DATABASE_FILE, SqliteRelayStore } from './storage/sqlite/SqliteRelayStore';
+import { isLoopback } from './relayAddresses';
 
 export interface ServeOptions {
   readonly host: string;
@@ -47,52 +42,9 @@ export interface ServeOptions {
   readonly trustProxy?: readonly string[];
 }
 
-/**
- * An IPv4 or IPv6 address, or a CIDR range of them (`10.0.0.0/8`, `fd00::/8`): what --trust-proxy takes.
- * Not a range of everything (`/0`): that would let every client name its own address.
- */
-export function isAddressOrRange(value: string): boolean {
-  const [address = '', prefix, ...rest] = value.split('/');
-  const family = isIP(address);
-  if (family === 0 || rest.length > 0) return false;
-  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128));
-}
-
-/** Loopback addresses only: without TLS the relay serves this machine and nothing else. */
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1';
-  return false;
-}
-
+export { isAddressOrRange, isLoopback } from './relayAddresses';
 export { ConfigurationError } from './ConfigurationError';
-
-/**
- * Opens the data directory's store. `serve` creates the directory; admin commands refuse one that does
- * not exist (a typo must not check or export an empty new database). The directory and its files are
- * made readable by the relay's own user only, on every open. The database is encrypted with its key
- * (DatabaseKeyFile.ts: `databaseKeyFile`, a systemd credential, or `database.key` in the directory).
- */
-export function openStore(dataDir: string, clock: Clock = systemClock, options: { create?: boolean; databaseKeyFile?: string } = { create: true }): SqliteRelayStore {
-  if (!existsSync(dataDir)) {
-    if (!options.create) throw new ConfigurationError(`no relay data directory at ${dataDir}`);
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  }
-  assertOwnedByCaller(dataDir);
-  assertNoInterruptedRestore(dataDir);
-  chmodSync(dataDir, 0o700);
-  const { key, location } = unlockRelayDatabase(dataDir, options.databaseKeyFile ? { keyFile: options.databaseKeyFile } : {});
-  let store: SqliteRelayStore;
-  try {
-    store = new SqliteRelayStore(dataDir, clock, key);
-  } catch (error) {
-    if (error instanceof DatabaseKeyError) throw new ConfigurationError(wrongKeyMessage(dataDir, location), { cause: error });
-    throw error;
-  }
-  for (const name of readdirSync(dataDir)) if (name.startsWith(DATABASE_FILE)) chmodSync(join(dataDir, name), 0o600);
-  return store;
-}
+export { openStore } from './openStore';
 
 /** How often a relay sharing its store re-reads every connected device's queue, whatever it heard. */
 const RESYNC_MS = 60_000;

@@ -5,16 +5,9 @@ import { DeviceIdSchema } from '../shared/ids';
 import { ROUNDS_VERSION } from '../shared/version';
 import { DisplayNameSchema, RoleSchema, UsernameSchema, type Role } from '../shared/wire/relay';
 import type { AccountService } from './AccountService';
-import { auditDirectory } from './audit/auditDirectory';
-import { checkpointMemory, exportAudit } from './audit/exportAudit';
-import { loadOrCreateAuditKey, rotateAuditKey, rotationDetails } from './audit/auditKey';
-import { LEGACY_BACKUP_FORMAT, backupRelay, restoreRelay } from './backup';
-import { exportEarlierLog, refuseEarlierLogExport } from './audit/exportEarlierLog';
 import { readoutPlace, threadsOption, type ThreadChoice } from './audit/threadsOption';
 import { newBackupIdentity, readIdentityFile, readPassphraseFile } from './backupEncryption';
 import { adminActor } from './cli/adminActor';
-import { checkAuditTree } from './cli/auditTreeCheck';
-import { currentAuditLogLines } from './cli/currentAuditLog';
 import { addDirectoryCommand } from './cli/directoryCommand';
 import { offerDatabaseFromConfigFile } from './cli/configDatabase';
 import { addMigrateCommand } from './cli/migrateCommand';
@@ -24,16 +17,22 @@ import { addServeCommand } from './cli/serveCommand';
 import { addUserUpdateCommand, contactOption, departmentOption, directoryFieldsOf, jobTitleOption } from './cli/userUpdateCommand';
 import type { DirectoryFieldsPatch } from './directory/adminDirectory';
 import { backupEncryption, dataOption, databasePasswordFileOption, date, keyFileOption, siteDatabaseOption, lastAnnouncedKey, repeatable, validated, withStore, type DataOptions } from './cliOptions';
-import { unlockRelayDatabase } from './DatabaseKeyFile';
 import { writeDurably } from './durableFiles';
-import { claimDataDirectory } from './DataDirectory';
 import { RelayFailure } from './RelayFailure';
-import { ConfigurationError } from './RelayServer';
+import { ConfigurationError } from './ConfigurationError';
 
 /*
  * `rounds-server`: runs the relay and administers its data directory. Admin commands work on the same
  * directory while the relay runs (revocations reach connected devices within a second).
+ * This file is the command table: what a command needs beyond its options (the relay, the store, the audit
+ * export, backup) it imports when it runs, so that each command starts with its own modules only.
  */
+
+/** The audit log's modules, for the commands that read or sign it. */
+const loadAudit = async () => ({
+  ...(await import('./audit/auditKey')), ...(await import('./audit/exportAudit')), ...(await import('./audit/exportEarlierLog')),
+  ...(await import('./audit/auditDirectory')), ...(await import('./cli/auditTreeCheck')), ...(await import('./cli/currentAuditLog')),
+});
 
 /** `admin`: who the admin commands' audit records name (`admin:<os account>`), computed once per run. */
 export function buildCli(admin: string = adminActor()): Command {
@@ -143,6 +142,7 @@ export function buildCli(admin: string = adminActor()): Command {
       embeddedOnly(opts, 'backed up with pg_dump (or the site\'s own PostgreSQL backups)');
       // Checked before the database is opened: a backup is never written unencrypted.
       const encryption = backupEncryption(opts);
+      const [{ backupRelay }, { unlockRelayDatabase }] = await Promise.all([import('./backup'), import('./DatabaseKeyFile')]);
       await withStore(admin, opts, async (store) => {
         // The database's key goes into the (encrypted) backup, so that it restores on a new machine.
         const { key: databaseKey } = unlockRelayDatabase(resolve(opts.data), opts.databaseKeyFile ? { keyFile: opts.databaseKeyFile } : {});
@@ -184,6 +184,7 @@ export function buildCli(admin: string = adminActor()): Command {
       embeddedOnly(opts, 'restored with pg_restore (or the site\'s own PostgreSQL tools)');
       const dataDir = resolve(opts.data);
       const secrets = { identities: (opts.identity ?? []).flatMap(readIdentityFile), ...(opts.passphraseFile ? { passphrase: readPassphraseFile(opts.passphraseFile, false) } : {}) };
+      const [{ LEGACY_BACKUP_FORMAT, restoreRelay }, { claimDataDirectory }] = await Promise.all([import('./backup'), import('./DataDirectory')]);
       const release = claimDataDirectory(dataDir, 'restore');
       try {
         const result = await restoreRelay(resolve(opts.from), dataDir, { actor: admin, force: opts.force === true, newKey: opts.newKey === true, otherRelay: opts.otherRelay === true, secrets, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
@@ -217,6 +218,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .option('--log <origin>', 'export an earlier log (one a restore ended) whose records the database still holds, all of them')
     .addOption(threadsOption('make events.csv and the report'))
     .action(async (opts: DataOptions & { from?: number; to?: number; user?: string; out: string; allowBroken?: boolean; log?: string; threads: ThreadChoice }) => withStore(admin, opts, async (store) => {
+      const { auditDirectory, checkAuditTree, checkpointMemory, exportAudit, exportEarlierLog, loadOrCreateAuditKey, refuseEarlierLogExport } = await loadAudit();
       if (opts.log !== undefined) {
         if (opts.user !== undefined || opts.from !== undefined || opts.to !== undefined) throw new ConfigurationError('--log exports the whole of an earlier log: it takes no --from, --to or --user');
         // The earlier log's bounds and tree root come from its restore record, which lives in the current log:
@@ -251,7 +253,8 @@ export function buildCli(admin: string = adminActor()): Command {
     .description('print the fingerprint and public key of the org audit key (created at first use)')
     .addOption(dataOption())
     .option('--pem', 'print the public key alone (PEM), e.g. to save it for `rounds-audit verify --key`')
-    .action((opts: DataOptions & { pem?: boolean }) => {
+    .action(async (opts: DataOptions & { pem?: boolean }) => {
+      const { loadOrCreateAuditKey } = await import('./audit/auditKey');
       const key = loadOrCreateAuditKey(resolve(opts.data));
       if (!opts.pem) console.log(`audit key fingerprint (SHA-256): ${key.fingerprint}`);
       process.stdout.write(key.publicKeyPem);
@@ -261,6 +264,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .addOption(dataOption())
     .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .action(async (opts: DataOptions) => withStore(admin, opts, async (store) => {
+      const { rotateAuditKey, rotationDetails } = await import('./audit/auditKey');
       const { retired, current, retiredPublicKeyFile, recovered } = await rotateAuditKey(resolve(opts.data), (old, next, rotation) =>
         store.appendAudit([{ type: 'audit.key_rotated', actor: admin, subject: '', details: rotationDetails(old, next, rotation) }]), () => lastAnnouncedKey(store));
       if (recovered) console.log(recovered);
@@ -276,6 +280,7 @@ export function buildCli(admin: string = adminActor()): Command {
     .option('--rebuild-tree', 'drop the stored Merkle tree of the audit log (derived data) and rebuild it from the records (refused when records differ from it)')
     .option('--force', 'with --rebuild-tree: rebuild even when records differ from the tree (audited, flagged)')
     .action(async (opts: DataOptions & { rebuildTree?: boolean; force?: boolean }) => withStore(admin, opts, async (store) => {
+      const { checkAuditTree, currentAuditLogLines } = await loadAudit();
       const check = await store.checkAuditChain();
       if (check.ok) {
         console.log(`audit log intact: ${check.records} records`);

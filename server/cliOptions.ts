@@ -1,13 +1,12 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { resolve } from 'node:path';
-import { AccountService } from './AccountService';
+import type { AccountService } from './AccountService';
 import { parseRecipient, readPassphraseFile, type BackupEncryption } from './backupEncryption';
 import { systemClock } from './Clock';
+import { ConfigurationError } from './ConfigurationError';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
-import { ConfigurationError, isAddressOrRange, openStore } from './RelayServer';
+import { isAddressOrRange } from './relayAddresses';
 import type { RelayStore } from './storage/RelayStore';
-import { describeError } from '../shared/errors';
-import { databasePasswordFileOption, loadPostgres, postgresOptions } from './cli/migrateCommand';
+import { databasePasswordFileOption } from './cli/migrateCommand';
 
 /* The option parsers and helpers the `rounds-server` commands share (server/cli.ts, server/cli/). */
 
@@ -42,32 +41,17 @@ export async function lastAnnouncedKey(store: RelayStore): Promise<string | null
  */
 export interface DataOptions { data: string; databaseKeyFile?: string; database?: string; databasePasswordFile?: string }
 
-/**
- * The store a command works on: the site's PostgreSQL database when --database (or ROUNDS_DATABASE_URL, or
- * the config file's `database`) names one, whose schema must be this relay's; otherwise the embedded
- * database in the data directory (`create`: serve makes the directory; admin commands refuse a missing one).
- */
-export async function openConfiguredStore(opts: DataOptions, create: boolean, fromFile?: { url: string; passwordFile?: string }): Promise<RelayStore> {
-  const database = opts.database ?? fromFile?.url;
-  if (database === undefined) return openStore(resolve(opts.data), systemClock, { create, ...(opts.databaseKeyFile ? { databaseKeyFile: opts.databaseKeyFile } : {}) });
-  const passwordFile = opts.databasePasswordFile ?? (opts.database === undefined ? fromFile?.passwordFile : undefined);
-  const { PostgresDatabase, PostgresRelayStore } = await loadPostgres();
-  const db = PostgresDatabase.connect(postgresOptions({ database, ...(passwordFile ? { databasePasswordFile: passwordFile } : {}) }));
-  try {
-    return await PostgresRelayStore.open(db, systemClock);
-  } catch (error) {
-    await db.close();
-    if (error instanceof ConfigurationError) throw error;
-    throw new ConfigurationError(`cannot open the PostgreSQL database ${database}: ${describeError(error)}`, { cause: error });
-  }
-}
-
 /** --database for the commands that open a store: optional (without it, the embedded database in --data). */
 export const siteDatabaseOption = () => new Option('--database <url>', "the site's PostgreSQL database that several relays share, postgres://USER@HOST:PORT/DB (no password in it); without it, the embedded database in --data").env('ROUNDS_DATABASE_URL');
 export { databasePasswordFileOption };
 
-/** Opens the data directory's store for one admin command; `admin` (`admin:<os account>`, server/cli/adminActor.ts) is who its audit records name. */
+/**
+ * Opens the data directory's store for one admin command; `admin` (`admin:<os account>`, server/cli/adminActor.ts) is who its audit records name.
+ * The store's modules (SQLCipher, the account service and argon2) are loaded here, when a command opens it: `--help`
+ * and the commands that open no store start without them.
+ */
 export async function withStore<T>(admin: string, opts: DataOptions, fn: (store: RelayStore, accounts: AccountService) => Promise<T>): Promise<T> {
+  const [{ openConfiguredStore }, { AccountService }] = await Promise.all([import('./cli/commandStore'), import('./AccountService')]);
   const store = await openConfiguredStore(opts, false);
   try {
     return await fn(store, new AccountService(store, systemClock, DEFAULT_CONFIG, undefined, undefined, admin));

@@ -2,19 +2,14 @@ import argon2 from 'argon2';
 import { blocklistOf, passwordProblems } from '../../shared/passwordPolicy';
 import { RelayFailure } from '../RelayFailure';
 import { QueueFullError, Semaphore } from './KeyedMutex';
+import { DEFAULT_ARGON2, type Argon2Params } from './argon2Params';
 
 /**
  * Argon2id for passwords (RFC 9106 second recommendation by default: 64 MiB, 3 passes). Hashing runs on
  * libuv's thread pool, not on the event loop. The parameters travel inside each hash, so raising them
  * later does not break existing passwords.
  */
-export interface Argon2Params {
-  readonly memoryKiB: number;
-  readonly passes: number;
-  readonly parallelism: number;
-}
-
-export const DEFAULT_ARGON2: Argon2Params = { memoryKiB: 64 * 1024, passes: 3, parallelism: 4 };
+export { DEFAULT_ARGON2, type Argon2Params } from './argon2Params';
 
 /** Argon2 computations at once (64 MiB each by default). */
 const HASH_SLOTS = 4;

@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { ConfigurationError } from '../ConfigurationError';
-import { readRelayConfigFile } from '../relayConfigFile';
 
 /*
  * Where the relays share a PostgreSQL database, its URL and password file sit in the relay config file's
@@ -22,10 +21,12 @@ export function offerDatabaseFromConfigFile(program: Command): void {
     command.commands.forEach(visit);
   };
   program.commands.forEach(visit);
-  program.hook('preAction', (_program, action) => {
+  program.hook('preAction', async (_program, action) => {
     if (!hasOption(action, '--database')) return;
     const opts = action.opts<DatabaseChoice>();
     if (opts.config === undefined || opts.database !== undefined) return;
+    // The config file's schemas (SIEM, LDAP, OIDC sections) are loaded only by a command given --config.
+    const { readRelayConfigFile } = await import('../relayConfigFile');
     const database = readRelayConfigFile(resolve(opts.config)).database;
     if (!database) return;
     action.setOptionValueWithSource('database', database.url, 'config');

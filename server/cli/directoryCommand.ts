@@ -2,10 +2,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { systemClock } from '../Clock';
 import { ConfigurationError } from '../ConfigurationError';
-import { dataOption, databasePasswordFileOption, keyFileOption, openConfiguredStore, siteDatabaseOption, type DataOptions } from '../cliOptions';
-import { LdapDirectoryError } from '../directory/LdapDirectoryError';
-import { DirectorySyncRefused, describeSyncCounts, syncFromLdap } from '../directory/LdapSync';
-import { readRelayConfigFile } from '../relayConfigFile';
+import { dataOption, databasePasswordFileOption, keyFileOption, siteDatabaseOption, type DataOptions } from '../cliOptions';
 
 /**
  * `rounds-server directory sync --config FILE --data DIR`: one LDAP / Active Directory sync now, with the
@@ -21,6 +18,10 @@ export function addDirectoryCommand(program: Command, admin: string): void {
     .addOption(keyFileOption()).addOption(siteDatabaseOption()).addOption(databasePasswordFileOption())
     .option('--allow-mass-deactivation', 'let this run deactivate more than directory.ldap.maxDeactivationPercent of the accounts from the directory (after checking that they have left)')
     .action(async (opts: DataOptions & { config: string; allowMassDeactivation?: boolean }) => {
+      // The directory client (ldapts) and the store are loaded when the command runs, not by every command's start.
+      const [{ readRelayConfigFile }, { openConfiguredStore }, { DirectorySyncRefused, describeSyncCounts, syncFromLdap }, { LdapDirectoryError }] = await Promise.all([
+        import('../relayConfigFile'), import('./commandStore'), import('../directory/LdapSync'), import('../directory/LdapDirectoryError'),
+      ]);
       const file = resolve(opts.config);
       const configFile = readRelayConfigFile(file);
       const ldap = configFile.directory?.ldap;
