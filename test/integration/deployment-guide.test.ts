@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { policyPath } from '../../main/core/policy/loadPolicy';
 import { OrgPolicySchema } from '../../shared/policy';
 import { ROUNDS_VERSION } from '../../shared/version';
 import { writeChecksums } from '../../scripts/checksums';
-import { GUIDE, blockSteps, blocks, commands, guideUnavailable, runOnFreshSystem, siteWithPackage } from '../fixtures/deploymentGuide';
+import { FRESH_SYSTEM_TIMEOUT_MS, GUIDE, blockSteps, blocks, commands, guideUnavailable, packedRelay, runOnFreshSystem, siteWithPackage } from '../fixtures/deploymentGuide';
 import { MULTI_RELAY_IDS, multiRelayLabels, multiRelaySetup, multiRelaySteps } from '../fixtures/guideRelayPair';
 
 /*
@@ -238,6 +238,9 @@ describe('the deployment guide (docs/deployment.md)', () => {
 
   const work = mkdtempSync(join(tmpdir(), 'rounds-guide-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
+  beforeAll(async () => {
+    if (missing.length === 0) await packedRelay(work);
+  }, 300_000);
 
   /** Workstations and checks between the guide's blocks (the app core, against the relay the guide runs). */
   const AFTER: Record<string, string> = {
@@ -281,14 +284,14 @@ describe('the deployment guide (docs/deployment.md)', () => {
 
   // The two fresh systems share nothing (each has its own namespaces, overlays and port 8443) and spend most of
   // their time waiting on the services they start: they run at the same time.
-  it.skipIf(missing.length > 0)('runs every Linux command on a fresh system, and the site works: install, TLS, accounts, policy, backup, restore, revocation, key rotation, exports', { timeout: 360_000, concurrent: true }, async ({ expect }) => {
+  it.skipIf(missing.length > 0)('runs every Linux command on a fresh system, and the site works: install, TLS, accounts, policy, backup, restore, revocation, key rotation, exports', { timeout: FRESH_SYSTEM_TIMEOUT_MS + 60_000, concurrent: true }, async ({ expect, signal }) => {
     const site = await siteWithPackage(work, 'site');
     const setup = [
       // The site's DNS: the relay's name is this machine.
       'echo "127.0.0.1 rounds.hospital.example" >> /etc/hosts',
       "trap 'systemctl stop rounds-relay > /dev/null 2>&1 || true' EXIT",
     ];
-    const run = await runOnFreshSystem({ work, name: 'guide' }, site, setup, singleRelay.flatMap((b) => blockSteps(b, AFTER[b.id ?? ''] ? { after: AFTER[b.id ?? ''] } : {})));
+    const run = await runOnFreshSystem({ work, name: 'guide', overlays: ['root'], signal }, site, setup, singleRelay.flatMap((b) => blockSteps(b, AFTER[b.id ?? ''] ? { after: AFTER[b.id ?? ''] } : {})));
     const { output } = run;
     expect(run.done, `the guide stopped after ${run.done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n--- the relay's journal:\n${run.log('rounds-relay')}`).toEqual(singleRelay.map((b) => b.id));
     expect(run.status, output.slice(-4000)).toBe(0);
@@ -326,12 +329,12 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output).toContain('the bundle is signed by a different key than the one given with --key');
   });
 
-  it.skipIf(multiMissing.length > 0)('runs section 11 on a fresh system: PostgreSQL, two relays with one audit key, HAProxy in front, and the site answers with one relay down', { timeout: 300_000, concurrent: true }, async ({ expect }) => {
+  it.skipIf(multiMissing.length > 0)('runs section 11 on a fresh system: PostgreSQL, two relays with one audit key, HAProxy in front, and the site answers with one relay down', { timeout: FRESH_SYSTEM_TIMEOUT_MS + 60_000, concurrent: true }, async ({ expect, signal }) => {
     const site = await siteWithPackage(work, 'site-pair');
     const facts = section11();
     const database = `--database ${facts.url} --database-password-file ${facts.passwordFile}`;
     const install = INSTALL.map((id) => singleRelay.find((b) => b.id === id)).filter((b): b is NonNullable<typeof b> => b !== undefined);
-    const run = await runOnFreshSystem({ work, name: 'pair', overlays: ['root'], ownProcesses: true }, site, multiRelaySetup(), multiRelaySteps(install, multiRelay, database));
+    const run = await runOnFreshSystem({ work, name: 'pair', overlays: ['root'], ownProcesses: true, signal }, site, multiRelaySetup(), multiRelaySteps(install, multiRelay, database));
     const { output } = run;
     const journals = `--- relay1's journal:\n${run.log('rounds-relay')}\n--- relay2's journal:\n${run.log('rounds-relay-2')}`;
     expect(run.done, `section 11 stopped after ${run.done.at(-1) ?? 'nothing'}:\n${output.slice(-6000)}\n${journals}`).toEqual(multiRelayLabels(INSTALL));
