@@ -16,6 +16,8 @@ import { tilePath, type TileRef } from './tiles';
 /** Where the bundle's files go: bytes appended to a named file (created by its first append). */
 export interface BundleSink {
   append(name: string, bytes: Uint8Array): void;
+  /** A sink that writes aside: resolves once everything appended is written, rejects as the first write failed. */
+  settled?(): Promise<void>;
 }
 
 export interface BundleHeader {
