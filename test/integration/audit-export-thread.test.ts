@@ -1,4 +1,5 @@
 import Database from '@signalapp/sqlcipher';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -174,8 +175,11 @@ describe('an audit export described on a thread of its own', () => {
     try {
       for (const chunk of chunks) thread.lines(chunk);
       await thread.caughtUp();
-      const fromThread = await thread.finish(SAMPLE_VERIFICATION);
+      const { digests, ...fromThread } = await thread.finish(SAMPLE_VERIFICATION);
       expect(fromThread).toEqual(here.finish(SAMPLE_VERIFICATION));
+      // The digests the bundle lists for the two files: taken there, of the very bytes read and made.
+      expect(Buffer.from(digests?.lines ?? []).toString('hex')).toBe(createHash('sha256').update(text).digest('hex'));
+      expect(Buffer.from(digests?.csv ?? []).toString('hex')).toBe(createHash('sha256').update(Buffer.concat(threadCsv)).digest('hex'));
     } finally {
       thread.close();
     }
