@@ -1,5 +1,5 @@
 import { Zip, ZipDeflate, unzipSync, zipSync } from 'fflate';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, write, writeFileSync, writeSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { mapReader, type BundleReader, type BundleSink } from '../../shared/audit/bundle';
@@ -12,6 +12,8 @@ const CHUNK = 1 << 20;
 /** Tile files written at once, aside from the export's thread (libuv runs four), and waiting their turn at most. */
 const TILE_WRITES = 8;
 const TILES_WAITING = 256;
+/** Bytes of the streamed files (records, CSV) handed to libuv's threads and not yet written; past this, written here. */
+const STREAM_AHEAD = 16 << 20;
 
 /** Writes a bundle held in memory as a directory, or as a .zip when the path ends in .zip. */
 export function writeBundle(path: string, files: ReadonlyMap<string, Uint8Array>): void {
@@ -25,12 +27,15 @@ export function writeBundle(path: string, files: ReadonlyMap<string, Uint8Array>
 }
 
 /**
- * A sink that writes a bundle's files under `dir` (tiles in their subdirectories), 0600. With `tilesAside`,
- * tiles (thousands of small files, each written once) are created and written by libuv's threads, off the
- * export's thread (creating a file costs a few hundred microseconds): `settled` waits for them, and fails
- * as the first of them failed (a full disk).
+ * A sink that writes a bundle's files under `dir` (tiles in their subdirectories), 0600. With `writeAside`, the
+ * export's thread hands the writing to libuv's threads: tiles (thousands of small files, each written once;
+ * creating a file costs a few hundred microseconds) and the other files' bytes (events.jsonl and events.csv,
+ * some 800 MiB for a million records, whose copying into the page cache took a third of the export's thread),
+ * each chunk at its own offset, so they may land in any order. Past STREAM_AHEAD bytes unwritten a chunk is
+ * written here, which holds the export back to the disk's pace. `settled` waits for every write, and fails as
+ * the first of them failed (a full disk); an append after a failure throws it.
  */
-function directorySink(dir: string, tilesAside: boolean): BundleSink & { close(): void; settled(): Promise<void> } {
+function directorySink(dir: string, writeAside: boolean): BundleSink & { close(): void; settled(): Promise<void> } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const open = new Map<string, number>();
   const seen = new Set<string>();
@@ -40,6 +45,10 @@ function directorySink(dir: string, tilesAside: boolean): BundleSink & { close()
   const waiting: (() => void)[] = [];
   let writing = 0;
   let failure: unknown = null;
+  // Streamed files aside: open all along (never among the few below), each chunk at the offset it was appended at.
+  const streamed = new Map<string, { fd: number; size: number }>();
+  const streaming = new Set<Promise<void>>();
+  let ahead = 0;
   const aside = async (write: () => Promise<void>): Promise<void> => {
     if (writing >= TILE_WRITES) await new Promise<void>((resolve) => waiting.push(resolve));
     writing++;
@@ -56,7 +65,8 @@ function directorySink(dir: string, tilesAside: boolean): BundleSink & { close()
     append(name, bytes) {
       if (name.split('/').some((part) => part === '..' || part === '') || name.startsWith('/')) throw new Error(`bad bundle file name ${name}`);
       // Aside while few wait (their bytes are held until written); past that, written here as before.
-      if (tilesAside && name.startsWith('tile/') && (tiles.has(name) || (!seen.has(name) && waiting.length < TILES_WAITING))) {
+      if (failure) throw failure;
+      if (writeAside && name.startsWith('tile/') && (tiles.has(name) || (!seen.has(name) && waiting.length < TILES_WAITING))) {
         const file = join(dir, name);
         if (!made.has(dirname(file))) {
           mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -65,6 +75,28 @@ function directorySink(dir: string, tilesAside: boolean): BundleSink & { close()
         // The bytes are the writer's and never change after.
         const before = tiles.get(name);
         tiles.set(name, before ? before.then(() => aside(() => appendFile(file, bytes, { mode: 0o600 }))) : aside(() => writeFile(file, bytes, { mode: 0o600 })));
+        return;
+      }
+      if (writeAside && !name.startsWith('tile/')) {
+        let file = streamed.get(name);
+        if (!file) {
+          file = { fd: openSync(join(dir, name), 'w', 0o600), size: 0 };
+          streamed.set(name, file);
+        }
+        const { fd } = file;
+        const at = file.size;
+        file.size += bytes.length;
+        if (ahead + bytes.length > STREAM_AHEAD) {
+          for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
+          return;
+        }
+        // The bytes are the writer's and never change after.
+        ahead += bytes.length;
+        const written = writeAt(fd, bytes, at).catch((error: unknown) => void (failure ??= error)).finally(() => {
+          ahead -= bytes.length;
+          streaming.delete(written);
+        });
+        streaming.add(written);
         return;
       }
       let fd = open.get(name);
@@ -95,12 +127,23 @@ function directorySink(dir: string, tilesAside: boolean): BundleSink & { close()
     close() {
       for (const fd of open.values()) closeSync(fd);
       open.clear();
+      for (const { fd } of streamed.values()) closeSync(fd);
+      streamed.clear();
     },
     async settled() {
-      await Promise.all(tiles.values());
+      await Promise.all([...tiles.values(), ...streaming]);
       if (failure) throw failure;
     },
   };
+}
+
+/** All of `bytes` written at `position` of `fd` by libuv's threads (a short write goes on where it stopped). */
+async function writeAt(fd: number, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    done += await new Promise<number>((resolve, reject) => {
+      write(fd, bytes, done, bytes.length - done, position + done, (error, n) => (error ? reject(error) : resolve(n)));
+    });
+  }
 }
 
 /**
@@ -118,8 +161,8 @@ export async function writeBundleStreaming(path: string, build: (sink: BundleSin
     await sink.settled();
   } catch (error) {
     // A refused export leaves nothing behind (a directory that was there before stays, with what it held).
-    sink.close();
     await sink.settled().catch(() => undefined);
+    sink.close();
     if (zip || !existed) rmSync(dir, { recursive: true, force: true });
     throw error;
   } finally {

@@ -174,13 +174,14 @@ async function writeRelayBundle(store: RelayStore, key: AuditKey, options: Relay
   const thread = onThread ? new ReadoutThread(readoutHeader(header), (bytes) => writer?.appendCsv(bytes)) : null;
   try {
     writer = new BundleWriter(nodeAuditCrypto, sink, header, thread?.lines);
-    return await writeRecords(store, options, { state, known: chainBroken, writer, thread, root, consistency, verdict, signedSize: signed?.size ?? 0, key });
+    return await writeRecords(store, options, { sink, state, known: chainBroken, writer, thread, root, consistency, verdict, signedSize: signed?.size ?? 0, key });
   } finally {
     thread?.close();
   }
 }
 
 interface ExportPlan {
+  readonly sink: BundleSink;
   readonly state: AuditTreeState;
   readonly known: ChainBreak | null;
   readonly writer: BundleWriter;
@@ -247,6 +248,8 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   const damaged = tiles.problems();
   if (damaged.length > 0) throw new AuditTreeDamaged(damaged);
   const note = writer.finish(tree, await readout);
+  // Written in full before it is remembered and audited as exported (a full disk fails the export first).
+  await plan.sink.settled?.();
   // Remembered before the bundle is handed out.
   await options.memory?.remember({ origin: key.origin, size, root: toBase64(root), note, at: options.now ?? Date.now() });
   await store.appendAudit([{ type: 'audit.exported', actor: options.actor, subject: options.user ?? '', details: { from: options.from, to: options.to, records, treeSize: size, ...(firstSeq > 1 ? { firstSeq } : {}), ...(chainBroken ? { chainBrokenAt: chainBroken.seq } : {}) } }]);

@@ -58,7 +58,7 @@ export class ReadoutThread {
   /** Lets the worker's messages in (events.csv's bytes), and waits while it is more than a few chunks behind. */
   async caughtUp(): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#unread > AHEAD) await this.#next();
+    while (this.#unread > AHEAD && !this.#failure) await this.#next();
     if (this.#failure) throw this.#failure;
   }
 

@@ -4,6 +4,7 @@
  * report.html and people.json (shared/audit/exportReadout.ts). Each chunk is acknowledged once read, so
  * the export never gets far ahead of it.
  */
+import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ExportReadout, type ReadoutHeader } from '../../shared/audit/exportReadout';
 import type { AuditReportVerification } from '../../shared/audit/report';
@@ -12,14 +13,22 @@ export type ReadoutRequest = { kind: 'lines'; chunk: Uint8Array } | { kind: 'fin
 
 const port = parentPort;
 if (!port) throw new Error('readoutWorker.ts runs as a worker thread');
-const readout = new ExportReadout(workerData as ReadoutHeader, (bytes) => port.postMessage({ kind: 'csv', bytes }, [bytes.buffer as ArrayBuffer]));
+// The two big files' digests are taken here, off the export's thread: the same bytes it writes.
+const lines = createHash('sha256');
+const csv = createHash('sha256');
+const readout = new ExportReadout(workerData as ReadoutHeader, (bytes) => {
+  csv.update(bytes);
+  port.postMessage({ kind: 'csv', bytes }, [bytes.buffer as ArrayBuffer]);
+});
 port.on('message', (request: ReadoutRequest) => {
   try {
     if (request.kind === 'lines') {
+      lines.update(request.chunk);
       readout.lines(request.chunk);
       port.postMessage({ kind: 'read' });
     } else {
-      port.postMessage({ kind: 'result', result: readout.finish(request.verification) });
+      const result = readout.finish(request.verification);
+      port.postMessage({ kind: 'result', result: { ...result, digests: { lines: lines.digest(), csv: csv.digest() } } });
     }
   } catch (error) {
     port.postMessage({ kind: 'error', message: (error as Error).message });

@@ -16,6 +16,8 @@ import { tilePath, type TileRef } from './tiles';
 /** Where the bundle's files go: bytes appended to a named file (created by its first append). */
 export interface BundleSink {
   append(name: string, bytes: Uint8Array): void;
+  /** A sink that writes aside: resolves once everything appended is written, rejects as the first write failed. */
+  settled?(): Promise<void>;
 }
 
 export interface BundleHeader {
@@ -51,7 +53,8 @@ export interface ExportedTree {
 /**
  * Where events.jsonl's lines go to be read for events.csv, report.html and people.json when that runs
  * elsewhere (a worker thread, for a year's export): each chunk of whole lines. The caller then hands
- * events.csv's bytes to `appendCsv` as they come, and the readout's result to `finish`.
+ * events.csv's bytes to `appendCsv` as they come, and the readout's result to `finish`, with the digests of
+ * both files taken there (ReadoutResult.digests): the writer's thread does not hash them again.
  */
 export type ReadoutElsewhere = (chunk: Uint8Array) => void;
 
@@ -172,6 +175,7 @@ export class BundleWriter {
   finish(tree: ExportedTree, readout: ReadoutResult = this.readout(tree)): string {
     const h = this.#header;
     this.endRecords();
+    this.#digestsFrom(readout);
     const publicKey = this.#crypto.rawPublicKey(h.signer.publicKeyPem);
     if (!publicKey) throw new Error('the audit signing key is not an Ed25519 key');
     const warning = h.chainBroken ? chainBrokenWarning(h.chainBroken) : null;
@@ -205,13 +209,36 @@ export class BundleWriter {
 
   #write(name: string, bytes: Uint8Array): void {
     let digest = this.#digests.get(name);
-    if (!digest) this.#digests.set(name, (digest = this.#crypto.sha256Stream()));
+    if (!digest) this.#digests.set(name, (digest = this.#readout instanceof ExportReadout || !HASHED_ELSEWHERE.has(name) ? this.#crypto.sha256Stream() : awaitingDigest(name)));
     digest.update(bytes);
     this.#sink.append(name, bytes);
+  }
+
+  /** The digests a readout elsewhere took of the files it hashed (HASHED_ELSEWHERE), in place of the ones awaited. */
+  #digestsFrom(readout: ReadoutResult): void {
+    if (this.#readout instanceof ExportReadout) return;
+    const { digests } = readout;
+    if (!digests) throw new Error('the readout elsewhere sent no digests of events.jsonl and events.csv');
+    for (const [name, digest] of [['events.jsonl', digests.lines], ['events.csv', digests.csv]] as const) {
+      if (this.#digests.has(name)) this.#digests.set(name, { update: () => undefined, digest: () => digest });
+    }
   }
 }
 
 const NEWLINE = encoder.encode('\n');
+
+/** The files a readout elsewhere hashes as it reads or makes them. */
+const HASHED_ELSEWHERE: ReadonlySet<string> = new Set(['events.jsonl', 'events.csv']);
+
+/** A file's digest that a readout elsewhere takes: asked for before its result came, it is a bug, not a bundle. */
+function awaitingDigest(name: string): { update(data: Uint8Array): void; digest(): Uint8Array } {
+  return {
+    update: () => undefined,
+    digest: () => {
+      throw new Error(`${name}'s digest comes from the readout elsewhere, and it has not come`);
+    },
+  };
+}
 
 /** The part of the header the readout reads. */
 export function readoutHeader(h: BundleHeader): ReadoutHeader {

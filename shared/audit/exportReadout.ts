@@ -22,6 +22,8 @@ export interface ReadoutHeader extends Pick<BundleHeader, 'origin' | 'range' | '
 export interface ReadoutResult {
   readonly report: string;
   readonly people: AuditDirectory;
+  /** From a readout elsewhere: SHA-256 of events.jsonl's bytes it read and of events.csv's it made, taken there. */
+  readonly digests?: { readonly lines: Uint8Array; readonly csv: Uint8Array };
 }
 
 const encoder = new TextEncoder();

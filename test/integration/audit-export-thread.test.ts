@@ -1,5 +1,6 @@
 import Database from '@signalapp/sqlcipher';
-import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SAMPLE_DIRECTORY, SAMPLE_VERIFICATION, ANNA, BEN } from '../../shared/audit/auditSample';
@@ -124,6 +125,35 @@ describe('an audit export described on a thread of its own', () => {
     expect(existsSync(join(dir(), 'thread'))).toBe(false);
   });
 
+  // Linux's /dev/full fails every write with ENOSPC: a disk that fills while the big files are written aside.
+  it.skipIf(!existsSync('/dev/full'))('a disk that fills while events.csv is written fails the export, which is then not audited as done', { timeout: 120_000 }, async () => {
+    const data = await site(30_000);
+    const out = join(dir(), 'thread');
+    mkdirSync(out);
+    symlinkSync('/dev/full', join(out, 'events.csv'));
+    const uncaught: unknown[] = [];
+    const onError = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onError);
+    try {
+      const store = openStore(data);
+      try {
+        await expect(exportAudit(store, loadOrCreateAuditKey(data), { from: 0, to: 8.64e15, user: null, actor: 'test', now: NOW, out, readout: 'thread' })).rejects.toThrow(/ENOSPC/);
+      } finally {
+        await store.close();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(uncaught).toEqual([]);
+    const store = openStore(data);
+    try {
+      expect(await store.auditRecordsAfter(0, 10, { types: ['audit.exported'] })).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('the readout thread itself: from the same lines, the CSV, report and people the readout here makes', { timeout: 60_000 }, async () => {
     const data = await site(3_000);
     const bundle = await exportWith(data, 'here');
@@ -145,8 +175,11 @@ describe('an audit export described on a thread of its own', () => {
     try {
       for (const chunk of chunks) thread.lines(chunk);
       await thread.caughtUp();
-      const fromThread = await thread.finish(SAMPLE_VERIFICATION);
+      const { digests, ...fromThread } = await thread.finish(SAMPLE_VERIFICATION);
       expect(fromThread).toEqual(here.finish(SAMPLE_VERIFICATION));
+      // The digests the bundle lists for the two files: taken there, of the very bytes read and made.
+      expect(Buffer.from(digests?.lines ?? []).toString('hex')).toBe(createHash('sha256').update(text).digest('hex'));
+      expect(Buffer.from(digests?.csv ?? []).toString('hex')).toBe(createHash('sha256').update(Buffer.concat(threadCsv)).digest('hex'));
     } finally {
       thread.close();
     }
