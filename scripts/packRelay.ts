@@ -8,7 +8,7 @@
  */
 import { build, type Metafile } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -135,7 +135,9 @@ function placeWorkers(binDir: string, metafile: Metafile): void {
   for (const [output, { inputs }] of Object.entries(metafile.outputs)) {
     for (const [starter, worker] of Object.entries(WORKER_STARTERS)) {
       const beside = join(dirname(resolve(output)), `${worker}.mjs`);
-      if (starter in inputs && !existsSync(beside)) copyFileSync(join(binDir, `${worker}.mjs`), beside);
+      // Copied each build, never kept from an earlier one (a folder built into again would keep an old worker).
+      const own = join(binDir, `${worker}.mjs`);
+      if (starter in inputs && resolve(beside) !== resolve(own)) copyFileSync(own, beside);
     }
   }
 }

@@ -27,5 +27,7 @@ export function binaryTextArray(values: readonly string[]): Buffer {
     buffer.writeInt32BE(lengths[i] as number, at);
     at += 4 + buffer.write(value, at + 4, 'utf8');
   });
+  // The buffer is not zeroed: every byte must have been written, or old memory would be stored as text.
+  if (at !== size) throw new Error(`binary text array: ${at} of ${size} bytes written`);
   return buffer;
 }

@@ -4,7 +4,9 @@
  * plpgsql call and a two-row upsert, once per envelope, and that was the largest per-message statement
  * PostgreSQL ran at saturation (pg_stat_statements: 1.05 calls a message). Now each total and share is
  * updated once per batch, in (user, device, sender) order: the totals are locked already (queueBatch.ts
- * locks them first), and a share is only reached under its queue's total, so the order cannot deadlock.
+ * locks them first), and a share is only reached under its queue's total. Expiry and revocation delete
+ * envelopes without locking the totals first (migration 4's delete trigger, as before): such a transaction
+ * may meet a group commit in a deadlock, which PostgreSQL breaks and PostgresDatabase retries (40P01).
  *
  * The rate buckets and the queue counters are rows updated again and again (a bucket twice a batch of takes, a
  * queue's total three times a group commit): with their pages full, each new version went to another page, and
