@@ -74,12 +74,17 @@ describe('the relay audit hash chain, as rounds-audit verify checks it', () => {
 
 describe('the fast canonical forms', () => {
   it('are byte for byte the generic ones, whatever the order of details and whatever they hold', () => {
-    const samples: Record<string, unknown>[] = [{}, { b: 1, a: 'x' }, { a: null, z: true, m: 'é"\\\n\u2028' }, { nested: { y: 1, x: [2, { d: 1, c: 0 }] }, a: 1 }, { recipient: 'u.1', size: 512, type: 1 }];
+    const samples: Record<string, unknown>[] = [{}, { b: 1, a: 'x' }, { a: null, z: true, m: 'é"\\\n\u2028' }, { nested: { y: 1, x: [2, { d: 1, c: 0 }] }, a: 1 }, { recipient: 'u.1', size: 512, type: 1 }, { a: 1, a1: 2, B: 3 }];
     for (const details of samples) {
       const record = { seq: 7, at: 1764680000123, type: 'envelope.accepted', actor: 'a"b.1', subject: 's\u0000', details, flagged: true, prevHash: '0'.repeat(64), hash: 'f'.repeat(64) };
       const sortedTop = Object.fromEntries(Object.entries(details).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
       expect(canonicalRecord(record)).toBe(JSON.stringify([7, record.at, record.type, record.actor, record.subject, sortedTop, true, record.prevHash]));
       expect(relayRecordLine(record)).toBe(canonicalJson(record));
     }
+  });
+
+  it('sort details whose keys look like numbers as the chain always has (JavaScript lists those first)', () => {
+    const record = { seq: 7, at: 1, type: 't', actor: 'a', subject: 's', details: { '10': 1, '9': 2, a: 3 }, flagged: false, prevHash: '0'.repeat(64) };
+    expect(canonicalRecord(record)).toBe(`[7,1,"t","a","s",{"9":2,"10":1,"a":3},false,"${record.prevHash}"]`);
   });
 });

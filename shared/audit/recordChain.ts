@@ -43,9 +43,24 @@ export function detailsJson(details: Readonly<Record<string, unknown>>): { reado
 }
 
 /** The canonical bytes of a record (fixed field order, details' keys sorted, no whitespace) that its hash covers. */
-export function canonicalRecord(record: ChainedRecord, details = detailsJson(record.details).chain): string {
-  // The same string as JSON.stringify([seq, at, type, actor, subject, sortedDetails, flagged, prevHash]), built without the array.
-  return `[${JSON.stringify(record.seq)},${JSON.stringify(record.at)},${JSON.stringify(record.type)},${JSON.stringify(record.actor)},${JSON.stringify(record.subject)},${details},${String(record.flagged)},${JSON.stringify(record.prevHash)}]`;
+export function canonicalRecord(record: ChainedRecord, details?: string): string {
+  // The form is JSON.stringify([seq, at, type, actor, subject, sortedDetails, flagged, prevHash]). With the
+  // details' keys already in order (as every exported line has them) V8 serialises the whole array in one
+  // call, about twice as fast as the fields one by one; otherwise the details are sorted first.
+  if (details === undefined && keysInOrder(record.details)) {
+    return JSON.stringify([record.seq, record.at, record.type, record.actor, record.subject, record.details, record.flagged, record.prevHash]);
+  }
+  return `[${JSON.stringify(record.seq)},${JSON.stringify(record.at)},${JSON.stringify(record.type)},${JSON.stringify(record.actor)},${JSON.stringify(record.subject)},${details ?? detailsJson(record.details).chain},${String(record.flagged)},${JSON.stringify(record.prevHash)}]`;
+}
+
+/** Whether an object's own keys are in strictly ascending order (the chain's form sorts only the top level). */
+function keysInOrder(value: Readonly<Record<string, unknown>>): boolean {
+  let before: string | null = null;
+  for (const key in value) {
+    if (before !== null && !(before < key)) return false;
+    before = key;
+  }
+  return true;
 }
 
 /**
