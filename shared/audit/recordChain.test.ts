@@ -63,6 +63,15 @@ describe('the relay audit hash chain, as rounds-audit verify checks it', () => {
     expect(chainProblems(sha256, bare, true)).toEqual(['record 1 does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)']);
   });
 
+  it('calls a hash that is not lowercase hex malformed, even one that is the right digest in capitals', () => {
+    const records = chain(4);
+    records[1] = { ...records[1]!, hash: records[1]!.hash.toUpperCase() };
+    records[2] = { ...records[2]!, hash: records[2]!.hash.slice(1) };
+    const malformed = (seq: number) => `record ${seq} does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)`;
+    expect(chainProblems(sha256, records, true)).toEqual([malformed(2), malformed(3)]);
+    expect(chainProblems(sha256, [records[0]!, { ...records[1]!, hash: 7 }], false)).toEqual([malformed(2)]);
+  });
+
   it('lists the first ten problems and counts the rest', () => {
     const rewritten = chain(30).map((r) => ({ ...r, subject: 'x' }));
     const problems = chainProblems(sha256, rewritten, true);

@@ -94,7 +94,8 @@ function chained(record: Readonly<Record<string, unknown>>): (ChainedRecord & { 
   const { seq, at, type, actor, subject, details, flagged, prevHash, hash } = record;
   if (typeof seq !== 'number' || typeof at !== 'number' || typeof type !== 'string' || typeof actor !== 'string' || typeof subject !== 'string') return null;
   if (details === null || typeof details !== 'object' || Array.isArray(details) || typeof flagged !== 'boolean') return null;
-  if (!isHash(prevHash) || !isHash(hash)) return null;
+  // `hash` is only a string here: inspectChained tells a malformed one from an altered record when it does not match.
+  if (!isHash(prevHash) || typeof hash !== 'string') return null;
   return { seq, at, type, actor, subject, details: details as Record<string, unknown>, flagged, prevHash, hash };
 }
 
@@ -116,7 +117,8 @@ export function inspectChained(raw: Readonly<Record<string, unknown>>, required:
   if (!record) return { record: null, finding: required || 'hash' in raw || 'prevHash' in raw ? 'malformed' : 'quiet' };
   // canonicalRecord reads the chained fields only: the record's own hash is not part of it.
   const computed = textHash ? textHash(canonicalRecord(record)) : recordHash(sha256, record);
-  if (computed !== record.hash) return { record, finding: 'altered' };
+  // A match is lowercase hex by construction, so only a mismatch needs the form of `hash` tested.
+  if (computed !== record.hash) return isHash(record.hash) ? { record, finding: 'altered' } : { record: null, finding: 'malformed' };
   return { record, finding: record.seq === 1 && record.prevHash !== GENESIS_HASH ? 'not-genesis' : null };
 }
 
