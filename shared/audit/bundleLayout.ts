@@ -21,13 +21,15 @@
  * instead; they still verify.
  */
 import { KEY_ROTATIONS_FILE } from './keyRotation';
-import type { Hash } from './merkle';
+import { equal, type Hash } from './merkle';
 import { DIRECTORY_FILE } from './people';
 
 export interface AuditCrypto {
   readonly sha256: Hash;
   /** SHA-256 of a string's UTF-8 bytes, as lower-case hex, where the platform does it in one call (optional). */
   sha256Text?(text: string): string;
+  /** Whether SHA-256 of `data` is `expected`, where the platform can tell without making the digest an array (optional). */
+  sha256Equals?(data: Uint8Array, expected: Uint8Array): boolean;
   /** SHA-256 over data given in parts (a file as it is written or read). */
   sha256Stream(): { update(data: Uint8Array): void; digest(): Uint8Array };
   /** Ed25519 verification with a PEM (SPKI) public key; false for a bad key or signature. */
@@ -142,4 +144,9 @@ signer.pub.pem    The Ed25519 public key that signed the checkpoint and SHA256SU
 key-rotations.json  The log's audit key rotations, each signed by the key it retired.
 SHA256SUMS(.sig)  Digests of every file above (tiles included), and their signature.
 `;
+}
+
+/** Whether SHA-256 of `data` is `expected` (a leaf checked against the tree's): one call per exported or verified line. */
+export function digestIs(crypto: Pick<AuditCrypto, 'sha256' | 'sha256Equals'>, data: Uint8Array, expected: Uint8Array): boolean {
+  return crypto.sha256Equals ? crypto.sha256Equals(data, expected) : equal(crypto.sha256(data), expected);
 }

@@ -5,10 +5,9 @@
  */
 import { hex, noteKeyId, signCheckpoint, toBase64, type Checkpoint } from './checkpoint';
 import { keyFingerprint, keyRotationsFile, KEY_ROTATIONS_FILE, type SignedKeyRotation } from './keyRotation';
-import { CHAIN_BROKEN_FILE, LOG_START_FILE, PROOF_VERSION, README_FILE, bundleReadme, chainBrokenWarning, listedFiles, type AuditCrypto, type AuditSigner, type ChainBreak, type ExportedRecord, type ProofFile } from './bundleLayout';
+import { CHAIN_BROKEN_FILE, LOG_START_FILE, PROOF_VERSION, README_FILE, bundleReadme, chainBrokenWarning, digestIs, listedFiles, type AuditCrypto, type AuditSigner, type ChainBreak, type ExportedRecord, type ProofFile } from './bundleLayout';
 import { ExportReadout, type ReadoutHeader, type ReadoutResult } from './exportReadout';
 import type { AuditLogOwner } from './describe';
-import { equal } from './merkle';
 import { DIRECTORY_FILE, type AuditDirectory } from './people';
 import type { AuditReportVerification } from './report';
 import { tilePath, type TileRef } from './tiles';
@@ -95,7 +94,7 @@ export class BundleWriter {
     const scratch = this.#scratch;
     scratch[0] = 0;
     const end = 1 + encoder.encodeInto(line, scratch.subarray(1)).written;
-    if (leaf && !equal(this.#crypto.sha256(scratch.subarray(0, end)), leaf)) return false;
+    if (leaf && !digestIs(this.#crypto, scratch.subarray(0, end), leaf)) return false;
     this.#lastSeq = record.seq;
     this.#records++;
     scratch[end] = 10;

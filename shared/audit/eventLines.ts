@@ -6,8 +6,7 @@
  * links), writing every problem in plain words exactly as one pass over the file would. Pure: the crypto
  * and the tree's leaves are passed in.
  */
-import { MAX_LINE_BYTES, type AuditCrypto, type ExportedRecord } from './bundleLayout';
-import { equal } from './merkle';
+import { MAX_LINE_BYTES, digestIs, type AuditCrypto, type ExportedRecord } from './bundleLayout';
 import { ChainProblems, inspectChained } from './recordChain';
 
 /** What the lines are checked against (from the bundle's proof.json and checkpoint). */
@@ -158,14 +157,14 @@ export class EventLineFacts {
     const scratch = this.#scratch;
     scratch[0] = 0;
     scratch.set(bytes, 1);
-    const leaf = this.#crypto.sha256(scratch.subarray(0, bytes.length + 1));
+    const leafBytes = scratch.subarray(0, bytes.length + 1);
     if (this.#v1) {
-      this.#v1.leaves.push(leaf);
+      this.#v1.leaves.push(this.#crypto.sha256(leafBytes));
       this.#v1.seqs.push(record.seq);
     } else if (this.#leafAt) {
       const index = record.seq - this.#context.firstSeq;
       if (index < 0 || index >= this.#context.treeSize) flags |= OUTSIDE_TREE;
-      else if (!equal(this.#leafAt(index), leaf)) flags |= LEAF_BAD;
+      else if (!digestIs(this.#crypto, leafBytes, this.#leafAt(index))) flags |= LEAF_BAD;
     }
     return flags;
   }

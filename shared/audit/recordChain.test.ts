@@ -63,6 +63,15 @@ describe('the relay audit hash chain, as rounds-audit verify checks it', () => {
     expect(chainProblems(sha256, bare, true)).toEqual(['record 1 does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)']);
   });
 
+  it('calls a hash that is not lowercase hex malformed, even one that is the right digest in capitals', () => {
+    const records = chain(4);
+    records[1] = { ...records[1]!, hash: records[1]!.hash.toUpperCase() };
+    records[2] = { ...records[2]!, hash: records[2]!.hash.slice(1) };
+    const malformed = (seq: number) => `record ${seq} does not carry a well-formed hash chain (seq, at, type, actor, subject, details, flagged, prevHash, hash)`;
+    expect(chainProblems(sha256, records, true)).toEqual([malformed(2), malformed(3)]);
+    expect(chainProblems(sha256, [records[0]!, { ...records[1]!, hash: 7 }], false)).toEqual([malformed(2)]);
+  });
+
   it('lists the first ten problems and counts the rest', () => {
     const rewritten = chain(30).map((r) => ({ ...r, subject: 'x' }));
     const problems = chainProblems(sha256, rewritten, true);
@@ -74,12 +83,17 @@ describe('the relay audit hash chain, as rounds-audit verify checks it', () => {
 
 describe('the fast canonical forms', () => {
   it('are byte for byte the generic ones, whatever the order of details and whatever they hold', () => {
-    const samples: Record<string, unknown>[] = [{}, { b: 1, a: 'x' }, { a: null, z: true, m: 'é"\\\n\u2028' }, { nested: { y: 1, x: [2, { d: 1, c: 0 }] }, a: 1 }, { recipient: 'u.1', size: 512, type: 1 }];
+    const samples: Record<string, unknown>[] = [{}, { b: 1, a: 'x' }, { a: null, z: true, m: 'é"\\\n\u2028' }, { nested: { y: 1, x: [2, { d: 1, c: 0 }] }, a: 1 }, { recipient: 'u.1', size: 512, type: 1 }, { a: 1, a1: 2, B: 3 }];
     for (const details of samples) {
       const record = { seq: 7, at: 1764680000123, type: 'envelope.accepted', actor: 'a"b.1', subject: 's\u0000', details, flagged: true, prevHash: '0'.repeat(64), hash: 'f'.repeat(64) };
       const sortedTop = Object.fromEntries(Object.entries(details).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
       expect(canonicalRecord(record)).toBe(JSON.stringify([7, record.at, record.type, record.actor, record.subject, sortedTop, true, record.prevHash]));
       expect(relayRecordLine(record)).toBe(canonicalJson(record));
     }
+  });
+
+  it('sort details whose keys look like numbers as the chain always has (JavaScript lists those first)', () => {
+    const record = { seq: 7, at: 1, type: 't', actor: 'a', subject: 's', details: { '10': 1, '9': 2, a: 3 }, flagged: false, prevHash: '0'.repeat(64) };
+    expect(canonicalRecord(record)).toBe(`[7,1,"t","a","s",{"9":2,"10":1,"a":3},false,"${record.prevHash}"]`);
   });
 });

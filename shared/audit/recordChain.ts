@@ -43,9 +43,24 @@ export function detailsJson(details: Readonly<Record<string, unknown>>): { reado
 }
 
 /** The canonical bytes of a record (fixed field order, details' keys sorted, no whitespace) that its hash covers. */
-export function canonicalRecord(record: ChainedRecord, details = detailsJson(record.details).chain): string {
-  // The same string as JSON.stringify([seq, at, type, actor, subject, sortedDetails, flagged, prevHash]), built without the array.
-  return `[${JSON.stringify(record.seq)},${JSON.stringify(record.at)},${JSON.stringify(record.type)},${JSON.stringify(record.actor)},${JSON.stringify(record.subject)},${details},${String(record.flagged)},${JSON.stringify(record.prevHash)}]`;
+export function canonicalRecord(record: ChainedRecord, details?: string): string {
+  // The form is JSON.stringify([seq, at, type, actor, subject, sortedDetails, flagged, prevHash]). With the
+  // details' keys already in order (as every exported line has them) V8 serialises the whole array in one
+  // call, about twice as fast as the fields one by one; otherwise the details are sorted first.
+  if (details === undefined && keysInOrder(record.details)) {
+    return JSON.stringify([record.seq, record.at, record.type, record.actor, record.subject, record.details, record.flagged, record.prevHash]);
+  }
+  return `[${JSON.stringify(record.seq)},${JSON.stringify(record.at)},${JSON.stringify(record.type)},${JSON.stringify(record.actor)},${JSON.stringify(record.subject)},${details ?? detailsJson(record.details).chain},${String(record.flagged)},${JSON.stringify(record.prevHash)}]`;
+}
+
+/** Whether an object's own keys are in strictly ascending order (the chain's form sorts only the top level). */
+function keysInOrder(value: Readonly<Record<string, unknown>>): boolean {
+  let before: string | null = null;
+  for (const key in value) {
+    if (before !== null && !(before < key)) return false;
+    before = key;
+  }
+  return true;
 }
 
 /**
@@ -79,7 +94,8 @@ function chained(record: Readonly<Record<string, unknown>>): (ChainedRecord & { 
   const { seq, at, type, actor, subject, details, flagged, prevHash, hash } = record;
   if (typeof seq !== 'number' || typeof at !== 'number' || typeof type !== 'string' || typeof actor !== 'string' || typeof subject !== 'string') return null;
   if (details === null || typeof details !== 'object' || Array.isArray(details) || typeof flagged !== 'boolean') return null;
-  if (!isHash(prevHash) || !isHash(hash)) return null;
+  // `hash` is only a string here: inspectChained tells a malformed one from an altered record when it does not match.
+  if (!isHash(prevHash) || typeof hash !== 'string') return null;
   return { seq, at, type, actor, subject, details: details as Record<string, unknown>, flagged, prevHash, hash };
 }
 
@@ -101,7 +117,8 @@ export function inspectChained(raw: Readonly<Record<string, unknown>>, required:
   if (!record) return { record: null, finding: required || 'hash' in raw || 'prevHash' in raw ? 'malformed' : 'quiet' };
   // canonicalRecord reads the chained fields only: the record's own hash is not part of it.
   const computed = textHash ? textHash(canonicalRecord(record)) : recordHash(sha256, record);
-  if (computed !== record.hash) return { record, finding: 'altered' };
+  // A match is lowercase hex by construction, so only a mismatch needs the form of `hash` tested.
+  if (computed !== record.hash) return isHash(record.hash) ? { record, finding: 'altered' } : { record: null, finding: 'malformed' };
   return { record, finding: record.seq === 1 && record.prevHash !== GENESIS_HASH ? 'not-genesis' : null };
 }
 
