@@ -87,6 +87,27 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
     expect((await instances[0]!.pool.query('SELECT count(*)::int AS n FROM queue_shares WHERE user_id = $1', [bob.userId])).rows[0]).toEqual({ n: 0 });
   });
 
+  it('refuses an id another instance queued while a send waited, and keeps the rest of that send', async () => {
+    const [alice, bob, carol] = [await device(), await device(), await device()];
+    const taken = envelope(alice, carol);
+    const mine = [{ ...envelope(alice, bob), id: taken.id }, envelope(alice, bob)];
+    let racing: Promise<unknown> | undefined;
+    // Instance 1 queues the id (for another device) and commits only once instance 0's insert waits on it:
+    // instance 0 looked the id up before, found nothing, and meets it only in the id index.
+    await instances[1]!.transaction(async (client) => {
+      expect(await queue.enqueueIn(client, [taken], accepted, ROOMY, [])).toEqual(['queued']);
+      racing = send(0, mine);
+      while ((await instances[1]!.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO envelopes%'`)).rows[0].n === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    });
+    expect(await racing).toEqual(['idTaken', 'queued']);
+    expect((await queue.queued(instances[0]!.pool, bob, 0, 10)).map((e) => e.id)).toEqual([mine[1]!.id]);
+    expect((await queue.queued(instances[0]!.pool, carol, 0, 10)).map((e) => e.content)).toEqual([taken.content]);
+    const total = (await instances[0]!.pool.query(`SELECT envelopes::int AS n FROM queue_shares WHERE user_id = $1 AND sender_user = ''`, [bob.userId])).rows[0];
+    expect(total).toEqual({ n: 1 });
+  });
+
   it('refuses a device\'s envelopes of one request together when they do not all fit, and expires by age', async () => {
     const [alice, bob] = [await device(), await device()];
     const limits: QueueLimits = { maxEnvelopes: 2, maxBytes: 1 << 30, maxEnvelopesPerSender: 2, maxBytesPerSender: 1 << 30 };
