@@ -250,7 +250,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.post('/v1/messages', async (request) => {
     const { address } = await device(request);
-    return messages.send(address, parse(SendRequestSchema, request.body).envelopes);
+    const { envelopes, withoutOwnDevices } = parse(SendRequestSchema, request.body);
+    return messages.send(address, envelopes, { withoutOwnDevices });
   });
   // Acknowledgements and escalation ladders (issue 19).
   if (options.escalations) registerEscalationRoutes(app, { escalations: options.escalations, device });

@@ -141,7 +141,13 @@ export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, server
 });
 export type OutgoingEnvelope = z.infer<typeof OutgoingEnvelopeSchema>;
 
-export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000) });
+/**
+ * A send: the envelopes of one message, one for each device of each user it goes to, the sender's own other
+ * devices included (the relay refuses a send that misses one of them with UNKNOWN_DEVICE, naming it).
+ * `withoutOwnDevices`: the sender's other devices are left out on purpose (their queue is full: they get the
+ * message later, in a send of its own).
+ */
+export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000), withoutOwnDevices: z.literal(true).optional() });
 /**
  * Why the relay did not queue one envelope of a send: the recipient device's queue is at its limit, the id
  * is already taken by another envelope, or the device was revoked before the envelope was committed.
@@ -172,7 +178,7 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
   /** Removes the envelopes from this device's queue (delivery is at-least-once until acknowledged). */
   z.strictObject({ type: z.literal('ack'), ids: z.array(EnvelopeIdSchema).min(1).max(1000) }),
   /** Sends envelopes over the socket; answered by a `sent` or `error` frame with the same requestId. */
-  z.strictObject({ type: z.literal('send'), requestId: z.string().min(1).max(64), envelopes: SendRequestSchema.shape.envelopes }),
+  z.strictObject({ type: z.literal('send'), requestId: z.string().min(1).max(64), ...SendRequestSchema.shape }),
   z.strictObject({ type: z.literal('ping'), requestId: z.string().min(1).max(64) }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;

@@ -5,7 +5,8 @@ import type { ConversationId, MessageId, UserId } from '../../shared/ids';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../shared/policy';
 import { realScheduler } from '../../main/core/Clock';
 import { jpegWithExif, markedBytes, pngWithText, smallPdf } from '../fixtures/attachmentFiles';
-import { RelayProcess, addUser, filesUnder, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { RelayProcess, filesUnder, openRelayDatabase } from '../fixtures/relayProcess';
+import { Ward } from '../fixtures/ward';
 import { Workstation, stageFile, until } from '../fixtures/workstation';
 
 /*
@@ -18,9 +19,7 @@ const MARKER = 'ROUNDS-ATTACHMENT-PLAINTEXT-MARKER-4711';
 const MIB = 1024 * 1024;
 
 describe('attachments through a real relay', () => {
-  let relayDir: string;
-  let relay: RelayProcess;
-  const dirs: string[] = [];
+  let ward: Ward;
   let alice: Workstation;
   let bob: Workstation;
   let carol: Workstation;
@@ -30,12 +29,6 @@ describe('attachments through a real relay', () => {
   /** Bob's clock, which the retention test moves on by days. */
   const bobClock = { offsetMs: 0 };
   const policy: OrgPolicy = { ...DEFAULT_POLICY, retentionDays: 1, attachments: { ...DEFAULT_POLICY.attachments, autoDownloadBytes: 64 * 1024 } };
-
-  const workstation = (extra: ConstructorParameters<typeof Workstation>[1] = {}) => {
-    const dir = tempDataDir();
-    dirs.push(dir);
-    return new Workstation(dir, { policy, ...extra });
-  };
 
   const stage = stageFile;
 
@@ -63,27 +56,21 @@ describe('attachments through a real relay', () => {
   }
 
   beforeAll(async () => {
-    relayDir = tempDataDir();
-    relay = await RelayProcess.start(relayDir, ['--blob-quota-mib', '12']);
-    alice = workstation();
-    bob = workstation({ scheduler: { ...realScheduler, now: () => Date.now() + bobClock.offsetMs } });
-    carol = workstation();
-    await alice.enroll(relay.url, 'alice', addUser(relayDir, 'alice', 'Dr. Alice Moreau'));
-    await bob.enroll(relay.url, 'bob', addUser(relayDir, 'bob', 'Nurse Bob Okafor'));
-    await carol.enroll(relay.url, 'carol', addUser(relayDir, 'carol', 'Dr. Carol Nguyen'));
-    alice2 = workstation();
-    await alice2.addDevice(relay.url, 'alice');
-    const directory = await alice.call('directory.list', {});
-    const id = (username: string) => directory.find((c) => c.username === username)!.userId;
-    ids = { alice: id('alice'), bob: id('bob'), carol: id('carol') };
-    await until(async () => (await Promise.all([alice, alice2, bob, carol].map((w) => w.online()))).every(Boolean), 'everyone online');
+    ward = await Ward.open({ alice: 'Dr. Alice Moreau', bob: 'Nurse Bob Okafor', carol: 'Dr. Carol Nguyen' }, {
+      relayArgs: ['--blob-quota-mib', '12'],
+      station: (username) => (username === 'bob' ? { policy, scheduler: { ...realScheduler, now: () => Date.now() + bobClock.offsetMs } } : { policy }),
+    });
+    ({ alice, bob, carol } = ward.stations as Record<'alice' | 'bob' | 'carol', Workstation>);
+    ids = { alice: ward.id('alice'), bob: ward.id('bob'), carol: ward.id('carol') };
+    // Added once Alice's first workstation is online and has read the directory (which it keeps): the relay tells
+    // it of this one at its first send, so the copies of what she sends reach both.
+    alice2 = ward.workstation({ policy });
+    await alice2.addDevice(ward.relay.url, 'alice');
+    await ward.allOnline();
   }, 120_000);
 
   afterAll(async () => {
-    for (const w of [alice, alice2, bob, carol]) await w?.app.close();
-    await relay?.stop();
-    removeDir(relayDir);
-    for (const d of dirs) removeDir(d);
+    await ward?.close();
   });
 
   it('sends a photo, a PNG, a PDF and another file 1:1: metadata removed, bytes intact, small ones fetched at once', async () => {
@@ -125,7 +112,7 @@ describe('attachments through a real relay', () => {
 
   it('uploads once for a care team, and every member (and the sender\'s other workstation) fetches and opens it', async () => {
     const { conversationId } = await alice.call('careTeams.create', { title: 'Ward 4 wounds', members: [ids.bob, ids.carol] });
-    const db = openRelayDatabase(relayDir);
+    const db = openRelayDatabase(ward.relayDir);
     const blobs = () => (db.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n;
     const before = blobs();
     const staged = await stage(alice, pngWithText('team'), 'team.png');
@@ -185,7 +172,7 @@ describe('attachments through a real relay', () => {
     expect(carol.events.some((e) => e.type === 'sendFailed' && e.messageId === messageId && e.reason === 'ATTACHMENT_CANCELLED')).toBe(true);
     // Its partial blob is gone from the relay (withdrawn by the uploader, audited by id and size only).
     const withdrawn = () => {
-      const db = openRelayDatabase(relayDir);
+      const db = openRelayDatabase(ward.relayDir);
       try {
         return db.prepare(`SELECT subject, details FROM audit_log WHERE type = 'blob.deleted' AND details LIKE '%withdrawn%'`).all() as { subject: string; details: string }[];
       } finally {
@@ -193,7 +180,7 @@ describe('attachments through a real relay', () => {
       }
     };
     await until(() => withdrawn().length > 0, 'the blob withdrawn');
-    const db = openRelayDatabase(relayDir);
+    const db = openRelayDatabase(ward.relayDir);
     try {
       for (const { subject, details } of withdrawn()) {
         expect(JSON.parse(details)).toEqual({ size: expect.any(Number), reason: 'withdrawn' });
@@ -220,7 +207,7 @@ describe('attachments through a real relay', () => {
     const flipped = await send('flipped');
     const swappedA = await send('swapped-a');
     const swappedB = await send('swapped-b');
-    const db = openRelayDatabase(relayDir);
+    const db = openRelayDatabase(ward.relayDir);
     const [b, a, f] = (db.prepare('SELECT id FROM blobs ORDER BY created_at DESC LIMIT 3').all() as { id: string }[]).map((r) => r.id) as [string, string, string];
     // One byte of one blob changed; two others swapped whole (each still a well-formed blob).
     // (To a byte it was not: a 0x00 there already would change nothing, once in 256 runs.)
@@ -251,7 +238,7 @@ describe('attachments through a real relay', () => {
 
   it('leaves no attachment plaintext on the relay\'s disk or in any profile directory', async () => {
     const hits: string[] = [];
-    for (const dir of [relayDir, ...dirs]) {
+    for (const dir of ward.directories) {
       for (const path of filesUnder(dir)) if (readFileSync(path).includes(MARKER)) hits.push(path);
     }
     expect(hits).toEqual([]);
@@ -262,7 +249,7 @@ describe('attachments through a real relay', () => {
     const staged = await stage(alice, pngWithText('old'), 'old.png');
     const { messageId } = await alice.call('messages.send', { conversationId, text: 'old photo', attachments: [staged.stagingId] });
     const m = await arrived(bob, conversationId, messageId, 'stored');
-    const db = openRelayDatabase(relayDir);
+    const db = openRelayDatabase(ward.relayDir);
     const blob = db.prepare('SELECT id, created_at, expires_at FROM blobs ORDER BY created_at DESC LIMIT 1').get() as { id: string; created_at: number; expires_at: number };
     // The sender's one-day retention reached the relay with the blob.
     expect(blob.expires_at - blob.created_at).toBeLessThanOrEqual(24 * 3600_000);
@@ -274,9 +261,9 @@ describe('attachments through a real relay', () => {
     // And the relay, at its next housekeeping once the day is over (its clock cannot be moved: the expiry is).
     db.prepare('UPDATE blobs SET expires_at = ? WHERE id = ?').run([Date.now() - 1, blob.id]);
     db.close();
-    await relay.stop();
-    relay = await RelayProcess.start(relayDir, ['--blob-quota-mib', '12'], relay.port);
-    const after = openRelayDatabase(relayDir);
+    await ward.relay.stop();
+    ward.relay = await RelayProcess.start(ward.relayDir, ['--blob-quota-mib', '12'], ward.relay.port);
+    const after = openRelayDatabase(ward.relayDir);
     await until(() => (after.prepare('SELECT count(*) AS n FROM blob_chunks WHERE blob_id = ?').get([blob.id]) as { n: number }).n === 0, 'blob deleted by the relay', 60_000);
     expect(after.prepare('SELECT count(*) AS n FROM blobs WHERE id = ?').get([blob.id])).toEqual({ n: 0 });
     // The relay's audit log has each blob's upload, fetches and deletion by id and size, and nothing of its file.

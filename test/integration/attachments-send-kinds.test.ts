@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AttachmentView, StagedAttachmentView } from '../../shared/attachmentContract';
+import type { AttachmentView } from '../../shared/attachmentContract';
 import type { UiEvent } from '../../shared/contract';
 import type { MessageId, UserId } from '../../shared/ids';
 import { DEFAULT_POLICY, type OrgPolicy } from '../../shared/policy';
@@ -7,8 +7,9 @@ import type { RoleId } from '../../shared/wire/roles';
 import { RelayBlobs } from '../../main/core/attachments/RelayBlobs';
 import { RelayRequestError } from '../../main/core/messaging/RelayClient';
 import { jpegWithExif, pngWithText } from '../fixtures/attachmentFiles';
-import { Clinician, RelayProcess, addUser, adminCli, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
-import { PASSWORD, Workstation, until } from '../fixtures/workstation';
+import { Clinician, openRelayDatabase } from '../fixtures/relayProcess';
+import { Ward } from '../fixtures/ward';
+import { PASSWORD, Workstation, stageFile, until } from '../fixtures/workstation';
 
 /*
  * Attachments with every kind of send (issues 19 and 20), through a real relay process and the UI contract: an
@@ -22,9 +23,7 @@ const HOUR = 3600_000;
 const REASON = 'Deteriorating patient';
 
 describe('attachments with every kind of send', () => {
-  let relayDir: string;
-  let relay: RelayProcess;
-  const dirs: string[] = [];
+  let ward: Ward;
   let alice: Workstation;
   let bob: Workstation;
   let carol: Workstation;
@@ -36,11 +35,7 @@ describe('attachments with every kind of send', () => {
   // Escalation after 3 s by default (short for the test), as the policy's first time.
   const policy: OrgPolicy = { ...DEFAULT_POLICY, escalationMinutes: [0.05, 0.1] };
 
-  async function stage(w: Workstation, bytes: Buffer, fileName: string): Promise<StagedAttachmentView> {
-    const { stagingId } = await w.call('attachments.stageBegin', { fileName, size: bytes.length });
-    await w.call('attachments.stageChunk', { stagingId, offset: 0, data: bytes.toString('base64') });
-    return w.call('attachments.stageFinish', { stagingId });
-  }
+  const stage = stageFile;
 
   /** A message as `w` shows it, in whichever conversation it was filed. */
   async function find(w: Workstation, messageId: MessageId) {
@@ -71,7 +66,7 @@ describe('attachments with every kind of send', () => {
 
   /** The relay's latest blob from `owner`, and the accounts it names as readers. */
   function latestBlob(owner: UserId): { id: string; readers: string[] } {
-    const db = openRelayDatabase(relayDir);
+    const db = openRelayDatabase(ward.relayDir);
     try {
       const { id } = db.prepare('SELECT id FROM blobs WHERE owner_user = ? ORDER BY created_at DESC LIMIT 1').get([owner]) as { id: string };
       const readers = (db.prepare('SELECT user_id FROM blob_readers WHERE blob_id = ? ORDER BY user_id').all([id]) as { user_id: string }[]).map((r) => r.user_id);
@@ -88,30 +83,23 @@ describe('attachments with every kind of send', () => {
   }
 
   beforeAll(async () => {
-    relayDir = tempDataDir();
-    const people = [['alice', 'Dr. Alice Moreau'], ['bob', 'Dr. Bob Lee'], ['carol', 'Dr. Carol Patel'], ['dave', 'Dave Ortiz'], ['erin', 'Erin Walsh']] as const;
-    const codes = people.map(([u, n]) => addUser(relayDir, u, n));
-    const cli = (...args: string[]) => expect(adminCli([...args, '--data', relayDir])).toMatchObject({ status: 0 });
-    cli('role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--backup-user', 'carol');
-    cli('role', 'assign', 'Cardiology on call', 'bob', '--from', new Date(Date.now() - HOUR).toISOString(), '--to', new Date(Date.now() + 8 * HOUR).toISOString());
-    cli('user', 'scheduler', 'dave');
-    relay = await RelayProcess.start(relayDir);
-    [alice, bob, carol, dave] = people.slice(0, 4).map(() => {
-      dirs.push(tempDataDir());
-      return new Workstation(dirs.at(-1)!, { policy });
-    }) as [Workstation, Workstation, Workstation, Workstation];
-    for (const [i, w] of [alice, bob, carol, dave].entries()) await w.enroll(relay.url, people[i]![0], codes[i]!);
-    erin = await Clinician.enroll(relay.url, 'erin', codes[4]!, PASSWORD);
-    for (const c of await alice.call('directory.list', {})) ids[c.username] = c.userId;
+    ward = await Ward.open({ alice: 'Dr. Alice Moreau', bob: 'Dr. Bob Lee', carol: 'Dr. Carol Patel', dave: 'Dave Ortiz' }, {
+      station: { policy },
+      accountsOnly: { erin: 'Erin Walsh' },
+      prepare: (cli) => {
+        cli('role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--backup-user', 'carol');
+        cli('role', 'assign', 'Cardiology on call', 'bob', '--from', new Date(Date.now() - HOUR).toISOString(), '--to', new Date(Date.now() + 8 * HOUR).toISOString());
+        cli('user', 'scheduler', 'dave');
+      },
+    });
+    ({ alice, bob, carol, dave } = ward.stations as Record<'alice' | 'bob' | 'carol' | 'dave', Workstation>);
+    erin = await Clinician.enroll(ward.relay.url, 'erin', ward.codes.erin!, PASSWORD);
+    Object.assign(ids, ward.ids);
     cardiology = (await alice.call('roles.search', { query: 'cardio' }))[0]!.id;
-    await until(async () => (await Promise.all([alice, bob, carol, dave].map((w) => w.online()))).every(Boolean), 'everyone online');
   }, 120_000);
 
   afterAll(async () => {
-    for (const w of [alice, bob, carol, dave]) await w?.app.close();
-    await relay?.stop();
-    removeDir(relayDir);
-    for (const d of dirs) removeDir(d);
+    await ward?.close();
   });
 
   it('sends an urgent photo 1:1 with a ladder: the rung\'s recipient opens it once released, nobody else can fetch it', async () => {
@@ -154,7 +142,7 @@ describe('attachments with every kind of send', () => {
     await bob.call('messages.acknowledge', { messageId });
     await until(() => latestBlob(ids.alice!).readers.length === 1, 'the rung-only reader removed');
     expect(latestBlob(ids.alice!)).toEqual({ id: blob.id, readers: [ids.bob] });
-    const db = openRelayDatabase(relayDir);
+    const db = openRelayDatabase(ward.relayDir);
     try {
       // No device of Carol's is waited for: the blob goes by the usual rule once Bob's devices fetched it.
       expect(db.prepare('SELECT count(*) AS n FROM blob_fetches WHERE blob_id = ? AND user_id = ?').get([blob.id, ids.carol!])).toEqual({ n: 0 });

@@ -38,6 +38,7 @@ describe('the messaging client against the relay limits', () => {
   let profiles: LocalProfiles;
   let time: ReturnType<typeof virtualScheduler>;
   let clients: MessagingClient[];
+  let dirs: string[];
 
   beforeEach(() => {
     relayDir = tempDataDir();
@@ -45,6 +46,7 @@ describe('the messaging client against the relay limits', () => {
     profiles = new LocalProfiles(workstation, { kdf: FAST_KDF });
     time = virtualScheduler(Date.now());
     clients = [];
+    dirs = [];
   });
 
   afterEach(async () => {
@@ -52,6 +54,7 @@ describe('the messaging client against the relay limits', () => {
     await relay.close();
     removeDir(relayDir);
     removeDir(workstation);
+    for (const dir of dirs) removeDir(dir);
   });
 
   async function startRelay(overrides: Partial<RelayConfig>): Promise<void> {
@@ -59,16 +62,37 @@ describe('the messaging client against the relay limits', () => {
     url = await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent');
   }
 
+  const totpSecrets = new Map<string, string>();
+  const clientOptions = (events: ClientEvent[]) => ({ onEvent: (e: ClientEvent) => events.push(e), backoff: { firstMs: 100, maxMs: 1000 }, deferral: { firstMs: 30_000, maxMs: 120_000 }, scheduler: time });
+
   async function enroll(username: string): Promise<Enrolled> {
     const { enrollmentCode } = await relay.accounts.addUser(username, `Dr. ${username}`, 'clinician');
     const profile = await profiles.create({ username, displayName: `Dr. ${username}`, relayUrl: url }, PASSPHRASE);
     const events: ClientEvent[] = [];
     const client = await MessagingClient.enroll(profile, url, {
-      username, enrollmentCode, password: PASSWORD, deviceName: 'Ward 4 workstation', authenticator: async ({ secret }) => currentTotp(secret, time.now()),
-    }, { onEvent: (e) => events.push(e), backoff: { firstMs: 100, maxMs: 1000 }, deferral: { firstMs: 30_000, maxMs: 120_000 }, scheduler: time });
+      username, enrollmentCode, password: PASSWORD, deviceName: 'Ward 4 workstation', authenticator: async ({ secret }) => {
+        totpSecrets.set(username, secret);
+        return currentTotp(secret, time.now());
+      },
+    }, clientOptions(events));
+    return started(client, profile, events);
+  }
+
+  /** `username`'s next workstation (its own profile directory), signed in with password and a fresh TOTP step. */
+  async function addWorkstation(username: string): Promise<Enrolled> {
+    time.advance(30_000);
+    const dir = tempDataDir();
+    dirs.push(dir);
+    const profile = await new LocalProfiles(dir, { kdf: FAST_KDF }).create({ username, displayName: `Dr. ${username}`, relayUrl: url }, PASSPHRASE);
+    const events: ClientEvent[] = [];
+    const totpCode = currentTotp(totpSecrets.get(username)!, time.now());
+    return started(await MessagingClient.login(profile, url, { username, password: PASSWORD, totpCode, deviceName: 'Ward 4 laptop' }, clientOptions(events)), profile, events);
+  }
+
+  async function started(client: MessagingClient, profile: UnlockedProfile, events: ClientEvent[]): Promise<Enrolled> {
     clients.push(client);
     client.start();
-    await until(() => client.online, `${username} online`);
+    await until(() => client.online, "the workstation online");
     return { client, profile, events, userId: client.address.userId };
   }
 
@@ -120,6 +144,30 @@ describe('the messaging client against the relay limits', () => {
     const episodes = await refusedEpisodes();
     expect(episodes).toHaveLength(1);
     expect(episodes[0]).toMatchObject({ actor: addressKey(alice.client.address), subject: bob.userId, details: { reason: 'RECIPIENT_QUEUE_FULL', requests: 1, envelopes: 1 } });
+  });
+
+  it("goes on reaching colleagues while her own other workstation's queue is full, and that one gets its copies later", async () => {
+    await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, senderSharePercent: 100 } });
+    const alice = await enroll('alice');
+    const bob = await enroll('bob');
+    const laptop = await addWorkstation('alice');
+    await laptop.client.stop(); // Left signed in on another ward: the copies of what Alice sends fill its queue.
+
+    for (let i = 1; i <= 5; i++) await alice.client.sendText(bob.userId, `for Bob ${i}`);
+    // The fourth found the laptop's queue full (Bob's copy went); the fifth went to Bob without the laptop's copy,
+    // the relay told that it is left out on purpose (else it would ask for it, and Bob would wait for the laptop).
+    await until(() => bodies(bob, alice).length === 5, 'Bob gets all five');
+    expect(bodies(bob, alice)).toEqual(['for Bob 1', 'for Bob 2', 'for Bob 3', 'for Bob 4', 'for Bob 5']);
+    expect(delays(alice).some((e) => e.reason === 'RECIPIENT_QUEUE_FULL' && e.userId === alice.userId)).toBe(true);
+
+    // The laptop comes back and takes its queue; after the back-off its copies of the last two go, in order.
+    laptop.client.start();
+    await until(() => bodies(laptop, bob).length === 3, 'the laptop gets the first three copies');
+    await until(async () => (await relay.store.queued(laptop.client.address, 0, 10)).length === 0, "the laptop's queue drained");
+    time.advance(30_000);
+    await until(() => alice.client.pendingCount() === 0, 'the held copies go');
+    await until(() => bodies(laptop, bob).length === 5, 'the laptop gets the rest');
+    expect(bodies(laptop, bob)).toEqual(['for Bob 1', 'for Bob 2', 'for Bob 3', 'for Bob 4', 'for Bob 5']);
   });
 
   it('waits as long as the relay says when over its send rate, then sends the rest', async () => {

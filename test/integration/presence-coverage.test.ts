@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, type UiEvent } from '../../shared/contract';
 import type { UserId } from '../../shared/ids';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { RelayProcess, addUser, adminCli, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { RelayProcess, adminCli, openRelayDatabase } from '../fixtures/relayProcess';
+import { Ward } from '../fixtures/ward';
 import { Workstation, until } from '../fixtures/workstation';
 
 const HOUR = 3600_000;
@@ -14,37 +15,24 @@ const HOUR = 3600_000;
  * input is refused with the field named.
  */
 describe('presence and coverage', () => {
-  let relayDir: string;
-  let relay: RelayProcess;
-  const dirs: string[] = [];
+  let ward: Ward;
   let alice: Workstation;
   let bob: Workstation;
   let carol: Workstation;
   let dave: Workstation;
-  let erin: Workstation;
   const ids: Record<string, UserId> = {};
 
   beforeAll(async () => {
-    relayDir = tempDataDir();
-    relay = await RelayProcess.start(relayDir);
-    [alice, bob, carol, dave, erin] = ['alice', 'bob', 'carol', 'dave', 'erin'].map(() => {
-      dirs.push(tempDataDir());
-      return new Workstation(dirs.at(-1)!, { policy: { ...DEFAULT_POLICY, notificationPreviews: false } });
-    }) as [Workstation, Workstation, Workstation, Workstation, Workstation];
-    await alice.enroll(relay.url, 'alice', addUser(relayDir, 'alice', 'Dr. Alice Moreau'));
-    await bob.enroll(relay.url, 'bob', addUser(relayDir, 'bob', 'Dr. Bob Lee'));
-    await carol.enroll(relay.url, 'carol', addUser(relayDir, 'carol', 'Dr. Carol Patel'));
-    await dave.enroll(relay.url, 'dave', addUser(relayDir, 'dave', 'Nurse Dave Obi'));
-    await erin.enroll(relay.url, 'erin', addUser(relayDir, 'erin', 'Dr. Erin Walsh'));
-    for (const c of await alice.call('directory.list', {})) ids[c.username] = c.userId;
-    await until(async () => (await alice.online()) && (await bob.online()) && (await carol.online()), 'all online');
+    ward = await Ward.open(
+      { alice: 'Dr. Alice Moreau', bob: 'Dr. Bob Lee', carol: 'Dr. Carol Patel', dave: 'Nurse Dave Obi', erin: 'Dr. Erin Walsh' },
+      { station: { policy: { ...DEFAULT_POLICY, notificationPreviews: false } } },
+    );
+    ({ alice, bob, carol, dave } = ward.stations as Record<'alice' | 'bob' | 'carol' | 'dave', Workstation>);
+    Object.assign(ids, ward.ids);
   }, 90_000);
 
   afterAll(async () => {
-    for (const w of [alice, bob, carol, dave, erin]) await w?.app.close();
-    await relay.stop();
-    removeDir(relayDir);
-    for (const d of dirs) removeDir(d);
+    await ward?.close();
   });
 
   it('refuses bad input with the field named, on the workstation and on the relay', async () => {
@@ -99,24 +87,24 @@ describe('presence and coverage', () => {
   it('offline, decides on the last status read, and sends both copies once the relay is back', async () => {
     await bob.call('presence.set', { status: 'doNotDisturb', forwardTo: { kind: 'user', userId: ids.carol! } });
     await alice.call('presence.get', { userIds: [ids.bob!] });
-    const port = relay.port;
-    await relay.kill();
+    const port = ward.relay.port;
+    await ward.relay.kill();
     await until(async () => !(await alice.online()), 'Alice offline');
     const { conversationId: toBob } = await alice.call('conversations.openDirect', { userId: ids.bob! });
     const started = Date.now();
     await alice.call('messages.send', { conversationId: toBob, text: 'Written while the relay was down' });
     expect(Date.now() - started).toBeLessThan(5000); // no wait for a relay that cannot answer
     expect((await alice.call('messages.page', { conversationId: toBob, limit: 1 }))[0]).toMatchObject({ state: 'pending', coverage: { kind: 'alsoSent', status: 'doNotDisturb', to: [ids.carol] } });
-    relay = await RelayProcess.start(relayDir, [], port);
+    ward.relay = await RelayProcess.start(ward.relayDir, [], port);
     const { conversationId: carolWithAlice } = await carol.call('conversations.openDirect', { userId: ids.alice! });
     await until(async () => (await carol.bodies(carolWithAlice)).includes('Written while the relay was down'), 'the copy at Carol after the relay is back', 30_000);
     await bob.call('presence.set', { status: 'available' });
   });
 
   it('forwards to whoever holds the on-call role named, resolved when the message goes', async () => {
-    const created = adminCli(['role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--data', relayDir]);
+    const created = adminCli(['role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--data', ward.relayDir]);
     const roleId = /id ([0-9a-f-]{36})/.exec(created.stdout)?.[1];
-    expect(adminCli(['role', 'assign', 'Cardiology on call', 'carol', '--from', new Date(Date.now() - HOUR).toISOString(), '--to', new Date(Date.now() + 8 * HOUR).toISOString(), '--data', relayDir])).toMatchObject({ status: 0 });
+    expect(adminCli(['role', 'assign', 'Cardiology on call', 'carol', '--from', new Date(Date.now() - HOUR).toISOString(), '--to', new Date(Date.now() + 8 * HOUR).toISOString(), '--data', ward.relayDir])).toMatchObject({ status: 0 });
     expect(await bob.fails('presence.set', { status: 'offShift', forwardTo: { kind: 'role', roleId: '6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9' } })).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('no on-call role') });
     await bob.call('presence.set', { status: 'offShift', forwardTo: { kind: 'role', roleId: roleId! } });
     await alice.call('presence.get', { userIds: [ids.bob!] });
@@ -153,7 +141,7 @@ describe('presence and coverage', () => {
 
   it("stops the ladder when the colleague covering acknowledges, tells everyone it reached, and counts one urgent send", async () => {
     const auditAfter = (() => {
-      const db = openRelayDatabase(relayDir);
+      const db = openRelayDatabase(ward.relayDir);
       try {
         return (db.prepare('SELECT MAX(seq) AS seq FROM audit_log').get() as { seq: number }).seq;
       } finally {
@@ -203,7 +191,7 @@ describe('presence and coverage', () => {
     expect((await urgencyAt(carol, ids.alice!, 'Bed 7: BP 70/40'))?.urgency).toMatchObject({ canAcknowledge: false, acknowledgements: [expect.objectContaining({ userId: ids.carol, coveringFor: { userId: ids.bob, name: 'Dr. Bob Lee' } })] });
 
     // The relay's audit: Carol's acknowledgement stopped the ladder; Alice's urgent send is counted on Bob's envelopes only.
-    const db = openRelayDatabase(relayDir);
+    const db = openRelayDatabase(ward.relayDir);
     try {
       const audit = db.prepare("SELECT type, actor, details FROM audit_log WHERE seq > $after AND type IN ('message.acknowledged', 'escalation.cancelled', 'envelope.accepted')").all({ after: auditAfter }) as { type: string; actor: string; details: string }[];
       const acked = audit.filter((r) => r.type === 'message.acknowledged' && r.actor.startsWith(ids.carol!)).map((r) => JSON.parse(r.details) as Record<string, unknown>);

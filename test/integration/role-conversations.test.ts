@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '../../shared/ids';
 import { DEFAULT_POLICY } from '../../shared/policy';
 import type { RoleId } from '../../shared/wire/roles';
-import { RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { adminCli } from '../fixtures/relayProcess';
+import { Ward } from '../fixtures/ward';
 import { Workstation, until } from '../fixtures/workstation';
 
 const HOUR = 3600_000;
@@ -15,9 +16,7 @@ const HOUR = 3600_000;
  * nothing is sent, and the clinician is told.
  */
 describe('role conversations', () => {
-  let relayDir: string;
-  let relay: RelayProcess;
-  const dirs: string[] = [];
+  let ward: Ward;
   let alice: Workstation;
   let bob: Workstation;
   let carol: Workstation;
@@ -26,35 +25,26 @@ describe('role conversations', () => {
   const now = Date.now();
 
   beforeAll(async () => {
-    relayDir = tempDataDir();
-    const codes = [['alice', 'Dr. Alice Moreau'], ['bob', 'Dr. Bob Lee'], ['carol', 'Dr. Carol Patel']].map(([u, n]) => addUser(relayDir, u!, n!));
-    addUser(relayDir, 'dana', 'Dr. Dana Idowu');
-    const cli = (...args: string[]) => expect(adminCli([...args, '--data', relayDir])).toMatchObject({ status: 0 });
-    // Dana is Night pharmacy's backup, and has left since.
-    cli('role', 'create', 'Night pharmacy', '--time-zone', 'Europe/London', '--backup-user', 'dana');
-    cli('user', 'deactivate', 'dana');
-    cli('role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--department', 'Cardiology');
-    cli('role', 'create', 'Night radiology', '--time-zone', 'Europe/London');
-    cli('role', 'create', 'Ward 4 charge nurse', '--time-zone', 'Europe/London', '--backup-user', 'carol');
-    cli('role', 'assign', 'Cardiology on call', 'bob', '--from', new Date(now - HOUR).toISOString(), '--to', new Date(now + 8 * HOUR).toISOString());
-    cli('user', 'scheduler', 'alice');
-    relay = await RelayProcess.start(relayDir);
-    [alice, bob, carol] = ['alice', 'bob', 'carol'].map(() => {
-      dirs.push(tempDataDir());
-      return new Workstation(dirs.at(-1)!, { policy: { ...DEFAULT_POLICY, notificationPreviews: false } });
-    }) as [Workstation, Workstation, Workstation];
-    await alice.enroll(relay.url, 'alice', codes[0]!);
-    await bob.enroll(relay.url, 'bob', codes[1]!);
-    await carol.enroll(relay.url, 'carol', codes[2]!);
-    for (const c of await alice.call('directory.list', {})) ids[c.username] = c.userId;
-    await until(async () => (await alice.online()) && (await bob.online()) && (await carol.online()), 'all online');
+    ward = await Ward.open({ alice: 'Dr. Alice Moreau', bob: 'Dr. Bob Lee', carol: 'Dr. Carol Patel' }, {
+      station: { policy: { ...DEFAULT_POLICY, notificationPreviews: false } },
+      accountsOnly: { dana: 'Dr. Dana Idowu' },
+      prepare: (cli) => {
+        // Dana is Night pharmacy's backup, and has left since.
+        cli('role', 'create', 'Night pharmacy', '--time-zone', 'Europe/London', '--backup-user', 'dana');
+        cli('user', 'deactivate', 'dana');
+        cli('role', 'create', 'Cardiology on call', '--time-zone', 'Europe/London', '--department', 'Cardiology');
+        cli('role', 'create', 'Night radiology', '--time-zone', 'Europe/London');
+        cli('role', 'create', 'Ward 4 charge nurse', '--time-zone', 'Europe/London', '--backup-user', 'carol');
+        cli('role', 'assign', 'Cardiology on call', 'bob', '--from', new Date(now - HOUR).toISOString(), '--to', new Date(now + 8 * HOUR).toISOString());
+        cli('user', 'scheduler', 'alice');
+      },
+    });
+    ({ alice, bob, carol } = ward.stations as Record<'alice' | 'bob' | 'carol', Workstation>);
+    Object.assign(ids, ward.ids);
   }, 90_000);
 
   afterAll(async () => {
-    for (const w of [alice, bob, carol]) await w?.app.close();
-    await relay.stop();
-    removeDir(relayDir);
-    for (const d of dirs) removeDir(d);
+    await ward?.close();
   });
 
   const roleConversation = async (w: Workstation) => (await w.call('conversations.list', {})).find((c) => c.kind === 'role');
@@ -121,7 +111,7 @@ describe('role conversations', () => {
     });
     expect(await alice.call('messages.page', { conversationId, limit: 5 })).toEqual([]);
     // IT sees it flagged, and cannot name her again.
-    const cli = (...args: string[]) => adminCli([...args, '--data', relayDir]);
+    const cli = (...args: string[]) => adminCli([...args, '--data', ward.relayDir]);
     expect(cli('role', 'show', 'Night pharmacy').stdout).toContain('backup: Dr. Dana Idowu (DEACTIVATED: no backup until it is changed with role update)');
     expect(cli('role', 'list').stdout).toMatch(/Night pharmacy\t.*\tbackup: Dr\. Dana Idowu \(DEACTIVATED/);
     expect(cli('role', 'list').stdout).toMatch(/Ward 4 charge nurse\t.*\tbackup: Dr\. Carol Patel\t/);
@@ -135,7 +125,7 @@ describe('role conversations', () => {
   it('sends nothing, and keeps nothing for later, when the server cannot be asked who holds the role', async () => {
     const conversationId = (await roleConversation(alice))!.id;
     const before = await alice.call('messages.page', { conversationId, limit: 20 });
-    await relay.stop();
+    await ward.relay.stop();
     expect(await alice.fails('messages.send', { conversationId, text: 'Still there?' })).toMatchObject({ code: 'ROLE_LOOKUP_FAILED', message: expect.stringContaining('nothing was sent') });
     expect(await alice.call('messages.page', { conversationId, limit: 20 })).toEqual(before);
   });

@@ -197,8 +197,9 @@ export class RelayClient {
     return (await this.#request('GET', `/v1/keys/${userId}${query}`, BundlesResponseSchema)).bundles;
   }
 
-  send(envelopes: readonly OutgoingEnvelope[]) {
-    return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes });
+  /** `withoutOwnDevices`: this user's other devices are left out on purpose (SendRequestSchema). */
+  send(envelopes: readonly OutgoingEnvelope[], withoutOwnDevices = false) {
+    return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes, ...(withoutOwnDevices ? { withoutOwnDevices } : {}) });
   }
 
   /** Reports an acknowledgement this device signed (issue 19): the relay verifies, audits it and stops the message's ladders. */

@@ -91,8 +91,8 @@ export class RelayConnection {
   }
 
   /** Sends envelopes over the socket; resolves when the relay has durably queued them, with each one's outcome. */
-  async send(envelopes: readonly OutgoingEnvelope[]): Promise<SendResponse> {
-    const frame = await this.#request((requestId) => ({ type: 'send', requestId, envelopes: [...envelopes] }));
+  async send(envelopes: readonly OutgoingEnvelope[], withoutOwnDevices = false): Promise<SendResponse> {
+    const frame = await this.#request((requestId) => ({ type: 'send', requestId, envelopes: [...envelopes], ...(withoutOwnDevices ? { withoutOwnDevices } : {}) }));
     if (frame.type !== 'sent') throw new RelayRequestError('BAD_RESPONSE', 'unexpected answer to send', 0);
     return { accepted: frame.accepted, ...(frame.refused ? { refused: frame.refused } : {}), serverTimestamp: frame.serverTimestamp };
   }
