@@ -156,10 +156,10 @@ export class MessageService {
    * (SEND_RATE_LIMITED, with Retry-After), or when every envelope is for a full queue, or a queue that holds
    * this account's whole share (RECIPIENT_QUEUE_FULL); otherwise a full queue or share, a reused id or a
    * device revoked meanwhile refuses only its own envelopes (`refused`), and the rest are queued: one
-   * colleague's full queue must not hold a care team's message back from everyone else. The sender's own other
-   * devices must be addressed too, unless `withoutOwnDevices` says they are left out on purpose.
+   * colleague's full queue must not hold a care team's message back from everyone else. With `allOwnDevices`
+   * the sender's own other devices must all be addressed too (SendRequestSchema).
    */
-  async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], options: { readonly withoutOwnDevices?: boolean } = {}): Promise<SendResponse> {
+  async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], options: { readonly allOwnDevices?: boolean | undefined } = {}): Promise<SendResponse> {
     const maxChars = Math.ceil(this.config.maxEnvelopeBytes / 3) * 4;
     const tooLarge = envelopes.find((e) => e.content.length > maxChars);
     if (tooLarge) throw new RelayFailure('PAYLOAD_TOO_LARGE', `envelope ${tooLarge.id} exceeds ${this.config.maxEnvelopeBytes} bytes`);
@@ -172,17 +172,17 @@ export class MessageService {
     const writing = envelopes.reduce((sum, e) => sum + 2 * e.content.length, 0);
     await this.#assertStorageRoom(sender, counts, writing);
     try {
-      return await this.#sendChecked(sender, envelopes, counts, options.withoutOwnDevices === true);
+      return await this.#sendChecked(sender, envelopes, counts, options.allOwnDevices === true);
     } finally {
       this.#writingBytes -= writing;
     }
   }
 
-  async #sendChecked(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], counts: { envelopes: number; bytes: number }, withoutOwnDevices: boolean): Promise<SendResponse> {
+  async #sendChecked(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], counts: { envelopes: number; bytes: number }, allOwnDevices: boolean): Promise<SendResponse> {
     const limits = this.config.delivery;
     const device = addressKey(sender);
     await this.#charge(sender, '', this.#sendCharges(sender, counts), counts);
-    await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient), withoutOwnDevices);
+    await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient), allOwnDevices);
     const now = this.clock.now();
     // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
     const urgent = new Set(envelopes.filter((e) => e.urgent === true).map((e) => e.id));
@@ -344,14 +344,14 @@ export class MessageService {
    * Each user addressed must be addressed on every one of their active devices (but the sender's own),
    * and on nothing else: a message to a user reaches all of their devices, or the sender is told which
    * devices it missed or named in vain (UNKNOWN_DEVICE with the list) and refreshes its directory. So a
-   * client may keep its directory cached: the relay catches it when it is out of date. The sender's own user
-   * counts as addressed even when no envelope names it (a workstation that does not know of its user's newer
-   * one would otherwise leave it without the copy of what was sent), unless `withoutOwnDevices`.
+   * client may keep its directory cached: the relay catches it when it is out of date. With `allOwnDevices`
+   * the sender's own user counts as addressed even when no envelope names it (a workstation that does not know
+   * of its user's newer one would otherwise leave it without the copy of what was sent).
    */
-  async #assertCompleteRecipients(sender: DeviceAddress, recipients: readonly DeviceAddress[], withoutOwnDevices: boolean): Promise<void> {
+  async #assertCompleteRecipients(sender: DeviceAddress, recipients: readonly DeviceAddress[], allOwnDevices: boolean): Promise<void> {
     const now = this.clock.now();
     const byUser = new Map<UserId, Set<number>>();
-    if (!withoutOwnDevices) byUser.set(sender.userId, new Set());
+    if (allOwnDevices) byUser.set(sender.userId, new Set());
     for (const r of recipients) byUser.set(r.userId, (byUser.get(r.userId) ?? new Set()).add(r.deviceId));
     const mismatched: DeviceAddress[] = [];
     for (const [userId, addressed] of byUser) {

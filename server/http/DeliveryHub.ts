@@ -237,7 +237,7 @@ export class DeliveryHub implements DeliveryNotifier {
           return;
         }
         case 'send': {
-          const result = await messages.send(connection.address, frame.envelopes, { withoutOwnDevices: frame.withoutOwnDevices });
+          const result = await messages.send(connection.address, frame.envelopes, { allOwnDevices: frame.allOwnDevices });
           send(connection, { type: 'sent', requestId: frame.requestId, ...result });
           return;
         }

@@ -250,8 +250,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.post('/v1/messages', async (request) => {
     const { address } = await device(request);
-    const { envelopes, withoutOwnDevices } = parse(SendRequestSchema, request.body);
-    return messages.send(address, envelopes, { withoutOwnDevices });
+    const { envelopes, allOwnDevices } = parse(SendRequestSchema, request.body);
+    return messages.send(address, envelopes, { allOwnDevices });
   });
   // Acknowledgements and escalation ladders (issue 19).
   if (options.escalations) registerEscalationRoutes(app, { escalations: options.escalations, device });

@@ -142,12 +142,14 @@ export const OutgoingEnvelopeSchema = EnvelopeSchema.omit({ sender: true, server
 export type OutgoingEnvelope = z.infer<typeof OutgoingEnvelopeSchema>;
 
 /**
- * A send: the envelopes of one message, one for each device of each user it goes to, the sender's own other
- * devices included (the relay refuses a send that misses one of them with UNKNOWN_DEVICE, naming it).
- * `withoutOwnDevices`: the sender's other devices are left out on purpose (their queue is full: they get the
- * message later, in a send of its own).
+ * A send: the envelopes of one message, one for each device of each user it goes to (the relay refuses a send
+ * that misses one of them, or names one that is not active, with UNKNOWN_DEVICE, naming them). `allOwnDevices`:
+ * the envelopes also go to every other device of the sender's own account, and the relay holds the send to that
+ * even when no envelope names one (the sender may not know of its account's newest device). A client leaves it
+ * out when its own devices are to get the message later (their queue is full); clients from before it never
+ * say it, and are held to their own devices only when they name one.
  */
-export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000), withoutOwnDevices: z.literal(true).optional() });
+export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000), allOwnDevices: z.boolean().optional() });
 /**
  * Why the relay did not queue one envelope of a send: the recipient device's queue is at its limit, the id
  * is already taken by another envelope, or the device was revoked before the envelope was committed.

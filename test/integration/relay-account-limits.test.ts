@@ -84,14 +84,8 @@ describe('relay limits per account (in process, virtual time)', () => {
   /** One envelope for every workstation of each account (what a client sends), from `from`. */
   const toAll = (from: Workstation, ...accounts: Account[]) =>
     accounts.flatMap((a) => a.workstations).filter((w) => addressKey(w.address) !== addressKey(from.address)).map((w) => envelope(w.address));
-  /**
-   * A send to colleagues only, the sender's other workstations left out on purpose (as a client does while their
-   * own queue is full; else the relay asks for them too): what these accounts can do to a colleague is the point.
-   * `post` sends the same way over HTTP.
-   */
-  const sendAlone = (from: DeviceAddress, envelopes: OutgoingEnvelope[]) => relay.messages.send(from, envelopes, { withoutOwnDevices: true });
   const post = (from: Workstation, envelopes: OutgoingEnvelope[]) => fetch(`${url}/v1/messages`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${from.credential}` }, body: JSON.stringify({ envelopes, withoutOwnDevices: true }),
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${from.credential}` }, body: JSON.stringify({ envelopes }),
   });
   const fetchKeys = (by: Workstation, of: Account) => fetch(`${url}/v1/keys/${first(of).address.userId}`, { headers: { authorization: `Bearer ${by.credential}` } });
   const queued = async (w: Workstation) => (await relay.store.queued(w.address, 0, 100_000)).length;
@@ -116,10 +110,10 @@ describe('relay limits per account (in process, virtual time)', () => {
     expect(await queued(first(bob))).toBe(10);
 
     // Carol's message to Bob is queued (before, Mallory could fill all of his queue and lock her out).
-    expect(await sendAlone(first(carol).address, toAll(first(carol), bob))).toMatchObject({ accepted: [expect.any(String)] });
+    expect(await relay.messages.send(first(carol).address, toAll(first(carol), bob))).toMatchObject({ accepted: [expect.any(String)] });
     // Bob's own workstations are held only to the whole queue (copies of what he sends elsewhere).
     const bob2 = await addWorkstation(bob);
-    for (let i = 0; i < 15; i++) await sendAlone(bob2.address, [envelope(first(bob).address)]);
+    for (let i = 0; i < 15; i++) await relay.messages.send(bob2.address, [envelope(first(bob).address)]);
     expect(await queued(first(bob))).toBe(26);
 
     // One flagged episode for Mallory's account, in the log at once.
@@ -137,7 +131,7 @@ describe('relay limits per account (in process, virtual time)', () => {
     const mallory = await enroll('mallory');
     await addWorkstation(mallory);
     await addWorkstation(mallory);
-    const results = await Promise.all(mallory.workstations.flatMap((w) => Array.from({ length: 10 }, () => sendAlone(w.address, toAll(w, bob)).then(
+    const results = await Promise.all(mallory.workstations.flatMap((w) => Array.from({ length: 10 }, () => relay.messages.send(w.address, toAll(w, bob)).then(
       (r) => r.accepted.length,
       (error: { code?: string; extra?: { share?: string } }) => (error.code === 'RECIPIENT_QUEUE_FULL' && error.extra?.share === 'sender' ? 0 : Promise.reject(error as Error)),
     ))));
@@ -151,18 +145,18 @@ describe('relay limits per account (in process, virtual time)', () => {
     const carol = await enroll('carol');
     const mallory = await enroll('mallory');
     const [m1, m2] = [first(mallory), await addWorkstation(mallory)];
-    for (let i = 0; i < 8; i++) await sendAlone(m1.address, toAll(m1, bob));
-    await expect(sendAlone(m1.address, toAll(m1, bob))).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED', message: expect.stringMatching(/^this device/) });
-    for (let i = 0; i < 2; i++) await sendAlone(m2.address, toAll(m2, bob));
+    for (let i = 0; i < 8; i++) await relay.messages.send(m1.address, toAll(m1, bob));
+    await expect(relay.messages.send(m1.address, toAll(m1, bob))).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED', message: expect.stringMatching(/^this device/) });
+    for (let i = 0; i < 2; i++) await relay.messages.send(m2.address, toAll(m2, bob));
     // Her second workstation has room of its own, but her account has sent its 10 this minute.
     const limited = await post(m2, toAll(m2, bob));
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('6');
     expect(await limited.json()).toMatchObject({ code: 'SEND_RATE_LIMITED', message: expect.stringMatching(/^this account's workstations together/) });
     // Carol's rate is her own.
-    await expect(sendAlone(first(carol).address, toAll(first(carol), bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
+    await expect(relay.messages.send(first(carol).address, toAll(first(carol), bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
     now += 6000;
-    await expect(sendAlone(m2.address, toAll(m2, bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
+    await expect(relay.messages.send(m2.address, toAll(m2, bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
   });
 
   it('refuses an account past its daily envelope budget with SEND_RATE_LIMITED and Retry-After, audited as a flagged episode', async () => {
@@ -170,8 +164,8 @@ describe('relay limits per account (in process, virtual time)', () => {
     const bob = await enroll('bob');
     const mallory = await enroll('mallory');
     const [m1, m2] = [first(mallory), await addWorkstation(mallory)];
-    await sendAlone(m1.address, Array.from({ length: 60 }, () => envelope(first(bob).address)));
-    await sendAlone(m2.address, Array.from({ length: 40 }, () => envelope(first(bob).address)));
+    await relay.messages.send(m1.address, Array.from({ length: 60 }, () => envelope(first(bob).address)));
+    await relay.messages.send(m2.address, Array.from({ length: 40 }, () => envelope(first(bob).address)));
     const refused = await post(m1, toAll(m1, bob));
     expect(refused.status).toBe(429);
     // A day's budget refills evenly: one envelope every 864 s.
@@ -182,7 +176,7 @@ describe('relay limits per account (in process, virtual time)', () => {
       [addressKey(m1.address), 'DAILY_SEND_BUDGET', 'started', true],
     ]);
     now += 864_000;
-    await expect(sendAlone(m2.address, toAll(m2, bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
+    await expect(relay.messages.send(m2.address, toAll(m2, bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
     now += DEFAULT_CONFIG.refusalEpisodeQuietMs;
     await relay.messages.sweepLimits();
     expect((await audit('envelope.refused')).at(-1)).toMatchObject({
@@ -201,7 +195,7 @@ describe('relay limits per account (in process, virtual time)', () => {
     while (now < began + 24 * HOUR) {
       for (const w of mallory.workstations) {
         requests++;
-        await sendAlone(w.address, Array.from({ length: 33 }, () => toAll(w, mallory)).flat()).catch((error: { code?: string }) => {
+        await relay.messages.send(w.address, Array.from({ length: 33 }, () => toAll(w, mallory)).flat()).catch((error: { code?: string }) => {
           if (error.code !== 'SEND_RATE_LIMITED') throw error as Error;
         });
       }

@@ -236,9 +236,9 @@ export class OutboxSender {
         return urgent ? { ...outgoing, urgent: true as const } : outgoing;
       });
       const connection = this.connection();
-      // Our other workstations are left out while their queue is full (they get it later): the relay is told, else
-      // it refuses a send that misses one of them.
-      const result = envelopes.length > 0 ? await (connection?.open ? connection.send(envelopes, selfHeld) : ctx.relay.send(envelopes, selfHeld)) : undefined;
+      // The relay holds the send to every other workstation of ours (it names one we do not know of yet: the
+      // directory is read again), except while their queue is full and they get it later.
+      const result = envelopes.length > 0 ? await (connection?.open ? connection.send(envelopes, !selfHeld) : ctx.relay.send(envelopes, !selfHeld)) : undefined;
       // Each envelope's outcome: a full queue and a taken id wait for a later flush (a new envelope id
       // then); a device revoked meanwhile needs nothing more; the rest are queued.
       const refused = new Map((result?.refused ?? []).map((r) => [r.id, r]));

@@ -197,9 +197,9 @@ export class RelayClient {
     return (await this.#request('GET', `/v1/keys/${userId}${query}`, BundlesResponseSchema)).bundles;
   }
 
-  /** `withoutOwnDevices`: this user's other devices are left out on purpose (SendRequestSchema). */
-  send(envelopes: readonly OutgoingEnvelope[], withoutOwnDevices = false) {
-    return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes, ...(withoutOwnDevices ? { withoutOwnDevices } : {}) });
+  /** `allOwnDevices`: the envelopes go to every other device of this user too, and the relay is to hold them to it (SendRequestSchema). */
+  send(envelopes: readonly OutgoingEnvelope[], allOwnDevices = false) {
+    return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes, allOwnDevices });
   }
 
   /** Reports an acknowledgement this device signed (issue 19): the relay verifies, audits it and stops the message's ladders. */
