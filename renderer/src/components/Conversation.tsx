@@ -96,11 +96,12 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
     return () => window.removeEventListener('focus', markIfSeen);
   }, [api, conversation.id, conversation.unread, onRead, version, ready]);
 
-  // Whose identity changed: sending is blocked until the user looks at the new safety number.
+  // Whose identity changed: sending is blocked until the user looks at the new safety number. Her own account
+  // too: every message also goes to her other workstations, so a new one of hers holds every conversation.
   // Checked when the conversation or its people change, or an identity event came: not on every message.
   const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
   useEffect(() => {
-    const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
+    const people = [self, ...peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50)];
     void Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) })))
       .then((all) => setChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null))))
       .catch(() => setChanged([]));
@@ -176,7 +177,15 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         </div>
       </header>
 
-      {changed.map((p) => (
+      {changed.map((p) => (p.userId === self ? (
+        <div className="banner warning" role="alert" key={p.userId}>
+          <div>
+            <strong>A new workstation was signed in to your account.</strong>{' '}
+            Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.
+          </div>
+          <button type="button" className="secondary" onClick={() => onContact(p.userId)}>Review your workstations</button>
+        </div>
+      ) : (
         <div className="banner warning" role="alert" key={p.userId}>
           <div>
             <strong>{nameOf(p.userId)}’s safety number has changed.</strong>{' '}
@@ -184,7 +193,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
           </div>
           <button type="button" className="secondary" onClick={() => onContact(p.userId)}>Review safety number</button>
         </div>
-      ))}
+      )))}
 
       <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
         {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => loadOlder().catch(onError)}>Load earlier messages</button></div>}
@@ -210,7 +219,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => loadNewer().catch(onError)}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; showNewest().catch(onError); }}>Jump to newest</button></div>}
       </div>
 
-      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? 'Review the changed safety number above before sending.' : null}
+      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? (changed.some((p) => p.userId === self) ? 'Review your new workstation above before sending.' : 'Review the changed safety number above before sending.') : null}
         replyTo={replyTo} staging={files.staging} onCancelReply={() => setReplyTo(null)}
         onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
       {files.viewer}

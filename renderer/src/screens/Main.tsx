@@ -230,7 +230,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
       {dialog?.kind === 'members' && current && <MembersPanel conversation={current} contacts={contacts} self={self} onClose={() => setDialog(null)} onChanged={() => void loadConversations()} onContact={(u) => setDialog({ kind: 'contact', userId: u })} />}
       {dialog?.kind === 'status' && <StatusDialog current={presence.of(self)} contacts={contacts} self={self} onClose={() => setDialog(null)} onSaved={() => { setDialog(null); presence.refresh(); }} />}
       {dialog?.kind === 'schedule' && <ScheduleDialog detail={dialog.detail} contacts={contacts} onClose={() => setDialog(null)} onChanged={() => setVersion((v) => v + 1)} />}
-      {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} onClose={() => { setDialog(null); setVersion((v) => v + 1); setTrustVersion((v) => v + 1); }} />}
+      {dialog?.kind === 'contact' && <ContactPanel userId={dialog.userId} name={nameOf(dialog.userId)} own={dialog.userId === self} onClose={() => { setDialog(null); setVersion((v) => v + 1); setTrustVersion((v) => v + 1); }} />}
     </div>
     </PresenceContext.Provider>
   );

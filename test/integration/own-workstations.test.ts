@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UiEvent } from '../../shared/contract';
+import { Ward } from '../fixtures/ward';
+import { until, type Workstation } from '../fixtures/workstation';
+
+/*
+ * A clinician's own workstations: each has its own identity key, so one she signs in later is a change she
+ * reviews and accepts, as a colleague's new workstation is (otherwise whoever runs the relay could add one to her
+ * account and read the copies of what she sends). Her first workstation learns of a third from the relay at its
+ * next send, holds that send until she accepts, and then sends it to everyone, the new workstation included.
+ */
+describe("a clinician's own workstations", () => {
+  let ward: Ward;
+  let alice: Workstation;
+  let bob: Workstation;
+  let laptop: Workstation;
+
+  beforeAll(async () => {
+    ward = await Ward.open({ alice: 'Dr. Alice Moreau', bob: 'Dr. Bob Lee' });
+    ({ alice, bob } = ward.stations as Record<'alice' | 'bob', Workstation>);
+    laptop = ward.workstation();
+    await laptop.addDevice(ward.relay.url, 'alice');
+    await ward.allOnline();
+  }, 90_000);
+
+  afterAll(async () => {
+    await ward?.close();
+  });
+
+  it('holds a send once a third workstation appears, until she accepts it, then sends it to all of them', async () => {
+    const { conversationId } = await alice.call('conversations.openDirect', { userId: ward.id('bob') });
+    await alice.call('messages.send', { conversationId, text: 'Bed 4 obs stable' });
+    await until(async () => (await laptop.bodies(conversationId)).includes('Bed 4 obs stable'), 'the copy on her laptop');
+
+    const ipad = ward.workstation();
+    await ipad.addDevice(ward.relay.url, 'alice');
+    await ward.allOnline();
+    const from = alice.events.length;
+    const { messageId } = await alice.call('messages.send', { conversationId, text: 'Bed 4 for discharge' });
+    const blocked = (e: UiEvent) => e.type === 'sendBlocked' && e.messageId === messageId && e.reason === 'IDENTITY_CHANGED' && e.userId === ward.id('alice');
+    await until(() => alice.events.slice(from).some(blocked), 'the send held for her own new workstation');
+    expect(await bob.bodies(conversationId)).not.toContain('Bed 4 for discharge');
+    const own = await alice.call('contacts.identities', { userId: ward.id('alice') });
+    const pending = own.filter((i) => i.changePending !== null);
+    expect(pending.map((i) => i.address.deviceId)).toHaveLength(1);
+
+    await alice.call('contacts.acknowledgeIdentityChange', { userId: ward.id('alice'), safetyNumbersSeen: pending.map((i) => i.safetyNumber) });
+    for (const [who, w] of [['Bob', bob], ['the laptop', laptop], ['the new workstation', ipad]] as const) {
+      await until(async () => (await w.bodies(conversationId)).includes('Bed 4 for discharge'), `the message at ${who}`);
+    }
+  });
+});

@@ -1,0 +1,99 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../../scripts/web';
+import { DEFAULT_POLICY } from '../../shared/policy';
+import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
+import { nextTotp } from '../fixtures/relayProcess';
+import { useTempDirs } from '../fixtures/tempDirs';
+import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
+
+/*
+ * A clinician's third workstation, in the real React UI in Debian's Chromium through the browser harness. Each
+ * workstation has its own key and every message is copied to all of hers, so one signed in after the others is
+ * something she accepts (or reports to IT): her first workstation says so in the conversation, pauses sending,
+ * lists her workstations, and sends once she accepts. Screenshots go to test/artifacts/own-workstation-*.png.
+ */
+const missing = chromiumMissing();
+if (missing) console.log(`UI own-workstation tests skipped: ${missing}`);
+
+describe.skipIf(missing !== null)("a clinician's own new workstation in the UI", () => {
+  const dir = useTempDirs();
+  let harness: Harness;
+  let browser: Browser;
+  let alice: Page;
+  let bob: Page;
+  const history = (page: Page) => page.getByRole('log', { name: 'Conversation history' });
+  const composer = (page: Page) => page.getByLabel('Message', { exact: true });
+  const send = async (page: Page, text: string) => {
+    await composer(page).fill(text);
+    await composer(page).press('Enter');
+  };
+  /** Another workstation of amoreau's, signed in through its sign-in screen. */
+  const signIn = async (name: string, workstationName: string): Promise<Page> => {
+    const page = await openWorkstation(browser, harness, name);
+    await page.getByRole('button', { name: 'Sign in to add this workstation' }).click();
+    await page.getByLabel('Username').fill('amoreau');
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByLabel('One-time code').fill(await nextTotp('amoreau'));
+    await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
+    await page.getByLabel('Confirm passphrase').fill(PASSPHRASE);
+    await page.getByLabel('Workstation name').fill(workstationName);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Lock now' }).waitFor();
+    return page;
+  };
+  const openBob = async (page: Page) => {
+    await page.getByRole('button', { name: 'New conversation' }).click();
+    await page.getByRole('dialog').getByLabel('Find a colleague').fill('Bob');
+    await page.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+  };
+
+  beforeAll(async () => {
+    const rendererDir = await builtRenderer();
+    harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
+    browser = await launchChromium();
+    const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
+    alice = await openWorkstation(browser, harness, 'alice');
+    await enrollThroughUi(alice, 'amoreau', code('amoreau'));
+    bob = await openWorkstation(browser, harness, 'bob');
+    await enrollThroughUi(bob, 'bokafor', code('bokafor'));
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await harness?.close();
+  });
+
+  it('pauses sending when a third workstation is signed in to her account, lists it, and sends once she accepts', async () => {
+    const laptop = await signIn('alice-laptop', 'Ward 4 laptop');
+    await openBob(alice);
+    await send(alice, 'Bed 4 obs stable');
+    await history(alice).getByText('Bed 4 obs stable').waitFor();
+
+    const office = await signIn('alice-office', 'Cardiology office');
+    await send(alice, 'Bed 4 for discharge');
+    await alice.getByText('A new workstation was signed in to your account.').waitFor();
+    await expect.poll(() => composer(alice).isDisabled()).toBe(true);
+    expect(await alice.getByText('Review your new workstation above before sending.').count()).toBeGreaterThan(0);
+    await screenshot(alice, 'own-workstation-banner');
+    expect(await seriousA11yViolations(alice)).toEqual([]);
+
+    await alice.getByRole('button', { name: 'Review your workstations' }).click();
+    const dialog = alice.getByRole('dialog', { name: 'Your workstations' });
+    await dialog.getByText('signed in to your account since you last sent').waitFor();
+    await screenshot(alice, 'own-workstation-dialog');
+    expect(await seriousA11yViolations(alice)).toEqual([]);
+    await dialog.getByRole('button', { name: 'It was me: accept' }).click();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => composer(alice).isEnabled()).toBe(true);
+
+    // The held message goes to Bob and to both of her other workstations.
+    await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
+    await history(bob).getByText('Bed 4 for discharge').waitFor();
+    for (const page of [laptop, office]) {
+      await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+      await history(page).getByText('Bed 4 for discharge').waitFor();
+    }
+  }, 150_000);
+});
