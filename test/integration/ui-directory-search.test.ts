@@ -1,10 +1,8 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../../scripts/web';
+import type { Harness } from '../../scripts/web';
 import type { DirectoryPerson } from '../../server/directory/DirectoryPerson';
-import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
-import { builtRenderer } from '../fixtures/builtRenderer';
+import { chromiumMissing, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { useTempDirs } from '../fixtures/tempDirs';
 
 /*
@@ -24,7 +22,6 @@ describe.skipIf(missing !== null)('searching the directory in the pickers', () =
   let harness: Harness;
   let browser: Browser;
   let alice: Page;
-  let bob: Page;
   const dialog = () => alice.getByRole('dialog');
   const entry = (name: RegExp) => dialog().getByRole('button', { name });
   const search = async (text: string) => {
@@ -35,14 +32,10 @@ describe.skipIf(missing !== null)('searching the directory in the pickers', () =
   const listed = async () => (await dialog().getByRole('list', { name: 'Colleagues' }).locator('.person-name').allTextContents());
 
   beforeAll(async () => {
-    const rendererDir = await builtRenderer();
-    harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
-    browser = await launchChromium();
-    const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
-    alice = await openWorkstation(browser, harness, 'alice');
-    await enrollThroughUi(alice, 'amoreau', code('amoreau'));
-    bob = await openWorkstation(browser, harness, 'bob');
-    await enrollThroughUi(bob, 'bokafor', code('bokafor'));
+    let pages: Record<string, Page>;
+    ({ harness, browser, pages } = await openUiWard(dir(), ['alice', 'bob']));
+    // Bob is enrolled too: one colleague who can be messaged.
+    alice = pages.alice!;
     // The hospital's directory, as SCIM provisions it: the demo accounts adopted by username, three more.
     const { store } = harness.relay;
     const now = Date.now();

@@ -1,9 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../../scripts/web';
-import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
-import { builtRenderer } from '../fixtures/builtRenderer';
+import type { Harness } from '../../scripts/web';
+import { chromiumMissing, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { nextTotp } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
@@ -50,14 +48,9 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
   };
 
   beforeAll(async () => {
-    const rendererDir = await builtRenderer();
-    harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
-    browser = await launchChromium();
-    const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
-    alice = await openWorkstation(browser, harness, 'alice');
-    await enrollThroughUi(alice, 'amoreau', code('amoreau'));
-    bob = await openWorkstation(browser, harness, 'bob');
-    await enrollThroughUi(bob, 'bokafor', code('bokafor'));
+    let pages: Record<string, Page>;
+    ({ harness, browser, pages } = await openUiWard(dir(), ['alice', 'bob']));
+    ({ alice, bob } = pages as Record<'alice' | 'bob', Page>);
   }, 180_000);
 
   afterAll(async () => {

@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../../scripts/web';
+import type { Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
-import { builtRenderer } from '../fixtures/builtRenderer';
+import { chromiumMissing, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { openRelayDatabase } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 
@@ -27,17 +26,10 @@ describe.skipIf(missing !== null)('presence and coverage in the app', () => {
   let harnessDir: string;
 
   beforeAll(async () => {
-    const rendererDir = await builtRenderer();
     harnessDir = dir();
-    harness = await startHarness({ port: 0, dataDir: harnessDir, policy: DEFAULT_POLICY, fastKdf: true, rendererDir });
-    browser = await launchChromium();
-    const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
-    alice = await openWorkstation(browser, harness, 'alice');
-    await enrollThroughUi(alice, 'amoreau', code('amoreau'));
-    bob = await openWorkstation(browser, harness, 'bob');
-    await enrollThroughUi(bob, 'bokafor', code('bokafor'));
-    carol = await openWorkstation(browser, harness, 'carol');
-    await enrollThroughUi(carol, 'cnguyen', code('cnguyen'));
+    let pages: Record<string, Page>;
+    ({ harness, browser, pages } = await openUiWard(harnessDir, ['alice', 'bob', 'carol']));
+    ({ alice, bob, carol } = pages as Record<'alice' | 'bob' | 'carol', Page>);
   }, 180_000);
 
   afterAll(async () => {
