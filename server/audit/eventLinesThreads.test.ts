@@ -93,6 +93,16 @@ describe('rounds-audit verify of a big bundle on several threads (issue 15: a ye
     expect(bothWays(cases.deep ?? '', 2).one.failures).toContain('events.jsonl line 1235 is not a valid record');
   });
 
+  it('reads lines that cross the reader\'s chunks whole (the chunks share one buffer)', () => {
+    // Some 2.7 MB: lines cross the one-pass reader's 1 MiB chunks, and each thread's range crosses one too.
+    const dir = bundle(log(8000));
+    expect(statSync(join(dir, 'events.jsonl')).size).toBeGreaterThan(2 * (1 << 20));
+    const { one, many } = bothWays(dir, 2);
+    expect(one.failures).toEqual([]);
+    expect(one.ok).toBe(true);
+    expect(many).toEqual(one);
+  });
+
   it('checks the link between the last record before a cut and the first after it', () => {
     const dir = bundle(RECORDS);
     const file = join(dir, 'events.jsonl');

@@ -206,8 +206,12 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
   const leaves = new StoredLeaves(store, firstSeq);
   const tiles = new TileConsistency(sha256);
   const tileStream = storedTiles(store, size)[Symbol.asyncIterator]();
-  const takeTiles = async (count: number): Promise<void> => {
+  // Only as many as the sink writes aside: creating a tile's file here would hold up the records.
+  const takeTiles = async (count: number, wait: boolean): Promise<void> => {
     for (let i = 0; i < count; i++) {
+      const room = plan.sink.tileRoom?.() ?? null;
+      if (room && !wait) return;
+      if (room) await room;
       const next = await tileStream.next().catch((error: unknown) => {
         throw error instanceof TreeUnavailable ? new AuditTreeDamaged([error.message]) : error;
       });
@@ -229,7 +233,7 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
       if (!whole || whole.seq !== seq || !writer.add({ seq }, recordLine(whole), leaf)) throw new LateBreak({ seq, reason: 'altered after it was recorded in the log\'s tree' });
     }
     records += seqs.length;
-    await takeTiles(TILES_PER_PAGE);
+    await takeTiles(TILES_PER_PAGE, false);
     await thread?.caughtUp();
   }
   writer.endRecords();
@@ -244,7 +248,7 @@ async function writeRecords(store: RelayStore, options: RelayExportOptions, plan
     const [start] = await store.auditRecordsAfter(firstSeq - 1, 1);
     if (start) writer.logStart(encoder.encode(recordLine(start)));
   }
-  await takeTiles(Infinity);
+  await takeTiles(Infinity, true);
   const damaged = tiles.problems();
   if (damaged.length > 0) throw new AuditTreeDamaged(damaged);
   const note = writer.finish(tree, await readout);

@@ -4,6 +4,7 @@
  * report.html and people.json (shared/audit/exportReadout.ts). Each chunk is acknowledged once read, so
  * the export never gets far ahead of it.
  */
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ExportReadout, type ReadoutHeader } from '../../shared/audit/exportReadout';
@@ -13,8 +14,7 @@ export type ReadoutRequest = { kind: 'lines'; chunk: Uint8Array } | { kind: 'fin
 
 const port = parentPort;
 if (!port) throw new Error('readoutWorker.ts runs as a worker thread');
-// The two big files' digests are taken here, off the export's thread: the same bytes it writes.
-const lines = createHash('sha256');
+// events.csv's digest is taken here, off the export's thread: the same bytes it writes.
 const csv = createHash('sha256');
 const readout = new ExportReadout(workerData as ReadoutHeader, (bytes) => {
   csv.update(bytes);
@@ -23,14 +23,23 @@ const readout = new ExportReadout(workerData as ReadoutHeader, (bytes) => {
 port.on('message', (request: ReadoutRequest) => {
   try {
     if (request.kind === 'lines') {
-      lines.update(request.chunk);
-      readout.lines(request.chunk);
+      readout.text(text(request.chunk));
       port.postMessage({ kind: 'read' });
     } else {
       const result = readout.finish(request.verification);
-      port.postMessage({ kind: 'result', result: { ...result, digests: { lines: lines.digest(), csv: csv.digest() } } });
+      port.postMessage({ kind: 'result', result: { ...result, digests: { csv: csv.digest() } } });
     }
   } catch (error) {
     port.postMessage({ kind: 'error', message: (error as Error).message });
   }
 });
+
+const decoder = new TextDecoder();
+
+/**
+ * A chunk's text. Nearly every record is ASCII, whose UTF-8 is its Latin-1: read as that, a chunk is copied
+ * into a string (a fifth of the time UTF-8 decoding takes).
+ */
+function text(chunk: Uint8Array): string {
+  return isAscii(chunk) ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString('latin1') : decoder.decode(chunk);
+}

@@ -19,7 +19,7 @@ export interface BundleReader {
   names(): readonly string[];
   /** A small file's bytes, or null when it is missing. */
   read(name: string): Uint8Array | null;
-  /** A file's bytes in order, a chunk at a time (a missing file has none). */
+  /** A file's bytes in order, a chunk at a time (a missing file has none); a chunk may be reused for the next: keep a copy. */
   chunks(name: string): Iterable<Uint8Array>;
 }
 

@@ -17,6 +17,11 @@ export interface BundleSink {
   append(name: string, bytes: Uint8Array): void;
   /** A sink that writes aside: resolves once everything appended is written, rejects as the first write failed. */
   settled?(): Promise<void>;
+  /**
+   * A sink that writes tiles aside: resolves once it takes another tile without writing it on the caller's
+   * thread (absent: any time). A writer that waits for it between tiles never blocks on creating files.
+   */
+  tileRoom?(): Promise<void> | null;
 }
 
 export interface BundleHeader {
@@ -52,8 +57,8 @@ export interface ExportedTree {
 /**
  * Where events.jsonl's lines go to be read for events.csv, report.html and people.json when that runs
  * elsewhere (a worker thread, for a year's export): each chunk of whole lines. The caller then hands
- * events.csv's bytes to `appendCsv` as they come, and the readout's result to `finish`, with the digests of
- * both files taken there (ReadoutResult.digests): the writer's thread does not hash them again.
+ * events.csv's bytes to `appendCsv` as they come, and the readout's result to `finish`, with the digest of
+ * events.csv taken there (ReadoutResult.digests): the writer's thread does not hash it again.
  */
 export type ReadoutElsewhere = (chunk: Uint8Array) => void;
 
@@ -217,17 +222,18 @@ export class BundleWriter {
   #digestsFrom(readout: ReadoutResult): void {
     if (this.#readout instanceof ExportReadout) return;
     const { digests } = readout;
-    if (!digests) throw new Error('the readout elsewhere sent no digests of events.jsonl and events.csv');
-    for (const [name, digest] of [['events.jsonl', digests.lines], ['events.csv', digests.csv]] as const) {
-      if (this.#digests.has(name)) this.#digests.set(name, { update: () => undefined, digest: () => digest });
-    }
+    if (!digests) throw new Error('the readout elsewhere sent no digest of events.csv');
+    if (this.#digests.has('events.csv')) this.#digests.set('events.csv', { update: () => undefined, digest: () => digests.csv });
   }
 }
 
 const NEWLINE = encoder.encode('\n');
 
-/** The files a readout elsewhere hashes as it reads or makes them. */
-const HASHED_ELSEWHERE: ReadonlySet<string> = new Set(['events.jsonl', 'events.csv']);
+/**
+ * The files a readout elsewhere hashes as it makes them. events.jsonl is hashed here: the readout thread is the
+ * longer of the two (describing a record costs more than reading and checking it).
+ */
+const HASHED_ELSEWHERE: ReadonlySet<string> = new Set(['events.csv']);
 
 /** A file's digest that a readout elsewhere takes: asked for before its result came, it is a bug, not a bundle. */
 function awaitingDigest(name: string): { update(data: Uint8Array): void; digest(): Uint8Array } {

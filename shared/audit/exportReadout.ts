@@ -1,8 +1,9 @@
 /**
  * What an export says about its records for people to read, besides events.jsonl: events.csv's rows,
- * report.html and people.json. It reads the records from events.jsonl's own bytes, a chunk of whole lines at
- * a time, so it can run beside the writer (on a worker thread, for a year's export) and read exactly the
- * lines written (which the writer checks against their leaves). Pure.
+ * report.html and people.json. It reads the records from events.jsonl's lines, a chunk of whole lines at a
+ * time (their bytes, or their text decoded by the caller), so it can run beside the writer (on a
+ * worker thread, for a year's export) and read exactly the lines written (which the writer checks against
+ * their leaves). Pure.
  */
 import type { ExportedRecord } from './bundleLayout';
 import type { BundleHeader } from './bundleWriter';
@@ -22,8 +23,8 @@ export interface ReadoutHeader extends Pick<BundleHeader, 'origin' | 'range' | '
 export interface ReadoutResult {
   readonly report: string;
   readonly people: AuditDirectory;
-  /** From a readout elsewhere: SHA-256 of events.jsonl's bytes it read and of events.csv's it made, taken there. */
-  readonly digests?: { readonly lines: Uint8Array; readonly csv: Uint8Array };
+  /** From a readout elsewhere: SHA-256 of events.csv's bytes it made, taken there. */
+  readonly digests?: { readonly csv: Uint8Array };
 }
 
 const encoder = new TextEncoder();
@@ -63,8 +64,12 @@ export class ExportReadout {
 
   /** A chunk of events.jsonl: whole lines, each ending in a newline. */
   lines(chunk: Uint8Array): void {
-    // Decoded once: a JSON line holds no raw newline.
-    const text = decoder.decode(chunk);
+    this.text(decoder.decode(chunk));
+  }
+
+  /** A chunk of events.jsonl decoded: whole lines, each ending in a newline. */
+  text(text: string): void {
+    // A JSON line holds no raw newline.
     let start = 0;
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', start)) {
       this.#add(JSON.parse(text.slice(start, i)) as ExportedRecord);
