@@ -7,7 +7,7 @@ export const name = 'queue-delete-statement';
 
 /**
  * The delete trigger's function, counting an envelope's bytes with `length` (characters) here and
- * `octet_length` since migration 0022: one text, so the two cannot drift apart.
+ * `octet_length` since migration 0021: one text, so the two cannot drift apart.
  */
 export function deleteRowsFunction(create: 'CREATE' | 'CREATE OR REPLACE', length: 'length' | 'octet_length'): string {
   return `${create} FUNCTION queue_shares_on_delete_rows() RETURNS trigger LANGUAGE plpgsql AS $$

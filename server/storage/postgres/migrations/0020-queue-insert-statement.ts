@@ -16,7 +16,7 @@
  */
 export const name = 'queue-insert-statement';
 
-/** The insert trigger's function (as deleteRowsFunction in migration 0004: `octet_length` since 0022). */
+/** The insert trigger's function (as deleteRowsFunction in migration 0004: `octet_length` since 0021). */
 export function insertRowsFunction(create: 'CREATE' | 'CREATE OR REPLACE', length: 'length' | 'octet_length'): string {
   return `${create} FUNCTION queue_shares_on_insert_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
