@@ -64,14 +64,41 @@ export function retryAfterMs(cost: number, tokens: number, limit: RateLimit): nu
   return Math.max(1, Math.ceil(((cost - tokens) * limit.windowMs) / limit.amount));
 }
 
-interface Bucket {
+/** A bucket as a limiter holds it: `tokens` as of `at`, refilled under the limit of its last charge. */
+export interface RateBucket {
   tokens: number;
   at: number;
   limit: RateLimit;
 }
 
+/**
+ * Decides one request against `buckets` (one arithmetic for every limiter): each charged bucket refilled to
+ * `now` under its charge's limit (a missing one is full), then every charge taken or none, the first
+ * refusing one named. `charges` as chargesByKey gives them. A bucket is added to `buckets` when charged.
+ */
+export function takeFromBuckets(buckets: Map<string, RateBucket>, charges: readonly RateCharge[], now: number): RateDecision {
+  const refilled = charges.map((charge) => ({ charge, bucket: refillBucket(buckets.get(charge.key), charge.limit, now) }));
+  for (const { charge, bucket } of refilled) {
+    if (bucket.tokens < charge.cost) return { ok: false, key: charge.key, retryAfterMs: retryAfterMs(charge.cost, bucket.tokens, charge.limit) };
+  }
+  for (const { charge, bucket } of refilled) {
+    bucket.tokens -= charge.cost;
+    buckets.set(charge.key, bucket);
+  }
+  return { ok: true };
+}
+
+/** The bucket as it stands at `now` under `limit` (a new one is full). */
+function refillBucket(bucket: RateBucket | undefined, limit: RateLimit, now: number): RateBucket {
+  if (!bucket) return { tokens: limit.amount, at: now, limit };
+  bucket.tokens = refilledTokens(bucket.tokens, bucket.at, limit, now);
+  bucket.at = Math.max(bucket.at, now);
+  bucket.limit = limit;
+  return bucket;
+}
+
 export class InMemoryRateLimiter implements RateLimiter {
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets = new Map<string, RateBucket>();
 
   /** How many buckets are held (the full ones that prune has not forgotten yet included). */
   get bucketCount(): number {
@@ -79,34 +106,12 @@ export class InMemoryRateLimiter implements RateLimiter {
   }
 
   async take(charges: readonly RateCharge[], now: number): Promise<RateDecision> {
-    return this.#take(charges, now);
+    return takeFromBuckets(this.#buckets, chargesByKey(charges), now);
   }
 
   async prune(now: number): Promise<void> {
     for (const [key, bucket] of this.#buckets) {
-      if (this.#refilled(key, bucket.limit, now).tokens >= bucket.limit.amount) this.#buckets.delete(key);
+      if (refillBucket(bucket, bucket.limit, now).tokens >= bucket.limit.amount) this.#buckets.delete(key);
     }
-  }
-
-  #take(charges: readonly RateCharge[], now: number): RateDecision {
-    const buckets = chargesByKey(charges).map((charge) => ({ charge, bucket: this.#refilled(charge.key, charge.limit, now) }));
-    for (const { charge, bucket } of buckets) {
-      if (bucket.tokens < charge.cost) return { ok: false, key: charge.key, retryAfterMs: retryAfterMs(charge.cost, bucket.tokens, charge.limit) };
-    }
-    for (const { charge, bucket } of buckets) {
-      bucket.tokens -= charge.cost;
-      this.#buckets.set(charge.key, bucket);
-    }
-    return { ok: true };
-  }
-
-  /** The bucket as it stands at `now` under `limit` (a new one is full). */
-  #refilled(key: string, limit: RateLimit, now: number): Bucket {
-    const bucket = this.#buckets.get(key);
-    if (!bucket) return { tokens: limit.amount, at: now, limit };
-    bucket.tokens = refilledTokens(bucket.tokens, bucket.at, limit, now);
-    bucket.at = Math.max(bucket.at, now);
-    bucket.limit = limit;
-    return bucket;
   }
 }

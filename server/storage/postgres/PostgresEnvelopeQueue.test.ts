@@ -4,6 +4,7 @@ import { postgresUnavailable, startPostgres, type TestPostgres } from '../../../
 import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { NewEnvelope, QueueLimits } from '../RelayStore';
+import { ciphertextBytes } from '../queueBatches';
 import { PostgresDatabase } from './PostgresDatabase';
 import { PostgresEnvelopeQueue } from './PostgresEnvelopeQueue';
 
@@ -54,9 +55,9 @@ describe.skipIf(unavailable !== null)('envelope queues on PostgreSQL', () => {
     const perSender = new Map<string, number>();
     for (const e of held) perSender.set(e.sender.userId, (perSender.get(e.sender.userId) ?? 0) + 1);
     expect(Math.max(...perSender.values())).toBeLessThanOrEqual(3);
-    // The counts the triggers keep agree with what is queued.
-    const total = (await instances[0]!.pool.query(`SELECT envelopes::int AS n FROM queue_shares WHERE user_id = $1 AND sender_user = ''`, [bob.userId])).rows[0];
-    expect(total).toEqual({ n: 10 });
+    // The counts the triggers keep agree with what is queued, its bytes as the relay counts them.
+    const total = (await instances[0]!.pool.query(`SELECT envelopes::int AS n, bytes::int AS b FROM queue_shares WHERE user_id = $1 AND sender_user = ''`, [bob.userId])).rows[0];
+    expect(total).toEqual({ n: 10, b: 10 * ciphertextBytes('AAAA') });
   });
 
   it('queues nothing for a device revoked while sends race it on both instances', async () => {

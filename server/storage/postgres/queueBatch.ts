@@ -105,7 +105,7 @@ async function acknowledge(client: pg.PoolClient, writes: readonly QueueWrite[],
   const deleted = await client.query<StoredIdentity & { bytes: string }>(prepared('queue-acknowledge',
     `DELETE FROM envelopes e USING unnest($1::text[], $2::text[], $3::int[], $4::boolean[]) AS a(id, u, d, resent)
      WHERE e.id = a.id AND e.recipient_user = a.u AND e.recipient_device = a.d
-     RETURNING e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, CASE WHEN a.resent THEN e.content ELSE '' END AS content, length(e.content) * 3 / 4 AS bytes`,
+     RETURNING e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, CASE WHEN a.resent THEN e.content ELSE '' END AS content, octet_length(e.content) * 3 / 4 AS bytes`,
     [listed.map((l) => l[0]), listed.map((l) => l[1]), listed.map((l) => l[2]), listed.map((l) => sent.has(l[0]))]));
   // Only a recipient's own envelopes: the id alone is not enough (another device's id removes nothing).
   const gone = new Map<string, StoredIdentity>();

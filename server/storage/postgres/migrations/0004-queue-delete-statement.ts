@@ -5,14 +5,15 @@
  */
 export const name = 'queue-delete-statement';
 
-export const up = `
-DROP TRIGGER queue_shares_on_delete ON envelopes;
-DROP FUNCTION queue_shares_on_delete();
-
-CREATE FUNCTION queue_shares_on_delete_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+/**
+ * The delete trigger's function, counting an envelope's bytes with `length` (characters) here and
+ * `octet_length` since migration 0021: one text, so the two cannot drift apart.
+ */
+export function deleteRowsFunction(create: 'CREATE' | 'CREATE OR REPLACE', length: 'length' | 'octet_length'): string {
+  return `${create} FUNCTION queue_shares_on_delete_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   WITH gone AS (
-    SELECT recipient_user AS u, recipient_device AS d, sender_user AS s, count(*) AS n, sum(length(content) * 3 / 4) AS b
+    SELECT recipient_user AS u, recipient_device AS d, sender_user AS s, count(*) AS n, sum(${length}(content) * 3 / 4) AS b
     FROM old_rows GROUP BY 1, 2, 3
   ), shares AS (
     SELECT u, d, s, n, b FROM gone
@@ -25,6 +26,13 @@ BEGIN
   WHERE q.user_id = g.recipient_user AND q.device_id = g.recipient_device AND q.envelopes = 0;
   RETURN NULL;
 END $$;
-CREATE TRIGGER queue_shares_on_delete AFTER DELETE ON envelopes REFERENCING OLD TABLE AS old_rows
+`;
+}
+
+export const up = `
+DROP TRIGGER queue_shares_on_delete ON envelopes;
+DROP FUNCTION queue_shares_on_delete();
+
+${deleteRowsFunction('CREATE', 'length')}CREATE TRIGGER queue_shares_on_delete AFTER DELETE ON envelopes REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION queue_shares_on_delete_rows();
 `;

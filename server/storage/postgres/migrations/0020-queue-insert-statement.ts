@@ -16,14 +16,12 @@
  */
 export const name = 'queue-insert-statement';
 
-export const up = `
-DROP TRIGGER queue_shares_on_insert ON envelopes;
-DROP FUNCTION queue_shares_on_insert();
-
-CREATE FUNCTION queue_shares_on_insert_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+/** The insert trigger's function (as deleteRowsFunction in migration 0004: `octet_length` since 0021). */
+export function insertRowsFunction(create: 'CREATE' | 'CREATE OR REPLACE', length: 'length' | 'octet_length'): string {
+  return `${create} FUNCTION queue_shares_on_insert_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   WITH added AS (
-    SELECT recipient_user AS u, recipient_device AS d, sender_user AS s, count(*) AS n, sum(length(content) * 3 / 4) AS b
+    SELECT recipient_user AS u, recipient_device AS d, sender_user AS s, count(*) AS n, sum(${length}(content) * 3 / 4) AS b
     FROM new_rows GROUP BY 1, 2, 3
   )
   INSERT INTO queue_shares (user_id, device_id, sender_user, envelopes, bytes)
@@ -35,7 +33,14 @@ BEGIN
   DO UPDATE SET envelopes = queue_shares.envelopes + excluded.envelopes, bytes = queue_shares.bytes + excluded.bytes;
   RETURN NULL;
 END $$;
-CREATE TRIGGER queue_shares_on_insert AFTER INSERT ON envelopes REFERENCING NEW TABLE AS new_rows
+`;
+}
+
+export const up = `
+DROP TRIGGER queue_shares_on_insert ON envelopes;
+DROP FUNCTION queue_shares_on_insert();
+
+${insertRowsFunction('CREATE', 'length')}CREATE TRIGGER queue_shares_on_insert AFTER INSERT ON envelopes REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION queue_shares_on_insert_rows();
 
 ALTER TABLE rate_buckets SET (fillfactor = 50);
