@@ -9,7 +9,7 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
 import { AccountMemory } from './auth/AccountMemory';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
-import type { EnqueueOutcome, RelayStore } from './storage/RelayStore';
+import type { CommittedEnvelope, EnqueueOutcome, RelayStore } from './storage/RelayStore';
 import type { RelayLog } from './http/relayLog';
 import type { EnvelopeCounts } from './metrics/RelayMetrics';
 
@@ -59,7 +59,8 @@ export const REQUEST_LIMITS: Readonly<Record<RequestKind, { perDevicePerMinute: 
 
 /** Tells connected devices that something arrived for them, or that their key stock is low. */
 export interface DeliveryNotifier {
-  envelopesQueued(recipients: readonly DeviceAddress[]): void;
+  /** `committed`: those of them the store vouched for (RelayStore.enqueue), which a caught-up delivery may push as they are. */
+  envelopesQueued(recipients: readonly DeviceAddress[], committed?: readonly CommittedEnvelope[]): void;
   keysLow(device: DeviceAddress, count: PreKeyCount): void;
 }
 
@@ -185,10 +186,12 @@ export class MessageService {
     const now = this.clock.now();
     // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
     const urgent = new Set(envelopes.filter((e) => e.urgent === true).map((e) => e.id));
+    let committed: readonly CommittedEnvelope[] | undefined;
     const outcomes = await this.store.enqueue(
       envelopes.map((e) => ({ id: e.id, type: e.type, sender, recipient: e.recipient, content: e.content, acceptedAt: now })),
       (e) => ({ type: 'envelope.accepted', actor: device, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type, ...(urgent.has(e.id) ? { urgent: true } : {}) } }),
       queueLimitsOf(limits),
+      (queued) => (committed = queued),
     );
     const accepted: EnvelopeId[] = [];
     const refused: NonNullable<SendResponse['refused']> = [];
@@ -224,7 +227,7 @@ export class MessageService {
     // A resend found already queued is announced too: its first attempt may have committed without its sender
     // hearing so (a connection lost at the commit), and then nobody told the recipient's socket here.
     const waiting = envelopes.filter((_e, i) => outcomes[i] === 'queued' || outcomes[i] === 'alreadyQueued');
-    if (waiting.length > 0) this.notifier.envelopesQueued(waiting.map((e) => e.recipient));
+    if (waiting.length > 0) this.notifier.envelopesQueued(waiting.map((e) => e.recipient), committed);
     this.counts.accepted(queued.length);
     // `refused` only when something was: a client from before it reads the answer (strictly) as before.
     return { accepted, ...(refused.length > 0 ? { refused } : {}), serverTimestamp: now };

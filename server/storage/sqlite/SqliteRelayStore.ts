@@ -13,6 +13,7 @@ import type {
   NewDevice,
   NewUser,
   EnqueueOutcome,
+  CommittedEnvelope,
   NewEnvelope,
   PendingEnrollment,
   ProvisionResult,
@@ -289,8 +290,8 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
 
   // --- Envelopes -------------------------------------------------------------------------------------
 
-  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
-    return this.#queue.enqueue(envelopes, auditOf, limits);
+  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]> {
+    return this.#queue.enqueue(envelopes, auditOf, limits, committed);
   }
 
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
