@@ -41,7 +41,11 @@ function inOrder(ids: readonly string[], sent: readonly string[]): boolean {
 }
 
 describe('envelopes pushed as they are committed keep each queue in order', () => {
-  const suite = relayForSuite(4);
+  // Every test sends to a recipient of its own (what one test leaves queued must not reach the next).
+  const suite = relayForSuite(9);
+  let used = 4;
+  /** A sender (the first device) and a recipient no test has used. */
+  const pair = (): [BenchDevice, BenchDevice] => [suite.devices[0]!, suite.devices[used++]!];
 
   it('brings several racing senders\' envelopes to a connected device once each, each sender\'s in its order', async () => {
     const [alice, carol, dave, bob] = suite.devices as [BenchDevice, BenchDevice, BenchDevice, BenchDevice];
@@ -60,20 +64,24 @@ describe('envelopes pushed as they are committed keep each queue in order', () =
     }
   });
 
-  it('holds a new envelope back behind older ones that a full window has not let out yet', async () => {
-    const [alice, bob] = suite.devices as [BenchDevice, BenchDevice];
+  // The window by count (WINDOW envelopes), and by bytes (8 MiB of base64: 30 of 200 KiB, the count far from full).
+  it.each([
+    { window: 'count', older: WINDOW + 20, perRequest: 52, bytes: 300, pushed: WINDOW },
+    { window: 'bytes', older: 40, perRequest: 1, bytes: 200 * 1024, pushed: 30 },
+  ])('holds a new envelope back behind older ones that a full window ($window) has not let out yet', async ({ older: count, perRequest, bytes, pushed }) => {
+    const [alice, bob] = pair();
     const receiver = await openDeviceSocket(suite.relay.url, bob);
     const sender = await openDeviceSocket(suite.relay.url, alice);
     try {
       await soon(() => receiver.frames.some((f) => f.type === 'queueEmpty'), 'the queue to be pushed');
-      const older = await sendMany(sender, bob, WINDOW + 20, 52);
-      await soon(() => receiver.ids.length >= WINDOW, 'a full window');
+      const older = await sendMany(sender, bob, count, perRequest, bytes);
+      await soon(() => receiver.ids.length >= pushed, 'a full window');
       const [newest] = await sendMany(sender, bob, 1);
       await sleep(200);
-      // Nothing past the window, and the newest not before the twenty older ones still queued.
-      expect(receiver.ids).toEqual(older.slice(0, WINDOW));
+      // Nothing past the window, and the newest not before the older ones still queued.
+      expect(receiver.ids).toEqual(older.slice(0, pushed));
       receiver.socket.send(JSON.stringify({ type: 'ack', ids: receiver.ids.slice() }));
-      await soon(() => receiver.ids.length >= WINDOW + 21, 'the rest');
+      await soon(() => receiver.ids.length >= count + 1, 'the rest');
       await sleep(100);
       expect(receiver.ids).toEqual([...older, newest]);
     } finally {
@@ -83,7 +91,7 @@ describe('envelopes pushed as they are committed keep each queue in order', () =
   });
 
   it('brings everything not acknowledged, in order, to a socket that replaces another in the middle of a stream', async () => {
-    const [alice, bob] = suite.devices as [BenchDevice, BenchDevice];
+    const [alice, bob] = pair();
     const sender = await openDeviceSocket(suite.relay.url, alice);
     const first = await openDeviceSocket(suite.relay.url, bob, true);
     try {
@@ -113,7 +121,7 @@ describe('envelopes pushed as they are committed keep each queue in order', () =
   });
 
   it('keeps a socket that stops reading in order: what its full buffer holds back comes later, once', async () => {
-    const [alice, bob] = suite.devices as [BenchDevice, BenchDevice];
+    const [alice, bob] = pair();
     const receiver = await openDeviceSocket(suite.relay.url, bob, true);
     const sender = await openDeviceSocket(suite.relay.url, alice);
     try {
