@@ -9,7 +9,7 @@ import type { EscalationStore } from './EscalationStore';
 import type { RoleStore } from './RoleStore';
 import type { PresenceStore } from './PresenceStore';
 import type { OidcPendingSignIn } from '../auth/oidc/OidcRelyingParty';
-import type { UserRecord, SsoLink, SsoSignInOutcome, ProvisioningKind, NewUser, ProvisionResult, DirectoryListing, DeviceRecord, PendingEnrollment, EmergencyGrant, StoredEnvelope, CommittedEnvelope, NewEnvelope, AuditRecordFilter, AuditLogStart, AuditTreeState, StoredTile, QueueLimits, EnqueueOutcome, NewDevice, UserPatch, AccountLock, SignedCheckpoint, ControlEvent, StoreEvents } from './relayRecords';
+import type { ActiveDevice, UserRecord, SsoLink, SsoSignInOutcome, ProvisioningKind, NewUser, ProvisionResult, DirectoryListing, DeviceRecord, PendingEnrollment, EmergencyGrant, StoredEnvelope, CommittedEnvelope, NewEnvelope, AuditRecordFilter, AuditLogStart, AuditTreeState, StoredTile, QueueLimits, EnqueueOutcome, NewDevice, UserPatch, AccountLock, SignedCheckpoint, ControlEvent, StoreEvents } from './relayRecords';
 
 /*
  * Everything the relay persists, behind one interface: the embedded SQLite implementation and a
@@ -93,6 +93,11 @@ export interface RelayStore {
   devices(userId: UserId): Promise<DeviceRecord[]>;
   /** The active (not revoked, not expired) device ids of every active user, in one read. */
   activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>>;
+  /**
+   * One user's active devices (not revoked, not expired at `now`) in id order, each with when it expires; none
+   * when the account is not active. One read of two narrow columns, not the devices' rows with their keys.
+   */
+  activeDevices(userId: UserId, now: number): Promise<ActiveDevice[]>;
   replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void>;
   touchDevice(userId: UserId, deviceId: DeviceId, at: number): Promise<void>;
   /** Revokes the device and deletes its queue and keys. */

@@ -6,6 +6,7 @@ import type { Clock } from '../../Clock';
 import { RelayFailure } from '../../RelayFailure';
 import type {
   AccountLock,
+  ActiveDevice,
   ControlEvent,
   DeviceRecord,
   EmergencyGrant,
@@ -246,6 +247,10 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
 
   async activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>> {
     return this.#devices.activeByUser(now);
+  }
+
+  async activeDevices(userId: UserId, now: number): Promise<ActiveDevice[]> {
+    return this.#devices.activeOf(userId, now);
   }
 
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
