@@ -112,7 +112,7 @@ export interface RelayStore {
    * Stores the envelopes durably (group-committed with others) and resolves once they are on disk, with
    * each envelope's outcome in order. A device's envelopes of one call are queued or refused together.
    * `committed`, once they are on disk and before the call resolves, gets the envelopes it queued with their
-   * positions, from a store that can vouch for `after` (SQLite: one writer, positions in commit order); a
+   * positions, from a store that can vouch for `after` (SQLite: one write transaction at a time, positions in commit order); a
    * store shared by several relays (PostgreSQL) never calls it, and deliveries read their queues.
    */
   enqueue(envelopes: readonly NewEnvelope[], audit: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]>;

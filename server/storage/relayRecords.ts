@@ -127,8 +127,8 @@ export interface ActiveDevice {
 
 /**
  * An envelope as its commit queued it, with the position of the envelope before it in its recipient's queue at
- * that commit (`after`; 0: none). A store whose queue positions grow in commit order, with no other writer
- * committing to its queues meanwhile, can say so; a delivery that has pushed up to `after` may then push this
+ * that commit (`after`; 0: none). A store whose queue positions grow in commit order, so that nothing committed
+ * later can land before an envelope, can say so; a delivery that has pushed up to `after` may then push this
  * envelope without reading it back, since nothing in the queue lies between (DeliveryHub).
  */
 export interface CommittedEnvelope extends StoredEnvelope {

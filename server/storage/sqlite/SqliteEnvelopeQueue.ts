@@ -73,9 +73,9 @@ export class SqliteEnvelopeQueue {
   }
 
   /**
-   * `committed` gets what was queued, with each envelope's predecessor in its queue at the commit: this process
-   * is the only writer (the data directory's lock), and positions (AUTOINCREMENT) grow in commit order, so no
-   * envelope can later land between the two.
+   * `committed` gets what was queued, with each envelope's predecessor in its queue, read inside the write
+   * transaction: SQLite runs one write transaction at a time (whichever connection, the admin CLI's too), and
+   * positions (AUTOINCREMENT) grow in commit order, so no envelope can later land between the two.
    */
   async enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]> {
     const batch: EnvelopeBatch = { envelopes, auditOf, limits, ...(committed ? { committed: [] } : {}) };
