@@ -6,7 +6,7 @@ import type { PreKeyCount } from '../../shared/wire/keys';
 import { ClientFrameSchema, type ServerFrame } from '../../shared/wire/relay';
 import type { DeliveryNotifier, MessageService } from '../MessageService';
 import { RelayFailure } from '../RelayFailure';
-import type { RelayStore } from '../storage/RelayStore';
+import type { CommittedEnvelope, RelayStore, StoredEnvelope } from '../storage/RelayStore';
 import type { RelayLog } from './relayLog';
 
 /** Envelopes read from the queue per query. */
@@ -157,10 +157,21 @@ export class DeliveryHub implements DeliveryNotifier {
     clearTimeout(timer);
   }
 
-  envelopesQueued(recipients: readonly DeviceAddress[]): void {
+  /**
+   * Each recipient connected here reads its queue; or, with `committed` (what the store vouched for) and its
+   * delivery caught up, is pushed its envelopes from memory without reading them back (#pushCommitted).
+   */
+  envelopesQueued(recipients: readonly DeviceAddress[], committed?: readonly CommittedEnvelope[]): void {
+    const byDevice = new Map<string, CommittedEnvelope[]>();
+    for (const e of committed ?? []) {
+      const key = addressKey(e.recipient);
+      const list = byDevice.get(key);
+      if (list) list.push(e);
+      else byDevice.set(key, [e]);
+    }
     for (const key of new Set(recipients.map(addressKey))) {
       const connection = this.#connections.get(key);
-      if (connection) void this.#pump(connection, false);
+      if (connection) void this.#pump(connection, false, byDevice.get(key));
     }
   }
 
@@ -276,13 +287,35 @@ export class DeliveryHub implements DeliveryNotifier {
     }
   }
 
-  async #pump(connection: Connection, announceEmpty: boolean): Promise<void> {
+  /**
+   * Pushes envelopes just committed for this device from memory, in queue order, as long as each one's
+   * predecessor in the queue at its commit (`after`) is at or before what this connection pushed last: then
+   * nothing lies between in the queue, and none can land there later (the store vouched for that). One pushed
+   * already (a read got it first) is passed over. False at the first that cannot go so (something between not
+   * pushed yet, the window or the socket's buffer full, the socket gone): the read takes over from `lastPushed`.
+   */
+  #pushCommitted(connection: Connection, committed: readonly CommittedEnvelope[]): boolean {
+    for (const e of committed) {
+      if (e.seq <= connection.lastPushed) continue;
+      if (e.after > connection.lastPushed || connection.socket.readyState !== connection.socket.OPEN) return false;
+      if (connection.inFlight.size >= MAX_IN_FLIGHT || connection.socket.bufferedAmount > MAX_BUFFERED || !pushEnvelope(connection, e)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Pushes the connection's queue from where it left off (`lastPushed`), reading it page by page. `committed`
+   * (this device's envelopes a commit just queued, in queue order) go from memory when the delivery is caught up
+   * (its last read found the end of the queue, nothing owed): see #pushCommitted. Anything else is read.
+   */
+  async #pump(connection: Connection, announceEmpty: boolean, committed?: readonly CommittedEnvelope[]): Promise<void> {
     if (connection.pumping) {
       connection.again = true;
       if (announceEmpty) connection.announceEmpty = true;
       return;
     }
     connection.pumping = true;
+    const caughtUp = connection.drained && !announceEmpty && !connection.announceEmpty;
     connection.drained = false;
     const open = () => connection.socket.readyState === connection.socket.OPEN;
     // A socket that only receives sends no frame to be checked at: what it is sent is checked here (the device
@@ -293,10 +326,15 @@ export class DeliveryHub implements DeliveryNotifier {
       connection.pumping = false;
       return;
     }
-    /** True once a read found nothing more: only then is the queue empty (not merely paused at the limit). */
+    /**
+     * True once a read found nothing more: only then is the queue empty (not merely paused at the limit). Also
+     * when the envelopes a commit just queued went from memory to a caught-up delivery, and nothing came since
+     * (no await between this and the check of `again`: a commit announced meanwhile has set it already).
+     */
     let drainedQueue: boolean;
     try {
-      do {
+      drainedQueue = committed !== undefined && caughtUp && this.#pushCommitted(connection, committed) && !connection.again;
+      if (!drainedQueue) do {
         connection.again = false;
         // Each pass decides afresh: a pass that cannot read (the window full) has not found the end.
         drainedQueue = false;
@@ -309,17 +347,11 @@ export class DeliveryHub implements DeliveryNotifier {
           drainedQueue = page.length < limit;
           for (const e of page) {
             if (!open()) break;
-            // The byte cap holds per envelope, not per page: the next one waits for acknowledgements unless
-            // nothing is in flight (an envelope larger than the cap still goes, alone).
-            if (connection.inFlight.size > 0 && connection.inFlightBytes + e.content.length > MAX_IN_FLIGHT_BYTES) {
+            if (!pushEnvelope(connection, e)) {
               full = true;
               drainedQueue = false;
               break;
             }
-            send(connection, { type: 'envelope', envelope: { id: e.id, type: e.type, sender: e.sender, recipient: e.recipient, content: e.content, serverTimestamp: e.acceptedAt } });
-            connection.lastPushed = e.seq;
-            connection.inFlight.set(e.id, e.content.length);
-            connection.inFlightBytes += e.content.length;
             await drained(connection.socket);
           }
           if (page.length < limit) break;
@@ -334,6 +366,20 @@ export class DeliveryHub implements DeliveryNotifier {
       connection.pumping = false;
     }
   }
+}
+
+/**
+ * Sends one envelope and counts it in flight, unless the window's byte cap stops it: the cap holds per envelope,
+ * not per page, so the next one waits for acknowledgements unless nothing is in flight (an envelope larger than
+ * the cap still goes, alone). False when it did not go.
+ */
+function pushEnvelope(connection: Connection, e: StoredEnvelope): boolean {
+  if (connection.inFlight.size > 0 && connection.inFlightBytes + e.content.length > MAX_IN_FLIGHT_BYTES) return false;
+  send(connection, { type: 'envelope', envelope: { id: e.id, type: e.type, sender: e.sender, recipient: e.recipient, content: e.content, serverTimestamp: e.acceptedAt } });
+  connection.lastPushed = e.seq;
+  connection.inFlight.set(e.id, e.content.length);
+  connection.inFlightBytes += e.content.length;
+  return true;
 }
 
 /** The longest delay a Node timer takes (a longer one fires at once). */

@@ -119,6 +119,22 @@ export interface StoredEnvelope {
 
 export type NewEnvelope = Omit<StoredEnvelope, 'seq'>;
 
+/** A device that may be sent to, and when it stops being one (an emergency sign-in's end; null: never). */
+export interface ActiveDevice {
+  readonly deviceId: DeviceId;
+  readonly expiresAt: number | null;
+}
+
+/**
+ * An envelope as its commit queued it, with the position of the envelope before it in its recipient's queue at
+ * that commit (`after`; 0: none). A store whose queue positions grow in commit order, so that nothing committed
+ * later can land before an envelope, can say so; a delivery that has pushed up to `after` may then push this
+ * envelope without reading it back, since nothing in the queue lies between (DeliveryHub).
+ */
+export interface CommittedEnvelope extends StoredEnvelope {
+  readonly after: number;
+}
+
 export interface AuditRecordFilter {
   readonly from?: number;
   readonly to?: number;

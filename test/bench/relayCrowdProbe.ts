@@ -22,7 +22,7 @@ const pairs = process.argv[4] === 'pairs';
 const IN_FLIGHT = 1000;
 /** The bench's times; RELAY_PROBE_WARMUP_MS=N warms up longer (N ms), until the relay's caches hold most devices. */
 const TIMES = { warmupMs: Number(process.env.RELAY_PROBE_WARMUP_MS ?? 1500), saturatedMs: 6000, fixedMs: 5000 };
-const SYSCALLS = ['fsync', 'pwrite64', 'pread64', 'fcntl', 'writev', 'read', 'getrandom'];
+const SYSCALLS = ['fsync', 'fdatasync', 'pwrite64', 'pread64', 'fcntl', 'writev', 'read', 'getrandom'];
 const bundles = process.env.RELAY_PROBE_BUNDLES?.split(',') ?? [process.env.RELAY_BENCH_BUNDLE ?? ''];
 
 /** Counts the relay's system calls from now for `ms` (perf stat on its syscall tracepoints); resolves with them by name. */

@@ -71,6 +71,10 @@ export function relayStoreDevices(t: ContractStores): void {
     await other.deactivateUser(dave.userId, NOW, []);
     expect(Object.fromEntries(await other.activeDevicesByUser(NOW))).toEqual({ [alice.userId]: [1, emergency], [bob.userId]: [1] });
     expect(Object.fromEntries(await store.activeDevicesByUser(NOW + HOUR))).toEqual({ [alice.userId]: [1], [bob.userId]: [1] });
+    // One account's, read alone (what a send checks its recipients against), with when each stops.
+    expect(await store.activeDevices(alice.userId, NOW)).toEqual([{ deviceId: 1, expiresAt: null }, { deviceId: emergency, expiresAt: NOW + HOUR }]);
+    expect(await other.activeDevices(alice.userId, NOW + HOUR)).toEqual([{ deviceId: 1, expiresAt: null }]);
+    expect([await store.activeDevices(dave.userId, NOW), await other.activeDevices(pending, NOW), await store.activeDevices(await t.user(), NOW)]).toEqual([[], [], []]);
   });
 
   it('replaces the credential of an active device only, with its audit record', async () => {

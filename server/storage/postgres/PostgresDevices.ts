@@ -12,7 +12,7 @@ import { storableText } from '../../audit/chainedRecords';
 import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from '../GroupCommit';
 import { assertFirstKeys, newDeviceId, preKeyBundle } from '../deviceKeys';
-import type { DeviceRecord, NewDevice } from '../RelayStore';
+import type { ActiveDevice, DeviceRecord, NewDevice } from '../RelayStore';
 import type { PostgresDatabase, Queryable } from './PostgresDatabase';
 
 interface DeviceTouch { readonly userId: UserId; readonly deviceId: DeviceId; readonly at: number }
@@ -69,6 +69,15 @@ export class PostgresDevices {
 
   async devices(db: Queryable, userId: UserId): Promise<DeviceRecord[]> {
     return (await db.query<DeviceRow>('SELECT * FROM devices WHERE user_id = $1 ORDER BY device_id', [userId])).rows.map(toDevice);
+  }
+
+  async activeOf(db: Queryable, userId: UserId, now: number): Promise<ActiveDevice[]> {
+    const rows = await db.query<{ device_id: number; expires_at: string | null }>(
+      `SELECT d.device_id, d.expires_at FROM users u JOIN devices d ON d.user_id = u.id
+       WHERE u.id = $1 AND u.status = 'active' AND d.revoked_at IS NULL AND (d.expires_at IS NULL OR d.expires_at > $2) ORDER BY d.device_id`,
+      [userId, now],
+    );
+    return rows.rows.map((row) => ({ deviceId: DeviceIdSchema.parse(row.device_id), expiresAt: row.expires_at === null ? null : Number(row.expires_at) }));
   }
 
   async activeByUser(db: Queryable, now: number): Promise<Map<UserId, DeviceId[]>> {

@@ -13,7 +13,7 @@ import type { AuditEvent } from '../../audit/AuditRecord';
 import type { Clock } from '../../Clock';
 import { RelayFailure } from '../../RelayFailure';
 import type {
-  AccountLock, DeviceRecord, DirectoryListing, EmergencyGrant, EnqueueOutcome,
+  AccountLock, ActiveDevice, DeviceRecord, DirectoryListing, EmergencyGrant, EnqueueOutcome,
   NewDevice, NewEnvelope, NewUser, PendingEnrollment, ProvisionResult, ProvisioningKind, QueueLimits, RelayStore, StoreEvents, StoredEnvelope, SsoLink, SsoSignInOutcome, UserPatch, UserRecord,
 } from '../RelayStore';
 import type { DirectoryPerson, ProvisioningSource } from '../../directory/DirectoryPerson';
@@ -258,6 +258,10 @@ export class PostgresRelayStore extends PostgresStoreBase implements RelayStore 
 
   activeDevicesByUser(now: number): Promise<Map<UserId, DeviceId[]>> {
     return this.#devices.activeByUser(this.db, now);
+  }
+
+  activeDevices(userId: UserId, now: number): Promise<ActiveDevice[]> {
+    return this.#devices.activeOf(this.db, userId, now);
   }
 
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {

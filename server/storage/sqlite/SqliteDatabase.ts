@@ -109,6 +109,16 @@ export class SqliteDatabase {
     }
   }
 
+  /** An INSERT of one row: the new row's rowid, or undefined when it inserted nothing (OR IGNORE, a WHERE that failed). Errors as `run`. */
+  insert(sql: string, params?: Params): number | undefined {
+    try {
+      const { changes, lastInsertRowid } = this.#statement(sql, this.#rows).run(bind(params));
+      return changes === 1 ? lastInsertRowid : undefined;
+    } catch (error) {
+      throw asStorageFull(error);
+    }
+  }
+
   close(): void {
     this.#rows.clear();
     this.#plucked.clear();

@@ -2,7 +2,7 @@ import { DeviceIdSchema, type DeviceId, type UserId } from '../../../shared/ids'
 import type { KeyUpload, PreKeyBundle, PreKeyCount } from '../../../shared/wire/keys';
 import { storableText } from '../../audit/chainedRecords';
 import { RelayFailure } from '../../RelayFailure';
-import type { DeviceRecord, NewDevice } from '../RelayStore';
+import type { ActiveDevice, DeviceRecord, NewDevice } from '../RelayStore';
 import { GroupCommit } from '../GroupCommit';
 import { assertFirstKeys, newDeviceId, preKeyBundle } from '../deviceKeys';
 import type { SqliteDatabase } from './SqliteDatabase';
@@ -55,6 +55,14 @@ export class SqliteDevices {
 
   devices(userId: UserId): DeviceRecord[] {
     return this.#sql.all<DeviceRow>('SELECT * FROM devices WHERE user_id = $u ORDER BY device_id', { u: userId }).map(toDevice);
+  }
+
+  activeOf(userId: UserId, now: number): ActiveDevice[] {
+    return this.#sql.all<{ device_id: number; expires_at: number | null }>(
+      `SELECT d.device_id, d.expires_at FROM users u JOIN devices d ON d.user_id = u.id
+       WHERE u.id = $u AND u.status = 'active' AND d.revoked_at IS NULL AND (d.expires_at IS NULL OR d.expires_at > $now) ORDER BY d.device_id`,
+      { u: userId, now },
+    ).map((row) => ({ deviceId: DeviceIdSchema.parse(row.device_id), expiresAt: row.expires_at }));
   }
 
   activeByUser(now: number): Map<UserId, DeviceId[]> {

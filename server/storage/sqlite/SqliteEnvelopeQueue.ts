@@ -1,7 +1,7 @@
 import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
 import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
+import type { CommittedEnvelope, EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
 import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from '../GroupCommit';
 import type { SqliteDatabase } from './SqliteDatabase';
@@ -10,7 +10,13 @@ import { QueueReadsOfTurn, type QueueRead } from '../queueReads';
 
 interface EnvelopeRow { seq: number; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: number }
 
-interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
+interface EnvelopeBatch {
+  readonly envelopes: readonly NewEnvelope[];
+  readonly auditOf: (envelope: NewEnvelope) => AuditEvent;
+  readonly limits: QueueLimits;
+  /** Filled by the transaction with what it queued, when the caller asked for it (emptied first: a retried commit runs it again). */
+  readonly committed?: CommittedEnvelope[];
+}
 interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
 /** One write of the group commit, in the order the requests came: sends and acknowledgements share it. */
 type QueueWrite = { readonly send: EnvelopeBatch } | { readonly ack: AckBatch };
@@ -34,6 +40,9 @@ export const ENVELOPE_INSERT = `INSERT OR IGNORE INTO envelopes (id, recipient_u
   SELECT $id, $ru, $rd, $su, $sd, $type, $content, $at
   WHERE EXISTS (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id
                 WHERE d.user_id = $ru AND d.device_id = $rd AND d.revoked_at IS NULL AND u.status = 'active')`;
+
+/** The last position in a device's queue (the index's last entry). */
+const LAST_QUEUED = 'SELECT max(seq) AS seq FROM envelopes WHERE recipient_user = $u AND recipient_device = $d';
 
 /** Appends audit records inside the caller's IMMEDIATE transaction (the store's hash-chained audit log). */
 export type AuditAppend = (events: readonly AuditEvent[]) => void;
@@ -63,8 +72,16 @@ export class SqliteEnvelopeQueue {
     this.#writes = new GroupCommit((writes: readonly QueueWrite[]) => this.#sql.immediate(() => this.#writeIn(writes)), { retryAlone: freesSpace });
   }
 
-  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
-    return this.#writes.add({ send: { envelopes, auditOf, limits } }) as Promise<EnqueueOutcome[]>;
+  /**
+   * `committed` gets what was queued, with each envelope's predecessor in its queue, read inside the write
+   * transaction: SQLite runs one write transaction at a time (whichever connection, the admin CLI's too), and
+   * positions (AUTOINCREMENT) grow in commit order, so no envelope can later land between the two.
+   */
+  async enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]> {
+    const batch: EnvelopeBatch = { envelopes, auditOf, limits, ...(committed ? { committed: [] } : {}) };
+    const outcomes = await this.#writes.add({ send: batch }) as EnqueueOutcome[];
+    if (committed && batch.committed && batch.committed.length > 0) committed(batch.committed);
+    return outcomes;
   }
 
   /**
@@ -115,8 +132,11 @@ export class SqliteEnvelopeQueue {
    * sender's share of it, already counts what the batches before this one queued), so concurrent senders cannot together push a queue past
    * its limit, nor one account's devices push its share of a queue past the share.
    */
-  #enqueueIn({ envelopes, auditOf, limits }: EnvelopeBatch, audit: AuditEvent[]): EnqueueOutcome[] {
+  #enqueueIn({ envelopes, auditOf, limits, committed }: EnvelopeBatch, audit: AuditEvent[]): EnqueueOutcome[] {
     const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
+    committed?.splice(0);
+    /** Per recipient device (when `committed` is asked for): the last position in its queue so far in this transaction. */
+    const tails = new Map<string, number>();
     for (const { recipient, indices, bytes } of byRecipientDevice(envelopes)) {
       const key = { u: recipient.userId, d: recipient.deviceId };
       const usage = this.#sql.get<{ envelopes: number; bytes: number }>("SELECT envelopes, bytes FROM queue_shares WHERE user_id = $u AND device_id = $d AND sender_user = ''", key);
@@ -131,17 +151,27 @@ export class SqliteEnvelopeQueue {
       // A full queue still takes back an envelope it already holds: that resend is accepted, not refused.
       const refusal = !fits ? 'queueFull' : !fitsShare ? 'senderShareFull' : undefined;
       if (refusal) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? refusal;
+      // The queue's total (kept by the triggers in this transaction) says whether there is a last envelope to look up.
+      else if (committed) tails.set(tailKey(recipient), (usage?.envelopes ?? 0) > 0 ? this.#sql.get<{ seq: number }>(LAST_QUEUED, key)?.seq ?? 0 : 0);
     }
     envelopes.forEach((envelope, i) => {
       if (outcomes[i] !== 'queued') return;
       // Queued only for a device that is still active at commit time (a revocation may have landed
       // since the request was checked; its queue must stay empty, and the sender hears of it).
-      const inserted = this.#sql.run(
+      const seq = this.#sql.insert(
         ENVELOPE_INSERT,
         { id: envelope.id, ru: envelope.recipient.userId, rd: envelope.recipient.deviceId, su: envelope.sender.userId, sd: envelope.sender.deviceId, type: envelope.type, content: envelope.content, at: envelope.acceptedAt },
       );
-      if (inserted === 1) audit.push(auditOf(envelope));
-      else outcomes[i] = this.#existing(envelope) ?? 'deviceGone';
+      if (seq === undefined) {
+        outcomes[i] = this.#existing(envelope) ?? 'deviceGone';
+        return;
+      }
+      audit.push(auditOf(envelope));
+      if (committed) {
+        const tail = tailKey(envelope.recipient);
+        committed.push({ ...envelope, seq, after: tails.get(tail) ?? 0 });
+        tails.set(tail, seq);
+      }
     });
     return outcomes;
   }
@@ -178,6 +208,10 @@ export class SqliteEnvelopeQueue {
  */
 function freesSpace(error: unknown, write: QueueWrite): boolean {
   return error instanceof RelayFailure && error.code === 'RELAY_STORAGE_FULL' && 'ack' in write;
+}
+
+function tailKey(device: DeviceAddress): string {
+  return `${device.userId}.${device.deviceId}`;
 }
 
 /** Each read's page, in the order of `reads`, from one statement. */

@@ -6,6 +6,7 @@ import type { Clock } from '../../Clock';
 import { RelayFailure } from '../../RelayFailure';
 import type {
   AccountLock,
+  ActiveDevice,
   ControlEvent,
   DeviceRecord,
   EmergencyGrant,
@@ -13,6 +14,7 @@ import type {
   NewDevice,
   NewUser,
   EnqueueOutcome,
+  CommittedEnvelope,
   NewEnvelope,
   PendingEnrollment,
   ProvisionResult,
@@ -247,6 +249,10 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
     return this.#devices.activeByUser(now);
   }
 
+  async activeDevices(userId: UserId, now: number): Promise<ActiveDevice[]> {
+    return this.#devices.activeOf(userId, now);
+  }
+
   async replaceCredential(userId: UserId, deviceId: DeviceId, credentialHash: string, audit: readonly AuditEvent[]): Promise<void> {
     this.sql.immediate(() => {
       this.sql.run('UPDATE devices SET credential_hash = $h WHERE user_id = $u AND device_id = $d AND revoked_at IS NULL', { h: credentialHash, u: userId, d: deviceId });
@@ -289,8 +295,8 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
 
   // --- Envelopes -------------------------------------------------------------------------------------
 
-  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits): Promise<EnqueueOutcome[]> {
-    return this.#queue.enqueue(envelopes, auditOf, limits);
+  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]> {
+    return this.#queue.enqueue(envelopes, auditOf, limits, committed);
   }
 
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]> {
