@@ -239,7 +239,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     }
     await carol.getByLabel('Message', { exact: true }).fill('Lactate sent');
     await carol.getByLabel('Message', { exact: true }).press('Enter');
-    await history(alice).getByText('Lactate sent').waitFor();
+    await shown(alice, 'Lactate sent');
     await check(carol, 'care-team');
 
     await alice.getByRole('button', { name: 'Members', exact: true }).click();
@@ -250,7 +250,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await expect(bob.getByLabel('Message', { exact: true }).isDisabled()).resolves.toBe(true);
     await alice.getByLabel('Message', { exact: true }).fill('Transferring to ICU bed 3');
     await alice.getByLabel('Message', { exact: true }).press('Enter');
-    await history(carol).getByText('Transferring to ICU bed 3').waitFor();
+    await shown(carol, 'Transferring to ICU bed 3');
     await bob.waitForTimeout(1000);
     await expect(bob.getByText('Transferring to ICU bed 3').count()).resolves.toBe(0);
   }, 120_000);
