@@ -55,7 +55,8 @@ export class PostgresRateLimiter implements RateLimiter {
   #decideHere(takes: readonly Take[]): Promise<RateDecision[]> {
     const limits = new Map<string, RateLimit>();
     for (const take of takes) for (const charge of take.charges) if (!limits.has(charge.key)) limits.set(charge.key, charge.limit);
-    const keys = [...limits.keys()];
+    const entries = [...limits];
+    const keys = entries.map(([key]) => key);
     return this.database.transaction(async (client) => {
       const { rows } = await client.query<{ key: string; tokens: number; refilled_at: number; amount: number; window_ms: number }>(prepared('rate-lock-buckets',
         `INSERT INTO rate_buckets AS b (key, tokens, refilled_at, amount, window_ms)
@@ -63,7 +64,7 @@ export class PostgresRateLimiter implements RateLimiter {
          FROM unnest($1::text[], $2::float8[], $3::float8[]) AS c(key, amount, window_ms) ORDER BY c.key
          ON CONFLICT (key) DO UPDATE SET tokens = b.tokens
          RETURNING b.key, b.tokens, b.refilled_at, b.amount, b.window_ms`,
-        [binaryTextArray(keys), keys.map((k) => limits.get(k)!.amount), keys.map((k) => limits.get(k)!.windowMs)]));
+        [binaryTextArray(keys), entries.map(([, limit]) => limit.amount), entries.map(([, limit]) => limit.windowMs)]));
       const buckets = new Map<string, RateBucket>(rows.map((r) => [r.key, { tokens: r.tokens, at: r.refilled_at, limit: { amount: r.amount, windowMs: r.window_ms } }]));
       const decisions = takes.map((take) => takeFromBuckets(buckets, take.charges, take.now));
       const held = [...buckets];
