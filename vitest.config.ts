@@ -8,11 +8,11 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two test files at once on this 2-core machine (Vitest's default here is one): a file spends most of its
-    // time waiting on the relays, databases and browsers it starts. Three ran the suite in ~6 minutes, but in one
-    // of four full runs ui-e2e's care-team case missed its message for 30 s while the heaviest files overlapped;
-    // until that is understood, two (one at a time the suite took 14 minutes).
-    maxWorkers: 2,
+    // Three test files at once on this 2-core machine (Vitest's default here is one): a file spends most of its
+    // time waiting on the relays, databases and browsers it starts (one at a time the suite took 14 minutes, two
+    // at once 8½, three 6½). ui-e2e's care-team case once missed its message under three: the test typed into the
+    // 1:1 conversation still drawn behind the dialog when the new team opened late; it now waits for the team.
+    maxWorkers: 3,
     // The slowest files first (a clean clone has no durations of a previous run for Vitest to sort by).
     sequence: { sequencer: HeaviestFirstSequencer },
     // electron-store imports `electron`; inlined, it sees the shell tests' stand-in instead of the real one.
