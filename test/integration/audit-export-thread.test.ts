@@ -11,6 +11,7 @@ import { ReadoutThread } from '../../server/audit/readoutThread';
 import { verifyPath } from '../../server/audit/verifyCli';
 import { ExportReadout } from '../../shared/audit/exportReadout';
 import { openStore } from '../../server/RelayServer';
+import { titleUnless } from '../fixtures/skipReason';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { tempDataDir } from '../fixtures/relayProcess';
 
@@ -127,8 +128,7 @@ describe('an audit export described on a thread of its own', () => {
 
   // Linux's /dev/full fails every write with ENOSPC: a disk that fills while the big files are written aside.
   const noFullDevice = !existsSync('/dev/full');
-  if (noFullDevice) console.log('the full-disk export case is skipped: this system has no /dev/full to stand for a full disk');
-  it.skipIf(noFullDevice)('a disk that fills while events.csv is written fails the export, which is then not audited as done', { timeout: 120_000 }, async () => {
+  it.skipIf(noFullDevice)(titleUnless('a disk that fills while events.csv is written fails the export, which is then not audited as done', noFullDevice ? 'this system has no /dev/full to stand for a full disk' : null), { timeout: 120_000 }, async () => {
     const data = await site(30_000);
     const out = join(dir(), 'thread');
     mkdirSync(out);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { findElectronBinary } from '../../scripts/electronBinary';
+import { titleUnless } from '../fixtures/skipReason';
 
 /*
  * The packaged shell for real: Playwright's `_electron` starts the built app against a local relay,
@@ -7,10 +8,9 @@ import { findElectronBinary } from '../../scripts/electronBinary';
  * (the npm package installs, its binary download does not); there it is skipped and says why.
  */
 const electron = findElectronBinary();
-if (electron.path === null) console.log(`Electron smoke test skipped: ${electron.reason}`);
 
 describe.skipIf(!electron.path)('the Electron app (Playwright _electron)', () => {
-  it('starts, enrolls against a local relay, locks and unlocks', async () => {
+  it(titleUnless('starts, enrolls against a local relay, locks and unlocks', electron.path === null ? electron.reason : null), async () => {
     const { _electron } = await import('playwright-core');
     const { buildApp, OUT_DIR } = await import('../../scripts/build');
     const { RelayProcess, addUser, removeDir, tempDataDir, rememberTotpSecret, nextTotp } = await import('../fixtures/relayProcess');

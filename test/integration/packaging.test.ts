@@ -7,6 +7,7 @@ import { NATIVE_MODULES } from '../../scripts/build';
 import { artifactsIn, signingPlan } from '../../scripts/dist';
 import { findElectronBinary } from '../../scripts/electronBinary';
 import { ROUNDS_VERSION } from '../../shared/version';
+import { titleUnless } from '../fixtures/skipReason';
 
 /*
  * electron-builder.yml, checked by electron-builder's own schema validation (not a hand-written check),
@@ -76,8 +77,7 @@ describe('electron-builder.yml', () => {
   });
 
   const electron = findElectronBinary();
-  if (electron.path === null) console.log(`npm run dist -- --dir skipped: ${electron.reason}`);
-  it.skipIf(electron.path === null)('packages the app (npm run dist -- --dir), and the packaged binary has its fuses flipped', async () => {
+  it.skipIf(electron.path === null)(titleUnless('packages the app (npm run dist -- --dir), and the packaged binary has its fuses flipped', electron.path === null ? electron.reason : null), async () => {
     const { spawnSync } = await import('node:child_process');
     const result = spawnSync('npm', ['run', 'dist', '--', '--dir'], { encoding: 'utf8', timeout: 600_000 });
     expect(result.status, result.stderr).toBe(0);

@@ -9,6 +9,7 @@ import { buildCli } from '../../server/cli';
 import { loadPolicy } from '../../main/core/policy/loadPolicy';
 import { OrgPolicySchema } from '../../shared/policy';
 import { RelayServer, openStore } from '../../server/RelayServer';
+import { titleUnless } from '../fixtures/skipReason';
 import { RelayProcess, addUser, adminCli, backupTo, openRelayDatabase, removeDir, restoreWith, tempDataDir } from '../fixtures/relayProcess';
 import { Workstation, until } from '../fixtures/workstation';
 
@@ -164,8 +165,8 @@ describe('rounds-server serve', () => {
     removeDir(data);
   });
 
-  if (process.getuid?.() !== 0) console.log('the data directory ownership test skipped: it needs root (it runs the relay as root on a directory another user owns)');
-  it.skipIf(process.getuid?.() !== 0)('refuses to work on a data directory as another user than its owner (root without sudo -u)', () => {
+  const notRoot = process.getuid?.() !== 0 ? 'it needs root (it runs the relay as root on a directory another user owns)' : null;
+  it.skipIf(notRoot !== null)(titleUnless('refuses to work on a data directory as another user than its owner (root without sudo -u)', notRoot), () => {
     const data = tempDataDir();
     addUser(data, 'ward8', 'Ward Eight');
     chownSync(data, 65534, 65534);
