@@ -1,4 +1,4 @@
-import type { DeviceAddress, DeviceId, EnvelopeId, UserId } from '../../../shared/ids';
+import { addressKey, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
 import type { CommittedEnvelope, EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
@@ -152,7 +152,7 @@ export class SqliteEnvelopeQueue {
       const refusal = !fits ? 'queueFull' : !fitsShare ? 'senderShareFull' : undefined;
       if (refusal) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? refusal;
       // The queue's total (kept by the triggers in this transaction) says whether there is a last envelope to look up.
-      else if (committed) tails.set(tailKey(recipient), (usage?.envelopes ?? 0) > 0 ? this.#sql.get<{ seq: number }>(LAST_QUEUED, key)?.seq ?? 0 : 0);
+      else if (committed) tails.set(addressKey(recipient), (usage?.envelopes ?? 0) > 0 ? this.#sql.get<{ seq: number }>(LAST_QUEUED, key)?.seq ?? 0 : 0);
     }
     envelopes.forEach((envelope, i) => {
       if (outcomes[i] !== 'queued') return;
@@ -168,7 +168,7 @@ export class SqliteEnvelopeQueue {
       }
       audit.push(auditOf(envelope));
       if (committed) {
-        const tail = tailKey(envelope.recipient);
+        const tail = addressKey(envelope.recipient);
         committed.push({ ...envelope, seq, after: tails.get(tail) ?? 0 });
         tails.set(tail, seq);
       }
@@ -208,10 +208,6 @@ export class SqliteEnvelopeQueue {
  */
 function freesSpace(error: unknown, write: QueueWrite): boolean {
   return error instanceof RelayFailure && error.code === 'RELAY_STORAGE_FULL' && 'ack' in write;
-}
-
-function tailKey(device: DeviceAddress): string {
-  return `${device.userId}.${device.deviceId}`;
 }
 
 /** Each read's page, in the order of `reads`, from one statement. */
