@@ -199,7 +199,7 @@ export class RelayClient {
 
   /** `allOwnDevices`: the envelopes go to every other device of this user too, and the relay is to hold them to it (SendRequestSchema). */
   send(envelopes: readonly OutgoingEnvelope[], allOwnDevices = false) {
-    return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes, allOwnDevices });
+    return this.#request('POST', '/v1/messages', SendResponseSchema, { envelopes, ...(allOwnDevices ? { allOwnDevices } : {}) });
   }
 
   /** Reports an acknowledgement this device signed (issue 19): the relay verifies, audits it and stops the message's ladders. */

@@ -93,7 +93,7 @@ export class RelayConnection {
   /** Sends envelopes over the socket; resolves when the relay has durably queued them, with each one's outcome. */
   /** `allOwnDevices`: as RelayClient.send. */
   async send(envelopes: readonly OutgoingEnvelope[], allOwnDevices = false): Promise<SendResponse> {
-    const frame = await this.#request((requestId) => ({ type: 'send', requestId, envelopes: [...envelopes], allOwnDevices }));
+    const frame = await this.#request((requestId) => ({ type: 'send', requestId, envelopes: [...envelopes], ...(allOwnDevices ? { allOwnDevices } : {}) }));
     if (frame.type !== 'sent') throw new RelayRequestError('BAD_RESPONSE', 'unexpected answer to send', 0);
     return { accepted: frame.accepted, ...(frame.refused ? { refused: frame.refused } : {}), serverTimestamp: frame.serverTimestamp };
   }
