@@ -153,6 +153,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   };
 
   const blocked = changed.length > 0;
+  const ownChanged = changed.some((p) => p.userId === self);
   const readOnly = conversation.kind === 'careTeam' && !conversation.isMember;
   const files = useConversationAttachments(onError, !blocked && !readOnly);
 
@@ -177,23 +178,22 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         </div>
       </header>
 
-      {changed.map((p) => (p.userId === self ? (
+      {changed.map((p) => (
         <div className="banner warning" role="alert" key={p.userId}>
-          <div>
-            <strong>A new workstation was signed in to your account.</strong>{' '}
-            Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.
-          </div>
-          <button type="button" className="secondary" onClick={() => onContact(p.userId)}>Review your workstations</button>
+          {p.userId === self ? (
+            <div>
+              <strong>A new workstation was signed in to your account.</strong>{' '}
+              Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.
+            </div>
+          ) : (
+            <div>
+              <strong>{nameOf(p.userId)}’s safety number has changed.</strong>{' '}
+              This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.
+            </div>
+          )}
+          <button type="button" className="secondary" onClick={() => onContact(p.userId)}>{p.userId === self ? 'Review your workstations' : 'Review safety number'}</button>
         </div>
-      ) : (
-        <div className="banner warning" role="alert" key={p.userId}>
-          <div>
-            <strong>{nameOf(p.userId)}’s safety number has changed.</strong>{' '}
-            This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.
-          </div>
-          <button type="button" className="secondary" onClick={() => onContact(p.userId)}>Review safety number</button>
-        </div>
-      )))}
+      ))}
 
       <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
         {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => loadOlder().catch(onError)}>Load earlier messages</button></div>}
@@ -219,7 +219,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => loadNewer().catch(onError)}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; showNewest().catch(onError); }}>Jump to newest</button></div>}
       </div>
 
-      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? (changed.some((p) => p.userId === self) ? 'Review your new workstation above before sending.' : 'Review the changed safety number above before sending.') : null}
+      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? (ownChanged ? 'Review your new workstation above before sending.' : 'Review the changed safety number above before sending.') : null}
         replyTo={replyTo} staging={files.staging} onCancelReply={() => setReplyTo(null)}
         onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
       {files.viewer}

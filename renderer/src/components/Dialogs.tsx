@@ -161,16 +161,12 @@ export function ContactPanel({ userId, name, own = false, onClose }: { userId: U
         ? <p className="muted">Your messages are copied to each of your other workstations listed here. Each has its own safety number: to check one, open this list on that workstation and compare.</p>
         : <p className="muted">Compare these numbers with {name} in person, or scan their code. If they match, your conversation is private.</p>}
       {identities?.length === 0 && <p>{own ? 'You have no other workstation that this one has sent to.' : `You have not exchanged messages with ${name} yet, so there is no safety number to compare.`}</p>}
-      {own && pending.length > 0 && (
+      {pending.length > 0 && (
         <div className="banner warning" role="alert">
-          <div><strong>{pending.length === 1 ? 'A workstation was' : `${pending.length} workstations were`} signed in to your account since you last sent.</strong> Accept only if you signed in there yourself; otherwise tell IT now (your messages are copied to it once you accept).</div>
-          <button type="button" className="primary" onClick={() => void run(() => api.call('contacts.acknowledgeIdentityChange', { userId, safetyNumbersSeen: pending.map((p) => p.safetyNumber) }))}>It was me: accept</button>
-        </div>
-      )}
-      {!own && pending.length > 0 && (
-        <div className="banner warning" role="alert">
-          <div><strong>{name}’s safety number has changed</strong> on {pending.length} device{pending.length > 1 ? 's' : ''}. Check it, then accept it to continue sending.</div>
-          <button type="button" className="primary" onClick={() => void run(() => api.call('contacts.acknowledgeIdentityChange', { userId, safetyNumbersSeen: pending.map((p) => p.safetyNumber) }))}>Accept new safety number</button>
+          {own
+            ? <div><strong>{pending.length === 1 ? 'A workstation was' : `${pending.length} workstations were`} signed in to your account since you last sent.</strong> Accept only if you signed in there yourself; otherwise tell IT now (your messages are copied to it once you accept).</div>
+            : <div><strong>{name}’s safety number has changed</strong> on {pending.length} device{pending.length > 1 ? 's' : ''}. Check it, then accept it to continue sending.</div>}
+          <button type="button" className="primary" onClick={() => void run(() => api.call('contacts.acknowledgeIdentityChange', { userId, safetyNumbersSeen: pending.map((p) => p.safetyNumber) }))}>{own ? 'It was me: accept' : 'Accept new safety number'}</button>
         </div>
       )}
       <ul className="devices">
