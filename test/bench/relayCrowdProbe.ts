@@ -3,6 +3,8 @@
  * `npx tsx test/bench/relayCrowdProbe.ts [devices] [runs] [pairs]` provisions the devices once, then for each run
  * starts a fresh relay, connects them all and keeps 1,000 messages in flight between random pairs (with `pairs`,
  * device i to device i + devices / 2, the 100-device shape), and prints the rate, p99 and the relay's CPU a message.
+ * With `crowd` in place of `pairs` each run is the bench's crowd sequence (relayCrowd.ts `crowdRun`: 50 pairs and random
+ * pairs saturated, then 2,000 msg/s between random pairs), and prints the fixed rate's p50 and p99.
  *
  * RELAY_PROBE_BUNDLES=DIR,DIR,... alternates relay bundles built earlier (under dist/, as RELAY_BENCH_BUNDLE) from
  * run to run, so that builds compare on one machine state; RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8
@@ -12,14 +14,16 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pinThisProcess, raiseOpenFileLimit } from './benchMachine';
-import { randomSaturatedRun } from './relayCrowd';
+import { crowdRun, randomSaturatedRun } from './relayCrowd';
 import { RoundsSystem } from './relayLoad';
 import { saturatedRun, withDevices, withServer } from './relayShapes';
 
 const devices = Number(process.argv[2] ?? 10_000);
 const runs = Number(process.argv[3] ?? 1);
 const pairs = process.argv[4] === 'pairs';
+const crowd = process.argv[4] === 'crowd';
 const IN_FLIGHT = 1000;
+const CROWD_RATE = 2000;
 /** The bench's times; RELAY_PROBE_WARMUP_MS=N warms up longer (N ms), until the relay's caches hold most devices. */
 const TIMES = { warmupMs: Number(process.env.RELAY_PROBE_WARMUP_MS ?? 1500), saturatedMs: 6000, fixedMs: 5000 };
 const SYSCALLS = ['fsync', 'fdatasync', 'pwrite64', 'pread64', 'fcntl', 'writev', 'read', 'getrandom'];
@@ -48,6 +52,11 @@ try {
     if (bundle) process.env.RELAY_BENCH_BUNDLE = bundle;
     const countsFile = process.env.RELAY_PROBE_SYSCALLS;
     let syscalls: Promise<Map<string, number>> | undefined;
+    if (crowd) {
+      const { saturated, fixed } = await withServer(system, (server) => crowdRun(server, devices, 100, IN_FLIGHT, CROWD_RATE, Number(process.env.RELAY_PROBE_SUSTAINABLE_SHARE ?? 0.8), TIMES));
+      console.log(`run ${run} ${bundle || 'this build'}: ${devices} devices, random pairs ${Math.round(saturated.rate)} msg/s; at ${CROWD_RATE} msg/s p50 ${fixed?.p50.toFixed(2)} ms, p99 ${fixed?.p99.toFixed(2)} ms, relay ${fixed?.serverCpuMsPer1000.toFixed(0)} ms CPU per 1,000`);
+      continue;
+    }
     const result = await withServer(system, (server) => withDevices(server, devices, (clients) => {
       if (countsFile) setTimeout(() => (syscalls = countSyscalls(server.pid, TIMES.saturatedMs, `${countsFile}.${run}`)), TIMES.warmupMs);
       return (pairs ? saturatedRun : randomSaturatedRun)(server, clients, IN_FLIGHT, TIMES);

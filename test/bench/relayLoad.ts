@@ -6,7 +6,7 @@
  * never logged.
  */
 import { randomUUID } from 'node:crypto';
-import { cpSync } from 'node:fs';
+import { appendFileSync, cpSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
@@ -106,14 +106,20 @@ export interface BenchRelay {
 /**
  * The bundled relay on `dataDir` (with `extraArgs`, e.g. --database), pinned and limited as every server here.
  * RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8 CPU profile into DIR when it stops (for profiling, not for figures);
- * RELAY_BENCH_HEAP_SNAPSHOT=DIR lets the bench have it write heap snapshots there (`heapSnapshotSignal`).
+ * RELAY_BENCH_HEAP_SNAPSHOT=DIR lets the bench have it write heap snapshots there (`heapSnapshotSignal`);
+ * RELAY_BENCH_NODE_FLAGS='--trace-gc ...' adds Node options, and RELAY_BENCH_LOG=FILE appends the relay's output to FILE.
  */
 export async function startBenchRelay(dataDir: string, extraArgs: readonly string[] = []): Promise<BenchRelay> {
   const profileDir = process.env.RELAY_BENCH_CPU_PROFILE;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const snapshotDir = process.env.RELAY_BENCH_HEAP_SNAPSHOT;
   if (snapshotDir) profile.push(`--heapsnapshot-signal=${heapSnapshotSignal()}`, `--diagnostic-dir=${snapshotDir}`);
-  const relay = await RelayProcess.start(dataDir, extraArgs, 0, serverCommandPrefix(), [...profile, ...await bundledRelayCommand()]);
+  const flags = process.env.RELAY_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  // After the unit's own options, so that a flag given here wins over the unit's.
+  const [script, ...unitOptions] = (await bundledRelayCommand()).toReversed();
+  const relay = await RelayProcess.start(dataDir, extraArgs, 0, serverCommandPrefix(), [...profile, ...unitOptions.toReversed(), ...flags, script!]);
+  const logFile = process.env.RELAY_BENCH_LOG;
+  if (logFile) for (const stream of [relay.child.stdout, relay.child.stderr]) stream?.on('data', (chunk: Buffer) => appendFileSync(logFile, chunk));
   let stderr = '';
   relay.child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   let stopping = false;
