@@ -39,17 +39,10 @@ export function bundledRelayCommand(): Promise<string[]> {
   return command;
 }
 
-/**
- * The Node options the systemd unit starts the relay with (`ExecStart=/usr/bin/node OPTIONS /usr/bin/rounds-server
- * serve ...`, continuation lines joined): the bench runs it with the same.
- */
+/** The Node options the systemd unit gives the relay (`Environment=NODE_OPTIONS=...`): the bench runs it with the same. */
 function unitNodeOptions(unitFile: string): string[] {
-  const unit = readFileSync(unitFile, 'utf8').replaceAll('\\\n', ' ');
-  const words = /^ExecStart=(.+)$/m.exec(unit)?.[1].trim().split(/\s+/) ?? [];
-  if (!/\/node$/.test(words[0] ?? '')) return [];
-  const command = words.findIndex((word) => word.endsWith('/rounds-server'));
-  if (command < 0) throw new Error(`${unitFile}: ExecStart starts node but names no rounds-server`);
-  return words.slice(1, command);
+  const options = /^Environment=NODE_OPTIONS=(.+)$/m.exec(readFileSync(unitFile, 'utf8'))?.[1];
+  return options ? options.trim().split(/\s+/) : [];
 }
 
 /** Pinning needs two cores and taskset; without either the runs share cores (and say so). */

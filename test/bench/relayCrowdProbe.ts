@@ -7,7 +7,8 @@
  * pairs saturated, then 2,000 msg/s between random pairs), and prints the fixed rate's p50 and p99.
  *
  * RELAY_PROBE_BUNDLES=DIR,DIR,... alternates relay bundles built earlier (under dist/, as RELAY_BENCH_BUNDLE) from
- * run to run, so that builds compare on one machine state; RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8
+ * run to run, so that builds compare on one machine state, and RELAY_PROBE_FLAGS='FLAGS|FLAGS|...' Node options added
+ * after the unit's (as RELAY_BENCH_NODE_FLAGS; with bundles, every combination in turn); RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8
  * CPU profile (of the whole run); RELAY_PROBE_SYSCALLS=FILE counts the relay's system calls while measuring (`perf stat` on its
  * tracepoints, into FILE.RUN), as calls a message. For profiling and comparing builds, not for the bench's figures.
  */
@@ -28,6 +29,8 @@ const CROWD_RATE = 2000;
 const TIMES = { warmupMs: Number(process.env.RELAY_PROBE_WARMUP_MS ?? 1500), saturatedMs: 6000, fixedMs: 5000 };
 const SYSCALLS = ['fsync', 'fdatasync', 'pwrite64', 'pread64', 'fcntl', 'writev', 'read', 'getrandom'];
 const bundles = process.env.RELAY_PROBE_BUNDLES?.split(',') ?? [process.env.RELAY_BENCH_BUNDLE ?? ''];
+const flagSets = process.env.RELAY_PROBE_FLAGS?.split('|') ?? [process.env.RELAY_BENCH_NODE_FLAGS ?? ''];
+const variants = bundles.flatMap((bundle) => flagSets.map((flags) => ({ bundle, flags })));
 
 /** Counts the relay's system calls from now for `ms` (perf stat on its syscall tracepoints); resolves with them by name. */
 function countSyscalls(pid: number, ms: number, file: string): Promise<Map<string, number>> {
@@ -48,13 +51,15 @@ const unpin = pinThisProcess('1');
 const system = await RoundsSystem.create(devices);
 try {
   for (let run = 1; run <= runs; run++) {
-    const bundle = bundles[(run - 1) % bundles.length]!;
+    const { bundle, flags } = variants[(run - 1) % variants.length]!;
     if (bundle) process.env.RELAY_BENCH_BUNDLE = bundle;
+    process.env.RELAY_BENCH_NODE_FLAGS = flags;
+    const name = `${bundle || 'this build'}${flags ? ` ${flags}` : ''}`;
     const countsFile = process.env.RELAY_PROBE_SYSCALLS;
     let syscalls: Promise<Map<string, number>> | undefined;
     if (crowd) {
       const { saturated, fixed } = await withServer(system, (server) => crowdRun(server, devices, 100, IN_FLIGHT, CROWD_RATE, Number(process.env.RELAY_PROBE_SUSTAINABLE_SHARE ?? 0.8), TIMES));
-      console.log(`run ${run} ${bundle || 'this build'}: ${devices} devices, random pairs ${Math.round(saturated.rate)} msg/s; at ${CROWD_RATE} msg/s p50 ${fixed?.p50.toFixed(2)} ms, p99 ${fixed?.p99.toFixed(2)} ms, relay ${fixed?.serverCpuMsPer1000.toFixed(0)} ms CPU per 1,000`);
+      console.log(`run ${run} ${name}: ${devices} devices, random pairs ${Math.round(saturated.rate)} msg/s; at ${CROWD_RATE} msg/s p50 ${fixed?.p50.toFixed(2)} ms, p99 ${fixed?.p99.toFixed(2)} ms, relay ${fixed?.serverCpuMsPer1000.toFixed(0)} ms CPU per 1,000`);
       continue;
     }
     const result = await withServer(system, (server) => withDevices(server, devices, (clients) => {
@@ -64,7 +69,7 @@ try {
     const counts = await syscalls;
     // The syscall window is the measuring window (saturatedMs after the warm-up), as near as two timers get.
     const perMessage = counts ? `; a message: ${[...counts].map(([name, n]) => `${name} ${(n / (result.rate * TIMES.saturatedMs / 1000)).toFixed(2)}`).join(', ')}` : '';
-    console.log(`run ${run} ${bundle || 'this build'}: ${devices} devices, ${pairs ? 'pairs' : 'random pairs'}: ${Math.round(result.rate)} msg/s, p99 ${result.p99.toFixed(1)} ms, relay CPU ${Math.round(result.serverCpu * 100)} % = ${Math.round((result.serverCpu * 1e6) / result.rate)} µs a message, load client ${Math.round(result.loadCpu * 100)} %${perMessage}`);
+    console.log(`run ${run} ${name}: ${devices} devices, ${pairs ? 'pairs' : 'random pairs'}: ${Math.round(result.rate)} msg/s, p99 ${result.p99.toFixed(1)} ms, relay CPU ${Math.round(result.serverCpu * 100)} % = ${Math.round((result.serverCpu * 1e6) / result.rate)} µs a message, load client ${Math.round(result.loadCpu * 100)} %${perMessage}`);
   }
 } finally {
   system.dispose();

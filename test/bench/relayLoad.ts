@@ -266,7 +266,7 @@ export async function provisionStore(store: RelayStore, count: number): Promise<
  * A real libsignal ciphertext of a 200-character text (base64): the reply of an established session,
  * a `whisper` message. The relay never looks inside, so every benchmark envelope carries this one.
  */
-async function realCiphertext(): Promise<string> {
+export async function realCiphertext(): Promise<string> {
   const directory = new TestDirectory();
   const [alice, bob] = [await newDevice(directory, newUserId(), 1), await newDevice(directory, newUserId(), 1)];
   const conversation = newConversationId();
