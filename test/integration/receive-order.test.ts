@@ -1,0 +1,65 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
+import { Ward } from '../fixtures/ward';
+import { FAST_KDF, PASSPHRASE, until } from '../fixtures/workstation';
+
+/*
+ * Envelopes are taken in the order the relay gave them, even when one of them cannot be stored for a while
+ * (review of the receive path, session 11). The failure is a real one: another connection to the profile's
+ * database (as a second Rounds window would have) holds its write lock, so SQLCipher answers SQLITE_BUSY.
+ */
+const wards: Ward[] = [];
+afterAll(async () => {
+  for (const ward of wards) await ward.close();
+});
+
+describe('an envelope this workstation cannot store for a while', () => {
+  it('is tried again before anything after it: a sender key hit by a busy database still opens the team message behind it', async () => {
+    // Bob's new workstation: its database is held by another connection from the moment it learns the team
+    // (the team's state comes just ahead of Alice's sender key) until the core reports the failed store.
+    const holder: { profile?: UnlockedProfile } = {};
+    let held = false;
+    const failures: string[] = [];
+    const logger = {
+      error: (message: string) => {
+        if (!message.startsWith('a message could not be stored')) return;
+        failures.push(message);
+        if (held) holder.profile?.database.run('ROLLBACK');
+        held = false;
+      },
+    };
+    const ward = await Ward.open({ alice: 'Dr. Alice Moreau', bob: 'Nurse Bob Okafor' });
+    wards.push(ward);
+    const alice = ward.station('alice');
+    const bob = ward.station('bob');
+    const { conversationId: team } = await alice.call('careTeams.create', { title: 'Ward 4 bed 12', members: [ward.id('bob')] });
+    await alice.call('messages.send', { conversationId: team, text: 'Obs every hour' });
+    await until(async () => (await bob.bodies(team)).includes('Obs every hour'), 'the first team message at Bob');
+
+    const bob2 = ward.workstation({ logger });
+    await bob2.addDevice(ward.relay.url, 'bob');
+    await until(() => bob2.online(), 'Bob\'s second workstation online');
+    const profiles = new LocalProfiles(bob2.dataDir, { kdf: FAST_KDF });
+    holder.profile = await profiles.unlock(profiles.list()[0]!.id, PASSPHRASE);
+    bob2.app.subscribe((event) => {
+      if (event.type !== 'conversation' || event.conversationId !== team || held || failures.length > 0) return;
+      holder.profile?.database.run('BEGIN IMMEDIATE');
+      held = true;
+    });
+
+    const { messageId } = await alice.call('messages.send', { conversationId: team, text: 'Bed 12 to theatre at 2' });
+    await until(() => alice.events.some((e) => e.type === 'sendBlocked' && e.messageId === messageId), 'held for Bob\'s new workstation');
+    const pending = (await alice.call('contacts.identities', { userId: ward.id('bob') })).filter((i) => i.changePending);
+    await alice.call('contacts.acknowledgeIdentityChange', { userId: ward.id('bob'), safetyNumbersSeen: pending.map((p) => p.safetyNumber) });
+
+    await until(async () => (await bob2.bodies(team)).includes('Bed 12 to theatre at 2'), 'the team message on Bob\'s new workstation');
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toContain('SQLITE_BUSY');
+    await until(async () => (await bob.bodies(team)).includes('Bed 12 to theatre at 2'), 'and on his first');
+    // Each once, in order.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await bob2.bodies(team)).toEqual(['Bed 12 to theatre at 2']);
+    expect(await bob.bodies(team)).toEqual(['Obs every hour', 'Bed 12 to theatre at 2']);
+    holder.profile.lock();
+  }, 90_000);
+});
