@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
+import { OutboxStore } from '../../main/core/storage/OutboxStore';
 import { Ward } from '../fixtures/ward';
 import { FAST_KDF, PASSPHRASE, until } from '../fixtures/workstation';
 
@@ -61,5 +62,36 @@ describe('an envelope this workstation cannot store for a while', () => {
     expect(await bob2.bodies(team)).toEqual(['Bed 12 to theatre at 2']);
     expect(await bob.bodies(team)).toEqual(['Obs every hour', 'Bed 12 to theatre at 2']);
     holder.profile.lock();
+  }, 90_000);
+
+  it('stored and acknowledged, then a failure (its receipt cannot be queued): the envelopes behind it still come', async () => {
+    const failures: string[] = [];
+    const ward = await Ward.open({ carol: 'Dr. Carol Nguyen', dave: 'Dr. Dave Park' }, { station: (username) => (username === 'carol' ? { logger: { error: (m) => void failures.push(m) } } : {}) });
+    wards.push(ward);
+    const carol = ward.station('carol');
+    const dave = ward.station('dave');
+    const { conversationId } = await dave.call('conversations.openDirect', { userId: ward.id('carol') });
+    // The first delivered receipt Carol queues meets a busy database (both workstations run in this process: only she sends receipts here).
+    const original = OutboxStore.prototype.add;
+    let busy = true;
+    OutboxStore.prototype.add = function (this: OutboxStore, ...args: Parameters<OutboxStore['add']>) {
+      if (busy && args[2].type === 'receipt') {
+        busy = false;
+        throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+      }
+      return original.apply(this, args);
+    };
+    try {
+      await dave.call('messages.send', { conversationId, text: 'Bed 3 obs due' });
+      await dave.call('messages.send', { conversationId, text: 'Bed 4 obs due' });
+      await until(async () => (await carol.call('conversations.list', {})).length === 1, 'the conversation at Carol');
+      const id = (await carol.call('conversations.list', {}))[0]!.id;
+      await until(async () => (await carol.bodies(id)).length === 2, 'both messages at Carol');
+      expect(await carol.bodies(id)).toEqual(['Bed 3 obs due', 'Bed 4 obs due']);
+      expect(busy).toBe(false);
+      expect(failures.filter((m) => m.startsWith('after a message was stored'))).toHaveLength(1);
+    } finally {
+      OutboxStore.prototype.add = original;
+    }
   }, 90_000);
 });

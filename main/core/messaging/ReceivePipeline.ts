@@ -61,7 +61,10 @@ export class ReceivePipeline {
 
   /** Queues an envelope behind the ones before it. */
   enqueue(envelope: DeliveredEnvelope): void {
-    this.#receiving = this.#receiving.then(() => this.#receiveInOrder(envelope));
+    this.#receiving = this.#receiving.then(() => this.#receiveInOrder(envelope)).catch((error: unknown) => {
+      // It was stored and acknowledged; what failed after (its delivered receipt, say) must not stop the ones behind it.
+      this.ctx.logger.error(`after a message was stored: ${describeError(error)}`);
+    });
   }
 
   /** Waits for the envelopes queued so far, and any queued while waiting. */
