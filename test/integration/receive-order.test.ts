@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
+import { MessageStore } from '../../main/core/storage/MessageStore';
 import { OutboxStore } from '../../main/core/storage/OutboxStore';
+import { openRelayDatabase } from '../fixtures/relayProcess';
 import { Ward } from '../fixtures/ward';
 import { FAST_KDF, PASSPHRASE, until } from '../fixtures/workstation';
 
@@ -92,6 +94,41 @@ describe('an envelope this workstation cannot store for a while', () => {
       expect(failures.filter((m) => m.startsWith('after a message was stored'))).toHaveLength(1);
     } finally {
       OutboxStore.prototype.add = original;
+    }
+  }, 90_000);
+
+  it('is not one SQLite refuses for what it holds (a constraint it breaks): that one is refused like garbage, and the next still comes', async () => {
+    const ward = await Ward.open({ erin: 'Nurse Erin Walsh', frank: 'Dr. Frank Osei' });
+    wards.push(ward);
+    const erin = ward.station('erin');
+    const frank = ward.station('frank');
+    const { conversationId } = await frank.call('conversations.openDirect', { userId: ward.id('erin') });
+    const original = MessageStore.prototype.insert;
+    let refusals = 0;
+    MessageStore.prototype.insert = function (this: MessageStore, ...args: Parameters<MessageStore['insert']>) {
+      if (args[0].body === 'Bed 5 obs due' && args[0].receivedAt !== args[0].sentAt) {
+        refusals++;
+        throw Object.assign(new Error('UNIQUE constraint failed: messages.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+      }
+      return original.apply(this, args);
+    };
+    try {
+      await frank.call('messages.send', { conversationId, text: 'Bed 5 obs due' });
+      await frank.call('messages.send', { conversationId, text: 'Bed 6 obs due' });
+      await until(async () => (await erin.call('conversations.list', {})).length === 1, 'the conversation at Erin');
+      const id = (await erin.call('conversations.list', {}))[0]!.id;
+      await until(async () => (await erin.bodies(id)).includes('Bed 6 obs due'), 'the next message at Erin');
+      expect(await erin.bodies(id)).toEqual(['Bed 6 obs due']);
+      expect(refusals).toBe(1);
+    } finally {
+      MessageStore.prototype.insert = original;
+    }
+    // Acknowledged, both: nothing waits at the relay for her workstation.
+    const relay = openRelayDatabase(ward.relayDir);
+    try {
+      await until(() => (relay.prepare('SELECT count(*) AS n FROM envelopes').get() as { n: number }).n === 0, 'nothing left at the relay');
+    } finally {
+      relay.close();
     }
   }, 90_000);
 });
