@@ -4,17 +4,27 @@ import { MessageStore } from '../../main/core/storage/MessageStore';
 import { OutboxStore } from '../../main/core/storage/OutboxStore';
 import { openRelayDatabase } from '../fixtures/relayProcess';
 import { Ward } from '../fixtures/ward';
-import { FAST_KDF, PASSPHRASE, until } from '../fixtures/workstation';
+import type { ConversationId, UserId } from '../../shared/ids';
+import { FAST_KDF, PASSPHRASE, until, type Workstation } from '../fixtures/workstation';
 
 /*
  * Envelopes are taken in the order the relay gave them, even when one of them cannot be stored for a while
- * (review of the receive path, session 11). The failure is a real one: another connection to the profile's
- * database (as a second Rounds window would have) holds its write lock, so SQLCipher answers SQLITE_BUSY.
+ * (review of the receive path, session 11). In the first test the failure is a real one: another connection to
+ * the profile's database (as a second Rounds window would have) holds its write lock, so SQLCipher answers
+ * SQLITE_BUSY. The others need a failure at one exact write, made as receive-durability.test.ts makes a full disk.
  */
 const wards: Ward[] = [];
 afterAll(async () => {
   for (const ward of wards) await ward.close();
 });
+
+/** `from` sends `texts` 1:1 to `to`; the conversation's id at `to`, once it is there. */
+async function sendDirect(from: Workstation, to: Workstation, toId: UserId, texts: readonly string[]): Promise<ConversationId> {
+  const { conversationId } = await from.call('conversations.openDirect', { userId: toId });
+  for (const text of texts) await from.call('messages.send', { conversationId, text });
+  await until(async () => (await to.call('conversations.list', {})).length === 1, 'the conversation at the recipient');
+  return (await to.call('conversations.list', {}))[0]!.id;
+}
 
 describe('an envelope this workstation cannot store for a while', () => {
   it('is tried again before anything after it: a sender key hit by a busy database still opens the team message behind it', async () => {
@@ -72,7 +82,6 @@ describe('an envelope this workstation cannot store for a while', () => {
     wards.push(ward);
     const carol = ward.station('carol');
     const dave = ward.station('dave');
-    const { conversationId } = await dave.call('conversations.openDirect', { userId: ward.id('carol') });
     // The first delivered receipt Carol queues meets a busy database (both workstations run in this process: only she sends receipts here).
     const original = OutboxStore.prototype.add;
     let busy = true;
@@ -84,10 +93,7 @@ describe('an envelope this workstation cannot store for a while', () => {
       return original.apply(this, args);
     };
     try {
-      await dave.call('messages.send', { conversationId, text: 'Bed 3 obs due' });
-      await dave.call('messages.send', { conversationId, text: 'Bed 4 obs due' });
-      await until(async () => (await carol.call('conversations.list', {})).length === 1, 'the conversation at Carol');
-      const id = (await carol.call('conversations.list', {}))[0]!.id;
+      const id = await sendDirect(dave, carol, ward.id('carol'), ['Bed 3 obs due', 'Bed 4 obs due']);
       await until(async () => (await carol.bodies(id)).length === 2, 'both messages at Carol');
       expect(await carol.bodies(id)).toEqual(['Bed 3 obs due', 'Bed 4 obs due']);
       expect(busy).toBe(false);
@@ -102,7 +108,6 @@ describe('an envelope this workstation cannot store for a while', () => {
     wards.push(ward);
     const erin = ward.station('erin');
     const frank = ward.station('frank');
-    const { conversationId } = await frank.call('conversations.openDirect', { userId: ward.id('erin') });
     const original = MessageStore.prototype.insert;
     let refusals = 0;
     MessageStore.prototype.insert = function (this: MessageStore, ...args: Parameters<MessageStore['insert']>) {
@@ -113,10 +118,7 @@ describe('an envelope this workstation cannot store for a while', () => {
       return original.apply(this, args);
     };
     try {
-      await frank.call('messages.send', { conversationId, text: 'Bed 5 obs due' });
-      await frank.call('messages.send', { conversationId, text: 'Bed 6 obs due' });
-      await until(async () => (await erin.call('conversations.list', {})).length === 1, 'the conversation at Erin');
-      const id = (await erin.call('conversations.list', {}))[0]!.id;
+      const id = await sendDirect(frank, erin, ward.id('erin'), ['Bed 5 obs due', 'Bed 6 obs due']);
       await until(async () => (await erin.bodies(id)).includes('Bed 6 obs due'), 'the next message at Erin');
       expect(await erin.bodies(id)).toEqual(['Bed 6 obs due']);
       expect(refusals).toBe(1);
