@@ -6,9 +6,9 @@ import { Ward } from '../fixtures/ward';
 import { FAST_KDF, PASSPHRASE, until, type Workstation } from '../fixtures/workstation';
 
 /*
- * A member's new workstation, unknown to the sender until the relay refuses her send (UNKNOWN_DEVICE): the
- * send is tried again with the directory read afresh, and once she accepts the new device, with the same
- * sender key, given only to the devices that do not have it: the new workstation, and a new member the refused
+ * A member's new workstation and the sender's own, unknown to her until the relay refuses her send (UNKNOWN_DEVICE):
+ * the send is tried again with the directory read afresh, and once she accepts the new devices, with the same
+ * sender key, given only to the devices that do not have it: the new workstations, and a new member the refused
  * attempt was to give it to (review of the send path, session 11). What each workstation holds is read from its
  * own encrypted database, through a second connection as another window would open.
  */
@@ -45,23 +45,25 @@ describe('a care-team send refused for a device the sender did not know', () => 
     expect(before.own).toBeDefined();
     for (const w of [bob, carol]) expect((await senderKeys(w, team, ward.id('alice'))).from).toEqual([before.own]);
 
-    // Dave joins (Alice's next text gives him her key); Bob adds a workstation, and Alice's directory lacks it.
+    // Dave joins (Alice's next text gives him her key); Bob and Alice add a workstation each, which her directory lacks.
     await alice.call('careTeams.addMembers', { conversationId: team, members: [ward.id('dave')] });
     await until(async () => (await dave.call('conversations.list', {})).some((c) => c.id === team), 'Dave knows the team');
-    const bob2 = ward.workstation();
+    const [bob2, alice2] = [ward.workstation(), ward.workstation()];
     await bob2.addDevice(ward.relay.url, 'bob');
-    await until(() => bob2.online(), 'Bob\'s second workstation online');
+    await alice2.addDevice(ward.relay.url, 'alice');
+    await ward.allOnline();
     const { messageId } = await alice.call('messages.send', { conversationId: team, text: 'Bed 12 to theatre at 2' });
+    // Held for Bob's new workstation until she accepts it (her own is her first other one: trusted on first use).
     await until(() => alice.events.some((e) => e.type === 'sendBlocked' && e.messageId === messageId), 'held for Bob\'s new workstation');
     const pending = (await alice.call('contacts.identities', { userId: ward.id('bob') })).filter((i) => i.changePending);
     expect(pending).toHaveLength(1);
     await alice.call('contacts.acknowledgeIdentityChange', { userId: ward.id('bob'), safetyNumbersSeen: pending.map((p) => p.safetyNumber) });
-    for (const w of [bob, bob2, carol, dave]) await until(async () => (await w.bodies(team)).includes('Bed 12 to theatre at 2'), 'the message on every workstation');
+    for (const w of [bob, bob2, carol, dave, alice2]) await until(async () => (await w.bodies(team)).includes('Bed 12 to theatre at 2'), 'the message on every workstation');
 
     // The same distribution throughout: nobody was given a new key; the newcomers were given the one in use.
     expect((await senderKeys(alice, team, ward.id('alice'))).own).toBe(before.own);
-    for (const w of [bob, bob2, carol, dave]) expect((await senderKeys(w, team, ward.id('alice'))).from).toEqual([before.own]);
-    for (const w of [bob2, dave]) expect(await w.bodies(team)).toEqual(['Bed 12 to theatre at 2']);
+    for (const w of [bob, bob2, carol, dave, alice2]) expect((await senderKeys(w, team, ward.id('alice'))).from).toEqual([before.own]);
+    for (const w of [bob2, dave, alice2]) expect(await w.bodies(team)).toEqual(['Bed 12 to theatre at 2']);
     for (const w of [bob, carol]) expect(await w.bodies(team)).toEqual(['Obs every hour', 'Bed 12 to theatre at 2']);
   }, 120_000);
 });
