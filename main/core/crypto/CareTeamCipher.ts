@@ -41,6 +41,8 @@ export const NO_CARE_TEAMS: CareTeamMembership = { isCareTeam: () => false, isMe
 const ReceivedDistribution = z.strictObject({ conversationId: ConversationIdSchema });
 
 export interface CareTeamSend {
+  /** Our distribution the message is encrypted with (its key is recorded as shared with the recipients of `senderKeyShares`). */
+  readonly distributionId: DistributionId;
   /** 1:1 ciphertexts that carry our current sender key to member devices that do not have it yet. */
   readonly senderKeyShares: readonly OutgoingCiphertext[];
   /** The care-team ciphertext, once per member device (the same bytes for each). */
@@ -105,9 +107,24 @@ export class CareTeamCipher {
         this.#writeOwn(stores.staged, conversationId, { distributionId, sharedWith: holders });
       }
       return {
+        distributionId,
         senderKeyShares,
         messages: recipients.map((recipient) => ({ recipient, type: 'senderkey' as const, content: ciphertext })),
       };
+    });
+  }
+
+  /**
+   * The relay took none of a send: these devices did not get our sender key after all. They are no longer
+   * recorded as holding it, so the next send gives them the same key (nothing to do if it was replaced since).
+   */
+  notShared(conversationId: ConversationId, distributionId: DistributionId, devices: readonly DeviceAddress[]): Promise<void> {
+    return this.#ctx.run(async (stores) => {
+      const own = this.#readOwn(stores.staged, conversationId);
+      if (own?.distributionId !== distributionId) return;
+      const holders = new Map(own.sharedWith);
+      for (const device of devices) holders.delete(addressKey(device));
+      this.#writeOwn(stores.staged, conversationId, { distributionId, sharedWith: holders });
     });
   }
 

@@ -1,7 +1,7 @@
 import { IdentityKeyPair, PublicKey } from '@signalapp/libsignal-client';
 import { randomInt } from 'node:crypto';
 import type { CoreEvent } from '../../../shared/events';
-import { DeviceAddressSchema, addressKey, parseAddressKey, sameAddress, type ConversationId, type DeviceAddress, type EnvelopeId, type UserId } from '../../../shared/ids';
+import { DeviceAddressSchema, addressKey, parseAddressKey, sameAddress, type ConversationId, type DeviceAddress, type DistributionId, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { Payload, ReceiptPayload, TextPayload } from '../../../shared/payload';
 import { EnvelopeSchema } from '../../../shared/wire/envelope';
 import { describeWireIssue, tolerant } from '../../../shared/wire/tolerant';
@@ -159,6 +159,11 @@ export class ProtocolCore {
 
   encryptCareTeam(conversationId: ConversationId, members: readonly DeviceAddress[], payload: TextPayload | ReceiptPayload): Promise<CareTeamSend> {
     return this.#careTeams.encrypt(conversationId, members, payload);
+  }
+
+  /** See CareTeamCipher.notShared: devices the relay did not take our sender key to get the same key with the next send. */
+  careTeamKeyNotShared(conversationId: ConversationId, distributionId: DistributionId, devices: readonly DeviceAddress[]): Promise<void> {
+    return this.#careTeams.notShared(conversationId, distributionId, devices);
   }
 
   rotateCareTeamKey(conversationId: ConversationId): Promise<void> {

@@ -24,7 +24,7 @@ import { OutboxSender, type SendOptions } from './OutboxSender';
 import { PeriodicDuties } from './PeriodicDuties';
 import { ReceivePipeline } from './ReceivePipeline';
 import { RelayRequestError, type RelayClient, type RelayConnection } from './RelayClient';
-import { RelayLink } from './RelayLink';
+import { DEFAULT_BACKOFF, RelayLink } from './RelayLink';
 import { RoleDirectory } from './RoleDirectory';
 import { RoleConversations } from './RoleConversations';
 import type { RelayTrust } from './RelayTrust';
@@ -134,6 +134,7 @@ export class MessagingClient {
       attachments: () => this.attachments,
       urgency: { storedIn: (p) => this.urgent.storedIn(p), acknowledgementIn: (p, from) => this.urgent.acknowledgementIn(p, from), acknowledged: (p) => this.urgent.acknowledged(p), coverageKnown: (id) => this.urgent.coverageKnown(id) },
       roles: { file: (...filed) => this.roleConversations.file(...filed) },
+      retry: options.backoff ?? DEFAULT_BACKOFF,
     });
     this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
@@ -217,6 +218,7 @@ export class MessagingClient {
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.#receiver.stop();
     this.#duties.stop();
     this.urgent.stop();
     this.#attachedSends.stop();

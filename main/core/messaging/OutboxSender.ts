@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describeError } from '../../../shared/errors';
-import { MessageIdSchema, UserIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type MessageId, type UserId } from '../../../shared/ids';
+import { MessageIdSchema, UserIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type DistributionId, type MessageId, type UserId } from '../../../shared/ids';
 import { PAYLOAD_VERSION, ReceiptPayloadSchema, TextPayloadSchema, type Payload, type TextPayload } from '../../../shared/payload';
 import type { DirectoryEntry, OutgoingEnvelope } from '../../../shared/wire/relay';
 import type { RoleDelivery } from '../../../shared/wire/roles';
@@ -196,13 +196,20 @@ export class OutboxSender {
       progress.after = seq;
       return true;
     }
+    // A team text's attempt once counted, with the devices its encryption recorded as given our sender key;
+    // `sending`: the envelopes went to the relay, which may have taken them even if no answer came back.
+    let attempt: { shared?: KeyShared } | undefined;
+    let sending = false;
     try {
       if (team && entry.attempts > 0) {
         // An earlier attempt may have recorded our sender key as shared with devices that never got
-        // it (the relay refused, or the app stopped in between): start a new key, shared afresh.
+        // it (the app stopped, or no answer came, in between): start a new key, shared afresh.
         await ctx.core.rotateCareTeamKey(team.id);
       }
-      if (team) ctx.outbox.countAttempt(seq);
+      if (team) {
+        ctx.outbox.countAttempt(seq);
+        attempt = {};
+      }
       const directory = this.#directory ?? await this.readDirectory();
       const hasDevices = (userId: UserId) => directory.some((u) => u.userId === userId && u.devices.length > 0);
       // A colleague still to enroll has no workstation: a message to them waits (tried again after a
@@ -223,6 +230,7 @@ export class OutboxSender {
         // Devices getting our key for the first time (a new member, or a member's new workstation) get
         // the team itself first, so they know whose key it is; devices that know it already ignore it.
         const newcomers = send.senderKeyShares.map((share) => share.recipient);
+        if (attempt) attempt.shared = { distributionId: send.distributionId, devices: newcomers };
         const state = newcomers.length > 0 ? await ctx.core.encryptDirect(newcomers, careTeamState(team, ctx.scheduler.now())) : [];
         ciphertexts = [...state, ...send.senderKeyShares, ...send.messages];
       } else {
@@ -236,6 +244,7 @@ export class OutboxSender {
         return urgent ? { ...outgoing, urgent: true as const } : outgoing;
       });
       const connection = this.connection();
+      sending = true;
       // The relay holds the send to every other workstation of ours (it names one we do not know of yet: the
       // directory is read again), except while their queue is full and they get it later.
       const result = envelopes.length > 0 ? await (connection?.open ? connection.send(envelopes, !selfHeld) : ctx.relay.send(envelopes, !selfHeld)) : undefined;
@@ -274,6 +283,9 @@ export class OutboxSender {
       progress.refreshed = false;
       return true;
     } catch (error) {
+      // The relay took none of it (it never went, or the relay refused it whole, UNKNOWN_DEVICE say): the next
+      // attempt keeps our sender key, and gives it only to the devices that do not have it.
+      if (team && attempt && (!sending || (error instanceof RelayRequestError && error.refused))) await this.#notShared(seq, team.id, attempt.shared);
       if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !progress.refreshed) {
         // Someone's devices changed since the directory was read: read it again and retry at once.
         this.#directory = undefined;
@@ -322,6 +334,17 @@ export class OutboxSender {
     });
   }
 
+  /** A team text's attempt the relay took none of: the devices it shared our sender key with did not get it, and the attempt does not count. */
+  async #notShared(seq: number, teamId: ConversationId, shared: KeyShared | undefined): Promise<void> {
+    try {
+      if (shared && shared.devices.length > 0) await this.ctx.core.careTeamKeyNotShared(teamId, shared.distributionId, shared.devices);
+      this.ctx.outbox.resetAttempts(seq);
+    } catch (error) {
+      // Still counted: the next attempt starts a new key.
+      this.ctx.logger.error(`a refused care-team send could not be set right: ${describeError(error)}`);
+    }
+  }
+
   async #ensureSessions(devices: readonly DeviceAddress[]): Promise<void> {
     const missing = devices.filter((d) => !this.ctx.core.hasSession(d));
     if (missing.length === 0) return;
@@ -361,6 +384,12 @@ interface OutgoingText {
 interface ConversationSummary {
   readonly peer: UserId | null;
   readonly recipients: readonly UserId[];
+}
+
+/** The devices one attempt recorded as given our sender key for a team (`distributionId`). */
+interface KeyShared {
+  readonly distributionId: DistributionId;
+  readonly devices: readonly DeviceAddress[];
 }
 
 /** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */

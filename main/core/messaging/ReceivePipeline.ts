@@ -2,6 +2,7 @@ import { describeError } from '../../../shared/errors';
 import { addressKey, type ConversationId, type DeviceAddress, type MessageId } from '../../../shared/ids';
 import type { DeliveredEnvelope } from '../../../shared/wire/relay';
 import type { AcknowledgementPayload, TextPayload } from '../../../shared/payload';
+import type { Cancellable } from '../Clock';
 import type { DecryptedMessage } from '../crypto/ProtocolCore';
 import { RoundsError } from '../errors';
 import type { ClientContext } from './ClientContext';
@@ -12,15 +13,20 @@ import type { UrgentReminders } from './UrgentReminders';
 import type { Attachments } from '../attachments/Attachments';
 import { isRoleText, type RoleConversations } from './RoleConversations';
 import { receivedCoverage, recordSyncedCoverage } from '../presence/forwarding';
+import type { Backoff } from './RelayLink';
 
 /**
  * Receiving, one envelope at a time: decrypt, store in the same transaction as the ratchet step, and only
- * then acknowledge (a crash in between means the relay delivers it again, and it is stored once). Texts
- * from others get a delivered receipt; urgent ones are reminded of until read. Message text never leaves
- * the core except encrypted, and never reaches a log.
+ * then acknowledge (a crash in between means the relay delivers it again, and it is stored once). An
+ * envelope this workstation could not store (its database busy, its disk full) is tried again after a wait,
+ * and nothing after it is taken meanwhile: a team message is never read before the sender key that came
+ * ahead of it, nor acknowledged in its place. Texts from others get a delivered receipt; urgent ones are
+ * reminded of until read. Message text never leaves the core except encrypted, and never reaches a log.
  */
 export class ReceivePipeline {
   #receiving: Promise<unknown> = Promise.resolve();
+  /** The wait before an envelope that could not be stored is tried again; stop() ends it. */
+  #paused: { readonly timer: Cancellable; readonly resume: () => void } | undefined;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -35,6 +41,8 @@ export class ReceivePipeline {
       readonly urgency: UrgencyReceiver;
       /** Role conversations (issue 19): where a text for a role is filed. */
       readonly roles: Pick<RoleConversations, 'file'>;
+      /** The first and longest wait before an envelope that could not be stored is tried again (doubling). */
+      readonly retry: Backoff;
     },
   ) {}
 
@@ -53,7 +61,10 @@ export class ReceivePipeline {
 
   /** Queues an envelope behind the ones before it. */
   enqueue(envelope: DeliveredEnvelope): void {
-    this.#receiving = this.#receiving.then(() => this.#receive(envelope));
+    this.#receiving = this.#receiving.then(() => this.#receiveInOrder(envelope)).catch((error: unknown) => {
+      // It was stored and acknowledged; what failed after (its delivered receipt, say) must not stop the ones behind it.
+      this.ctx.logger.error(`after a message was stored: ${describeError(error)}`);
+    });
   }
 
   /** Waits for the envelopes queued so far, and any queued while waiting. */
@@ -61,10 +72,36 @@ export class ReceivePipeline {
     for (let receiving; receiving !== this.#receiving; ) await (receiving = this.#receiving);
   }
 
-  async #receive(envelope: DeliveredEnvelope): Promise<void> {
+  /** The client stops: a wait to try an envelope again ends now, and it is not tried (the relay delivers it again next time). */
+  stop(): void {
+    const paused = this.#paused;
+    this.#paused = undefined;
+    paused?.timer.cancel();
+    paused?.resume();
+  }
+
+  /** One envelope, tried again (the same one, after a wait that doubles) for as long as this workstation cannot store it. */
+  async #receiveInOrder(envelope: DeliveredEnvelope): Promise<void> {
+    const { retry } = this.hooks;
+    for (let waitMs = retry.firstMs; await this.#receive(envelope, waitMs); waitMs = Math.min(retry.maxMs, waitMs * 2)) await this.#pause(waitMs);
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.ctx.running()) return resolve();
+      const timer = this.ctx.scheduler.after(ms, () => {
+        this.#paused = undefined;
+        resolve();
+      });
+      this.#paused = { timer, resume: resolve };
+    });
+  }
+
+  /** Receives one envelope; true when this workstation could not store it, to be tried again in `retryMs`. */
+  async #receive(envelope: DeliveredEnvelope, retryMs: number): Promise<boolean> {
     const { ctx } = this;
     // After stop() nothing more is stored or acknowledged: the relay delivers it again next time.
-    if (!ctx.running()) return;
+    if (!ctx.running()) return false;
     let stored: DecryptedMessage | undefined;
     // A text's id here: the one its sender gave it, unless another sender's message holds that id (MessageStore.receive).
     let keptAs: MessageId | undefined;
@@ -78,11 +115,12 @@ export class ReceivePipeline {
         },
       });
     } catch (error) {
-      // This workstation could not store it (the profile locked meanwhile, its disk full): not
-      // acknowledged, so the relay delivers it again; it is not the envelope's fault.
+      // This workstation could not store it (the profile locked meanwhile, its database busy, its disk
+      // full): not acknowledged, and tried again before anything after it; it is not the envelope's fault.
       if (!ctx.running() || isLocalFailure(error)) {
-        if (ctx.running()) ctx.logger.error(`a message could not be stored; the relay will deliver it again: ${describeError(error)}`);
-        return;
+        if (!ctx.running()) return false;
+        ctx.logger.error(`a message could not be stored; tried again in ${retryMs} ms, nothing after it before: ${describeError(error)}`);
+        return true;
       }
       // A duplicate (already stored) or an envelope that can never be read: acknowledge it so it does
       // not block the queue; the reason (a code, never content) goes to the local audit log, counted
@@ -113,6 +151,7 @@ export class ReceivePipeline {
     } else if (message?.payload.type === 'acknowledgement') {
       this.hooks.urgency.acknowledged(message.payload);
     }
+    return false;
   }
 
   /** Stores a decrypted payload; inside the decrypt transaction. Returns whether it was new (a text: the id it is kept under). */
@@ -181,11 +220,18 @@ function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sende
   return message.via === 'direct' && message.sender.userId !== self && !(message.payload.type === 'text' && message.payload.role) ? directConversationId(message.sender.userId, self) : message.payload.conversationId;
 }
 
-/** A failure of this workstation's storage (its database locked, full, read-only or failing), anywhere in the error's causes. */
+/**
+ * SQLite's answers about what an envelope holds (a value too big or of the wrong kind, a constraint it breaks): the
+ * same every time, so such an envelope is refused like an unreadable one rather than tried again for ever.
+ */
+const ENVELOPE_FAULT = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)(_|$)/;
+
+/** A failure of this workstation's storage (its database locked, busy, full, read-only or failing), anywhere in the error's causes. */
 function isLocalFailure(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (code === 'PROFILE_LOCKED' || code === 'STORAGE_FULL' || code === 'STORAGE_CORRUPT' || (typeof code === 'string' && code.startsWith('SQLITE_'))) return true;
+    if (code === 'PROFILE_LOCKED' || code === 'STORAGE_FULL' || code === 'STORAGE_CORRUPT') return true;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return !ENVELOPE_FAULT.test(code);
   }
   return false;
 }

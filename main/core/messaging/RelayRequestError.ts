@@ -14,6 +14,11 @@ export class RelayRequestError extends Error {
     super(message);
     this.name = 'RelayRequestError';
   }
+
+  /** The relay answered with a refusal of its own, rather than no answer (it may have acted) or one this version cannot read. */
+  get refused(): boolean {
+    return this.code !== 'UNREACHABLE' && this.code !== 'BAD_RESPONSE';
+  }
 }
 
 /** A relay error body whatever its code: a newer relay's code this version does not know still has a status and a wait. */

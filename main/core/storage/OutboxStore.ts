@@ -46,6 +46,11 @@ export class OutboxStore {
     this.db.run('UPDATE outbox SET attempts = attempts + 1 WHERE seq = $seq', { seq });
   }
 
+  /** Nothing the attempts so far did is in doubt (what they left was set right): the next is a first one again. */
+  resetAttempts(seq: number): void {
+    this.db.run('UPDATE outbox SET attempts = 0 WHERE seq = $seq', { seq });
+  }
+
   /** Which of these messages still wait. */
   holding(messageIds: readonly MessageId[]): Set<MessageId> {
     const out = new Set<MessageId>();
