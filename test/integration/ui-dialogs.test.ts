@@ -1,0 +1,73 @@
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../../scripts/web';
+import { DEFAULT_POLICY } from '../../shared/policy';
+import { type BridgeTap, chromiumMissing, commandsSent, enrollThroughUi, launchChromium, openTappedWorkstation, openWorkstation } from '../fixtures/browser';
+import { builtRenderer } from '../fixtures/builtRenderer';
+import { useTempDirs } from '../fixtures/tempDirs';
+
+/*
+ * Modal dialogs in the real React UI in Debian's Chromium, through the browser harness: a dialog's action runs
+ * once however often it is clicked while the core answers.
+ */
+const missing = chromiumMissing();
+if (missing) console.log(`UI dialog tests skipped: ${missing}`);
+
+describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
+  const dir = useTempDirs();
+  let harness: Harness;
+  let browser: Browser;
+  /** Dr. Alice Moreau's workstation, whose core can be made to answer slowly. */
+  let alice: Page;
+  let tap: BridgeTap;
+  const newCareTeam = async (title: string): Promise<Locator> => {
+    await alice.getByRole('button', { name: 'New care team' }).click();
+    const dialog = alice.getByRole('dialog', { name: 'New care team' });
+    await dialog.getByLabel('Care team name').fill(title);
+    await dialog.getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    return dialog;
+  };
+
+  beforeAll(async () => {
+    harness = await startHarness({ port: 0, dataDir: dir(), policy: DEFAULT_POLICY, fastKdf: true, rendererDir: await builtRenderer() });
+    browser = await launchChromium();
+    const code = (username: string) => harness.demoCodes.find((d) => d.username === username)!.code;
+    ({ page: alice, tap } = await openTappedWorkstation(browser, harness, 'alice'));
+    await enrollThroughUi(alice, 'amoreau', code('amoreau'));
+    await enrollThroughUi(await openWorkstation(browser, harness, 'bob'), 'bokafor', code('bokafor'));
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await harness?.close();
+  });
+
+  it('creates one care team for a double click, or for Enter pressed twice, while the core answers', async () => {
+    // The core takes its time: both clicks (and both Enters) come while the first is unanswered.
+    tap.resultDelayMs['careTeams.create'] = 1500;
+    const submits: [string, (button: Locator) => Promise<void>][] = [
+      ['Bed 7 review', (button) => button.dblclick()],
+      ['Bed 8 review', async (button) => {
+        await button.focus();
+        await alice.keyboard.press('Enter');
+        await alice.keyboard.press('Enter');
+      }],
+    ];
+    for (const [title, submit] of submits) {
+      const before = commandsSent(alice, 'careTeams.create');
+      const dialog = await newCareTeam(title);
+      await submit(dialog.getByRole('button', { name: 'Create care team' }));
+      await dialog.waitFor({ state: 'hidden' });
+      await alice.getByRole('main').getByRole('heading', { name: title, exact: true }).waitFor();
+      // Both clicks' requests, had there been two, were on the wire before the first answer closed the dialog.
+      expect(commandsSent(alice, 'careTeams.create') - before).toBe(1);
+    }
+    tap.resultDelayMs['careTeams.create'] = 0;
+    const titles = await alice.evaluate(async () => {
+      const rounds = (globalThis as unknown as { rounds: { invoke(command: string, input: unknown): Promise<{ value?: unknown }> } }).rounds;
+      return (((await rounds.invoke('conversations.list', {})).value ?? []) as { title: string }[]).map((c) => c.title);
+    });
+    expect(titles.filter((t) => t === 'Bed 7 review')).toHaveLength(1);
+    expect(titles.filter((t) => t === 'Bed 8 review')).toHaveLength(1);
+  }, 60_000);
+});
