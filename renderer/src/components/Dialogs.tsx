@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { createPortal } from 'react-dom';
 import type { ContactIdentityView, ContactView, ConversationView, SettingsView } from '../../../shared/contract';
 import type { ConversationId, UserId } from '../../../shared/ids';
 import { useApi } from '../context';
@@ -15,12 +16,15 @@ import { useAction } from '../useAction';
 
 type Contacts = ReadonlyMap<string, ContactView>;
 
-/** A modal dialog: labelled, closes on Escape, keeps Tab inside, gives focus back when it closes. */
+/**
+ * A modal dialog: labelled, closes on Escape, keeps Tab inside, gives focus back when it closes. Drawn outside the
+ * app root (a portal), which stays inert behind it while it is open (useModalFocus).
+ */
 export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const id = useId();
   const box = useRef<HTMLDivElement>(null);
   const onKeyDown = useModalFocus(box, onClose);
-  return (
+  return createPortal(
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div className={`dialog ${wide ? 'wide' : ''}`} role="dialog" aria-modal="true" aria-labelledby={id} ref={box} onKeyDown={onKeyDown}>
         <header className="dialog-header">
@@ -29,7 +33,8 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
         </header>
         <div className="dialog-body">{children}</div>
       </div>
-    </div>
+    </div>,
+    document.body,
   );
 }
 
