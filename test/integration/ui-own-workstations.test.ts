@@ -78,6 +78,10 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await banner(alice).waitFor();
     await expect.poll(() => composer(alice).isDisabled()).toBe(true);
     expect(await alice.getByText('Review your new workstation above before sending.').count()).toBeGreaterThan(0);
+    // The held message speaks of her new workstation, not of a safety number.
+    const held = history(alice).getByRole('article').filter({ hasText: 'Bed 4 for discharge' });
+    await held.getByText('Held until the new workstation on your account is reviewed').waitFor();
+    expect(await held.innerText()).not.toMatch(/safety number/i);
     await screenshot(alice, 'own-workstation-banner');
     expect(await seriousA11yViolations(alice)).toEqual([]);
 
@@ -96,7 +100,7 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
       await alice.getByRole('main').getByRole('heading', { name: 'Bed 4 team', exact: true }).waitFor();
       await banner(alice).waitFor();
       await openConversation(alice, /Nurse Bob Okafor/);
-      await history(alice).getByText('Bed 4 for discharge').waitFor();
+      await held.getByText('Held until the new workstation on your account is reviewed').waitFor();
       await banner(alice).waitFor();
     }
     expect(asked() - asked0).toBeLessThanOrEqual(trustEvents() - trust0);

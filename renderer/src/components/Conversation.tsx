@@ -6,7 +6,7 @@ import { useConversationAttachments } from '../attachments/useConversationAttach
 import { useApi } from '../context';
 import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
-import { Message, type SendDelay } from './MessageItem';
+import { Message, type Hold, type SendDelay } from './MessageItem';
 import { useMessageWindow, type Anchor } from './useMessageWindow';
 import { PeerStatus, TeamStatuses } from './PeerStatus';
 import { HandOverLine, RoleHeader } from './RoleParts';
@@ -156,6 +156,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   };
 
   const blocked = changed.length > 0;
+  const hold: Hold | null = !blocked ? null : ownChanged ? 'ownWorkstation' : 'safetyNumber';
   const readOnly = conversation.kind === 'careTeam' && !conversation.isMember;
   const files = useConversationAttachments(onError, !blocked && !readOnly);
 
@@ -211,7 +212,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
                   : row.kind === 'handover' ? (row.message.roleDelivery && <HandOverLine delivery={row.message.roleDelivery} />)
                   : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined}
                       layout={{ showSender: row.first && (conversation.kind !== 'direct' || !row.message.outgoing || compact), showState: row.showState, continued: !row.first, highlight: anchor?.kind === 'found' && anchor.id === row.message.id, compact }}
-                      onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked}
+                      onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={hold}
                       delay={row.message.state === 'pending' ? delays.get(row.message.id) : undefined} nameOf={nameOf}
                       attachments={{ progress: files.progress, actions: files.actionsFor(row.message.id) }} />}
               </div>
@@ -221,7 +222,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => loadNewer().catch(onError)}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; showNewest().catch(onError); }}>Jump to newest</button></div>}
       </div>
 
-      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? (ownChanged ? 'Review your new workstation above before sending.' : 'Review the changed safety number above before sending.') : null}
+      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : hold === 'ownWorkstation' ? 'Review your new workstation above before sending.' : hold ? 'Review the changed safety number above before sending.' : null}
         replyTo={replyTo} staging={files.staging} onCancelReply={() => setReplyTo(null)}
         onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
       {files.viewer}
