@@ -149,7 +149,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await page.getByRole('button', { name: 'New conversation' }).click();
     await page.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
     const box = page.getByLabel('Message', { exact: true });
-    tap.sendResultDelayMs = 1500;
+    tap.resultDelayMs['messages.send'] = 1500;
     await box.fill('First: BP 90/60');
     await box.press('Enter');
     await box.fill('Second: starting fluids');
@@ -157,13 +157,13 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await expect(box.inputValue()).resolves.toBe('');
     await history(page).getByText('Second: starting fluids').waitFor({ timeout: 10_000 });
     expect(await history(page).getByText(/^(First|Second): /).allTextContents()).toEqual(['First: BP 90/60', 'Second: starting fluids']);
-    tap.sendResultDelayMs = 0;
+    tap.resultDelayMs['messages.send'] = 0;
   }, 120_000);
 
   it('keeps messages entered just before "Lock now": they were already in the outbox', async () => {
     const [page, tap] = [dev, devTap];
     const box = page.getByLabel('Message', { exact: true });
-    tap.sendResultDelayMs = 2000;
+    tap.resultDelayMs['messages.send'] = 2000;
     for (const text of ['Q1: K+ 6.1 in bed 3', 'Q2: repeat ECG', 'Q3: call renal']) {
       await box.fill(text);
       await box.press('Enter');
@@ -171,7 +171,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await page.getByRole('button', { name: 'Lock now' }).click();
     await page.getByLabel('Passphrase').fill(PASSPHRASE);
     await page.getByRole('button', { name: 'Unlock' }).click();
-    tap.sendResultDelayMs = 0;
+    tap.resultDelayMs['messages.send'] = 0;
     await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Nurse Bob Okafor/ }).click();
     await history(page).getByText('Q3: call renal').waitFor({ timeout: 10_000 });
     expect(await history(page).getByText(/^Q\d: /).allTextContents()).toEqual(['Q1: K+ 6.1 in bed 3', 'Q2: repeat ECG', 'Q3: call renal']);
@@ -181,7 +181,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     const [page, tap] = [dev, devTap];
     const box = page.getByLabel('Message', { exact: true });
     tap.refuseSendContaining = 'refused by the core';
-    tap.sendResultDelayMs = 500;
+    tap.resultDelayMs['messages.send'] = 500;
     await box.fill('First: refused by the core');
     await box.press('Enter');
     await box.fill('Second: bed 7 arrest, come now');
@@ -194,7 +194,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     await second.getByText('Urgent', { exact: false }).first().waitFor();
     await expect(history(page).getByText('First: refused by the core').count()).resolves.toBe(0);
     tap.refuseSendContaining = null;
-    tap.sendResultDelayMs = 0;
+    tap.resultDelayMs['messages.send'] = 0;
     // Put back into the empty box, alone, and sent.
     await expect(box.inputValue()).resolves.toBe('');
     await unsent.getByRole('button', { name: 'Put back in the box' }).click();

@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
-import { chromiumMissing, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { bridgeLog, chromiumMissing, commandsSent, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { nextTotp } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
@@ -10,7 +10,9 @@ import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
  * A clinician's third workstation, in the real React UI in Debian's Chromium through the browser harness. Each
  * workstation has its own key and every message is copied to all of hers, so one signed in after the others is
  * something she accepts (or reports to IT): her first workstation says so in the conversation, pauses sending,
- * lists her workstations, and sends once she accepts. Screenshots go to test/artifacts/own-workstation-*.png.
+ * lists her workstations, and sends once she accepts. Her first workstation asks its core about her own
+ * workstations once per trust change, not on every conversation switch. Screenshots go to
+ * test/artifacts/own-workstation-*.png.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI own-workstation tests skipped: ${missing}`);
@@ -46,6 +48,8 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await page.getByRole('dialog').getByLabel('Find a colleague').fill('Bob');
     await page.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
   };
+  const openConversation = (page: Page, title: RegExp) => page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: title }).click();
+  const banner = (page: Page) => page.getByText('A new workstation was signed in to your account.');
 
   beforeAll(async () => {
     let pages: Record<string, Page>;
@@ -60,17 +64,46 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
 
   it('pauses sending when a third workstation is signed in to her account, lists it, and sends once she accepts', async () => {
     const laptop = await signIn('alice-laptop', 'Ward 4 laptop');
+    await alice.getByRole('button', { name: 'New care team' }).click();
+    await alice.getByRole('dialog').getByLabel('Care team name').fill('Bed 4 team');
+    await alice.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await alice.getByRole('dialog').getByRole('button', { name: 'Create care team' }).click();
+    await alice.getByRole('main').getByRole('heading', { name: 'Bed 4 team', exact: true }).waitFor();
     await openBob(alice);
     await send(alice, 'Bed 4 obs stable');
     await history(alice).getByText('Bed 4 obs stable').waitFor();
 
     const office = await signIn('alice-office', 'Cardiology office');
     await send(alice, 'Bed 4 for discharge');
-    await alice.getByText('A new workstation was signed in to your account.').waitFor();
+    await banner(alice).waitFor();
     await expect.poll(() => composer(alice).isDisabled()).toBe(true);
     expect(await alice.getByText('Review your new workstation above before sending.').count()).toBeGreaterThan(0);
+    // The held message speaks of her new workstation, not of a safety number.
+    const held = history(alice).getByRole('article').filter({ hasText: 'Bed 4 for discharge' });
+    await held.getByText('Held until the new workstation on your account is reviewed').waitFor();
+    expect(await held.innerText()).not.toMatch(/safety number/i);
     await screenshot(alice, 'own-workstation-banner');
     expect(await seriousA11yViolations(alice)).toEqual([]);
+
+    // Switching conversations asks the core nothing more about her own workstations (only a trust change does),
+    // and the held state is shown at once in each.
+    const selfId = await alice.evaluate(async () => {
+      const rounds = (globalThis as unknown as { rounds: { invoke(command: string, input: unknown): Promise<{ value?: { self?: { userId: string } } }> } }).rounds;
+      return (await rounds.invoke('session.state', {})).value?.self?.userId;
+    });
+    expect(selfId).toBeTruthy();
+    const asked = () => commandsSent(alice, 'contacts.identities', (input) => input.userId === selfId);
+    const trustEvents = () => bridgeLog(alice).events.filter((e) => e.type === 'identityChanged' || e.type === 'sendBlocked' || e.type === 'conversation').length;
+    const [asked0, trust0] = [asked(), trustEvents()];
+    for (let i = 0; i < 3; i++) {
+      await openConversation(alice, /Bed 4 team/);
+      await alice.getByRole('main').getByRole('heading', { name: 'Bed 4 team', exact: true }).waitFor();
+      await banner(alice).waitFor();
+      await openConversation(alice, /Nurse Bob Okafor/);
+      await held.getByText('Held until the new workstation on your account is reviewed').waitFor();
+      await banner(alice).waitFor();
+    }
+    expect(asked() - asked0).toBeLessThanOrEqual(trustEvents() - trust0);
 
     await alice.getByRole('button', { name: 'Review your workstations' }).click();
     const dialog = alice.getByRole('dialog', { name: 'Your workstations' });

@@ -1,5 +1,6 @@
 import './attachments.css';
 import { useCallback, useEffect, useId, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
+import { createPortal } from 'react-dom';
 import { formatBytes } from '../format';
 import { useModalFocus } from '../components/useModalFocus';
 import { typeLabel, viewerKind } from './attachmentKinds';
@@ -132,7 +133,8 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
   const pageLabel = `Page ${view.page} of ${pages}`;
   const what = decoded?.kind === 'pdf' ? `${file.name}, ${pageLabel.toLowerCase()}` : file.name;
   const turned = view.rotation ? `, turned ${view.rotation}°` : '';
-  return (
+  // Drawn outside the app root (a portal), which stays inert behind it while it is open (useModalFocus).
+  return createPortal(
     <div className="viewer-overlay" role="dialog" aria-modal="true" aria-labelledby={titleId} ref={box} onKeyDown={onKeyDown}>
       <header className="viewer-bar">
         <div className="viewer-title">
@@ -184,6 +186,7 @@ export function AttachmentViewer({ file, content, onClose, onRetry, extraTools }
         {decoded?.kind === 'pdf' && <PdfPageCanvas pdf={decoded.pdf} view={view} box={size} label={`${pageLabel}${turned}`} onError={onRenderError} onScale={setShownScale} />}
       </div>
       <p className="visually-hidden" aria-live="polite">{showing && shownScale !== null ? `${canPage ? `${pageLabel}. ` : ''}Shown at ${Math.round(shownScale * 100)}%${turned}.` : ''}</p>
-    </div>
+    </div>,
+    document.body,
   );
 }

@@ -1,12 +1,12 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import type { ContactIdentityView, ConversationView, MessageView } from '../../../shared/contract';
+import type { ConversationView, MessageView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import { useConversationAttachments } from '../attachments/useConversationAttachments';
 import { useApi } from '../context';
 import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
-import { Message, type SendDelay } from './MessageItem';
+import { Message, type Hold, type SendDelay } from './MessageItem';
 import { useMessageWindow, type Anchor } from './useMessageWindow';
 import { PeerStatus, TeamStatuses } from './PeerStatus';
 import { HandOverLine, RoleHeader } from './RoleParts';
@@ -55,7 +55,7 @@ function sameRun(a: MessageView | undefined, b: MessageView | undefined): boolea
  * separators, runs of one sender, delivery state, reply-to and urgent marking), opened at a search result
  * or at the first unread message when there is one; the identity-change banner and the composer.
  */
-export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
+export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, ownChanged, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
   conversation: ConversationView;
   /** A search result to open at (highlighted), instead of the first unread or the newest message. */
   focus: string | undefined;
@@ -66,6 +66,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   nameOf: (userId: string) => string;
   version: number;
   trustVersion: number;
+  /** A new workstation on one's own account awaits review (Main asks once per trust change, not per conversation). */
+  ownChanged: boolean;
   online: boolean;
   onMembers: () => void;
   onContact: (userId: UserId) => void;
@@ -76,7 +78,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   const api = useApi();
   const history = useMessageWindow(conversation.id, focus, version);
   const { messages, anchor, ready, olderComplete, atNewest, loadOlder, loadNewer, showNewest } = history;
-  const [changed, setChanged] = useState<{ userId: UserId; identities: ContactIdentityView[] }[]>([]);
+  const [othersChanged, setOthersChanged] = useState<UserId[]>([]);
   const [replyTo, setReplyTo] = useState<MessageView | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
@@ -97,15 +99,16 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   }, [api, conversation.id, conversation.unread, onRead, version, ready]);
 
   // Whose identity changed: sending is blocked until the user looks at the new safety number. Her own account
-  // too: every message also goes to her other workstations, so a new one of hers holds every conversation.
-  // Checked when the conversation or its people change, or an identity event came: not on every message.
+  // too (`ownChanged`): every message also goes to her other workstations, so a new one of hers holds every
+  // conversation. Checked when the conversation or its people change, or an identity event came: not on every message.
   const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
   useEffect(() => {
-    const people = [self, ...peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50)];
+    const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
     void Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) })))
-      .then((all) => setChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null))))
-      .catch(() => setChanged([]));
+      .then((all) => setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)))
+      .catch(() => setOthersChanged([]));
   }, [api, peopleKey, self, trustVersion]);
+  const changed = ownChanged ? [self, ...othersChanged] : othersChanged;
 
   const rows = useMemo(() => buildRows(messages, anchor), [messages, anchor]);
   const byId = useMemo(() => new Map(messages.map((m) => [m.id, m])), [messages]);
@@ -153,7 +156,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   };
 
   const blocked = changed.length > 0;
-  const ownChanged = changed.some((p) => p.userId === self);
+  const hold: Hold | null = !blocked ? null : ownChanged ? 'ownWorkstation' : 'safetyNumber';
   const readOnly = conversation.kind === 'careTeam' && !conversation.isMember;
   const files = useConversationAttachments(onError, !blocked && !readOnly);
 
@@ -178,20 +181,20 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         </div>
       </header>
 
-      {changed.map((p) => (
-        <div className="banner warning" role="alert" key={p.userId}>
-          {p.userId === self ? (
+      {changed.map((userId) => (
+        <div className="banner warning" role="alert" key={userId}>
+          {userId === self ? (
             <div>
               <strong>A new workstation was signed in to your account.</strong>{' '}
               Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.
             </div>
           ) : (
             <div>
-              <strong>{nameOf(p.userId)}’s safety number has changed.</strong>{' '}
+              <strong>{nameOf(userId)}’s safety number has changed.</strong>{' '}
               This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.
             </div>
           )}
-          <button type="button" className="secondary" onClick={() => onContact(p.userId)}>{p.userId === self ? 'Review your workstations' : 'Review safety number'}</button>
+          <button type="button" className="secondary" onClick={() => onContact(userId)}>{userId === self ? 'Review your workstations' : 'Review safety number'}</button>
         </div>
       ))}
 
@@ -209,7 +212,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
                   : row.kind === 'handover' ? (row.message.roleDelivery && <HandOverLine delivery={row.message.roleDelivery} />)
                   : <Message message={row.message} quoted={row.message.replyTo ? byId.get(row.message.replyTo) : undefined}
                       layout={{ showSender: row.first && (conversation.kind !== 'direct' || !row.message.outgoing || compact), showState: row.showState, continued: !row.first, highlight: anchor?.kind === 'found' && anchor.id === row.message.id, compact }}
-                      onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={blocked}
+                      onReply={() => setReplyTo(row.message)} onRetry={() => void api.call('messages.retry', {}).catch(onError)} online={online} held={hold}
                       delay={row.message.state === 'pending' ? delays.get(row.message.id) : undefined} nameOf={nameOf}
                       attachments={{ progress: files.progress, actions: files.actionsFor(row.message.id) }} />}
               </div>
@@ -219,7 +222,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         {!atNewest && <div className="load-more"><button type="button" className="ghost" onClick={() => loadNewer().catch(onError)}>Load newer messages</button> <button type="button" className="ghost" onClick={() => { stick.current = true; showNewest().catch(onError); }}>Jump to newest</button></div>}
       </div>
 
-      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : blocked ? (ownChanged ? 'Review your new workstation above before sending.' : 'Review the changed safety number above before sending.') : null}
+      <Composer conversationId={conversation.id} peer={conversation.kind === 'direct' ? conversation.peer : null} roleId={conversation.kind === 'role' ? conversation.role?.id ?? null : null} disabledReason={readOnly ? 'You are no longer a member of this care team.' : hold === 'ownWorkstation' ? 'Review your new workstation above before sending.' : hold ? 'Review the changed safety number above before sending.' : null}
         replyTo={replyTo} staging={files.staging} onCancelReply={() => setReplyTo(null)}
         onSent={() => { stick.current = true; showNewest().catch(onError); }} onError={onError} />
       {files.viewer}

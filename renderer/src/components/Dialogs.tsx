@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { createPortal } from 'react-dom';
 import type { ContactIdentityView, ContactView, ConversationView, SettingsView } from '../../../shared/contract';
 import type { ConversationId, UserId } from '../../../shared/ids';
 import { useApi } from '../context';
@@ -11,15 +12,19 @@ import { Qr } from './Qr';
 import { useModalFocus } from './useModalFocus';
 import { RoleMatches } from './RoleParts';
 import type { RoleSummary } from '../../../shared/wire/roles';
+import { useAction } from '../useAction';
 
 type Contacts = ReadonlyMap<string, ContactView>;
 
-/** A modal dialog: labelled, closes on Escape, keeps Tab inside, gives focus back when it closes. */
+/**
+ * A modal dialog: labelled, closes on Escape, keeps Tab inside, gives focus back when it closes. Drawn outside the
+ * app root (a portal), which stays inert behind it while it is open (useModalFocus).
+ */
 export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const id = useId();
   const box = useRef<HTMLDivElement>(null);
   const onKeyDown = useModalFocus(box, onClose);
-  return (
+  return createPortal(
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div className={`dialog ${wide ? 'wide' : ''}`} role="dialog" aria-modal="true" aria-labelledby={id} ref={box} onKeyDown={onKeyDown}>
         <header className="dialog-header">
@@ -28,7 +33,8 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
         </header>
         <div className="dialog-body">{children}</div>
       </div>
-    </div>
+    </div>,
+    document.body,
   );
 }
 
@@ -45,19 +51,13 @@ export function NewCareTeamDialog({ contacts, self, onClose, onCreated }: { cont
   const api = useApi();
   const [title, setTitle] = useState('');
   const [members, setMembers] = useState<Set<UserId>>(new Set());
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useAction();
   const toggle = (userId: UserId) => setMembers((old) => {
     const next = new Set(old);
     if (!next.delete(userId)) next.add(userId);
     return next;
   });
-  const create = async () => {
-    try {
-      onCreated((await api.call('careTeams.create', { title: title.trim(), members: [...members] })).conversationId);
-    } catch (e) {
-      setError(explain(e));
-    }
-  };
+  const create = () => void run(async () => onCreated((await api.call('careTeams.create', { title: title.trim(), members: [...members] })).conversationId));
   return (
     <Modal title="New care team" onClose={onClose} wide>
       {error && <Alert>{error}</Alert>}
@@ -66,7 +66,7 @@ export function NewCareTeamDialog({ contacts, self, onClose, onCreated }: { cont
       <div className="actions">
         <span className="muted">{members.size} selected</span>
         <button type="button" className="secondary" onClick={onClose}>Cancel</button>
-        <button type="button" className="primary" disabled={!title.trim() || members.size === 0} onClick={() => void create()}>Create care team</button>
+        <button type="button" className="primary" disabled={busy || !title.trim() || members.size === 0} onClick={create}>{busy ? 'Creating…' : 'Create care team'}</button>
       </div>
     </Modal>
   );
@@ -76,25 +76,20 @@ export function MembersPanel({ conversation, contacts, self, onClose, onChanged,
   const api = useApi();
   const [title, setTitle] = useState(conversation.title);
   const [adding, setAdding] = useState<Set<UserId>>(new Set());
-  const [error, setError] = useState<string | null>(null);
-  const run = async (work: () => Promise<unknown>) => {
-    setError(null);
-    try {
-      await work();
-      onChanged();
-    } catch (e) {
-      setError(explain(e));
-    }
-  };
+  const { busy, error, run } = useAction();
+  const change = (work: () => Promise<unknown>) => void run(async () => {
+    await work();
+    onChanged();
+  });
   const name = (u: string) => (u === self ? 'You' : contacts.get(u)?.displayName ?? 'Unknown');
   const editable = conversation.isMember;
   return (
     <Modal title="Care team members" onClose={onClose} wide>
       {error && <Alert>{error}</Alert>}
       {editable && (
-        <form className="inline-form" onSubmit={(e) => { e.preventDefault(); void run(() => api.call('careTeams.rename', { conversationId: conversation.id, title: title.trim() })); }}>
+        <form className="inline-form" onSubmit={(e) => { e.preventDefault(); change(() => api.call('careTeams.rename', { conversationId: conversation.id, title: title.trim() })); }}>
           <Field label="Care team name" value={title} onChange={(e) => setTitle(e.target.value)} maxLength={100} />
-          <button type="submit" className="secondary" disabled={!title.trim() || title.trim() === conversation.title}>Rename</button>
+          <button type="submit" className="secondary" disabled={busy || !title.trim() || title.trim() === conversation.title}>Rename</button>
         </form>
       )}
       <h3>{conversation.members.length} members</h3>
@@ -104,7 +99,7 @@ export function MembersPanel({ conversation, contacts, self, onClose, onChanged,
             <span className="avatar small" aria-hidden="true">{initials(contacts.get(u)?.displayName ?? name(u))}</span>
             <span className="person-name">{name(u)}</span>
             {u !== self && <button type="button" className="link small" onClick={() => onContact(u)}>Safety number</button>}
-            {editable && <button type="button" className="danger small" onClick={() => void run(() => api.call('careTeams.removeMember', { conversationId: conversation.id, userId: u }))}>{u === self ? 'Leave' : `Remove ${name(u)}`}</button>}
+            {editable && <button type="button" className="danger small" disabled={busy} onClick={() => change(() => api.call('careTeams.removeMember', { conversationId: conversation.id, userId: u }))}>{u === self ? 'Leave' : `Remove ${name(u)}`}</button>}
           </li>
         ))}
       </ul>
@@ -117,7 +112,7 @@ export function MembersPanel({ conversation, contacts, self, onClose, onChanged,
             return next;
           })} />
           <div className="actions">
-            <button type="button" className="primary" disabled={adding.size === 0} onClick={() => void run(async () => {
+            <button type="button" className="primary" disabled={busy || adding.size === 0} onClick={() => change(async () => {
               await api.call('careTeams.addMembers', { conversationId: conversation.id, members: [...adding] });
               setAdding(new Set());
             })}>Add {adding.size > 0 ? adding.size : ''} to the team</button>
@@ -139,20 +134,15 @@ function base64Bytes(text: string): Uint8Array {
 export function ContactPanel({ userId, name, own = false, onClose }: { userId: UserId; name: string; own?: boolean; onClose: () => void }) {
   const api = useApi();
   const [identities, setIdentities] = useState<ContactIdentityView[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useAction();
   const load = async () => setIdentities(await api.call('contacts.identities', { userId }));
   useEffect(() => {
     void api.call('contacts.identities', { userId }).then(setIdentities).catch((e: unknown) => setError(explain(e)));
   }, [api, userId]);
-  const run = async (work: () => Promise<unknown>) => {
-    setError(null);
-    try {
-      await work();
-      await load();
-    } catch (e) {
-      setError(explain(e));
-    }
-  };
+  const change = (work: () => Promise<unknown>) => void run(async () => {
+    await work();
+    await load();
+  });
   const pending = identities?.filter((i) => i.changePending) ?? [];
   return (
     <Modal title={own ? 'Your workstations' : `Safety number with ${name}`} onClose={onClose} wide>
@@ -166,7 +156,7 @@ export function ContactPanel({ userId, name, own = false, onClose }: { userId: U
           {own
             ? <div><strong>{pending.length === 1 ? 'A workstation was' : `${pending.length} workstations were`} signed in to your account since you last sent.</strong> Accept only if you signed in there yourself; otherwise tell IT now (your messages are copied to it once you accept).</div>
             : <div><strong>{name}’s safety number has changed</strong> on {pending.length} device{pending.length > 1 ? 's' : ''}. Check it, then accept it to continue sending.</div>}
-          <button type="button" className="primary" onClick={() => void run(() => api.call('contacts.acknowledgeIdentityChange', { userId, safetyNumbersSeen: pending.map((p) => p.safetyNumber) }))}>{own ? 'It was me: accept' : 'Accept new safety number'}</button>
+          <button type="button" className="primary" disabled={busy} onClick={() => change(() => api.call('contacts.acknowledgeIdentityChange', { userId, safetyNumbersSeen: pending.map((p) => p.safetyNumber) }))}>{own ? 'It was me: accept' : 'Accept new safety number'}</button>
         </div>
       )}
       <ul className="devices">
@@ -178,7 +168,7 @@ export function ContactPanel({ userId, name, own = false, onClose }: { userId: U
               <p className="safety-number" aria-label={`Safety number ${i.safetyNumber.match(/\d{5}/g)?.join(' ')}`}>
                 {i.safetyNumber.match(/\d{5}/g)?.map((group, n) => <span key={n}>{group}</span>)}
               </p>
-              <button type="button" className="secondary" onClick={() => void run(() => api.call('contacts.markVerified', { userId, deviceId: i.address.deviceId, verified: !i.verified }))}>
+              <button type="button" className="secondary" disabled={busy} onClick={() => change(() => api.call('contacts.markVerified', { userId, deviceId: i.address.deviceId, verified: !i.verified }))}>
                 {i.verified ? 'Clear verification' : 'Mark as verified'}
               </button>
             </div>

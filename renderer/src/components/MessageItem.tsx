@@ -28,6 +28,14 @@ export function delayText(delay: SendDelay, nameOf: (userId: string) => string):
   }
 }
 
+/** Why an outgoing message waits before it goes: a new workstation on one's own account, or a colleague's new safety number. */
+export type Hold = 'ownWorkstation' | 'safetyNumber';
+
+const HELD_LABEL: Record<Hold, string> = {
+  ownWorkstation: 'Held until the new workstation on your account is reviewed',
+  safetyNumber: 'Held until the safety number is reviewed',
+};
+
 const STATE_LABEL: Record<MessageView['state'], string> = {
   pending: 'Sending…',
   sent: 'Sent',
@@ -67,12 +75,12 @@ export interface MessageLayout {
 
 export function Message({ message, quoted, layout, onReply, onRetry, online, held, delay, nameOf, attachments }: {
   message: MessageView; quoted: MessageView | undefined; layout: MessageLayout; onReply: () => void; onRetry: () => void;
-  online: boolean; held: boolean; delay: SendDelay | undefined; nameOf: (userId: string) => string;
+  online: boolean; held: Hold | null; delay: SendDelay | undefined; nameOf: (userId: string) => string;
   attachments: { progress: ProgressById; actions: AttachmentActions };
 }) {
   const waiting = message.state === 'pending';
   const overdue = useOverdue(message);
-  const state = waiting && held ? 'Held until the safety number is reviewed' : waiting && !online ? 'Waiting for connection' : STATE_LABEL[message.state];
+  const state = waiting && held ? HELD_LABEL[held] : waiting && !online ? 'Waiting for connection' : STATE_LABEL[message.state];
   const retry = message.state === 'failed' || (waiting && online && !held && overdue);
   const showState = message.outgoing && (layout.showState || waiting || message.state === 'failed');
   // The message a search opened at may be far from its day's separator: it carries its day.

@@ -4,6 +4,7 @@ import type { UserId } from '../../../shared/ids';
 import { STANDING_SHIFT_END, type RoleDetail, type Shift } from '../../../shared/wire/roles';
 import { useApi } from '../context';
 import { explain } from '../errors';
+import { useAction } from '../useAction';
 import { Modal } from './Dialogs';
 import { Alert, Field } from './Field';
 import { when } from './RoleParts';
@@ -50,7 +51,7 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
   const api = useApi();
   const roleId = detail.role.id;
   const [shifts, setShifts] = useState<readonly Shift[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useAction();
   const start = Date.now();
   const [who, setWho] = useState('');
   const [from, setFrom] = useState(() => localInput(Math.ceil(start / 3_600_000) * 3_600_000));
@@ -60,18 +61,19 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
   }, [api, roleId]);
   useEffect(load, [load]);
 
-  const remove = (shift: Shift) => {
-    setError(null);
-    api.call('roles.removeShift', { roleId, shiftId: shift.id }).then(() => { load(); onChanged(); }).catch((e: unknown) => setError(explain(e)));
-  };
+  const change = (work: () => Promise<unknown>) => void run(async () => {
+    await work();
+    load();
+    onChanged();
+  });
+  const remove = (shift: Shift) => change(() => api.call('roles.removeShift', { roleId, shiftId: shift.id }));
   const add = (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
     const startsAt = new Date(from).getTime();
     const endsAt = new Date(to).getTime();
     if (!who) return setError('Choose who holds the role.');
     if (!(endsAt > startsAt)) return setError('The shift must end after it starts.');
-    api.call('roles.addShift', { roleId, userId: who as UserId, startsAt, endsAt }).then(() => { load(); onChanged(); }).catch((e: unknown) => setError(explain(e)));
+    change(() => api.call('roles.addShift', { roleId, userId: who as UserId, startsAt, endsAt }));
   };
   const people = [...contacts.values()].filter((c) => c.reachable || c.status !== 'pending').sort((a, b) => a.displayName.localeCompare(b.displayName));
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -92,7 +94,7 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
               <td>{({ app: 'in the app', csv: 'CSV rota', ics: 'calendar rota', cli: 'by IT', scim: 'directory group', ldap: 'directory group' } as const)[row.shift.source]}</td>
               <td>{row.shift.source === 'scim' || row.shift.source === 'ldap'
                 ? <span className="muted">changed in the directory</span>
-                : <button type="button" className="ghost" aria-label={`Remove ${row.shift.displayName}'s shift from ${when(row.shift.startsAt)} to ${when(row.shift.endsAt)}`} onClick={() => remove(row.shift)}>Remove</button>}</td>
+                : <button type="button" className="ghost" disabled={busy} aria-label={`Remove ${row.shift.displayName}'s shift from ${when(row.shift.startsAt)} to ${when(row.shift.endsAt)}`} onClick={() => remove(row.shift)}>Remove</button>}</td>
             </tr>
           ) : (
             <tr key={`gap-${row.startsAt}`} className="rota-gap">
@@ -111,7 +113,7 @@ export function ScheduleDialog({ detail, contacts, onClose, onChanged }: { detai
         </div>
         <Field label="From" type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} required />
         <Field label="To" type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} required />
-        <button type="submit" className="primary">Add shift</button>
+        <button type="submit" className="primary" disabled={busy}>Add shift</button>
       </form>
     </Modal>
   );

@@ -4,8 +4,8 @@ import type { UserId } from '../../../shared/ids';
 import { MAX_PRESENCE_NOTE, PRESENCE_STATUSES, forwards, type ForwardTarget, type Presence, type PresenceStatus } from '../../../shared/wire/presence';
 import type { RoleId, RoleSummary } from '../../../shared/wire/roles';
 import { useApi } from '../context';
-import { explain } from '../errors';
 import { formatTime, initials } from '../format';
+import { useAction } from '../useAction';
 import { Modal } from './Dialogs';
 import { Alert, Field } from './Field';
 import { PresenceBadge } from './PresenceBadge';
@@ -67,33 +67,21 @@ export function StatusDialog({ current, contacts, self, onClose, onSaved }: { cu
   const [roles, setRoles] = useState<readonly RoleSummary[]>([]);
   // The on-call roles one can hand over to (whoever holds the role when a message comes gets it).
   useEffect(() => void api.call('roles.search', { query: '', limit: 50 }).then(setRoles).catch(() => setRoles([])), [api]);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const colleagues = [...contacts.values()].filter((c) => c.userId !== self && c.reachable).sort((a, b) => a.displayName.localeCompare(b.displayName));
   const canForward = forwards(status);
   const endsAt = minutes === null ? null : Date.now() + minutes * 60_000;
 
-  const save = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const saved = await api.call('presence.set', {
-        status,
-        note: note.trim() === '' ? null : note.trim(),
-        until: status === 'available' ? null : (minutes === null ? null : Date.now() + minutes * 60_000),
-        forwardTo: canForward ? forwardTarget(forwardTo) : null,
-      });
-      onSaved(saved);
-    } catch (e) {
-      setError(explain(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const save = () => void run(async () => onSaved(await api.call('presence.set', {
+    status,
+    note: note.trim() === '' ? null : note.trim(),
+    until: status === 'available' ? null : (minutes === null ? null : Date.now() + minutes * 60_000),
+    forwardTo: canForward ? forwardTarget(forwardTo) : null,
+  })));
 
   return (
     <Modal title="Your status" onClose={onClose} wide>
-      <form className="form status-form" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+      <form className="form status-form" onSubmit={(e) => { e.preventDefault(); save(); }}>
         {error && <Alert>{error}</Alert>}
         <fieldset className="status-choices" aria-describedby={`${groupId}-shown`}>
           <legend>Status</legend>

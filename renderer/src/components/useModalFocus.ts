@@ -3,14 +3,33 @@ import { useEffect, type KeyboardEvent, type RefObject } from 'react';
 const FOCUSABLE = 'input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]';
 
 /**
- * A modal's keyboard: focus goes into `box` when it opens (the first control, or `initial`) and back to
- * where it was when it closes; Escape closes; Tab and Shift+Tab stay inside. Returns the box's onKeyDown.
+ * Makes everything in the page but the modal `box` inert (each sibling of the box and of its ancestors, up to the
+ * body: a modal drawn in a portal leaves the app root behind it), so neither the keyboard nor a screen reader
+ * reaches it, wherever the focus happens to start. Returns what it made inert, to be given back on close.
+ */
+function inertAround(box: HTMLElement | null): HTMLElement[] {
+  const made: HTMLElement[] = [];
+  for (let el = box; el && el !== document.body && el.parentElement; el = el.parentElement) {
+    for (const sibling of el.parentElement.children) {
+      if (sibling !== el && sibling instanceof HTMLElement && !sibling.inert) made.push(sibling);
+    }
+  }
+  for (const el of made) el.inert = true;
+  return made;
+}
+
+/**
+ * A modal's keyboard: what is behind it is inert while it is open; focus goes into `box` when it opens (the first
+ * control, or `initial`) and back to where it was when it closes; Escape closes; Tab and Shift+Tab stay inside.
+ * Returns the box's onKeyDown.
  */
 export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () => void, initial?: RefObject<HTMLElement | null>): (e: KeyboardEvent) => void {
   useEffect(() => {
     const previous = document.activeElement;
+    const behind = inertAround(box.current);
     (initial?.current ?? box.current?.querySelector<HTMLElement>(FOCUSABLE))?.focus();
     return () => {
+      for (const el of behind) el.inert = false;
       if (previous instanceof HTMLElement) previous.focus();
     };
     // Once, when the modal opens.

@@ -50,6 +50,8 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
   const [version, setVersion] = useState(0);
   /** Bumped only when a contact's trust may have changed: the identity checks are not redone per message. */
   const [trustVersion, setTrustVersion] = useState(0);
+  /** A new workstation on one's own account awaits review: it holds every conversation, so it is asked here, once per trust change. */
+  const [ownChanged, setOwnChanged] = useState(false);
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<MessageView[] | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -84,6 +86,10 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
       if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) setUrgentIn(event.conversationId);
     });
   }, [api, loadConversations, loadContacts]);
+
+  useEffect(() => {
+    void api.call('contacts.identities', { userId: self }).then((own) => setOwnChanged(own.some((i) => i.changePending !== null))).catch(() => setOwnChanged(false));
+  }, [api, self, trustVersion]);
 
   // Search over the whole history, as the user types (debounced).
   useEffect(() => {
@@ -210,7 +216,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} online={connection === 'online'} delays={delays}
+            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} ownChanged={ownChanged} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onSchedule={(detail) => { void loadContacts(); setDialog({ kind: 'schedule', detail }); }}
