@@ -158,7 +158,8 @@ export class MessageService {
    * this account's whole share (RECIPIENT_QUEUE_FULL); otherwise a full queue or share, a reused id or a
    * device revoked meanwhile refuses only its own envelopes (`refused`), and the rest are queued: one
    * colleague's full queue must not hold a care team's message back from everyone else. With `allOwnDevices`
-   * the sender's own other devices must all be addressed too (SendRequestSchema).
+   * the sender's own other devices must all be addressed too (SendRequestSchema). A send refused before
+   * anything is queued for its size, its ids or its devices (UNKNOWN_DEVICE) costs none of the rate or budget.
    */
   async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], options: { readonly allOwnDevices?: boolean | undefined } = {}): Promise<SendResponse> {
     const maxChars = Math.ceil(this.config.maxEnvelopeBytes / 3) * 4;
@@ -182,8 +183,11 @@ export class MessageService {
   async #sendChecked(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], counts: { envelopes: number; bytes: number }, allOwnDevices: boolean): Promise<SendResponse> {
     const limits = this.config.delivery;
     const device = addressKey(sender);
-    await this.#charge(sender, '', this.#sendCharges(sender, counts), counts);
+    // The device check before the charge: a send it refuses (the sender's directory is out of date) queues
+    // nothing, and the send corrected after it must find the rate and the day's budget untouched. An accepted
+    // send makes the same reads either way (the device lists, mostly remembered), and the same one charge.
     await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient), allOwnDevices);
+    await this.#charge(sender, '', this.#sendCharges(sender, counts), counts);
     const now = this.clock.now();
     // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
     const urgent = new Set(envelopes.filter((e) => e.urgent === true).map((e) => e.id));
