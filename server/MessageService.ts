@@ -160,8 +160,15 @@ export class MessageService {
    * colleague's full queue must not hold a care team's message back from everyone else. With `allOwnDevices`
    * the sender's own other devices must all be addressed too (SendRequestSchema). A send refused before
    * anything is queued for its size, its ids or its devices (UNKNOWN_DEVICE) costs none of the rate or budget.
+   * A send of no envelope with `allOwnDevices` only checks that the sender has no other active device.
    */
   async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], options: { readonly allOwnDevices?: boolean | undefined } = {}): Promise<SendResponse> {
+    if (envelopes.length === 0) {
+      // Only the check that the sender's other devices are all known (SendRequestSchema): nothing to store or charge.
+      if (options.allOwnDevices !== true) throw new RelayFailure('BAD_REQUEST', 'a send needs an envelope, unless it asks only for allOwnDevices');
+      await this.#assertCompleteRecipients(sender, [], true);
+      return { accepted: [], serverTimestamp: this.clock.now() };
+    }
     const maxChars = Math.ceil(this.config.maxEnvelopeBytes / 3) * 4;
     const tooLarge = envelopes.find((e) => e.content.length > maxChars);
     if (tooLarge) throw new RelayFailure('PAYLOAD_TOO_LARGE', `envelope ${tooLarge.id} exceeds ${this.config.maxEnvelopeBytes} bytes`);
