@@ -9,6 +9,7 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
 import { AccountMemory } from './auth/AccountMemory';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
+import { RefusedSendChecks } from './RefusedSendChecks';
 import type { CommittedEnvelope, EnqueueOutcome, RelayStore } from './storage/RelayStore';
 import type { RelayLog } from './http/relayLog';
 import type { EnvelopeCounts } from './metrics/RelayMetrics';
@@ -72,6 +73,8 @@ export class MessageService {
   readonly #activeDevices = new AccountMemory<ReadonlySet<number>>(50_000);
   /** Refusals by the queue, rate, budget and storage limits, audited by episode (RelayServer closes quiet ones). */
   readonly refusals: RefusalEpisodes;
+  /** What the device checks of refused sends may read, per sending device (they are not charged to the send rate). */
+  readonly #refusedChecks = new RefusedSendChecks();
   /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
   #storageLow = false;
   #freeSpaceAt: { at: number; free: number; acceptedSince: number } | undefined;
@@ -95,6 +98,7 @@ export class MessageService {
   async sweepLimits(): Promise<void> {
     const now = this.clock.now();
     await this.limiter.prune(now);
+    this.#refusedChecks.prune(now);
     await this.refusals.closeQuiet(now);
   }
 
@@ -158,9 +162,17 @@ export class MessageService {
    * this account's whole share (RECIPIENT_QUEUE_FULL); otherwise a full queue or share, a reused id or a
    * device revoked meanwhile refuses only its own envelopes (`refused`), and the rest are queued: one
    * colleague's full queue must not hold a care team's message back from everyone else. With `allOwnDevices`
-   * the sender's own other devices must all be addressed too (SendRequestSchema).
+   * the sender's own other devices must all be addressed too (SendRequestSchema). A send refused before
+   * anything is queued for its size, its ids or its devices (UNKNOWN_DEVICE) costs none of the rate or budget.
+   * A send of no envelope with `allOwnDevices` only checks that the sender has no other active device.
    */
   async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], options: { readonly allOwnDevices?: boolean | undefined } = {}): Promise<SendResponse> {
+    if (envelopes.length === 0) {
+      // Only the check that the sender's other devices are all known (SendRequestSchema): nothing to store or charge.
+      if (options.allOwnDevices !== true) throw new RelayFailure('BAD_REQUEST', 'a send needs an envelope, unless it asks only for allOwnDevices');
+      await this.#assertCompleteRecipients(sender, [], true);
+      return { accepted: [], serverTimestamp: this.clock.now() };
+    }
     const maxChars = Math.ceil(this.config.maxEnvelopeBytes / 3) * 4;
     const tooLarge = envelopes.find((e) => e.content.length > maxChars);
     if (tooLarge) throw new RelayFailure('PAYLOAD_TOO_LARGE', `envelope ${tooLarge.id} exceeds ${this.config.maxEnvelopeBytes} bytes`);
@@ -182,8 +194,16 @@ export class MessageService {
   async #sendChecked(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], counts: { envelopes: number; bytes: number }, allOwnDevices: boolean): Promise<SendResponse> {
     const limits = this.config.delivery;
     const device = addressKey(sender);
+    // The device check before the charge: a send it refuses (the sender's directory is out of date) queues
+    // nothing, and the send corrected after it must find the rate and the day's budget untouched. An accepted
+    // send makes the same reads either way (the device lists, mostly remembered), and the same one charge.
+    // What refused checks may read is bounded apart (RefusedSendChecks).
+    const recipients = envelopes.map((e) => e.recipient);
+    await this.#refusedChecks.run(device, this.clock.now(), () => this.#assertCompleteRecipients(sender, recipients, allOwnDevices), {
+      namedUsers: () => new Set([...recipients.map((r) => r.userId), ...(allOwnDevices ? [sender.userId] : [])]).size,
+      noteRefusal: (at) => this.#noteRefusal(sender, 'SEND_RATE_LIMITED', at, counts),
+    });
     await this.#charge(sender, '', this.#sendCharges(sender, counts), counts);
-    await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient), allOwnDevices);
     const now = this.clock.now();
     // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
     const urgent = new Set(envelopes.filter((e) => e.urgent === true).map((e) => e.id));

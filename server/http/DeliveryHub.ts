@@ -125,20 +125,20 @@ export class DeliveryHub implements DeliveryNotifier {
 
   /**
    * Each recipient connected here reads its queue; or, with `committed` (what the store vouched for) and its
-   * delivery caught up, is pushed its envelopes from memory without reading them back (#pushCommitted).
+   * delivery caught up, is pushed its envelopes from memory without reading them back (#pushCommitted). Only the
+   * envelopes of recipients connected here are sorted by device (with several instances, most are elsewhere).
    */
   envelopesQueued(recipients: readonly DeviceAddress[], committed?: readonly CommittedEnvelope[]): void {
-    const byDevice = new Map<string, CommittedEnvelope[]>();
-    for (const e of committed ?? []) {
-      const key = addressKey(e.recipient);
-      const list = byDevice.get(key);
-      if (list) list.push(e);
-      else byDevice.set(key, [e]);
-    }
-    for (const key of new Set(recipients.map(addressKey))) {
+    const here = new Map<string, { connection: Connection; committed: CommittedEnvelope[] }>();
+    for (const recipient of recipients) {
+      const key = addressKey(recipient);
       const connection = this.#connections.get(key);
-      if (connection) void this.#pump(connection, false, byDevice.get(key));
+      if (connection && !here.has(key)) here.set(key, { connection, committed: [] });
     }
+    if (here.size === 0) return;
+    for (const e of committed ?? []) here.get(addressKey(e.recipient))?.committed.push(e);
+    // One with none of them (a resend found already queued) reads its queue, as before.
+    for (const { connection, committed: theirs } of here.values()) void this.#pump(connection, false, theirs.length > 0 ? theirs : undefined);
   }
 
   /** Every connected device reads its queue again (news from other relay instances may have been missed). */

@@ -147,9 +147,16 @@ export type OutgoingEnvelope = z.infer<typeof OutgoingEnvelopeSchema>;
  * the envelopes also go to every other device of the sender's own account, and the relay holds the send to that
  * even when no envelope names one (the sender may not know of its account's newest device). A client leaves it
  * out when its own devices are to get the message later (their queue is full); clients from before it never
- * say it, and are held to their own devices only when they name one.
+ * say it, and are held to their own devices only when they name one. No envelope at all is a send only with
+ * `allOwnDevices` (a message for nobody else, as in a care team the sender alone is left in): the relay then
+ * checks only that the sender has no other device (UNKNOWN_DEVICE naming them), queues nothing and charges nothing.
  */
-export const SendRequestSchema = z.strictObject({ envelopes: z.array(OutgoingEnvelopeSchema).min(1).max(1000), allOwnDevices: z.boolean().optional() });
+const SEND_FIELDS = { envelopes: z.array(OutgoingEnvelopeSchema).max(1000), allOwnDevices: z.boolean().optional() };
+/** Refines a send (request body or frame): an empty one only with allOwnDevices. */
+function sendsSomething<T extends z.ZodType<{ envelopes: readonly unknown[]; allOwnDevices?: boolean | undefined }>>(schema: T): T {
+  return schema.refine((send) => send.envelopes.length > 0 || send.allOwnDevices === true, { message: 'a send needs an envelope, unless it asks only for allOwnDevices', path: ['envelopes'] });
+}
+export const SendRequestSchema = sendsSomething(z.strictObject(SEND_FIELDS));
 /**
  * Why the relay did not queue one envelope of a send: the recipient device's queue is at its limit, the id
  * is already taken by another envelope, or the device was revoked before the envelope was committed.
@@ -180,7 +187,7 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
   /** Removes the envelopes from this device's queue (delivery is at-least-once until acknowledged). */
   z.strictObject({ type: z.literal('ack'), ids: z.array(EnvelopeIdSchema).min(1).max(1000) }),
   /** Sends envelopes over the socket; answered by a `sent` or `error` frame with the same requestId. */
-  z.strictObject({ type: z.literal('send'), requestId: z.string().min(1).max(64), ...SendRequestSchema.shape }),
+  sendsSomething(z.strictObject({ type: z.literal('send'), requestId: z.string().min(1).max(64), ...SEND_FIELDS })),
   z.strictObject({ type: z.literal('ping'), requestId: z.string().min(1).max(64) }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;

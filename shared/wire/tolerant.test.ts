@@ -50,7 +50,8 @@ describe('reading what a newer party wrote', () => {
     expect(LoginRequestSchema.safeParse(login).success).toBe(true);
     expect(LoginRequestSchema.safeParse({ ...login, rememberMe: true }).success).toBe(false);
     expect(LoginRequestSchema.safeParse({ ...login, device: { ...login.device, name: 'x' } }).success).toBe(false);
-    expect(SendRequestSchema.safeParse({ envelopes: [], priority: 1 }).success).toBe(false);
+    expect(SendRequestSchema.safeParse({ envelopes: [], allOwnDevices: true }).success).toBe(true);
+    expect(SendRequestSchema.safeParse({ envelopes: [], allOwnDevices: true, priority: 1 }).success).toBe(false);
   });
 
   it('keeps an object that already passes unknown fields on as it is, and is the same schema each time', () => {

@@ -50,3 +50,33 @@ describe("a clinician's own workstations", () => {
     }
   });
 });
+
+describe('a message with nobody else to go to', () => {
+  let ward: Ward;
+  let alice: Workstation;
+  let bob: Workstation;
+
+  beforeAll(async () => {
+    ward = await Ward.open({ alice: 'Dr. Alice Moreau', bob: 'Dr. Bob Lee' });
+    ({ alice, bob } = ward.stations as Record<'alice' | 'bob', Workstation>);
+  }, 90_000);
+
+  afterAll(async () => {
+    await ward?.close();
+  });
+
+  it('still asks the relay about her own workstations, and reaches one her directory did not list', async () => {
+    // A care team she alone is left in, on her only workstation that she knows of: the message has no envelope.
+    const { conversationId: team } = await alice.call('careTeams.create', { title: 'Bay 2 night', members: [ward.id('bob')] });
+    await alice.call('careTeams.removeMember', { conversationId: team, userId: ward.id('bob') });
+    await until(async () => (await bob.call('conversations.list', {})).find((c) => c.id === team)?.isMember === false, 'Bob out of the team');
+    const desk = ward.workstation();
+    await desk.addDevice(ward.relay.url, 'alice');
+    await ward.allOnline();
+    const { messageId } = await alice.call('messages.send', { conversationId: team, text: 'Bay 2 handover done' });
+    // The relay names the workstation her directory did not list yet, and it gets the team and the message.
+    await until(async () => (await desk.bodies(team)).includes('Bay 2 handover done'), 'the team message on the new desk');
+    expect((await alice.call('messages.page', { conversationId: team, limit: 1 }))[0]).toMatchObject({ id: messageId, outgoing: true });
+    expect(await bob.bodies(team)).not.toContain('Bay 2 handover done');
+  });
+});

@@ -6,7 +6,7 @@ import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
 import { currentTotp } from '../../server/auth/totp';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
 import { RelayServer, openStore } from '../../server/RelayServer';
-import { addressKey, type DeviceAddress, type EnvelopeId } from '../../shared/ids';
+import { addressKey, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../shared/ids';
 import type { OutgoingEnvelope } from '../../shared/wire/relay';
 import { Clinician, RelayProcess, addUser, openRelayDatabase, removeDir, tempDataDir } from '../fixtures/relayProcess';
 
@@ -157,6 +157,50 @@ describe('relay limits per account (in process, virtual time)', () => {
     await expect(relay.messages.send(first(carol).address, toAll(first(carol), bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
     now += 6000;
     await expect(relay.messages.send(m2.address, toAll(m2, bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
+  });
+
+  it('charges nothing for a send refused for its devices: the corrected send after it still fits the rate and the day', async () => {
+    // Four envelopes a minute and a day: the refused sends below would have used them up, when they were charged first.
+    await start(delivery({ sendEnvelopesPerMinute: 4, accountEnvelopesPerMinute: 4, accountEnvelopesPerDay: 4 }));
+    const bob = await enroll('bob');
+    const mallory = await enroll('mallory');
+    await addWorkstation(bob);
+    const m1 = first(mallory);
+    // Her directory does not know Bob's second workstation yet: each send misses it, over HTTP and in process.
+    for (let i = 0; i < 6; i++) {
+      const refused = await post(m1, [envelope(first(bob).address)]);
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({ code: 'UNKNOWN_DEVICE', devices: [bob.workstations[1]!.address] });
+      await expect(relay.messages.send(m1.address, [envelope(first(bob).address)])).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE' });
+    }
+    expect(await (await post(m1, toAll(m1, bob))).json()).toMatchObject({ accepted: [expect.any(String), expect.any(String)] });
+    expect(await queued(first(bob))).toBe(1);
+    // The rate and budget still hold: two envelopes more fit, the next is refused.
+    await expect(relay.messages.send(m1.address, toAll(m1, bob))).resolves.toMatchObject({ accepted: [expect.any(String), expect.any(String)] });
+    await expect(relay.messages.send(m1.address, toAll(m1, bob))).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED' });
+  });
+
+  it('bounds the reads that sends refused for their devices cost: past it they are refused unread, for a moment', async () => {
+    await start();
+    const bob = await enroll('bob');
+    const mallory = await enroll('mallory');
+    const m1 = first(mallory);
+    const reads = () => relay.metrics.storeSeconds.of('activeDevices').count;
+    // Sends to a thousand users that do not exist: each is refused, each user's devices read from the store.
+    const strangers = () => Array.from({ length: 1000 }, () => envelope({ userId: randomUUID() as UserId, deviceId: 1 as DeviceId }, 3));
+    for (let i = 0; i < 12; i++) await expect(relay.messages.send(m1.address, strangers())).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE' });
+    // 12,000 users named: the next send is refused before its check reads anything (a user every 5 ms comes back).
+    const before = reads();
+    expect(before).toBeGreaterThanOrEqual(12_000);
+    const limited = await post(m1, toAll(m1, bob));
+    expect(limited.status).toBe(429);
+    expect(await limited.json()).toMatchObject({ code: 'SEND_RATE_LIMITED', retryAfterMs: 5, message: expect.stringMatching(/not there/) });
+    await expect(relay.messages.send(m1.address, strangers())).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED' });
+    expect(reads()).toBe(before);
+    expect((await audit('envelope.refused')).map((r) => [r.actor, r.details.reason])).toEqual([[addressKey(m1.address), 'SEND_RATE_LIMITED']]);
+    // Its send rate was never touched: once there is room, the send to Bob goes.
+    now += 5;
+    await expect(relay.messages.send(m1.address, toAll(m1, bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
   });
 
   it('refuses an account past its daily envelope budget with SEND_RATE_LIMITED and Retry-After, audited as a flagged episode', async () => {

@@ -197,6 +197,30 @@ describe('accounts (in process, virtual time)', () => {
     await expect(relay.messages.send(fromPat, [toQuinn(), envelope(7)])).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE', extra: { devices: [{ userId: pat.id, deviceId: 7 }, { userId: pat.id, deviceId: 2 }] } });
   });
 
+  it('a send of no envelope, for nobody else, still holds the sender to its own other devices (allOwnDevices)', async () => {
+    // As a care team's message where the sender alone is left: the relay only checks the sender's own devices.
+    const secret = await enroll('wes');
+    now += 60_000;
+    const wes = (await relay.store.userByUsername('wes'))!;
+    const session = await relay.accounts.login('wes', PASSWORD, currentTotp(secret, now), { kind: 'existing', deviceId: 1 as never }, caller);
+    const client = new RelayClient(await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent'), session.credential);
+    await expect(client.send([], true)).resolves.toMatchObject({ accepted: [] });
+    // Without allOwnDevices a send of nothing asks for nothing: refused, as a malformed request.
+    await expect(client.send([])).rejects.toMatchObject({ code: 'BAD_REQUEST', status: 400 });
+    now += 60_000;
+    await relay.accounts.login('wes', PASSWORD, currentTotp(secret, now), { kind: 'new', name: 'second', keys: await keys() }, caller);
+    // His new workstation is named, over HTTP and over the socket; nothing is queued for it.
+    await expect(client.send([], true)).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE', details: { devices: [{ userId: wes.id, deviceId: 2 }] } });
+    const connection = await client.connect({ onEnvelope: () => undefined });
+    try {
+      await expect(connection.send([], true)).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE' });
+      await expect(connection.send([])).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    } finally {
+      connection.close();
+    }
+    expect(await relay.store.queued({ userId: wes.id, deviceId: 2 as never }, 0, 10)).toEqual([]);
+  });
+
   it('the directory lists colleagues still to enroll, with no devices; workstation names go to their own account only', async () => {
     const secret = await enroll('tess');
     await enroll('uma');

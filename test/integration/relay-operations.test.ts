@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG } from '../../server/RelayConfig';
 import { RelayServer, openStore } from '../../server/RelayServer';
 import type { SqliteRelayStore } from '../../server/storage/sqlite/SqliteRelayStore';
 import { freePort } from '../fixtures/ports';
+import { sample } from '../fixtures/prometheus';
 import { newConversationId, textPayload } from '../fixtures/protocolHarness';
 import { Clinician, RelayProcess, addUser, adminCli, removeDir, tempDataDir } from '../fixtures/relayProcess';
 
@@ -14,12 +15,6 @@ import { Clinician, RelayProcess, addUser, adminCli, removeDir, tempDataDir } fr
  */
 
 const PASSWORD = 'correct horse battery staple 7';
-
-/** One sample's value from the Prometheus text format (`name{labels} value`), 0 when absent. */
-function sample(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
 
 describe('/readyz: whether a load balancer should send this relay requests', () => {
   let dir: string;

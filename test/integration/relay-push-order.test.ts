@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BenchDevice } from '../bench/relayLoad';
 import { openDeviceSocket, relayForSuite, soon, type DeviceSocket } from '../fixtures/deviceSockets';
+import { sample, scrape } from '../fixtures/prometheus';
 
 /*
  * A connected device whose delivery is caught up is pushed what a send just committed straight from the
@@ -42,10 +43,36 @@ function inOrder(ids: readonly string[], sent: readonly string[]): boolean {
 
 describe('envelopes pushed as they are committed keep each queue in order', () => {
   // Every test sends to a recipient of its own (what one test leaves queued must not reach the next).
-  const suite = relayForSuite(9);
+  const suite = relayForSuite(10, { metrics: true });
   let used = 4;
   /** A sender (the first device) and a recipient no test has used. */
   const pair = (): [BenchDevice, BenchDevice] => [suite.devices[0]!, suite.devices[used++]!];
+  /** How many times delivery has read a queue (the store's `queued` calls, as the metrics time them). */
+  const queueReads = async () => sample(await scrape(suite.metricsUrl), 'rounds_relay_store_seconds_count', 'method="queued"');
+
+  it('pushes what each send commits to a caught-up device from memory, in order, without reading its queue', async () => {
+    const [alice, bob] = pair();
+    const receiver = await openDeviceSocket(suite.relay.url, bob, true);
+    const sender = await openDeviceSocket(suite.relay.url, alice);
+    try {
+      // Both sockets' connect-time reads are done: from here on the receiver is caught up.
+      await soon(() => [receiver, sender].every((s) => s.frames.some((f) => f.type === 'queueEmpty')), 'both queues to be pushed');
+      const before = await queueReads();
+      expect(before).toBeGreaterThanOrEqual(2);
+      const sent: string[] = [];
+      // One send after another (each pushed and acknowledged before the next), of one envelope or of several.
+      for (const perRequest of [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3]) {
+        sent.push(...await sendMany(sender, bob, perRequest, perRequest));
+        await soon(() => receiver.ids.length >= sent.length, 'the envelopes just sent');
+      }
+      await sleep(100);
+      expect(receiver.ids).toEqual(sent);
+      expect(await queueReads()).toBe(before);
+    } finally {
+      receiver.socket.close();
+      sender.socket.close();
+    }
+  });
 
   it('brings several racing senders\' envelopes to a connected device once each, each sender\'s in its order', async () => {
     const [alice, carol, dave, bob] = suite.devices as [BenchDevice, BenchDevice, BenchDevice, BenchDevice];

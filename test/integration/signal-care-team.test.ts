@@ -138,6 +138,19 @@ describe('care teams with sender keys', () => {
     await expect(member.core.decrypt(direct!)).rejects.toMatchObject({ code: 'INVALID_MESSAGE' });
   });
 
+  it('encrypts nothing, and fails nothing, for a team its sender alone is left in; the next member gets a working key', async () => {
+    const { directory, id, lead, members } = await team(1);
+    const [member] = members as [TestDevice];
+    expect(await receive(member, await teamSend(lead, directory, id, [member], 'one'))).toEqual(['one']);
+    // The member left: the key is rotated, and the next message is for nobody (only the sender's own device).
+    await lead.core.rotateCareTeamKey(id);
+    await expect(lead.core.encryptCareTeam(id, [lead.address], textPayload(id, 'alone now'))).resolves.toEqual({ senderKeyShares: [], messages: [] });
+    // Someone is there again: the key goes to them first, and they read what follows.
+    const again = await teamSend(lead, directory, id, [member], 'back again');
+    expect(again.map((e) => e.type)).toEqual(['prekey', 'senderkey']);
+    expect(await receive(member, again)).toEqual(['back again']);
+  });
+
   it('rotates on request, and a member cannot post into another team with its key for this one', async () => {
     const { directory, teams, id, lead, members } = await team(1);
     const [member] = members as [TestDevice];

@@ -68,7 +68,8 @@ export class CareTeamCipher {
 
   /**
    * Encrypts `payload` for every device in `members` (our own device is skipped; our other devices are
-   * members like anyone else). Refuses the whole send with IdentityChangedError or NoSessionError.
+   * members like anyone else). Refuses the whole send with IdentityChangedError or NoSessionError. For no
+   * device at all, nothing.
    */
   encrypt(conversationId: ConversationId, members: readonly DeviceAddress[], payload: TextPayload | ReceiptPayload): Promise<CareTeamSend> {
     if (payload.conversationId !== conversationId) {
@@ -77,6 +78,9 @@ export class CareTeamCipher {
     const recipientsByKey = new Map<string, DeviceAddress>();
     for (const member of members) if (!sameAddress(member, this.#ctx.address)) recipientsByKey.set(addressKey(member), member);
     const recipients = [...recipientsByKey.values()];
+    // For nobody (a team we alone are left in, no other device of ours known) there is nothing to encrypt: a sender
+    // key started now has no state until it is shared, and encrypting with it would fail on every try.
+    if (recipients.length === 0) return Promise.resolve({ senderKeyShares: [], messages: [] });
     const plaintext = encodePayload(payload);
     return this.#ctx.run(async (stores) => {
       this.#direct.assertTrusted(stores.staged, recipients);

@@ -246,8 +246,10 @@ export class OutboxSender {
       const connection = this.connection();
       sending = true;
       // The relay holds the send to every other workstation of ours (it names one we do not know of yet: the
-      // directory is read again), except while their queue is full and they get it later.
-      const result = envelopes.length > 0 ? await (connection?.open ? connection.send(envelopes, !selfHeld) : ctx.relay.send(envelopes, !selfHeld)) : undefined;
+      // directory is read again), except while their queue is full and they get it later. With no envelope (no
+      // one else to send to, as in a care team we alone are left in, and no other workstation of ours known) it
+      // is still asked, by a send of none: a workstation of ours the directory does not list yet needs the copy.
+      const result = envelopes.length > 0 || !selfHeld ? await (connection?.open ? connection.send(envelopes, !selfHeld) : ctx.relay.send(envelopes, !selfHeld)) : undefined;
       // Each envelope's outcome: a full queue and a taken id wait for a later flush (a new envelope id
       // then); a device revoked meanwhile needs nothing more; the rest are queued.
       const refused = new Map((result?.refused ?? []).map((r) => [r.id, r]));
