@@ -41,8 +41,11 @@ export const NO_CARE_TEAMS: CareTeamMembership = { isCareTeam: () => false, isMe
 const ReceivedDistribution = z.strictObject({ conversationId: ConversationIdSchema });
 
 export interface CareTeamSend {
-  /** Our distribution the message is encrypted with (its key is recorded as shared with the recipients of `senderKeyShares`). */
-  readonly distributionId: DistributionId;
+  /**
+   * Our distribution the message is encrypted with (its key is recorded as shared with the recipients of
+   * `senderKeyShares`); none when there was nobody to encrypt for.
+   */
+  readonly distributionId?: DistributionId;
   /** 1:1 ciphertexts that carry our current sender key to member devices that do not have it yet. */
   readonly senderKeyShares: readonly OutgoingCiphertext[];
   /** The care-team ciphertext, once per member device (the same bytes for each). */

@@ -230,7 +230,7 @@ export class OutboxSender {
         // Devices getting our key for the first time (a new member, or a member's new workstation) get
         // the team itself first, so they know whose key it is; devices that know it already ignore it.
         const newcomers = send.senderKeyShares.map((share) => share.recipient);
-        if (attempt) attempt.shared = { distributionId: send.distributionId, devices: newcomers };
+        if (attempt && send.distributionId) attempt.shared = { distributionId: send.distributionId, devices: newcomers };
         const state = newcomers.length > 0 ? await ctx.core.encryptDirect(newcomers, careTeamState(team, ctx.scheduler.now())) : [];
         ciphertexts = [...state, ...send.senderKeyShares, ...send.messages];
       } else {
