@@ -62,6 +62,8 @@ export const REQUEST_LIMITS: Readonly<Record<RequestKind, { perDevicePerMinute: 
 export interface DeliveryNotifier {
   /** `committed`: those of them the store vouched for (RelayStore.enqueue), which a caught-up delivery may push as they are. */
   envelopesQueued(recipients: readonly DeviceAddress[], committed?: readonly CommittedEnvelope[]): void;
+  /** Whether a commit's envelopes for this device could be pushed from memory now (else the store need not name their predecessors). */
+  canPushCommitted(device: DeviceAddress): boolean;
   keysLow(device: DeviceAddress, count: PreKeyCount): void;
 }
 
@@ -212,7 +214,7 @@ export class MessageService {
       envelopes.map((e) => ({ id: e.id, type: e.type, sender, recipient: e.recipient, content: e.content, acceptedAt: now })),
       (e) => ({ type: 'envelope.accepted', actor: device, subject: e.id, details: { recipient: addressKey(e.recipient), size: ciphertextBytes(e.content), type: e.type, ...(urgent.has(e.id) ? { urgent: true } : {}) } }),
       queueLimitsOf(limits),
-      (queued) => (committed = queued),
+      { wants: (recipient) => this.notifier.canPushCommitted(recipient), take: (queued) => (committed = queued) },
     );
     const accepted: EnvelopeId[] = [];
     const refused: NonNullable<SendResponse['refused']> = [];

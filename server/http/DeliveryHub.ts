@@ -141,6 +141,16 @@ export class DeliveryHub implements DeliveryNotifier {
     for (const { connection, committed: theirs } of here.values()) void this.#pump(connection, false, theirs.length > 0 ? theirs : undefined);
   }
 
+  /**
+   * Connected here, its delivery caught up (its last read found the end of the queue) and not under way: only then
+   * can #pump push a commit's envelopes from memory (asked inside the commit; if that changes before the push,
+   * the delivery reads its queue as it would have).
+   */
+  canPushCommitted(device: DeviceAddress): boolean {
+    const connection = this.#connections.get(addressKey(device));
+    return connection !== undefined && connection.drained && !connection.pumping && !connection.announceEmpty;
+  }
+
   /** Every connected device reads its queue again (news from other relay instances may have been missed). */
   resync(): void {
     for (const connection of this.#connections.values()) void this.#pump(connection, false);

@@ -9,7 +9,7 @@ import type { EscalationStore } from './EscalationStore';
 import type { RoleStore } from './RoleStore';
 import type { PresenceStore } from './PresenceStore';
 import type { OidcPendingSignIn } from '../auth/oidc/OidcRelyingParty';
-import type { ActiveDevice, UserRecord, SsoLink, SsoSignInOutcome, ProvisioningKind, NewUser, ProvisionResult, DirectoryListing, DeviceRecord, PendingEnrollment, EmergencyGrant, StoredEnvelope, CommittedEnvelope, NewEnvelope, AuditRecordFilter, AuditLogStart, AuditTreeState, StoredTile, QueueLimits, EnqueueOutcome, NewDevice, UserPatch, AccountLock, SignedCheckpoint, ControlEvent, StoreEvents } from './relayRecords';
+import type { ActiveDevice, UserRecord, SsoLink, SsoSignInOutcome, ProvisioningKind, NewUser, ProvisionResult, DirectoryListing, DeviceRecord, PendingEnrollment, EmergencyGrant, StoredEnvelope, CommittedListener, NewEnvelope, AuditRecordFilter, AuditLogStart, AuditTreeState, StoredTile, QueueLimits, EnqueueOutcome, NewDevice, UserPatch, AccountLock, SignedCheckpoint, ControlEvent, StoreEvents } from './relayRecords';
 
 /*
  * Everything the relay persists, behind one interface: the embedded SQLite implementation and a
@@ -111,11 +111,12 @@ export interface RelayStore {
   /**
    * Stores the envelopes durably (group-committed with others) and resolves once they are on disk, with
    * each envelope's outcome in order. A device's envelopes of one call are queued or refused together.
-   * `committed`, once they are on disk and before the call resolves, gets the envelopes it queued with their
-   * positions, from a store that can vouch for `after` (SQLite: one write transaction at a time, positions in commit order); a
-   * store shared by several relays (PostgreSQL) never calls it, and deliveries read their queues.
+   * `committed.take`, once they are on disk and before the call resolves, gets the envelopes it queued for the
+   * recipients `committed.wants`, with their positions, from a store that can vouch for `after` (SQLite: one write
+   * transaction at a time, positions in commit order); a store shared by several relays (PostgreSQL) never calls
+   * it, and deliveries read their queues.
    */
-  enqueue(envelopes: readonly NewEnvelope[], audit: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]>;
+  enqueue(envelopes: readonly NewEnvelope[], audit: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: CommittedListener): Promise<EnqueueOutcome[]>;
   queued(recipient: DeviceAddress, afterSeq: number, limit: number): Promise<StoredEnvelope[]>;
   /** Removes acknowledged envelopes of this recipient; returns the ids that were in its queue. */
   acknowledge(recipient: DeviceAddress, ids: readonly EnvelopeId[], audit: (id: EnvelopeId) => AuditEvent): Promise<EnvelopeId[]>;

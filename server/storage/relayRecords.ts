@@ -131,6 +131,15 @@ export interface ActiveDevice {
  * later can land before an envelope, can say so; a delivery that has pushed up to `after` may then push this
  * envelope without reading it back, since nothing in the queue lies between (DeliveryHub).
  */
+/**
+ * A send's caller's interest in what its commit queued: `wants` names the recipients whose deliveries could use
+ * them now (the store reads the predecessor of those recipients' envelopes only), `take` gets them.
+ */
+export interface CommittedListener {
+  readonly wants: (recipient: DeviceAddress) => boolean;
+  readonly take: (envelopes: readonly CommittedEnvelope[]) => void;
+}
+
 export interface CommittedEnvelope extends StoredEnvelope {
   readonly after: number;
 }

@@ -176,7 +176,7 @@ function escalationSuite(name: string, open: () => Promise<Stores>): void {
     }));
 
     it('rate-limits acknowledgements like sends, and refuses them below the free-disk reserve', () => withFour(open, async (world, _service, [alice, bob]) => {
-      const limited = new EscalationService(world.store, world.clock, LIMITS, { envelopesQueued: () => undefined }, new MessageService(world.store, world.clock, DEFAULT_CONFIG, { envelopesQueued: () => undefined, keysLow: () => undefined }));
+      const limited = new EscalationService(world.store, world.clock, LIMITS, { envelopesQueued: () => undefined }, new MessageService(world.store, world.clock, DEFAULT_CONFIG, { envelopesQueued: () => undefined, keysLow: () => undefined, canPushCommitted: () => false }));
       const report = (service: EscalationService) => service.acknowledge(bob.address, bob.core.signAcknowledgement({ messageId: MessageIdSchema.parse(randomUUID()), conversationId: ConversationIdSchema.parse(randomUUID()), sender: alice.address.userId, acknowledger: bob.address, acknowledgedAt: world.now }));
       for (let i = 0; i < REQUEST_LIMITS.acknowledgement.perDevicePerMinute; i++) await report(limited);
       expect(await refusal(report(limited))).toBe('SEND_RATE_LIMITED');

@@ -41,10 +41,10 @@ describe('the SQLite store says what each commit queued, after what', () => {
 
   const envelope = (from: DeviceAddress, to: DeviceAddress, content = 'AAAA'): NewEnvelope => ({ id: randomUUID() as EnvelopeId, type: 'whisper', sender: from, recipient: to, content, acceptedAt: Date.now() });
 
-  /** Enqueues through `through`, returning the outcomes and what the store said it committed. */
-  async function send(through: RelayStore, envelopes: readonly NewEnvelope[], limits: QueueLimits = ROOMY): Promise<{ outcomes: string[]; committed: readonly CommittedEnvelope[] }> {
+  /** Enqueues through `through`, returning the outcomes and what the store said it committed (for the recipients `wanted`). */
+  async function send(through: RelayStore, envelopes: readonly NewEnvelope[], limits: QueueLimits = ROOMY, wanted = (_recipient: DeviceAddress) => true): Promise<{ outcomes: string[]; committed: readonly CommittedEnvelope[] }> {
     let committed: readonly CommittedEnvelope[] = [];
-    const outcomes = await through.enqueue(envelopes, accepted, limits, (queued) => (committed = queued));
+    const outcomes = await through.enqueue(envelopes, accepted, limits, { wants: (recipient) => wanted(recipient), take: (queued) => (committed = queued) });
     return { outcomes, committed };
   }
 
@@ -75,6 +75,17 @@ describe('the SQLite store says what each commit queued, after what', () => {
     const queue = await store.queued(bob, 0, 100);
     expect(toBob.map((e) => e.id)).toEqual(queue.map((e) => e.id));
     expect(toBob.map((e) => e.after)).toEqual([0, ...queue.slice(0, -1).map((e) => e.seq)]);
+  });
+
+  it('names only the recipients asked for, and queues the others as usual', async () => {
+    const [alice, bob, carol] = [await account(), await account(), await account()];
+    const before = await send(store, [envelope(alice, bob), envelope(alice, carol)]);
+    const onlyBob = await send(store, [envelope(alice, bob), envelope(alice, carol), envelope(alice, bob)], ROOMY, (recipient) => recipient.userId === bob.userId);
+    expect(onlyBob.outcomes).toEqual(['queued', 'queued', 'queued']);
+    const bobs = await store.queued(bob, 0, 10);
+    expect(onlyBob.committed.map((e) => [e.id, e.after])).toEqual([[bobs[1]!.id, bobs[0]!.seq], [bobs[2]!.id, bobs[1]!.seq]]);
+    expect((await store.queued(carol, 0, 10)).map((e) => e.id)).toEqual([before.committed[1]!.id, expect.any(String)]);
+    expect((await send(store, [envelope(alice, carol)], ROOMY, () => false)).committed).toEqual([]);
   });
 
   it('leaves out what it did not queue: a refused envelope, a resend already queued', async () => {

@@ -1,7 +1,7 @@
 import { addressKey, type DeviceAddress, type DeviceId, type EnvelopeId, type UserId } from '../../../shared/ids';
 import type { EnvelopeType } from '../../../shared/wire/envelope';
 import type { AuditEvent } from '../../audit/AuditRecord';
-import type { CommittedEnvelope, EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
+import type { CommittedEnvelope, CommittedListener, EnqueueOutcome, NewEnvelope, QueueLimits, StoredEnvelope } from '../RelayStore';
 import { RelayFailure } from '../../RelayFailure';
 import { GroupCommit } from '../GroupCommit';
 import type { SqliteDatabase } from './SqliteDatabase';
@@ -14,8 +14,12 @@ interface EnvelopeBatch {
   readonly envelopes: readonly NewEnvelope[];
   readonly auditOf: (envelope: NewEnvelope) => AuditEvent;
   readonly limits: QueueLimits;
-  /** Filled by the transaction with what it queued, when the caller asked for it (emptied first: a retried commit runs it again). */
+  /**
+   * Filled by the transaction with what it queued for the recipients `wanted` (emptied first: a retried commit runs it
+   * again), when the caller asked for it.
+   */
   readonly committed?: CommittedEnvelope[];
+  readonly wanted?: (recipient: DeviceAddress) => boolean;
 }
 interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
 /** One write of the group commit, in the order the requests came: sends and acknowledgements share it. */
@@ -77,10 +81,10 @@ export class SqliteEnvelopeQueue {
    * transaction: SQLite runs one write transaction at a time (whichever connection, the admin CLI's too), and
    * positions (AUTOINCREMENT) grow in commit order, so no envelope can later land between the two.
    */
-  async enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]> {
-    const batch: EnvelopeBatch = { envelopes, auditOf, limits, ...(committed ? { committed: [] } : {}) };
+  async enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: CommittedListener): Promise<EnqueueOutcome[]> {
+    const batch: EnvelopeBatch = { envelopes, auditOf, limits, ...(committed ? { committed: [], wanted: committed.wants } : {}) };
     const outcomes = await this.#writes.add({ send: batch }) as EnqueueOutcome[];
-    if (committed && batch.committed && batch.committed.length > 0) committed(batch.committed);
+    if (committed && batch.committed && batch.committed.length > 0) committed.take(batch.committed);
     return outcomes;
   }
 
@@ -132,10 +136,13 @@ export class SqliteEnvelopeQueue {
    * sender's share of it, already counts what the batches before this one queued), so concurrent senders cannot together push a queue past
    * its limit, nor one account's devices push its share of a queue past the share.
    */
-  #enqueueIn({ envelopes, auditOf, limits, committed }: EnvelopeBatch, audit: AuditEvent[]): EnqueueOutcome[] {
+  #enqueueIn({ envelopes, auditOf, limits, committed, wanted }: EnvelopeBatch, audit: AuditEvent[]): EnqueueOutcome[] {
     const outcomes: EnqueueOutcome[] = envelopes.map(() => 'queued');
     committed?.splice(0);
-    /** Per recipient device (when `committed` is asked for): the last position in its queue so far in this transaction. */
+    /**
+     * Per recipient device whose committed envelopes are wanted: the last position in its queue so far in this
+     * transaction (a delivery that is not caught up reads its queue anyway: no predecessor is read for it).
+     */
     const tails = new Map<string, number>();
     for (const { recipient, indices, bytes } of byRecipientDevice(envelopes)) {
       const key = { u: recipient.userId, d: recipient.deviceId };
@@ -152,7 +159,7 @@ export class SqliteEnvelopeQueue {
       const refusal = !fits ? 'queueFull' : !fitsShare ? 'senderShareFull' : undefined;
       if (refusal) for (const i of indices) outcomes[i] = this.#existing(envelopes[i] as NewEnvelope) ?? refusal;
       // The queue's total (kept by the triggers in this transaction) says whether there is a last envelope to look up.
-      else if (committed) tails.set(addressKey(recipient), (usage?.envelopes ?? 0) > 0 ? this.#sql.get<{ seq: number }>(LAST_QUEUED, key)?.seq ?? 0 : 0);
+      else if (committed && wanted?.(recipient)) tails.set(addressKey(recipient), (usage?.envelopes ?? 0) > 0 ? this.#sql.get<{ seq: number }>(LAST_QUEUED, key)?.seq ?? 0 : 0);
     }
     envelopes.forEach((envelope, i) => {
       if (outcomes[i] !== 'queued') return;
@@ -167,9 +174,10 @@ export class SqliteEnvelopeQueue {
         return;
       }
       audit.push(auditOf(envelope));
-      if (committed) {
-        const tail = addressKey(envelope.recipient);
-        committed.push({ ...envelope, seq, after: tails.get(tail) ?? 0 });
+      const tail = addressKey(envelope.recipient);
+      const after = tails.get(tail);
+      if (committed && after !== undefined) {
+        committed.push({ ...envelope, seq, after });
         tails.set(tail, seq);
       }
     });

@@ -14,7 +14,7 @@ import type {
   NewDevice,
   NewUser,
   EnqueueOutcome,
-  CommittedEnvelope,
+  CommittedListener,
   NewEnvelope,
   PendingEnrollment,
   ProvisionResult,
@@ -295,7 +295,7 @@ export class SqliteRelayStore extends SqliteStoreBase implements RelayStore {
 
   // --- Envelopes -------------------------------------------------------------------------------------
 
-  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: (envelopes: readonly CommittedEnvelope[]) => void): Promise<EnqueueOutcome[]> {
+  enqueue(envelopes: readonly NewEnvelope[], auditOf: (envelope: NewEnvelope) => AuditEvent, limits: QueueLimits, committed?: CommittedListener): Promise<EnqueueOutcome[]> {
     return this.#queue.enqueue(envelopes, auditOf, limits, committed);
   }
 
