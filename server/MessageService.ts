@@ -9,7 +9,6 @@ import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
 import { AccountMemory } from './auth/AccountMemory';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
-import { RefusedSendChecks } from './RefusedSendChecks';
 import type { CommittedEnvelope, EnqueueOutcome, RelayStore } from './storage/RelayStore';
 import type { RelayLog } from './http/relayLog';
 import type { EnvelopeCounts } from './metrics/RelayMetrics';
@@ -75,8 +74,6 @@ export class MessageService {
   readonly #activeDevices = new AccountMemory<ReadonlySet<number>>(50_000);
   /** Refusals by the queue, rate, budget and storage limits, audited by episode (RelayServer closes quiet ones). */
   readonly refusals: RefusalEpisodes;
-  /** What the device checks of refused sends may read, per sending device (they are not charged to the send rate). */
-  readonly #refusedChecks = new RefusedSendChecks();
   /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
   #storageLow = false;
   #freeSpaceAt: { at: number; free: number; acceptedSince: number } | undefined;
@@ -100,7 +97,6 @@ export class MessageService {
   async sweepLimits(): Promise<void> {
     const now = this.clock.now();
     await this.limiter.prune(now);
-    this.#refusedChecks.prune(now);
     await this.refusals.closeQuiet(now);
   }
 
@@ -199,12 +195,7 @@ export class MessageService {
     // The device check before the charge: a send it refuses (the sender's directory is out of date) queues
     // nothing, and the send corrected after it must find the rate and the day's budget untouched. An accepted
     // send makes the same reads either way (the device lists, mostly remembered), and the same one charge.
-    // What refused checks may read is bounded apart (RefusedSendChecks).
-    const recipients = envelopes.map((e) => e.recipient);
-    await this.#refusedChecks.run(device, this.clock.now(), () => this.#assertCompleteRecipients(sender, recipients, allOwnDevices), {
-      namedUsers: () => new Set([...recipients.map((r) => r.userId), ...(allOwnDevices ? [sender.userId] : [])]).size,
-      noteRefusal: (at) => this.#noteRefusal(sender, 'SEND_RATE_LIMITED', at, counts),
-    });
+    await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient), allOwnDevices);
     await this.#charge(sender, '', this.#sendCharges(sender, counts), counts);
     const now = this.clock.now();
     // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
