@@ -160,9 +160,8 @@ export class MessageService {
    * this account's whole share (RECIPIENT_QUEUE_FULL); otherwise a full queue or share, a reused id or a
    * device revoked meanwhile refuses only its own envelopes (`refused`), and the rest are queued: one
    * colleague's full queue must not hold a care team's message back from everyone else. With `allOwnDevices`
-   * the sender's own other devices must all be addressed too (SendRequestSchema). A send refused before
-   * anything is queued for its size, its ids or its devices (UNKNOWN_DEVICE) costs none of the rate or budget.
-   * A send of no envelope with `allOwnDevices` only checks that the sender has no other active device.
+   * the sender's own other devices must all be addressed too (SendRequestSchema). A send of no envelope with
+   * `allOwnDevices` only checks that the sender has no other active device.
    */
   async send(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], options: { readonly allOwnDevices?: boolean | undefined } = {}): Promise<SendResponse> {
     if (envelopes.length === 0) {
@@ -192,11 +191,11 @@ export class MessageService {
   async #sendChecked(sender: DeviceAddress, envelopes: readonly OutgoingEnvelope[], counts: { envelopes: number; bytes: number }, allOwnDevices: boolean): Promise<SendResponse> {
     const limits = this.config.delivery;
     const device = addressKey(sender);
-    // The device check before the charge: a send it refuses (the sender's directory is out of date) queues
-    // nothing, and the send corrected after it must find the rate and the day's budget untouched. An accepted
-    // send makes the same reads either way (the device lists, mostly remembered), and the same one charge.
-    await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient), allOwnDevices);
+    // Charged before the device check, refused or not: the charge is taken at once and shared by every instance,
+    // so parallel or repeated sends naming strangers cannot make the relay read their device lists for free (a
+    // review of an uncharged refusal found both). The client's one corrected retry costs a second send.
     await this.#charge(sender, '', this.#sendCharges(sender, counts), counts);
+    await this.#assertCompleteRecipients(sender, envelopes.map((e) => e.recipient), allOwnDevices);
     const now = this.clock.now();
     // An urgent message's envelopes say so (issue 19): their audit records count urgent use per sender.
     const urgent = new Set(envelopes.filter((e) => e.urgent === true).map((e) => e.id));

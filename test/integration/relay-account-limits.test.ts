@@ -159,27 +159,6 @@ describe('relay limits per account (in process, virtual time)', () => {
     await expect(relay.messages.send(m2.address, toAll(m2, bob))).resolves.toMatchObject({ accepted: [expect.any(String)] });
   });
 
-  it('charges nothing for a send refused for its devices: the corrected send after it still fits the rate and the day', async () => {
-    // Four envelopes a minute and a day: the refused sends below would have used them up, when they were charged first.
-    await start(delivery({ sendEnvelopesPerMinute: 4, accountEnvelopesPerMinute: 4, accountEnvelopesPerDay: 4 }));
-    const bob = await enroll('bob');
-    const mallory = await enroll('mallory');
-    await addWorkstation(bob);
-    const m1 = first(mallory);
-    // Her directory does not know Bob's second workstation yet: each send misses it, over HTTP and in process.
-    for (let i = 0; i < 6; i++) {
-      const refused = await post(m1, [envelope(first(bob).address)]);
-      expect(refused.status).toBe(409);
-      expect(await refused.json()).toMatchObject({ code: 'UNKNOWN_DEVICE', devices: [bob.workstations[1]!.address] });
-      await expect(relay.messages.send(m1.address, [envelope(first(bob).address)])).rejects.toMatchObject({ code: 'UNKNOWN_DEVICE' });
-    }
-    expect(await (await post(m1, toAll(m1, bob))).json()).toMatchObject({ accepted: [expect.any(String), expect.any(String)] });
-    expect(await queued(first(bob))).toBe(1);
-    // The rate and budget still hold: two envelopes more fit, the next is refused.
-    await expect(relay.messages.send(m1.address, toAll(m1, bob))).resolves.toMatchObject({ accepted: [expect.any(String), expect.any(String)] });
-    await expect(relay.messages.send(m1.address, toAll(m1, bob))).rejects.toMatchObject({ code: 'SEND_RATE_LIMITED' });
-  });
-
   it('refuses an account past its daily envelope budget with SEND_RATE_LIMITED and Retry-After, audited as a flagged episode', async () => {
     await start(delivery({ accountEnvelopesPerDay: 100 }));
     const bob = await enroll('bob');
