@@ -153,4 +153,33 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     await composer().fill('Bed 9: obs due at 14:00');
     expect(await composer().inputValue()).toBe('Bed 9: obs due at 14:00');
   }, 60_000);
+
+  it('closes the open dialog on Escape wherever the focus is in it, its own text included', async () => {
+    const opener = alice.getByRole('button', { name: 'New care team' });
+    await opener.click();
+    const dialog = alice.getByRole('dialog', { name: 'New care team' });
+    // A click on the dialog's text leaves the focus on no control: the page's body has it.
+    await dialog.getByRole('heading', { name: 'New care team' }).click();
+    expect(await focusedWhere()).toBe('nothing');
+    await alice.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await opener.and(alice.locator(':focus')).count()).toBe(1);
+
+    // On one of its controls, as before.
+    await opener.click();
+    await dialog.getByLabel('Care team name').focus();
+    await alice.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+
+    // The next dialog opened closes the same way, and Escape with none open changes nothing.
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    const settings = alice.getByRole('dialog', { name: 'Settings' });
+    await settings.getByRole('heading', { name: 'Audit log' }).click();
+    await alice.keyboard.press('Escape');
+    await settings.waitFor({ state: 'hidden' });
+    await alice.keyboard.press('Escape');
+    expect(await alice.getByRole('dialog').count()).toBe(0);
+    await composer().fill('Bed 9: obs done');
+    expect(await composer().inputValue()).toBe('Bed 9: obs done');
+  }, 60_000);
 });
