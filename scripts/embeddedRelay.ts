@@ -2,7 +2,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditKeySource } from '../server/audit/auditKey';
 import { DEFAULT_CONFIG, type RelayConfig } from '../server/RelayConfig';
-import { RelayServer, openStore } from '../server/RelayServer';
+import { RelayServer } from '../server/RelayServer';
+import { openStore } from '../server/openStore';
 
 /** Where the embedded relay keeps the port it last listened on (profiles keep the relay's URL, port and all). */
 const PORT_FILE = 'embedded-relay.port';

@@ -8,7 +8,7 @@
  */
 import { build, type Metafile } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -96,16 +96,16 @@ export function lockedTree(lock: Lockfile, roots: readonly string[]): Record<str
   return tree;
 }
 
+/** The worker threads, each bundled as bin/<name>.mjs. */
+const WORKERS: Readonly<Record<string, string>> = { readoutWorker: 'server/audit/readoutWorker.ts', eventLinesWorker: 'server/audit/eventLinesWorker.ts' };
+
 /**
  * The relay's own code bundled into `binDir`: the two commands, and beside them the audit log's worker
  * threads. Shared code, and what a command loads only when it runs (`import()`), goes to chunks in `../lib`.
  */
 export async function bundleRelay(binDir: string): Promise<Metafile> {
   const result = await build({
-    entryPoints: {
-      'rounds-server': 'server/main.ts', 'rounds-audit': 'server/auditMain.ts',
-      readoutWorker: 'server/audit/readoutWorker.ts', eventLinesWorker: 'server/audit/eventLinesWorker.ts',
-    },
+    entryPoints: { 'rounds-server': 'server/main.ts', 'rounds-audit': 'server/auditMain.ts', ...WORKERS },
     outdir: binDir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -119,25 +119,53 @@ export async function bundleRelay(binDir: string): Promise<Metafile> {
     metafile: true,
     logLevel: 'warning',
   });
-  placeWorkers(binDir, result.metafile);
+  placeWorkers(binDir, result.metafile, workerStarters(Object.keys(result.metafile.inputs), Object.keys(WORKERS)));
   return result.metafile;
 }
 
-/** The modules that start a worker thread, and the worker each starts as `./<worker>.mjs` beside its own file. */
-const WORKER_STARTERS: Readonly<Record<string, string>> = { 'server/audit/readoutThread.ts': 'readoutWorker', 'server/audit/eventLinesThreads.ts': 'eventLinesWorker' };
+/** How a module of ours names the worker it starts: `new URL('./<worker>.mjs', import.meta.url)`, beside its own file. */
+const WORKER_URL = /new URL\(\s*(['"`])\.\/([\w-]+)\.mjs\1\s*,\s*import\.meta\.url\s*\)/g;
+/** Any `.mjs` file named by a string: one not named as above would be a worker the bundle cannot place. */
+const MJS_NAMED = /(['"`])[^'"`\n]*\.mjs\1/g;
+
+/**
+ * The bundled modules (`inputs`, source paths as esbuild's metafile lists them) that start a worker thread, and the
+ * workers each starts, read from their sources. A module that starts a thread (`new Worker(`) or names an `.mjs` file
+ * other than by WORKER_URL, or names a worker that is not one of `workers` (the bundled ones), fails the build: the
+ * package would start without it and fail only when the thread is first needed.
+ */
+export function workerStarters(inputs: readonly string[], workers: readonly string[]): Map<string, string[]> {
+  const starters = new Map<string, string[]>();
+  for (const input of inputs) {
+    if (!/\.[cm]?[jt]s$/.test(input) || !existsSync(input)) continue;
+    const source = readFileSync(input, 'utf8');
+    const named = [...source.matchAll(WORKER_URL)].flatMap((m) => (m[2] ? [m[2]] : []));
+    const mjs = source.match(MJS_NAMED) ?? [];
+    if (mjs.length !== named.length || (named.length === 0 && /\bnew Worker\(/.test(source))) {
+      throw new Error(`${input} starts a worker thread, or names an .mjs file, other than by new URL('./<worker>.mjs', import.meta.url): the relay's bundle cannot place that worker`);
+    }
+    const unknown = named.filter((w) => !workers.includes(w));
+    if (unknown.length > 0) throw new Error(`${input} starts ${unknown.map((w) => `${w}.mjs`).join(', ')}, which the relay's bundle does not build (scripts/packRelay.ts WORKERS)`);
+    if (named.length > 0) starters.set(input, [...new Set(named)]);
+  }
+  return starters;
+}
 
 /**
  * A module that starts a worker looks for it next to the file the bundle put the module in: a command's file in
  * bin/, or a chunk in lib/ when a command loads it on first use. The worker (its imports name `../lib/` chunks,
  * which resolve from either folder) is copied beside each lib/ file that holds such a module.
  */
-function placeWorkers(binDir: string, metafile: Metafile): void {
+function placeWorkers(binDir: string, metafile: Metafile, starters: ReadonlyMap<string, readonly string[]>): void {
   for (const [output, { inputs }] of Object.entries(metafile.outputs)) {
-    for (const [starter, worker] of Object.entries(WORKER_STARTERS)) {
-      const beside = join(dirname(resolve(output)), `${worker}.mjs`);
-      // Copied each build, never kept from an earlier one (a folder built into again would keep an old worker).
-      const own = join(binDir, `${worker}.mjs`);
-      if (starter in inputs && resolve(beside) !== resolve(own)) copyFileSync(own, beside);
+    for (const [starter, workers] of starters) {
+      if (!(starter in inputs)) continue;
+      for (const worker of workers) {
+        const beside = join(dirname(resolve(output)), `${worker}.mjs`);
+        // Copied each build, never kept from an earlier one (a folder built into again would keep an old worker).
+        const own = join(binDir, `${worker}.mjs`);
+        if (resolve(beside) !== resolve(own)) copyFileSync(own, beside);
+      }
     }
   }
 }

@@ -42,10 +42,6 @@ export interface ServeOptions {
   readonly trustProxy?: readonly string[];
 }
 
-export { isAddressOrRange, isLoopback } from './relayAddresses';
-export { ConfigurationError } from './ConfigurationError';
-export { openStore } from './openStore';
-
 /** How often a relay sharing its store re-reads every connected device's queue, whatever it heard. */
 const RESYNC_MS = 60_000;
 const DAY_MS = 24 * 3600_000;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import { removeDir, tempDataDir } from '../../test/fixtures/relayProcess';
 import type { SqliteRelayStore } from '../storage/sqlite/SqliteRelayStore';
 import { DEFAULT_THROTTLE, LoginThrottle, usernameScope } from './LoginThrottle';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ARGON2, MAX_URGENT_WAITING, PasswordHasher } from './passwords';
+import { MAX_URGENT_WAITING, PasswordHasher } from './passwords';
+import { DEFAULT_ARGON2 } from './argon2Params';
 
 describe('PasswordHasher', () => {
   it('sheds checks past its bounded line at once with THROTTLED and a Retry-After, but not a proven workstation\'s', async () => {

@@ -4,13 +4,6 @@ import { RelayFailure } from '../RelayFailure';
 import { QueueFullError, Semaphore } from './KeyedMutex';
 import { DEFAULT_ARGON2, type Argon2Params } from './argon2Params';
 
-/**
- * Argon2id for passwords (RFC 9106 second recommendation by default: 64 MiB, 3 passes). Hashing runs on
- * libuv's thread pool, not on the event loop. The parameters travel inside each hash, so raising them
- * later does not break existing passwords.
- */
-export { DEFAULT_ARGON2, type Argon2Params } from './argon2Params';
-
 /** Argon2 computations at once (64 MiB each by default). */
 const HASH_SLOTS = 4;
 /**
@@ -25,6 +18,11 @@ export const MAX_WAITING_HASHES = 16;
  */
 export const MAX_URGENT_WAITING = HASH_SLOTS;
 
+/**
+ * Argon2id for passwords (RFC 9106 second recommendation by default: 64 MiB, 3 passes). Hashing runs on
+ * libuv's thread pool, not on the event loop. The parameters travel inside each hash, so raising them
+ * later does not break existing passwords.
+ */
 export class PasswordHasher {
   readonly #params: Argon2Params;
   /** A burst of sign-ins cannot exhaust memory (slots), nor stall sign-in for minutes (a bounded line). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { removeDir, tempDataDir } from '../../test/fixtures/relayProcess';
 import { growAuditTree } from '../audit/AuditTree';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import { checkAuditTree } from './auditTreeCheck';
 
 describe('audit check of the stored tree', () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useTempDirs } from '../../test/fixtures/tempDirs';
 import { systemClock } from '../Clock';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import type { SqliteRelayStore } from '../storage/sqlite/SqliteRelayStore';
 import type { DirectoryPerson } from './DirectoryPerson';
 import type { LdapDirectoryRead } from './ldapDirectory';

@@ -6,7 +6,7 @@
 import Fastify from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useTempDirs } from '../../test/fixtures/tempDirs';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import { InMemoryRateLimiter } from '../RateLimiter';
 import { scimTokenHash } from '../scim/scimTokens';
 import type { SqliteRelayStore } from '../storage/sqlite/SqliteRelayStore';

@@ -3,7 +3,7 @@ import type { UserId } from '../../shared/ids';
 import { removeDir, tempDataDir } from '../../test/fixtures/relayProcess';
 import { DEFAULT_THROTTLE, LoginThrottle, accountScope, addressScope } from '../auth/LoginThrottle';
 import { RelayFailure } from '../RelayFailure';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import type { SqliteRelayStore } from '../storage/sqlite/SqliteRelayStore';
 import { RelayMetrics } from './RelayMetrics';
 import { timedStore } from './TimedRelayStore';

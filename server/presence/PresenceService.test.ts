@@ -5,7 +5,7 @@ import { UserIdSchema, type DeviceAddress, type UserId } from '../../shared/ids'
 import { forwardingSigningBytes, type ForwardingSignature, type PresenceUpdate } from '../../shared/wire/presence';
 import { RoleIdSchema } from '../../shared/wire/roles';
 import { removeDir, tempDataDir } from '../../test/fixtures/relayProcess';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import type { RelayStore } from '../storage/RelayStore';
 import { PresenceService } from './PresenceService';
 

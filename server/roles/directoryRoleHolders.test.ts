@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useTempDirs } from '../../test/fixtures/tempDirs';
 import type { UserId } from '../../shared/ids';
 import { MAX_ROLE_HOLDERS, RoleIdSchema, STANDING_SHIFT_END } from '../../shared/wire/roles';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import type { SqliteRelayStore } from '../storage/sqlite/SqliteRelayStore';
 import { applyRoleGroups, ldapRolesOf, normalizedDn, RoleGroupMapSchema } from './directoryRoleHolders';
 

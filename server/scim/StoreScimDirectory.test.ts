@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useTempDirs } from '../../test/fixtures/tempDirs';
 import { scimClient } from '../../test/fixtures/scim/scimClient';
 import { sha256Hex } from '../auth/secrets';
-import { openStore } from '../RelayServer';
+import { openStore } from '../openStore';
 import type { SqliteRelayStore } from '../storage/sqlite/SqliteRelayStore';
 import { UserIdSchema, type UserId } from '../../shared/ids';
 import { StoreScimDirectory } from './StoreScimDirectory';

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { growAuditTree } from '../../server/audit/AuditTree';
 import { loadOrCreateAuditKey } from '../../server/audit/auditKey';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
 import type { BenchRow } from './measure';
 

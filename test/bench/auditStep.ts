@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { loadOrCreateAuditKey } from '../../server/audit/auditKey';
 import { exportAudit } from '../../server/audit/exportAudit';
 import { verifyPath } from '../../server/audit/verifyCli';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 
 const [step, a, b] = process.argv.slice(2);
 const t = performance.now();

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import { newCredential, sha256Hex } from '../../server/auth/secrets';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import type { RelayStore } from '../../server/storage/RelayStore';
 import { UserIdSchema, type DeviceAddress } from '../../shared/ids';
 import { RelayProcess, removeDir, tempDataDir } from '../fixtures/relayProcess';

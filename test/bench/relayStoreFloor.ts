@@ -7,7 +7,7 @@
  * low rate) and many (a saturated one).
  */
 import { randomUUID } from 'node:crypto';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import type { EnvelopeId } from '../../shared/ids';
 import type { BenchRow } from './measure';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { addressKey, type EnvelopeId } from '../../shared/ids';
 import { loadClientCpu, processCpuMs, residentMiB } from './benchMachine';
 import { RefusedSocket, retryAfterWaitMs, sleep, type BenchClient, type ServerUnderTest } from './loadRun';

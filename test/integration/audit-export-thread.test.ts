@@ -10,7 +10,7 @@ import { AuditChainBroken, exportAudit, type RelayExportOptions } from '../../se
 import { ReadoutThread } from '../../server/audit/readoutThread';
 import { verifyPath } from '../../server/audit/verifyCli';
 import { ExportReadout } from '../../shared/audit/exportReadout';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { titleUnless } from '../fixtures/skipReason';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { tempDataDir } from '../fixtures/relayProcess';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyslogTlsSink } from '../../server/audit/siem/syslogTlsSink';
 import { GENESIS_HASH, recordHash, type AuditEvent, type AuditRecord } from '../../server/audit/AuditRecord';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { RelayProcess, adminCli, backupTo, restoreWith } from '../fixtures/relayProcess';
 import { Rsyslog, freePort, makeCa, makeCertificates, receiverMissing, sent, until, type Certificates } from '../fixtures/rsyslogReceiver';
 import { useTempDirs } from '../fixtures/tempDirs';

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readBundle, writeBundle } from '../../server/audit/bundleFiles';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { adminCli, addUser, exportAudit } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 

@@ -4,7 +4,7 @@ import { DEFAULT_POLICY } from '../../shared/policy';
 import type { RoleId } from '../../shared/wire/roles';
 import { Ward } from '../fixtures/ward';
 import { systemClock } from '../../server/Clock';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { RoleService } from '../../server/roles/RoleService';
 import { until } from '../fixtures/workstation';
 

@@ -3,10 +3,11 @@ import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocol
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import type { KeyUpload } from '../../shared/wire/keys';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
-import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
+import { DEFAULT_ARGON2 } from '../../server/auth/argon2Params';
 import { currentTotp } from '../../server/auth/totp';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
-import { RelayServer, openStore } from '../../server/RelayServer';
+import { RelayServer } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { RelayClient, type RelayConnection } from '../../main/core/messaging/RelayClient';
 import type { EnvelopeId } from '../../shared/ids';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { backupRelay } from '../../server/backup';
 import { readIdentityFile } from '../../server/backupEncryption';
 import { unlockRelayDatabase } from '../../server/DatabaseKeyFile';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { describe, expect, it } from 'vitest';
 import { signedCheckpoints } from '../../server/audit/signedCheckpoints';
 import { verifyPath } from '../../server/audit/verifyCli';

@@ -11,7 +11,7 @@ import { EscalationService } from '../../server/escalation/EscalationService';
 import { MessageService, REQUEST_LIMITS } from '../../server/MessageService';
 import { DEFAULT_CONFIG } from '../../server/RelayConfig';
 import { RelayFailure } from '../../server/RelayFailure';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { PostgresDatabase } from '../../server/storage/postgres/PostgresDatabase';
 import { PostgresRelayStore } from '../../server/storage/postgres/PostgresRelayStore';
 import type { RelayStore } from '../../server/storage/RelayStore';

@@ -1,7 +1,8 @@
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../server/RelayConfig';
-import { RelayServer, openStore } from '../../server/RelayServer';
+import { RelayServer } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import type { SqliteRelayStore } from '../../server/storage/sqlite/SqliteRelayStore';
 import { freePort } from '../fixtures/ports';
 import { sample } from '../fixtures/prometheus';

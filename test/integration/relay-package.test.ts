@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockedTree, packRelay } from '../../scripts/packRelay';
+import { lockedTree, packRelay, workerStarters } from '../../scripts/packRelay';
 
 /*
  * The relay's npm package (`npm run pack:relay`), as hospital IT gets it: what is in it, that it pins the
@@ -112,5 +112,34 @@ describe('lockedTree (npm-shrinkwrap.json from package-lock.json)', () => {
 
   it('says which dependency the lockfile lacks', () => {
     expect(() => lockedTree(lock, ['missing'])).toThrow(/package-lock\.json has no missing/);
+  });
+});
+
+describe('workerStarters (which bundled module starts which worker thread)', () => {
+  const workers = ['readoutWorker', 'eventLinesWorker'];
+
+  it('finds the relay\'s two thread starters in their sources, and nothing in a module that starts none', () => {
+    expect(workerStarters(['server/audit/readoutThread.ts', 'server/audit/eventLinesThreads.ts', 'server/main.ts', 'server/audit/readoutWorker.ts'], workers)).toEqual(new Map([
+      ['server/audit/readoutThread.ts', ['readoutWorker']],
+      ['server/audit/eventLinesThreads.ts', ['eventLinesWorker']],
+    ]));
+  });
+
+  it('fails the bundle for a worker it would not place: not bundled, or located some other way', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rounds-worker-starters-'));
+    try {
+      const module = (name: string, source: string) => {
+        writeFileSync(join(dir, name), source);
+        return join(dir, name);
+      };
+      const unbundled = module('unbundled.ts', "const w = new Worker(new URL('./summaryWorker.mjs', import.meta.url));\n");
+      expect(() => workerStarters([unbundled], workers)).toThrow(/starts summaryWorker\.mjs, which the relay's bundle does not build/);
+      const elsewhere = module('elsewhere.ts', "const w = new Worker(join(import.meta.dirname, 'readoutWorker.mjs'));\n");
+      expect(() => workerStarters([elsewhere], workers)).toThrow(/elsewhere\.ts starts a worker thread, or names an \.mjs file, other than by new URL/);
+      const computed = module('computed.ts', 'const w = new Worker(workerPath());\n');
+      expect(() => workerStarters([computed], workers)).toThrow(/computed\.ts starts a worker thread/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../server/Clock';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import type { RoleId } from '../../shared/wire/roles';
 import { Clinician, RelayProcess, addUser, adminCli } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';

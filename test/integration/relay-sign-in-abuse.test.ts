@@ -5,11 +5,13 @@ import type { DeviceId } from '../../shared/ids';
 import type { KeyUpload } from '../../shared/wire/keys';
 import type { SessionResponse } from '../../shared/wire/relay';
 import { DEFAULT_THROTTLE, addressScope, usernameScope } from '../../server/auth/LoginThrottle';
-import { DEFAULT_ARGON2, checkPasswordPolicy } from '../../server/auth/passwords';
+import { checkPasswordPolicy } from '../../server/auth/passwords';
+import { DEFAULT_ARGON2 } from '../../server/auth/argon2Params';
 import { currentTotp } from '../../server/auth/totp';
 import type { Clock } from '../../server/Clock';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
-import { RelayServer, openStore } from '../../server/RelayServer';
+import { RelayServer } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { oneHashMs } from '../fixtures/argon2Timing';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
 

@@ -5,12 +5,13 @@ import type { DeviceId } from '../../shared/ids';
 import type { KeyUpload } from '../../shared/wire/keys';
 import type { SessionResponse } from '../../shared/wire/relay';
 import { accountScope } from '../../server/auth/LoginThrottle';
-import { DEFAULT_ARGON2 } from '../../server/auth/passwords';
+import { DEFAULT_ARGON2 } from '../../server/auth/argon2Params';
 import { currentTotp } from '../../server/auth/totp';
 import type { Clock } from '../../server/Clock';
 import { DEFAULT_CONFIG } from '../../server/RelayConfig';
 import { storageFull } from '../../server/RelayFailure';
-import { RelayServer, openStore } from '../../server/RelayServer';
+import { RelayServer } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import type { RelayStore } from '../../server/storage/RelayStore';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
 

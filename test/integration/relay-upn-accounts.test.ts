@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../server/Clock';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { RelayProcess, adminCli, exportAudit } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { Workstation } from '../fixtures/workstation';

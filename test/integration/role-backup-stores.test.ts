@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
 import { RelayFailure } from '../../server/RelayFailure';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { RoleService } from '../../server/roles/RoleService';
 import { PostgresDatabase } from '../../server/storage/postgres/PostgresDatabase';
 import { PostgresRelayStore } from '../../server/storage/postgres/PostgresRelayStore';

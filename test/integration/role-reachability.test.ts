@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../server/auth/secrets';
-import { openStore } from '../../server/RelayServer';
+import { openStore } from '../../server/openStore';
 import { RoleService } from '../../server/roles/RoleService';
 import type { RelayStore } from '../../server/storage/RelayStore';
 import { UserIdSchema, type DeviceId, type UserId } from '../../shared/ids';

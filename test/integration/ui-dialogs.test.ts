@@ -21,6 +21,9 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
   /** Dr. Alice Moreau's workstation, whose core can be made to answer slowly. */
   let alice: Page;
   let tap: BridgeTap;
+  /** Olivia Park, compliance officer: Settings offers her both audit exports. Her core can answer slowly too. */
+  let olivia: Page;
+  let oliviaTap: BridgeTap;
   const composer = () => alice.getByLabel('Message', { exact: true });
   /** Where the keyboard focus is: inside the open dialog, nowhere in the page, or the name of the control it is on. */
   const focusedWhere = async () => {
@@ -44,6 +47,9 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     ({ page: alice, tap } = await openTappedWorkstation(browser, harness, 'alice'));
     await enrollThroughUi(alice, 'amoreau', code('amoreau'));
     await enrollThroughUi(await openWorkstation(browser, harness, 'bob'), 'bokafor', code('bokafor'));
+    const officer = await harness.relay.accounts.addUser('opark', 'Olivia Park', 'compliance');
+    ({ page: olivia, tap: oliviaTap } = await openTappedWorkstation(browser, harness, 'olivia'));
+    await enrollThroughUi(olivia, 'opark', officer.enrollmentCode);
   }, 180_000);
 
   afterAll(async () => {
@@ -80,6 +86,40 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     expect(titles.filter((t) => t === 'Bed 8 review')).toHaveLength(1);
   }, 60_000);
 
+  it('exports each audit log once for a double click, and shows an export\'s failure until one succeeds', async () => {
+    await olivia.getByRole('button', { name: 'Settings' }).click();
+    const settings = olivia.getByRole('dialog', { name: 'Settings' });
+    const status = settings.getByRole('status');
+    const alert = settings.getByRole('alert');
+    oliviaTap.resultDelayMs['audit.export'] = 1500;
+    oliviaTap.resultDelayMs['audit.exportRelay'] = 1500;
+    const exports: [string, 'audit.export' | 'audit.exportRelay', RegExp][] = [
+      ['Export audit log', 'audit.export', /^Saved \d+ records to .*rounds-audit-/],
+      ['Export relay audit log', 'audit.exportRelay', /^Saved the relay's audit log \(\d+ KiB\) to .*rounds-relay-audit-all-/],
+    ];
+    for (const [button, command, saved] of exports) {
+      const before = commandsSent(olivia, command);
+      await settings.getByRole('button', { name: button }).dblclick();
+      await status.filter({ hasText: saved }).waitFor();
+      expect(commandsSent(olivia, command) - before).toBe(1);
+    }
+
+    // A refused export (a username the relay could not have) is said once in the dialog's one error display, and
+    // the next export that works takes it away.
+    await settings.getByLabel('Only this username (optional)').fill('no such user!');
+    const refusedBefore = commandsSent(olivia, 'audit.exportRelay');
+    await settings.getByRole('button', { name: 'Export relay audit log' }).dblclick();
+    await alert.filter({ hasText: /^Please check/ }).waitFor();
+    expect(await alert.count()).toBe(1);
+    expect(await status.count()).toBe(0);
+    expect(commandsSent(olivia, 'audit.exportRelay') - refusedBefore).toBe(1);
+    await settings.getByRole('button', { name: 'Export audit log' }).click();
+    await status.filter({ hasText: exports[0]![2] }).waitFor();
+    expect(await alert.count()).toBe(0);
+    oliviaTap.resultDelayMs = {};
+    await settings.getByRole('button', { name: 'Close' }).click();
+  }, 60_000);
+
   it('keeps the keyboard out of the conversation behind an open dialog, and gives focus back when it closes', async () => {
     // The care team opened last is the conversation behind the dialog, its message box ready.
     await composer().waitFor();
@@ -112,5 +152,34 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     expect(await opener.and(alice.locator(':focus')).count()).toBe(1);
     await composer().fill('Bed 9: obs due at 14:00');
     expect(await composer().inputValue()).toBe('Bed 9: obs due at 14:00');
+  }, 60_000);
+
+  it('closes the open dialog on Escape wherever the focus is in it, its own text included', async () => {
+    const opener = alice.getByRole('button', { name: 'New care team' });
+    await opener.click();
+    const dialog = alice.getByRole('dialog', { name: 'New care team' });
+    // A click on the dialog's text leaves the focus on no control: the page's body has it.
+    await dialog.getByRole('heading', { name: 'New care team' }).click();
+    expect(await focusedWhere()).toBe('nothing');
+    await alice.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await opener.and(alice.locator(':focus')).count()).toBe(1);
+
+    // On one of its controls, as before.
+    await opener.click();
+    await dialog.getByLabel('Care team name').focus();
+    await alice.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+
+    // The next dialog opened closes the same way, and Escape with none open changes nothing.
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    const settings = alice.getByRole('dialog', { name: 'Settings' });
+    await settings.getByRole('heading', { name: 'Audit log' }).click();
+    await alice.keyboard.press('Escape');
+    await settings.waitFor({ state: 'hidden' });
+    await alice.keyboard.press('Escape');
+    expect(await alice.getByRole('dialog').count()).toBe(0);
+    await composer().fill('Bed 9: obs done');
+    expect(await composer().inputValue()).toBe('Bed 9: obs done');
   }, 60_000);
 });

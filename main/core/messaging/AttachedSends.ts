@@ -10,7 +10,7 @@ import { RoundsError } from '../errors';
 import type { Coverage } from '../presence/forwarding';
 import { HeldSendStore, type SendPlan } from '../storage/HeldSendStore';
 import type { ClientContext, ClientEvent } from './ClientContext';
-import type { OutboxSender, SendOptions } from './OutboxSender';
+import type { OutgoingTexts, SendOptions } from './OutgoingTexts';
 import { RelayRequestError, type RelayClient } from './RelayClient';
 import type { RoleConversations } from './RoleConversations';
 import type { UrgentChoice, UrgentMessages } from './UrgentMessages';
@@ -26,7 +26,7 @@ export interface AttachedChoice {
 
 /** What AttachedSends works with: the client's parts, each used as it is for a text without attachments. */
 export interface AttachedSendParts {
-  readonly sender: Pick<OutboxSender, 'sendText' | 'release' | 'kick'>;
+  readonly texts: Pick<OutgoingTexts, 'sendText' | 'release'>;
   readonly urgent: Pick<UrgentMessages, 'plan' | 'optionsOf'>;
   readonly roles: Pick<RoleConversations, 'get' | 'resolve'>;
   /** Whether someone covers for this 1:1 recipient now, and who (presence/forwarding.ts). */
@@ -61,7 +61,7 @@ export function clientAttachments(
  * Messages with attachments of every kind (issues 19 and 20): 1:1, care team or on-call role; urgent with its reason
  * and escalation ladder; with copies for a colleague covering an absent recipient. The message is stored at once and
  * its files uploaded; how the clinician asked it to go is kept in the profile (HeldSendStore) until they are up, then
- * it goes through the same payload builder as any text (OutboxSender.release), so nothing of role, urgency or coverage
+ * it goes through the same payload builder as any text (OutgoingTexts.release), so nothing of role, urgency or coverage
  * is lost, even across a restart between the upload and the release.
  *
  * Decided when it is written (the clinician's choices, fixed then): the reason, the ladder and each rung's
@@ -99,7 +99,7 @@ export class AttachedSends {
     const urgent = choice.urgent ? await parts.urgent.plan(conversationId, choice.urgent) : undefined;
     const plan: SendPlan = { kind, ...(choice.replyTo ? { replyTo: choice.replyTo } : {}), ...(urgent ? { urgent } : {}) };
     const files = parts.attachments().take(staged);
-    const id = await parts.sender.sendText(conversationId, text, {
+    const id = await parts.texts.sendText(conversationId, text, {
       ...(choice.replyTo ? { replyTo: choice.replyTo } : {}), urgent: urgent !== undefined,
       withAttachments: {
         // A role's holders are asked when it goes; until then only the initiator is known (when a holder writes).
@@ -193,9 +193,9 @@ export class AttachedSends {
     const pointers = attachments.map(pointerOf);
     let released = false;
     ctx.db.transaction(() => {
-      if (this.held.release(messageId)) released = parts.sender.release(messageId, pointers, options);
+      if (this.held.release(messageId)) released = parts.texts.release(messageId, pointers, options);
     });
-    if (released) parts.sender.kick();
+    if (released) ctx.kick();
   }
 
   /** What must be true when the message goes: a role's holders now, and whether someone covers a 1:1 recipient now. */

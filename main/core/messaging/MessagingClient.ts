@@ -20,7 +20,8 @@ import { ClientQueries } from './ClientQueries';
 import type { ClientContext, ClientEvent, MessagingClientOptions } from './ClientContext';
 import { directConversationId } from './directConversation';
 import { beginEnrollment, loginNewDevice, openEnrolled, signInAgain, ssoNewDevice, type RegisteredDevice, type SsoRedirectResponse } from './Enrollment';
-import { OutboxSender, type SendOptions } from './OutboxSender';
+import { OutboxSender } from './OutboxSender';
+import { OutgoingTexts, type SendOptions } from './OutgoingTexts';
 import { PeriodicDuties } from './PeriodicDuties';
 import { ReceivePipeline } from './ReceivePipeline';
 import { RelayRequestError, type RelayClient, type RelayConnection } from './RelayClient';
@@ -37,14 +38,12 @@ import { coverageOfSend } from '../presence/forwarding';
 import { clientAttachments, type AttachedChoice, type AttachedSends } from './AttachedSends';
 
 export type { ClientEvent, MessagingClientOptions } from './ClientContext';
-export type { SendOptions } from './OutboxSender';
 
 /*
- * The messaging client of one local profile, as one facade over its parts: the relay link (reconnects
- * with back-off), receiving (ReceivePipeline: stored with the ratchet step, then acknowledged), sending
- * (OutboxSender: an outbox in the encrypted database that survives restarts), care teams, and the
- * read-only queries the screens use. Message text never leaves the core except encrypted, and never
- * reaches a log.
+ * The messaging client of one local profile, as one facade over its parts: the relay link (reconnects with
+ * back-off), receiving (ReceivePipeline: stored with the ratchet step, then acknowledged), sending (OutgoingTexts
+ * into OutboxSender: an outbox in the encrypted database that survives restarts), care teams, and the read-only
+ * queries the screens use. Message text never leaves the core except encrypted, and never reaches a log.
  */
 export class MessagingClient {
   readonly messages: MessageStore;
@@ -69,6 +68,7 @@ export class MessagingClient {
   readonly #logger: Logger;
   readonly #link: RelayLink<RelayConnection>;
   readonly #sender: OutboxSender;
+  readonly #texts: OutgoingTexts;
   readonly #receiver: ReceivePipeline;
   readonly #careTeams: CareTeams;
   /** Messages with attachments: held with how they are to go until their uploads end (AttachedSends.ts). */
@@ -126,6 +126,7 @@ export class MessagingClient {
       },
     });
     this.#sender = new OutboxSender(ctx, this.#deferrals, () => this.#link.connection);
+    this.#texts = new OutgoingTexts(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
     this.#receiver = new ReceivePipeline(ctx, {
       ack: (envelope) => this.#link.connection?.ack([envelope.id]),
       queueReceipt: (...receipt) => this.#sender.queueReceipt(...receipt),
@@ -136,11 +137,11 @@ export class MessagingClient {
       roles: { file: (...filed) => this.roleConversations.file(...filed) },
       retry: options.backoff ?? DEFAULT_BACKOFF,
     });
-    this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#sender.sendText(id, text, options));
+    this.roleConversations = new RoleConversations(ctx, this.roles, (id, text, options) => this.#texts.sendText(id, text, options));
     this.#careTeams = new CareTeams(ctx, (recipients, payload) => this.#sender.queue(recipients, payload));
     this.urgent = new UrgentMessages(ctx, this.#sender, (id) => this.queries.pending([id]).size > 0, () => this.#duties.urgent, options.urgentReasons ?? DEFAULT_URGENT_REASONS, options.escalationMinutes, roleResolverOf(this.roles, this.roleConversations));
     const coverage = (peer: UserId) => coverageOfSend(peer, { presence: this.presence, roles: this.roles, self: this.address.userId, online: this.online, now: this.#scheduler.now(), logger: this.#logger });
-    ({ attachments: this.attachments, sends: this.#attachedSends } = clientAttachments(ctx, relay, { sender: this.#sender, urgent: this.urgent, roles: this.roleConversations, coverage },
+    ({ attachments: this.attachments, sends: this.#attachedSends } = clientAttachments(ctx, relay, { texts: this.#texts, urgent: this.urgent, roles: this.roleConversations, coverage },
       (sentAt) => (options.retentionDays ? sentAt + options.retentionDays * 24 * 3600_000 : undefined), options.attachments));
     this.#coverage = coverage;
   }
@@ -267,7 +268,7 @@ export class MessagingClient {
     // decided now (presence/forwarding.ts) and queued in the same outbox transaction.
     const peer = this.conversations.careTeam(conversationId) ? undefined : this.conversations.peer(conversationId);
     const coverage = peer ? await this.#coverage(peer) : null;
-    return this.#sender.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
+    return this.#texts.sendText(conversationId, text, coverage ? { ...options, coverage } : options);
   }
 
   /**

@@ -5,13 +5,13 @@ import { RoundsError } from '../errors';
 import { RelayRequestError } from './RelayClient';
 import { RoleConversationStore, type RoleConversation } from '../storage/RoleConversationStore';
 import type { ClientContext } from './ClientContext';
-import type { SendOptions } from './OutboxSender';
+import type { SendOptions } from './OutgoingTexts';
 import { roleConversationId } from './roleConversation';
 import { backupUsers, type RoleDirectory } from './RoleDirectory';
 
 /*
  * Conversations with on-call roles (issue 19). Each send asks the relay who holds the role now and encrypts to
- * their devices (through the outbox, as any text: OutboxSender), so at a hand-over the next message goes to the
+ * their devices (through the outbox, as any text: OutgoingTexts), so at a hand-over the next message goes to the
  * new holder; when no one holds it, to its backup. The payload names the role, the initiator and the holders
  * (end-to-end encrypted), so each holder files it in the role conversation and shows who it reached; a message
  * whose holders differ from the previous one's is marked as a hand-over ("Handed over to Dr. Patel at 20:00").

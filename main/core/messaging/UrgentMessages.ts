@@ -13,7 +13,8 @@ import type { UrgentPlan } from '../storage/HeldSendStore';
 import { Acknowledgements, newEscalationId } from './Acknowledgements';
 import type { ClientContext } from './ClientContext';
 import { EscalationLadders } from './EscalationLadders';
-import type { OutboxSender, SendOptions } from './OutboxSender';
+import type { OutboxSender } from './OutboxSender';
+import type { SendOptions } from './OutgoingTexts';
 import type { UrgencyReceiver } from './ReceivePipeline';
 import type { UrgentReminders } from './UrgentReminders';
 

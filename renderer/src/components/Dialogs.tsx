@@ -185,7 +185,12 @@ export function SettingsDialog({ settings, onSettings, compact, onCompact, onClo
   const api = useApi();
   const [devices, setDevices] = useState<{ deviceId: number; name: string; thisDevice: boolean }[] | null>(null);
   const [exported, setExported] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  // One error display for the whole dialog; the exports run one at a time, each once however often it is clicked.
+  const { busy: exporting, error, setError, run } = useAction();
+  const exportOnce = (work: () => Promise<string>) => void run(async () => {
+    setExported(null);
+    setExported(await work());
+  });
   useEffect(() => {
     void api.call('account.devices', {}).then(setDevices).catch(() => setDevices(null));
   }, [api]);
@@ -232,10 +237,13 @@ export function SettingsDialog({ settings, onSettings, compact, onCompact, onClo
       <h3>Audit log</h3>
       <p className="muted">A signed copy of this workstation's audit log (sign-ins, locks, messages sent and read; never their text) for your compliance officer.</p>
       <div className="actions start">
-        <button type="button" className="secondary" onClick={() => void api.call('audit.export', {}).then((r) => setExported(`Saved ${r.records} records to ${r.path}`)).catch((e: unknown) => setError(explain(e)))}>Export audit log</button>
+        <button type="button" className="secondary" disabled={exporting} onClick={() => exportOnce(async () => {
+          const r = await api.call('audit.export', {});
+          return `Saved ${r.records} records to ${r.path}`;
+        })}>Export audit log</button>
       </div>
       {exported && <p role="status" className="exported">{exported}</p>}
-      {compliance && <RelayAuditExport onDone={setExported} onError={(e) => setError(explain(e))} />}
+      {compliance && <RelayAuditExport exporting={exporting} exportOnce={exportOnce} />}
       <h3>Workstations of this account</h3>
       <ul className="device-list">
         {devices === null ? <li className="muted">Not available while offline.</li> : devices.map((d) => <li key={d.deviceId}><strong>{d.name}</strong>{d.thisDevice ? ' (this workstation)' : ''}</li>)}
@@ -249,19 +257,15 @@ const DAY = 86_400_000;
 const isoDay = (at: number) => new Date(at).toISOString().slice(0, 10);
 
 /** For the compliance role: the relay's signed audit log for a range of days, optionally one account's. */
-function RelayAuditExport({ onDone, onError }: { onDone: (message: string) => void; onError: (error: unknown) => void }) {
+function RelayAuditExport({ exporting, exportOnce }: { exporting: boolean; exportOnce: (work: () => Promise<string>) => void }) {
   const api = useApi();
   const [from, setFrom] = useState(isoDay(Date.now() - 30 * DAY));
   const [to, setTo] = useState(isoDay(Date.now()));
   const [username, setUsername] = useState('');
-  const run = async () => {
-    try {
-      const result = await api.call('audit.exportRelay', { from: Date.parse(from), to: Date.parse(to) + DAY, ...(username.trim() ? { username: username.trim() } : {}) });
-      onDone(`Saved the relay's audit log (${Math.ceil(result.bytes / 1024)} KiB) to ${result.path}`);
-    } catch (e) {
-      onError(e);
-    }
-  };
+  const run = () => exportOnce(async () => {
+    const result = await api.call('audit.exportRelay', { from: Date.parse(from), to: Date.parse(to) + DAY, ...(username.trim() ? { username: username.trim() } : {}) });
+    return `Saved the relay's audit log (${Math.ceil(result.bytes / 1024)} KiB) to ${result.path}`;
+  });
   return (
     <>
       <h3>Compliance: relay audit log</h3>
@@ -270,7 +274,7 @@ function RelayAuditExport({ onDone, onError }: { onDone: (message: string) => vo
         <Field label="To (inclusive)" type="date" value={to} onChange={(e) => setTo(e.target.value)} />
       </div>
       <Field label="Only this username (optional)" value={username} onChange={(e) => setUsername(e.target.value)} />
-      <div className="actions start"><button type="button" className="secondary" onClick={() => void run()}>Export relay audit log</button></div>
+      <div className="actions start"><button type="button" className="secondary" disabled={exporting} onClick={run}>Export relay audit log</button></div>
     </>
   );
 }

@@ -1,4 +1,4 @@
-import { useEffect, type KeyboardEvent, type RefObject } from 'react';
+import { useEffect, useRef, type KeyboardEvent, type RefObject } from 'react';
 
 const FOCUSABLE = 'input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]';
 
@@ -18,27 +18,40 @@ function inertAround(box: HTMLElement | null): HTMLElement[] {
   return made;
 }
 
+/** The open modals, the top-most last: Escape closes only that one. */
+const openModals: object[] = [];
+
 /**
  * A modal's keyboard: what is behind it is inert while it is open; focus goes into `box` when it opens (the first
- * control, or `initial`) and back to where it was when it closes; Escape closes; Tab and Shift+Tab stay inside.
- * Returns the box's onKeyDown.
+ * control, or `initial`) and back to where it was when it closes; Tab and Shift+Tab stay inside. Escape closes the
+ * top-most open modal wherever the focus is: on one of its controls, or on the page's body after a click on the
+ * dialog's own text (what is behind it is inert, so the key can mean nothing else). A control inside that keeps
+ * Escape for itself stops its propagation or prevents its default. Returns the box's onKeyDown.
  */
 export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () => void, initial?: RefObject<HTMLElement | null>): (e: KeyboardEvent) => void {
+  const close = useRef(onClose);
+  close.current = onClose;
   useEffect(() => {
     const previous = document.activeElement;
     const behind = inertAround(box.current);
     (initial?.current ?? box.current?.querySelector<HTMLElement>(FOCUSABLE))?.focus();
+    const self = {};
+    openModals.push(self);
+    const onEscape = (e: globalThis.KeyboardEvent) => {
+      if (e.key !== 'Escape' || e.defaultPrevented || e.isComposing || openModals[openModals.length - 1] !== self) return;
+      e.preventDefault();
+      close.current();
+    };
+    document.addEventListener('keydown', onEscape);
     return () => {
+      document.removeEventListener('keydown', onEscape);
+      openModals.splice(openModals.indexOf(self), 1);
       for (const el of behind) el.inert = false;
       if (previous instanceof HTMLElement) previous.focus();
     };
     // Once, when the modal opens.
   }, []);
   return (e: KeyboardEvent) => {
-    if (e.key === 'Escape') {
-      e.stopPropagation();
-      onClose();
-    }
     if (e.key !== 'Tab' || !box.current) return;
     const focusable = [...box.current.querySelectorAll<HTMLElement>(FOCUSABLE)];
     const first = focusable[0];

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openRelayDatabase, removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
 import { recordLine } from '../../audit/AuditTree';
-import { openStore } from '../../RelayServer';
+import { openStore } from '../../openStore';
 
 /*
  * Issue 15 (a year in seconds): a whole-log export reads each record's events.jsonl line as the database puts

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openRelayDatabase, removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
 import { MIGRATIONS } from './migrations';
-import { openStore } from '../../RelayServer';
+import { openStore } from '../../openStore';
 import { ENVELOPE_INSERT } from './SqliteEnvelopeQueue';
 import { SqliteDatabase } from './SqliteDatabase';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openRelayDatabase } from '../../../test/fixtures/relayProcess';
 import { useTempDirs } from '../../../test/fixtures/tempDirs';
-import { openStore } from '../../RelayServer';
+import { openStore } from '../../openStore';
 
 /*
  * Accounts written before the directory (or by an older relay on the same file) have no search text: the

@@ -1,6 +1,6 @@
 import { relayStoreContract } from '../../../test/contract/relayStoreContract';
 import { removeDir, tempDataDir } from '../../../test/fixtures/relayProcess';
-import { openStore } from '../../RelayServer';
+import { openStore } from '../../openStore';
 
 relayStoreContract('SQLite (SQLCipher)', async () => {
   const dir = tempDataDir();
