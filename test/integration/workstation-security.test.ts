@@ -88,6 +88,10 @@ describe('a workstation at rest', () => {
     expect(await change('uma12345', 'sunflower river ladder 88')).toEqual({ ok: true, value: {} });
     expect((await ward.call('settings.get', {})).passphraseBelowPolicy).toBe(false);
     const events = new TextDecoder().decode(readBundle((await ward.call('audit.export', {})).path).get('events.jsonl'));
+    // Exports in one second (their names are to the second) each keep their own file.
+    const paths = (await Promise.all([1, 2, 3].map(() => ward.call('audit.export', {})))).map(({ path }) => path);
+    expect(new Set(paths).size).toBe(3);
+    for (const path of paths) expect(readBundle(path).get('events.jsonl')?.length).toBeGreaterThan(0);
     expect(events).toContain('"type":"passphrase.belowPolicy"');
     expect(events).toContain('"type":"passphrase.changed"');
     await ward.call('session.lock', {});

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   COMMANDS, ContractErrorSchema, isCommandName,
@@ -258,10 +258,16 @@ export class RoundsApp implements CommandHost {
     return { path, bytes: bytes.length };
   }
 
-  /** Where exports go: the workstation's data directory, named by what and when. */
+  /**
+   * Where exports go: the workstation's data directory, named by what and when, never an earlier export's name
+   * (two in one second get -2, -3, ...). The callers write the file before they next yield to the event loop.
+   */
   #exportPath(what: string): string {
     const stamp = new Date(this.#scheduler.now()).toISOString().slice(0, 19).replace(/[:T]/g, '-');
-    return join(this.#options.dataDir, 'exports', `${what}-${stamp}.zip`);
+    const named = (n: number) => join(this.#options.dataDir, 'exports', `${what}-${stamp}${n > 1 ? `-${n}` : ''}.zip`);
+    let n = 1;
+    while (existsSync(named(n))) n++;
+    return named(n);
   }
 
   #emitState(): void {
