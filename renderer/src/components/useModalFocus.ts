@@ -1,4 +1,4 @@
-import { useEffect, type KeyboardEvent, type RefObject } from 'react';
+import { useLayoutEffect, type KeyboardEvent, type RefObject } from 'react';
 
 const FOCUSABLE = 'input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]';
 
@@ -24,13 +24,17 @@ function inertAround(box: HTMLElement | null): HTMLElement[] {
  * Returns the box's onKeyDown.
  */
 export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () => void, initial?: RefObject<HTMLElement | null>): (e: KeyboardEvent) => void {
-  useEffect(() => {
+  // A layout effect, so the page is given back within the commit that closes the modal: when the whole screen
+  // goes with it (the app locks with a dialog open), the next screen's autofocus then lands on a page that is no
+  // longer inert. A passive cleanup would run after that autofocus, which inert had swallowed.
+  useLayoutEffect(() => {
     const previous = document.activeElement;
     const behind = inertAround(box.current);
     (initial?.current ?? box.current?.querySelector<HTMLElement>(FOCUSABLE))?.focus();
     return () => {
       for (const el of behind) el.inert = false;
-      if (previous instanceof HTMLElement) previous.focus();
+      // The opener may have left the page (the screen changed): focusing it would only blur what has focus now.
+      if (previous instanceof HTMLElement && previous.isConnected) previous.focus();
     };
     // Once, when the modal opens.
   }, []);
