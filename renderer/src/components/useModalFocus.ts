@@ -1,17 +1,19 @@
 import { useLayoutEffect, type KeyboardEvent, type RefObject } from 'react';
+import { LIVE_REGION_ATTRIBUTE } from './LiveRegion';
 
 const FOCUSABLE = 'input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]';
 
 /**
  * Makes everything in the page but the modal `box` inert (each sibling of the box and of its ancestors, up to the
  * body: a modal drawn in a portal leaves the app root behind it), so neither the keyboard nor a screen reader
- * reaches it, wherever the focus happens to start. Returns what it made inert, to be given back on close.
+ * reaches it, wherever the focus happens to start. The live region is left alone: it holds no control, and what
+ * it says (an urgent message that arrives now) must still be heard. Returns what it made inert, to be given back.
  */
 function inertAround(box: HTMLElement | null): HTMLElement[] {
   const made: HTMLElement[] = [];
   for (let el = box; el && el !== document.body && el.parentElement; el = el.parentElement) {
     for (const sibling of el.parentElement.children) {
-      if (sibling !== el && sibling instanceof HTMLElement && !sibling.inert) made.push(sibling);
+      if (sibling !== el && sibling instanceof HTMLElement && !sibling.inert && !sibling.hasAttribute(LIVE_REGION_ATTRIBUTE)) made.push(sibling);
     }
   }
   for (const el of made) el.inert = true;
