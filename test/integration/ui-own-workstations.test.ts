@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
-import { bridgeLog, chromiumMissing, commandsSent, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { type BridgeTap, bridgeLog, chromiumMissing, commandsSent, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { nextTotp } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
@@ -11,7 +11,8 @@ import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
  * workstation has its own key and every message is copied to all of hers, so one signed in after the others is
  * something she accepts (or reports to IT): her first workstation says so in the conversation, pauses sending,
  * lists her workstations, and sends once she accepts. Her first workstation asks its core about her own
- * workstations once per trust change, not on every conversation switch. Screenshots go to
+ * workstations once per trust change, not on every conversation switch; a failed or late answer to that question
+ * neither resumes sending nor hides the banner. Screenshots go to
  * test/artifacts/own-workstation-*.png.
  */
 const missing = chromiumMissing();
@@ -23,6 +24,8 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
   let browser: Browser;
   let alice: Page;
   let bob: Page;
+  /** Alice's first workstation's bridge, whose core's answers can be failed or held. */
+  let tap: BridgeTap;
   const history = (page: Page) => page.getByRole('log', { name: 'Conversation history' });
   const composer = (page: Page) => page.getByLabel('Message', { exact: true });
   const send = async (page: Page, text: string) => {
@@ -53,8 +56,10 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
 
   beforeAll(async () => {
     let pages: Record<string, Page>;
-    ({ harness, browser, pages } = await openUiWard(dir(), ['alice', 'bob']));
+    let taps: Record<string, BridgeTap>;
+    ({ harness, browser, pages, taps } = await openUiWard(dir(), ['alice', 'bob'], undefined, ['alice']));
     ({ alice, bob } = pages as Record<'alice' | 'bob', Page>);
+    tap = taps.alice!;
   }, 180_000);
 
   afterAll(async () => {
@@ -105,14 +110,52 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     }
     expect(asked() - asked0).toBeLessThanOrEqual(trustEvents() - trust0);
 
-    await alice.getByRole('button', { name: 'Review your workstations' }).click();
     const dialog = alice.getByRole('dialog', { name: 'Your workstations' });
+    /** Opens her workstations (the dialog asks about them itself), then sets what the tap does to the check that closing it brings. */
+    const reviewThen = async (answer: BridgeTap['answer']) => {
+      tap.answer = null;
+      await alice.getByRole('button', { name: 'Review your workstations' }).click();
+      await dialog.getByText('signed in to your account since you last sent').waitFor();
+      tap.answer = answer;
+    };
+    const ownCheck = (command: string, input: unknown) => command === 'contacts.identities' && (input as { userId?: string }).userId === selfId;
+    const stillHeld = async () => {
+      await banner(alice).waitFor();
+      expect(await composer(alice).isDisabled()).toBe(true);
+    };
+
+    // Closing the dialog is a trust change: the check it brings fails. What was known stays: sending stays paused.
+    let failed = 0;
+    await reviewThen((command, input) => (ownCheck(command, input) ? (failed++, 'fail') : undefined));
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => failed).toBeGreaterThan(0);
+    await alice.waitForTimeout(500);
+    await stillHeld();
+
+    // An answer that comes after a newer one is dropped: the check that closing the dialog brings (she has not
+    // accepted yet) is held 5 s, in which she reopens it and accepts; the late "still new" must not pause sending again.
+    let heldUntil = 0;
+    await reviewThen((command, input) => {
+      if (!ownCheck(command, input) || heldUntil) return undefined;
+      heldUntil = Date.now() + 5000;
+      return 5000;
+    });
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => heldUntil).toBeGreaterThan(0);
+    tap.answer = null;
+    await stillHeld();
+
+    await alice.getByRole('button', { name: 'Review your workstations' }).click();
     await dialog.getByText('signed in to your account since you last sent').waitFor();
     await screenshot(alice, 'own-workstation-dialog');
     expect(await seriousA11yViolations(alice)).toEqual([]);
     await dialog.getByRole('button', { name: 'It was me: accept' }).click();
     await dialog.getByRole('button', { name: 'Close' }).click();
     await expect.poll(() => composer(alice).isEnabled()).toBe(true);
+    expect(Date.now()).toBeLessThan(heldUntil);
+    await alice.waitForTimeout(heldUntil + 700 - Date.now());
+    expect(await composer(alice).isEnabled()).toBe(true);
+    expect(await banner(alice).count()).toBe(0);
 
     // The held message goes to Bob and to both of her other workstations.
     await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();

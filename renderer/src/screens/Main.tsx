@@ -89,7 +89,13 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
   }, [api, loadConversations, loadContacts]);
 
   useEffect(() => {
-    void api.call('contacts.identities', { userId: self }).then((own) => setOwnChanged(own.some((i) => i.changePending !== null))).catch(() => setOwnChanged(false));
+    // Only the answer to the latest trust change counts: an older one, come late, may say what is no longer so. A
+    // failed check keeps what was known: it must not resume sending everywhere, nor take the banner down.
+    let latest = true;
+    void api.call('contacts.identities', { userId: self }).then((own) => latest && setOwnChanged(own.some((i) => i.changePending !== null)), () => undefined);
+    return () => {
+      latest = false;
+    };
   }, [api, self, trustVersion]);
 
   // Search over the whole history, as the user types (debounced).
