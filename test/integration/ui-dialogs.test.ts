@@ -5,11 +5,13 @@ import { DEFAULT_POLICY } from '../../shared/policy';
 import { type BridgeTap, chromiumMissing, commandsSent, enrollThroughUi, launchChromium, openTappedWorkstation, openWorkstation, screenshot } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { useTempDirs } from '../fixtures/tempDirs';
+import { PASSPHRASE } from '../fixtures/workstation';
 
 /*
  * Modal dialogs in the real React UI in Debian's Chromium, through the browser harness: a dialog's action runs
  * once however often it is clicked while the core answers, and what is behind an open dialog cannot be reached
- * with the keyboard (the conversation's message box least of all). Screenshot: test/artifacts/dialog-inert.png.
+ * with the keyboard (the conversation's message box least of all); when the app locks with a dialog open, the lock
+ * screen's passphrase field has the keyboard. Screenshot: test/artifacts/dialog-inert.png.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI dialog tests skipped: ${missing}`);
@@ -181,5 +183,25 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     expect(await alice.getByRole('dialog').count()).toBe(0);
     await composer().fill('Bed 9: obs done');
     expect(await composer().inputValue()).toBe('Bed 9: obs done');
+  }, 60_000);
+
+  it('gives the lock screen the keyboard when the app locks with a dialog open', async () => {
+    const dialog = await newCareTeam('Bed 10 review');
+    await expect.poll(focusedWhere).toBe('dialog');
+    // The core locks (as the inactivity timer does): the whole main window goes, the dialog with it.
+    await alice.evaluate(async () => {
+      const rounds = (globalThis as unknown as { rounds: { invoke(command: string, input: unknown): Promise<unknown> } }).rounds;
+      await rounds.invoke('session.lock', {});
+    });
+    await alice.getByRole('button', { name: 'Unlock' }).waitFor();
+    await dialog.waitFor({ state: 'detached' });
+    const passphrase = alice.getByLabel('Passphrase');
+    expect(await passphrase.and(alice.locator(':focus')).count()).toBe(1);
+    expect(await alice.locator('[inert]').count()).toBe(0);
+    // Typed straight away, with no click first: it goes into the passphrase field, and Enter unlocks.
+    await alice.keyboard.type(PASSPHRASE);
+    expect(await passphrase.inputValue()).toBe(PASSPHRASE);
+    await alice.keyboard.press('Enter');
+    await alice.getByRole('button', { name: 'Lock now' }).waitFor();
   }, 60_000);
 });

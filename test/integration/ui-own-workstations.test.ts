@@ -1,7 +1,7 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
-import { bridgeLog, chromiumMissing, commandsSent, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { type BridgeTap, bridgeLog, chromiumMissing, commandsSent, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { nextTotp } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
@@ -11,7 +11,8 @@ import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
  * workstation has its own key and every message is copied to all of hers, so one signed in after the others is
  * something she accepts (or reports to IT): her first workstation says so in the conversation, pauses sending,
  * lists her workstations, and sends once she accepts. Her first workstation asks its core about her own
- * workstations once per trust change, not on every conversation switch. Screenshots go to
+ * workstations once per trust change, not on every conversation switch; a failed or late answer to that question
+ * (or to the one about a colleague's safety number) neither resumes sending nor hides the banner. Screenshots go to
  * test/artifacts/own-workstation-*.png.
  */
 const missing = chromiumMissing();
@@ -23,19 +24,21 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
   let browser: Browser;
   let alice: Page;
   let bob: Page;
+  /** Alice's first workstation's bridge, whose core's answers can be failed or held. */
+  let tap: BridgeTap;
   const history = (page: Page) => page.getByRole('log', { name: 'Conversation history' });
   const composer = (page: Page) => page.getByLabel('Message', { exact: true });
   const send = async (page: Page, text: string) => {
     await composer(page).fill(text);
     await composer(page).press('Enter');
   };
-  /** Another workstation of amoreau's, signed in through its sign-in screen. */
-  const signIn = async (name: string, workstationName: string): Promise<Page> => {
+  /** Another workstation of amoreau's (or `username`'s), signed in through its sign-in screen. */
+  const signIn = async (name: string, workstationName: string, username = 'amoreau'): Promise<Page> => {
     const page = await openWorkstation(browser, harness, name);
     await page.getByRole('button', { name: 'Sign in to add this workstation' }).click();
-    await page.getByLabel('Username').fill('amoreau');
+    await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByLabel('One-time code').fill(await nextTotp('amoreau'));
+    await page.getByLabel('One-time code').fill(await nextTotp(username));
     await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
     await page.getByLabel('Confirm passphrase').fill(PASSPHRASE);
     await page.getByLabel('Workstation name').fill(workstationName);
@@ -50,11 +53,61 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
   };
   const openConversation = (page: Page, title: RegExp) => page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: title }).click();
   const banner = (page: Page) => page.getByText('A new workstation was signed in to your account.');
+  /** Alice's user id. */
+  let selfId: string | undefined;
+
+  /**
+   * A change awaits review (`shown`, its banner, and sending paused). The check of it that closing the review
+   * dialog brings (contacts.identities for a user `checked`) first fails, then is held 5 s: through both, sending
+   * stays paused. Leaves the dialog open again (`loaded` shown), to accept; what it returns, called once accepted
+   * and sending resumed, waits for the held answer (from before the acceptance) and checks it paused nothing again.
+   */
+  const failThenHoldCheck = async (review: string, dialog: Locator, loaded: Locator, shown: Locator, checked: (userId: string) => boolean): Promise<() => Promise<void>> => {
+    const isCheck = (command: string, input: unknown) => command === 'contacts.identities' && checked((input as { userId: string }).userId);
+    /** Opens the dialog (which asks about the user itself), then sets what the tap does to the checks after. */
+    const open = async (answer: BridgeTap['answer']) => {
+      tap.answer = null;
+      await alice.getByRole('button', { name: review, exact: true }).click();
+      await loaded.waitFor();
+      tap.answer = answer;
+    };
+    const stillPaused = async () => {
+      await shown.waitFor();
+      expect(await composer(alice).isDisabled()).toBe(true);
+    };
+    // Closing the dialog is a trust change: the check it brings fails. What was known stays: sending stays paused.
+    let failed = 0;
+    await open((command, input) => (isCheck(command, input) ? (failed++, 'fail') : undefined));
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => failed).toBeGreaterThan(0);
+    await alice.waitForTimeout(500);
+    await stillPaused();
+    // An answer that comes after a newer one is dropped: the check that closing it brings (not accepted yet) is held
+    // 5 s, in which the change is accepted; the late "still changed" must not pause sending again.
+    let heldUntil = 0;
+    await open((command, input) => {
+      if (!isCheck(command, input) || heldUntil) return undefined;
+      heldUntil = Date.now() + 5000;
+      return 5000;
+    });
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => heldUntil).toBeGreaterThan(0);
+    await stillPaused();
+    await open(null);
+    return async () => {
+      expect(Date.now()).toBeLessThan(heldUntil);
+      await alice.waitForTimeout(heldUntil + 700 - Date.now());
+      expect(await composer(alice).isEnabled()).toBe(true);
+      expect(await shown.count()).toBe(0);
+    };
+  };
 
   beforeAll(async () => {
     let pages: Record<string, Page>;
-    ({ harness, browser, pages } = await openUiWard(dir(), ['alice', 'bob']));
+    let taps: Record<string, BridgeTap>;
+    ({ harness, browser, pages, taps } = await openUiWard(dir(), ['alice', 'bob'], undefined, ['alice']));
     ({ alice, bob } = pages as Record<'alice' | 'bob', Page>);
+    tap = taps.alice!;
   }, 180_000);
 
   afterAll(async () => {
@@ -87,7 +140,7 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
 
     // Switching conversations asks the core nothing more about her own workstations (only a trust change does),
     // and the held state is shown at once in each.
-    const selfId = await alice.evaluate(async () => {
+    selfId = await alice.evaluate(async () => {
       const rounds = (globalThis as unknown as { rounds: { invoke(command: string, input: unknown): Promise<{ value?: { self?: { userId: string } } }> } }).rounds;
       return (await rounds.invoke('session.state', {})).value?.self?.userId;
     });
@@ -105,14 +158,15 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     }
     expect(asked() - asked0).toBeLessThanOrEqual(trustEvents() - trust0);
 
-    await alice.getByRole('button', { name: 'Review your workstations' }).click();
+    // Her own workstations are checked once for all her conversations: a failed or late check pauses or resumes none.
     const dialog = alice.getByRole('dialog', { name: 'Your workstations' });
-    await dialog.getByText('signed in to your account since you last sent').waitFor();
+    const lateAnswerIgnored = await failThenHoldCheck('Review your workstations', dialog, dialog.getByText('signed in to your account since you last sent'), banner(alice), (userId) => userId === selfId);
     await screenshot(alice, 'own-workstation-dialog');
     expect(await seriousA11yViolations(alice)).toEqual([]);
     await dialog.getByRole('button', { name: 'It was me: accept' }).click();
     await dialog.getByRole('button', { name: 'Close' }).click();
     await expect.poll(() => composer(alice).isEnabled()).toBe(true);
+    await lateAnswerIgnored();
 
     // The held message goes to Bob and to both of her other workstations.
     await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
@@ -122,4 +176,23 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
       await history(page).getByText('Bed 4 for discharge').waitFor();
     }
   }, 150_000);
+
+  it("keeps sending paused for a colleague's new safety number when its check fails or answers late", async () => {
+    // Bob signs in a second workstation, which Alice has not seen: her message to him is held.
+    await signIn('bob2', 'Ward 4 nurses station', 'bokafor');
+    await openConversation(alice, /Nurse Bob Okafor/);
+    await send(alice, 'Bed 4 bloods due at 16:00');
+    const changed = alice.locator('.banner').filter({ hasText: 'Nurse Bob Okafor’s safety number has changed.' });
+    await changed.waitFor();
+    await expect.poll(() => composer(alice).isDisabled()).toBe(true);
+    const dialog = alice.getByRole('dialog');
+    const accept = dialog.getByRole('button', { name: 'Accept new safety number' });
+    const lateAnswerIgnored = await failThenHoldCheck('Review safety number', dialog, accept, changed, (userId) => userId !== selfId);
+    await accept.click();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => composer(alice).isEnabled()).toBe(true);
+    await lateAnswerIgnored();
+    await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
+    await history(bob).getByText('Bed 4 bloods due at 16:00').waitFor();
+  }, 90_000);
 });

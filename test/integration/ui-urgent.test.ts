@@ -16,7 +16,7 @@ import { useTempDirs } from '../fixtures/tempDirs';
  * Alice sees it and Carol never gets it. A second urgent message is not acknowledged: after the first step's
  * time Carol gets it, marked as escalated to her; Bob's late acknowledgement stops the ladder, so Dev never gets
  * it. An urgent message to the role itself escalates by the policy's default to the role's backup (Carol) when its
- * holder (Dev) does not acknowledge in time. An urgent message with a photo goes from the composer; its ladder's step brings the photo to Carol; Bob acknowledges it. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
+ * holder (Dev) does not acknowledge in time. An urgent message with a photo goes from the composer; its ladder's step brings the photo to Carol; Bob acknowledges it. An urgent message that arrives while a dialog is open is announced all the same. Screenshots: the urgent composer with its reason, a message with Acknowledge, the ladder's progress.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI urgent message tests skipped: ${missing}`);
@@ -195,5 +195,39 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await screenshot(alice, 'ui-urgent-photo');
     await screenshot(bob, 'ui-urgent-photo-acknowledged');
     expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+  }, 60_000);
+
+  it('announces an urgent message that arrives while a dialog is open', async () => {
+    // Bob has his conversation with Alice on screen and a dialog open (the page behind it inert) when Carol,
+    // in a new conversation, writes to him urgently.
+    await bob.getByRole('button', { name: 'New care team' }).click();
+    const dialog = bob.getByRole('dialog', { name: 'New care team' });
+    await dialog.waitFor();
+    await carol.getByRole('button', { name: 'New conversation' }).click();
+    await carol.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await carol.getByLabel('Message', { exact: true }).fill('Bed 11: BP 78/40, please come');
+    await carol.getByRole('button', { name: 'Urgent' }).click();
+    await carol.getByLabel('Why is it urgent?').selectOption('Deteriorating patient');
+    await carol.getByRole('button', { name: 'Send' }).click();
+
+    const alert = bob.getByRole('alert').filter({ hasText: 'Urgent message from Dr. Carol Nguyen.' });
+    await alert.waitFor({ timeout: 20_000 });
+    expect(await dialog.isVisible()).toBe(true);
+    expect(await alert.evaluate((el) => el.closest('[inert]') === null)).toBe(true);
+    // Chromium's own accessibility tree (what a screen reader is given) has the alert and its text, not ignored.
+    const cdp = await bob.context().newCDPSession(bob);
+    const { nodes } = await cdp.send('Accessibility.getFullAXTree') as { nodes: { ignored: boolean; role?: { value: string }; name?: { value: string } }[] };
+    await cdp.detach();
+    const exposed = nodes.filter((n) => !n.ignored);
+    expect(exposed.some((n) => n.role?.value === 'alert')).toBe(true);
+    expect(exposed.some((n) => n.role?.value === 'StaticText' && n.name?.value === 'Urgent message from Dr. Carol Nguyen.')).toBe(true);
+    await screenshot(bob, 'ui-urgent-behind-dialog');
+
+    // Closed, the dialog leaves the notice to act on: it opens Carol's message.
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await bob.getByRole('main').locator('.urgent-notice').getByRole('button', { name: 'Open' }).click();
+    await message(bob, 'Bed 11: BP 78/40').getByText('Urgent: Deteriorating patient').waitFor();
+    await expect(alert.count()).resolves.toBe(0);
+    expect((await seriousA11yViolations(bob)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
   }, 60_000);
 });

@@ -102,11 +102,16 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   // too (`ownChanged`): every message also goes to her other workstations, so a new one of hers holds every
   // conversation. Checked when the conversation or its people change, or an identity event came: not on every message.
   const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
+  // As with her own (Main): only the latest check counts, and a failed one keeps what was known, so that neither
+  // resumes sending to someone whose safety number is still to be reviewed.
   useEffect(() => {
+    let latest = true;
     const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
     void Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) })))
-      .then((all) => setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)))
-      .catch(() => setOthersChanged([]));
+      .then((all) => latest && setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)), () => undefined);
+    return () => {
+      latest = false;
+    };
   }, [api, peopleKey, self, trustVersion]);
   const changed = ownChanged ? [self, ...othersChanged] : othersChanged;
 

@@ -1,17 +1,19 @@
-import { useEffect, useRef, type KeyboardEvent, type RefObject } from 'react';
+import { useLayoutEffect, useRef, type KeyboardEvent, type RefObject } from 'react';
+import { LIVE_REGION_ATTRIBUTE } from './LiveRegion';
 
 const FOCUSABLE = 'input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]';
 
 /**
  * Makes everything in the page but the modal `box` inert (each sibling of the box and of its ancestors, up to the
  * body: a modal drawn in a portal leaves the app root behind it), so neither the keyboard nor a screen reader
- * reaches it, wherever the focus happens to start. Returns what it made inert, to be given back on close.
+ * reaches it, wherever the focus happens to start. The live region is left alone: it holds no control, and what
+ * it says (an urgent message that arrives now) must still be heard. Returns what it made inert, to be given back.
  */
 function inertAround(box: HTMLElement | null): HTMLElement[] {
   const made: HTMLElement[] = [];
   for (let el = box; el && el !== document.body && el.parentElement; el = el.parentElement) {
     for (const sibling of el.parentElement.children) {
-      if (sibling !== el && sibling instanceof HTMLElement && !sibling.inert) made.push(sibling);
+      if (sibling !== el && sibling instanceof HTMLElement && !sibling.inert && !sibling.hasAttribute(LIVE_REGION_ATTRIBUTE)) made.push(sibling);
     }
   }
   for (const el of made) el.inert = true;
@@ -31,7 +33,10 @@ const openModals: object[] = [];
 export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () => void, initial?: RefObject<HTMLElement | null>): (e: KeyboardEvent) => void {
   const close = useRef(onClose);
   close.current = onClose;
-  useEffect(() => {
+  // A layout effect, so the page is given back within the commit that closes the modal: when the whole screen
+  // goes with it (the app locks with a dialog open), the next screen's autofocus then lands on a page that is no
+  // longer inert. A passive cleanup would run after that autofocus, which inert had swallowed.
+  useLayoutEffect(() => {
     const previous = document.activeElement;
     const behind = inertAround(box.current);
     (initial?.current ?? box.current?.querySelector<HTMLElement>(FOCUSABLE))?.focus();
@@ -47,7 +52,8 @@ export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () =>
       document.removeEventListener('keydown', onEscape);
       openModals.splice(openModals.indexOf(self), 1);
       for (const el of behind) el.inert = false;
-      if (previous instanceof HTMLElement) previous.focus();
+      // The opener may have left the page (the screen changed): focusing it would only blur what has focus now.
+      if (previous instanceof HTMLElement && previous.isConnected) previous.focus();
     };
     // Once, when the modal opens.
   }, []);

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView, UiEvent } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
+import { LiveRegion } from '../components/LiveRegion';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
 import { useApi } from '../context';
 import { explain } from '../errors';
@@ -88,7 +89,13 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
   }, [api, loadConversations, loadContacts]);
 
   useEffect(() => {
-    void api.call('contacts.identities', { userId: self }).then((own) => setOwnChanged(own.some((i) => i.changePending !== null))).catch(() => setOwnChanged(false));
+    // Only the answer to the latest trust change counts: an older one, come late, may say what is no longer so. A
+    // failed check keeps what was known: it must not resume sending everywhere, nor take the banner down.
+    let latest = true;
+    void api.call('contacts.identities', { userId: self }).then((own) => latest && setOwnChanged(own.some((i) => i.changePending !== null)), () => undefined);
+    return () => {
+      latest = false;
+    };
   }, [api, self, trustVersion]);
 
   // Search over the whole history, as the user types (debounced).
@@ -127,10 +134,13 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
     if (!c) return 'in a conversation';
     return c.kind === 'direct' ? `${direct} ${c.title}` : `in ${c.title}`;
   };
+  /** The urgent message to point at: one outside the conversation on screen. */
+  const urgentElsewhere = urgentIn !== null && urgentIn !== selected ? urgentIn : null;
 
   return (
     <PresenceContext.Provider value={presence}>
     <div className="app">
+      <LiveRegion alert={urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`} status={notice} />
       <header className="topbar">
         <div className="topbar-left">
           <span className="brand-mark small" aria-hidden="true">R</span>
@@ -185,11 +195,12 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
         </nav>
 
         <main className="content">
-          {urgentIn && urgentIn !== selected && (
-            <div className="notice urgent-notice" role="alert">
-              <span><strong>Urgent message</strong> {whereOf(urgentIn, 'from')}.</span>
+          {/* Announced by the LiveRegion, which is heard even while a dialog makes this page inert. */}
+          {urgentElsewhere && (
+            <div className="notice urgent-notice">
+              <span><strong>Urgent message</strong> {whereOf(urgentElsewhere, 'from')}.</span>
               <span>
-                <button type="button" className="primary" onClick={() => { setSelected(urgentIn); setFocus(undefined); setQuery(''); setUrgentIn(null); }}>Open</button>{' '}
+                <button type="button" className="primary" onClick={() => { setSelected(urgentElsewhere); setFocus(undefined); setQuery(''); setUrgentIn(null); }}>Open</button>{' '}
                 <button type="button" className="ghost" onClick={() => setUrgentIn(null)}>Later</button>
               </span>
             </div>
@@ -200,7 +211,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
               <button type="button" className="primary" onClick={() => setDialog({ kind: 'settings' })}>Change passphrase</button>
             </div>
           )}
-          {notice && <div className="notice" role="status"><span>{notice}</span><button type="button" className="ghost" onClick={() => setNotice(null)}>Dismiss</button></div>}
+          {notice && <div className="notice"><span>{notice}</span><button type="button" className="ghost" onClick={() => setNotice(null)}>Dismiss</button></div>}
           {results ? (
             <section className="search-results" aria-label="Search results">
               <h2>{results.length === 0 ? 'No messages match' : `${results.length} message${results.length === 1 ? '' : 's'} found`}</h2>
