@@ -62,8 +62,8 @@ export class ReceivePipeline {
   /** Queues an envelope behind the ones before it. */
   enqueue(envelope: DeliveredEnvelope): void {
     this.#receiving = this.#receiving.then(() => this.#receiveInOrder(envelope)).catch((error: unknown) => {
-      // It was stored and acknowledged; what failed after (its delivered receipt, say) must not stop the ones behind it.
-      this.ctx.logger.error(`after a message was stored: ${describeError(error)}`);
+      // Not expected (#afterStored guards each step), but nothing may stop the envelopes behind this one.
+      this.ctx.logger.error(`receiving an envelope failed: ${describeError(error)}`);
     });
   }
 
@@ -130,28 +130,41 @@ export class ReceivePipeline {
     }
     this.hooks.ack(envelope);
     const message: DecryptedMessage | undefined = stored;
-    if (message?.payload.type === 'text') {
-      const payload = message.payload;
+    if (message) this.#afterStored(message, keptAs);
+    return false;
+  }
+
+  /**
+   * What follows a stored message: the screen and the OS are told first, then the rest, each step on its own, so that
+   * one failing (logged by its name and code, never content) neither skips the others nor holds up the envelopes behind.
+   */
+  #afterStored(message: DecryptedMessage, keptAs: MessageId | undefined): void {
+    const { ctx } = this;
+    const step = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (error) {
+        ctx.logger.error(`after a message was stored, ${what} failed: ${describeError(error)}`);
+      }
+    };
+    const { payload, sender } = message;
+    if (payload.type === 'text') {
       const id = keptAs ?? payload.messageId;
       const conversationId = conversationOf(message, ctx.self.userId);
-      const fromOthers = message.sender.userId !== ctx.self.userId;
+      const fromOthers = sender.userId !== ctx.self.userId;
       const urgent = payload.urgent === true && fromOthers;
-      if (urgent) this.hooks.urgent()?.track(id, conversationId);
-      if (fromOthers) {
-        // To its sender, by the id they gave it.
-        this.hooks.queueReceipt(message.sender.userId, payload.conversationId, 'delivered', [payload.messageId]);
-        ctx.kick();
-      }
-      ctx.emit({ type: 'message', conversationId, messageId: id, from: message.sender.userId, urgent });
-      if (payload.attachments) this.hooks.attachments().arrived(id);
-    } else if (message?.payload.type === 'receipt') {
-      ctx.emit({ type: 'receipt', kind: message.payload.receipt, messageIds: message.payload.messageIds, from: message.sender.userId });
-    } else if (message?.payload.type === 'careTeam') {
-      ctx.emit({ type: 'conversation', conversationId: message.payload.conversationId });
-    } else if (message?.payload.type === 'acknowledgement') {
-      this.hooks.urgency.acknowledged(message.payload);
+      step('the message event', () => ctx.emit({ type: 'message', conversationId, messageId: id, from: sender.userId, urgent }));
+      if (payload.attachments) step('the attachment fetch', () => this.hooks.attachments().arrived(id));
+      if (urgent) step('the urgent reminder', () => this.hooks.urgent()?.track(id, conversationId));
+      // Its delivered receipt was queued with it (#store): sent now.
+      if (fromOthers) step('the outbox flush', () => ctx.kick());
+    } else if (payload.type === 'receipt') {
+      step('the receipt event', () => ctx.emit({ type: 'receipt', kind: payload.receipt, messageIds: payload.messageIds, from: sender.userId }));
+    } else if (payload.type === 'careTeam') {
+      step('the conversation event', () => ctx.emit({ type: 'conversation', conversationId: payload.conversationId }));
+    } else if (payload.type === 'acknowledgement') {
+      step('the acknowledgement', () => this.hooks.urgency.acknowledged(payload));
     }
-    return false;
   }
 
   /** Stores a decrypted payload; inside the decrypt transaction. Returns whether it was new (a text: the id it is kept under). */
@@ -195,6 +208,9 @@ export class ReceivePipeline {
     }
     if (payload.role) ctx.messages.setRoleDelivery(id, payload.role);
     if (payload.urgent) this.hooks.urgency.storedIn(kept);
+    // Its delivered receipt, to its sender by the id they gave it, in the same transaction: stored means receipted,
+    // and an outbox that cannot take the receipt (SQLITE_BUSY) has the message tried again, never left unreceipted.
+    if (sender.userId !== self) this.hooks.queueReceipt(sender.userId, payload.conversationId, 'delivered', [payload.messageId]);
     ctx.audit('message.received', { conversation: conversationId, message: id, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
     return id;
   }
