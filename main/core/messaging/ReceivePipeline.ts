@@ -27,6 +27,8 @@ export class ReceivePipeline {
   #receiving: Promise<unknown> = Promise.resolve();
   /** The wait before an envelope that could not be stored is tried again; stop() ends it. */
   #paused: { readonly timer: Cancellable; readonly resume: () => void } | undefined;
+  /** The profile's database is damaged or read-only: nothing more is taken (it waits at the relay) until it is opened again. */
+  #damaged = false;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -80,10 +82,18 @@ export class ReceivePipeline {
     paused?.resume();
   }
 
-  /** One envelope, tried again (the same one, after a wait that doubles) for as long as this workstation cannot store it. */
+  /**
+   * One envelope, tried again (the same one, after a wait that doubles) for as long as this workstation cannot store it;
+   * from the STALLED_AFTER-th failed attempt on the UI is told receiving is held up, and told again once it goes on.
+   */
   async #receiveInOrder(envelope: DeliveredEnvelope): Promise<void> {
     const { retry } = this.hooks;
-    for (let waitMs = retry.firstMs; await this.#receive(envelope, waitMs); waitMs = Math.min(retry.maxMs, waitMs * 2)) await this.#pause(waitMs);
+    let attempts = 0;
+    for (let waitMs = retry.firstMs; await this.#receive(envelope, waitMs); waitMs = Math.min(retry.maxMs, waitMs * 2)) {
+      if (++attempts === STALLED_AFTER) this.ctx.emit({ type: 'receiving', state: 'stalled' });
+      await this.#pause(waitMs);
+    }
+    if (attempts >= STALLED_AFTER && !this.#damaged && this.ctx.running()) this.ctx.emit({ type: 'receiving', state: 'ok' });
   }
 
   #pause(ms: number): Promise<void> {
@@ -100,8 +110,9 @@ export class ReceivePipeline {
   /** Receives one envelope; true when this workstation could not store it, to be tried again in `retryMs`. */
   async #receive(envelope: DeliveredEnvelope, retryMs: number): Promise<boolean> {
     const { ctx } = this;
-    // After stop() nothing more is stored or acknowledged: the relay delivers it again next time.
-    if (!ctx.running()) return false;
+    // After stop() nothing more is stored or acknowledged: the relay delivers it again next time. Nor once the
+    // database is found damaged: it keeps them until the profile is opened again (or restored).
+    if (!ctx.running() || this.#damaged) return false;
     let stored: DecryptedMessage | undefined;
     // A text's id here: the one its sender gave it, unless another sender's message holds that id (MessageStore.receive).
     let keptAs: MessageId | undefined;
@@ -117,8 +128,16 @@ export class ReceivePipeline {
     } catch (error) {
       // This workstation could not store it (the profile locked meanwhile, its database busy, its disk
       // full): not acknowledged, and tried again before anything after it; it is not the envelope's fault.
-      if (!ctx.running() || isLocalFailure(error)) {
+      const failure = localFailure(error);
+      if (!ctx.running() || failure !== undefined) {
         if (!ctx.running()) return false;
+        if (failure === 'damaged') {
+          // Trying again cannot help, and nothing after it can be stored either: said once, and left at the relay.
+          this.#damaged = true;
+          ctx.logger.error(`the profile database is damaged or read-only; nothing more is received until it is opened again: ${describeError(error)}`);
+          ctx.emit({ type: 'receiving', state: 'failed' });
+          return false;
+        }
         ctx.logger.error(`a message could not be stored; tried again in ${retryMs} ms, nothing after it before: ${describeError(error)}`);
         return true;
       }
@@ -242,12 +261,23 @@ function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sende
  */
 const ENVELOPE_FAULT = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)(_|$)/;
 
-/** A failure of this workstation's storage (its database locked, busy, full, read-only or failing), anywhere in the error's causes. */
-function isLocalFailure(error: unknown): boolean {
+/** SQLite's answers for a database that trying again cannot mend: damaged, not a database (or the wrong key), read-only. */
+const DAMAGED = /^SQLITE_(CORRUPT|NOTADB|READONLY)(_|$)/;
+
+/** Failed attempts at one envelope before the UI is told receiving is held up (about 1.5 s with the tests' back-off, 15 s by default). */
+const STALLED_AFTER = 5;
+
+/**
+ * A failure of this workstation's storage, anywhere in the error's causes: `damaged` (STORAGE_CORRUPT, a corrupt,
+ * not-a-database or read-only file), or `temporary` (the profile locked meanwhile, the database busy, the disk full or
+ * failing, any other SQLite error not of the envelope's making); undefined: not a local failure.
+ */
+function localFailure(error: unknown): 'damaged' | 'temporary' | undefined {
   for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (code === 'PROFILE_LOCKED' || code === 'STORAGE_FULL' || code === 'STORAGE_CORRUPT') return true;
-    if (typeof code === 'string' && code.startsWith('SQLITE_')) return !ENVELOPE_FAULT.test(code);
+    if (code === 'STORAGE_CORRUPT') return 'damaged';
+    if (code === 'PROFILE_LOCKED' || code === 'STORAGE_FULL') return 'temporary';
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return DAMAGED.test(code) ? 'damaged' : ENVELOPE_FAULT.test(code) ? undefined : 'temporary';
   }
-  return false;
+  return undefined;
 }
