@@ -149,17 +149,23 @@ describe('an envelope this workstation cannot store for a while', () => {
     }
   }, 90_000);
 
-  it('is not one SQLite refuses for what it holds (a constraint it breaks): that one is refused like garbage, and the next still comes', async () => {
+  it('is not one SQLite refuses for what it holds (an id it chose, taken): that one is refused like garbage, the next still comes; a local constraint is tried again', async () => {
     const ward = await Ward.open({ erin: 'Nurse Erin Walsh', frank: 'Dr. Frank Osei' });
     wards.push(ward);
     const erin = ward.station('erin');
     const frank = ward.station('frank');
     const original = MessageStore.prototype.insert;
     let refusals = 0;
+    let localFaults = 0;
     MessageStore.prototype.insert = function (this: MessageStore, ...args: Parameters<MessageStore['insert']>) {
       if (args[0].body === 'Bed 5 obs due' && args[0].receivedAt !== args[0].sentAt) {
         refusals++;
         throw Object.assign(new Error('UNIQUE constraint failed: messages.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+      }
+      // A constraint no envelope can break (a foreign key of this workstation's own tables): its fault, once.
+      if (args[0].body === 'Bed 7 obs due' && args[0].receivedAt !== args[0].sentAt && localFaults === 0) {
+        localFaults++;
+        throw Object.assign(new Error('FOREIGN KEY constraint failed'), { code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
       }
       return original.apply(this, args);
     };
@@ -168,6 +174,11 @@ describe('an envelope this workstation cannot store for a while', () => {
       await until(async () => (await erin.bodies(id)).includes('Bed 6 obs due'), 'the next message at Erin');
       expect(await erin.bodies(id)).toEqual(['Bed 6 obs due']);
       expect(refusals).toBe(1);
+      // Not dropped: tried again, and kept.
+      await frank.call('messages.send', { conversationId: (await frank.call('conversations.list', {}))[0]!.id, text: 'Bed 7 obs due' });
+      await until(async () => (await erin.bodies(id)).includes('Bed 7 obs due'), 'the message hit by a local constraint, at Erin');
+      expect(localFaults).toBe(1);
+      expect(await erin.bodies(id)).toEqual(['Bed 6 obs due', 'Bed 7 obs due']);
     } finally {
       MessageStore.prototype.insert = original;
     }

@@ -256,10 +256,12 @@ function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sende
 }
 
 /**
- * SQLite's answers about what an envelope holds (a value too big or of the wrong kind, a constraint it breaks): the
- * same every time, so such an envelope is refused like an unreadable one rather than tried again for ever.
+ * SQLite's answers about what an envelope holds (a value too big or of the wrong kind, an id it chose already taken, as
+ * a primary key or unique): the same every time, so such an envelope is refused like an unreadable one rather than
+ * tried again for ever. Any other constraint (a foreign key, NOT NULL, CHECK, a trigger) is this workstation's fault,
+ * not the envelope's: it is not acknowledged, and is tried again like a busy database.
  */
-const ENVELOPE_FAULT = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)(_|$)/;
+const ENVELOPE_FAULT = /^SQLITE_(CONSTRAINT_PRIMARYKEY|CONSTRAINT_UNIQUE|TOOBIG|MISMATCH|RANGE)(_|$)/;
 
 /** SQLite's answers for a database that trying again cannot mend: damaged, not a database (or the wrong key), read-only. */
 const DAMAGED = /^SQLITE_(CORRUPT|NOTADB|READONLY)(_|$)/;
