@@ -27,6 +27,8 @@ export class ReceivePipeline {
   #receiving: Promise<unknown> = Promise.resolve();
   /** The wait before an envelope that could not be stored is tried again; stop() ends it. */
   #paused: { readonly timer: Cancellable; readonly resume: () => void } | undefined;
+  /** The ids of the envelopes queued and not yet done with (stored, refused, or left at the relay). */
+  readonly #queued = new Set<string>();
   /** The profile's database is damaged or read-only: nothing more is taken (it waits at the relay) until it is opened again. */
   #damaged = false;
 
@@ -61,12 +63,17 @@ export class ReceivePipeline {
     return ids;
   }
 
-  /** Queues an envelope behind the ones before it. */
+  /**
+   * Queues an envelope behind the ones before it, unless it is queued already: on each reconnect (while one waits to be
+   * tried again, say) the relay delivers everything not yet acknowledged again, and one copy of each is enough.
+   */
   enqueue(envelope: DeliveredEnvelope): void {
+    if (this.#queued.has(envelope.id)) return;
+    this.#queued.add(envelope.id);
     this.#receiving = this.#receiving.then(() => this.#receiveInOrder(envelope)).catch((error: unknown) => {
       // Not expected (#afterStored guards each step), but nothing may stop the envelopes behind this one.
       this.ctx.logger.error(`receiving an envelope failed: ${describeError(error)}`);
-    });
+    }).finally(() => this.#queued.delete(envelope.id));
   }
 
   /** Waits for the envelopes queued so far, and any queued while waiting. */
