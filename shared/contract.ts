@@ -353,6 +353,13 @@ export const UiEventSchema = z.discriminatedUnion('type', [
    */
   z.strictObject({ type: z.literal('sendDelayed'), messageId: MessageIdSchema, reason: z.enum(['RECIPIENT_QUEUE_FULL', 'SENDER_SHARE_FULL', 'RECIPIENT_NOT_ENROLLED', 'RATE_LIMITED', 'RELAY_STORAGE_FULL', 'RELAY_UNAVAILABLE']), userId: UserIdSchema.optional(), retryAt: Timestamp }),
   z.strictObject({ type: z.literal('conversation'), conversationId: ConversationIdSchema }),
+  /**
+   * Receiving is held up by this workstation's own storage (ReceivePipeline): `stalled`, an envelope could not be stored
+   * after several attempts (the database busy or failing, the disk full) and is still tried, nothing after it before;
+   * `failed`, the profile's database is damaged, not a database or read-only (STORAGE_CORRUPT): nothing more is taken
+   * (it waits at the relay) until the profile is opened again; `ok`, receiving again after `stalled`.
+   */
+  z.strictObject({ type: z.literal('receiving'), state: z.enum(['ok', 'stalled', 'failed']) }),
   /** A colleague's status (or the user's own, set at another workstation) changed: as presence.get would answer it now. */
   z.strictObject({ type: z.literal('presence'), presence: PresenceSchema }),
   IdentityChangedEventSchema,

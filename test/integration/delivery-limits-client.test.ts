@@ -8,10 +8,12 @@ import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/Loc
 import { DEFAULT_ARGON2 } from '../../server/auth/argon2Params';
 import { currentTotp } from '../../server/auth/totp';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
+import { RelayFailure } from '../../server/RelayFailure';
+import { parseJsonBytes } from '../../main/core/crypto/encoding';
 import { RelayServer } from '../../server/RelayServer';
 import { openStore } from '../../server/openStore';
 import { UiEventSchema } from '../../shared/contract';
-import { addressKey, type DeviceAddress, type EnvelopeId, type UserId } from '../../shared/ids';
+import { addressKey, type ConversationId, type DeviceAddress, type EnvelopeId, type UserId } from '../../shared/ids';
 import type { OutgoingEnvelope } from '../../shared/wire/relay';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { virtualScheduler } from '../fixtures/virtualScheduler';
@@ -23,6 +25,12 @@ import { FAST_KDF, PASSPHRASE, PASSWORD, until } from '../fixtures/workstation';
  * up messages to others; a flood of unreadable envelopes is one local audit record, not one per envelope.
  * The relay runs in process on the same virtual clock as the clients.
  */
+
+/** `who`'s own sender-key distribution for `team`, as its encrypted database holds it. */
+function ownDistribution(who: Enrolled, team: ConversationId): string | undefined {
+  const own = who.profile.protocolStorage.get('careTeam', `own/${team}`);
+  return own ? (parseJsonBytes(own) as { distributionId: string }).distributionId : undefined;
+}
 
 interface Enrolled {
   readonly client: MessagingClient;
@@ -285,5 +293,43 @@ describe('the messaging client against the relay limits', () => {
     await until(async () => (await relay.store.queued(bob.client.address, 0, 100)).length === 0, 'Bob took three more');
     await bob.client.stop();
     expect(rejected().map((r) => r.count)).toEqual(['25', '3']);
+  });
+
+  it('a care-team send the relay stored but answered RELAY_UNAVAILABLE: once a member is removed, the next attempt has a sender key she never got', async () => {
+    await startRelay({});
+    const [alice, bob, carol] = [await enroll('alice'), await enroll('bob'), await enroll('carol')];
+    const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId]);
+    const teamBodies = (who: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: team }).map((m) => m.body);
+    await alice.client.send(team, 'Obs every hour');
+    await until(() => teamBodies(bob).includes('Obs every hour'), 'the first team message at Bob');
+    const first = ownDistribution(alice, team);
+    // Carol joins: Alice's next team text gives her the key. The relay stores that send, then answers as it does when
+    // PostgreSQL lost the outcome of its COMMIT (RELAY_UNAVAILABLE): Carol's copy of the key is on the relay.
+    alice.client.addCareTeamMembers(team, [carol.userId]);
+    const enqueue = relay.store.enqueue;
+    let lost = 0;
+    relay.store.enqueue = async function (this: typeof relay.store, ...args: Parameters<typeof enqueue>) {
+      const outcomes = await enqueue.apply(this, args);
+      if (lost === 0 && args[0].some((e) => e.type === 'senderkey')) {
+        lost++;
+        throw new RelayFailure('RELAY_UNAVAILABLE', 'the database did not say whether it committed; try again shortly', { retryAfterSeconds: 2, retryAfterMs: 2000 });
+      }
+      return outcomes;
+    };
+    try {
+      await alice.client.send(team, 'Bed 12 to theatre at 2');
+      await until(() => lost === 1, 'the send stored, its answer lost');
+      await until(async () => (await relay.store.queued(carol.client.address, 0, 100)).some((e) => e.type === 'senderkey'), 'Carol\'s copy stored at the relay');
+      // Removed before the send is tried again: she must not hold the key what is sent from now on uses.
+      alice.client.removeCareTeamMember(team, carol.userId);
+      time.advance(3000);
+      await until(() => teamBodies(bob).includes('Bed 12 to theatre at 2'), 'the retried message at Bob');
+    } finally {
+      relay.store.enqueue = enqueue;
+    }
+    const now = ownDistribution(alice, team);
+    expect(now).toBeDefined();
+    expect(now).not.toBe(first);
+    expect(carol.profile.protocolStorage.keys('careTeam', `from/${alice.userId}.`).map((key) => key.split('/')[2])).not.toContain(now);
   });
 });

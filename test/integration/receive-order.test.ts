@@ -2,10 +2,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
 import { MessageStore } from '../../main/core/storage/MessageStore';
 import { OutboxStore } from '../../main/core/storage/OutboxStore';
+import { UrgentReminders } from '../../main/core/messaging/UrgentReminders';
+import { pngWithText } from '../fixtures/attachmentFiles';
 import { openRelayDatabase } from '../fixtures/relayProcess';
 import { Ward } from '../fixtures/ward';
 import type { ConversationId, UserId } from '../../shared/ids';
-import { FAST_KDF, PASSPHRASE, until, type Workstation } from '../fixtures/workstation';
+import { FAST_KDF, PASSPHRASE, stageFile, until, type Workstation } from '../fixtures/workstation';
 
 /*
  * Envelopes are taken in the order the relay gave them, even when one of them cannot be stored for a while
@@ -24,6 +26,15 @@ async function sendDirect(from: Workstation, to: Workstation, toId: UserId, text
   for (const text of texts) await from.call('messages.send', { conversationId, text });
   await until(async () => (await to.call('conversations.list', {})).length === 1, 'the conversation at the recipient');
   return (await to.call('conversations.list', {}))[0]!.id;
+}
+
+/** A ward of two, the recipient first: what the recipient logs as errors is kept in `failures`. */
+async function loggedPair(people: Record<string, string>): Promise<{ ward: Ward; to: Workstation; from: Workstation; failures: string[] }> {
+  const failures: string[] = [];
+  const [to, from] = Object.keys(people) as [string, string];
+  const ward = await Ward.open(people, { station: (username) => (username === to ? { logger: { error: (m) => void failures.push(m) } } : {}) });
+  wards.push(ward);
+  return { ward, to: ward.station(to), from: ward.station(from), failures };
 }
 
 describe('an envelope this workstation cannot store for a while', () => {
@@ -76,12 +87,8 @@ describe('an envelope this workstation cannot store for a while', () => {
     holder.profile.lock();
   }, 90_000);
 
-  it('stored and acknowledged, then a failure (its receipt cannot be queued): the envelopes behind it still come', async () => {
-    const failures: string[] = [];
-    const ward = await Ward.open({ carol: 'Dr. Carol Nguyen', dave: 'Dr. Dave Park' }, { station: (username) => (username === 'carol' ? { logger: { error: (m) => void failures.push(m) } } : {}) });
-    wards.push(ward);
-    const carol = ward.station('carol');
-    const dave = ward.station('dave');
+  it('its delivered receipt cannot be queued (a busy database): it is tried again, receipted, announced, and the next still comes', async () => {
+    const { ward, to: carol, from: dave, failures } = await loggedPair({ carol: 'Dr. Carol Nguyen', dave: 'Dr. Dave Park' });
     // The first delivered receipt Carol queues meets a busy database (both workstations run in this process: only she sends receipts here).
     const original = OutboxStore.prototype.add;
     let busy = true;
@@ -97,23 +104,68 @@ describe('an envelope this workstation cannot store for a while', () => {
       await until(async () => (await carol.bodies(id)).length === 2, 'both messages at Carol');
       expect(await carol.bodies(id)).toEqual(['Bed 3 obs due', 'Bed 4 obs due']);
       expect(busy).toBe(false);
-      expect(failures.filter((m) => m.startsWith('after a message was stored'))).toHaveLength(1);
+      // The receipt is queued with the message: the store failed whole, and was tried again.
+      expect(failures.filter((m) => m.startsWith('a message could not be stored'))).toHaveLength(1);
+      expect(failures.filter((m) => m.startsWith('after a message was stored'))).toEqual([]);
     } finally {
       OutboxStore.prototype.add = original;
     }
+    // Each announced once (the list and the OS notification), and each delivered-receipted to Dave.
+    const atCarol = await carol.call('messages.page', { conversationId: (await carol.call('conversations.list', {}))[0]!.id, limit: 10 });
+    expect(carol.events.flatMap((e) => (e.type === 'message' ? [e.messageId] : [])).sort()).toEqual(atCarol.map((m) => m.id).sort());
+    const atDave = (await dave.call('conversations.list', {}))[0]!.id;
+    await until(async () => (await dave.call('messages.page', { conversationId: atDave, limit: 10 })).every((m) => m.state === 'delivered'), 'both delivered at Dave');
   }, 90_000);
 
-  it('is not one SQLite refuses for what it holds (a constraint it breaks): that one is refused like garbage, and the next still comes', async () => {
+  it('stored and acknowledged, then a failure after (its urgent reminder): it is still announced, its attachment fetched, its receipt sent, and the next still comes', async () => {
+    const { ward, to: gina, from: hugo, failures } = await loggedPair({ gina: 'Dr. Gina Rossi', hugo: 'Nurse Hugo Brandt' });
+    const { conversationId } = await hugo.call('conversations.openDirect', { userId: ward.id('gina') });
+    // Only Gina receives an urgent message here: the first reminder she would start fails.
+    const original = UrgentReminders.prototype.track;
+    let failing = true;
+    UrgentReminders.prototype.track = function (this: UrgentReminders, ...args: Parameters<UrgentReminders['track']>) {
+      if (failing) {
+        failing = false;
+        throw Object.assign(new Error('reminders unavailable'), { code: 'INTERNAL' });
+      }
+      return original.apply(this, args);
+    };
+    try {
+      const staged = await stageFile(hugo, pngWithText('obs'), 'obs.png');
+      const { messageId } = await hugo.call('messages.send', { conversationId, text: 'Bed 7 NEWS 7', urgent: true, urgentReason: 'Deteriorating patient', attachments: [staged.stagingId] });
+      await hugo.call('messages.send', { conversationId, text: 'Bed 8 obs due' });
+      await until(async () => (await gina.call('conversations.list', {})).length === 1, 'the conversation at Gina');
+      const id = (await gina.call('conversations.list', {}))[0]!.id;
+      await until(async () => (await gina.bodies(id)).length === 2, 'both messages at Gina');
+      expect(await gina.bodies(id)).toEqual(['Bed 7 NEWS 7', 'Bed 8 obs due']);
+      expect(failing).toBe(false);
+      expect(failures.filter((m) => m.startsWith('after a message was stored, the urgent reminder failed: [INTERNAL]'))).toHaveLength(1);
+      expect(failures.some((m) => m.includes('Bed 7') || m.includes('NEWS'))).toBe(false);
+      expect(gina.events.some((e) => e.type === 'message' && e.messageId === messageId && e.urgent)).toBe(true);
+      await until(async () => (await gina.call('messages.page', { conversationId: id, limit: 10 })).find((m) => m.id === messageId)?.attachments.every((a) => a.state === 'stored') === true, 'its attachment fetched');
+      await until(async () => (await hugo.call('messages.page', { conversationId, limit: 10 })).every((m) => m.state === 'delivered'), 'both delivered at Hugo');
+    } finally {
+      UrgentReminders.prototype.track = original;
+    }
+  }, 90_000);
+
+  it('is not one SQLite refuses for what it holds (an id it chose, taken): that one is refused like garbage, the next still comes; a local constraint is tried again', async () => {
     const ward = await Ward.open({ erin: 'Nurse Erin Walsh', frank: 'Dr. Frank Osei' });
     wards.push(ward);
     const erin = ward.station('erin');
     const frank = ward.station('frank');
     const original = MessageStore.prototype.insert;
     let refusals = 0;
+    let localFaults = 0;
     MessageStore.prototype.insert = function (this: MessageStore, ...args: Parameters<MessageStore['insert']>) {
       if (args[0].body === 'Bed 5 obs due' && args[0].receivedAt !== args[0].sentAt) {
         refusals++;
         throw Object.assign(new Error('UNIQUE constraint failed: messages.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+      }
+      // A constraint no envelope can break (a foreign key of this workstation's own tables): its fault, once.
+      if (args[0].body === 'Bed 7 obs due' && args[0].receivedAt !== args[0].sentAt && localFaults === 0) {
+        localFaults++;
+        throw Object.assign(new Error('FOREIGN KEY constraint failed'), { code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
       }
       return original.apply(this, args);
     };
@@ -122,6 +174,11 @@ describe('an envelope this workstation cannot store for a while', () => {
       await until(async () => (await erin.bodies(id)).includes('Bed 6 obs due'), 'the next message at Erin');
       expect(await erin.bodies(id)).toEqual(['Bed 6 obs due']);
       expect(refusals).toBe(1);
+      // Not dropped: tried again, and kept.
+      await frank.call('messages.send', { conversationId: (await frank.call('conversations.list', {}))[0]!.id, text: 'Bed 7 obs due' });
+      await until(async () => (await erin.bodies(id)).includes('Bed 7 obs due'), 'the message hit by a local constraint, at Erin');
+      expect(localFaults).toBe(1);
+      expect(await erin.bodies(id)).toEqual(['Bed 6 obs due', 'Bed 7 obs due']);
     } finally {
       MessageStore.prototype.insert = original;
     }

@@ -207,9 +207,10 @@ export class OutboxSender {
       progress.refreshed = false;
       return true;
     } catch (error) {
-      // The relay took none of it (it never went, or the relay refused it whole, UNKNOWN_DEVICE say): the next
-      // attempt keeps our sender key, and gives it only to the devices that do not have it.
-      if (team && attempt && (!sending || (error instanceof RelayRequestError && error.refused))) await this.#notShared(seq, team.id, attempt.shared);
+      // The relay took none of it (it never went, or the relay refused it whole before storing any, UNKNOWN_DEVICE
+      // say): the next attempt keeps our sender key, and gives it only to the devices that do not have it. Any other
+      // failure may have come after the relay stored it: the key counts as shared, and the next attempt rotates it.
+      if (team && attempt && (!sending || (error instanceof RelayRequestError && error.nothingStored))) await this.#notShared(seq, team.id, attempt.shared);
       if (error instanceof RelayRequestError && error.code === 'UNKNOWN_DEVICE' && !progress.refreshed) {
         // Someone's devices changed since the directory was read: read it again and retry at once.
         this.#directory = undefined;

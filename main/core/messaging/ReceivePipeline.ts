@@ -27,6 +27,10 @@ export class ReceivePipeline {
   #receiving: Promise<unknown> = Promise.resolve();
   /** The wait before an envelope that could not be stored is tried again; stop() ends it. */
   #paused: { readonly timer: Cancellable; readonly resume: () => void } | undefined;
+  /** The ids of the envelopes queued and not yet done with (stored, refused, or left at the relay). */
+  readonly #queued = new Set<string>();
+  /** The profile's database is damaged or read-only: nothing more is taken (it waits at the relay) until it is opened again. */
+  #damaged = false;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -59,12 +63,17 @@ export class ReceivePipeline {
     return ids;
   }
 
-  /** Queues an envelope behind the ones before it. */
+  /**
+   * Queues an envelope behind the ones before it, unless it is queued already: on each reconnect (while one waits to be
+   * tried again, say) the relay delivers everything not yet acknowledged again, and one copy of each is enough.
+   */
   enqueue(envelope: DeliveredEnvelope): void {
+    if (this.#queued.has(envelope.id)) return;
+    this.#queued.add(envelope.id);
     this.#receiving = this.#receiving.then(() => this.#receiveInOrder(envelope)).catch((error: unknown) => {
-      // It was stored and acknowledged; what failed after (its delivered receipt, say) must not stop the ones behind it.
-      this.ctx.logger.error(`after a message was stored: ${describeError(error)}`);
-    });
+      // Not expected (#afterStored guards each step), but nothing may stop the envelopes behind this one.
+      this.ctx.logger.error(`receiving an envelope failed: ${describeError(error)}`);
+    }).finally(() => this.#queued.delete(envelope.id));
   }
 
   /** Waits for the envelopes queued so far, and any queued while waiting. */
@@ -80,10 +89,18 @@ export class ReceivePipeline {
     paused?.resume();
   }
 
-  /** One envelope, tried again (the same one, after a wait that doubles) for as long as this workstation cannot store it. */
+  /**
+   * One envelope, tried again (the same one, after a wait that doubles) for as long as this workstation cannot store it;
+   * from the STALLED_AFTER-th failed attempt on the UI is told receiving is held up, and told again once it goes on.
+   */
   async #receiveInOrder(envelope: DeliveredEnvelope): Promise<void> {
     const { retry } = this.hooks;
-    for (let waitMs = retry.firstMs; await this.#receive(envelope, waitMs); waitMs = Math.min(retry.maxMs, waitMs * 2)) await this.#pause(waitMs);
+    let attempts = 0;
+    for (let waitMs = retry.firstMs; await this.#receive(envelope, waitMs); waitMs = Math.min(retry.maxMs, waitMs * 2)) {
+      if (++attempts === STALLED_AFTER) this.ctx.emit({ type: 'receiving', state: 'stalled' });
+      await this.#pause(waitMs);
+    }
+    if (attempts >= STALLED_AFTER && !this.#damaged && this.ctx.running()) this.ctx.emit({ type: 'receiving', state: 'ok' });
   }
 
   #pause(ms: number): Promise<void> {
@@ -100,8 +117,9 @@ export class ReceivePipeline {
   /** Receives one envelope; true when this workstation could not store it, to be tried again in `retryMs`. */
   async #receive(envelope: DeliveredEnvelope, retryMs: number): Promise<boolean> {
     const { ctx } = this;
-    // After stop() nothing more is stored or acknowledged: the relay delivers it again next time.
-    if (!ctx.running()) return false;
+    // After stop() nothing more is stored or acknowledged: the relay delivers it again next time. Nor once the
+    // database is found damaged: it keeps them until the profile is opened again (or restored).
+    if (!ctx.running() || this.#damaged) return false;
     let stored: DecryptedMessage | undefined;
     // A text's id here: the one its sender gave it, unless another sender's message holds that id (MessageStore.receive).
     let keptAs: MessageId | undefined;
@@ -117,8 +135,16 @@ export class ReceivePipeline {
     } catch (error) {
       // This workstation could not store it (the profile locked meanwhile, its database busy, its disk
       // full): not acknowledged, and tried again before anything after it; it is not the envelope's fault.
-      if (!ctx.running() || isLocalFailure(error)) {
+      const failure = localFailure(error);
+      if (!ctx.running() || failure !== undefined) {
         if (!ctx.running()) return false;
+        if (failure === 'damaged') {
+          // Trying again cannot help, and nothing after it can be stored either: said once, and left at the relay.
+          this.#damaged = true;
+          ctx.logger.error(`the profile database is damaged or read-only; nothing more is received until it is opened again: ${describeError(error)}`);
+          ctx.emit({ type: 'receiving', state: 'failed' });
+          return false;
+        }
         ctx.logger.error(`a message could not be stored; tried again in ${retryMs} ms, nothing after it before: ${describeError(error)}`);
         return true;
       }
@@ -130,28 +156,41 @@ export class ReceivePipeline {
     }
     this.hooks.ack(envelope);
     const message: DecryptedMessage | undefined = stored;
-    if (message?.payload.type === 'text') {
-      const payload = message.payload;
+    if (message) this.#afterStored(message, keptAs);
+    return false;
+  }
+
+  /**
+   * What follows a stored message: the screen and the OS are told first, then the rest, each step on its own, so that
+   * one failing (logged by its name and code, never content) neither skips the others nor holds up the envelopes behind.
+   */
+  #afterStored(message: DecryptedMessage, keptAs: MessageId | undefined): void {
+    const { ctx } = this;
+    const step = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (error) {
+        ctx.logger.error(`after a message was stored, ${what} failed: ${describeError(error)}`);
+      }
+    };
+    const { payload, sender } = message;
+    if (payload.type === 'text') {
       const id = keptAs ?? payload.messageId;
       const conversationId = conversationOf(message, ctx.self.userId);
-      const fromOthers = message.sender.userId !== ctx.self.userId;
+      const fromOthers = sender.userId !== ctx.self.userId;
       const urgent = payload.urgent === true && fromOthers;
-      if (urgent) this.hooks.urgent()?.track(id, conversationId);
-      if (fromOthers) {
-        // To its sender, by the id they gave it.
-        this.hooks.queueReceipt(message.sender.userId, payload.conversationId, 'delivered', [payload.messageId]);
-        ctx.kick();
-      }
-      ctx.emit({ type: 'message', conversationId, messageId: id, from: message.sender.userId, urgent });
-      if (payload.attachments) this.hooks.attachments().arrived(id);
-    } else if (message?.payload.type === 'receipt') {
-      ctx.emit({ type: 'receipt', kind: message.payload.receipt, messageIds: message.payload.messageIds, from: message.sender.userId });
-    } else if (message?.payload.type === 'careTeam') {
-      ctx.emit({ type: 'conversation', conversationId: message.payload.conversationId });
-    } else if (message?.payload.type === 'acknowledgement') {
-      this.hooks.urgency.acknowledged(message.payload);
+      step('the message event', () => ctx.emit({ type: 'message', conversationId, messageId: id, from: sender.userId, urgent }));
+      if (payload.attachments) step('the attachment fetch', () => this.hooks.attachments().arrived(id));
+      if (urgent) step('the urgent reminder', () => this.hooks.urgent()?.track(id, conversationId));
+      // Its delivered receipt was queued with it (#store): sent now.
+      if (fromOthers) step('the outbox flush', () => ctx.kick());
+    } else if (payload.type === 'receipt') {
+      step('the receipt event', () => ctx.emit({ type: 'receipt', kind: payload.receipt, messageIds: payload.messageIds, from: sender.userId }));
+    } else if (payload.type === 'careTeam') {
+      step('the conversation event', () => ctx.emit({ type: 'conversation', conversationId: payload.conversationId }));
+    } else if (payload.type === 'acknowledgement') {
+      step('the acknowledgement', () => this.hooks.urgency.acknowledged(payload));
     }
-    return false;
   }
 
   /** Stores a decrypted payload; inside the decrypt transaction. Returns whether it was new (a text: the id it is kept under). */
@@ -195,6 +234,9 @@ export class ReceivePipeline {
     }
     if (payload.role) ctx.messages.setRoleDelivery(id, payload.role);
     if (payload.urgent) this.hooks.urgency.storedIn(kept);
+    // Its delivered receipt, to its sender by the id they gave it, in the same transaction: stored means receipted,
+    // and an outbox that cannot take the receipt (SQLITE_BUSY) has the message tried again, never left unreceipted.
+    if (sender.userId !== self) this.hooks.queueReceipt(sender.userId, payload.conversationId, 'delivered', [payload.messageId]);
     ctx.audit('message.received', { conversation: conversationId, message: id, sender: addressKey(sender), recipients: self, ciphertextSha256: ciphertext ? digestOf([ciphertext]) : null });
     return id;
   }
@@ -221,17 +263,30 @@ function conversationOf(message: DecryptedMessage, self: DecryptedMessage['sende
 }
 
 /**
- * SQLite's answers about what an envelope holds (a value too big or of the wrong kind, a constraint it breaks): the
- * same every time, so such an envelope is refused like an unreadable one rather than tried again for ever.
+ * SQLite's answers about what an envelope holds (a value too big or of the wrong kind, an id it chose already taken, as
+ * a primary key or unique): the same every time, so such an envelope is refused like an unreadable one rather than
+ * tried again for ever. Any other constraint (a foreign key, NOT NULL, CHECK, a trigger) is this workstation's fault,
+ * not the envelope's: it is not acknowledged, and is tried again like a busy database.
  */
-const ENVELOPE_FAULT = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)(_|$)/;
+const ENVELOPE_FAULT = /^SQLITE_(CONSTRAINT_PRIMARYKEY|CONSTRAINT_UNIQUE|TOOBIG|MISMATCH|RANGE)(_|$)/;
 
-/** A failure of this workstation's storage (its database locked, busy, full, read-only or failing), anywhere in the error's causes. */
-function isLocalFailure(error: unknown): boolean {
+/** SQLite's answers for a database that trying again cannot mend: damaged, not a database (or the wrong key), read-only. */
+const DAMAGED = /^SQLITE_(CORRUPT|NOTADB|READONLY)(_|$)/;
+
+/** Failed attempts at one envelope before the UI is told receiving is held up (about 1.5 s with the tests' back-off, 15 s by default). */
+const STALLED_AFTER = 5;
+
+/**
+ * A failure of this workstation's storage, anywhere in the error's causes: `damaged` (STORAGE_CORRUPT, a corrupt,
+ * not-a-database or read-only file), or `temporary` (the profile locked meanwhile, the database busy, the disk full or
+ * failing, any other SQLite error not of the envelope's making); undefined: not a local failure.
+ */
+function localFailure(error: unknown): 'damaged' | 'temporary' | undefined {
   for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (code === 'PROFILE_LOCKED' || code === 'STORAGE_FULL' || code === 'STORAGE_CORRUPT') return true;
-    if (typeof code === 'string' && code.startsWith('SQLITE_')) return !ENVELOPE_FAULT.test(code);
+    if (code === 'STORAGE_CORRUPT') return 'damaged';
+    if (code === 'PROFILE_LOCKED' || code === 'STORAGE_FULL') return 'temporary';
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return DAMAGED.test(code) ? 'damaged' : ENVELOPE_FAULT.test(code) ? undefined : 'temporary';
   }
-  return false;
+  return undefined;
 }

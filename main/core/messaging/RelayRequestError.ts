@@ -15,11 +15,24 @@ export class RelayRequestError extends Error {
     this.name = 'RelayRequestError';
   }
 
-  /** The relay answered with a refusal of its own, rather than no answer (it may have acted) or one this version cannot read. */
-  get refused(): boolean {
-    return this.code !== 'UNREACHABLE' && this.code !== 'BAD_RESPONSE';
+  /**
+   * A send the relay refused before it stored any of it (NOTHING_STORED). Any other answer, or none, leaves the outcome
+   * unknown: the relay may have committed the envelopes before failing (INTERNAL, RELAY_UNAVAILABLE when a COMMIT's
+   * outcome was lost, RELAY_STORAGE_FULL from the store itself), so whatever the send gave away counts as given.
+   */
+  get nothingStored(): boolean {
+    return NOTHING_STORED.has(this.code);
   }
 }
+
+/**
+ * Refusals of a send that server/MessageService.ts throws before store.enqueue: the size and request checks, the rate
+ * charge, the device check (UNKNOWN_DEVICE); and a whole-send RECIPIENT_QUEUE_FULL, thrown only when the store queued
+ * none of the envelopes. An allow-list on purpose (security): a code added later counts as "may have been stored"
+ * until someone checks the relay and adds it here, since taking a sender key's sharing back when the relay did store
+ * it would let a removed member keep reading (CareTeamCipher's stale check cannot see devices it was never told of).
+ */
+const NOTHING_STORED: ReadonlySet<RelayRequestError['code']> = new Set(['BAD_REQUEST', 'PAYLOAD_TOO_LARGE', 'SEND_RATE_LIMITED', 'UNKNOWN_DEVICE', 'RECIPIENT_QUEUE_FULL']);
 
 /** A relay error body whatever its code: a newer relay's code this version does not know still has a status and a wait. */
 const AnyCodeErrorSchema = tolerant(RelayErrorSchema.extend({ code: z.string().min(1).max(100) }));
