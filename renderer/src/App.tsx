@@ -5,6 +5,7 @@ import { useActivityReports } from './activity';
 import { useClipboardReports } from './clipboard';
 import { fromSession, nextConnection, type Connection } from './connection';
 import { ApiContext } from './context';
+import { nextReceiving, type Receiving } from './receiving';
 import { Enroll } from './screens/Enroll';
 import { LockScreen, ProfileChooser } from './screens/Lock';
 import { Main } from './screens/Main';
@@ -18,6 +19,7 @@ export function App({ api }: { api: Api }) {
   const [settings, setSettings] = useState<SettingsView | null>(null);
   const [adding, setAdding] = useState(false);
   const [connection, setConnection] = useState<Connection | null>(null);
+  const [receiving, setReceiving] = useState<Receiving>('ok');
 
   const refresh = useCallback(async () => {
     const initial = await api.call('session.state', {});
@@ -30,6 +32,7 @@ export function App({ api }: { api: Api }) {
   useEffect(() => {
     const unsubscribe = api.subscribe((event) => {
       setConnection((current) => nextConnection(current, event));
+      setReceiving((current) => nextReceiving(current, event));
       if (event.type === 'session') {
         setState(event.state);
         if (event.state.phase !== 'signedOut') setAdding(false);
@@ -47,7 +50,7 @@ export function App({ api }: { api: Api }) {
   if (!state || !settings) return <div className="splash" aria-busy="true"><span className="brand">Rounds</span></div>;
 
   let screen;
-  if (state.phase === 'unlocked') screen = <Main state={state} connection={connection ?? 'connecting'} settings={settings} onSettings={setSettings} />;
+  if (state.phase === 'unlocked') screen = <Main state={state} connection={connection ?? 'connecting'} receiving={receiving} settings={settings} onSettings={setSettings} />;
   else if (state.phase === 'locked') screen = <LockScreen state={state} />;
   else if (state.profiles.length === 0 || adding) screen = <Enroll policyRelayUrl={settings.policyRelayUrl} onCancel={state.profiles.length > 0 ? () => setAdding(false) : undefined} />;
   else screen = <ProfileChooser profiles={state.profiles} onAdd={() => setAdding(true)} />;

@@ -3,6 +3,8 @@ import type { ContactView, ConversationView, MessageView, SessionState, Settings
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
 import { LiveRegion } from '../components/LiveRegion';
+import { RECEIVING_NOTICES, ReceivingBanner } from '../components/ReceivingBanner';
+import type { Receiving } from '../receiving';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
 import { useApi } from '../context';
 import { explain } from '../errors';
@@ -38,7 +40,7 @@ const SEND_FAILED_NOTICES: Record<Extract<UiEvent, { type: 'sendFailed' }>['reas
 };
 
 /** The main window: header, conversation list, the open conversation or search results, and dialogs. */
-export function Main({ state, connection, settings, onSettings }: { state: Extract<SessionState, { phase: 'unlocked' }>; connection: Connection; settings: SettingsView; onSettings: (s: SettingsView) => void }) {
+export function Main({ state, connection, receiving, settings, onSettings }: { state: Extract<SessionState, { phase: 'unlocked' }>; connection: Connection; receiving: Receiving; settings: SettingsView; onSettings: (s: SettingsView) => void }) {
   const api = useApi();
   const self = state.self.userId;
   const [conversations, setConversations] = useState<ConversationView[]>([]);
@@ -140,7 +142,8 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
   return (
     <PresenceContext.Provider value={presence}>
     <div className="app">
-      <LiveRegion alert={urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`} status={notice} />
+      <LiveRegion alerts={[urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`, receiving === 'failed' ? RECEIVING_NOTICES.failed : null]}
+        statuses={[notice, receiving === 'stalled' ? RECEIVING_NOTICES.stalled : null]} />
       <header className="topbar">
         <div className="topbar-left">
           <span className="brand-mark small" aria-hidden="true">R</span>
@@ -160,6 +163,7 @@ export function Main({ state, connection, settings, onSettings }: { state: Extra
         </div>
       </header>
       <SignInAgainBanner relayUrl={state.profile.relayUrl} asked={connection === 'signInAgain'} />
+      <ReceivingBanner receiving={receiving} />
 
       <div className="body">
         <nav className="sidebar" aria-label="Conversations">
