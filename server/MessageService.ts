@@ -8,6 +8,7 @@ import { InMemoryRateLimiter, type RateCharge, type RateLimiter } from './RateLi
 import type { RelayConfig } from './RelayConfig';
 import { RelayFailure, STORAGE_RETRY_SECONDS, storageFull } from './RelayFailure';
 import { AccountMemory } from './auth/AccountMemory';
+import { FreeSpaceGate } from './FreeSpaceGate';
 import { RefusalEpisodes, type RefusalCounts, type RefusalReason } from './RefusalEpisodes';
 import type { CommittedEnvelope, EnqueueOutcome, RelayStore } from './storage/RelayStore';
 import type { RelayLog } from './http/relayLog';
@@ -18,10 +19,6 @@ const NOT_COUNTED: EnvelopeCounts = { accepted: () => undefined, delivered: () =
 const MINUTE = 60_000;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
-/** How long a free-space reading that found room is believed (ms of the process's own monotonic clock). */
-const FREE_SPACE_MS = 250;
-/** Closer than this to the reserve, the file system is asked at every send. */
-const FREE_SPACE_MARGIN = 64 * 1024 * 1024;
 /** The longest an account's active devices are remembered (control events drop them sooner: see #activeDevicesOf). */
 const ACTIVE_DEVICES_TTL_MS = 10 * 60_000;
 
@@ -74,11 +71,8 @@ export class MessageService {
   readonly #activeDevices = new AccountMemory<ReadonlySet<number>>(50_000);
   /** Refusals by the queue, rate, budget and storage limits, audited by episode (RelayServer closes quiet ones). */
   readonly refusals: RefusalEpisodes;
-  /** Whether the last send found the disk below the reserve (said once in the log, not per request). */
-  #storageLow = false;
-  #freeSpaceAt: { at: number; free: number; acceptedSince: number } | undefined;
-  /** Bytes of the sends that passed the free-space check and are not committed yet (twice their base64). */
-  #writingBytes = 0;
+  /** The free space below which no new envelope is taken (FreeSpaceGate). */
+  readonly #room: FreeSpaceGate;
 
   constructor(
     private readonly store: RelayStore,
@@ -91,6 +85,7 @@ export class MessageService {
     private readonly counts: EnvelopeCounts = NOT_COUNTED,
   ) {
     this.refusals = new RefusalEpisodes((events) => store.appendAudit(events), config.refusalEpisodeQuietMs);
+    this.#room = new FreeSpaceGate(() => store.freeBytes(), () => config.minFreeDiskBytes, log);
   }
 
   /** Audits the refusal episodes that have gone quiet and forgets refilled rate buckets (a periodic job). */
@@ -177,14 +172,17 @@ export class MessageService {
     if (new Set(envelopes.map((e) => e.id)).size !== envelopes.length) throw new RelayFailure('BAD_REQUEST', 'every envelope needs its own id');
     const bytes = envelopes.reduce((sum, e) => sum + ciphertextBytes(e.content), 0);
     const counts = { envelopes: envelopes.length, bytes };
-    // Counted against the free space from the moment the check lets it through until it is committed:
-    // senders racing in one turn must not all pass on one reading.
+    // Counted against the free space from the moment the gate lets it through until it is committed. Below the
+    // reserve the client keeps the message and tries again.
     const writing = envelopes.reduce((sum, e) => sum + 2 * e.content.length, 0);
-    await this.#assertStorageRoom(sender, counts, writing);
+    if (!(await this.#room.admit(writing))) {
+      await this.#noteRefusal(sender, 'RELAY_STORAGE_FULL', this.clock.now(), counts);
+      throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
+    }
     try {
       return await this.#sendChecked(sender, envelopes, counts, options.allOwnDevices === true);
     } finally {
-      this.#writingBytes -= writing;
+      this.#room.release(writing);
     }
   }
 
@@ -236,7 +234,7 @@ export class MessageService {
     }
     const queued = envelopes.filter((_e, i) => outcomes[i] === 'queued');
     // Stored as text (base64), beside its audit record: counted twice over against the free-space reading.
-    if (this.#freeSpaceAt) this.#freeSpaceAt.acceptedSince += queued.reduce((sum, e) => sum + 2 * e.content.length, 0);
+    this.#room.accepted(queued.reduce((sum, e) => sum + 2 * e.content.length, 0));
     // A resend found already queued is announced too: its first attempt may have committed without its sender
     // hearing so (a connection lost at the commit), and then nobody told the recipient's socket here.
     const waiting = envelopes.filter((_e, i) => outcomes[i] === 'queued' || outcomes[i] === 'alreadyQueued');
@@ -302,52 +300,6 @@ export class MessageService {
     const seconds = Math.ceil(decision.retryAfterMs / 1000);
     const code = bucket.reason === 'KEY_FETCH_RATE_LIMITED' || bucket.reason === 'KEY_UPLOAD_RATE_LIMITED' ? bucket.reason : 'SEND_RATE_LIMITED';
     throw new RelayFailure(code, `${bucket.what}; try again in ${seconds} s`, { retryAfterSeconds: seconds, retryAfterMs: decision.retryAfterMs });
-  }
-
-  /**
-   * Below the configured free space the relay takes no new envelopes (the one thing a sender can make it
-   * store in bulk) and keeps the rest for deliveries, acknowledgements, sign-ins and their audit records,
-   * instead of failing every write once the disk is full. The client keeps the message and tries again.
-   */
-  async #assertStorageRoom(sender: DeviceAddress, counts: { envelopes: number; bytes: number }, writing: number): Promise<void> {
-    const { low, free } = await this.#freeSpace(writing);
-    if (low !== this.#storageLow) {
-      this.#storageLow = low;
-      if (low) this.log(`refusing new envelopes: ${Math.floor((free ?? 0) / 1048576)} MiB free for the data directory, below the ${Math.floor(this.config.minFreeDiskBytes / 1048576)} MiB the relay keeps (free space, or lower --min-free-disk-mib)`, 'error');
-      else this.log('taking new envelopes again: the data directory has room', 'info');
-    }
-    if (!low) return;
-    await this.#noteRefusal(sender, 'RELAY_STORAGE_FULL', this.clock.now(), counts);
-    throw storageFull(`the relay is keeping its last free storage for deliveries; try again in ${STORAGE_RETRY_SECONDS} s`);
-  }
-
-  /**
-   * The free space, asked of the file system at most every FREE_SPACE_MS (a system call per send was a
-   * few per cent of a busy relay's CPU), less what was accepted since and what is being written; within
-   * FREE_SPACE_MARGIN of the reserve, or below it, at every send (so that sends stop at the reserve, and
-   * resume at once). A send let through has its `writing` bytes counted until #sendChecked releases them.
-   */
-  async #freeSpace(writing: number): Promise<{ low: boolean; free: number | undefined }> {
-    const now = performance.now();
-    const known = this.#freeSpaceAt;
-    const reserve = this.config.minFreeDiskBytes;
-    if (known && now - known.at < FREE_SPACE_MS) {
-      // What was accepted since the reading, and what is being written now, is taken off it: the reading is
-      // believed only well above the reserve.
-      const free = known.free - known.acceptedSince - this.#writingBytes;
-      if (free - reserve > FREE_SPACE_MARGIN) {
-        this.#writingBytes += writing;
-        return { low: false, free };
-      }
-    }
-    const measured = await this.store.freeBytes().catch(() => undefined);
-    this.#freeSpaceAt = measured === undefined ? undefined : { at: now, free: measured, acceptedSince: 0 };
-    // The sends that passed the check and are not committed yet are not on the disk the reading saw.
-    const free = measured === undefined ? undefined : measured - this.#writingBytes;
-    const low = free !== undefined && free < reserve;
-    // Taken in the same step as the decision: no other send decides in between.
-    if (!low) this.#writingBytes += writing;
-    return { low, free };
   }
 
   /** Audits a refusal (by episode). A refusal stands even if its record cannot be written: that is logged. */
