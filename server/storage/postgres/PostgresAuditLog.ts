@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { prepared, type Queryable } from './PostgresDatabase';
-import { binaryTextArray } from './binaryTextArray';
+import { binaryBigintArray, binaryBooleanArray, binaryTextArray } from './binaryArrays';
 import { GENESIS_HASH, checkChain, type AuditEvent, type AuditRecord, type ChainCheck } from '../../audit/AuditRecord';
 import { chainedRecords, storedDetails } from '../../audit/chainedRecords';
 import type { AuditLogStart, AuditRecordFilter, AuditTreeState, StoredTile } from '../RelayStore';
@@ -35,8 +35,8 @@ export class PostgresAuditLog {
       await client.query(prepared('audit-append',
         `INSERT INTO audit_log (seq, at, type, actor, subject, details, flagged, prev_hash, hash, details_line)
          SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::text[], $9::text[], $10::boolean[])`,
-        [column((c) => c.record.seq), column((c) => c.record.at), binaryTextArray(column((c) => c.record.type)), binaryTextArray(column((c) => c.record.actor)), binaryTextArray(column((c) => c.record.subject)),
-          binaryTextArray(column((c) => c.details)), column((c) => c.record.flagged), binaryTextArray(column((c) => c.record.prevHash)), binaryTextArray(column((c) => c.record.hash)), column((c) => c.detailsLine)]));
+        [binaryBigintArray(column((c) => c.record.seq)), binaryBigintArray(column((c) => c.record.at)), binaryTextArray(column((c) => c.record.type)), binaryTextArray(column((c) => c.record.actor)), binaryTextArray(column((c) => c.record.subject)),
+          binaryTextArray(column((c) => c.details)), binaryBooleanArray(column((c) => c.record.flagged)), binaryTextArray(column((c) => c.record.prevHash)), binaryTextArray(column((c) => c.record.hash)), binaryBooleanArray(column((c) => c.detailsLine))]));
     }
     return chained.map((c) => c.record);
   }

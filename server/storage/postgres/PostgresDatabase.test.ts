@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../../../test/fixtures/postgres';
 import { POSTGRES_MIGRATIONS } from './migrations';
 import { PostgresDatabase, parseDatabaseUrl } from './PostgresDatabase';
-import { binaryTextArray } from './binaryTextArray';
+import { binaryBigintArray, binaryBooleanArray, binaryFloat8Array, binaryIntArray, binaryTextArray } from './binaryArrays';
 
 /*
  * Issue 17: the relay's schema on PostgreSQL, its migrations (several instances may start at once), the
@@ -49,6 +49,31 @@ describe.skipIf(unavailable !== null)('the relay schema on PostgreSQL', () => {
       const rows = (await db.pool.query<{ v: string; n: number }>('SELECT v, n::int FROM unnest($1::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n', [binaryTextArray(values)])).rows;
       expect(rows.map((r) => r.v)).toEqual(values);
       expect((await db.pool.query('SELECT cardinality($1::text[]) AS n', [binaryTextArray([])])).rows[0]).toEqual({ n: 0 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('takes int, bigint, boolean and float8 arrays in the binary format as the same values, nulls included', async () => {
+    const db = await open();
+    try {
+      const ints = [0, 1, -1, 2_147_483_647, -2_147_483_648, null];
+      const bigints = [0, 1, -1, 2 ** 32, -(2 ** 32) - 5, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 1_764_892_800_123, null];
+      const booleans = [true, false, null];
+      const floats = [0, -0.5, 1e-300, Math.PI, Number.MAX_VALUE, Infinity, -Infinity, null];
+      const column = async (type: string, param: Buffer) =>
+        (await db.pool.query<{ v: string | null }>(`SELECT v::text FROM unnest($1::${type}[]) WITH ORDINALITY AS t(v, n) ORDER BY n`, [param])).rows.map((r) => r.v);
+      expect(await column('int', binaryIntArray(ints))).toEqual(ints.map((v) => (v === null ? null : String(v))));
+      expect(await column('bigint', binaryBigintArray(bigints))).toEqual(bigints.map((v) => (v === null ? null : String(v))));
+      expect(await column('boolean', binaryBooleanArray(booleans))).toEqual(['true', 'false', null]);
+      expect((await db.pool.query<{ v: number | null }>('SELECT v FROM unnest($1::float8[]) WITH ORDINALITY AS t(v, n) ORDER BY n', [binaryFloat8Array(floats)])).rows.map((r) => r.v)).toEqual(floats);
+      expect((await db.pool.query('SELECT cardinality($1::int[]) AS n', [binaryIntArray([])])).rows[0]).toEqual({ n: 0 });
+      // What the literal's parser refused is refused before anything is sent, naming the element.
+      expect(() => binaryIntArray([1, 2.5])).toThrow(/element 1 \(2.5\) is not an integer/);
+      expect(() => binaryIntArray([2 ** 31])).toThrow(/element 0/);
+      expect(() => binaryBigintArray([2 ** 53])).toThrow(/element 0 .* is not a bigint/);
+      // An element type other than the cast's is refused by PostgreSQL, not stored as something else.
+      await expect(db.pool.query('SELECT $1::bigint[]', [binaryIntArray([1])])).rejects.toThrow(/element type 23 \(integer\) instead of expected 20 \(bigint\)/);
     } finally {
       await db.close();
     }

@@ -13,6 +13,7 @@ import { GroupCommit } from '../GroupCommit';
 import { prepared, type PostgresDatabase, type Queryable } from './PostgresDatabase';
 import { writeQueueBatch, type QueueWrite } from './queueBatch';
 import { QueueReadsOfTurn, type QueueRead } from '../queueReads';
+import { binaryBigintArray, binaryIntArray, binaryTextArray } from './binaryArrays';
 
 interface EnvelopeRow { seq: string; id: string; type: string; sender_user: string; sender_device: number; recipient_user: string; recipient_device: number; content: string; accepted_at: string }
 
@@ -113,7 +114,7 @@ async function finishQueues(client: pg.PoolClient, queues: readonly DeviceAddres
     `WITH emptied AS (
        DELETE FROM queue_shares WHERE sender_user = '' AND envelopes = 0 AND (user_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::int[]))
      ) SELECT pg_notify($3, p) FROM unnest($4::text[]) AS p`,
-    [queues.map((q) => q.userId), queues.map((q) => q.deviceId), channel, [...payloads]]));
+    [binaryTextArray(queues.map((q) => q.userId)), binaryIntArray(queues.map((q) => q.deviceId)), channel, binaryTextArray(payloads)]));
 }
 
 /**
@@ -127,7 +128,7 @@ const QUEUED_FOR_MANY = `SELECT w.k, e.seq, e.id, e.type, e.sender_user, e.sende
 
 /** Each read's page, in the order of `reads`, from one statement. */
 async function readMany(db: Queryable, pageSize: number, reads: readonly QueueRead[]): Promise<StoredEnvelope[][]> {
-  const values = [reads.map((r) => r.recipient.userId), reads.map((r) => r.recipient.deviceId), reads.map((r) => r.afterSeq), pageSize];
+  const values = [binaryTextArray(reads.map((r) => r.recipient.userId)), binaryIntArray(reads.map((r) => r.recipient.deviceId)), binaryBigintArray(reads.map((r) => r.afterSeq)), pageSize];
   const { rows } = await db.query<EnvelopeRow & { k: string }>(prepared('queue-read-many', QUEUED_FOR_MANY, values));
   const pages = reads.map((): StoredEnvelope[] => []);
   for (const row of rows) pages[Number(row.k) - 1]?.push(toEnvelope(row));

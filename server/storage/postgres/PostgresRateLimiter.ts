@@ -17,7 +17,7 @@
 import { chargesByKey, retryAfterMs, takeFromBuckets, type RateBucket, type RateCharge, type RateDecision, type RateLimit, type RateLimiter } from '../../RateLimiter';
 import { GroupCommit } from '../GroupCommit';
 import { prepared, type PostgresDatabase } from './PostgresDatabase';
-import { binaryTextArray } from './binaryTextArray';
+import { binaryFloat8Array, binaryTextArray } from './binaryArrays';
 
 interface Take { readonly charges: readonly RateCharge[]; readonly now: number }
 
@@ -64,7 +64,7 @@ export class PostgresRateLimiter implements RateLimiter {
          FROM unnest($1::text[], $2::float8[], $3::float8[]) AS c(key, amount, window_ms) ORDER BY c.key
          ON CONFLICT (key) DO UPDATE SET tokens = b.tokens
          RETURNING b.key, b.tokens, b.refilled_at, b.amount, b.window_ms`,
-        [binaryTextArray(keys), entries.map(([, limit]) => limit.amount), entries.map(([, limit]) => limit.windowMs)]));
+        [binaryTextArray(keys), binaryFloat8Array(entries.map(([, limit]) => limit.amount)), binaryFloat8Array(entries.map(([, limit]) => limit.windowMs))]));
       const buckets = new Map<string, RateBucket>(rows.map((r) => [r.key, { tokens: r.tokens, at: r.refilled_at, limit: { amount: r.amount, windowMs: r.window_ms } }]));
       const decisions = takes.map((take) => takeFromBuckets(buckets, take.charges, take.now));
       const held = [...buckets];
@@ -72,7 +72,7 @@ export class PostgresRateLimiter implements RateLimiter {
         `UPDATE rate_buckets b SET tokens = u.tokens, refilled_at = u.refilled_at, amount = u.amount, window_ms = u.window_ms
          FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[]) AS u(key, tokens, refilled_at, amount, window_ms)
          WHERE b.key = u.key`,
-        [binaryTextArray(held.map(([key]) => key)), held.map(([, b]) => b.tokens), held.map(([, b]) => b.at), held.map(([, b]) => b.limit.amount), held.map(([, b]) => b.limit.windowMs)]));
+        [binaryTextArray(held.map(([key]) => key)), binaryFloat8Array(held.map(([, b]) => b.tokens)), binaryFloat8Array(held.map(([, b]) => b.at)), binaryFloat8Array(held.map(([, b]) => b.limit.amount)), binaryFloat8Array(held.map(([, b]) => b.limit.windowMs))]));
       return decisions;
     });
   }

@@ -17,7 +17,7 @@ import type { AuditEvent } from '../../audit/AuditRecord';
 import type { EnqueueOutcome, NewEnvelope, QueueLimits } from '../RelayStore';
 import { byRecipientDevice, ciphertextBytes } from '../queueBatches';
 import { prepared } from './PostgresDatabase';
-import { binaryTextArray } from './binaryTextArray';
+import { binaryBigintArray, binaryBooleanArray, binaryIntArray, binaryTextArray } from './binaryArrays';
 
 export interface EnvelopeBatch { readonly envelopes: readonly NewEnvelope[]; readonly auditOf: (envelope: NewEnvelope) => AuditEvent; readonly limits: QueueLimits }
 export interface AckBatch { readonly recipient: DeviceAddress; readonly ids: readonly EnvelopeId[]; readonly auditOf: (id: EnvelopeId) => AuditEvent }
@@ -39,7 +39,7 @@ interface StoredIdentity { id: string; type: string; sender_user: string; sender
 
 const key = (a: DeviceAddress): string => `${a.userId}.${a.deviceId}`;
 const shareKey = (a: DeviceAddress, sender: string): string => `${key(a)} ${sender}`;
-const columns = (queues: readonly DeviceAddress[]) => [queues.map((q) => q.userId), queues.map((q) => q.deviceId)];
+const columns = (queues: readonly DeviceAddress[]) => [binaryTextArray(queues.map((q) => q.userId)), binaryIntArray(queues.map((q) => q.deviceId))];
 
 /**
  * Each queue's total row, made if missing and locked either way: an upsert whose update changes nothing.
@@ -106,7 +106,7 @@ async function acknowledge(client: pg.PoolClient, writes: readonly QueueWrite[],
     `DELETE FROM envelopes e USING unnest($1::text[], $2::text[], $3::int[], $4::boolean[]) AS a(id, u, d, resent)
      WHERE e.id = a.id AND e.recipient_user = a.u AND e.recipient_device = a.d
      RETURNING e.id, e.type, e.sender_user, e.sender_device, e.recipient_user, e.recipient_device, CASE WHEN a.resent THEN e.content ELSE '' END AS content, octet_length(e.content) * 3 / 4 AS bytes`,
-    [listed.map((l) => l[0]), listed.map((l) => l[1]), listed.map((l) => l[2]), listed.map((l) => sent.has(l[0]))]));
+    [binaryTextArray(listed.map((l) => l[0])), binaryTextArray(listed.map((l) => l[1])), binaryIntArray(listed.map((l) => l[2])), binaryBooleanArray(listed.map((l) => sent.has(l[0])))]));
   // Only a recipient's own envelopes: the id alone is not enough (another device's id removes nothing).
   const gone = new Map<string, StoredIdentity>();
   for (const r of deleted.rows) {
@@ -198,8 +198,8 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
       `INSERT INTO envelopes (id, recipient_user, recipient_device, sender_user, sender_device, type, content, accepted_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[], $8::bigint[])
        ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [binaryTextArray(rows.map((e) => e.id)), binaryTextArray(rows.map((e) => e.recipient.userId)), rows.map((e) => e.recipient.deviceId), binaryTextArray(rows.map((e) => e.sender.userId)),
-        rows.map((e) => e.sender.deviceId), binaryTextArray(rows.map((e) => e.type)), binaryTextArray(rows.map((e) => e.content)), rows.map((e) => e.acceptedAt)]));
+      [binaryTextArray(rows.map((e) => e.id)), binaryTextArray(rows.map((e) => e.recipient.userId)), binaryIntArray(rows.map((e) => e.recipient.deviceId)), binaryTextArray(rows.map((e) => e.sender.userId)),
+        binaryIntArray(rows.map((e) => e.sender.deviceId)), binaryTextArray(rows.map((e) => e.type)), binaryTextArray(rows.map((e) => e.content)), binaryBigintArray(rows.map((e) => e.acceptedAt))]));
     const fresh = new Set(inserted.rows.map((r) => r.id));
     for (const x of inserting) {
       // Not inserted: another instance queued the id since it was looked up (looked up again below).
@@ -223,7 +223,7 @@ async function enqueue(client: pg.PoolClient, writes: readonly QueueWrite[], sta
 async function heldIds(client: pg.PoolClient, ids: readonly string[]): Promise<Map<string, StoredIdentity>> {
   if (ids.length === 0) return new Map();
   const rows = await client.query<StoredIdentity>(prepared('queue-held',
-    'SELECT id, type, sender_user, sender_device, recipient_user, recipient_device, content FROM envelopes WHERE id = ANY($1)', [[...new Set(ids)]]));
+    'SELECT id, type, sender_user, sender_device, recipient_user, recipient_device, content FROM envelopes WHERE id = ANY($1::text[])', [binaryTextArray([...new Set(ids)])]));
   return new Map(rows.rows.map((r) => [r.id, r]));
 }
 
@@ -237,7 +237,7 @@ async function sharesOf(client: pg.PoolClient, wanted: readonly { recipient: Dev
   const rows = await client.query<{ user_id: string; device_id: number; sender_user: string; envelopes: string; bytes: string }>(prepared('queue-shares',
     `SELECT user_id, device_id, sender_user, envelopes, bytes FROM queue_shares
      WHERE (user_id, device_id, sender_user) IN (SELECT * FROM unnest($1::text[], $2::int[], $3::text[]))`,
-    [list.map((p) => p.recipient.userId), list.map((p) => p.recipient.deviceId), list.map((p) => p.sender)]));
+    [binaryTextArray(list.map((p) => p.recipient.userId)), binaryIntArray(list.map((p) => p.recipient.deviceId)), binaryTextArray(list.map((p) => p.sender))]));
   for (const r of rows.rows) shares.set(`${r.user_id}.${r.device_id} ${r.sender_user}`, { envelopes: Number(r.envelopes), bytes: Number(r.bytes) });
   return shares;
 }
