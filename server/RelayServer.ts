@@ -16,10 +16,9 @@ import { MessageService } from './MessageService';
 import { PresenceAnnouncements } from './presence/PresenceAnnouncements';
 import type { AuditKey } from './audit/auditKey';
 import { growAuditTree } from './audit/AuditTree';
-import type { CheckpointMemory } from './audit/exportAudit';
+import type { CheckpointMemory } from './audit/checkpointMemory';
 import { ConfigurationError } from './ConfigurationError';
 import { DEFAULT_CONFIG, type RelayConfig } from './RelayConfig';
-import { DirectorySyncRefused, describeSyncCounts, syncFromLdap } from './directory/LdapSync';
 import { ScimTokenExpiryWarnings } from './scim/scimTokens';
 import { SCIM_CONFIG_PASS, syncScimRoleGroups, type RoleGroupSyncResult } from './roles/directoryRoleHolders';
 import { MAX_ROLE_HOLDERS } from '../shared/wire/roles';
@@ -235,6 +234,8 @@ export class RelayServer {
   async syncDirectory(): Promise<void> {
     const ldap = this.config.ldapSync;
     if (!ldap || this.#closing) return;
+    // Loaded on the first run: a relay without LDAP never holds the LDAP client.
+    const { DirectorySyncRefused, describeSyncCounts, syncFromLdap } = await import('./directory/LdapSync');
     try {
       const result = await syncFromLdap(this.store, ldap, { clock: this.clock, requestedBy: 'relay' });
       const refused = result.refusals.map((r) => `${r.username} (${r.reason})`).join('; ');

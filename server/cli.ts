@@ -30,7 +30,7 @@ import { ConfigurationError } from './ConfigurationError';
 
 /** The audit log's modules, for the commands that read or sign it. */
 const loadAudit = async () => ({
-  ...(await import('./audit/auditKey')), ...(await import('./audit/exportAudit')), ...(await import('./audit/exportEarlierLog')),
+  ...(await import('./audit/auditKey')), ...(await import('./audit/exportAudit')), ...(await import('./audit/checkpointMemory')), ...(await import('./audit/exportEarlierLog')),
   ...(await import('./audit/auditDirectory')), ...(await import('./cli/auditTreeCheck')), ...(await import('./cli/currentAuditLog')),
 });
 

@@ -16,25 +16,25 @@ describe('readRelayConfigFile', () => {
     return file;
   };
 
-  it('reads a syslog sink with its defaults, paths relative to the file', () => {
+  it('reads a syslog sink with its defaults, paths relative to the file', async () => {
     const file = configWith({ siem: { sink: 'syslog-tls', host: 'siem.hospital.example', caFile: 'ca/siem-ca.pem' } });
-    expect(readRelayConfigFile(file)).toEqual({
+    expect(await readRelayConfigFile(file)).toEqual({
       siem: { sink: 'syslog-tls', host: 'siem.hospital.example', port: 6514, caFile: join(dir, 'ca/siem-ca.pem'), facility: 'authpriv', structuredDataId: 'rounds@32473', timeoutMs: 30_000, pollMs: 1000, maxRetryDelayMs: 30_000, batchRecords: 500 },
     });
-    expect(readRelayConfigFile(configWith({}))).toEqual({});
+    expect(await readRelayConfigFile(configWith({}))).toEqual({});
   });
 
-  it('reads admission limits, any left out keeping their default', () => {
-    expect(readRelayConfigFile(configWith({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } }))).toEqual({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } });
+  it('reads admission limits, any left out keeping their default', async () => {
+    expect(await readRelayConfigFile(configWith({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } }))).toEqual({ admission: { maxEventLoopLagMs: 100, listenBacklog: 8192 } });
   });
 
   const ldap = { url: 'ldaps://dc1.hospital.example', caFile: 'ca/ad-ca.pem', bindDn: 'svc-rounds@hospital.example', bindPasswordFile: '/etc/rounds/ldap-bind-password', baseDn: 'OU=Staff,DC=hospital,DC=example', filter: '(memberOf=CN=Rounds,OU=Groups,DC=hospital,DC=example)' };
 
-  it('reads the directory.ldap section with the sync defaults, its relative paths relative to the file', () => {
-    const read = readRelayConfigFile(configWith({ directory: { ldap } }));
+  it('reads the directory.ldap section with the sync defaults, its relative paths relative to the file', async () => {
+    const read = await readRelayConfigFile(configWith({ directory: { ldap } }));
     expect(read.directory?.ldap).toMatchObject({ ...ldap, caFile: join(dir, 'ca/ad-ca.pem'), syncIntervalMinutes: 15, maxDeactivationPercent: 20, pageSize: 500, attributes: { username: ['userPrincipalName'] } });
-    expect(readRelayConfigFile(configWith({ directory: { ldap: { ...ldap, syncIntervalMinutes: 1, maxDeactivationPercent: 50 } } })).directory?.ldap).toMatchObject({ syncIntervalMinutes: 1, maxDeactivationPercent: 50 });
-    expect(readRelayConfigFile(configWith({ directory: {} }))).toEqual({ directory: {} });
+    expect((await readRelayConfigFile(configWith({ directory: { ldap: { ...ldap, syncIntervalMinutes: 1, maxDeactivationPercent: 50 } } }))).directory?.ldap).toMatchObject({ syncIntervalMinutes: 1, maxDeactivationPercent: 50 });
+    expect(await readRelayConfigFile(configWith({ directory: {} }))).toEqual({ directory: {} });
   });
 
   it.each([
@@ -45,17 +45,17 @@ describe('readRelayConfigFile', () => {
     [{ directory: { ldap: { ...ldap, bindPassword: 'hunter2' } } }, /directory\.ldap: .*bindPassword/],
     [{ directory: { ldap: 'ldaps://dc1' } }, /directory\.ldap: .*expected record/],
     [{ directory: { scim: {} } }, /directory: .*scim/],
-  ])('refuses the directory section %j', (value, message) => {
-    expect(() => readRelayConfigFile(configWith(value))).toThrow(message);
+  ])('refuses the directory section %j', async (value, message) => {
+    await expect(readRelayConfigFile(configWith(value))).rejects.toThrow(message);
   });
 
-  it('reads the identity provider section with its defaults, the client secret file relative to the file', () => {
-    const read = readRelayConfigFile(configWith({ oidc: { issuer: 'https://login.hospital.example/tenant', clientId: 'rounds', clientSecretFile: 'secrets/oidc-client', requireMfa: true, createAccounts: true, providerName: 'Contoso sign-in' } }));
+  it('reads the identity provider section with its defaults, the client secret file relative to the file', async () => {
+    const read = await readRelayConfigFile(configWith({ oidc: { issuer: 'https://login.hospital.example/tenant', clientId: 'rounds', clientSecretFile: 'secrets/oidc-client', requireMfa: true, createAccounts: true, providerName: 'Contoso sign-in' } }));
     expect(read.oidc).toMatchObject({
       issuer: 'https://login.hospital.example/tenant', clientId: 'rounds', clientSecretFile: join(dir, 'secrets/oidc-client'), requireMfa: true, createAccounts: true,
       providerName: 'Contoso sign-in', reauthenticateAfterDays: 7, usernameClaim: 'preferred_username',
     });
-    expect(readRelayConfigFile(configWith({ oidc: { issuer: 'https://login.hospital.example', clientId: 'rounds' } })).oidc).toMatchObject({ createAccounts: false });
+    expect((await readRelayConfigFile(configWith({ oidc: { issuer: 'https://login.hospital.example', clientId: 'rounds' } }))).oidc).toMatchObject({ createAccounts: false });
   });
 
   it.each([
@@ -75,13 +75,15 @@ describe('readRelayConfigFile', () => {
     [{ admission: { connectsPerSecond: 1.5 } }, /admission\.connectsPerSecond/],
     [{ admission: { retryAfter: 5 } }, /admission: .*retryAfter/],
     ['[1,', /is not valid JSON/],
-  ])('refuses %j', (value, message) => {
-    expect(() => readRelayConfigFile(configWith(value))).toThrow(message);
+  ])('refuses %j', async (value, message) => {
+    await expect(readRelayConfigFile(configWith(value))).rejects.toThrow(message);
   });
 
-  it('refuses a CA file without a certificate, and a file sink in a folder that does not exist, before the relay starts', () => {
+  it('refuses a CA file without a certificate, and a file sink in a folder that does not exist, before the relay starts', async () => {
     writeFileSync(join(dir, 'not-a-ca.pem'), 'hello');
-    expect(() => openSiemSink({ ...readRelayConfigFile(configWith({ siem: { sink: 'syslog-tls', host: 'h', caFile: 'not-a-ca.pem' } })).siem! })).toThrow(/holds no PEM certificate/);
-    expect(() => openSiemSink(readRelayConfigFile(configWith({ siem: { sink: 'json-lines', file: 'missing/dir/audit.jsonl' } })).siem!)).toThrow(/cannot append to siem\.file .*missing\/dir/);
+    const ca = (await readRelayConfigFile(configWith({ siem: { sink: 'syslog-tls', host: 'h', caFile: 'not-a-ca.pem' } }))).siem!;
+    expect(() => openSiemSink({ ...ca })).toThrow(/holds no PEM certificate/);
+    const file = (await readRelayConfigFile(configWith({ siem: { sink: 'json-lines', file: 'missing/dir/audit.jsonl' } }))).siem!;
+    expect(() => openSiemSink(file)).toThrow(/cannot append to siem\.file .*missing\/dir/);
   });
 });

@@ -4,8 +4,7 @@ import { z } from 'zod';
 import { describeError } from '../shared/errors';
 import { JOURNALD_UNSUPPORTED, SiemConfigSchema } from './audit/siem/SiemConfig';
 import { ConfigurationError } from './ConfigurationError';
-import { LDAP_CONFIG_PATH_KEYS } from './directory/ldapConfig';
-import { LdapSyncConfigSchema } from './directory/ldapSyncConfig';
+import type { LdapSyncConfig } from './directory/ldapSyncConfig';
 import { OidcConfigSchema } from './auth/oidc/OidcConfig';
 import { RoleGroupMapSchema } from './roles/directoryRoleHolders';
 
@@ -33,9 +32,24 @@ const DatabaseSchema = z.strictObject({
   passwordFile: z.string().min(1).optional(),
 });
 
+/**
+ * The LDAP section's schema, loaded only for a file that has one (`loadLdapSchema`): it checks filters with
+ * ldapts' parser, and a relay without LDAP need not hold ldapts (~1.5 MiB of heap) for its whole life.
+ */
+let ldapSection: { schema: z.ZodType<LdapSyncConfig>; pathKeys: readonly string[] } | undefined;
+
+async function loadLdapSchema(): Promise<NonNullable<typeof ldapSection>> {
+  const [{ LdapSyncConfigSchema }, { LDAP_CONFIG_PATH_KEYS }] = await Promise.all([import('./directory/ldapSyncConfig'), import('./directory/ldapConfig')]);
+  return (ldapSection ??= { schema: LdapSyncConfigSchema, pathKeys: LDAP_CONFIG_PATH_KEYS });
+}
+
 /** Where the relay's accounts come from besides its command line (issue 18). */
 const DirectorySchema = z.strictObject({
-  ldap: LdapSyncConfigSchema.optional(),
+  // Read only once loadLdapSchema has run: readRelayConfigFile awaits it whenever the section is there.
+  ldap: z.lazy(() => {
+    if (!ldapSection) throw new Error('the LDAP section was checked before its schema was loaded');
+    return ldapSection.schema;
+  }).optional(),
 });
 
 /** SCIM provisioning (issue 18): `roleGroups`, the groups whose members hold on-call roles (directoryRoleHolders.ts). */
@@ -56,7 +70,7 @@ export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
 const SIEM_PATH_KEYS = ['caFile', 'clientCertFile', 'clientKeyFile', 'file'] as const;
 
 /** Reads and checks the config file; anything wrong is a ConfigurationError naming the file and the setting. */
-export function readRelayConfigFile(file: string): RelayConfigFile {
+export async function readRelayConfigFile(file: string): Promise<RelayConfigFile> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -71,6 +85,8 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
   }
   const sink = (json as { siem?: { sink?: unknown } } | null)?.siem?.sink;
   if (sink === 'journald') throw new ConfigurationError(`${file}: siem.sink: ${JOURNALD_UNSUPPORTED}`);
+  const hasLdap = (json as { directory?: { ldap?: unknown } } | null)?.directory?.ldap !== undefined;
+  const ldapPathKeys = hasLdap ? (await loadLdapSchema()).pathKeys : [];
   const parsed = RelayConfigFileSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -83,7 +99,7 @@ export function readRelayConfigFile(file: string): RelayConfigFile {
     ...(parsed.data.siem ? { siem: withPathsFrom(folder, parsed.data.siem, SIEM_PATH_KEYS) } : {}),
     ...(parsed.data.admission ? { admission: parsed.data.admission } : {}),
     ...(parsed.data.database ? { database: { url: parsed.data.database.url, ...(parsed.data.database.passwordFile ? { passwordFile: resolve(folder, parsed.data.database.passwordFile) } : {}) } } : {}),
-    ...(parsed.data.directory ? { directory: ldap ? { ldap: withPathsFrom(folder, ldap, LDAP_CONFIG_PATH_KEYS) } : {} } : {}),
+    ...(parsed.data.directory ? { directory: ldap ? { ldap: withPathsFrom(folder, ldap, ldapPathKeys) } : {} } : {}),
     ...(parsed.data.scim ? { scim: parsed.data.scim } : {}),
     ...(parsed.data.oidc ? { oidc: { ...parsed.data.oidc, ...(parsed.data.oidc.clientSecretFile ? { clientSecretFile: resolve(folder, parsed.data.oidc.clientSecretFile) } : {}) } } : {}),
   };

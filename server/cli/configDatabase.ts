@@ -27,7 +27,7 @@ export function offerDatabaseFromConfigFile(program: Command): void {
     if (opts.config === undefined || opts.database !== undefined) return;
     // The config file's schemas (SIEM, LDAP, OIDC sections) are loaded only by a command given --config.
     const { readRelayConfigFile } = await import('../relayConfigFile');
-    const database = readRelayConfigFile(resolve(opts.config)).database;
+    const database = (await readRelayConfigFile(resolve(opts.config))).database;
     if (!database) return;
     action.setOptionValueWithSource('database', database.url, 'config');
     if (database.passwordFile !== undefined && opts.databasePasswordFile === undefined) action.setOptionValueWithSource('databasePasswordFile', database.passwordFile, 'config');

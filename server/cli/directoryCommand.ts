@@ -23,7 +23,7 @@ export function addDirectoryCommand(program: Command, admin: string): void {
         import('../relayConfigFile'), import('./commandStore'), import('../directory/LdapSync'), import('../directory/LdapDirectoryError'),
       ]);
       const file = resolve(opts.config);
-      const configFile = readRelayConfigFile(file);
+      const configFile = await readRelayConfigFile(file);
       const ldap = configFile.directory?.ldap;
       if (!ldap) throw new ConfigurationError(`${file} has no directory.ldap section: nothing to sync from (docs/deployment.md, "Active Directory / LDAP")`);
       const store = await openConfiguredStore(opts, false, configFile.database);

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { auditKeySource, finishInterruptedRotation } from '../audit/auditKey';
-import { checkpointMemory } from '../audit/exportAudit';
+import { checkpointMemory } from '../audit/checkpointMemory';
 import { openSiemSink } from '../audit/siem/openSiemStream';
 import { SiemLeadership } from '../audit/siem/SiemLeadership';
 import { DEFAULT_THROTTLE } from '../auth/LoginThrottle';
@@ -13,7 +13,6 @@ import { ConfigurationError } from '../ConfigurationError';
 import { isLoopback } from '../relayAddresses';
 import { jsonLog, relayLogger } from '../http/relayLog';
 import { readRelayConfigFile } from '../relayConfigFile';
-import { assertLdapFilesReadable } from '../directory/ldapSyncConfig';
 import { MIB, lastAnnouncedKey, serveLimits, type DataOptions, type ServeLimitOptions } from '../cliOptions';
 import { openConfiguredStore } from './commandStore';
 
@@ -25,9 +24,9 @@ export async function serveRelay(opts: ServeCommandOptions): Promise<void> {
   if (opts.metricsHost !== undefined && opts.metricsPort === undefined) throw new ConfigurationError('--metrics-host needs --metrics-port (the metrics listener is off without it)');
   const metricsHost = opts.metricsHost ?? '127.0.0.1';
   // The config file and the files it names are checked before anything starts: a mistake stops the relay with its reason.
-  const configFile = opts.config ? readRelayConfigFile(resolve(opts.config)) : {};
+  const configFile = opts.config ? await readRelayConfigFile(resolve(opts.config)) : {};
   const siemSink = configFile.siem ? openSiemSink(configFile.siem) : undefined;
-  if (configFile.directory?.ldap) assertLdapFilesReadable(configFile.directory.ldap);
+  if (configFile.directory?.ldap) (await import('../directory/ldapSyncConfig')).assertLdapFilesReadable(configFile.directory.ldap);
   const config: RelayConfig = {
     ...DEFAULT_CONFIG,
     maxEnvelopeBytes: opts.maxEnvelopeKib * 1024,

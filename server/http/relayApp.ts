@@ -25,14 +25,12 @@ import { EventLoopLag } from './EventLoopLag';
 import { notReadyReason } from './Readiness';
 import { relayLogger } from './relayLog';
 import type { RelayMetrics, SignInStep } from '../metrics/RelayMetrics';
-import { zipSync } from 'fflate';
 import { AuditExportQuerySchema } from '../../shared/wire/relay';
 import { DirectorySearchQuerySchema } from '../../shared/wire/directory';
 import { SsoBeginRequestSchema, SsoCompleteRequestSchema } from '../../shared/wire/sso';
 import { directoryEntries } from './directoryEntries';
 import type { AuditKey } from '../audit/auditKey';
-import { auditDirectory } from '../audit/auditDirectory';
-import { buildRelayBundle, type CheckpointMemory } from '../audit/exportAudit';
+import type { CheckpointMemory } from '../audit/checkpointMemory';
 import { InMemoryRateLimiter, type RateLimiter } from '../RateLimiter';
 import { registerScimRoutes } from './scimRoutes';
 import type { RoleGroupMap } from '../roles/directoryRoleHolders';
@@ -112,6 +110,9 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     loggerInstance: options.logger ?? relayLogger(options.logLevel),
     // A load balancer checks every instance every second or two: its checks would drown the request log.
     logController: new LogController({ disableRequestLogging: (request: { url?: string }) => request.url === '/readyz' || request.url === '/healthz' }),
+    // Requests are checked with zod (`parse`), never with route JSON schemas: without these factories Fastify
+    // loads Ajv and fast-json-stringify (~230 files, ~3 MiB of heap) at start for schemas no route has.
+    schemaController: { compilersFactory: { buildValidator: noRouteSchemas, buildSerializer: noRouteSchemas } },
     // request.ip, which throttling and the audit log use, is the client's, not a load balancer's.
     trustProxy: options.trustProxy ? [...options.trustProxy] : false,
     ...(options.tls
@@ -222,6 +223,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
       if (!target) throw new RelayFailure('NOT_FOUND', 'no such account');
       subject = target.id;
     }
+    // The bundle's builder (its report, tiles, zip) is loaded on the first export, not held by every relay from its start.
+    const [{ buildRelayBundle }, { auditDirectory }, { zipSync }] = await Promise.all([import('../audit/exportAudit'), import('../audit/auditDirectory'), import('fflate')]);
     const { files } = await buildRelayBundle(store, options.auditKey(), {
       from: query.from, to: query.to, user: subject, ...(query.user ? { username: query.user } : {}), actor: `${address.userId}.${address.deviceId}`,
       directory: await auditDirectory(store), ...(options.auditCheckpoints ? { memory: options.auditCheckpoints } : {}),
@@ -333,6 +336,13 @@ function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header !== 'string' || !header.startsWith('Bearer ')) return undefined;
   return header.slice('Bearer '.length).trim();
+}
+
+/** Fastify's compiler factories for route JSON schemas: the relay declares none (a route that did would fail at start, saying so). */
+function noRouteSchemas(): () => never {
+  return () => {
+    throw new Error('relay routes validate with zod (parse), not with Fastify route schemas');
+  };
 }
 
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {

@@ -13,10 +13,8 @@ import { RepeatCounter } from '../auth/RepeatCounter';
 import type { RoleGroupMap } from '../roles/directoryRoleHolders';
 import type { RateLimit, RateLimiter } from '../RateLimiter';
 import { ScimError } from '../scim/ScimError';
-import { handleScimRequest } from '../scim/scimRequestHandler';
 import { scimErrorResponse, type ScimResponse } from '../scim/scimResponses';
 import { scimTokenHash } from '../scim/scimTokens';
-import { StoreScimDirectory } from '../scim/StoreScimDirectory';
 import type { RelayStore } from '../storage/RelayStore';
 import type { ScimTokenRecord } from '../storage/ScimStore';
 
@@ -134,6 +132,9 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
     const serve = async (request: FastifyRequest, reply: FastifyReply) => {
       const token = tokens.get(request);
       if (token === undefined) return refuse(request, reply, { reason: 'missing' });
+      // SCIM's handlers (their filter and PATCH path parsers) are loaded by the first authorised request: a relay
+      // no identity provider provisions never holds them.
+      const [{ handleScimRequest }, { StoreScimDirectory }] = await Promise.all([import('../scim/scimRequestHandler'), import('../scim/StoreScimDirectory')]);
       const directory = new StoreScimDirectory(options.store, token, options.now, {
         beforeDeactivating: () => deactivationAllowed(request, token.name), ...(options.roleGroups ? { roleGroups: options.roleGroups } : {}),
       });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { checkpointMemory } from '../../server/audit/exportAudit';
+import { checkpointMemory } from '../../server/audit/checkpointMemory';
 import { signedCheckpoints } from '../../server/audit/signedCheckpoints';
 import { GENESIS_HASH, type AuditEvent, type AuditRecord } from '../../server/audit/AuditRecord';
 import { recordLine } from '../../server/audit/AuditTree';

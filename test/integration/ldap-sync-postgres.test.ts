@@ -75,7 +75,7 @@ describe.skipIf(unavailable !== null)('LDAP sync on relays sharing PostgreSQL', 
     await slapd.modify(Array.from({ length: CLINIC_SIZE }, (_, i) => ldapPerson(`c${i}`, CLINIC, `Clinician ${i}`, `c${i}@hospital.example`)).join('\n'));
     const clinicDb = await pg.newDatabase();
     expect(adminCli(['migrate', '--database', clinicDb, '--database-password-file', pg.passwordFile]).status).toBe(0);
-    const config = readRelayConfigFile(relayConfigFor(slapd, dir(), CLINIC)).directory?.ldap;
+    const config = (await readRelayConfigFile(relayConfigFor(slapd, dir(), CLINIC))).directory?.ldap;
     expect(config).toBeDefined();
     const db = PostgresDatabase.connect({ url: clinicDb, password: pg.password });
     const store = await PostgresRelayStore.open(db, systemClock);

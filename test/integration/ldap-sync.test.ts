@@ -162,12 +162,12 @@ describe('the guide\'s "Active Directory / LDAP" section (docs/deployment.md)', 
   const section = guide.slice(guide.indexOf('### Active Directory / LDAP'), guide.indexOf('## 4. '));
   const [example, command] = blocks(section);
 
-  it('configures what the relay reads: its example is a valid config file, with AD\'s defaults', () => {
+  it('configures what the relay reads: its example is a valid config file, with AD\'s defaults', async () => {
     expect(example?.lang).toBe('json');
     const folder = dir();
     const file = join(folder, 'relay.json');
     writeFileSync(file, example?.text ?? '');
-    const ldap = readRelayConfigFile(file).directory?.ldap;
+    const ldap = (await readRelayConfigFile(file)).directory?.ldap;
     expect(ldap).toMatchObject({ url: 'ldaps://dc1.hospital.example', caFile: join(folder, 'ad-ca.pem'), bindPasswordFile: join(folder, 'ldap-bind-password'), syncIntervalMinutes: 15, maxDeactivationPercent: 20, disabledWhen: { attribute: 'userAccountControl', anyBitSet: 2 } });
     expect(ldap?.attributes).toEqual({ externalId: ['objectGUID', 'entryUUID'], username: ['userPrincipalName'], displayName: ['displayName', 'cn'], department: ['department'], jobTitle: ['title'], contact: ['telephoneNumber', 'pager'] });
     // A role group mapped as "Roles from directory groups" describes, read from AD's memberOf.

@@ -150,13 +150,13 @@ describe('on-call roles from SCIM groups', () => {
     expect((await scim('DELETE', `/Groups/${consultants.json.id}`)).status).toBe(204);
   });
 
-  it('takes the guide\'s example ("Roles from directory groups", docs/deployment.md) as a valid config file', () => {
+  it('takes the guide\'s example ("Roles from directory groups", docs/deployment.md) as a valid config file', async () => {
     const guide = readFileSync(GUIDE, 'utf8');
     const section = guide.slice(guide.indexOf('### Roles from directory groups'), guide.indexOf('### Single sign-on'));
     const [example] = blocks(section);
     expect(example?.lang).toBe('json');
     const file = join(dir(), 'relay.json');
     writeFileSync(file, example?.text ?? '');
-    expect(readRelayConfigFile(file).scim?.roleGroups).toEqual({ '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159': 'Ward 4 charge nurse', 'Cardiology on-call registrars': 'Cardiology on call' });
+    expect((await readRelayConfigFile(file)).scim?.roleGroups).toEqual({ '8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159': 'Ward 4 charge nurse', 'Cardiology on-call registrars': 'Cardiology on call' });
   });
 });
