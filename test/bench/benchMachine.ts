@@ -45,6 +45,12 @@ function unitNodeOptions(unitFile: string): string[] {
   return options ? options.trim().split(/\s+/) : [];
 }
 
+/** The unit's other `Environment=NAME=VALUE` lines (MALLOC_ARENA_MAX), as `env` takes them: the bench's relay gets them too. */
+export function unitEnvironment(): string[] {
+  const unit = readFileSync(fileURLToPath(new URL('../../deploy/rounds-relay.service', import.meta.url)), 'utf8');
+  return [...unit.matchAll(/^Environment=([A-Z_]+=\S+)$/gm)].map((m) => m[1] as string).filter((pair) => !pair.startsWith('NODE_OPTIONS='));
+}
+
 /** Pinning needs two cores and taskset; without either the runs share cores (and say so). */
 export function canPin(): boolean {
   return cpus().length >= 2 && spawnSync('taskset', ['--version']).status === 0;

@@ -17,7 +17,7 @@ import type { RelayStore } from '../../server/storage/RelayStore';
 import { UserIdSchema, type DeviceAddress } from '../../shared/ids';
 import { RelayProcess, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { TestDirectory, newConversationId, newDevice, newUserId, sendText } from '../fixtures/protocolHarness';
-import { bundledRelayCommand, serverCommandPrefix } from './benchMachine';
+import { bundledRelayCommand, serverCommandPrefix, unitEnvironment } from './benchMachine';
 import { DRAIN_MAX_MS, RefusedSocket, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
 
 /** Unanswered `send` frames the offline sender keeps under way. */
@@ -117,7 +117,9 @@ export async function startBenchRelay(dataDir: string, extraArgs: readonly strin
   const flags = process.env.RELAY_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
   // After the unit's own options, so that a flag given here wins over the unit's.
   const [script, ...unitOptions] = (await bundledRelayCommand()).toReversed();
-  const relay = await RelayProcess.start(dataDir, extraArgs, 0, serverCommandPrefix(), [...profile, ...unitOptions.toReversed(), ...flags, script!]);
+  const environment = unitEnvironment();
+  const prefix = [...serverCommandPrefix(), ...(environment.length > 0 ? ['env', ...environment] : [])];
+  const relay = await RelayProcess.start(dataDir, extraArgs, 0, prefix, [...profile, ...unitOptions.toReversed(), ...flags, script!]);
   const logFile = process.env.RELAY_BENCH_LOG;
   if (logFile) for (const stream of [relay.child.stdout, relay.child.stderr]) stream?.on('data', (chunk: Buffer) => appendFileSync(logFile, chunk));
   let stderr = '';
