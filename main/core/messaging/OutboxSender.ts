@@ -149,7 +149,13 @@ export class OutboxSender {
       await this.#ensureSessions(devices);
       let ciphertexts: readonly OutgoingCiphertext[];
       if (team && payload.type === 'text') {
-        const send = await ctx.core.encryptCareTeam(team.id, devices, payload);
+        // Who may read it: those it was for when written who are still members (some got it already, some wait for
+        // room in their queue), and our own other devices. Only a holder of our key outside them starts a new key.
+        const written = ctx.messages.byId(payload.messageId)?.recipients ?? entry.recipients;
+        const readers = team.members.filter((u) => written.includes(u));
+        const readerDevices = directory.filter((u) => readers.includes(u.userId) || u.userId === self)
+          .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })));
+        const send = await ctx.core.encryptCareTeam(team.id, devices, payload, readerDevices);
         // Devices getting our key for the first time (a new member, or a member's new workstation) get
         // the team itself first, so they know whose key it is; devices that know it already ignore it.
         const newcomers = send.senderKeyShares.map((share) => share.recipient);
@@ -200,6 +206,15 @@ export class OutboxSender {
           ctx.audit('message.sent', { conversation: payload.conversationId, message: payload.messageId, sender: addressKey(ctx.self), recipients: reached.join(' '), ciphertextSha256: digestOf(delivered.map((e) => e.content)) });
         }
       });
+      // A team text's attempt the relay answered is no longer in doubt: it stored what it took, and refused the rest. A
+      // device refused for a full queue got none of this send (a device's envelopes are queued or refused together), so
+      // it is no longer recorded as holding our key and gets it with the message when there is room, and the next
+      // attempt keeps the key: one colleague's full queue is no change of who is in the team. Any other refusal leaves
+      // the attempt counted (the next one starts a new key), as the allow-list of RelayRequestError.nothingStored does.
+      if (team && attempt && (waiting.length > 0 || ownWaiting) && [...refused.values()].every((r) => r.code === 'RECIPIENT_QUEUE_FULL')) {
+        const missed = new Set(envelopes.filter((e) => refused.has(e.id)).map((e) => addressKey(e.recipient)));
+        await this.#notShared(seq, team.id, attempt.shared && { ...attempt.shared, devices: attempt.shared.devices.filter((d) => missed.has(addressKey(d))) });
+      }
       const first = [...full, ...unenrolled][0];
       if (first !== undefined && payload.type === 'text') deferrals.announce(payload.messageId, first, now);
       if (waiting.length > 0 || ownWaiting) progress.after = seq;
