@@ -5,9 +5,18 @@
  */
 export interface Logger {
   error(message: string): void;
+  /** Something the core worked around that IT should hear of (a relay older than this workstation, say). */
+  warn?(message: string): void;
 }
 
 /** The default: standard error (in the shell that is the main process's log). */
 export const consoleLogger: Logger = {
   error: (message) => console.error(message),
+  warn: (message) => console.warn(message),
 };
+
+/** A warning, to a logger that takes warnings, else as an error (a logger written before warnings still hears it). */
+export function logWarning(logger: Logger, message: string): void {
+  if (logger.warn) logger.warn(message);
+  else logger.error(message);
+}

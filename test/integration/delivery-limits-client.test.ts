@@ -295,6 +295,71 @@ describe('the messaging client against the relay limits', () => {
     expect(rejected().map((r) => r.count)).toEqual(['25', '3']);
   });
 
+  /** The distributions `who` holds from `from` (its sender keys for care teams), as its encrypted database has them. */
+  const distributionsFrom = (who: Enrolled, from: Enrolled) => who.profile.protocolStorage.keys('careTeam', `from/${addressKey(from.client.address)}/`).map((key) => key.split('/')[2]).sort();
+
+  it("keeps the team's sender key when one member's queue is full: others read on, and she gets the message later", async () => {
+    // Room for one message with the team and its key (three envelopes).
+    await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, senderSharePercent: 100 } });
+    const [alice, bob, carol] = [await enroll('alice'), await enroll('bob'), await enroll('carol')];
+    const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId, carol.userId]);
+    const teamBodies = (who: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: team }).map((m) => m.body);
+    await alice.client.send(team, 'Obs every hour');
+    await until(() => teamBodies(bob).includes('Obs every hour') && teamBodies(carol).includes('Obs every hour'), 'the first team message at both');
+    const key = ownDistribution(alice, team);
+    await carol.client.stop(); // Carol is away: three team messages fill her queue.
+    for (let i = 1; i <= 3; i++) await alice.client.send(team, `Update ${i}`);
+    await until(() => alice.client.pendingCount() === 0, 'three taken for both');
+    // The fourth is refused for Carol alone (the relay takes Bob's); the fifth waits for her without asking the relay.
+    const fourth = await alice.client.send(team, 'Update 4');
+    await until(() => delays(alice).some((e) => e.messageId === fourth && e.userId === carol.userId), "the fourth waits for Carol's queue");
+    const fifth = await alice.client.send(team, 'Update 5');
+    await until(() => teamBodies(bob).includes('Update 5'), 'Bob reads the fourth and fifth meanwhile');
+    // Carol takes her queue; after the wait she gets the rest, in order, with the same key.
+    carol.client.start();
+    await until(async () => (await relay.store.queued(carol.client.address, 0, 10)).length === 0, "Carol's queue drained");
+    time.advance(30_000);
+    await until(() => alice.client.pending([fourth, fifth]).size === 0, 'the held messages go');
+    await until(() => teamBodies(carol).length === 6, 'Carol gets the rest');
+    expect(teamBodies(carol)).toEqual(['Obs every hour', 'Update 1', 'Update 2', 'Update 3', 'Update 4', 'Update 5']);
+    await alice.client.send(team, 'Update 6');
+    await until(() => teamBodies(bob).includes('Update 6') && teamBodies(carol).includes('Update 6'), 'the next one at both');
+    // A full queue is no change of who is in the team: nobody was given a new key.
+    expect(ownDistribution(alice, team)).toBe(key);
+    expect(distributionsFrom(bob, alice)).toEqual([key]);
+    expect(distributionsFrom(carol, alice)).toEqual([key]);
+  });
+
+  it('gives a member the key she missed for her full queue when she gets the message, without a new key for the others', async () => {
+    await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, senderSharePercent: 100 } });
+    const [alice, bob, carol, dave] = [await enroll('alice'), await enroll('bob'), await enroll('carol'), await enroll('dave')];
+    const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId, carol.userId, dave.userId]);
+    const teamBodies = (who: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: team }).map((m) => m.body);
+    await alice.client.send(team, 'Obs every hour');
+    await until(() => [bob, carol, dave].every((w) => teamBodies(w).includes('Obs every hour')), 'the first team message at all three');
+    const before = ownDistribution(alice, team)!;
+    // Carol is away; Dave leaves the team (the change fills one place in her queue), so the next message has a new key.
+    await carol.client.stop();
+    alice.client.removeCareTeamMember(team, dave.userId);
+    await until(async () => (await relay.store.queued(carol.client.address, 0, 10)).length === 1 && alice.client.pendingCount() === 0, "the change in Carol's queue");
+    // The new key, the team and the message for Carol (three envelopes) do not fit: Bob's go, hers are refused.
+    const next = await alice.client.send(team, 'Bed 12 to theatre at 2');
+    await until(() => delays(alice).some((e) => e.messageId === next && e.userId === carol.userId), "the message waits for Carol's queue");
+    await until(() => teamBodies(bob).includes('Bed 12 to theatre at 2'), 'Bob reads it');
+    const key = ownDistribution(alice, team)!;
+    expect(key).not.toBe(before);
+    carol.client.start();
+    await until(async () => (await relay.store.queued(carol.client.address, 0, 10)).length === 0, "Carol's queue drained");
+    time.advance(30_000);
+    await until(() => teamBodies(carol).includes('Bed 12 to theatre at 2'), 'Carol gets it, and the key to read it');
+    await alice.client.send(team, 'Back at 4');
+    await until(() => teamBodies(bob).includes('Back at 4') && teamBodies(carol).includes('Back at 4'), 'the next one at both');
+    expect(ownDistribution(alice, team)).toBe(key);
+    expect(distributionsFrom(bob, alice)).toEqual([before, key].sort());
+    expect(distributionsFrom(carol, alice)).toEqual([before, key].sort());
+    expect(distributionsFrom(dave, alice)).toEqual([before]);
+  });
+
   it('a care-team send the relay stored but answered RELAY_UNAVAILABLE: once a member is removed, the next attempt has a sender key she never got', async () => {
     await startRelay({});
     const [alice, bob, carol] = [await enroll('alice'), await enroll('bob'), await enroll('carol')];

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UiEvent } from '../../shared/contract';
+import { olderRelay, type OlderRelay } from '../fixtures/olderRelay';
 import { Ward } from '../fixtures/ward';
 import { until, type Workstation } from '../fixtures/workstation';
 
@@ -78,5 +79,52 @@ describe('a message with nobody else to go to', () => {
     await until(async () => (await desk.bodies(team)).includes('Bay 2 handover done'), 'the team message on the new desk');
     expect((await alice.call('messages.page', { conversationId: team, limit: 1 }))[0]).toMatchObject({ id: messageId, outgoing: true });
     expect(await bob.bodies(team)).not.toContain('Bay 2 handover done');
+  });
+});
+
+describe('a message with nobody else to go to, through a relay from before sends of no envelope', () => {
+  let ward: Ward;
+  let relay: OlderRelay;
+  let alice: Workstation;
+  let bob: Workstation;
+  const warnings: string[] = [];
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    // Hospitals upgrade the relay first; here the workstation was updated first, and reaches the relay as it was.
+    ward = await Ward.open({ bob: 'Dr. Bob Lee' }, { accountsOnly: { alice: 'Dr. Alice Moreau' } });
+    bob = ward.station('bob');
+    relay = await olderRelay(ward.relay.url);
+    alice = ward.workstation({ logger: { error: (m) => void errors.push(m), warn: (m) => void warnings.push(m) } });
+    await alice.enroll(relay.url, 'alice', ward.codes.alice!);
+    ward.ids.alice = (await bob.call('directory.list', {})).find((c) => c.username === 'alice')!.userId;
+    await ward.allOnline();
+  }, 90_000);
+
+  afterAll(async () => {
+    await ward?.close();
+    await relay?.close();
+  });
+
+  it('is refused there, counts as sent to no one, and does not hold up what she sends after it', async () => {
+    const { conversationId: team } = await alice.call('careTeams.create', { title: 'Bay 2 night', members: [ward.id('bob')] });
+    await alice.call('careTeams.removeMember', { conversationId: team, userId: ward.id('bob') });
+    await until(async () => (await bob.call('conversations.list', {})).find((c) => c.id === team)?.isMember === false, 'Bob out of the team');
+    // Alone in the team on her only workstation: the message has no envelope, and that relay refuses the send.
+    const { messageId } = await alice.call('messages.send', { conversationId: team, text: 'Bay 2 handover done' });
+    await until(async () => (await alice.call('messages.page', { conversationId: team, limit: 1 }))[0]?.state === 'sent', 'the message out of the outbox');
+    expect(relay.refused.socket + relay.refused.http).toBe(1);
+    expect((await alice.call('messages.page', { conversationId: team, limit: 1 }))[0]).toMatchObject({ id: messageId, outgoing: true, state: 'sent' });
+    // What she writes next goes, and is not asked again behind it.
+    const { conversationId: direct } = await alice.call('conversations.openDirect', { userId: ward.id('bob') });
+    await alice.call('messages.send', { conversationId: direct, text: 'Bed 7 obs due at 4' });
+    await until(async () => (await bob.bodies(direct)).includes('Bed 7 obs due at 4'), 'the next message at Bob');
+    expect(relay.refused.socket + relay.refused.http).toBe(1);
+    // IT hears why, without the message, its team or anyone's name; nothing failed.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/BAD_REQUEST.*older than this workstation/);
+    expect(warnings[0]).not.toMatch(/Bay 2|Alice|Moreau|alice/);
+    expect(warnings[0]).not.toContain(team);
+    expect(errors).toEqual([]);
   });
 });

@@ -151,6 +151,25 @@ describe('care teams with sender keys', () => {
     expect(await receive(member, again)).toEqual(['back again']);
   });
 
+  it('keeps the key for a send to some of its readers; a holder who is not one of them makes a new key', async () => {
+    const { directory, id, lead, members } = await team(2);
+    const [bob, carol] = members as [TestDevice, TestDevice];
+    await ensureSessions(lead, directory, [bob.address, carol.address]);
+    const first = await lead.core.encryptCareTeam(id, [bob.address, carol.address], textPayload(id, 'one'));
+    // Carol's queue was full: the message goes to her later, Bob (a reader who has it) keeps the key.
+    const later = await lead.core.encryptCareTeam(id, [carol.address], textPayload(id, 'two'), [bob.address, carol.address]);
+    expect(later).toMatchObject({ distributionId: first.distributionId, senderKeyShares: [] });
+    expect(await receive(carol, [...seal(lead, first.senderKeyShares), ...seal(lead, first.messages), ...seal(lead, later.messages)])).toEqual(['one', 'two']);
+    // A message Bob may not read (he is no reader of it): he holds the key, so it is a new one, given to Carol alone.
+    const without = await lead.core.encryptCareTeam(id, [carol.address], textPayload(id, 'three'));
+    expect(without.distributionId).not.toBe(first.distributionId);
+    expect(without.senderKeyShares.map((s) => s.recipient)).toEqual([carol.address]);
+    expect(await receive(carol, [...seal(lead, without.senderKeyShares), ...seal(lead, without.messages)])).toEqual(['three']);
+    // The same bytes handed to Bob (as a relay could): he has no key for them.
+    const [forCarol] = seal(lead, without.messages);
+    await expect(bob.core.decrypt({ ...forCarol!, recipient: bob.address })).rejects.toBeInstanceOf(NoSenderKeyError);
+  });
+
   it('rotates on request, and a member cannot post into another team with its key for this one', async () => {
     const { directory, teams, id, lead, members } = await team(1);
     const [member] = members as [TestDevice];

@@ -54,9 +54,10 @@ export interface CareTeamSend {
 
 /**
  * Care-team messages with sender keys: one encryption per message for the whole team. Our sender key is
- * rotated whenever a device that holds it is no longer a recipient (removal or leaving) or no longer has
+ * rotated whenever a device that holds it is no longer a reader (removal or leaving) or no longer has
  * the identity key it had when it got our key (reinstalled, or replaced), so neither a removed member nor
- * the holder of a replaced identity can read anything sent afterwards.
+ * the holder of a replaced identity can read anything sent afterwards. A reader this send does not address (its
+ * relay queue is full: it gets the message later) is no change of who is in the team, and the key stays.
  */
 export class CareTeamCipher {
   readonly #ctx: ProtocolContext;
@@ -72,15 +73,17 @@ export class CareTeamCipher {
   /**
    * Encrypts `payload` for every device in `members` (our own device is skipped; our other devices are
    * members like anyone else). Refuses the whole send with IdentityChangedError or NoSessionError. For no
-   * device at all, nothing.
+   * device at all, nothing. `readers`: every device that may read this message, those of `members` and those it
+   * goes to later (their relay queue is full now) or went to already: the key stays while only they hold it.
    */
-  encrypt(conversationId: ConversationId, members: readonly DeviceAddress[], payload: TextPayload | ReceiptPayload): Promise<CareTeamSend> {
+  encrypt(conversationId: ConversationId, members: readonly DeviceAddress[], payload: TextPayload | ReceiptPayload, readers: readonly DeviceAddress[] = members): Promise<CareTeamSend> {
     if (payload.conversationId !== conversationId) {
       return Promise.reject(new InvalidMessageError('payload belongs to another conversation'));
     }
     const recipientsByKey = new Map<string, DeviceAddress>();
     for (const member of members) if (!sameAddress(member, this.#ctx.address)) recipientsByKey.set(addressKey(member), member);
     const recipients = [...recipientsByKey.values()];
+    const mayRead = new Set([...recipientsByKey.keys(), ...readers.map(addressKey)]);
     // For nobody (a team we alone are left in, no other device of ours known) there is nothing to encrypt: a sender
     // key started now has no state until it is shared, and encrypting with it would fail on every try.
     if (recipients.length === 0) return Promise.resolve({ senderKeyShares: [], messages: [] });
@@ -89,7 +92,7 @@ export class CareTeamCipher {
       this.#direct.assertTrusted(stores.staged, recipients);
       let own = this.#readOwn(stores.staged, conversationId);
       const currentKey = (key: string) => readContactIdentity(stores.staged, key)?.key;
-      const stale = own && [...own.sharedWith].some(([key, identity]) => !recipientsByKey.has(key) || currentKey(key) !== identity);
+      const stale = own && [...own.sharedWith].some(([key, identity]) => !mayRead.has(key) || currentKey(key) !== identity);
       if (!own || stale) own = this.#newDistribution(stores, conversationId, own);
       const { distributionId, sharedWith } = own;
       const self = this.#ctx.localAddress;

@@ -157,8 +157,9 @@ export class ProtocolCore {
     return this.#direct.encrypt(recipients, encodePayload(payload));
   }
 
-  encryptCareTeam(conversationId: ConversationId, members: readonly DeviceAddress[], payload: TextPayload | ReceiptPayload): Promise<CareTeamSend> {
-    return this.#careTeams.encrypt(conversationId, members, payload);
+  /** See CareTeamCipher.encrypt: `readers`, every device that may read the message (by default those it goes to now). */
+  encryptCareTeam(conversationId: ConversationId, members: readonly DeviceAddress[], payload: TextPayload | ReceiptPayload, readers?: readonly DeviceAddress[]): Promise<CareTeamSend> {
+    return this.#careTeams.encrypt(conversationId, members, payload, readers);
   }
 
   /** See CareTeamCipher.notShared: devices the relay did not take our sender key to get the same key with the next send. */
