@@ -12,9 +12,10 @@ import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
  * something she accepts (or reports to IT): her first workstation says so in the conversation, pauses sending,
  * lists her workstations, and sends once she accepts. Her first workstation asks its core about her own
  * workstations once per trust change, not on every conversation switch; a failed or late answer to that question
- * (or to the one about a colleague's safety number) neither resumes sending nor hides the banner. Each test sets up
- * what it needs (a message to Bob, a workstation of its own), so each runs alone. Screenshots go to
- * test/artifacts/own-workstation-*.png.
+ * (or to the one about a colleague's safety number) neither resumes sending nor hides the banner. A colleague's new
+ * workstation that writes while a dialog is open is heard at once (the page behind the dialog is inert; the live
+ * region outside it is not). Each test sets up what it needs (a message to Bob, a workstation of its own), so each
+ * runs alone. Screenshots go to test/artifacts/own-workstation-*.png and safety-number-*.png.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI own-workstation tests skipped: ${missing}`);
@@ -53,8 +54,10 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await page.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
   };
   const openConversation = (page: Page, title: RegExp) => page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: title }).click();
-  /** The banner in the page. */
+  /** The banner in the page (the live region outside #root says the same, to be heard). */
   const banner = (page: Page) => page.locator('#root').getByText('A new workstation was signed in to your account.');
+  /** The page's live region (outside #root, never inert): what a screen reader hears, dialog open or not. */
+  const heard = (page: Page) => page.locator('[data-live-region]').getByRole('alert');
   /** Alice's user id. */
   let selfId: string;
   /** Alice reviews and accepts the change `review` leads to (her new workstation, or a colleague's); sending resumes. */
@@ -217,5 +220,33 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await lateAnswerIgnored();
     await bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
     await history(bob).getByText('Bed 4 bloods due at 16:00').waitFor();
+  }, 90_000);
+
+  it("says at once a colleague's new safety number that comes in while a dialog is open", async () => {
+    await writeToBob('Bed 6 for review on the ward round');
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    const settings = alice.getByRole('dialog', { name: 'Settings' });
+    await settings.waitFor();
+    // Bob writes to her from a workstation she has not seen, while the page behind her dialog is inert.
+    const handover = await signIn('bob-handover', 'Ward 6 handover PC', 'bokafor');
+    await handover.getByRole('button', { name: 'New conversation' }).click();
+    await handover.getByRole('dialog').getByLabel('Find a colleague').fill('Alice');
+    await handover.getByRole('dialog').getByRole('button', { name: /Dr. Alice Moreau/ }).click();
+    await send(handover, 'Bed 6 seen, plan in the notes');
+    const said = heard(alice).filter({ hasText: /^Nurse Bob Okafor’s safety number has changed\. This happens when they reinstall Rounds/ });
+    await said.waitFor({ timeout: 30_000 });
+    expect(await settings.isVisible()).toBe(true);
+    expect(await said.evaluate((el) => el.closest('[inert]') === null)).toBe(true);
+    await screenshot(alice, 'safety-number-behind-dialog');
+
+    // Closed, the dialog leaves the banner to act on, said once (the live region's alert), and sending paused.
+    await settings.getByRole('button', { name: 'Close' }).click();
+    await alice.locator('#root .banner').filter({ hasText: 'Nurse Bob Okafor’s safety number has changed.' }).waitFor();
+    expect(await alice.getByRole('alert').count()).toBe(1);
+    await expect.poll(() => composer(alice).isDisabled()).toBe(true);
+    expect(await seriousA11yViolations(alice)).toEqual([]);
+    await screenshot(alice, 'safety-number-banner');
+    await accept('Review safety number', 'Accept new safety number');
+    await said.waitFor({ state: 'detached' });
   }, 90_000);
 });

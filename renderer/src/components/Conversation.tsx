@@ -10,6 +10,7 @@ import { Message, type Hold, type SendDelay } from './MessageItem';
 import { useMessageWindow, type Anchor } from './useMessageWindow';
 import { PeerStatus, TeamStatuses } from './PeerStatus';
 import { HandOverLine, RoleHeader } from './RoleParts';
+import { TrustBanner } from './TrustBanner';
 import type { RoleDetail } from '../../../shared/wire/roles';
 
 /** Consecutive messages of one sender within this time form a run: one name, one delivery state. */
@@ -186,22 +187,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         </div>
       </header>
 
-      {changed.map((userId) => (
-        <div className="banner warning" role="alert" key={userId}>
-          {userId === self ? (
-            <div>
-              <strong>A new workstation was signed in to your account.</strong>{' '}
-              Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.
-            </div>
-          ) : (
-            <div>
-              <strong>{nameOf(userId)}’s safety number has changed.</strong>{' '}
-              This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.
-            </div>
-          )}
-          <button type="button" className="secondary" onClick={() => onContact(userId)}>{userId === self ? 'Review your workstations' : 'Review safety number'}</button>
-        </div>
-      ))}
+      {changed.map((userId) => <TrustBanner key={userId} own={userId === self} name={nameOf(userId)} onReview={() => onContact(userId)} />)}
 
       <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
         {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => loadOlder().catch(onError)}>Load earlier messages</button></div>}
