@@ -3,6 +3,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { ConversationView, MessageView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import { useConversationAttachments } from '../attachments/useConversationAttachments';
+import { askUntilAnswered } from '../askUntilAnswered';
 import { useApi } from '../context';
 import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
@@ -104,15 +105,12 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   // conversation. Checked when the conversation or its people change, or an identity event came: not on every message.
   const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
   // As with her own (Main): only the latest check counts, and a failed one keeps what was known, so that neither
-  // resumes sending to someone whose safety number is still to be reviewed.
+  // resumes sending to someone whose safety number is still to be reviewed; and it is asked again, so that a failed
+  // first check does not leave a changed safety number unshown.
   useEffect(() => {
-    let latest = true;
     const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
-    void Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) })))
-      .then((all) => latest && setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)), () => undefined);
-    return () => {
-      latest = false;
-    };
+    return askUntilAnswered(() => Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) }))),
+      (all) => setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)));
   }, [api, peopleKey, self, trustVersion]);
   const changed = ownChanged ? [self, ...othersChanged] : othersChanged;
 

@@ -6,6 +6,7 @@ import { useAnnouncement } from '../components/LiveRegion';
 import { ReceivingBanner } from '../components/ReceivingBanner';
 import type { Receiving } from '../receiving';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
+import { askUntilAnswered } from '../askUntilAnswered';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatResultTime, initials } from '../format';
@@ -95,15 +96,10 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
     });
   }, [api, loadConversations, loadContacts]);
 
-  useEffect(() => {
-    // Only the answer to the latest trust change counts: an older one, come late, may say what is no longer so. A
-    // failed check keeps what was known: it must not resume sending everywhere, nor take the banner down.
-    let latest = true;
-    void api.call('contacts.identities', { userId: self }).then((own) => latest && setOwnChanged(own.some((i) => i.changePending !== null)), () => undefined);
-    return () => {
-      latest = false;
-    };
-  }, [api, self, trustVersion]);
+  // Only the answer to the latest trust change counts: an older one, come late, may say what is no longer so. A
+  // failed check keeps what was known (it must not resume sending everywhere, nor take the banner down) and is asked
+  // again: the first one failed, nothing was known, and the banner must not stay hidden until the next trust change.
+  useEffect(() => askUntilAnswered(() => api.call('contacts.identities', { userId: self }), (own) => setOwnChanged(own.some((i) => i.changePending !== null))), [api, self, trustVersion]);
 
   // Search over the whole history, as the user types (debounced).
   useEffect(() => {
