@@ -5,6 +5,7 @@ import { useActivityReports } from './activity';
 import { useClipboardReports } from './clipboard';
 import { fromSession, nextConnection, type Connection } from './connection';
 import { ApiContext } from './context';
+import { LiveRegion } from './components/LiveRegion';
 import { nextReceiving, type Receiving } from './receiving';
 import { Enroll } from './screens/Enroll';
 import { LockScreen, ProfileChooser } from './screens/Lock';
@@ -55,5 +56,5 @@ export function App({ api }: { api: Api }) {
   else if (state.profiles.length === 0 || adding) screen = <Enroll policyRelayUrl={settings.policyRelayUrl} onCancel={state.profiles.length > 0 ? () => setAdding(false) : undefined} />;
   else screen = <ProfileChooser profiles={state.profiles} onAdd={() => setAdding(true)} />;
 
-  return <ApiContext.Provider value={api}>{screen}</ApiContext.Provider>;
+  return <ApiContext.Provider value={api}><LiveRegion>{screen}</LiveRegion></ApiContext.Provider>;
 }

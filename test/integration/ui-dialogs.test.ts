@@ -2,7 +2,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { type BridgeTap, chromiumMissing, commandsSent, enrollThroughUi, launchChromium, openTappedWorkstation, openWorkstation, screenshot } from '../fixtures/browser';
+import { type BridgeTap, chromiumMissing, commandsSent, enrollThroughUi, launchChromium, openTappedWorkstation, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE } from '../fixtures/workstation';
@@ -11,7 +11,8 @@ import { PASSPHRASE } from '../fixtures/workstation';
  * Modal dialogs in the real React UI in Debian's Chromium, through the browser harness: a dialog's action runs
  * once however often it is clicked while the core answers, and what is behind an open dialog cannot be reached
  * with the keyboard (the conversation's message box least of all); when the app locks with a dialog open, the lock
- * screen's passphrase field has the keyboard. Screenshot: test/artifacts/dialog-inert.png.
+ * screen's passphrase field has the keyboard. What happens meanwhile to the connection is still heard, once.
+ * Screenshots: test/artifacts/dialog-inert.png, dialog-sign-in-again.png, sign-in-again.png.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI dialog tests skipped: ${missing}`);
@@ -34,6 +35,8 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     if ((await alice.getByRole('dialog').locator(':focus').count()) > 0) return 'dialog';
     return (await focused.getAttribute('aria-label')) ?? (await focused.innerText()).slice(0, 40);
   };
+  /** The page's live region (outside #root, never inert): what a screen reader hears, dialog open or not. */
+  const heard = (role: 'status' | 'alert') => alice.locator('[data-live-region]').getByRole(role);
   const newCareTeam = async (title: string): Promise<Locator> => {
     await alice.getByRole('button', { name: 'New care team' }).click();
     const dialog = alice.getByRole('dialog', { name: 'New care team' });
@@ -203,5 +206,37 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     expect(await passphrase.inputValue()).toBe(PASSPHRASE);
     await alice.keyboard.press('Enter');
     await alice.getByRole('button', { name: 'Lock now' }).waitFor();
+  }, 60_000);
+
+  it('says a dropped connection and a request to sign in again while a dialog is open, and each only once', async () => {
+    // With no dialog open the header's state is said by the live region alone: the header itself has no live role.
+    await heard('status').filter({ hasText: /^Connected$/ }).waitFor();
+    expect(await alice.getByRole('status').filter({ hasText: /^Connected$/ }).count()).toBe(1);
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    const settings = alice.getByRole('dialog', { name: 'Settings' });
+    await settings.waitFor();
+    expect(await alice.locator('#root[inert]').count()).toBe(1);
+
+    // The connection drops, then the relay asks for the organisation's sign-in: both heard behind the dialog.
+    tap.emit({ type: 'connection', state: 'offline' });
+    await heard('status').filter({ hasText: /^Offline: messages will be sent when the connection is back$/ }).waitFor();
+    tap.emit({ type: 'connection', state: 'signInAgain' });
+    const asked = heard('alert').filter({ hasText: /^Your organisation asks you to sign in again\./ });
+    await asked.waitFor();
+    await heard('status').filter({ hasText: /^Sign-in needed$/ }).waitFor();
+    expect(await asked.evaluate((el) => el.closest('[inert]') === null)).toBe(true);
+    await screenshot(alice, 'dialog-sign-in-again');
+
+    // Closed, the dialog leaves the banner to act on; it is said once (the live region's alert), not twice.
+    await settings.getByRole('button', { name: 'Close' }).click();
+    await alice.locator('#root .banner').filter({ hasText: 'Your organisation asks you to sign in again.' }).getByRole('button', { name: /^Sign in with/ }).waitFor();
+    expect(await alice.getByRole('alert').count()).toBe(1);
+    expect(await seriousA11yViolations(alice)).toEqual([]);
+    await screenshot(alice, 'sign-in-again');
+
+    tap.emit({ type: 'connection', state: 'online' });
+    await heard('status').filter({ hasText: /^Connected$/ }).waitFor();
+    await asked.waitFor({ state: 'detached' });
+    expect(await alice.locator('#root .banner').count()).toBe(0);
   }, 60_000);
 });

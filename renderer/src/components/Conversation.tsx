@@ -3,6 +3,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { ConversationView, MessageView } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import { useConversationAttachments } from '../attachments/useConversationAttachments';
+import { askUntilAnswered } from '../askUntilAnswered';
 import { useApi } from '../context';
 import { dayKey, formatDay } from '../format';
 import { Composer } from './Composer';
@@ -10,6 +11,7 @@ import { Message, type Hold, type SendDelay } from './MessageItem';
 import { useMessageWindow, type Anchor } from './useMessageWindow';
 import { PeerStatus, TeamStatuses } from './PeerStatus';
 import { HandOverLine, RoleHeader } from './RoleParts';
+import { TrustBanner } from './TrustBanner';
 import type { RoleDetail } from '../../../shared/wire/roles';
 
 /** Consecutive messages of one sender within this time form a run: one name, one delivery state. */
@@ -103,15 +105,12 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   // conversation. Checked when the conversation or its people change, or an identity event came: not on every message.
   const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
   // As with her own (Main): only the latest check counts, and a failed one keeps what was known, so that neither
-  // resumes sending to someone whose safety number is still to be reviewed.
+  // resumes sending to someone whose safety number is still to be reviewed; and it is asked again, so that a failed
+  // first check does not leave a changed safety number unshown.
   useEffect(() => {
-    let latest = true;
     const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
-    void Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) })))
-      .then((all) => latest && setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)), () => undefined);
-    return () => {
-      latest = false;
-    };
+    return askUntilAnswered(() => Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) }))),
+      (all) => setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)));
   }, [api, peopleKey, self, trustVersion]);
   const changed = ownChanged ? [self, ...othersChanged] : othersChanged;
 
@@ -186,22 +185,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         </div>
       </header>
 
-      {changed.map((userId) => (
-        <div className="banner warning" role="alert" key={userId}>
-          {userId === self ? (
-            <div>
-              <strong>A new workstation was signed in to your account.</strong>{' '}
-              Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.
-            </div>
-          ) : (
-            <div>
-              <strong>{nameOf(userId)}’s safety number has changed.</strong>{' '}
-              This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.
-            </div>
-          )}
-          <button type="button" className="secondary" onClick={() => onContact(userId)}>{userId === self ? 'Review your workstations' : 'Review safety number'}</button>
-        </div>
-      ))}
+      {changed.map((userId) => <TrustBanner key={userId} own={userId === self} name={nameOf(userId)} onReview={() => onContact(userId)} />)}
 
       <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
         {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => loadOlder().catch(onError)}>Load earlier messages</button></div>}

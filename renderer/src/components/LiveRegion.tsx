@@ -1,23 +1,65 @@
+import { createContext, useCallback, useContext, useEffect, useId, useState, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 
 /** Marks the page's live region, which a modal leaves out of what it makes inert (useModalFocus). */
 export const LIVE_REGION_ATTRIBUTE = 'data-live-region';
 
+/** How a piece of news is heard: an alert interrupts (an urgent message, receiving failed), a status waits its turn. */
+export type Urgency = 'alert' | 'status';
+
+interface Slot {
+  readonly urgency: Urgency;
+  /** What it says now; null while it has nothing to say. */
+  readonly text: string | null;
+}
+
+/** Sets what one slot says (null: the slot is gone, its component unmounted). */
+type Say = (slot: string, said: Slot | null) => void;
+
+const SayContext = createContext<Say | null>(null);
+
 /**
- * What the main window says out loud as it happens: `alerts` (an urgent message, receiving failed) and `statuses`
- * (a notice, receiving held up), each a slot that is null while it has nothing to say. Drawn
- * outside the app root (a portal), which is inert while a dialog or the attachment viewer is open, and inert content
- * is not announced: here an urgent message that arrives then is still heard. Seen, the same news is in the notices
- * in the page, with their buttons; this region is only heard, so it says each thing once.
+ * What the app says out loud as it happens, for everything inside it: each component with news a clinician must
+ * hear (an urgent message, the connection, a changed safety number, a colleague's status) holds a slot here through
+ * useAnnouncement. Drawn outside the app root (a portal), which is inert while a dialog or the attachment viewer is
+ * open, and inert content is not announced: here what happens then is still heard. Seen, the same news is in the
+ * page, with its buttons, and carries no live role there: this region is only heard, so each thing is said once.
  */
-export function LiveRegion({ alerts, statuses }: { alerts: readonly (string | null)[]; statuses: readonly (string | null)[] }) {
-  return createPortal(
-    <div className="visually-hidden" {...{ [LIVE_REGION_ATTRIBUTE]: '' }}>
-      {/* An alert is announced as it is inserted; a status region must be there before its text changes. */}
-      {alerts.map((alert, i) => alert && <p key={`alert ${i}`} role="alert">{alert}</p>)}
-      {/* One status region per kind of notice, always there: each says its own. */}
-      {statuses.map((status, i) => <p key={`status ${i}`} role="status">{status}</p>)}
-    </div>,
-    document.body,
+export function LiveRegion({ children }: { children: ReactNode }) {
+  const [slots, setSlots] = useState<ReadonlyMap<string, Slot>>(new Map());
+  const say = useCallback<Say>((slot, said) => setSlots((old) => {
+    const was = old.get(slot);
+    if (said ? was?.urgency === said.urgency && was.text === said.text : !was) return old;
+    const next = new Map(old);
+    if (said) next.set(slot, said);
+    else next.delete(slot);
+    return next;
+  }), []);
+  return (
+    <SayContext.Provider value={say}>
+      {children}
+      {createPortal(
+        <div className="visually-hidden" {...{ [LIVE_REGION_ATTRIBUTE]: '' }}>
+          {[...slots].map(([slot, { urgency, text }]) => urgency === 'alert'
+            // An alert is announced as it is inserted; a status region must be there before its text changes, so
+            // it is there, empty, from its component's first render on.
+            ? text && <p key={`${slot} alert`} role="alert">{text}</p>
+            : <p key={`${slot} status`} role="status">{text}</p>)}
+        </div>,
+        document.body,
+      )}
+    </SayContext.Provider>
   );
+}
+
+/**
+ * Has the page's live region say `text` (nothing while null) as an alert or a status, for as long as the calling
+ * component is mounted, and again whenever it changes. What the component shows carries no live role of its own.
+ */
+export function useAnnouncement(urgency: Urgency, text: string | null): void {
+  const say = useContext(SayContext);
+  if (!say) throw new Error('useAnnouncement is used outside a LiveRegion: what it says would never be heard');
+  const slot = useId();
+  useEffect(() => say(slot, { urgency, text }), [say, slot, urgency, text]);
+  useEffect(() => () => say(slot, null), [say, slot]);
 }

@@ -3,7 +3,8 @@ import type { RoleDetail, RoleId } from '../../../shared/wire/roles';
 import { useApi } from '../context';
 import { forwards } from '../../../shared/wire/presence';
 import { usePresenceDirectory } from '../presence';
-import { PresenceBadge, worthShowing } from './PresenceBadge';
+import { useAnnouncement } from './LiveRegion';
+import { PresenceBadge, presenceText, worthShowing } from './PresenceBadge';
 
 /** A role named as cover, with who holds it now (read when it changes; null while unknown). */
 function useRoleNow(roleId: RoleId | null): RoleDetail | null {
@@ -31,15 +32,16 @@ export function PeerStatus({ userId, nameOf }: { userId: string; nameOf: (userId
   const role = useRoleNow(roleId);
   const forwardTo = presence?.forwardTo?.kind === 'user' ? nameOf(presence.forwardTo.userId)
     : role ? `${role.role.name}${role.holders.length > 0 ? ` (${role.holders.map((h) => h.displayName).join(', ')})` : ''}` : roleId ? 'an on-call role' : null;
+  const forwardNote = forwardTo && presence && forwards(presence.status) ? `Your messages also go to ${forwardTo}` : null;
+  const unverifiedNote = presence?.forwardingUnverified ? `${nameOf(userId)}’s forwarding could not be verified, so your messages go to ${nameOf(userId)} only. If it is urgent, contact whoever covers directly.` : null;
+  // Heard through the LiveRegion when it changes, also while a dialog makes the page inert (the line has no live role).
+  const said = [presence && `${nameOf(userId)}: ${presenceText(presence)}`, forwardNote, unverifiedNote].filter(Boolean).join('. ');
+  useAnnouncement('status', said === '' ? null : `${said}.`);
   return (
-    <p className="peer-status" role="status" aria-live="polite">
+    <p className="peer-status">
       {presence && <PresenceBadge presence={presence} detailed />}
-      {forwardTo && presence && forwards(presence.status) && <span className="forward-note">Your messages also go to {forwardTo}</span>}
-      {presence?.forwardingUnverified && (
-        <span className="forward-note forward-unverified">
-          {nameOf(userId)}&rsquo;s forwarding could not be verified, so your messages go to {nameOf(userId)} only. If it is urgent, contact whoever covers directly.
-        </span>
-      )}
+      {forwardNote && <span className="forward-note">{forwardNote}</span>}
+      {unverifiedNote && <span className="forward-note forward-unverified">{unverifiedNote}</span>}
     </p>
   );
 }

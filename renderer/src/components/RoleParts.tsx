@@ -3,6 +3,7 @@ import type { ConversationView } from '../../../shared/contract';
 import type { RoleDelivery, RoleDetail, RoleHolder, RoleId, RoleSummary } from '../../../shared/wire/roles';
 import { useApi } from '../context';
 import { dayKey, formatTime } from '../format';
+import { useAnnouncement } from './LiveRegion';
 
 /*
  * On-call roles in the screens (issue 19): the roles a search finds (in the new-conversation picker), the
@@ -77,16 +78,20 @@ export function RoleHeader({ conversation, version, onSchedule }: { conversation
       clearInterval(timer);
     };
   }, [api, role, version]);
-  if (!role) return null;
-  const holders = detail?.holders ?? role.holders;
+  const holders = detail?.holders ?? role?.holders ?? [];
   const backup = detail?.backup;
   const next = detail?.nextHandOver;
+  const name = detail?.role.name ?? role?.name;
+  const who = holders.length > 0 ? holdersText(holders) : backup ? `no one holds it now; messages go to the backup, ${backup.kind === 'user' ? backup.displayName : backup.role.name}` : 'no one holds it now, and it has no backup';
+  const stale = detail === null && holders.length > 0 ? ' (as of the last message: the server cannot be asked now)' : '';
+  // Heard through the LiveRegion when it changes, also while a dialog makes the page inert (the line has no live role).
+  useAnnouncement('status', role ? `${name}: ${who}${stale}` : null);
+  if (!role) return null;
   return (
     <>
-      <p className="role-holders" role="status" aria-live="polite">
-        <strong>{detail?.role.name ?? role.name}:</strong>{' '}
-        {holders.length > 0 ? holdersText(holders) : backup ? `no one holds it now; messages go to the backup, ${backup.kind === 'user' ? backup.displayName : backup.role.name}` : 'no one holds it now, and it has no backup'}
-        {detail === null && holders.length > 0 && <span className="muted"> (as of the last message: the server cannot be asked now)</span>}
+      <p className="role-holders">
+        <strong>{name}:</strong> {who}
+        {stale && <span className="muted">{stale}</span>}
       </p>
       {detail?.unreachable.filter((u) => u.as === 'holder').map((u) => (
         <p className="role-unreachable" key={u.userId}>

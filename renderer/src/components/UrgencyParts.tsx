@@ -5,6 +5,7 @@ import type { MessageUrgency } from '../../../shared/urgency';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatDuration, formatTime } from '../format';
+import { useAnnouncement } from './LiveRegion';
 
 /*
  * Urgent messages in the conversation (issue 19): the reason beside the Urgent label, an Acknowledge action
@@ -68,8 +69,11 @@ function AcknowledgeButton({ message }: { message: MessageView }) {
 /** The sender's view of their ladder: one line per step, and the acknowledgement that stopped it. */
 function LadderProgress({ urgency }: { urgency: MessageUrgency }) {
   const ladder = urgency.ladder;
+  const ack = ladder ? ladder.acknowledged ?? urgency.acknowledgements[0] ?? null : null;
+  const status = ack ? `Acknowledged by ${acknowledger(ack)} at ${formatTime(ack.at)}` : 'Waiting for acknowledgement';
+  // Heard through the LiveRegion when it changes, also while a dialog makes the page inert (the line has no live role).
+  useAnnouncement('status', ladder ? `Your urgent message: ${status}.` : null);
   if (!ladder) return null;
-  const ack = ladder.acknowledged ?? urgency.acknowledgements[0] ?? null;
   const lines = ladder.steps.map((s, i) => {
     const who = s.role ? `${s.role} (${names(s.to)})` : names(s.to);
     if (s.skipped === 'reached') return { key: i, state: 'stopped', text: `Not escalated to ${who}: they had the message already` };
@@ -81,7 +85,7 @@ function LadderProgress({ urgency }: { urgency: MessageUrgency }) {
   });
   return (
     <div className="ladder">
-      <p className={`ladder-status ${ack ? 'done' : 'waiting'}`} role="status">{ack ? `Acknowledged by ${acknowledger(ack)} at ${formatTime(ack.at)}` : 'Waiting for acknowledgement'}</p>
+      <p className={`ladder-status ${ack ? 'done' : 'waiting'}`}>{status}</p>
       <ol className="ladder-steps" aria-label="Escalation">
         {lines.map((l) => <li key={l.key} className={`step-${l.state}`}>{l.text}</li>)}
       </ol>

@@ -2,10 +2,11 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ContactView, ConversationView, MessageView, SessionState, SettingsView, UiEvent } from '../../../shared/contract';
 import type { UserId } from '../../../shared/ids';
 import type { Connection } from '../connection';
-import { LiveRegion } from '../components/LiveRegion';
-import { RECEIVING_NOTICES, ReceivingBanner } from '../components/ReceivingBanner';
+import { useAnnouncement } from '../components/LiveRegion';
+import { ReceivingBanner } from '../components/ReceivingBanner';
 import type { Receiving } from '../receiving';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
+import { askUntilAnswered } from '../askUntilAnswered';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatResultTime, initials } from '../format';
@@ -38,6 +39,11 @@ const SEND_FAILED_NOTICES: Record<Extract<UiEvent, { type: 'sendFailed' }>['reas
   ROLE_TOO_MANY_HOLDERS: 'A message with attachments was not sent: more people hold that on-call role now than a message reaches. Message the person you need directly, or call the switchboard.',
   ATTACHMENT_UNAVAILABLE: 'A message with attachments was not sent: the server no longer has one of its files. Attach them to a new message.',
 };
+
+/** The relay connection as the header says it. */
+const CONNECTION_LABELS: Record<Connection, string> = { online: 'Connected', connecting: 'Connecting…', signInAgain: 'Sign-in needed', offline: 'Offline' };
+/** What "Offline" means for the clinician's messages, said to a screen reader (the header's tooltip says it too). */
+const OFFLINE_DETAIL = ': messages will be sent when the connection is back';
 
 /** The main window: header, conversation list, the open conversation or search results, and dialogs. */
 export function Main({ state, connection, receiving, settings, onSettings }: { state: Extract<SessionState, { phase: 'unlocked' }>; connection: Connection; receiving: Receiving; settings: SettingsView; onSettings: (s: SettingsView) => void }) {
@@ -90,15 +96,10 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
     });
   }, [api, loadConversations, loadContacts]);
 
-  useEffect(() => {
-    // Only the answer to the latest trust change counts: an older one, come late, may say what is no longer so. A
-    // failed check keeps what was known: it must not resume sending everywhere, nor take the banner down.
-    let latest = true;
-    void api.call('contacts.identities', { userId: self }).then((own) => latest && setOwnChanged(own.some((i) => i.changePending !== null)), () => undefined);
-    return () => {
-      latest = false;
-    };
-  }, [api, self, trustVersion]);
+  // Only the answer to the latest trust change counts: an older one, come late, may say what is no longer so. A
+  // failed check keeps what was known (it must not resume sending everywhere, nor take the banner down) and is asked
+  // again: the first one failed, nothing was known, and the banner must not stay hidden until the next trust change.
+  useEffect(() => askUntilAnswered(() => api.call('contacts.identities', { userId: self }), (own) => setOwnChanged(own.some((i) => i.changePending !== null))), [api, self, trustVersion]);
 
   // Search over the whole history, as the user types (debounced).
   useEffect(() => {
@@ -138,19 +139,22 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   };
   /** The urgent message to point at: one outside the conversation on screen. */
   const urgentElsewhere = urgentIn !== null && urgentIn !== selected ? urgentIn : null;
+  // Heard even while a dialog makes the page inert (the LiveRegion is outside it); shown below without a live role.
+  useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`);
+  useAnnouncement('status', notice);
+  useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : CONNECTION_LABELS[connection]);
 
   return (
     <PresenceContext.Provider value={presence}>
     <div className="app">
-      <LiveRegion alerts={[urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`, receiving === 'failed' ? RECEIVING_NOTICES.failed : null]}
-        statuses={[notice, receiving === 'stalled' ? RECEIVING_NOTICES.stalled : null]} />
       <header className="topbar">
         <div className="topbar-left">
           <span className="brand-mark small" aria-hidden="true">R</span>
           <span className="brand">Rounds</span>
-          <span className={`connection ${connection}`} role="status" aria-live="polite" title={connection === 'offline' ? 'Messages you write are kept and sent when the connection is back.' : undefined}>
+          {/* Heard through the LiveRegion (useAnnouncement above), also while a dialog makes this page inert. */}
+          <span className={`connection ${connection}`} title={connection === 'offline' ? 'Messages you write are kept and sent when the connection is back.' : undefined}>
             <span className="dot" aria-hidden="true" />
-            {connection === 'online' ? 'Connected' : connection === 'connecting' ? 'Connecting…' : connection === 'signInAgain' ? 'Sign-in needed' : <>Offline<span className="visually-hidden">: messages will be sent when the connection is back</span></>}
+            {CONNECTION_LABELS[connection]}{connection === 'offline' && <span className="visually-hidden">{OFFLINE_DETAIL}</span>}
           </span>
         </div>
         <div className="search">
