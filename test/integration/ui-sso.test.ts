@@ -127,6 +127,8 @@ describe.skipIf(missing !== null)('enrollment and a second workstation through t
     await jo.getByLabel('Passphrase').fill(PASSPHRASE);
     await jo.getByRole('button', { name: 'Unlock' }).click();
     await jo.getByRole('alert').getByText('Your organisation asks you to sign in again').waitFor({ timeout: 30_000 });
+    // Heard from the live region (outside the page, which a dialog may make inert); seen on the page's banner.
+    await jo.locator('#root').getByText('Your organisation asks you to sign in again').waitFor();
     await check(jo, 'sign-in-again');
     await jo.getByRole('button', { name: BUTTON }).click();
     // The provider asks for her login even though it remembers her in this browser (a re-authentication is one,
