@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openSiemSink } from './audit/siem/openSiemStream';
 import { readRelayConfigFile } from './relayConfigFile';
 
@@ -47,6 +47,18 @@ describe('readRelayConfigFile', () => {
     [{ directory: { scim: {} } }, /directory: .*scim/],
   ])('refuses the directory section %j', async (value, message) => {
     await expect(readRelayConfigFile(configWith(value))).rejects.toThrow(message);
+  });
+
+  it('reads a directory section without LDAP, and then one with it, in a process that has read no LDAP section yet', async () => {
+    // The LDAP schema loads with the first file that has the section: a fresh copy of the module, so that no
+    // earlier test here has loaded it.
+    vi.resetModules();
+    const fresh = (await import('./relayConfigFile')).readRelayConfigFile;
+    expect(await fresh(configWith({ directory: {} }))).toEqual({ directory: {} });
+    await expect(fresh(configWith({ directory: { scim: {} } }))).rejects.toThrow(/directory: .*scim/);
+    await expect(fresh(configWith({ directory: { ldap: null } }))).rejects.toThrow(/directory\.ldap: /);
+    expect((await fresh(configWith({ directory: { ldap } }))).directory?.ldap).toMatchObject({ syncIntervalMinutes: 15 });
+    expect(await fresh(configWith({ directory: {} }))).toEqual({ directory: {} });
   });
 
   it('reads the identity provider section with its defaults, the client secret file relative to the file', async () => {

@@ -32,40 +32,36 @@ const DatabaseSchema = z.strictObject({
   passwordFile: z.string().min(1).optional(),
 });
 
-/**
- * The LDAP section's schema, loaded only for a file that has one (`loadLdapSchema`): it checks filters with
- * ldapts' parser, and a relay without LDAP need not hold ldapts (~1.5 MiB of heap) for its whole life.
- */
-let ldapSection: { schema: z.ZodType<LdapSyncConfig>; pathKeys: readonly string[] } | undefined;
-
-async function loadLdapSchema(): Promise<NonNullable<typeof ldapSection>> {
-  const [{ LdapSyncConfigSchema }, { LDAP_CONFIG_PATH_KEYS }] = await Promise.all([import('./directory/ldapSyncConfig'), import('./directory/ldapConfig')]);
-  return (ldapSection ??= { schema: LdapSyncConfigSchema, pathKeys: LDAP_CONFIG_PATH_KEYS });
-}
-
-/** Where the relay's accounts come from besides its command line (issue 18). */
-const DirectorySchema = z.strictObject({
-  // Read only once loadLdapSchema has run: readRelayConfigFile awaits it whenever the section is there.
-  ldap: z.lazy(() => {
-    if (!ldapSection) throw new Error('the LDAP section was checked before its schema was loaded');
-    return ldapSection.schema;
-  }).optional(),
-});
-
 /** SCIM provisioning (issue 18): `roleGroups`, the groups whose members hold on-call roles (directoryRoleHolders.ts). */
 const ScimSchema = z.strictObject({
   roleGroups: RoleGroupMapSchema.default({}),
 });
 
-const RelayConfigFileSchema = z.strictObject({
-  siem: SiemConfigSchema.optional(),
-  admission: AdmissionSchema.optional(),
-  database: DatabaseSchema.optional(),
-  directory: DirectorySchema.optional(),
-  oidc: OidcConfigSchema.optional(),
-  scim: ScimSchema.optional(),
-});
-export type RelayConfigFile = z.infer<typeof RelayConfigFileSchema>;
+/** The file's schema, with `ldap` the `directory` section's LDAP schema (issue 18: where the relay's accounts come from). */
+function relayConfigFileSchema(ldap: z.ZodType<LdapSyncConfig>) {
+  return z.strictObject({
+    siem: SiemConfigSchema.optional(),
+    admission: AdmissionSchema.optional(),
+    database: DatabaseSchema.optional(),
+    directory: z.strictObject({ ldap: ldap.optional() }).optional(),
+    oidc: OidcConfigSchema.optional(),
+    scim: ScimSchema.optional(),
+  });
+}
+export type RelayConfigFile = z.infer<ReturnType<typeof relayConfigFileSchema>>;
+
+/**
+ * The schema for a file without an LDAP section, and (made when first needed) the one for a file with one: the
+ * LDAP schema checks filters with ldapts' parser, and a relay without LDAP need not hold ldapts (~1.5 MiB of heap).
+ */
+const withoutLdap = relayConfigFileSchema(z.never());
+let withLdap: Promise<{ schema: ReturnType<typeof relayConfigFileSchema>; pathKeys: readonly string[] }> | undefined;
+
+function schemaWithLdap(): NonNullable<typeof withLdap> {
+  return (withLdap ??= Promise.all([import('./directory/ldapSyncConfig'), import('./directory/ldapConfig')]).then(([{ LdapSyncConfigSchema }, { LDAP_CONFIG_PATH_KEYS }]) => ({
+    schema: relayConfigFileSchema(LdapSyncConfigSchema), pathKeys: LDAP_CONFIG_PATH_KEYS,
+  })));
+}
 
 const SIEM_PATH_KEYS = ['caFile', 'clientCertFile', 'clientKeyFile', 'file'] as const;
 
@@ -85,9 +81,11 @@ export async function readRelayConfigFile(file: string): Promise<RelayConfigFile
   }
   const sink = (json as { siem?: { sink?: unknown } } | null)?.siem?.sink;
   if (sink === 'journald') throw new ConfigurationError(`${file}: siem.sink: ${JOURNALD_UNSUPPORTED}`);
-  const hasLdap = (json as { directory?: { ldap?: unknown } } | null)?.directory?.ldap !== undefined;
-  const ldapPathKeys = hasLdap ? (await loadLdapSchema()).pathKeys : [];
-  const parsed = RelayConfigFileSchema.safeParse(json);
+  // An `ldap` key of any value (null too) is checked by the LDAP schema, which names what is wrong with it.
+  const directory = (json as { directory?: unknown } | null)?.directory;
+  const hasLdap = typeof directory === 'object' && directory !== null && 'ldap' in directory;
+  const { schema, pathKeys: ldapPathKeys } = hasLdap ? await schemaWithLdap() : { schema: withoutLdap, pathKeys: [] };
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? issue.path.join('.') : 'the file';

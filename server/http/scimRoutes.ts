@@ -134,7 +134,15 @@ export async function registerScimRoutes(app: FastifyInstance, options: ScimRout
       if (token === undefined) return refuse(request, reply, { reason: 'missing' });
       // SCIM's handlers (their filter and PATCH path parsers) are loaded by the first authorised request: a relay
       // no identity provider provisions never holds them.
-      const [{ handleScimRequest }, { StoreScimDirectory }] = await Promise.all([import('../scim/scimRequestHandler'), import('../scim/StoreScimDirectory')]);
+      let handlers: [typeof import('../scim/scimRequestHandler'), typeof import('../scim/StoreScimDirectory')];
+      try {
+        handlers = await Promise.all([import('../scim/scimRequestHandler'), import('../scim/StoreScimDirectory')]);
+      } catch (error) {
+        // Its files replaced under a running relay (an upgrade without a restart): a SCIM answer, and the reason on the log.
+        request.log.error(`SCIM: the relay could not load its SCIM handlers (restart it after an upgrade): ${describeError(error)}`);
+        return send(reply, scimErrorResponse(new ScimError(500, null, 'The relay could not complete the request.')));
+      }
+      const [{ handleScimRequest }, { StoreScimDirectory }] = handlers;
       const directory = new StoreScimDirectory(options.store, token, options.now, {
         beforeDeactivating: () => deactivationAllowed(request, token.name), ...(options.roleGroups ? { roleGroups: options.roleGroups } : {}),
       });

@@ -65,7 +65,7 @@ function fixedArray<T>(oid: number, size: number, kind: string, values: readonly
     try {
       write(buffer, value, at + 4);
     } catch (error) {
-      throw new Error(`binary ${kind} array: element ${i} (${String(value)}) is not ${kind === 'integer' ? 'an' : 'a'} ${kind}`, { cause: error });
+      throw new Error(`binary ${kind} array: element ${i} (${String(value)}): ${error instanceof Error ? error.message : 'not writable'}`, { cause: error });
     }
     at += 4 + size;
   });
@@ -77,6 +77,7 @@ export function binaryIntArray(values: readonly (number | null | undefined)[]): 
   // writeInt32BE checks the range; a fraction it would truncate.
   return fixedArray(OID.int4, 4, 'integer', values, (buffer, value, at) => {
     if (!Number.isInteger(value)) throw new RangeError('not an integer');
+    if (value < -(2 ** 31) || value >= 2 ** 31) throw new RangeError('out of the int range');
     buffer.writeInt32BE(value, at);
   });
 }
@@ -84,7 +85,7 @@ export function binaryIntArray(values: readonly (number | null | undefined)[]): 
 /** A bigint[] (int8) parameter, of safe integers (times in milliseconds, sequence numbers). */
 export function binaryBigintArray(values: readonly (number | null | undefined)[]): Buffer {
   return fixedArray(OID.int8, 8, 'bigint', values, (buffer, value, at) => {
-    if (!Number.isSafeInteger(value)) throw new RangeError('not a safe integer');
+    if (!Number.isSafeInteger(value)) throw new RangeError('not a safe integer (JavaScript numbers hold bigint exactly only up to 2^53)');
     // Two's complement in two halves: the high word floors, so the low word is always 0..2^32-1.
     const high = Math.floor(value / TWO_TO_32);
     buffer.writeInt32BE(high, at);
@@ -94,10 +95,16 @@ export function binaryBigintArray(values: readonly (number | null | undefined)[]
 
 /** A boolean[] parameter. */
 export function binaryBooleanArray(values: readonly (boolean | null | undefined)[]): Buffer {
-  return fixedArray(OID.bool, 1, 'boolean', values, (buffer, value, at) => void buffer.writeUInt8(value ? 1 : 0, at));
+  return fixedArray(OID.bool, 1, 'boolean', values, (buffer, value, at) => {
+    if (typeof value !== 'boolean') throw new TypeError('not a boolean');
+    buffer.writeUInt8(value ? 1 : 0, at);
+  });
 }
 
 /** A float8[] parameter (exact: no decimal text in between; infinities as PostgreSQL's). */
 export function binaryFloat8Array(values: readonly (number | null | undefined)[]): Buffer {
-  return fixedArray(OID.float8, 8, 'float8', values, (buffer, value, at) => void buffer.writeDoubleBE(value, at));
+  return fixedArray(OID.float8, 8, 'float8', values, (buffer, value, at) => {
+    if (typeof value !== 'number') throw new TypeError('not a number');
+    buffer.writeDoubleBE(value, at);
+  });
 }
