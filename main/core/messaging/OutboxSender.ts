@@ -22,7 +22,8 @@ import type { SendDeferrals } from './SendDeferrals';
 export class OutboxSender {
   /**
    * The organisation's directory (who has which devices), kept between sends: the relay refuses a send
-   * that misses or invents a device (UNKNOWN_DEVICE), and then it is read again.
+   * that misses or invents a device (UNKNOWN_DEVICE), and then it is read again. The relay checks only the
+   * users a send names, so where the kept copy would decide more than that (#cacheDecides), a flush reads it afresh.
    */
   #directory: DirectoryEntry[] | undefined;
   #sending: Promise<unknown> = Promise.resolve();
@@ -76,7 +77,7 @@ export class OutboxSender {
   }
 
   async #flush(): Promise<void> {
-    const progress: FlushProgress = { after: 0, refreshed: false };
+    const progress: FlushProgress = { after: 0, refreshed: false, directoryRead: false };
     // After stop() (lock, quit) nothing more goes out: the rest waits in the outbox for the next start.
     while (this.ctx.running()) {
       const now = this.ctx.scheduler.now();
@@ -133,7 +134,12 @@ export class OutboxSender {
         ctx.outbox.countAttempt(seq);
         attempt = {};
       }
-      const directory = this.#directory ?? await this.readDirectory();
+      // Who may read a team text: those it was for when written who are still members (some got it already, some
+      // wait for room in their queue), and our own devices.
+      const written = team && payload.type === 'text' ? ctx.messages.byId(payload.messageId)?.recipients ?? entry.recipients : [];
+      const readers = team ? team.members.filter((u) => written.includes(u)) : [];
+      let directory = this.#directory ?? await this.#readDirectoryIn(progress);
+      if (team && !progress.directoryRead && await this.#cacheDecides(team.id, { sendTo, readers, selfHeld })) directory = await this.#readDirectoryIn(progress);
       const hasDevices = (userId: UserId) => directory.some((u) => u.userId === userId && u.devices.length > 0);
       // A colleague still to enroll has no workstation: a message to them waits (tried again after a
       // wait, with the directory read afresh) rather than counting as sent. A care team's message goes
@@ -149,10 +155,7 @@ export class OutboxSender {
       await this.#ensureSessions(devices);
       let ciphertexts: readonly OutgoingCiphertext[];
       if (team && payload.type === 'text') {
-        // Who may read it: those it was for when written who are still members (some got it already, some wait for
-        // room in their queue), and our own other devices. Only a holder of our key outside them starts a new key.
-        const written = ctx.messages.byId(payload.messageId)?.recipients ?? entry.recipients;
-        const readers = team.members.filter((u) => written.includes(u));
+        // Only a holder of our key outside the readers' devices (the directory's, read afresh when it decides) starts a new key.
         const readerDevices = directory.filter((u) => readers.includes(u.userId) || u.userId === self)
           .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })));
         const send = await ctx.core.encryptCareTeam(team.id, devices, payload, readerDevices);
@@ -292,6 +295,26 @@ export class OutboxSender {
     }
   }
 
+  /** The directory read from the relay within a flush: what it says of devices is current for the rest of that flush. */
+  #readDirectoryIn(progress: FlushProgress): Promise<DirectoryEntry[]> {
+    progress.directoryRead = true;
+    return this.readDirectory();
+  }
+
+  /**
+   * Whether the kept directory would decide a team send on old news (it is read again then, once per flush):
+   * - a holder of our team key this send does not address (a reader whose queue is full, one who got the message
+   *   already, a workstation of ours while our own queue is full) keeps the key only while its device is a reader's
+   *   device: the relay checks the devices of those a send names, not of the others, so a workstation revoked, or
+   *   an account deactivated, since the directory was read would read what is written after (security).
+   */
+  async #cacheDecides(teamId: ConversationId, send: { sendTo: readonly UserId[]; readers: readonly UserId[]; selfHeld: boolean }): Promise<boolean> {
+    const self = this.ctx.self.userId;
+    const addressed = (u: UserId) => (u === self ? !send.selfHeld : send.sendTo.includes(u));
+    const holders = await this.ctx.core.careTeamKeyHolders(teamId);
+    return holders.some((h) => (h.userId === self || send.readers.includes(h.userId)) && !addressed(h.userId));
+  }
+
   /** A team text's attempt the relay took none of: the devices it shared our sender key with did not get it, and the attempt does not count. */
   async #notShared(seq: number, teamId: ConversationId, shared: KeyShared | undefined): Promise<void> {
     try {
@@ -317,10 +340,14 @@ interface KeyShared {
   readonly devices: readonly DeviceAddress[];
 }
 
-/** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */
+/**
+ * How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again after
+ * an UNKNOWN_DEVICE; `directoryRead`: it was read from the relay during this flush.
+ */
 interface FlushProgress {
   after: number;
   refreshed: boolean;
+  directoryRead: boolean;
 }
 
 /** SHA-256 (hex) of the ciphertexts of one message (base64 as sent), for the audit log: never the text. */
