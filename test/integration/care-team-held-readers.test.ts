@@ -10,7 +10,8 @@ import { until } from '../fixtures/workstation';
 /*
  * A care team's sender key while some of its readers wait for room in their relay queue (the key is kept for them:
  * a full queue is no change of who is in the team), and while the workstations of its members change: a workstation
- * revoked meanwhile, of a reader who waits or of our own account, reads nothing written after its revocation.
+ * revoked meanwhile, of a reader who waits or of our own account, reads nothing written after its revocation, and a
+ * member's first workstation, enrolled after the sender last read the directory, reads from then on.
  * The relay runs in process on the same virtual clock as the clients; a queue holds three envelopes.
  */
 describe("a care team's key while readers wait and workstations change", () => {
@@ -138,4 +139,19 @@ describe("a care team's key while readers wait and workstations change", () => {
     expect(conversationBodies(dave, team)).toEqual(['For the three of you', 'After Bob left']);
   });
 
+  it('reaches a member whose first workstation enrolled after the sender last read the directory', async () => {
+    const [alice, bob] = [await ward.enroll('alice'), await ward.enroll('bob')];
+    const carolAccount = await ward.addAccount('carol');
+    // Bob makes the team; Alice, a member, writes to it while Carol has no workstation yet.
+    const team = bob.client.createCareTeam('Ward 4 bed 12', [alice.userId, carolAccount.userId]);
+    await until(() => alice.profile.database.all('SELECT 1 FROM conversations WHERE id = $c', { c: team }).length === 1, 'the team at Alice');
+    await alice.client.send(team, 'Before Carol enrolled');
+    await until(() => conversationBodies(bob, team).includes('Before Carol enrolled'), 'the first message at Bob');
+    await until(() => alice.client.pendingCount() === 0, "Alice's outbox empty");
+    // Carol enrolls; Alice's next message reaches her, with the team and Alice's key.
+    const carol = await ward.enroll('carol', { enrollmentCode: carolAccount.enrollmentCode });
+    await alice.client.send(team, 'After Carol enrolled');
+    await until(() => conversationBodies(carol, team).includes('After Carol enrolled'), 'the next message at Carol');
+    expect(conversationBodies(carol, team)).not.toContain('Before Carol enrolled');
+  });
 });

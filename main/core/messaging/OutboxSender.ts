@@ -139,7 +139,7 @@ export class OutboxSender {
       const written = team && payload.type === 'text' ? ctx.messages.byId(payload.messageId)?.recipients ?? entry.recipients : [];
       const readers = team ? team.members.filter((u) => written.includes(u)) : [];
       let directory = this.#directory ?? await this.#readDirectoryIn(progress);
-      if (team && !progress.directoryRead && await this.#cacheDecides(team.id, { sendTo, readers, selfHeld })) directory = await this.#readDirectoryIn(progress);
+      if (team && !progress.directoryRead && await this.#cacheDecides(team.id, directory, { sendTo, readers, selfHeld })) directory = await this.#readDirectoryIn(progress);
       const hasDevices = (userId: UserId) => directory.some((u) => u.userId === userId && u.devices.length > 0);
       // A colleague still to enroll has no workstation: a message to them waits (tried again after a
       // wait, with the directory read afresh) rather than counting as sent. A care team's message goes
@@ -306,10 +306,13 @@ export class OutboxSender {
    * - a holder of our team key this send does not address (a reader whose queue is full, one who got the message
    *   already, a workstation of ours while our own queue is full) keeps the key only while its device is a reader's
    *   device: the relay checks the devices of those a send names, not of the others, so a workstation revoked, or
-   *   an account deactivated, since the directory was read would read what is written after (security).
+   *   an account deactivated, since the directory was read would read what is written after (security);
+   * - a member it lists with no workstation gets nothing, while her first one may have enrolled since (the relay,
+   *   again, checks only those a send names, so no UNKNOWN_DEVICE would tell).
    */
-  async #cacheDecides(teamId: ConversationId, send: { sendTo: readonly UserId[]; readers: readonly UserId[]; selfHeld: boolean }): Promise<boolean> {
+  async #cacheDecides(teamId: ConversationId, directory: readonly DirectoryEntry[], send: { sendTo: readonly UserId[]; readers: readonly UserId[]; selfHeld: boolean }): Promise<boolean> {
     const self = this.ctx.self.userId;
+    if (send.sendTo.some((u) => u !== self && !directory.some((e) => e.userId === u && e.devices.length > 0))) return true;
     const addressed = (u: UserId) => (u === self ? !send.selfHeld : send.sendTo.includes(u));
     const holders = await this.ctx.core.careTeamKeyHolders(teamId);
     return holders.some((h) => (h.userId === self || send.readers.includes(h.userId)) && !addressed(h.userId));
