@@ -10,8 +10,9 @@ import { until } from '../fixtures/workstation';
 /*
  * A care team's sender key while some of its readers wait for room in their relay queue (the key is kept for them:
  * a full queue is no change of who is in the team), and while the workstations of its members change: a workstation
- * revoked meanwhile, of a reader who waits or of our own account, reads nothing written after its revocation, and a
- * member's first workstation, enrolled after the sender last read the directory, reads from then on.
+ * revoked meanwhile (or an account deactivated), of a reader who waits or of our own account, reads nothing written
+ * after its revocation, and a member's first workstation, enrolled after the sender last read the directory, reads
+ * from then on.
  * The relay runs in process on the same virtual clock as the clients; a queue holds three envelopes.
  */
 describe("a care team's key while readers wait and workstations change", () => {
@@ -69,17 +70,17 @@ describe("a care team's key while readers wait and workstations change", () => {
 
   /**
    * `device`, a workstation of `owner`'s that holds `alice`'s team key, goes offline and its queue fills: her messages
-   * wait for `owner`, with the key kept. IT revokes it; what she writes next reaches `reader` (`owner` still waits)
-   * under a new key, which the revoked workstation's stored state cannot read. Returns the key it holds.
+   * wait for `owner`, with the key kept. IT revokes it (`revoke`); what she writes next reaches `reader` (`owner` still
+   * waits) under a new key, which the revoked workstation's stored state cannot read. Returns the key it holds.
    */
-  async function revokeWhileWaiting(alice: Enrolled, team: ConversationId, owner: { username: string; who: Enrolled; device: Enrolled }, reader: Enrolled): Promise<string | undefined> {
+  async function revokeWhileWaiting(alice: Enrolled, team: ConversationId, owner: { who: Enrolled; device: Enrolled; revoke: () => Promise<void> }, reader: Enrolled): Promise<string | undefined> {
     const { device } = owner;
     await until(async () => (await relay.store.queued(device.client.address, 0, 10)).length === 0, "the workstation's queue drained");
     const key = ownDistribution(alice, team);
     await device.client.stop();
     await fillQueue(alice, team, owner.who, reader);
     expect(ownDistribution(alice, team)).toBe(key);
-    await ward.relay.accounts.revokeDevice(owner.username, device.client.address.deviceId);
+    await owner.revoke();
     const envelopes = await stored(async () => {
       await alice.client.send(team, 'Written after the revocation');
       await until(() => conversationBodies(reader, team).includes('Written after the revocation'), 'the message at the reader');
@@ -90,14 +91,20 @@ describe("a care team's key while readers wait and workstations change", () => {
     return key;
   }
 
-  it("gives a waiting reader's revoked laptop nothing written after its revocation, and the reader gets it on his other workstation", async () => {
+  /** Alice's team with Bob (on his workstation and his laptop) and Carol, after a first message read everywhere. */
+  async function teamWithLaptop() {
     const [alice, bob, carol] = [await ward.enroll('alice'), await ward.enroll('bob'), await ward.enroll('carol')];
     const laptop = await ward.addWorkstation('bob');
     const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId, carol.userId]);
     await alice.client.send(team, 'Obs every hour');
     await until(() => [bob, laptop, carol].every((w) => conversationBodies(w, team).includes('Obs every hour')), 'the first team message everywhere');
+    return { alice, bob, carol, laptop, team };
+  }
+
+  it("gives a waiting reader's revoked laptop nothing written after its revocation, and the reader gets it on his other workstation", async () => {
+    const { alice, bob, carol, laptop, team } = await teamWithLaptop();
     // Bob's laptop is stolen (offline, its queue fills) and revoked: Alice writes to Carol while Bob waits.
-    const key = await revokeWhileWaiting(alice, team, { username: 'bob', who: bob, device: laptop }, carol);
+    const key = await revokeWhileWaiting(alice, team, { who: bob, device: laptop, revoke: () => relay.accounts.revokeDevice('bob', laptop.client.address.deviceId) }, carol);
     // After the waits (his workstation's queue of three fills again with the new key), Bob reads it there.
     await readAfterWaits(bob, team, 'Written after the revocation');
     expect(distributionsFrom(laptop, alice)).toEqual([key]);
@@ -109,8 +116,16 @@ describe("a care team's key while readers wait and workstations change", () => {
     const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId]);
     await alice.client.send(team, 'Obs every hour');
     await until(() => [bob, desk].every((w) => conversationBodies(w, team).includes('Obs every hour')), 'the first team message at both');
-    const key = await revokeWhileWaiting(alice, team, { username: 'alice', who: alice, device: desk }, bob);
+    const key = await revokeWhileWaiting(alice, team, { who: alice, device: desk, revoke: () => relay.accounts.revokeDevice('alice', desk.client.address.deviceId) }, bob);
     expect(distributionsFrom(desk, alice)).toEqual([key]);
+  });
+
+  it("gives a deactivated colleague's workstations nothing written after the deactivation while his messages wait", async () => {
+    const { alice, bob, carol, laptop, team } = await teamWithLaptop();
+    // Bob leaves the hospital while Alice's messages wait for his laptop's queue: his account is deactivated.
+    const key = await revokeWhileWaiting(alice, team, { who: bob, device: laptop, revoke: () => relay.accounts.deactivate('bob') }, carol);
+    expect(distributionsFrom(bob, alice)).toEqual([key]);
+    expect(distributionsFrom(laptop, alice)).toEqual([key]);
   });
 
   it('keeps a removed member out and a new one in while a message waits for a full queue, in order for the one who waited', async () => {

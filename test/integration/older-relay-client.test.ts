@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG } from '../../server/RelayConfig';
 import { RelayFailure } from '../../server/RelayFailure';
 import type { RelayServer } from '../../server/RelayServer';
 import type { ConversationId } from '../../shared/ids';
