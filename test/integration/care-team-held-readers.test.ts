@@ -165,6 +165,8 @@ describe("a care team's key while readers wait and workstations change", () => {
     await until(() => alice.client.pendingCount() === 0, "Alice's outbox empty");
     // Carol enrolls; Alice's next message reaches her, with the team and Alice's key.
     const carol = await ward.enroll('carol', { enrollmentCode: carolAccount.enrollmentCode });
+    // A member without a workstation has the directory read again at most once a minute (a whole-directory read).
+    ward.time.advance(60_000);
     await alice.client.send(team, 'After Carol enrolled');
     await until(() => conversationBodies(carol, team).includes('After Carol enrolled'), 'the next message at Carol');
     expect(conversationBodies(carol, team)).not.toContain('Before Carol enrolled');

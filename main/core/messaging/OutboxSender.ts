@@ -26,6 +26,8 @@ export class OutboxSender {
    * users a send names, so where the kept copy would decide more than that (#cacheDecides), a flush reads it afresh.
    */
   #directory: DirectoryEntry[] | undefined;
+  /** When #directory was read (the scheduler's time). */
+  #directoryReadAt = Number.NEGATIVE_INFINITY;
   #sending: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -71,7 +73,8 @@ export class OutboxSender {
   /** The directory, read from the relay (and kept for the next sends, and as the contacts). */
   async readDirectory(): Promise<DirectoryEntry[]> {
     const users = (await this.ctx.relay.directory()).users;
-    this.ctx.conversations.saveContacts(users, this.ctx.scheduler.now());
+    this.#directoryReadAt = this.ctx.scheduler.now();
+    this.ctx.conversations.saveContacts(users, this.#directoryReadAt);
     this.#directory = users;
     return users;
   }
@@ -319,11 +322,14 @@ export class OutboxSender {
    *   device: the relay checks the devices of those a send names, not of the others, so a workstation revoked, or
    *   an account deactivated, since the directory was read would read what is written after (security);
    * - a member it lists with no workstation gets nothing, while her first one may have enrolled since (the relay,
-   *   again, checks only those a send names, so no UNKNOWN_DEVICE would tell).
+   *   again, checks only those a send names, so no UNKNOWN_DEVICE would tell). Read again at most once every
+   *   MEMBERLESS_REREAD_MS: the read is the whole directory, and a team with someone who never enrolls would
+   *   otherwise read it for every message.
    */
   async #cacheDecides(teamId: ConversationId, directory: readonly DirectoryEntry[], send: { sendTo: readonly UserId[]; readers: readonly UserId[]; selfHeld: boolean }): Promise<boolean> {
     const self = this.ctx.self.userId;
-    if (send.sendTo.some((u) => u !== self && !directory.some((e) => e.userId === u && e.devices.length > 0))) return true;
+    const memberless = send.sendTo.some((u) => u !== self && !directory.some((e) => e.userId === u && e.devices.length > 0));
+    if (memberless && this.ctx.scheduler.now() - this.#directoryReadAt >= MEMBERLESS_REREAD_MS) return true;
     const addressed = (u: UserId) => (u === self ? !send.selfHeld : send.sendTo.includes(u));
     const holders = await this.ctx.core.careTeamKeyHolders(teamId);
     return holders.some((h) => (h.userId === self || send.readers.includes(h.userId)) && !addressed(h.userId));
@@ -379,3 +385,6 @@ export function digestOf(contents: readonly string[]): string {
   for (const c of contents) hash.update(Buffer.from(c, 'base64'));
   return hash.digest('hex');
 }
+
+/** How often a care-team send re-reads the directory for members listed without a workstation (their first one may have enrolled). */
+const MEMBERLESS_REREAD_MS = 60_000;
