@@ -3,21 +3,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocolStorage';
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import { directConversationId } from '../../main/core/messaging/directConversation';
-import { MessagingClient, type ClientEvent } from '../../main/core/messaging/MessagingClient';
-import { LocalProfiles, type UnlockedProfile } from '../../main/core/storage/LocalProfiles';
-import { DEFAULT_ARGON2 } from '../../server/auth/argon2Params';
 import { currentTotp } from '../../server/auth/totp';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
 import { RelayFailure } from '../../server/RelayFailure';
-import { parseJsonBytes } from '../../main/core/crypto/encoding';
-import { RelayServer } from '../../server/RelayServer';
-import { openStore } from '../../server/openStore';
+import type { RelayServer } from '../../server/RelayServer';
 import { UiEventSchema } from '../../shared/contract';
-import { addressKey, type ConversationId, type DeviceAddress, type EnvelopeId, type UserId } from '../../shared/ids';
+import { addressKey, type DeviceAddress, type EnvelopeId } from '../../shared/ids';
 import type { OutgoingEnvelope } from '../../shared/wire/relay';
-import { removeDir, tempDataDir } from '../fixtures/relayProcess';
-import { virtualScheduler } from '../fixtures/virtualScheduler';
-import { FAST_KDF, PASSPHRASE, PASSWORD, until } from '../fixtures/workstation';
+import { VirtualWard, delays, distributionsFrom, ownDistribution, type Enrolled } from '../fixtures/virtualWard';
+import { PASSWORD, until } from '../fixtures/workstation';
 
 /*
  * Issue 13, the client's side of the relay's quotas and rates: a refused message stays in the outbox, the
@@ -26,86 +20,23 @@ import { FAST_KDF, PASSPHRASE, PASSWORD, until } from '../fixtures/workstation';
  * The relay runs in process on the same virtual clock as the clients.
  */
 
-/** `who`'s own sender-key distribution for `team`, as its encrypted database holds it. */
-function ownDistribution(who: Enrolled, team: ConversationId): string | undefined {
-  const own = who.profile.protocolStorage.get('careTeam', `own/${team}`);
-  return own ? (parseJsonBytes(own) as { distributionId: string }).distributionId : undefined;
-}
-
-interface Enrolled {
-  readonly client: MessagingClient;
-  readonly profile: UnlockedProfile;
-  readonly events: ClientEvent[];
-  readonly userId: UserId;
-}
-
 describe('the messaging client against the relay limits', () => {
-  let relayDir: string;
-  let workstation: string;
+  let ward: VirtualWard;
   let relay: RelayServer;
-  let url: string;
-  let profiles: LocalProfiles;
-  let time: ReturnType<typeof virtualScheduler>;
-  let clients: MessagingClient[];
-  let dirs: string[];
+  let time: VirtualWard['time'];
 
   beforeEach(() => {
-    relayDir = tempDataDir();
-    workstation = tempDataDir();
-    profiles = new LocalProfiles(workstation, { kdf: FAST_KDF });
-    time = virtualScheduler(Date.now());
-    clients = [];
-    dirs = [];
+    ward = new VirtualWard();
+    time = ward.time;
   });
 
   afterEach(async () => {
-    for (const c of clients) await c.stop();
-    await relay.close();
-    removeDir(relayDir);
-    removeDir(workstation);
-    for (const dir of dirs) removeDir(dir);
+    await ward.close();
   });
 
-  async function startRelay(overrides: Partial<RelayConfig>): Promise<void> {
-    relay = new RelayServer(openStore(relayDir, time), { ...DEFAULT_CONFIG, argon2: { ...DEFAULT_ARGON2, memoryKiB: 8192 }, ...overrides }, time, () => undefined);
-    url = await relay.listen({ host: '127.0.0.1', port: 0 }, 'silent');
-  }
-
-  const totpSecrets = new Map<string, string>();
-  const clientOptions = (events: ClientEvent[]) => ({ onEvent: (e: ClientEvent) => events.push(e), backoff: { firstMs: 100, maxMs: 1000 }, deferral: { firstMs: 30_000, maxMs: 120_000 }, scheduler: time });
-
-  async function enroll(username: string): Promise<Enrolled> {
-    const { enrollmentCode } = await relay.accounts.addUser(username, `Dr. ${username}`, 'clinician');
-    const profile = await profiles.create({ username, displayName: `Dr. ${username}`, relayUrl: url }, PASSPHRASE);
-    const events: ClientEvent[] = [];
-    const client = await MessagingClient.enroll(profile, url, {
-      username, enrollmentCode, password: PASSWORD, deviceName: 'Ward 4 workstation', authenticator: async ({ secret }) => {
-        totpSecrets.set(username, secret);
-        return currentTotp(secret, time.now());
-      },
-    }, clientOptions(events));
-    return started(client, profile, events);
-  }
-
-  /** `username`'s next workstation (its own profile directory), signed in with password and a fresh TOTP step. */
-  async function addWorkstation(username: string): Promise<Enrolled> {
-    time.advance(30_000);
-    const dir = tempDataDir();
-    dirs.push(dir);
-    const profile = await new LocalProfiles(dir, { kdf: FAST_KDF }).create({ username, displayName: `Dr. ${username}`, relayUrl: url }, PASSPHRASE);
-    const events: ClientEvent[] = [];
-    const totpCode = currentTotp(totpSecrets.get(username)!, time.now());
-    return started(await MessagingClient.login(profile, url, { username, password: PASSWORD, totpCode, deviceName: 'Ward 4 laptop' }, clientOptions(events)), profile, events);
-  }
-
-  async function started(client: MessagingClient, profile: UnlockedProfile, events: ClientEvent[]): Promise<Enrolled> {
-    clients.push(client);
-    client.start();
-    await until(() => client.online, "the workstation online");
-    return { client, profile, events, userId: client.address.userId };
-  }
-
-  const delays = (who: Enrolled) => who.events.filter((e): e is Extract<ClientEvent, { type: 'sendDelayed' }> => e.type === 'sendDelayed');
+  const startRelay = async (overrides: Partial<RelayConfig>) => void (relay = await ward.startRelay(overrides));
+  const enroll = (username: string) => ward.enroll(username);
+  const addWorkstation = (username: string) => ward.addWorkstation(username);
   /** The texts `who` holds from the conversation with `peer`, in the order they arrived (all carry the same virtual time). */
   const bodies = (who: Enrolled, peer: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: directConversationId(who.userId, peer.userId) }).map((m) => m.body);
   /** The totals of each refusal episode (its first refusal was written at once, and is not counted here). */
@@ -294,9 +225,6 @@ describe('the messaging client against the relay limits', () => {
     await bob.client.stop();
     expect(rejected().map((r) => r.count)).toEqual(['25', '3']);
   });
-
-  /** The distributions `who` holds from `from` (its sender keys for care teams), as its encrypted database has them. */
-  const distributionsFrom = (who: Enrolled, from: Enrolled) => who.profile.protocolStorage.keys('careTeam', `from/${addressKey(from.client.address)}/`).map((key) => key.split('/')[2]).sort();
 
   it("keeps the team's sender key when one member's queue is full: others read on, and she gets the message later", async () => {
     // Room for one message with the team and its key (three envelopes).

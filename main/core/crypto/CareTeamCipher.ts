@@ -1,7 +1,7 @@
 import { SenderKeyDistributionMessage, SenderKeyMessage, groupDecrypt, groupEncrypt, processSenderKeyDistributionMessage } from '@signalapp/libsignal-client';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { ConversationIdSchema, DistributionIdSchema, addressKey, sameAddress, type ConversationId, type DeviceAddress, type DistributionId, type UserId } from '../../../shared/ids';
+import { ConversationIdSchema, DistributionIdSchema, addressKey, parseAddressKey, sameAddress, type ConversationId, type DeviceAddress, type DistributionId, type UserId } from '../../../shared/ids';
 import { PAYLOAD_VERSION, type Payload, type ReceiptPayload, type SenderKeyDistributionPayload, type TextPayload } from '../../../shared/payload';
 import { InvalidMessageError, NoSenderKeyError } from '../errors';
 import type { DirectCipher, OutgoingCiphertext } from './DirectCipher';
@@ -57,7 +57,8 @@ export interface CareTeamSend {
  * rotated whenever a device that holds it is no longer a reader (removal or leaving) or no longer has
  * the identity key it had when it got our key (reinstalled, or replaced), so neither a removed member nor
  * the holder of a replaced identity can read anything sent afterwards. A reader this send does not address (its
- * relay queue is full: it gets the message later) is no change of who is in the team, and the key stays.
+ * relay queue is full: it gets the message later) is no change of who is in the team, and the key stays: the caller
+ * names such readers only from a directory it has just read, so a revoked workstation is not one of them.
  */
 export class CareTeamCipher {
   readonly #ctx: ProtocolContext;
@@ -136,6 +137,15 @@ export class CareTeamCipher {
       for (const device of devices) holders.delete(addressKey(device));
       this.#writeOwn(stores.staged, conversationId, { distributionId, sharedWith: holders });
     });
+  }
+
+  /**
+   * The devices recorded as holding our current sender key for the team (none before the first send). The sender
+   * asks before it lets a holder it does not address keep the key: whether that holder is still a reader is only as
+   * current as its directory (see OutboxSender).
+   */
+  holders(conversationId: ConversationId): Promise<DeviceAddress[]> {
+    return this.#ctx.run(async (stores) => [...(this.#readOwn(stores.staged, conversationId)?.sharedWith.keys() ?? [])].map(parseAddressKey));
   }
 
   /** Starts a new sender key for the team now (for example right after a member was removed). */

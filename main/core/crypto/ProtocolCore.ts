@@ -167,6 +167,11 @@ export class ProtocolCore {
     return this.#careTeams.notShared(conversationId, distributionId, devices);
   }
 
+  /** See CareTeamCipher.holders: the devices recorded as holding our current sender key for the team. */
+  careTeamKeyHolders(conversationId: ConversationId): Promise<DeviceAddress[]> {
+    return this.#careTeams.holders(conversationId);
+  }
+
   rotateCareTeamKey(conversationId: ConversationId): Promise<void> {
     return this.#careTeams.rotate(conversationId);
   }

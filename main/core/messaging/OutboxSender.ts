@@ -22,9 +22,12 @@ import type { SendDeferrals } from './SendDeferrals';
 export class OutboxSender {
   /**
    * The organisation's directory (who has which devices), kept between sends: the relay refuses a send
-   * that misses or invents a device (UNKNOWN_DEVICE), and then it is read again.
+   * that misses or invents a device (UNKNOWN_DEVICE), and then it is read again. The relay checks only the
+   * users a send names, so where the kept copy would decide more than that (#cacheDecides), a flush reads it afresh.
    */
   #directory: DirectoryEntry[] | undefined;
+  /** When #directory was read (the scheduler's time). */
+  #directoryReadAt = Number.NEGATIVE_INFINITY;
   #sending: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -70,13 +73,14 @@ export class OutboxSender {
   /** The directory, read from the relay (and kept for the next sends, and as the contacts). */
   async readDirectory(): Promise<DirectoryEntry[]> {
     const users = (await this.ctx.relay.directory()).users;
-    this.ctx.conversations.saveContacts(users, this.ctx.scheduler.now());
+    this.#directoryReadAt = this.ctx.scheduler.now();
+    this.ctx.conversations.saveContacts(users, this.#directoryReadAt);
     this.#directory = users;
     return users;
   }
 
   async #flush(): Promise<void> {
-    const progress: FlushProgress = { after: 0, refreshed: false };
+    const progress: FlushProgress = { after: 0, refreshed: false, directoryRead: false };
     // After stop() (lock, quit) nothing more goes out: the rest waits in the outbox for the next start.
     while (this.ctx.running()) {
       const now = this.ctx.scheduler.now();
@@ -133,7 +137,12 @@ export class OutboxSender {
         ctx.outbox.countAttempt(seq);
         attempt = {};
       }
-      const directory = this.#directory ?? await this.readDirectory();
+      // Who may read a team text: those it was for when written who are still members (some got it already, some
+      // wait for room in their queue), and our own devices.
+      const written = team && payload.type === 'text' ? ctx.messages.byId(payload.messageId)?.recipients ?? entry.recipients : [];
+      const readers = team ? team.members.filter((u) => written.includes(u)) : [];
+      let directory = this.#directory ?? await this.#readDirectoryIn(progress);
+      if (team && !progress.directoryRead && await this.#cacheDecides(team.id, directory, { sendTo, readers, selfHeld })) directory = await this.#readDirectoryIn(progress);
       const hasDevices = (userId: UserId) => directory.some((u) => u.userId === userId && u.devices.length > 0);
       // A colleague still to enroll has no workstation: a message to them waits (tried again after a
       // wait, with the directory read afresh) rather than counting as sent. A care team's message goes
@@ -149,10 +158,7 @@ export class OutboxSender {
       await this.#ensureSessions(devices);
       let ciphertexts: readonly OutgoingCiphertext[];
       if (team && payload.type === 'text') {
-        // Who may read it: those it was for when written who are still members (some got it already, some wait for
-        // room in their queue), and our own other devices. Only a holder of our key outside them starts a new key.
-        const written = ctx.messages.byId(payload.messageId)?.recipients ?? entry.recipients;
-        const readers = team.members.filter((u) => written.includes(u));
+        // Only a holder of our key outside the readers' devices (the directory's, read afresh when it decides) starts a new key.
         const readerDevices = directory.filter((u) => readers.includes(u.userId) || u.userId === self)
           .flatMap((u) => u.devices.map((deviceId): DeviceAddress => ({ userId: u.userId, deviceId })));
         const send = await ctx.core.encryptCareTeam(team.id, devices, payload, readerDevices);
@@ -177,7 +183,8 @@ export class OutboxSender {
       // directory is read again), except while their queue is full and they get it later. With no envelope (no
       // one else to send to, as in a care team we alone are left in, and no other workstation of ours known) it
       // is still asked, by a send of none: a workstation of ours the directory does not list yet needs the copy.
-      const result = envelopes.length > 0 || !selfHeld ? await this.#post(envelopes, !selfHeld) : undefined;
+      const posted = envelopes.length > 0 || !selfHeld ? await this.#post(envelopes, !selfHeld) : undefined;
+      const result = posted === OLDER_RELAY ? undefined : posted;
       // Each envelope's outcome: a full queue and a taken id wait for a later flush (a new envelope id
       // then); a device revoked meanwhile needs nothing more; the rest are queued.
       const refused = new Map((result?.refused ?? []).map((r) => [r.id, r]));
@@ -196,6 +203,18 @@ export class OutboxSender {
       for (const userId of selfHeld ? goTo : [...goTo, self]) if (!full.has(userId)) deferrals.clear(userId);
       const waiting = [...new Set([...held, ...full, ...again, ...unenrolled])].filter((u) => u !== self);
       const ownWaiting = selfHeld || full.has(self) || again.has(self);
+      if (posted === OLDER_RELAY && waiting.length === 0 && !ownWaiting) {
+        // A relay from before sends of no envelope could not say whether a workstation of ours is missing: the
+        // directory, read afresh (once per flush), may list one, and then the message goes to it. Else it had nobody
+        // else to go to, and counts as sent to no one (else it would be asked again forever, holding up everything
+        // after it). The warning carries no id, text or name (habit 8): what IT needs is that the relay is older.
+        if (!progress.directoryRead) {
+          if (team && attempt) await this.#notShared(seq, team.id, attempt.shared);
+          this.#directory = undefined;
+          return true;
+        }
+        logWarning(ctx.logger, 'the relay refused a send of no envelope (BAD_REQUEST) as relays from before them did: it is older than this workstation and is to be upgraded; a message with nobody else to go to counted as sent, unchecked for workstations of this account the directory does not list');
+      }
       const reached = goTo.filter((u) => !full.has(u) && !again.has(u) && hasDevices(u));
       const delivered = envelopes.filter((e) => !refused.has(e.id));
       ctx.db.transaction(() => {
@@ -275,21 +294,45 @@ export class OutboxSender {
   }
 
   /**
-   * One send, over the open connection if there is one, else over HTTP. A relay from before sends of no envelope
-   * (its schema wanted at least one) refuses the check of our own workstations with BAD_REQUEST. Such a send had
-   * nobody else to go to: it reached nobody, as when a relay that takes the check names no workstation, and the
-   * outbox goes on (else that message would be asked again forever, holding up everything after it). The warning
-   * carries no id, text or name (habit 8): what IT needs is that the relay is older than this workstation.
+   * One send, over the open connection if there is one, else over HTTP. A relay from before sends of no envelope (its
+   * schema wanted at least one) refuses the check of our own workstations with BAD_REQUEST and the message its schema
+   * wrote: OLDER_RELAY then (#sendOne decides what that means for the message). Any other refusal is thrown as it
+   * is, a BAD_REQUEST of a send of no envelope with another message too: ours would be wrong, and must not be hidden.
    */
-  async #post(envelopes: readonly OutgoingEnvelope[], allOwnDevices: boolean): Promise<SendResponse> {
+  async #post(envelopes: readonly OutgoingEnvelope[], allOwnDevices: boolean): Promise<SendResponse | typeof OLDER_RELAY> {
     const connection = this.connection();
     try {
       return await (connection?.open ? connection.send(envelopes, allOwnDevices) : this.ctx.relay.send(envelopes, allOwnDevices));
     } catch (error) {
-      if (envelopes.length > 0 || !(error instanceof RelayRequestError && error.code === 'BAD_REQUEST')) throw error;
-      logWarning(this.ctx.logger, 'the relay refused a send of no envelope (BAD_REQUEST): it is older than this workstation and is to be upgraded; a message with nobody else to go to counted as sent, unchecked for other workstations of this account');
-      return { accepted: [], serverTimestamp: this.ctx.scheduler.now() };
+      if (envelopes.length === 0 && error instanceof RelayRequestError && error.code === 'BAD_REQUEST' && OLDER_RELAY_REFUSALS.has(error.message)) return OLDER_RELAY;
+      throw error;
     }
+  }
+
+  /** The directory read from the relay within a flush: what it says of devices is current for the rest of that flush. */
+  #readDirectoryIn(progress: FlushProgress): Promise<DirectoryEntry[]> {
+    progress.directoryRead = true;
+    return this.readDirectory();
+  }
+
+  /**
+   * Whether the kept directory would decide a team send on old news (it is read again then, once per flush):
+   * - a holder of our team key this send does not address (a reader whose queue is full, one who got the message
+   *   already, a workstation of ours while our own queue is full) keeps the key only while its device is a reader's
+   *   device: the relay checks the devices of those a send names, not of the others, so a workstation revoked, or
+   *   an account deactivated, since the directory was read would read what is written after (security);
+   * - a member it lists with no workstation gets nothing, while her first one may have enrolled since (the relay,
+   *   again, checks only those a send names, so no UNKNOWN_DEVICE would tell). Read again at most once every
+   *   MEMBERLESS_REREAD_MS: the read is the whole directory, and a team with someone who never enrolls would
+   *   otherwise read it for every message.
+   */
+  async #cacheDecides(teamId: ConversationId, directory: readonly DirectoryEntry[], send: { sendTo: readonly UserId[]; readers: readonly UserId[]; selfHeld: boolean }): Promise<boolean> {
+    const self = this.ctx.self.userId;
+    const memberless = send.sendTo.some((u) => u !== self && !directory.some((e) => e.userId === u && e.devices.length > 0));
+    if (memberless && this.ctx.scheduler.now() - this.#directoryReadAt >= MEMBERLESS_REREAD_MS) return true;
+    const addressed = (u: UserId) => (u === self ? !send.selfHeld : send.sendTo.includes(u));
+    const holders = await this.ctx.core.careTeamKeyHolders(teamId);
+    return holders.some((h) => (h.userId === self || send.readers.includes(h.userId)) && !addressed(h.userId));
   }
 
   /** A team text's attempt the relay took none of: the devices it shared our sender key with did not get it, and the attempt does not count. */
@@ -317,11 +360,24 @@ interface KeyShared {
   readonly devices: readonly DeviceAddress[];
 }
 
-/** How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again. */
+/**
+ * How far one flush got: entries up to `after` wait for someone; `refreshed`: the directory was just read again after
+ * an UNKNOWN_DEVICE; `directoryRead`: it was read from the relay during this flush.
+ */
 interface FlushProgress {
   after: number;
   refreshed: boolean;
+  directoryRead: boolean;
 }
+
+/** What #post answers when a relay from before sends of no envelope refused one. */
+const OLDER_RELAY = Symbol('older relay');
+
+/**
+ * The exact refusals of a send of no envelope by a relay from before them (commit b066237), over HTTP and over the
+ * socket: its schema's messages. Matched whole, so that no other BAD_REQUEST passes for one.
+ */
+const OLDER_RELAY_REFUSALS: ReadonlySet<string> = new Set(['invalid request: envelopes Too small: expected array to have >=1 items', 'invalid frame: envelopes']);
 
 /** SHA-256 (hex) of the ciphertexts of one message (base64 as sent), for the audit log: never the text. */
 export function digestOf(contents: readonly string[]): string {
@@ -329,3 +385,6 @@ export function digestOf(contents: readonly string[]): string {
   for (const c of contents) hash.update(Buffer.from(c, 'base64'));
   return hash.digest('hex');
 }
+
+/** How often a care-team send re-reads the directory for members listed without a workstation (their first one may have enrolled). */
+const MEMBERLESS_REREAD_MS = 60_000;

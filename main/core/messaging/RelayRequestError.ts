@@ -31,6 +31,11 @@ export class RelayRequestError extends Error {
  * none of the envelopes. An allow-list on purpose (security): a code added later counts as "may have been stored"
  * until someone checks the relay and adds it here, since taking a sender key's sharing back when the relay did store
  * it would let a removed member keep reading (CareTeamCipher's stale check cannot see devices it was never told of).
+ * Trust placed in the relay, here and in one more place: OutboxSender also believes the per-envelope
+ * RECIPIENT_QUEUE_FULL refusals of a send the relay answered, and no longer records the devices refused so as holding
+ * our sender key (the next send keeps the key and gives it to them again). A relay that lies there could deliver the
+ * key while saying it did not; were that device's owner removed later, the key would not be rotated for it. That is
+ * the same power this list gives a lying relay, no more (and the relay already names every device in the directory).
  */
 const NOTHING_STORED: ReadonlySet<RelayRequestError['code']> = new Set(['BAD_REQUEST', 'PAYLOAD_TOO_LARGE', 'SEND_RATE_LIMITED', 'UNKNOWN_DEVICE', 'RECIPIENT_QUEUE_FULL']);
 
