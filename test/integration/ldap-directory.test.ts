@@ -158,7 +158,7 @@ describe.skipIf(unavailable !== null)('reading people from an OpenLDAP directory
   });
 
   it('gives up on a server that stops answering, after timeoutMs', async () => {
-    slapd.pause();
+    await slapd.pause();
     try {
       const started = Date.now();
       const error = await readError(config({ timeoutMs: 1000 }));
