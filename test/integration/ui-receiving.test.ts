@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
-import { type BridgeTap, chromiumMissing, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { type BridgeTap, chromiumMissing, listenToLiveRegion, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE } from '../fixtures/workstation';
 
@@ -52,6 +52,45 @@ describe.skipIf(missing !== null)('receiving held up, in the UI', () => {
     tap.emit({ type: 'receiving', state: 'ok' });
     await banner().waitFor({ state: 'detached' });
     await expect.poll(() => heard('status').filter({ hasText: "can't be saved" }).count()).toBe(0);
+  }, 60_000);
+
+  it('keeps the sign-in and offline notices up, said once, while the core tries to connect again', async () => {
+    const said = await listenToLiveRegion(alice);
+    /** The core tries again (`connecting`), and fails as before: a little later, as its back-off has it. */
+    const retry = async (fails: 'signInAgain' | 'offline') => {
+      tap.emit({ type: 'connection', state: 'connecting' });
+      await alice.waitForTimeout(300);
+      tap.emit({ type: 'connection', state: fails });
+      await alice.waitForTimeout(300);
+    };
+
+    tap.emit({ type: 'connection', state: 'signInAgain' });
+    const signIn = alice.locator('#root').getByRole('button', { name: 'Sign in with your organisation' });
+    await signIn.waitFor();
+    await heard('alert').filter({ hasText: 'Your organisation asks you to sign in again.' }).waitFor();
+    await said();
+    await signIn.focus();
+    const alert = await heard('alert').elementHandle();
+    for (let i = 0; i < 3; i++) await retry('signInAgain');
+    // The same banner, the same alert (not put in again: not said again), the focus still on its button.
+    expect(await signIn.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    expect(await alert!.evaluate((el) => el.isConnected)).toBe(true);
+    expect(await alice.locator('.connection').textContent()).toBe('Sign-in needed');
+    expect(await said()).toEqual([]);
+
+    // The relay out of reach: "Offline", said once however often the core tries.
+    tap.emit({ type: 'connection', state: 'offline' });
+    await expect.poll(said).toEqual(['status: Offline: messages will be sent when the connection is back']);
+    await signIn.waitFor({ state: 'detached' });
+    for (let i = 0; i < 3; i++) await retry('offline');
+    expect(await alice.locator('.connection').textContent()).toBe('Offline: messages will be sent when the connection is back');
+    expect(await said()).toEqual([]);
+
+    // Connected again: only now does it say so.
+    tap.emit({ type: 'connection', state: 'connecting' });
+    tap.emit({ type: 'connection', state: 'online' });
+    await expect.poll(() => alice.locator('.connection').textContent()).toBe('Connected');
+    expect(await said()).toEqual(['status: Connected']);
   }, 60_000);
 
   it('alerts that nothing comes in while the store is damaged, even behind a dialog, until the session locks', async () => {
