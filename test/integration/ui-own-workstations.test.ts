@@ -1,7 +1,7 @@
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
-import { type BridgeTap, bridgeLog, chromiumMissing, commandsSent, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { type BridgeTap, bridgeLog, chromiumMissing, commandsSent, listenToLiveRegion, openUiWard, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { nextTotp } from '../fixtures/relayProcess';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
@@ -14,7 +14,8 @@ import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
  * workstations once per trust change, not on every conversation switch; a failed or late answer to that question
  * (or to the one about a colleague's safety number) neither resumes sending nor hides the banner, and a failed first
  * check is asked again, so the banner still comes. A colleague's new workstation that writes while a dialog is open
- * is heard at once (the page behind the dialog is inert; the live region outside it is not). Each test sets up what
+ * is heard at once (the page behind the dialog is inert; the live region outside it is not); each change is said
+ * once, not again when a conversation is switched to or opened at a search result. Each test sets up what
  * it needs (a message to Bob, a workstation of its own), so each runs alone. Screenshots go to
  * test/artifacts/own-workstation-*.png and safety-number-*.png.
  */
@@ -174,6 +175,8 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     const asked = () => commandsSent(alice, 'contacts.identities', (input) => input.userId === selfId);
     const trustEvents = () => bridgeLog(alice).events.filter((e) => e.type === 'identityChanged' || e.type === 'sendBlocked' || e.type === 'conversation').length;
     const [asked0, trust0] = [asked(), trustEvents()];
+    // Nor is her new workstation said again: it was said when it came (an alert is heard each time it is put in).
+    const said = await listenToLiveRegion(alice);
     for (let i = 0; i < 3; i++) {
       await openConversation(alice, /Bed 4 team/);
       await alice.getByRole('main').getByRole('heading', { name: 'Bed 4 team', exact: true }).waitFor();
@@ -183,6 +186,7 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
       await banner(alice).waitFor();
     }
     expect(asked() - asked0).toBeLessThanOrEqual(trustEvents() - trust0);
+    expect((await said()).filter((s) => s.startsWith('alert:'))).toEqual([]);
 
     // Her own workstations are checked once for all her conversations: a failed or late check pauses or resumes none.
     const dialog = alice.getByRole('dialog', { name: 'Your workstations' });
@@ -245,6 +249,13 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await alice.locator('#root .banner').filter({ hasText: 'Nurse Bob Okafor’s safety number has changed.' }).waitFor();
     expect(await alice.getByRole('alert').count()).toBe(1);
     await expect.poll(() => composer(alice).isDisabled()).toBe(true);
+    // Opened again at a search result (the conversation drawn anew), the banner is there, and says nothing again.
+    const saidSince = await listenToLiveRegion(alice);
+    await alice.getByLabel('Search').fill('Bed 6 for review');
+    await alice.getByRole('region', { name: 'Search results' }).getByRole('button', { name: /Bed 6 for review/ }).click();
+    await alice.locator('#root .banner').filter({ hasText: 'Nurse Bob Okafor’s safety number has changed.' }).waitFor();
+    await alice.waitForTimeout(500);
+    expect((await saidSince()).filter((s) => s.startsWith('alert:'))).toEqual([]);
     expect(await seriousA11yViolations(alice)).toEqual([]);
     await screenshot(alice, 'safety-number-banner');
     await accept('Review safety number', 'Accept new safety number');

@@ -12,6 +12,7 @@ import { useMessageWindow, type Anchor } from './useMessageWindow';
 import { PeerStatus, TeamStatuses } from './PeerStatus';
 import { HandOverLine, RoleHeader } from './RoleParts';
 import { TrustBanner } from './TrustBanner';
+import { identityChange, type IdentityChange } from '../trustAnnouncements';
 import type { RoleDetail } from '../../../shared/wire/roles';
 
 /** Consecutive messages of one sender within this time form a run: one name, one delivery state. */
@@ -57,7 +58,7 @@ function sameRun(a: MessageView | undefined, b: MessageView | undefined): boolea
  * separators, runs of one sender, delivery state, reply-to and urgent marking), opened at a search result
  * or at the first unread message when there is one; the identity-change banner and the composer.
  */
-export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, ownChanged, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
+export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, ownChanged, onIdentities, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
   conversation: ConversationView;
   /** A search result to open at (highlighted), instead of the first unread or the newest message. */
   focus: string | undefined;
@@ -70,6 +71,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   trustVersion: number;
   /** A new workstation on one's own account awaits review (Main asks once per trust change, not per conversation). */
   ownChanged: boolean;
+  /** Told the changes awaiting review among the conversation's people, at each answer of their check (Main says them). */
+  onIdentities: (changes: readonly IdentityChange[]) => void;
   online: boolean;
   onMembers: () => void;
   onContact: (userId: UserId) => void;
@@ -110,8 +113,12 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   useEffect(() => {
     const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
     return askUntilAnswered(() => Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) }))),
-      (all) => setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)));
-  }, [api, peopleKey, self, trustVersion]);
+      (all) => {
+        const changes = all.flatMap((p) => identityChange(p.userId, p.identities) ?? []);
+        setOthersChanged(changes.map((c) => c.userId));
+        onIdentities(changes);
+      });
+  }, [api, peopleKey, self, trustVersion, onIdentities]);
   const changed = ownChanged ? [self, ...othersChanged] : othersChanged;
 
   const rows = useMemo(() => buildRows(messages, anchor), [messages, anchor]);

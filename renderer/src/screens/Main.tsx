@@ -7,6 +7,7 @@ import { ReceivingBanner } from '../components/ReceivingBanner';
 import type { Receiving } from '../receiving';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
 import { askUntilAnswered } from '../askUntilAnswered';
+import { useTrustAnnouncements } from '../trustAnnouncements';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatResultTime, initials } from '../format';
@@ -142,6 +143,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   // Heard even while a dialog makes the page inert (the LiveRegion is outside it); shown below without a live role.
   useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`);
   useAnnouncement('status', notice);
+  const onIdentities = useTrustAnnouncements(ownChanged, nameOf);
   useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : CONNECTION_LABELS[connection]);
 
   return (
@@ -235,7 +237,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} ownChanged={ownChanged} online={connection === 'online'} delays={delays}
+            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} ownChanged={ownChanged} onIdentities={onIdentities} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onSchedule={(detail) => { void loadContacts(); setDialog({ kind: 'schedule', detail }); }}
