@@ -138,6 +138,11 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
     if (!c) return 'in a conversation';
     return c.kind === 'direct' ? `${direct} ${c.title}` : `in ${c.title}`;
   };
+  // Opened however (the notice's Open, the conversation list, a search result), the urgent message is no longer
+  // elsewhere: its notice, and its alert, must not come back when she moves on to another conversation.
+  useEffect(() => {
+    if (urgentIn !== null && urgentIn === selected) setUrgentIn(null);
+  }, [urgentIn, selected]);
   /** The urgent message to point at: one outside the conversation on screen. */
   const urgentElsewhere = urgentIn !== null && urgentIn !== selected ? urgentIn : null;
   // Heard even while a dialog makes the page inert (the LiveRegion is outside it); shown below without a live role.
