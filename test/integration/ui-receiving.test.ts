@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
+import type { ConversationId, MessageId, UserId } from '../../shared/ids';
 import { type BridgeTap, chromiumMissing, listenToLiveRegion, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE } from '../fixtures/workstation';
@@ -10,7 +12,9 @@ import { PASSPHRASE } from '../fixtures/workstation';
  * harness. The core says so with its `receiving` event (test/integration/receive-durability.test.ts provokes both
  * for real: a database that keeps failing, and a damaged one); here the event is handed to the page at the bridge,
  * as the core sends it. Stalled, a banner says messages are held up, heard as a status; failed, it says nothing more
- * comes in, heard as an alert even with a dialog open; both go once receiving is back, or the session locks.
+ * comes in, heard as an alert even with a dialog open; both go once receiving is back, or the session locks. The
+ * connection's notices (sign-in needed, offline) and an urgent message elsewhere, also handed to the page as the core
+ * sends them, are said once each, however often the core retries, and an urgent message again at each reminder.
  * Screenshots: test/artifacts/receiving-stalled.png, receiving-failed.png.
  */
 const missing = chromiumMissing();
@@ -91,6 +95,23 @@ describe.skipIf(missing !== null)('receiving held up, in the UI', () => {
     tap.emit({ type: 'connection', state: 'online' });
     await expect.poll(() => alice.locator('.connection').textContent()).toBe('Connected');
     expect(await said()).toEqual(['status: Connected']);
+  }, 60_000);
+
+  it('says an urgent message in another conversation again at each reminder, until it is put off', async () => {
+    const said = await listenToLiveRegion(alice);
+    const urgent = { conversationId: randomUUID() as ConversationId, messageId: randomUUID() as MessageId };
+    const notice = alice.locator('#root .urgent-notice');
+    tap.emit({ type: 'message', ...urgent, from: randomUUID() as UserId, urgent: true });
+    await notice.waitFor();
+    await expect.poll(said).toEqual(['alert: Urgent message in a conversation.']);
+    // The core re-raises it while it is unread: the same words, said again each time (an alert put in anew).
+    for (const reminder of [1, 2]) {
+      tap.emit({ type: 'urgentReminder', ...urgent, reminder });
+      await expect.poll(said).toEqual(['alert: Urgent message in a conversation.']);
+    }
+    await notice.getByRole('button', { name: 'Later' }).click();
+    await notice.waitFor({ state: 'detached' });
+    await expect.poll(() => heard('alert').count()).toBe(0);
   }, 60_000);
 
   it('alerts that nothing comes in while the store is damaged, even behind a dialog, until the session locks', async () => {

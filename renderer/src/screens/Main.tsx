@@ -67,8 +67,12 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   const [notice, setNotice] = useState<string | null>(null);
   /** Messages the relay refused for now (a colleague's full queue, this workstation's rate), by id: shown next to each. */
   const [delays, setDelays] = useState<ReadonlyMap<string, SendDelay>>(new Map());
-  /** An unread urgent message the core re-raised (or that just arrived) outside the open conversation. */
-  const [urgentIn, setUrgentIn] = useState<string | null>(null);
+  /**
+   * An unread urgent message the core re-raised (or that just arrived) outside the open conversation: where, and which
+   * message and reminder it is (each is said again, in the same words).
+   */
+  const [urgent, setUrgent] = useState<{ conversationId: string; occasion: string } | null>(null);
+  const urgentIn = urgent?.conversationId ?? null;
   const selectedRef = useRef<string | null>(null);
   selectedRef.current = selected;
 
@@ -93,7 +97,9 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
         const { messageId, reason, userId, retryAt } = event;
         setDelays((old) => new Map(old).set(messageId, { reason, retryAt, ...(userId ? { userId } : {}) }));
       }
-      if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) setUrgentIn(event.conversationId);
+      if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) {
+        setUrgent({ conversationId: event.conversationId, occasion: `${event.messageId} ${event.type === 'urgentReminder' ? event.reminder : 0}` });
+      }
     });
   }, [api, loadConversations, loadContacts]);
 
@@ -141,12 +147,12 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   // Opened however (the notice's Open, the conversation list, a search result), the urgent message is no longer
   // elsewhere: its notice, and its alert, must not come back when she moves on to another conversation.
   useEffect(() => {
-    if (urgentIn !== null && urgentIn === selected) setUrgentIn(null);
+    if (urgentIn !== null && urgentIn === selected) setUrgent(null);
   }, [urgentIn, selected]);
   /** The urgent message to point at: one outside the conversation on screen. */
   const urgentElsewhere = urgentIn !== null && urgentIn !== selected ? urgentIn : null;
   // Heard even while a dialog makes the page inert (the LiveRegion is outside it); shown below without a live role.
-  useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`);
+  useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`, urgent?.occasion);
   useAnnouncement('status', notice);
   const onIdentities = useTrustAnnouncements(ownChanged, nameOf);
   useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : CONNECTION_LABELS[connection]);
@@ -215,8 +221,8 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
             <div className="notice urgent-notice">
               <span><strong>Urgent message</strong> {whereOf(urgentElsewhere, 'from')}.</span>
               <span>
-                <button type="button" className="primary" onClick={() => { setSelected(urgentElsewhere); setFocus(undefined); setQuery(''); setUrgentIn(null); }}>Open</button>{' '}
-                <button type="button" className="ghost" onClick={() => setUrgentIn(null)}>Later</button>
+                <button type="button" className="primary" onClick={() => { setSelected(urgentElsewhere); setFocus(undefined); setQuery(''); setUrgent(null); }}>Open</button>{' '}
+                <button type="button" className="ghost" onClick={() => setUrgent(null)}>Later</button>
               </span>
             </div>
           )}
