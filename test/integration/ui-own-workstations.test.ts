@@ -249,6 +249,8 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await alice.locator('#root .banner').filter({ hasText: 'Nurse Bob Okafor’s safety number has changed.' }).waitFor();
     expect(await alice.getByRole('alert').count()).toBe(1);
     await expect.poll(() => composer(alice).isDisabled()).toBe(true);
+    // Nor does the composer say it again: why it is paused is only shown there (and read with the field).
+    expect(await alice.getByText('Review the changed safety number above before sending.').getAttribute('role')).toBeNull();
     // Opened again at a search result (the conversation drawn anew), the banner is there, and says nothing again.
     const saidSince = await listenToLiveRegion(alice);
     await alice.getByLabel('Search').fill('Bed 6 for review');
