@@ -155,7 +155,8 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`, urgent?.occasion);
   useAnnouncement('status', notice);
   const onIdentities = useTrustAnnouncements(ownChanged, nameOf);
-  useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : CONNECTION_LABELS[connection]);
+  // "Sign-in needed" is left unsaid: the sign-in banner's alert says it, with what it means.
+  useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : connection === 'signInAgain' ? null : CONNECTION_LABELS[connection]);
 
   return (
     <PresenceContext.Provider value={presence}>
