@@ -200,6 +200,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
   it('announces an urgent message that arrives while a dialog is open', async () => {
     // Bob has his conversation with Alice on screen and a dialog open (the page behind it inert) when Carol,
     // in a new conversation, writes to him urgently.
+    const said = await listenToLiveRegion(bob);
     await bob.getByRole('button', { name: 'New care team' }).click();
     const dialog = bob.getByRole('dialog', { name: 'New care team' });
     await dialog.waitFor();
@@ -229,6 +230,8 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await message(bob, 'Bed 11: BP 78/40').getByText('Urgent: Deteriorating patient').waitFor();
     await expect(alert.count()).resolves.toBe(0);
     expect((await seriousA11yViolations(bob)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+    // Said once, naming the conversation, though it was new to Bob: not first "in a conversation", then again.
+    expect((await said()).filter((s) => s.startsWith('alert: Urgent'))).toEqual(['alert: Urgent message from Dr. Carol Nguyen.']);
   }, 60_000);
 
   it('does not bring back the notice of an urgent message opened from the list, nor say it again', async () => {

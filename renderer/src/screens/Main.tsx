@@ -98,7 +98,10 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
         setDelays((old) => new Map(old).set(messageId, { reason, retryAt, ...(userId ? { userId } : {}) }));
       }
       if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) {
-        setUrgent({ conversationId: event.conversationId, occasion: `${event.messageId} ${event.type === 'urgentReminder' ? event.reminder : 0}` });
+        const urgent = { conversationId: event.conversationId, occasion: `${event.messageId} ${event.type === 'urgentReminder' ? event.reminder : 0}` };
+        // Pointed at once its conversation is listed: said once, naming it ("from Dr …"), not first "in a conversation"
+        // and again when the list has a new conversation's name.
+        void loadConversations().catch(() => undefined).finally(() => setUrgent(urgent));
       }
     });
   }, [api, loadConversations, loadContacts]);
