@@ -13,7 +13,7 @@ import { PASSPHRASE, PASSWORD } from '../fixtures/workstation';
  * lists her workstations, and sends once she accepts. Her first workstation asks its core about her own
  * workstations once per trust change, not on every conversation switch; a failed or late answer to that question
  * (or to the one about a colleague's safety number) neither resumes sending nor hides the banner, and a failed first
- * check is asked again, so the banner still comes. A colleague's new workstation that writes while a dialog is open
+ * check is asked again, so the banner still comes; in a care team, one member's failing check holds up no other's. A colleague's new workstation that writes while a dialog is open
  * is heard at once (the page behind the dialog is inert; the live region outside it is not); each change is said
  * once, not again when a conversation is switched to or opened at a search result. Each test sets up what
  * it needs (a message to Bob, a workstation of its own), so each runs alone. Screenshots go to
@@ -132,7 +132,7 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
   beforeAll(async () => {
     let pages: Record<string, Page>;
     let taps: Record<string, BridgeTap>;
-    ({ harness, browser, pages, taps } = await openUiWard(dir(), ['alice', 'bob'], undefined, ['alice']));
+    ({ harness, browser, pages, taps } = await openUiWard(dir(), ['alice', 'bob', 'carol'], undefined, ['alice']));
     ({ alice, bob } = pages as Record<'alice' | 'bob', Page>);
     tap = taps.alice!;
     selfId = (await alice.evaluate(async () => {
@@ -262,6 +262,39 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await screenshot(alice, 'safety-number-banner');
     await accept('Review safety number', 'Accept new safety number');
     await said.waitFor({ state: 'detached' });
+  }, 90_000);
+
+  it("shows a colleague's new safety number in a care team while another member's check keeps failing", async () => {
+    await writeToBob('Bed 8 obs stable');
+    await alice.getByRole('button', { name: 'New care team' }).click();
+    const create = alice.getByRole('dialog');
+    await create.getByLabel('Care team name').fill('Bed 8 team');
+    await create.getByRole('button', { name: /Nurse Bob Okafor/ }).click();
+    await create.getByRole('button', { name: /Dr. Carol Nguyen/ }).click();
+    await create.getByRole('button', { name: 'Create care team' }).click();
+    await alice.getByRole('main').getByRole('heading', { name: 'Bed 8 team', exact: true }).waitFor();
+    // Bob signs in a workstation Alice has not seen: her next message to the team finds it.
+    await signIn('bob-bed8', 'Ward 8 PC', 'bokafor');
+    await send(alice, 'Bed 8 bloods back, K+ 3.1');
+    const changed = alice.locator('#root .banner').filter({ hasText: 'Nurse Bob Okafor’s safety number has changed.' });
+    await changed.waitFor({ timeout: 30_000 });
+
+    // From now on every check of Carol's fails: the team, drawn anew, still shows Bob's change, and sending stays paused.
+    const carolId = (await harness.relay.store.userByUsername('cnguyen'))!.id;
+    let failed = 0;
+    tap.answer = (command, input) => (command === 'contacts.identities' && (input as { userId: string }).userId === carolId ? (failed++, 'fail') : undefined);
+    try {
+      await openConversation(alice, /Nurse Bob Okafor/);
+      await changed.waitFor();
+      await openConversation(alice, /Bed 8 team/);
+      await alice.getByRole('main').getByRole('heading', { name: 'Bed 8 team', exact: true }).waitFor();
+      await expect.poll(() => failed).toBeGreaterThan(0);
+      await changed.waitFor({ timeout: 5000 });
+      expect(await composer(alice).isDisabled()).toBe(true);
+    } finally {
+      tap.answer = null;
+    }
+    await accept('Review safety number', 'Accept new safety number');
   }, 90_000);
 
   it('shows her new workstation even when the first check of it, after an unlock, fails', async () => {

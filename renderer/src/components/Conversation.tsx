@@ -83,7 +83,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   const api = useApi();
   const history = useMessageWindow(conversation.id, focus, version);
   const { messages, anchor, ready, olderComplete, atNewest, loadOlder, loadNewer, showNewest } = history;
-  const [othersChanged, setOthersChanged] = useState<UserId[]>([]);
+  /** Colleagues' changed identities awaiting review, as each one's last answered check said. */
+  const [known, setKnown] = useState<ReadonlyMap<UserId, IdentityChange>>(new Map());
   const [replyTo, setReplyTo] = useState<MessageView | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
@@ -109,17 +110,30 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
   // As with her own (Main): only the latest check counts, and a failed one keeps what was known, so that neither
   // resumes sending to someone whose safety number is still to be reviewed; and it is asked again, so that a failed
-  // first check does not leave a changed safety number unshown.
+  // first check does not leave a changed safety number unshown. Each colleague is asked on their own: one whose check
+  // fails (and is asked again) holds up nobody else's banner, and the others are not asked again with it.
+  const people = useMemo(() => peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50), [peopleKey, self]);
+  const answered = useRef(false);
   useEffect(() => {
-    const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
-    return askUntilAnswered(() => Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) }))),
-      (all) => {
-        const changes = all.flatMap((p) => identityChange(p.userId, p.identities) ?? []);
-        setOthersChanged(changes.map((c) => c.userId));
-        onIdentities(changes);
+    const stops = people.map((userId) => askUntilAnswered(() => api.call('contacts.identities', { userId }), (identities) => {
+      answered.current = true;
+      const change = identityChange(userId, identities);
+      setKnown((old) => {
+        if (change ? old.get(userId)?.change === change.change : !old.has(userId)) return old;
+        const next = new Map(old);
+        if (change) next.set(userId, change);
+        else next.delete(userId);
+        return next;
       });
-  }, [api, peopleKey, self, trustVersion, onIdentities]);
-  const changed = ownChanged ? [self, ...othersChanged] : othersChanged;
+    }));
+    return () => stops.forEach((stop) => stop());
+  }, [api, people, trustVersion]);
+  const othersChanged = useMemo(() => people.flatMap((userId) => known.get(userId) ?? []), [people, known]);
+  // What the checks found, told to the main screen (which says each change once): from the first answer on.
+  useEffect(() => {
+    if (answered.current) onIdentities(othersChanged);
+  }, [othersChanged, onIdentities]);
+  const changed = ownChanged ? [self, ...othersChanged.map((c) => c.userId)] : othersChanged.map((c) => c.userId);
 
   const rows = useMemo(() => buildRows(messages, anchor), [messages, anchor]);
   const byId = useMemo(() => new Map(messages.map((m) => [m.id, m])), [messages]);
