@@ -56,5 +56,9 @@ export function App({ api }: { api: Api }) {
   else if (state.profiles.length === 0 || adding) screen = <Enroll policyRelayUrl={settings.policyRelayUrl} onCancel={state.profiles.length > 0 ? () => setAdding(false) : undefined} />;
   else screen = <ProfileChooser profiles={state.profiles} onAdd={() => setAdding(true)} />;
 
-  return <ApiContext.Provider value={api}><LiveRegion>{screen}</LiveRegion></ApiContext.Provider>;
+  // The live region is drawn anew for each open profile and each screen without one: locking takes what it was
+  // saying (an urgent message's conversation, a colleague's name) out of the DOM in the same update as the main
+  // screen, not a moment later when each announcing component's clean-up runs.
+  const session = state.phase === 'unlocked' ? `unlocked ${state.profile.id}` : state.phase;
+  return <ApiContext.Provider value={api}><LiveRegion key={session}>{screen}</LiveRegion></ApiContext.Provider>;
 }

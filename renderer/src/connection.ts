@@ -12,7 +12,11 @@ export type Connection = 'online' | 'connecting' | 'offline' | 'signInAgain';
  * core sends `connecting` before the unlocked state), so the flag only fills in when no event came since.
  */
 export function nextConnection(current: Connection | null, event: UiEvent): Connection | null {
-  if (event.type === 'connection') return event.state;
+  // The core says `connecting` before each attempt, also each retry (every 1 to 30 s) while the relay is out of
+  // reach or asks for a sign-in: that is no news. "Offline" or "Sign-in needed" stays, with its banner and the focus
+  // on its button, until the connection is up or fails some other way; otherwise each retry would take the banner
+  // down and put it back, and its alert would be heard again every half minute.
+  if (event.type === 'connection') return event.state === 'connecting' && (current === 'offline' || current === 'signInAgain') ? current : event.state;
   if (event.type !== 'session') return current;
   return fromSession(event.state, current);
 }

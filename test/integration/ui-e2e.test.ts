@@ -7,7 +7,7 @@ import type { ConversationId, UserId } from '../../shared/ids';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, type BridgeTap, launchChromium, openTappedWorkstation, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { chromiumMissing, enrollThroughUi, type BridgeTap, launchChromium, liveRegionWhenShown, openTappedWorkstation, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { nextTotp, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { FAST_KDF, PASSPHRASE, PASSWORD } from '../fixtures/workstation';
@@ -298,8 +298,14 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
   it('"Lock now" removes every message from the page; the passphrase brings the conversation back', async () => {
     await openConversation(alice, /Ward 4 bed 12/);
     await history(alice).getByText('Transferring to ICU bed 3').waitFor();
+    // The live region held nothing the moment the lock screen (its passphrase field) appeared, not even for a
+    // moment: what the main screen was saying leaves the DOM with it.
+    const region = alice.locator('[data-live-region]');
+    await expect.poll(() => region.textContent()).not.toBe('');
+    const regionAtLock = await liveRegionWhenShown(alice, 'input[type=password]');
     await alice.getByRole('button', { name: 'Lock now' }).click();
     await alice.getByRole('button', { name: 'Unlock' }).waitFor();
+    await expect(regionAtLock()).resolves.toBe('');
     const html = await alice.content();
     for (const text of ['potassium', 'ECG', 'Repeat K+', 'sepsis', 'Lactate', 'ICU', 'Ward 4', 'Okafor', 'Nguyen', 'bed 14']) expect(html).not.toContain(text);
     expect(await alice.title()).toBe('Rounds');

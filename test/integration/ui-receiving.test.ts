@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
-import { type BridgeTap, chromiumMissing, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import type { ConversationId, MessageId, UserId } from '../../shared/ids';
+import { type BridgeTap, chromiumMissing, listenToLiveRegion, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE } from '../fixtures/workstation';
 
@@ -10,8 +12,10 @@ import { PASSPHRASE } from '../fixtures/workstation';
  * harness. The core says so with its `receiving` event (test/integration/receive-durability.test.ts provokes both
  * for real: a database that keeps failing, and a damaged one); here the event is handed to the page at the bridge,
  * as the core sends it. Stalled, a banner says messages are held up, heard as a status; failed, it says nothing more
- * comes in, heard as an alert even with a dialog open; both go once receiving is back, or the session locks.
- * Screenshots: test/artifacts/receiving-stalled.png, receiving-failed.png.
+ * comes in, heard as an alert even with a dialog open; both go once receiving is back, or the session locks. The
+ * connection's notices (sign-in needed, offline) and an urgent message elsewhere, also handed to the page as the core
+ * sends them, are said once each, however often the core retries, and an urgent message again at each reminder.
+ * Screenshots: test/artifacts/receiving-stalled.png, receiving-failed.png, receiving-sign-in-retried.png.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI receiving tests skipped: ${missing}`);
@@ -52,6 +56,63 @@ describe.skipIf(missing !== null)('receiving held up, in the UI', () => {
     tap.emit({ type: 'receiving', state: 'ok' });
     await banner().waitFor({ state: 'detached' });
     await expect.poll(() => heard('status').filter({ hasText: "can't be saved" }).count()).toBe(0);
+  }, 60_000);
+
+  it('keeps the sign-in and offline notices up, said once, while the core tries to connect again', async () => {
+    const said = await listenToLiveRegion(alice);
+    /** The core tries again (`connecting`), and fails as before: a little later, as its back-off has it. */
+    const retry = async (fails: 'signInAgain' | 'offline') => {
+      tap.emit({ type: 'connection', state: 'connecting' });
+      await alice.waitForTimeout(300);
+      tap.emit({ type: 'connection', state: fails });
+      await alice.waitForTimeout(300);
+    };
+
+    tap.emit({ type: 'connection', state: 'signInAgain' });
+    const signIn = alice.locator('#root').getByRole('button', { name: 'Sign in with your organisation' });
+    await signIn.waitFor();
+    // Said once, by the banner's alert alone (not also by the header's status, "Sign-in needed").
+    await expect.poll(said).toEqual(['alert: Your organisation asks you to sign in again. Messages you write are kept and sent once you have.']);
+    await signIn.focus();
+    const alert = await heard('alert').elementHandle();
+    for (let i = 0; i < 3; i++) await retry('signInAgain');
+    // The same banner, the same alert (not put in again: not said again), the focus still on its button.
+    expect(await signIn.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    expect(await alert!.evaluate((el) => el.isConnected)).toBe(true);
+    expect(await alice.locator('.connection').textContent()).toBe('Sign-in needed');
+    expect(await said()).toEqual([]);
+    await screenshot(alice, 'receiving-sign-in-retried');
+
+    // The relay out of reach: "Offline", said once however often the core tries.
+    tap.emit({ type: 'connection', state: 'offline' });
+    await expect.poll(said).toEqual(['status: Offline: messages will be sent when the connection is back']);
+    await signIn.waitFor({ state: 'detached' });
+    for (let i = 0; i < 3; i++) await retry('offline');
+    expect(await alice.locator('.connection').textContent()).toBe('Offline: messages will be sent when the connection is back');
+    expect(await said()).toEqual([]);
+
+    // Connected again: only now does it say so.
+    tap.emit({ type: 'connection', state: 'connecting' });
+    tap.emit({ type: 'connection', state: 'online' });
+    await expect.poll(() => alice.locator('.connection').textContent()).toBe('Connected');
+    expect(await said()).toEqual(['status: Connected']);
+  }, 60_000);
+
+  it('says an urgent message in another conversation again at each reminder, until it is put off', async () => {
+    const said = await listenToLiveRegion(alice);
+    const urgent = { conversationId: randomUUID() as ConversationId, messageId: randomUUID() as MessageId };
+    const notice = alice.locator('#root .urgent-notice');
+    tap.emit({ type: 'message', ...urgent, from: randomUUID() as UserId, urgent: true });
+    await notice.waitFor();
+    await expect.poll(said).toEqual(['alert: Urgent message in a conversation.']);
+    // The core re-raises it while it is unread: the same words, said again each time (an alert put in anew).
+    for (const reminder of [1, 2]) {
+      tap.emit({ type: 'urgentReminder', ...urgent, reminder });
+      await expect.poll(said).toEqual(['alert: Urgent message in a conversation.']);
+    }
+    await notice.getByRole('button', { name: 'Later' }).click();
+    await notice.waitFor({ state: 'detached' });
+    await expect.poll(() => heard('alert').count()).toBe(0);
   }, 60_000);
 
   it('alerts that nothing comes in while the store is damaged, even behind a dialog, until the session locks', async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../scripts/web';
 import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { chromiumMissing, enrollThroughUi, launchChromium, listenToLiveRegion, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { useTempDirs } from '../fixtures/tempDirs';
 
@@ -72,9 +72,16 @@ describe.skipIf(missing !== null)('on-call roles in the app', () => {
     await alice.getByRole('button', { name: 'Send' }).click();
     await history(alice).getByText('Bed 12: chest pain, troponin rising').waitFor();
 
+    // Opened, the role line is said once the relay answered: not first as "the server cannot be asked now".
+    const said = await listenToLiveRegion(bob);
     await conversationItem(bob).click();
     await history(bob).getByText('Bed 12: chest pain, troponin rising').waitFor();
     await bob.locator('.conversation-header').getByText(/Cardiology on call: Nurse Bob Okafor, since/).waitFor();
+    const heard: string[] = [];
+    await expect.poll(async () => {
+      heard.push(...await said());
+      return heard.filter((s) => s.startsWith('status: Cardiology on call'));
+    }).toEqual([expect.stringMatching(/^status: Cardiology on call: Nurse Bob Okafor, since [^(]*$/)]);
     await screenshot(alice, 'conversation-role-header');
     expect((await seriousA11yViolations(alice)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
   });

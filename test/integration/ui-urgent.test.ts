@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../scripts/web';
 import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { chromiumMissing, enrollThroughUi, launchChromium, listenToLiveRegion, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { plainJpeg } from '../fixtures/attachmentFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -200,6 +200,7 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
   it('announces an urgent message that arrives while a dialog is open', async () => {
     // Bob has his conversation with Alice on screen and a dialog open (the page behind it inert) when Carol,
     // in a new conversation, writes to him urgently.
+    const said = await listenToLiveRegion(bob);
     await bob.getByRole('button', { name: 'New care team' }).click();
     const dialog = bob.getByRole('dialog', { name: 'New care team' });
     await dialog.waitFor();
@@ -229,5 +230,28 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await message(bob, 'Bed 11: BP 78/40').getByText('Urgent: Deteriorating patient').waitFor();
     await expect(alert.count()).resolves.toBe(0);
     expect((await seriousA11yViolations(bob)).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+    // Said once, naming the conversation, though it was new to Bob: not first "in a conversation", then again.
+    expect((await said()).filter((s) => s.startsWith('alert: Urgent'))).toEqual(['alert: Urgent message from Dr. Carol Nguyen.']);
+  }, 60_000);
+
+  it('does not bring back the notice of an urgent message opened from the list, nor say it again', async () => {
+    // Bob is in Carol's conversation when Alice (in hers with him) writes to him urgently.
+    const said = await listenToLiveRegion(bob);
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 3: potassium 6.8, repeat sent');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption('Deteriorating patient');
+    await expect.poll(() => alice.getByRole('button', { name: 'Send' }).isDisabled()).toBe(false);
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const notice = bob.getByRole('main').locator('.urgent-notice');
+    await notice.getByText('from Dr. Alice Moreau').waitFor({ timeout: 20_000 });
+    // He opens it from the conversation list (not the notice's Open), reads it, and goes back to Carol's.
+    await conversations(bob).getByRole('button', { name: /^Dr\. Alice Moreau/ }).click();
+    await message(bob, 'Bed 3: potassium 6.8').getByText('Urgent: Deteriorating patient').waitFor();
+    await expect.poll(() => conversations(bob).getByRole('button', { name: /^Dr\. Alice Moreau/ }).getByText('Urgent', { exact: true }).count()).toBe(0);
+    await conversations(bob).getByRole('button', { name: /^Dr\. Carol Nguyen/ }).click();
+    await message(bob, 'Bed 11: BP 78/40').waitFor();
+    await bob.waitForTimeout(500);
+    expect(await notice.count()).toBe(0);
+    expect((await said()).filter((s) => s.startsWith('alert: Urgent'))).toEqual(['alert: Urgent message from Dr. Alice Moreau.']);
   }, 60_000);
 });

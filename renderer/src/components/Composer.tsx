@@ -149,7 +149,8 @@ export function Composer({ conversationId, peer = null, roleId = null, disabledR
           <button type="button" className="link small" onClick={onCancelReply}>Cancel reply</button>
         </div>
       )}
-      {disabledReason && <p className="composer-blocked" id="composer-reason" role="status">{disabledReason}</p>}
+      {/* No live role: what pauses sending is said where it happens (the trust banners' alerts, said by the main screen). */}
+      {disabledReason && <p className="composer-blocked" id="composer-reason">{disabledReason}</p>}
       <StagedAttachments files={staging.files} onRemove={staging.remove} onRetry={staging.retry} />
       <div className="composer-row">
         <button type="button" className="secondary attach" onClick={() => picker.current?.click()} disabled={disabledReason !== null || staging.full}

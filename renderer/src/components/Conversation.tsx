@@ -12,6 +12,7 @@ import { useMessageWindow, type Anchor } from './useMessageWindow';
 import { PeerStatus, TeamStatuses } from './PeerStatus';
 import { HandOverLine, RoleHeader } from './RoleParts';
 import { TrustBanner } from './TrustBanner';
+import { identityChange, type IdentityChange } from '../trustAnnouncements';
 import type { RoleDetail } from '../../../shared/wire/roles';
 
 /** Consecutive messages of one sender within this time form a run: one name, one delivery state. */
@@ -57,7 +58,7 @@ function sameRun(a: MessageView | undefined, b: MessageView | undefined): boolea
  * separators, runs of one sender, delivery state, reply-to and urgent marking), opened at a search result
  * or at the first unread message when there is one; the identity-change banner and the composer.
  */
-export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, ownChanged, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
+export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, ownChanged, onIdentities, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
   conversation: ConversationView;
   /** A search result to open at (highlighted), instead of the first unread or the newest message. */
   focus: string | undefined;
@@ -70,6 +71,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   trustVersion: number;
   /** A new workstation on one's own account awaits review (Main asks once per trust change, not per conversation). */
   ownChanged: boolean;
+  /** Told the changes awaiting review among the conversation's people, at each answer of their check (Main says them). */
+  onIdentities: (changes: readonly IdentityChange[]) => void;
   online: boolean;
   onMembers: () => void;
   onContact: (userId: UserId) => void;
@@ -80,7 +83,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   const api = useApi();
   const history = useMessageWindow(conversation.id, focus, version);
   const { messages, anchor, ready, olderComplete, atNewest, loadOlder, loadNewer, showNewest } = history;
-  const [othersChanged, setOthersChanged] = useState<UserId[]>([]);
+  /** Colleagues' changed identities awaiting review, as each one's last answered check said. */
+  const [known, setKnown] = useState<ReadonlyMap<UserId, IdentityChange>>(new Map());
   const [replyTo, setReplyTo] = useState<MessageView | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
@@ -106,13 +110,30 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   const peopleKey = (conversation.kind === 'direct' ? [conversation.peer ?? ''] : conversation.members).join(' ');
   // As with her own (Main): only the latest check counts, and a failed one keeps what was known, so that neither
   // resumes sending to someone whose safety number is still to be reviewed; and it is asked again, so that a failed
-  // first check does not leave a changed safety number unshown.
+  // first check does not leave a changed safety number unshown. Each colleague is asked on their own: one whose check
+  // fails (and is asked again) holds up nobody else's banner, and the others are not asked again with it.
+  const people = useMemo(() => peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50), [peopleKey, self]);
+  const answered = useRef(false);
   useEffect(() => {
-    const people = peopleKey.split(' ').filter((u): u is UserId => u !== '' && u !== self).slice(0, 50);
-    return askUntilAnswered(() => Promise.all(people.map(async (userId) => ({ userId, identities: await api.call('contacts.identities', { userId }) }))),
-      (all) => setOthersChanged(all.filter((p) => p.identities.some((i) => i.changePending !== null)).map((p) => p.userId)));
-  }, [api, peopleKey, self, trustVersion]);
-  const changed = ownChanged ? [self, ...othersChanged] : othersChanged;
+    const stops = people.map((userId) => askUntilAnswered(() => api.call('contacts.identities', { userId }), (identities) => {
+      answered.current = true;
+      const change = identityChange(userId, identities);
+      setKnown((old) => {
+        if (change ? old.get(userId)?.change === change.change : !old.has(userId)) return old;
+        const next = new Map(old);
+        if (change) next.set(userId, change);
+        else next.delete(userId);
+        return next;
+      });
+    }));
+    return () => stops.forEach((stop) => stop());
+  }, [api, people, trustVersion]);
+  const othersChanged = useMemo(() => people.flatMap((userId) => known.get(userId) ?? []), [people, known]);
+  // What the checks found, told to the main screen (which says each change once): from the first answer on.
+  useEffect(() => {
+    if (answered.current) onIdentities(othersChanged);
+  }, [othersChanged, onIdentities]);
+  const changed = ownChanged ? [self, ...othersChanged.map((c) => c.userId)] : othersChanged.map((c) => c.userId);
 
   const rows = useMemo(() => buildRows(messages, anchor), [messages, anchor]);
   const byId = useMemo(() => new Map(messages.map((m) => [m.id, m])), [messages]);

@@ -11,6 +11,8 @@ interface Slot {
   readonly urgency: Urgency;
   /** What it says now; null while it has nothing to say. */
   readonly text: string | null;
+  /** What the news is about (an alert): a new one is said again, even in the same words. */
+  readonly occasion: string;
 }
 
 /** Sets what one slot says (null: the slot is gone, its component unmounted). */
@@ -29,7 +31,7 @@ export function LiveRegion({ children }: { children: ReactNode }) {
   const [slots, setSlots] = useState<ReadonlyMap<string, Slot>>(new Map());
   const say = useCallback<Say>((slot, said) => setSlots((old) => {
     const was = old.get(slot);
-    if (said ? was?.urgency === said.urgency && was.text === said.text : !was) return old;
+    if (said ? was?.urgency === said.urgency && was.text === said.text && was.occasion === said.occasion : !was) return old;
     const next = new Map(old);
     if (said) next.set(slot, said);
     else next.delete(slot);
@@ -40,10 +42,10 @@ export function LiveRegion({ children }: { children: ReactNode }) {
       {children}
       {createPortal(
         <div className="visually-hidden" {...{ [LIVE_REGION_ATTRIBUTE]: '' }}>
-          {[...slots].map(([slot, { urgency, text }]) => urgency === 'alert'
-            // An alert is announced as it is inserted; a status region must be there before its text changes, so
-            // it is there, empty, from its component's first render on.
-            ? text && <p key={`${slot} alert`} role="alert">{text}</p>
+          {[...slots].map(([slot, { urgency, text, occasion }]) => urgency === 'alert'
+            // An alert is announced as it is inserted (so a new occasion inserts it anew); a status region must be
+            // there before its text changes, so it is there, empty, from its component's first render on.
+            ? text && <p key={`${slot} alert ${occasion}`} role="alert">{text}</p>
             : <p key={`${slot} status`} role="status">{text}</p>)}
         </div>,
         document.body,
@@ -54,12 +56,13 @@ export function LiveRegion({ children }: { children: ReactNode }) {
 
 /**
  * Has the page's live region say `text` (nothing while null) as an alert or a status, for as long as the calling
- * component is mounted, and again whenever it changes. What the component shows carries no live role of its own.
+ * component is mounted, and again whenever it changes; an alert also when its `occasion` changes (a reminder of the
+ * same news). What the component shows carries no live role of its own.
  */
-export function useAnnouncement(urgency: Urgency, text: string | null): void {
+export function useAnnouncement(urgency: Urgency, text: string | null, occasion = ''): void {
   const say = useContext(SayContext);
   if (!say) throw new Error('useAnnouncement is used outside a LiveRegion: what it says would never be heard');
   const slot = useId();
-  useEffect(() => say(slot, { urgency, text }), [say, slot, urgency, text]);
+  useEffect(() => say(slot, { urgency, text, occasion }), [say, slot, urgency, text, occasion]);
   useEffect(() => () => say(slot, null), [say, slot]);
 }

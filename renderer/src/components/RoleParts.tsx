@@ -66,7 +66,8 @@ export function RoleMatches({ query, onPick }: { query: string; onPick: (role: R
 export function RoleHeader({ conversation, version, onSchedule }: { conversation: ConversationView; version: number; onSchedule: (detail: RoleDetail) => void }) {
   const api = useApi();
   const role = conversation.role;
-  const [detail, setDetail] = useState<RoleDetail | null>(null);
+  /** The relay's answer; null: it could not be asked; undefined: not answered yet. */
+  const [detail, setDetail] = useState<RoleDetail | null | undefined>(undefined);
   useEffect(() => {
     if (!role) return undefined;
     let current = true;
@@ -84,8 +85,9 @@ export function RoleHeader({ conversation, version, onSchedule }: { conversation
   const name = detail?.role.name ?? role?.name;
   const who = holders.length > 0 ? holdersText(holders) : backup ? `no one holds it now; messages go to the backup, ${backup.kind === 'user' ? backup.displayName : backup.role.name}` : 'no one holds it now, and it has no backup';
   const stale = detail === null && holders.length > 0 ? ' (as of the last message: the server cannot be asked now)' : '';
-  // Heard through the LiveRegion when it changes, also while a dialog makes the page inert (the line has no live role).
-  useAnnouncement('status', role ? `${name}: ${who}${stale}` : null);
+  // Heard through the LiveRegion when it changes, also while a dialog makes the page inert (the line has no live role);
+  // from the relay's first answer on, not before (the holders of the last message are not news, nor a failure yet).
+  useAnnouncement('status', role && detail !== undefined ? `${name}: ${who}${stale}` : null);
   if (!role) return null;
   return (
     <>

@@ -1,15 +1,17 @@
-import { useAnnouncement } from './LiveRegion';
+/** What a trust banner says, as headline and detail: her own account's new workstation (`own`), or a colleague's new safety number. */
+export function trustWords(own: boolean, name: string): readonly [string, string] {
+  return own
+    ? ['A new workstation was signed in to your account.', 'Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.']
+    : [`${name}’s safety number has changed.`, 'This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.'];
+}
 
 /**
  * Sending is paused in a conversation until its user reviews a changed identity: her own account's new workstation
- * (`own`), or a colleague's new safety number. Heard through the LiveRegion as an alert, also while a dialog makes
- * the page inert (a colleague's new workstation can come in then); the banner itself carries no live role.
+ * (`own`), or a colleague's new safety number. Only shown: the conversation is drawn anew on every switch, so the
+ * main screen, which stays, says each change once (useTrustAnnouncements), also while a dialog makes the page inert.
  */
 export function TrustBanner({ own, name, onReview }: { own: boolean; name: string; onReview: () => void }) {
-  const [headline, detail] = own
-    ? ['A new workstation was signed in to your account.', 'Your messages are copied to all your workstations. If you signed in there, review and accept it; if you did not, do not accept it and tell IT now. Sending is paused until then.']
-    : [`${name}’s safety number has changed.`, 'This happens when they reinstall Rounds or add a workstation, but could also mean someone is intercepting messages. Sending is paused until you review it.'];
-  useAnnouncement('alert', `${headline} ${detail}`);
+  const [headline, detail] = trustWords(own, name);
   return (
     <div className="banner warning">
       <div><strong>{headline}</strong> {detail}</div>

@@ -7,6 +7,7 @@ import { ReceivingBanner } from '../components/ReceivingBanner';
 import type { Receiving } from '../receiving';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
 import { askUntilAnswered } from '../askUntilAnswered';
+import { useTrustAnnouncements } from '../trustAnnouncements';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatResultTime, initials } from '../format';
@@ -66,8 +67,12 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   const [notice, setNotice] = useState<string | null>(null);
   /** Messages the relay refused for now (a colleague's full queue, this workstation's rate), by id: shown next to each. */
   const [delays, setDelays] = useState<ReadonlyMap<string, SendDelay>>(new Map());
-  /** An unread urgent message the core re-raised (or that just arrived) outside the open conversation. */
-  const [urgentIn, setUrgentIn] = useState<string | null>(null);
+  /**
+   * An unread urgent message the core re-raised (or that just arrived) outside the open conversation: where, and which
+   * message and reminder it is (each is said again, in the same words).
+   */
+  const [urgent, setUrgent] = useState<{ conversationId: string; occasion: string } | null>(null);
+  const urgentIn = urgent?.conversationId ?? null;
   const selectedRef = useRef<string | null>(null);
   selectedRef.current = selected;
 
@@ -92,7 +97,12 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
         const { messageId, reason, userId, retryAt } = event;
         setDelays((old) => new Map(old).set(messageId, { reason, retryAt, ...(userId ? { userId } : {}) }));
       }
-      if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) setUrgentIn(event.conversationId);
+      if ((event.type === 'urgentReminder' || (event.type === 'message' && event.urgent)) && event.conversationId !== selectedRef.current) {
+        const urgent = { conversationId: event.conversationId, occasion: `${event.messageId} ${event.type === 'urgentReminder' ? event.reminder : 0}` };
+        // Pointed at once its conversation is listed: said once, naming it ("from Dr …"), not first "in a conversation"
+        // and again when the list has a new conversation's name.
+        void loadConversations().catch(() => undefined).finally(() => setUrgent(urgent));
+      }
     });
   }, [api, loadConversations, loadContacts]);
 
@@ -137,12 +147,19 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
     if (!c) return 'in a conversation';
     return c.kind === 'direct' ? `${direct} ${c.title}` : `in ${c.title}`;
   };
+  // Opened however (the notice's Open, the conversation list, a search result), the urgent message is no longer
+  // elsewhere: its notice, and its alert, must not come back when she moves on to another conversation.
+  useEffect(() => {
+    if (urgentIn !== null && urgentIn === selected) setUrgent(null);
+  }, [urgentIn, selected]);
   /** The urgent message to point at: one outside the conversation on screen. */
   const urgentElsewhere = urgentIn !== null && urgentIn !== selected ? urgentIn : null;
   // Heard even while a dialog makes the page inert (the LiveRegion is outside it); shown below without a live role.
-  useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`);
+  useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`, urgent?.occasion);
   useAnnouncement('status', notice);
-  useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : CONNECTION_LABELS[connection]);
+  const onIdentities = useTrustAnnouncements(ownChanged, nameOf);
+  // "Sign-in needed" is left unsaid: the sign-in banner's alert says it, with what it means.
+  useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : connection === 'signInAgain' ? null : CONNECTION_LABELS[connection]);
 
   return (
     <PresenceContext.Provider value={presence}>
@@ -208,8 +225,8 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
             <div className="notice urgent-notice">
               <span><strong>Urgent message</strong> {whereOf(urgentElsewhere, 'from')}.</span>
               <span>
-                <button type="button" className="primary" onClick={() => { setSelected(urgentElsewhere); setFocus(undefined); setQuery(''); setUrgentIn(null); }}>Open</button>{' '}
-                <button type="button" className="ghost" onClick={() => setUrgentIn(null)}>Later</button>
+                <button type="button" className="primary" onClick={() => { setSelected(urgentElsewhere); setFocus(undefined); setQuery(''); setUrgent(null); }}>Open</button>{' '}
+                <button type="button" className="ghost" onClick={() => setUrgent(null)}>Later</button>
               </span>
             </div>
           )}
@@ -235,7 +252,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} ownChanged={ownChanged} online={connection === 'online'} delays={delays}
+            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} ownChanged={ownChanged} onIdentities={onIdentities} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onSchedule={(detail) => { void loadContacts(); setDialog({ kind: 'schedule', detail }); }}
