@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../scripts/web';
 import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, listenToLiveRegion, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { chromiumMissing, enrollThroughUi, launchChromium, listenToLiveRegion, openWorkstation, screenshot, seriousA11yViolations, statusesArrivingWithText } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { plainJpeg } from '../fixtures/attachmentFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -71,9 +71,15 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await alice.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
     await sendUrgent('Bed 4: new chest pain, ECG on the way', 'Deteriorating patient');
     await screenshot(alice, 'ui-urgent-composer');
+    const saidToAlice = await listenToLiveRegion(alice);
+    const arrivedFull = await statusesArrivingWithText(alice);
     await alice.getByRole('button', { name: 'Send' }).click();
     const first = message(alice, 'Bed 4: new chest pain');
     await first.getByText('Waiting for acknowledgement').waitFor();
+    // Its status region comes empty, and says it a moment after (a region that comes with its text may be skipped).
+    await alice.locator('[data-live-region] [role=status]', { hasText: 'Your urgent message: Waiting for acknowledgement.' }).waitFor({ state: 'attached' });
+    expect(await saidToAlice()).toContain('status: Your urgent message: Waiting for acknowledgement.');
+    expect(await arrivedFull()).toEqual([]);
     await first.getByText(/Escalates to Dr. Carol Nguyen at \d/).waitFor();
 
     await conversations(bob).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
