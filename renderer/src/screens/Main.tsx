@@ -128,6 +128,8 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
 
   const current = conversations.find((c) => c.id === selected) ?? null;
   const nameOf = useCallback((userId: string) => (userId === self ? 'You' : contacts.get(userId)?.displayName ?? 'Unknown'), [contacts, self]);
+  /** A colleague's name as the app shows it: the directory's, else their direct conversation's title; null without either. */
+  const knownName = useCallback((userId: string) => contacts.get(userId)?.displayName ?? conversations.find((c) => c.kind === 'direct' && c.peer === userId)?.title ?? null, [contacts, conversations]);
 
   const openRole = (roleId: RoleId) => api.call('roles.open', { roleId }).then(({ conversationId }) => openConversation(conversationId)).catch((e: unknown) => setNotice({ text: explain(e) }));
   const openDirect = async (userId: UserId) => {
@@ -160,7 +162,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   // A message that was not sent is something she must hear now: an alert; anything else waits its turn.
   useAnnouncement('alert', notice?.unsent ? notice.text : null, notice?.unsent);
   useAnnouncement('status', notice && !notice.unsent ? notice.text : null);
-  const onIdentities = useTrustAnnouncements(ownChanged, nameOf);
+  const onIdentities = useTrustAnnouncements(ownChanged, knownName);
   // "Sign-in needed" is left unsaid: the sign-in banner's alert says it, with what it means.
   useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : connection === 'signInAgain' ? null : CONNECTION_LABELS[connection]);
 
@@ -255,7 +257,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} ownChanged={ownChanged} onIdentities={onIdentities} online={connection === 'online'} delays={delays}
+            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} knownName={knownName} version={version} trustVersion={trustVersion} ownChanged={ownChanged} onIdentities={onIdentities} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onSchedule={(detail) => { void loadContacts(); setDialog({ kind: 'schedule', detail }); }}
