@@ -8,6 +8,7 @@ import type { Receiving } from '../receiving';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
 import { askUntilAnswered } from '../askUntilAnswered';
 import { useTrustAnnouncements } from '../trustAnnouncements';
+import { useAcknowledgementAnnouncements } from '../acknowledgementAnnouncements';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatResultTime, initials } from '../format';
@@ -163,6 +164,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   useAnnouncement('alert', notice?.unsent ? notice.text : null, notice?.unsent);
   useAnnouncement('status', notice && !notice.unsent ? notice.text : null);
   const onIdentities = useTrustAnnouncements(ownChanged, knownName);
+  useAcknowledgementAnnouncements(whereOf);
   // "Sign-in needed" is left unsaid: the sign-in banner's alert says it, with what it means.
   useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : connection === 'signInAgain' ? null : CONNECTION_LABELS[connection]);
 
