@@ -32,7 +32,7 @@ interface Said {
  * conversations are drawn anew on every switch (each would otherwise say its banners again). Returns what a
  * conversation reports its check's answer to: the changes awaiting review among its people.
  */
-export function useTrustAnnouncements(ownChanged: boolean, nameOf: (userId: UserId) => string): (changes: readonly IdentityChange[]) => void {
+export function useTrustAnnouncements(ownChanged: boolean, nameOf: (userId: UserId) => string | null): (changes: readonly IdentityChange[]) => void {
   const [said, setSaid] = useState<Said>({ heard: new Set(), saying: [] });
   const report = useCallback((changes: readonly IdentityChange[]) => setSaid((old) => {
     const fresh = changes.filter((c) => !old.heard.has(key(c)));
@@ -42,7 +42,7 @@ export function useTrustAnnouncements(ownChanged: boolean, nameOf: (userId: User
     const saying = old.saying.filter((c) => pending.has(key(c)));
     return saying.length === old.saying.length ? old : { ...old, saying };
   }), []);
-  useAnnouncement('alert', ownChanged ? trustWords(true, '').join(' ') : null);
+  useAnnouncement('alert', ownChanged ? trustWords(true, null).join(' ') : null);
   useAnnouncement('alert', said.saying.length === 0 ? null : said.saying.map((c) => trustWords(false, nameOf(c.userId)).join(' ')).join(' '));
   return report;
 }

@@ -332,4 +332,24 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     }
     await accept('Review your workstations', 'It was me: accept');
   }, 90_000);
+  it("names a colleague the directory cannot tell her about as their conversation does, never as Unknown", async () => {
+    // The directory fails from the unlock on: the main screen has no names but the conversations' own titles.
+    let refused = 0;
+    tap.answer = (command) => (command === 'directory.list' ? (refused++, 'fail') : undefined);
+    try {
+      await alice.getByRole('button', { name: 'Lock now' }).click();
+      await alice.getByLabel('Passphrase').fill(PASSPHRASE);
+      await alice.getByRole('button', { name: 'Unlock' }).click();
+      await signIn('bob-night', 'Ward 4 night desk', 'bokafor');
+      await openConversation(alice, /Nurse Bob Okafor/);
+      await send(alice, 'Bed 4 night obs at 22:00');
+      const words = 'Nurse Bob Okafor’s safety number has changed.';
+      await alice.locator('#root .banner').filter({ hasText: words }).waitFor({ timeout: 30_000 });
+      await heard(alice).filter({ hasText: words }).waitFor();
+      expect(refused).toBeGreaterThan(0);
+    } finally {
+      tap.answer = null;
+    }
+    await accept('Review safety number', 'Accept new safety number');
+  }, 90_000);
 });

@@ -115,6 +115,21 @@ describe.skipIf(missing !== null)('receiving held up, in the UI', () => {
     await expect.poll(() => heard('alert').count()).toBe(0);
   }, 60_000);
 
+  it('alerts that a message was not sent, again for another one, in place of the status it was', async () => {
+    const said = await listenToLiveRegion(alice);
+    const notice = alice.locator('#root .notice').filter({ hasText: 'you are no longer a member of that care team' });
+    tap.emit({ type: 'sendFailed', messageId: randomUUID() as MessageId, reason: 'NOT_A_MEMBER' });
+    await notice.waitFor();
+    await expect.poll(said).toEqual(['alert: A message could not be sent: you are no longer a member of that care team.']);
+    // Another message refused for the same reason is news again, in the same words.
+    tap.emit({ type: 'sendFailed', messageId: randomUUID() as MessageId, reason: 'NOT_A_MEMBER' });
+    await expect.poll(said).toEqual(['alert: A message could not be sent: you are no longer a member of that care team.']);
+    expect(await heard('status').filter({ hasText: 'could not be sent' }).count()).toBe(0);
+    await notice.getByRole('button', { name: 'Dismiss' }).click();
+    await notice.waitFor({ state: 'detached' });
+    await expect.poll(() => heard('alert').count()).toBe(0);
+  }, 60_000);
+
   it('alerts that nothing comes in while the store is damaged, even behind a dialog, until the session locks', async () => {
     await alice.getByRole('button', { name: 'Settings' }).click();
     const settings = alice.getByRole('dialog', { name: 'Settings' });

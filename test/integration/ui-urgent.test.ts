@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../scripts/web';
 import { RoleService } from '../../server/roles/RoleService';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { chromiumMissing, enrollThroughUi, launchChromium, listenToLiveRegion, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { chromiumMissing, enrollThroughUi, launchChromium, listenToLiveRegion, openWorkstation, screenshot, seriousA11yViolations, statusesArrivingWithText } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { plainJpeg } from '../fixtures/attachmentFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
@@ -71,9 +71,15 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await alice.getByRole('dialog').getByRole('button', { name: /Nurse Bob Okafor/ }).click();
     await sendUrgent('Bed 4: new chest pain, ECG on the way', 'Deteriorating patient');
     await screenshot(alice, 'ui-urgent-composer');
+    const saidToAlice = await listenToLiveRegion(alice);
+    const arrivedFull = await statusesArrivingWithText(alice);
     await alice.getByRole('button', { name: 'Send' }).click();
     const first = message(alice, 'Bed 4: new chest pain');
     await first.getByText('Waiting for acknowledgement').waitFor();
+    // Its status region comes empty, and says it a moment after (a region that comes with its text may be skipped).
+    await alice.locator('[data-live-region] [role=status]', { hasText: 'Your urgent message: Waiting for acknowledgement.' }).waitFor({ state: 'attached' });
+    expect(await saidToAlice()).toContain('status: Your urgent message: Waiting for acknowledgement.');
+    expect(await arrivedFull()).toEqual([]);
     await first.getByText(/Escalates to Dr. Carol Nguyen at \d/).waitFor();
 
     await conversations(bob).getByRole('button', { name: /Dr. Alice Moreau/ }).click();
@@ -253,5 +259,24 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await bob.waitForTimeout(500);
     expect(await notice.count()).toBe(0);
     expect((await said()).filter((s) => s.startsWith('alert: Urgent'))).toEqual(['alert: Urgent message from Dr. Alice Moreau.']);
+  }, 60_000);
+  it("tells Alice of Bob's acknowledgement while she is in another conversation, once", async () => {
+    // Alice has moved on to Carol's conversation: her urgent message to Bob (not acknowledged yet) is not on screen.
+    await alice.getByRole('button', { name: 'New conversation' }).click();
+    await alice.getByRole('dialog').getByRole('button', { name: /Dr. Carol Nguyen/ }).click();
+    await expect.poll(() => conversations(alice).getByRole('button', { name: /^Dr\. Carol Nguyen/ }).getAttribute('aria-current')).toBe('page');
+    expect(await message(alice, 'Bed 3: potassium 6.8').count()).toBe(0);
+    const words = 'Your urgent message to Nurse Bob Okafor was acknowledged by Nurse Bob Okafor.';
+    const said = await listenToLiveRegion(alice);
+    await conversations(bob).getByRole('button', { name: /^Dr\. Alice Moreau/ }).click();
+    await message(bob, 'Bed 3: potassium 6.8').getByRole('button', { name: 'Acknowledge urgent message from Dr. Alice Moreau' }).click();
+    let heard: string[] = [];
+    const acknowledgements = async () => (heard = [...heard, ...await said()]).filter((s) => s.includes('acknowledged'));
+    await expect.poll(acknowledgements, { timeout: 20_000 }).toEqual([`alert: ${words}`]);
+    // Said once: what else the ladder's stop brings, and going back to the message, say it no more.
+    await conversations(alice).getByRole('button', { name: /^Nurse Bob Okafor/ }).click();
+    await message(alice, 'Bed 3: potassium 6.8').getByText(/Acknowledged by Nurse Bob Okafor at \d/).waitFor();
+    await alice.waitForTimeout(1000);
+    expect(await acknowledgements()).toEqual([`alert: ${words}`]);
   }, 60_000);
 });

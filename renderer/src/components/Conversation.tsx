@@ -58,7 +58,7 @@ function sameRun(a: MessageView | undefined, b: MessageView | undefined): boolea
  * separators, runs of one sender, delivery state, reply-to and urgent marking), opened at a search result
  * or at the first unread message when there is one; the identity-change banner and the composer.
  */
-export function Conversation({ conversation, focus, compact, self, nameOf, version, trustVersion, ownChanged, onIdentities, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
+export function Conversation({ conversation, focus, compact, self, nameOf, knownName, version, trustVersion, ownChanged, onIdentities, online, delays, onMembers, onContact, onSchedule, onError, onRead }: {
   conversation: ConversationView;
   /** A search result to open at (highlighted), instead of the first unread or the newest message. */
   focus: string | undefined;
@@ -67,6 +67,8 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
   onRead: () => void;
   self: UserId;
   nameOf: (userId: string) => string;
+  /** A colleague's name as the app shows it, or null for one it has no name for (said so, not "Unknown"). */
+  knownName: (userId: string) => string | null;
   version: number;
   trustVersion: number;
   /** A new workstation on one's own account awaits review (Main asks once per trust change, not per conversation). */
@@ -206,7 +208,7 @@ export function Conversation({ conversation, focus, compact, self, nameOf, versi
         </div>
       </header>
 
-      {changed.map((userId) => <TrustBanner key={userId} own={userId === self} name={nameOf(userId)} onReview={() => onContact(userId)} />)}
+      {changed.map((userId) => <TrustBanner key={userId} own={userId === self} name={knownName(userId)} onReview={() => onContact(userId)} />)}
 
       <div className="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Conversation history" tabIndex={0}>
         {!olderComplete && messages.length > 0 && <div className="load-more"><button type="button" className="ghost" onClick={() => loadOlder().catch(onError)}>Load earlier messages</button></div>}

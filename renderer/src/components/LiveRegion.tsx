@@ -7,6 +7,9 @@ export const LIVE_REGION_ATTRIBUTE = 'data-live-region';
 /** How a piece of news is heard: an alert interrupts (an urgent message, receiving failed), a status waits its turn. */
 export type Urgency = 'alert' | 'status';
 
+/** How long a new status region is on the page, empty, before its text goes in: time for the accessibility tree to have it. */
+const STATUS_SETTLE_MS = 100;
+
 interface Slot {
   readonly urgency: Urgency;
   /** What it says now; null while it has nothing to say. */
@@ -37,6 +40,18 @@ export function LiveRegion({ children }: { children: ReactNode }) {
     else next.delete(slot);
     return next;
   }), []);
+  // A status region must be on the page, empty, before its text comes (some screen readers skip a status whose region
+  // appears with its text): a new status slot is drawn empty, and its text goes in a moment later (a timer, not the next
+  // animation frame, which a hidden window never draws). Alerts, said as they are inserted, wait for nothing.
+  const [ready, setReady] = useState<ReadonlySet<string>>(new Set());
+  useEffect(() => {
+    const fresh = [...slots].filter(([slot, { urgency }]) => urgency === 'status' && !ready.has(slot)).map(([slot]) => slot);
+    const gone = [...ready].filter((slot) => !slots.has(slot));
+    if (gone.length > 0) setReady((old) => new Set([...old].filter((slot) => slots.has(slot))));
+    if (fresh.length === 0) return;
+    const timer = setTimeout(() => setReady((old) => new Set([...old, ...fresh])), STATUS_SETTLE_MS);
+    return () => clearTimeout(timer);
+  }, [slots, ready]);
   return (
     <SayContext.Provider value={say}>
       {children}
@@ -44,9 +59,10 @@ export function LiveRegion({ children }: { children: ReactNode }) {
         <div className="visually-hidden" {...{ [LIVE_REGION_ATTRIBUTE]: '' }}>
           {[...slots].map(([slot, { urgency, text, occasion }]) => urgency === 'alert'
             // An alert is announced as it is inserted (so a new occasion inserts it anew); a status region must be
-            // there before its text changes, so it is there, empty, from its component's first render on.
+            // there before its text changes, so it is there, empty, from its component's first render on, and its
+            // text waits a moment (`ready`).
             ? text && <p key={`${slot} alert ${occasion}`} role="alert">{text}</p>
-            : <p key={`${slot} status`} role="status">{text}</p>)}
+            : <p key={`${slot} status`} role="status">{ready.has(slot) ? text : null}</p>)}
         </div>,
         document.body,
       )}

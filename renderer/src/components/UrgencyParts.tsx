@@ -16,7 +16,7 @@ import { useAnnouncement } from './LiveRegion';
 export const names = (people: readonly { name: string }[]) => (people.length <= 1 ? people[0]?.name ?? 'nobody' : `${people.slice(0, -1).map((p) => p.name).join(', ')} and ${people.at(-1)?.name ?? ''}`);
 
 /** "Dr. Patel (covering for Dr. Lee)": who acknowledged, and for whom when they had it as the colleague covering. */
-const acknowledger = (a: MessageUrgency['acknowledgements'][number]) => (a.coveringFor ? `${a.name} (covering for ${a.coveringFor.name})` : a.name);
+export const acknowledger = (a: MessageUrgency['acknowledgements'][number]) => (a.coveringFor ? `${a.name} (covering for ${a.coveringFor.name})` : a.name);
 
 export function UrgentLabel({ message }: { message: MessageView }) {
   if (!message.urgent) return null;
@@ -71,8 +71,9 @@ function LadderProgress({ urgency }: { urgency: MessageUrgency }) {
   const ladder = urgency.ladder;
   const ack = ladder ? ladder.acknowledged ?? urgency.acknowledgements[0] ?? null : null;
   const status = ack ? `Acknowledged by ${acknowledger(ack)} at ${formatTime(ack.at)}` : 'Waiting for acknowledgement';
-  // Heard through the LiveRegion when it changes, also while a dialog makes the page inert (the line has no live role).
-  useAnnouncement('status', ladder ? `Your urgent message: ${status}.` : null);
+  // Heard through the LiveRegion, also while a dialog makes the page inert (the line has no live role): that it waits
+  // here; its acknowledgement is said by the main screen (useAcknowledgementAnnouncements), heard wherever she is.
+  useAnnouncement('status', ladder && !ack ? `Your urgent message: ${status}.` : null);
   if (!ladder) return null;
   const lines = ladder.steps.map((s, i) => {
     const who = s.role ? `${s.role} (${names(s.to)})` : names(s.to);

@@ -8,6 +8,7 @@ import type { Receiving } from '../receiving';
 import { SignInAgainBanner } from '../components/SignInAgainBanner';
 import { askUntilAnswered } from '../askUntilAnswered';
 import { useTrustAnnouncements } from '../trustAnnouncements';
+import { useAcknowledgementAnnouncements } from '../acknowledgementAnnouncements';
 import { useApi } from '../context';
 import { explain } from '../errors';
 import { formatActivity, formatResultTime, initials } from '../format';
@@ -64,7 +65,8 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   const [ownChanged, setOwnChanged] = useState(false);
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<MessageView[] | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  /** A notice above the conversation; `unsent`: the message it says was not sent (an alert, said again for each). */
+  const [notice, setNotice] = useState<{ text: string; unsent?: string } | null>(null);
   /** Messages the relay refused for now (a colleague's full queue, this workstation's rate), by id: shown next to each. */
   const [delays, setDelays] = useState<ReadonlyMap<string, SendDelay>>(new Map());
   /**
@@ -92,7 +94,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
         if (event.type === 'identityChanged' || event.type === 'sendBlocked' || event.type === 'conversation') setTrustVersion((v) => v + 1);
       }
       if (event.type === 'conversation') void loadContacts();
-      if (event.type === 'sendFailed') setNotice(SEND_FAILED_NOTICES[event.reason]);
+      if (event.type === 'sendFailed') setNotice({ text: SEND_FAILED_NOTICES[event.reason], unsent: event.messageId });
       if (event.type === 'sendDelayed') {
         const { messageId, reason, userId, retryAt } = event;
         setDelays((old) => new Map(old).set(messageId, { reason, retryAt, ...(userId ? { userId } : {}) }));
@@ -127,8 +129,10 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
 
   const current = conversations.find((c) => c.id === selected) ?? null;
   const nameOf = useCallback((userId: string) => (userId === self ? 'You' : contacts.get(userId)?.displayName ?? 'Unknown'), [contacts, self]);
+  /** A colleague's name as the app shows it: the directory's, else their direct conversation's title; null without either. */
+  const knownName = useCallback((userId: string) => contacts.get(userId)?.displayName ?? conversations.find((c) => c.kind === 'direct' && c.peer === userId)?.title ?? null, [contacts, conversations]);
 
-  const openRole = (roleId: RoleId) => api.call('roles.open', { roleId }).then(({ conversationId }) => openConversation(conversationId)).catch((e: unknown) => setNotice(explain(e)));
+  const openRole = (roleId: RoleId) => api.call('roles.open', { roleId }).then(({ conversationId }) => openConversation(conversationId)).catch((e: unknown) => setNotice({ text: explain(e) }));
   const openDirect = async (userId: UserId) => {
     const { conversationId } = await api.call('conversations.openDirect', { userId });
     await openConversation(conversationId);
@@ -156,8 +160,11 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
   const urgentElsewhere = urgentIn !== null && urgentIn !== selected ? urgentIn : null;
   // Heard even while a dialog makes the page inert (the LiveRegion is outside it); shown below without a live role.
   useAnnouncement('alert', urgentElsewhere && `Urgent message ${whereOf(urgentElsewhere, 'from')}.`, urgent?.occasion);
-  useAnnouncement('status', notice);
-  const onIdentities = useTrustAnnouncements(ownChanged, nameOf);
+  // A message that was not sent is something she must hear now: an alert; anything else waits its turn.
+  useAnnouncement('alert', notice?.unsent ? notice.text : null, notice?.unsent);
+  useAnnouncement('status', notice && !notice.unsent ? notice.text : null);
+  const onIdentities = useTrustAnnouncements(ownChanged, knownName);
+  useAcknowledgementAnnouncements(whereOf);
   // "Sign-in needed" is left unsaid: the sign-in banner's alert says it, with what it means.
   useAnnouncement('status', connection === 'offline' ? `${CONNECTION_LABELS.offline}${OFFLINE_DETAIL}` : connection === 'signInAgain' ? null : CONNECTION_LABELS[connection]);
 
@@ -236,7 +243,7 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
               <button type="button" className="primary" onClick={() => setDialog({ kind: 'settings' })}>Change passphrase</button>
             </div>
           )}
-          {notice && <div className="notice"><span>{notice}</span><button type="button" className="ghost" onClick={() => setNotice(null)}>Dismiss</button></div>}
+          {notice && <div className="notice"><span>{notice.text}</span><button type="button" className="ghost" onClick={() => setNotice(null)}>Dismiss</button></div>}
           {results ? (
             <section className="search-results" aria-label="Search results">
               <h2>{results.length === 0 ? 'No messages match' : `${results.length} message${results.length === 1 ? '' : 's'} found`}</h2>
@@ -252,11 +259,11 @@ export function Main({ state, connection, receiving, settings, onSettings }: { s
               </ul>
             </section>
           ) : current ? (
-            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} version={version} trustVersion={trustVersion} ownChanged={ownChanged} onIdentities={onIdentities} online={connection === 'online'} delays={delays}
+            <Conversation key={`${current.id} ${focus ?? ''}`} conversation={current} focus={focus} compact={compact} self={self} nameOf={nameOf} knownName={knownName} version={version} trustVersion={trustVersion} ownChanged={ownChanged} onIdentities={onIdentities} online={connection === 'online'} delays={delays}
               onMembers={() => { void loadContacts(); setDialog({ kind: 'members', conversationId: current.id }); }}
               onContact={(userId) => setDialog({ kind: 'contact', userId })}
               onSchedule={(detail) => { void loadContacts(); setDialog({ kind: 'schedule', detail }); }}
-              onError={(e) => setNotice(explain(e))} onRead={loadConversations} />
+              onError={(e) => setNotice({ text: explain(e) })} onRead={loadConversations} />
           ) : (
             <div className="placeholder">
               <h2>Select a conversation</h2>

@@ -1,0 +1,42 @@
+import { useEffect, useRef, useState } from 'react';
+import type { ConversationId } from '../../shared/ids';
+import { useAnnouncement } from './components/LiveRegion';
+import { acknowledger } from './components/UrgencyParts';
+import { useApi } from './context';
+
+/** An acknowledgement of one of her own urgent messages: where that message is, who acknowledged it, and its key. */
+interface Acknowledged {
+  readonly conversationId: ConversationId;
+  readonly who: string;
+  readonly key: string;
+}
+
+/**
+ * Says each acknowledgement of her own urgent messages once, wherever she is in the app: the message's row (its
+ * ladder) shows it, but she may be in another conversation, or behind a dialog, when it comes. An alert, each its
+ * own occasion: a second acknowledgement in the same words (the same colleague, the same conversation) is news
+ * again, which a status whose text does not change would leave unsaid; and it is what stops her escalation. Held by the
+ * main screen, which hears every `urgency` event; `whereOf` words the conversation as the app shows its title
+ * ("to Nurse Bob Okafor", "in Ward 4 bed 12"). Only the app's own text: no message body is said.
+ */
+export function useAcknowledgementAnnouncements(whereOf: (conversationId: string, direct: string) => string): void {
+  const api = useApi();
+  /** Every acknowledgement said since the main screen opened: message, acknowledger and time. */
+  const heard = useRef(new Set<string>());
+  const [saying, setSaying] = useState<readonly Acknowledged[]>([]);
+  useEffect(() => api.subscribe((event) => {
+    if (event.type !== 'urgency') return;
+    const { conversationId, messageId } = event;
+    // The event says only which message changed: its view says whose it is and who acknowledged it. A failed read
+    // says nothing (the row, when shown, still has it).
+    api.call('messages.around', { conversationId, messageId, limit: 1 }).then(({ messages }) => {
+      const message = messages.find((m) => m.id === messageId);
+      if (!message?.outgoing || !message.urgent || !message.urgency) return;
+      const fresh = message.urgency.acknowledgements.map((a) => ({ conversationId, who: acknowledger(a), key: `${messageId} ${a.userId} ${a.at}` })).filter((a) => !heard.current.has(a.key));
+      if (fresh.length === 0) return;
+      for (const a of fresh) heard.current.add(a.key);
+      setSaying(fresh);
+    }).catch(() => undefined);
+  }), [api]);
+  useAnnouncement('alert', saying.length === 0 ? null : saying.map((a) => `Your urgent message ${whereOf(a.conversationId, 'to')} was acknowledged by ${a.who}.`).join(' '), saying.map((a) => a.key).join(' '));
+}
