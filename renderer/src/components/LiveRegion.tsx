@@ -1,4 +1,4 @@
-import { createContext, useCallback, useContext, useEffect, useId, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 
 /** Marks the page's live region, which a modal leaves out of what it makes inert (useModalFocus). */
@@ -44,14 +44,31 @@ export function LiveRegion({ children }: { children: ReactNode }) {
   // appears with its text): a new status slot is drawn empty, and its text goes in a moment later (a timer, not the next
   // animation frame, which a hidden window never draws). Alerts, said as they are inserted, wait for nothing.
   const [ready, setReady] = useState<ReadonlySet<string>>(new Set());
+  // Each new status slot's own timer: other slots' changes meanwhile neither restart nor cancel it.
+  const waiting = useRef(new Map<string, ReturnType<typeof setTimeout>>());
   useEffect(() => {
-    const fresh = [...slots].filter(([slot, { urgency }]) => urgency === 'status' && !ready.has(slot)).map(([slot]) => slot);
-    const gone = [...ready].filter((slot) => !slots.has(slot));
-    if (gone.length > 0) setReady((old) => new Set([...old].filter((slot) => slots.has(slot))));
-    if (fresh.length === 0) return;
-    const timer = setTimeout(() => setReady((old) => new Set([...old, ...fresh])), STATUS_SETTLE_MS);
-    return () => clearTimeout(timer);
+    for (const [slot, { urgency }] of slots) {
+      if (urgency !== 'status' || ready.has(slot) || waiting.current.has(slot)) continue;
+      waiting.current.set(slot, setTimeout(() => {
+        waiting.current.delete(slot);
+        setReady((old) => new Set([...old, slot]));
+      }, STATUS_SETTLE_MS));
+    }
+    for (const [slot, timer] of waiting.current) {
+      if (slots.has(slot)) continue;
+      clearTimeout(timer);
+      waiting.current.delete(slot);
+    }
+    if ([...ready].some((slot) => !slots.has(slot))) setReady((old) => new Set([...old].filter((slot) => slots.has(slot))));
   }, [slots, ready]);
+  useEffect(() => {
+    const timers = waiting.current;
+    return () => {
+      for (const timer of timers.values()) clearTimeout(timer);
+      // Forgotten too: mounted again (React's strict mode does), the slots get timers anew.
+      timers.clear();
+    };
+  }, []);
   return (
     <SayContext.Provider value={say}>
       {children}
