@@ -20,7 +20,7 @@ import { PASSPHRASE } from '../fixtures/workstation';
 const missing = chromiumMissing();
 if (missing) console.log(`UI receiving tests skipped: ${missing}`);
 
-describe.skipIf(missing !== null)('receiving held up, in the UI', () => {
+describe.skipIf(missing !== null)(`receiving held up, in the UI${missing ? ` (skipped: ${missing})` : ''}`, () => {
   const dir = useTempDirs();
   let harness: Harness;
   let browser: Browser;
