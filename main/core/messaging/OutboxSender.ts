@@ -331,6 +331,8 @@ export class OutboxSender {
     const memberless = send.sendTo.some((u) => u !== self && !directory.some((e) => e.userId === u && e.devices.length > 0));
     if (memberless && this.ctx.scheduler.now() - this.#directoryReadAt >= MEMBERLESS_REREAD_MS) return true;
     const addressed = (u: UserId) => (u === self ? !send.selfHeld : send.sendTo.includes(u));
+    // The usual send addresses every reader and our own devices: no holder can be left out, nothing to read.
+    if (addressed(self) && send.readers.every(addressed)) return false;
     const holders = await this.ctx.core.careTeamKeyHolders(teamId);
     return holders.some((h) => (h.userId === self || send.readers.includes(h.userId)) && !addressed(h.userId));
   }
