@@ -18,37 +18,44 @@ const TICKS_PER_SECOND = 100;
 /**
  * The relay as hospital IT runs it: the bundle `npm run pack:relay` ships (scripts/packRelay.ts), built once
  * per bench under dist/ (so that it finds node_modules), not the sources through tsx (which alone costs
- * tens of MiB of memory and start-up CPU that no installed relay has), with the Node options of the
- * systemd unit that ships with it; Node and then the script. RELAY_BENCH_BUNDLE=DIR runs a bundle built
+ * tens of MiB of memory and start-up CPU that no installed relay has); the path of its script. The bench gives
+ * it the systemd unit's environment (`relayUnitEnvironment`). RELAY_BENCH_BUNDLE=DIR runs a bundle built
  * earlier into DIR/bin instead (under dist/, to A/B a change against the build before it).
  */
-const bundled = new Map<string, Promise<string[]>>();
-export function bundledRelayCommand(): Promise<string[]> {
+const bundled = new Map<string, Promise<string>>();
+export function bundledRelayScript(): Promise<string> {
   // By the bundle asked for: a probe may alternate builds from run to run (RELAY_BENCH_BUNDLE set anew).
   const earlier = process.env.RELAY_BENCH_BUNDLE ?? '';
-  let command = bundled.get(earlier);
-  if (!command) {
-    command = (async () => {
-      const root = fileURLToPath(new URL('../..', import.meta.url));
-      const bin = earlier ? join(resolve(earlier), 'bin') : join(root, 'dist/bench-relay/bin');
+  let script = bundled.get(earlier);
+  if (!script) {
+    script = (async () => {
+      const bin = earlier ? join(resolve(earlier), 'bin') : join(repositoryRoot(), 'dist/bench-relay/bin');
       if (!earlier) await bundleRelay(bin);
-      return [...unitNodeOptions(join(root, 'deploy/rounds-relay.service')), join(bin, 'rounds-server.mjs')];
+      return join(bin, 'rounds-server.mjs');
     })();
-    bundled.set(earlier, command);
+    bundled.set(earlier, script);
   }
-  return command;
+  return script;
 }
 
-/** The Node options the systemd unit gives the relay (`Environment=NODE_OPTIONS=...`): the bench runs it with the same. */
-function unitNodeOptions(unitFile: string): string[] {
-  const options = /^Environment=NODE_OPTIONS=(.+)$/m.exec(readFileSync(unitFile, 'utf8'))?.[1];
-  return options ? options.trim().split(/\s+/) : [];
-}
+const repositoryRoot = (): string => fileURLToPath(new URL('../..', import.meta.url));
 
-/** The unit's other `Environment=NAME=VALUE` lines (MALLOC_ARENA_MAX), as `env` takes them: the bench's relay gets them too. */
-export function unitEnvironment(): string[] {
-  const unit = readFileSync(fileURLToPath(new URL('../../deploy/rounds-relay.service', import.meta.url)), 'utf8');
-  return [...unit.matchAll(/^Environment=([A-Z_]+=\S+)$/gm)].map((m) => m[1] as string).filter((pair) => !pair.startsWith('NODE_OPTIONS='));
+/** The drop-in docs/deployment.md (section 11) adds to the unit on every relay machine of a site on PostgreSQL. */
+export const POSTGRES_DROP_IN = 'deploy/rounds-relay-postgres.conf';
+
+/**
+ * The environment the systemd unit (deploy/rounds-relay.service) and the drop-ins given (paths in the repository)
+ * set, read as systemd reads them: every `Environment=NAME=VALUE` line in order, a later value of a name replacing
+ * an earlier one. The bench runs the relay with the same: NODE_OPTIONS as Node options, the rest through `env`.
+ */
+export function relayUnitEnvironment(dropIns: readonly string[] = []): { nodeOptions: string[]; environment: string[] } {
+  const values = new Map<string, string>();
+  for (const file of ['deploy/rounds-relay.service', ...dropIns]) {
+    for (const [, name, value] of readFileSync(join(repositoryRoot(), file), 'utf8').matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)) values.set(name as string, (value as string).trim());
+  }
+  const nodeOptions = values.get('NODE_OPTIONS')?.split(/\s+/).filter(Boolean) ?? [];
+  values.delete('NODE_OPTIONS');
+  return { nodeOptions, environment: [...values].map(([name, value]) => `${name}=${value}`) };
 }
 
 /** Pinning needs two cores and taskset; without either the runs share cores (and say so). */

@@ -4,6 +4,8 @@
  * migrated and provisioned once; for every run a fresh database cloned from it (CREATE DATABASE … TEMPLATE,
  * as RoundsSystem copies its template data directory) and `instances` relay processes on it, each with its
  * own data directory holding the one org audit key (docs/deployment.md: copied to every instance).
+ * Each relay has the systemd unit's environment and the drop-in the guide adds on a site's relay machines
+ * (deploy/rounds-relay-postgres.conf: a larger young generation).
  *
  * Device i connects to instance i mod `instances`. The shapes pair device i with device i + 50 (100 devices),
  * and 50 mod 3 = 2: with three instances every message crosses instances, accepted by the sender's and
@@ -21,7 +23,7 @@ import { PostgresDatabase } from '../../server/storage/postgres/PostgresDatabase
 import { PostgresRelayStore } from '../../server/storage/postgres/PostgresRelayStore';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { startPostgres, type TestPostgres } from '../fixtures/postgres';
-import { pinProcessTree, processCpuMs, processTreeCpuMs } from './benchMachine';
+import { POSTGRES_DROP_IN, pinProcessTree, processCpuMs, processTreeCpuMs } from './benchMachine';
 import type { BenchSystem, ServerUnderTest } from './loadRun';
 import { LoadSocket, provisionStore, startBenchRelay, storeOffline, type BenchDevice, type BenchRelay } from './relayLoad';
 
@@ -139,7 +141,7 @@ export class PostgresBench {
         const dataDir = tempDataDir();
         cpSync(this.auditTemplate, dataDir, { recursive: true });
         try {
-          relays.push(await startBenchRelay(dataDir, ['--database', url, '--database-password-file', this.server.passwordFile]));
+          relays.push(await startBenchRelay(dataDir, ['--database', url, '--database-password-file', this.server.passwordFile], [POSTGRES_DROP_IN]));
         } catch (error) {
           removeDir(dataDir);
           throw error;

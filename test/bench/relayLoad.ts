@@ -17,7 +17,7 @@ import type { RelayStore } from '../../server/storage/RelayStore';
 import { UserIdSchema, type DeviceAddress } from '../../shared/ids';
 import { RelayProcess, removeDir, tempDataDir } from '../fixtures/relayProcess';
 import { TestDirectory, newConversationId, newDevice, newUserId, sendText } from '../fixtures/protocolHarness';
-import { bundledRelayCommand, serverCommandPrefix, unitEnvironment } from './benchMachine';
+import { bundledRelayScript, relayUnitEnvironment, serverCommandPrefix } from './benchMachine';
 import { DRAIN_MAX_MS, RefusedSocket, sleep, within, type BenchClient, type BenchSystem, type ServerUnderTest } from './loadRun';
 
 /** Unanswered `send` frames the offline sender keeps under way. */
@@ -104,22 +104,23 @@ export interface BenchRelay {
 }
 
 /**
- * The bundled relay on `dataDir` (with `extraArgs`, e.g. --database), pinned and limited as every server here.
+ * The bundled relay on `dataDir` (with `extraArgs`, e.g. --database), pinned and limited as every server here, with
+ * the environment of the systemd unit and of `dropIns` (POSTGRES_DROP_IN for a relay on PostgreSQL).
  * RELAY_BENCH_CPU_PROFILE=DIR has each relay write a V8 CPU profile into DIR when it stops (for profiling, not for figures);
  * RELAY_BENCH_HEAP_SNAPSHOT=DIR lets the bench have it write heap snapshots there (`heapSnapshotSignal`);
  * RELAY_BENCH_NODE_FLAGS='--trace-gc ...' adds Node options, and RELAY_BENCH_LOG=FILE appends the relay's output to FILE.
  */
-export async function startBenchRelay(dataDir: string, extraArgs: readonly string[] = []): Promise<BenchRelay> {
+export async function startBenchRelay(dataDir: string, extraArgs: readonly string[] = [], dropIns: readonly string[] = []): Promise<BenchRelay> {
   const profileDir = process.env.RELAY_BENCH_CPU_PROFILE;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const snapshotDir = process.env.RELAY_BENCH_HEAP_SNAPSHOT;
   if (snapshotDir) profile.push(`--heapsnapshot-signal=${heapSnapshotSignal()}`, `--diagnostic-dir=${snapshotDir}`);
   const flags = process.env.RELAY_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
   // After the unit's own options, so that a flag given here wins over the unit's.
-  const [script, ...unitOptions] = (await bundledRelayCommand()).toReversed();
-  const environment = unitEnvironment();
+  const script = await bundledRelayScript();
+  const { nodeOptions, environment } = relayUnitEnvironment(dropIns);
   const prefix = [...serverCommandPrefix(), ...(environment.length > 0 ? ['env', ...environment] : [])];
-  const relay = await RelayProcess.start(dataDir, extraArgs, 0, prefix, [...profile, ...unitOptions.toReversed(), ...flags, script!]);
+  const relay = await RelayProcess.start(dataDir, extraArgs, 0, prefix, [...profile, ...nodeOptions, ...flags, script]);
   const logFile = process.env.RELAY_BENCH_LOG;
   if (logFile) for (const stream of [relay.child.stdout, relay.child.stderr]) stream?.on('data', (chunk: Buffer) => appendFileSync(logFile, chunk));
   let stderr = '';

@@ -353,6 +353,8 @@ describe('the deployment guide (docs/deployment.md)', () => {
     expect(output.match(/\{"ready":true\}/g)?.length).toBeGreaterThanOrEqual(5);
     expect(output).toMatch(/^rounds_relay_connected_devices 0$/m);
     expect(output).toContain("the relays see each workstation's own address");
+    // The unit's environment with the PostgreSQL drop-in's Node options in place of the unit's.
+    for (const unit of ['rounds-relay', 'rounds-relay-2']) expect(output).toContain(`${unit} runs with MALLOC_ARENA_MAX=2 NODE_OPTIONS=--max-semi-space-size=64 `);
     // An admin command on the shared database; clinicians enrolled through HAProxy write to each other, with
     // both relays up and with relay1 stopped (then through relay2 alone).
     expect(output).toMatch(/^created jdoe \(clinician\)/m);
