@@ -7,6 +7,9 @@ export default defineConfig({
     environment: 'node',
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // expect.poll's own default is 1 s: too short for a browser or a relay on a busy machine (a poll that passes
+    // returns at once, so a longer limit costs nothing).
+    expect: { poll: { timeout: 10_000 } },
     pool: 'forks',
     // Three test files at once on this 2-core machine (Vitest's default here is one): a file spends most of its
     // time waiting on the relays, databases and browsers it starts (one at a time the suite took 14 minutes, two

@@ -3,6 +3,7 @@ import { InMemoryProtocolStorage } from '../../main/core/crypto/InMemoryProtocol
 import { ProtocolCore } from '../../main/core/crypto/ProtocolCore';
 import type { KeyUpload } from '../../shared/wire/keys';
 import { removeDir, tempDataDir } from '../fixtures/relayProcess';
+import { until } from '../fixtures/workstation';
 import { DEFAULT_ARGON2 } from '../../server/auth/argon2Params';
 import { currentTotp } from '../../server/auth/totp';
 import { DEFAULT_CONFIG, type RelayConfig } from '../../server/RelayConfig';
@@ -169,8 +170,7 @@ describe('accounts (in process, virtual time)', () => {
     await expect(ping()).resolves.toMatchObject({ accepted: [expect.any(String)] });
     now += 2 * 3600_000; // the grant has expired
     await expect(ping()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
-    for (let i = 0; i < 50 && !closed; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(closed).toBe(true);
+    await until(() => closed, 'the socket closed');
   });
 
   it('a send must reach every active device of each addressed user: a missed or unknown device is named', async () => {
@@ -266,7 +266,7 @@ describe('accounts (in process, virtual time)', () => {
     });
     holder.connection = connection;
     connection.ack(unacked.splice(0));
-    for (let i = 0; i < 200 && receivedAtEmpty < 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await until(() => receivedAtEmpty >= 0, 'the queue drained');
     expect(receivedAtEmpty).toBe(600);
     expect(lowStock).toEqual([{ preKeys: 2, kyberPreKeys: 2 }]);
     await connection.close();

@@ -309,15 +309,14 @@ describe('strangers cannot lock a clinician out (virtual time)', () => {
     now += 60_000;
     const signIn = new RelayClient(url, nia.session.credential);
     const session = await signIn.login('nia', PASSWORD, currentTotp(nia.secret, now), existing(nia.session.deviceId));
-    for (let i = 0; i < 40 && !oldClosed; i++) await new Promise((r) => setTimeout(r, 25));
-    expect(oldClosed).toBe(true);
+    await until(() => oldClosed, 'the old socket closed');
 
     const pushedToNew: string[] = [];
     const fresh = await signIn.connect({ onEnvelope: (e) => pushedToNew.push(e.id) });
     const sent = await relay.messages.send({ userId: ola.session.userId, deviceId: ola.session.deviceId }, [
       { id: crypto.randomUUID() as never, type: 'whisper', recipient: { userId: session.userId, deviceId: session.deviceId }, content: 'AAAA' },
     ]);
-    for (let i = 0; i < 40 && pushedToNew.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await until(() => pushedToNew.length > 0, 'the envelope pushed to the new socket');
     expect(pushedToNew).toEqual(sent.accepted);
     expect(pushedToOld).toEqual([]);
     await fresh.close();

@@ -356,11 +356,12 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     // Scrolling up pages older messages in from the core; the page keeps only what is near the view.
     const oldestShown = async () => Math.min(...(await history(alice).getByText(/^Observation \d+: obs stable$/).allTextContents()).map((t) => Number(/\d+/.exec(t)![0])));
     const before = await oldestShown();
-    for (let i = 0; i < 8; i++) {
+    // (Scrolled to the top again until they have come: on a busy machine a page may take longer than a scroll.)
+    await expect.poll(async () => {
       await history(alice).evaluate((el) => el.scrollTo({ top: 0 }));
       await alice.waitForTimeout(200);
-    }
-    expect(await oldestShown()).toBeLessThan(before - 150);
+      return oldestShown();
+    }, { timeout: 30_000 }).toBeLessThan(before - 150);
     // ...in order, oldest at the top.
     const shown = (await history(alice).getByText(/^Observation \d+: obs stable$/).allTextContents()).map((t) => Number(/\d+/.exec(t)![0]));
     expect(shown).toEqual([...shown].sort((a, b) => a - b));
@@ -379,11 +380,11 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
     // Scrolling down from there pages the newer messages in.
     const newestBefore = async () => Math.max(...(await history(alice).getByText(/^Observation \d+: obs stable$/).allTextContents()).map((t) => Number(/\d+/.exec(t)![0])));
     const before = await newestBefore();
-    for (let i = 0; i < 4; i++) {
+    await expect.poll(async () => {
       await history(alice).evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
       await alice.waitForTimeout(200);
-    }
-    expect(await newestBefore()).toBeGreaterThan(before + 40);
+      return newestBefore();
+    }, { timeout: 30_000 }).toBeGreaterThan(before + 40);
   }, 60_000);
 
   it('opens a conversation with many unread messages at the first of them, under a "New messages" line', async () => {

@@ -83,9 +83,11 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await sent.waitFor({ timeout: 30_000 });
   };
 
+  /** How long failThenHoldCheck holds the late answer. */
+  const HELD_MS = 12_000;
   /**
    * A change awaits review (`shown`, its banner, and sending paused). The check of it that closing the review
-   * dialog brings (contacts.identities for a user `checked`) first fails, then is held 5 s: through both, sending
+   * dialog brings (contacts.identities for a user `checked`) first fails, then is held 12 s: through both, sending
    * stays paused. Leaves the dialog open again (`loaded` shown), to accept; what it returns, called once accepted
    * and sending resumed, waits for the held answer (from before the acceptance) and checks it paused nothing again.
    */
@@ -110,12 +112,13 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
     await alice.waitForTimeout(500);
     await stillPaused();
     // An answer that comes after a newer one is dropped: the check that closing it brings (not accepted yet) is held
-    // 5 s, in which the change is accepted; the late "still changed" must not pause sending again.
+    // 12 s (long enough for a busy machine's browser to accept in it), in which the change is accepted; the late
+    // "still changed" must not pause sending again.
     let heldUntil = 0;
     await open((command, input) => {
       if (!isCheck(command, input) || heldUntil) return undefined;
-      heldUntil = Date.now() + 5000;
-      return 5000;
+      heldUntil = Date.now() + HELD_MS;
+      return HELD_MS;
     });
     await dialog.getByRole('button', { name: 'Close' }).click();
     await expect.poll(() => heldUntil).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AuditRecord } from '../AuditRecord';
 import type { JobLease } from '../../storage/RelayStore';
 import { SiemLeadership } from './SiemLeadership';
@@ -43,9 +43,10 @@ describe('SiemLeadership', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rounds-siem-'));
     dirs.push(dir);
     let free = false;
+    let tries = 0;
     const store = {
       auditRecordsAfter: async (): Promise<AuditRecord[]> => [],
-      withExclusiveJob: async <T>(_name: string, job: (l: JobLease) => Promise<T>) => (free ? { ran: true as const, value: await job(lease) } : { ran: false as const }),
+      withExclusiveJob: async <T>(_name: string, job: (l: JobLease) => Promise<T>) => (tries++, free ? { ran: true as const, value: await job(lease) } : { ran: false as const }),
       claimSiemCursor: async (_owner: string, seed: { seq: number }) => seed,
       writeSiemCursor: async () => true,
     };
@@ -53,11 +54,11 @@ describe('SiemLeadership', () => {
     const leadership = new SiemLeadership(store, sink, pacing, dir, (line) => lines.push(line), undefined, 30);
     const began: number[] = [];
     leadership.start((from) => began.push(from));
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Several tries (every 30 ms), one line.
+    await vi.waitFor(() => expect(tries).toBeGreaterThanOrEqual(3), { timeout: 5000 });
     expect(lines).toEqual([expect.stringContaining('another relay instance streams the audit log to the test receiver')]);
     free = true;
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(began).toEqual([1]);
+    await vi.waitFor(() => expect(began).toEqual([1]), { timeout: 5000 });
     expect(leadership.streaming).toBe(true);
     await leadership.stop(100);
     expect(leadership.streaming).toBe(false);
