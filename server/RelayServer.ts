@@ -260,7 +260,7 @@ export class RelayServer {
    * URL. It closes with the relay.
    */
   async listenMetrics(host: string, port: number): Promise<string> {
-    this.#metricsListener = await MetricsListener.start(this.metrics.withProcessMetrics().registry, host, port);
+    this.#metricsListener = await MetricsListener.start(await this.metrics.registry(), host, port);
     return this.#metricsListener.url;
   }
 

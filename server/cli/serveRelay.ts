@@ -74,11 +74,14 @@ export async function serveRelay(opts: ServeCommandOptions): Promise<void> {
     siem.start((from) => console.log(`audit log streamed to ${siemSink.destination}, from record ${from}`));
   }
   const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
+  // The metrics listener before the lines that say the relay is up (loading prom-client takes a moment): whoever
+  // waits for them (an operator, a test, a health check) finds both listening.
+  const metricsUrl = opts.metricsPort === undefined ? undefined : await server.listenMetrics(metricsHost, opts.metricsPort);
   console.log(`rounds-server listening on ${address} (data: ${dataDir}${opts.database ?? configFile.database?.url ? `, database: ${opts.database ?? configFile.database?.url}` : ''})`);
   console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
-  if (opts.metricsPort !== undefined) {
+  if (metricsUrl) {
     // The figures tell how busy the relay is and how its sign-ins fare: loopback unless the operator says otherwise.
     if (!isLoopback(metricsHost)) console.error(`WARNING: the metrics listener on ${metricsHost} is reachable from that network without authentication; restrict it with a firewall to the Prometheus server`);
-    console.log(`rounds-server metrics on ${await server.listenMetrics(metricsHost, opts.metricsPort)}`);
+    console.log(`rounds-server metrics on ${metricsUrl}`);
   }
 }

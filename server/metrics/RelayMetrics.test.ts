@@ -16,6 +16,8 @@ describe('the relay metrics', () => {
   afterEach(async () => {
     await store?.close();
     if (dir) removeDir(dir);
+    store = undefined;
+    dir = undefined;
   });
 
   it('counts a throttled sign-in by what made it wait, which the client is not told', async () => {
@@ -36,10 +38,43 @@ describe('the relay metrics', () => {
     metrics.signInRefused('sign-in', byAccount as RelayFailure);
     metrics.signInRefused('sign-in', byAddress as RelayFailure);
     metrics.signInRefused('enrollment', new RelayFailure('INVALID_CODE', 'wrong code'));
-    const text = await metrics.registry.metrics();
+    const text = await (await metrics.registry()).metrics();
     expect(text).toContain('rounds_relay_sign_ins_throttled_total{step="sign-in",reason="account"} 1');
     expect(text).toContain('rounds_relay_sign_ins_throttled_total{step="sign-in",reason="address"} 1');
     expect(text).toContain('rounds_relay_sign_ins_refused_total{step="enrollment",reason="invalid_code"} 1');
+  });
+
+  it('counts before anything scrapes it, and the registry served later has what was counted', async () => {
+    let connected = 4;
+    const metrics = new RelayMetrics({ connectedDevices: () => connected, queuedEnvelopes: async () => 7 });
+    metrics.envelopes.accepted(3);
+    metrics.envelopes.delivered(2);
+    metrics.envelopes.accepted(1);
+    const registry = await metrics.registry();
+    // One registry, however often it is asked for (a second registration would throw).
+    expect(await metrics.registry()).toBe(registry);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^rounds_relay_envelopes_accepted_total 4$/m);
+    expect(text).toMatch(/^rounds_relay_envelopes_delivered_total 2$/m);
+    expect(text).toMatch(/^rounds_relay_connected_devices 4$/m);
+    expect(text).toMatch(/^rounds_relay_queued_envelopes 7$/m);
+    expect(text).toContain('# TYPE rounds_relay_sign_ins_refused_total counter');
+    expect(text).toContain('process_cpu_seconds_total');
+    // Gauges are read at each scrape; counters go on.
+    connected = 1;
+    metrics.envelopes.delivered(5);
+    const later = await registry.metrics();
+    expect(later).toMatch(/^rounds_relay_connected_devices 1$/m);
+    expect(later).toMatch(/^rounds_relay_envelopes_delivered_total 7$/m);
+  });
+
+  it('keeps the last count of queued envelopes when the store does not answer in time', async () => {
+    let answer: () => Promise<number> = async () => 12;
+    const metrics = new RelayMetrics({ connectedDevices: () => 0, queuedEnvelopes: () => answer() });
+    const registry = await metrics.registry();
+    expect(await registry.metrics()).toMatch(/^rounds_relay_queued_envelopes 12$/m);
+    answer = () => Promise.reject(new Error('database gone'));
+    expect(await registry.metrics()).toMatch(/^rounds_relay_queued_envelopes 12$/m);
   });
 
   it("times the store's calls by method, failed ones too, and leaves their results as they were", async () => {
@@ -51,7 +86,7 @@ describe('the relay metrics', () => {
     expect(await timed.listUsers()).toEqual([]);
     const failing = Object.assign(store, { userById: () => Promise.reject(new Error('disk on fire')) });
     await expect(timedStore(failing, metrics.storeSeconds).userById('x' as UserId)).rejects.toThrow('disk on fire');
-    const text = await metrics.registry.metrics();
+    const text = await (await metrics.registry()).metrics();
     expect(text).toContain('rounds_relay_store_seconds_count{method="listUsers"} 2');
     expect(text).toContain('rounds_relay_store_seconds_count{method="userById"} 1');
   });
