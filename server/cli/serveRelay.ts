@@ -76,7 +76,17 @@ export async function serveRelay(opts: ServeCommandOptions): Promise<void> {
   const address = await server.listen({ host: opts.host, port: opts.port, ...(opts.tlsCert ? { tlsCert: opts.tlsCert } : {}), ...(opts.tlsKey ? { tlsKey: opts.tlsKey } : {}), tlsMinVersion: opts.tlsMinVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}) }, opts.logLevel);
   // The metrics listener before the lines that say the relay is up (loading prom-client takes a moment): whoever
   // waits for them (an operator, a test, a health check) finds both listening.
-  const metricsUrl = opts.metricsPort === undefined ? undefined : await server.listenMetrics(metricsHost, opts.metricsPort);
+  let metricsUrl: string | undefined;
+  try {
+    metricsUrl = opts.metricsPort === undefined ? undefined : await server.listenMetrics(metricsHost, opts.metricsPort);
+  } catch (error) {
+    // Not half a relay (serving the wards, never saying it is up, watched by nothing): it stops, and systemd's
+    // Restart=on-failure tries again.
+    console.error(`rounds-server: the metrics listener could not start on ${metricsHost} port ${opts.metricsPort}: ${error instanceof Error ? error.message : String(error)}`);
+    await siem?.stop();
+    await server.close();
+    process.exit(1);
+  }
   console.log(`rounds-server listening on ${address} (data: ${dataDir}${opts.database ?? configFile.database?.url ? `, database: ${opts.database ?? configFile.database?.url}` : ''})`);
   console.log(`audit key fingerprint (SHA-256): ${auditKey.current.fingerprint}`);
   if (metricsUrl) {

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../server/RelayConfig';
@@ -78,6 +79,19 @@ describe('the metrics listener of a relay in this process', () => {
       await expect(fetch(metrics)).rejects.toThrow();
     } finally {
       await relay.close().catch(() => undefined);
+      removeDir(dir);
+    }
+  });
+
+  it('stops, saying why, when its metrics port is taken (not a relay that serves without them)', async () => {
+    const dir = tempDataDir();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      await expect(RelayProcess.start(dir, ['--metrics-port', String(port)])).rejects.toThrow(/relay exited with 1: [\s\S]*the metrics listener could not start on 127\.0\.0\.1 port \d+: .*EADDRINUSE/);
+    } finally {
+      taken.close();
       removeDir(dir);
     }
   });
