@@ -361,7 +361,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
       await history(alice).evaluate((el) => el.scrollTo({ top: 0 }));
       await alice.waitForTimeout(200);
       return oldestShown();
-    }, { timeout: 30_000 }).toBeLessThan(before - 150);
+    }, { timeout: 15_000 }).toBeLessThan(before - 150);
     // ...in order, oldest at the top.
     const shown = (await history(alice).getByText(/^Observation \d+: obs stable$/).allTextContents()).map((t) => Number(/\d+/.exec(t)![0]));
     expect(shown).toEqual([...shown].sort((a, b) => a - b));
@@ -384,7 +384,7 @@ describe.skipIf(missing !== null)('the Rounds UI in Chromium', () => {
       await history(alice).evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
       await alice.waitForTimeout(200);
       return newestBefore();
-    }, { timeout: 30_000 }).toBeGreaterThan(before + 40);
+    }, { timeout: 15_000 }).toBeGreaterThan(before + 40);
   }, 60_000);
 
   it('opens a conversation with many unread messages at the first of them, under a "New messages" line', async () => {
