@@ -5,7 +5,7 @@
  * RELAY_PROBE_BUNDLES=DIR,DIR,... alternates relay bundles built earlier, RELAY_PROBE_FLAGS='FLAGS|FLAGS|...' alternates
  * Node options added after the unit's (as RELAY_BENCH_NODE_FLAGS): every combination once a run, in turn.
  * With RELAY_PROBE_SQLITE=1 SQLite's relay runs the same shape in every round too, for the ratio of the goal, with the
- * unit's Node options only, or RELAY_PROBE_SQLITE_FLAGS added after them.
+ * unit's Node options only, or RELAY_PROBE_SQLITE_FLAGS added after them, and this build, or RELAY_PROBE_SQLITE_BUNDLE.
  * RELAY_PROBE_WARMUPS=MS,MS,... alternates warm-ups (the bench's 1,500 ms by default) as further variants, for
  * what a relay that has run a while (its code compiled, its caches full) spends against a fresh one.
  * For comparing builds and settings, not for the bench's figures.
@@ -39,7 +39,8 @@ try {
   for (let run = 1; run <= runs; run++) {
     if (sqlite) {
       for (const warmupMs of warmups) {
-        // Its own options, not the last variant's.
+        // Its own build and options, not the last variant's.
+        process.env.RELAY_BENCH_BUNDLE = process.env.RELAY_PROBE_SQLITE_BUNDLE ?? '';
         process.env.RELAY_BENCH_NODE_FLAGS = process.env.RELAY_PROBE_SQLITE_FLAGS ?? '';
         const { rate, cpu } = await saturated(sqlite, warmupMs);
         console.log(`run ${run} SQLite${warmups.length > 1 ? `, warm-up ${warmupMs} ms` : ''}: ${Math.round(rate)} msg/s, relay ${Math.round((relaysOf(cpu) * 1e6) / rate)} µs a message`);
