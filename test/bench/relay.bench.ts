@@ -3,8 +3,9 @@
  * bench, pinned to core 0, driven by the same load client on core 1 with the same shapes, alternating
  * which goes first, RUNS runs each; the table holds the medians and their ratios. The relay writes every
  * envelope durably (fsynced, audited) before acknowledging it; Prosody keeps online messages in memory.
- * Then the relay alone with 1,000 devices (issue 3's rows), and with 10,000: connected and mostly idle,
- * and reconnecting all at once after a restart (issue 16's crowd and storm, relayHuge.ts).
+ * Then the relay alone with 1,000 devices (issue 3's rows), and with 10,000: connected and mostly idle (the
+ * relay, then Prosody, one run each) and reconnecting all at once after a restart (issue 16's crowd and storm,
+ * relayHuge.ts).
  *
  * Knobs (environment): ROUNDS_BENCH_QUICK=1 for short runs, one each; RELAY_BENCH_RUNS=n runs each;
  * RELAY_BENCH_LARGE=0 skips the 1,000-device runs; RELAY_BENCH_HUGE=0 skips the 10,000-device ones;
@@ -113,7 +114,7 @@ export async function runRelayBench(): Promise<BenchRow[]> {
     if (HUGE_DEVICES > 0) {
       rows.push(...await hugeRows(HUGE_DEVICES, {
         devices: DEVICES, inFlight: SATURATION_IN_FLIGHT, sustainableShare: SUSTAINABLE_SHARE,
-        saturatedRate: median(ours.saturated.map((r) => r.rate)), idleResidentMiB: median(ours.saturated.map((r) => r.idleResidentMiB)),
+        saturatedRate: median(ours.saturated.map((r) => r.rate)), peerSaturatedRate: median(bare.saturated.map((r) => r.rate)), idleResidentMiB: median(ours.saturated.map((r) => r.idleResidentMiB)),
       }, TIMES, STORM_MAX_MS));
     }
     return rows;

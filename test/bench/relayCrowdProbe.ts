@@ -15,6 +15,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pinThisProcess, raiseOpenFileLimit } from './benchMachine';
+import type { BenchSystem } from './loadRun';
+import { ProsodySystem } from './prosody';
 import { crowdRun, randomSaturatedRun } from './relayCrowd';
 import { RoundsSystem } from './relayLoad';
 import { saturatedRun, withDevices, withServer } from './relayShapes';
@@ -48,7 +50,8 @@ function countSyscalls(pid: number, ms: number, file: string): Promise<Map<strin
 
 raiseOpenFileLimit();
 const unpin = pinThisProcess('1');
-const system = await RoundsSystem.create(devices);
+// RELAY_PROBE_SYSTEM=prosody runs Prosody (the bench's peer, no durability) in the same shapes instead of the relay.
+const system: BenchSystem & { dispose(): void } = process.env.RELAY_PROBE_SYSTEM === 'prosody' ? ProsodySystem.create(devices) : await RoundsSystem.create(devices);
 try {
   for (let run = 1; run <= runs; run++) {
     const { bundle, flags } = variants[(run - 1) % variants.length]!;
@@ -58,8 +61,9 @@ try {
     const countsFile = process.env.RELAY_PROBE_SYSCALLS;
     let syscalls: Promise<Map<string, number>> | undefined;
     if (crowd) {
-      const { saturated, fixed } = await withServer(system, (server) => crowdRun(server, devices, 100, IN_FLIGHT, CROWD_RATE, Number(process.env.RELAY_PROBE_SUSTAINABLE_SHARE ?? 0.8), TIMES));
-      console.log(`run ${run} ${name}: ${devices} devices, random pairs ${Math.round(saturated.rate)} msg/s; at ${CROWD_RATE} msg/s p50 ${fixed?.p50.toFixed(2)} ms, p99 ${fixed?.p99.toFixed(2)} ms, relay ${fixed?.serverCpuMsPer1000.toFixed(0)} ms CPU per 1,000`);
+      const { pairedSaturated, saturated, fixed } = await withServer(system, (server) => crowdRun(server, devices, 100, IN_FLIGHT, CROWD_RATE, Number(process.env.RELAY_PROBE_SUSTAINABLE_SHARE ?? 0.8), TIMES));
+      const perMessage = (cpu: number, rate: number) => Math.round((cpu * 1e6) / rate);
+      console.log(`run ${run} ${system.name === 'prosody' ? 'prosody' : name}: ${devices} devices, 50 pairs ${Math.round(pairedSaturated.rate)} msg/s (${perMessage(pairedSaturated.serverCpu, pairedSaturated.rate)} µs a message), random pairs ${Math.round(saturated.rate)} msg/s (${perMessage(saturated.serverCpu, saturated.rate)} µs; ${(saturated.rate / pairedSaturated.rate).toFixed(2)} of 50 pairs); at ${CROWD_RATE} msg/s p50 ${fixed?.p50.toFixed(2)} ms, p99 ${fixed?.p99.toFixed(2)} ms, server ${fixed?.serverCpuMsPer1000.toFixed(0)} ms CPU per 1,000`);
       continue;
     }
     const result = await withServer(system, (server) => withDevices(server, devices, (clients) => {
