@@ -10,6 +10,7 @@ import { nextReceiving, type Receiving } from './receiving';
 import { Enroll } from './screens/Enroll';
 import { LockScreen, ProfileChooser } from './screens/Lock';
 import { Main } from './screens/Main';
+import { SessionMemoryScope } from './sessionMemory';
 
 /**
  * The whole app follows the core's session state. Locked or signed out, only the lock screen (or the
@@ -60,5 +61,12 @@ export function App({ api }: { api: Api }) {
   // saying (an urgent message's conversation, a colleague's name) out of the DOM in the same update as the main
   // screen, not a moment later when each announcing component's clean-up runs.
   const session = state.phase === 'unlocked' ? `unlocked ${state.profile.id}` : state.phase;
-  return <ApiContext.Provider value={api}><LiveRegion key={session}>{screen}</LiveRegion></ApiContext.Provider>;
+  // What the renderer remembers of a profile's session (ids only: SessionMemory) outlasts its locks, not a sign-out
+  // or another profile: the lock screen keeps the profile's session, the profile chooser ends it.
+  const profileSession = state.phase === 'signedOut' ? state.phase : `profile ${state.profile.id}`;
+  return (
+    <ApiContext.Provider value={api}>
+      <SessionMemoryScope key={profileSession}><LiveRegion key={session}>{screen}</LiveRegion></SessionMemoryScope>
+    </ApiContext.Provider>
+  );
 }

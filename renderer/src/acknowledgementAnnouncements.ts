@@ -1,8 +1,9 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { ConversationId } from '../../shared/ids';
 import { useAnnouncement } from './components/LiveRegion';
 import { acknowledger } from './components/UrgencyParts';
 import { useApi } from './context';
+import { useSessionMemory } from './sessionMemory';
 
 /** An acknowledgement of one of her own urgent messages: where that message is, who acknowledged it, and its key. */
 interface Acknowledged {
@@ -17,26 +18,37 @@ interface Acknowledged {
  * own occasion: a second acknowledgement in the same words (the same colleague, the same conversation) is news
  * again, which a status whose text does not change would leave unsaid; and it is what stops her escalation. Held by the
  * main screen, which hears every `urgency` event; `whereOf` words the conversation as the app shows its title
- * ("to Nurse Bob Okafor", "in Ward 4 bed 12"). Only the app's own text: no message body is said.
+ * ("to Nurse Bob Okafor", "in Ward 4 bed 12"). Only the app's own text: no message body is said. What was said is
+ * remembered for the profile's session (SessionMemory), not by the main screen, which locking takes away: after
+ * unlocking, the next change to one of her urgent messages would otherwise say its earlier acknowledgements again,
+ * heard as new ones.
  */
 export function useAcknowledgementAnnouncements(whereOf: (conversationId: string, direct: string) => string): void {
   const api = useApi();
-  /** Every acknowledgement said since the main screen opened: message, acknowledger and time. */
-  const heard = useRef(new Set<string>());
+  /** Every acknowledgement said in this session: message, acknowledger and time (ids, no text). */
+  const heard = useSessionMemory().acknowledgementsSaid;
   const [saying, setSaying] = useState<readonly Acknowledged[]>([]);
-  useEffect(() => api.subscribe((event) => {
-    if (event.type !== 'urgency') return;
-    const { conversationId, messageId } = event;
-    // The event says only which message changed: its view says whose it is and who acknowledged it. A failed read
-    // says nothing (the row, when shown, still has it).
-    api.call('messages.around', { conversationId, messageId, limit: 1 }).then(({ messages }) => {
-      const message = messages.find((m) => m.id === messageId);
-      if (!message?.outgoing || !message.urgent || !message.urgency) return;
-      const fresh = message.urgency.acknowledgements.map((a) => ({ conversationId, who: acknowledger(a), key: `${messageId} ${a.userId} ${a.at}` })).filter((a) => !heard.current.has(a.key));
-      if (fresh.length === 0) return;
-      for (const a of fresh) heard.current.add(a.key);
-      setSaying(fresh);
-    }).catch(() => undefined);
-  }), [api]);
+  useEffect(() => {
+    let live = true;
+    const unsubscribe = api.subscribe((event) => {
+      if (event.type !== 'urgency') return;
+      const { conversationId, messageId } = event;
+      // The event says only which message changed: its view says whose it is and who acknowledged it. A failed read
+      // says nothing (the row, when shown, still has it).
+      api.call('messages.around', { conversationId, messageId, limit: 1 }).then(({ messages }) => {
+        const message = messages.find((m) => m.id === messageId);
+        // Answered after the main screen went (the app locked): not said now, so not remembered as said either.
+        if (!live || !message?.outgoing || !message.urgent || !message.urgency) return;
+        const fresh = message.urgency.acknowledgements.map((a) => ({ conversationId, who: acknowledger(a), key: `${messageId} ${a.userId} ${a.at}` })).filter((a) => !heard.has(a.key));
+        if (fresh.length === 0) return;
+        for (const a of fresh) heard.add(a.key);
+        setSaying(fresh);
+      }).catch(() => undefined);
+    });
+    return () => {
+      live = false;
+      unsubscribe();
+    };
+  }, [api, heard]);
   useAnnouncement('alert', saying.length === 0 ? null : saying.map((a) => `Your urgent message ${whereOf(a.conversationId, 'to')} was acknowledged by ${a.who}.`).join(' '), saying.map((a) => a.key).join(' '));
 }

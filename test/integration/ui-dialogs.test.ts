@@ -2,7 +2,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../scripts/web';
 import { DEFAULT_POLICY } from '../../shared/policy';
-import { type BridgeTap, chromiumMissing, commandsSent, enrollThroughUi, launchChromium, openTappedWorkstation, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { type BridgeTap, chromiumMissing, commandsSent, enrollThroughUi, focusRing, launchChromium, openTappedWorkstation, openWorkstation, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE } from '../fixtures/workstation';
@@ -11,8 +11,10 @@ import { PASSPHRASE } from '../fixtures/workstation';
  * Modal dialogs in the real React UI in Debian's Chromium, through the browser harness: a dialog's action runs
  * once however often it is clicked while the core answers, and what is behind an open dialog cannot be reached
  * with the keyboard (the conversation's message box least of all); when the app locks with a dialog open, the lock
- * screen's passphrase field has the keyboard. What happens meanwhile to the connection is still heard, once.
- * Screenshots: test/artifacts/dialog-inert.png, dialog-sign-in-again.png, sign-in-again.png.
+ * screen's passphrase field has the keyboard. Where the app puts the focus, its ring shows, even after a click; a
+ * click's own focus has none. What happens meanwhile to the connection is still heard, once.
+ * Screenshots: test/artifacts/dialog-inert.png, dialog-sign-in-again.png, sign-in-again.png, focus-dialog-opened.png,
+ * focus-dialog-closed.png, focus-lock-passphrase.png.
  */
 const missing = chromiumMissing();
 if (missing) console.log(`UI dialog tests skipped: ${missing}`);
@@ -188,6 +190,35 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     expect(await composer().inputValue()).toBe('Bed 9: obs done');
   }, 60_000);
 
+  it('shows the focus ring where the app puts the focus, not where a click does', async () => {
+    /** The ring of the focus styles (styles.css): 3 px of #1d4ed8, over 5.8:1 against every background it sits on. */
+    const ring = (name: string) => ({ name, visible: true, widthPx: 3, color: 'rgb(29, 78, 216)' });
+    // Opened with a click, the dialog gets the focus on its first control: shown, though the last thing done was a click.
+    const opener = alice.getByRole('button', { name: 'New care team' });
+    await opener.click();
+    const dialog = alice.getByRole('dialog', { name: 'New care team' });
+    await expect.poll(() => focusRing(alice)).toEqual(ring('Close'));
+    await screenshot(alice, 'focus-dialog-opened');
+    // Closed with a click, it gives the focus back to its opener: shown there too.
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await expect.poll(() => focusRing(alice)).toEqual(ring('New care team'));
+    await screenshot(alice, 'focus-dialog-closed');
+    // Pressed with the mouse, the control the app marked loses its ring, keeping the focus (as :focus-visible has it).
+    const box = (await opener.boundingBox())!;
+    await alice.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await alice.mouse.down();
+    expect(await focusRing(alice)).toMatchObject({ name: 'New care team', visible: false });
+    await alice.mouse.up();
+    await alice.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    // A click on a control focuses it with no ring.
+    const conversation = alice.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /^Bed 7 review/ });
+    await conversation.click();
+    expect(await conversation.and(alice.locator(':focus')).count()).toBe(1);
+    expect(await focusRing(alice)).toMatchObject({ visible: false });
+  }, 60_000);
+
   it('gives the lock screen the keyboard when the app locks with a dialog open', async () => {
     const dialog = await newCareTeam('Bed 10 review');
     await expect.poll(focusedWhere).toBe('dialog');
@@ -200,6 +231,9 @@ describe.skipIf(missing !== null)('modal dialogs in the UI', () => {
     await dialog.waitFor({ state: 'detached' });
     const passphrase = alice.getByLabel('Passphrase');
     expect(await passphrase.and(alice.locator(':focus')).count()).toBe(1);
+    // Where the keyboard is, is seen: the field has the focus ring.
+    expect(await focusRing(alice)).toMatchObject({ visible: true, widthPx: 3, color: 'rgb(29, 78, 216)' });
+    await screenshot(alice, 'focus-lock-passphrase');
     expect(await alice.locator('[inert]').count()).toBe(0);
     // Typed straight away, with no click first: it goes into the passphrase field, and Enter unlocks.
     await alice.keyboard.type(PASSPHRASE);

@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../../scripts/web';
 import type { ConversationId, MessageId, UserId } from '../../shared/ids';
-import { type BridgeTap, chromiumMissing, listenToLiveRegion, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
+import { type BridgeTap, chromiumMissing, focusRing, listenToLiveRegion, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { useTempDirs } from '../fixtures/tempDirs';
 import { PASSPHRASE } from '../fixtures/workstation';
 
@@ -73,11 +73,14 @@ describe.skipIf(missing !== null)(`receiving held up, in the UI${missing ? ` (sk
     await signIn.waitFor();
     // Said once, by the banner's alert alone (not also by the header's status, "Sign-in needed").
     await expect.poll(said).toEqual(['alert: Your organisation asks you to sign in again. Messages you write are kept and sent once you have.']);
-    await signIn.focus();
+    // Reached as a keyboard user reaches it (the app does not take the focus to it): Tab from the header's last control.
+    await alice.locator('#root').getByRole('button', { name: 'Lock now' }).focus();
+    await alice.keyboard.press('Tab');
     const alert = await heard('alert').elementHandle();
     for (let i = 0; i < 3; i++) await retry('signInAgain');
     // The same banner, the same alert (not put in again: not said again), the focus still on its button.
     expect(await signIn.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    expect(await focusRing(alice)).toMatchObject({ name: 'Sign in with your organisation', visible: true });
     expect(await alert!.evaluate((el) => el.isConnected)).toBe(true);
     expect(await alice.locator('.connection').textContent()).toBe('Sign-in needed');
     expect(await said()).toEqual([]);

@@ -7,6 +7,7 @@ import { chromiumMissing, enrollThroughUi, launchChromium, listenToLiveRegion, o
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { plainJpeg } from '../fixtures/attachmentFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
+import { PASSPHRASE } from '../fixtures/workstation';
 
 /*
  * Issue 19 end to end in Debian's Chromium, through the real React UI, the harness's app cores and its embedded
@@ -278,5 +279,41 @@ describe.skipIf(missing !== null)('urgent messages: reason, acknowledgement and 
     await message(alice, 'Bed 3: potassium 6.8').getByText(/Acknowledged by Nurse Bob Okafor at \d/).waitFor();
     await alice.waitForTimeout(1000);
     expect(await acknowledgements()).toEqual([`alert: ${words}`]);
+  }, 60_000);
+
+  it('does not say an acknowledgement again after she locks and unlocks; a new one after it is said once', async () => {
+    // Alice, in her conversation with Bob, sends an urgent message whose ladder brings it to Carol after 6 s.
+    await alice.getByLabel('Message', { exact: true }).fill('Bed 15: lactate 5.2, hypotensive');
+    await alice.getByRole('button', { name: 'Urgent' }).click();
+    await alice.getByLabel('Why is it urgent?').selectOption('Deteriorating patient');
+    await alice.getByLabel('If not acknowledged within 6 seconds, also send to').selectOption({ label: 'Dr. Carol Nguyen' });
+    await expect.poll(() => alice.getByRole('button', { name: 'Send' }).isDisabled()).toBe(false);
+    await alice.getByRole('button', { name: 'Send' }).click();
+    const sent = message(alice, 'Bed 15: lactate 5.2');
+    await sent.getByText(/Escalated to Dr. Carol Nguyen at \d/).waitFor({ timeout: 20_000 });
+    const said = await listenToLiveRegion(alice);
+    let heard: string[] = [];
+    const acknowledgements = async () => (heard = [...heard, ...await said()]).filter((s) => s.includes('acknowledged'));
+    const byBob = 'alert: Your urgent message to Nurse Bob Okafor was acknowledged by Nurse Bob Okafor.';
+    const byCarol = 'alert: Your urgent message to Nurse Bob Okafor was acknowledged by Dr. Carol Nguyen.';
+
+    await message(bob, 'Bed 15: lactate 5.2').getByRole('button', { name: 'Acknowledge urgent message from Dr. Alice Moreau' }).click();
+    await expect.poll(acknowledgements, { timeout: 20_000 }).toEqual([byBob]);
+
+    // She locks and unlocks: the main screen is drawn anew, and unlocking says no acknowledgement by itself.
+    await alice.getByRole('button', { name: 'Lock now' }).click();
+    await alice.getByLabel('Passphrase').fill(PASSPHRASE);
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await alice.getByRole('button', { name: 'Lock now' }).waitFor();
+    await alice.waitForTimeout(1000);
+    expect(await acknowledgements()).toEqual([byBob]);
+
+    // Carol, who has it from the ladder, acknowledges it too: the message's urgency changes again, and only her
+    // acknowledgement is news. Bob's, said before the lock, is not said again.
+    await conversations(carol).getByRole('button', { name: /^Dr\. Alice Moreau/ }).click();
+    await message(carol, 'Bed 15: lactate 5.2').getByRole('button', { name: 'Acknowledge urgent message from Dr. Alice Moreau' }).click();
+    await expect.poll(acknowledgements, { timeout: 20_000 }).toEqual([byBob, byCarol]);
+    await alice.waitForTimeout(1000);
+    expect(await acknowledgements()).toEqual([byBob, byCarol]);
   }, 60_000);
 });

@@ -1,4 +1,5 @@
 import { useLayoutEffect, useRef, type KeyboardEvent, type RefObject } from 'react';
+import { focusShown } from './focusShown';
 import { LIVE_REGION_ATTRIBUTE } from './LiveRegion';
 
 const FOCUSABLE = 'input:not([disabled]), button:not([disabled]), select, textarea, [tabindex="0"]';
@@ -25,7 +26,8 @@ const openModals: object[] = [];
 
 /**
  * A modal's keyboard: what is behind it is inert while it is open; focus goes into `box` when it opens (the first
- * control, or `initial`) and back to where it was when it closes; Tab and Shift+Tab stay inside. Escape closes the
+ * control, or `initial`) and back to where it was when it closes, shown there however the modal was opened or closed
+ * (focusShown); Tab and Shift+Tab stay inside. Escape closes the
  * top-most open modal wherever the focus is: on one of its controls, or on the page's body after a click on the
  * dialog's own text (what is behind it is inert, so the key can mean nothing else). A control inside that keeps
  * Escape for itself stops its propagation or prevents its default. Returns the box's onKeyDown.
@@ -39,7 +41,7 @@ export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () =>
   useLayoutEffect(() => {
     const previous = document.activeElement;
     const behind = inertAround(box.current);
-    (initial?.current ?? box.current?.querySelector<HTMLElement>(FOCUSABLE))?.focus();
+    focusShown(initial?.current ?? box.current?.querySelector<HTMLElement>(FOCUSABLE));
     const self = {};
     openModals.push(self);
     const onEscape = (e: globalThis.KeyboardEvent) => {
@@ -53,7 +55,7 @@ export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () =>
       openModals.splice(openModals.indexOf(self), 1);
       for (const el of behind) el.inert = false;
       // The opener may have left the page (the screen changed): focusing it would only blur what has focus now.
-      if (previous instanceof HTMLElement && previous.isConnected) previous.focus();
+      if (previous instanceof HTMLElement && previous.isConnected) focusShown(previous);
     };
     // Once, when the modal opens.
   }, []);
@@ -64,10 +66,10 @@ export function useModalFocus(box: RefObject<HTMLElement | null>, onClose: () =>
     const last = focusable[focusable.length - 1];
     if (e.shiftKey && document.activeElement === first) {
       e.preventDefault();
-      last?.focus();
+      focusShown(last);
     } else if (!e.shiftKey && document.activeElement === last) {
       e.preventDefault();
-      first?.focus();
+      focusShown(first);
     }
   };
 }
