@@ -29,3 +29,19 @@ export function forwardEvents(core: RoundsApp, contents: () => WebContents | und
     if (target && !target.isDestroyed()) target.send(EVENT_CHANNEL, event);
   });
 }
+
+/**
+ * Reloads the window's page whenever the core leaves its unlocked session (a lock, or a sign-out): whatever the page
+ * held of it (message text in JavaScript strings, decoded photos, React state) goes with the page's memory, which
+ * JavaScript cannot zero itself (STYLE habit 5). The reloaded page asks the core its state and shows the lock screen.
+ */
+export function reloadOnLock(core: RoundsApp, contents: () => WebContents | undefined): () => void {
+  let unlocked = false;
+  return core.subscribe((event) => {
+    if (event.type !== 'session') return;
+    const was = unlocked;
+    unlocked = event.state.phase === 'unlocked';
+    const target = contents();
+    if (was && !unlocked && target && !target.isDestroyed()) target.reload();
+  });
+}

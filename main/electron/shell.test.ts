@@ -22,6 +22,13 @@ describe('the Electron shell, with only the electron module faked', () => {
   const renderer = mkdtempSync(join(tmpdir(), 'rounds-renderer-'));
   const policyDir = mkdtempSync(join(tmpdir(), 'rounds-policy-'));
   let started: Awaited<ReturnType<typeof startShell>>;
+  /** A command called over IPC from the app's own frame, as the renderer calls it: its value, or an error naming it. */
+  const call = async (command: string, input: unknown) => {
+    const invoke = electron.ipcMain.handlers.get(INVOKE_CHANNEL) as (event: unknown, command: unknown, input: unknown) => Promise<{ ok: boolean; value?: unknown; error?: unknown }>;
+    const result = await invoke({ senderFrame: { url: 'app://rounds/index.html', parent: null } }, command, input);
+    if (!result.ok) throw new Error(`${command}: ${JSON.stringify(result.error)}`);
+    return result.value as Record<string, unknown>;
+  };
 
   beforeAll(async () => {
     writeFileSync(join(renderer, 'index.html'), '<!doctype html><title>Rounds</title>');
@@ -125,6 +132,33 @@ describe('the Electron shell, with only the electron module faked', () => {
     expect(lock).toHaveBeenCalledWith('manual');
   });
 
+  it('reloads the window when the core leaves its unlocked session, and not otherwise', async () => {
+    const contents = electron.FakeBrowserWindow.instances[0]!.webContents;
+    const relayDir = tempDataDir();
+    const relay = await RelayProcess.start(relayDir);
+    try {
+      const before = contents.reloads;
+      const begin = await call('enroll.begin', { relayUrl: relay.url, username: 'eli', enrollmentCode: addUser(relayDir, 'eli', 'Dr. Eli Shaw') });
+      rememberTotpSecret('eli', begin.totpSecret as string);
+      await call('enroll.complete', { enrollmentId: begin.enrollmentId, password: PASSWORD, passphrase: PASSPHRASE, totpCode: await nextTotp('eli'), deviceName: 'Ward 5' });
+      // Enrolled and unlocked: nothing to forget yet.
+      expect(contents.reloads).toBe(before);
+      const locked = await call('session.lock', {});
+      expect(contents.reloads).toBe(before + 1);
+      // A lock of a locked app, and unlocking, leave the page as it is.
+      await call('session.lock', {});
+      await call('profile.unlock', { profileId: (locked.profile as { id: string }).id, passphrase: PASSPHRASE });
+      expect(contents.reloads).toBe(before + 1);
+      // Switching user (signed out) from an unlocked session reloads it too.
+      await call('profile.switch', {});
+      expect(contents.reloads).toBe(before + 2);
+    } finally {
+      await call('session.lock', {}).catch(() => undefined);
+      await relay.stop();
+      removeDir(relayDir);
+    }
+  }, 60_000);
+
   it('forwards core events to the window', async () => {
     const contents = electron.FakeBrowserWindow.instances[0]!.webContents;
     await started!.core.invoke('session.lock', {});
@@ -172,13 +206,6 @@ describe('the Electron shell, with only the electron module faked', () => {
   });
 
   it('clears the clipboard on lock when it still holds text copied from the window, and leaves other text alone', async () => {
-    const invoke = electron.ipcMain.handlers.get(INVOKE_CHANNEL) as (event: unknown, command: unknown, input: unknown) => Promise<{ ok: boolean; value?: unknown; error?: unknown }>;
-    const appFrame = { senderFrame: { url: 'app://rounds/index.html', parent: null } };
-    const call = async (command: string, input: unknown) => {
-      const result = await invoke(appFrame, command, input);
-      if (!result.ok) throw new Error(`${command}: ${JSON.stringify(result.error)}`);
-      return result.value as Record<string, unknown>;
-    };
     const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
     const relayDir = tempDataDir();
     const relay = await RelayProcess.start(relayDir);
