@@ -11,6 +11,7 @@ import { Enroll } from './screens/Enroll';
 import { LockScreen, ProfileChooser } from './screens/Lock';
 import { Main } from './screens/Main';
 import { SessionMemoryScope } from './sessionMemory';
+import { forgetPreviews } from './attachments/SharpPreview';
 
 /**
  * The whole app follows the core's session state. Locked or signed out, only the lock screen (or the
@@ -46,6 +47,12 @@ export function App({ api }: { api: Api }) {
     return unsubscribe;
   }, [api, refresh]);
 
+  // Photos decoded for the conversation go when the session is locked or signed out of.
+  const unlocked = state?.phase === 'unlocked';
+  useEffect(() => {
+    if (!unlocked) forgetPreviews();
+  }, [unlocked]);
+
   useActivityReports(api, state?.phase === 'unlocked');
   useClipboardReports(api, state?.phase === 'unlocked');
 
@@ -61,12 +68,13 @@ export function App({ api }: { api: Api }) {
   // saying (an urgent message's conversation, a colleague's name) out of the DOM in the same update as the main
   // screen, not a moment later when each announcing component's clean-up runs.
   const session = state.phase === 'unlocked' ? `unlocked ${state.profile.id}` : state.phase;
-  // What the renderer remembers of a profile's session (ids only: SessionMemory) outlasts its locks, not a sign-out
-  // or another profile: the lock screen keeps the profile's session, the profile chooser ends it.
-  const profileSession = state.phase === 'signedOut' ? state.phase : `profile ${state.profile.id}`;
+  // What the renderer remembers of a profile's session (ids only: SessionMemory) outlasts its locks (and the page's
+  // reload on each), not a sign-out or another profile: the lock screen keeps the profile's session, the profile
+  // chooser ends it.
+  const profileId = state.phase === 'signedOut' ? null : state.profile.id;
   return (
     <ApiContext.Provider value={api}>
-      <SessionMemoryScope key={profileSession}><LiveRegion key={session}>{screen}</LiveRegion></SessionMemoryScope>
+      <SessionMemoryScope key={profileId ?? 'signedOut'} profileId={profileId}><LiveRegion key={session}>{screen}</LiveRegion></SessionMemoryScope>
     </ApiContext.Provider>
   );
 }

@@ -10,6 +10,7 @@ import { chromiumMissing, enrollThroughUi, launchChromium, screenshot, seriousA1
 import { builtRenderer } from '../fixtures/builtRenderer';
 import { canvasInk, fileTransfer, installPageFiles, pasteScreenshot, takeCspViolations, woundPhotoJpeg } from '../fixtures/pageFiles';
 import { useTempDirs } from '../fixtures/tempDirs';
+import { PASSPHRASE } from '../fixtures/workstation';
 
 /*
  * Photos and documents in the real React UI (issue 20), in Debian's Chromium through the browser harness (a real
@@ -329,6 +330,28 @@ describe.skipIf(missing !== null)('photos and documents in the UI', () => {
     await expect(viewer(bob).locator('canvas').count()).resolves.toBe(0);
     await screenshot(bob, 'attachments-too-many-pages');
     await viewer(bob).getByRole('button', { name: 'Close viewer' }).click();
+  }, 60_000);
+
+  it('forgets the photos it decoded when the session locks: after unlocking they are read from the core again', async () => {
+    // A new page (its bridge socket watched from the start); the photo's sharp preview is read from the core for it.
+    let reads = 0;
+    bob.on('websocket', (socket) => socket.on('framesent', ({ payload }) => {
+      if (String(payload).includes('"attachments.read"')) reads++;
+    }));
+    await bob.reload();
+    const conversation = bob.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: new RegExp(TEAM) });
+    const photo = () => history(bob).getByRole('article').filter({ hasText: 'Left heel wound, day 3' }).locator('canvas.sharp-preview');
+    await conversation.click({ timeout: 20_000 });
+    await photo().waitFor({ timeout: 20_000 });
+    expect(reads).toBeGreaterThan(0);
+    // Locked and unlocked: drawn again, from bytes read again, not from a bitmap the page kept through the lock.
+    await bob.getByRole('button', { name: 'Lock now' }).click();
+    await bob.getByLabel('Passphrase').fill(PASSPHRASE);
+    reads = 0;
+    await bob.getByRole('button', { name: 'Unlock' }).click();
+    await conversation.click({ timeout: 20_000 });
+    await photo().waitFor({ timeout: 20_000 });
+    expect(reads).toBeGreaterThan(0);
   }, 60_000);
 
   it('leaves nothing of either file readable in the profiles, the relay\'s data or the temp directory', () => {

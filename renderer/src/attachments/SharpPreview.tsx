@@ -6,9 +6,18 @@ import { readAttachment } from './readAttachment';
 
 /** Photos up to this size get a sharp preview once they are on this workstation (larger ones keep the thumbnail). */
 const SHARP_PREVIEW_MAX_BYTES = 25 * 1024 * 1024;
-/** Decoded previews kept for scrolling back (small bitmaps, in memory only; gone on lock, which reloads the window). */
+/**
+ * Decoded previews kept for scrolling back (small bitmaps, in memory only). Gone on lock: App drops them when the
+ * session leaves unlocked (forgetPreviews), and the desktop app reloads its page then as well (main/electron reloadOnLock).
+ */
 const previews = new Map<AttachmentId, ImageBitmap>();
 const KEPT = 40;
+
+/** Drops every decoded preview (the session was locked or signed out of): patients' photos do not outlive it. */
+export function forgetPreviews(): void {
+  for (const bitmap of previews.values()) bitmap.close();
+  previews.clear();
+}
 
 /**
  * A photo in the conversation, sharp: the payload's thumbnail is small (it travels inside every message), so
