@@ -205,6 +205,15 @@ export const COMMANDS = {
    */
   'clipboard.copied': { input: z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }), output: Empty },
   /**
+   * Which of these keys (ids and times only: what the window is about to announce, e.g. an acknowledgement of her
+   * urgent message) the open profile's session has not announced yet; those are remembered as announced. Kept by
+   * the core in memory, so a lock (which reloads the window's page) does not make the window say them again.
+   */
+  'announcements.fresh': {
+    input: z.strictObject({ keys: z.array(z.string().min(1).max(200)).max(200) }),
+    output: z.strictObject({ fresh: z.array(z.string()) }),
+  },
+  /**
    * "Export audit log": this workstation's local audit log as a signed bundle (.zip), for the compliance
    * officer; `from`/`to` default to everything. Answers where it was written.
    */

@@ -10,7 +10,6 @@ import { nextReceiving, type Receiving } from './receiving';
 import { Enroll } from './screens/Enroll';
 import { LockScreen, ProfileChooser } from './screens/Lock';
 import { Main } from './screens/Main';
-import { SessionMemoryScope } from './sessionMemory';
 import { forgetPreviews } from './attachments/SharpPreview';
 
 /**
@@ -68,13 +67,5 @@ export function App({ api }: { api: Api }) {
   // saying (an urgent message's conversation, a colleague's name) out of the DOM in the same update as the main
   // screen, not a moment later when each announcing component's clean-up runs.
   const session = state.phase === 'unlocked' ? `unlocked ${state.profile.id}` : state.phase;
-  // What the renderer remembers of a profile's session (ids only: SessionMemory) outlasts its locks (and the page's
-  // reload on each), not a sign-out or another profile: the lock screen keeps the profile's session, the profile
-  // chooser ends it.
-  const profileId = state.phase === 'signedOut' ? null : state.profile.id;
-  return (
-    <ApiContext.Provider value={api}>
-      <SessionMemoryScope key={profileId ?? 'signedOut'} profileId={profileId}><LiveRegion key={session}>{screen}</LiveRegion></SessionMemoryScope>
-    </ApiContext.Provider>
-  );
+  return <ApiContext.Provider value={api}><LiveRegion key={session}>{screen}</LiveRegion></ApiContext.Provider>;
 }

@@ -3,7 +3,6 @@ import type { ConversationId } from '../../shared/ids';
 import { useAnnouncement } from './components/LiveRegion';
 import { acknowledger } from './components/UrgencyParts';
 import { useApi } from './context';
-import { useSessionMemory } from './sessionMemory';
 
 /** An acknowledgement of one of her own urgent messages: where that message is, who acknowledged it, and its key. */
 interface Acknowledged {
@@ -19,14 +18,12 @@ interface Acknowledged {
  * again, which a status whose text does not change would leave unsaid; and it is what stops her escalation. Held by the
  * main screen, which hears every `urgency` event; `whereOf` words the conversation as the app shows its title
  * ("to Nurse Bob Okafor", "in Ward 4 bed 12"). Only the app's own text: no message body is said. What was said is
- * remembered for the profile's session (SessionMemory), not by the main screen, which locking takes away: after
- * unlocking, the next change to one of her urgent messages would otherwise say its earlier acknowledgements again,
- * heard as new ones.
+ * remembered by the core for the profile's session (`announcements.fresh`), not by the page: the desktop app reloads
+ * its page on every lock, and after unlocking the next change to one of her urgent messages would otherwise say its
+ * earlier acknowledgements again, heard as new ones.
  */
 export function useAcknowledgementAnnouncements(whereOf: (conversationId: string, direct: string) => string): void {
   const api = useApi();
-  /** Every acknowledgement said in this session: message, acknowledger and time (ids, no text). */
-  const heard = useSessionMemory().acknowledgementsSaid;
   const [saying, setSaying] = useState<readonly Acknowledged[]>([]);
   useEffect(() => {
     let live = true;
@@ -39,16 +36,19 @@ export function useAcknowledgementAnnouncements(whereOf: (conversationId: string
         const message = messages.find((m) => m.id === messageId);
         // Answered after the main screen went (the app locked): not said now, so not remembered as said either.
         if (!live || !message?.outgoing || !message.urgent || !message.urgency) return;
-        const fresh = message.urgency.acknowledgements.map((a) => ({ conversationId, who: acknowledger(a), key: `${messageId} ${a.userId} ${a.at}` })).filter((a) => !heard.has(a.key));
-        if (fresh.length === 0) return;
-        for (const a of fresh) heard.add(a.key);
-        setSaying(fresh);
+        const all = message.urgency.acknowledgements.map((a) => ({ conversationId, who: acknowledger(a), key: `${messageId} ${a.userId} ${a.at}` }));
+        if (all.length === 0) return;
+        // The core says which are news to this session (and from then on remembers them as said).
+        return api.call('announcements.fresh', { keys: all.map((a) => a.key) }).then(({ fresh }) => {
+          const saying = all.filter((a) => fresh.includes(a.key));
+          if (live && saying.length > 0) setSaying(saying);
+        });
       }).catch(() => undefined);
     });
     return () => {
       live = false;
       unsubscribe();
     };
-  }, [api, heard]);
+  }, [api]);
   useAnnouncement('alert', saying.length === 0 ? null : saying.map((a) => `Your urgent message ${whereOf(a.conversationId, 'to')} was acknowledged by ${a.who}.`).join(' '), saying.map((a) => a.key).join(' '));
 }

@@ -3,6 +3,7 @@ import type { COMMANDS, CommandName, CommandOutput, SessionState } from '../../.
 import type { DeviceAddress } from '../../../shared/ids';
 import type { LockController } from '../lock/LockController';
 import type { MessagingClient } from '../messaging/MessagingClient';
+import { AnnouncedKeys } from './AnnouncedKeys';
 import { attachmentHandlers } from './attachmentHandlers';
 import { messagePage, messagesAround } from './messageWindow';
 import { RoundsError } from '../errors';
@@ -33,6 +34,7 @@ export interface CommandHost {
  */
 export function createCommandHandlers(app: CommandHost, sessions: ProfileSessions, sso: SsoSignIns): Handlers {
   const client = (): MessagingClient => sessions.open().client;
+  const announced = new AnnouncedKeys();
   return {
     'session.state': () => app.state(),
     'session.lock': () => app.lock('manual'),
@@ -46,6 +48,11 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
       app.clipboardCopied(sha256);
       return {};
     },
+    'announcements.fresh': ({ keys }) => {
+      const state = app.state();
+      // Nothing to announce with no profile open (the window says nothing there).
+      return { fresh: state.phase === 'signedOut' ? [] : announced.take(state.profile.id, keys) };
+    },
     'audit.export': ({ from, to }) => app.exportAudit({ from, to }),
     'audit.exportRelay': ({ from, to, username }) => app.exportRelayAudit(from, to, username),
     'account.devices': async () => {
@@ -58,6 +65,7 @@ export function createCommandHandlers(app: CommandHost, sessions: ProfileSession
     },
     'profile.switch': async () => {
       await sessions.switchProfile();
+      announced.forget();
       return app.state();
     },
     'profile.unlock': async ({ profileId, passphrase }) => {

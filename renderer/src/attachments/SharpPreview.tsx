@@ -12,9 +12,12 @@ const SHARP_PREVIEW_MAX_BYTES = 25 * 1024 * 1024;
  */
 const previews = new Map<AttachmentId, ImageBitmap>();
 const KEPT = 40;
+/** Counts forgetPreviews calls: a decode begun before the last one is not kept (nor drawn). */
+let generation = 0;
 
 /** Drops every decoded preview (the session was locked or signed out of): patients' photos do not outlive it. */
 export function forgetPreviews(): void {
+  generation++;
   for (const bitmap of previews.values()) bitmap.close();
   previews.clear();
 }
@@ -32,11 +35,17 @@ export function SharpPreview({ messageId, attachmentId, size, width, height }: {
   useEffect(() => {
     if (image || size > SHARP_PREVIEW_MAX_BYTES) return;
     let live = true;
+    const begun = generation;
     void (async () => {
       const read = await readAttachment(api, messageId, attachmentId, () => live);
       if (!read) return;
       const ratio = window.devicePixelRatio || 1;
       const decoded = await createImageBitmap(new Blob([read.bytes.slice().buffer], { type: read.contentType }), { resizeWidth: Math.round(width * ratio), resizeHeight: Math.round(height * ratio), resizeQuality: 'high' });
+      // The session locked while it was being read or decoded: the photo is not kept past the lock.
+      if (begun !== generation) {
+        decoded.close();
+        return;
+      }
       if (previews.size >= KEPT) {
         const [oldest] = previews.keys();
         if (oldest) {
