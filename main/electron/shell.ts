@@ -118,8 +118,10 @@ export async function startShell(paths: ShellPaths): Promise<{ core: RoundsApp; 
   };
   const core = createRoundsApp(electronPlatform(policy, window, focus));
   registerIpc(core);
-  forwardEvents(core, () => window.webContents);
-  reloadOnLock(core, () => window.webContents);
+  // A closed window has no page to send to (its webContents would throw).
+  const contents = () => (window.isDestroyed() ? undefined : window.webContents);
+  forwardEvents(core, contents);
+  reloadOnLock(core, contents);
   Menu.setApplicationMenu(applicationMenu(() => void core.lock('manual')));
   void configureUpdates(policy, (message) => showNotification({ title: 'Rounds', body: message, urgent: false, conversationId: '' }, focus));
   app.on('second-instance', focus);

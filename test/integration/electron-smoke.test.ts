@@ -33,10 +33,13 @@ describe.skipIf(!electron.path)('the Electron app (Playwright _electron)', () =>
       await page.getByLabel('Confirm passphrase').fill(PASSPHRASE);
       await page.getByLabel('One-time code').fill(await nextTotp('alice'));
       await page.getByRole('button', { name: 'Finish enrollment' }).click();
+      // The shell reloads the page on lock (reloadOnLock): the lock screen to type into is the reloaded page's.
+      const reloaded = page.waitForEvent('load');
       await page.getByRole('button', { name: 'Lock now' }).click();
+      await reloaded;
       await page.getByLabel('Passphrase').fill(PASSPHRASE);
       await page.getByRole('button', { name: 'Unlock' }).click();
-      await expect(page.getByRole('button', { name: 'Lock now' }).isVisible()).resolves.toBe(true);
+      await page.getByRole('button', { name: 'Lock now' }).waitFor({ timeout: 30_000 });
     } finally {
       await app.close();
       await relay.stop();
