@@ -3,7 +3,8 @@
  * app bundle): `window.rounds` with the same `invoke` and `subscribe`, carried over a loopback WebSocket
  * to a real main/core for the profile named in the page's `?profile=` parameter.
  */
-import { BridgeReplySchema, type BridgeRequest, type CommandName, type CommandResult, type RoundsBridge, type UiEvent } from '../../shared/contract';
+import { BridgeReplySchema, type BridgeRequest } from '../../shared/bridge';
+import type { CommandName, CommandResult, RoundsBridge, UiEvent } from '../../shared/contract';
 
 const profile = new URLSearchParams(location.search).get('profile') ?? 'default';
 const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/bridge?profile=${encodeURIComponent(profile)}`);
