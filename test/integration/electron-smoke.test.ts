@@ -9,8 +9,8 @@ import { titleUnless } from '../fixtures/skipReason';
  */
 const electron = findElectronBinary();
 
-describe.skipIf(!electron.path)('the Electron app (Playwright _electron)', () => {
-  it(titleUnless('starts, enrolls against a local relay, locks and unlocks', electron.path === null ? electron.reason : null), async () => {
+describe.skipIf(!electron.path)(titleUnless('the Electron app (Playwright _electron)', electron.path === null ? electron.reason : null), () => {
+  it('starts, enrolls against a local relay, locks and unlocks', async () => {
     const { _electron } = await import('playwright-core');
     const { buildApp, OUT_DIR } = await import('../../scripts/build');
     const { RelayProcess, addUser, removeDir, tempDataDir, rememberTotpSecret, nextTotp } = await import('../fixtures/relayProcess');
