@@ -234,15 +234,16 @@ export class RelayServer {
   async syncDirectory(): Promise<void> {
     const ldap = this.config.ldapSync;
     if (!ldap || this.#closing) return;
+    let sync: typeof import('./directory/LdapSync') | undefined;
     try {
       // Loaded on the first run: a relay without LDAP never holds the LDAP client (a failed load is logged as a failed run).
-      const { describeSyncCounts, syncFromLdap } = await import('./directory/LdapSync');
-      const result = await syncFromLdap(this.store, ldap, { clock: this.clock, requestedBy: 'relay' });
+      sync = await import('./directory/LdapSync');
+      const result = await sync.syncFromLdap(this.store, ldap, { clock: this.clock, requestedBy: 'relay' });
       const refused = result.refusals.map((r) => `${r.username} (${r.reason})`).join('; ');
-      this.log(`directory sync ${result.runId}: ${describeSyncCounts(result.counts)}${refused ? `; refused: ${refused}` : ''}`, result.counts.refused > 0 ? 'warn' : 'info');
+      this.log(`directory sync ${result.runId}: ${sync.describeSyncCounts(result.counts)}${refused ? `; refused: ${refused}` : ''}`, result.counts.refused > 0 ? 'warn' : 'info');
       this.#logRoleGroups('LDAP', result.roles);
     } catch (error) {
-      if (error instanceof Error && error.name === 'DirectorySyncRefused' && (error as { code?: string }).code === 'DIRECTORY_SYNC_BUSY') this.log(`directory sync: ${error.message}`, 'info');
+      if (sync && error instanceof sync.DirectorySyncRefused && error.code === 'DIRECTORY_SYNC_BUSY') this.log(`directory sync: ${error.message}`, 'info');
       else this.log(`directory sync failed: ${describeError(error)}`, 'error');
     }
   }

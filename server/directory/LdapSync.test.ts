@@ -5,7 +5,10 @@ import { openStore } from '../openStore';
 import type { SqliteRelayStore } from '../storage/sqlite/SqliteRelayStore';
 import type { DirectoryPerson } from './DirectoryPerson';
 import type { LdapDirectoryRead } from './ldapDirectory';
-import { DirectorySyncRefused, applyDirectoryRead, type DirectorySyncOptions } from './LdapSync';
+import { DEFAULT_CONFIG } from '../RelayConfig';
+import { RelayServer } from '../RelayServer';
+import type { LdapSyncConfig } from './ldapSyncConfig';
+import { DIRECTORY_SYNC_JOB, DirectorySyncRefused, applyDirectoryRead, type DirectorySyncOptions } from './LdapSync';
 
 /*
  * What one sync run decides, against the real SQLite store: who is created, updated, deactivated and
@@ -126,5 +129,23 @@ describe('one directory sync run', () => {
       { username: 'p0@hospital.example', reason: expect.stringMatching(/belongs to another person of this ldap source/) },
       { username: 'p8@hospital.example', reason: expect.stringMatching(/^displayName: /) },
     ]);
+  });
+});
+
+describe("the relay's timed directory sync", () => {
+  const tempDir = useTempDirs();
+
+  it('leaves a run another relay or admin command is making to it, and logs that as news, not as a failure', async () => {
+    const store = openStore(tempDir());
+    const lines: { message: string; level: string | undefined }[] = [];
+    // The LDAP section is never read: the run stops at the job lock, before it reads the directory.
+    const relay = new RelayServer(store, { ...DEFAULT_CONFIG, ldapSync: {} as LdapSyncConfig }, systemClock, (message, level) => void lines.push({ message, level }));
+    try {
+      const held = await store.withExclusiveJob(DIRECTORY_SYNC_JOB, () => relay.syncDirectory());
+      expect(held.ran).toBe(true);
+      expect(lines).toEqual([{ message: 'directory sync: another relay or admin command is running a directory sync now; this run was left to it', level: 'info' }]);
+    } finally {
+      await relay.close();
+    }
   });
 });
