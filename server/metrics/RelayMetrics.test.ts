@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { UserId } from '../../shared/ids';
 import { removeDir, tempDataDir } from '../../test/fixtures/relayProcess';
 import { DEFAULT_THROTTLE, LoginThrottle, accountScope, addressScope } from '../auth/LoginThrottle';
@@ -75,6 +75,16 @@ describe('the relay metrics', () => {
     expect(await registry.metrics()).toMatch(/^rounds_relay_queued_envelopes 12$/m);
     answer = () => Promise.reject(new Error('database gone'));
     expect(await registry.metrics()).toMatch(/^rounds_relay_queued_envelopes 12$/m);
+    // A store that never answers (a stalled database) holds the scrape for 2 s at most.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      answer = () => new Promise(() => undefined);
+      const scrape = registry.metrics();
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(await scrape).toMatch(/^rounds_relay_queued_envelopes 12$/m);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("times the store's calls by method, failed ones too, and leaves their results as they were", async () => {

@@ -10,7 +10,7 @@ import type { RelayServer } from '../../server/RelayServer';
 import { UiEventSchema } from '../../shared/contract';
 import { addressKey, type DeviceAddress, type EnvelopeId } from '../../shared/ids';
 import type { OutgoingEnvelope } from '../../shared/wire/relay';
-import { VirtualWard, delays, distributionsFrom, ownDistribution, type Enrolled } from '../fixtures/virtualWard';
+import { VirtualWard, conversationBodies, delays, distributionsFrom, ownDistribution, type Enrolled } from '../fixtures/virtualWard';
 import { PASSWORD, until } from '../fixtures/workstation';
 
 /*
@@ -38,7 +38,7 @@ describe('the messaging client against the relay limits', () => {
   const enroll = (username: string) => ward.enroll(username);
   const addWorkstation = (username: string) => ward.addWorkstation(username);
   /** The texts `who` holds from the conversation with `peer`, in the order they arrived (all carry the same virtual time). */
-  const bodies = (who: Enrolled, peer: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: directConversationId(who.userId, peer.userId) }).map((m) => m.body);
+  const bodies = (who: Enrolled, peer: Enrolled) => conversationBodies(who, directConversationId(who.userId, peer.userId));
   /** The totals of each refusal episode (its first refusal was written at once, and is not counted here). */
   const refusedEpisodes = async () => {
     time.advance(DEFAULT_CONFIG.refusalEpisodeQuietMs);
@@ -231,7 +231,7 @@ describe('the messaging client against the relay limits', () => {
     await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, senderSharePercent: 100 } });
     const [alice, bob, carol] = [await enroll('alice'), await enroll('bob'), await enroll('carol')];
     const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId, carol.userId]);
-    const teamBodies = (who: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: team }).map((m) => m.body);
+    const teamBodies = (who: Enrolled) => conversationBodies(who, team);
     await alice.client.send(team, 'Obs every hour');
     await until(() => teamBodies(bob).includes('Obs every hour') && teamBodies(carol).includes('Obs every hour'), 'the first team message at both');
     const key = ownDistribution(alice, team);
@@ -262,7 +262,7 @@ describe('the messaging client against the relay limits', () => {
     await startRelay({ delivery: { ...DEFAULT_CONFIG.delivery, maxQueuedEnvelopes: 3, senderSharePercent: 100 } });
     const [alice, bob, carol, dave] = [await enroll('alice'), await enroll('bob'), await enroll('carol'), await enroll('dave')];
     const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId, carol.userId, dave.userId]);
-    const teamBodies = (who: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: team }).map((m) => m.body);
+    const teamBodies = (who: Enrolled) => conversationBodies(who, team);
     await alice.client.send(team, 'Obs every hour');
     await until(() => [bob, carol, dave].every((w) => teamBodies(w).includes('Obs every hour')), 'the first team message at all three');
     const before = ownDistribution(alice, team)!;
@@ -292,7 +292,7 @@ describe('the messaging client against the relay limits', () => {
     await startRelay({});
     const [alice, bob, carol] = [await enroll('alice'), await enroll('bob'), await enroll('carol')];
     const team = alice.client.createCareTeam('Ward 4 bed 12', [bob.userId]);
-    const teamBodies = (who: Enrolled) => who.profile.database.all<{ body: string }>('SELECT body FROM messages WHERE conversation_id = $c ORDER BY rowid', { c: team }).map((m) => m.body);
+    const teamBodies = (who: Enrolled) => conversationBodies(who, team);
     await alice.client.send(team, 'Obs every hour');
     await until(() => teamBodies(bob).includes('Obs every hour'), 'the first team message at Bob');
     const first = ownDistribution(alice, team);

@@ -60,6 +60,8 @@ describe('a workstation through a relay from before sends of no envelope', () =>
     await until(() => !pending(alice, sent), 'counted as sent');
     await alice.client.send(team, 'Bay 2 quiet');
     await until(() => alice.client.pendingCount() === 0, 'the next one too');
+    // Each message asked twice: refused, then again after the directory was read afresh, then counted as sent.
+    expect(refusals()).toBe(4);
     // One warning per message counted so, carrying no id, text or name.
     expect(alice.warnings).toHaveLength(2);
     expect(alice.warnings[0]).toMatch(/BAD_REQUEST.*older than this workstation/);

@@ -316,8 +316,10 @@ describe('relay delivery limits (in process, virtual time)', () => {
     await new Promise((resolve) => socket.once('open', resolve));
     // Until more than the least the window lets out has come and nothing more for 500 ms (a pause of the relay,
     // which runs in this process, on a busy machine is not the window closing).
+    // (At most 20 s: then the checks below say what came.)
     const settle = async () => {
-      while (pushed.length <= 25 || Date.now() - lastAt < 500) await new Promise((r) => setTimeout(r, 50));
+      const deadline = Date.now() + 20_000;
+      while ((pushed.length <= 25 || Date.now() - lastAt < 500) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     };
     await settle();
     const bytes = () => pushed.reduce((sum, p) => sum + p.size, 0);

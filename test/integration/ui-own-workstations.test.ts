@@ -189,6 +189,8 @@ describe.skipIf(missing !== null)("a clinician's own new workstation in the UI",
       await banner(alice).waitFor();
     }
     expect(asked() - asked0).toBeLessThanOrEqual(trustEvents() - trust0);
+    // (A moment for anything the last switch would say.)
+    await alice.waitForTimeout(500);
     expect((await said()).filter((s) => s.startsWith('alert:'))).toEqual([]);
 
     // Her own workstations are checked once for all her conversations: a failed or late check pauses or resumes none.

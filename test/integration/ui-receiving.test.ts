@@ -5,6 +5,7 @@ import type { Harness } from '../../scripts/web';
 import type { ConversationId, MessageId, UserId } from '../../shared/ids';
 import { type BridgeTap, chromiumMissing, focusRing, listenToLiveRegion, openUiWard, screenshot, seriousA11yViolations } from '../fixtures/browser';
 import { useTempDirs } from '../fixtures/tempDirs';
+import { titleUnless } from '../fixtures/skipReason';
 import { PASSPHRASE } from '../fixtures/workstation';
 
 /*
@@ -18,9 +19,8 @@ import { PASSPHRASE } from '../fixtures/workstation';
  * Screenshots: test/artifacts/receiving-stalled.png, receiving-failed.png, receiving-sign-in-retried.png.
  */
 const missing = chromiumMissing();
-if (missing) console.log(`UI receiving tests skipped: ${missing}`);
 
-describe.skipIf(missing !== null)(`receiving held up, in the UI${missing ? ` (skipped: ${missing})` : ''}`, () => {
+describe.skipIf(missing !== null)(titleUnless('receiving held up, in the UI', missing), () => {
   const dir = useTempDirs();
   let harness: Harness;
   let browser: Browser;
